@@ -1,0 +1,31 @@
+using System.Net;
+
+namespace Transport.Streaming.Io;
+
+/// <summary>
+/// A sans-IO machine (an ICE agent, or a composition on top of one) as the <see cref="UdpDriver"/> runs it.
+/// The driver calls these methods from one logical thread at a time per peer, so implementations need no locks.
+/// </summary>
+public interface IDatagramPeer
+{
+    /// <summary>
+    /// The local ICE username fragments of this peer. The first STUN request from an unknown remote address is
+    /// routed to the peer whose fragment stands before the colon of its USERNAME (RFC 8445 section 7.2.2).
+    /// </summary>
+    IReadOnlyCollection<string> LocalUsernameFragments { get; }
+
+    /// <summary>A datagram arrived on <paramref name="local"/> from <paramref name="remote"/>. The span is valid only during the call.</summary>
+    void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now);
+
+    /// <summary>The deadline from <see cref="PollTimeout"/> passed.</summary>
+    void HandleTimeout(TimeSpan now);
+
+    /// <summary>Writes the next datagram to send into <paramref name="destination"/>, with the addresses to use.</summary>
+    bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote);
+
+    /// <summary>The next deadline, or null.</summary>
+    TimeSpan? PollTimeout();
+
+    /// <summary>Called after every input, once transmits are drained: the place to hand events to the application.</summary>
+    void AfterInput(TimeSpan now);
+}

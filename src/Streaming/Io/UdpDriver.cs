@@ -1,0 +1,219 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Transport.Streaming.Io;
+
+/// <summary>
+/// The only I/O of the stack (../shared/DESIGN.md): one UDP socket per bound local address, a receive loop into
+/// pooled buffers, RFC 7983 classification, and dispatch to registered sans-IO peers. Each peer runs as an actor
+/// (one logical thread at a time, a loop over its own bounded inbox) with one timer re-armed from its next
+/// deadline through the driver's <see cref="TimeProvider"/>. One port serves many peers: datagrams are routed by
+/// remote address, and the first STUN request of an unknown remote address by the USERNAME's local fragment.
+/// </summary>
+public sealed partial class UdpDriver : IAsyncDisposable
+{
+    private readonly TimeProvider _time;
+    private readonly long _start;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<BoundSocket> _sockets = new();
+    private readonly ConcurrentDictionary<SocketAddress, Route> _byRemote = new();
+    private readonly ConcurrentDictionary<string, PeerActor> _byFragment = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<PeerActor, byte> _actors = new();
+    private int _disposed;
+
+    public UdpDriver(TimeProvider? time = null, UdpDriverOptions? options = null, ILogger? logger = null)
+    {
+        _time = time ?? TimeProvider.System;
+        _start = _time.GetTimestamp();
+        Options = options ?? new UdpDriverOptions();
+        if (Options.MaxDatagramSize < 576 || Options.MaxDatagramSize > 65535)
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxDatagramSize must be between 576 and 65535.");
+        if (Options.InboxCapacity < 1) throw new ArgumentOutOfRangeException(nameof(options), "InboxCapacity must be at least 1.");
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>The options in force.</summary>
+    public UdpDriverOptions Options { get; }
+
+    /// <summary>What the driver counted.</summary>
+    public UdpDriverCounters Counters { get; } = new();
+
+    /// <summary>Monotonic time since the driver started: the <c>now</c> handed to every peer.</summary>
+    public TimeSpan Now => _time.GetElapsedTime(_start);
+
+    internal TimeProvider Time => _time;
+    internal ILogger Logger => _logger;
+    internal CancellationToken Stopping => _stop.Token;
+
+    /// <summary>The local endpoints bound so far (with the ports the system chose for port 0).</summary>
+    public IReadOnlyList<IPEndPoint> LocalEndPoints
+    {
+        get { lock (_sockets) return _sockets.Select(s => s.LocalEndPoint).ToArray(); }
+    }
+
+    /// <summary>Opens a UDP socket on <paramref name="local"/> and starts receiving. Returns the bound endpoint.</summary>
+    public IPEndPoint Bind(IPEndPoint local)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var socket = new Socket(local.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            if (local.AddressFamily == AddressFamily.InterNetworkV6) socket.DualMode = false;
+            if (Options.SocketReceiveBufferSize > 0) socket.ReceiveBufferSize = Options.SocketReceiveBufferSize;
+            if (Options.SocketSendBufferSize > 0) socket.SendBufferSize = Options.SocketSendBufferSize;
+            socket.Bind(local);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        var bound = new BoundSocket(socket, (IPEndPoint)socket.LocalEndPoint!);
+        lock (_sockets) _sockets.Add(bound);
+        bound.ReceiveTask = Task.Run(() => ReceiveLoopAsync(bound));
+        return bound.LocalEndPoint;
+    }
+
+    /// <summary>
+    /// Starts running <paramref name="peer"/>: its local username fragments become routable, its first deadline is
+    /// armed. Dispose the returned handle to stop it.
+    /// </summary>
+    public PeerHandle Register(IDatagramPeer peer)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var actor = new PeerActor(this, peer);
+        foreach (var fragment in peer.LocalUsernameFragments)
+            if (!_byFragment.TryAdd(fragment, actor))
+                throw new InvalidOperationException($"The ICE username fragment '{fragment}' is already registered on this driver.");
+        _actors.TryAdd(actor, 0);
+        actor.Start();
+        return new PeerHandle(actor);
+    }
+
+    /// <summary>Adds a username fragment to a running peer (after an ICE restart).</summary>
+    internal void AddFragment(PeerActor actor, string fragment)
+    {
+        if (!_byFragment.TryAdd(fragment, actor) && _byFragment[fragment] != actor)
+            throw new InvalidOperationException($"The ICE username fragment '{fragment}' is already registered on this driver.");
+    }
+
+    internal void Unregister(PeerActor actor)
+    {
+        _actors.TryRemove(actor, out _);
+        foreach (var (fragment, owner) in _byFragment)
+            if (owner == actor) _byFragment.TryRemove(new KeyValuePair<string, PeerActor>(fragment, owner));
+        foreach (var (address, route) in _byRemote)
+            if (route.Actor == actor) _byRemote.TryRemove(new KeyValuePair<SocketAddress, Route>(address, route));
+    }
+
+    /// <summary>Routes datagrams from <paramref name="remote"/> to <paramref name="actor"/> (called when the peer sends there).</summary>
+    internal void Learn(SocketAddress remote, IPEndPoint remoteEndPoint, PeerActor actor) =>
+        _byRemote.TryAdd(remote, new Route(actor, remoteEndPoint));
+
+    internal BoundSocket? SocketFor(IPEndPoint? local, AddressFamily family)
+    {
+        lock (_sockets)
+        {
+            BoundSocket? fallback = null;
+            foreach (var s in _sockets)
+            {
+                if (local is not null && s.LocalEndPoint.Equals(local)) return s;
+                if (fallback is null && s.LocalEndPoint.AddressFamily == family) fallback = s;
+            }
+            return fallback;
+        }
+    }
+
+    private async Task ReceiveLoopAsync(BoundSocket bound)
+    {
+        var address = new SocketAddress(bound.LocalEndPoint.AddressFamily);
+        var token = _stop.Token;
+        while (!token.IsCancellationRequested)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(Options.MaxDatagramSize);
+            int length;
+            try
+            {
+                length = await bound.Socket.ReceiveFromAsync(buffer.AsMemory(0, Options.MaxDatagramSize), SocketFlags.None, address, token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException || token.IsCancellationRequested)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                break;
+            }
+            catch (SocketException e)
+            {
+                // ICMP errors reported on a UDP socket (e.g. port unreachable) concern one send; keep receiving.
+                ArrayPool<byte>.Shared.Return(buffer);
+                LogReceiveError(bound.LocalEndPoint, e.SocketErrorCode);
+                continue;
+            }
+            Interlocked.Increment(ref Counters._received);
+            if (!Dispatch(bound, buffer, length, address)) ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Hands one datagram to its peer; false when it was dropped (the caller returns the buffer).</summary>
+    private bool Dispatch(BoundSocket bound, byte[] buffer, int length, SocketAddress address)
+    {
+        var datagram = buffer.AsSpan(0, length);
+        var kind = DatagramClassifier.Classify(datagram);
+        if (kind is DatagramKind.Unknown or DatagramKind.Zrtp)
+        {
+            Interlocked.Increment(ref Counters._droppedUnknownKind);
+            return false;
+        }
+        if (!_byRemote.TryGetValue(address, out var route))
+        {
+            if (kind != DatagramKind.Stun || !StunUsername.TryGetLocalFragment(datagram, out var fragment) ||
+                !_byFragment.TryGetValue(StunUsername.Decode(fragment), out var owner))
+            {
+                Interlocked.Increment(ref Counters._droppedUnknownPeer);
+                return false;
+            }
+            var remote = (IPEndPoint)bound.LocalEndPoint.Create(address);
+            var key = new SocketAddress(address.Family, address.Size);
+            address.Buffer.Span[..address.Size].CopyTo(key.Buffer.Span);
+            route = _byRemote.GetOrAdd(key, new Route(owner, remote));
+        }
+        if (!route.Actor.TryEnqueueDatagram(bound, buffer, length, route.RemoteEndPoint))
+        {
+            Interlocked.Increment(ref Counters._droppedInboxFull);
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>Stops every peer, closes the sockets and waits for the loops to end.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        BoundSocket[] sockets;
+        lock (_sockets) sockets = _sockets.ToArray();
+        foreach (var s in sockets) s.Socket.Dispose();
+        foreach (var s in sockets)
+            if (s.ReceiveTask is { } t) await t.ConfigureAwait(false);
+        foreach (var actor in _actors.Keys) await actor.StopAsync().ConfigureAwait(false);
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "UDP receive error on {Local}: {Error}")]
+    private partial void LogReceiveError(IPEndPoint local, SocketError error);
+
+    internal sealed class BoundSocket(Socket socket, IPEndPoint localEndPoint)
+    {
+        public Socket Socket { get; } = socket;
+        public IPEndPoint LocalEndPoint { get; } = localEndPoint;
+        public Task? ReceiveTask { get; set; }
+    }
+
+    private sealed record Route(PeerActor Actor, IPEndPoint RemoteEndPoint);
+}

@@ -1,0 +1,22 @@
+namespace Transport.Streaming.Io;
+
+/// <summary>What the <see cref="UdpDriver"/> counted, read at any time from any thread.</summary>
+public sealed class UdpDriverCounters
+{
+    internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors;
+
+    /// <summary>Datagrams received on all sockets.</summary>
+    public long Received => Interlocked.Read(ref _received);
+    /// <summary>Datagrams sent.</summary>
+    public long Sent => Interlocked.Read(ref _sent);
+    /// <summary>Sends that the socket refused (e.g. no route, buffer full); the datagram is lost like on the network.</summary>
+    public long SendErrors => Interlocked.Read(ref _sendErrors);
+    /// <summary>Datagrams from a remote address that no peer knows, and that were not a routable first STUN request.</summary>
+    public long DroppedUnknownPeer => Interlocked.Read(ref _droppedUnknownPeer);
+    /// <summary>Datagrams whose first byte is in no RFC 7983 range used by WebRTC.</summary>
+    public long DroppedUnknownKind => Interlocked.Read(ref _droppedUnknownKind);
+    /// <summary>Datagrams dropped because their peer's inbox was full.</summary>
+    public long DroppedInboxFull => Interlocked.Read(ref _droppedInboxFull);
+    /// <summary>Exceptions thrown by a peer while handling an input (a bug in the peer: logged, never fatal to the driver).</summary>
+    public long PeerErrors => Interlocked.Read(ref _peerErrors);
+}

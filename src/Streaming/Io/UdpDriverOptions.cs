@@ -1,0 +1,23 @@
+namespace Transport.Streaming.Io;
+
+/// <summary>Options of the <see cref="UdpDriver"/>.</summary>
+public sealed record UdpDriverOptions
+{
+    /// <summary>Largest datagram received or sent, in bytes. Default 2048 (WebRTC packets stay under 1500).</summary>
+    public int MaxDatagramSize { get; init; } = 2048;
+
+    /// <summary>
+    /// Inputs queued per peer before new datagrams for that peer are dropped and counted (a slow peer never
+    /// slows the others down and never grows memory without bound). Default 1024.
+    /// </summary>
+    public int InboxCapacity { get; init; } = 1024;
+
+    /// <summary>The socket's kernel receive buffer (SO_RCVBUF) in bytes; 0 keeps the system default. Default 1 MiB.</summary>
+    public int SocketReceiveBufferSize { get; init; } = 1 << 20;
+
+    /// <summary>The socket's kernel send buffer (SO_SNDBUF) in bytes; 0 keeps the system default. Default 1 MiB.</summary>
+    public int SocketSendBufferSize { get; init; } = 1 << 20;
+
+    /// <summary>Deadlines that are already due are handled at once, at most this many times in a row, before the driver re-arms the timer. Default 64.</summary>
+    public int MaxImmediateTimeouts { get; init; } = 64;
+}

@@ -1,0 +1,197 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Transport.Streaming.Io;
+using Transport.TestKit;
+
+namespace Transport.Streaming.Tests.Io;
+
+public sealed class UdpDriverTests
+{
+    private static readonly IPEndPoint AnyLoopback = new(IPAddress.Loopback, 0);
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    private static Socket Client()
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        s.Bind(AnyLoopback);
+        s.ReceiveTimeout = (int)Patience.TotalMilliseconds;
+        return s;
+    }
+
+    private static string ReceiveText(Socket s)
+    {
+        var buffer = new byte[2048];
+        var n = s.Receive(buffer);
+        return Encoding.Latin1.GetString(buffer, 1, n - 1);
+    }
+
+    private static void WaitFor(Func<bool> condition, string what)
+    {
+        var end = DateTime.UtcNow + Patience;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > end) throw new TimeoutException("Timed out waiting for " + what);
+            Thread.Sleep(5);
+        }
+    }
+
+    [Fact]
+    public async Task RoutesTheFirstRequestByUsernameThenByAddress()
+    {
+        await using var driver = new UdpDriver();
+        var port = driver.Bind(AnyLoopback);
+        var alice = new ToyPeer("alice", "aaaa");
+        var bob = new ToyPeer("bob", "bbbb");
+        await using var ha = driver.Register(alice);
+        await using var hb = driver.Register(bob);
+        using var client = Client();
+
+        var request = ToyPeer.BindingRequest("bbbb:cccc");
+        client.SendTo(request, port);
+        Assert.StartsWith("bob", ReceiveText(client));
+
+        client.SendTo([0x80, 1, 2, 3], port);          // not STUN: routed by the address bob now knows
+        Assert.Equal("bob\u0080\u0001\u0002\u0003", ReceiveText(client));
+        Assert.Empty(alice.Received);
+        Assert.Equal(2, bob.Received.Count);
+        Assert.Equal(((IPEndPoint)client.LocalEndPoint!).Port, bob.Received.First().Remote.Port);
+    }
+
+    [Fact]
+    public async Task DropsAndCountsDatagramsFromUnknownPeersAndOfUnknownKinds()
+    {
+        await using var driver = new UdpDriver();
+        var port = driver.Bind(AnyLoopback);
+        var alice = new ToyPeer("alice", "aaaa");
+        await using var ha = driver.Register(alice);
+        using var client = Client();
+
+        client.SendTo([0x80, 0, 0, 0], port);                                   // RTP from nobody known
+        client.SendTo(ToyPeer.BindingRequest("zzzz:cccc"), port);               // request for an unknown fragment
+        client.SendTo([0xF0, 1], port);                                         // first byte in no RFC 7983 range
+        client.SendTo([0x11, 1], port);                                         // ZRTP
+        client.SendTo([0x00, 1, 2], port);                                      // truncated STUN
+
+        WaitFor(() => driver.Counters.Received == 5, "five datagrams");
+        WaitFor(() => driver.Counters.DroppedUnknownPeer == 3 && driver.Counters.DroppedUnknownKind == 2, "the drops to be counted");
+        Assert.Empty(alice.Received);
+        Assert.Equal(0, driver.Counters.PeerErrors);
+    }
+
+    [Fact]
+    public async Task FiresTheDeadlineThroughTheTimeProvider()
+    {
+        var clock = new ManualClock();
+        await using var driver = new UdpDriver(clock);
+        driver.Bind(AnyLoopback);
+        var alice = new ToyPeer("alice", "aaaa") { Deadline = TimeSpan.FromSeconds(5) };
+        await using var ha = driver.Register(alice);
+
+        WaitFor(() => clock.NextTimerDue == TimeSpan.FromSeconds(5), "the timer to be armed for the peer's deadline");
+        clock.Advance(TimeSpan.FromSeconds(4.999));
+        await Task.Yield();
+        Assert.Empty(alice.Timeouts);
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        WaitFor(() => alice.Timeouts.Count == 1, "the timeout");
+        Assert.Equal(TimeSpan.FromSeconds(5), alice.Timeouts.Single());
+    }
+
+    [Fact]
+    public async Task InvokeRunsOnThePeerAndSendsWhatItQueued()
+    {
+        await using var driver = new UdpDriver();
+        var port = driver.Bind(AnyLoopback);
+        var alice = new ToyPeer("alice", "aaaa");
+        await using var ha = driver.Register(alice);
+        using var client = Client();
+
+        await ha.InvokeAsync(_ => alice.Send([0x80, (byte)'h', (byte)'i'], (IPEndPoint)client.LocalEndPoint!));
+        var buffer = new byte[64];
+        var n = client.Receive(buffer);
+        Assert.Equal(new byte[] { 0x80, (byte)'h', (byte)'i' }, buffer[..n]);
+        Assert.Equal(1, driver.Counters.Sent);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => ha.InvokeAsync<int>(_ => throw new InvalidOperationException("boom")));
+        Assert.Equal("boom", error.Message);
+
+        // The peer sent to the client first, so the client's datagrams now reach it by address.
+        client.SendTo([0x80, 9], port);
+        WaitFor(() => alice.Received.Count == 1, "the datagram routed by the learnt address");
+    }
+
+    [Fact]
+    public async Task OnePortServesManyPeersEachSerialized()
+    {
+        await using var driver = new UdpDriver();
+        var port = driver.Bind(AnyLoopback);
+        const int peers = 100;
+        var handles = new List<PeerHandle>();
+        var toys = new ToyPeer[peers];
+        for (var i = 0; i < peers; i++) handles.Add(driver.Register(toys[i] = new ToyPeer($"p{i:D3}", $"f{i:D3}")));
+        var clients = Enumerable.Range(0, peers).Select(_ => Client()).ToArray();
+        try
+        {
+            for (var round = 0; round < 5; round++)
+                for (var i = 0; i < peers; i++)
+                    clients[i].SendTo(round == 0 ? ToyPeer.BindingRequest($"f{i:D3}:x") : [0x80, (byte)round], port);
+            for (var i = 0; i < peers; i++)
+                for (var round = 0; round < 5; round++)
+                    Assert.StartsWith($"p{i:D3}", ReceiveText(clients[i]));
+            Assert.All(toys, t => Assert.Equal(5, t.Received.Count));
+            Assert.All(toys, t => Assert.Equal(1, t.MaxThreadsInside));
+        }
+        finally
+        {
+            foreach (var c in clients) c.Dispose();
+            foreach (var h in handles) await h.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ASlowPeerDelaysNoOtherAndItsOverflowIsCounted()
+    {
+        await using var driver = new UdpDriver(options: new UdpDriverOptions { InboxCapacity = 8 });
+        var port = driver.Bind(AnyLoopback);
+        using var gate = new ManualResetEventSlim(false);
+        var slow = new ToyPeer("slow", "slow") { Gate = gate };
+        var fast = new ToyPeer("fast", "fast");
+        await using var hs = driver.Register(slow);
+        await using var hf = driver.Register(fast);
+        using var slowClient = Client();
+        using var fastClient = Client();
+
+        slowClient.SendTo(ToyPeer.BindingRequest("slow:x"), port);
+        WaitFor(() => slow.ThreadsInside == 1, "the slow peer to block");
+        for (var i = 0; i < 50; i++) slowClient.SendTo([0x80, (byte)i], port);
+
+        fastClient.SendTo(ToyPeer.BindingRequest("fast:x"), port);
+        Assert.StartsWith("fast", ReceiveText(fastClient));   // answered while the slow peer is still blocked
+        WaitFor(() => driver.Counters.DroppedInboxFull > 0, "the slow peer's inbox to overflow");
+        Assert.Equal(1, slow.ThreadsInside);
+
+        gate.Set();
+        WaitFor(() => slow.Received.Count + driver.Counters.DroppedInboxFull == 51, "the slow peer to catch up");
+        Assert.InRange(slow.Received.Count, 9, 51 - 1);
+    }
+
+    [Fact]
+    public async Task DisposingAHandleForgetsThePeersRoutes()
+    {
+        await using var driver = new UdpDriver();
+        var port = driver.Bind(AnyLoopback);
+        var alice = new ToyPeer("alice", "aaaa");
+        var ha = driver.Register(alice);
+        using var client = Client();
+        client.SendTo(ToyPeer.BindingRequest("aaaa:x"), port);
+        ReceiveText(client);
+        await ha.DisposeAsync();
+        client.SendTo([0x80, 1], port);
+        client.SendTo(ToyPeer.BindingRequest("aaaa:x"), port);
+        WaitFor(() => driver.Counters.DroppedUnknownPeer == 2, "both datagrams to be dropped");
+        Assert.Single(alice.Received);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => ha.InvokeAsync(_ => { }));
+        var again = driver.Register(new ToyPeer("alice2", "aaaa"));   // the fragment is free again
+        await again.DisposeAsync();
+    }
+}
