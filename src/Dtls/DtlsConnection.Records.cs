@@ -1,0 +1,292 @@
+using System.Buffers;
+using Transport.Dtls.Handshake;
+using Transport.Dtls.Records;
+
+namespace Transport.Dtls;
+
+/// <summary>A message of a flight: a whole handshake message (framed, offset 0) or ChangeCipherSpec, with its epoch.</summary>
+internal readonly record struct OutgoingMessage(DtlsContentType Type, ushort Epoch, byte[] Data);
+
+// The record layer: reading records, epochs, anti-replay, sending flights with fragmentation and retransmission.
+public sealed partial class DtlsConnection
+{
+    internal const byte AlertLevelWarning = 1, AlertLevelFatal = 2;
+
+    private readonly byte[] _plaintext;
+    private readonly ReplayWindow[] _windows = [new(), new()];
+    private readonly ulong[] _writeSequence = new ulong[2];
+    private readonly HandshakeReassembler _reassembler = new();
+    private RecordCipher? _readCipher, _writeCipher;
+    private ushort _writeEpoch;
+
+    private List<OutgoingMessage>? _flight;
+    private TimeSpan? _retransmitAt;
+    private TimeSpan? _handshakeDeadline;
+    private TimeSpan _currentRto;
+    private int _peerFlightEndSequence = -1;
+
+    private bool AcceptFirstClientHello(ReadOnlySpan<byte> datagram)
+    {
+        if (_cookies is not null)
+        {
+            Span<byte> reply = stackalloc byte[128];
+            switch (_cookies.Process(_remoteAddress, datagram, reply, out var n))
+            {
+                case DtlsCookieVerdict.SendHelloVerifyRequest:
+                    var buffer = ArrayPool<byte>.Shared.Rent(n);
+                    reply[..n].CopyTo(buffer);
+                    _transmits.Enqueue((buffer, n));
+                    Counters.HelloVerifyRequestsSent++;
+                    return false;
+                case DtlsCookieVerdict.Drop:
+                    Counters.Drop(DtlsDropReason.Malformed);
+                    return false;
+            }
+        }
+        else if (!DtlsRecordHeader.TryRead(datagram, out var record, out _) || record.Type != DtlsContentType.Handshake || record.Epoch != 0
+                 || !HandshakeHeader.TryRead(record.Fragment, out var hs, out _) || hs.Type != DtlsHandshakeType.ClientHello)
+        {
+            Counters.Drop(DtlsDropReason.Malformed);
+            return false;
+        }
+        // Verified (or no cookie exchange): only now does per-client handshake state exist.
+        DtlsRecordHeader.TryRead(datagram, out var first, out _);
+        HandshakeHeader.TryRead(first.Fragment, out var hello, out _);
+        // RFC 6347 4.2.1 / 4.2.2: continue the record and message sequence numbers from the verified ClientHello,
+        // so the client's windows accept what follows the stateless HelloVerifyRequest.
+        _writeSequence[0] = first.Sequence;
+        _reassembler.NextSequence = hello.MessageSequence;
+        _nextSendSequence = hello.MessageSequence;
+        BeginHandshake();
+        _role = new ServerHandshake(this);
+        return true;
+    }
+
+    private void ProcessRecords(ReadOnlySpan<byte> datagram)
+    {
+        while (!datagram.IsEmpty)
+        {
+            if (!DtlsRecordHeader.TryRead(datagram, out var record, out var consumed))
+            {
+                // RFC 6347 4.1.2.7: invalid records are silently discarded; a bad length poisons the rest.
+                Counters.Drop(DtlsDropReason.Malformed);
+                return;
+            }
+            datagram = datagram[consumed..];
+            ProcessRecord(record);
+            if (State is DtlsState.Closed or DtlsState.Failed) return;
+        }
+        ContinueHandshake();
+    }
+
+    private void ProcessRecord(in DtlsRecordHeader record)
+    {
+        if (record.Epoch > 1) { Counters.Drop(DtlsDropReason.UnknownEpoch); return; }
+        var window = _windows[record.Epoch];
+        if (window.IsReplay(record.Sequence)) { Counters.Drop(DtlsDropReason.Replayed); return; }
+        ReadOnlySpan<byte> content;
+        if (record.Epoch == 0)
+        {
+            if (record.Type == DtlsContentType.ApplicationData || (State == DtlsState.Connected && record.Type == DtlsContentType.Alert))
+            {
+                Counters.Drop(DtlsDropReason.UnexpectedInState);
+                return;
+            }
+            content = record.Fragment;
+        }
+        else
+        {
+            if (_readCipher is null) { Counters.Drop(DtlsDropReason.UnknownEpoch); return; }
+            if (!_readCipher.Open(record, _plaintext, out var n)) { Counters.Drop(DtlsDropReason.BadTag); return; }
+            content = _plaintext.AsSpan(0, n);
+        }
+        window.Mark(record.Sequence);
+        Counters.RecordsReceived++;
+        switch (record.Type)
+        {
+            case DtlsContentType.Handshake:
+                HandleHandshakeRecord(content, record.Epoch);
+                break;
+            case DtlsContentType.ChangeCipherSpec:
+                // Our read epoch switches by record epoch, not by this message, so reordering cannot confuse it.
+                if (content.Length != 1 || content[0] != 1) Counters.Drop(DtlsDropReason.Malformed);
+                break;
+            case DtlsContentType.Alert:
+                HandleAlert(content);
+                break;
+            case DtlsContentType.ApplicationData:
+                // Only after Finished verified (State Connected implies it) may data flow up.
+                if (State != DtlsState.Connected) { Counters.Drop(DtlsDropReason.UnexpectedInState); break; }
+                _events.Enqueue(new DtlsApplicationData(content.ToArray()));
+                break;
+        }
+    }
+
+    private void HandleAlert(ReadOnlySpan<byte> content)
+    {
+        if (content.Length != 2) { Counters.Drop(DtlsDropReason.Malformed); return; }
+        var description = (DtlsAlertDescription)content[1];
+        if (description == DtlsAlertDescription.CloseNotify)
+        {
+            // RFC 5246 7.2.1: answer close_notify with close_notify and close at once.
+            SendAlert(AlertLevelWarning, DtlsAlertDescription.CloseNotify);
+            Transition(DtlsState.Closed, new DtlsClosed(DtlsCloseReason.PeerClosed));
+            return;
+        }
+        if (content[0] == AlertLevelFatal)
+            Transition(DtlsState.Failed, new DtlsFailed(DtlsFailureReason.PeerAlert, description, $"Peer sent fatal alert {description} ({(byte)description})."));
+        // Warning alerts other than close_notify (e.g. no_renegotiation) need no action.
+    }
+
+    private void HandleHandshakeRecord(ReadOnlySpan<byte> content, ushort epoch)
+    {
+        if (_role is null) { Counters.Drop(DtlsDropReason.UnexpectedInState); return; }
+        while (!content.IsEmpty)
+        {
+            if (!HandshakeHeader.TryRead(content, out var fragment, out var consumed))
+            {
+                Counters.Drop(DtlsDropReason.BadHandshake);
+                return;
+            }
+            content = content[consumed..];
+            // Finished is the only handshake message of epoch 1 in a handshake without renegotiation, and it must be
+            // protected: a plaintext Finished, or any other message under epoch 1, is dropped.
+            if ((fragment.Type == DtlsHandshakeType.Finished) != (epoch == 1))
+            {
+                Counters.Drop(DtlsDropReason.BadHandshake);
+                continue;
+            }
+            switch (_reassembler.Add(fragment))
+            {
+                case FragmentOutcome.Old:
+                    // RFC 6347 4.2.4: the peer retransmits its last flight because ours was lost: resend ours, once per
+                    // copy of that flight (on its last fragment of its last message).
+                    if (fragment.MessageSequence == _peerFlightEndSequence && fragment.FragmentOffset + fragment.Fragment.Length == fragment.MessageLength)
+                    {
+                        Counters.Retransmissions++;
+                        TransmitFlight();
+                    }
+                    break;
+                case FragmentOutcome.Rejected:
+                    Counters.Drop(DtlsDropReason.BadHandshake);
+                    break;
+            }
+        }
+    }
+
+    private void ContinueHandshake()
+    {
+        while (_role is not null && State == DtlsState.Handshaking && _reassembler.TryTake(out var message))
+            _role.HandleMessage(message);
+    }
+
+    /// <summary>The role tells that the peer's flight ended with message <paramref name="sequence"/>.</summary>
+    internal void PeerFlightEnded(int sequence) => _peerFlightEndSequence = sequence;
+
+    internal void ResetEpochZeroReadWindow() => _windows[0].Reset();
+
+    internal ulong NextWriteSequence(ushort epoch) => _writeSequence[epoch]++;
+
+    internal void InstallKeys(RecordCipher read, RecordCipher write)
+    {
+        _readCipher = read;
+        _writeCipher = write;
+    }
+
+    /// <summary>Sends a new flight; with <paramref name="expectReply"/> the retransmission timer is armed (RFC 6347 4.2.4).</summary>
+    internal void SendFlight(List<OutgoingMessage> flight, bool expectReply)
+    {
+        _flight = flight;
+        TransmitFlight();
+        _currentRto = _options.InitialRetransmitTimeout;
+        _retransmitAt = expectReply ? _now + _currentRto : null;
+    }
+
+    /// <summary>The handshake is over for our side: nothing more to retransmit on a timer.</summary>
+    internal void StopRetransmitting(bool forgetFlight)
+    {
+        _retransmitAt = null;
+        if (forgetFlight) _flight = null;
+    }
+
+    /// <summary>Writes the current flight into datagrams of at most MTU bytes, fragmenting handshake messages.</summary>
+    private void TransmitFlight()
+    {
+        if (_flight is null) return;
+        var mtu = _options.Mtu;
+        var datagram = ArrayPool<byte>.Shared.Rent(mtu);
+        var used = 0;
+        var scratch = ArrayPool<byte>.Shared.Rent(mtu);
+        try
+        {
+            foreach (var message in _flight)
+            {
+                var overhead = DtlsRecordHeader.Length + (message.Epoch == 0 ? 0 : _writeCipher!.Overhead);
+                if (message.Type == DtlsContentType.ChangeCipherSpec)
+                {
+                    if (used + overhead + 1 > mtu) Flush(ref datagram, ref used, mtu);
+                    used += WriteRecord(DtlsContentType.ChangeCipherSpec, message.Epoch, message.Data, datagram.AsSpan(used));
+                    continue;
+                }
+                var body = message.Data.AsSpan(HandshakeHeader.Length);
+                var offset = 0;
+                do
+                {
+                    var room = mtu - used - overhead - HandshakeHeader.Length;
+                    // Start a new datagram rather than send slivers.
+                    if (room < Math.Min(64, body.Length - offset) || room <= 0)
+                    {
+                        if (used == 0) throw new InvalidOperationException("MTU too small for a handshake fragment.");
+                        Flush(ref datagram, ref used, mtu);
+                        continue;
+                    }
+                    var n = Math.Min(room, body.Length - offset);
+                    HandshakeHeader.Write(scratch, (DtlsHandshakeType)message.Data[0], body.Length,
+                        (message.Data[4] << 8) | message.Data[5], offset, n);
+                    body.Slice(offset, n).CopyTo(scratch.AsSpan(HandshakeHeader.Length));
+                    used += WriteRecord(DtlsContentType.Handshake, message.Epoch, scratch.AsSpan(0, HandshakeHeader.Length + n), datagram.AsSpan(used));
+                    offset += n;
+                }
+                while (offset < body.Length);
+            }
+            if (used > 0) Flush(ref datagram, ref used, mtu);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(datagram);
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private void Flush(ref byte[] datagram, ref int used, int mtu)
+    {
+        _transmits.Enqueue((datagram, used));
+        datagram = ArrayPool<byte>.Shared.Rent(mtu);
+        used = 0;
+    }
+
+    private int WriteRecord(DtlsContentType type, ushort epoch, ReadOnlySpan<byte> plaintext, Span<byte> destination)
+    {
+        var sequence = NextWriteSequence(epoch);
+        if (epoch == 0)
+        {
+            DtlsRecordHeader.Write(destination, type, 0, sequence, plaintext.Length);
+            plaintext.CopyTo(destination[DtlsRecordHeader.Length..]);
+            return DtlsRecordHeader.Length + plaintext.Length;
+        }
+        return _writeCipher!.Seal(type, epoch, sequence, plaintext, destination);
+    }
+
+    /// <summary>Sends an alert in its own datagram under the current write epoch (protected once keys are active).</summary>
+    internal void SendAlert(byte level, DtlsAlertDescription description)
+    {
+        Span<byte> alert = [level, (byte)description];
+        var epoch = _writeEpoch;
+        var buffer = ArrayPool<byte>.Shared.Rent(64);
+        var n = WriteRecord(DtlsContentType.Alert, epoch, alert, buffer);
+        _transmits.Enqueue((buffer, n));
+    }
+
+    /// <summary>From now on our records are protected (we sent ChangeCipherSpec).</summary>
+    internal void ActivateWriteEpoch() => _writeEpoch = 1;
+}

@@ -1,0 +1,62 @@
+namespace Transport.Dtls;
+
+/// <summary>Settings of one DTLS endpoint. Defaults follow RFC 6347 and WebRTC practice.</summary>
+public sealed record DtlsOptions
+{
+    /// <summary>Our certificate (required for both roles: WebRTC authenticates both ends).</summary>
+    public required DtlsCertificate Certificate { get; init; }
+
+    /// <summary>
+    /// The peer certificate fingerprint we expect (from SDP), in <c>AB:CD:...</c> form; null accepts any
+    /// certificate (the caller then checks <see cref="DtlsConnected.RemoteFingerprint"/>).
+    /// </summary>
+    public string? RemoteFingerprint { get; init; }
+
+    /// <summary>Hash of <see cref="RemoteFingerprint"/>: sha-1, sha-256 (default), sha-384 or sha-512.</summary>
+    public string RemoteFingerprintAlgorithm { get; init; } = DtlsFingerprint.Sha256;
+
+    /// <summary>Initial retransmission timeout (RFC 6347 section 4.2.4.1: 1 s). Values down to 50 ms are honoured.</summary>
+    public TimeSpan InitialRetransmitTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Upper bound of the doubling retransmission timeout (RFC 6347: at least 60 s).</summary>
+    public TimeSpan MaxRetransmitTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The handshake fails with <see cref="DtlsFailureReason.HandshakeTimeout"/> this long after it started.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Largest datagram we send during the handshake; handshake messages are fragmented to fit (default 1200).</summary>
+    public int Mtu { get; init; } = 1200;
+
+    /// <summary>Cipher suites in order of preference.</summary>
+    public IReadOnlyList<DtlsCipherSuite> CipherSuites { get; init; } = DefaultCipherSuites;
+
+    /// <summary>ECDHE groups in order of preference.</summary>
+    public IReadOnlyList<DtlsNamedGroup> Groups { get; init; } = [DtlsNamedGroup.X25519, DtlsNamedGroup.Secp256r1, DtlsNamedGroup.Secp384r1];
+
+    /// <summary>SRTP profiles offered (client) or accepted (server) in order of preference; empty: no use_srtp.</summary>
+    public IReadOnlyList<SrtpProtectionProfile> SrtpProfiles { get; init; } =
+    [
+        SrtpProtectionProfile.AeadAes128Gcm, SrtpProtectionProfile.AeadAes256Gcm,
+        SrtpProtectionProfile.Aes128CmHmacSha1_80, SrtpProtectionProfile.Aes128CmHmacSha1_32,
+    ];
+
+    /// <summary>Server: ask for a client certificate and fail without one (WebRTC mutual authentication).</summary>
+    public bool RequireClientCertificate { get; init; } = true;
+
+    /// <summary>The suites every connection offers unless told otherwise; ChaCha20 only where the platform has it.</summary>
+    public static IReadOnlyList<DtlsCipherSuite> DefaultCipherSuites { get; } = System.Security.Cryptography.ChaCha20Poly1305.IsSupported
+        ? [DtlsCipherSuite.EcdheEcdsaWithAes128GcmSha256, DtlsCipherSuite.EcdheEcdsaWithAes256GcmSha384,
+           DtlsCipherSuite.EcdheEcdsaWithChaCha20Poly1305Sha256, DtlsCipherSuite.EcdheRsaWithAes128GcmSha256]
+        : [DtlsCipherSuite.EcdheEcdsaWithAes128GcmSha256, DtlsCipherSuite.EcdheEcdsaWithAes256GcmSha384,
+           DtlsCipherSuite.EcdheRsaWithAes128GcmSha256];
+
+    internal void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Certificate);
+        if (InitialRetransmitTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(InitialRetransmitTimeout));
+        if (MaxRetransmitTimeout < InitialRetransmitTimeout) throw new ArgumentOutOfRangeException(nameof(MaxRetransmitTimeout));
+        if (Mtu < 256 || Mtu > 65000) throw new ArgumentOutOfRangeException(nameof(Mtu), "MTU must be in [256, 65000].");
+        if (CipherSuites.Count == 0) throw new ArgumentException("No cipher suite.", nameof(CipherSuites));
+        if (Groups.Count == 0) throw new ArgumentException("No group.", nameof(Groups));
+    }
+}
