@@ -1,0 +1,212 @@
+using System.Globalization;
+using Transport.Streaming.Sdp;
+
+namespace Transport.Streaming.Jsep;
+
+/// <summary>Which DTLS role our side takes (RFC 8842 section 5).</summary>
+public enum DtlsRole { Client, Server }
+
+/// <summary>
+/// Builds our offers and answers (RFC 8829 sections 5.2 and 5.3) with BUNDLE on one transport (RFC 9143),
+/// rtcp-mux, and the data channel section (RFC 8841).
+/// </summary>
+public static class JsepNegotiator
+{
+    private const string RtpProfile = "UDP/TLS/RTP/SAVPF";
+    private const string SctpProfile = "UDP/DTLS/SCTP";
+    private const int MidExtensionId = 4;
+
+    /// <summary>
+    /// Our DTLS role from the remote's a=setup: the offerer says actpass; an answerer should say active
+    /// (RFC 8842 section 5.3), which makes it the DTLS client.
+    /// </summary>
+    public static DtlsRole RoleFor(bool weOffered, SdpSetup remoteSetup) => (weOffered, remoteSetup) switch
+    {
+        (true, SdpSetup.Active) => DtlsRole.Server,
+        (true, SdpSetup.Passive) => DtlsRole.Client,
+        (true, _) => throw new SdpParseException(0, "a=setup:" + remoteSetup.ToSdp(), "an answer must say a=setup:active or passive"),
+        (false, SdpSetup.ActPass or SdpSetup.Passive) => DtlsRole.Client, // we answer active
+        (false, SdpSetup.Active) => DtlsRole.Server,                       // we answer passive
+        _ => throw new SdpParseException(0, "a=setup:" + remoteSetup.ToSdp(), "holdconn is not supported"),
+    };
+
+    /// <summary>An offer: our media sections in order, then the data channel section, all in one BUNDLE group.</summary>
+    public static SessionDescription CreateOffer(LocalSessionParameters local)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        var sdp = NewSession(local);
+        var mids = new List<string>();
+        foreach (var media in local.Media)
+        {
+            var codecs = new List<NegotiatedCodec>();
+            var pt = 96;
+            var used = new HashSet<int>();
+            foreach (var c in media.Codecs)
+            {
+                var p = used.Add(c.PreferredPayloadType) ? c.PreferredPayloadType : NextFree(used, ref pt);
+                int? rtx = local.UseRtx && media.Kind == MediaKind.Video ? NextFree(used, ref pt) : null;
+                codecs.Add(new NegotiatedCodec(c, p, c.Fmtp, rtx));
+            }
+            sdp.Media.Add(BuildRtpSection(local, media.Kind, media.Mid, media.Direction, codecs, media, MidExtensionId, SdpSetup.ActPass));
+            mids.Add(media.Mid);
+        }
+        if (local.DataChannel)
+        {
+            var mid = local.Media.Count.ToString(CultureInfo.InvariantCulture);
+            while (mids.Contains(mid)) mid += "d";
+            sdp.Media.Add(BuildDataSection(local, mid, SdpSetup.ActPass));
+            mids.Add(mid);
+        }
+        if (mids.Count == 0) throw new InvalidOperationException("An offer needs at least one media section or a data channel.");
+        sdp.Attributes.Insert(0, new SdpAttribute("group", "BUNDLE " + string.Join(' ', mids)));
+        return sdp;
+    }
+
+    /// <summary>
+    /// An answer to <paramref name="offer"/>: every offered section in the offer's order; audio and video take
+    /// our codecs that the offer has (with its payload types), or are rejected (port 0) when none match;
+    /// our setup is active (we are the DTLS client) unless the offer said active.
+    /// </summary>
+    public static SessionDescription CreateAnswer(SessionDescription offer, LocalSessionParameters local)
+    {
+        ArgumentNullException.ThrowIfNull(offer);
+        ArgumentNullException.ThrowIfNull(local);
+        var remote = RemoteDescription.Read(offer);
+        var setup = RoleFor(weOffered: false, remote.Setup) == DtlsRole.Client ? SdpSetup.Active : SdpSetup.Passive;
+        var sdp = NewSession(local);
+        var bundled = new List<string>();
+        var localByKind = local.Media.GroupBy(m => m.Kind).ToDictionary(g => g.Key, g => new Queue<LocalMedia>(g));
+        foreach (var m in offer.Media)
+        {
+            var mid = m.Mid ?? throw new SdpParseException(0, "m=" + m.Media, "every section needs a=mid for BUNDLE");
+            if (m.IsRejected) { sdp.Media.Add(Rejected(m)); continue; }
+            if (m.Media == "application")
+            {
+                if (!local.DataChannel || !m.Formats.Contains("webrtc-datachannel") || remote.DataChannelMid != mid) { sdp.Media.Add(Rejected(m)); continue; }
+                sdp.Media.Add(BuildDataSection(local, mid, setup));
+                bundled.Add(mid);
+                continue;
+            }
+            MediaKind? kind = m.Media switch { "audio" => MediaKind.Audio, "video" => MediaKind.Video, _ => null };
+            if (kind is null) { sdp.Media.Add(Rejected(m)); continue; }
+            LocalMedia? ours = localByKind.TryGetValue(kind.Value, out var q) && q.Count > 0 ? q.Dequeue() : null;
+            var codecs = RemoteDescription.Intersect(m, ours?.Codecs ?? Defaults(kind.Value), local.UseRtx);
+            if (codecs.Count == 0) { sdp.Media.Add(Rejected(m)); continue; }
+            var direction = AnswerDirection(RemoteDescription.DirectionOf(m), weSend: ours is not null && ours.Direction is MediaDirection.SendRecv or MediaDirection.SendOnly);
+            var midExt = m.GetExtMaps().FirstOrDefault(e => e.Uri == RemoteDescription.MidExtensionUri)?.Id;
+            sdp.Media.Add(BuildRtpSection(local, kind.Value, mid, direction, codecs, ours, midExt, setup));
+            bundled.Add(mid);
+        }
+        if (bundled.Count == 0) throw new InvalidOperationException("Nothing in the offer could be accepted.");
+        sdp.Attributes.Insert(0, new SdpAttribute("group", "BUNDLE " + string.Join(' ', bundled)));
+        return sdp;
+    }
+
+    private static IReadOnlyList<CodecSpec> Defaults(MediaKind kind) =>
+        kind == MediaKind.Audio ? [CodecSpec.Opus] : [CodecSpec.Vp8, CodecSpec.H264];
+
+    private static MediaDirection AnswerDirection(MediaDirection offered, bool weSend) => offered switch
+    {
+        MediaDirection.SendRecv => weSend ? MediaDirection.SendRecv : MediaDirection.RecvOnly,
+        MediaDirection.SendOnly => MediaDirection.RecvOnly,
+        MediaDirection.RecvOnly => weSend ? MediaDirection.SendOnly : MediaDirection.Inactive,
+        _ => MediaDirection.Inactive,
+    };
+
+    private static int NextFree(HashSet<int> used, ref int pt)
+    {
+        while (!used.Add(pt)) pt++;
+        return pt;
+    }
+
+    private static SessionDescription NewSession(LocalSessionParameters local)
+    {
+        var sdp = new SessionDescription(SdpOrigin.Create(local.SessionId));
+        if (local.Ice.Lite) sdp.AddAttribute("ice-lite");
+        sdp.AddAttribute("msid-semantic", " WMS");
+        return sdp;
+    }
+
+    private static MediaDescription Rejected(MediaDescription offered)
+    {
+        var m = new MediaDescription(offered.Media, 0, offered.Protocol, offered.Formats.Take(1)) { Connection = new SdpConnection("IN", "IP4", "0.0.0.0") };
+        if (offered.Mid is { } mid) m.AddAttribute("mid", mid);
+        return m;
+    }
+
+    private static void AddTransport(MediaDescription m, LocalSessionParameters local, SdpSetup setup)
+    {
+        var first = local.Candidates.FirstOrDefault(c => c.Transport == "udp");
+        if (first is not null)
+        {
+            m.Port = first.Port;
+            m.Connection = new SdpConnection("IN", first.Address.Contains(':', StringComparison.Ordinal) ? "IP6" : "IP4", first.Address);
+        }
+        else m.Connection = new SdpConnection("IN", "IP4", "0.0.0.0");
+        foreach (var c in local.Candidates) m.AddAttribute("candidate", c.ToAttributeValue());
+        if (local.EndOfCandidates) m.AddAttribute("end-of-candidates");
+        m.AddAttribute("ice-ufrag", local.Ice.UsernameFragment);
+        m.AddAttribute("ice-pwd", local.Ice.Password);
+        m.AddAttribute("ice-options", "trickle");
+        m.AddAttribute("fingerprint", local.Fingerprint.ToString());
+        m.AddAttribute("setup", setup.ToSdp());
+    }
+
+    private static MediaDescription BuildDataSection(LocalSessionParameters local, string mid, SdpSetup setup)
+    {
+        var m = new MediaDescription("application", 9, SctpProfile, ["webrtc-datachannel"]);
+        AddTransport(m, local, setup);
+        m.AddAttribute("mid", mid);
+        m.AddAttribute("sctp-port", local.SctpPort.ToString(CultureInfo.InvariantCulture));
+        m.AddAttribute("max-message-size", local.MaxMessageSize.ToString(CultureInfo.InvariantCulture));
+        return m;
+    }
+
+    private static MediaDescription BuildRtpSection(LocalSessionParameters local, MediaKind kind, string mid, MediaDirection direction,
+        IReadOnlyList<NegotiatedCodec> codecs, LocalMedia? media, int? midExtensionId, SdpSetup setup)
+    {
+        var formats = new List<string>();
+        foreach (var c in codecs)
+        {
+            formats.Add(c.PayloadType.ToString(CultureInfo.InvariantCulture));
+            if (c.RtxPayloadType is { } r) formats.Add(r.ToString(CultureInfo.InvariantCulture));
+        }
+        var m = new MediaDescription(kind == MediaKind.Audio ? "audio" : "video", 9, RtpProfile, formats);
+        AddTransport(m, local, setup);
+        m.AddAttribute("mid", mid);
+        if (midExtensionId is { } id) m.AddAttribute("extmap", new SdpExtMap(id, RemoteDescription.MidExtensionUri).ToString());
+        m.AddAttribute(direction switch
+        {
+            MediaDirection.SendRecv => "sendrecv",
+            MediaDirection.SendOnly => "sendonly",
+            MediaDirection.RecvOnly => "recvonly",
+            _ => "inactive",
+        });
+        var sends = direction is MediaDirection.SendRecv or MediaDirection.SendOnly;
+        if (sends && media?.StreamId is { } stream) m.AddAttribute("msid", stream + " " + (media.TrackId ?? mid));
+        m.AddAttribute("rtcp-mux");
+        m.AddAttribute("rtcp-rsize");
+        foreach (var c in codecs)
+        {
+            m.AddAttribute("rtpmap", new SdpRtpMap(c.PayloadType, c.Codec.Name, c.Codec.ClockRate, c.Codec.Channels).ToString());
+            foreach (var fb in c.Codec.Feedback) m.AddAttribute("rtcp-fb", $"{c.PayloadType} {fb}");
+            if ((c.Fmtp ?? c.Codec.Fmtp) is { } f) m.AddAttribute("fmtp", $"{c.PayloadType} {f}");
+            if (c.RtxPayloadType is { } r)
+            {
+                m.AddAttribute("rtpmap", $"{r} rtx/{c.Codec.ClockRate}");
+                m.AddAttribute("fmtp", $"{r} apt={c.PayloadType}");
+            }
+        }
+        if (sends && media?.Ssrc is { } ssrc)
+        {
+            if (media.RtxSsrc is { } rtxSsrc && codecs.Any(c => c.RtxPayloadType is not null))
+                m.AddAttribute("ssrc-group", $"FID {ssrc} {rtxSsrc}");
+            foreach (var s in media.RtxSsrc is { } r2 && codecs.Any(c => c.RtxPayloadType is not null) ? new[] { ssrc, r2 } : new[] { ssrc })
+            {
+                if (media.Cname is { } cname) m.AddAttribute("ssrc", $"{s} cname:{cname}");
+                if (media.StreamId is { } st) m.AddAttribute("ssrc", $"{s} msid:{st} {media.TrackId ?? mid}");
+            }
+        }
+        return m;
+    }
+}

@@ -1,0 +1,92 @@
+using Transport.Streaming.Sdp;
+
+namespace Transport.Streaming.Jsep;
+
+/// <summary>ICE credentials of one side (RFC 8839 section 5.4).</summary>
+public sealed record IceParameters(string UsernameFragment, string Password, bool Lite = false)
+{
+    /// <summary>Random credentials: a 4-character ufrag and a 24-character password (RFC 8445 section 5.3 minimums).</summary>
+    public static IceParameters Generate(bool lite = false) =>
+        new(RandomIceString(8), RandomIceString(24), lite);
+
+    private static string RandomIceString(int length)
+    {
+        // ice-char = ALPHA / DIGIT / "+" / "/" (RFC 8839 section 5.4)
+        const string chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        return System.Security.Cryptography.RandomNumberGenerator.GetString(chars, length);
+    }
+}
+
+/// <summary>Direction of a media section (RFC 8866 section 6.7).</summary>
+public enum MediaDirection { SendRecv, SendOnly, RecvOnly, Inactive }
+
+/// <summary>The kind of an m= section.</summary>
+public enum MediaKind { Audio, Video, Application }
+
+/// <summary>A codec we can send and receive, with the parameters we offer (RFC 8829 section 5.2.1).</summary>
+public sealed record CodecSpec(string Name, int ClockRate, int? Channels, int PreferredPayloadType, string? Fmtp, IReadOnlyList<string> Feedback)
+{
+    /// <summary>Opus (RFC 7587): 48 kHz, 2 channels in SDP, in-band FEC.</summary>
+    public static CodecSpec Opus { get; } = new("opus", 48000, 2, 111, "minptime=10;useinbandfec=1", ["transport-cc"]);
+    /// <summary>VP8 (RFC 7741).</summary>
+    public static CodecSpec Vp8 { get; } = new("VP8", 90000, null, 96, null, ["nack", "nack pli", "ccm fir"]);
+    /// <summary>H.264 constrained baseline, packetization mode 1 (RFC 6184).</summary>
+    public static CodecSpec H264 { get; } = new("H264", 90000, null, 102, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", ["nack", "nack pli", "ccm fir"]);
+
+    /// <summary>Whether an offered rtpmap/fmtp describes this codec in a form we can use.</summary>
+    public bool Matches(SdpRtpMap map, SdpFmtp? fmtp)
+    {
+        if (!string.Equals(map.Encoding, Name, StringComparison.OrdinalIgnoreCase) || map.ClockRate != ClockRate) return false;
+        if (Channels is { } c && (map.Channels ?? 1) != c) return false;
+        if (string.Equals(Name, "H264", StringComparison.OrdinalIgnoreCase))
+        {
+            // Only packetization mode 1 (non-interleaved; RFC 6184 section 6.3) and the baseline profiles are sent.
+            var p = fmtp?.ToDictionary();
+            if (p is null || p.GetValueOrDefault("packetization-mode") != "1") return false;
+            var profile = p.GetValueOrDefault("profile-level-id");
+            if (profile is null || profile.Length != 6) return false;
+            var idc = profile[..2].ToLowerInvariant();
+            var constraints = Convert.ToByte(profile.Substring(2, 2), 16);
+            if (idc != "42" && !(idc == "4d" && (constraints & 0x80) != 0)) return false;
+        }
+        return true;
+    }
+}
+
+/// <summary>A codec as agreed for one m= section: our codec with the payload type of the offer.</summary>
+public sealed record NegotiatedCodec(CodecSpec Codec, int PayloadType, string? Fmtp, int? RtxPayloadType);
+
+/// <summary>What we put into one media section of our description.</summary>
+public sealed record LocalMedia(MediaKind Kind, string Mid, MediaDirection Direction, IReadOnlyList<CodecSpec> Codecs)
+{
+    /// <summary>Our sending SSRC, when we send.</summary>
+    public uint? Ssrc { get; init; }
+    /// <summary>The SSRC of our retransmissions (RFC 4588), when RTX is used.</summary>
+    public uint? RtxSsrc { get; init; }
+    /// <summary>RTCP CNAME (RFC 7022).</summary>
+    public string? Cname { get; init; }
+    /// <summary>Media stream and track ids (RFC 8830).</summary>
+    public string? StreamId { get; init; }
+    public string? TrackId { get; init; }
+}
+
+/// <summary>Everything our side contributes to an offer or an answer.</summary>
+public sealed record LocalSessionParameters(IceParameters Ice, SdpFingerprint Fingerprint)
+{
+    /// <summary>Media sections in order (offers); answers follow the remote offer's order.</summary>
+    public IReadOnlyList<LocalMedia> Media { get; init; } = [];
+    /// <summary>Whether to add (offer) or accept (answer) a data channel section.</summary>
+    public bool DataChannel { get; init; } = true;
+    /// <summary>The SCTP port (RFC 8841); 5000 as browsers use.</summary>
+    public int SctpPort { get; init; } = 5000;
+    /// <summary>Largest data channel message we accept (RFC 8841 section 6). Default 256 KiB.</summary>
+    public long MaxMessageSize { get; init; } = 256 * 1024;
+    /// <summary>Candidates known when the description is made (the rest trickle).</summary>
+    public IReadOnlyList<SdpCandidate> Candidates { get; init; } = [];
+    /// <summary>Whether gathering is complete (adds a=end-of-candidates).</summary>
+    public bool EndOfCandidates { get; init; }
+    /// <summary>Answer with RTX (RFC 4588) where the offer has it.</summary>
+    public bool UseRtx { get; init; } = true;
+    /// <summary>Session id for the o= line.</summary>
+    public ulong SessionId { get; init; } = (ulong)Random.Shared.NextInt64(1, long.MaxValue) >> 1;
+}

@@ -1,0 +1,130 @@
+using Transport.Streaming.Sdp;
+
+namespace Transport.Streaming.Jsep;
+
+/// <summary>A remote media section as we understood it.</summary>
+public sealed record RemoteMedia(
+    MediaKind Kind,
+    string? Mid,
+    MediaDirection Direction,
+    bool Rejected,
+    IReadOnlyList<NegotiatedCodec> Codecs,
+    IReadOnlyList<uint> Ssrcs,
+    int? MidExtensionId);
+
+/// <summary>
+/// What a remote description tells us (RFC 8829 section 5.8): ICE credentials, DTLS fingerprint and setup role,
+/// candidates, the BUNDLE group, the data channel's SCTP parameters, and each media section's codecs.
+/// All of it must be the same across a BUNDLE group (RFC 9143), so it is read once.
+/// </summary>
+public sealed record RemoteDescription(
+    IceParameters Ice,
+    IReadOnlyList<SdpFingerprint> Fingerprints,
+    SdpSetup Setup,
+    IReadOnlyList<SdpCandidate> Candidates,
+    bool EndOfCandidates,
+    IReadOnlyList<string> Bundle,
+    string? DataChannelMid,
+    int? SctpPort,
+    long MaxMessageSize,
+    IReadOnlyList<RemoteMedia> Media)
+{
+    /// <summary>RFC 8841 section 6.1: without the attribute, the peer takes 64 KiB.</summary>
+    public const long DefaultMaxMessageSize = 64 * 1024;
+
+    /// <summary>
+    /// Reads a remote description. Missing ICE credentials, a missing fingerprint, or a section outside the
+    /// BUNDLE group raise <see cref="SdpParseException"/> naming what is missing.
+    /// </summary>
+    public static RemoteDescription Read(SessionDescription sdp, IReadOnlyList<CodecSpec>? codecs = null)
+    {
+        ArgumentNullException.ThrowIfNull(sdp);
+        var accepted = sdp.Media.Where(m => !m.IsRejected).ToList();
+        if (accepted.Count == 0) throw new SdpParseException(0, "", "no accepted media section");
+        var first = accepted[0];
+        string Need(string name) =>
+            first.GetAttribute(name) ?? sdp.GetAttribute(name) ?? throw new SdpParseException(0, "", $"a={name} is missing");
+        var ice = new IceParameters(Need("ice-ufrag"), Need("ice-pwd"), sdp.HasAttribute("ice-lite"));
+        if (ice.UsernameFragment.Length < 4 || ice.Password.Length < 22)
+            throw new SdpParseException(0, "", "ICE ufrag must have at least 4 and ice-pwd at least 22 characters (RFC 8839 section 5.4)");
+        var fingerprints = first.GetAttributes("fingerprint").Concat(sdp.GetAttributes("fingerprint")).Select(SdpFingerprint.Parse).ToList();
+        if (fingerprints.Count == 0) throw new SdpParseException(0, "", "a=fingerprint is missing");
+        var setup = first.GetSetup() ?? sdp.GetSetup() ?? SdpSetup.ActPass; // RFC 8842 section 5.3: absent means actpass in an offer
+        var bundle = sdp.BundleGroup;
+        foreach (var m in accepted)
+            if (bundle.Count > 0 && (m.Mid is null || !bundle.Contains(m.Mid)))
+                throw new SdpParseException(0, "", $"media section '{m.Mid}' is not in the BUNDLE group; only BUNDLE on one transport is supported");
+        if (bundle.Count == 0 && accepted.Count > 1)
+            throw new SdpParseException(0, "", "several media sections without a=group:BUNDLE; only BUNDLE on one transport is supported");
+
+        var candidates = new List<SdpCandidate>();
+        var end = false;
+        foreach (var m in accepted)
+        {
+            candidates.AddRange(m.GetCandidates());
+            end |= m.HasAttribute("end-of-candidates");
+        }
+
+        string? dataMid = null;
+        int? sctpPort = null;
+        long maxMessage = DefaultMaxMessageSize;
+        var media = new List<RemoteMedia>();
+        foreach (var m in sdp.Media)
+        {
+            if (m.Media == "application")
+            {
+                if (m.IsRejected || !m.Formats.Contains("webrtc-datachannel")) continue;
+                dataMid = m.Mid;
+                sctpPort = m.GetSctpPort() ?? 5000;
+                maxMessage = m.GetMaxMessageSize() ?? DefaultMaxMessageSize;
+                continue;
+            }
+            var kind = m.Media switch
+            {
+                "audio" => MediaKind.Audio,
+                "video" => MediaKind.Video,
+                _ => (MediaKind?)null,
+            };
+            if (kind is null) continue;
+            var ours = codecs ?? (kind == MediaKind.Audio ? [CodecSpec.Opus] : [CodecSpec.Vp8, CodecSpec.H264]);
+            media.Add(new RemoteMedia(
+                kind.Value, m.Mid, DirectionOf(m), m.IsRejected,
+                m.IsRejected ? [] : Intersect(m, ours, useRtx: true),
+                m.GetSsrcs().Select(s => s.Ssrc).Distinct().ToList(),
+                m.GetExtMaps().FirstOrDefault(e => e.Uri == MidExtensionUri)?.Id));
+        }
+        return new RemoteDescription(ice, fingerprints, setup, candidates, end, bundle, dataMid, sctpPort, maxMessage, media);
+    }
+
+    /// <summary>The RTP header extension carrying the mid (RFC 9143 section 15), needed to demultiplex BUNDLE.</summary>
+    public const string MidExtensionUri = "urn:ietf:params:rtp-hdrext:sdes:mid";
+
+    internal static MediaDirection DirectionOf(SdpSection m) =>
+        m.HasAttribute("sendonly") ? MediaDirection.SendOnly :
+        m.HasAttribute("recvonly") ? MediaDirection.RecvOnly :
+        m.HasAttribute("inactive") ? MediaDirection.Inactive : MediaDirection.SendRecv;
+
+    /// <summary>Our codecs, in our order of preference, with the payload types the remote section uses for them.</summary>
+    internal static List<NegotiatedCodec> Intersect(MediaDescription m, IReadOnlyList<CodecSpec> ours, bool useRtx)
+    {
+        var maps = m.GetRtpMaps().ToList();
+        var fmtps = m.GetFmtps().ToDictionary(f => f.PayloadType);
+        var result = new List<NegotiatedCodec>();
+        foreach (var codec in ours)
+            foreach (var map in maps)
+            {
+                if (!m.Formats.Contains(map.PayloadType.ToString(System.Globalization.CultureInfo.InvariantCulture))) continue;
+                var fmtp = fmtps.GetValueOrDefault(map.PayloadType);
+                if (!codec.Matches(map, fmtp)) continue;
+                int? rtx = null;
+                if (useRtx)
+                    foreach (var r in maps)
+                        if (string.Equals(r.Encoding, "rtx", StringComparison.OrdinalIgnoreCase) &&
+                            fmtps.GetValueOrDefault(r.PayloadType)?.ToDictionary().GetValueOrDefault("apt") == map.PayloadType.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                            rtx = r.PayloadType;
+                result.Add(new NegotiatedCodec(codec, map.PayloadType, fmtp?.Parameters, rtx));
+                break; // the first matching payload type of the remote's preference order
+            }
+        return result;
+    }
+}

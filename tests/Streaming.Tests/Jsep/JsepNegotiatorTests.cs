@@ -1,0 +1,161 @@
+using Transport.Streaming.Jsep;
+using Transport.Streaming.Sdp;
+
+namespace Transport.Streaming.Tests.Jsep;
+
+public sealed class JsepNegotiatorTests
+{
+    private static string Fixture(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", name));
+
+    private static readonly SdpFingerprint OurFingerprint =
+        new("sha-256", string.Join(':', Enumerable.Range(0, 32).Select(i => i.ToString("X2", System.Globalization.CultureInfo.InvariantCulture))));
+
+    private static LocalSessionParameters Local(params LocalMedia[] media) =>
+        new(new IceParameters("ourufrag", "ourpasswordourpassword12"), OurFingerprint)
+        {
+            Media = media,
+            Candidates = [new SdpCandidate("1", 1, "udp", 2130706431, "127.0.0.1", 40000, "host")],
+            EndOfCandidates = true,
+        };
+
+    [Fact]
+    public void AnswersTheChromiumOfferWithOurCodecsAndItsPayloadTypes()
+    {
+        var offer = SessionDescription.Parse(Fixture("chromium-offer.sdp"));
+        var answer = JsepNegotiator.CreateAnswer(offer, Local());
+        var text = answer.ToString();
+        var back = SessionDescription.Parse(text);
+
+        Assert.Equal(["0", "1", "2"], back.BundleGroup);
+        Assert.Equal(["audio", "video", "application"], back.Media.Select(m => m.Media));
+        Assert.All(back.Media, m => Assert.Equal(SdpSetup.Active, m.GetSetup()));
+        Assert.All(back.Media, m => Assert.Equal(40000, m.Port));
+
+        var audio = back.Media[0];
+        Assert.Equal(["111"], audio.Formats);
+        Assert.True(audio.HasAttribute("recvonly"));      // we have no track to send
+        Assert.True(audio.HasAttribute("rtcp-mux"));
+        Assert.Equal(4, audio.GetExtMaps().Single().Id);  // the offer's id for the mid extension
+
+        var video = back.Media[1];
+        var maps = video.GetRtpMaps().ToList();
+        Assert.Equal("VP8", maps[0].Encoding);
+        Assert.Equal(96, maps[0].PayloadType);
+        Assert.Contains(video.GetFmtps(), f => f.Parameters == "apt=96");   // RTX for VP8 kept
+        var h264 = maps.Single(m => m.Encoding == "H264");
+        var h264Params = video.GetFmtps().Single(f => f.PayloadType == h264.PayloadType).ToDictionary();
+        Assert.Equal("1", h264Params["packetization-mode"]);
+        Assert.StartsWith("42", h264Params["profile-level-id"], StringComparison.Ordinal);
+
+        var data = back.Media[2];
+        Assert.Equal(5000, data.GetSctpPort());
+        Assert.Equal(256 * 1024, data.GetMaxMessageSize());
+        Assert.True(data.HasAttribute("end-of-candidates"));
+
+        var remote = RemoteDescription.Read(back);
+        Assert.Equal("ourufrag", remote.Ice.UsernameFragment);
+        Assert.Equal(OurFingerprint, remote.Fingerprints.Single());
+        Assert.Equal(DtlsRole.Server, JsepNegotiator.RoleFor(weOffered: true, remote.Setup));
+    }
+
+    [Fact]
+    public void AnswersSendRecvWithOurSsrcWhenWeHaveATrack()
+    {
+        var offer = SessionDescription.Parse(Fixture("chromium-offer.sdp"));
+        var answer = JsepNegotiator.CreateAnswer(offer, Local(
+            new LocalMedia(MediaKind.Audio, "x", MediaDirection.SendRecv, [CodecSpec.Opus]) { Ssrc = 1234, Cname = "cn", StreamId = "s", TrackId = "t" }));
+        var audio = SessionDescription.Parse(answer.ToString()).Media[0];
+        Assert.True(audio.HasAttribute("sendrecv"));
+        Assert.Equal("s t", audio.GetAttribute("msid"));
+        Assert.Contains(audio.GetSsrcs(), s => s.Ssrc == 1234 && s.Attribute == "cname" && s.Value == "cn");
+    }
+
+    [Fact]
+    public void ReadsTheChromiumOffer()
+    {
+        var remote = RemoteDescription.Read(SessionDescription.Parse(Fixture("chromium-offer.sdp")));
+        Assert.Equal("clZf", remote.Ice.UsernameFragment);
+        Assert.False(remote.Ice.Lite);
+        Assert.Equal(SdpSetup.ActPass, remote.Setup);
+        Assert.Equal(DtlsRole.Client, JsepNegotiator.RoleFor(weOffered: false, remote.Setup));
+        Assert.Equal("2", remote.DataChannelMid);
+        Assert.Equal(262144, remote.MaxMessageSize);
+        Assert.Equal(2, remote.Media.Count);
+        Assert.Equal(111, remote.Media[0].Codecs.Single().PayloadType);
+        Assert.Equal(4, remote.Media[0].MidExtensionId);
+        Assert.Contains(remote.Candidates, c => c.Transport == "udp" && c.Address == "127.0.0.1");
+        Assert.False(remote.EndOfCandidates);
+    }
+
+    [Fact]
+    public void OurOfferParsesBackWithEverySection()
+    {
+        var offer = JsepNegotiator.CreateOffer(Local(
+            new LocalMedia(MediaKind.Audio, "a0", MediaDirection.SendRecv, [CodecSpec.Opus]) { Ssrc = 11, Cname = "c" },
+            new LocalMedia(MediaKind.Video, "v1", MediaDirection.SendRecv, [CodecSpec.Vp8, CodecSpec.H264]) { Ssrc = 22, RtxSsrc = 23, Cname = "c" }));
+        var back = SessionDescription.Parse(offer.ToString());
+        Assert.Equal(["a0", "v1", "2"], back.BundleGroup);
+        Assert.All(back.Media, m => Assert.Equal(SdpSetup.ActPass, m.GetSetup()));
+        var remote = RemoteDescription.Read(back);
+        Assert.Equal(["opus"], remote.Media[0].Codecs.Select(c => c.Codec.Name));
+        Assert.Equal(["VP8", "H264"], remote.Media[1].Codecs.Select(c => c.Codec.Name));
+        Assert.All(remote.Media[1].Codecs, c => Assert.NotNull(c.RtxPayloadType));
+        Assert.Equal("FID 22 23", back.Media[1].GetAttribute("ssrc-group"));
+        Assert.Equal("2", remote.DataChannelMid);
+        Assert.Throws<InvalidOperationException>(() => JsepNegotiator.CreateOffer(Local() with { DataChannel = false }));
+    }
+
+    [Fact]
+    public void RejectsSectionsWithoutACommonCodec()
+    {
+        var text = Fixture("chromium-offer.sdp");
+        // Keep only PCMU (0) in the audio section.
+        var offer = SessionDescription.Parse(text);
+        offer.Media[0].Formats.Clear();
+        offer.Media[0].Formats.Add("0");
+        var answer = SessionDescription.Parse(JsepNegotiator.CreateAnswer(offer, Local()).ToString());
+        Assert.Equal(0, answer.Media[0].Port);
+        Assert.Equal(["1", "2"], answer.BundleGroup);
+    }
+
+    [Theory]
+    [InlineData(true, SdpSetup.Active, DtlsRole.Server)]
+    [InlineData(true, SdpSetup.Passive, DtlsRole.Client)]
+    [InlineData(false, SdpSetup.ActPass, DtlsRole.Client)]
+    [InlineData(false, SdpSetup.Passive, DtlsRole.Client)]
+    [InlineData(false, SdpSetup.Active, DtlsRole.Server)]
+    public void DtlsRoleFollowsSetup(bool weOffered, SdpSetup remote, DtlsRole expected) =>
+        Assert.Equal(expected, JsepNegotiator.RoleFor(weOffered, remote));
+
+    [Fact]
+    public void AnAnswerSayingActPassIsRefused() =>
+        Assert.Throws<SdpParseException>(() => JsepNegotiator.RoleFor(weOffered: true, SdpSetup.ActPass));
+
+    [Theory]
+    [InlineData("a=ice-ufrag:", "a=ice-ufrag is missing")]
+    [InlineData("a=ice-pwd:", "a=ice-pwd is missing")]
+    [InlineData("a=fingerprint:", "a=fingerprint is missing")]
+    public void RemoteDescriptionsMissingSecurityAttributesAreRefused(string linePrefix, string message)
+    {
+        var lines = Fixture("chromium-datachannel-offer.sdp").Split("\r\n").Where(l => !l.StartsWith(linePrefix, StringComparison.Ordinal));
+        var e = Assert.Throws<SdpParseException>(() => RemoteDescription.Read(SessionDescription.Parse(string.Join("\r\n", lines))));
+        Assert.Contains(message, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SectionsOutsideTheBundleGroupAreRefused()
+    {
+        var text = Fixture("chromium-offer.sdp").Replace("a=group:BUNDLE 0 1 2", "a=group:BUNDLE 0 1", StringComparison.Ordinal);
+        var e = Assert.Throws<SdpParseException>(() => RemoteDescription.Read(SessionDescription.Parse(text)));
+        Assert.Contains("not in the BUNDLE group", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GeneratedIceCredentialsMeetTheMinimumLengths()
+    {
+        var ice = IceParameters.Generate();
+        Assert.True(ice.UsernameFragment.Length >= 4);
+        Assert.True(ice.Password.Length >= 22);
+        Assert.NotEqual(ice, IceParameters.Generate());
+    }
+}
