@@ -1,0 +1,63 @@
+using System.Runtime.Versioning;
+using Microsoft.Playwright;
+
+namespace Transport.Streaming.Tests.Interop;
+
+/// <summary>
+/// Debian's Chromium (/usr/bin/chromium, installed by test.sh) started by Playwright inside a
+/// <see cref="NetworkNamespace"/>, with the flags of ../shared/INTEROP.md. Playwright talks to it over pipes,
+/// so it needs no network; the browser sees only the namespace's loopback.
+/// </summary>
+[SupportedOSPlatform("linux")]
+public sealed class HeadlessChromium : IAsyncDisposable
+{
+    public const string ExecutablePath = "/usr/bin/chromium";
+
+    private readonly IPlaywright _playwright;
+
+    private HeadlessChromium(IPlaywright playwright, IBrowser browser, NetworkNamespace ns)
+    {
+        _playwright = playwright;
+        Browser = browser;
+        Namespace = ns;
+    }
+
+    public IBrowser Browser { get; }
+    public NetworkNamespace Namespace { get; }
+
+    public static async Task<HeadlessChromium> LaunchAsync(NetworkNamespace ns, bool fakeMedia = false)
+    {
+        if (!File.Exists(ExecutablePath))
+            throw new InvalidOperationException($"{ExecutablePath} is missing: ./test.sh installs Debian's chromium package.");
+        var playwright = await Playwright.CreateAsync();
+        try
+        {
+            var args = new List<string>
+            {
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--allow-loopback-in-peer-connection",
+                "--use-fake-ui-for-media-stream", "--disable-features=WebRtcHideLocalIpsWithMdns",
+            };
+            if (fakeMedia) args.Add("--use-fake-device-for-media-stream");
+            var browser = await playwright.Chromium.LaunchAsync(new()
+            {
+                ExecutablePath = ns.WrapperFor(ExecutablePath),
+                Headless = true,
+                Args = args,
+                Timeout = 60_000,
+            });
+            return new HeadlessChromium(playwright, browser, ns);
+        }
+        catch
+        {
+            playwright.Dispose();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Browser.DisposeAsync();
+        _playwright.Dispose();
+    }
+}

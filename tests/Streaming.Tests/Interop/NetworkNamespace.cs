@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
+
+namespace Transport.Streaming.Tests.Interop;
+
+/// <summary>
+/// A Linux network namespace that the test makes itself, with only <c>lo</c> up (../shared/INTEROP.md): a browser
+/// started inside it can reach nothing but 127.0.0.1 of the namespace. Sockets of the test process are put inside
+/// by creating them on a thread that joined the namespace (<see cref="CreateInside{T}"/>): a socket stays in the
+/// namespace it was created in, whichever thread uses it later. Deleted on dispose.
+/// </summary>
+[SupportedOSPlatform("linux")]
+public sealed partial class NetworkNamespace : IDisposable
+{
+    private const int CloneNewNet = 0x40000000;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setns(int fd, int nstype);
+
+    private NetworkNamespace(string name) => Name = name;
+
+    /// <summary>The namespace's name (unique per test run).</summary>
+    public string Name { get; }
+
+    /// <summary>Creates a namespace with only loopback up. Needs root (available on these machines and in CI).</summary>
+    public static NetworkNamespace Create(string prefix = "rtc-test")
+    {
+        var name = $"{prefix}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
+        Run("ip", $"netns add {name}");
+        var ns = new NetworkNamespace(name);
+        try { Run("ip", $"-n {name} link set lo up"); }
+        catch { ns.Dispose(); throw; }
+        return ns;
+    }
+
+    /// <summary>Runs <paramref name="create"/> on a fresh thread that joined this namespace, and returns its result.</summary>
+    public T CreateInside<T>(Func<T> create)
+    {
+        ArgumentNullException.ThrowIfNull(create);
+        T result = default!;
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                using var handle = File.OpenHandle($"/var/run/netns/{Name}");
+                if (setns((int)handle.DangerousGetHandle(), CloneNewNet) != 0)
+                    throw new InvalidOperationException($"setns({Name}) failed with errno {Marshal.GetLastPInvokeError()}");
+                result = create();
+            }
+            catch (Exception e) { error = e; }
+        }) { IsBackground = true, Name = "netns " + Name };
+        thread.Start();
+        if (!thread.Join(TimeSpan.FromSeconds(30))) throw new TimeoutException("Creating inside the namespace took over 30 s.");
+        if (error is not null) throw new InvalidOperationException("Creating inside the namespace failed: " + error.Message, error);
+        return result;
+    }
+
+    /// <summary>A shell script that runs <paramref name="executable"/> inside the namespace with the arguments it is given.</summary>
+    public string WrapperFor(string executable)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"{Name}-{Path.GetFileName(executable)}.sh");
+        File.WriteAllText(path, $"#!/bin/sh\nexec ip netns exec {Name} {executable} \"$@\"\n");
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        _wrappers.Add(path);
+        return path;
+    }
+
+    private readonly List<string> _wrappers = new();
+
+    public void Dispose()
+    {
+        foreach (var w in _wrappers) { try { File.Delete(w); } catch (IOException) { } }
+        try { Run("ip", $"netns del {Name}"); } catch (InvalidOperationException) { }
+    }
+
+    private static void Run(string file, string args)
+    {
+        using var p = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardError = true, UseShellExecute = false })
+            ?? throw new InvalidOperationException($"could not start {file}");
+        if (!p.WaitForExit(10_000)) { p.Kill(); throw new InvalidOperationException($"{file} {args} hung"); }
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {args} failed: {p.StandardError.ReadToEnd()}");
+    }
+}
