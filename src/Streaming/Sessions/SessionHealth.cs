@@ -1,0 +1,20 @@
+namespace Transport.Streaming.Sessions;
+
+/// <summary>What the session is doing now.</summary>
+public enum SessionState { Connecting, Running, Ending, Ended }
+
+/// <summary>
+/// A session's health snapshot (zombie detection): the transport's liveness and the handler's. Published as an
+/// object here, as <c>System.Diagnostics.Metrics</c> instruments by <see cref="StreamServer"/>, and as JSON by
+/// <c>GET /sessions</c>.
+/// </summary>
+public sealed record SessionHealth(
+    string SessionId,
+    string Transport,
+    SessionState State,
+    TimeSpan Age,
+    TransportHealth Connection,
+    TimeSpan SinceHandlerTookInput,
+    TimeSpan SinceHandlerProducedOutput,
+    int PendingInputs,
+    SessionEndReason? EndReason);

@@ -1,0 +1,213 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Transport.Streaming.Sessions;
+
+/// <summary>A reserved place for one session. Dispose it if the session is never started (e.g. the offer was bad).</summary>
+public sealed class SessionSlot : IDisposable
+{
+    private readonly StreamServer _server;
+    private int _released;
+
+    internal SessionSlot(StreamServer server) => _server = server;
+
+    internal bool Started { get; set; }
+
+    /// <summary>Gives the place back (the server does it itself when the session ends).</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0) _server.Release();
+    }
+}
+
+/// <summary>
+/// Runs sessions: admission under a concurrency limit, one handler instance per session, a health policy that
+/// closes zombies, and metrics. Free of ASP.NET Core; the hosting layer maps HTTP and WebSocket endpoints onto it.
+/// </summary>
+public sealed partial class StreamServer : IAsyncDisposable
+{
+    private readonly Func<IStreamHandler> _factory;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, (StreamSession Session, SessionSlot Slot)> _sessions = new();
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly Task _healthLoop;
+    private readonly Meter _meter;
+    private readonly Counter<long> _ended;
+    private int _reserved;
+
+    public StreamServer(Func<IStreamHandler> handlerFactory, StreamServerOptions? options = null, TimeProvider? time = null, ILoggerFactory? loggers = null)
+    {
+        _factory = handlerFactory ?? throw new ArgumentNullException(nameof(handlerFactory));
+        Options = options ?? new StreamServerOptions();
+        Options.Validate();
+        Time = time ?? TimeProvider.System;
+        _loggers = loggers ?? NullLoggerFactory.Instance;
+        _logger = _loggers.CreateLogger<StreamServer>();
+        _meter = new Meter("Transport.Streaming.Sessions");
+        _meter.CreateObservableGauge("transport.sessions.active", () => _sessions.Count, description: "Sessions running now");
+        _ended = _meter.CreateCounter<long>("transport.sessions.ended", description: "Sessions ended, by reason");
+        _meter.CreateObservableGauge("transport.session.since_last_received", () => Measure(h => h.Connection.SinceLastReceived), "s", "Time since the last packet from the client, per session");
+        _meter.CreateObservableGauge("transport.session.since_last_sent", () => Measure(h => h.Connection.SinceLastSent), "s", "Time since the last packet to the client, per session");
+        _meter.CreateObservableGauge("transport.session.rtt", () => Measure(h => h.Connection.RoundTripTime), "s", "Round-trip time, per session");
+        _meter.CreateObservableGauge("transport.session.consent_age", () => Measure(h => h.Connection.ConsentAge), "s", "Age of the last ICE consent, per session");
+        _meter.CreateObservableGauge("transport.session.handler_idle", () => Measure(h => h.SinceHandlerTookInput < h.SinceHandlerProducedOutput ? h.SinceHandlerTookInput : h.SinceHandlerProducedOutput), "s", "Time since the handler last took input or produced output, per session");
+        _healthLoop = Task.Run(HealthLoopAsync);
+    }
+
+    /// <summary>The options in force.</summary>
+    public StreamServerOptions Options { get; }
+
+    /// <summary>The clock of every session timer.</summary>
+    public TimeProvider Time { get; }
+
+    /// <summary>The sessions running now.</summary>
+    public IReadOnlyCollection<StreamSession> Sessions => _sessions.Values.Select(v => v.Session).ToArray();
+
+    /// <summary>A session by id, or null.</summary>
+    public StreamSession? Find(string id) => _sessions.TryGetValue(id, out var s) ? s.Session : null;
+
+    /// <summary>
+    /// Reserves a place for a new session, or refuses at once when <see cref="StreamServerOptions.MaxConcurrentSessions"/>
+    /// are running or reserved. The refusal's <see cref="AdmissionRefusal.ToJson"/> is the HTTP 429 body.
+    /// </summary>
+    public bool TryReserve(out SessionSlot? slot, out AdmissionRefusal? refusal)
+    {
+        var limit = Options.MaxConcurrentSessions;
+        while (true)
+        {
+            var current = Volatile.Read(ref _reserved);
+            if (_shutdown.IsCancellationRequested || (limit > 0 && current >= limit))
+            {
+                slot = null;
+                refusal = new AdmissionRefusal(_shutdown.IsCancellationRequested ? "server_shutting_down" : "concurrency_limit_reached", limit);
+                return false;
+            }
+            if (Interlocked.CompareExchange(ref _reserved, current + 1, current) == current) break;
+        }
+        slot = new SessionSlot(this);
+        refusal = null;
+        return true;
+    }
+
+    internal void Release() => Interlocked.Decrement(ref _reserved);
+
+    /// <summary>Places reserved or running now.</summary>
+    public int Reserved => Volatile.Read(ref _reserved);
+
+    /// <summary>Starts a session on a reserved place. The place is released the moment the session ends, for any reason.</summary>
+    public StreamSession Start(SessionSlot slot, ISessionTransport transport, IReadOnlyDictionary<string, string>? arguments = null, string? id = null)
+    {
+        ArgumentNullException.ThrowIfNull(slot);
+        ArgumentNullException.ThrowIfNull(transport);
+        if (slot.Started) throw new InvalidOperationException("This slot already started a session.");
+        slot.Started = true;
+        id ??= Guid.NewGuid().ToString("N");
+        IStreamHandler handler;
+        try { handler = _factory(); }
+        catch { slot.Dispose(); throw; }
+        var session = new StreamSession(this, id, transport, handler, arguments ?? new Dictionary<string, string>(), _loggers.CreateLogger<StreamSession>());
+        if (!_sessions.TryAdd(id, (session, slot)))
+        {
+            slot.Dispose();
+            throw new InvalidOperationException($"A session with id '{id}' is running already.");
+        }
+        _ = Task.Run(session.RunAsync);
+        return session;
+    }
+
+    internal void OnSessionEnded(StreamSession session, SessionEndReason reason)
+    {
+        if (_sessions.TryRemove(session.Id, out var entry)) entry.Slot.Dispose();
+        _ended.Add(1, new KeyValuePair<string, object?>("reason", reason.Kind.ToString()));
+    }
+
+    /// <summary>Every session's health, as <c>GET /sessions</c> returns it.</summary>
+    public byte[] SessionsJson() => JsonSerializer.SerializeToUtf8Bytes(
+        Sessions.Select(s => s.GetHealth()).Select(h => new
+        {
+            id = h.SessionId,
+            transport = h.Transport,
+            state = h.State.ToString().ToLowerInvariant(),
+            ageSeconds = h.Age.TotalSeconds,
+            connection = new
+            {
+                state = h.Connection.State,
+                selectedCandidatePair = h.Connection.SelectedCandidatePair,
+                rttMs = h.Connection.RoundTripTime?.TotalMilliseconds,
+                consentAgeSeconds = h.Connection.ConsentAge?.TotalSeconds,
+                sinceLastReceivedSeconds = h.Connection.SinceLastReceived?.TotalSeconds,
+                sinceLastSentSeconds = h.Connection.SinceLastSent?.TotalSeconds,
+                loss = h.Connection.LossFraction,
+                bitrateIn = h.Connection.BitrateIn,
+                bitrateOut = h.Connection.BitrateOut,
+            },
+            handler = new
+            {
+                sinceTookInputSeconds = h.SinceHandlerTookInput.TotalSeconds,
+                sinceProducedOutputSeconds = h.SinceHandlerProducedOutput.TotalSeconds,
+                pendingInputs = h.PendingInputs,
+            },
+        }));
+
+    /// <summary>Applies the health policy once (the loop calls it every <see cref="StreamServerOptions.HealthCheckInterval"/>).</summary>
+    public void CheckHealth()
+    {
+        foreach (var session in Sessions)
+        {
+            if (session.State != SessionState.Running) continue;
+            var h = session.GetHealth();
+            if (Options.DisconnectedLimit is { } d && h.Connection.DisconnectedFor is { } gone && gone >= d)
+                session.RequestEnd(new SessionEndReason(SessionEndKind.Disconnected, $"transport disconnected for {gone.TotalSeconds:0.###} s (limit {d.TotalSeconds:0.###} s)"));
+            else if (Options.HandlerStallLimit is { } stall && h.PendingInputs > 0 && h.SinceHandlerTookInput >= stall && h.SinceHandlerProducedOutput >= stall)
+                session.RequestEnd(new SessionEndReason(SessionEndKind.HandlerStalled, $"handler took no input and produced no output for {stall.TotalSeconds:0.###} s with {h.PendingInputs} inputs waiting"));
+        }
+    }
+
+    private async Task HealthLoopAsync()
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(Options.HealthCheckInterval, Time);
+            while (await timer.WaitForNextTickAsync(_shutdown.Token).ConfigureAwait(false))
+            {
+                try { CheckHealth(); }
+                catch (Exception e) { LogHealthFailed(e); }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    private IEnumerable<Measurement<double>> Measure(Func<SessionHealth, TimeSpan?> pick)
+    {
+        foreach (var s in Sessions)
+            if (pick(s.GetHealth()) is { } v)
+                yield return new Measurement<double>(v.TotalSeconds, new KeyValuePair<string, object?>("session", s.Id));
+    }
+
+    /// <summary>Ends every session (reason ServerShutdown) and waits for their teardown; refuses new ones.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_shutdown.IsCancellationRequested) return;
+        await _shutdown.CancelAsync().ConfigureAwait(false);
+        var running = Sessions.ToArray();
+        foreach (var s in running) s.RequestEnd(new SessionEndReason(SessionEndKind.ServerShutdown, "the server is stopping"));
+        foreach (var s in running) await s.Completion.ConfigureAwait(false);
+        await _healthLoop.ConfigureAwait(false);
+        _meter.Dispose();
+        _shutdown.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The health check failed")]
+    private partial void LogHealthFailed(Exception exception);
+}
+
+/// <summary>Why a new session was refused; <see cref="ToJson"/> is the HTTP 429 body.</summary>
+public sealed record AdmissionRefusal(string Error, int Limit)
+{
+    /// <summary><c>{"status":"failed","meta":{"error":"concurrency_limit_reached","limit":N}}</c></summary>
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(new { status = "failed", meta = new { error = Error, limit = Limit } });
+}
