@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Transport.Ice.Stun;
 
@@ -33,18 +34,22 @@ public static class StunCrc32
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static uint Update(uint crc, ReadOnlySpan<byte> data)
     {
-        var t = Table.AsSpan();
-        while (data.Length >= 8)
+        // Every index below is masked to 0..255 plus a fixed slice offset inside the 2048-entry table.
+        ref var t = ref MemoryMarshal.GetArrayDataReference(Table);
+        ref var p = ref MemoryMarshal.GetReference(data);
+        var remaining = data.Length;
+        while (remaining >= 8)
         {
-            var one = BinaryPrimitives.ReadUInt32LittleEndian(data) ^ crc;
-            var two = BinaryPrimitives.ReadUInt32LittleEndian(data.Slice(4));
-            crc = t[7 * 256 + (int)(one & 0xFF)] ^ t[6 * 256 + (int)((one >> 8) & 0xFF)]
-                ^ t[5 * 256 + (int)((one >> 16) & 0xFF)] ^ t[4 * 256 + (int)(one >> 24)]
-                ^ t[3 * 256 + (int)(two & 0xFF)] ^ t[2 * 256 + (int)((two >> 8) & 0xFF)]
-                ^ t[1 * 256 + (int)((two >> 16) & 0xFF)] ^ t[(int)(two >> 24)];
-            data = data.Slice(8);
+            var one = BinaryPrimitives.ReadUInt32LittleEndian(MemoryMarshal.CreateReadOnlySpan(ref p, 4)) ^ crc;
+            var two = BinaryPrimitives.ReadUInt32LittleEndian(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref p, 4), 4));
+            crc = Unsafe.Add(ref t, 7 * 256 + (int)(one & 0xFF)) ^ Unsafe.Add(ref t, 6 * 256 + (int)((one >> 8) & 0xFF))
+                ^ Unsafe.Add(ref t, 5 * 256 + (int)((one >> 16) & 0xFF)) ^ Unsafe.Add(ref t, 4 * 256 + (int)(one >> 24))
+                ^ Unsafe.Add(ref t, 3 * 256 + (int)(two & 0xFF)) ^ Unsafe.Add(ref t, 2 * 256 + (int)((two >> 8) & 0xFF))
+                ^ Unsafe.Add(ref t, 1 * 256 + (int)((two >> 16) & 0xFF)) ^ Unsafe.Add(ref t, (int)(two >> 24));
+            p = ref Unsafe.Add(ref p, 8);
+            remaining -= 8;
         }
-        foreach (var b in data) crc = t[(int)((crc ^ b) & 0xFF)] ^ (crc >> 8);
+        for (var i = 0; i < remaining; i++) crc = Unsafe.Add(ref t, (int)((crc ^ Unsafe.Add(ref p, i)) & 0xFF)) ^ (crc >> 8);
         return crc;
     }
 }

@@ -5,14 +5,15 @@ namespace Transport.Ice.Stun;
 
 /// <summary>
 /// The key of MESSAGE-INTEGRITY and MESSAGE-INTEGRITY-SHA256 (RFC 8489 section 9): short-term (the password)
-/// or long-term (a hash of username:realm:password). It keeps one HMAC state per algorithm so that computing
-/// and checking integrity on the hot path allocates nothing. Not thread-safe: one agent (one logical thread)
+/// or long-term (a hash of username:realm:password). It keeps one HMAC state per algorithm (for SHA-1 the
+/// pre-hashed pads, see <see cref="HmacSha1"/>) so that computing and checking integrity on the hot path
+/// allocates nothing. Not thread-safe: one agent (one logical thread)
 /// uses a key at a time, as the sans-IO cores are driven.
 /// </summary>
 public sealed class StunKey : IDisposable
 {
     private readonly byte[] _key;
-    private IncrementalHash? _sha1;
+    private HmacSha1? _sha1;
     private IncrementalHash? _sha256;
 
     private StunKey(byte[] key) => _key = key;
@@ -52,16 +53,14 @@ public sealed class StunKey : IDisposable
     }
 
     /// <summary>HMAC-SHA1 over <paramref name="first"/> then <paramref name="second"/> into 20 bytes of <paramref name="destination"/>.</summary>
-    internal void HmacSha1(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, Span<byte> destination)
+    internal void ComputeHmacSha1(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, Span<byte> destination)
     {
-        var h = _sha1 ??= IncrementalHash.CreateHMAC(HashAlgorithmName.SHA1, _key);
-        h.AppendData(first);
-        if (!second.IsEmpty) h.AppendData(second);
-        h.GetHashAndReset(destination);
+        var h = _sha1 ??= new HmacSha1(_key);
+        h.Compute(first, second, destination);
     }
 
     /// <summary>HMAC-SHA256 over <paramref name="first"/> then <paramref name="second"/> into 32 bytes of <paramref name="destination"/>.</summary>
-    internal void HmacSha256(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, Span<byte> destination)
+    internal void ComputeHmacSha256(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, Span<byte> destination)
     {
         var h = _sha256 ??= IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _key);
         h.AppendData(first);
@@ -72,8 +71,8 @@ public sealed class StunKey : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _sha1?.Dispose();
         _sha256?.Dispose();
-        _sha1 = _sha256 = null;
+        _sha1 = null;
+        _sha256 = null;
     }
 }

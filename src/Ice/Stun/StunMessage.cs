@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
 namespace Transport.Ice.Stun;
@@ -87,12 +89,14 @@ public readonly ref partial struct StunMessage
         if (datagram.Length > end) { error = StunParseError.BadLength; return false; }
 
         int integrity = -1, integritySha256 = -1, fingerprint = -1, visibleEnd = -1;
+        ref var start = ref MemoryMarshal.GetReference(datagram);
         var offset = StunHeader.Size;
         while (offset < end)
         {
             if (end - offset < 4) { error = StunParseError.AttributeOverrun; return false; }
-            var type = BinaryPrimitives.ReadUInt16BigEndian(datagram.Slice(offset));
-            int valueLength = BinaryPrimitives.ReadUInt16BigEndian(datagram.Slice(offset + 2));
+            // Bounds: offset + 4 <= end <= datagram.Length was checked just above.
+            var type = ReadUInt16(ref start, offset);
+            int valueLength = ReadUInt16(ref start, offset + 2);
             var next = offset + 4 + ((valueLength + 3) & ~3);
             if (next > end) { error = StunParseError.AttributeOverrun; return false; }
             if (fingerprint >= 0) { error = StunParseError.AttributeAfterFingerprint; return false; }
@@ -132,17 +136,26 @@ public readonly ref partial struct StunMessage
     /// <summary>Finds the first attribute of <paramref name="type"/>.</summary>
     public bool TryGetAttribute(ushort type, out ReadOnlySpan<byte> value)
     {
+        // TryRead validated the framing up to _visibleEnd, so the reads below stay inside the buffer.
+        ref var start = ref MemoryMarshal.GetReference(_buffer);
         var offset = StunHeader.Size;
         while (offset < _visibleEnd)
         {
-            var t = BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(offset));
-            int len = BinaryPrimitives.ReadUInt16BigEndian(_buffer.Slice(offset + 2));
-            if (t == type) { value = _buffer.Slice(offset + 4, len); return true; }
+            int len = ReadUInt16(ref start, offset + 2);
+            if (ReadUInt16(ref start, offset) == type)
+            {
+                value = MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref start, offset + 4), len);
+                return true;
+            }
             offset += 4 + ((len + 3) & ~3);
         }
         value = default;
         return false;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ushort ReadUInt16(ref byte start, int offset) =>
+        BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref start, offset)));
 
     /// <summary>True when an attribute of <paramref name="type"/> is present.</summary>
     public bool Contains(ushort type) => TryGetAttribute(type, out _);
@@ -188,7 +201,7 @@ public readonly ref partial struct StunMessage
         Span<byte> header = stackalloc byte[StunHeader.Size];
         AdjustedHeader(header, _integrityOffset + 4 + StunHeader.MessageIntegritySize);
         Span<byte> mac = stackalloc byte[20];
-        key.HmacSha1(header, _buffer.Slice(StunHeader.Size, _integrityOffset - StunHeader.Size), mac);
+        key.ComputeHmacSha1(header, _buffer.Slice(StunHeader.Size, _integrityOffset - StunHeader.Size), mac);
         return CryptographicOperations.FixedTimeEquals(mac, _buffer.Slice(_integrityOffset + 4, StunHeader.MessageIntegritySize));
     }
 
@@ -204,7 +217,7 @@ public readonly ref partial struct StunMessage
         Span<byte> header = stackalloc byte[StunHeader.Size];
         AdjustedHeader(header, _integritySha256Offset + 4 + length);
         Span<byte> mac = stackalloc byte[32];
-        key.HmacSha256(header, _buffer.Slice(StunHeader.Size, _integritySha256Offset - StunHeader.Size), mac);
+        key.ComputeHmacSha256(header, _buffer.Slice(StunHeader.Size, _integritySha256Offset - StunHeader.Size), mac);
         return CryptographicOperations.FixedTimeEquals(mac.Slice(0, length), _buffer.Slice(_integritySha256Offset + 4, length));
     }
 

@@ -208,7 +208,7 @@ public ref struct StunMessageWriter
         ArgumentNullException.ThrowIfNull(key);
         var start = _length;
         var v = AddEmpty(StunAttributeType.MessageIntegrity, StunHeader.MessageIntegritySize);
-        key.HmacSha1(_buffer.Slice(0, start), default, v);
+        key.ComputeHmacSha1(_buffer.Slice(0, start), default, v);
     }
 
     /// <summary>Adds MESSAGE-INTEGRITY-SHA256, optionally truncated to 16..32 bytes (a multiple of four).</summary>
@@ -219,7 +219,7 @@ public ref struct StunMessageWriter
         var start = _length;
         var v = AddEmpty(StunAttributeType.MessageIntegritySha256, length);
         Span<byte> mac = stackalloc byte[32];
-        key.HmacSha256(_buffer.Slice(0, start), default, mac);
+        key.ComputeHmacSha256(_buffer.Slice(0, start), default, mac);
         mac.Slice(0, length).CopyTo(v);
     }
 

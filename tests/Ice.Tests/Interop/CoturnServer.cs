@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Transport.Ice.Tests.Interop;
+
+/// <summary>
+/// A coturn process on 127.0.0.1 for one test (../shared/INTEROP.md): free ports, its own temp directory and
+/// pid file, output captured for failure messages, and killed by process id on Dispose whatever happened.
+/// Fails (never skips) when turnserver is missing: test.sh installs the Debian package coturn.
+/// </summary>
+internal sealed class CoturnServer : IDisposable
+{
+    public const string User = "test";
+    public const string Password = "secret";
+    public const string Realm = "example.test";
+
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly string _directory;
+
+    private CoturnServer(Process process, string directory, int port, int minRelayPort, int maxRelayPort)
+    {
+        _process = process;
+        _directory = directory;
+        EndPoint = new IPEndPoint(IPAddress.Loopback, port);
+        MinRelayPort = minRelayPort;
+        MaxRelayPort = maxRelayPort;
+    }
+
+    public IPEndPoint EndPoint { get; }
+    public int MinRelayPort { get; }
+    public int MaxRelayPort { get; }
+
+    public string Output { get { lock (_output) return _output.ToString(); } }
+
+    public static string FindTurnServer()
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin").Split(':').Append("/usr/bin"))
+        {
+            var candidate = Path.Combine(dir, "turnserver");
+            if (File.Exists(candidate)) return candidate;
+        }
+        throw new InvalidOperationException("turnserver (Debian package coturn) is not installed: run `apt-get install -y coturn` (test.sh does).");
+    }
+
+    /// <summary>Starts coturn and waits (bounded) until it answers a Binding request.</summary>
+    public static CoturnServer Start()
+    {
+        var exe = FindTurnServer();
+        var port = FreeUdpPort();
+        var (minRelay, maxRelay) = FreeUdpRange(16);
+        var directory = Directory.CreateTempSubdirectory("coturn-").FullName;
+        var psi = new ProcessStartInfo(exe)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[]
+        {
+            "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", $"--listening-port={port}",
+            $"--min-port={minRelay}", $"--max-port={maxRelay}", $"--user={User}:{Password}", $"--realm={Realm}",
+            "--lt-cred-mech", "--no-tls", "--no-dtls", "--no-tcp", "--no-cli", "--no-rfc5780", "--fingerprint",
+            "--allow-loopback-peers", "--no-multicast-peers", "--log-file=stdout", "--simple-log",
+            $"--pidfile={Path.Combine(directory, "turnserver.pid")}",
+            $"--userdb={Path.Combine(directory, "turndb")}",
+        }) psi.ArgumentList.Add(a);
+
+        var process = Process.Start(psi) ?? throw new InvalidOperationException("turnserver did not start.");
+        var server = new CoturnServer(process, directory, port, minRelay, maxRelay);
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (server._output) server._output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (server._output) server._output.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            server.WaitUntilAnswering(TimeSpan.FromSeconds(15));
+            return server;
+        }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
+    }
+
+    private void WaitUntilAnswering(TimeSpan limit)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        socket.ReceiveTimeout = 200;
+        var probe = new byte[] { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+        var buffer = new byte[1500];
+        var deadline = DateTime.UtcNow + limit;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"turnserver exited with {_process.ExitCode}:\n{Output}");
+            socket.SendTo(probe, EndPoint);
+            try
+            {
+                if (socket.Receive(buffer) >= 20) return;
+            }
+            catch (SocketException) { /* not yet listening (timeout or ICMP port unreachable) */ }
+            Thread.Sleep(50);
+        }
+        throw new TimeoutException($"turnserver did not answer on {EndPoint} within {limit}:\n{Output}");
+    }
+
+    private static int FreeUdpPort()
+    {
+        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)s.LocalEndPoint!).Port;
+    }
+
+    private static (int Min, int Max) FreeUdpRange(int count)
+    {
+        var random = new Random();
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            var start = random.Next(40000, 60000 - count) & ~1;
+            var sockets = new List<Socket>();
+            try
+            {
+                for (var p = start; p < start + count; p++)
+                {
+                    var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                    sockets.Add(s);
+                    s.Bind(new IPEndPoint(IPAddress.Loopback, p));
+                }
+                return (start, start + count - 1);
+            }
+            catch (SocketException) { /* taken: try another range */ }
+            finally
+            {
+                foreach (var s in sockets) s.Dispose();
+            }
+        }
+        throw new InvalidOperationException("No free UDP port range for coturn relays.");
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(5000);
+            }
+        }
+        catch (InvalidOperationException) { /* already gone */ }
+        _process.Dispose();
+        try { Directory.Delete(_directory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
