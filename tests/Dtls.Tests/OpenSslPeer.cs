@@ -60,18 +60,36 @@ internal sealed partial class OpenSslPeer : IDisposable
     {
         var dir = Directory.CreateTempSubdirectory("dtls-openssl-").FullName;
         File.WriteAllText(Path.Combine(dir, "cert.pem"), certificate.Certificate.ExportCertificatePem());
-        using var key = System.Security.Cryptography.X509Certificates.ECDsaCertificateExtensions.GetECDsaPrivateKey(certificate.Certificate)!;
+        using System.Security.Cryptography.AsymmetricAlgorithm key = certificate.IsRsa
+            ? System.Security.Cryptography.X509Certificates.RSACertificateExtensions.GetRSAPrivateKey(certificate.Certificate)!
+            : System.Security.Cryptography.X509Certificates.ECDsaCertificateExtensions.GetECDsaPrivateKey(certificate.Certificate)!;
         File.WriteAllText(Path.Combine(dir, "key.pem"), key.ExportPkcs8PrivateKeyPem());
         return dir;
     }
 
     private const string Srtp = "-use_srtp SRTP_AES128_CM_SHA1_80 -keymatexport EXTRACTOR-dtls_srtp -keymatexportlen 60";
 
-    public static OpenSslPeer StartServer(DtlsCertificate certificate, int port) =>
-        new($"s_server -dtls1_2 -accept {port} -cert cert.pem -key key.pem -verify 1 {Srtp}", WriteCredentials(certificate));
+    public static OpenSslPeer StartServer(DtlsCertificate certificate, int port, string extra = "") =>
+        new($"s_server -dtls1_2 -accept {port} -cert cert.pem -key key.pem -verify 1 {Srtp} {extra}", WriteCredentials(certificate));
 
-    public static OpenSslPeer StartClient(DtlsCertificate certificate, int port) =>
-        new($"s_client -dtls1_2 -connect 127.0.0.1:{port} -cert cert.pem -key key.pem {Srtp}", WriteCredentials(certificate));
+    public static OpenSslPeer StartClient(DtlsCertificate certificate, int port, string extra = "") =>
+        new($"s_client -dtls1_2 -connect 127.0.0.1:{port} -cert cert.pem -key key.pem {Srtp} {extra}", WriteCredentials(certificate));
+
+    /// <summary>Runs openssl to completion and returns what it printed (bounded wait).</summary>
+    public static string Run(string arguments)
+    {
+        using var p = Process.Start(new ProcessStartInfo(OpenSsl, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!;
+        try
+        {
+            var output = p.StandardOutput.ReadToEndAsync();
+            Assert.True(p.WaitForExit(10_000), "openssl did not finish");
+            return output.Result;
+        }
+        finally
+        {
+            if (!p.HasExited) p.Kill(entireProcessTree: true);
+        }
+    }
 
     public static int FreeUdpPort()
     {
@@ -91,6 +109,7 @@ internal sealed partial class OpenSslPeer : IDisposable
         EndPoint from = new IPEndPoint(IPAddress.Any, 0);
         while (!done())
         {
+            Assert.False(_process.HasExited && !socket.Poll(0, SelectMode.SelectRead) && !done(), $"openssl exited early; our state {ours.State}; openssl said:\n{Output}");
             Assert.True(clock.Elapsed < limit, $"No result within {limit}; our state {ours.State}; events {string.Join(", ", events)}; openssl said:\n{Output}");
             if (socket.Poll(5_000, SelectMode.SelectRead))
             {
