@@ -74,10 +74,33 @@ public sealed partial class DtlsConnection
             }
             datagram = datagram[consumed..];
             ProcessRecord(record);
+            // Handle complete messages before the next record: a flight's Finished (epoch 1) follows the
+            // ClientKeyExchange that yields the keys to read it, often in the same datagram.
+            ContinueHandshake();
+            if (State is DtlsState.Closed or DtlsState.Failed) return;
+            ReplayEarlyRecords();
+        }
+    }
+
+    /// <summary>
+    /// Epoch-1 records that arrived before we could compute the keys (reordering) are kept, a few, and processed
+    /// once the keys exist, rather than waiting for a retransmission.
+    /// </summary>
+    private void ReplayEarlyRecords()
+    {
+        if (_readCipher is null || _earlyRecords is not { Count: > 0 }) return;
+        var early = _earlyRecords;
+        _earlyRecords = null;
+        foreach (var bytes in early)
+        {
+            if (DtlsRecordHeader.TryRead(bytes, out var record, out _)) ProcessRecord(record);
+            ContinueHandshake();
             if (State is DtlsState.Closed or DtlsState.Failed) return;
         }
-        ContinueHandshake();
     }
+
+    private const int MaxEarlyRecords = 8;
+    private List<byte[]>? _earlyRecords;
 
     private void ProcessRecord(in DtlsRecordHeader record)
     {
@@ -96,7 +119,14 @@ public sealed partial class DtlsConnection
         }
         else
         {
-            if (_readCipher is null) { Counters.Drop(DtlsDropReason.UnknownEpoch); return; }
+            if (_readCipher is null)
+            {
+                if (State == DtlsState.Handshaking && (_earlyRecords?.Count ?? 0) < MaxEarlyRecords)
+                    (_earlyRecords ??= new()).Add(record.Whole.ToArray());
+                else
+                    Counters.Drop(DtlsDropReason.UnknownEpoch);
+                return;
+            }
             if (!_readCipher.Open(record, _plaintext, out var n)) { Counters.Drop(DtlsDropReason.BadTag); return; }
             content = _plaintext.AsSpan(0, n);
         }

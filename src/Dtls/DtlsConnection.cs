@@ -68,6 +68,9 @@ public sealed partial class DtlsConnection : IDisposable
     /// <summary>True when the extended master secret (RFC 7627) was used.</summary>
     public bool ExtendedMasterSecret { get; internal set; }
 
+    /// <summary>The scheme of the peer's signature (ServerKeyExchange or CertificateVerify) once verified.</summary>
+    public DtlsSignatureScheme? PeerSignatureScheme { get; internal set; }
+
     /// <summary>The peer's certificate once received.</summary>
     public X509Certificate2? RemoteCertificate { get; internal set; }
 

@@ -178,6 +178,7 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
             Connection.Fail(DtlsFailureReason.VerificationFailed, DtlsAlertDescription.DecryptError, "ServerKeyExchange signature does not verify.");
             return;
         }
+        Connection.PeerSignatureScheme = scheme;
         Ephemeral = KeyExchange.Create(named);
         Connection.Group = named;
         _premaster = Ephemeral.DeriveSecret(point);

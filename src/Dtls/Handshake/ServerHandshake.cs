@@ -167,6 +167,7 @@ internal sealed class ServerHandshake(DtlsConnection connection) : HandshakeRole
             Connection.Fail(DtlsFailureReason.VerificationFailed, DtlsAlertDescription.DecryptError, "CertificateVerify does not verify.");
             return;
         }
+        Connection.PeerSignatureScheme = scheme;
         Connection.AppendTranscript(message.Framed());
         _step = Step.Finished;
     }

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using Org.BouncyCastle.Crypto.Tls;
+using Org.BouncyCastle.Security;
+using BcSrtp = Org.BouncyCastle.Crypto.Tls.SrtpProtectionProfile;
+
+namespace Transport.Dtls.Tests;
+
+/// <summary>Handshakes against BouncyCastle's DTLS 1.2 (an independent implementation) in both roles.</summary>
+public sealed class BouncyCastleInteropTests
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
+
+    /// <summary>Moves datagrams between our machine (on real elapsed time) and BouncyCastle until <paramref name="done"/>.</summary>
+    private static void Pump(DtlsConnection ours, QueueDatagramTransport bridge, Func<bool> done, List<DtlsEvent> events)
+    {
+        var clock = Stopwatch.StartNew();
+        var buffer = new byte[2048];
+        while (!done())
+        {
+            Assert.True(clock.Elapsed < Limit, $"No result within {Limit}; our state {ours.State}; events: {string.Join(", ", events)}");
+            if (bridge.FromBouncyCastle.TryTake(out var d, 5)) ours.HandleDatagram(d, clock.Elapsed);
+            if (ours.PollTimeout() is { } t && t <= clock.Elapsed) ours.HandleTimeout(clock.Elapsed);
+            while (ours.TryPollTransmit(buffer, out var n)) bridge.ToBouncyCastle.Add(buffer.AsSpan(0, n).ToArray());
+            while (ours.TryPollEvent(out var e)) events.Add(e);
+        }
+    }
+
+    [Fact]
+    public void OurClientCompletesHandshakeWithBouncyCastleServerAndKeysMatch()
+    {
+        var bridge = new QueueDatagramTransport();
+        var bcServer = new BcSrtpServer(TestCertificates.Server, BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80);
+        var client = DtlsConnection.CreateClient(new DtlsOptions
+        {
+            Certificate = TestCertificates.Client,
+            RemoteFingerprint = TestCertificates.Server.Sha256Fingerprint,
+            SrtpProfiles = [Dtls.SrtpProtectionProfile.AeadAes128Gcm, Dtls.SrtpProtectionProfile.Aes128CmHmacSha1_80],
+            InitialRetransmitTimeout = TimeSpan.FromMilliseconds(200),
+        });
+        DtlsTransport? bcTransport = null;
+        var bcThread = Task.Run(() => bcTransport = new DtlsServerProtocol(new SecureRandom()).Accept(bcServer, bridge));
+        var events = new List<DtlsEvent>();
+        try
+        {
+            client.Start(TimeSpan.Zero);
+            Pump(client, bridge, () => client.State != DtlsState.Handshaking && client.State != DtlsState.New && bcThread.IsCompleted, events);
+            Assert.True(bcThread.Wait(Limit));
+            Assert.Equal(DtlsState.Connected, client.State);
+            Assert.Equal(Dtls.SrtpProtectionProfile.Aes128CmHmacSha1_80, client.SrtpProfile);
+            Assert.Equal(bcServer.KeyingMaterial, client.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60));
+            Assert.Equal(TestCertificates.Client.Sha256Fingerprint, bcServer.ClientFingerprint);
+
+            // Application data both ways.
+            client.Send("to bc"u8);
+            var buffer = new byte[2048];
+            while (client.TryPollTransmit(buffer, out var n)) bridge.ToBouncyCastle.Add(buffer.AsSpan(0, n).ToArray());
+            var received = new byte[100];
+            var got = bcTransport!.Receive(received, 0, received.Length, 5000);
+            Assert.Equal("to bc"u8.ToArray(), received.AsSpan(0, got).ToArray());
+            bcTransport.Send("from bc"u8.ToArray(), 0, 7);
+            Pump(client, bridge, () => events.OfType<DtlsApplicationData>().Any(), events);
+            Assert.Equal("from bc"u8.ToArray(), events.OfType<DtlsApplicationData>().Single().Data.ToArray());
+        }
+        finally
+        {
+            bridge.Close();
+            bcThread.Wait(Limit);
+        }
+    }
+
+    [Fact]
+    public void BouncyCastleClientCompletesHandshakeWithOurServerAndKeysMatch()
+    {
+        var bridge = new QueueDatagramTransport();
+        var bcClient = new BcSrtpClient(TestCertificates.Client, [BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80, BcSrtp.SRTP_AES128_CM_HMAC_SHA1_32]);
+        var server = DtlsConnection.CreateServer(new DtlsOptions
+        {
+            Certificate = TestCertificates.Server,
+            RemoteFingerprint = TestCertificates.Client.Sha256Fingerprint,
+            InitialRetransmitTimeout = TimeSpan.FromMilliseconds(200),
+        }, new DtlsCookieResponder(), [127, 0, 0, 1, 0x30, 0x39]);
+        DtlsTransport? bcTransport = null;
+        var bcThread = Task.Run(() => bcTransport = new DtlsClientProtocol(new SecureRandom()).Connect(bcClient, bridge));
+        var events = new List<DtlsEvent>();
+        try
+        {
+            Pump(server, bridge, () => server.State is DtlsState.Connected or DtlsState.Failed or DtlsState.Closed && bcThread.IsCompleted, events);
+            Assert.True(bcThread.Wait(Limit));
+            Assert.Equal(DtlsState.Connected, server.State);
+            Assert.Equal(1, server.Counters.HelloVerifyRequestsSent);
+            Assert.Equal(BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80, bcClient.SelectedProfile);
+            Assert.Equal(bcClient.KeyingMaterial, server.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60));
+            Assert.Equal(TestCertificates.Server.Sha256Fingerprint, bcClient.ServerFingerprint);
+            var keys = server.GetSrtpKeyingMaterial();
+            // RFC 5764 4.2: the server's local key is the second 16 bytes of the export.
+            Assert.Equal(bcClient.KeyingMaterial.AsSpan(16, 16).ToArray(), keys.LocalKey);
+
+            bcTransport!.Send("from bc"u8.ToArray(), 0, 7);
+            Pump(server, bridge, () => events.OfType<DtlsApplicationData>().Any(), events);
+            Assert.Equal("from bc"u8.ToArray(), events.OfType<DtlsApplicationData>().Single().Data.ToArray());
+        }
+        finally
+        {
+            bridge.Close();
+            bcThread.Wait(Limit);
+        }
+    }
+}
