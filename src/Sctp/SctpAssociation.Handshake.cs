@@ -22,6 +22,7 @@ public sealed partial class SctpAssociation
     // One INIT ACK waiting to go out (stateless: it is rebuilt from these fields).
     private bool _sendInitAck;
     private uint _initAckPeerTag;
+    private ushort _initAckPeerPort;
     private readonly byte[] _initAckCookie = new byte[CookieLength];
     private uint _initAckMyTag, _initAckMyTsn;
 
@@ -48,6 +49,7 @@ public sealed partial class SctpAssociation
         }
         WriteCookie(_initAckCookie, myTag, myTsn, init);
         _initAckPeerTag = init.InitiateTag;
+        _initAckPeerPort = _packetSourcePort;
         _initAckMyTag = myTag;
         _initAckMyTsn = myTsn;
         _sendInitAck = true;
@@ -114,6 +116,7 @@ public sealed partial class SctpAssociation
         }
         _myTag = myTag;
         _peerTag = peerTag;
+        _remotePort = _packetSourcePort;
         _myInitialTsn = BinaryPrimitives.ReadUInt32BigEndian(cookie[8..]);
         _peerInitialTsn = BinaryPrimitives.ReadUInt32BigEndian(cookie[12..]);
         var flags = cookie[24];

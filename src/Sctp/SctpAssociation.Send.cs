@@ -104,19 +104,19 @@ public sealed partial class SctpAssociation
         if (_sendInit)
         {
             _sendInit = false;
-            CommonHeader.Write(d, _o.LocalPort, _o.RemotePort, 0);
+            CommonHeader.Write(d, _o.LocalPort, _remotePort, 0);
             var n = CommonHeader.Length + WriteInit(d[CommonHeader.Length..]);
             return Finish(d, n, false, out written);
         }
         if (_sendInitAck)
         {
             _sendInitAck = false;
-            CommonHeader.Write(d, _o.LocalPort, _o.RemotePort, _initAckPeerTag);
+            CommonHeader.Write(d, _o.LocalPort, _initAckPeerPort, _initAckPeerTag);
             var n = CommonHeader.Length + WriteInitAck(d[CommonHeader.Length..]);
             return Finish(d, n, false, out written);
         }
         if (State == SctpState.Closed) return false;
-        CommonHeader.Write(d, _o.LocalPort, _o.RemotePort, _peerTag);
+        CommonHeader.Write(d, _o.LocalPort, _remotePort, _peerTag);
         var p = CommonHeader.Length;
         if (_sendCookieEcho && _peerCookie is { } cookie && p + 4 + cookie.Length <= d.Length)
         {
@@ -160,7 +160,7 @@ public sealed partial class SctpAssociation
     private bool WriteAbortPacket(Span<byte> d, out int written)
     {
         _sendAbort = false;
-        CommonHeader.Write(d, _o.LocalPort, _o.RemotePort, _peerTag);
+        CommonHeader.Write(d, _o.LocalPort, _remotePort, _peerTag);
         var p = CommonHeader.Length;
         // ABORT with a User-Initiated Abort cause (RFC 9260 section 3.3.10.12) carrying the reason.
         var reason = System.Text.Encoding.UTF8.GetBytes(_abortReason ?? "");

@@ -17,6 +17,7 @@ public sealed partial class SctpAssociation
     private byte[]? _lastEventBuffer;
     private int _lastEventBufferSize;
     private TimeSpan _now;
+    private ushort _remotePort, _packetSourcePort;
 
     // Tags, initial TSNs and what the peer supports (RFC 9260 section 5).
     private uint _myTag, _peerTag, _myInitialTsn, _peerInitialTsn;
@@ -31,6 +32,7 @@ public sealed partial class SctpAssociation
         _cookieSecret = _o.CookieSecret ?? RandomNumberGenerator.GetBytes(32);
         _rto = _o.RtoInitial;
         _mtu = _o.MaxPacketSize;
+        _remotePort = _o.RemotePort;
         InitReceiveState();
     }
 
@@ -62,6 +64,7 @@ public sealed partial class SctpAssociation
     {
         Clock(now);
         if (State != SctpState.Closed) throw new InvalidOperationException($"Connect needs the Closed state; the association is {State}.");
+        if (_remotePort == 0) throw new InvalidOperationException("Connect needs Options.RemotePort.");
         _myTag = RandomNonZero();
         _myInitialTsn = RandomUInt();
         _initRetransmits = 0;
@@ -111,7 +114,10 @@ public sealed partial class SctpAssociation
         {
             if (!CommonHeader.ChecksumValid(packet, header.Checksum)) { Counters.BadChecksum++; return; }
         }
-        if (header.DestinationPort != _o.LocalPort || header.SourcePort != _o.RemotePort) { Counters.Malformed++; return; }
+        if (header.DestinationPort != _o.LocalPort) { Counters.Malformed++; return; }
+        // RemotePort 0: a passive side learns the peer's port from its INIT / COOKIE ECHO.
+        if (header.SourcePort != _remotePort && !(_remotePort == 0 && State == SctpState.Closed)) { Counters.Malformed++; return; }
+        _packetSourcePort = header.SourcePort;
         if (!VerifyTag(header)) { Counters.BadVerificationTag++; return; }
         Counters.PacketsReceived++;
         var chunks = header.Chunks;

@@ -8,7 +8,7 @@ public sealed record SctpOptions
 {
     /// <summary>Our SCTP port; WebRTC uses 5000 (RFC 8841 sctp-port default).</summary>
     public ushort LocalPort { get; init; } = 5000;
-    /// <summary>The peer's SCTP port.</summary>
+    /// <summary>The peer's SCTP port; 0 lets a passive association take it from the peer's INIT.</summary>
     public ushort RemotePort { get; init; } = 5000;
 
     /// <summary>
