@@ -1,0 +1,323 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Transport.Sctp.Wire;
+
+namespace Transport.Sctp;
+
+// Receiving: TSN tracking, duplicate detection, reassembly, ordered and unordered delivery (RFC 9260
+// sections 6.2, 6.5, 6.6, 6.9), SACK generation with gap blocks and duplicates (section 3.3.4), delayed SACK
+// (section 6.2), FORWARD TSN on the receiving side (RFC 3758 section 3.6), all bounded by the receive buffer.
+public sealed partial class SctpAssociation
+{
+    /// <summary>How many TSNs beyond the cumulative TSN we track; later ones are out of window.</summary>
+    internal const int TsnWindow = 1 << 14;
+    private const int MaxDuplicatesReported = 16;
+
+    private bool[] _tsnSeen = [];
+    private uint _cumTsn, _highestTsn;
+    private int _recvBuffered;
+    private bool _sackPending, _sackImmediate, _windowWasClosed;
+    private int _packetsSinceSack;
+    private TimeSpan? _delayedAckDeadline;
+    private readonly uint[] _duplicates = new uint[MaxDuplicatesReported];
+    private int _duplicateCount;
+    private InboundStream?[] _inStreams = [];
+    private readonly List<InboundStream> _activeStreams = new();
+
+    private int AdvertisedWindow => Math.Max(0, _o.ReceiveBufferSize - _recvBuffered);
+
+    /// <summary>The cumulative TSN we have received (for tests and diagnostics).</summary>
+    internal uint CumulativeTsnReceived => _cumTsn;
+    /// <summary>The highest TSN the peer has acknowledged cumulatively.</summary>
+    internal uint CumulativeTsnAcked => _cumAck;
+    /// <summary>Bytes held by fragments and waiting ordered messages.</summary>
+    internal int HeldFragments
+    {
+        get
+        {
+            var n = 0;
+            foreach (var s in _activeStreams) n += s.Fragments.Count + s.Pending.Count;
+            return n;
+        }
+    }
+
+    private void InitReceiveState() { }
+
+    private void StartReceive(uint peerInitialTsn)
+    {
+        _tsnSeen = new bool[TsnWindow];
+        _cumTsn = peerInitialTsn - 1;
+        _highestTsn = _cumTsn;
+        _inStreams = new InboundStream?[_inboundStreams];
+    }
+
+    private InboundStream Stream(ushort id)
+    {
+        var s = _inStreams[id];
+        if (s is null)
+        {
+            s = new InboundStream(id);
+            _inStreams[id] = s;
+            _activeStreams.Add(s);
+        }
+        return s;
+    }
+
+    private void HandleData(ChunkHeader chunk)
+    {
+        if (!IsEstablishedLike && State != SctpState.ShutdownSent) return;
+        if (!DataChunk.TryRead(chunk, out var data)) { Counters.Malformed++; return; }
+        _sackPending = true;
+        var tsn = data.Tsn;
+        if (Serial.Le(tsn, _cumTsn) || _tsnSeen[tsn & (TsnWindow - 1)] && Serial.Le(tsn, _cumTsn + TsnWindow))
+        {
+            Counters.DuplicateTsn++;
+            if (_duplicateCount < MaxDuplicatesReported) _duplicates[_duplicateCount++] = tsn;
+            _sackImmediate = true; // RFC 9260 section 6.2: report duplicates at once
+            return;
+        }
+        if (Serial.Gt(tsn, _cumTsn + TsnWindow)) { Counters.OutOfWindowTsn++; _sackImmediate = true; return; }
+        var len = data.Payload.Length;
+        // RFC 9260 section 6.2: with no room, drop new data. One in-sequence chunk may use a small reserve so that
+        // a full buffer of out-of-order data can still be completed and drained.
+        if (_recvBuffered + len > _o.ReceiveBufferSize
+            && !(tsn == _cumTsn + 1 && _recvBuffered + len <= _o.ReceiveBufferSize + ReceiveReserve))
+        {
+            Counters.ReceiveBufferFull++;
+            _windowWasClosed = true;
+            _sackImmediate = true;
+            return;
+        }
+        _tsnSeen[tsn & (TsnWindow - 1)] = true;
+        if (Serial.Gt(tsn, _highestTsn)) _highestTsn = tsn;
+        var inSequence = tsn == _cumTsn + 1;
+        while (_tsnSeen[(_cumTsn + 1) & (TsnWindow - 1)] && Serial.Le(_cumTsn + 1, _highestTsn))
+        {
+            _cumTsn++;
+            _tsnSeen[_cumTsn & (TsnWindow - 1)] = false;
+        }
+        if (!inSequence || _highestTsn != _cumTsn) _sackImmediate = true; // a gap: SACK at once (section 6.7)
+        if ((data.Flags & DataChunk.FlagImmediate) != 0) _sackImmediate = true;
+        if (data.StreamId >= _inStreams.Length) { Counters.InvalidStream++; return; }
+
+        var stream = Stream(data.StreamId);
+        if (stream.Discarding)
+        {
+            if (tsn == stream.DiscardLastTsn + 1 && !data.Begin)
+            {
+                stream.DiscardLastTsn = tsn;
+                if (data.End) stream.Discarding = false;
+                Counters.OversizeMessage++;
+                return;
+            }
+            if (data.Begin) stream.Discarding = false;
+        }
+        if (data.Begin && data.End)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(len);
+            data.Payload.CopyTo(buffer);
+            _recvBuffered += len;
+            OnMessageComplete(stream, data.Unordered, data.Ssn, data.Ppid, buffer, len);
+            return;
+        }
+        var frag = new Fragment { Tsn = tsn, Flags = data.Flags, Ssn = data.Ssn, Ppid = data.Ppid, Buffer = ArrayPool<byte>.Shared.Rent(len), Length = len };
+        data.Payload.CopyTo(frag.Buffer);
+        _recvBuffered += len;
+        InsertFragment(stream, frag);
+    }
+
+    private const int ReceiveReserve = 64 * 1024;
+
+    private void InsertFragment(InboundStream s, Fragment f)
+    {
+        var list = s.Fragments;
+        var i = list.Count;
+        while (i > 0 && Serial.Gt(list[i - 1].Tsn, f.Tsn)) i--;
+        list.Insert(i, f);
+        // Find the run of consecutive TSNs of one message around the new fragment.
+        var unordered = (f.Flags & DataChunk.FlagUnordered) != 0;
+        var first = i;
+        while ((list[first].Flags & DataChunk.FlagBegin) == 0 && first > 0 && SameMessage(list[first - 1], list[first], unordered)) first--;
+        var last = i;
+        while ((list[last].Flags & DataChunk.FlagEnd) == 0 && last + 1 < list.Count && SameMessage(list[last], list[last + 1], unordered)) last++;
+        long total = 0;
+        for (var k = first; k <= last; k++) total += list[k].Length;
+        var complete = (list[first].Flags & DataChunk.FlagBegin) != 0 && (list[last].Flags & DataChunk.FlagEnd) != 0;
+        if (total > _o.MaxMessageSize)
+        {
+            // RFC 8831 section 6.6: a message beyond max-message-size is refused; the data channel is closed.
+            Counters.OversizeMessage++;
+            var endSeen = (list[last].Flags & DataChunk.FlagEnd) != 0;
+            var lastTsn = list[last].Tsn;
+            RemoveFragments(s, first, last - first + 1);
+            if (!endSeen) { s.Discarding = true; s.DiscardLastTsn = lastTsn; }
+            OnOversizeMessage(s.Id);
+            return;
+        }
+        if (!complete) return;
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Max(1, total));
+        var p = 0;
+        for (var k = first; k <= last; k++)
+        {
+            var fr = list[k];
+            fr.Buffer.AsSpan(0, fr.Length).CopyTo(buffer.AsSpan(p));
+            p += fr.Length;
+            ArrayPool<byte>.Shared.Return(fr.Buffer);
+        }
+        var head = list[first];
+        list.RemoveRange(first, last - first + 1);
+        OnMessageComplete(s, unordered, head.Ssn, head.Ppid, buffer, p);
+    }
+
+    private static bool SameMessage(in Fragment a, in Fragment b, bool unordered) =>
+        b.Tsn == a.Tsn + 1
+        && ((a.Flags & DataChunk.FlagUnordered) != 0) == unordered
+        && ((b.Flags & DataChunk.FlagUnordered) != 0) == unordered
+        && (unordered || a.Ssn == b.Ssn)
+        && (a.Flags & DataChunk.FlagEnd) == 0
+        && (b.Flags & DataChunk.FlagBegin) == 0;
+
+    private void RemoveFragments(InboundStream s, int index, int count)
+    {
+        for (var k = index; k < index + count; k++)
+        {
+            _recvBuffered -= s.Fragments[k].Length;
+            ArrayPool<byte>.Shared.Return(s.Fragments[k].Buffer);
+        }
+        s.Fragments.RemoveRange(index, count);
+    }
+
+    private void OnMessageComplete(InboundStream s, bool unordered, ushort ssn, uint ppid, byte[] buffer, int length)
+    {
+        if (unordered) { Deliver(s.Id, ppid, buffer, length); return; }
+        if (ssn == s.NextSsn)
+        {
+            s.NextSsn++;
+            Deliver(s.Id, ppid, buffer, length);
+            DrainPending(s);
+            return;
+        }
+        if (Serial.Lt16(ssn, s.NextSsn))
+        {
+            // Already delivered or skipped by FORWARD TSN.
+            _recvBuffered -= length;
+            ArrayPool<byte>.Shared.Return(buffer);
+            return;
+        }
+        var i = s.Pending.Count;
+        while (i > 0 && Serial.Lt16(ssn, s.Pending[i - 1].Ssn)) i--;
+        s.Pending.Insert(i, new ReadyMessage { Ssn = ssn, Ppid = ppid, Buffer = buffer, Length = length });
+    }
+
+    private void DrainPending(InboundStream s)
+    {
+        while (s.Pending.Count > 0 && s.Pending[0].Ssn == s.NextSsn)
+        {
+            var m = s.Pending[0];
+            s.Pending.RemoveAt(0);
+            s.NextSsn++;
+            Deliver(s.Id, m.Ppid, m.Buffer, m.Length);
+        }
+    }
+
+    private void AfterDataPacket()
+    {
+        // RFC 9260 section 6.2: SACK at least every second packet with DATA, else within the delayed-ack time.
+        if (++_packetsSinceSack >= 2) _sackImmediate = true;
+        if (State != SctpState.Established) _sackImmediate = true;
+        if (!_sackImmediate) _delayedAckDeadline ??= _now + _o.DelayedAckTimeout;
+    }
+
+    private int WriteSack(Span<byte> d)
+    {
+        var maxBlocks = Math.Max(0, (d.Length - SackChunk.FixedLength - 4 * _duplicateCount) / 4);
+        var p = SackChunk.FixedLength;
+        var blocks = 0;
+        if (Serial.Gt(_highestTsn, _cumTsn))
+        {
+            // Gap ack blocks as offsets from the cumulative TSN (RFC 9260 section 3.3.4).
+            var end = _highestTsn - _cumTsn;
+            uint off = 2;
+            while (off <= end && blocks < maxBlocks)
+            {
+                while (off <= end && !_tsnSeen[(_cumTsn + off) & (TsnWindow - 1)]) off++;
+                if (off > end) break;
+                var start = off;
+                while (off <= end && _tsnSeen[(_cumTsn + off) & (TsnWindow - 1)]) off++;
+                BinaryPrimitives.WriteUInt16BigEndian(d[p..], (ushort)start);
+                BinaryPrimitives.WriteUInt16BigEndian(d[(p + 2)..], (ushort)(off - 1));
+                p += 4;
+                blocks++;
+            }
+        }
+        var dups = Math.Min(_duplicateCount, (d.Length - p) / 4);
+        for (var i = 0; i < dups; i++) { BinaryPrimitives.WriteUInt32BigEndian(d[p..], _duplicates[i]); p += 4; }
+        ChunkHeader.Write(d, ChunkType.Sack, 0, p);
+        BinaryPrimitives.WriteUInt32BigEndian(d[4..], _cumTsn);
+        BinaryPrimitives.WriteUInt32BigEndian(d[8..], (uint)AdvertisedWindow);
+        BinaryPrimitives.WriteUInt16BigEndian(d[12..], (ushort)blocks);
+        BinaryPrimitives.WriteUInt16BigEndian(d[14..], (ushort)dups);
+        if (AdvertisedWindow < _mtu) _windowWasClosed = true;
+        _duplicateCount = 0;
+        _sackPending = _sackImmediate = false;
+        _packetsSinceSack = 0;
+        _delayedAckDeadline = null;
+        return p;
+    }
+
+    private void HandleForwardTsn(ChunkHeader chunk)
+    {
+        if (!IsEstablishedLike && State != SctpState.ShutdownSent) return;
+        if (!ForwardTsnChunk.TryRead(chunk, out var fwd)) { Counters.Malformed++; return; }
+        Counters.ForwardTsnReceived++;
+        _sackPending = _sackImmediate = true;
+        var newCum = fwd.NewCumulativeTsn;
+        if (Serial.Le(newCum, _cumTsn)) return;
+        // RFC 3758 section 3.6: move the cumulative TSN, forget what lies below it.
+        var jump = newCum - _cumTsn;
+        if (jump >= TsnWindow) Array.Clear(_tsnSeen);
+        else for (var t = _cumTsn + 1; Serial.Le(t, newCum); t++) _tsnSeen[t & (TsnWindow - 1)] = false;
+        _cumTsn = newCum;
+        if (Serial.Lt(_highestTsn, _cumTsn)) _highestTsn = _cumTsn;
+        while (Serial.Le(_cumTsn + 1, _highestTsn) && _tsnSeen[(_cumTsn + 1) & (TsnWindow - 1)])
+        {
+            _cumTsn++;
+            _tsnSeen[_cumTsn & (TsnWindow - 1)] = false;
+        }
+        foreach (var s in _activeStreams)
+        {
+            var n = 0;
+            while (n < s.Fragments.Count && Serial.Le(s.Fragments[n].Tsn, newCum)) n++;
+            if (n > 0) RemoveFragments(s, 0, n);
+        }
+        for (var i = 0; i < fwd.StreamCount; i++)
+        {
+            var (id, ssn) = fwd.Stream(i);
+            if (id >= _inStreams.Length) continue;
+            var s = Stream(id);
+            if (Serial.Le16(s.NextSsn, ssn))
+            {
+                s.NextSsn = (ushort)(ssn + 1);
+                while (s.Pending.Count > 0 && Serial.Lt16(s.Pending[0].Ssn, s.NextSsn))
+                {
+                    _recvBuffered -= s.Pending[0].Length;
+                    ArrayPool<byte>.Shared.Return(s.Pending[0].Buffer);
+                    s.Pending.RemoveAt(0);
+                }
+            }
+            DrainPending(s);
+        }
+    }
+
+    private void ReleaseReceiveState()
+    {
+        foreach (var s in _activeStreams)
+        {
+            foreach (var f in s.Fragments) { _recvBuffered -= f.Length; ArrayPool<byte>.Shared.Return(f.Buffer); }
+            foreach (var m in s.Pending) { _recvBuffered -= m.Length; ArrayPool<byte>.Shared.Return(m.Buffer); }
+            s.Fragments.Clear();
+            s.Pending.Clear();
+        }
+        _activeStreams.Clear();
+    }
+}

@@ -1,0 +1,298 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Transport.Sctp.Wire;
+
+namespace Transport.Sctp;
+
+// Sending: the message queue, fragmentation into DATA chunks (RFC 9260 section 6.9), bundling of control
+// and data chunks into packets up to the MTU (section 6.10), and the retransmission ring.
+public sealed partial class SctpAssociation
+{
+    private readonly Queue<OutboundMessage> _sendQueue = new();
+    private readonly Stack<OutboundMessage> _messagePool = new();
+    private OutboundMessage? _sending;
+    private OutChunk[] _ring = new OutChunk[256];
+    private uint _nextTsn;
+    private uint _cumAck = uint.MaxValue; // highest TSN the peer acknowledged cumulatively (none yet: TSN -1)
+    private int _retransmitCount;
+    private uint _retransmitHint;
+    private long _outboundBuffered;
+    private readonly ushort[] _outSsn = new ushort[65536];
+    private bool _sendAbort;
+    private string? _abortReason;
+    private readonly int _mtu;
+
+    /// <summary>
+    /// Queues a message on <paramref name="streamId"/> with payload protocol id <paramref name="ppid"/>.
+    /// <paramref name="maxRetransmits"/> (-1: no limit) and <paramref name="lifetime"/> (null: none) make it
+    /// partially reliable (RFC 3758). Throws when the association cannot send or the message is too large.
+    /// </summary>
+    public void SendMessage(ushort streamId, uint ppid, ReadOnlySpan<byte> data, bool unordered = false,
+        int maxRetransmits = -1, TimeSpan? lifetime = null) =>
+        Enqueue(streamId, ppid, data, unordered, maxRetransmits, lifetime, null);
+
+    internal void Enqueue(ushort streamId, uint ppid, ReadOnlySpan<byte> data, bool unordered, int maxRetransmits,
+        TimeSpan? lifetime, DataChannel? channel)
+    {
+        if (State is not (SctpState.Established or SctpState.CookieWait or SctpState.CookieEchoed or SctpState.Closed))
+            throw new InvalidOperationException($"Cannot send: the association is {State}.");
+        if (data.Length > _o.MaxMessageSize)
+            throw new ArgumentException($"The message is {data.Length} bytes; the maximum message size is {_o.MaxMessageSize} bytes.", nameof(data));
+        if (data.IsEmpty) throw new ArgumentException("SCTP cannot send an empty message (RFC 9260 section 6.2); use the empty PPIDs.", nameof(data));
+        if (State == SctpState.Established && streamId >= _outboundStreams)
+            throw new ArgumentOutOfRangeException(nameof(streamId), $"Stream {streamId} is beyond the {_outboundStreams} negotiated outbound streams.");
+        var m = _messagePool.Count > 0 ? _messagePool.Pop() : new OutboundMessage();
+        m.Buffer = ArrayPool<byte>.Shared.Rent(data.Length);
+        data.CopyTo(m.Buffer);
+        m.Length = data.Length;
+        m.Stream = streamId;
+        m.Ppid = ppid;
+        m.Unordered = unordered;
+        m.SsnAssigned = false;
+        m.MaxRetransmits = maxRetransmits;
+        m.Expiry = lifetime is { } l ? _now + l : TimeSpan.MaxValue;
+        m.Fragmented = 0;
+        m.References = 1;
+        m.Abandoned = false;
+        m.Channel = channel;
+        _sendQueue.Enqueue(m);
+        _outboundBuffered += data.Length;
+    }
+
+    private void InitSendState(uint initialTsn, uint peerWindow)
+    {
+        _nextTsn = initialTsn;
+        _cumAck = initialTsn - 1;
+        _advancedPeerAck = _cumAck;
+        _retransmitHint = initialTsn;
+        _cwnd = Math.Min(4 * _mtu, Math.Max(2 * _mtu, 4380)); // RFC 9260 section 7.2.1
+        _ssthresh = (int)Math.Min(peerWindow, int.MaxValue);
+        _peerRwnd = _ssthresh;
+        _rto = _o.RtoInitial;
+    }
+
+    private ref OutChunk At(uint tsn) => ref _ring[tsn & (uint)(_ring.Length - 1)];
+
+    private void GrowRing()
+    {
+        var bigger = new OutChunk[_ring.Length * 2];
+        for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++) bigger[tsn & (uint)(bigger.Length - 1)] = At(tsn);
+        _ring = bigger;
+    }
+
+    /// <summary>
+    /// Writes the next packet into <paramref name="destination"/> at time <paramref name="now"/> (which stamps
+    /// the timers that sending starts); false when there is nothing to send.
+    /// </summary>
+    public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out int written)
+    {
+        Clock(now);
+        return TryPollTransmit(destination, out written);
+    }
+
+    /// <summary>
+    /// Writes the next packet into <paramref name="destination"/>; false when there is nothing to send. Timers
+    /// started by this packet count from the latest time passed to any call; prefer the overload with now.
+    /// </summary>
+    public bool TryPollTransmit(Span<byte> destination, out int written)
+    {
+        written = 0;
+        var limit = Math.Min(destination.Length, _mtu);
+        if (limit < 64) throw new ArgumentException("The destination must hold at least 64 bytes.", nameof(destination));
+        var d = destination[..limit];
+        if (_sendAbort) return WriteAbortPacket(d, out written);
+        if (_sendInit)
+        {
+            _sendInit = false;
+            CommonHeader.Write(d, _o.LocalPort, _remotePort, 0);
+            var n = CommonHeader.Length + WriteInit(d[CommonHeader.Length..]);
+            return Finish(d, n, false, out written);
+        }
+        if (_sendInitAck)
+        {
+            _sendInitAck = false;
+            CommonHeader.Write(d, _o.LocalPort, _initAckPeerPort, _initAckPeerTag);
+            var n = CommonHeader.Length + WriteInitAck(d[CommonHeader.Length..]);
+            return Finish(d, n, false, out written);
+        }
+        if (State == SctpState.Closed) return false;
+        CommonHeader.Write(d, _o.LocalPort, _remotePort, _peerTag);
+        var p = CommonHeader.Length;
+        if (_sendCookieEcho && _peerCookie is { } cookie && p + 4 + cookie.Length <= d.Length)
+        {
+            _sendCookieEcho = false;
+            ChunkHeader.Write(d[p..], ChunkType.CookieEcho, 0, 4 + cookie.Length);
+            cookie.CopyTo(d[(p + 4)..]);
+            var len = ChunkHeader.Padded(4 + cookie.Length);
+            d[(p + 4 + cookie.Length)..(p + len)].Clear();
+            p += len;
+        }
+        if (_sendCookieAck) { _sendCookieAck = false; p += ChunkHeader.Write(d[p..], ChunkType.CookieAck, 0, 4); }
+        if (_sendShutdownComplete)
+        {
+            _sendShutdownComplete = false;
+            p += ChunkHeader.Write(d[p..], ChunkType.ShutdownComplete, 0, 4);
+            return Finish(d, p, ZeroChecksumInUse, out written);
+        }
+        if (State is SctpState.Terminated or SctpState.Failed) return p > CommonHeader.Length && Finish(d, p, ZeroChecksumInUse, out written);
+
+        var dataReady = IsEstablishedLike && HasDataToSend();
+        if (_sackPending && (_sackImmediate || dataReady || State != SctpState.Established)) p += WriteSack(d[p..]);
+        if (_heartbeatAckLength > 0 && p + 4 + _heartbeatAckLength <= d.Length) p += WriteHeartbeatAck(d[p..]);
+        if (_sendHeartbeat) p += WriteHeartbeat(d[p..]);
+        if (_sendShutdown) { _sendShutdown = false; p += WriteShutdown(d[p..]); }
+        if (_sendShutdownAck) { _sendShutdownAck = false; p += ChunkHeader.Write(d[p..], ChunkType.ShutdownAck, 0, 4); }
+        if (_sendForwardTsn && _peerForwardTsn) p += WriteForwardTsn(d[p..]);
+        if (_peerReConfig && (_reconfigResponseCount > 0 || _sendReconfigRequest)) p += WriteReConfig(d[p..]);
+        if (dataReady) p += WriteData(d[p..]);
+        if (p == CommonHeader.Length) return false;
+        return Finish(d, p, ZeroChecksumInUse, out written);
+    }
+
+    private bool Finish(Span<byte> d, int length, bool zeroChecksum, out int written)
+    {
+        CommonHeader.Seal(d[..length], zeroChecksum);
+        written = length;
+        Counters.PacketsSent++;
+        return true;
+    }
+
+    private bool WriteAbortPacket(Span<byte> d, out int written)
+    {
+        _sendAbort = false;
+        CommonHeader.Write(d, _o.LocalPort, _remotePort, _peerTag);
+        var p = CommonHeader.Length;
+        // ABORT with a User-Initiated Abort cause (RFC 9260 section 3.3.10.12) carrying the reason.
+        var reason = System.Text.Encoding.UTF8.GetBytes(_abortReason ?? "");
+        var reasonLen = Math.Min(reason.Length, d.Length - p - 8 - 4);
+        var causeLen = 4 + reasonLen;
+        ChunkHeader.Write(d[p..], ChunkType.Abort, 0, 4 + causeLen);
+        BinaryPrimitives.WriteUInt16BigEndian(d[(p + 4)..], (ushort)SctpErrorCause.UserInitiatedAbort);
+        BinaryPrimitives.WriteUInt16BigEndian(d[(p + 6)..], (ushort)causeLen);
+        reason.AsSpan(0, reasonLen).CopyTo(d[(p + 8)..]);
+        var padded = ChunkHeader.Padded(4 + causeLen);
+        d[(p + 4 + causeLen)..(p + padded)].Clear();
+        return Finish(d, p + padded, false, out written);
+    }
+
+    private bool HasDataToSend()
+    {
+        if (_retransmitCount > 0) return _flightSize < _cwnd || _fastRetransmitBurst;
+        if (_sending is null && _sendQueue.Count == 0) return false;
+        if (_flightSize >= _cwnd) return false;
+        // RFC 9260 section 6.1 (A): with a zero window, one chunk may probe when nothing is in flight.
+        return _peerRwnd > 0 || _flightSize == 0;
+    }
+
+    private int WriteData(Span<byte> d)
+    {
+        var p = 0;
+        var sentAny = false;
+        // Retransmissions first (RFC 9260 section 6.1 and 7.2.4).
+        if (_retransmitCount > 0)
+        {
+            for (var tsn = Serial.Gt(_retransmitHint, _cumAck) ? _retransmitHint : _cumAck + 1;
+                 tsn != _nextTsn && _retransmitCount > 0; tsn++)
+            {
+                ref var c = ref At(tsn);
+                if (c.State != ChunkState.Retransmit) continue;
+                _retransmitHint = tsn;
+                if (_now >= c.Message.Expiry) { Abandon(c.Message); continue; }
+                if (!_fastRetransmitBurst && _flightSize >= _cwnd) break;
+                var size = ChunkHeader.Padded(DataChunk.HeaderLength + c.Length);
+                if (p + size > d.Length) break;
+                p += DataChunk.Write(d[p..], c.Flags, tsn, c.Message.Stream, c.Message.Ssn, c.Message.Ppid,
+                    c.Message.Buffer.AsSpan(c.Offset, c.Length));
+                c.State = ChunkState.InFlight;
+                c.Transmits++;
+                c.Misses = 0;
+                _retransmitCount--;
+                _flightSize += c.Length;
+                Counters.Retransmissions++;
+                if (tsn == _rttTsn) _rttMeasuring = false; // Karn's rule (RFC 9260 section 6.3.1 C5)
+                sentAny = true;
+            }
+            _fastRetransmitBurst = false;
+            if (_retransmitCount > 0) { if (sentAny) StartT3IfIdle(); return p; }
+        }
+        while (_flightSize < _cwnd && (_peerRwnd > 0 || _flightSize == 0))
+        {
+            var m = _sending;
+            if (m is null)
+            {
+                if (!_sendQueue.TryDequeue(out m)) break;
+                if (_now >= m.Expiry) { AbandonUnsent(m); continue; }
+                _sending = m;
+            }
+            var room = ((d.Length - p) & ~3) - DataChunk.HeaderLength; // keep the padding inside the packet
+            var remaining = m.Length - m.Fragmented;
+            // Do not cut a tiny fragment at the end of a packet; start a fresh packet instead.
+            if (room < Math.Min(remaining, 64)) break;
+            var take = Math.Min(room, remaining);
+            if (_nextTsn - _cumAck - 1 >= _ring.Length) GrowRing();
+            if (!m.SsnAssigned)
+            {
+                m.SsnAssigned = true;
+                m.Ssn = m.Unordered ? (ushort)0 : _outSsn[m.Stream]++;
+            }
+            byte flags = 0;
+            if (m.Fragmented == 0) flags |= DataChunk.FlagBegin;
+            if (take == remaining) flags |= DataChunk.FlagEnd;
+            if (m.Unordered) flags |= DataChunk.FlagUnordered;
+            var tsn = _nextTsn++;
+            p += DataChunk.Write(d[p..], flags, tsn, m.Stream, m.Ssn, m.Ppid, m.Buffer.AsSpan(m.Fragmented, take));
+            At(tsn) = new OutChunk { Message = m, Offset = m.Fragmented, Length = take, Flags = flags, State = ChunkState.InFlight, Transmits = 1 };
+            m.References++;
+            m.Fragmented += take;
+            _flightSize += take;
+            _peerRwnd = Math.Max(0, _peerRwnd - take);
+            _outboundBuffered -= take;
+            m.Channel?.OnBytesSent(take);
+            if (!_rttMeasuring) { _rttMeasuring = true; _rttTsn = tsn; _rttSentAt = _now; }
+            sentAny = true;
+            if (m.Fragmented == m.Length)
+            {
+                _sending = null;
+                m.Release(_messagePool);
+            }
+        }
+        if (sentAny) StartT3IfIdle();
+        if (_state_shutdownCheck) TryProgressShutdown();
+        return p;
+    }
+
+    private bool _state_shutdownCheck => State is SctpState.ShutdownPending or SctpState.ShutdownReceived;
+
+    /// <summary>A message that expired before any of it was sent: it never got an SSN, so nothing to tell the peer.</summary>
+    private void AbandonUnsent(OutboundMessage m)
+    {
+        Counters.AbandonedMessages++;
+        _outboundBuffered -= m.Length;
+        m.Channel?.OnBytesSent(m.Length);
+        m.Release(_messagePool);
+    }
+
+    private void ReleaseSendState()
+    {
+        while (_sendQueue.TryDequeue(out var m)) Drop(m);
+        if (_sending is { } s) { _sending = null; Drop(s); }
+        // Before set-up the TSNs are not initialised: nothing is in the ring.
+        for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++)
+        {
+            ref var c = ref At(tsn);
+            if (c.Message is { } m) Drop(m);
+            c = default;
+        }
+        _cumAck = _nextTsn - 1;
+        _flightSize = 0;
+        _retransmitCount = 0;
+        _outboundBuffered = 0;
+
+        // The association is over: buffers go back to the pool, the message objects to the collector.
+        static void Drop(OutboundMessage m)
+        {
+            if (m.Buffer.Length > 0) ArrayPool<byte>.Shared.Return(m.Buffer);
+            m.Buffer = [];
+        }
+    }
+}

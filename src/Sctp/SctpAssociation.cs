@@ -1,0 +1,303 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using Transport.Sctp.Wire;
+
+namespace Transport.Sctp;
+
+/// <summary>
+/// One SCTP association (RFC 9260) as a sans-IO state machine. It takes SCTP packets (the payload of DTLS
+/// records, RFC 8261) with <see cref="HandlePacket"/>, produces packets with <see cref="TryPollTransmit(Span{byte}, TimeSpan, out int)"/>,
+/// reports what happened through <see cref="TryPollEvent"/>, and asks to be woken at <see cref="PollTimeout"/>.
+/// Time is always passed in; the association never reads a clock. Not thread-safe: one caller at a time.
+/// </summary>
+public sealed partial class SctpAssociation
+{
+    private readonly SctpOptions _o;
+    private readonly Queue<SctpEvent> _events = new();
+    private byte[]? _lastEventBuffer;
+    private int _lastEventBufferSize;
+    private TimeSpan _now;
+    private ushort _remotePort, _packetSourcePort;
+
+    // Tags, initial TSNs and what the peer supports (RFC 9260 section 5).
+    private uint _myTag, _peerTag, _myInitialTsn, _peerInitialTsn;
+    private bool _peerAcceptsZeroChecksum, _peerForwardTsn, _peerReConfig;
+    private ushort _outboundStreams, _inboundStreams;
+
+    /// <summary>Creates an association; call <see cref="Connect"/> to start it actively, or feed it the peer's INIT.</summary>
+    public SctpAssociation(SctpOptions? options = null)
+    {
+        _o = options ?? new SctpOptions();
+        _o.Validate();
+        _cookieSecret = _o.CookieSecret ?? RandomNumberGenerator.GetBytes(32);
+        _rto = _o.RtoInitial;
+        _mtu = _o.MaxPacketSize;
+        _remotePort = _o.RemotePort;
+        InitReceiveState();
+    }
+
+    /// <summary>The options in force.</summary>
+    public SctpOptions Options => _o;
+    /// <summary>The current state.</summary>
+    public SctpState State { get; private set; } = SctpState.Closed;
+    /// <summary>Why the association closed or failed, once it has.</summary>
+    public string? CloseReason { get; private set; }
+    /// <summary>Drop and activity counters.</summary>
+    public SctpCounters Counters { get; } = new();
+    /// <summary>The current retransmission timeout (RFC 9260 section 6.3).</summary>
+    public TimeSpan Rto => _rto;
+    /// <summary>The congestion window in bytes (RFC 9260 section 7.2).</summary>
+    public int CongestionWindow => _cwnd;
+    /// <summary>True when both sides agreed on RFC 9653 zero checksum, so our packets carry none.</summary>
+    public bool ZeroChecksumInUse => _o.OfferZeroChecksum && _peerAcceptsZeroChecksum;
+    /// <summary>Bytes held for the application (reassembly, ordering, undelivered events): bounded by the receive buffer.</summary>
+    public int ReceiveBuffered => _recvBuffered;
+    /// <summary>Bytes queued or in flight that the peer has not acknowledged.</summary>
+    public long OutboundBuffered => _outboundBuffered;
+    /// <summary>True when nothing is queued, in flight or waiting for acknowledgement.</summary>
+    public bool IsIdle => _sendQueue.Count == 0 && _sending is null && _nextTsn - _cumAck == 1;
+
+    private bool IsEstablishedLike => State is SctpState.Established or SctpState.ShutdownPending or SctpState.ShutdownReceived;
+
+    /// <summary>Starts the association actively: sends INIT (RFC 9260 section 5.1).</summary>
+    public void Connect(TimeSpan now)
+    {
+        Clock(now);
+        if (State != SctpState.Closed) throw new InvalidOperationException($"Connect needs the Closed state; the association is {State}.");
+        if (_remotePort == 0) throw new InvalidOperationException("Connect needs Options.RemotePort.");
+        _myTag = RandomNonZero();
+        _myInitialTsn = RandomUInt();
+        _initRetransmits = 0;
+        _t1Rto = _o.RtoInitial;
+        _sendInit = true;
+        _t1Deadline = _now + _t1Rto;
+        Transition(SctpState.CookieWait, "INIT sent");
+    }
+
+    /// <summary>
+    /// Starts a graceful shutdown (RFC 9260 section 9.2): queued data is delivered first, then SHUTDOWN.
+    /// </summary>
+    public void Shutdown(TimeSpan now)
+    {
+        Clock(now);
+        switch (State)
+        {
+            case SctpState.Established:
+                Transition(SctpState.ShutdownPending, "shutdown requested");
+                TryProgressShutdown();
+                break;
+            case SctpState.Closed or SctpState.CookieWait or SctpState.CookieEchoed:
+                Terminate(SctpState.Terminated, "shut down before established", SctpErrorCause.None);
+                break;
+        }
+    }
+
+    /// <summary>Aborts at once (RFC 9260 section 9.1): sends ABORT with a User-Initiated Abort cause and closes.</summary>
+    public void Abort(TimeSpan now, string reason = "aborted by the application")
+    {
+        Clock(now);
+        if (State is SctpState.Terminated or SctpState.Failed) return;
+        if (State != SctpState.Closed) { _sendAbort = true; _abortReason = reason; }
+        Terminate(SctpState.Terminated, "ABORT sent: " + reason, SctpErrorCause.UserInitiatedAbort);
+    }
+
+    /// <summary>Same as <see cref="HandlePacket"/>: the verb every core shares.</summary>
+    public void HandleDatagram(ReadOnlySpan<byte> datagram, TimeSpan now) => HandlePacket(datagram, now);
+
+    /// <summary>Takes one SCTP packet. Malformed or unauthenticated packets are dropped and counted.</summary>
+    public void HandlePacket(ReadOnlySpan<byte> packet, TimeSpan now)
+    {
+        Clock(now);
+        if (!CommonHeader.TryRead(packet, out var header)) { Counters.Malformed++; return; }
+        var first = header.Chunks[0];
+        if (header.Checksum != 0 || !_o.OfferZeroChecksum || first == ChunkType.Init)
+        {
+            if (!CommonHeader.ChecksumValid(packet, header.Checksum)) { Counters.BadChecksum++; return; }
+        }
+        if (header.DestinationPort != _o.LocalPort) { Counters.Malformed++; return; }
+        // RemotePort 0: a passive side learns the peer's port from its INIT / COOKIE ECHO.
+        if (header.SourcePort != _remotePort && !(_remotePort == 0 && State == SctpState.Closed)) { Counters.Malformed++; return; }
+        _packetSourcePort = header.SourcePort;
+        if (!VerifyTag(header)) { Counters.BadVerificationTag++; return; }
+        Counters.PacketsReceived++;
+        var chunks = header.Chunks;
+        var hadData = false;
+        while (!chunks.IsEmpty && State is not (SctpState.Terminated or SctpState.Failed))
+        {
+            if (!ChunkHeader.TryReadNext(ref chunks, out var chunk)) { Counters.Malformed++; break; }
+            switch (chunk.Type)
+            {
+                case ChunkType.Data: hadData = true; HandleData(chunk); break;
+                case ChunkType.Sack: HandleSack(chunk); break;
+                case ChunkType.Init: HandleInit(chunk, header.VerificationTag); break;
+                case ChunkType.InitAck: HandleInitAck(chunk); break;
+                case ChunkType.CookieEcho: HandleCookieEcho(chunk, header.VerificationTag); break;
+                case ChunkType.CookieAck: HandleCookieAck(); break;
+                case ChunkType.Heartbeat: HandleHeartbeat(chunk); break;
+                case ChunkType.HeartbeatAck: HandleHeartbeatAck(chunk); break;
+                case ChunkType.Abort: HandleAbort(chunk); break;
+                case ChunkType.Shutdown: HandleShutdown(chunk); break;
+                case ChunkType.ShutdownAck: HandleShutdownAck(); break;
+                case ChunkType.ShutdownComplete: HandleShutdownComplete(); break;
+                case ChunkType.ForwardTsn: HandleForwardTsn(chunk); break;
+                case ChunkType.ReConfig: HandleReConfig(chunk); break;
+                case ChunkType.Error: break;
+                default:
+                    Counters.UnexpectedChunk++;
+                    // RFC 9260 section 3.2: the two top bits of the type say whether to skip or stop.
+                    if ((chunk.Type & 0x80) == 0) chunks = default;
+                    break;
+            }
+        }
+        if (hadData) AfterDataPacket();
+    }
+
+    private bool VerifyTag(CommonHeader header)
+    {
+        var chunks = header.Chunks;
+        var type = chunks[0];
+        var tBit = (chunks[1] & 0x01) != 0;
+        switch (type)
+        {
+            case ChunkType.Init:
+                // RFC 9260 section 8.5.1 (A): the tag of a packet with INIT is zero.
+                return header.VerificationTag == 0;
+            case ChunkType.CookieEcho:
+                // Checked against the tag inside the cookie (we keep no state before COOKIE ECHO).
+                return true;
+            case ChunkType.Abort or ChunkType.ShutdownComplete:
+                // RFC 9260 section 8.5.1 (B) and (C): with the T bit the tag is the peer's own.
+                if (State == SctpState.Closed) return false;
+                return tBit ? header.VerificationTag == _peerTag : header.VerificationTag == _myTag;
+            default:
+                return State != SctpState.Closed && header.VerificationTag == _myTag;
+        }
+    }
+
+    /// <summary>The next event, if any. The bytes of the previous event's Data are returned to the pool now.</summary>
+    public bool TryPollEvent(out SctpEvent evt)
+    {
+        ReleaseLastEventBuffer();
+        if (!_events.TryDequeue(out evt)) return false;
+        if (evt.Kind is SctpEventKind.ChannelMessage or SctpEventKind.StreamMessage
+            && MemoryMarshalHelper.TryGetArray(evt.Data, out var array))
+        {
+            _lastEventBuffer = array;
+            _lastEventBufferSize = evt.Accounted;
+        }
+        return true;
+    }
+
+    private void ReleaseLastEventBuffer()
+    {
+        if (_lastEventBuffer is null) return;
+        _recvBuffered -= _lastEventBufferSize;
+        ArrayPool<byte>.Shared.Return(_lastEventBuffer);
+        _lastEventBuffer = null;
+        _lastEventBufferSize = 0;
+        // The window opened: tell the peer if it had been closed (RFC 9260 section 6.2, window update).
+        if (_windowWasClosed && AdvertisedWindow >= _mtu) { _windowWasClosed = false; _sackPending = true; _sackImmediate = true; }
+    }
+
+    /// <summary>The earliest deadline, or null when no timer runs.</summary>
+    public TimeSpan? PollTimeout()
+    {
+        TimeSpan? t = null;
+        Min(ref t, _t1Deadline);
+        Min(ref t, _t2Deadline);
+        Min(ref t, _t3Deadline);
+        Min(ref t, _delayedAckDeadline);
+        Min(ref t, _reconfigDeadline);
+        Min(ref t, _heartbeatDeadline);
+        return t;
+
+        static void Min(ref TimeSpan? acc, TimeSpan? v)
+        {
+            if (v is { } x && (acc is null || x < acc.Value)) acc = x;
+        }
+    }
+
+    /// <summary>Runs every timer that is due at <paramref name="now"/>.</summary>
+    public void HandleTimeout(TimeSpan now)
+    {
+        Clock(now);
+        if (_t1Deadline is { } t1 && t1 <= _now) OnT1Expired();
+        if (_t2Deadline is { } t2 && t2 <= _now) OnT2Expired();
+        if (_t3Deadline is { } t3 && t3 <= _now) OnT3Expired();
+        if (_delayedAckDeadline is { } da && da <= _now) { _delayedAckDeadline = null; if (_sackPending) _sackImmediate = true; }
+        if (_reconfigDeadline is { } rc && rc <= _now) OnReconfigExpired();
+        if (_heartbeatDeadline is { } hb && hb <= _now) OnHeartbeatDue();
+    }
+
+    private void Clock(TimeSpan now)
+    {
+        if (now > _now) _now = now;
+    }
+
+    private void Transition(SctpState next, string reason)
+    {
+        if (State == next) return;
+        State = next;
+        switch (next)
+        {
+            case SctpState.Established:
+                _events.Enqueue(new SctpEvent(SctpEventKind.Established, Reason: reason));
+                OnEstablishedChannels();
+                ArmHeartbeat();
+                break;
+            case SctpState.Terminated:
+                _events.Enqueue(new SctpEvent(SctpEventKind.Closed, Reason: reason, Cause: _closeCause));
+                break;
+            case SctpState.Failed:
+                _events.Enqueue(new SctpEvent(SctpEventKind.Failed, Reason: reason, Cause: _closeCause));
+                break;
+        }
+    }
+
+    private SctpErrorCause _closeCause;
+
+    /// <summary>Ends the association: stops every timer, frees the queues, closes every channel.</summary>
+    private void Terminate(SctpState final, string reason, SctpErrorCause cause)
+    {
+        if (State is SctpState.Terminated or SctpState.Failed) return;
+        CloseReason = reason;
+        _closeCause = cause;
+        _t1Deadline = _t2Deadline = _t3Deadline = _delayedAckDeadline = _reconfigDeadline = _heartbeatDeadline = null;
+        _sendInit = _sendCookieEcho = false;
+        _sackPending = _sackImmediate = false;
+        CloseAllChannels();
+        ReleaseSendState();
+        ReleaseReceiveState();
+        Transition(final, reason);
+    }
+
+    private void Fail(string reason) => Terminate(SctpState.Failed, reason, SctpErrorCause.None);
+
+    private static uint RandomUInt()
+    {
+        Span<byte> b = stackalloc byte[4];
+        RandomNumberGenerator.Fill(b);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(b);
+    }
+
+    private static uint RandomNonZero()
+    {
+        uint v;
+        do v = RandomUInt(); while (v == 0);
+        return v;
+    }
+}
+
+internal static class MemoryMarshalHelper
+{
+    public static bool TryGetArray(ReadOnlyMemory<byte> memory, out byte[] array)
+    {
+        if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(memory, out var segment) && segment.Array is { } a)
+        {
+            array = a;
+            return true;
+        }
+        array = null!;
+        return false;
+    }
+}
