@@ -29,6 +29,14 @@ internal sealed class ReplayWindow
 
     public bool Started => _started;
 
+    /// <summary>Forgets every index (used when a stream is reset).</summary>
+    public void Reset()
+    {
+        Array.Clear(_bits);
+        _highest = 0;
+        _started = false;
+    }
+
     /// <summary>Checks an index without recording it (the record happens only after authentication).</summary>
     public SrtpResult Check(ulong index)
     {

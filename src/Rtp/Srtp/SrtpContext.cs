@@ -124,6 +124,20 @@ public sealed partial class SrtpContext : IDisposable
     /// <summary>Sets the next SRTCP index sent for <paramref name="ssrc"/> (tests and key-continuity cases).</summary>
     internal void SetNextSrtcpIndex(uint ssrc, uint index) => GetOrCreateStream(ssrc)!.NextSrtcpIndex = index;
 
+    /// <summary>
+    /// Forgets the RTP index state of <paramref name="ssrc"/> as if it had never been seen, without allocating
+    /// (benchmarks replay a fixed set of packets; libsrtp's srtp_remove_stream is the counterpart).
+    /// </summary>
+    internal void ResetRtpState(uint ssrc)
+    {
+        if (_streams.TryGetValue(ssrc, out SrtpStream? stream))
+        {
+            stream.RtpStarted = false;
+            stream.RtpHighestIndex = 0;
+            stream.RtpReplay?.Reset();
+        }
+    }
+
     /// <summary>The rollover counter of <paramref name="ssrc"/>, or null when the SSRC has no RTP state yet.</summary>
     public uint? GetRolloverCounter(uint ssrc) =>
         _streams.TryGetValue(ssrc, out SrtpStream? s) && s.RtpStarted ? (uint)(s.RtpHighestIndex >> 16) : null;

@@ -46,6 +46,7 @@ internal sealed unsafe class LibSrtp : IDisposable
     [DllImport(Library)] private static extern int srtp_init();
     [DllImport(Library)] private static extern int srtp_create(out IntPtr session, Policy* policy);
     [DllImport(Library)] private static extern int srtp_dealloc(IntPtr session);
+    [DllImport(Library)] private static extern int srtp_remove_stream(IntPtr session, uint ssrc);
     [DllImport(Library)] private static extern int srtp_protect(IntPtr session, byte* packet, int* length);
     [DllImport(Library)] private static extern int srtp_unprotect(IntPtr session, byte* packet, int* length);
     [DllImport(Library)] private static extern int srtp_protect_rtcp(IntPtr session, byte* packet, int* length);
@@ -100,6 +101,8 @@ internal sealed unsafe class LibSrtp : IDisposable
             Check(srtp_create(out _session, &policy), "srtp_create");
         }
     }
+
+    public int RemoveStream(uint ssrc) => srtp_remove_stream(_session, System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(ssrc));
 
     public int ProtectRtp(byte[] buffer, int length) => Call(&srtp_protect, buffer, length);
 

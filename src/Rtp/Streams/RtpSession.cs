@@ -1,0 +1,181 @@
+using System.Buffers.Binary;
+using Transport.Rtp.Rtcp;
+
+namespace Transport.Rtp.Streams;
+
+/// <summary>
+/// The RTP/RTCP state of one peer connection, sans-IO: statistics per received source (RFC 3550 appendix A),
+/// sender reports with the NTP/RTP mapping, receiver reports, RTT from LSR/DLSR, NACK generation and a send-side
+/// retransmission cache (optionally RTX, RFC 4588) answering the peer's NACKs. PLI/FIR, REMB and BYE from the peer
+/// surface as events at once. Time is passed in; nothing here reads a clock.
+/// </summary>
+public sealed partial class RtpSession
+{
+    private readonly RtpSessionOptions _options;
+    private readonly Random _random;
+    private readonly Dictionary<uint, SendStream> _send = new();
+    private readonly Dictionary<uint, ReceiveStream> _receive = new();
+    private readonly Queue<RtpSessionEvent> _events = new();
+    private readonly Queue<(uint Ssrc, ushort Sequence)> _retransmissions = new();
+    private readonly byte[] _scratch;
+    private TimeSpan _now;
+    private TimeSpan? _nextReport;
+
+    private sealed class SendStream(uint ssrc, int clockRate, RetransmissionCache cache)
+    {
+        public uint Ssrc { get; } = ssrc;
+        public int ClockRate { get; } = clockRate;
+        public RetransmissionCache Cache { get; } = cache;
+        public uint PacketCount;
+        public uint OctetCount;
+        public uint LastRtpTimestamp;
+        public TimeSpan LastSendTime;
+        public bool Sent;
+        public int LastFirSequence = -1;
+    }
+
+    private sealed class ReceiveStream(ReceiveStatistics statistics, NackGenerator nack)
+    {
+        public ReceiveStatistics Statistics { get; } = statistics;
+        public NackGenerator Nack { get; } = nack;
+    }
+
+    /// <summary>Creates a session.</summary>
+    public RtpSession(RtpSessionOptions? options = null)
+    {
+        _options = options ?? new RtpSessionOptions();
+        _random = new Random(_options.RandomSeed);
+        _scratch = new byte[_options.MaxRtcpSize];
+    }
+
+    /// <summary>Retransmission requests dropped because the queue was full.</summary>
+    public long DroppedRetransmissions { get; private set; }
+
+    /// <summary>RTCP datagrams dropped as malformed.</summary>
+    public long DroppedRtcp { get; private set; }
+
+    /// <summary>Declares a stream we send, with its RTP clock rate and optional RTX parameters.</summary>
+    public void AddSendStream(uint ssrc, int clockRate, RtxParameters? rtx = null)
+    {
+        var cache = new RetransmissionCache(_options.RetransmissionCacheSize) { Rtx = rtx };
+        _send[ssrc] = new SendStream(ssrc, clockRate, cache);
+    }
+
+    /// <summary>Declares a stream we receive, with its RTP clock rate.</summary>
+    public void AddReceiveStream(uint ssrc, int clockRate)
+    {
+        _receive[ssrc] = new ReceiveStream(new ReceiveStatistics(ssrc, clockRate), new NackGenerator());
+    }
+
+    /// <summary>The statistics of a received source, or null.</summary>
+    public ReceiveStatistics? GetReceiveStatistics(uint ssrc) => _receive.TryGetValue(ssrc, out ReceiveStream? s) ? s.Statistics : null;
+
+    /// <summary>Records an RTP packet we sent (plain, before SRTP): counts it and keeps it for retransmission.</summary>
+    public void OnRtpSent(ReadOnlySpan<byte> rtpPacket, TimeSpan now)
+    {
+        Advance(now);
+        if (!RtpPacket.TryRead(rtpPacket, out RtpPacket rtp) || !_send.TryGetValue(rtp.Ssrc, out SendStream? stream))
+        {
+            return;
+        }
+
+        stream.PacketCount++;
+        stream.OctetCount += (uint)rtp.Payload.Length;
+        stream.LastRtpTimestamp = rtp.Timestamp;
+        stream.LastSendTime = now;
+        stream.Sent = true;
+        stream.Cache.Store(rtpPacket);
+    }
+
+    /// <summary>Handles a received (already unprotected) RTP packet.</summary>
+    public void HandleRtp(ReadOnlySpan<byte> rtpPacket, TimeSpan now)
+    {
+        Advance(now);
+        if (!RtpPacket.TryRead(rtpPacket, out RtpPacket rtp))
+        {
+            return;
+        }
+
+        if (!_receive.TryGetValue(rtp.Ssrc, out ReceiveStream? stream))
+        {
+            if (_receive.Count >= _options.MaxReceiveStreams)
+            {
+                return;
+            }
+
+            AddReceiveStream(rtp.Ssrc, _options.DefaultClockRate);
+            stream = _receive[rtp.Ssrc];
+        }
+
+        stream.Statistics.OnPacket(rtp.SequenceNumber, rtp.Timestamp, now);
+        if (_options.EnableNack)
+        {
+            stream.Nack.OnPacket(rtp.SequenceNumber, now);
+        }
+    }
+
+    /// <summary>Processes deadlines (reports and NACKs become due; they are produced by <see cref="TryPollTransmit"/>).</summary>
+    public void HandleTimeout(TimeSpan now) => Advance(now);
+
+    /// <summary>The next deadline: the next report or the earliest due NACK.</summary>
+    public TimeSpan? PollTimeout()
+    {
+        TimeSpan? next = _nextReport ?? (_now + ReportDelay());
+        _nextReport = next;
+        foreach (ReceiveStream stream in _receive.Values)
+        {
+            if (stream.Nack.NextDue() is { } due && due < next)
+            {
+                next = due;
+            }
+        }
+
+        return next;
+    }
+
+    /// <summary>Takes the next event.</summary>
+    public bool TryPollEvent(out RtpSessionEvent? evt) => _events.TryDequeue(out evt);
+
+    private void Advance(TimeSpan now)
+    {
+        // Monotonic: never go back in time.
+        if (now > _now)
+        {
+            _now = now;
+        }
+
+        _nextReport ??= _now + ReportDelay();
+    }
+
+    private TimeSpan ReportDelay() => _options.ReportInterval * (0.5 + _random.NextDouble());
+
+    /// <summary>RTT = A - LSR - DLSR in 1/65536 s (RFC 3550 section 6.4.1), A being the arrival time as compact NTP.</summary>
+    private void OnReportBlock(uint reporter, in ReportBlock block)
+    {
+        if (!_send.ContainsKey(block.Ssrc) && block.Ssrc != _options.LocalSsrc)
+        {
+            return;
+        }
+
+        _events.Enqueue(new ReceptionReportReceived(reporter, block));
+        if (block.LastSenderReport == 0)
+        {
+            return;
+        }
+
+        uint arrival = NtpTime.Compact(NtpTime.FromMonotonic(_options.NtpOrigin, _now));
+        uint rtt = arrival - block.LastSenderReport - block.DelaySinceLastSenderReport;
+        if (rtt < 0x8000_0000)
+        {
+            TimeSpan value = NtpTime.FromCompactDuration(rtt);
+            _events.Enqueue(new RoundTripTimeMeasured(reporter, block.Ssrc, value));
+            TimeSpan retry = value < TimeSpan.FromMilliseconds(20) ? TimeSpan.FromMilliseconds(20) : value;
+            foreach (ReceiveStream stream in _receive.Values)
+            {
+                stream.Nack.RetryInterval = retry;
+            }
+        }
+    }
+
+    private static uint ReadSsrc(ReadOnlySpan<byte> span, int offset) => BinaryPrimitives.ReadUInt32BigEndian(span.Slice(offset));
+}
