@@ -57,6 +57,7 @@ public sealed partial class TurnClient
             if (p.StaleNonceRetries < _options.MaxStaleNonceRetries)
             {
                 p.StaleNonceRetries++;
+                StaleNonceRetries++;
                 Enqueue(p);
                 return;
             }

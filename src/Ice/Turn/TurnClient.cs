@@ -74,6 +74,9 @@ public sealed partial class TurnClient : IDisposable
     /// <summary>When the next allocation Refresh is due, or null.</summary>
     public TimeSpan? RefreshAt { get; private set; }
 
+    /// <summary>Requests sent again with a fresh nonce after a 438 (Stale Nonce) answer.</summary>
+    public long StaleNonceRetries { get; private set; }
+
     /// <summary>Counters of input that was dropped, by reason.</summary>
     public TurnDropCounters Dropped { get; } = new();
 

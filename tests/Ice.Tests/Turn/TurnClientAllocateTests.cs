@@ -54,6 +54,7 @@ public sealed class TurnClientAllocateTests
         h.Start();
         Assert.Equal(3, h.Server.Requests.Count);
         Assert.Single(h.EventsOf<TurnAllocated>());
+        Assert.Equal(1, h.Client.StaleNonceRetries);
         // Later the nonce goes stale again on a Refresh: retried at the same instant with the new nonce.
         h.Server.StaleNonceCount = 1;
         h.RunUntil(S(541));
