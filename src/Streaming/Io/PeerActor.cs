@@ -17,7 +17,7 @@ internal sealed partial class PeerActor
     private readonly Channel<Input> _inbox;
     private readonly ITimer _timer;
     private readonly byte[] _sendBuffer;
-    private readonly Dictionary<IPEndPoint, SocketAddress> _remoteAddresses = new();
+    private readonly Dictionary<(UdpDriver.BoundSocket, IPEndPoint), SocketAddress> _remoteAddresses = new();
     private Task? _loop;
 
     public PeerActor(UdpDriver driver, IDatagramPeer peer)
@@ -133,11 +133,11 @@ internal sealed partial class PeerActor
             Interlocked.Increment(ref _driver.Counters._sendErrors);
             return;
         }
-        if (!_remoteAddresses.TryGetValue(remote, out var address))
+        if (!_remoteAddresses.TryGetValue((socket, remote), out var address))
         {
             address = remote.Serialize();
-            _remoteAddresses[remote] = address;
-            _driver.Learn(address, remote, this);
+            _remoteAddresses[(socket, remote)] = address;
+            UdpDriver.Learn(socket, address, remote, this);
         }
         try
         {

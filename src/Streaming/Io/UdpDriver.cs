@@ -21,7 +21,6 @@ public sealed partial class UdpDriver : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<BoundSocket> _sockets = new();
-    private readonly ConcurrentDictionary<SocketAddress, Route> _byRemote = new();
     private readonly ConcurrentDictionary<string, PeerActor> _byFragment = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<PeerActor, byte> _actors = new();
     private int _disposed;
@@ -109,13 +108,19 @@ public sealed partial class UdpDriver : IAsyncDisposable
         _actors.TryRemove(actor, out _);
         foreach (var (fragment, owner) in _byFragment)
             if (owner == actor) _byFragment.TryRemove(new KeyValuePair<string, PeerActor>(fragment, owner));
-        foreach (var (address, route) in _byRemote)
-            if (route.Actor == actor) _byRemote.TryRemove(new KeyValuePair<SocketAddress, Route>(address, route));
+        BoundSocket[] sockets;
+        lock (_sockets) sockets = _sockets.ToArray();
+        foreach (var socket in sockets)
+            foreach (var (address, route) in socket.Routes)
+                if (route.Actor == actor) socket.Routes.TryRemove(new KeyValuePair<SocketAddress, Route>(address, route));
     }
 
-    /// <summary>Routes datagrams from <paramref name="remote"/> to <paramref name="actor"/> (called when the peer sends there).</summary>
-    internal void Learn(SocketAddress remote, IPEndPoint remoteEndPoint, PeerActor actor) =>
-        _byRemote.TryAdd(remote, new Route(actor, remoteEndPoint));
+    /// <summary>
+    /// Routes datagrams arriving on <paramref name="socket"/> from <paramref name="remote"/> to <paramref name="actor"/>
+    /// (called when the peer sends there): the 5-tuple, so many peers on different local ports may talk to one remote.
+    /// </summary>
+    internal static void Learn(BoundSocket socket, SocketAddress remote, IPEndPoint remoteEndPoint, PeerActor actor) =>
+        socket.Routes.TryAdd(remote, new Route(actor, remoteEndPoint));
 
     internal BoundSocket? SocketFor(IPEndPoint? local, AddressFamily family)
     {
@@ -170,7 +175,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
             Interlocked.Increment(ref Counters._droppedUnknownKind);
             return false;
         }
-        if (!_byRemote.TryGetValue(address, out var route))
+        if (!bound.Routes.TryGetValue(address, out var route))
         {
             if (kind != DatagramKind.Stun || !StunUsername.TryGetLocalFragment(datagram, out var fragment) ||
                 !_byFragment.TryGetValue(StunUsername.Decode(fragment), out var owner))
@@ -181,7 +186,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
             var remote = (IPEndPoint)bound.LocalEndPoint.Create(address);
             var key = new SocketAddress(address.Family, address.Size);
             address.Buffer.Span[..address.Size].CopyTo(key.Buffer.Span);
-            route = _byRemote.GetOrAdd(key, new Route(owner, remote));
+            route = bound.Routes.GetOrAdd(key, new Route(owner, remote));
         }
         if (!route.Actor.TryEnqueueDatagram(bound, buffer, length, route.RemoteEndPoint))
         {
@@ -213,7 +218,9 @@ public sealed partial class UdpDriver : IAsyncDisposable
         public Socket Socket { get; } = socket;
         public IPEndPoint LocalEndPoint { get; } = localEndPoint;
         public Task? ReceiveTask { get; set; }
+        /// <summary>Remote address to peer, for datagrams arriving on this socket.</summary>
+        public ConcurrentDictionary<SocketAddress, Route> Routes { get; } = new();
     }
 
-    private sealed record Route(PeerActor Actor, IPEndPoint RemoteEndPoint);
+    internal sealed record Route(PeerActor Actor, IPEndPoint RemoteEndPoint);
 }

@@ -47,9 +47,12 @@ internal sealed class ToyPeer(string name, params string[] fragments) : IDatagra
         Deadline = null;
     }
 
+    /// <summary>The local endpoint to send from; null lets the driver choose.</summary>
+    public IPEndPoint? Local { get; set; }
+
     public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
     {
-        local = null;
+        local = Local;
         if (_out.TryDequeue(out var item))
         {
             item.Data.CopyTo(destination);

@@ -121,6 +121,32 @@ public sealed class UdpDriverTests
     }
 
     [Fact]
+    public async Task PeersOnTwoLocalPortsTalkingToOneRemoteEachGetTheirOwnReplies()
+    {
+        await using var driver = new UdpDriver();
+        var port1 = driver.Bind(AnyLoopback);
+        var port2 = driver.Bind(AnyLoopback);
+        var one = new ToyPeer("one", "one1") { Local = port1 };
+        var two = new ToyPeer("two", "two2") { Local = port2 };
+        await using var h1 = driver.Register(one);
+        await using var h2 = driver.Register(two);
+        using var remote = Client();
+        var remoteEndPoint = (IPEndPoint)remote.LocalEndPoint!;
+        await h1.InvokeAsync(_ => one.Send([0x80, 1], remoteEndPoint));
+        await h2.InvokeAsync(_ => two.Send([0x80, 2], remoteEndPoint));
+        var buffer = new byte[64];
+        EndPoint from = new IPEndPoint(IPAddress.Any, 0);
+        for (var i = 0; i < 2; i++)
+        {
+            var n = remote.ReceiveFrom(buffer, ref from);
+            remote.SendTo(buffer.AsSpan(0, n), from);        // answer each sender from where it came
+        }
+        WaitFor(() => one.Received.Count == 1 && two.Received.Count == 1, "each peer's own reply");
+        Assert.Equal(1, one.Received.Single().Data[1]);
+        Assert.Equal(2, two.Received.Single().Data[1]);
+    }
+
+    [Fact]
     public async Task OnePortServesManyPeersEachSerialized()
     {
         await using var driver = new UdpDriver();
