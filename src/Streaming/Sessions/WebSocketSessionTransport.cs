@@ -17,6 +17,12 @@ public sealed record WebSocketTransportOptions
 
     /// <summary>Outputs queued before <see cref="ISessionTransport.SendAsync"/> waits. Default 256.</summary>
     public int OutputQueueCapacity { get; init; } = 256;
+
+    /// <summary>
+    /// After our close frame, how long to wait for the client's (RFC 6455 section 7.1.1: the server should not drop
+    /// the TCP connection first, or the close frame may be lost). Short, so teardown stays fast. Default 50 ms.
+    /// </summary>
+    public TimeSpan CloseHandshakeTimeout { get; init; } = TimeSpan.FromMilliseconds(50);
 }
 
 /// <summary>
@@ -248,6 +254,9 @@ public sealed class WebSocketSessionTransport : ISessionTransport
         var text = reason.Detail.Length > 100 ? reason.Detail[..100] : reason.Detail; // a close reason is at most 123 bytes
         await CloseQuietlyAsync(status, text).ConfigureAwait(false);
         End(reason);
+        // The receive loop ends when the client's close frame arrives.
+        try { await _receive.WaitAsync(_options.CloseHandshakeTimeout).ConfigureAwait(false); }
+        catch (TimeoutException) { }
     }
 
     private async Task CloseQuietlyAsync(WebSocketCloseStatus status, string description)
