@@ -281,7 +281,8 @@ public sealed partial class IceAgent
         }
         if (match.Transaction.State != StunTransactionState.Succeeded) return IceReceiveResult.Stun;
 
-        if (match.Kind == OutgoingKind.Consent || Selected == pair) _lastConsent = now;
+        // RFC 7675 section 5.1: any authenticated response on the selected pair refreshes consent.
+        if (Selected == pair) _lastConsent = now;
         if (match.Kind == OutgoingKind.Check) OnCheckSucceeded(pair, match.Nominating, now);
         return IceReceiveResult.Stun;
     }

@@ -168,4 +168,42 @@ public sealed class IceAgentConnectivityTests
         Assert.Equal(IceConnectionState.Connected, b.State);
         Assert.Equal(0, a.Agent.DroppedTotal + b.Agent.DroppedTotal);
     }
+
+    [Fact]
+    public void IPv6AgentsConnectAndAnIPv4CandidateIsNotPairedWithThem()
+    {
+        var ea = new IPEndPoint(IPAddress.Parse("2001:db8::1"), 1000);
+        var eb = new IPEndPoint(IPAddress.Parse("2001:db8::2"), 2000);
+        var a = new AgentPeer("A", new IceAgent(Controlling()), ea, eb);
+        var b = new AgentPeer("B", new IceAgent(Controlled()), eb, ea);
+        // A second, IPv4 address on A: no pair with B's IPv6 candidate (RFC 8445 section 6.1.2.2).
+        a.Agent.AddHostCandidate(new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000));
+        a.Signal(b, TimeSpan.Zero);
+        b.Signal(a, TimeSpan.Zero);
+        Assert.Single(a.Agent.CandidatePairs);
+        var driver = new TwoPeerDriver(a, b);
+        Assert.True(driver.RunUntil(() => a.State == IceConnectionState.Connected && b.State == IceConnectionState.Connected, S(5)));
+        Assert.Equal(eb, a.Agent.SelectedRemote!.Address);
+        Assert.Equal(ea, b.Agent.SelectedRemote!.Address);
+    }
+
+    [Fact]
+    public void WithTwoLocalAddressesThePreferredOneIsSelected()
+    {
+        var ea = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
+        var eb = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
+        var a = new AgentPeer("A", new IceAgent(Controlling()), ea, eb);
+        var b = new AgentPeer("B", new IceAgent(Controlled()), eb, ea);
+        // A's second address is unreachable on this link (its transmits are swallowed) and less preferred.
+        var second = a.Agent.AddHostCandidate(new IPEndPoint(IPAddress.Parse("10.0.0.3"), 1000));
+        Assert.True(second.Priority < a.Agent.LocalCandidates[0].Priority);
+        a.Signal(b, TimeSpan.Zero);
+        b.Signal(a, TimeSpan.Zero);
+        Assert.Equal(2, a.Agent.CandidatePairs.Count);
+        Assert.Equal(2, b.Agent.CandidatePairs.Count);
+        var driver = new TwoPeerDriver(a, b);
+        Assert.True(driver.RunUntil(() => a.State == IceConnectionState.Connected && b.State == IceConnectionState.Connected, S(5)));
+        Assert.Equal(ea, a.Agent.SelectedLocal!.Address);
+        Assert.Equal(ea, b.Agent.SelectedRemote!.Address);
+    }
 }
