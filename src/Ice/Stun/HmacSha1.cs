@@ -91,52 +91,164 @@ internal sealed class HmacSha1
         Compress(ref s, block);
     }
 
-    // Five rounds per step with the variables' roles rotated instead of moved (the usual unrolling of SHA-1).
+    // Fully unrolled (generated): 80 rounds with the variables' roles rotated instead of moved and the message
+    // schedule kept in a 16-word ring with constant indexes, so the JIT keeps a..e in registers.
     [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
     private static unsafe void Compress(ref State s, ReadOnlySpan<byte> block)
     {
-        uint* w = stackalloc uint[80];
+        uint* w = stackalloc uint[16];
         fixed (byte* p = block)
         {
             for (var i = 0; i < 16; i++) w[i] = BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<uint>(p + 4 * i));
         }
-        for (var i = 16; i < 80; i++) w[i] = BitOperations.RotateLeft(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-
         uint a = s.A, b = s.B, c = s.C, d = s.D, e = s.E;
-        for (var i = 0; i < 20; i += 5)
-        {
-            e += BitOperations.RotateLeft(a, 5) + (d ^ (b & (c ^ d))) + 0x5A827999 + w[i]; b = BitOperations.RotateLeft(b, 30);
-            d += BitOperations.RotateLeft(e, 5) + (c ^ (a & (b ^ c))) + 0x5A827999 + w[i + 1]; a = BitOperations.RotateLeft(a, 30);
-            c += BitOperations.RotateLeft(d, 5) + (b ^ (e & (a ^ b))) + 0x5A827999 + w[i + 2]; e = BitOperations.RotateLeft(e, 30);
-            b += BitOperations.RotateLeft(c, 5) + (a ^ (d & (e ^ a))) + 0x5A827999 + w[i + 3]; d = BitOperations.RotateLeft(d, 30);
-            a += BitOperations.RotateLeft(b, 5) + (e ^ (c & (d ^ e))) + 0x5A827999 + w[i + 4]; c = BitOperations.RotateLeft(c, 30);
-        }
-        for (var i = 20; i < 40; i += 5)
-        {
-            e += BitOperations.RotateLeft(a, 5) + (b ^ c ^ d) + 0x6ED9EBA1 + w[i]; b = BitOperations.RotateLeft(b, 30);
-            d += BitOperations.RotateLeft(e, 5) + (a ^ b ^ c) + 0x6ED9EBA1 + w[i + 1]; a = BitOperations.RotateLeft(a, 30);
-            c += BitOperations.RotateLeft(d, 5) + (e ^ a ^ b) + 0x6ED9EBA1 + w[i + 2]; e = BitOperations.RotateLeft(e, 30);
-            b += BitOperations.RotateLeft(c, 5) + (d ^ e ^ a) + 0x6ED9EBA1 + w[i + 3]; d = BitOperations.RotateLeft(d, 30);
-            a += BitOperations.RotateLeft(b, 5) + (c ^ d ^ e) + 0x6ED9EBA1 + w[i + 4]; c = BitOperations.RotateLeft(c, 30);
-        }
-        for (var i = 40; i < 60; i += 5)
-        {
-            e += BitOperations.RotateLeft(a, 5) + ((b & c) | (d & (b | c))) + 0x8F1BBCDC + w[i]; b = BitOperations.RotateLeft(b, 30);
-            d += BitOperations.RotateLeft(e, 5) + ((a & b) | (c & (a | b))) + 0x8F1BBCDC + w[i + 1]; a = BitOperations.RotateLeft(a, 30);
-            c += BitOperations.RotateLeft(d, 5) + ((e & a) | (b & (e | a))) + 0x8F1BBCDC + w[i + 2]; e = BitOperations.RotateLeft(e, 30);
-            b += BitOperations.RotateLeft(c, 5) + ((d & e) | (a & (d | e))) + 0x8F1BBCDC + w[i + 3]; d = BitOperations.RotateLeft(d, 30);
-            a += BitOperations.RotateLeft(b, 5) + ((c & d) | (e & (c | d))) + 0x8F1BBCDC + w[i + 4]; c = BitOperations.RotateLeft(c, 30);
-        }
-        for (var i = 60; i < 80; i += 5)
-        {
-            e += BitOperations.RotateLeft(a, 5) + (b ^ c ^ d) + 0xCA62C1D6 + w[i]; b = BitOperations.RotateLeft(b, 30);
-            d += BitOperations.RotateLeft(e, 5) + (a ^ b ^ c) + 0xCA62C1D6 + w[i + 1]; a = BitOperations.RotateLeft(a, 30);
-            c += BitOperations.RotateLeft(d, 5) + (e ^ a ^ b) + 0xCA62C1D6 + w[i + 2]; e = BitOperations.RotateLeft(e, 30);
-            b += BitOperations.RotateLeft(c, 5) + (d ^ e ^ a) + 0xCA62C1D6 + w[i + 3]; d = BitOperations.RotateLeft(d, 30);
-            a += BitOperations.RotateLeft(b, 5) + (c ^ d ^ e) + 0xCA62C1D6 + w[i + 4]; c = BitOperations.RotateLeft(c, 30);
-        }
+        e += BitOperations.RotateLeft(a, 5) + (d ^ (b & (c ^ d))) + 0x5A827999 + w[0]; b = BitOperations.RotateLeft(b, 30);
+        d += BitOperations.RotateLeft(e, 5) + (c ^ (a & (b ^ c))) + 0x5A827999 + w[1]; a = BitOperations.RotateLeft(a, 30);
+        c += BitOperations.RotateLeft(d, 5) + (b ^ (e & (a ^ b))) + 0x5A827999 + w[2]; e = BitOperations.RotateLeft(e, 30);
+        b += BitOperations.RotateLeft(c, 5) + (a ^ (d & (e ^ a))) + 0x5A827999 + w[3]; d = BitOperations.RotateLeft(d, 30);
+        a += BitOperations.RotateLeft(b, 5) + (e ^ (c & (d ^ e))) + 0x5A827999 + w[4]; c = BitOperations.RotateLeft(c, 30);
+        e += BitOperations.RotateLeft(a, 5) + (d ^ (b & (c ^ d))) + 0x5A827999 + w[5]; b = BitOperations.RotateLeft(b, 30);
+        d += BitOperations.RotateLeft(e, 5) + (c ^ (a & (b ^ c))) + 0x5A827999 + w[6]; a = BitOperations.RotateLeft(a, 30);
+        c += BitOperations.RotateLeft(d, 5) + (b ^ (e & (a ^ b))) + 0x5A827999 + w[7]; e = BitOperations.RotateLeft(e, 30);
+        b += BitOperations.RotateLeft(c, 5) + (a ^ (d & (e ^ a))) + 0x5A827999 + w[8]; d = BitOperations.RotateLeft(d, 30);
+        a += BitOperations.RotateLeft(b, 5) + (e ^ (c & (d ^ e))) + 0x5A827999 + w[9]; c = BitOperations.RotateLeft(c, 30);
+        e += BitOperations.RotateLeft(a, 5) + (d ^ (b & (c ^ d))) + 0x5A827999 + w[10]; b = BitOperations.RotateLeft(b, 30);
+        d += BitOperations.RotateLeft(e, 5) + (c ^ (a & (b ^ c))) + 0x5A827999 + w[11]; a = BitOperations.RotateLeft(a, 30);
+        c += BitOperations.RotateLeft(d, 5) + (b ^ (e & (a ^ b))) + 0x5A827999 + w[12]; e = BitOperations.RotateLeft(e, 30);
+        b += BitOperations.RotateLeft(c, 5) + (a ^ (d & (e ^ a))) + 0x5A827999 + w[13]; d = BitOperations.RotateLeft(d, 30);
+        a += BitOperations.RotateLeft(b, 5) + (e ^ (c & (d ^ e))) + 0x5A827999 + w[14]; c = BitOperations.RotateLeft(c, 30);
+        e += BitOperations.RotateLeft(a, 5) + (d ^ (b & (c ^ d))) + 0x5A827999 + w[15]; b = BitOperations.RotateLeft(b, 30);
+        w[0] = BitOperations.RotateLeft(w[13] ^ w[8] ^ w[2] ^ w[0], 1);
+        d += BitOperations.RotateLeft(e, 5) + (c ^ (a & (b ^ c))) + 0x5A827999 + w[0]; a = BitOperations.RotateLeft(a, 30);
+        w[1] = BitOperations.RotateLeft(w[14] ^ w[9] ^ w[3] ^ w[1], 1);
+        c += BitOperations.RotateLeft(d, 5) + (b ^ (e & (a ^ b))) + 0x5A827999 + w[1]; e = BitOperations.RotateLeft(e, 30);
+        w[2] = BitOperations.RotateLeft(w[15] ^ w[10] ^ w[4] ^ w[2], 1);
+        b += BitOperations.RotateLeft(c, 5) + (a ^ (d & (e ^ a))) + 0x5A827999 + w[2]; d = BitOperations.RotateLeft(d, 30);
+        w[3] = BitOperations.RotateLeft(w[0] ^ w[11] ^ w[5] ^ w[3], 1);
+        a += BitOperations.RotateLeft(b, 5) + (e ^ (c & (d ^ e))) + 0x5A827999 + w[3]; c = BitOperations.RotateLeft(c, 30);
+        w[4] = BitOperations.RotateLeft(w[1] ^ w[12] ^ w[6] ^ w[4], 1);
+        e += BitOperations.RotateLeft(a, 5) + (b ^ c ^ d) + 0x6ED9EBA1 + w[4]; b = BitOperations.RotateLeft(b, 30);
+        w[5] = BitOperations.RotateLeft(w[2] ^ w[13] ^ w[7] ^ w[5], 1);
+        d += BitOperations.RotateLeft(e, 5) + (a ^ b ^ c) + 0x6ED9EBA1 + w[5]; a = BitOperations.RotateLeft(a, 30);
+        w[6] = BitOperations.RotateLeft(w[3] ^ w[14] ^ w[8] ^ w[6], 1);
+        c += BitOperations.RotateLeft(d, 5) + (e ^ a ^ b) + 0x6ED9EBA1 + w[6]; e = BitOperations.RotateLeft(e, 30);
+        w[7] = BitOperations.RotateLeft(w[4] ^ w[15] ^ w[9] ^ w[7], 1);
+        b += BitOperations.RotateLeft(c, 5) + (d ^ e ^ a) + 0x6ED9EBA1 + w[7]; d = BitOperations.RotateLeft(d, 30);
+        w[8] = BitOperations.RotateLeft(w[5] ^ w[0] ^ w[10] ^ w[8], 1);
+        a += BitOperations.RotateLeft(b, 5) + (c ^ d ^ e) + 0x6ED9EBA1 + w[8]; c = BitOperations.RotateLeft(c, 30);
+        w[9] = BitOperations.RotateLeft(w[6] ^ w[1] ^ w[11] ^ w[9], 1);
+        e += BitOperations.RotateLeft(a, 5) + (b ^ c ^ d) + 0x6ED9EBA1 + w[9]; b = BitOperations.RotateLeft(b, 30);
+        w[10] = BitOperations.RotateLeft(w[7] ^ w[2] ^ w[12] ^ w[10], 1);
+        d += BitOperations.RotateLeft(e, 5) + (a ^ b ^ c) + 0x6ED9EBA1 + w[10]; a = BitOperations.RotateLeft(a, 30);
+        w[11] = BitOperations.RotateLeft(w[8] ^ w[3] ^ w[13] ^ w[11], 1);
+        c += BitOperations.RotateLeft(d, 5) + (e ^ a ^ b) + 0x6ED9EBA1 + w[11]; e = BitOperations.RotateLeft(e, 30);
+        w[12] = BitOperations.RotateLeft(w[9] ^ w[4] ^ w[14] ^ w[12], 1);
+        b += BitOperations.RotateLeft(c, 5) + (d ^ e ^ a) + 0x6ED9EBA1 + w[12]; d = BitOperations.RotateLeft(d, 30);
+        w[13] = BitOperations.RotateLeft(w[10] ^ w[5] ^ w[15] ^ w[13], 1);
+        a += BitOperations.RotateLeft(b, 5) + (c ^ d ^ e) + 0x6ED9EBA1 + w[13]; c = BitOperations.RotateLeft(c, 30);
+        w[14] = BitOperations.RotateLeft(w[11] ^ w[6] ^ w[0] ^ w[14], 1);
+        e += BitOperations.RotateLeft(a, 5) + (b ^ c ^ d) + 0x6ED9EBA1 + w[14]; b = BitOperations.RotateLeft(b, 30);
+        w[15] = BitOperations.RotateLeft(w[12] ^ w[7] ^ w[1] ^ w[15], 1);
+        d += BitOperations.RotateLeft(e, 5) + (a ^ b ^ c) + 0x6ED9EBA1 + w[15]; a = BitOperations.RotateLeft(a, 30);
+        w[0] = BitOperations.RotateLeft(w[13] ^ w[8] ^ w[2] ^ w[0], 1);
+        c += BitOperations.RotateLeft(d, 5) + (e ^ a ^ b) + 0x6ED9EBA1 + w[0]; e = BitOperations.RotateLeft(e, 30);
+        w[1] = BitOperations.RotateLeft(w[14] ^ w[9] ^ w[3] ^ w[1], 1);
+        b += BitOperations.RotateLeft(c, 5) + (d ^ e ^ a) + 0x6ED9EBA1 + w[1]; d = BitOperations.RotateLeft(d, 30);
+        w[2] = BitOperations.RotateLeft(w[15] ^ w[10] ^ w[4] ^ w[2], 1);
+        a += BitOperations.RotateLeft(b, 5) + (c ^ d ^ e) + 0x6ED9EBA1 + w[2]; c = BitOperations.RotateLeft(c, 30);
+        w[3] = BitOperations.RotateLeft(w[0] ^ w[11] ^ w[5] ^ w[3], 1);
+        e += BitOperations.RotateLeft(a, 5) + (b ^ c ^ d) + 0x6ED9EBA1 + w[3]; b = BitOperations.RotateLeft(b, 30);
+        w[4] = BitOperations.RotateLeft(w[1] ^ w[12] ^ w[6] ^ w[4], 1);
+        d += BitOperations.RotateLeft(e, 5) + (a ^ b ^ c) + 0x6ED9EBA1 + w[4]; a = BitOperations.RotateLeft(a, 30);
+        w[5] = BitOperations.RotateLeft(w[2] ^ w[13] ^ w[7] ^ w[5], 1);
+        c += BitOperations.RotateLeft(d, 5) + (e ^ a ^ b) + 0x6ED9EBA1 + w[5]; e = BitOperations.RotateLeft(e, 30);
+        w[6] = BitOperations.RotateLeft(w[3] ^ w[14] ^ w[8] ^ w[6], 1);
+        b += BitOperations.RotateLeft(c, 5) + (d ^ e ^ a) + 0x6ED9EBA1 + w[6]; d = BitOperations.RotateLeft(d, 30);
+        w[7] = BitOperations.RotateLeft(w[4] ^ w[15] ^ w[9] ^ w[7], 1);
+        a += BitOperations.RotateLeft(b, 5) + (c ^ d ^ e) + 0x6ED9EBA1 + w[7]; c = BitOperations.RotateLeft(c, 30);
+        w[8] = BitOperations.RotateLeft(w[5] ^ w[0] ^ w[10] ^ w[8], 1);
+        e += BitOperations.RotateLeft(a, 5) + ((b & c) | (d & (b | c))) + 0x8F1BBCDC + w[8]; b = BitOperations.RotateLeft(b, 30);
+        w[9] = BitOperations.RotateLeft(w[6] ^ w[1] ^ w[11] ^ w[9], 1);
+        d += BitOperations.RotateLeft(e, 5) + ((a & b) | (c & (a | b))) + 0x8F1BBCDC + w[9]; a = BitOperations.RotateLeft(a, 30);
+        w[10] = BitOperations.RotateLeft(w[7] ^ w[2] ^ w[12] ^ w[10], 1);
+        c += BitOperations.RotateLeft(d, 5) + ((e & a) | (b & (e | a))) + 0x8F1BBCDC + w[10]; e = BitOperations.RotateLeft(e, 30);
+        w[11] = BitOperations.RotateLeft(w[8] ^ w[3] ^ w[13] ^ w[11], 1);
+        b += BitOperations.RotateLeft(c, 5) + ((d & e) | (a & (d | e))) + 0x8F1BBCDC + w[11]; d = BitOperations.RotateLeft(d, 30);
+        w[12] = BitOperations.RotateLeft(w[9] ^ w[4] ^ w[14] ^ w[12], 1);
+        a += BitOperations.RotateLeft(b, 5) + ((c & d) | (e & (c | d))) + 0x8F1BBCDC + w[12]; c = BitOperations.RotateLeft(c, 30);
+        w[13] = BitOperations.RotateLeft(w[10] ^ w[5] ^ w[15] ^ w[13], 1);
+        e += BitOperations.RotateLeft(a, 5) + ((b & c) | (d & (b | c))) + 0x8F1BBCDC + w[13]; b = BitOperations.RotateLeft(b, 30);
+        w[14] = BitOperations.RotateLeft(w[11] ^ w[6] ^ w[0] ^ w[14], 1);
+        d += BitOperations.RotateLeft(e, 5) + ((a & b) | (c & (a | b))) + 0x8F1BBCDC + w[14]; a = BitOperations.RotateLeft(a, 30);
+        w[15] = BitOperations.RotateLeft(w[12] ^ w[7] ^ w[1] ^ w[15], 1);
+        c += BitOperations.RotateLeft(d, 5) + ((e & a) | (b & (e | a))) + 0x8F1BBCDC + w[15]; e = BitOperations.RotateLeft(e, 30);
+        w[0] = BitOperations.RotateLeft(w[13] ^ w[8] ^ w[2] ^ w[0], 1);
+        b += BitOperations.RotateLeft(c, 5) + ((d & e) | (a & (d | e))) + 0x8F1BBCDC + w[0]; d = BitOperations.RotateLeft(d, 30);
+        w[1] = BitOperations.RotateLeft(w[14] ^ w[9] ^ w[3] ^ w[1], 1);
+        a += BitOperations.RotateLeft(b, 5) + ((c & d) | (e & (c | d))) + 0x8F1BBCDC + w[1]; c = BitOperations.RotateLeft(c, 30);
+        w[2] = BitOperations.RotateLeft(w[15] ^ w[10] ^ w[4] ^ w[2], 1);
+        e += BitOperations.RotateLeft(a, 5) + ((b & c) | (d & (b | c))) + 0x8F1BBCDC + w[2]; b = BitOperations.RotateLeft(b, 30);
+        w[3] = BitOperations.RotateLeft(w[0] ^ w[11] ^ w[5] ^ w[3], 1);
+        d += BitOperations.RotateLeft(e, 5) + ((a & b) | (c & (a | b))) + 0x8F1BBCDC + w[3]; a = BitOperations.RotateLeft(a, 30);
+        w[4] = BitOperations.RotateLeft(w[1] ^ w[12] ^ w[6] ^ w[4], 1);
+        c += BitOperations.RotateLeft(d, 5) + ((e & a) | (b & (e | a))) + 0x8F1BBCDC + w[4]; e = BitOperations.RotateLeft(e, 30);
+        w[5] = BitOperations.RotateLeft(w[2] ^ w[13] ^ w[7] ^ w[5], 1);
+        b += BitOperations.RotateLeft(c, 5) + ((d & e) | (a & (d | e))) + 0x8F1BBCDC + w[5]; d = BitOperations.RotateLeft(d, 30);
+        w[6] = BitOperations.RotateLeft(w[3] ^ w[14] ^ w[8] ^ w[6], 1);
+        a += BitOperations.RotateLeft(b, 5) + ((c & d) | (e & (c | d))) + 0x8F1BBCDC + w[6]; c = BitOperations.RotateLeft(c, 30);
+        w[7] = BitOperations.RotateLeft(w[4] ^ w[15] ^ w[9] ^ w[7], 1);
+        e += BitOperations.RotateLeft(a, 5) + ((b & c) | (d & (b | c))) + 0x8F1BBCDC + w[7]; b = BitOperations.RotateLeft(b, 30);
+        w[8] = BitOperations.RotateLeft(w[5] ^ w[0] ^ w[10] ^ w[8], 1);
+        d += BitOperations.RotateLeft(e, 5) + ((a & b) | (c & (a | b))) + 0x8F1BBCDC + w[8]; a = BitOperations.RotateLeft(a, 30);
+        w[9] = BitOperations.RotateLeft(w[6] ^ w[1] ^ w[11] ^ w[9], 1);
+        c += BitOperations.RotateLeft(d, 5) + ((e & a) | (b & (e | a))) + 0x8F1BBCDC + w[9]; e = BitOperations.RotateLeft(e, 30);
+        w[10] = BitOperations.RotateLeft(w[7] ^ w[2] ^ w[12] ^ w[10], 1);
+        b += BitOperations.RotateLeft(c, 5) + ((d & e) | (a & (d | e))) + 0x8F1BBCDC + w[10]; d = BitOperations.RotateLeft(d, 30);
+        w[11] = BitOperations.RotateLeft(w[8] ^ w[3] ^ w[13] ^ w[11], 1);
+        a += BitOperations.RotateLeft(b, 5) + ((c & d) | (e & (c | d))) + 0x8F1BBCDC + w[11]; c = BitOperations.RotateLeft(c, 30);
+        w[12] = BitOperations.RotateLeft(w[9] ^ w[4] ^ w[14] ^ w[12], 1);
+        e += BitOperations.RotateLeft(a, 5) + (b ^ c ^ d) + 0xCA62C1D6 + w[12]; b = BitOperations.RotateLeft(b, 30);
+        w[13] = BitOperations.RotateLeft(w[10] ^ w[5] ^ w[15] ^ w[13], 1);
+        d += BitOperations.RotateLeft(e, 5) + (a ^ b ^ c) + 0xCA62C1D6 + w[13]; a = BitOperations.RotateLeft(a, 30);
+        w[14] = BitOperations.RotateLeft(w[11] ^ w[6] ^ w[0] ^ w[14], 1);
+        c += BitOperations.RotateLeft(d, 5) + (e ^ a ^ b) + 0xCA62C1D6 + w[14]; e = BitOperations.RotateLeft(e, 30);
+        w[15] = BitOperations.RotateLeft(w[12] ^ w[7] ^ w[1] ^ w[15], 1);
+        b += BitOperations.RotateLeft(c, 5) + (d ^ e ^ a) + 0xCA62C1D6 + w[15]; d = BitOperations.RotateLeft(d, 30);
+        w[0] = BitOperations.RotateLeft(w[13] ^ w[8] ^ w[2] ^ w[0], 1);
+        a += BitOperations.RotateLeft(b, 5) + (c ^ d ^ e) + 0xCA62C1D6 + w[0]; c = BitOperations.RotateLeft(c, 30);
+        w[1] = BitOperations.RotateLeft(w[14] ^ w[9] ^ w[3] ^ w[1], 1);
+        e += BitOperations.RotateLeft(a, 5) + (b ^ c ^ d) + 0xCA62C1D6 + w[1]; b = BitOperations.RotateLeft(b, 30);
+        w[2] = BitOperations.RotateLeft(w[15] ^ w[10] ^ w[4] ^ w[2], 1);
+        d += BitOperations.RotateLeft(e, 5) + (a ^ b ^ c) + 0xCA62C1D6 + w[2]; a = BitOperations.RotateLeft(a, 30);
+        w[3] = BitOperations.RotateLeft(w[0] ^ w[11] ^ w[5] ^ w[3], 1);
+        c += BitOperations.RotateLeft(d, 5) + (e ^ a ^ b) + 0xCA62C1D6 + w[3]; e = BitOperations.RotateLeft(e, 30);
+        w[4] = BitOperations.RotateLeft(w[1] ^ w[12] ^ w[6] ^ w[4], 1);
+        b += BitOperations.RotateLeft(c, 5) + (d ^ e ^ a) + 0xCA62C1D6 + w[4]; d = BitOperations.RotateLeft(d, 30);
+        w[5] = BitOperations.RotateLeft(w[2] ^ w[13] ^ w[7] ^ w[5], 1);
+        a += BitOperations.RotateLeft(b, 5) + (c ^ d ^ e) + 0xCA62C1D6 + w[5]; c = BitOperations.RotateLeft(c, 30);
+        w[6] = BitOperations.RotateLeft(w[3] ^ w[14] ^ w[8] ^ w[6], 1);
+        e += BitOperations.RotateLeft(a, 5) + (b ^ c ^ d) + 0xCA62C1D6 + w[6]; b = BitOperations.RotateLeft(b, 30);
+        w[7] = BitOperations.RotateLeft(w[4] ^ w[15] ^ w[9] ^ w[7], 1);
+        d += BitOperations.RotateLeft(e, 5) + (a ^ b ^ c) + 0xCA62C1D6 + w[7]; a = BitOperations.RotateLeft(a, 30);
+        w[8] = BitOperations.RotateLeft(w[5] ^ w[0] ^ w[10] ^ w[8], 1);
+        c += BitOperations.RotateLeft(d, 5) + (e ^ a ^ b) + 0xCA62C1D6 + w[8]; e = BitOperations.RotateLeft(e, 30);
+        w[9] = BitOperations.RotateLeft(w[6] ^ w[1] ^ w[11] ^ w[9], 1);
+        b += BitOperations.RotateLeft(c, 5) + (d ^ e ^ a) + 0xCA62C1D6 + w[9]; d = BitOperations.RotateLeft(d, 30);
+        w[10] = BitOperations.RotateLeft(w[7] ^ w[2] ^ w[12] ^ w[10], 1);
+        a += BitOperations.RotateLeft(b, 5) + (c ^ d ^ e) + 0xCA62C1D6 + w[10]; c = BitOperations.RotateLeft(c, 30);
+        w[11] = BitOperations.RotateLeft(w[8] ^ w[3] ^ w[13] ^ w[11], 1);
+        e += BitOperations.RotateLeft(a, 5) + (b ^ c ^ d) + 0xCA62C1D6 + w[11]; b = BitOperations.RotateLeft(b, 30);
+        w[12] = BitOperations.RotateLeft(w[9] ^ w[4] ^ w[14] ^ w[12], 1);
+        d += BitOperations.RotateLeft(e, 5) + (a ^ b ^ c) + 0xCA62C1D6 + w[12]; a = BitOperations.RotateLeft(a, 30);
+        w[13] = BitOperations.RotateLeft(w[10] ^ w[5] ^ w[15] ^ w[13], 1);
+        c += BitOperations.RotateLeft(d, 5) + (e ^ a ^ b) + 0xCA62C1D6 + w[13]; e = BitOperations.RotateLeft(e, 30);
+        w[14] = BitOperations.RotateLeft(w[11] ^ w[6] ^ w[0] ^ w[14], 1);
+        b += BitOperations.RotateLeft(c, 5) + (d ^ e ^ a) + 0xCA62C1D6 + w[14]; d = BitOperations.RotateLeft(d, 30);
+        w[15] = BitOperations.RotateLeft(w[12] ^ w[7] ^ w[1] ^ w[15], 1);
+        a += BitOperations.RotateLeft(b, 5) + (c ^ d ^ e) + 0xCA62C1D6 + w[15]; c = BitOperations.RotateLeft(c, 30);
         s.A += a; s.B += b; s.C += c; s.D += d; s.E += e;
     }
+
 
     private struct State
     {

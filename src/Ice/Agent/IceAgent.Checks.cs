@@ -1,0 +1,326 @@
+using System.Net;
+using Transport.Ice.Stun;
+
+namespace Transport.Ice;
+
+/// <summary>Outgoing checks, their responses, pacing (Ta), nomination and server-reflexive gathering.</summary>
+public sealed partial class IceAgent
+{
+    private readonly List<Outgoing> _outgoing = new();
+    private TimeSpan? _lastCheckAt;
+    private int _gathersPending;
+    private bool _gatheringStarted;
+    private bool _gatheringComplete;
+
+    private enum OutgoingKind { Check, Consent, Gather }
+
+    private sealed class Outgoing(OutgoingKind kind, StunClientTransaction transaction, IPEndPoint local, IPEndPoint remote)
+    {
+        public OutgoingKind Kind { get; } = kind;
+        public StunClientTransaction Transaction { get; } = transaction;
+        public IPEndPoint Local { get; } = local;
+        public IPEndPoint Remote { get; } = remote;
+        public IcePair? Pair { get; init; }
+        public bool Nominating { get; init; }
+        public IceCandidate? Host { get; init; }
+        public IceRole RoleAtSend { get; init; }
+    }
+
+    // ---------------- gathering ----------------
+
+    /// <summary>
+    /// Reports the host candidates and asks each configured STUN server (same address family) for a
+    /// server-reflexive one; <see cref="IceGatheringCompleteEvent"/> follows when every request ended.
+    /// </summary>
+    public void StartGathering(TimeSpan now)
+    {
+        ThrowIfTerminal();
+        now = Clamp(now);
+        if (_gatheringStarted) return;
+        _gatheringStarted = true;
+        Span<byte> tid = stackalloc byte[StunHeader.TransactionIdSize];
+        foreach (var c in _localCandidates.ToArray())
+        {
+            if (c.Type != IceCandidateType.Host) continue;
+            Emit(new IceCandidateGatheredEvent(now, c));
+            foreach (var server in Options.StunServers)
+            {
+                if (server.AddressFamily != c.Address.AddressFamily) continue;
+                var buffer = new byte[128];
+                StunTransactionId.NewRandom().WriteTo(tid);
+                var w = new StunMessageWriter(buffer, StunMessageType.BindingRequest, tid);
+                w.AddFingerprint();
+                var t = new StunClientTransaction(buffer.AsSpan(0, w.Length), Options.CheckRetransmission);
+                _outgoing.Add(new Outgoing(OutgoingKind.Gather, t, c.Base, server) { Host = c });
+                t.Start(now);
+                _gathersPending++;
+            }
+        }
+        DrainTransactions();
+        CompleteGatheringIfDone(now);
+    }
+
+    private void CompleteGatheringIfDone(TimeSpan now)
+    {
+        if (!_gatheringStarted || _gatheringComplete || _gathersPending > 0) return;
+        _gatheringComplete = true;
+        Emit(new IceGatheringCompleteEvent(now));
+        CheckAllFailed(now);
+    }
+
+    private void OnGatherCompleted(Outgoing o, in StunMessage response, TimeSpan now)
+    {
+        _gathersPending--;
+        if (o.Transaction.State == StunTransactionState.Succeeded && response.TryGetXorMappedAddress(out var mapped) && o.Host is { } host)
+        {
+            var address = mapped.ToEndPoint();
+            var exists = false;
+            foreach (var c in _localCandidates) if (c.Address.Equals(address)) exists = true;
+            if (!exists)
+            {
+                var candidate = new IceCandidate(IceCandidateType.ServerReflexive, address,
+                    IceCandidate.ComputePriority(IceCandidateType.ServerReflexive, IceCandidate.LocalPreferenceOf(host.Priority)),
+                    Foundation(IceCandidateType.ServerReflexive, host.Base.Address, o.Remote), host.Base);
+                // Pairs use the base, so a server-reflexive candidate adds no pair (RFC 8445 section 6.1.2.4).
+                _localCandidates.Add(candidate);
+                Emit(new IceCandidateGatheredEvent(now, candidate));
+            }
+        }
+        CompleteGatheringIfDone(now);
+    }
+
+    // ---------------- checks ----------------
+
+    private void StartChecksIfReady(TimeSpan now)
+    {
+        if (_current.Remote is null || _current.Pairs.Count == 0) return;
+        if (State == IceConnectionState.New) Transition(IceConnectionState.Checking, IceStateReason.ChecksStarted, now);
+    }
+
+    internal void EnqueueTriggered(IcePair pair, bool front)
+    {
+        if (pair.InTriggeredQueue)
+        {
+            if (!front) return;
+            // Move to the front: rebuild the (short) queue.
+            var rest = _current.Triggered.ToArray();
+            _current.Triggered.Clear();
+            _current.Triggered.Enqueue(pair);
+            foreach (var p in rest) if (p != pair) _current.Triggered.Enqueue(p);
+            return;
+        }
+        pair.InTriggeredQueue = true;
+        if (!front) { pair.Generation.Triggered.Enqueue(pair); return; }
+        var others = pair.Generation.Triggered.ToArray();
+        pair.Generation.Triggered.Clear();
+        pair.Generation.Triggered.Enqueue(pair);
+        foreach (var p in others) pair.Generation.Triggered.Enqueue(p);
+    }
+
+    private bool ChecksAllowed =>
+        Mode.SendsChecks && _current.Remote is not null && State is not (IceConnectionState.Failed or IceConnectionState.Closed);
+
+    /// <summary>The next pair to check: triggered first, then the best Waiting, then the best Frozen (RFC 8445 section 6.1.4.2).</summary>
+    private IcePair? NextPairToCheck(bool take)
+    {
+        var g = _current;
+        while (g.Triggered.TryPeek(out var t))
+        {
+            if (t.State == IceCandidatePairState.InProgress && !t.NominationPending) { g.Triggered.Dequeue(); t.InTriggeredQueue = false; continue; }
+            if (take) { g.Triggered.Dequeue(); t.InTriggeredQueue = false; }
+            return t;
+        }
+        // Once a pair of this generation is selected, ordinary checks stop (RFC 8445 section 8.1.2).
+        if (Selected is { } s && s.Generation == g) return null;
+        IcePair? best = null;
+        foreach (var p in g.Pairs)
+            if (p.State == IceCandidatePairState.Waiting && (best is null || PriorityOf(p) > PriorityOf(best))) best = p;
+        if (best is null)
+            foreach (var p in g.Pairs)
+                if (p.State == IceCandidatePairState.Frozen && (best is null || PriorityOf(p) > PriorityOf(best))) best = p;
+        return best;
+    }
+
+    private TimeSpan? NextCheckDue()
+    {
+        if (!ChecksAllowed || NextPairToCheck(take: false) is null) return null;
+        return _lastCheckAt is { } last && last + Options.Ta > _now ? last + Options.Ta : _now;
+    }
+
+    private void RunPacedCheck(TimeSpan now)
+    {
+        if (NextCheckDue() is not { } due || due > now) return;
+        var pair = NextPairToCheck(take: true);
+        if (pair is null) return;
+        SendCheck(pair, now);
+        _lastCheckAt = now;
+    }
+
+    private void SendCheck(IcePair pair, TimeSpan now)
+    {
+        var g = pair.Generation;
+        if (g.RemoteKey is null || g.OutgoingUsername is null) return;
+        var nominating = pair.NominationPending;
+        pair.NominationPending = false;
+        // A new check replaces one in progress on the same pair (RFC 8445 section 7.3.1.4).
+        foreach (var o in _outgoing)
+            if (o.Kind == OutgoingKind.Check && o.Pair == pair && !o.Transaction.IsCompleted) o.Transaction.Cancel(now);
+        pair.State = IceCandidatePairState.InProgress;
+        var t = new StunClientTransaction(WriteCheck(g, pair, nominating, out var length).AsSpan(0, length), Options.CheckRetransmission);
+        _outgoing.Add(new Outgoing(OutgoingKind.Check, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, Nominating = nominating, RoleAtSend = Role.Role });
+        t.Start(now);
+        DrainTransactions();
+    }
+
+    private byte[] WriteCheck(IceGeneration g, IcePair pair, bool useCandidate, out int length)
+    {
+        var buffer = new byte[256 + (Options.Software?.Length ?? 0) * 3];
+        Span<byte> tid = stackalloc byte[StunHeader.TransactionIdSize];
+        StunTransactionId.NewRandom().WriteTo(tid);
+        var w = new StunMessageWriter(buffer, StunMessageType.BindingRequest, tid);
+        if (Options.Software is { } software) w.AddString(StunAttributeType.Software, software);
+        w.AddString(StunAttributeType.Username, g.OutgoingUsername);
+        // PRIORITY: the priority a peer-reflexive candidate of ours would have (RFC 8445 section 7.1.1).
+        w.AddUInt32(StunAttributeType.Priority,
+            IceCandidate.ComputePriority(IceCandidateType.PeerReflexive, IceCandidate.LocalPreferenceOf(pair.Local.Priority)));
+        Role.WriteRoleAttribute(ref w, TieBreaker);
+        if (useCandidate) w.AddFlag(StunAttributeType.UseCandidate);
+        w.AddMessageIntegrity(g.RemoteKey!);
+        w.AddFingerprint();
+        length = w.Length;
+        return buffer;
+    }
+
+    /// <summary>Moves the due sends of every transaction to the transmit queue and forgets finished ones.</summary>
+    private void DrainTransactions()
+    {
+        foreach (var o in _outgoing)
+        {
+            while (true)
+            {
+                var span = RentTransmit(out var buffer);
+                if (!o.Transaction.TryPollTransmit(span, out var n)) { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); break; }
+                QueueTransmit(buffer, n, o.Local, o.Remote);
+            }
+        }
+    }
+
+    private void HandleTransactionTimeouts(TimeSpan now)
+    {
+        for (var i = 0; i < _outgoing.Count; i++)
+        {
+            var o = _outgoing[i];
+            if (o.Transaction.PollTimeout() is not { } due || due > now) continue;
+            o.Transaction.HandleTimeout(now);
+            if (o.Transaction.State == StunTransactionState.TimedOut) OnTransactionFailed(o, now);
+        }
+        DrainTransactions();
+        _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
+    }
+
+    private void OnTransactionFailed(Outgoing o, TimeSpan now)
+    {
+        switch (o.Kind)
+        {
+            case OutgoingKind.Gather:
+                _gathersPending--;
+                CompleteGatheringIfDone(now);
+                break;
+            case OutgoingKind.Check when o.Pair is { } pair:
+                pair.State = IceCandidatePairState.Failed;
+                CheckAllFailed(now);
+                Role.ConsiderNomination(this, now);
+                break;
+        }
+    }
+
+    private IceReceiveResult HandleResponse(in StunMessage response, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    {
+        Outgoing? match = null;
+        foreach (var o in _outgoing)
+            if (!o.Transaction.IsCompleted && o.Transaction.Id.Matches(response.TransactionId)) { match = o; break; }
+        if (match is null) { Drop(IceDropReason.UnknownTransaction); return IceReceiveResult.Dropped; }
+
+        if (match.Kind == OutgoingKind.Gather)
+        {
+            if (!remote.Equals(match.Remote)) { Drop(IceDropReason.BadResponse); return IceReceiveResult.Dropped; }
+            if (match.Transaction.HandleResponse(response, now) != StunResponseMatch.Completed) { Drop(IceDropReason.UnknownTransaction); return IceReceiveResult.Dropped; }
+            OnGatherCompleted(match, response, now);
+            _outgoing.Remove(match);
+            return IceReceiveResult.Stun;
+        }
+
+        // Checks and consent: authenticated with the remote password, and symmetric (RFC 8445 section 7.2.5.2.1).
+        var key = match.Pair?.Generation.RemoteKey;
+        if (key is null || !response.CheckMessageIntegrity(key) || !local.Equals(match.Local) || !remote.Equals(match.Remote))
+        {
+            Drop(IceDropReason.BadResponse);
+            return IceReceiveResult.Dropped;
+        }
+        match.Transaction.HandleResponse(response, now);
+        _outgoing.Remove(match);
+        var pair = match.Pair!;
+        if (Selected == pair) OnTrafficReceived(now);
+
+        if (match.Transaction.State == StunTransactionState.ErrorResponse)
+        {
+            if (response.TryGetErrorCode(out var code, out _) && code == StunErrorCode.RoleConflict && match.Kind == OutgoingKind.Check)
+            {
+                // RFC 8445 section 7.2.5.1: take the role opposite to the one the request carried, and check the pair again.
+                SetRole(match.RoleAtSend == IceRole.Controlling ? IceRoleStrategy.Controlled : IceRoleStrategy.Controlling, now);
+                pair.NominationPending = false;
+                pair.State = IceCandidatePairState.Waiting;
+                EnqueueTriggered(pair, front: false);
+            }
+            else if (match.Kind == OutgoingKind.Check)
+            {
+                pair.State = IceCandidatePairState.Failed;
+                CheckAllFailed(now);
+            }
+            return IceReceiveResult.Stun;
+        }
+        if (match.Transaction.State != StunTransactionState.Succeeded) return IceReceiveResult.Stun;
+
+        // RFC 7675 section 5.1: any authenticated response on the selected pair refreshes consent.
+        if (Selected == pair) _lastConsent = now;
+        if (match.Kind == OutgoingKind.Check) OnCheckSucceeded(pair, match.Nominating, now);
+        return IceReceiveResult.Stun;
+    }
+
+    private void OnCheckSucceeded(IcePair pair, bool nominating, TimeSpan now)
+    {
+        pair.State = IceCandidatePairState.Succeeded;
+        pair.Generation.FirstValidAt ??= now;
+        // RFC 8445 section 7.2.5.3.3: unfreeze the pairs of the same foundation.
+        foreach (var p in pair.Generation.Pairs)
+            if (p.State == IceCandidatePairState.Frozen && p.Foundation == pair.Foundation) p.State = IceCandidatePairState.Waiting;
+        Role.OnCheckSucceeded(this, pair, nominating, now);
+    }
+
+    internal void Nominate(IcePair pair, TimeSpan now)
+    {
+        pair.Nominated = true;
+        if (pair.Generation != _current) return;
+        if (Selected is { } s && s.Generation == _current && PriorityOf(s) >= PriorityOf(pair)) return;
+        Select(pair, now);
+    }
+
+    private void SwitchRole(TimeSpan now) => SetRole(Role.Opposite, now);
+
+    private void SetRole(IceRoleStrategy role, TimeSpan now)
+    {
+        if (role == Role) return;
+        Role = role;
+        Emit(new IceRoleChangedEvent(now, Role.Role));
+    }
+
+    private void CheckAllFailed(TimeSpan now)
+    {
+        if (Selected is not null || State is IceConnectionState.Failed or IceConnectionState.Closed) return;
+        var g = _current;
+        if (!g.RemoteEndOfCandidates || g.Pairs.Count == 0 || (_gatheringStarted && !_gatheringComplete)) return;
+        foreach (var p in g.Pairs) if (p.State != IceCandidatePairState.Failed) return;
+        Transition(IceConnectionState.Failed, IceStateReason.AllPairsFailed, now);
+        StopEverything();
+    }
+}

@@ -1,0 +1,140 @@
+using Transport.Ice.Stun;
+
+namespace Transport.Ice;
+
+/// <summary>
+/// Timers: pacing, transactions, nomination, and the liveness of the selected pair: keepalive (RFC 8445
+/// section 11), consent freshness (RFC 7675), Disconnected and Failed timeouts. Each is exact on the caller's
+/// time; 0 disables it.
+/// </summary>
+public sealed partial class IceAgent
+{
+    private TimeSpan _lastReceived;
+    private TimeSpan _lastSent;
+    private TimeSpan _lastConsent;
+    private TimeSpan _nextConsentAt;
+    private TimeSpan _disconnectedAt;
+
+    /// <summary>The next deadline, or null when nothing is scheduled.</summary>
+    public TimeSpan? PollTimeout()
+    {
+        if (_disposed || State is IceConnectionState.Failed or IceConnectionState.Closed) return null;
+        TimeSpan? next = NextCheckDue();
+        foreach (var o in _outgoing) next = Min(next, o.Transaction.PollTimeout());
+        if (Role.NominationDeadline(this) is { } nomination && nomination > _now) next = Min(next, nomination);
+        if (Selected is not null)
+        {
+            var o = Options;
+            if (o.ConsentTimeout > TimeSpan.Zero && Mode.SendsChecks) next = Min(next, _lastConsent + o.ConsentTimeout);
+            if (o.ConsentInterval > TimeSpan.Zero && Mode.SendsChecks) next = Min(next, _nextConsentAt);
+            if (o.KeepaliveInterval > TimeSpan.Zero) next = Min(next, _lastSent + o.KeepaliveInterval);
+            if (State == IceConnectionState.Connected && o.DisconnectedTimeout > TimeSpan.Zero) next = Min(next, _lastReceived + o.DisconnectedTimeout);
+            if (State == IceConnectionState.Disconnected && o.FailedTimeout > TimeSpan.Zero) next = Min(next, _disconnectedAt + o.FailedTimeout);
+        }
+        return next;
+    }
+
+    private static TimeSpan? Min(TimeSpan? a, TimeSpan? b) => a is null ? b : b is null ? a : (a < b ? a : b);
+
+    /// <summary>Acts on every deadline that passed by <paramref name="now"/>.</summary>
+    public void HandleTimeout(TimeSpan now)
+    {
+        now = Clamp(now);
+        if (_disposed || State is IceConnectionState.Failed or IceConnectionState.Closed) return;
+        HandleTransactionTimeouts(now);
+        if (State is IceConnectionState.Failed) return;
+        if (Role.NominationDeadline(this) is { } nomination && nomination <= now) Role.ConsiderNomination(this, now);
+        RunPacedCheck(now);
+        HandleLiveness(now);
+        _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
+    }
+
+    private void AfterInput(TimeSpan now)
+    {
+        if (State is IceConnectionState.Failed or IceConnectionState.Closed) return;
+        DrainTransactions();
+        _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
+    }
+
+    private void Select(IcePair pair, TimeSpan now)
+    {
+        var first = Selected is null;
+        Selected = pair;
+        if (_previous is not null && pair.Generation != _previous)
+        {
+            // The restart completed: the old generation's pair stops carrying data.
+            _previous.Dispose();
+            _previous = null;
+        }
+        if (first || pair.Generation == _current)
+        {
+            _lastReceived = now;
+            _lastSent = now;
+            _lastConsent = now;
+            _nextConsentAt = now + RandomizedConsentInterval();
+        }
+        Emit(new IceSelectedPairChangedEvent(now, pair.Local, pair.Remote));
+        Transition(IceConnectionState.Connected, IceStateReason.PairSelected, now);
+    }
+
+    // RFC 7675 section 5.1: uniformly in [0.8, 1.2] x the interval.
+    private TimeSpan RandomizedConsentInterval() =>
+        TimeSpan.FromTicks((long)(Options.ConsentInterval.Ticks * (0.8 + 0.4 * _random.NextDouble())));
+
+    private void OnTrafficReceived(TimeSpan now)
+    {
+        _lastReceived = now;
+        if (State == IceConnectionState.Disconnected) Transition(IceConnectionState.Connected, IceStateReason.TrafficResumed, now);
+    }
+
+    private void HandleLiveness(TimeSpan now)
+    {
+        if (Selected is not { } pair) return;
+        var o = Options;
+        if (Mode.SendsChecks && o.ConsentTimeout > TimeSpan.Zero && now >= _lastConsent + o.ConsentTimeout)
+        {
+            // RFC 7675 section 5.1: consent lost; stop sending at once.
+            Transition(IceConnectionState.Failed, IceStateReason.ConsentExpired, now);
+            StopEverything();
+            return;
+        }
+        if (State == IceConnectionState.Connected && o.DisconnectedTimeout > TimeSpan.Zero && now >= _lastReceived + o.DisconnectedTimeout)
+        {
+            _disconnectedAt = now;
+            Transition(IceConnectionState.Disconnected, IceStateReason.NoTraffic, now);
+        }
+        if (State == IceConnectionState.Disconnected && o.FailedTimeout > TimeSpan.Zero && now >= _disconnectedAt + o.FailedTimeout)
+        {
+            Transition(IceConnectionState.Failed, IceStateReason.FailedTimeout, now);
+            StopEverything();
+            return;
+        }
+        if (Mode.SendsChecks && o.ConsentInterval > TimeSpan.Zero && now >= _nextConsentAt)
+        {
+            SendConsentCheck(pair, now);
+            _nextConsentAt = now + RandomizedConsentInterval();
+        }
+        if (o.KeepaliveInterval > TimeSpan.Zero && now >= _lastSent + o.KeepaliveInterval) SendKeepalive(pair);
+    }
+
+    private void SendConsentCheck(IcePair pair, TimeSpan now)
+    {
+        var g = pair.Generation;
+        if (g.RemoteKey is null) return;
+        var request = WriteCheck(g, pair, useCandidate: false, out var length);
+        var t = new StunClientTransaction(request.AsSpan(0, length), Options.CheckRetransmission);
+        _outgoing.Add(new Outgoing(OutgoingKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair });
+        t.Start(now);
+        DrainTransactions();
+    }
+
+    private void SendKeepalive(IcePair pair)
+    {
+        var span = RentTransmit(out var buffer);
+        Span<byte> tid = stackalloc byte[StunHeader.TransactionIdSize];
+        StunTransactionId.NewRandom().WriteTo(tid);
+        var w = new StunMessageWriter(span, StunMessageType.BindingIndication, tid);
+        w.AddFingerprint();
+        QueueTransmit(buffer, w.Length, pair.LocalEndPoint, pair.RemoteEndPoint);
+    }
+}

@@ -1,0 +1,144 @@
+using System.Net;
+using Transport.Ice.Stun;
+
+namespace Transport.Ice;
+
+/// <summary>Incoming datagrams: classification, Binding requests (RFC 8445 section 7.3), application data.</summary>
+public sealed partial class IceAgent
+{
+    /// <summary>
+    /// A datagram arrived on <paramref name="local"/> from <paramref name="remote"/>. STUN is consumed; anything else
+    /// from a valid pair is returned as <see cref="IceReceiveResult.ApplicationData"/> for the layer above (DTLS,
+    /// SRTP). Bad or unauthenticated input is dropped and counted, never thrown, never answered.
+    /// </summary>
+    public IceReceiveResult HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        ArgumentNullException.ThrowIfNull(remote);
+        now = Clamp(now);
+        if (_disposed || State is IceConnectionState.Failed or IceConnectionState.Closed) { Drop(IceDropReason.NotRunning); return IceReceiveResult.Dropped; }
+
+        // RFC 7983: a first byte of 0..3 is STUN.
+        if (datagram.IsEmpty || datagram[0] > 3) return HandleApplicationData(local, remote, now);
+        if (!StunMessage.TryRead(datagram, out var message)) { Drop(IceDropReason.Malformed); return IceReceiveResult.Dropped; }
+        var result = message.Class switch
+        {
+            StunClass.Request => HandleRequest(message, local, remote, now),
+            StunClass.Indication => HandleIndication(message, local, remote, now),
+            _ => HandleResponse(message, local, remote, now),
+        };
+        AfterInput(now);
+        return result;
+    }
+
+    private IceReceiveResult HandleApplicationData(IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    {
+        if (Selected is { } s && s.Matches(local, remote))
+        {
+            OnTrafficReceived(now);
+            return IceReceiveResult.ApplicationData;
+        }
+        // Data may precede our own selection (the controlling peer selected first): accept it on any valid pair.
+        foreach (var p in _current.Pairs)
+            if (p.State == IceCandidatePairState.Succeeded && p.Matches(local, remote)) return IceReceiveResult.ApplicationData;
+        Drop(IceDropReason.UnknownPeer);
+        return IceReceiveResult.Dropped;
+    }
+
+    private IceReceiveResult HandleIndication(in StunMessage message, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    {
+        // Keepalives (RFC 8445 section 11) are Binding indications; they prove the path is alive.
+        if (message.Method != StunMethod.Binding || (message.HasFingerprint && !message.CheckFingerprint()))
+        {
+            Drop(IceDropReason.Malformed);
+            return IceReceiveResult.Dropped;
+        }
+        if (Selected is { } s && s.Matches(local, remote)) OnTrafficReceived(now);
+        return IceReceiveResult.Stun;
+    }
+
+    private IceReceiveResult HandleRequest(in StunMessage request, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    {
+        if (request.Method != StunMethod.Binding) { Drop(IceDropReason.BadRequest); return IceReceiveResult.Dropped; }
+        // ICE requires FINGERPRINT on checks (RFC 8445 section 7.2.2).
+        if (!request.CheckFingerprint()) { Drop(IceDropReason.BadFingerprint); return IceReceiveResult.Dropped; }
+        if (!request.TryGetUsername(out var username)) { Drop(IceDropReason.Unauthenticated); return IceReceiveResult.Dropped; }
+        IceGeneration? g = null;
+        if (_current.IsAddressedToUs(username)) g = _current;
+        else if (_previous is { } previous && previous.IsAddressedToUs(username)) g = previous;
+        // RFC 8445 section 7.3 with RFC 8489 section 9.1.3: no answer to requests we cannot authenticate (no amplification).
+        if (g is null || !request.CheckMessageIntegrity(g.LocalKey)) { Drop(IceDropReason.Unauthenticated); return IceReceiveResult.Dropped; }
+        if (!request.TryGetPriority(out var priority)) { Drop(IceDropReason.BadRequest); return IceReceiveResult.Dropped; }
+
+        Span<ushort> unknown = stackalloc ushort[8];
+        var unknownCount = request.GetUnknownComprehensionRequired(unknown);
+        if (unknownCount > 0)
+        {
+            SendError(request, g, local, remote, StunErrorCode.UnknownAttribute, unknown.Slice(0, Math.Min(unknownCount, unknown.Length)));
+            return IceReceiveResult.Stun;
+        }
+
+        IceCandidate? localCandidate = null;
+        foreach (var c in _localCandidates)
+            if (c.Type == IceCandidateType.Host && c.Address.Equals(local)) { localCandidate = c; break; }
+        if (localCandidate is null) { Drop(IceDropReason.UnknownLocalAddress); return IceReceiveResult.Dropped; }
+
+        if (g == _current)
+        {
+            switch (Role.ResolveConflict(request, TieBreaker))
+            {
+                case RoleConflictOutcome.Respond487:
+                    SendError(request, g, local, remote, StunErrorCode.RoleConflict, default);
+                    return IceReceiveResult.Stun;
+                case RoleConflictOutcome.Switch:
+                    SwitchRole(now);
+                    break;
+            }
+        }
+
+        SendSuccess(request, g, local, remote);
+
+        var pair = FindPair(g, local, remote);
+        if (pair is null)
+        {
+            if (g != _current) return IceReceiveResult.Stun;
+            // RFC 8445 section 7.3.1.3: a peer-reflexive remote candidate with the request's PRIORITY.
+            var candidate = new IceCandidate(IceCandidateType.PeerReflexive, remote, priority, "prflx" + (g.RemoteCandidates.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            g.RemoteCandidates.Add(candidate);
+            Emit(new IceRemoteCandidateLearnedEvent(now, candidate));
+            pair = FindOrAddPair(g, localCandidate, candidate);
+            StartChecksIfReady(now);
+        }
+        if (Selected == pair) OnTrafficReceived(now);
+        if (g == _current) Mode.OnRequest(this, pair, request.HasUseCandidate, now);
+        return IceReceiveResult.Stun;
+    }
+
+    private static IcePair? FindPair(IceGeneration g, IPEndPoint local, IPEndPoint remote)
+    {
+        foreach (var p in g.Pairs) if (p.Matches(local, remote)) return p;
+        return null;
+    }
+
+    /// <summary>Success response: XOR-MAPPED-ADDRESS of the source, integrity with our password, FINGERPRINT (RFC 8445 section 7.3.1.2).</summary>
+    private void SendSuccess(in StunMessage request, IceGeneration g, IPEndPoint local, IPEndPoint remote)
+    {
+        var span = RentTransmit(out var buffer);
+        var w = new StunMessageWriter(span, StunMessageType.BindingSuccess, request.TransactionId);
+        w.AddXorAddress(StunAttributeType.XorMappedAddress, remote);
+        w.AddMessageIntegrity(g.LocalKey);
+        w.AddFingerprint();
+        QueueTransmit(buffer, w.Length, local, remote);
+    }
+
+    private void SendError(in StunMessage request, IceGeneration g, IPEndPoint local, IPEndPoint remote, int code, ReadOnlySpan<ushort> unknown)
+    {
+        var span = RentTransmit(out var buffer);
+        var w = new StunMessageWriter(span, StunMessageType.BindingError, request.TransactionId);
+        w.AddErrorCode(code, code == StunErrorCode.RoleConflict ? "Role Conflict" : "Unknown Attribute");
+        if (!unknown.IsEmpty) w.AddUnknownAttributes(unknown);
+        w.AddMessageIntegrity(g.LocalKey);
+        w.AddFingerprint();
+        QueueTransmit(buffer, w.Length, local, remote);
+    }
+}

@@ -1,0 +1,323 @@
+using System.Buffers;
+using System.Net;
+using System.Security.Cryptography;
+using Transport.Ice.Stun;
+
+namespace Transport.Ice;
+
+/// <summary>
+/// An ICE agent (RFC 8445) with consent freshness (RFC 7675) and liveness timers, as a sans-IO state machine
+/// (../shared/DESIGN.md). Datagrams come in with their local and remote endpoints through
+/// <see cref="HandleDatagram"/>; datagrams to send come out of <see cref="TryPollTransmit"/> with theirs;
+/// <see cref="PollTimeout"/> gives the next deadline and <see cref="HandleTimeout"/> acts on it; state changes are
+/// <see cref="IceEvent"/> records from <see cref="TryPollEvent"/>. Application data goes out on the selected pair
+/// through <see cref="TrySend"/>, and non-STUN datagrams come back as <see cref="IceReceiveResult.ApplicationData"/>.
+/// Time is the caller's monotonic <c>now</c>; a time earlier than one already seen is clamped. One logical
+/// thread at a time drives an agent.
+/// </summary>
+public sealed partial class IceAgent : IDisposable
+{
+    private const int MaxDatagram = 1500;
+    private readonly Queue<PendingTransmit> _transmits = new();
+    private readonly Queue<IceEvent> _events = new();
+    private readonly long[] _dropped = new long[Enum.GetValues<IceDropReason>().Length];
+    private readonly List<IceCandidate> _localCandidates = new();
+    private readonly Dictionary<string, string> _foundations = new();
+    private readonly Random _random;
+    private IceGeneration _current;
+    private TimeSpan _now;
+    private bool _disposed;
+
+    /// <summary>Creates an agent.</summary>
+    public IceAgent(IceAgentOptions? options = null)
+    {
+        Options = options ?? new IceAgentOptions();
+        Options.Validate();
+        _random = Options.Random ?? new Random();
+        Mode = Options.Lite ? IceModeStrategy.Lite : IceModeStrategy.Full;
+        Role = Options.Lite || Options.Role == IceRole.Controlled ? IceRoleStrategy.Controlled : IceRoleStrategy.Controlling;
+        TieBreaker = Options.TieBreaker ?? RandomTieBreaker();
+        _current = new IceGeneration(Options.LocalCredentials ?? IceCredentials.Generate());
+    }
+
+    private static ulong RandomTieBreaker()
+    {
+        Span<byte> b = stackalloc byte[8];
+        RandomNumberGenerator.Fill(b);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(b);
+    }
+
+    /// <summary>The options.</summary>
+    public IceAgentOptions Options { get; }
+
+    /// <summary>The connection state.</summary>
+    public IceConnectionState State { get; private set; }
+
+    /// <summary>The current role.</summary>
+    public IceRole CurrentRole => Role.Role;
+
+    /// <summary>True for an ICE-lite agent.</summary>
+    public bool IsLite => Options.Lite;
+
+    /// <summary>The tie-breaker (RFC 8445 section 7.3.1.1).</summary>
+    public ulong TieBreaker { get; }
+
+    /// <summary>The local credentials of the current generation (to signal).</summary>
+    public IceCredentials LocalCredentials => _current.Local;
+
+    /// <summary>The local candidates so far.</summary>
+    public IReadOnlyList<IceCandidate> LocalCandidates => _localCandidates;
+
+    /// <summary>The selected pair's local candidate, or null.</summary>
+    public IceCandidate? SelectedLocal => Selected?.Local;
+
+    /// <summary>The selected pair's remote candidate, or null.</summary>
+    public IceCandidate? SelectedRemote => Selected?.Remote;
+
+    /// <summary>When something was last received on the selected pair.</summary>
+    public TimeSpan? LastReceivedAt => Selected is null ? null : _lastReceived;
+
+    /// <summary>Datagrams dropped for <paramref name="reason"/>.</summary>
+    public long DroppedCount(IceDropReason reason) => _dropped[(int)reason];
+
+    /// <summary>All dropped datagrams.</summary>
+    public long DroppedTotal { get { long n = 0; foreach (var d in _dropped) n += d; return n; } }
+
+    /// <summary>The pairs of the current check list, for diagnostics and tests.</summary>
+    public IReadOnlyList<IceCandidatePairInfo> CandidatePairs
+    {
+        get
+        {
+            var list = new List<IceCandidatePairInfo>();
+            foreach (var p in _current.Pairs) list.Add(new(p.Local, p.Remote, PriorityOf(p), p.State, p.Nominated));
+            return list;
+        }
+    }
+
+    internal IceGeneration Current => _current;
+    internal IceRoleStrategy Role { get; private set; }
+    internal IceModeStrategy Mode { get; }
+    internal IcePair? Selected { get; private set; }
+    internal ulong PriorityOf(IcePair pair) => pair.PriorityFor(Role.Role);
+
+    private TimeSpan Clamp(TimeSpan now)
+    {
+        if (now > _now) _now = now;
+        return _now;
+    }
+
+    private void Drop(IceDropReason reason) => _dropped[(int)reason]++;
+
+    // ---------------- candidates and credentials (signaling side) ----------------
+
+    /// <summary>
+    /// Adds a local address (a socket the driver owns) as a host candidate. Addresses added first are preferred
+    /// (local preference 65535, 65534, ...). The candidate is reported by <see cref="StartGathering"/>.
+    /// </summary>
+    public IceCandidate AddHostCandidate(IPEndPoint address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        ThrowIfTerminal();
+        foreach (var c in _localCandidates)
+            if (c.Type == IceCandidateType.Host && c.Address.Equals(address)) return c;
+        var localPreference = (ushort)(65535 - CountHosts());
+        var candidate = new IceCandidate(IceCandidateType.Host, address, IceCandidate.ComputePriority(IceCandidateType.Host, localPreference),
+            Foundation(IceCandidateType.Host, address.Address, null));
+        _localCandidates.Add(candidate);
+        foreach (var remote in _current.RemoteCandidates) AddPair(_current, candidate, remote);
+        return candidate;
+    }
+
+    private int CountHosts()
+    {
+        var n = 0;
+        foreach (var c in _localCandidates) if (c.Type == IceCandidateType.Host) n++;
+        return n;
+    }
+
+    // RFC 8445 section 5.1.1.3: same type, same base IP, same STUN server -> same foundation.
+    private string Foundation(IceCandidateType type, IPAddress baseAddress, IPEndPoint? server)
+    {
+        var key = $"{type}|{baseAddress}|{server}";
+        if (!_foundations.TryGetValue(key, out var foundation))
+        {
+            foundation = (_foundations.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _foundations[key] = foundation;
+        }
+        return foundation;
+    }
+
+    /// <summary>Sets the remote ufrag and password (from the offer or answer). Starts checks when pairs exist.</summary>
+    public void SetRemoteCredentials(IceCredentials remote, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(remote);
+        ThrowIfTerminal();
+        now = Clamp(now);
+        _current.SetRemote(remote);
+        StartChecksIfReady(now);
+    }
+
+    /// <summary>Adds a remote candidate (trickle ICE: at any time). Only component 1 over UDP is used.</summary>
+    public void AddRemoteCandidate(IceCandidate candidate, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(candidate);
+        ThrowIfTerminal();
+        now = Clamp(now);
+        if (candidate.Component != 1) return;
+        foreach (var existing in _current.RemoteCandidates)
+            if (existing.Address.Equals(candidate.Address)) return;
+        _current.RemoteCandidates.Add(candidate);
+        foreach (var local in _localCandidates)
+            if (local.Type == IceCandidateType.Host) AddPair(_current, local, candidate);
+        StartChecksIfReady(now);
+    }
+
+    /// <summary>The peer signalled end-of-candidates (RFC 8838 section 8): when every pair fails, the agent fails.</summary>
+    public void AddRemoteEndOfCandidates(TimeSpan now)
+    {
+        now = Clamp(now);
+        _current.RemoteEndOfCandidates = true;
+        CheckAllFailed(now);
+    }
+
+    /// <summary>
+    /// ICE restart (RFC 8445 section 9): new local credentials and a new check list. Application data keeps
+    /// flowing on the selected pair until the new generation selects one. Signal the returned credentials, then
+    /// call <see cref="SetRemoteCredentials"/> and <see cref="AddRemoteCandidate"/> with the peer's new ones.
+    /// </summary>
+    public IceCredentials Restart(TimeSpan now, IceCredentials? newLocal = null)
+    {
+        ThrowIfTerminal();
+        Clamp(now);
+        var old = _current;
+        if (_previous is not null && _previous != Selected?.Generation) { _previous.Dispose(); _previous = null; }
+        foreach (var t in _outgoing)
+            if (t.Kind == OutgoingKind.Check && t.Pair?.Generation == old) t.Transaction.Cancel(now);
+        _outgoing.RemoveAll(t => t.Transaction.IsCompleted);
+        _current = new IceGeneration(newLocal ?? IceCredentials.Generate());
+        if (Selected?.Generation == old) _previous = old;
+        else old.Dispose();
+        return _current.Local;
+    }
+
+    private IceGeneration? _previous;
+
+    private void AddPair(IceGeneration g, IceCandidate local, IceCandidate remote)
+    {
+        if (local.Address.AddressFamily != remote.Address.AddressFamily) return;
+        foreach (var p in g.Pairs)
+            if (p.Local.Base.Equals(local.Base) && p.Remote.Address.Equals(remote.Address)) return;
+        var pair = new IcePair(g, local, remote) { State = IceCandidatePairState.Frozen };
+        g.Pairs.Add(pair);
+        // RFC 8445 section 6.1.2.6: the first pair of each foundation starts Waiting.
+        var foundationActive = false;
+        foreach (var p in g.Pairs)
+            if (p != pair && p.Foundation == pair.Foundation && p.State != IceCandidatePairState.Frozen) foundationActive = true;
+        if (!foundationActive) pair.State = IceCandidatePairState.Waiting;
+    }
+
+    internal IcePair FindOrAddPair(IceGeneration g, IceCandidate local, IceCandidate remote)
+    {
+        foreach (var p in g.Pairs)
+            if (p.Local.Base.Equals(local.Base) && p.Remote.Address.Equals(remote.Address)) return p;
+        AddPair(g, local, remote);
+        return g.Pairs[^1];
+    }
+
+    // ---------------- outputs ----------------
+
+    /// <summary>Writes the next datagram to send into <paramref name="destination"/> (at least 1500 bytes) with its endpoints.</summary>
+    public bool TryPollTransmit(Span<byte> destination, out IceTransmit transmit)
+    {
+        if (!_transmits.TryDequeue(out var t)) { transmit = default; return false; }
+        if (destination.Length < t.Length)
+        {
+            ArrayPool<byte>.Shared.Return(t.Buffer);
+            throw new ArgumentException("The destination cannot hold the datagram (give at least 1500 bytes).", nameof(destination));
+        }
+        t.Buffer.AsSpan(0, t.Length).CopyTo(destination);
+        ArrayPool<byte>.Shared.Return(t.Buffer);
+        transmit = new IceTransmit(t.Length, t.Local, t.Remote);
+        return true;
+    }
+
+    /// <summary>The next event, if any.</summary>
+    public bool TryPollEvent(out IceEvent evt) => _events.TryDequeue(out evt!);
+
+    /// <summary>
+    /// Where to send application data now: the selected pair's endpoints, or a status that names why not. The
+    /// caller sends its own bytes; the agent counts the send for the keepalive timer. After consent expired the
+    /// answer is <see cref="IceSendStatus.Failed"/> at once (RFC 7675 section 5.2).
+    /// </summary>
+    public IceSendResult TrySend(TimeSpan now)
+    {
+        now = Clamp(now);
+        switch (State)
+        {
+            case IceConnectionState.Failed: return new(IceSendStatus.Failed, State, null, null);
+            case IceConnectionState.Closed: return new(IceSendStatus.Closed, State, null, null);
+        }
+        if (Selected is not { } pair) return new(IceSendStatus.NotConnected, State, null, null);
+        _lastSent = now;
+        return new(IceSendStatus.Send, State, pair.LocalEndPoint, pair.RemoteEndPoint);
+    }
+
+    /// <summary>Closes the agent: no more transmits; state Closed.</summary>
+    public void Close(TimeSpan now)
+    {
+        now = Clamp(now);
+        if (State is IceConnectionState.Closed) return;
+        Transition(IceConnectionState.Closed, IceStateReason.Closed, now);
+        StopEverything();
+    }
+
+    private void ThrowIfTerminal()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (State is IceConnectionState.Closed or IceConnectionState.Failed)
+            throw new InvalidOperationException($"The ICE agent is {State}.");
+    }
+
+    internal void Transition(IceConnectionState next, IceStateReason reason, TimeSpan now)
+    {
+        if (next == State) return;
+        var previous = State;
+        State = next;
+        TimeSpan? age = Selected is null ? null : now - _lastReceived;
+        _events.Enqueue(new IceStateChangedEvent(now, previous, next, reason, age));
+    }
+
+    internal void Emit(IceEvent evt) => _events.Enqueue(evt);
+
+    /// <summary>Queues a datagram: the writer callback fills a pooled buffer.</summary>
+    private Span<byte> RentTransmit(out byte[] buffer)
+    {
+        buffer = ArrayPool<byte>.Shared.Rent(MaxDatagram);
+        return buffer.AsSpan(0, MaxDatagram);
+    }
+
+    private void QueueTransmit(byte[] buffer, int length, IPEndPoint local, IPEndPoint remote)
+    {
+        _transmits.Enqueue(new PendingTransmit(buffer, length, local, remote));
+        if (Selected is { } s && s.Matches(local, remote)) _lastSent = _now;
+    }
+
+    private void StopEverything()
+    {
+        foreach (var t in _outgoing) t.Transaction.Cancel(_now);
+        _outgoing.Clear();
+        while (_transmits.TryDequeue(out var t)) ArrayPool<byte>.Shared.Return(t.Buffer);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        StopEverything();
+        _current.Dispose();
+        _previous?.Dispose();
+    }
+
+    private readonly record struct PendingTransmit(byte[] Buffer, int Length, IPEndPoint Local, IPEndPoint Remote);
+}

@@ -1,0 +1,74 @@
+using System.Net;
+using Transport.Ice.Stun;
+
+namespace Transport.Ice;
+
+/// <summary>
+/// Options of an <see cref="IceAgent"/>. Every liveness timer is exact on the caller's time and 0 disables it.
+/// </summary>
+public sealed record IceAgentOptions
+{
+    /// <summary>The initial role (RFC 8445 section 6.1.1: the offerer is usually controlling). Lite agents are always controlled.</summary>
+    public IceRole Role { get; init; } = IceRole.Controlling;
+
+    /// <summary>ICE-lite (RFC 8445 section 2.5): answers checks, never sends them; the peer must be full.</summary>
+    public bool Lite { get; init; }
+
+    /// <summary>Local credentials; generated when null.</summary>
+    public IceCredentials? LocalCredentials { get; init; }
+
+    /// <summary>The tie-breaker of role conflicts; random when null.</summary>
+    public ulong? TieBreaker { get; init; }
+
+    /// <summary>Ta, the pacing of new checks (RFC 8445 section 14.2; default 50 ms).</summary>
+    public TimeSpan Ta { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Retransmission of checks, consent checks and gathering requests.</summary>
+    public StunRetransmissionOptions CheckRetransmission { get; init; } = new()
+    {
+        InitialRto = TimeSpan.FromMilliseconds(500),
+        MaxRto = TimeSpan.FromMilliseconds(1600),
+        MaxRequests = 7,
+        LastRequestWaitMultiplier = 4,
+    };
+
+    /// <summary>How long the controlling agent waits for better pairs after the first valid one before nominating (default 1 s).</summary>
+    public TimeSpan NominationTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A Binding indication is sent on the selected pair when nothing was sent for this long (RFC 8445 section 11; default 2 s).</summary>
+    public TimeSpan KeepaliveInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Consent checks on the selected pair every this long, randomized by +-20 % (RFC 7675 section 5.1; default 5 s).</summary>
+    public TimeSpan ConsentInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Consent expires this long after the last authenticated response (default 30 s): Failed with ConsentExpired.</summary>
+    public TimeSpan ConsentTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Connected becomes Disconnected when nothing was received on the selected pair for this long (default 5 s).</summary>
+    public TimeSpan DisconnectedTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Disconnected becomes Failed after this long (default 25 s).</summary>
+    public TimeSpan FailedTimeout { get; init; } = TimeSpan.FromSeconds(25);
+
+    /// <summary>STUN servers for server-reflexive candidates.</summary>
+    public IReadOnlyList<IPEndPoint> StunServers { get; init; } = [];
+
+    /// <summary>Random source for consent jitter; seed it in tests. Default: a new <see cref="System.Random"/>.</summary>
+    public Random? Random { get; init; }
+
+    /// <summary>SOFTWARE attribute value in checks, or null for none.</summary>
+    public string? Software { get; init; }
+
+    internal void Validate()
+    {
+        if (Ta <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Ta), "Ta must be positive.");
+        foreach (var (name, value) in new[]
+        {
+            (nameof(KeepaliveInterval), KeepaliveInterval), (nameof(ConsentInterval), ConsentInterval), (nameof(ConsentTimeout), ConsentTimeout),
+            (nameof(DisconnectedTimeout), DisconnectedTimeout), (nameof(FailedTimeout), FailedTimeout), (nameof(NominationTimeout), NominationTimeout),
+        })
+            if (value < TimeSpan.Zero) throw new ArgumentOutOfRangeException(name, "A timer is positive, or 0 to disable it.");
+        ArgumentNullException.ThrowIfNull(CheckRetransmission);
+        CheckRetransmission.Validate();
+    }
+}

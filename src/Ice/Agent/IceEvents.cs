@@ -1,0 +1,143 @@
+using System.Net;
+
+namespace Transport.Ice;
+
+/// <summary>The connection state of the agent (the RTCIceConnectionState of W3C WebRTC, one enum).</summary>
+public enum IceConnectionState
+{
+    /// <summary>Created; no checks yet.</summary>
+    New,
+    /// <summary>Checks are running; no pair selected.</summary>
+    Checking,
+    /// <summary>A pair is selected and traffic flows on it.</summary>
+    Connected,
+    /// <summary>Nothing received on the selected pair for <see cref="IceAgentOptions.DisconnectedTimeout"/>; sending continues.</summary>
+    Disconnected,
+    /// <summary>Terminal: consent expired, the failed timeout passed, or every pair failed. No data is sent.</summary>
+    Failed,
+    /// <summary>Terminal: closed by the application.</summary>
+    Closed,
+}
+
+/// <summary>Why the state changed.</summary>
+public enum IceStateReason
+{
+    /// <summary>Remote credentials and a pair are known: checks started.</summary>
+    ChecksStarted,
+    /// <summary>A nominated pair was selected.</summary>
+    PairSelected,
+    /// <summary>Nothing was received on the selected pair for DisconnectedTimeout.</summary>
+    NoTraffic,
+    /// <summary>Traffic arrived again on the selected pair.</summary>
+    TrafficResumed,
+    /// <summary>No authenticated response to consent checks for ConsentTimeout (RFC 7675 section 5.1).</summary>
+    ConsentExpired,
+    /// <summary>FailedTimeout passed in Disconnected.</summary>
+    FailedTimeout,
+    /// <summary>Every candidate pair failed after end-of-candidates.</summary>
+    AllPairsFailed,
+    /// <summary>The application closed the agent.</summary>
+    Closed,
+}
+
+/// <summary>The role of the agent (RFC 8445 section 6.1.1).</summary>
+public enum IceRole
+{
+    /// <summary>Nominates pairs.</summary>
+    Controlling,
+    /// <summary>Follows the peer's nomination.</summary>
+    Controlled,
+}
+
+/// <summary>State of a candidate pair (RFC 8445 section 6.1.2.6).</summary>
+public enum IceCandidatePairState
+{
+    /// <summary>Waiting for a pair of the same foundation to succeed.</summary>
+    Frozen,
+    /// <summary>Ready to be checked.</summary>
+    Waiting,
+    /// <summary>A check is outstanding.</summary>
+    InProgress,
+    /// <summary>A check succeeded: the pair is valid.</summary>
+    Succeeded,
+    /// <summary>The check failed.</summary>
+    Failed,
+}
+
+/// <summary>An output of the agent; drained with <see cref="IceAgent.TryPollEvent"/>.</summary>
+public abstract record IceEvent(TimeSpan At);
+
+/// <summary>The connection state changed. <paramref name="LastReceivedAge"/> is the age of the last packet received on the selected pair, when there is one.</summary>
+public sealed record IceStateChangedEvent(TimeSpan At, IceConnectionState Previous, IceConnectionState State, IceStateReason Reason, TimeSpan? LastReceivedAge) : IceEvent(At);
+
+/// <summary>A local candidate is ready to be signalled (trickle ICE).</summary>
+public sealed record IceCandidateGatheredEvent(TimeSpan At, IceCandidate Candidate) : IceEvent(At);
+
+/// <summary>Gathering finished: signal end-of-candidates.</summary>
+public sealed record IceGatheringCompleteEvent(TimeSpan At) : IceEvent(At);
+
+/// <summary>The pair application data goes on changed.</summary>
+public sealed record IceSelectedPairChangedEvent(TimeSpan At, IceCandidate Local, IceCandidate Remote) : IceEvent(At);
+
+/// <summary>The role changed to resolve a role conflict (RFC 8445 section 7.3.1.1).</summary>
+public sealed record IceRoleChangedEvent(TimeSpan At, IceRole Role) : IceEvent(At);
+
+/// <summary>A peer-reflexive remote candidate was learnt from a check (RFC 8445 section 7.3.1.3).</summary>
+public sealed record IceRemoteCandidateLearnedEvent(TimeSpan At, IceCandidate Candidate) : IceEvent(At);
+
+/// <summary>What <see cref="IceAgent.HandleDatagram"/> did with a datagram.</summary>
+public enum IceReceiveResult
+{
+    /// <summary>A STUN message for ICE, consumed.</summary>
+    Stun,
+    /// <summary>Not STUN, from a valid pair: application data (DTLS, SRTP) for the layer above.</summary>
+    ApplicationData,
+    /// <summary>Dropped and counted (see <see cref="IceAgent.DroppedCount(IceDropReason)"/>).</summary>
+    Dropped,
+}
+
+/// <summary>Why a datagram was dropped.</summary>
+public enum IceDropReason
+{
+    /// <summary>Looked like STUN but did not parse.</summary>
+    Malformed,
+    /// <summary>A request without valid FINGERPRINT.</summary>
+    BadFingerprint,
+    /// <summary>A request without USERNAME and MESSAGE-INTEGRITY, with an unknown USERNAME, or failing integrity: no answer (no amplification).</summary>
+    Unauthenticated,
+    /// <summary>A request that is not a Binding or lacks PRIORITY.</summary>
+    BadRequest,
+    /// <summary>A response that matches none of our transactions.</summary>
+    UnknownTransaction,
+    /// <summary>A response to a check that fails integrity, or comes from another address than the request went to.</summary>
+    BadResponse,
+    /// <summary>Application data from an address that is not on a valid pair.</summary>
+    UnknownPeer,
+    /// <summary>Arrived after the agent failed or closed.</summary>
+    NotRunning,
+    /// <summary>A datagram to a local address the agent does not have.</summary>
+    UnknownLocalAddress,
+}
+
+/// <summary>Result of <see cref="IceAgent.TrySend"/>.</summary>
+public enum IceSendStatus
+{
+    /// <summary>Send the payload from <see cref="IceSendResult.Local"/> to <see cref="IceSendResult.Remote"/>.</summary>
+    Send,
+    /// <summary>No pair is selected yet (state New or Checking).</summary>
+    NotConnected,
+    /// <summary>The agent failed (for example consent expired): sending stopped.</summary>
+    Failed,
+    /// <summary>The agent is closed.</summary>
+    Closed,
+}
+
+/// <summary>Where to send application data, or why not; <see cref="State"/> names the agent's state.</summary>
+public readonly record struct IceSendResult(IceSendStatus Status, IceConnectionState State, IPEndPoint? Local, IPEndPoint? Remote)
+{
+    /// <summary>True when the payload may be sent.</summary>
+    public bool CanSend => Status == IceSendStatus.Send;
+}
+
+/// <summary>One datagram the agent wants sent: <see cref="Length"/> bytes of the caller's buffer from <see cref="Local"/> to <see cref="Remote"/>.</summary>
+public readonly record struct IceTransmit(int Length, IPEndPoint Local, IPEndPoint Remote);

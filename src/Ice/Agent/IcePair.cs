@@ -1,0 +1,86 @@
+using System.Net;
+using Transport.Ice.Stun;
+
+namespace Transport.Ice;
+
+/// <summary>A read-only view of a candidate pair for diagnostics and tests.</summary>
+public sealed record IceCandidatePairInfo(IceCandidate Local, IceCandidate Remote, ulong Priority, IceCandidatePairState State, bool Nominated);
+
+/// <summary>A candidate pair of one check list (RFC 8445 section 6.1.2).</summary>
+internal sealed class IcePair
+{
+    public IcePair(IceGeneration generation, IceCandidate local, IceCandidate remote)
+    {
+        Generation = generation;
+        Local = local;
+        Remote = remote;
+    }
+
+    public IceGeneration Generation { get; }
+    public IceCandidate Local { get; }
+    public IceCandidate Remote { get; }
+    public IPEndPoint LocalEndPoint => Local.Base;
+    public IPEndPoint RemoteEndPoint => Remote.Address;
+    public string Foundation => Local.Foundation + "/" + Remote.Foundation;
+    public IceCandidatePairState State { get; set; }
+    public bool Nominated { get; set; }
+    /// <summary>Controlled side: USE-CANDIDATE arrived before our check succeeded (RFC 8445 section 7.3.1.5).</summary>
+    public bool NominateOnSuccess { get; set; }
+    /// <summary>Controlling side: the next check on this pair carries USE-CANDIDATE.</summary>
+    public bool NominationPending { get; set; }
+    public bool InTriggeredQueue { get; set; }
+
+    /// <summary>Pair priority (RFC 8445 section 6.1.2.3): 2^32*MIN(G,D) + 2*MAX(G,D) + (G&gt;D?1:0).</summary>
+    public ulong PriorityFor(IceRole role)
+    {
+        ulong g = role == IceRole.Controlling ? Local.Priority : Remote.Priority;
+        ulong d = role == IceRole.Controlling ? Remote.Priority : Local.Priority;
+        return (Math.Min(g, d) << 32) + 2 * Math.Max(g, d) + (g > d ? 1UL : 0UL);
+    }
+
+    public bool Matches(IPEndPoint local, IPEndPoint remote) => LocalEndPoint.Equals(local) && RemoteEndPoint.Equals(remote);
+}
+
+/// <summary>
+/// One generation of ICE state: credentials and the check list. An ICE restart (RFC 8445 section 9) starts a new
+/// generation while the selected pair of the old one keeps carrying data.
+/// </summary>
+internal sealed class IceGeneration : IDisposable
+{
+    public IceGeneration(IceCredentials local)
+    {
+        Local = local;
+        LocalKey = StunKey.ShortTerm(local.Password);
+        LocalUsernamePrefix = System.Text.Encoding.UTF8.GetBytes(local.Ufrag + ":");
+    }
+
+    public IceCredentials Local { get; }
+    public StunKey LocalKey { get; }
+    /// <summary>"localUfrag:" — the start of USERNAME in requests addressed to us.</summary>
+    public byte[] LocalUsernamePrefix { get; }
+    public IceCredentials? Remote { get; private set; }
+    public StunKey? RemoteKey { get; private set; }
+    /// <summary>"remoteUfrag:localUfrag" — USERNAME of our checks.</summary>
+    public string? OutgoingUsername { get; private set; }
+    public List<IceCandidate> RemoteCandidates { get; } = new();
+    public List<IcePair> Pairs { get; } = new();
+    public Queue<IcePair> Triggered { get; } = new();
+    public bool RemoteEndOfCandidates { get; set; }
+    public TimeSpan? FirstValidAt { get; set; }
+
+    public void SetRemote(IceCredentials remote)
+    {
+        Remote = remote;
+        RemoteKey?.Dispose();
+        RemoteKey = StunKey.ShortTerm(remote.Password);
+        OutgoingUsername = remote.Ufrag + ":" + Local.Ufrag;
+    }
+
+    public bool IsAddressedToUs(ReadOnlySpan<byte> username) => username.StartsWith(LocalUsernamePrefix);
+
+    public void Dispose()
+    {
+        LocalKey.Dispose();
+        RemoteKey?.Dispose();
+    }
+}
