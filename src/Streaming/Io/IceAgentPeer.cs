@@ -1,0 +1,94 @@
+using System.Buffers;
+using System.Net;
+using System.Threading.Channels;
+using Transport.Ice;
+
+namespace Transport.Streaming.Io;
+
+/// <summary>
+/// Runs an <see cref="IceAgent"/> on a <see cref="UdpDriver"/>: datagrams in, the agent's transmits out, its events
+/// to <see cref="Events"/>, application data (non-STUN from a valid pair) to a callback. The layers above ICE
+/// (DTLS, SRTP) use <see cref="Send"/> from the peer's own logical thread (<see cref="PeerHandle.InvokeAsync{T}"/>).
+/// </summary>
+public sealed class IceAgentPeer : IDatagramPeer
+{
+    /// <summary>Receives application data; the span is valid only during the call.</summary>
+    public delegate void ApplicationDataHandler(ReadOnlySpan<byte> datagram, TimeSpan now);
+
+    private readonly ApplicationDataHandler? _onData;
+    private readonly Channel<IceEvent> _events = Channel.CreateUnbounded<IceEvent>(new UnboundedChannelOptions { SingleWriter = true });
+    private readonly Queue<(byte[] Buffer, int Length, IPEndPoint Local, IPEndPoint Remote)> _outgoing = new();
+
+    public IceAgentPeer(IceAgent agent, ApplicationDataHandler? onApplicationData = null)
+    {
+        Agent = agent ?? throw new ArgumentNullException(nameof(agent));
+        _onData = onApplicationData;
+        LocalUsernameFragments = [agent.LocalCredentials.Ufrag];
+    }
+
+    /// <summary>The agent; touch it only from the peer's logical thread.</summary>
+    public IceAgent Agent { get; }
+
+    /// <summary>Every event of the agent, in order. Completes when the agent is closed or failed.</summary>
+    public ChannelReader<IceEvent> Events => _events.Reader;
+
+    public IReadOnlyCollection<string> LocalUsernameFragments { get; }
+
+    public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    {
+        if (Agent.HandleDatagram(datagram, local, remote, now) == IceReceiveResult.ApplicationData)
+            _onData?.Invoke(datagram, now);
+    }
+
+    public void HandleTimeout(TimeSpan now) => Agent.HandleTimeout(now);
+
+    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
+    {
+        if (Agent.TryPollTransmit(destination, out var t))
+        {
+            written = t.Length;
+            local = t.Local;
+            remote = t.Remote;
+            return true;
+        }
+        if (_outgoing.TryDequeue(out var o))
+        {
+            o.Buffer.AsSpan(0, o.Length).CopyTo(destination);
+            ArrayPool<byte>.Shared.Return(o.Buffer);
+            written = o.Length;
+            local = o.Local;
+            remote = o.Remote;
+            return true;
+        }
+        written = 0;
+        local = null;
+        remote = null!;
+        return false;
+    }
+
+    public TimeSpan? PollTimeout() => Agent.PollTimeout();
+
+    public void AfterInput(TimeSpan now)
+    {
+        while (Agent.TryPollEvent(out var e))
+        {
+            _events.Writer.TryWrite(e);
+            if (e is IceStateChangedEvent { State: IceConnectionState.Failed or IceConnectionState.Closed })
+                _events.Writer.TryComplete();
+        }
+    }
+
+    /// <summary>
+    /// Sends application data on the selected pair. Call on the peer's logical thread. When the agent cannot send,
+    /// nothing is queued and the result names the state (never a silent drop).
+    /// </summary>
+    public IceSendResult Send(ReadOnlySpan<byte> datagram, TimeSpan now)
+    {
+        var result = Agent.TrySend(now);
+        if (!result.CanSend) return result;
+        var buffer = ArrayPool<byte>.Shared.Rent(datagram.Length);
+        datagram.CopyTo(buffer);
+        _outgoing.Enqueue((buffer, datagram.Length, result.Local!, result.Remote!));
+        return result;
+    }
+}
