@@ -150,6 +150,30 @@ public sealed partial class TurnClient : IDisposable
         Transition(TurnClientState.Closed, new TurnClosed("closed before an allocation existed"));
     }
 
+    /// <summary>
+    /// Tells the client that its TCP connection to the server closed. The server deletes the allocation with the
+    /// connection (RFC 8656 section 3.1), so an allocation ends as expired and an Allocate in progress fails.
+    /// </summary>
+    public void ConnectionClosed(TimeSpan now, string reason = "the TCP connection to the server closed")
+    {
+        Advance(now);
+        switch (State)
+        {
+            case TurnClientState.Allocating:
+                CancelAll();
+                Transition(TurnClientState.Failed, new TurnAllocationFailed(TurnFailureKind.ConnectionClosed, 0, reason));
+                break;
+            case TurnClientState.Allocated:
+                CancelAll();
+                Transition(TurnClientState.Expired, new TurnAllocationExpired(0, reason));
+                break;
+            case TurnClientState.Closing:
+                CancelAll();
+                Transition(TurnClientState.Closed, new TurnClosed(reason));
+                break;
+        }
+    }
+
     /// <summary>Next event, if any.</summary>
     public bool TryPollEvent(out TurnEvent evt) => _events.TryDequeue(out evt!);
 

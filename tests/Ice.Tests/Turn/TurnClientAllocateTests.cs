@@ -195,6 +195,9 @@ public sealed class TurnClientAllocateTests
         Assert.True(StunMessage.TryRead(h.Transmits[1].Bytes, out var m));
         Assert.True(m.TryGetAdditionalAddressFamily(out var family));
         Assert.Equal(StunAddress.FamilyIPv6, family);
+        // coturn 4.6 reads the draft's number 0x8032 (see docs/turn.md).
+        Assert.True(m.TryGetAttribute(0x8032, out var legacy));
+        Assert.Equal(new byte[] { 2, 0, 0, 0 }, legacy.ToArray());
         var allocated = Assert.Single(h.EventsOf<TurnAllocated>());
         Assert.Equal(FakeTurnServer.Relayed, allocated.RelayedAddress);
         Assert.Equal(FakeTurnServer.RelayedV6, allocated.AdditionalRelayedAddress);
