@@ -147,7 +147,13 @@ public sealed partial class TurnClient : IDisposable
             SendRefresh(0);
             return;
         }
-        Transition(TurnClientState.Closed, new TurnClosed("closed before an allocation existed"));
+        Transition(TurnClientState.Closed, new TurnClosed(State switch
+        {
+            TurnClientState.Idle => "closed before starting",
+            TurnClientState.Allocating => "closed while allocating",
+            TurnClientState.Expired => "closed after the allocation expired",
+            _ => "closed after the allocation failed",
+        }));
     }
 
     /// <summary>

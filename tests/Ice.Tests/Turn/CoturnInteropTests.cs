@@ -95,13 +95,15 @@ public sealed class CoturnInteropTests
         Assert.Contains(Coturn.Realm, failed.Reason);
     }
 
-    [Fact]
-    public void RefreshesAShortServerLifetimeAndAnUnrefreshedAllocationExpires()
+    [Theory]
+    [InlineData(TurnTransport.Udp)]
+    [InlineData(TurnTransport.Tcp)]
+    public void RefreshesAShortServerLifetimeAndAnUnrefreshedAllocationExpires(TurnTransport transport)
     {
         using var server = new Coturn("--max-allocate-lifetime=3");
-        using var a = new TurnSocketPeer("A", Options(server, TurnTransport.Udp));
-        using var c = new TurnSocketPeer("C", Options(server, TurnTransport.Udp));
-        using var b = new TurnSocketPeer("B", Options(server, TurnTransport.Udp) with { RefreshAllocation = false });
+        using var a = new TurnSocketPeer("A", Options(server, transport));
+        using var c = new TurnSocketPeer("C", Options(server, transport));
+        using var b = new TurnSocketPeer("B", Options(server, transport) with { RefreshAllocation = false });
         var peers = new[] { a, b, c };
         foreach (var p in peers) p.Start();
         TurnSocketPeer.RunUntil(() => peers.All(p => p.Client.State == TurnClientState.Allocated), Wait, "allocations", peers);
@@ -137,12 +139,14 @@ public sealed class CoturnInteropTests
         Assert.Equal(bReceived, b.DatagramsReceived);
     }
 
-    [Fact]
-    public void FollowsTheAlternateServerOfA300Answer()
+    [Theory]
+    [InlineData(TurnTransport.Udp)]
+    [InlineData(TurnTransport.Tcp)]
+    public void FollowsTheAlternateServerOfA300Answer(TurnTransport transport)
     {
         using var target = new Coturn();
         using var redirecting = new Coturn($"--alternate-server=127.0.0.1:{target.Port}");
-        using var a = new TurnSocketPeer("A", Options(redirecting, TurnTransport.Udp));
+        using var a = new TurnSocketPeer("A", Options(redirecting, transport));
         a.Start();
         TurnSocketPeer.RunUntil(() => a.Client.State is TurnClientState.Allocated or TurnClientState.Failed, Wait, "the allocation", a);
         Assert.Equal(TurnClientState.Allocated, a.Client.State);
