@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using BenchmarkDotNet.Attributes;
 using Transport.Ice.Stun;
@@ -42,6 +43,14 @@ public class TurnBenchmarks
 
     [Benchmark(Description = "ChannelData.TryRead")]
     public int ParseChannelData() => ChannelData.TryRead(_frame, out var message) ? message.Data.Length : -1;
+
+    [Benchmark(Description = "TurnStreamFraming.TryReadFrame (TCP)")]
+    public long DeframeFromStream()
+    {
+        // A pipe reader hands over a sequence; one ChannelData frame is taken off its front.
+        var buffer = new ReadOnlySequence<byte>(_frame);
+        return TurnStreamFraming.TryReadFrame(ref buffer, out var frame) == TurnFrameStatus.Complete ? frame.Length : -1;
+    }
 
     [Benchmark(Description = "TurnClient.WrapSend (channel)")]
     public int ClientWrapChannel() => _client.WrapSend(Peer, _payload, _output);
