@@ -90,6 +90,21 @@ public sealed class TurnClientAllocateTests
     }
 
     [Fact]
+    public void KeepsTheSha256KeyAcrossAStaleNonceThatDoesNotRepeatTheAlgorithms()
+    {
+        using var h = new TurnHarness();
+        h.Server.OfferAlgorithms = [StunPasswordAlgorithm.Md5, StunPasswordAlgorithm.Sha256];
+        h.Server.AlgorithmsIn438 = false;
+        h.Start();
+        h.Server.StaleNonceCount = 1;
+        h.RunUntil(S(541));
+        Assert.Equal(1, h.Client.StaleNonceRetries);
+        Assert.Equal(StunPasswordAlgorithm.Sha256, h.Client.PasswordAlgorithm);
+        Assert.Equal(StunPasswordAlgorithm.Sha256, h.Server.AlgorithmUsed);
+        Assert.Single(h.EventsOf<TurnAllocationRefreshed>());
+    }
+
+    [Fact]
     public void KeepsMd5WhenSha256IsNotPreferred()
     {
         using var h = new TurnHarness(o => o with { PreferSha256 = false });
