@@ -337,9 +337,11 @@ public sealed class TurnDropCounters
     public long BadFingerprint { get; internal set; }
     /// <summary>ChannelData on a channel that is not bound.</summary>
     public long UnknownChannel { get; internal set; }
-    /// <summary>A request, or an indication other than Data, or a Data indication without peer or data.</summary>
+    /// <summary>A request, or an indication other than Data, or a Data indication without peer or data, or before the allocation.</summary>
     public long Unexpected { get; internal set; }
+    /// <summary>A Data indication from an IP we hold no permission for (RFC 8656 section 11.4).</summary>
+    public long NoPermission { get; internal set; }
 
     /// <summary>All drops.</summary>
-    public long Total => Malformed + NotFromServer + UnknownTransaction + Unauthenticated + BadFingerprint + UnknownChannel + Unexpected;
+    public long Total => Malformed + NotFromServer + UnknownTransaction + Unauthenticated + BadFingerprint + UnknownChannel + Unexpected + NoPermission;
 }
