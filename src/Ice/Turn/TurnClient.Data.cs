@@ -71,7 +71,12 @@ public sealed partial class TurnClient
                 return false;
             case StunClass.Indication when message.Method == StunMethod.Data && State is TurnClientState.Allocated or TurnClientState.Closing
                                            && message.TryGetXorPeerAddress(out peer) && message.TryGetData(out payload):
-                return true;
+                // RFC 8656 section 11.4: the client SHOULD discard data from an IP it holds no permission for.
+                if (_permissions.ContainsKey(IpOnly(peer))) return true;
+                peer = default;
+                payload = default;
+                Dropped.NoPermission++;
+                return false;
             default:
                 peer = default;
                 payload = default;

@@ -18,6 +18,9 @@ public sealed partial class TurnClient
     /// <summary>The password algorithm in use (MD5 unless the server offered SHA-256 and the options prefer it).</summary>
     public StunPasswordAlgorithm PasswordAlgorithm => _passwordAlgorithm;
 
+    /// <summary>ADDITIONAL-ADDRESS-FAMILY as coturn numbers it (draft-ietf-tram-turnbis before RFC 8656 assigned 0x8000).</summary>
+    internal const ushort LegacyAdditionalAddressFamilyType = 0x8032;
+
     private void SendAllocate() => Enqueue(new PendingRequest(RequestKind.Allocate, null!));
 
     private void SendRefresh(uint lifetime) => Enqueue(new PendingRequest(RequestKind.Refresh, null!) { Lifetime = lifetime });
@@ -64,7 +67,11 @@ public sealed partial class TurnClient
                 if (_options.RequestedLifetime is not null) writer.AddLifetime(LifetimeSeconds());
                 // RFC 8656 section 7.1: absent means IPv4, so it is only sent for IPv6 (older servers reject it less often).
                 if (_options.RequestedAddressFamily == TurnAddressFamily.IPv6) writer.AddRequestedAddressFamily(StunAddress.FamilyIPv6);
-                if (_options.AdditionalIPv6) writer.AddAdditionalAddressFamily(StunAddress.FamilyIPv6);
+                if (_options.AdditionalIPv6)
+                {
+                    writer.AddAdditionalAddressFamily(StunAddress.FamilyIPv6);
+                    if (_options.LegacyAdditionalAddressFamily) writer.Add(LegacyAdditionalAddressFamilyType, [StunAddress.FamilyIPv6, 0, 0, 0]);
+                }
                 if (_options.Software is { } software) writer.AddString(StunAttributeType.Software, software);
                 break;
             case RequestKind.Refresh:

@@ -147,7 +147,37 @@ public sealed partial class TurnClient : IDisposable
             SendRefresh(0);
             return;
         }
-        Transition(TurnClientState.Closed, new TurnClosed("closed before an allocation existed"));
+        Transition(TurnClientState.Closed, new TurnClosed(State switch
+        {
+            TurnClientState.Idle => "closed before starting",
+            TurnClientState.Allocating => "closed while allocating",
+            TurnClientState.Expired => "closed after the allocation expired",
+            _ => "closed after the allocation failed",
+        }));
+    }
+
+    /// <summary>
+    /// Tells the client that its TCP connection to the server closed. The server deletes the allocation with the
+    /// connection (RFC 8656 section 3.1), so an allocation ends as expired and an Allocate in progress fails.
+    /// </summary>
+    public void ConnectionClosed(TimeSpan now, string reason = "the TCP connection to the server closed")
+    {
+        Advance(now);
+        switch (State)
+        {
+            case TurnClientState.Allocating:
+                CancelAll();
+                Transition(TurnClientState.Failed, new TurnAllocationFailed(TurnFailureKind.ConnectionClosed, 0, reason));
+                break;
+            case TurnClientState.Allocated:
+                CancelAll();
+                Transition(TurnClientState.Expired, new TurnAllocationExpired(0, reason));
+                break;
+            case TurnClientState.Closing:
+                CancelAll();
+                Transition(TurnClientState.Closed, new TurnClosed(reason));
+                break;
+        }
     }
 
     /// <summary>Next event, if any.</summary>
@@ -307,9 +337,11 @@ public sealed class TurnDropCounters
     public long BadFingerprint { get; internal set; }
     /// <summary>ChannelData on a channel that is not bound.</summary>
     public long UnknownChannel { get; internal set; }
-    /// <summary>A request, or an indication other than Data, or a Data indication without peer or data.</summary>
+    /// <summary>A request, or an indication other than Data, or a Data indication without peer or data, or before the allocation.</summary>
     public long Unexpected { get; internal set; }
+    /// <summary>A Data indication from an IP we hold no permission for (RFC 8656 section 11.4).</summary>
+    public long NoPermission { get; internal set; }
 
     /// <summary>All drops.</summary>
-    public long Total => Malformed + NotFromServer + UnknownTransaction + Unauthenticated + BadFingerprint + UnknownChannel + Unexpected;
+    public long Total => Malformed + NotFromServer + UnknownTransaction + Unauthenticated + BadFingerprint + UnknownChannel + Unexpected + NoPermission;
 }

@@ -54,6 +54,13 @@ public sealed record TurnClientOptions
     /// </summary>
     public bool AdditionalIPv6 { get; init; }
 
+    /// <summary>
+    /// With <see cref="AdditionalIPv6"/>, also send the attribute under 0x8032, the number coturn (4.6) still uses
+    /// from the draft that became RFC 8656 (which assigned 0x8000). Both are comprehension-optional, so a server
+    /// ignores the one it does not know. Default true.
+    /// </summary>
+    public bool LegacyAdditionalAddressFamily { get; init; } = true;
+
     /// <summary>Whether to use SHA-256 long-term keys when the server offers PASSWORD-ALGORITHMS with it (RFC 8489 section 9.2.4). Default true.</summary>
     public bool PreferSha256 { get; init; } = true;
 

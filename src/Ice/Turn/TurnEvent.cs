@@ -36,6 +36,8 @@ public enum TurnFailureKind
     MalformedResponse,
     /// <summary>More 300 redirects or 438 answers than the options allow.</summary>
     TooManyRetries,
+    /// <summary>The TCP connection to the server closed (<see cref="TurnClient.ConnectionClosed"/>).</summary>
+    ConnectionClosed,
 }
 
 /// <summary>Something the <see cref="TurnClient"/> reports; drain with <see cref="TurnClient.TryPollEvent"/>.</summary>

@@ -95,13 +95,15 @@ public sealed class CoturnInteropTests
         Assert.Contains(Coturn.Realm, failed.Reason);
     }
 
-    [Fact]
-    public void RefreshesAShortServerLifetimeAndAnUnrefreshedAllocationExpires()
+    [Theory]
+    [InlineData(TurnTransport.Udp)]
+    [InlineData(TurnTransport.Tcp)]
+    public void RefreshesAShortServerLifetimeAndAnUnrefreshedAllocationExpires(TurnTransport transport)
     {
         using var server = new Coturn("--max-allocate-lifetime=3");
-        using var a = new TurnSocketPeer("A", Options(server, TurnTransport.Udp));
-        using var c = new TurnSocketPeer("C", Options(server, TurnTransport.Udp));
-        using var b = new TurnSocketPeer("B", Options(server, TurnTransport.Udp) with { RefreshAllocation = false });
+        using var a = new TurnSocketPeer("A", Options(server, transport));
+        using var c = new TurnSocketPeer("C", Options(server, transport));
+        using var b = new TurnSocketPeer("B", Options(server, transport) with { RefreshAllocation = false });
         var peers = new[] { a, b, c };
         foreach (var p in peers) p.Start();
         TurnSocketPeer.RunUntil(() => peers.All(p => p.Client.State == TurnClientState.Allocated), Wait, "allocations", peers);
@@ -137,12 +139,14 @@ public sealed class CoturnInteropTests
         Assert.Equal(bReceived, b.DatagramsReceived);
     }
 
-    [Fact]
-    public void FollowsTheAlternateServerOfA300Answer()
+    [Theory]
+    [InlineData(TurnTransport.Udp)]
+    [InlineData(TurnTransport.Tcp)]
+    public void FollowsTheAlternateServerOfA300Answer(TurnTransport transport)
     {
         using var target = new Coturn();
         using var redirecting = new Coturn($"--alternate-server=127.0.0.1:{target.Port}");
-        using var a = new TurnSocketPeer("A", Options(redirecting, TurnTransport.Udp));
+        using var a = new TurnSocketPeer("A", Options(redirecting, transport));
         a.Start();
         TurnSocketPeer.RunUntil(() => a.Client.State is TurnClientState.Allocated or TurnClientState.Failed, Wait, "the allocation", a);
         Assert.Equal(TurnClientState.Allocated, a.Client.State);
@@ -158,5 +162,32 @@ public sealed class CoturnInteropTests
         TurnSocketPeer.RunUntil(() => a.EventsOf<TurnAllocationRefreshed>().Count() >= 3, Wait, "refreshes across stale nonces", a);
         Assert.Equal(TurnClientState.Allocated, a.Client.State);
         Assert.True(a.Client.StaleNonceRetries > 0, "coturn never answered 438: the test did not exercise stale nonces");
+    }
+
+    [Fact]
+    public void AllocatesIPv6RelayedAddressesAndRelaysBetweenThem()
+    {
+        using var server = new Coturn("--relay-ip=::1");
+        using var a = new TurnSocketPeer("A", Options(server, TurnTransport.Udp) with { RequestedAddressFamily = TurnAddressFamily.IPv6 });
+        using var b = new TurnSocketPeer("B", Options(server, TurnTransport.Udp) with { AdditionalIPv6 = true });
+        a.Start();
+        b.Start();
+        TurnSocketPeer.RunUntil(() => a.Client.State == TurnClientState.Allocated && b.Client.State == TurnClientState.Allocated, Wait, "allocations", a, b);
+        Assert.Equal("::1", a.Client.RelayedAddress.ToIPAddress().ToString());
+        var dual = b.EventsOf<TurnAllocated>().Single();
+        Assert.Equal("127.0.0.1", dual.RelayedAddress.ToIPAddress().ToString());
+        Assert.NotNull(dual.AdditionalRelayedAddress);
+        Assert.Equal("::1", dual.AdditionalRelayedAddress!.Value.ToIPAddress().ToString());
+
+        var relayB6 = b.Client.AdditionalRelayedAddress;
+        a.Client.CreatePermission(relayB6, a.Now);
+        b.Client.CreatePermission(a.Client.RelayedAddress, b.Now);
+        a.Client.BindChannel(relayB6, a.Now);
+        TurnSocketPeer.RunUntil(() => a.EventsOf<TurnChannelBound>().Any() && b.Client.HasPermission(a.Client.RelayedAddress), Wait, "permission and channel", a, b);
+        a.SendToPeer(relayB6, "over IPv6"u8);
+        b.SendToPeer(a.Client.RelayedAddress, "back over IPv6"u8);
+        TurnSocketPeer.RunUntil(() => a.EventsOf<TurnPeerData>().Any() && b.EventsOf<TurnPeerData>().Any(), Wait, "data both ways over IPv6 relays", a, b);
+        Assert.Equal(a.Client.RelayedAddress, b.EventsOf<TurnPeerData>().Single().Peer);
+        Assert.Equal("back over IPv6", Encoding.UTF8.GetString(a.EventsOf<TurnPeerData>().Single().Data));
     }
 }

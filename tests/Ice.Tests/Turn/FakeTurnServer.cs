@@ -25,6 +25,9 @@ internal sealed class FakeTurnServer
     public StunAddress Self { get; init; } = Address;
     public uint GrantedLifetime { get; set; } = 600;
     public StunPasswordAlgorithm[]? OfferAlgorithms { get; set; }
+    /// <summary>False to leave PASSWORD-ALGORITHMS out of 438 answers (RFC 8489 does not require it there).</summary>
+    public bool AlgorithmsIn438 { get; set; } = true;
+    private bool _answering438;
     /// <summary>Answer the next N authenticated requests with 438 and a fresh nonce.</summary>
     public int StaleNonceCount { get; set; }
     /// <summary>When set, every Allocate is answered 300 with this ALTERNATE-SERVER.</summary>
@@ -87,7 +90,9 @@ internal sealed class FakeTurnServer
         {
             if (StaleNonceCount > 0) StaleNonceCount--;
             _nonce = "nonce-" + (Requests.Count + 1);
-            return Error(buffer, m, StunErrorCode.StaleNonce, "Stale Nonce", Challenge);
+            _answering438 = true;
+            try { return Error(buffer, m, StunErrorCode.StaleNonce, "Stale Nonce", Challenge); }
+            finally { _answering438 = false; }
         }
         if (FailMethod is { } f && f.Method == m.Method)
             return Error(buffer, m, f.Code, "Injected", (ref StunMessageWriter _) => { }, key);
@@ -122,7 +127,7 @@ internal sealed class FakeTurnServer
     {
         w.AddString(StunAttributeType.Realm, Realm);
         w.AddString(StunAttributeType.Nonce, _nonce);
-        if (OfferAlgorithms is not null) w.AddPasswordAlgorithms(OfferAlgorithms);
+        if (OfferAlgorithms is not null && (AlgorithmsIn438 || !_answering438)) w.AddPasswordAlgorithms(OfferAlgorithms);
     }
 
     private delegate void Extra(ref StunMessageWriter w);

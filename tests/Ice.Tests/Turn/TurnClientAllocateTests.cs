@@ -90,6 +90,21 @@ public sealed class TurnClientAllocateTests
     }
 
     [Fact]
+    public void KeepsTheSha256KeyAcrossAStaleNonceThatDoesNotRepeatTheAlgorithms()
+    {
+        using var h = new TurnHarness();
+        h.Server.OfferAlgorithms = [StunPasswordAlgorithm.Md5, StunPasswordAlgorithm.Sha256];
+        h.Server.AlgorithmsIn438 = false;
+        h.Start();
+        h.Server.StaleNonceCount = 1;
+        h.RunUntil(S(541));
+        Assert.Equal(1, h.Client.StaleNonceRetries);
+        Assert.Equal(StunPasswordAlgorithm.Sha256, h.Client.PasswordAlgorithm);
+        Assert.Equal(StunPasswordAlgorithm.Sha256, h.Server.AlgorithmUsed);
+        Assert.Single(h.EventsOf<TurnAllocationRefreshed>());
+    }
+
+    [Fact]
     public void KeepsMd5WhenSha256IsNotPreferred()
     {
         using var h = new TurnHarness(o => o with { PreferSha256 = false });
@@ -195,6 +210,9 @@ public sealed class TurnClientAllocateTests
         Assert.True(StunMessage.TryRead(h.Transmits[1].Bytes, out var m));
         Assert.True(m.TryGetAdditionalAddressFamily(out var family));
         Assert.Equal(StunAddress.FamilyIPv6, family);
+        // coturn 4.6 reads the draft's number 0x8032 (see docs/turn.md).
+        Assert.True(m.TryGetAttribute(0x8032, out var legacy));
+        Assert.Equal(new byte[] { 2, 0, 0, 0 }, legacy.ToArray());
         var allocated = Assert.Single(h.EventsOf<TurnAllocated>());
         Assert.Equal(FakeTurnServer.Relayed, allocated.RelayedAddress);
         Assert.Equal(FakeTurnServer.RelayedV6, allocated.AdditionalRelayedAddress);

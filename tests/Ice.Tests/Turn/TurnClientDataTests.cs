@@ -62,6 +62,21 @@ public sealed class TurnClientDataTests
     }
 
     [Fact]
+    public void DropsADataIndicationFromAnIpWithoutPermission()
+    {
+        using var h = new TurnHarness();
+        h.Start();
+        h.Client.CreatePermission(Peer, h.Now);
+        h.Pump();
+        var stranger = StunAddress.FromEndPoint(new IPEndPoint(IPAddress.Parse("198.51.100.99"), 7000));
+        h.Receive(FakeTurnServer.DataIndication(stranger, "spoofed"u8));
+        var samePeerOtherPort = StunAddress.FromEndPoint(new IPEndPoint(IPAddress.Parse("203.0.113.5"), 9999));
+        h.Receive(FakeTurnServer.DataIndication(samePeerOtherPort, "fine"u8)); // permissions are per IP
+        Assert.Equal(1, h.Client.Dropped.NoPermission);
+        Assert.Equal("fine"u8.ToArray(), Assert.Single(h.EventsOf<TurnPeerData>()).Data);
+    }
+
+    [Fact]
     public void TryReceiveHandsOutThePayloadWithoutCopying()
     {
         using var h = new TurnHarness();

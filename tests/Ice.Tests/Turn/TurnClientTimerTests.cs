@@ -203,4 +203,29 @@ public sealed class TurnClientTimerTests
         Assert.Single(h.EventsOf<TurnClosed>());
         Assert.Null(h.Client.PollTimeout());
     }
+
+    [Fact]
+    public void ALostTcpConnectionEndsTheAllocation()
+    {
+        using var h = new TurnHarness(o => o with { Transport = TurnTransport.Tcp });
+        h.Start();
+        h.RunUntil(S(100));
+        h.Client.ConnectionClosed(h.Now);
+        h.Pump();
+        var expired = Assert.Single(h.EventsOf<TurnAllocationExpired>());
+        Assert.Contains("TCP", expired.Reason);
+        Assert.Equal(TurnClientState.Expired, h.Client.State);
+        Assert.Null(h.Client.PollTimeout());
+    }
+
+    [Fact]
+    public void ALostTcpConnectionFailsAnAllocateInProgress()
+    {
+        using var h = new TurnHarness(o => o with { Transport = TurnTransport.Tcp });
+        h.Server.Answer = false;
+        h.Start();
+        h.Client.ConnectionClosed(S(1));
+        h.Pump();
+        Assert.Equal(TurnFailureKind.ConnectionClosed, Assert.Single(h.EventsOf<TurnAllocationFailed>()).Kind);
+    }
 }

@@ -63,4 +63,22 @@ public sealed class TurnServerConfigTests
     [Fact]
     public void ANameNeedsResolvingFirst() =>
         Assert.Throws<ArgumentException>(() => TurnClientOptions.FromConfig(TurnServerConfig.Parse("turn:turn.example.org")));
+
+    [Theory]
+    [InlineData("turn:example.org", "turn:example.org:3478?transport=udp")]
+    [InlineData("turns:[2001:db8::1]", "turns:[2001:db8::1]:5349?transport=tcp")]
+    public void PrintsTheCanonicalUri(string uri, string canonical)
+    {
+        Assert.Equal(canonical, TurnServerConfig.Parse(uri).ToString());
+        Assert.Equal(TurnServerConfig.Parse(uri) with { }, TurnServerConfig.Parse(canonical));
+    }
+
+    [Fact]
+    public void BuildsClientOptionsFromAnIPv6Literal()
+    {
+        var options = TurnClientOptions.FromConfig(TurnServerConfig.Parse("turn:[::1]:3480", "u", "p"));
+        Assert.True(options.Server.IsIPv6);
+        Assert.Equal(3480, options.Server.Port);
+        Assert.Equal(TurnTransport.Udp, options.Transport);
+    }
 }
