@@ -59,7 +59,11 @@ internal sealed partial class PeerActor
 
     // A wake-up: Process checks the peer's deadline after every input, so if the inbox is full the busy loop
     // handles the timeout anyway.
-    private void OnTimer() => _inbox.Writer.TryWrite(default);
+    private void OnTimer()
+    {
+        Interlocked.Increment(ref _driver.Counters._wakeups);
+        _inbox.Writer.TryWrite(default);
+    }
 
     private async Task RunAsync()
     {
@@ -99,6 +103,7 @@ internal sealed partial class PeerActor
             {
                 var deadline = _peer.PollTimeout();
                 if (deadline is null || deadline > now) break;
+                Interlocked.Increment(ref _driver.Counters._timeouts);
                 _peer.HandleTimeout(now);
                 Drain();
             }
@@ -157,7 +162,11 @@ internal sealed partial class PeerActor
         catch (Exception e) { LogPeerError(e); deadline = null; }
         if (deadline is null) { _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan); return; }
         var due = deadline.Value - now;
-        _timer.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
+        if (due <= TimeSpan.Zero) { _timer.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan); return; }
+        // System timers count whole milliseconds and may fire up to one early against the monotonic clock;
+        // rounding up avoids a wake-up that finds nothing due and re-arms for the last fraction.
+        var milliseconds = (long)Math.Ceiling(due.TotalMilliseconds) + 1;
+        _timer.Change(TimeSpan.FromMilliseconds(milliseconds), Timeout.InfiniteTimeSpan);
     }
 
     public async Task StopAsync()

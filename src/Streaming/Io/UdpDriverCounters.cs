@@ -3,7 +3,7 @@ namespace Transport.Streaming.Io;
 /// <summary>What the <see cref="UdpDriver"/> counted, read at any time from any thread.</summary>
 public sealed class UdpDriverCounters
 {
-    internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors;
+    internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups;
 
     /// <summary>Datagrams received on all sockets.</summary>
     public long Received => Interlocked.Read(ref _received);
@@ -17,6 +17,10 @@ public sealed class UdpDriverCounters
     public long DroppedUnknownKind => Interlocked.Read(ref _droppedUnknownKind);
     /// <summary>Datagrams dropped because their peer's inbox was full.</summary>
     public long DroppedInboxFull => Interlocked.Read(ref _droppedInboxFull);
+    /// <summary>Deadlines handed to peers (HandleTimeout calls).</summary>
+    public long Timeouts => Interlocked.Read(ref _timeouts);
+    /// <summary>Timer wake-ups of peer actors (some find their deadline moved and handle nothing).</summary>
+    public long Wakeups => Interlocked.Read(ref _wakeups);
     /// <summary>Exceptions thrown by a peer while handling an input (a bug in the peer: logged, never fatal to the driver).</summary>
     public long PeerErrors => Interlocked.Read(ref _peerErrors);
 }
