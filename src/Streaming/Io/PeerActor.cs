@@ -163,10 +163,12 @@ internal sealed partial class PeerActor
         if (deadline is null) { _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan); return; }
         var due = deadline.Value - now;
         if (due <= TimeSpan.Zero) { _timer.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan); return; }
-        // System timers count whole milliseconds and may fire up to one early against the monotonic clock;
-        // rounding up avoids a wake-up that finds nothing due and re-arms for the last fraction.
-        var milliseconds = (long)Math.Ceiling(due.TotalMilliseconds) + 1;
-        _timer.Change(TimeSpan.FromMilliseconds(milliseconds), Timeout.InfiniteTimeSpan);
+        // The system's timers count whole milliseconds and may fire up to one early against the monotonic clock;
+        // rounding up avoids a wake-up that finds nothing due and re-arms for the last fraction. Other providers
+        // (virtual time in tests) are exact and get the exact due time.
+        if (ReferenceEquals(_driver.Time, TimeProvider.System))
+            due = TimeSpan.FromMilliseconds(Math.Ceiling(due.TotalMilliseconds) + 1);
+        _timer.Change(due, Timeout.InfiniteTimeSpan);
     }
 
     public async Task StopAsync()
