@@ -19,6 +19,7 @@ public sealed partial class DtlsConnection : IDisposable
     private readonly byte[] _remoteAddress;
     private readonly Queue<DtlsEvent> _events = new();
     private readonly Queue<(byte[] Buffer, int Length)> _transmits = new();
+    private readonly Queue<(byte[] Buffer, int Length)> _received = new();
     private HandshakeRole? _role;
     private TimeSpan _now;
 
@@ -152,6 +153,24 @@ public sealed partial class DtlsConnection : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Copies the next received application record into <paramref name="destination"/> when
+    /// <see cref="DtlsOptions.DeliverApplicationDataAsEvents"/> is false; false when none is queued.
+    /// </summary>
+    /// <exception cref="ArgumentException">The destination is smaller than the record (it stays queued).</exception>
+    public bool TryReceive(Span<byte> destination, out int written)
+    {
+        written = 0;
+        if (!_received.TryPeek(out var next)) return false;
+        if (destination.Length < next.Length)
+            throw new ArgumentException($"Destination holds {destination.Length} bytes; the next record has {next.Length}.", nameof(destination));
+        _received.Dequeue();
+        next.Buffer.AsSpan(0, next.Length).CopyTo(destination);
+        ArrayPool<byte>.Shared.Return(next.Buffer);
+        written = next.Length;
+        return true;
+    }
+
     /// <summary>Takes the next event.</summary>
     public bool TryPollEvent(out DtlsEvent evt) => _events.TryDequeue(out evt!);
 
@@ -222,6 +241,7 @@ public sealed partial class DtlsConnection : IDisposable
         _readCipher?.Dispose();
         _writeCipher?.Dispose();
         while (_transmits.TryDequeue(out var t)) ArrayPool<byte>.Shared.Return(t.Buffer);
+        while (_received.TryDequeue(out var r)) ArrayPool<byte>.Shared.Return(r.Buffer);
     }
 
     private void Advance(TimeSpan now)

@@ -40,6 +40,13 @@ public sealed record DtlsOptions
         SrtpProtectionProfile.Aes128CmHmacSha1_80, SrtpProtectionProfile.Aes128CmHmacSha1_32,
     ];
 
+    /// <summary>
+    /// True (default): each application record arrives as a <see cref="DtlsApplicationData"/> event (one array per record).
+    /// False: records are queued in pooled buffers and read with <see cref="DtlsConnection.TryReceive"/>, which
+    /// allocates nothing per record (the path for SCTP on top).
+    /// </summary>
+    public bool DeliverApplicationDataAsEvents { get; init; } = true;
+
     /// <summary>Server: ask for a client certificate and fail without one (WebRTC mutual authentication).</summary>
     public bool RequireClientCertificate { get; init; } = true;
 

@@ -169,3 +169,28 @@ internal static class ConnectionExtensions
 {
     public static DtlsConnection Connection(this DtlsConnection c) => c;
 }
+
+public sealed class ZeroAllocationTests
+{
+    [Fact]
+    public void SendAndReceiveIntoSpansAllocateNothingPerRecord()
+    {
+        var (client, server, driver) = Pairs.Create(server: Pairs.ServerOptions(o => o with { DeliverApplicationDataAsEvents = false }));
+        Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(5)));
+        var payload = new byte[1200];
+        var wire = new byte[1500];
+        var received = new byte[1500];
+        void RoundTrip()
+        {
+            client.Connection.Send(payload);
+            client.Connection.TryPollTransmit(wire, out var n);
+            server.Connection.HandleDatagram(wire.AsSpan(0, n), driver.Now);
+            if (!server.Connection.TryReceive(received, out var m) || m != 1200) throw new InvalidOperationException("record lost");
+        }
+        for (var i = 0; i < 50; i++) RoundTrip();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 200; i++) RoundTrip();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, server.Connection.Counters.Dropped);
+    }
+}
