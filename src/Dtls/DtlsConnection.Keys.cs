@@ -91,7 +91,7 @@ public sealed partial class DtlsConnection
     /// <summary>Both Finished verified: report the connection.</summary>
     internal void Complete()
     {
-        var fingerprint = RemoteCertificate is null ? "" : DtlsFingerprint.Compute(RemoteCertificate.RawData, DtlsFingerprint.Sha256);
+        var fingerprint = RemoteCertificateDer.IsEmpty ? "" : DtlsFingerprint.Compute(RemoteCertificateDer.Span, DtlsFingerprint.Sha256);
         Transition(DtlsState.Connected, new DtlsConnected(_suite.Suite, SrtpProfile, fingerprint));
     }
 }

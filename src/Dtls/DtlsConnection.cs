@@ -72,8 +72,16 @@ public sealed partial class DtlsConnection : IDisposable
     /// <summary>The scheme of the peer's signature (ServerKeyExchange or CertificateVerify) once verified.</summary>
     public DtlsSignatureScheme? PeerSignatureScheme { get; internal set; }
 
-    /// <summary>The peer's certificate once received.</summary>
-    public X509Certificate2? RemoteCertificate { get; internal set; }
+    /// <summary>The peer's certificate (DER) once received.</summary>
+    public ReadOnlyMemory<byte> RemoteCertificateDer { get; internal set; }
+
+    /// <summary>The peer's certificate once received, loaded on first use (the handshake itself needs only its key).</summary>
+    public X509Certificate2? RemoteCertificate =>
+        _remoteCertificate ??= RemoteCertificateDer.IsEmpty ? null : X509CertificateLoader.LoadCertificate(RemoteCertificateDer.Span);
+
+    private X509Certificate2? _remoteCertificate;
+
+    internal Crypto.PeerPublicKey? RemoteKey { get; set; }
 
     /// <summary>True once handshake state exists (for the server: after a ClientHello with a valid cookie).</summary>
     internal bool HasHandshakeState => _role is not null;
@@ -238,6 +246,8 @@ public sealed partial class DtlsConnection : IDisposable
     public void Dispose()
     {
         _role?.Dispose();
+        RemoteKey?.Dispose();
+        _remoteCertificate?.Dispose();
         _readCipher?.Dispose();
         _writeCipher?.Dispose();
         while (_transmits.TryDequeue(out var t)) ArrayPool<byte>.Shared.Return(t.Buffer);

@@ -162,7 +162,7 @@ internal sealed class ServerHandshake(DtlsConnection connection) : HandshakeRole
         // RFC 5246 7.4.8: the signature covers every handshake message before this one.
         var r = new WireReader(message.Body);
         if (!TryReadSignature(ref r, out var scheme, out var signature) || !r.IsEmpty) { DecodeError(message); return; }
-        if (!IsVerifiable(scheme) || !DtlsCertificate.Verify(Connection.RemoteCertificate!, scheme, Connection.Transcript, signature))
+        if (!IsVerifiable(scheme) || !Connection.RemoteKey!.Verify(scheme, Connection.Transcript, signature))
         {
             Connection.Fail(DtlsFailureReason.VerificationFailed, DtlsAlertDescription.DecryptError, "CertificateVerify does not verify.");
             return;
