@@ -194,3 +194,31 @@ public sealed class ZeroAllocationTests
         Assert.Equal(0, server.Connection.Counters.Dropped);
     }
 }
+
+public sealed class CookieRotationTests
+{
+    [Fact]
+    public void ClientAnswersASecondHelloVerifyRequestWhenTheCookieSecretChanged()
+    {
+        var client = new DtlsPeer(DtlsConnection.CreateClient(Pairs.ClientOptions()));
+        var buffer = new byte[2048];
+        var reply = new byte[256];
+        client.Connection.Start(TimeSpan.Zero);
+        Assert.True(client.Connection.TryPollTransmit(buffer, out var n));
+        var first = new DtlsCookieResponder();
+        Assert.Equal(DtlsCookieVerdict.SendHelloVerifyRequest, first.Process([1], buffer.AsSpan(0, n), reply, out var m));
+        client.HandleDatagram(reply.AsSpan(0, m), TimeSpan.Zero);
+        Assert.True(client.Connection.TryPollTransmit(buffer, out n));
+        // The listener restarted with a new secret: the cookie is refused and a new one issued.
+        var second = new DtlsCookieResponder();
+        Assert.Equal(DtlsCookieVerdict.SendHelloVerifyRequest, second.Process([1], buffer.AsSpan(0, n), reply, out m));
+        client.HandleDatagram(reply.AsSpan(0, m), TimeSpan.Zero);
+        Assert.True(client.Connection.TryPollTransmit(buffer, out n));
+        Assert.Equal(DtlsCookieVerdict.Verified, second.Process([1], buffer.AsSpan(0, n), reply, out _));
+        // And a server built from that verified ClientHello completes the handshake.
+        var server = new DtlsPeer(DtlsConnection.CreateServer(Pairs.ServerOptions()));
+        server.HandleDatagram(buffer.AsSpan(0, n), TimeSpan.Zero);
+        var driver = new Transport.TestKit.TwoPeerDriver(client, server);
+        Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(5)));
+    }
+}
