@@ -37,13 +37,30 @@ internal sealed class PeerPublicKey : IDisposable
             tbs.ReadEncodedValue(); // validity
             tbs.ReadEncodedValue(); // subject
             var spki = tbs.ReadEncodedValue();
-            var algorithm = new AsnReader(spki, AsnEncodingRules.DER).ReadSequence().ReadSequence().ReadObjectIdentifier();
-            switch (algorithm)
+            var spkiReader = new AsnReader(spki, AsnEncodingRules.DER).ReadSequence();
+            var algorithmIdentifier = spkiReader.ReadSequence();
+            switch (algorithmIdentifier.ReadObjectIdentifier())
             {
                 case EcPublicKeyOid:
                 {
-                    var ec = ECDsa.Create();
-                    ec.ImportSubjectPublicKeyInfo(spki.Span, out _);
+                    // RFC 5480: parameters = namedCurve OID, subjectPublicKey = uncompressed point 04 || X || Y.
+                    // Building the key from its parameters avoids generating a throwaway key first.
+                    ECCurve curve;
+                    int size;
+                    switch (algorithmIdentifier.ReadObjectIdentifier())
+                    {
+                        case "1.2.840.10045.3.1.7": curve = ECCurve.NamedCurves.nistP256; size = 32; break;
+                        case "1.3.132.0.34": curve = ECCurve.NamedCurves.nistP384; size = 48; break;
+                        case "1.3.132.0.35": curve = ECCurve.NamedCurves.nistP521; size = 66; break;
+                        default: return null;
+                    }
+                    var point = spkiReader.ReadBitString(out _);
+                    if (point.Length != 1 + 2 * size || point[0] != 4) return null;
+                    var ec = ECDsa.Create(new ECParameters
+                    {
+                        Curve = curve,
+                        Q = new ECPoint { X = point.AsSpan(1, size).ToArray(), Y = point.AsSpan(1 + size, size).ToArray() },
+                    });
                     return new PeerPublicKey(ec, null);
                 }
                 case RsaEncryptionOid:
