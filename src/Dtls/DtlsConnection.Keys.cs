@@ -92,6 +92,14 @@ public sealed partial class DtlsConnection
     internal void Complete()
     {
         var fingerprint = RemoteCertificateDer.IsEmpty ? "" : DtlsFingerprint.Compute(RemoteCertificateDer.Span, DtlsFingerprint.Sha256);
-        Transition(DtlsState.Connected, new DtlsConnected(_suite.Suite, SrtpProfile, fingerprint));
+        SrtpKeyingMaterial? keys = null;
+        if (SrtpProfile is { } profile)
+        {
+            var length = 2 * (SrtpProfileInfo.KeyLength(profile) + SrtpProfileInfo.SaltLength(profile));
+            var material = new byte[length];
+            TlsPrf.Derive(_suite.Hash, _masterSecret!, "EXTRACTOR-dtls_srtp", _clientRandom, _serverRandom, material);
+            keys = SrtpKeyingMaterial.Split(profile, material, IsClient);
+        }
+        Transition(DtlsState.Connected, new DtlsConnected(_suite.Suite, SrtpProfile, fingerprint, keys));
     }
 }

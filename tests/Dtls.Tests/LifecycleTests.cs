@@ -101,3 +101,25 @@ public sealed class LifecycleTests
         Assert.Matches("^([0-9A-F]{2}:)*[0-9A-F]{2}$", fp);
     }
 }
+
+public sealed class VersionTests
+{
+    [Fact]
+    public void ServerRefusesAClientThatOffersOnlyDtls10WithProtocolVersion()
+    {
+        var client = DtlsConnection.CreateClient(Pairs.ClientOptions());
+        client.Start(TimeSpan.Zero);
+        var buffer = new byte[2048];
+        Assert.True(client.TryPollTransmit(buffer, out var n));
+        buffer[13 + 12] = 0xFE;
+        buffer[13 + 12 + 1] = 0xFF;                      // client_version = DTLS 1.0
+        var server = DtlsConnection.CreateServer(Pairs.ServerOptions());
+        server.HandleDatagram(buffer.AsSpan(0, n), TimeSpan.Zero);
+        Assert.Equal(DtlsState.Failed, server.State);
+        Assert.True(server.TryPollEvent(out var e));
+        Assert.Equal(DtlsAlertDescription.ProtocolVersion, Assert.IsType<DtlsFailed>(e).Alert);
+        Assert.True(server.TryPollTransmit(buffer, out n));
+        Assert.Equal([(byte)DtlsContentType.Alert], buffer[..1]);
+        Assert.Equal([2, (byte)DtlsAlertDescription.ProtocolVersion], buffer[13..15]);
+    }
+}

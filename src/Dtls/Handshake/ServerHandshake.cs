@@ -51,6 +51,12 @@ internal sealed class ServerHandshake(DtlsConnection connection) : HandshakeRole
         var hello = ClientHello.Parse(message.Body);
         if (hello is null) { DecodeError(message); return; }
         Connection.AppendTranscript(message.Framed());
+        if (hello.Version > 0xFEFD)
+        {
+            // Only DTLS 1.0 offered (RFC 6347 4.1: versions count down, 1.2 is {254, 253}).
+            Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.ProtocolVersion, "The client offers only DTLS 1.0.");
+            return;
+        }
         var ext = hello.Extensions;
         if (ext.RenegotiationNotEmpty)
         {
