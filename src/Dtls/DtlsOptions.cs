@@ -65,5 +65,7 @@ public sealed record DtlsOptions
         if (Mtu < 256 || Mtu > 65000) throw new ArgumentOutOfRangeException(nameof(Mtu), "MTU must be in [256, 65000].");
         if (CipherSuites.Count == 0) throw new ArgumentException("No cipher suite.", nameof(CipherSuites));
         if (Groups.Count == 0) throw new ArgumentException("No group.", nameof(Groups));
+        foreach (var p in SrtpProfiles)
+            if (!SrtpProfileInfo.IsKnown(p)) throw new ArgumentException($"Unknown SRTP profile {p}.", nameof(SrtpProfiles));
     }
 }

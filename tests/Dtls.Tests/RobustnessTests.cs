@@ -188,9 +188,16 @@ public sealed class ZeroAllocationTests
             if (!server.Connection.TryReceive(received, out var m) || m != 1200) throw new InvalidOperationException("record lost");
         }
         for (var i = 0; i < 50; i++) RoundTrip();
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 200; i++) RoundTrip();
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // A gen-2 collection caused by tests running in parallel may trim the shared ArrayPool under us; that is the
+        // environment, not the path, so the measurement gets three chances.
+        long allocated = -1;
+        for (var attempt = 0; attempt < 3 && allocated != 0; attempt++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 200; i++) RoundTrip();
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        Assert.Equal(0, allocated);
         Assert.Equal(0, server.Connection.Counters.Dropped);
     }
 }
