@@ -123,3 +123,25 @@ public sealed class VersionTests
         Assert.Equal([2, (byte)DtlsAlertDescription.ProtocolVersion], buffer[13..15]);
     }
 }
+
+public sealed class OptionalClientCertificateTests
+{
+    [Fact]
+    public void ServerThatDoesNotRequireAClientCertificateConnectsWithoutOne()
+    {
+        var (client, server, driver) = Pairs.Create(server: Pairs.ServerOptions(o => o with { RequireClientCertificate = false, RemoteFingerprint = null }));
+        Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(5)));
+        Assert.True(server.Connection.RemoteCertificateDer.IsEmpty);
+        Assert.Equal("", server.Event<DtlsConnected>()!.RemoteFingerprint);
+        Assert.Equal(client.Connection.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60), server.Connection.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60));
+    }
+
+    [Fact]
+    public void RemoteCertificateIsLoadedOnDemandFromTheReceivedDer()
+    {
+        var (client, server, driver) = Pairs.Create();
+        Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(5)));
+        Assert.Equal(TestCertificates.Server.Certificate.Thumbprint, client.Connection.RemoteCertificate!.Thumbprint);
+        Assert.Equal(TestCertificates.Client.Der.ToArray(), server.Connection.RemoteCertificateDer.ToArray());
+    }
+}
