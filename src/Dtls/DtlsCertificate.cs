@@ -95,41 +95,6 @@ public sealed class DtlsCertificate : IDisposable
         _ => throw new ArgumentOutOfRangeException(nameof(scheme)),
     };
 
-    /// <summary>Verifies a peer's signature with the public key of its certificate; false on any mismatch.</summary>
-    internal static bool Verify(X509Certificate2 peer, DtlsSignatureScheme scheme, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature)
-    {
-        try
-        {
-            switch (scheme)
-            {
-                case DtlsSignatureScheme.EcdsaSecp256r1Sha256:
-                case DtlsSignatureScheme.EcdsaSecp384r1Sha384:
-                {
-                    using var ec = peer.GetECDsaPublicKey();
-                    if (ec is null) return false;
-                    var hash = scheme == DtlsSignatureScheme.EcdsaSecp256r1Sha256 ? HashAlgorithmName.SHA256 : HashAlgorithmName.SHA384;
-                    return ec.VerifyData(data, signature, hash, DSASignatureFormat.Rfc3279DerSequence);
-                }
-                case DtlsSignatureScheme.RsaPkcs1Sha256:
-                case DtlsSignatureScheme.RsaPkcs1Sha384:
-                case DtlsSignatureScheme.RsaPssRsaeSha256:
-                {
-                    using var rsa = peer.GetRSAPublicKey();
-                    if (rsa is null) return false;
-                    var hash = scheme == DtlsSignatureScheme.RsaPkcs1Sha384 ? HashAlgorithmName.SHA384 : HashAlgorithmName.SHA256;
-                    var padding = scheme == DtlsSignatureScheme.RsaPssRsaeSha256 ? RSASignaturePadding.Pss : RSASignaturePadding.Pkcs1;
-                    return rsa.VerifyData(data, signature, hash, padding);
-                }
-                default:
-                    return false;
-            }
-        }
-        catch (CryptographicException)
-        {
-            return false;
-        }
-    }
-
     /// <inheritdoc />
     public void Dispose()
     {

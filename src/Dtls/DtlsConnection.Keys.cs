@@ -91,7 +91,15 @@ public sealed partial class DtlsConnection
     /// <summary>Both Finished verified: report the connection.</summary>
     internal void Complete()
     {
-        var fingerprint = RemoteCertificate is null ? "" : DtlsFingerprint.Compute(RemoteCertificate.RawData, DtlsFingerprint.Sha256);
-        Transition(DtlsState.Connected, new DtlsConnected(_suite.Suite, SrtpProfile, fingerprint));
+        var fingerprint = RemoteCertificateDer.IsEmpty ? "" : DtlsFingerprint.Compute(RemoteCertificateDer.Span, DtlsFingerprint.Sha256);
+        SrtpKeyingMaterial? keys = null;
+        if (SrtpProfile is { } profile)
+        {
+            var length = 2 * (SrtpProfileInfo.KeyLength(profile) + SrtpProfileInfo.SaltLength(profile));
+            var material = new byte[length];
+            TlsPrf.Derive(_suite.Hash, _masterSecret!, "EXTRACTOR-dtls_srtp", _clientRandom, _serverRandom, material);
+            keys = SrtpKeyingMaterial.Split(profile, material, IsClient);
+        }
+        Transition(DtlsState.Connected, new DtlsConnected(_suite.Suite, SrtpProfile, fingerprint, keys));
     }
 }

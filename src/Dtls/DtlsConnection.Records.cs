@@ -147,7 +147,16 @@ public sealed partial class DtlsConnection
             case DtlsContentType.ApplicationData:
                 // Only after Finished verified (State Connected implies it) may data flow up.
                 if (State != DtlsState.Connected) { Counters.Drop(DtlsDropReason.UnexpectedInState); break; }
-                _events.Enqueue(new DtlsApplicationData(content.ToArray()));
+                if (_options.DeliverApplicationDataAsEvents)
+                {
+                    _events.Enqueue(new DtlsApplicationData(content.ToArray()));
+                }
+                else
+                {
+                    var copy = ArrayPool<byte>.Shared.Rent(Math.Max(content.Length, 1));
+                    content.CopyTo(copy);
+                    _received.Enqueue((copy, content.Length));
+                }
                 break;
         }
     }
@@ -181,6 +190,13 @@ public sealed partial class DtlsConnection
             content = content[consumed..];
             // Finished is the only handshake message of epoch 1 in a handshake without renegotiation, and it must be
             // protected: a plaintext Finished, or any other message under epoch 1, is dropped.
+            if (epoch == 1 && State == DtlsState.Connected && fragment.Type is DtlsHandshakeType.HelloRequest or DtlsHandshakeType.ClientHello)
+            {
+                // RFC 5746 section 4.5 / RFC 5246 7.2.2: we refuse renegotiation with a warning, the connection goes on.
+                SendAlert(AlertLevelWarning, DtlsAlertDescription.NoRenegotiation);
+                Counters.Drop(DtlsDropReason.UnexpectedInState);
+                continue;
+            }
             if ((fragment.Type == DtlsHandshakeType.Finished) != (epoch == 1))
             {
                 Counters.Drop(DtlsDropReason.BadHandshake);

@@ -19,6 +19,7 @@ public sealed partial class DtlsConnection : IDisposable
     private readonly byte[] _remoteAddress;
     private readonly Queue<DtlsEvent> _events = new();
     private readonly Queue<(byte[] Buffer, int Length)> _transmits = new();
+    private readonly Queue<(byte[] Buffer, int Length)> _received = new();
     private HandshakeRole? _role;
     private TimeSpan _now;
 
@@ -71,8 +72,16 @@ public sealed partial class DtlsConnection : IDisposable
     /// <summary>The scheme of the peer's signature (ServerKeyExchange or CertificateVerify) once verified.</summary>
     public DtlsSignatureScheme? PeerSignatureScheme { get; internal set; }
 
-    /// <summary>The peer's certificate once received.</summary>
-    public X509Certificate2? RemoteCertificate { get; internal set; }
+    /// <summary>The peer's certificate (DER) once received.</summary>
+    public ReadOnlyMemory<byte> RemoteCertificateDer { get; internal set; }
+
+    /// <summary>The peer's certificate once received, loaded on first use (the handshake itself needs only its key).</summary>
+    public X509Certificate2? RemoteCertificate =>
+        _remoteCertificate ??= RemoteCertificateDer.IsEmpty ? null : X509CertificateLoader.LoadCertificate(RemoteCertificateDer.Span);
+
+    private X509Certificate2? _remoteCertificate;
+
+    internal Crypto.PeerPublicKey? RemoteKey { get; set; }
 
     /// <summary>True once handshake state exists (for the server: after a ClientHello with a valid cookie).</summary>
     internal bool HasHandshakeState => _role is not null;
@@ -152,6 +161,24 @@ public sealed partial class DtlsConnection : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Copies the next received application record into <paramref name="destination"/> when
+    /// <see cref="DtlsOptions.DeliverApplicationDataAsEvents"/> is false; false when none is queued.
+    /// </summary>
+    /// <exception cref="ArgumentException">The destination is smaller than the record (it stays queued).</exception>
+    public bool TryReceive(Span<byte> destination, out int written)
+    {
+        written = 0;
+        if (!_received.TryPeek(out var next)) return false;
+        if (destination.Length < next.Length)
+            throw new ArgumentException($"Destination holds {destination.Length} bytes; the next record has {next.Length}.", nameof(destination));
+        _received.Dequeue();
+        next.Buffer.AsSpan(0, next.Length).CopyTo(destination);
+        ArrayPool<byte>.Shared.Return(next.Buffer);
+        written = next.Length;
+        return true;
+    }
+
     /// <summary>Takes the next event.</summary>
     public bool TryPollEvent(out DtlsEvent evt) => _events.TryDequeue(out evt!);
 
@@ -219,9 +246,12 @@ public sealed partial class DtlsConnection : IDisposable
     public void Dispose()
     {
         _role?.Dispose();
+        RemoteKey?.Dispose();
+        _remoteCertificate?.Dispose();
         _readCipher?.Dispose();
         _writeCipher?.Dispose();
         while (_transmits.TryDequeue(out var t)) ArrayPool<byte>.Shared.Return(t.Buffer);
+        while (_received.TryDequeue(out var r)) ArrayPool<byte>.Shared.Return(r.Buffer);
     }
 
     private void Advance(TimeSpan now)

@@ -70,7 +70,9 @@ public sealed class DtlsCookieResponder
         // copies the ClientHello's so that no per-client counter is needed.
         const int bodyLength = 3 + CookieLength;
         var o = DtlsRecordHeader.Write(destination, DtlsContentType.Handshake, 0, record.Sequence, HandshakeHeader.Length + bodyLength, DtlsRecordHeader.Version10);
-        HandshakeHeader.Write(destination[o..], DtlsHandshakeType.HelloVerifyRequest, bodyLength, 0, 0, bodyLength);
+        // message_seq echoes the ClientHello's, so a client that needs a second cookie (secret rotated) still
+        // accepts it as its next message.
+        HandshakeHeader.Write(destination[o..], DtlsHandshakeType.HelloVerifyRequest, bodyLength, hs.MessageSequence, 0, bodyLength);
         o += HandshakeHeader.Length;
         BinaryPrimitives.WriteUInt16BigEndian(destination[o..], DtlsRecordHeader.Version10);
         destination[o + 2] = CookieLength;

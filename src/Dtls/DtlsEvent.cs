@@ -10,7 +10,8 @@ public abstract record DtlsEvent;
 /// <param name="CipherSuite">The negotiated suite.</param>
 /// <param name="SrtpProfile">The SRTP profile agreed through use_srtp, or null when none was.</param>
 /// <param name="RemoteFingerprint">SHA-256 fingerprint of the peer certificate (SDP form).</param>
-public sealed record DtlsConnected(DtlsCipherSuite CipherSuite, SrtpProtectionProfile? SrtpProfile, string RemoteFingerprint) : DtlsEvent;
+/// <param name="SrtpKeys">The RFC 5764 4.2 keys for <paramref name="SrtpProfile"/>, or null without use_srtp.</param>
+public sealed record DtlsConnected(DtlsCipherSuite CipherSuite, SrtpProtectionProfile? SrtpProfile, string RemoteFingerprint, SrtpKeyingMaterial? SrtpKeys) : DtlsEvent;
 
 /// <summary>Application data from the peer (only ever after the handshake completed).</summary>
 public sealed record DtlsApplicationData(ReadOnlyMemory<byte> Data) : DtlsEvent;

@@ -40,6 +40,13 @@ public sealed record DtlsOptions
         SrtpProtectionProfile.Aes128CmHmacSha1_80, SrtpProtectionProfile.Aes128CmHmacSha1_32,
     ];
 
+    /// <summary>
+    /// True (default): each application record arrives as a <see cref="DtlsApplicationData"/> event (one array per record).
+    /// False: records are queued in pooled buffers and read with <see cref="DtlsConnection.TryReceive"/>, which
+    /// allocates nothing per record (the path for SCTP on top).
+    /// </summary>
+    public bool DeliverApplicationDataAsEvents { get; init; } = true;
+
     /// <summary>Server: ask for a client certificate and fail without one (WebRTC mutual authentication).</summary>
     public bool RequireClientCertificate { get; init; } = true;
 
@@ -58,5 +65,7 @@ public sealed record DtlsOptions
         if (Mtu < 256 || Mtu > 65000) throw new ArgumentOutOfRangeException(nameof(Mtu), "MTU must be in [256, 65000].");
         if (CipherSuites.Count == 0) throw new ArgumentException("No cipher suite.", nameof(CipherSuites));
         if (Groups.Count == 0) throw new ArgumentException("No group.", nameof(Groups));
+        foreach (var p in SrtpProfiles)
+            if (!SrtpProfileInfo.IsKnown(p)) throw new ArgumentException($"Unknown SRTP profile {p}.", nameof(SrtpProfiles));
     }
 }

@@ -105,4 +105,34 @@ public sealed class BouncyCastleInteropTests
             bcThread.Wait(Limit);
         }
     }
+
+    [Fact]
+    public void OurServerRejectsBouncyCastleClientWithoutCertificate()
+    {
+        var bridge = new QueueDatagramTransport();
+        var bcClient = new BcSrtpClient(TestCertificates.Client, [BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80], sendCertificate: false);
+        var server = DtlsConnection.CreateServer(new DtlsOptions
+        {
+            Certificate = TestCertificates.Server,
+            InitialRetransmitTimeout = TimeSpan.FromMilliseconds(200),
+        }, new DtlsCookieResponder(), [127, 0, 0, 1, 0x30, 0x39]);
+        var bcThread = Task.Run(() => new DtlsClientProtocol(new SecureRandom()).Connect(bcClient, bridge));
+        var events = new List<DtlsEvent>();
+        try
+        {
+            Pump(server, bridge, () => server.State is DtlsState.Connected or DtlsState.Failed && bcThread.IsCompleted, events);
+            Assert.Equal(DtlsState.Failed, server.State);
+            var failed = events.OfType<DtlsFailed>().Single();
+            Assert.Equal(DtlsFailureReason.BadCertificate, failed.Reason);
+            Assert.Equal(DtlsAlertDescription.HandshakeFailure, failed.Alert);
+            // BouncyCastle's DTLS layer reports the alert it received as a TlsFatalAlert with that code.
+            var error = Assert.IsType<TlsFatalAlert>(bcThread.Exception?.InnerException);
+            Assert.Equal(AlertDescription.handshake_failure, error.AlertDescription);
+        }
+        finally
+        {
+            bridge.Close();
+            try { bcThread.Wait(Limit); } catch (AggregateException) { }
+        }
+    }
 }

@@ -50,8 +50,9 @@ internal static class BcKeys
 }
 
 /// <summary>BouncyCastle DTLS 1.2 client offering use_srtp, with a client certificate.</summary>
-internal sealed class BcSrtpClient(DtlsCertificate certificate, int[] profiles) : DefaultTlsClient
+internal sealed class BcSrtpClient(DtlsCertificate certificate, int[] profiles, bool sendCertificate = true) : DefaultTlsClient
 {
+    private readonly bool _sendCertificate = sendCertificate;
     private readonly DtlsCertificate _certificate = certificate;
     public string ServerFingerprint { get; private set; } = "";
     public int SelectedProfile { get; private set; } = -1;
@@ -87,7 +88,7 @@ internal sealed class BcSrtpClient(DtlsCertificate certificate, int[] profiles) 
     {
         public void NotifyServerCertificate(BcCertificate serverCertificate) => owner.ServerFingerprint = BcKeys.Fingerprint(serverCertificate);
 
-        public TlsCredentials GetClientCredentials(CertificateRequest certificateRequest) =>
+        public TlsCredentials GetClientCredentials(CertificateRequest certificateRequest) => !owner._sendCertificate ? null! :
             new DefaultTlsSignerCredentials(owner.mContext, BcKeys.Certificate(owner._certificate), BcKeys.PrivateKey(owner._certificate),
                 new SignatureAndHashAlgorithm(HashAlgorithm.sha256, SignatureAlgorithm.ecdsa));
     }

@@ -25,6 +25,8 @@ public sealed class HandshakeTests
         Assert.Equal(ck.LocalSalt, sk.RemoteSalt);
         Assert.Equal(ck.RemoteKey, sk.LocalKey);
         Assert.NotEqual(ck.LocalKey, ck.RemoteKey);
+        Assert.Equal(ck.LocalKey, c.SrtpKeys!.LocalKey);
+        Assert.Equal(sk.RemoteSalt, s.SrtpKeys!.RemoteSalt);
         Assert.Equal(client.Connection.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60), server.Connection.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60));
         Assert.Equal(1, server.Connection.Counters.HelloVerifyRequestsSent);
     }

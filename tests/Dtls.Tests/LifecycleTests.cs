@@ -101,3 +101,47 @@ public sealed class LifecycleTests
         Assert.Matches("^([0-9A-F]{2}:)*[0-9A-F]{2}$", fp);
     }
 }
+
+public sealed class VersionTests
+{
+    [Fact]
+    public void ServerRefusesAClientThatOffersOnlyDtls10WithProtocolVersion()
+    {
+        var client = DtlsConnection.CreateClient(Pairs.ClientOptions());
+        client.Start(TimeSpan.Zero);
+        var buffer = new byte[2048];
+        Assert.True(client.TryPollTransmit(buffer, out var n));
+        buffer[13 + 12] = 0xFE;
+        buffer[13 + 12 + 1] = 0xFF;                      // client_version = DTLS 1.0
+        var server = DtlsConnection.CreateServer(Pairs.ServerOptions());
+        server.HandleDatagram(buffer.AsSpan(0, n), TimeSpan.Zero);
+        Assert.Equal(DtlsState.Failed, server.State);
+        Assert.True(server.TryPollEvent(out var e));
+        Assert.Equal(DtlsAlertDescription.ProtocolVersion, Assert.IsType<DtlsFailed>(e).Alert);
+        Assert.True(server.TryPollTransmit(buffer, out n));
+        Assert.Equal([(byte)DtlsContentType.Alert], buffer[..1]);
+        Assert.Equal([2, (byte)DtlsAlertDescription.ProtocolVersion], buffer[13..15]);
+    }
+}
+
+public sealed class OptionalClientCertificateTests
+{
+    [Fact]
+    public void ServerThatDoesNotRequireAClientCertificateConnectsWithoutOne()
+    {
+        var (client, server, driver) = Pairs.Create(server: Pairs.ServerOptions(o => o with { RequireClientCertificate = false, RemoteFingerprint = null }));
+        Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(5)));
+        Assert.True(server.Connection.RemoteCertificateDer.IsEmpty);
+        Assert.Equal("", server.Event<DtlsConnected>()!.RemoteFingerprint);
+        Assert.Equal(client.Connection.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60), server.Connection.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60));
+    }
+
+    [Fact]
+    public void RemoteCertificateIsLoadedOnDemandFromTheReceivedDer()
+    {
+        var (client, server, driver) = Pairs.Create();
+        Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(5)));
+        Assert.Equal(TestCertificates.Server.Certificate.Thumbprint, client.Connection.RemoteCertificate!.Thumbprint);
+        Assert.Equal(TestCertificates.Client.Der.ToArray(), server.Connection.RemoteCertificateDer.ToArray());
+    }
+}

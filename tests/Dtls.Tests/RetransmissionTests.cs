@@ -92,3 +92,55 @@ public sealed class RetransmissionTests
         return false;
     }
 }
+
+public sealed class OrderingTests
+{
+    [Fact]
+    public void ApplicationDataArrivingBeforeTheServerFinishedIsDroppedNotDelivered()
+    {
+        var link = new VirtualLink();
+        link.DropNth(LinkEnd.B, 1, d => EpochOf(d.Span));   // the server's flight 6 (its first epoch-1 record) is lost
+        var (client, server, driver) = Pairs.Create(link: link);
+        Assert.True(driver.RunUntil(() => server.Connection.State == DtlsState.Connected, TimeSpan.FromSeconds(5)));
+        server.Connection.Send([9, 9, 9]);                    // reaches the client while it still waits for Finished
+        Assert.True(driver.RunUntil(() => client.Connection.State == DtlsState.Connected, TimeSpan.FromSeconds(5)));
+        Assert.Empty(client.Received);
+        Assert.True(client.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState) >= 1);
+        server.Connection.Send([7]);
+        driver.RunUntil(() => client.Received.Count == 1, TimeSpan.FromSeconds(1));
+        Assert.Equal([7], client.Received.Single());
+    }
+
+    [Fact]
+    public void FinishedArrivingBeforeTheKeyExchangeIsKeptAndUsedWithoutRetransmission()
+    {
+        var client = DtlsConnection.CreateClient(Pairs.ClientOptions(o => o with { Mtu = 300 }));
+        var server = DtlsConnection.CreateServer(Pairs.ServerOptions(o => o with { Mtu = 300 }), new DtlsCookieResponder(), [1]);
+        var buffer = new byte[2048];
+        client.Start(TimeSpan.Zero);
+        for (var round = 0; round < 10 && client.State != DtlsState.Connected; round++)
+        {
+            var flight = new List<byte[]>();
+            while (client.TryPollTransmit(buffer, out var n)) flight.Add(buffer.AsSpan(0, n).ToArray());
+            flight.Reverse();                                  // the Finished datagram comes first
+            foreach (var d in flight) server.HandleDatagram(d, TimeSpan.Zero);
+            while (server.TryPollTransmit(buffer, out var n)) client.HandleDatagram(buffer.AsSpan(0, n), TimeSpan.Zero);
+        }
+        Assert.Equal(DtlsState.Connected, client.State);
+        Assert.Equal(DtlsState.Connected, server.State);
+        Assert.Equal(0, client.Counters.Retransmissions);
+        Assert.Equal(0, server.Counters.DroppedFor(DtlsDropReason.UnknownEpoch));
+    }
+
+    private static bool EpochOf(ReadOnlySpan<byte> d)
+    {
+        while (d.Length >= 13)
+        {
+            if (d[3] == 0 && d[4] == 1) return true;
+            var len = (d[11] << 8) | d[12];
+            if (13 + len > d.Length) return false;
+            d = d[(13 + len)..];
+        }
+        return false;
+    }
+}

@@ -1,4 +1,3 @@
-using System.Security.Cryptography.X509Certificates;
 using Transport.Dtls.Crypto;
 
 namespace Transport.Dtls.Handshake;
@@ -77,8 +76,7 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
             case (Step.Certificate, DtlsHandshakeType.Certificate):
                 Connection.AppendTranscript(message.Framed());
                 if (!AcceptPeerCertificate(message, allowEmpty: false, out _)) return;
-                if (Connection.RemoteCertificate!.GetRSAPublicKey() is { } rsa) { rsa.Dispose(); if (!Connection.Suite.UsesRsa) { BadCert(); return; } }
-                else if (Connection.Suite.UsesRsa) { BadCert(); return; }
+                if (Connection.RemoteKey!.IsRsa != Connection.Suite.UsesRsa) { BadCert(); return; }
                 _step = Step.ServerKeyExchange;
                 break;
             case (Step.ServerKeyExchange, DtlsHandshakeType.ServerKeyExchange):
@@ -173,7 +171,7 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
         _random.CopyTo(signed, 0);
         _serverHello!.Random.CopyTo(signed, 32);
         message.Body.AsSpan(0, paramsLength).CopyTo(signed.AsSpan(64));
-        if (!IsVerifiable(scheme) || !DtlsCertificate.Verify(Connection.RemoteCertificate!, scheme, signed, signature))
+        if (!IsVerifiable(scheme) || !Connection.RemoteKey!.Verify(scheme, signed, signature))
         {
             Connection.Fail(DtlsFailureReason.VerificationFailed, DtlsAlertDescription.DecryptError, "ServerKeyExchange signature does not verify.");
             return;

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using Transport.Dtls.Crypto;
 
 namespace Transport.Dtls.Handshake;
@@ -71,15 +70,14 @@ internal abstract class HandshakeRole(DtlsConnection connection) : IDisposable
                 $"Peer certificate fingerprint {DtlsFingerprint.Compute(der, Options.RemoteFingerprintAlgorithm)} is not the expected {expected}.");
             return false;
         }
-        try
+        var certificate = der.ToArray();
+        Connection.RemoteKey = PeerPublicKey.TryRead(certificate);
+        if (Connection.RemoteKey is null)
         {
-            Connection.RemoteCertificate = X509CertificateLoader.LoadCertificate(der);
-        }
-        catch (CryptographicException)
-        {
-            Connection.Fail(DtlsFailureReason.BadCertificate, DtlsAlertDescription.BadCertificate, "The peer certificate does not parse.");
+            Connection.Fail(DtlsFailureReason.BadCertificate, DtlsAlertDescription.UnsupportedCertificate, "The peer certificate has no usable EC or RSA key.");
             return false;
         }
+        Connection.RemoteCertificateDer = certificate;
         return true;
     }
 

@@ -83,6 +83,7 @@ internal sealed class HelloExtensions
 /// <summary>ClientHello (RFC 6347 section 4.2.1, RFC 5246 section 7.4.1.2).</summary>
 internal sealed class ClientHello
 {
+    public ushort Version;
     public byte[] Random = [];
     public byte[] SessionId = [];
     public byte[] Cookie = [];
@@ -93,7 +94,7 @@ internal sealed class ClientHello
     {
         var r = new WireReader(body);
         var m = new ClientHello();
-        if (!r.TryU16(out var version) || version > 0xFEFF) return null; // DTLS versions count down: 1.2 = 0xFEFD
+        if (!r.TryU16(out m.Version) || m.Version > 0xFEFF) return null; // DTLS versions count down: 1.2 = 0xFEFD
         if (!r.TryBytes(32, out var random) || !r.TryVector8(out var sid) || !r.TryVector8(out var cookie)) return null;
         if (!r.TryVector16(out var suites) || (suites.Length & 1) != 0 || !r.TryVector8(out var compression)) return null;
         if (!compression.Contains((byte)0)) return null;

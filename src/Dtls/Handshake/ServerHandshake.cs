@@ -51,6 +51,12 @@ internal sealed class ServerHandshake(DtlsConnection connection) : HandshakeRole
         var hello = ClientHello.Parse(message.Body);
         if (hello is null) { DecodeError(message); return; }
         Connection.AppendTranscript(message.Framed());
+        if (hello.Version > 0xFEFD)
+        {
+            // Only DTLS 1.0 offered (RFC 6347 4.1: versions count down, 1.2 is {254, 253}).
+            Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.ProtocolVersion, "The client offers only DTLS 1.0.");
+            return;
+        }
         var ext = hello.Extensions;
         if (ext.RenegotiationNotEmpty)
         {
@@ -162,7 +168,7 @@ internal sealed class ServerHandshake(DtlsConnection connection) : HandshakeRole
         // RFC 5246 7.4.8: the signature covers every handshake message before this one.
         var r = new WireReader(message.Body);
         if (!TryReadSignature(ref r, out var scheme, out var signature) || !r.IsEmpty) { DecodeError(message); return; }
-        if (!IsVerifiable(scheme) || !DtlsCertificate.Verify(Connection.RemoteCertificate!, scheme, Connection.Transcript, signature))
+        if (!IsVerifiable(scheme) || !Connection.RemoteKey!.Verify(scheme, Connection.Transcript, signature))
         {
             Connection.Fail(DtlsFailureReason.VerificationFailed, DtlsAlertDescription.DecryptError, "CertificateVerify does not verify.");
             return;
