@@ -169,6 +169,7 @@ public sealed partial class SctpAssociation
     private void OnReconfigResponse(uint seq, uint result)
     {
         if (!_reconfigInFlight || seq != _reconfigRequestSeq) return;
+        _errorCount = 0; // the peer answered: it is reachable (RFC 9260 section 8.1 counts only unanswered timers)
         if (result == ReConfigChunk.ResultInProgress) { _reconfigDeadline = _now + _rto; return; }
         _reconfigInFlight = false;
         _reconfigDeadline = null;

@@ -71,6 +71,8 @@ public sealed partial class SctpAssociation
         _rto = _o.RtoInitial;
     }
 
+    internal string DebugChunk(uint tsn) { ref var c = ref At(tsn); return $"{c.State} tx {c.Transmits} len {c.Length} rtxCount {_retransmitCount} hint {_retransmitHint} cum {_cumAck} next {_nextTsn} flight {_flightSize} cwnd {_cwnd} rwnd {_peerRwnd} t3 {_t3Deadline} state {State} err {_errorCount}"; }
+
     private ref OutChunk At(uint tsn) => ref _ring[tsn & (uint)(_ring.Length - 1)];
 
     private void GrowRing()
