@@ -25,15 +25,17 @@ public sealed partial class SctpAssociation
     /// <summary>
     /// Queues a message on <paramref name="streamId"/> with payload protocol id <paramref name="ppid"/>.
     /// <paramref name="maxRetransmits"/> (-1: no limit) and <paramref name="lifetime"/> (null: none) make it
-    /// partially reliable (RFC 3758). Throws when the association cannot send or the message is too large.
+    /// partially reliable (RFC 3758); the lifetime counts from <paramref name="now"/> (default: the latest time
+    /// the association saw). Throws when the association cannot send or the message is too large.
     /// </summary>
     public void SendMessage(ushort streamId, uint ppid, ReadOnlySpan<byte> data, bool unordered = false,
-        int maxRetransmits = -1, TimeSpan? lifetime = null) =>
-        Enqueue(streamId, ppid, data, unordered, maxRetransmits, lifetime, null);
+        int maxRetransmits = -1, TimeSpan? lifetime = null, TimeSpan? now = null) =>
+        Enqueue(streamId, ppid, data, unordered, maxRetransmits, lifetime, null, now);
 
     internal void Enqueue(ushort streamId, uint ppid, ReadOnlySpan<byte> data, bool unordered, int maxRetransmits,
-        TimeSpan? lifetime, DataChannel? channel)
+        TimeSpan? lifetime, DataChannel? channel, TimeSpan? now = null)
     {
+        if (now is { } t) Clock(t);
         if (State is not (SctpState.Established or SctpState.CookieWait or SctpState.CookieEchoed or SctpState.Closed))
             throw new InvalidOperationException($"Cannot send: the association is {State}.");
         if (data.Length > _o.MaxMessageSize)
