@@ -114,13 +114,13 @@ public sealed partial class SctpAssociation
         }
         if (data.Begin && data.End)
         {
-            var buffer = ArrayPool<byte>.Shared.Rent(len);
+            var buffer = _pool.Rent(len);
             data.Payload.CopyTo(buffer);
             _recvBuffered += len;
             OnMessageComplete(stream, data.Unordered, data.Ssn, data.Ppid, buffer, len);
             return;
         }
-        var frag = new Fragment { Tsn = tsn, Flags = data.Flags, Ssn = data.Ssn, Ppid = data.Ppid, Buffer = ArrayPool<byte>.Shared.Rent(len), Length = len };
+        var frag = new Fragment { Tsn = tsn, Flags = data.Flags, Ssn = data.Ssn, Ppid = data.Ppid, Buffer = _pool.Rent(len), Length = len };
         data.Payload.CopyTo(frag.Buffer);
         _recvBuffered += len;
         InsertFragment(stream, frag);
@@ -155,14 +155,14 @@ public sealed partial class SctpAssociation
             return;
         }
         if (!complete) return;
-        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Max(1, total));
+        var buffer = _pool.Rent((int)Math.Max(1, total));
         var p = 0;
         for (var k = first; k <= last; k++)
         {
             var fr = list[k];
             fr.Buffer.AsSpan(0, fr.Length).CopyTo(buffer.AsSpan(p));
             p += fr.Length;
-            ArrayPool<byte>.Shared.Return(fr.Buffer);
+            _pool.Return(fr.Buffer);
         }
         var head = list[first];
         list.RemoveRange(first, last - first + 1);
@@ -182,7 +182,7 @@ public sealed partial class SctpAssociation
         for (var k = index; k < index + count; k++)
         {
             _recvBuffered -= s.Fragments[k].Length;
-            ArrayPool<byte>.Shared.Return(s.Fragments[k].Buffer);
+            _pool.Return(s.Fragments[k].Buffer);
         }
         s.Fragments.RemoveRange(index, count);
     }
@@ -201,7 +201,7 @@ public sealed partial class SctpAssociation
         {
             // Already delivered or skipped by FORWARD TSN.
             _recvBuffered -= length;
-            ArrayPool<byte>.Shared.Return(buffer);
+            _pool.Return(buffer);
             return;
         }
         var i = s.Pending.Count;
@@ -301,7 +301,7 @@ public sealed partial class SctpAssociation
                 while (s.Pending.Count > 0 && Serial.Lt16(s.Pending[0].Ssn, s.NextSsn))
                 {
                     _recvBuffered -= s.Pending[0].Length;
-                    ArrayPool<byte>.Shared.Return(s.Pending[0].Buffer);
+                    _pool.Return(s.Pending[0].Buffer);
                     s.Pending.RemoveAt(0);
                 }
             }
@@ -313,8 +313,8 @@ public sealed partial class SctpAssociation
     {
         foreach (var s in _activeStreams)
         {
-            foreach (var f in s.Fragments) { _recvBuffered -= f.Length; ArrayPool<byte>.Shared.Return(f.Buffer); }
-            foreach (var m in s.Pending) { _recvBuffered -= m.Length; ArrayPool<byte>.Shared.Return(m.Buffer); }
+            foreach (var f in s.Fragments) { _recvBuffered -= f.Length; _pool.Return(f.Buffer); }
+            foreach (var m in s.Pending) { _recvBuffered -= m.Length; _pool.Return(m.Buffer); }
             s.Fragments.Clear();
             s.Pending.Clear();
         }

@@ -147,7 +147,7 @@ public sealed partial class SctpAssociation
         if (id < _inStreams.Length && _inStreams[id] is { } s)
         {
             s.NextSsn = 0;
-            foreach (var m in s.Pending) { _recvBuffered -= m.Length; System.Buffers.ArrayPool<byte>.Shared.Return(m.Buffer); }
+            foreach (var m in s.Pending) { _recvBuffered -= m.Length; _pool.Return(m.Buffer); }
             s.Pending.Clear();
         }
         OnIncomingStreamReset(id);

@@ -44,7 +44,7 @@ public sealed partial class SctpAssociation
         if (State == SctpState.Established && streamId >= _outboundStreams)
             throw new ArgumentOutOfRangeException(nameof(streamId), $"Stream {streamId} is beyond the {_outboundStreams} negotiated outbound streams.");
         var m = _messagePool.Count > 0 ? _messagePool.Pop() : new OutboundMessage();
-        m.Buffer = ArrayPool<byte>.Shared.Rent(data.Length);
+        m.Buffer = _pool.Rent(data.Length);
         data.CopyTo(m.Buffer);
         m.Length = data.Length;
         m.Stream = streamId;
@@ -257,7 +257,7 @@ public sealed partial class SctpAssociation
             if (m.Fragmented == m.Length)
             {
                 _sending = null;
-                m.Release(_messagePool);
+                m.Release(_messagePool, _pool);
             }
         }
         if (sentAny) StartT3IfIdle();
@@ -273,7 +273,7 @@ public sealed partial class SctpAssociation
         Counters.AbandonedMessages++;
         _outboundBuffered -= m.Length;
         m.Channel?.OnBytesSent(m.Length);
-        m.Release(_messagePool);
+        m.Release(_messagePool, _pool);
     }
 
     private void ReleaseSendState()
@@ -293,9 +293,9 @@ public sealed partial class SctpAssociation
         _outboundBuffered = 0;
 
         // The association is over: buffers go back to the pool, the message objects to the collector.
-        static void Drop(OutboundMessage m)
+        void Drop(OutboundMessage m)
         {
-            if (m.Buffer.Length > 0) ArrayPool<byte>.Shared.Return(m.Buffer);
+            if (m.Buffer.Length > 0) _pool.Return(m.Buffer);
             m.Buffer = [];
         }
     }

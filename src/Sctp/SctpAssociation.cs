@@ -17,6 +17,7 @@ public sealed partial class SctpAssociation
     private byte[]? _lastEventBuffer;
     private int _lastEventBufferSize;
     private TimeSpan _now;
+    private readonly BufferPool _pool;
     private ushort _remotePort, _packetSourcePort;
 
     // Tags, initial TSNs and what the peer supports (RFC 9260 section 5).
@@ -33,6 +34,7 @@ public sealed partial class SctpAssociation
         _rto = _o.RtoInitial;
         _mtu = _o.MaxPacketSize;
         _remotePort = _o.RemotePort;
+        _pool = new BufferPool(2L * _o.ReceiveBufferSize + 8 * 1024 * 1024);
         InitReceiveState();
     }
 
@@ -192,7 +194,7 @@ public sealed partial class SctpAssociation
     {
         if (_lastEventBuffer is null) return;
         _recvBuffered -= _lastEventBufferSize;
-        ArrayPool<byte>.Shared.Return(_lastEventBuffer);
+        _pool.Return(_lastEventBuffer);
         _lastEventBuffer = null;
         _lastEventBufferSize = 0;
         // The window opened: tell the peer if it had been closed (RFC 9260 section 6.2, window update).
