@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using System.Buffers.Binary;
 using Transport.Sctp.Wire;
 
@@ -134,39 +135,64 @@ public sealed partial class SctpAssociation
         var i = list.Count;
         while (i > 0 && Serial.Gt(list[i - 1].Tsn, f.Tsn)) i--;
         list.Insert(i, f);
-        // Find the run of consecutive TSNs of one message around the new fragment.
         var unordered = (f.Flags & DataChunk.FlagUnordered) != 0;
-        var first = i;
-        while ((list[first].Flags & DataChunk.FlagBegin) == 0 && first > 0 && SameMessage(list[first - 1], list[first], unordered)) first--;
-        var last = i;
-        while ((list[last].Flags & DataChunk.FlagEnd) == 0 && last + 1 < list.Count && SameMessage(list[last], list[last + 1], unordered)) last++;
-        long total = 0;
-        for (var k = first; k <= last; k++) total += list[k].Length;
-        var complete = (list[first].Flags & DataChunk.FlagBegin) != 0 && (list[last].Flags & DataChunk.FlagEnd) != 0;
+        var frags = CollectionsMarshal.AsSpan(list);
+        int first, last;
+        long total;
+        if (s.RunValid && i == frags.Length - 1 && i > 0 && frags[i - 1].Tsn == s.RunEndTsn && SameMessage(frags[i - 1], frags[i], unordered))
+        {
+            // In-order fast path: the fragment extends the run of the message being reassembled at the end.
+            first = i - (int)(f.Tsn - s.RunStartTsn);
+            last = i;
+            total = s.RunBytes + f.Length;
+        }
+        else
+        {
+            // Find the run of consecutive TSNs of one message around the new fragment.
+            first = i;
+            while ((frags[first].Flags & DataChunk.FlagBegin) == 0 && first > 0 && SameMessage(frags[first - 1], frags[first], unordered)) first--;
+            last = i;
+            while ((frags[last].Flags & DataChunk.FlagEnd) == 0 && last + 1 < frags.Length && SameMessage(frags[last], frags[last + 1], unordered)) last++;
+            total = 0;
+            for (var k = first; k <= last; k++) total += frags[k].Length;
+        }
+        var complete = (frags[first].Flags & DataChunk.FlagBegin) != 0 && (frags[last].Flags & DataChunk.FlagEnd) != 0;
+        s.RunValid = false;
         if (total > _o.MaxMessageSize)
         {
             // RFC 8831 section 6.6: a message beyond max-message-size is refused; the data channel is closed.
             Counters.OversizeMessage++;
-            var endSeen = (list[last].Flags & DataChunk.FlagEnd) != 0;
-            var lastTsn = list[last].Tsn;
+            var endSeen = (frags[last].Flags & DataChunk.FlagEnd) != 0;
+            var lastTsn = frags[last].Tsn;
             RemoveFragments(s, first, last - first + 1);
             if (!endSeen) { s.Discarding = true; s.DiscardLastTsn = lastTsn; }
             OnOversizeMessage(s.Id);
             return;
         }
-        if (!complete) return;
+        if (!complete)
+        {
+            if (last == frags.Length - 1 && (frags[first].Flags & DataChunk.FlagBegin) != 0)
+            {
+                s.RunValid = true;
+                s.RunStartTsn = frags[first].Tsn;
+                s.RunEndTsn = frags[last].Tsn;
+                s.RunBytes = total;
+            }
+            return;
+        }
         var buffer = _pool.Rent((int)Math.Max(1, total));
         var p = 0;
         for (var k = first; k <= last; k++)
         {
-            var fr = list[k];
+            ref var fr = ref frags[k];
             fr.Buffer.AsSpan(0, fr.Length).CopyTo(buffer.AsSpan(p));
             p += fr.Length;
             _pool.Return(fr.Buffer);
         }
-        var head = list[first];
+        var ssn = frags[first].Ssn;
+        var ppid = frags[first].Ppid;
         list.RemoveRange(first, last - first + 1);
-        OnMessageComplete(s, unordered, head.Ssn, head.Ppid, buffer, p);
+        OnMessageComplete(s, unordered, ssn, ppid, buffer, p);
     }
 
     private static bool SameMessage(in Fragment a, in Fragment b, bool unordered) =>
@@ -179,6 +205,7 @@ public sealed partial class SctpAssociation
 
     private void RemoveFragments(InboundStream s, int index, int count)
     {
+        s.RunValid = false;
         for (var k = index; k < index + count; k++)
         {
             _recvBuffered -= s.Fragments[k].Length;
