@@ -122,6 +122,12 @@ public sealed partial class SctpAssociation
         _packetSourcePort = header.SourcePort;
         if (!VerifyTag(header)) { Counters.BadVerificationTag++; return; }
         Counters.PacketsReceived++;
+        if (State == SctpState.Terminated && first == ChunkType.ShutdownAck && CloseReason == "shutdown complete")
+        {
+            // RFC 9260 section 9.2: our SHUTDOWN COMPLETE was lost and the peer repeats its SHUTDOWN ACK.
+            _sendShutdownComplete = true;
+            return;
+        }
         var chunks = header.Chunks;
         var hadData = false;
         while (!chunks.IsEmpty && State is not (SctpState.Terminated or SctpState.Failed))

@@ -107,4 +107,16 @@ public sealed class AssociationLifecycleTests
         Assert.Equal(SctpState.Failed, a.Association.State);
         Assert.Contains("heartbeats", a.Association.CloseReason);
     }
+
+    [Fact]
+    public void LostShutdownCompleteIsSentAgainWhenShutdownAckRepeats()
+    {
+        var (a, b, d) = Pair.Connected();
+        // Drop A's first SHUTDOWN COMPLETE (chunk type 14).
+        d.Link.DropNth(LinkEnd.A, 1, m => m.Span[12] == 14);
+        a.Association.Shutdown(d.Now);
+        d.RunUntil(() => a.Association.State == SctpState.Terminated && b.Association.State == SctpState.Terminated, TimeSpan.FromSeconds(30));
+        Assert.Equal("shutdown complete", a.Association.CloseReason);
+        Assert.Equal("shutdown complete", b.Association.CloseReason);
+    }
 }

@@ -90,6 +90,12 @@ public sealed class AssociationSetupTests
         buf[n - 1] ^= 0xFF;
         b.Association.HandlePacket(buf.AsSpan(0, n), driver.Now);
         Assert.Equal(1, b.Association.Counters.BadChecksum);
+        // B offered zero checksum but A did not accept it: B's packets still carry a valid CRC32c.
+        b.Association.SendMessage(1, 53, new byte[] { 4, 5 });
+        Assert.True(b.Association.TryPollTransmit(buf, driver.Now, out var m));
+        var carried = BinaryPrimitives.ReadUInt32LittleEndian(buf.AsSpan(8));
+        Assert.NotEqual(0u, carried);
+        Assert.True(CommonHeader.ChecksumValid(buf.AsSpan(0, m), carried));
     }
 
     [Fact]
