@@ -7,7 +7,7 @@ namespace Transport.Sctp;
 /// <summary>
 /// One SCTP association (RFC 9260) as a sans-IO state machine. It takes SCTP packets (the payload of DTLS
 /// records, RFC 8261) with <see cref="HandlePacket"/>, produces packets with <see cref="TryPollTransmit(Span{byte}, TimeSpan, out int)"/>,
-/// reports what happened through <see cref="TryPollEvent"/>, and asks to be woken at <see cref="PollTimeout"/>.
+/// reports what happened through <see cref="TryPollEvent"/>, and asks to be woken at <see cref="PollTimeout()"/>.
 /// Time is always passed in; the association never reads a clock. Not thread-safe: one caller at a time.
 /// </summary>
 public sealed partial class SctpAssociation
@@ -208,20 +208,24 @@ public sealed partial class SctpAssociation
     }
 
     /// <summary>The earliest deadline, or null when no timer runs.</summary>
-    public TimeSpan? PollTimeout()
+    public TimeSpan? PollTimeout() => PollTimeout(out _);
+
+    /// <summary>The earliest deadline and which timer it belongs to, or null when no timer runs.</summary>
+    public TimeSpan? PollTimeout(out SctpTimer timer)
     {
         TimeSpan? t = null;
-        Min(ref t, _t1Deadline);
-        Min(ref t, _t2Deadline);
-        Min(ref t, _t3Deadline);
-        Min(ref t, _delayedAckDeadline);
-        Min(ref t, _reconfigDeadline);
-        Min(ref t, _heartbeatDeadline);
+        timer = SctpTimer.None;
+        Min(ref t, ref timer, _t1Deadline, SctpTimer.T1Init);
+        Min(ref t, ref timer, _t2Deadline, SctpTimer.T2Shutdown);
+        Min(ref t, ref timer, _t3Deadline, SctpTimer.T3Rtx);
+        Min(ref t, ref timer, _delayedAckDeadline, SctpTimer.DelayedAck);
+        Min(ref t, ref timer, _reconfigDeadline, SctpTimer.Reconfig);
+        Min(ref t, ref timer, _heartbeatDeadline, SctpTimer.Heartbeat);
         return t;
 
-        static void Min(ref TimeSpan? acc, TimeSpan? v)
+        static void Min(ref TimeSpan? acc, ref SctpTimer which, TimeSpan? v, SctpTimer name)
         {
-            if (v is { } x && (acc is null || x < acc.Value)) acc = x;
+            if (v is { } x && (acc is null || x < acc.Value)) { acc = x; which = name; }
         }
     }
 

@@ -135,10 +135,12 @@ public sealed class DataTransferTests
         var bSent = d.Link.SentFrom(LinkEnd.B);
         a.Association.SendMessage(1, Ppid.Binary, new byte[100]);
         d.Flush();
+        Assert.Equal(SctpTimer.T3Rtx, a.Association.PollTimeout(out var timer) is not null ? timer : SctpTimer.None);
         // One packet with DATA: B waits 200 ms before its SACK.
         var log = new List<string>();
         d.Link.AddFilter(LinkEnd.B, m => { log.Add($"{d.Now} type {m.Span[12]} len {m.Length}"); return false; }, _ => FilterAction.Pass);
         d.RunUntil(() => d.Link.SentFrom(LinkEnd.B) > bSent, TimeSpan.FromSeconds(1));
+        Assert.True(b.Association.PollTimeout(out var bTimer) is null || bTimer != SctpTimer.DelayedAck);
         Assert.True(log.Count == 1 && d.Now == start + TimeSpan.FromMilliseconds(210), string.Join("; ", log) + $" start {start} bSent {bSent}");
         Assert.Equal(start + TimeSpan.FromMilliseconds(10) + TimeSpan.FromMilliseconds(200), d.Now - TimeSpan.Zero);
     }
