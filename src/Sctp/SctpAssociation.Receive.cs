@@ -49,11 +49,17 @@ public sealed partial class SctpAssociation
         _tsnSeen = new bool[TsnWindow];
         _cumTsn = peerInitialTsn - 1;
         _highestTsn = _cumTsn;
-        _inStreams = new InboundStream?[_inboundStreams];
+        _inStreams = new InboundStream?[Math.Min((int)_inboundStreams, 16)];
     }
 
     private InboundStream Stream(ushort id)
     {
+        if (id >= _inStreams.Length)
+        {
+            // Grown on demand: an association with 65535 negotiated streams usually uses a handful.
+            var size = Math.Min((int)_inboundStreams, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)id + 1));
+            Array.Resize(ref _inStreams, size);
+        }
         var s = _inStreams[id];
         if (s is null)
         {
@@ -99,7 +105,7 @@ public sealed partial class SctpAssociation
         }
         if (!inSequence || _highestTsn != _cumTsn) _sackImmediate = true; // a gap: SACK at once (section 6.7)
         if ((data.Flags & DataChunk.FlagImmediate) != 0) _sackImmediate = true;
-        if (data.StreamId >= _inStreams.Length) { Counters.InvalidStream++; return; }
+        if (data.StreamId >= _inboundStreams) { Counters.InvalidStream++; return; }
 
         var stream = Stream(data.StreamId);
         if (stream.Discarding)
@@ -320,7 +326,7 @@ public sealed partial class SctpAssociation
         for (var i = 0; i < fwd.StreamCount; i++)
         {
             var (id, ssn) = fwd.Stream(i);
-            if (id >= _inStreams.Length) continue;
+            if (id >= _inboundStreams) continue;
             var s = Stream(id);
             if (Serial.Le16(s.NextSsn, ssn))
             {

@@ -178,7 +178,7 @@ public sealed partial class SctpAssociation
         {
             var s = _resetStreams[i];
             // Section 5.1.2 / 5.2.2: after the reset both sides restart the stream's SSN at zero.
-            if (result is ReConfigChunk.ResultPerformed or ReConfigChunk.ResultNothingToDo) _outSsn[s] = 0;
+            if ((result is ReConfigChunk.ResultPerformed or ReConfigChunk.ResultNothingToDo) && s < _outSsn.Length) _outSsn[s] = 0;
             OnOutgoingStreamReset(s);
         }
         _resetStreamCount = 0;

@@ -17,7 +17,7 @@ public sealed partial class SctpAssociation
     private int _retransmitCount;
     private uint _retransmitHint;
     private long _outboundBuffered;
-    private readonly ushort[] _outSsn = new ushort[65536];
+    private ushort[] _outSsn = new ushort[16];
     private bool _sendAbort;
     private string? _abortReason;
     private readonly int _mtu;
@@ -237,6 +237,8 @@ public sealed partial class SctpAssociation
             if (!m.SsnAssigned)
             {
                 m.SsnAssigned = true;
+                if (m.Stream >= _outSsn.Length)
+                    Array.Resize(ref _outSsn, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)m.Stream + 1));
                 m.Ssn = m.Unordered ? (ushort)0 : _outSsn[m.Stream]++;
             }
             byte flags = 0;

@@ -125,4 +125,18 @@ public sealed class AssociationSetupTests
         Assert.Equal(TimeSpan.FromSeconds(15), a.FailedAt);
         Assert.Contains("INIT", a.Association.CloseReason);
     }
+
+    [Fact]
+    public void AnEstablishedAssociationCostsLittleMemory()
+    {
+        // A server holds one association per peer: the per-association footprint must stay small even
+        // with 65535 negotiated streams.
+        Pair.Connected(); // warm up JIT and statics
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var (a, b, _) = Pair.Connected();
+        var perPair = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(perPair < 200 * 1024, $"{perPair} bytes for two associations and their harness");
+        Assert.Equal(SctpState.Established, a.Association.State);
+        Assert.Equal(SctpState.Established, b.Association.State);
+    }
 }
