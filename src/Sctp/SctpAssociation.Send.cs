@@ -263,6 +263,8 @@ public sealed partial class SctpAssociation
             }
         }
         if (sentAny) StartT3IfIdle();
+        // A reset waiting for this stream's data to get its TSNs can go now (RFC 6525 section 5.1.2).
+        if (sentAny && _pendingResets.Count > 0) TryStartReconfig();
         if (_state_shutdownCheck) TryProgressShutdown();
         return p;
     }
