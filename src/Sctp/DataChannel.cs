@@ -96,7 +96,13 @@ public sealed class DataChannel
 
     /// <summary>Sends a binary (default) or UTF-8 string message. Throws <see cref="DataChannelNotOpenException"/>
     /// when not open and <see cref="ArgumentException"/> when larger than the maximum message size.</summary>
-    public void Send(ReadOnlySpan<byte> data, bool binary = true)
+    public void Send(ReadOnlySpan<byte> data, bool binary = true) => Send(data, binary, null);
+
+    /// <summary>
+    /// As <see cref="Send(ReadOnlySpan{byte}, bool)"/>, at time <paramref name="now"/>: a lifetime-limited channel
+    /// counts the message's lifetime from then (without it, from the latest time the association saw).
+    /// </summary>
+    public void Send(ReadOnlySpan<byte> data, bool binary, TimeSpan? now)
     {
         if (State != DataChannelState.Open) throw new DataChannelNotOpenException(Label, Id, State);
         var max = _association.Options.MaxMessageSize;
@@ -116,12 +122,15 @@ public sealed class DataChannel
             ? TimeSpan.FromMilliseconds(ReliabilityParameter) : null;
         // RFC 8832 section 6: until the ACK arrives, messages go ordered so they cannot overtake the OPEN.
         var unordered = !Ordered && AcknowledgedByPeer;
-        _association.Enqueue(Id, ppid, payload, unordered, maxRtx, lifetime, this);
+        _association.Enqueue(Id, ppid, payload, unordered, maxRtx, lifetime, this, now);
         _bufferedAmount += payload.Length;
     }
 
     /// <summary>Sends a string message (PPID 51, or 56 when empty).</summary>
-    public void Send(string text)
+    public void Send(string text) => Send(text, null);
+
+    /// <summary>Sends a string message at time <paramref name="now"/>.</summary>
+    public void Send(string text, TimeSpan? now)
     {
         ArgumentNullException.ThrowIfNull(text);
         var n = Encoding.UTF8.GetByteCount(text);
@@ -129,7 +138,7 @@ public sealed class DataChannel
         try
         {
             Encoding.UTF8.GetBytes(text, buffer);
-            Send(buffer.AsSpan(0, n), binary: false);
+            Send(buffer.AsSpan(0, n), false, now);
         }
         finally { ArrayPool<byte>.Shared.Return(buffer); }
     }

@@ -29,6 +29,10 @@ internal sealed class InboundStream(ushort id)
     public readonly List<Fragment> Fragments = new();
     /// <summary>Complete ordered messages that arrived ahead of <see cref="NextSsn"/>, sorted by SSN.</summary>
     public readonly List<ReadyMessage> Pending = new();
+    /// <summary>Cache of the incomplete run at the end of <see cref="Fragments"/> (from a B fragment), for in-order appends.</summary>
+    public bool RunValid;
+    public uint RunStartTsn, RunEndTsn;
+    public long RunBytes;
     /// <summary>While set, fragments continuing an oversize message are discarded up to its end.</summary>
     public bool Discarding;
     public uint DiscardLastTsn;

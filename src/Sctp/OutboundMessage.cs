@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace Transport.Sctp;
 
 /// <summary>A message queued for sending, pooled so that steady-state sending allocates nothing.</summary>
@@ -23,10 +21,10 @@ internal sealed class OutboundMessage
     public bool Abandoned;
     public DataChannel? Channel;
 
-    public void Release(Stack<OutboundMessage> pool)
+    public void Release(Stack<OutboundMessage> pool, BufferPool buffers)
     {
         if (--References > 0) return;
-        if (Buffer.Length > 0) ArrayPool<byte>.Shared.Return(Buffer);
+        if (Buffer.Length > 0) buffers.Return(Buffer);
         Buffer = [];
         Channel = null;
         if (pool.Count < 1024) pool.Push(this);

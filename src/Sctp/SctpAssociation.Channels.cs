@@ -149,7 +149,7 @@ public sealed partial class SctpAssociation
         {
             HandleDcep(streamId, buffer.AsSpan(0, length));
             _recvBuffered -= length;
-            ArrayPool<byte>.Shared.Return(buffer);
+            _pool.Return(buffer);
             return;
         }
         if (_channels.TryGetValue(streamId, out var ch))
@@ -157,7 +157,7 @@ public sealed partial class SctpAssociation
             if (ch.State == DataChannelState.Closed)
             {
                 _recvBuffered -= length;
-                ArrayPool<byte>.Shared.Return(buffer);
+                _pool.Return(buffer);
                 return;
             }
             var empty = ppid is Ppid.StringEmpty or Ppid.BinaryEmpty;

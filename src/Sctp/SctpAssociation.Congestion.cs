@@ -40,7 +40,7 @@ public sealed partial class SctpAssociation
                 case ChunkState.Retransmit: _retransmitCount--; newlyAcked += c.Length; break;
             }
             if (_rttMeasuring && tsn == _rttTsn) MeasureRtt(_now - _rttSentAt);
-            c.Message.Release(_messagePool);
+            c.Message.Release(_messagePool, _pool);
             c = default;
         }
         _cumAck = cum;
@@ -203,7 +203,7 @@ public sealed partial class SctpAssociation
             _outboundBuffered -= unsent;
             m.Channel?.OnBytesSent(unsent);
             _sending = null;
-            m.Release(_messagePool);
+            m.Release(_messagePool, _pool);
         }
         AdvancePeerAckPoint();
     }

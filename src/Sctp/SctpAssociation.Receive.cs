@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using System.Buffers.Binary;
 using Transport.Sctp.Wire;
 
@@ -48,11 +49,17 @@ public sealed partial class SctpAssociation
         _tsnSeen = new bool[TsnWindow];
         _cumTsn = peerInitialTsn - 1;
         _highestTsn = _cumTsn;
-        _inStreams = new InboundStream?[_inboundStreams];
+        _inStreams = new InboundStream?[Math.Min((int)_inboundStreams, 16)];
     }
 
     private InboundStream Stream(ushort id)
     {
+        if (id >= _inStreams.Length)
+        {
+            // Grown on demand: an association with 65535 negotiated streams usually uses a handful.
+            var size = Math.Min((int)_inboundStreams, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)id + 1));
+            Array.Resize(ref _inStreams, size);
+        }
         var s = _inStreams[id];
         if (s is null)
         {
@@ -98,7 +105,7 @@ public sealed partial class SctpAssociation
         }
         if (!inSequence || _highestTsn != _cumTsn) _sackImmediate = true; // a gap: SACK at once (section 6.7)
         if ((data.Flags & DataChunk.FlagImmediate) != 0) _sackImmediate = true;
-        if (data.StreamId >= _inStreams.Length) { Counters.InvalidStream++; return; }
+        if (data.StreamId >= _inboundStreams) { Counters.InvalidStream++; return; }
 
         var stream = Stream(data.StreamId);
         if (stream.Discarding)
@@ -114,13 +121,13 @@ public sealed partial class SctpAssociation
         }
         if (data.Begin && data.End)
         {
-            var buffer = ArrayPool<byte>.Shared.Rent(len);
+            var buffer = _pool.Rent(len);
             data.Payload.CopyTo(buffer);
             _recvBuffered += len;
             OnMessageComplete(stream, data.Unordered, data.Ssn, data.Ppid, buffer, len);
             return;
         }
-        var frag = new Fragment { Tsn = tsn, Flags = data.Flags, Ssn = data.Ssn, Ppid = data.Ppid, Buffer = ArrayPool<byte>.Shared.Rent(len), Length = len };
+        var frag = new Fragment { Tsn = tsn, Flags = data.Flags, Ssn = data.Ssn, Ppid = data.Ppid, Buffer = _pool.Rent(len), Length = len };
         data.Payload.CopyTo(frag.Buffer);
         _recvBuffered += len;
         InsertFragment(stream, frag);
@@ -134,39 +141,64 @@ public sealed partial class SctpAssociation
         var i = list.Count;
         while (i > 0 && Serial.Gt(list[i - 1].Tsn, f.Tsn)) i--;
         list.Insert(i, f);
-        // Find the run of consecutive TSNs of one message around the new fragment.
         var unordered = (f.Flags & DataChunk.FlagUnordered) != 0;
-        var first = i;
-        while ((list[first].Flags & DataChunk.FlagBegin) == 0 && first > 0 && SameMessage(list[first - 1], list[first], unordered)) first--;
-        var last = i;
-        while ((list[last].Flags & DataChunk.FlagEnd) == 0 && last + 1 < list.Count && SameMessage(list[last], list[last + 1], unordered)) last++;
-        long total = 0;
-        for (var k = first; k <= last; k++) total += list[k].Length;
-        var complete = (list[first].Flags & DataChunk.FlagBegin) != 0 && (list[last].Flags & DataChunk.FlagEnd) != 0;
+        var frags = CollectionsMarshal.AsSpan(list);
+        int first, last;
+        long total;
+        if (s.RunValid && i == frags.Length - 1 && i > 0 && frags[i - 1].Tsn == s.RunEndTsn && SameMessage(frags[i - 1], frags[i], unordered))
+        {
+            // In-order fast path: the fragment extends the run of the message being reassembled at the end.
+            first = i - (int)(f.Tsn - s.RunStartTsn);
+            last = i;
+            total = s.RunBytes + f.Length;
+        }
+        else
+        {
+            // Find the run of consecutive TSNs of one message around the new fragment.
+            first = i;
+            while ((frags[first].Flags & DataChunk.FlagBegin) == 0 && first > 0 && SameMessage(frags[first - 1], frags[first], unordered)) first--;
+            last = i;
+            while ((frags[last].Flags & DataChunk.FlagEnd) == 0 && last + 1 < frags.Length && SameMessage(frags[last], frags[last + 1], unordered)) last++;
+            total = 0;
+            for (var k = first; k <= last; k++) total += frags[k].Length;
+        }
+        var complete = (frags[first].Flags & DataChunk.FlagBegin) != 0 && (frags[last].Flags & DataChunk.FlagEnd) != 0;
+        s.RunValid = false;
         if (total > _o.MaxMessageSize)
         {
             // RFC 8831 section 6.6: a message beyond max-message-size is refused; the data channel is closed.
             Counters.OversizeMessage++;
-            var endSeen = (list[last].Flags & DataChunk.FlagEnd) != 0;
-            var lastTsn = list[last].Tsn;
+            var endSeen = (frags[last].Flags & DataChunk.FlagEnd) != 0;
+            var lastTsn = frags[last].Tsn;
             RemoveFragments(s, first, last - first + 1);
             if (!endSeen) { s.Discarding = true; s.DiscardLastTsn = lastTsn; }
             OnOversizeMessage(s.Id);
             return;
         }
-        if (!complete) return;
-        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Max(1, total));
+        if (!complete)
+        {
+            if (last == frags.Length - 1 && (frags[first].Flags & DataChunk.FlagBegin) != 0)
+            {
+                s.RunValid = true;
+                s.RunStartTsn = frags[first].Tsn;
+                s.RunEndTsn = frags[last].Tsn;
+                s.RunBytes = total;
+            }
+            return;
+        }
+        var buffer = _pool.Rent((int)Math.Max(1, total));
         var p = 0;
         for (var k = first; k <= last; k++)
         {
-            var fr = list[k];
+            ref var fr = ref frags[k];
             fr.Buffer.AsSpan(0, fr.Length).CopyTo(buffer.AsSpan(p));
             p += fr.Length;
-            ArrayPool<byte>.Shared.Return(fr.Buffer);
+            _pool.Return(fr.Buffer);
         }
-        var head = list[first];
+        var ssn = frags[first].Ssn;
+        var ppid = frags[first].Ppid;
         list.RemoveRange(first, last - first + 1);
-        OnMessageComplete(s, unordered, head.Ssn, head.Ppid, buffer, p);
+        OnMessageComplete(s, unordered, ssn, ppid, buffer, p);
     }
 
     private static bool SameMessage(in Fragment a, in Fragment b, bool unordered) =>
@@ -179,10 +211,11 @@ public sealed partial class SctpAssociation
 
     private void RemoveFragments(InboundStream s, int index, int count)
     {
+        s.RunValid = false;
         for (var k = index; k < index + count; k++)
         {
             _recvBuffered -= s.Fragments[k].Length;
-            ArrayPool<byte>.Shared.Return(s.Fragments[k].Buffer);
+            _pool.Return(s.Fragments[k].Buffer);
         }
         s.Fragments.RemoveRange(index, count);
     }
@@ -201,7 +234,7 @@ public sealed partial class SctpAssociation
         {
             // Already delivered or skipped by FORWARD TSN.
             _recvBuffered -= length;
-            ArrayPool<byte>.Shared.Return(buffer);
+            _pool.Return(buffer);
             return;
         }
         var i = s.Pending.Count;
@@ -293,7 +326,7 @@ public sealed partial class SctpAssociation
         for (var i = 0; i < fwd.StreamCount; i++)
         {
             var (id, ssn) = fwd.Stream(i);
-            if (id >= _inStreams.Length) continue;
+            if (id >= _inboundStreams) continue;
             var s = Stream(id);
             if (Serial.Le16(s.NextSsn, ssn))
             {
@@ -301,7 +334,7 @@ public sealed partial class SctpAssociation
                 while (s.Pending.Count > 0 && Serial.Lt16(s.Pending[0].Ssn, s.NextSsn))
                 {
                     _recvBuffered -= s.Pending[0].Length;
-                    ArrayPool<byte>.Shared.Return(s.Pending[0].Buffer);
+                    _pool.Return(s.Pending[0].Buffer);
                     s.Pending.RemoveAt(0);
                 }
             }
@@ -313,8 +346,8 @@ public sealed partial class SctpAssociation
     {
         foreach (var s in _activeStreams)
         {
-            foreach (var f in s.Fragments) { _recvBuffered -= f.Length; ArrayPool<byte>.Shared.Return(f.Buffer); }
-            foreach (var m in s.Pending) { _recvBuffered -= m.Length; ArrayPool<byte>.Shared.Return(m.Buffer); }
+            foreach (var f in s.Fragments) { _recvBuffered -= f.Length; _pool.Return(f.Buffer); }
+            foreach (var m in s.Pending) { _recvBuffered -= m.Length; _pool.Return(m.Buffer); }
             s.Fragments.Clear();
             s.Pending.Clear();
         }

@@ -147,7 +147,7 @@ public sealed partial class SctpAssociation
         if (id < _inStreams.Length && _inStreams[id] is { } s)
         {
             s.NextSsn = 0;
-            foreach (var m in s.Pending) { _recvBuffered -= m.Length; System.Buffers.ArrayPool<byte>.Shared.Return(m.Buffer); }
+            foreach (var m in s.Pending) { _recvBuffered -= m.Length; _pool.Return(m.Buffer); }
             s.Pending.Clear();
         }
         OnIncomingStreamReset(id);
@@ -169,6 +169,7 @@ public sealed partial class SctpAssociation
     private void OnReconfigResponse(uint seq, uint result)
     {
         if (!_reconfigInFlight || seq != _reconfigRequestSeq) return;
+        _errorCount = 0; // the peer answered: it is reachable (RFC 9260 section 8.1 counts only unanswered timers)
         if (result == ReConfigChunk.ResultInProgress) { _reconfigDeadline = _now + _rto; return; }
         _reconfigInFlight = false;
         _reconfigDeadline = null;
@@ -177,7 +178,7 @@ public sealed partial class SctpAssociation
         {
             var s = _resetStreams[i];
             // Section 5.1.2 / 5.2.2: after the reset both sides restart the stream's SSN at zero.
-            if (result is ReConfigChunk.ResultPerformed or ReConfigChunk.ResultNothingToDo) _outSsn[s] = 0;
+            if ((result is ReConfigChunk.ResultPerformed or ReConfigChunk.ResultNothingToDo) && s < _outSsn.Length) _outSsn[s] = 0;
             OnOutgoingStreamReset(s);
         }
         _resetStreamCount = 0;

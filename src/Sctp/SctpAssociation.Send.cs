@@ -17,7 +17,7 @@ public sealed partial class SctpAssociation
     private int _retransmitCount;
     private uint _retransmitHint;
     private long _outboundBuffered;
-    private readonly ushort[] _outSsn = new ushort[65536];
+    private ushort[] _outSsn = new ushort[16];
     private bool _sendAbort;
     private string? _abortReason;
     private readonly int _mtu;
@@ -25,15 +25,17 @@ public sealed partial class SctpAssociation
     /// <summary>
     /// Queues a message on <paramref name="streamId"/> with payload protocol id <paramref name="ppid"/>.
     /// <paramref name="maxRetransmits"/> (-1: no limit) and <paramref name="lifetime"/> (null: none) make it
-    /// partially reliable (RFC 3758). Throws when the association cannot send or the message is too large.
+    /// partially reliable (RFC 3758); the lifetime counts from <paramref name="now"/> (default: the latest time
+    /// the association saw). Throws when the association cannot send or the message is too large.
     /// </summary>
     public void SendMessage(ushort streamId, uint ppid, ReadOnlySpan<byte> data, bool unordered = false,
-        int maxRetransmits = -1, TimeSpan? lifetime = null) =>
-        Enqueue(streamId, ppid, data, unordered, maxRetransmits, lifetime, null);
+        int maxRetransmits = -1, TimeSpan? lifetime = null, TimeSpan? now = null) =>
+        Enqueue(streamId, ppid, data, unordered, maxRetransmits, lifetime, null, now);
 
     internal void Enqueue(ushort streamId, uint ppid, ReadOnlySpan<byte> data, bool unordered, int maxRetransmits,
-        TimeSpan? lifetime, DataChannel? channel)
+        TimeSpan? lifetime, DataChannel? channel, TimeSpan? now = null)
     {
+        if (now is { } t) Clock(t);
         if (State is not (SctpState.Established or SctpState.CookieWait or SctpState.CookieEchoed or SctpState.Closed))
             throw new InvalidOperationException($"Cannot send: the association is {State}.");
         if (data.Length > _o.MaxMessageSize)
@@ -42,7 +44,7 @@ public sealed partial class SctpAssociation
         if (State == SctpState.Established && streamId >= _outboundStreams)
             throw new ArgumentOutOfRangeException(nameof(streamId), $"Stream {streamId} is beyond the {_outboundStreams} negotiated outbound streams.");
         var m = _messagePool.Count > 0 ? _messagePool.Pop() : new OutboundMessage();
-        m.Buffer = ArrayPool<byte>.Shared.Rent(data.Length);
+        m.Buffer = _pool.Rent(data.Length);
         data.CopyTo(m.Buffer);
         m.Length = data.Length;
         m.Stream = streamId;
@@ -70,6 +72,8 @@ public sealed partial class SctpAssociation
         _peerRwnd = _ssthresh;
         _rto = _o.RtoInitial;
     }
+
+    internal string DebugChunk(uint tsn) { ref var c = ref At(tsn); return $"{c.State} tx {c.Transmits} len {c.Length} rtxCount {_retransmitCount} hint {_retransmitHint} cum {_cumAck} next {_nextTsn} flight {_flightSize} cwnd {_cwnd} rwnd {_peerRwnd} t3 {_t3Deadline} state {State} err {_errorCount}"; }
 
     private ref OutChunk At(uint tsn) => ref _ring[tsn & (uint)(_ring.Length - 1)];
 
@@ -233,6 +237,8 @@ public sealed partial class SctpAssociation
             if (!m.SsnAssigned)
             {
                 m.SsnAssigned = true;
+                if (m.Stream >= _outSsn.Length)
+                    Array.Resize(ref _outSsn, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)m.Stream + 1));
                 m.Ssn = m.Unordered ? (ushort)0 : _outSsn[m.Stream]++;
             }
             byte flags = 0;
@@ -253,10 +259,12 @@ public sealed partial class SctpAssociation
             if (m.Fragmented == m.Length)
             {
                 _sending = null;
-                m.Release(_messagePool);
+                m.Release(_messagePool, _pool);
             }
         }
         if (sentAny) StartT3IfIdle();
+        // A reset waiting for this stream's data to get its TSNs can go now (RFC 6525 section 5.1.2).
+        if (sentAny && _pendingResets.Count > 0) TryStartReconfig();
         if (_state_shutdownCheck) TryProgressShutdown();
         return p;
     }
@@ -269,7 +277,7 @@ public sealed partial class SctpAssociation
         Counters.AbandonedMessages++;
         _outboundBuffered -= m.Length;
         m.Channel?.OnBytesSent(m.Length);
-        m.Release(_messagePool);
+        m.Release(_messagePool, _pool);
     }
 
     private void ReleaseSendState()
@@ -289,9 +297,9 @@ public sealed partial class SctpAssociation
         _outboundBuffered = 0;
 
         // The association is over: buffers go back to the pool, the message objects to the collector.
-        static void Drop(OutboundMessage m)
+        void Drop(OutboundMessage m)
         {
-            if (m.Buffer.Length > 0) ArrayPool<byte>.Shared.Return(m.Buffer);
+            if (m.Buffer.Length > 0) _pool.Return(m.Buffer);
             m.Buffer = [];
         }
     }

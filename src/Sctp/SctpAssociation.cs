@@ -7,7 +7,7 @@ namespace Transport.Sctp;
 /// <summary>
 /// One SCTP association (RFC 9260) as a sans-IO state machine. It takes SCTP packets (the payload of DTLS
 /// records, RFC 8261) with <see cref="HandlePacket"/>, produces packets with <see cref="TryPollTransmit(Span{byte}, TimeSpan, out int)"/>,
-/// reports what happened through <see cref="TryPollEvent"/>, and asks to be woken at <see cref="PollTimeout"/>.
+/// reports what happened through <see cref="TryPollEvent"/>, and asks to be woken at <see cref="PollTimeout()"/>.
 /// Time is always passed in; the association never reads a clock. Not thread-safe: one caller at a time.
 /// </summary>
 public sealed partial class SctpAssociation
@@ -17,6 +17,7 @@ public sealed partial class SctpAssociation
     private byte[]? _lastEventBuffer;
     private int _lastEventBufferSize;
     private TimeSpan _now;
+    private readonly BufferPool _pool;
     private ushort _remotePort, _packetSourcePort;
 
     // Tags, initial TSNs and what the peer supports (RFC 9260 section 5).
@@ -33,6 +34,7 @@ public sealed partial class SctpAssociation
         _rto = _o.RtoInitial;
         _mtu = _o.MaxPacketSize;
         _remotePort = _o.RemotePort;
+        _pool = new BufferPool(2L * _o.ReceiveBufferSize + 8 * 1024 * 1024);
         InitReceiveState();
     }
 
@@ -120,6 +122,12 @@ public sealed partial class SctpAssociation
         _packetSourcePort = header.SourcePort;
         if (!VerifyTag(header)) { Counters.BadVerificationTag++; return; }
         Counters.PacketsReceived++;
+        if (State == SctpState.Terminated && first == ChunkType.ShutdownAck && CloseReason == "shutdown complete")
+        {
+            // RFC 9260 section 9.2: our SHUTDOWN COMPLETE was lost and the peer repeats its SHUTDOWN ACK.
+            _sendShutdownComplete = true;
+            return;
+        }
         var chunks = header.Chunks;
         var hadData = false;
         while (!chunks.IsEmpty && State is not (SctpState.Terminated or SctpState.Failed))
@@ -192,7 +200,7 @@ public sealed partial class SctpAssociation
     {
         if (_lastEventBuffer is null) return;
         _recvBuffered -= _lastEventBufferSize;
-        ArrayPool<byte>.Shared.Return(_lastEventBuffer);
+        _pool.Return(_lastEventBuffer);
         _lastEventBuffer = null;
         _lastEventBufferSize = 0;
         // The window opened: tell the peer if it had been closed (RFC 9260 section 6.2, window update).
@@ -200,20 +208,24 @@ public sealed partial class SctpAssociation
     }
 
     /// <summary>The earliest deadline, or null when no timer runs.</summary>
-    public TimeSpan? PollTimeout()
+    public TimeSpan? PollTimeout() => PollTimeout(out _);
+
+    /// <summary>The earliest deadline and which timer it belongs to, or null when no timer runs.</summary>
+    public TimeSpan? PollTimeout(out SctpTimer timer)
     {
         TimeSpan? t = null;
-        Min(ref t, _t1Deadline);
-        Min(ref t, _t2Deadline);
-        Min(ref t, _t3Deadline);
-        Min(ref t, _delayedAckDeadline);
-        Min(ref t, _reconfigDeadline);
-        Min(ref t, _heartbeatDeadline);
+        timer = SctpTimer.None;
+        Min(ref t, ref timer, _t1Deadline, SctpTimer.T1Init);
+        Min(ref t, ref timer, _t2Deadline, SctpTimer.T2Shutdown);
+        Min(ref t, ref timer, _t3Deadline, SctpTimer.T3Rtx);
+        Min(ref t, ref timer, _delayedAckDeadline, SctpTimer.DelayedAck);
+        Min(ref t, ref timer, _reconfigDeadline, SctpTimer.Reconfig);
+        Min(ref t, ref timer, _heartbeatDeadline, SctpTimer.Heartbeat);
         return t;
 
-        static void Min(ref TimeSpan? acc, TimeSpan? v)
+        static void Min(ref TimeSpan? acc, ref SctpTimer which, TimeSpan? v, SctpTimer name)
         {
-            if (v is { } x && (acc is null || x < acc.Value)) acc = x;
+            if (v is { } x && (acc is null || x < acc.Value)) { acc = x; which = name; }
         }
     }
 

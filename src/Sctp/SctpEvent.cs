@@ -25,6 +25,25 @@ public enum SctpState
     Failed,
 }
 
+/// <summary>The timers of an association (RFC 9260 sections 5.1, 6.2, 6.3, 8.3, 9.2; RFC 6525 section 5.1.1).</summary>
+public enum SctpTimer
+{
+    /// <summary>No timer runs.</summary>
+    None,
+    /// <summary>T1-init / T1-cookie: INIT or COOKIE ECHO retransmission.</summary>
+    T1Init,
+    /// <summary>T2-shutdown: SHUTDOWN or SHUTDOWN ACK retransmission.</summary>
+    T2Shutdown,
+    /// <summary>T3-rtx: DATA retransmission.</summary>
+    T3Rtx,
+    /// <summary>Delayed SACK.</summary>
+    DelayedAck,
+    /// <summary>RE-CONFIG request retransmission.</summary>
+    Reconfig,
+    /// <summary>HEARTBEAT.</summary>
+    Heartbeat,
+}
+
 /// <summary>Kinds of <see cref="SctpEvent"/>.</summary>
 public enum SctpEventKind
 {

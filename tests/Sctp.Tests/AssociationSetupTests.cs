@@ -90,6 +90,12 @@ public sealed class AssociationSetupTests
         buf[n - 1] ^= 0xFF;
         b.Association.HandlePacket(buf.AsSpan(0, n), driver.Now);
         Assert.Equal(1, b.Association.Counters.BadChecksum);
+        // B offered zero checksum but A did not accept it: B's packets still carry a valid CRC32c.
+        b.Association.SendMessage(1, 53, new byte[] { 4, 5 });
+        Assert.True(b.Association.TryPollTransmit(buf, driver.Now, out var m));
+        var carried = BinaryPrimitives.ReadUInt32LittleEndian(buf.AsSpan(8));
+        Assert.NotEqual(0u, carried);
+        Assert.True(CommonHeader.ChecksumValid(buf.AsSpan(0, m), carried));
     }
 
     [Fact]
@@ -118,5 +124,19 @@ public sealed class AssociationSetupTests
         // T1 doubles: 1 + 2 + 4 + 8 s.
         Assert.Equal(TimeSpan.FromSeconds(15), a.FailedAt);
         Assert.Contains("INIT", a.Association.CloseReason);
+    }
+
+    [Fact]
+    public void AnEstablishedAssociationCostsLittleMemory()
+    {
+        // A server holds one association per peer: the per-association footprint must stay small even
+        // with 65535 negotiated streams.
+        Pair.Connected(); // warm up JIT and statics
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var (a, b, _) = Pair.Connected();
+        var perPair = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(perPair < 200 * 1024, $"{perPair} bytes for two associations and their harness");
+        Assert.Equal(SctpState.Established, a.Association.State);
+        Assert.Equal(SctpState.Established, b.Association.State);
     }
 }

@@ -135,11 +135,35 @@ public sealed class DataTransferTests
         var bSent = d.Link.SentFrom(LinkEnd.B);
         a.Association.SendMessage(1, Ppid.Binary, new byte[100]);
         d.Flush();
+        Assert.Equal(SctpTimer.T3Rtx, a.Association.PollTimeout(out var timer) is not null ? timer : SctpTimer.None);
         // One packet with DATA: B waits 200 ms before its SACK.
         var log = new List<string>();
         d.Link.AddFilter(LinkEnd.B, m => { log.Add($"{d.Now} type {m.Span[12]} len {m.Length}"); return false; }, _ => FilterAction.Pass);
         d.RunUntil(() => d.Link.SentFrom(LinkEnd.B) > bSent, TimeSpan.FromSeconds(1));
+        Assert.True(b.Association.PollTimeout(out var bTimer) is null || bTimer != SctpTimer.DelayedAck);
         Assert.True(log.Count == 1 && d.Now == start + TimeSpan.FromMilliseconds(210), string.Join("; ", log) + $" start {start} bSent {bSent}");
         Assert.Equal(start + TimeSpan.FromMilliseconds(10) + TimeSpan.FromMilliseconds(200), d.Now - TimeSpan.Zero);
+    }
+
+    [Fact]
+    public void SackIsImmediateWithAGapBlockWhenAPacketIsMissing()
+    {
+        var (a, b, d) = Pair.Connected();
+        d.RunFor(TimeSpan.FromSeconds(1));
+        var sacks = new List<(TimeSpan At, int Gaps, uint Cum)>();
+        d.Link.AddFilter(LinkEnd.B, m =>
+        {
+            var s = m.Span;
+            if (s[12] == 3) sacks.Add((d.Now, System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(s[(12 + 12)..]), System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(s[(12 + 4)..])));
+            return false;
+        }, _ => FilterAction.Pass);
+        // Drop the first DATA packet: the second arrives with a gap.
+        d.Link.DropNth(LinkEnd.A, 1, m => m.Span[12] == 0);
+        var start = d.Now;
+        a.Association.SendMessage(1, Ppid.Binary, new byte[1000], now: d.Now);
+        a.Association.SendMessage(1, Ppid.Binary, new byte[1000], now: d.Now);
+        d.RunUntil(() => sacks.Count > 0, TimeSpan.FromSeconds(1));
+        Assert.Equal(start + TimeSpan.FromMilliseconds(10), sacks[0].At); // no 200 ms delay
+        Assert.Equal(1, sacks[0].Gaps);
     }
 }

@@ -20,14 +20,20 @@ public sealed partial class UsrsctpInteropTests
     [GeneratedRegex(@"(\d+), (\d+), (\d+), (\d+), [0-9.]+, [0-9.]+, \d+")]
     private static partial Regex ServerSummary();
 
-    [Fact]
-    public void TsctpClientConnectsSendsAndShutsDownCleanly()
+    [Theory]
+    [InlineData("")]                // reliable, ordered
+    [InlineData("-u")]              // unordered
+    [InlineData("-P 2 -t 1")]       // partial reliability: at most one retransmission (RFC 3758 via usrsctp)
+    [InlineData("-l 5000 -f 1000")] // messages fragmented by usrsctp at 1000 bytes
+    public void TsctpClientConnectsSendsAndShutsDownCleanly(string extra)
     {
         RequireTsctp();
         using var loop = new UdpLoop(new SctpOptions { LocalPort = 5000, RemotePort = 0, OfferZeroChecksum = false, IsDtlsClient = false });
         var tsctpUdp = FreeUdpPort();
-        const int count = 300, length = 1200;
-        using var tsctp = TsctpProcess.Start($"-E {tsctpUdp} -U {loop.Port} -L 127.0.0.1 -l {length} -n {count} -p 5000 127.0.0.1");
+        const int count = 300;
+        var length = extra.Contains("-l ") ? 5000 : 1200;
+        var lengthArg = extra.Contains("-l ") ? "" : $"-l {length} ";
+        using var tsctp = TsctpProcess.Start($"-E {tsctpUdp} -U {loop.Port} -L 127.0.0.1 {lengthArg}-n {count} {extra} -p 5000 127.0.0.1");
         long bytes = 0;
         var messages = 0;
         loop.Remote = new IPEndPoint(IPAddress.Loopback, tsctpUdp);

@@ -1,0 +1,122 @@
+using Transport.TestKit;
+
+namespace Transport.Sctp.Tests;
+
+public sealed class AssociationLifecycleTests
+{
+    [Fact]
+    public void CutLinkFailsTheAssociationAfterMaxRetransAtTheExpectedTime()
+    {
+        var (a, b, d) = Pair.Connected();
+        // Warm the RTT estimate, then wait until everything is acknowledged.
+        for (var i = 0; i < 20; i++) a.Association.SendMessage(1, Ppid.Binary, new byte[500]);
+        d.RunUntil(() => a.Association.IsIdle, TimeSpan.FromSeconds(10));
+        d.RunFor(TimeSpan.FromSeconds(1));
+        var rto = a.Association.Rto;
+        Assert.Equal(TimeSpan.FromMilliseconds(200), rto); // 20 ms RTT: clamped to RTO.Min
+        d.Link.Cut = true;
+        var cutAt = d.Now;
+        a.Association.SendMessage(1, Ppid.Binary, new byte[500]);
+        d.Flush();
+        d.RunUntil(() => a.Association.State == SctpState.Failed, TimeSpan.FromMinutes(5));
+        Assert.Equal(SctpState.Failed, a.Association.State);
+        // T3-rtx doubles from the RTO up to RTO.Max; the 11th expiry exceeds Association.Max.Retrans = 10.
+        var expected = TimeSpan.Zero;
+        var r = rto;
+        for (var k = 0; k <= 10; k++) { expected += r; r = r * 2 > TimeSpan.FromSeconds(10) ? TimeSpan.FromSeconds(10) : r * 2; }
+        Assert.Equal(cutAt + expected, a.FailedAt);
+        Assert.Contains("Max.Retrans", a.Association.CloseReason);
+        Assert.Contains(a.Events, e => e.Kind == SctpEventKind.Failed && e.Reason!.Contains("T3-rtx"));
+        Assert.Null(a.Association.PollTimeout());
+    }
+
+    [Fact]
+    public void AbortClosesBothEndsAtOnceWithTheCause()
+    {
+        var (a, b, d) = Pair.Connected();
+        a.Association.Abort(d.Now, "going away");
+        Assert.Equal(SctpState.Terminated, a.Association.State);
+        var abortSentAt = d.Now;
+        d.RunUntil(() => b.Association.State == SctpState.Terminated, TimeSpan.FromSeconds(5));
+        Assert.Equal(SctpState.Terminated, b.Association.State);
+        Assert.Equal(abortSentAt + TimeSpan.FromMilliseconds(10), b.ClosedAt); // one link delay: no timeout involved
+        var closed = b.Events.Single(e => e.Kind == SctpEventKind.Closed);
+        Assert.Equal(SctpErrorCause.UserInitiatedAbort, closed.Cause);
+        Assert.Contains("going away", closed.Reason);
+        Assert.Null(b.Association.PollTimeout());
+    }
+
+    [Fact]
+    public void AbortFromTheAnsweringSideClosesTheInitiator()
+    {
+        var (a, b, d) = Pair.Connected();
+        var ch = a.Association.CreateDataChannel("x", now: d.Now);
+        d.RunFor(TimeSpan.FromMilliseconds(100));
+        b.Association.Abort(d.Now);
+        d.RunUntil(() => a.Association.State == SctpState.Terminated, TimeSpan.FromSeconds(5));
+        Assert.Equal(SctpErrorCause.UserInitiatedAbort, a.Events.Single(e => e.Kind == SctpEventKind.Closed).Cause);
+        Assert.Equal(DataChannelState.Closed, ch.State);
+        Assert.Contains(a.Events, e => e.Kind == SctpEventKind.ChannelClosed && e.Channel == ch);
+        var ex = Assert.Throws<DataChannelNotOpenException>(() => ch.Send(new byte[1]));
+        Assert.Equal(DataChannelState.Closed, ex.State);
+    }
+
+    [Fact]
+    public void AbortWithWrongVerificationTagIsIgnored()
+    {
+        var (a, b, d) = Pair.Connected();
+        var buf = new byte[256];
+        // Build an ABORT as B would, then corrupt the tag.
+        b.Association.Abort(d.Now);
+        Assert.True(b.Association.TryPollTransmit(buf, d.Now, out var n));
+        buf[4] ^= 0xFF;
+        Transport.Sctp.Wire.CommonHeader.Seal(buf.AsSpan(0, n), zeroChecksum: false);
+        a.Association.HandlePacket(buf.AsSpan(0, n), d.Now);
+        Assert.Equal(SctpState.Established, a.Association.State);
+        Assert.Equal(1, a.Association.Counters.BadVerificationTag);
+    }
+
+    [Fact]
+    public void ShutdownDeliversQueuedDataThenClosesBothEnds()
+    {
+        var link = new VirtualLink(5, new LinkConditions { Loss = 0.1 }, new LinkConditions { Loss = 0.1 });
+        var (a, b, d) = Pair.Connected(link);
+        long received = 0;
+        b.OnEvent = e => { if (e.Kind == SctpEventKind.StreamMessage) received += e.Data.Length; };
+        for (var i = 0; i < 200; i++) a.Association.SendMessage(1, Ppid.Binary, new byte[3000]);
+        a.Association.Shutdown(d.Now);
+        Assert.Equal(SctpState.ShutdownPending, a.Association.State);
+        Assert.Throws<InvalidOperationException>(() => a.Association.SendMessage(1, Ppid.Binary, new byte[1]));
+        d.RunUntil(() => a.Association.State == SctpState.Terminated && b.Association.State == SctpState.Terminated, TimeSpan.FromMinutes(5));
+        Assert.Equal(200 * 3000, received);
+        Assert.Equal("shutdown complete", a.Association.CloseReason);
+        Assert.Equal("shutdown complete", b.Association.CloseReason);
+        Assert.Null(a.Association.PollTimeout());
+        Assert.Null(b.Association.PollTimeout());
+    }
+
+    [Fact]
+    public void HeartbeatsDetectADeadPeerWhenEnabled()
+    {
+        var opts = new SctpOptions { HeartbeatInterval = TimeSpan.FromSeconds(1), MaxRetransmissions = 3 };
+        var (a, b, d) = Pair.Connected(a: opts);
+        d.RunFor(TimeSpan.FromSeconds(10));
+        Assert.Equal(SctpState.Established, a.Association.State); // heartbeats answered
+        d.Link.Cut = true;
+        d.RunUntil(() => a.Association.State == SctpState.Failed, TimeSpan.FromMinutes(2));
+        Assert.Equal(SctpState.Failed, a.Association.State);
+        Assert.Contains("heartbeats", a.Association.CloseReason);
+    }
+
+    [Fact]
+    public void LostShutdownCompleteIsSentAgainWhenShutdownAckRepeats()
+    {
+        var (a, b, d) = Pair.Connected();
+        // Drop A's first SHUTDOWN COMPLETE (chunk type 14).
+        d.Link.DropNth(LinkEnd.A, 1, m => m.Span[12] == 14);
+        a.Association.Shutdown(d.Now);
+        d.RunUntil(() => a.Association.State == SctpState.Terminated && b.Association.State == SctpState.Terminated, TimeSpan.FromSeconds(30));
+        Assert.Equal("shutdown complete", a.Association.CloseReason);
+        Assert.Equal("shutdown complete", b.Association.CloseReason);
+    }
+}
