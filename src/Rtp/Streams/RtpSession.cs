@@ -20,6 +20,8 @@ public sealed partial class RtpSession
     private readonly byte[] _scratch;
     private TimeSpan _now;
     private TimeSpan? _nextReport;
+    private bool _byePending;
+    private string? _byeReason;
 
     private sealed class SendStream(uint ssrc, int clockRate, RetransmissionCache cache)
     {
@@ -120,6 +122,11 @@ public sealed partial class RtpSession
     /// <summary>The next deadline: the next report or the earliest due NACK.</summary>
     public TimeSpan? PollTimeout()
     {
+        if (_byePending || _retransmissions.Count > 0)
+        {
+            return _now;
+        }
+
         TimeSpan? next = _nextReport ?? (_now + ReportDelay());
         _nextReport = next;
         foreach (ReceiveStream stream in _receive.Values)
