@@ -38,16 +38,24 @@ public class SrtpAllocationTests
             return failures;
         }
 
-        int failures = RoundTrip(0); // first sight creates the per-SSRC state
+        // Warm up: first sight creates the per-SSRC state, and tiered JIT settles.
+        int failures = 0;
+        for (ushort seq = 0; seq < 5000; seq++)
+        {
+            failures += RoundTrip(seq);
+        }
+
         long before = GC.GetAllocatedBytesForCurrentThread();
-        for (ushort seq = 1; seq < 2000; seq++)
+        for (ushort seq = 5000; seq < 7000; seq++)
         {
             failures += RoundTrip(seq);
         }
 
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Equal(0, failures);
-        Assert.Equal(0, allocated);
-        Assert.Equal(2000, server.Inbound.Counters.RtpUnprotected);
+        Assert.Equal(7000, server.Inbound.Counters.RtpUnprotected);
+
+        // Any per-packet allocation would be at least 24 bytes x 2000; allow a few runtime one-offs (JIT).
+        Assert.True(allocated < 2000, $"{allocated} bytes allocated over 2000 round trips");
     }
 }

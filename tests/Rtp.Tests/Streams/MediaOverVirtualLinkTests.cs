@@ -36,6 +36,7 @@ public class MediaOverVirtualLinkTests
             else
             {
                 Session.AddReceiveStream(MediaSsrc, 90_000);
+                Session.AddReceiveRtx(RtxSsrc, MediaSsrc, MediaPt);
             }
         }
 
@@ -44,12 +45,12 @@ public class MediaOverVirtualLinkTests
         public RtpFrameAssembler Assembler { get; } = new(new Vp8Depacketizer());
         public int FramesLeft { get; private set; }
         public List<RtpSessionEvent> Events { get; } = new();
+        public int Rtx { get; private set; }
 
         public void HandleDatagram(ReadOnlySpan<byte> datagram, TimeSpan now)
         {
             byte[] buffer = datagram.ToArray();
-            bool rtcp = buffer.Length > 1 && buffer[1] is >= 192 and <= 223; // RFC 5761 section 4
-            if (rtcp)
+            if (RtpDemux.IsRtcp(buffer))
             {
                 if (Srtp.UnprotectRtcp(buffer, out int n) == SrtpResult.Ok)
                 {
@@ -59,10 +60,10 @@ public class MediaOverVirtualLinkTests
             else if (Srtp.UnprotectRtp(buffer, out int n) == SrtpResult.Ok)
             {
                 ReadOnlySpan<byte> packet = buffer.AsSpan(0, n);
-                if (BinaryPrimitives.ReadUInt32BigEndian(packet.Slice(8)) == RtxSsrc)
+                if (Session.TryUnwrapRtx(packet, _scratch, out int k))
                 {
-                    int k = RetransmissionCache.UnwrapRtx(packet, MediaPt, MediaSsrc, _scratch);
                     packet = _scratch.AsSpan(0, k);
+                    Rtx++;
                 }
 
                 Session.HandleRtp(packet, now);
@@ -165,6 +166,7 @@ public class MediaOverVirtualLinkTests
         Assert.Equal(0, sender.FramesLeft);
         Assert.True(receiver.Assembler.CompleteFrames >= 148, $"complete {receiver.Assembler.CompleteFrames}, incomplete {receiver.Assembler.IncompleteFrames}");
         Assert.Contains(sender.Events, e => e is NackReceived { Retransmitting: > 0 });
+        Assert.True(receiver.Rtx > 0);
         Assert.Contains(sender.Events, e => e is RoundTripTimeMeasured { RoundTripTime.TotalMilliseconds: > 35 and < 60 });
         Assert.Equal(1u, receiverSrtp.Inbound.GetRolloverCounter(MediaSsrc));
         ReceiveStatistics stats = receiver.Session.GetReceiveStatistics(MediaSsrc)!;
