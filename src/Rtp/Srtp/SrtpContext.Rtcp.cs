@@ -61,14 +61,14 @@ public sealed partial class SrtpContext
                 buffer.Slice(0, RtcpHeaderLength).CopyTo(aad);
                 BinaryPrimitives.WriteUInt32BigEndian(aad.Slice(RtcpHeaderLength), word);
                 Span<byte> body = buffer.Slice(RtcpHeaderLength, length - RtcpHeaderLength);
-                _rtcpGcm!.Encrypt(nonce, body, body, buffer.Slice(length, GcmTagLength), aad);
+                GcmSeal(_rtcpGcmCipher, _rtcpGcm!, nonce, body, buffer.Slice(length, GcmTagLength), aad);
             }
             else
             {
                 // E=0: the whole packet and the index word are AAD; the tag authenticates an empty plaintext.
                 BinaryPrimitives.WriteUInt32BigEndian(buffer.Slice(length), word);
                 Span<byte> tag = stackalloc byte[GcmTagLength];
-                _rtcpGcm!.Encrypt(nonce, ReadOnlySpan<byte>.Empty, Span<byte>.Empty, tag, buffer.Slice(0, length + 4));
+                GcmSeal(_rtcpGcmCipher, _rtcpGcm!, nonce, Span<byte>.Empty, tag, buffer.Slice(0, length + 4));
                 tag.CopyTo(buffer.Slice(length));
             }
 
@@ -156,7 +156,7 @@ public sealed partial class SrtpContext
                 packet.Slice(0, RtcpHeaderLength).CopyTo(aad);
                 BinaryPrimitives.WriteUInt32BigEndian(aad.Slice(RtcpHeaderLength), word);
                 Span<byte> body = packet.Slice(RtcpHeaderLength, tagOffset - RtcpHeaderLength);
-                authentic = GcmOpen(_rtcpGcmDecryptor, _rtcpGcm!, nonce, body, packet.Slice(tagOffset, GcmTagLength), aad);
+                authentic = GcmOpen(_rtcpGcmCipher, _rtcpGcm!, nonce, body, packet.Slice(tagOffset, GcmTagLength), aad);
             }
             else
             {
@@ -164,7 +164,7 @@ public sealed partial class SrtpContext
                 Span<byte> tag = stackalloc byte[GcmTagLength];
                 packet.Slice(tagOffset, GcmTagLength).CopyTo(tag);
                 BinaryPrimitives.WriteUInt32BigEndian(packet.Slice(tagOffset), word);
-                authentic = GcmOpen(_rtcpGcmDecryptor, _rtcpGcm!, nonce, Span<byte>.Empty, tag, packet.Slice(0, tagOffset + 4));
+                authentic = GcmOpen(_rtcpGcmCipher, _rtcpGcm!, nonce, Span<byte>.Empty, tag, packet.Slice(0, tagOffset + 4));
             }
 
             if (!authentic)

@@ -47,7 +47,7 @@ public sealed partial class SrtpContext
         {
             Span<byte> nonce = stackalloc byte[12];
             RtpNonce(nonce, ssrc, roc, sequence);
-            _rtpGcm!.Encrypt(nonce, packet.Slice(headerLength), packet.Slice(headerLength), buffer.Slice(length, GcmTagLength), packet.Slice(0, headerLength));
+            GcmSeal(_rtpGcmCipher, _rtpGcm!, nonce, packet.Slice(headerLength), buffer.Slice(length, GcmTagLength), packet.Slice(0, headerLength));
             _mki.CopyTo(buffer.Slice(length + GcmTagLength));
         }
         else
@@ -128,7 +128,7 @@ public sealed partial class SrtpContext
             Span<byte> nonce = stackalloc byte[12];
             RtpNonce(nonce, ssrc, roc, sequence);
             Span<byte> ciphertext = packet.Slice(headerLength, bodyEnd - headerLength);
-            if (!GcmOpen(_rtpGcmDecryptor, _rtpGcm!, nonce, ciphertext, packet.Slice(bodyEnd, GcmTagLength), packet.Slice(0, headerLength)))
+            if (!GcmOpen(_rtpGcmCipher, _rtpGcm!, nonce, ciphertext, packet.Slice(bodyEnd, GcmTagLength), packet.Slice(0, headerLength)))
             {
                 return Counters.Count(SrtpResult.AuthenticationFailed);
             }
@@ -171,11 +171,24 @@ public sealed partial class SrtpContext
         return SrtpResult.Ok;
     }
 
+    /// <summary>Encrypts in place and writes the tag, with our kernel when available, else AesGcm.</summary>
+    private static void GcmSeal(GcmCipher? cipher, AesGcm gcm, ReadOnlySpan<byte> nonce, Span<byte> data, Span<byte> tag, ReadOnlySpan<byte> aad)
+    {
+        if (cipher is not null)
+        {
+            cipher.Encrypt(nonce, data, tag, aad);
+        }
+        else
+        {
+            gcm.Encrypt(nonce, data, data, tag, aad);
+        }
+    }
+
     /// <summary>
     /// Verifies and decrypts in place: our GHASH with a constant-time tag comparison when available, else
     /// AesGcm, whose tag mismatch is an exception that is contained here.
     /// </summary>
-    private static bool GcmOpen(GcmDecryptor? decryptor, AesGcm gcm, ReadOnlySpan<byte> nonce, Span<byte> ciphertext, ReadOnlySpan<byte> tag, ReadOnlySpan<byte> aad)
+    private static bool GcmOpen(GcmCipher? decryptor, AesGcm gcm, ReadOnlySpan<byte> nonce, Span<byte> ciphertext, ReadOnlySpan<byte> tag, ReadOnlySpan<byte> aad)
     {
         if (decryptor is not null)
         {

@@ -34,9 +34,9 @@ public sealed partial class SrtpContext : IDisposable
     private readonly AesGcm? _rtpGcm;
     private readonly AesGcm? _rtcpGcm;
 
-    // Verification and decryption without exceptions when the CPU allows (null: AesGcm.Decrypt is used).
-    private readonly GcmDecryptor? _rtpGcmDecryptor;
-    private readonly GcmDecryptor? _rtcpGcmDecryptor;
+    // Our AES-NI/PCLMULQDQ GCM when the CPU allows (null: AesGcm is used, its tag mismatch exception contained).
+    private readonly GcmCipher? _rtpGcmCipher;
+    private readonly GcmCipher? _rtcpGcmCipher;
 
     // Session salts: 14 bytes for AES-CM, 12 for GCM.
     private readonly byte[] _rtpSalt;
@@ -57,10 +57,10 @@ public sealed partial class SrtpContext : IDisposable
         {
             _rtpGcm = new AesGcm(rtp.EncryptionKey, GcmTagLength);
             _rtcpGcm = new AesGcm(rtcp.EncryptionKey, GcmTagLength);
-            if (allowIntrinsics && GcmDecryptor.IsSupported)
+            if (allowIntrinsics && GcmCipher.IsSupported)
             {
-                _rtpGcmDecryptor = new GcmDecryptor(rtp.EncryptionKey);
-                _rtcpGcmDecryptor = new GcmDecryptor(rtcp.EncryptionKey);
+                _rtpGcmCipher = new GcmCipher(rtp.EncryptionKey);
+                _rtcpGcmCipher = new GcmCipher(rtcp.EncryptionKey);
             }
         }
         else
@@ -84,8 +84,8 @@ public sealed partial class SrtpContext : IDisposable
     /// <summary>Number of SSRCs with state in this context.</summary>
     public int StreamCount => _streams.Count;
 
-    /// <summary>True when GCM packets are verified by our constant-time GHASH (no exception on forgeries).</summary>
-    public bool UsesGcmIntrinsics => _rtpGcmDecryptor is not null;
+    /// <summary>True when GCM runs on our AES-NI/PCLMULQDQ kernel (constant-time tag check, no exception on forgeries).</summary>
+    public bool UsesGcmIntrinsics => _rtpGcmCipher is not null;
 
     /// <summary>True when AES-CM runs on the AES-NI kernel (always false for GCM profiles).</summary>
     public bool UsesAesIntrinsics => _rtpCipher?.UsesIntrinsics ?? false;
@@ -229,8 +229,8 @@ public sealed partial class SrtpContext : IDisposable
         _rtcpMac?.Dispose();
         _rtpGcm?.Dispose();
         _rtcpGcm?.Dispose();
-        _rtpGcmDecryptor?.Dispose();
-        _rtcpGcmDecryptor?.Dispose();
+        _rtpGcmCipher?.Dispose();
+        _rtcpGcmCipher?.Dispose();
     }
 
     /// <summary>Session keys for one of RTP or RTCP.</summary>

@@ -8,17 +8,18 @@ using X86Aes = System.Runtime.Intrinsics.X86.Aes;
 namespace Transport.Rtp.Srtp;
 
 /// <summary>
-/// AES-GCM verification and decryption (NIST SP 800-38D) on AES-NI and PCLMULQDQ, so that a forged packet is
-/// rejected by a constant-time tag comparison instead of an exception from <see cref="AesGcm"/>. Encryption stays
-/// with <see cref="AesGcm"/>. Used only when the CPU has AES-NI, PCLMULQDQ and SSSE3 (<see cref="IsSupported"/>).
+/// AES-GCM with a 96-bit nonce and 16-byte tag (NIST SP 800-38D) on AES-NI and PCLMULQDQ: a forged packet is
+/// rejected by a constant-time tag comparison instead of an exception from <see cref="AesGcm"/>, and no P/Invoke
+/// is paid per packet. Used only when the CPU has AES-NI, PCLMULQDQ and SSSE3 (<see cref="IsSupported"/>);
+/// otherwise the context uses <see cref="AesGcm"/>. Checked against <see cref="AesGcm"/> by the tests.
 /// </summary>
-internal sealed class GcmDecryptor : IDisposable
+internal sealed class GcmCipher : IDisposable
 {
     private const int BlockSize = 16;
     private readonly AesCounterMode _aes;
     private readonly Vector128<byte> _hashKey; // H = AES(K, 0^128), byte-reflected
 
-    public GcmDecryptor(ReadOnlySpan<byte> key)
+    public GcmCipher(ReadOnlySpan<byte> key)
     {
         _aes = new AesCounterMode(key);
         Span<byte> h = stackalloc byte[BlockSize];
@@ -30,28 +31,26 @@ internal sealed class GcmDecryptor : IDisposable
     /// <summary>True when the intrinsics this class needs exist on the CPU.</summary>
     public static bool IsSupported => X86Aes.IsSupported && Pclmulqdq.IsSupported && Ssse3.IsSupported;
 
+    /// <summary>Encrypts <paramref name="data"/> in place and writes the 16-byte tag.</summary>
+    public void Encrypt(ReadOnlySpan<byte> nonce, Span<byte> data, Span<byte> tag, ReadOnlySpan<byte> aad)
+    {
+        Span<byte> counter = stackalloc byte[BlockSize];
+        nonce.CopyTo(counter);
+        BinaryPrimitives.WriteUInt32BigEndian(counter.Slice(12), 2);
+        _aes.Transform(counter, data);
+        ComputeTag(counter, aad, data, tag);
+    }
+
     /// <summary>
     /// Verifies <paramref name="tag"/> over <paramref name="aad"/> and <paramref name="ciphertext"/> in constant
     /// time and, when it matches, decrypts <paramref name="ciphertext"/> in place. False leaves the data unchanged.
     /// </summary>
     public bool TryDecrypt(ReadOnlySpan<byte> nonce, Span<byte> ciphertext, ReadOnlySpan<byte> tag, ReadOnlySpan<byte> aad)
     {
-        Vector128<byte> x = Vector128<byte>.Zero;
-        x = Absorb(x, aad);
-        x = Absorb(x, ciphertext);
-        Span<byte> block = stackalloc byte[BlockSize];
-        BinaryPrimitives.WriteUInt64BigEndian(block, (ulong)aad.Length * 8);
-        BinaryPrimitives.WriteUInt64BigEndian(block.Slice(8), (ulong)ciphertext.Length * 8);
-        x = Multiply(x ^ Reflect(Vector128.Create((ReadOnlySpan<byte>)block)), _hashKey);
-        Vector128<byte> s = Reflect(x);
-
-        // J0 = nonce || 0x00000001 (96-bit nonce); tag = GHASH ^ AES(K, J0).
         Span<byte> counter = stackalloc byte[BlockSize];
         nonce.CopyTo(counter);
-        BinaryPrimitives.WriteUInt32BigEndian(counter.Slice(12), 1);
         Span<byte> expected = stackalloc byte[BlockSize];
-        s.CopyTo(expected);
-        _aes.Transform(counter, expected);
+        ComputeTag(counter, aad, ciphertext, expected);
         if (!CryptographicOperations.FixedTimeEquals(expected.Slice(0, tag.Length), tag))
         {
             return false;
@@ -62,6 +61,22 @@ internal sealed class GcmDecryptor : IDisposable
         BinaryPrimitives.WriteUInt32BigEndian(counter.Slice(12), 2);
         _aes.Transform(counter, ciphertext);
         return true;
+    }
+
+    /// <summary>tag = GHASH(H, A, C) XOR AES(K, J0) with J0 = nonce || 0x00000001; <paramref name="counter"/> holds the nonce.</summary>
+    private void ComputeTag(Span<byte> counter, ReadOnlySpan<byte> aad, ReadOnlySpan<byte> ciphertext, Span<byte> tag)
+    {
+        Vector128<byte> x = Vector128<byte>.Zero;
+        x = Absorb(x, aad);
+        x = Absorb(x, ciphertext);
+        Span<byte> block = stackalloc byte[BlockSize];
+        BinaryPrimitives.WriteUInt64BigEndian(block, (ulong)aad.Length * 8);
+        BinaryPrimitives.WriteUInt64BigEndian(block.Slice(8), (ulong)ciphertext.Length * 8);
+        x = Multiply(x ^ Reflect(Vector128.Create((ReadOnlySpan<byte>)block)), _hashKey);
+        Reflect(x).CopyTo(block);
+        BinaryPrimitives.WriteUInt32BigEndian(counter.Slice(12), 1);
+        _aes.Transform(counter, block);
+        block.Slice(0, tag.Length).CopyTo(tag);
     }
 
     private Vector128<byte> Absorb(Vector128<byte> x, ReadOnlySpan<byte> data)
