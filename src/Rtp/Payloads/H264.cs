@@ -48,10 +48,6 @@ public ref struct H264Packetizer
         {
             i += codeLength;
         }
-        else if (i == 0 && codeAt < 0)
-        {
-            // no start codes at all
-        }
 
         if (i >= stream.Length)
         {

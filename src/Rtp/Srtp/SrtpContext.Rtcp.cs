@@ -61,14 +61,14 @@ public sealed partial class SrtpContext
                 buffer.Slice(0, RtcpHeaderLength).CopyTo(aad);
                 BinaryPrimitives.WriteUInt32BigEndian(aad.Slice(RtcpHeaderLength), word);
                 Span<byte> body = buffer.Slice(RtcpHeaderLength, length - RtcpHeaderLength);
-                _rtcpGcm!.Encrypt(nonce, body, body, buffer.Slice(length, GcmTagLength), aad);
+                GcmSeal(_rtcpGcmCipher, _rtcpGcm!, nonce, body, buffer.Slice(length, GcmTagLength), aad);
             }
             else
             {
                 // E=0: the whole packet and the index word are AAD; the tag authenticates an empty plaintext.
                 BinaryPrimitives.WriteUInt32BigEndian(buffer.Slice(length), word);
                 Span<byte> tag = stackalloc byte[GcmTagLength];
-                _rtcpGcm!.Encrypt(nonce, ReadOnlySpan<byte>.Empty, Span<byte>.Empty, tag, buffer.Slice(0, length + 4));
+                GcmSeal(_rtcpGcmCipher, _rtcpGcm!, nonce, Span<byte>.Empty, tag, buffer.Slice(0, length + 4));
                 tag.CopyTo(buffer.Slice(length));
             }
 
@@ -149,25 +149,25 @@ public sealed partial class SrtpContext
             int tagOffset = wordOffset - GcmTagLength;
             Span<byte> nonce = stackalloc byte[12];
             RtcpNonce(nonce, ssrc, index);
-            try
+            bool authentic;
+            if (encrypted)
             {
-                if (encrypted)
-                {
-                    Span<byte> aad = stackalloc byte[RtcpHeaderLength + 4];
-                    packet.Slice(0, RtcpHeaderLength).CopyTo(aad);
-                    BinaryPrimitives.WriteUInt32BigEndian(aad.Slice(RtcpHeaderLength), word);
-                    Span<byte> body = packet.Slice(RtcpHeaderLength, tagOffset - RtcpHeaderLength);
-                    _rtcpGcm!.Decrypt(nonce, body, packet.Slice(tagOffset, GcmTagLength), body, aad);
-                }
-                else
-                {
-                    Span<byte> tag = stackalloc byte[GcmTagLength];
-                    packet.Slice(tagOffset, GcmTagLength).CopyTo(tag);
-                    BinaryPrimitives.WriteUInt32BigEndian(packet.Slice(tagOffset), word);
-                    _rtcpGcm!.Decrypt(nonce, ReadOnlySpan<byte>.Empty, tag, Span<byte>.Empty, packet.Slice(0, tagOffset + 4));
-                }
+                Span<byte> aad = stackalloc byte[RtcpHeaderLength + 4];
+                packet.Slice(0, RtcpHeaderLength).CopyTo(aad);
+                BinaryPrimitives.WriteUInt32BigEndian(aad.Slice(RtcpHeaderLength), word);
+                Span<byte> body = packet.Slice(RtcpHeaderLength, tagOffset - RtcpHeaderLength);
+                authentic = GcmOpen(_rtcpGcmCipher, _rtcpGcm!, nonce, body, packet.Slice(tagOffset, GcmTagLength), aad);
             }
-            catch (CryptographicException)
+            else
+            {
+                // E=0: AAD = packet || E+index; the index word is written over the tag to make it contiguous.
+                Span<byte> tag = stackalloc byte[GcmTagLength];
+                packet.Slice(tagOffset, GcmTagLength).CopyTo(tag);
+                BinaryPrimitives.WriteUInt32BigEndian(packet.Slice(tagOffset), word);
+                authentic = GcmOpen(_rtcpGcmCipher, _rtcpGcm!, nonce, Span<byte>.Empty, tag, packet.Slice(0, tagOffset + 4));
+            }
+
+            if (!authentic)
             {
                 return Counters.Count(SrtpResult.AuthenticationFailed);
             }

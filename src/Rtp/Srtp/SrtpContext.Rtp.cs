@@ -47,7 +47,7 @@ public sealed partial class SrtpContext
         {
             Span<byte> nonce = stackalloc byte[12];
             RtpNonce(nonce, ssrc, roc, sequence);
-            _rtpGcm!.Encrypt(nonce, packet.Slice(headerLength), packet.Slice(headerLength), buffer.Slice(length, GcmTagLength), packet.Slice(0, headerLength));
+            GcmSeal(_rtpGcmCipher, _rtpGcm!, nonce, packet.Slice(headerLength), buffer.Slice(length, GcmTagLength), packet.Slice(0, headerLength));
             _mki.CopyTo(buffer.Slice(length + GcmTagLength));
         }
         else
@@ -128,13 +128,8 @@ public sealed partial class SrtpContext
             Span<byte> nonce = stackalloc byte[12];
             RtpNonce(nonce, ssrc, roc, sequence);
             Span<byte> ciphertext = packet.Slice(headerLength, bodyEnd - headerLength);
-            try
+            if (!GcmOpen(_rtpGcmCipher, _rtpGcm!, nonce, ciphertext, packet.Slice(bodyEnd, GcmTagLength), packet.Slice(0, headerLength)))
             {
-                _rtpGcm!.Decrypt(nonce, ciphertext, packet.Slice(bodyEnd, GcmTagLength), ciphertext, packet.Slice(0, headerLength));
-            }
-            catch (CryptographicException)
-            {
-                // AesGcm reports a tag mismatch only by throwing; it is contained here and counted.
                 return Counters.Count(SrtpResult.AuthenticationFailed);
             }
         }
@@ -174,6 +169,41 @@ public sealed partial class SrtpContext
         Counters.RtpUnprotected++;
         plainLength = bodyEnd;
         return SrtpResult.Ok;
+    }
+
+    /// <summary>Encrypts in place and writes the tag, with our kernel when available, else AesGcm.</summary>
+    private static void GcmSeal(GcmCipher? cipher, AesGcm gcm, ReadOnlySpan<byte> nonce, Span<byte> data, Span<byte> tag, ReadOnlySpan<byte> aad)
+    {
+        if (cipher is not null)
+        {
+            cipher.Encrypt(nonce, data, tag, aad);
+        }
+        else
+        {
+            gcm.Encrypt(nonce, data, data, tag, aad);
+        }
+    }
+
+    /// <summary>
+    /// Verifies and decrypts in place: our GHASH with a constant-time tag comparison when available, else
+    /// AesGcm, whose tag mismatch is an exception that is contained here.
+    /// </summary>
+    private static bool GcmOpen(GcmCipher? decryptor, AesGcm gcm, ReadOnlySpan<byte> nonce, Span<byte> ciphertext, ReadOnlySpan<byte> tag, ReadOnlySpan<byte> aad)
+    {
+        if (decryptor is not null)
+        {
+            return decryptor.TryDecrypt(nonce, ciphertext, tag, aad);
+        }
+
+        try
+        {
+            gcm.Decrypt(nonce, ciphertext, tag, ciphertext, aad);
+            return true;
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
     }
 
     /// <summary>AES-CM counter block (RFC 3711 section 4.1.1): (salt * 2^16) XOR (SSRC * 2^64) XOR (index * 2^16).</summary>

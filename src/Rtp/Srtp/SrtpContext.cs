@@ -34,6 +34,10 @@ public sealed partial class SrtpContext : IDisposable
     private readonly AesGcm? _rtpGcm;
     private readonly AesGcm? _rtcpGcm;
 
+    // Our AES-NI/PCLMULQDQ GCM when the CPU allows (null: AesGcm is used, its tag mismatch exception contained).
+    private readonly GcmCipher? _rtpGcmCipher;
+    private readonly GcmCipher? _rtcpGcmCipher;
+
     // Session salts: 14 bytes for AES-CM, 12 for GCM.
     private readonly byte[] _rtpSalt;
     private readonly byte[] _rtcpSalt;
@@ -53,6 +57,11 @@ public sealed partial class SrtpContext : IDisposable
         {
             _rtpGcm = new AesGcm(rtp.EncryptionKey, GcmTagLength);
             _rtcpGcm = new AesGcm(rtcp.EncryptionKey, GcmTagLength);
+            if (allowIntrinsics && GcmCipher.IsSupported)
+            {
+                _rtpGcmCipher = new GcmCipher(rtp.EncryptionKey);
+                _rtcpGcmCipher = new GcmCipher(rtcp.EncryptionKey);
+            }
         }
         else
         {
@@ -74,6 +83,9 @@ public sealed partial class SrtpContext : IDisposable
 
     /// <summary>Number of SSRCs with state in this context.</summary>
     public int StreamCount => _streams.Count;
+
+    /// <summary>True when GCM runs on our AES-NI/PCLMULQDQ kernel (constant-time tag check, no exception on forgeries).</summary>
+    public bool UsesGcmIntrinsics => _rtpGcmCipher is not null;
 
     /// <summary>True when AES-CM runs on the AES-NI kernel (always false for GCM profiles).</summary>
     public bool UsesAesIntrinsics => _rtpCipher?.UsesIntrinsics ?? false;
@@ -217,6 +229,8 @@ public sealed partial class SrtpContext : IDisposable
         _rtcpMac?.Dispose();
         _rtpGcm?.Dispose();
         _rtcpGcm?.Dispose();
+        _rtpGcmCipher?.Dispose();
+        _rtcpGcmCipher?.Dispose();
     }
 
     /// <summary>Session keys for one of RTP or RTCP.</summary>

@@ -114,6 +114,16 @@ public sealed partial class RtpSession
     }
 
     /// <summary>
+    /// Queues an RTCP BYE for every send stream (RFC 3550 section 6.6), sent with a report by the next
+    /// <see cref="TryPollTransmit"/>.
+    /// </summary>
+    public void SendBye(string? reason = null)
+    {
+        _byePending = true;
+        _byeReason = reason;
+    }
+
+    /// <summary>
     /// Produces the next datagram to send, if any: first queued retransmissions (RTP), then due NACKs, then the
     /// periodic report (SR when we send, else RR, with SDES CNAME; RFC 3550 section 6.1 compound rules).
     /// </summary>
@@ -128,6 +138,36 @@ public sealed partial class RtpSession
                 kind = RtpTransmitKind.RtpRetransmission;
                 return true;
             }
+        }
+
+        if (_byePending)
+        {
+            written = WriteReport(destination, full: true);
+            Span<uint> ssrcs = stackalloc uint[Math.Min(31, Math.Max(1, _send.Count))];
+            int count = 0;
+            foreach (SendStream stream in _send.Values)
+            {
+                if (count < ssrcs.Length)
+                {
+                    ssrcs[count++] = stream.Ssrc;
+                }
+            }
+
+            if (count == 0)
+            {
+                ssrcs[count++] = _options.LocalSsrc;
+            }
+
+            int bye = written < 0 ? -1 : RtcpBye.Write(destination.Slice(written), ssrcs[..count], _byeReason);
+            _byePending = false;
+            if (bye < 0)
+            {
+                written = 0;
+                return false;
+            }
+
+            written += bye;
+            return true;
         }
 
         bool reportDue = _nextReport is { } at && at <= _now;

@@ -16,10 +16,13 @@ public sealed partial class RtpSession
     private readonly Dictionary<uint, SendStream> _send = new();
     private readonly Dictionary<uint, ReceiveStream> _receive = new();
     private readonly Queue<RtpSessionEvent> _events = new();
+    private readonly Dictionary<uint, (uint MediaSsrc, byte MediaPayloadType)> _rtxReceive = new();
     private readonly Queue<(uint Ssrc, ushort Sequence)> _retransmissions = new();
     private readonly byte[] _scratch;
     private TimeSpan _now;
     private TimeSpan? _nextReport;
+    private bool _byePending;
+    private string? _byeReason;
 
     private sealed class SendStream(uint ssrc, int clockRate, RetransmissionCache cache)
     {
@@ -65,6 +68,26 @@ public sealed partial class RtpSession
     public void AddReceiveStream(uint ssrc, int clockRate)
     {
         _receive[ssrc] = new ReceiveStream(new ReceiveStatistics(ssrc, clockRate), new NackGenerator());
+    }
+
+    /// <summary>Declares an RTX stream (RFC 4588) the peer uses to retransmit <paramref name="mediaSsrc"/>.</summary>
+    public void AddReceiveRtx(uint rtxSsrc, uint mediaSsrc, byte mediaPayloadType) => _rtxReceive[rtxSsrc] = (mediaSsrc, mediaPayloadType);
+
+    /// <summary>
+    /// When <paramref name="rtpPacket"/> belongs to a declared RTX stream, writes the original packet into
+    /// <paramref name="destination"/> and returns true; the caller then handles the restored packet as media.
+    /// </summary>
+    public bool TryUnwrapRtx(ReadOnlySpan<byte> rtpPacket, Span<byte> destination, out int written)
+    {
+        written = 0;
+        if (rtpPacket.Length < RtpPacket.FixedHeaderLength ||
+            !_rtxReceive.TryGetValue(BinaryPrimitives.ReadUInt32BigEndian(rtpPacket.Slice(8)), out (uint MediaSsrc, byte MediaPayloadType) media))
+        {
+            return false;
+        }
+
+        written = RetransmissionCache.UnwrapRtx(rtpPacket, media.MediaPayloadType, media.MediaSsrc, destination);
+        return written > 0;
     }
 
     /// <summary>The statistics of a received source, or null.</summary>
@@ -120,6 +143,11 @@ public sealed partial class RtpSession
     /// <summary>The next deadline: the next report or the earliest due NACK.</summary>
     public TimeSpan? PollTimeout()
     {
+        if (_byePending || _retransmissions.Count > 0)
+        {
+            return _now;
+        }
+
         TimeSpan? next = _nextReport ?? (_now + ReportDelay());
         _nextReport = next;
         foreach (ReceiveStream stream in _receive.Values)

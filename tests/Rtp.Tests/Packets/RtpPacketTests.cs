@@ -115,3 +115,19 @@ public class RtpPacketTests
         Assert.Equal(0xFFFF_FFF0L, unwrapper.Unwrap(0xFFFF_FFF0));
     }
 }
+
+public class RtpDemuxTests
+{
+    [Theory]
+    [InlineData(new byte[] { 0x80, 96 }, true, false)]
+    [InlineData(new byte[] { 0x80, 0x80 | 96 }, true, false)] // marker set, PT 96
+    [InlineData(new byte[] { 0x80, 200 }, true, true)] // SR
+    [InlineData(new byte[] { 0x81, 205 }, true, true)] // RTPFB
+    [InlineData(new byte[] { 0x00, 0x01 }, false, false)] // STUN
+    [InlineData(new byte[] { 22, 0xFE }, false, false)] // DTLS
+    public void RtpAndRtcpAreToldApartPerRfc5761And7983(byte[] datagram, bool media, bool rtcp)
+    {
+        Assert.Equal(media, RtpDemux.IsRtpOrRtcp(datagram));
+        Assert.Equal(rtcp, RtpDemux.IsRtcp(datagram));
+    }
+}

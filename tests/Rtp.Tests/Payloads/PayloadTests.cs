@@ -60,12 +60,12 @@ public class PayloadTests
     }
 
     [Fact]
-    public void FrameMissingAPacketIsReportedIncompleteWhenTheNextFrameArrives()
+    public void FrameStillMissingAPacketWhenTooManyFramesArePendingIsReportedIncomplete()
     {
         byte[] frame = new byte[2500];
         List<byte[]> first = PacketizeVp8(frame, 1000, 1);
         List<byte[]> second = PacketizeVp8(frame, 1000, 2);
-        var assembler = new RtpFrameAssembler(new Vp8Depacketizer());
+        var assembler = new RtpFrameAssembler(new Vp8Depacketizer(), maxPendingFrames: 1);
         PushAll(assembler, first, 100, 3000, [0, 2]); // packet 101 lost
         byte[] output = new byte[4000];
         Assert.False(assembler.TryPollFrame(output, out _));
@@ -81,6 +81,27 @@ public class PayloadTests
         // The retransmission of the lost packet arrives too late and is dropped.
         assembler.Push(Rtp(101, 3000, false, first[1]));
         Assert.Equal(1, assembler.DroppedPackets);
+    }
+
+    [Fact]
+    public void LostLastPacketRecoveredAfterTheNextFrameStartedCompletesBothFrames()
+    {
+        byte[] frame = new byte[2500];
+        List<byte[]> first = PacketizeVp8(frame, 1000, 1);
+        List<byte[]> second = PacketizeVp8(frame, 1000, 2);
+        var assembler = new RtpFrameAssembler(new Vp8Depacketizer());
+        PushAll(assembler, first, 100, 3000, [0, 1]); // the marker packet 102 is lost
+        PushAll(assembler, second, 103, 6000, [1, 2]); // and so is the start of the next frame
+        byte[] output = new byte[4000];
+        Assert.False(assembler.TryPollFrame(output, out _));
+        Assert.Equal(2, assembler.PendingFrames);
+        PushAll(assembler, first, 100, 3000, [2]); // retransmission of 102 completes frame 1
+        PushAll(assembler, second, 103, 6000, [0]); // retransmission of 103 completes frame 2
+        Assert.True(assembler.TryPollFrame(output, out RtpFrameInfo a));
+        Assert.True(assembler.TryPollFrame(output, out RtpFrameInfo b));
+        Assert.True(a.Complete && b.Complete);
+        Assert.Equal((3000u, 6000u), (a.Timestamp, b.Timestamp));
+        Assert.Equal(0, assembler.PendingFrames);
     }
 
     [Fact]

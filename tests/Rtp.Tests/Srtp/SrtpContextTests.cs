@@ -156,3 +156,43 @@ public class SrtpContextTests
         Assert.Throws<ArgumentException>(() => SrtpSession.Create(SrtpProfile.AesCm128HmacSha1_80, new byte[59], true));
     }
 }
+
+public class SrtcpTests
+{
+    private static readonly byte[] Material = Enumerable.Range(7, 60).Select(i => (byte)i).ToArray();
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void SrtcpWithAndWithoutEncryptionIsAcceptedAndReplaysRejected(bool encrypt)
+    {
+        using var client = SrtpSession.Create(SrtpProfile.AesCm128HmacSha1_80, Material, true, new SrtpOptions { EncryptRtcp = encrypt });
+        using var server = SrtpSession.Create(SrtpProfile.AesCm128HmacSha1_80, Material, false);
+        byte[] plain = new byte[28];
+        plain[0] = 0x81;
+        plain[1] = 201;
+        plain[3] = 6;
+        BinaryPrimitives.WriteUInt32BigEndian(plain.AsSpan(4), 0x55);
+        plain[20] = 0x42;
+        var wires = new List<byte[]>();
+        for (int i = 0; i < 3; i++)
+        {
+            byte[] buffer = new byte[100];
+            plain.CopyTo(buffer, 0);
+            Assert.Equal(SrtpResult.Ok, client.ProtectRtcp(buffer, plain.Length, out int n));
+            Assert.Equal(plain.Length + 4 + 10, n);
+            uint word = BinaryPrimitives.ReadUInt32BigEndian(buffer.AsSpan(plain.Length));
+            Assert.Equal(encrypt, (word & 0x8000_0000) != 0);
+            Assert.Equal((uint)i, word & 0x7FFF_FFFF);
+            Assert.Equal(!encrypt, buffer.AsSpan(0, plain.Length).SequenceEqual(plain));
+            wires.Add(buffer[..n]);
+        }
+
+        Assert.Equal(SrtpResult.Ok, server.UnprotectRtcp(wires[2].ToArray(), out _));
+        byte[] first = wires[0].ToArray();
+        Assert.Equal(SrtpResult.Ok, server.UnprotectRtcp(first, out int plainLength));
+        Assert.Equal(plain, first[..plainLength]);
+        Assert.Equal(SrtpResult.Replayed, server.UnprotectRtcp(wires[0].ToArray(), out _));
+        Assert.Equal(2, server.Inbound.Counters.RtcpUnprotected);
+    }
+}
