@@ -229,12 +229,11 @@ public sealed partial class IceAgent : IDisposable
     /// <summary>Writes the next datagram to send into <paramref name="destination"/> (at least 1500 bytes) with its endpoints.</summary>
     public bool TryPollTransmit(Span<byte> destination, out IceTransmit transmit)
     {
-        if (!_transmits.TryDequeue(out var t)) { transmit = default; return false; }
+        if (!_transmits.TryPeek(out var t)) { transmit = default; return false; }
+        // Misuse: the datagram stays queued for a call with a large enough buffer.
         if (destination.Length < t.Length)
-        {
-            ArrayPool<byte>.Shared.Return(t.Buffer);
             throw new ArgumentException("The destination cannot hold the datagram (give at least 1500 bytes).", nameof(destination));
-        }
+        _transmits.Dequeue();
         t.Buffer.AsSpan(0, t.Length).CopyTo(destination);
         ArrayPool<byte>.Shared.Return(t.Buffer);
         transmit = new IceTransmit(t.Length, t.Local, t.Remote);
