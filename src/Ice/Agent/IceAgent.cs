@@ -9,7 +9,7 @@ namespace Transport.Ice;
 /// An ICE agent (RFC 8445) with consent freshness (RFC 7675) and liveness timers, as a sans-IO state machine
 /// (../shared/DESIGN.md). Datagrams come in with their local and remote endpoints through
 /// <see cref="HandleDatagram"/>; datagrams to send come out of <see cref="TryPollTransmit"/> with theirs;
-/// <see cref="PollTimeout"/> gives the next deadline and <see cref="HandleTimeout"/> acts on it; state changes are
+/// <see cref="PollTimeout()"/> gives the next deadline and <see cref="HandleTimeout"/> acts on it; state changes are
 /// <see cref="IceEvent"/> records from <see cref="TryPollEvent"/>. Application data goes out on the selected pair
 /// through <see cref="TrySend"/>, and non-STUN datagrams come back as <see cref="IceReceiveResult.ApplicationData"/>.
 /// Time is the caller's monotonic <c>now</c>; a time earlier than one already seen is clamped. One logical
