@@ -10,8 +10,9 @@ namespace Transport.Ice.Tests.Interop;
 
 /// <summary>
 /// Our agent against an independent ICE implementation: libjuice inside libdatachannel (npm node-datachannel
-/// 0.33.4, ../shared/INTEROP.md) on 127.0.0.1. libdatachannel offers (controlling), we answer (controlled); both
-/// sides must reach ICE connected, and libjuice must answer our consent checks. Needs node 20 and npm; the package
+/// 0.33.4, ../shared/INTEROP.md) on 127.0.0.1, in both roles: libdatachannel offers (controlling) and we answer
+/// (controlled), or we offer (controlling, regular nomination) and it answers. Both sides must reach ICE
+/// connected, and libjuice must answer our consent checks. Needs node 20 and npm; the package
 /// is installed once into a temp directory. The node process is killed by id in Dispose.
 /// </summary>
 public sealed partial class IceAgentNodeDataChannelTests(ITestOutputHelper output) : IDisposable
@@ -55,14 +56,25 @@ public sealed partial class IceAgentNodeDataChannelTests(ITestOutputHelper outpu
         return dir;
     }
 
+    private static string OurDescription(IceAgent agent, IceCandidate candidate, string setup) => string.Join("\r\n",
+        "v=0", "o=- 1 0 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0",
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel", "c=IN IP4 0.0.0.0", "a=mid:0",
+        $"a=ice-ufrag:{agent.LocalCredentials.Ufrag}", $"a=ice-pwd:{agent.LocalCredentials.Password}",
+        // A placeholder fingerprint: DTLS is not under test and never starts here.
+        "a=fingerprint:sha-256 " + string.Join(':', Enumerable.Repeat("AB", 32)),
+        $"a=setup:{setup}", "a=sctp-port:5000", "a=" + candidate.ToSdp(), "a=end-of-candidates", "");
+
     [GeneratedRegex(@"a=ice-ufrag:(\S+)")] private static partial Regex Ufrag();
     [GeneratedRegex(@"a=ice-pwd:(\S+)")] private static partial Regex Pwd();
 
-    [Fact]
-    public void LibjuiceOffererAndOurControlledAgentConnectAndConsentIsAnswered()
+    [Theory]
+    [InlineData(IceRole.Controlled)]
+    [InlineData(IceRole.Controlling)]
+    public void LibjuiceAndOurAgentConnectAndConsentIsAnswered(IceRole ourRole)
     {
         var dir = PrepareNodeDirectory();
-        var psi = new ProcessStartInfo(Find("node"), "peer.mjs")
+        var weOffer = ourRole == IceRole.Controlling;
+        var psi = new ProcessStartInfo(Find("node"), weOffer ? "peer.mjs answerer" : "peer.mjs offerer")
         {
             WorkingDirectory = dir, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
@@ -77,7 +89,7 @@ public sealed partial class IceAgentNodeDataChannelTests(ITestOutputHelper outpu
         var local = (IPEndPoint)_socket.LocalEndPoint!;
         using var agent = new IceAgent(new IceAgentOptions
         {
-            Role = IceRole.Controlled,
+            Role = ourRole,
             ConsentInterval = TimeSpan.FromSeconds(1),
             ConsentTimeout = TimeSpan.FromSeconds(3),
             DisconnectedTimeout = TimeSpan.Zero, // libjuice's own keepalive cadence is not under test
@@ -97,12 +109,8 @@ public sealed partial class IceAgentNodeDataChannelTests(ITestOutputHelper outpu
                     agent.SetRemoteCredentials(new IceCredentials(Ufrag().Match(sdp).Groups[1].Value, Pwd().Match(sdp).Groups[1].Value), clock.Elapsed);
                     foreach (var l in sdp.Split("\r\n"))
                         if (IceCandidate.TryParse(l, out var c)) agent.AddRemoteCandidate(c, clock.Elapsed);
-                    var answer = string.Join("\r\n",
-                        "v=0", "o=- 1 0 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0",
-                        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel", "c=IN IP4 0.0.0.0", "a=mid:0",
-                        $"a=ice-ufrag:{agent.LocalCredentials.Ufrag}", $"a=ice-pwd:{agent.LocalCredentials.Password}",
-                        "a=fingerprint:sha-256 " + string.Join(':', Enumerable.Repeat("AB", 32)),
-                        "a=setup:active", "a=sctp-port:5000", "a=" + ourCandidate.ToSdp(), "a=end-of-candidates", "");
+                    if (weOffer) break; // that was libdatachannel's answer
+                    var answer = OurDescription(agent, ourCandidate, "active");
                     _node.StandardInput.WriteLine(JsonSerializer.Serialize(new { kind = "answer", sdp = answer }));
                     _node.StandardInput.Flush();
                     break;
@@ -115,6 +123,11 @@ public sealed partial class IceAgentNodeDataChannelTests(ITestOutputHelper outpu
             }
         }
 
+        if (weOffer)
+        {
+            _node.StandardInput.WriteLine(JsonSerializer.Serialize(new { kind = "offer", sdp = OurDescription(agent, ourCandidate, "actpass") }));
+            _node.StandardInput.Flush();
+        }
         var buffer = new byte[1500];
         bool Pump(Func<bool> until, TimeSpan limit)
         {
