@@ -283,8 +283,27 @@ public sealed partial class IceAgent
 
         // RFC 7675 section 5.1: any authenticated response on the selected pair refreshes consent.
         if (Selected == pair) _lastConsent = now;
-        if (match.Kind == OutgoingKind.Check) OnCheckSucceeded(pair, match.Nominating, now);
+        if (match.Kind == OutgoingKind.Check)
+        {
+            if (response.TryGetXorMappedAddress(out var mapped)) LearnLocalPeerReflexive(pair, mapped);
+            OnCheckSucceeded(pair, match.Nominating, now);
+        }
         return IceReceiveResult.Stun;
+    }
+
+    /// <summary>
+    /// RFC 8445 section 7.2.5.3.1: a mapped address that is none of our candidates is a peer-reflexive local
+    /// candidate, with the PRIORITY our check carried and the pair's base. It is not signalled. The valid pair
+    /// keeps the checked pair's endpoints, since everything is sent from the base anyway.
+    /// </summary>
+    private void LearnLocalPeerReflexive(IcePair pair, StunAddress mapped)
+    {
+        foreach (var c in _localCandidates)
+            if (mapped.Matches(c.Address)) return;
+        var address = mapped.ToEndPoint();
+        _localCandidates.Add(new IceCandidate(IceCandidateType.PeerReflexive, address,
+            IceCandidate.ComputePriority(IceCandidateType.PeerReflexive, IceCandidate.LocalPreferenceOf(pair.Local.Priority)),
+            Foundation(IceCandidateType.PeerReflexive, pair.Local.Base.Address, null), pair.Local.Base));
     }
 
     private void OnCheckSucceeded(IcePair pair, bool nominating, TimeSpan now)

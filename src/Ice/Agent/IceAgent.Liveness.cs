@@ -16,22 +16,32 @@ public sealed partial class IceAgent
     private TimeSpan _disconnectedAt;
 
     /// <summary>The next deadline, or null when nothing is scheduled.</summary>
-    public TimeSpan? PollTimeout()
+    public TimeSpan? PollTimeout() => PollTimeout(out _);
+
+    /// <summary>The next deadline and which timer it is (for a composition that reports the reason of its next wake-up).</summary>
+    public TimeSpan? PollTimeout(out IceTimer timer)
     {
+        timer = IceTimer.None;
         if (_disposed || State is IceConnectionState.Failed or IceConnectionState.Closed) return null;
-        TimeSpan? next = NextCheckDue();
-        foreach (var o in _outgoing) next = Min(next, o.Transaction.PollTimeout());
-        if (Role.NominationDeadline(this) is { } nomination && nomination > _now) next = Min(next, nomination);
+        TimeSpan? next = null;
+        Consider(ref next, ref timer, NextCheckDue(), IceTimer.Check);
+        foreach (var o in _outgoing) Consider(ref next, ref timer, o.Transaction.PollTimeout(), IceTimer.Retransmission);
+        if (Role.NominationDeadline(this) is { } nomination && nomination > _now) Consider(ref next, ref timer, nomination, IceTimer.Nomination);
         if (Selected is not null)
         {
             var o = Options;
-            if (o.ConsentTimeout > TimeSpan.Zero && Mode.SendsChecks) next = Min(next, _lastConsent + o.ConsentTimeout);
-            if (o.ConsentInterval > TimeSpan.Zero && Mode.SendsChecks) next = Min(next, _nextConsentAt);
-            if (o.KeepaliveInterval > TimeSpan.Zero) next = Min(next, _lastSent + o.KeepaliveInterval);
-            if (State == IceConnectionState.Connected && o.DisconnectedTimeout > TimeSpan.Zero) next = Min(next, _lastReceived + o.DisconnectedTimeout);
-            if (State == IceConnectionState.Disconnected && o.FailedTimeout > TimeSpan.Zero) next = Min(next, _disconnectedAt + o.FailedTimeout);
+            if (o.ConsentTimeout > TimeSpan.Zero && Mode.SendsChecks) Consider(ref next, ref timer, _lastConsent + o.ConsentTimeout, IceTimer.ConsentExpiry);
+            if (o.ConsentInterval > TimeSpan.Zero && Mode.SendsChecks) Consider(ref next, ref timer, _nextConsentAt, IceTimer.ConsentCheck);
+            if (o.KeepaliveInterval > TimeSpan.Zero) Consider(ref next, ref timer, _lastSent + o.KeepaliveInterval, IceTimer.Keepalive);
+            if (State == IceConnectionState.Connected && o.DisconnectedTimeout > TimeSpan.Zero) Consider(ref next, ref timer, _lastReceived + o.DisconnectedTimeout, IceTimer.Disconnected);
+            if (State == IceConnectionState.Disconnected && o.FailedTimeout > TimeSpan.Zero) Consider(ref next, ref timer, _disconnectedAt + o.FailedTimeout, IceTimer.Failed);
         }
         return next;
+    }
+
+    private static void Consider(ref TimeSpan? next, ref IceTimer timer, TimeSpan? candidate, IceTimer kind)
+    {
+        if (candidate is { } c && (next is null || c < next)) { next = c; timer = kind; }
     }
 
     private static TimeSpan? Min(TimeSpan? a, TimeSpan? b) => a is null ? b : b is null ? a : (a < b ? a : b);

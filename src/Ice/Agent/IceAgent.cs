@@ -9,7 +9,7 @@ namespace Transport.Ice;
 /// An ICE agent (RFC 8445) with consent freshness (RFC 7675) and liveness timers, as a sans-IO state machine
 /// (../shared/DESIGN.md). Datagrams come in with their local and remote endpoints through
 /// <see cref="HandleDatagram"/>; datagrams to send come out of <see cref="TryPollTransmit"/> with theirs;
-/// <see cref="PollTimeout"/> gives the next deadline and <see cref="HandleTimeout"/> acts on it; state changes are
+/// <see cref="PollTimeout()"/> gives the next deadline and <see cref="HandleTimeout"/> acts on it; state changes are
 /// <see cref="IceEvent"/> records from <see cref="TryPollEvent"/>. Application data goes out on the selected pair
 /// through <see cref="TrySend"/>, and non-STUN datagrams come back as <see cref="IceReceiveResult.ApplicationData"/>.
 /// Time is the caller's monotonic <c>now</c>; a time earlier than one already seen is clamped. One logical
@@ -229,12 +229,11 @@ public sealed partial class IceAgent : IDisposable
     /// <summary>Writes the next datagram to send into <paramref name="destination"/> (at least 1500 bytes) with its endpoints.</summary>
     public bool TryPollTransmit(Span<byte> destination, out IceTransmit transmit)
     {
-        if (!_transmits.TryDequeue(out var t)) { transmit = default; return false; }
+        if (!_transmits.TryPeek(out var t)) { transmit = default; return false; }
+        // Misuse: the datagram stays queued for a call with a large enough buffer.
         if (destination.Length < t.Length)
-        {
-            ArrayPool<byte>.Shared.Return(t.Buffer);
             throw new ArgumentException("The destination cannot hold the datagram (give at least 1500 bytes).", nameof(destination));
-        }
+        _transmits.Dequeue();
         t.Buffer.AsSpan(0, t.Length).CopyTo(destination);
         ArrayPool<byte>.Shared.Return(t.Buffer);
         transmit = new IceTransmit(t.Length, t.Local, t.Remote);

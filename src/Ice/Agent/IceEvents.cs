@@ -141,3 +141,26 @@ public readonly record struct IceSendResult(IceSendStatus Status, IceConnectionS
 
 /// <summary>One datagram the agent wants sent: <see cref="Length"/> bytes of the caller's buffer from <see cref="Local"/> to <see cref="Remote"/>.</summary>
 public readonly record struct IceTransmit(int Length, IPEndPoint Local, IPEndPoint Remote);
+
+/// <summary>Which timer <see cref="IceAgent.PollTimeout(out IceTimer)"/> returned.</summary>
+public enum IceTimer
+{
+    /// <summary>No deadline.</summary>
+    None,
+    /// <summary>The next paced connectivity check (Ta).</summary>
+    Check,
+    /// <summary>A retransmission or timeout of a check, consent check or gathering request.</summary>
+    Retransmission,
+    /// <summary>The controlling agent's nomination timeout.</summary>
+    Nomination,
+    /// <summary>Consent expiry (RFC 7675).</summary>
+    ConsentExpiry,
+    /// <summary>The next consent check.</summary>
+    ConsentCheck,
+    /// <summary>The next keepalive.</summary>
+    Keepalive,
+    /// <summary>The Disconnected timeout.</summary>
+    Disconnected,
+    /// <summary>The Failed timeout.</summary>
+    Failed,
+}

@@ -206,4 +206,30 @@ public sealed class IceAgentConnectivityTests
         Assert.Equal(ea, a.Agent.SelectedLocal!.Address);
         Assert.Equal(ea, b.Agent.SelectedRemote!.Address);
     }
+
+    [Fact]
+    public void ChecksThatArriveBeforeTheAnswerAreAnsweredAndTheControlledSideConnectsOnceItHasCredentials()
+    {
+        var (a, b, driver) = AgentPeer.Pair(Controlling(), Controlled(), signal: false);
+        a.Signal(b, TimeSpan.Zero); // A has B's answer; B has not received A's offer yet
+        Assert.True(driver.RunUntil(() => a.State == IceConnectionState.Connected, S(2)));
+        Assert.Equal(IceConnectionState.New, b.State);
+        Assert.Equal(0, b.Agent.DroppedTotal);
+        driver.RunFor(S(1) - driver.Now);
+        b.Agent.SetRemoteCredentials(a.Agent.LocalCredentials, driver.Now);
+        Assert.True(driver.RunUntil(() => b.State == IceConnectionState.Connected, S(1)));
+        // B learnt A as peer-reflexive from the early checks, and followed A's nomination.
+        Assert.Equal(a.Local, b.Agent.SelectedRemote!.Address);
+        Assert.True(driver.Now < S(1.2), $"B connected at {driver.Now}");
+    }
+
+    [Fact]
+    public void TooSmallTransmitBufferIsRefusedWithoutLosingTheDatagram()
+    {
+        var (a, _, _) = AgentPeer.Pair(Controlling(), Controlled());
+        a.Agent.HandleTimeout(TimeSpan.Zero);
+        Assert.Throws<ArgumentException>(() => a.Agent.TryPollTransmit(new byte[10], out _));
+        Assert.True(a.Agent.TryPollTransmit(new byte[1500], out var t));
+        Assert.True(t.Length > 10);
+    }
 }

@@ -94,4 +94,38 @@ public sealed class IceAgentGatheringTests
         Assert.False(IceCandidate.TryParse("candidate:1 1 tcp 1 10.0.0.1 9 typ host", out _));
         Assert.False(IceCandidate.TryParse("garbage", out _));
     }
+
+    [Fact]
+    public void AMappedAddressThatIsNoCandidateBecomesALocalPeerReflexiveCandidate()
+    {
+        var remoteCredentials = new IceCredentials("rrrr", "rrrrrrrrrrrrrrrrrrrrrrrr");
+        var peer = new IPEndPoint(IPAddress.Parse("198.51.100.20"), 6000);
+        using var agent = new IceAgent(new IceAgentOptions { Role = IceRole.Controlling, Random = new Random(1) });
+        agent.AddHostCandidate(Host);
+        agent.SetRemoteCredentials(remoteCredentials, TimeSpan.Zero);
+        agent.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, peer, 2130706431, "r"), TimeSpan.Zero);
+        agent.HandleTimeout(TimeSpan.Zero);
+        var buffer = new byte[1500];
+        Assert.True(agent.TryPollTransmit(buffer, out var t));
+        Assert.True(StunMessage.TryRead(buffer.AsSpan(0, t.Length), out var check));
+        Assert.True(check.TryGetPriority(out var sentPriority));
+
+        // The peer saw us behind a NAT.
+        var natted = new IPEndPoint(IPAddress.Parse("203.0.113.99"), 31000);
+        using var remoteKey = StunKey.ShortTerm(remoteCredentials.Password);
+        var response = new byte[200];
+        var w = new StunMessageWriter(response, StunMessageType.BindingSuccess, check.TransactionId);
+        w.AddXorAddress(StunAttributeType.XorMappedAddress, natted);
+        w.AddMessageIntegrity(remoteKey);
+        w.AddFingerprint();
+        Assert.Equal(IceReceiveResult.Stun, agent.HandleDatagram(response.AsSpan(0, w.Length), Host, peer, TimeSpan.FromMilliseconds(30)));
+
+        var prflx = Assert.Single(agent.LocalCandidates, c => c.Type == IceCandidateType.PeerReflexive);
+        Assert.Equal(natted, prflx.Address);
+        Assert.Equal(Host, prflx.Base);
+        Assert.Equal(sentPriority, prflx.Priority);
+        Assert.Equal(IceCandidatePairState.Succeeded, Assert.Single(agent.CandidatePairs).State);
+        // Not signalled: peer-reflexive candidates never are.
+        while (agent.TryPollEvent(out var e)) Assert.IsNotType<IceCandidateGatheredEvent>(e);
+    }
 }

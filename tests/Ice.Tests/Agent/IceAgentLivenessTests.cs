@@ -181,4 +181,26 @@ public sealed class IceAgentLivenessTests
         Assert.Equal(a.LastReceivedAt!.Value + TimeSpan.FromMilliseconds(100), disconnected.At);
         Assert.Equal(disconnected.At + TimeSpan.FromMilliseconds(100), failed.At);
     }
+
+    [Fact]
+    public void PollTimeoutNamesTheTimerThatIsDue()
+    {
+        var (a, _, d) = Connected(new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(1), KeepaliveInterval = S(1), ConsentInterval = S(10), DisconnectedTimeout = S(3) },
+                                  new IceAgentOptions { Role = IceRole.Controlled, TieBreaker = 1, Random = new Random(2), KeepaliveInterval = S(1) });
+        d.RunFor(S(1));
+        Assert.NotNull(a.Agent.PollTimeout(out var timer));
+        Assert.Equal(IceTimer.Keepalive, timer);
+        d.Link.Cut = true;
+        Assert.True(d.RunUntil(() => a.State == IceConnectionState.Disconnected, S(5)));
+        // Keepalives still go out every second; the Failed timer is 25 s away.
+        var due = a.Agent.PollTimeout(out timer);
+        Assert.Equal(IceTimer.Keepalive, timer);
+        a.Agent.Close(d.Now);
+        a.DrainEvents();
+        Assert.Null(a.Agent.PollTimeout(out timer));
+        Assert.Equal(IceTimer.None, timer);
+        Assert.Equal(IceSendStatus.Closed, a.Agent.TrySend(d.Now).Status);
+        Assert.Equal(IceStateReason.Closed, a.StateChanges.Last().Reason);
+        Assert.NotNull(due);
+    }
 }
