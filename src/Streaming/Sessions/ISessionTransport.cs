@@ -49,17 +49,3 @@ public sealed record TransportHealth(
     long BitrateIn = 0,
     long BitrateOut = 0,
     TimeSpan? DisconnectedFor = null);
-
-/// <summary>Sending on a connection that is not connected: names the state and why it is in it.</summary>
-public sealed class TransportNotConnectedException : InvalidOperationException
-{
-    public TransportNotConnectedException(string state, string reason)
-        : base($"The transport is {state}: {reason}")
-    {
-        State = state;
-        Reason = reason;
-    }
-
-    public string State { get; }
-    public string Reason { get; }
-}

@@ -1,0 +1,239 @@
+using System.Net;
+using Transport.Dtls;
+using Transport.Ice;
+using Transport.Rtp.Srtp;
+using Transport.Sctp;
+using Transport.Streaming.Io;
+
+namespace Transport.Streaming.WebRtc;
+
+public sealed partial class PeerConnectionCore
+{
+    // SCTP packets are at most MaxPacketSize (1163) bytes; one scratch buffer serves every hop.
+    private readonly byte[] _scratch = new byte[2048];
+
+    public IReadOnlyCollection<string> LocalUsernameFragments { get; }
+
+    /// <summary>A datagram from the 5-tuple: STUN to ICE; DTLS (20-63) and SRTP (128-191) only from a valid pair.</summary>
+    public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    {
+        Advance(now);
+        if (Ice.HandleDatagram(datagram, local, remote, now) == IceReceiveResult.ApplicationData)
+        {
+            switch (DatagramClassifier.Classify(datagram))
+            {
+                case DatagramKind.Dtls:
+                    _dtls?.HandleDatagram(datagram, now);
+                    break;
+                case DatagramKind.Rtp:
+                    HandleMedia(datagram);
+                    break;
+                default:
+                    DroppedDatagrams++;
+                    break;
+            }
+        }
+        Pump(now);
+    }
+
+    /// <summary>Application datagrams that fit no layer (counted, dropped).</summary>
+    public long DroppedDatagrams { get; private set; }
+
+    /// <summary>SRTP/SRTCP packets that failed authentication or replay checks (counted, dropped).</summary>
+    public long DroppedMedia { get; private set; }
+
+    private void HandleMedia(ReadOnlySpan<byte> datagram)
+    {
+        if (_srtp is null || datagram.Length > _scratch.Length) { DroppedMedia++; return; }
+        var copy = _scratch.AsSpan(0, datagram.Length);
+        datagram.CopyTo(copy);
+        // RFC 5761 section 4: RTCP packet types 192-223 in the second byte.
+        var isRtcp = copy.Length > 1 && copy[1] is >= 192 and <= 223;
+        var result = isRtcp ? _srtp.UnprotectRtcp(copy, out var n) : _srtp.UnprotectRtp(copy, out n);
+        if (result != SrtpResult.Ok) { DroppedMedia++; return; }
+        _events.Enqueue(new MediaPacketReceived(_now, isRtcp, copy[..n].ToArray()));
+    }
+
+    public void HandleTimeout(TimeSpan now)
+    {
+        Advance(now);
+        if (Ice.PollTimeout() is { } i && i <= now) Ice.HandleTimeout(now);
+        if (_dtls?.PollTimeout() is { } d && d <= now) _dtls.HandleTimeout(now);
+        if (_sctp?.PollTimeout() is { } s && s <= now) _sctp.HandleTimeout(now);
+        Pump(now);
+    }
+
+    /// <summary>The soonest deadline of any layer.</summary>
+    public TimeSpan? PollTimeout() => PollTimeout(out _);
+
+    /// <summary>The soonest deadline of any layer, and whose it is.</summary>
+    public TimeSpan? PollTimeout(out PeerConnectionTimer timer)
+    {
+        var which = PeerConnectionTimer.None;
+        TimeSpan? best = null;
+        void Consider(TimeSpan? t, PeerConnectionTimer layer)
+        {
+            if (t is { } v && (best is null || v < best)) { best = v; which = layer; }
+        }
+        Consider(Ice.PollTimeout(), PeerConnectionTimer.Ice);
+        Consider(_dtls?.PollTimeout(), PeerConnectionTimer.Dtls);
+        Consider(_sctp?.PollTimeout(), PeerConnectionTimer.Sctp);
+        timer = which;
+        return best;
+    }
+
+    /// <summary>ICE's own packets first, then DTLS records on the selected pair.</summary>
+    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
+    {
+        if (Ice.TryPollTransmit(destination, out var t))
+        {
+            written = t.Length;
+            local = t.Local;
+            remote = t.Remote;
+            return true;
+        }
+        while (_dtls is not null && _dtls.TryPollTransmit(destination, out written))
+        {
+            var send = Ice.TrySend(_now);
+            if (send.CanSend)
+            {
+                local = send.Local;
+                remote = send.Remote!;
+                return true;
+            }
+            DroppedDatagrams++; // ICE failed or closed: the connection is over anyway
+        }
+        written = 0;
+        local = null;
+        remote = null!;
+        return false;
+    }
+
+    public void AfterInput(TimeSpan now) => Pump(now);
+
+    /// <summary>Moves everything between the layers after any input (the house rule of DESIGN.md).</summary>
+    private void Pump(TimeSpan now)
+    {
+        while (Ice.TryPollEvent(out var e)) OnIceEvent(e, now);
+        if (_dtls is not null)
+        {
+            while (_dtls.TryPollEvent(out var d)) OnDtlsEvent(d, now);
+            while (_sctp is not null && _dtls.TryReceive(_scratch, out var n)) _sctp.HandlePacket(_scratch.AsSpan(0, n), now);
+        }
+        PumpSctpToDtls(now);
+        while (_sctp is not null && _sctp.TryPollEvent(out var s)) OnSctpEvent(s, now);
+        PumpSctpToDtls(now);
+    }
+
+    private void PumpSctpToDtls(TimeSpan now)
+    {
+        if (_sctp is null || _dtls is not { State: DtlsState.Connected }) return;
+        while (_sctp.TryPollTransmit(_scratch, now, out var n)) _dtls.Send(_scratch.AsSpan(0, n));
+    }
+
+    private void OnIceEvent(IceEvent e, TimeSpan now)
+    {
+        switch (e)
+        {
+            case IceCandidateGatheredEvent g:
+                _events.Enqueue(new LocalCandidateGathered(now, g.Candidate));
+                break;
+            case IceStateChangedEvent { State: IceConnectionState.Connected } when _dtls is null && _dtlsClient is { } client && !_closing:
+                StartDtls(client, now);
+                break;
+            case IceStateChangedEvent { State: IceConnectionState.Connected, Reason: IceStateReason.TrafficResumed }:
+                if (_state == ConnectionState.Disconnected) Transition(ConnectionState.Connected, new ConnectionReason(ConnectionLayer.Ice, "traffic resumed"));
+                break;
+            case IceStateChangedEvent { State: IceConnectionState.Disconnected } s:
+                Transition(ConnectionState.Disconnected, new ConnectionReason(ConnectionLayer.Ice, $"nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s"));
+                break;
+            case IceStateChangedEvent { State: IceConnectionState.Failed } s:
+                Transition(ConnectionState.Failed, new ConnectionReason(ConnectionLayer.Ice, s.Reason.ToString()));
+                break;
+        }
+    }
+
+    private void StartDtls(bool client, TimeSpan now)
+    {
+        var fingerprint = _remote!.Fingerprints[0];
+        var options = new DtlsOptions
+        {
+            Certificate = _certificate,
+            RemoteFingerprint = fingerprint.Value,
+            RemoteFingerprintAlgorithm = fingerprint.Algorithm,
+            InitialRetransmitTimeout = _options.DtlsInitialRetransmitTimeout,
+            HandshakeTimeout = _options.DtlsHandshakeTimeout,
+            DeliverApplicationDataAsEvents = false,
+        };
+        // ICE already proved the peer's address (RFC 8445), so the server needs no HelloVerifyRequest cookie round.
+        _dtls = client ? DtlsConnection.CreateClient(options) : DtlsConnection.CreateServer(options);
+        if (client) _dtls.Start(now);
+    }
+
+    private void OnDtlsEvent(DtlsEvent e, TimeSpan now)
+    {
+        switch (e)
+        {
+            case DtlsConnected c:
+                if (c.SrtpKeys is { } keys && c.SrtpProfile is { } profile)
+                    _srtp = SrtpSession.Create(MapProfile(profile), _dtls!.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 2 * (keys.LocalKey.Length + keys.LocalSalt.Length)), _dtlsClient == true, _options.Srtp);
+                if (_remote!.SctpPort is not null)
+                {
+                    _sctp = new SctpAssociation(_options.Sctp with
+                    {
+                        IsDtlsClient = _dtlsClient == true,
+                        MaxMessageSize = _options.MaxMessageSize,
+                        RemotePort = (ushort)_remote.SctpPort.Value,
+                    });
+                    if (_dtlsClient == true) _sctp.Connect(now);
+                }
+                else Transition(ConnectionState.Connected, new ConnectionReason(ConnectionLayer.Dtls, "handshake complete"));
+                break;
+            case DtlsClosed:
+                Transition(ConnectionState.Closed, new ConnectionReason(ConnectionLayer.Dtls, "close_notify from the peer"));
+                break;
+            case DtlsFailed f:
+                Transition(ConnectionState.Failed, new ConnectionReason(ConnectionLayer.Dtls, f.Message));
+                break;
+        }
+    }
+
+    private static SrtpProfile MapProfile(SrtpProtectionProfile p) => p switch
+    {
+        SrtpProtectionProfile.Aes128CmHmacSha1_80 => SrtpProfile.AesCm128HmacSha1_80,
+        SrtpProtectionProfile.Aes128CmHmacSha1_32 => SrtpProfile.AesCm128HmacSha1_32,
+        SrtpProtectionProfile.AeadAes128Gcm => SrtpProfile.AeadAes128Gcm,
+        SrtpProtectionProfile.AeadAes256Gcm => SrtpProfile.AeadAes256Gcm,
+        _ => throw new NotSupportedException($"SRTP profile {p}"),
+    };
+
+    private void OnSctpEvent(in SctpEvent e, TimeSpan now)
+    {
+        switch (e.Kind)
+        {
+            case SctpEventKind.Established:
+                Transition(ConnectionState.Connected, new ConnectionReason(ConnectionLayer.Sctp, "association established"));
+                foreach (var (label, options) in _pendingChannels) _sctp!.CreateDataChannel(label, options, now);
+                _pendingChannels.Clear();
+                break;
+            case SctpEventKind.ChannelOpen:
+                _events.Enqueue(new DataChannelOpened(now, e.Channel!));
+                break;
+            case SctpEventKind.ChannelMessage:
+                _events.Enqueue(new DataChannelMessageReceived(now, e.Channel!, e.Data.ToArray(), e.IsBinary));
+                break;
+            case SctpEventKind.ChannelClosed:
+                _events.Enqueue(new DataChannelClosed(now, e.Channel!));
+                break;
+            case SctpEventKind.BufferedAmountLow:
+                _events.Enqueue(new DataChannelBufferedAmountLow(now, e.Channel!));
+                break;
+            case SctpEventKind.Closed:
+                Transition(ConnectionState.Closed, new ConnectionReason(ConnectionLayer.Sctp, e.Reason ?? "association closed"));
+                break;
+            case SctpEventKind.Failed:
+                Transition(ConnectionState.Failed, new ConnectionReason(ConnectionLayer.Sctp, e.Reason ?? "association failed"));
+                break;
+        }
+    }
+}

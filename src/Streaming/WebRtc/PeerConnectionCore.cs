@@ -1,0 +1,204 @@
+using System.Net;
+using Transport.Dtls;
+using Transport.Ice;
+using Transport.Rtp.Srtp;
+using Transport.Sctp;
+using Transport.Streaming.Io;
+using Transport.Streaming.Jsep;
+using Transport.Streaming.Sdp;
+
+namespace Transport.Streaming.WebRtc;
+
+/// <summary>
+/// A WebRTC peer connection as one sans-IO machine (../shared/DESIGN.md): ICE, then DTLS on the selected pair,
+/// then SCTP data channels over DTLS and SRTP keyed from DTLS, all on one 5-tuple (BUNDLE, rtcp-mux) with RFC 7983
+/// demultiplexing. Datagram and timeout in, transmits and events out, the soonest deadline with its timer. The
+/// <see cref="UdpDriver"/> runs it as an <see cref="IDatagramPeer"/>; every call must come from that one logical
+/// thread (<see cref="PeerHandle.InvokeAsync{T}"/>).
+/// </summary>
+public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
+{
+    private readonly PeerConnectionOptions _options;
+    private readonly DtlsCertificate _certificate;
+    private readonly bool _ownsCertificate;
+    private readonly Queue<PeerConnectionEvent> _events = new();
+    private readonly List<(string Label, DataChannelOptions? Options)> _pendingChannels = new();
+    private DtlsConnection? _dtls;
+    private SctpAssociation? _sctp;
+    private SrtpSession? _srtp;
+    private RemoteDescription? _remote;
+    private bool _weOffered;
+    private bool? _dtlsClient;
+    private ConnectionState _state = ConnectionState.New;
+    private ConnectionReason? _reason;
+    private TimeSpan _now;
+
+    public PeerConnectionCore(PeerConnectionOptions? options = null)
+    {
+        _options = options ?? new PeerConnectionOptions();
+        _ownsCertificate = _options.Certificate is null;
+        _certificate = _options.Certificate ?? DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+        Ice = new IceAgent(_options.Ice);
+        LocalUsernameFragments = [Ice.LocalCredentials.Ufrag];
+    }
+
+    /// <summary>The ICE agent (read its counters and pairs; do not drive it directly).</summary>
+    public IceAgent Ice { get; }
+
+    /// <summary>The DTLS connection once ICE connected, else null.</summary>
+    public DtlsConnection? Dtls => _dtls;
+
+    /// <summary>The SCTP association once DTLS connected (when a data channel was negotiated), else null.</summary>
+    public SctpAssociation? Sctp => _sctp;
+
+    /// <summary>The SRTP session once DTLS connected with use_srtp, else null.</summary>
+    public SrtpSession? Srtp => _srtp;
+
+    /// <summary>The aggregated state.</summary>
+    public ConnectionState State => _state;
+
+    /// <summary>Why the connection is in <see cref="State"/>.</summary>
+    public ConnectionReason? Reason => _reason;
+
+    /// <summary>Our certificate's SHA-256 fingerprint, as a=fingerprint carries it.</summary>
+    public SdpFingerprint Fingerprint => new("sha-256", _certificate.Sha256Fingerprint);
+
+    /// <summary>Whether we are the DTLS client, once the descriptions decided it.</summary>
+    public bool? IsDtlsClient => _dtlsClient;
+
+    /// <summary>Adds a local address (a socket the driver bound) as a host candidate.</summary>
+    public IceCandidate AddHostCandidate(IPEndPoint local) => Ice.AddHostCandidate(local);
+
+    private LocalSessionParameters LocalParameters(bool endOfCandidates) =>
+        new(new IceParameters(Ice.LocalCredentials.Ufrag, Ice.LocalCredentials.Password, Ice.IsLite), Fingerprint)
+        {
+            Candidates = Ice.LocalCandidates.Select(c => SdpCandidate.Parse(c.ToSdp())).ToList(),
+            EndOfCandidates = endOfCandidates,
+            MaxMessageSize = _options.MaxMessageSize,
+        };
+
+    /// <summary>Our offer (we control ICE and answer DTLS setup with actpass), with the candidates known so far.</summary>
+    public SessionDescription CreateOffer(TimeSpan now)
+    {
+        Advance(now);
+        ThrowIfEnded();
+        _weOffered = true;
+        StartGathering();
+        return JsepNegotiator.CreateOffer(LocalParameters(endOfCandidates: false));
+    }
+
+    /// <summary>Our answer to the remote offer set with <see cref="SetRemoteDescription"/>.</summary>
+    public SessionDescription CreateAnswer(SessionDescription offer, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(offer);
+        Advance(now);
+        ThrowIfEnded();
+        _weOffered = false;
+        StartGathering();
+        var answer = JsepNegotiator.CreateAnswer(offer, LocalParameters(endOfCandidates: false));
+        SetRemote(offer, now);
+        return answer;
+    }
+
+    /// <summary>Applies the remote answer to our offer.</summary>
+    public void SetRemoteDescription(SessionDescription answer, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+        Advance(now);
+        ThrowIfEnded();
+        if (!_weOffered) throw new InvalidOperationException("SetRemoteDescription takes the answer to our offer; use CreateAnswer for a remote offer.");
+        SetRemote(answer, now);
+    }
+
+    /// <summary>A trickled remote candidate (or <c>null</c> for end-of-candidates).</summary>
+    public void AddRemoteCandidate(SdpCandidate? candidate, TimeSpan now)
+    {
+        Advance(now);
+        if (candidate is null) { Ice.AddRemoteEndOfCandidates(now); return; }
+        if (candidate.Transport != "udp") return; // TCP candidates (RFC 6544) are not used
+        if (IceCandidate.TryParse(candidate.ToString(), out var ice)) Ice.AddRemoteCandidate(ice, now);
+    }
+
+    /// <summary>
+    /// Creates a data channel. Before SCTP is up it is opened as soon as the association is established; the
+    /// returned channel is then null and a <see cref="DataChannelOpened"/> event reports it.
+    /// </summary>
+    public DataChannel? CreateDataChannel(string label, DataChannelOptions? options, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(label);
+        Advance(now);
+        ThrowIfEnded();
+        if (_sctp is { State: SctpState.Established }) return _sctp.CreateDataChannel(label, options, now);
+        _pendingChannels.Add((label, options));
+        return null;
+    }
+
+    private void StartGathering()
+    {
+        if (Ice.State == IceConnectionState.New && !_gatheringStarted)
+        {
+            _gatheringStarted = true;
+            Ice.StartGathering(_now);
+        }
+    }
+
+    private bool _gatheringStarted;
+
+    private void SetRemote(SessionDescription description, TimeSpan now)
+    {
+        var remote = RemoteDescription.Read(description);
+        if (remote.Fingerprints.Count == 0) throw new SdpParseException(0, "", "a=fingerprint is missing");
+        _remote = remote;
+        _dtlsClient = JsepNegotiator.RoleFor(_weOffered, remote.Setup) == DtlsRole.Client;
+        Ice.SetRemoteCredentials(new IceCredentials(remote.Ice.UsernameFragment, remote.Ice.Password), now);
+        foreach (var c in remote.Candidates) AddRemoteCandidate(c, now);
+        if (remote.EndOfCandidates) Ice.AddRemoteEndOfCandidates(now);
+        if (_state == ConnectionState.New) Transition(ConnectionState.Connecting, new ConnectionReason(ConnectionLayer.Ice, "checks started"));
+        Pump(now);
+    }
+
+    /// <summary>Closes: SCTP ABORT, DTLS close_notify, then ICE stops. State Closed at once.</summary>
+    public void Close(TimeSpan now, string reason = "closed by the application")
+    {
+        Advance(now);
+        if (_state is ConnectionState.Closed) return;
+        if (_sctp is { State: SctpState.Established }) _sctp.Abort(now, reason);
+        PumpSctpToDtls(now);
+        if (_dtls is { State: DtlsState.Connected }) _dtls.Close(now);
+        Transition(ConnectionState.Closed, new ConnectionReason(ConnectionLayer.Application, reason));
+        _closing = true;
+    }
+
+    private bool _closing;
+
+    private void ThrowIfEnded()
+    {
+        if (_state is ConnectionState.Closed or ConnectionState.Failed)
+            throw new TransportNotConnectedException(_state.ToString().ToLowerInvariant(), _reason?.ToString() ?? "ended");
+    }
+
+    private void Advance(TimeSpan now)
+    {
+        if (now > _now) _now = now;
+    }
+
+    private void Transition(ConnectionState next, ConnectionReason reason)
+    {
+        if (_state == next || _state is ConnectionState.Closed or ConnectionState.Failed) return;
+        var previous = _state;
+        _state = next;
+        _reason = reason;
+        _events.Enqueue(new ConnectionStateChanged(_now, previous, next, reason));
+    }
+
+    /// <summary>Takes the next event.</summary>
+    public bool TryPollEvent(out PeerConnectionEvent evt) => _events.TryDequeue(out evt!);
+
+    public void Dispose()
+    {
+        _dtls?.Dispose();
+        _srtp?.Dispose();
+        Ice.Dispose();
+        if (_ownsCertificate) _certificate.Dispose();
+    }
+}

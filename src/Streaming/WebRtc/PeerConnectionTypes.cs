@@ -1,0 +1,64 @@
+using Transport.Dtls;
+using Transport.Ice;
+using Transport.Rtp.Srtp;
+using Transport.Sctp;
+
+namespace Transport.Streaming.WebRtc;
+
+/// <summary>The aggregated state of a peer connection (W3C RTCPeerConnectionState).</summary>
+public enum ConnectionState { New, Connecting, Connected, Disconnected, Failed, Closed }
+
+/// <summary>Which layer decided a state change.</summary>
+public enum ConnectionLayer { Ice, Dtls, Sctp, Srtp, Application }
+
+/// <summary>Why the connection is in its state: the layer and that layer's own reason.</summary>
+public sealed record ConnectionReason(ConnectionLayer Layer, string Detail)
+{
+    public override string ToString() => $"{Layer}: {Detail}";
+}
+
+/// <summary>Which timer a deadline belongs to (the soonest one is reported with <see cref="PeerConnectionCore.PollTimeout(out PeerConnectionTimer)"/>).</summary>
+public enum PeerConnectionTimer { None, Ice, Dtls, Sctp }
+
+/// <summary>Options of a peer connection; every timer of every layer is here with its documented default.</summary>
+public sealed record PeerConnectionOptions
+{
+    /// <summary>ICE: role is set by JSEP (the offerer controls); the liveness timers are these options.</summary>
+    public IceAgentOptions Ice { get; init; } = new();
+    /// <summary>Our certificate; null makes a new self-signed ECDSA P-256 one (reuse one across connections to save ~1 ms).</summary>
+    public DtlsCertificate? Certificate { get; init; }
+    /// <summary>DTLS retransmission: initial timeout (RFC 6347: 1 s).</summary>
+    public TimeSpan DtlsInitialRetransmitTimeout { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>DTLS handshake gives up after this (Failed, reason HandshakeTimeout).</summary>
+    public TimeSpan DtlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>SCTP options (RTO, Max.Retrans, delayed SACK, buffer sizes); IsDtlsClient and MaxMessageSize are set by the connection.</summary>
+    public SctpOptions Sctp { get; init; } = new();
+    /// <summary>Largest data channel message we accept (advertised as a=max-message-size). Default 256 KiB.</summary>
+    public int MaxMessageSize { get; init; } = 256 * 1024;
+    /// <summary>SRTP options (replay window).</summary>
+    public SrtpOptions? Srtp { get; init; }
+}
+
+/// <summary>An output of a <see cref="PeerConnectionCore"/>.</summary>
+public abstract record PeerConnectionEvent(TimeSpan At);
+
+/// <summary>The aggregated state changed.</summary>
+public sealed record ConnectionStateChanged(TimeSpan At, ConnectionState Previous, ConnectionState State, ConnectionReason Reason) : PeerConnectionEvent(At);
+
+/// <summary>A local ICE candidate to signal (trickle).</summary>
+public sealed record LocalCandidateGathered(TimeSpan At, IceCandidate Candidate) : PeerConnectionEvent(At);
+
+/// <summary>A data channel is open (ours after the peer's ACK, or one the peer opened).</summary>
+public sealed record DataChannelOpened(TimeSpan At, DataChannel Channel) : PeerConnectionEvent(At);
+
+/// <summary>A data channel message; <paramref name="Data"/> is our own copy.</summary>
+public sealed record DataChannelMessageReceived(TimeSpan At, DataChannel Channel, byte[] Data, bool IsBinary) : PeerConnectionEvent(At);
+
+/// <summary>A data channel closed.</summary>
+public sealed record DataChannelClosed(TimeSpan At, DataChannel Channel) : PeerConnectionEvent(At);
+
+/// <summary>A data channel's buffered amount fell to its low threshold.</summary>
+public sealed record DataChannelBufferedAmountLow(TimeSpan At, DataChannel Channel) : PeerConnectionEvent(At);
+
+/// <summary>An SRTP or SRTCP packet was decrypted: <paramref name="Packet"/> is the plain RTP/RTCP packet (our copy).</summary>
+public sealed record MediaPacketReceived(TimeSpan At, bool IsRtcp, byte[] Packet) : PeerConnectionEvent(At);
