@@ -110,4 +110,17 @@ public sealed class HandshakeTests
         Assert.All(sizes, s => Assert.True(s <= 256, $"datagram of {s} bytes"));
         Assert.True(sizes.Count > 8);
     }
+
+    [Fact]
+    public void ServerWithoutCookieExchangeAnswersTheFirstClientHelloDirectly()
+    {
+        // Like BoringSSL servers (Chrome as a=setup:passive): no HelloVerifyRequest, the first ClientHello is in the transcript.
+        var client = new DtlsPeer(DtlsConnection.CreateClient(Pairs.ClientOptions()));
+        var server = new DtlsPeer(DtlsConnection.CreateServer(Pairs.ServerOptions()));
+        var driver = new TwoPeerDriver(client, server);
+        client.Connection.Start(driver.Now);
+        Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(5)));
+        Assert.Equal(0, server.Connection.Counters.HelloVerifyRequestsSent);
+        Assert.Equal(client.Connection.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60), server.Connection.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60));
+    }
 }

@@ -132,6 +132,35 @@ public sealed class OpenSslSuiteTests
         Assert.Equal(openssl.KeyingMaterial, server.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60));
     }
 
+    /// <summary>
+    /// Our server at MTU 300 fragments flight 4 (certificate and key exchange) and OpenSSL reassembles it; OpenSSL
+    /// runs at MTU 350 (its ClientHello must still fit: a stateless cookie check, ours as OpenSSL's own
+    /// DTLSv1_listen, needs an unfragmented ClientHello).
+    /// </summary>
+    [Fact]
+    public void OpenSslReassemblesOurFlightFragmentedToASmallMtu()
+    {
+        OpenSslPeer.RequireOpenSsl();
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var port = ((IPEndPoint)socket.LocalEndPoint!).Port;
+        using var openssl = OpenSslPeer.StartClient(TestCertificates.Client, port, "-mtu 350");
+        var server = DtlsConnection.CreateServer(new DtlsOptions
+        {
+            Certificate = TestCertificates.Server,
+            RemoteFingerprint = TestCertificates.Client.Sha256Fingerprint,
+            Mtu = 300,
+        }, new DtlsCookieResponder(), [127, 0, 0, 1]);
+        var events = new List<DtlsEvent>();
+        var largest = 0;
+        openssl.Drive(server, socket, null,
+            () => server.State is DtlsState.Failed || (server.State == DtlsState.Connected && openssl.KeyingMaterial is not null), Limit, events,
+            onSend: n => largest = Math.Max(largest, n));
+        Assert.InRange(largest, 1, 300);
+        Assert.True(server.State == DtlsState.Connected, $"{string.Join(", ", events)}\n{openssl.Output}");
+        Assert.Equal(openssl.KeyingMaterial, server.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60));
+    }
+
     [Theory]
     [InlineData(DtlsFingerprint.Sha1, "-sha1")]
     [InlineData(DtlsFingerprint.Sha256, "-sha256")]

@@ -102,7 +102,7 @@ internal sealed partial class OpenSslPeer : IDisposable
     /// Moves datagrams between <paramref name="ours"/> and the socket until <paramref name="done"/> holds or
     /// <paramref name="limit"/> passes (then fails with openssl's output).
     /// </summary>
-    public void Drive(DtlsConnection ours, Socket socket, EndPoint? remote, Func<bool> done, TimeSpan limit, List<DtlsEvent> events)
+    public void Drive(DtlsConnection ours, Socket socket, EndPoint? remote, Func<bool> done, TimeSpan limit, List<DtlsEvent> events, Action<int>? onSend = null)
     {
         var clock = Stopwatch.StartNew();
         var buffer = new byte[2048];
@@ -118,7 +118,11 @@ internal sealed partial class OpenSslPeer : IDisposable
                 ours.HandleDatagram(buffer.AsSpan(0, n), clock.Elapsed);
             }
             if (ours.PollTimeout() is { } t && t <= clock.Elapsed) ours.HandleTimeout(clock.Elapsed);
-            while (remote is not null && ours.TryPollTransmit(buffer, out var m)) socket.SendTo(buffer.AsSpan(0, m), remote);
+            while (remote is not null && ours.TryPollTransmit(buffer, out var m))
+            {
+                onSend?.Invoke(m);
+                socket.SendTo(buffer.AsSpan(0, m), remote);
+            }
             while (ours.TryPollEvent(out var e)) events.Add(e);
         }
     }
