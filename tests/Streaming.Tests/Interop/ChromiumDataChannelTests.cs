@@ -20,7 +20,7 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
     /// <summary>Runs our peer connection on the driver and echoes every data channel message back.</summary>
-    private sealed class EchoPeer(PeerConnectionCore core) : IDatagramPeer
+    private sealed class EchoPeer(PeerConnectionCore core, bool echo = true) : IDatagramPeer
     {
         public PeerConnectionCore Core { get; } = core;
         public ConcurrentQueue<PeerConnectionEvent> Events { get; } = new();
@@ -37,7 +37,7 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
             while (Core.TryPollEvent(out var e))
             {
                 Events.Enqueue(e);
-                if (e is DataChannelMessageReceived m && m.Channel.State == DataChannelState.Open)
+                if (echo && e is DataChannelMessageReceived m && m.Channel.State == DataChannelState.Open)
                 {
                     if (m.IsBinary) m.Channel.Send(m.Data, binary: true, now);
                     else m.Channel.Send(System.Text.Encoding.UTF8.GetString(m.Data));
@@ -111,7 +111,9 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         Assert.Equal(["bin:262144", "", "bin:0"], ordered.Skip(1000));
         var unordered = await page.EvaluateAsync<string[]>("() => window.results.messages.filter(m => m.label === 'unordered').map(m => m.data)");
         Assert.Equal(Enumerable.Range(0, 50).Select(i => "u" + i).Order(), unordered.Order());
+        await page.WaitForFunctionAsync("() => window.results.messages.filter(m => m.label === 'partial').length === 50", null, new() { Timeout = 5_000 }).ContinueWith(_ => { });
         var partial = await page.EvaluateAsync<int>("() => window.results.messages.filter(m => m.label === 'partial').length");
+        output.WriteLine($"partial reliable (max retransmits 0): {partial}/50 echoed");
         Assert.Equal(50, partial);   // loopback loses nothing
         Assert.Equal(ConnectionState.Connected, await handle.InvokeAsync(_ => core.State));
         Assert.Equal(3, peer.Events.OfType<DataChannelOpened>().Count());
@@ -125,5 +127,79 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         output.WriteLine($"browser pc.close() -> our side Closed in {took.TotalMilliseconds:0.0} ms ({core.Reason})");
         Assert.Equal(ConnectionState.Closed, core.State);
         Assert.True(took < TimeSpan.FromMilliseconds(100), $"closed after {took.TotalMilliseconds} ms");
+    }
+
+    private const string AnswerScript = """
+        async (offer) => {
+          const pc = new RTCPeerConnection({ iceServers: [] });
+          window.pc = pc;
+          window.opened = [];
+          pc.ondatachannel = e => {
+            const ch = e.channel;
+            ch.binaryType = 'arraybuffer';
+            window.opened.push(ch.label + (ch.ordered ? ':ordered' : ':unordered') + (ch.maxRetransmits === null ? '' : ':rtx' + ch.maxRetransmits));
+            ch.onmessage = m => ch.send(m.data);
+          };
+          await pc.setRemoteDescription({ type: 'offer', sdp: offer });
+          await pc.setLocalDescription(await pc.createAnswer());
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          return pc.localDescription.sdp;
+        }
+        """;
+
+    [Fact]
+    public async Task WeOfferAndChromiumAnswersAndEchoes()
+    {
+        using var ns = NetworkNamespace.Create();
+        await using var driver = new UdpDriver();
+        var local = ns.CreateInside(() => driver.Bind(new IPEndPoint(IPAddress.Loopback, 0)));
+        using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        var core = new PeerConnectionCore(new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
+        core.AddHostCandidate(local);
+        var peer = new EchoPeer(core, echo: false);
+        await using var handle = driver.Register(peer);
+
+        await using var chromium = await HeadlessChromium.LaunchAsync(ns);
+        var page = await chromium.Browser.NewPageAsync();
+        var offer = await handle.InvokeAsync(now =>
+        {
+            core.CreateDataChannel("ordered", null, now);
+            core.CreateDataChannel("unordered", new DataChannelOptions { Ordered = false }, now);
+            core.CreateDataChannel("partial", new DataChannelOptions { Ordered = false, MaxRetransmits = 0 }, now);
+            return core.CreateOffer(now).ToString();
+        });
+        var answer = SessionDescription.Parse(await page.EvaluateAsync<string>(AnswerScript, offer));
+        await handle.InvokeAsync(now => core.SetRemoteDescription(answer, now));
+
+        var end = DateTime.UtcNow + Patience;
+        while (peer.Events.OfType<DataChannelOpened>().Count() < 3 && DateTime.UtcNow < end) await Task.Delay(10);
+        var channels = peer.Events.OfType<DataChannelOpened>().Select(o => o.Channel).ToDictionary(c => c.Label);
+        Assert.Equal(["ordered", "partial", "unordered"], channels.Keys.Order());
+        Assert.Equal(["ordered:ordered", "partial:unordered:rtx0", "unordered:unordered"], (await page.EvaluateAsync<string[]>("() => window.opened")).Order());
+
+        await handle.InvokeAsync(now =>
+        {
+            for (var i = 0; i < 1000; i++) channels["ordered"].Send(new string('y', 1023) + (i % 10));
+            channels["ordered"].Send(new byte[256 * 1024], binary: true, now);
+            channels["ordered"].Send("");
+            channels["ordered"].Send([], binary: true, now);
+            for (var i = 0; i < 50; i++) channels["unordered"].Send("u" + i);
+            for (var i = 0; i < 50; i++) channels["partial"].Send("p" + i);
+        });
+        end = DateTime.UtcNow + Patience;
+        bool Done() => peer.Events.OfType<DataChannelMessageReceived>().Count(m => m.Channel.Label == "ordered") == 1003
+                    && peer.Events.OfType<DataChannelMessageReceived>().Count(m => m.Channel.Label == "unordered") == 50;
+        while (!Done() && DateTime.UtcNow < end) await Task.Delay(10);
+        var ordered = peer.Events.OfType<DataChannelMessageReceived>().Where(m => m.Channel.Label == "ordered").ToList();
+        Assert.Equal(1003, ordered.Count);
+        Assert.Equal(Enumerable.Range(0, 1000).Select(i => new string('y', 1023) + (i % 10)), ordered.Take(1000).Select(m => System.Text.Encoding.UTF8.GetString(m.Data)));
+        Assert.Equal([(262144, true), (0, false), (0, true)], ordered.Skip(1000).Select(m => (m.Data.Length, m.IsBinary)));
+        Assert.Equal(50, peer.Events.OfType<DataChannelMessageReceived>().Count(m => m.Channel.Label == "partial"));
+
+        // We close: the browser must see it.
+        var closing = Stopwatch.StartNew();
+        await handle.InvokeAsync(now => core.Close(now, "test done"));
+        await page.WaitForFunctionAsync("() => window.pc.connectionState === 'closed' || window.pc.connectionState === 'failed' || [...window.pc.getTransceivers()].length >= 0 && window.pc.sctp && window.pc.sctp.state === 'closed'", null, new() { Timeout = 20_000 });
+        output.WriteLine($"we closed -> the browser reported its SCTP transport or connection closed after {closing.Elapsed.TotalMilliseconds:0} ms");
     }
 }
