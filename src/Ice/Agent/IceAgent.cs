@@ -211,6 +211,7 @@ public sealed partial class IceAgent : IDisposable
         return _current.Local;
     }
 
+    // The generation of the selected pair while a restart's new generation is being checked (RFC 8445 section 9).
     private IceGeneration? _previous;
 
     private void AddPair(IceGeneration g, IceCandidate local, IceCandidate remote)
@@ -299,7 +300,7 @@ public sealed partial class IceAgent : IDisposable
 
     internal void Emit(IceEvent evt) => _events.Enqueue(evt);
 
-    /// <summary>Queues a datagram: the writer callback fills a pooled buffer.</summary>
+    /// <summary>A pooled 1500-byte buffer to write one outgoing datagram into; hand it to <see cref="QueueTransmit"/>.</summary>
     private Span<byte> RentTransmit(out byte[] buffer)
     {
         buffer = ArrayPool<byte>.Shared.Rent(MaxDatagram);
