@@ -164,8 +164,19 @@ public sealed partial class IceAgent : IDisposable
         ThrowIfTerminal();
         now = Clamp(now);
         if (candidate.Component != 1) return;
-        foreach (var existing in _current.RemoteCandidates)
-            if (existing.Address.Equals(candidate.Address)) return;
+        for (var i = 0; i < _current.RemoteCandidates.Count; i++)
+        {
+            var existing = _current.RemoteCandidates[i];
+            if (!existing.Address.Equals(candidate.Address)) continue;
+            // A candidate learnt as peer-reflexive from a check arrives later by signaling: keep the signalled
+            // one (its type, priority and foundation) on the same pairs (RFC 8838 section 11.4).
+            if (existing.Type == IceCandidateType.PeerReflexive && candidate.Type != IceCandidateType.PeerReflexive)
+            {
+                _current.RemoteCandidates[i] = candidate;
+                foreach (var p in _current.Pairs) if (p.Remote == existing) p.Remote = candidate;
+            }
+            return;
+        }
         _current.RemoteCandidates.Add(candidate);
         foreach (var local in _localCandidates)
             if (local.Type == IceCandidateType.Host) AddPair(_current, local, candidate);
@@ -200,6 +211,7 @@ public sealed partial class IceAgent : IDisposable
         return _current.Local;
     }
 
+    // The generation of the selected pair while a restart's new generation is being checked (RFC 8445 section 9).
     private IceGeneration? _previous;
 
     private void AddPair(IceGeneration g, IceCandidate local, IceCandidate remote)
@@ -288,7 +300,7 @@ public sealed partial class IceAgent : IDisposable
 
     internal void Emit(IceEvent evt) => _events.Enqueue(evt);
 
-    /// <summary>Queues a datagram: the writer callback fills a pooled buffer.</summary>
+    /// <summary>A pooled 1500-byte buffer to write one outgoing datagram into; hand it to <see cref="QueueTransmit"/>.</summary>
     private Span<byte> RentTransmit(out byte[] buffer)
     {
         buffer = ArrayPool<byte>.Shared.Rent(MaxDatagram);

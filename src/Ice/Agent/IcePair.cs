@@ -18,7 +18,8 @@ internal sealed class IcePair
 
     public IceGeneration Generation { get; }
     public IceCandidate Local { get; }
-    public IceCandidate Remote { get; }
+    /// <summary>Settable: a peer-reflexive remote candidate is replaced when the peer signals it (RFC 8838 section 11.4).</summary>
+    public IceCandidate Remote { get; set; }
     public IPEndPoint LocalEndPoint => Local.Base;
     public IPEndPoint RemoteEndPoint => Remote.Address;
     public string Foundation => Local.Foundation + "/" + Remote.Foundation;

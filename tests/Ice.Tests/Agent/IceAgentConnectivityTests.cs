@@ -93,6 +93,12 @@ public sealed class IceAgentConnectivityTests
         Assert.True(driver.RunUntil(() => a.State == IceConnectionState.Connected && b.State == IceConnectionState.Connected, S(5)));
         Assert.Single(b.Events.OfType<IceRemoteCandidateLearnedEvent>());
         Assert.Equal(IceCandidateType.PeerReflexive, b.Agent.SelectedRemote!.Type);
+        // A's candidate trickles in late: it replaces the peer-reflexive one on the same pair.
+        foreach (var c in a.Agent.LocalCandidates) b.Agent.AddRemoteCandidate(c, driver.Now);
+        Assert.Equal(IceCandidateType.Host, b.Agent.SelectedRemote!.Type);
+        Assert.Single(b.Agent.CandidatePairs);
+        driver.RunFor(S(10));
+        Assert.Equal(IceConnectionState.Connected, b.State);
     }
 
     [Fact]

@@ -53,6 +53,32 @@ public sealed class IceAgentLivenessTests
     }
 
     [Fact]
+    public void WithMediaEvery20MillisecondsALinkCutAtTenSecondsGivesDisconnectedAtTwelveAndFailedAtSeventeen()
+    {
+        var (a, b, d) = Connected(Fast(IceRole.Controlling, 1), Fast(IceRole.Controlled, 2));
+        var tick = TimeSpan.FromMilliseconds(20);
+        // Start on a 20 ms grid so that a send falls exactly at t = 10 s.
+        d.RunFor(tick * (int)Math.Ceiling(d.Now / tick) - d.Now);
+        while (d.Now < S(20))
+        {
+            if (d.Now == S(10)) d.Link.Cut = true;
+            Assert.NotEqual(IceSendStatus.NotConnected, a.SendData([0x80, 0x60], d.Now).Status);
+            Assert.NotEqual(IceSendStatus.NotConnected, b.SendData([0x80, 0x60], d.Now).Status);
+            d.RunFor(tick);
+        }
+        foreach (var peer in new[] { a, b })
+        {
+            // The last packet before the cut left at 9.98 s and arrived 10 ms later.
+            Assert.Equal(TimeSpan.FromMilliseconds(9990), peer.LastReceivedAt);
+            var disconnected = peer.StateChanges.Single(e => e.State == IceConnectionState.Disconnected);
+            var failed = peer.StateChanges.Single(e => e.State == IceConnectionState.Failed);
+            Assert.Equal(TimeSpan.FromMilliseconds(11990), disconnected.At);
+            Assert.Equal(TimeSpan.FromMilliseconds(16990), failed.At);
+            Assert.Equal(IceSendStatus.Failed, peer.Agent.TrySend(d.Now).Status);
+        }
+    }
+
+    [Fact]
     public void TrafficResumingBringsDisconnectedBackToConnected()
     {
         var (a, b, d) = Connected(Fast(IceRole.Controlling, 1), Fast(IceRole.Controlled, 2));
