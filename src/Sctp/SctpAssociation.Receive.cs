@@ -134,6 +134,7 @@ public sealed partial class SctpAssociation
     }
 
     private const int ReceiveReserve = 64 * 1024;
+    private const int ControlReserve = 320;
 
     private void InsertFragment(InboundStream s, Fragment f)
     {
@@ -263,7 +264,9 @@ public sealed partial class SctpAssociation
 
     private int WriteSack(Span<byte> d)
     {
-        var maxBlocks = Math.Max(0, (d.Length - SackChunk.FixedLength - 4 * _duplicateCount) / 4);
+        // Leave room for the control chunks that follow in the same packet (heartbeat, shutdown, FORWARD TSN,
+        // RE-CONFIG): a peer that provokes many gaps must not be able to crowd them out or overflow the packet.
+        var maxBlocks = Math.Max(0, (d.Length - ControlReserve - SackChunk.FixedLength - 4 * _duplicateCount) / 4);
         var p = SackChunk.FixedLength;
         var blocks = 0;
         if (Serial.Gt(_highestTsn, _cumTsn))

@@ -73,9 +73,12 @@ public sealed partial class SctpAssociation
     private int WriteReConfig(Span<byte> d)
     {
         var p = 4;
-        for (var i = 0; i < _reconfigResponseCount; i++)
+        var i = 0;
+        for (; i < _reconfigResponseCount && p + 12 <= d.Length; i++)
             p += ReConfigChunk.WriteResponse(d[p..], _reconfigResponses[i].Seq, _reconfigResponses[i].Result);
-        _reconfigResponseCount = 0;
+        // Responses that did not fit go in the next packet.
+        Array.Copy(_reconfigResponses, i, _reconfigResponses, 0, _reconfigResponseCount - i);
+        _reconfigResponseCount -= i;
         if (_sendReconfigRequest && p + 16 + 2 * _resetStreamCount <= d.Length)
         {
             _sendReconfigRequest = false;

@@ -131,8 +131,8 @@ public sealed partial class SctpAssociation
             d[(p + 4 + cookie.Length)..(p + len)].Clear();
             p += len;
         }
-        if (_sendCookieAck) { _sendCookieAck = false; p += ChunkHeader.Write(d[p..], ChunkType.CookieAck, 0, 4); }
-        if (_sendShutdownComplete)
+        if (_sendCookieAck && p + 4 <= d.Length) { _sendCookieAck = false; p += ChunkHeader.Write(d[p..], ChunkType.CookieAck, 0, 4); }
+        if (_sendShutdownComplete && p + 4 <= d.Length)
         {
             _sendShutdownComplete = false;
             p += ChunkHeader.Write(d[p..], ChunkType.ShutdownComplete, 0, 4);
@@ -143,11 +143,11 @@ public sealed partial class SctpAssociation
         var dataReady = IsEstablishedLike && HasDataToSend();
         if (_sackPending && (_sackImmediate || dataReady || State != SctpState.Established)) p += WriteSack(d[p..]);
         if (_heartbeatAckLength > 0 && p + 4 + _heartbeatAckLength <= d.Length) p += WriteHeartbeatAck(d[p..]);
-        if (_sendHeartbeat) p += WriteHeartbeat(d[p..]);
-        if (_sendShutdown) { _sendShutdown = false; p += WriteShutdown(d[p..]); }
-        if (_sendShutdownAck) { _sendShutdownAck = false; p += ChunkHeader.Write(d[p..], ChunkType.ShutdownAck, 0, 4); }
-        if (_sendForwardTsn && _peerForwardTsn) p += WriteForwardTsn(d[p..]);
-        if (_peerReConfig && (_reconfigResponseCount > 0 || _sendReconfigRequest)) p += WriteReConfig(d[p..]);
+        if (_sendHeartbeat && p + 16 <= d.Length) p += WriteHeartbeat(d[p..]);
+        if (_sendShutdown && p + 8 <= d.Length) { _sendShutdown = false; p += WriteShutdown(d[p..]); }
+        if (_sendShutdownAck && p + 4 <= d.Length) { _sendShutdownAck = false; p += ChunkHeader.Write(d[p..], ChunkType.ShutdownAck, 0, 4); }
+        if (_sendForwardTsn && _peerForwardTsn && p + 8 <= d.Length) p += WriteForwardTsn(d[p..]);
+        if (_peerReConfig && (_reconfigResponseCount > 0 || _sendReconfigRequest) && p + 16 <= d.Length) p += WriteReConfig(d[p..]);
         if (dataReady) p += WriteData(d[p..]);
         if (p == CommonHeader.Length) return false;
         return Finish(d, p, ZeroChecksumInUse, out written);

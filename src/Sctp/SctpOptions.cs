@@ -59,7 +59,7 @@ public sealed record SctpOptions
 
     internal void Validate()
     {
-        if (MaxPacketSize < 256 || MaxPacketSize > 65535) throw new ArgumentOutOfRangeException(nameof(MaxPacketSize), "MaxPacketSize must be in [256, 65535].");
+        if (MaxPacketSize < 512 || MaxPacketSize > 65535) throw new ArgumentOutOfRangeException(nameof(MaxPacketSize), "MaxPacketSize must be in [512, 65535].");
         if (ReceiveBufferSize < 4 * MaxPacketSize) throw new ArgumentOutOfRangeException(nameof(ReceiveBufferSize), "ReceiveBufferSize must hold at least four packets.");
         if (MaxMessageSize < 1) throw new ArgumentOutOfRangeException(nameof(MaxMessageSize));
         if (RtoMin <= TimeSpan.Zero || RtoMax < RtoMin || RtoInitial < RtoMin || RtoInitial > RtoMax)

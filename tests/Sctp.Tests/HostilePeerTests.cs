@@ -85,6 +85,35 @@ public sealed class HostilePeerTests
     }
 
     [Fact]
+    public void ManyGapsDoNotOverflowPacketsThatAlsoCarryControlChunks()
+    {
+        var (a, b, d) = Pair.Connected(b: new SctpOptions { HeartbeatInterval = TimeSpan.FromSeconds(1) });
+        var f = Capture(a.Association, d);
+        // Every other TSN: about 1500 gap blocks, far more than a packet holds.
+        for (uint k = 2; k < 3002; k += 2)
+            b.Association.HandlePacket(f.Data(f.FirstTsn + k, DataChunk.FlagBegin | DataChunk.FlagEnd, 1, 0, 10), d.Now);
+        // A HEARTBEAT to answer as well.
+        var hb = new byte[12 + 16];
+        f.Data(0, 0, 0, 0, 0).AsSpan(0, 12).CopyTo(hb);
+        ChunkHeader.Write(hb.AsSpan(12), ChunkType.Heartbeat, 0, 16);
+        BinaryPrimitives.WriteUInt16BigEndian(hb.AsSpan(16), 1);
+        BinaryPrimitives.WriteUInt16BigEndian(hb.AsSpan(18), 12);
+        CommonHeader.Seal(hb, zeroChecksum: false);
+        b.Association.HandlePacket(hb, d.Now);
+        b.Association.HandleTimeout(d.Now + TimeSpan.FromSeconds(5)); // our own heartbeat is due too
+        var buf = new byte[2048];
+        var sawHeartbeatAck = false;
+        for (var i = 0; i < 10 && b.Association.TryPollTransmit(buf, d.Now + TimeSpan.FromSeconds(5), out var n); i++)
+        {
+            Assert.True(n <= b.Association.Options.MaxPacketSize);
+            var chunks = buf.AsSpan(12, n - 12);
+            ReadOnlySpan<byte> rest = chunks;
+            while (ChunkHeader.TryReadNext(ref rest, out var c)) if (c.Type == ChunkType.HeartbeatAck) sawHeartbeatAck = true;
+        }
+        Assert.True(sawHeartbeatAck);
+    }
+
+    [Fact]
     public void EndlessFragmentsAreDroppedAsOversizeAndMemoryStaysBounded()
     {
         var (a, b, d) = Pair.Connected();

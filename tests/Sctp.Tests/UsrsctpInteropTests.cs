@@ -25,10 +25,12 @@ public sealed partial class UsrsctpInteropTests
     [InlineData("-u")]              // unordered
     [InlineData("-P 2 -t 1")]       // partial reliability: at most one retransmission (RFC 3758 via usrsctp)
     [InlineData("-l 5000 -f 1000")] // messages fragmented by usrsctp at 1000 bytes
+    [InlineData("loss")]            // 5 % of datagrams dropped both ways: usrsctp retransmits, we send gap blocks
     public void TsctpClientConnectsSendsAndShutsDownCleanly(string extra)
     {
         RequireTsctp();
         using var loop = new UdpLoop(new SctpOptions { LocalPort = 5000, RemotePort = 0, OfferZeroChecksum = false, IsDtlsClient = false });
+        if (extra == "loss") { loop.Loss = 0.05; extra = ""; }
         var tsctpUdp = FreeUdpPort();
         const int count = 300;
         var length = extra.Contains("-l ") ? 5000 : 1200;
@@ -43,13 +45,16 @@ public sealed partial class UsrsctpInteropTests
         Assert.Equal(SctpState.Terminated, loop.Association.State);
         Assert.Equal("shutdown complete", loop.Association.CloseReason);
         Assert.Equal(count, messages);
+        if (loop.Loss > 0) Assert.True(loop.DroppedDatagrams > 0, "the loss variant dropped nothing");
         Assert.Equal((long)count * length, bytes);
         Assert.True(tsctp.WaitForExit(TimeSpan.FromSeconds(10)), "tsctp did not exit after the shutdown");
         Assert.Equal(0, tsctp.ExitCode);
     }
 
-    [Fact]
-    public void OurClientConnectsToTsctpServerSendsAndShutsDownCleanly()
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.05)] // we retransmit from usrsctp's gap blocks and T3; usrsctp reassembles
+    public void OurClientConnectsToTsctpServerSendsAndShutsDownCleanly(double loss)
     {
         RequireTsctp();
         var tsctpUdp = FreeUdpPort();
@@ -69,6 +74,7 @@ public sealed partial class UsrsctpInteropTests
         }
         Assert.True(loop.Association.State == SctpState.Established,
             $"not established: {loop.Association.State} ({loop.Association.CloseReason}); tsctp: {tsctp.Tail()}");
+        loop.Loss = loss;
         const int count = 500, length = 1000;
         var payload = new byte[length];
         for (var i = 0; i < count; i++)
@@ -77,7 +83,8 @@ public sealed partial class UsrsctpInteropTests
             loop.Association.SendMessage(0, 0, payload);
             if (i % 50 == 49) loop.Run(() => loop.Association.OutboundBuffered < 64 * 1024, TimeSpan.FromSeconds(10));
         }
-        Assert.True(loop.Run(() => loop.Association.IsIdle, TimeSpan.FromSeconds(20)), $"data not acknowledged; tsctp: {tsctp.Tail()}");
+        Assert.True(loop.Run(() => loop.Association.IsIdle, TimeSpan.FromSeconds(30)), $"data not acknowledged; tsctp: {tsctp.Tail()}");
+        if (loss > 0) Assert.True(loop.Association.Counters.Retransmissions > 0 && loop.DroppedDatagrams > 0);
         loop.Association.Shutdown(loop.Now);
         Assert.True(loop.Run(() => loop.Association.State is SctpState.Terminated or SctpState.Failed, TimeSpan.FromSeconds(15)));
         Assert.Equal("shutdown complete", loop.Association.CloseReason);
@@ -151,6 +158,19 @@ public sealed partial class UsrsctpInteropTests
         private readonly byte[] _rx = new byte[65536];
         private readonly byte[] _tx = new byte[65536];
 
+        private readonly Random _random = new(17);
+
+        /// <summary>Fraction of datagrams dropped in each direction (after the handshake), to exercise recovery against usrsctp.</summary>
+        public double Loss { get; set; }
+        public int DroppedDatagrams { get; private set; }
+
+        private bool Drop()
+        {
+            if (Loss <= 0 || Association.State != SctpState.Established || _random.NextDouble() >= Loss) return false;
+            DroppedDatagrams++;
+            return true;
+        }
+
         public UdpLoop(SctpOptions options)
         {
             Association = new SctpAssociation(options);
@@ -182,7 +202,7 @@ public sealed partial class UsrsctpInteropTests
                     try { n = _socket.ReceiveFrom(_rx, ref from); }
                     catch (SocketException) { continue; } // ICMP port unreachable while the peer starts
                     Remote ??= (IPEndPoint)from;
-                    Association.HandlePacket(_rx.AsSpan(0, n), Now);
+                    if (!Drop()) Association.HandlePacket(_rx.AsSpan(0, n), Now);
                 }
                 if (Association.PollTimeout() is { } due && due <= Now) Association.HandleTimeout(Now);
             }
@@ -192,7 +212,7 @@ public sealed partial class UsrsctpInteropTests
         {
             while (Association.TryPollEvent(out var e)) OnEvent?.Invoke(e);
             while (Association.TryPollTransmit(_tx, Now, out var n))
-                if (Remote is { } r) _socket.SendTo(_tx.AsSpan(0, n), SocketFlags.None, r);
+                if (Remote is { } r && !Drop()) _socket.SendTo(_tx.AsSpan(0, n), SocketFlags.None, r);
             while (Association.TryPollEvent(out var e)) OnEvent?.Invoke(e);
         }
 
