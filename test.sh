@@ -14,6 +14,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 ldconfig -p 2>/dev/null | grep -q 'libsrtp2\.so\.1' || need+=(libsrtp2-1)
 [ -x /usr/lib/usrsctp/tsctp ] || need+=(libusrsctp-examples)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
