@@ -121,7 +121,8 @@ public sealed partial class RtpSession
 
         if (!_receive.TryGetValue(rtp.Ssrc, out ReceiveStream? stream))
         {
-            if (_receive.Count >= _options.MaxReceiveStreams)
+            // An RTX packet that was not unwrapped (TryUnwrapRtx) must not become a media stream of its own.
+            if (_rtxReceive.ContainsKey(rtp.Ssrc) || _receive.Count >= _options.MaxReceiveStreams)
             {
                 return;
             }

@@ -196,3 +196,65 @@ public class PayloadTests
         Assert.Equal(opus, output[..b.Length]);
     }
 }
+
+public class Vp8DescriptorTests
+{
+    [Theory]
+    [InlineData("10 9d", 1)]                 // S=1, no X: 1-byte descriptor
+    [InlineData("90 80 05 9d", 3)]           // X, I with 7-bit picture id
+    [InlineData("90 80 85 01 9d", 4)]        // X, I with 15-bit picture id
+    [InlineData("90 c0 85 01 07 9d", 5)]     // X, I(15), L (TL0PICIDX)
+    [InlineData("90 f0 85 01 07 40 9d", 6)]  // X, I(15), L, T/K byte
+    [InlineData("90 10 40 9d", 3)]           // X, K only
+    public void DescriptorLengthCoversEveryOptionalField(string hex, int expected)
+    {
+        byte[] payload = Convert.FromHexString(hex.Replace(" ", ""));
+        Assert.Equal(expected, Vp8Depacketizer.DescriptorLength(payload));
+        var depacketizer = new Vp8Depacketizer();
+        Assert.True(depacketizer.IsFrameStart(payload));
+        Assert.False(depacketizer.IsKeyFrame(payload)); // 0x9d has the P bit set: inter frame
+        Span<byte> output = stackalloc byte[16];
+        Assert.Equal(payload.Length - expected, depacketizer.Depacketize(payload, output));
+    }
+
+    [Theory]
+    [InlineData("90")]
+    [InlineData("90 80")]
+    [InlineData("90 80 85")]
+    [InlineData("90 f0 85 01 07 40")] // descriptor with no payload after it
+    public void TruncatedDescriptorsAreRejected(string hex)
+    {
+        byte[] payload = Convert.FromHexString(hex.Replace(" ", ""));
+        Assert.Equal(-1, Vp8Depacketizer.DescriptorLength(payload));
+        Assert.Equal(-1, new Vp8Depacketizer().Depacketize(payload, new byte[16]));
+    }
+
+    [Fact]
+    public void ManySmallNalUnitsAreSplitAcrossSeveralStapAPackets()
+    {
+        var annexB = new List<byte>();
+        for (int i = 0; i < 30; i++)
+        {
+            annexB.AddRange(new byte[] { 0, 0, 0, 1, 0x41 });
+            annexB.AddRange(Enumerable.Repeat((byte)(i + 1), 60));
+        }
+
+        var packetizer = new H264Packetizer(annexB.ToArray(), 300);
+        byte[] buffer = new byte[300];
+        var depacketizer = new H264Depacketizer();
+        var rebuilt = new List<byte>();
+        int packets = 0;
+        while (packetizer.TryWriteNext(buffer, out int n, out _))
+        {
+            Assert.True(n <= 300);
+            Assert.Equal(24, buffer[0] & 0x1F);
+            byte[] output = new byte[1000];
+            int m = depacketizer.Depacketize(buffer.AsSpan(0, n), output);
+            rebuilt.AddRange(output[..m]);
+            packets++;
+        }
+
+        Assert.Equal(8, packets); // 4 NAL units of 61 bytes (+2 size) per 300-byte STAP-A
+        Assert.Equal(annexB, rebuilt);
+    }
+}

@@ -102,3 +102,23 @@ public class RtcpCompoundTests
         Assert.False(RtcpReport.TryRead(enumerator.Current, out _));
     }
 }
+
+public class RtcpSdesTests
+{
+    [Fact]
+    public void CnameIsFoundInTheRightChunkAfterOtherItems()
+    {
+        // Two chunks: SSRC 1 with NAME "ab" then CNAME "x"; SSRC 2 with CNAME "peer".
+        byte[] packet = Convert.FromHexString(
+            "82ca0006" +
+            "00000001" + "02026162" + "01017800" +
+            "00000002" + "01047065" + "65720000");
+        var enumerator = RtcpCompound.Enumerate(packet);
+        Assert.True(enumerator.MoveNext());
+        Assert.True(RtcpSdes.TryGetCname(enumerator.Current, 1, out ReadOnlySpan<byte> first));
+        Assert.Equal("x"u8.ToArray(), first.ToArray());
+        Assert.True(RtcpSdes.TryGetCname(enumerator.Current, 2, out ReadOnlySpan<byte> second));
+        Assert.Equal("peer"u8.ToArray(), second.ToArray());
+        Assert.False(RtcpSdes.TryGetCname(enumerator.Current, 3, out _));
+    }
+}

@@ -193,3 +193,30 @@ public class RtpSessionTests
         Assert.Equal(1, session.DroppedRtcp);
     }
 }
+
+public class RtpSessionRtxTests
+{
+    [Fact]
+    public void RtxPacketsAreUnwrappedToTheMediaStreamAndNeverBecomeAStreamOfTheirOwn()
+    {
+        var session = new RtpSession();
+        session.AddReceiveStream(0xAAAA, 90_000);
+        session.AddReceiveRtx(0xBBBB, 0xAAAA, 96);
+        byte[] media = new byte[40];
+        RtpPacketWriter.Write(new RtpHeader(96, 500, 1234, 0xAAAA), new byte[20], media);
+        var cache = new RetransmissionCache(16) { Rtx = new RtxParameters(0xBBBB, 97) };
+        cache.Store(media.AsSpan(0, 32));
+        byte[] rtx = new byte[64];
+        Assert.True(cache.TryGetRetransmission(500, rtx, out int n));
+
+        session.HandleRtp(rtx.AsSpan(0, n), TimeSpan.FromMilliseconds(1));
+        Assert.Null(session.GetReceiveStatistics(0xBBBB));
+
+        byte[] restored = new byte[64];
+        Assert.True(session.TryUnwrapRtx(rtx.AsSpan(0, n), restored, out int k));
+        Assert.Equal(media[..32], restored[..k]);
+        session.HandleRtp(restored.AsSpan(0, k), TimeSpan.FromMilliseconds(2));
+        Assert.Equal(1, session.GetReceiveStatistics(0xAAAA)!.PacketsReceived);
+        Assert.False(session.TryUnwrapRtx(media.AsSpan(0, 32), restored, out _)); // not an RTX stream
+    }
+}
