@@ -32,14 +32,48 @@ public readonly ref partial struct StunMessage
     private readonly int _integrityOffset;
     private readonly int _integritySha256Offset;
     private readonly int _fingerprintOffset;
+    // Offsets of the attributes every ICE check reads, found in TryRead's single pass so the accessors need no
+    // second walk over the attributes (-1: absent).
+    private readonly IceOffsets _ice;
 
-    private StunMessage(ReadOnlySpan<byte> buffer, int visibleEnd, int integrity, int integritySha256, int fingerprint)
+    private StunMessage(ReadOnlySpan<byte> buffer, int visibleEnd, int integrity, int integritySha256, int fingerprint, IceOffsets ice)
     {
         _buffer = buffer;
         _visibleEnd = visibleEnd;
         _integrityOffset = integrity;
         _integritySha256Offset = integritySha256;
         _fingerprintOffset = fingerprint;
+        _ice = ice;
+    }
+
+    private struct IceOffsets
+    {
+        public int Username, Priority, UseCandidate, Controlling, Controlled;
+
+        public static IceOffsets None => new() { Username = -1, Priority = -1, UseCandidate = -1, Controlling = -1, Controlled = -1 };
+
+        public void Record(ushort type, int offset)
+        {
+            switch (type)
+            {
+                case StunAttributeType.Username: if (Username < 0) Username = offset; break;
+                case StunAttributeType.Priority: if (Priority < 0) Priority = offset; break;
+                case StunAttributeType.UseCandidate: if (UseCandidate < 0) UseCandidate = offset; break;
+                case StunAttributeType.IceControlling: if (Controlling < 0) Controlling = offset; break;
+                case StunAttributeType.IceControlled: if (Controlled < 0) Controlled = offset; break;
+            }
+        }
+
+        /// <summary>The recorded offset of <paramref name="type"/>, -1 when absent, -2 when not a recorded type.</summary>
+        public readonly int Find(ushort type) => type switch
+        {
+            StunAttributeType.Username => Username,
+            StunAttributeType.Priority => Priority,
+            StunAttributeType.UseCandidate => UseCandidate,
+            StunAttributeType.IceControlling => Controlling,
+            StunAttributeType.IceControlled => Controlled,
+            _ => -2,
+        };
     }
 
     /// <summary>The whole message (header and attributes).</summary>
@@ -89,6 +123,7 @@ public readonly ref partial struct StunMessage
         if (datagram.Length > end) { error = StunParseError.BadLength; return false; }
 
         int integrity = -1, integritySha256 = -1, fingerprint = -1, visibleEnd = -1;
+        var ice = IceOffsets.None;
         ref var start = ref MemoryMarshal.GetReference(datagram);
         var offset = StunHeader.Size;
         while (offset < end)
@@ -122,10 +157,14 @@ public readonly ref partial struct StunMessage
                 if (valueLength < 16 || valueLength > 32 || (valueLength & 3) != 0) { error = StunParseError.BadSecurityAttribute; return false; }
                 integritySha256 = offset;
             }
+            else
+            {
+                ice.Record(type, offset);
+            }
             offset = next;
         }
         if (visibleEnd < 0) visibleEnd = end;
-        message = new StunMessage(datagram.Slice(0, end), visibleEnd, integrity, integritySha256, fingerprint);
+        message = new StunMessage(datagram.Slice(0, end), visibleEnd, integrity, integritySha256, fingerprint, ice);
         error = StunParseError.None;
         return true;
     }
@@ -138,6 +177,13 @@ public readonly ref partial struct StunMessage
     {
         // TryRead validated the framing up to _visibleEnd, so the reads below stay inside the buffer.
         ref var start = ref MemoryMarshal.GetReference(_buffer);
+        var known = _ice.Find(type);
+        if (known != -2)
+        {
+            if (known < 0) { value = default; return false; }
+            value = MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref start, known + 4), ReadUInt16(ref start, known + 2));
+            return true;
+        }
         var offset = StunHeader.Size;
         while (offset < _visibleEnd)
         {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Transport.TestKit;
 using Transport.Ice.Stun;
 
 namespace Transport.Ice.Tests.Interop;

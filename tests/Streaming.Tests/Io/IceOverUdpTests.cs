@@ -175,3 +175,38 @@ public sealed class IceOverUdpTests(ITestOutputHelper output)
         Assert.Equal(0, serverDriver.Counters.PeerErrors);
     }
 }
+
+/// <summary>Server-reflexive gathering against coturn on 127.0.0.1, through the UDP driver.</summary>
+public sealed class IceGatheringOverUdpTests
+{
+    [Fact]
+    public async Task GatheringAgainstCoturnCompletesAndPrunesTheRedundantReflexiveCandidate()
+    {
+        using var coturn = Transport.TestKit.CoturnServer.Start();
+        await using var driver = new UdpDriver();
+        var local = driver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var agent = new IceAgent(new IceAgentOptions { StunServers = [coturn.EndPoint] });
+        agent.AddHostCandidate(local);
+        var peer = new IceAgentPeer(agent);
+        await using var handle = driver.Register(peer);
+        var started = await handle.InvokeAsync(now => { agent.StartGathering(now); return now; });
+
+        var gathered = new List<IceCandidate>();
+        IceGatheringCompleteEvent? complete = null;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await foreach (var e in peer.Events.ReadAllAsync(cts.Token))
+        {
+            if (e is IceCandidateGatheredEvent g) gathered.Add(g.Candidate);
+            if (e is IceGatheringCompleteEvent c) { complete = c; break; }
+        }
+        // coturn answered the Binding request: without an answer gathering ends only after the 9.9 s transaction timeout.
+        Assert.NotNull(complete);
+        Assert.True(complete.At - started < TimeSpan.FromSeconds(2), $"gathering took {complete.At - started}");
+        // On 127.0.0.1 the server sees us at our host address, so the reflexive candidate is redundant with the
+        // host candidate and pruned (RFC 8445 section 5.1.3): only the host candidate is signalled.
+        Assert.Equal([IceCandidateType.Host], gathered.Select(c => c.Type));
+        Assert.Equal(local, gathered[0].Address);
+        Assert.Equal(0, driver.Counters.DroppedUnknownPeer);
+        Assert.Equal(0, agent.DroppedTotal);
+    }
+}

@@ -3,14 +3,14 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Transport.Ice.Tests.Interop;
+namespace Transport.TestKit;
 
 /// <summary>
 /// A coturn process on 127.0.0.1 for one test (../shared/INTEROP.md): free ports, its own temp directory and
 /// pid file, output captured for failure messages, and killed by process id on Dispose whatever happened.
 /// Fails (never skips) when turnserver is missing: test.sh installs the Debian package coturn.
 /// </summary>
-internal sealed class CoturnServer : IDisposable
+public sealed class CoturnServer : IDisposable
 {
     public const string User = "test";
     public const string Password = "secret";
