@@ -23,6 +23,8 @@ internal sealed class TurnSocketPeer : IDisposable
     private Socket? _tcp;
     private StunAddress _tcpServer;
     private readonly ConcurrentQueue<byte[]> _frames = new();
+    // Released by the TCP reader when frames arrive, so RunUntil waits for input instead of sleeping.
+    private static readonly SemaphoreSlim FrameArrived = new(0);
     private readonly CancellationTokenSource _stop = new();
     private Task? _reader;
 
@@ -108,7 +110,11 @@ internal sealed class TurnSocketPeer : IDisposable
                 var result = await reader.ReadAsync(cancel).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 TurnFrameStatus status;
-                while ((status = TurnStreamFraming.TryReadFrame(ref buffer, out var frame)) == TurnFrameStatus.Complete) _frames.Enqueue(frame.ToArray());
+                while ((status = TurnStreamFraming.TryReadFrame(ref buffer, out var frame)) == TurnFrameStatus.Complete)
+                {
+                    _frames.Enqueue(frame.ToArray());
+                    FrameArrived.Release();
+                }
                 if (status == TurnFrameStatus.Invalid) throw new InvalidDataException("the TURN server sent bytes that are neither STUN nor ChannelData");
                 reader.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted) break;
@@ -131,7 +137,10 @@ internal sealed class TurnSocketPeer : IDisposable
             if (Stopwatch.GetTimestamp() > deadline)
                 Assert.Fail($"Timed out after {limit.TotalSeconds} s waiting for {what}. Events:\n" +
                             string.Join("\n", peers.SelectMany(p => p.Events.Select(e => $"{p.Name} {e.At.TotalSeconds:0.000} {e.Event}"))));
-            Thread.Sleep(1);
+            // Wait (at most 1 ms, so the clients' timers still run) for a datagram or a TCP frame to arrive.
+            var sockets = peers.Select(p => p._udp).OfType<Socket>().ToList();
+            if (sockets.Count > 0) Socket.Select(sockets, null, null, 1000);
+            else FrameArrived.Wait(1);
         }
     }
 
