@@ -5,15 +5,11 @@ namespace Transport.Streaming.Jsep;
 /// <summary>ICE credentials of one side (RFC 8839 section 5.4).</summary>
 public sealed record IceParameters(string UsernameFragment, string Password, bool Lite = false)
 {
-    /// <summary>Random credentials: a 4-character ufrag and a 24-character password (RFC 8445 section 5.3 minimums).</summary>
-    public static IceParameters Generate(bool lite = false) =>
-        new(RandomIceString(8), RandomIceString(24), lite);
-
-    private static string RandomIceString(int length)
+    /// <summary>Random credentials from a cryptographic source (RFC 8445 section 5.3 lengths), as the ICE agent makes them.</summary>
+    public static IceParameters Generate(bool lite = false)
     {
-        // ice-char = ALPHA / DIGIT / "+" / "/" (RFC 8839 section 5.4)
-        const string chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        return System.Security.Cryptography.RandomNumberGenerator.GetString(chars, length);
+        var c = Transport.Ice.IceCredentials.Generate();
+        return new(c.Ufrag, c.Password, lite);
     }
 }
 
