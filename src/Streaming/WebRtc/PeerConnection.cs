@@ -1,0 +1,168 @@
+using System.Net;
+using System.Threading.Channels;
+using Transport.Sctp;
+using Transport.Streaming.Io;
+using Transport.Streaming.Sdp;
+
+namespace Transport.Streaming.WebRtc;
+
+/// <summary>
+/// A peer connection running on a <see cref="UdpDriver"/>: the async face of <see cref="PeerConnectionCore"/>.
+/// Every call runs on the connection's own logical thread; events arrive in order on <see cref="Events"/>.
+/// Sending when the connection is not connected throws <see cref="TransportNotConnectedException"/> naming the
+/// state and its reason: never a silent drop.
+/// </summary>
+public sealed class PeerConnection : IAsyncDisposable
+{
+    private readonly PeerConnectionCore _core;
+    private readonly PeerHandle _handle;
+    private readonly Channel<PeerConnectionEvent> _events = Channel.CreateUnbounded<PeerConnectionEvent>(new UnboundedChannelOptions { SingleWriter = true });
+    private volatile ConnectionState _state = ConnectionState.New;
+    private ConnectionReason? _reason;
+    private int _disposed;
+
+    /// <summary>Creates a connection whose host candidates are the driver's bound sockets.</summary>
+    public PeerConnection(UdpDriver driver, PeerConnectionOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(driver);
+        if (driver.LocalEndPoints.Count == 0) throw new InvalidOperationException("Bind at least one local address on the driver first.");
+        _core = new PeerConnectionCore(options);
+        foreach (var local in driver.LocalEndPoints) _core.AddHostCandidate(local);
+        _handle = driver.Register(new Runner(this));
+    }
+
+    /// <summary>The aggregated state (a snapshot; changes arrive as <see cref="ConnectionStateChanged"/> events).</summary>
+    public ConnectionState State => _state;
+
+    /// <summary>Why the connection is in <see cref="State"/>.</summary>
+    public ConnectionReason? Reason => Volatile.Read(ref _reason);
+
+    /// <summary>Every event in order; completes when the connection is closed or failed.</summary>
+    public ChannelReader<PeerConnectionEvent> Events => _events.Reader;
+
+    /// <summary>Our offer (SDP text).</summary>
+    public Task<string> CreateOfferAsync(CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(now => _core.CreateOffer(now).ToString(), cancellationToken);
+
+    /// <summary>Our answer to <paramref name="offer"/> (SDP text); malformed SDP throws <see cref="SdpParseException"/>.</summary>
+    public Task<string> CreateAnswerAsync(string offer, CancellationToken cancellationToken = default)
+    {
+        var parsed = SessionDescription.Parse(offer);
+        return _handle.InvokeAsync(now => _core.CreateAnswer(parsed, now).ToString(), cancellationToken);
+    }
+
+    /// <summary>Applies the answer to our offer.</summary>
+    public Task SetRemoteDescriptionAsync(string answer, CancellationToken cancellationToken = default)
+    {
+        var parsed = SessionDescription.Parse(answer);
+        return _handle.InvokeAsync(now => _core.SetRemoteDescription(parsed, now), cancellationToken);
+    }
+
+    /// <summary>A trickled remote candidate (<c>candidate:...</c>), or null for end-of-candidates.</summary>
+    public Task AddRemoteCandidateAsync(string? candidate, CancellationToken cancellationToken = default)
+    {
+        var parsed = candidate is null ? null : SdpCandidate.Parse(candidate);
+        return _handle.InvokeAsync(now => _core.AddRemoteCandidate(parsed, now), cancellationToken);
+    }
+
+    /// <summary>
+    /// Creates a data channel and waits until it is open (the peer acknowledged it). Fails with
+    /// <see cref="TransportNotConnectedException"/> when the connection ends first.
+    /// </summary>
+    public async Task<DataChannel> CreateDataChannelAsync(string label, DataChannelOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var opened = new TaskCompletionSource<DataChannel>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_waiting) _waiting.Add((label, opened));
+        await _handle.InvokeAsync(now => _core.CreateDataChannel(label, options, now), cancellationToken).ConfigureAwait(false);
+        return await opened.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private readonly List<(string Label, TaskCompletionSource<DataChannel> Opened)> _waiting = new();
+
+    /// <summary>
+    /// Sends a message on <paramref name="channel"/>. Throws <see cref="TransportNotConnectedException"/> when the
+    /// connection is not connected, the channel's <see cref="DataChannelNotOpenException"/> when the channel is not
+    /// open, and <see cref="ArgumentException"/> for a message over the maximum size.
+    /// </summary>
+    public Task SendAsync(DataChannel channel, ReadOnlyMemory<byte> data, bool binary = true, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        return _handle.InvokeAsync(now =>
+        {
+            if (_core.State != ConnectionState.Connected)
+                throw new TransportNotConnectedException(_core.State.ToString().ToLowerInvariant(), _core.Reason?.ToString() ?? "not connected yet");
+            channel.Send(data.Span, binary, now);
+        }, cancellationToken);
+    }
+
+    /// <summary>Sends a text message; see <see cref="SendAsync(DataChannel, ReadOnlyMemory{byte}, bool, CancellationToken)"/>.</summary>
+    public Task SendAsync(DataChannel channel, string text, CancellationToken cancellationToken = default) =>
+        SendAsync(channel, System.Text.Encoding.UTF8.GetBytes(text), binary: false, cancellationToken);
+
+    /// <summary>Closes: SCTP ABORT and DTLS close_notify go out, then the connection stops. Idempotent.</summary>
+    public async Task CloseAsync(string reason = "closed by the application", CancellationToken cancellationToken = default)
+    {
+        if (Volatile.Read(ref _disposed) != 0) return;
+        try { await _handle.InvokeAsync(now => _core.Close(now, reason), cancellationToken).ConfigureAwait(false); }
+        catch (ObjectDisposedException) { }
+    }
+
+    /// <summary>Closes and releases the driver registration, timers and buffers.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await CloseAsync().ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _handle.DisposeAsync().ConfigureAwait(false);
+        _core.Dispose();
+        Complete();
+    }
+
+    private void Complete()
+    {
+        _events.Writer.TryComplete();
+        List<(string, TaskCompletionSource<DataChannel>)> waiting;
+        lock (_waiting) { waiting = [.. _waiting]; _waiting.Clear(); }
+        var error = new TransportNotConnectedException(_state.ToString().ToLowerInvariant(), Reason?.ToString() ?? "closed");
+        foreach (var (_, tcs) in waiting) tcs.TrySetException(error);
+    }
+
+    private void OnEvent(PeerConnectionEvent e)
+    {
+        switch (e)
+        {
+            case ConnectionStateChanged s:
+                Volatile.Write(ref _reason, s.Reason);
+                _state = s.State;
+                break;
+            case DataChannelOpened o:
+                TaskCompletionSource<DataChannel>? match = null;
+                lock (_waiting)
+                {
+                    var i = _waiting.FindIndex(w => w.Label == o.Channel.Label);
+                    if (i >= 0) { match = _waiting[i].Opened; _waiting.RemoveAt(i); }
+                }
+                match?.TrySetResult(o.Channel);
+                break;
+        }
+        _events.Writer.TryWrite(e);
+        if (e is ConnectionStateChanged { State: ConnectionState.Closed or ConnectionState.Failed }) Complete();
+    }
+
+    /// <summary>Adapts the core to the driver and publishes its events after every input.</summary>
+    private sealed class Runner(PeerConnection owner) : IDatagramPeer
+    {
+        private PeerConnectionCore Core => owner._core;
+        public IReadOnlyCollection<string> LocalUsernameFragments => Core.LocalUsernameFragments;
+        public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now) => Core.HandleDatagram(datagram, local, remote, now);
+        public void HandleTimeout(TimeSpan now) => Core.HandleTimeout(now);
+        public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote) =>
+            Core.TryPollTransmit(destination, out written, out local, out remote);
+        public TimeSpan? PollTimeout() => Core.PollTimeout();
+
+        public void AfterInput(TimeSpan now)
+        {
+            Core.AfterInput(now);
+            while (Core.TryPollEvent(out var e)) owner.OnEvent(e);
+        }
+    }
+}

@@ -1,0 +1,79 @@
+using System.Net;
+using System.Text;
+using Transport.Dtls;
+using Transport.Ice;
+using Transport.Sctp;
+using Transport.Streaming.Io;
+using Transport.Streaming.WebRtc;
+
+namespace Transport.Streaming.Tests.WebRtc;
+
+/// <summary>Two of our peer connections over real UDP sockets on 127.0.0.1, through the async API.</summary>
+public sealed class PeerConnectionTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(365));
+
+    private static async Task<T> NextAsync<T>(PeerConnection pc, Func<T, bool>? match = null) where T : PeerConnectionEvent
+    {
+        using var cts = new CancellationTokenSource(Patience);
+        await foreach (var e in pc.Events.ReadAllAsync(cts.Token))
+            if (e is T t && (match is null || match(t))) return t;
+        throw new InvalidOperationException($"the events ended without a {typeof(T).Name}");
+    }
+
+    [Fact]
+    public async Task ConnectsSendsAndClosesWithTypedErrorsAfterwards()
+    {
+        await using var d1 = new UdpDriver();
+        await using var d2 = new UdpDriver();
+        d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        d2.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
+        await using var b = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+
+        var offer = await a.CreateOfferAsync();
+        var answer = await b.CreateAnswerAsync(offer);
+        await a.SetRemoteDescriptionAsync(answer);
+        var channel = await a.CreateDataChannelAsync("chat").WaitAsync(Patience);
+        Assert.Equal(DataChannelState.Open, channel.State);
+        Assert.Equal(ConnectionState.Connected, a.State);
+
+        var remoteChannel = (await NextAsync<DataChannelOpened>(b)).Channel;
+        Assert.Equal("chat", remoteChannel.Label);
+        await a.SendAsync(channel, "hello");
+        var message = await NextAsync<DataChannelMessageReceived>(b);
+        Assert.Equal("hello", Encoding.UTF8.GetString(message.Data));
+        Assert.False(message.IsBinary);
+
+        var tooBig = new byte[256 * 1024 + 1];
+        var size = await Assert.ThrowsAsync<ArgumentException>(() => a.SendAsync(channel, tooBig));
+        Assert.Contains("262144", size.Message, StringComparison.Ordinal);
+
+        await a.CloseAsync("done");
+        var closed = await NextAsync<ConnectionStateChanged>(b, s => s.State == ConnectionState.Closed);
+        Assert.Equal(ConnectionLayer.Sctp, closed.Reason.Layer);
+        Assert.Equal(ConnectionState.Closed, b.State);
+
+        var error = await Assert.ThrowsAsync<TransportNotConnectedException>(() => a.SendAsync(channel, "late"));
+        Assert.Equal("closed", error.State);
+        Assert.Contains("done", error.Reason, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<TransportNotConnectedException>(() => b.CreateDataChannelAsync("after"));
+    }
+
+    [Fact]
+    public async Task ClosingBeforeConnectingFailsWhatWaitsWithTheState()
+    {
+        await using var d1 = new UdpDriver();
+        d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate });
+        await a.CreateOfferAsync();                                 // no answer ever comes
+        var pending = a.CreateDataChannelAsync("never");
+        await Task.Delay(50);
+        Assert.False(pending.IsCompleted);
+        await a.DisposeAsync();
+        var error = await Assert.ThrowsAsync<TransportNotConnectedException>(() => pending.WaitAsync(Patience));
+        Assert.Equal("closed", error.State);
+        Assert.Equal(ConnectionState.Closed, a.State);
+    }
+}
