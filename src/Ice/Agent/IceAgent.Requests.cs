@@ -38,9 +38,11 @@ public sealed partial class IceAgent
             OnTrafficReceived(now);
             return IceReceiveResult.ApplicationData;
         }
-        // Data may precede our own selection (the controlling peer selected first): accept it on any valid pair.
+        // Data may precede our own selection (the peer selected first and starts DTLS at once): accept it on any
+        // valid pair, and on a pair the peer has checked with our password, even while our own check on it is still
+        // in flight (else the peer's first DTLS flight is lost and costs it a retransmission timeout).
         foreach (var p in _current.Pairs)
-            if (p.State == IceCandidatePairState.Succeeded && p.Matches(local, remote)) return IceReceiveResult.ApplicationData;
+            if ((p.State == IceCandidatePairState.Succeeded || p.PeerChecked) && p.Matches(local, remote)) return IceReceiveResult.ApplicationData;
         Drop(IceDropReason.UnknownPeer);
         return IceReceiveResult.Dropped;
     }
@@ -109,6 +111,7 @@ public sealed partial class IceAgent
             pair = FindOrAddPair(g, localCandidate, candidate);
             StartChecksIfReady(now);
         }
+        pair.PeerChecked = true;
         if (Selected == pair) OnTrafficReceived(now);
         if (g == _current) Mode.OnRequest(this, pair, request.HasUseCandidate, now);
         return IceReceiveResult.Stun;

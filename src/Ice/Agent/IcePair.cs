@@ -30,6 +30,8 @@ internal sealed class IcePair
     /// <summary>Controlling side: the next check on this pair carries USE-CANDIDATE.</summary>
     public bool NominationPending { get; set; }
     public bool InTriggeredQueue { get; set; }
+    /// <summary>The peer sent an authenticated check on this pair: it holds our password and sends from this address.</summary>
+    public bool PeerChecked { get; set; }
 
     /// <summary>Pair priority (RFC 8445 section 6.1.2.3): 2^32*MIN(G,D) + 2*MAX(G,D) + (G&gt;D?1:0).</summary>
     public ulong PriorityFor(IceRole role)

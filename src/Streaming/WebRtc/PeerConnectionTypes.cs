@@ -31,8 +31,13 @@ public sealed record PeerConnectionOptions
     public TimeSpan DtlsInitialRetransmitTimeout { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>DTLS handshake gives up after this (Failed, reason HandshakeTimeout).</summary>
     public TimeSpan DtlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
-    /// <summary>SCTP options (RTO, Max.Retrans, delayed SACK, buffer sizes); IsDtlsClient and MaxMessageSize are set by the connection.</summary>
-    public SctpOptions Sctp { get; init; } = new();
+    /// <summary>
+    /// SCTP options (RTO, Max.Retrans, delayed SACK, buffer sizes); IsDtlsClient and MaxMessageSize are set by the
+    /// connection. The default raises RTO.Min to 400 ms: browsers delay their SACKs by up to 200 ms, and with a
+    /// minimum at or under that, a spurious T3-rtx on a quiet path abandons messages of partial-reliable channels
+    /// with max retransmits 0 although nothing was lost.
+    /// </summary>
+    public SctpOptions Sctp { get; init; } = new() { RtoMin = TimeSpan.FromMilliseconds(400) };
     /// <summary>Largest data channel message we accept (advertised as a=max-message-size). Default 256 KiB.</summary>
     public int MaxMessageSize { get; init; } = 256 * 1024;
     /// <summary>SRTP options (replay window).</summary>
