@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using Transport.Rtp.Srtp;
+using Transport.Rtp.Tests.Srtp;
 
 namespace Transport.Bench;
 
@@ -22,8 +23,8 @@ public unsafe class SrtpBenchmarks
 
     private SrtpContext _ourSender = null!;
     private SrtpContext _ourReceiver = null!;
-    private SrtpLibSrtpNative _libSender = null!;
-    private SrtpLibSrtpNative _libReceiver = null!;
+    private LibSrtp _libSender = null!;
+    private LibSrtp _libReceiver = null!;
     private byte[] _plain = null!;
     private byte[] _work = null!;
     private byte[][] _ring = null!;
@@ -46,8 +47,8 @@ public unsafe class SrtpBenchmarks
         random.NextBytes(salt);
         _ourSender = SrtpContext.Create(Profile, key, salt);
         _ourReceiver = SrtpContext.Create(Profile, key, salt);
-        _libSender = new SrtpLibSrtpNative(Profile, key, salt, outbound: true);
-        _libReceiver = new SrtpLibSrtpNative(Profile, key, salt, outbound: false);
+        _libSender = new LibSrtp(Profile, key, salt, outbound: true);
+        _libReceiver = new LibSrtp(Profile, key, salt, outbound: false);
 
         _plainLength = 12 + PayloadLength;
         _plain = new byte[_plainLength];
@@ -105,10 +106,7 @@ public unsafe class SrtpBenchmarks
     {
         _plain.CopyTo(_work, 0);
         BinaryPrimitives.WriteUInt16BigEndian(_work.AsSpan(2), _libSequence++);
-        fixed (byte* p = _work)
-        {
-            return _libSender.Protect(p, _plainLength);
-        }
+        return _libSender.ProtectRtp(_work, _plainLength);
     }
 
     [Benchmark, BenchmarkCategory("Protect")]
@@ -131,10 +129,7 @@ public unsafe class SrtpBenchmarks
 
         byte[] packet = _ring[i];
         packet.CopyTo(_work, 0);
-        fixed (byte* p = _work)
-        {
-            return _libReceiver.Unprotect(p, packet.Length);
-        }
+        return _libReceiver.UnprotectRtp(_work, packet.Length);
     }
 
     [Benchmark, BenchmarkCategory("Unprotect")]
