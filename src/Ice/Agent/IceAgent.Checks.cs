@@ -309,7 +309,12 @@ public sealed partial class IceAgent
     private void OnCheckSucceeded(IcePair pair, bool nominating, TimeSpan now)
     {
         pair.State = IceCandidatePairState.Succeeded;
-        pair.Generation.FirstValidAt ??= now;
+        pair.Valid = true;
+        if (pair.Generation.FirstValidAt is null)
+        {
+            pair.Generation.FirstValidAt = now;
+            if (pair.Generation == _current) Emit(new IceValidPairEvent(now, pair.Local, pair.Remote));
+        }
         // RFC 8445 section 7.2.5.3.3: unfreeze the pairs of the same foundation.
         foreach (var p in pair.Generation.Pairs)
             if (p.State == IceCandidatePairState.Frozen && p.Foundation == pair.Foundation) p.State = IceCandidatePairState.Waiting;

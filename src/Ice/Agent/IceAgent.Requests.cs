@@ -42,7 +42,7 @@ public sealed partial class IceAgent
         // valid pair, and on a pair the peer has checked with our password, even while our own check on it is still
         // in flight (else the peer's first DTLS flight is lost and costs it a retransmission timeout).
         foreach (var p in _current.Pairs)
-            if ((p.State == IceCandidatePairState.Succeeded || p.PeerChecked) && p.Matches(local, remote)) return IceReceiveResult.ApplicationData;
+            if ((p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked) && p.Matches(local, remote)) return IceReceiveResult.ApplicationData;
         Drop(IceDropReason.UnknownPeer);
         return IceReceiveResult.Dropped;
     }

@@ -268,9 +268,28 @@ public sealed partial class IceAgent : IDisposable
             case IceConnectionState.Failed: return new(IceSendStatus.Failed, State, null, null);
             case IceConnectionState.Closed: return new(IceSendStatus.Closed, State, null, null);
         }
-        if (Selected is not { } pair) return new(IceSendStatus.NotConnected, State, null, null);
+        if ((Selected ?? EarlyPair()) is not { } pair) return new(IceSendStatus.NotConnected, State, null, null);
         _lastSent = now;
         return new(IceSendStatus.Send, State, pair.LocalEndPoint, pair.RemoteEndPoint);
+    }
+
+    /// <summary>
+    /// True when <see cref="TrySend"/> would answer Send (a pair is selected, or a valid pair may carry data before
+    /// selection); unlike TrySend it changes nothing, so a layer above can leave its datagrams queued until then.
+    /// </summary>
+    public bool CanSendData => State is not (IceConnectionState.Failed or IceConnectionState.Closed) && (Selected ?? EarlyPair()) is not null;
+
+    /// <summary>
+    /// Before a pair is selected, RFC 8445 section 12.1 lets data go on any valid pair: the best valid pair of the
+    /// current generation, when <see cref="IceAgentOptions.SendBeforeNomination"/> allows it.
+    /// </summary>
+    private IcePair? EarlyPair()
+    {
+        if (!Options.SendBeforeNomination || _current.FirstValidAt is null) return null;
+        IcePair? best = null;
+        foreach (var p in _current.Pairs)
+            if (p.Valid && p.State != IceCandidatePairState.Failed && (best is null || PriorityOf(p) > PriorityOf(best))) best = p;
+        return best;
     }
 
     /// <summary>Closes the agent: no more transmits; state Closed.</summary>

@@ -32,6 +32,13 @@ public sealed record IceAgentOptions
         LastRequestWaitMultiplier = 4,
     };
 
+    /// <summary>
+    /// Application data may be sent on the best valid pair before a pair is selected (RFC 8445 section 12.1; default
+    /// true). A DTLS handshake then starts one round trip after the first check instead of after nomination, which
+    /// regular nomination paces by Ta. <see cref="IceAgent.TrySend"/> reports <c>Send</c> in state Checking then.
+    /// </summary>
+    public bool SendBeforeNomination { get; init; } = true;
+
     /// <summary>How long the controlling agent waits for better pairs after the first valid one before nominating (default 1 s).</summary>
     public TimeSpan NominationTimeout { get; init; } = TimeSpan.FromSeconds(1);
 

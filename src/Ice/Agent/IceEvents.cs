@@ -79,6 +79,13 @@ public sealed record IceGatheringCompleteEvent(TimeSpan At) : IceEvent(At);
 /// <summary>The pair application data goes on changed.</summary>
 public sealed record IceSelectedPairChangedEvent(TimeSpan At, IceCandidate Local, IceCandidate Remote) : IceEvent(At);
 
+/// <summary>
+/// The first valid pair of the current generation (our check on it succeeded). With
+/// <see cref="IceAgentOptions.SendBeforeNomination"/> application data may go on it from now on (RFC 8445 section
+/// 12.1), before a pair is selected: a layer above can start its handshake without waiting for nomination.
+/// </summary>
+public sealed record IceValidPairEvent(TimeSpan At, IceCandidate Local, IceCandidate Remote) : IceEvent(At);
+
 /// <summary>The role changed to resolve a role conflict (RFC 8445 section 7.3.1.1).</summary>
 public sealed record IceRoleChangedEvent(TimeSpan At, IceRole Role) : IceEvent(At);
 
