@@ -32,11 +32,23 @@ public sealed partial class IceAgent
         applicationData = default;
         now = Clamp(now);
         if (_disposed || State is IceConnectionState.Failed or IceConnectionState.Closed) { Drop(IceDropReason.NotRunning); return IceReceiveResult.Dropped; }
-        // Datagrams from a TURN server on the socket of one of our relays: control messages or relayed data.
-        if (_relays.Count > 0 && FindRelayByServer(local, remote, tcp: false) is { } relay) return HandleFromRelay(relay, datagram, now, out applicationData);
+        // Datagrams from a TURN server on the socket of one of our relays: control messages or relayed data. The
+        // same server may answer our server-reflexive Binding requests on that socket too: those stay here.
+        if (_relays.Count > 0 && FindRelayByServer(local, remote, tcp: false) is { } relay && !IsResponseToOurRequest(datagram))
+            return HandleFromRelay(relay, datagram, now, out applicationData);
         var result = HandleDirect(datagram, local, remote, now);
         if (result == IceReceiveResult.ApplicationData) applicationData = datagram;
         return result;
+    }
+
+    private bool IsResponseToOurRequest(ReadOnlySpan<byte> datagram)
+    {
+        // A STUN response (class bit C1 set, RFC 8489 section 5) whose transaction ID is one of the agent's.
+        if (datagram.Length < StunHeader.Size || datagram[0] > 3 || (datagram[0] & 0x01) == 0) return false;
+        var id = datagram.Slice(8, StunHeader.TransactionIdSize);
+        foreach (var o in _outgoing)
+            if (!o.Transaction.IsCompleted && o.Transaction.Id.Matches(id)) return true;
+        return false;
     }
 
     // A datagram as it arrived on 'local' (a host socket, or the relayed address for what a TURN server relayed).

@@ -79,10 +79,19 @@ internal sealed class FakeTurnRelay
         var method = m.Method switch
         {
             StunMethod.Allocate => "Allocate", StunMethod.Refresh => "Refresh", StunMethod.CreatePermission => "CreatePermission",
-            StunMethod.ChannelBind => "ChannelBind", _ => "Other",
+            StunMethod.ChannelBind => "ChannelBind", StunMethod.Binding => "Binding", _ => "Other",
         };
         Log.Add((now, client, method));
         var buffer = new byte[1500];
+        if (m.Method == StunMethod.Binding)
+        {
+            // A TURN server is a STUN server too (RFC 8656 section 3): no credentials for Binding.
+            var binding = new StunMessageWriter(buffer, StunMessageType.BindingSuccess, m.TransactionId);
+            binding.AddXorAddress(StunAttributeType.XorMappedAddress, MappedAddress?.Invoke(client) ?? client);
+            binding.AddFingerprint();
+            output.Add((client, tcp, buffer.AsSpan(0, binding.Length).ToArray()));
+            return output;
+        }
         if (!m.HasMessageIntegrity) { output.Add((client, tcp, Error(buffer, m, StunErrorCode.Unauthenticated, "Unauthorized", null))); return output; }
         Assert.True(m.TryGetUsername(out var user));
         using var key = StunKey.LongTerm(Encoding.UTF8.GetString(user), Realm, Pass);

@@ -266,6 +266,24 @@ public sealed class IceAgentRelayTests
     }
 
     [Fact]
+    public void AServerThatIsBothTheStunAndTheTurnServerAnswersBothOnOneSocketAndTheSameMappingGivesOneServerReflexiveCandidate()
+    {
+        var net = new RelayNetwork();
+        var nat = new IPEndPoint(IPAddress.Parse("198.51.100.7"), 40000);
+        net.Server.MappedAddress = _ => nat;
+        var a = net.Add("A", Options(IceRole.Controlling, IceTransportPolicy.All) with { StunServers = [FakeTurnRelay.Address] }, HostA);
+        a.Agent.StartGathering(TimeSpan.Zero);
+        net.RunFor(TimeSpan.FromSeconds(1));
+        // The Binding response (at 20 ms) went to the agent's own transaction, not to the TURN client on that socket.
+        Assert.Equal([IceCandidateType.Host, IceCandidateType.ServerReflexive, IceCandidateType.Relayed], a.Agent.LocalCandidates.Select(c => c.Type));
+        Assert.Equal(TimeSpan.FromMilliseconds(20), a.EventsOf<IceCandidateGatheredEvent>().Single(e => e.Candidate.Type == IceCandidateType.ServerReflexive).At);
+        Assert.Equal(nat, a.Agent.LocalCandidates[1].Address);
+        Assert.Equal(TimeSpan.FromMilliseconds(40), a.EventsOf<IceGatheringCompleteEvent>().Single().At);
+        Assert.Equal(0, a.Agent.DroppedTotal);
+        Assert.Equal(0, a.Turn.Dropped.Total);
+    }
+
+    [Fact]
     public void CloseDeletesTheAllocation()
     {
         var (net, a, _) = Connected();
