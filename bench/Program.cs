@@ -5,7 +5,8 @@ namespace Transport.Bench;
 /// <summary>
 /// Entry point: every argument goes to BenchmarkDotNet's switcher, so the standard options
 /// (<c>--filter</c>, <c>--job short</c>, <c>--exporters json</c>, <c>--artifacts DIR</c>) work. Verbs for measured
-/// runs: <c>idle-agents [pairs] [seconds]</c> (<see cref="IceIdleAgentsRun"/>).
+/// runs: <c>idle-agents [pairs] [seconds]</c> (<see cref="IceIdleAgentsRun"/>), <c>turn-throughput [messages] [size]
+/// [rounds]</c> (<see cref="TurnRelayThroughputRun"/>).
 /// </summary>
 public static class Program
 {
@@ -13,6 +14,7 @@ public static class Program
     {
         // Measured runs that are not micro-benchmarks take a verb; everything else goes to BenchmarkDotNet.
         if (args.Length > 0 && args[0] == "idle-agents") return await IceIdleAgentsRun.RunAsync(args).ConfigureAwait(false);
+        if (args.Length > 0 && args[0] == "turn-throughput") return TurnRelayThroughputRun.Run(args);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

@@ -115,6 +115,35 @@ public sealed class IceAgentRelayTests
     }
 
     [Fact]
+    public void TheRelayedDataPathAllocatesNothingPerPacket()
+    {
+        var (net, a, b) = Connected();
+        var peerOfA = StunAddress.FromEndPoint(a.Agent.SelectedRemote!.Address);
+        var peerOfB = StunAddress.FromEndPoint(b.Agent.SelectedRemote!.Address);
+        Assert.True(net.RunUntil(() => a.Turn.GetBoundChannel(peerOfA) != 0 && b.Turn.GetBoundChannel(peerOfB) != 0, TimeSpan.FromSeconds(1)));
+        var payload = new byte[1000];
+        payload[0] = 23; // a DTLS record
+        var wrapped = new byte[1100];
+        // What the server relays to B: ChannelData on B's channel to A's relayed address.
+        var relayedToB = new byte[1100];
+        var relayedLength = ChannelData.Write(relayedToB, b.Turn.GetBoundChannel(peerOfB), payload, padded: false);
+        var now = net.Now;
+        var received = 0;
+        void OnePacket()
+        {
+            // No assertion inside the measured loop: only plain comparisons.
+            if (!a.Agent.TrySend(payload, wrapped, now, out var t).CanSend || t.Length != ChannelData.HeaderSize + payload.Length) return;
+            if (b.Agent.HandleDatagram(relayedToB.AsSpan(0, relayedLength), HostB, FakeTurnRelay.Address, now, out var data) == IceReceiveResult.ApplicationData
+                && data.Length == payload.Length) received++;
+        }
+        for (var i = 0; i < 100; i++) OnePacket(); // warm-up
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++) OnePacket();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(1100, received);
+    }
+
+    [Fact]
     public void OverTcpToTheServerTransmitsAreMarkedTcpAndFramesComeBackThroughHandleStreamFrame()
     {
         var (net, a, b) = Connected(tcp: true);
