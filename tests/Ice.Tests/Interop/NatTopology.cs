@@ -58,7 +58,8 @@ internal sealed partial class NatTopology : IDisposable
             Run("ip", "-n", Nat, "link", "set", "out0", "up");
             Run("ip", "-n", Public, "addr", "add", "192.168.77.2/24", "dev", "eth0");
             Run("ip", "-n", Public, "link", "set", "eth0", "up");
-            Run("ip", "netns", "exec", Nat, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+            // /proc/sys/net belongs to the namespace of the process that writes it (no procps needed).
+            Run("ip", "netns", "exec", Nat, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward");
             // Source NAT of everything that leaves towards the public side: the private address never reaches it.
             Run("ip", "netns", "exec", Nat, Nft, "add", "table", "ip", "nat");
             Run("ip", "netns", "exec", Nat, Nft, "add", "chain", "ip", "nat", "post", "{ type nat hook postrouting priority 100 ; }");
