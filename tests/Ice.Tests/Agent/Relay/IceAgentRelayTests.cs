@@ -94,6 +94,13 @@ public sealed class IceAgentRelayTests
         // The selected pair gets a channel (RFC 8656 section 12); until it is bound, data goes in Send indications.
         var peerOfA = StunAddress.FromEndPoint(a.Agent.SelectedRemote!.Address);
         var peerOfB = StunAddress.FromEndPoint(b.Agent.SelectedRemote!.Address);
+        var sendsBefore = net.Server.LogOf(HostA, "Send").Count();
+        Assert.True(net.Send(a, "before the channel"u8.ToArray()).CanSend);
+        Assert.True(net.RunUntil(() => b.ApplicationData.Count == 1, TimeSpan.FromSeconds(1)));
+        // The channel is not bound yet (its ChannelBind is still on the way): the data went in a Send indication.
+        Assert.Equal(sendsBefore + 1, net.Server.LogOf(HostA, "Send").Count());
+        Assert.Equal("before the channel", Encoding.UTF8.GetString(b.ApplicationData[0].Data));
+        b.ApplicationData.Clear();
         Assert.True(net.RunUntil(() => a.Turn.GetBoundChannel(peerOfA) != 0 && b.Turn.GetBoundChannel(peerOfB) != 0, TimeSpan.FromSeconds(1)));
         Assert.Single(net.Server.LogOf(HostA, "ChannelBind"));
 
@@ -310,6 +317,43 @@ public sealed class IceAgentRelayTests
         Assert.Equal(TimeSpan.FromMilliseconds(40), a.EventsOf<IceGatheringCompleteEvent>().Single().At);
         Assert.Equal(0, a.Agent.DroppedTotal);
         Assert.Equal(0, a.Turn.Dropped.Total);
+    }
+
+    [Fact]
+    public void ALostTcpConnectionToTheServerRemovesTheRelayAndFailsTheAgentOnIt()
+    {
+        var (net, a, _) = Connected(tcp: true);
+        var candidate = a.Agent.SelectedLocal!;
+        a.Agent.TurnConnectionClosed(HostA, FakeTurnRelay.Address, net.Now);
+        a.DrainEvents();
+        var error = Assert.Single(a.EventsOf<IceRelayErrorEvent>());
+        Assert.Equal((IceRelayError.AllocationExpired, net.Now, candidate), (error.Error, error.At, error.Candidate));
+        Assert.Contains("TCP connection", error.Reason);
+        Assert.Equal((IceConnectionState.Failed, IceStateReason.RelayLost), (a.Agent.State, a.EventsOf<IceStateChangedEvent>().Last().Reason));
+    }
+
+    [Fact]
+    public void UnderTheRelayOnlyPolicyAnAuthenticatedCheckSentStraightToTheHostAddressIsDroppedUnanswered()
+    {
+        var net = new RelayNetwork();
+        var a = net.Add("A", Options(IceRole.Controlled), HostA);
+        a.Agent.StartGathering(TimeSpan.Zero);
+        net.RunFor(TimeSpan.FromSeconds(1));
+        var peer = new IceCredentials("peer", "peerpasswordpeerpassword");
+        a.Agent.SetRemoteCredentials(peer, net.Now);
+        var check = new byte[256];
+        var w = new StunMessageWriter(check, StunMessageType.BindingRequest, new byte[12]);
+        w.AddString(StunAttributeType.Username, a.Agent.LocalCredentials.Ufrag + ":peer");
+        w.AddUInt32(StunAttributeType.Priority, 1234);
+        w.AddUInt64(StunAttributeType.IceControlling, 99);
+        using (var key = StunKey.ShortTerm(a.Agent.LocalCredentials.Password)) { w.AddMessageIntegrity(key); }
+        w.AddFingerprint();
+        var transmitsBefore = a.Transmits.Count;
+        Assert.Equal(IceReceiveResult.Dropped, a.Agent.HandleDatagram(check.AsSpan(0, w.Length), HostA, HostB, net.Now));
+        Assert.Equal(1, a.Agent.DroppedCount(IceDropReason.UnknownLocalAddress));
+        net.Flush();
+        Assert.Equal(transmitsBefore, a.Transmits.Count);
+        Assert.DoesNotContain(a.Agent.LocalCandidates, c => c.Type == IceCandidateType.Host);
     }
 
     [Fact]
