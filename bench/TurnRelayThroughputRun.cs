@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Transport.Dtls;
 using Transport.Ice;
 using Transport.Ice.Stun;
 using Transport.Ice.Turn;
@@ -12,11 +13,11 @@ namespace Transport.Bench;
 
 /// <summary>
 /// A measured run (not BenchmarkDotNet), issue 9 section 4: the throughput of a data channel (our SCTP association,
-/// stream 1, binary messages, ordered and reliable) over our ICE agent on real UDP sockets on 127.0.0.1, relayed
-/// through coturn (both agents relay-only; over UDP and over TCP to the server) compared with the direct path
-/// (host candidates), in the same run, with the same message size and count. DTLS is left out on every path (SCTP
-/// packets are the ICE application data), so the figures isolate the relay. Single thread, both peers in one loop.
-/// <c>dotnet run -c Release --project bench -- turn-throughput [messages=20000] [size=1024] [rounds=3]</c>
+/// stream 1, binary messages, ordered and reliable) over our DTLS connection (AES-GCM records; stack "dtls") or
+/// directly (stack "sctp") over our ICE agent on real UDP sockets on 127.0.0.1, relayed through coturn (both
+/// agents relay-only; over UDP and over TCP to the server) compared with the direct path (host candidates), in the
+/// same run, with the same message size and count. Single thread, both peers in one loop.
+/// <c>dotnet run -c Release --project bench -- turn-throughput [messages=20000] [size=1024] [rounds=3] [dtls|sctp]</c>
 /// Needs /usr/bin/turnserver (Debian package coturn), which it starts and kills by process id.
 /// </summary>
 public static class TurnRelayThroughputRun
@@ -28,8 +29,12 @@ public static class TurnRelayThroughputRun
         var messages = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20000;
         var size = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1024;
         var rounds = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 3;
+        var dtls = args.Length <= 4 || args[4] == "dtls";
         using var coturn = new BenchCoturn();
-        Console.WriteLine($"coturn on 127.0.0.1:{coturn.Port}; {messages} messages of {size} bytes per run; {rounds} rounds; load average {LoadAverage()}");
+        Console.WriteLine($"coturn on 127.0.0.1:{coturn.Port}; stack {(dtls ? "SCTP over DTLS over ICE" : "SCTP over ICE (no DTLS)")}; {messages} messages of {size} bytes per run; {rounds} rounds; load average {LoadAverage()}");
+        var notBefore = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var certificates = dtls ? (DtlsCertificate.CreateSelfSigned(notBefore, notBefore.AddYears(1)), DtlsCertificate.CreateSelfSigned(notBefore, notBefore.AddYears(1))) : default;
+        double Measure(string path, BenchCoturn coturn, int messages, int size) => MeasureOne(path, coturn, messages, size, certificates);
 
         // Warm-up (JIT, pools) on every path, not counted.
         foreach (var path in Paths) Measure(path, coturn, Math.Max(1000, messages / 10), size);
@@ -77,7 +82,7 @@ public static class TurnRelayThroughputRun
     };
 
     /// <summary>Connects two agents on the path, opens an SCTP association over them and moves the messages; returns Mbit/s of payload.</summary>
-    private static double Measure(string path, BenchCoturn coturn, int messages, int size)
+    private static double MeasureOne(string path, BenchCoturn coturn, int messages, int size, (DtlsCertificate A, DtlsCertificate B) certificates)
     {
         var clock = Stopwatch.StartNew();
         using var a = new AgentSocketDriver("A", Options(path, IceRole.Controlling, coturn), clock: clock);
@@ -99,25 +104,65 @@ public static class TurnRelayThroughputRun
 
         var sa = new SctpAssociation(new SctpOptions { IsDtlsClient = true, ReceiveBufferSize = 4 << 20 });
         var sb = new SctpAssociation(new SctpOptions { IsDtlsClient = false, ReceiveBufferSize = 4 << 20 });
-        a.OnData = (data, now) => sa.HandlePacket(data, now);
-        b.OnData = (data, now) => sb.HandlePacket(data, now);
-        sa.Connect(a.Now);
+        // DTLS (when asked): A is the client; records carry the SCTP packets (RFC 8261).
+        DtlsConnection? da = null, db = null;
+        if (certificates.A is not null)
+        {
+            da = DtlsConnection.CreateClient(new DtlsOptions { Certificate = certificates.A, RemoteFingerprint = certificates.B.Sha256Fingerprint, DeliverApplicationDataAsEvents = false });
+            db = DtlsConnection.CreateServer(new DtlsOptions { Certificate = certificates.B, RemoteFingerprint = certificates.A.Sha256Fingerprint, DeliverApplicationDataAsEvents = false },
+                new DtlsCookieResponder(), [127, 0, 0, 1]);
+        }
         var packet = new byte[2048];
+        var record = new byte[2048];
+        var plain = new byte[2048];
+        a.OnData = (data, now) => Up(da, sa, data, now);
+        b.OnData = (data, now) => Up(db, sb, data, now);
+        void Up(DtlsConnection? dtlsConnection, SctpAssociation s, ReadOnlySpan<byte> data, TimeSpan now)
+        {
+            if (dtlsConnection is null) { s.HandlePacket(data, now); return; }
+            dtlsConnection.HandleDatagram(data, now);
+            while (dtlsConnection.TryReceive(plain, out var m)) s.HandlePacket(plain.AsSpan(0, m), now);
+        }
         long received = 0;
         void Pump()
         {
-            foreach (var (d, s) in new[] { (a, sa), (b, sb) })
+            foreach (var (d, s, t) in new[] { (a, sa, da), (b, sb, db) })
             {
                 d.Step();
-                if (s.PollTimeout() is { } due && due <= d.Now) s.HandleTimeout(d.Now);
-                while (s.TryPollTransmit(packet, d.Now, out var n))
-                    if (!d.Send(packet.AsSpan(0, n)).CanSend) throw new InvalidOperationException($"{d.Name}: ICE cannot send ({d.Agent.State})");
-                while (s.TryPollEvent(out var e))
-                    if (e.Kind == SctpEventKind.StreamMessage) received += e.Data.Length;
+                if (t is not null)
+                {
+                    if (t.PollTimeout() is { } dtlsDue && dtlsDue <= d.Now) t.HandleTimeout(d.Now);
+                    while (t.TryPollEvent(out _)) { }
+                }
+                if (t is null || t.State == DtlsState.Connected)
+                {
+                    if (s.PollTimeout() is { } due && due <= d.Now) s.HandleTimeout(d.Now);
+                    while (s.TryPollTransmit(packet, d.Now, out var n))
+                    {
+                        if (t is null) { Send(d, packet.AsSpan(0, n)); continue; }
+                        t.Send(packet.AsSpan(0, n));
+                    }
+                    while (s.TryPollEvent(out var e))
+                        if (e.Kind == SctpEventKind.StreamMessage) received += e.Data.Length;
+                }
+                if (t is not null)
+                    while (t.TryPollTransmit(record, out var r)) Send(d, record.AsSpan(0, r));
             }
+        }
+        static void Send(AgentSocketDriver d, ReadOnlySpan<byte> datagram)
+        {
+            if (!d.Send(datagram).CanSend) throw new InvalidOperationException($"{d.Name}: ICE cannot send ({d.Agent.State})");
         }
         var scratch = new List<Socket>();
         var setup = Stopwatch.StartNew();
+        da?.Start(a.Now);
+        while (da is not null && (da.State != DtlsState.Connected || db!.State != DtlsState.Connected))
+        {
+            Pump();
+            if (setup.Elapsed > TimeSpan.FromSeconds(10)) throw new TimeoutException($"DTLS did not connect ({da.State}, {db!.State})");
+            AgentSocketDriver.WaitForInput(drivers, scratch, 1000);
+        }
+        sa.Connect(a.Now);
         while (sa.State != SctpState.Established || sb.State != SctpState.Established)
         {
             Pump();
