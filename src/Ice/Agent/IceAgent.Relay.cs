@@ -20,6 +20,8 @@ public sealed partial class IceAgent
     private sealed class IceRelay(TurnServerConfig config, IceCandidate host, TurnClient client, IPEndPoint server)
     {
         public TurnServerConfig Config { get; } = config;
+        /// <summary>Unique among the relayed candidates (RFC 8445 section 5.1.2.1): the host's, minus 1024 per earlier relay of that host.</summary>
+        public ushort LocalPreference { get; init; }
         public IceCandidate Host { get; } = host;
         public TurnClient Client { get; } = client;
         /// <summary>Where the transmits go: the configured server, or the alternate after a 300 redirect.</summary>
@@ -78,13 +80,16 @@ public sealed partial class IceAgent
 
     private void StartRelays(IceCandidate host, TimeSpan now)
     {
+        var index = 0;
         foreach (var server in Options.TurnServers)
         {
             var endPoint = server.TryGetEndPoint()!;
             if (endPoint.AddressFamily != host.Address.AddressFamily) continue;
             var options = TurnClientOptions.FromConfig(server);
             if (Options.ConfigureTurnClient is { } configure) options = configure(options);
-            var relay = new IceRelay(server, host, new TurnClient(options), endPoint);
+            // Servers listed first are preferred; host preferences count down by 1 per host, so 1024 per relay keeps them unique.
+            var localPreference = (ushort)Math.Max(0, IceCandidate.LocalPreferenceOf(host.Priority) - 1024 * index++);
+            var relay = new IceRelay(server, host, new TurnClient(options), endPoint) { LocalPreference = localPreference };
             _relays.Add(relay);
             _gathersPending++;
             relay.Client.Start(now);
@@ -143,7 +148,7 @@ public sealed partial class IceAgent
         var serverKey = (relay.Tcp ? "tcp:" : "udp:") + relay.Config.TryGetEndPoint();
         // RFC 8445 section 5.1.1.2: the base of a relayed candidate is the relayed address itself; raddr is the mapped address.
         var candidate = new IceCandidate(IceCandidateType.Relayed, relayed,
-            IceCandidate.ComputePriority(IceCandidateType.Relayed, IceCandidate.LocalPreferenceOf(host.Priority)),
+            IceCandidate.ComputePriority(IceCandidateType.Relayed, relay.LocalPreference),
             Foundation(IceCandidateType.Relayed, host.Base.Address, serverKey), relayed) { RelatedAddress = mapped };
         relay.Candidate = candidate;
         _localCandidates.Add(candidate);

@@ -77,6 +77,36 @@ public sealed class IceAgentCoturnTests
         Assert.Equal(0, a.Agent.TurnClients[0].Dropped.Total);
     }
 
+    [Fact]
+    public void WithTwoConfiguredServersEachAgentGathersTwoRelayedCandidatesAndConnectsThroughThePreferredOne()
+    {
+        using var server = new Coturn();
+        IceAgentOptions Both(IceRole role) => RelayOnly(server, role, TurnTransport.Udp) with
+        {
+            TurnServers = [TurnServerConfig.Parse($"turn:127.0.0.1:{server.Port}?transport=udp", Coturn.User, Coturn.Password),
+                           TurnServerConfig.Parse($"turn:127.0.0.1:{server.Port}?transport=tcp", Coturn.User, Coturn.Password)],
+        };
+        using var a = new AgentSocketDriver("A", Both(IceRole.Controlling));
+        using var b = new AgentSocketDriver("B", Both(IceRole.Controlled));
+        GatherAndConnect(a, b);
+
+        var relays = a.Agent.LocalCandidates;
+        Assert.Equal(2, relays.Count);
+        Assert.All(relays, c => Assert.Equal(IceCandidateType.Relayed, c.Type));
+        Assert.Equal([TurnTransport.Udp, TurnTransport.Tcp], a.Agent.TurnClients.Select(t => t.Options.Transport));
+        // RFC 8445 sections 5.1.1.3 and 5.1.2.1: distinct foundations (another server transport), distinct priorities, the first server preferred.
+        Assert.NotEqual(relays[0].Foundation, relays[1].Foundation);
+        Assert.Equal(IceCandidate.ComputePriority(IceCandidateType.Relayed, 65535), relays[0].Priority);
+        Assert.Equal(IceCandidate.ComputePriority(IceCandidateType.Relayed, 65535 - 1024), relays[1].Priority);
+        // 2 x 2 pairs; the best (UDP relay to UDP relay) is selected once the others are no longer better.
+        Assert.Equal(4, a.Agent.CandidatePairs.Count);
+        Assert.Equal(relays[0], a.Agent.SelectedLocal);
+        Assert.Equal(b.Agent.LocalCandidates[0].Address, a.Agent.SelectedRemote!.Address);
+        a.Send("over the UDP relays"u8);
+        AgentSocketDriver.RunUntil(() => b.Received.Count == 1, Wait, "data", a, b);
+        Assert.True(a.TcpTransmits > 0 && a.UdpTransmits > 0);
+    }
+
     [Theory]
     [InlineData(TurnTransport.Udp)]
     [InlineData(TurnTransport.Tcp)]
