@@ -357,6 +357,49 @@ public sealed class IceAgentRelayTests
     }
 
     [Fact]
+    public void GarbageFromTheTurnServerAddressIsDroppedAndCountedAndTheRelayedPairStaysUp()
+    {
+        var (net, a, _) = Connected();
+        var random = new Random(11);
+        var buffer = new byte[200];
+        for (var i = 0; i < 3000; i++)
+        {
+            var length = random.Next(0, buffer.Length);
+            random.NextBytes(buffer.AsSpan(0, length));
+            // Half of them look like ChannelData or STUN at first glance.
+            if (length > 0 && i % 2 == 0) buffer[0] = (byte)(i % 4 == 0 ? 0x40 : 0x01);
+            a.Agent.HandleDatagram(buffer.AsSpan(0, length), HostA, FakeTurnRelay.Address, net.Now, out _);
+        }
+        Assert.True(a.Agent.DroppedCount(IceDropReason.TurnDropped) > 2000);
+        net.RunFor(TimeSpan.FromSeconds(10));
+        Assert.Equal(IceConnectionState.Connected, a.Agent.State);
+        Assert.Empty(a.EventsOf<IceRelayErrorEvent>());
+    }
+
+    [Fact]
+    public void AnIceRestartOfRelayOnlyAgentsSelectsANewRelayedPairWithoutRefusingASend()
+    {
+        var (net, a, b) = Connected();
+        var oldPair = (a.Agent.SelectedLocal, a.Agent.SelectedRemote);
+        a.Agent.Restart(net.Now);
+        b.Agent.Restart(net.Now);
+        a.Signal(b, net.Now);
+        b.Signal(a, net.Now);
+        var refused = 0;
+        var selections = a.EventsOf<IceSelectedPairChangedEvent>().Count();
+        Assert.True(net.RunUntil(() =>
+        {
+            if (!net.Send(a, [23]).CanSend) refused++;
+            return a.EventsOf<IceSelectedPairChangedEvent>().Count() > selections;
+        }, TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, refused);
+        Assert.Equal(IceCandidateType.Relayed, a.Agent.SelectedLocal!.Type);
+        Assert.Equal(oldPair.SelectedLocal!.Address, a.Agent.SelectedLocal.Address); // the same allocation serves the new generation
+        Assert.Equal(IceConnectionState.Connected, a.Agent.State);
+        Assert.Equal(0, a.Agent.DroppedTotal);
+    }
+
+    [Fact]
     public void CloseDeletesTheAllocation()
     {
         var (net, a, _) = Connected();
