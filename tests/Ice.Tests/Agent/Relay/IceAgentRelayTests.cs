@@ -90,6 +90,10 @@ public sealed class IceAgentRelayTests
             Assert.True(log.IndexOf("CreatePermission") >= 0 && log.IndexOf("CreatePermission") < log.IndexOf("Send"), string.Join(",", log));
         }
         Assert.Equal(0, net.Server.DroppedWithoutPermission);
+        // Exact times: signalled at 40 ms, CreatePermission at the server at 50 ms, its answer back at 60 ms, and the check
+        // that was held meanwhile reaches the server at 70 ms.
+        Assert.Equal(TimeSpan.FromMilliseconds(50), net.Server.LogOf(HostA, "CreatePermission").First().At);
+        Assert.Equal(TimeSpan.FromMilliseconds(70), net.Server.LogOf(HostA, "Send").First().At);
 
         // The selected pair gets a channel (RFC 8656 section 12); until it is bound, data goes in Send indications.
         var peerOfA = StunAddress.FromEndPoint(a.Agent.SelectedRemote!.Address);
