@@ -21,29 +21,9 @@ namespace Transport.Ice.Tests.Interop;
 public sealed class IceAgentNatGatheringTests
 {
     [Fact]
-    public void BehindANatTheAgentGathersAServerReflexiveCandidateAtTheNatsPublicAddressWithTheHostAsRelatedAddress()
-    {
-        var topology = new NatTopology();
-        var names = new[] { topology.Private, topology.Nat, topology.Public };
-        var directory = Directory.CreateTempSubdirectory("coturn-nat-").FullName;
-        var log = new StringBuilder();
-        Process? coturn = null;
-        Socket? probe = null;
-        try
+    public void BehindANatTheAgentGathersAServerReflexiveCandidateAtTheNatsPublicAddressWithTheHostAsRelatedAddress() =>
+        WithNatAndCoturn((topology, server) =>
         {
-            var server = new IPEndPoint(topology.PublicAddress, 3478);
-            coturn = NatTopology.StartInside(topology.Public, Coturn.Binary,
-            [
-                "-n", $"--listening-ip={topology.PublicAddress}", $"--relay-ip={topology.PublicAddress}", "--listening-port=3478",
-                "--min-port=49160", "--max-port=49175", $"--user={Coturn.User}:{Coturn.Password}", $"--realm={Coturn.Realm}", "--lt-cred-mech",
-                "--no-tls", "--no-dtls", "--no-cli", "--fingerprint", "--no-multicast-peers", "--log-file=stdout", "--simple-log",
-                $"--pidfile={Path.Combine(directory, "turnserver.pid")}", $"--userdb={Path.Combine(directory, "turndb")}",
-            ], log);
-            // Both sockets live in the private namespace: everything they send crosses the NAT.
-            probe = NatTopology.CreateInside(topology.Private, () => NewSocket(topology.PrivateAddress));
-            var probeMapped = WaitUntilAnswering(probe, server, coturn, log);
-            Assert.Equal(topology.NatPublicAddress, probeMapped.Address); // the NAT works before the agent is involved
-
             var socket = NatTopology.CreateInside(topology.Private, () => NewSocket(topology.PrivateAddress));
             using var agent = new AgentSocketDriver("behind NAT", new IceAgentOptions
             {
@@ -69,6 +49,57 @@ public sealed class IceAgentNatGatheringTests
             Assert.Equal(srflx.Address, relay.RelatedAddress);
             Assert.Empty(agent.EventsOf<IceRelayErrorEvent>());
             Assert.Equal(0, agent.Agent.DroppedTotal);
+        });
+
+    [Fact]
+    public void AnAgentBehindTheNatConnectsToAnAgentOnThePublicSideAndThePeerSeesItsServerReflexiveAddress() =>
+        WithNatAndCoturn((topology, server) =>
+        {
+            var inside = NatTopology.CreateInside(topology.Private, () => NewSocket(topology.PrivateAddress));
+            var outside = NatTopology.CreateInside(topology.Public, () => NewSocket(topology.PublicAddress));
+            using var a = new AgentSocketDriver("behind NAT", new IceAgentOptions { Role = IceRole.Controlling, StunServers = [server] }, inside);
+            using var b = new AgentSocketDriver("public", new IceAgentOptions { Role = IceRole.Controlled }, outside);
+            a.Agent.StartGathering(a.Now);
+            b.Agent.StartGathering(b.Now);
+            AgentSocketDriver.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(), TimeSpan.FromSeconds(10), "gathering", a, b);
+            var srflx = a.Agent.LocalCandidates.Single(c => c.Type == IceCandidateType.ServerReflexive);
+            a.SignalTo(b);
+            b.SignalTo(a);
+            AgentSocketDriver.RunUntil(() => a.Agent.State == IceConnectionState.Connected && b.Agent.State == IceConnectionState.Connected, TimeSpan.FromSeconds(15), "connection across the NAT", a, b);
+            // A sends from its private host address; the public agent sees it at the NAT's address, which is the srflx candidate.
+            Assert.Equal(topology.PrivateAddress, a.Agent.SelectedLocal!.Base.Address);
+            Assert.Equal(topology.PublicAddress, a.Agent.SelectedRemote!.Address.Address);
+            Assert.Equal(srflx.Address, b.Agent.SelectedRemote!.Address);
+            a.Send("across the NAT"u8);
+            b.Send("back across the NAT"u8);
+            AgentSocketDriver.RunUntil(() => a.Received.Count == 1 && b.Received.Count == 1, TimeSpan.FromSeconds(5), "data both ways", a, b);
+            Assert.Equal("back across the NAT", Encoding.UTF8.GetString(a.Received[0]));
+        });
+
+    /// <summary>Builds the NAT, starts coturn in the public namespace, runs <paramref name="body"/>, then removes everything (asserted).</summary>
+    private static void WithNatAndCoturn(Action<NatTopology, IPEndPoint> body)
+    {
+        var topology = new NatTopology();
+        var names = new[] { topology.Private, topology.Nat, topology.Public };
+        var directory = Directory.CreateTempSubdirectory("coturn-nat-").FullName;
+        var log = new StringBuilder();
+        Process? coturn = null;
+        Socket? probe = null;
+        try
+        {
+            var server = new IPEndPoint(topology.PublicAddress, 3478);
+            coturn = NatTopology.StartInside(topology.Public, Coturn.Binary,
+            [
+                "-n", $"--listening-ip={topology.PublicAddress}", $"--relay-ip={topology.PublicAddress}", "--listening-port=3478",
+                "--min-port=49160", "--max-port=49175", $"--user={Coturn.User}:{Coturn.Password}", $"--realm={Coturn.Realm}", "--lt-cred-mech",
+                "--no-tls", "--no-dtls", "--no-cli", "--fingerprint", "--no-multicast-peers", "--log-file=stdout", "--simple-log",
+                $"--pidfile={Path.Combine(directory, "turnserver.pid")}", $"--userdb={Path.Combine(directory, "turndb")}",
+            ], log);
+            // The probe lives in the private namespace: what it sends crosses the NAT.
+            probe = NatTopology.CreateInside(topology.Private, () => NewSocket(topology.PrivateAddress));
+            var probeMapped = WaitUntilAnswering(probe, server, coturn, log);
+            Assert.Equal(topology.NatPublicAddress, probeMapped.Address); // the NAT works before the agent is involved
+            body(topology, server);
         }
         finally
         {
