@@ -32,6 +32,8 @@ public sealed partial class IceAgent
         public bool Gathering { get; set; } = true;
         public bool Live => Client.State is TurnClientState.Allocating or TurnClientState.Allocated or TurnClientState.Closing;
         public List<(byte[] Buffer, int Length, IPEndPoint Peer)> Held { get; } = new();
+        /// <summary>IPs whose permission the server refused: not asked again, their pairs failed.</summary>
+        public HashSet<IPAddress> Refused { get; } = new();
     }
 
     /// <summary>The relayed candidates' TURN clients, for diagnostics and tests (state, counters, channels).</summary>
@@ -133,9 +135,7 @@ public sealed partial class IceAgent
                 FlushHeld(relay, created.Peer.ToIPAddress());
                 break;
             case TurnPermissionFailed refused:
-                ReleaseHeld(relay, refused.Peer.ToIPAddress());
-                Emit(new IceRelayErrorEvent(now, relay.Config, relay.Host.Base, IceRelayError.PermissionFailed, refused.Kind, refused.ErrorCode,
-                    $"permission for {refused.Peer.ToIPAddress()}: {refused.Reason}", relay.Candidate));
+                OnPermissionRefused(relay, refused, now);
                 break;
         }
     }
@@ -165,6 +165,26 @@ public sealed partial class IceAgent
         foreach (var remote in _current.RemoteCandidates) AddPair(_current, candidate, remote);
         FinishRelayGathering(relay, now);
         StartChecksIfReady(now);
+    }
+
+    /// <summary>The relay will not carry anything to or from that IP: its pairs fail now rather than after the checks time out.</summary>
+    private void OnPermissionRefused(IceRelay relay, TurnPermissionFailed refused, TimeSpan now)
+    {
+        var ip = refused.Peer.ToIPAddress();
+        relay.Refused.Add(ip);
+        ReleaseHeld(relay, ip);
+        Emit(new IceRelayErrorEvent(now, relay.Config, relay.Host.Base, IceRelayError.PermissionFailed, refused.Kind, refused.ErrorCode,
+            $"permission for {ip}: {refused.Reason}", relay.Candidate));
+        if (relay.Candidate is not { } candidate) return;
+        foreach (var o in _outgoing)
+            if (o.Kind == OutgoingKind.Check && o.Pair is { } p && p.Local == candidate && p.Remote.Address.Address.Equals(ip) && !o.Transaction.IsCompleted)
+                o.Transaction.Cancel(now);
+        _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
+        foreach (var g in new[] { _current, _previous })
+            if (g is not null)
+                foreach (var p in g.Pairs)
+                    if (p.Local == candidate && p.Remote.Address.Address.Equals(ip) && p != Selected) p.State = IceCandidatePairState.Failed;
+        CheckAllFailed(now);
     }
 
     private bool HasLocalAddress(IPEndPoint address)
@@ -252,7 +272,7 @@ public sealed partial class IceAgent
 
     private void RequestPermission(IceCandidate local, IPEndPoint remote)
     {
-        if (FindRelayByRelayed(local.Address) is not { } relay || relay.Client.State != TurnClientState.Allocated) return;
+        if (FindRelayByRelayed(local.Address) is not { } relay || relay.Client.State != TurnClientState.Allocated || relay.Refused.Contains(remote.Address)) return;
         relay.Client.CreatePermission(StunAddress.FromEndPoint(remote), _now);
         PumpRelay(relay, _now);
     }
@@ -270,7 +290,11 @@ public sealed partial class IceAgent
     /// <summary>Wraps a datagram of a relayed pair for the server; holds it while the peer's permission is on its way.</summary>
     private void SendThroughRelay(IceRelay relay, byte[] buffer, int length, IPEndPoint remote)
     {
-        if (relay.Client.State != TurnClientState.Allocated) { ArrayPool<byte>.Shared.Return(buffer); return; }
+        if (relay.Client.State != TurnClientState.Allocated || (relay.Refused.Count > 0 && relay.Refused.Contains(remote.Address)))
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            return;
+        }
         var peer = StunAddress.FromEndPoint(remote);
         if (relay.Client.GetBoundChannel(peer) == 0 && !relay.Client.HasPermission(peer))
         {

@@ -30,6 +30,8 @@ internal sealed class FakeTurnRelay
     public (int Code, string Reason)? FailAllocate { get; set; }
     /// <summary>Answer every Refresh but LIFETIME 0 with 437.</summary>
     public bool RefuseRefresh { get; set; }
+    /// <summary>Answer CreatePermission from this client with 403 Forbidden.</summary>
+    public IPEndPoint? RefusePermissionsOf { get; set; }
     /// <summary>False: swallow everything (timeouts).</summary>
     public bool Answer { get; set; } = true;
     /// <summary>What the server reports as XOR-MAPPED-ADDRESS for a client (default: its source address, no NAT).</summary>
@@ -123,6 +125,7 @@ internal sealed class FakeTurnRelay
                 w.AddLifetime(lifetime == 0 ? 0 : Math.Min(lifetime, GrantedLifetime));
                 break;
             case StunMethod.CreatePermission:
+                if (client.Equals(RefusePermissionsOf)) { output.Add((client, tcp, Error(buffer, m, StunErrorCode.Forbidden, "Forbidden", key))); return output; }
                 if (allocation is null) { output.Add((client, tcp, Error(buffer, m, 437, "Allocation Mismatch", key))); return output; }
                 Assert.True(m.TryGetXorPeerAddress(out var permitted));
                 allocation.Permissions[permitted.ToIPAddress()] = now + TurnClient.PermissionLifetime;

@@ -404,6 +404,31 @@ public sealed class IceAgentRelayTests
     }
 
     [Fact]
+    public void ARefusedPermissionIsReportedOnceAndFailsThePairsToThatPeerAtOnce()
+    {
+        var net = new RelayNetwork();
+        net.Server.RefusePermissionsOf = HostA;
+        var a = net.Add("A", Options(IceRole.Controlling), HostA);
+        var b = net.Add("B", Options(IceRole.Controlled), HostB);
+        a.Agent.StartGathering(net.Now);
+        b.Agent.StartGathering(net.Now);
+        Assert.True(net.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(), TimeSpan.FromSeconds(1)));
+        a.Signal(b, net.Now);
+        a.Agent.AddRemoteEndOfCandidates(net.Now);
+        b.Signal(a, net.Now);
+        net.RunFor(TimeSpan.FromSeconds(20));
+        // Signalled at 40 ms; the 403 is back at 60 ms: reported once, the only pair failed, and the agent with it.
+        var error = Assert.Single(a.EventsOf<IceRelayErrorEvent>());
+        Assert.Equal((TimeSpan.FromMilliseconds(60), IceRelayError.PermissionFailed, TurnFailureKind.ErrorResponse, 403), (error.At, error.Error, error.Kind, error.ErrorCode));
+        Assert.Contains("192.0.2.1", error.Reason);
+        Assert.Equal(IceCandidatePairState.Failed, a.Agent.CandidatePairs.Single().State);
+        var failed = a.EventsOf<IceStateChangedEvent>().Last();
+        Assert.Equal((IceConnectionState.Failed, IceStateReason.AllPairsFailed, TimeSpan.FromMilliseconds(60)), (failed.State, failed.Reason, failed.At));
+        Assert.Single(net.Server.LogOf(HostA, "CreatePermission"));
+        Assert.Empty(net.Server.LogOf(HostA, "Send"));
+    }
+
+    [Fact]
     public void CloseDeletesTheAllocation()
     {
         var (net, a, _) = Connected();
