@@ -302,7 +302,7 @@ public sealed partial class IceAgent : IDisposable
     }
 
     /// <summary>
-    /// True when <see cref="TrySend"/> would answer Send (a pair is selected, or a valid pair may carry data before
+    /// True when <see cref="TrySend(TimeSpan)"/> would answer Send (a pair is selected, or a valid pair may carry data before
     /// selection); unlike TrySend it changes nothing, so a layer above can leave its datagrams queued until then.
     /// </summary>
     public bool CanSendData => State is not (IceConnectionState.Failed or IceConnectionState.Closed) && (Selected ?? EarlyPair()) is not null;

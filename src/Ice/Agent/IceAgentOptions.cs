@@ -36,7 +36,7 @@ public sealed record IceAgentOptions
     /// <summary>
     /// Application data may be sent on the best valid pair before a pair is selected (RFC 8445 section 12.1; default
     /// true). A DTLS handshake then starts one round trip after the first check instead of after nomination, which
-    /// regular nomination paces by Ta. <see cref="IceAgent.TrySend"/> reports <c>Send</c> in state Checking then.
+    /// regular nomination paces by Ta. <see cref="IceAgent.TrySend(TimeSpan)"/> reports <c>Send</c> in state Checking then.
     /// </summary>
     public bool SendBeforeNomination { get; init; } = true;
 
