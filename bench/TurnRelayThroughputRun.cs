@@ -7,6 +7,7 @@ using Transport.Dtls;
 using Transport.Ice;
 using Transport.Ice.Stun;
 using Transport.Ice.Turn;
+using Transport.Ice.Tests.Interop;
 using Transport.Sctp;
 
 namespace Transport.Bench;
