@@ -120,7 +120,8 @@ internal sealed unsafe class HmacSha1
     [SkipLocalsInit]
     private void ComputeNative(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, Span<byte> destination)
     {
-        LibCryptoSha1.Sha1Context s = _nativeInner;
+        LibCryptoSha1.Sha1Context s;
+        LibCryptoSha1.Copy(in _nativeInner, out s);
         byte* block = stackalloc byte[BlockSize];
         fixed (byte* a = first)
         fixed (byte* b = second)
@@ -133,7 +134,8 @@ internal sealed unsafe class HmacSha1
         LibCryptoSha1.Final(block, &s);
         var outerBlock = new Span<byte>(block, BlockSize);
         PadOuterBlock(outerBlock);
-        LibCryptoSha1.Sha1Context o = _nativeOuter;
+        LibCryptoSha1.Sha1Context o;
+        LibCryptoSha1.Copy(in _nativeOuter, out o);
         LibCryptoSha1.Transform(&o, block);
         if (destination.Length == MacLength)
         {
