@@ -148,3 +148,37 @@ public class GcmCipherSeparateBufferTests
         }
     }
 }
+
+/// <summary>The separate-buffer form of the counter mode on all three kernels (AES-128 AES-NI, generic AES-NI, portable).</summary>
+public class AesCounterModeSeparateBufferTests
+{
+    [Theory]
+    [InlineData(16, true)]
+    [InlineData(32, true)]
+    [InlineData(16, false)]
+    [InlineData(32, false)]
+    public void TransformIntoAnotherBufferEqualsTheInPlaceTransformAndLeavesTheSourceAlone(int keyLength, bool intrinsics)
+    {
+        var random = new Random(keyLength + (intrinsics ? 1 : 0));
+        byte[] key = new byte[keyLength], iv = new byte[16];
+        random.NextBytes(key);
+        random.NextBytes(iv);
+        using var cipher = new AesCounterMode(key, intrinsics);
+        Assert.Equal(intrinsics, cipher.UsesIntrinsics);
+        foreach (int length in new[] { 1, 15, 16, 17, 63, 64, 65, 130, 1200, 1201 })
+        {
+            byte[] source = new byte[length];
+            random.NextBytes(source);
+            byte[] original = (byte[])source.Clone();
+            byte[] inPlace = (byte[])source.Clone();
+            cipher.Transform(iv, inPlace);
+            byte[] destination = new byte[length + 3];
+            cipher.Transform(iv, source, destination);
+            Assert.Equal(inPlace, destination[..length]);
+            Assert.Equal(new byte[3], destination[length..]);
+            Assert.Equal(original, source);
+        }
+
+        Assert.Throws<ArgumentException>(() => cipher.Transform(iv, new byte[10], new byte[9]));
+    }
+}
