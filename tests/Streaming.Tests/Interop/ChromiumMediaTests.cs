@@ -32,6 +32,7 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         public long PacketsRead, PlisForwarded, OutgoingVideo, DroppedOut, IncomingVideo, DroppedIn;
         public int DropEveryOut, DropEveryIn;      // 0 = never
         public bool Blackout;                      // drop all our video (and RTX) while set
+        public bool DropRtx;                       // drop our retransmissions while set
         public string? ClosedReason;
         public IReadOnlyCollection<string> LocalUsernameFragments => Core.LocalUsernameFragments;
 
@@ -55,7 +56,7 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
                 var d = destination[..written];
                 if (Video is not null && (IsRtpOf(d, Video.Ssrc) || (Video.RtxSsrc is { } rtx && IsRtpOf(d, rtx))))
                 {
-                    if (Blackout) { DroppedOut++; continue; }
+                    if (Blackout || (DropRtx && !IsRtpOf(d, Video.Ssrc))) { DroppedOut++; continue; }
                     if (IsRtpOf(d, Video.Ssrc) && DropEveryOut > 0 && ++OutgoingVideo % DropEveryOut == DropEveryOut / 2) { DroppedOut++; continue; }
                 }
                 return true;
@@ -271,9 +272,13 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         Assert.True(inVideo.NackCount > 0, "the browser reports NACKs sent");
         Assert.True(droppedIn > 0 && rtxIn > 0, "our NACKs were answered by the browser");
 
-        // PLI: a blackout of our video the NACKs cannot repair makes the browser ask for a key frame; we forward it.
+        // PLI: a blackout of our video that NACKs cannot repair (retransmissions dropped too) leaves the browser
+        // without decodable frames, so it asks for a key frame (PLI); we forward it to its own sender.
+        // (The browser may already have sent PLIs while starting; only the increase counts.)
         var pliBefore = inVideo.PliCount;
-        await handle.InvokeAsync(_ => peer.Blackout = true);
+        var pliOutBefore = outVideo.PliCount;
+        var (plisInBefore, forwardedBefore, plisSentBefore) = await handle.InvokeAsync(_ => (peer.Video.PlisReceived + peer.Video.FirsReceived, peer.PlisForwarded, peer.RemoteVideo!.PlisSent));
+        await handle.InvokeAsync(_ => peer.Blackout = peer.DropRtx = true);
         await Task.Delay(1500);
         await handle.InvokeAsync(_ => peer.Blackout = false);
         deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
@@ -281,12 +286,13 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         {
             await Task.Delay(250);
             stats = await StatsAsync(page);
-        } while (Find(stats, "outbound-rtp", "video").PliCount == 0 && DateTime.UtcNow < deadline);
+        } while (Find(stats, "outbound-rtp", "video").PliCount <= pliOutBefore && DateTime.UtcNow < deadline);
+        await handle.InvokeAsync(_ => peer.DropRtx = false);
         var (plisIn, forwarded, plisSent) = await handle.InvokeAsync(_ => (peer.Video.PlisReceived + peer.Video.FirsReceived, peer.PlisForwarded, peer.RemoteVideo!.PlisSent));
-        output.WriteLine($"PLI: browser inbound pliCount {pliBefore} -> {Find(stats, "inbound-rtp", "video").PliCount}, we received {plisIn}, forwarded {forwarded}, sent {plisSent}; browser outbound pliCount {Find(stats, "outbound-rtp", "video").PliCount}");
+        output.WriteLine($"PLI: browser inbound pliCount {pliBefore} -> {Find(stats, "inbound-rtp", "video").PliCount}, we received {plisInBefore} -> {plisIn}, forwarded {forwardedBefore} -> {forwarded}, sent {plisSentBefore} -> {plisSent}; browser outbound pliCount {pliOutBefore} -> {Find(stats, "outbound-rtp", "video").PliCount}");
         Assert.True(Find(stats, "inbound-rtp", "video").PliCount > pliBefore, "the browser asked for a key frame after the blackout");
-        Assert.True(plisIn > 0 && forwarded > 0 && plisSent > 0, "the key frame request reached us and was forwarded upstream");
-        Assert.True(Find(stats, "outbound-rtp", "video").PliCount > 0, "the browser's sender received our PLI");
+        Assert.True(plisIn > plisInBefore && forwarded > forwardedBefore && plisSent > plisSentBefore, "the key frame request reached us and was forwarded upstream");
+        Assert.True(Find(stats, "outbound-rtp", "video").PliCount > pliOutBefore, "the browser's sender received our forwarded PLI");
         Assert.True(await page.EvaluateAsync<int>("() => window.received.length") == 2, "the browser got our two tracks");
 
         // The browser closes: we are Closed at once (close_notify and/or BYE on every track).
