@@ -5,6 +5,9 @@ using Transport.Streaming.Jsep;
 
 namespace Transport.Streaming.WebRtc;
 
+/// <summary>The payload formats we packetize and depacketize.</summary>
+internal enum PayloadFormat { Other, Opus, Vp8, H264 }
+
 /// <summary>What to send on an outgoing track (<see cref="PeerConnectionCore.AddTrack"/>).</summary>
 public sealed record LocalTrackOptions
 {
@@ -74,6 +77,7 @@ public sealed class LocalTrack
     public bool IsNegotiated => Codec is not null;
 
     internal int? MidExtensionId;
+    internal PayloadFormat Payload;
     internal ushort NextSequence = (ushort)Random.Shared.Next(0, 0x8000);
     internal ushort PictureId = (ushort)Random.Shared.Next(0, 0x8000);
 
@@ -291,14 +295,22 @@ public sealed record MediaOptions
 {
     /// <summary>Largest RTP payload we packetize into (before SRTP). Default 1100 bytes, below a 1200-byte path MTU budget.</summary>
     public int MaxPayloadSize { get; init; } = 1100;
-    /// <summary>Outgoing packets waiting for the wire (a bounded ring, allocated once). Default 1024.</summary>
-    public int SendQueuePackets { get; init; } = 1024;
+    /// <summary>
+    /// Outgoing packets waiting for the wire (a bounded ring of MaxPayloadSize + 128 byte slots, allocated on first
+    /// use; the driver drains it after every call, so it only has to hold the largest frame). Default 512.
+    /// </summary>
+    public int SendQueuePackets { get; init; } = 512;
     /// <summary>Sent packets kept per outgoing track to answer NACKs (RFC 4585). Default 1024.</summary>
     public int SendHistoryPackets { get; init; } = 1024;
     /// <summary>Capacity of each incoming track's packet reader (oldest dropped beyond). Default 512.</summary>
     public int PacketReaderCapacity { get; init; } = 512;
     /// <summary>Capacity of each incoming track's frame reader (oldest dropped beyond). Default 64.</summary>
     public int FrameReaderCapacity { get; init; } = 64;
+    /// <summary>
+    /// Offer RTX (RFC 4588) for video and accept it when offered: NACKed packets are then resent on the RTX SSRC;
+    /// without it the original packet is sent again. Default true.
+    /// </summary>
+    public bool UseRtx { get; init; } = true;
     /// <summary>Mean RTCP report interval (RFC 3550 6.2; randomized 0.5-1.5x). Default 1 s.</summary>
     public TimeSpan ReportInterval { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>RTCP CNAME (RFC 7022); null makes a random one.</summary>

@@ -69,6 +69,14 @@ public sealed partial class PeerConnectionCore
         }
     }
 
+    internal static PayloadFormat FormatOf(CodecSpec codec) => codec.Name.ToUpperInvariant() switch
+    {
+        "VP8" => PayloadFormat.Vp8,
+        "H264" => PayloadFormat.H264,
+        "OPUS" => PayloadFormat.Opus,
+        _ => PayloadFormat.Other,
+    };
+
     private static IReadOnlyList<CodecSpec> DefaultCodecs(MediaKind kind) =>
         kind == MediaKind.Audio ? [CodecSpec.Opus] : [CodecSpec.Vp8, CodecSpec.H264];
 
@@ -123,6 +131,7 @@ public sealed partial class PeerConnectionCore
                     var codec = codecs[0];
                     track.Mid = mid;
                     track.Codec = codec;
+                    track.Payload = FormatOf(codec.Codec);
                     track.MidExtensionId = midExtension is >= 1 and <= 14 && mid.Length <= 16 ? midExtension : null;
                     track.UsesRtx = codec.RtxPayloadType is not null && track.RtxSsrc is not null;
                     RtpState().AddSendStream(track.Ssrc, codec.Codec.ClockRate,
@@ -203,9 +212,9 @@ public sealed partial class PeerConnectionCore
         if (frame.IsEmpty) return MediaSendResult.Invalid;
         var max = _options.Media.MaxPayloadSize;
         var result = MediaSendResult.Sent;
-        switch (track.Codec!.Codec.Name.ToUpperInvariant())
+        switch (track.Payload)
         {
-            case "VP8":
+            case PayloadFormat.Vp8:
             {
                 var packetizer = new Vp8Packetizer(frame, max, track.PictureId);
                 track.PictureId = (ushort)((track.PictureId + 1) & 0x7FFF);
@@ -217,7 +226,7 @@ public sealed partial class PeerConnectionCore
                 }
                 break;
             }
-            case "H264":
+            case PayloadFormat.H264:
             {
                 var packetizer = new H264Packetizer(frame, max);
                 while (result == MediaSendResult.Sent)

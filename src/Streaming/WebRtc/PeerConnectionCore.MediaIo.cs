@@ -143,11 +143,11 @@ public sealed partial class PeerConnectionCore
         foreach (var c in track.Codecs)
             if (c.PayloadType == payloadType) codec = c;
         if (codec is null) return null;
-        IRtpDepacketizer? depacketizer = codec.Codec.Name.ToUpperInvariant() switch
+        IRtpDepacketizer? depacketizer = FormatOf(codec.Codec) switch
         {
-            "OPUS" => new OpusDepacketizer(),
-            "VP8" => new Vp8Depacketizer(),
-            "H264" => new H264Depacketizer(),
+            PayloadFormat.Opus => new OpusDepacketizer(),
+            PayloadFormat.Vp8 => new Vp8Depacketizer(),
+            PayloadFormat.H264 => new H264Depacketizer(),
             _ => null,
         };
         if (depacketizer is null) return null;

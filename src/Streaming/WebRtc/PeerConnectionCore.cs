@@ -76,6 +76,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
             EndOfCandidates = endOfCandidates,
             MaxMessageSize = _options.MaxMessageSize,
             Media = LocalMediaSections(),
+            UseRtx = _options.Media.UseRtx,
         };
 
     /// <summary>Our offer (we control ICE and answer DTLS setup with actpass), with the candidates known so far.</summary>

@@ -9,7 +9,7 @@ using Transport.TestKit;
 namespace Transport.Streaming.Tests.WebRtc;
 
 /// <summary>The media path of two of our peer connections over the test kit's virtual link, on virtual time.</summary>
-public sealed class PeerConnectionMediaTests
+public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
 
@@ -28,11 +28,11 @@ public sealed class PeerConnectionMediaTests
     private sealed record Pair(TwoPeerDriver Driver, Adapter A, Adapter B, LocalTrack Video, LocalTrack Audio, LocalTrack BackVideo);
 
     /// <summary>A offers audio and video; B answers with a video track of its own. Runs until both are connected.</summary>
-    private static Pair Connect(VirtualLink? link = null, IReadOnlyList<CodecSpec>? videoCodecs = null)
+    private static Pair Connect(VirtualLink? link = null, IReadOnlyList<CodecSpec>? videoCodecs = null, MediaOptions? media = null)
     {
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
-        var options = new PeerConnectionOptions { Certificate = Certificate };
+        var options = new PeerConnectionOptions { Certificate = Certificate, Media = media ?? new MediaOptions() };
         var a = new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlling } });
         var b = new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlled } });
         a.AddHostCandidate(endA);
@@ -178,6 +178,69 @@ public sealed class PeerConnectionMediaTests
         Assert.Equal(3, video.RetransmissionsReceived);
         Assert.Contains(p.A.Events, e => e is NackReceivedEvent n && n.Track == p.Video && n.Retransmitting > 0);
         Assert.Equal(0, video.PacketsLost);   // the retransmissions filled the gaps (RFC 3550 A.3 counts them)
+    }
+
+    [Fact]
+    public void WithoutRtxTheNackedPacketIsSentAgainAsTheOriginal()
+    {
+        var link = new VirtualLink(4);
+        var p = Connect(link, media: new MediaOptions { UseRtx = false });
+        Assert.False(p.Video.UsesRtx);
+        Assert.Null(p.B.Remote(MediaKind.Video).RtxSsrc);
+        var ssrc = p.Video.Ssrc;
+        var sequences = new List<ushort>();
+        link.AddFilter(LinkEnd.A, d => d.Length > 12 && d.Span[1] is < 192 or > 223 && System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(d.Span[8..]) == ssrc,
+            n => n == 5 ? FilterAction.Drop : FilterAction.Pass);
+        for (var i = 0; i < 10; i++)
+        {
+            p.A.Core.SendFrame(p.Video, Vp8Frame(i, 2500), (uint)(i * 3000), p.Driver.Now);
+            p.Driver.RunFor(TimeSpan.FromMilliseconds(33));
+        }
+        p.Driver.RunFor(TimeSpan.FromMilliseconds(200));
+        var video = p.B.Remote(MediaKind.Video);
+        Assert.Equal(10, Frames(video).Count(f => f.IsComplete));
+        Assert.Equal(1, p.Video.Retransmissions);
+        Assert.Equal(0, video.RetransmissionsReceived);               // no RTX: an ordinary packet of the stream
+        while (video.Packets.TryRead(out var packet)) { sequences.Add(packet.SequenceNumber); packet.Dispose(); }
+        Assert.Equal(sequences.Count, sequences.Distinct().Count());   // the dropped one arrived once, late
+        Assert.Equal(p.Video.PacketsSent, sequences.Count);
+        Assert.Equal(0, video.PacketsLost);
+    }
+
+    [Fact]
+    public void SendingAFrameAllocatesNothingAndReceivingOnlyThePacketAndFrameObjects()
+    {
+        var p = Connect();
+        var frame = Vp8Frame(1, 5000);
+        var buffer = new byte[2048];
+        var captured = new List<byte[]>();
+        void SendAndCapture(uint ts, bool keep)
+        {
+            p.A.Core.SendFrame(p.Video, frame, ts, p.Driver.Now);
+            while (p.A.Core.TryPollTransmit(buffer, out var n, out _, out _))
+                if (keep) captured.Add(buffer.AsSpan(0, n).ToArray());
+        }
+        for (var i = 0; i < 20; i++) SendAndCapture((uint)(i * 3000), keep: true); // input for the receive side
+        for (var i = 20; i < 200; i++) SendAndCapture((uint)(i * 3000), keep: false); // warm-up (tiered JIT)
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 200; i < 300; i++) SendAndCapture((uint)(i * 3000), keep: false);
+        var sendAllocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, sendAllocated);
+        before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++) { p.A.Core.PollTimeout(); p.A.Core.HandleTimeout(p.Driver.Now); }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);  // timers polled after every input
+
+        var end = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
+        var local = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
+        var video = p.B.Remote(MediaKind.Video);
+        void Drain() { while (video.Packets.TryRead(out var x)) x.Dispose(); while (video.Frames.TryRead(out var f)) f.Dispose(); while (p.B.Core.TryPollEvent(out _)) { } }
+        foreach (var d in captured.Take(50)) { p.B.Core.HandleDatagram(d, local, end, p.Driver.Now); Drain(); }
+        before = GC.GetAllocatedBytesForCurrentThread();
+        foreach (var d in captured.Skip(50)) { p.B.Core.HandleDatagram(d, local, end, p.Driver.Now); Drain(); }
+        var receiveAllocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        var packets = captured.Count - 50;
+        output.WriteLine($"receive: {receiveAllocated} B for {packets} packets = {(double)receiveAllocated / packets:0.0} B per packet (VP8, 5 packets per frame)");
+        Assert.True(receiveAllocated <= packets * 160, $"{receiveAllocated} B for {packets} packets ({receiveAllocated / packets} B each): one MediaPacket per packet, one MediaFrame per frame");
     }
 
     [Fact]
