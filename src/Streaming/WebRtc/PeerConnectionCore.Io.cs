@@ -72,7 +72,7 @@ public sealed partial class PeerConnectionCore
         return best;
     }
 
-    /// <summary>ICE's own packets first, then DTLS records, then SRTP/SRTCP on the selected pair.</summary>
+    /// <summary>ICE's own packets first, then queued SRTP, DTLS records, then RTCP and retransmissions on the selected pair.</summary>
     public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
     {
         if (Ice.TryPollTransmit(destination, out var t))
@@ -81,6 +81,17 @@ public sealed partial class PeerConnectionCore
             local = t.Local;
             remote = t.Remote;
             return true;
+        }
+        while (TryPollQueuedMedia(destination, out written))
+        {
+            var send = Ice.TrySend(_now);
+            if (send.CanSend)
+            {
+                local = send.Local;
+                remote = send.Remote!;
+                return true;
+            }
+            DroppedDatagrams++;
         }
         while (_dtls is not null && _dtls.TryPollTransmit(destination, out written))
         {

@@ -218,14 +218,21 @@ public sealed partial class PeerConnectionCore
         }
     }
 
-    /// <summary>Media transmits after ICE and DTLS: queued RTP, then retransmissions and RTCP, then PLIs.</summary>
-    private bool TryPollMediaTransmit(Span<byte> destination, out int written)
+    /// <summary>Queued SRTP packets (media, and the BYE of a close, which thus precedes the DTLS close_notify).</summary>
+    private bool TryPollQueuedMedia(Span<byte> destination, out int written)
     {
-        if (_sendQueue is { Count: > 0 } && _srtp is not null)
+        written = 0;
+        while (_sendQueue is { Count: > 0 } && _srtp is not null)
         {
             written = _sendQueue.Dequeue(destination);
-            return written > 0;
+            if (written > 0) return true;
         }
+        return false;
+    }
+
+    /// <summary>Media transmits produced on demand after DTLS: retransmissions and RTCP, then PLIs.</summary>
+    private bool TryPollMediaTransmit(Span<byte> destination, out int written)
+    {
         written = 0;
         if (!MediaRunning) return false;
         var room = destination[..Math.Min(destination.Length - 64, 1400)];
