@@ -137,6 +137,35 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         }
         """;
 
+    private const string AnswerScript = """
+        async (offer) => {
+          const pc = new RTCPeerConnection({ iceServers: [] });
+          window.pc = pc;
+          window.received = [];
+          pc.ontrack = e => {
+            window.received.push(e.track.kind);
+            const el = document.createElement(e.track.kind);
+            el.srcObject = new MediaStream([e.track]);
+            el.muted = true;
+            el.autoplay = true;
+            document.body.appendChild(el);
+            el.play().catch(() => {});
+          };
+          await pc.setRemoteDescription({ type: 'offer', sdp: offer });
+          const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480, frameRate: 30 } });
+          for (const t of pc.getTransceivers()) {
+            const track = stream.getTracks().find(x => x.kind === t.receiver.track.kind);
+            if (!track) continue;
+            await t.sender.replaceTrack(track);
+            t.sender.setStreams(stream);
+            t.direction = 'sendrecv';
+          }
+          await pc.setLocalDescription(await pc.createAnswer());
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          return pc.localDescription.sdp;
+        }
+        """;
+
     private const string StatsScript = """
         async () => {
           const report = await window.pc.getStats();
@@ -183,6 +212,9 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
     public Task ChromiumSendsCameraAndMicrophoneAsVp8AndOpusAndDecodesOurEcho() => RunEchoAsync(CodecSpec.Vp8);
 
     [Fact]
+    public Task WeOfferAudioAndVideoAndChromiumAnswersSendingItsCameraAndDecodingOurEcho() => RunEchoAsync(CodecSpec.Vp8, weOffer: true);
+
+    [Fact]
     public async Task ChromiumSendsCameraAsH264AndDecodesOurEchoOrTheBrowserLacksH264()
     {
         using (var ns = NetworkNamespace.Create())
@@ -203,13 +235,13 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         await RunEchoAsync(CodecSpec.H264);
     }
 
-    private async Task RunEchoAsync(CodecSpec videoCodec)
+    private async Task RunEchoAsync(CodecSpec videoCodec, bool weOffer = false)
     {
         using var ns = NetworkNamespace.Create();
         await using var driver = new UdpDriver();
         var local = ns.CreateInside(() => driver.Bind(new IPEndPoint(IPAddress.Loopback, 0)));
         using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-        var core = new PeerConnectionCore(new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        var core = new PeerConnectionCore(new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = weOffer ? IceRole.Controlling : IceRole.Controlled } });
         core.AddHostCandidate(local);
         var peer = new MediaEchoPeer(core)
         {
@@ -223,12 +255,23 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         await using var chromium = await HeadlessChromium.LaunchAsync(ns, fakeMedia: true);
         var page = await SecurePageAsync(chromium);
         page.Console += (_, m) => output.WriteLine("browser: " + m.Text);
-        var offerText = await page.EvaluateAsync<string>(OfferScript);
-        var offer = SessionDescription.Parse(offerText);
-        Assert.Contains(videoCodec.Name + "/90000", offerText, StringComparison.OrdinalIgnoreCase);
         var started = Stopwatch.StartNew();
-        var answer = await handle.InvokeAsync(now => core.CreateAnswer(offer, now).ToString());
-        await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
+        if (weOffer)
+        {
+            var ourOffer = await handle.InvokeAsync(now => core.CreateOffer(now).ToString());
+            var browserAnswer = await page.EvaluateAsync<string>(AnswerScript, ourOffer);
+            Assert.Contains(videoCodec.Name + "/90000", browserAnswer, StringComparison.OrdinalIgnoreCase);
+            await handle.InvokeAsync(now => core.SetRemoteDescription(SessionDescription.Parse(browserAnswer), now));
+            Assert.Equal(2, await handle.InvokeAsync(_ => core.RemoteTracks.Count)); // the browser's answer sends on both sections
+        }
+        else
+        {
+            var offerText = await page.EvaluateAsync<string>(OfferScript);
+            var offer = SessionDescription.Parse(offerText);
+            Assert.Contains(videoCodec.Name + "/90000", offerText, StringComparison.OrdinalIgnoreCase);
+            var answer = await handle.InvokeAsync(now => core.CreateAnswer(offer, now).ToString());
+            await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
+        }
         Assert.Equal(videoCodec.Name, peer.Video.Codec?.Codec.Name);
         Assert.Equal("opus", peer.Audio.Codec?.Codec.Name);
 
