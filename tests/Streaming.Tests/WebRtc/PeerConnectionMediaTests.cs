@@ -285,6 +285,31 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
     }
 
     [Fact]
+    public void AnsweringARealChromiumOfferMakesItsTracksWithTheSignalledSsrcsAndPutsOursInItsSections()
+    {
+        var offer = SessionDescription.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "chromium-offer.sdp")));
+        using var core = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate });
+        core.AddHostCandidate(new IPEndPoint(IPAddress.Loopback, 5000));
+        var video = core.AddTrack(MediaKind.Video, new LocalTrackOptions { Codecs = [CodecSpec.H264, CodecSpec.Vp8] });
+        var audio = core.AddTrack(MediaKind.Audio);
+        var answer = core.CreateAnswer(offer, TimeSpan.Zero);
+        var events = new List<PeerConnectionEvent>();
+        while (core.TryPollEvent(out var e)) events.Add(e);
+
+        var tracks = events.OfType<RemoteTrackAdded>().Select(e => e.Track).ToList();
+        Assert.Equal([(MediaKind.Audio, "0", 2074587812u, (uint?)null), (MediaKind.Video, "1", 972566056u, 1518315065u)],
+            tracks.Select(t => (t.Kind, t.Mid, t.Ssrc, t.RtxSsrc)));
+        Assert.Equal("bfef8d56-4306-4ad3-af15-3de5f9237e2a", tracks[1].TrackId);
+        Assert.Equal(("0", "opus", 111), (audio.Mid, audio.Codec!.Codec.Name, audio.Codec.PayloadType));
+        Assert.Equal(("1", "H264"), (video.Mid, video.Codec!.Codec.Name));     // our preference, the offer's payload type
+        Assert.True(video.UsesRtx);
+        var videoSection = answer.Media.Single(m => m.Mid == "1");
+        Assert.Contains($"FID {video.Ssrc} {video.RtxSsrc}", videoSection.GetAttributes("ssrc-group"));
+        Assert.Equal(video.Codec.PayloadType.ToString(System.Globalization.CultureInfo.InvariantCulture), videoSection.Formats[0]);
+        Assert.Equal(MediaSendResult.NotConnected, core.SendFrame(video, [0, 0, 0, 1, 0x65, 1], 0, TimeSpan.Zero));
+    }
+
+    [Fact]
     public void SendingBeforeConnectingOrOnAnUnnegotiatedTrackSaysWhy()
     {
         var core = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate });
