@@ -262,6 +262,28 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
     }
 
     [Fact]
+    public void AFullIntraRequestIsSurfacedOncePerSequenceNumber()
+    {
+        var p = Connect();
+        var buffer = new byte[256];
+        void Fir(byte sequence)
+        {
+            // RFC 5104 4.3.1, as B's SRTCP (B's core sends only PLI itself).
+            var length = Transport.Rtp.Rtcp.RtcpFeedback.WriteFir(buffer, p.BackVideo.Ssrc, p.Video.Ssrc, sequence);
+            Assert.Equal(Transport.Rtp.Srtp.SrtpResult.Ok, p.B.Core.Srtp!.ProtectRtcp(buffer, length, out var n));
+            p.A.HandleDatagram(buffer.AsSpan(0, n), p.Driver.Now);
+        }
+        Fir(1);
+        Fir(1);   // a repetition of the same request
+        Fir(2);
+        var requests = p.A.Events.OfType<KeyFrameRequestReceived>().ToList();
+        Assert.Equal(2, requests.Count);
+        Assert.All(requests, r => Assert.True(r.FullIntraRequest && r.Track == p.Video));
+        Assert.Equal(2, p.Video.FirsReceived);
+        Assert.Equal(0, p.Video.PlisReceived);
+    }
+
+    [Fact]
     public void ByeOnEveryIncomingTrackEndsThemAndClosesTheConnection()
     {
         var link = new VirtualLink(5);
