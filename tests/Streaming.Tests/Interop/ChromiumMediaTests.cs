@@ -22,7 +22,10 @@ namespace Transport.Streaming.Tests.Interop;
 [Collection(BrowserCollection.Name)]
 public sealed class ChromiumMediaTests(ITestOutputHelper output)
 {
-    /// <summary>Our side: echoes every complete frame of the browser's tracks on our own tracks; drops packets on request.</summary>
+    /// <summary>
+    /// Our side: echoes every complete video frame (re-packetized) and every audio packet of the browser's tracks on our
+    /// own tracks; drops packets on request.
+    /// </summary>
     private sealed class MediaEchoPeer(PeerConnectionCore core) : IDatagramPeer
     {
         public PeerConnectionCore Core { get; } = core;
@@ -94,7 +97,17 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         private void Echo(RemoteTrack? from, LocalTrack to, TimeSpan now, bool video)
         {
             if (from is null) return;
-            while (from.Packets.TryRead(out var p)) { PacketsRead++; p.Dispose(); }
+            while (from.Packets.TryRead(out var p))
+            {
+                using (p)
+                {
+                    PacketsRead++;
+                    // Audio is echoed packet by packet (SendRtpPacket), video frame by frame (SendFrame).
+                    if (video) continue;
+                    if (Core.SendRtpPacket(to, p.Data.Span, now) == MediaSendResult.Sent) Echoed++;
+                    else EchoRefused++;
+                }
+            }
             while (from.Frames.TryRead(out var f))
             {
                 using (f)
@@ -107,7 +120,7 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
                         MinVideoFrame = Math.Min(MinVideoFrame, f.Length);
                         MaxVideoFrame = Math.Max(MaxVideoFrame, f.Length);
                     }
-                    else AudioFrames++;
+                    else { AudioFrames++; continue; }
                     if (Core.SendFrame(to, f.Data.Span, f.Timestamp, now) == MediaSendResult.Sent) Echoed++;
                     else EchoRefused++;
                 }
@@ -248,7 +261,7 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
             Audio = core.AddTrack(MediaKind.Audio),
             Video = core.AddTrack(MediaKind.Video, new LocalTrackOptions { Codecs = [videoCodec] }),
             DropEveryOut = 300,   // 0.33 % of our echoed video, to provoke the browser's NACKs
-            DropEveryIn = 300,    // 0.33 % of the browser's video, to make us NACK
+            DropEveryIn = 200,    // 0.5 % of the browser's video, to make us NACK
         };
         await using var handle = driver.Register(peer);
 
