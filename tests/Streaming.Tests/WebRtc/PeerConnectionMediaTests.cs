@@ -28,7 +28,7 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
     private sealed record Pair(TwoPeerDriver Driver, Adapter A, Adapter B, LocalTrack Video, LocalTrack Audio, LocalTrack BackVideo);
 
     /// <summary>A offers audio and video; B answers with a video track of its own. Runs until both are connected.</summary>
-    private static Pair Connect(VirtualLink? link = null, IReadOnlyList<CodecSpec>? videoCodecs = null, MediaOptions? media = null)
+    private static Pair Connect(VirtualLink? link = null, IReadOnlyList<CodecSpec>? videoCodecs = null, MediaOptions? media = null, bool offerWithoutSsrcs = false)
     {
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
@@ -40,7 +40,10 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
         var audio = a.AddTrack(MediaKind.Audio);
         var video = a.AddTrack(MediaKind.Video, new LocalTrackOptions { Codecs = videoCodecs });
         var backVideo = b.AddTrack(MediaKind.Video, new LocalTrackOptions { Codecs = videoCodecs });
-        var offer = SessionDescription.Parse(a.CreateOffer(TimeSpan.Zero).ToString());
+        var offerText = a.CreateOffer(TimeSpan.Zero).ToString();
+        if (offerWithoutSsrcs) // as endpoints that signal no a=ssrc: B must demultiplex by the mid header extension
+            offerText = string.Join("\r\n", offerText.Split("\r\n").Where(l => !l.StartsWith("a=ssrc", StringComparison.Ordinal)));
+        var offer = SessionDescription.Parse(offerText);
         var answer = SessionDescription.Parse(b.CreateAnswer(offer, TimeSpan.Zero).ToString());
         a.SetRemoteDescription(answer, TimeSpan.Zero);
         var adapterA = new Adapter(a, endA, endB);
@@ -178,6 +181,31 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
         Assert.Equal(3, video.RetransmissionsReceived);
         Assert.Contains(p.A.Events, e => e is NackReceivedEvent n && n.Track == p.Video && n.Retransmitting > 0);
         Assert.Equal(0, video.PacketsLost);   // the retransmissions filled the gaps (RFC 3550 A.3 counts them)
+    }
+
+    [Fact]
+    public void WithoutSignalledSsrcsTheMidExtensionRoutesMediaAndRtxToTheirTrack()
+    {
+        var link = new VirtualLink(6);
+        var p = Connect(link, offerWithoutSsrcs: true);
+        var video = p.B.Remote(MediaKind.Video);
+        Assert.Equal(0u, video.Ssrc);                                   // unknown until the first packet
+        var ssrc = p.Video.Ssrc;
+        link.AddFilter(LinkEnd.A, d => d.Length > 12 && d.Span[1] is < 192 or > 223 && System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(d.Span[8..]) == ssrc,
+            n => n == 8 ? FilterAction.Drop : FilterAction.Pass);
+        for (var i = 0; i < 10; i++)
+        {
+            p.A.Core.SendFrame(p.Video, Vp8Frame(i, 2500), (uint)(i * 3000), p.Driver.Now);
+            p.A.Core.SendFrame(p.Audio, new byte[50 + i], (uint)(i * 960), p.Driver.Now);
+            p.Driver.RunFor(TimeSpan.FromMilliseconds(33));
+        }
+        p.Driver.RunFor(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(p.Video.Ssrc, video.Ssrc);
+        Assert.Equal(p.Video.RtxSsrc, video.RtxSsrc);                   // learned from the RTX payload type and the mid
+        Assert.Equal(1, video.RetransmissionsReceived);
+        Assert.Equal(10, Frames(video).Count(f => f.IsComplete));
+        Assert.Equal(10, Frames(p.B.Remote(MediaKind.Audio)).Count);
+        Assert.Equal(0, p.B.Core.MediaCounters.UnknownSsrc);
     }
 
     [Fact]
