@@ -102,29 +102,30 @@ public sealed class PeerConnectionSendTests
         var phase = "connecting";
         try
         {
-        var connecting = ConnectAsync(a, b);
-        var started = System.Diagnostics.Stopwatch.StartNew();
-        while (!connecting.IsCompleted && started.Elapsed < Patience)
-        {
-            // A's ICE pacing and retransmissions run on its clock: 10 ms of it per real millisecond or so.
-            clock.Advance(TimeSpan.FromMilliseconds(10));
-            await Task.Delay(1);
-        }
-        var (channel, remote) = await connecting.WaitAsync(Patience);
-        Assert.Equal(ConnectionState.Connected, a.State);
+            var connecting = ConnectAsync(a, b);
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            while (!connecting.IsCompleted && started.Elapsed < Patience)
+            {
+                // A's ICE pacing and retransmissions run on its clock, about as fast as real time. (Set-up itself
+                // needs no timer; A's 2 s DisconnectedTimeout must not pass before the test moves the clock on.)
+                clock.Advance(TimeSpan.FromMilliseconds(1));
+                await Task.Delay(1);
+            }
+            var (channel, remote) = await connecting.WaitAsync(Patience);
+            Assert.Equal(ConnectionState.Connected, a.State);
 
-        phase = "waiting for Disconnected";
-        clock.Advance(TimeSpan.FromSeconds(3));   // nothing from B for longer than A's DisconnectedTimeout
-        await NextAsync<ConnectionStateChanged>(a, s => s.State == ConnectionState.Disconnected);
-        var result = a.TrySend(channel, "kept"u8);
-        Assert.Equal(SendStatus.Buffered, result.Status);
-        Assert.Equal(ConnectionState.Disconnected, result.State);
+            phase = "waiting for Disconnected";
+            clock.Advance(TimeSpan.FromSeconds(3));   // nothing from B for longer than A's DisconnectedTimeout
+            await NextAsync<ConnectionStateChanged>(a, s => s.State == ConnectionState.Disconnected);
+            var result = a.TrySend(channel, "kept"u8);
+            Assert.Equal(SendStatus.Buffered, result.Status);
+            Assert.Equal(ConnectionState.Disconnected, result.State);
 
-        phase = "waiting for the buffered message";
-        var message = await NextAsync<DataChannelMessageReceived>(b);
-        Assert.Equal("kept"u8.ToArray(), message.Data);
-        phase = "back to Connected";
-        await NextAsync<ConnectionStateChanged>(a, s => s.State == ConnectionState.Connected);   // B's SACK is traffic again
+            phase = "waiting for the buffered message";
+            var message = await NextAsync<DataChannelMessageReceived>(b);
+            Assert.Equal("kept"u8.ToArray(), message.Data);
+            phase = "back to Connected";
+            await NextAsync<ConnectionStateChanged>(a, s => s.State == ConnectionState.Connected);   // B's SACK is traffic again
         }
         catch (OperationCanceledException e)
         {
