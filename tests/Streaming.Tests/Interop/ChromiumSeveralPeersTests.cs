@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Runtime.Versioning;
+using Microsoft.Playwright;
+using Transport.Dtls;
+using Transport.Ice;
+using Transport.Streaming.Io;
+using Transport.Streaming.WebRtc;
+using Xunit.Abstractions;
+
+namespace Transport.Streaming.Tests.Interop;
+
+/// <summary>
+/// Issue 7 section 4 item 6 (the data part): three browser pages, each in its own browser context of one headless
+/// Chromium, connect at the same time to one UDP port of ours (one <see cref="UdpDriver"/> bound once, three
+/// <see cref="PeerConnection"/>s on it). Measured times are printed on lines starting with "several peers:".
+/// </summary>
+[SupportedOSPlatform("linux")]
+[Collection(BrowserCollection.Name)]
+public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private const int Pages = 3;
+
+    /// <summary>Offers one ordered channel "echo"; <c>window.ping(tag, count, interval)</c> measures echo round trips.</summary>
+    private const string PageScript = """
+        async () => {
+          const pc = new RTCPeerConnection({ iceServers: [] });
+          window.pc = pc;
+          window.states = [];
+          pc.onconnectionstatechange = () => window.states.push(pc.connectionState);
+          const ch = window.ch = pc.createDataChannel('echo');
+          window.ping = (tag, count, interval) => new Promise((resolve, reject) => {
+            const sentAt = new Map();
+            const rtts = [];
+            const wrong = [];
+            const padding = 'p'.repeat(200);
+            ch.onmessage = e => {
+              const [t, i] = e.data.split(':');
+              if (t !== tag || !sentAt.has(+i) || e.data !== `${tag}:${i}:${padding}`) { wrong.push(String(e.data).slice(0, 40)); return; }
+              rtts.push(performance.now() - sentAt.get(+i));
+              sentAt.delete(+i);
+              if (rtts.length + wrong.length >= count) { clearTimeout(guard); resolve({ rtts, wrong, lost: sentAt.size }); }
+            };
+            const guard = setTimeout(() => resolve({ rtts, wrong, lost: sentAt.size }), count * interval + 10000);
+            let i = 0;
+            const timer = setInterval(() => {
+              if (i >= count) { clearInterval(timer); return; }
+              if (ch.readyState !== 'open') { clearInterval(timer); wrong.push('channel ' + ch.readyState); return; }
+              sentAt.set(i, performance.now());
+              ch.send(`${tag}:${i}:${padding}`);
+              i++;
+            }, interval);
+          });
+          await pc.setLocalDescription(await pc.createOffer());
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          return pc.localDescription.sdp;
+        }
+        """;
+
+    private sealed record PingResult(double[] Rtts, string[] Wrong, int Lost);
+
+    private static async Task<PingResult> PingAsync(IPage page, string tag, int count, int intervalMs)
+    {
+        // Playwright returns the object as JSON; read the three fields separately to stay independent of its mapping.
+        var json = await page.EvaluateAsync<string>(
+            "async ([tag, count, interval]) => JSON.stringify(await window.ping(tag, count, interval))", new object[] { tag, count, intervalMs });
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        var root = doc.RootElement;
+        return new PingResult(
+            root.GetProperty("rtts").EnumerateArray().Select(e => e.GetDouble()).ToArray(),
+            root.GetProperty("wrong").EnumerateArray().Select(e => e.GetString() ?? "").ToArray(),
+            root.GetProperty("lost").GetInt32());
+    }
+
+    private void Report(string phase, string tag, PingResult r)
+    {
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"several peers: {phase} {tag}: {r.Rtts.Length} echoes, round trip p50 {Percentiles.Of(r.Rtts, 50):0.00} ms, p99 {Percentiles.Of(r.Rtts, 99):0.00} ms, max {(r.Rtts.Length == 0 ? double.NaN : r.Rtts.Max()):0.00} ms; wrong {r.Wrong.Length}, lost {r.Lost}"));
+    }
+
+    [Fact]
+    public async Task ThreePagesOnOneServerPortEchoAtOnceAndOnePageClosingDisturbsNeitherOther()
+    {
+        using var ns = NetworkNamespace.Create();
+        await using var driver = new UdpDriver();
+        var port = ns.CreateInside(() => driver.Bind(new IPEndPoint(IPAddress.Loopback, 0)));
+        using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        var connections = new List<PeerConnection>();
+        var sessions = new List<AsyncEchoSession>();
+        try
+        {
+            for (var i = 0; i < Pages; i++)
+            {
+                var pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+                connections.Add(pc);
+                sessions.Add(new AsyncEchoSession(pc));
+            }
+            Assert.Single(driver.LocalEndPoints);
+
+            await using var chromium = await HeadlessChromium.LaunchAsync(ns);
+            var pages = new List<IPage>();
+            for (var i = 0; i < Pages; i++)
+            {
+                var context = await chromium.Browser.NewContextAsync();
+                pages.Add(await context.NewPageAsync());
+            }
+
+            // All three connect at the same time.
+            var setUp = Stopwatch.StartNew();
+            await Task.WhenAll(pages.Select(async (page, i) =>
+            {
+                var offer = await page.EvaluateAsync<string>(PageScript);
+                var answer = await connections[i].CreateAnswerAsync(offer).WaitAsync(Patience);
+                Assert.Contains($"127.0.0.1 {port.Port} typ host", answer);
+                await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
+                await page.WaitForFunctionAsync("() => window.ch.readyState === 'open'", null, new() { Timeout = 20_000 });
+            }));
+            output.WriteLine($"several peers: {Pages} pages connected at once to 127.0.0.1:{port.Port}, every channel open after {setUp.Elapsed.TotalMilliseconds:0} ms");
+            Assert.All(connections, c => Assert.Equal(ConnectionState.Connected, c.State));
+
+            // Phase 1: the three echo at once, 200 messages each, one every 10 ms.
+            var tags = Enumerable.Range(0, Pages).Select(i => "page" + i).ToArray();
+            var together = await Task.WhenAll(pages.Select((page, i) => PingAsync(page, tags[i], 200, 10)));
+            for (var i = 0; i < Pages; i++)
+            {
+                Report("all three at once,", tags[i], together[i]);
+                Assert.Empty(together[i].Wrong);       // every echo is its own page's message, intact, once
+                Assert.Equal(0, together[i].Lost);
+                Assert.Equal(200, together[i].Rtts.Length);
+                Assert.True(Percentiles.Of(together[i].Rtts, 50) < 50, $"{tags[i]}: p50 {Percentiles.Of(together[i].Rtts, 50):0.0} ms");
+            }
+
+            // Page 0 closes; our connection 0 is Closed, the other two stay Connected.
+            var closing = Stopwatch.StartNew();
+            await pages[0].EvaluateAsync("() => window.pc.close()");
+            Assert.True(await sessions[0].WaitForStateAsync(ConnectionState.Closed, TimeSpan.FromSeconds(5)), $"connection 0 still {connections[0].State}");
+            output.WriteLine($"several peers: page0 pc.close() -> its connection Closed in {closing.Elapsed.TotalMilliseconds:0.0} ms ({connections[0].Reason})");
+
+            // Phase 2: the remaining two keep echoing for 3 s.
+            var after = await Task.WhenAll(pages.Skip(1).Select((page, i) => PingAsync(page, tags[i + 1], 150, 20)));
+            for (var i = 0; i < after.Length; i++)
+            {
+                Report("after page0 closed,", tags[i + 1], after[i]);
+                Assert.Empty(after[i].Wrong);
+                Assert.Equal(0, after[i].Lost);
+                Assert.Equal(150, after[i].Rtts.Length);
+                Assert.True(Percentiles.Of(after[i].Rtts, 50) < 50, $"{tags[i + 1]}: p50 {Percentiles.Of(after[i].Rtts, 50):0.0} ms");
+            }
+            for (var i = 1; i < Pages; i++)
+            {
+                Assert.Equal(ConnectionState.Connected, connections[i].State);
+                // No state change but the way up, and no exception (TransportNotConnectedException or other) reached the application.
+                Assert.Equal([ConnectionState.Connecting, ConnectionState.Connected], sessions[i].States);
+                Assert.Empty(sessions[i].Errors);
+                Assert.Equal(["connecting", "connected"], await pages[i].EvaluateAsync<string[]>("() => window.states"));
+                Assert.Equal(350, sessions[i].Events.OfType<DataChannelMessageReceived>().Count());
+            }
+            Assert.Equal(ConnectionState.Closed, sessions[0].States.Last());
+            var n = driver.Counters;
+            output.WriteLine($"several peers: driver received {n.Received}, sent {n.Sent}, send errors {n.SendErrors}, dropped unknown peer {n.DroppedUnknownPeer}, inbox full {n.DroppedInboxFull}, peer errors {n.PeerErrors}");
+            Assert.Equal(0, n.PeerErrors);
+            Assert.Equal(0, n.DroppedInboxFull);
+        }
+        finally
+        {
+            foreach (var s in sessions) await s.StopAsync();
+            foreach (var c in connections) await c.DisposeAsync();
+        }
+    }
+}
