@@ -120,8 +120,14 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
             output.WriteLine($"several peers: {Pages} pages connected at once to 127.0.0.1:{port.Port}, every channel open after {setUp.Elapsed.TotalMilliseconds:0} ms");
             Assert.All(connections, c => Assert.Equal(ConnectionState.Connected, c.State));
 
-            // Phase 1: the three echo at once, 200 messages each, one every 10 ms.
             var tags = Enumerable.Range(0, Pages).Select(i => "page" + i).ToArray();
+            // The reference: one page echoing while the other two are idle.
+            var alone = await PingAsync(pages[0], tags[0], 100, 10);
+            Report("one page alone (reference),", tags[0], alone);
+            Assert.Empty(alone.Wrong);
+            Assert.Equal(100, alone.Rtts.Length);
+
+            // Phase 1: the three echo at once, 200 messages each, one every 10 ms.
             var together = await Task.WhenAll(pages.Select((page, i) => PingAsync(page, tags[i], 200, 10)));
             for (var i = 0; i < Pages; i++)
             {
@@ -158,6 +164,8 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
                 Assert.Equal(350, sessions[i].Events.OfType<DataChannelMessageReceived>().Count());
             }
             Assert.Equal(ConnectionState.Closed, sessions[0].States.Last());
+            Assert.Equal(300, sessions[0].Events.OfType<DataChannelMessageReceived>().Count());
+            Assert.Empty(sessions[0].Errors);
             var n = driver.Counters;
             output.WriteLine($"several peers: driver received {n.Received}, sent {n.Sent}, send errors {n.SendErrors}, dropped unknown peer {n.DroppedUnknownPeer}, inbox full {n.DroppedInboxFull}, peer errors {n.PeerErrors}");
             Assert.Equal(0, n.PeerErrors);
