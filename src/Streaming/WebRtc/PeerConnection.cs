@@ -1,5 +1,7 @@
 using System.Net;
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Transport.Sctp;
 using Transport.Streaming.Io;
 using Transport.Streaming.Sdp;
@@ -10,23 +12,32 @@ namespace Transport.Streaming.WebRtc;
 /// A peer connection running on a <see cref="UdpDriver"/>: the async face of <see cref="PeerConnectionCore"/>.
 /// Every call runs on the connection's own logical thread; events arrive in order on <see cref="Events"/>.
 /// Sending when the connection is not connected throws <see cref="TransportNotConnectedException"/> naming the
-/// state and its reason: never a silent drop.
+/// state and its reason (or <see cref="TrySend"/> returns it): never a silent drop. While Disconnected, messages
+/// are queued (up to <see cref="PeerConnectionOptions.MaxBufferedAmount"/> per channel) and SCTP delivers them
+/// when connectivity returns.
 /// </summary>
-public sealed class PeerConnection : IAsyncDisposable
+public sealed partial class PeerConnection : IAsyncDisposable
 {
     private readonly PeerConnectionCore _core;
+    private readonly PeerConnectionOptions _options;
+    private readonly ILogger _logger;
     private readonly PeerHandle _handle;
     private readonly Channel<PeerConnectionEvent> _events = Channel.CreateUnbounded<PeerConnectionEvent>(new UnboundedChannelOptions { SingleWriter = true });
+    private readonly Channel<RemoteTrack> _remoteTracks = Channel.CreateUnbounded<RemoteTrack>(new UnboundedChannelOptions { SingleWriter = true });
     private volatile ConnectionState _state = ConnectionState.New;
     private ConnectionReason? _reason;
     private int _disposed;
 
-    /// <summary>Creates a connection whose host candidates are the driver's bound sockets.</summary>
-    public PeerConnection(UdpDriver driver, PeerConnectionOptions? options = null)
+    /// <summary>Creates a connection whose host candidates are the driver's bound sockets; state changes are logged to <paramref name="logger"/>.</summary>
+    public PeerConnection(UdpDriver driver, PeerConnectionOptions? options = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(driver);
         if (driver.LocalEndPoints.Count == 0) throw new InvalidOperationException("Bind at least one local address on the driver first.");
-        _core = new PeerConnectionCore(options);
+        _options = options ?? new PeerConnectionOptions();
+        if (_options.MaxBufferedAmount < _options.MaxMessageSize)
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxBufferedAmount must hold at least one message of MaxMessageSize.");
+        _logger = logger ?? NullLogger.Instance;
+        _core = new PeerConnectionCore(_options);
         foreach (var local in driver.LocalEndPoints) _core.AddHostCandidate(local);
         _handle = driver.Register(new Runner(this));
     }
@@ -80,18 +91,19 @@ public sealed class PeerConnection : IAsyncDisposable
     private readonly List<(string Label, TaskCompletionSource<DataChannel> Opened)> _waiting = new();
 
     /// <summary>
-    /// Sends a message on <paramref name="channel"/>. Throws <see cref="TransportNotConnectedException"/> when the
-    /// connection is not connected, the channel's <see cref="DataChannelNotOpenException"/> when the channel is not
-    /// open, and <see cref="ArgumentException"/> for a message over the maximum size.
+    /// Sends a message on <paramref name="channel"/>: queued at once when Connected, and also while Disconnected
+    /// (delivered when connectivity returns). Throws <see cref="TransportNotConnectedException"/> when the connection
+    /// is New, Connecting, Failed or Closed, <see cref="ArgumentException"/> for a message over the maximum size, and
+    /// <see cref="InvalidOperationException"/> when the channel is not open or already holds
+    /// <see cref="PeerConnectionOptions.MaxBufferedAmount"/> bytes (wait for <see cref="DataChannelBufferedAmountLow"/>).
     /// </summary>
     public Task SendAsync(DataChannel channel, ReadOnlyMemory<byte> data, bool binary = true, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(channel);
         return _handle.InvokeAsync(now =>
         {
-            if (_core.State != ConnectionState.Connected)
-                throw new TransportNotConnectedException(_core.State.ToString().ToLowerInvariant(), _core.Reason?.ToString() ?? "not connected yet");
-            channel.Send(data.Span, binary, now);
+            var result = SendOnConnection(channel, data.Span, binary, now);
+            if (!result.Accepted) throw result.ToException();
         }, cancellationToken);
     }
 
@@ -99,7 +111,49 @@ public sealed class PeerConnection : IAsyncDisposable
     public Task SendAsync(DataChannel channel, string text, CancellationToken cancellationToken = default) =>
         SendAsync(channel, System.Text.Encoding.UTF8.GetBytes(text), binary: false, cancellationToken);
 
-    /// <summary>Closes: SCTP ABORT and DTLS close_notify go out, then the connection stops. Idempotent.</summary>
+    /// <summary>
+    /// The peer's tracks, as each negotiated section it sends on is applied (also reported as
+    /// <see cref="RemoteTrackAdded"/> on <see cref="Events"/>); completes when the connection ends.
+    /// </summary>
+    public ChannelReader<RemoteTrack> RemoteTracks => _remoteTracks.Reader;
+
+    /// <summary>
+    /// Adds an outgoing audio or video track; call before <see cref="CreateOfferAsync"/> or
+    /// <see cref="CreateAnswerAsync"/> so the description carries it.
+    /// </summary>
+    public Task<LocalTrack> AddTrackAsync(Jsep.MediaKind kind, LocalTrackOptions? options = null, CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(now => _core.AddTrack(kind, options, now), cancellationToken);
+
+    /// <summary>
+    /// Sends a frame (Opus packet, VP8 frame, H.264 access unit in Annex B form) on <paramref name="track"/>,
+    /// packetized with the negotiated codec and SRTP-protected. Throws <see cref="TransportNotConnectedException"/>
+    /// when the connection is not connected and <see cref="InvalidOperationException"/> when the track was not
+    /// negotiated; otherwise returns what happened (<see cref="MediaSendResult.QueueFull"/> is counted on the track).
+    /// Allocates the work item of one call per frame, nothing per packet.
+    /// </summary>
+    public Task<MediaSendResult> SendFrameAsync(LocalTrack track, ReadOnlyMemory<byte> frame, uint rtpTimestamp, CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(now => Guard(_core.SendFrame(track, frame.Span, rtpTimestamp, now)), cancellationToken);
+
+    /// <summary>Sends one RTP payload on <paramref name="track"/> under our header; errors as <see cref="SendFrameAsync"/>.</summary>
+    public Task<MediaSendResult> SendRtpAsync(LocalTrack track, ReadOnlyMemory<byte> payload, uint rtpTimestamp, bool marker, CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(now => Guard(_core.SendRtp(track, payload.Span, rtpTimestamp, marker, now)), cancellationToken);
+
+    /// <summary>Re-sends a whole RTP packet's payload, timestamp and marker on <paramref name="track"/> (echo, forwarding).</summary>
+    public Task<MediaSendResult> SendRtpPacketAsync(LocalTrack track, ReadOnlyMemory<byte> rtpPacket, CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(now => Guard(_core.SendRtpPacket(track, rtpPacket.Span, now)), cancellationToken);
+
+    /// <summary>Sends a PLI for <paramref name="track"/>: asks the peer for a key frame.</summary>
+    public Task RequestKeyFrameAsync(RemoteTrack track, CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(now => _core.RequestKeyFrame(track, now), cancellationToken);
+
+    private MediaSendResult Guard(MediaSendResult result) => result switch
+    {
+        MediaSendResult.NotConnected => throw new TransportNotConnectedException(_core.State.ToString().ToLowerInvariant(), _core.Reason?.ToString() ?? "not connected yet"),
+        MediaSendResult.NotNegotiated => throw new InvalidOperationException("The track is not in a negotiated sending media section."),
+        _ => result,
+    };
+
+    /// <summary>Closes: RTCP BYE, SCTP ABORT and DTLS close_notify go out, then the connection stops. Idempotent.</summary>
     public async Task CloseAsync(string reason = "closed by the application", CancellationToken cancellationToken = default)
     {
         if (Volatile.Read(ref _disposed) != 0) return;
@@ -120,6 +174,7 @@ public sealed class PeerConnection : IAsyncDisposable
     private void Complete()
     {
         _events.Writer.TryComplete();
+        _remoteTracks.Writer.TryComplete();
         List<(string, TaskCompletionSource<DataChannel>)> waiting;
         lock (_waiting) { waiting = [.. _waiting]; _waiting.Clear(); }
         var error = new TransportNotConnectedException(_state.ToString().ToLowerInvariant(), Reason?.ToString() ?? "closed");
@@ -133,6 +188,8 @@ public sealed class PeerConnection : IAsyncDisposable
             case ConnectionStateChanged s:
                 Volatile.Write(ref _reason, s.Reason);
                 _state = s.State;
+                LogStateChange(s);
+                UpdateDrops();
                 break;
             case DataChannelOpened o:
                 TaskCompletionSource<DataChannel>? match = null;
@@ -143,6 +200,9 @@ public sealed class PeerConnection : IAsyncDisposable
                 }
                 match?.TrySetResult(o.Channel);
                 break;
+            case RemoteTrackAdded t:
+                _remoteTracks.Writer.TryWrite(t.Track);
+                break;
         }
         _events.Writer.TryWrite(e);
         if (e is ConnectionStateChanged { State: ConnectionState.Closed or ConnectionState.Failed }) Complete();
@@ -152,17 +212,34 @@ public sealed class PeerConnection : IAsyncDisposable
     private sealed class Runner(PeerConnection owner) : IDatagramPeer
     {
         private PeerConnectionCore Core => owner._core;
+        private int _inputs;
         public IReadOnlyCollection<string> LocalUsernameFragments => Core.LocalUsernameFragments;
-        public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now) => Core.HandleDatagram(datagram, local, remote, now);
+
+        public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+        {
+            owner.CountReceived(datagram.Length);
+            Core.HandleDatagram(datagram, local, remote, now);
+        }
+
         public void HandleTimeout(TimeSpan now) => Core.HandleTimeout(now);
-        public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote) =>
-            Core.TryPollTransmit(destination, out written, out local, out remote);
+
+        public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
+        {
+            if (!Core.TryPollTransmit(destination, out written, out local, out remote)) return false;
+            owner.CountSent(written);
+            return true;
+        }
+
         public TimeSpan? PollTimeout() => Core.PollTimeout();
+
+        /// <summary>The core is sans-IO and events go to unbounded channels and completion sources (continuations run asynchronously): it never blocks.</summary>
+        public bool RunsInline => true;
 
         public void AfterInput(TimeSpan now)
         {
             Core.AfterInput(now);
             while (Core.TryPollEvent(out var e)) owner.OnEvent(e);
+            if (++_inputs % 256 == 0) owner.UpdateDrops();
         }
     }
 }
