@@ -147,6 +147,17 @@ internal static class ChromiumProcesses
         return pids.Count;
     }
 
+    /// <summary>Sends SIG<paramref name="signal"/> (e.g. STOP, CONT) to every Chromium process of <paramref name="ns"/>; returns their pids.</summary>
+    public static int[] Signal(NetworkNamespace ns, string signal)
+    {
+        var pids = In(ns).ToArray();
+        if (pids.Length == 0) return pids;
+        using var p = Process.Start(new ProcessStartInfo("kill", $"-{signal} {string.Join(' ', pids)}") { RedirectStandardError = true, UseShellExecute = false })
+            ?? throw new InvalidOperationException("could not start kill");
+        if (!p.WaitForExit(10_000)) { p.Kill(); throw new InvalidOperationException("kill hung"); }
+        return pids;
+    }
+
     private static bool IsZombie(int pid)
     {
         try { return File.ReadAllText($"/proc/{pid}/stat").Split(") ", 2) is [_, var rest] && rest.StartsWith('Z'); }

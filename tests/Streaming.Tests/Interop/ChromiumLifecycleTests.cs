@@ -236,14 +236,13 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
         return session.Events.OfType<DataChannelOpened>().Single().Channel;
     }
 
-    // Issue 7 section 3: "While Disconnected (temporary) reliable data is buffered up to a bound and delivered when
-    // connectivity returns; when the connection ends Failed or Closed, every pending send completes with that error."
-    // Today PeerConnection.SendAsync throws TransportNotConnectedException("disconnected") at once (it checks
-    // State != Connected), so this reproduction of the wanted behaviour fails; see docs/interop-lifecycle.md.
-    [Fact(Skip = "src bug: PeerConnection.SendAsync refuses at once while Disconnected instead of buffering (issue 7 section 3); docs/interop-lifecycle.md")]
-    public async Task SendWhileDisconnectedIsBufferedAndEndsWithFailedWhenTheBrowserIsGone()
+    // Issue 7 section 3 with a real outage: "While Disconnected (temporary) reliable data is buffered up to a bound and
+    // delivered when connectivity returns". The browser is frozen (SIGSTOP on every Chromium process), not killed:
+    // we go Disconnected, buffer, and when it is thawed (SIGCONT) we are Connected again and the page gets every message.
+    [Fact]
+    public async Task FrozenBrowserMakesUsDisconnectedAndWhatWeSendMeanwhileArrivesWhenItThaws()
     {
-        var failedTimeout = TimeSpan.FromSeconds(2);
+        var disconnectedTimeout = TimeSpan.FromSeconds(1);
         using var ns = NetworkNamespace.Create();
         await using var driver = new UdpDriver();
         ns.CreateInside(() => driver.Bind(new IPEndPoint(IPAddress.Loopback, 0)));
@@ -251,28 +250,46 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
         await using var pc = new PeerConnection(driver, new PeerConnectionOptions
         {
             Certificate = certificate,
-            Ice = new IceAgentOptions { Role = IceRole.Controlled, DisconnectedTimeout = TimeSpan.FromSeconds(1), FailedTimeout = failedTimeout },
+            Ice = new IceAgentOptions { Role = IceRole.Controlled, DisconnectedTimeout = disconnectedTimeout, FailedTimeout = TimeSpan.FromSeconds(10) },
         });
         var session = new AsyncEchoSession(pc);
         var chromium = await HeadlessChromium.LaunchAsync(ns);
+        var frozen = Array.Empty<int>();
         try
         {
             var channel = await ConnectTickingPageAsync(chromium, pc, session);
-            ChromiumProcesses.KillAll(ns, TimeSpan.FromSeconds(5));
-            Assert.True(await session.WaitForStateAsync(ConnectionState.Disconnected, TimeSpan.FromSeconds(5)), $"still {pc.State} 5 s after the kill");
+            var page = chromium.Browser.Contexts[0].Pages[0];
+            await page.EvaluateAsync("() => { clearInterval(window.ticker); window.got = []; window.ch.onmessage = e => window.got.push(e.data); }");
 
-            var pending = pc.SendAsync(channel, "while disconnected");
-            await Task.Delay(100);
-            Assert.False(pending.IsCompleted, "a send while Disconnected must wait (buffered), not end at once");
-            var failure = await Assert.ThrowsAsync<TransportNotConnectedException>(() => pending.WaitAsync(failedTimeout + TimeSpan.FromSeconds(5)));
-            Assert.Equal("failed", failure.State);
+            var frozenAt = driver.Now;
+            frozen = ChromiumProcesses.Signal(ns, "STOP");
+            Assert.True(await session.WaitForStateAsync(ConnectionState.Disconnected, TimeSpan.FromSeconds(5)), $"still {pc.State} 5 s after freezing the browser");
+            output.WriteLine($"lifecycle: browser frozen (SIGSTOP, {frozen.Length} processes) -> Disconnected after {(driver.Now - frozenAt).TotalMilliseconds:0} ms");
+
+            var results = Enumerable.Range(0, 20).Select(i => pc.TrySend(channel, System.Text.Encoding.UTF8.GetBytes("buffered" + i), binary: false)).ToList();
+            Assert.All(results, r => Assert.Equal(SendStatus.Buffered, r.Status));
+            Assert.All(results, r => Assert.Equal(ConnectionState.Disconnected, r.State));
+            await pc.SendAsync(channel, "buffered20").WaitAsync(Patience);   // accepted too, does not throw
+
+            var thawedAt = driver.Now;
+            ChromiumProcesses.Signal(ns, "CONT");
+            frozen = [];
+            Assert.True(await session.WaitForStateAsync(ConnectionState.Connected, TimeSpan.FromSeconds(10)), $"still {pc.State} 10 s after thawing the browser");
+            output.WriteLine($"lifecycle: browser thawed (SIGCONT) -> Connected again after {(driver.Now - thawedAt).TotalMilliseconds:0} ms ({pc.Reason})");
+            await page.WaitForFunctionAsync("() => window.got.length >= 21", null, new() { Timeout = 15_000 });
+            Assert.Equal(Enumerable.Range(0, 21).Select(i => "buffered" + i), await page.EvaluateAsync<string[]>("() => window.got"));
+            output.WriteLine($"lifecycle: the 21 messages sent while Disconnected reached the page {(driver.Now - thawedAt).TotalMilliseconds:0} ms after the thaw");
+            Assert.Equal([ConnectionState.Connecting, ConnectionState.Connected, ConnectionState.Disconnected, ConnectionState.Connected], session.States);
+            Assert.Empty(session.Errors);
+            Assert.Empty(session.Events.OfType<DataChannelSendFailed>());
         }
         finally
         {
+            if (frozen.Length > 0) ChromiumProcesses.Signal(ns, "CONT");
             await session.StopAsync();
-            ChromiumProcesses.KillAll(ns, TimeSpan.FromSeconds(5));
             try { await chromium.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)); }
-            catch (Exception e) when (e is TimeoutException or Microsoft.Playwright.PlaywrightException) { output.WriteLine("closing the killed browser: " + e.Message); }
+            catch (Exception e) when (e is TimeoutException or Microsoft.Playwright.PlaywrightException) { output.WriteLine("closing the browser: " + e.Message); }
+            ChromiumProcesses.KillAll(ns, TimeSpan.FromSeconds(5));
         }
     }
 
