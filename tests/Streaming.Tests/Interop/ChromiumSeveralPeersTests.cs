@@ -23,13 +23,28 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
     private const int Pages = 3;
 
-    /// <summary>Offers one ordered channel "echo"; <c>window.ping(tag, count, interval)</c> measures echo round trips.</summary>
+    /// <summary>
+    /// Offers one ordered channel "echo" (and, with <c>camera</c>, the fake camera at 320x240, 15 fps);
+    /// <c>window.ping(tag, count, interval)</c> measures echo round trips.
+    /// </summary>
     private const string PageScript = """
-        async () => {
+        async (camera) => {
           const pc = new RTCPeerConnection({ iceServers: [] });
           window.pc = pc;
           window.states = [];
           pc.onconnectionstatechange = () => window.states.push(pc.connectionState);
+          if (camera) {
+            const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240, frameRate: 15 } });
+            for (const t of stream.getTracks()) pc.addTrack(t, stream);
+            pc.ontrack = e => {
+              const el = document.createElement('video');
+              el.srcObject = new MediaStream([e.track]);
+              el.muted = true;
+              el.autoplay = true;
+              document.body.appendChild(el);
+              el.play().catch(() => {});
+            };
+          }
           const ch = window.ch = pc.createDataChannel('echo');
           window.ping = (tag, count, interval) => new Promise((resolve, reject) => {
             const sentAt = new Map();
@@ -80,8 +95,67 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
             $"several peers: {phase} {tag}: {r.Rtts.Length} echoes, round trip p50 {Percentiles.Of(r.Rtts, 50):0.00} ms, p99 {Percentiles.Of(r.Rtts, 99):0.00} ms, max {(r.Rtts.Length == 0 ? double.NaN : r.Rtts.Max()):0.00} ms; wrong {r.Wrong.Length}, lost {r.Lost}"));
     }
 
+    private static async Task<long> FramesDecodedAsync(IPage page) => await page.EvaluateAsync<long>("""
+        async () => { let n = 0; (await window.pc.getStats()).forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') n += s.framesDecoded || 0; }); return n; }
+        """);
+
+    /// <summary>Echoes every complete frame of the peer's video track on our own track, through the async API.</summary>
+    private sealed class VideoEcho
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private long _received, _echoed;
+        private volatile RemoteTrack? _remote;
+
+        public VideoEcho(PeerConnection pc, LocalTrack track) => Loop = Task.Run(() => RunAsync(pc, track));
+
+        public Task Loop { get; }
+        public long FramesReceived => Interlocked.Read(ref _received);
+        public long FramesEchoed => Interlocked.Read(ref _echoed);
+        public bool Ended => _remote is { IsEnded: true };
+        public System.Collections.Concurrent.ConcurrentQueue<Exception> Errors { get; } = new();
+
+        private async Task RunAsync(PeerConnection pc, LocalTrack track)
+        {
+            try
+            {
+                await foreach (var remote in pc.RemoteTracks.ReadAllAsync(_stop.Token))
+                {
+                    if (remote.Kind != Transport.Streaming.Jsep.MediaKind.Video) continue;
+                    _remote = remote;
+                    await foreach (var frame in remote.Frames.ReadAllAsync(_stop.Token))
+                    {
+                        using (frame)
+                        {
+                            if (!frame.IsComplete) continue;
+                            Interlocked.Increment(ref _received);
+                            try
+                            {
+                                if (await pc.SendFrameAsync(track, frame.Data, frame.Timestamp, _stop.Token) == MediaSendResult.Sent) Interlocked.Increment(ref _echoed);
+                            }
+                            catch (TransportNotConnectedException x) { Errors.Enqueue(x); }
+                        }
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
+            catch (Exception x) { Errors.Enqueue(x); }
+        }
+
+        public async Task StopAsync()
+        {
+            _stop.Cancel();
+            try { await Loop.WaitAsync(TimeSpan.FromSeconds(5)); }
+            catch (TimeoutException) { }
+        }
+    }
+
     [Fact]
-    public async Task ThreePagesOnOneServerPortEchoAtOnceAndOnePageClosingDisturbsNeitherOther()
+    public Task ThreePagesOnOneServerPortEchoAtOnceAndOnePageClosingDisturbsNeitherOther() => RunAsync(camera: false);
+
+    [Fact]
+    public Task ThreePagesSendingTheirCameraAndDataOnOneServerPortAllEchoAndOnePageClosingDisturbsNeitherOther() => RunAsync(camera: true);
+
+    private async Task RunAsync(bool camera)
     {
         using var ns = NetworkNamespace.Create();
         await using var driver = new UdpDriver();
@@ -89,6 +163,7 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
         using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         var connections = new List<PeerConnection>();
         var sessions = new List<AsyncEchoSession>();
+        var media = new List<VideoEcho>();
         try
         {
             for (var i = 0; i < Pages; i++)
@@ -96,28 +171,37 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
                 var pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
                 connections.Add(pc);
                 sessions.Add(new AsyncEchoSession(pc));
+                // Our video track goes into the answer: each page's camera comes back to it, frame by frame.
+                if (camera) media.Add(new VideoEcho(pc, await pc.AddTrackAsync(Transport.Streaming.Jsep.MediaKind.Video).WaitAsync(Patience)));
             }
             Assert.Single(driver.LocalEndPoints);
 
-            await using var chromium = await HeadlessChromium.LaunchAsync(ns);
+            await using var chromium = await HeadlessChromium.LaunchAsync(ns, fakeMedia: camera);
             var pages = new List<IPage>();
             for (var i = 0; i < Pages; i++)
             {
                 var context = await chromium.Browser.NewContextAsync();
-                pages.Add(await context.NewPageAsync());
+                var page = await context.NewPageAsync();
+                if (camera)
+                {
+                    // getUserMedia needs a secure context: http://localhost/ served by Playwright itself, no listener.
+                    await page.RouteAsync("http://localhost/**", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<!doctype html><html><body></body></html>" }));
+                    await page.GotoAsync("http://localhost/");
+                }
+                pages.Add(page);
             }
 
             // All three connect at the same time.
             var setUp = Stopwatch.StartNew();
             await Task.WhenAll(pages.Select(async (page, i) =>
             {
-                var offer = await page.EvaluateAsync<string>(PageScript);
+                var offer = await page.EvaluateAsync<string>(PageScript, camera);
                 var answer = await connections[i].CreateAnswerAsync(offer).WaitAsync(Patience);
                 Assert.Contains($"127.0.0.1 {port.Port} typ host", answer);
                 await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
                 await page.WaitForFunctionAsync("() => window.ch.readyState === 'open'", null, new() { Timeout = 20_000 });
             }));
-            output.WriteLine($"several peers: {Pages} pages connected at once to 127.0.0.1:{port.Port}, every channel open after {setUp.Elapsed.TotalMilliseconds:0} ms");
+            output.WriteLine($"several peers{(camera ? " with camera" : "")}: {Pages} pages connected at once to 127.0.0.1:{port.Port}, every channel open after {setUp.Elapsed.TotalMilliseconds:0} ms");
             Assert.All(connections, c => Assert.Equal(ConnectionState.Connected, c.State));
 
             var tags = Enumerable.Range(0, Pages).Select(i => "page" + i).ToArray();
@@ -128,6 +212,7 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
             Assert.Equal(100, alone.Rtts.Length);
 
             // Phase 1: the three echo at once, 200 messages each, one every 10 ms.
+            var framesBefore = media.Select(m => m.FramesEchoed).ToArray();
             var together = await Task.WhenAll(pages.Select((page, i) => PingAsync(page, tags[i], 200, 10)));
             for (var i = 0; i < Pages; i++)
             {
@@ -138,6 +223,17 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
                 Assert.True(Percentiles.Of(together[i].Rtts, 50) < 50, $"{tags[i]}: p50 {Percentiles.Of(together[i].Rtts, 50):0.0} ms");
             }
 
+            if (camera)
+            {
+                for (var i = 0; i < Pages; i++)
+                {
+                    var decoded = await FramesDecodedAsync(pages[i]);
+                    output.WriteLine($"several peers with camera: page{i}: we received {media[i].FramesReceived} frames, echoed {media[i].FramesEchoed} ({media[i].FramesEchoed - framesBefore[i]} during the echo phase); the page decoded {decoded} of our echo");
+                    Assert.True(media[i].FramesEchoed - framesBefore[i] >= 10, $"page{i}: only {media[i].FramesEchoed - framesBefore[i]} frames echoed in the 2 s phase");
+                    Assert.True(decoded > 0, $"page{i} decoded none of our echoed frames");
+                }
+            }
+
             // Page 0 closes; our connection 0 is Closed, the other two stay Connected.
             var closing = Stopwatch.StartNew();
             await pages[0].EvaluateAsync("() => window.pc.close()");
@@ -145,6 +241,8 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
             output.WriteLine($"several peers: page0 pc.close() -> its connection Closed in {closing.Elapsed.TotalMilliseconds:0.0} ms ({connections[0].Reason})");
 
             // Phase 2: the remaining two keep echoing for 3 s.
+            var framesAfterClose = media.Select(m => m.FramesEchoed).ToArray();
+            var decodedAfterClose = camera ? await Task.WhenAll(pages.Skip(1).Select(FramesDecodedAsync)) : [];
             var after = await Task.WhenAll(pages.Skip(1).Select((page, i) => PingAsync(page, tags[i + 1], 150, 20)));
             for (var i = 0; i < after.Length; i++)
             {
@@ -163,6 +261,18 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
                 Assert.Equal(["connecting", "connected"], await pages[i].EvaluateAsync<string[]>("() => window.states"));
                 Assert.Equal(350, sessions[i].Events.OfType<DataChannelMessageReceived>().Count());
             }
+            if (camera)
+            {
+                for (var i = 1; i < Pages; i++)
+                {
+                    var decoded = await FramesDecodedAsync(pages[i]);
+                    output.WriteLine($"several peers with camera: after page0 closed, page{i}: {media[i].FramesEchoed - framesAfterClose[i]} more frames echoed, {decoded - decodedAfterClose[i - 1]} more decoded by the page");
+                    Assert.True(media[i].FramesEchoed - framesAfterClose[i] >= 15, $"page{i}: video stalled after page0 closed");
+                    Assert.True(decoded > decodedAfterClose[i - 1], $"page{i} decoded nothing more after page0 closed");
+                    Assert.Empty(media[i].Errors);
+                }
+                Assert.True(media[0].Ended, "page0's incoming track did not end with its connection");
+            }
             Assert.Equal(ConnectionState.Closed, sessions[0].States.Last());
             Assert.Equal(300, sessions[0].Events.OfType<DataChannelMessageReceived>().Count());
             Assert.Empty(sessions[0].Errors);
@@ -174,6 +284,7 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
         finally
         {
             foreach (var s in sessions) await s.StopAsync();
+            foreach (var m in media) await m.StopAsync();
             foreach (var c in connections) await c.DisposeAsync();
         }
     }
