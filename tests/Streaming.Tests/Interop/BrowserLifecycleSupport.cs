@@ -63,9 +63,14 @@ internal sealed class AsyncEchoSession
 {
     private readonly CancellationTokenSource _stop = new();
 
-    public AsyncEchoSession(PeerConnection connection)
+    private readonly Func<PeerConnectionEvent, Task>? _onEvent;
+
+    /// <param name="connection">Our connection.</param>
+    /// <param name="onEvent">Called for every event after the echo's own handling (e.g. to forward a key frame request).</param>
+    public AsyncEchoSession(PeerConnection connection, Func<PeerConnectionEvent, Task>? onEvent = null)
     {
         Connection = connection;
+        _onEvent = onEvent;
         Loop = Task.Run(RunAsync);
     }
 
@@ -82,6 +87,12 @@ internal sealed class AsyncEchoSession
             await foreach (var e in Connection.Events.ReadAllAsync(_stop.Token).ConfigureAwait(false))
             {
                 Events.Enqueue(e);
+                if (_onEvent is not null)
+                {
+                    try { await _onEvent(e).ConfigureAwait(false); }
+                    catch (OperationCanceledException) when (_stop.IsCancellationRequested) { return; }
+                    catch (Exception x) { Errors.Enqueue(x); }
+                }
                 if (e is not DataChannelMessageReceived m) continue;
                 try { await Connection.SendAsync(m.Channel, m.Data, m.IsBinary, _stop.Token).ConfigureAwait(false); }
                 catch (OperationCanceledException) when (_stop.IsCancellationRequested) { return; }

@@ -49,16 +49,18 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
           window.ping = (tag, count, interval) => new Promise((resolve, reject) => {
             const sentAt = new Map();
             const rtts = [];
+            const order = [];
             const wrong = [];
             const padding = 'p'.repeat(200);
             ch.onmessage = e => {
               const [t, i] = e.data.split(':');
               if (t !== tag || !sentAt.has(+i) || e.data !== `${tag}:${i}:${padding}`) { wrong.push(String(e.data).slice(0, 40)); return; }
               rtts.push(performance.now() - sentAt.get(+i));
+              order.push(+i);
               sentAt.delete(+i);
-              if (rtts.length + wrong.length >= count) { clearTimeout(guard); resolve({ rtts, wrong, lost: sentAt.size }); }
+              if (rtts.length + wrong.length >= count) { clearTimeout(guard); resolve({ rtts, order, wrong, lost: sentAt.size }); }
             };
-            const guard = setTimeout(() => resolve({ rtts, wrong, lost: sentAt.size }), count * interval + 10000);
+            const guard = setTimeout(() => resolve({ rtts, order, wrong, lost: sentAt.size }), count * interval + 10000);
             let i = 0;
             const timer = setInterval(() => {
               if (i >= count) { clearInterval(timer); return; }
@@ -74,7 +76,11 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
         }
         """;
 
-    private sealed record PingResult(double[] Rtts, string[] Wrong, int Lost);
+    private sealed record PingResult(double[] Rtts, int[] Order, string[] Wrong, int Lost)
+    {
+        /// <summary>The number of the message whose echo took longest (where in the run a spike was).</summary>
+        public int SlowestMessage => Rtts.Length == 0 ? -1 : Order[Array.IndexOf(Rtts, Rtts.Max())];
+    }
 
     private static async Task<PingResult> PingAsync(IPage page, string tag, int count, int intervalMs)
     {
@@ -85,6 +91,7 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
         var root = doc.RootElement;
         return new PingResult(
             root.GetProperty("rtts").EnumerateArray().Select(e => e.GetDouble()).ToArray(),
+            root.GetProperty("order").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
             root.GetProperty("wrong").EnumerateArray().Select(e => e.GetString() ?? "").ToArray(),
             root.GetProperty("lost").GetInt32());
     }
@@ -92,7 +99,20 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
     private void Report(string phase, string tag, PingResult r)
     {
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"several peers: {phase} {tag}: {r.Rtts.Length} echoes, round trip p50 {Percentiles.Of(r.Rtts, 50):0.00} ms, p99 {Percentiles.Of(r.Rtts, 99):0.00} ms, max {(r.Rtts.Length == 0 ? double.NaN : r.Rtts.Max()):0.00} ms; wrong {r.Wrong.Length}, lost {r.Lost}"));
+            $"several peers: {phase} {tag}: {r.Rtts.Length} echoes, round trip p50 {Percentiles.Of(r.Rtts, 50):0.00} ms, p99 {Percentiles.Of(r.Rtts, 99):0.00} ms, max {(r.Rtts.Length == 0 ? double.NaN : r.Rtts.Max()):0.00} ms (message #{r.SlowestMessage}); wrong {r.Wrong.Length}, lost {r.Lost}"));
+    }
+
+    /// <summary>The namespace's kernel UDP counters (InErrors, RcvbufErrors...): a round-trip spike with drops here is the socket buffer, not our stack.</summary>
+    private static string UdpKernelCounters(NetworkNamespace ns)
+    {
+        using var p = Process.Start(new ProcessStartInfo("ip", $"netns exec {ns.Name} cat /proc/net/snmp") { RedirectStandardOutput = true, UseShellExecute = false })
+            ?? throw new InvalidOperationException("could not start ip");
+        var lines = p.StandardOutput.ReadToEnd().Split('\n').Where(l => l.StartsWith("Udp:", StringComparison.Ordinal)).ToArray();
+        if (!p.WaitForExit(10_000)) { p.Kill(); return "(ip netns exec hung)"; }
+        if (lines.Length < 2) return "(none)";
+        var names = lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1);
+        var values = lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1);
+        return string.Join(", ", names.Zip(values, (k, v) => k + "=" + v));
     }
 
     private static async Task<long> FramesDecodedAsync(IPage page) => await page.EvaluateAsync<long>("""
@@ -112,6 +132,7 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
         public long FramesReceived => Interlocked.Read(ref _received);
         public long FramesEchoed => Interlocked.Read(ref _echoed);
         public bool Ended => _remote is { IsEnded: true };
+        public RemoteTrack? Remote => _remote;
         public System.Collections.Concurrent.ConcurrentQueue<Exception> Errors { get; } = new();
 
         private async Task RunAsync(PeerConnection pc, LocalTrack track)
@@ -170,9 +191,11 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
             {
                 var pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
                 connections.Add(pc);
-                sessions.Add(new AsyncEchoSession(pc));
                 // Our video track goes into the answer: each page's camera comes back to it, frame by frame.
-                if (camera) media.Add(new VideoEcho(pc, await pc.AddTrackAsync(Transport.Streaming.Jsep.MediaKind.Video).WaitAsync(Patience)));
+                var echo = camera ? new VideoEcho(pc, await pc.AddTrackAsync(Transport.Streaming.Jsep.MediaKind.Video).WaitAsync(Patience)) : null;
+                if (echo is not null) media.Add(echo);
+                // An echo has no encoder: a PLI from the page for our track goes on to the page's own sender.
+                sessions.Add(new AsyncEchoSession(pc, e => e is KeyFrameRequestReceived && pc.State == ConnectionState.Connected && echo?.Remote is { } remote ? pc.RequestKeyFrameAsync(remote) : Task.CompletedTask));
             }
             Assert.Single(driver.LocalEndPoints);
 
@@ -200,6 +223,8 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
                 Assert.Contains($"127.0.0.1 {port.Port} typ host", answer);
                 await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
                 await page.WaitForFunctionAsync("() => window.ch.readyState === 'open'", null, new() { Timeout = 20_000 });
+                // The browser may see its channel open a moment before our side has the COOKIE ACK (SCTP established).
+                Assert.True(await sessions[i].WaitForStateAsync(ConnectionState.Connected, TimeSpan.FromSeconds(5)), $"connection {i} is {connections[i].State}");
             }));
             output.WriteLine($"several peers{(camera ? " with camera" : "")}: {Pages} pages connected at once to 127.0.0.1:{port.Port}, every channel open after {setUp.Elapsed.TotalMilliseconds:0} ms");
             Assert.All(connections, c => Assert.Equal(ConnectionState.Connected, c.State));
@@ -278,6 +303,7 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
             Assert.Empty(sessions[0].Errors);
             var n = driver.Counters;
             output.WriteLine($"several peers: driver received {n.Received}, sent {n.Sent}, send errors {n.SendErrors}, dropped unknown peer {n.DroppedUnknownPeer}, inbox full {n.DroppedInboxFull}, peer errors {n.PeerErrors}");
+            output.WriteLine("several peers: kernel UDP counters in the namespace: " + UdpKernelCounters(ns));
             Assert.Equal(0, n.PeerErrors);
             Assert.Equal(0, n.DroppedInboxFull);
         }
