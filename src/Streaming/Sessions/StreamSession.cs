@@ -34,6 +34,9 @@ public sealed partial class StreamSession
     /// <summary>The session id.</summary>
     public string Id { get; }
 
+    /// <summary>The connection to the client (e.g. a <see cref="WebRtcSessionTransport"/>, to add trickled candidates).</summary>
+    public ISessionTransport Transport => _transport;
+
     /// <summary>The handler's view of the session.</summary>
     public StreamContext Context { get; }
 
@@ -86,6 +89,9 @@ public sealed partial class StreamSession
         }
         var decidedAt = _server.Time.GetTimestamp();
         Volatile.Write(ref _state, (int)SessionState.Ending);
+        // The place is free the moment the end is decided: a client that saw its close and starts again at once
+        // must be admitted, although this session's teardown (bounded to well under 100 ms) is still running.
+        _server.ReleaseSlot(this);
         await _stop.CancelAsync().ConfigureAwait(false);
         try { await _transport.CloseAsync(reason).ConfigureAwait(false); }
         catch (Exception e) { LogCloseFailed(e, Id); }

@@ -12,7 +12,7 @@ namespace Transport.Streaming.WebRtc;
 /// Sending when the connection is not connected throws <see cref="TransportNotConnectedException"/> naming the
 /// state and its reason: never a silent drop.
 /// </summary>
-public sealed class PeerConnection : IAsyncDisposable
+public sealed partial class PeerConnection : IAsyncDisposable
 {
     private readonly PeerConnectionCore _core;
     private readonly PeerHandle _handle;

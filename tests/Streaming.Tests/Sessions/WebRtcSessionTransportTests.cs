@@ -1,0 +1,229 @@
+using System.Diagnostics;
+using System.Net;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using Transport.Ice;
+using Transport.Samples.EchoServer;
+using Transport.Streaming.Io;
+using Transport.Streaming.Sessions;
+using Transport.Streaming.WebRtc;
+using Xunit.Abstractions;
+
+namespace Transport.Streaming.Tests.Sessions;
+
+/// <summary>Sessions whose client is one of our peer connections, over real UDP on 127.0.0.1.</summary>
+public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
+
+    /// <summary>A server, its UDP driver and the WebRTC session starter, torn down together.</summary>
+    internal sealed class Rig : IAsyncDisposable
+    {
+        public required StreamServer Server { get; init; }
+        public required UdpDriver Driver { get; init; }
+        public required WebRtcSessions Sessions { get; init; }
+
+        public static Rig Start(Func<IStreamHandler> handler, StreamServerOptions? options = null, WebRtcTransportOptions? transport = null)
+        {
+            var server = new StreamServer(handler, options);
+            var driver = new UdpDriver();
+            driver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            return new Rig { Server = server, Driver = driver, Sessions = new WebRtcSessions(server, driver, transport) };
+        }
+
+        /// <summary>Signaling in process: reserve, accept the offer, return the answer (or throw when full).</summary>
+        public Func<WebRtcStreamClient, string, CancellationToken, Task<string>> Signal(Action<StreamSession>? started = null) => async (_, offer, ct) =>
+        {
+            if (!Server.TryReserve(out var slot, out var refusal)) throw new InvalidOperationException("refused: " + System.Text.Encoding.UTF8.GetString(refusal!.ToJson()));
+            var accepted = await Sessions.AcceptOfferAsync(slot!, offer, null, ct);
+            started?.Invoke(accepted.Session);
+            return accepted.Answer;
+        };
+
+        /// <summary>Peers registered on the server's driver (its private table, read for the leak check).</summary>
+        public int RegisteredPeers =>
+            typeof(UdpDriver).GetField("_actors", BindingFlags.Instance | BindingFlags.NonPublic)?.GetValue(Driver) is System.Collections.ICollection c
+                ? c.Count : throw new InvalidOperationException("UdpDriver._actors is gone: update the leak check");
+
+        public async ValueTask DisposeAsync()
+        {
+            await Server.DisposeAsync();
+            await Driver.DisposeAsync();
+            Sessions.Dispose();
+        }
+    }
+
+    internal static async IAsyncEnumerable<StreamOutput> EchoUntilBye(StreamContext context, [EnumeratorCancellation] CancellationToken ct)
+    {
+        await foreach (var input in context.Inputs.WithCancellation(ct))
+        {
+            var data = (DataInput)input;
+            if (data.IsText && data.Text == "bye")
+            {
+                yield return DataOutput.FromText("goodbye");
+                yield return new EndStream("said goodbye");
+                yield break;
+            }
+            yield return new DataOutput(data.Data, data.IsText);
+        }
+    }
+
+    private static async IAsyncEnumerable<StreamOutput> ThrowsOnSecondMessage(StreamContext context, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var n = 0;
+        await foreach (var input in context.Inputs.WithCancellation(ct))
+        {
+            if (++n == 2) throw new InvalidOperationException("handler broke on purpose");
+            yield return new DataOutput(((DataInput)input).Data, true);
+        }
+    }
+
+    private static async Task<List<ClientObservation>> ReadUntilCloseAsync(WebRtcStreamClient client)
+    {
+        var seen = new List<ClientObservation>();
+        while (seen.Count == 0 || seen[^1].Kind != "close") seen.Add(await client.NextAsync(Patience));
+        return seen;
+    }
+
+    private static string Show(ClientObservation o) => o.Kind == "close" ? "close" : o.Kind + ":" + o.Text;
+
+    [Fact]
+    public async Task GoodbyeThenEndStreamThenCloseArriveInThatOrderOverWebRtc()
+    {
+        await using var rig = Rig.Start(() => new LambdaHandler(EchoUntilBye));
+        StreamSession? session = null;
+        await using var client = await WebRtcStreamClient.ConnectAsync(rig.Signal(s => session = s)).WaitAsync(Patience);
+        await client.SendTextAsync("hello");
+        for (var i = 0; i < 50; i++) await client.SendTextAsync("m" + i);
+        await client.SendTextAsync("bye");
+        var seen = await ReadUntilCloseAsync(client);
+
+        Assert.Equal(
+            ["data:hello", .. Enumerable.Range(0, 50).Select(i => "data:m" + i), "data:goodbye", "control:{\"type\":\"end_stream\",\"reason\":\"said goodbye\"}", "close"],
+            seen.Select(Show));
+        Assert.Contains("Sctp", seen[^1].Text, StringComparison.Ordinal); // the ABORT, not a timeout
+        var reason = await session!.Completion.WaitAsync(Patience);
+        Assert.Equal(new SessionEndReason(SessionEndKind.EndStream, "said goodbye"), reason);
+        output.WriteLine($"set-up {client.SetupTime.TotalMilliseconds:0.0} ms; teardown {session.TeardownDuration!.Value.TotalMilliseconds:0.0} ms");
+        Assert.Equal(0, rig.RegisteredPeers);
+    }
+
+    [Fact]
+    public async Task ConcurrencyLimitOneWithRapidStopStartNeverRefusesOnceTheOldSessionEnded()
+    {
+        await using var rig = Rig.Start(() => new LambdaHandler(EchoUntilBye), new StreamServerOptions { MaxConcurrentSessions = 1 });
+        var gaps = new List<double>();
+        for (var round = 0; round < 8; round++)
+        {
+            var client = await WebRtcStreamClient.ConnectAsync(rig.Signal()).WaitAsync(Patience);
+            try
+            {
+                Assert.False(rig.Server.TryReserve(out _, out var refusal));
+                Assert.Equal("{\"status\":\"failed\",\"meta\":{\"error\":\"concurrency_limit_reached\",\"limit\":1}}", System.Text.Encoding.UTF8.GetString(refusal!.ToJson()));
+                await client.SendTextAsync(round % 2 == 0 ? "bye" : "x");
+                if (round % 2 == 1) await client.PeerConnection.CloseAsync("client stops"); // stop from the client side every other round
+                var closed = await client.Closed.WaitAsync(Patience);
+                var seenAt = Stopwatch.GetTimestamp();
+                SessionSlot? next;
+                if (round % 2 == 0)
+                {
+                    // The server ended it and the client saw the close: a new one is admitted right now, not after teardown.
+                    Assert.True(rig.Server.TryReserve(out next, out _), $"round {round}: refused after the client saw {closed.State}");
+                }
+                else
+                {
+                    // The client closed: the server learns from the ABORT on loopback; the slot is free within 100 ms.
+                    while (!rig.Server.TryReserve(out next, out _) && Stopwatch.GetElapsedTime(seenAt) < TimeSpan.FromMilliseconds(100)) await Task.Delay(1);
+                    Assert.True(next is not null, $"round {round}: still refused 100 ms after the client closed");
+                }
+                gaps.Add(Stopwatch.GetElapsedTime(seenAt).TotalMilliseconds);
+                next!.Dispose();
+            }
+            finally { await client.DisposeAsync(); }
+        }
+        output.WriteLine("admitted again within (ms): " + string.Join(", ", gaps.Select(g => g.ToString("0.00"))));
+    }
+
+    [Theory]
+    [InlineData("ice")]
+    [InlineData("policy")]
+    public async Task AVanishedClientFreesItsSlotAtTheConfiguredTimeouts(string which)
+    {
+        // ICE: disconnected after 400 ms of silence, failed 800 ms later. Policy: the server's DisconnectedLimit of
+        // 600 ms closes it first (ICE's failed timeout is long then).
+        var ice = which == "ice"
+            ? new IceAgentOptions { DisconnectedTimeout = TimeSpan.FromMilliseconds(400), FailedTimeout = TimeSpan.FromMilliseconds(800) }
+            : new IceAgentOptions { DisconnectedTimeout = TimeSpan.FromMilliseconds(400), FailedTimeout = TimeSpan.FromSeconds(20) };
+        var expected = which == "ice" ? TimeSpan.FromMilliseconds(1200) : TimeSpan.FromMilliseconds(1000);
+        var options = new StreamServerOptions
+        {
+            MaxConcurrentSessions = 1,
+            HealthCheckInterval = TimeSpan.FromMilliseconds(50),
+            DisconnectedLimit = which == "policy" ? TimeSpan.FromMilliseconds(600) : null,
+        };
+        await using var rig = Rig.Start(() => new LambdaHandler(EchoUntilBye), options, new WebRtcTransportOptions { PeerConnection = new PeerConnectionOptions { Ice = ice } });
+        StreamSession? session = null;
+        await using var client = await WebRtcStreamClient.ConnectAsync(rig.Signal(s => session = s)).WaitAsync(Patience);
+        await client.SendTextAsync("hi");
+        Assert.Equal("hi", (await client.NextAsync(Patience)).Text);
+
+        var vanished = Stopwatch.StartNew();
+        await client.VanishAsync();
+        var reason = await session!.Completion.WaitAsync(Patience);
+        var took = vanished.Elapsed;
+        output.WriteLine($"{which}: slot free {took.TotalMilliseconds:0} ms after the client vanished (configured {expected.TotalMilliseconds:0} ms): {reason}");
+        Assert.Equal(which == "ice" ? SessionEndKind.TransportFailed : SessionEndKind.Disconnected, reason.Kind);
+        Assert.InRange(took, expected - TimeSpan.FromMilliseconds(150), expected + TimeSpan.FromMilliseconds(700));
+        Assert.Equal(0, rig.Server.Reserved);
+        Assert.True(rig.Server.TryReserve(out var slot, out _));
+        slot!.Dispose();
+    }
+
+    [Fact]
+    public async Task AHandlerExceptionSendsErrorClosesAndTheServerKeepsServingOthers()
+    {
+        var calls = 0;
+        await using var rig = Rig.Start(() => Interlocked.Increment(ref calls) == 1 ? new LambdaHandler(ThrowsOnSecondMessage) : new LambdaHandler(EchoUntilBye));
+        await using var broken = await WebRtcStreamClient.ConnectAsync(rig.Signal()).WaitAsync(Patience);   // first handler: throws
+        await using var healthy = await WebRtcStreamClient.ConnectAsync(rig.Signal()).WaitAsync(Patience);
+        await broken.SendTextAsync("one");
+        await broken.SendTextAsync("two");
+        var seen = await ReadUntilCloseAsync(broken);
+        Assert.Equal(["data:one", "control:{\"type\":\"error\",\"message\":\"handler broke on purpose\"}", "close"], seen.Select(Show));
+
+        await healthy.SendTextAsync("still here");
+        Assert.Equal("still here", (await healthy.NextAsync(Patience)).Text);
+        await using var third = await WebRtcStreamClient.ConnectAsync(rig.Signal()).WaitAsync(Patience);
+        await third.SendTextAsync("new one");
+        Assert.Equal("new one", (await third.NextAsync(Patience)).Text);
+    }
+
+    [Fact]
+    public async Task HealthShowsStateSelectedPairRoundTripConsentAgeAndBitrates()
+    {
+        await using var rig = Rig.Start(() => new LambdaHandler(EchoUntilBye), transport: new WebRtcTransportOptions
+        {
+            HealthRefreshInterval = TimeSpan.FromMilliseconds(50),
+            RoundTripProbeInterval = TimeSpan.FromMilliseconds(100),
+        });
+        StreamSession? session = null;
+        await using var client = await WebRtcStreamClient.ConnectAsync(rig.Signal(s => session = s)).WaitAsync(Patience);
+        var payload = new byte[1000];
+        var end = Stopwatch.StartNew();
+        while (end.Elapsed < TimeSpan.FromMilliseconds(900)) { await client.SendBinaryAsync(payload); await Task.Delay(5); }
+        var h = session!.GetHealth();
+        output.WriteLine(System.Text.Encoding.UTF8.GetString(rig.Server.SessionsJson()));
+        Assert.Equal("webrtc", h.Transport);
+        Assert.Equal("connected", h.Connection.State);
+        Assert.Matches(@"^127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+$", h.Connection.SelectedCandidatePair);
+        Assert.NotNull(h.Connection.RoundTripTime);
+        Assert.InRange(h.Connection.RoundTripTime!.Value, TimeSpan.Zero, TimeSpan.FromMilliseconds(500));
+        Assert.True(client.PingsAnswered > 0);
+        Assert.NotNull(h.Connection.ConsentAge);
+        Assert.InRange(h.Connection.ConsentAge!.Value, TimeSpan.Zero, TimeSpan.FromSeconds(6));
+        Assert.InRange(h.Connection.SinceLastReceived!.Value, TimeSpan.Zero, TimeSpan.FromMilliseconds(500));
+        Assert.True(h.Connection.BitrateIn > 100_000, $"bitrate in {h.Connection.BitrateIn}");
+        Assert.True(h.Connection.BitrateOut > 100_000, $"bitrate out {h.Connection.BitrateOut}");
+        Assert.Null(h.Connection.DisconnectedFor);
+    }
+}
