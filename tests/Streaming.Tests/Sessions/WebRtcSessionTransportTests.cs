@@ -226,4 +226,50 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         Assert.True(h.Connection.BitrateOut > 100_000, $"bitrate out {h.Connection.BitrateOut}");
         Assert.Null(h.Connection.DisconnectedFor);
     }
+    [Theory]
+    [InlineData("end_stream")]
+    [InlineData("client_close")]
+    [InlineData("handler_error")]
+    [InlineData("server_request")]
+    [InlineData("server_shutdown")]
+    public async Task EveryResourceIsReleasedWithin100MillisecondsOfTheEnd(string how)
+    {
+        LambdaHandler? handler = null;
+        var rig = Rig.Start(() => handler = new LambdaHandler(how == "handler_error" ? ThrowsOnSecondMessage : EchoUntilBye));
+        try
+        {
+            StreamSession? session = null;
+            await using var client = await WebRtcStreamClient.ConnectAsync(rig.Signal(s => session = s)).WaitAsync(Patience);
+            await client.SendTextAsync("warm");
+            Assert.Equal("warm", (await client.NextAsync(Patience)).Text);
+            Assert.Equal(1, rig.RegisteredPeers);
+            var transport = (WebRtcSessionTransport)session!.Transport;
+
+            var moment = Stopwatch.StartNew(); // for the client-driven ends, the moment the client acted
+            switch (how)
+            {
+                case "end_stream": await client.SendTextAsync("bye"); break;
+                case "handler_error": await client.SendTextAsync("two"); break;
+                case "client_close": moment.Restart(); await client.PeerConnection.CloseAsync("leaving"); break;
+                case "server_request": moment.Restart(); session.RequestEnd(new SessionEndReason(SessionEndKind.ClientClosed, "WHIP DELETE")); break;
+                case "server_shutdown": moment.Restart(); await rig.Server.DisposeAsync(); break;
+            }
+            var reason = await session.Completion.WaitAsync(Patience);
+            var endToEnd = moment.Elapsed;
+            var teardown = session.TeardownDuration!.Value;
+            await client.Closed.WaitAsync(Patience); // the client was told (ABORT / close_notify), not left to time out
+            output.WriteLine($"{how}: {reason}; teardown (end decided -> all released) {teardown.TotalMilliseconds:0.0} ms" +
+                (how is "client_close" or "server_request" or "server_shutdown" ? $"; from the action to all released {endToEnd.TotalMilliseconds:0.0} ms" : ""));
+
+            Assert.InRange(teardown, TimeSpan.Zero, TimeSpan.FromMilliseconds(100));
+            if (how is "client_close" or "server_request" or "server_shutdown") Assert.InRange(endToEnd, TimeSpan.Zero, TimeSpan.FromMilliseconds(100));
+            Assert.True(transport.IsDisposed, "the transport's loops still run");
+            Assert.Equal(0, rig.RegisteredPeers);                 // the driver no longer routes to it: no timers, no buffers
+            Assert.Equal(0, rig.Server.Reserved);
+            Assert.Empty(rig.Server.Sessions);
+            Assert.Equal(ConnectionState.Closed, transport.PeerConnection.State);
+            Assert.Equal("shutdown:" + reason.Kind, handler!.Hooks[^1]);   // the handler's shutdown hook ran
+        }
+        finally { await rig.DisposeAsync(); }
+    }
 }
