@@ -97,6 +97,8 @@ async function connect() {
     else if (m.type === 'end_stream') { setState('ended', 'end_stream: ' + m.reason); app.stopped = true; }
     else if (m.type === 'error') setState('failed', 'error: ' + m.message);
   };
+  // The server closing its side (SCTP ABORT, close_notify) closes the channels before any connection state change.
+  control.onclose = () => { if (app.pc === pc && !app.stopped) scheduleReconnect('the server closed the connection'); };
   data.onmessage = e => {
     const text = typeof e.data === 'string' ? e.data : `[${e.data.byteLength} bytes]`;
     app.echoes.push(text);
@@ -111,7 +113,7 @@ async function connect() {
   pc.onconnectionstatechange = () => {
     const s = pc.connectionState;
     if (s === 'connected') { app.attempt = 0; $('attempt').textContent = 0; setState('connected', ''); }
-    else if (s === 'failed' || s === 'closed') { if (app.stopped) setState('closed'); else scheduleReconnect('connection ' + s); }
+    else if (s === 'failed' || s === 'closed') { if (app.stopped) setState('closed'); else if (app.pc === pc) scheduleReconnect('connection ' + s); }
     else setState(s);
   };
   try {

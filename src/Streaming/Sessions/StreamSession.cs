@@ -95,8 +95,10 @@ public sealed partial class StreamSession
         await _stop.CancelAsync().ConfigureAwait(false);
         try { await _transport.CloseAsync(reason).ConfigureAwait(false); }
         catch (Exception e) { LogCloseFailed(e, Id); }
+        var closedAt = _server.Time.GetElapsedTime(decidedAt);
         try { await _transport.DisposeAsync().ConfigureAwait(false); }
         catch (Exception e) { LogCloseFailed(e, Id); }
+        var disposedAt = _server.Time.GetElapsedTime(decidedAt);
         if (_handler is IStreamHandlerLifecycle lifecycle)
         {
             try { await lifecycle.OnShutdownAsync(Context, reason).ConfigureAwait(false); }
@@ -108,7 +110,7 @@ public sealed partial class StreamSession
         Volatile.Write(ref _state, (int)SessionState.Ended);
         _server.OnSessionEnded(this, reason);
         _stop.Dispose();
-        LogEnded(Id, reason.Kind, reason.Detail, TeardownDuration.Value.TotalMilliseconds);
+        LogEnded(Id, reason.Kind, reason.Detail, TeardownDuration.Value.TotalMilliseconds, closedAt.TotalMilliseconds, (disposedAt - closedAt).TotalMilliseconds);
         _ended.TrySetResult(reason);
     }
 
@@ -239,6 +241,6 @@ public sealed partial class StreamSession
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: a handler hook failed")]
     private partial void LogHookFailed(Exception exception, string sessionId);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} ended ({Kind}: {Detail}); teardown took {TeardownMs} ms")]
-    private partial void LogEnded(string sessionId, SessionEndKind kind, string detail, double teardownMs);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} ended ({Kind}: {Detail}); teardown took {TeardownMs} ms (transport close {CloseMs} ms, release {ReleaseMs} ms)")]
+    private partial void LogEnded(string sessionId, SessionEndKind kind, string detail, double teardownMs, double closeMs, double releaseMs);
 }

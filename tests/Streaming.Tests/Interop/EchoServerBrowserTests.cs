@@ -129,9 +129,27 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
             output.WriteLine("screenshot: " + screenshot);
             Assert.True(new FileInfo(screenshot).Length > 5_000);
 
-            // pagehide: the page DELETEs its resource and closes; the server frees the session at once.
+            // The backoff: capped exponential with jitter in [50 %, 100 %] of min(15 s, 0.5 s * 2^attempt).
+            var delays = JsonDocument.Parse(await page.EvaluateAsync<string>(
+                "() => JSON.stringify([...Array(12).keys()].map(n => [...Array(40)].map(() => backoffDelay(n))))")).RootElement;
+            for (var n = 0; n < 12; n++)
+            {
+                var step = Math.Min(15_000, 500 * Math.Pow(2, n));
+                var values = delays[n].EnumerateArray().Select(v => v.GetDouble()).ToArray();
+                Assert.All(values, v => Assert.InRange(v, step * 0.5 - 1, step + 1));
+                Assert.True(values.Distinct().Count() > 1, $"no jitter at attempt {n}");
+            }
+
+            // The server ends the session (here: the resource is deleted by someone else): the page reconnects by itself.
             var watcher = await chromium.Browser.NewPageAsync();
             await watcher.GotoAsync(server.Url + "/sessions");
+            var firstSession = await page.EvaluateAsync<string>("() => window.app.sessionId");
+            var reconnecting = Stopwatch.StartNew();
+            Assert.Equal(200, await watcher.EvaluateAsync<int>($"() => fetch('/whip/{firstSession}', {{ method: 'DELETE' }}).then(r => r.status)"));
+            await page.WaitForFunctionAsync($"() => window.app.sessionId && window.app.sessionId !== '{firstSession}' && document.getElementById('state').textContent === 'connected'", null, new() { Timeout = 30_000 });
+            output.WriteLine($"the page reconnected {reconnecting.ElapsedMilliseconds} ms after the server closed its session; note: {await page.TextContentAsync("#note")}");
+
+            // pagehide: the page DELETEs its resource and closes; the server frees the session at once.
             Assert.Single(JsonDocument.Parse(await watcher.EvaluateAsync<string>("() => fetch('/sessions').then(r => r.text())")).RootElement.EnumerateArray());
             var leaving = Stopwatch.StartNew();
             await page.GotoAsync("about:blank");
