@@ -81,15 +81,29 @@ public sealed partial class IceAgent
             _lastReceived = now;
             _lastSent = now;
             _lastConsent = now;
-            _nextConsentAt = now + RandomizedConsentInterval();
+            _nextConsentAt = NextConsentAt(now);
         }
         Emit(new IceSelectedPairChangedEvent(now, pair.Local, pair.Remote));
         Transition(IceConnectionState.Connected, IceStateReason.PairSelected, now);
     }
 
-    // RFC 7675 section 5.1: uniformly in [0.8, 1.2] x the interval.
-    private TimeSpan RandomizedConsentInterval() =>
-        TimeSpan.FromTicks((long)(Options.ConsentInterval.Ticks * (0.8 + 0.4 * _random.NextDouble())));
+    // RFC 7675 section 5.1: uniformly in [0.8, 1.2] x the interval. Then, when the window allows it, moved to the next
+    // multiple of ConsentAlignment on the agent's clock (or the previous one if the next leaves the window): the
+    // checks of many agents sharing a clock then fall on common instants, and a host with thousands of idle
+    // connections wakes a few times per alignment period instead of once per check. Still inside the window, still
+    // random among the multiples the window holds.
+    private TimeSpan NextConsentAt(TimeSpan now)
+    {
+        var interval = Options.ConsentInterval.Ticks;
+        var at = now.Ticks + (long)(interval * (0.8 + 0.4 * _random.NextDouble()));
+        var grid = Options.ConsentAlignment.Ticks;
+        if (grid <= 0) return TimeSpan.FromTicks(at);
+        long earliest = now.Ticks + interval * 8 / 10, latest = now.Ticks + interval * 12 / 10;
+        var up = (at + grid - 1) / grid * grid;
+        if (up <= latest) return TimeSpan.FromTicks(up);
+        var down = at / grid * grid;
+        return TimeSpan.FromTicks(down >= earliest ? down : at);
+    }
 
     private void OnTrafficReceived(TimeSpan now)
     {
@@ -122,7 +136,7 @@ public sealed partial class IceAgent
         if (Mode.SendsChecks && o.ConsentInterval > TimeSpan.Zero && now >= _nextConsentAt)
         {
             SendConsentCheck(pair, now);
-            _nextConsentAt = now + RandomizedConsentInterval();
+            _nextConsentAt = NextConsentAt(now);
         }
         if (o.KeepaliveInterval > TimeSpan.Zero && now >= _lastSent + o.KeepaliveInterval) SendKeepalive(pair);
     }

@@ -41,6 +41,14 @@ public sealed record IceAgentOptions
     /// <summary>Consent checks on the selected pair every this long, randomized by +-20 % (RFC 7675 section 5.1; default 5 s).</summary>
     public TimeSpan ConsentInterval { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// The randomized consent time is moved to a multiple of this period of the agent's clock when that stays within
+    /// the +-20 % window (default 100 ms; 0 keeps the plain random time). Agents on one host then check on common
+    /// instants, so thousands of idle connections cost a few wake-ups per period rather than one per check; the
+    /// other liveness timers (keepalive, disconnected, failed, consent expiry) stay exact.
+    /// </summary>
+    public TimeSpan ConsentAlignment { get; init; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Consent expires this long after the last authenticated response (default 30 s): Failed with ConsentExpired.</summary>
     public TimeSpan ConsentTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -66,6 +74,7 @@ public sealed record IceAgentOptions
         {
             (nameof(KeepaliveInterval), KeepaliveInterval), (nameof(ConsentInterval), ConsentInterval), (nameof(ConsentTimeout), ConsentTimeout),
             (nameof(DisconnectedTimeout), DisconnectedTimeout), (nameof(FailedTimeout), FailedTimeout), (nameof(NominationTimeout), NominationTimeout),
+            (nameof(ConsentAlignment), ConsentAlignment),
         })
             if (value < TimeSpan.Zero) throw new ArgumentOutOfRangeException(name, "A timer is positive, or 0 to disable it.");
         ArgumentNullException.ThrowIfNull(CheckRetransmission);

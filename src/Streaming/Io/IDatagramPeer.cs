@@ -28,4 +28,12 @@ public interface IDatagramPeer
 
     /// <summary>Called after every input, once transmits are drained: the place to hand events to the application.</summary>
     void AfterInput(TimeSpan now);
+
+    /// <summary>
+    /// True when every method returns quickly and never blocks (a sans-IO core whose events go to non-blocking
+    /// queues). The driver may then run the peer's STUN datagrams and timer expiries on its own receive and deadline
+    /// threads, saving a thread hand-off per input (<see cref="UdpDriverOptions.InlineProcessing"/>). A peer that may
+    /// block or run long keeps the default, false, and always runs on the thread pool, so it never delays others.
+    /// </summary>
+    bool RunsInline => false;
 }

@@ -68,6 +68,9 @@ public sealed class IceAgentPeer : IDatagramPeer
 
     public TimeSpan? PollTimeout() => Agent.PollTimeout();
 
+    /// <summary>The agent is sans-IO and its events go to an unbounded channel: it never blocks.</summary>
+    public bool RunsInline => true;
+
     public void AfterInput(TimeSpan now)
     {
         while (Agent.TryPollEvent(out var e))

@@ -1,104 +1,252 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
 namespace Transport.Streaming.Io;
 
 /// <summary>
-/// Runs one <see cref="IDatagramPeer"/>: a loop over a bounded inbox of datagrams, timeouts and application
-/// work items, so that the peer is only ever entered by one thread at a time and needs no locks.
+/// Runs one <see cref="IDatagramPeer"/> so that it is only ever entered by one thread at a time and needs no locks.
+/// <para>
+/// Inputs (datagrams, timer expiries, application work) go into the actor's bounded queues and the actor is run
+/// as a thread-pool work item that drains them in a batch. A peer that never blocks
+/// (<see cref="IDatagramPeer.RunsInline"/>) and is idle when a STUN datagram or its timer arrives is run at once
+/// on the driver's own I/O thread instead: that is the whole cost of an idle connection (consent, keepalive),
+/// and it then costs no thread hand-off, no wake-up of a pool thread and no copy.
+/// </para>
 /// </summary>
-internal sealed partial class PeerActor
+internal sealed partial class PeerActor : IThreadPoolWorkItem
 {
+    private const int Idle = 0, Running = 1;
+    private const int BatchSize = 256;
+
     private readonly UdpDriver _driver;
     private readonly IDatagramPeer _peer;
-    private readonly Channel<Input> _inbox;
-    private readonly ITimer _timer;
+    private readonly bool _inline;
+    private readonly ConcurrentQueue<Datagram> _datagrams = new();
+    private readonly ConcurrentQueue<IWorkItem> _work = new();
+    private readonly SemaphoreSlim _workSlots;
+    private readonly IActorTimer _timer;
     private readonly byte[] _sendBuffer;
     private readonly Dictionary<(UdpDriver.BoundSocket, IPEndPoint), SocketAddress> _remoteAddresses = new();
-    private Task? _loop;
+    private int _state;
+    private int _queuedDatagrams;
+    private int _timerFired;
+    private int _stopped;
+    private TimeSpan? _armed;
+    private TaskCompletionSource? _quiesced;
+
+    [ThreadStatic] private static PeerActor? t_current;
 
     public PeerActor(UdpDriver driver, IDatagramPeer peer)
     {
         _driver = driver;
         _peer = peer;
+        _inline = driver.Options.InlineProcessing && peer.RunsInline;
         _sendBuffer = new byte[driver.Options.MaxDatagramSize];
-        _inbox = Channel.CreateBounded<Input>(new BoundedChannelOptions(driver.Options.InboxCapacity)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full; the caller counts the drop
-        });
-        _timer = driver.Time.CreateTimer(static s => ((PeerActor)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _workSlots = new SemaphoreSlim(driver.Options.InboxCapacity, driver.Options.InboxCapacity);
+        _timer = driver.CreateTimer(this);
     }
 
     public IDatagramPeer Peer => _peer;
 
-    public void Start() => _loop = Task.Run(RunAsync);
+    public void Start()
+    {
+        Volatile.Write(ref _timerFired, 1); // the first run arms the first deadline
+        if (_inline && TryEnter()) RunInline(default);
+        else Schedule();
+    }
 
     public void AddFragment(string fragment) => _driver.AddFragment(this, fragment);
 
-    public bool TryEnqueueDatagram(UdpDriver.BoundSocket socket, byte[] buffer, int length, IPEndPoint remote) =>
-        _inbox.Writer.TryWrite(new Input(socket, buffer, length, remote, null));
+    /// <summary>
+    /// Hands a datagram to the peer. When the peer runs inline, is idle and the datagram is STUN, it is handled now
+    /// on the calling I/O thread and <paramref name="buffer"/> stays the caller's. Otherwise the buffer is queued
+    /// (and then owned by the actor). False when the queue was full (the caller keeps the buffer and counts the drop).
+    /// </summary>
+    public bool Deliver(UdpDriver.BoundSocket socket, byte[] buffer, int length, IPEndPoint remote, bool isStun, out bool bufferTaken)
+    {
+        bufferTaken = false;
+        if (_inline && isStun && Volatile.Read(ref _stopped) == 0 && TryEnter())
+        {
+            RunInline(new Datagram(socket, buffer, length, remote, isStun));
+            return true;
+        }
+        if (Interlocked.Increment(ref _queuedDatagrams) > _driver.Options.InboxCapacity)
+        {
+            Interlocked.Decrement(ref _queuedDatagrams);
+            return false;
+        }
+        _datagrams.Enqueue(new Datagram(socket, buffer, length, remote, isStun));
+        bufferTaken = true;
+        Schedule();
+        return true;
+    }
+
+    /// <summary>The timer reached the armed deadline (called on the timer's thread).</summary>
+    public void OnTimer()
+    {
+        Interlocked.Increment(ref _driver.Counters._wakeups);
+        Volatile.Write(ref _timerFired, 1);
+        if (_inline && Volatile.Read(ref _stopped) == 0 && TryEnter()) RunInline(default);
+        else Schedule();
+    }
 
     /// <summary>
-    /// Queues work to run on the actor. Application work is never dropped for a full inbox: it waits for room.
-    /// False when the actor has stopped.
+    /// Runs the peer on the calling I/O thread (the caller holds the running state): one datagram if given (its buffer
+    /// stays the caller's), due deadlines, transmits, events; then leaves, taking further STUN inline.
+    /// </summary>
+    private void RunInline(Datagram datagram)
+    {
+        Interlocked.Increment(ref _driver.Counters._inline);
+        var now = _driver.Now;
+        var previous = t_current;
+        t_current = this;
+        try
+        {
+            if (datagram.Buffer is not null) HandleDatagram(datagram.Socket, datagram.Buffer.AsSpan(0, datagram.Length), datagram.Remote, now);
+            Volatile.Write(ref _timerFired, 0);
+            Finish(now);
+        }
+        finally { t_current = previous; }
+        Leave(handOff: true);
+    }
+
+    /// <summary>
+    /// Queues application work. Work is never dropped for a full queue: it waits for room. False when the actor
+    /// has stopped.
     /// </summary>
     public async ValueTask<bool> PostAsync(IWorkItem work, CancellationToken cancellationToken)
     {
-        if (_inbox.Writer.TryWrite(new Input(null, null, 0, null, work))) return true;
-        try
+        if (Volatile.Read(ref _stopped) != 0) return false;
+        await _workSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (Volatile.Read(ref _stopped) != 0)
         {
-            await _inbox.Writer.WriteAsync(new Input(null, null, 0, null, work), cancellationToken).ConfigureAwait(false);
-            return true;
+            _workSlots.Release();
+            return false;
         }
-        catch (ChannelClosedException) { return false; }
+        _work.Enqueue(work);
+        Schedule();
+        // Stop may have drained the queue just before the item went in: make sure it is not left behind.
+        if (Volatile.Read(ref _stopped) != 0 && TryEnter()) { AbandonAll(); Leave(handOff: false); }
+        return true;
     }
 
-    // A wake-up: Process checks the peer's deadline after every input, so if the inbox is full the busy loop
-    // handles the timeout anyway.
-    private void OnTimer()
+    private bool TryEnter() => Interlocked.CompareExchange(ref _state, Running, Idle) == Idle;
+
+    private void Schedule()
     {
-        Interlocked.Increment(ref _driver.Counters._wakeups);
-        _inbox.Writer.TryWrite(default);
+        if (TryEnter()) { Interlocked.Increment(ref _driver.Counters._handoffs); ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false); }
     }
 
-    private async Task RunAsync()
+    /// <summary>
+    /// Leaves the running state; if inputs arrived meanwhile, runs again: STUN datagrams on the same I/O thread when
+    /// the peer runs inline (the answer to a check just sent often arrives while the peer is still finishing the
+    /// send), anything else on the pool when <paramref name="handOff"/>.
+    /// </summary>
+    private void Leave(bool handOff)
     {
-        var reader = _inbox.Reader;
-        Process(default); // arm the first deadline
-        try
+        for (var extra = 0; ; extra++)
         {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
-                while (reader.TryRead(out var input))
-                    Process(input);
-        }
-        finally
-        {
-            while (reader.TryRead(out var left))
+            Volatile.Write(ref _state, Idle);
+            if (Volatile.Read(ref _stopped) != 0)
             {
-                if (left.Buffer is not null) ArrayPool<byte>.Shared.Return(left.Buffer);
-                left.Work?.Abandon();
+                if (TryEnter()) { AbandonAll(); Volatile.Write(ref _state, Idle); }
+                _quiesced?.TrySetResult();
+                return;
             }
+            if (!HasPending()) return;
+            if (!TryEnter()) return;   // another thread took it and will see the inputs
+            if (!handOff) { Execute(); return; }
+            if (_inline && extra < 8 && _work.IsEmpty && _datagrams.TryPeek(out var head) && head.IsStun && _datagrams.TryDequeue(out var d))
+            {
+                Interlocked.Decrement(ref _queuedDatagrams);
+                Interlocked.Increment(ref _driver.Counters._inline);
+                var now = _driver.Now;
+                var previous = t_current;
+                t_current = this;
+                try
+                {
+                    try { HandleDatagram(d.Socket, d.Buffer.AsSpan(0, d.Length), d.Remote, now); }
+                    finally { ArrayPool<byte>.Shared.Return(d.Buffer); }
+                    Volatile.Write(ref _timerFired, 0);
+                    Finish(now);
+                }
+                finally { t_current = previous; }
+                continue;   // loop to leave again (no recursion: a burst is taken iteratively)
+            }
+            Interlocked.Increment(ref _driver.Counters._handoffs);
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            return;
         }
     }
 
-    private void Process(Input input)
+    private bool HasPending() => !_datagrams.IsEmpty || !_work.IsEmpty || Volatile.Read(ref _timerFired) != 0;
+
+    /// <summary>A thread-pool run: a batch of queued inputs.</summary>
+    public void Execute()
     {
-        var now = _driver.Now;
+        if (Volatile.Read(ref _stopped) != 0) { Leave(handOff: false); return; }
+        var previous = t_current;
+        t_current = this;
         try
         {
-            if (input.Buffer is not null)
+            var now = _driver.Now;
+            Volatile.Write(ref _timerFired, 0);
+            for (var i = 0; i < BatchSize; i++)
             {
-                try { _peer.HandleDatagram(input.Buffer.AsSpan(0, input.Length), input.Socket!.LocalEndPoint, input.Remote!, now); }
-                finally { ArrayPool<byte>.Shared.Return(input.Buffer); }
+                if (_datagrams.TryDequeue(out var d))
+                {
+                    Interlocked.Decrement(ref _queuedDatagrams);
+                    try { HandleDatagram(d.Socket, d.Buffer.AsSpan(0, d.Length), d.Remote, now); }
+                    finally { ArrayPool<byte>.Shared.Return(d.Buffer); }
+                }
+                else if (_work.TryDequeue(out var w))
+                {
+                    _workSlots.Release();
+                    RunWork(w, now);
+                    now = _driver.Now;
+                }
+                else break;
+                if (Volatile.Read(ref _stopped) != 0) break;
             }
-            else
-            {
-                input.Work?.Run(now);
-            }
+            Finish(now);
+        }
+        finally { t_current = previous; }
+        // More than a batch waiting goes back to the pool, so one busy peer cannot hold a thread for long.
+        Leave(handOff: true);
+    }
+
+    private void HandleDatagram(UdpDriver.BoundSocket socket, ReadOnlySpan<byte> datagram, IPEndPoint remote, TimeSpan now)
+    {
+        try
+        {
+            _peer.HandleDatagram(datagram, socket.LocalEndPoint, remote, now);
+            Drain();
+        }
+        catch (Exception e) { PeerError(e); }
+    }
+
+    private void RunWork(IWorkItem work, TimeSpan now)
+    {
+        try
+        {
+            work.Run(now);
+            Drain();
+            _peer.AfterInput(now);
+            Drain();
+        }
+        catch (Exception e) { PeerError(e); }
+        // Application work completes only once what it queued has been sent.
+        work.Complete();
+    }
+
+    /// <summary>After a batch: due deadlines, transmits, events to the application, and the timer re-armed.</summary>
+    private void Finish(TimeSpan now)
+    {
+        try
+        {
             for (var i = 0; i < _driver.Options.MaxImmediateTimeouts; i++)
             {
                 var deadline = _peer.PollTimeout();
@@ -111,13 +259,7 @@ internal sealed partial class PeerActor
             _peer.AfterInput(now);
             Drain();
         }
-        catch (Exception e)
-        {
-            Interlocked.Increment(ref _driver.Counters._peerErrors);
-            LogPeerError(e);
-        }
-        // Application work completes only once what it queued has been sent.
-        input.Work?.Complete();
+        catch (Exception e) { PeerError(e); }
         Rearm(now);
     }
 
@@ -159,32 +301,64 @@ internal sealed partial class PeerActor
     {
         TimeSpan? deadline;
         try { deadline = _peer.PollTimeout(); }
-        catch (Exception e) { LogPeerError(e); deadline = null; }
-        if (deadline is null) { _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan); return; }
-        var due = deadline.Value - now;
-        if (due <= TimeSpan.Zero) { _timer.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan); return; }
-        // The system's timers count whole milliseconds and may fire up to one early against the monotonic clock;
-        // rounding up avoids a wake-up that finds nothing due and re-arms for the last fraction. Other providers
-        // (virtual time in tests) are exact and get the exact due time.
-        if (ReferenceEquals(_driver.Time, TimeProvider.System))
-            due = TimeSpan.FromMilliseconds(Math.Ceiling(due.TotalMilliseconds) + 1);
-        _timer.Change(due, Timeout.InfiniteTimeSpan);
+        catch (Exception e) { PeerError(e); deadline = null; }
+        if (deadline is { } d && d < now) deadline = now;
+        if (deadline == _armed) return;   // most inputs leave the soonest deadline where it was: no timer call
+        _armed = deadline;
+        _timer.Change(deadline);
     }
 
+    /// <summary>
+    /// The timer fired at the armed deadline; called by the timer before <see cref="OnTimer"/> so that the next
+    /// run re-arms even when the peer's deadline did not move.
+    /// </summary>
+    public void Disarmed() => _armed = null;
+
+    private void AbandonAll()
+    {
+        while (_datagrams.TryDequeue(out var d))
+        {
+            Interlocked.Decrement(ref _queuedDatagrams);
+            ArrayPool<byte>.Shared.Return(d.Buffer);
+        }
+        while (_work.TryDequeue(out var w))
+        {
+            _workSlots.Release();
+            w.Abandon();
+        }
+    }
+
+    /// <summary>Stops the actor: no input is handled after this completes; queued inputs are released.</summary>
     public async Task StopAsync()
     {
-        _inbox.Writer.TryComplete();
-        await _timer.DisposeAsync().ConfigureAwait(false);
-        if (_loop is not null) await _loop.ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+        _timer.Dispose();
+        var quiesced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _quiesced, quiesced);
+        if (TryEnter())
+        {
+            AbandonAll();
+            Volatile.Write(ref _state, Idle);
+            quiesced.TrySetResult();
+        }
+        else if (t_current == this)
+        {
+            quiesced.TrySetResult();   // stopped from inside its own run: the run ends after this call returns
+        }
+        await quiesced.Task.ConfigureAwait(false);
         _driver.Unregister(this);
     }
 
-    private void LogPeerError(Exception exception) => LogPeerError(_driver.Logger, exception);
+    private void PeerError(Exception exception)
+    {
+        Interlocked.Increment(ref _driver.Counters._peerErrors);
+        LogPeerError(_driver.Logger, exception);
+    }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A peer threw while handling an input; the input is lost, the peer goes on")]
     private static partial void LogPeerError(ILogger logger, Exception exception);
 
-    private readonly record struct Input(UdpDriver.BoundSocket? Socket, byte[]? Buffer, int Length, IPEndPoint? Remote, IWorkItem? Work);
+    private readonly record struct Datagram(UdpDriver.BoundSocket Socket, byte[] Buffer, int Length, IPEndPoint Remote, bool IsStun);
 }
 
 /// <summary>Application work run on a peer's actor.</summary>

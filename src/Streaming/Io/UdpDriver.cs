@@ -10,9 +10,15 @@ namespace Transport.Streaming.Io;
 /// <summary>
 /// The only I/O of the stack (../shared/DESIGN.md): one UDP socket per bound local address, a receive loop into
 /// pooled buffers, RFC 7983 classification, and dispatch to registered sans-IO peers. Each peer runs as an actor
-/// (one logical thread at a time, a loop over its own bounded inbox) with one timer re-armed from its next
-/// deadline through the driver's <see cref="TimeProvider"/>. One port serves many peers: datagrams are routed by
-/// remote address, and the first STUN request of an unknown remote address by the USERNAME's local fragment.
+/// (one logical thread at a time, over its own bounded queues) with one timer re-armed from its next deadline
+/// through the driver's <see cref="TimeProvider"/>. One port serves many peers: datagrams are routed by remote
+/// address, and the first STUN request of an unknown remote address by the USERNAME's local fragment.
+/// <para>
+/// Threads: each socket has its own receive thread (<see cref="UdpDriverOptions.DedicatedReceiveThreads"/>), and
+/// with the system clock all deadlines are served by one dedicated deadline thread; peers' work runs on the thread
+/// pool, except that an idle peer which never blocks handles a STUN datagram or its timer right on the receiving or
+/// deadline thread. Timers and receives therefore stay punctual when the application saturates the thread pool.
+/// </para>
 /// </summary>
 public sealed partial class UdpDriver : IAsyncDisposable
 {
@@ -23,6 +29,8 @@ public sealed partial class UdpDriver : IAsyncDisposable
     private readonly List<BoundSocket> _sockets = new();
     private readonly ConcurrentDictionary<string, PeerActor> _byFragment = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<PeerActor, byte> _actors = new();
+    private readonly object _deadlineLock = new();
+    private DeadlineThread? _deadlines;
     private int _disposed;
 
     public UdpDriver(TimeProvider? time = null, UdpDriverOptions? options = null, ILogger? logger = null)
@@ -48,6 +56,24 @@ public sealed partial class UdpDriver : IAsyncDisposable
     internal TimeProvider Time => _time;
     internal ILogger Logger => _logger;
     internal CancellationToken Stopping => _stop.Token;
+
+    /// <summary>Entries in the deadline thread's heap, stale ones included (diagnostics; 0 before the first timer).</summary>
+    internal int DeadlineHeapSize { get { lock (_deadlineLock) return _deadlines?.HeapSize ?? 0; } }
+
+    /// <summary>
+    /// A peer's timer: with the system clock, an entry on the driver's deadline thread; with any other provider
+    /// (virtual time), a timer of that provider.
+    /// </summary>
+    internal IActorTimer CreateTimer(PeerActor actor)
+    {
+        if (!ReferenceEquals(_time, TimeProvider.System)) return new ProviderActorTimer(this, actor);
+        lock (_deadlineLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed != 0, this);
+            _deadlines ??= new DeadlineThread(this);
+            return _deadlines.Create(actor);
+        }
+    }
 
     /// <summary>The local endpoints bound so far (with the ports the system chose for port 0).</summary>
     public IReadOnlyList<IPEndPoint> LocalEndPoints
@@ -75,7 +101,16 @@ public sealed partial class UdpDriver : IAsyncDisposable
         }
         var bound = new BoundSocket(socket, (IPEndPoint)socket.LocalEndPoint!);
         lock (_sockets) _sockets.Add(bound);
-        bound.ReceiveTask = Task.Run(() => ReceiveLoopAsync(bound));
+        if (Options.DedicatedReceiveThreads)
+        {
+            var thread = new Thread(() => ReceiveThread(bound)) { IsBackground = true, Name = $"Transport UDP {bound.LocalEndPoint}" };
+            bound.ReceiveThread = thread;
+            thread.Start();
+        }
+        else
+        {
+            bound.ReceiveTask = Task.Run(() => ReceiveLoopAsync(bound));
+        }
         return bound.LocalEndPoint;
     }
 
@@ -136,36 +171,70 @@ public sealed partial class UdpDriver : IAsyncDisposable
         }
     }
 
+    // Blocking receives on a thread of the socket's own: no thread-pool hand-off before the datagram is routed, and
+    // the buffer is reused whenever the datagram was handled inline or dropped.
+    private void ReceiveThread(BoundSocket bound)
+    {
+        var address = new SocketAddress(bound.LocalEndPoint.AddressFamily);
+        var buffer = ArrayPool<byte>.Shared.Rent(Options.MaxDatagramSize);
+        var token = _stop.Token;
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                int length;
+                try
+                {
+                    length = bound.Socket.ReceiveFrom(buffer.AsSpan(0, Options.MaxDatagramSize), SocketFlags.None, address);
+                }
+                catch (Exception e) when (e is ObjectDisposedException || token.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (SocketException e)
+                {
+                    // ICMP errors reported on a UDP socket (e.g. port unreachable) concern one send; keep receiving.
+                    LogReceiveError(bound.LocalEndPoint, e.SocketErrorCode);
+                    continue;
+                }
+                Interlocked.Increment(ref Counters._received);
+                if (Dispatch(bound, buffer, length, address)) buffer = ArrayPool<byte>.Shared.Rent(Options.MaxDatagramSize);
+            }
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
     private async Task ReceiveLoopAsync(BoundSocket bound)
     {
         var address = new SocketAddress(bound.LocalEndPoint.AddressFamily);
         var token = _stop.Token;
-        while (!token.IsCancellationRequested)
+        var buffer = ArrayPool<byte>.Shared.Rent(Options.MaxDatagramSize);
+        try
         {
-            var buffer = ArrayPool<byte>.Shared.Rent(Options.MaxDatagramSize);
-            int length;
-            try
+            while (!token.IsCancellationRequested)
             {
-                length = await bound.Socket.ReceiveFromAsync(buffer.AsMemory(0, Options.MaxDatagramSize), SocketFlags.None, address, token).ConfigureAwait(false);
+                int length;
+                try
+                {
+                    length = await bound.Socket.ReceiveFromAsync(buffer.AsMemory(0, Options.MaxDatagramSize), SocketFlags.None, address, token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException || token.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (SocketException e)
+                {
+                    LogReceiveError(bound.LocalEndPoint, e.SocketErrorCode);
+                    continue;
+                }
+                Interlocked.Increment(ref Counters._received);
+                if (Dispatch(bound, buffer, length, address)) buffer = ArrayPool<byte>.Shared.Rent(Options.MaxDatagramSize);
             }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException || token.IsCancellationRequested)
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-                break;
-            }
-            catch (SocketException e)
-            {
-                // ICMP errors reported on a UDP socket (e.g. port unreachable) concern one send; keep receiving.
-                ArrayPool<byte>.Shared.Return(buffer);
-                LogReceiveError(bound.LocalEndPoint, e.SocketErrorCode);
-                continue;
-            }
-            Interlocked.Increment(ref Counters._received);
-            if (!Dispatch(bound, buffer, length, address)) ArrayPool<byte>.Shared.Return(buffer);
         }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
     }
 
-    /// <summary>Hands one datagram to its peer; false when it was dropped (the caller returns the buffer).</summary>
+    /// <summary>Hands one datagram to its peer; true when the peer's queue took the buffer (the caller needs a new one).</summary>
     private bool Dispatch(BoundSocket bound, byte[] buffer, int length, SocketAddress address)
     {
         var datagram = buffer.AsSpan(0, length);
@@ -188,12 +257,9 @@ public sealed partial class UdpDriver : IAsyncDisposable
             address.Buffer.Span[..address.Size].CopyTo(key.Buffer.Span);
             route = bound.Routes.GetOrAdd(key, new Route(owner, remote));
         }
-        if (!route.Actor.TryEnqueueDatagram(bound, buffer, length, route.RemoteEndPoint))
-        {
+        if (!route.Actor.Deliver(bound, buffer, length, route.RemoteEndPoint, kind == DatagramKind.Stun, out var taken))
             Interlocked.Increment(ref Counters._droppedInboxFull);
-            return false;
-        }
-        return true;
+        return taken;
     }
 
     /// <summary>Stops every peer, closes the sockets and waits for the loops to end.</summary>
@@ -205,8 +271,13 @@ public sealed partial class UdpDriver : IAsyncDisposable
         lock (_sockets) sockets = _sockets.ToArray();
         foreach (var s in sockets) s.Socket.Dispose();
         foreach (var s in sockets)
+        {
             if (s.ReceiveTask is { } t) await t.ConfigureAwait(false);
+            // Disposing the socket wakes its blocked receive; bounded wait in case the platform does not.
+            if (s.ReceiveThread is { } thread && thread != Thread.CurrentThread) thread.Join(TimeSpan.FromSeconds(2));
+        }
         foreach (var actor in _actors.Keys) await actor.StopAsync().ConfigureAwait(false);
+        lock (_deadlineLock) _deadlines?.Dispose();
         _stop.Dispose();
     }
 
@@ -218,6 +289,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
         public Socket Socket { get; } = socket;
         public IPEndPoint LocalEndPoint { get; } = localEndPoint;
         public Task? ReceiveTask { get; set; }
+        public Thread? ReceiveThread { get; set; }
         /// <summary>Remote address to peer, for datagrams arriving on this socket.</summary>
         public ConcurrentDictionary<SocketAddress, Route> Routes { get; } = new();
     }

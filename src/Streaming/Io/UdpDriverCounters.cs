@@ -3,7 +3,7 @@ namespace Transport.Streaming.Io;
 /// <summary>What the <see cref="UdpDriver"/> counted, read at any time from any thread.</summary>
 public sealed class UdpDriverCounters
 {
-    internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups;
+    internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups, _inline, _handoffs;
 
     /// <summary>Datagrams received on all sockets.</summary>
     public long Received => Interlocked.Read(ref _received);
@@ -21,6 +21,10 @@ public sealed class UdpDriverCounters
     public long Timeouts => Interlocked.Read(ref _timeouts);
     /// <summary>Timer wake-ups of peer actors (some find their deadline moved and handle nothing).</summary>
     public long Wakeups => Interlocked.Read(ref _wakeups);
+    /// <summary>Inputs (STUN datagrams, timer expiries) an idle peer handled right on the driver's I/O thread.</summary>
+    public long Inline => Interlocked.Read(ref _inline);
+    /// <summary>Runs of a peer handed to the thread pool (queued inputs, or inputs that found the peer busy).</summary>
+    public long Handoffs => Interlocked.Read(ref _handoffs);
     /// <summary>Exceptions thrown by a peer while handling an input (a bug in the peer: logged, never fatal to the driver).</summary>
     public long PeerErrors => Interlocked.Read(ref _peerErrors);
 }

@@ -18,6 +18,20 @@ public sealed record UdpDriverOptions
     /// <summary>The socket's kernel send buffer (SO_SNDBUF) in bytes; 0 keeps the system default. Default 1 MiB.</summary>
     public int SocketSendBufferSize { get; init; } = 1 << 20;
 
+    /// <summary>
+    /// Each bound socket gets a receive thread of its own (blocking receives, no thread-pool hand-off before
+    /// routing). Default true; set false for a driver with very many sockets, whose receives then run as async
+    /// loops on the thread pool.
+    /// </summary>
+    public bool DedicatedReceiveThreads { get; init; } = true;
+
+    /// <summary>
+    /// Lets an idle peer that declares <see cref="IDatagramPeer.RunsInline"/> handle a STUN datagram or its timer
+    /// directly on the driver's receive or deadline thread instead of through the thread pool. Default true: the
+    /// keepalive and consent traffic of idle connections then costs no thread wake-ups.
+    /// </summary>
+    public bool InlineProcessing { get; init; } = true;
+
     /// <summary>Deadlines that are already due are handled at once, at most this many times in a row, before the driver re-arms the timer. Default 64.</summary>
     public int MaxImmediateTimeouts { get; init; } = 64;
 }

@@ -17,6 +17,10 @@ internal sealed class ToyPeer(string name, params string[] fragments) : IDatagra
     public ConcurrentQueue<(byte[] Data, IPEndPoint Remote, TimeSpan Now)> Received { get; } = new();
     public ConcurrentQueue<TimeSpan> Timeouts { get; } = new();
     public TimeSpan? Deadline { get; set; }
+    /// <summary>Declares the peer non-blocking, so the driver may run it on its own I/O threads.</summary>
+    public bool RunsInline { get; init; }
+    /// <summary>The threads HandleTimeout ran on, by name.</summary>
+    public ConcurrentQueue<string?> TimeoutThreads { get; } = new();
     public ManualResetEventSlim? Gate { get; set; }
     public int ThreadsInside;
     public int MaxThreadsInside;
@@ -44,6 +48,7 @@ internal sealed class ToyPeer(string name, params string[] fragments) : IDatagra
     public void HandleTimeout(TimeSpan now)
     {
         Timeouts.Enqueue(now);
+        TimeoutThreads.Enqueue(Thread.CurrentThread.Name);
         Deadline = null;
     }
 

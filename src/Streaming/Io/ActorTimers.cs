@@ -1,0 +1,178 @@
+namespace Transport.Streaming.Io;
+
+/// <summary>One peer's timer: armed at an absolute deadline on the driver's clock (<see cref="UdpDriver.Now"/>).</summary>
+internal interface IActorTimer : IDisposable
+{
+    /// <summary>Arms the timer at <paramref name="deadline"/> (null disarms). A deadline in the past fires at once.</summary>
+    void Change(TimeSpan? deadline);
+}
+
+/// <summary>
+/// A timer made by the driver's <see cref="TimeProvider"/> (used for every provider but the system one, e.g. virtual
+/// time in tests): exact, since such providers fire exactly when their clock reaches the due time.
+/// </summary>
+internal sealed class ProviderActorTimer : IActorTimer
+{
+    private readonly UdpDriver _driver;
+    private readonly ITimer _timer;
+
+    public ProviderActorTimer(UdpDriver driver, PeerActor actor)
+    {
+        _driver = driver;
+        _timer = driver.Time.CreateTimer(static s =>
+        {
+            var a = (PeerActor)s!;
+            a.Disarmed();
+            a.OnTimer();
+        }, actor, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    public void Change(TimeSpan? deadline)
+    {
+        if (deadline is null) { _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan); return; }
+        var due = deadline.Value - _driver.Now;
+        _timer.Change(due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    public void Dispose() => _timer.Dispose();
+}
+
+/// <summary>
+/// The deadlines of every peer of a driver on one dedicated thread: a min-heap ordered by deadline, one thread that
+/// sleeps until the soonest and then runs the due peers (inline when they allow it). With the system clock this
+/// replaces one thread-pool timer per peer: deadlines fire when due (never early, about a millisecond late at most)
+/// even when the thread pool is saturated by application work, and an idle peer's timer costs no pool hand-off.
+/// </summary>
+internal sealed class DeadlineThread : IDisposable
+{
+    private readonly UdpDriver _driver;
+    private readonly PriorityQueue<Entry, TimeSpan> _heap = new();
+    private readonly object _lock = new();
+    private readonly Thread _thread;
+    private readonly List<Entry> _due = new();
+    private int _live;
+    private bool _stopping;
+
+    public DeadlineThread(UdpDriver driver)
+    {
+        _driver = driver;
+        _thread = new Thread(Run) { IsBackground = true, Name = "Transport deadlines" };
+        _thread.Start();
+    }
+
+    /// <summary>Entries in the heap, stale ones included (for tests and diagnostics).</summary>
+    public int HeapSize { get { lock (_lock) return _heap.Count; } }
+
+    public IActorTimer Create(PeerActor actor) => new Timer(this, actor);
+
+    private void Arm(Timer timer, TimeSpan? deadline)
+    {
+        lock (_lock)
+        {
+            timer.Version++;
+            if (deadline is null || timer.Disposed) return;
+            var wakeNeeded = !_heap.TryPeek(out _, out var soonest) || deadline.Value < soonest;
+            _heap.Enqueue(new Entry(timer, timer.Version), deadline.Value);
+            // Re-arming leaves the old entries behind (a heap has no cheap removal); they are skipped when they come
+            // up. Keep them bounded when a peer re-arms far more often than its deadlines come due.
+            if (_heap.Count > 64 + 4 * _live) Compact();
+            if (wakeNeeded) Monitor.Pulse(_lock);
+        }
+    }
+
+    private void Compact()
+    {
+        var keep = new List<(Entry, TimeSpan)>(_live);
+        while (_heap.TryDequeue(out var e, out var at))
+            if (e.Version == e.Timer.Version && !e.Timer.Disposed) keep.Add((e, at));
+        _heap.EnqueueRange(keep);
+    }
+
+    private void Run()
+    {
+        while (true)
+        {
+            lock (_lock)
+            {
+                while (true)
+                {
+                    if (_stopping) return;
+                    if (!_heap.TryPeek(out var next, out var at)) { Monitor.Wait(_lock); continue; }
+                    if (next.Version != next.Timer.Version || next.Timer.Disposed) { _heap.Dequeue(); continue; }
+                    var wait = at - _driver.Now;
+                    if (wait > TimeSpan.Zero)
+                    {
+                        // Whole milliseconds, rounded up: never early. Pulsed when a sooner deadline is armed.
+                        Monitor.Wait(_lock, (int)Math.Min(int.MaxValue, Math.Ceiling(wait.TotalMilliseconds)));
+                        continue;
+                    }
+                    var now = _driver.Now;
+                    while (_heap.TryPeek(out var e, out var due) && due <= now)
+                    {
+                        _heap.Dequeue();
+                        if (e.Version != e.Timer.Version || e.Timer.Disposed) continue;
+                        e.Timer.Version++;   // fired: a later Change arms it anew
+                        _due.Add(e);
+                    }
+                    break;
+                }
+            }
+            foreach (var e in _due)
+            {
+                try
+                {
+                    e.Timer.Actor.Disarmed();
+                    e.Timer.Actor.OnTimer();
+                }
+                catch (Exception ex)
+                {
+                    // OnTimer handles peer exceptions itself; anything here is a driver bug, never fatal to the others.
+                    Interlocked.Increment(ref _driver.Counters._peerErrors);
+                    _ = ex;
+                }
+            }
+            _due.Clear();
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _stopping = true;
+            Monitor.Pulse(_lock);
+        }
+        if (Thread.CurrentThread != _thread) _thread.Join();
+    }
+
+    private readonly record struct Entry(Timer Timer, long Version);
+
+    private sealed class Timer : IActorTimer
+    {
+        private readonly DeadlineThread _owner;
+
+        public Timer(DeadlineThread owner, PeerActor actor)
+        {
+            _owner = owner;
+            Actor = actor;
+            lock (owner._lock) owner._live++;
+        }
+
+        public PeerActor Actor { get; }
+        public long Version;       // guarded by the owner's lock
+        public bool Disposed;      // guarded by the owner's lock
+
+        public void Change(TimeSpan? deadline) => _owner.Arm(this, deadline);
+
+        public void Dispose()
+        {
+            lock (_owner._lock)
+            {
+                if (Disposed) return;
+                Disposed = true;
+                Version++;
+                _owner._live--;
+            }
+        }
+    }
+}
