@@ -1,11 +1,5 @@
 using Transport.Samples.EchoServer;
 
-// The UDP driver runs its receive loops, actors and timers on the shared thread pool; on a 2-core machine the pool
-// starts with 2 threads and grows slowly, which delays every timer and hand-off while Kestrel also starts. Until
-// the driver has its own threads (README "Not done yet"), start with enough threads (as the tests do).
-ThreadPool.GetMinThreads(out var workers, out var io);
-ThreadPool.SetMinThreads(Math.Max(workers, 16), Math.Max(io, 16));
-
 EchoServerSettings settings;
 try
 {

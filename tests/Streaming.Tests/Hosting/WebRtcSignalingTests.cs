@@ -146,7 +146,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
             if (r.MessageType == WebSocketMessageType.Close)
                 return JsonSerializer.SerializeToElement(new { type = "close", status = (int?)ws.CloseStatus, reason = ws.CloseStatusDescription });
             var e = JsonDocument.Parse(buffer.AsMemory(0, r.Count)).RootElement.Clone();
-            if (skipPings && e.GetProperty("type").GetString() == "ping") { await SendJsonAsync(ws, new { type = "pong" }); continue; }
+            if (skipPings && e.TryGetProperty("type", out var type) && type.GetString() == "ping") { await SendJsonAsync(ws, new { type = "pong" }); continue; }
             return e;
         }
     }
@@ -239,5 +239,21 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         Assert.InRange(took, TimeSpan.FromMilliseconds(450), TimeSpan.FromMilliseconds(2000));
         Assert.Contains(host.Logs, l => l.Message.Contains("closed normally by the client (1000", StringComparison.Ordinal) && l.Level == LogLevel.Information);
         Assert.DoesNotContain(host.Logs, l => l.Level >= LogLevel.Error);
+    }
+    [Fact]
+    public async Task AFullServerRefusesAnOfferOnTheSignalingSocketWithTheExactJson()
+    {
+        await using var host = await StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        using var first = new ClientWebSocket();
+        await first.ConnectAsync(host.Signal, default);
+        await using var client = await WebRtcStreamClient.ConnectAsync(OverWebSocket(first, _ => { })).WaitAsync(Patience);
+        using var second = new ClientWebSocket();
+        await second.ConnectAsync(host.Signal, default);
+        await SendJsonAsync(second, new { type = "offer", sdp = "v=0" });
+        var refusal = await ReceiveJsonAsync(second);
+        Assert.Equal("{\"status\":\"failed\",\"meta\":{\"error\":\"concurrency_limit_reached\",\"limit\":1}}", refusal.GetRawText());
+        var close = await ReceiveJsonAsync(second);
+        Assert.Equal((int)WebSocketCloseStatus.PolicyViolation, close.GetProperty("status").GetInt32());
+        Assert.Equal("concurrency_limit_reached", close.GetProperty("reason").GetString());
     }
 }

@@ -272,4 +272,33 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         }
         finally { await rig.DisposeAsync(); }
     }
+    [Fact]
+    public async Task TheHealthOfAWebRtcSessionIsPublishedAsMetricsInstruments()
+    {
+        await using var rig = Rig.Start(() => new LambdaHandler(EchoUntilBye), transport: new WebRtcTransportOptions
+        {
+            HealthRefreshInterval = TimeSpan.FromMilliseconds(50),
+            RoundTripProbeInterval = TimeSpan.FromMilliseconds(100),
+        });
+        StreamSession? session = null;
+        await using var client = await WebRtcStreamClient.ConnectAsync(rig.Signal(s => session = s)).WaitAsync(Patience);
+        var until = Stopwatch.StartNew();
+        while (session!.GetHealth().Connection.RoundTripTime is null && until.Elapsed < Patience) await Task.Delay(20);
+
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, double>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) => { if (instrument.Meter.Name == "Transport.Streaming.Sessions") l.EnableMeasurementEvents(instrument); };
+        listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+                if (tag.Key == "session" && (string?)tag.Value == session.Id) seen[instrument.Name] = value;
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+        output.WriteLine(string.Join(", ", seen.Select(kv => $"{kv.Key}={kv.Value:0.####}")));
+        Assert.InRange(seen["transport.session.rtt"], 0, 0.5);
+        Assert.InRange(seen["transport.session.consent_age"], 0, 6);
+        Assert.InRange(seen["transport.session.since_last_received"], 0, 5);
+        Assert.True(seen.ContainsKey("transport.session.handler_idle"));
+    }
 }
