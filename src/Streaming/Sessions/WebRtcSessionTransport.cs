@@ -38,7 +38,7 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
         _options = options ?? new WebRtcTransportOptions();
         _time = time ?? TimeProvider.System;
         _created = _lastSent = _time.GetTimestamp();
-        _inputs = Channel.CreateBounded<StreamInput>(new BoundedChannelOptions(_options.InputQueueCapacity) { SingleWriter = true, SingleReader = true });
+        _inputs = Channel.CreateBounded<StreamInput>(new BoundedChannelOptions(_options.InputQueueCapacity) { SingleReader = true });
         _events = Task.Run(EventLoopAsync);
         _health = Task.Run(HealthLoopAsync);
     }

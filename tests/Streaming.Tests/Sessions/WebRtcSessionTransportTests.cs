@@ -301,4 +301,22 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         Assert.InRange(seen["transport.session.since_last_received"], 0, 5);
         Assert.True(seen.ContainsKey("transport.session.handler_idle"));
     }
+    [Fact]
+    public async Task AnOfferAcceptedButNeverConnectedFreesItsSlotAtTheConnectTimeout()
+    {
+        await using var rig = Rig.Start(() => new LambdaHandler(EchoUntilBye), new StreamServerOptions { MaxConcurrentSessions = 1, ConnectTimeout = TimeSpan.FromMilliseconds(500) });
+        await using var clientDriver = new UdpDriver();
+        clientDriver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var client = new PeerConnection(clientDriver, new PeerConnectionOptions { Ice = new IceAgentOptions { Role = IceRole.Controlling } });
+        var offer = await client.CreateOfferAsync();
+        Assert.True(rig.Server.TryReserve(out var slot, out _));
+        var accepted = await rig.Sessions.AcceptOfferAsync(slot!, offer); // the answer never reaches the client
+        var started = Stopwatch.StartNew();
+        var reason = await accepted.Session.Completion.WaitAsync(Patience);
+        output.WriteLine($"{reason} after {started.ElapsedMilliseconds} ms");
+        Assert.Equal(SessionEndKind.ConnectTimeout, reason.Kind);
+        Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromMilliseconds(1500));
+        Assert.Equal(0, rig.Server.Reserved);
+        Assert.Equal(0, rig.RegisteredPeers);
+    }
 }
