@@ -5,7 +5,9 @@ namespace Transport.Bench;
 /// <summary>
 /// Entry point: every argument goes to BenchmarkDotNet's switcher, so the standard options
 /// (<c>--filter</c>, <c>--job short</c>, <c>--exporters json</c>, <c>--artifacts DIR</c>) work. Verbs for measured
-/// runs: <c>idle-agents [agents] [seconds]</c> (<see cref="IceIdleAgentsRun"/>).
+/// runs: <c>idle-agents [agents] [seconds]</c> (<see cref="IceIdleAgentsRun"/>),
+/// <c>peer-connection [setup-runs] [megabytes] [--no-node]</c> (<see cref="PeerConnectionRun"/>) and
+/// <c>turn-throughput [messages] [size] [rounds]</c> (<see cref="TurnRelayThroughputRun"/>).
 /// </summary>
 public static class Program
 {
@@ -13,7 +15,9 @@ public static class Program
     {
         // Measured runs that are not micro-benchmarks take a verb; everything else goes to BenchmarkDotNet.
         if (args.Length > 0 && args[0] == "idle-agents") return await IceIdleAgentsRun.RunAsync(args).ConfigureAwait(false);
+        if (args.Length > 0 && args[0] == "peer-connection") return await PeerConnectionRun.RunAsync(args).ConfigureAwait(false);
         if (args.Length > 0 && args[0] == IceIdleAgentsRun.ClientsVerb) return await IceIdleAgentsRun.RunClientsAsync(args).ConfigureAwait(false);
+        if (args.Length > 0 && args[0] == "turn-throughput") return TurnRelayThroughputRun.Run(args);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

@@ -29,8 +29,10 @@ public sealed partial class IceAgent
     // ---------------- gathering ----------------
 
     /// <summary>
-    /// Reports the host candidates and asks each configured STUN server (same address family) for a
-    /// server-reflexive one; <see cref="IceGatheringCompleteEvent"/> follows when every request ended.
+    /// Reports the host candidates, asks each configured STUN server (same address family) for a
+    /// server-reflexive one and each configured TURN server for a relayed one (RFC 8445 section 5.1.1);
+    /// <see cref="IceGatheringCompleteEvent"/> follows when every request ended. Under
+    /// <see cref="IceTransportPolicy.Relay"/> only the TURN allocations are made.
     /// </summary>
     public void StartGathering(TimeSpan now)
     {
@@ -39,9 +41,10 @@ public sealed partial class IceAgent
         if (_gatheringStarted) return;
         _gatheringStarted = true;
         Span<byte> tid = stackalloc byte[StunHeader.TransactionIdSize];
-        foreach (var c in _localCandidates.ToArray())
+        foreach (var c in _hosts.ToArray())
         {
-            if (c.Type != IceCandidateType.Host) continue;
+            StartRelays(c, now);
+            if (Options.TransportPolicy == IceTransportPolicy.Relay) continue;
             Emit(new IceCandidateGatheredEvent(now, c));
             foreach (var server in Options.StunServers)
             {
@@ -309,7 +312,12 @@ public sealed partial class IceAgent
     private void OnCheckSucceeded(IcePair pair, bool nominating, TimeSpan now)
     {
         pair.State = IceCandidatePairState.Succeeded;
-        pair.Generation.FirstValidAt ??= now;
+        pair.Valid = true;
+        if (pair.Generation.FirstValidAt is null)
+        {
+            pair.Generation.FirstValidAt = now;
+            if (pair.Generation == _current) Emit(new IceValidPairEvent(now, pair.Local, pair.Remote));
+        }
         // RFC 8445 section 7.2.5.3.3: unfreeze the pairs of the same foundation.
         foreach (var p in pair.Generation.Pairs)
             if (p.State == IceCandidatePairState.Frozen && p.Foundation == pair.Foundation) p.State = IceCandidatePairState.Waiting;

@@ -27,6 +27,7 @@ public sealed partial class IceAgent
         Consider(ref next, ref timer, NextCheckDue(), IceTimer.Check);
         foreach (var o in _outgoing) Consider(ref next, ref timer, o.Transaction.PollTimeout(), IceTimer.Retransmission);
         if (Role.NominationDeadline(this) is { } nomination && nomination > _now) Consider(ref next, ref timer, nomination, IceTimer.Nomination);
+        foreach (var relay in _relays) if (relay.Live) Consider(ref next, ref timer, relay.Client.PollTimeout(), IceTimer.Relay);
         if (Selected is not null)
         {
             var o = Options;
@@ -52,6 +53,8 @@ public sealed partial class IceAgent
         now = Clamp(now);
         if (_disposed || State is IceConnectionState.Failed or IceConnectionState.Closed) return;
         HandleTransactionTimeouts(now);
+        if (State is IceConnectionState.Failed) return;
+        HandleRelayTimeouts(now);
         if (State is IceConnectionState.Failed) return;
         if (Role.NominationDeadline(this) is { } nomination && nomination <= now) Role.ConsiderNomination(this, now);
         RunPacedCheck(now);
@@ -84,6 +87,8 @@ public sealed partial class IceAgent
             _nextConsentAt = NextConsentAt(now);
         }
         Emit(new IceSelectedPairChangedEvent(now, pair.Local, pair.Remote));
+        // 4 bytes of overhead instead of a 36-byte Send indication for the data (RFC 8656 section 12).
+        if (pair.Local.Type == IceCandidateType.Relayed) BindRelayChannel(pair, now);
         Transition(IceConnectionState.Connected, IceStateReason.PairSelected, now);
     }
 

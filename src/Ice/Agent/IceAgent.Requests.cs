@@ -11,12 +11,49 @@ public sealed partial class IceAgent
     /// from a valid pair is returned as <see cref="IceReceiveResult.ApplicationData"/> for the layer above (DTLS,
     /// SRTP). Bad or unauthenticated input is dropped and counted, never thrown, never answered.
     /// </summary>
-    public IceReceiveResult HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    /// <remarks>
+    /// With TURN servers configured, use the overload that gives the application data: what arrives from a TURN
+    /// server is unwrapped, and the data is then a slice of the datagram.
+    /// </remarks>
+    public IceReceiveResult HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
+        HandleDatagram(datagram, local, remote, now, out _);
+
+    /// <summary>
+    /// A datagram arrived on <paramref name="local"/> from <paramref name="remote"/>. Like
+    /// <see cref="HandleDatagram(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan)"/>, and on
+    /// <see cref="IceReceiveResult.ApplicationData"/> <paramref name="applicationData"/> holds the bytes for the layer
+    /// above: the datagram itself, or the payload a TURN server relayed (a slice of the datagram, copy-free, valid
+    /// during the call).
+    /// </summary>
+    public IceReceiveResult HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now, out ReadOnlySpan<byte> applicationData)
     {
         ArgumentNullException.ThrowIfNull(local);
         ArgumentNullException.ThrowIfNull(remote);
+        applicationData = default;
         now = Clamp(now);
         if (_disposed || State is IceConnectionState.Failed or IceConnectionState.Closed) { Drop(IceDropReason.NotRunning); return IceReceiveResult.Dropped; }
+        // Datagrams from a TURN server on the socket of one of our relays: control messages or relayed data. The
+        // same server may answer our server-reflexive Binding requests on that socket too: those stay here.
+        if (_relays.Count > 0 && FindRelayByServer(local, remote, tcp: false) is { } relay && !IsResponseToOurRequest(datagram))
+            return HandleFromRelay(relay, datagram, now, out applicationData);
+        var result = HandleDirect(datagram, local, remote, now);
+        if (result == IceReceiveResult.ApplicationData) applicationData = datagram;
+        return result;
+    }
+
+    private bool IsResponseToOurRequest(ReadOnlySpan<byte> datagram)
+    {
+        // A STUN response (class bit C1 set, RFC 8489 section 5) whose transaction ID is one of the agent's.
+        if (datagram.Length < StunHeader.Size || datagram[0] > 3 || (datagram[0] & 0x01) == 0) return false;
+        var id = datagram.Slice(8, StunHeader.TransactionIdSize);
+        foreach (var o in _outgoing)
+            if (!o.Transaction.IsCompleted && o.Transaction.Id.Matches(id)) return true;
+        return false;
+    }
+
+    // A datagram as it arrived on 'local' (a host socket, or the relayed address for what a TURN server relayed).
+    private IceReceiveResult HandleDirect(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    {
 
         // RFC 7983: a first byte of 0..3 is STUN.
         if (datagram.IsEmpty || datagram[0] > 3) return HandleApplicationData(local, remote, now);
@@ -42,7 +79,7 @@ public sealed partial class IceAgent
         // valid pair, and on a pair the peer has checked with our password, even while our own check on it is still
         // in flight (else the peer's first DTLS flight is lost and costs it a retransmission timeout).
         foreach (var p in _current.Pairs)
-            if ((p.State == IceCandidatePairState.Succeeded || p.PeerChecked) && p.Matches(local, remote)) return IceReceiveResult.ApplicationData;
+            if ((p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked) && p.Matches(local, remote)) return IceReceiveResult.ApplicationData;
         Drop(IceDropReason.UnknownPeer);
         return IceReceiveResult.Dropped;
     }
@@ -82,7 +119,7 @@ public sealed partial class IceAgent
 
         IceCandidate? localCandidate = null;
         foreach (var c in _localCandidates)
-            if (c.Type == IceCandidateType.Host && c.Address.Equals(local)) { localCandidate = c; break; }
+            if ((c.Type is IceCandidateType.Host or IceCandidateType.Relayed) && c.Address.Equals(local)) { localCandidate = c; break; }
         if (localCandidate is null) { Drop(IceDropReason.UnknownLocalAddress); return IceReceiveResult.Dropped; }
 
         if (g == _current)

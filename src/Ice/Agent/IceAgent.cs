@@ -8,10 +8,10 @@ namespace Transport.Ice;
 /// <summary>
 /// An ICE agent (RFC 8445) with consent freshness (RFC 7675) and liveness timers, as a sans-IO state machine
 /// (../shared/DESIGN.md). Datagrams come in with their local and remote endpoints through
-/// <see cref="HandleDatagram"/>; datagrams to send come out of <see cref="TryPollTransmit"/> with theirs;
+/// <see cref="HandleDatagram(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan)"/>; datagrams to send come out of <see cref="TryPollTransmit"/> with theirs;
 /// <see cref="PollTimeout()"/> gives the next deadline and <see cref="HandleTimeout"/> acts on it; state changes are
 /// <see cref="IceEvent"/> records from <see cref="TryPollEvent"/>. Application data goes out on the selected pair
-/// through <see cref="TrySend"/>, and non-STUN datagrams come back as <see cref="IceReceiveResult.ApplicationData"/>.
+/// through <see cref="TrySend(TimeSpan)"/>, and non-STUN datagrams come back as <see cref="IceReceiveResult.ApplicationData"/>.
 /// Time is the caller's monotonic <c>now</c>; a time earlier than one already seen is clamped. One logical
 /// thread at a time drives an agent.
 /// </summary>
@@ -22,6 +22,8 @@ public sealed partial class IceAgent : IDisposable
     private readonly Queue<IceEvent> _events = new();
     private readonly long[] _dropped = new long[Enum.GetValues<IceDropReason>().Length];
     private readonly List<IceCandidate> _localCandidates = new();
+    // Every host address the driver gave (its sockets). Under the relay-only policy they are bases for TURN only.
+    private readonly List<IceCandidate> _hosts = new();
     private readonly Dictionary<string, string> _foundations = new();
     private readonly Random _random;
     private IceGeneration _current;
@@ -118,25 +120,21 @@ public sealed partial class IceAgent : IDisposable
     {
         ArgumentNullException.ThrowIfNull(address);
         ThrowIfTerminal();
-        foreach (var c in _localCandidates)
-            if (c.Type == IceCandidateType.Host && c.Address.Equals(address)) return c;
-        var localPreference = (ushort)(65535 - CountHosts());
+        foreach (var c in _hosts)
+            if (c.Address.Equals(address)) return c;
+        var localPreference = (ushort)(65535 - _hosts.Count);
         var candidate = new IceCandidate(IceCandidateType.Host, address, IceCandidate.ComputePriority(IceCandidateType.Host, localPreference),
             Foundation(IceCandidateType.Host, address.Address, null));
+        _hosts.Add(candidate);
+        // Relay-only (iceTransportPolicy "relay"): the host address is never signalled, paired or answered on.
+        if (Options.TransportPolicy == IceTransportPolicy.Relay) return candidate;
         _localCandidates.Add(candidate);
         foreach (var remote in _current.RemoteCandidates) AddPair(_current, candidate, remote);
         return candidate;
     }
 
-    private int CountHosts()
-    {
-        var n = 0;
-        foreach (var c in _localCandidates) if (c.Type == IceCandidateType.Host) n++;
-        return n;
-    }
-
-    // RFC 8445 section 5.1.1.3: same type, same base IP, same STUN server -> same foundation.
-    private string Foundation(IceCandidateType type, IPAddress baseAddress, IPEndPoint? server)
+    // RFC 8445 section 5.1.1.3: same type, same base IP, same STUN or TURN server (and transport) -> same foundation.
+    private string Foundation(IceCandidateType type, IPAddress baseAddress, object? server)
     {
         var key = $"{type}|{baseAddress}|{server}";
         if (!_foundations.TryGetValue(key, out var foundation))
@@ -179,7 +177,7 @@ public sealed partial class IceAgent : IDisposable
         }
         _current.RemoteCandidates.Add(candidate);
         foreach (var local in _localCandidates)
-            if (local.Type == IceCandidateType.Host) AddPair(_current, local, candidate);
+            if (local.Type is IceCandidateType.Host or IceCandidateType.Relayed) AddPair(_current, local, candidate);
         StartChecksIfReady(now);
     }
 
@@ -221,6 +219,8 @@ public sealed partial class IceAgent : IDisposable
             if (p.Local.Base.Equals(local.Base) && p.Remote.Address.Equals(remote.Address)) return;
         var pair = new IcePair(g, local, remote) { State = IceCandidatePairState.Frozen };
         g.Pairs.Add(pair);
+        // RFC 8656 section 9: the relay forwards only from and to IPs with a permission; ask before the first check.
+        if (local.Type == IceCandidateType.Relayed) RequestPermission(local, remote.Address);
         // RFC 8445 section 6.1.2.6: the first pair of each foundation starts Waiting.
         var foundationActive = false;
         foreach (var p in g.Pairs)
@@ -248,7 +248,7 @@ public sealed partial class IceAgent : IDisposable
         _transmits.Dequeue();
         t.Buffer.AsSpan(0, t.Length).CopyTo(destination);
         ArrayPool<byte>.Shared.Return(t.Buffer);
-        transmit = new IceTransmit(t.Length, t.Local, t.Remote);
+        transmit = new IceTransmit(t.Length, t.Local, t.Remote) { Tcp = t.Tcp };
         return true;
     }
 
@@ -268,9 +268,56 @@ public sealed partial class IceAgent : IDisposable
             case IceConnectionState.Failed: return new(IceSendStatus.Failed, State, null, null);
             case IceConnectionState.Closed: return new(IceSendStatus.Closed, State, null, null);
         }
-        if (Selected is not { } pair) return new(IceSendStatus.NotConnected, State, null, null);
+        if ((Selected ?? EarlyPair()) is not { } pair) return new(IceSendStatus.NotConnected, State, null, null);
         _lastSent = now;
-        return new(IceSendStatus.Send, State, pair.LocalEndPoint, pair.RemoteEndPoint);
+        return new(IceSendStatus.Send, State, pair.LocalEndPoint, pair.RemoteEndPoint) { Relayed = pair.Local.Type == IceCandidateType.Relayed };
+    }
+
+    /// <summary>
+    /// Writes the datagram that carries <paramref name="payload"/> on the selected pair into
+    /// <paramref name="destination"/> and gives its endpoints in <paramref name="transmit"/>: the payload itself on
+    /// a direct pair, or wrapped for the TURN server (ChannelData once the channel is bound, a Send indication
+    /// before; RFC 8656 sections 11 and 12) when the local candidate is relayed. <paramref name="destination"/>
+    /// needs <see cref="Turn.TurnClient.GetMaxWrappedSize"/> bytes of the payload. Allocates nothing. When the
+    /// answer cannot send, nothing is written and the status names why.
+    /// </summary>
+    public IceSendResult TrySend(ReadOnlySpan<byte> payload, Span<byte> destination, TimeSpan now, out IceTransmit transmit)
+    {
+        transmit = default;
+        var result = TrySend(now);
+        if (!result.CanSend) return result;
+        var pair = (Selected ?? EarlyPair())!;
+        if (pair.Local.Type != IceCandidateType.Relayed)
+        {
+            if (destination.Length < payload.Length) throw new ArgumentException("The destination cannot hold the payload.", nameof(destination));
+            payload.CopyTo(destination);
+            transmit = new IceTransmit(payload.Length, pair.LocalEndPoint, pair.RemoteEndPoint);
+            return result;
+        }
+        var relay = FindRelayByRelayed(pair.LocalEndPoint);
+        if (relay is null || relay.Client.State != Turn.TurnClientState.Allocated) return new(IceSendStatus.Failed, State, null, null) { Relayed = true };
+        var n = relay.Client.WrapSend(StunAddress.FromEndPoint(pair.RemoteEndPoint), payload, destination);
+        transmit = new IceTransmit(n, relay.Host.Base, relay.ServerEndPoint) { Tcp = relay.Tcp };
+        return result;
+    }
+
+    /// <summary>
+    /// True when <see cref="TrySend(TimeSpan)"/> would answer Send (a pair is selected, or a valid pair may carry data before
+    /// selection); unlike TrySend it changes nothing, so a layer above can leave its datagrams queued until then.
+    /// </summary>
+    public bool CanSendData => State is not (IceConnectionState.Failed or IceConnectionState.Closed) && (Selected ?? EarlyPair()) is not null;
+
+    /// <summary>
+    /// Before a pair is selected, RFC 8445 section 12.1 lets data go on any valid pair: the best valid pair of the
+    /// current generation, when <see cref="IceAgentOptions.SendBeforeNomination"/> allows it.
+    /// </summary>
+    private IcePair? EarlyPair()
+    {
+        if (!Options.SendBeforeNomination || _current.FirstValidAt is null) return null;
+        IcePair? best = null;
+        foreach (var p in _current.Pairs)
+            if (p.Valid && p.State != IceCandidatePairState.Failed && (best is null || PriorityOf(p) > PriorityOf(best))) best = p;
+        return best;
     }
 
     /// <summary>Closes the agent: no more transmits; state Closed.</summary>
@@ -309,8 +356,10 @@ public sealed partial class IceAgent : IDisposable
 
     private void QueueTransmit(byte[] buffer, int length, IPEndPoint local, IPEndPoint remote)
     {
-        _transmits.Enqueue(new PendingTransmit(buffer, length, local, remote));
         if (Selected is { } s && s.Matches(local, remote)) _lastSent = _now;
+        // A datagram from a relayed candidate goes to its TURN server, wrapped (RFC 8656 sections 11 and 12).
+        if (_relays.Count > 0 && FindRelayByRelayed(local) is { } relay) { SendThroughRelay(relay, buffer, length, remote); return; }
+        _transmits.Enqueue(new PendingTransmit(buffer, length, local, remote, false));
     }
 
     private void StopEverything()
@@ -318,6 +367,8 @@ public sealed partial class IceAgent : IDisposable
         foreach (var t in _outgoing) t.Transaction.Cancel(_now);
         _outgoing.Clear();
         while (_transmits.TryDequeue(out var t)) ArrayPool<byte>.Shared.Return(t.Buffer);
+        // Delete the allocations (a Refresh with LIFETIME 0, RFC 8656 section 8), sent once: no timer runs any more.
+        if (!_disposed) CloseRelays(_now);
     }
 
     /// <inheritdoc />
@@ -328,7 +379,8 @@ public sealed partial class IceAgent : IDisposable
         StopEverything();
         _current.Dispose();
         _previous?.Dispose();
+        DisposeRelays();
     }
 
-    private readonly record struct PendingTransmit(byte[] Buffer, int Length, IPEndPoint Local, IPEndPoint Remote);
+    private readonly record struct PendingTransmit(byte[] Buffer, int Length, IPEndPoint Local, IPEndPoint Remote, bool Tcp);
 }

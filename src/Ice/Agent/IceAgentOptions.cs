@@ -1,5 +1,6 @@
 using System.Net;
 using Transport.Ice.Stun;
+using Transport.Ice.Turn;
 
 namespace Transport.Ice;
 
@@ -32,6 +33,13 @@ public sealed record IceAgentOptions
         LastRequestWaitMultiplier = 4,
     };
 
+    /// <summary>
+    /// Application data may be sent on the best valid pair before a pair is selected (RFC 8445 section 12.1; default
+    /// true). A DTLS handshake then starts one round trip after the first check instead of after nomination, which
+    /// regular nomination paces by Ta. <see cref="IceAgent.TrySend(TimeSpan)"/> reports <c>Send</c> in state Checking then.
+    /// </summary>
+    public bool SendBeforeNomination { get; init; } = true;
+
     /// <summary>How long the controlling agent waits for better pairs after the first valid one before nominating (default 1 s).</summary>
     public TimeSpan NominationTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -61,6 +69,28 @@ public sealed record IceAgentOptions
     /// <summary>STUN servers for server-reflexive candidates.</summary>
     public IReadOnlyList<IPEndPoint> StunServers { get; init; } = [];
 
+    /// <summary>
+    /// TURN servers for relayed candidates (RFC 8445 section 5.1.1.2), e.g.
+    /// <c>TurnServerConfig.Parse("turn:192.0.2.1:3478?transport=udp", "user", "password")</c>. The agent allocates
+    /// one relay per host candidate and server of the same address family, over UDP or TCP to the server as the
+    /// URI says. The host must be an address literal (the driver resolves names); <c>turns:</c> (TLS) is not
+    /// supported yet and makes the constructor throw <see cref="NotSupportedException"/>.
+    /// </summary>
+    public IReadOnlyList<TurnServerConfig> TurnServers { get; init; } = [];
+
+    /// <summary>
+    /// Adjusts the options of each TURN client the agent creates (lifetime, refresh margin, intervals), for
+    /// example <c>o =&gt; o with { RefreshMargin = TimeSpan.FromSeconds(30) }</c>. Null keeps the defaults.
+    /// </summary>
+    public Func<TurnClientOptions, TurnClientOptions>? ConfigureTurnClient { get; init; }
+
+    /// <summary>
+    /// Which local candidates are gathered and used (the <c>iceTransportPolicy</c> of W3C WebRTC). With
+    /// <see cref="IceTransportPolicy.Relay"/> only relayed candidates are signalled, paired and checked: host
+    /// addresses serve only as the sockets that talk to the TURN servers. Default <see cref="IceTransportPolicy.All"/>.
+    /// </summary>
+    public IceTransportPolicy TransportPolicy { get; init; } = IceTransportPolicy.All;
+
     /// <summary>Random source for consent jitter; seed it in tests. Default: a new <see cref="System.Random"/>.</summary>
     public Random? Random { get; init; }
 
@@ -79,5 +109,23 @@ public sealed record IceAgentOptions
             if (value < TimeSpan.Zero) throw new ArgumentOutOfRangeException(name, "A timer is positive, or 0 to disable it.");
         ArgumentNullException.ThrowIfNull(CheckRetransmission);
         CheckRetransmission.Validate();
+        ArgumentNullException.ThrowIfNull(TurnServers);
+        foreach (var server in TurnServers)
+        {
+            ArgumentNullException.ThrowIfNull(server, nameof(TurnServers));
+            if (server.Secure)
+                throw new NotSupportedException($"{server}: turns: (TLS or DTLS to the TURN server) is not supported yet; use turn: over UDP or TCP.");
+            if (server.TryGetEndPoint() is null)
+                throw new ArgumentException($"{server}: the TURN server host must be an IP address literal (resolve the name first).", nameof(TurnServers));
+        }
     }
+}
+
+/// <summary>Which local candidates an agent uses (W3C WebRTC <c>RTCIceTransportPolicy</c>).</summary>
+public enum IceTransportPolicy
+{
+    /// <summary>Host, server-reflexive, peer-reflexive and relayed candidates.</summary>
+    All,
+    /// <summary>Relayed candidates only: every check and every datagram goes through a TURN server.</summary>
+    Relay,
 }

@@ -53,6 +53,12 @@ public sealed record IceCandidate
     /// <summary>The component ID (1).</summary>
     public int Component { get; }
 
+    /// <summary>
+    /// The related address signalled as raddr/rport (RFC 8839 section 5.1): for a relayed candidate the mapped
+    /// address the TURN server saw, for reflexive candidates the base. Null means <see cref="Base"/>.
+    /// </summary>
+    public IPEndPoint? RelatedAddress { get; init; }
+
     /// <summary>The recommended type preference of section 5.1.2.2.</summary>
     public static int TypePreference(IceCandidateType type) => type switch
     {
@@ -80,7 +86,7 @@ public sealed record IceCandidate
             _ => "relay",
         };
         var text = string.Create(CultureInfo.InvariantCulture, $"candidate:{Foundation} {Component} udp {Priority} {Address.Address} {Address.Port} typ {type}");
-        return Type == IceCandidateType.Host ? text : string.Create(CultureInfo.InvariantCulture, $"{text} raddr {Base.Address} rport {Base.Port}");
+        return Type == IceCandidateType.Host ? text : string.Create(CultureInfo.InvariantCulture, $"{text} raddr {(RelatedAddress ?? Base).Address} rport {(RelatedAddress ?? Base).Port}");
     }
 
     /// <summary>Parses the SDP form (with or without "a="); false for anything but UDP component candidates it understands.</summary>
@@ -111,7 +117,7 @@ public sealed record IceCandidate
             if (parts[i] == "raddr" && IPAddress.TryParse(parts[i + 1], out var raddr)) related = new IPEndPoint(raddr, related?.Port ?? 0);
             else if (parts[i] == "rport" && ushort.TryParse(parts[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var rport) && related is not null) related = new IPEndPoint(related.Address, rport);
         }
-        candidate = new IceCandidate(type, new IPEndPoint(ip, port), priority, parts[0], related, component);
+        candidate = new IceCandidate(type, new IPEndPoint(ip, port), priority, parts[0], related, component) { RelatedAddress = related };
         return true;
     }
 }

@@ -38,6 +38,8 @@ public enum IceStateReason
     AllPairsFailed,
     /// <summary>The application closed the agent.</summary>
     Closed,
+    /// <summary>The TURN allocation under the selected pair's relayed candidate expired or was lost (see the <see cref="IceRelayErrorEvent"/> before it).</summary>
+    RelayLost,
 }
 
 /// <summary>The role of the agent (RFC 8445 section 6.1.1).</summary>
@@ -79,13 +81,45 @@ public sealed record IceGatheringCompleteEvent(TimeSpan At) : IceEvent(At);
 /// <summary>The pair application data goes on changed.</summary>
 public sealed record IceSelectedPairChangedEvent(TimeSpan At, IceCandidate Local, IceCandidate Remote) : IceEvent(At);
 
+/// <summary>
+/// The first valid pair of the current generation (our check on it succeeded). With
+/// <see cref="IceAgentOptions.SendBeforeNomination"/> application data may go on it from now on (RFC 8445 section
+/// 12.1), before a pair is selected: a layer above can start its handshake without waiting for nomination.
+/// </summary>
+public sealed record IceValidPairEvent(TimeSpan At, IceCandidate Local, IceCandidate Remote) : IceEvent(At);
+
 /// <summary>The role changed to resolve a role conflict (RFC 8445 section 7.3.1.1).</summary>
 public sealed record IceRoleChangedEvent(TimeSpan At, IceRole Role) : IceEvent(At);
 
 /// <summary>A peer-reflexive remote candidate was learnt from a check (RFC 8445 section 7.3.1.3).</summary>
 public sealed record IceRemoteCandidateLearnedEvent(TimeSpan At, IceCandidate Candidate) : IceEvent(At);
 
-/// <summary>What <see cref="IceAgent.HandleDatagram"/> did with a datagram.</summary>
+/// <summary>What went wrong with a TURN relay of the agent.</summary>
+public enum IceRelayError
+{
+    /// <summary>The Allocate failed (wrong credentials, an error code such as 486, a timeout): no relayed candidate from this server.</summary>
+    AllocationFailed,
+    /// <summary>The allocation expired, a Refresh was refused or the TCP connection closed: the relayed candidate is removed and its pairs failed.</summary>
+    AllocationExpired,
+    /// <summary>A CreatePermission was refused or timed out: the pairs towards that IP will fail.</summary>
+    PermissionFailed,
+}
+
+/// <summary>
+/// A TURN relay of the agent failed, with the reason. Never thrown: the agent goes on with its other candidates.
+/// </summary>
+/// <param name="At">When.</param>
+/// <param name="Server">The configured server.</param>
+/// <param name="HostBase">The host candidate (socket) the relay was allocated from.</param>
+/// <param name="Error">What failed.</param>
+/// <param name="Kind">The TURN client's failure kind (Authentication, ErrorResponse, Timeout, ...), or null for an expiry.</param>
+/// <param name="ErrorCode">The STUN error code (401, 437, 486, ...) or 0 when none was received.</param>
+/// <param name="Reason">The server's reason phrase or what happened.</param>
+/// <param name="Candidate">The relayed candidate that was removed (expiry), or null.</param>
+public sealed record IceRelayErrorEvent(TimeSpan At, Turn.TurnServerConfig Server, IPEndPoint HostBase, IceRelayError Error, Turn.TurnFailureKind? Kind, int ErrorCode,
+    string Reason, IceCandidate? Candidate) : IceEvent(At);
+
+/// <summary>What <see cref="IceAgent.HandleDatagram(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan)"/> did with a datagram.</summary>
 public enum IceReceiveResult
 {
     /// <summary>A STUN message for ICE, consumed.</summary>
@@ -117,9 +151,11 @@ public enum IceDropReason
     NotRunning,
     /// <summary>A datagram to a local address the agent does not have.</summary>
     UnknownLocalAddress,
+    /// <summary>A datagram from a TURN server that the agent's TURN client dropped (malformed, unknown channel or transaction, no permission; see its counters).</summary>
+    TurnDropped,
 }
 
-/// <summary>Result of <see cref="IceAgent.TrySend"/>.</summary>
+/// <summary>Result of <see cref="IceAgent.TrySend(TimeSpan)"/>.</summary>
 public enum IceSendStatus
 {
     /// <summary>Send the payload from <see cref="IceSendResult.Local"/> to <see cref="IceSendResult.Remote"/>.</summary>
@@ -137,10 +173,27 @@ public readonly record struct IceSendResult(IceSendStatus Status, IceConnectionS
 {
     /// <summary>True when the payload may be sent.</summary>
     public bool CanSend => Status == IceSendStatus.Send;
+
+    /// <summary>
+    /// True when the selected pair's local candidate is relayed: <see cref="Local"/> is then the relayed address,
+    /// no socket of the driver. Send with
+    /// <see cref="IceAgent.TrySend(ReadOnlySpan{byte}, Span{byte}, TimeSpan, out IceTransmit)"/>, which wraps the
+    /// payload for the TURN server.
+    /// </summary>
+    public bool Relayed { get; init; }
 }
 
 /// <summary>One datagram the agent wants sent: <see cref="Length"/> bytes of the caller's buffer from <see cref="Local"/> to <see cref="Remote"/>.</summary>
-public readonly record struct IceTransmit(int Length, IPEndPoint Local, IPEndPoint Remote);
+public readonly record struct IceTransmit(int Length, IPEndPoint Local, IPEndPoint Remote)
+{
+    /// <summary>
+    /// True when the bytes go to a TURN server over TCP (RFC 8656 section 12.5): write them as they are to the
+    /// TCP connection from <see cref="Local"/>'s address to <see cref="Remote"/> (open it on the first such
+    /// transmit), and hand each frame read from it (split with <see cref="Turn.TurnStreamFraming"/>) to
+    /// <see cref="IceAgent.HandleStreamFrame"/> with the same two endpoints.
+    /// </summary>
+    public bool Tcp { get; init; }
+}
 
 /// <summary>Which timer <see cref="IceAgent.PollTimeout(out IceTimer)"/> returned.</summary>
 public enum IceTimer
@@ -163,4 +216,6 @@ public enum IceTimer
     Disconnected,
     /// <summary>The Failed timeout.</summary>
     Failed,
+    /// <summary>A TURN client's timer: a retransmission, a refresh of the allocation, a permission or a channel, or an expiry.</summary>
+    Relay,
 }

@@ -32,6 +32,8 @@ internal sealed class IcePair
     public bool InTriggeredQueue { get; set; }
     /// <summary>The peer sent an authenticated check on this pair: it holds our password and sends from this address.</summary>
     public bool PeerChecked { get; set; }
+    /// <summary>Our check on the pair succeeded once (RFC 8445 section 7.2.5.3.2: it is in the valid list), even while a later check, such as the nominating one, is in flight.</summary>
+    public bool Valid { get; set; }
 
     /// <summary>Pair priority (RFC 8445 section 6.1.2.3): 2^32*MIN(G,D) + 2*MAX(G,D) + (G&gt;D?1:0).</summary>
     public ulong PriorityFor(IceRole role)

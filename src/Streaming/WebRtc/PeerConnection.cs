@@ -1,5 +1,7 @@
 using System.Net;
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Transport.Sctp;
 using Transport.Streaming.Io;
 using Transport.Streaming.Sdp;
@@ -10,23 +12,31 @@ namespace Transport.Streaming.WebRtc;
 /// A peer connection running on a <see cref="UdpDriver"/>: the async face of <see cref="PeerConnectionCore"/>.
 /// Every call runs on the connection's own logical thread; events arrive in order on <see cref="Events"/>.
 /// Sending when the connection is not connected throws <see cref="TransportNotConnectedException"/> naming the
-/// state and its reason: never a silent drop.
+/// state and its reason (or <see cref="TrySend"/> returns it): never a silent drop. While Disconnected, messages
+/// are queued (up to <see cref="PeerConnectionOptions.MaxBufferedAmount"/> per channel) and SCTP delivers them
+/// when connectivity returns.
 /// </summary>
 public sealed partial class PeerConnection : IAsyncDisposable
 {
     private readonly PeerConnectionCore _core;
+    private readonly PeerConnectionOptions _options;
+    private readonly ILogger _logger;
     private readonly PeerHandle _handle;
     private readonly Channel<PeerConnectionEvent> _events = Channel.CreateUnbounded<PeerConnectionEvent>(new UnboundedChannelOptions { SingleWriter = true });
     private volatile ConnectionState _state = ConnectionState.New;
     private ConnectionReason? _reason;
     private int _disposed;
 
-    /// <summary>Creates a connection whose host candidates are the driver's bound sockets.</summary>
-    public PeerConnection(UdpDriver driver, PeerConnectionOptions? options = null)
+    /// <summary>Creates a connection whose host candidates are the driver's bound sockets; state changes are logged to <paramref name="logger"/>.</summary>
+    public PeerConnection(UdpDriver driver, PeerConnectionOptions? options = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(driver);
         if (driver.LocalEndPoints.Count == 0) throw new InvalidOperationException("Bind at least one local address on the driver first.");
-        _core = new PeerConnectionCore(options);
+        _options = options ?? new PeerConnectionOptions();
+        if (_options.MaxBufferedAmount < _options.MaxMessageSize)
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxBufferedAmount must hold at least one message of MaxMessageSize.");
+        _logger = logger ?? NullLogger.Instance;
+        _core = new PeerConnectionCore(_options);
         foreach (var local in driver.LocalEndPoints) _core.AddHostCandidate(local);
         _handle = driver.Register(new Runner(this));
     }
@@ -80,18 +90,19 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private readonly List<(string Label, TaskCompletionSource<DataChannel> Opened)> _waiting = new();
 
     /// <summary>
-    /// Sends a message on <paramref name="channel"/>. Throws <see cref="TransportNotConnectedException"/> when the
-    /// connection is not connected, the channel's <see cref="DataChannelNotOpenException"/> when the channel is not
-    /// open, and <see cref="ArgumentException"/> for a message over the maximum size.
+    /// Sends a message on <paramref name="channel"/>: queued at once when Connected, and also while Disconnected
+    /// (delivered when connectivity returns). Throws <see cref="TransportNotConnectedException"/> when the connection
+    /// is New, Connecting, Failed or Closed, <see cref="ArgumentException"/> for a message over the maximum size, and
+    /// <see cref="InvalidOperationException"/> when the channel is not open or already holds
+    /// <see cref="PeerConnectionOptions.MaxBufferedAmount"/> bytes (wait for <see cref="DataChannelBufferedAmountLow"/>).
     /// </summary>
     public Task SendAsync(DataChannel channel, ReadOnlyMemory<byte> data, bool binary = true, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(channel);
         return _handle.InvokeAsync(now =>
         {
-            if (_core.State != ConnectionState.Connected)
-                throw new TransportNotConnectedException(_core.State.ToString().ToLowerInvariant(), _core.Reason?.ToString() ?? "not connected yet");
-            channel.Send(data.Span, binary, now);
+            var result = SendOnConnection(channel, data.Span, binary, now);
+            if (!result.Accepted) throw result.ToException();
         }, cancellationToken);
     }
 
@@ -133,6 +144,8 @@ public sealed partial class PeerConnection : IAsyncDisposable
             case ConnectionStateChanged s:
                 Volatile.Write(ref _reason, s.Reason);
                 _state = s.State;
+                LogStateChange(s);
+                UpdateDrops();
                 break;
             case DataChannelOpened o:
                 TaskCompletionSource<DataChannel>? match = null;
@@ -152,17 +165,34 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private sealed class Runner(PeerConnection owner) : IDatagramPeer
     {
         private PeerConnectionCore Core => owner._core;
+        private int _inputs;
         public IReadOnlyCollection<string> LocalUsernameFragments => Core.LocalUsernameFragments;
-        public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now) => Core.HandleDatagram(datagram, local, remote, now);
+
+        public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+        {
+            owner.CountReceived(datagram.Length);
+            Core.HandleDatagram(datagram, local, remote, now);
+        }
+
         public void HandleTimeout(TimeSpan now) => Core.HandleTimeout(now);
-        public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote) =>
-            Core.TryPollTransmit(destination, out written, out local, out remote);
+
+        public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
+        {
+            if (!Core.TryPollTransmit(destination, out written, out local, out remote)) return false;
+            owner.CountSent(written);
+            return true;
+        }
+
         public TimeSpan? PollTimeout() => Core.PollTimeout();
+
+        /// <summary>The core is sans-IO and events go to unbounded channels and completion sources (continuations run asynchronously): it never blocks.</summary>
+        public bool RunsInline => true;
 
         public void AfterInput(TimeSpan now)
         {
             Core.AfterInput(now);
             while (Core.TryPollEvent(out var e)) owner.OnEvent(e);
+            if (++_inputs % 256 == 0) owner.UpdateDrops();
         }
     }
 }

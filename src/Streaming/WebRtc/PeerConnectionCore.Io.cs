@@ -18,12 +18,20 @@ public sealed partial class PeerConnectionCore
     public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now)
     {
         Advance(now);
-        if (Ice.HandleDatagram(datagram, local, remote, now) == IceReceiveResult.ApplicationData)
+        var iceResult = Ice.HandleDatagram(datagram, local, remote, now);
+        if (iceResult == IceReceiveResult.Dropped && _dtls is null && !_closing && DatagramClassifier.Classify(datagram) == DatagramKind.Dtls)
+            KeepEarlyDtls(datagram, local, remote);
+        else if (iceResult == IceReceiveResult.ApplicationData)
         {
             switch (DatagramClassifier.Classify(datagram))
             {
                 case DatagramKind.Dtls:
-                    _dtls?.HandleDatagram(datagram, now);
+                    // The peer's first flight may come before our own check on the pair succeeded: be ready for it;
+                    // before we even have its answer, keep it for when we do.
+                    if (_dtls is null && _dtlsClient == false && _remote is not null && !_closing) StartDtls(false, now);
+                    if (_dtls is not null) _dtls.HandleDatagram(datagram, now);
+                    else if (!_closing) KeepEarlyDtls(datagram, local, remote);
+                    else DroppedDatagrams++;
                     break;
                 case DatagramKind.Rtp:
                     HandleMedia(datagram);
@@ -34,6 +42,29 @@ public sealed partial class PeerConnectionCore
             }
         }
         Pump(now);
+    }
+
+    // The answerer's first DTLS flight can arrive before we have its answer (its checks reach us first, it finds
+    // a valid pair and, per RFC 8445 section 12.1, starts DTLS at once). ICE cannot vouch for the sender yet, so
+    // the datagrams wait here, bounded, and go through ICE again when DTLS starts: without this the peer would
+    // wait a whole retransmission timeout (1 s by default).
+    private const int EarlyDtlsLimit = 4;
+    private readonly List<(byte[] Data, IPEndPoint Local, IPEndPoint Remote)> _earlyDtls = new();
+
+    private void KeepEarlyDtls(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote)
+    {
+        if (_earlyDtls.Count >= EarlyDtlsLimit) { DroppedDatagrams++; return; }
+        _earlyDtls.Add((datagram.ToArray(), local, remote));
+    }
+
+    private void ReplayEarlyDtls(TimeSpan now)
+    {
+        foreach (var (data, local, remote) in _earlyDtls)
+        {
+            if (Ice.HandleDatagram(data, local, remote, now) == IceReceiveResult.ApplicationData) _dtls?.HandleDatagram(data, now);
+            else DroppedDatagrams++;
+        }
+        _earlyDtls.Clear();
     }
 
     /// <summary>Application datagrams that fit no layer (counted, dropped).</summary>
@@ -92,7 +123,10 @@ public sealed partial class PeerConnectionCore
             remote = t.Remote;
             return true;
         }
-        while (_dtls is not null && _dtls.TryPollTransmit(destination, out written))
+        // While ICE has no pair to send on yet (checks still running), DTLS keeps its datagrams: a server flight
+        // answering an early ClientHello waits for our first valid pair instead of being lost.
+        while (_dtls is not null && (Ice.CanSendData || Ice.State is IceConnectionState.Failed or IceConnectionState.Closed)
+               && _dtls.TryPollTransmit(destination, out written))
         {
             var send = Ice.TrySend(_now);
             if (send.CanSend)
@@ -138,7 +172,9 @@ public sealed partial class PeerConnectionCore
             case IceCandidateGatheredEvent g:
                 _events.Enqueue(new LocalCandidateGathered(now, g.Candidate));
                 break;
-            case IceStateChangedEvent { State: IceConnectionState.Connected } when _dtls is null && _dtlsClient is { } client && !_closing:
+            // DTLS starts on the first valid pair (RFC 8445 section 12.1 lets data go there before nomination), or at
+            // the latest once a pair is selected.
+            case IceValidPairEvent or IceStateChangedEvent { State: IceConnectionState.Connected } when _dtls is null && _dtlsClient is { } client && !_closing:
                 StartDtls(client, now);
                 break;
             case IceStateChangedEvent { State: IceConnectionState.Connected, Reason: IceStateReason.TrafficResumed }:
@@ -168,6 +204,7 @@ public sealed partial class PeerConnectionCore
         // ICE already proved the peer's address (RFC 8445), so the server needs no HelloVerifyRequest cookie round.
         _dtls = client ? DtlsConnection.CreateClient(options) : DtlsConnection.CreateServer(options);
         if (client) _dtls.Start(now);
+        else ReplayEarlyDtls(now);
     }
 
     private void OnDtlsEvent(DtlsEvent e, TimeSpan now)

@@ -38,6 +38,11 @@ public sealed record PeerConnectionOptions
     /// with max retransmits 0 although nothing was lost.
     /// </summary>
     public SctpOptions Sctp { get; init; } = new() { RtoMin = TimeSpan.FromMilliseconds(400) };
+    /// <summary>
+    /// Most bytes a data channel holds queued and not yet sent before <see cref="PeerConnection.TrySend"/> answers
+    /// BufferFull and SendAsync throws (the bound on what is kept while Disconnected, too). Default 16 MiB.
+    /// </summary>
+    public long MaxBufferedAmount { get; init; } = 16L << 20;
     /// <summary>Largest data channel message we accept (advertised as a=max-message-size). Default 256 KiB.</summary>
     public int MaxMessageSize { get; init; } = 256 * 1024;
     /// <summary>SRTP options (replay window).</summary>

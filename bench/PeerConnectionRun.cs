@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Transport.Dtls;
+using Transport.Ice;
+using Transport.Sctp;
+using Transport.Streaming.Io;
+using Transport.Streaming.WebRtc;
+
+namespace Transport.Bench;
+
+/// <summary>
+/// A measured run (not BenchmarkDotNet) of two of our peer connections on 127.0.0.1, each on its own UDP driver
+/// (as two processes would be), with node-datachannel (libdatachannel) measured the same way in the same run:
+/// set-up time (offer created -> data channel open, median and p99 over N runs; certificates generated once, as
+/// browsers reuse theirs) and data channel throughput with 1 KiB and 64 KiB messages (at most 4 MiB buffered),
+/// with the bytes allocated per message by both of our sides together.
+/// <c>dotnet run -c Release --project bench -- peer-connection [setup-runs=200] [megabytes=64] [--no-node]</c>
+/// </summary>
+public static class PeerConnectionRun
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var numbers = args.Skip(1).Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
+        var runs = numbers.Length > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 200;
+        var megabytes = numbers.Length > 1 ? int.Parse(numbers[1], CultureInfo.InvariantCulture) : 64;
+        var withNode = !args.Contains("--no-node");
+
+        var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        await using var d1 = new UdpDriver();
+        await using var d2 = new UdpDriver();
+        d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        d2.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        // Warm-up (JIT), not counted.
+        for (var i = 0; i < 10; i++) await SetUpOnceAsync(d1, d2, certificate);
+        if (args.Contains("--trace")) await TraceOnceAsync(d1, d2, certificate);
+        var times = new List<double>(runs);
+        for (var i = 0; i < runs; i++) times.Add(await SetUpOnceAsync(d1, d2, certificate));
+        if (args.Contains("--trace")) Console.WriteLine("runs in order (ms): " + string.Join(" ", times.Select(t => t.ToString("0.0", CultureInfo.InvariantCulture))));
+        times.Sort();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"ours: set-up (offer created -> data channel open), {runs} runs: median {Percentile(times, 0.5):0.00} ms, p99 {Percentile(times, 0.99):0.00} ms (goals: 5 ms, 20 ms)"));
+
+        foreach (var size in new[] { 1024, 65536 })
+        {
+            var (mbps, allocated, messages) = await ThroughputAsync(d1, d2, certificate, size, megabytes);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"ours: {size} B messages, {messages} of them: {mbps:0.0} MB/s, {allocated:0} B allocated per message (both sides)"));
+        }
+
+        if (withNode) RunNode(runs, megabytes);
+        return 0;
+    }
+
+    private static PeerConnectionOptions Options(DtlsCertificate certificate, IceRole role) => new() { Certificate = certificate, Ice = new IceAgentOptions { Role = role } };
+
+    private static async Task<double> SetUpOnceAsync(UdpDriver d1, UdpDriver d2, DtlsCertificate certificate)
+    {
+        await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling));
+        await using var b = new PeerConnection(d2, Options(certificate, IceRole.Controlled));
+        var clock = Stopwatch.StartNew();
+        var offer = await a.CreateOfferAsync();
+        var answer = await b.CreateAnswerAsync(offer);
+        await a.SetRemoteDescriptionAsync(answer);
+        await a.CreateDataChannelAsync("setup").WaitAsync(Patience);
+        return clock.Elapsed.TotalMilliseconds;
+    }
+
+    // One set-up with the time of every event on both sides, to see where the time goes.
+    private static async Task TraceOnceAsync(UdpDriver d1, UdpDriver d2, DtlsCertificate certificate)
+    {
+        await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling));
+        await using var b = new PeerConnection(d2, Options(certificate, IceRole.Controlled));
+        var clock = Stopwatch.StartNew();
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        async Task Watch(string name, PeerConnection pc)
+        {
+            try
+            {
+                await foreach (var e in pc.Events.ReadAllAsync(new CancellationTokenSource(Patience).Token))
+                    log.Enqueue(string.Create(CultureInfo.InvariantCulture, $"{clock.Elapsed.TotalMilliseconds,8:0.00} ms {name} {e}"));
+            }
+            catch (OperationCanceledException) { }
+        }
+        var wa = Watch("A", a);
+        var wb = Watch("B", b);
+        var offer = await a.CreateOfferAsync();
+        log.Enqueue($"{clock.Elapsed.TotalMilliseconds,8:0.00} ms offer created");
+        var answer = await b.CreateAnswerAsync(offer);
+        log.Enqueue($"{clock.Elapsed.TotalMilliseconds,8:0.00} ms answer created");
+        await a.SetRemoteDescriptionAsync(answer);
+        log.Enqueue($"{clock.Elapsed.TotalMilliseconds,8:0.00} ms answer set");
+        await a.CreateDataChannelAsync("setup").WaitAsync(Patience);
+        log.Enqueue($"{clock.Elapsed.TotalMilliseconds,8:0.00} ms channel open");
+        await a.CloseAsync();
+        await Task.WhenAny(Task.WhenAll(wa, wb), Task.Delay(500));
+        foreach (var line in log.OrderBy(l => l, StringComparer.Ordinal)) Console.WriteLine(line);
+    }
+
+    private static async Task<(double MegabytesPerSecond, double AllocatedPerMessage, int Messages)> ThroughputAsync(
+        UdpDriver d1, UdpDriver d2, DtlsCertificate certificate, int size, int megabytes)
+    {
+        await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling));
+        await using var b = new PeerConnection(d2, Options(certificate, IceRole.Controlled));
+        var offer = await a.CreateOfferAsync();
+        await a.SetRemoteDescriptionAsync(await b.CreateAnswerAsync(offer));
+        var channel = await a.CreateDataChannelAsync("bulk").WaitAsync(Patience);
+        var total = (int)((long)megabytes * 1024 * 1024 / size);
+        var payload = new byte[size];
+        Random.Shared.NextBytes(payload);
+
+        var receiving = Task.Run(async () =>
+        {
+            long bytes = 0;
+            var count = 0;
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            await foreach (var e in b.Events.ReadAllAsync(cts.Token))
+                if (e is DataChannelMessageReceived m && ++count > 0 && (bytes += m.Data.Length) >= (long)total * size) return bytes;
+            throw new InvalidOperationException($"the events ended after {bytes} bytes");
+        });
+
+        var allocated0 = GC.GetTotalAllocatedBytes(precise: true);
+        var clock = Stopwatch.StartNew();
+        var pending = new Queue<Task>();
+        for (var i = 0; i < total; i++)
+        {
+            // Flow control like a browser application's: at most 4 MiB waiting in the channel, and at most 256 sends
+            // queued on the connection's thread.
+            while (channel.BufferedAmount > 4 << 20) await Task.Delay(1);
+            pending.Enqueue(a.SendAsync(channel, payload));
+            if (pending.Count >= 256) await pending.Dequeue();
+        }
+        while (pending.Count > 0) await pending.Dequeue();
+        var received = await receiving.WaitAsync(TimeSpan.FromSeconds(120));
+        var seconds = clock.Elapsed.TotalSeconds;
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated0;
+        return (received / seconds / 1e6, allocated / (double)total, total);
+    }
+
+    private static void RunNode(int runs, int megabytes)
+    {
+        var dir = Path.Combine(AppContext.BaseDirectory, "node");
+        if (!File.Exists(Path.Combine(dir, "dc-bench.mjs")))
+        {
+            Console.WriteLine($"node-datachannel: {dir}/dc-bench.mjs is missing (it is copied next to the bench); skipped");
+            return;
+        }
+        if (!Directory.Exists(Path.Combine(dir, "node_modules", "node-datachannel")))
+        {
+            Console.WriteLine("node-datachannel: npm install (needs Node.js 20 and npm) ...");
+            Run("npm", ["install", "--no-audit", "--no-fund"], dir, TimeSpan.FromMinutes(3), out _);
+        }
+        var ok = Run("node", ["dc-bench.mjs", runs.ToString(CultureInfo.InvariantCulture), megabytes.ToString(CultureInfo.InvariantCulture)], dir, TimeSpan.FromMinutes(10), out var output);
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!line.StartsWith('{')) continue;
+            using var json = JsonDocument.Parse(line);
+            var r = json.RootElement;
+            if (r.GetProperty("kind").GetString() == "setup")
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"node-datachannel: set-up, {r.GetProperty("runs").GetInt32()} runs: median {r.GetProperty("medianMs").GetDouble():0.00} ms, p99 {r.GetProperty("p99Ms").GetDouble():0.00} ms"));
+            else if (r.TryGetProperty("megabytesPerSecond", out var mbps))
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"node-datachannel: {r.GetProperty("size").GetInt32()} B messages: {mbps.GetDouble():0.0} MB/s"));
+            else
+                Console.WriteLine("node-datachannel: " + line);
+        }
+        if (!ok) Console.WriteLine("node-datachannel: the reference run did not finish cleanly (see above)");
+    }
+
+    private static bool Run(string file, string[] arguments, string directory, TimeSpan limit, out string output)
+    {
+        var info = new ProcessStartInfo(file) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in arguments) info.ArgumentList.Add(a);
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {file}");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(limit))
+        {
+            process.Kill(entireProcessTree: true);
+            output = stdout.Result;
+            return false;
+        }
+        output = stdout.Result;
+        if (process.ExitCode != 0 && stderr.Result.Length > 0) Console.WriteLine($"{file}: exit {process.ExitCode}: {stderr.Result.Trim()}");
+        return process.ExitCode == 0;
+    }
+
+    private static double Percentile(List<double> sorted, double p) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
+}

@@ -1,0 +1,370 @@
+using System.Buffers;
+using System.Net;
+using Transport.Ice.Stun;
+using Transport.Ice.Turn;
+
+namespace Transport.Ice;
+
+/// <summary>
+/// Relayed candidates (RFC 8445 section 5.1.1.2): one <see cref="TurnClient"/> per host candidate and configured
+/// TURN server, the relayed address as a candidate with type preference 0, checks and data of its pairs wrapped
+/// for the server (RFC 8656 sections 11 and 12), and what the server relays handled as if it had arrived on the
+/// relayed address. Failures and expiries are <see cref="IceRelayErrorEvent"/>s, never exceptions.
+/// </summary>
+public sealed partial class IceAgent
+{
+    // Checks held while their permission is on its way (the server would drop them): bounded, oldest dropped.
+    private const int MaxHeldPerRelay = 64;
+    private readonly List<IceRelay> _relays = new();
+
+    private sealed class IceRelay(TurnServerConfig config, IceCandidate host, TurnClient client, IPEndPoint server)
+    {
+        public TurnServerConfig Config { get; } = config;
+        /// <summary>Unique among the relayed candidates (RFC 8445 section 5.1.2.1): the host's, minus 1024 per earlier relay of that host.</summary>
+        public ushort LocalPreference { get; init; }
+        public IceCandidate Host { get; } = host;
+        public TurnClient Client { get; } = client;
+        /// <summary>Where the transmits go: the configured server, or the alternate after a 300 redirect.</summary>
+        public IPEndPoint ServerEndPoint { get; set; } = server;
+        public bool Tcp => Client.Options.Transport == TurnTransport.Tcp;
+        public IceCandidate? Candidate { get; set; }
+        /// <summary>Counted in the pending gathering requests until the allocation succeeds or fails.</summary>
+        public bool Gathering { get; set; } = true;
+        public bool Live => Client.State is TurnClientState.Allocating or TurnClientState.Allocated or TurnClientState.Closing;
+        public List<(byte[] Buffer, int Length, IPEndPoint Peer)> Held { get; } = new();
+        /// <summary>IPs whose permission the server refused: not asked again, their pairs failed.</summary>
+        public HashSet<IPAddress> Refused { get; } = new();
+    }
+
+    /// <summary>The relayed candidates' TURN clients, for diagnostics and tests (state, counters, channels).</summary>
+    public IReadOnlyList<TurnClient> TurnClients
+    {
+        get
+        {
+            var list = new List<TurnClient>(_relays.Count);
+            foreach (var r in _relays) list.Add(r.Client);
+            return list;
+        }
+    }
+
+    /// <summary>
+    /// A whole frame (STUN or ChannelData, split with <see cref="TurnStreamFraming"/>) read from the TCP connection
+    /// to a TURN server: <paramref name="local"/> and <paramref name="server"/> are the endpoints of the
+    /// <see cref="IceTransmit"/> (with <see cref="IceTransmit.Tcp"/>) that opened it. Like
+    /// <see cref="HandleDatagram(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan, out ReadOnlySpan{byte})"/>
+    /// otherwise.
+    /// </summary>
+    public IceReceiveResult HandleStreamFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint server, TimeSpan now, out ReadOnlySpan<byte> applicationData)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        ArgumentNullException.ThrowIfNull(server);
+        applicationData = default;
+        now = Clamp(now);
+        if (_disposed || State is IceConnectionState.Failed or IceConnectionState.Closed) { Drop(IceDropReason.NotRunning); return IceReceiveResult.Dropped; }
+        if (FindRelayByServer(local, server, tcp: true) is not { } relay) { Drop(IceDropReason.UnknownPeer); return IceReceiveResult.Dropped; }
+        return HandleFromRelay(relay, frame, now, out applicationData);
+    }
+
+    /// <summary>
+    /// The TCP connection from <paramref name="local"/> to the TURN server <paramref name="server"/> closed: the
+    /// server deletes the allocation with it (RFC 8656 section 3.1), so its relayed candidate is removed with an
+    /// <see cref="IceRelayErrorEvent"/>.
+    /// </summary>
+    public void TurnConnectionClosed(IPEndPoint local, IPEndPoint server, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        ArgumentNullException.ThrowIfNull(server);
+        now = Clamp(now);
+        if (_disposed || FindRelayByServer(local, server, tcp: true) is not { } relay) return;
+        relay.Client.ConnectionClosed(now);
+        PumpRelay(relay, now);
+    }
+
+    private void StartRelays(IceCandidate host, TimeSpan now)
+    {
+        var index = 0;
+        foreach (var server in Options.TurnServers)
+        {
+            var endPoint = server.TryGetEndPoint()!;
+            if (endPoint.AddressFamily != host.Address.AddressFamily) continue;
+            var options = TurnClientOptions.FromConfig(server);
+            if (Options.ConfigureTurnClient is { } configure) options = configure(options);
+            // Servers listed first are preferred; host preferences count down by 1 per host, so 1024 per relay keeps them unique.
+            var localPreference = (ushort)Math.Max(0, IceCandidate.LocalPreferenceOf(host.Priority) - 1024 * index++);
+            var relay = new IceRelay(server, host, new TurnClient(options), endPoint) { LocalPreference = localPreference };
+            _relays.Add(relay);
+            _gathersPending++;
+            relay.Client.Start(now);
+            PumpRelay(relay, now);
+        }
+    }
+
+    /// <summary>Moves the TURN client's transmits to the agent's queue and acts on its events, until both are empty.</summary>
+    private void PumpRelay(IceRelay relay, TimeSpan now)
+    {
+        while (true)
+        {
+            while (true)
+            {
+                var buffer = ArrayPool<byte>.Shared.Rent(MaxDatagram);
+                if (!relay.Client.TryPollTransmit(buffer.AsSpan(0, MaxDatagram), out var n, out var to)) { ArrayPool<byte>.Shared.Return(buffer); break; }
+                if (!to.Matches(relay.ServerEndPoint)) relay.ServerEndPoint = to.ToEndPoint(); // a 300 redirect
+                _transmits.Enqueue(new PendingTransmit(buffer, n, relay.Host.Base, relay.ServerEndPoint, relay.Tcp));
+            }
+            if (!relay.Client.TryPollEvent(out var evt)) return;
+            OnRelayEvent(relay, evt, now);
+        }
+    }
+
+    private void OnRelayEvent(IceRelay relay, TurnEvent evt, TimeSpan now)
+    {
+        switch (evt)
+        {
+            case TurnAllocated allocated:
+                OnRelayAllocated(relay, allocated, now);
+                break;
+            case TurnAllocationFailed failed:
+                Emit(new IceRelayErrorEvent(now, relay.Config, relay.Host.Base, IceRelayError.AllocationFailed, failed.Kind, failed.ErrorCode, failed.Reason, null));
+                ReleaseHeld(relay, null);
+                FinishRelayGathering(relay, now);
+                break;
+            case TurnAllocationExpired expired:
+                LoseRelay(relay, expired.ErrorCode, expired.Reason, now);
+                break;
+            case TurnPermissionCreated created:
+                FlushHeld(relay, created.Peer.ToIPAddress());
+                break;
+            case TurnPermissionFailed refused:
+                OnPermissionRefused(relay, refused, now);
+                break;
+        }
+    }
+
+    private void OnRelayAllocated(IceRelay relay, TurnAllocated allocated, TimeSpan now)
+    {
+        var host = relay.Host;
+        var relayed = allocated.RelayedAddress.ToEndPoint();
+        var mapped = allocated.MappedAddress.ToEndPoint();
+        var serverKey = (relay.Tcp ? "tcp:" : "udp:") + relay.Config.TryGetEndPoint();
+        // RFC 8445 section 5.1.1.2: the base of a relayed candidate is the relayed address itself; raddr is the mapped address.
+        var candidate = new IceCandidate(IceCandidateType.Relayed, relayed,
+            IceCandidate.ComputePriority(IceCandidateType.Relayed, relay.LocalPreference),
+            Foundation(IceCandidateType.Relayed, host.Base.Address, serverKey), relayed) { RelatedAddress = mapped };
+        relay.Candidate = candidate;
+        _localCandidates.Add(candidate);
+        Emit(new IceCandidateGatheredEvent(now, candidate));
+        // The Allocate response's XOR-MAPPED-ADDRESS is a server-reflexive candidate too (UDP only: over TCP it is a TCP port).
+        if (Options.TransportPolicy == IceTransportPolicy.All && !relay.Tcp && !HasLocalAddress(mapped))
+        {
+            var srflx = new IceCandidate(IceCandidateType.ServerReflexive, mapped,
+                IceCandidate.ComputePriority(IceCandidateType.ServerReflexive, IceCandidate.LocalPreferenceOf(host.Priority)),
+                Foundation(IceCandidateType.ServerReflexive, host.Base.Address, relay.Config.TryGetEndPoint()), host.Base);
+            _localCandidates.Add(srflx);
+            Emit(new IceCandidateGatheredEvent(now, srflx));
+        }
+        foreach (var remote in _current.RemoteCandidates) AddPair(_current, candidate, remote);
+        FinishRelayGathering(relay, now);
+        StartChecksIfReady(now);
+    }
+
+    /// <summary>The relay will not carry anything to or from that IP: its pairs fail now rather than after the checks time out.</summary>
+    private void OnPermissionRefused(IceRelay relay, TurnPermissionFailed refused, TimeSpan now)
+    {
+        var ip = refused.Peer.ToIPAddress();
+        relay.Refused.Add(ip);
+        ReleaseHeld(relay, ip);
+        Emit(new IceRelayErrorEvent(now, relay.Config, relay.Host.Base, IceRelayError.PermissionFailed, refused.Kind, refused.ErrorCode,
+            $"permission for {ip}: {refused.Reason}", relay.Candidate));
+        if (relay.Candidate is not { } candidate) return;
+        foreach (var o in _outgoing)
+            if (o.Kind == OutgoingKind.Check && o.Pair is { } p && p.Local == candidate && p.Remote.Address.Address.Equals(ip) && !o.Transaction.IsCompleted)
+                o.Transaction.Cancel(now);
+        _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
+        foreach (var g in new[] { _current, _previous })
+            if (g is not null)
+                foreach (var p in g.Pairs)
+                    if (p.Local == candidate && p.Remote.Address.Address.Equals(ip) && p != Selected) p.State = IceCandidatePairState.Failed;
+        CheckAllFailed(now);
+    }
+
+    private bool HasLocalAddress(IPEndPoint address)
+    {
+        foreach (var c in _localCandidates) if (c.Address.Equals(address)) return true;
+        foreach (var c in _hosts) if (c.Address.Equals(address)) return true;
+        return false;
+    }
+
+    private void FinishRelayGathering(IceRelay relay, TimeSpan now)
+    {
+        if (!relay.Gathering) return;
+        relay.Gathering = false;
+        _gathersPending--;
+        CompleteGatheringIfDone(now);
+    }
+
+    /// <summary>The allocation is gone: its candidate is removed and its pairs fail; the agent fails if the selected pair was on it.</summary>
+    private void LoseRelay(IceRelay relay, int errorCode, string reason, TimeSpan now)
+    {
+        ReleaseHeld(relay, null);
+        var candidate = relay.Candidate;
+        Emit(new IceRelayErrorEvent(now, relay.Config, relay.Host.Base, IceRelayError.AllocationExpired, null, errorCode, reason, candidate));
+        FinishRelayGathering(relay, now);
+        if (candidate is null) return;
+        _localCandidates.Remove(candidate);
+        foreach (var o in _outgoing)
+            if (o.Pair is { } p && p.Local == candidate && !o.Transaction.IsCompleted) o.Transaction.Cancel(now);
+        _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
+        foreach (var g in new[] { _current, _previous })
+            if (g is not null)
+                foreach (var p in g.Pairs)
+                    if (p.Local == candidate) p.State = IceCandidatePairState.Failed;
+        if (State is IceConnectionState.Failed or IceConnectionState.Closed) return;
+        if (Selected is { } s && s.Local == candidate)
+        {
+            Transition(IceConnectionState.Failed, IceStateReason.RelayLost, now);
+            StopEverything();
+            return;
+        }
+        CheckAllFailed(now);
+    }
+
+    private IceRelay? FindRelayByRelayed(IPEndPoint local)
+    {
+        foreach (var r in _relays)
+            if (r.Candidate is { } c && c.Address.Equals(local)) return r;
+        return null;
+    }
+
+    private IceRelay? FindRelayByServer(IPEndPoint local, IPEndPoint remote, bool tcp)
+    {
+        foreach (var r in _relays)
+            if (r.Tcp == tcp && r.Host.Base.Equals(local) && r.ServerEndPoint.Equals(remote)) return r;
+        return null;
+    }
+
+    private IceReceiveResult HandleFromRelay(IceRelay relay, ReadOnlySpan<byte> datagram, TimeSpan now, out ReadOnlySpan<byte> applicationData)
+    {
+        applicationData = default;
+        var droppedBefore = relay.Client.Dropped.Total;
+        if (!relay.Client.TryReceive(datagram, relay.Client.ServerAddress, now, out var peer, out var payload, out _))
+        {
+            PumpRelay(relay, now);
+            AfterInput(now);
+            if (relay.Client.Dropped.Total == droppedBefore) return IceReceiveResult.Stun;
+            Drop(IceDropReason.TurnDropped);
+            return IceReceiveResult.Dropped;
+        }
+        if (relay.Candidate is not { } candidate) { Drop(IceDropReason.TurnDropped); return IceReceiveResult.Dropped; }
+        // Relayed from 'peer': handled as if it had arrived on the relayed address (RFC 8445 section 5.1.1.2).
+        var result = HandleDirect(payload, candidate.Address, RemoteEndPointOf(peer), now);
+        if (result == IceReceiveResult.ApplicationData) applicationData = payload;
+        return result;
+    }
+
+    // The remote candidate's own IPEndPoint when it is known, so the data path allocates nothing.
+    private IPEndPoint RemoteEndPointOf(StunAddress peer)
+    {
+        foreach (var c in _current.RemoteCandidates) if (peer.Matches(c.Address)) return c.Address;
+        if (_previous is { } g)
+            foreach (var c in g.RemoteCandidates) if (peer.Matches(c.Address)) return c.Address;
+        return peer.ToEndPoint();
+    }
+
+    private void RequestPermission(IceCandidate local, IPEndPoint remote)
+    {
+        if (FindRelayByRelayed(local.Address) is not { } relay || relay.Client.State != TurnClientState.Allocated || relay.Refused.Contains(remote.Address)) return;
+        relay.Client.CreatePermission(StunAddress.FromEndPoint(remote), _now);
+        PumpRelay(relay, _now);
+    }
+
+    private void BindRelayChannel(IcePair pair, TimeSpan now)
+    {
+        if (FindRelayByRelayed(pair.LocalEndPoint) is not { } relay || relay.Client.State != TurnClientState.Allocated) return;
+        var peer = StunAddress.FromEndPoint(pair.RemoteEndPoint);
+        if (relay.Client.GetBoundChannel(peer) != 0) return;
+        try { relay.Client.BindChannel(peer, now); }
+        catch (InvalidOperationException) { return; } // all 4096 channels used: data stays in Send indications
+        PumpRelay(relay, now);
+    }
+
+    /// <summary>Wraps a datagram of a relayed pair for the server; holds it while the peer's permission is on its way.</summary>
+    private void SendThroughRelay(IceRelay relay, byte[] buffer, int length, IPEndPoint remote)
+    {
+        if (relay.Client.State != TurnClientState.Allocated || (relay.Refused.Count > 0 && relay.Refused.Contains(remote.Address)))
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            return;
+        }
+        var peer = StunAddress.FromEndPoint(remote);
+        if (relay.Client.GetBoundChannel(peer) == 0 && !relay.Client.HasPermission(peer))
+        {
+            relay.Client.CreatePermission(peer, _now); // nothing new when it was asked already
+            if (relay.Held.Count >= MaxHeldPerRelay) { ArrayPool<byte>.Shared.Return(relay.Held[0].Buffer); relay.Held.RemoveAt(0); }
+            relay.Held.Add((buffer, length, remote));
+            PumpRelay(relay, _now);
+            return;
+        }
+        WrapAndQueue(relay, buffer, length, peer);
+    }
+
+    private void WrapAndQueue(IceRelay relay, byte[] buffer, int length, StunAddress peer)
+    {
+        var wrapped = ArrayPool<byte>.Shared.Rent(TurnClient.GetMaxWrappedSize(length));
+        var n = relay.Client.WrapSend(peer, buffer.AsSpan(0, length), wrapped);
+        ArrayPool<byte>.Shared.Return(buffer);
+        _transmits.Enqueue(new PendingTransmit(wrapped, n, relay.Host.Base, relay.ServerEndPoint, relay.Tcp));
+    }
+
+    private void FlushHeld(IceRelay relay, IPAddress ip)
+    {
+        for (var i = 0; i < relay.Held.Count; i++)
+        {
+            var (buffer, length, peer) = relay.Held[i];
+            if (!peer.Address.Equals(ip)) continue;
+            relay.Held.RemoveAt(i--);
+            if (relay.Client.State == TurnClientState.Allocated) WrapAndQueue(relay, buffer, length, StunAddress.FromEndPoint(peer));
+            else ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static void ReleaseHeld(IceRelay relay, IPAddress? ip)
+    {
+        for (var i = 0; i < relay.Held.Count; i++)
+        {
+            if (ip is not null && !relay.Held[i].Peer.Address.Equals(ip)) continue;
+            ArrayPool<byte>.Shared.Return(relay.Held[i].Buffer);
+            relay.Held.RemoveAt(i--);
+        }
+    }
+
+    private void HandleRelayTimeouts(TimeSpan now)
+    {
+        for (var i = 0; i < _relays.Count && State is not (IceConnectionState.Failed or IceConnectionState.Closed); i++)
+        {
+            var relay = _relays[i];
+            if (!relay.Live || relay.Client.PollTimeout() is not { } due || due > now) continue;
+            relay.Client.HandleTimeout(now);
+            PumpRelay(relay, now);
+        }
+    }
+
+    private void CloseRelays(TimeSpan now)
+    {
+        foreach (var relay in _relays)
+        {
+            ReleaseHeld(relay, null);
+            if (relay.Client.State is not (TurnClientState.Allocating or TurnClientState.Allocated)) continue;
+            relay.Client.Close(now);
+            PumpRelay(relay, now);
+        }
+    }
+
+    private void DisposeRelays()
+    {
+        foreach (var relay in _relays)
+        {
+            ReleaseHeld(relay, null);
+            relay.Client.Dispose();
+        }
+    }
+}

@@ -1,0 +1,169 @@
+using System.Diagnostics.Metrics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Transport.Sctp;
+
+namespace Transport.Streaming.WebRtc;
+
+/// <summary>Why a send was or was not accepted.</summary>
+public enum SendStatus
+{
+    /// <summary>Queued on the channel and on its way (Connected).</summary>
+    Sent,
+    /// <summary>Queued while the connection is Disconnected: SCTP delivers it when connectivity returns, or the
+    /// connection ends Failed and the message is lost with it (reported by that state change).</summary>
+    Buffered,
+    /// <summary>The connection is not connected (New, Connecting, Failed or Closed): nothing was queued.</summary>
+    NotConnected,
+    /// <summary>The channel is not open: nothing was queued.</summary>
+    ChannelNotOpen,
+    /// <summary>The message is larger than the maximum message size: nothing was queued.</summary>
+    TooLarge,
+    /// <summary>The channel already holds <see cref="PeerConnectionOptions.MaxBufferedAmount"/> bytes: nothing was queued.</summary>
+    BufferFull,
+}
+
+/// <summary>The outcome of a send, with the connection state and its reason.</summary>
+public readonly record struct SendResult(SendStatus Status, ConnectionState State, string Reason)
+{
+    /// <summary>True when the message was queued (<see cref="SendStatus.Sent"/> or <see cref="SendStatus.Buffered"/>).</summary>
+    public bool Accepted => Status is SendStatus.Sent or SendStatus.Buffered;
+
+    /// <summary>The exception <see cref="PeerConnection.SendAsync(DataChannel, ReadOnlyMemory{byte}, bool, CancellationToken)"/> throws for this result.</summary>
+    public Exception ToException() => Status switch
+    {
+        SendStatus.NotConnected => new TransportNotConnectedException(State.ToString().ToLowerInvariant(), Reason),
+        SendStatus.TooLarge => new ArgumentException(Reason, "data"),
+        SendStatus.BufferFull => new InvalidOperationException(Reason),
+        SendStatus.ChannelNotOpen => new InvalidOperationException(Reason),
+        _ => new InvalidOperationException($"The message was accepted ({Status})."),
+    };
+}
+
+/// <summary>A message accepted by <see cref="PeerConnection.TrySend"/> that could not be queued after all (the connection or channel ended in between).</summary>
+public sealed record DataChannelSendFailed(TimeSpan At, DataChannel Channel, SendResult Result) : PeerConnectionEvent(At);
+
+/// <summary>Totals of one peer connection at the datagram boundary, and what it dropped, by reason.</summary>
+public sealed record PeerConnectionStatistics(long DatagramsSent, long BytesSent, long DatagramsReceived, long BytesReceived, IReadOnlyDictionary<string, long> Drops);
+
+public sealed partial class PeerConnection
+{
+    /// <summary>The meter of every peer connection: <c>transport.webrtc.*</c> counters (datagrams, bytes, drops by reason).</summary>
+    public static readonly Meter Meter = new("Transport.WebRtc");
+    private static readonly Counter<long> DatagramsSentCounter = Meter.CreateCounter<long>("transport.webrtc.datagrams_sent", "{datagram}", "UDP datagrams sent by peer connections");
+    private static readonly Counter<long> BytesSentCounter = Meter.CreateCounter<long>("transport.webrtc.bytes_sent", "By", "UDP payload bytes sent by peer connections");
+    private static readonly Counter<long> DatagramsReceivedCounter = Meter.CreateCounter<long>("transport.webrtc.datagrams_received", "{datagram}", "UDP datagrams received by peer connections");
+    private static readonly Counter<long> BytesReceivedCounter = Meter.CreateCounter<long>("transport.webrtc.bytes_received", "By", "UDP payload bytes received by peer connections");
+    private static readonly Counter<long> DropsCounter = Meter.CreateCounter<long>("transport.webrtc.drops", "{datagram}", "Datagrams or messages dropped by peer connections, tagged with the reason");
+
+    private long _datagramsSent, _bytesSent, _datagramsReceived, _bytesReceived;
+    private readonly Dictionary<string, long> _dropsSeen = new(StringComparer.Ordinal);
+
+    /// <summary>Every event in order, as an async stream; ends when the connection is closed or failed.</summary>
+    public IAsyncEnumerable<PeerConnectionEvent> ReadEventsAsync(CancellationToken cancellationToken = default) => _events.Reader.ReadAllAsync(cancellationToken);
+
+    /// <summary>A snapshot of the connection's totals (read from the connection's own thread).</summary>
+    public Task<PeerConnectionStatistics> GetStatisticsAsync(CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(_ =>
+        {
+            UpdateDrops();
+            return new PeerConnectionStatistics(_datagramsSent, _bytesSent, _datagramsReceived, _bytesReceived, new Dictionary<string, long>(_dropsSeen));
+        }, cancellationToken);
+
+    /// <summary>
+    /// Queues a message without waiting: the result says at once whether it was accepted (Connected: Sent;
+    /// Disconnected: Buffered, delivered when connectivity returns) or why not, with the state and its reason.
+    /// The checks use a snapshot of the state and of the channel's buffered amount; a message accepted here that
+    /// the connection can no longer queue when its turn comes is reported as a <see cref="DataChannelSendFailed"/>
+    /// event. Never a silent drop; no task is left unobserved.
+    /// </summary>
+    public SendResult TrySend(DataChannel channel, ReadOnlySpan<byte> data, bool binary = true)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        var check = Check(channel, data.Length, _state, Reason?.ToString());
+        if (!check.Accepted) return check;
+        var copy = data.ToArray();
+        var work = _handle.InvokeAsync(now =>
+        {
+            var result = SendOnConnection(channel, copy, binary, now);
+            if (!result.Accepted) _events.Writer.TryWrite(new DataChannelSendFailed(now, channel, result));
+        });
+        // InvokeAsync fails only when the connection was disposed in between: that is reported by its state change.
+        _ = work.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return check;
+    }
+
+    private SendResult Check(DataChannel channel, int length, ConnectionState state, string? reason)
+    {
+        if (state is not (ConnectionState.Connected or ConnectionState.Disconnected))
+            return new SendResult(SendStatus.NotConnected, state, reason ?? (state == ConnectionState.New ? "not connected yet" : "not connected"));
+        if (length > _options.MaxMessageSize)
+            return new SendResult(SendStatus.TooLarge, state, $"The message is {length} bytes; the maximum message size is {_options.MaxMessageSize} bytes.");
+        if (channel.State != DataChannelState.Open)
+            return new SendResult(SendStatus.ChannelNotOpen, state, $"The data channel '{channel.Label}' is {channel.State.ToString().ToLowerInvariant()}.");
+        if (channel.BufferedAmount + length > _options.MaxBufferedAmount)
+            return new SendResult(SendStatus.BufferFull, state,
+                $"The data channel '{channel.Label}' holds {channel.BufferedAmount} bytes not yet sent; MaxBufferedAmount is {_options.MaxBufferedAmount}.");
+        return new SendResult(state == ConnectionState.Connected ? SendStatus.Sent : SendStatus.Buffered, state, reason ?? "");
+    }
+
+    /// <summary>On the connection's thread: the same checks on the current state, then the message is queued.</summary>
+    private SendResult SendOnConnection(DataChannel channel, ReadOnlySpan<byte> data, bool binary, TimeSpan now)
+    {
+        var result = Check(channel, data.Length, _core.State, _core.Reason?.ToString());
+        if (result.Accepted) channel.Send(data, binary, now);
+        return result;
+    }
+
+    private void CountSent(int bytes)
+    {
+        _datagramsSent++;
+        _bytesSent += bytes;
+        DatagramsSentCounter.Add(1);
+        BytesSentCounter.Add(bytes);
+    }
+
+    private void CountReceived(int bytes)
+    {
+        _datagramsReceived++;
+        _bytesReceived += bytes;
+        DatagramsReceivedCounter.Add(1);
+        BytesReceivedCounter.Add(bytes);
+    }
+
+    // The layers count their drops; the connection turns the increases into the drops counter, tagged by reason.
+    private void UpdateDrops()
+    {
+        foreach (var reason in Enum.GetValues<Transport.Ice.IceDropReason>()) Report("ice." + reason, _core.Ice.DroppedCount(reason));
+        Report("peer_connection.unroutable", _core.DroppedDatagrams);
+        Report("srtp.rejected", _core.DroppedMedia);
+        if (_core.Sctp is { } sctp)
+        {
+            Report("sctp.bad_checksum", sctp.Counters.BadChecksum);
+            Report("sctp.bad_verification_tag", sctp.Counters.BadVerificationTag);
+            Report("sctp.malformed", sctp.Counters.Malformed);
+            Report("sctp.receive_buffer_full", sctp.Counters.ReceiveBufferFull);
+            Report("sctp.abandoned_messages", sctp.Counters.AbandonedMessages);
+        }
+
+        void Report(string reason, long total)
+        {
+            _dropsSeen.TryGetValue(reason, out var seen);
+            if (total <= seen) return;
+            DropsCounter.Add(total - seen, new KeyValuePair<string, object?>("reason", reason));
+            _dropsSeen[reason] = total;
+        }
+    }
+
+    private void LogStateChange(ConnectionStateChanged change)
+    {
+        if (change.State is ConnectionState.Failed) LogFailed(_logger, change.Previous, change.Reason.ToString());
+        else LogState(_logger, change.Previous, change.State, change.Reason.ToString());
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Peer connection {Previous} -> {State}: {Reason}")]
+    private static partial void LogState(ILogger logger, ConnectionState previous, ConnectionState state, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Peer connection failed (was {Previous}): {Reason}")]
+    private static partial void LogFailed(ILogger logger, ConnectionState previous, string reason);
+}

@@ -1,0 +1,135 @@
+using System.Net;
+using Transport.Dtls;
+using Transport.Ice;
+using Transport.Streaming.Sdp;
+using Transport.Streaming.WebRtc;
+using Transport.TestKit;
+
+namespace Transport.Streaming.Tests.WebRtc;
+
+/// <summary>
+/// How long set-up takes on virtual time, i.e. what the protocols themselves wait for: with RFC 8445 section 12.1
+/// (data on a valid pair before nomination) DTLS and SCTP run right after the first checks, and only the round
+/// trips remain; nomination (paced by Ta) completes in the background.
+/// </summary>
+public sealed class PeerConnectionSetupTests
+{
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+
+    private sealed class Peer(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : IVirtualPeer
+    {
+        public PeerConnectionCore Core { get; } = core;
+        public List<PeerConnectionEvent> Events { get; } = new();
+        public IceConnectionState? IceStateAtOpen { get; private set; }
+        public void HandleDatagram(ReadOnlySpan<byte> datagram, TimeSpan now) { Core.HandleDatagram(datagram, local, remote, now); Drain(); }
+        public void HandleTimeout(TimeSpan now) { Core.HandleTimeout(now); Drain(); }
+        public bool TryPollTransmit(Span<byte> destination, out int written) => Core.TryPollTransmit(destination, out written, out _, out _);
+        public TimeSpan? PollTimeout() => Core.PollTimeout();
+        public void Drain()
+        {
+            while (Core.TryPollEvent(out var e))
+            {
+                Events.Add(e);
+                if (e is DataChannelOpened) IceStateAtOpen ??= Core.Ice.State;
+            }
+        }
+    }
+
+    private static (TwoPeerDriver Driver, Peer A, Peer B) Pair(bool sendBeforeNomination, TimeSpan oneWay)
+    {
+        var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
+        var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
+        var ice = new IceAgentOptions { SendBeforeNomination = sendBeforeNomination };
+        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = ice with { Role = IceRole.Controlling } });
+        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = ice with { Role = IceRole.Controlled } });
+        a.AddHostCandidate(endA);
+        b.AddHostCandidate(endB);
+        var offer = SessionDescription.Parse(a.CreateOffer(TimeSpan.Zero).ToString());
+        var answer = SessionDescription.Parse(b.CreateAnswer(offer, TimeSpan.Zero).ToString());
+        a.SetRemoteDescription(answer, TimeSpan.Zero);
+        a.CreateDataChannel("x", null, TimeSpan.Zero);
+        var pa = new Peer(a, endA, endB);
+        var pb = new Peer(b, endB, endA);
+        var link = new VirtualLink(1, LinkConditions.Clean(oneWay), LinkConditions.Clean(oneWay));
+        return (new TwoPeerDriver(pa, pb, link), pa, pb);
+    }
+
+    [Fact]
+    public void TheChannelOpensNineOneWayTripsAfterTheAnswerWithoutWaitingForNomination()
+    {
+        var oneWay = TimeSpan.FromMilliseconds(0.1);
+        var (d, a, b) = Pair(sendBeforeNomination: true, oneWay);
+        Assert.True(d.RunUntil(() => a.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(10)));
+        // Check and answer (2), ClientHello, server flight, client Finished flight, server Finished (4), INIT,
+        // INIT-ACK, COOKIE-ECHO (3, the DATA_CHANNEL_OPEN rides with COOKIE-ECHO... acknowledged with COOKIE-ACK).
+        Assert.Equal(9 * oneWay, d.Now);
+        Assert.Equal(IceConnectionState.Checking, a.IceStateAtOpen);   // nomination still pending (paced by Ta)
+        Assert.Equal(ConnectionState.Connected, a.Core.State);
+
+        // Nomination completes in the background and the connection stays up.
+        Assert.True(d.RunUntil(() => a.Core.Ice.State == IceConnectionState.Connected && b.Core.Ice.State == IceConnectionState.Connected, TimeSpan.FromSeconds(2)));
+        Assert.Equal(ConnectionState.Connected, b.Core.State);
+    }
+
+    [Fact]
+    public void WithoutSendingBeforeNominationDtlsWaitsForTheSelectedPair()
+    {
+        var oneWay = TimeSpan.FromMilliseconds(0.1);
+        var (d, a, _) = Pair(sendBeforeNomination: false, oneWay);
+        Assert.True(d.RunUntil(() => a.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(10)));
+        Assert.True(d.Now >= TimeSpan.FromMilliseconds(50), $"opened at {d.Now}: before the nomination check Ta = 50 ms later");
+        Assert.Equal(IceConnectionState.Connected, a.IceStateAtOpen);
+    }
+
+    [Fact]
+    public void AnAnswerThatArrivesAfterTheAnswerersFirstDtlsFlightCostsNoRetransmission()
+    {
+        // The answerer gets the offer at once; its answer reaches the offerer 30 ms later (signaling is slower than
+        // the network). Meanwhile the answerer's checks succeed and its ClientHello arrives before the offerer knows it.
+        var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
+        var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
+        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
+        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        a.AddHostCandidate(endA);
+        b.AddHostCandidate(endB);
+        var offer = SessionDescription.Parse(a.CreateOffer(TimeSpan.Zero).ToString());
+        var answer = SessionDescription.Parse(b.CreateAnswer(offer, TimeSpan.Zero).ToString());
+        a.CreateDataChannel("x", null, TimeSpan.Zero);
+        var pa = new Peer(a, endA, endB);
+        var pb = new Peer(b, endB, endA);
+        var oneWay = TimeSpan.FromMilliseconds(1);
+        var d = new TwoPeerDriver(pa, pb, new VirtualLink(1, LinkConditions.Clean(oneWay), LinkConditions.Clean(oneWay)));
+        d.RunFor(TimeSpan.FromMilliseconds(30));
+        a.SetRemoteDescription(answer, d.Now);
+        Assert.True(d.RunUntil(() => pa.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(5)));
+        Assert.True(d.Now < TimeSpan.FromMilliseconds(60), $"opened at {d.Now.TotalMilliseconds} ms: a DTLS flight was lost and retransmitted");
+        Assert.Equal(0, a.DroppedDatagrams);
+    }
+
+    [Fact]
+    public void AServerFlightReadyBeforeOurOwnCheckSucceededWaitsForThePairInsteadOfBeingLost()
+    {
+        // The answer reaches the offerer just before the answerer's ClientHello does: the offerer's DTLS server
+        // answers at once, while its own first check is still in flight (no valid pair to send on yet).
+        var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
+        var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
+        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
+        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        a.AddHostCandidate(endA);
+        b.AddHostCandidate(endB);
+        var offer = SessionDescription.Parse(a.CreateOffer(TimeSpan.Zero).ToString());
+        var answer = SessionDescription.Parse(b.CreateAnswer(offer, TimeSpan.Zero).ToString());
+        a.CreateDataChannel("x", null, TimeSpan.Zero);
+        var pa = new Peer(a, endA, endB);
+        var pb = new Peer(b, endB, endA);
+        var oneWay = TimeSpan.FromMilliseconds(1);
+        var d = new TwoPeerDriver(pa, pb, new VirtualLink(1, LinkConditions.Clean(oneWay), LinkConditions.Clean(oneWay)));
+        // B's check reaches A at 1 ms, A answers, B's pair is valid at 2 ms and its ClientHello reaches A at 3 ms.
+        d.RunFor(TimeSpan.FromMilliseconds(2.5));
+        a.SetRemoteDescription(answer, d.Now);   // A's own check leaves now and succeeds only at 4.5 ms
+        Assert.True(d.RunUntil(() => pa.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(5)));
+        Assert.True(d.Now < TimeSpan.FromMilliseconds(30), $"opened at {d.Now.TotalMilliseconds} ms: a DTLS flight was lost and retransmitted");
+        Assert.Equal(0, a.DroppedDatagrams);
+        Assert.Equal(0, b.DroppedDatagrams);
+    }
+}
