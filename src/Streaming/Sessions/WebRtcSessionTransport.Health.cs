@@ -18,7 +18,7 @@ public sealed partial class WebRtcSessionTransport
     public TransportHealth GetHealth()
     {
         var h = Volatile.Read(ref _lastHealth);
-        var state = _ended.Task.IsCompleted ? "closed" : (h?.State ?? _pc.State).ToString().ToLowerInvariant();
+        var state = _ended.Task.IsCompleted ? "closed" : _pc.State.ToString().ToLowerInvariant(); // live, not the last snapshot
         var rtt = Interlocked.Read(ref _rttTicks);
         var since = Interlocked.Read(ref _disconnectedSince);
         double? loss = h is { SctpPacketsSent: > 0 } ? (double)h.SctpRetransmissions / h.SctpPacketsSent : null;

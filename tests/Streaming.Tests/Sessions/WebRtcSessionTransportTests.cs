@@ -166,6 +166,9 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         await using var client = await WebRtcStreamClient.ConnectAsync(rig.Signal(s => session = s)).WaitAsync(Patience);
         await client.SendTextAsync("hi");
         Assert.Equal("hi", (await client.NextAsync(Patience)).Text);
+        // Data may flow before ICE nominates (RFC 8445 section 12.1); the liveness timers run on the selected pair.
+        var nominated = Stopwatch.StartNew();
+        while (session!.GetHealth().Connection.SelectedCandidatePair is null && nominated.Elapsed < Patience) await Task.Delay(10);
 
         var vanished = Stopwatch.StartNew();
         await client.VanishAsync();
@@ -173,7 +176,7 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         var took = vanished.Elapsed;
         output.WriteLine($"{which}: slot free {took.TotalMilliseconds:0} ms after the client vanished (configured {expected.TotalMilliseconds:0} ms): {reason}");
         Assert.Equal(which == "ice" ? SessionEndKind.TransportFailed : SessionEndKind.Disconnected, reason.Kind);
-        Assert.InRange(took, expected - TimeSpan.FromMilliseconds(150), expected + TimeSpan.FromMilliseconds(700));
+        Assert.InRange(took, expected - TimeSpan.FromMilliseconds(150), expected + TimeSpan.FromMilliseconds(1000)); // timers on a loaded 2-core machine
         Assert.Equal(0, rig.Server.Reserved);
         Assert.True(rig.Server.TryReserve(out var slot, out _));
         slot!.Dispose();
@@ -283,7 +286,8 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         StreamSession? session = null;
         await using var client = await WebRtcStreamClient.ConnectAsync(rig.Signal(s => session = s)).WaitAsync(Patience);
         var until = Stopwatch.StartNew();
-        while (session!.GetHealth().Connection.RoundTripTime is null && until.Elapsed < Patience) await Task.Delay(20);
+        // RTT comes with the first pong; consent age once ICE nominated a pair (data may flow before, RFC 8445 section 12.1).
+        while (session!.GetHealth().Connection is { RoundTripTime: null } or { ConsentAge: null } && until.Elapsed < Patience) await Task.Delay(20);
 
         var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, double>();
         using var listener = new System.Diagnostics.Metrics.MeterListener();
