@@ -32,17 +32,23 @@ internal static class TlsPrf
             a = a[..hashLength];
             block = block[..hashLength];
             next = next[..hashLength];
-            Hmac(hash, secret, seed, a);               // A(1)
+            // One keyed HMAC state for the whole derivation: each one-shot HMACSHA256.HashData re-fetches the
+            // algorithm and re-keys in OpenSSL, which measured more than twice the cost of append + reset.
+            using var hmac = IncrementalHash.CreateHMAC(hash, secret);
+            Hmac(hmac, seed, a);                        // A(1)
             var written = 0;
             while (written < output.Length)
             {
                 a.CopyTo(buffer);
-                Hmac(hash, secret, buffer, block);      // HMAC(secret, A(i) + seed)
+                Hmac(hmac, buffer, block);              // HMAC(secret, A(i) + seed)
                 var n = Math.Min(hashLength, output.Length - written);
                 block[..n].CopyTo(output[written..]);
                 written += n;
-                Hmac(hash, secret, a, next);            // A(i+1)
-                next.CopyTo(a);
+                if (written < output.Length)
+                {
+                    Hmac(hmac, a, next);                // A(i+1), only when another block is needed
+                    next.CopyTo(a);
+                }
             }
         }
         finally
@@ -53,10 +59,10 @@ internal static class TlsPrf
 
     public static int HashLength(HashAlgorithmName hash) => hash == HashAlgorithmName.SHA384 ? 48 : 32;
 
-    private static void Hmac(HashAlgorithmName hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> data, Span<byte> destination)
+    private static void Hmac(IncrementalHash hmac, ReadOnlySpan<byte> data, Span<byte> destination)
     {
-        if (hash == HashAlgorithmName.SHA384) HMACSHA384.HashData(key, data, destination);
-        else HMACSHA256.HashData(key, data, destination);
+        hmac.AppendData(data);
+        hmac.GetHashAndReset(destination);
     }
 
     public static void Hash(HashAlgorithmName hash, ReadOnlySpan<byte> data, Span<byte> destination)

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using Transport.Crypto;
 
 namespace Transport.Dtls.Records;
 
@@ -38,28 +39,49 @@ internal abstract class RecordCipher : IDisposable
         BinaryPrimitives.WriteUInt16BigEndian(aad[11..], (ushort)length);
     }
 
-    public static RecordCipher Create(DtlsCipherSuite suite, ReadOnlySpan<byte> key, ReadOnlySpan<byte> iv) => suite switch
+    /// <summary>The cipher of <paramref name="suite"/>; <paramref name="allowIntrinsics"/> false forces the platform AesGcm (tests).</summary>
+    public static RecordCipher Create(DtlsCipherSuite suite, ReadOnlySpan<byte> key, ReadOnlySpan<byte> iv, bool allowIntrinsics = true) => suite switch
     {
         DtlsCipherSuite.EcdheEcdsaWithChaCha20Poly1305Sha256 => new ChaChaRecordCipher(key, iv),
-        _ => new AesGcmRecordCipher(key, iv),
+        _ => new AesGcmRecordCipher(key, iv, allowIntrinsics),
     };
 }
 
 /// <summary>
 /// AES-GCM records (RFC 5288 section 3): nonce = 4-byte salt from the key block + 8-byte explicit nonce sent in
 /// the record. The explicit nonce is epoch + sequence, unique per key as RFC 5288 requires.
+/// <para>
+/// Engine: our AES-NI + PCLMULQDQ GCM (<see cref="GcmCipher"/>, the kernel the SRTP AEAD profiles use, shared
+/// source) whenever the CPU has the instructions. It costs about half of the platform <see cref="AesGcm"/> for a
+/// 1200-byte record here (no P/Invoke and EVP round trip per record) and reports a bad tag by returning false
+/// instead of throwing, so a forged record costs the same as a genuine one. Otherwise (or with
+/// <c>allowIntrinsics</c> false) the platform <see cref="AesGcm"/>, with its tag-mismatch exception contained.
+/// Both produce identical records (tested).
+/// </para>
 /// </summary>
 internal sealed class AesGcmRecordCipher : RecordCipher
 {
     private const int ExplicitNonceLength = 8;
-    private readonly AesGcm _aes;
+    private readonly AesGcm? _aes;
+    private readonly GcmCipher? _gcm;
     private readonly byte[] _salt;
 
-    public AesGcmRecordCipher(ReadOnlySpan<byte> key, ReadOnlySpan<byte> salt)
+    public AesGcmRecordCipher(ReadOnlySpan<byte> key, ReadOnlySpan<byte> salt, bool allowIntrinsics = true)
     {
-        _aes = new AesGcm(key, TagLength);
+        if (allowIntrinsics && GcmCipher.IsSupported)
+        {
+            _gcm = new GcmCipher(key);
+        }
+        else
+        {
+            _aes = new AesGcm(key, TagLength);
+        }
+
         _salt = salt[..4].ToArray();
     }
+
+    /// <summary>True when records run on <see cref="GcmCipher"/> (AES-NI + PCLMULQDQ), false on the platform AesGcm.</summary>
+    public bool UsesIntrinsics => _gcm is not null;
 
     public override int Overhead => ExplicitNonceLength + TagLength;
 
@@ -77,7 +99,8 @@ internal sealed class AesGcmRecordCipher : RecordCipher
         WriteAdditionalData(aad, type, epoch, sequence, DtlsRecordHeader.Version12, plaintext.Length);
         var body = destination.Slice(DtlsRecordHeader.Length + ExplicitNonceLength, plaintext.Length);
         var tag = destination.Slice(DtlsRecordHeader.Length + ExplicitNonceLength + plaintext.Length, TagLength);
-        _aes.Encrypt(nonce, plaintext, body, tag, aad);
+        if (_gcm is not null) _gcm.Encrypt(nonce, plaintext, body, tag, aad);
+        else _aes!.Encrypt(nonce, plaintext, body, tag, aad);
         return DtlsRecordHeader.Length + fragmentLength;
     }
 
@@ -92,20 +115,33 @@ internal sealed class AesGcmRecordCipher : RecordCipher
         fragment[..ExplicitNonceLength].CopyTo(nonce[4..]);
         Span<byte> aad = stackalloc byte[13];
         WriteAdditionalData(aad, record.Type, record.Epoch, record.Sequence, record.Version, length);
-        try
+        var ciphertext = fragment.Slice(ExplicitNonceLength, length);
+        if (_gcm is not null)
         {
-            _aes.Decrypt(nonce, fragment.Slice(ExplicitNonceLength, length), fragment[^TagLength..], plaintext[..length], aad);
+            // Constant-time tag check; nothing is written to plaintext unless it verifies.
+            if (!_gcm.TryDecrypt(nonce, ciphertext, fragment[^TagLength..], plaintext[..length], aad)) return false;
         }
-        catch (AuthenticationTagMismatchException)
+        else
         {
-            // Unauthenticated input is dropped and counted by the caller; it is not an error of ours.
-            return false;
+            try
+            {
+                _aes!.Decrypt(nonce, ciphertext, fragment[^TagLength..], plaintext[..length], aad);
+            }
+            catch (AuthenticationTagMismatchException)
+            {
+                // Unauthenticated input is dropped and counted by the caller; it is not an error of ours.
+                return false;
+            }
         }
         written = length;
         return true;
     }
 
-    public override void Dispose() => _aes.Dispose();
+    public override void Dispose()
+    {
+        _aes?.Dispose();
+        _gcm?.Dispose();
+    }
 }
 
 /// <summary>

@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
 
+using Transport.Crypto;
+
 namespace Transport.Ice.Stun;
 
 /// <summary>

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
+using Transport.Crypto;
+
 namespace Transport.Rtp.Srtp;
 
 // SRTP packet format (RFC 3711 section 3.1):

@@ -1,3 +1,5 @@
+using Transport.Crypto;
+
 namespace Transport.Rtp.Srtp;
 
 /// <summary>

@@ -61,6 +61,13 @@ public sealed class NackGenerator
     /// </summary>
     public int Poll(TimeSpan now, Span<ushort> destination)
     {
+        // Enumerating a SortedDictionary allocates its enumerator's stack even when empty; the composition polls
+        // after every datagram, so the usual no-loss case must not touch it.
+        if (_missing.Count == 0)
+        {
+            return 0;
+        }
+
         int count = 0;
         List<long>? expired = null;
         List<long>? sent = null;
@@ -102,6 +109,11 @@ public sealed class NackGenerator
     /// <summary>The earliest time a NACK is due, or null when nothing is missing.</summary>
     public TimeSpan? NextDue()
     {
+        if (_missing.Count == 0)
+        {
+            return null;
+        }
+
         TimeSpan? earliest = null;
         foreach ((_, (int _, TimeSpan next)) in _missing)
         {

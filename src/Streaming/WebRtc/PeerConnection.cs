@@ -23,6 +23,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly PeerHandle _handle;
     private readonly Channel<PeerConnectionEvent> _events = Channel.CreateUnbounded<PeerConnectionEvent>(new UnboundedChannelOptions { SingleWriter = true });
+    private readonly Channel<RemoteTrack> _remoteTracks = Channel.CreateUnbounded<RemoteTrack>(new UnboundedChannelOptions { SingleWriter = true });
     private volatile ConnectionState _state = ConnectionState.New;
     private ConnectionReason? _reason;
     private int _disposed;
@@ -110,7 +111,49 @@ public sealed partial class PeerConnection : IAsyncDisposable
     public Task SendAsync(DataChannel channel, string text, CancellationToken cancellationToken = default) =>
         SendAsync(channel, System.Text.Encoding.UTF8.GetBytes(text), binary: false, cancellationToken);
 
-    /// <summary>Closes: SCTP ABORT and DTLS close_notify go out, then the connection stops. Idempotent.</summary>
+    /// <summary>
+    /// The peer's tracks, as each negotiated section it sends on is applied (also reported as
+    /// <see cref="RemoteTrackAdded"/> on <see cref="Events"/>); completes when the connection ends.
+    /// </summary>
+    public ChannelReader<RemoteTrack> RemoteTracks => _remoteTracks.Reader;
+
+    /// <summary>
+    /// Adds an outgoing audio or video track; call before <see cref="CreateOfferAsync"/> or
+    /// <see cref="CreateAnswerAsync"/> so the description carries it.
+    /// </summary>
+    public Task<LocalTrack> AddTrackAsync(Jsep.MediaKind kind, LocalTrackOptions? options = null, CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(now => _core.AddTrack(kind, options, now), cancellationToken);
+
+    /// <summary>
+    /// Sends a frame (Opus packet, VP8 frame, H.264 access unit in Annex B form) on <paramref name="track"/>,
+    /// packetized with the negotiated codec and SRTP-protected. Throws <see cref="TransportNotConnectedException"/>
+    /// when the connection is not connected and <see cref="InvalidOperationException"/> when the track was not
+    /// negotiated; otherwise returns what happened (<see cref="MediaSendResult.QueueFull"/> is counted on the track).
+    /// Allocates the work item of one call per frame, nothing per packet.
+    /// </summary>
+    public Task<MediaSendResult> SendFrameAsync(LocalTrack track, ReadOnlyMemory<byte> frame, uint rtpTimestamp, CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(now => Guard(_core.SendFrame(track, frame.Span, rtpTimestamp, now)), cancellationToken);
+
+    /// <summary>Sends one RTP payload on <paramref name="track"/> under our header; errors as <see cref="SendFrameAsync"/>.</summary>
+    public Task<MediaSendResult> SendRtpAsync(LocalTrack track, ReadOnlyMemory<byte> payload, uint rtpTimestamp, bool marker, CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(now => Guard(_core.SendRtp(track, payload.Span, rtpTimestamp, marker, now)), cancellationToken);
+
+    /// <summary>Re-sends a whole RTP packet's payload, timestamp and marker on <paramref name="track"/> (echo, forwarding).</summary>
+    public Task<MediaSendResult> SendRtpPacketAsync(LocalTrack track, ReadOnlyMemory<byte> rtpPacket, CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(now => Guard(_core.SendRtpPacket(track, rtpPacket.Span, now)), cancellationToken);
+
+    /// <summary>Sends a PLI for <paramref name="track"/>: asks the peer for a key frame.</summary>
+    public Task RequestKeyFrameAsync(RemoteTrack track, CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(now => _core.RequestKeyFrame(track, now), cancellationToken);
+
+    private MediaSendResult Guard(MediaSendResult result) => result switch
+    {
+        MediaSendResult.NotConnected => throw new TransportNotConnectedException(_core.State.ToString().ToLowerInvariant(), _core.Reason?.ToString() ?? "not connected yet"),
+        MediaSendResult.NotNegotiated => throw new InvalidOperationException("The track is not in a negotiated sending media section."),
+        _ => result,
+    };
+
+    /// <summary>Closes: RTCP BYE, SCTP ABORT and DTLS close_notify go out, then the connection stops. Idempotent.</summary>
     public async Task CloseAsync(string reason = "closed by the application", CancellationToken cancellationToken = default)
     {
         if (Volatile.Read(ref _disposed) != 0) return;
@@ -131,6 +174,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private void Complete()
     {
         _events.Writer.TryComplete();
+        _remoteTracks.Writer.TryComplete();
         List<(string, TaskCompletionSource<DataChannel>)> waiting;
         lock (_waiting) { waiting = [.. _waiting]; _waiting.Clear(); }
         var error = new TransportNotConnectedException(_state.ToString().ToLowerInvariant(), Reason?.ToString() ?? "closed");
@@ -155,6 +199,9 @@ public sealed partial class PeerConnection : IAsyncDisposable
                     if (i >= 0) { match = _waiting[i].Opened; _waiting.RemoveAt(i); }
                 }
                 match?.TrySetResult(o.Channel);
+                break;
+            case RemoteTrackAdded t:
+                _remoteTracks.Writer.TryWrite(t.Track);
                 break;
         }
         _events.Writer.TryWrite(e);

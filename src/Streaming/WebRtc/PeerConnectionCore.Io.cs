@@ -34,7 +34,7 @@ public sealed partial class PeerConnectionCore
                     else DroppedDatagrams++;
                     break;
                 case DatagramKind.Rtp:
-                    HandleMedia(datagram);
+                    HandleMedia(datagram, now);
                     break;
                 default:
                     DroppedDatagrams++;
@@ -73,24 +73,13 @@ public sealed partial class PeerConnectionCore
     /// <summary>SRTP/SRTCP packets that failed authentication or replay checks (counted, dropped).</summary>
     public long DroppedMedia { get; private set; }
 
-    private void HandleMedia(ReadOnlySpan<byte> datagram)
-    {
-        if (_srtp is null || datagram.Length > _scratch.Length) { DroppedMedia++; return; }
-        var copy = _scratch.AsSpan(0, datagram.Length);
-        datagram.CopyTo(copy);
-        // RFC 5761 section 4: RTCP packet types 192-223 in the second byte.
-        var isRtcp = copy.Length > 1 && copy[1] is >= 192 and <= 223;
-        var result = isRtcp ? _srtp.UnprotectRtcp(copy, out var n) : _srtp.UnprotectRtp(copy, out n);
-        if (result != SrtpResult.Ok) { DroppedMedia++; return; }
-        _events.Enqueue(new MediaPacketReceived(_now, isRtcp, copy[..n].ToArray()));
-    }
-
     public void HandleTimeout(TimeSpan now)
     {
         Advance(now);
         if (Ice.PollTimeout() is { } i && i <= now) Ice.HandleTimeout(now);
         if (_dtls?.PollTimeout() is { } d && d <= now) _dtls.HandleTimeout(now);
         if (_sctp?.PollTimeout() is { } s && s <= now) _sctp.HandleTimeout(now);
+        HandleMediaTimeout(now);
         Pump(now);
     }
 
@@ -109,11 +98,12 @@ public sealed partial class PeerConnectionCore
         Consider(Ice.PollTimeout(), PeerConnectionTimer.Ice);
         Consider(_dtls?.PollTimeout(), PeerConnectionTimer.Dtls);
         Consider(_sctp?.PollTimeout(), PeerConnectionTimer.Sctp);
+        Consider(MediaTimeout(), PeerConnectionTimer.Media);
         timer = which;
         return best;
     }
 
-    /// <summary>ICE's own packets first, then DTLS records on the selected pair.</summary>
+    /// <summary>ICE's own packets first, then queued SRTP, DTLS records, then RTCP and retransmissions on the selected pair.</summary>
     public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
     {
         if (Ice.TryPollTransmit(destination, out var t))
@@ -122,6 +112,17 @@ public sealed partial class PeerConnectionCore
             local = t.Local;
             remote = t.Remote;
             return true;
+        }
+        while (TryPollQueuedMedia(destination, out written))
+        {
+            var send = Ice.TrySend(_now);
+            if (send.CanSend)
+            {
+                local = send.Local;
+                remote = send.Remote!;
+                return true;
+            }
+            DroppedDatagrams++;
         }
         // While ICE has no pair to send on yet (checks still running), DTLS keeps its datagrams: a server flight
         // answering an early ClientHello waits for our first valid pair instead of being lost.
@@ -136,6 +137,17 @@ public sealed partial class PeerConnectionCore
                 return true;
             }
             DroppedDatagrams++; // ICE failed or closed: the connection is over anyway
+        }
+        while (TryPollMediaTransmit(destination, out written))
+        {
+            var send = Ice.TrySend(_now);
+            if (send.CanSend)
+            {
+                local = send.Local;
+                remote = send.Remote!;
+                return true;
+            }
+            DroppedDatagrams++;
         }
         written = 0;
         local = null;

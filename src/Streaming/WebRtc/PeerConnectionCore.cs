@@ -75,6 +75,8 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
             Candidates = Ice.LocalCandidates.Select(c => SdpCandidate.Parse(c.ToSdp())).ToList(),
             EndOfCandidates = endOfCandidates,
             MaxMessageSize = _options.MaxMessageSize,
+            Media = LocalMediaSections(),
+            UseRtx = _options.Media.UseRtx,
         };
 
     /// <summary>Our offer (we control ICE and answer DTLS setup with actpass), with the candidates known so far.</summary>
@@ -84,7 +86,9 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         ThrowIfEnded();
         _weOffered = true;
         StartGathering();
-        return JsepNegotiator.CreateOffer(LocalParameters(endOfCandidates: false));
+        var offer = JsepNegotiator.CreateOffer(LocalParameters(endOfCandidates: false));
+        _localOffer = offer;
+        return offer;
     }
 
     /// <summary>Our answer to the remote offer set with <see cref="SetRemoteDescription"/>.</summary>
@@ -97,6 +101,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         StartGathering();
         var answer = JsepNegotiator.CreateAnswer(offer, LocalParameters(endOfCandidates: false));
         SetRemote(offer, now);
+        ApplyMedia(answer, offer, answer, now);
         return answer;
     }
 
@@ -108,6 +113,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         ThrowIfEnded();
         if (!_weOffered) throw new InvalidOperationException("SetRemoteDescription takes the answer to our offer; use CreateAnswer for a remote offer.");
         SetRemote(answer, now);
+        if (_localOffer is not null) ApplyMedia(_localOffer, answer, answer, now);
     }
 
     /// <summary>A trickled remote candidate (or <c>null</c> for end-of-candidates).</summary>
@@ -157,11 +163,12 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         Pump(now);
     }
 
-    /// <summary>Closes: SCTP ABORT, DTLS close_notify, then ICE stops. State Closed at once.</summary>
+    /// <summary>Closes: RTCP BYE for our tracks, SCTP ABORT, DTLS close_notify, then ICE stops. State Closed at once.</summary>
     public void Close(TimeSpan now, string reason = "closed by the application")
     {
         Advance(now);
         if (_state is ConnectionState.Closed) return;
+        SendByeNow(reason);
         if (_sctp is { State: SctpState.Established }) _sctp.Abort(now, reason);
         PumpSctpToDtls(now);
         if (_dtls is { State: DtlsState.Connected }) _dtls.Close(now);
@@ -189,6 +196,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         _state = next;
         _reason = reason;
         _events.Enqueue(new ConnectionStateChanged(_now, previous, next, reason));
+        if (next is ConnectionState.Closed or ConnectionState.Failed) EndAllRemoteTracks($"connection {next.ToString().ToLowerInvariant()} ({reason})");
     }
 
     /// <summary>Takes the next event.</summary>

@@ -18,7 +18,7 @@ public sealed record ConnectionReason(ConnectionLayer Layer, string Detail)
 }
 
 /// <summary>Which timer a deadline belongs to (the soonest one is reported with <see cref="PeerConnectionCore.PollTimeout(out PeerConnectionTimer)"/>).</summary>
-public enum PeerConnectionTimer { None, Ice, Dtls, Sctp }
+public enum PeerConnectionTimer { None, Ice, Dtls, Sctp, Media }
 
 /// <summary>Options of a peer connection; every timer of every layer is here with its documented default.</summary>
 public sealed record PeerConnectionOptions
@@ -47,6 +47,8 @@ public sealed record PeerConnectionOptions
     public int MaxMessageSize { get; init; } = 256 * 1024;
     /// <summary>SRTP options (replay window).</summary>
     public SrtpOptions? Srtp { get; init; }
+    /// <summary>Media: packetization size, send queue and history bounds, track reader capacities, RTCP interval.</summary>
+    public MediaOptions Media { get; init; } = new();
 }
 
 /// <summary>An output of a <see cref="PeerConnectionCore"/>.</summary>
@@ -70,5 +72,9 @@ public sealed record DataChannelClosed(TimeSpan At, DataChannel Channel) : PeerC
 /// <summary>A data channel's buffered amount fell to its low threshold.</summary>
 public sealed record DataChannelBufferedAmountLow(TimeSpan At, DataChannel Channel) : PeerConnectionEvent(At);
 
-/// <summary>An SRTP or SRTCP packet was decrypted: <paramref name="Packet"/> is the plain RTP/RTCP packet (our copy).</summary>
+/// <summary>
+/// An SRTP or SRTCP packet was decrypted that no negotiated track claims (an unknown SSRC, or RTCP before any media
+/// section was negotiated): <paramref name="Packet"/> is the plain RTP/RTCP packet (our copy). Packets of negotiated
+/// tracks go to <see cref="RemoteTrack.Packets"/> instead.
+/// </summary>
 public sealed record MediaPacketReceived(TimeSpan At, bool IsRtcp, byte[] Packet) : PeerConnectionEvent(At);

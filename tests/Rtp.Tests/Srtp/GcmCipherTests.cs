@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Transport.Crypto;
 using Transport.Rtp.Srtp;
 
 namespace Transport.Rtp.Tests.Srtp;
@@ -103,5 +104,81 @@ public class SrtpGcmPathTests
         }
 
         Assert.Equal(100, receiver.Counters.AuthenticationFailures);
+    }
+}
+
+/// <summary>The separate-buffer forms of <see cref="GcmCipher"/> (used by DTLS records) against AesGcm.</summary>
+public class GcmCipherSeparateBufferTests
+{
+    [Theory]
+    [InlineData(16)]
+    [InlineData(32)]
+    public void EncryptIntoAnotherBufferEqualsAesGcmAndDecryptWritesOnlyWhenAuthentic(int keyLength)
+    {
+        var random = new Random(keyLength * 3);
+        byte[] key = new byte[keyLength];
+        random.NextBytes(key);
+        using var reference = new AesGcm(key, 16);
+        using var ours = new GcmCipher(key);
+        foreach (int length in new[] { 0, 1, 15, 16, 17, 63, 64, 65, 200, 1200, 1201, 1500 })
+        {
+            byte[] nonce = new byte[12], plain = new byte[length], aad = new byte[13];
+            random.NextBytes(nonce);
+            random.NextBytes(plain);
+            random.NextBytes(aad);
+            byte[] cipher = new byte[length], tag = new byte[16];
+            reference.Encrypt(nonce, plain, cipher, tag, aad);
+
+            byte[] ourCipher = new byte[length + 5], ourTag = new byte[16];
+            ours.Encrypt(nonce, plain, ourCipher, ourTag, aad);
+            Assert.Equal(cipher, ourCipher[..length]);
+            Assert.Equal(new byte[5], ourCipher[length..]); // nothing written past the ciphertext
+            Assert.Equal(tag, ourTag);
+
+            byte[] output = new byte[length];
+            Assert.True(ours.TryDecrypt(nonce, cipher, tag, output, aad));
+            Assert.Equal(plain, output);
+
+            byte[] badTag = (byte[])tag.Clone();
+            badTag[random.Next(16)] ^= 0x80;
+            byte[] untouched = Enumerable.Repeat((byte)0x5A, length).ToArray();
+            Assert.False(ours.TryDecrypt(nonce, cipher, badTag, untouched, aad));
+            Assert.All(untouched, b => Assert.Equal(0x5A, b));
+            Assert.False(ours.TryDecrypt(nonce, cipher, tag.AsSpan(0, 0), untouched, aad)); // empty tag never verifies
+        }
+    }
+}
+
+/// <summary>The separate-buffer form of the counter mode on all three kernels (AES-128 AES-NI, generic AES-NI, portable).</summary>
+public class AesCounterModeSeparateBufferTests
+{
+    [Theory]
+    [InlineData(16, true)]
+    [InlineData(32, true)]
+    [InlineData(16, false)]
+    [InlineData(32, false)]
+    public void TransformIntoAnotherBufferEqualsTheInPlaceTransformAndLeavesTheSourceAlone(int keyLength, bool intrinsics)
+    {
+        var random = new Random(keyLength + (intrinsics ? 1 : 0));
+        byte[] key = new byte[keyLength], iv = new byte[16];
+        random.NextBytes(key);
+        random.NextBytes(iv);
+        using var cipher = new AesCounterMode(key, intrinsics);
+        Assert.Equal(intrinsics, cipher.UsesIntrinsics);
+        foreach (int length in new[] { 1, 15, 16, 17, 63, 64, 65, 130, 1200, 1201 })
+        {
+            byte[] source = new byte[length];
+            random.NextBytes(source);
+            byte[] original = (byte[])source.Clone();
+            byte[] inPlace = (byte[])source.Clone();
+            cipher.Transform(iv, inPlace);
+            byte[] destination = new byte[length + 3];
+            cipher.Transform(iv, source, destination);
+            Assert.Equal(inPlace, destination[..length]);
+            Assert.Equal(new byte[3], destination[length..]);
+            Assert.Equal(original, source);
+        }
+
+        Assert.Throws<ArgumentException>(() => cipher.Transform(iv, new byte[10], new byte[9]));
     }
 }

@@ -1,3 +1,4 @@
+using Transport.Crypto;
 using Transport.Rtp.Srtp;
 
 namespace Transport.Rtp.Tests.Srtp;

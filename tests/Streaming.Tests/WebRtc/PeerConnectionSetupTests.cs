@@ -35,7 +35,11 @@ public sealed class PeerConnectionSetupTests
         }
     }
 
-    private static (TwoPeerDriver Driver, Peer A, Peer B) Pair(bool sendBeforeNomination, TimeSpan oneWay)
+    /// <summary>
+    /// Two cores on a clean link of <paramref name="oneWay"/>; B has answered A's offer. A learns the answer after
+    /// <paramref name="answerDelay"/> of virtual time (null: at once, before anything runs).
+    /// </summary>
+    private static (TwoPeerDriver Driver, Peer A, Peer B) Pair(bool sendBeforeNomination, TimeSpan oneWay, TimeSpan? answerDelay = null)
     {
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
@@ -46,12 +50,17 @@ public sealed class PeerConnectionSetupTests
         b.AddHostCandidate(endB);
         var offer = SessionDescription.Parse(a.CreateOffer(TimeSpan.Zero).ToString());
         var answer = SessionDescription.Parse(b.CreateAnswer(offer, TimeSpan.Zero).ToString());
-        a.SetRemoteDescription(answer, TimeSpan.Zero);
+        if (answerDelay is null) a.SetRemoteDescription(answer, TimeSpan.Zero);
         a.CreateDataChannel("x", null, TimeSpan.Zero);
         var pa = new Peer(a, endA, endB);
         var pb = new Peer(b, endB, endA);
-        var link = new VirtualLink(1, LinkConditions.Clean(oneWay), LinkConditions.Clean(oneWay));
-        return (new TwoPeerDriver(pa, pb, link), pa, pb);
+        var driver = new TwoPeerDriver(pa, pb, new VirtualLink(1, LinkConditions.Clean(oneWay), LinkConditions.Clean(oneWay)));
+        if (answerDelay is { } delay)
+        {
+            driver.RunFor(delay);
+            a.SetRemoteDescription(answer, driver.Now);
+        }
+        return (driver, pa, pb);
     }
 
     [Fact]
@@ -86,50 +95,23 @@ public sealed class PeerConnectionSetupTests
     {
         // The answerer gets the offer at once; its answer reaches the offerer 30 ms later (signaling is slower than
         // the network). Meanwhile the answerer's checks succeed and its ClientHello arrives before the offerer knows it.
-        var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
-        var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
-        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
-        a.AddHostCandidate(endA);
-        b.AddHostCandidate(endB);
-        var offer = SessionDescription.Parse(a.CreateOffer(TimeSpan.Zero).ToString());
-        var answer = SessionDescription.Parse(b.CreateAnswer(offer, TimeSpan.Zero).ToString());
-        a.CreateDataChannel("x", null, TimeSpan.Zero);
-        var pa = new Peer(a, endA, endB);
-        var pb = new Peer(b, endB, endA);
-        var oneWay = TimeSpan.FromMilliseconds(1);
-        var d = new TwoPeerDriver(pa, pb, new VirtualLink(1, LinkConditions.Clean(oneWay), LinkConditions.Clean(oneWay)));
-        d.RunFor(TimeSpan.FromMilliseconds(30));
-        a.SetRemoteDescription(answer, d.Now);
-        Assert.True(d.RunUntil(() => pa.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(5)));
+        var (d, a, b) = Pair(sendBeforeNomination: true, TimeSpan.FromMilliseconds(1), answerDelay: TimeSpan.FromMilliseconds(30));
+        Assert.True(d.RunUntil(() => a.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(5)));
         Assert.True(d.Now < TimeSpan.FromMilliseconds(60), $"opened at {d.Now.TotalMilliseconds} ms: a DTLS flight was lost and retransmitted");
-        Assert.Equal(0, a.DroppedDatagrams);
+        Assert.Equal(0, a.Core.DroppedDatagrams);
+        Assert.Equal(0, b.Core.DroppedDatagrams);
     }
 
     [Fact]
     public void AServerFlightReadyBeforeOurOwnCheckSucceededWaitsForThePairInsteadOfBeingLost()
     {
-        // The answer reaches the offerer just before the answerer's ClientHello does: the offerer's DTLS server
-        // answers at once, while its own first check is still in flight (no valid pair to send on yet).
-        var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
-        var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
-        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
-        a.AddHostCandidate(endA);
-        b.AddHostCandidate(endB);
-        var offer = SessionDescription.Parse(a.CreateOffer(TimeSpan.Zero).ToString());
-        var answer = SessionDescription.Parse(b.CreateAnswer(offer, TimeSpan.Zero).ToString());
-        a.CreateDataChannel("x", null, TimeSpan.Zero);
-        var pa = new Peer(a, endA, endB);
-        var pb = new Peer(b, endB, endA);
-        var oneWay = TimeSpan.FromMilliseconds(1);
-        var d = new TwoPeerDriver(pa, pb, new VirtualLink(1, LinkConditions.Clean(oneWay), LinkConditions.Clean(oneWay)));
-        // B's check reaches A at 1 ms, A answers, B's pair is valid at 2 ms and its ClientHello reaches A at 3 ms.
-        d.RunFor(TimeSpan.FromMilliseconds(2.5));
-        a.SetRemoteDescription(answer, d.Now);   // A's own check leaves now and succeeds only at 4.5 ms
-        Assert.True(d.RunUntil(() => pa.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(5)));
+        // The answer reaches the offerer just before the answerer's ClientHello does: B's check reaches A at 1 ms,
+        // A answers, B's pair is valid at 2 ms and its ClientHello reaches A at 3 ms; A's own check leaves at 2.5 ms
+        // and succeeds only at 4.5 ms, so A's DTLS server answers while A has no valid pair to send on yet.
+        var (d, a, b) = Pair(sendBeforeNomination: true, TimeSpan.FromMilliseconds(1), answerDelay: TimeSpan.FromMilliseconds(2.5));
+        Assert.True(d.RunUntil(() => a.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(5)));
         Assert.True(d.Now < TimeSpan.FromMilliseconds(30), $"opened at {d.Now.TotalMilliseconds} ms: a DTLS flight was lost and retransmitted");
-        Assert.Equal(0, a.DroppedDatagrams);
-        Assert.Equal(0, b.DroppedDatagrams);
+        Assert.Equal(0, a.Core.DroppedDatagrams);
+        Assert.Equal(0, b.Core.DroppedDatagrams);
     }
 }

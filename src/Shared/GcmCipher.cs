@@ -5,13 +5,14 @@ using System.Runtime.Intrinsics.X86;
 using System.Security.Cryptography;
 using X86Aes = System.Runtime.Intrinsics.X86.Aes;
 
-namespace Transport.Rtp.Srtp;
+namespace Transport.Crypto;
 
 /// <summary>
 /// AES-GCM with a 96-bit nonce and 16-byte tag (NIST SP 800-38D) on AES-NI and PCLMULQDQ: a forged packet is
 /// rejected by a constant-time tag comparison instead of an exception from <see cref="AesGcm"/>, and no P/Invoke
 /// is paid per packet. Used only when the CPU has AES-NI, PCLMULQDQ and SSSE3 (<see cref="IsSupported"/>);
-/// otherwise the context uses <see cref="AesGcm"/>. Checked against <see cref="AesGcm"/> by the tests.
+/// otherwise callers use <see cref="AesGcm"/>. Checked against <see cref="AesGcm"/> by the tests. Shared source
+/// (src/Shared), linked into Transport.Rtp (SRTP AEAD, RFC 7714) and Transport.Dtls (AES-GCM records, RFC 5288).
 /// </summary>
 internal sealed class GcmCipher : IDisposable
 {
@@ -36,34 +37,50 @@ internal sealed class GcmCipher : IDisposable
     public static bool IsSupported => X86Aes.IsSupported && Pclmulqdq.IsSupported && Ssse3.IsSupported;
 
     /// <summary>Encrypts <paramref name="data"/> in place and writes the 16-byte tag.</summary>
-    public void Encrypt(ReadOnlySpan<byte> nonce, Span<byte> data, Span<byte> tag, ReadOnlySpan<byte> aad)
+    public void Encrypt(ReadOnlySpan<byte> nonce, Span<byte> data, Span<byte> tag, ReadOnlySpan<byte> aad) =>
+        Encrypt(nonce, data, data, tag, aad);
+
+    /// <summary>
+    /// Encrypts <paramref name="plaintext"/> into <paramref name="ciphertext"/> (the same memory or not overlapping)
+    /// and writes the tag (16 bytes, or fewer for a truncated tag).
+    /// </summary>
+    public void Encrypt(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag, ReadOnlySpan<byte> aad)
     {
         Span<byte> counter = stackalloc byte[BlockSize];
         nonce.CopyTo(counter);
         BinaryPrimitives.WriteUInt32BigEndian(counter.Slice(12), 2);
-        _aes.Transform(counter, data);
-        ComputeTag(counter, aad, data, tag);
+        ciphertext = ciphertext.Slice(0, plaintext.Length);
+        _aes.Transform(counter, plaintext, ciphertext);
+        ComputeTag(counter, aad, ciphertext, tag);
     }
 
     /// <summary>
     /// Verifies <paramref name="tag"/> over <paramref name="aad"/> and <paramref name="ciphertext"/> in constant
     /// time and, when it matches, decrypts <paramref name="ciphertext"/> in place. False leaves the data unchanged.
     /// </summary>
-    public bool TryDecrypt(ReadOnlySpan<byte> nonce, Span<byte> ciphertext, ReadOnlySpan<byte> tag, ReadOnlySpan<byte> aad)
+    public bool TryDecrypt(ReadOnlySpan<byte> nonce, Span<byte> ciphertext, ReadOnlySpan<byte> tag, ReadOnlySpan<byte> aad) =>
+        TryDecrypt(nonce, ciphertext, tag, ciphertext, aad);
+
+    /// <summary>
+    /// Verifies <paramref name="tag"/> in constant time and, when it matches, decrypts <paramref name="ciphertext"/>
+    /// into <paramref name="plaintext"/> (the same memory or not overlapping). False writes nothing: no
+    /// unauthenticated plaintext is ever released, and nothing is thrown.
+    /// </summary>
+    public bool TryDecrypt(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext, ReadOnlySpan<byte> aad)
     {
         Span<byte> counter = stackalloc byte[BlockSize];
         nonce.CopyTo(counter);
         Span<byte> expected = stackalloc byte[BlockSize];
         ComputeTag(counter, aad, ciphertext, expected);
-        if (!CryptographicOperations.FixedTimeEquals(expected.Slice(0, tag.Length), tag))
+        if (tag.Length == 0 || tag.Length > BlockSize || !CryptographicOperations.FixedTimeEquals(expected.Slice(0, tag.Length), tag))
         {
             return false;
         }
 
         // Payload keystream starts at inc32(J0). The counter kernel increments the low 16 bits, which equals the
-        // 32-bit increment as long as a packet stays below 65534 blocks (1 MiB), far beyond any datagram.
+        // 32-bit increment as long as a message stays below 65534 blocks (1 MiB), far beyond any datagram.
         BinaryPrimitives.WriteUInt32BigEndian(counter.Slice(12), 2);
-        _aes.Transform(counter, ciphertext);
+        _aes.Transform(counter, ciphertext, plaintext);
         return true;
     }
 

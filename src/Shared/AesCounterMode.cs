@@ -7,7 +7,7 @@ using System.Security.Cryptography;
 using SysAes = System.Security.Cryptography.Aes;
 using X86Aes = System.Runtime.Intrinsics.X86.Aes;
 
-namespace Transport.Rtp.Srtp;
+namespace Transport.Crypto;
 
 /// <summary>
 /// AES in counter mode as SRTP uses it (RFC 3711 section 4.1.1): block i of the keystream is
@@ -51,32 +51,46 @@ internal sealed class AesCounterMode : IDisposable
     public bool UsesIntrinsics => _roundKeys is not null;
 
     /// <summary>XORs the keystream that starts at counter block <paramref name="iv"/> into <paramref name="data"/>.</summary>
-    public void Transform(ReadOnlySpan<byte> iv, Span<byte> data)
+    public void Transform(ReadOnlySpan<byte> iv, Span<byte> data) => Transform(iv, data, data);
+
+    /// <summary>
+    /// Writes <paramref name="source"/> XOR the keystream that starts at counter block <paramref name="iv"/> into
+    /// <paramref name="destination"/> (at least as long). The two are either the same memory (in place) or do not
+    /// overlap.
+    /// </summary>
+    public void Transform(ReadOnlySpan<byte> iv, ReadOnlySpan<byte> source, Span<byte> destination)
     {
         if (iv.Length != BlockSize)
         {
             throw new ArgumentException("The counter block is 16 bytes.", nameof(iv));
         }
 
-        if (data.IsEmpty)
+        if (destination.Length < source.Length)
+        {
+            throw new ArgumentException("The destination is shorter than the source.", nameof(destination));
+        }
+
+        if (source.IsEmpty)
         {
             return;
         }
 
+        destination = destination.Slice(0, source.Length);
         if (_roundKeys is not null)
         {
             if (_rounds == 10)
             {
-                TransformAes128(iv, data);
+                TransformAes128(iv, source, destination);
             }
             else
             {
-                TransformGeneric(iv, data);
+                TransformGeneric(iv, source, destination);
             }
         }
         else
         {
-            TransformPortable(iv, data);
+            source.CopyTo(destination);
+            TransformPortable(iv, destination);
         }
     }
 
@@ -87,7 +101,7 @@ internal sealed class AesCounterMode : IDisposable
         Transform(iv, destination);
     }
 
-    private void TransformAes128(ReadOnlySpan<byte> iv, Span<byte> data)
+    private void TransformAes128(ReadOnlySpan<byte> iv, ReadOnlySpan<byte> source, Span<byte> data)
     {
         Vector128<byte>[] rk = _roundKeys!;
         Vector128<byte> k0 = rk[0], k1 = rk[1], k2 = rk[2], k3 = rk[3], k4 = rk[4], k5 = rk[5];
@@ -95,6 +109,7 @@ internal sealed class AesCounterMode : IDisposable
         Vector128<ushort> counterBase = Vector128.Create(iv).AsUInt16();
         ushort counter = BinaryPrimitives.ReadUInt16BigEndian(iv.Slice(14));
         ref byte dataRef = ref MemoryMarshal.GetReference(data);
+        ref byte sourceRef = ref MemoryMarshal.GetReference(source);
         nuint length = (nuint)data.Length;
         nuint offset = 0;
 
@@ -120,10 +135,11 @@ internal sealed class AesCounterMode : IDisposable
             b2 = X86Aes.EncryptLast(b2, k10);
             b3 = X86Aes.EncryptLast(b3, k10);
             ref byte p = ref Unsafe.Add(ref dataRef, offset);
-            Vector128.StoreUnsafe(Sse2.Xor(b0, Vector128.LoadUnsafe(ref p)), ref p);
-            Vector128.StoreUnsafe(Sse2.Xor(b1, Vector128.LoadUnsafe(ref p, 16)), ref p, 16);
-            Vector128.StoreUnsafe(Sse2.Xor(b2, Vector128.LoadUnsafe(ref p, 32)), ref p, 32);
-            Vector128.StoreUnsafe(Sse2.Xor(b3, Vector128.LoadUnsafe(ref p, 48)), ref p, 48);
+            ref byte q = ref Unsafe.Add(ref sourceRef, offset);
+            Vector128.StoreUnsafe(Sse2.Xor(b0, Vector128.LoadUnsafe(ref q)), ref p);
+            Vector128.StoreUnsafe(Sse2.Xor(b1, Vector128.LoadUnsafe(ref q, 16)), ref p, 16);
+            Vector128.StoreUnsafe(Sse2.Xor(b2, Vector128.LoadUnsafe(ref q, 32)), ref p, 32);
+            Vector128.StoreUnsafe(Sse2.Xor(b3, Vector128.LoadUnsafe(ref q, 48)), ref p, 48);
             offset += 4 * BlockSize;
         }
 
@@ -141,16 +157,17 @@ internal sealed class AesCounterMode : IDisposable
             b = X86Aes.Encrypt(b, k8);
             b = X86Aes.Encrypt(b, k9);
             b = X86Aes.EncryptLast(b, k10);
-            offset = XorBlock(ref dataRef, offset, length, b);
+            offset = XorBlock(ref sourceRef, ref dataRef, offset, length, b);
         }
     }
 
-    private void TransformGeneric(ReadOnlySpan<byte> iv, Span<byte> data)
+    private void TransformGeneric(ReadOnlySpan<byte> iv, ReadOnlySpan<byte> source, Span<byte> data)
     {
         Vector128<byte>[] rk = _roundKeys!;
         Vector128<ushort> counterBase = Vector128.Create(iv).AsUInt16();
         ushort counter = BinaryPrimitives.ReadUInt16BigEndian(iv.Slice(14));
         ref byte dataRef = ref MemoryMarshal.GetReference(data);
+        ref byte sourceRef = ref MemoryMarshal.GetReference(source);
         nuint length = (nuint)data.Length;
         nuint offset = 0;
         while (offset < length)
@@ -163,17 +180,18 @@ internal sealed class AesCounterMode : IDisposable
             }
 
             b = X86Aes.EncryptLast(b, rk[_rounds]);
-            offset = XorBlock(ref dataRef, offset, length, b);
+            offset = XorBlock(ref sourceRef, ref dataRef, offset, length, b);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static nuint XorBlock(ref byte dataRef, nuint offset, nuint length, Vector128<byte> keystream)
+    private static nuint XorBlock(ref byte sourceRef, ref byte dataRef, nuint offset, nuint length, Vector128<byte> keystream)
     {
         ref byte p = ref Unsafe.Add(ref dataRef, offset);
+        ref byte q = ref Unsafe.Add(ref sourceRef, offset);
         if (length - offset >= BlockSize)
         {
-            Vector128.StoreUnsafe(Sse2.Xor(keystream, Vector128.LoadUnsafe(ref p)), ref p);
+            Vector128.StoreUnsafe(Sse2.Xor(keystream, Vector128.LoadUnsafe(ref q)), ref p);
             return offset + BlockSize;
         }
 
@@ -182,7 +200,7 @@ internal sealed class AesCounterMode : IDisposable
         int remaining = (int)(length - offset);
         for (int i = 0; i < remaining; i++)
         {
-            Unsafe.Add(ref p, i) ^= tail[i];
+            Unsafe.Add(ref p, i) = (byte)(Unsafe.Add(ref q, i) ^ tail[i]);
         }
 
         return length;

@@ -3,41 +3,95 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 
-namespace Transport.Ice.Stun;
+namespace Transport.Crypto;
 
 /// <summary>
 /// HMAC-SHA1 (RFC 2104 over FIPS 180-4 SHA-1) with the key's inner and outer pads hashed once per key, so that a
-/// MESSAGE-INTEGRITY of an ICE check costs three SHA-1 blocks and no call into native code. The platform's
-/// HMAC is a P/Invoke chain costing several times more for these ~100-byte messages. The tests check it
-/// against <see cref="HMACSHA1"/> on random keys and inputs. SHA-1 has no data-dependent branches or tables,
-/// so this runs in time independent of the key and data.
+/// message costs only its own blocks plus one outer block. Two engines behind one API:
+/// <list type="bullet">
+/// <item>libcrypto's SHA-1 block function (SHA-NI where the CPU has it) called directly, see
+/// <see cref="LibCryptoSha1"/>: the keyed ipad/opad states are OpenSSL SHA_CTX values copied per message, so
+/// nothing is allocated and nothing goes through the EVP layer;</item>
+/// <item>a managed SHA-1 (unrolled, no tables, no data-dependent branches) when libcrypto is not there or the
+/// caller asks for it (tests keep both covered).</item>
+/// </list>
+/// The tests check both against <see cref="System.Security.Cryptography.HMACSHA1"/> on random keys and inputs.
+/// Shared source: linked into Transport.Ice (STUN MESSAGE-INTEGRITY) and Transport.Rtp (SRTP authentication).
+/// Immutable after construction: one instance may serve several callers at once.
 /// </summary>
-internal sealed class HmacSha1
+internal sealed unsafe class HmacSha1
 {
+    /// <summary>Length of the full MAC.</summary>
+    public const int MacLength = 20;
     private const int BlockSize = 64;
     private readonly State _inner;
     private readonly State _outer;
+    private readonly LibCryptoSha1.Sha1Context _nativeInner;
+    private readonly LibCryptoSha1.Sha1Context _nativeOuter;
+    private readonly bool _native;
 
-    public HmacSha1(ReadOnlySpan<byte> key)
+    /// <summary>Keys the HMAC (keys longer than a block are hashed first, RFC 2104 section 2).</summary>
+    /// <param name="key">The key.</param>
+    /// <param name="allowNative">False forces the managed SHA-1 even when libcrypto is available.</param>
+    public HmacSha1(ReadOnlySpan<byte> key, bool allowNative = true)
     {
         Span<byte> k = stackalloc byte[BlockSize];
         k.Clear();
         if (key.Length > BlockSize) SHA1.HashData(key, k);
         else key.CopyTo(k);
-        Span<byte> pad = stackalloc byte[BlockSize];
-        for (var i = 0; i < BlockSize; i++) pad[i] = (byte)(k[i] ^ 0x36);
-        _inner = State.Initial;
-        Compress(ref _inner, pad);
-        for (var i = 0; i < BlockSize; i++) pad[i] = (byte)(k[i] ^ 0x5C);
-        _outer = State.Initial;
-        Compress(ref _outer, pad);
+        Span<byte> ipad = stackalloc byte[BlockSize];
+        Span<byte> opad = stackalloc byte[BlockSize];
+        for (var i = 0; i < BlockSize; i++)
+        {
+            ipad[i] = (byte)(k[i] ^ 0x36);
+            opad[i] = (byte)(k[i] ^ 0x5C);
+        }
+
+        _native = allowNative && LibCryptoSha1.IsAvailable;
+        if (_native)
+        {
+            LibCryptoSha1.Sha1Context inner, outer;
+            fixed (byte* pi = ipad)
+            fixed (byte* po = opad)
+            {
+                LibCryptoSha1.Init(&inner);
+                LibCryptoSha1.Update(&inner, pi, BlockSize);
+                LibCryptoSha1.Init(&outer);
+                LibCryptoSha1.Update(&outer, po, BlockSize);
+            }
+
+            _nativeInner = inner;
+            _nativeOuter = outer;
+        }
+        else
+        {
+            _inner = State.Initial;
+            Compress(ref _inner, ipad);
+            _outer = State.Initial;
+            Compress(ref _outer, opad);
+        }
+
         CryptographicOperations.ZeroMemory(k);
-        CryptographicOperations.ZeroMemory(pad);
+        CryptographicOperations.ZeroMemory(ipad);
+        CryptographicOperations.ZeroMemory(opad);
     }
 
-    /// <summary>HMAC-SHA1 of <paramref name="first"/> followed by <paramref name="second"/> into 20 bytes.</summary>
+    /// <summary>True when the MAC runs on libcrypto's SHA-1.</summary>
+    public bool UsesNative => _native;
+
+    /// <summary>
+    /// HMAC-SHA1 of <paramref name="first"/> followed by <paramref name="second"/>; writes the first
+    /// <paramref name="destination"/>.Length bytes (at most 20: a truncated MAC as SRTP uses, or the full one).
+    /// </summary>
     public void Compute(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, Span<byte> destination)
     {
+        if (destination.Length > MacLength) destination = destination.Slice(0, MacLength);
+        if (_native)
+        {
+            ComputeNative(first, second, destination);
+            return;
+        }
+
         var s = _inner;
         Span<byte> block = stackalloc byte[BlockSize];
         var filled = 0;
@@ -47,13 +101,61 @@ internal sealed class HmacSha1
 
         // The inner digest is the outer message: 20 bytes, padding, and the length (64 + 20 bytes) in one block.
         s.WriteTo(block);
-        block[20] = 0x80;
-        block.Slice(21, BlockSize - 21 - 8).Clear();
-        BinaryPrimitives.WriteUInt64BigEndian(block.Slice(BlockSize - 8), (BlockSize + 20) * 8UL);
+        PadOuterBlock(block);
         var o = _outer;
         Compress(ref o, block);
-        o.WriteTo(destination);
+        if (destination.Length == MacLength)
+        {
+            o.WriteTo(destination);
+        }
+        else
+        {
+            o.WriteTo(block);
+            block.Slice(0, destination.Length).CopyTo(destination);
+        }
+
         block.Clear();
+    }
+
+    [SkipLocalsInit]
+    private void ComputeNative(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, Span<byte> destination)
+    {
+        LibCryptoSha1.Sha1Context s;
+        LibCryptoSha1.Copy(in _nativeInner, out s);
+        byte* block = stackalloc byte[BlockSize];
+        fixed (byte* a = first)
+        fixed (byte* b = second)
+        {
+            if (!first.IsEmpty) LibCryptoSha1.Update(&s, a, (nuint)first.Length);
+            if (!second.IsEmpty) LibCryptoSha1.Update(&s, b, (nuint)second.Length);
+        }
+
+        // Inner digest straight into the outer block, padded by hand: one Transform instead of Update + Final.
+        LibCryptoSha1.Final(block, &s);
+        var outerBlock = new Span<byte>(block, BlockSize);
+        PadOuterBlock(outerBlock);
+        LibCryptoSha1.Sha1Context o;
+        LibCryptoSha1.Copy(in _nativeOuter, out o);
+        LibCryptoSha1.Transform(&o, block);
+        if (destination.Length == MacLength)
+        {
+            o.WriteChainingValue(destination);
+        }
+        else
+        {
+            o.WriteChainingValue(outerBlock);
+            outerBlock.Slice(0, destination.Length).CopyTo(destination);
+        }
+
+        outerBlock.Clear();
+    }
+
+    /// <summary>Bytes 20..63 of the outer block: 0x80, zeros, and the bit length of ipad-block + digest.</summary>
+    private static void PadOuterBlock(Span<byte> block)
+    {
+        block[MacLength] = 0x80;
+        block.Slice(MacLength + 1, BlockSize - MacLength - 1 - 8).Clear();
+        BinaryPrimitives.WriteUInt64BigEndian(block.Slice(BlockSize - 8), (BlockSize + MacLength) * 8UL);
     }
 
     private static void Absorb(ref State s, Span<byte> block, ref int filled, ReadOnlySpan<byte> data)

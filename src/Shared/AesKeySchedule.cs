@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace Transport.Rtp.Srtp;
+namespace Transport.Crypto;
 
 /// <summary>
 /// FIPS-197 section 5.2 key expansion for AES-128 and AES-256, computed in software so the round keys can be fed

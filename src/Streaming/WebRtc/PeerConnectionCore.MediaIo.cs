@@ -1,0 +1,329 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Transport.Rtp;
+using Transport.Rtp.Payloads;
+using Transport.Rtp.Rtcp;
+using Transport.Rtp.Srtp;
+using Transport.Rtp.Streams;
+using Transport.Streaming.Jsep;
+
+namespace Transport.Streaming.WebRtc;
+
+// The per-packet media path. Allocation per received RTP packet: one MediaPacket object (its bytes in a pooled
+// array); per completed frame: one MediaFrame object (pooled array). Nothing else allocates per packet: SRTP works
+// in place in the connection's scratch buffer, RTX is unwrapped into a second scratch buffer, the frame assembler
+// and the send history use preallocated or pooled storage, and sent packets are written and protected in place in
+// the send queue's preallocated slots. RTCP events (NACK, PLI, BYE, reports) allocate their event records.
+public sealed partial class PeerConnectionCore
+{
+    private readonly byte[] _rtxScratch = new byte[2048];
+
+    private bool MediaRunning => _rtp is not null && _srtp is not null && _state is ConnectionState.Connected or ConnectionState.Disconnected;
+
+    private void HandleMedia(ReadOnlySpan<byte> datagram, TimeSpan now)
+    {
+        if (_srtp is null || datagram.Length > _scratch.Length) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
+        var copy = _scratch.AsSpan(0, datagram.Length);
+        datagram.CopyTo(copy);
+        if (RtpDemux.IsRtcp(copy))
+        {
+            if (_srtp.UnprotectRtcp(copy, out var rtcpLength) != SrtpResult.Ok) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
+            MediaCounters.RtcpPacketsReceived++;
+            if (_rtp is null) { _events.Enqueue(new MediaPacketReceived(now, true, copy[..rtcpLength].ToArray())); return; }
+            _rtp.HandleRtcp(copy[..rtcpLength], now);
+            ProcessRtpEvents(now);
+            return;
+        }
+        if (_srtp.UnprotectRtp(copy, out var n) != SrtpResult.Ok) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
+        MediaCounters.RtpPacketsReceived++;
+        ReadOnlySpan<byte> plain = copy[..n];
+        if (!RtpPacket.TryRead(plain, out var rtp)) { DroppedMedia++; return; }
+        var track = FindRemoteTrack(rtp, out var isRtx);
+        if (track is null)
+        {
+            MediaCounters.UnknownSsrc++;
+            _events.Enqueue(new MediaPacketReceived(now, false, plain.ToArray()));
+            return;
+        }
+        if (isRtx)
+        {
+            // RFC 4588 section 4: the original sequence number leads the payload; without it the packet is padding
+            // (bandwidth probing).
+            if (rtp.Payload.Length < 2 || AssociatedPayloadType(track, rtp.PayloadType) is not { } apt) { MediaCounters.RtxPadding++; return; }
+            var k = RetransmissionCache.UnwrapRtx(plain, (byte)apt, track.Ssrc, _rtxScratch);
+            if (k <= 0) { DroppedMedia++; return; }
+            plain = _rtxScratch.AsSpan(0, k);
+            if (!RtpPacket.TryRead(plain, out rtp)) { DroppedMedia++; return; }
+            track.RetransmissionsReceived++;
+        }
+        if (track.IsEnded) return;
+        _rtp!.HandleRtp(plain, now);
+        track.PacketsReceived++;
+        track.BytesReceived += rtp.Payload.Length;
+        if (_rtp.GetReceiveStatistics(track.Ssrc) is { } stats)
+        {
+            track.PacketsLost = stats.CumulativeLost;
+            track.Jitter = stats.Jitter;
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(plain.Length);
+        plain.CopyTo(buffer);
+        track.Deliver(new MediaPacket(buffer, plain.Length, rtp.HeaderLength, rtp.Payload.Length, rtp.PayloadType, rtp.SequenceNumber, rtp.Timestamp, rtp.Ssrc, rtp.Marker, isRtx, now));
+
+        if (rtp.Payload.IsEmpty) return; // padding only
+        var assembler = AssemblerFor(track, rtp.PayloadType);
+        if (assembler is null) return;
+        assembler.Push(plain);
+        while (assembler.PeekLength() is var length and >= 0)
+        {
+            var frameBuffer = length > 0 ? ArrayPool<byte>.Shared.Rent(length) : null;
+            if (!assembler.TryPollFrame(frameBuffer ?? Span<byte>.Empty, out var info)) break;
+            if (info.Complete)
+            {
+                track.FramesReceived++;
+                if (info.KeyFrame) track.KeyFramesReceived++;
+            }
+            else track.IncompleteFrames++;
+            track.Deliver(new MediaFrame(frameBuffer, info.Length, info, rtp.PayloadType, now));
+        }
+    }
+
+    private static int? AssociatedPayloadType(RemoteTrack track, int rtxPayloadType)
+    {
+        foreach (var c in track.Codecs)
+            if (c.RtxPayloadType == rtxPayloadType) return c.PayloadType;
+        return null;
+    }
+
+    /// <summary>
+    /// BUNDLE demultiplexing (RFC 9143 section 9.2): by the SSRCs the description signalled, else by the mid header
+    /// extension (the SSRC is then learned, as RTX when the payload type is an RTX one), else by a payload type only one
+    /// section uses.
+    /// </summary>
+    private RemoteTrack? FindRemoteTrack(in RtpPacket rtp, out bool isRtx)
+    {
+        isRtx = false;
+        if (_remoteBySsrc.TryGetValue(rtp.Ssrc, out var track)) return track;
+        if (_remoteByRtxSsrc.TryGetValue(rtp.Ssrc, out track)) { isRtx = true; return track; }
+        RemoteTrack? match = null;
+        foreach (var t in _remoteTracks)
+        {
+            if (t.MidExtensionId is { } id && rtp.TryGetExtension(id, out var value) && value.SequenceEqual(t.MidBytes)) { match = t; break; }
+        }
+        if (match is null)
+        {
+            foreach (var t in _remoteTracks)
+            {
+                if (t.Ssrc != 0 && t.RtxSsrc is not null) continue;
+                foreach (var c in t.Codecs)
+                {
+                    if (c.PayloadType != rtp.PayloadType && c.RtxPayloadType != rtp.PayloadType) continue;
+                    if (match is not null && match != t) return null; // ambiguous
+                    match = t;
+                }
+            }
+        }
+        if (match is null) return null;
+        if (AssociatedPayloadType(match, rtp.PayloadType) is not null)
+        {
+            if (match.RtxSsrc is not null) return null;
+            BindRemoteRtxSsrc(match, rtp.Ssrc);
+            isRtx = true;
+            return match;
+        }
+        if (match.Ssrc != 0) return null;
+        BindRemoteSsrc(match, rtp.Ssrc);
+        return match;
+    }
+
+    private static RtpFrameAssembler? AssemblerFor(RemoteTrack track, int payloadType)
+    {
+        if (track.Assemblers.TryGetValue(payloadType, out var assembler)) return assembler;
+        NegotiatedCodec? codec = null;
+        foreach (var c in track.Codecs)
+            if (c.PayloadType == payloadType) codec = c;
+        if (codec is null) return null;
+        IRtpDepacketizer? depacketizer = FormatOf(codec.Codec) switch
+        {
+            PayloadFormat.Opus => new OpusDepacketizer(),
+            PayloadFormat.Vp8 => new Vp8Depacketizer(),
+            PayloadFormat.H264 => new H264Depacketizer(),
+            _ => null,
+        };
+        if (depacketizer is null) return null;
+        assembler = new RtpFrameAssembler(depacketizer);
+        track.Assemblers[payloadType] = assembler;
+        return assembler;
+    }
+
+    /// <summary>Turns the RTP session's events into connection events and track counters.</summary>
+    private void ProcessRtpEvents(TimeSpan now)
+    {
+        if (_rtp is null) return;
+        while (_rtp.TryPollEvent(out var e))
+        {
+            switch (e)
+            {
+                case KeyFrameRequested k when _localBySsrc.TryGetValue(k.MediaSsrc, out var local):
+                    if (k.FullIntraRequest) local.FirsReceived++; else local.PlisReceived++;
+                    _events.Enqueue(new KeyFrameRequestReceived(now, local, k.FullIntraRequest));
+                    break;
+                case NackReceived nack when _localBySsrc.TryGetValue(nack.MediaSsrc, out var local):
+                    local.NacksReceived++;
+                    local.PacketsNacked += nack.Requested;
+                    _events.Enqueue(new NackReceivedEvent(now, local, nack.Requested, nack.Retransmitting));
+                    break;
+                case ReceptionReportReceived report when _localBySsrc.TryGetValue(report.Block.Ssrc, out var local):
+                    local.LastFractionLost = report.Block.FractionLost;
+                    local.LastCumulativeLost = report.Block.CumulativeLost;
+                    break;
+                case RoundTripTimeMeasured rtt:
+                    MediaRoundTripTime = rtt.RoundTripTime;
+                    break;
+                case ByeReceived bye when _remoteBySsrc.TryGetValue(bye.Ssrc, out var remote):
+                    EndRemoteTrack(remote, "RTCP BYE" + (bye.Reason is null ? "" : ": " + bye.Reason), now);
+                    if (_options.Media.CloseWhenEveryTrackSaidBye && _remoteTracks.All(t => t.IsEnded))
+                        Transition(ConnectionState.Closed, new ConnectionReason(ConnectionLayer.Srtp, "RTCP BYE on every track"));
+                    break;
+            }
+        }
+    }
+
+    /// <summary>The last round-trip time measured from RTCP LSR/DLSR (RFC 3550 section 6.4.1), if any.</summary>
+    public TimeSpan? MediaRoundTripTime { get; private set; }
+
+    private void EndRemoteTrack(RemoteTrack track, string reason, TimeSpan now)
+    {
+        if (track.IsEnded) return;
+        track.End(reason);
+        _events.Enqueue(new RemoteTrackEnded(now, track, reason));
+    }
+
+    private void EndAllRemoteTracks(string reason)
+    {
+        foreach (var t in _remoteTracks) EndRemoteTrack(t, reason, _now);
+    }
+
+    /// <summary>Queues RTCP BYE for our streams (RFC 3550 section 6.6) ahead of the DTLS close_notify.</summary>
+    private void SendByeNow(string reason)
+    {
+        if (_rtp is null || _srtp is null || !_localTracks.Any(t => t.IsNegotiated) && _remoteTracks.Count == 0) return;
+        _rtp.SendBye(reason.Length > 255 ? reason[..255] : reason);
+        _sendQueue ??= new MediaSendQueue(_options.Media.SendQueuePackets, _options.Media.MaxPayloadSize + 128);
+        while (_sendQueue.TryReserve(out var slot) && _rtp.TryPollTransmit(slot[..^64], out var written, out var kind))
+        {
+            var r = kind == RtpTransmitKind.Rtcp ? _srtp.ProtectRtcp(slot, written, out var n) : _srtp.ProtectRtp(slot, written, out n);
+            if (r == SrtpResult.Ok) _sendQueue.Commit(n);
+            if (kind == RtpTransmitKind.Rtcp) break; // the BYE compound
+        }
+    }
+
+    /// <summary>Queued SRTP packets (media, and the BYE of a close, which thus precedes the DTLS close_notify).</summary>
+    private bool TryPollQueuedMedia(Span<byte> destination, out int written)
+    {
+        written = 0;
+        while (_sendQueue is { Count: > 0 } && _srtp is not null)
+        {
+            written = _sendQueue.Dequeue(destination);
+            if (written > 0) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Media transmits produced on demand after DTLS: retransmissions and RTCP, then PLIs.</summary>
+    private bool TryPollMediaTransmit(Span<byte> destination, out int written)
+    {
+        written = 0;
+        if (!MediaRunning) return false;
+        var room = destination[..Math.Min(destination.Length - 64, 1400)];
+        if (_rtp!.TryPollTransmit(room, out written, out var kind))
+        {
+            var r = kind == RtpTransmitKind.Rtcp ? _srtp!.ProtectRtcp(destination, written, out var n) : _srtp!.ProtectRtp(destination, written, out n);
+            if (r != SrtpResult.Ok) { MediaCounters.ProtectFailures++; written = 0; return false; }
+            if (kind == RtpTransmitKind.Rtcp) MediaCounters.RtcpPacketsSent++;
+            else
+            {
+                MediaCounters.Retransmissions++;
+                var ssrc = BinaryPrimitives.ReadUInt32BigEndian(destination[8..]);
+                if (_localBySsrc.TryGetValue(ssrc, out var local)) local.Retransmissions++;
+            }
+            written = n;
+            return true;
+        }
+        foreach (var track in _remoteTracks)
+        {
+            if (!track.PliPending) continue;
+            track.PliPending = false;
+            // Reduced-size RTCP (RFC 5506; a=rtcp-rsize is in every description we make).
+            var length = RtcpFeedback.WritePli(destination, ReportSsrc(), track.Ssrc);
+            if (length <= 0 || _srtp!.ProtectRtcp(destination, length, out var n) != SrtpResult.Ok) continue;
+            track.PlisSent++;
+            MediaCounters.PlisSent++;
+            MediaCounters.RtcpPacketsSent++;
+            written = n;
+            return true;
+        }
+        return false;
+    }
+
+    private uint ReportSsrc()
+    {
+        foreach (var t in _localTracks)
+            if (t.IsNegotiated) return t.Ssrc;
+        return _localSsrc;
+    }
+
+    private TimeSpan? MediaTimeout()
+    {
+        if (_sendQueue is { Count: > 0 }) return _now;
+        if (!MediaRunning) return null;
+        foreach (var t in _remoteTracks)
+            if (t.PliPending) return _now;
+        return _rtp!.PollTimeout();
+    }
+
+    private void HandleMediaTimeout(TimeSpan now)
+    {
+        if (!MediaRunning) return;
+        if (_rtp!.PollTimeout() is { } due && due <= now) _rtp.HandleTimeout(now);
+        ProcessRtpEvents(now);
+    }
+}
+
+/// <summary>
+/// Outgoing SRTP packets waiting for the driver: a ring of fixed-size slots in one preallocated slab, so queuing a
+/// packet allocates nothing. Packets are written and protected in place in their slot.
+/// </summary>
+internal sealed class MediaSendQueue(int capacity, int slotSize)
+{
+    private readonly byte[] _slab = new byte[capacity * slotSize];
+    private readonly int[] _lengths = new int[capacity];
+    private int _head;
+
+    public int Count { get; private set; }
+
+    /// <summary>The next free slot (not counted until <see cref="Commit"/>).</summary>
+    public bool TryReserve(out Span<byte> slot)
+    {
+        if (Count == capacity) { slot = default; return false; }
+        var index = (_head + Count) % capacity;
+        slot = _slab.AsSpan(index * slotSize, slotSize);
+        return true;
+    }
+
+    public void Commit(int length)
+    {
+        _lengths[(_head + Count) % capacity] = length;
+        Count++;
+    }
+
+    public int Dequeue(Span<byte> destination)
+    {
+        var length = _lengths[_head];
+        var ok = length <= destination.Length;
+        if (ok) _slab.AsSpan(_head * slotSize, length).CopyTo(destination);
+        _head = (_head + 1) % capacity;
+        Count--;
+        return ok ? length : 0;
+    }
+}

@@ -1,0 +1,73 @@
+using System.Net;
+using Transport.Dtls;
+using Transport.Ice;
+using Transport.Streaming.Io;
+using Transport.Streaming.Jsep;
+using Transport.Streaming.WebRtc;
+
+namespace Transport.Streaming.Tests.WebRtc;
+
+/// <summary>The async media API of <see cref="PeerConnection"/>: two of ours over real UDP sockets on 127.0.0.1.</summary>
+public sealed class PeerConnectionMediaApiTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(365));
+
+    private static async Task<T> NextAsync<T>(PeerConnection pc, Func<T, bool>? match = null) where T : PeerConnectionEvent
+    {
+        using var cts = new CancellationTokenSource(Patience);
+        await foreach (var e in pc.Events.ReadAllAsync(cts.Token))
+            if (e is T t && (match is null || match(t))) return t;
+        throw new InvalidOperationException($"the events ended without a {typeof(T).Name}");
+    }
+
+    [Fact]
+    public async Task TracksAddedBeforeTheOfferCarryFramesKeyFrameRequestsAndEndOnClose()
+    {
+        await using var d1 = new UdpDriver();
+        await using var d2 = new UdpDriver();
+        d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        d2.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
+        await using var b = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+
+        var video = await a.AddTrackAsync(MediaKind.Video, new LocalTrackOptions { StreamId = "cam", TrackId = "cam-video" });
+        var offer = await a.CreateOfferAsync();
+        Assert.Contains("a=msid:cam cam-video", offer, StringComparison.Ordinal);
+        Assert.Contains($"a=ssrc-group:FID {video.Ssrc} {video.RtxSsrc}", offer, StringComparison.Ordinal);
+        var answer = await b.CreateAnswerAsync(offer);
+        await a.SetRemoteDescriptionAsync(answer);
+
+        using var cts = new CancellationTokenSource(Patience);
+        var remote = await b.RemoteTracks.ReadAsync(cts.Token);
+        Assert.Equal(MediaKind.Video, remote.Kind);
+        Assert.Equal(("cam", "cam-video"), (remote.StreamId, remote.TrackId));
+        await NextAsync<ConnectionStateChanged>(a, s => s.State == ConnectionState.Connected);
+        await NextAsync<ConnectionStateChanged>(b, s => s.State == ConnectionState.Connected);
+
+        for (var i = 0; i < 10; i++)
+        {
+            var frame = new byte[1500 + i];
+            frame[0] = (byte)(i == 0 ? 0x10 : 0x11);
+            frame[^1] = (byte)i;
+            Assert.Equal(MediaSendResult.Sent, await a.SendFrameAsync(video, frame, (uint)(i * 3000)));
+        }
+        var received = new List<(int Length, byte Last, bool Key)>();
+        await foreach (var f in remote.Frames.ReadAllAsync(cts.Token))
+        {
+            using (f) received.Add((f.Length, f.Data.Span[^1], f.IsKeyFrame));
+            if (received.Count == 10) break;
+        }
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (1500 + i, (byte)i, i == 0)), received);
+
+        await b.RequestKeyFrameAsync(remote);
+        var request = await NextAsync<KeyFrameRequestReceived>(a);
+        Assert.Same(video, request.Track);
+
+        await a.CloseAsync("done");
+        Assert.Equal("RTCP BYE: done", await remote.Ended.WaitAsync(Patience)); // the BYE goes out ahead of ABORT and close_notify
+        await remote.Frames.Completion.WaitAsync(Patience);
+        var error = await Assert.ThrowsAsync<TransportNotConnectedException>(() => a.SendFrameAsync(video, new byte[10], 0));
+        Assert.Equal("closed", error.State);
+    }
+}
