@@ -5,7 +5,8 @@ using Microsoft.AspNetCore.Routing;
 namespace Transport.Samples.EchoServer;
 
 /// <summary>
-/// The page at <c>/</c>: plain HTML and JavaScript (no build step). It connects with WHIP (trickle ICE by PATCH),
+/// The page at <c>/</c>: plain HTML and JavaScript (no build step). It sends the camera and microphone and shows
+/// their echo, connects with WHIP (trickle ICE by PATCH),
 /// sends a message every second and shows the echoes, answers the server's RTT pings on the control channel, draws
 /// the session's live health (state, RTT, bitrate, consent age) from <c>GET /sessions</c> on small canvases, closes
 /// its connection on <c>pagehide</c> (DELETE with keepalive, then pc.close()), and reconnects with capped
@@ -32,13 +33,18 @@ public static class EchoPage
   .charts { display: flex; gap: 1em; flex-wrap: wrap; margin: 1em 0; }
   .chart { border: 1px solid #ccc; padding: .4em; } .chart b { display: block; font-size: .9em; }
   canvas { display: block; background: #fafafa; }
+  .videos { display: flex; gap: 1em; } .videos figure { margin: 0; } video { background: #000; }
   #echoes { font-family: monospace; max-height: 12em; overflow: auto; border: 1px solid #ddd; padding: .3em; margin: 0; list-style: none; }
 </style>
 </head>
 <body>
-<h1>Echo server: WebRTC data channel echo</h1>
+<h1>Echo server: WebRTC echo of camera, microphone and data channel</h1>
 <p>State: <span id="state">new</span> · session <code id="session">-</code> · attempt <span id="attempt">0</span> · <span id="note"></span></p>
 <p><input id="text" placeholder="type a message" size="40"> <button id="send">Send</button> <button id="hangup">Hang up</button></p>
+<div class="videos">
+  <figure><video id="local" autoplay muted playsinline width="240" height="180"></video><figcaption>camera (sent)</figcaption></figure>
+  <figure><video id="remote" autoplay playsinline width="240" height="180"></video><figcaption>echo (received) · <span id="decoded">0</span> frames decoded</figcaption></figure>
+</div>
 <div class="charts">
   <div class="chart"><b>RTT <span id="rtt">-</span> ms</b><canvas id="chart-rtt" width="220" height="70"></canvas></div>
   <div class="chart"><b>Bitrate in+out <span id="bitrate">-</span> kbit/s</b><canvas id="chart-bitrate" width="220" height="70"></canvas></div>
@@ -48,7 +54,7 @@ public static class EchoPage
 <ul id="echoes"></ul>
 <script>
 'use strict';
-const app = window.app = { pc: null, resource: null, sessionId: null, echoes: [], health: [], attempt: 0, stopped: false, timers: [] };
+const app = window.app = { pc: null, resource: null, sessionId: null, echoes: [], health: [], attempt: 0, stopped: false, timers: [], media: undefined, framesDecoded: 0 };
 const $ = id => document.getElementById(id);
 const BACKOFF_BASE_MS = 500, BACKOFF_CAP_MS = 15000;
 
@@ -82,7 +88,15 @@ function teardown(sendDelete) {
 
 async function connect() {
   setState('connecting', '');
+  if (app.media === undefined) {
+    // Camera and microphone once per page; without them (no device, refused) the page still echoes data.
+    try { app.media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } }); $('local').srcObject = app.media; }
+    catch (err) { app.media = null; $('note').textContent = 'no camera/microphone: ' + err.message; }
+  }
   const pc = app.pc = new RTCPeerConnection({ iceServers: [] });
+  if (app.media) for (const track of app.media.getTracks()) pc.addTrack(track, app.media);
+  const echoed = new MediaStream();
+  pc.ontrack = e => { echoed.addTrack(e.track); $('remote').srcObject = echoed; };
   const control = pc.createDataChannel('control');
   const data = app.data = pc.createDataChannel('data');
   const pending = []; let resource = null;
@@ -137,6 +151,10 @@ async function pollHealth() {
     const mine = sessions.find(s => s.id === app.sessionId);
     if (!mine) return;
     const c = mine.connection;
+    if (app.pc) {
+      const stats = await app.pc.getStats();
+      stats.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') { app.framesDecoded = s.framesDecoded || 0; $('decoded').textContent = app.framesDecoded; } });
+    }
     const point = { rtt: c.rttMs ?? 0, bitrate: ((c.bitrateIn ?? 0) + (c.bitrateOut ?? 0)) / 1000, consent: c.consentAgeSeconds ?? 0, state: c.state };
     app.health.push(point); if (app.health.length > 60) app.health.shift();
     $('rtt').textContent = point.rtt.toFixed(2); $('bitrate').textContent = point.bitrate.toFixed(1); $('consent').textContent = point.consent.toFixed(1);

@@ -7,9 +7,9 @@ namespace Transport.Samples.EchoServer;
 
 /// <summary>
 /// <c>--self-test</c>: starts the server on 127.0.0.1, connects an in-process WebRTC client over real UDP with WHIP,
-/// streams 1 KiB data messages for a few seconds (progress line), says "bye" so the handler ends with EndStream, and
+/// streams 1 KiB data messages and media frames for a few seconds (progress line), says "bye" so the handler ends with EndStream, and
 /// checks the client got goodbye, then end_stream, then the close. Prints set-up time, throughput and teardown time.
-/// Media frames are not streamed yet: the peer connection has no media tracks in this build (docs/sessions.md).
+/// An Opus-sized audio track and a VP8-sized video track stream alongside and are echoed back frame by frame.
 /// </summary>
 public static class SelfTest
 {
@@ -37,7 +37,7 @@ public static class SelfTest
                 var answer = await WebRtcStreamClient.WhipAsync(httpClient, new Uri(http, "/whip"))(c, offer, ct).ConfigureAwait(false);
                 session = instance.Server.Find(c.Resource!.Segments[^1]);
                 return answer;
-            }).WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
+            }, withMedia: true).WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
             var setupTime = setup.Elapsed;
             output.WriteLine($"connected: set-up {setupTime.TotalMilliseconds:0.0} ms (offer -> both channels open {client.SetupTime.TotalMilliseconds:0.0} ms), session {session?.Id}");
 
@@ -55,6 +55,30 @@ public static class SelfTest
                     Interlocked.Add(ref echoed, o.Length);
                 }
             });
+            // Media alongside: a 20 ms Opus-sized audio frame and a 33 ms VP8-sized video frame (key frame every 30), echoed back.
+            long audioSent = 0, videoSent = 0;
+            var media = Task.Run(async () =>
+            {
+                var audio = new byte[160];
+                var video = new byte[4000];
+                var clock = Stopwatch.StartNew();
+                TimeSpan nextAudio = TimeSpan.Zero, nextVideo = TimeSpan.Zero;
+                while (clock.Elapsed < duration)
+                {
+                    if (clock.Elapsed >= nextAudio)
+                    {
+                        if (await client.SendFrameAsync(client.Audio!, audio, (uint)(audioSent * 960)).ConfigureAwait(false) == Transport.Streaming.WebRtc.MediaSendResult.Sent) audioSent++;
+                        nextAudio += TimeSpan.FromMilliseconds(20);
+                    }
+                    if (clock.Elapsed >= nextVideo)
+                    {
+                        video[0] = (byte)(videoSent % 30 == 0 ? 0x10 : 0x11); // VP8: bit 0 clear on a key frame
+                        if (await client.SendFrameAsync(client.Video!, video, (uint)(videoSent * 3000)).ConfigureAwait(false) == Transport.Streaming.WebRtc.MediaSendResult.Sent) videoSent++;
+                        nextVideo += TimeSpan.FromMilliseconds(33);
+                    }
+                    await Task.Delay(2).ConfigureAwait(false);
+                }
+            });
             var nextProgress = TimeSpan.FromMilliseconds(500);
             while (streaming.Elapsed < duration)
             {
@@ -63,10 +87,13 @@ public static class SelfTest
                 if (streaming.Elapsed >= nextProgress)
                 {
                     nextProgress += TimeSpan.FromMilliseconds(500);
-                    output.Write(string.Create(CultureInfo.InvariantCulture, $"\r  {streaming.Elapsed.TotalSeconds,4:0.0} s  sent {sent / 1e6,7:0.00} MB  echoed {Interlocked.Read(ref echoed) / 1e6,7:0.00} MB"));
+                    output.Write(string.Create(CultureInfo.InvariantCulture, $"\r  {streaming.Elapsed.TotalSeconds,4:0.0} s  sent {sent / 1e6,7:0.00} MB  echoed {Interlocked.Read(ref echoed) / 1e6,7:0.00} MB  media frames echoed {client.AudioFramesReceived} audio {client.VideoFramesReceived} video"));
                 }
             }
             await receiver.WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
+            await media.WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
+            var mediaWait = Stopwatch.StartNew();
+            while ((client.AudioFramesReceived < audioSent || client.VideoFramesReceived < videoSent) && mediaWait.Elapsed < TimeSpan.FromSeconds(3)) await Task.Delay(10).ConfigureAwait(false);
             var seconds = streaming.Elapsed.TotalSeconds;
             output.WriteLine();
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -98,7 +125,9 @@ public static class SelfTest
                     output.WriteLine($"note: teardown over the 100 ms goal (first, cold run; load average {LoadAverage()})");
             }
             if (instance.Server.Reserved != 0) failures.Add($"{instance.Server.Reserved} slots still reserved");
-            output.WriteLine("media: not streamed (the peer connection has no media tracks in this build)");
+            output.WriteLine($"media: {audioSent} audio and {videoSent} video frames sent, {client.AudioFramesReceived} and {client.VideoFramesReceived} echoed back ({client.MediaBytesReceived / 1e3:0} kB)");
+            if (audioSent == 0 || videoSent == 0 || client.AudioFramesReceived < audioSent || client.VideoFramesReceived < videoSent)
+                failures.Add($"media: {client.AudioFramesReceived}/{audioSent} audio and {client.VideoFramesReceived}/{videoSent} video frames echoed");
         }
         catch (Exception e)
         {

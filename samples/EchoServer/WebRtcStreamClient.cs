@@ -9,6 +9,7 @@ using Transport.Ice;
 using Transport.Sctp;
 using Transport.Streaming;
 using Transport.Streaming.Io;
+using Transport.Streaming.Jsep;
 using Transport.Streaming.WebRtc;
 
 namespace Transport.Samples.EchoServer;
@@ -75,7 +76,11 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
     /// Connects: binds 127.0.0.1:0, offers, hands the offer to <paramref name="signal"/> (which returns the answer),
     /// and waits until both channels are open.
     /// </summary>
-    public static async Task<WebRtcStreamClient> ConnectAsync(Func<WebRtcStreamClient, string, CancellationToken, Task<string>> signal, CancellationToken cancellationToken = default)
+    public static async Task<WebRtcStreamClient> ConnectAsync(Func<WebRtcStreamClient, string, CancellationToken, Task<string>> signal, CancellationToken cancellationToken = default) =>
+        await ConnectAsync(signal, withMedia: false, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>As <see cref="ConnectAsync(Func{WebRtcStreamClient, string, CancellationToken, Task{string}}, CancellationToken)"/>, with an audio (Opus) and a video (VP8) track when <paramref name="withMedia"/>.</summary>
+    public static async Task<WebRtcStreamClient> ConnectAsync(Func<WebRtcStreamClient, string, CancellationToken, Task<string>> signal, bool withMedia, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(signal);
         var driver = new UdpDriver();
@@ -88,6 +93,12 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
             var pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
             client = new WebRtcStreamClient(driver, pc, certificate);
             var started = client._clock.Elapsed;
+            if (withMedia)
+            {
+                client.Audio = await pc.AddTrackAsync(MediaKind.Audio, null, cancellationToken).ConfigureAwait(false);
+                client.Video = await pc.AddTrackAsync(MediaKind.Video, new LocalTrackOptions { Codecs = [CodecSpec.Vp8] }, cancellationToken).ConfigureAwait(false);
+                client._media = Task.Run(client.MediaLoopAsync, CancellationToken.None);
+            }
             var offer = await pc.CreateOfferAsync(cancellationToken).ConfigureAwait(false);
             var answer = await signal(client, offer, cancellationToken).ConfigureAwait(false);
             await pc.SetRemoteDescriptionAsync(answer, cancellationToken).ConfigureAwait(false);
@@ -119,6 +130,44 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
         client.Resource = response.Headers.Location is { } l ? new Uri(endpoint, l) : throw new InvalidOperationException("201 without a Location");
         return body;
     };
+
+    /// <summary>Our audio track (with media), else null.</summary>
+    public LocalTrack? Audio { get; private set; }
+
+    /// <summary>Our video track (with media), else null.</summary>
+    public LocalTrack? Video { get; private set; }
+
+    /// <summary>Complete media frames received, by track kind ("audio", "video").</summary>
+    public long AudioFramesReceived => Interlocked.Read(ref _audioFrames);
+    public long VideoFramesReceived => Interlocked.Read(ref _videoFrames);
+    public long MediaBytesReceived => Interlocked.Read(ref _mediaBytes);
+    private long _audioFrames, _videoFrames, _mediaBytes;
+    private Task _media = Task.CompletedTask;
+
+    /// <summary>Sends one encoded frame on <paramref name="track"/> with an RTP timestamp.</summary>
+    public Task<MediaSendResult> SendFrameAsync(LocalTrack track, ReadOnlyMemory<byte> frame, uint rtpTimestamp, CancellationToken cancellationToken = default) =>
+        _pc.SendFrameAsync(track, frame, rtpTimestamp, cancellationToken);
+
+    private async Task MediaLoopAsync()
+    {
+        var readers = new List<Task>();
+        await foreach (var track in _pc.RemoteTracks.ReadAllAsync().ConfigureAwait(false))
+        {
+            readers.Add(Task.Run(async () =>
+            {
+                await foreach (var frame in track.Frames.ReadAllAsync().ConfigureAwait(false))
+                {
+                    using (frame)
+                    {
+                        if (!frame.IsComplete) continue;
+                        Interlocked.Add(ref _mediaBytes, frame.Length);
+                        if (track.Kind == MediaKind.Audio) Interlocked.Increment(ref _audioFrames); else Interlocked.Increment(ref _videoFrames);
+                    }
+                }
+            }));
+        }
+        await Task.WhenAll(readers).ConfigureAwait(false);
+    }
 
     /// <summary>Sends text on the data channel.</summary>
     public Task SendTextAsync(string text, CancellationToken cancellationToken = default) => _pc.SendAsync(Data, text, cancellationToken);
@@ -204,7 +253,7 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
             try { await _pc.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
             catch (Exception e) when (e is TimeoutException or ObjectDisposedException) { }
         }
-        try { await _events.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); } catch (TimeoutException) { }
+        try { await Task.WhenAll(_events, _media).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); } catch (TimeoutException) { }
         _certificate.Dispose();
     }
 }

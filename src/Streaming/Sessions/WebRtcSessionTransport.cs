@@ -8,7 +8,8 @@ using Transport.Streaming.WebRtc;
 namespace Transport.Streaming.Sessions;
 
 /// <summary>
-/// A session transport whose client is a WebRTC peer connection: data messages on data channels, JSON control
+/// A session transport whose client is a WebRTC peer connection: media frames on the negotiated audio and video
+/// tracks (see the Media part), data messages on data channels, JSON control
 /// messages on the control channel (<see cref="WebRtcTransportOptions.ControlChannelLabel"/>). A flush waits until
 /// SCTP has nothing unacknowledged, so everything yielded before <see cref="EndStream"/> has reached the client
 /// before <c>end_stream</c> goes out, and <c>end_stream</c> has reached it before the close (SCTP ABORT and DTLS
@@ -27,7 +28,7 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
     private readonly ConcurrentDictionary<string, DataChannel> _channels = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _openingDefault = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task _events, _health;
+    private readonly Task _events, _health, _tracks;
     private volatile DataChannel? _defaultData;
     private int _disposed;
 
@@ -41,6 +42,7 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
         _inputs = Channel.CreateBounded<StreamInput>(new BoundedChannelOptions(_options.InputQueueCapacity) { SingleReader = true });
         _events = Task.Run(EventLoopAsync);
         _health = Task.Run(HealthLoopAsync);
+        _tracks = Task.Run(RemoteTracksLoopAsync);
     }
 
     /// <summary>The peer connection (to add trickled candidates; do not close it directly).</summary>
@@ -61,9 +63,14 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
     public async ValueTask SendAsync(StreamOutput output, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(output);
-        if (output is not DataOutput data)
-            throw new NotSupportedException($"The WebRTC transport does not send {output.GetType().Name} yet (media tracks: see docs/sessions.md).");
         ThrowIfEnded();
+        if (output is MediaOutput media)
+        {
+            await SendMediaAsync(media, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        if (output is not DataOutput data)
+            throw new ArgumentException($"The WebRTC transport does not send {output.GetType().Name}.", nameof(output));
         var channel = await DataChannelForAsync(data.Channel, cancellationToken).ConfigureAwait(false);
         await WaitForRoomAsync(channel, cancellationToken).ConfigureAwait(false);
         await SendOnAsync(channel, data.Data, !data.IsText, cancellationToken).ConfigureAwait(false);
@@ -163,6 +170,9 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
                     case DataChannelOpened o:
                         OnOpened(o.Channel);
                         break;
+                    case KeyFrameRequestReceived when _options.ForwardKeyFrameRequests:
+                        _ = OnKeyFrameRequestAsync();
+                        break;
                     case DataChannelMessageReceived m:
                         Interlocked.Add(ref _bytesIn, m.Data.Length);
                         if (m.Channel.Label == _options.ControlChannelLabel) OnControl(m.Data);
@@ -261,7 +271,9 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
         End(new SessionEndReason(SessionEndKind.ServerShutdown, "transport disposed"));
         await _stop.CancelAsync().ConfigureAwait(false);
         await _pc.DisposeAsync().ConfigureAwait(false);
-        try { await Task.WhenAll(_events, _health).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
+        Task[] readers;
+        lock (_trackReaders) readers = [.. _trackReaders];
+        try { await Task.WhenAll([_events, _health, _tracks, .. readers]).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
         catch (TimeoutException) { }
         _control.TrySetCanceled();
         _stop.Dispose();
@@ -269,5 +281,12 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
     }
 
     /// <summary>True once <see cref="DisposeAsync"/> released everything.</summary>
-    public bool IsDisposed => Volatile.Read(ref _disposed) != 0 && _events.IsCompleted && _health.IsCompleted;
+    public bool IsDisposed
+    {
+        get
+        {
+            lock (_trackReaders)
+                return Volatile.Read(ref _disposed) != 0 && _events.IsCompleted && _health.IsCompleted && _tracks.IsCompleted && _trackReaders.TrueForAll(t => t.IsCompleted);
+        }
+    }
 }

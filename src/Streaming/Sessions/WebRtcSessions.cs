@@ -1,6 +1,7 @@
 using Transport.Dtls;
 using Transport.Ice;
 using Transport.Streaming.Io;
+using Transport.Streaming.Jsep;
 using Transport.Streaming.WebRtc;
 
 namespace Transport.Streaming.Sessions;
@@ -52,9 +53,21 @@ public sealed class WebRtcSessions : IDisposable
         PeerConnection? pc = null;
         try
         {
+            var parsed = Sdp.SessionDescription.Parse(offer);
             pc = new PeerConnection(_driver, _peerOptions);
+            var tracks = new List<LocalTrack>();
+            if (Options.AnswerMediaWithTracks)
+            {
+                // One outgoing track per offered audio/video kind, added before the answer so it carries them (RFC 8829 section 5.3.1).
+                foreach (var kind in parsed.Media.Where(m => !m.IsRejected).Select(m => m.Media).Distinct())
+                {
+                    if (kind == "audio") tracks.Add(await pc.AddTrackAsync(MediaKind.Audio, null, cancellationToken).ConfigureAwait(false));
+                    else if (kind == "video") tracks.Add(await pc.AddTrackAsync(MediaKind.Video, null, cancellationToken).ConfigureAwait(false));
+                }
+            }
             var answer = await pc.CreateAnswerAsync(offer, cancellationToken).ConfigureAwait(false);
             var transport = new WebRtcSessionTransport(pc, Options, _server.Time);
+            foreach (var track in tracks) transport.AddLocalTrack(track);
             pc = null; // the transport owns it now
             return new WebRtcOfferAccepted(_server.Start(slot, transport, arguments), answer);
         }

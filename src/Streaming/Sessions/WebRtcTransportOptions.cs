@@ -38,6 +38,18 @@ public sealed record WebRtcTransportOptions
     /// <summary>Longest a flush (before end_stream and before the close) waits for the client to acknowledge. Default 5 s.</summary>
     public TimeSpan FlushTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// When the client asks for a key frame of our video (PLI/FIR), ask the client's own video track for one: right
+    /// for echoes and forwarding, where our video is the client's. Default true.
+    /// </summary>
+    public bool ForwardKeyFrameRequests { get; init; } = true;
+
+    /// <summary>
+    /// For every audio and video section of the client's offer, the server adds a track of that kind before it
+    /// answers, so it can send media back (the answer is then sendrecv). Default true.
+    /// </summary>
+    public bool AnswerMediaWithTracks { get; init; } = true;
+
     /// <summary>Options of the server's peer connections (ICE role is forced to controlled: the client offers).</summary>
     public PeerConnectionOptions PeerConnection { get; init; } = new();
 }

@@ -95,13 +95,13 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task TheMainProgramsPageConnectsShowsEchoesAndLiveHealthAndLeavesOnPagehide()
+    public async Task TheMainProgramsPageConnectsShowsEchoedMediaAndDataAndLiveHealthAndLeavesOnPagehide()
     {
         using var ns = NetworkNamespace.Create();
         using var server = await EchoServerProcess.StartAsync(ns);
         try
         {
-            await using var chromium = await HeadlessChromium.LaunchAsync(ns);
+            await using var chromium = await HeadlessChromium.LaunchAsync(ns, fakeMedia: true);
             var page = await chromium.Browser.NewPageAsync(new() { ViewportSize = new() { Width = 900, Height = 640 } });
             page.Console += (_, m) => output.WriteLine("browser: " + m.Text);
             var opened = Stopwatch.StartNew();
@@ -109,6 +109,15 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
             await page.WaitForFunctionAsync("() => document.getElementById('state').textContent === 'connected'", null, new() { Timeout = 30_000 });
             output.WriteLine($"the page connected {opened.ElapsedMilliseconds} ms after loading");
             await page.WaitForFunctionAsync("() => window.app.echoes.length >= 3 && +document.getElementById('chart-rtt').dataset.points >= 3", null, new() { Timeout = 30_000 });
+            // The fake camera's frames come back through our depacketizer, the handler and our packetizer, and the browser decodes them.
+            await page.WaitForFunctionAsync("() => window.app.framesDecoded >= 20 && document.getElementById('remote').videoWidth > 0", null, new() { Timeout = 30_000 });
+            var (decoded, width, height) = (await page.EvaluateAsync<int>("() => window.app.framesDecoded"),
+                await page.EvaluateAsync<int>("() => document.getElementById('remote').videoWidth"), await page.EvaluateAsync<int>("() => document.getElementById('remote').videoHeight"));
+            output.WriteLine($"echoed video: {decoded} frames decoded by the browser, {width}x{height}");
+            Assert.True(width > 0 && height > 0);
+            var audio = await page.EvaluateAsync<string>("() => window.app.pc.getStats().then(r => { let a = null; r.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'audio') a = s; }); return a ? a.packetsReceived + ' audio packets, ' + (a.totalSamplesReceived || 0) + ' samples' : 'none'; })");
+            output.WriteLine("echoed audio: " + audio);
+            Assert.NotEqual("none", audio);
             var echoes = await page.EvaluateAsync<string[]>("() => window.app.echoes");
             Assert.Equal("hello from the page", echoes[0]);
             Assert.StartsWith("tick 1 at ", echoes[1], StringComparison.Ordinal);

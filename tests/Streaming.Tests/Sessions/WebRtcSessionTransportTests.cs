@@ -8,6 +8,7 @@ using Transport.Streaming.Io;
 using Transport.Streaming.Sessions;
 using Transport.Streaming.WebRtc;
 using Xunit.Abstractions;
+using MediaFrame = Transport.Streaming.Sessions.MediaFrame;
 
 namespace Transport.Streaming.Tests.Sessions;
 
@@ -322,5 +323,47 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromMilliseconds(1500));
         Assert.Equal(0, rig.Server.Reserved);
         Assert.Equal(0, rig.RegisteredPeers);
+    }
+    [Fact]
+    public async Task MediaFramesFromTheClientReachTheHandlerAndItsMediaOutputReachesTheClient()
+    {
+        var received = new System.Collections.Concurrent.ConcurrentQueue<MediaFrame>();
+        async IAsyncEnumerable<StreamOutput> EchoMedia(StreamContext context, [EnumeratorCancellation] CancellationToken ct)
+        {
+            await foreach (var input in context.Inputs.WithCancellation(ct))
+            {
+                if (input is MediaInput m) { received.Enqueue(m.Frame); yield return new MediaOutput(m.Frame); }
+                else if (input is DataInput { IsText: true } d && d.Text == "bye") { yield return new EndStream("done"); yield break; }
+            }
+        }
+        await using var rig = Rig.Start(() => new LambdaHandler(EchoMedia));
+        StreamSession? session = null;
+        await using var client = await WebRtcStreamClient.ConnectAsync(rig.Signal(s => session = s), withMedia: true).WaitAsync(Patience);
+        const int audioFrames = 50, videoFrames = 25;
+        var video = new byte[2500];
+        for (var i = 0; i < audioFrames; i++)
+        {
+            Assert.Equal(MediaSendResult.Sent, await client.SendFrameAsync(client.Audio!, new byte[120], (uint)(i * 960)));
+            if (i % 2 == 0)
+            {
+                video[0] = (byte)(i == 0 ? 0x10 : 0x11); // VP8 payload header: bit 0 clear on a key frame (RFC 6386 section 9.1)
+                Assert.Equal(MediaSendResult.Sent, await client.SendFrameAsync(client.Video!, video, (uint)(i / 2 * 3600)));
+            }
+            await Task.Delay(10);
+        }
+        var until = Stopwatch.StartNew();
+        while ((client.AudioFramesReceived < audioFrames || client.VideoFramesReceived < videoFrames) && until.Elapsed < TimeSpan.FromSeconds(5)) await Task.Delay(20);
+        var transport = (WebRtcSessionTransport)session!.Transport;
+        output.WriteLine($"handler got {received.Count(f => f.Track == "audio")} audio and {received.Count(f => f.Track == "video")} video frames; " +
+                         $"client got back {client.AudioFramesReceived} audio and {client.VideoFramesReceived} video frames; dropped {transport.MediaFramesDropped}");
+        Assert.Equal(audioFrames, received.Count(f => f.Track == "audio"));
+        Assert.Equal(videoFrames, received.Count(f => f.Track == "video"));
+        Assert.All(received.Where(f => f.Track == "audio"), f => Assert.Equal("opus", f.Codec));
+        Assert.All(received.Where(f => f.Track == "video"), f => Assert.Equal("VP8", f.Codec));
+        Assert.Equal(TimeSpan.FromMilliseconds(20), received.Where(f => f.Track == "audio").Skip(1).First().Duration);
+        Assert.Equal(2500, received.First(f => f.Track == "video").Payload.Length);
+        Assert.True(received.First(f => f.Track == "video").KeyFrame);
+        Assert.Equal(audioFrames, client.AudioFramesReceived);
+        Assert.Equal(videoFrames, client.VideoFramesReceived);
     }
 }
