@@ -366,4 +366,40 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         Assert.Equal(audioFrames, client.AudioFramesReceived);
         Assert.Equal(videoFrames, client.VideoFramesReceived);
     }
+    [Fact]
+    public async Task WhenTheClientOpensNoChannelsTheServerOpensTheControlAndDataChannels()
+    {
+        async IAsyncEnumerable<StreamOutput> Welcome(StreamContext context, [EnumeratorCancellation] CancellationToken ct)
+        {
+            yield return DataOutput.FromText("welcome");
+            yield return new EndStream("said welcome");
+            await Task.CompletedTask;
+        }
+        await using var rig = Rig.Start(() => new LambdaHandler(Welcome));
+        await using var clientDriver = new UdpDriver();
+        clientDriver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var client = new PeerConnection(clientDriver, new PeerConnectionOptions { Ice = new IceAgentOptions { Role = IceRole.Controlling } });
+        var offer = await client.CreateOfferAsync();
+        Assert.True(rig.Server.TryReserve(out var slot, out _));
+        var accepted = await rig.Sessions.AcceptOfferAsync(slot!, offer);
+        await client.SetRemoteDescriptionAsync(accepted.Answer);
+
+        var seen = new List<string>();
+        using var cts = new CancellationTokenSource(Patience);
+        await foreach (var e in client.Events.ReadAllAsync(cts.Token))
+        {
+            switch (e)
+            {
+                case DataChannelOpened o: seen.Add("opened:" + o.Channel.Label); break;
+                case DataChannelMessageReceived m when !System.Text.Encoding.UTF8.GetString(m.Data).Contains("\"ping\"", StringComparison.Ordinal):
+                    seen.Add(m.Channel.Label + ":" + System.Text.Encoding.UTF8.GetString(m.Data)); break;
+                case ConnectionStateChanged { State: ConnectionState.Closed or ConnectionState.Failed }: seen.Add("close"); break;
+            }
+        }
+        output.WriteLine(string.Join(" | ", seen));
+        Assert.Equal(["data:welcome", "control:{\"type\":\"end_stream\",\"reason\":\"said welcome\"}", "close"], seen.Where(x => !x.StartsWith("opened:", StringComparison.Ordinal)));
+        Assert.True(seen.IndexOf("opened:data") is >= 0 and var d && d < seen.IndexOf("data:welcome"));
+        Assert.True(seen.IndexOf("opened:control") is >= 0 and var c && c < seen.FindIndex(x => x.StartsWith("control:", StringComparison.Ordinal)));
+        Assert.Equal(new SessionEndReason(SessionEndKind.EndStream, "said welcome"), await accepted.Session.Completion.WaitAsync(Patience));
+    }
 }
