@@ -112,9 +112,15 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         var unordered = await page.EvaluateAsync<string[]>("() => window.results.messages.filter(m => m.label === 'unordered').map(m => m.data)");
         Assert.Equal(Enumerable.Range(0, 50).Select(i => "u" + i).Order(), unordered.Order());
         await page.WaitForFunctionAsync("() => window.results.messages.filter(m => m.label === 'partial').length === 50", null, new() { Timeout = 5_000 }).ContinueWith(_ => { });
-        var partial = await page.EvaluateAsync<int>("() => window.results.messages.filter(m => m.label === 'partial').length");
+        var partialEchoes = await page.EvaluateAsync<string[]>("() => window.results.messages.filter(m => m.label === 'partial').map(m => m.data)");
+        var partial = partialEchoes.Length;
         output.WriteLine($"partial reliable (max retransmits 0): {partial}/50 echoed");
-        Assert.Equal(50, partial);   // loopback loses nothing
+        // Loopback loses nothing, but with max retransmits 0 a retransmission timeout on either side (a CPU-starved
+        // machine delays SACKs past RTO.Min) abandons a message by design (RFC 3758): echoed ones must be distinct
+        // and ours, and the channel must keep working.
+        Assert.InRange(partial, 40, 50);
+        Assert.Equal(partialEchoes.Length, partialEchoes.Distinct().Count());
+        Assert.All(partialEchoes, m => Assert.Contains(m, Enumerable.Range(0, 50).Select(i => "p" + i)));
         Assert.Equal(ConnectionState.Connected, await handle.InvokeAsync(_ => core.State));
         Assert.Equal(3, peer.Events.OfType<DataChannelOpened>().Count());
 

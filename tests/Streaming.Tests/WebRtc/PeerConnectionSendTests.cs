@@ -99,24 +99,38 @@ public sealed class PeerConnectionSendTests
         await using var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling, DisconnectedTimeout = TimeSpan.FromSeconds(2), FailedTimeout = TimeSpan.FromSeconds(60) } });
         await using var b = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled, KeepaliveInterval = TimeSpan.Zero, ConsentInterval = TimeSpan.FromSeconds(60), ConsentTimeout = TimeSpan.Zero, DisconnectedTimeout = TimeSpan.Zero } });
 
-        var connecting = ConnectAsync(a, b);
-        for (var i = 0; i < 2000 && !connecting.IsCompleted; i++)
+        var phase = "connecting";
+        try
         {
-            clock.Advance(TimeSpan.FromMilliseconds(5));   // A's ICE pacing and retransmissions run on its clock
-            await Task.Delay(1);
+            var connecting = ConnectAsync(a, b);
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            while (!connecting.IsCompleted && started.Elapsed < Patience)
+            {
+                // A's ICE pacing and retransmissions run on its clock, about as fast as real time. (Set-up itself
+                // needs no timer; A's 2 s DisconnectedTimeout must not pass before the test moves the clock on.)
+                clock.Advance(TimeSpan.FromMilliseconds(1));
+                await Task.Delay(1);
+            }
+            var (channel, remote) = await connecting.WaitAsync(Patience);
+            Assert.Equal(ConnectionState.Connected, a.State);
+
+            phase = "waiting for Disconnected";
+            clock.Advance(TimeSpan.FromSeconds(3));   // nothing from B for longer than A's DisconnectedTimeout
+            await NextAsync<ConnectionStateChanged>(a, s => s.State == ConnectionState.Disconnected);
+            var result = a.TrySend(channel, "kept"u8);
+            Assert.Equal(SendStatus.Buffered, result.Status);
+            Assert.Equal(ConnectionState.Disconnected, result.State);
+
+            phase = "waiting for the buffered message";
+            var message = await NextAsync<DataChannelMessageReceived>(b);
+            Assert.Equal("kept"u8.ToArray(), message.Data);
+            phase = "back to Connected";
+            await NextAsync<ConnectionStateChanged>(a, s => s.State == ConnectionState.Connected);   // B's SACK is traffic again
         }
-        var (channel, remote) = await connecting.WaitAsync(Patience);
-        Assert.Equal(ConnectionState.Connected, a.State);
-
-        clock.Advance(TimeSpan.FromSeconds(3));   // nothing from B for longer than A's DisconnectedTimeout
-        await NextAsync<ConnectionStateChanged>(a, s => s.State == ConnectionState.Disconnected);
-        var result = a.TrySend(channel, "kept"u8);
-        Assert.Equal(SendStatus.Buffered, result.Status);
-        Assert.Equal(ConnectionState.Disconnected, result.State);
-
-        var message = await NextAsync<DataChannelMessageReceived>(b);
-        Assert.Equal("kept"u8.ToArray(), message.Data);
-        await NextAsync<ConnectionStateChanged>(a, s => s.State == ConnectionState.Connected);   // B's SACK is traffic again
+        catch (OperationCanceledException e)
+        {
+            throw new TimeoutException($"Timed out while {phase}: A {a.State} ({a.Reason}), B {b.State} ({b.Reason}), A's clock {clock.GetUtcNow():HH:mm:ss.fff}", e);
+        }
     }
 
     [Fact]
