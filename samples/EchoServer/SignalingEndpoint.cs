@@ -70,7 +70,7 @@ public static partial class SignalingEndpoint
             try { await keepAlive.ConfigureAwait(false); } catch (OperationCanceledException) { }
             if (_session is { } s && s.State != SessionState.Ended)
             {
-                var connected = s.State is SessionState.Running;
+                var connected = s.State is SessionState.Running || s.Transport.Connected.IsCompleted;
                 if (!connected || options.EndSessionWhenSignalingLost)
                     s.RequestEnd(new SessionEndReason(SessionEndKind.ClientClosed, "signaling " + outcome));
                 else LogSignalingLostSessionKept(s.Id, outcome);

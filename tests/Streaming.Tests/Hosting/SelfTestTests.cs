@@ -3,7 +3,11 @@ using Xunit.Abstractions;
 
 namespace Transport.Streaming.Tests.Hosting;
 
-/// <summary>The main program's <c>--self-test</c>, run as the README runs it: a separate process, real UDP on 127.0.0.1.</summary>
+/// <summary>
+/// The main program's <c>--self-test</c>, run as the README runs it: a separate process, real UDP on 127.0.0.1. It
+/// streams as fast as it can, so it runs alone (with the browser tests), not beside the timing-sensitive tests.
+/// </summary>
+[Collection(Interop.BrowserCollection.Name)]
 public sealed class SelfTestTests(ITestOutputHelper output)
 {
     [Fact]

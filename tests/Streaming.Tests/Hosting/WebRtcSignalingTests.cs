@@ -189,6 +189,8 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         var first = new ClientWebSocket();
         await first.ConnectAsync(host.Signal, default);
         await using var client = await WebRtcStreamClient.ConnectAsync(OverWebSocket(first, s => id = s)).WaitAsync(Patience);
+        var up = Stopwatch.StartNew();
+        while (host.Server.Find(id!)?.State != SessionState.Running && up.Elapsed < Patience) await Task.Delay(5); // the media is up on the server too
         first.Abort(); // the signaling connection is lost (no close frame)
         first.Dispose();
         await Task.Delay(300);
