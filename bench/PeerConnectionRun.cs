@@ -128,11 +128,11 @@ public static class PeerConnectionRun
         var pending = new Queue<Task>();
         for (var i = 0; i < total; i++)
         {
-            // Flow control like a browser application's: at most 4 MiB waiting in the channel, and at most 256 sends
-            // queued on the connection's thread.
+            // Flow control like a browser application's: at most 4 MiB waiting in the channel, and at most 4 MiB (or
+            // 256 sends) queued on the connection's thread.
             while (channel.BufferedAmount > 4 << 20) await Task.Delay(1);
             pending.Enqueue(a.SendAsync(channel, payload));
-            if (pending.Count >= 256) await pending.Dequeue();
+            if (pending.Count >= Math.Min(256, Math.Max(1, (4 << 20) / size))) await pending.Dequeue();
         }
         while (pending.Count > 0) await pending.Dequeue();
         var received = await receiving.WaitAsync(TimeSpan.FromSeconds(120));

@@ -77,8 +77,10 @@ public sealed partial class PeerConnection : IAsyncDisposable
     }
 
     /// <summary>
-    /// Creates a data channel and waits until it is open (the peer acknowledged it). Fails with
-    /// <see cref="TransportNotConnectedException"/> when the connection ends first.
+    /// Creates a data channel and waits until it is open: the SCTP association is established and our
+    /// DATA_CHANNEL_OPEN is on its way (RFC 8832; as in browsers, the peer's ACK is not awaited, and messages sent
+    /// before it go ordered so they cannot overtake the OPEN). Fails with <see cref="TransportNotConnectedException"/>
+    /// when the connection ends first.
     /// </summary>
     public async Task<DataChannel> CreateDataChannelAsync(string label, DataChannelOptions? options = null, CancellationToken cancellationToken = default)
     {

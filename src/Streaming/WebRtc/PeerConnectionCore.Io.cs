@@ -18,23 +18,24 @@ public sealed partial class PeerConnectionCore
     public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now)
     {
         Advance(now);
-        var iceResult = Ice.HandleDatagram(datagram, local, remote, now);
+        // What a TURN server relayed arrives unwrapped (a slice of the datagram) in `data`.
+        var iceResult = Ice.HandleDatagram(datagram, local, remote, now, out var data);
         if (iceResult == IceReceiveResult.Dropped && _dtls is null && !_closing && DatagramClassifier.Classify(datagram) == DatagramKind.Dtls)
             KeepEarlyDtls(datagram, local, remote);
         else if (iceResult == IceReceiveResult.ApplicationData)
         {
-            switch (DatagramClassifier.Classify(datagram))
+            switch (DatagramClassifier.Classify(data))
             {
                 case DatagramKind.Dtls:
                     // The peer's first flight may come before our own check on the pair succeeded: be ready for it;
                     // before we even have its answer, keep it for when we do.
                     if (_dtls is null && _dtlsClient == false && _remote is not null && !_closing) StartDtls(false, now);
-                    if (_dtls is not null) _dtls.HandleDatagram(datagram, now);
-                    else if (!_closing) KeepEarlyDtls(datagram, local, remote);
+                    if (_dtls is not null) _dtls.HandleDatagram(data, now);
+                    else if (!_closing) KeepEarlyDtls(datagram, local, remote);   // kept as it came: replayed through ICE
                     else DroppedDatagrams++;
                     break;
                 case DatagramKind.Rtp:
-                    HandleMedia(datagram, now);
+                    HandleMedia(data, now);
                     break;
                 default:
                     DroppedDatagrams++;
@@ -61,7 +62,7 @@ public sealed partial class PeerConnectionCore
     {
         foreach (var (data, local, remote) in _earlyDtls)
         {
-            if (Ice.HandleDatagram(data, local, remote, now) == IceReceiveResult.ApplicationData) _dtls?.HandleDatagram(data, now);
+            if (Ice.HandleDatagram(data, local, remote, now, out var payload) == IceReceiveResult.ApplicationData) _dtls?.HandleDatagram(payload, now);
             else DroppedDatagrams++;
         }
         _earlyDtls.Clear();
@@ -106,50 +107,46 @@ public sealed partial class PeerConnectionCore
     /// <summary>ICE's own packets first, then queued SRTP, DTLS records, then RTCP and retransmissions on the selected pair.</summary>
     public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
     {
-        if (Ice.TryPollTransmit(destination, out var t))
+        while (Ice.TryPollTransmit(destination, out var t))
         {
+            if (t.Tcp) { DroppedDatagrams++; continue; }   // TCP to a TURN server: the UDP driver does not carry it
             written = t.Length;
             local = t.Local;
             remote = t.Remote;
             return true;
         }
         while (TryPollQueuedMedia(destination, out written))
-        {
-            var send = Ice.TrySend(_now);
-            if (send.CanSend)
-            {
-                local = send.Local;
-                remote = send.Remote!;
-                return true;
-            }
-            DroppedDatagrams++;
-        }
+            if (Route(destination, ref written, out local, out remote)) return true;
         // While ICE has no pair to send on yet (checks still running), DTLS keeps its datagrams: a server flight
         // answering an early ClientHello waits for our first valid pair instead of being lost.
         while (_dtls is not null && (Ice.CanSendData || Ice.State is IceConnectionState.Failed or IceConnectionState.Closed)
                && _dtls.TryPollTransmit(destination, out written))
-        {
-            var send = Ice.TrySend(_now);
-            if (send.CanSend)
-            {
-                local = send.Local;
-                remote = send.Remote!;
-                return true;
-            }
-            DroppedDatagrams++; // ICE failed or closed: the connection is over anyway
-        }
+            if (Route(destination, ref written, out local, out remote)) return true;
         while (TryPollMediaTransmit(destination, out written))
-        {
-            var send = Ice.TrySend(_now);
-            if (send.CanSend)
-            {
-                local = send.Local;
-                remote = send.Remote!;
-                return true;
-            }
-            DroppedDatagrams++;
-        }
+            if (Route(destination, ref written, out local, out remote)) return true;
         written = 0;
+        local = null;
+        remote = null!;
+        return false;
+    }
+
+    // A layer's datagram in destination[..written] goes on the pair ICE sends on: as it is on a direct pair, wrapped
+    // for the TURN server (ChannelData or a Send indication) on a relayed one. False when it cannot go (ICE failed
+    // or closed, or a relay over TCP, which this driver does not carry): counted.
+    private readonly byte[] _routeScratch = new byte[2048];
+
+    private bool Route(Span<byte> destination, ref int written, out IPEndPoint? local, out IPEndPoint remote)
+    {
+        destination[..written].CopyTo(_routeScratch);
+        var send = Ice.TrySend(_routeScratch.AsSpan(0, written), destination, _now, out var transmit);
+        if (send.CanSend && !transmit.Tcp)
+        {
+            written = transmit.Length;
+            local = transmit.Local;
+            remote = transmit.Remote;
+            return true;
+        }
+        DroppedDatagrams++; // ICE failed or closed: the connection is over anyway
         local = null;
         remote = null!;
         return false;

@@ -114,6 +114,13 @@ public sealed class PeerConnectionSendTests
             var (channel, remote) = await connecting.WaitAsync(Patience);
             Assert.Equal(ConnectionState.Connected, a.State);
 
+            // Let A's nomination (paced by Ta = 50 ms of its clock) select the pair: liveness timers run on a selected pair.
+            for (var i = 0; i < 20; i++)
+            {
+                clock.Advance(TimeSpan.FromMilliseconds(10));
+                await Task.Delay(5);
+            }
+
             phase = "waiting for Disconnected";
             clock.Advance(TimeSpan.FromSeconds(3));   // nothing from B for longer than A's DisconnectedTimeout
             await NextAsync<ConnectionStateChanged>(a, s => s.State == ConnectionState.Disconnected);
