@@ -3,6 +3,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using System.Net;
+using Transport.Streaming.Io;
 using Transport.Streaming.Sessions;
 
 namespace Transport.Samples.EchoServer;
@@ -14,8 +16,16 @@ public sealed record EchoServerSettings
     public int UdpPort { get; init; } = 50000;
     public StreamServerOptions Server { get; init; } = new() { MaxConcurrentSessions = 100 };
     public EndpointOptions Endpoints { get; init; } = new();
+    public SignalingOptions Signaling { get; init; } = new();
+    public WebRtcTransportOptions WebRtc { get; init; } = new();
 
-    /// <summary>Reads <c>--urls URL</c>, <c>--udp-port N</c>, <c>--max-sessions N</c>. Unknown options are an error.</summary>
+    /// <summary>Runs the in-process self-test instead of serving (<c>--self-test</c>).</summary>
+    public bool SelfTest { get; init; }
+
+    /// <summary>How long the self-test streams (<c>--self-test-seconds</c>). Default 3 s.</summary>
+    public double SelfTestSeconds { get; init; } = 3;
+
+    /// <summary>Reads <c>--urls URL</c>, <c>--udp-port N</c>, <c>--max-sessions N</c>, <c>--self-test</c>, <c>--self-test-seconds S</c>. Unknown options are an error.</summary>
     public static EchoServerSettings Parse(IReadOnlyList<string> args)
     {
         var s = new EchoServerSettings();
@@ -27,29 +37,57 @@ public sealed record EchoServerSettings
                 case "--urls": s = s with { Urls = Value() }; break;
                 case "--udp-port": s = s with { UdpPort = int.Parse(Value(), CultureInfo.InvariantCulture) }; break;
                 case "--max-sessions": s = s with { Server = s.Server with { MaxConcurrentSessions = int.Parse(Value(), CultureInfo.InvariantCulture) } }; break;
-                default: throw new ArgumentException($"unknown option '{args[i]}' (known: --urls, --udp-port, --max-sessions)");
+                case "--self-test": s = s with { SelfTest = true }; break;
+                case "--self-test-seconds": s = s with { SelfTestSeconds = double.Parse(Value(), CultureInfo.InvariantCulture) }; break;
+                default: throw new ArgumentException($"unknown option '{args[i]}' (known: --urls, --udp-port, --max-sessions, --self-test, --self-test-seconds)");
             }
         }
         return s;
     }
 }
 
-/// <summary>Builds the echo server: Kestrel on 127.0.0.1, the stream endpoints, one <see cref="StreamServer"/>.</summary>
+/// <summary>A built echo server: the web application, the session server, the UDP driver of its WebRTC sessions.</summary>
+public sealed record EchoServerInstance(WebApplication App, StreamServer Server, UdpDriver Driver, WebRtcSessions WebRtc)
+{
+    public void Deconstruct(out WebApplication app, out StreamServer server) { app = App; server = Server; }
+
+    /// <summary>The UDP endpoint every WebRTC session uses.</summary>
+    public IPEndPoint UdpEndPoint => Driver.LocalEndPoints[0];
+}
+
+/// <summary>
+/// Builds the echo server: Kestrel on 127.0.0.1, one UDP port for every WebRTC session, the page at <c>/</c>,
+/// WHIP at <c>/whip</c>, WebSocket signaling at <c>/signal</c>, the WebSocket stream transport at <c>/ws</c>,
+/// <c>GET /sessions</c>, and one <see cref="StreamServer"/>.
+/// </summary>
 public static class EchoServerApp
 {
-    public static (WebApplication App, StreamServer Server) Build(EchoServerSettings settings, Action<ILoggingBuilder>? logging = null)
+    public static EchoServerInstance Build(EchoServerSettings settings, Action<ILoggingBuilder>? logging = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls(settings.Urls);
         builder.Logging.ClearProviders();
         if (logging is not null) logging(builder.Logging);
-        else builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        else builder.Logging.AddSimpleConsole(o => o.SingleLine = true).AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         var app = builder.Build();
-        var server = new StreamServer(() => new EchoHandler(), settings.Server, TimeProvider.System, app.Services.GetRequiredService<ILoggerFactory>());
+        var loggers = app.Services.GetRequiredService<ILoggerFactory>();
+        var server = new StreamServer(() => new EchoHandler(), settings.Server, TimeProvider.System, loggers);
+        var driver = new UdpDriver(TimeProvider.System, null, loggers.CreateLogger<UdpDriver>());
+        try { driver.Bind(new IPEndPoint(IPAddress.Loopback, settings.UdpPort)); }
+        catch { driver.DisposeAsync().AsTask().GetAwaiter().GetResult(); throw; }
+        var webRtc = new WebRtcSessions(server, driver, settings.WebRtc);
         app.UseWebSockets();
+        app.MapEchoPage();
         app.MapStreamEndpoints(server, settings.Endpoints);
-        app.Lifetime.ApplicationStopping.Register(() => server.DisposeAsync().AsTask().GetAwaiter().GetResult());
-        return (app, server);
+        app.MapWhip(server, webRtc);
+        app.MapSignaling(server, webRtc, settings.Signaling);
+        app.Lifetime.ApplicationStopping.Register(() =>
+        {
+            server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            driver.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            webRtc.Dispose();
+        });
+        return new EchoServerInstance(app, server, driver, webRtc);
     }
 }

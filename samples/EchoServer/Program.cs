@@ -10,6 +10,8 @@ catch (Exception e) when (e is ArgumentException or FormatException)
     Console.Error.WriteLine("EchoServer: " + e.Message);
     return 2;
 }
-var (app, _) = EchoServerApp.Build(settings);
-await app.RunAsync();
+if (settings.SelfTest) return await SelfTest.RunAsync(settings, Console.Out);
+var instance = EchoServerApp.Build(settings);
+Console.WriteLine($"EchoServer: open {settings.Urls}/ in a browser; WebRTC media on UDP {instance.UdpEndPoint}");
+await instance.App.RunAsync();
 return 0;

@@ -119,6 +119,11 @@ public sealed partial class StreamServer : IAsyncDisposable
         return session;
     }
 
+    internal void ReleaseSlot(StreamSession session)
+    {
+        if (_sessions.TryGetValue(session.Id, out var entry)) entry.Slot.Dispose();
+    }
+
     internal void OnSessionEnded(StreamSession session, SessionEndReason reason)
     {
         if (_sessions.TryRemove(session.Id, out var entry)) entry.Slot.Dispose();

@@ -34,6 +34,9 @@ public sealed partial class StreamSession
     /// <summary>The session id.</summary>
     public string Id { get; }
 
+    /// <summary>The connection to the client (e.g. a <see cref="WebRtcSessionTransport"/>, to add trickled candidates).</summary>
+    public ISessionTransport Transport => _transport;
+
     /// <summary>The handler's view of the session.</summary>
     public StreamContext Context { get; }
 
@@ -86,11 +89,16 @@ public sealed partial class StreamSession
         }
         var decidedAt = _server.Time.GetTimestamp();
         Volatile.Write(ref _state, (int)SessionState.Ending);
+        // The place is free the moment the end is decided: a client that saw its close and starts again at once
+        // must be admitted, although this session's teardown (bounded to well under 100 ms) is still running.
+        _server.ReleaseSlot(this);
         await _stop.CancelAsync().ConfigureAwait(false);
         try { await _transport.CloseAsync(reason).ConfigureAwait(false); }
         catch (Exception e) { LogCloseFailed(e, Id); }
+        var closedAt = _server.Time.GetElapsedTime(decidedAt);
         try { await _transport.DisposeAsync().ConfigureAwait(false); }
         catch (Exception e) { LogCloseFailed(e, Id); }
+        var disposedAt = _server.Time.GetElapsedTime(decidedAt);
         if (_handler is IStreamHandlerLifecycle lifecycle)
         {
             try { await lifecycle.OnShutdownAsync(Context, reason).ConfigureAwait(false); }
@@ -102,7 +110,7 @@ public sealed partial class StreamSession
         Volatile.Write(ref _state, (int)SessionState.Ended);
         _server.OnSessionEnded(this, reason);
         _stop.Dispose();
-        LogEnded(Id, reason.Kind, reason.Detail, TeardownDuration.Value.TotalMilliseconds);
+        LogEnded(Id, reason.Kind, reason.Detail, TeardownDuration.Value.TotalMilliseconds, closedAt.TotalMilliseconds, (disposedAt - closedAt).TotalMilliseconds);
         _ended.TrySetResult(reason);
     }
 
@@ -233,6 +241,6 @@ public sealed partial class StreamSession
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: a handler hook failed")]
     private partial void LogHookFailed(Exception exception, string sessionId);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} ended ({Kind}: {Detail}); teardown took {TeardownMs} ms")]
-    private partial void LogEnded(string sessionId, SessionEndKind kind, string detail, double teardownMs);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} ended ({Kind}: {Detail}); teardown took {TeardownMs} ms (transport close {CloseMs} ms, release {ReleaseMs} ms)")]
+    private partial void LogEnded(string sessionId, SessionEndKind kind, string detail, double teardownMs, double closeMs, double releaseMs);
 }

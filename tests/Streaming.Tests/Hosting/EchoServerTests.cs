@@ -27,7 +27,7 @@ public sealed class EchoServerTests
     private static async Task<Host> StartAsync(EchoServerSettings? settings = null)
     {
         var logs = new ConcurrentQueue<(LogLevel, string)>();
-        var (app, server) = EchoServerApp.Build((settings ?? new EchoServerSettings()) with { Urls = "http://127.0.0.1:0" },
+        var (app, server) = EchoServerApp.Build((settings ?? new EchoServerSettings()) with { Urls = "http://127.0.0.1:0", UdpPort = 0 },
             logging => logging.AddProvider(new CapturingLoggerProvider(logs)));
         await app.StartAsync();
         var host = new Host { App = app, Server = server, Http = new Uri(app.Urls.First()) };

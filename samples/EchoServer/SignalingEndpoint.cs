@@ -1,0 +1,234 @@
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
+using Transport.Streaming.Sdp;
+using Transport.Streaming.Sessions;
+
+namespace Transport.Samples.EchoServer;
+
+/// <summary>Options of WebSocket signaling for WebRTC sessions.</summary>
+public sealed record SignalingOptions
+{
+    /// <summary>The server sends <c>{"type":"ping"}</c> this often. Default 10 s.</summary>
+    public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>No <c>pong</c> (or any message) within this after a ping: closed with 1008 and the reason. Default 5 s.</summary>
+    public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// When the signaling socket is lost after the media is up, the session goes on (the client may reconnect to it
+    /// by id) unless this is true. Lost before the connection is up, the session ends at once. Default false.
+    /// </summary>
+    public bool EndSessionWhenSignalingLost { get; init; }
+}
+
+/// <summary>
+/// WebSocket signaling at <c>/signal</c>: JSON messages <c>offer</c> -> <c>answer</c> (with the session id),
+/// <c>candidate</c> (trickle, null for end-of-candidates), <c>bye</c> either way, <c>reconnect</c> to a running session
+/// by id, and <c>ping</c>/<c>pong</c> keepalive. A close with 1000 is a normal end, logged as information.
+/// </summary>
+public static partial class SignalingEndpoint
+{
+    public static IEndpointRouteBuilder MapSignaling(this IEndpointRouteBuilder app, StreamServer server, WebRtcSessions webRtc, SignalingOptions? options = null, string path = "/signal")
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        options ??= new SignalingOptions();
+        app.Map(path, async context =>
+        {
+            if (!context.WebSockets.IsWebSocketRequest)
+            {
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                await context.Response.WriteAsync("a WebSocket upgrade is expected here", context.RequestAborted).ConfigureAwait(false);
+                return;
+            }
+            var logger = context.RequestServices.GetService(typeof(ILoggerFactory)) is ILoggerFactory f ? f.CreateLogger("Signaling") : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+            using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+            await new SignalingConnection(socket, server, webRtc, options, logger).RunAsync().ConfigureAwait(false);
+        });
+        return app;
+    }
+
+    private sealed partial class SignalingConnection(WebSocket socket, StreamServer server, WebRtcSessions webRtc, SignalingOptions options, ILogger logger)
+    {
+        private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(1);
+        private readonly SemaphoreSlim _sendLock = new(1, 1);
+        private readonly CancellationTokenSource _stop = new();
+        private StreamSession? _session;
+        private long _lastHeard = Environment.TickCount64;
+
+        public async Task RunAsync()
+        {
+            var keepAlive = Task.Run(KeepAliveAsync);
+            string outcome;
+            try { outcome = await ReceiveLoopAsync().ConfigureAwait(false); }
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException) { outcome = "lost: " + e.Message; }
+            await _stop.CancelAsync().ConfigureAwait(false);
+            try { await keepAlive.ConfigureAwait(false); } catch (OperationCanceledException) { }
+            if (_session is { } s && s.State != SessionState.Ended)
+            {
+                var connected = s.State is SessionState.Running || s.Transport.Connected.IsCompleted;
+                if (!connected || options.EndSessionWhenSignalingLost)
+                    s.RequestEnd(new SessionEndReason(SessionEndKind.ClientClosed, "signaling " + outcome));
+                else LogSignalingLostSessionKept(s.Id, outcome);
+            }
+        }
+
+        private async Task<string> ReceiveLoopAsync()
+        {
+            var buffer = new byte[64 * 1024];
+            while (true)
+            {
+                var length = 0;
+                ValueWebSocketReceiveResult r;
+                do
+                {
+                    if (length == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+                    r = await socket.ReceiveAsync(buffer.AsMemory(length), _stop.Token).ConfigureAwait(false);
+                    length += r.Count;
+                } while (!r.EndOfMessage);
+                Interlocked.Exchange(ref _lastHeard, Environment.TickCount64);
+                if (r.MessageType == WebSocketMessageType.Close)
+                {
+                    var status = socket.CloseStatus ?? WebSocketCloseStatus.Empty;
+                    if (status is WebSocketCloseStatus.NormalClosure or WebSocketCloseStatus.EndpointUnavailable) LogNormalClose((int)status, socket.CloseStatusDescription);
+                    else LogAbnormalClose((int)status, socket.CloseStatusDescription);
+                    await CloseAsync(WebSocketCloseStatus.NormalClosure, "bye").ConfigureAwait(false);
+                    return $"closed by the client with {(int)status}";
+                }
+                await HandleAsync(buffer.AsMemory(0, length)).ConfigureAwait(false);
+            }
+        }
+
+        private async Task HandleAsync(ReadOnlyMemory<byte> message)
+        {
+            JsonDocument doc;
+            try { doc = JsonDocument.Parse(message); }
+            catch (JsonException) { await SendAsync(new { type = "error", error = "malformed_json" }).ConfigureAwait(false); return; }
+            using (doc)
+            {
+                var root = doc.RootElement;
+                var type = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("type", out var t) ? t.GetString() : null;
+                switch (type)
+                {
+                    case "pong":
+                        break;
+                    case "offer" when _session is null && root.TryGetProperty("sdp", out var sdp):
+                        if (!server.TryReserve(out var slot, out var refusal))
+                        {
+                            await SendRawAsync(refusal!.ToJson()).ConfigureAwait(false);
+                            await CloseAsync(WebSocketCloseStatus.PolicyViolation, "concurrency_limit_reached").ConfigureAwait(false);
+                            return;
+                        }
+                        try
+                        {
+                            var accepted = await webRtc.AcceptOfferAsync(slot!, sdp.GetString() ?? "", null, _stop.Token).ConfigureAwait(false);
+                            Attach(accepted.Session);
+                            await SendAsync(new { type = "answer", sdp = accepted.Answer, session = accepted.Session.Id }).ConfigureAwait(false);
+                        }
+                        catch (SdpParseException e) { await SendAsync(new { type = "error", error = "malformed_offer", message = e.Message }).ConfigureAwait(false); }
+                        break;
+                    case "candidate" when _session is not null:
+                        var candidate = root.TryGetProperty("candidate", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
+                        try { await webRtc.AddRemoteCandidateAsync(_session.Id, string.IsNullOrEmpty(candidate) ? null : candidate, _stop.Token).ConfigureAwait(false); }
+                        catch (SdpParseException e) { await SendAsync(new { type = "error", error = "malformed_candidate", message = e.Message }).ConfigureAwait(false); }
+                        break;
+                    case "reconnect" when _session is null && root.TryGetProperty("session", out var id):
+                        if (server.Find(id.GetString() ?? "") is { State: not SessionState.Ended } existing)
+                        {
+                            Attach(existing);
+                            await SendAsync(new { type = "reconnected", session = existing.Id }).ConfigureAwait(false);
+                        }
+                        else await SendAsync(new { type = "error", error = "unknown_session" }).ConfigureAwait(false);
+                        break;
+                    case "bye" when _session is not null:
+                        _session.RequestEnd(new SessionEndReason(SessionEndKind.ClientClosed, "bye on the signaling socket"));
+                        break;
+                    default:
+                        await SendAsync(new { type = "error", error = "unexpected_message", received = type }).ConfigureAwait(false);
+                        break;
+                }
+            }
+        }
+
+        private void Attach(StreamSession session)
+        {
+            _session = session;
+            _ = session.Completion.ContinueWith(async ended =>
+            {
+                // The session ended (any reason): say so, then a normal close.
+                await SendAsync(new { type = "bye", reason = ended.Result.ToString() }).ConfigureAwait(false);
+                await CloseAsync(WebSocketCloseStatus.NormalClosure, "session ended").ConfigureAwait(false);
+            }, TaskScheduler.Default).Unwrap();
+        }
+
+        private async Task KeepAliveAsync()
+        {
+            using var timer = new PeriodicTimer(options.KeepAliveInterval);
+            try
+            {
+                while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+                {
+                    var pingAt = Environment.TickCount64;
+                    await SendAsync(new { type = "ping" }).ConfigureAwait(false);
+                    await Task.Delay(options.KeepAliveTimeout, _stop.Token).ConfigureAwait(false);
+                    if (Interlocked.Read(ref _lastHeard) < pingAt)
+                    {
+                        var reason = $"keepalive: no pong within {options.KeepAliveTimeout.TotalSeconds:0.###} s";
+                        LogKeepAliveTimeout(reason);
+                        await CloseAsync(WebSocketCloseStatus.PolicyViolation, reason).ConfigureAwait(false);
+                        // Give the peer a moment to read our close frame and answer it (RFC 6455 section 7.1.1): dropping
+                        // the TCP connection at once can discard the close frame, and with it the reason, unread.
+                        _stop.CancelAfter(CloseGrace);
+                        return;
+                    }
+                }
+            }
+            catch (OperationCanceledException) { }
+        }
+
+        private Task SendAsync<T>(T value) => SendRawAsync(JsonSerializer.SerializeToUtf8Bytes(value));
+
+        private async Task SendRawAsync(byte[] json)
+        {
+            await _sendLock.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                if (socket.State == WebSocketState.Open)
+                    await socket.SendAsync(json, WebSocketMessageType.Text, true, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is WebSocketException or ObjectDisposedException) { }
+            finally { _sendLock.Release(); }
+        }
+
+        private async Task CloseAsync(WebSocketCloseStatus status, string reason)
+        {
+            await _sendLock.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                {
+                    using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                    await socket.CloseOutputAsync(status, reason, bound.Token).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is WebSocketException or ObjectDisposedException or OperationCanceledException) { }
+            finally { _sendLock.Release(); }
+        }
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "Signaling closed normally by the client ({Status} {Description})")]
+        private partial void LogNormalClose(int status, string? description);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Signaling closed abnormally by the client ({Status} {Description})")]
+        private partial void LogAbnormalClose(int status, string? description);
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "Signaling closed: {Reason}")]
+        private partial void LogKeepAliveTimeout(string reason);
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: signaling {Outcome}; the media session goes on (reconnect by id)")]
+        private partial void LogSignalingLostSessionKept(string sessionId, string outcome);
+    }
+}

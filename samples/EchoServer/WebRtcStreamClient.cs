@@ -1,0 +1,266 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Transport.Dtls;
+using Transport.Ice;
+using Transport.Sctp;
+using Transport.Streaming;
+using Transport.Streaming.Io;
+using Transport.Streaming.Jsep;
+using Transport.Streaming.WebRtc;
+
+namespace Transport.Samples.EchoServer;
+
+/// <summary>What the client saw, in arrival order.</summary>
+/// <param name="Kind">"data", "control" or "close".</param>
+/// <param name="Text">The data as text, the control JSON, or the close state and reason.</param>
+/// <param name="Length">The message length in bytes.</param>
+/// <param name="At">When it arrived (the client's stopwatch).</param>
+public sealed record ClientObservation(string Kind, string Text, int Length, TimeSpan At);
+
+/// <summary>
+/// An in-process WebRTC client of a stream session, over real UDP on its own driver: it offers with a
+/// <c>control</c> and a <c>data</c> channel, answers the server's RTT pings, and records everything it receives in
+/// order. The self-test and the tests use it; <see cref="WhipAsync"/> is its WHIP signaling.
+/// </summary>
+public sealed class WebRtcStreamClient : IAsyncDisposable
+{
+    private readonly UdpDriver _driver;
+    private readonly PeerConnection _pc;
+    private readonly DtlsCertificate _certificate;
+    private readonly Channel<ClientObservation> _observations = Channel.CreateUnbounded<ClientObservation>();
+    private readonly TaskCompletionSource<ConnectionStateChanged> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private Task _events = Task.CompletedTask;
+    private int _vanished;
+
+    private WebRtcStreamClient(UdpDriver driver, PeerConnection pc, DtlsCertificate certificate)
+    {
+        _driver = driver;
+        _pc = pc;
+        _certificate = certificate;
+    }
+
+    /// <summary>The client's peer connection.</summary>
+    public PeerConnection PeerConnection => _pc;
+
+    /// <summary>The control channel (JSON).</summary>
+    public DataChannel Control { get; private set; } = null!;
+
+    /// <summary>The data channel.</summary>
+    public DataChannel Data { get; private set; } = null!;
+
+    /// <summary>From the offer created to both channels open.</summary>
+    public TimeSpan SetupTime { get; private set; }
+
+    /// <summary>The WHIP resource (Location) when signaled with <see cref="WhipAsync"/>.</summary>
+    public Uri? Resource { get; private set; }
+
+    /// <summary>Everything received, in order (pings answered and left out).</summary>
+    public ChannelReader<ClientObservation> Observations => _observations.Reader;
+
+    /// <summary>Completes when the connection closed or failed, with that change.</summary>
+    public Task<ConnectionStateChanged> Closed => _closed.Task;
+
+    /// <summary>The client's stopwatch (the clock of <see cref="ClientObservation.At"/>).</summary>
+    public TimeSpan Now => _clock.Elapsed;
+
+    /// <summary>Pings answered with a pong.</summary>
+    public int PingsAnswered => Volatile.Read(ref _pings);
+    private int _pings;
+
+    /// <summary>
+    /// Connects: binds 127.0.0.1:0, offers, hands the offer to <paramref name="signal"/> (which returns the answer),
+    /// and waits until both channels are open.
+    /// </summary>
+    public static async Task<WebRtcStreamClient> ConnectAsync(Func<WebRtcStreamClient, string, CancellationToken, Task<string>> signal, CancellationToken cancellationToken = default) =>
+        await ConnectAsync(signal, withMedia: false, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>As <see cref="ConnectAsync(Func{WebRtcStreamClient, string, CancellationToken, Task{string}}, CancellationToken)"/>, with an audio (Opus) and a video (VP8) track when <paramref name="withMedia"/>.</summary>
+    public static async Task<WebRtcStreamClient> ConnectAsync(Func<WebRtcStreamClient, string, CancellationToken, Task<string>> signal, bool withMedia, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(signal);
+        var driver = new UdpDriver();
+        var now = DateTimeOffset.UtcNow;
+        var certificate = DtlsCertificate.CreateSelfSigned(now.AddDays(-1), now.AddDays(1));
+        WebRtcStreamClient? client = null;
+        try
+        {
+            driver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            var pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
+            client = new WebRtcStreamClient(driver, pc, certificate);
+            var started = client._clock.Elapsed;
+            if (withMedia)
+            {
+                client.Audio = await pc.AddTrackAsync(MediaKind.Audio, null, cancellationToken).ConfigureAwait(false);
+                client.Video = await pc.AddTrackAsync(MediaKind.Video, new LocalTrackOptions { Codecs = [CodecSpec.Vp8] }, cancellationToken).ConfigureAwait(false);
+                client._media = Task.Run(client.MediaLoopAsync, CancellationToken.None);
+            }
+            var offer = await pc.CreateOfferAsync(cancellationToken).ConfigureAwait(false);
+            var answer = await signal(client, offer, cancellationToken).ConfigureAwait(false);
+            await pc.SetRemoteDescriptionAsync(answer, cancellationToken).ConfigureAwait(false);
+            var control = pc.CreateDataChannelAsync("control", null, cancellationToken);
+            var data = pc.CreateDataChannelAsync("data", null, cancellationToken);
+            client.Control = await control.ConfigureAwait(false);
+            client.Data = await data.ConfigureAwait(false);
+            client.SetupTime = client._clock.Elapsed - started;
+            client._events = Task.Run(client.EventLoopAsync, CancellationToken.None);
+            return client;
+        }
+        catch
+        {
+            if (client is not null) await client.DisposeAsync().ConfigureAwait(false);
+            else { await driver.DisposeAsync().ConfigureAwait(false); certificate.Dispose(); }
+            throw;
+        }
+    }
+
+    /// <summary>WHIP signaling (RFC 9725 section 4.2): POST the offer as application/sdp, expect 201, an answer and a Location.</summary>
+    public static Func<WebRtcStreamClient, string, CancellationToken, Task<string>> WhipAsync(HttpClient http, Uri endpoint) => async (client, offer, ct) =>
+    {
+        using var content = new StringContent(offer, Encoding.UTF8);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/sdp");
+        using var response = await http.PostAsync(endpoint, content, ct).ConfigureAwait(false);
+        var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+        if (response.StatusCode != HttpStatusCode.Created)
+            throw new WhipRefusedException(response.StatusCode, body);
+        client.Resource = response.Headers.Location is { } l ? new Uri(endpoint, l) : throw new InvalidOperationException("201 without a Location");
+        return body;
+    };
+
+    /// <summary>Our audio track (with media), else null.</summary>
+    public LocalTrack? Audio { get; private set; }
+
+    /// <summary>Our video track (with media), else null.</summary>
+    public LocalTrack? Video { get; private set; }
+
+    /// <summary>Complete media frames received, by track kind ("audio", "video").</summary>
+    public long AudioFramesReceived => Interlocked.Read(ref _audioFrames);
+    public long VideoFramesReceived => Interlocked.Read(ref _videoFrames);
+    public long MediaBytesReceived => Interlocked.Read(ref _mediaBytes);
+    private long _audioFrames, _videoFrames, _mediaBytes;
+    private Task _media = Task.CompletedTask;
+
+    /// <summary>Sends one encoded frame on <paramref name="track"/> with an RTP timestamp.</summary>
+    public Task<MediaSendResult> SendFrameAsync(LocalTrack track, ReadOnlyMemory<byte> frame, uint rtpTimestamp, CancellationToken cancellationToken = default) =>
+        _pc.SendFrameAsync(track, frame, rtpTimestamp, cancellationToken);
+
+    private async Task MediaLoopAsync()
+    {
+        var readers = new List<Task>();
+        await foreach (var track in _pc.RemoteTracks.ReadAllAsync().ConfigureAwait(false))
+        {
+            readers.Add(Task.Run(async () =>
+            {
+                await foreach (var frame in track.Frames.ReadAllAsync().ConfigureAwait(false))
+                {
+                    using (frame)
+                    {
+                        if (!frame.IsComplete) continue;
+                        Interlocked.Add(ref _mediaBytes, frame.Length);
+                        if (track.Kind == MediaKind.Audio) Interlocked.Increment(ref _audioFrames); else Interlocked.Increment(ref _videoFrames);
+                    }
+                }
+            }));
+        }
+        await Task.WhenAll(readers).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends text on the data channel.</summary>
+    public Task SendTextAsync(string text, CancellationToken cancellationToken = default) => _pc.SendAsync(Data, text, cancellationToken);
+
+    /// <summary>Sends bytes on the data channel.</summary>
+    public Task SendBinaryAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) => _pc.SendAsync(Data, data, binary: true, cancellationToken);
+
+    /// <summary>Bytes queued on the data channel and not yet sent (for pacing a sender).</summary>
+    public long DataBufferedAmount => Data.BufferedAmount;
+
+    /// <summary>Takes the next observation, or fails after <paramref name="timeout"/>.</summary>
+    public async Task<ClientObservation> NextAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try { return await _observations.Reader.ReadAsync(cts.Token).ConfigureAwait(false); }
+        catch (OperationCanceledException) { throw new TimeoutException($"nothing arrived within {timeout.TotalSeconds:0.#} s"); }
+        catch (ChannelClosedException) { throw new InvalidOperationException("the client's connection ended and everything was read"); }
+    }
+
+    /// <summary>Disappears without a word: the socket is closed before anything (ABORT, close_notify) can be sent.</summary>
+    public async Task VanishAsync()
+    {
+        if (Interlocked.Exchange(ref _vanished, 1) != 0) return;
+        await _driver.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async Task EventLoopAsync()
+    {
+        try
+        {
+            await foreach (var e in _pc.Events.ReadAllAsync().ConfigureAwait(false))
+            {
+                switch (e)
+                {
+                    case DataChannelMessageReceived m when m.Channel.Label == "control":
+                        var json = Encoding.UTF8.GetString(m.Data);
+                        if (TryPing(json, out var id))
+                        {
+                            Interlocked.Increment(ref _pings);
+                            try { await _pc.SendAsync(Control, $"{{\"type\":\"pong\",\"id\":{id}}}").ConfigureAwait(false); }
+                            catch (Exception ex) when (ex is TransportNotConnectedException or DataChannelNotOpenException or ObjectDisposedException) { }
+                            break;
+                        }
+                        _observations.Writer.TryWrite(new("control", json, m.Data.Length, _clock.Elapsed));
+                        break;
+                    case DataChannelMessageReceived m:
+                        _observations.Writer.TryWrite(new("data", m.IsBinary ? "" : Encoding.UTF8.GetString(m.Data), m.Data.Length, _clock.Elapsed));
+                        break;
+                    case ConnectionStateChanged { State: ConnectionState.Closed or ConnectionState.Failed } s:
+                        _observations.Writer.TryWrite(new("close", $"{s.State}: {s.Reason}", 0, _clock.Elapsed));
+                        _closed.TrySetResult(s);
+                        break;
+                }
+            }
+        }
+        finally
+        {
+            _observations.Writer.TryComplete();
+            _closed.TrySetResult(new ConnectionStateChanged(TimeSpan.Zero, _pc.State, _pc.State, _pc.Reason ?? new ConnectionReason(ConnectionLayer.Application, "events ended")));
+        }
+    }
+
+    private static bool TryPing(string json, out long id)
+    {
+        id = 0;
+        if (!json.Contains("\"ping\"", StringComparison.Ordinal)) return false;
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.TryGetProperty("type", out var t) && t.ValueEquals("ping") &&
+                   doc.RootElement.TryGetProperty("id", out var i) && i.TryGetInt64(out id);
+        }
+        catch (JsonException) { return false; }
+    }
+
+    /// <summary>Closes (SCTP ABORT, DTLS close_notify) and releases the socket.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Volatile.Read(ref _vanished) == 0) await _pc.DisposeAsync().ConfigureAwait(false);
+        await _driver.DisposeAsync().ConfigureAwait(false);
+        if (Volatile.Read(ref _vanished) != 0)
+        {
+            try { await _pc.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
+            catch (Exception e) when (e is TimeoutException or ObjectDisposedException) { }
+        }
+        try { await Task.WhenAll(_events, _media).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); } catch (TimeoutException) { }
+        _certificate.Dispose();
+    }
+}
+
+/// <summary>The WHIP endpoint did not answer 201 Created.</summary>
+public sealed class WhipRefusedException(HttpStatusCode status, string body) : Exception($"WHIP refused with {(int)status}: {body}")
+{
+    public HttpStatusCode Status { get; } = status;
+    public string Body { get; } = body;
+}

@@ -1,0 +1,96 @@
+using Transport.Dtls;
+using Transport.Ice;
+using Transport.Streaming.Io;
+using Transport.Streaming.Jsep;
+using Transport.Streaming.WebRtc;
+
+namespace Transport.Streaming.Sessions;
+
+/// <summary>An accepted WebRTC offer: the session that runs on it and our SDP answer.</summary>
+public sealed record WebRtcOfferAccepted(StreamSession Session, string Answer);
+
+/// <summary>
+/// Starts WebRTC sessions on one <see cref="UdpDriver"/> (one UDP port serves them all): the client offers, we
+/// answer as the ICE-controlled side with one certificate shared by every connection. Signaling (WHIP, WebSocket)
+/// lives in the hosting layer and calls <see cref="AcceptOfferAsync"/> and <see cref="AddRemoteCandidateAsync"/>.
+/// </summary>
+public sealed class WebRtcSessions : IDisposable
+{
+    private readonly StreamServer _server;
+    private readonly UdpDriver _driver;
+    private readonly DtlsCertificate? _ownCertificate;
+    private readonly PeerConnectionOptions _peerOptions;
+
+    public WebRtcSessions(StreamServer server, UdpDriver driver, WebRtcTransportOptions? options = null)
+    {
+        _server = server ?? throw new ArgumentNullException(nameof(server));
+        _driver = driver ?? throw new ArgumentNullException(nameof(driver));
+        Options = options ?? new WebRtcTransportOptions();
+        var pc = Options.PeerConnection;
+        if (pc.Certificate is null)
+        {
+            var now = server.Time.GetUtcNow();
+            _ownCertificate = DtlsCertificate.CreateSelfSigned(now.AddDays(-1), now.AddDays(30));
+        }
+        _peerOptions = pc with
+        {
+            Certificate = pc.Certificate ?? _ownCertificate,
+            Ice = pc.Ice with { Role = IceRole.Controlled }, // the client offers, so it controls (RFC 8829 section 5.2.1)
+        };
+    }
+
+    /// <summary>The options in force.</summary>
+    public WebRtcTransportOptions Options { get; }
+
+    /// <summary>
+    /// Answers <paramref name="offer"/> and starts a session on <paramref name="slot"/>. A malformed offer throws
+    /// <see cref="Sdp.SdpParseException"/> and gives the slot back.
+    /// </summary>
+    public async Task<WebRtcOfferAccepted> AcceptOfferAsync(SessionSlot slot, string offer, IReadOnlyDictionary<string, string>? arguments = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(slot);
+        ArgumentNullException.ThrowIfNull(offer);
+        PeerConnection? pc = null;
+        try
+        {
+            var parsed = Sdp.SessionDescription.Parse(offer);
+            pc = new PeerConnection(_driver, _peerOptions);
+            var tracks = new List<LocalTrack>();
+            if (Options.AnswerMediaWithTracks)
+            {
+                // One outgoing track per offered audio/video kind, added before the answer so it carries them (RFC 8829 section 5.3.1).
+                foreach (var kind in parsed.Media.Where(m => !m.IsRejected).Select(m => m.Media).Distinct())
+                {
+                    if (kind == "audio") tracks.Add(await pc.AddTrackAsync(MediaKind.Audio, null, cancellationToken).ConfigureAwait(false));
+                    else if (kind == "video") tracks.Add(await pc.AddTrackAsync(MediaKind.Video, null, cancellationToken).ConfigureAwait(false));
+                }
+            }
+            var answer = await pc.CreateAnswerAsync(offer, cancellationToken).ConfigureAwait(false);
+            var transport = new WebRtcSessionTransport(pc, Options, _server.Time);
+            foreach (var track in tracks) transport.AddLocalTrack(track);
+            pc = null; // the transport owns it now
+            return new WebRtcOfferAccepted(_server.Start(slot, transport, arguments), answer);
+        }
+        catch
+        {
+            if (pc is not null) await pc.DisposeAsync().ConfigureAwait(false);
+            slot.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A trickled candidate of the client (<c>candidate:...</c>, with or without <c>a=</c>), or null for
+    /// end-of-candidates. Returns false when no WebRTC session has that id.
+    /// </summary>
+    public async Task<bool> AddRemoteCandidateAsync(string sessionId, string? candidate, CancellationToken cancellationToken = default)
+    {
+        if (_server.Find(sessionId)?.Transport is not WebRtcSessionTransport transport) return false;
+        if (candidate is not null && candidate.StartsWith("a=", StringComparison.Ordinal)) candidate = candidate[2..];
+        try { await transport.PeerConnection.AddRemoteCandidateAsync(candidate, cancellationToken).ConfigureAwait(false); }
+        catch (ObjectDisposedException) { return false; }
+        return true;
+    }
+
+    public void Dispose() => _ownCertificate?.Dispose();
+}

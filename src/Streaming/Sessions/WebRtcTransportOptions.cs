@@ -1,0 +1,55 @@
+using Transport.Streaming.WebRtc;
+
+namespace Transport.Streaming.Sessions;
+
+/// <summary>Options of the WebRTC session transport, with their defaults.</summary>
+public sealed record WebRtcTransportOptions
+{
+    /// <summary>
+    /// The label of the control data channel: JSON control messages (<c>end_stream</c>, <c>error</c>, <c>output</c>,
+    /// <c>ping</c>/<c>pong</c>, <c>bye</c>) travel on it. Every other channel carries data. Default "control".
+    /// </summary>
+    public string ControlChannelLabel { get; init; } = "control";
+
+    /// <summary>The label of the data channel the server opens when it must send data and the client opened none. Default "data".</summary>
+    public string DefaultDataChannelLabel { get; init; } = "data";
+
+    /// <summary>
+    /// After the connection is up, how long the server waits for the client to open the control channel before it
+    /// opens one itself (a browser's channels are announced by DCEP right after SCTP is up). Default 300 ms.
+    /// </summary>
+    public TimeSpan ControlChannelWait { get; init; } = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>Inputs queued for the handler; a full queue holds further messages in the connection's event queue. Default 256.</summary>
+    public int InputQueueCapacity { get; init; } = 256;
+
+    /// <summary>Bytes buffered on a data channel above which sending waits (back-pressure on the handler). Default 1 MiB.</summary>
+    public long SendHighWaterMark { get; init; } = 1 << 20;
+
+    /// <summary>How often the health snapshot is refreshed from the peer connection. Default 250 ms.</summary>
+    public TimeSpan HealthRefreshInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// How often a <c>{"type":"ping","id":N}</c> goes out on the control channel; the client's <c>pong</c> with the
+    /// same id gives the round-trip time of the health snapshot. null: never. Default 1 s.
+    /// </summary>
+    public TimeSpan? RoundTripProbeInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest a flush (before end_stream and before the close) waits for the client to acknowledge. Default 5 s.</summary>
+    public TimeSpan FlushTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// When the client asks for a key frame of our video (PLI/FIR), ask the client's own video track for one: right
+    /// for echoes and forwarding, where our video is the client's. Default true.
+    /// </summary>
+    public bool ForwardKeyFrameRequests { get; init; } = true;
+
+    /// <summary>
+    /// For every audio and video section of the client's offer, the server adds a track of that kind before it
+    /// answers, so it can send media back (the answer is then sendrecv). Default true.
+    /// </summary>
+    public bool AnswerMediaWithTracks { get; init; } = true;
+
+    /// <summary>Options of the server's peer connections (ICE role is forced to controlled: the client offers).</summary>
+    public PeerConnectionOptions PeerConnection { get; init; } = new();
+}

@@ -1,0 +1,261 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Transport.Samples.EchoServer;
+using Transport.Streaming.Sessions;
+using Xunit.Abstractions;
+
+namespace Transport.Streaming.Tests.Hosting;
+
+/// <summary>WHIP (RFC 9725) and WebSocket signaling of WebRTC sessions against the real Kestrel server, with our own client.</summary>
+public sealed class WebRtcSignalingTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
+
+    private sealed class Host : IAsyncDisposable
+    {
+        public required EchoServerInstance Instance { get; init; }
+        public required Uri Http { get; init; }
+        public ConcurrentQueue<(LogLevel Level, string Message)> Logs { get; } = new();
+        public StreamServer Server => Instance.Server;
+        public Uri Whip => new(Http, "/whip");
+        public Uri Signal => new($"ws://{Http.Authority}/signal");
+        public async ValueTask DisposeAsync() => await Instance.App.DisposeAsync();
+    }
+
+    private static async Task<Host> StartAsync(EchoServerSettings? settings = null)
+    {
+        var logs = new ConcurrentQueue<(LogLevel, string)>();
+        var instance = EchoServerApp.Build((settings ?? new EchoServerSettings()) with { Urls = "http://127.0.0.1:0", UdpPort = 0 },
+            logging => logging.AddProvider(new CapturingLoggerProvider(logs)));
+        await instance.App.StartAsync();
+        var host = new Host { Instance = instance, Http = new Uri(instance.App.Urls.First()) };
+        CapturingLoggerProvider.Redirect(logs, host.Logs);
+        return host;
+    }
+
+    private static async Task<List<ClientObservation>> ReadUntilCloseAsync(WebRtcStreamClient client)
+    {
+        var seen = new List<ClientObservation>();
+        while (seen.Count == 0 || seen[^1].Kind != "close") seen.Add(await client.NextAsync(Patience));
+        return seen;
+    }
+
+    [Fact]
+    public async Task WhipPostAnswers201WithSdpAndLocationPatchTricklesAndDeleteEndsTheSession()
+    {
+        await using var host = await StartAsync();
+        using var http = new HttpClient();
+        HttpResponseMessage? created = null;
+        await using var client = await WebRtcStreamClient.ConnectAsync(async (c, offer, ct) =>
+        {
+            using var content = new StringContent(offer);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/sdp");
+            created = await http.PostAsync(host.Whip, content, ct);
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            Assert.Equal("application/sdp", created.Content.Headers.ContentType!.MediaType);
+            Assert.NotNull(created.Headers.Location);
+            var answer = await created.Content.ReadAsStringAsync(ct);
+            Assert.StartsWith("v=0", answer, StringComparison.Ordinal);
+            Assert.Contains("a=candidate:", answer, StringComparison.Ordinal);
+            return answer;
+        }).WaitAsync(Patience);
+        var resource = new Uri(host.Whip, created!.Headers.Location!);
+        var id = resource.Segments[^1];
+        Assert.StartsWith("/whip/", resource.AbsolutePath, StringComparison.Ordinal);
+        Assert.Equal("webrtc", host.Server.Find(id)!.Transport.Kind);
+
+        // Trickle (RFC 8840 fragment): a candidate line and end-of-candidates -> 204; the wrong type -> 415; unknown -> 404.
+        var fragment = "a=ice-ufrag:x\r\na=ice-pwd:y\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:0\r\n" +
+                       $"a=candidate:1 1 udp 2130706431 127.0.0.1 {host.Instance.UdpEndPoint.Port + 1} typ host\r\na=end-of-candidates\r\n";
+        using (var patch = new HttpRequestMessage(HttpMethod.Patch, resource) { Content = new StringContent(fragment) })
+        {
+            patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/trickle-ice-sdpfrag");
+            Assert.Equal(HttpStatusCode.NoContent, (await http.SendAsync(patch)).StatusCode);
+        }
+        using (var wrong = new HttpRequestMessage(HttpMethod.Patch, resource) { Content = new StringContent(fragment) })
+            Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await http.SendAsync(wrong)).StatusCode);
+        using (var unknown = new HttpRequestMessage(HttpMethod.Patch, new Uri(host.Whip, "/whip/nope")) { Content = new StringContent(fragment) })
+        {
+            unknown.Content.Headers.ContentType = new MediaTypeHeaderValue("application/trickle-ice-sdpfrag");
+            Assert.Equal(HttpStatusCode.NotFound, (await http.SendAsync(unknown)).StatusCode);
+        }
+
+        await client.SendTextAsync("still echoing after the PATCH");
+        Assert.Equal("still echoing after the PATCH", (await client.NextAsync(Patience)).Text);
+
+        var deleting = Stopwatch.StartNew();
+        Assert.Equal(HttpStatusCode.OK, (await http.DeleteAsync(resource)).StatusCode);
+        var deleted = deleting.Elapsed;
+        var closed = await client.Closed.WaitAsync(Patience);
+        output.WriteLine($"DELETE answered after {deleted.TotalMilliseconds:0.0} ms (session released); client saw {closed.State} ({closed.Reason})");
+        Assert.Null(host.Server.Find(id));
+        Assert.Equal(0, host.Server.Reserved);
+        Assert.Equal(HttpStatusCode.NotFound, (await http.DeleteAsync(resource)).StatusCode);
+    }
+
+    [Fact]
+    public async Task AFullServerAnswersWhip429WithTheExactJsonAndAdmitsAgainOnceTheSessionEnded()
+    {
+        await using var host = await StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        using var http = new HttpClient();
+        for (var round = 0; round < 4; round++)
+        {
+            await using var first = await WebRtcStreamClient.ConnectAsync(WebRtcStreamClient.WhipAsync(http, host.Whip)).WaitAsync(Patience);
+            var refused = await Assert.ThrowsAsync<WhipRefusedException>(() => WebRtcStreamClient.ConnectAsync(WebRtcStreamClient.WhipAsync(http, host.Whip)).WaitAsync(Patience));
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.Status);
+            Assert.Equal("{\"status\":\"failed\",\"meta\":{\"error\":\"concurrency_limit_reached\",\"limit\":1}}", refused.Body);
+            await first.SendTextAsync("bye");
+            var seen = await ReadUntilCloseAsync(first);
+            Assert.Equal("goodbye", seen[0].Text);
+            // The client saw the end: the next round's POST must be admitted at once.
+        }
+    }
+
+    [Fact]
+    public async Task MalformedOffersAndWrongContentTypesAreRefusedWithoutHoldingASlot()
+    {
+        await using var host = await StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        using var http = new HttpClient();
+        using var bad = new StringContent("v=0\r\nthis is not sdp\r\n");
+        bad.Headers.ContentType = new MediaTypeHeaderValue("application/sdp");
+        var response = await http.PostAsync(host.Whip, bad);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        output.WriteLine("400: " + await response.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await http.PostAsync(host.Whip, new StringContent("v=0"))).StatusCode);
+        Assert.Equal(0, host.Server.Reserved);
+    }
+
+    // ---------------- WebSocket signaling ----------------
+
+    private static async Task SendJsonAsync(ClientWebSocket ws, object value) =>
+        await ws.SendAsync(JsonSerializer.SerializeToUtf8Bytes(value), WebSocketMessageType.Text, true, default);
+
+    private static async Task<JsonElement> ReceiveJsonAsync(ClientWebSocket ws, bool skipPings = true)
+    {
+        var buffer = new byte[256 * 1024];
+        while (true)
+        {
+            using var cts = new CancellationTokenSource(Patience);
+            var r = await ws.ReceiveAsync(buffer, cts.Token);
+            if (r.MessageType == WebSocketMessageType.Close)
+                return JsonSerializer.SerializeToElement(new { type = "close", status = (int?)ws.CloseStatus, reason = ws.CloseStatusDescription });
+            var e = JsonDocument.Parse(buffer.AsMemory(0, r.Count)).RootElement.Clone();
+            if (skipPings && e.TryGetProperty("type", out var type) && type.GetString() == "ping") { await SendJsonAsync(ws, new { type = "pong" }); continue; }
+            return e;
+        }
+    }
+
+    private static Func<WebRtcStreamClient, string, CancellationToken, Task<string>> OverWebSocket(ClientWebSocket ws, Action<string> sessionId) => async (_, offer, _) =>
+    {
+        await SendJsonAsync(ws, new { type = "offer", sdp = offer });
+        var answer = await ReceiveJsonAsync(ws);
+        Assert.Equal("answer", answer.GetProperty("type").GetString());
+        sessionId(answer.GetProperty("session").GetString()!);
+        return answer.GetProperty("sdp").GetString()!;
+    };
+
+    [Fact]
+    public async Task WebSocketSignalingOffersAnswersTricklesAndSaysByeWhenTheSessionEnds()
+    {
+        await using var host = await StartAsync();
+        using var ws = new ClientWebSocket();
+        await ws.ConnectAsync(host.Signal, default);
+        string? id = null;
+        await using var client = await WebRtcStreamClient.ConnectAsync(OverWebSocket(ws, s => id = s)).WaitAsync(Patience);
+        await SendJsonAsync(ws, new { type = "candidate", candidate = (string?)null }); // end-of-candidates
+        await client.SendTextAsync("over signaling");
+        Assert.Equal("over signaling", (await client.NextAsync(Patience)).Text);
+        await client.SendTextAsync("bye");
+        var bye = await ReceiveJsonAsync(ws);
+        Assert.Equal("bye", bye.GetProperty("type").GetString());
+        Assert.Contains("EndStream", bye.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        var close = await ReceiveJsonAsync(ws);
+        Assert.Equal(1000, close.GetProperty("status").GetInt32());
+        await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "ok", default);
+        Assert.Null(host.Server.Find(id!));
+    }
+
+    [Fact]
+    public async Task LosingSignalingAfterTheMediaIsUpKeepsTheSessionAndTheClientReconnectsById()
+    {
+        await using var host = await StartAsync();
+        string? id = null;
+        var first = new ClientWebSocket();
+        await first.ConnectAsync(host.Signal, default);
+        await using var client = await WebRtcStreamClient.ConnectAsync(OverWebSocket(first, s => id = s)).WaitAsync(Patience);
+        var up = Stopwatch.StartNew();
+        while (host.Server.Find(id!)?.State != SessionState.Running && up.Elapsed < Patience) await Task.Delay(5); // the media is up on the server too
+        first.Abort(); // the signaling connection is lost (no close frame)
+        first.Dispose();
+        await Task.Delay(300);
+        Assert.NotNull(host.Server.Find(id!));
+        await client.SendTextAsync("media still up");
+        Assert.Equal("media still up", (await client.NextAsync(Patience)).Text);
+
+        using var second = new ClientWebSocket();
+        await second.ConnectAsync(host.Signal, default);
+        await SendJsonAsync(second, new { type = "reconnect", session = id });
+        var ack = await ReceiveJsonAsync(second);
+        Assert.Equal("reconnected", ack.GetProperty("type").GetString());
+        await SendJsonAsync(second, new { type = "bye" });
+        Assert.Equal("bye", (await ReceiveJsonAsync(second)).GetProperty("type").GetString());
+        await client.Closed.WaitAsync(Patience);
+        Assert.Null(host.Server.Find(id!));
+
+        using var third = new ClientWebSocket();
+        await third.ConnectAsync(host.Signal, default);
+        await SendJsonAsync(third, new { type = "reconnect", session = id });
+        Assert.Equal("unknown_session", (await ReceiveJsonAsync(third)).GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task SignalingKeepaliveClosesASilentPeerWithAClearReasonAndANormalCloseIsNotAnError()
+    {
+        await using var host = await StartAsync(new EchoServerSettings
+        {
+            Signaling = new SignalingOptions { KeepAliveInterval = TimeSpan.FromMilliseconds(200), KeepAliveTimeout = TimeSpan.FromMilliseconds(300) },
+        });
+        using var polite = new ClientWebSocket();
+        await polite.ConnectAsync(host.Signal, default);
+        var ping = await ReceiveJsonAsync(polite, skipPings: false);
+        Assert.Equal("ping", ping.GetProperty("type").GetString());
+        await SendJsonAsync(polite, new { type = "pong" });
+        await polite.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", default);
+
+        using var silent = new ClientWebSocket();
+        var connected = Stopwatch.StartNew();
+        await silent.ConnectAsync(host.Signal, default);
+        JsonElement last;
+        do last = await ReceiveJsonAsync(silent, skipPings: false); // reads, never answers
+        while (last.GetProperty("type").GetString() != "close");
+        var took = connected.Elapsed;
+        output.WriteLine($"silent signaling peer closed after {took.TotalMilliseconds:0} ms (interval 200 + timeout 300): {last}");
+        Assert.Equal((int)WebSocketCloseStatus.PolicyViolation, last.GetProperty("status").GetInt32());
+        Assert.Equal("keepalive: no pong within 0.3 s", last.GetProperty("reason").GetString());
+        Assert.InRange(took, TimeSpan.FromMilliseconds(450), TimeSpan.FromMilliseconds(2000));
+        Assert.Contains(host.Logs, l => l.Message.Contains("closed normally by the client (1000", StringComparison.Ordinal) && l.Level == LogLevel.Information);
+        Assert.DoesNotContain(host.Logs, l => l.Level >= LogLevel.Error);
+    }
+    [Fact]
+    public async Task AFullServerRefusesAnOfferOnTheSignalingSocketWithTheExactJson()
+    {
+        await using var host = await StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        using var first = new ClientWebSocket();
+        await first.ConnectAsync(host.Signal, default);
+        await using var client = await WebRtcStreamClient.ConnectAsync(OverWebSocket(first, _ => { })).WaitAsync(Patience);
+        using var second = new ClientWebSocket();
+        await second.ConnectAsync(host.Signal, default);
+        await SendJsonAsync(second, new { type = "offer", sdp = "v=0" });
+        var refusal = await ReceiveJsonAsync(second);
+        Assert.Equal("{\"status\":\"failed\",\"meta\":{\"error\":\"concurrency_limit_reached\",\"limit\":1}}", refusal.GetRawText());
+        var close = await ReceiveJsonAsync(second);
+        Assert.Equal((int)WebSocketCloseStatus.PolicyViolation, close.GetProperty("status").GetInt32());
+        Assert.Equal("concurrency_limit_reached", close.GetProperty("reason").GetString());
+    }
+}
