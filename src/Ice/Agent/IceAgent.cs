@@ -79,6 +79,12 @@ public sealed partial class IceAgent : IDisposable
     /// <summary>When something was last received on the selected pair.</summary>
     public TimeSpan? LastReceivedAt => Selected is null ? null : _lastReceived;
 
+    /// <summary>
+    /// When consent was last refreshed on the selected pair (RFC 7675: the last authenticated response, or the
+    /// selection itself); null before a pair is selected. Consent expires ConsentTimeout after this.
+    /// </summary>
+    public TimeSpan? LastConsentAt => Selected is null ? null : _lastConsent;
+
     /// <summary>Datagrams dropped for <paramref name="reason"/>.</summary>
     public long DroppedCount(IceDropReason reason) => _dropped[(int)reason];
 

@@ -50,6 +50,9 @@ public sealed partial class UdpDriver : IAsyncDisposable
     /// <summary>What the driver counted.</summary>
     public UdpDriverCounters Counters { get; } = new();
 
+    /// <summary>Peers registered and not yet stopped (a leak check: every dispose takes one away).</summary>
+    public int PeerCount => _actors.Count;
+
     /// <summary>Monotonic time since the driver started: the <c>now</c> handed to every peer.</summary>
     public TimeSpan Now => _time.GetElapsedTime(_start);
 

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Transport.Ice;
 
 namespace Transport.Streaming.WebRtc;
@@ -39,11 +38,6 @@ public sealed record PeerConnectionHealth(
 
 public sealed partial class PeerConnection
 {
-    // The ICE agent keeps the time of the last consent refresh private. Until it exposes it (request in
-    // docs/sessions.md), the health snapshot reads the field; when the field is renamed the age is simply unknown.
-    private static readonly FieldInfo? LastConsentField =
-        typeof(IceAgent).GetField("_lastConsent", BindingFlags.Instance | BindingFlags.NonPublic) is { FieldType: var t } f && t == typeof(TimeSpan) ? f : null;
-
     /// <summary>
     /// The connection's health now (state, selected pair, consent age, last packet age, SCTP send state), read on
     /// the connection's own thread. After dispose it reports the final state without touching the layers.
@@ -57,7 +51,7 @@ public sealed partial class PeerConnection
             var ice = _core.Ice;
             var sctp = _core.Sctp;
             string? pair = ice.SelectedLocal is { } l && ice.SelectedRemote is { } r ? $"{l.Address} -> {r.Address}" : null;
-            TimeSpan? consentAge = ice.SelectedLocal is not null && LastConsentField?.GetValue(ice) is TimeSpan consent ? Max(now - consent) : null;
+            TimeSpan? consentAge = ice.LastConsentAt is { } consent ? Max(now - consent) : null;
             return new PeerConnectionHealth(
                 _core.State, _core.Reason, ice.State, pair,
                 ice.LastReceivedAt is { } last ? Max(now - last) : null,
