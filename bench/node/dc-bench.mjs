@@ -15,10 +15,19 @@ function connect(label, onRemoteChannel) {
     const timer = setTimeout(() => reject(new Error('no open within 10 s')), 10000);
     const a = new ndc.PeerConnection('a', config);
     const b = new ndc.PeerConnection('b', config);
-    a.onLocalDescription((sdp, type) => b.setRemoteDescription(sdp, type));
-    b.onLocalDescription((sdp, type) => a.setRemoteDescription(sdp, type));
-    a.onLocalCandidate((c, mid) => b.addRemoteCandidate(c, mid));
-    b.onLocalCandidate((c, mid) => a.addRemoteCandidate(c, mid));
+    // Callbacks may come in any order: a candidate waits until its peer has the description.
+    const link = (from, to) => {
+      let described = false;
+      const pending = [];
+      from.onLocalDescription((sdp, type) => {
+        to.setRemoteDescription(sdp, type);
+        described = true;
+        for (const [c, mid] of pending.splice(0)) to.addRemoteCandidate(c, mid);
+      });
+      from.onLocalCandidate((c, mid) => { if (described) to.addRemoteCandidate(c, mid); else pending.push([c, mid]); });
+    };
+    link(a, b);
+    link(b, a);
     if (onRemoteChannel) b.onDataChannel(onRemoteChannel);
     const start = process.hrtime.bigint();
     const dc = a.createDataChannel(label);
