@@ -7,20 +7,11 @@ using Transport.Streaming.WebRtc;
 
 namespace Transport.Streaming.Tests.WebRtc;
 
+using static RealPeerKit;
+
 /// <summary>The async media API of <see cref="PeerConnection"/>: two of ours over real UDP sockets on 127.0.0.1.</summary>
 public sealed class PeerConnectionMediaApiTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(365));
-
-    private static async Task<T> NextAsync<T>(PeerConnection pc, Func<T, bool>? match = null) where T : PeerConnectionEvent
-    {
-        using var cts = new CancellationTokenSource(Patience);
-        await foreach (var e in pc.Events.ReadAllAsync(cts.Token))
-            if (e is T t && (match is null || match(t))) return t;
-        throw new InvalidOperationException($"the events ended without a {typeof(T).Name}");
-    }
-
     [Fact]
     public async Task TracksAddedBeforeTheOfferCarryFramesKeyFrameRequestsAndEndOnClose()
     {

@@ -9,6 +9,8 @@ using Transport.TestKit;
 
 namespace Transport.Streaming.Tests.WebRtc;
 
+using static RealPeerKit;
+
 /// <summary>
 /// Two of our peer connections with the relay-only policy (like a browser's iceTransportPolicy "relay") through
 /// coturn on 127.0.0.1, over real UDP: relay candidates trickled, DTLS and SCTP wrapped for the server, a data
@@ -16,9 +18,6 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// </summary>
 public sealed class PeerConnectionRelayTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(365));
-
     [Fact]
     public async Task TwoRelayOnlyPeerConnectionsOpenADataChannelThroughCoturn()
     {

@@ -9,6 +9,8 @@ using Transport.TestKit;
 
 namespace Transport.Streaming.Tests.WebRtc;
 
+using static RealPeerKit;
+
 /// <summary>
 /// Send guards of the async peer connection over real sockets: TrySend names the state, a message sent while
 /// Disconnected is kept and delivered, a full buffer refuses with the bound, nothing is dropped silently; events as
@@ -16,17 +18,6 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// </summary>
 public sealed class PeerConnectionSendTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(365));
-
-    private static async Task<T> NextAsync<T>(PeerConnection pc, Func<T, bool>? match = null) where T : PeerConnectionEvent
-    {
-        using var cts = new CancellationTokenSource(Patience);
-        await foreach (var e in pc.ReadEventsAsync(cts.Token))
-            if (e is T t && (match is null || match(t))) return t;
-        throw new InvalidOperationException($"the events ended without a {typeof(T).Name}");
-    }
-
     private static async Task<(DataChannel A, DataChannel B)> ConnectAsync(PeerConnection a, PeerConnection b)
     {
         var offer = await a.CreateOfferAsync();
