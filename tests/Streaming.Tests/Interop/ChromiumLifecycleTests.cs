@@ -48,6 +48,19 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
         }
         """;
 
+    // The page offers a data channel, we answer, and one message is echoed: the connection is up.
+    private static async Task<Microsoft.Playwright.IPage> ConnectAndEchoOnceAsync(HeadlessChromium chromium, PeerConnection pc)
+    {
+        var page = await chromium.Browser.NewPageAsync();
+        var offer = await page.EvaluateAsync<string>(OfferScript);
+        var answer = await pc.CreateAnswerAsync(offer).WaitAsync(Patience);
+        await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
+        await page.WaitForFunctionAsync("() => window.ch.readyState === 'open'", null, new() { Timeout = 20_000 });
+        await page.EvaluateAsync("() => window.ch.send('hello')");
+        await page.WaitForFunctionAsync("() => window.echoes === 1", null, new() { Timeout = 5_000 });
+        return page;
+    }
+
     private static DtlsCertificate NewCertificate() =>
         DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
 
@@ -65,13 +78,7 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
         try
         {
             await using var chromium = await HeadlessChromium.LaunchAsync(ns);
-            var page = await chromium.Browser.NewPageAsync();
-            var offer = await page.EvaluateAsync<string>(OfferScript);
-            var answer = await pc.CreateAnswerAsync(offer).WaitAsync(Patience);
-            await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
-            await page.WaitForFunctionAsync("() => window.ch.readyState === 'open'", null, new() { Timeout = 20_000 });
-            await page.EvaluateAsync("() => window.ch.send('hello')");
-            await page.WaitForFunctionAsync("() => window.echoes === 1", null, new() { Timeout = 5_000 });
+            var page = await ConnectAndEchoOnceAsync(chromium, pc);
             Assert.Equal(ConnectionState.Connected, pc.State);
             var channel = session.Events.OfType<DataChannelOpened>().Single().Channel;
 
@@ -312,13 +319,7 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
         try
         {
             await using var chromium = await HeadlessChromium.LaunchAsync(ns);
-            var page = await chromium.Browser.NewPageAsync();
-            var offer = await page.EvaluateAsync<string>(OfferScript);
-            var answer = await pc.CreateAnswerAsync(offer).WaitAsync(Patience);
-            await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
-            await page.WaitForFunctionAsync("() => window.ch.readyState === 'open'", null, new() { Timeout = 20_000 });
-            await page.EvaluateAsync("() => window.ch.send('hello')");
-            await page.WaitForFunctionAsync("() => window.echoes === 1", null, new() { Timeout = 5_000 });
+            var page = await ConnectAndEchoOnceAsync(chromium, pc);
 
             // The page's clock starts just before we close (an upper bound: it includes one evaluate's return trip).
             var pageStart = await page.EvaluateAsync<double>("() => window.closeAsked = performance.now()");
