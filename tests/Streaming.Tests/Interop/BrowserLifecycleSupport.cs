@@ -35,6 +35,8 @@ internal sealed class TimedEchoPeer(PeerConnectionCore core) : IDatagramPeer
     public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote) =>
         Core.TryPollTransmit(destination, out written, out local, out remote);
     public TimeSpan? PollTimeout() => Core.PollTimeout();
+    /// <summary>Sans-IO core and concurrent queues only: never blocks, so the driver runs it on its own threads (timers stay punctual however busy the pool is).</summary>
+    public bool RunsInline => true;
 
     public void AfterInput(TimeSpan now)
     {

@@ -51,6 +51,8 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
 
         public void HandleTimeout(TimeSpan now) => Core.HandleTimeout(now);
         public TimeSpan? PollTimeout() => Core.PollTimeout();
+        /// <summary>Sans-IO core and concurrent queues only: never blocks, so the driver runs it on its own threads (timers stay punctual however busy the pool is).</summary>
+        public bool RunsInline => true;
 
         public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
         {
