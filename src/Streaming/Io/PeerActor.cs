@@ -99,6 +99,12 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     /// </summary>
     private void RunInline(Datagram datagram)
     {
+        RunInlineOnce(datagram);
+        Leave(handOff: true);
+    }
+
+    private void RunInlineOnce(Datagram datagram)
+    {
         Interlocked.Increment(ref _driver.Counters._inline);
         var now = _driver.Now;
         var previous = t_current;
@@ -110,7 +116,6 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             Finish(now);
         }
         finally { t_current = previous; }
-        Leave(handOff: true);
     }
 
     /// <summary>
@@ -162,18 +167,8 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             if (_inline && extra < 8 && _work.IsEmpty && _datagrams.TryPeek(out var head) && head.IsStun && _datagrams.TryDequeue(out var d))
             {
                 Interlocked.Decrement(ref _queuedDatagrams);
-                Interlocked.Increment(ref _driver.Counters._inline);
-                var now = _driver.Now;
-                var previous = t_current;
-                t_current = this;
-                try
-                {
-                    try { HandleDatagram(d.Socket, d.Buffer.AsSpan(0, d.Length), d.Remote, now); }
-                    finally { ArrayPool<byte>.Shared.Return(d.Buffer); }
-                    Volatile.Write(ref _timerFired, 0);
-                    Finish(now);
-                }
-                finally { t_current = previous; }
+                try { RunInlineOnce(d); }
+                finally { ArrayPool<byte>.Shared.Return(d.Buffer); }
                 continue;   // loop to leave again (no recursion: a burst is taken iteratively)
             }
             Interlocked.Increment(ref _driver.Counters._handoffs);

@@ -130,21 +130,31 @@ public sealed partial class PeerConnectionCore
         return false;
     }
 
-    // A layer's datagram in destination[..written] goes on the pair ICE sends on: as it is on a direct pair, wrapped
-    // for the TURN server (ChannelData or a Send indication) on a relayed one. False when it cannot go (ICE failed
-    // or closed, or a relay over TCP, which this driver does not carry): counted.
+    // A layer's datagram in destination[..written] goes on the pair ICE sends on: as it is on a direct pair (no copy),
+    // wrapped for the TURN server (ChannelData or a Send indication) on a relayed one. False when it cannot go (ICE
+    // failed or closed, or a relay over TCP, which this driver does not carry): counted.
     private readonly byte[] _routeScratch = new byte[2048];
 
     private bool Route(Span<byte> destination, ref int written, out IPEndPoint? local, out IPEndPoint remote)
     {
-        destination[..written].CopyTo(_routeScratch);
-        var send = Ice.TrySend(_routeScratch.AsSpan(0, written), destination, _now, out var transmit);
-        if (send.CanSend && !transmit.Tcp)
+        var send = Ice.TrySend(_now);
+        if (send.CanSend && !send.Relayed)
         {
-            written = transmit.Length;
-            local = transmit.Local;
-            remote = transmit.Remote;
+            local = send.Local;
+            remote = send.Remote!;
             return true;
+        }
+        if (send.CanSend)
+        {
+            destination[..written].CopyTo(_routeScratch);
+            send = Ice.TrySend(_routeScratch.AsSpan(0, written), destination, _now, out var transmit);
+            if (send.CanSend && !transmit.Tcp)
+            {
+                written = transmit.Length;
+                local = transmit.Local;
+                remote = transmit.Remote;
+                return true;
+            }
         }
         DroppedDatagrams++; // ICE failed or closed: the connection is over anyway
         local = null;
