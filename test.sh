@@ -38,7 +38,7 @@ for proj in tests/*.Tests/*.csproj; do
   name=$(basename "$proj" .csproj)
   echo "== $name"
   dotnet test "$proj" -c Release --no-build --nologo -v q \
-    --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
+    --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=minimal" --results-directory "$results" \
     --blame-hang-timeout 10m || status=1
 done
 
