@@ -30,6 +30,63 @@ public static class JsepNegotiator
         _ => throw new SdpParseException(0, "a=setup:" + remoteSetup.ToSdp(), "holdconn is not supported"),
     };
 
+    /// <summary>
+    /// The a=setup of an offer (RFC 8842 section 5.2): actpass in an initial offer; in a subsequent offer that keeps
+    /// the DTLS association, the value matching the role we already have (active for the client, passive for the
+    /// server), so the answerer cannot move us to the other role.
+    /// </summary>
+    public static SdpSetup OfferSetup(DtlsRole? established) => established switch
+    {
+        DtlsRole.Client => SdpSetup.Active,
+        DtlsRole.Server => SdpSetup.Passive,
+        _ => SdpSetup.ActPass,
+    };
+
+    /// <summary>
+    /// The a=setup of an answer: active (we are the DTLS client) unless the offer said active (RFC 8842 section 5.3).
+    /// Once a DTLS association exists (<paramref name="established"/>) the answer keeps our role (section 5.5); an
+    /// offer that demands the other role would need a new association, which is not supported:
+    /// <see cref="InvalidOperationException"/>.
+    /// </summary>
+    public static SdpSetup AnswerSetup(SdpSetup offered, DtlsRole? established)
+    {
+        if (established is not { } role) return RoleFor(weOffered: false, offered) == DtlsRole.Client ? SdpSetup.Active : SdpSetup.Passive;
+        if (offered == SdpSetup.HoldConn) throw new SdpParseException(0, "a=setup:holdconn", "holdconn is not supported");
+        if ((role == DtlsRole.Client && offered == SdpSetup.Active) || (role == DtlsRole.Server && offered == SdpSetup.Passive))
+            throw new InvalidOperationException($"The offer's a=setup:{offered.ToSdp()} would make us the DTLS {(role == DtlsRole.Client ? "server" : "client")}, " +
+                $"but the existing DTLS association has us as the {(role == DtlsRole.Client ? "client" : "server")}; a new DTLS association is not supported.");
+        return role == DtlsRole.Client ? SdpSetup.Active : SdpSetup.Passive;
+    }
+
+    /// <summary>
+    /// A subsequent offer on a negotiated session (RFC 8829 section 5.2.2): the sections of <paramref name="previous"/>
+    /// (our last local description, offer or answer) in the same order with the same mids, codecs, directions and
+    /// tracks, rejected sections still rejected, and the transport attributes (ICE credentials and candidates,
+    /// fingerprint, a=setup for our established DTLS role) taken from <paramref name="local"/>. The o= line keeps the
+    /// session id and increments the version (RFC 3264 section 8).
+    /// </summary>
+    public static SessionDescription CreateSubsequentOffer(SessionDescription previous, LocalSessionParameters local)
+    {
+        ArgumentNullException.ThrowIfNull(previous);
+        ArgumentNullException.ThrowIfNull(local);
+        if (local.EstablishedRole is null) throw new ArgumentException("A subsequent offer needs the established DTLS role.", nameof(local));
+        var sdp = SessionDescription.Parse(previous.ToString());   // a deep copy through our own writer and parser
+        sdp.Origin = previous.Origin with { SessionVersion = previous.Origin.SessionVersion + 1 };
+        foreach (var name in TransportAttributes) sdp.RemoveAttributes(name);
+        var setup = OfferSetup(local.EstablishedRole);
+        foreach (var m in sdp.Media)
+        {
+            if (m.IsRejected) continue;
+            foreach (var name in TransportAttributes) m.RemoveAttributes(name);
+            AddTransport(m, local, setup);
+        }
+        return sdp;
+    }
+
+    // Per-transport attributes rewritten in a subsequent offer; everything else of a section stays as negotiated.
+    private static readonly string[] TransportAttributes =
+        ["candidate", "end-of-candidates", "ice-ufrag", "ice-pwd", "ice-options", "fingerprint", "setup"];
+
     /// <summary>An offer: our media sections in order, then the data channel section, all in one BUNDLE group.</summary>
     public static SessionDescription CreateOffer(LocalSessionParameters local)
     {
@@ -47,14 +104,14 @@ public static class JsepNegotiator
                 int? rtx = local.UseRtx && media.Kind == MediaKind.Video ? NextFree(used, ref pt) : null;
                 codecs.Add(new NegotiatedCodec(c, p, c.Fmtp, rtx));
             }
-            sdp.Media.Add(BuildRtpSection(local, media.Kind, media.Mid, media.Direction, codecs, media, MidExtensionId, SdpSetup.ActPass));
+            sdp.Media.Add(BuildRtpSection(local, media.Kind, media.Mid, media.Direction, codecs, media, MidExtensionId, OfferSetup(local.EstablishedRole)));
             mids.Add(media.Mid);
         }
         if (local.DataChannel)
         {
             var mid = local.Media.Count.ToString(CultureInfo.InvariantCulture);
             while (mids.Contains(mid)) mid += "d";
-            sdp.Media.Add(BuildDataSection(local, mid, SdpSetup.ActPass));
+            sdp.Media.Add(BuildDataSection(local, mid, OfferSetup(local.EstablishedRole)));
             mids.Add(mid);
         }
         if (mids.Count == 0) throw new InvalidOperationException("An offer needs at least one media section or a data channel.");
@@ -72,7 +129,7 @@ public static class JsepNegotiator
         ArgumentNullException.ThrowIfNull(offer);
         ArgumentNullException.ThrowIfNull(local);
         var remote = RemoteDescription.Read(offer);
-        var setup = RoleFor(weOffered: false, remote.Setup) == DtlsRole.Client ? SdpSetup.Active : SdpSetup.Passive;
+        var setup = AnswerSetup(remote.Setup, local.EstablishedRole);
         var sdp = NewSession(local);
         var bundled = new List<string>();
         var localByKind = local.Media.GroupBy(m => m.Kind).ToDictionary(g => g.Key, g => new Queue<LocalMedia>(g));

@@ -83,6 +83,11 @@ public sealed record LocalSessionParameters(IceParameters Ice, SdpFingerprint Fi
     public bool EndOfCandidates { get; init; }
     /// <summary>Answer with RTX (RFC 4588) where the offer has it.</summary>
     public bool UseRtx { get; init; } = true;
+    /// <summary>
+    /// The DTLS role an earlier exchange established, or null for the initial one. An offer then says active
+    /// (client) or passive (server) instead of actpass, and an answer keeps the role (RFC 8842 section 5.5).
+    /// </summary>
+    public DtlsRole? EstablishedRole { get; init; }
     /// <summary>Session id for the o= line.</summary>
     public ulong SessionId { get; init; } = (ulong)Random.Shared.NextInt64(1, long.MaxValue) >> 1;
 }

@@ -51,22 +51,61 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// <summary>Every event in order; completes when the connection is closed or failed.</summary>
     public ChannelReader<PeerConnectionEvent> Events => _events.Reader;
 
-    /// <summary>Our offer (SDP text).</summary>
-    public Task<string> CreateOfferAsync(CancellationToken cancellationToken = default) =>
-        _handle.InvokeAsync(now => _core.CreateOffer(now).ToString(), cancellationToken);
+    /// <summary>Where the offer/answer exchange stands (a snapshot).</summary>
+    public SignalingState SignalingState => _core.SignalingState;
 
-    /// <summary>Our answer to <paramref name="offer"/> (SDP text); malformed SDP throws <see cref="SdpParseException"/>.</summary>
+    /// <summary>
+    /// Our offer (SDP text), set as our local description. On a connected connection this is a subsequent offer: same
+    /// sections, same DTLS role and association, same SCTP association. Throws <see cref="InvalidOperationException"/>
+    /// when an offer of ours already waits for its answer.
+    /// </summary>
+    public Task<string> CreateOfferAsync(CancellationToken cancellationToken = default) => CreateOfferAsync(null, cancellationToken);
+
+    /// <summary>
+    /// Our offer with <paramref name="options"/>; <see cref="OfferOptions.IceRestart"/> (or an earlier
+    /// <see cref="RestartIce"/>) restarts ICE: new ice-ufrag and ice-pwd, registered with the driver before the offer is
+    /// returned so the peer's first checks of the new generation reach us. Data keeps flowing on the current pair until
+    /// the new one is selected (<see cref="IceRestartCompleted"/>).
+    /// </summary>
+    public Task<string> CreateOfferAsync(OfferOptions? options, CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _restartRequested, 0) != 0) options = (options ?? new OfferOptions()) with { IceRestart = true };
+        return _handle.InvokeAsync(now => RegisterFragments(_core.CreateOffer(now, options).ToString()), cancellationToken);
+    }
+
+    /// <summary>
+    /// Marks the next <see cref="CreateOfferAsync(OfferOptions?, CancellationToken)"/> as an ICE restart, as
+    /// <c>RTCPeerConnection.restartIce()</c> does (the application then negotiates as usual).
+    /// </summary>
+    public void RestartIce() => Interlocked.Exchange(ref _restartRequested, 1);
+
+    private int _restartRequested;
+
+    /// <summary>
+    /// Our answer to <paramref name="offer"/> (SDP text); malformed SDP throws <see cref="SdpParseException"/>. A remote
+    /// offer on a connected connection is a subsequent one: our DTLS role is kept, and when it carries new ICE
+    /// credentials we restart ICE and answer with new ones. Throws <see cref="InvalidOperationException"/> when our own
+    /// offer waits for its answer (rollback is not supported) or the offer would change the DTLS fingerprint or role.
+    /// </summary>
     public Task<string> CreateAnswerAsync(string offer, CancellationToken cancellationToken = default)
     {
         var parsed = SessionDescription.Parse(offer);
-        return _handle.InvokeAsync(now => _core.CreateAnswer(parsed, now).ToString(), cancellationToken);
+        return _handle.InvokeAsync(now => RegisterFragments(_core.CreateAnswer(parsed, now).ToString()), cancellationToken);
     }
 
-    /// <summary>Applies the answer to our offer.</summary>
+    /// <summary>Applies the answer to our offer; <see cref="InvalidOperationException"/> when no offer of ours is pending.</summary>
     public Task SetRemoteDescriptionAsync(string answer, CancellationToken cancellationToken = default)
     {
         var parsed = SessionDescription.Parse(answer);
         return _handle.InvokeAsync(now => _core.SetRemoteDescription(parsed, now), cancellationToken);
+    }
+
+    // Runs on the connection's thread before the description leaves: a restart's new ufrag must route on the driver
+    // before the peer can send its first check to it (RFC 8445 section 7.2.2 USERNAME is "ourUfrag:theirUfrag").
+    private string RegisterFragments(string description)
+    {
+        foreach (var fragment in _core.LocalUsernameFragments) _handle.AddUsernameFragment(fragment);
+        return description;
     }
 
     /// <summary>A trickled remote candidate (<c>candidate:...</c>), or null for end-of-candidates.</summary>
@@ -120,7 +159,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     public ChannelReader<RemoteTrack> RemoteTracks => _remoteTracks.Reader;
 
     /// <summary>
-    /// Adds an outgoing audio or video track; call before <see cref="CreateOfferAsync"/> or
+    /// Adds an outgoing audio or video track; call before <see cref="CreateOfferAsync(CancellationToken)"/> or
     /// <see cref="CreateAnswerAsync"/> so the description carries it.
     /// </summary>
     public Task<LocalTrack> AddTrackAsync(Jsep.MediaKind kind, LocalTrackOptions? options = null, CancellationToken cancellationToken = default) =>

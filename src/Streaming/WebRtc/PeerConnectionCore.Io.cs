@@ -12,7 +12,14 @@ public sealed partial class PeerConnectionCore
     // SCTP packets are at most MaxPacketSize (1163) bytes; one scratch buffer serves every hop.
     private readonly byte[] _scratch = new byte[2048];
 
-    public IReadOnlyCollection<string> LocalUsernameFragments { get; }
+    /// <summary>
+    /// Every local ICE username fragment this connection answered to: the first, and one more per ICE restart (the
+    /// driver routes a first STUN request by it, so a restart's fragment is registered before its description goes
+    /// out; the old ones stay, the old generation answers consent checks until the new pair is selected).
+    /// </summary>
+    public IReadOnlyCollection<string> LocalUsernameFragments => _localUsernameFragments;
+
+    private readonly List<string> _localUsernameFragments = new(2);
 
     /// <summary>A datagram from the 5-tuple: STUN to ICE; DTLS (20-63) and SRTP (128-191) only from a valid pair.</summary>
     public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now)
@@ -188,6 +195,9 @@ public sealed partial class PeerConnectionCore
     {
         switch (e)
         {
+            case IceSelectedPairChangedEvent p:
+                OnSelectedPairChanged(p, now);
+                break;
             case IceCandidateGatheredEvent g:
                 _events.Enqueue(new LocalCandidateGathered(now, g.Candidate));
                 break;

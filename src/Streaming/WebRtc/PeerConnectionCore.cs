@@ -39,7 +39,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         _ownsCertificate = _options.Certificate is null;
         _certificate = _options.Certificate ?? DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
         Ice = new IceAgent(_options.Ice);
-        LocalUsernameFragments = [Ice.LocalCredentials.Ufrag];
+        _localUsernameFragments.Add(Ice.LocalCredentials.Ufrag);
     }
 
     /// <summary>The ICE agent (read its counters and pairs; do not drive it directly).</summary>
@@ -72,58 +72,14 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     private LocalSessionParameters LocalParameters(bool endOfCandidates) =>
         new(new IceParameters(Ice.LocalCredentials.Ufrag, Ice.LocalCredentials.Password, Ice.IsLite), Fingerprint)
         {
+            SessionId = _sessionId,
+            EstablishedRole = !_negotiated ? null : _dtlsClient switch { true => DtlsRole.Client, false => DtlsRole.Server, null => null },
             Candidates = Ice.LocalCandidates.Select(c => SdpCandidate.Parse(c.ToSdp())).ToList(),
             EndOfCandidates = endOfCandidates,
             MaxMessageSize = _options.MaxMessageSize,
             Media = LocalMediaSections(),
             UseRtx = _options.Media.UseRtx,
         };
-
-    /// <summary>Our offer (we control ICE and answer DTLS setup with actpass), with the candidates known so far.</summary>
-    public SessionDescription CreateOffer(TimeSpan now)
-    {
-        Advance(now);
-        ThrowIfEnded();
-        _weOffered = true;
-        StartGathering();
-        var offer = JsepNegotiator.CreateOffer(LocalParameters(endOfCandidates: false));
-        _localOffer = offer;
-        return offer;
-    }
-
-    /// <summary>Our answer to the remote offer set with <see cref="SetRemoteDescription"/>.</summary>
-    public SessionDescription CreateAnswer(SessionDescription offer, TimeSpan now)
-    {
-        ArgumentNullException.ThrowIfNull(offer);
-        Advance(now);
-        ThrowIfEnded();
-        _weOffered = false;
-        StartGathering();
-        var answer = JsepNegotiator.CreateAnswer(offer, LocalParameters(endOfCandidates: false));
-        SetRemote(offer, now);
-        ApplyMedia(answer, offer, answer, now);
-        return answer;
-    }
-
-    /// <summary>Applies the remote answer to our offer.</summary>
-    public void SetRemoteDescription(SessionDescription answer, TimeSpan now)
-    {
-        ArgumentNullException.ThrowIfNull(answer);
-        Advance(now);
-        ThrowIfEnded();
-        if (!_weOffered) throw new InvalidOperationException("SetRemoteDescription takes the answer to our offer; use CreateAnswer for a remote offer.");
-        SetRemote(answer, now);
-        if (_localOffer is not null) ApplyMedia(_localOffer, answer, answer, now);
-    }
-
-    /// <summary>A trickled remote candidate (or <c>null</c> for end-of-candidates).</summary>
-    public void AddRemoteCandidate(SdpCandidate? candidate, TimeSpan now)
-    {
-        Advance(now);
-        if (candidate is null) { Ice.AddRemoteEndOfCandidates(now); return; }
-        if (candidate.Transport != "udp") return; // TCP candidates (RFC 6544) are not used
-        if (IceCandidate.TryParse(candidate.ToString(), out var ice)) Ice.AddRemoteCandidate(ice, now);
-    }
 
     /// <summary>
     /// Creates a data channel. Before SCTP is up it is opened as soon as the association is established; the
@@ -149,19 +105,6 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     }
 
     private bool _gatheringStarted;
-
-    private void SetRemote(SessionDescription description, TimeSpan now)
-    {
-        var remote = RemoteDescription.Read(description);
-        if (remote.Fingerprints.Count == 0) throw new SdpParseException(0, "", "a=fingerprint is missing");
-        _remote = remote;
-        _dtlsClient = JsepNegotiator.RoleFor(_weOffered, remote.Setup) == DtlsRole.Client;
-        Ice.SetRemoteCredentials(new IceCredentials(remote.Ice.UsernameFragment, remote.Ice.Password), now);
-        foreach (var c in remote.Candidates) AddRemoteCandidate(c, now);
-        if (remote.EndOfCandidates) Ice.AddRemoteEndOfCandidates(now);
-        if (_state == ConnectionState.New) Transition(ConnectionState.Connecting, new ConnectionReason(ConnectionLayer.Ice, "checks started"));
-        Pump(now);
-    }
 
     /// <summary>Closes: RTCP BYE for our tracks, SCTP ABORT, DTLS close_notify, then ICE stops. State Closed at once.</summary>
     public void Close(TimeSpan now, string reason = "closed by the application")

@@ -78,3 +78,39 @@ public sealed record DataChannelBufferedAmountLow(TimeSpan At, DataChannel Chann
 /// tracks go to <see cref="RemoteTrack.Packets"/> instead.
 /// </summary>
 public sealed record MediaPacketReceived(TimeSpan At, bool IsRtcp, byte[] Packet) : PeerConnectionEvent(At);
+
+/// <summary>Where the offer/answer exchange stands (W3C RTCSignalingState, the states this API can be in).</summary>
+public enum SignalingState
+{
+    /// <summary>No exchange is in progress: an offer may be created, or a remote offer answered.</summary>
+    Stable,
+    /// <summary>Our offer is our local description and waits for the remote answer.</summary>
+    HaveLocalOffer,
+}
+
+/// <summary>Options of an offer.</summary>
+public sealed record OfferOptions
+{
+    /// <summary>
+    /// Restart ICE (RFC 8445 section 9; RFC 8829 section 5.2.1, <c>iceRestart</c>): the offer carries new ice-ufrag and
+    /// ice-pwd and the agent starts a new check list. Data keeps flowing on the current pair until the new generation
+    /// selects its own; DTLS, SCTP and SRTP are untouched. Ignored on the initial offer.
+    /// </summary>
+    public bool IceRestart { get; init; }
+}
+
+/// <summary>
+/// An ICE restart began: we offered it (<paramref name="ByUs"/>), or the peer's offer carried new credentials and we
+/// answered with new ones. <paramref name="LocalUsernameFragment"/> is our new ufrag, <paramref name="PreviousLocalUsernameFragment"/>
+/// the one it replaces. Data keeps flowing on the selected pair of the previous generation meanwhile.
+/// </summary>
+public sealed record IceRestartStarted(TimeSpan At, bool ByUs, string LocalUsernameFragment, string PreviousLocalUsernameFragment) : PeerConnectionEvent(At);
+
+/// <summary>
+/// The restart's new ICE generation selected its pair (<paramref name="Local"/>, <paramref name="Remote"/>): data goes on
+/// it from now on. <paramref name="LocalUsernameFragment"/> and <paramref name="RemoteUsernameFragment"/> are that
+/// generation's credentials; <paramref name="Elapsed"/> runs from the restart's start (our offer, or our answer to the
+/// peer's restart offer) to the selection.
+/// </summary>
+public sealed record IceRestartCompleted(TimeSpan At, string LocalUsernameFragment, string RemoteUsernameFragment, IceCandidate Local, IceCandidate Remote, TimeSpan Elapsed)
+    : PeerConnectionEvent(At);

@@ -1,0 +1,219 @@
+using Transport.Ice;
+using Transport.Streaming.Jsep;
+using Transport.Streaming.Sdp;
+
+namespace Transport.Streaming.WebRtc;
+
+// Offer/answer (RFC 8829): the initial exchange, then any number of subsequent ones on the same connection, offered
+// by either side. A subsequent exchange keeps the DTLS association and role (RFC 8842 section 5.5), the SCTP
+// association and every negotiated section; one whose ICE credentials change is an ICE restart (RFC 8445 section 9,
+// RFC 8839 section 4.4.1.1.2): a new check list while data keeps flowing on the old selected pair.
+public sealed partial class PeerConnectionCore
+{
+    private readonly ulong _sessionId = (ulong)Random.Shared.NextInt64(1, long.MaxValue) >> 1;
+    private ulong _sessionVersion = 1;
+    private SignalingState _signaling = SignalingState.Stable;
+    // True once one offer/answer exchange completed: later descriptions are subsequent ones.
+    private bool _negotiated;
+    // Our local description of the last completed exchange (the template of a subsequent offer).
+    private SessionDescription? _currentLocal;
+    // Whether our pending offer restarts ICE.
+    private bool _offerRestartsIce;
+    // The running restart: when it began and the local ufrag of its generation (cleared when its pair is selected).
+    private (TimeSpan Started, string Ufrag)? _restart;
+    // Remote ufrags of earlier generations: trickled candidates carrying one of them are stale (RFC 8838 section 4.2).
+    private readonly HashSet<string> _oldRemoteUfrags = new(StringComparer.Ordinal);
+    // Candidates whose ufrag names a generation not signalled yet (they raced ahead of the description): bounded.
+    private const int MaxEarlyCandidates = 32;
+    private readonly List<SdpCandidate> _earlyCandidates = new();
+
+    /// <summary>Where the offer/answer exchange stands.</summary>
+    public SignalingState SignalingState => _signaling;
+
+    /// <summary>Completed ICE restarts.</summary>
+    public int IceRestarts { get; private set; }
+
+    /// <summary>Trickled candidates ignored because they belong to an earlier ICE generation.</summary>
+    public long StaleCandidates { get; private set; }
+
+    /// <summary>
+    /// Our offer, set as our local description (we wait for its answer in <see cref="SignalingState.HaveLocalOffer"/>).
+    /// The first offer says a=setup:actpass; a subsequent one keeps every negotiated section and our DTLS role, and with
+    /// <see cref="OfferOptions.IceRestart"/> carries new ICE credentials (RFC 8829 section 5.2.1): the ICE agent starts
+    /// a new generation at once, so the peer's checks on it are answered as soon as it has the offer.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">An offer of ours already waits for its answer.</exception>
+    public SessionDescription CreateOffer(TimeSpan now, OfferOptions? options = null)
+    {
+        Advance(now);
+        ThrowIfEnded();
+        if (_signaling != SignalingState.Stable)
+            throw new InvalidOperationException($"Cannot create an offer in signaling state {_signaling}: our previous offer waits for its answer (SetRemoteDescription).");
+        SessionDescription offer;
+        if (!_negotiated)
+        {
+            _weOffered = true;
+            StartGathering();
+            offer = JsepNegotiator.CreateOffer(LocalParameters(endOfCandidates: false));
+            _offerRestartsIce = false;
+        }
+        else
+        {
+            _offerRestartsIce = options?.IceRestart == true;
+            if (_offerRestartsIce) BeginIceRestart(byUs: true, now);
+            offer = JsepNegotiator.CreateSubsequentOffer(_currentLocal!, LocalParameters(endOfCandidates: false));
+            _weOffered = true;
+        }
+        Stamp(offer);
+        _localOffer = offer;
+        _signaling = SignalingState.HaveLocalOffer;
+        return offer;
+    }
+
+    /// <summary>
+    /// Our answer to the remote <paramref name="offer"/>, applied at once (the exchange completes). On a negotiated
+    /// connection the answer keeps our DTLS role; when the offer carries new ICE credentials (the peer restarts ICE),
+    /// we restart too and answer with new credentials of our own (RFC 8829 section 5.3.1).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Our own offer waits for its answer (glare; rollback is not supported), or the offer changes the DTLS fingerprint or role.</exception>
+    public SessionDescription CreateAnswer(SessionDescription offer, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(offer);
+        Advance(now);
+        ThrowIfEnded();
+        if (_signaling != SignalingState.Stable)
+            throw new InvalidOperationException($"Cannot answer a remote offer in signaling state {_signaling}: our own offer waits for its answer (rollback is not supported).");
+        var remote = RemoteDescription.Read(offer);
+        if (_negotiated)
+        {
+            CheckSameDtlsAssociation(remote);
+            if (CredentialsChanged(remote)) BeginIceRestart(byUs: false, now);
+        }
+        _weOffered = false;
+        StartGathering();
+        var answer = JsepNegotiator.CreateAnswer(offer, LocalParameters(endOfCandidates: false));
+        Stamp(answer);
+        SetRemote(remote, now);
+        ApplyMedia(answer, offer, answer, now);
+        Complete(answer);
+        return answer;
+    }
+
+    /// <summary>Applies the remote answer to our offer; the exchange completes.</summary>
+    /// <exception cref="InvalidOperationException">No offer of ours waits for an answer, or the answer changes the DTLS fingerprint or role, or changes the ICE credentials although our offer did not restart ICE.</exception>
+    public void SetRemoteDescription(SessionDescription answer, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+        Advance(now);
+        ThrowIfEnded();
+        if (_signaling != SignalingState.HaveLocalOffer)
+            throw new InvalidOperationException($"SetRemoteDescription takes the answer to our offer, and no offer of ours is pending (signaling state {_signaling}); use CreateAnswer for a remote offer.");
+        var remote = RemoteDescription.Read(answer);
+        if (_negotiated)
+        {
+            CheckSameDtlsAssociation(remote);
+            if (!_offerRestartsIce && CredentialsChanged(remote))
+                throw new InvalidOperationException("The answer changes the ICE credentials although our offer did not restart ICE (RFC 8839 section 4.4.1.1.2).");
+        }
+        SetRemote(remote, now);
+        if (_localOffer is not null) ApplyMedia(_localOffer, answer, answer, now);
+        Complete(_localOffer!);
+    }
+
+    /// <summary>
+    /// A trickled remote candidate (or <c>null</c> for end-of-candidates). A candidate whose <c>ufrag</c> extension
+    /// names an earlier ICE generation is ignored (counted in <see cref="StaleCandidates"/>); one naming a generation
+    /// whose description has not arrived yet is kept until it does.
+    /// </summary>
+    public void AddRemoteCandidate(SdpCandidate? candidate, TimeSpan now)
+    {
+        Advance(now);
+        if (candidate is null) { Ice.AddRemoteEndOfCandidates(now); return; }
+        if (candidate.Transport != "udp") return; // TCP candidates (RFC 6544) are not used
+        if (candidate.GetExtension("ufrag") is { } ufrag && ufrag != _remote?.Ice.UsernameFragment)
+        {
+            if (_oldRemoteUfrags.Contains(ufrag)) StaleCandidates++;
+            else if (_earlyCandidates.Count < MaxEarlyCandidates) _earlyCandidates.Add(candidate);
+            return;
+        }
+        if (IceCandidate.TryParse(candidate.ToString(), out var ice)) Ice.AddRemoteCandidate(ice, now);
+    }
+
+    private void SetRemote(RemoteDescription remote, TimeSpan now)
+    {
+        if (remote.Fingerprints.Count == 0) throw new SdpParseException(0, "", "a=fingerprint is missing");
+        var previous = _remote;
+        _remote = remote;
+        // The role is decided once; later exchanges keep it (checked by CheckSameDtlsAssociation): an offer's actpass
+        // must not turn the DTLS server we are into a client.
+        if (!_negotiated) _dtlsClient = JsepNegotiator.RoleFor(_weOffered, remote.Setup) == DtlsRole.Client;
+        if (previous is null || CredentialsDiffer(previous.Ice, remote.Ice))
+        {
+            if (previous is not null) _oldRemoteUfrags.Add(previous.Ice.UsernameFragment);
+            Ice.SetRemoteCredentials(new IceCredentials(remote.Ice.UsernameFragment, remote.Ice.Password), now);
+        }
+        foreach (var c in remote.Candidates) AddRemoteCandidate(c, now);
+        if (_earlyCandidates.Count > 0)
+        {
+            var early = _earlyCandidates.ToArray();
+            _earlyCandidates.Clear();
+            foreach (var c in early) if (c.GetExtension("ufrag") == remote.Ice.UsernameFragment) AddRemoteCandidate(c, now);
+        }
+        if (remote.EndOfCandidates) Ice.AddRemoteEndOfCandidates(now);
+        if (_state == ConnectionState.New) Transition(ConnectionState.Connecting, new ConnectionReason(ConnectionLayer.Ice, "checks started"));
+        Pump(now);
+    }
+
+    private void Complete(SessionDescription local)
+    {
+        _currentLocal = local;
+        _negotiated = true;
+        _signaling = SignalingState.Stable;
+        _offerRestartsIce = false;
+    }
+
+    // Every description of ours carries the same session id and a growing version (RFC 3264 section 5 and 8).
+    private void Stamp(SessionDescription description) =>
+        description.Origin = description.Origin with { SessionId = _sessionId, SessionVersion = ++_sessionVersion };
+
+    private bool CredentialsChanged(RemoteDescription remote) => _remote is { } current && CredentialsDiffer(current.Ice, remote.Ice);
+
+    private static bool CredentialsDiffer(IceParameters a, IceParameters b) =>
+        !string.Equals(a.UsernameFragment, b.UsernameFragment, StringComparison.Ordinal) || !string.Equals(a.Password, b.Password, StringComparison.Ordinal);
+
+    // One DTLS association for the connection's life: its certificate and our role stay (RFC 8842 section 5.5).
+    private void CheckSameDtlsAssociation(RemoteDescription remote)
+    {
+        var known = _remote!.Fingerprints;
+        var same = false;
+        foreach (var f in remote.Fingerprints)
+            foreach (var k in known)
+                if (string.Equals(f.Algorithm, k.Algorithm, StringComparison.OrdinalIgnoreCase) && string.Equals(f.Value, k.Value, StringComparison.OrdinalIgnoreCase)) same = true;
+        if (!same) throw new InvalidOperationException("The remote description changes the DTLS fingerprint: a new DTLS association is not supported on an existing connection.");
+        if (_dtlsClient is not { } client) return;
+        var offered = remote.Setup;
+        var conflict = _signaling == SignalingState.HaveLocalOffer
+            ? (JsepNegotiator.RoleFor(weOffered: true, offered) == DtlsRole.Client) != client
+            : (client && offered == SdpSetup.Active) || (!client && offered == SdpSetup.Passive);
+        if (conflict)
+            throw new InvalidOperationException($"The remote a=setup:{offered.ToSdp()} would change our DTLS role (we are the {(client ? "client" : "server")}); a new DTLS association is not supported.");
+    }
+
+    private void BeginIceRestart(bool byUs, TimeSpan now)
+    {
+        var previous = Ice.LocalCredentials.Ufrag;
+        var fresh = Ice.Restart(now);
+        _localUsernameFragments.Add(fresh.Ufrag);
+        _restart = (now, fresh.Ufrag);
+        _events.Enqueue(new IceRestartStarted(now, byUs, fresh.Ufrag, previous));
+    }
+
+    // The pair the agent selects after a restart belongs to the newest generation (it selects only current pairs).
+    private void OnSelectedPairChanged(IceSelectedPairChangedEvent e, TimeSpan now)
+    {
+        if (_restart is not { } r || Ice.LocalCredentials.Ufrag != r.Ufrag) return;
+        _restart = null;
+        IceRestarts++;
+        _events.Enqueue(new IceRestartCompleted(now, r.Ufrag, _remote?.Ice.UsernameFragment ?? "", e.Local, e.Remote, now - r.Started));
+    }
+}

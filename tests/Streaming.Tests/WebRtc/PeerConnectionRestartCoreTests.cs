@@ -1,0 +1,140 @@
+using System.Net;
+using System.Text;
+using Transport.Dtls;
+using Transport.Ice;
+using Transport.Sctp;
+using Transport.Streaming.Sdp;
+using Transport.Streaming.WebRtc;
+using Transport.TestKit;
+
+namespace Transport.Streaming.Tests.WebRtc;
+
+/// <summary>
+/// Renegotiation and ICE restart of two of our cores over the test kit's virtual link, on virtual time: the data
+/// channel never stops, the DTLS and SCTP associations stay, and the new ICE generation takes over.
+/// </summary>
+public sealed class PeerConnectionRestartCoreTests
+{
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+
+    private sealed class Adapter(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : IVirtualPeer
+    {
+        public PeerConnectionCore Core { get; } = core;
+        public List<PeerConnectionEvent> Events { get; } = new();
+        public void HandleDatagram(ReadOnlySpan<byte> datagram, TimeSpan now) { Core.HandleDatagram(datagram, local, remote, now); Drain(); }
+        public void HandleTimeout(TimeSpan now) { Core.HandleTimeout(now); Drain(); }
+        public bool TryPollTransmit(Span<byte> destination, out int written) => Core.TryPollTransmit(destination, out written, out _, out _);
+        public TimeSpan? PollTimeout() => Core.PollTimeout();
+        public void Drain() { while (Core.TryPollEvent(out var e)) Events.Add(e); }
+        public List<string> Messages => Events.OfType<DataChannelMessageReceived>().Select(m => Encoding.UTF8.GetString(m.Data)).ToList();
+        public IEnumerable<ConnectionState> States => Events.OfType<ConnectionStateChanged>().Select(s => s.State);
+    }
+
+    private static (TwoPeerDriver Driver, Adapter A, Adapter B, DataChannel ChannelA, DataChannel ChannelB) Connect(VirtualLink? link = null)
+    {
+        var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
+        var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
+        var options = new PeerConnectionOptions { Certificate = Certificate, DtlsInitialRetransmitTimeout = TimeSpan.FromMilliseconds(200) };
+        var a = new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlling } });
+        var b = new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlled } });
+        a.AddHostCandidate(endA);
+        b.AddHostCandidate(endB);
+        var adapterA = new Adapter(a, endA, endB);
+        var adapterB = new Adapter(b, endB, endA);
+        Exchange(adapterA, adapterB, TimeSpan.Zero, restart: false);
+        var driver = new TwoPeerDriver(adapterA, adapterB, link);
+        a.CreateDataChannel("chat", null, driver.Now);
+        Assert.True(driver.RunUntil(() => adapterA.Events.OfType<DataChannelOpened>().Any() && adapterB.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(20)));
+        return (driver, adapterA, adapterB, adapterA.Events.OfType<DataChannelOpened>().Single().Channel, adapterB.Events.OfType<DataChannelOpened>().Single().Channel);
+    }
+
+    // One offer/answer round through SDP text, as signaling would carry it.
+    private static (string OfferUfrag, string AnswerUfrag) Exchange(Adapter offerer, Adapter answerer, TimeSpan now, bool restart)
+    {
+        var offer = SessionDescription.Parse(offerer.Core.CreateOffer(now, new OfferOptions { IceRestart = restart }).ToString());
+        var answer = SessionDescription.Parse(answerer.Core.CreateAnswer(offer, now).ToString());
+        offerer.Core.SetRemoteDescription(answer, now);
+        offerer.Drain();
+        answerer.Drain();
+        return (offer.Media[0].GetAttribute("ice-ufrag")!, answer.Media[0].GetAttribute("ice-ufrag")!);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AnIceRestartByEitherSideLosesNoMessageAndSelectsAPairOfTheNewGeneration(bool restartByA)
+    {
+        var lossy = new LinkConditions { Delay = TimeSpan.FromMilliseconds(10), Jitter = TimeSpan.FromMilliseconds(3), Loss = 0.03 };
+        var (driver, a, b, channelA, channelB) = Connect(new VirtualLink(restartByA ? 5 : 6, lossy, lossy));
+        var dtlsA = a.Core.Dtls;
+        var sctpB = b.Core.Sctp;
+        var (offerer, answerer) = restartByA ? (a, b) : (b, a);
+        var oldOfferer = offerer.Core.Ice.LocalCredentials.Ufrag;
+        var oldAnswerer = answerer.Core.Ice.LocalCredentials.Ufrag;
+
+        var sent = 0;
+        (string OfferUfrag, string AnswerUfrag)? restart = null;
+        // A message each way every 5 ms of virtual time; the restart is negotiated after 100 ms, and the sending goes
+        // on until both sides selected the new generation's pair, then 200 ms more.
+        TimeSpan? doneAt = null;
+        while (doneAt is null || driver.Now < doneAt + TimeSpan.FromMilliseconds(200))
+        {
+            channelA.Send($"a{sent}");
+            channelB.Send($"b{sent}");
+            sent++;
+            driver.RunFor(TimeSpan.FromMilliseconds(5));
+            if (sent == 20) restart = Exchange(offerer, answerer, driver.Now, restart: true);
+            if (doneAt is null && a.Events.OfType<IceRestartCompleted>().Any() && b.Events.OfType<IceRestartCompleted>().Any()) doneAt = driver.Now;
+            Assert.True(driver.Now < TimeSpan.FromSeconds(30), "the restart did not complete");
+        }
+        Assert.True(driver.RunUntil(() => a.Messages.Count == sent && b.Messages.Count == sent, TimeSpan.FromSeconds(20)), $"a got {a.Messages.Count}, b got {b.Messages.Count} of {sent}");
+        Assert.Equal(Enumerable.Range(0, sent).Select(i => $"a{i}"), b.Messages);
+        Assert.Equal(Enumerable.Range(0, sent).Select(i => $"b{i}"), a.Messages);
+
+        var (offerUfrag, answerUfrag) = restart!.Value;
+        Assert.NotEqual(oldOfferer, offerUfrag);
+        Assert.NotEqual(oldAnswerer, answerUfrag);
+        var doneOfferer = offerer.Events.OfType<IceRestartCompleted>().Single();
+        var doneAnswerer = answerer.Events.OfType<IceRestartCompleted>().Single();
+        Assert.Equal((offerUfrag, answerUfrag), (doneOfferer.LocalUsernameFragment, doneOfferer.RemoteUsernameFragment));
+        Assert.Equal((answerUfrag, offerUfrag), (doneAnswerer.LocalUsernameFragment, doneAnswerer.RemoteUsernameFragment));
+        Assert.True(offerer.Events.OfType<IceRestartStarted>().Single().ByUs);
+        Assert.False(answerer.Events.OfType<IceRestartStarted>().Single().ByUs);
+        Assert.Equal(offerUfrag, offerer.Core.Ice.LocalCredentials.Ufrag);
+        // Same DTLS connection and SCTP association objects, never a state other than Connected after connecting.
+        Assert.Same(dtlsA, a.Core.Dtls);
+        Assert.Same(sctpB, b.Core.Sctp);
+        Assert.Equal([ConnectionState.Connecting, ConnectionState.Connected], a.States);
+        Assert.Equal([ConnectionState.Connecting, ConnectionState.Connected], b.States);
+        Assert.Equal(1, a.Core.IceRestarts);
+        Assert.True(doneOfferer.Elapsed < TimeSpan.FromSeconds(1), $"restart took {doneOfferer.Elapsed}");
+    }
+
+    [Fact]
+    public void ReoffersWithoutChangesFromBothSidesKeepEverythingAndTwoRestartsInARowWork()
+    {
+        var (driver, a, b, channelA, channelB) = Connect();
+        var dtls = (a.Core.Dtls, b.Core.Dtls);
+        var ufrags = (a.Core.Ice.LocalCredentials.Ufrag, b.Core.Ice.LocalCredentials.Ufrag);
+        Exchange(a, b, driver.Now, restart: false);
+        driver.RunFor(TimeSpan.FromMilliseconds(50));
+        Exchange(b, a, driver.Now, restart: false);
+        driver.RunFor(TimeSpan.FromMilliseconds(50));
+        Assert.Equal(ufrags, (a.Core.Ice.LocalCredentials.Ufrag, b.Core.Ice.LocalCredentials.Ufrag));
+        Assert.Empty(a.Events.OfType<IceRestartStarted>());
+        channelA.Send("after two re-offers");
+        Assert.True(driver.RunUntil(() => b.Messages.Count == 1, TimeSpan.FromSeconds(5)));
+
+        // Restart by b, then at once by a (before b's completed): the last generation wins, data still flows.
+        Exchange(b, a, driver.Now, restart: true);
+        driver.RunFor(TimeSpan.FromMilliseconds(1));
+        var (last, _) = Exchange(a, b, driver.Now, restart: true);
+        Assert.True(driver.RunUntil(() => a.Events.OfType<IceRestartCompleted>().Any(e => e.LocalUsernameFragment == last), TimeSpan.FromSeconds(10)));
+        channelB.Send("after two restarts");
+        Assert.True(driver.RunUntil(() => a.Messages.Count == 1, TimeSpan.FromSeconds(5)));
+        Assert.Equal(dtls, (a.Core.Dtls, b.Core.Dtls));
+        Assert.Equal(ConnectionState.Connected, a.Core.State);
+        Assert.Equal(ConnectionState.Connected, b.Core.State);
+        Assert.Equal(3, a.Core.LocalUsernameFragments.Count);
+    }
+}
