@@ -100,6 +100,10 @@ public sealed partial class PeerConnection : IAsyncDisposable
         return _handle.InvokeAsync(now => _core.SetRemoteDescription(parsed, now), cancellationToken);
     }
 
+    /// <summary>The selected ICE pair with its generation's username fragments (read on the connection's thread), or null.</summary>
+    public Task<SelectedIcePair?> GetSelectedPairAsync(CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(_ => _core.SelectedPair, cancellationToken);
+
     // Runs on the connection's thread before the description leaves: a restart's new ufrag must route on the driver
     // before the peer can send its first check to it (RFC 8445 section 7.2.2 USERNAME is "ourUfrag:theirUfrag").
     private string RegisterFragments(string description)

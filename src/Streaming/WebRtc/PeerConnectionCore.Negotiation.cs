@@ -30,6 +30,9 @@ public sealed partial class PeerConnectionCore
     /// <summary>Where the offer/answer exchange stands.</summary>
     public SignalingState SignalingState => _signaling;
 
+    /// <summary>The pair data goes on, with the credentials of the ICE generation it belongs to; null before one is selected.</summary>
+    public SelectedIcePair? SelectedPair { get; private set; }
+
     /// <summary>Completed ICE restarts.</summary>
     public int IceRestarts { get; private set; }
 
@@ -211,6 +214,7 @@ public sealed partial class PeerConnectionCore
     // The pair the agent selects after a restart belongs to the newest generation (it selects only current pairs).
     private void OnSelectedPairChanged(IceSelectedPairChangedEvent e, TimeSpan now)
     {
+        SelectedPair = new SelectedIcePair(e.Local, e.Remote, Ice.LocalCredentials.Ufrag, _remote?.Ice.UsernameFragment ?? "", now);
         if (_restart is not { } r || Ice.LocalCredentials.Ufrag != r.Ufrag) return;
         _restart = null;
         IceRestarts++;

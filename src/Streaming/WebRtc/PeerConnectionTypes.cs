@@ -114,3 +114,9 @@ public sealed record IceRestartStarted(TimeSpan At, bool ByUs, string LocalUsern
 /// </summary>
 public sealed record IceRestartCompleted(TimeSpan At, string LocalUsernameFragment, string RemoteUsernameFragment, IceCandidate Local, IceCandidate Remote, TimeSpan Elapsed)
     : PeerConnectionEvent(At);
+
+/// <summary>
+/// The selected ICE pair and the username fragments of the generation it belongs to (they change with an ICE restart,
+/// once the new generation selects its pair); <paramref name="SelectedAt"/> is when it was selected.
+/// </summary>
+public sealed record SelectedIcePair(IceCandidate Local, IceCandidate Remote, string LocalUsernameFragment, string RemoteUsernameFragment, TimeSpan SelectedAt);
