@@ -182,7 +182,7 @@ public sealed partial class IceAgent
         StunTransactionId.NewRandom().WriteTo(tid);
         var w = new StunMessageWriter(buffer, StunMessageType.BindingRequest, tid);
         if (Options.Software is { } software) w.AddString(StunAttributeType.Software, software);
-        w.AddString(StunAttributeType.Username, g.OutgoingUsername);
+        w.AddString(StunAttributeType.Username, pair.BridgeUsername ?? g.OutgoingUsername);
         // PRIORITY: the priority a peer-reflexive candidate of ours would have (RFC 8445 section 7.1.1).
         w.AddUInt32(StunAttributeType.Priority,
             IceCandidate.ComputePriority(IceCandidateType.PeerReflexive, IceCandidate.LocalPreferenceOf(pair.Local.Priority)));

@@ -73,7 +73,8 @@ public sealed partial class IceAgent
     {
         var first = Selected is null;
         Selected = pair;
-        if (_previous is not null && pair.Generation != _previous)
+        // A bridged pair (IceAgent.HandleRequest) is checked by the peer with our previous credentials: they stay valid.
+        if (_previous is not null && pair.Generation != _previous && pair.BridgeUsername is null)
         {
             // The restart completed: the old generation's pair stops carrying data.
             _previous.Dispose();

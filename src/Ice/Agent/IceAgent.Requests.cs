@@ -80,6 +80,10 @@ public sealed partial class IceAgent
         // in flight (else the peer's first DTLS flight is lost and costs it a retransmission timeout).
         foreach (var p in _current.Pairs)
             if ((p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked) && p.Matches(local, remote)) return IceReceiveResult.ApplicationData;
+        // Restarted before any nomination: the previous generation's valid pairs still carry the data (see Restart).
+        if (Selected is null && _previous is { } previous)
+            foreach (var p in previous.Pairs)
+                if ((p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked) && p.Matches(local, remote)) return IceReceiveResult.ApplicationData;
         Drop(IceDropReason.UnknownPeer);
         return IceReceiveResult.Dropped;
     }
@@ -108,6 +112,12 @@ public sealed partial class IceAgent
         // RFC 8445 section 7.3 with RFC 8489 section 9.1.3: no answer to requests we cannot authenticate (no amplification).
         if (g is null || !request.CheckMessageIntegrity(g.LocalKey)) { Drop(IceDropReason.Unauthenticated); return IceReceiveResult.Dropped; }
         if (!request.TryGetPriority(out var priority)) { Drop(IceDropReason.BadRequest); return IceReceiveResult.Dropped; }
+        // After a restart libwebrtc's new candidates check our previous credentials until our answer arrives, and keep
+        // that pairing afterwards (it prunes the equal pair with our new ufrag): a request to our previous generation
+        // signed as from the peer's current ufrag belongs to the current check list; our checks back on that pair say
+        // "theirUfrag:ourPreviousUfrag", and the previous local credentials stay valid while it carries data.
+        var bridged = g == _previous && _current.IsFromRemote(username) && !g.IsFromRemote(username);
+        var checkList = bridged ? _current : g;
 
         Span<ushort> unknown = stackalloc ushort[8];
         var unknownCount = request.GetUnknownComprehensionRequired(unknown);
@@ -122,7 +132,7 @@ public sealed partial class IceAgent
             if ((c.Type is IceCandidateType.Host or IceCandidateType.Relayed) && c.Address.Equals(local)) { localCandidate = c; break; }
         if (localCandidate is null) { Drop(IceDropReason.UnknownLocalAddress); return IceReceiveResult.Dropped; }
 
-        if (g == _current)
+        if (checkList == _current)
         {
             switch (Role.ResolveConflict(request, TieBreaker))
             {
@@ -137,10 +147,11 @@ public sealed partial class IceAgent
 
         SendSuccess(request, g, local, remote);
 
-        var pair = FindPair(g, local, remote);
+        var pair = FindPair(checkList, local, remote);
         if (pair is null)
         {
-            if (g != _current) return IceReceiveResult.Stun;
+            if (checkList != _current) return IceReceiveResult.Stun;
+            g = checkList;
             // RFC 8445 section 7.3.1.3: a peer-reflexive remote candidate with the request's PRIORITY.
             var candidate = new IceCandidate(IceCandidateType.PeerReflexive, remote, priority, "prflx" + (g.RemoteCandidates.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
             g.RemoteCandidates.Add(candidate);
@@ -148,9 +159,18 @@ public sealed partial class IceAgent
             pair = FindOrAddPair(g, localCandidate, candidate);
             StartChecksIfReady(now);
         }
+        // Our checks on the pair use the credentials the peer's last request on it used.
+        if (checkList == _current) pair.BridgeUsername = bridged ? pair.BridgeUsername ?? _current.Remote!.Ufrag + ":" + _previous!.Local.Ufrag : null;
         pair.PeerChecked = true;
+        // The peer restarted and checks this pair with its new ufrag before we have it (its offer is still on the
+        // way): remembered, so the pair joins the new check list as soon as the new remote credentials are set.
+        if (checkList.Remote is not null && !bridged && !checkList.IsFromRemote(username))
+        {
+            pair.ForeignPeerUfrag = IceGeneration.SenderUfrag(username);
+            pair.ForeignPeerNominated = request.HasUseCandidate;
+        }
         if (Selected == pair) OnTrafficReceived(now);
-        if (g == _current) Mode.OnRequest(this, pair, request.HasUseCandidate, now);
+        if (checkList == _current) Mode.OnRequest(this, pair, request.HasUseCandidate, now);
         return IceReceiveResult.Stun;
     }
 

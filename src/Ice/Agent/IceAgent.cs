@@ -158,7 +158,25 @@ public sealed partial class IceAgent : IDisposable
         ThrowIfTerminal();
         now = Clamp(now);
         _current.SetRemote(remote);
+        BridgePairsCheckedEarly(now);
         StartChecksIfReady(now);
+    }
+
+    // See HandleRequest: pairs of the previous generation the peer already checked with the ufrag just set are the
+    // peer's new candidates talking to our previous credentials. They join the current check list at once (a triggered
+    // check, and the peer's nomination if it made one) instead of waiting for the peer's next check on them.
+    private void BridgePairsCheckedEarly(TimeSpan now)
+    {
+        if (_previous is not { } previous || _current.Remote is not { } remote || !Mode.SendsChecks) return;
+        foreach (var old in previous.Pairs)
+        {
+            if (old.ForeignPeerUfrag != remote.Ufrag) continue;
+            if (!_current.RemoteCandidates.Contains(old.Remote)) _current.RemoteCandidates.Add(old.Remote);
+            var pair = FindOrAddPair(_current, old.Local, old.Remote);
+            pair.BridgeUsername = remote.Ufrag + ":" + previous.Local.Ufrag;
+            pair.PeerChecked = true;
+            Mode.OnRequest(this, pair, old.ForeignPeerNominated, now);
+        }
     }
 
     /// <summary>Adds a remote candidate (trickle ICE: at any time). Only component 1 over UDP is used.</summary>
@@ -210,7 +228,8 @@ public sealed partial class IceAgent : IDisposable
             if (t.Kind == OutgoingKind.Check && t.Pair?.Generation == old) t.Transaction.Cancel(now);
         _outgoing.RemoveAll(t => t.Transaction.IsCompleted);
         _current = new IceGeneration(newLocal ?? IceCredentials.Generate());
-        if (Selected?.Generation == old) _previous = old;
+        // Data keeps its path: the selected pair, or, before nomination, the valid pair it already uses (section 12.1).
+        if (Selected?.Generation == old || (Selected is null && old.FirstValidAt is not null)) _previous = old;
         else old.Dispose();
         return _current.Local;
     }
@@ -319,9 +338,16 @@ public sealed partial class IceAgent : IDisposable
     /// </summary>
     private IcePair? EarlyPair()
     {
-        if (!Options.SendBeforeNomination || _current.FirstValidAt is null) return null;
+        if (!Options.SendBeforeNomination) return null;
+        // A restart before any nomination keeps the previous generation's valid pair until the new one has its own.
+        return BestValid(_current) ?? (Selected is null && _previous is { } previous ? BestValid(previous) : null);
+    }
+
+    private IcePair? BestValid(IceGeneration g)
+    {
+        if (g.FirstValidAt is null) return null;
         IcePair? best = null;
-        foreach (var p in _current.Pairs)
+        foreach (var p in g.Pairs)
             if (p.Valid && p.State != IceCandidatePairState.Failed && (best is null || PriorityOf(p) > PriorityOf(best))) best = p;
         return best;
     }

@@ -32,6 +32,15 @@ internal sealed class IcePair
     public bool InTriggeredQueue { get; set; }
     /// <summary>The peer sent an authenticated check on this pair: it holds our password and sends from this address.</summary>
     public bool PeerChecked { get; set; }
+    /// <summary>
+    /// USERNAME of our checks on a pair the peer checks with our previous generation's credentials from its new
+    /// generation's candidate (see IceAgent.HandleRequest): "theirNewUfrag:ourPreviousUfrag"; null for ordinary pairs.
+    /// </summary>
+    public string? BridgeUsername { get; set; }
+    /// <summary>The peer's ufrag in its last request on this pair when it was not this generation's remote ufrag (a restart under way on its side), else null.</summary>
+    public string? ForeignPeerUfrag { get; set; }
+    /// <summary>That request carried USE-CANDIDATE.</summary>
+    public bool ForeignPeerNominated { get; set; }
     /// <summary>Our check on the pair succeeded once (RFC 8445 section 7.2.5.3.2: it is in the valid list), even while a later check, such as the nominating one, is in flight.</summary>
     public bool Valid { get; set; }
 
@@ -79,9 +88,28 @@ internal sealed class IceGeneration : IDisposable
         RemoteKey?.Dispose();
         RemoteKey = StunKey.ShortTerm(remote.Password);
         OutgoingUsername = remote.Ufrag + ":" + Local.Ufrag;
+        RemoteUfragBytes = System.Text.Encoding.UTF8.GetBytes(remote.Ufrag);
     }
 
     public bool IsAddressedToUs(ReadOnlySpan<byte> username) => username.StartsWith(LocalUsernamePrefix);
+
+    /// <summary>Whether the part after the colon of an incoming USERNAME is the remote ufrag of this generation.</summary>
+    /// <summary>The part after the colon of an incoming USERNAME (the sender's ufrag).</summary>
+    public static string SenderUfrag(ReadOnlySpan<byte> username)
+    {
+        var colon = username.IndexOf((byte)':');
+        return colon < 0 ? "" : System.Text.Encoding.UTF8.GetString(username[(colon + 1)..]);
+    }
+
+    public bool IsFromRemote(ReadOnlySpan<byte> username)
+    {
+        if (RemoteUfragBytes is null) return false;
+        var colon = username.IndexOf((byte)':');
+        return colon >= 0 && username[(colon + 1)..].SequenceEqual(RemoteUfragBytes);
+    }
+
+    /// <summary>The remote ufrag in UTF-8, compared without allocating against incoming USERNAMEs.</summary>
+    public byte[]? RemoteUfragBytes { get; private set; }
 
     public void Dispose()
     {

@@ -104,6 +104,13 @@ public sealed partial class PeerConnection : IAsyncDisposable
     public Task<SelectedIcePair?> GetSelectedPairAsync(CancellationToken cancellationToken = default) =>
         _handle.InvokeAsync(_ => _core.SelectedPair, cancellationToken);
 
+    /// <summary>
+    /// A human-readable account of ICE (for logs when something does not connect): state, role, the current
+    /// generation's credentials, each pair of its check list with its state, the selected pair and the drop counts.
+    /// </summary>
+    public Task<string> DescribeIceAsync(CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(_ => _core.DescribeIce(), cancellationToken);
+
     // Runs on the connection's thread before the description leaves: a restart's new ufrag must route on the driver
     // before the peer can send its first check to it (RFC 8445 section 7.2.2 USERNAME is "ourUfrag:theirUfrag").
     private string RegisterFragments(string description)

@@ -220,4 +220,17 @@ public sealed partial class PeerConnectionCore
         IceRestarts++;
         _events.Enqueue(new IceRestartCompleted(now, r.Ufrag, _remote?.Ice.UsernameFragment ?? "", e.Local, e.Remote, now - r.Started));
     }
+
+    /// <summary>A human-readable account of ICE: state, role, credentials, check list, selected pair, drops.</summary>
+    public string DescribeIce()
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.Append($"ice {Ice.State} {Ice.CurrentRole}, local ufrag {Ice.LocalCredentials.Ufrag}, remote ufrag {_remote?.Ice.UsernameFragment}, signaling {_signaling}, restarts {IceRestarts}");
+        if (_restart is { } r) sb.Append($", restart to {r.Ufrag} running since {r.Started.TotalMilliseconds:0} ms");
+        sb.Append($"; selected {SelectedPair?.Local.Address}->{SelectedPair?.Remote.Address} ({SelectedPair?.LocalUsernameFragment})");
+        foreach (var p in Ice.CandidatePairs) sb.Append($"; pair {p.Local.Address}->{p.Remote.Address} {p.Remote.Type} {p.State}{(p.Nominated ? " nominated" : "")}");
+        foreach (var reason in Enum.GetValues<IceDropReason>())
+            if (Ice.DroppedCount(reason) is > 0 and var n) sb.Append($"; dropped {reason} {n}");
+        return sb.ToString();
+    }
 }

@@ -176,6 +176,40 @@ public sealed class IceAgentConnectivityTests
     }
 
     [Fact]
+    public void AnIceRestartBeforeNominationKeepsDataOnTheValidPairOfThePreviousGeneration()
+    {
+        var (a, b, driver) = AgentPeer.Pair(Controlling(), Controlled());
+        // A valid pair carries data (RFC 8445 section 12.1) but the nominating check has not gone out yet.
+        Assert.True(driver.RunUntil(() => a.Agent.CanSendData, S(5)));
+        Assert.Null(a.Agent.SelectedLocal);
+        Assert.Null(b.Agent.SelectedLocal);
+        var newA = a.Agent.Restart(driver.Now);
+        var newB = b.Agent.Restart(driver.Now);
+        Assert.True(a.Agent.CanSendData, "the restart took the only path data had");
+
+        var statuses = new List<IceSendStatus>();
+        var signalled = false;
+        Assert.True(driver.RunUntil(() =>
+        {
+            statuses.Add(a.SendData([0x80, 3], driver.Now).Status);
+            if (!signalled && driver.Now > S(0.2))
+            {
+                signalled = true;
+                b.Agent.SetRemoteCredentials(newA, driver.Now);
+                a.Agent.SetRemoteCredentials(newB, driver.Now);
+                foreach (var c in b.Agent.LocalCandidates) a.Agent.AddRemoteCandidate(c, driver.Now);
+                foreach (var c in a.Agent.LocalCandidates) b.Agent.AddRemoteCandidate(c, driver.Now);
+            }
+            return a.Agent.SelectedLocal is not null && b.Agent.SelectedLocal is not null;
+        }, S(5)));
+        Assert.All(statuses, s => Assert.Equal(IceSendStatus.Send, s));
+        driver.RunFor(S(1));
+        Assert.Equal(statuses.Count, b.ApplicationData.Count(d => d.Data[1] == 3));
+        Assert.Equal(IceConnectionState.Connected, a.State);
+        Assert.Equal(0, b.Agent.DroppedCount(IceDropReason.UnknownPeer));
+    }
+
+    [Fact]
     public void IPv6AgentsConnectAndAnIPv4CandidateIsNotPairedWithThem()
     {
         var ea = new IPEndPoint(IPAddress.Parse("2001:db8::1"), 1000);
