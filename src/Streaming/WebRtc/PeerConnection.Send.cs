@@ -82,15 +82,52 @@ public sealed partial class PeerConnection
         ArgumentNullException.ThrowIfNull(channel);
         var check = Check(channel, data.Length, _state, Reason?.ToString());
         if (!check.Accepted) return check;
-        var copy = data.ToArray();
-        var work = _handle.InvokeAsync(now =>
-        {
-            var result = SendOnConnection(channel, copy, binary, now);
-            if (!result.Accepted) _events.Writer.TryWrite(new DataChannelSendFailed(now, channel, result));
-        });
-        // InvokeAsync fails only when the connection was disposed in between: that is reported by its state change.
-        _ = work.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        // A failure when its turn comes is reported as an event, never as a task nobody awaits; a connection disposed
+        // in between reports its state change instead.
+        _ = Post(new SendWork(this, channel, data.ToArray(), binary, reportAsEvent: true), CancellationToken.None);
         return check;
+    }
+
+    private Task Post(SendWork work, CancellationToken cancellationToken)
+    {
+        var posted = _handle.PostAsync(work, cancellationToken);
+        if (!posted.IsCompleted) return AwaitPost(posted, work);
+        if (!posted.Result) work.Abandon();
+        return work.Task;
+
+        static async Task AwaitPost(ValueTask<bool> posted, SendWork work)
+        {
+            if (!await posted.ConfigureAwait(false)) work.Abandon();
+            await work.Task.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One message on its way to the connection's thread: the work item and its completion in one object.</summary>
+    private sealed class SendWork(PeerConnection owner, DataChannel channel, ReadOnlyMemory<byte> data, bool binary, bool reportAsEvent)
+        : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), Io.IWorkItem
+    {
+        private SendResult _result;
+        private Exception? _error;
+
+        public void Run(TimeSpan now)
+        {
+            try { _result = owner.SendOnConnection(channel, data.Span, binary, now); }
+            catch (Exception e) { _error = e; return; }   // a bug below us: the sender sees it, the connection goes on
+            if (!_result.Accepted && reportAsEvent) owner._events.Writer.TryWrite(new DataChannelSendFailed(now, channel, _result));
+        }
+
+        public void Complete()
+        {
+            if (_error is not null) TrySetException(_error);
+            else if (_result.Accepted || reportAsEvent) TrySetResult();
+            else TrySetException(_result.ToException());
+        }
+
+        public void Abandon()
+        {
+            if (reportAsEvent) TrySetResult();   // the connection was disposed: its state change says so
+            else TrySetException(new ObjectDisposedException(nameof(PeerConnection), "The connection stopped before the message was queued."));
+        }
     }
 
     private SendResult Check(DataChannel channel, int length, ConnectionState state, string? reason)
