@@ -66,6 +66,12 @@ public sealed partial class UdpDriver : IAsyncDisposable
     internal ILogger Logger => _logger;
     internal CancellationToken Stopping => _stop.Token;
 
+    /// <summary>Every socket still sends with GSO (tests: a kernel or device that refused it turned it off).</summary>
+    internal bool SegmentationOn { get { lock (_sockets) return BatchedSends && _sockets.All(s => s.Gso); } }
+
+    /// <summary>Every socket receives with recvmmsg and GRO (tests: older kernels refuse UDP_GRO).</summary>
+    internal bool ReceiveOffloadOn { get { lock (_sockets) return _sockets.All(s => s.NativeReceive && s.Gro); } }
+
     /// <summary>Entries in the deadline thread's heap, stale ones included (diagnostics; 0 before the first timer).</summary>
     internal int DeadlineHeapSize { get { lock (_deadlineLock) return _deadlines?.HeapSize ?? 0; } }
 

@@ -90,8 +90,12 @@ public sealed class UdpDriverBatchedIoTests
         Assert.Equal(expected.Count, d2.Counters.Received);
         if (batched && LinuxUdp.IsSupported)
         {
-            Assert.Equal(1, d1.Counters.SendCalls - calls);               // one sendmmsg: the request, then one GSO send of 41
-            Assert.InRange(d2.Counters.ReceiveCalls - receiveCalls, 1, 2);   // the request, then the train (GRO) or both at once
+            // One sendmmsg: the request, then one GSO send of 41 (a kernel that refuses GSO sends them one by one).
+            if (d1.SegmentationOn) Assert.Equal(1, d1.Counters.SendCalls - calls);
+            else Assert.True(d1.Counters.SendCalls - calls < expected.Count);
+            // The request, then the train in one buffer (GRO), or both in one call; without GRO, batches of recvmmsg.
+            if (d2.ReceiveOffloadOn && d1.SegmentationOn) Assert.InRange(d2.Counters.ReceiveCalls - receiveCalls, 1, 2);
+            else Assert.InRange(d2.Counters.ReceiveCalls - receiveCalls, 1, expected.Count);
         }
         else
         {
