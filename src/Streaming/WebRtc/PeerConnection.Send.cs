@@ -80,7 +80,7 @@ public sealed partial class PeerConnection
     public SendResult TrySend(DataChannel channel, ReadOnlySpan<byte> data, bool binary = true)
     {
         ArgumentNullException.ThrowIfNull(channel);
-        var check = Check(channel, data.Length, _state, Reason?.ToString());
+        var check = Check(channel, data.Length, _state, ReasonText(Reason));
         if (!check.Accepted) return check;
         // A failure when its turn comes is reported as an event, never as a task nobody awaits; a connection disposed
         // in between reports its state change instead.
@@ -130,6 +130,22 @@ public sealed partial class PeerConnection
         }
     }
 
+    // The reason's text, formatted once per reason rather than once per message (a record's ToString is not cheap);
+    // read from the caller's thread (TrySend) and the connection's, hence one immutable box swapped whole.
+
+    private string? ReasonText(ConnectionReason? reason)
+    {
+        if (reason is null) return null;
+        var cached = Volatile.Read(ref _reasonTextBox);
+        if (cached is not null && ReferenceEquals(cached.Reason, reason)) return cached.Text;
+        var text = reason.ToString();
+        Volatile.Write(ref _reasonTextBox, new ReasonTextCache(reason, text));
+        return text;
+    }
+
+    private ReasonTextCache? _reasonTextBox;
+    private sealed record ReasonTextCache(ConnectionReason Reason, string Text);
+
     private SendResult Check(DataChannel channel, int length, ConnectionState state, string? reason)
     {
         if (state is not (ConnectionState.Connected or ConnectionState.Disconnected))
@@ -147,7 +163,7 @@ public sealed partial class PeerConnection
     /// <summary>On the connection's thread: the same checks on the current state, then the message is queued.</summary>
     private SendResult SendOnConnection(DataChannel channel, ReadOnlySpan<byte> data, bool binary, TimeSpan now)
     {
-        var result = Check(channel, data.Length, _core.State, _core.Reason?.ToString());
+        var result = Check(channel, data.Length, _core.State, ReasonText(_core.Reason));
         if (result.Accepted) channel.Send(data, binary, now);
         return result;
     }
