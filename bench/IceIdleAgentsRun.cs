@@ -71,11 +71,18 @@ public static class IceIdleAgentsRun
         var process = Process.GetCurrentProcess();
         process.Refresh();
         var cpu0 = process.TotalProcessorTime;
+        var user0 = process.UserProcessorTime;
+        var switches0 = ContextSwitches();
         var wall = Stopwatch.StartNew();
         var (sent0, received0, timeouts0, wakeups0, inline0, handoffs0) = (driver.Counters.Sent, driver.Counters.Received, driver.Counters.Timeouts, driver.Counters.Wakeups, driver.Counters.Inline, driver.Counters.Handoffs);
+        var (sendCalls0, receiveCalls0) = (driver.Counters.SendCalls, driver.Counters.ReceiveCalls);
         await Task.Delay(idle);
         process.Refresh();
         var cpu = process.TotalProcessorTime - cpu0;
+        var user = process.UserProcessorTime - user0;
+        var switches = ContextSwitches() - switches0;
+        var sendCalls = driver.Counters.SendCalls - sendCalls0;
+        var receiveCalls = driver.Counters.ReceiveCalls - receiveCalls0;
         var seconds = wall.Elapsed.TotalSeconds;
         var sent = driver.Counters.Sent - sent0;
         var received = driver.Counters.Received - received0;
@@ -93,6 +100,8 @@ public static class IceIdleAgentsRun
         Console.WriteLine($"per second: {received / seconds:0} datagrams received, {sent / seconds:0} sent, {timeouts / seconds:0} deadlines, " +
                           $"{wakeups / seconds:0} timer wake-ups, {handoffs / seconds:0} thread-pool hand-offs, {inlined * 100.0 / Math.Max(1, received + wakeups):0}% of inputs handled inline; " +
                           $"CPU per datagram or deadline {cpu.TotalMilliseconds * 1000 / Math.Max(1, received + sent + wakeups):0.0} us");
+        Console.WriteLine($"CPU split: {user.TotalMilliseconds * 100 / wall.Elapsed.TotalMilliseconds:0.00} % user, {(cpu - user).TotalMilliseconds * 100 / wall.Elapsed.TotalMilliseconds:0.00} % kernel; " +
+                          $"per second: {sendCalls / seconds:0} send calls, {receiveCalls / seconds:0} receive calls, {switches / seconds:0} thread wake-ups (context switches of the whole process)");
         Console.WriteLine($"agents still connected after the idle period: {connected}/{count}");
         foreach (var h in handles) await h.DisposeAsync();
         child.StandardInput.Close();
@@ -135,6 +144,18 @@ public static class IceIdleAgentsRun
         foreach (var h in handles) await h.DisposeAsync();
         return 0;
     }
+
+    // Voluntary and involuntary context switches of all threads of this process, ended ones included (getrusage; Linux).
+    private static unsafe long ContextSwitches()
+    {
+        if (!OperatingSystem.IsLinux() || IntPtr.Size != 8) return 0;
+        var usage = stackalloc long[18];   // struct rusage on LP64: two timevals, then 14 longs
+        if (GetResourceUsage(0, usage) != 0) return 0;
+        return usage[4 + 12] + usage[4 + 13];   // ru_nvcsw + ru_nivcsw
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getrusage")]
+    private static extern unsafe int GetResourceUsage(int who, long* usage);
 
     private static Process StartClients(int count)
     {

@@ -124,6 +124,8 @@ public static class PeerConnectionRun
         });
 
         var allocated0 = GC.GetTotalAllocatedBytes(precise: true);
+        var (sent1, calls1, received2, rcalls2, sent2, calls2) = (d1.Counters.Sent, d1.Counters.SendCalls, d2.Counters.Received, d2.Counters.ReceiveCalls, d2.Counters.Sent, d2.Counters.SendCalls);
+        var (h1, h2) = (d1.Counters.Handoffs, d2.Counters.Handoffs);
         var clock = Stopwatch.StartNew();
         var pending = new Queue<Task>();
         for (var i = 0; i < total; i++)
@@ -138,6 +140,9 @@ public static class PeerConnectionRun
         var received = await receiving.WaitAsync(TimeSpan.FromSeconds(120));
         var seconds = clock.Elapsed.TotalSeconds;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated0;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {size} B: sender {d1.Counters.Sent - sent1} datagrams in {d1.Counters.SendCalls - calls1} send calls; receiver {d2.Counters.Received - received2} datagrams in {d2.Counters.ReceiveCalls - rcalls2} receive calls, " +
+            $"{d2.Counters.Sent - sent2} datagrams back (SACKs) in {d2.Counters.SendCalls - calls2} send calls; pool hand-offs {d1.Counters.Handoffs - h1} sender, {d2.Counters.Handoffs - h2} receiver"));
         return (received / seconds / 1e6, allocated / (double)total, total);
     }
 

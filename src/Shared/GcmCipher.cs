@@ -114,7 +114,13 @@ internal sealed class GcmCipher : IDisposable
             Vector128<byte> b1 = Reflect(Vector128.Create(data.Slice(offset + 16, BlockSize)));
             Vector128<byte> b2 = Reflect(Vector128.Create(data.Slice(offset + 32, BlockSize)));
             Vector128<byte> b3 = Reflect(Vector128.Create(data.Slice(offset + 48, BlockSize)));
-            x = Multiply(x ^ b0, h4) ^ Multiply(b1, h3) ^ Multiply(b2, h2) ^ Multiply(b3, h);
+            // Reduction is linear: the four 256-bit products are summed first and reduced once.
+            Vector128<ulong> lo = default, mid = default, hi = default;
+            MultiplyAccumulate(x ^ b0, h4, ref lo, ref mid, ref hi);
+            MultiplyAccumulate(b1, h3, ref lo, ref mid, ref hi);
+            MultiplyAccumulate(b2, h2, ref lo, ref mid, ref hi);
+            MultiplyAccumulate(b3, h, ref lo, ref mid, ref hi);
+            x = Reduce(lo, mid, hi);
         }
 
         for (; offset + BlockSize <= data.Length; offset += BlockSize)
@@ -143,10 +149,25 @@ internal sealed class GcmCipher : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<byte> Multiply(Vector128<byte> a, Vector128<byte> b)
     {
+        Vector128<ulong> lo = default, mid = default, hi = default;
+        MultiplyAccumulate(a, b, ref lo, ref mid, ref hi);
+        return Reduce(lo, mid, hi);
+    }
+
+    // The unreduced 256-bit carry-less product a * b, added (XOR) into lo, mid (the two cross terms) and hi.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MultiplyAccumulate(Vector128<byte> a, Vector128<byte> b, ref Vector128<ulong> lo, ref Vector128<ulong> mid, ref Vector128<ulong> hi)
+    {
         Vector128<ulong> a64 = a.AsUInt64(), b64 = b.AsUInt64();
-        Vector128<ulong> lo = Pclmulqdq.CarrylessMultiply(a64, b64, 0x00);
-        Vector128<ulong> mid = Pclmulqdq.CarrylessMultiply(a64, b64, 0x10) ^ Pclmulqdq.CarrylessMultiply(a64, b64, 0x01);
-        Vector128<ulong> hi = Pclmulqdq.CarrylessMultiply(a64, b64, 0x11);
+        lo ^= Pclmulqdq.CarrylessMultiply(a64, b64, 0x00);
+        mid ^= Pclmulqdq.CarrylessMultiply(a64, b64, 0x10) ^ Pclmulqdq.CarrylessMultiply(a64, b64, 0x01);
+        hi ^= Pclmulqdq.CarrylessMultiply(a64, b64, 0x11);
+    }
+
+    // Folds the cross terms into the 256-bit product, shifts it left by one bit and reduces it modulo the GCM polynomial.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<byte> Reduce(Vector128<ulong> lo, Vector128<ulong> mid, Vector128<ulong> hi)
+    {
         lo ^= Sse2.ShiftLeftLogical128BitLane(mid.AsByte(), 8).AsUInt64();
         hi ^= Sse2.ShiftRightLogical128BitLane(mid.AsByte(), 8).AsUInt64();
 

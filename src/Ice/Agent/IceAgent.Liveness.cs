@@ -33,7 +33,7 @@ public sealed partial class IceAgent
             var o = Options;
             if (o.ConsentTimeout > TimeSpan.Zero && Mode.SendsChecks) Consider(ref next, ref timer, _lastConsent + o.ConsentTimeout, IceTimer.ConsentExpiry);
             if (o.ConsentInterval > TimeSpan.Zero && Mode.SendsChecks) Consider(ref next, ref timer, _nextConsentAt, IceTimer.ConsentCheck);
-            if (o.KeepaliveInterval > TimeSpan.Zero) Consider(ref next, ref timer, _lastSent + o.KeepaliveInterval, IceTimer.Keepalive);
+            if (o.KeepaliveInterval > TimeSpan.Zero) Consider(ref next, ref timer, KeepaliveDue(), IceTimer.Keepalive);
             if (State == IceConnectionState.Connected && o.DisconnectedTimeout > TimeSpan.Zero) Consider(ref next, ref timer, _lastReceived + o.DisconnectedTimeout, IceTimer.Disconnected);
             if (State == IceConnectionState.Disconnected && o.FailedTimeout > TimeSpan.Zero) Consider(ref next, ref timer, _disconnectedAt + o.FailedTimeout, IceTimer.Failed);
         }
@@ -144,7 +144,16 @@ public sealed partial class IceAgent
             SendConsentCheck(pair, now);
             _nextConsentAt = NextConsentAt(now);
         }
-        if (o.KeepaliveInterval > TimeSpan.Zero && now >= _lastSent + o.KeepaliveInterval) SendKeepalive(pair);
+        if (o.KeepaliveInterval > TimeSpan.Zero && now >= KeepaliveDue()) SendKeepalive(pair);
+    }
+
+    // RFC 8445 section 11: a keepalive when nothing was sent for KeepaliveInterval; then on the next multiple of
+    // KeepaliveAlignment (never before the interval passed), so idle agents' periodic sends share instants.
+    private TimeSpan KeepaliveDue()
+    {
+        var due = (_lastSent + Options.KeepaliveInterval).Ticks;
+        var grid = Options.KeepaliveAlignment.Ticks;
+        return TimeSpan.FromTicks(grid <= 0 ? due : (due + grid - 1) / grid * grid);
     }
 
     private void SendConsentCheck(IcePair pair, TimeSpan now)

@@ -46,6 +46,15 @@ public sealed record IceAgentOptions
     /// <summary>A Binding indication is sent on the selected pair when nothing was sent for this long (RFC 8445 section 11; default 2 s).</summary>
     public TimeSpan KeepaliveInterval { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// A keepalive that is due goes out at the first multiple of this period of the agent's clock at or after the
+    /// moment <see cref="KeepaliveInterval"/> of silence has passed (default 100 ms; 0 sends it at that exact moment).
+    /// Never earlier than the interval, at most this much later: with <see cref="ConsentAlignment"/> every periodic
+    /// send of an idle agent then falls on the common grid, so agents sharing a host (and a driver's clock) share
+    /// wake-ups instead of waking once per keepalive each.
+    /// </summary>
+    public TimeSpan KeepaliveAlignment { get; init; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Consent checks on the selected pair every this long, randomized by +-20 % (RFC 7675 section 5.1; default 5 s).</summary>
     public TimeSpan ConsentInterval { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -104,7 +113,7 @@ public sealed record IceAgentOptions
         {
             (nameof(KeepaliveInterval), KeepaliveInterval), (nameof(ConsentInterval), ConsentInterval), (nameof(ConsentTimeout), ConsentTimeout),
             (nameof(DisconnectedTimeout), DisconnectedTimeout), (nameof(FailedTimeout), FailedTimeout), (nameof(NominationTimeout), NominationTimeout),
-            (nameof(ConsentAlignment), ConsentAlignment),
+            (nameof(ConsentAlignment), ConsentAlignment), (nameof(KeepaliveAlignment), KeepaliveAlignment),
         })
             if (value < TimeSpan.Zero) throw new ArgumentOutOfRangeException(name, "A timer is positive, or 0 to disable it.");
         ArgumentNullException.ThrowIfNull(CheckRetransmission);

@@ -117,6 +117,9 @@ internal sealed class DeadlineThread : IDisposable
                     break;
                 }
             }
+            // The due peers' datagrams go out together when the burst ends (idle agents' consent checks and
+            // keepalives share the 100 ms grid: one sendmmsg for all of them).
+            SendBatch.Begin();
             foreach (var e in _due)
             {
                 try
@@ -132,6 +135,7 @@ internal sealed class DeadlineThread : IDisposable
                 }
             }
             _due.Clear();
+            SendBatch.End();
         }
     }
 

@@ -115,7 +115,11 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             Volatile.Write(ref _timerFired, 0);
             Finish(now);
         }
-        finally { t_current = previous; }
+        finally
+        {
+            t_current = previous;
+            SendBatch.FlushUnlessDeferring();   // on a driver thread's burst, the burst sends at its end
+        }
     }
 
     /// <summary>
@@ -168,7 +172,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             {
                 Interlocked.Decrement(ref _queuedDatagrams);
                 try { RunInlineOnce(d); }
-                finally { ArrayPool<byte>.Shared.Return(d.Buffer); }
+                finally { _driver.Buffers.Return(d.Buffer); }
                 continue;   // loop to leave again (no recursion: a burst is taken iteratively)
             }
             Interlocked.Increment(ref _driver.Counters._handoffs);
@@ -185,6 +189,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         if (Volatile.Read(ref _stopped) != 0) { Leave(handOff: false); return; }
         var previous = t_current;
         t_current = this;
+        SendBatch.Begin();
         try
         {
             var now = _driver.Now;
@@ -195,7 +200,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
                 {
                     Interlocked.Decrement(ref _queuedDatagrams);
                     try { HandleDatagram(d.Socket, d.Buffer.AsSpan(0, d.Length), d.Remote, now); }
-                    finally { ArrayPool<byte>.Shared.Return(d.Buffer); }
+                    finally { _driver.Buffers.Return(d.Buffer); }
                 }
                 else if (_work.TryDequeue(out var w))
                 {
@@ -208,7 +213,12 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             }
             Finish(now);
         }
-        finally { t_current = previous; }
+        finally
+        {
+            t_current = previous;
+            SendBatch.End();
+            CompleteWork();
+        }
         // More than a batch waiting goes back to the pool, so one busy peer cannot hold a thread for long.
         Leave(handOff: true);
     }
@@ -233,8 +243,17 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             Drain();
         }
         catch (Exception e) { PeerError(e); }
-        // Application work completes only once what it queued has been sent.
-        work.Complete();
+        // Application work completes only once what it queued has been sent: after the run's batch went out.
+        (_ran ??= new List<IWorkItem>()).Add(work);
+    }
+
+    private List<IWorkItem>? _ran;
+
+    private void CompleteWork()
+    {
+        if (_ran is not { Count: > 0 } ran) return;
+        foreach (var w in ran) w.Complete();
+        ran.Clear();
     }
 
     /// <summary>After a batch: due deadlines, transmits, events to the application, and the timer re-armed.</summary>
@@ -281,9 +300,15 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             _remoteAddresses[(socket, remote)] = address;
             UdpDriver.Learn(socket, address, remote, this);
         }
+        if (_driver.BatchedSends)
+        {
+            SendBatch.ForThread.Add(socket, address, datagram);
+            return;
+        }
         try
         {
             socket.Socket.SendTo(datagram, SocketFlags.None, address);
+            Interlocked.Increment(ref _driver.Counters._sendCalls);
             Interlocked.Increment(ref _driver.Counters._sent);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
@@ -314,7 +339,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         while (_datagrams.TryDequeue(out var d))
         {
             Interlocked.Decrement(ref _queuedDatagrams);
-            ArrayPool<byte>.Shared.Return(d.Buffer);
+            _driver.Buffers.Return(d.Buffer);
         }
         while (_work.TryDequeue(out var w))
         {

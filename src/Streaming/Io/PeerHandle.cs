@@ -24,6 +24,9 @@ public sealed class PeerHandle : IAsyncDisposable
         return await item.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Queues a work item of the caller's own (no closure, no async state): false when the peer stopped.</summary>
+    internal ValueTask<bool> PostAsync(IWorkItem work, CancellationToken cancellationToken) => _actor.PostAsync(work, cancellationToken);
+
     /// <summary>Like <see cref="InvokeAsync{T}"/> for work without a result.</summary>
     public Task InvokeAsync(Action<TimeSpan> work, CancellationToken cancellationToken = default)
     {

@@ -42,6 +42,8 @@ public sealed partial class UdpDriver : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(options), "MaxDatagramSize must be between 576 and 65535.");
         if (Options.InboxCapacity < 1) throw new ArgumentOutOfRangeException(nameof(options), "InboxCapacity must be at least 1.");
         _logger = logger ?? NullLogger.Instance;
+        BatchedSends = Options.BatchedIo && LinuxUdp.IsSupported;
+        Buffers = new DatagramBuffers(Options.MaxDatagramSize, Math.Min(Options.InboxCapacity, 1024));
     }
 
     /// <summary>The options in force.</summary>
@@ -56,9 +58,19 @@ public sealed partial class UdpDriver : IAsyncDisposable
     /// <summary>Monotonic time since the driver started: the <c>now</c> handed to every peer.</summary>
     public TimeSpan Now => _time.GetElapsedTime(_start);
 
+    /// <summary>Sends go through the thread's <see cref="SendBatch"/> (sendmmsg and GSO on 64-bit Linux).</summary>
+    internal bool BatchedSends { get; }
+
     internal TimeProvider Time => _time;
+    internal DatagramBuffers Buffers { get; }
     internal ILogger Logger => _logger;
     internal CancellationToken Stopping => _stop.Token;
+
+    /// <summary>Every socket still sends with GSO (tests: a kernel or device that refused it turned it off).</summary>
+    internal bool SegmentationOn { get { lock (_sockets) return BatchedSends && _sockets.All(s => s.Gso); } }
+
+    /// <summary>Every socket receives with recvmmsg and GRO (tests: older kernels refuse UDP_GRO).</summary>
+    internal bool ReceiveOffloadOn { get { lock (_sockets) return _sockets.All(s => s.NativeReceive && s.Gro); } }
 
     /// <summary>Entries in the deadline thread's heap, stale ones included (diagnostics; 0 before the first timer).</summary>
     internal int DeadlineHeapSize { get { lock (_deadlineLock) return _deadlines?.HeapSize ?? 0; } }
@@ -102,11 +114,13 @@ public sealed partial class UdpDriver : IAsyncDisposable
             socket.Dispose();
             throw;
         }
-        var bound = new BoundSocket(socket, (IPEndPoint)socket.LocalEndPoint!);
+        var bound = new BoundSocket(socket, (IPEndPoint)socket.LocalEndPoint!, Counters);
         lock (_sockets) _sockets.Add(bound);
         if (Options.DedicatedReceiveThreads)
         {
-            var thread = new Thread(() => ReceiveThread(bound)) { IsBackground = true, Name = $"Transport UDP {bound.LocalEndPoint}" };
+            bound.NativeReceive = Options.BatchedIo && LinuxUdp.IsSupported;
+            var thread = new Thread(() => { if (bound.NativeReceive) BatchedReceiveThread(bound); else ReceiveThread(bound); })
+            { IsBackground = true, Name = $"Transport UDP {bound.LocalEndPoint}" };
             bound.ReceiveThread = thread;
             thread.Start();
         }
@@ -179,7 +193,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
     private void ReceiveThread(BoundSocket bound)
     {
         var address = new SocketAddress(bound.LocalEndPoint.AddressFamily);
-        var buffer = ArrayPool<byte>.Shared.Rent(Options.MaxDatagramSize);
+        var buffer = Buffers.Rent();
         var token = _stop.Token;
         try
         {
@@ -200,18 +214,19 @@ public sealed partial class UdpDriver : IAsyncDisposable
                     LogReceiveError(bound.LocalEndPoint, e.SocketErrorCode);
                     continue;
                 }
+                Interlocked.Increment(ref Counters._receiveCalls);
                 Interlocked.Increment(ref Counters._received);
-                if (Dispatch(bound, buffer, length, address)) buffer = ArrayPool<byte>.Shared.Rent(Options.MaxDatagramSize);
+                if (Dispatch(bound, buffer, length, address)) buffer = Buffers.Rent();
             }
         }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        finally { Buffers.Return(buffer); }
     }
 
     private async Task ReceiveLoopAsync(BoundSocket bound)
     {
         var address = new SocketAddress(bound.LocalEndPoint.AddressFamily);
         var token = _stop.Token;
-        var buffer = ArrayPool<byte>.Shared.Rent(Options.MaxDatagramSize);
+        var buffer = Buffers.Rent();
         try
         {
             while (!token.IsCancellationRequested)
@@ -230,11 +245,12 @@ public sealed partial class UdpDriver : IAsyncDisposable
                     LogReceiveError(bound.LocalEndPoint, e.SocketErrorCode);
                     continue;
                 }
+                Interlocked.Increment(ref Counters._receiveCalls);
                 Interlocked.Increment(ref Counters._received);
-                if (Dispatch(bound, buffer, length, address)) buffer = ArrayPool<byte>.Shared.Rent(Options.MaxDatagramSize);
+                if (Dispatch(bound, buffer, length, address)) buffer = Buffers.Rent();
             }
         }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        finally { Buffers.Return(buffer); }
     }
 
     /// <summary>Hands one datagram to its peer; true when the peer's queue took the buffer (the caller needs a new one).</summary>
@@ -272,6 +288,15 @@ public sealed partial class UdpDriver : IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         BoundSocket[] sockets;
         lock (_sockets) sockets = _sockets.ToArray();
+        foreach (var s in sockets)
+        {
+            // Our own recvmmsg is unknown to Socket, which therefore cannot abort it: shutdown(2) wakes it (on Linux
+            // also for an unconnected UDP socket, which then reports ENOTCONN), and the thread ends before the close.
+            if (!s.NativeReceive) continue;
+            try { s.Socket.Shutdown(SocketShutdown.Both); }
+            catch (SocketException) { }
+            if (s.ReceiveThread is { } thread && thread != Thread.CurrentThread) thread.Join(TimeSpan.FromSeconds(2));
+        }
         foreach (var s in sockets) s.Socket.Dispose();
         foreach (var s in sockets)
         {
@@ -287,10 +312,16 @@ public sealed partial class UdpDriver : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Debug, Message = "UDP receive error on {Local}: {Error}")]
     private partial void LogReceiveError(IPEndPoint local, SocketError error);
 
-    internal sealed class BoundSocket(Socket socket, IPEndPoint localEndPoint)
+    internal sealed class BoundSocket(Socket socket, IPEndPoint localEndPoint, UdpDriverCounters counters)
     {
         public Socket Socket { get; } = socket;
         public IPEndPoint LocalEndPoint { get; } = localEndPoint;
+        public UdpDriverCounters Counters { get; } = counters;
+        /// <summary>GSO sends allowed (cleared for good when the path refuses one).</summary>
+        public volatile bool Gso = true;
+        /// <summary>The receive thread uses recvmmsg (and GRO when <see cref="Gro"/>).</summary>
+        public bool NativeReceive { get; set; }
+        public bool Gro { get; set; }
         public Task? ReceiveTask { get; set; }
         public Thread? ReceiveThread { get; set; }
         /// <summary>Remote address to peer, for datagrams arriving on this socket.</summary>

@@ -3,12 +3,18 @@ namespace Transport.Streaming.Io;
 /// <summary>What the <see cref="UdpDriver"/> counted, read at any time from any thread.</summary>
 public sealed class UdpDriverCounters
 {
-    internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups, _inline, _handoffs;
+    internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups, _inline, _handoffs, _sendCalls, _receiveCalls, _droppedOversize;
 
     /// <summary>Datagrams received on all sockets.</summary>
     public long Received => Interlocked.Read(ref _received);
     /// <summary>Datagrams sent.</summary>
     public long Sent => Interlocked.Read(ref _sent);
+    /// <summary>System calls that sent datagrams (fewer than <see cref="Sent"/> when sends are batched and segmented).</summary>
+    public long SendCalls => Interlocked.Read(ref _sendCalls);
+    /// <summary>System calls that received datagrams (fewer than <see cref="Received"/> when receives are batched or coalesced).</summary>
+    public long ReceiveCalls => Interlocked.Read(ref _receiveCalls);
+    /// <summary>Datagrams larger than <see cref="UdpDriverOptions.MaxDatagramSize"/>, dropped on arrival.</summary>
+    public long DroppedOversize => Interlocked.Read(ref _droppedOversize);
     /// <summary>Sends that the socket refused (e.g. no route, buffer full); the datagram is lost like on the network.</summary>
     public long SendErrors => Interlocked.Read(ref _sendErrors);
     /// <summary>Datagrams from a remote address that no peer knows, and that were not a routable first STUN request.</summary>

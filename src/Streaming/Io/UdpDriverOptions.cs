@@ -32,6 +32,15 @@ public sealed record UdpDriverOptions
     /// </summary>
     public bool InlineProcessing { get; init; } = true;
 
+    /// <summary>
+    /// On 64-bit Linux, datagrams go out in batches (<c>sendmmsg</c>; a run of equal-sized datagrams to one address as
+    /// one UDP GSO send) at the end of each run of a peer or burst of the driver's threads, and come in with
+    /// <c>recvmmsg</c> and UDP GRO (a run of segments from one sender in one buffer). Default true; false (and other
+    /// systems) uses one <see cref="System.Net.Sockets.Socket"/> call per datagram. GSO switches itself off for a
+    /// socket whose path refuses it, and the datagrams go out one by one.
+    /// </summary>
+    public bool BatchedIo { get; init; } = true;
+
     /// <summary>Deadlines that are already due are handled at once, at most this many times in a row, before the driver re-arms the timer. Default 64.</summary>
     public int MaxImmediateTimeouts { get; init; } = 64;
 }

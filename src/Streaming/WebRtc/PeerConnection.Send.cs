@@ -80,18 +80,71 @@ public sealed partial class PeerConnection
     public SendResult TrySend(DataChannel channel, ReadOnlySpan<byte> data, bool binary = true)
     {
         ArgumentNullException.ThrowIfNull(channel);
-        var check = Check(channel, data.Length, _state, Reason?.ToString());
+        var check = Check(channel, data.Length, _state, ReasonText(Reason));
         if (!check.Accepted) return check;
-        var copy = data.ToArray();
-        var work = _handle.InvokeAsync(now =>
-        {
-            var result = SendOnConnection(channel, copy, binary, now);
-            if (!result.Accepted) _events.Writer.TryWrite(new DataChannelSendFailed(now, channel, result));
-        });
-        // InvokeAsync fails only when the connection was disposed in between: that is reported by its state change.
-        _ = work.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        // A failure when its turn comes is reported as an event, never as a task nobody awaits; a connection disposed
+        // in between reports its state change instead.
+        _ = Post(new SendWork(this, channel, data.ToArray(), binary, reportAsEvent: true), CancellationToken.None);
         return check;
     }
+
+    private Task Post(SendWork work, CancellationToken cancellationToken)
+    {
+        var posted = _handle.PostAsync(work, cancellationToken);
+        if (!posted.IsCompleted) return AwaitPost(posted, work);
+        if (!posted.Result) work.Abandon();
+        return work.Task;
+
+        static async Task AwaitPost(ValueTask<bool> posted, SendWork work)
+        {
+            if (!await posted.ConfigureAwait(false)) work.Abandon();
+            await work.Task.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One message on its way to the connection's thread: the work item and its completion in one object.</summary>
+    private sealed class SendWork(PeerConnection owner, DataChannel channel, ReadOnlyMemory<byte> data, bool binary, bool reportAsEvent)
+        : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), Io.IWorkItem
+    {
+        private SendResult _result;
+        private Exception? _error;
+
+        public void Run(TimeSpan now)
+        {
+            try { _result = owner.SendOnConnection(channel, data.Span, binary, now); }
+            catch (Exception e) { _error = e; return; }   // a bug below us: the sender sees it, the connection goes on
+            if (!_result.Accepted && reportAsEvent) owner._events.Writer.TryWrite(new DataChannelSendFailed(now, channel, _result));
+        }
+
+        public void Complete()
+        {
+            if (_error is not null) TrySetException(_error);
+            else if (_result.Accepted || reportAsEvent) TrySetResult();
+            else TrySetException(_result.ToException());
+        }
+
+        public void Abandon()
+        {
+            if (reportAsEvent) TrySetResult();   // the connection was disposed: its state change says so
+            else TrySetException(new ObjectDisposedException(nameof(PeerConnection), "The connection stopped before the message was queued."));
+        }
+    }
+
+    // The reason's text, formatted once per reason rather than once per message (a record's ToString is not cheap);
+    // read from the caller's thread (TrySend) and the connection's, hence one immutable box swapped whole.
+
+    private string? ReasonText(ConnectionReason? reason)
+    {
+        if (reason is null) return null;
+        var cached = Volatile.Read(ref _reasonTextBox);
+        if (cached is not null && ReferenceEquals(cached.Reason, reason)) return cached.Text;
+        var text = reason.ToString();
+        Volatile.Write(ref _reasonTextBox, new ReasonTextCache(reason, text));
+        return text;
+    }
+
+    private ReasonTextCache? _reasonTextBox;
+    private sealed record ReasonTextCache(ConnectionReason Reason, string Text);
 
     private SendResult Check(DataChannel channel, int length, ConnectionState state, string? reason)
     {
@@ -110,7 +163,7 @@ public sealed partial class PeerConnection
     /// <summary>On the connection's thread: the same checks on the current state, then the message is queued.</summary>
     private SendResult SendOnConnection(DataChannel channel, ReadOnlySpan<byte> data, bool binary, TimeSpan now)
     {
-        var result = Check(channel, data.Length, _core.State, _core.Reason?.ToString());
+        var result = Check(channel, data.Length, _core.State, ReasonText(_core.Reason));
         if (result.Accepted) channel.Send(data, binary, now);
         return result;
     }

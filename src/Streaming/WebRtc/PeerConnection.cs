@@ -149,14 +149,17 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// <see cref="InvalidOperationException"/> when the channel is not open or already holds
     /// <see cref="PeerConnectionOptions.MaxBufferedAmount"/> bytes (wait for <see cref="DataChannelBufferedAmountLow"/>).
     /// </summary>
+    /// <remarks>
+    /// The task completes once the message is queued on the channel (or fails); <paramref name="data"/> must stay
+    /// unchanged until then. The token cancels the wait for room in the connection's queue; a message already queued
+    /// is sent. One small object per message: no closure, no thread hand-off unless the caller awaits an
+    /// unfinished task.
+    /// </remarks>
     public Task SendAsync(DataChannel channel, ReadOnlyMemory<byte> data, bool binary = true, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(channel);
-        return _handle.InvokeAsync(now =>
-        {
-            var result = SendOnConnection(channel, data.Span, binary, now);
-            if (!result.Accepted) throw result.ToException();
-        }, cancellationToken);
+        if (cancellationToken.IsCancellationRequested) return Task.FromCanceled(cancellationToken);
+        return Post(new SendWork(this, channel, data, binary, reportAsEvent: false), cancellationToken);
     }
 
     /// <summary>Sends a text message; see <see cref="SendAsync(DataChannel, ReadOnlyMemory{byte}, bool, CancellationToken)"/>.</summary>

@@ -14,6 +14,7 @@ public sealed class IceAgentLivenessTests
         TieBreaker = role == IceRole.Controlling ? 2UL : 1UL,
         Random = new Random(seed),
         KeepaliveInterval = S(1),
+        KeepaliveAlignment = TimeSpan.Zero,   // exact keepalives here; the 100 ms grid has its own tests
         DisconnectedTimeout = S(2),
         FailedTimeout = S(5),
     };

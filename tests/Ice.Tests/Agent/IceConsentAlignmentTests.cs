@@ -53,6 +53,50 @@ public sealed class IceConsentAlignmentTests
         Assert.All(intervals, i => Assert.InRange(i, TimeSpan.FromMilliseconds(120), TimeSpan.FromMilliseconds(180)));
     }
 
+    // A's STUN datagrams as B received them, each with the time A sent it.
+    private static List<(TimeSpan Sent, ushort Type)> StunSentByA(IceAgentOptions a, TimeSpan run)
+    {
+        var (pa, pb, d) = AgentPeer.Pair(a, new IceAgentOptions { Role = IceRole.Controlled, TieBreaker = 1, Random = new Random(8) });
+        Assert.True(d.RunUntil(() => pa.State == IceConnectionState.Connected && pb.State == IceConnectionState.Connected, TimeSpan.FromSeconds(5)));
+        d.RunFor(TimeSpan.FromSeconds(5));   // past the checks and nomination: from here only liveness traffic
+        var from = pb.ReceivedStun.Count - 1;
+        d.RunFor(run);
+        Assert.Equal(IceConnectionState.Connected, pa.State);
+        return pb.ReceivedStun.Skip(from).Select(s => (s.At - LinkDelay, s.Type)).ToList();
+    }
+
+    [Fact]
+    public void ByDefaultKeepalivesGoOnTheNextMultipleOfOneHundredMillisecondsNeverBeforeTheInterval()
+    {
+        var sent = StunSentByA(new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(7) }, TimeSpan.FromSeconds(120));
+        var keepalives = 0;
+        for (var i = 1; i < sent.Count; i++)
+        {
+            if (sent[i].Type != 0x0011) continue;   // Binding indication
+            keepalives++;
+            Assert.Equal(0, sent[i].Sent.Ticks % TimeSpan.FromMilliseconds(100).Ticks);
+            var silence = sent[i].Sent - sent[i - 1].Sent;   // since A's previous datagram
+            Assert.InRange(silence, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2) + TimeSpan.FromMilliseconds(100) - TimeSpan.FromTicks(1));
+        }
+        Assert.InRange(keepalives, 20, 60);   // 120 s, consent every 4-6 s, a keepalive after each 2 s of silence
+    }
+
+    [Fact]
+    public void ZeroKeepaliveAlignmentSendsExactlyAtTheInterval()
+    {
+        var sent = StunSentByA(new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(7), KeepaliveAlignment = TimeSpan.Zero }, TimeSpan.FromSeconds(60));
+        var gaps = Enumerable.Range(1, sent.Count - 1).Where(i => sent[i].Type == 0x0011).Select(i => sent[i].Sent - sent[i - 1].Sent).ToList();
+        Assert.NotEmpty(gaps);
+        Assert.All(gaps, g => Assert.Equal(TimeSpan.FromSeconds(2), g));
+    }
+
+    [Fact]
+    public void ANegativeKeepaliveAlignmentIsRefused()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new IceAgent(new IceAgentOptions { KeepaliveAlignment = TimeSpan.FromMilliseconds(-1) }));
+        Assert.Contains("KeepaliveAlignment", e.ParamName);
+    }
+
     [Fact]
     public void ANegativeAlignmentIsRefused()
     {

@@ -1,0 +1,107 @@
+using System.Buffers;
+using System.Net;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Transport.Streaming.Io;
+
+/// <summary>The receive thread of <see cref="UdpDriverOptions.BatchedIo"/>: recvmmsg and UDP GRO on 64-bit Linux.</summary>
+public sealed partial class UdpDriver
+{
+    private const int GroSlotSize = 65536;
+    private const int NameSpace = 128;      // sockaddr_storage
+    private const int ControlSpace = 64;
+
+    // One system call takes every datagram already queued (up to the slots); a GRO slot holds a whole run of
+    // segments from one sender. The datagrams of one call are handled as one burst: the answers they cause go
+    // out together when it ends (SendBatch).
+    private unsafe void BatchedReceiveThread(BoundSocket bound)
+    {
+        bound.Gro = LinuxUdp.TrySetOption(bound.Socket.SafeHandle, LinuxUdp.SolUdp, LinuxUdp.UdpGro, 1);
+        var slots = bound.Gro ? 8 : 32;
+        var slotSize = bound.Gro ? GroSlotSize : Options.MaxDatagramSize;
+        var data = GC.AllocateUninitializedArray<byte>(slots * slotSize, pinned: true);
+        var names = GC.AllocateArray<byte>(slots * NameSpace, pinned: true);
+        var control = GC.AllocateArray<byte>(slots * ControlSpace, pinned: true);
+        var iov = GC.AllocateArray<LinuxUdp.IoVec>(slots, pinned: true);
+        var messages = GC.AllocateArray<LinuxUdp.MMsgHdr>(slots, pinned: true);
+        var pData = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(data));
+        var pNames = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(names));
+        var pControl = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(control));
+        var pIov = (LinuxUdp.IoVec*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(iov));
+        var pMessages = (LinuxUdp.MMsgHdr*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(messages));
+        for (var i = 0; i < slots; i++)
+        {
+            pIov[i] = new LinuxUdp.IoVec { Base = pData + i * slotSize, Length = (nuint)slotSize };
+            pMessages[i].Header.Name = pNames + i * NameSpace;
+            pMessages[i].Header.Iov = pIov + i;
+            pMessages[i].Header.IovLength = 1;
+            pMessages[i].Header.Control = pControl + i * ControlSpace;
+        }
+
+        var address = new SocketAddress(bound.LocalEndPoint.AddressFamily);
+        var buffer = Buffers.Rent();
+        var token = _stop.Token;
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                for (var i = 0; i < slots; i++)
+                {
+                    pMessages[i].Header.NameLength = NameSpace;
+                    pMessages[i].Header.ControlLength = ControlSpace;
+                    pMessages[i].Header.Flags = 0;
+                    pMessages[i].Length = 0;
+                }
+                var n = LinuxUdp.ReceiveMany(bound.Socket.SafeHandle, pMessages, slots);
+                if (token.IsCancellationRequested) break;
+                if (n < 0)
+                {
+                    if (n == -LinuxUdp.EIntr || n == -LinuxUdp.EAgain) continue;
+                    if (n == -9) break;   // EBADF: closed under us
+                    // ICMP errors reported on a UDP socket concern one earlier send; keep receiving.
+                    LogReceiveError(bound.LocalEndPoint, (System.Net.Sockets.SocketError)(-n));
+                    continue;
+                }
+                if (n == 0) continue;
+                Interlocked.Increment(ref Counters._receiveCalls);
+                SendBatch.Begin();
+                try
+                {
+                    for (var k = 0; k < n; k++)
+                    {
+                        ref var h = ref pMessages[k].Header;
+                        var length = (int)pMessages[k].Length;
+                        if ((h.Flags & LinuxUdp.MsgTrunc) != 0)
+                        {
+                            Interlocked.Increment(ref Counters._received);
+                            Interlocked.Increment(ref Counters._droppedOversize);
+                            continue;
+                        }
+                        var nameLength = (int)Math.Min(h.NameLength, (uint)address.Buffer.Length);
+                        address.Size = nameLength;
+                        new ReadOnlySpan<byte>(h.Name, nameLength).CopyTo(address.Buffer.Span);
+                        var segment = bound.Gro ? LinuxUdp.ReadGroSegmentSize(h) : 0;
+                        if (segment <= 0 || segment > length) segment = Math.Max(length, 1);
+                        var slot = new ReadOnlySpan<byte>(pData + k * slotSize, length);
+                        for (var offset = 0; offset < length || (length == 0 && offset == 0); offset += segment)
+                        {
+                            var part = slot.Slice(offset, Math.Min(segment, length - offset));
+                            Interlocked.Increment(ref Counters._received);
+                            if (part.Length > Options.MaxDatagramSize)
+                            {
+                                Interlocked.Increment(ref Counters._droppedOversize);
+                                continue;
+                            }
+                            part.CopyTo(buffer);
+                            if (Dispatch(bound, buffer, part.Length, address)) buffer = Buffers.Rent();
+                            if (length == 0) break;
+                        }
+                    }
+                }
+                finally { SendBatch.End(); }
+            }
+        }
+        finally { Buffers.Return(buffer); }
+    }
+}
