@@ -241,6 +241,26 @@ public sealed class ChromiumIceRestartTests(ITestOutputHelper output)
             await page.WaitForFunctionAsync("() => window.got.length >= 20", null, new() { Timeout = 10_000 });
             var first = await StatsAsync(page);
 
+            // Renegotiation without changes, each side offering once: same credentials, no restart, echo unaffected.
+            var reoffer = await page.EvaluateAsync<string>("async () => { await window.pc.setLocalDescription(await window.pc.createOffer()); return window.pc.localDescription.sdp; }");
+            var reanswer = await pc.CreateAnswerAsync(reoffer).WaitAsync(Patience);
+            Assert.Equal(UfragOf(answer), UfragOf(reanswer));
+            Assert.Contains("a=setup:active", reanswer, StringComparison.Ordinal);    // we stay the DTLS client
+            await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", reanswer);
+            var ourReoffer = await pc.CreateOfferAsync().WaitAsync(Patience);
+            Assert.Equal(UfragOf(answer), UfragOf(ourReoffer));
+            Assert.Contains("a=setup:active", ourReoffer, StringComparison.Ordinal);  // RFC 8842: the client offers active
+            var browserReanswer = await page.EvaluateAsync<string>("""
+                async sdp => { await window.pc.setRemoteDescription({ type: 'offer', sdp }); await window.pc.setLocalDescription(); return window.pc.localDescription.sdp; }
+                """, ourReoffer);
+            await pc.SetRemoteDescriptionAsync(browserReanswer).WaitAsync(Patience);
+            Assert.Equal(UfragOf(offer), UfragOf(browserReanswer));
+            Assert.Contains("a=setup:passive", browserReanswer, StringComparison.Ordinal);
+            Assert.Empty(session.Events.OfType<IceRestartStarted>());
+            var echoed = await page.EvaluateAsync<int>("() => window.got.length");
+            await page.WaitForFunctionAsync($"() => window.got.length >= {echoed + 10}", null, new() { Timeout = 10_000 });
+            output.WriteLine("restart: re-offers without changes by the browser and by us: same credentials and DTLS roles, echo goes on");
+
             var (browserMs, ours) = await BrowserRestartsAsync(page, pc, session, trickle: false);
             output.WriteLine($"restart: browser restartIce() -> new pair selected: {browserMs:0.0} ms on the browser's getStats (5 ms polling), {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our answer");
             Assert.InRange(browserMs, 0, 15_000);
