@@ -111,6 +111,40 @@ public sealed class PeerConnectionRestartCoreTests
     }
 
     [Fact]
+    public void AudioKeepsFlowingOnTheSameTrackThroughARestartOfferedByTheAnswerer()
+    {
+        var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
+        var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
+        var options = new PeerConnectionOptions { Certificate = Certificate };
+        var a = new Adapter(new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlling } }), endA, endB);
+        var b = new Adapter(new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlled } }), endB, endA);
+        a.Core.AddHostCandidate(endA);
+        b.Core.AddHostCandidate(endB);
+        var track = a.Core.AddTrack(Transport.Streaming.Jsep.MediaKind.Audio);
+        Exchange(a, b, TimeSpan.Zero, restart: false);
+        var driver = new TwoPeerDriver(a, b, new VirtualLink(3, new LinkConditions { Delay = TimeSpan.FromMilliseconds(5) }, new LinkConditions { Delay = TimeSpan.FromMilliseconds(5) }));
+        Assert.True(driver.RunUntil(() => a.Core.State == ConnectionState.Connected && b.Core.State == ConnectionState.Connected, TimeSpan.FromSeconds(10)));
+        var remote = b.Events.OfType<RemoteTrackAdded>().Single().Track;
+        var srtp = a.Core.Srtp;
+
+        // An Opus packet every 20 ms; b (the answerer) restarts after the fifth.
+        for (var i = 0; i < 40; i++)
+        {
+            Assert.Equal(MediaSendResult.Sent, a.Core.SendFrame(track, [(byte)i, 1, 2, 3], (uint)(i * 960), driver.Now));
+            driver.RunFor(TimeSpan.FromMilliseconds(20));
+            if (i == 5) Exchange(b, a, driver.Now, restart: true);
+        }
+        driver.RunFor(TimeSpan.FromMilliseconds(100));
+        Assert.Single(a.Events.OfType<IceRestartCompleted>());
+        var frames = new List<byte>();
+        while (remote.Frames.TryRead(out var frame)) using (frame) frames.Add(frame.Data.Span[0]);
+        Assert.Equal(Enumerable.Range(0, 40).Select(i => (byte)i), frames);
+        Assert.Single(b.Events.OfType<RemoteTrackAdded>());     // the same track, not a new one
+        Assert.Same(srtp, a.Core.Srtp);
+        Assert.Equal(track.Mid, a.Core.LocalTracks.Single().Mid);
+    }
+
+    [Fact]
     public void ReoffersWithoutChangesFromBothSidesKeepEverythingAndTwoRestartsInARowWork()
     {
         var (driver, a, b, channelA, channelB) = Connect();
