@@ -164,10 +164,11 @@ public sealed partial class IceAgent
         pair.PeerChecked = true;
         // The peer restarted and checks this pair with its new ufrag before we have it (its offer is still on the
         // way): remembered, so the pair joins the new check list as soon as the new remote credentials are set.
-        if (checkList.Remote is not null && !bridged && !checkList.IsFromRemote(username))
+        if (checkList.Remote is not null && !bridged)
         {
-            pair.ForeignPeerUfrag = IceGeneration.SenderUfrag(username);
-            pair.ForeignPeerNominated = request.HasUseCandidate;
+            var foreign = !checkList.IsFromRemote(username);
+            pair.ForeignPeerUfrag = foreign ? IceGeneration.SenderUfrag(username) : null;
+            pair.ForeignPeerNominated = foreign && request.HasUseCandidate;
         }
         if (Selected == pair) OnTrafficReceived(now);
         if (checkList == _current) Mode.OnRequest(this, pair, request.HasUseCandidate, now);

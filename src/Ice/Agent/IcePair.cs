@@ -93,7 +93,6 @@ internal sealed class IceGeneration : IDisposable
 
     public bool IsAddressedToUs(ReadOnlySpan<byte> username) => username.StartsWith(LocalUsernamePrefix);
 
-    /// <summary>Whether the part after the colon of an incoming USERNAME is the remote ufrag of this generation.</summary>
     /// <summary>The part after the colon of an incoming USERNAME (the sender's ufrag).</summary>
     public static string SenderUfrag(ReadOnlySpan<byte> username)
     {
@@ -101,6 +100,7 @@ internal sealed class IceGeneration : IDisposable
         return colon < 0 ? "" : System.Text.Encoding.UTF8.GetString(username[(colon + 1)..]);
     }
 
+    /// <summary>Whether the part after the colon of an incoming USERNAME is the remote ufrag of this generation (no allocation).</summary>
     public bool IsFromRemote(ReadOnlySpan<byte> username)
     {
         if (RemoteUfragBytes is null) return false;

@@ -92,5 +92,21 @@ public sealed class WebRtcSessions : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Answers a subsequent offer from the client of session <paramref name="sessionId"/>: a renegotiation, and with
+    /// new ICE credentials an ICE restart (the client's network changed, or it called <c>restartIce()</c>). The session
+    /// goes on undisturbed; the client's new candidates may then trickle through <see cref="AddRemoteCandidateAsync"/>.
+    /// Returns the answer, or null when no WebRTC session has that id. A malformed offer throws
+    /// <see cref="Sdp.SdpParseException"/>; one that would change the DTLS association throws
+    /// <see cref="InvalidOperationException"/>.
+    /// </summary>
+    public async Task<string?> AnswerSubsequentOfferAsync(string sessionId, string offer, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(offer);
+        if (_server.Find(sessionId)?.Transport is not WebRtcSessionTransport transport) return null;
+        try { return await transport.PeerConnection.CreateAnswerAsync(offer, cancellationToken).ConfigureAwait(false); }
+        catch (ObjectDisposedException) { return null; }
+    }
+
     public void Dispose() => _ownCertificate?.Dispose();
 }
