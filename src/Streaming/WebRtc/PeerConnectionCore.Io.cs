@@ -206,8 +206,11 @@ public sealed partial class PeerConnectionCore
             case IceValidPairEvent or IceStateChangedEvent { State: IceConnectionState.Connected } when _dtls is null && _dtlsClient is { } client && !_closing:
                 StartDtls(client, now);
                 break;
-            case IceStateChangedEvent { State: IceConnectionState.Connected, Reason: IceStateReason.TrafficResumed }:
-                if (_state == ConnectionState.Disconnected) Transition(ConnectionState.Connected, new ConnectionReason(ConnectionLayer.Ice, "traffic resumed"));
+            // Back from Disconnected: traffic came back on the selected pair, or an ICE restart selected a new one
+            // (after a network change the old pair stays silent; RFC 8445 section 9).
+            case IceStateChangedEvent { State: IceConnectionState.Connected } c:
+                if (_state == ConnectionState.Disconnected)
+                    Transition(ConnectionState.Connected, new ConnectionReason(ConnectionLayer.Ice, c.Reason == IceStateReason.TrafficResumed ? "traffic resumed" : "ICE restart selected a new pair"));
                 break;
             case IceStateChangedEvent { State: IceConnectionState.Disconnected } s:
                 Transition(ConnectionState.Disconnected, new ConnectionReason(ConnectionLayer.Ice, $"nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s"));

@@ -110,6 +110,62 @@ public sealed class PeerConnectionRestartCoreTests
         Assert.True(doneOfferer.Elapsed < TimeSpan.FromSeconds(1), $"restart took {doneOfferer.Elapsed}");
     }
 
+    /// <summary>An adapter whose addresses can change: a peer moving to another network.</summary>
+    private sealed class MovableAdapter(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : IVirtualPeer
+    {
+        public PeerConnectionCore Core { get; } = core;
+        public IPEndPoint Local { get; set; } = local;
+        public IPEndPoint Remote { get; set; } = remote;
+        public List<PeerConnectionEvent> Events { get; } = new();
+        public void HandleDatagram(ReadOnlySpan<byte> datagram, TimeSpan now) { Core.HandleDatagram(datagram, Local, Remote, now); Drain(); }
+        public void HandleTimeout(TimeSpan now) { Core.HandleTimeout(now); Drain(); }
+        public bool TryPollTransmit(Span<byte> destination, out int written) => Core.TryPollTransmit(destination, out written, out _, out _);
+        public TimeSpan? PollTimeout() => Core.PollTimeout();
+        public void Drain() { while (Core.TryPollEvent(out var e)) Events.Add(e); }
+        public IEnumerable<ConnectionState> States => Events.OfType<ConnectionStateChanged>().Select(s => s.State);
+    }
+
+    [Fact]
+    public void AfterANetworkChangeARestartBringsADisconnectedConnectionBackToConnectedOnTheNewAddress()
+    {
+        var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
+        var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
+        var endB2 = new IPEndPoint(IPAddress.Parse("10.0.9.2"), 2002);   // b's address on its new network
+        var ice = new IceAgentOptions { DisconnectedTimeout = TimeSpan.FromSeconds(1) };
+        var options = new PeerConnectionOptions { Certificate = Certificate };
+        var a = new MovableAdapter(new PeerConnectionCore(options with { Ice = ice with { Role = IceRole.Controlling } }), endA, endB);
+        var b = new MovableAdapter(new PeerConnectionCore(options with { Ice = ice with { Role = IceRole.Controlled } }), endB, endA);
+        a.Core.AddHostCandidate(endA);
+        b.Core.AddHostCandidate(endB);
+        var offer = SessionDescription.Parse(a.Core.CreateOffer(TimeSpan.Zero).ToString());
+        a.Core.SetRemoteDescription(SessionDescription.Parse(b.Core.CreateAnswer(offer, TimeSpan.Zero).ToString()), TimeSpan.Zero);
+        var driver = new TwoPeerDriver(a, b);
+        a.Core.CreateDataChannel("chat", null, driver.Now);
+        Assert.True(driver.RunUntil(() => a.Events.OfType<DataChannelOpened>().Any() && b.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(10)));
+        var channelA = a.Events.OfType<DataChannelOpened>().Single().Channel;
+
+        // b moves: its old address is gone, everything it sends now comes from endB2 and reaches it there.
+        b.Core.AddHostCandidate(endB2);
+        a.Remote = endB2;
+        b.Local = endB2;
+        channelA.Send("lost in the move");
+        Assert.True(driver.RunUntil(() => a.Core.State == ConnectionState.Disconnected && b.Core.State == ConnectionState.Disconnected, TimeSpan.FromSeconds(5)));
+
+        // b restarts ICE with its new candidate; both come back on the new path, nothing delivered twice or lost.
+        var restartOffer = SessionDescription.Parse(b.Core.CreateOffer(driver.Now, new OfferOptions { IceRestart = true }).ToString());
+        b.Core.SetRemoteDescription(SessionDescription.Parse(a.Core.CreateAnswer(restartOffer, driver.Now).ToString()), driver.Now);
+        Assert.True(driver.RunUntil(() => a.Core.State == ConnectionState.Connected && b.Core.State == ConnectionState.Connected, TimeSpan.FromSeconds(5)),
+            $"a {a.Core.State}, b {b.Core.State}: {a.Core.DescribeIce()}");
+        Assert.Equal(endB2, a.Core.SelectedPair!.Remote.Address);
+        Assert.Equal(endB2, b.Core.SelectedPair!.Local.Address);
+        channelA.Send("after the move");
+        Assert.True(driver.RunUntil(() => b.Events.OfType<DataChannelMessageReceived>().Count() == 2, TimeSpan.FromSeconds(5)));
+        Assert.Equal(["lost in the move", "after the move"], b.Events.OfType<DataChannelMessageReceived>().Select(m => Encoding.UTF8.GetString(m.Data)));
+        Assert.Equal([ConnectionState.Connecting, ConnectionState.Connected, ConnectionState.Disconnected, ConnectionState.Connected], a.States);
+        Assert.Equal([ConnectionState.Connecting, ConnectionState.Connected, ConnectionState.Disconnected, ConnectionState.Connected], b.States);
+        Assert.Equal("ICE restart selected a new pair", a.Events.OfType<ConnectionStateChanged>().Last().Reason.Detail);
+    }
+
     [Fact]
     public void AudioKeepsFlowingOnTheSameTrackThroughARestartOfferedByTheAnswerer()
     {
