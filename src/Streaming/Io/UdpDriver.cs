@@ -195,6 +195,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
         var address = new SocketAddress(bound.LocalEndPoint.AddressFamily);
         var buffer = Buffers.Rent();
         var token = _stop.Token;
+        var errors = 0;
         try
         {
             while (!token.IsCancellationRequested)
@@ -212,8 +213,10 @@ public sealed partial class UdpDriver : IAsyncDisposable
                 {
                     // ICMP errors reported on a UDP socket (e.g. port unreachable) concern one send; keep receiving.
                     LogReceiveError(bound.LocalEndPoint, e.SocketErrorCode);
+                    BackOff(ref errors);
                     continue;
                 }
+                errors = 0;
                 Interlocked.Increment(ref Counters._receiveCalls);
                 Interlocked.Increment(ref Counters._received);
                 if (Dispatch(bound, buffer, length, address)) buffer = Buffers.Rent();
@@ -227,6 +230,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
         var address = new SocketAddress(bound.LocalEndPoint.AddressFamily);
         var token = _stop.Token;
         var buffer = Buffers.Rent();
+        var errors = 0;
         try
         {
             while (!token.IsCancellationRequested)
@@ -243,8 +247,10 @@ public sealed partial class UdpDriver : IAsyncDisposable
                 catch (SocketException e)
                 {
                     LogReceiveError(bound.LocalEndPoint, e.SocketErrorCode);
+                    if (++errors > 16) await Task.Delay(Math.Min(errors - 16, 100), CancellationToken.None).ConfigureAwait(false);
                     continue;
                 }
+                errors = 0;
                 Interlocked.Increment(ref Counters._receiveCalls);
                 Interlocked.Increment(ref Counters._received);
                 if (Dispatch(bound, buffer, length, address)) buffer = Buffers.Rent();
