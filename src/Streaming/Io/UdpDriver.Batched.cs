@@ -17,7 +17,6 @@ public sealed partial class UdpDriver
     // out together when it ends (SendBatch).
     private unsafe void BatchedReceiveThread(BoundSocket bound)
     {
-        bound.Gro = LinuxUdp.TrySetOption(bound.Socket.SafeHandle, LinuxUdp.SolUdp, LinuxUdp.UdpGro, 1);
         var slots = bound.Gro ? 8 : 32;
         var slotSize = bound.Gro ? GroSlotSize : Options.MaxDatagramSize;
         var data = GC.AllocateUninitializedArray<byte>(slots * slotSize, pinned: true);

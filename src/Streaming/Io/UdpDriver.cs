@@ -119,6 +119,8 @@ public sealed partial class UdpDriver : IAsyncDisposable
         if (Options.DedicatedReceiveThreads)
         {
             bound.NativeReceive = Options.BatchedIo && LinuxUdp.IsSupported;
+            // Before the first datagram can arrive: a GSO train is then always delivered whole.
+            bound.Gro = bound.NativeReceive && LinuxUdp.TrySetOption(socket.SafeHandle, LinuxUdp.SolUdp, LinuxUdp.UdpGro, 1);
             var thread = new Thread(() => { if (bound.NativeReceive) BatchedReceiveThread(bound); else ReceiveThread(bound); })
             { IsBackground = true, Name = $"Transport UDP {bound.LocalEndPoint}" };
             bound.ReceiveThread = thread;
