@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Security.Cryptography;
 
 namespace Transport.Ice.Stun;
 
@@ -18,7 +17,7 @@ public readonly struct StunTransactionId : IEquatable<StunTransactionId>
     public static StunTransactionId NewRandom()
     {
         Span<byte> bytes = stackalloc byte[StunHeader.TransactionIdSize];
-        RandomNumberGenerator.Fill(bytes);
+        SecureRandomBytes.Fill(bytes);
         return FromBytes(bytes);
     }
 

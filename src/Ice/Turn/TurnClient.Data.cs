@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Transport.Ice.Stun;
 
 namespace Transport.Ice.Turn;
@@ -22,7 +21,7 @@ public sealed partial class TurnClient
             return ChannelData.Write(destination, channel.Number, payload, padded: _options.Transport == TurnTransport.Tcp);
         if (!_permissions.ContainsKey(IpOnly(peer))) throw new InvalidOperationException($"No permission for {peer}: call CreatePermission first.");
         Span<byte> id = stackalloc byte[StunHeader.TransactionIdSize];
-        RandomNumberGenerator.Fill(id);
+        SecureRandomBytes.Fill(id);
         var writer = new StunMessageWriter(destination, new StunMessageType(StunMethod.Send, StunClass.Indication), id);
         writer.AddXorAddress(StunAttributeType.XorPeerAddress, peer);
         writer.Add(StunAttributeType.Data, payload);

@@ -17,7 +17,6 @@ public sealed partial class UdpDriver
     // out together when it ends (SendBatch).
     private unsafe void BatchedReceiveThread(BoundSocket bound)
     {
-        bound.Gro = LinuxUdp.TrySetOption(bound.Socket.SafeHandle, LinuxUdp.SolUdp, LinuxUdp.UdpGro, 1);
         var slots = bound.Gro ? 8 : 32;
         var slotSize = bound.Gro ? GroSlotSize : Options.MaxDatagramSize;
         var data = GC.AllocateUninitializedArray<byte>(slots * slotSize, pinned: true);
@@ -42,6 +41,7 @@ public sealed partial class UdpDriver
         var address = new SocketAddress(bound.LocalEndPoint.AddressFamily);
         var buffer = Buffers.Rent();
         var token = _stop.Token;
+        var errors = 0;
         try
         {
             while (!token.IsCancellationRequested)
@@ -59,10 +59,13 @@ public sealed partial class UdpDriver
                 {
                     if (n == -LinuxUdp.EIntr || n == -LinuxUdp.EAgain) continue;
                     if (n == -9) break;   // EBADF: closed under us
-                    // ICMP errors reported on a UDP socket concern one earlier send; keep receiving.
+                    // ICMP errors reported on a UDP socket concern one earlier send; keep receiving (an error that
+                    // repeats backs off instead of spinning).
                     LogReceiveError(bound.LocalEndPoint, (System.Net.Sockets.SocketError)(-n));
+                    BackOff(ref errors);
                     continue;
                 }
+                errors = 0;
                 if (n == 0) continue;
                 Interlocked.Increment(ref Counters._receiveCalls);
                 SendBatch.Begin();
@@ -103,5 +106,11 @@ public sealed partial class UdpDriver
             }
         }
         finally { Buffers.Return(buffer); }
+    }
+
+    /// <summary>After the 16th receive error in a row, waits 1 ms more per error (at most 100 ms): never a busy loop.</summary>
+    private static void BackOff(ref int errors)
+    {
+        if (++errors > 16) Thread.Sleep(Math.Min(errors - 16, 100));
     }
 }

@@ -119,6 +119,8 @@ public sealed partial class UdpDriver : IAsyncDisposable
         if (Options.DedicatedReceiveThreads)
         {
             bound.NativeReceive = Options.BatchedIo && LinuxUdp.IsSupported;
+            // Before the first datagram can arrive: a GSO train is then always delivered whole.
+            bound.Gro = bound.NativeReceive && LinuxUdp.TrySetOption(socket.SafeHandle, LinuxUdp.SolUdp, LinuxUdp.UdpGro, 1);
             var thread = new Thread(() => { if (bound.NativeReceive) BatchedReceiveThread(bound); else ReceiveThread(bound); })
             { IsBackground = true, Name = $"Transport UDP {bound.LocalEndPoint}" };
             bound.ReceiveThread = thread;
@@ -195,6 +197,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
         var address = new SocketAddress(bound.LocalEndPoint.AddressFamily);
         var buffer = Buffers.Rent();
         var token = _stop.Token;
+        var errors = 0;
         try
         {
             while (!token.IsCancellationRequested)
@@ -212,8 +215,10 @@ public sealed partial class UdpDriver : IAsyncDisposable
                 {
                     // ICMP errors reported on a UDP socket (e.g. port unreachable) concern one send; keep receiving.
                     LogReceiveError(bound.LocalEndPoint, e.SocketErrorCode);
+                    BackOff(ref errors);
                     continue;
                 }
+                errors = 0;
                 Interlocked.Increment(ref Counters._receiveCalls);
                 Interlocked.Increment(ref Counters._received);
                 if (Dispatch(bound, buffer, length, address)) buffer = Buffers.Rent();
@@ -227,6 +232,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
         var address = new SocketAddress(bound.LocalEndPoint.AddressFamily);
         var token = _stop.Token;
         var buffer = Buffers.Rent();
+        var errors = 0;
         try
         {
             while (!token.IsCancellationRequested)
@@ -243,8 +249,10 @@ public sealed partial class UdpDriver : IAsyncDisposable
                 catch (SocketException e)
                 {
                     LogReceiveError(bound.LocalEndPoint, e.SocketErrorCode);
+                    if (++errors > 16) await Task.Delay(Math.Min(errors - 16, 100), CancellationToken.None).ConfigureAwait(false);
                     continue;
                 }
+                errors = 0;
                 Interlocked.Increment(ref Counters._receiveCalls);
                 Interlocked.Increment(ref Counters._received);
                 if (Dispatch(bound, buffer, length, address)) buffer = Buffers.Rent();
