@@ -39,6 +39,8 @@ public sealed partial class UdpDriver
         }
 
         var address = new SocketAddress(bound.LocalEndPoint.AddressFamily);
+        var expectedFamily = BitConverter.ToUInt16(address.Buffer.Span);   // AF_INET or AF_INET6 in the kernel's numbering
+        var expectedLength = address.Size;                                  // sockaddr_in or sockaddr_in6
         var buffer = Buffers.Rent();
         var token = _stop.Token;
         var errors = 0;
@@ -81,9 +83,16 @@ public sealed partial class UdpDriver
                             Interlocked.Increment(ref Counters._droppedOversize);
                             continue;
                         }
-                        var nameLength = (int)Math.Min(h.NameLength, (uint)address.Buffer.Length);
-                        address.Size = nameLength;
-                        new ReadOnlySpan<byte>(h.Name, nameLength).CopyTo(address.Buffer.Span);
+                        // The sender's address as the kernel wrote it (the layout SocketAddress uses on Linux). A
+                        // message without one (the kernel reports an empty name when the socket is shut down under
+                        // the call) is not a datagram from anyone: counted, never routed.
+                        if (h.NameLength != (uint)expectedLength || *(ushort*)h.Name != expectedFamily)
+                        {
+                            Interlocked.Increment(ref Counters._received);
+                            Interlocked.Increment(ref Counters._droppedUnknownPeer);
+                            continue;
+                        }
+                        new ReadOnlySpan<byte>(h.Name, expectedLength).CopyTo(address.Buffer.Span);
                         var segment = bound.Gro ? LinuxUdp.ReadGroSegmentSize(h) : 0;
                         if (segment <= 0 || segment > length) segment = Math.Max(length, 1);
                         var slot = new ReadOnlySpan<byte>(pData + k * slotSize, length);
@@ -97,7 +106,7 @@ public sealed partial class UdpDriver
                                 continue;
                             }
                             part.CopyTo(buffer);
-                            if (Dispatch(bound, buffer, part.Length, address)) buffer = Buffers.Rent();
+                            if (SafeDispatch(bound, buffer, part.Length, address)) buffer = Buffers.Rent();
                             if (length == 0) break;
                         }
                     }
@@ -107,6 +116,21 @@ public sealed partial class UdpDriver
         }
         finally { Buffers.Return(buffer); }
     }
+
+    /// <summary><see cref="Dispatch"/>, except that a bug in routing never ends a receive loop (and with a thread, the process): logged and counted.</summary>
+    private bool SafeDispatch(BoundSocket bound, byte[] buffer, int length, SocketAddress address)
+    {
+        try { return Dispatch(bound, buffer, length, address); }
+        catch (Exception e)
+        {
+            Interlocked.Increment(ref Counters._peerErrors);
+            LogDispatchError(bound.LocalEndPoint, e);
+            return false;
+        }
+    }
+
+    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Error, Message = "A datagram on {Local} could not be dispatched; it is dropped and the receive loop goes on")]
+    private partial void LogDispatchError(IPEndPoint local, Exception exception);
 
     /// <summary>After the 16th receive error in a row, waits 1 ms more per error (at most 100 ms): never a busy loop.</summary>
     private static void BackOff(ref int errors)

@@ -221,7 +221,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
                 errors = 0;
                 Interlocked.Increment(ref Counters._receiveCalls);
                 Interlocked.Increment(ref Counters._received);
-                if (Dispatch(bound, buffer, length, address)) buffer = Buffers.Rent();
+                if (SafeDispatch(bound, buffer, length, address)) buffer = Buffers.Rent();
             }
         }
         finally { Buffers.Return(buffer); }
@@ -255,7 +255,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
                 errors = 0;
                 Interlocked.Increment(ref Counters._receiveCalls);
                 Interlocked.Increment(ref Counters._received);
-                if (Dispatch(bound, buffer, length, address)) buffer = Buffers.Rent();
+                if (SafeDispatch(bound, buffer, length, address)) buffer = Buffers.Rent();
             }
         }
         finally { Buffers.Return(buffer); }

@@ -58,7 +58,9 @@ public sealed partial class StreamSession
     {
         ArgumentNullException.ThrowIfNull(reason);
         Interlocked.CompareExchange(ref _endRequest, reason, null);
-        _stop.Cancel();
+        // A request that races with the end (server shutdown while the session finishes) finds nothing left to stop.
+        try { _stop.Cancel(); }
+        catch (ObjectDisposedException) { }
     }
 
     /// <summary>The health snapshot now.</summary>

@@ -117,12 +117,23 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         var partialEchoes = await page.EvaluateAsync<string[]>("() => window.results.messages.filter(m => m.label === 'partial').map(m => m.data)");
         var partial = partialEchoes.Length;
         output.WriteLine($"partial reliable (max retransmits 0): {partial}/50 echoed");
-        // Loopback loses nothing, but with max retransmits 0 a retransmission timeout on either side (a CPU-starved
-        // machine delays SACKs past RTO.Min) abandons a message by design (RFC 3758): echoed ones must be distinct
-        // and ours, and the channel must keep working.
-        Assert.InRange(partial, 40, 50);
+        // Loopback loses nothing, but with max retransmits 0 a retransmission timeout on either side abandons a
+        // message by design (RFC 3758): the burst queues behind 1.3 MB of ordered data, and a CPU-starved machine
+        // delays SACKs past the RTO (a run with busy loops beside it once saw 0 of 50). So the burst's count is
+        // reported, not asserted; what must hold: echoed ones are distinct and ours, and the channel still works once
+        // the queue has drained (single messages, each sent when the previous came back or a second passed).
         Assert.Equal(partialEchoes.Length, partialEchoes.Distinct().Count());
         Assert.All(partialEchoes, m => Assert.Contains(m, Enumerable.Range(0, 50).Select(i => "p" + i)));
+        var later = 0;
+        for (var i = 0; i < 5; i++)
+        {
+            await page.EvaluateAsync("i => window.channels.partial.send('q' + i)", i);
+            var arrived = await page.WaitForFunctionAsync("i => window.results.messages.some(m => m.label === 'partial' && m.data === 'q' + i)", i, new() { Timeout = 1_000 })
+                .ContinueWith(t => t.IsCompletedSuccessfully);
+            if (arrived) later++;
+        }
+        output.WriteLine($"partial reliable after the burst: {later}/5 single messages echoed");
+        Assert.True(later >= 3, $"the partial-reliable channel echoed only {later} of 5 single messages after the burst");
         Assert.Equal(ConnectionState.Connected, await handle.InvokeAsync(_ => core.State));
         Assert.Equal(3, peer.Events.OfType<DataChannelOpened>().Count());
 
