@@ -15,6 +15,8 @@ public sealed partial class UdpDriver
     // One system call takes every datagram already queued (up to the slots); a GRO slot holds a whole run of
     // segments from one sender. The datagrams of one call are handled as one burst: the answers they cause go
     // out together when it ends (SendBatch).
+    // Optimized from the first call: the loop runs for the socket's lifetime (tiering would swap it mid-loop, OSR).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe void BatchedReceiveThread(BoundSocket bound)
     {
         var slots = bound.Gro ? 8 : 32;
@@ -114,7 +116,18 @@ public sealed partial class UdpDriver
                 finally { SendBatch.End(); }
             }
         }
-        finally { Buffers.Return(buffer); }
+        finally
+        {
+            Buffers.Return(buffer);
+            // The kernel reads and writes these through raw pointers on every call: pinned is not enough, they must
+            // stay reachable until the loop ends (else the GC frees them under the pointers and the kernel writes
+            // into memory that has become other objects). Test: TheReceiveBuffersSurviveGarbageCollections...
+            GC.KeepAlive(data);
+            GC.KeepAlive(names);
+            GC.KeepAlive(control);
+            GC.KeepAlive(iov);
+            GC.KeepAlive(messages);
+        }
     }
 
     /// <summary><see cref="Dispatch"/>, except that a bug in routing never ends a receive loop (and with a thread, the process): logged and counted.</summary>

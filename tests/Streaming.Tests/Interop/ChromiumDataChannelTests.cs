@@ -92,7 +92,15 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         var answer = await handle.InvokeAsync(now => core.CreateAnswer(offer, now).ToString());
         await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
 
-        await page.WaitForFunctionAsync("() => Object.values(window.channels).every(c => c.readyState === 'open')", null, new() { Timeout = 20_000 });
+        try { await page.WaitForFunctionAsync("() => Object.values(window.channels).every(c => c.readyState === 'open')", null, new() { Timeout = 20_000 }); }
+        catch (TimeoutException)
+        {
+            // Say where the set-up stopped before failing: our layers, the driver, the browser.
+            output.WriteLine("not open after 20 s; ours: " + await handle.InvokeAsync(_ => $"{core.State} ({core.Reason}); dtls {core.Dtls?.State}; sctp {core.Sctp?.State}; early dtls dropped {core.DroppedDatagrams}; {core.DescribeIce()}"));
+            output.WriteLine($"driver: received {driver.Counters.Received}, sent {driver.Counters.Sent}, send errors {driver.Counters.SendErrors}, unknown peer {driver.Counters.DroppedUnknownPeer}, unknown kind {driver.Counters.DroppedUnknownKind}, inbox full {driver.Counters.DroppedInboxFull}, peer errors {driver.Counters.PeerErrors}");
+            output.WriteLine("browser: " + await page.EvaluateAsync<string>("() => JSON.stringify({ ice: window.pc.iceConnectionState, conn: window.pc.connectionState, channels: Object.values(window.channels).map(c => c.readyState) })"));
+            throw;
+        }
         output.WriteLine($"offer answered -> every channel open in {started.Elapsed.TotalMilliseconds:0} ms");
 
         // 1000 messages of 1 KiB on the ordered channel, one of 256 KiB, text, binary and empty ones.

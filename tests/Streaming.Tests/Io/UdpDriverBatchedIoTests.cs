@@ -161,6 +161,50 @@ public sealed class UdpDriverBatchedIoTests
     }
 
     [Fact]
+    public async Task TheReceiveBuffersSurviveGarbageCollectionsWhileTheKernelHoldsTheirAddresses()
+    {
+        // Regression: the receive thread's pinned arrays were locals the JIT considered dead after their addresses were
+        // taken, so a collection freed them while the kernel kept writing through those addresses (a test host died
+        // with a NullReferenceException, others with odd failures). Collect while the thread waits in recvmmsg, refill
+        // the freed space with pinned arrays of a known pattern, then receive: every datagram arrives whole and no byte
+        // of those arrays changed.
+        await using var driver = new UdpDriver();
+        var port = driver.Bind(AnyLoopback);
+        var peer = new SinkPeer("bbbb");
+        await using var handle = driver.Register(peer);
+        await Task.Delay(50);   // the receive thread is blocked in recvmmsg with its pointers
+        for (var i = 0; i < 3; i++)
+        {
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+        }
+        var decoys = new List<byte[]>();
+        foreach (var size in new[] { 8 * 65536, 32 * 2048, 8 * 128, 32 * 128, 8 * 64, 32 * 64, 8 * 16, 32 * 16, 8 * 64, 32 * 64 })
+            for (var k = 0; k < 4; k++)
+            {
+                var decoy = GC.AllocateArray<byte>(size, pinned: true);
+                decoy.AsSpan().Fill(0x5A);
+                decoys.Add(decoy);
+            }
+
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.Bind(AnyLoopback);
+        var sent = new List<byte[]> { ToyPeer.BindingRequest("bbbb:aaaa") };
+        client.SendTo(sent[0], port);
+        for (var i = 0; i < 200; i++)
+        {
+            var d = Datagram(100 + i, i);
+            sent.Add(d);
+            client.SendTo(d, port);
+            if (i % 50 == 0) await WaitForAsync(() => peer.Received.Count >= sent.Count, "the datagrams so far");
+        }
+        await WaitForAsync(() => peer.Received.Count >= sent.Count, "every datagram");
+        Assert.Equal(sent, peer.Received.ToList());
+        Assert.All(decoys, d => Assert.True(d.AsSpan().IndexOfAnyExcept((byte)0x5A) < 0, "the kernel wrote into memory the driver no longer owned"));
+        Assert.Equal(0, driver.Counters.PeerErrors);
+    }
+
+    [Fact]
     public async Task DisposingStopsABlockedBatchedReceiveAtOnce()
     {
         var driver = new UdpDriver();
