@@ -49,7 +49,7 @@ internal sealed class DeadlineThread : IDisposable
     private readonly PriorityQueue<Entry, TimeSpan> _heap = new();
     private readonly object _lock = new();
     private readonly Thread _thread;
-    private readonly List<Entry> _due = new();
+    private readonly List<PeerActor> _due = new();
     private int _live;
     private bool _stopping;
 
@@ -112,7 +112,7 @@ internal sealed class DeadlineThread : IDisposable
                         _heap.Dequeue();
                         if (e.Version != e.Timer.Version || e.Timer.Disposed) continue;
                         e.Timer.Version++;   // fired: a later Change arms it anew
-                        _due.Add(e);
+                        _due.Add(e.Timer.Actor!);
                     }
                     break;
                 }
@@ -120,12 +120,12 @@ internal sealed class DeadlineThread : IDisposable
             // The due peers' datagrams go out together when the burst ends (idle agents' consent checks and
             // keepalives share the 100 ms grid: one sendmmsg for all of them).
             SendBatch.Begin();
-            foreach (var e in _due)
+            foreach (var actor in _due)
             {
                 try
                 {
-                    e.Timer.Actor.Disarmed();
-                    e.Timer.Actor.OnTimer();
+                    actor.Disarmed();
+                    actor.OnTimer();
                 }
                 catch (Exception ex)
                 {
@@ -162,7 +162,9 @@ internal sealed class DeadlineThread : IDisposable
             lock (owner._lock) owner._live++;
         }
 
-        public PeerActor Actor { get; }
+        /// <summary>The peer; null once disposed, so that the stale heap entries a disposed timer leaves behind (until
+        /// they come up or a compaction) hold a small object, not a whole connection with its buffers.</summary>
+        public PeerActor? Actor { get; private set; }
         public long Version;       // guarded by the owner's lock
         public bool Disposed;      // guarded by the owner's lock
 
@@ -174,6 +176,7 @@ internal sealed class DeadlineThread : IDisposable
             {
                 if (Disposed) return;
                 Disposed = true;
+                Actor = null;
                 Version++;
                 _owner._live--;
             }
