@@ -36,6 +36,7 @@ internal static class Curve25519
     /// zero (u of small order), which RFC 7748 section 6.1 lets a protocol reject and TLS does (RFC 8422 5.11).
     /// </summary>
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // field arithmetic: optimized from the first handshake
     public static bool ScalarMult(ReadOnlySpan<byte> scalar, ReadOnlySpan<byte> u, Span<byte> result)
     {
         if (scalar.Length != Size || u.Length != Size || result.Length < Size) throw new ArgumentException("X25519 values are 32 bytes.");
@@ -209,6 +210,7 @@ internal static class Curve25519
 
     // Columns are summed one at a time and carried into the next at once, so only one 128-bit accumulator and the
     // carry are live (ten accumulators at once made the JIT spill them all).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // field arithmetic: optimized from the first handshake
     private static void Mul(in Fe f, in Fe g, out Fe h)
     {
         ulong f0 = f.L0, f1 = f.L1, f2 = f.L2, f3 = f.L3, f4 = f.L4;
@@ -232,6 +234,7 @@ internal static class Curve25519
         Finish(r0, r1, r2, r3, lo, hi, out h);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // field arithmetic: optimized from the first handshake
     private static void Square(in Fe f, out Fe h)
     {
         ulong f0 = f.L0, f1 = f.L1, f2 = f.L2, f3 = f.L3, f4 = f.L4;
@@ -280,6 +283,7 @@ internal static class Curve25519
         Finish(r0, r1, r2, r3, l4, h4, out h);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // field arithmetic: optimized from the first handshake
     private static void MulA24(in Fe f, out Fe h)
     {
         ulong l0 = f.L0 * A24, h0 = High(f.L0, A24), l1 = f.L1 * A24, h1 = High(f.L1, A24);
@@ -296,6 +300,7 @@ internal static class Curve25519
     }
 
     /// <summary>z^(p-2) = z^(2^255 - 21) (Fermat), by the usual chain of 254 squarings and 11 multiplications.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // field arithmetic: optimized from the first handshake
     private static void Invert(in Fe z, out Fe result)
     {
         Square(in z, out var z2);                 // z^2
