@@ -14,7 +14,7 @@ internal static unsafe partial class LinuxUdp
 {
     public const int SolUdp = 17, UdpSegment = 103, UdpGro = 104;
     public const int MsgTrunc = 0x20, MsgWaitForOne = 0x10000;
-    public const int EIntr = 4, EIo = 5, EAgain = 11, EInval = 22, EMsgSize = 90, ENoProtoOpt = 92, EOpNotSupp = 95;
+    public const int EIntr = 4, EIo = 5, EAgain = 11, EInval = 22, ENoProtoOpt = 92, EOpNotSupp = 95;
 
     /// <summary>Most segments in one GSO send (the kernel's UDP_MAX_SEGMENTS on older kernels).</summary>
     public const int MaxSegments = 64;

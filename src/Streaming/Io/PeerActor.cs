@@ -28,7 +28,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     private readonly ConcurrentQueue<IWorkItem> _work = new();
     private readonly SemaphoreSlim _workSlots;
     private readonly IActorTimer _timer;
-    private readonly byte[] _sendBuffer;
+    private byte[]? _sendBuffer;   // only without batched sends (the batch is written in place otherwise)
     private readonly Dictionary<(UdpDriver.BoundSocket, IPEndPoint), SocketAddress> _remoteAddresses = new();
     private int _state;
     private int _queuedDatagrams;
@@ -44,7 +44,6 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         _driver = driver;
         _peer = peer;
         _inline = driver.Options.InlineProcessing && peer.RunsInline;
-        _sendBuffer = new byte[driver.Options.MaxDatagramSize];
         _workSlots = new SemaphoreSlim(driver.Options.InboxCapacity, driver.Options.InboxCapacity);
         _timer = driver.CreateTimer(this);
     }
@@ -281,30 +280,42 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     {
         for (var i = 0; i < 10_000; i++)
         {
+            if (_driver.BatchedSends)
+            {
+                // The peer writes straight into the thread's batch: no copy between its transmit and the send.
+                var batch = SendBatch.ForThread;
+                if (!_peer.TryPollTransmit(batch.Reserve(_driver.Options.MaxDatagramSize), out var length, out var from, out var to)) return;
+                if (Resolve(from, to, out var socket, out var address)) batch.Commit(socket, address, length);
+                continue;
+            }
+            _sendBuffer ??= new byte[_driver.Options.MaxDatagramSize];
             if (!_peer.TryPollTransmit(_sendBuffer, out var written, out var local, out var remote)) return;
-            Send(_sendBuffer.AsSpan(0, written), local, remote);
+            if (Resolve(local, remote, out var s, out var a)) SendNow(s, a, _sendBuffer.AsSpan(0, written));
         }
     }
 
-    private void Send(ReadOnlySpan<byte> datagram, IPEndPoint? local, IPEndPoint remote)
+    // The socket to send from and the remote's socket address (learnt as a route the first time); false, counted,
+    // when no socket fits.
+    private bool Resolve(IPEndPoint? local, IPEndPoint remote, out UdpDriver.BoundSocket socket, out SocketAddress address)
     {
-        var socket = _driver.SocketFor(local, remote.AddressFamily);
+        socket = _driver.SocketFor(local, remote.AddressFamily)!;
         if (socket is null)
         {
             Interlocked.Increment(ref _driver.Counters._sendErrors);
-            return;
+            address = null!;
+            return false;
         }
-        if (!_remoteAddresses.TryGetValue((socket, remote), out var address))
+        if (!_remoteAddresses.TryGetValue((socket, remote), out address!))
         {
             address = remote.Serialize();
             _remoteAddresses[(socket, remote)] = address;
             UdpDriver.Learn(socket, address, remote, this);
         }
-        if (_driver.BatchedSends)
-        {
-            SendBatch.ForThread.Add(socket, address, datagram);
-            return;
-        }
+        return true;
+    }
+
+    private void SendNow(UdpDriver.BoundSocket socket, SocketAddress address, ReadOnlySpan<byte> datagram)
+    {
         try
         {
             socket.Socket.SendTo(datagram, SocketFlags.None, address);

@@ -54,16 +54,21 @@ internal sealed unsafe class SendBatch
         if (t_depth == 0) t_batch?.Flush();
     }
 
-    /// <summary>Datagrams waiting on this thread (tests).</summary>
-    internal static int PendingOnThisThread => t_batch?._count ?? 0;
-
-    /// <summary>Copies <paramref name="datagram"/> into the batch (sending first when the batch is full).</summary>
-    public void Add(UdpDriver.BoundSocket socket, SocketAddress address, ReadOnlySpan<byte> datagram)
+    /// <summary>
+    /// Room for the next datagram, at least <paramref name="size"/> bytes (sending first when the batch is full): the
+    /// peer writes its transmit here, then <see cref="Commit"/> takes it into the batch; without a commit it is not sent.
+    /// </summary>
+    public Span<byte> Reserve(int size)
     {
-        if (_count == Capacity || _used + datagram.Length > DataBytes) Flush();
-        datagram.CopyTo(_data.AsSpan(_used));
-        _entries[_count++] = new Entry(socket, address, _used, datagram.Length);
-        _used += datagram.Length;
+        if (_count == Capacity || _used + size > DataBytes) Flush();
+        return _data.AsSpan(_used, size);
+    }
+
+    /// <summary>Takes the <paramref name="length"/> bytes written at <see cref="Reserve"/> into the batch.</summary>
+    public void Commit(UdpDriver.BoundSocket socket, SocketAddress address, int length)
+    {
+        _entries[_count++] = new Entry(socket, address, _used, length);
+        _used += length;
     }
 
     /// <summary>Sends every waiting datagram: one sendmmsg per run of entries on one socket.</summary>
