@@ -86,8 +86,8 @@ public sealed partial class UdpDriver
                             continue;
                         }
                         // The sender's address as the kernel wrote it (the layout SocketAddress uses on Linux). A
-                        // message without one (the kernel reports an empty name when the socket is shut down under
-                        // the call) is not a datagram from anyone: counted, never routed.
+                        // message without one of the socket's family and size is not a datagram from anyone we could
+                        // answer: counted, never routed.
                         if (h.NameLength != (uint)expectedLength || *(ushort*)h.Name != expectedFamily)
                         {
                             Interlocked.Increment(ref Counters._received);
