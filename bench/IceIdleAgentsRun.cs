@@ -73,6 +73,8 @@ public static class IceIdleAgentsRun
         var cpu0 = process.TotalProcessorTime;
         var user0 = process.UserProcessorTime;
         var switches0 = ContextSwitches();
+        var precise0 = PreciseProcessCpu();
+        var threads0 = ThreadRuntimes();
         var wall = Stopwatch.StartNew();
         var (sent0, received0, timeouts0, wakeups0, inline0, handoffs0) = (driver.Counters.Sent, driver.Counters.Received, driver.Counters.Timeouts, driver.Counters.Wakeups, driver.Counters.Inline, driver.Counters.Handoffs);
         var (sendCalls0, receiveCalls0) = (driver.Counters.SendCalls, driver.Counters.ReceiveCalls);
@@ -81,6 +83,8 @@ public static class IceIdleAgentsRun
         var cpu = process.TotalProcessorTime - cpu0;
         var user = process.UserProcessorTime - user0;
         var switches = ContextSwitches() - switches0;
+        var precise = PreciseProcessCpu() - precise0;
+        var threads1 = ThreadRuntimes();
         var sendCalls = driver.Counters.SendCalls - sendCalls0;
         var receiveCalls = driver.Counters.ReceiveCalls - receiveCalls0;
         var seconds = wall.Elapsed.TotalSeconds;
@@ -102,6 +106,27 @@ public static class IceIdleAgentsRun
                           $"CPU per datagram or deadline {cpu.TotalMilliseconds * 1000 / Math.Max(1, received + sent + wakeups):0.0} us");
         Console.WriteLine($"CPU split: {user.TotalMilliseconds * 100 / wall.Elapsed.TotalMilliseconds:0.00} % user, {(cpu - user).TotalMilliseconds * 100 / wall.Elapsed.TotalMilliseconds:0.00} % kernel; " +
                           $"per second: {sendCalls / seconds:0} send calls, {receiveCalls / seconds:0} receive calls, {switches / seconds:0} thread wake-ups (context switches of the whole process)");
+        if (precise > TimeSpan.Zero)
+        {
+            var precisePercent = precise.TotalMilliseconds / wall.Elapsed.TotalMilliseconds * 100;
+            Console.WriteLine($"scheduler's exact CPU clock: {precise.TotalMilliseconds:0} ms = {precisePercent / count * 1000:0.00} % of one core per 1000 agents; by thread (ms/s): " +
+                              string.Join(", ", threads1.Where(t => threads0.ContainsKey(t.Key)).Select(t => (t.Value.Name, Ms: (t.Value.Ms - threads0[t.Key].Ms) / seconds))
+                                  .Where(t => t.Ms >= 0.05).OrderByDescending(t => t.Ms).Select(t => $"{t.Name} {t.Ms:0.00}")));
+        }
+        if (OperatingSystem.IsLinux() && IntPtr.Size == 8)
+        {
+            // The same datagrams and receive calls with no ICE and no driver around them (UdpFloorRun): what the
+            // kernel alone charges on this machine. The rest is ours, and on loopback the delivery into the peers'
+            // sockets, which the sending system call performs (a real network card does that elsewhere).
+            var floor = UdpFloorRun.Measure();
+            var floorUs = floor.MicrosecondsPerSecond(sent / seconds, receiveCalls / seconds, received / seconds);
+            var loopbackUs = floor.MicrosecondsPerSecondOnLoopback(sent / seconds, receiveCalls / seconds, received / seconds);
+            var measuredUs = (precise > TimeSpan.Zero ? precise : cpu).TotalMilliseconds * 1000 / seconds;
+            Console.WriteLine($"kernel floor for this traffic: {floorUs / 10_000 / count * 1000:0.00} % of one core per 1000 agents, " +
+                              $"{loopbackUs / 10_000 / count * 1000:0.00} % with the loopback delivery to peers that wait ({floor.SendPerDatagramUs:0.0} us a datagram sent, " +
+                              $"{floor.SendToWaitingPeersUs:0.0} us to a waiting peer, {floor.WakePerCallUs:0.0} us a receive call that waits, {floor.ReceivePerDatagramUs:0.0} us a further datagram received; `udp-floor`); " +
+                              $"above that floor (ICE, driver, scheduling): {(measuredUs - loopbackUs) / 10_000 / count * 1000:0.00} %");
+        }
         Console.WriteLine($"agents still connected after the idle period: {connected}/{count}");
         foreach (var h in handles) await h.DisposeAsync();
         child.StandardInput.Close();
@@ -152,6 +177,43 @@ public static class IceIdleAgentsRun
         var usage = stackalloc long[18];   // struct rusage on LP64: two timevals, then 14 longs
         if (GetResourceUsage(0, usage) != 0) return 0;
         return usage[4 + 12] + usage[4 + 13];   // ru_nvcsw + ru_nivcsw
+    }
+
+    // CLOCK_PROCESS_CPUTIME_ID: the scheduler's own run time of every thread (ended ones included), in nanoseconds.
+    // /proc/self/stat (Process.TotalProcessorTime, and the user/kernel split) is sampled by whole ticks (4 ms on this
+    // kernel: HZ 250, tick accounting); over 30 s the two agree here, the exact clock is the figure to quote.
+    private static unsafe TimeSpan PreciseProcessCpu()
+    {
+        if (!OperatingSystem.IsLinux() || IntPtr.Size != 8) return TimeSpan.Zero;
+        var ts = stackalloc long[2];
+        if (ClockGetTime(2, ts) != 0) return TimeSpan.Zero;
+        return TimeSpan.FromTicks(ts[0] * TimeSpan.TicksPerSecond + ts[1] / 100);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern unsafe int ClockGetTime(int clock, long* timespec);
+
+    // Each live thread's run time (se.sum_exec_runtime of /proc/self/task/N/sched, in ms), by thread id.
+    private static Dictionary<string, (string Name, double Ms)> ThreadRuntimes()
+    {
+        var result = new Dictionary<string, (string, double)>();
+        if (!OperatingSystem.IsLinux()) return result;
+        try
+        {
+            foreach (var dir in Directory.GetDirectories("/proc/self/task"))
+            {
+                try
+                {
+                    var name = File.ReadAllText(Path.Combine(dir, "comm")).Trim();
+                    foreach (var line in File.ReadLines(Path.Combine(dir, "sched")))
+                        if (line.StartsWith("se.sum_exec_runtime", StringComparison.Ordinal))
+                            result[Path.GetFileName(dir)] = (name, double.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture));
+                }
+                catch (IOException) { }   // the thread ended meanwhile
+            }
+        }
+        catch (IOException) { }
+        return result;
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getrusage")]
