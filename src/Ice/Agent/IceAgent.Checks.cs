@@ -283,6 +283,7 @@ public sealed partial class IceAgent
             return IceReceiveResult.Stun;
         }
         if (match.Transaction.State != StunTransactionState.Succeeded) return IceReceiveResult.Stun;
+        if (match.Transaction.RoundTripTime is { } rtt) pair.RecordRoundTrip(rtt);
 
         // RFC 7675 section 5.1: any authenticated response on the selected pair refreshes consent.
         if (Selected == pair) _lastConsent = now;

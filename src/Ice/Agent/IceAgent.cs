@@ -85,6 +85,17 @@ public sealed partial class IceAgent : IDisposable
     /// </summary>
     public TimeSpan? LastConsentAt => Selected is null ? null : _lastConsent;
 
+    /// <summary>
+    /// Round-trip time on the selected pair: from the last check or consent check there answered after a single
+    /// request (Karn's rule), measured from when the agent queued the request; null before one was (and always for
+    /// an ICE-lite agent, which sends no checks). Consent checks (every <see cref="IceAgentOptions.ConsentInterval"/>)
+    /// keep it current without any application traffic.
+    /// </summary>
+    public TimeSpan? RoundTripTime => Selected?.RoundTripTime;
+
+    /// <summary>The selected pair's round-trip samples smoothed as RFC 6298 does for SRTT (7/8 old + 1/8 new).</summary>
+    public TimeSpan? SmoothedRoundTripTime => Selected?.SmoothedRoundTripTime;
+
     /// <summary>Datagrams dropped for <paramref name="reason"/>.</summary>
     public long DroppedCount(IceDropReason reason) => _dropped[(int)reason];
 

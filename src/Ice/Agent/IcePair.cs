@@ -44,6 +44,21 @@ internal sealed class IcePair
     /// <summary>Our check on the pair succeeded once (RFC 8445 section 7.2.5.3.2: it is in the valid list), even while a later check, such as the nominating one, is in flight.</summary>
     public bool Valid { get; set; }
 
+    /// <summary>
+    /// Round-trip time of the last check or consent check on this pair that was answered after a single request
+    /// (Karn's rule: a retransmitted request's answer cannot be attributed to one send), or null before the first.
+    /// </summary>
+    public TimeSpan? RoundTripTime { get; private set; }
+
+    /// <summary>Those samples smoothed as RFC 6298 section 2 does for SRTT: the first as it is, then 7/8 of the previous plus 1/8 of the new.</summary>
+    public TimeSpan? SmoothedRoundTripTime { get; private set; }
+
+    public void RecordRoundTrip(TimeSpan sample)
+    {
+        RoundTripTime = sample;
+        SmoothedRoundTripTime = SmoothedRoundTripTime is { } s ? TimeSpan.FromTicks((7 * s.Ticks + sample.Ticks) / 8) : sample;
+    }
+
     /// <summary>Pair priority (RFC 8445 section 6.1.2.3): 2^32*MIN(G,D) + 2*MAX(G,D) + (G&gt;D?1:0).</summary>
     public ulong PriorityFor(IceRole role)
     {

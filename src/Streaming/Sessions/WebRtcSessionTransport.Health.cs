@@ -25,7 +25,7 @@ public sealed partial class WebRtcSessionTransport
         return new TransportHealth(
             state,
             h?.SelectedCandidatePair,
-            rtt >= 0 ? TimeSpan.FromTicks(rtt) : null,
+            rtt >= 0 ? TimeSpan.FromTicks(rtt) : h?.IceRoundTripTime,   // the control channel's ping once answered, else ICE's
             h?.ConsentAge,
             h?.SinceLastReceived,
             _time.GetElapsedTime(Interlocked.Read(ref _lastSent)),

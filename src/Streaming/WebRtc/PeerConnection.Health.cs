@@ -20,6 +20,8 @@ namespace Transport.Streaming.WebRtc;
 /// <param name="SctpRetransmissions">DATA chunks sent again: a loss signal.</param>
 /// <param name="DroppedDatagrams">Datagrams that fit no layer.</param>
 /// <param name="DroppedMedia">SRTP/SRTCP packets that failed authentication or replay checks.</param>
+/// <param name="IceRoundTripTime">The selected pair's last round-trip time from ICE's checks and consent checks
+/// (<see cref="IceAgent.RoundTripTime"/>; renewed by every consent check), or null before one was answered.</param>
 public sealed record PeerConnectionHealth(
     ConnectionState State,
     ConnectionReason? Reason,
@@ -34,7 +36,8 @@ public sealed record PeerConnectionHealth(
     long SctpPacketsReceived,
     long SctpRetransmissions,
     long DroppedDatagrams,
-    long DroppedMedia);
+    long DroppedMedia,
+    TimeSpan? IceRoundTripTime = null);
 
 public sealed partial class PeerConnection
 {
@@ -63,7 +66,8 @@ public sealed partial class PeerConnection
                 sctp?.Counters.PacketsReceived ?? 0,
                 sctp?.Counters.Retransmissions ?? 0,
                 _core.DroppedDatagrams,
-                _core.DroppedMedia);
+                _core.DroppedMedia,
+                ice.RoundTripTime);
         }, cancellationToken);
     }
 

@@ -238,6 +238,26 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         Assert.True(h.Connection.BitrateOut > 100_000, $"bitrate out {h.Connection.BitrateOut}");
         Assert.Null(h.Connection.DisconnectedFor);
     }
+    [Fact]
+    public async Task WithoutThePingTheHealthRoundTripIsIcesFromItsChecks()
+    {
+        await using var rig = Rig.Start(() => new LambdaHandler(EchoUntilBye), transport: new WebRtcTransportOptions
+        {
+            HealthRefreshInterval = TimeSpan.FromMilliseconds(50),
+            RoundTripProbeInterval = null,
+        });
+        StreamSession? session = null;
+        await using var client = await WebRtcStreamClient.ConnectAsync(rig.Signal(s => session = s)).WaitAsync(Patience);
+        var until = Stopwatch.StartNew();
+        // The connectivity checks that selected the pair were answered once each: the pair has a sample at selection.
+        while (session!.GetHealth().Connection.RoundTripTime is null && until.Elapsed < Patience) await Task.Delay(20);
+        var rtt = session.GetHealth().Connection.RoundTripTime;
+        output.WriteLine($"ICE round trip on 127.0.0.1: {rtt?.TotalMilliseconds:0.000} ms");
+        Assert.NotNull(rtt);
+        Assert.InRange(rtt!.Value, TimeSpan.FromTicks(1), TimeSpan.FromMilliseconds(500));
+        Assert.Equal(0, client.PingsAnswered);   // no probe was sent: the figure is ICE's
+    }
+
     [Theory]
     [InlineData("end_stream")]
     [InlineData("client_close")]
