@@ -48,6 +48,12 @@ public sealed partial class SctpAssociation
     public SctpCounters Counters { get; } = new();
     /// <summary>The current retransmission timeout (RFC 9260 section 6.3).</summary>
     public TimeSpan Rto => _rto;
+    /// <summary>
+    /// The smoothed round-trip time SRTT (RFC 9260 section 6.3.1) from DATA acknowledged without retransmission, or
+    /// null before the first measurement. A sample runs to the SACK, so it includes the peer's SACK delay when the
+    /// peer held its acknowledgement back.
+    /// </summary>
+    public TimeSpan? SmoothedRoundTripTime => _srtt;
     /// <summary>The congestion window in bytes (RFC 9260 section 7.2).</summary>
     public int CongestionWindow => _cwnd;
     /// <summary>True when both sides agreed on RFC 9653 zero checksum, so our packets carry none.</summary>

@@ -14,6 +14,7 @@ public sealed class AssociationLifecycleTests
         d.RunFor(TimeSpan.FromSeconds(1));
         var rto = a.Association.Rto;
         Assert.Equal(TimeSpan.FromMilliseconds(200), rto); // 20 ms RTT: clamped to RTO.Min
+        Assert.Equal(TimeSpan.FromMilliseconds(20), a.Association.SmoothedRoundTripTime);
         d.Link.Cut = true;
         var cutAt = d.Now;
         a.Association.SendMessage(1, Ppid.Binary, new byte[500]);
@@ -28,6 +29,18 @@ public sealed class AssociationLifecycleTests
         Assert.Contains("Max.Retrans", a.Association.CloseReason);
         Assert.Contains(a.Events, e => e.Kind == SctpEventKind.Failed && e.Reason!.Contains("T3-rtx"));
         Assert.Null(a.Association.PollTimeout());
+    }
+
+    [Fact]
+    public void TheSmoothedRoundTripIsTheLinksOnceDataWasAcknowledged()
+    {
+        var link = new VirtualLink(seed: 4, LinkConditions.Clean(TimeSpan.FromMilliseconds(25)), LinkConditions.Clean(TimeSpan.FromMilliseconds(15)));
+        var (a, b, d) = Pair.Connected(link);
+        Assert.Null(a.Association.SmoothedRoundTripTime);   // no DATA acknowledged yet
+        for (var i = 0; i < 20; i++) a.Association.SendMessage(1, Ppid.Binary, new byte[500]);
+        d.RunUntil(() => a.Association.IsIdle, TimeSpan.FromSeconds(10));
+        Assert.Equal(TimeSpan.FromMilliseconds(40), a.Association.SmoothedRoundTripTime);
+        Assert.Null(b.Association.SmoothedRoundTripTime);   // b sent no DATA: nothing to time
     }
 
     [Fact]

@@ -22,6 +22,8 @@ namespace Transport.Streaming.WebRtc;
 /// <param name="DroppedMedia">SRTP/SRTCP packets that failed authentication or replay checks.</param>
 /// <param name="IceRoundTripTime">The selected pair's last round-trip time from ICE's checks and consent checks
 /// (<see cref="IceAgent.RoundTripTime"/>; renewed by every consent check), or null before one was answered.</param>
+/// <param name="SctpRoundTripTime">SCTP's smoothed round-trip time (SRTT, RFC 9260 section 6.3.1) from acknowledged
+/// DATA, or null before any (it includes the peer's SACK delay when the peer held its acknowledgement back).</param>
 public sealed record PeerConnectionHealth(
     ConnectionState State,
     ConnectionReason? Reason,
@@ -37,7 +39,8 @@ public sealed record PeerConnectionHealth(
     long SctpRetransmissions,
     long DroppedDatagrams,
     long DroppedMedia,
-    TimeSpan? IceRoundTripTime = null);
+    TimeSpan? IceRoundTripTime = null,
+    TimeSpan? SctpRoundTripTime = null);
 
 public sealed partial class PeerConnection
 {
@@ -67,7 +70,8 @@ public sealed partial class PeerConnection
                 sctp?.Counters.Retransmissions ?? 0,
                 _core.DroppedDatagrams,
                 _core.DroppedMedia,
-                ice.RoundTripTime);
+                ice.RoundTripTime,
+                sctp?.SmoothedRoundTripTime);
         }, cancellationToken);
     }
 

@@ -53,6 +53,43 @@ public sealed class PeerConnectionTests
     }
 
     [Fact]
+    public async Task HealthShowsThePairConsentAndTheRoundTripsOfIceAndSctp()
+    {
+        await using var d1 = new UdpDriver();
+        await using var d2 = new UdpDriver();
+        d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        d2.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
+        await using var b = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        var answer = await b.CreateAnswerAsync(await a.CreateOfferAsync());
+        await a.SetRemoteDescriptionAsync(answer);
+        var channel = await a.CreateDataChannelAsync("health").WaitAsync(Patience);
+        for (var i = 0; i < 20; i++) await a.SendAsync(channel, new byte[500]);
+        for (var i = 0; i < 20; i++) await NextAsync<DataChannelMessageReceived>(b);
+
+        // Wait until everything sent was acknowledged (then SCTP has timed DATA) and ICE selected its pair.
+        var until = System.Diagnostics.Stopwatch.StartNew();
+        PeerConnectionHealth h;
+        while (!((h = await a.GetHealthAsync()) is { SendIdle: true, SctpRoundTripTime: not null, IceRoundTripTime: not null, ConsentAge: not null }) && until.Elapsed < Patience)
+            await Task.Delay(20);
+        Assert.Equal(ConnectionState.Connected, h.State);
+        Assert.Equal(IceConnectionState.Connected, h.IceState);
+        Assert.Matches(@"^127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+$", h.SelectedCandidatePair);
+        Assert.NotNull(h.IceRoundTripTime);
+        Assert.InRange(h.IceRoundTripTime!.Value, TimeSpan.FromTicks(1), TimeSpan.FromMilliseconds(500));
+        Assert.NotNull(h.SctpRoundTripTime);
+        Assert.InRange(h.SctpRoundTripTime!.Value, TimeSpan.FromTicks(1), TimeSpan.FromMilliseconds(500));
+        Assert.InRange(h.ConsentAge!.Value, TimeSpan.Zero, TimeSpan.FromSeconds(6));
+        Assert.True(h.SctpPacketsSent >= 20 && h.SctpPacketsReceived > 0, $"{h.SctpPacketsSent} sent, {h.SctpPacketsReceived} received");
+        Assert.Equal(0, h.SctpOutboundBuffered);
+
+        await a.DisposeAsync();
+        var final = await a.GetHealthAsync();
+        Assert.Equal(ConnectionState.Closed, final.State);
+        Assert.Null(final.IceRoundTripTime);   // after dispose the layers are not touched
+    }
+
+    [Fact]
     public async Task ClosingBeforeConnectingFailsWhatWaitsWithTheState()
     {
         await using var d1 = new UdpDriver();
