@@ -128,8 +128,48 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
         if (response.StatusCode != HttpStatusCode.Created)
             throw new WhipRefusedException(response.StatusCode, body);
         client.Resource = response.Headers.Location is { } l ? new Uri(endpoint, l) : throw new InvalidOperationException("201 without a Location");
+        client._whipAnswer = body;
+        client.WhipEntityTag = response.Headers.ETag?.ToString();
         return body;
     };
+
+    private string? _whipAnswer;
+
+    /// <summary>The WHIP resource's entity tag (ETag of the POST, then of the last ICE restart), or null.</summary>
+    public string? WhipEntityTag { get; private set; }
+    private TaskCompletionSource<IceRestartCompleted>? _restart;
+
+    /// <summary>
+    /// Restarts ICE over WHIP (RFC 9725 section 4.3.2), as a client does when its network changed: an offer with new
+    /// credentials, whose credentials and candidates go as a fragment in a <c>PATCH</c> with <c>If-Match: *</c>; the
+    /// server's 200 fragment (its new credentials and candidates) becomes the answer. Returns when the answer is
+    /// applied; the task it gives completes when the new generation's pair is selected.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The client was not signalled over WHIP.</exception>
+    /// <exception cref="WhipRefusedException">The server did not answer 200 with a fragment.</exception>
+    public async Task<Task<IceRestartCompleted>> RestartIceOverWhipAsync(HttpClient http, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        if (Resource is null || _whipAnswer is null) throw new InvalidOperationException("not signalled over WHIP");
+        var done = new TaskCompletionSource<IceRestartCompleted>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _restart, done);
+        var offer = await _pc.CreateOfferAsync(new OfferOptions { IceRestart = true }, cancellationToken).ConfigureAwait(false);
+        using var patch = new HttpRequestMessage(HttpMethod.Patch, Resource) { Content = new StringContent(IceSdpFragment.FromDescription(offer), Encoding.UTF8) };
+        patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/trickle-ice-sdpfrag");
+        patch.Headers.TryAddWithoutValidation("If-Match", "*");
+        using var response = await http.SendAsync(patch, cancellationToken).ConfigureAwait(false);
+        var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        var fragment = IceSdpFragment.Parse(body);
+        if (response.StatusCode != HttpStatusCode.OK || fragment is not { Ufrag: { } ufrag, Password: { } password })
+            throw new WhipRefusedException(response.StatusCode, body);
+        var answer = IceSdpFragment.WithCredentials(_whipAnswer, ufrag, password);
+        await _pc.SetRemoteDescriptionAsync(answer, cancellationToken).ConfigureAwait(false);
+        foreach (var candidate in fragment.Candidates) await _pc.AddRemoteCandidateAsync(candidate, cancellationToken).ConfigureAwait(false);
+        if (fragment.EndOfCandidates) await _pc.AddRemoteCandidateAsync(null, cancellationToken).ConfigureAwait(false);
+        _whipAnswer = answer;
+        WhipEntityTag = response.Headers.ETag?.ToString() ?? WhipEntityTag;
+        return done.Task;
+    }
 
     /// <summary>Our audio track (with media), else null.</summary>
     public LocalTrack? Audio { get; private set; }
@@ -215,6 +255,9 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
                         break;
                     case DataChannelMessageReceived m:
                         _observations.Writer.TryWrite(new("data", m.IsBinary ? "" : Encoding.UTF8.GetString(m.Data), m.Data.Length, _clock.Elapsed));
+                        break;
+                    case IceRestartCompleted r:
+                        Volatile.Read(ref _restart)?.TrySetResult(r);
                         break;
                     case ConnectionStateChanged { State: ConnectionState.Closed or ConnectionState.Failed } s:
                         _observations.Writer.TryWrite(new("close", $"{s.State}: {s.Reason}", 0, _clock.Elapsed));

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Transport.Streaming.Jsep;
 using Transport.Streaming.Sdp;
 using Transport.Streaming.Sessions;
 
@@ -9,7 +10,8 @@ namespace Transport.Samples.EchoServer;
 /// <summary>
 /// WHIP-style signaling (RFC 9725): <c>POST /whip</c> with an SDP offer answers 201 Created with the SDP answer and
 /// the session's resource in Location; <c>PATCH</c> on it with <c>application/trickle-ice-sdpfrag</c> (RFC 8840)
-/// trickles the client's candidates; <c>DELETE</c> on it ends the session. A full server answers 429 with
+/// trickles the client's candidates, and with <c>If-Match: *</c> and new credentials restarts ICE (RFC 9725 section
+/// 4.3.2: 200 with our new credentials and candidates as a fragment, and a new ETag); <c>DELETE</c> on it ends the session. A full server answers 429 with
 /// <c>{"status":"failed","meta":{"error":"concurrency_limit_reached","limit":N}}</c>.
 /// </summary>
 public static class WhipEndpoints
@@ -47,20 +49,31 @@ public static class WhipEndpoints
             if (!IsType(context.Request, TrickleType))
                 return Results.Text($"trickle ICE is sent as {TrickleType}", statusCode: StatusCodes.Status415UnsupportedMediaType);
             if (server.Find(id) is null) return Results.NotFound();
-            var fragment = await new StreamReader(context.Request.Body).ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
-            foreach (var raw in fragment.Split('\n'))
+            var text = await new StreamReader(context.Request.Body).ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
+            // RFC 8840 section 4.4: credentials, a=candidate and a=end-of-candidates lines.
+            var fragment = IceSdpFragment.Parse(text);
+            string? answer = null;
+            // RFC 9725 section 4.3.2: "If-Match: *" with credentials other than the session's is an ICE restart.
+            if (context.Request.Headers.IfMatch.ToString().Trim() == "*" && fragment is { Ufrag: { } ufrag, Password: { } password } &&
+                ufrag != webRtc.RemoteIceUfrag(id))
             {
-                var line = raw.TrimEnd('\r');
-                // RFC 8840 section 4.4: the fragment carries a=candidate and a=end-of-candidates lines (ICE restarts are not supported).
-                if (line.StartsWith("a=candidate:", StringComparison.Ordinal))
-                {
-                    try { await webRtc.AddRemoteCandidateAsync(id, line[2..], context.RequestAborted).ConfigureAwait(false); }
-                    catch (SdpParseException e) { return Results.Text("malformed candidate: " + e.Message, statusCode: StatusCodes.Status400BadRequest); }
-                }
-                else if (line == "a=end-of-candidates")
-                    await webRtc.AddRemoteCandidateAsync(id, null, context.RequestAborted).ConfigureAwait(false);
+                try { answer = await webRtc.RestartIceAsync(id, ufrag, password, context.RequestAborted).ConfigureAwait(false); }
+                catch (ArgumentException e) { return Results.Text("bad ICE credentials: " + e.Message, statusCode: StatusCodes.Status400BadRequest); }
+                catch (InvalidOperationException e) { return Results.Text("cannot restart ICE now: " + e.Message, statusCode: StatusCodes.Status409Conflict); }
+                if (answer is null) return Results.NotFound();
             }
-            return Results.NoContent();
+            foreach (var candidate in fragment.Candidates)
+            {
+                try { await webRtc.AddRemoteCandidateAsync(id, candidate, context.RequestAborted).ConfigureAwait(false); }
+                catch (SdpParseException e) { return Results.Text("malformed candidate: " + e.Message, statusCode: StatusCodes.Status400BadRequest); }
+            }
+            if (fragment.EndOfCandidates) await webRtc.AddRemoteCandidateAsync(id, null, context.RequestAborted).ConfigureAwait(false);
+            if (answer is null) return Results.NoContent();
+            // 200 with our new credentials and candidates, and the new ICE session's entity tag.
+            var ours = IceSdpFragment.Parse(answer);
+            context.Response.Headers.ETag = $"\"{id}.{ours.Ufrag}\"";
+            context.Response.Headers.AccessControlExposeHeaders = "ETag";
+            return Results.Text(IceSdpFragment.FromDescription(answer), TrickleType, System.Text.Encoding.UTF8, StatusCodes.Status200OK);
         });
 
         app.MapDelete(path + "/{id}", async (string id) =>

@@ -48,6 +48,9 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
     /// <summary>The peer connection (to add trickled candidates; do not close it directly).</summary>
     public PeerConnection PeerConnection => _pc;
 
+    /// <summary>The client's last offer this transport's connection answered (the template of a restart by fragment).</summary>
+    internal string? RemoteOffer { get; set; }
+
     public string Kind => "webrtc";
     public ChannelReader<StreamInput> Inputs => _inputs.Reader;
     public Task Connected => _connected.Task;

@@ -66,7 +66,7 @@ public sealed class WebRtcSessions : IDisposable
                 }
             }
             var answer = await pc.CreateAnswerAsync(offer, cancellationToken).ConfigureAwait(false);
-            var transport = new WebRtcSessionTransport(pc, Options, _server.Time);
+            var transport = new WebRtcSessionTransport(pc, Options, _server.Time) { RemoteOffer = offer };
             foreach (var track in tracks) transport.AddLocalTrack(track);
             pc = null; // the transport owns it now
             return new WebRtcOfferAccepted(_server.Start(slot, transport, arguments), answer);
@@ -104,8 +104,34 @@ public sealed class WebRtcSessions : IDisposable
     {
         ArgumentNullException.ThrowIfNull(offer);
         if (_server.Find(sessionId)?.Transport is not WebRtcSessionTransport transport) return null;
-        try { return await transport.PeerConnection.CreateAnswerAsync(offer, cancellationToken).ConfigureAwait(false); }
+        string answer;
+        try { answer = await transport.PeerConnection.CreateAnswerAsync(offer, cancellationToken).ConfigureAwait(false); }
         catch (ObjectDisposedException) { return null; }
+        transport.RemoteOffer = offer;
+        return answer;
+    }
+
+    /// <summary>
+    /// The ICE username fragment of the client's last offer in session <paramref name="sessionId"/>, or null when no
+    /// WebRTC session has that id. A fragment with other credentials asks for an ICE restart.
+    /// </summary>
+    public string? RemoteIceUfrag(string sessionId) =>
+        _server.Find(sessionId)?.Transport is WebRtcSessionTransport { RemoteOffer: { } offer } ? IceSdpFragment.Parse(offer).Ufrag : null;
+
+    /// <summary>
+    /// An ICE restart signalled by fragment rather than by a whole offer, as WHIP does (RFC 9725 section 4.3.2: a
+    /// <c>PATCH</c> with the client's new credentials): the client's last offer with these credentials and without its
+    /// old candidates is answered as a subsequent offer (<see cref="AnswerSubsequentOfferAsync"/>). Returns the answer,
+    /// whose credentials and candidates are ours for the new generation (<see cref="IceSdpFragment.FromDescription"/>
+    /// makes the response fragment of it), or null when no WebRTC session has that id. The client's new candidates
+    /// then trickle through <see cref="AddRemoteCandidateAsync"/>; data keeps flowing on the old pair meanwhile.
+    /// </summary>
+    /// <exception cref="ArgumentException">The credentials are not valid ICE credentials (RFC 8839 section 5.4).</exception>
+    public async Task<string?> RestartIceAsync(string sessionId, string ufrag, string password, CancellationToken cancellationToken = default)
+    {
+        IceSdpFragment.Validate(ufrag, password);
+        if (_server.Find(sessionId)?.Transport is not WebRtcSessionTransport { RemoteOffer: { } last }) return null;
+        return await AnswerSubsequentOfferAsync(sessionId, IceSdpFragment.WithCredentials(last, ufrag, password), cancellationToken).ConfigureAwait(false);
     }
 
     public void Dispose() => _ownCertificate?.Dispose();

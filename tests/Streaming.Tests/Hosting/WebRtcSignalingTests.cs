@@ -100,6 +100,59 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task WhipPatchWithIfMatchStarAndNewCredentialsRestartsIceAndTheSessionGoesOn()
+    {
+        await using var host = await StartAsync();
+        using var http = new HttpClient();
+        await using var client = await WebRtcStreamClient.ConnectAsync(WebRtcStreamClient.WhipAsync(http, host.Whip)).WaitAsync(Patience);
+        var id = client.Resource!.Segments[^1];
+        await client.SendTextAsync("before the restart");
+        Assert.Equal("before the restart", (await client.NextAsync(Patience)).Text);
+        // Data may flow before ICE nominated (RFC 8445 section 12.1): wait for the selected pair the restart replaces.
+        var waiting = Stopwatch.StartNew();
+        Transport.Streaming.WebRtc.SelectedIcePair? before;
+        while ((before = await client.PeerConnection.GetSelectedPairAsync()) is null && waiting.Elapsed < Patience) await Task.Delay(10);
+        Assert.NotNull(before);
+        Assert.Equal($"\"{id}\"", client.WhipEntityTag);
+
+        // The client's new credentials and candidates in a PATCH with If-Match: * -> 200 with the server's, applied as
+        // the answer; the new generation's pair is then selected and the echo goes on.
+        var clock = Stopwatch.StartNew();
+        var selected = await client.RestartIceOverWhipAsync(http).WaitAsync(Patience);
+        var answered = clock.Elapsed;
+        var done = await selected.WaitAsync(Patience);
+        output.WriteLine($"WHIP ICE restart: PATCH answered and applied after {answered.TotalMilliseconds:0.0} ms, new pair selected {clock.Elapsed.TotalMilliseconds:0.0} ms after the PATCH");
+        var after = await client.PeerConnection.GetSelectedPairAsync();
+        Assert.NotNull(after);
+        Assert.NotEqual(before!.LocalUsernameFragment, after!.LocalUsernameFragment);
+        Assert.Equal(done.LocalUsernameFragment, after.LocalUsernameFragment);
+        Assert.Equal($"\"{id}.{done.RemoteUsernameFragment}\"", client.WhipEntityTag);   // the new ICE session's entity tag
+        await client.SendTextAsync("after the restart");
+        Assert.Equal("after the restart", (await client.NextAsync(Patience)).Text);
+        Assert.Equal(Transport.Streaming.WebRtc.ConnectionState.Connected, client.PeerConnection.State);
+        Assert.NotNull(host.Server.Find(id));
+
+        // Credentials that are not ICE credentials -> 400 and nothing changes; an unknown session -> 404.
+        var bad = "a=ice-ufrag:ab\r\na=ice-pwd:short\r\n";
+        using (var patch = new HttpRequestMessage(HttpMethod.Patch, client.Resource) { Content = new StringContent(bad) })
+        {
+            patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/trickle-ice-sdpfrag");
+            patch.Headers.TryAddWithoutValidation("If-Match", "*");
+            var response = await http.SendAsync(patch);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Contains("ice-ufrag", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        using (var patch = new HttpRequestMessage(HttpMethod.Patch, new Uri(host.Whip, "/whip/nope")) { Content = new StringContent("a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n") })
+        {
+            patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/trickle-ice-sdpfrag");
+            patch.Headers.TryAddWithoutValidation("If-Match", "*");
+            Assert.Equal(HttpStatusCode.NotFound, (await http.SendAsync(patch)).StatusCode);
+        }
+        await client.SendTextAsync("still there");
+        Assert.Equal("still there", (await client.NextAsync(Patience)).Text);
+    }
+
+    [Fact]
     public async Task AFullServerAnswersWhip429WithTheExactJsonAndAdmitsAgainOnceTheSessionEnded()
     {
         await using var host = await StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
