@@ -39,7 +39,7 @@ public static class WhipEndpoints
             try { accepted = await webRtc.AcceptOfferAsync(slot!, offer, arguments, context.RequestAborted).ConfigureAwait(false); }
             catch (SdpParseException e) { return Results.Text("malformed offer: " + e.Message, statusCode: StatusCodes.Status400BadRequest); }
             var location = $"{path}/{accepted.Session.Id}";
-            context.Response.Headers.ETag = $"\"{accepted.Session.Id}\"";
+            context.Response.Headers.ETag = EntityTag(accepted.Session.Id, IceSdpFragment.Parse(accepted.Answer).Ufrag);
             context.Response.Headers.AccessControlExposeHeaders = "Location, ETag";
             return new CreatedSdp(location, accepted.Answer);
         });
@@ -49,12 +49,16 @@ public static class WhipEndpoints
             if (!IsType(context.Request, TrickleType))
                 return Results.Text($"trickle ICE is sent as {TrickleType}", statusCode: StatusCodes.Status415UnsupportedMediaType);
             if (server.Find(id) is null) return Results.NotFound();
+            // RFC 9725 section 4.3.1: If-Match names the ICE session the request is for ("*" for a restart): another -> 412.
+            var ifMatch = context.Request.Headers.IfMatch.ToString().Trim();
+            if (ifMatch.Length > 0 && ifMatch != "*" && ifMatch != EntityTag(id, webRtc.LocalIceUfrag(id)))
+                return Results.StatusCode(StatusCodes.Status412PreconditionFailed);
             var text = await new StreamReader(context.Request.Body).ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
             // RFC 8840 section 4.4: credentials, a=candidate and a=end-of-candidates lines.
             var fragment = IceSdpFragment.Parse(text);
             string? answer = null;
             // RFC 9725 section 4.3.2: "If-Match: *" with credentials other than the session's is an ICE restart.
-            if (context.Request.Headers.IfMatch.ToString().Trim() == "*" && fragment is { Ufrag: { } ufrag, Password: { } password } &&
+            if (ifMatch == "*" && fragment is { Ufrag: { } ufrag, Password: { } password } &&
                 ufrag != webRtc.RemoteIceUfrag(id))
             {
                 try { answer = await webRtc.RestartIceAsync(id, ufrag, password, context.RequestAborted).ConfigureAwait(false); }
@@ -71,7 +75,7 @@ public static class WhipEndpoints
             if (answer is null) return Results.NoContent();
             // 200 with our new credentials and candidates, and the new ICE session's entity tag.
             var ours = IceSdpFragment.Parse(answer);
-            context.Response.Headers.ETag = $"\"{id}.{ours.Ufrag}\"";
+            context.Response.Headers.ETag = EntityTag(id, ours.Ufrag);
             context.Response.Headers.AccessControlExposeHeaders = "ETag";
             return Results.Text(IceSdpFragment.FromDescription(answer), TrickleType, System.Text.Encoding.UTF8, StatusCodes.Status200OK);
         });
@@ -86,6 +90,9 @@ public static class WhipEndpoints
         });
         return app;
     }
+
+    // The entity tag of a session's current ICE session: the session id and our ICE ufrag, which each restart renews.
+    private static string EntityTag(string id, string? ufrag) => $"\"{id}.{ufrag}\"";
 
     private static bool IsType(HttpRequest request, string type) =>
         request.ContentType is { } t && t.Split(';')[0].Trim().Equals(type, StringComparison.OrdinalIgnoreCase);

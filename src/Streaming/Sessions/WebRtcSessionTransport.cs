@@ -51,6 +51,9 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
     /// <summary>The client's last offer this transport's connection answered (the template of a restart by fragment).</summary>
     internal string? RemoteOffer { get; set; }
 
+    /// <summary>Our answer to it.</summary>
+    internal string? LocalAnswer { get; set; }
+
     public string Kind => "webrtc";
     public ChannelReader<StreamInput> Inputs => _inputs.Reader;
     public Task Connected => _connected.Task;

@@ -66,7 +66,7 @@ public sealed class WebRtcSessions : IDisposable
                 }
             }
             var answer = await pc.CreateAnswerAsync(offer, cancellationToken).ConfigureAwait(false);
-            var transport = new WebRtcSessionTransport(pc, Options, _server.Time) { RemoteOffer = offer };
+            var transport = new WebRtcSessionTransport(pc, Options, _server.Time) { RemoteOffer = offer, LocalAnswer = answer };
             foreach (var track in tracks) transport.AddLocalTrack(track);
             pc = null; // the transport owns it now
             return new WebRtcOfferAccepted(_server.Start(slot, transport, arguments), answer);
@@ -108,6 +108,7 @@ public sealed class WebRtcSessions : IDisposable
         try { answer = await transport.PeerConnection.CreateAnswerAsync(offer, cancellationToken).ConfigureAwait(false); }
         catch (ObjectDisposedException) { return null; }
         transport.RemoteOffer = offer;
+        transport.LocalAnswer = answer;
         return answer;
     }
 
@@ -117,6 +118,13 @@ public sealed class WebRtcSessions : IDisposable
     /// </summary>
     public string? RemoteIceUfrag(string sessionId) =>
         _server.Find(sessionId)?.Transport is WebRtcSessionTransport { RemoteOffer: { } offer } ? IceSdpFragment.Parse(offer).Ufrag : null;
+
+    /// <summary>
+    /// The ICE username fragment of our last answer in session <paramref name="sessionId"/> (it changes with each ICE
+    /// restart: WHIP names the ICE session's entity tag after it), or null when no WebRTC session has that id.
+    /// </summary>
+    public string? LocalIceUfrag(string sessionId) =>
+        _server.Find(sessionId)?.Transport is WebRtcSessionTransport { LocalAnswer: { } answer } ? IceSdpFragment.Parse(answer).Ufrag : null;
 
     /// <summary>
     /// An ICE restart signalled by fragment rather than by a whole offer, as WHIP does (RFC 9725 section 4.3.2: a

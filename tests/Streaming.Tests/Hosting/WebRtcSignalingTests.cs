@@ -113,7 +113,8 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         Transport.Streaming.WebRtc.SelectedIcePair? before;
         while ((before = await client.PeerConnection.GetSelectedPairAsync()) is null && waiting.Elapsed < Patience) await Task.Delay(10);
         Assert.NotNull(before);
-        Assert.Equal($"\"{id}\"", client.WhipEntityTag);
+        var firstTag = client.WhipEntityTag;
+        Assert.Matches($"^\"{id}\\.[A-Za-z0-9+/]{{4,}}\"$", firstTag);
 
         // The client's new credentials and candidates in a PATCH with If-Match: * -> 200 with the server's, applied as
         // the answer; the new generation's pair is then selected and the echo goes on.
@@ -127,6 +128,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         Assert.NotEqual(before!.LocalUsernameFragment, after!.LocalUsernameFragment);
         Assert.Equal(done.LocalUsernameFragment, after.LocalUsernameFragment);
         Assert.Equal($"\"{id}.{done.RemoteUsernameFragment}\"", client.WhipEntityTag);   // the new ICE session's entity tag
+        Assert.NotEqual(firstTag, client.WhipEntityTag);
         await client.SendTextAsync("after the restart");
         Assert.Equal("after the restart", (await client.NextAsync(Patience)).Text);
         Assert.Equal(Transport.Streaming.WebRtc.ConnectionState.Connected, client.PeerConnection.State);
@@ -147,6 +149,15 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
             patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/trickle-ice-sdpfrag");
             patch.Headers.TryAddWithoutValidation("If-Match", "*");
             Assert.Equal(HttpStatusCode.NotFound, (await http.SendAsync(patch)).StatusCode);
+        }
+        // A trickle PATCH for the previous ICE session -> 412; for the current one -> 204.
+        var trickle = "a=end-of-candidates\r\n";
+        foreach (var (tag, expected) in new[] { (firstTag!, HttpStatusCode.PreconditionFailed), (client.WhipEntityTag!, HttpStatusCode.NoContent) })
+        {
+            using var patch = new HttpRequestMessage(HttpMethod.Patch, client.Resource) { Content = new StringContent(trickle) };
+            patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/trickle-ice-sdpfrag");
+            patch.Headers.TryAddWithoutValidation("If-Match", tag);
+            Assert.Equal(expected, (await http.SendAsync(patch)).StatusCode);
         }
         await client.SendTextAsync("still there");
         Assert.Equal("still there", (await client.NextAsync(Patience)).Text);
