@@ -131,6 +131,17 @@ public static partial class SignalingEndpoint
                         }
                         catch (SdpParseException e) { await SendAsync(new { type = "error", error = "malformed_offer", message = e.Message }).ConfigureAwait(false); }
                         break;
+                    case "offer" when _session is not null && root.TryGetProperty("sdp", out var reoffer):
+                        // A subsequent offer on a running session: renegotiation, and with new credentials an ICE restart.
+                        try
+                        {
+                            var answer = await webRtc.AnswerSubsequentOfferAsync(_session.Id, reoffer.GetString() ?? "", _stop.Token).ConfigureAwait(false);
+                            if (answer is null) await SendAsync(new { type = "error", error = "unknown_session" }).ConfigureAwait(false);
+                            else await SendAsync(new { type = "answer", sdp = answer, session = _session.Id }).ConfigureAwait(false);
+                        }
+                        catch (SdpParseException e) { await SendAsync(new { type = "error", error = "malformed_offer", message = e.Message }).ConfigureAwait(false); }
+                        catch (InvalidOperationException e) { await SendAsync(new { type = "error", error = "offer_refused", message = e.Message }).ConfigureAwait(false); }
+                        break;
                     case "candidate" when _session is not null:
                         var candidate = root.TryGetProperty("candidate", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
                         try { await webRtc.AddRemoteCandidateAsync(_session.Id, string.IsNullOrEmpty(candidate) ? null : candidate, _stop.Token).ConfigureAwait(false); }

@@ -246,6 +246,51 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ASubsequentOfferOnTheSignalingSocketRestartsIceAndTheSessionGoesOn()
+    {
+        await using var host = await StartAsync();
+        using var ws = new ClientWebSocket();
+        await ws.ConnectAsync(host.Signal, default);
+        string? id = null;
+        await using var client = await WebRtcStreamClient.ConnectAsync(OverWebSocket(ws, s => id = s)).WaitAsync(Patience);
+        await client.SendTextAsync("before");
+        Assert.Equal("before", (await client.NextAsync(Patience)).Text);
+        var waiting = Stopwatch.StartNew();
+        Transport.Streaming.WebRtc.SelectedIcePair? before;
+        while ((before = await client.PeerConnection.GetSelectedPairAsync()) is null && waiting.Elapsed < Patience) await Task.Delay(10);
+        Assert.NotNull(before);
+
+        var restart = await client.PeerConnection.CreateOfferAsync(new Transport.Streaming.WebRtc.OfferOptions { IceRestart = true });
+        await SendJsonAsync(ws, new { type = "offer", sdp = restart });
+        var answer = await ReceiveJsonAsync(ws);
+        Assert.Equal("answer", answer.GetProperty("type").GetString());
+        Assert.Equal(id, answer.GetProperty("session").GetString());
+        await client.PeerConnection.SetRemoteDescriptionAsync(answer.GetProperty("sdp").GetString()!);
+        Transport.Streaming.WebRtc.SelectedIcePair? after;
+        waiting.Restart();
+        while (((after = await client.PeerConnection.GetSelectedPairAsync()) is null || after.LocalUsernameFragment == before!.LocalUsernameFragment) && waiting.Elapsed < Patience)
+            await Task.Delay(10);
+        output.WriteLine($"restart over the signaling socket: new pair {waiting.Elapsed.TotalMilliseconds:0} ms after the answer was applied");
+        Assert.NotEqual(before!.LocalUsernameFragment, after!.LocalUsernameFragment);
+        await client.SendTextAsync("after");
+        Assert.Equal("after", (await client.NextAsync(Patience)).Text);
+
+        // An offer that changes the DTLS association (another certificate's fingerprint) is refused with the reason,
+        // and the session goes on.
+        var fingerprint = System.Text.RegularExpressions.Regex.Match(restart, "a=fingerprint:sha-256 ([0-9A-F:]+)").Groups[1].Value;
+        Assert.NotEmpty(fingerprint);
+        var other = string.Concat(fingerprint.Select(ch => ch == ':' ? ':' : ch == '0' ? '1' : '0'));
+        var foreign = restart.Replace(fingerprint, other, StringComparison.Ordinal);
+        await SendJsonAsync(ws, new { type = "offer", sdp = foreign });
+        var refused = await ReceiveJsonAsync(ws);
+        Assert.True(refused.TryGetProperty("error", out var error), refused.ToString());
+        Assert.Equal("offer_refused", error.GetString());
+        Assert.Contains("fingerprint", refused.GetProperty("message").GetString(), StringComparison.OrdinalIgnoreCase);
+        await client.SendTextAsync("still there");
+        Assert.Equal("still there", (await client.NextAsync(Patience)).Text);
+    }
+
+    [Fact]
     public async Task LosingSignalingAfterTheMediaIsUpKeepsTheSessionAndTheClientReconnectsById()
     {
         await using var host = await StartAsync();
