@@ -64,40 +64,10 @@ public static unsafe class UdpFloorRun
     // to the sender); the receivers are drained between calls, outside the measured time.
     private static double SendCost(int rounds)
     {
-        const int n = 49, size = 100;
-        var receivers = Enumerable.Range(0, n).Select(_ => Bound()).ToArray();
-        using var sender = Bound();
-        var names = receivers.Select(r => ((IPEndPoint)r.LocalEndPoint!).Serialize()).ToArray();
-        var nameBytes = new byte[n * 16];
-        for (var i = 0; i < n; i++) names[i].Buffer.Span[..16].CopyTo(nameBytes.AsSpan(i * 16));
-        var payload = new byte[size];
+        var receivers = Enumerable.Range(0, 49).Select(_ => Bound()).ToArray();
         var drain = new byte[2048];
-        var messages = new LinuxUdp.MMsgHdr[n];
-        var iov = new LinuxUdp.IoVec[n];
-        double cpu = 0;
-        fixed (byte* pName = nameBytes, pPayload = payload)
-        fixed (LinuxUdp.MMsgHdr* pMessages = messages)
-        fixed (LinuxUdp.IoVec* pIov = iov)
-        {
-            for (var i = 0; i < n; i++)
-            {
-                pIov[i] = new LinuxUdp.IoVec { Base = pPayload, Length = size };
-                pMessages[i].Header.Name = pName + i * 16;
-                pMessages[i].Header.NameLength = 16;
-                pMessages[i].Header.Iov = pIov + i;
-                pMessages[i].Header.IovLength = 1;
-            }
-            for (var r = 0; r < rounds; r++)
-            {
-                var t0 = ThreadCpuNs();
-                var sent = LinuxUdp.SendMany(sender.SafeHandle, pMessages, n);
-                cpu += ThreadCpuNs() - t0;
-                if (sent != n) throw new InvalidOperationException($"sendmmsg returned {sent}");
-                foreach (var receiver in receivers) receiver.Receive(drain);
-            }
-        }
-        foreach (var receiver in receivers) receiver.Dispose();
-        return cpu / 1000.0 / (rounds * (double)n);
+        try { return TimedSends(receivers, rounds, () => { foreach (var receiver in receivers) receiver.Receive(drain); }); }
+        finally { foreach (var receiver in receivers) receiver.Dispose(); }
     }
 
     // sendmmsg of 49 datagrams to 49 sockets that each have an asynchronous receive pending (the .NET socket engine's
@@ -105,19 +75,32 @@ public static unsafe class UdpFloorRun
     // wakes the waiting thread. A pause after each call lets the receivers go back to sleep.
     private static double SendToWaitingCost(int rounds)
     {
-        const int n = 49, size = 100;
-        var receivers = Enumerable.Range(0, n).Select(_ => Bound()).ToArray();
-        using var sender = Bound();
+        var receivers = Enumerable.Range(0, 49).Select(_ => Bound()).ToArray();
         using var stop = new CancellationTokenSource();
         var loops = receivers.Select(r => Task.Run(() => PendingReceives.LoopAsync(r, stop.Token))).ToArray();
-        var names = receivers.Select(r => ((IPEndPoint)r.LocalEndPoint!).Serialize()).ToArray();
+        Thread.Sleep(50);
+        try { return TimedSends(receivers, rounds, () => Thread.Sleep(10)); }
+        finally
+        {
+            stop.Cancel();
+            foreach (var receiver in receivers) receiver.Dispose();
+            Task.WaitAll(loops, TimeSpan.FromSeconds(5));
+        }
+    }
+
+    // One sendmmsg of a 100-byte datagram to each receiver, <paramref name="rounds"/> times, then afterEachCall
+    // (outside the measured time): the calling thread's CPU per datagram, in microseconds.
+    private static double TimedSends(Socket[] receivers, int rounds, Action afterEachCall)
+    {
+        const int size = 100;
+        var n = receivers.Length;
+        using var sender = Bound();
         var nameBytes = new byte[n * 16];
-        for (var i = 0; i < n; i++) names[i].Buffer.Span[..16].CopyTo(nameBytes.AsSpan(i * 16));
+        for (var i = 0; i < n; i++) ((IPEndPoint)receivers[i].LocalEndPoint!).Serialize().Buffer.Span[..16].CopyTo(nameBytes.AsSpan(i * 16));
         var payload = new byte[size];
         var messages = new LinuxUdp.MMsgHdr[n];
         var iov = new LinuxUdp.IoVec[n];
         double cpu = 0;
-        Thread.Sleep(50);
         fixed (byte* pName = nameBytes, pPayload = payload)
         fixed (LinuxUdp.MMsgHdr* pMessages = messages)
         fixed (LinuxUdp.IoVec* pIov = iov)
@@ -136,12 +119,9 @@ public static unsafe class UdpFloorRun
                 var sent = LinuxUdp.SendMany(sender.SafeHandle, pMessages, n);
                 cpu += ThreadCpuNs() - t0;
                 if (sent != n) throw new InvalidOperationException($"sendmmsg returned {sent}");
-                Thread.Sleep(10);
+                afterEachCall();
             }
         }
-        stop.Cancel();
-        foreach (var receiver in receivers) receiver.Dispose();
-        Task.WaitAll(loops, TimeSpan.FromSeconds(5));
         return cpu / 1000.0 / (rounds * (double)n);
     }
 

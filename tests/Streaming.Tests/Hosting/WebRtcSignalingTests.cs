@@ -46,6 +46,18 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         return seen;
     }
 
+    // The client's selected pair once there is one (and, with otherThan, once it belongs to another ICE generation).
+    private static async Task<Transport.Streaming.WebRtc.SelectedIcePair> SelectedPairAsync(WebRtcStreamClient client, string? otherThan = null)
+    {
+        var waiting = Stopwatch.StartNew();
+        Transport.Streaming.WebRtc.SelectedIcePair? pair;
+        while (((pair = await client.PeerConnection.GetSelectedPairAsync()) is null || pair.LocalUsernameFragment == otherThan) && waiting.Elapsed < Patience)
+            await Task.Delay(10);
+        Assert.NotNull(pair);
+        Assert.NotEqual(otherThan, pair!.LocalUsernameFragment);
+        return pair;
+    }
+
     [Fact]
     public async Task WhipPostAnswers201WithSdpAndLocationPatchTricklesAndDeleteEndsTheSession()
     {
@@ -109,10 +121,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         await client.SendTextAsync("before the restart");
         Assert.Equal("before the restart", (await client.NextAsync(Patience)).Text);
         // Data may flow before ICE nominated (RFC 8445 section 12.1): wait for the selected pair the restart replaces.
-        var waiting = Stopwatch.StartNew();
-        Transport.Streaming.WebRtc.SelectedIcePair? before;
-        while ((before = await client.PeerConnection.GetSelectedPairAsync()) is null && waiting.Elapsed < Patience) await Task.Delay(10);
-        Assert.NotNull(before);
+        var before = await SelectedPairAsync(client);
         var firstTag = client.WhipEntityTag;
         Assert.Matches($"^\"{id}\\.[A-Za-z0-9+/]{{4,}}\"$", firstTag);
 
@@ -125,7 +134,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         output.WriteLine($"WHIP ICE restart: PATCH answered and applied after {answered.TotalMilliseconds:0.0} ms, new pair selected {clock.Elapsed.TotalMilliseconds:0.0} ms after the PATCH");
         var after = await client.PeerConnection.GetSelectedPairAsync();
         Assert.NotNull(after);
-        Assert.NotEqual(before!.LocalUsernameFragment, after!.LocalUsernameFragment);
+        Assert.NotEqual(before.LocalUsernameFragment, after!.LocalUsernameFragment);
         Assert.Equal(done.LocalUsernameFragment, after.LocalUsernameFragment);
         Assert.Equal($"\"{id}.{done.RemoteUsernameFragment}\"", client.WhipEntityTag);   // the new ICE session's entity tag
         Assert.NotEqual(firstTag, client.WhipEntityTag);
@@ -255,10 +264,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         await using var client = await WebRtcStreamClient.ConnectAsync(OverWebSocket(ws, s => id = s)).WaitAsync(Patience);
         await client.SendTextAsync("before");
         Assert.Equal("before", (await client.NextAsync(Patience)).Text);
-        var waiting = Stopwatch.StartNew();
-        Transport.Streaming.WebRtc.SelectedIcePair? before;
-        while ((before = await client.PeerConnection.GetSelectedPairAsync()) is null && waiting.Elapsed < Patience) await Task.Delay(10);
-        Assert.NotNull(before);
+        var before = await SelectedPairAsync(client);
 
         var restart = await client.PeerConnection.CreateOfferAsync(new Transport.Streaming.WebRtc.OfferOptions { IceRestart = true });
         await SendJsonAsync(ws, new { type = "offer", sdp = restart });
@@ -266,12 +272,9 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         Assert.Equal("answer", answer.GetProperty("type").GetString());
         Assert.Equal(id, answer.GetProperty("session").GetString());
         await client.PeerConnection.SetRemoteDescriptionAsync(answer.GetProperty("sdp").GetString()!);
-        Transport.Streaming.WebRtc.SelectedIcePair? after;
-        waiting.Restart();
-        while (((after = await client.PeerConnection.GetSelectedPairAsync()) is null || after.LocalUsernameFragment == before!.LocalUsernameFragment) && waiting.Elapsed < Patience)
-            await Task.Delay(10);
+        var waiting = Stopwatch.StartNew();
+        var after = await SelectedPairAsync(client, otherThan: before.LocalUsernameFragment);
         output.WriteLine($"restart over the signaling socket: new pair {waiting.Elapsed.TotalMilliseconds:0} ms after the answer was applied");
-        Assert.NotEqual(before!.LocalUsernameFragment, after!.LocalUsernameFragment);
         await client.SendTextAsync("after");
         Assert.Equal("after", (await client.NextAsync(Patience)).Text);
 

@@ -15,12 +15,8 @@ public sealed class PeerConnectionMediaApiTests
     [Fact]
     public async Task TracksAddedBeforeTheOfferCarryFramesKeyFrameRequestsAndEndOnClose()
     {
-        await using var d1 = new UdpDriver();
-        await using var d2 = new UdpDriver();
-        d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        d2.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        await using var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-        await using var b = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        await using var pair = LoopbackPair.Create();
+        var (a, b) = (pair.A, pair.B);
 
         var video = await a.AddTrackAsync(MediaKind.Video, new LocalTrackOptions { StreamId = "cam", TrackId = "cam-video" });
         var offer = await a.CreateOfferAsync();

@@ -48,12 +48,8 @@ public sealed class PeerConnectionRestartTests(ITestOutputHelper output)
     [Fact]
     public async Task RestartsByEachSideLoseNoMessageAndMoveTheSelectedPairToTheNewGeneration()
     {
-        await using var d1 = new UdpDriver();
-        await using var d2 = new UdpDriver();
-        d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        d2.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        await using var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-        await using var b = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        await using var pair = LoopbackPair.Create();
+        var (a, b) = (pair.A, pair.B);
         var ea = new Collector(a);
         var eb = new Collector(b);
 
@@ -133,12 +129,8 @@ public sealed class PeerConnectionRestartTests(ITestOutputHelper output)
     [Fact]
     public async Task CallsOutOfTurnThrowInvalidOperationAndAnUnansweredRestartLeavesDataOnTheOldPair()
     {
-        await using var d1 = new UdpDriver();
-        await using var d2 = new UdpDriver();
-        d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        d2.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        await using var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-        await using var b = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        await using var pair = LoopbackPair.Create();
+        var (a, b) = (pair.A, pair.B);
         var eb = new Collector(b);
         var offer = await a.CreateOfferAsync();
         var answer = await b.CreateAnswerAsync(offer);

@@ -30,13 +30,8 @@ public sealed class PeerConnectionSendTests
     [Fact]
     public async Task TrySendNamesTheStateAndEveryRefusalAndDeliversWhatItAccepted()
     {
-        await using var d1 = new UdpDriver();
-        await using var d2 = new UdpDriver();
-        d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        d2.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        var options = new PeerConnectionOptions { Certificate = Certificate, MaxMessageSize = 64 * 1024, MaxBufferedAmount = 128 * 1024 };
-        await using var a = new PeerConnection(d1, options with { Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-        await using var b = new PeerConnection(d2, options with { Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        await using var pair = LoopbackPair.Create(new PeerConnectionOptions { MaxMessageSize = 64 * 1024, MaxBufferedAmount = 128 * 1024 });
+        var (a, b) = (pair.A, pair.B);
 
         var early = a.TrySend(new DataChannelStub().Channel, [1, 2, 3]);
         Assert.Equal(SendStatus.NotConnected, early.Status);

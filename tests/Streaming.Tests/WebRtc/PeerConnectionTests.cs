@@ -16,12 +16,8 @@ public sealed class PeerConnectionTests
     [Fact]
     public async Task ConnectsSendsAndClosesWithTypedErrorsAfterwards()
     {
-        await using var d1 = new UdpDriver();
-        await using var d2 = new UdpDriver();
-        d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        d2.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        await using var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-        await using var b = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        await using var pair = LoopbackPair.Create();
+        var (a, b) = (pair.A, pair.B);
 
         var offer = await a.CreateOfferAsync();
         var answer = await b.CreateAnswerAsync(offer);
@@ -55,12 +51,8 @@ public sealed class PeerConnectionTests
     [Fact]
     public async Task HealthShowsThePairConsentAndTheRoundTripsOfIceAndSctp()
     {
-        await using var d1 = new UdpDriver();
-        await using var d2 = new UdpDriver();
-        d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        d2.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        await using var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-        await using var b = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        await using var pair = LoopbackPair.Create();
+        var (a, b) = (pair.A, pair.B);
         var answer = await b.CreateAnswerAsync(await a.CreateOfferAsync());
         await a.SetRemoteDescriptionAsync(answer);
         var channel = await a.CreateDataChannelAsync("health").WaitAsync(Patience);
