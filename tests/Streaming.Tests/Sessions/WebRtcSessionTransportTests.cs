@@ -254,7 +254,7 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         var rtt = session.GetHealth().Connection.RoundTripTime;
         output.WriteLine($"ICE round trip on 127.0.0.1: {rtt?.TotalMilliseconds:0.000} ms");
         Assert.NotNull(rtt);
-        Assert.InRange(rtt!.Value, TimeSpan.FromTicks(1), TimeSpan.FromMilliseconds(500));
+        Assert.InRange(rtt!.Value, TimeSpan.FromTicks(1), TimeSpan.FromSeconds(2));   // the connectivity check's, cold: tens of ms
         Assert.Equal(0, client.PingsAnswered);   // no probe was sent: the figure is ICE's
     }
 

@@ -68,9 +68,10 @@ public sealed class PeerConnectionTests
         Assert.Equal(IceConnectionState.Connected, h.IceState);
         Assert.Matches(@"^127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+$", h.SelectedCandidatePair);
         Assert.NotNull(h.IceRoundTripTime);
-        Assert.InRange(h.IceRoundTripTime!.Value, TimeSpan.FromTicks(1), TimeSpan.FromMilliseconds(500));
+        // Loopback: well under a second even on a loaded machine (the first sample is the connectivity check's, cold).
+        Assert.InRange(h.IceRoundTripTime!.Value, TimeSpan.FromTicks(1), TimeSpan.FromSeconds(2));
         Assert.NotNull(h.SctpRoundTripTime);
-        Assert.InRange(h.SctpRoundTripTime!.Value, TimeSpan.FromTicks(1), TimeSpan.FromMilliseconds(500));
+        Assert.InRange(h.SctpRoundTripTime!.Value, TimeSpan.FromTicks(1), TimeSpan.FromSeconds(2));   // a SACK may wait 200 ms
         Assert.InRange(h.ConsentAge!.Value, TimeSpan.Zero, TimeSpan.FromSeconds(6));
         // 20 messages of 500 bytes went out (bundled: several to a packet) and were acknowledged.
         Assert.True(h.SctpPacketsSent > 0 && h.SctpPacketsReceived > 0, $"{h.SctpPacketsSent} sent, {h.SctpPacketsReceived} received");
