@@ -59,6 +59,99 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
         }
         """;
 
+    // WHIP as a browser does it, then an ICE restart by PATCH (RFC 9725 section 4.3.2): restartIce(), the new offer's
+    // credentials and candidates as a fragment with If-Match: *, the server's 200 fragment applied as the answer.
+    private const string WhipRestartScript = """
+        async () => {
+          const out = { echoes: [] };
+          const pc = new RTCPeerConnection({ iceServers: [] });
+          const control = pc.createDataChannel('control');
+          const data = pc.createDataChannel('data');
+          control.onmessage = e => { const m = JSON.parse(e.data); if (m.type === 'ping') control.send(JSON.stringify({ type: 'pong', id: m.id })); };
+          data.onmessage = e => out.echoes.push(e.data);
+          const gathered = () => new Promise(ok => { if (pc.iceGatheringState === 'complete') ok(); else pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') ok(); }; });
+          const line = (sdp, name) => { const l = sdp.split('\r\n').find(x => x.startsWith('a=' + name + ':')); return l ? l.substring(name.length + 3) : null; };
+          const pairId = async () => { let id = null; (await pc.getStats()).forEach(s => { if (s.type === 'transport') id = s.selectedCandidatePairId; }); return id; };
+          const echo = async text => { const n = out.echoes.length; data.send(text); const t0 = performance.now();
+            while (out.echoes.length <= n && performance.now() - t0 < 10000) await new Promise(ok => setTimeout(ok, 10));
+            return out.echoes[n]; };
+
+          await pc.setLocalDescription(await pc.createOffer());
+          await gathered();
+          const r = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+          out.postStatus = r.status; const resource = r.headers.get('Location'); out.etagBefore = r.headers.get('ETag');
+          let answer = await r.text();
+          await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+          await new Promise((ok, fail) => { data.onopen = ok; setTimeout(() => fail(new Error('the data channel did not open: ' + pc.connectionState)), 20000); });
+          out.echoBefore = await echo('before');
+          for (let i = 0; i < 100 && !(await pairId()); i++) await new Promise(ok => setTimeout(ok, 20));
+          out.pairBefore = await pairId();
+          out.ufragBefore = line(pc.localDescription.sdp, 'ice-ufrag');
+
+          pc.restartIce();
+          await pc.setLocalDescription(await pc.createOffer());
+          await gathered();
+          const offer = pc.localDescription.sdp;
+          const lines = offer.split('\r\n');
+          const m = lines.findIndex(x => x.startsWith('m='));
+          const next = lines.findIndex((x, i) => i > m && x.startsWith('m='));
+          const section = lines.slice(m, next < 0 ? lines.length : next);
+          const fragment = ['a=ice-ufrag:' + line(offer, 'ice-ufrag'), 'a=ice-pwd:' + line(offer, 'ice-pwd'), lines[m],
+                            section.find(x => x.startsWith('a=mid:')), ...section.filter(x => x.startsWith('a=candidate:')), 'a=end-of-candidates'];
+          const t0 = performance.now();
+          const p = await fetch(resource, { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': '*' }, body: fragment.join('\r\n') + '\r\n' });
+          out.patchStatus = p.status; out.patchType = p.headers.get('Content-Type'); out.etagAfter = p.headers.get('ETag');
+          const reply = await p.text();
+          out.reply = reply;
+          const ufrag = line(reply, 'ice-ufrag'), pwd = line(reply, 'ice-pwd');
+          answer = answer.split('\r\n').filter(x => !x.startsWith('a=candidate:') && x !== 'a=end-of-candidates')
+                         .map(x => x.startsWith('a=ice-ufrag:') ? 'a=ice-ufrag:' + ufrag : x.startsWith('a=ice-pwd:') ? 'a=ice-pwd:' + pwd : x).join('\r\n');
+          await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+          const mid = (reply.split('\r\n').find(x => x.startsWith('a=mid:')) || 'a=mid:0').substring(6);
+          for (const c of reply.split('\r\n').filter(x => x.startsWith('a=candidate:'))) await pc.addIceCandidate({ candidate: c.substring(2), sdpMid: mid });
+          out.ufragAfter = line(pc.localDescription.sdp, 'ice-ufrag');
+          for (let i = 0; i < 250; i++) { const id = await pairId(); if (id && id !== out.pairBefore) { out.pairAfter = id; break; } await new Promise(ok => setTimeout(ok, 20)); }
+          out.newPairMs = performance.now() - t0;
+          out.state = pc.connectionState;
+          out.echoAfter = await echo('after');
+          const health = await (await fetch('/sessions')).json();
+          out.serverState = health.length ? health[0].connection.state : 'none';
+          pc.close();
+          return JSON.stringify(out);
+        }
+        """;
+
+    [Fact]
+    public async Task ChromiumRestartsIceOverWhipByPatchAndTheEchoGoesOn()
+    {
+        using var ns = NetworkNamespace.Create();
+        using var server = await EchoServerProcess.StartAsync(ns);
+        try
+        {
+            await using var chromium = await HeadlessChromium.LaunchAsync(ns);
+            var page = await chromium.Browser.NewPageAsync();
+            await page.GotoAsync(server.Url + "/sessions");
+            var json = await page.EvaluateAsync<string>(WhipRestartScript);
+            output.WriteLine(json);
+            var r = JsonDocument.Parse(json).RootElement;
+            Assert.Equal(201, r.GetProperty("postStatus").GetInt32());
+            Assert.Equal("before", r.GetProperty("echoBefore").GetString());
+            Assert.Equal(200, r.GetProperty("patchStatus").GetInt32());
+            Assert.StartsWith("application/trickle-ice-sdpfrag", r.GetProperty("patchType").GetString(), StringComparison.Ordinal);
+            Assert.Contains("a=ice-ufrag:", r.GetProperty("reply").GetString(), StringComparison.Ordinal);
+            Assert.Contains("a=candidate:", r.GetProperty("reply").GetString(), StringComparison.Ordinal);
+            Assert.NotEqual(r.GetProperty("etagBefore").GetString(), r.GetProperty("etagAfter").GetString());
+            Assert.NotEqual(r.GetProperty("ufragBefore").GetString(), r.GetProperty("ufragAfter").GetString());
+            Assert.True(r.TryGetProperty("pairAfter", out var after), "the browser selected no new pair after the restart");
+            Assert.NotEqual(r.GetProperty("pairBefore").GetString(), after.GetString());
+            Assert.Equal("connected", r.GetProperty("state").GetString());
+            Assert.Equal("after", r.GetProperty("echoAfter").GetString());
+            Assert.Equal("connected", r.GetProperty("serverState").GetString());
+            output.WriteLine($"Chromium's new pair {r.GetProperty("newPairMs").GetDouble():0} ms after its PATCH");
+        }
+        finally { output.WriteLine(string.Join("\n", server.Output.TakeLast(30))); }
+    }
+
     [Fact]
     public async Task ChromiumUsesWhipPostPatchAndDeleteAgainstTheRealServerAndGets429WhenFull()
     {
