@@ -77,8 +77,50 @@ public sealed class ChromiumIceRestartTests(ITestOutputHelper output)
         }
         """;
 
-    private static PeerConnection NewConnection(UdpDriver driver, DtlsCertificate certificate, IceRole role) =>
-        new(driver, new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = role } });
+    // Our peer connection on a driver inside a fresh namespace, its echo session, and a Chromium page there with Setup run.
+    private sealed class Rig : IAsyncDisposable
+    {
+        private NetworkNamespace _ns = null!;
+        private DtlsCertificate _certificate = null!;
+        private HeadlessChromium? _chromium;
+        public UdpDriver Driver { get; private init; } = null!;
+        public PeerConnection Pc { get; private init; } = null!;
+        public AsyncEchoSession Session { get; private init; } = null!;
+        public IPage Page { get; private set; } = null!;
+
+        public static async Task<Rig> StartAsync(IceRole role, ITestOutputHelper output)
+        {
+            var ns = NetworkNamespace.Create();
+            var driver = new UdpDriver();
+            ns.CreateInside(() => driver.Bind(new IPEndPoint(IPAddress.Loopback, 0)));
+            var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+            var pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = role } });
+            var rig = new Rig { _ns = ns, _certificate = certificate, Driver = driver, Pc = pc, Session = new AsyncEchoSession(pc) };
+            try
+            {
+                rig._chromium = await HeadlessChromium.LaunchAsync(ns);
+                rig.Page = await rig._chromium.Browser.NewPageAsync();
+                rig.Page.Console += (_, m) => output.WriteLine("browser: " + m.Text);
+                await rig.Page.EvaluateAsync(Setup);
+                return rig;
+            }
+            catch
+            {
+                await rig.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_chromium is not null) await _chromium.DisposeAsync();
+            await Session.StopAsync();
+            await Pc.DisposeAsync();
+            _certificate.Dispose();
+            await Driver.DisposeAsync();
+            _ns.Dispose();
+        }
+    }
 
     private static string UfragOf(string sdp) =>
         sdp.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("a=ice-ufrag:", StringComparison.Ordinal))["a=ice-ufrag:".Length..];
@@ -213,116 +255,92 @@ public sealed class ChromiumIceRestartTests(ITestOutputHelper output)
     [Fact]
     public async Task BrowserOffersThenRestartsIceThenWeRestartWhileTheChannelEchoes()
     {
-        using var ns = NetworkNamespace.Create();
-        await using var driver = new UdpDriver();
-        ns.CreateInside(() => driver.Bind(new IPEndPoint(IPAddress.Loopback, 0)));
-        using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-        await using var pc = NewConnection(driver, certificate, IceRole.Controlled);
-        var session = new AsyncEchoSession(pc);
-        try
-        {
-            await using var chromium = await HeadlessChromium.LaunchAsync(ns);
-            var page = await chromium.Browser.NewPageAsync();
-            page.Console += (_, m) => output.WriteLine("browser: " + m.Text);
-            await page.EvaluateAsync(Setup);
-            var offer = await page.EvaluateAsync<string>("""
-                async () => {
-                  window.bindChannel(window.pc.createDataChannel('tick'));
-                  const gathered = window.gathered();
-                  await window.pc.setLocalDescription();
-                  await gathered;
-                  return window.pc.localDescription.sdp;
-                }
-                """);
-            var answer = await pc.CreateAnswerAsync(offer).WaitAsync(Patience);
-            await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
-            await page.WaitForFunctionAsync("() => window.ch.readyState === 'open'", null, new() { Timeout = 20_000 });
-            await page.EvaluateAsync("() => window.startTicking()");
-            await page.WaitForFunctionAsync("() => window.got.length >= 20", null, new() { Timeout = 10_000 });
-            var first = await StatsAsync(page);
+        await using var rig = await Rig.StartAsync(IceRole.Controlled, output);
+        var (driver, pc, session, page) = (rig.Driver, rig.Pc, rig.Session, rig.Page);
+        var offer = await page.EvaluateAsync<string>("""
+            async () => {
+              window.bindChannel(window.pc.createDataChannel('tick'));
+              const gathered = window.gathered();
+              await window.pc.setLocalDescription();
+              await gathered;
+              return window.pc.localDescription.sdp;
+            }
+            """);
+        var answer = await pc.CreateAnswerAsync(offer).WaitAsync(Patience);
+        await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
+        await page.WaitForFunctionAsync("() => window.ch.readyState === 'open'", null, new() { Timeout = 20_000 });
+        await page.EvaluateAsync("() => window.startTicking()");
+        await page.WaitForFunctionAsync("() => window.got.length >= 20", null, new() { Timeout = 10_000 });
+        var first = await StatsAsync(page);
 
-            // Renegotiation without changes, each side offering once: same credentials, no restart, echo unaffected.
-            var reoffer = await page.EvaluateAsync<string>("async () => { await window.pc.setLocalDescription(await window.pc.createOffer()); return window.pc.localDescription.sdp; }");
-            var reanswer = await pc.CreateAnswerAsync(reoffer).WaitAsync(Patience);
-            Assert.Equal(UfragOf(answer), UfragOf(reanswer));
-            Assert.Contains("a=setup:active", reanswer, StringComparison.Ordinal);    // we stay the DTLS client
-            await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", reanswer);
-            var ourReoffer = await pc.CreateOfferAsync().WaitAsync(Patience);
-            Assert.Equal(UfragOf(answer), UfragOf(ourReoffer));
-            Assert.Contains("a=setup:active", ourReoffer, StringComparison.Ordinal);  // RFC 8842: the client offers active
-            var browserReanswer = await page.EvaluateAsync<string>("""
-                async sdp => { await window.pc.setRemoteDescription({ type: 'offer', sdp }); await window.pc.setLocalDescription(); return window.pc.localDescription.sdp; }
-                """, ourReoffer);
-            await pc.SetRemoteDescriptionAsync(browserReanswer).WaitAsync(Patience);
-            Assert.Equal(UfragOf(offer), UfragOf(browserReanswer));
-            Assert.Contains("a=setup:passive", browserReanswer, StringComparison.Ordinal);
-            Assert.Empty(session.Events.OfType<IceRestartStarted>());
-            var echoed = await page.EvaluateAsync<int>("() => window.got.length");
-            await page.WaitForFunctionAsync($"() => window.got.length >= {echoed + 10}", null, new() { Timeout = 10_000 });
-            output.WriteLine("restart: re-offers without changes by the browser and by us: same credentials and DTLS roles, echo goes on");
+        // Renegotiation without changes, each side offering once: same credentials, no restart, echo unaffected.
+        var reoffer = await page.EvaluateAsync<string>("async () => { await window.pc.setLocalDescription(await window.pc.createOffer()); return window.pc.localDescription.sdp; }");
+        var reanswer = await pc.CreateAnswerAsync(reoffer).WaitAsync(Patience);
+        Assert.Equal(UfragOf(answer), UfragOf(reanswer));
+        Assert.Contains("a=setup:active", reanswer, StringComparison.Ordinal);    // we stay the DTLS client
+        await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", reanswer);
+        var ourReoffer = await pc.CreateOfferAsync().WaitAsync(Patience);
+        Assert.Equal(UfragOf(answer), UfragOf(ourReoffer));
+        Assert.Contains("a=setup:active", ourReoffer, StringComparison.Ordinal);  // RFC 8842: the client offers active
+        var browserReanswer = await page.EvaluateAsync<string>("""
+            async sdp => { await window.pc.setRemoteDescription({ type: 'offer', sdp }); await window.pc.setLocalDescription(); return window.pc.localDescription.sdp; }
+            """, ourReoffer);
+        await pc.SetRemoteDescriptionAsync(browserReanswer).WaitAsync(Patience);
+        Assert.Equal(UfragOf(offer), UfragOf(browserReanswer));
+        Assert.Contains("a=setup:passive", browserReanswer, StringComparison.Ordinal);
+        Assert.Empty(session.Events.OfType<IceRestartStarted>());
+        var echoed = await page.EvaluateAsync<int>("() => window.got.length");
+        await page.WaitForFunctionAsync($"() => window.got.length >= {echoed + 10}", null, new() { Timeout = 10_000 });
+        output.WriteLine("restart: re-offers without changes by the browser and by us: same credentials and DTLS roles, echo goes on");
 
-            var (browserMs, ours) = await BrowserRestartsAsync(page, pc, session, trickle: false);
-            output.WriteLine($"restart: browser restartIce() -> new pair selected: {browserMs:0.0} ms on the browser's getStats (5 ms polling), {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our answer");
-            Assert.InRange(browserMs, 0, 15_000);
-            await AssertOnTheNewPairAsync(page, pc, ours, "after the browser's restart");
-            var afterBrowser = await StatsAsync(page);
-            Assert.NotEqual(first.GetProperty("ufrag").GetString(), afterBrowser.GetProperty("ufrag").GetString());
+        var (browserMs, ours) = await BrowserRestartsAsync(page, pc, session, trickle: false);
+        output.WriteLine($"restart: browser restartIce() -> new pair selected: {browserMs:0.0} ms on the browser's getStats (5 ms polling), {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our answer");
+        Assert.InRange(browserMs, 0, 15_000);
+        await AssertOnTheNewPairAsync(page, pc, ours, "after the browser's restart");
+        var afterBrowser = await StatsAsync(page);
+        Assert.NotEqual(first.GetProperty("ufrag").GetString(), afterBrowser.GetProperty("ufrag").GetString());
 
-            (browserMs, ours, var fromAnswer) = await WeRestartAsync(page, pc, session, driver);
-            output.WriteLine($"restart: our restart offer -> new pair selected: {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our offer ({fromAnswer.TotalMilliseconds:0.0} ms from the browser's answer; the rest is the page gathering before answering), {browserMs:0.0} ms on the browser's getStats from its setRemoteDescription");
-            Assert.InRange(browserMs, 0, 15_000);
-            await AssertOnTheNewPairAsync(page, pc, ours, "after our restart");
-            Assert.NotEqual(afterBrowser.GetProperty("ufrag").GetString(), (await StatsAsync(page)).GetProperty("ufrag").GetString());
+        (browserMs, ours, var fromAnswer) = await WeRestartAsync(page, pc, session, driver);
+        output.WriteLine($"restart: our restart offer -> new pair selected: {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our offer ({fromAnswer.TotalMilliseconds:0.0} ms from the browser's answer; the rest is the page gathering before answering), {browserMs:0.0} ms on the browser's getStats from its setRemoteDescription");
+        Assert.InRange(browserMs, 0, 15_000);
+        await AssertOnTheNewPairAsync(page, pc, ours, "after our restart");
+        Assert.NotEqual(afterBrowser.GetProperty("ufrag").GetString(), (await StatsAsync(page)).GetProperty("ufrag").GetString());
 
-            await AssertEveryEchoInOrderAsync(page, session);
-        }
-        finally { await session.StopAsync(); }
+        await AssertEveryEchoInOrderAsync(page, session);
     }
 
     [Fact]
     public async Task WeOfferThenRestartThenTheBrowserRestartsIceWhileTheChannelEchoes()
     {
-        using var ns = NetworkNamespace.Create();
-        await using var driver = new UdpDriver();
-        ns.CreateInside(() => driver.Bind(new IPEndPoint(IPAddress.Loopback, 0)));
-        using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-        await using var pc = NewConnection(driver, certificate, IceRole.Controlling);
-        var session = new AsyncEchoSession(pc);
-        try
-        {
-            await using var chromium = await HeadlessChromium.LaunchAsync(ns);
-            var page = await chromium.Browser.NewPageAsync();
-            page.Console += (_, m) => output.WriteLine("browser: " + m.Text);
-            await page.EvaluateAsync(Setup);
-            var offer = await pc.CreateOfferAsync().WaitAsync(Patience);
-            var channelTask = pc.CreateDataChannelAsync("tick");
-            var answer = await page.EvaluateAsync<string>("""
-                async sdp => {
-                  await window.pc.setRemoteDescription({ type: 'offer', sdp });
-                  const gathered = window.gathered();
-                  await window.pc.setLocalDescription();
-                  await gathered;
-                  return window.pc.localDescription.sdp;
-                }
-                """, offer);
-            await pc.SetRemoteDescriptionAsync(answer).WaitAsync(Patience);
-            await channelTask.WaitAsync(Patience);
-            await page.WaitForFunctionAsync("() => window.ch && window.ch.readyState === 'open'", null, new() { Timeout = 20_000 });
-            await page.EvaluateAsync("() => window.startTicking()");
-            await page.WaitForFunctionAsync("() => window.got.length >= 20", null, new() { Timeout = 10_000 });
+        await using var rig = await Rig.StartAsync(IceRole.Controlling, output);
+        var (driver, pc, session, page) = (rig.Driver, rig.Pc, rig.Session, rig.Page);
+        var offer = await pc.CreateOfferAsync().WaitAsync(Patience);
+        var channelTask = pc.CreateDataChannelAsync("tick");
+        var answer = await page.EvaluateAsync<string>("""
+            async sdp => {
+              await window.pc.setRemoteDescription({ type: 'offer', sdp });
+              const gathered = window.gathered();
+              await window.pc.setLocalDescription();
+              await gathered;
+              return window.pc.localDescription.sdp;
+            }
+            """, offer);
+        await pc.SetRemoteDescriptionAsync(answer).WaitAsync(Patience);
+        await channelTask.WaitAsync(Patience);
+        await page.WaitForFunctionAsync("() => window.ch && window.ch.readyState === 'open'", null, new() { Timeout = 20_000 });
+        await page.EvaluateAsync("() => window.startTicking()");
+        await page.WaitForFunctionAsync("() => window.got.length >= 20", null, new() { Timeout = 10_000 });
 
-            var (browserMs, ours, fromAnswer) = await WeRestartAsync(page, pc, session, driver);
-            output.WriteLine($"restart: (we offered first) our restart offer -> new pair selected: {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our offer ({fromAnswer.TotalMilliseconds:0.0} ms from the browser's answer), {browserMs:0.0} ms on the browser's getStats");
-            Assert.InRange(browserMs, 0, 15_000);
-            await AssertOnTheNewPairAsync(page, pc, ours, "after our restart");
+        var (browserMs, ours, fromAnswer) = await WeRestartAsync(page, pc, session, driver);
+        output.WriteLine($"restart: (we offered first) our restart offer -> new pair selected: {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our offer ({fromAnswer.TotalMilliseconds:0.0} ms from the browser's answer), {browserMs:0.0} ms on the browser's getStats");
+        Assert.InRange(browserMs, 0, 15_000);
+        await AssertOnTheNewPairAsync(page, pc, ours, "after our restart");
 
-            (browserMs, ours) = await BrowserRestartsAsync(page, pc, session, trickle: true);
-            output.WriteLine($"restart: (we offered first) browser restartIce() with trickled candidates -> new pair selected: {browserMs:0.0} ms on the browser's getStats, {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our answer");
-            Assert.InRange(browserMs, 0, 15_000);
-            await AssertOnTheNewPairAsync(page, pc, ours, "after the browser's restart");
+        (browserMs, ours) = await BrowserRestartsAsync(page, pc, session, trickle: true);
+        output.WriteLine($"restart: (we offered first) browser restartIce() with trickled candidates -> new pair selected: {browserMs:0.0} ms on the browser's getStats, {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our answer");
+        Assert.InRange(browserMs, 0, 15_000);
+        await AssertOnTheNewPairAsync(page, pc, ours, "after the browser's restart");
 
-            await AssertEveryEchoInOrderAsync(page, session);
-        }
-        finally { await session.StopAsync(); }
+        await AssertEveryEchoInOrderAsync(page, session);
     }
 }

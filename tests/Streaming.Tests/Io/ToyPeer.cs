@@ -12,7 +12,7 @@ namespace Transport.Streaming.Tests.Io;
 /// </summary>
 internal sealed class ToyPeer(string name, params string[] fragments) : IDatagramPeer
 {
-    private readonly Queue<(byte[] Data, IPEndPoint Remote)> _out = new();
+    private readonly Outbox _out = new();
     public string Name { get; } = name;
     public ConcurrentQueue<(byte[] Data, IPEndPoint Remote, TimeSpan Now)> Received { get; } = new();
     public ConcurrentQueue<TimeSpan> Timeouts { get; } = new();
@@ -40,7 +40,7 @@ internal sealed class ToyPeer(string name, params string[] fragments) : IDatagra
             reply[0] = 0x80; // looks like RTP so the other side's driver routes it by address
             Encoding.ASCII.GetBytes(Name, reply.AsSpan(1));
             copy.CopyTo(reply, 1 + Name.Length);
-            _out.Enqueue((reply, remote));
+            _out.Enqueue(reply, remote);
         }
         finally { Interlocked.Decrement(ref ThreadsInside); }
     }
@@ -58,19 +58,10 @@ internal sealed class ToyPeer(string name, params string[] fragments) : IDatagra
     public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
     {
         local = Local;
-        if (_out.TryDequeue(out var item))
-        {
-            item.Data.CopyTo(destination);
-            written = item.Data.Length;
-            remote = item.Remote;
-            return true;
-        }
-        written = 0;
-        remote = null!;
-        return false;
+        return _out.TryPoll(destination, out written, out remote);
     }
 
-    public void Send(byte[] data, IPEndPoint remote) => _out.Enqueue((data, remote));
+    public void Send(byte[] data, IPEndPoint remote) => _out.Enqueue(data, remote);
 
     public TimeSpan? PollTimeout() => Deadline;
 

@@ -18,10 +18,10 @@ public sealed class UdpDriverBatchedIoTests
     /// <summary>Records what arrives; sends only what the test queues.</summary>
     private sealed class SinkPeer(params string[] fragments) : IDatagramPeer
     {
-        private readonly Queue<(byte[] Data, IPEndPoint Remote)> _out = new();
+        private readonly Outbox _out = new();
         public ConcurrentQueue<byte[]> Received { get; } = new();
         public IReadOnlyCollection<string> LocalUsernameFragments { get; } = fragments;
-        public void Queue(byte[] data, IPEndPoint remote) => _out.Enqueue((data, remote));
+        public void Queue(byte[] data, IPEndPoint remote) => _out.Enqueue(data, remote);
         public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now) => Received.Enqueue(datagram.ToArray());
         public void HandleTimeout(TimeSpan now) { }
         public TimeSpan? PollTimeout() => null;
@@ -30,16 +30,7 @@ public sealed class UdpDriverBatchedIoTests
         public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
         {
             local = null;
-            if (_out.TryDequeue(out var item))
-            {
-                item.Data.CopyTo(destination);
-                written = item.Data.Length;
-                remote = item.Remote;
-                return true;
-            }
-            written = 0;
-            remote = null!;
-            return false;
+            return _out.TryPoll(destination, out written, out remote);
         }
     }
 
