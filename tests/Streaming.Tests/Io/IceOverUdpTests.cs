@@ -8,6 +8,7 @@ using Xunit.Abstractions;
 namespace Transport.Streaming.Tests.Io;
 
 /// <summary>ICE agents on the UDP driver over real sockets on 127.0.0.1.</summary>
+[Collection(RealTimeCollection.Name)]
 public sealed class IceOverUdpTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
