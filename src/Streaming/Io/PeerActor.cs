@@ -50,6 +50,9 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
 
     public IDatagramPeer Peer => _peer;
 
+    /// <summary>Datagrams in the queue (each stamped with its arrival when it was queued).</summary>
+    public int QueuedDatagrams => _datagrams.Count;
+
     public void Start()
     {
         Volatile.Write(ref _timerFired, 1); // the first run arms the first deadline
@@ -69,7 +72,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         bufferTaken = false;
         if (_inline && isStun && Volatile.Read(ref _stopped) == 0 && TryEnter())
         {
-            RunInline(new Datagram(socket, buffer, length, remote, isStun));
+            RunInline(new Datagram(socket, buffer, length, remote, isStun, default));
             return true;
         }
         if (Interlocked.Increment(ref _queuedDatagrams) > _driver.Options.InboxCapacity)
@@ -77,7 +80,9 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             Interlocked.Decrement(ref _queuedDatagrams);
             return false;
         }
-        _datagrams.Enqueue(new Datagram(socket, buffer, length, remote, isStun));
+        // Stamped on arrival: the peer sees the time the datagram came in, not when a pool thread got to it, so
+        // arrival times (transport-cc feedback, jitter) do not carry the queueing delay.
+        _datagrams.Enqueue(new Datagram(socket, buffer, length, remote, isStun, _driver.Now));
         bufferTaken = true;
         Schedule();
         return true;
@@ -105,7 +110,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     private void RunInlineOnce(Datagram datagram)
     {
         Interlocked.Increment(ref _driver.Counters._inline);
-        var now = _driver.Now;
+        var now = Monotonic(_driver.Now);
         var previous = t_current;
         t_current = this;
         try
@@ -191,26 +196,24 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         SendBatch.Begin();
         try
         {
-            var now = _driver.Now;
             Volatile.Write(ref _timerFired, 0);
             for (var i = 0; i < BatchSize; i++)
             {
                 if (_datagrams.TryDequeue(out var d))
                 {
                     Interlocked.Decrement(ref _queuedDatagrams);
-                    try { HandleDatagram(d.Socket, d.Buffer.AsSpan(0, d.Length), d.Remote, now); }
+                    try { HandleDatagram(d.Socket, d.Buffer.AsSpan(0, d.Length), d.Remote, Monotonic(d.ReceivedAt)); }
                     finally { _driver.Buffers.Return(d.Buffer); }
                 }
                 else if (_work.TryDequeue(out var w))
                 {
                     _workSlots.Release();
-                    RunWork(w, now);
-                    now = _driver.Now;
+                    RunWork(w, Monotonic(_driver.Now));
                 }
                 else break;
                 if (Volatile.Read(ref _stopped) != 0) break;
             }
-            Finish(now);
+            Finish(Monotonic(_driver.Now));
         }
         finally
         {
@@ -389,7 +392,13 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     [LoggerMessage(Level = LogLevel.Error, Message = "A peer threw while handling an input; the input is lost, the peer goes on")]
     private static partial void LogPeerError(ILogger logger, Exception exception);
 
-    private readonly record struct Datagram(UdpDriver.BoundSocket Socket, byte[] Buffer, int Length, IPEndPoint Remote, bool IsStun);
+    private readonly record struct Datagram(UdpDriver.BoundSocket Socket, byte[] Buffer, int Length, IPEndPoint Remote, bool IsStun, TimeSpan ReceivedAt);
+
+    // The time the peer is given never goes back: a datagram stamped before a deadline the peer already ran at is
+    // handed that deadline's time. Only touched while the actor runs (one thread at a time).
+    private TimeSpan _lastNow;
+
+    private TimeSpan Monotonic(TimeSpan t) => t > _lastNow ? _lastNow = t : _lastNow;
 }
 
 /// <summary>Application work run on a peer's actor.</summary>

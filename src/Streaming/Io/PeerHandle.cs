@@ -11,6 +11,9 @@ public sealed class PeerHandle : IAsyncDisposable
     /// <summary>The peer this handle runs.</summary>
     public IDatagramPeer Peer => _actor.Peer;
 
+    /// <summary>Datagrams queued for the peer, not yet handled (tests).</summary>
+    internal int QueuedDatagrams => _actor.QueuedDatagrams;
+
     /// <summary>
     /// Runs <paramref name="work"/> on the peer's own logical thread with the current time. The task completes once
     /// what the work queued has been sent; it fails with the work's exception.

@@ -15,6 +15,7 @@ public static class JsepNegotiator
     private const string RtpProfile = "UDP/TLS/RTP/SAVPF";
     private const string SctpProfile = "UDP/DTLS/SCTP";
     private const int MidExtensionId = 4;
+    private const int TransportCcExtensionId = 3;   // the id Chromium offers it with
 
     /// <summary>
     /// Our DTLS role from the remote's a=setup: the offerer says actpass; an answerer should say active
@@ -104,7 +105,8 @@ public static class JsepNegotiator
                 int? rtx = local.UseRtx && media.Kind == MediaKind.Video ? NextFree(used, ref pt) : null;
                 codecs.Add(new NegotiatedCodec(c, p, c.Fmtp, rtx));
             }
-            sdp.Media.Add(BuildRtpSection(local, media.Kind, media.Mid, media.Direction, codecs, media, MidExtensionId, OfferSetup(local.EstablishedRole)));
+            sdp.Media.Add(BuildRtpSection(local, media.Kind, media.Mid, media.Direction, codecs, media, MidExtensionId,
+                local.TransportCc ? TransportCcExtensionId : null, OfferSetup(local.EstablishedRole)));
             mids.Add(media.Mid);
         }
         if (local.DataChannel)
@@ -151,7 +153,8 @@ public static class JsepNegotiator
             if (codecs.Count == 0) { sdp.Media.Add(Rejected(m)); continue; }
             var direction = AnswerDirection(RemoteDescription.DirectionOf(m), weSend: ours is not null && ours.Direction is MediaDirection.SendRecv or MediaDirection.SendOnly);
             var midExt = m.GetExtMaps().FirstOrDefault(e => e.Uri == RemoteDescription.MidExtensionUri)?.Id;
-            sdp.Media.Add(BuildRtpSection(local, kind.Value, mid, direction, codecs, ours, midExt, setup));
+            var ccExt = local.TransportCc ? m.GetExtMaps().FirstOrDefault(e => e.Uri == RemoteDescription.TransportCcExtensionUri)?.Id : null;
+            sdp.Media.Add(BuildRtpSection(local, kind.Value, mid, direction, codecs, ours, midExt, ccExt, setup));
             bundled.Add(mid);
         }
         if (bundled.Count == 0) throw new InvalidOperationException("Nothing in the offer could be accepted.");
@@ -220,7 +223,7 @@ public static class JsepNegotiator
     }
 
     private static MediaDescription BuildRtpSection(LocalSessionParameters local, MediaKind kind, string mid, MediaDirection direction,
-        IReadOnlyList<NegotiatedCodec> codecs, LocalMedia? media, int? midExtensionId, SdpSetup setup)
+        IReadOnlyList<NegotiatedCodec> codecs, LocalMedia? media, int? midExtensionId, int? transportCcExtensionId, SdpSetup setup)
     {
         var formats = new List<string>();
         foreach (var c in codecs)
@@ -231,6 +234,7 @@ public static class JsepNegotiator
         var m = new MediaDescription(kind == MediaKind.Audio ? "audio" : "video", 9, RtpProfile, formats);
         AddTransport(m, local, setup);
         m.AddAttribute("mid", mid);
+        if (transportCcExtensionId is { } cc) m.AddAttribute("extmap", new SdpExtMap(cc, RemoteDescription.TransportCcExtensionUri).ToString());
         if (midExtensionId is { } id) m.AddAttribute("extmap", new SdpExtMap(id, RemoteDescription.MidExtensionUri).ToString());
         m.AddAttribute(direction switch
         {
@@ -246,7 +250,8 @@ public static class JsepNegotiator
         foreach (var c in codecs)
         {
             m.AddAttribute("rtpmap", new SdpRtpMap(c.PayloadType, c.Codec.Name, c.Codec.ClockRate, c.Codec.Channels).ToString());
-            foreach (var fb in c.Codec.Feedback) m.AddAttribute("rtcp-fb", $"{c.PayloadType} {fb}");
+            foreach (var fb in c.Codec.Feedback)
+                if (fb != RemoteDescription.TransportCcFeedback || transportCcExtensionId is not null) m.AddAttribute("rtcp-fb", $"{c.PayloadType} {fb}");
             if ((c.Fmtp ?? c.Codec.Fmtp) is { } f) m.AddAttribute("fmtp", $"{c.PayloadType} {f}");
             if (c.RtxPayloadType is { } r)
             {

@@ -25,9 +25,9 @@ public sealed record CodecSpec(string Name, int ClockRate, int? Channels, int Pr
     /// <summary>Opus (RFC 7587): 48 kHz, 2 channels in SDP, in-band FEC.</summary>
     public static CodecSpec Opus { get; } = new("opus", 48000, 2, 111, "minptime=10;useinbandfec=1", ["transport-cc"]);
     /// <summary>VP8 (RFC 7741).</summary>
-    public static CodecSpec Vp8 { get; } = new("VP8", 90000, null, 96, null, ["nack", "nack pli", "ccm fir"]);
+    public static CodecSpec Vp8 { get; } = new("VP8", 90000, null, 96, null, ["transport-cc", "nack", "nack pli", "ccm fir"]);
     /// <summary>H.264 constrained baseline, packetization mode 1 (RFC 6184).</summary>
-    public static CodecSpec H264 { get; } = new("H264", 90000, null, 102, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", ["nack", "nack pli", "ccm fir"]);
+    public static CodecSpec H264 { get; } = new("H264", 90000, null, 102, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", ["transport-cc", "nack", "nack pli", "ccm fir"]);
 
     /// <summary>Whether an offered rtpmap/fmtp describes this codec in a form we can use.</summary>
     public bool Matches(SdpRtpMap map, SdpFmtp? fmtp)
@@ -83,6 +83,12 @@ public sealed record LocalSessionParameters(IceParameters Ice, SdpFingerprint Fi
     public bool EndOfCandidates { get; init; }
     /// <summary>Answer with RTX (RFC 4588) where the offer has it.</summary>
     public bool UseRtx { get; init; } = true;
+    /// <summary>
+    /// Offer, and accept when offered, transport-wide congestion control: the transport-wide sequence number header
+    /// extension and <c>a=rtcp-fb:PT transport-cc</c> on every codec. The peer then numbers its packets and we send
+    /// the feedback its bandwidth estimator needs. Without it, <c>transport-cc</c> is left out of the codecs' rtcp-fb.
+    /// </summary>
+    public bool TransportCc { get; init; } = true;
     /// <summary>
     /// The DTLS role an earlier exchange established, or null for the initial one. An offer then says active
     /// (client) or passive (server) instead of actpass, and an answer keeps the role (RFC 8842 section 5.5).

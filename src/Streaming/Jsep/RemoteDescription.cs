@@ -99,6 +99,16 @@ public sealed record RemoteDescription(
     /// <summary>The RTP header extension carrying the mid (RFC 9143 section 15), needed to demultiplex BUNDLE.</summary>
     public const string MidExtensionUri = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
+    /// <summary>
+    /// The transport-wide sequence number header extension (draft-holmer-rmcat-transport-wide-cc-extensions-01
+    /// section 2): with <c>a=rtcp-fb:* transport-cc</c> it makes the sender (Chromium) estimate the bandwidth from
+    /// our feedback.
+    /// </summary>
+    public const string TransportCcExtensionUri = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+
+    /// <summary>The rtcp-fb value of transport-wide congestion control feedback.</summary>
+    public const string TransportCcFeedback = "transport-cc";
+
     internal static MediaDirection DirectionOf(SdpSection m) =>
         m.HasAttribute("sendonly") ? MediaDirection.SendOnly :
         m.HasAttribute("recvonly") ? MediaDirection.RecvOnly :

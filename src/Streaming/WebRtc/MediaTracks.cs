@@ -311,6 +311,17 @@ public sealed record MediaOptions
     /// without it the original packet is sent again. Default true.
     /// </summary>
     public bool UseRtx { get; init; } = true;
+    /// <summary>
+    /// Negotiate transport-wide congestion control (the transport-wide sequence number extension and
+    /// <c>a=rtcp-fb:PT transport-cc</c>) and send its feedback for every packet the peer numbers, so a browser's
+    /// bandwidth estimator can raise its send rate above its start value (about 300 kbit/s in Chromium). Default true.
+    /// </summary>
+    public bool TransportCc { get; init; } = true;
+    /// <summary>
+    /// How often transport-cc feedback is sent while numbered packets arrive (none while nothing arrives, and a
+    /// message at once for the first packet after a silence). Default 100 ms.
+    /// </summary>
+    public TimeSpan TransportCcFeedbackInterval { get; init; } = TimeSpan.FromMilliseconds(100);
     /// <summary>Mean RTCP report interval (RFC 3550 6.2; randomized 0.5-1.5x). Default 1 s.</summary>
     public TimeSpan ReportInterval { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>RTCP CNAME (RFC 7022); null makes a random one.</summary>

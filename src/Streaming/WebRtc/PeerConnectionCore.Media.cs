@@ -20,6 +20,14 @@ public sealed partial class PeerConnectionCore
     private readonly Dictionary<uint, RemoteTrack> _remoteByRtxSsrc = new();
     private readonly Dictionary<uint, LocalTrack> _localBySsrc = new();
     private readonly Dictionary<LocalTrack, string> _offeredMids = new();
+    private int? _transportCcExtensionId;
+
+    /// <summary>
+    /// The transport-cc feedback of the packets the peer numbers with the transport-wide sequence number extension,
+    /// once an exchange negotiated it (<see cref="MediaOptions.TransportCc"/>): its counters say what was recorded
+    /// and reported.
+    /// </summary>
+    public TransportCcReceiver? TransportCc { get; private set; }
     private readonly string _cname = "rtc-" + Guid.NewGuid().ToString("N")[..12];
     private readonly uint _localSsrc = (uint)Random.Shared.Next(1, int.MaxValue);
     private SessionDescription? _localOffer;
@@ -106,6 +114,14 @@ public sealed partial class PeerConnectionCore
     /// </summary>
     private void ApplyMedia(SessionDescription ours, SessionDescription theirs, SessionDescription answer, TimeSpan now)
     {
+        // Transport-wide CC is negotiated when the answer keeps the extension (with the offer's id, the same in every
+        // bundled section, RFC 8843 section 9.1): the peer then numbers its packets and we send the feedback.
+        var transportCc = _options.Media.TransportCc
+            ? answer.Media.Where(m => !m.IsRejected).SelectMany(m => m.GetExtMaps()).FirstOrDefault(e => e.Uri == RemoteDescription.TransportCcExtensionUri)?.Id
+            : null;
+        _transportCcExtensionId = transportCc is >= 1 and <= 255 ? transportCc : null;
+        if (_transportCcExtensionId is not null)
+            TransportCc ??= new TransportCcReceiver(new TransportCcReceiverOptions { Interval = _options.Media.TransportCcFeedbackInterval });
         foreach (var m in answer.Media)
         {
             if (m.IsRejected || m.Mid is not { } mid) continue;
@@ -359,6 +375,8 @@ public sealed class MediaCounters
     public long Retransmissions;
     /// <summary>PLIs sent.</summary>
     public long PlisSent;
+    /// <summary>Transport-cc feedback messages sent (see <see cref="PeerConnectionCore.TransportCc"/>).</summary>
+    public long TransportCcFeedbackSent;
     /// <summary>SRTP/SRTCP packets dropped: authentication failure, replay, malformed (see the SRTP context counters).</summary>
     public long UnprotectFailures;
     /// <summary>RTP packets of no negotiated track (surfaced as <see cref="MediaPacketReceived"/>).</summary>

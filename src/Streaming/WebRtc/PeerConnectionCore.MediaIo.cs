@@ -38,6 +38,9 @@ public sealed partial class PeerConnectionCore
         MediaCounters.RtpPacketsReceived++;
         ReadOnlySpan<byte> plain = copy[..n];
         if (!RtpPacket.TryRead(plain, out var rtp)) { DroppedMedia++; return; }
+        // Every numbered packet counts for congestion control, whatever its SSRC: media, RTX and padding probes.
+        if (_transportCcExtensionId is { } cc && rtp.TryGetExtension(cc, out var twcc) && twcc.Length >= 2)
+            TransportCc!.OnPacket(BinaryPrimitives.ReadUInt16BigEndian(twcc), rtp.Ssrc, now);
         var track = FindRemoteTrack(rtp, out var isRtx);
         if (track is null)
         {
@@ -250,6 +253,14 @@ public sealed partial class PeerConnectionCore
             written = n;
             return true;
         }
+        if (TransportCc is { } cc && cc.TryWriteFeedback(room, ReportSsrc(), _now, out var feedback))
+        {
+            if (_srtp!.ProtectRtcp(destination, feedback, out var n) != SrtpResult.Ok) { MediaCounters.ProtectFailures++; return false; }
+            MediaCounters.TransportCcFeedbackSent++;
+            MediaCounters.RtcpPacketsSent++;
+            written = n;
+            return true;
+        }
         foreach (var track in _remoteTracks)
         {
             if (!track.PliPending) continue;
@@ -279,7 +290,9 @@ public sealed partial class PeerConnectionCore
         if (!MediaRunning) return null;
         foreach (var t in _remoteTracks)
             if (t.PliPending) return _now;
-        return _rtp!.PollTimeout();
+        var due = _rtp!.PollTimeout();
+        if (TransportCc?.PollTimeout() is { } feedback && (due is null || feedback < due)) due = feedback < _now ? _now : feedback;
+        return due;
     }
 
     private void HandleMediaTimeout(TimeSpan now)

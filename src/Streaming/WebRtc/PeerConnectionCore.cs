@@ -79,6 +79,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
             MaxMessageSize = _options.MaxMessageSize,
             Media = LocalMediaSections(),
             UseRtx = _options.Media.UseRtx,
+            TransportCc = _options.Media.TransportCc,
         };
 
     /// <summary>

@@ -98,6 +98,32 @@ public sealed class UdpDriverTests
     }
 
     [Fact]
+    public async Task ADatagramThatWaitsForABusyPeerIsHandedTheTimeItArrivedNotTheTimeItRan()
+    {
+        // Arrival times feed transport-cc feedback and jitter: a queue in front of a busy peer must not add its delay.
+        var clock = new ManualClock();
+        await using var driver = new UdpDriver(clock);
+        var port = driver.Bind(AnyLoopback);
+        using var gate = new ManualResetEventSlim(false);
+        var alice = new ToyPeer("alice", "aaaa") { Gate = gate };
+        await using var ha = driver.Register(alice);
+        using var client = Client();
+
+        client.SendTo(ToyPeer.BindingRequest("aaaa:client"), port);       // at 0: alice takes it and blocks on the gate
+        WaitFor(() => Volatile.Read(ref alice.ThreadsInside) == 1, "alice busy with the first datagram");
+        clock.Advance(TimeSpan.FromMilliseconds(50));
+        client.SendTo([0x80, 2], port);                                  // at 50 ms: queued behind the busy peer
+        WaitFor(() => ha.QueuedDatagrams == 1, "the second datagram queued");
+        clock.Advance(TimeSpan.FromMilliseconds(250));                   // alice is busy until 300 ms
+        gate.Set();
+        WaitFor(() => alice.Received.Count == 2, "both datagrams handled");
+
+        var times = alice.Received.Select(r => r.Now).ToArray();
+        Assert.Equal(TimeSpan.Zero, times[0]);
+        Assert.Equal(TimeSpan.FromMilliseconds(50), times[1]);
+    }
+
+    [Fact]
     public async Task InvokeRunsOnThePeerAndSendsWhatItQueued()
     {
         await using var driver = new UdpDriver();

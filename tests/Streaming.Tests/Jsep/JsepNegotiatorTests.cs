@@ -35,13 +35,19 @@ public sealed class JsepNegotiatorTests
         Assert.Equal(["111"], audio.Formats);
         Assert.True(audio.HasAttribute("recvonly"));      // we have no track to send
         Assert.True(audio.HasAttribute("rtcp-mux"));
-        Assert.Equal(4, audio.GetExtMaps().Single().Id);  // the offer's id for the mid extension
+        // The offer's ids for the mid and transport-wide sequence number extensions; transport-cc on every codec.
+        Assert.Equal(4, audio.GetExtMaps().Single(e => e.Uri == RemoteDescription.MidExtensionUri).Id);
+        Assert.Equal(3, audio.GetExtMaps().Single(e => e.Uri == RemoteDescription.TransportCcExtensionUri).Id);
+        Assert.Equal(2, audio.GetExtMaps().Count());
+        Assert.Contains("111 transport-cc", audio.GetAttributes("rtcp-fb"));
 
         var video = back.Media[1];
         var maps = video.GetRtpMaps().ToList();
         Assert.Equal("VP8", maps[0].Encoding);
         Assert.Equal(96, maps[0].PayloadType);
         Assert.Contains(video.GetFmtps(), f => f.Parameters == "apt=96");   // RTX for VP8 kept
+        Assert.Equal(3, video.GetExtMaps().Single(e => e.Uri == RemoteDescription.TransportCcExtensionUri).Id);
+        Assert.Contains("96 transport-cc", video.GetAttributes("rtcp-fb"));
         var h264 = maps.Single(m => m.Encoding == "H264");
         var h264Params = video.GetFmtps().Single(f => f.PayloadType == h264.PayloadType).ToDictionary();
         Assert.Equal("1", h264Params["packetization-mode"]);
@@ -157,5 +163,30 @@ public sealed class JsepNegotiatorTests
         Assert.True(ice.UsernameFragment.Length >= 4);
         Assert.True(ice.Password.Length >= 22);
         Assert.NotEqual(ice, IceParameters.Generate());
+    }
+
+    [Fact]
+    public void TransportCcIsOfferedAndAnsweredOnlyWhenWanted()
+    {
+        var media = new LocalMedia(MediaKind.Video, "v", MediaDirection.SendRecv, [CodecSpec.Vp8]) { Ssrc = 1234 };
+        var offer = JsepNegotiator.CreateOffer(Local(media));
+        var section = offer.Media[0];
+        Assert.Equal(3, section.GetExtMaps().Single(e => e.Uri == RemoteDescription.TransportCcExtensionUri).Id);
+        Assert.Contains("96 transport-cc", section.GetAttributes("rtcp-fb"));
+
+        var without = JsepNegotiator.CreateOffer(Local(media) with { TransportCc = false }).Media[0];
+        Assert.DoesNotContain(without.GetExtMaps(), e => e.Uri == RemoteDescription.TransportCcExtensionUri);
+        Assert.DoesNotContain(without.GetAttributes("rtcp-fb"), fb => fb.EndsWith("transport-cc", StringComparison.Ordinal));
+        Assert.Contains("96 nack pli", without.GetAttributes("rtcp-fb"));
+
+        // An offer without the extension is answered without it, and without the rtcp-fb that needs it.
+        var chromium = SessionDescription.Parse(Fixture("chromium-offer.sdp"));
+        foreach (var m in chromium.Media) m.RemoveAttributes("extmap");
+        var answer = JsepNegotiator.CreateAnswer(chromium, Local());
+        Assert.All(answer.Media.Where(m => m.Media is "audio" or "video"), m =>
+        {
+            Assert.Empty(m.GetExtMaps());
+            Assert.DoesNotContain(m.GetAttributes("rtcp-fb"), fb => fb.EndsWith("transport-cc", StringComparison.Ordinal));
+        });
     }
 }
