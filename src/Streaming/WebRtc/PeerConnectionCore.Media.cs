@@ -28,6 +28,13 @@ public sealed partial class PeerConnectionCore
     /// and reported.
     /// </summary>
     public TransportCcReceiver? TransportCc { get; private set; }
+
+    /// <summary>
+    /// What the peer's transport-cc feedback says of our packets (which arrived, which were lost, the delivery rate),
+    /// once an exchange negotiated transport-cc with an extension id of the one-byte form: every packet we send,
+    /// retransmissions included, is then numbered.
+    /// </summary>
+    public TransportCcSender? TransportCcSender { get; private set; }
     private readonly string _cname = "rtc-" + Guid.NewGuid().ToString("N")[..12];
     private readonly uint _localSsrc = (uint)Random.Shared.Next(1, int.MaxValue);
     private SessionDescription? _localOffer;
@@ -122,6 +129,9 @@ public sealed partial class PeerConnectionCore
         _transportCcExtensionId = transportCc is >= 1 and <= 255 ? transportCc : null;
         if (_transportCcExtensionId is not null)
             TransportCc ??= new TransportCcReceiver(new TransportCcReceiverOptions { Interval = _options.Media.TransportCcFeedbackInterval });
+        // Our own packets carry the number in the one-byte form (ids 1-14), so the peer reports on them too.
+        if (_transportCcExtensionId is >= 1 and <= 14)
+            TransportCcSender ??= new TransportCcSender((ushort)Random.Shared.Next(1, 0x10000));
         foreach (var m in answer.Media)
         {
             if (m.IsRejected || m.Mid is not { } mid) continue;
@@ -314,7 +324,7 @@ public sealed partial class PeerConnectionCore
     private bool TryBeginPacket(LocalTrack track, out Span<byte> slot, out int headerLength)
     {
         _sendQueue ??= new MediaSendQueue(_options.Media.SendQueuePackets, _options.Media.MaxPayloadSize + 128);
-        headerLength = RtpPacket.FixedHeaderLength + (track.MidExtensionId is null ? 0 : MidExtensionLength(track.Mid!));
+        headerLength = RtpPacket.FixedHeaderLength + ExtensionBlockLength(track);
         if (!_sendQueue.TryReserve(out slot))
         {
             track.PacketsDropped++;
@@ -324,29 +334,51 @@ public sealed partial class PeerConnectionCore
         return true;
     }
 
-    private static int MidExtensionLength(string mid) => 4 + ((1 + mid.Length + 3) & ~3);
+    // The RFC 8285 one-byte block: the transport-wide sequence number first (its value sits at a fixed offset, 17, where a
+    // retransmission's copy of the header is renumbered), then the mid.
+    private const int TransportCcOffset = RtpPacket.FixedHeaderLength + 5;
+    private bool NumbersPackets => TransportCcSender is not null;
 
-    /// <summary>Writes the header (RFC 3550 5.1, RFC 8285 one-byte mid element), records the packet for NACKs, protects it.</summary>
+    private int ExtensionBlockLength(LocalTrack track)
+    {
+        var elements = (NumbersPackets ? 3 : 0) + (track.MidExtensionId is null ? 0 : 1 + track.Mid!.Length);
+        return elements == 0 ? 0 : 4 + ((elements + 3) & ~3);
+    }
+
+    /// <summary>
+    /// Writes the header (RFC 3550 5.1; RFC 8285 one-byte transport-wide sequence number and mid elements), records
+    /// the packet for NACKs, protects it.
+    /// </summary>
     private void CommitPacket(LocalTrack track, Span<byte> slot, int header, int payloadLength, uint timestamp, bool marker, TimeSpan now)
     {
-        var ext = track.MidExtensionId is { } id;
+        var ext = header > RtpPacket.FixedHeaderLength;
         slot[0] = (byte)(0x80 | (ext ? 0x10 : 0));
         slot[1] = (byte)((marker ? 0x80 : 0) | track.Codec!.PayloadType);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(slot[2..], track.NextSequence++);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(slot[4..], timestamp);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(slot[8..], track.Ssrc);
+        var length = header + payloadLength;
         if (ext)
         {
             var block = slot[RtpPacket.FixedHeaderLength..header];
-            var mid = track.Mid!;
             block.Clear();
             block[0] = 0xBE;
             block[1] = 0xDE;
             System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(block[2..], (ushort)((block.Length - 4) / 4));
-            block[4] = (byte)((track.MidExtensionId!.Value << 4) | (mid.Length - 1));
-            for (var i = 0; i < mid.Length; i++) block[5 + i] = (byte)mid[i];
+            var at = 4;
+            if (TransportCcSender is { } sender)
+            {
+                block[at] = (byte)((_transportCcExtensionId!.Value << 4) | 1);
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(block[(at + 1)..], sender.Number(length, now));
+                at += 3;
+            }
+            if (track.MidExtensionId is { } id)
+            {
+                var mid = track.Mid!;
+                block[at] = (byte)((id << 4) | (mid.Length - 1));
+                for (var i = 0; i < mid.Length; i++) block[at + 1 + i] = (byte)mid[i];
+            }
         }
-        var length = header + payloadLength;
         _rtp!.OnRtpSent(slot[..length], now);
         if (_srtp!.ProtectRtp(slot, length, out var protectedLength) != Transport.Rtp.Srtp.SrtpResult.Ok)
         {
@@ -377,6 +409,8 @@ public sealed class MediaCounters
     public long PlisSent;
     /// <summary>Transport-cc feedback messages sent (see <see cref="PeerConnectionCore.TransportCc"/>).</summary>
     public long TransportCcFeedbackSent;
+    /// <summary>Transport-cc feedback from the peer that could not be decoded (dropped).</summary>
+    public long MalformedTransportCcFeedback;
     /// <summary>SRTP/SRTCP packets dropped: authentication failure, replay, malformed (see the SRTP context counters).</summary>
     public long UnprotectFailures;
     /// <summary>RTP packets of no negotiated track (surfaced as <see cref="MediaPacketReceived"/>).</summary>

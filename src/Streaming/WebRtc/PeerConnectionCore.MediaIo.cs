@@ -31,6 +31,7 @@ public sealed partial class PeerConnectionCore
             MediaCounters.RtcpPacketsReceived++;
             if (_rtp is null) { _events.Enqueue(new MediaPacketReceived(now, true, copy[..rtcpLength].ToArray())); return; }
             _rtp.HandleRtcp(copy[..rtcpLength], now);
+            if (TransportCcSender is not null) ReadTransportCcFeedback(copy[..rtcpLength], now);
             ProcessRtpEvents(now);
             return;
         }
@@ -241,6 +242,9 @@ public sealed partial class PeerConnectionCore
         var room = destination[..Math.Min(destination.Length - 64, 1400)];
         if (_rtp!.TryPollTransmit(room, out written, out var kind))
         {
+            // A retransmission is a packet of its own on the wire: it gets a transport-wide number of its own.
+            if (kind != RtpTransmitKind.Rtcp && TransportCcSender is { } sender && HasOurTransportCcElement(destination[..written]))
+                BinaryPrimitives.WriteUInt16BigEndian(destination[TransportCcOffset..], sender.Number(written, _now));
             var r = kind == RtpTransmitKind.Rtcp ? _srtp!.ProtectRtcp(destination, written, out var n) : _srtp!.ProtectRtp(destination, written, out n);
             if (r != SrtpResult.Ok) { MediaCounters.ProtectFailures++; written = 0; return false; }
             if (kind == RtpTransmitKind.Rtcp) MediaCounters.RtcpPacketsSent++;
@@ -275,6 +279,26 @@ public sealed partial class PeerConnectionCore
             return true;
         }
         return false;
+    }
+
+    /// <summary>Whether an RTP packet of ours has the transport-wide number where <see cref="CommitPacket"/> puts it.</summary>
+    private bool HasOurTransportCcElement(ReadOnlySpan<byte> rtp) =>
+        rtp.Length > TransportCcOffset + 2 && (rtp[0] & 0x1F) == 0x10 && rtp[12] == 0xBE && rtp[13] == 0xDE &&
+        rtp[16] == (byte)((_transportCcExtensionId!.Value << 4) | 1);
+
+    private TransportCcPacketStatus[]? _feedbackScratch;
+
+    /// <summary>Transport-cc feedback in an RTCP compound from the peer, about our packets.</summary>
+    private void ReadTransportCcFeedback(ReadOnlySpan<byte> compound, TimeSpan now)
+    {
+        foreach (var packet in RtcpCompound.Enumerate(compound))
+        {
+            if (!RtcpFeedback.TryRead(packet, out var fb) || !fb.IsTransportCc) continue;
+            _feedbackScratch ??= new TransportCcPacketStatus[4096];
+            if (TransportCcFeedback.TryRead(fb.Fci, _feedbackScratch, out var count, out var feedbackCount))
+                TransportCcSender!.OnFeedback(_feedbackScratch.AsSpan(0, count), feedbackCount, now);
+            else MediaCounters.MalformedTransportCcFeedback++;
+        }
     }
 
     private uint ReportSsrc()

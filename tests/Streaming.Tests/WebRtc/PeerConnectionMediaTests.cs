@@ -157,6 +157,53 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
     }
 
     [Fact]
+    public void EveryPacketIsNumberedForTransportCcAndTheFeedbackTellsTheSenderExactlyWhatTheLinkLost()
+    {
+        var link = new VirtualLink(3);
+        var p = Connect(link);
+        var ssrc = p.Video.Ssrc;
+        // SRTP leaves the RTP header in clear: the test reads every number on the wire.
+        var numbers = new List<ushort>();
+        var unnumbered = 0;
+        bool IsRtp(ReadOnlyMemory<byte> d) => d.Length > 12 && d.Span[0] is >= 128 and <= 191 && d.Span[1] is < 192 or > 223;
+        link.AddFilter(LinkEnd.A, d =>
+        {
+            if (!IsRtp(d)) return false;
+            if (Transport.Rtp.RtpPacket.TryRead(d.Span, out var rtp) && rtp.TryGetExtension(3, out var value) && value.Length == 2)
+                numbers.Add(System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(value));
+            else unnumbered++;
+            return false;
+        }, _ => FilterAction.Pass);
+        bool IsVideoRtp(ReadOnlyMemory<byte> d) => IsRtp(d) && System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(d.Span[8..]) == ssrc;
+        link.AddFilter(LinkEnd.A, IsVideoRtp, n => n is 7 or 40 or 41 ? FilterAction.Drop : FilterAction.Pass);
+        for (var i = 0; i < 30; i++)
+        {
+            Assert.Equal(MediaSendResult.Sent, p.A.Core.SendFrame(p.Video, Vp8Frame(i, 3000), (uint)(i * 3000), p.Driver.Now));
+            p.Driver.RunFor(TimeSpan.FromMilliseconds(33));
+        }
+        p.Driver.RunFor(TimeSpan.FromMilliseconds(500));
+
+        var sender = p.A.Core.TransportCcSender!;
+        var receiver = p.B.Core.TransportCc!;
+        Assert.Equal(0, unnumbered);
+        Assert.Equal(3, p.Video.Retransmissions);                         // the RTX copies are on the wire too
+        Assert.Equal(numbers.Count, numbers.Distinct().Count());          // a retransmission got a number of its own
+        Assert.Equal(Enumerable.Range(0, numbers.Count).Select(i => (ushort)(numbers[0] + i)), numbers); // one after another
+        Assert.Equal(numbers.Count, sender.PacketsSent);
+        Assert.Equal(numbers.Count - 3, receiver.PacketsRecorded);
+        Assert.Equal(3, sender.PacketsLost);
+        Assert.Equal(numbers.Count - 3, sender.PacketsReceived);
+        Assert.Equal(0, sender.UnknownReports + sender.FeedbackMissed + p.A.Core.MediaCounters.MalformedTransportCcFeedback);
+        Assert.Equal(receiver.FeedbackSent, sender.FeedbackReceived);
+        // 30 frames of 3000 bytes in a second, plus headers; feedback after a 20 ms round trip and up to 100 ms of wait.
+        output.WriteLine($"transport-cc: {sender.PacketsSent} numbered, {sender.PacketsLost} lost, delivery {sender.DeliveryRate / 1000:0} kbit/s, " +
+            $"loss fraction {sender.LossFraction:P1}, feedback delay {sender.FeedbackDelay?.TotalMilliseconds:0.0} ms, {sender.FeedbackReceived} messages");
+        Assert.InRange(sender.DeliveryRate!.Value, 700_000, 850_000);
+        Assert.InRange(sender.FeedbackDelay!.Value, TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(125));
+        Assert.Equal(3.0 / numbers.Count, sender.LossFraction, 6);         // the whole second of sending is in the 1 s window
+    }
+
+    [Fact]
     public void ALostPacketIsNackedAndRetransmittedAsRtxSoEveryFrameCompletes()
     {
         var link = new VirtualLink(3);

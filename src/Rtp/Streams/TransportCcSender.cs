@@ -1,0 +1,191 @@
+using Transport.Rtp.Rtcp;
+
+namespace Transport.Rtp.Streams;
+
+/// <summary>
+/// The sending side of transport-wide congestion control (draft-holmer-rmcat-transport-wide-cc-extensions-01): numbers
+/// every packet we send on the transport (media and retransmissions) and reads the peer's feedback into what the
+/// network did with them: which packets arrived and which were lost, how fast they were delivered, and how late the
+/// feedback came. Sans-IO. It estimates no bandwidth of its own: it reports what was measured, for the application
+/// (a camera source picking its bitrate, a health check) to act on.
+/// </summary>
+/// <remarks>
+/// A packet reported lost and later reported received (the receiver saw it late) counts as received. The figures over
+/// <see cref="Window"/> are by the receiver's clock for the delivery rate and by ours for the loss fraction.
+/// </remarks>
+public sealed class TransportCcSender
+{
+    private const byte Unknown = 0, Received = 1, Lost = 2;
+    private const int Capacity = 8192;
+    private const long Mask = Capacity - 1;
+
+    private readonly long[] _sentAt = new long[Capacity];       // microseconds, our clock
+    private readonly int[] _sizes = new int[Capacity];
+    private readonly byte[] _states = new byte[Capacity];
+    private readonly long[] _numbers = new long[Capacity];       // which extended number a slot holds
+    private readonly long[] _outcomeIndex = new long[Capacity];  // where a slot's first report sits in the outcomes
+    private readonly Queue<(long ArrivalMicros, int Size)> _arrivals = new();
+    private readonly (long ReportedMicros, bool Received)[] _outcomes = new (long, bool)[Capacity];
+    private long _outcomeStart, _outcomeEnd;                     // the window's first reports, by global index
+    private long _arrivalBytes, _newestArrival = long.MinValue;
+    private int _outcomesReceived;
+    private long _next;                                          // next extended number to give
+    private ushort _lastFeedbackCount;
+    private bool _sawFeedback;
+
+    /// <summary>Creates a sender whose first packet gets <paramref name="firstSequence"/>.</summary>
+    public TransportCcSender(ushort firstSequence = 1)
+    {
+        _next = firstSequence;
+        Array.Fill(_numbers, -1);
+    }
+
+    /// <summary>How far back the rates and the loss fraction look. Default 1 s.</summary>
+    public TimeSpan Window { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Packets numbered.</summary>
+    public long PacketsSent { get; private set; }
+
+    /// <summary>Packets the feedback said arrived.</summary>
+    public long PacketsReceived { get; private set; }
+
+    /// <summary>Packets the feedback said were lost (less those reported received later).</summary>
+    public long PacketsLost { get; private set; }
+
+    /// <summary>Feedback messages read.</summary>
+    public long FeedbackReceived { get; private set; }
+
+    /// <summary>Feedback messages missing, by the gaps in their feedback packet count.</summary>
+    public long FeedbackMissed { get; private set; }
+
+    /// <summary>Reports of numbers we never sent or no longer remember (ignored).</summary>
+    public long UnknownReports { get; private set; }
+
+    /// <summary>
+    /// Fraction of the packets first reported within <see cref="Window"/> before the last feedback that were lost
+    /// (0 without reports); a packet reported lost and then received late counts as received.
+    /// </summary>
+    public double LossFraction => _outcomeEnd == _outcomeStart ? 0 : 1.0 - (double)_outcomesReceived / (_outcomeEnd - _outcomeStart);
+
+    /// <summary>
+    /// Bits per second delivered: the size of the packets that arrived within <see cref="Window"/> of the newest
+    /// arrival, by the receiver's clock; null until two arrivals span some time.
+    /// </summary>
+    public double? DeliveryRate { get; private set; }
+
+    /// <summary>
+    /// The time from sending the newest packet of the last feedback to reading that feedback: a round trip plus the
+    /// receiver's wait before it reports (up to its feedback interval).
+    /// </summary>
+    public TimeSpan? FeedbackDelay { get; private set; }
+
+    /// <summary>When the last feedback was read.</summary>
+    public TimeSpan? LastFeedbackAt { get; private set; }
+
+    /// <summary>Numbers a packet of <paramref name="size"/> bytes sent at <paramref name="now"/>; returns its 16-bit number.</summary>
+    public ushort Number(int size, TimeSpan now)
+    {
+        long n = _next++;
+        long slot = n & Mask;
+        _numbers[slot] = n;
+        _sentAt[slot] = ToMicros(now);
+        _sizes[slot] = size;
+        _states[slot] = Unknown;
+        PacketsSent++;
+        return (ushort)n;
+    }
+
+    /// <summary>Reads one decoded feedback message (<see cref="TransportCcFeedback.TryRead"/>) at <paramref name="now"/>.</summary>
+    public void OnFeedback(ReadOnlySpan<TransportCcPacketStatus> statuses, byte feedbackCount, TimeSpan now)
+    {
+        long nowMicros = ToMicros(now);
+        if (_sawFeedback)
+        {
+            int gap = (byte)(feedbackCount - (byte)_lastFeedbackCount) - 1;
+            if (gap is > 0 and < 128) FeedbackMissed += gap;
+        }
+
+        _sawFeedback = true;
+        _lastFeedbackCount = feedbackCount;
+        FeedbackReceived++;
+        LastFeedbackAt = now;
+        long newestSent = long.MinValue;
+        foreach (TransportCcPacketStatus s in statuses)
+        {
+            // The extended number closest below the next one to give.
+            long n = _next - 1 - (ushort)((ushort)(_next - 1) - s.Sequence);
+            long slot = n & Mask;
+            if (n < 0 || _numbers[slot] != n)
+            {
+                UnknownReports++;
+                continue;
+            }
+
+            byte state = _states[slot];
+            if (s.Received)
+            {
+                if (state == Received) continue;
+                PacketsReceived++;
+                if (state == Lost)
+                {
+                    // Reported lost before, arrived late after all: if that report is still in the window, it becomes a reception.
+                    PacketsLost--;
+                    long i = _outcomeIndex[slot];
+                    if (i >= _outcomeStart && i < _outcomeEnd && !_outcomes[i & Mask].Received)
+                    {
+                        _outcomes[i & Mask].Received = true;
+                        _outcomesReceived++;
+                    }
+                }
+                else AddOutcome(slot, nowMicros, received: true);
+                _states[slot] = Received;
+                _arrivals.Enqueue((s.ArrivalMicroseconds, _sizes[slot]));
+                _arrivalBytes += _sizes[slot];
+                _newestArrival = Math.Max(_newestArrival, s.ArrivalMicroseconds);
+                newestSent = Math.Max(newestSent, _sentAt[slot]);
+            }
+            else if (state == Unknown)
+            {
+                PacketsLost++;
+                _states[slot] = Lost;
+                AddOutcome(slot, nowMicros, received: false);
+            }
+        }
+
+        if (newestSent != long.MinValue) FeedbackDelay = TimeSpan.FromMicroseconds(nowMicros - newestSent);
+        Trim(nowMicros);
+    }
+
+    private void AddOutcome(long slot, long nowMicros, bool received)
+    {
+        if (_outcomeEnd - _outcomeStart == Capacity) DropOldestOutcome();
+        _outcomeIndex[slot] = _outcomeEnd;
+        _outcomes[_outcomeEnd & Mask] = (nowMicros, received);
+        _outcomeEnd++;
+        if (received) _outcomesReceived++;
+    }
+
+    private void DropOldestOutcome()
+    {
+        if (_outcomes[_outcomeStart & Mask].Received) _outcomesReceived--;
+        _outcomeStart++;
+    }
+
+    private void Trim(long nowMicros)
+    {
+        long window = Window.Ticks / 10;
+        while (_outcomeStart < _outcomeEnd && _outcomes[_outcomeStart & Mask].ReportedMicros < nowMicros - window) DropOldestOutcome();
+        // Arrivals come in feedback order, which is nearly the receiver's clock order: the front is the oldest.
+        while (_arrivals.Count > 0 && _arrivals.Peek().ArrivalMicros < _newestArrival - window) _arrivalBytes -= _arrivals.Dequeue().Size;
+        while (_arrivals.Count > Capacity) _arrivalBytes -= _arrivals.Dequeue().Size;   // a receiver clock gone wild
+        if (_arrivals.Count == 0) return;
+        long span = _newestArrival - _arrivals.Peek().ArrivalMicros;
+        if (span > 0)
+        {
+            // The bytes that arrived after the oldest one, over the time they took.
+            DeliveryRate = (_arrivalBytes - _arrivals.Peek().Size) * 8 * 1_000_000.0 / span;
+        }
+    }
+
+    private static long ToMicros(TimeSpan t) => t.Ticks / (TimeSpan.TicksPerMillisecond / 1000);
+}
