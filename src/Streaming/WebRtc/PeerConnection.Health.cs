@@ -24,6 +24,12 @@ namespace Transport.Streaming.WebRtc;
 /// (<see cref="IceAgent.RoundTripTime"/>; renewed by every consent check), or null before one was answered.</param>
 /// <param name="SctpRoundTripTime">SCTP's smoothed round-trip time (SRTT, RFC 9260 section 6.3.1) from acknowledged
 /// DATA, or null before any (it includes the peer's SACK delay when the peer held its acknowledgement back).</param>
+/// <param name="MediaLossFraction">From the peer's transport-cc feedback on our media (<see cref="Transport.Rtp.Streams.TransportCcSender"/>):
+/// the fraction of our packets reported in the last second that were lost, or null without transport-cc.</param>
+/// <param name="MediaDeliveryRate">Bits per second of our media the peer received over the last second of its
+/// feedback, or null without transport-cc feedback.</param>
+/// <param name="SinceMediaFeedback">Time since the peer's last transport-cc feedback on our media: it stops when our
+/// media stops arriving, long before consent expires.</param>
 public sealed record PeerConnectionHealth(
     ConnectionState State,
     ConnectionReason? Reason,
@@ -40,7 +46,10 @@ public sealed record PeerConnectionHealth(
     long DroppedDatagrams,
     long DroppedMedia,
     TimeSpan? IceRoundTripTime = null,
-    TimeSpan? SctpRoundTripTime = null);
+    TimeSpan? SctpRoundTripTime = null,
+    double? MediaLossFraction = null,
+    double? MediaDeliveryRate = null,
+    TimeSpan? SinceMediaFeedback = null);
 
 public sealed partial class PeerConnection
 {
@@ -71,7 +80,10 @@ public sealed partial class PeerConnection
                 _core.DroppedDatagrams,
                 _core.DroppedMedia,
                 ice.RoundTripTime,
-                sctp?.SmoothedRoundTripTime);
+                sctp?.SmoothedRoundTripTime,
+                _core.TransportCcSender is { FeedbackReceived: > 0 } cc ? cc.LossFraction : null,
+                _core.TransportCcSender?.DeliveryRate,
+                _core.TransportCcSender?.LastFeedbackAt is { } fb ? Max(now - fb) : null);
         }, cancellationToken);
     }
 

@@ -47,6 +47,15 @@ public sealed class PeerConnectionMediaApiTests
         }
         Assert.Equal(Enumerable.Range(0, 10).Select(i => (1500 + i, (byte)i, i == 0)), received);
 
+        // B's transport-cc feedback on those packets reaches A's health: nothing lost on loopback, a delivery rate.
+        var until = System.Diagnostics.Stopwatch.StartNew();
+        PeerConnectionHealth h;
+        while ((h = await a.GetHealthAsync()).MediaDeliveryRate is null && until.Elapsed < Patience) await Task.Delay(20);
+        Assert.Equal(0, h.MediaLossFraction);
+        Assert.True(h.MediaDeliveryRate > 0, $"delivery rate {h.MediaDeliveryRate}");
+        Assert.InRange(h.SinceMediaFeedback!.Value, TimeSpan.Zero, Patience);
+        Assert.Null((await b.GetHealthAsync()).MediaLossFraction);   // B sent no media: no feedback about it
+
         await b.RequestKeyFrameAsync(remote);
         var request = await NextAsync<KeyFrameRequestReceived>(a);
         Assert.Same(video, request.Track);
