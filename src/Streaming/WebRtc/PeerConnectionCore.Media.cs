@@ -337,11 +337,12 @@ public sealed partial class PeerConnectionCore
     // The RFC 8285 one-byte block: the transport-wide sequence number first (its value sits at a fixed offset, 17, where a
     // retransmission's copy of the header is renumbered), then the mid.
     private const int TransportCcOffset = RtpPacket.FixedHeaderLength + 5;
-    private bool NumbersPackets => TransportCcSender is not null;
+    // A later exchange may drop the extension (or move it out of the one-byte range): numbering stops, the figures stay.
+    private int? NumberingId => TransportCcSender is not null && _transportCcExtensionId is >= 1 and <= 14 ? _transportCcExtensionId : null;
 
     private int ExtensionBlockLength(LocalTrack track)
     {
-        var elements = (NumbersPackets ? 3 : 0) + (track.MidExtensionId is null ? 0 : 1 + track.Mid!.Length);
+        var elements = (NumberingId is null ? 0 : 3) + (track.MidExtensionId is null ? 0 : 1 + track.Mid!.Length);
         return elements == 0 ? 0 : 4 + ((elements + 3) & ~3);
     }
 
@@ -366,10 +367,10 @@ public sealed partial class PeerConnectionCore
             block[1] = 0xDE;
             System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(block[2..], (ushort)((block.Length - 4) / 4));
             var at = 4;
-            if (TransportCcSender is { } sender)
+            if (NumberingId is { } cc)
             {
-                block[at] = (byte)((_transportCcExtensionId!.Value << 4) | 1);
-                System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(block[(at + 1)..], sender.Number(length, now));
+                block[at] = (byte)((cc << 4) | 1);
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(block[(at + 1)..], TransportCcSender!.Number(length, now));
                 at += 3;
             }
             if (track.MidExtensionId is { } id)

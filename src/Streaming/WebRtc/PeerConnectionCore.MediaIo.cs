@@ -243,8 +243,8 @@ public sealed partial class PeerConnectionCore
         if (_rtp!.TryPollTransmit(room, out written, out var kind))
         {
             // A retransmission is a packet of its own on the wire: it gets a transport-wide number of its own.
-            if (kind != RtpTransmitKind.Rtcp && TransportCcSender is { } sender && HasOurTransportCcElement(destination[..written]))
-                BinaryPrimitives.WriteUInt16BigEndian(destination[TransportCcOffset..], sender.Number(written, _now));
+            if (kind != RtpTransmitKind.Rtcp && NumberingId is { } numbering && HasOurTransportCcElement(destination[..written], numbering))
+                BinaryPrimitives.WriteUInt16BigEndian(destination[TransportCcOffset..], TransportCcSender!.Number(written, _now));
             var r = kind == RtpTransmitKind.Rtcp ? _srtp!.ProtectRtcp(destination, written, out var n) : _srtp!.ProtectRtp(destination, written, out n);
             if (r != SrtpResult.Ok) { MediaCounters.ProtectFailures++; written = 0; return false; }
             if (kind == RtpTransmitKind.Rtcp) MediaCounters.RtcpPacketsSent++;
@@ -282,9 +282,9 @@ public sealed partial class PeerConnectionCore
     }
 
     /// <summary>Whether an RTP packet of ours has the transport-wide number where <see cref="CommitPacket"/> puts it.</summary>
-    private bool HasOurTransportCcElement(ReadOnlySpan<byte> rtp) =>
+    private static bool HasOurTransportCcElement(ReadOnlySpan<byte> rtp, int id) =>
         rtp.Length > TransportCcOffset + 2 && (rtp[0] & 0x1F) == 0x10 && rtp[12] == 0xBE && rtp[13] == 0xDE &&
-        rtp[16] == (byte)((_transportCcExtensionId!.Value << 4) | 1);
+        rtp[16] == (byte)((id << 4) | 1);
 
     private TransportCcPacketStatus[]? _feedbackScratch;
 

@@ -204,6 +204,37 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
     }
 
     [Fact]
+    public void ARenegotiationWhoseAnswerDropsTransportCcStopsTheNumberingAndMediaGoesOn()
+    {
+        var link = new VirtualLink(4);
+        var p = Connect(link);
+        Assert.Equal(MediaSendResult.Sent, p.A.Core.SendFrame(p.Video, Vp8Frame(0, 2000), 0, p.Driver.Now));
+        p.Driver.RunFor(TimeSpan.FromMilliseconds(200));
+        var numbered = p.A.Core.TransportCcSender!.PacketsSent;
+        Assert.True(numbered > 0);
+
+        // A re-offers; B's answer comes back without the transport-wide extension.
+        var offer = SessionDescription.Parse(p.A.Core.CreateOffer(p.Driver.Now).ToString());
+        var answer = WithoutTransportCc(p.B.Core.CreateAnswer(offer, p.Driver.Now).ToString());
+        static string WithoutTransportCc(string sdp) => string.Join("\r\n", sdp.Split("\r\n").Where(l => !l.Contains(RemoteDescription.TransportCcExtensionUri, StringComparison.Ordinal)));
+        p.A.Core.SetRemoteDescription(SessionDescription.Parse(answer), p.Driver.Now);
+
+        var unnumbered = 0;
+        link.AddFilter(LinkEnd.A, d => d.Length > 12 && d.Span[0] is >= 128 and <= 191 && d.Span[1] is < 192 or > 223
+            && Transport.Rtp.RtpPacket.TryRead(d.Span, out var rtp) && !rtp.TryGetExtension(3, out _), _ => { unnumbered++; return FilterAction.Pass; });
+        for (var i = 1; i <= 5; i++)
+        {
+            Assert.Equal(MediaSendResult.Sent, p.A.Core.SendFrame(p.Video, Vp8Frame(i, 2000), (uint)(i * 3000), p.Driver.Now));
+            p.Driver.RunFor(TimeSpan.FromMilliseconds(33));
+        }
+        p.Driver.RunFor(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(numbered, p.A.Core.TransportCcSender!.PacketsSent);   // nothing numbered since
+        Assert.True(unnumbered >= 10, $"{unnumbered} unnumbered packets on the wire");
+        Assert.Equal(6, Frames(p.B.Remote(MediaKind.Video)).Count(f => f.IsComplete));
+        Assert.Equal(ConnectionState.Connected, p.A.Core.State);
+    }
+
+    [Fact]
     public void ALostPacketIsNackedAndRetransmittedAsRtxSoEveryFrameCompletes()
     {
         var link = new VirtualLink(3);
