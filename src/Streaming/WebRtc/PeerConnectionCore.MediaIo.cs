@@ -294,10 +294,21 @@ public sealed partial class PeerConnectionCore
         foreach (var packet in RtcpCompound.Enumerate(compound))
         {
             if (!RtcpFeedback.TryRead(packet, out var fb) || !fb.IsTransportCc) continue;
-            _feedbackScratch ??= new TransportCcPacketStatus[4096];
-            if (TransportCcFeedback.TryRead(fb.Fci, _feedbackScratch, out var count, out var feedbackCount))
-                TransportCcSender!.OnFeedback(_feedbackScratch.AsSpan(0, count), feedbackCount, now);
-            else MediaCounters.MalformedTransportCcFeedback++;
+            // A message may report up to 65535 numbers (a long outage): the usual ones fit the kept scratch, a larger
+            // one borrows from the pool for the moment.
+            var statusCount = fb.Fci.Length >= 4 ? BinaryPrimitives.ReadUInt16BigEndian(fb.Fci[2..]) : 0;
+            _feedbackScratch ??= new TransportCcPacketStatus[1024];
+            var scratch = statusCount <= _feedbackScratch.Length ? _feedbackScratch : ArrayPool<TransportCcPacketStatus>.Shared.Rent(statusCount);
+            try
+            {
+                if (TransportCcFeedback.TryRead(fb.Fci, scratch, out var count, out var feedbackCount))
+                    TransportCcSender!.OnFeedback(scratch.AsSpan(0, count), feedbackCount, now);
+                else MediaCounters.MalformedTransportCcFeedback++;
+            }
+            finally
+            {
+                if (scratch != _feedbackScratch) ArrayPool<TransportCcPacketStatus>.Shared.Return(scratch);
+            }
         }
     }
 

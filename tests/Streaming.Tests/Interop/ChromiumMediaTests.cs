@@ -353,7 +353,9 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         Assert.True(Find(stats, "outbound-rtp", "video").PliCount > pliOutBefore, "the browser's sender received our forwarded PLI");
         Assert.True(await page.EvaluateAsync<int>("() => window.received.length") == 2, "the browser got our two tracks");
 
-        // Transport-cc both ways: Chromium's feedback on our numbered packets accounts for every one we dropped on purpose.
+        // Transport-cc both ways: Chromium's feedback on our numbered packets calls lost only packets we dropped on
+        // purpose, and received only packets we let through. (It forgets numbers after 500 ms, so the longest runs of
+        // drops, in the blackout, may never be reported at all.)
         var (twccSent, twccReceived, twccLost, twccFeedback, twccUnknown, twccMalformed, dropped, ourFeedback) = await handle.InvokeAsync(_ =>
             (core.TransportCcSender!.PacketsSent, core.TransportCcSender.PacketsReceived, core.TransportCcSender.PacketsLost, core.TransportCcSender.FeedbackReceived,
              core.TransportCcSender.UnknownReports, core.MediaCounters.MalformedTransportCcFeedback, peer.DroppedOut, core.TransportCc!.FeedbackSent));
@@ -361,9 +363,9 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
             $"(we dropped {dropped}); unknown {twccUnknown}, malformed {twccMalformed}; we sent {ourFeedback} feedback messages");
         Assert.True(twccFeedback > 10 && ourFeedback > 10, "transport-cc feedback flowed both ways");
         Assert.Equal(0, twccUnknown + twccMalformed);
-        Assert.True(twccReceived + twccLost >= twccSent - 200, $"reports for {twccReceived + twccLost} of {twccSent} numbered packets");
-        // Exact but for a drop in the last moments, which no feedback has covered yet.
-        Assert.InRange(twccLost, dropped - 2, dropped);
+        var reached = twccSent - dropped;
+        Assert.InRange(twccLost, dropped / 2, dropped);
+        Assert.InRange(twccReceived, reached * 95 / 100, reached);
 
         // The browser closes: we are Closed at once (close_notify and/or BYE on every track).
         var closing = Stopwatch.StartNew();
