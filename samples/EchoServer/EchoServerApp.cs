@@ -18,6 +18,7 @@ public sealed record EchoServerSettings
     public EndpointOptions Endpoints { get; init; } = new();
     public SignalingOptions Signaling { get; init; } = new();
     public WebRtcTransportOptions WebRtc { get; init; } = new();
+    public WhipOptions Whip { get; init; } = new();
 
     /// <summary>Runs the in-process self-test instead of serving (<c>--self-test</c>).</summary>
     public bool SelfTest { get; init; }
@@ -25,7 +26,11 @@ public sealed record EchoServerSettings
     /// <summary>How long the self-test streams (<c>--self-test-seconds</c>). Default 3 s.</summary>
     public double SelfTestSeconds { get; init; } = 3;
 
-    /// <summary>Reads <c>--urls URL</c>, <c>--udp-port N</c>, <c>--max-sessions N</c>, <c>--self-test</c>, <c>--self-test-seconds S</c>. Unknown options are an error.</summary>
+    /// <summary>
+    /// Reads <c>--urls URL</c>, <c>--udp-port N</c>, <c>--max-sessions N</c>, <c>--whip-token TOKEN</c>,
+    /// <c>--ice-server URL[|username|credential]</c> (repeatable; given to WHIP clients as Link headers),
+    /// <c>--self-test</c>, <c>--self-test-seconds S</c>. Unknown options are an error.
+    /// </summary>
     public static EchoServerSettings Parse(IReadOnlyList<string> args)
     {
         var s = new EchoServerSettings();
@@ -37,9 +42,11 @@ public sealed record EchoServerSettings
                 case "--urls": s = s with { Urls = Value() }; break;
                 case "--udp-port": s = s with { UdpPort = int.Parse(Value(), CultureInfo.InvariantCulture) }; break;
                 case "--max-sessions": s = s with { Server = s.Server with { MaxConcurrentSessions = int.Parse(Value(), CultureInfo.InvariantCulture) } }; break;
+                case "--whip-token": s = s with { Whip = s.Whip with { BearerToken = Value() } }; break;
+                case "--ice-server": s = s with { Whip = s.Whip with { IceServers = [.. s.Whip.IceServers, WhipIceServer.Parse(Value())] } }; break;
                 case "--self-test": s = s with { SelfTest = true }; break;
                 case "--self-test-seconds": s = s with { SelfTestSeconds = double.Parse(Value(), CultureInfo.InvariantCulture) }; break;
-                default: throw new ArgumentException($"unknown option '{args[i]}' (known: --urls, --udp-port, --max-sessions, --self-test, --self-test-seconds)");
+                default: throw new ArgumentException($"unknown option '{args[i]}' (known: --urls, --udp-port, --max-sessions, --whip-token, --ice-server, --self-test, --self-test-seconds)");
             }
         }
         return s;
@@ -80,7 +87,7 @@ public static class EchoServerApp
         app.UseWebSockets();
         app.MapEchoPage();
         app.MapStreamEndpoints(server, settings.Endpoints);
-        app.MapWhip(server, webRtc);
+        app.MapWhip(server, webRtc, options: settings.Whip);
         app.MapSignaling(server, webRtc, settings.Signaling);
         app.Lifetime.ApplicationStopping.Register(() =>
         {

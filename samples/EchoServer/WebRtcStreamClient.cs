@@ -119,19 +119,35 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
     }
 
     /// <summary>WHIP signaling (RFC 9725 section 4.2): POST the offer as application/sdp, expect 201, an answer and a Location.</summary>
-    public static Func<WebRtcStreamClient, string, CancellationToken, Task<string>> WhipAsync(HttpClient http, Uri endpoint) => async (client, offer, ct) =>
+    /// <param name="bearerToken">Sent as <c>Authorization: Bearer</c> on the POST and on every later request to the
+    /// resource (RFC 9725 section 4.5), when not null.</param>
+    public static Func<WebRtcStreamClient, string, CancellationToken, Task<string>> WhipAsync(HttpClient http, Uri endpoint, string? bearerToken = null) => async (client, offer, ct) =>
     {
         using var content = new StringContent(offer, Encoding.UTF8);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/sdp");
-        using var response = await http.PostAsync(endpoint, content, ct).ConfigureAwait(false);
+        using var post = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = content };
+        client._whipToken = bearerToken;
+        client.Authorize(post);
+        using var response = await http.SendAsync(post, ct).ConfigureAwait(false);
         var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.Created)
             throw new WhipRefusedException(response.StatusCode, body);
         client.Resource = response.Headers.Location is { } l ? new Uri(endpoint, l) : throw new InvalidOperationException("201 without a Location");
         client._whipAnswer = body;
         client.WhipEntityTag = response.Headers.ETag?.ToString();
+        client.WhipIceServers = response.Headers.TryGetValues("Link", out var links) ? links.Where(l => l.Contains("rel=\"ice-server\"", StringComparison.Ordinal)).ToList() : [];
         return body;
     };
+
+    private string? _whipToken;
+
+    private void Authorize(HttpRequestMessage request)
+    {
+        if (_whipToken is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _whipToken);
+    }
+
+    /// <summary>The ICE servers the WHIP endpoint offered (its <c>Link: ...; rel="ice-server"</c> header values, RFC 9725 section 4.4).</summary>
+    public IReadOnlyList<string> WhipIceServers { get; private set; } = [];
 
     private string? _whipAnswer;
 
@@ -155,6 +171,7 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
         Volatile.Write(ref _restart, done);
         var offer = await _pc.CreateOfferAsync(new OfferOptions { IceRestart = true }, cancellationToken).ConfigureAwait(false);
         using var patch = new HttpRequestMessage(HttpMethod.Patch, Resource) { Content = new StringContent(IceSdpFragment.FromDescription(offer), Encoding.UTF8) };
+        Authorize(patch);
         patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/trickle-ice-sdpfrag");
         patch.Headers.TryAddWithoutValidation("If-Match", "*");
         using var response = await http.SendAsync(patch, cancellationToken).ConfigureAwait(false);

@@ -19,13 +19,22 @@ public static class WhipEndpoints
     public const string SdpType = "application/sdp";
     public const string TrickleType = "application/trickle-ice-sdpfrag";
 
-    public static IEndpointRouteBuilder MapWhip(this IEndpointRouteBuilder app, StreamServer server, WebRtcSessions webRtc, string path = "/whip")
+    public static IEndpointRouteBuilder MapWhip(this IEndpointRouteBuilder app, StreamServer server, WebRtcSessions webRtc, string path = "/whip", WhipOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(server);
         ArgumentNullException.ThrowIfNull(webRtc);
+        options ??= new WhipOptions();
+        var links = options.IceServers.Select(i => i.ToLinkHeader()).ToArray();
 
-        app.MapPost(path, async (HttpContext context) =>
+        // RFC 9725 section 4.5: with a token configured, every request on the endpoint and its resources must carry it
+        // (RFC 6750 bearer); anything else is 401 before the request is looked at.
+        var group = app.MapGroup("");
+        if (options.BearerToken is { } token)
+            group.AddEndpointFilter(async (context, next) =>
+                HasBearer(context.HttpContext.Request, token) ? await next(context).ConfigureAwait(false) : (object?)Unauthorized(context.HttpContext));
+
+        group.MapPost(path, async (HttpContext context) =>
         {
             if (!IsType(context.Request, SdpType))
                 return Results.Text($"the offer must be sent as {SdpType}", statusCode: StatusCodes.Status415UnsupportedMediaType);
@@ -40,11 +49,13 @@ public static class WhipEndpoints
             catch (SdpParseException e) { return Results.Text("malformed offer: " + e.Message, statusCode: StatusCodes.Status400BadRequest); }
             var location = $"{path}/{accepted.Session.Id}";
             context.Response.Headers.ETag = EntityTag(accepted.Session.Id, IceSdpFragment.Parse(accepted.Answer).Ufrag);
-            context.Response.Headers.AccessControlExposeHeaders = "Location, ETag";
+            // RFC 9725 section 4.4: the ICE servers the client may use, one Link header each.
+            if (links.Length > 0) context.Response.Headers.Link = links;
+            context.Response.Headers.AccessControlExposeHeaders = links.Length > 0 ? "Location, ETag, Link" : "Location, ETag";
             return new CreatedSdp(location, accepted.Answer);
         });
 
-        app.MapMethods(path + "/{id}", ["PATCH"], async (HttpContext context, string id) =>
+        group.MapMethods(path + "/{id}", ["PATCH"], async (HttpContext context, string id) =>
         {
             if (!IsType(context.Request, TrickleType))
                 return Results.Text($"trickle ICE is sent as {TrickleType}", statusCode: StatusCodes.Status415UnsupportedMediaType);
@@ -80,7 +91,7 @@ public static class WhipEndpoints
             return Results.Text(IceSdpFragment.FromDescription(answer), TrickleType, System.Text.Encoding.UTF8, StatusCodes.Status200OK);
         });
 
-        app.MapDelete(path + "/{id}", async (string id) =>
+        group.MapDelete(path + "/{id}", async (string id) =>
         {
             if (server.Find(id) is not { } session) return Results.NotFound();
             session.RequestEnd(new SessionEndReason(SessionEndKind.ClientClosed, "WHIP DELETE"));
@@ -89,6 +100,23 @@ public static class WhipEndpoints
             return Results.Ok();
         });
         return app;
+    }
+
+    private static bool HasBearer(HttpRequest request, string token)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return false;
+        // Compared as digests in constant time: neither the token's content nor its length leaks through timing.
+        var given = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(header[7..].Trim()));
+        var expected = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token));
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(given, expected);
+    }
+
+    private static IResult Unauthorized(HttpContext context)
+    {
+        var given = context.Request.Headers.Authorization.Count > 0;
+        context.Response.Headers.WWWAuthenticate = given ? "Bearer realm=\"whip\", error=\"invalid_token\"" : "Bearer realm=\"whip\"";
+        return Results.Text(given ? "the bearer token is not valid" : "a bearer token is required", statusCode: StatusCodes.Status401Unauthorized);
     }
 
     // The entity tag of a session's current ICE session: the session id and our ICE ufrag, which each restart renews.
@@ -107,5 +135,72 @@ public static class WhipEndpoints
             httpContext.Response.ContentType = SdpType;
             return httpContext.Response.WriteAsync(answer);
         }
+    }
+}
+
+/// <summary>WHIP endpoint options.</summary>
+public sealed record WhipOptions
+{
+    /// <summary>
+    /// The bearer token (RFC 6750) every WHIP request (POST, PATCH, DELETE) must carry in <c>Authorization</c>
+    /// (RFC 9725 section 4.5); without it or with another, 401 with <c>WWW-Authenticate: Bearer</c>. Null (the
+    /// default): no authentication.
+    /// </summary>
+    public string? BearerToken { get; init; }
+
+    /// <summary>ICE servers given to clients as <c>Link</c> headers of the 201 (RFC 9725 section 4.4). Default none.</summary>
+    public IReadOnlyList<WhipIceServer> IceServers { get; init; } = [];
+}
+
+/// <summary>
+/// One ICE server for WHIP clients: a <c>stun:</c>, <c>stuns:</c>, <c>turn:</c> or <c>turns:</c> URI (RFC 7064,
+/// RFC 7065), with the long-term credentials of a TURN server.
+/// </summary>
+public sealed record WhipIceServer
+{
+    public WhipIceServer(string url, string? username = null, string? credential = null)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        var scheme = url.Split(':', 2)[0].ToLowerInvariant();
+        if (scheme is not ("stun" or "stuns" or "turn" or "turns") || url.Length <= scheme.Length + 1)
+            throw new ArgumentException($"'{url}' is not a stun:, stuns:, turn: or turns: URI", nameof(url));
+        if (url.Any(c => c is '<' or '>' or '"' || char.IsWhiteSpace(c) || char.IsControl(c)))
+            throw new ArgumentException($"'{url}' has a character a Link header cannot carry", nameof(url));
+        if (scheme.StartsWith("stun", StringComparison.Ordinal) && (username is not null || credential is not null))
+            throw new ArgumentException("a STUN server takes no credentials", nameof(username));
+        if ((username is null) != (credential is null))
+            throw new ArgumentException("a TURN server needs both a username and a credential, or neither", nameof(username));
+        foreach (var value in new[] { username, credential })
+            if (value is not null && value.Any(char.IsControl)) throw new ArgumentException("credentials cannot hold control characters", nameof(credential));
+        (Url, Username, Credential) = (url, username, credential);
+    }
+
+    public string Url { get; }
+    public string? Username { get; }
+    public string? Credential { get; }
+
+    /// <summary>
+    /// The Link header value (RFC 8288, RFC 9725 section 4.4):
+    /// <c>&lt;turn:host?transport=udp&gt;; rel="ice-server"; username="u"; credential="p"; credential-type="password"</c>.
+    /// </summary>
+    public string ToLinkHeader() =>
+        Username is null
+            ? $"<{Url}>; rel=\"ice-server\""
+            : $"<{Url}>; rel=\"ice-server\"; username=\"{Quote(Username)}\"; credential=\"{Quote(Credential!)}\"; credential-type=\"password\"";
+
+    // RFC 9110 section 5.6.4 quoted-string: backslash-escape the quote and the backslash.
+    private static string Quote(string value) => value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
+
+    /// <summary>Parses <c>URL</c> or <c>URL|username|credential</c> (the echo server's <c>--ice-server</c>).</summary>
+    public static WhipIceServer Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var parts = text.Split('|');
+        return parts.Length switch
+        {
+            1 => new WhipIceServer(parts[0]),
+            3 => new WhipIceServer(parts[0], parts[1], parts[2]),
+            _ => throw new ArgumentException($"'{text}' is neither URL nor URL|username|credential", nameof(text)),
+        };
     }
 }

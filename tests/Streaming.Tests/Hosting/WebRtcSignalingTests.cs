@@ -112,6 +112,75 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task WhipWithABearerTokenRefusesEveryRequestWithoutItAndServesThoseThatCarryIt()
+    {
+        await using var host = await StartAsync(new EchoServerSettings { Whip = new WhipOptions { BearerToken = "s3cret-token" } });
+        using var http = new HttpClient();
+        static HttpRequestMessage Offer(Uri to, string? token)
+        {
+            var r = new HttpRequestMessage(HttpMethod.Post, to) { Content = new StringContent("v=0\r\n", Encoding.UTF8, "application/sdp") };
+            if (token is not null) r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            return r;
+        }
+
+        using (var none = await http.SendAsync(Offer(host.Whip, null)))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
+            Assert.Equal("Bearer realm=\"whip\"", none.Headers.WwwAuthenticate.ToString());
+        }
+        using (var wrong = await http.SendAsync(Offer(host.Whip, "s3cret-tokeN")))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+            Assert.Contains("invalid_token", wrong.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+        }
+        Assert.Equal(0, host.Server.Reserved);          // refused before a slot was taken or the offer read
+        Assert.Empty(host.Server.Sessions);
+
+        await using var client = await WebRtcStreamClient.ConnectAsync(WebRtcStreamClient.WhipAsync(http, host.Whip, "s3cret-token")).WaitAsync(Patience);
+        await client.SendTextAsync("authorized");
+        Assert.Equal("authorized", (await client.NextAsync(Patience)).Text);
+
+        // The resource too: PATCH and DELETE without the token are refused and change nothing; with it, DELETE ends the session.
+        var id = client.Resource!.Segments[^1];
+        using (var patch = new HttpRequestMessage(HttpMethod.Patch, client.Resource) { Content = new StringContent("a=end-of-candidates\r\n", Encoding.UTF8, "application/trickle-ice-sdpfrag") })
+            Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(patch)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.DeleteAsync(client.Resource)).StatusCode);
+        Assert.NotNull(host.Server.Find(id));
+        using var delete = new HttpRequestMessage(HttpMethod.Delete, client.Resource);
+        delete.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "s3cret-token");
+        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(delete)).StatusCode);
+        var gone = Stopwatch.StartNew();
+        while (host.Server.Find(id) is not null && gone.Elapsed < Patience) await Task.Delay(10);
+        Assert.Null(host.Server.Find(id));
+    }
+
+    [Fact]
+    public async Task WhipAnswersCarryTheConfiguredIceServersAsLinkHeaders()
+    {
+        var servers = new[]
+        {
+            new WhipIceServer("stun:stun.example.net:3478"),
+            new WhipIceServer("turn:turn.example.net:3478?transport=udp", "user", "pa\"ss"),
+        };
+        await using var host = await StartAsync(new EchoServerSettings { Whip = new WhipOptions { IceServers = servers } });
+        using var http = new HttpClient();
+        await using var client = await WebRtcStreamClient.ConnectAsync(WebRtcStreamClient.WhipAsync(http, host.Whip)).WaitAsync(Patience);
+        Assert.Equal(
+        [
+            "<stun:stun.example.net:3478>; rel=\"ice-server\"",
+            "<turn:turn.example.net:3478?transport=udp>; rel=\"ice-server\"; username=\"user\"; credential=\"pa\\\"ss\"; credential-type=\"password\"",
+        ], client.WhipIceServers);
+
+        // What cannot be carried is refused when configured, not sent broken.
+        Assert.Throws<ArgumentException>(() => new WhipIceServer("http://example.net"));
+        Assert.Throws<ArgumentException>(() => new WhipIceServer("stun:host>evil"));
+        Assert.Throws<ArgumentException>(() => new WhipIceServer("stun:host", "user", "pass"));
+        Assert.Throws<ArgumentException>(() => new WhipIceServer("turn:host", "user", null));
+        Assert.Equal(servers[1], WhipIceServer.Parse("turn:turn.example.net:3478?transport=udp|user|pa\"ss"));
+        Assert.Equal("token", EchoServerSettings.Parse(["--whip-token", "token", "--ice-server", "stun:a"]).Whip.BearerToken);
+    }
+
+    [Fact]
     public async Task WhipPatchWithIfMatchStarAndNewCredentialsRestartsIceAndTheSessionGoesOn()
     {
         await using var host = await StartAsync();
