@@ -93,6 +93,14 @@ public sealed partial class PeerConnection : IAsyncDisposable
         return _handle.InvokeAsync(now => RegisterFragments(_core.CreateAnswer(parsed, now).ToString()), cancellationToken);
     }
 
+    /// <summary>
+    /// Withdraws our pending offer (JSEP rollback, <see cref="PeerConnectionCore.Rollback"/>): after a glare the polite
+    /// side rolls back and answers the peer's offer. <see cref="InvalidOperationException"/> when no offer is pending
+    /// or it restarted ICE.
+    /// </summary>
+    public Task RollbackAsync(CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(now => _core.Rollback(now), cancellationToken);
+
     /// <summary>Applies the answer to our offer; <see cref="InvalidOperationException"/> when no offer of ours is pending.</summary>
     public Task SetRemoteDescriptionAsync(string answer, CancellationToken cancellationToken = default)
     {

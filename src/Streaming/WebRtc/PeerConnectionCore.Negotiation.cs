@@ -19,6 +19,8 @@ public sealed partial class PeerConnectionCore
     private SessionDescription? _currentLocal;
     // Whether our pending offer restarts ICE.
     private bool _offerRestartsIce;
+    // Who offered the last completed exchange, restored when our pending offer is rolled back.
+    private bool _weOfferedBefore;
     // The running restart: when it began and the local ufrag of its generation (cleared when its pair is selected).
     private (TimeSpan Started, string Ufrag)? _restart;
     // Remote ufrags of earlier generations: trickled candidates carrying one of them are stale (RFC 8838 section 4.2).
@@ -53,6 +55,7 @@ public sealed partial class PeerConnectionCore
         if (_signaling != SignalingState.Stable)
             throw new InvalidOperationException($"Cannot create an offer in signaling state {_signaling}: our previous offer waits for its answer (SetRemoteDescription).");
         SessionDescription offer;
+        _weOfferedBefore = _weOffered;
         if (!_negotiated)
         {
             _weOffered = true;
@@ -78,14 +81,14 @@ public sealed partial class PeerConnectionCore
     /// connection the answer keeps our DTLS role; when the offer carries new ICE credentials (the peer restarts ICE),
     /// we restart too and answer with new credentials of our own (RFC 8829 section 5.3.1).
     /// </summary>
-    /// <exception cref="InvalidOperationException">Our own offer waits for its answer (glare; rollback is not supported), or the offer changes the DTLS fingerprint or role.</exception>
+    /// <exception cref="InvalidOperationException">Our own offer waits for its answer (glare: <see cref="Rollback"/> it first), or the offer changes the DTLS fingerprint or role.</exception>
     public SessionDescription CreateAnswer(SessionDescription offer, TimeSpan now)
     {
         ArgumentNullException.ThrowIfNull(offer);
         Advance(now);
         ThrowIfEnded();
         if (_signaling != SignalingState.Stable)
-            throw new InvalidOperationException($"Cannot answer a remote offer in signaling state {_signaling}: our own offer waits for its answer (rollback is not supported).");
+            throw new InvalidOperationException($"Cannot answer a remote offer in signaling state {_signaling}: our own offer waits for its answer (glare: roll it back first).");
         var remote = RemoteDescription.Read(offer);
         if (_negotiated)
         {
@@ -100,6 +103,29 @@ public sealed partial class PeerConnectionCore
         ApplyMedia(answer, offer, answer, now);
         Complete(answer);
         return answer;
+    }
+
+    /// <summary>
+    /// Withdraws our pending offer (JSEP rollback, RFC 8829 section 5.7 and 4.1.10): the signaling state returns to
+    /// Stable with everything as the last completed exchange left it, so a remote offer that crossed ours (glare) can
+    /// be answered. The offer's session version stays used. An initial offer can be rolled back too: the gathered
+    /// candidates and the ICE credentials stay, and our answer then carries them.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No offer of ours is pending, or it restarted ICE: the new ICE
+    /// generation it began is already running (its credentials may be in use by the peer's checks), so it cannot be
+    /// withdrawn; complete the exchange instead (the peer answers, or the impolite side waits for our answer).</exception>
+    public void Rollback(TimeSpan now)
+    {
+        Advance(now);
+        ThrowIfEnded();
+        if (_signaling != SignalingState.HaveLocalOffer)
+            throw new InvalidOperationException($"Nothing to roll back in signaling state {_signaling}: rollback withdraws an offer of ours that waits for its answer.");
+        if (_offerRestartsIce)
+            throw new InvalidOperationException("Our pending offer restarted ICE and its new ICE generation is already running: it cannot be rolled back; complete the exchange with the peer's answer.");
+        _localOffer = null;
+        _weOffered = _negotiated && _weOfferedBefore;
+        if (!_negotiated) _offeredMids.Clear();
+        _signaling = SignalingState.Stable;
     }
 
     /// <summary>Applies the remote answer to our offer; the exchange completes.</summary>

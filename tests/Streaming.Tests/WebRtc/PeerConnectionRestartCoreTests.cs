@@ -227,4 +227,73 @@ public sealed class PeerConnectionRestartCoreTests
         Assert.Equal(ConnectionState.Connected, b.Core.State);
         Assert.Equal(3, a.Core.LocalUsernameFragments.Count);
     }
+
+    [Fact]
+    public void GlareOnASubsequentOfferIsResolvedByThePoliteSideRollingBackAndAnswering()
+    {
+        var (driver, a, b, channelA, channelB) = Connect();
+        var dtls = (a.Core.Dtls, b.Core.Dtls);
+        // Both offer at once; each offer reaches the other side while its own waits for an answer.
+        var offerA = SessionDescription.Parse(a.Core.CreateOffer(driver.Now).ToString());
+        b.Core.CreateOffer(driver.Now);
+        var glare = Assert.Throws<InvalidOperationException>(() => b.Core.CreateAnswer(offerA, driver.Now));
+        Assert.Contains("roll it back", glare.Message, StringComparison.Ordinal);
+
+        // B is polite: it withdraws its offer and answers A's; A (impolite) ignores B's offer and takes the answer.
+        b.Core.Rollback(driver.Now);
+        Assert.Equal(SignalingState.Stable, b.Core.SignalingState);
+        var answer = SessionDescription.Parse(b.Core.CreateAnswer(offerA, driver.Now).ToString());
+        a.Core.SetRemoteDescription(answer, driver.Now);
+        Assert.Equal(SignalingState.Stable, a.Core.SignalingState);
+
+        channelA.Send("after the glare");
+        channelB.Send("back");
+        Assert.True(driver.RunUntil(() => b.Messages.Count == 1 && a.Messages.Count == 1, TimeSpan.FromSeconds(5)));
+        Assert.Equal(dtls, (a.Core.Dtls, b.Core.Dtls));
+        // B may offer again afterwards (its withdrawn offer left nothing behind).
+        Exchange(b, a, driver.Now, restart: false);
+        Assert.Equal(ConnectionState.Connected, a.Core.State);
+        Assert.Equal(ConnectionState.Connected, b.Core.State);
+        Assert.Empty(a.Events.OfType<IceRestartStarted>());
+    }
+
+    [Fact]
+    public void InitialGlareIsResolvedByRollingBackAndTheConnectionComesUp()
+    {
+        var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
+        var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
+        var options = new PeerConnectionOptions { Certificate = Certificate };
+        // Both think they are the offerer (both controlling): ICE's role conflict rule (RFC 8445 section 7.3.1.1) sorts it out.
+        var a = new Adapter(new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlling } }), endA, endB);
+        var b = new Adapter(new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlling } }), endB, endA);
+        a.Core.AddHostCandidate(endA);
+        b.Core.AddHostCandidate(endB);
+        var driver = new TwoPeerDriver(a, b);
+        var offerA = SessionDescription.Parse(a.Core.CreateOffer(driver.Now).ToString());
+        b.Core.CreateOffer(driver.Now);
+        b.Core.Rollback(driver.Now);
+        var answer = SessionDescription.Parse(b.Core.CreateAnswer(offerA, driver.Now).ToString());
+        Assert.Equal("active", answer.Media[0].GetAttribute("setup"));   // B answers as any answerer would
+        a.Core.SetRemoteDescription(answer, driver.Now);
+        a.Core.CreateDataChannel("after-glare", null, driver.Now);
+        Assert.True(driver.RunUntil(() => a.Events.OfType<DataChannelOpened>().Any() && b.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(10)));
+        Assert.Equal(ConnectionState.Connected, a.Core.State);
+        Assert.Equal(ConnectionState.Connected, b.Core.State);
+    }
+
+    [Fact]
+    public void AnOfferThatRestartedIceIsNotRolledBackAndNothingIsRolledBackInStable()
+    {
+        var (driver, a, b, channelA, _) = Connect();
+        Assert.Throws<InvalidOperationException>(() => a.Core.Rollback(driver.Now));   // stable: nothing to withdraw
+        var offer = SessionDescription.Parse(a.Core.CreateOffer(driver.Now, new OfferOptions { IceRestart = true }).ToString());
+        var refused = Assert.Throws<InvalidOperationException>(() => a.Core.Rollback(driver.Now));
+        Assert.Contains("restarted ICE", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(SignalingState.HaveLocalOffer, a.Core.SignalingState);
+        // The exchange still completes as usual.
+        a.Core.SetRemoteDescription(SessionDescription.Parse(b.Core.CreateAnswer(offer, driver.Now).ToString()), driver.Now);
+        Assert.True(driver.RunUntil(() => a.Events.OfType<IceRestartCompleted>().Any(), TimeSpan.FromSeconds(10)));
+        channelA.Send("still here");
+        Assert.True(driver.RunUntil(() => b.Messages.Count == 1, TimeSpan.FromSeconds(5)));
+    }
 }
