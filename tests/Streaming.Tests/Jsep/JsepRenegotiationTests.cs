@@ -163,7 +163,7 @@ public sealed class JsepRenegotiationTests
         var twice = Assert.Throws<InvalidOperationException>(() => a.CreateOffer(TimeSpan.FromSeconds(1)));
         Assert.Contains("HaveLocalOffer", twice.Message, StringComparison.Ordinal);
         var glare = Assert.Throws<InvalidOperationException>(() => a.CreateAnswer(stray, TimeSpan.FromSeconds(1)));
-        Assert.Contains("rollback is not supported", glare.Message, StringComparison.Ordinal);
+        Assert.Contains("roll it back first", glare.Message, StringComparison.Ordinal);
     }
 
     [Fact]
