@@ -207,17 +207,6 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
     private static RtpStats Find(List<RtpStats> stats, string type, string kind) =>
         stats.SingleOrDefault(s => s.Type == type && s.Kind == kind) ?? new RtpStats(type, kind, "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
-    /// <summary>
-    /// A page on http://localhost/ (a secure context, which getUserMedia needs; about:blank is not one), served by
-    /// Playwright's request interception so nothing listens on the network.
-    /// </summary>
-    private static async Task<Microsoft.Playwright.IPage> SecurePageAsync(HeadlessChromium chromium)
-    {
-        var page = await chromium.Browser.NewPageAsync();
-        await page.RouteAsync("http://localhost/**", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<!doctype html><html><body></body></html>" }));
-        await page.GotoAsync("http://localhost/");
-        return page;
-    }
 
     /// <summary>The video codecs the browser can send (RTCRtpSender.getCapabilities), e.g. "video/H264 ...packetization-mode=1...".</summary>
     private static async Task<string[]> VideoCapabilitiesAsync(Microsoft.Playwright.IPage page) =>
@@ -235,7 +224,7 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         using (var ns = NetworkNamespace.Create())
         {
             await using var chromium = await HeadlessChromium.LaunchAsync(ns, fakeMedia: true);
-            var page = await SecurePageAsync(chromium);
+            var page = await chromium.NewSecurePageAsync();
             var capabilities = await VideoCapabilitiesAsync(page);
             output.WriteLine("Chromium video send codecs: " + string.Join(" | ", capabilities));
             if (!capabilities.Any(c => c.StartsWith("video/H264", StringComparison.OrdinalIgnoreCase)))
@@ -268,7 +257,7 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         await using var handle = driver.Register(peer);
 
         await using var chromium = await HeadlessChromium.LaunchAsync(ns, fakeMedia: true);
-        var page = await SecurePageAsync(chromium);
+        var page = await chromium.NewSecurePageAsync();
         page.Console += (_, m) => output.WriteLine("browser: " + m.Text);
         var started = Stopwatch.StartNew();
         if (weOffer)

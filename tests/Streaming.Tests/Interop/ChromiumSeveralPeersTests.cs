@@ -204,14 +204,8 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
             for (var i = 0; i < Pages; i++)
             {
                 var context = await chromium.Browser.NewContextAsync();
-                var page = await context.NewPageAsync();
-                if (camera)
-                {
-                    // getUserMedia needs a secure context: http://localhost/ served by Playwright itself, no listener.
-                    await page.RouteAsync("http://localhost/**", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<!doctype html><html><body></body></html>" }));
-                    await page.GotoAsync("http://localhost/");
-                }
-                pages.Add(page);
+                // getUserMedia needs a secure context: http://localhost/ served by Playwright itself, no listener.
+                pages.Add(camera ? await chromium.NewSecurePageAsync(context) : await context.NewPageAsync());
             }
 
             // All three connect at the same time.

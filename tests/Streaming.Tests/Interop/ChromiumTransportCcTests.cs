@@ -84,10 +84,7 @@ public sealed class ChromiumTransportCcTests(ITestOutputHelper output)
         await using var handle = driver.Register(core);
 
         await using var chromium = await HeadlessChromium.LaunchAsync(ns, fakeMedia: true);
-        var page = await chromium.Browser.NewPageAsync();
-        // getUserMedia needs a secure context: a page on http://localhost/ served by Playwright's interception.
-        await page.RouteAsync("http://localhost/**", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<!doctype html><html><body></body></html>" }));
-        await page.GotoAsync("http://localhost/");
+        var page = await chromium.NewSecurePageAsync();   // getUserMedia needs a secure context
         var offer = SessionDescription.Parse(await page.EvaluateAsync<string>(OfferScript));
         var answer = await handle.InvokeAsync(now => core.CreateAnswer(offer, now).ToString());
         Assert.Equal(transportCc, answer.Contains(RemoteDescription.TransportCcExtensionUri, StringComparison.Ordinal));

@@ -25,6 +25,18 @@ public sealed class HeadlessChromium : IAsyncDisposable
     public IBrowser Browser { get; }
     public NetworkNamespace Namespace { get; }
 
+    /// <summary>
+    /// A new page on http://localhost/ (a secure context, which getUserMedia needs; about:blank is not one), served by
+    /// Playwright's request interception so nothing listens on the network.
+    /// </summary>
+    public async Task<IPage> NewSecurePageAsync(IBrowserContext? context = null)
+    {
+        var page = context is null ? await Browser.NewPageAsync() : await context.NewPageAsync();
+        await page.RouteAsync("http://localhost/**", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<!doctype html><html><body></body></html>" }));
+        await page.GotoAsync("http://localhost/");
+        return page;
+    }
+
     public static async Task<HeadlessChromium> LaunchAsync(NetworkNamespace ns, bool fakeMedia = false)
     {
         if (!File.Exists(ExecutablePath))
