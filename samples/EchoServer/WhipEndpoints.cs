@@ -31,8 +31,11 @@ public static class WhipEndpoints
         // (RFC 6750 bearer); anything else is 401 before the request is looked at.
         var group = app.MapGroup("");
         if (options.BearerToken is { } token)
+        {
+            var expected = Digest(token);
             group.AddEndpointFilter(async (context, next) =>
-                HasBearer(context.HttpContext.Request, token) ? await next(context).ConfigureAwait(false) : (object?)Unauthorized(context.HttpContext));
+                HasBearer(context.HttpContext.Request, expected) ? await next(context).ConfigureAwait(false) : (object?)Unauthorized(context.HttpContext));
+        }
 
         group.MapPost(path, async (HttpContext context) =>
         {
@@ -102,14 +105,14 @@ public static class WhipEndpoints
         return app;
     }
 
-    private static bool HasBearer(HttpRequest request, string token)
+    // Tokens are compared as digests in constant time: neither the token's content nor its length leaks through timing.
+    private static byte[] Digest(string token) => System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token));
+
+    private static bool HasBearer(HttpRequest request, byte[] expected)
     {
         var header = request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return false;
-        // Compared as digests in constant time: neither the token's content nor its length leaks through timing.
-        var given = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(header[7..].Trim()));
-        var expected = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token));
-        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(given, expected);
+        return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) &&
+            System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(Digest(header[7..].Trim()), expected);
     }
 
     private static IResult Unauthorized(HttpContext context)

@@ -111,6 +111,42 @@ public sealed partial class RtpSession
         {
             _events.Enqueue(new RembReceived(bitrate));
         }
+        else if (feedback.IsTransportCc && TransportCcSender is { } sender)
+        {
+            OnTransportCcFeedback(feedback, sender);
+        }
+    }
+
+    private TransportCcPacketStatus[]? _transportCcScratch;
+
+    // A message may report up to 65535 numbers (after a long outage): the usual ones fit the kept scratch, a larger one
+    // borrows from the pool for the moment.
+    private void OnTransportCcFeedback(in RtcpFeedback feedback, TransportCcSender sender)
+    {
+        ReadOnlySpan<byte> fci = feedback.Fci;
+        int statusCount = fci.Length >= 4 ? System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(fci.Slice(2)) : 0;
+        _transportCcScratch ??= new TransportCcPacketStatus[1024];
+        TransportCcPacketStatus[] scratch = statusCount <= _transportCcScratch.Length
+            ? _transportCcScratch
+            : System.Buffers.ArrayPool<TransportCcPacketStatus>.Shared.Rent(statusCount);
+        try
+        {
+            if (TransportCcFeedback.TryRead(fci, scratch, out int count, out byte feedbackCount))
+            {
+                sender.OnFeedback(scratch.AsSpan(0, count), feedbackCount, _now);
+            }
+            else
+            {
+                MalformedTransportCcFeedback++;
+            }
+        }
+        finally
+        {
+            if (scratch != _transportCcScratch)
+            {
+                System.Buffers.ArrayPool<TransportCcPacketStatus>.Shared.Return(scratch);
+            }
+        }
     }
 
     /// <summary>

@@ -57,6 +57,15 @@ public sealed partial class RtpSession
     /// <summary>RTCP datagrams dropped as malformed.</summary>
     public long DroppedRtcp { get; private set; }
 
+    /// <summary>
+    /// Where transport-cc feedback about our packets goes (null: it is ignored). The owner numbers the packets it
+    /// sends with the same <see cref="Streams.TransportCcSender"/>.
+    /// </summary>
+    public TransportCcSender? TransportCcSender { get; set; }
+
+    /// <summary>Transport-cc feedback messages that could not be decoded (dropped).</summary>
+    public long MalformedTransportCcFeedback { get; private set; }
+
     /// <summary>Declares a stream we send, with its RTP clock rate and optional RTX parameters.</summary>
     public void AddSendStream(uint ssrc, int clockRate, RtxParameters? rtx = null)
     {

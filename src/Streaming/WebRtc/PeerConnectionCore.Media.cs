@@ -131,7 +131,10 @@ public sealed partial class PeerConnectionCore
             TransportCc ??= new TransportCcReceiver(new TransportCcReceiverOptions { Interval = _options.Media.TransportCcFeedbackInterval });
         // Our own packets carry the number in the one-byte form (ids 1-14), so the peer reports on them too.
         if (_transportCcExtensionId is >= 1 and <= 14)
+        {
             TransportCcSender ??= new TransportCcSender((ushort)Random.Shared.Next(1, 0x10000));
+            if (_rtp is not null) _rtp.TransportCcSender = TransportCcSender;   // else RtpState() hands it over
+        }
         foreach (var m in answer.Media)
         {
             if (m.IsRejected || m.Mid is not { } mid) continue;
@@ -221,7 +224,10 @@ public sealed partial class PeerConnectionCore
         ReportInterval = _options.Media.ReportInterval,
         RetransmissionCacheSize = _options.Media.SendHistoryPackets,
         RandomSeed = (int)_localSsrc,
-    });
+    })
+    {
+        TransportCcSender = TransportCcSender,   // the peer's transport-cc feedback on our packets is read there
+    };
 
     /// <summary>
     /// Sends one frame on <paramref name="track"/>: an Opus packet, a VP8 frame, or an H.264 access unit in Annex B

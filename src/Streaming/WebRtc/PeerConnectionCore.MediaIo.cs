@@ -31,7 +31,7 @@ public sealed partial class PeerConnectionCore
             MediaCounters.RtcpPacketsReceived++;
             if (_rtp is null) { _events.Enqueue(new MediaPacketReceived(now, true, copy[..rtcpLength].ToArray())); return; }
             _rtp.HandleRtcp(copy[..rtcpLength], now);
-            if (TransportCcSender is not null) ReadTransportCcFeedback(copy[..rtcpLength], now);
+            MediaCounters.MalformedTransportCcFeedback = _rtp.MalformedTransportCcFeedback;
             ProcessRtpEvents(now);
             return;
         }
@@ -285,32 +285,6 @@ public sealed partial class PeerConnectionCore
     private static bool HasOurTransportCcElement(ReadOnlySpan<byte> rtp, int id) =>
         rtp.Length > TransportCcOffset + 2 && (rtp[0] & 0x1F) == 0x10 && rtp[12] == 0xBE && rtp[13] == 0xDE &&
         rtp[16] == (byte)((id << 4) | 1);
-
-    private TransportCcPacketStatus[]? _feedbackScratch;
-
-    /// <summary>Transport-cc feedback in an RTCP compound from the peer, about our packets.</summary>
-    private void ReadTransportCcFeedback(ReadOnlySpan<byte> compound, TimeSpan now)
-    {
-        foreach (var packet in RtcpCompound.Enumerate(compound))
-        {
-            if (!RtcpFeedback.TryRead(packet, out var fb) || !fb.IsTransportCc) continue;
-            // A message may report up to 65535 numbers (a long outage): the usual ones fit the kept scratch, a larger
-            // one borrows from the pool for the moment.
-            var statusCount = fb.Fci.Length >= 4 ? BinaryPrimitives.ReadUInt16BigEndian(fb.Fci[2..]) : 0;
-            _feedbackScratch ??= new TransportCcPacketStatus[1024];
-            var scratch = statusCount <= _feedbackScratch.Length ? _feedbackScratch : ArrayPool<TransportCcPacketStatus>.Shared.Rent(statusCount);
-            try
-            {
-                if (TransportCcFeedback.TryRead(fb.Fci, scratch, out var count, out var feedbackCount))
-                    TransportCcSender!.OnFeedback(scratch.AsSpan(0, count), feedbackCount, now);
-                else MediaCounters.MalformedTransportCcFeedback++;
-            }
-            finally
-            {
-                if (scratch != _feedbackScratch) ArrayPool<TransportCcPacketStatus>.Shared.Return(scratch);
-            }
-        }
-    }
 
     private uint ReportSsrc()
     {

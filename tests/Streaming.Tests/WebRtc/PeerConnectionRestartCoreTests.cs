@@ -30,20 +30,24 @@ public sealed class PeerConnectionRestartCoreTests
         public IEnumerable<ConnectionState> States => Events.OfType<ConnectionStateChanged>().Select(s => s.State);
     }
 
-    private static (TwoPeerDriver Driver, Adapter A, Adapter B, DataChannel ChannelA, DataChannel ChannelB) Connect(VirtualLink? link = null)
+    // Two cores on 10.0.0.1 and 10.0.0.2, each with its host candidate; A controlling, B as given.
+    private static (Adapter A, Adapter B) Peers(PeerConnectionOptions options, IceRole roleB = IceRole.Controlled)
     {
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
-        var options = new PeerConnectionOptions { Certificate = Certificate, DtlsInitialRetransmitTimeout = TimeSpan.FromMilliseconds(200) };
-        var a = new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlling } });
-        var b = new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlled } });
-        a.AddHostCandidate(endA);
-        b.AddHostCandidate(endB);
-        var adapterA = new Adapter(a, endA, endB);
-        var adapterB = new Adapter(b, endB, endA);
+        var a = new Adapter(new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlling } }), endA, endB);
+        var b = new Adapter(new PeerConnectionCore(options with { Ice = options.Ice with { Role = roleB } }), endB, endA);
+        a.Core.AddHostCandidate(endA);
+        b.Core.AddHostCandidate(endB);
+        return (a, b);
+    }
+
+    private static (TwoPeerDriver Driver, Adapter A, Adapter B, DataChannel ChannelA, DataChannel ChannelB) Connect(VirtualLink? link = null)
+    {
+        var (adapterA, adapterB) = Peers(new PeerConnectionOptions { Certificate = Certificate, DtlsInitialRetransmitTimeout = TimeSpan.FromMilliseconds(200) });
         Exchange(adapterA, adapterB, TimeSpan.Zero, restart: false);
         var driver = new TwoPeerDriver(adapterA, adapterB, link);
-        a.CreateDataChannel("chat", null, driver.Now);
+        adapterA.Core.CreateDataChannel("chat", null, driver.Now);
         Assert.True(driver.RunUntil(() => adapterA.Events.OfType<DataChannelOpened>().Any() && adapterB.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(20)));
         return (driver, adapterA, adapterB, adapterA.Events.OfType<DataChannelOpened>().Single().Channel, adapterB.Events.OfType<DataChannelOpened>().Single().Channel);
     }
@@ -169,13 +173,7 @@ public sealed class PeerConnectionRestartCoreTests
     [Fact]
     public void AudioKeepsFlowingOnTheSameTrackThroughARestartOfferedByTheAnswerer()
     {
-        var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
-        var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
-        var options = new PeerConnectionOptions { Certificate = Certificate };
-        var a = new Adapter(new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlling } }), endA, endB);
-        var b = new Adapter(new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlled } }), endB, endA);
-        a.Core.AddHostCandidate(endA);
-        b.Core.AddHostCandidate(endB);
+        var (a, b) = Peers(new PeerConnectionOptions { Certificate = Certificate });
         var track = a.Core.AddTrack(Transport.Streaming.Jsep.MediaKind.Audio);
         Exchange(a, b, TimeSpan.Zero, restart: false);
         var driver = new TwoPeerDriver(a, b, new VirtualLink(3, new LinkConditions { Delay = TimeSpan.FromMilliseconds(5) }, new LinkConditions { Delay = TimeSpan.FromMilliseconds(5) }));
@@ -260,14 +258,8 @@ public sealed class PeerConnectionRestartCoreTests
     [Fact]
     public void InitialGlareIsResolvedByRollingBackAndTheConnectionComesUp()
     {
-        var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
-        var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
-        var options = new PeerConnectionOptions { Certificate = Certificate };
         // Both think they are the offerer (both controlling): ICE's role conflict rule (RFC 8445 section 7.3.1.1) sorts it out.
-        var a = new Adapter(new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlling } }), endA, endB);
-        var b = new Adapter(new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlling } }), endB, endA);
-        a.Core.AddHostCandidate(endA);
-        b.Core.AddHostCandidate(endB);
+        var (a, b) = Peers(new PeerConnectionOptions { Certificate = Certificate }, roleB: IceRole.Controlling);
         var driver = new TwoPeerDriver(a, b);
         var offerA = SessionDescription.Parse(a.Core.CreateOffer(driver.Now).ToString());
         b.Core.CreateOffer(driver.Now);
