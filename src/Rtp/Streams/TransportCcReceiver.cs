@@ -194,14 +194,11 @@ public sealed class TransportCcReceiver
         }
 
         // The message ends with its last received packet: trailing losses wait for the next one, where a late
-        // arrival can still turn them into receptions without a report of loss first.
+        // arrival can still turn them into receptions without a report of loss first. A message of losses only (a run
+        // longer than a message holds) goes as it is: the arrivals after it follow in the next message.
+        int full = count;
         while (count > 0 && !_batch[count - 1].Received) count--;
-        if (count == 0)
-        {
-            // Only losses from here to the newest seen: cannot happen (the newest was received); stay safe.
-            _nextToReport = _highest + 1;
-            return false;
-        }
+        if (count == 0) count = full;
 
         int length = TransportCcFeedback.Write(destination, senderSsrc, _mediaSsrc, _feedbackCount, _batch.AsSpan(0, count));
         if (length < 0) return false;

@@ -148,6 +148,21 @@ public class TransportCcReceiverTests
     }
 
     [Fact]
+    public void ARunOfLossesLongerThanAMessageIsReportedAndTheArrivalsAfterItToo()
+    {
+        var r = new TransportCcReceiver(new TransportCcReceiverOptions { MaxPacketsPerFeedback = 100 });
+        r.OnPacket(0, 1, Ms(0));
+        Assert.Single(Drain(r, Ms(0)));
+        r.OnPacket(301, 1, Ms(500));                            // 1..300 lost: three whole messages of losses
+        var messages = Drain(r, Ms(500));
+        var packets = messages.SelectMany(m => m.Packets).ToArray();
+        Assert.Equal(Enumerable.Range(1, 301).Select(i => (ushort)i), packets.Select(p => p.Sequence));
+        Assert.Equal(new TransportCcPacketStatus(301, true, 500_000), packets[^1]);
+        Assert.Equal(300, packets.Count(p => !p.Received));
+        Assert.Null(r.PollTimeout());
+    }
+
+    [Fact]
     public void PacketsOlderThanTheHistoryAreCountedNotReportedAndAJumpSkipsTheGap()
     {
         var r = new TransportCcReceiver(new TransportCcReceiverOptions { History = 64 });
