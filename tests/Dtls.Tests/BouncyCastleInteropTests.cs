@@ -1,11 +1,13 @@
 using System.Diagnostics;
-using Org.BouncyCastle.Crypto.Tls;
-using Org.BouncyCastle.Security;
-using BcSrtp = Org.BouncyCastle.Crypto.Tls.SrtpProtectionProfile;
+using Org.BouncyCastle.Tls;
+using BcSrtp = Org.BouncyCastle.Tls.SrtpProtectionProfile;
 
 namespace Transport.Dtls.Tests;
 
-/// <summary>Handshakes against BouncyCastle's DTLS 1.2 (an independent implementation) in both roles.</summary>
+/// <summary>
+/// Handshakes against BouncyCastle's DTLS 1.2 (an independent implementation) in both roles: ECDHE-ECDSA AES-128-GCM
+/// over P-256 (the group the 1.8 line could negotiate) and over X25519 (BouncyCastle 2.x has it in its TLS layer).
+/// </summary>
 public sealed class BouncyCastleInteropTests
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
@@ -25,11 +27,14 @@ public sealed class BouncyCastleInteropTests
         }
     }
 
-    [Fact]
-    public void OurClientCompletesHandshakeWithBouncyCastleServerAndKeysMatch()
+    [Theory]
+    [InlineData(DtlsNamedGroup.Secp256r1)]
+    [InlineData(DtlsNamedGroup.X25519)]
+    public void OurClientCompletesHandshakeWithBouncyCastleServerAndKeysMatch(DtlsNamedGroup group)
     {
         var bridge = new QueueDatagramTransport();
-        var bcServer = new BcSrtpServer(TestCertificates.Server, BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80);
+        // Our group code points are the IANA ones, as are BouncyCastle's NamedGroup constants.
+        var bcServer = new BcSrtpServer(TestCertificates.Server, BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80, (int)group);
         var client = DtlsConnection.CreateClient(new DtlsOptions
         {
             Certificate = TestCertificates.Client,
@@ -38,7 +43,7 @@ public sealed class BouncyCastleInteropTests
             InitialRetransmitTimeout = TimeSpan.FromMilliseconds(200),
         });
         DtlsTransport? bcTransport = null;
-        var bcThread = Task.Run(() => bcTransport = new DtlsServerProtocol(new SecureRandom()).Accept(bcServer, bridge));
+        var bcThread = Task.Run(() => bcTransport = new DtlsServerProtocol().Accept(bcServer, bridge));
         var events = new List<DtlsEvent>();
         try
         {
@@ -46,6 +51,8 @@ public sealed class BouncyCastleInteropTests
             Pump(client, bridge, () => client.State != DtlsState.Handshaking && client.State != DtlsState.New && bcThread.IsCompleted, events);
             Assert.True(bcThread.Wait(Limit));
             Assert.Equal(DtlsState.Connected, client.State);
+            Assert.Equal(DtlsCipherSuite.EcdheEcdsaWithAes128GcmSha256, client.CipherSuite);
+            Assert.Equal(group, client.Group);
             Assert.Equal(Dtls.SrtpProtectionProfile.Aes128CmHmacSha1_80, client.SrtpProfile);
             Assert.Equal(bcServer.KeyingMaterial, client.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60));
             Assert.Equal(TestCertificates.Client.Sha256Fingerprint, bcServer.ClientFingerprint);
@@ -68,11 +75,13 @@ public sealed class BouncyCastleInteropTests
         }
     }
 
-    [Fact]
-    public void BouncyCastleClientCompletesHandshakeWithOurServerAndKeysMatch()
+    [Theory]
+    [InlineData(DtlsNamedGroup.Secp256r1)]
+    [InlineData(DtlsNamedGroup.X25519)]
+    public void BouncyCastleClientCompletesHandshakeWithOurServerAndKeysMatch(DtlsNamedGroup group)
     {
         var bridge = new QueueDatagramTransport();
-        var bcClient = new BcSrtpClient(TestCertificates.Client, [BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80, BcSrtp.SRTP_AES128_CM_HMAC_SHA1_32]);
+        var bcClient = new BcSrtpClient(TestCertificates.Client, [BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80, BcSrtp.SRTP_AES128_CM_HMAC_SHA1_32], (int)group);
         var server = DtlsConnection.CreateServer(new DtlsOptions
         {
             Certificate = TestCertificates.Server,
@@ -80,13 +89,15 @@ public sealed class BouncyCastleInteropTests
             InitialRetransmitTimeout = TimeSpan.FromMilliseconds(200),
         }, new DtlsCookieResponder(), [127, 0, 0, 1, 0x30, 0x39]);
         DtlsTransport? bcTransport = null;
-        var bcThread = Task.Run(() => bcTransport = new DtlsClientProtocol(new SecureRandom()).Connect(bcClient, bridge));
+        var bcThread = Task.Run(() => bcTransport = new DtlsClientProtocol().Connect(bcClient, bridge));
         var events = new List<DtlsEvent>();
         try
         {
             Pump(server, bridge, () => server.State is DtlsState.Connected or DtlsState.Failed or DtlsState.Closed && bcThread.IsCompleted, events);
             Assert.True(bcThread.Wait(Limit));
             Assert.Equal(DtlsState.Connected, server.State);
+            Assert.Equal(DtlsCipherSuite.EcdheEcdsaWithAes128GcmSha256, server.CipherSuite);
+            Assert.Equal(group, server.Group);
             Assert.Equal(1, server.Counters.HelloVerifyRequestsSent);
             Assert.Equal(BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80, bcClient.SelectedProfile);
             Assert.Equal(bcClient.KeyingMaterial, server.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 60));
@@ -110,13 +121,13 @@ public sealed class BouncyCastleInteropTests
     public void OurServerRejectsBouncyCastleClientWithoutCertificate()
     {
         var bridge = new QueueDatagramTransport();
-        var bcClient = new BcSrtpClient(TestCertificates.Client, [BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80], sendCertificate: false);
+        var bcClient = new BcSrtpClient(TestCertificates.Client, [BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80], NamedGroup.secp256r1, sendCertificate: false);
         var server = DtlsConnection.CreateServer(new DtlsOptions
         {
             Certificate = TestCertificates.Server,
             InitialRetransmitTimeout = TimeSpan.FromMilliseconds(200),
         }, new DtlsCookieResponder(), [127, 0, 0, 1, 0x30, 0x39]);
-        var bcThread = Task.Run(() => new DtlsClientProtocol(new SecureRandom()).Connect(bcClient, bridge));
+        var bcThread = Task.Run(() => new DtlsClientProtocol().Connect(bcClient, bridge));
         var events = new List<DtlsEvent>();
         try
         {
@@ -125,8 +136,9 @@ public sealed class BouncyCastleInteropTests
             var failed = events.OfType<DtlsFailed>().Single();
             Assert.Equal(DtlsFailureReason.BadCertificate, failed.Reason);
             Assert.Equal(DtlsAlertDescription.HandshakeFailure, failed.Alert);
-            // BouncyCastle's DTLS layer reports the alert it received as a TlsFatalAlert with that code.
-            var error = Assert.IsType<TlsFatalAlert>(bcThread.Exception?.InnerException);
+            // BouncyCastle 2.x reports an alert it received from the peer (ours) as TlsFatalAlertReceived with that code
+            // (TlsFatalAlert is for one it raised itself), so this also shows the alert reached it.
+            var error = Assert.IsType<TlsFatalAlertReceived>(bcThread.Exception?.InnerException);
             Assert.Equal(AlertDescription.handshake_failure, error.AlertDescription);
         }
         finally
