@@ -59,6 +59,6 @@ internal sealed class ConnectionProgress
     /// </summary>
     public static bool IsBindingRequest(ReadOnlySpan<byte> datagram) => datagram.Length >= 20 && datagram[0] == 0 && datagram[1] == 1;
 
-    /// <summary>A pair for the log: <c>local -> remote</c>.</summary>
-    public static string Pair(EndPoint? local, EndPoint? remote) => $"{local} -> {remote}";
+    /// <summary>Two addresses for the log, in the direction of the datagram: <c>from -> to</c>.</summary>
+    public static string Pair(EndPoint? from, EndPoint? to) => $"{from} -> {to}";
 }

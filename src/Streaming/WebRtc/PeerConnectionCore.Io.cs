@@ -28,7 +28,7 @@ public sealed partial class PeerConnectionCore
         // What a TURN server relayed arrives unwrapped (a slice of the datagram) in `data`.
         var iceResult = Ice.HandleDatagram(datagram, local, remote, now, out var data);
         if (iceResult == IceReceiveResult.Stun && !_progress.Has(ConnectionMilestone.FirstCheckReceived) && ConnectionProgress.IsBindingRequest(datagram))
-            Reach(ConnectionMilestone.FirstCheckReceived, now, ConnectionProgress.Pair(local, remote));
+            Reach(ConnectionMilestone.FirstCheckReceived, now, ConnectionProgress.Pair(remote, local));
         if (iceResult == IceReceiveResult.Dropped && _dtls is null && !_closing && DatagramClassifier.Classify(datagram) == DatagramKind.Dtls)
             KeepEarlyDtls(datagram, local, remote);
         else if (iceResult == IceReceiveResult.ApplicationData)
@@ -241,7 +241,7 @@ public sealed partial class PeerConnectionCore
         };
         // ICE already proved the peer's address (RFC 8445), so the server needs no HelloVerifyRequest cookie round.
         _dtls = client ? DtlsConnection.CreateClient(options) : DtlsConnection.CreateServer(options);
-        Reach(ConnectionMilestone.DtlsStarted, now, client ? "as client (a=setup:active)" : "as server (a=setup:passive)");
+        Reach(ConnectionMilestone.DtlsStarted, now, client ? "as client" : "as server");
         if (client) _dtls.Start(now);
         else ReplayEarlyDtls(now);
     }
