@@ -20,6 +20,13 @@ public sealed record EchoServerSettings
     public WebRtcTransportOptions WebRtc { get; init; } = new();
     public WhipOptions Whip { get; init; } = new();
 
+    /// <summary>
+    /// The least level logged (<c>--log-level Trace|Debug|Information|Warning|Error|Critical|None</c>). Default
+    /// Information: each connection's milestones and state changes, each session's end. Categories can be set apart in
+    /// the configuration (<c>Logging__LogLevel__Transport=Debug</c>, docs/sessions.md).
+    /// </summary>
+    public LogLevel LogLevel { get; init; } = LogLevel.Information;
+
     /// <summary>Runs the in-process self-test instead of serving (<c>--self-test</c>).</summary>
     public bool SelfTest { get; init; }
 
@@ -29,7 +36,8 @@ public sealed record EchoServerSettings
     /// <summary>
     /// Reads <c>--urls URL</c>, <c>--udp-port N</c>, <c>--max-sessions N</c>, <c>--whip-token TOKEN</c>,
     /// <c>--ice-server URL[|username|credential]</c> (repeatable; given to WHIP clients as Link headers),
-    /// <c>--self-test</c>, <c>--self-test-seconds S</c>. Unknown options are an error.
+    /// <c>--allow-origin ORIGIN</c> (repeatable; pages of that origin may use WHIP across origins, <c>*</c> any),
+    /// <c>--log-level LEVEL</c>, <c>--self-test</c>, <c>--self-test-seconds S</c>. Unknown options are an error.
     /// </summary>
     public static EchoServerSettings Parse(IReadOnlyList<string> args)
     {
@@ -43,10 +51,19 @@ public sealed record EchoServerSettings
                 case "--udp-port": s = s with { UdpPort = int.Parse(Value(), CultureInfo.InvariantCulture) }; break;
                 case "--max-sessions": s = s with { Server = s.Server with { MaxConcurrentSessions = int.Parse(Value(), CultureInfo.InvariantCulture) } }; break;
                 case "--whip-token": s = s with { Whip = s.Whip with { BearerToken = Value() } }; break;
+                case "--allow-origin": s = s with { Whip = s.Whip with { AllowedOrigins = [.. s.Whip.AllowedOrigins, Value()] } }; break;
                 case "--ice-server": s = s with { Whip = s.Whip with { IceServers = [.. s.Whip.IceServers, WhipIceServer.Parse(Value())] } }; break;
+                case "--log-level":
+                    var level = Value();
+                    s = s with
+                    {
+                        LogLevel = Enum.TryParse<LogLevel>(level, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && level.All(char.IsLetter)
+                            ? parsed : throw new ArgumentException($"--log-level '{level}' is not one of Trace, Debug, Information, Warning, Error, Critical, None"),
+                    };
+                    break;
                 case "--self-test": s = s with { SelfTest = true }; break;
                 case "--self-test-seconds": s = s with { SelfTestSeconds = double.Parse(Value(), CultureInfo.InvariantCulture) }; break;
-                default: throw new ArgumentException($"unknown option '{args[i]}' (known: --urls, --udp-port, --max-sessions, --whip-token, --ice-server, --self-test, --self-test-seconds)");
+                default: throw new ArgumentException($"unknown option '{args[i]}' (known: --urls, --udp-port, --max-sessions, --whip-token, --ice-server, --allow-origin, --log-level, --self-test, --self-test-seconds)");
             }
         }
         return s;
@@ -75,6 +92,9 @@ public static class EchoServerApp
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls(settings.Urls);
         builder.Logging.ClearProviders();
+        // The least level; the configuration's Logging:LogLevel entries (environment Logging__LogLevel__CATEGORY) still
+        // set categories apart, e.g. Logging__LogLevel__Transport=Debug.
+        builder.Logging.SetMinimumLevel(settings.LogLevel);
         if (logging is not null) logging(builder.Logging);
         else builder.Logging.AddSimpleConsole(o => o.SingleLine = true).AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         var app = builder.Build();

@@ -130,6 +130,8 @@ public static partial class SignalingEndpoint
                             await SendAsync(new { type = "answer", sdp = accepted.Answer, session = accepted.Session.Id }).ConfigureAwait(false);
                         }
                         catch (SdpParseException e) { await SendAsync(new { type = "error", error = "malformed_offer", message = e.Message }).ConfigureAwait(false); }
+                        // Nothing in the offer can be accepted: say why; the slot was given back, so another offer may follow.
+                        catch (Transport.Streaming.Jsep.OfferRejectedException e) { await SendAsync(new { type = "error", error = "offer_rejected", message = e.Message, reasons = e.Reasons }).ConfigureAwait(false); }
                         break;
                     case "offer" when _session is not null && root.TryGetProperty("sdp", out var reoffer):
                         // A subsequent offer on a running session: renegotiation, and with new credentials an ICE restart.

@@ -12,7 +12,9 @@ namespace Transport.Samples.EchoServer;
 /// the session's resource in Location; <c>PATCH</c> on it with <c>application/trickle-ice-sdpfrag</c> (RFC 8840)
 /// trickles the client's candidates, and with <c>If-Match: *</c> and new credentials restarts ICE (RFC 9725 section
 /// 4.3.2: 200 with our new credentials and candidates as a fragment, and a new ETag); <c>DELETE</c> on it ends the session. A full server answers 429 with
-/// <c>{"status":"failed","meta":{"error":"concurrency_limit_reached","limit":N}}</c>.
+/// <c>{"status":"failed","meta":{"error":"concurrency_limit_reached","limit":N}}</c>. A well-formed offer of which no
+/// section can be accepted answers 422 with <c>{"status":"failed","meta":{"error":"offer_rejected",...}}</c> naming why,
+/// holding no session slot; a malformed one 400.
 /// </summary>
 public static class WhipEndpoints
 {
@@ -30,6 +32,14 @@ public static class WhipEndpoints
         // RFC 9725 section 4.5: with a token configured, every request on the endpoint and its resources must carry it
         // (RFC 6750 bearer); anything else is 401 before the request is looked at.
         var group = app.MapGroup("");
+        // CORS headers go on every answer of the endpoint and its resources, the 401 included (so a page can read it).
+        group.AddEndpointFilter(async (context, next) =>
+        {
+            WhipCors.AddResponseHeaders(context.HttpContext, options);
+            return await next(context).ConfigureAwait(false);
+        });
+        WhipCors.MapPreflight(app, path, "POST, OPTIONS", options);
+        WhipCors.MapPreflight(app, path + "/{id}", "PATCH, DELETE, OPTIONS", options);
         if (options.BearerToken is { } token)
         {
             var expected = Digest(token);
@@ -50,11 +60,13 @@ public static class WhipEndpoints
             WebRtcOfferAccepted accepted;
             try { accepted = await webRtc.AcceptOfferAsync(slot!, offer, arguments, context.RequestAborted).ConfigureAwait(false); }
             catch (SdpParseException e) { return Results.Text("malformed offer: " + e.Message, statusCode: StatusCodes.Status400BadRequest); }
+            // A well-formed offer with nothing we can accept: 422 with the reasons, instead of a 201 whose answer rejects
+            // every section (the client would fail in setRemoteDescription). AcceptOfferAsync already gave the slot back.
+            catch (OfferRejectedException e) { return Results.Text(RejectionJson(e), "application/json", System.Text.Encoding.UTF8, StatusCodes.Status422UnprocessableEntity); }
             var location = $"{path}/{accepted.Session.Id}";
             context.Response.Headers.ETag = EntityTag(accepted.Session.Id, IceSdpFragment.Parse(accepted.Answer).Ufrag);
             // RFC 9725 section 4.4: the ICE servers the client may use, one Link header each.
             if (links.Length > 0) context.Response.Headers.Link = links;
-            context.Response.Headers.AccessControlExposeHeaders = links.Length > 0 ? "Location, ETag, Link" : "Location, ETag";
             return new CreatedSdp(location, accepted.Answer);
         });
 
@@ -90,7 +102,6 @@ public static class WhipEndpoints
             // 200 with our new credentials and candidates, and the new ICE session's entity tag.
             var ours = IceSdpFragment.Parse(answer);
             context.Response.Headers.ETag = EntityTag(id, ours.Ufrag);
-            context.Response.Headers.AccessControlExposeHeaders = "ETag";
             return Results.Text(IceSdpFragment.FromDescription(answer), TrickleType, System.Text.Encoding.UTF8, StatusCodes.Status200OK);
         });
 
@@ -104,6 +115,13 @@ public static class WhipEndpoints
         });
         return app;
     }
+
+    /// <summary>
+    /// The 422 body of an offer with nothing we can accept:
+    /// <c>{"status":"failed","meta":{"error":"offer_rejected","message":"...","reasons":["m=application mid 0: ..."]}}</c>.
+    /// </summary>
+    internal static string RejectionJson(OfferRejectedException e) =>
+        System.Text.Json.JsonSerializer.Serialize(new { status = "failed", meta = new { error = "offer_rejected", message = e.Message, reasons = e.Reasons } });
 
     // Tokens are compared as digests in constant time: neither the token's content nor its length leaks through timing.
     private static byte[] Digest(string token) => System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token));
@@ -153,6 +171,17 @@ public sealed record WhipOptions
 
     /// <summary>ICE servers given to clients as <c>Link</c> headers of the 201 (RFC 9725 section 4.4). Default none.</summary>
     public IReadOnlyList<WhipIceServer> IceServers { get; init; } = [];
+
+    /// <summary>
+    /// Origins (<c>https://app.example:8443</c>) whose pages may use the endpoint and its resources across origins (CORS):
+    /// their OPTIONS preflight is answered with <c>Access-Control-Allow-*</c>, and every answer carries
+    /// <c>Access-Control-Allow-Origin</c> and exposes Location, ETag, Link and Accept-Patch. <c>*</c> allows any origin.
+    /// Default none: only pages of our own origin (which need no CORS). The echo server's <c>--allow-origin</c>.
+    /// </summary>
+    public IReadOnlyList<string> AllowedOrigins { get; init; } = [];
+
+    /// <summary>How long a browser may cache a preflight's answer (<c>Access-Control-Max-Age</c>). Default 10 minutes.</summary>
+    public TimeSpan CorsMaxAge { get; init; } = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>

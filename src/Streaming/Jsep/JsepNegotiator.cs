@@ -8,12 +8,11 @@ public enum DtlsRole { Client, Server }
 
 /// <summary>
 /// Builds our offers and answers (RFC 8829 sections 5.2 and 5.3) with BUNDLE on one transport (RFC 9143),
-/// rtcp-mux, and the data channel section (RFC 8841).
+/// rtcp-mux, and the data channel section (RFC 8841; answered in the older sctpmap form when offered in it).
 /// </summary>
 public static class JsepNegotiator
 {
     private const string RtpProfile = "UDP/TLS/RTP/SAVPF";
-    private const string SctpProfile = "UDP/DTLS/SCTP";
     private const int MidExtensionId = 4;
     private const int TransportCcExtensionId = 3;   // the id Chromium offers it with
 
@@ -113,7 +112,7 @@ public static class JsepNegotiator
         {
             var mid = local.Media.Count.ToString(CultureInfo.InvariantCulture);
             while (mids.Contains(mid)) mid += "d";
-            sdp.Media.Add(BuildDataSection(local, mid, OfferSetup(local.EstablishedRole)));
+            sdp.Media.Add(BuildDataSection(local, mid, OfferSetup(local.EstablishedRole), DataChannelSdpForm.Rfc8841, DataChannelSection.UdpProfile));
             mids.Add(mid);
         }
         if (mids.Count == 0) throw new InvalidOperationException("An offer needs at least one media section or a data channel.");
@@ -134,30 +133,42 @@ public static class JsepNegotiator
         var setup = AnswerSetup(remote.Setup, local.EstablishedRole);
         var sdp = NewSession(local);
         var bundled = new List<string>();
+        var refusals = new List<string>();
+        void Reject(MediaDescription m, string why)
+        {
+            sdp.Media.Add(Rejected(m));
+            refusals.Add($"m={m.Media} mid {m.Mid}: {why}");
+        }
         var localByKind = local.Media.GroupBy(m => m.Kind).ToDictionary(g => g.Key, g => new Queue<LocalMedia>(g));
         foreach (var m in offer.Media)
         {
             var mid = m.Mid ?? throw new SdpParseException(0, "m=" + m.Media, "every section needs a=mid for BUNDLE");
-            if (m.IsRejected) { sdp.Media.Add(Rejected(m)); continue; }
+            if (m.IsRejected) { Reject(m, "rejected by the offerer (port 0)"); continue; }
             if (m.Media == "application")
             {
-                if (!local.DataChannel || !m.Formats.Contains("webrtc-datachannel") || remote.DataChannelMid != mid) { sdp.Media.Add(Rejected(m)); continue; }
-                sdp.Media.Add(BuildDataSection(local, mid, setup));
+                if (!local.DataChannel) { Reject(m, "data channels are not enabled here"); continue; }
+                if (!DataChannelSection.TryRead(m, out var form, out _, out var refusal)) { Reject(m, refusal); continue; }
+                if (remote.DataChannelMid != mid) { Reject(m, "only one data channel section is supported"); continue; }
+                sdp.Media.Add(BuildDataSection(local, mid, setup, form, m.Protocol));
                 bundled.Add(mid);
                 continue;
             }
             MediaKind? kind = m.Media switch { "audio" => MediaKind.Audio, "video" => MediaKind.Video, _ => null };
-            if (kind is null) { sdp.Media.Add(Rejected(m)); continue; }
+            if (kind is null) { Reject(m, "only audio, video and application sections are supported"); continue; }
             LocalMedia? ours = localByKind.TryGetValue(kind.Value, out var q) && q.Count > 0 ? q.Dequeue() : null;
             var codecs = RemoteDescription.Intersect(m, ours?.Codecs ?? Defaults(kind.Value), local.UseRtx);
-            if (codecs.Count == 0) { sdp.Media.Add(Rejected(m)); continue; }
+            if (codecs.Count == 0)
+            {
+                Reject(m, "no codec in common (we take " + string.Join(", ", (ours?.Codecs ?? Defaults(kind.Value)).Select(c => c.Name)) + ")");
+                continue;
+            }
             var direction = AnswerDirection(RemoteDescription.DirectionOf(m), weSend: ours is not null && ours.Direction is MediaDirection.SendRecv or MediaDirection.SendOnly);
             var midExt = m.GetExtMaps().FirstOrDefault(e => e.Uri == RemoteDescription.MidExtensionUri)?.Id;
             var ccExt = local.TransportCc ? m.GetExtMaps().FirstOrDefault(e => e.Uri == RemoteDescription.TransportCcExtensionUri)?.Id : null;
             sdp.Media.Add(BuildRtpSection(local, kind.Value, mid, direction, codecs, ours, midExt, ccExt, setup));
             bundled.Add(mid);
         }
-        if (bundled.Count == 0) throw new InvalidOperationException("Nothing in the offer could be accepted.");
+        if (bundled.Count == 0) throw new OfferRejectedException(refusals);
         sdp.Attributes.Insert(0, new SdpAttribute("group", "BUNDLE " + string.Join(' ', bundled)));
         return sdp;
     }
@@ -212,12 +223,13 @@ public static class JsepNegotiator
         m.AddAttribute("setup", setup.ToSdp());
     }
 
-    private static MediaDescription BuildDataSection(LocalSessionParameters local, string mid, SdpSetup setup)
+    // Our offers use the RFC 8841 form; an answer uses the offer's form and proto (RFC 8829 section 5.3.1).
+    private static MediaDescription BuildDataSection(LocalSessionParameters local, string mid, SdpSetup setup, DataChannelSdpForm form, string profile)
     {
-        var m = new MediaDescription("application", 9, SctpProfile, ["webrtc-datachannel"]);
+        var m = DataChannelSection.Create(form, profile, local.SctpPort);
         AddTransport(m, local, setup);
         m.AddAttribute("mid", mid);
-        m.AddAttribute("sctp-port", local.SctpPort.ToString(CultureInfo.InvariantCulture));
+        DataChannelSection.AddSctpAttributes(m, form, local.SctpPort, local.SctpStreams);
         m.AddAttribute("max-message-size", local.MaxMessageSize.ToString(CultureInfo.InvariantCulture));
         return m;
     }

@@ -75,6 +75,11 @@ public sealed record LocalSessionParameters(IceParameters Ice, SdpFingerprint Fi
     public bool DataChannel { get; init; } = true;
     /// <summary>The SCTP port (RFC 8841); 5000 as browsers use.</summary>
     public int SctpPort { get; init; } = 5000;
+    /// <summary>
+    /// The SCTP streams we ask for, written in an answer of the older form (<c>a=sctpmap:5000 webrtc-datachannel N</c>);
+    /// 65535 as <c>SctpOptions.Streams</c> (RFC 8831 section 6.2).
+    /// </summary>
+    public int SctpStreams { get; init; } = 65535;
     /// <summary>Largest data channel message we accept (RFC 8841 section 6). Default 256 KiB.</summary>
     public long MaxMessageSize { get; init; } = 256 * 1024;
     /// <summary>Candidates known when the description is made (the rest trickle).</summary>

@@ -73,9 +73,10 @@ public sealed record RemoteDescription(
         {
             if (m.Media == "application")
             {
-                if (m.IsRejected || !m.Formats.Contains("webrtc-datachannel")) continue;
+                // The first data channel section in either form (RFC 8841, or DTLS/SCTP with a=sctpmap) is ours.
+                if (m.IsRejected || dataMid is not null || !DataChannelSection.TryRead(m, out _, out var port, out _)) continue;
                 dataMid = m.Mid;
-                sctpPort = m.GetSctpPort() ?? 5000;
+                sctpPort = port;
                 maxMessage = m.GetMaxMessageSize() ?? DefaultMaxMessageSize;
                 continue;
             }

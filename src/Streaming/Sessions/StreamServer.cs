@@ -95,6 +95,9 @@ public sealed partial class StreamServer : IAsyncDisposable
 
     internal void Release() => Interlocked.Decrement(ref _reserved);
 
+    /// <summary>The loggers of the server's sessions (and of their connections).</summary>
+    internal ILoggerFactory Loggers => _loggers;
+
     /// <summary>Places reserved or running now.</summary>
     public int Reserved => Volatile.Read(ref _reserved);
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Transport.Dtls;
 using Transport.Ice;
 using Transport.Streaming.Io;
@@ -44,17 +45,21 @@ public sealed class WebRtcSessions : IDisposable
 
     /// <summary>
     /// Answers <paramref name="offer"/> and starts a session on <paramref name="slot"/>. A malformed offer throws
-    /// <see cref="Sdp.SdpParseException"/> and gives the slot back.
+    /// <see cref="Sdp.SdpParseException"/>, one with nothing we can accept <see cref="OfferRejectedException"/> (naming
+    /// why, per section); either gives the slot back at once. The connection logs its milestones under the session id.
     /// </summary>
     public async Task<WebRtcOfferAccepted> AcceptOfferAsync(SessionSlot slot, string offer, IReadOnlyDictionary<string, string>? arguments = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(slot);
         ArgumentNullException.ThrowIfNull(offer);
         PeerConnection? pc = null;
+        string id;
         try
         {
             var parsed = Sdp.SessionDescription.Parse(offer);
-            pc = new PeerConnection(_driver, _peerOptions);
+            // The session id is chosen now so that the connection's log lines (milestones, state) carry it from the first.
+            id = Guid.NewGuid().ToString("N");
+            pc = new PeerConnection(_driver, _peerOptions, _server.Loggers.CreateLogger<PeerConnection>()) { Name = id };
             var tracks = new List<LocalTrack>();
             if (Options.AnswerMediaWithTracks)
             {
@@ -69,7 +74,7 @@ public sealed class WebRtcSessions : IDisposable
             var transport = new WebRtcSessionTransport(pc, Options, _server.Time) { RemoteOffer = offer, LocalAnswer = answer };
             foreach (var track in tracks) transport.AddLocalTrack(track);
             pc = null; // the transport owns it now
-            return new WebRtcOfferAccepted(_server.Start(slot, transport, arguments), answer);
+            return new WebRtcOfferAccepted(_server.Start(slot, transport, arguments, id), answer);
         }
         catch
         {

@@ -1,6 +1,5 @@
 using System.Diagnostics.Metrics;
 using System.Threading.Channels;
-using Microsoft.Extensions.Logging;
 using Transport.Sctp;
 
 namespace Transport.Streaming.WebRtc;
@@ -207,16 +206,4 @@ public sealed partial class PeerConnection
             _dropsSeen[reason] = total;
         }
     }
-
-    private void LogStateChange(ConnectionStateChanged change)
-    {
-        if (change.State is ConnectionState.Failed) LogFailed(_logger, change.Previous, change.Reason.ToString());
-        else LogState(_logger, change.Previous, change.State, change.Reason.ToString());
-    }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Peer connection {Previous} -> {State}: {Reason}")]
-    private static partial void LogState(ILogger logger, ConnectionState previous, ConnectionState state, string reason);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Peer connection failed (was {Previous}): {Reason}")]
-    private static partial void LogFailed(ILogger logger, ConnectionState previous, string reason);
 }

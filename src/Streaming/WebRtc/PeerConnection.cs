@@ -42,6 +42,12 @@ public sealed partial class PeerConnection : IAsyncDisposable
         _handle = driver.Register(new Runner(this));
     }
 
+    /// <summary>
+    /// The name this connection's log lines carry (a session id, say); default a short random one. Set it before the
+    /// offer is exchanged.
+    /// </summary>
+    public string Name { get; init; } = Guid.NewGuid().ToString("N")[..8];
+
     /// <summary>The aggregated state (a snapshot; changes arrive as <see cref="ConnectionStateChanged"/> events).</summary>
     public ConnectionState State => _state;
 
@@ -251,7 +257,6 @@ public sealed partial class PeerConnection : IAsyncDisposable
             case ConnectionStateChanged s:
                 Volatile.Write(ref _reason, s.Reason);
                 _state = s.State;
-                LogStateChange(s);
                 UpdateDrops();
                 break;
             case DataChannelOpened o:
@@ -267,6 +272,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
                 _remoteTracks.Writer.TryWrite(t.Track);
                 break;
         }
+        LogProgress(e);
         _events.Writer.TryWrite(e);
         if (e is ConnectionStateChanged { State: ConnectionState.Closed or ConnectionState.Failed }) Complete();
     }

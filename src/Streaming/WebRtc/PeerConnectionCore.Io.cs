@@ -27,6 +27,8 @@ public sealed partial class PeerConnectionCore
         Advance(now);
         // What a TURN server relayed arrives unwrapped (a slice of the datagram) in `data`.
         var iceResult = Ice.HandleDatagram(datagram, local, remote, now, out var data);
+        if (iceResult == IceReceiveResult.Stun && !_progress.Has(ConnectionMilestone.FirstCheckReceived) && ConnectionProgress.IsBindingRequest(datagram))
+            Reach(ConnectionMilestone.FirstCheckReceived, now, ConnectionProgress.Pair(remote, local));
         if (iceResult == IceReceiveResult.Dropped && _dtls is null && !_closing && DatagramClassifier.Classify(datagram) == DatagramKind.Dtls)
             KeepEarlyDtls(datagram, local, remote);
         else if (iceResult == IceReceiveResult.ApplicationData)
@@ -117,6 +119,8 @@ public sealed partial class PeerConnectionCore
         while (Ice.TryPollTransmit(destination, out var t))
         {
             if (t.Tcp) { DroppedDatagrams++; continue; }   // TCP to a TURN server: the UDP driver does not carry it
+            if (!_progress.Has(ConnectionMilestone.FirstCheckSent) && ConnectionProgress.IsBindingRequest(destination[..t.Length]))
+                Reach(ConnectionMilestone.FirstCheckSent, _now, ConnectionProgress.Pair(t.Local, t.Remote));
             written = t.Length;
             local = t.Local;
             remote = t.Remote;
@@ -193,9 +197,11 @@ public sealed partial class PeerConnectionCore
 
     private void OnIceEvent(IceEvent e, TimeSpan now)
     {
+        if (e is IceValidPairEvent v) Reach(ConnectionMilestone.PairValid, now, ConnectionProgress.Pair(v.Local.Address, v.Remote.Address));
         switch (e)
         {
             case IceSelectedPairChangedEvent p:
+                Reach(ConnectionMilestone.PairSelected, now, $"{ConnectionProgress.Pair(p.Local.Address, p.Remote.Address)} ({p.Local.Type} -> {p.Remote.Type})");
                 OnSelectedPairChanged(p, now);
                 break;
             case IceCandidateGatheredEvent g:
@@ -235,6 +241,7 @@ public sealed partial class PeerConnectionCore
         };
         // ICE already proved the peer's address (RFC 8445), so the server needs no HelloVerifyRequest cookie round.
         _dtls = client ? DtlsConnection.CreateClient(options) : DtlsConnection.CreateServer(options);
+        Reach(ConnectionMilestone.DtlsStarted, now, client ? "as client" : "as server");
         if (client) _dtls.Start(now);
         else ReplayEarlyDtls(now);
     }
@@ -244,6 +251,8 @@ public sealed partial class PeerConnectionCore
         switch (e)
         {
             case DtlsConnected c:
+                Reach(ConnectionMilestone.DtlsConnected, now, $"as {(_dtlsClient == true ? "client" : "server")}, {c.CipherSuite}" +
+                    (c.SrtpProfile is { } srtp ? $", SRTP {srtp}" : ", no SRTP"));
                 if (c.SrtpKeys is { } keys && c.SrtpProfile is { } profile)
                     _srtp = SrtpSession.Create(MapProfile(profile), _dtls!.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 2 * (keys.LocalKey.Length + keys.LocalSalt.Length)), _dtlsClient == true, _options.Srtp);
                 if (_remote!.SctpPort is not null)
@@ -281,6 +290,7 @@ public sealed partial class PeerConnectionCore
         switch (e.Kind)
         {
             case SctpEventKind.Established:
+                Reach(ConnectionMilestone.SctpEstablished, now, $"port {_remote?.SctpPort}");
                 Transition(ConnectionState.Connected, new ConnectionReason(ConnectionLayer.Sctp, "association established"));
                 foreach (var (label, options) in _pendingChannels) _sctp!.CreateDataChannel(label, options, now);
                 _pendingChannels.Clear();

@@ -55,6 +55,7 @@ public sealed partial class PeerConnectionCore
         if (_signaling != SignalingState.Stable)
             throw new InvalidOperationException($"Cannot create an offer in signaling state {_signaling}: our previous offer waits for its answer (SetRemoteDescription).");
         SessionDescription offer;
+        _progress.OfferExchanged(now);
         _weOfferedBefore = _weOffered;
         if (!_negotiated)
         {
@@ -90,6 +91,7 @@ public sealed partial class PeerConnectionCore
         if (_signaling != SignalingState.Stable)
             throw new InvalidOperationException($"Cannot answer a remote offer in signaling state {_signaling}: our own offer waits for its answer (glare: roll it back first).");
         var remote = RemoteDescription.Read(offer);
+        _progress.OfferExchanged(now);
         if (_negotiated)
         {
             CheckSameDtlsAssociation(remote);

@@ -22,6 +22,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     private readonly DtlsCertificate _certificate;
     private readonly bool _ownsCertificate;
     private readonly Queue<PeerConnectionEvent> _events = new();
+    private readonly ConnectionProgress _progress = new();
     private readonly List<(string Label, DataChannelOptions? Options)> _pendingChannels = new();
     private DtlsConnection? _dtls;
     private SctpAssociation? _sctp;
@@ -77,6 +78,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
             Candidates = Ice.LocalCandidates.Select(c => SdpCandidate.Parse(c.ToSdp())).ToList(),
             EndOfCandidates = endOfCandidates,
             MaxMessageSize = _options.MaxMessageSize,
+            SctpStreams = _options.Sctp.Streams,
             Media = LocalMediaSections(),
             UseRtx = _options.Media.UseRtx,
             TransportCc = _options.Media.TransportCc,
@@ -142,6 +144,16 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         _events.Enqueue(new ConnectionStateChanged(_now, previous, next, reason));
         if (next is ConnectionState.Closed or ConnectionState.Failed) EndAllRemoteTracks($"connection {next.ToString().ToLowerInvariant()} ({reason})");
     }
+
+    // A milestone is queued the first time it is reached (ConnectionProgress.Reach), with its time since the offer.
+    private void Reach(ConnectionMilestone milestone, TimeSpan now, string detail)
+    {
+        Advance(now);   // never earlier than what the core has seen (a core does not go back in time)
+        if (_progress.Reach(milestone, _now, detail) is { } reached) _events.Enqueue(reached);
+    }
+
+    /// <summary>When our first offer was made or the peer's first offer answered (the origin of the milestones' times); null before.</summary>
+    internal TimeSpan? OfferAt => _progress.OfferAt;
 
     /// <summary>Takes the next event.</summary>
     public bool TryPollEvent(out PeerConnectionEvent evt) => _events.TryDequeue(out evt!);
