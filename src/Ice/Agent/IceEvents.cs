@@ -9,9 +9,15 @@ public enum IceConnectionState
     New,
     /// <summary>Checks are running; no pair selected.</summary>
     Checking,
-    /// <summary>A pair is selected and traffic flows on it.</summary>
+    /// <summary>
+    /// A pair carries data: the selected pair, or before nomination the valid pair application data went on (RFC 8445
+    /// section 12.1, <see cref="IceAgentOptions.SendBeforeNomination"/>). Consent and the liveness timers run on it.
+    /// </summary>
     Connected,
-    /// <summary>Nothing received on the selected pair for <see cref="IceAgentOptions.DisconnectedTimeout"/>; sending continues.</summary>
+    /// <summary>
+    /// Nothing received on the pair in use for <see cref="IceAgentOptions.DisconnectedTimeout"/> (or, while data flowed,
+    /// <see cref="IceAgentOptions.ReceiveSilenceTimeout"/>); sending continues.
+    /// </summary>
     Disconnected,
     /// <summary>Terminal: consent expired, the failed timeout passed, or every pair failed. No data is sent.</summary>
     Failed,
@@ -40,6 +46,13 @@ public enum IceStateReason
     Closed,
     /// <summary>The TURN allocation under the selected pair's relayed candidate expired or was lost (see the <see cref="IceRelayErrorEvent"/> before it).</summary>
     RelayLost,
+    /// <summary>
+    /// Application data went out on a valid pair before any pair was selected (RFC 8445 section 12.1): that pair is in
+    /// use, and consent (RFC 7675), keepalives and the Disconnected/Failed timers run on it from now on.
+    /// </summary>
+    ValidPairInUse,
+    /// <summary>Application data was flowing and then nothing at all arrived for <see cref="IceAgentOptions.ReceiveSilenceTimeout"/>.</summary>
+    ReceiveSilence,
 }
 
 /// <summary>The role of the agent (RFC 8445 section 6.1.1).</summary>
@@ -218,4 +231,6 @@ public enum IceTimer
     Failed,
     /// <summary>A TURN client's timer: a retransmission, a refresh of the allocation, a permission or a channel, or an expiry.</summary>
     Relay,
+    /// <summary>The receive-silence timer (<see cref="IceAgentOptions.ReceiveSilenceTimeout"/>).</summary>
+    ReceiveSilence,
 }
