@@ -15,9 +15,10 @@ public sealed partial class IceAgent
     private TimeSpan _lastConsent;
     private TimeSpan _nextConsentAt;
     private TimeSpan _disconnectedAt;
-    // Receive silence: when application data last arrived, and the smoothed gap between its datagrams (0: fewer than two).
+    // Receive silence: when application data last arrived, and when its current run began (a run: no gap longer than
+    // ReceiveSilenceTimeout / ReceiveSilencePackets between two application datagrams).
     private TimeSpan? _lastDataAt;
-    private long _dataGapTicks;
+    private TimeSpan _dataRunStart;
     // Before nomination, the valid pair application data went on: consent and liveness run on it (RFC 7675 section 5.1
     // asks consent for every pair we send on, nominated or not).
     private IcePair? _dataPair;
@@ -136,7 +137,6 @@ public sealed partial class IceAgent
         _lastConsent = now;
         _nextConsentAt = NextConsentAt(now);
         _lastDataAt = null;
-        _dataGapTicks = 0;
     }
 
     // RFC 8445 section 12.1: TrySend put data on a valid pair before any selection. From the first such send that pair
@@ -181,24 +181,22 @@ public sealed partial class IceAgent
 
     private void OnApplicationDataReceived(TimeSpan now)
     {
-        if (_lastDataAt is { } last)
-        {
-            // The gap is capped at the timeout: one long pause must not hide a fast stream that resumed for long.
-            var gap = Math.Min((now - last).Ticks, Options.ReceiveSilenceTimeout.Ticks);
-            _dataGapTicks = _dataGapTicks == 0 ? Math.Max(gap, 1) : Math.Max((7 * _dataGapTicks + gap) / 8, 1);
-        }
+        if (_lastDataAt is not { } last || now - last > ExpectedDataGap) _dataRunStart = now;
         _lastDataAt = now;
         OnTrafficReceived(now);
     }
 
-    // Receive silence: only while data flows (see IceAgentOptions.ReceiveSilenceTimeout), counted from the last
-    // datagram of any kind, so STUN from a live peer that stopped its data defers it and then disarms it.
+    private TimeSpan ExpectedDataGap => Options.ReceiveSilenceTimeout / Options.ReceiveSilencePackets;
+
+    // Receive silence: only while data flows (see IceAgentOptions.ReceiveSilenceTimeout): a run of application data
+    // that has lasted the timeout itself (a DTLS handshake's burst does not arm it), still going when the last
+    // datagram of any kind arrived. Counted from that last datagram, so STUN from a live peer that stopped its data
+    // defers it and then disarms it.
     private TimeSpan? ReceiveSilenceDue()
     {
         var timeout = Options.ReceiveSilenceTimeout;
-        if (timeout <= TimeSpan.Zero || _lastDataAt is not { } data || _dataGapTicks == 0) return null;
-        var expectedGap = timeout.Ticks / Options.ReceiveSilencePackets;
-        if (_dataGapTicks > expectedGap || (_lastReceived - data).Ticks > expectedGap) return null;
+        if (timeout <= TimeSpan.Zero || _lastDataAt is not { } data) return null;
+        if (data - _dataRunStart < timeout || _lastReceived - data > ExpectedDataGap) return null;
         return _lastReceived + timeout;
     }
 

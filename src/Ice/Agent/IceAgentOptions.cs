@@ -82,16 +82,17 @@ public sealed record IceAgentOptions
     /// While application data flows, Connected becomes Disconnected (reason <see cref="IceStateReason.ReceiveSilence"/>)
     /// when nothing at all was received for this long (default 2.5 s; 0 disables it). Browsers do the same beside
     /// consent: a stream that arrived every few milliseconds and stops is evidence within a few packet intervals,
-    /// long before <see cref="DisconnectedTimeout"/>. It applies only while data flows: the smoothed gap between the
-    /// application datagrams received is at most this timeout / <see cref="ReceiveSilencePackets"/>, and the last of
-    /// them arrived no more than that gap before the last datagram of any kind. An idle connection (only STUN)
-    /// keeps <see cref="DisconnectedTimeout"/>. The next datagram brings the state back to Connected (TrafficResumed).
+    /// long before <see cref="DisconnectedTimeout"/>. It applies only while data flows: application datagrams (DTLS,
+    /// SRTP) have arrived for at least this long without a gap longer than this timeout / <see cref="ReceiveSilencePackets"/>
+    /// (so a DTLS handshake's burst does not arm it), and the last of them arrived no more than that gap before the
+    /// last datagram of any kind. An idle connection (only STUN) keeps <see cref="DisconnectedTimeout"/>. The next
+    /// datagram brings the state back to Connected (TrafficResumed).
     /// </summary>
     public TimeSpan ReceiveSilenceTimeout { get; init; } = TimeSpan.FromMilliseconds(2500);
 
     /// <summary>
-    /// How many application datagrams the <see cref="ReceiveSilenceTimeout"/> window must hold on average for data to
-    /// count as flowing (default 4: a stream of at least one datagram per 625 ms with the default timeout).
+    /// Data counts as flowing while no gap between application datagrams exceeds <see cref="ReceiveSilenceTimeout"/> /
+    /// this (default 4: at least one datagram per 625 ms with the default timeout).
     /// </summary>
     public int ReceiveSilencePackets { get; init; } = 4;
 

@@ -62,7 +62,7 @@ public sealed class IceReceiveSilenceTests
     }
 
     [Fact]
-    public void AStreamSlowerThanFourDatagramsPerWindowDoesNotArmTheTimer()
+    public void AStreamWithGapsLongerThanAQuarterOfTheTimeoutDoesNotArmTheTimer()
     {
         var (a, b, d) = Connected();
         Stream(a, b, d, TimeSpan.FromMilliseconds(700), S(10));
@@ -92,6 +92,20 @@ public sealed class IceReceiveSilenceTests
         Assert.DoesNotContain(b.StateChanges, e => e.State == IceConnectionState.Disconnected);
         Assert.DoesNotContain(a.StateChanges, e => e.State == IceConnectionState.Disconnected);
         Assert.Equal(IceConnectionState.Connected, b.State);
+    }
+
+    [Fact]
+    public void ABurstShorterThanTheTimeoutDoesNotArmTheTimer()
+    {
+        // A DTLS handshake's few datagrams, then an idle connection: the Disconnected timeout applies, not receive silence.
+        var (a, b, d) = Connected();
+        Stream(a, b, d, TimeSpan.FromMilliseconds(20), d.Now + S(2));
+        d.Link.Cut = true;
+        var last = b.Agent.LastReceivedAt!.Value;
+        Assert.True(d.RunUntil(() => b.State == IceConnectionState.Disconnected, S(10)));
+        var disconnected = b.StateChanges.Single(e => e.State == IceConnectionState.Disconnected);
+        Assert.Equal(IceStateReason.NoTraffic, disconnected.Reason);
+        Assert.Equal(last + S(5), disconnected.At);
     }
 
     [Fact]

@@ -21,8 +21,8 @@ public sealed class VanishedClientReleaseTests(ITestOutputHelper output)
         await using var rig = Rig.Start(() => new LambdaHandler(WebRtcSessionTransportTests.EchoUntilBye));
         StreamSession? session = null;
         await using var client = await WebRtcStreamClient.ConnectAsync(rig.Signal(s => session = s)).WaitAsync(Patience);
-        // A message every 50 ms for 2 s, each echoed: data flows both ways.
-        for (var i = 0; i < 40; i++)
+        // A message every 50 ms for at least 3 s, each echoed: data flows both ways.
+        for (var i = 0; i < 60; i++)
         {
             await client.SendTextAsync($"m{i}");
             Assert.Equal($"m{i}", (await client.NextAsync(Patience)).Text);
