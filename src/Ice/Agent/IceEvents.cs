@@ -7,7 +7,7 @@ public enum IceConnectionState
 {
     /// <summary>Created; no checks yet.</summary>
     New,
-    /// <summary>Checks are running; no pair selected.</summary>
+    /// <summary>Checks are running; no pair selected and no data sent on a valid pair yet.</summary>
     Checking,
     /// <summary>
     /// A pair carries data: the selected pair, or before nomination the valid pair application data went on (RFC 8445
@@ -91,7 +91,10 @@ public sealed record IceCandidateGatheredEvent(TimeSpan At, IceCandidate Candida
 /// <summary>Gathering finished: signal end-of-candidates.</summary>
 public sealed record IceGatheringCompleteEvent(TimeSpan At) : IceEvent(At);
 
-/// <summary>The pair application data goes on changed.</summary>
+/// <summary>
+/// A pair was selected (nomination), or the selection moved (an ICE restart). The valid pair data goes on before any
+/// nomination is not announced here: see <see cref="IceAgent.ActiveLocal"/> and <see cref="IceStateReason.ValidPairInUse"/>.
+/// </summary>
 public sealed record IceSelectedPairChangedEvent(TimeSpan At, IceCandidate Local, IceCandidate Remote) : IceEvent(At);
 
 /// <summary>
