@@ -213,6 +213,7 @@ public sealed partial class SctpAssociation
                 _retransmitCount--;
                 _flightSize += c.Length;
                 Counters.Retransmissions++;
+                Counters.DataChunksSent++;
                 if (tsn == _rttTsn) _rttMeasuring = false; // Karn's rule (RFC 9260 section 6.3.1 C5)
                 sentAny = true;
             }
@@ -248,6 +249,7 @@ public sealed partial class SctpAssociation
             var tsn = _nextTsn++;
             p += DataChunk.Write(d[p..], flags, tsn, m.Stream, m.Ssn, m.Ppid, m.Buffer.AsSpan(m.Fragmented, take));
             At(tsn) = new OutChunk { Message = m, Offset = m.Fragmented, Length = take, Flags = flags, State = ChunkState.InFlight, Transmits = 1 };
+            Counters.DataChunksSent++;
             m.References++;
             m.Fragmented += take;
             _flightSize += take;

@@ -32,6 +32,8 @@ public sealed class SctpCounters
     public long PacketsReceived { get; internal set; }
     /// <summary>Packets sent.</summary>
     public long PacketsSent { get; internal set; }
+    /// <summary>DATA chunks sent, first transmissions and retransmissions alike (the denominator of a retransmission fraction).</summary>
+    public long DataChunksSent { get; internal set; }
     /// <summary>DATA chunks sent again (T3-rtx or fast retransmit).</summary>
     public long Retransmissions { get; internal set; }
     /// <summary>Fast retransmit events (RFC 9260 section 7.2.4).</summary>

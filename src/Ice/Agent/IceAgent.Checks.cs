@@ -263,7 +263,7 @@ public sealed partial class IceAgent
         match.Transaction.HandleResponse(response, now);
         _outgoing.Remove(match);
         var pair = match.Pair!;
-        if (Selected == pair) OnTrafficReceived(now);
+        if (CountsForLiveness(pair)) OnTrafficReceived(now);
 
         if (match.Transaction.State == StunTransactionState.ErrorResponse)
         {
@@ -285,8 +285,9 @@ public sealed partial class IceAgent
         if (match.Transaction.State != StunTransactionState.Succeeded) return IceReceiveResult.Stun;
         if (match.Transaction.RoundTripTime is { } rtt) pair.RecordRoundTrip(rtt);
 
-        // RFC 7675 section 5.1: any authenticated response on the selected pair refreshes consent.
-        if (Selected == pair) _lastConsent = now;
+        // RFC 7675 section 5.1: any authenticated response on the pair we send on refreshes consent (selected or not).
+        pair.LastResponseAt = now;
+        if (pair == LivenessPair) _lastConsent = now;
         if (match.Kind == OutgoingKind.Check)
         {
             if (response.TryGetXorMappedAddress(out var mapped)) LearnLocalPeerReflexive(pair, mapped);

@@ -3,8 +3,9 @@ using Transport.Ice.Stun;
 namespace Transport.Ice;
 
 /// <summary>
-/// Timers: pacing, transactions, nomination, and the liveness of the selected pair: keepalive (RFC 8445
-/// section 11), consent freshness (RFC 7675), Disconnected and Failed timeouts. Each is exact on the caller's
+/// Timers: pacing, transactions, nomination, and the liveness of the pair in use (the selected pair, or before
+/// nomination the valid pair application data went on, RFC 8445 section 12.1): keepalive (RFC 8445 section 11),
+/// consent freshness (RFC 7675), receive silence, Disconnected and Failed timeouts. Each is exact on the caller's
 /// time; 0 disables it.
 /// </summary>
 public sealed partial class IceAgent
@@ -14,6 +15,45 @@ public sealed partial class IceAgent
     private TimeSpan _lastConsent;
     private TimeSpan _nextConsentAt;
     private TimeSpan _disconnectedAt;
+    // Receive silence: when application data last arrived, and when its current run began (a run: no gap longer than
+    // ReceiveSilenceTimeout / ReceiveSilencePackets between two application datagrams).
+    private TimeSpan? _lastDataAt;
+    private TimeSpan _dataRunStart;
+    // Before nomination, the valid pair application data went on: consent and liveness run on it (RFC 7675 section 5.1
+    // asks consent for every pair we send on, nominated or not).
+    private IcePair? _dataPair;
+
+    /// <summary>The pair the liveness timers watch: the selected one, or before nomination the valid pair in use.</summary>
+    internal IcePair? LivenessPair => Selected ?? _dataPair;
+
+    /// <summary>
+    /// The pair application data goes on: the selected pair's local candidate, or before nomination the local
+    /// candidate of the valid pair data went on (<see cref="IceAgentOptions.SendBeforeNomination"/>); null before either.
+    /// </summary>
+    public IceCandidate? ActiveLocal => LivenessPair?.Local;
+
+    /// <summary>The remote candidate of the pair in use (see <see cref="ActiveLocal"/>).</summary>
+    public IceCandidate? ActiveRemote => LivenessPair?.Remote;
+
+    /// <summary>When something was last received on the pair in use (selected, or before nomination the valid pair data went on).</summary>
+    public TimeSpan? LastReceivedAt => LivenessPair is null ? null : _lastReceived;
+
+    /// <summary>
+    /// When consent was last refreshed on the pair in use (RFC 7675: the last authenticated response there, or the
+    /// selection itself); null before a pair carries data. Consent expires ConsentTimeout after this.
+    /// </summary>
+    public TimeSpan? LastConsentAt => LivenessPair is null ? null : _lastConsent;
+
+    /// <summary>
+    /// Round-trip time on the pair in use: from the last check or consent check there answered after a single
+    /// request (Karn's rule), measured from when the agent queued the request; null before one was (and always for
+    /// an ICE-lite agent, which sends no checks). Consent checks (every <see cref="IceAgentOptions.ConsentInterval"/>)
+    /// keep it current without any application traffic.
+    /// </summary>
+    public TimeSpan? RoundTripTime => LivenessPair?.RoundTripTime;
+
+    /// <summary>The round-trip samples of the pair in use smoothed as RFC 6298 does for SRTT (7/8 old + 1/8 new).</summary>
+    public TimeSpan? SmoothedRoundTripTime => LivenessPair?.SmoothedRoundTripTime;
 
     /// <summary>The next deadline, or null when nothing is scheduled.</summary>
     public TimeSpan? PollTimeout() => PollTimeout(out _);
@@ -28,13 +68,14 @@ public sealed partial class IceAgent
         foreach (var o in _outgoing) Consider(ref next, ref timer, o.Transaction.PollTimeout(), IceTimer.Retransmission);
         if (Role.NominationDeadline(this) is { } nomination && nomination > _now) Consider(ref next, ref timer, nomination, IceTimer.Nomination);
         foreach (var relay in _relays) if (relay.Live) Consider(ref next, ref timer, relay.Client.PollTimeout(), IceTimer.Relay);
-        if (Selected is not null)
+        if (LivenessPair is not null)
         {
             var o = Options;
             if (o.ConsentTimeout > TimeSpan.Zero && Mode.SendsChecks) Consider(ref next, ref timer, _lastConsent + o.ConsentTimeout, IceTimer.ConsentExpiry);
             if (o.ConsentInterval > TimeSpan.Zero && Mode.SendsChecks) Consider(ref next, ref timer, _nextConsentAt, IceTimer.ConsentCheck);
             if (o.KeepaliveInterval > TimeSpan.Zero) Consider(ref next, ref timer, KeepaliveDue(), IceTimer.Keepalive);
             if (State == IceConnectionState.Connected && o.DisconnectedTimeout > TimeSpan.Zero) Consider(ref next, ref timer, _lastReceived + o.DisconnectedTimeout, IceTimer.Disconnected);
+            if (State == IceConnectionState.Connected && ReceiveSilenceDue() is { } silence) Consider(ref next, ref timer, silence, IceTimer.ReceiveSilence);
             if (State == IceConnectionState.Disconnected && o.FailedTimeout > TimeSpan.Zero) Consider(ref next, ref timer, _disconnectedAt + o.FailedTimeout, IceTimer.Failed);
         }
         return next;
@@ -80,17 +121,34 @@ public sealed partial class IceAgent
             _previous.Dispose();
             _previous = null;
         }
-        if (first || pair.Generation == _current)
-        {
-            _lastReceived = now;
-            _lastSent = now;
-            _lastConsent = now;
-            _nextConsentAt = NextConsentAt(now);
-        }
+        // Nomination of the pair data already goes on changes nothing for liveness: its timers go on as they were.
+        var continuing = first && pair == _dataPair;
+        if (!continuing && (first || pair.Generation == _current)) ResetLiveness(now);
         Emit(new IceSelectedPairChangedEvent(now, pair.Local, pair.Remote));
         // 4 bytes of overhead instead of a 36-byte Send indication for the data (RFC 8656 section 12).
         if (pair.Local.Type == IceCandidateType.Relayed) BindRelayChannel(pair, now);
         Transition(IceConnectionState.Connected, IceStateReason.PairSelected, now);
+    }
+
+    private void ResetLiveness(TimeSpan now)
+    {
+        _lastReceived = now;
+        _lastSent = now;
+        _lastConsent = now;
+        _nextConsentAt = NextConsentAt(now);
+        _lastDataAt = null;
+    }
+
+    // RFC 8445 section 12.1: TrySend put data on a valid pair before any selection. From the first such send that pair
+    // is watched like a selected one (consent, keepalive, receive silence, Disconnected, Failed) and the agent is
+    // Connected; when a better pair becomes valid, consent carries over from that pair's own last answered check.
+    private void UseEarlyPair(IcePair pair, TimeSpan now)
+    {
+        var first = _dataPair is null;
+        _dataPair = pair;
+        if (first) ResetLiveness(now);
+        _lastConsent = pair.LastResponseAt ?? now;
+        if (State == IceConnectionState.Checking) Transition(IceConnectionState.Connected, IceStateReason.ValidPairInUse, now);
     }
 
     // RFC 7675 section 5.1: uniformly in [0.8, 1.2] x the interval. Then, when the window allows it, moved to the next
@@ -117,9 +175,34 @@ public sealed partial class IceAgent
         if (State == IceConnectionState.Disconnected) Transition(IceConnectionState.Connected, IceStateReason.TrafficResumed, now);
     }
 
+    // Input on this pair proves the peer alive: on the selected pair; before nomination on any pair of the peer's
+    // (authenticated, or data on a valid pair), since the peer may send on another valid pair than the one we use.
+    private bool CountsForLiveness(IcePair? pair) => pair is not null && (Selected is { } s ? pair == s : _dataPair is not null);
+
+    private void OnApplicationDataReceived(TimeSpan now)
+    {
+        if (_lastDataAt is not { } last || now - last > ExpectedDataGap) _dataRunStart = now;
+        _lastDataAt = now;
+        OnTrafficReceived(now);
+    }
+
+    private TimeSpan ExpectedDataGap => Options.ReceiveSilenceTimeout / Options.ReceiveSilencePackets;
+
+    // Receive silence: only while data flows (see IceAgentOptions.ReceiveSilenceTimeout): a run of application data
+    // that has lasted the timeout itself (a DTLS handshake's burst does not arm it), still going when the last
+    // datagram of any kind arrived. Counted from that last datagram, so STUN from a live peer that stopped its data
+    // defers it and then disarms it.
+    private TimeSpan? ReceiveSilenceDue()
+    {
+        var timeout = Options.ReceiveSilenceTimeout;
+        if (timeout <= TimeSpan.Zero || _lastDataAt is not { } data) return null;
+        if (data - _dataRunStart < timeout || _lastReceived - data > ExpectedDataGap) return null;
+        return _lastReceived + timeout;
+    }
+
     private void HandleLiveness(TimeSpan now)
     {
-        if (Selected is not { } pair) return;
+        if (LivenessPair is not { } pair) return;
         var o = Options;
         if (Mode.SendsChecks && o.ConsentTimeout > TimeSpan.Zero && now >= _lastConsent + o.ConsentTimeout)
         {
@@ -127,6 +210,11 @@ public sealed partial class IceAgent
             Transition(IceConnectionState.Failed, IceStateReason.ConsentExpired, now);
             StopEverything();
             return;
+        }
+        if (State == IceConnectionState.Connected && ReceiveSilenceDue() is { } silence && now >= silence)
+        {
+            _disconnectedAt = now;
+            Transition(IceConnectionState.Disconnected, IceStateReason.ReceiveSilence, now);
         }
         if (State == IceConnectionState.Connected && o.DisconnectedTimeout > TimeSpan.Zero && now >= _lastReceived + o.DisconnectedTimeout)
         {

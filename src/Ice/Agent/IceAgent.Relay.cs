@@ -183,7 +183,7 @@ public sealed partial class IceAgent
         foreach (var g in new[] { _current, _previous })
             if (g is not null)
                 foreach (var p in g.Pairs)
-                    if (p.Local == candidate && p.Remote.Address.Address.Equals(ip) && p != Selected) p.State = IceCandidatePairState.Failed;
+                    if (p.Local == candidate && p.Remote.Address.Address.Equals(ip) && p != LivenessPair) p.State = IceCandidatePairState.Failed;
         CheckAllFailed(now);
     }
 
@@ -219,7 +219,9 @@ public sealed partial class IceAgent
                 foreach (var p in g.Pairs)
                     if (p.Local == candidate) p.State = IceCandidatePairState.Failed;
         if (State is IceConnectionState.Failed or IceConnectionState.Closed) return;
-        if (Selected is { } s && s.Local == candidate)
+        // Before nomination another valid pair may take over the data; without one the agent fails as for a selected pair.
+        if (Selected is null && _dataPair?.Local == candidate && EarlyPair() is { } other) UseEarlyPair(other, now);
+        else if (LivenessPair is { } s && s.Local == candidate)
         {
             Transition(IceConnectionState.Failed, IceStateReason.RelayLost, now);
             StopEverything();

@@ -72,20 +72,26 @@ public sealed partial class IceAgent
     {
         if (Selected is { } s && s.Matches(local, remote))
         {
-            OnTrafficReceived(now);
+            OnApplicationDataReceived(now);
             return IceReceiveResult.ApplicationData;
         }
         // Data may precede our own selection (the peer selected first and starts DTLS at once): accept it on any
         // valid pair, and on a pair the peer has checked with our password, even while our own check on it is still
         // in flight (else the peer's first DTLS flight is lost and costs it a retransmission timeout).
         foreach (var p in _current.Pairs)
-            if ((p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked) && p.Matches(local, remote)) return IceReceiveResult.ApplicationData;
+            if ((p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked) && p.Matches(local, remote)) return EarlyData(p, now);
         // Restarted before any nomination: the previous generation's valid pairs still carry the data (see Restart).
         if (Selected is null && _previous is { } previous)
             foreach (var p in previous.Pairs)
-                if ((p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked) && p.Matches(local, remote)) return IceReceiveResult.ApplicationData;
+                if ((p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked) && p.Matches(local, remote)) return EarlyData(p, now);
         Drop(IceDropReason.UnknownPeer);
         return IceReceiveResult.Dropped;
+    }
+
+    private IceReceiveResult EarlyData(IcePair pair, TimeSpan now)
+    {
+        if (CountsForLiveness(pair)) OnApplicationDataReceived(now);
+        return IceReceiveResult.ApplicationData;
     }
 
     private IceReceiveResult HandleIndication(in StunMessage message, IPEndPoint local, IPEndPoint remote, TimeSpan now)
@@ -96,7 +102,7 @@ public sealed partial class IceAgent
             Drop(IceDropReason.Malformed);
             return IceReceiveResult.Dropped;
         }
-        if (Selected is { } s && s.Matches(local, remote)) OnTrafficReceived(now);
+        if (CountsForLiveness(Selected is { } s ? (s.Matches(local, remote) ? s : null) : FindPair(_current, local, remote))) OnTrafficReceived(now);
         return IceReceiveResult.Stun;
     }
 
@@ -170,7 +176,7 @@ public sealed partial class IceAgent
             pair.ForeignPeerUfrag = foreign ? IceGeneration.SenderUfrag(username) : null;
             pair.ForeignPeerNominated = foreign && request.HasUseCandidate;
         }
-        if (Selected == pair) OnTrafficReceived(now);
+        if (CountsForLiveness(pair)) OnTrafficReceived(now);
         if (checkList == _current) Mode.OnRequest(this, pair, request.HasUseCandidate, now);
         return IceReceiveResult.Stun;
     }

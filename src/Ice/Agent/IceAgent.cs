@@ -76,26 +76,6 @@ public sealed partial class IceAgent : IDisposable
     /// <summary>The selected pair's remote candidate, or null.</summary>
     public IceCandidate? SelectedRemote => Selected?.Remote;
 
-    /// <summary>When something was last received on the selected pair.</summary>
-    public TimeSpan? LastReceivedAt => Selected is null ? null : _lastReceived;
-
-    /// <summary>
-    /// When consent was last refreshed on the selected pair (RFC 7675: the last authenticated response, or the
-    /// selection itself); null before a pair is selected. Consent expires ConsentTimeout after this.
-    /// </summary>
-    public TimeSpan? LastConsentAt => Selected is null ? null : _lastConsent;
-
-    /// <summary>
-    /// Round-trip time on the selected pair: from the last check or consent check there answered after a single
-    /// request (Karn's rule), measured from when the agent queued the request; null before one was (and always for
-    /// an ICE-lite agent, which sends no checks). Consent checks (every <see cref="IceAgentOptions.ConsentInterval"/>)
-    /// keep it current without any application traffic.
-    /// </summary>
-    public TimeSpan? RoundTripTime => Selected?.RoundTripTime;
-
-    /// <summary>The selected pair's round-trip samples smoothed as RFC 6298 does for SRTT (7/8 old + 1/8 new).</summary>
-    public TimeSpan? SmoothedRoundTripTime => Selected?.SmoothedRoundTripTime;
-
     /// <summary>Datagrams dropped for <paramref name="reason"/>.</summary>
     public long DroppedCount(IceDropReason reason) => _dropped[(int)reason];
 
@@ -234,7 +214,7 @@ public sealed partial class IceAgent : IDisposable
         ThrowIfTerminal();
         Clamp(now);
         var old = _current;
-        if (_previous is not null && _previous != Selected?.Generation) { _previous.Dispose(); _previous = null; }
+        if (_previous is not null && _previous != LivenessPair?.Generation) { _previous.Dispose(); _previous = null; }
         foreach (var t in _outgoing)
             if (t.Kind == OutgoingKind.Check && t.Pair?.Generation == old) t.Transaction.Cancel(now);
         _outgoing.RemoveAll(t => t.Transaction.IsCompleted);
@@ -305,6 +285,7 @@ public sealed partial class IceAgent : IDisposable
             case IceConnectionState.Closed: return new(IceSendStatus.Closed, State, null, null);
         }
         if ((Selected ?? EarlyPair()) is not { } pair) return new(IceSendStatus.NotConnected, State, null, null);
+        if (Selected is null && pair != _dataPair) UseEarlyPair(pair, now);
         _lastSent = now;
         return new(IceSendStatus.Send, State, pair.LocalEndPoint, pair.RemoteEndPoint) { Relayed = pair.Local.Type == IceCandidateType.Relayed };
     }
@@ -384,7 +365,7 @@ public sealed partial class IceAgent : IDisposable
         if (next == State) return;
         var previous = State;
         State = next;
-        TimeSpan? age = Selected is null ? null : now - _lastReceived;
+        TimeSpan? age = LivenessPair is null ? null : now - _lastReceived;
         _events.Enqueue(new IceStateChangedEvent(now, previous, next, reason, age));
     }
 
@@ -399,7 +380,7 @@ public sealed partial class IceAgent : IDisposable
 
     private void QueueTransmit(byte[] buffer, int length, IPEndPoint local, IPEndPoint remote)
     {
-        if (Selected is { } s && s.Matches(local, remote)) _lastSent = _now;
+        if (LivenessPair is { } s && s.Matches(local, remote)) _lastSent = _now;
         // A datagram from a relayed candidate goes to its TURN server, wrapped (RFC 8656 sections 11 and 12).
         if (_relays.Count > 0 && FindRelayByRelayed(local) is { } relay) { SendThroughRelay(relay, buffer, length, remote); return; }
         _transmits.Enqueue(new PendingTransmit(buffer, length, local, remote, false));

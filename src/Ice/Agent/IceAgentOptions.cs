@@ -43,7 +43,10 @@ public sealed record IceAgentOptions
     /// <summary>How long the controlling agent waits for better pairs after the first valid one before nominating (default 1 s).</summary>
     public TimeSpan NominationTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>A Binding indication is sent on the selected pair when nothing was sent for this long (RFC 8445 section 11; default 2 s).</summary>
+    /// <summary>
+    /// A Binding indication is sent on the pair in use (the selected pair, or before nomination the valid pair data
+    /// goes on) when nothing was sent for this long (RFC 8445 section 11; default 2 s).
+    /// </summary>
     public TimeSpan KeepaliveInterval { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
@@ -55,7 +58,10 @@ public sealed record IceAgentOptions
     /// </summary>
     public TimeSpan KeepaliveAlignment { get; init; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>Consent checks on the selected pair every this long, randomized by +-20 % (RFC 7675 section 5.1; default 5 s).</summary>
+    /// <summary>
+    /// Consent checks on the pair in use (selected, or before nomination the valid pair data goes on) every this long,
+    /// randomized by +-20 % (RFC 7675 section 5.1; default 5 s).
+    /// </summary>
     public TimeSpan ConsentInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
@@ -69,8 +75,26 @@ public sealed record IceAgentOptions
     /// <summary>Consent expires this long after the last authenticated response (default 30 s): Failed with ConsentExpired.</summary>
     public TimeSpan ConsentTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Connected becomes Disconnected when nothing was received on the selected pair for this long (default 5 s).</summary>
+    /// <summary>Connected becomes Disconnected when nothing was received on the pair in use for this long (default 5 s).</summary>
     public TimeSpan DisconnectedTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// While application data flows, Connected becomes Disconnected (reason <see cref="IceStateReason.ReceiveSilence"/>)
+    /// when nothing at all was received for this long (default 2.5 s; 0 disables it). Browsers do the same beside
+    /// consent: a stream that arrived every few milliseconds and stops is evidence within a few packet intervals,
+    /// long before <see cref="DisconnectedTimeout"/>. It applies only while data flows: application datagrams (DTLS,
+    /// SRTP) have arrived for at least this long without a gap longer than this timeout / <see cref="ReceiveSilencePackets"/>
+    /// (so a DTLS handshake's burst does not arm it), and the last of them arrived no more than that gap before the
+    /// last datagram of any kind. An idle connection (only STUN) keeps <see cref="DisconnectedTimeout"/>. The next
+    /// datagram brings the state back to Connected (TrafficResumed).
+    /// </summary>
+    public TimeSpan ReceiveSilenceTimeout { get; init; } = TimeSpan.FromMilliseconds(2500);
+
+    /// <summary>
+    /// Data counts as flowing while no gap between application datagrams exceeds <see cref="ReceiveSilenceTimeout"/> /
+    /// this (default 4: at least one datagram per 625 ms with the default timeout).
+    /// </summary>
+    public int ReceiveSilencePackets { get; init; } = 4;
 
     /// <summary>Disconnected becomes Failed after this long (default 25 s).</summary>
     public TimeSpan FailedTimeout { get; init; } = TimeSpan.FromSeconds(25);
@@ -114,8 +138,10 @@ public sealed record IceAgentOptions
             (nameof(KeepaliveInterval), KeepaliveInterval), (nameof(ConsentInterval), ConsentInterval), (nameof(ConsentTimeout), ConsentTimeout),
             (nameof(DisconnectedTimeout), DisconnectedTimeout), (nameof(FailedTimeout), FailedTimeout), (nameof(NominationTimeout), NominationTimeout),
             (nameof(ConsentAlignment), ConsentAlignment), (nameof(KeepaliveAlignment), KeepaliveAlignment),
+            (nameof(ReceiveSilenceTimeout), ReceiveSilenceTimeout),
         })
             if (value < TimeSpan.Zero) throw new ArgumentOutOfRangeException(name, "A timer is positive, or 0 to disable it.");
+        if (ReceiveSilencePackets < 1) throw new ArgumentOutOfRangeException(nameof(ReceiveSilencePackets), "At least one datagram per window.");
         ArgumentNullException.ThrowIfNull(CheckRetransmission);
         CheckRetransmission.Validate();
         ArgumentNullException.ThrowIfNull(TurnServers);

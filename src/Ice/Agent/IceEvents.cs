@@ -7,11 +7,17 @@ public enum IceConnectionState
 {
     /// <summary>Created; no checks yet.</summary>
     New,
-    /// <summary>Checks are running; no pair selected.</summary>
+    /// <summary>Checks are running; no pair selected and no data sent on a valid pair yet.</summary>
     Checking,
-    /// <summary>A pair is selected and traffic flows on it.</summary>
+    /// <summary>
+    /// A pair carries data: the selected pair, or before nomination the valid pair application data went on (RFC 8445
+    /// section 12.1, <see cref="IceAgentOptions.SendBeforeNomination"/>). Consent and the liveness timers run on it.
+    /// </summary>
     Connected,
-    /// <summary>Nothing received on the selected pair for <see cref="IceAgentOptions.DisconnectedTimeout"/>; sending continues.</summary>
+    /// <summary>
+    /// Nothing received on the pair in use for <see cref="IceAgentOptions.DisconnectedTimeout"/> (or, while data flowed,
+    /// <see cref="IceAgentOptions.ReceiveSilenceTimeout"/>); sending continues.
+    /// </summary>
     Disconnected,
     /// <summary>Terminal: consent expired, the failed timeout passed, or every pair failed. No data is sent.</summary>
     Failed,
@@ -40,6 +46,13 @@ public enum IceStateReason
     Closed,
     /// <summary>The TURN allocation under the selected pair's relayed candidate expired or was lost (see the <see cref="IceRelayErrorEvent"/> before it).</summary>
     RelayLost,
+    /// <summary>
+    /// Application data went out on a valid pair before any pair was selected (RFC 8445 section 12.1): that pair is in
+    /// use, and consent (RFC 7675), keepalives and the Disconnected/Failed timers run on it from now on.
+    /// </summary>
+    ValidPairInUse,
+    /// <summary>Application data was flowing and then nothing at all arrived for <see cref="IceAgentOptions.ReceiveSilenceTimeout"/>.</summary>
+    ReceiveSilence,
 }
 
 /// <summary>The role of the agent (RFC 8445 section 6.1.1).</summary>
@@ -78,7 +91,10 @@ public sealed record IceCandidateGatheredEvent(TimeSpan At, IceCandidate Candida
 /// <summary>Gathering finished: signal end-of-candidates.</summary>
 public sealed record IceGatheringCompleteEvent(TimeSpan At) : IceEvent(At);
 
-/// <summary>The pair application data goes on changed.</summary>
+/// <summary>
+/// A pair was selected (nomination), or the selection moved (an ICE restart). The valid pair data goes on before any
+/// nomination is not announced here: see <see cref="IceAgent.ActiveLocal"/> and <see cref="IceStateReason.ValidPairInUse"/>.
+/// </summary>
 public sealed record IceSelectedPairChangedEvent(TimeSpan At, IceCandidate Local, IceCandidate Remote) : IceEvent(At);
 
 /// <summary>
@@ -218,4 +234,6 @@ public enum IceTimer
     Failed,
     /// <summary>A TURN client's timer: a retransmission, a refresh of the allocation, a permission or a channel, or an expiry.</summary>
     Relay,
+    /// <summary>The receive-silence timer (<see cref="IceAgentOptions.ReceiveSilenceTimeout"/>).</summary>
+    ReceiveSilence,
 }

@@ -53,6 +53,9 @@ internal sealed class IcePair
     /// <summary>Those samples smoothed as RFC 6298 section 2 does for SRTT: the first as it is, then 7/8 of the previous plus 1/8 of the new.</summary>
     public TimeSpan? SmoothedRoundTripTime { get; private set; }
 
+    /// <summary>When an authenticated success response to our check or consent check on this pair last arrived (RFC 7675 consent), or null.</summary>
+    public TimeSpan? LastResponseAt { get; set; }
+
     public void RecordRoundTrip(TimeSpan sample)
     {
         RoundTripTime = sample;

@@ -37,7 +37,10 @@ public interface ISessionTransport : IAsyncDisposable
     TransportHealth GetHealth();
 }
 
-/// <summary>The transport's liveness as the health check sees it. Durations are null where unknown.</summary>
+/// <summary>
+/// The transport's liveness as the health check sees it. Durations are null where unknown. <see cref="LossFraction"/>
+/// is in [0, 1] (for WebRTC: retransmitted SCTP DATA chunks over all DATA chunks sent).
+/// </summary>
 public sealed record TransportHealth(
     string State,
     string? SelectedCandidatePair = null,
@@ -48,4 +51,11 @@ public sealed record TransportHealth(
     double? LossFraction = null,
     long BitrateIn = 0,
     long BitrateOut = 0,
-    TimeSpan? DisconnectedFor = null);
+    TimeSpan? DisconnectedFor = null)
+{
+    /// <summary>True when <see cref="SelectedCandidatePair"/> is nominated; false for the valid pair data goes on before nomination (RFC 8445 section 12.1).</summary>
+    public bool PairNominated { get; init; }
+
+    /// <summary>Why the transport is in <see cref="State"/> (for example the ICE timer that made it disconnected), or null.</summary>
+    public string? StateReason { get; init; }
+}

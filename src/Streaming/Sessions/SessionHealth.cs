@@ -17,4 +17,12 @@ public sealed record SessionHealth(
     TimeSpan SinceHandlerTookInput,
     TimeSpan SinceHandlerProducedOutput,
     int PendingInputs,
-    SessionEndReason? EndReason);
+    SessionEndReason? EndReason)
+{
+    /// <summary>
+    /// While the transport is disconnected: how long until the health policy releases the session
+    /// (<see cref="StreamServerOptions.DisconnectedLimit"/> less the time disconnected, at least 0, acted on at the next
+    /// health check); null while connected or without a limit.
+    /// </summary>
+    public TimeSpan? ReleaseIn { get; init; }
+}

@@ -144,7 +144,9 @@ public sealed partial class StreamServer : IAsyncDisposable
             connection = new
             {
                 state = h.Connection.State,
+                stateReason = h.Connection.StateReason,
                 selectedCandidatePair = h.Connection.SelectedCandidatePair,
+                nominated = h.Connection.PairNominated,
                 rttMs = h.Connection.RoundTripTime?.TotalMilliseconds,
                 consentAgeSeconds = h.Connection.ConsentAge?.TotalSeconds,
                 sinceLastReceivedSeconds = h.Connection.SinceLastReceived?.TotalSeconds,
@@ -152,7 +154,9 @@ public sealed partial class StreamServer : IAsyncDisposable
                 loss = h.Connection.LossFraction,
                 bitrateIn = h.Connection.BitrateIn,
                 bitrateOut = h.Connection.BitrateOut,
+                disconnectedSeconds = h.Connection.DisconnectedFor?.TotalSeconds,
             },
+            releaseInSeconds = h.ReleaseIn?.TotalSeconds,
             handler = new
             {
                 sinceTookInputSeconds = h.SinceHandlerTookInput.TotalSeconds,

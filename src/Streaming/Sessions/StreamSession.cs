@@ -70,10 +70,12 @@ public sealed partial class StreamSession
         TransportHealth connection;
         try { connection = _transport.GetHealth(); }
         catch (ObjectDisposedException) { connection = new TransportHealth("closed"); }
+        TimeSpan? releaseIn = _server.Options.DisconnectedLimit is { } limit && connection.DisconnectedFor is { } gone
+            ? (limit > gone ? limit - gone : TimeSpan.Zero) : null;
         return new SessionHealth(Id, _transport.Kind, State, time.GetElapsedTime(_startedAt), connection,
             time.GetElapsedTime(Interlocked.Read(ref _lastInputTaken)), time.GetElapsedTime(Interlocked.Read(ref _lastOutput)),
             _transport.Inputs.CanCount ? _transport.Inputs.Count : 0,
-            _ended.Task.IsCompleted ? _ended.Task.Result : null);
+            _ended.Task.IsCompleted ? _ended.Task.Result : null) { ReleaseIn = releaseIn };
     }
 
     internal async Task RunAsync()

@@ -21,7 +21,6 @@ public sealed partial class WebRtcSessionTransport
         var state = _ended.Task.IsCompleted ? "closed" : _pc.State.ToString().ToLowerInvariant(); // live, not the last snapshot
         var rtt = Interlocked.Read(ref _rttTicks);
         var since = Interlocked.Read(ref _disconnectedSince);
-        double? loss = h is { SctpPacketsSent: > 0 } ? (double)h.SctpRetransmissions / h.SctpPacketsSent : null;
         return new TransportHealth(
             state,
             h?.SelectedCandidatePair,
@@ -29,10 +28,14 @@ public sealed partial class WebRtcSessionTransport
             h?.ConsentAge,
             h?.SinceLastReceived,
             _time.GetElapsedTime(Interlocked.Read(ref _lastSent)),
-            loss,
+            h?.SctpRetransmissionFraction,
             Interlocked.Read(ref _bitrateIn),
             Interlocked.Read(ref _bitrateOut),
-            since != 0 ? _time.GetElapsedTime(since) : null);
+            since != 0 ? _time.GetElapsedTime(since) : null)
+        {
+            PairNominated = h?.PairNominated ?? false,
+            StateReason = _pc.Reason?.ToString(),
+        };
     }
 
     private void Publish(PeerConnectionHealth health)

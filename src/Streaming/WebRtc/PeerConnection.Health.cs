@@ -9,9 +9,10 @@ namespace Transport.Streaming.WebRtc;
 /// <param name="State">The aggregated state.</param>
 /// <param name="Reason">Why the connection is in <paramref name="State"/>.</param>
 /// <param name="IceState">The ICE agent's own state.</param>
-/// <param name="SelectedCandidatePair">"local -> remote" of the selected pair (RFC 8445 section 8.1.1), or null.</param>
-/// <param name="SinceLastReceived">Time since anything arrived on the selected pair.</param>
-/// <param name="ConsentAge">Time since consent was last refreshed by an authenticated STUN response (RFC 7675).</param>
+/// <param name="SelectedCandidatePair">"local -> remote" of the pair data goes on: the selected pair (RFC 8445 section
+/// 8.1.1), or before nomination the valid pair in use (section 12.1; <paramref name="PairNominated"/> false); null before either.</param>
+/// <param name="SinceLastReceived">Time since anything arrived on that pair.</param>
+/// <param name="ConsentAge">Time since consent on that pair was last refreshed by an authenticated STUN response (RFC 7675).</param>
 /// <param name="SctpRetransmissionTimeout">The SCTP RTO (RFC 9260 section 6.3), once the association exists.</param>
 /// <param name="SctpOutboundBuffered">Bytes queued or in flight that the peer has not acknowledged.</param>
 /// <param name="SendIdle">True when SCTP has nothing queued, in flight or unacknowledged (everything sent was received).</param>
@@ -30,6 +31,9 @@ namespace Transport.Streaming.WebRtc;
 /// feedback, or null without transport-cc feedback.</param>
 /// <param name="SinceMediaFeedback">Time since the peer's last transport-cc feedback on our media: it stops when our
 /// media stops arriving, long before consent expires.</param>
+/// <param name="PairNominated">True when <paramref name="SelectedCandidatePair"/> is a nominated (selected) pair, false
+/// when it is the valid pair data goes on before nomination.</param>
+/// <param name="SctpDataChunksSent">DATA chunks sent, retransmissions included (<see cref="Transport.Sctp.SctpCounters.DataChunksSent"/>).</param>
 public sealed record PeerConnectionHealth(
     ConnectionState State,
     ConnectionReason? Reason,
@@ -49,7 +53,17 @@ public sealed record PeerConnectionHealth(
     TimeSpan? SctpRoundTripTime = null,
     double? MediaLossFraction = null,
     double? MediaDeliveryRate = null,
-    TimeSpan? SinceMediaFeedback = null);
+    TimeSpan? SinceMediaFeedback = null,
+    bool PairNominated = false,
+    long SctpDataChunksSent = 0)
+{
+    /// <summary>
+    /// The fraction of SCTP DATA transmissions that were retransmissions, in [0, 1]; null before any DATA was sent.
+    /// Chunks over chunks: several retransmitted chunks can share one packet, so chunks over packets can exceed 1.
+    /// </summary>
+    public double? SctpRetransmissionFraction =>
+        SctpDataChunksSent > 0 ? Math.Clamp((double)SctpRetransmissions / SctpDataChunksSent, 0, 1) : null;
+}
 
 public sealed partial class PeerConnection
 {
@@ -61,30 +75,39 @@ public sealed partial class PeerConnection
     {
         if (Volatile.Read(ref _disposed) != 0)
             return Task.FromResult(new PeerConnectionHealth(_state, Reason, IceConnectionState.Closed, null, null, null, null, 0, true, 0, 0, 0, 0, 0));
-        return _handle.InvokeAsync(now =>
-        {
-            var ice = _core.Ice;
-            var sctp = _core.Sctp;
-            string? pair = ice.SelectedLocal is { } l && ice.SelectedRemote is { } r ? $"{l.Address} -> {r.Address}" : null;
-            TimeSpan? consentAge = ice.LastConsentAt is { } consent ? Max(now - consent) : null;
-            return new PeerConnectionHealth(
-                _core.State, _core.Reason, ice.State, pair,
-                ice.LastReceivedAt is { } last ? Max(now - last) : null,
-                consentAge,
-                sctp?.Rto,
-                sctp?.OutboundBuffered ?? 0,
-                sctp is null || sctp.IsIdle,
-                sctp?.Counters.PacketsSent ?? 0,
-                sctp?.Counters.PacketsReceived ?? 0,
-                sctp?.Counters.Retransmissions ?? 0,
-                _core.DroppedDatagrams,
-                _core.DroppedMedia,
-                ice.RoundTripTime,
-                sctp?.SmoothedRoundTripTime,
-                _core.TransportCcSender is { FeedbackReceived: > 0 } cc ? cc.LossFraction : null,
-                _core.TransportCcSender?.DeliveryRate,
-                _core.TransportCcSender?.LastFeedbackAt is { } fb ? Max(now - fb) : null);
-        }, cancellationToken);
+        return _handle.InvokeAsync(now => _core.GetHealth(now), cancellationToken);
+    }
+}
+
+public sealed partial class PeerConnectionCore
+{
+    /// <summary>The connection's health at <paramref name="now"/> (see <see cref="PeerConnection.GetHealthAsync"/>); call it on the connection's thread.</summary>
+    public PeerConnectionHealth GetHealth(TimeSpan now)
+    {
+        var ice = Ice;
+        var sctp = Sctp;
+        // The pair data goes on: the selected one, or before nomination the valid pair in use (RFC 8445 section 12.1).
+        string? pair = ice.ActiveLocal is { } l && ice.ActiveRemote is { } r ? $"{l.Address} -> {r.Address}" : null;
+        TimeSpan? consentAge = ice.LastConsentAt is { } consent ? Max(now - consent) : null;
+        return new PeerConnectionHealth(
+            State, Reason, ice.State, pair,
+            ice.LastReceivedAt is { } last ? Max(now - last) : null,
+            consentAge,
+            sctp?.Rto,
+            sctp?.OutboundBuffered ?? 0,
+            sctp is null || sctp.IsIdle,
+            sctp?.Counters.PacketsSent ?? 0,
+            sctp?.Counters.PacketsReceived ?? 0,
+            sctp?.Counters.Retransmissions ?? 0,
+            DroppedDatagrams,
+            DroppedMedia,
+            ice.RoundTripTime,
+            sctp?.SmoothedRoundTripTime,
+            TransportCcSender is { FeedbackReceived: > 0 } cc ? cc.LossFraction : null,
+            TransportCcSender?.DeliveryRate,
+            TransportCcSender?.LastFeedbackAt is { } fb ? Max(now - fb) : null,
+            ice.SelectedLocal is not null,
+            sctp?.Counters.DataChunksSent ?? 0);
     }
 
     private static TimeSpan Max(TimeSpan t) => t < TimeSpan.Zero ? TimeSpan.Zero : t;

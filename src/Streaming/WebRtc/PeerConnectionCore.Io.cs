@@ -216,10 +216,17 @@ public sealed partial class PeerConnectionCore
             // (after a network change the old pair stays silent; RFC 8445 section 9).
             case IceStateChangedEvent { State: IceConnectionState.Connected } c:
                 if (_state == ConnectionState.Disconnected)
-                    Transition(ConnectionState.Connected, new ConnectionReason(ConnectionLayer.Ice, c.Reason == IceStateReason.TrafficResumed ? "traffic resumed" : "ICE restart selected a new pair"));
+                    Transition(ConnectionState.Connected, new ConnectionReason(ConnectionLayer.Ice, c.Reason switch
+                    {
+                        IceStateReason.TrafficResumed => "traffic resumed",
+                        IceStateReason.ValidPairInUse => "a valid pair carries data",
+                        _ => "ICE restart selected a new pair",
+                    }));
                 break;
             case IceStateChangedEvent { State: IceConnectionState.Disconnected } s:
-                Transition(ConnectionState.Disconnected, new ConnectionReason(ConnectionLayer.Ice, $"nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s"));
+                Transition(ConnectionState.Disconnected, new ConnectionReason(ConnectionLayer.Ice, s.Reason == IceStateReason.ReceiveSilence
+                    ? $"data stopped: nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s"
+                    : $"nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s"));
                 break;
             case IceStateChangedEvent { State: IceConnectionState.Failed } s:
                 Transition(ConnectionState.Failed, new ConnectionReason(ConnectionLayer.Ice, s.Reason.ToString()));

@@ -21,7 +21,11 @@ public sealed class IceEarlyDataTests
 
         var send = a.Agent.TrySend(d.Now);
         Assert.Equal(IceSendStatus.Send, send.Status);
-        Assert.Equal(IceConnectionState.Checking, send.State);
+        // Data on the valid pair makes it the pair in use: Connected, with consent and liveness on it (issue 14).
+        Assert.Equal(IceConnectionState.Connected, send.State);
+        a.DrainEvents();
+        Assert.Equal(IceStateReason.ValidPairInUse, a.StateChanges.Last().Reason);
+        Assert.Null(a.Agent.SelectedLocal);
         Assert.Equal(a.Remote, send.Remote);
 
         // What goes on that pair is accepted by the peer as application data, also before it has selected a pair.
@@ -30,7 +34,7 @@ public sealed class IceEarlyDataTests
         Assert.Equal(IceConnectionState.Checking, b.State);
 
         // Nomination still completes; the valid-pair event came once per generation.
-        Assert.True(d.RunUntil(() => a.State == IceConnectionState.Connected && b.State == IceConnectionState.Connected, TimeSpan.FromSeconds(2)));
+        Assert.True(d.RunUntil(() => a.Agent.SelectedLocal is not null && b.Agent.SelectedLocal is not null, TimeSpan.FromSeconds(2)));
         Assert.Single(a.Events.OfType<IceValidPairEvent>());
         Assert.Equal(IceSendStatus.Send, a.Agent.TrySend(d.Now).Status);
     }

@@ -72,11 +72,13 @@ public sealed class PeerConnectionSetupTests
         // Check and answer (2), ClientHello, server flight, client Finished flight, server Finished (4), INIT,
         // INIT-ACK, COOKIE-ECHO (3, the DATA_CHANNEL_OPEN rides with COOKIE-ECHO... acknowledged with COOKIE-ACK).
         Assert.Equal(9 * oneWay, d.Now);
-        Assert.Equal(IceConnectionState.Checking, a.IceStateAtOpen);   // nomination still pending (paced by Ta)
+        // ICE is Connected on the valid pair in use (issue 14: liveness runs on it); nomination is still pending (paced by Ta).
+        Assert.Equal(IceConnectionState.Connected, a.IceStateAtOpen);
+        Assert.Null(a.Core.Ice.SelectedLocal);
         Assert.Equal(ConnectionState.Connected, a.Core.State);
 
         // Nomination completes in the background and the connection stays up.
-        Assert.True(d.RunUntil(() => a.Core.Ice.State == IceConnectionState.Connected && b.Core.Ice.State == IceConnectionState.Connected, TimeSpan.FromSeconds(2)));
+        Assert.True(d.RunUntil(() => a.Core.Ice.SelectedLocal is not null && b.Core.Ice.SelectedLocal is not null, TimeSpan.FromSeconds(2)));
         Assert.Equal(ConnectionState.Connected, b.Core.State);
     }
 
