@@ -4,9 +4,10 @@
 // Usage: node setup-client.mjs <url> <runs>. Prints one JSON line: { runs: [{ openMs, echoMs } | { error }] }.
 import ndc from 'node-datachannel';
 
-ndc.initLogger('Error', () => {});
+ndc.initLogger(process.env.NDC_LOG ?? 'Error', (level, message) => process.stderr.write(`${level} ${message}\n`));
 const url = process.argv[2];
 const runs = Number(process.argv[3] ?? 20);
+const keep = [];   // node-datachannel closes a connection or channel whose object is garbage-collected
 const config = { iceServers: [], bindAddress: '127.0.0.1', enableIceTcp: false };
 
 function once(url) {
@@ -23,10 +24,21 @@ function once(url) {
         const r = await fetch(url + '/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: offer.sdp });
         const answer = await r.text();
         result.answerMs = ms();
-        pc.setRemoteDescription(answer, 'answer');
-      } catch (e) { clearTimeout(timer); pc.close(); resolve({ error: String(e) }); }
+        // Candidates inside the description sometimes reach libdatachannel before its ICE transport exists ("Got a
+        // remote candidate without ICE transport"): apply the description without them, then add each.
+        const lines = answer.split('\r\n');
+        const mid = (lines.find((l) => l.startsWith('a=mid:')) ?? 'a=mid:0').substring(6);
+        pc.setRemoteDescription(lines.filter((l) => !l.startsWith('a=candidate:')).join('\r\n'), 'answer');
+        for (const l of lines.filter((x) => x.startsWith('a=candidate:'))) pc.addRemoteCandidate(l.substring(2), mid);
+      } catch (e) {
+        clearTimeout(timer);
+        const states = `state ${pc.state()}, ice ${pc.iceState()}, gathering ${pc.gatheringState()}, signaling ${pc.signalingState()}`;
+        pc.close();
+        resolve({ error: `${e} (${states})` });
+      }
     });
     const dc = pc.createDataChannel('echo');
+    keep.push(pc, dc);
     dc.onOpen(() => { result.openMs = ms(); dc.sendMessage('ping'); });
     dc.onMessage(() => {
       result.echoMs = ms();
