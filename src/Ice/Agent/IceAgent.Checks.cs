@@ -317,7 +317,7 @@ public sealed partial class IceAgent
         if (pair.Generation.FirstValidAt is null)
         {
             pair.Generation.FirstValidAt = now;
-            if (pair.Generation == _current) Emit(new IceValidPairEvent(now, pair.Local, pair.Remote));
+            if (pair.Generation == _current) Emit(new IceValidPairEvent(now, pair.Local, pair.Remote, pair.RoundTripTime));
         }
         // RFC 8445 section 7.2.5.3.3: unfreeze the pairs of the same foundation.
         foreach (var p in pair.Generation.Pairs)
