@@ -169,6 +169,7 @@ public sealed partial class IceAgent : IDisposable
         ThrowIfTerminal();
         now = Clamp(now);
         _current.SetRemote(remote);
+        _current.RemoteSetAt ??= now;
         BridgePairsCheckedEarly(now);
         StartChecksIfReady(now);
     }
