@@ -146,7 +146,10 @@ public static partial class SignalingEndpoint
                         break;
                     case "candidate" when _session is not null:
                         var candidate = root.TryGetProperty("candidate", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
-                        try { await webRtc.AddRemoteCandidateAsync(_session.Id, string.IsNullOrEmpty(candidate) ? null : candidate, _stop.Token).ConfigureAwait(false); }
+                        // sdpMid / sdpMLineIndex say which section the candidate is for: only the BUNDLE tag's is used.
+                        var sdpMid = root.TryGetProperty("sdpMid", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+                        int? sdpMLineIndex = root.TryGetProperty("sdpMLineIndex", out var ix) && ix.ValueKind == JsonValueKind.Number && ix.TryGetInt32(out var i) ? i : null;
+                        try { await webRtc.AddRemoteCandidateAsync(_session.Id, string.IsNullOrEmpty(candidate) ? null : candidate, sdpMid, sdpMLineIndex, _stop.Token).ConfigureAwait(false); }
                         catch (SdpParseException e) { await SendAsync(new { type = "error", error = "malformed_candidate", message = e.Message }).ConfigureAwait(false); }
                         break;
                     case "reconnect" when _session is null && root.TryGetProperty("session", out var id):

@@ -92,9 +92,11 @@ public static class WhipEndpoints
                 catch (InvalidOperationException e) { return Results.Text("cannot restart ICE now: " + e.Message, statusCode: StatusCodes.Status409Conflict); }
                 if (answer is null) return Results.NotFound();
             }
-            foreach (var candidate in fragment.Candidates)
+            for (var i = 0; i < fragment.Candidates.Count; i++)
             {
-                try { await webRtc.AddRemoteCandidateAsync(id, candidate, context.RequestAborted).ConfigureAwait(false); }
+                // With its section's mid: a candidate of a bundled section other than the BUNDLE tag's is ignored.
+                var mid = i < fragment.CandidateMids.Count ? fragment.CandidateMids[i] : null;
+                try { await webRtc.AddRemoteCandidateAsync(id, fragment.Candidates[i], mid, null, context.RequestAborted).ConfigureAwait(false); }
                 catch (SdpParseException e) { return Results.Text("malformed candidate: " + e.Message, statusCode: StatusCodes.Status400BadRequest); }
             }
             if (fragment.EndOfCandidates) await webRtc.AddRemoteCandidateAsync(id, null, context.RequestAborted).ConfigureAwait(false);

@@ -23,6 +23,8 @@ public sealed partial class DtlsConnection
     private TimeSpan? _retransmitAt;
     private TimeSpan? _handshakeDeadline;
     private TimeSpan _currentRto;
+    // Whether HandlePeerReady already resent the current flight (once per flight).
+    private bool _peerReadyUsed;
     private int _peerFlightEndSequence = -1;
 
     private bool AcceptFirstClientHello(ReadOnlySpan<byte> datagram)
@@ -243,8 +245,9 @@ public sealed partial class DtlsConnection
     internal void SendFlight(List<OutgoingMessage> flight, bool expectReply)
     {
         _flight = flight;
+        _peerReadyUsed = false;
         TransmitFlight();
-        _currentRto = _options.InitialRetransmitTimeout;
+        _currentRto = _options.FirstRetransmitTimeout;
         _retransmitAt = expectReply ? _now + _currentRto : null;
     }
 

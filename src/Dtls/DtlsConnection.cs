@@ -137,6 +137,26 @@ public sealed partial class DtlsConnection : IDisposable
         }
     }
 
+    /// <summary>
+    /// A hint from the layer below that the peer has just become able to take our flight (WebRTC: its first ICE
+    /// check arrived after our flight left, so it now has our description and its DTLS is set up; before, our flight
+    /// was likely dropped). While a flight of ours waits for its reply, it is sent again at once and its timer
+    /// restarts at the first value, instead of waiting out the timer (RFC 6347 section 4.2.4 lets an implementation
+    /// retransmit early). Acts once per flight; returns whether it resent.
+    /// </summary>
+    public bool HandlePeerReady(TimeSpan now)
+    {
+        Advance(now);
+        if (State != DtlsState.Handshaking || _retransmitAt is null || _flight is null || _peerReadyUsed) return false;
+        _peerReadyUsed = true;
+        Counters.Retransmissions++;
+        Counters.PeerReadyRetransmissions++;
+        TransmitFlight();
+        _currentRto = _options.FirstRetransmitTimeout;
+        _retransmitAt = _now + _currentRto;
+        return true;
+    }
+
     /// <summary>The next deadline (retransmission or handshake timeout), or null when none is armed.</summary>
     public TimeSpan? PollTimeout()
     {

@@ -20,6 +20,9 @@ public sealed class DtlsCounters
     /// <summary>Flight retransmissions (timer or peer-triggered).</summary>
     public long Retransmissions { get; internal set; }
 
+    /// <summary>Of <see cref="Retransmissions"/>, those made at once on <see cref="DtlsConnection.HandlePeerReady"/>.</summary>
+    public long PeerReadyRetransmissions { get; internal set; }
+
     /// <summary>HelloVerifyRequests sent by the server side of this connection.</summary>
     public long HelloVerifyRequestsSent { get; internal set; }
 

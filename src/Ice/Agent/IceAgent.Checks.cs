@@ -147,7 +147,14 @@ public sealed partial class IceAgent
     private TimeSpan? NextCheckDue()
     {
         if (!ChecksAllowed || NextPairToCheck(take: false) is null) return null;
-        return _lastCheckAt is { } last && last + Options.Ta > _now ? last + Options.Ta : _now;
+        var due = _lastCheckAt is { } last && last + Options.Ta > _now ? last + Options.Ta : _now;
+        // The controlled agent (the answerer) may hold its ordinary checks until the offerer's first check shows that
+        // the offerer has our answer: some stacks (libjuice) call ICE connected on our checks alone and start DTLS
+        // before they have the answer's fingerprint, which then fails. Triggered checks are never held.
+        if (Options.ControlledCheckHold > TimeSpan.Zero && Role.Role == IceRole.Controlled && !_current.PeerCheckSeen
+            && _current.Triggered.Count == 0 && _current.RemoteSetAt is { } set && due < set + Options.ControlledCheckHold)
+            due = set + Options.ControlledCheckHold;
+        return due;
     }
 
     private void RunPacedCheck(TimeSpan now)
@@ -318,7 +325,7 @@ public sealed partial class IceAgent
         if (pair.Generation.FirstValidAt is null)
         {
             pair.Generation.FirstValidAt = now;
-            if (pair.Generation == _current) Emit(new IceValidPairEvent(now, pair.Local, pair.Remote));
+            if (pair.Generation == _current) Emit(new IceValidPairEvent(now, pair.Local, pair.Remote, pair.RoundTripTime));
         }
         // RFC 8445 section 7.2.5.3.3: unfreeze the pairs of the same foundation.
         foreach (var p in pair.Generation.Pairs)

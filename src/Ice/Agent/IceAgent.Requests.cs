@@ -168,6 +168,7 @@ public sealed partial class IceAgent
         // Our checks on the pair use the credentials the peer's last request on it used.
         if (checkList == _current) pair.BridgeUsername = bridged ? pair.BridgeUsername ?? _current.Remote!.Ufrag + ":" + _previous!.Local.Ufrag : null;
         pair.PeerChecked = true;
+        checkList.PeerCheckSeen = true;
         // The peer restarted and checks this pair with its new ufrag before we have it (its offer is still on the
         // way): remembered, so the pair joins the new check list as soon as the new remote credentials are set.
         if (checkList.Remote is not null && !bridged)

@@ -149,6 +149,7 @@ public sealed partial class IceAgent : IDisposable
         ThrowIfTerminal();
         now = Clamp(now);
         _current.SetRemote(remote);
+        _current.RemoteSetAt ??= now;
         BridgePairsCheckedEarly(now);
         StartChecksIfReady(now);
     }

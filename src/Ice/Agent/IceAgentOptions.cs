@@ -21,6 +21,15 @@ public sealed record IceAgentOptions
     /// <summary>The tie-breaker of role conflicts; random when null.</summary>
     public ulong? TieBreaker { get; init; }
 
+    /// <summary>
+    /// As the controlled agent (the answerer): the ordinary checks of a generation wait until the peer's first check
+    /// arrives (the peer has our description then) or until this long after the remote credentials were set;
+    /// triggered checks never wait. Some stacks (libjuice in libdatachannel) call ICE connected on our checks
+    /// alone, before they have our answer, and start DTLS without its fingerprint, which fails. Zero: no hold.
+    /// Default 150 ms.
+    /// </summary>
+    public TimeSpan ControlledCheckHold { get; init; } = TimeSpan.FromMilliseconds(150);
+
     /// <summary>Ta, the pacing of new checks (RFC 8445 section 14.2; default 50 ms).</summary>
     public TimeSpan Ta { get; init; } = TimeSpan.FromMilliseconds(50);
 
@@ -133,6 +142,7 @@ public sealed record IceAgentOptions
     internal void Validate()
     {
         if (Ta <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Ta), "Ta must be positive.");
+        if (ControlledCheckHold < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ControlledCheckHold), "ControlledCheckHold must not be negative.");
         foreach (var (name, value) in new[]
         {
             (nameof(KeepaliveInterval), KeepaliveInterval), (nameof(ConsentInterval), ConsentInterval), (nameof(ConsentTimeout), ConsentTimeout),

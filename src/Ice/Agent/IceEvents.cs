@@ -101,8 +101,10 @@ public sealed record IceSelectedPairChangedEvent(TimeSpan At, IceCandidate Local
 /// The first valid pair of the current generation (our check on it succeeded). With
 /// <see cref="IceAgentOptions.SendBeforeNomination"/> application data may go on it from now on (RFC 8445 section
 /// 12.1), before a pair is selected: a layer above can start its handshake without waiting for nomination.
+/// <paramref name="RoundTripTime"/> is the check's round trip (null when unknown): the scale of the layer above's
+/// first retransmission timeout.
 /// </summary>
-public sealed record IceValidPairEvent(TimeSpan At, IceCandidate Local, IceCandidate Remote) : IceEvent(At);
+public sealed record IceValidPairEvent(TimeSpan At, IceCandidate Local, IceCandidate Remote, TimeSpan? RoundTripTime = null) : IceEvent(At);
 
 /// <summary>The role changed to resolve a role conflict (RFC 8445 section 7.3.1.1).</summary>
 public sealed record IceRoleChangedEvent(TimeSpan At, IceRole Role) : IceEvent(At);

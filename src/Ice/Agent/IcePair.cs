@@ -99,6 +99,10 @@ internal sealed class IceGeneration : IDisposable
     public Queue<IcePair> Triggered { get; } = new();
     public bool RemoteEndOfCandidates { get; set; }
     public TimeSpan? FirstValidAt { get; set; }
+    /// <summary>When the remote credentials of this generation were set (the hold of IceAgentOptions.ControlledCheckHold runs from here).</summary>
+    public TimeSpan? RemoteSetAt { get; set; }
+    /// <summary>An authenticated check of the peer arrived on this generation.</summary>
+    public bool PeerCheckSeen { get; set; }
 
     public void SetRemote(IceCredentials remote)
     {

@@ -15,22 +15,38 @@ namespace Transport.Streaming.Jsep;
 /// <param name="EndOfCandidates">a=end-of-candidates was present.</param>
 public sealed record IceSdpFragment(string? Ufrag, string? Password, IReadOnlyList<string> Candidates, bool EndOfCandidates)
 {
-    /// <summary>Reads a fragment (or a whole description): the first credentials found, every candidate.</summary>
+    /// <summary>
+    /// The a=mid of the media section each of <see cref="Candidates"/> came in (same order), or null for a candidate
+    /// outside any section with a mid (RFC 8840 section 4.4 puts candidates under their m= line and a=mid).
+    /// </summary>
+    public IReadOnlyList<string?> CandidateMids { get; init; } = [];
+
+    /// <summary>Reads a fragment (or a whole description): the first credentials found, every candidate with its section's mid.</summary>
     public static IceSdpFragment Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         string? ufrag = null, password = null;
         var candidates = new List<string>();
+        var mids = new List<string?>();
+        var sectionStart = 0;
+        string? mid = null;
         var end = false;
         foreach (var raw in text.Split('\n'))
         {
             var line = raw.TrimEnd('\r');
-            if (line.StartsWith("a=ice-ufrag:", StringComparison.Ordinal)) ufrag ??= line["a=ice-ufrag:".Length..].Trim();
+            if (line.StartsWith("m=", StringComparison.Ordinal)) { mid = null; sectionStart = candidates.Count; }
+            else if (line.StartsWith("a=mid:", StringComparison.Ordinal))
+            {
+                // a=mid may follow the section's candidates: it names them too.
+                mid = line["a=mid:".Length..].Trim();
+                for (var i = sectionStart; i < mids.Count; i++) mids[i] = mid;
+            }
+            else if (line.StartsWith("a=ice-ufrag:", StringComparison.Ordinal)) ufrag ??= line["a=ice-ufrag:".Length..].Trim();
             else if (line.StartsWith("a=ice-pwd:", StringComparison.Ordinal)) password ??= line["a=ice-pwd:".Length..].Trim();
-            else if (line.StartsWith("a=candidate:", StringComparison.Ordinal)) candidates.Add(line[2..]);
+            else if (line.StartsWith("a=candidate:", StringComparison.Ordinal)) { candidates.Add(line[2..]); mids.Add(mid); }
             else if (line == "a=end-of-candidates") end = true;
         }
-        return new IceSdpFragment(ufrag, password, candidates, end);
+        return new IceSdpFragment(ufrag, password, candidates, end) { CandidateMids = mids };
     }
 
     /// <summary>

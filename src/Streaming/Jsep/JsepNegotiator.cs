@@ -17,16 +17,20 @@ public static class JsepNegotiator
     private const int TransportCcExtensionId = 3;   // the id Chromium offers it with
 
     /// <summary>
-    /// Our DTLS role from the remote's a=setup: the offerer says actpass; an answerer should say active
-    /// (RFC 8842 section 5.3), which makes it the DTLS client.
+    /// Our DTLS role from the remote's a=setup. As the offerer, the answer's active or passive decides. As the
+    /// answerer of an actpass offer, we take <paramref name="answerRole"/>: the server by default (we answer passive),
+    /// so the offerer, which has our answer before its DTLS client starts, sends the first flight and nothing is lost
+    /// (RFC 8842 section 5.3 allows either answer; an active answerer's ClientHello races its own answer to the
+    /// offerer and is dropped when it wins, costing a retransmission timeout).
     /// </summary>
-    public static DtlsRole RoleFor(bool weOffered, SdpSetup remoteSetup) => (weOffered, remoteSetup) switch
+    public static DtlsRole RoleFor(bool weOffered, SdpSetup remoteSetup, DtlsRole answerRole = DtlsRole.Server) => (weOffered, remoteSetup) switch
     {
         (true, SdpSetup.Active) => DtlsRole.Server,
         (true, SdpSetup.Passive) => DtlsRole.Client,
         (true, _) => throw new SdpParseException(0, "a=setup:" + remoteSetup.ToSdp(), "an answer must say a=setup:active or passive"),
-        (false, SdpSetup.ActPass or SdpSetup.Passive) => DtlsRole.Client, // we answer active
-        (false, SdpSetup.Active) => DtlsRole.Server,                       // we answer passive
+        (false, SdpSetup.ActPass) => answerRole,
+        (false, SdpSetup.Passive) => DtlsRole.Client, // we answer active
+        (false, SdpSetup.Active) => DtlsRole.Server,  // we answer passive
         _ => throw new SdpParseException(0, "a=setup:" + remoteSetup.ToSdp(), "holdconn is not supported"),
     };
 
@@ -43,14 +47,15 @@ public static class JsepNegotiator
     };
 
     /// <summary>
-    /// The a=setup of an answer: active (we are the DTLS client) unless the offer said active (RFC 8842 section 5.3).
+    /// The a=setup of an answer (RFC 8842 section 5.3): to actpass, passive (we are the DTLS server) unless
+    /// <paramref name="answerRole"/> asks for the client; to active, passive; to passive, active.
     /// Once a DTLS association exists (<paramref name="established"/>) the answer keeps our role (section 5.5); an
     /// offer that demands the other role would need a new association, which is not supported:
     /// <see cref="InvalidOperationException"/>.
     /// </summary>
-    public static SdpSetup AnswerSetup(SdpSetup offered, DtlsRole? established)
+    public static SdpSetup AnswerSetup(SdpSetup offered, DtlsRole? established, DtlsRole answerRole = DtlsRole.Server)
     {
-        if (established is not { } role) return RoleFor(weOffered: false, offered) == DtlsRole.Client ? SdpSetup.Active : SdpSetup.Passive;
+        if (established is not { } role) return RoleFor(weOffered: false, offered, answerRole) == DtlsRole.Client ? SdpSetup.Active : SdpSetup.Passive;
         if (offered == SdpSetup.HoldConn) throw new SdpParseException(0, "a=setup:holdconn", "holdconn is not supported");
         if ((role == DtlsRole.Client && offered == SdpSetup.Active) || (role == DtlsRole.Server && offered == SdpSetup.Passive))
             throw new InvalidOperationException($"The offer's a=setup:{offered.ToSdp()} would make us the DTLS {(role == DtlsRole.Client ? "server" : "client")}, " +
@@ -123,14 +128,14 @@ public static class JsepNegotiator
     /// <summary>
     /// An answer to <paramref name="offer"/>: every offered section in the offer's order; audio and video take
     /// our codecs that the offer has (with its payload types), or are rejected (port 0) when none match;
-    /// our setup is active (we are the DTLS client) unless the offer said active.
+    /// our setup follows <see cref="AnswerSetup"/> (passive to an actpass offer unless <see cref="LocalSessionParameters.AnswerRole"/> says client).
     /// </summary>
     public static SessionDescription CreateAnswer(SessionDescription offer, LocalSessionParameters local)
     {
         ArgumentNullException.ThrowIfNull(offer);
         ArgumentNullException.ThrowIfNull(local);
         var remote = RemoteDescription.Read(offer);
-        var setup = AnswerSetup(remote.Setup, local.EstablishedRole);
+        var setup = AnswerSetup(remote.Setup, local.EstablishedRole, local.AnswerRole);
         var sdp = NewSession(local);
         var bundled = new List<string>();
         var refusals = new List<string>();

@@ -99,6 +99,11 @@ public sealed record LocalSessionParameters(IceParameters Ice, SdpFingerprint Fi
     /// (client) or passive (server) instead of actpass, and an answer keeps the role (RFC 8842 section 5.5).
     /// </summary>
     public DtlsRole? EstablishedRole { get; init; }
+    /// <summary>
+    /// Our DTLS role when we answer an actpass offer: <see cref="DtlsRole.Server"/> (default, a=setup:passive) or
+    /// <see cref="DtlsRole.Client"/> (a=setup:active). See <see cref="JsepNegotiator.RoleFor"/> for why passive.
+    /// </summary>
+    public DtlsRole AnswerRole { get; init; } = DtlsRole.Server;
     /// <summary>Session id for the o= line.</summary>
     public ulong SessionId { get; init; } = (ulong)Random.Shared.NextInt64(1, long.MaxValue) >> 1;
 }

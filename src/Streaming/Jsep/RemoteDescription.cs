@@ -57,13 +57,12 @@ public sealed record RemoteDescription(
         if (bundle.Count == 0 && accepted.Count > 1)
             throw new SdpParseException(0, "", "several media sections without a=group:BUNDLE; only BUNDLE on one transport is supported");
 
-        var candidates = new List<SdpCandidate>();
-        var end = false;
-        foreach (var m in accepted)
-        {
-            candidates.AddRange(m.GetCandidates());
-            end |= m.HasAttribute("end-of-candidates");
-        }
+        // RFC 9143 section 7: every bundled section uses the transport of the BUNDLE-tag section (the first mid of the
+        // group). Candidates in the other sections describe transports the peer drops once BUNDLE is accepted (Firefox
+        // gathers one per media type in its offer), so checks to them are wasted and DTLS may start on one of them.
+        var tag = TagOf(sdp, accepted, bundle);
+        var candidates = sdp.Media[tag].GetCandidates().ToList();
+        var end = sdp.Media[tag].HasAttribute("end-of-candidates");
 
         string? dataMid = null;
         int? sctpPort = null;
@@ -94,7 +93,48 @@ public sealed record RemoteDescription(
                 m.GetSsrcs().Select(s => s.Ssrc).Distinct().ToList(),
                 m.GetExtMaps().FirstOrDefault(e => e.Uri == MidExtensionUri)?.Id));
         }
-        return new RemoteDescription(ice, fingerprints, setup, candidates, end, bundle, dataMid, sctpPort, maxMessage, media);
+        return new RemoteDescription(ice, fingerprints, setup, candidates, end, bundle, dataMid, sctpPort, maxMessage, media)
+        {
+            BundleTag = sdp.Media[tag].Mid,
+            BundleTagIndex = tag,
+        };
+    }
+
+    /// <summary>
+    /// The mid of the section whose transport the BUNDLE group uses (RFC 9143 section 7: the first mid of the group
+    /// that is not rejected; without a group, the only accepted section). <see cref="Candidates"/> are its candidates.
+    /// </summary>
+    public string? BundleTag { get; init; }
+
+    /// <summary>The index of the <see cref="BundleTag"/> section among the description's m= lines (a trickled candidate's sdpMLineIndex).</summary>
+    public int BundleTagIndex { get; init; }
+
+    /// <summary>
+    /// This description with the transport of section <paramref name="mid"/> of <paramref name="sdp"/> (the same
+    /// description) as the BUNDLE's: when our answer tags another section than the offer did (we rejected the
+    /// offer's tagged section), the offerer moves to the transport of the section our answer tags.
+    /// </summary>
+    public RemoteDescription WithBundleTag(SessionDescription sdp, string mid)
+    {
+        ArgumentNullException.ThrowIfNull(sdp);
+        for (var i = 0; i < sdp.Media.Count; i++)
+            if (sdp.Media[i].Mid == mid && !sdp.Media[i].IsRejected)
+                return this with
+                {
+                    Candidates = sdp.Media[i].GetCandidates().ToList(),
+                    EndOfCandidates = sdp.Media[i].HasAttribute("end-of-candidates"),
+                    BundleTag = mid,
+                    BundleTagIndex = i,
+                };
+        return this;
+    }
+
+    private static int TagOf(SessionDescription sdp, List<MediaDescription> accepted, IReadOnlyList<string> bundle)
+    {
+        foreach (var mid in bundle)
+            for (var i = 0; i < sdp.Media.Count; i++)
+                if (sdp.Media[i].Mid == mid && !sdp.Media[i].IsRejected) return i;
+        return sdp.Media.IndexOf(accepted[0]);
     }
 
     /// <summary>The RTP header extension carrying the mid (RFC 9143 section 15), needed to demultiplex BUNDLE.</summary>

@@ -13,7 +13,7 @@ public sealed record WebRtcOfferAccepted(StreamSession Session, string Answer);
 /// <summary>
 /// Starts WebRTC sessions on one <see cref="UdpDriver"/> (one UDP port serves them all): the client offers, we
 /// answer as the ICE-controlled side with one certificate shared by every connection. Signaling (WHIP, WebSocket)
-/// lives in the hosting layer and calls <see cref="AcceptOfferAsync"/> and <see cref="AddRemoteCandidateAsync"/>.
+/// lives in the hosting layer and calls <see cref="AcceptOfferAsync"/> and <see cref="AddRemoteCandidateAsync(string, string?, CancellationToken)"/>.
 /// </summary>
 public sealed class WebRtcSessions : IDisposable
 {
@@ -88,11 +88,19 @@ public sealed class WebRtcSessions : IDisposable
     /// A trickled candidate of the client (<c>candidate:...</c>, with or without <c>a=</c>), or null for
     /// end-of-candidates. Returns false when no WebRTC session has that id.
     /// </summary>
-    public async Task<bool> AddRemoteCandidateAsync(string sessionId, string? candidate, CancellationToken cancellationToken = default)
+    public Task<bool> AddRemoteCandidateAsync(string sessionId, string? candidate, CancellationToken cancellationToken = default) =>
+        AddRemoteCandidateAsync(sessionId, candidate, null, null, cancellationToken);
+
+    /// <summary>
+    /// A trickled candidate with the section it belongs to (<c>sdpMid</c>, <c>sdpMLineIndex</c>): one of a bundled
+    /// section other than the BUNDLE tag's is ignored (that transport is dropped once BUNDLE is accepted).
+    /// Returns false when no WebRTC session has that id.
+    /// </summary>
+    public async Task<bool> AddRemoteCandidateAsync(string sessionId, string? candidate, string? sdpMid, int? sdpMLineIndex, CancellationToken cancellationToken = default)
     {
         if (_server.Find(sessionId)?.Transport is not WebRtcSessionTransport transport) return false;
         if (candidate is not null && candidate.StartsWith("a=", StringComparison.Ordinal)) candidate = candidate[2..];
-        try { await transport.PeerConnection.AddRemoteCandidateAsync(candidate, cancellationToken).ConfigureAwait(false); }
+        try { await transport.PeerConnection.AddRemoteCandidateAsync(candidate, sdpMid, sdpMLineIndex, cancellationToken).ConfigureAwait(false); }
         catch (ObjectDisposedException) { return false; }
         return true;
     }
@@ -100,7 +108,7 @@ public sealed class WebRtcSessions : IDisposable
     /// <summary>
     /// Answers a subsequent offer from the client of session <paramref name="sessionId"/>: a renegotiation, and with
     /// new ICE credentials an ICE restart (the client's network changed, or it called <c>restartIce()</c>). The session
-    /// goes on undisturbed; the client's new candidates may then trickle through <see cref="AddRemoteCandidateAsync"/>.
+    /// goes on undisturbed; the client's new candidates may then trickle through <see cref="AddRemoteCandidateAsync(string, string?, CancellationToken)"/>.
     /// Returns the answer, or null when no WebRTC session has that id. A malformed offer throws
     /// <see cref="Sdp.SdpParseException"/>; one that would change the DTLS association throws
     /// <see cref="InvalidOperationException"/>.
@@ -137,7 +145,7 @@ public sealed class WebRtcSessions : IDisposable
     /// old candidates is answered as a subsequent offer (<see cref="AnswerSubsequentOfferAsync"/>). Returns the answer,
     /// whose credentials and candidates are ours for the new generation (<see cref="IceSdpFragment.FromDescription"/>
     /// makes the response fragment of it), or null when no WebRTC session has that id. The client's new candidates
-    /// then trickle through <see cref="AddRemoteCandidateAsync"/>; data keeps flowing on the old pair meanwhile.
+    /// then trickle through <see cref="AddRemoteCandidateAsync(string, string?, CancellationToken)"/>; data keeps flowing on the old pair meanwhile.
     /// </summary>
     /// <exception cref="ArgumentException">The credentials are not valid ICE credentials (RFC 8839 section 5.4).</exception>
     public async Task<string?> RestartIceAsync(string sessionId, string ufrag, string password, CancellationToken cancellationToken = default)

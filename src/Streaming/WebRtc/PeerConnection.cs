@@ -134,10 +134,18 @@ public sealed partial class PeerConnection : IAsyncDisposable
     }
 
     /// <summary>A trickled remote candidate (<c>candidate:...</c>), or null for end-of-candidates.</summary>
-    public Task AddRemoteCandidateAsync(string? candidate, CancellationToken cancellationToken = default)
+    public Task AddRemoteCandidateAsync(string? candidate, CancellationToken cancellationToken = default) =>
+        AddRemoteCandidateAsync(candidate, null, null, cancellationToken);
+
+    /// <summary>
+    /// A trickled remote candidate with the section it belongs to (the browser's <c>sdpMid</c> and
+    /// <c>sdpMLineIndex</c>); one of a bundled section other than the BUNDLE tag's is ignored
+    /// (<see cref="PeerConnectionCore.AddRemoteCandidate"/>).
+    /// </summary>
+    public Task AddRemoteCandidateAsync(string? candidate, string? sdpMid, int? sdpMLineIndex, CancellationToken cancellationToken = default)
     {
         var parsed = candidate is null ? null : SdpCandidate.Parse(candidate);
-        return _handle.InvokeAsync(now => _core.AddRemoteCandidate(parsed, now), cancellationToken);
+        return _handle.InvokeAsync(now => _core.AddRemoteCandidate(parsed, now, sdpMid, sdpMLineIndex), cancellationToken);
     }
 
     /// <summary>

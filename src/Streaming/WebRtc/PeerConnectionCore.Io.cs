@@ -27,8 +27,11 @@ public sealed partial class PeerConnectionCore
         Advance(now);
         // What a TURN server relayed arrives unwrapped (a slice of the datagram) in `data`.
         var iceResult = Ice.HandleDatagram(datagram, local, remote, now, out var data);
-        if (iceResult == IceReceiveResult.Stun && !_progress.Has(ConnectionMilestone.FirstCheckReceived) && ConnectionProgress.IsBindingRequest(datagram))
-            Reach(ConnectionMilestone.FirstCheckReceived, now, ConnectionProgress.Pair(remote, local));
+        if (iceResult == IceReceiveResult.Stun && ConnectionProgress.IsBindingRequest(datagram))
+        {
+            if (!_progress.Has(ConnectionMilestone.FirstCheckReceived)) Reach(ConnectionMilestone.FirstCheckReceived, now, ConnectionProgress.Pair(remote, local));
+            OnPeerCheck(now);
+        }
         if (iceResult == IceReceiveResult.Dropped && _dtls is null && !_closing && DatagramClassifier.Classify(datagram) == DatagramKind.Dtls)
             KeepEarlyDtls(datagram, local, remote);
         else if (iceResult == IceReceiveResult.ApplicationData)
@@ -52,6 +55,23 @@ public sealed partial class PeerConnectionCore
             }
         }
         Pump(now);
+    }
+
+    // Whether a check from the peer arrived (before DTLS started, or since), and whether its readiness was signalled.
+    private bool _peerChecked, _peerCheckedBeforeDtls, _peerReadySignalled;
+
+    // A peer checks us only once it has our description (it needs our ICE password), and its DTLS is set up by then.
+    // When we are the DTLS client and our first flight left before any check of the peer arrived (our check on a
+    // pair succeeded first: the peer answers checks before it has our answer), that flight most likely reached a peer
+    // that dropped it; its first check tells us it is ready now, so the flight goes again at once, not after a timer.
+    private void OnPeerCheck(TimeSpan now)
+    {
+        if (_dtls is { IsClient: true } dtls && !_peerCheckedBeforeDtls && !_peerReadySignalled)
+        {
+            _peerReadySignalled = true;
+            dtls.HandlePeerReady(now);
+        }
+        _peerChecked = true;
     }
 
     // The answerer's first DTLS flight can arrive before we have its answer (its checks reach us first, it finds
@@ -210,7 +230,7 @@ public sealed partial class PeerConnectionCore
             // DTLS starts on the first valid pair (RFC 8445 section 12.1 lets data go there before nomination), or at
             // the latest once a pair is selected.
             case IceValidPairEvent or IceStateChangedEvent { State: IceConnectionState.Connected } when _dtls is null && _dtlsClient is { } client && !_closing:
-                StartDtls(client, now);
+                StartDtls(client, now, (e as IceValidPairEvent)?.RoundTripTime);
                 break;
             // Back from Disconnected: traffic came back on the selected pair, or an ICE restart selected a new one
             // (after a network change the old pair stays silent; RFC 8445 section 9).
@@ -234,8 +254,11 @@ public sealed partial class PeerConnectionCore
         }
     }
 
-    private void StartDtls(bool client, TimeSpan now)
+    // rtt: the round trip of the check that validated the pair, when known; it scales DTLS's first retransmission
+    // timeout (DtlsOptions.RoundTripTime) instead of RFC 6347's 1 s.
+    private void StartDtls(bool client, TimeSpan now, TimeSpan? rtt = null)
     {
+        _peerCheckedBeforeDtls = _peerChecked;
         var fingerprint = _remote!.Fingerprints[0];
         var options = new DtlsOptions
         {
@@ -243,6 +266,8 @@ public sealed partial class PeerConnectionCore
             RemoteFingerprint = fingerprint.Value,
             RemoteFingerprintAlgorithm = fingerprint.Algorithm,
             InitialRetransmitTimeout = _options.DtlsInitialRetransmitTimeout,
+            MinRetransmitTimeout = _options.DtlsMinRetransmitTimeout,
+            RoundTripTime = rtt ?? Ice.RoundTripTime,
             HandshakeTimeout = _options.DtlsHandshakeTimeout,
             DeliverApplicationDataAsEvents = false,
         };

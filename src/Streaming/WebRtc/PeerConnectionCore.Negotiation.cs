@@ -101,6 +101,7 @@ public sealed partial class PeerConnectionCore
         StartGathering();
         var answer = JsepNegotiator.CreateAnswer(offer, LocalParameters(endOfCandidates: false));
         Stamp(answer);
+        if (answer.BundleGroup is [var tag, ..] && tag != remote.BundleTag) remote = remote.WithBundleTag(offer, tag);
         SetRemote(remote, now);
         ApplyMedia(answer, offer, answer, now);
         Complete(answer);
@@ -151,14 +152,21 @@ public sealed partial class PeerConnectionCore
         Complete(_localOffer!);
     }
 
+    /// <summary>Trickled candidates ignored because they belong to a bundled section other than the BUNDLE tag's.</summary>
+    public long OtherSectionCandidates { get; private set; }
+
     /// <summary>
     /// A trickled remote candidate (or <c>null</c> for end-of-candidates). A candidate whose <c>ufrag</c> extension
     /// names an earlier ICE generation is ignored (counted in <see cref="StaleCandidates"/>); one naming a generation
-    /// whose description has not arrived yet is kept until it does.
+    /// whose description has not arrived yet is kept until it does. With <paramref name="sdpMid"/> (or, without it,
+    /// <paramref name="sdpMLineIndex"/>) naming a section other than the BUNDLE tag's, it is ignored and counted in
+    /// <see cref="OtherSectionCandidates"/>: every bundled section uses the tagged section's transport (RFC 9143
+    /// section 7), and the peer drops the others' once BUNDLE is accepted.
     /// </summary>
-    public void AddRemoteCandidate(SdpCandidate? candidate, TimeSpan now)
+    public void AddRemoteCandidate(SdpCandidate? candidate, TimeSpan now, string? sdpMid = null, int? sdpMLineIndex = null)
     {
         Advance(now);
+        if (_remote is { } remote && NamesOtherSection(remote, sdpMid, sdpMLineIndex)) { OtherSectionCandidates++; return; }
         if (candidate is null) { Ice.AddRemoteEndOfCandidates(now); return; }
         if (candidate.Transport != "udp") return; // TCP candidates (RFC 6544) are not used
         if (candidate.GetExtension("ufrag") is { } ufrag && ufrag != _remote?.Ice.UsernameFragment)
@@ -170,6 +178,10 @@ public sealed partial class PeerConnectionCore
         if (IceCandidate.TryParse(candidate.ToString(), out var ice)) Ice.AddRemoteCandidate(ice, now);
     }
 
+    private static bool NamesOtherSection(RemoteDescription remote, string? sdpMid, int? sdpMLineIndex) =>
+        sdpMid is not null ? remote.BundleTag is { } tag && !string.Equals(sdpMid, tag, StringComparison.Ordinal)
+        : sdpMLineIndex is { } index && index != remote.BundleTagIndex;
+
     private void SetRemote(RemoteDescription remote, TimeSpan now)
     {
         if (remote.Fingerprints.Count == 0) throw new SdpParseException(0, "", "a=fingerprint is missing");
@@ -177,7 +189,7 @@ public sealed partial class PeerConnectionCore
         _remote = remote;
         // The role is decided once; later exchanges keep it (checked by CheckSameDtlsAssociation): an offer's actpass
         // must not turn the DTLS server we are into a client.
-        if (!_negotiated) _dtlsClient = JsepNegotiator.RoleFor(_weOffered, remote.Setup) == DtlsRole.Client;
+        if (!_negotiated) _dtlsClient = JsepNegotiator.RoleFor(_weOffered, remote.Setup, _options.DtlsAnswerRole) == DtlsRole.Client;
         if (previous is null || CredentialsDiffer(previous.Ice, remote.Ice))
         {
             if (previous is not null) _oldRemoteUfrags.Add(previous.Ice.UsernameFragment);

@@ -37,6 +37,8 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     public PeerConnectionCore(PeerConnectionOptions? options = null)
     {
         _options = options ?? new PeerConnectionOptions();
+        // Checked here, not when DTLS starts in the middle of the traffic (DtlsOptions.Validate would throw there).
+        if (_options.DtlsMinRetransmitTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(options), "DtlsMinRetransmitTimeout must be positive.");
         _ownsCertificate = _options.Certificate is null;
         _certificate = _options.Certificate ?? DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
         Ice = new IceAgent(_options.Ice);
@@ -75,6 +77,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         {
             SessionId = _sessionId,
             EstablishedRole = !_negotiated ? null : _dtlsClient switch { true => DtlsRole.Client, false => DtlsRole.Server, null => null },
+            AnswerRole = _options.DtlsAnswerRole,
             Candidates = Ice.LocalCandidates.Select(c => SdpCandidate.Parse(c.ToSdp())).ToList(),
             EndOfCandidates = endOfCandidates,
             MaxMessageSize = _options.MaxMessageSize,

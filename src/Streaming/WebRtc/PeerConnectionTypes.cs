@@ -2,6 +2,7 @@ using Transport.Dtls;
 using Transport.Ice;
 using Transport.Rtp.Srtp;
 using Transport.Sctp;
+using Transport.Streaming.Jsep;
 
 namespace Transport.Streaming.WebRtc;
 
@@ -27,8 +28,24 @@ public sealed record PeerConnectionOptions
     public IceAgentOptions Ice { get; init; } = new();
     /// <summary>Our certificate; null makes a new self-signed ECDSA P-256 one (reuse one across connections to save ~1 ms).</summary>
     public DtlsCertificate? Certificate { get; init; }
-    /// <summary>DTLS retransmission: initial timeout (RFC 6347: 1 s).</summary>
+    /// <summary>
+    /// DTLS retransmission: initial timeout while the path's round-trip time is unknown (RFC 6347: 1 s), and the cap
+    /// of the RTT-based one (see <see cref="DtlsMinRetransmitTimeout"/>).
+    /// </summary>
     public TimeSpan DtlsInitialRetransmitTimeout { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// DTLS retransmission: when ICE measured the round-trip time of the pair DTLS starts on, the first
+    /// retransmission timeout is max(this, 2 x RTT), at most <see cref="DtlsInitialRetransmitTimeout"/>, doubling
+    /// from there (<see cref="DtlsOptions.RoundTripTime"/>). Default 50 ms (Firefox's first timeout).
+    /// </summary>
+    public TimeSpan DtlsMinRetransmitTimeout { get; init; } = TimeSpan.FromMilliseconds(50);
+    /// <summary>
+    /// Our DTLS role when we answer an offer that says a=setup:actpass (every browser's): <see cref="DtlsRole.Server"/>
+    /// (default; we answer a=setup:passive, and the offerer's ClientHello follows our answer, so nothing is sent
+    /// before the peer can take it) or <see cref="DtlsRole.Client"/> (a=setup:active: our ClientHello may reach
+    /// the offerer before our answer does and is then lost until a retransmission; see docs/dtls.md).
+    /// </summary>
+    public DtlsRole DtlsAnswerRole { get; init; } = DtlsRole.Server;
     /// <summary>DTLS handshake gives up after this (Failed, reason HandshakeTimeout).</summary>
     public TimeSpan DtlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>

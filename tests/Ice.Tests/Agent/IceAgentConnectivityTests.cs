@@ -179,8 +179,9 @@ public sealed class IceAgentConnectivityTests
     public void AnIceRestartBeforeNominationKeepsDataOnTheValidPairOfThePreviousGeneration()
     {
         var (a, b, driver) = AgentPeer.Pair(Controlling(), Controlled());
-        // A valid pair carries data (RFC 8445 section 12.1) but the nominating check has not gone out yet.
-        Assert.True(driver.RunUntil(() => a.Agent.CanSendData, S(5)));
+        // A valid pair carries data (RFC 8445 section 12.1) but the nominating check has not gone out yet. B's own
+        // check (held until A's arrived: ControlledCheckHold) has to succeed too, or B takes no data on the pair.
+        Assert.True(driver.RunUntil(() => a.Agent.CanSendData && b.Agent.CanSendData, S(5)));
         Assert.Null(a.Agent.SelectedLocal);
         Assert.Null(b.Agent.SelectedLocal);
         var newA = a.Agent.Restart(driver.Now);

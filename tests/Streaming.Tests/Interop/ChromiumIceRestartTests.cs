@@ -277,17 +277,17 @@ public sealed class ChromiumIceRestartTests(ITestOutputHelper output)
         var reoffer = await page.EvaluateAsync<string>("async () => { await window.pc.setLocalDescription(await window.pc.createOffer()); return window.pc.localDescription.sdp; }");
         var reanswer = await pc.CreateAnswerAsync(reoffer).WaitAsync(Patience);
         Assert.Equal(UfragOf(answer), UfragOf(reanswer));
-        Assert.Contains("a=setup:active", reanswer, StringComparison.Ordinal);    // we stay the DTLS client
+        Assert.Contains("a=setup:passive", reanswer, StringComparison.Ordinal);   // we answered passive: we stay the DTLS server
         await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", reanswer);
         var ourReoffer = await pc.CreateOfferAsync().WaitAsync(Patience);
         Assert.Equal(UfragOf(answer), UfragOf(ourReoffer));
-        Assert.Contains("a=setup:active", ourReoffer, StringComparison.Ordinal);  // RFC 8842: the client offers active
+        Assert.Contains("a=setup:passive", ourReoffer, StringComparison.Ordinal); // RFC 8842: the server offers passive
         var browserReanswer = await page.EvaluateAsync<string>("""
             async sdp => { await window.pc.setRemoteDescription({ type: 'offer', sdp }); await window.pc.setLocalDescription(); return window.pc.localDescription.sdp; }
             """, ourReoffer);
         await pc.SetRemoteDescriptionAsync(browserReanswer).WaitAsync(Patience);
         Assert.Equal(UfragOf(offer), UfragOf(browserReanswer));
-        Assert.Contains("a=setup:passive", browserReanswer, StringComparison.Ordinal);
+        Assert.Contains("a=setup:active", browserReanswer, StringComparison.Ordinal);
         Assert.Empty(session.Events.OfType<IceRestartStarted>());
         var echoed = await page.EvaluateAsync<int>("() => window.got.length");
         await page.WaitForFunctionAsync($"() => window.got.length >= {echoed + 10}", null, new() { Timeout = 10_000 });

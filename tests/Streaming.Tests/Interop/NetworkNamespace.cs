@@ -68,6 +68,19 @@ public sealed partial class NetworkNamespace : IDisposable
     }
 
     private readonly List<string> _wrappers = new();
+    private bool _defaultRoute;
+
+    /// <summary>
+    /// Adds a default route onto <c>lo</c> (source 127.0.0.1): Firefox finds its default address by connecting a UDP
+    /// socket towards a public address and gathers nothing without a route (INTEROP.md). Nothing leaves the
+    /// namespace, which has no other interface. Idempotent.
+    /// </summary>
+    public void AddDefaultRouteOnLoopback()
+    {
+        if (_defaultRoute) return;
+        Run("ip", $"-n {Name} route add default dev lo src 127.0.0.1");
+        _defaultRoute = true;
+    }
 
     public void Dispose()
     {

@@ -28,7 +28,7 @@ public sealed class JsepNegotiatorTests
 
         Assert.Equal(["0", "1", "2"], back.BundleGroup);
         Assert.Equal(["audio", "video", "application"], back.Media.Select(m => m.Media));
-        Assert.All(back.Media, m => Assert.Equal(SdpSetup.Active, m.GetSetup()));
+        Assert.All(back.Media, m => Assert.Equal(SdpSetup.Passive, m.GetSetup()));   // to actpass: passive by default
         Assert.All(back.Media, m => Assert.Equal(40000, m.Port));
 
         var audio = back.Media[0];
@@ -61,7 +61,7 @@ public sealed class JsepNegotiatorTests
         var remote = RemoteDescription.Read(back);
         Assert.Equal("ourufrag", remote.Ice.UsernameFragment);
         Assert.Equal(OurFingerprint, remote.Fingerprints.Single());
-        Assert.Equal(DtlsRole.Server, JsepNegotiator.RoleFor(weOffered: true, remote.Setup));
+        Assert.Equal(DtlsRole.Client, JsepNegotiator.RoleFor(weOffered: true, remote.Setup));   // the answer said passive
     }
 
     [Fact]
@@ -83,7 +83,8 @@ public sealed class JsepNegotiatorTests
         Assert.Equal("clZf", remote.Ice.UsernameFragment);
         Assert.False(remote.Ice.Lite);
         Assert.Equal(SdpSetup.ActPass, remote.Setup);
-        Assert.Equal(DtlsRole.Client, JsepNegotiator.RoleFor(weOffered: false, remote.Setup));
+        Assert.Equal(DtlsRole.Server, JsepNegotiator.RoleFor(weOffered: false, remote.Setup));
+        Assert.Equal(DtlsRole.Client, JsepNegotiator.RoleFor(weOffered: false, remote.Setup, answerRole: DtlsRole.Client));
         Assert.Equal("2", remote.DataChannelMid);
         Assert.Equal(262144, remote.MaxMessageSize);
         Assert.Equal(2, remote.Media.Count);
@@ -127,11 +128,24 @@ public sealed class JsepNegotiatorTests
     [Theory]
     [InlineData(true, SdpSetup.Active, DtlsRole.Server)]
     [InlineData(true, SdpSetup.Passive, DtlsRole.Client)]
-    [InlineData(false, SdpSetup.ActPass, DtlsRole.Client)]
+    [InlineData(false, SdpSetup.ActPass, DtlsRole.Server)]
     [InlineData(false, SdpSetup.Passive, DtlsRole.Client)]
     [InlineData(false, SdpSetup.Active, DtlsRole.Server)]
     public void DtlsRoleFollowsSetup(bool weOffered, SdpSetup remote, DtlsRole expected) =>
         Assert.Equal(expected, JsepNegotiator.RoleFor(weOffered, remote));
+
+    [Theory]
+    [InlineData(DtlsRole.Server, SdpSetup.ActPass, SdpSetup.Passive)]
+    [InlineData(DtlsRole.Client, SdpSetup.ActPass, SdpSetup.Active)]
+    [InlineData(DtlsRole.Server, SdpSetup.Passive, SdpSetup.Active)]   // the offerer insists on being the server
+    [InlineData(DtlsRole.Client, SdpSetup.Active, SdpSetup.Passive)]   // the offerer insists on being the client
+    public void AnAnswerToAnActPassOfferSaysPassiveUnlessAskedForActive(DtlsRole answerRole, SdpSetup offered, SdpSetup expected)
+    {
+        var offer = SessionDescription.Parse(Fixture("chromium-offer.sdp").Replace("a=setup:actpass", "a=setup:" + offered.ToSdp(), StringComparison.Ordinal));
+        var answer = SessionDescription.Parse(JsepNegotiator.CreateAnswer(offer, Local() with { AnswerRole = answerRole }).ToString());
+        Assert.All(answer.Media.Where(m => !m.IsRejected), m => Assert.Equal(expected, m.GetSetup()));
+        Assert.Equal(expected, JsepNegotiator.AnswerSetup(offered, established: null, answerRole));
+    }
 
     [Fact]
     public void AnAnswerSayingActPassIsRefused() =>

@@ -28,7 +28,8 @@ public sealed class JsepRenegotiationTests
     private static (PeerConnectionCore A, PeerConnectionCore B) NegotiatedPair()
     {
         var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate });
-        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate });
+        // b answers active (not our default passive) so that each side's DTLS role differs from its offer/answer role.
+        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, DtlsAnswerRole = DtlsRole.Client });
         a.AddHostCandidate(new IPEndPoint(IPAddress.Loopback, 40001));
         b.AddHostCandidate(new IPEndPoint(IPAddress.Loopback, 40002));
         var offer = Reparse(a.CreateOffer(TimeSpan.Zero));

@@ -53,7 +53,7 @@ public sealed class PeerConnectionCoreTests
         Assert.True(driver.RunUntil(() => a.Events.OfType<DataChannelOpened>().Any() && b.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(10)));
         Assert.Equal(ConnectionState.Connected, a.Core.State);
         Assert.Equal(ConnectionState.Connected, b.Core.State);
-        Assert.True(a.Core.IsDtlsClient == false && b.Core.IsDtlsClient == true, "the answerer (active) is the DTLS client");
+        Assert.True(a.Core.IsDtlsClient == true && b.Core.IsDtlsClient == false, "the answerer (passive) is the DTLS server");
         Assert.NotNull(a.Core.Srtp);
         var connectedAt = a.Events.OfType<ConnectionStateChanged>().Single(e => e.State == ConnectionState.Connected).At;
         Assert.True(connectedAt < TimeSpan.FromMilliseconds(500), $"connected at {connectedAt}");

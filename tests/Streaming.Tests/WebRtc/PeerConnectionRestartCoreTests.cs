@@ -265,7 +265,7 @@ public sealed class PeerConnectionRestartCoreTests
         b.Core.CreateOffer(driver.Now);
         b.Core.Rollback(driver.Now);
         var answer = SessionDescription.Parse(b.Core.CreateAnswer(offerA, driver.Now).ToString());
-        Assert.Equal("active", answer.Media[0].GetAttribute("setup"));   // B answers as any answerer would
+        Assert.Equal("passive", answer.Media[0].GetAttribute("setup"));   // B answers as any of ours would
         a.Core.SetRemoteDescription(answer, driver.Now);
         a.Core.CreateDataChannel("after-glare", null, driver.Now);
         Assert.True(driver.RunUntil(() => a.Events.OfType<DataChannelOpened>().Any() && b.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(10)));
