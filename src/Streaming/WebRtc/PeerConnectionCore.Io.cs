@@ -231,6 +231,7 @@ public sealed partial class PeerConnectionCore
             RemoteFingerprintAlgorithm = fingerprint.Algorithm,
             InitialRetransmitTimeout = _options.DtlsInitialRetransmitTimeout,
             HandshakeTimeout = _options.DtlsHandshakeTimeout,
+            MaxHandshakeBuffer = _options.DtlsMaxHandshakeBuffer,
             DeliverApplicationDataAsEvents = false,
         };
         // ICE already proved the peer's address (RFC 8445), so the server needs no HelloVerifyRequest cookie round.
