@@ -28,6 +28,7 @@ public sealed partial class DtlsConnection : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
+        _reassembler.MaxBufferedBytes = options.MaxHandshakeBuffer;
         IsClient = isClient;
         _cookies = cookies;
         _remoteAddress = remoteAddress.ToArray();

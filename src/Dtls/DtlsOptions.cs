@@ -60,6 +60,17 @@ public sealed record DtlsOptions
     /// </summary>
     public bool DeliverApplicationDataAsEvents { get; init; } = true;
 
+    /// <summary>
+    /// Bytes of incomplete handshake messages held at once while they are reassembled (default 64 KiB), before the
+    /// peer is authenticated. A fragment of a message that would go over it is dropped and counted
+    /// (<see cref="DtlsDropReason.BadHandshake"/>). A WebRTC flight is a few KiB (a self-signed certificate is under 1 KiB);
+    /// raise it only for long certificate chains.
+    /// </summary>
+    public int MaxHandshakeBuffer { get; init; } = DefaultMaxHandshakeBuffer;
+
+    /// <summary>The default of <see cref="MaxHandshakeBuffer"/>: 64 KiB.</summary>
+    public const int DefaultMaxHandshakeBuffer = 64 * 1024;
+
     /// <summary>Server: ask for a client certificate and fail without one (WebRTC mutual authentication).</summary>
     public bool RequireClientCertificate { get; init; } = true;
 
@@ -90,6 +101,7 @@ public sealed record DtlsOptions
         if (MinRetransmitTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MinRetransmitTimeout));
         if (RoundTripTime is { } rtt && rtt < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RoundTripTime));
         if (Mtu < 256 || Mtu > 65000) throw new ArgumentOutOfRangeException(nameof(Mtu), "MTU must be in [256, 65000].");
+        if (MaxHandshakeBuffer < 4096) throw new ArgumentOutOfRangeException(nameof(MaxHandshakeBuffer), "MaxHandshakeBuffer must be at least 4096 bytes.");
         if (CipherSuites.Count == 0) throw new ArgumentException("No cipher suite.", nameof(CipherSuites));
         if (Groups.Count == 0) throw new ArgumentException("No group.", nameof(Groups));
         foreach (var p in SrtpProfiles)

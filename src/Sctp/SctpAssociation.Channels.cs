@@ -10,6 +10,8 @@ public sealed partial class SctpAssociation
     private readonly Dictionary<ushort, DataChannel> _channels = new();
     private readonly List<DataChannel> _channelsAwaitingAssociation = new();
     private static readonly byte[] DcepAck = [Dcep.MessageAckByte];
+    /// <summary>Resets waiting for their RE-CONFIG beyond which a refused OPEN is only counted (keeps each refusal O(1)).</summary>
+    private const int MaxQueuedResets = 1024;
 
     /// <summary>The open or opening data channels by stream id.</summary>
     public IReadOnlyDictionary<ushort, DataChannel> Channels => _channels;
@@ -180,6 +182,18 @@ public sealed partial class SctpAssociation
         }
         if (!DcepOpen.TryRead(message, out var open)) { Counters.Malformed++; return; }
         if (_channels.ContainsKey(streamId)) { Counters.UnexpectedChunk++; return; }
+        // RFC 9260 section 9.2: after a SHUTDOWN (ours or the peer's) nothing new is sent, so the channel could not be
+        // acknowledged (RFC 8832 section 6); it is not created.
+        if (State != SctpState.Established) { Counters.RefusedChannels++; return; }
+        var limits = _o.Limits;
+        if (_channels.Count >= limits.MaxChannels || open.Label.Length > limits.MaxLabelLength || open.Protocol.Length > limits.MaxProtocolLength)
+        {
+            Counters.RefusedChannels++;
+            // Closing the stream (RFC 8831 section 6.7) tells the peer; the queue of resets is bounded too, so a flood of
+            // refused OPENs costs only the counter.
+            if (_pendingResets.Count < MaxQueuedResets) QueueReset(streamId);
+            return;
+        }
         var ch = new DataChannel(this, streamId, Encoding.UTF8.GetString(open.Label), Encoding.UTF8.GetString(open.Protocol),
             open.ChannelType, open.Reliability, open.Priority, negotiated: false)
         {

@@ -46,6 +46,11 @@ public sealed class SctpCounters
     public long ForwardTsnSent { get; internal set; }
     /// <summary>FORWARD TSN chunks received.</summary>
     public long ForwardTsnReceived { get; internal set; }
+    /// <summary>
+    /// DATA_CHANNEL_OPENs refused: over <see cref="SctpLimits"/> (the stream is reset), or arriving once a shutdown
+    /// began (RFC 9260 section 9.2: no new data is accepted from the upper layer, so no ACK can be sent).
+    /// </summary>
+    public long RefusedChannels { get; internal set; }
     /// <summary>Messages delivered to the application.</summary>
     public long MessagesDelivered { get; internal set; }
 }

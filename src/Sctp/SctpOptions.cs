@@ -54,6 +54,9 @@ public sealed record SctpOptions
     /// <summary>True when our DTLS role is client: then our data channels use even stream ids (RFC 8832 section 6).</summary>
     public bool IsDtlsClient { get; init; } = true;
 
+    /// <summary>Bounds on the data channels a peer can open (count, label and protocol lengths); see <see cref="SctpLimits"/>.</summary>
+    public SctpLimits Limits { get; init; } = new();
+
     /// <summary>Key of the state cookie HMAC; null draws a random one per association.</summary>
     public byte[]? CookieSecret { get; init; }
 
@@ -65,5 +68,7 @@ public sealed record SctpOptions
         if (RtoMin <= TimeSpan.Zero || RtoMax < RtoMin || RtoInitial < RtoMin || RtoInitial > RtoMax)
             throw new ArgumentOutOfRangeException(nameof(RtoInitial), "Need 0 < RtoMin <= RtoInitial <= RtoMax.");
         if (Streams == 0) throw new ArgumentOutOfRangeException(nameof(Streams));
+        ArgumentNullException.ThrowIfNull(Limits);
+        Limits.Validate();
     }
 }

@@ -104,4 +104,32 @@ public sealed class RecordLayerTests
         Assert.Equal(1, second.Sequence);
         Assert.False(r.TryTake(out _));
     }
+
+    [Fact]
+    public void ReassemblyHoldsAtMostTheHandshakeBufferBeforeAuthentication()
+    {
+        // Eight 25-byte fragments, each claiming a 32 KiB message (the largest a header may claim): only what fits in
+        // DtlsOptions.MaxHandshakeBuffer (64 KiB) is held; the rest is refused (dropped and counted by the connection).
+        var r = new HandshakeReassembler();
+        var outcomes = new List<FragmentOutcome>();
+        for (var seq = 0; seq < 8; seq++)
+        {
+            var frag = new byte[12 + 13];
+            HandshakeHeader.Write(frag, DtlsHandshakeType.Certificate, HandshakeHeader.MaxMessageLength, seq, 0, 13);
+            Assert.True(HandshakeHeader.TryRead(frag, out var h, out _));
+            outcomes.Add(r.Add(h));
+        }
+        Assert.Equal(2, outcomes.Count(o => o == FragmentOutcome.Accepted));
+        Assert.Equal(DtlsOptions.DefaultMaxHandshakeBuffer, r.BufferedBytes);
+
+        // A whole small message still goes through once the big ones are gone (a new handshake clears them).
+        r.Clear();
+        var small = new byte[12 + 100];
+        HandshakeHeader.Write(small, DtlsHandshakeType.Certificate, 100, 0, 0, 100);
+        Assert.True(HandshakeHeader.TryRead(small, out var s, out _));
+        Assert.Equal(FragmentOutcome.Accepted, r.Add(s));
+        Assert.True(r.TryTake(out var message));
+        Assert.Equal(100, message.Body.Length);
+        Assert.Equal(0, r.BufferedBytes);
+    }
 }

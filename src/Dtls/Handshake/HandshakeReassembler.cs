@@ -28,8 +28,20 @@ internal sealed class HandshakeReassembler
     private const int Window = 8;
     private readonly Pending?[] _slots = new Pending?[Window];
 
+    private int _buffered;
+
     /// <summary>message_seq of the next message to hand out.</summary>
     public int NextSequence { get; set; }
+
+    /// <summary>
+    /// Bytes of message bodies held at once (<see cref="DtlsOptions.MaxHandshakeBuffer"/>). The length of a message
+    /// comes from its first fragment, before anything is authenticated: without a bound one 25-byte fragment that
+    /// claims 16 MiB (RFC 6347's 24-bit length) would make us hold 16 MiB, eight of them up to 128 MiB.
+    /// </summary>
+    public int MaxBufferedBytes { get; set; } = DtlsOptions.DefaultMaxHandshakeBuffer;
+
+    /// <summary>Bytes held now (for tests).</summary>
+    public int BufferedBytes => _buffered;
 
     public FragmentOutcome Add(in HandshakeHeader fragment)
     {
@@ -38,7 +50,12 @@ internal sealed class HandshakeReassembler
         if (seq >= NextSequence + Window) return FragmentOutcome.Rejected;
         ref var slot = ref _slots[seq % Window];
         if (slot is null || slot.Sequence != seq)
+        {
+            var held = _buffered - (slot?.Body.Length ?? 0);
+            if (fragment.MessageLength > MaxBufferedBytes - held) return FragmentOutcome.Rejected;
+            _buffered = held + fragment.MessageLength;
             slot = new Pending(seq, fragment.Type, fragment.MessageLength);
+        }
         else if (slot.Type != fragment.Type || slot.Body.Length != fragment.MessageLength)
             return FragmentOutcome.Rejected;
         slot.Add(fragment.FragmentOffset, fragment.Fragment);
@@ -52,6 +69,7 @@ internal sealed class HandshakeReassembler
         if (slot is not null && slot.Sequence == NextSequence && slot.IsComplete)
         {
             message = new ReceivedMessage(slot.Type, slot.Sequence, slot.Body);
+            _buffered -= slot.Body.Length;
             slot = null;
             NextSequence++;
             return true;
@@ -60,7 +78,11 @@ internal sealed class HandshakeReassembler
         return false;
     }
 
-    public void Clear() => Array.Clear(_slots);
+    public void Clear()
+    {
+        Array.Clear(_slots);
+        _buffered = 0;
+    }
 
     private sealed class Pending(int sequence, DtlsHandshakeType type, int length)
     {

@@ -100,25 +100,7 @@ public sealed partial class IceAgent
         if (State == IceConnectionState.New) Transition(IceConnectionState.Checking, IceStateReason.ChecksStarted, now);
     }
 
-    internal void EnqueueTriggered(IcePair pair, bool front)
-    {
-        if (pair.InTriggeredQueue)
-        {
-            if (!front) return;
-            // Move to the front: rebuild the (short) queue.
-            var rest = _current.Triggered.ToArray();
-            _current.Triggered.Clear();
-            _current.Triggered.Enqueue(pair);
-            foreach (var p in rest) if (p != pair) _current.Triggered.Enqueue(p);
-            return;
-        }
-        pair.InTriggeredQueue = true;
-        if (!front) { pair.Generation.Triggered.Enqueue(pair); return; }
-        var others = pair.Generation.Triggered.ToArray();
-        pair.Generation.Triggered.Clear();
-        pair.Generation.Triggered.Enqueue(pair);
-        foreach (var p in others) pair.Generation.Triggered.Enqueue(p);
-    }
+    internal void EnqueueTriggered(IcePair pair, bool front) => pair.Generation.Triggered.Enqueue(pair, front, PriorityOf(pair));
 
     private bool ChecksAllowed =>
         Mode.SendsChecks && _current.Remote is not null && State is not (IceConnectionState.Failed or IceConnectionState.Closed);
@@ -127,12 +109,7 @@ public sealed partial class IceAgent
     private IcePair? NextPairToCheck(bool take)
     {
         var g = _current;
-        while (g.Triggered.TryPeek(out var t))
-        {
-            if (t.State == IceCandidatePairState.InProgress && !t.NominationPending) { g.Triggered.Dequeue(); t.InTriggeredQueue = false; continue; }
-            if (take) { g.Triggered.Dequeue(); t.InTriggeredQueue = false; }
-            return t;
-        }
+        if (g.Triggered.Next(take, SkipTriggered) is { } t) return t;
         // Once a pair of this generation is selected, ordinary checks stop (RFC 8445 section 8.1.2).
         if (Selected is { } s && s.Generation == g) return null;
         IcePair? best = null;
@@ -143,6 +120,9 @@ public sealed partial class IceAgent
                 if (p.State == IceCandidatePairState.Frozen && (best is null || PriorityOf(p) > PriorityOf(best))) best = p;
         return best;
     }
+
+    // A triggered pair whose check is already in flight needs no new one, unless it is to carry USE-CANDIDATE.
+    private static readonly Func<IcePair, bool> SkipTriggered = t => t.State == IceCandidatePairState.InProgress && !t.NominationPending;
 
     private TimeSpan? NextCheckDue()
     {

@@ -78,12 +78,13 @@ public sealed partial class IceAgent
         // Data may precede our own selection (the peer selected first and starts DTLS at once): accept it on any
         // valid pair, and on a pair the peer has checked with our password, even while our own check on it is still
         // in flight (else the peer's first DTLS flight is lost and costs it a retransmission timeout).
-        foreach (var p in _current.Pairs)
-            if ((p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked) && p.Matches(local, remote)) return EarlyData(p, now);
+        // One lookup in the pair index, not a walk of the check list per datagram.
+        if (FindPair(_current, local, remote) is { } p && (p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked))
+            return EarlyData(p, now);
         // Restarted before any nomination: the previous generation's valid pairs still carry the data (see Restart).
-        if (Selected is null && _previous is { } previous)
-            foreach (var p in previous.Pairs)
-                if ((p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked) && p.Matches(local, remote)) return EarlyData(p, now);
+        if (Selected is null && _previous is { } previous && FindPair(previous, local, remote) is { } old
+            && (old.Valid || old.State == IceCandidatePairState.Succeeded || old.PeerChecked))
+            return EarlyData(old, now);
         Drop(IceDropReason.UnknownPeer);
         return IceReceiveResult.Dropped;
     }
@@ -158,11 +159,15 @@ public sealed partial class IceAgent
         {
             if (checkList != _current) return IceReceiveResult.Stun;
             g = checkList;
+            // Answered above (the peer holds our password), but a source the limits refuse, or one over them, leaves
+            // no candidate and no pair behind (counted).
+            if (!AdmitRemoteCandidate(g, remote)) return IceReceiveResult.Stun;
             // RFC 8445 section 7.3.1.3: a peer-reflexive remote candidate with the request's PRIORITY.
             var candidate = new IceCandidate(IceCandidateType.PeerReflexive, remote, priority, "prflx" + (g.RemoteCandidates.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            pair = FindOrAddPair(g, localCandidate, candidate);
+            if (pair is null) return IceReceiveResult.Stun;
             g.RemoteCandidates.Add(candidate);
             Emit(new IceRemoteCandidateLearnedEvent(now, candidate));
-            pair = FindOrAddPair(g, localCandidate, candidate);
             StartChecksIfReady(now);
         }
         // Our checks on the pair use the credentials the peer's last request on it used.
@@ -184,8 +189,7 @@ public sealed partial class IceAgent
 
     private static IcePair? FindPair(IceGeneration g, IPEndPoint local, IPEndPoint remote)
     {
-        foreach (var p in g.Pairs) if (p.Matches(local, remote)) return p;
-        return null;
+        return g.PairIndex.GetValueOrDefault((local, remote));
     }
 
     /// <summary>Success response: XOR-MAPPED-ADDRESS of the source, integrity with our password, FINGERPRINT (RFC 8445 section 7.3.1.2).</summary>

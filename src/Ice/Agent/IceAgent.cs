@@ -79,6 +79,15 @@ public sealed partial class IceAgent : IDisposable
     /// <summary>Datagrams dropped for <paramref name="reason"/>.</summary>
     public long DroppedCount(IceDropReason reason) => _dropped[(int)reason];
 
+    /// <summary>Remote candidates (signalled or peer-reflexive) not used because the check list held <see cref="IceLimits.MaxRemoteCandidates"/>.</summary>
+    public long RemoteCandidatesDropped { get; private set; }
+
+    /// <summary>Remote candidates refused for their address (<see cref="IceLimits"/>: unspecified, multicast, broadcast, ours, private when denied).</summary>
+    public long RemoteCandidatesFiltered { get; private set; }
+
+    /// <summary>Pairs not formed because the check list held <see cref="IceLimits.MaxPairs"/>.</summary>
+    public long PairsDropped { get; private set; }
+
     /// <summary>All dropped datagrams.</summary>
     public long DroppedTotal { get { long n = 0; foreach (var d in _dropped) n += d; return n; } }
 
@@ -164,7 +173,7 @@ public sealed partial class IceAgent : IDisposable
         {
             if (old.ForeignPeerUfrag != remote.Ufrag) continue;
             if (!_current.RemoteCandidates.Contains(old.Remote)) _current.RemoteCandidates.Add(old.Remote);
-            var pair = FindOrAddPair(_current, old.Local, old.Remote);
+            if (FindOrAddPair(_current, old.Local, old.Remote) is not { } pair) continue;
             pair.BridgeUsername = remote.Ufrag + ":" + previous.Local.Ufrag;
             pair.PeerChecked = true;
             Mode.OnRequest(this, pair, old.ForeignPeerNominated, now);
@@ -191,6 +200,7 @@ public sealed partial class IceAgent : IDisposable
             }
             return;
         }
+        if (!AdmitRemoteCandidate(_current, candidate.Address)) return;
         _current.RemoteCandidates.Add(candidate);
         foreach (var local in _localCandidates)
             if (local.Type is IceCandidateType.Host or IceCandidateType.Relayed) AddPair(_current, local, candidate);
@@ -229,28 +239,50 @@ public sealed partial class IceAgent : IDisposable
     // The generation of the selected pair while a restart's new generation is being checked (RFC 8445 section 9).
     private IceGeneration? _previous;
 
-    private void AddPair(IceGeneration g, IceCandidate local, IceCandidate remote)
+    private void AddPair(IceGeneration g, IceCandidate local, IceCandidate remote) => TryAddPair(g, local, remote);
+
+    // O(1) in the pairs held (an index by addresses, a list per foundation): pairing a new remote candidate costs the
+    // local candidates of its family, not the check list (RFC 8445 section 6.1.2.5 bounds the list: Limits.MaxPairs).
+    private IcePair? TryAddPair(IceGeneration g, IceCandidate local, IceCandidate remote)
     {
-        if (local.Address.AddressFamily != remote.Address.AddressFamily) return;
-        foreach (var p in g.Pairs)
-            if (p.Local.Base.Equals(local.Base) && p.Remote.Address.Equals(remote.Address)) return;
+        if (local.Address.AddressFamily != remote.Address.AddressFamily) return null;
+        if (g.PairIndex.TryGetValue((local.Base, remote.Address), out var existing)) return existing;
+        if (g.Pairs.Count >= Options.Limits.MaxPairs) { PairsDropped++; return null; }
         var pair = new IcePair(g, local, remote) { State = IceCandidatePairState.Frozen };
         g.Pairs.Add(pair);
+        g.PairIndex[(local.Base, remote.Address)] = pair;
         // RFC 8656 section 9: the relay forwards only from and to IPs with a permission; ask before the first check.
         if (local.Type == IceCandidateType.Relayed) RequestPermission(local, remote.Address);
         // RFC 8445 section 6.1.2.6: the first pair of each foundation starts Waiting.
+        if (!g.PairsByFoundation.TryGetValue(pair.Foundation, out var sameFoundation))
+            g.PairsByFoundation[pair.Foundation] = sameFoundation = new List<IcePair>();
         var foundationActive = false;
-        foreach (var p in g.Pairs)
-            if (p != pair && p.Foundation == pair.Foundation && p.State != IceCandidatePairState.Frozen) foundationActive = true;
+        foreach (var p in sameFoundation)
+            if (p.State != IceCandidatePairState.Frozen) { foundationActive = true; break; }
+        sameFoundation.Add(pair);
         if (!foundationActive) pair.State = IceCandidatePairState.Waiting;
+        return pair;
     }
 
-    internal IcePair FindOrAddPair(IceGeneration g, IceCandidate local, IceCandidate remote)
+    /// <summary>The pair of <paramref name="local"/> and <paramref name="remote"/>, formed when new; null when the check list is full.</summary>
+    internal IcePair? FindOrAddPair(IceGeneration g, IceCandidate local, IceCandidate remote) => TryAddPair(g, local, remote);
+
+    /// <summary>
+    /// Whether a remote candidate may join the check list: its address passes <see cref="IceAgentOptions.Limits"/>
+    /// and is none of ours (a check to our own socket would loop), and the list has room. Counted when not.
+    /// </summary>
+    private bool AdmitRemoteCandidate(IceGeneration g, IPEndPoint address)
     {
-        foreach (var p in g.Pairs)
-            if (p.Local.Base.Equals(local.Base) && p.Remote.Address.Equals(remote.Address)) return p;
-        AddPair(g, local, remote);
-        return g.Pairs[^1];
+        var allowed = Options.Limits.Allows(address);
+        if (allowed)
+            foreach (var c in _hosts)
+                if (c.Address.Equals(address)) { allowed = false; break; }
+        if (allowed)
+            foreach (var c in _localCandidates)
+                if (c.Address.Equals(address)) { allowed = false; break; }
+        if (!allowed) { RemoteCandidatesFiltered++; return false; }
+        if (g.RemoteCandidates.Count >= Options.Limits.MaxRemoteCandidates) { RemoteCandidatesDropped++; return false; }
+        return true;
     }
 
     // ---------------- outputs ----------------

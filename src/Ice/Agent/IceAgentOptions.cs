@@ -133,6 +133,8 @@ public sealed record IceAgentOptions
     /// </summary>
     public IceTransportPolicy TransportPolicy { get; init; } = IceTransportPolicy.All;
 
+    /// <summary>Bounds on what the remote party can make the agent hold: candidates, pairs, addresses (see <see cref="IceLimits"/>).</summary>
+    public IceLimits Limits { get; init; } = new();
     /// <summary>Random source for consent jitter; seed it in tests. Default: a new <see cref="System.Random"/>.</summary>
     public Random? Random { get; init; }
 
@@ -152,6 +154,8 @@ public sealed record IceAgentOptions
         })
             if (value < TimeSpan.Zero) throw new ArgumentOutOfRangeException(name, "A timer is positive, or 0 to disable it.");
         if (ReceiveSilencePackets < 1) throw new ArgumentOutOfRangeException(nameof(ReceiveSilencePackets), "At least one datagram per window.");
+        ArgumentNullException.ThrowIfNull(Limits);
+        Limits.Validate();
         ArgumentNullException.ThrowIfNull(CheckRetransmission);
         CheckRetransmission.Validate();
         ArgumentNullException.ThrowIfNull(TurnServers);

@@ -30,6 +30,8 @@ internal sealed class IcePair
     /// <summary>Controlling side: the next check on this pair carries USE-CANDIDATE.</summary>
     public bool NominationPending { get; set; }
     public bool InTriggeredQueue { get; set; }
+    /// <summary>The ticket of the pair's live entry in <see cref="TriggeredCheckQueue"/>.</summary>
+    public int TriggeredTicket { get; set; }
     /// <summary>The peer sent an authenticated check on this pair: it holds our password and sends from this address.</summary>
     public bool PeerChecked { get; set; }
     /// <summary>
@@ -96,7 +98,11 @@ internal sealed class IceGeneration : IDisposable
     public string? OutgoingUsername { get; private set; }
     public List<IceCandidate> RemoteCandidates { get; } = new();
     public List<IcePair> Pairs { get; } = new();
-    public Queue<IcePair> Triggered { get; } = new();
+    /// <summary>The pairs by (local base, remote address): finding the pair of a check is O(1) (no quadratic pairing).</summary>
+    public Dictionary<(IPEndPoint Local, IPEndPoint Remote), IcePair> PairIndex { get; } = new();
+    /// <summary>The pairs by foundation, for the initial states of RFC 8445 section 6.1.2.6.</summary>
+    public Dictionary<string, List<IcePair>> PairsByFoundation { get; } = new();
+    public TriggeredCheckQueue Triggered { get; } = new();
     public bool RemoteEndOfCandidates { get; set; }
     public TimeSpan? FirstValidAt { get; set; }
     /// <summary>When the remote credentials of this generation were set (the hold of IceAgentOptions.ControlledCheckHold runs from here).</summary>

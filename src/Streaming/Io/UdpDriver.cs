@@ -169,6 +169,20 @@ public sealed partial class UdpDriver : IAsyncDisposable
                 if (route.Actor == actor) socket.Routes.TryRemove(new KeyValuePair<SocketAddress, Route>(address, route));
     }
 
+    /// <summary>The routes (socket, remote address) known on all sockets: one per remote address a peer sent to.</summary>
+    internal int RouteCount
+    {
+        get
+        {
+            lock (_sockets)
+            {
+                var n = 0;
+                foreach (var s in _sockets) n += s.Routes.Count;
+                return n;
+            }
+        }
+    }
+
     /// <summary>
     /// Routes datagrams arriving on <paramref name="socket"/> from <paramref name="remote"/> to <paramref name="actor"/>
     /// (called when the peer sends there): the 5-tuple, so many peers on different local ports may talk to one remote.
@@ -279,10 +293,11 @@ public sealed partial class UdpDriver : IAsyncDisposable
                 Interlocked.Increment(ref Counters._droppedUnknownPeer);
                 return false;
             }
-            var remote = (IPEndPoint)bound.LocalEndPoint.Create(address);
-            var key = new SocketAddress(address.Family, address.Size);
-            address.Buffer.Span[..address.Size].CopyTo(key.Buffer.Span);
-            route = bound.Routes.GetOrAdd(key, new Route(owner, remote));
+            // No route is learnt here: anyone can put a live ufrag into a USERNAME, from any (spoofed) source. The peer
+            // checks MESSAGE-INTEGRITY (RFC 8445 section 7.3) and answers only an authenticated request; sending that
+            // answer learns the 5-tuple (PeerActor -> Learn). A forged request is dropped by the peer and leaves nothing.
+            Interlocked.Increment(ref Counters._unroutedRequests);
+            route = new Route(owner, (IPEndPoint)bound.LocalEndPoint.Create(address));
         }
         if (!route.Actor.Deliver(bound, buffer, length, route.RemoteEndPoint, kind == DatagramKind.Stun, out var taken))
             Interlocked.Increment(ref Counters._droppedInboxFull);

@@ -3,7 +3,7 @@ namespace Transport.Streaming.Io;
 /// <summary>What the <see cref="UdpDriver"/> counted, read at any time from any thread.</summary>
 public sealed class UdpDriverCounters
 {
-    internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups, _inline, _handoffs, _sendCalls, _receiveCalls, _droppedOversize;
+    internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups, _inline, _handoffs, _sendCalls, _receiveCalls, _droppedOversize, _unroutedRequests;
 
     /// <summary>Datagrams received on all sockets.</summary>
     public long Received => Interlocked.Read(ref _received);
@@ -19,6 +19,11 @@ public sealed class UdpDriverCounters
     public long SendErrors => Interlocked.Read(ref _sendErrors);
     /// <summary>Datagrams from a remote address that no peer knows, and that were not a routable first STUN request.</summary>
     public long DroppedUnknownPeer => Interlocked.Read(ref _droppedUnknownPeer);
+    /// <summary>
+    /// STUN requests from an unknown remote address handed to the peer named by their USERNAME without learning a route:
+    /// the route comes only when the peer answers, that is when the request's MESSAGE-INTEGRITY checked out.
+    /// </summary>
+    public long UnroutedRequests => Interlocked.Read(ref _unroutedRequests);
     /// <summary>Datagrams whose first byte is in no RFC 7983 range used by WebRTC.</summary>
     public long DroppedUnknownKind => Interlocked.Read(ref _droppedUnknownKind);
     /// <summary>Datagrams dropped because their peer's inbox was full.</summary>

@@ -42,7 +42,9 @@ public sealed record CodecSpec(string Name, int ClockRate, int? Channels, int Pr
             var profile = p.GetValueOrDefault("profile-level-id");
             if (profile is null || profile.Length != 6) return false;
             var idc = profile[..2].ToLowerInvariant();
-            var constraints = Convert.ToByte(profile.Substring(2, 2), 16);
+            // RFC 6184 section 8.1: profile-level-id is six hex digits; anything else names no profile we know.
+            if (!byte.TryParse(profile.AsSpan(2, 2), System.Globalization.NumberStyles.AllowHexSpecifier,
+                    System.Globalization.CultureInfo.InvariantCulture, out var constraints)) return false;
             if (idc != "42" && !(idc == "4d" && (constraints & 0x80) != 0)) return false;
         }
         return true;

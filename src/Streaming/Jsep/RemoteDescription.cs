@@ -45,8 +45,10 @@ public sealed record RemoteDescription(
         string Need(string name) =>
             first.GetAttribute(name) ?? sdp.GetAttribute(name) ?? throw new SdpParseException(0, "", $"a={name} is missing");
         var ice = new IceParameters(Need("ice-ufrag"), Need("ice-pwd"), sdp.HasAttribute("ice-lite"));
-        if (ice.UsernameFragment.Length < 4 || ice.Password.Length < 22)
-            throw new SdpParseException(0, "", "ICE ufrag must have at least 4 and ice-pwd at least 22 characters (RFC 8839 section 5.4)");
+        // RFC 8839 section 5.4: 4 to 256 (ufrag) and 22 to 256 (pwd) ice-chars. Checked here so a remote value the
+        // ICE agent's SASLprep would refuse (a TAB, a control character) is a typed parse error, not a crash later.
+        try { IceSdpFragment.Validate(ice.UsernameFragment, ice.Password); }
+        catch (ArgumentException e) { throw new SdpParseException(0, "", e.Message.Split(" (Parameter", 2)[0] + " (RFC 8839 section 5.4)"); }
         var fingerprints = first.GetAttributes("fingerprint").Concat(sdp.GetAttributes("fingerprint")).Select(SdpFingerprint.Parse).ToList();
         if (fingerprints.Count == 0) throw new SdpParseException(0, "", "a=fingerprint is missing");
         var setup = first.GetSetup() ?? sdp.GetSetup() ?? SdpSetup.ActPass; // RFC 8842 section 5.3: absent means actpass in an offer
@@ -159,7 +161,12 @@ public sealed record RemoteDescription(
     internal static List<NegotiatedCodec> Intersect(MediaDescription m, IReadOnlyList<CodecSpec> ours, bool useRtx)
     {
         var maps = m.GetRtpMaps().ToList();
-        var fmtps = m.GetFmtps().ToDictionary(f => f.PayloadType);
+        var fmtps = new Dictionary<int, SdpFmtp>();
+        foreach (var f in m.GetFmtps())
+            // RFC 8866 section 6.15 gives one a=fmtp per format; two would leave the codec's parameters ambiguous.
+            if (!fmtps.TryAdd(f.PayloadType, f))
+                throw new SdpParseException(0, "a=fmtp:" + f.PayloadType.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    $"two a=fmtp lines for payload type {f.PayloadType} in media section '{m.Mid}'");
         var result = new List<NegotiatedCodec>();
         foreach (var codec in ours)
             foreach (var map in maps)

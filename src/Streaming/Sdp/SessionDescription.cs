@@ -78,6 +78,10 @@ public sealed class SessionDescription : SdpSection
                 // Only trailing empty lines are tolerated.
                 continue;
             }
+            // RFC 8866 section 9: a value is a byte-string, which excludes NUL, CR and LF; a bare CR inside a line
+            // would also be refused when the answer is written (SdpSection.AddAttribute), so refuse it here.
+            if (line.AsSpan().IndexOfAny('\r', '\0') >= 0)
+                throw new SdpParseException(number, line, "a CR or NUL character inside a line");
             if (line.Length < 2 || line[1] != '=' || line[0] < 'a' || line[0] > 'z')
                 throw new SdpParseException(number, line, "not a '<type>=<value>' line");
             var type = line[0];

@@ -269,6 +269,7 @@ public sealed partial class PeerConnectionCore
             MinRetransmitTimeout = _options.DtlsMinRetransmitTimeout,
             RoundTripTime = rtt ?? Ice.RoundTripTime,
             HandshakeTimeout = _options.DtlsHandshakeTimeout,
+            MaxHandshakeBuffer = _options.DtlsMaxHandshakeBuffer,
             DeliverApplicationDataAsEvents = false,
         };
         // ICE already proved the peer's address (RFC 8445), so the server needs no HelloVerifyRequest cookie round.

@@ -48,6 +48,8 @@ public sealed record PeerConnectionOptions
     public DtlsRole DtlsAnswerRole { get; init; } = DtlsRole.Server;
     /// <summary>DTLS handshake gives up after this (Failed, reason HandshakeTimeout).</summary>
     public TimeSpan DtlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>DTLS: bytes of handshake messages held in reassembly before the peer is authenticated (default 64 KiB, <see cref="Transport.Dtls.DtlsOptions.MaxHandshakeBuffer"/>).</summary>
+    public int DtlsMaxHandshakeBuffer { get; init; } = Transport.Dtls.DtlsOptions.DefaultMaxHandshakeBuffer;
     /// <summary>
     /// SCTP options (RTO, Max.Retrans, delayed SACK, buffer sizes); IsDtlsClient and MaxMessageSize are set by the
     /// connection. The default raises RTO.Min to 400 ms: browsers delay their SACKs by up to 200 ms, and with a

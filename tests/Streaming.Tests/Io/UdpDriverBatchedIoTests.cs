@@ -42,6 +42,13 @@ public sealed class UdpDriverBatchedIoTests
         return d;
     }
 
+    /// <summary>
+    /// The receiver sends to <paramref name="remote"/> first: a driver routes by the addresses its peer sent to (which
+    /// for ICE means it answered an authenticated request), so datagrams that follow a bare request are routed.
+    /// </summary>
+    private static Task IntroduceAsync(PeerHandle handle, SinkPeer receiver, IPEndPoint remote) =>
+        handle.InvokeAsync(_ => receiver.Queue([0x80, 0], remote));
+
     private static async Task WaitForAsync(Func<bool> condition, string what)
     {
         var end = DateTime.UtcNow + Patience;
@@ -60,12 +67,13 @@ public sealed class UdpDriverBatchedIoTests
         var options = new UdpDriverOptions { BatchedIo = batched };
         await using var d1 = new UdpDriver(options: options);
         await using var d2 = new UdpDriver(options: options);
-        d1.Bind(AnyLoopback);
+        var from = d1.Bind(AnyLoopback);
         var to = d2.Bind(AnyLoopback);
         var sender = new SinkPeer("aaaa");
         var receiver = new SinkPeer("bbbb");
         await using var hs = d1.Register(sender);
         await using var hr = d2.Register(receiver);
+        await IntroduceAsync(hr, receiver, from);
 
         var expected = new List<byte[]> { ToyPeer.BindingRequest("bbbb:aaaa") };
         for (var i = 0; i < 40; i++) expected.Add(Datagram(1000, i));
@@ -102,7 +110,7 @@ public sealed class UdpDriverBatchedIoTests
         await using var d1 = new UdpDriver();
         await using var d2 = new UdpDriver();
         await using var d3 = new UdpDriver();
-        d1.Bind(AnyLoopback);
+        var from = d1.Bind(AnyLoopback);
         var to2 = d2.Bind(AnyLoopback);
         var to3 = d3.Bind(AnyLoopback);
         var sender = new SinkPeer("aaaa");
@@ -111,6 +119,8 @@ public sealed class UdpDriverBatchedIoTests
         await using var hs = d1.Register(sender);
         await using var h2 = d2.Register(r2);
         await using var h3 = d3.Register(r3);
+        await IntroduceAsync(h2, r2, from);
+        await IntroduceAsync(h3, r3, from);
 
         var for2 = new List<byte[]> { ToyPeer.BindingRequest("bbbb:aaaa") };
         var for3 = new List<byte[]> { ToyPeer.BindingRequest("cccc:aaaa") };
@@ -141,6 +151,7 @@ public sealed class UdpDriverBatchedIoTests
         await using var handle = driver.Register(peer);
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         client.Bind(AnyLoopback);
+        await IntroduceAsync(handle, peer, (IPEndPoint)client.LocalEndPoint!);
         client.SendTo(ToyPeer.BindingRequest("bbbb:aaaa"), port);
         await WaitForAsync(() => peer.Received.Count == 1, "the request");
         client.SendTo(Datagram(3000, 1), port);
@@ -180,6 +191,7 @@ public sealed class UdpDriverBatchedIoTests
 
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         client.Bind(AnyLoopback);
+        await IntroduceAsync(handle, peer, (IPEndPoint)client.LocalEndPoint!);
         var sent = new List<byte[]> { ToyPeer.BindingRequest("bbbb:aaaa") };
         client.SendTo(sent[0], port);
         for (var i = 0; i < 200; i++)

@@ -112,7 +112,8 @@ public sealed class UdpDriverTests
         client.SendTo(ToyPeer.BindingRequest("aaaa:client"), port);       // at 0: alice takes it and blocks on the gate
         WaitFor(() => Volatile.Read(ref alice.ThreadsInside) == 1, "alice busy with the first datagram");
         clock.Advance(TimeSpan.FromMilliseconds(50));
-        client.SendTo([0x80, 2], port);                                  // at 50 ms: queued behind the busy peer
+        // At 50 ms: queued behind the busy peer (a request again: the address has no route until alice answered).
+        client.SendTo(ToyPeer.BindingRequest("aaaa:client"), port);
         WaitFor(() => ha.QueuedDatagrams == 1, "the second datagram queued");
         clock.Advance(TimeSpan.FromMilliseconds(250));                   // alice is busy until 300 ms
         gate.Set();
@@ -184,11 +185,14 @@ public sealed class UdpDriverTests
         var clients = Enumerable.Range(0, peers).Select(_ => Client()).ToArray();
         try
         {
-            for (var round = 0; round < 5; round++)
+            // The first request is routed by its USERNAME; the answer makes the address a route for the rest.
+            for (var i = 0; i < peers; i++) clients[i].SendTo(ToyPeer.BindingRequest($"f{i:D3}:x"), port);
+            for (var i = 0; i < peers; i++) Assert.StartsWith($"p{i:D3}", ReceiveText(clients[i]));
+            for (var round = 1; round < 5; round++)
                 for (var i = 0; i < peers; i++)
-                    clients[i].SendTo(round == 0 ? ToyPeer.BindingRequest($"f{i:D3}:x") : [0x80, (byte)round], port);
+                    clients[i].SendTo([0x80, (byte)round], port);
             for (var i = 0; i < peers; i++)
-                for (var round = 0; round < 5; round++)
+                for (var round = 1; round < 5; round++)
                     Assert.StartsWith($"p{i:D3}", ReceiveText(clients[i]));
             Assert.All(toys, t => Assert.Equal(5, t.Received.Count));
             Assert.All(toys, t => Assert.Equal(1, t.MaxThreadsInside));
@@ -215,7 +219,8 @@ public sealed class UdpDriverTests
 
         slowClient.SendTo(ToyPeer.BindingRequest("slow:x"), port);
         WaitFor(() => slow.ThreadsInside == 1, "the slow peer to block");
-        for (var i = 0; i < 50; i++) slowClient.SendTo([0x80, (byte)i], port);
+        // Requests (routed by USERNAME): the address has no route before the blocked peer answered.
+        for (var i = 0; i < 50; i++) slowClient.SendTo(ToyPeer.BindingRequest("slow:x"), port);
 
         fastClient.SendTo(ToyPeer.BindingRequest("fast:x"), port);
         Assert.StartsWith("fast", ReceiveText(fastClient));   // answered while the slow peer is still blocked

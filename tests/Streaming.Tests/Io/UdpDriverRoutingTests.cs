@@ -1,0 +1,89 @@
+using System.Net;
+using System.Net.Sockets;
+using Transport.Ice;
+using Transport.Ice.Stun;
+using Transport.Streaming.Io;
+
+namespace Transport.Streaming.Tests.Io;
+
+/// <summary>
+/// The driver learns a route only for a remote address its peer answered, so requests naming a live ufrag with a wrong
+/// MESSAGE-INTEGRITY, from many (loopback) sources, leave no state behind. Real sockets on 127.0.0.0/8 only.
+/// </summary>
+[Collection(RealTimeCollection.Name)]
+public sealed class UdpDriverRoutingTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    private static byte[] Check(string username, StunKey key)
+    {
+        var buffer = new byte[256];
+        var id = new byte[12];
+        Random.Shared.NextBytes(id);
+        var w = new StunMessageWriter(buffer, StunMessageType.BindingRequest, id);
+        w.AddString(StunAttributeType.Username, username);
+        w.AddUInt32(StunAttributeType.Priority, 1_853_824_767);
+        w.AddUInt64(StunAttributeType.IceControlling, 42);
+        w.AddMessageIntegrity(key);
+        w.AddFingerprint();
+        return w.Written.ToArray();
+    }
+
+    private static async Task WaitUntil(Func<bool> condition, string what)
+    {
+        var end = DateTime.UtcNow + Patience;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > end) throw new TimeoutException("timed out waiting for " + what);
+            await Task.Delay(2);
+        }
+    }
+
+    [Fact]
+    public async Task RequestsWithAWrongIntegrityFromManySourcesAddNoRouteAndAGoodOneDoes()
+    {
+        await using var driver = new UdpDriver();
+        var port = driver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var agent = new IceAgent(new IceAgentOptions { Role = IceRole.Controlled });
+        agent.AddHostCandidate(port);
+        var peer = new IceAgentPeer(agent);
+        await using var handle = driver.Register(peer);
+        await handle.InvokeAsync(now => agent.StartGathering(now));
+        var ufrag = agent.LocalCredentials.Ufrag;
+        var wrongKey = StunKey.ShortTerm("not-the-password-of-the-agent");
+
+        // 10,000 forged checks from 1,000 source addresses (127.0.1.1 to 127.0.4.232, one port each), in bursts the
+        // receive buffer holds, each burst waited for before the next.
+        const int Sources = 1000, PerSource = 10;
+        var sent = 0;
+        for (var s = 0; s < Sources; s++)
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            socket.Bind(new IPEndPoint(new IPAddress([127, 0, (byte)(1 + s / 250), (byte)(1 + s % 250)]), 0));
+            for (var i = 0; i < PerSource; i++) socket.SendTo(Check(ufrag + ":attacker", wrongKey), port);
+            sent += PerSource;
+            if (sent % 200 == 0) await WaitUntil(() => driver.Counters.Received >= sent, $"{sent} datagrams received");
+        }
+        await WaitUntil(() => driver.Counters.Received >= sent, "every forged check received");
+        var unauthenticated = await handle.InvokeAsync(_ => agent.DroppedCount(IceDropReason.Unauthenticated));
+
+        Assert.Equal(Sources * PerSource, unauthenticated);          // each reached the agent, which refused it
+        Assert.Equal(Sources * PerSource, driver.Counters.UnroutedRequests);
+        Assert.Equal(0, driver.RouteCount);
+
+        // A check with the agent's password is answered, and its source becomes a route.
+        using var good = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        good.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        good.ReceiveTimeout = (int)Patience.TotalMilliseconds;
+        good.SendTo(Check(ufrag + ":peer", StunKey.ShortTerm(agent.LocalCredentials.Password)), port);
+        var answer = new byte[512];
+        var n = good.Receive(answer);
+        Assert.True(StunMessage.TryRead(answer.AsSpan(0, n), out var response));
+        Assert.Equal(StunMessageType.BindingSuccess, response.Type);
+        Assert.Equal(1, driver.RouteCount);
+
+        // The peer goes: its routes go with it.
+        await handle.DisposeAsync();
+        Assert.Equal(0, driver.RouteCount);
+    }
+}
