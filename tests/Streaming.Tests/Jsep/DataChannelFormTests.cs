@@ -47,7 +47,7 @@ public sealed class DataChannelFormTests
         Assert.Equal("0", data.Mid);
         Assert.Equal("ourufrag", data.GetAttribute("ice-ufrag"));
         Assert.NotNull(data.GetFingerprint());
-        Assert.Equal(SdpSetup.Active, data.GetSetup());
+        Assert.Equal(SdpSetup.Passive, data.GetSetup());   // to aiortc's actpass: the default answer role
         Assert.Equal(256 * 1024, data.GetMaxMessageSize());
     }
 

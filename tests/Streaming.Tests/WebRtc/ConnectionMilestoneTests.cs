@@ -67,8 +67,9 @@ public sealed class ConnectionMilestoneTests
             Assert.True(At(ConnectionMilestone.SctpEstablished) <= side.Events.OfType<DataChannelOpened>().First().At);
         }
         // The details name the role and the suite, and the pair.
-        Assert.Contains("as server", pa.Milestones.Single(m => m.Milestone == ConnectionMilestone.DtlsConnected).Detail, StringComparison.Ordinal);
-        Assert.Contains("as client", pb.Milestones.Single(m => m.Milestone == ConnectionMilestone.DtlsStarted).Detail, StringComparison.Ordinal);
+        // The answerer answers passive (the default DtlsAnswerRole), so the offerer is the DTLS client.
+        Assert.Contains("as client", pa.Milestones.Single(m => m.Milestone == ConnectionMilestone.DtlsConnected).Detail, StringComparison.Ordinal);
+        Assert.Contains("as server", pb.Milestones.Single(m => m.Milestone == ConnectionMilestone.DtlsStarted).Detail, StringComparison.Ordinal);
         Assert.Contains("10.0.0.2:2000", pa.Milestones.Single(m => m.Milestone == ConnectionMilestone.PairSelected).Detail, StringComparison.Ordinal);
     }
 }
