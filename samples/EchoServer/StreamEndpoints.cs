@@ -57,7 +57,7 @@ public static class StreamEndpoints
             {
                 if (EdgeChecks.HasBearer(context.Request, expected)) return Results.Bytes(server.SessionsJson(), "application/json");
                 context.Response.Headers.WWWAuthenticate = "Bearer realm=\"admin\"";
-                return Results.StatusCode(StatusCodes.Status401Unauthorized);
+                return Results.Text("the admin token is required (Authorization: Bearer)", statusCode: StatusCodes.Status401Unauthorized);
             });
         }
 

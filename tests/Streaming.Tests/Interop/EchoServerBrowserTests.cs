@@ -188,6 +188,30 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task OnATokenProtectedServerThePageSendsTheTokenFromItsFragmentAndSaysSoWithoutIt()
+    {
+        using var ns = NetworkNamespace.Create();
+        using var server = await EchoServerProcess.StartAsync(ns, "--whip-token", "t0ken");
+        try
+        {
+            await using var chromium = await HeadlessChromium.LaunchAsync(ns);
+            var without = await chromium.Browser.NewPageAsync();
+            await without.GotoAsync(server.Url + "/");
+            await without.WaitForFunctionAsync("() => document.getElementById('state').textContent === 'failed'", null, new() { Timeout = 30_000 });
+            Assert.Contains("needs a token", await without.TextContentAsync("#note"), StringComparison.Ordinal);
+
+            var page = await chromium.Browser.NewPageAsync();
+            await page.GotoAsync(server.Url + "/#token=t0ken");
+            await page.WaitForFunctionAsync("() => document.getElementById('state').textContent === 'connected' && window.app.echoes.length >= 1", null, new() { Timeout = 30_000 });
+            Assert.Equal("", await page.EvaluateAsync<string>("() => location.hash")); // the token left the address bar
+            // Its health comes from its own resource, which needs the bearer too.
+            await page.WaitForFunctionAsync("() => +document.getElementById('chart-rtt').dataset.points >= 2", null, new() { Timeout = 30_000 });
+            await page.GotoAsync("about:blank");
+        }
+        finally { output.WriteLine(string.Join("\n", server.Output.TakeLast(30))); }
+    }
+
+    [Fact]
     public async Task TheMainProgramsPageConnectsShowsEchoedMediaAndDataAndLiveHealthAndLeavesOnPagehide()
     {
         using var ns = NetworkNamespace.Create();
