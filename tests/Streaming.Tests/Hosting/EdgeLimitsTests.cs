@@ -157,6 +157,26 @@ public sealed class EdgeLimitsTests
         Assert.Equal(0, host.Server.Reserved);
     }
 
+    [Fact]
+    public void TheEchoServerTakesTheLimitsAndTheAdminTokenFromItsCommandLine()
+    {
+        var s = EchoServerSettings.Parse(["--admin-token", "adm", "--max-sessions-per-client", "3", "--max-pending-sessions", "7",
+            "--connect-timeout", "4.5", "--idle-limit", "0", "--max-body-size", "1000", "--max-message-size", "2000"]);
+        Assert.Equal("adm", s.AdminToken);
+        Assert.Equal(3, s.Server.MaxSessionsPerClient);
+        Assert.Equal(7, s.Server.MaxPendingSessions);
+        Assert.Equal(TimeSpan.FromSeconds(4.5), s.Server.ConnectTimeout);
+        Assert.Null(s.Server.IdleLimit);
+        Assert.Equal(1000, s.Limits.MaxRequestBodySize);
+        Assert.Equal(2000, s.Limits.MaxSignalingMessageSize);
+        Assert.Equal(100, s.Server.MaxConcurrentSessions); // the echo server's defaults stay
+        var defaults = EchoServerSettings.Parse([]);
+        Assert.Equal((10, 20, 64 * 1024, 64 * 1024), (defaults.Server.MaxSessionsPerClient, defaults.Server.MaxPendingSessions, defaults.Limits.MaxRequestBodySize, defaults.Limits.MaxSignalingMessageSize));
+        Assert.Null(defaults.AdminToken);
+        Assert.Throws<ArgumentException>(() => EchoServerSettings.Parse(["--connect-timeout", "0"]));
+        Assert.Throws<ArgumentException>(() => EchoServerSettings.Parse(["--max-sessions-per-client", "-1"]));
+    }
+
     /// <summary>A body sent chunked (no Content-Length).</summary>
     private sealed class UnknownLengthContent(byte[] body) : HttpContent
     {
