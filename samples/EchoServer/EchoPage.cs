@@ -8,9 +8,12 @@ namespace Transport.Samples.EchoServer;
 /// The page at <c>/</c>: plain HTML and JavaScript (no build step). It sends the camera and microphone and shows
 /// their echo, connects with WHIP (trickle ICE by PATCH),
 /// sends a message every second and shows the echoes, answers the server's RTT pings on the control channel, draws
-/// the session's live health (state, RTT, bitrate, consent age) from <c>GET /sessions</c> on small canvases, closes
+/// the session's live health (state, RTT, bitrate, consent age) from <c>GET</c> on its own WHIP resource on small canvases, closes
 /// its connection on <c>pagehide</c> (DELETE with keepalive, then pc.close()), and reconnects with capped
-/// exponential backoff with jitter when the connection fails or the server is full.
+/// exponential backoff with jitter when the connection fails or the server is full. When the server has a WHIP token
+/// (<c>--whip-token</c>), open the page as <c>/#token=TOKEN</c>: the page sends it as <c>Authorization: Bearer</c> on
+/// every WHIP request. The fragment never leaves the browser (no request line, no log, no Referer), and the page is
+/// never served with the token in it; the page keeps it in sessionStorage and removes it from the address bar.
 /// </summary>
 public static class EchoPage
 {
@@ -57,6 +60,13 @@ public static class EchoPage
 const app = window.app = { pc: null, resource: null, sessionId: null, echoes: [], health: [], attempt: 0, stopped: false, timers: [], media: undefined, framesDecoded: 0 };
 const $ = id => document.getElementById(id);
 const BACKOFF_BASE_MS = 500, BACKOFF_CAP_MS = 15000;
+// The WHIP bearer token, from the fragment (#token=...) or from earlier in this tab; sent only to our own origin.
+const TOKEN = (() => {
+  const t = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (t) { sessionStorage.setItem('whipToken', t); history.replaceState(null, '', location.pathname + location.search); }
+  return t || sessionStorage.getItem('whipToken') || '';
+})();
+const auth = (headers = {}) => TOKEN ? { ...headers, Authorization: 'Bearer ' + TOKEN } : headers;
 
 function setState(s, note) {
   $('state').textContent = s; $('state').className = s;
@@ -81,7 +91,7 @@ function scheduleReconnect(why) {
 function teardown(sendDelete) {
   app.timers.forEach(clearTimeout); app.timers = [];
   clearInterval(app.ticker); clearInterval(app.poller);
-  if (sendDelete && app.resource) fetch(app.resource, { method: 'DELETE', keepalive: true }).catch(() => {});
+  if (sendDelete && app.resource) fetch(app.resource, { method: 'DELETE', keepalive: true, headers: auth() }).catch(() => {});
   if (app.pc) { app.pc.onconnectionstatechange = null; app.pc.close(); }
   app.pc = null; app.resource = null;
 }
@@ -100,7 +110,7 @@ async function connect() {
   const control = pc.createDataChannel('control');
   const data = app.data = pc.createDataChannel('data');
   const pending = []; let resource = null;
-  const patch = lines => fetch(resource, { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag' }, body: lines.join('\r\n') + '\r\n' });
+  const patch = lines => fetch(resource, { method: 'PATCH', headers: auth({ 'Content-Type': 'application/trickle-ice-sdpfrag' }), body: lines.join('\r\n') + '\r\n' });
   pc.onicecandidate = e => {
     const line = e.candidate && e.candidate.candidate ? 'a=' + e.candidate.candidate : 'a=end-of-candidates';
     if (resource) patch([line]).catch(() => {}); else pending.push(line);
@@ -132,11 +142,13 @@ async function connect() {
   };
   try {
     await pc.setLocalDescription(await pc.createOffer());
-    const r = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+    const r = await fetch('/whip', { method: 'POST', headers: auth({ 'Content-Type': 'application/sdp' }), body: pc.localDescription.sdp });
     if (r.status === 429) { const body = await r.json(); return scheduleReconnect(`server full (${body.meta.error}, limit ${body.meta.limit})`); }
+    if (r.status === 401) { app.stopped = true; teardown(false); return setState('failed', TOKEN ? 'the token was refused' : 'this server needs a token: open the page as /#token=TOKEN'); }
     if (r.status !== 201) return scheduleReconnect('WHIP answered ' + r.status);
     resource = app.resource = new URL(r.headers.get('Location'), location.href).href;
-    app.sessionId = resource.split('/').pop(); $('session').textContent = app.sessionId;
+    // The resource is /whip/{session}?secret=...: show the session, never the secret.
+    app.sessionId = new URL(resource).pathname.split('/').pop(); $('session').textContent = app.sessionId;
     await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
     if (pending.length) await patch(pending.splice(0));
     app.poller = setInterval(pollHealth, 1000);
@@ -147,9 +159,11 @@ async function connect() {
 
 async function pollHealth() {
   try {
-    const sessions = await (await fetch('/sessions')).json();
-    const mine = sessions.find(s => s.id === app.sessionId);
-    if (!mine) return;
+    // Our own session's health, from our resource (GET /sessions needs the admin token).
+    if (!app.resource) return;
+    const r = await fetch(app.resource, { headers: auth() });
+    if (!r.ok) return;
+    const mine = await r.json();
     const c = mine.connection;
     if (app.pc) {
       const stats = await app.pc.getStats();

@@ -14,7 +14,17 @@ public sealed record EchoServerSettings
 {
     public string Urls { get; init; } = "http://127.0.0.1:8080";
     public int UdpPort { get; init; } = 50000;
-    public StreamServerOptions Server { get; init; } = new() { MaxConcurrentSessions = 100 };
+    /// <summary>
+    /// The session server's options, with the echo server's limits: 100 sessions, 10 per client address, 20 not yet
+    /// connected (and the library's connect timeout 10 s and idle limit 5 min).
+    /// </summary>
+    public StreamServerOptions Server { get; init; } = new() { MaxConcurrentSessions = 100, MaxSessionsPerClient = 10, MaxPendingSessions = 20 };
+
+    /// <summary>Body and message sizes, the body read time, Retry-After: given to every endpoint.</summary>
+    public HostingLimits Limits { get; init; } = new();
+
+    /// <summary>The bearer token of <c>GET /sessions</c> (<c>--admin-token</c>); null (default): <c>/sessions</c> is off.</summary>
+    public string? AdminToken { get; init; }
     public EndpointOptions Endpoints { get; init; } = new();
     public SignalingOptions Signaling { get; init; } = new();
     public WebRtcTransportOptions WebRtc { get; init; } = new();
@@ -36,8 +46,10 @@ public sealed record EchoServerSettings
     /// <summary>
     /// Reads <c>--urls URL</c>, <c>--udp-port N</c>, <c>--max-sessions N</c>, <c>--whip-token TOKEN</c>,
     /// <c>--ice-server URL[|username|credential]</c> (repeatable; given to WHIP clients as Link headers),
-    /// <c>--allow-origin ORIGIN</c> (repeatable; pages of that origin may use WHIP across origins, <c>*</c> any),
-    /// <c>--log-level LEVEL</c>, <c>--self-test</c>, <c>--self-test-seconds S</c>. Unknown options are an error.
+    /// <c>--allow-origin ORIGIN</c> (repeatable; pages of that origin may use WHIP and open the WebSockets, <c>*</c> any),
+    /// <c>--admin-token TOKEN</c>, <c>--max-sessions-per-client N</c>, <c>--max-pending-sessions N</c>,
+    /// <c>--connect-timeout S</c>, <c>--idle-limit S</c> (0: none), <c>--max-body-size BYTES</c>,
+    /// <c>--max-message-size BYTES</c> (signaling), <c>--log-level LEVEL</c>, <c>--self-test</c>, <c>--self-test-seconds S</c>. Unknown options are an error.
     /// </summary>
     public static EchoServerSettings Parse(IReadOnlyList<string> args)
     {
@@ -52,6 +64,16 @@ public sealed record EchoServerSettings
                 case "--max-sessions": s = s with { Server = s.Server with { MaxConcurrentSessions = int.Parse(Value(), CultureInfo.InvariantCulture) } }; break;
                 case "--whip-token": s = s with { Whip = s.Whip with { BearerToken = Value() } }; break;
                 case "--allow-origin": s = s with { Whip = s.Whip with { AllowedOrigins = [.. s.Whip.AllowedOrigins, Value()] } }; break;
+                case "--admin-token": s = s with { AdminToken = Value() }; break;
+                case "--max-sessions-per-client": s = s with { Server = s.Server with { MaxSessionsPerClient = Int(Value()) } }; break;
+                case "--max-pending-sessions": s = s with { Server = s.Server with { MaxPendingSessions = Int(Value()) } }; break;
+                case "--connect-timeout": s = s with { Server = s.Server with { ConnectTimeout = Seconds(Value()) } }; break;
+                case "--idle-limit":
+                    var idle = Seconds(Value(), zero: true);
+                    s = s with { Server = s.Server with { IdleLimit = idle == TimeSpan.Zero ? null : idle } };
+                    break;
+                case "--max-body-size": s = s with { Limits = s.Limits with { MaxRequestBodySize = Int(Value()) } }; break;
+                case "--max-message-size": s = s with { Limits = s.Limits with { MaxSignalingMessageSize = Int(Value()) } }; break;
                 case "--ice-server": s = s with { Whip = s.Whip with { IceServers = [.. s.Whip.IceServers, WhipIceServer.Parse(Value())] } }; break;
                 case "--log-level":
                     var level = Value();
@@ -63,11 +85,18 @@ public sealed record EchoServerSettings
                     break;
                 case "--self-test": s = s with { SelfTest = true }; break;
                 case "--self-test-seconds": s = s with { SelfTestSeconds = double.Parse(Value(), CultureInfo.InvariantCulture) }; break;
-                default: throw new ArgumentException($"unknown option '{args[i]}' (known: --urls, --udp-port, --max-sessions, --whip-token, --ice-server, --allow-origin, --log-level, --self-test, --self-test-seconds)");
+                default: throw new ArgumentException($"unknown option '{args[i]}' (known: --urls, --udp-port, --max-sessions, --max-sessions-per-client, --max-pending-sessions, --connect-timeout, --idle-limit, --max-body-size, --max-message-size, --whip-token, --admin-token, --ice-server, --allow-origin, --log-level, --self-test, --self-test-seconds)");
             }
         }
         return s;
     }
+
+    private static int Int(string text) =>
+        int.Parse(text, CultureInfo.InvariantCulture) is var n and >= 0 ? n : throw new ArgumentException($"'{text}' is negative");
+
+    private static TimeSpan Seconds(string text, bool zero = false) =>
+        double.Parse(text, CultureInfo.InvariantCulture) is var n && (n > 0 || (zero && n == 0)) && n < 1e6
+            ? TimeSpan.FromSeconds(n) : throw new ArgumentException($"'{text}' is not a time in seconds");
 }
 
 /// <summary>A built echo server: the web application, the session server, the UDP driver of its WebRTC sessions.</summary>
@@ -106,9 +135,11 @@ public static class EchoServerApp
         var webRtc = new WebRtcSessions(server, driver, settings.WebRtc);
         app.UseWebSockets();
         app.MapEchoPage();
-        app.MapStreamEndpoints(server, settings.Endpoints);
-        app.MapWhip(server, webRtc, options: settings.Whip);
-        app.MapSignaling(server, webRtc, settings.Signaling);
+        // One limits object and one list of allowed origins for every endpoint.
+        var origins = settings.Whip.AllowedOrigins;
+        app.MapStreamEndpoints(server, settings.Endpoints with { Limits = settings.Limits, AllowedOrigins = origins, AdminToken = settings.AdminToken ?? settings.Endpoints.AdminToken });
+        app.MapWhip(server, webRtc, options: settings.Whip with { Limits = settings.Limits });
+        app.MapSignaling(server, webRtc, settings.Signaling with { Limits = settings.Limits, AllowedOrigins = origins });
         app.Lifetime.ApplicationStopping.Register(() =>
         {
             server.DisposeAsync().AsTask().GetAwaiter().GetResult();

@@ -24,12 +24,22 @@ public sealed record SignalingOptions
     /// by id) unless this is true. Lost before the connection is up, the session ends at once. Default false.
     /// </summary>
     public bool EndSessionWhenSignalingLost { get; init; }
+
+    /// <summary>
+    /// Origins whose pages may open the socket besides our own (<c>*</c>: any); an upgrade with another Origin is
+    /// answered 403. A client that sends no Origin (not a browser) is served. Default none: our own origin only.
+    /// </summary>
+    public IReadOnlyList<string> AllowedOrigins { get; init; } = [];
+
+    /// <summary>Message size (<see cref="HostingLimits.MaxSignalingMessageSize"/>) and Retry-After, shared with the other endpoints.</summary>
+    public HostingLimits Limits { get; init; } = new();
 }
 
 /// <summary>
 /// WebSocket signaling at <c>/signal</c>: JSON messages <c>offer</c> -> <c>answer</c> (with the session id),
 /// <c>candidate</c> (trickle, null for end-of-candidates), <c>bye</c> either way, <c>reconnect</c> to a running session
-/// by id, and <c>ping</c>/<c>pong</c> keepalive. A close with 1000 is a normal end, logged as information.
+/// by id and the resume token that only its creator got in the <c>answer</c>, and <c>ping</c>/<c>pong</c> keepalive.
+/// A message over <see cref="HostingLimits.MaxSignalingMessageSize"/> closes the socket with 1009. A close with 1000 is a normal end, logged as information.
 /// </summary>
 public static partial class SignalingEndpoint
 {
@@ -37,8 +47,15 @@ public static partial class SignalingEndpoint
     {
         ArgumentNullException.ThrowIfNull(app);
         options ??= new SignalingOptions();
+        options.Limits.Validate();
+        var resumeTokens = new SessionSecrets();
         app.Map(path, async context =>
         {
+            if (!EdgeChecks.OriginAllowed(context.Request, options.AllowedOrigins))
+            {
+                await EdgeChecks.RefuseOriginAsync(context).ConfigureAwait(false);
+                return;
+            }
             if (!context.WebSockets.IsWebSocketRequest)
             {
                 context.Response.StatusCode = StatusCodes.Status400BadRequest;
@@ -47,12 +64,12 @@ public static partial class SignalingEndpoint
             }
             var logger = context.RequestServices.GetService(typeof(ILoggerFactory)) is ILoggerFactory f ? f.CreateLogger("Signaling") : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
             using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
-            await new SignalingConnection(socket, server, webRtc, options, logger).RunAsync().ConfigureAwait(false);
+            await new SignalingConnection(socket, server, webRtc, options, logger, resumeTokens, EdgeChecks.ClientKey(context)).RunAsync().ConfigureAwait(false);
         });
         return app;
     }
 
-    private sealed partial class SignalingConnection(WebSocket socket, StreamServer server, WebRtcSessions webRtc, SignalingOptions options, ILogger logger)
+    private sealed partial class SignalingConnection(WebSocket socket, StreamServer server, WebRtcSessions webRtc, SignalingOptions options, ILogger logger, SessionSecrets resumeTokens, string? client)
     {
         private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(1);
         private readonly SemaphoreSlim _sendLock = new(1, 1);
@@ -79,14 +96,27 @@ public static partial class SignalingEndpoint
 
         private async Task<string> ReceiveLoopAsync()
         {
-            var buffer = new byte[64 * 1024];
+            var max = options.Limits.MaxSignalingMessageSize;
+            var buffer = new byte[Math.Min(max, 16 * 1024)];
             while (true)
             {
                 var length = 0;
                 ValueWebSocketReceiveResult r;
                 do
                 {
-                    if (length == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+                    if (length == buffer.Length)
+                    {
+                        // RFC 6455 section 7.4.1: 1009, a message too big to process. The buffer never grows past the limit.
+                        if (length >= max)
+                        {
+                            var reason = $"message over {max} bytes";
+                            LogKeepAliveTimeout(reason);
+                            await CloseAsync(WebSocketCloseStatus.MessageTooBig, reason).ConfigureAwait(false);
+                            _stop.CancelAfter(CloseGrace);
+                            return "closed: " + reason;
+                        }
+                        Array.Resize(ref buffer, Math.Min(buffer.Length * 2, max));
+                    }
                     r = await socket.ReceiveAsync(buffer.AsMemory(length), _stop.Token).ConfigureAwait(false);
                     length += r.Count;
                 } while (!r.EndOfMessage);
@@ -117,17 +147,18 @@ public static partial class SignalingEndpoint
                     case "pong":
                         break;
                     case "offer" when _session is null && root.TryGetProperty("sdp", out var sdp):
-                        if (!server.TryReserve(out var slot, out var refusal))
+                        if (!server.TryReserve(client, out var slot, out var refusal))
                         {
                             await SendRawAsync(refusal!.ToJson()).ConfigureAwait(false);
-                            await CloseAsync(WebSocketCloseStatus.PolicyViolation, "concurrency_limit_reached").ConfigureAwait(false);
+                            await CloseAsync(WebSocketCloseStatus.PolicyViolation, refusal.Error).ConfigureAwait(false);
                             return;
                         }
                         try
                         {
                             var accepted = await webRtc.AcceptOfferAsync(slot!, sdp.GetString() ?? "", null, _stop.Token).ConfigureAwait(false);
                             Attach(accepted.Session);
-                            await SendAsync(new { type = "answer", sdp = accepted.Answer, session = accepted.Session.Id }).ConfigureAwait(false);
+                            // The resume token: only this client gets it, and a reconnect must show it.
+                            await SendAsync(new { type = "answer", sdp = accepted.Answer, session = accepted.Session.Id, resume = resumeTokens.Issue(accepted.Session) }).ConfigureAwait(false);
                         }
                         catch (SdpParseException e) { await SendAsync(new { type = "error", error = "malformed_offer", message = e.Message }).ConfigureAwait(false); }
                         // Nothing in the offer can be accepted: say why; the slot was given back, so another offer may follow.
@@ -153,7 +184,10 @@ public static partial class SignalingEndpoint
                         catch (SdpParseException e) { await SendAsync(new { type = "error", error = "malformed_candidate", message = e.Message }).ConfigureAwait(false); }
                         break;
                     case "reconnect" when _session is null && root.TryGetProperty("session", out var id):
-                        if (server.Find(id.GetString() ?? "") is { State: not SessionState.Ended } existing)
+                        // A wrong or missing resume token is answered as an unknown session: nothing tells whether the id exists.
+                        var resume = root.TryGetProperty("resume", out var rt) && rt.ValueKind == JsonValueKind.String ? rt.GetString() : null;
+                        if (id.ValueKind == JsonValueKind.String && resumeTokens.Verify(id.GetString()!, resume) &&
+                            server.Find(id.GetString()!) is { State: not SessionState.Ended } existing)
                         {
                             Attach(existing);
                             await SendAsync(new { type = "reconnected", session = existing.Id }).ConfigureAwait(false);

@@ -15,17 +15,34 @@ public sealed record EndpointOptions
     /// <summary>A WebSocket client that has not answered a ping within this is closed (reason TransportFailed). Default 10 s.</summary>
     public TimeSpan WebSocketKeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Options of the WebSocket stream transport.</summary>
+    /// <summary>Options of the WebSocket stream transport (its <see cref="WebSocketTransportOptions.MaxMessageSize"/>: 1009 past it).</summary>
     public WebSocketTransportOptions WebSocket { get; init; } = new();
+
+    /// <summary>
+    /// The bearer token <c>GET /sessions</c> needs (<c>Authorization: Bearer TOKEN</c>); without it or with another,
+    /// 401 and nothing about any session. Null (the default): <c>/sessions</c> is not served at all (404), since it
+    /// names every session and its clients' addresses. The echo server's <c>--admin-token</c>.
+    /// </summary>
+    public string? AdminToken { get; init; }
+
+    /// <summary>
+    /// Origins whose pages may open <c>/ws</c> besides our own (<c>*</c>: any); another Origin is answered 403. A client
+    /// that sends no Origin (not a browser) is served. Default none: our own origin only.
+    /// </summary>
+    public IReadOnlyList<string> AllowedOrigins { get; init; } = [];
+
+    /// <summary>Retry-After of a 429, shared with the other endpoints.</summary>
+    public HostingLimits Limits { get; init; } = new();
 }
 
 /// <summary>The thin hosting layer: maps the session library onto ASP.NET Core endpoints.</summary>
 public static class StreamEndpoints
 {
     /// <summary>
-    /// <c>GET /sessions</c>: every session's health as JSON. <c>GET /ws</c> (WebSocket upgrade): a session on the
+    /// <c>GET /sessions</c>: every session's health as JSON, only with the admin token (<see cref="EndpointOptions.AdminToken"/>). <c>GET /ws</c> (WebSocket upgrade): a session on the
     /// WebSocket stream transport; its query string becomes the handler's arguments. A full server answers 429
-    /// with <c>{"status":"failed","meta":{"error":"concurrency_limit_reached","limit":N}}</c>.
+    /// with <c>{"status":"failed","meta":{"error":"concurrency_limit_reached","limit":N}}</c> (or <c>client_limit_reached</c>,
+    /// <c>pending_limit_reached</c>) and <c>Retry-After</c>; a page of an origin not allowed, 403.
     /// </summary>
     public static IEndpointRouteBuilder MapStreamEndpoints(this IEndpointRouteBuilder app, StreamServer server, EndpointOptions? options = null)
     {
@@ -33,7 +50,16 @@ public static class StreamEndpoints
         ArgumentNullException.ThrowIfNull(server);
         options ??= new EndpointOptions();
 
-        app.MapGet("/sessions", () => Results.Bytes(server.SessionsJson(), "application/json"));
+        if (options.AdminToken is { } admin)
+        {
+            var expected = EdgeChecks.Digest(admin);
+            app.MapGet("/sessions", (HttpContext context) =>
+            {
+                if (EdgeChecks.HasBearer(context.Request, expected)) return Results.Bytes(server.SessionsJson(), "application/json");
+                context.Response.Headers.WWWAuthenticate = "Bearer realm=\"admin\"";
+                return Results.Text("the admin token is required (Authorization: Bearer)", statusCode: StatusCodes.Status401Unauthorized);
+            });
+        }
 
         app.Map("/ws", async context =>
         {
@@ -43,11 +69,14 @@ public static class StreamEndpoints
                 await context.Response.WriteAsync("a WebSocket upgrade is expected here", context.RequestAborted).ConfigureAwait(false);
                 return;
             }
-            if (!server.TryReserve(out var slot, out var refusal))
+            if (!EdgeChecks.OriginAllowed(context.Request, options.AllowedOrigins))
             {
-                context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
-                context.Response.ContentType = "application/json";
-                await context.Response.Body.WriteAsync(refusal!.ToJson(), context.RequestAborted).ConfigureAwait(false);
+                await EdgeChecks.RefuseOriginAsync(context).ConfigureAwait(false);
+                return;
+            }
+            if (!server.TryReserve(EdgeChecks.ClientKey(context), out var slot, out var refusal))
+            {
+                await EdgeChecks.RefuseAsync(context, refusal!, options.Limits).ConfigureAwait(false);
                 return;
             }
             WebSocket socket;

@@ -9,7 +9,9 @@ namespace Transport.Samples.EchoServer;
 
 /// <summary>
 /// WHIP-style signaling (RFC 9725): <c>POST /whip</c> with an SDP offer answers 201 Created with the SDP answer and
-/// the session's resource in Location; <c>PATCH</c> on it with <c>application/trickle-ice-sdpfrag</c> (RFC 8840)
+/// the session's resource in Location, <c>/whip/{id}?secret=S</c>: S is an unguessable per-session token that only the
+/// creator gets, and every request on the resource needs it (without it: 404, as for no session);
+/// <c>GET</c> on it is the session's health as JSON; <c>PATCH</c> on it with <c>application/trickle-ice-sdpfrag</c> (RFC 8840)
 /// trickles the client's candidates, and with <c>If-Match: *</c> and new credentials restarts ICE (RFC 9725 section
 /// 4.3.2: 200 with our new credentials and candidates as a fragment, and a new ETag); <c>DELETE</c> on it ends the session. A full server answers 429 with
 /// <c>{"status":"failed","meta":{"error":"concurrency_limit_reached","limit":N}}</c>. A well-formed offer of which no
@@ -21,12 +23,18 @@ public static class WhipEndpoints
     public const string SdpType = "application/sdp";
     public const string TrickleType = "application/trickle-ice-sdpfrag";
 
+    /// <summary>The query parameter of a WHIP resource URL that carries the session's secret.</summary>
+    public const string SecretParameter = "secret";
+
     public static IEndpointRouteBuilder MapWhip(this IEndpointRouteBuilder app, StreamServer server, WebRtcSessions webRtc, string path = "/whip", WhipOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(server);
         ArgumentNullException.ThrowIfNull(webRtc);
         options ??= new WhipOptions();
+        var limits = options.Limits;
+        limits.Validate();
+        var secrets = new SessionSecrets();
         var links = options.IceServers.Select(i => i.ToLinkHeader()).ToArray();
 
         // RFC 9725 section 4.5: with a token configured, every request on the endpoint and its resources must carry it
@@ -39,23 +47,26 @@ public static class WhipEndpoints
             return await next(context).ConfigureAwait(false);
         });
         WhipCors.MapPreflight(app, path, "POST, OPTIONS", options);
-        WhipCors.MapPreflight(app, path + "/{id}", "PATCH, DELETE, OPTIONS", options);
+        WhipCors.MapPreflight(app, path + "/{id}", "GET, PATCH, DELETE, OPTIONS", options);
         if (options.BearerToken is { } token)
         {
-            var expected = Digest(token);
+            var expected = EdgeChecks.Digest(token);
             group.AddEndpointFilter(async (context, next) =>
-                HasBearer(context.HttpContext.Request, expected) ? await next(context).ConfigureAwait(false) : (object?)Unauthorized(context.HttpContext));
+                EdgeChecks.HasBearer(context.HttpContext.Request, expected) ? await next(context).ConfigureAwait(false) : (object?)Unauthorized(context.HttpContext));
         }
 
         group.MapPost(path, async (HttpContext context) =>
         {
             if (!IsType(context.Request, SdpType))
                 return Results.Text($"the offer must be sent as {SdpType}", statusCode: StatusCodes.Status415UnsupportedMediaType);
-            if (!server.TryReserve(out var slot, out var refusal))
+            // The body first, within its size and time limits, and only then a place: a slow or huge body holds none.
+            var (offer, status) = await EdgeChecks.ReadBodyAsync(context, limits).ConfigureAwait(false);
+            if (offer is null) return BodyRefused(status, limits);
+            if (!server.TryReserve(EdgeChecks.ClientKey(context), out var slot, out var refusal))
+            {
+                context.Response.Headers.RetryAfter = Math.Ceiling(limits.RetryAfter.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
                 return Results.Text(System.Text.Encoding.UTF8.GetString(refusal!.ToJson()), "application/json", System.Text.Encoding.UTF8, StatusCodes.Status429TooManyRequests);
-            string offer;
-            try { offer = await new StreamReader(context.Request.Body).ReadToEndAsync(context.RequestAborted).ConfigureAwait(false); }
-            catch { slot!.Dispose(); throw; }
+            }
             var arguments = context.Request.Query.ToDictionary(q => q.Key, q => q.Value.ToString());
             WebRtcOfferAccepted accepted;
             try { accepted = await webRtc.AcceptOfferAsync(slot!, offer, arguments, context.RequestAborted).ConfigureAwait(false); }
@@ -63,23 +74,39 @@ public static class WhipEndpoints
             // A well-formed offer with nothing we can accept: 422 with the reasons, instead of a 201 whose answer rejects
             // every section (the client would fail in setRemoteDescription). AcceptOfferAsync already gave the slot back.
             catch (OfferRejectedException e) { return Results.Text(RejectionJson(e), "application/json", System.Text.Encoding.UTF8, StatusCodes.Status422UnprocessableEntity); }
-            var location = $"{path}/{accepted.Session.Id}";
+            // The secret rides in the resource URL (RFC 9725 leaves the URL to the server; clients use Location as given).
+            var location = $"{path}/{accepted.Session.Id}?{SecretParameter}={secrets.Issue(accepted.Session)}";
             context.Response.Headers.ETag = EntityTag(accepted.Session.Id, IceSdpFragment.Parse(accepted.Answer).Ufrag);
             // RFC 9725 section 4.4: the ICE servers the client may use, one Link header each.
             if (links.Length > 0) context.Response.Headers.Link = links;
             return new CreatedSdp(location, accepted.Answer);
         });
 
+        // A resource named without its secret, or with another, is answered as no resource: nothing tells whether the
+        // session exists, and another client's session cannot be ended, restarted or read.
+        bool Owns(HttpContext context, string id) => secrets.Verify(id, context.Request.Query[SecretParameter].ToString());
+
+        group.MapGet(path + "/{id}", (HttpContext context, string id) =>
+        {
+            if (!Owns(context, id) || server.Find(id) is null) return Results.NotFound();
+            // This session's health only, as one element of GET /sessions: what the page draws.
+            using var all = System.Text.Json.JsonDocument.Parse(server.SessionsJson());
+            foreach (var s in all.RootElement.EnumerateArray())
+                if (s.TryGetProperty("id", out var sid) && sid.GetString() == id) return Results.Text(s.GetRawText(), "application/json");
+            return Results.NotFound();
+        });
+
         group.MapMethods(path + "/{id}", ["PATCH"], async (HttpContext context, string id) =>
         {
+            if (!Owns(context, id) || server.Find(id) is null) return Results.NotFound();
             if (!IsType(context.Request, TrickleType))
                 return Results.Text($"trickle ICE is sent as {TrickleType}", statusCode: StatusCodes.Status415UnsupportedMediaType);
-            if (server.Find(id) is null) return Results.NotFound();
             // RFC 9725 section 4.3.1: If-Match names the ICE session the request is for ("*" for a restart): another -> 412.
             var ifMatch = context.Request.Headers.IfMatch.ToString().Trim();
             if (ifMatch.Length > 0 && ifMatch != "*" && ifMatch != EntityTag(id, webRtc.LocalIceUfrag(id)))
                 return Results.StatusCode(StatusCodes.Status412PreconditionFailed);
-            var text = await new StreamReader(context.Request.Body).ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
+            var (text, status) = await EdgeChecks.ReadBodyAsync(context, limits).ConfigureAwait(false);
+            if (text is null) return BodyRefused(status, limits);
             // RFC 8840 section 4.4: credentials, a=candidate and a=end-of-candidates lines.
             var fragment = IceSdpFragment.Parse(text);
             string? answer = null;
@@ -107,9 +134,9 @@ public static class WhipEndpoints
             return Results.Text(IceSdpFragment.FromDescription(answer), TrickleType, System.Text.Encoding.UTF8, StatusCodes.Status200OK);
         });
 
-        group.MapDelete(path + "/{id}", async (string id) =>
+        group.MapDelete(path + "/{id}", async (HttpContext context, string id) =>
         {
-            if (server.Find(id) is not { } session) return Results.NotFound();
+            if (!Owns(context, id) || server.Find(id) is not { } session) return Results.NotFound();
             session.RequestEnd(new SessionEndReason(SessionEndKind.ClientClosed, "WHIP DELETE"));
             try { await session.Completion.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
             catch (TimeoutException) { }
@@ -125,15 +152,9 @@ public static class WhipEndpoints
     internal static string RejectionJson(OfferRejectedException e) =>
         System.Text.Json.JsonSerializer.Serialize(new { status = "failed", meta = new { error = "offer_rejected", message = e.Message, reasons = e.Reasons } });
 
-    // Tokens are compared as digests in constant time: neither the token's content nor its length leaks through timing.
-    private static byte[] Digest(string token) => System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token));
-
-    private static bool HasBearer(HttpRequest request, byte[] expected)
-    {
-        var header = request.Headers.Authorization.ToString();
-        return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) &&
-            System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(Digest(header[7..].Trim()), expected);
-    }
+    private static IResult BodyRefused(int status, HostingLimits limits) => status == StatusCodes.Status413PayloadTooLarge
+        ? Results.Text($"the body is over {limits.MaxRequestBodySize} bytes", statusCode: status)
+        : Results.Text($"the body was not read within {limits.RequestBodyTimeout.TotalSeconds:0.###} s", statusCode: status);
 
     private static IResult Unauthorized(HttpContext context)
     {
@@ -181,6 +202,9 @@ public sealed record WhipOptions
     /// Default none: only pages of our own origin (which need no CORS). The echo server's <c>--allow-origin</c>.
     /// </summary>
     public IReadOnlyList<string> AllowedOrigins { get; init; } = [];
+
+    /// <summary>Body sizes and times, 429 Retry-After (shared with the other endpoints).</summary>
+    public HostingLimits Limits { get; init; } = new();
 
     /// <summary>How long a browser may cache a preflight's answer (<c>Access-Control-Max-Age</c>). Default 10 minutes.</summary>
     public TimeSpan CorsMaxAge { get; init; } = TimeSpan.FromMinutes(10);

@@ -42,6 +42,8 @@ public enum SessionEndKind
     HandlerStalled,
     /// <summary>The server is shutting down.</summary>
     ServerShutdown,
+    /// <summary>The health policy found the session idle (no input, no output) for the idle limit.</summary>
+    Idle,
 }
 
 /// <summary>Why a session ended, with a human-readable detail.</summary>

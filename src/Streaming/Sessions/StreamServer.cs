@@ -10,16 +10,27 @@ namespace Transport.Streaming.Sessions;
 public sealed class SessionSlot : IDisposable
 {
     private readonly StreamServer _server;
-    private int _released;
+    private int _released, _connected;
 
-    internal SessionSlot(StreamServer server) => _server = server;
+    internal SessionSlot(StreamServer server, string? client) => (_server, Client) = (server, client);
 
     internal bool Started { get; set; }
+
+    /// <summary>The client address this place is counted against, or null.</summary>
+    internal string? Client { get; }
+
+    /// <summary>The session connected: the place no longer counts as pending.</summary>
+    internal void MarkConnected()
+    {
+        // Whoever flips _connected first (this or Dispose) takes the place off the pending count, exactly once.
+        if (Interlocked.Exchange(ref _connected, 1) == 0) _server.ReleasePending();
+    }
 
     /// <summary>Gives the place back (the server does it itself when the session ends).</summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _released, 1) == 0) _server.Release();
+        if (Interlocked.Exchange(ref _released, 1) != 0) return;
+        _server.Release(this, pending: Interlocked.Exchange(ref _connected, 1) == 0);
     }
 }
 
@@ -37,7 +48,9 @@ public sealed partial class StreamServer : IAsyncDisposable
     private readonly Task _healthLoop;
     private readonly Meter _meter;
     private readonly Counter<long> _ended;
-    private int _reserved;
+    private readonly Dictionary<string, int> _perClient = new(StringComparer.Ordinal);
+    private readonly Lock _admission = new();
+    private int _reserved, _pending;
 
     public StreamServer(Func<IStreamHandler> handlerFactory, StreamServerOptions? options = null, TimeProvider? time = null, ILoggerFactory? loggers = null)
     {
@@ -70,36 +83,76 @@ public sealed partial class StreamServer : IAsyncDisposable
     /// <summary>A session by id, or null.</summary>
     public StreamSession? Find(string id) => _sessions.TryGetValue(id, out var s) ? s.Session : null;
 
+    /// <summary>Reserves a place for a new session, counted against no client address.</summary>
+    public bool TryReserve(out SessionSlot? slot, out AdmissionRefusal? refusal) => TryReserve(null, out slot, out refusal);
+
     /// <summary>
-    /// Reserves a place for a new session, or refuses at once when <see cref="StreamServerOptions.MaxConcurrentSessions"/>
-    /// are running or reserved. The refusal's <see cref="AdmissionRefusal.ToJson"/> is the HTTP 429 body.
+    /// Reserves a place for a new session of <paramref name="client"/> (its IP address; null: not counted per client),
+    /// or refuses at once when <see cref="StreamServerOptions.MaxConcurrentSessions"/> are running or reserved, when
+    /// that client holds <see cref="StreamServerOptions.MaxSessionsPerClient"/>, or when
+    /// <see cref="StreamServerOptions.MaxPendingSessions"/> have not connected yet. The refusal's
+    /// <see cref="AdmissionRefusal.ToJson"/> is the HTTP 429 body.
     /// </summary>
-    public bool TryReserve(out SessionSlot? slot, out AdmissionRefusal? refusal)
+    public bool TryReserve(string? client, out SessionSlot? slot, out AdmissionRefusal? refusal)
     {
-        var limit = Options.MaxConcurrentSessions;
-        while (true)
+        var o = Options;
+        // One lock: admission is rare next to media, and the three counters must move together.
+        lock (_admission)
         {
-            var current = Volatile.Read(ref _reserved);
-            if (_shutdown.IsCancellationRequested || (limit > 0 && current >= limit))
+            var held = client is not null && _perClient.TryGetValue(client, out var n) ? n : 0;
+            refusal =
+                _shutdown.IsCancellationRequested ? new AdmissionRefusal("server_shutting_down", o.MaxConcurrentSessions)
+                : o.MaxConcurrentSessions > 0 && _reserved >= o.MaxConcurrentSessions ? new AdmissionRefusal("concurrency_limit_reached", o.MaxConcurrentSessions)
+                : client is not null && o.MaxSessionsPerClient > 0 && held >= o.MaxSessionsPerClient ? new AdmissionRefusal("client_limit_reached", o.MaxSessionsPerClient)
+                : o.MaxPendingSessions > 0 && _pending >= o.MaxPendingSessions ? new AdmissionRefusal("pending_limit_reached", o.MaxPendingSessions)
+                : null;
+            if (refusal is not null)
             {
                 slot = null;
-                refusal = new AdmissionRefusal(_shutdown.IsCancellationRequested ? "server_shutting_down" : "concurrency_limit_reached", limit);
                 return false;
             }
-            if (Interlocked.CompareExchange(ref _reserved, current + 1, current) == current) break;
+            _reserved++;
+            _pending++;
+            if (client is not null) _perClient[client] = held + 1;
         }
-        slot = new SessionSlot(this);
-        refusal = null;
+        slot = new SessionSlot(this, client);
         return true;
     }
 
-    internal void Release() => Interlocked.Decrement(ref _reserved);
+    internal void Release(SessionSlot slot, bool pending)
+    {
+        lock (_admission)
+        {
+            _reserved--;
+            if (pending) _pending--;
+            if (slot.Client is { } c && _perClient.TryGetValue(c, out var n))
+            {
+                // Forget a client with no place left: the table holds only clients with sessions.
+                if (n <= 1) _perClient.Remove(c);
+                else _perClient[c] = n - 1;
+            }
+        }
+    }
+
+    internal void ReleasePending()
+    {
+        lock (_admission) _pending--;
+    }
+
+    /// <summary>Places reserved (or running) whose session has not connected yet.</summary>
+    public int Pending
+    {
+        get { lock (_admission) return _pending; }
+    }
 
     /// <summary>The loggers of the server's sessions (and of their connections).</summary>
     internal ILoggerFactory Loggers => _loggers;
 
     /// <summary>Places reserved or running now.</summary>
-    public int Reserved => Volatile.Read(ref _reserved);
+    public int Reserved
+    {
+        get { lock (_admission) return _reserved; }
+    }
 
     /// <summary>Starts a session on a reserved place. The place is released the moment the session ends, for any reason.</summary>
     public StreamSession Start(SessionSlot slot, ISessionTransport transport, IReadOnlyDictionary<string, string>? arguments = null, string? id = null)
@@ -125,6 +178,11 @@ public sealed partial class StreamServer : IAsyncDisposable
     internal void ReleaseSlot(StreamSession session)
     {
         if (_sessions.TryGetValue(session.Id, out var entry)) entry.Slot.Dispose();
+    }
+
+    internal void MarkConnected(StreamSession session)
+    {
+        if (_sessions.TryGetValue(session.Id, out var entry)) entry.Slot.MarkConnected();
     }
 
     internal void OnSessionEnded(StreamSession session, SessionEndReason reason)
@@ -176,6 +234,8 @@ public sealed partial class StreamServer : IAsyncDisposable
                 session.RequestEnd(new SessionEndReason(SessionEndKind.Disconnected, $"transport disconnected for {gone.TotalSeconds:0.###} s (limit {d.TotalSeconds:0.###} s)"));
             else if (Options.HandlerStallLimit is { } stall && h.PendingInputs > 0 && h.SinceHandlerTookInput >= stall && h.SinceHandlerProducedOutput >= stall)
                 session.RequestEnd(new SessionEndReason(SessionEndKind.HandlerStalled, $"handler took no input and produced no output for {stall.TotalSeconds:0.###} s with {h.PendingInputs} inputs waiting"));
+            else if (Options.IdleLimit is { } idle && h.SinceHandlerTookInput >= idle && h.SinceHandlerProducedOutput >= idle)
+                session.RequestEnd(new SessionEndReason(SessionEndKind.Idle, $"no input and no output for {idle.TotalSeconds:0.###} s (idle limit)"));
         }
     }
 

@@ -6,8 +6,23 @@ public sealed record StreamServerOptions
     /// <summary>Sessions at once; a new one beyond is refused at once (HTTP 429). 0: no limit. Default 0.</summary>
     public int MaxConcurrentSessions { get; init; }
 
-    /// <summary>From offer accepted to connected; past it the session ends with ConnectTimeout. Default 30 s.</summary>
-    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Sessions at once per client address (the key given to <see cref="StreamServer.TryReserve(string?, out SessionSlot?, out AdmissionRefusal?)"/>);
+    /// one more is refused at once (HTTP 429, error <c>client_limit_reached</c>). 0: no limit. Default 0.
+    /// </summary>
+    public int MaxSessionsPerClient { get; init; }
+
+    /// <summary>
+    /// Sessions reserved but not yet connected, in total; one more is refused at once (HTTP 429, error
+    /// <c>pending_limit_reached</c>), so offers that never connect cannot fill the server. 0: no limit. Default 0.
+    /// </summary>
+    public int MaxPendingSessions { get; init; }
+
+    /// <summary>
+    /// From offer accepted to connected; past it the session ends with ConnectTimeout. Default 10 s: ICE over the
+    /// loopback or a LAN takes well under a second, and RFC 8445 section 14.2 checks with a TURN relay a few seconds.
+    /// </summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Longest a session may run; null: no limit. Default null.</summary>
     public TimeSpan? SessionTimeLimit { get; init; }
@@ -31,8 +46,17 @@ public sealed record StreamServerOptions
     /// </summary>
     public TimeSpan? HandlerStallLimit { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// A running session whose handler has taken no input and produced no output for this long is closed (reason Idle),
+    /// so that idle clients (a WebSocket that only answers pings) cannot hold a place forever. null: never. Default 5 min.
+    /// </summary>
+    public TimeSpan? IdleLimit { get; init; } = TimeSpan.FromMinutes(5);
+
     internal void Validate()
     {
+        if (MaxSessionsPerClient < 0) throw new ArgumentOutOfRangeException(nameof(MaxSessionsPerClient));
+        if (MaxPendingSessions < 0) throw new ArgumentOutOfRangeException(nameof(MaxPendingSessions));
+        if (IdleLimit <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IdleLimit));
         if (MaxConcurrentSessions < 0) throw new ArgumentOutOfRangeException(nameof(MaxConcurrentSessions));
         if (ConnectTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ConnectTimeout));
         if (HealthCheckInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HealthCheckInterval));

@@ -135,6 +135,7 @@ public sealed partial class StreamSession
         if (first != _transport.Connected)
             return _endRequest ?? new SessionEndReason(SessionEndKind.ConnectTimeout, $"not connected within {options.ConnectTimeout.TotalSeconds:0.###} s");
         Volatile.Write(ref _state, (int)SessionState.Running);
+        _server.MarkConnected(this);
 
         using var limit = options.SessionTimeLimit is { } max ? new CancellationTokenSource(max, _server.Time) : null;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop, limit?.Token ?? CancellationToken.None);

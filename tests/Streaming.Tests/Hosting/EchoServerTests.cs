@@ -114,12 +114,13 @@ public sealed class EchoServerTests
     [Fact]
     public async Task SessionsAreListedAsJson()
     {
-        await using var host = await StartAsync();
+        await using var host = await StartAsync(new EchoServerSettings { AdminToken = "adm1n" });
         using var ws = new ClientWebSocket();
         await ws.ConnectAsync(new Uri(host.Ws + "?voice=alto"), default);
         await SendTextAsync(ws, "x");
         await ReceiveTextAsync(ws);
         using var http = new HttpClient();
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "adm1n");
         var json = await http.GetStringAsync(new Uri(host.Http, "/sessions"));
         using var doc = System.Text.Json.JsonDocument.Parse(json);
         var session = doc.RootElement.EnumerateArray().Single();

@@ -293,12 +293,13 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         }
     }
 
-    private static Func<WebRtcStreamClient, string, CancellationToken, Task<string>> OverWebSocket(ClientWebSocket ws, Action<string> sessionId) => async (_, offer, _) =>
+    private static Func<WebRtcStreamClient, string, CancellationToken, Task<string>> OverWebSocket(ClientWebSocket ws, Action<string> sessionId, Action<string>? resume = null) => async (_, offer, _) =>
     {
         await SendJsonAsync(ws, new { type = "offer", sdp = offer });
         var answer = await ReceiveJsonAsync(ws);
         Assert.Equal("answer", answer.GetProperty("type").GetString());
         sessionId(answer.GetProperty("session").GetString()!);
+        resume?.Invoke(answer.GetProperty("resume").GetString()!);
         return answer.GetProperty("sdp").GetString()!;
     };
 
@@ -366,10 +367,10 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     public async Task LosingSignalingAfterTheMediaIsUpKeepsTheSessionAndTheClientReconnectsById()
     {
         await using var host = await StartAsync();
-        string? id = null;
+        string? id = null, resume = null;
         var first = new ClientWebSocket();
         await first.ConnectAsync(host.Signal, default);
-        await using var client = await WebRtcStreamClient.ConnectAsync(OverWebSocket(first, s => id = s)).WaitAsync(Patience);
+        await using var client = await WebRtcStreamClient.ConnectAsync(OverWebSocket(first, s => id = s, r => resume = r)).WaitAsync(Patience);
         var up = Stopwatch.StartNew();
         while (host.Server.Find(id!)?.State != SessionState.Running && up.Elapsed < Patience) await Task.Delay(5); // the media is up on the server too
         first.Abort(); // the signaling connection is lost (no close frame)
@@ -381,7 +382,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
 
         using var second = new ClientWebSocket();
         await second.ConnectAsync(host.Signal, default);
-        await SendJsonAsync(second, new { type = "reconnect", session = id });
+        await SendJsonAsync(second, new { type = "reconnect", session = id, resume });
         var ack = await ReceiveJsonAsync(second);
         Assert.Equal("reconnected", ack.GetProperty("type").GetString());
         await SendJsonAsync(second, new { type = "bye" });
@@ -391,7 +392,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
 
         using var third = new ClientWebSocket();
         await third.ConnectAsync(host.Signal, default);
-        await SendJsonAsync(third, new { type = "reconnect", session = id });
+        await SendJsonAsync(third, new { type = "reconnect", session = id, resume });
         Assert.Equal("unknown_session", (await ReceiveJsonAsync(third)).GetProperty("error").GetString());
     }
 

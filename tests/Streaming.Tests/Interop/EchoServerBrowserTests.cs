@@ -43,7 +43,7 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
           for (let i = 0; i < 20; i++) data.send('m' + i);
           await new Promise((ok, fail) => { const t = setInterval(() => { if (out.echoes.length >= 20) { clearInterval(t); ok(); } }, 20); setTimeout(() => fail(new Error('echoes: ' + out.echoes.length)), 10000); });
           await Promise.all(patching);
-          out.sessionsBefore = await (await fetch('/sessions')).json();
+          out.sessionsBefore = await (await fetch('/sessions', { headers: { Authorization: 'Bearer adm1n' } })).json();
 
           const closed = new Promise(ok => { data.onclose = () => ok('data channel closed'); setTimeout(() => ok('nothing within 10 s'), 10000); });
           const t0 = performance.now();
@@ -52,7 +52,7 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
           out.deleteMs = performance.now() - t0;
           out.browserSaw = await closed;
           out.closeSeenMs = performance.now() - t0;
-          out.sessionsAfter = await (await fetch('/sessions')).json();
+          out.sessionsAfter = await (await fetch('/sessions', { headers: { Authorization: 'Bearer adm1n' } })).json();
           out.deleteAgain = (await fetch(resource, { method: 'DELETE' })).status;
           pc.close();
           return JSON.stringify(out);
@@ -114,7 +114,7 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
           out.newPairMs = performance.now() - t0;
           out.state = pc.connectionState;
           out.echoAfter = await echo('after');
-          const health = await (await fetch('/sessions')).json();
+          const health = await (await fetch('/sessions', { headers: { Authorization: 'Bearer adm1n' } })).json();
           out.serverState = health.length ? health[0].connection.state : 'none';
           pc.close();
           return JSON.stringify(out);
@@ -125,7 +125,7 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
     public async Task ChromiumRestartsIceOverWhipByPatchAndTheEchoGoesOn()
     {
         using var ns = NetworkNamespace.Create();
-        using var server = await EchoServerProcess.StartAsync(ns);
+        using var server = await EchoServerProcess.StartAsync(ns, "--admin-token", "adm1n");
         try
         {
             await using var chromium = await HeadlessChromium.LaunchAsync(ns);
@@ -156,7 +156,7 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
     public async Task ChromiumUsesWhipPostPatchAndDeleteAgainstTheRealServerAndGets429WhenFull()
     {
         using var ns = NetworkNamespace.Create();
-        using var server = await EchoServerProcess.StartAsync(ns, "--max-sessions", "1");
+        using var server = await EchoServerProcess.StartAsync(ns, "--max-sessions", "1", "--admin-token", "adm1n");
         try
         {
             await using var chromium = await HeadlessChromium.LaunchAsync(ns);
@@ -188,10 +188,34 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task OnATokenProtectedServerThePageSendsTheTokenFromItsFragmentAndSaysSoWithoutIt()
+    {
+        using var ns = NetworkNamespace.Create();
+        using var server = await EchoServerProcess.StartAsync(ns, "--whip-token", "t0ken");
+        try
+        {
+            await using var chromium = await HeadlessChromium.LaunchAsync(ns);
+            var without = await chromium.Browser.NewPageAsync();
+            await without.GotoAsync(server.Url + "/");
+            await without.WaitForFunctionAsync("() => document.getElementById('state').textContent === 'failed'", null, new() { Timeout = 30_000 });
+            Assert.Contains("needs a token", await without.TextContentAsync("#note"), StringComparison.Ordinal);
+
+            var page = await chromium.Browser.NewPageAsync();
+            await page.GotoAsync(server.Url + "/#token=t0ken");
+            await page.WaitForFunctionAsync("() => document.getElementById('state').textContent === 'connected' && window.app.echoes.length >= 1", null, new() { Timeout = 30_000 });
+            Assert.Equal("", await page.EvaluateAsync<string>("() => location.hash")); // the token left the address bar
+            // Its health comes from its own resource, which needs the bearer too.
+            await page.WaitForFunctionAsync("() => +document.getElementById('chart-rtt').dataset.points >= 2", null, new() { Timeout = 30_000 });
+            await page.GotoAsync("about:blank");
+        }
+        finally { output.WriteLine(string.Join("\n", server.Output.TakeLast(30))); }
+    }
+
+    [Fact]
     public async Task TheMainProgramsPageConnectsShowsEchoedMediaAndDataAndLiveHealthAndLeavesOnPagehide()
     {
         using var ns = NetworkNamespace.Create();
-        using var server = await EchoServerProcess.StartAsync(ns);
+        using var server = await EchoServerProcess.StartAsync(ns, "--admin-token", "adm1n");
         try
         {
             await using var chromium = await HeadlessChromium.LaunchAsync(ns, fakeMedia: true);
@@ -246,16 +270,19 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
             var watcher = await chromium.Browser.NewPageAsync();
             await watcher.GotoAsync(server.Url + "/sessions");
             var firstSession = await page.EvaluateAsync<string>("() => window.app.sessionId");
+            // The resource with its secret, as only the page got it: without the secret a DELETE is refused.
+            var firstResource = await page.EvaluateAsync<string>("() => window.app.resource");
+            Assert.Equal(404, await watcher.EvaluateAsync<int>($"() => fetch('/whip/{firstSession}', {{ method: 'DELETE' }}).then(r => r.status)"));
             var reconnecting = Stopwatch.StartNew();
-            Assert.Equal(200, await watcher.EvaluateAsync<int>($"() => fetch('/whip/{firstSession}', {{ method: 'DELETE' }}).then(r => r.status)"));
+            Assert.Equal(200, await watcher.EvaluateAsync<int>($"() => fetch('{firstResource}', {{ method: 'DELETE' }}).then(r => r.status)"));
             await page.WaitForFunctionAsync($"() => window.app.sessionId && window.app.sessionId !== '{firstSession}' && document.getElementById('state').textContent === 'connected'", null, new() { Timeout = 30_000 });
             output.WriteLine($"the page reconnected {reconnecting.ElapsedMilliseconds} ms after the server closed its session; note: {await page.TextContentAsync("#note")}");
 
             // pagehide: the page DELETEs its resource and closes; the server frees the session at once.
-            Assert.Single(JsonDocument.Parse(await watcher.EvaluateAsync<string>("() => fetch('/sessions').then(r => r.text())")).RootElement.EnumerateArray());
+            Assert.Single(JsonDocument.Parse(await watcher.EvaluateAsync<string>("() => fetch('/sessions', { headers: { Authorization: 'Bearer adm1n' } }).then(r => r.text())")).RootElement.EnumerateArray());
             var leaving = Stopwatch.StartNew();
             await page.GotoAsync("about:blank");
-            await watcher.WaitForFunctionAsync("() => fetch('/sessions').then(r => r.json()).then(s => s.length === 0)", null, new() { Timeout = 5_000, PollingInterval = 10 });
+            await watcher.WaitForFunctionAsync("() => fetch('/sessions', { headers: { Authorization: 'Bearer adm1n' } }).then(r => r.json()).then(s => s.length === 0)", null, new() { Timeout = 5_000, PollingInterval = 10 });
             output.WriteLine($"the session was gone {leaving.ElapsedMilliseconds} ms after the page was left (pagehide)");
             Assert.InRange(leaving.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(2));
         }
