@@ -11,12 +11,12 @@ http=18087; udp=48087
 packages=/tmp/transport-ice-node-datachannel-0.33.4
 [ -d "$packages/node_modules/node-datachannel" ] || { echo "node-datachannel is not installed in $packages"; exit 1; }
 cp bench/liveness/whip-client.mjs "$packages/"   # ES modules resolve packages next to the script
-dotnet samples/EchoServer/bin/Release/net10.0/EchoServer.dll --urls "http://127.0.0.1:$http" --udp-port $udp >/tmp/measure-kill-server.log 2>&1 &
+dotnet samples/EchoServer/bin/Release/net10.0/EchoServer.dll --urls "http://127.0.0.1:$http" --udp-port $udp --admin-token measure-kill >/tmp/measure-kill-server.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http/sessions" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do curl -sf -H "Authorization: Bearer measure-kill" "http://127.0.0.1:$http/sessions" >/dev/null && break; sleep 0.1; done
 
-sessions() { curl -sf "http://127.0.0.1:$http/sessions"; }
+sessions() { curl -sf -H "Authorization: Bearer measure-kill" "http://127.0.0.1:$http/sessions"; }   # /sessions needs the admin token
 
 for run in $(seq "$runs"); do
   node "$packages/whip-client.mjs" "http://127.0.0.1:$http/whip" >/tmp/measure-kill-client.out 2>&1 &

@@ -33,12 +33,12 @@ public sealed record StreamServerOptions
     /// <summary>
     /// A session whose transport has been disconnected this long is closed (reason Disconnected); the health snapshot
     /// counts it down (<see cref="SessionHealth.ReleaseIn"/>, <c>releaseInSeconds</c>). null: never (the transport's
-    /// own failed timeout still applies). Default 5 s: with ICE's receive-silence timer (2.5 s while data flows) and
-    /// the 1 s <see cref="HealthCheckInterval"/>, a client that vanishes mid-stream is released 7.5-8.5 s after its
-    /// last packet; an idle one, disconnected after ICE's 5 s, 10-11 s after. This is also the grace a client has to
+    /// own failed timeout still applies). Default 4 s: with ICE's receive-silence timer (2.5 s while data flows) and
+    /// the 1 s <see cref="HealthCheckInterval"/>, a client that vanishes mid-stream is released 6.5-7.5 s after its
+    /// last packet; an idle one, disconnected after ICE's 5 s, 9-10 s after. This is also the grace a client has to
     /// come back with an ICE restart after a network change: raise it (15-30 s) where clients roam between networks.
     /// </summary>
-    public TimeSpan? DisconnectedLimit { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan? DisconnectedLimit { get; init; } = TimeSpan.FromSeconds(4);
 
     /// <summary>
     /// A session whose handler has inputs waiting but has taken none and produced no output for this long is closed
