@@ -121,8 +121,11 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         Assert.Equal(["bin:262144", "", "bin:0"], ordered.Skip(1000));
         var unordered = await page.EvaluateAsync<string[]>("() => window.results.messages.filter(m => m.label === 'unordered').map(m => m.data)");
         Assert.Equal(Enumerable.Range(0, 50).Select(i => "u" + i).Order(), unordered.Order());
-        await page.WaitForFunctionAsync("() => window.results.messages.filter(m => m.label === 'partial').length === 50", null, new() { Timeout = 5_000 }).ContinueWith(_ => { });
-        var partialEchoes = await page.EvaluateAsync<string[]>("() => window.results.messages.filter(m => m.label === 'partial').map(m => m.data)");
+        // Up to 5 s for the whole burst; what came by then is reported (see below), not required.
+        string[] partialEchoes = [];
+        for (var waited = Stopwatch.StartNew(); waited.Elapsed < TimeSpan.FromSeconds(5); await Task.Delay(50))
+            if ((partialEchoes = await page.EvaluateAsync<string[]>("() => window.results.messages.filter(m => m.label === 'partial').map(m => m.data)")).Length == 50)
+                break;
         var partial = partialEchoes.Length;
         output.WriteLine($"partial reliable (max retransmits 0): {partial}/50 echoed");
         // Loopback loses nothing, but with max retransmits 0 a retransmission timeout on either side abandons a
@@ -226,12 +229,32 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         Assert.Equal(1003, ordered.Count);
         Assert.Equal(Enumerable.Range(0, 1000).Select(i => new string('y', 1023) + (i % 10)), ordered.Take(1000).Select(m => System.Text.Encoding.UTF8.GetString(m.Data)));
         Assert.Equal([(262144, true), (0, false), (0, true)], ordered.Skip(1000).Select(m => (m.Data.Length, m.IsBinary)));
-        Assert.Equal(50, peer.Events.OfType<DataChannelMessageReceived>().Count(m => m.Channel.Label == "partial"));
+        // The partial-reliable burst (max retransmits 0) may lose messages to a retransmission timeout on a CPU-starved
+        // machine, by design (RFC 3758; the browser-offers test above says more): its count is reported; what must
+        // hold is that the echoes are distinct and ours, and that the channel echoes single messages after the burst.
+        var partialBurst = peer.Events.OfType<DataChannelMessageReceived>().Where(m => m.Channel.Label == "partial")
+            .Select(m => System.Text.Encoding.UTF8.GetString(m.Data)).ToList();
+        output.WriteLine($"partial reliable (max retransmits 0): {partialBurst.Count}/50 echoed");
+        Assert.Equal(partialBurst.Count, partialBurst.Distinct().Count());
+        Assert.All(partialBurst, m => Assert.Contains(m, Enumerable.Range(0, 50).Select(i => "p" + i)));
+        var singles = 0;
+        for (var i = 0; i < 5; i++)
+        {
+            var text = "q" + i;
+            await handle.InvokeAsync(_ => channels["partial"].Send(text));
+            var waited = Stopwatch.StartNew();
+            while (waited.Elapsed < TimeSpan.FromSeconds(1)
+                   && !peer.Events.OfType<DataChannelMessageReceived>().Any(m => m.Channel.Label == "partial" && System.Text.Encoding.UTF8.GetString(m.Data) == text))
+                await Task.Delay(10);
+            if (waited.Elapsed < TimeSpan.FromSeconds(1)) singles++;
+        }
+        output.WriteLine($"partial reliable after the burst: {singles}/5 single messages echoed");
+        Assert.True(singles >= 3, $"the partial-reliable channel echoed only {singles} of 5 single messages after the burst");
 
         // We close: the browser must see it.
         var closing = Stopwatch.StartNew();
         await handle.InvokeAsync(now => core.Close(now, "test done"));
-        await page.WaitForFunctionAsync("() => window.pc.connectionState === 'closed' || window.pc.connectionState === 'failed' || [...window.pc.getTransceivers()].length >= 0 && window.pc.sctp && window.pc.sctp.state === 'closed'", null, new() { Timeout = 20_000 });
+        await page.WaitForFunctionAsync("() => window.pc.connectionState === 'closed' || window.pc.connectionState === 'failed' || (window.pc.sctp && window.pc.sctp.state === 'closed')", null, new() { Timeout = 20_000 });
         output.WriteLine($"we closed -> the browser reported its SCTP transport or connection closed after {closing.Elapsed.TotalMilliseconds:0} ms");
     }
 }
