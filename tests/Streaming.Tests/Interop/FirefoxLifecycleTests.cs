@@ -107,19 +107,20 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
             Assert.Single(JsonDocument.Parse(await http.GetStringAsync(url + "/sessions")).RootElement.EnumerateArray());
 
             var released = session.Completion.ContinueWith(t => (At: driver.Now, Reason: t.Result), TaskContinuationOptions.ExecuteSynchronously);
+            var running = HeadlessFirefox.ProcessesIn(ns);
+            Assert.Contains(firefox.ProcessId, running);
             var killAt = driver.Now;
-            var killed = firefox.KillProcessGroup(ns, TimeSpan.FromSeconds(5));
-            var killDone = driver.Now;
-            output.WriteLine($"firefox-kill: SIGKILLed the process group of {firefox.ProcessId} ({killed.Count} Firefox processes: {string.Join(",", killed)}) in {(killDone - killAt).TotalMilliseconds:0.0} ms");
-            Assert.NotEmpty(killed);
+            firefox.KillProcessGroup(ns, TimeSpan.FromSeconds(5));
+            output.WriteLine($"firefox-kill: SIGKILLed the process group of {firefox.ProcessId} ({running.Count} Firefox processes: {string.Join(",", running)}); all gone {(driver.Now - killAt).TotalMilliseconds:0.0} ms later");
             Assert.Empty(HeadlessFirefox.ProcessesIn(ns));
             Assert.False(firefox.IsRunning);
 
-            // Poll (bounded: 20 s) our connection's state, the slot and GET /sessions until the session is released.
+            // Poll our connection's state, the slot and GET /sessions until the session is released; bounded by 25 s,
+            // beyond the bounds asserted below, so that a slow release (20-21 s before issue 14) is still measured.
             TimeSpan? disconnectedAt = null, slotFreedAt = null, listEmptyAt = null, lastReceived = null, lastReceivedError = null;
             ConnectionReason? disconnectedReason = null;
             var lastGet = TimeSpan.Zero;
-            while ((!released.IsCompleted || slotFreedAt is null || listEmptyAt is null) && driver.Now - killAt < TimeSpan.FromSeconds(20))
+            while ((!released.IsCompleted || slotFreedAt is null || listEmptyAt is null) && driver.Now - killAt < TimeSpan.FromSeconds(25))
             {
                 if (disconnectedAt is null && pc.State is ConnectionState.Disconnected or ConnectionState.Failed)
                 {
@@ -140,25 +141,30 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
             foreach (var (_, line) in logs.Where(l => l.Item2.Contains("->", StringComparison.Ordinal) || l.Item2.Contains("ended", StringComparison.OrdinalIgnoreCase)).TakeLast(10))
                 output.WriteLine("server: " + line);
 
-            Assert.NotNull(disconnectedAt);
-            Assert.True(released.IsCompleted, $"the session was not released within 20 s of the kill (state {pc.State})");
-            var (releasedAt, reason) = await released;
-            var last = lastReceived ?? throw new Xunit.Sdk.XunitException("no last-packet age after the Disconnected");
-            string Ms(TimeSpan t) => $"{t.TotalMilliseconds:0} ms";
-            output.WriteLine($"firefox-kill: last datagram from Firefox {Ms(last - killAt)} after the kill began (±{lastReceivedError?.TotalMilliseconds:0.0} ms)");
-            output.WriteLine($"firefox-kill: last datagram -> ICE Disconnected {Ms(disconnectedAt.Value - last)}; kill -> Disconnected {Ms(disconnectedAt.Value - killAt)} ({disconnectedReason})");
-            output.WriteLine($"firefox-kill: last datagram -> session released {Ms(releasedAt - last)}; kill -> released {Ms(releasedAt - killAt)} ({reason.Kind}: {reason.Detail})");
-            output.WriteLine($"firefox-kill: kill -> slot freed {Ms(slotFreedAt!.Value - killAt)}; kill -> GET /sessions empty {Ms(listEmptyAt!.Value - killAt)} (polled every 50 ms)");
+            // The figures first (also those of a failing run), then the bounds.
+            string Ms(TimeSpan? t) => t is { } v ? $"{v.TotalMilliseconds:0} ms" : "not within 25 s";
+            TimeSpan? releasedAt = null;
+            SessionEndReason? reason = null;
+            if (released.IsCompleted) (releasedAt, reason) = await released;
+            output.WriteLine($"firefox-kill: last datagram from Firefox {Ms(lastReceived - killAt)} after the kill began (±{lastReceivedError?.TotalMilliseconds:0.0} ms)");
+            output.WriteLine($"firefox-kill: last datagram -> ICE Disconnected {Ms(disconnectedAt - lastReceived)}; kill -> Disconnected {Ms(disconnectedAt - killAt)} ({disconnectedReason})");
+            output.WriteLine($"firefox-kill: last datagram -> session released {Ms(releasedAt - lastReceived)}; kill -> released {Ms(releasedAt - killAt)} ({reason?.Kind}: {reason?.Detail})");
+            output.WriteLine($"firefox-kill: kill -> slot freed {Ms(slotFreedAt - killAt)}; kill -> GET /sessions empty {Ms(listEmptyAt - killAt)} (polled every 50 ms)");
 
+            Assert.NotNull(disconnectedAt);
+            Assert.NotNull(lastReceived);
+            Assert.NotNull(slotFreedAt);
+            Assert.NotNull(listEmptyAt);
+            Assert.True(released.IsCompleted, $"the session was not released within 25 s of the kill (state {pc.State})");
             Assert.Equal(ConnectionLayer.Ice, disconnectedReason!.Layer);
             // ICE's receive silence (2.5 s), not its 5 s Disconnected timeout (the old default fails this).
-            Assert.InRange(disconnectedAt.Value - last, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4.5));
+            Assert.InRange(disconnectedAt.Value - lastReceived!.Value, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4.5));
             Assert.InRange(disconnectedAt.Value - killAt, TimeSpan.Zero, TimeSpan.FromSeconds(5));
-            Assert.Equal(SessionEndKind.Disconnected, reason.Kind);
+            Assert.Equal(SessionEndKind.Disconnected, reason!.Kind);
             // Before issue 14: 20.0-21.0 s; now 7.5-8.5 s expected; generous for a loaded machine.
-            Assert.InRange(releasedAt - killAt, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15));
+            Assert.InRange(releasedAt!.Value - killAt, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15));
             Assert.InRange(slotFreedAt.Value - killAt, TimeSpan.Zero, TimeSpan.FromSeconds(15));
-            Assert.InRange(listEmptyAt!.Value - killAt, TimeSpan.Zero, TimeSpan.FromSeconds(15));
+            Assert.InRange(listEmptyAt.Value - killAt, TimeSpan.Zero, TimeSpan.FromSeconds(15));
             Assert.Empty(instance.Server.Sessions);
         }
         finally

@@ -89,21 +89,20 @@ public sealed partial class HeadlessFirefox : IDisposable
     }
 
     /// <summary>
-    /// SIGKILLs Firefox's whole process group (nothing is closed politely: no SCTP ABORT, no DTLS close_notify), then any
-    /// Firefox process left in <paramref name="ns"/> that left the group, and waits (bounded by
-    /// <paramref name="patience"/>) until all are gone. Returns the pids that were running.
+    /// SIGKILLs Firefox's whole process group at once (nothing is closed politely: no SCTP ABORT, no DTLS close_notify),
+    /// then any Firefox process left in <paramref name="ns"/> that left the group, and waits (bounded by
+    /// <paramref name="patience"/>) until all are gone.
     /// </summary>
-    public IReadOnlyList<int> KillProcessGroup(NetworkNamespace ns, TimeSpan patience)
+    public void KillProcessGroup(NetworkNamespace ns, TimeSpan patience)
     {
         ArgumentNullException.ThrowIfNull(ns);
-        var pids = ProcessesIn(ns);
+        // The group first, before anything slow (listing the namespace's processes starts a program).
         var group = _process.HasExited ? -1 : ProcessGroupOf(_process.Id);
         // Never the test host's own group: only a group that Firefox leads (setsid worked) is killed as a group.
         if (group == _process.Id && group != getpgrp()) kill(-group, SigKill);
         foreach (var pid in ProcessesIn(ns)) kill(pid, SigKill);
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < patience && (!_process.HasExited || ProcessesIn(ns).Count > 0)) Thread.Sleep(5);
-        return pids;
     }
 
     /// <summary>The pids of the Firefox processes (main and children) in <paramref name="ns"/>, zombies excluded.</summary>
