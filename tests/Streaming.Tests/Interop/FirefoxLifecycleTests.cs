@@ -61,8 +61,8 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
         using var ns = NetworkNamespace.Create("rtc-ffk");
         var logs = new ConcurrentQueue<(LogLevel, string)>();
         var reported = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        // Every default of the echo server but its ports; its UDP socket is bound inside the namespace by Build.
-        var instance = ns.CreateInside(() => EchoServerApp.Build(new EchoServerSettings { Urls = "http://127.0.0.1:0", UdpPort = 0 },
+        // Every default of the echo server but its ports (and an admin token for GET /sessions); its UDP socket is bound inside the namespace by Build.
+        var instance = ns.CreateInside(() => EchoServerApp.Build(new EchoServerSettings { Urls = "http://127.0.0.1:0", UdpPort = 0, AdminToken = "adm1n" },
             logging => logging.AddProvider(new CapturingLoggerProvider(logs))));
         // Kestrel's listening socket is made inside the namespace too (a socket stays in the namespace it was made in).
         instance.App.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.CreateBoundListenSocket =
@@ -80,6 +80,7 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
         });
         HeadlessFirefox? firefox = null;
         using var http = NamespaceHttpClient(ns);
+        http.DefaultRequestHeaders.Authorization = new("Bearer", "adm1n");   // GET /sessions needs the admin token
         try
         {
             await instance.App.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
