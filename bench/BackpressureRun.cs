@@ -15,7 +15,7 @@ namespace Transport.Bench;
 /// MaxBufferedAmount) to B, whose reader reads nothing for the first P seconds and then reads everything. Prints the
 /// peak managed heap and the peak RSS above the baseline (sampled every 50 ms), and fails when a byte is lost, out
 /// of order, or the transfer does not finish.
-/// <c>dotnet run -c Release --project bench -- backpressure [megabytes=1024] [pause-seconds=10]</c>
+/// <c>dotnet run -c Release --project bench -- backpressure [megabytes=1024] [pause-seconds=10] [--unbounded]</c>
 /// </summary>
 public static class BackpressureRun
 {
@@ -25,11 +25,13 @@ public static class BackpressureRun
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var megabytes = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1024;
-        var pause = TimeSpan.FromSeconds(args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 10);
+        var numbers = args.Skip(1).Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
+        var megabytes = numbers.Length > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 1024;
+        var pause = TimeSpan.FromSeconds(numbers.Length > 1 ? double.Parse(numbers[1], CultureInfo.InvariantCulture) : 10);
         var total = (long)megabytes << 20;
         using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-        var options = new PeerConnectionOptions { Certificate = certificate };
+        // --unbounded: backpressure off (MaxUnreadBytes 0), the behaviour before it, to compare.
+        var options = new PeerConnectionOptions { Certificate = certificate, MaxUnreadBytes = args.Contains("--unbounded") ? 0 : 4 << 20 };
         await using var d1 = new UdpDriver();
         await using var d2 = new UdpDriver();
         d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
