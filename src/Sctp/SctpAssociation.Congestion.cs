@@ -17,6 +17,7 @@ public sealed partial class SctpAssociation
     private TimeSpan _rttSentAt;
     private TimeSpan? _t3Deadline;
     private int _errorCount;
+    private bool _sackSinceT3;
     private uint _advancedPeerAck;
     private bool _sendForwardTsn;
 
@@ -109,6 +110,7 @@ public sealed partial class SctpAssociation
         _peerRwnd = (int)Math.Max(0L, Math.Min(sack.AdvertisedWindow, int.MaxValue) - _flightSize);
 
         if (cumAdvanced) _errorCount = 0;
+        _sackSinceT3 = true;
         if (_cumAck + 1 == _nextTsn) _t3Deadline = null;
         else if (cumAdvanced) _t3Deadline = _now + _rto;
 
@@ -146,8 +148,12 @@ public sealed partial class SctpAssociation
         _t3Deadline = null;
         if (_cumAck + 1 == _nextTsn) return;
         Counters.T3Expirations++;
+        // RFC 9260 section 6.1 (A): while the peer's window is closed and it keeps answering with SACKs, unanswered
+        // zero window probes do not count towards the error counter: a slow reader is not an unreachable peer.
+        var probing = _peerRwnd == 0 && _sackSinceT3;
+        _sackSinceT3 = false;
         // RFC 9260 section 8.2 and 8.3: count the failure; past Association.Max.Retrans the peer is unreachable.
-        if (++_errorCount > _o.MaxRetransmissions)
+        if (!probing && ++_errorCount > _o.MaxRetransmissions)
         {
             Fail($"peer unreachable: T3-rtx expired {_errorCount} times (Association.Max.Retrans = {_o.MaxRetransmissions})");
             return;

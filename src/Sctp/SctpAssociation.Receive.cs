@@ -25,7 +25,17 @@ public sealed partial class SctpAssociation
     private InboundStream?[] _inStreams = [];
     private readonly List<InboundStream> _activeStreams = new();
 
-    private int AdvertisedWindow => Math.Max(0, _o.ReceiveBufferSize - _recvBuffered);
+    private int _unread, _lastAdvertised;
+
+    private int AdvertisedWindow => Math.Max(0, ReceiveRoom);
+
+    // What we can still take: the receive buffer less what reassembly and ordering hold, and with backpressure on
+    // (SctpOptions.MaxUnreadBytes) the unread bound less what the application holds unread and what will reach it.
+    private int ReceiveRoom => _o.MaxUnreadBytes > 0
+        ? Math.Min(_o.ReceiveBufferSize - _recvBuffered, _o.MaxUnreadBytes - _unread - _recvBuffered)
+        : _o.ReceiveBufferSize - _recvBuffered;
+
+    private int WindowCapacity => _o.MaxUnreadBytes > 0 ? Math.Min(_o.ReceiveBufferSize, _o.MaxUnreadBytes) : _o.ReceiveBufferSize;
 
     /// <summary>The cumulative TSN we have received (for tests and diagnostics).</summary>
     internal uint CumulativeTsnReceived => _cumTsn;
@@ -49,6 +59,7 @@ public sealed partial class SctpAssociation
         _tsnSeen = new bool[TsnWindow];
         _cumTsn = peerInitialTsn - 1;
         _highestTsn = _cumTsn;
+        _lastAdvertised = WindowCapacity;
         _inStreams = new InboundStream?[Math.Min((int)_inboundStreams, 16)];
     }
 
@@ -87,8 +98,8 @@ public sealed partial class SctpAssociation
         var len = data.Payload.Length;
         // RFC 9260 section 6.2: with no room, drop new data. One in-sequence chunk may use a small reserve so that
         // a full buffer of out-of-order data can still be completed and drained.
-        if (_recvBuffered + len > _o.ReceiveBufferSize
-            && !(tsn == _cumTsn + 1 && _recvBuffered + len <= _o.ReceiveBufferSize + ReceiveReserve))
+        var room = ReceiveRoom;
+        if (len > room && !(tsn == _cumTsn + 1 && len <= room + ReceiveReserve))
         {
             Counters.ReceiveBufferFull++;
             _windowWasClosed = true;
@@ -293,7 +304,8 @@ public sealed partial class SctpAssociation
         BinaryPrimitives.WriteUInt32BigEndian(d[8..], (uint)AdvertisedWindow);
         BinaryPrimitives.WriteUInt16BigEndian(d[12..], (ushort)blocks);
         BinaryPrimitives.WriteUInt16BigEndian(d[14..], (ushort)dups);
-        if (AdvertisedWindow < _mtu) _windowWasClosed = true;
+        _lastAdvertised = AdvertisedWindow;
+        if (_lastAdvertised < _mtu) _windowWasClosed = true;
         _duplicateCount = 0;
         _sackPending = _sackImmediate = false;
         _packetsSinceSack = 0;

@@ -198,6 +198,8 @@ public sealed partial class SctpAssociation
         {
             _lastEventBuffer = array;
             _lastEventBufferSize = evt.Accounted;
+            // With backpressure the message's bytes stay counted as unread until the application releases them.
+            _lastEventUnread = _o.MaxUnreadBytes > 0 && evt.Kind == SctpEventKind.ChannelMessage ? evt.Data.Length : 0;
         }
         return true;
     }
@@ -206,11 +208,44 @@ public sealed partial class SctpAssociation
     {
         if (_lastEventBuffer is null) return;
         _recvBuffered -= _lastEventBufferSize;
+        _unread += _lastEventUnread;
         _pool.Return(_lastEventBuffer);
         _lastEventBuffer = null;
-        _lastEventBufferSize = 0;
-        // The window opened: tell the peer if it had been closed (RFC 9260 section 6.2, window update).
-        if (_windowWasClosed && AdvertisedWindow >= _mtu) { _windowWasClosed = false; _sackPending = true; _sackImmediate = true; }
+        _lastEventBufferSize = _lastEventUnread = 0;
+        WindowOpened();
+    }
+
+    private int _lastEventUnread;
+
+    /// <summary>Bytes of delivered messages the application has not released yet (<see cref="SctpOptions.MaxUnreadBytes"/>).</summary>
+    public int UnreadBytes => _unread;
+
+    /// <summary>
+    /// The application consumed <paramref name="bytes"/> of delivered messages (their Data lengths): with
+    /// <see cref="SctpOptions.MaxUnreadBytes"/> they stop counting against the advertised window, and a window update
+    /// goes to the peer when the window reopens. Releasing more than is unread (or after close) is clamped.
+    /// </summary>
+    public void ReleaseReceived(int bytes)
+    {
+        if (bytes <= 0 || _unread == 0) return;
+        _unread = Math.Max(0, _unread - bytes);
+        WindowOpened();
+    }
+
+    private void WindowOpened()
+    {
+        if (!IsEstablishedLike && State != SctpState.ShutdownSent) return;
+        // RFC 9260 section 6.2: a SACK may update the offered window as the application consumes data. To avoid a
+        // silly window (RFC 1122 section 4.2.3.3) we send one only when a closed window reopened by an MTU, or the
+        // window grew by half its capacity since we last advertised it (with backpressure on, where reads are
+        // what opens it).
+        var w = AdvertisedWindow;
+        if ((_windowWasClosed && w >= _mtu) || (_o.MaxUnreadBytes > 0 && w - _lastAdvertised >= WindowCapacity / 2))
+        {
+            _windowWasClosed = false;
+            _sackPending = true;
+            _sackImmediate = true;
+        }
     }
 
     /// <summary>The earliest deadline, or null when no timer runs.</summary>

@@ -20,6 +20,15 @@ public sealed record SctpOptions
     /// <summary>Our receive buffer; the advertised receiver window (a_rwnd) is this minus what we hold.</summary>
     public int ReceiveBufferSize { get; init; } = 1024 * 1024;
 
+    /// <summary>
+    /// Backpressure (RFC 9260 section 6.2): when above 0, the bytes of a data channel message stay counted against the
+    /// advertised window after the event was polled, until the application hands them back with
+    /// <see cref="SctpAssociation.ReleaseReceived"/>; reassembly plus unread bytes then stay within this bound (plus one
+    /// 64 KiB in-sequence reserve), the window closes as the application falls behind and reopens as it reads.
+    /// Default 0: bytes are released when the next event is polled (the application copies what it keeps).
+    /// </summary>
+    public int MaxUnreadBytes { get; init; }
+
     /// <summary>Number of outbound and inbound streams we ask for (RFC 8831 section 6.2 asks for 65535).</summary>
     public ushort Streams { get; init; } = 65535;
 
@@ -64,6 +73,8 @@ public sealed record SctpOptions
     {
         if (MaxPacketSize < 512 || MaxPacketSize > 65535) throw new ArgumentOutOfRangeException(nameof(MaxPacketSize), "MaxPacketSize must be in [512, 65535].");
         if (ReceiveBufferSize < 4 * MaxPacketSize) throw new ArgumentOutOfRangeException(nameof(ReceiveBufferSize), "ReceiveBufferSize must hold at least four packets.");
+        if (MaxUnreadBytes != 0 && (MaxUnreadBytes < 4 * MaxPacketSize || MaxUnreadBytes < MaxMessageSize))
+            throw new ArgumentOutOfRangeException(nameof(MaxUnreadBytes), "MaxUnreadBytes must be 0 or hold four packets and one message of MaxMessageSize.");
         if (MaxMessageSize < 1) throw new ArgumentOutOfRangeException(nameof(MaxMessageSize));
         if (RtoMin <= TimeSpan.Zero || RtoMax < RtoMin || RtoInitial < RtoMin || RtoInitial > RtoMax)
             throw new ArgumentOutOfRangeException(nameof(RtoInitial), "Need 0 < RtoMin <= RtoInitial <= RtoMax.");

@@ -59,7 +59,7 @@ public sealed partial class PeerConnection
     private readonly Dictionary<string, long> _dropsSeen = new(StringComparer.Ordinal);
 
     /// <summary>Every event in order, as an async stream; ends when the connection is closed or failed.</summary>
-    public IAsyncEnumerable<PeerConnectionEvent> ReadEventsAsync(CancellationToken cancellationToken = default) => _events.Reader.ReadAllAsync(cancellationToken);
+    public IAsyncEnumerable<PeerConnectionEvent> ReadEventsAsync(CancellationToken cancellationToken = default) => _eventReader.ReadAllAsync(cancellationToken);
 
     /// <summary>A snapshot of the connection's totals (read from the connection's own thread).</summary>
     public Task<PeerConnectionStatistics> GetStatisticsAsync(CancellationToken cancellationToken = default) =>

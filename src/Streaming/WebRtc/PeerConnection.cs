@@ -36,8 +36,12 @@ public sealed partial class PeerConnection : IAsyncDisposable
         _options = options ?? new PeerConnectionOptions();
         if (_options.MaxBufferedAmount < _options.MaxMessageSize)
             throw new ArgumentOutOfRangeException(nameof(options), "MaxBufferedAmount must hold at least one message of MaxMessageSize.");
+        if (_options.MaxUnreadBytes != 0 && _options.MaxUnreadBytes < Math.Max(_options.MaxMessageSize, 4 * _options.Sctp.MaxPacketSize))
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxUnreadBytes must be 0 or hold at least one message of MaxMessageSize.");
         _logger = logger ?? NullLogger.Instance;
-        _core = new PeerConnectionCore(_options);
+        _core = new PeerConnectionCore(_options) { DefersReceiveRelease = true };
+        _eventReader = new EventReader(this, _events.Reader);
+        _release = new ReleaseWork(this);
         foreach (var local in driver.LocalEndPoints) _core.AddHostCandidate(local);
         _handle = driver.Register(new Runner(this));
     }
@@ -55,7 +59,11 @@ public sealed partial class PeerConnection : IAsyncDisposable
     public ConnectionReason? Reason => Volatile.Read(ref _reason);
 
     /// <summary>Every event in order; completes when the connection is closed or failed.</summary>
-    public ChannelReader<PeerConnectionEvent> Events => _events.Reader;
+    /// <remarks>
+    /// Reading a <see cref="DataChannelMessageReceived"/> here is what reopens the SCTP window
+    /// (<see cref="PeerConnectionOptions.MaxUnreadBytes"/>): an application that stops reading makes the peer wait.
+    /// </remarks>
+    public ChannelReader<PeerConnectionEvent> Events => _eventReader;
 
     /// <summary>Where the offer/answer exchange stands (a snapshot).</summary>
     public SignalingState SignalingState => _core.SignalingState;

@@ -294,6 +294,7 @@ public sealed partial class PeerConnectionCore
                     {
                         IsDtlsClient = _dtlsClient == true,
                         MaxMessageSize = _options.MaxMessageSize,
+                        MaxUnreadBytes = _options.MaxUnreadBytes,
                         RemotePort = (ushort)_remote.SctpPort.Value,
                     });
                     if (_dtlsClient == true) _sctp.Connect(now);

@@ -159,7 +159,23 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     internal TimeSpan? OfferAt => _progress.OfferAt;
 
     /// <summary>Takes the next event.</summary>
-    public bool TryPollEvent(out PeerConnectionEvent evt) => _events.TryDequeue(out evt!);
+    public bool TryPollEvent(out PeerConnectionEvent evt)
+    {
+        if (!_events.TryDequeue(out evt!)) return false;
+        // Backpressure (PeerConnectionOptions.MaxUnreadBytes): a message polled here is read, unless the owner
+        // hands events on and releases them when its application reads them.
+        if (!DefersReceiveRelease && evt is DataChannelMessageReceived m) ReleaseReceived(m.Data.Length);
+        return true;
+    }
+
+    /// <summary>True when the owner calls <see cref="ReleaseReceived"/> itself once the application read a message.</summary>
+    internal bool DefersReceiveRelease { get; set; }
+
+    /// <summary>The application read <paramref name="bytes"/> of data channel messages: the SCTP window reopens by as much.</summary>
+    internal void ReleaseReceived(int bytes) => _sctp?.ReleaseReceived(bytes);
+
+    /// <summary>Bytes of delivered data channel messages not yet read (0 before SCTP starts).</summary>
+    public int UnreadBytes => _sctp?.UnreadBytes ?? 0;
 
     public void Dispose()
     {

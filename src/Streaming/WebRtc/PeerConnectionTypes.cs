@@ -62,6 +62,13 @@ public sealed record PeerConnectionOptions
     /// BufferFull and SendAsync throws (the bound on what is kept while Disconnected, too). Default 16 MiB.
     /// </summary>
     public long MaxBufferedAmount { get; init; } = 16L << 20;
+    /// <summary>
+    /// Backpressure: most bytes of received data channel messages held for the application and not yet read, plus
+    /// what SCTP holds in reassembly (<see cref="SctpOptions.MaxUnreadBytes"/>). As they grow the SCTP window closes
+    /// and the peer waits; reading (<see cref="PeerConnection.Events"/>, or polling <see cref="PeerConnectionCore"/>)
+    /// reopens it. Nothing of a reliable channel is dropped. Default 4 MiB; 0 turns backpressure off (unbounded).
+    /// </summary>
+    public int MaxUnreadBytes { get; init; } = 4 << 20;
     /// <summary>Largest data channel message we accept (advertised as a=max-message-size). Default 256 KiB.</summary>
     public int MaxMessageSize { get; init; } = 256 * 1024;
     /// <summary>SRTP options (replay window).</summary>
