@@ -14,15 +14,8 @@ public sealed class PeerConnectionCoreTests
 {
     private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
 
-    private sealed class Adapter(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : IVirtualPeer
+    private sealed class Adapter(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : CorePeer(core, local, remote)
     {
-        public PeerConnectionCore Core { get; } = core;
-        public List<PeerConnectionEvent> Events { get; } = new();
-        public void HandleDatagram(ReadOnlySpan<byte> datagram, TimeSpan now) { Core.HandleDatagram(datagram, local, remote, now); Drain(); }
-        public void HandleTimeout(TimeSpan now) { Core.HandleTimeout(now); Drain(); }
-        public bool TryPollTransmit(Span<byte> destination, out int written) => Core.TryPollTransmit(destination, out written, out _, out _);
-        public TimeSpan? PollTimeout() => Core.PollTimeout();
-        public void Drain() { while (Core.TryPollEvent(out var e)) Events.Add(e); }
         public IEnumerable<string> Messages => Events.OfType<DataChannelMessageReceived>().Select(m => Encoding.UTF8.GetString(m.Data));
     }
 
