@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Xunit.Abstractions;
+using Transport.TestKit;
 
 namespace Transport.Ice.Tests.Interop;
 
@@ -31,29 +32,12 @@ public sealed partial class IceAgentNodeDataChannelTests(ITestOutputHelper outpu
         _socket?.Dispose();
     }
 
-    private static string Find(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Append("/usr/bin").Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists)
-        ?? throw new InvalidOperationException($"{name} is not installed: install Node.js 20 and npm (Debian packages nodejs and npm).");
+    private static string Find(string name) => NodePackages.Find(name);
 
     private static string PrepareNodeDirectory()
     {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Transport.sln"))) root = root.Parent;
-        var source = Path.Combine(root?.FullName ?? throw new InvalidOperationException("Transport.sln not found."), "tests", "Ice.Tests", "Interop", "node");
-        var dir = Path.Combine(Path.GetTempPath(), "transport-ice-node-datachannel-" + PackageVersion);
-        Directory.CreateDirectory(dir);
-        File.Copy(Path.Combine(source, "package.json"), Path.Combine(dir, "package.json"), overwrite: true);
-        File.Copy(Path.Combine(source, "peer.mjs"), Path.Combine(dir, "peer.mjs"), overwrite: true);
-        if (!File.Exists(Path.Combine(dir, "node_modules", "node-datachannel", "package.json")))
-        {
-            var npm = new ProcessStartInfo(Find("npm"), "install --no-audit --no-fund") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
-            using var p = Process.Start(npm)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(180_000)) { p.Kill(true); throw new TimeoutException("npm install node-datachannel took more than 3 minutes."); }
-            if (p.ExitCode != 0) throw new InvalidOperationException($"npm install failed ({p.ExitCode}): {stdout.Result}\n{stderr.Result}");
-        }
-        return dir;
+        var source = NodePackages.RepositoryPath("tests", "Ice.Tests", "Interop", "node");
+        return NodePackages.Prepare("transport-ice-node-datachannel-" + PackageVersion, File.ReadAllText(Path.Combine(source, "package.json")), source, ["peer.mjs"]);
     }
 
     private static string OurDescription(IceAgent agent, IceCandidate candidate, string setup) => string.Join("\r\n",

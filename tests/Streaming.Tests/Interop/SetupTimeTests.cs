@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.Versioning;
 using System.Text.Json;
 using Xunit.Abstractions;
+using Transport.TestKit;
 
 namespace Transport.Streaming.Tests.Interop;
 
@@ -121,30 +122,10 @@ public sealed class SetupTimeTests(ITestOutputHelper output)
     private static double Median(List<double> sorted) =>
         sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
 
-    private static string Find(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Append("/usr/bin").Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists)
-        ?? throw new InvalidOperationException($"{name} is not installed: install Node.js 20 and npm (Debian packages nodejs and npm).");
+    private static string Find(string name) => NodePackages.Find(name);
 
-    // npm install of node-datachannel into a temp directory once per version (the npm registry is reachable here).
-    private static string PrepareNodeDirectory()
-    {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Transport.sln"))) root = root.Parent;
-        var source = Path.Combine(root?.FullName ?? throw new InvalidOperationException("Transport.sln not found."), "tests", "Streaming.Tests", "Interop", "node");
-        var dir = Path.Combine(Path.GetTempPath(), "transport-setup-node-datachannel-" + NodeVersion);
-        Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "package.json"),
-            $$"""{ "name": "transport-setup-client", "private": true, "version": "1.0.0", "type": "module", "dependencies": { "node-datachannel": "{{NodeVersion}}" } }""");
-        File.Copy(Path.Combine(source, "setup-client.mjs"), Path.Combine(dir, "setup-client.mjs"), overwrite: true);
-        if (!File.Exists(Path.Combine(dir, "node_modules", "node-datachannel", "package.json")))
-        {
-            var npm = new ProcessStartInfo(Find("npm"), "install --no-audit --no-fund") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
-            using var p = Process.Start(npm)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(180_000)) { p.Kill(true); throw new TimeoutException("npm install node-datachannel took more than 3 minutes."); }
-            if (p.ExitCode != 0) throw new InvalidOperationException($"npm install failed ({p.ExitCode}): {stdout.Result}\n{stderr.Result}");
-        }
-        return dir;
-    }
+    // npm install of node-datachannel into a temp directory once per version.
+    private static string PrepareNodeDirectory() => NodePackages.Prepare("transport-setup-node-datachannel-" + NodeVersion,
+        $$"""{ "name": "transport-setup-client", "private": true, "version": "1.0.0", "type": "module", "dependencies": { "node-datachannel": "{{NodeVersion}}" } }""",
+        NodePackages.RepositoryPath("tests", "Streaming.Tests", "Interop", "node"), ["setup-client.mjs"]);
 }
