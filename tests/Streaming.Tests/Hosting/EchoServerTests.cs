@@ -14,28 +14,6 @@ public sealed class EchoServerTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
-    private sealed class Host : IAsyncDisposable
-    {
-        public required WebApplication App { get; init; }
-        public required StreamServer Server { get; init; }
-        public required Uri Http { get; init; }
-        public Uri Ws => new($"ws://{Http.Authority}/ws");
-        public ConcurrentQueue<(LogLevel Level, string Message)> Logs { get; } = new();
-        public async ValueTask DisposeAsync() => await App.DisposeAsync();
-    }
-
-    private static async Task<Host> StartAsync(EchoServerSettings? settings = null)
-    {
-        var logs = new ConcurrentQueue<(LogLevel, string)>();
-        var (app, server) = EchoServerApp.Build((settings ?? new EchoServerSettings()) with { Urls = "http://127.0.0.1:0", UdpPort = 0 },
-            logging => logging.AddProvider(new CapturingLoggerProvider(logs)));
-        await app.StartAsync();
-        var host = new Host { App = app, Server = server, Http = new Uri(app.Urls.First()) };
-        foreach (var l in logs) host.Logs.Enqueue(l);
-        CapturingLoggerProvider.Redirect(logs, host.Logs);
-        return host;
-    }
-
     private static async Task<string> ReceiveTextAsync(ClientWebSocket ws)
     {
         var buffer = new byte[64 * 1024];
@@ -50,7 +28,7 @@ public sealed class EchoServerTests
     [Fact]
     public async Task EchoesOverTheWebSocketAndEndsTheStreamOnBye()
     {
-        await using var host = await StartAsync();
+        await using var host = await EchoTestHost.StartAsync();
         using var ws = new ClientWebSocket();
         await ws.ConnectAsync(host.Ws, default);
         await SendTextAsync(ws, "hello");
@@ -64,7 +42,7 @@ public sealed class EchoServerTests
     [Fact]
     public async Task AFullServerAnswers429WithTheLimitAndFreesTheSlotWhenASessionEnds()
     {
-        await using var host = await StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
         using var http = new HttpClient();
         for (var round = 0; round < 10; round++)
         {
@@ -92,7 +70,7 @@ public sealed class EchoServerTests
     [Fact]
     public async Task KeepaliveClosesASilentClientAndANormalCloseIsNotAnError()
     {
-        await using var host = await StartAsync(new EchoServerSettings
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings
         {
             Endpoints = new EndpointOptions { WebSocketKeepAliveInterval = TimeSpan.FromMilliseconds(200), WebSocketKeepAliveTimeout = TimeSpan.FromMilliseconds(300) },
         });
@@ -114,7 +92,7 @@ public sealed class EchoServerTests
     [Fact]
     public async Task SessionsAreListedAsJson()
     {
-        await using var host = await StartAsync(new EchoServerSettings { AdminToken = "adm1n" });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { AdminToken = "adm1n" });
         using var ws = new ClientWebSocket();
         await ws.ConnectAsync(new Uri(host.Ws + "?voice=alto"), default);
         await SendTextAsync(ws, "x");

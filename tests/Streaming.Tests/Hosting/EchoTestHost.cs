@@ -14,6 +14,8 @@ internal sealed class EchoTestHost : IAsyncDisposable
     public StreamServer Server => Instance.Server;
     public Uri Whip => new(Http, "/whip");
     public Uri Signal => new($"ws://{Http.Authority}/signal");
+    public Uri Ws => new($"ws://{Http.Authority}/ws");
+    public Microsoft.AspNetCore.Builder.WebApplication App => Instance.App;
 
     public static async Task<EchoTestHost> StartAsync(EchoServerSettings? settings = null)
     {

@@ -17,28 +17,6 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
 
-    private sealed class Host : IAsyncDisposable
-    {
-        public required EchoServerInstance Instance { get; init; }
-        public required Uri Http { get; init; }
-        public ConcurrentQueue<(LogLevel Level, string Message)> Logs { get; } = new();
-        public StreamServer Server => Instance.Server;
-        public Uri Whip => new(Http, "/whip");
-        public Uri Signal => new($"ws://{Http.Authority}/signal");
-        public async ValueTask DisposeAsync() => await Instance.App.DisposeAsync();
-    }
-
-    private static async Task<Host> StartAsync(EchoServerSettings? settings = null)
-    {
-        var logs = new ConcurrentQueue<(LogLevel, string)>();
-        var instance = EchoServerApp.Build((settings ?? new EchoServerSettings()) with { Urls = "http://127.0.0.1:0", UdpPort = 0 },
-            logging => logging.AddProvider(new CapturingLoggerProvider(logs)));
-        await instance.App.StartAsync();
-        var host = new Host { Instance = instance, Http = new Uri(instance.App.Urls.First()) };
-        CapturingLoggerProvider.Redirect(logs, host.Logs);
-        return host;
-    }
-
     private static async Task<List<ClientObservation>> ReadUntilCloseAsync(WebRtcStreamClient client)
     {
         var seen = new List<ClientObservation>();
@@ -61,7 +39,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task WhipPostAnswers201WithSdpAndLocationPatchTricklesAndDeleteEndsTheSession()
     {
-        await using var host = await StartAsync();
+        await using var host = await EchoTestHost.StartAsync();
         using var http = new HttpClient();
         HttpResponseMessage? created = null;
         await using var client = await WebRtcStreamClient.ConnectAsync(async (c, offer, ct) =>
@@ -114,7 +92,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task WhipWithABearerTokenRefusesEveryRequestWithoutItAndServesThoseThatCarryIt()
     {
-        await using var host = await StartAsync(new EchoServerSettings { Whip = new WhipOptions { BearerToken = "s3cret-token" } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Whip = new WhipOptions { BearerToken = "s3cret-token" } });
         using var http = new HttpClient();
         static HttpRequestMessage Offer(Uri to, string? token)
         {
@@ -162,7 +140,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
             new WhipIceServer("stun:stun.example.net:3478"),
             new WhipIceServer("turn:turn.example.net:3478?transport=udp", "user", "pa\"ss"),
         };
-        await using var host = await StartAsync(new EchoServerSettings { Whip = new WhipOptions { IceServers = servers } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Whip = new WhipOptions { IceServers = servers } });
         using var http = new HttpClient();
         await using var client = await WebRtcStreamClient.ConnectAsync(WebRtcStreamClient.WhipAsync(http, host.Whip)).WaitAsync(Patience);
         Assert.Equal(
@@ -183,7 +161,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task WhipPatchWithIfMatchStarAndNewCredentialsRestartsIceAndTheSessionGoesOn()
     {
-        await using var host = await StartAsync();
+        await using var host = await EchoTestHost.StartAsync();
         using var http = new HttpClient();
         await using var client = await WebRtcStreamClient.ConnectAsync(WebRtcStreamClient.WhipAsync(http, host.Whip)).WaitAsync(Patience);
         var id = client.Resource!.Segments[^1];
@@ -244,7 +222,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task AFullServerAnswersWhip429WithTheExactJsonAndAdmitsAgainOnceTheSessionEnded()
     {
-        await using var host = await StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
         using var http = new HttpClient();
         for (var round = 0; round < 4; round++)
         {
@@ -262,7 +240,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task MalformedOffersAndWrongContentTypesAreRefusedWithoutHoldingASlot()
     {
-        await using var host = await StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
         using var http = new HttpClient();
         using var bad = new StringContent("v=0\r\nthis is not sdp\r\n");
         bad.Headers.ContentType = new MediaTypeHeaderValue("application/sdp");
@@ -306,7 +284,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task WebSocketSignalingOffersAnswersTricklesAndSaysByeWhenTheSessionEnds()
     {
-        await using var host = await StartAsync();
+        await using var host = await EchoTestHost.StartAsync();
         using var ws = new ClientWebSocket();
         await ws.ConnectAsync(host.Signal, default);
         string? id = null;
@@ -327,7 +305,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task ASubsequentOfferOnTheSignalingSocketRestartsIceAndTheSessionGoesOn()
     {
-        await using var host = await StartAsync();
+        await using var host = await EchoTestHost.StartAsync();
         using var ws = new ClientWebSocket();
         await ws.ConnectAsync(host.Signal, default);
         string? id = null;
@@ -366,7 +344,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task LosingSignalingAfterTheMediaIsUpKeepsTheSessionAndTheClientReconnectsById()
     {
-        await using var host = await StartAsync();
+        await using var host = await EchoTestHost.StartAsync();
         string? id = null, resume = null;
         var first = new ClientWebSocket();
         await first.ConnectAsync(host.Signal, default);
@@ -399,7 +377,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task SignalingKeepaliveClosesASilentPeerWithAClearReasonAndANormalCloseIsNotAnError()
     {
-        await using var host = await StartAsync(new EchoServerSettings
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings
         {
             Signaling = new SignalingOptions { KeepAliveInterval = TimeSpan.FromMilliseconds(200), KeepAliveTimeout = TimeSpan.FromMilliseconds(300) },
         });
@@ -427,7 +405,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task AFullServerRefusesAnOfferOnTheSignalingSocketWithTheExactJson()
     {
-        await using var host = await StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
         using var first = new ClientWebSocket();
         await first.ConnectAsync(host.Signal, default);
         await using var client = await WebRtcStreamClient.ConnectAsync(OverWebSocket(first, _ => { })).WaitAsync(Patience);
