@@ -50,12 +50,16 @@ public sealed class VanishedClientReleaseTests(ITestOutputHelper output)
         output.WriteLine($"released {released.TotalMilliseconds:0} ms after the client vanished: {reason}");
         Assert.Equal(SessionEndKind.Disconnected, reason.Kind);
         Assert.NotNull(disconnectedAt);
-        // ICE's receive silence (2.5 s after the last packet), not its 5 s Disconnected timeout; generous on a loaded machine.
-        Assert.InRange(disconnectedAt!.Value, TimeSpan.FromSeconds(2.3), TimeSpan.FromSeconds(4.5));
-        Assert.Contains("data stopped", json);
+        // Normally ICE's receive silence (2.5 s after the last packet: "data stopped"). On a starved machine a gap of
+        // over 625 ms in the echo loop means the flow does not count as sustained, and ICE's 5 s Disconnected timeout
+        // ("nothing received") takes over (seen once in CI): both are bounded here in real time; the receive-silence
+        // timer itself is exact on virtual time in IceReceiveSilenceTests.
+        Assert.InRange(disconnectedAt!.Value, TimeSpan.FromSeconds(2.3), TimeSpan.FromSeconds(5.5));
+        Assert.Matches("data stopped|nothing received", json);
         Assert.Contains("\"releaseInSeconds\":", json);
         Assert.InRange(firstReleaseIn!.Value, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4));
-        Assert.InRange(released, TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(10));
+        // 2.5 s + 4 s + the 1 s health tick (6.5-7.5 s), or with the 5 s fallback up to about 10.5 s.
+        Assert.InRange(released, TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(11));
         Assert.Equal(0, rig.Server.Reserved);
     }
 }
