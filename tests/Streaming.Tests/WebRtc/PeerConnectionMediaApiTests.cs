@@ -38,6 +38,9 @@ public sealed class PeerConnectionMediaApiTests
             frame[0] = (byte)(i == 0 ? 0x10 : 0x11);
             frame[^1] = (byte)i;
             Assert.Equal(MediaSendResult.Sent, await a.SendFrameAsync(video, frame, (uint)(i * 3000)));
+            // Spaced as a camera would: a burst read in one recvmmsg batch carries one arrival time for every packet,
+            // and a delivery rate needs arrivals spread over time (seen in CI: no rate after 20 s).
+            await Task.Delay(20);
         }
         var received = new List<(int Length, byte Last, bool Key)>();
         await foreach (var f in remote.Frames.ReadAllAsync(cts.Token))
