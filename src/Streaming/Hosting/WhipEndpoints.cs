@@ -34,6 +34,7 @@ public static class WhipEndpoints
     public static IEndpointConventionBuilder MapWhip(this IEndpointRouteBuilder endpoints, string pattern = "/whip")
     {
         ArgumentNullException.ThrowIfNull(endpoints);
+        ArgumentException.ThrowIfNullOrEmpty(pattern);
         var app = endpoints;
         var path = pattern.TrimEnd('/');
         var host = WebRtcHostingExtensions.GetHost(endpoints.ServiceProvider);
