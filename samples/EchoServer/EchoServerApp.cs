@@ -1,34 +1,27 @@
 using System.Globalization;
+using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using System.Net;
+using Transport.Streaming.Hosting;
 using Transport.Streaming.Io;
 using Transport.Streaming.Sessions;
 
 namespace Transport.Samples.EchoServer;
 
-/// <summary>The echo server's settings, from the command line.</summary>
+/// <summary>The echo server's settings: the command line over the configuration (section <c>WebRtc</c>).</summary>
 public sealed record EchoServerSettings
 {
     public string Urls { get; init; } = "http://127.0.0.1:8080";
-    public int UdpPort { get; init; } = 50000;
+
     /// <summary>
-    /// The session server's options, with the echo server's limits: 100 sessions, 10 per client address, 20 not yet
-    /// connected (and the library's connect timeout 10 s and idle limit 5 min).
+    /// Everything of the sessions: UDP port, limits (<see cref="WebRtcSessionsOptions.Limits"/>, the library's defaults:
+    /// 100 sessions, 10 per client, 20 not yet connected, 5 offers at once and 1 a second per client, ...), origins,
+    /// tokens, WHIP, signaling, transport. The same object <c>AddWebRtcSessions</c> takes.
     /// </summary>
-    public StreamServerOptions Server { get; init; } = new() { MaxConcurrentSessions = 100, MaxSessionsPerClient = 10, MaxPendingSessions = 20 };
-
-    /// <summary>Body and message sizes, the body read time, Retry-After: given to every endpoint.</summary>
-    public HostingLimits Limits { get; init; } = new();
-
-    /// <summary>The bearer token of <c>GET /sessions</c> (<c>--admin-token</c>); null (default): <c>/sessions</c> is off.</summary>
-    public string? AdminToken { get; init; }
-    public EndpointOptions Endpoints { get; init; } = new();
-    public SignalingOptions Signaling { get; init; } = new();
-    public WebRtcTransportOptions WebRtc { get; init; } = new();
-    public WhipOptions Whip { get; init; } = new();
+    public WebRtcSessionsOptions Sessions { get; init; } = new();
 
     /// <summary>
     /// The least level logged (<c>--log-level Trace|Debug|Information|Warning|Error|Critical|None</c>). Default
@@ -44,37 +37,71 @@ public sealed record EchoServerSettings
     public double SelfTestSeconds { get; init; } = 3;
 
     /// <summary>
-    /// Reads <c>--urls URL</c>, <c>--udp-port N</c>, <c>--max-sessions N</c>, <c>--whip-token TOKEN</c>,
+    /// Reads <paramref name="configuration"/>'s <c>WebRtc</c> section (appsettings.json, environment
+    /// <c>WebRtc__Limits__MaxSessions=50</c>), then the command line: configuration keys <c>--WebRtc:KEY=VALUE</c> or
+    /// <c>--WebRtc:KEY VALUE</c> (<c>--WebRtc:Limits:OfferBurst=10</c>), then the flags, which win:
+    /// <c>--urls URL</c>, <c>--udp-port N</c>, <c>--max-sessions N</c>, <c>--whip-token TOKEN</c>,
     /// <c>--ice-server URL[|username|credential]</c> (repeatable; given to WHIP clients as Link headers),
     /// <c>--allow-origin ORIGIN</c> (repeatable; pages of that origin may use WHIP and open the WebSockets, <c>*</c> any),
     /// <c>--admin-token TOKEN</c>, <c>--max-sessions-per-client N</c>, <c>--max-pending-sessions N</c>,
-    /// <c>--connect-timeout S</c>, <c>--idle-limit S</c> (0: none), <c>--max-body-size BYTES</c>,
-    /// <c>--max-message-size BYTES</c> (signaling), <c>--log-level LEVEL</c>, <c>--self-test</c>, <c>--self-test-seconds S</c>. Unknown options are an error.
+    /// <c>--connect-timeout S</c>, <c>--idle-limit S</c> (0: none), <c>--session-time-limit S</c> (0: none),
+    /// <c>--offer-burst N</c>, <c>--offers-per-second R</c> (0: no rate limit), <c>--max-body-size BYTES</c>,
+    /// <c>--max-message-size BYTES</c> (signaling), <c>--log-level LEVEL</c>, <c>--self-test</c>, <c>--self-test-seconds S</c>.
+    /// Unknown options are an error (<see cref="ArgumentException"/>), and so is a configuration key that names no option.
     /// </summary>
-    public static EchoServerSettings Parse(IReadOnlyList<string> args)
+    public static EchoServerSettings Parse(IReadOnlyList<string> args, IConfiguration? configuration = null)
     {
-        var s = new EchoServerSettings();
+        ArgumentNullException.ThrowIfNull(args);
+        var flags = new List<string>();
+        var keys = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         for (var i = 0; i < args.Count; i++)
         {
-            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-            switch (args[i])
+            if (!args[i].StartsWith("--" + WebRtcSessionsOptions.SectionName + ":", StringComparison.OrdinalIgnoreCase))
+            {
+                flags.Add(args[i]);
+                continue;
+            }
+            var key = args[i][2..];
+            var eq = key.IndexOf('=', StringComparison.Ordinal);
+            if (eq >= 0) keys[key[..eq]] = key[(eq + 1)..];
+            else keys[key] = i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+        }
+        var s = new EchoServerSettings();
+        if (configuration is not null || keys.Count > 0)
+        {
+            var builder = new ConfigurationBuilder();
+            if (configuration is not null) builder.AddConfiguration(configuration);
+            var merged = builder.AddInMemoryCollection(keys).Build();
+            try { WebRtcConfiguration.Bind(merged.GetSection(WebRtcSessionsOptions.SectionName), s.Sessions); }
+            catch (InvalidOperationException e) { throw new ArgumentException("configuration: " + e.Message, e); }
+        }
+        var o = s.Sessions;
+        var limits = o.Limits;
+        for (var i = 0; i < flags.Count; i++)
+        {
+            string Value() => i + 1 < flags.Count ? flags[++i] : throw new ArgumentException($"{flags[i]} needs a value");
+            switch (flags[i])
             {
                 case "--urls": s = s with { Urls = Value() }; break;
-                case "--udp-port": s = s with { UdpPort = int.Parse(Value(), CultureInfo.InvariantCulture) }; break;
-                case "--max-sessions": s = s with { Server = s.Server with { MaxConcurrentSessions = int.Parse(Value(), CultureInfo.InvariantCulture) } }; break;
-                case "--whip-token": s = s with { Whip = s.Whip with { BearerToken = Value() } }; break;
-                case "--allow-origin": s = s with { Whip = s.Whip with { AllowedOrigins = [.. s.Whip.AllowedOrigins, Value()] } }; break;
-                case "--admin-token": s = s with { AdminToken = Value() }; break;
-                case "--max-sessions-per-client": s = s with { Server = s.Server with { MaxSessionsPerClient = Int(Value()) } }; break;
-                case "--max-pending-sessions": s = s with { Server = s.Server with { MaxPendingSessions = Int(Value()) } }; break;
-                case "--connect-timeout": s = s with { Server = s.Server with { ConnectTimeout = Seconds(Value()) } }; break;
-                case "--idle-limit":
-                    var idle = Seconds(Value(), zero: true);
-                    s = s with { Server = s.Server with { IdleLimit = idle == TimeSpan.Zero ? null : idle } };
+                case "--udp-port": o.UdpPort = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--max-sessions": limits.MaxSessions = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--whip-token": o.Whip = o.Whip with { BearerToken = Value() }; break;
+                case "--allow-origin": o.AllowedOrigins = [.. o.AllowedOrigins, Value()]; break;
+                case "--admin-token": o.AdminToken = Value(); break;
+                case "--max-sessions-per-client": limits.MaxSessionsPerClient = Int(Value()); break;
+                case "--max-pending-sessions": limits.MaxPendingSessions = Int(Value()); break;
+                case "--connect-timeout": limits.ConnectTimeout = Seconds(Value()); break;
+                case "--idle-limit": limits.IdleLimit = Seconds(Value(), zero: true) is var idle && idle == TimeSpan.Zero ? null : idle; break;
+                case "--session-time-limit": limits.SessionTimeLimit = Seconds(Value(), zero: true) is var cap && cap == TimeSpan.Zero ? null : cap; break;
+                case "--offer-burst": limits.OfferBurst = Int(Value()); break;
+                case "--offers-per-second":
+                    var rate = Value();
+                    limits.OffersPerSecond = double.TryParse(rate, NumberStyles.Float, CultureInfo.InvariantCulture, out var r) && r >= 0 && double.IsFinite(r)
+                        ? r : throw new ArgumentException($"--offers-per-second '{rate}' is not a rate (0 or more)");
                     break;
-                case "--max-body-size": s = s with { Limits = s.Limits with { MaxRequestBodySize = Int(Value()) } }; break;
-                case "--max-message-size": s = s with { Limits = s.Limits with { MaxSignalingMessageSize = Int(Value()) } }; break;
-                case "--ice-server": s = s with { Whip = s.Whip with { IceServers = [.. s.Whip.IceServers, WhipIceServer.Parse(Value())] } }; break;
+                case "--max-body-size": limits.MaxRequestBodySize = Int(Value()); break;
+                case "--max-message-size": limits.MaxSignalingMessageSize = Int(Value()); break;
+                case "--ice-server": o.Whip = o.Whip with { IceServers = [.. o.Whip.IceServers, WhipIceServer.Parse(Value())] }; break;
                 case "--log-level":
                     var level = Value();
                     s = s with
@@ -85,9 +112,10 @@ public sealed record EchoServerSettings
                     break;
                 case "--self-test": s = s with { SelfTest = true }; break;
                 case "--self-test-seconds": s = s with { SelfTestSeconds = double.Parse(Value(), CultureInfo.InvariantCulture) }; break;
-                default: throw new ArgumentException($"unknown option '{args[i]}' (known: --urls, --udp-port, --max-sessions, --max-sessions-per-client, --max-pending-sessions, --connect-timeout, --idle-limit, --max-body-size, --max-message-size, --whip-token, --admin-token, --ice-server, --allow-origin, --log-level, --self-test, --self-test-seconds)");
+                default: throw new ArgumentException($"unknown option '{flags[i]}' (known: --urls, --udp-port, --max-sessions, --max-sessions-per-client, --max-pending-sessions, --connect-timeout, --idle-limit, --session-time-limit, --offer-burst, --offers-per-second, --max-body-size, --max-message-size, --whip-token, --admin-token, --ice-server, --allow-origin, --log-level, --self-test, --self-test-seconds, --WebRtc:KEY=VALUE)");
             }
         }
+        o.Validate();
         return s;
     }
 
@@ -109,9 +137,9 @@ public sealed record EchoServerInstance(WebApplication App, StreamServer Server,
 }
 
 /// <summary>
-/// Builds the echo server: Kestrel on 127.0.0.1, one UDP port for every WebRTC session, the page at <c>/</c>,
-/// WHIP at <c>/whip</c>, WebSocket signaling at <c>/signal</c>, the WebSocket stream transport at <c>/ws</c>,
-/// <c>GET /sessions</c>, and one <see cref="StreamServer"/>.
+/// Builds the echo server on the hosting library: <c>AddWebRtcSessions</c> with the settings' options, the page at
+/// <c>/</c>, WHIP at <c>/whip</c>, WebSocket signaling at <c>/signal</c>, the WebSocket stream transport at <c>/ws</c>,
+/// <c>GET /sessions</c>.
 /// </summary>
 public static class EchoServerApp
 {
@@ -126,26 +154,15 @@ public static class EchoServerApp
         builder.Logging.SetMinimumLevel(settings.LogLevel);
         if (logging is not null) logging(builder.Logging);
         else builder.Logging.AddSimpleConsole(o => o.SingleLine = true).AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // The settings already hold the configuration and the command line (EchoServerSettings.Parse).
+        builder.Services.AddWebRtcSessions(settings.Sessions, _ => new EchoHandler());
         var app = builder.Build();
-        var loggers = app.Services.GetRequiredService<ILoggerFactory>();
-        var server = new StreamServer(() => new EchoHandler(), settings.Server, TimeProvider.System, loggers);
-        var driver = new UdpDriver(TimeProvider.System, null, loggers.CreateLogger<UdpDriver>());
-        try { driver.Bind(new IPEndPoint(IPAddress.Loopback, settings.UdpPort)); }
-        catch { driver.DisposeAsync().AsTask().GetAwaiter().GetResult(); throw; }
-        var webRtc = new WebRtcSessions(server, driver, settings.WebRtc);
-        app.UseWebSockets();
+        var host = app.Services.GetRequiredService<WebRtcSessionsHost>();
         app.MapEchoPage();
-        // One limits object and one list of allowed origins for every endpoint.
-        var origins = settings.Whip.AllowedOrigins;
-        app.MapStreamEndpoints(server, settings.Endpoints with { Limits = settings.Limits, AllowedOrigins = origins, AdminToken = settings.AdminToken ?? settings.Endpoints.AdminToken });
-        app.MapWhip(server, webRtc, options: settings.Whip with { Limits = settings.Limits });
-        app.MapSignaling(server, webRtc, settings.Signaling with { Limits = settings.Limits, AllowedOrigins = origins });
-        app.Lifetime.ApplicationStopping.Register(() =>
-        {
-            server.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            driver.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            webRtc.Dispose();
-        });
-        return new EchoServerInstance(app, server, driver, webRtc);
+        app.MapWhip("/whip");
+        app.MapSignaling("/signal");
+        app.MapStreamSessions("/ws");
+        app.MapSessionAdmin("/sessions");
+        return new EchoServerInstance(app, host.Server, host.Driver, host.Sessions);
     }
 }

@@ -1,11 +1,18 @@
+using Microsoft.Extensions.Configuration;
 using Transport.Samples.EchoServer;
 
+// Configuration first (appsettings.json in the working directory, environment WebRtc__...), the command line over it.
+var configuration = new ConfigurationBuilder()
+    .SetBasePath(Directory.GetCurrentDirectory())
+    .AddJsonFile("appsettings.json", optional: true)
+    .AddEnvironmentVariables()
+    .Build();
 EchoServerSettings settings;
 try
 {
-    settings = EchoServerSettings.Parse(args);
+    settings = EchoServerSettings.Parse(args, configuration);
 }
-catch (Exception e) when (e is ArgumentException or FormatException)
+catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
 {
     Console.Error.WriteLine("EchoServer: " + e.Message);
     return 2;

@@ -21,7 +21,12 @@ public static class SelfTest
 
     public static async Task<int> RunAsync(EchoServerSettings settings, TextWriter output)
     {
-        var quiet = settings with { Urls = settings.Urls == new EchoServerSettings().Urls ? "http://127.0.0.1:0" : settings.Urls, UdpPort = settings.UdpPort == new EchoServerSettings().UdpPort ? 0 : settings.UdpPort };
+        var defaults = new EchoServerSettings();
+        var quiet = settings with
+        {
+            Urls = settings.Urls == defaults.Urls ? "http://127.0.0.1:0" : settings.Urls,
+            Sessions = settings.Sessions with { UdpPort = settings.Sessions.UdpPort == defaults.Sessions.UdpPort ? 0 : settings.Sessions.UdpPort },
+        };
         var instance = EchoServerApp.Build(quiet, logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
         var failures = new List<string>();
         await instance.App.StartAsync().ConfigureAwait(false);

@@ -5,6 +5,7 @@ using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using Transport.Samples.EchoServer;
+using Transport.Streaming.Hosting;
 using Transport.Streaming.Sessions;
 
 namespace Transport.Streaming.Tests.Hosting;
@@ -42,7 +43,7 @@ public sealed class EchoServerTests
     [Fact]
     public async Task AFullServerAnswers429WithTheLimitAndFreesTheSlotWhenASessionEnds()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSessions = 1 } } });
         using var http = new HttpClient();
         for (var round = 0; round < 10; round++)
         {
@@ -72,7 +73,7 @@ public sealed class EchoServerTests
     {
         await using var host = await EchoTestHost.StartAsync(new EchoServerSettings
         {
-            Endpoints = new EndpointOptions { WebSocketKeepAliveInterval = TimeSpan.FromMilliseconds(200), WebSocketKeepAliveTimeout = TimeSpan.FromMilliseconds(300) },
+            Sessions = new() { Streams = new() { WebSocketKeepAliveInterval = TimeSpan.FromMilliseconds(200), WebSocketKeepAliveTimeout = TimeSpan.FromMilliseconds(300) } },
         });
         using var silent = new ClientWebSocket();
         silent.Options.KeepAliveInterval = TimeSpan.Zero;
@@ -92,7 +93,7 @@ public sealed class EchoServerTests
     [Fact]
     public async Task SessionsAreListedAsJson()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { AdminToken = "adm1n" });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { AdminToken = "adm1n" } });
         using var ws = new ClientWebSocket();
         await ws.ConnectAsync(new Uri(host.Ws + "?voice=alto"), default);
         await SendTextAsync(ws, "x");
@@ -112,8 +113,8 @@ public sealed class EchoServerTests
     {
         var e = Assert.Throws<ArgumentException>(() => EchoServerSettings.Parse(["--bogus"]));
         Assert.Contains("--bogus", e.Message, StringComparison.Ordinal);
-        Assert.Equal(9000, EchoServerSettings.Parse(["--udp-port", "9000"]).UdpPort);
-        Assert.Equal(3, EchoServerSettings.Parse(["--max-sessions", "3"]).Server.MaxConcurrentSessions);
+        Assert.Equal(9000, EchoServerSettings.Parse(["--udp-port", "9000"]).Sessions.UdpPort);
+        Assert.Equal(3, EchoServerSettings.Parse(["--max-sessions", "3"]).Sessions.Limits.MaxSessions);
     }
 }
 

@@ -17,10 +17,20 @@ internal sealed class EchoTestHost : IAsyncDisposable
     public Uri Ws => new($"ws://{Http.Authority}/ws");
     public Microsoft.AspNetCore.Builder.WebApplication App => Instance.App;
 
-    public static async Task<EchoTestHost> StartAsync(EchoServerSettings? settings = null)
+    /// <summary>
+    /// Starts the echo server with <paramref name="settings"/> on free ports. Every test client comes from 127.0.0.1, one
+    /// client key, so the offer rate limit is off unless <paramref name="keepOfferRate"/> (the rate limit's own tests).
+    /// </summary>
+    public static async Task<EchoTestHost> StartAsync(EchoServerSettings? settings = null, bool keepOfferRate = false)
     {
         var logs = new ConcurrentQueue<(LogLevel, string)>();
-        var instance = EchoServerApp.Build((settings ?? new EchoServerSettings()) with { Urls = "http://127.0.0.1:0", UdpPort = 0 },
+        settings ??= new EchoServerSettings();
+        var sessions = settings.Sessions with
+        {
+            UdpPort = 0,
+            Limits = keepOfferRate ? settings.Sessions.Limits : settings.Sessions.Limits with { OffersPerSecond = 0 },
+        };
+        var instance = EchoServerApp.Build(settings with { Urls = "http://127.0.0.1:0", Sessions = sessions },
             logging => logging.AddProvider(new CapturingLoggerProvider(logs)));
         await instance.App.StartAsync();
         var host = new EchoTestHost { Instance = instance, Http = new Uri(instance.App.Urls.First()) };

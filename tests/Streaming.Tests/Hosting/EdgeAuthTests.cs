@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.WebSockets;
 using Transport.Samples.EchoServer;
+using Transport.Streaming.Hosting;
 using static Transport.Streaming.Tests.Hosting.EdgeTestSupport;
 
 namespace Transport.Streaming.Tests.Hosting;
@@ -32,7 +33,7 @@ public sealed class EdgeAuthTests
             Assert.DoesNotContain(id, await listed.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
 
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { AdminToken = "adm1n" });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { AdminToken = "adm1n" } });
         using (var http = new HttpClient())
         {
             var (id, _) = await CreateWhipSessionAsync(host, http);
@@ -118,7 +119,7 @@ public sealed class EdgeAuthTests
     [Fact]
     public async Task AWebSocketFromAPageOfAnotherOriginIsRefusedUnlessAllowed()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Whip = new WhipOptions { AllowedOrigins = ["https://app.example"] } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { AllowedOrigins = ["https://app.example"] } });
         var ws = new Uri($"ws://{host.Http.Authority}/ws");
         foreach (var endpoint in new[] { host.Signal, ws })
         {

@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Transport.Samples.EchoServer;
+using Transport.Streaming.Hosting;
 using Transport.Streaming.Sessions;
 using static Transport.Streaming.Tests.Hosting.EdgeTestSupport;
 
@@ -41,7 +42,7 @@ public sealed class EdgeLimitsTests
     [Fact]
     public async Task AClientOverItsSessionLimitGets429WithTheJsonBodyAndRetryAfterOnEveryEndpoint()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 100, MaxSessionsPerClient = 1 } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSessions = 100, MaxSessionsPerClient = 1 } } });
         using var http = new HttpClient();
         using var first = await http.SendAsync(WhipPost(host.Whip));
         Assert.Equal(HttpStatusCode.Created, first.StatusCode);
@@ -70,7 +71,7 @@ public sealed class EdgeLimitsTests
     [Fact]
     public async Task OffersThatNeverConnectAreLimitedByThePendingLimit()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 100, MaxPendingSessions = 2 } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSessions = 100, MaxPendingSessions = 2 } } });
         using var http = new HttpClient();
         for (var i = 0; i < 2; i++)
         {
@@ -110,8 +111,7 @@ public sealed class EdgeLimitsTests
     {
         await using var host = await EchoTestHost.StartAsync(new EchoServerSettings
         {
-            Server = new StreamServerOptions { MaxConcurrentSessions = 1 },
-            Limits = new HostingLimits { RequestBodyTimeout = TimeSpan.FromSeconds(1) },
+            Sessions = new() { Limits = new() { MaxSessions = 1, RequestBodyTimeout = TimeSpan.FromSeconds(1) } },
         });
         using var http = new HttpClient();
         // A slow client on a raw socket: the head and 100 bytes of a 10000-byte body, then nothing.
@@ -141,8 +141,12 @@ public sealed class EdgeLimitsTests
     {
         await using var host = await EchoTestHost.StartAsync(new EchoServerSettings
         {
-            Server = new StreamServerOptions { IdleLimit = TimeSpan.FromSeconds(1), HealthCheckInterval = TimeSpan.FromMilliseconds(100) },
-            Endpoints = new EndpointOptions { WebSocketKeepAliveInterval = TimeSpan.FromMilliseconds(200) },
+            Sessions = new()
+            {
+                Limits = new() { IdleLimit = TimeSpan.FromSeconds(1) },
+                HealthCheckInterval = TimeSpan.FromMilliseconds(100),
+                Streams = new() { WebSocketKeepAliveInterval = TimeSpan.FromMilliseconds(200) },
+            },
         });
         using var ws = new ClientWebSocket(); // answers the server's pings by itself
         await ws.ConnectAsync(new Uri($"ws://{host.Http.Authority}/ws"), default);
@@ -162,17 +166,18 @@ public sealed class EdgeLimitsTests
     {
         var s = EchoServerSettings.Parse(["--admin-token", "adm", "--max-sessions-per-client", "3", "--max-pending-sessions", "7",
             "--connect-timeout", "4.5", "--idle-limit", "0", "--max-body-size", "1000", "--max-message-size", "2000"]);
-        Assert.Equal("adm", s.AdminToken);
-        Assert.Equal(3, s.Server.MaxSessionsPerClient);
-        Assert.Equal(7, s.Server.MaxPendingSessions);
-        Assert.Equal(TimeSpan.FromSeconds(4.5), s.Server.ConnectTimeout);
-        Assert.Null(s.Server.IdleLimit);
-        Assert.Equal(1000, s.Limits.MaxRequestBodySize);
-        Assert.Equal(2000, s.Limits.MaxSignalingMessageSize);
-        Assert.Equal(100, s.Server.MaxConcurrentSessions); // the echo server's defaults stay
-        var defaults = EchoServerSettings.Parse([]);
-        Assert.Equal((10, 20, 64 * 1024, 64 * 1024), (defaults.Server.MaxSessionsPerClient, defaults.Server.MaxPendingSessions, defaults.Limits.MaxRequestBodySize, defaults.Limits.MaxSignalingMessageSize));
-        Assert.Null(defaults.AdminToken);
+        Assert.Equal("adm", s.Sessions.AdminToken);
+        var limits = s.Sessions.Limits;
+        Assert.Equal(3, limits.MaxSessionsPerClient);
+        Assert.Equal(7, limits.MaxPendingSessions);
+        Assert.Equal(TimeSpan.FromSeconds(4.5), limits.ConnectTimeout);
+        Assert.Null(limits.IdleLimit);
+        Assert.Equal(1000, limits.MaxRequestBodySize);
+        Assert.Equal(2000, limits.MaxSignalingMessageSize);
+        Assert.Equal(100, limits.MaxSessions); // the defaults stay
+        var defaults = EchoServerSettings.Parse([]).Sessions.Limits;
+        Assert.Equal((10, 20, 64 * 1024, 64 * 1024), (defaults.MaxSessionsPerClient, defaults.MaxPendingSessions, defaults.MaxRequestBodySize, defaults.MaxSignalingMessageSize));
+        Assert.Null(EchoServerSettings.Parse([]).Sessions.AdminToken);
         Assert.Throws<ArgumentException>(() => EchoServerSettings.Parse(["--connect-timeout", "0"]));
         Assert.Throws<ArgumentException>(() => EchoServerSettings.Parse(["--max-sessions-per-client", "-1"]));
     }

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.WebSockets;
 using System.Text.Json;
 using Transport.Samples.EchoServer;
+using Transport.Streaming.Hosting;
 using Transport.Streaming.Sessions;
 
 namespace Transport.Streaming.Tests.Hosting;
@@ -27,7 +28,7 @@ public sealed class MalformedOfferHostingTests
 
     private static async Task<(EchoServerInstance Instance, Uri Http)> StartAsync()
     {
-        var instance = EchoServerApp.Build(new EchoServerSettings { Urls = "http://127.0.0.1:0", UdpPort = 0, Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        var instance = EchoServerApp.Build(new EchoServerSettings { Urls = "http://127.0.0.1:0", Sessions = new() { UdpPort = 0, Limits = new() { MaxSessions = 1, OffersPerSecond = 0 } } });
         await instance.App.StartAsync();
         return (instance, new Uri(instance.App.Urls.First()));
     }

@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Transport.Samples.EchoServer;
+using Transport.Streaming.Hosting;
 using Transport.Streaming.Sessions;
 using Xunit.Abstractions;
 
@@ -92,7 +93,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task WhipWithABearerTokenRefusesEveryRequestWithoutItAndServesThoseThatCarryIt()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Whip = new WhipOptions { BearerToken = "s3cret-token" } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Whip = new() { BearerToken = "s3cret-token" } } });
         using var http = new HttpClient();
         static HttpRequestMessage Offer(Uri to, string? token)
         {
@@ -140,7 +141,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
             new WhipIceServer("stun:stun.example.net:3478"),
             new WhipIceServer("turn:turn.example.net:3478?transport=udp", "user", "pa\"ss"),
         };
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Whip = new WhipOptions { IceServers = servers } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Whip = new() { IceServers = servers } } });
         using var http = new HttpClient();
         await using var client = await WebRtcStreamClient.ConnectAsync(WebRtcStreamClient.WhipAsync(http, host.Whip)).WaitAsync(Patience);
         Assert.Equal(
@@ -155,7 +156,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => new WhipIceServer("stun:host", "user", "pass"));
         Assert.Throws<ArgumentException>(() => new WhipIceServer("turn:host", "user", null));
         Assert.Equal(servers[1], WhipIceServer.Parse("turn:turn.example.net:3478?transport=udp|user|pa\"ss"));
-        Assert.Equal("token", EchoServerSettings.Parse(["--whip-token", "token", "--ice-server", "stun:a"]).Whip.BearerToken);
+        Assert.Equal("token", EchoServerSettings.Parse(["--whip-token", "token", "--ice-server", "stun:a"]).Sessions.Whip.BearerToken);
     }
 
     [Fact]
@@ -222,7 +223,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task AFullServerAnswersWhip429WithTheExactJsonAndAdmitsAgainOnceTheSessionEnded()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSessions = 1 } } });
         using var http = new HttpClient();
         for (var round = 0; round < 4; round++)
         {
@@ -240,7 +241,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task MalformedOffersAndWrongContentTypesAreRefusedWithoutHoldingASlot()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSessions = 1 } } });
         using var http = new HttpClient();
         using var bad = new StringContent("v=0\r\nthis is not sdp\r\n");
         bad.Headers.ContentType = new MediaTypeHeaderValue("application/sdp");
@@ -379,7 +380,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     {
         await using var host = await EchoTestHost.StartAsync(new EchoServerSettings
         {
-            Signaling = new SignalingOptions { KeepAliveInterval = TimeSpan.FromMilliseconds(200), KeepAliveTimeout = TimeSpan.FromMilliseconds(300) },
+            Sessions = new() { Signaling = new() { KeepAliveInterval = TimeSpan.FromMilliseconds(200), KeepAliveTimeout = TimeSpan.FromMilliseconds(300) } },
         });
         using var polite = new ClientWebSocket();
         await polite.ConnectAsync(host.Signal, default);
@@ -405,7 +406,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
     [Fact]
     public async Task AFullServerRefusesAnOfferOnTheSignalingSocketWithTheExactJson()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSessions = 1 } } });
         using var first = new ClientWebSocket();
         await first.ConnectAsync(host.Signal, default);
         await using var client = await WebRtcStreamClient.ConnectAsync(OverWebSocket(first, _ => { })).WaitAsync(Patience);

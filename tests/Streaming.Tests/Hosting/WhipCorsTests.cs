@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using Transport.Samples.EchoServer;
+using Transport.Streaming.Hosting;
 
 namespace Transport.Streaming.Tests.Hosting;
 
@@ -31,7 +32,7 @@ public sealed class WhipCorsTests
     [Fact]
     public async Task APreflightFromAnAllowedOriginIsAnsweredWithoutTheTokenAndWithTheCorsHeaders()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Whip = new WhipOptions { AllowedOrigins = [App], BearerToken = "t0ken" } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { AllowedOrigins = [App], Whip = new() { BearerToken = "t0ken" } } });
         using var http = new HttpClient();
 
         using var endpoint = await http.SendAsync(Preflight(host.Whip, App, "POST"));
@@ -55,7 +56,7 @@ public sealed class WhipCorsTests
     [Fact]
     public async Task ACrossOriginPostAndDeleteFromAnAllowedOriginExposeLocationAndETag()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Whip = new WhipOptions { AllowedOrigins = ["https://other.example", App] } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { AllowedOrigins = ["https://other.example", App] } });
         using var http = new HttpClient();
         using var post = new HttpRequestMessage(HttpMethod.Post, host.Whip) { Content = new StringContent(Fixture("aiortc-1.4-datachannel-offer.sdp")) };
         post.Content.Headers.ContentType = new MediaTypeHeaderValue("application/sdp");
@@ -76,7 +77,7 @@ public sealed class WhipCorsTests
     [Fact]
     public async Task ByDefaultOnlyOurOwnOriginIsAllowed()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Whip = new WhipOptions { BearerToken = "t0ken" } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Whip = new() { BearerToken = "t0ken" } } });
         using var http = new HttpClient();
         using (var foreign = await http.SendAsync(Preflight(host.Whip, App, "POST")))
         {
@@ -110,9 +111,9 @@ public sealed class WhipCorsTests
     [Fact]
     public async Task AStarAllowsEveryOriginAndTheOptionIsOnTheCommandLine()
     {
-        Assert.Equal(["*"], EchoServerSettings.Parse(["--allow-origin", "*"]).Whip.AllowedOrigins);
-        Assert.Equal([App, "https://b.example"], EchoServerSettings.Parse(["--allow-origin", App, "--allow-origin", "https://b.example"]).Whip.AllowedOrigins);
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Whip = new WhipOptions { AllowedOrigins = ["*"] } });
+        Assert.Equal(["*"], EchoServerSettings.Parse(["--allow-origin", "*"]).Sessions.AllowedOrigins);
+        Assert.Equal([App, "https://b.example"], EchoServerSettings.Parse(["--allow-origin", App, "--allow-origin", "https://b.example"]).Sessions.AllowedOrigins);
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { AllowedOrigins = ["*"] } });
         using var http = new HttpClient();
         using var preflight = await http.SendAsync(Preflight(host.Whip, "https://anyone.example", "POST"));
         Assert.Equal("*", Header(preflight, "Access-Control-Allow-Origin"));

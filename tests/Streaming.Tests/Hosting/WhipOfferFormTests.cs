@@ -4,6 +4,7 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Transport.Samples.EchoServer;
+using Transport.Streaming.Hosting;
 using Transport.Streaming.Sessions;
 
 namespace Transport.Streaming.Tests.Hosting;
@@ -51,7 +52,7 @@ public sealed class WhipOfferFormTests
     [Fact]
     public async Task WhipRefusesAnOfferWithNothingAcceptableWith422AndTheReasonHoldingNoSlot()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSessions = 1 } } });
         using var http = new HttpClient();
         using var refused = await http.PostAsync(host.Whip, Sdp(UnacceptableOffer()));
         var body = await refused.Content.ReadAsStringAsync();
@@ -76,7 +77,7 @@ public sealed class WhipOfferFormTests
     [Fact]
     public async Task TheSignalingSocketAnswersAnOfferWithNothingAcceptableWithAnErrorAndHoldsNoSlot()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Server = new StreamServerOptions { MaxConcurrentSessions = 1 } });
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSessions = 1 } } });
         using var ws = new ClientWebSocket();
         await ws.ConnectAsync(host.Signal, default);
         await ws.SendAsync(JsonSerializer.SerializeToUtf8Bytes(new { type = "offer", sdp = UnacceptableOffer() }), WebSocketMessageType.Text, true, default);

@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Transport.Samples.EchoServer;
+using Transport.Streaming.Hosting;
 using Transport.Streaming.Tests.Hosting;
 using Transport.Streaming.Sessions;
 using Transport.Streaming.WebRtc;
@@ -62,7 +63,7 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
         var logs = new ConcurrentQueue<(LogLevel, string)>();
         var reported = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         // Every default of the echo server but its ports (and an admin token for GET /sessions); its UDP socket is bound inside the namespace by Build.
-        var instance = ns.CreateInside(() => EchoServerApp.Build(new EchoServerSettings { Urls = "http://127.0.0.1:0", UdpPort = 0, AdminToken = "adm1n" },
+        var instance = ns.CreateInside(() => EchoServerApp.Build(new EchoServerSettings { Urls = "http://127.0.0.1:0", Sessions = new() { UdpPort = 0, AdminToken = "adm1n" } },
             logging => logging.AddProvider(new CapturingLoggerProvider(logs))));
         // Kestrel's listening socket is made inside the namespace too (a socket stays in the namespace it was made in).
         instance.App.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.CreateBoundListenSocket =

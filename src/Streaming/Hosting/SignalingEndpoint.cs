@@ -8,48 +8,43 @@ using Microsoft.Extensions.Logging;
 using Transport.Streaming.Sdp;
 using Transport.Streaming.Sessions;
 
-namespace Transport.Samples.EchoServer;
+namespace Transport.Streaming.Hosting;
 
 /// <summary>Options of WebSocket signaling for WebRTC sessions.</summary>
 public sealed record SignalingOptions
 {
     /// <summary>The server sends <c>{"type":"ping"}</c> this often. Default 10 s.</summary>
-    public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>No <c>pong</c> (or any message) within this after a ping: closed with 1008 and the reason. Default 5 s.</summary>
-    public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// When the signaling socket is lost after the media is up, the session goes on (the client may reconnect to it
     /// by id) unless this is true. Lost before the connection is up, the session ends at once. Default false.
     /// </summary>
-    public bool EndSessionWhenSignalingLost { get; init; }
-
-    /// <summary>
-    /// Origins whose pages may open the socket besides our own (<c>*</c>: any); an upgrade with another Origin is
-    /// answered 403. A client that sends no Origin (not a browser) is served. Default none: our own origin only.
-    /// </summary>
-    public IReadOnlyList<string> AllowedOrigins { get; init; } = [];
-
-    /// <summary>Message size (<see cref="HostingLimits.MaxSignalingMessageSize"/>) and Retry-After, shared with the other endpoints.</summary>
-    public HostingLimits Limits { get; init; } = new();
+    public bool EndSessionWhenSignalingLost { get; set; }
 }
 
 /// <summary>
 /// WebSocket signaling at <c>/signal</c>: JSON messages <c>offer</c> -> <c>answer</c> (with the session id),
 /// <c>candidate</c> (trickle, null for end-of-candidates), <c>bye</c> either way, <c>reconnect</c> to a running session
 /// by id and the resume token that only its creator got in the <c>answer</c>, and <c>ping</c>/<c>pong</c> keepalive.
-/// A message over <see cref="HostingLimits.MaxSignalingMessageSize"/> closes the socket with 1009. A close with 1000 is a normal end, logged as information.
+/// A message over <see cref="WebRtcServerLimits.MaxSignalingMessageSize"/> closes the socket with 1009. A close with 1000 is a normal end, logged as information.
+/// An offer that would create a session is counted against the client's offer rate
+/// (<see cref="WebRtcServerLimits.OffersPerSecond"/>) and the session limits: over either, the refusal's JSON
+/// (<c>rate_limit_reached</c> with <c>retryAfterSeconds</c>, <c>concurrency_limit_reached</c>, ...) and a close with 1008.
 /// </summary>
 public static partial class SignalingEndpoint
 {
-    public static IEndpointRouteBuilder MapSignaling(this IEndpointRouteBuilder app, StreamServer server, WebRtcSessions webRtc, SignalingOptions? options = null, string path = "/signal")
+    /// <summary>Maps WebSocket signaling at <paramref name="pattern"/>; needs <c>AddWebRtcSessions</c>, no <c>UseWebSockets</c>.</summary>
+    public static IEndpointConventionBuilder MapSignaling(this IEndpointRouteBuilder endpoints, string pattern = "/signal")
     {
-        ArgumentNullException.ThrowIfNull(app);
-        options ??= new SignalingOptions();
-        options.Limits.Validate();
+        ArgumentNullException.ThrowIfNull(endpoints);
+        var host = WebRtcHostingExtensions.GetHost(endpoints.ServiceProvider);
+        var options = host.Options;
         var resumeTokens = new SessionSecrets();
-        app.Map(path, async context =>
+        return endpoints.Map(pattern, StreamEndpoints.WebSocketPipeline(endpoints, async context =>
         {
             if (!EdgeChecks.OriginAllowed(context.Request, options.AllowedOrigins))
             {
@@ -64,13 +59,15 @@ public static partial class SignalingEndpoint
             }
             var logger = context.RequestServices.GetService(typeof(ILoggerFactory)) is ILoggerFactory f ? f.CreateLogger("Signaling") : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
             using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
-            await new SignalingConnection(socket, server, webRtc, options, logger, resumeTokens, EdgeChecks.ClientKey(context)).RunAsync().ConfigureAwait(false);
-        });
-        return app;
+            await new SignalingConnection(socket, host, logger, resumeTokens, ClientKey.For(context)).RunAsync().ConfigureAwait(false);
+        }));
     }
 
-    private sealed partial class SignalingConnection(WebSocket socket, StreamServer server, WebRtcSessions webRtc, SignalingOptions options, ILogger logger, SessionSecrets resumeTokens, string? client)
+    private sealed partial class SignalingConnection(WebSocket socket, WebRtcSessionsHost host, ILogger logger, SessionSecrets resumeTokens, string? client)
     {
+        private readonly StreamServer server = host.Server;
+        private readonly WebRtcSessions webRtc = host.Sessions;
+        private readonly SignalingOptions options = host.Options.Signaling;
         private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(1);
         private readonly SemaphoreSlim _sendLock = new(1, 1);
         private readonly CancellationTokenSource _stop = new();
@@ -96,7 +93,7 @@ public static partial class SignalingEndpoint
 
         private async Task<string> ReceiveLoopAsync()
         {
-            var max = options.Limits.MaxSignalingMessageSize;
+            var max = host.Limits.MaxSignalingMessageSize;
             var buffer = new byte[Math.Min(max, 16 * 1024)];
             while (true)
             {
@@ -147,6 +144,12 @@ public static partial class SignalingEndpoint
                     case "pong":
                         break;
                     case "offer" when _session is null && root.TryGetProperty("sdp", out var sdp):
+                        if (EdgeChecks.TakeOffer(host, client) is { } rate)
+                        {
+                            await SendRawAsync(rate.Json).ConfigureAwait(false);
+                            await CloseAsync(WebSocketCloseStatus.PolicyViolation, "rate_limit_reached").ConfigureAwait(false);
+                            return;
+                        }
                         if (!server.TryReserve(client, out var slot, out var refusal))
                         {
                             await SendRawAsync(refusal!.ToJson()).ConfigureAwait(false);

@@ -6,42 +6,7 @@ using System.Text;
 using Microsoft.AspNetCore.Http;
 using Transport.Streaming.Sessions;
 
-namespace Transport.Samples.EchoServer;
-
-/// <summary>
-/// What a remote party can make the HTTP and WebSocket endpoints hold, in the spirit of Kestrel's
-/// <c>KestrelServerLimits</c>. The limits on sessions (in total, per client address, not yet connected, connect timeout,
-/// idle limit) are on <see cref="StreamServerOptions"/>; README "Limits and defaults" lists both.
-/// </summary>
-public sealed record HostingLimits
-{
-    /// <summary>
-    /// The largest WHIP POST or PATCH body (an SDP offer, an ICE fragment). A larger Content-Length is answered 413 at
-    /// once; a body that grows past it while read (chunked) is answered 413 as soon as it does. Default 64 KiB (a
-    /// browser's offer with audio, video and data is about 6 KiB).
-    /// </summary>
-    public int MaxRequestBodySize { get; init; } = 64 * 1024;
-
-    /// <summary>
-    /// The time to read a whole WHIP body; past it 408. No session place is reserved while a body is read, so a slow
-    /// body holds none. Default 10 s.
-    /// </summary>
-    public TimeSpan RequestBodyTimeout { get; init; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>The largest message on <c>/signal</c>; a larger one closes the socket with 1009 (RFC 6455 section 7.4.1). Default 64 KiB.</summary>
-    public int MaxSignalingMessageSize { get; init; } = 64 * 1024;
-
-    /// <summary>The <c>Retry-After</c> of a 429 (RFC 9110 section 10.2.3). Default 5 s.</summary>
-    public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(5);
-
-    internal void Validate()
-    {
-        if (MaxRequestBodySize <= 0) throw new ArgumentOutOfRangeException(nameof(MaxRequestBodySize));
-        if (MaxSignalingMessageSize <= 0) throw new ArgumentOutOfRangeException(nameof(MaxSignalingMessageSize));
-        if (RequestBodyTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RequestBodyTimeout));
-        if (RetryAfter < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RetryAfter));
-    }
-}
+namespace Transport.Streaming.Hosting;
 
 /// <summary>Checks shared by the endpoints: secrets, origins, bounded bodies, refusals.</summary>
 internal static class EdgeChecks
@@ -62,10 +27,6 @@ internal static class EdgeChecks
         var header = request.Headers.Authorization.ToString();
         return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && Matches(header[7..].Trim(), expected);
     }
-
-    /// <summary>The key a client's sessions are counted under: its IP address (IPv4-mapped IPv6 as IPv4).</summary>
-    public static string? ClientKey(HttpContext context) =>
-        context.Connection.RemoteIpAddress is { } ip ? (ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip).ToString() : null;
 
     /// <summary>
     /// A WebSocket upgrade may go on: no Origin (not a browser, which always sends one, RFC 6455 section 4.1 item 8),
@@ -92,20 +53,44 @@ internal static class EdgeChecks
     }
 
     /// <summary>429 with the refusal's JSON and <c>Retry-After</c> in whole seconds (RFC 6585 section 4, RFC 9110 section 10.2.3).</summary>
-    public static async Task RefuseAsync(HttpContext context, AdmissionRefusal refusal, HostingLimits limits)
+    public static Task RefuseAsync(HttpContext context, AdmissionRefusal refusal, WebRtcServerLimits limits) =>
+        RefuseAsync(context, refusal.ToJson(), limits.RetryAfter);
+
+    /// <summary>429 with <paramref name="json"/> and <c>Retry-After</c> of <paramref name="retryAfter"/> in whole seconds (at least 1 when not zero).</summary>
+    public static async Task RefuseAsync(HttpContext context, byte[] json, TimeSpan retryAfter)
     {
         context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
-        context.Response.Headers.RetryAfter = Math.Ceiling(limits.RetryAfter.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+        context.Response.Headers.RetryAfter = RetryAfterSeconds(retryAfter);
         context.Response.ContentType = "application/json";
-        await context.Response.Body.WriteAsync(refusal.ToJson(), context.RequestAborted).ConfigureAwait(false);
+        await context.Response.Body.WriteAsync(json, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>A Retry-After value: whole seconds, rounded up (RFC 9110 section 10.2.3 has no fractions).</summary>
+    public static string RetryAfterSeconds(TimeSpan retryAfter) =>
+        Math.Ceiling(Math.Max(0, retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Takes one offer from the client's bucket (<see cref="OfferRateLimiter"/>): null when allowed, else the refusal:
+    /// <c>{"status":"failed","meta":{"error":"rate_limit_reached","limit":BURST,"retryAfterSeconds":N}}</c> and its Retry-After.
+    /// </summary>
+    public static (byte[] Json, TimeSpan RetryAfter)? TakeOffer(WebRtcSessionsHost host, string? client)
+    {
+        if (host.RateLimiter.TryAcquire(client, out var retryAfter)) return null;
+        var seconds = Math.Ceiling(retryAfter.TotalSeconds);
+        var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            status = "failed",
+            meta = new { error = "rate_limit_reached", limit = host.Limits.OfferBurst, retryAfterSeconds = seconds },
+        });
+        return (json, retryAfter);
     }
 
     /// <summary>
-    /// Reads a request body of at most <see cref="HostingLimits.MaxRequestBodySize"/> bytes within
-    /// <see cref="HostingLimits.RequestBodyTimeout"/>: the text, or the status to answer (413 too large, 408 too slow).
+    /// Reads a request body of at most <see cref="WebRtcServerLimits.MaxRequestBodySize"/> bytes within
+    /// <see cref="WebRtcServerLimits.RequestBodyTimeout"/>: the text, or the status to answer (413 too large, 408 too slow).
     /// Content-Length is checked before a byte is read, the running length at every read.
     /// </summary>
-    public static async Task<(string? Text, int Status)> ReadBodyAsync(HttpContext context, HostingLimits limits)
+    public static async Task<(string? Text, int Status)> ReadBodyAsync(HttpContext context, WebRtcServerLimits limits)
     {
         var max = limits.MaxRequestBodySize;
         if (context.Request.ContentLength > max) return (null, StatusCodes.Status413PayloadTooLarge);

@@ -5,7 +5,7 @@ using Transport.Streaming.Jsep;
 using Transport.Streaming.Sdp;
 using Transport.Streaming.Sessions;
 
-namespace Transport.Samples.EchoServer;
+namespace Transport.Streaming.Hosting;
 
 /// <summary>
 /// WHIP-style signaling (RFC 9725): <c>POST /whip</c> with an SDP offer answers 201 Created with the SDP answer and
@@ -26,14 +26,23 @@ public static class WhipEndpoints
     /// <summary>The query parameter of a WHIP resource URL that carries the session's secret.</summary>
     public const string SecretParameter = "secret";
 
-    public static IEndpointRouteBuilder MapWhip(this IEndpointRouteBuilder app, StreamServer server, WebRtcSessions webRtc, string path = "/whip", WhipOptions? options = null)
+    /// <summary>
+    /// Maps WHIP at <paramref name="pattern"/> and its resources at <c>pattern/{id}</c>; needs <c>AddWebRtcSessions</c>.
+    /// Returns the group of the POST, GET, PATCH and DELETE endpoints (the CORS preflights are outside it, never behind
+    /// a token), so conventions such as authorization can be added.
+    /// </summary>
+    public static IEndpointConventionBuilder MapWhip(this IEndpointRouteBuilder endpoints, string pattern = "/whip")
     {
-        ArgumentNullException.ThrowIfNull(app);
-        ArgumentNullException.ThrowIfNull(server);
-        ArgumentNullException.ThrowIfNull(webRtc);
-        options ??= new WhipOptions();
-        var limits = options.Limits;
-        limits.Validate();
+        ArgumentNullException.ThrowIfNull(endpoints);
+        ArgumentException.ThrowIfNullOrEmpty(pattern);
+        var app = endpoints;
+        var path = pattern.TrimEnd('/');
+        var host = WebRtcHostingExtensions.GetHost(endpoints.ServiceProvider);
+        var server = host.Server;
+        var webRtc = host.Sessions;
+        var options = host.Options.Whip;
+        var origins = host.Options.AllowedOrigins;
+        var limits = host.Limits;
         var secrets = new SessionSecrets();
         var links = options.IceServers.Select(i => i.ToLinkHeader()).ToArray();
 
@@ -43,11 +52,11 @@ public static class WhipEndpoints
         // CORS headers go on every answer of the endpoint and its resources, the 401 included (so a page can read it).
         group.AddEndpointFilter(async (context, next) =>
         {
-            WhipCors.AddResponseHeaders(context.HttpContext, options);
+            WhipCors.AddResponseHeaders(context.HttpContext, origins);
             return await next(context).ConfigureAwait(false);
         });
-        WhipCors.MapPreflight(app, path, "POST, OPTIONS", options);
-        WhipCors.MapPreflight(app, path + "/{id}", "GET, PATCH, DELETE, OPTIONS", options);
+        WhipCors.MapPreflight(app, path, "POST, OPTIONS", origins, options.CorsMaxAge);
+        WhipCors.MapPreflight(app, path + "/{id}", "GET, PATCH, DELETE, OPTIONS", origins, options.CorsMaxAge);
         if (options.BearerToken is { } token)
         {
             var expected = EdgeChecks.Digest(token);
@@ -62,11 +71,10 @@ public static class WhipEndpoints
             // The body first, within its size and time limits, and only then a place: a slow or huge body holds none.
             var (offer, status) = await EdgeChecks.ReadBodyAsync(context, limits).ConfigureAwait(false);
             if (offer is null) return BodyRefused(status, limits);
-            if (!server.TryReserve(EdgeChecks.ClientKey(context), out var slot, out var refusal))
-            {
-                context.Response.Headers.RetryAfter = Math.Ceiling(limits.RetryAfter.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                return Results.Text(System.Text.Encoding.UTF8.GetString(refusal!.ToJson()), "application/json", System.Text.Encoding.UTF8, StatusCodes.Status429TooManyRequests);
-            }
+            // An offer counts against its client's rate once it is read (a refused body costs no token).
+            var client = ClientKey.For(context);
+            if (EdgeChecks.TakeOffer(host, client) is { } rate) return TooMany(context, rate.Json, rate.RetryAfter);
+            if (!server.TryReserve(client, out var slot, out var refusal)) return TooMany(context, refusal!.ToJson(), limits.RetryAfter);
             var arguments = context.Request.Query.ToDictionary(q => q.Key, q => q.Value.ToString());
             WebRtcOfferAccepted accepted;
             try { accepted = await webRtc.AcceptOfferAsync(slot!, offer, arguments, context.RequestAborted).ConfigureAwait(false); }
@@ -142,7 +150,13 @@ public static class WhipEndpoints
             catch (TimeoutException) { }
             return Results.Ok();
         });
-        return app;
+        return group;
+    }
+
+    private static IResult TooMany(HttpContext context, byte[] json, TimeSpan retryAfter)
+    {
+        context.Response.Headers.RetryAfter = EdgeChecks.RetryAfterSeconds(retryAfter);
+        return Results.Text(System.Text.Encoding.UTF8.GetString(json), "application/json", System.Text.Encoding.UTF8, StatusCodes.Status429TooManyRequests);
     }
 
     /// <summary>
@@ -152,7 +166,7 @@ public static class WhipEndpoints
     internal static string RejectionJson(OfferRejectedException e) =>
         System.Text.Json.JsonSerializer.Serialize(new { status = "failed", meta = new { error = "offer_rejected", message = e.Message, reasons = e.Reasons } });
 
-    private static IResult BodyRefused(int status, HostingLimits limits) => status == StatusCodes.Status413PayloadTooLarge
+    private static IResult BodyRefused(int status, WebRtcServerLimits limits) => status == StatusCodes.Status413PayloadTooLarge
         ? Results.Text($"the body is over {limits.MaxRequestBodySize} bytes", statusCode: status)
         : Results.Text($"the body was not read within {limits.RequestBodyTimeout.TotalSeconds:0.###} s", statusCode: status);
 
@@ -190,24 +204,13 @@ public sealed record WhipOptions
     /// (RFC 9725 section 4.5); without it or with another, 401 with <c>WWW-Authenticate: Bearer</c>. Null (the
     /// default): no authentication.
     /// </summary>
-    public string? BearerToken { get; init; }
+    public string? BearerToken { get; set; }
 
     /// <summary>ICE servers given to clients as <c>Link</c> headers of the 201 (RFC 9725 section 4.4). Default none.</summary>
-    public IReadOnlyList<WhipIceServer> IceServers { get; init; } = [];
-
-    /// <summary>
-    /// Origins (<c>https://app.example:8443</c>) whose pages may use the endpoint and its resources across origins (CORS):
-    /// their OPTIONS preflight is answered with <c>Access-Control-Allow-*</c>, and every answer carries
-    /// <c>Access-Control-Allow-Origin</c> and exposes Location, ETag, Link and Accept-Patch. <c>*</c> allows any origin.
-    /// Default none: only pages of our own origin (which need no CORS). The echo server's <c>--allow-origin</c>.
-    /// </summary>
-    public IReadOnlyList<string> AllowedOrigins { get; init; } = [];
-
-    /// <summary>Body sizes and times, 429 Retry-After (shared with the other endpoints).</summary>
-    public HostingLimits Limits { get; init; } = new();
+    public IReadOnlyList<WhipIceServer> IceServers { get; set; } = [];
 
     /// <summary>How long a browser may cache a preflight's answer (<c>Access-Control-Max-Age</c>). Default 10 minutes.</summary>
-    public TimeSpan CorsMaxAge { get; init; } = TimeSpan.FromMinutes(10);
+    public TimeSpan CorsMaxAge { get; set; } = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>

@@ -1,0 +1,85 @@
+using Transport.Streaming.Sessions;
+
+namespace Transport.Streaming.Hosting;
+
+/// <summary>
+/// Options of <see cref="WebRtcHostingExtensions.AddWebRtcSessions(Microsoft.Extensions.DependencyInjection.IServiceCollection, Func{IServiceProvider, IStreamHandler}, Action{WebRtcSessionsOptions}?)"/>,
+/// bound from the configuration section <c>WebRtc</c> (appsettings.json, environment <c>WebRtc__Limits__MaxSessions=50</c>,
+/// command line <c>--WebRtc:Limits:MaxSessions=50</c>). Times are <c>00:00:10</c> or seconds (<c>10</c>).
+/// </summary>
+public sealed record WebRtcSessionsOptions
+{
+    /// <summary>The configuration section the options bind from by default.</summary>
+    public const string SectionName = "WebRtc";
+
+    /// <summary>Every limit on what a remote party can make the server hold (README "Limits and defaults").</summary>
+    public WebRtcServerLimits Limits { get; set; } = new();
+
+    /// <summary>
+    /// The address the UDP port of every WebRTC session is bound to. Default <c>127.0.0.1</c>: reachable from this
+    /// machine only (a browser elsewhere needs the host's address here).
+    /// </summary>
+    public string UdpAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>The UDP port every WebRTC session shares (0: any free port). Default 50000.</summary>
+    public int UdpPort { get; set; } = 50000;
+
+    /// <summary>
+    /// Origins (<c>https://app.example:8443</c>) whose pages may use WHIP across origins (CORS) and open the WebSockets
+    /// (<c>/signal</c>, <c>/ws</c>) besides our own; <c>*</c> allows any. A WebSocket upgrade with another Origin is
+    /// answered 403; a client that sends no Origin (not a browser) is served. Default none: our own origin only.
+    /// </summary>
+    public IReadOnlyList<string> AllowedOrigins { get; set; } = [];
+
+    /// <summary>
+    /// The bearer token <c>GET /sessions</c> needs (<c>Authorization: Bearer TOKEN</c>); without it or with another,
+    /// 401 and nothing about any session. Null (the default): <c>/sessions</c> answers 404, since it names every
+    /// session and its clients' addresses.
+    /// </summary>
+    public string? AdminToken { get; set; }
+
+    /// <summary>How often the session server's health policy looks at every session. Default 1 s.</summary>
+    public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>WHIP: the bearer token, the ICE servers given to clients, the CORS preflight cache time.</summary>
+    public WhipOptions Whip { get; set; } = new();
+
+    /// <summary>WebSocket signaling (<c>/signal</c>): keepalive, whether a lost socket ends the session.</summary>
+    public SignalingOptions Signaling { get; set; } = new();
+
+    /// <summary>WebSocket stream sessions (<c>/ws</c>): keepalive and queues.</summary>
+    public StreamSessionOptions Streams { get; set; } = new();
+
+    /// <summary>
+    /// The WebRTC transport and its peer connections (channels, RTT probe, media, ICE servers, certificate). Its
+    /// protocol limits (ICE candidates and pairs, private addresses, DTLS handshake buffer, unread bytes, data
+    /// channels, label and protocol length, message size) are replaced by <see cref="Limits"/>.
+    /// </summary>
+    public WebRtcTransportOptions Transport { get; set; } = new();
+
+    /// <summary>The session server's options: <see cref="Limits"/> and <see cref="HealthCheckInterval"/>.</summary>
+    public StreamServerOptions ToServerOptions() => Limits.ApplyTo(new StreamServerOptions { HealthCheckInterval = HealthCheckInterval });
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> or <see cref="ArgumentException"/> for an option out of range.</summary>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Limits);
+        Limits.Validate();
+        if (UdpPort is < 0 or > 65535) throw new ArgumentOutOfRangeException(nameof(UdpPort), "WebRtc:UdpPort is not a port");
+        if (!System.Net.IPAddress.TryParse(UdpAddress, out _)) throw new ArgumentException($"WebRtc:UdpAddress '{UdpAddress}' is not an IP address", nameof(UdpAddress));
+        if (HealthCheckInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HealthCheckInterval));
+    }
+}
+
+/// <summary>Options of the WebSocket stream sessions at <c>/ws</c>.</summary>
+public sealed record StreamSessionOptions
+{
+    /// <summary>The server pings a WebSocket client this often. Default 15 s.</summary>
+    public TimeSpan WebSocketKeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>A WebSocket client that has not answered a ping within this is closed (reason TransportFailed). Default 10 s.</summary>
+    public TimeSpan WebSocketKeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The WebSocket stream transport's queues; its message size is <see cref="WebRtcServerLimits.MaxStreamMessageSize"/>.</summary>
+    public WebSocketTransportOptions WebSocket { get; set; } = new();
+}
