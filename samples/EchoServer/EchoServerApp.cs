@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using System.Net;
 using Transport.Streaming.Io;
 using Transport.Streaming.Sessions;
+using Transport.Streaming.WebRtc;
 
 namespace Transport.Samples.EchoServer;
 
@@ -14,6 +15,8 @@ public sealed record EchoServerSettings
 {
     public string Urls { get; init; } = "http://127.0.0.1:8080";
     public int UdpPort { get; init; } = 50000;
+    /// <summary>The addresses the UDP port is bound on (<c>--udp-address</c>); empty: the one <see cref="Urls"/> names, or every address of the host.</summary>
+    public IReadOnlyList<IPAddress> UdpAddresses { get; init; } = [];
     /// <summary>
     /// The session server's options, with the echo server's limits: 100 sessions, 10 per client address, 20 not yet
     /// connected (and the library's connect timeout 10 s and idle limit 5 min).
@@ -45,6 +48,9 @@ public sealed record EchoServerSettings
 
     /// <summary>
     /// Reads <c>--urls URL</c>, <c>--udp-port N</c>, <c>--max-sessions N</c>, <c>--whip-token TOKEN</c>,
+    /// <c>--udp-address ADDR</c> (repeatable), <c>--public-address IP[/LOCAL]</c> (repeatable; 1:1 NAT),
+    /// <c>--stun-server stun:HOST[:PORT]</c>, <c>--turn-server turn:HOST[:PORT][?transport=udp|tcp][|user|pass]</c>
+    /// (repeatable; the server's own candidates),
     /// <c>--ice-server URL[|username|credential]</c> (repeatable; given to WHIP clients as Link headers),
     /// <c>--allow-origin ORIGIN</c> (repeatable; pages of that origin may use WHIP and open the WebSockets, <c>*</c> any),
     /// <c>--admin-token TOKEN</c>, <c>--max-sessions-per-client N</c>, <c>--max-pending-sessions N</c>,
@@ -74,6 +80,10 @@ public sealed record EchoServerSettings
                     break;
                 case "--max-body-size": s = s with { Limits = s.Limits with { MaxRequestBodySize = Int(Value()) } }; break;
                 case "--max-message-size": s = s with { Limits = s.Limits with { MaxSignalingMessageSize = Int(Value()) } }; break;
+                case "--udp-address": s = s with { UdpAddresses = [.. s.UdpAddresses, IPAddress.Parse(Value())] }; break;
+                case "--public-address": s = s.WithPeer(p => p with { PublicAddresses = [.. p.PublicAddresses, PublicAddress.Parse(Value())] }); break;
+                case "--stun-server": s = s.WithPeer(p => p with { Ice = p.Ice with { StunServers = [.. p.Ice.StunServers, IceServerUris.ParseStun(Value())] } }); break;
+                case "--turn-server": s = s.WithPeer(p => p with { Ice = p.Ice with { TurnServers = [.. p.Ice.TurnServers, IceServerUris.ParseTurn(Value())] } }); break;
                 case "--ice-server": s = s with { Whip = s.Whip with { IceServers = [.. s.Whip.IceServers, WhipIceServer.Parse(Value())] } }; break;
                 case "--log-level":
                     var level = Value();
@@ -85,11 +95,14 @@ public sealed record EchoServerSettings
                     break;
                 case "--self-test": s = s with { SelfTest = true }; break;
                 case "--self-test-seconds": s = s with { SelfTestSeconds = double.Parse(Value(), CultureInfo.InvariantCulture) }; break;
-                default: throw new ArgumentException($"unknown option '{args[i]}' (known: --urls, --udp-port, --max-sessions, --max-sessions-per-client, --max-pending-sessions, --connect-timeout, --idle-limit, --max-body-size, --max-message-size, --whip-token, --admin-token, --ice-server, --allow-origin, --log-level, --self-test, --self-test-seconds)");
+                default: throw new ArgumentException($"unknown option '{args[i]}' (known: --urls, --udp-port, --udp-address, --public-address, --stun-server, --turn-server, --max-sessions, --max-sessions-per-client, --max-pending-sessions, --connect-timeout, --idle-limit, --max-body-size, --max-message-size, --whip-token, --admin-token, --ice-server, --allow-origin, --log-level, --self-test, --self-test-seconds)");
             }
         }
         return s;
     }
+
+    private EchoServerSettings WithPeer(Func<PeerConnectionOptions, PeerConnectionOptions> change) =>
+        this with { WebRtc = WebRtc with { PeerConnection = change(WebRtc.PeerConnection) } };
 
     private static int Int(string text) =>
         int.Parse(text, CultureInfo.InvariantCulture) is var n and >= 0 ? n : throw new ArgumentException($"'{text}' is negative");
@@ -130,7 +143,9 @@ public static class EchoServerApp
         var loggers = app.Services.GetRequiredService<ILoggerFactory>();
         var server = new StreamServer(() => new EchoHandler(), settings.Server, TimeProvider.System, loggers);
         var driver = new UdpDriver(TimeProvider.System, null, loggers.CreateLogger<UdpDriver>());
-        try { driver.Bind(new IPEndPoint(IPAddress.Loopback, settings.UdpPort)); }
+        // --udp-address, else the address --urls names, else every address of the host: one socket each (UdpDriver.BindAll).
+        var udpAddresses = settings.UdpAddresses.Count > 0 ? settings.UdpAddresses : HostAddresses.NamedByUrls(settings.Urls);
+        try { driver.BindAll(settings.UdpPort, new HostAddressOptions { Addresses = udpAddresses }); }
         catch { driver.DisposeAsync().AsTask().GetAwaiter().GetResult(); throw; }
         var webRtc = new WebRtcSessions(server, driver, settings.WebRtc);
         app.UseWebSockets();
