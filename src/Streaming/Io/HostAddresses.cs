@@ -41,8 +41,9 @@ public sealed record HostAddressOptions
 public static class HostAddresses
 {
     /// <summary>
-    /// The unicast addresses of the interfaces that are up, filtered by <paramref name="options"/>, in the order the
-    /// system lists them (IPv4 before IPv6), without duplicates. Empty when nothing fits.
+    /// The unicast addresses of the interfaces that are up, filtered by <paramref name="options"/>, without duplicates:
+    /// the ones <see cref="HostAddressOptions.Addresses"/> names in that order, then the others in the order the
+    /// system lists them, IPv4 before IPv6. Empty when nothing fits.
     /// </summary>
     public static IReadOnlyList<IPAddress> Enumerate(HostAddressOptions? options = null) =>
         Select(ReadInterfaces(), options ?? new HostAddressOptions());
@@ -122,8 +123,10 @@ public static class HostAddresses
             }
         }
         if (options.IncludeLoopback || result.Count == 0) foreach (var a in loopback) Add(result, a);
-        // IPv4 first: browsers pair every family, but the first host candidate gets the highest local preference.
-        return result.OrderBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).ToArray();
+        // Addresses named in the options in their order, then IPv4 before IPv6: the first host candidate gets the
+        // highest local preference.
+        return result.OrderBy(a => Array.FindIndex(specific, a.Equals) is var i and >= 0 ? i : int.MaxValue)
+            .ThenBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).ToArray();
     }
 
     private static void Add(List<IPAddress> list, IPAddress address)
