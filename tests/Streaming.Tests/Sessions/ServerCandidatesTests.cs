@@ -119,6 +119,34 @@ public sealed class ServerCandidatesTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ATurnServerGivesOneRelayPerUdpPortAndTheNextSessionGoesOnWithItsHostCandidate()
+    {
+        // A TURN allocation is keyed by the client's 5-tuple (RFC 8656 section 2.2): every session on one UDP port
+        // shares it, so the server refuses a second allocation (437) while the first lives. The second session's
+        // gathering ends at once with that error (its answer is not held for the timeout) and it connects on its host candidate.
+        using var coturn = CoturnServer.Start();
+        var turn = TurnServerConfig.Parse($"turn:127.0.0.1:{coturn.EndPoint.Port}", CoturnServer.User, CoturnServer.Password);
+        await using var rig = WebRtcSessionTransportTests.Rig.Start(() => new LambdaHandler(WebRtcSessionTransportTests.EchoUntilBye),
+            transport: WithPeer(p => p with { Ice = p.Ice with { TurnServers = [turn] } }) with { GatheringTimeout = TimeSpan.FromSeconds(8) });
+        var (first, firstAnswer, _) = await ConnectAsync(rig);
+        await using (first)
+        {
+            var started = DateTime.UtcNow;
+            var (second, secondAnswer, _) = await ConnectAsync(rig);
+            await using (second)
+            {
+                var took = DateTime.UtcNow - started;
+                output.WriteLine($"first: {string.Join(" | ", Candidates(firstAnswer))}\nsecond ({took.TotalMilliseconds:0} ms): {string.Join(" | ", Candidates(secondAnswer))}");
+                Assert.Contains(Candidates(firstAnswer), c => c.Contains(" typ relay ", StringComparison.Ordinal));
+                Assert.DoesNotContain(Candidates(secondAnswer), c => c.Contains(" typ relay ", StringComparison.Ordinal));
+                Assert.True(took < TimeSpan.FromSeconds(6), $"the second answer took {took.TotalMilliseconds:0} ms");
+                await EchoAsync(first, "first");
+                await EchoAsync(second, "second");
+            }
+        }
+    }
+
+    [Fact]
     public void CandidatesGatheredLaterAreAddedToEverySectionOfTheAnswerThatIsNotRejected()
     {
         const string sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:0\r\n" +
