@@ -92,15 +92,18 @@ public sealed partial class NetworkNamespace : IDisposable
     /// <paramref name="otherAddress"/> on a /24 and both ends up: two machines on one link, no loopback between them.
     /// The pair goes with the namespaces. Needs CAP_NET_ADMIN, like <see cref="Create"/>.
     /// </summary>
-    public void ConnectVeth(NetworkNamespace other, string address, string otherAddress)
+    public void ConnectVeth(NetworkNamespace other, string address, string otherAddress, string name = "veth-a", string otherName = "veth-b")
     {
         ArgumentNullException.ThrowIfNull(other);
-        Run("ip", $"-n {Name} link add veth-a type veth peer name veth-b netns {other.Name}");
-        Run("ip", $"-n {Name} addr add {address}/24 dev veth-a");
-        Run("ip", $"-n {other.Name} addr add {otherAddress}/24 dev veth-b");
-        Run("ip", $"-n {Name} link set veth-a up");
-        Run("ip", $"-n {other.Name} link set veth-b up");
+        Run("ip", $"-n {Name} link add {name} type veth peer name {otherName} netns {other.Name}");
+        Run("ip", $"-n {Name} addr add {address}/24 dev {name}");
+        Run("ip", $"-n {other.Name} addr add {otherAddress}/24 dev {otherName}");
+        Run("ip", $"-n {Name} link set {name} up");
+        Run("ip", $"-n {other.Name} link set {otherName} up");
     }
+
+    /// <summary>Runs <paramref name="file"/> with <paramref name="args"/> inside the namespace (<c>ip netns exec</c>); throws with its stderr when it fails.</summary>
+    public void Exec(string file, params string[] args) => Run("ip", $"netns exec {Name} {file} {string.Join(' ', args)}");
 
     /// <summary>A default route through <paramref name="gateway"/> (on a veth link): as a machine on a network has one. Chromium gathers its host candidates from the interfaces a route goes through.</summary>
     public void AddDefaultRoute(string gateway) => Run("ip", $"-n {Name} route add default via {gateway}");

@@ -62,6 +62,66 @@ public sealed class ReachabilityNamespaceTests(ITestOutputHelper output)
     public Task ChromiumOnAnotherMachineEchoesOverSignalingWithTheServerBoundToTheAddressUrlsNames() =>
         RunAsync("signal", subnet => $"http://{subnet}.1:8080");
 
+    [Fact]
+    public async Task ChromiumBeyondAOneToOneNatReachesTheServerThroughThePublicAddressItAnnounces()
+    {
+        // server (10.78.N.2) -- router (10.78.N.1 | 192.168.78.1, and 192.168.78.10 mapped 1:1 to the server by
+        // nftables) -- browser (192.168.78.2). The router forwards nothing from outside that it did not map: the
+        // server's host candidate is unreachable, only the public address it announces (--public-address) works
+        // (without the option the data channel does not open).
+        const string nft = "/usr/sbin/nft";
+        if (!File.Exists(nft)) throw new InvalidOperationException($"{nft} is missing: install the Debian package 'nftables'.");
+        var inside = $"10.78.{Random.Shared.Next(1, 250)}";
+        string server = inside + ".2", router = inside + ".1";
+        const string publicAddress = "192.168.78.10", browser = "192.168.78.2";
+        using var serverNs = NetworkNamespace.Create("rtc-srv");
+        using var routerNs = NetworkNamespace.Create("rtc-nat");
+        using var browserNs = NetworkNamespace.Create("rtc-brw");
+        routerNs.ConnectVeth(serverNs, router, server, "in0", "eth0");
+        routerNs.ConnectVeth(browserNs, "192.168.78.1", browser, "out0", "eth0");
+        routerNs.Exec("ip", "addr", "add", publicAddress + "/24", "dev", "out0");
+        routerNs.Exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
+        serverNs.AddDefaultRoute(router);
+        browserNs.AddDefaultRoute("192.168.78.1");
+        var rules = Path.Combine(Path.GetTempPath(), $"{routerNs.Name}.nft");
+        File.WriteAllText(rules, $$"""
+            table ip nat {
+              chain pre { type nat hook prerouting priority -100; ip daddr {{publicAddress}} dnat to {{server}}; }
+              chain post { type nat hook postrouting priority 100; oifname "out0" ip saddr {{server}} snat to {{publicAddress}}; }
+            }
+            table ip filter {
+              chain passing { type filter hook forward priority 0; policy accept;
+                iifname "out0" ct status dnat accept; iifname "out0" ct state established,related accept; iifname "out0" drop; }
+            }
+            """);
+        try { routerNs.Exec(nft, "-f", rules); }
+        finally { File.Delete(rules); }
+
+        using var process = await EchoServerProcess.StartAtAsync(serverNs, $"http://{publicAddress}:8080", ["--public-address", publicAddress], "http://0.0.0.0:8080");
+        try
+        {
+            await using var chromium = await HeadlessChromium.LaunchAsync(browserNs);
+            var page = await chromium.Browser.NewPageAsync();
+            await page.GotoAsync(process.Url + "/");
+            var json = await page.EvaluateAsync<string>(Script, "whip");
+            output.WriteLine(json);
+            var r = JsonDocument.Parse(json).RootElement;
+            Assert.Equal(201, r.GetProperty("status").GetInt32());
+            Assert.Equal(Enumerable.Range(0, 20).Select(i => "m" + i), r.GetProperty("echoes").EnumerateArray().Select(e => e.GetString()));
+            var candidates = r.GetProperty("answer").GetString()!.Split("\r\n").Where(l => l.StartsWith("a=candidate:", StringComparison.Ordinal)).ToArray();
+            Assert.Contains(candidates, c => c.EndsWith($" {server} 50000 typ host", StringComparison.Ordinal));
+            Assert.Contains(candidates, c => c.EndsWith($" {publicAddress} 50000 typ srflx raddr {server} rport 50000", StringComparison.Ordinal));
+            Assert.Equal(publicAddress, r.GetProperty("remote").GetString());
+            Assert.Equal("srflx", r.GetProperty("remoteType").GetString());
+            Assert.Equal(browser, r.GetProperty("local").GetString());
+        }
+        catch
+        {
+            output.WriteLine(string.Join("\n", process.Output));
+            throw;
+        }
+    }
+
     private async Task RunAsync(string mode, Func<string, string> urls)
     {
         var subnet = $"10.77.{Random.Shared.Next(1, 250)}";
