@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Transport.Streaming.Hosting;
 using Transport.Streaming.Io;
 using Transport.Streaming.Sessions;
+using Transport.Streaming.WebRtc;
 
 namespace Transport.Samples.EchoServer;
 
@@ -15,6 +16,12 @@ namespace Transport.Samples.EchoServer;
 public sealed record EchoServerSettings
 {
     public string Urls { get; init; } = "http://127.0.0.1:8080";
+
+    /// <summary>
+    /// The addresses the UDP port is bound on (<c>--udp-address</c>, repeatable); empty: the one <see cref="Urls"/>
+    /// names, or every address of the host when it names a wildcard or a host name (one socket each).
+    /// </summary>
+    public IReadOnlyList<IPAddress> UdpAddresses { get; init; } = [];
 
     /// <summary>
     /// Everything of the sessions: UDP port, limits (<see cref="WebRtcSessionsOptions.Limits"/>, the library's defaults:
@@ -41,6 +48,10 @@ public sealed record EchoServerSettings
     /// <c>WebRtc__Limits__MaxSessions=50</c>), then the command line: configuration keys <c>--WebRtc:KEY=VALUE</c> or
     /// <c>--WebRtc:KEY VALUE</c> (<c>--WebRtc:Limits:OfferBurst=10</c>), then the flags, which win:
     /// <c>--urls URL</c>, <c>--udp-port N</c>, <c>--max-sessions N</c>, <c>--whip-token TOKEN</c>,
+    /// <c>--udp-address ADDR</c> (repeatable; default the address <c>--urls</c> names, else every address),
+    /// <c>--public-address IP[/LOCAL]</c> (repeatable; 1:1 NAT),
+    /// <c>--stun-server stun:HOST[:PORT]</c>, <c>--turn-server turn:HOST[:PORT][?transport=udp|tcp][|user|pass]</c>
+    /// (repeatable; the server's own candidates),
     /// <c>--ice-server URL[|username|credential]</c> (repeatable; given to WHIP clients as Link headers),
     /// <c>--allow-origin ORIGIN</c> (repeatable; pages of that origin may use WHIP and open the WebSockets, <c>*</c> any),
     /// <c>--admin-token TOKEN</c>, <c>--max-sessions-per-client N</c>, <c>--max-pending-sessions N</c>,
@@ -102,6 +113,10 @@ public sealed record EchoServerSettings
                 case "--max-body-size": limits.MaxRequestBodySize = Int(Value()); break;
                 case "--max-message-size": limits.MaxSignalingMessageSize = Int(Value()); break;
                 case "--ice-server": o.Whip = o.Whip with { IceServers = [.. o.Whip.IceServers, WhipIceServer.Parse(Value())] }; break;
+                case "--udp-address": s = s with { UdpAddresses = [.. s.UdpAddresses, IPAddress.Parse(Value())] }; break;
+                case "--public-address": WithPeer(o, p => p with { PublicAddresses = [.. p.PublicAddresses, PublicAddress.Parse(Value())] }); break;
+                case "--stun-server": WithPeer(o, p => p with { Ice = p.Ice with { StunServers = [.. p.Ice.StunServers, IceServerUris.ParseStun(Value())] } }); break;
+                case "--turn-server": WithPeer(o, p => p with { Ice = p.Ice with { TurnServers = [.. p.Ice.TurnServers, IceServerUris.ParseTurn(Value())] } }); break;
                 case "--log-level":
                     var level = Value();
                     s = s with
@@ -112,12 +127,21 @@ public sealed record EchoServerSettings
                     break;
                 case "--self-test": s = s with { SelfTest = true }; break;
                 case "--self-test-seconds": s = s with { SelfTestSeconds = double.Parse(Value(), CultureInfo.InvariantCulture) }; break;
-                default: throw new ArgumentException($"unknown option '{flags[i]}' (known: --urls, --udp-port, --max-sessions, --max-sessions-per-client, --max-pending-sessions, --connect-timeout, --idle-limit, --session-time-limit, --offer-burst, --offers-per-second, --max-body-size, --max-message-size, --whip-token, --admin-token, --ice-server, --allow-origin, --log-level, --self-test, --self-test-seconds, --WebRtc:KEY=VALUE)");
+                default: throw new ArgumentException($"unknown option '{flags[i]}' (known: --urls, --udp-port, --udp-address, --public-address, --stun-server, --turn-server, --max-sessions, --max-sessions-per-client, --max-pending-sessions, --connect-timeout, --idle-limit, --session-time-limit, --offer-burst, --offers-per-second, --max-body-size, --max-message-size, --whip-token, --admin-token, --ice-server, --allow-origin, --log-level, --self-test, --self-test-seconds, --WebRtc:KEY=VALUE)");
             }
         }
+        // --udp-address, else the address --urls names, else every address of the host (WebRtc:UdpAddress "*"); a
+        // configured WebRtc:UdpAddress stays when neither flag says otherwise.
+        var urlAddresses = HostAddresses.NamedByUrls(s.Urls);
+        if (s.UdpAddresses.Count > 0) o.UdpAddress = string.Join(",", s.UdpAddresses);
+        else if (!keys.ContainsKey(WebRtcSessionsOptions.SectionName + ":UdpAddress") && configuration?[WebRtcSessionsOptions.SectionName + ":UdpAddress"] is null)
+            o.UdpAddress = urlAddresses.Count > 0 ? string.Join(",", urlAddresses) : "*";
         o.Validate();
         return s;
     }
+
+    private static void WithPeer(WebRtcSessionsOptions o, Func<PeerConnectionOptions, PeerConnectionOptions> change) =>
+        o.Transport = o.Transport with { PeerConnection = change(o.Transport.PeerConnection) };
 
     private static int Int(string text) =>
         int.Parse(text, CultureInfo.InvariantCulture) is var n and >= 0 ? n : throw new ArgumentException($"'{text}' is negative");

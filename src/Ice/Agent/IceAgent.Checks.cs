@@ -59,9 +59,15 @@ public sealed partial class IceAgent
                 _gathersPending++;
             }
         }
+        // Server-reflexive candidates given before gathering (AddServerReflexiveCandidate: a 1:1 NAT's address).
+        foreach (var c in _localCandidates.ToArray())
+            if (c.Type == IceCandidateType.ServerReflexive) Emit(new IceCandidateGatheredEvent(now, c));
         DrainTransactions();
         CompleteGatheringIfDone(now);
     }
+
+    /// <summary>Gathering started and every STUN and TURN request of it ended (<see cref="IceGatheringCompleteEvent"/> was emitted).</summary>
+    public bool GatheringComplete => _gatheringComplete;
 
     private void CompleteGatheringIfDone(TimeSpan now)
     {

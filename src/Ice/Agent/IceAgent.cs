@@ -139,6 +139,31 @@ public sealed partial class IceAgent : IDisposable
         return candidate;
     }
 
+    /// <summary>
+    /// Adds a server-reflexive candidate known without a STUN server: <paramref name="mapped"/> is the address a NAT
+    /// with a fixed 1:1 mapping (a cloud VM's public address) presents for the host candidate
+    /// <paramref name="hostBase"/> (which must have been added). Like a gathered one it is signalled with raddr/rport
+    /// of its base and adds no pair (RFC 8445 section 6.1.2.4): checks leave from the base. Ignored (null) under the
+    /// relay-only policy, and when the address is already a candidate.
+    /// </summary>
+    public IceCandidate? AddServerReflexiveCandidate(IPEndPoint mapped, IPEndPoint hostBase)
+    {
+        ArgumentNullException.ThrowIfNull(mapped);
+        ArgumentNullException.ThrowIfNull(hostBase);
+        ThrowIfTerminal();
+        var host = _hosts.FirstOrDefault(h => h.Address.Equals(hostBase))
+            ?? throw new ArgumentException($"{hostBase} is not a host candidate of this agent.", nameof(hostBase));
+        if (Options.TransportPolicy == IceTransportPolicy.Relay) return null;
+        foreach (var c in _localCandidates)
+            if (c.Address.Equals(mapped)) return null;
+        var candidate = new IceCandidate(IceCandidateType.ServerReflexive, mapped,
+            IceCandidate.ComputePriority(IceCandidateType.ServerReflexive, IceCandidate.LocalPreferenceOf(host.Priority)),
+            Foundation(IceCandidateType.ServerReflexive, host.Base.Address, "1:1 NAT"), host.Base);
+        _localCandidates.Add(candidate);
+        if (_gatheringStarted) Emit(new IceCandidateGatheredEvent(_now, candidate));
+        return candidate;
+    }
+
     // RFC 8445 section 5.1.1.3: same type, same base IP, same STUN or TURN server (and transport) -> same foundation.
     private string Foundation(IceCandidateType type, IPAddress baseAddress, object? server)
     {

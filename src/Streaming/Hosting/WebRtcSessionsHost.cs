@@ -58,11 +58,17 @@ public sealed class WebRtcSessionsHost : IAsyncDisposable
     /// <summary>The UDP endpoint every WebRTC session uses.</summary>
     public IPEndPoint UdpEndPoint => Driver.LocalEndPoints[0];
 
-    // The one place the UDP port is bound: WebRtc:UdpAddress and WebRtc:UdpPort.
+    // The one place the UDP port is bound: WebRtc:UdpAddress (addresses, or * for every address of the host: one
+    // socket each, UdpDriver.BindAll) and WebRtc:UdpPort.
     private static UdpDriver BindUdp(WebRtcSessionsOptions options, TimeProvider time, ILoggerFactory loggers)
     {
         var driver = new UdpDriver(time, null, loggers.CreateLogger<UdpDriver>());
-        try { driver.Bind(new IPEndPoint(IPAddress.Parse(options.UdpAddress), options.UdpPort)); }
+        try
+        {
+            var addresses = options.ParseUdpAddresses();
+            if (addresses.Count == 0) driver.BindAll(options.UdpPort);
+            else foreach (var address in addresses) driver.Bind(new IPEndPoint(address, options.UdpPort));
+        }
         catch
         {
             driver.DisposeAsync().AsTask().GetAwaiter().GetResult();

@@ -1,3 +1,4 @@
+using Transport.Streaming.Io;
 using Transport.Streaming.Sessions;
 
 namespace Transport.Streaming.Hosting;
@@ -16,10 +17,18 @@ public sealed record WebRtcSessionsOptions
     public WebRtcServerLimits Limits { get; set; } = new();
 
     /// <summary>
-    /// The address the UDP port of every WebRTC session is bound to. Default <c>127.0.0.1</c>: reachable from this
-    /// machine only (a browser elsewhere needs the host's address here).
+    /// The addresses the UDP port of every WebRTC session is bound to, comma-separated (<c>10.0.0.5,192.168.1.5</c>),
+    /// one socket each, or <c>*</c>: every address of the host's interfaces that are up (no link-local; loopback only
+    /// when nothing else; <see cref="UdpDriver.BindAll"/>). Each bound address is a host candidate. Default
+    /// <c>127.0.0.1</c>: reachable from this machine only (a browser elsewhere needs <c>*</c> or the host's address).
     /// </summary>
     public string UdpAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>The addresses <see cref="UdpAddress"/> names; empty for <c>*</c> (every address).</summary>
+    public IReadOnlyList<System.Net.IPAddress> ParseUdpAddresses() =>
+        UdpAddress.Trim() == "*" ? [] :
+        [.. UdpAddress.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(a =>
+            System.Net.IPAddress.TryParse(a, out var ip) ? ip : throw new ArgumentException($"WebRtc:UdpAddress '{a}' is not an IP address (or * for every address)", nameof(UdpAddress)))];
 
     /// <summary>The UDP port every WebRTC session shares (0: any free port). Default 50000.</summary>
     public int UdpPort { get; set; } = 50000;
@@ -66,7 +75,8 @@ public sealed record WebRtcSessionsOptions
         ArgumentNullException.ThrowIfNull(Limits);
         Limits.Validate();
         if (UdpPort is < 0 or > 65535) throw new ArgumentOutOfRangeException(nameof(UdpPort), "WebRtc:UdpPort is not a port");
-        if (!System.Net.IPAddress.TryParse(UdpAddress, out _)) throw new ArgumentException($"WebRtc:UdpAddress '{UdpAddress}' is not an IP address", nameof(UdpAddress));
+        ArgumentNullException.ThrowIfNull(UdpAddress);
+        if (UdpAddress.Trim() != "*" && ParseUdpAddresses().Count == 0) throw new ArgumentException("WebRtc:UdpAddress names no address (give an IP address, or * for every address)", nameof(UdpAddress));
         if (HealthCheckInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HealthCheckInterval));
     }
 }

@@ -30,6 +30,9 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     private readonly IActorTimer _timer;
     private byte[]? _sendBuffer;   // only without batched sends (the batch is written in place otherwise)
     private readonly Dictionary<(UdpDriver.BoundSocket, IPEndPoint), SocketAddress> _remoteAddresses = new();
+    // Remotes whose route belongs to another peer of the driver (a STUN or TURN server many connections use): answers
+    // from there are routed by the transaction id of our requests instead (UdpDriver.NoteTransaction).
+    private readonly HashSet<SocketAddress> _sharedRemotes = new();
     private int _state;
     private int _queuedDatagrams;
     private int _timerFired;
@@ -287,19 +290,20 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             {
                 // The peer writes straight into the thread's batch: no copy between its transmit and the send.
                 var batch = SendBatch.ForThread;
-                if (!_peer.TryPollTransmit(batch.Reserve(_driver.Options.MaxDatagramSize), out var length, out var from, out var to)) return;
-                if (Resolve(from, to, out var socket, out var address)) batch.Commit(socket, address, length);
+                var reserved = batch.Reserve(_driver.Options.MaxDatagramSize);
+                if (!_peer.TryPollTransmit(reserved, out var length, out var from, out var to)) return;
+                if (Resolve(from, to, reserved[..length], out var socket, out var address)) batch.Commit(socket, address, length);
                 continue;
             }
             _sendBuffer ??= new byte[_driver.Options.MaxDatagramSize];
             if (!_peer.TryPollTransmit(_sendBuffer, out var written, out var local, out var remote)) return;
-            if (Resolve(local, remote, out var s, out var a)) SendNow(s, a, _sendBuffer.AsSpan(0, written));
+            if (Resolve(local, remote, _sendBuffer.AsSpan(0, written), out var s, out var a)) SendNow(s, a, _sendBuffer.AsSpan(0, written));
         }
     }
 
     // The socket to send from and the remote's socket address (learnt as a route the first time); false, counted,
     // when no socket fits.
-    private bool Resolve(IPEndPoint? local, IPEndPoint remote, out UdpDriver.BoundSocket socket, out SocketAddress address)
+    private bool Resolve(IPEndPoint? local, IPEndPoint remote, ReadOnlySpan<byte> datagram, out UdpDriver.BoundSocket socket, out SocketAddress address)
     {
         socket = _driver.SocketFor(local, remote.AddressFamily)!;
         if (socket is null)
@@ -312,8 +316,9 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         {
             address = remote.Serialize();
             _remoteAddresses[(socket, remote)] = address;
-            UdpDriver.Learn(socket, address, remote, this);
+            if (!UdpDriver.Learn(socket, address, remote, this)) _sharedRemotes.Add(address);
         }
+        if (_sharedRemotes.Count > 0 && _sharedRemotes.Contains(address)) _driver.NoteTransaction(datagram, this);
         return true;
     }
 

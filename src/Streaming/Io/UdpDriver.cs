@@ -96,11 +96,18 @@ public sealed partial class UdpDriver : IAsyncDisposable
         get { lock (_sockets) return _sockets.Select(s => s.LocalEndPoint).ToArray(); }
     }
 
-    /// <summary>Opens a UDP socket on <paramref name="local"/> and starts receiving. Returns the bound endpoint.</summary>
+    /// <summary>
+    /// Opens a UDP socket on <paramref name="local"/> and starts receiving. Returns the bound endpoint. The address
+    /// must be one of the host's: a wildcard (0.0.0.0, ::) throws <see cref="ArgumentException"/>, use
+    /// <see cref="BindAll"/> (one socket per address, see there why).
+    /// </summary>
     public IPEndPoint Bind(IPEndPoint local)
     {
         ArgumentNullException.ThrowIfNull(local);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (local.Address.Equals(IPAddress.Any) || local.Address.Equals(IPAddress.IPv6Any))
+            throw new ArgumentException($"Cannot bind the wildcard {local}: a host candidate must be a real address, and the ICE agent must know which " +
+                "address each datagram came to. Use BindAll(port) for every address of the host (one socket each).", nameof(local));
         var socket = new Socket(local.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {
@@ -134,6 +141,47 @@ public sealed partial class UdpDriver : IAsyncDisposable
     }
 
     /// <summary>
+    /// Binds <paramref name="port"/> on every address of the host that <paramref name="addresses"/> takes
+    /// (<see cref="HostAddresses.Enumerate"/>; default: every unicast address of the interfaces that are up, without
+    /// link-local IPv6, loopback only when there is nothing else), one socket per address, and returns the bound
+    /// endpoints. Every peer connection then gets one host candidate per socket.
+    /// </summary>
+    /// <remarks>
+    /// One socket per address rather than one wildcard socket: a datagram then always leaves from the address the peer
+    /// checked (a wildcard socket lets the kernel pick the source by route, so on a host with several addresses an
+    /// answer to a check sent to one of them could leave from another, and the peer would drop it), and each received
+    /// datagram is handed to the ICE agent with the local address it came to, without IP_PKTINFO. Addresses the host
+    /// gains after this call are not served. Port 0 lets the system choose one port per socket. An address that cannot
+    /// be bound (an IPv6 address still in duplicate address detection, say) is skipped and logged; when none could
+    /// be, or none fits, <see cref="InvalidOperationException"/> names why.
+    /// </remarks>
+    public IReadOnlyList<IPEndPoint> BindAll(int port, HostAddressOptions? addresses = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(port);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
+        var candidates = HostAddresses.Enumerate(addresses);
+        if (candidates.Count == 0)
+            throw new InvalidOperationException("No address of this host fits: " + (addresses?.Addresses is { Count: > 0 } a
+                ? "none of " + string.Join(", ", a) + " is an address of an interface that is up" : "no interface that is up has a unicast address"));
+        var bound = new List<IPEndPoint>();
+        var errors = new List<string>();
+        foreach (var address in candidates)
+        {
+            try { bound.Add(Bind(new IPEndPoint(address, port))); }
+            catch (SocketException e)
+            {
+                errors.Add($"{address}: {e.SocketErrorCode}");
+                LogBindSkipped(address, port, e.SocketErrorCode);
+            }
+        }
+        if (bound.Count == 0) throw new InvalidOperationException($"No address could be bound on port {port}: " + string.Join("; ", errors));
+        return bound;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "UDP: {Address} port {Port} skipped: {Error}")]
+    private partial void LogBindSkipped(IPAddress address, int port, SocketError error);
+
+    /// <summary>
     /// Starts running <paramref name="peer"/>: its local username fragments become routable, its first deadline is
     /// armed. Dispose the returned handle to stop it.
     /// </summary>
@@ -160,6 +208,9 @@ public sealed partial class UdpDriver : IAsyncDisposable
     internal void Unregister(PeerActor actor)
     {
         _actors.TryRemove(actor, out _);
+        if (Volatile.Read(ref _transactionCount) > 0)
+            foreach (var (key, owner) in _byTransaction)
+                if (owner == actor && _byTransaction.TryRemove(new KeyValuePair<(ulong, uint), PeerActor>(key, owner))) Interlocked.Decrement(ref _transactionCount);
         foreach (var (fragment, owner) in _byFragment)
             if (owner == actor) _byFragment.TryRemove(new KeyValuePair<string, PeerActor>(fragment, owner));
         BoundSocket[] sockets;
@@ -187,8 +238,46 @@ public sealed partial class UdpDriver : IAsyncDisposable
     /// Routes datagrams arriving on <paramref name="socket"/> from <paramref name="remote"/> to <paramref name="actor"/>
     /// (called when the peer sends there): the 5-tuple, so many peers on different local ports may talk to one remote.
     /// </summary>
-    internal static void Learn(BoundSocket socket, SocketAddress remote, IPEndPoint remoteEndPoint, PeerActor actor) =>
-        socket.Routes.TryAdd(remote, new Route(actor, remoteEndPoint));
+    /// <returns>False when the remote's route already belongs to another peer (a STUN or TURN server they share).</returns>
+    internal static bool Learn(BoundSocket socket, SocketAddress remote, IPEndPoint remoteEndPoint, PeerActor actor) =>
+        socket.Routes.TryAdd(remote, new Route(actor, remoteEndPoint)) || socket.Routes.TryGetValue(remote, out var r) && r.Actor == actor;
+
+    // Requests sent by a peer to a remote whose route belongs to another peer (many connections gathering from one STUN
+    // server): the answer is routed by its transaction id. Bounded; an entry leaves with its answer or its peer.
+    private readonly ConcurrentDictionary<(ulong, uint), PeerActor> _byTransaction = new();
+    private int _transactionCount;
+
+    /// <summary>Most requests awaiting an answer routed by transaction id (beyond: not noted, counted).</summary>
+    internal const int MaxNotedTransactions = 4096;
+
+    /// <summary>Requests whose answers are routed by transaction id now (diagnostics).</summary>
+    internal int NotedTransactions => Volatile.Read(ref _transactionCount);
+
+    /// <summary>Notes the transaction id of <paramref name="datagram"/> when it is a STUN request, so its answer reaches <paramref name="actor"/>.</summary>
+    internal void NoteTransaction(ReadOnlySpan<byte> datagram, PeerActor actor)
+    {
+        if (!TryReadStun(datagram, out var type, out var key) || (type & 0x0110) != 0) return; // requests only
+        if (Volatile.Read(ref _transactionCount) >= MaxNotedTransactions) { Interlocked.Increment(ref Counters._transactionsNotNoted); return; }
+        if (_byTransaction.TryAdd(key, actor)) Interlocked.Increment(ref _transactionCount);
+    }
+
+    // The peer that sent the request this STUN response answers, when it was noted.
+    private PeerActor? TakeTransaction(ReadOnlySpan<byte> datagram)
+    {
+        if (Volatile.Read(ref _transactionCount) == 0 || !TryReadStun(datagram, out var type, out var key) || (type & 0x0100) == 0) return null;
+        if (!_byTransaction.TryRemove(key, out var actor)) return null;
+        Interlocked.Decrement(ref _transactionCount);
+        return actor;
+    }
+
+    private static bool TryReadStun(ReadOnlySpan<byte> d, out ushort type, out (ulong, uint) key)
+    {
+        // RFC 8489 section 5: type (2), length (2), magic cookie 0x2112A442 (4), transaction id (12).
+        if (d.Length < 20 || d[4] != 0x21 || d[5] != 0x12 || d[6] != 0xA4 || d[7] != 0x42) { type = 0; key = default; return false; }
+        type = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(d);
+        key = (System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(d[8..]), System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(d[16..]));
+        return true;
+    }
 
     internal BoundSocket? SocketFor(IPEndPoint? local, AddressFamily family)
     {
@@ -284,6 +373,13 @@ public sealed partial class UdpDriver : IAsyncDisposable
         {
             Interlocked.Increment(ref Counters._droppedUnknownKind);
             return false;
+        }
+        if (kind == DatagramKind.Stun && TakeTransaction(datagram) is { } asked)
+        {
+            // The answer to a request a peer sent to a server other peers use too (its route is theirs).
+            if (!asked.Deliver(bound, buffer, length, (IPEndPoint)bound.LocalEndPoint.Create(address), true, out var took))
+                Interlocked.Increment(ref Counters._droppedInboxFull);
+            return took;
         }
         if (!bound.Routes.TryGetValue(address, out var route))
         {

@@ -43,6 +43,50 @@ public sealed class WebRtcSessions : IDisposable
     /// <summary>The options in force.</summary>
     public WebRtcTransportOptions Options { get; }
 
+    private bool GathersFromServers => _peerOptions.Ice.StunServers.Count > 0 || _peerOptions.Ice.TurnServers.Count > 0;
+
+    /// <summary>
+    /// <paramref name="sdp"/> with the <paramref name="candidates"/> (<c>candidate:...</c>) it lacks added to every
+    /// media section that is not rejected (after its last candidate line, before <c>a=end-of-candidates</c>).
+    /// </summary>
+    internal static string WithCandidates(string sdp, IReadOnlyList<string> candidates)
+    {
+        var lines = sdp.Split("\r\n").ToList();
+        var missing = candidates.Where(c => !lines.Contains("a=" + c, StringComparer.Ordinal)).Select(c => "a=" + c).ToArray();
+        if (missing.Length == 0) return sdp;
+        var result = new List<string>(lines.Count + missing.Length * 2);
+        var inMedia = false;
+        var rejected = false;
+        var added = false;
+        void Flush()
+        {
+            if (inMedia && !rejected && !added) result.AddRange(missing);
+            added = false;
+        }
+        foreach (var line in lines)
+        {
+            if (line.StartsWith("m=", StringComparison.Ordinal))
+            {
+                Flush();
+                inMedia = true;
+                rejected = line.Split(' ') is [_, "0", ..];
+            }
+            else if (line.Length == 0)
+            {
+                Flush();
+                inMedia = false;
+            }
+            else if (line == "a=end-of-candidates" && inMedia && !rejected && !added)
+            {
+                result.AddRange(missing);
+                added = true;
+            }
+            result.Add(line);
+        }
+        Flush();
+        return string.Join("\r\n", result);
+    }
+
     /// <summary>
     /// Answers <paramref name="offer"/> and starts a session on <paramref name="slot"/>. A malformed offer throws
     /// <see cref="Sdp.SdpParseException"/>, one with nothing we can accept <see cref="OfferRejectedException"/> (naming
@@ -71,6 +115,13 @@ public sealed class WebRtcSessions : IDisposable
                 }
             }
             var answer = await pc.CreateAnswerAsync(offer, cancellationToken).ConfigureAwait(false);
+            if (GathersFromServers && Options.GatheringTimeout > TimeSpan.Zero)
+            {
+                // Server-reflexive and relayed candidates come after the answer: WHIP and most clients take none
+                // trickled from us, so the answer waits for them (bounded) and carries them.
+                var (candidates, _) = await pc.GatherCandidatesAsync(Options.GatheringTimeout, cancellationToken).ConfigureAwait(false);
+                answer = WithCandidates(answer, candidates);
+            }
             var transport = new WebRtcSessionTransport(pc, Options, _server.Time) { RemoteOffer = offer, LocalAnswer = answer };
             foreach (var track in tracks) transport.AddLocalTrack(track);
             pc = null; // the transport owns it now

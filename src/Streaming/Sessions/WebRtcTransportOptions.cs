@@ -50,6 +50,16 @@ public sealed record WebRtcTransportOptions
     /// </summary>
     public bool AnswerMediaWithTracks { get; init; } = true;
 
+    /// <summary>
+    /// When the peer connections' ICE options name STUN or TURN servers (<c>PeerConnection.Ice.StunServers</c>,
+    /// <c>TurnServers</c>), our answer waits until gathering ends, at most this long, and carries the
+    /// server-reflexive and relayed candidates gathered by then (WHIP clients take no candidates trickled from the
+    /// server). Zero: the answer goes at once with what is known (host candidates and
+    /// <see cref="WebRtc.PeerConnectionOptions.PublicAddresses"/>). Default 3 s (a STUN server that does not answer
+    /// costs this much per offer; one that answers costs a round trip).
+    /// </summary>
+    public TimeSpan GatheringTimeout { get; init; } = TimeSpan.FromSeconds(3);
+
     /// <summary>Options of the server's peer connections (ICE role is forced to controlled: the client offers).</summary>
     public PeerConnectionOptions PeerConnection { get; init; } = new();
 }

@@ -43,6 +43,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
         _eventReader = new EventReader(this, _events.Reader);
         _release = new ReleaseWork(this);
         foreach (var local in driver.LocalEndPoints) _core.AddHostCandidate(local);
+        _time = driver.Time;
         _handle = driver.Register(new Runner(this));
     }
 
@@ -139,6 +140,25 @@ public sealed partial class PeerConnection : IAsyncDisposable
     {
         foreach (var fragment in _core.LocalUsernameFragments) _handle.AddUsernameFragment(fragment);
         return description;
+    }
+
+    private readonly TimeProvider _time;
+    private readonly TaskCompletionSource _gathered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Our local candidates (<c>candidate:...</c> lines without <c>a=</c>) once gathering has ended (the STUN
+    /// and TURN servers of <see cref="PeerConnectionOptions.Ice"/> answered or gave up), or when
+    /// <paramref name="timeout"/> has passed, whichever is first; <c>Complete</c> says which. Gathering starts with
+    /// the first offer or answer: server-reflexive and relayed candidates come after it, and a peer that does not
+    /// take trickled candidates needs them in the description (see <see cref="Sessions.WebRtcTransportOptions.GatheringTimeout"/>).
+    /// </summary>
+    public async Task<(IReadOnlyList<string> Candidates, bool Complete)> GatherCandidatesAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var complete = true;
+        try { await _gathered.Task.WaitAsync(timeout, _time, cancellationToken).ConfigureAwait(false); }
+        catch (TimeoutException) { complete = false; }
+        var candidates = await _handle.InvokeAsync(_ => (IReadOnlyList<string>)_core.Ice.LocalCandidates.Select(c => c.ToSdp()).ToArray(), cancellationToken).ConfigureAwait(false);
+        return (candidates, complete);
     }
 
     /// <summary>A trickled remote candidate (<c>candidate:...</c>), or null for end-of-candidates.</summary>
@@ -286,6 +306,9 @@ public sealed partial class PeerConnection : IAsyncDisposable
                 break;
             case RemoteTrackAdded t:
                 _remoteTracks.Writer.TryWrite(t.Track);
+                break;
+            case LocalCandidatesComplete:
+                _gathered.TrySetResult();
                 break;
         }
         LogProgress(e);

@@ -227,6 +227,9 @@ public sealed partial class PeerConnectionCore
             case IceCandidateGatheredEvent g:
                 _events.Enqueue(new LocalCandidateGathered(now, g.Candidate));
                 break;
+            case IceGatheringCompleteEvent:
+                _events.Enqueue(new LocalCandidatesComplete(now));
+                break;
             // DTLS starts on the first valid pair (RFC 8445 section 12.1 lets data go there before nomination), or at
             // the latest once a pair is selected.
             case IceValidPairEvent or IceStateChangedEvent { State: IceConnectionState.Connected } when _dtls is null && _dtlsClient is { } client && !_closing:

@@ -70,7 +70,15 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     public bool? IsDtlsClient => _dtlsClient;
 
     /// <summary>Adds a local address (a socket the driver bound) as a host candidate.</summary>
-    public IceCandidate AddHostCandidate(IPEndPoint local) => Ice.AddHostCandidate(local);
+    public IceCandidate AddHostCandidate(IPEndPoint local)
+    {
+        var host = Ice.AddHostCandidate(local);
+        // A 1:1 NAT's public address for this host address (PeerConnectionOptions.PublicAddresses): same port.
+        foreach (var p in _options.PublicAddresses)
+            if (p.Public.AddressFamily == local.AddressFamily && (p.Local is null || p.Local.Equals(local.Address)))
+                Ice.AddServerReflexiveCandidate(new IPEndPoint(p.Public, local.Port), host.Address);
+        return host;
+    }
 
     private LocalSessionParameters LocalParameters(bool endOfCandidates) =>
         new(new IceParameters(Ice.LocalCredentials.Ufrag, Ice.LocalCredentials.Password, Ice.IsLite), Fingerprint)

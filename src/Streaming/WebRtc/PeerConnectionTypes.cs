@@ -75,6 +75,38 @@ public sealed record PeerConnectionOptions
     public SrtpOptions? Srtp { get; init; }
     /// <summary>Media: packetization size, send queue and history bounds, track reader capacities, RTCP interval.</summary>
     public MediaOptions Media { get; init; } = new();
+    /// <summary>
+    /// Addresses a 1:1 NAT presents for our host addresses (a cloud VM's public address; pion's NAT1To1IPs): each
+    /// becomes a server-reflexive candidate with the host candidate's port and raddr/rport = the host candidate, for
+    /// every host candidate of its family (or only the one <see cref="PublicAddress.Local"/> names). The host
+    /// candidates are signalled too (peers on the private network use them). Server-reflexive rather than a host
+    /// candidate with the public address: that is what the address is (RFC 8445 section 5.1.1.2), the agent then sends
+    /// from the base as for a gathered one, and nothing else needs to know about the NAT. Default: none.
+    /// </summary>
+    public IReadOnlyList<PublicAddress> PublicAddresses { get; init; } = [];
+}
+
+/// <summary>
+/// A 1:1 NAT's public address for <see cref="Local"/> (every host address of the family when null). Parsed from
+/// <c>PUBLIC</c> or <c>PUBLIC/LOCAL</c> (<c>203.0.113.7/10.0.0.5</c>).
+/// </summary>
+public sealed record PublicAddress(System.Net.IPAddress Public, System.Net.IPAddress? Local = null)
+{
+    /// <summary>Parses <c>PUBLIC</c> or <c>PUBLIC/LOCAL</c>; <see cref="FormatException"/> names what is wrong.</summary>
+    public static PublicAddress Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        var publicText = slash < 0 ? text : text[..slash];
+        if (!System.Net.IPAddress.TryParse(publicText, out var pub) || pub.Equals(System.Net.IPAddress.Any) || pub.Equals(System.Net.IPAddress.IPv6Any))
+            throw new FormatException($"'{publicText}' is not an IP address (a public address is PUBLIC or PUBLIC/LOCAL, e.g. 203.0.113.7/10.0.0.5)");
+        System.Net.IPAddress? local = null;
+        if (slash >= 0 && (!System.Net.IPAddress.TryParse(text[(slash + 1)..], out local) || local.AddressFamily != pub.AddressFamily))
+            throw new FormatException($"'{text[(slash + 1)..]}' is not an IP address of the public address's family");
+        return new PublicAddress(pub, local);
+    }
+
+    public override string ToString() => Local is null ? Public.ToString() : $"{Public}/{Local}";
 }
 
 /// <summary>An output of a <see cref="PeerConnectionCore"/>.</summary>
@@ -85,6 +117,12 @@ public sealed record ConnectionStateChanged(TimeSpan At, ConnectionState Previou
 
 /// <summary>A local ICE candidate to signal (trickle).</summary>
 public sealed record LocalCandidateGathered(TimeSpan At, IceCandidate Candidate) : PeerConnectionEvent(At);
+
+/// <summary>
+/// Gathering ended: every local candidate (host, server-reflexive, relayed) was reported by <see cref="LocalCandidateGathered"/>
+/// (end-of-candidates to signal).
+/// </summary>
+public sealed record LocalCandidatesComplete(TimeSpan At) : PeerConnectionEvent(At);
 
 /// <summary>A data channel is open (ours after the peer's ACK, or one the peer opened).</summary>
 public sealed record DataChannelOpened(TimeSpan At, DataChannel Channel) : PeerConnectionEvent(At);

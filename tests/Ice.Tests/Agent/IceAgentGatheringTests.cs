@@ -27,6 +27,35 @@ public sealed class IceAgentGatheringTests
     }
 
     [Fact]
+    public void AKnownNatMappingIsAServerReflexiveCandidateOfItsBaseReportedWithTheHostsAndAddingNoPair()
+    {
+        using var agent = new IceAgent();
+        agent.AddHostCandidate(Host);
+        var mapped = new IPEndPoint(IPAddress.Parse("203.0.113.7"), Host.Port);
+        var srflx = agent.AddServerReflexiveCandidate(mapped, Host)!;
+        Assert.Equal((IceCandidateType.ServerReflexive, Host), (srflx.Type, srflx.Base));
+        Assert.Equal("candidate:2 1 udp 1694498815 203.0.113.7 4000 typ srflx raddr 192.168.1.2 rport 4000", srflx.ToSdp());
+        Assert.Null(agent.AddServerReflexiveCandidate(mapped, Host)); // already a candidate
+        Assert.Throws<ArgumentException>(() => agent.AddServerReflexiveCandidate(mapped, new IPEndPoint(Host.Address, 4999)));
+        Assert.False(agent.GatheringComplete);
+        agent.StartGathering(TimeSpan.Zero);
+        var events = new List<IceEvent>();
+        while (agent.TryPollEvent(out var e)) events.Add(e);
+        Assert.Equal([IceCandidateType.Host, IceCandidateType.ServerReflexive], events.OfType<IceCandidateGatheredEvent>().Select(e => e.Candidate.Type));
+        Assert.IsType<IceGatheringCompleteEvent>(events[^1]);
+        Assert.True(agent.GatheringComplete);
+        agent.SetRemoteCredentials(new IceCredentials("abcd", "0123456789abcdef0123456789"), TimeSpan.Zero);
+        Assert.True(IceCandidate.TryParse("candidate:1 1 udp 2130706431 192.168.1.3 5000 typ host", out var remote));
+        agent.AddRemoteCandidate(remote, TimeSpan.Zero);
+        Assert.Equal(Host, Assert.Single(agent.CandidatePairs).Local.Address); // checks leave from the base
+
+        using var relayOnly = new IceAgent(new IceAgentOptions { TransportPolicy = IceTransportPolicy.Relay });
+        relayOnly.AddHostCandidate(Host);
+        Assert.Null(relayOnly.AddServerReflexiveCandidate(mapped, Host));
+        Assert.Empty(relayOnly.LocalCandidates);
+    }
+
+    [Fact]
     public void ServerReflexiveCandidateIsGatheredFromTheStunServer()
     {
         using var agent = new IceAgent(new IceAgentOptions { StunServers = [Server] });

@@ -20,14 +20,20 @@ internal sealed class EchoServerProcess : IDisposable
 
     public string Url { get; private init; } = "";
 
-    public static async Task<EchoServerProcess> StartAsync(NetworkNamespace ns, params string[] extra)
+    public static Task<EchoServerProcess> StartAsync(NetworkNamespace ns, params string[] extra) =>
+        StartAtAsync(ns, "http://127.0.0.1:8080", extra);
+
+    /// <summary>As <see cref="StartAsync"/>, listening on <paramref name="urls"/> (<c>--urls</c>); <see cref="Url"/> is <paramref name="url"/>.</summary>
+    public static Task<EchoServerProcess> StartAtAsync(NetworkNamespace ns, string url, string[] extra, string? urls = null) =>
+        StartCoreAsync(ns, url, urls ?? url, extra);
+
+    private static async Task<EchoServerProcess> StartCoreAsync(NetworkNamespace ns, string url, string urls, string[] extra)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "EchoServer.dll");
         if (!File.Exists(dll)) throw new InvalidOperationException(dll + " is missing (the test project references samples/EchoServer)");
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
-        const string url = "http://127.0.0.1:8080";
         var start = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in (string[])["netns", "exec", ns.Name, dotnet, dll, "--urls", url, "--udp-port", "50000", .. extra]) start.ArgumentList.Add(a);
+        foreach (var a in (string[])["netns", "exec", ns.Name, dotnet, dll, "--urls", urls, "--udp-port", "50000", .. extra]) start.ArgumentList.Add(a);
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the echo server");
         var server = new EchoServerProcess(process) { Url = url };
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

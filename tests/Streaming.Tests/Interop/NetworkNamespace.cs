@@ -27,7 +27,11 @@ public sealed partial class NetworkNamespace : IDisposable
     public static NetworkNamespace Create(string prefix = "rtc-test")
     {
         var name = $"{prefix}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
-        Run("ip", $"netns add {name}");
+        try { Run("ip", $"netns add {name}"); }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidOperationException("Cannot create a network namespace (the network tests need root or CAP_NET_ADMIN, and iproute2): " + e.Message, e);
+        }
         var ns = new NetworkNamespace(name);
         try { Run("ip", $"-n {name} link set lo up"); }
         catch { ns.Dispose(); throw; }
@@ -81,6 +85,28 @@ public sealed partial class NetworkNamespace : IDisposable
         Run("ip", $"-n {Name} route add default dev lo src 127.0.0.1");
         _defaultRoute = true;
     }
+
+    /// <summary>
+    /// Joins this namespace and <paramref name="other"/> by a veth pair (<c>veth-a</c> here, <c>veth-b</c> there; the
+    /// names are the namespaces' own, so parallel tests do not collide), with <paramref name="address"/> and
+    /// <paramref name="otherAddress"/> on a /24 and both ends up: two machines on one link, no loopback between them.
+    /// The pair goes with the namespaces. Needs CAP_NET_ADMIN, like <see cref="Create"/>.
+    /// </summary>
+    public void ConnectVeth(NetworkNamespace other, string address, string otherAddress, string name = "veth-a", string otherName = "veth-b")
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        Run("ip", $"-n {Name} link add {name} type veth peer name {otherName} netns {other.Name}");
+        Run("ip", $"-n {Name} addr add {address}/24 dev {name}");
+        Run("ip", $"-n {other.Name} addr add {otherAddress}/24 dev {otherName}");
+        Run("ip", $"-n {Name} link set {name} up");
+        Run("ip", $"-n {other.Name} link set {otherName} up");
+    }
+
+    /// <summary>Runs <paramref name="file"/> with <paramref name="args"/> inside the namespace (<c>ip netns exec</c>); throws with its stderr when it fails.</summary>
+    public void Exec(string file, params string[] args) => Run("ip", $"netns exec {Name} {file} {string.Join(' ', args)}");
+
+    /// <summary>A default route through <paramref name="gateway"/> (on a veth link): as a machine on a network has one. Chromium gathers its host candidates from the interfaces a route goes through.</summary>
+    public void AddDefaultRoute(string gateway) => Run("ip", $"-n {Name} route add default via {gateway}");
 
     public void Dispose()
     {
