@@ -218,6 +218,7 @@ public sealed partial class IceAgent
                 break;
             case OutgoingKind.Check when o.Pair is { } pair:
                 pair.State = IceCandidatePairState.Failed;
+                ReleaseRemoteIfUnused(pair, now);
                 CheckAllFailed(now);
                 Role.ConsiderNomination(this, now);
                 break;
@@ -265,6 +266,7 @@ public sealed partial class IceAgent
             else if (match.Kind == OutgoingKind.Check)
             {
                 pair.State = IceCandidatePairState.Failed;
+                ReleaseRemoteIfUnused(pair, now);
                 CheckAllFailed(now);
             }
             return IceReceiveResult.Stun;
