@@ -167,8 +167,16 @@ internal sealed class LegitimateClient : IAsyncDisposable
                 await Task.Delay(20, _stop.Token);
             }
             catch (OperationCanceledException) { return; }
+            catch (Exception e)
+            {
+                SendError = e.GetType().Name + ": " + e.Message;   // reported and failed by StopAndCheckAsync
+                return;
+            }
         }
     }
+
+    /// <summary>Why sending stopped before the end (the connection ended), or null.</summary>
+    public string? SendError { get; private set; }
 
     private async Task ReadAsync()
     {
@@ -193,8 +201,9 @@ internal sealed class LegitimateClient : IAsyncDisposable
             await Task.Delay(20);
         var report = $"legitimate client: {Sent} messages sent, {Echoed} echoed, {Interlocked.Read(ref _outOfOrder)} out of order; " +
                      $"audio {_client.AudioFramesReceived}/{Interlocked.Read(ref _audioSent)}, video {_client.VideoFramesReceived}/{Interlocked.Read(ref _videoSent)} frames back; " +
-                     $"state {_client.PeerConnection.State}";
+                     $"state {_client.PeerConnection.State}" + (SendError is null ? "" : "; sending failed: " + SendError);
         output.WriteLine(report);
+        Assert.Null(SendError);
         Assert.Equal(ConnectionState.Connected, _client.PeerConnection.State);
         Assert.True(Sent >= 10, "the legitimate client hardly sent anything: " + report);
         Assert.Equal(Sent, Echoed);
