@@ -506,7 +506,7 @@ public sealed class FloodTests(ITestOutputHelper output)
             var afterFirst = MemoryFigures.AfterFullCollect();
             await RoundAsync();
             var afterSecond = MemoryFigures.AfterFullCollect();
-            Assert.True(afterSecond.Heap - afterFirst.Heap < 4L << 20, $"the second round added {MemoryFigures.MiB(afterSecond.Heap - afterFirst.Heap)} MiB to the heap");
+            Assert.True(afterSecond.Heap - afterFirst.Heap < 8L << 20, $"the second round added {MemoryFigures.MiB(afterSecond.Heap - afterFirst.Heap)} MiB to the heap");
             return $"two rounds, each {first}; in {clock.Elapsed.TotalSeconds:0.0} s; heap after the first round {MemoryFigures.MiB(afterFirst.Heap)} MiB, after the second {MemoryFigures.MiB(afterSecond.Heap)} MiB";
         }, heapSlack: 48L << 20);   // the buffer pools (ArrayPool, Kestrel's) keep about 20 MiB of the first round's megabyte buffers; the second round reuses them
     }
