@@ -308,7 +308,10 @@ public sealed class FloodTests(ITestOutputHelper output)
             var took = clock.Elapsed;
             var sent = statuses.Values.Sum();
             Assert.Equal(Count - 2 * PerClient, sent);
-            Assert.Equal(new[] { 201, 429 }, statuses.Keys.Order().ToArray());
+            // 429 for the address over its limit; 201 only for places the connect timeout gave back meanwhile (none
+            // when the flood is over within the timeout).
+            Assert.Contains(429, statuses.Keys);
+            Assert.All(statuses.Keys, status => Assert.Contains(status, new[] { 201, 429 }));
             Assert.True(host.Server.Reserved <= 1 + PerClient, $"{host.Server.Reserved} places held");
             return $"{Count} offers from one address in {took.TotalSeconds:0.0} s ({sent / took.TotalSeconds:0} per s) after the first 20: " +
                    string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Value} x {s.Key}")) + " (the first 20 one at a time: 10 x 201, then 429 client_limit_reached)";
