@@ -84,7 +84,8 @@ public sealed class FloodTests(ITestOutputHelper output)
         for (var i = 0; i < count; i++)
         {
             sockets[i % sockets.Length].SendTo(datagrams[i % datagrams.Count], target);
-            if (i % 256 == 255) await FloodKit.PaceAsync(() => Handled(host) - before, i + 1, 768, clock, FloodLimit);
+            // At most about 384 datagrams in the server's 2 MiB socket buffer (1,200 B ones take about 2.3 KiB each there).
+            if (i % 128 == 127) await FloodKit.PaceAsync(() => Handled(host) - before, i + 1, 256, clock, FloodLimit);
         }
         await FloodKit.PaceAsync(() => Handled(host) - before, count, 0, clock, FloodLimit);
         return clock.Elapsed;
@@ -267,7 +268,7 @@ public sealed class FloodTests(ITestOutputHelper output)
     public async Task WhipOffersThatNeverDoIceAreRefusedByThePerAddressLimitAndTheirSlotsComeBack()
     {
         const int Count = 10_000, PerClient = 10, Workers = 8;
-        var connectTimeout = TimeSpan.FromSeconds(2);
+        var connectTimeout = TimeSpan.FromSeconds(3);
         var settings = new EchoServerSettings
         {
             Server = new StreamServerOptions { MaxConcurrentSessions = 100, MaxSessionsPerClient = PerClient, MaxPendingSessions = 20, ConnectTimeout = connectTimeout, HealthCheckInterval = TimeSpan.FromMilliseconds(100) },
@@ -403,7 +404,7 @@ public sealed class FloodTests(ITestOutputHelper output)
                 Assert.Equal(PerEndpoint, signalOpen);                                  // no session is held by a signaling socket without an offer
                 // Each /ws socket is a session: 10 per address at a time (the idle limit frees places while the rest
                 // are still being opened, so a few more than 10 get in over the whole run).
-                Assert.InRange(wsOpen, PerClient, 10 * PerClient);
+                Assert.InRange(wsOpen, PerClient, PerEndpoint / 2);
                 Assert.Equal(PerEndpoint - wsOpen, refused.GetValueOrDefault("/ws 429"));
                 Assert.True(host.Server.Reserved <= 1 + PerClient, $"{host.Server.Reserved} places held");
 
