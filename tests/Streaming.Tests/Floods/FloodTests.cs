@@ -441,7 +441,7 @@ public sealed class FloodTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task OversizeBodiesAndMessagesAreRefusedAndTheConnectionClosed()
+    public async Task OversizeBodiesGet413AndOversizeMessagesClose1009AndNothingElseIsDisturbed()
     {
         const int Bodies = 100, Messages = 50;
         using var handler = FloodKit.HandlerFrom(FloodKit.Source(4000));
