@@ -224,6 +224,7 @@ public sealed partial class IceAgent
                 break;
             case OutgoingKind.Check when o.Pair is { } pair:
                 pair.State = IceCandidatePairState.Failed;
+                ReleaseRemoteIfUnused(pair, now);
                 CheckAllFailed(now);
                 Role.ConsiderNomination(this, now);
                 break;
@@ -271,6 +272,7 @@ public sealed partial class IceAgent
             else if (match.Kind == OutgoingKind.Check)
             {
                 pair.State = IceCandidatePairState.Failed;
+                ReleaseRemoteIfUnused(pair, now);
                 CheckAllFailed(now);
             }
             return IceReceiveResult.Stun;

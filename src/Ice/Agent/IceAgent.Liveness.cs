@@ -118,8 +118,10 @@ public sealed partial class IceAgent
         if (_previous is not null && pair.Generation != _previous && pair.BridgeUsername is null)
         {
             // The restart completed: the old generation's pair stops carrying data.
+            var dropped = _previous;
             _previous.Dispose();
             _previous = null;
+            ReleaseGeneration(dropped, now);
         }
         // Nomination of the pair data already goes on changes nothing for liveness: its timers go on as they were.
         var continuing = first && pair == _dataPair;

@@ -248,9 +248,10 @@ public sealed partial class IceAgent : IDisposable
     public IceCredentials Restart(TimeSpan now, IceCredentials? newLocal = null)
     {
         ThrowIfTerminal();
-        Clamp(now);
+        now = Clamp(now);
         var old = _current;
-        if (_previous is not null && _previous != LivenessPair?.Generation) { _previous.Dispose(); _previous = null; }
+        IceGeneration? droppedPrevious = null;
+        if (_previous is not null && _previous != LivenessPair?.Generation) { droppedPrevious = _previous; _previous.Dispose(); _previous = null; }
         foreach (var t in _outgoing)
             if (t.Kind == OutgoingKind.Check && t.Pair?.Generation == old) t.Transaction.Cancel(now);
         _outgoing.RemoveAll(t => t.Transaction.IsCompleted);
@@ -258,6 +259,8 @@ public sealed partial class IceAgent : IDisposable
         // Data keeps its path: the selected pair, or, before nomination, the valid pair it already uses (section 12.1).
         if (Selected?.Generation == old || (Selected is null && old.FirstValidAt is not null)) _previous = old;
         else old.Dispose();
+        if (droppedPrevious is not null) ReleaseGeneration(droppedPrevious, now);
+        if (_previous != old) ReleaseGeneration(old, now);
         return _current.Local;
     }
 

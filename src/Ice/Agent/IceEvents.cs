@@ -239,3 +239,11 @@ public enum IceTimer
     /// <summary>The receive-silence timer (<see cref="IceAgentOptions.ReceiveSilenceTimeout"/>).</summary>
     ReceiveSilence,
 }
+
+/// <summary>
+/// The agent no longer uses <paramref name="Address"/> as a remote address: every pair to it failed, or the check list
+/// that held it was dropped (an ICE restart completed), and it is not the address of the pair in use. A layer that
+/// learnt something per remote address (the UDP driver's routes) may forget it; should the address come back (a new
+/// check, a new candidate), the agent uses it again as it would a new one.
+/// </summary>
+public sealed record IceRemoteAddressReleasedEvent(TimeSpan At, IPEndPoint Address) : IceEvent(At);

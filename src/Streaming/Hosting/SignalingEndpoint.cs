@@ -44,6 +44,7 @@ public static partial class SignalingEndpoint
         var host = WebRtcHostingExtensions.GetHost(endpoints.ServiceProvider);
         var options = host.Options;
         var resumeTokens = new SessionSecrets();
+        var socketsPerClient = new System.Collections.Concurrent.ConcurrentDictionary<string, int>(StringComparer.Ordinal);
         return endpoints.Map(pattern, StreamEndpoints.WebSocketPipeline(endpoints, async context =>
         {
             if (!EdgeChecks.OriginAllowed(context.Request, options.AllowedOrigins))
@@ -58,9 +59,41 @@ public static partial class SignalingEndpoint
                 return;
             }
             var logger = context.RequestServices.GetService(typeof(ILoggerFactory)) is ILoggerFactory f ? f.CreateLogger("Signaling") : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-            using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
-            await new SignalingConnection(socket, host, logger, resumeTokens, ClientKey.For(context)).RunAsync().ConfigureAwait(false);
+            // Signaling sockets per client: counted before the upgrade, released when the socket ends.
+            var client = ClientKey.For(context);
+            var max = host.Limits.MaxSignalingSocketsPerClient;
+            var counted = max > 0 && client is not null;
+            if (counted && socketsPerClient.AddOrUpdate(client!, 1, (_, n) => n + 1) > max)
+            {
+                Release(socketsPerClient, client!);
+                await EdgeChecks.RefuseAsync(context, SignalingLimitJson(max), host.Limits.RetryAfter).ConfigureAwait(false);
+                return;
+            }
+            try
+            {
+                using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+                await new SignalingConnection(socket, host, logger, resumeTokens, client).RunAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                if (counted) Release(socketsPerClient, client!);
+            }
         }));
+    }
+
+    /// <summary>The 429 body for one signaling socket too many: <c>{"error":"signaling_limit_reached","message":"..."}</c>.</summary>
+    internal static byte[] SignalingLimitJson(int max) => JsonSerializer.SerializeToUtf8Bytes(new
+    {
+        error = "signaling_limit_reached",
+        message = $"this client has {max} signaling sockets open already (WebRtc:Limits:MaxSignalingSocketsPerClient)",
+    });
+
+    private static void Release(System.Collections.Concurrent.ConcurrentDictionary<string, int> counts, string client)
+    {
+        while (counts.TryGetValue(client, out var n))
+        {
+            if (n <= 1 ? counts.TryRemove(new KeyValuePair<string, int>(client, n)) : counts.TryUpdate(client, n - 1, n)) return;
+        }
     }
 
     private sealed partial class SignalingConnection(WebSocket socket, WebRtcSessionsHost host, ILogger logger, SessionSecrets resumeTokens, string? client)
@@ -73,6 +106,8 @@ public static partial class SignalingEndpoint
         private readonly CancellationTokenSource _stop = new();
         private StreamSession? _session;
         private long _lastHeard = Environment.TickCount64;
+        // Since when the socket has had no live session (opened, or its session ended); 0 while one runs.
+        private long _noSessionSince = Environment.TickCount64;
 
         public async Task RunAsync()
         {
@@ -210,6 +245,8 @@ public static partial class SignalingEndpoint
         private void Attach(StreamSession session)
         {
             _session = session;
+            Interlocked.Exchange(ref _noSessionSince, 0);
+            _ = session.Completion.ContinueWith(_ => Interlocked.Exchange(ref _noSessionSince, Environment.TickCount64), TaskScheduler.Default);
             _ = session.Completion.ContinueWith(async ended =>
             {
                 // The session ended (any reason): say so, then a normal close.
@@ -225,6 +262,17 @@ public static partial class SignalingEndpoint
             {
                 while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
                 {
+                    // A socket with no live session for SignalingIdleLimit goes, pings answered or not: it holds a
+                    // connection and a task, and an idle crowd of them would hold the server's sockets.
+                    var since = Interlocked.Read(ref _noSessionSince);
+                    if (host.Limits.SignalingIdleLimit is { } idle && since != 0 && Environment.TickCount64 - since >= (long)idle.TotalMilliseconds)
+                    {
+                        var reason = $"no session for {idle.TotalSeconds:0.###} s";
+                        LogKeepAliveTimeout(reason);
+                        await CloseAsync(WebSocketCloseStatus.PolicyViolation, reason).ConfigureAwait(false);
+                        _stop.CancelAfter(CloseGrace);
+                        return;
+                    }
                     var pingAt = Environment.TickCount64;
                     await SendAsync(new { type = "ping" }).ConfigureAwait(false);
                     await Task.Delay(options.KeepAliveTimeout, _stop.Token).ConfigureAwait(false);

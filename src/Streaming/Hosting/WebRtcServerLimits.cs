@@ -93,6 +93,21 @@ public sealed record WebRtcServerLimits
     /// <summary>The largest message on a WebSocket stream session (<c>/ws</c>); a larger one closes it with 1009 and ends the session. Default 1 MiB.</summary>
     public int MaxStreamMessageSize { get; set; } = 1 << 20;
 
+    /// <summary>
+    /// Signaling WebSockets (<c>/signal</c>) open at once per client (<see cref="ClientKey"/>), with or without a
+    /// session; one more is answered 429 <c>signaling_limit_reached</c> with <c>Retry-After</c> before the upgrade.
+    /// Default 20 (0: none).
+    /// </summary>
+    public int MaxSignalingSocketsPerClient { get; set; } = 20;
+
+    /// <summary>
+    /// How long a signaling WebSocket may stay open without a live session (before its first offer, or after its
+    /// session ended): past it the socket is closed with 1008 "no session for N s", even if it answers every ping.
+    /// Checked at each keepalive tick (<c>WebRtc:Signaling:KeepAliveInterval</c>, 10 s), so the socket goes within
+    /// this plus one interval. Default 30 s (<c>none</c>: no limit).
+    /// </summary>
+    public TimeSpan? SignalingIdleLimit { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The <c>Retry-After</c> of a 429 for a full server (RFC 9110 section 10.2.3); a rate refusal says its own time. Default 5 s.</summary>
     public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -151,6 +166,8 @@ public sealed record WebRtcServerLimits
         Check(RequestBodyTimeout > TimeSpan.Zero, nameof(RequestBodyTimeout));
         Check(MaxSignalingMessageSize > 0, nameof(MaxSignalingMessageSize));
         Check(MaxStreamMessageSize > 0, nameof(MaxStreamMessageSize));
+        Check(MaxSignalingSocketsPerClient >= 0, nameof(MaxSignalingSocketsPerClient));
+        Check(SignalingIdleLimit is null || SignalingIdleLimit > TimeSpan.Zero, nameof(SignalingIdleLimit));
         Check(RetryAfter >= TimeSpan.Zero, nameof(RetryAfter));
         Check(MaxRemoteCandidates >= 1, nameof(MaxRemoteCandidates));
         Check(MaxCandidatePairs >= 1, nameof(MaxCandidatePairs));

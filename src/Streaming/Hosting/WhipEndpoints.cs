@@ -70,7 +70,7 @@ public static class WhipEndpoints
                 return Results.Text($"the offer must be sent as {SdpType}", statusCode: StatusCodes.Status415UnsupportedMediaType);
             // The body first, within its size and time limits, and only then a place: a slow or huge body holds none.
             var (offer, status) = await EdgeChecks.ReadBodyAsync(context, limits).ConfigureAwait(false);
-            if (offer is null) return BodyRefused(status, limits);
+            if (offer is null) return BodyRefused(context, status, limits);
             // An offer counts against its client's rate once it is read (a refused body costs no token).
             var client = ClientKey.For(context);
             if (EdgeChecks.TakeOffer(host, client) is { } rate) return TooMany(context, rate.Json, rate.RetryAfter);
@@ -114,7 +114,7 @@ public static class WhipEndpoints
             if (ifMatch.Length > 0 && ifMatch != "*" && ifMatch != EntityTag(id, webRtc.LocalIceUfrag(id)))
                 return Results.StatusCode(StatusCodes.Status412PreconditionFailed);
             var (text, status) = await EdgeChecks.ReadBodyAsync(context, limits).ConfigureAwait(false);
-            if (text is null) return BodyRefused(status, limits);
+            if (text is null) return BodyRefused(context, status, limits);
             // RFC 8840 section 4.4: credentials, a=candidate and a=end-of-candidates lines.
             var fragment = IceSdpFragment.Parse(text);
             string? answer = null;
@@ -166,9 +166,15 @@ public static class WhipEndpoints
     internal static string RejectionJson(OfferRejectedException e) =>
         System.Text.Json.JsonSerializer.Serialize(new { status = "failed", meta = new { error = "offer_rejected", message = e.Message, reasons = e.Reasons } });
 
-    private static IResult BodyRefused(int status, WebRtcServerLimits limits) => status == StatusCodes.Status413PayloadTooLarge
-        ? Results.Text($"the body is over {limits.MaxRequestBodySize} bytes", statusCode: status)
-        : Results.Text($"the body was not read within {limits.RequestBodyTimeout.TotalSeconds:0.###} s", statusCode: status);
+    // 413 and 408 close the connection (RFC 9110 sections 15.5.14 and 15.5.9): the rest of a refused body is not read,
+    // so a client cannot make the server drain megabytes it will never use.
+    private static IResult BodyRefused(HttpContext context, int status, WebRtcServerLimits limits)
+    {
+        context.Response.Headers.Connection = "close";
+        return status == StatusCodes.Status413PayloadTooLarge
+            ? Results.Text($"the body is over {limits.MaxRequestBodySize} bytes", statusCode: status)
+            : Results.Text($"the body was not read within {limits.RequestBodyTimeout.TotalSeconds:0.###} s", statusCode: status);
+    }
 
     private static IResult Unauthorized(HttpContext context)
     {

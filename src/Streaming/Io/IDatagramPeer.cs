@@ -36,4 +36,15 @@ public interface IDatagramPeer
     /// block or run long keeps the default, false, and always runs on the thread pool, so it never delays others.
     /// </summary>
     bool RunsInline => false;
+
+    /// <summary>
+    /// A remote address the peer no longer uses (ICE released it: its pairs failed or its check list was dropped).
+    /// The driver polls these after every input and forgets the routes it learnt for them on this peer, so datagrams
+    /// from there are routed again only by an authenticated check's answer. Default: none.
+    /// </summary>
+    bool TryPollReleasedRemote(out IPEndPoint remote)
+    {
+        remote = null!;
+        return false;
+    }
 }

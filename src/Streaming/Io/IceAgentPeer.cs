@@ -18,6 +18,7 @@ public sealed class IceAgentPeer : IDatagramPeer
     private readonly ApplicationDataHandler? _onData;
     private readonly Channel<IceEvent> _events = Channel.CreateUnbounded<IceEvent>(new UnboundedChannelOptions { SingleWriter = true });
     private readonly Queue<(byte[] Buffer, int Length, IPEndPoint Local, IPEndPoint Remote)> _outgoing = new();
+    private readonly Queue<IPEndPoint> _released = new();
 
     public IceAgentPeer(IceAgent agent, ApplicationDataHandler? onApplicationData = null)
     {
@@ -76,10 +77,13 @@ public sealed class IceAgentPeer : IDatagramPeer
         while (Agent.TryPollEvent(out var e))
         {
             _events.Writer.TryWrite(e);
+            if (e is IceRemoteAddressReleasedEvent released) _released.Enqueue(released.Address);
             if (e is IceStateChangedEvent { State: IceConnectionState.Failed or IceConnectionState.Closed })
                 _events.Writer.TryComplete();
         }
     }
+
+    public bool TryPollReleasedRemote(out IPEndPoint remote) => _released.TryDequeue(out remote!);
 
     /// <summary>
     /// Sends application data on the selected pair. Call on the peer's logical thread. When the agent cannot send,

@@ -246,6 +246,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             Drain();
             _peer.AfterInput(now);
             Drain();
+            for (var i = 0; i < 4096 && _peer.TryPollReleasedRemote(out var released); i++) Forget(released);
         }
         catch (Exception e) { PeerError(e); }
         // Application work completes only once what it queued has been sent: after the run's batch went out.
@@ -277,6 +278,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             Drain();
             _peer.AfterInput(now);
             Drain();
+            for (var i = 0; i < 4096 && _peer.TryPollReleasedRemote(out var released); i++) Forget(released);
         }
         catch (Exception e) { PeerError(e); }
         Rearm(now);
@@ -320,6 +322,24 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         }
         if (_sharedRemotes.Count > 0 && _sharedRemotes.Contains(address)) _driver.NoteTransaction(datagram, this);
         return true;
+    }
+
+    // ICE released the remote address: the routes this peer learnt for it (on every socket) go, and the cached socket
+    // address with them, so a later send there learns the route again.
+    private void Forget(IPEndPoint remote)
+    {
+        List<(UdpDriver.BoundSocket, IPEndPoint)>? gone = null;
+        foreach (var key in _remoteAddresses.Keys)
+            if (key.Item2.Equals(remote)) (gone ??= new()).Add(key);
+        if (gone is null) return;
+        foreach (var key in gone)
+        {
+            _remoteAddresses.Remove(key, out var address);
+            var socket = key.Item1;
+            if (socket.Routes.TryGetValue(address!, out var route) && route.Actor == this &&
+                socket.Routes.TryRemove(new KeyValuePair<SocketAddress, UdpDriver.Route>(address!, route)))
+                Interlocked.Increment(ref _driver.Counters._routesForgotten);
+        }
     }
 
     private void SendNow(UdpDriver.BoundSocket socket, SocketAddress address, ReadOnlySpan<byte> datagram)

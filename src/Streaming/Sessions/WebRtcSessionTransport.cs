@@ -29,7 +29,10 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
     private readonly SemaphoreSlim _openingDefault = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _events, _health, _tracks;
+    private readonly InputReader _inputReader;
+    private readonly SemaphoreSlim _inputRoom = new(0, 1);
     private volatile DataChannel? _defaultData;
+    private long _queuedInputBytes, _peakInputBytes;
     private int _disposed;
 
     /// <summary>Runs a session over <paramref name="peerConnection"/>, which the transport owns from now on (it closes and disposes it).</summary>
@@ -39,7 +42,9 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
         _options = options ?? new WebRtcTransportOptions();
         _time = time ?? TimeProvider.System;
         _created = _lastSent = _time.GetTimestamp();
+        if (_options.InputQueueMaxBytes < 1) throw new ArgumentOutOfRangeException(nameof(options), "InputQueueMaxBytes must be at least 1.");
         _inputs = Channel.CreateBounded<StreamInput>(new BoundedChannelOptions(_options.InputQueueCapacity) { SingleReader = true });
+        _inputReader = new InputReader(this, _inputs.Reader);
         _events = Task.Run(EventLoopAsync);
         _health = Task.Run(HealthLoopAsync);
         _tracks = Task.Run(RemoteTracksLoopAsync);
@@ -55,7 +60,7 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
     internal string? LocalAnswer { get; set; }
 
     public string Kind => "webrtc";
-    public ChannelReader<StreamInput> Inputs => _inputs.Reader;
+    public ChannelReader<StreamInput> Inputs => _inputReader;
     public Task Connected => _connected.Task;
     public Task<SessionEndReason> Ended => _ended.Task;
 
@@ -166,8 +171,14 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
     {
         try
         {
-            await foreach (var e in _pc.Events.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+            var events = _pc.Events;
+            while (await events.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
             {
+                // A data message is taken from the connection only when the input queue has room for its bytes:
+                // until then it stays unread there, counted against MaxUnreadBytes, and the SCTP window closes.
+                if (events.TryPeek(out var next) && next is DataChannelMessageReceived pending && pending.Channel.Label != _options.ControlChannelLabel)
+                    await WaitForInputRoomAsync(pending.Data.Length).ConfigureAwait(false);
+                if (!events.TryRead(out var e)) continue;
                 switch (e)
                 {
                     case ConnectionStateChanged s:
@@ -182,7 +193,13 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
                     case DataChannelMessageReceived m:
                         Interlocked.Add(ref _bytesIn, m.Data.Length);
                         if (m.Channel.Label == _options.ControlChannelLabel) OnControl(m.Data);
-                        else await _inputs.Writer.WriteAsync(new DataInput(m.Data, !m.IsBinary, m.Channel.Label), _stop.Token).ConfigureAwait(false);
+                        else
+                        {
+                            Interlocked.Add(ref _queuedInputBytes, m.Data.Length);
+                            try { await _inputs.Writer.WriteAsync(new DataInput(m.Data, !m.IsBinary, m.Channel.Label), _stop.Token).ConfigureAwait(false); }
+                            catch { Interlocked.Add(ref _queuedInputBytes, -m.Data.Length); throw; }
+                            NotePeakInput();
+                        }
                         break;
                 }
             }
@@ -254,6 +271,60 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
     private void End(SessionEndReason reason)
     {
         if (_ended.TrySetResult(reason)) _inputs.Writer.TryComplete();
+        SignalInputRoom();
+    }
+
+    /// <summary>Bytes of data messages queued for the handler now (at most <see cref="WebRtcTransportOptions.InputQueueMaxBytes"/>, or one larger message).</summary>
+    public long QueuedInputBytes => Interlocked.Read(ref _queuedInputBytes);
+
+    /// <summary>The most <see cref="QueuedInputBytes"/> ever was.</summary>
+    public long PeakQueuedInputBytes => Interlocked.Read(ref _peakInputBytes);
+
+    /// <summary>Waits until <paramref name="bytes"/> more fit the input queue (or it is empty), or the session ended.</summary>
+    private async ValueTask WaitForInputRoomAsync(int bytes)
+    {
+        while (!_ended.Task.IsCompleted)
+        {
+            var queued = Interlocked.Read(ref _queuedInputBytes);
+            if (queued == 0 || queued + bytes <= _options.InputQueueMaxBytes) return;
+            await _inputRoom.WaitAsync(_stop.Token).ConfigureAwait(false);
+        }
+    }
+
+    private void SignalInputRoom()
+    {
+        try { if (_inputRoom.CurrentCount == 0) _inputRoom.Release(); }
+        catch (SemaphoreFullException) { }
+        catch (ObjectDisposedException) { }
+    }
+
+    private void NotePeakInput()
+    {
+        var queued = Interlocked.Read(ref _queuedInputBytes);
+        for (var peak = Interlocked.Read(ref _peakInputBytes); queued > peak; peak = Interlocked.Read(ref _peakInputBytes))
+            if (Interlocked.CompareExchange(ref _peakInputBytes, queued, peak) == peak) break;
+    }
+
+    /// <summary>The handler's reader: each data message taken gives its bytes back to the input queue's bound.</summary>
+    private sealed class InputReader(WebRtcSessionTransport owner, ChannelReader<StreamInput> inner) : ChannelReader<StreamInput>
+    {
+        public override bool TryRead(out StreamInput item)
+        {
+            if (!inner.TryRead(out item!)) return false;
+            if (item is DataInput d)
+            {
+                Interlocked.Add(ref owner._queuedInputBytes, -d.Data.Length);
+                owner.SignalInputRoom();
+            }
+            return true;
+        }
+
+        public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) => inner.WaitToReadAsync(cancellationToken);
+        public override Task Completion => inner.Completion;
+        public override bool CanCount => inner.CanCount;
+        public override int Count => inner.Count;
+        public override bool CanPeek => inner.CanPeek;
+        public override bool TryPeek(out StreamInput item) => inner.TryPeek(out item!);
     }
 
     /// <summary>Closes the peer connection: SCTP ABORT and DTLS close_notify go out (the client learns at once).</summary>

@@ -23,6 +23,14 @@ public sealed record WebRtcTransportOptions
     /// <summary>Inputs queued for the handler; a full queue holds further messages in the connection's event queue. Default 256.</summary>
     public int InputQueueCapacity { get; init; } = 256;
 
+    /// <summary>
+    /// Bytes of data messages queued for the handler at most. When the next message would pass it, the transport
+    /// stops reading the connection's events: the messages stay unread there and count against
+    /// <see cref="PeerConnectionOptions.MaxUnreadBytes"/>, so the SCTP window closes and the client waits; nothing is
+    /// dropped. A single message larger than the bound is still queued alone. Default 1 MiB.
+    /// </summary>
+    public int InputQueueMaxBytes { get; init; } = 1 << 20;
+
     /// <summary>Bytes buffered on a data channel above which sending waits (back-pressure on the handler). Default 1 MiB.</summary>
     public long SendHighWaterMark { get; init; } = 1 << 20;
 

@@ -340,6 +340,8 @@ public sealed partial class PeerConnection : IAsyncDisposable
 
         public TimeSpan? PollTimeout() => Core.PollTimeout();
 
+        public bool TryPollReleasedRemote(out IPEndPoint remote) => Core.TryPollReleasedRemote(out remote);
+
         /// <summary>The core is sans-IO and events go to unbounded channels and completion sources (continuations run asynchronously): it never blocks.</summary>
         public bool RunsInline => true;
 

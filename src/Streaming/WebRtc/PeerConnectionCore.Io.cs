@@ -19,6 +19,11 @@ public sealed partial class PeerConnectionCore
     /// </summary>
     public IReadOnlyCollection<string> LocalUsernameFragments => _localUsernameFragments;
 
+    private readonly Queue<IPEndPoint> _releasedRemotes = new();
+
+    /// <summary>A remote address ICE released (the driver forgets its route); see <see cref="IDatagramPeer.TryPollReleasedRemote"/>.</summary>
+    public bool TryPollReleasedRemote(out IPEndPoint remote) => _releasedRemotes.TryDequeue(out remote!);
+
     private readonly List<string> _localUsernameFragments = new(2);
 
     /// <summary>A datagram from the 5-tuple: STUN to ICE; DTLS (20-63) and SRTP (128-191) only from a valid pair.</summary>
@@ -223,6 +228,9 @@ public sealed partial class PeerConnectionCore
             case IceSelectedPairChangedEvent p:
                 Reach(ConnectionMilestone.PairSelected, now, $"{ConnectionProgress.Pair(p.Local.Address, p.Remote.Address)} ({p.Local.Type} -> {p.Remote.Type})");
                 OnSelectedPairChanged(p, now);
+                break;
+            case IceRemoteAddressReleasedEvent r:
+                if (_releasedRemotes.Count < 4096) _releasedRemotes.Enqueue(r.Address);
                 break;
             case IceCandidateGatheredEvent g:
                 _events.Enqueue(new LocalCandidateGathered(now, g.Candidate));

@@ -142,6 +142,54 @@ public sealed class IceAgentConnectivityTests
     }
 
     [Fact]
+    public void EachRemoteAddressWhosePairsAllFailedIsReleasedOnce()
+    {
+        var agent = new IceAgent(new IceAgentOptions { Random = new Random(1) });
+        agent.AddHostCandidate(new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000));
+        agent.AddHostCandidate(new IPEndPoint(IPAddress.Parse("10.0.0.2"), 1000));
+        agent.SetRemoteCredentials(IceCredentials.Generate(), TimeSpan.Zero);
+        var remotes = Enumerable.Range(1, 3).Select(i => new IPEndPoint(IPAddress.Parse("10.0.1." + i), 5000)).ToArray();
+        for (var i = 0; i < remotes.Length; i++)
+            agent.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, remotes[i], (uint)(2130706431 - i), "r" + i), TimeSpan.Zero);
+        // Nobody answers: every check times out. Two pairs go to each address; the address is released once, with its last pair.
+        var released = new List<(TimeSpan At, IPEndPoint Address)>();
+        var buffer = new byte[1500];
+        var now = TimeSpan.Zero;
+        for (var step = 0; step < 10_000 && now < S(60); step++)
+        {
+            agent.HandleTimeout(now);
+            while (agent.TryPollTransmit(buffer, out _)) { }
+            while (agent.TryPollEvent(out var e))
+                if (e is IceRemoteAddressReleasedEvent r)
+                {
+                    released.Add((now, r.Address));
+                    Assert.All(agent.CandidatePairs.Where(p => p.Remote.Address.Equals(r.Address)), p => Assert.Equal(IceCandidatePairState.Failed, p.State));
+                }
+            now = agent.PollTimeout() ?? S(60);
+        }
+        Assert.Equal(remotes.OrderBy(r => r.ToString()), released.Select(r => r.Address).OrderBy(r => r.ToString()));
+        Assert.Equal(3, agent.RemoteAddressesReleased);
+    }
+
+    [Fact]
+    public void AnIceRestartOnTheSameAddressesReleasesNone()
+    {
+        var (a, b, driver) = AgentPeer.Pair(Controlling(), Controlled());
+        Assert.True(driver.RunUntil(() => a.State == IceConnectionState.Connected && b.State == IceConnectionState.Connected, S(5)));
+        var newA = a.Agent.Restart(driver.Now);
+        var newB = b.Agent.Restart(driver.Now);
+        b.Agent.SetRemoteCredentials(newA, driver.Now);
+        a.Agent.SetRemoteCredentials(newB, driver.Now);
+        foreach (var c in b.Agent.LocalCandidates) a.Agent.AddRemoteCandidate(c, driver.Now);
+        foreach (var c in a.Agent.LocalCandidates) b.Agent.AddRemoteCandidate(c, driver.Now);
+        Assert.True(driver.RunUntil(() => a.Events.OfType<IceSelectedPairChangedEvent>().Count() == 2 && b.Events.OfType<IceSelectedPairChangedEvent>().Count() == 2, S(5)));
+        driver.RunFor(S(5));
+        // The old check list was dropped, but its address is the new selected pair's: nothing to forget.
+        Assert.Empty(a.Events.OfType<IceRemoteAddressReleasedEvent>());
+        Assert.Empty(b.Events.OfType<IceRemoteAddressReleasedEvent>());
+    }
+
+    [Fact]
     public void IceRestartKeepsDataFlowingOnTheOldPairUntilANewPairIsSelected()
     {
         var (a, b, driver) = AgentPeer.Pair(Controlling(), Controlled());

@@ -162,6 +162,67 @@ public sealed class EdgeLimitsTests
     }
 
     [Fact]
+    public async Task ASignalingSocketThatAnswersPingsButNeverOffersIsClosedByTheSignalingIdleLimit()
+    {
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings
+        {
+            Sessions = new()
+            {
+                Limits = new() { SignalingIdleLimit = TimeSpan.FromSeconds(1) },
+                Signaling = new() { KeepAliveInterval = TimeSpan.FromMilliseconds(200), KeepAliveTimeout = TimeSpan.FromMilliseconds(150) },
+            },
+        });
+        using var ws = new ClientWebSocket();
+        await ws.ConnectAsync(host.Signal, default);
+        var buffer = new byte[4096];
+        var pongs = 0;
+        using var bound = new CancellationTokenSource(Patience);
+        WebSocketReceiveResult r;
+        // Every ping is answered: only the idle limit can end this socket (before, it stayed for as long as it liked).
+        while ((r = await ws.ReceiveAsync(buffer, bound.Token)).MessageType != WebSocketMessageType.Close)
+        {
+            var type = JsonDocument.Parse(buffer.AsMemory(0, r.Count)).RootElement.GetProperty("type").GetString();
+            if (type == "ping") { await SendJsonAsync(ws, new { type = "pong" }); pongs++; }
+        }
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, ws.CloseStatus);
+        Assert.Equal("no session for 1 s", ws.CloseStatusDescription);
+        Assert.True(pongs >= 3, $"{pongs} pings answered before the close");
+    }
+
+    [Fact]
+    public async Task AClientOverItsSignalingSocketLimitGets429BeforeTheUpgradeAndAClosedOneFreesItsPlace()
+    {
+        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSignalingSocketsPerClient = 2 } } });
+        using var a = new ClientWebSocket();
+        await a.ConnectAsync(host.Signal, default);
+        using var b = new ClientWebSocket();
+        await b.ConnectAsync(host.Signal, default);
+        var (c, status) = await TryConnectAsync(host.Signal);
+        using (c)
+        {
+            Assert.Equal(429, status);
+            Assert.Equal("5", c.HttpResponseHeaders!["Retry-After"].Single());
+        }
+        await a.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", new CancellationTokenSource(Patience).Token);
+        // The server releases the place when the socket's handler returns: a new socket gets in once it has.
+        var end = DateTime.UtcNow + Patience;
+        ClientWebSocket? d = null;
+        while (DateTime.UtcNow < end)
+        {
+            (d, status) = await TryConnectAsync(host.Signal);
+            if (status == 101 || d.State == WebSocketState.Open) break;
+            d.Dispose();
+            await Task.Delay(20);
+        }
+        using (d)
+        {
+            Assert.Equal(WebSocketState.Open, d!.State);
+            await SendJsonAsync(d, new { type = "offer", sdp = Offer });
+            Assert.Equal("answer", (await ReceiveJsonAsync(d)).GetProperty("type").GetString());
+        }
+    }
+
+    [Fact]
     public void TheEchoServerTakesTheLimitsAndTheAdminTokenFromItsCommandLine()
     {
         var s = EchoServerSettings.Parse(["--admin-token", "adm", "--max-sessions-per-client", "3", "--max-pending-sessions", "7",

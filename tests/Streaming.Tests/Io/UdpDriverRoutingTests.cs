@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Transport.Ice;
 using Transport.Ice.Stun;
 using Transport.Streaming.Io;
+using Transport.TestKit;
 
 namespace Transport.Streaming.Tests.Io;
 
@@ -27,6 +28,18 @@ public sealed class UdpDriverRoutingTests
         w.AddMessageIntegrity(key);
         w.AddFingerprint();
         return w.Written.ToArray();
+    }
+
+    /// <summary>Reads until a Binding success response (the agent's own checks may come first), at most 20 datagrams.</summary>
+    private static bool ReceivedSuccess(Socket socket)
+    {
+        var buffer = new byte[512];
+        for (var i = 0; i < 20; i++)
+        {
+            var n = socket.Receive(buffer);
+            if (StunMessage.TryRead(buffer.AsSpan(0, n), out var m) && m.Type == StunMessageType.BindingSuccess) return true;
+        }
+        return false;
     }
 
     private static async Task WaitUntil(Func<bool> condition, string what)
@@ -85,5 +98,52 @@ public sealed class UdpDriverRoutingTests
         // The peer goes: its routes go with it.
         await handle.DisposeAsync();
         Assert.Equal(0, driver.RouteCount);
+    }
+
+    [Fact]
+    public async Task ARouteIsForgottenWhenIceReleasesItsRemoteAddressWhileThePeerGoesOn()
+    {
+        // Virtual time: the agent's check to the address times out (its retransmissions, about 10 s) without waiting for it.
+        var clock = new ManualClock();
+        await using var driver = new UdpDriver(clock);
+        var port = driver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var agent = new IceAgent(new IceAgentOptions { Role = IceRole.Controlled });
+        agent.AddHostCandidate(port);
+        var peer = new IceAgentPeer(agent);
+        await using var handle = driver.Register(peer);
+        var remote = IceCredentials.Generate();
+        await handle.InvokeAsync(now => { agent.StartGathering(now); agent.SetRemoteCredentials(remote, now); });
+        var key = StunKey.ShortTerm(agent.LocalCredentials.Password);
+
+        // An authenticated check from a new address: answered (the route is learnt), a peer-reflexive candidate and a
+        // triggered check back, which nobody answers.
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        socket.ReceiveTimeout = (int)Patience.TotalMilliseconds;
+        socket.SendTo(Check(agent.LocalCredentials.Ufrag + ":" + remote.Ufrag, key), port);
+        Assert.True(ReceivedSuccess(socket), "no answer to the authenticated check");
+        Assert.Equal(1, driver.RouteCount);
+
+        // Time passes in 100 ms steps (each step waited for by a call on the peer) until the check failed.
+        for (var step = 0; step < 1200 && driver.RouteCount > 0; step++)
+        {
+            clock.Advance(TimeSpan.FromMilliseconds(100));
+            await handle.InvokeAsync(_ => 0);
+        }
+        var released = await handle.InvokeAsync(_ => agent.RemoteAddressesReleased);
+        var pairs = await handle.InvokeAsync(_ => agent.CandidatePairs.Select(p => p.State).ToArray());
+        Assert.Equal(0, driver.RouteCount);                  // before: kept until the peer went
+        Assert.Equal(1, driver.Counters.RoutesForgotten);
+        Assert.Equal(1, released);
+        Assert.Equal([IceCandidatePairState.Failed], pairs);
+        Assert.Equal(1, driver.PeerCount);                   // the peer goes on
+        Assert.InRange(clock.Now, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(20));   // the check timed out after its retransmissions (9.9 s)
+
+        // The address checks again: answered, routed again.
+        var drain = new byte[512];
+        for (var i = 0; i < 100 && socket.Available > 0; i++) socket.Receive(drain);   // the unanswered checks
+        socket.SendTo(Check(agent.LocalCredentials.Ufrag + ":" + remote.Ufrag, key), port);
+        Assert.True(ReceivedSuccess(socket), "no answer to the check after the release");
+        Assert.Equal(1, driver.RouteCount);
     }
 }
