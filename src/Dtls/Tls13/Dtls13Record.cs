@@ -42,6 +42,9 @@ internal sealed class Dtls13RecordCipher : IDisposable
 
     public readonly ReplayWindowLarge Window = new();
 
+    /// <summary>Next sequence number to write in this epoch (sequence numbers restart at 0 in each epoch).</summary>
+    public ulong NextSequence;
+
     private void Nonce(Span<byte> nonce, ulong sequence)
     {
         _iv.CopyTo(nonce);
