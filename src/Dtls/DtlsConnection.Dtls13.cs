@@ -155,7 +155,7 @@ public sealed partial class DtlsConnection
                 return;
             }
             content = content[consumed..];
-            var hello = fragment.Type is DtlsHandshakeType.ClientHello or DtlsHandshakeType.ServerHello;
+            var hello = fragment.Type is DtlsHandshakeType.ClientHello or DtlsHandshakeType.ServerHello or DtlsHandshakeType.HelloVerifyRequest;
             if (hello != (epoch == 0))
             {
                 Counters.Drop(DtlsDropReason.BadHandshake);
