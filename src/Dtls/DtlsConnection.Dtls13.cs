@@ -46,7 +46,8 @@ public sealed partial class DtlsConnection
         var slot = (int)(cipher.Epoch & 3);
         if (_read13[slot] is { } old) _retired13.Add(old);
         _read13[slot] = cipher;
-        Replay13();
+        // Records of this epoch that came early are processed after the current message, not inside it.
+        _replay13Pending = _early13 is { Count: > 0 };
     }
 
     internal void InstallWrite13(Dtls13RecordCipher cipher, bool current = true)
@@ -67,6 +68,19 @@ public sealed partial class DtlsConnection
     }
 
     internal ulong CurrentWriteEpoch13 => _currentWrite13?.Epoch ?? 0;
+
+    private bool _replay13Pending;
+    private TimeSpan? _lastFlightTransmit;
+
+    /// <summary>Processes kept early records once their keys exist (called between records).</summary>
+    private void RunPendingReplays()
+    {
+        for (var i = 0; i < 4 && _replay13Pending && State is not (DtlsState.Closed or DtlsState.Failed); i++)
+        {
+            _replay13Pending = false;
+            Replay13();
+        }
+    }
 
     private void Replay13()
     {
@@ -174,7 +188,7 @@ public sealed partial class DtlsConnection
                             SendAck13();
                             any = false;
                         }
-                        else if (_flight is not null && (State == DtlsState.Handshaking || _awaitingAck))
+                        else if (_flight is not null && (State == DtlsState.Handshaking || _awaitingAck) && _lastFlightTransmit != _now)
                         {
                             Counters.Retransmissions++;
                             TransmitFlight();

@@ -95,6 +95,7 @@ public sealed partial class DtlsConnection
                 datagram = datagram[used..];
                 Process13Record(r13);
                 Continue13();
+                RunPendingReplays();
                 if (State is DtlsState.Closed or DtlsState.Failed) return;
                 continue;
             }
@@ -109,6 +110,7 @@ public sealed partial class DtlsConnection
             {
                 ProcessPlaintext13(record);
                 Continue13();
+                RunPendingReplays();
                 if (State is DtlsState.Closed or DtlsState.Failed) return;
                 continue;
             }
@@ -327,6 +329,7 @@ public sealed partial class DtlsConnection
         if (_flight is null) return;
         if (Uses13Handshake)
         {
+            _lastFlightTransmit = _now;
             _recordingTransmission = new();
             _flightTransmissions.Add(_recordingTransmission);
         }
