@@ -134,4 +134,44 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
             await server.Instance.App.DisposeAsync();
         }
     }
+
+    /// <param name="trials">Chromium's --force-fieldtrials value ("" for none).</param>
+    /// <param name="expected">The version we expect (null: whatever Chromium's default is, printed).</param>
+    /// <param name="hybrid">Whether the hybrid group must have been chosen.</param>
+    [Theory]
+    [InlineData("WebRTC-ForceDtls13/Enabled/", DtlsVersion.Dtls13, true)]
+    [InlineData("WebRTC-ForceDtls13/Enabled/WebRTC-EnableDtlsPqc/Enabled/", DtlsVersion.Dtls13, true)]
+    // Chromium 156 without field trials: DTLS 1.3 with X25519MLKEM768 too (measured).
+    [InlineData("", DtlsVersion.Dtls13, true)]
+    public async Task ChromiumNegotiatesTheVersionItsFieldTrialsAllowAndEchoes(string trials, DtlsVersion? expected, bool hybrid)
+    {
+        using var ns = NetworkNamespace.Create("rtc-d13c");
+        var server = StartServer(ns, DtlsVersion.Dtls12, DtlsVersion.Dtls13);
+        try
+        {
+            await server.Instance.App.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            await using var chromium = trials.Length == 0
+                ? await HeadlessChromium.LaunchAsync(ns)
+                : await HeadlessChromium.LaunchAsync(ns, false, "--force-fieldtrials=" + trials);
+            var page = await chromium.Browser.NewPageAsync();
+            await page.GotoAsync(server.Instance.App.Urls.First() + "/dtls13");
+            var done = await Task.WhenAny(server.Reported.Task, Task.Delay(TimeSpan.FromSeconds(60)));
+            if (done != server.Reported.Task)
+            {
+                foreach (var (_, line) in server.Logs.Take(60)) output.WriteLine("server: " + line);
+                throw new Xunit.Sdk.XunitException("no report from Chromium within 60 s");
+            }
+            var health = await AssertEchoAndReadHealth(server, await server.Reported.Task);
+            output.WriteLine($"dtls13: chromium trials '{trials}': {health.DtlsVersion}, {health.DtlsGroup}");
+            Assert.NotNull(health.DtlsVersion);
+            if (expected is { } v) Assert.Equal(v, health.DtlsVersion);
+            if (hybrid) Assert.Equal(DtlsNamedGroup.X25519MLKEM768, health.DtlsGroup);
+        }
+        finally
+        {
+            try { await server.Instance.App.StopAsync().WaitAsync(TimeSpan.FromSeconds(15)); }
+            catch (TimeoutException) { output.WriteLine("the echo server did not stop within 15 s"); }
+            await server.Instance.App.DisposeAsync();
+        }
+    }
 }
