@@ -54,11 +54,12 @@ public sealed record DtlsOptions
     public DtlsVersion MinVersion { get; init; } = DtlsVersion.Dtls12;
 
     /// <summary>
-    /// Highest version offered (client) or accepted (server). DTLS 1.2 (default) runs the DTLS 1.2 machine alone;
-    /// DTLS 1.3 offers 1.3 and, when <see cref="MinVersion"/> allows it, 1.2 in the same ClientHello
-    /// (supported_versions, RFC 9147 5.3), with downgrade protection.
+    /// Highest version offered (client) or accepted (server). DTLS 1.3 (default) offers 1.3 and, when
+    /// <see cref="MinVersion"/> allows it, 1.2 in the same ClientHello (supported_versions, RFC 9147 5.3), with
+    /// downgrade protection; a 1.2-only peer gets the DTLS 1.2 machine. DTLS 1.2 runs the DTLS 1.2 machine alone
+    /// (and lets a server use the stateless HelloVerifyRequest of <see cref="DtlsCookieResponder"/>).
     /// </summary>
-    public DtlsVersion MaxVersion { get; init; } = DtlsVersion.Dtls12;
+    public DtlsVersion MaxVersion { get; init; } = DtlsVersion.Dtls13;
 
     /// <summary>DTLS 1.3 cipher suites in order of preference.</summary>
     public IReadOnlyList<DtlsCipherSuite> CipherSuites13 { get; init; } = [DtlsCipherSuite.TlsAes128GcmSha256, DtlsCipherSuite.TlsAes256GcmSha384];

@@ -214,3 +214,26 @@ public sealed class Dtls13NegotiationTests
         Assert.Equal(DtlsAlertDescription.BadCertificate, server.Event<DtlsFailed>()!.Alert);
     }
 }
+
+public sealed class Dtls13DefaultsTests
+{
+    [Fact]
+    public void DefaultsPreferDtls13WithTheHybridGroupFirstAndAcceptDtls12()
+    {
+        var o = new DtlsOptions { Certificate = TestCertificates.Client };
+        Assert.Equal(DtlsVersion.Dtls13, o.MaxVersion);
+        Assert.Equal(DtlsVersion.Dtls12, o.MinVersion);
+        Assert.Equal(DtlsNamedGroup.X25519MLKEM768, o.Groups[0]);
+        Assert.Equal(DtlsNamedGroup.X25519, o.Groups[1]);
+        // Default client and server (no version set): 1.3 + hybrid; a default client with a 1.2-only server: 1.2.
+        var (c, s, d) = Pairs13.Create(o => o with { MaxVersion = new DtlsOptions { Certificate = o.Certificate }.MaxVersion },
+            o => o with { MaxVersion = new DtlsOptions { Certificate = o.Certificate }.MaxVersion });
+        Assert.True(d.RunUntil(() => Pairs.BothConnected(c, s), TimeSpan.FromSeconds(5)));
+        Assert.Equal(DtlsVersion.Dtls13, s.Connection.Version);
+        Assert.Equal(DtlsNamedGroup.X25519MLKEM768, s.Connection.Group);
+        var (c2, s2, d2) = Pairs13.Create(o => o with { MaxVersion = DtlsVersion.Dtls13 }, o => o);
+        Assert.True(d2.RunUntil(() => Pairs.BothConnected(c2, s2), TimeSpan.FromSeconds(5)));
+        Assert.Equal(DtlsVersion.Dtls12, c2.Connection.Version);
+        Assert.Equal(DtlsNamedGroup.X25519, c2.Connection.Group);
+    }
+}
