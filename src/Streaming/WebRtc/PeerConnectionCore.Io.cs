@@ -287,7 +287,8 @@ public sealed partial class PeerConnectionCore
         switch (e)
         {
             case DtlsConnected c:
-                Reach(ConnectionMilestone.DtlsConnected, now, $"as {(_dtlsClient == true ? "client" : "server")}, {_dtls!.Version}, {c.CipherSuite}, {_dtls.Group}" +
+                Reach(ConnectionMilestone.DtlsConnected, now, $"as {(_dtlsClient == true ? "client" : "server")}, {_dtls!.Version}, {c.CipherSuite}, {_dtls.Group}, " +
+                    $"{_dtls.Counters.Retransmissions} retransmissions, {_dtls.Counters.Dropped} records dropped" +
                     (c.SrtpProfile is { } srtp ? $", SRTP {srtp}" : ", no SRTP"));
                 if (c.SrtpKeys is { } keys && c.SrtpProfile is { } profile)
                     _srtp = SrtpSession.Create(MapProfile(profile), _dtls!.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 2 * (keys.LocalKey.Length + keys.LocalSalt.Length)), _dtlsClient == true, _options.Srtp);

@@ -94,7 +94,7 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
         var pc = ((WebRtcSessionTransport)session.Transport).PeerConnection;
         var health = await pc.GetHealthAsync();
         output.WriteLine($"dtls13: ours: {health.DtlsVersion}, {health.DtlsCipherSuite}, {health.DtlsGroup}");
-        foreach (var (_, line) in server.Logs.Where(l => l.Item2.Contains("Dtls", StringComparison.Ordinal)).Take(5)) output.WriteLine("server: " + line);
+        foreach (var (_, line) in server.Logs.Where(l => l.Item2.Contains(" since the offer", StringComparison.Ordinal)).Take(20)) output.WriteLine("server: " + line);
         return health;
     }
 
