@@ -212,16 +212,7 @@ public sealed partial class DtlsConnection
             case DtlsContentType.ApplicationData:
                 // Only after Finished verified (State Connected implies it) may data flow up.
                 if (State != DtlsState.Connected) { Counters.Drop(DtlsDropReason.UnexpectedInState); break; }
-                if (_options.DeliverApplicationDataAsEvents)
-                {
-                    _events.Enqueue(new DtlsApplicationData(content.ToArray()));
-                }
-                else
-                {
-                    var copy = ArrayPool<byte>.Shared.Rent(Math.Max(content.Length, 1));
-                    content.CopyTo(copy);
-                    _received.Enqueue((copy, content.Length));
-                }
+                DeliverApplicationData(content);
                 break;
         }
     }

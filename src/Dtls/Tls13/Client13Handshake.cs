@@ -242,7 +242,7 @@ internal sealed class Client13Handshake(DtlsConnection connection) : Handshake13
         if (ext.TryGetValue(Ext13.UseSrtp, out var srtp))
         {
             var profiles = new List<SrtpProtectionProfile>();
-            if (!TryReadSrtp(srtp, profiles) || profiles.Count != 1 || !Options.SrtpProfiles.Contains(profiles[0]))
+            if (!TryReadSrtpProfiles(srtp, profiles) || profiles.Count != 1 || !Options.SrtpProfiles.Contains(profiles[0]))
             {
                 Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, "Server chose an SRTP profile we did not offer.");
                 return;

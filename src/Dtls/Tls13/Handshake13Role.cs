@@ -225,7 +225,8 @@ internal abstract class Handshake13Role(DtlsConnection connection) : HandshakeRo
             x.Vector8([]);
         });
 
-    protected static bool TryReadSrtp(byte[] data, List<SrtpProtectionProfile> into)
+    /// <summary>use_srtp (RFC 5764 4.1.1): SRTPProtectionProfiles&lt;2..2^16-1&gt;, srtp_mki&lt;0..255&gt;.</summary>
+    internal static bool TryReadSrtpProfiles(byte[] data, List<SrtpProtectionProfile> into)
     {
         var r = new WireReader(data);
         if (!r.TryVector16(out var list) || (list.Length & 1) != 0 || !r.TryVector8(out _) || !r.IsEmpty) return false;

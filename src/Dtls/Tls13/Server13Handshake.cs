@@ -215,6 +215,17 @@ internal sealed class ClientHello13
     public List<SrtpProtectionProfile>? SrtpProfiles;
     public byte[]? Cookie;
 
+    /// <summary>A vector (length of <paramref name="lengthBytes"/>) of 16-bit values; false when malformed.</summary>
+    private static bool TryU16List(byte[] data, int lengthBytes, Action<ushort> add)
+    {
+        var x = new WireReader(data);
+        ReadOnlySpan<byte> list;
+        if (!(lengthBytes == 1 ? x.TryVector8(out list) : x.TryVector16(out list)) || (list.Length & 1) != 0) return false;
+        var l = new WireReader(list);
+        while (l.TryU16(out var v)) add(v);
+        return true;
+    }
+
     public static ClientHello13? Parse(ReadOnlySpan<byte> body)
     {
         var r = new WireReader(body);
@@ -228,20 +239,8 @@ internal sealed class ClientHello13
         while (s.TryU16(out var v)) m.CipherSuites.Add(v);
         if (r.IsEmpty) return m;
         if (!r.TryVector16(out var block) || !r.IsEmpty || !Ext13.TryParse(block, out var ext)) return null;
-        if (ext.TryGetValue(Ext13.SupportedVersions, out var sv))
-        {
-            var x = new WireReader(sv);
-            if (!x.TryVector8(out var list) || (list.Length & 1) != 0) return null;
-            var l = new WireReader(list);
-            while (l.TryU16(out var v)) m.Versions.Add(v);
-        }
-        if (ext.TryGetValue(Ext13.SupportedGroups, out var sg))
-        {
-            var x = new WireReader(sg);
-            if (!x.TryVector16(out var list) || (list.Length & 1) != 0) return null;
-            var l = new WireReader(list);
-            while (l.TryU16(out var v)) m.Groups.Add((DtlsNamedGroup)v);
-        }
+        if (ext.TryGetValue(Ext13.SupportedVersions, out var sv) && !TryU16List(sv, 1, m.Versions.Add)) return null;
+        if (ext.TryGetValue(Ext13.SupportedGroups, out var sg) && !TryU16List(sg, 2, v => m.Groups.Add((DtlsNamedGroup)v))) return null;
         if (ext.TryGetValue(Ext13.KeyShare, out var ks))
         {
             var x = new WireReader(ks);
@@ -254,20 +253,11 @@ internal sealed class ClientHello13
                 m.Shares.Add(((DtlsNamedGroup)g, key.ToArray()));
             }
         }
-        if (ext.TryGetValue(Ext13.SignatureAlgorithms, out var sa))
-        {
-            var x = new WireReader(sa);
-            if (!x.TryVector16(out var list) || (list.Length & 1) != 0) return null;
-            var l = new WireReader(list);
-            while (l.TryU16(out var v)) m.SignatureSchemes.Add((DtlsSignatureScheme)v);
-        }
+        if (ext.TryGetValue(Ext13.SignatureAlgorithms, out var sa) && !TryU16List(sa, 2, v => m.SignatureSchemes.Add((DtlsSignatureScheme)v))) return null;
         if (ext.TryGetValue(Ext13.UseSrtp, out var srtp))
         {
-            var x = new WireReader(srtp);
-            if (!x.TryVector16(out var list) || (list.Length & 1) != 0 || !x.TryVector8(out _)) return null;
             m.SrtpProfiles = new();
-            var l = new WireReader(list);
-            while (l.TryU16(out var v)) m.SrtpProfiles.Add((SrtpProtectionProfile)v);
+            if (!Handshake13Role.TryReadSrtpProfiles(srtp, m.SrtpProfiles)) return null;
         }
         if (ext.TryGetValue(Ext13.Cookie, out var cookie))
         {
