@@ -1,13 +1,15 @@
 using BenchmarkDotNet.Attributes;
 using Transport.Dtls;
 using Transport.Dtls.Records;
+using Transport.Dtls.Tls13;
 
 namespace Transport.Bench;
 
 /// <summary>
 /// DTLS record protection (AES-128-GCM, 1200-byte payload; our AES-NI/PCLMULQDQ engine, and the platform AesGcm
 /// fallback for reference) and a full in-process handshake (issue 4): fresh ephemeral X25519 keys, ECDSA P-256
-/// signatures made and verified, peer certificates parsed and fingerprint-checked on every run.
+/// signatures made and verified, peer certificates parsed and fingerprint-checked on every run. DTLS 1.3 (issue 17):
+/// the same record and handshake figures with the unified header, x25519 and X25519MLKEM768.
 /// Run: dotnet run -c Release --project bench -- --filter '*DtlsBenchmarks*' --job short
 /// </summary>
 [MemoryDiagnoser]
@@ -42,7 +44,65 @@ public class DtlsBenchmarks
         _serverCert = DtlsCertificate.CreateSelfSigned(notBefore, notBefore.AddYears(1));
         _cookies = new DtlsCookieResponder();
         _raw = new System.Security.Cryptography.AesGcm(key, 16);
-        (_sender, _receiver) = Connect(new DtlsOptions { Certificate = _serverCert, RemoteFingerprint = _clientCert.Sha256Fingerprint, DeliverApplicationDataAsEvents = false });
+        (_sender, _receiver) = Connect(new DtlsOptions { Certificate = _serverCert, RemoteFingerprint = _clientCert.Sha256Fingerprint, DeliverApplicationDataAsEvents = false, MaxVersion = DtlsVersion.Dtls12 },
+            DtlsVersion.Dtls12);
+        (_sender13, _receiver13) = Connect(new DtlsOptions { Certificate = _serverCert, RemoteFingerprint = _clientCert.Sha256Fingerprint, DeliverApplicationDataAsEvents = false },
+            DtlsVersion.Dtls13, DtlsNamedGroup.X25519);
+        if (_sender13.Version != DtlsVersion.Dtls13) throw new InvalidOperationException("expected DTLS 1.3");
+        var iv = new byte[12];
+        var sn = new byte[16];
+        Random.Shared.NextBytes(iv);
+        Random.Shared.NextBytes(sn);
+        _seal13 = new Dtls13RecordCipher(DtlsCipherSuite.TlsAes128GcmSha256, 3, key, iv, sn);
+        _open13 = new Dtls13RecordCipher(DtlsCipherSuite.TlsAes128GcmSha256, 3, key, iv, sn);
+        _record13Length = _seal13.Seal(DtlsContentType.ApplicationData, 7, _payload, _record13);
+    }
+
+    private Dtls13RecordCipher _seal13 = null!;
+    private Dtls13RecordCipher _open13 = null!;
+    private readonly byte[] _record13 = new byte[1300];
+    private int _record13Length;
+    private DtlsConnection _sender13 = null!;
+    private DtlsConnection _receiver13 = null!;
+
+    /// <summary>DTLS 1.3: seal one 1200-byte application record (unified header, AEAD, record-number encryption).</summary>
+    [Benchmark]
+    public int ProtectRecord1200Dtls13() => _seal13.Seal(DtlsContentType.ApplicationData, _sequence++ & 0xFFFFFFFFFFFF, _payload, _record13);
+
+    /// <summary>DTLS 1.3: parse, unmask the sequence number, reconstruct it and open one 1200-byte record.</summary>
+    [Benchmark]
+    public int UnprotectRecord1200Dtls13()
+    {
+        Dtls13RecordHeader.TryRead(_record13.AsSpan(0, _record13Length), out var record, out _);
+        _open13.Open(record, _plaintext, out _, out var n, out _);
+        return n;
+    }
+
+    /// <summary>DTLS 1.3 through the connections, as <see cref="ConnectionSendReceive1200"/>.</summary>
+    [Benchmark]
+    public int ConnectionSendReceive1200Dtls13()
+    {
+        _sender13.Send(_payload);
+        _sender13.TryPollTransmit(_datagram, out var n);
+        _receiver13.HandleDatagram(_datagram.AsSpan(0, n), TimeSpan.Zero);
+        _receiver13.TryReceive(_plaintext, out var m);
+        return m;
+    }
+
+    /// <summary>DTLS 1.3 full handshake both sides with x25519 (mutual ECDSA P-256 authentication, ACK included).</summary>
+    [Benchmark]
+    public DtlsState FullHandshakeDtls13X25519() => Handshake(DtlsVersion.Dtls13, DtlsNamedGroup.X25519);
+
+    /// <summary>DTLS 1.3 full handshake both sides with X25519MLKEM768 (ML-KEM-768 key generation, encapsulation, decapsulation).</summary>
+    [Benchmark]
+    public DtlsState FullHandshakeDtls13Hybrid() => Handshake(DtlsVersion.Dtls13, DtlsNamedGroup.X25519MLKEM768);
+
+    private DtlsState Handshake(DtlsVersion version, DtlsNamedGroup group)
+    {
+        var (client, server) = Connect(new DtlsOptions { Certificate = _serverCert, RemoteFingerprint = _clientCert.Sha256Fingerprint, MaxVersion = version, Groups = [group] }, version, group);
+        client.Dispose();
+        server.Dispose();
+        return client.State;
     }
 
     /// <summary>
@@ -59,9 +119,9 @@ public class DtlsBenchmarks
         return m;
     }
 
-    private (DtlsConnection Client, DtlsConnection Server) Connect(DtlsOptions serverOptions)
+    private (DtlsConnection Client, DtlsConnection Server) Connect(DtlsOptions serverOptions, DtlsVersion version = DtlsVersion.Dtls12, DtlsNamedGroup group = DtlsNamedGroup.X25519)
     {
-        var client = DtlsConnection.CreateClient(new DtlsOptions { Certificate = _clientCert, RemoteFingerprint = _serverCert.Sha256Fingerprint });
+        var client = DtlsConnection.CreateClient(new DtlsOptions { Certificate = _clientCert, RemoteFingerprint = _serverCert.Sha256Fingerprint, MaxVersion = version, Groups = [group] });
         var server = DtlsConnection.CreateServer(serverOptions, _cookies, [127, 0, 0, 1]);
         client.Start(TimeSpan.Zero);
         for (var round = 0; round < 20 && (client.State != DtlsState.Connected || server.State != DtlsState.Connected); round++)
@@ -101,11 +161,11 @@ public class DtlsBenchmarks
         return n;
     }
 
-    /// <summary>Client and server in one process, reused certificates, cookie exchange included, until both are connected.</summary>
+    /// <summary>DTLS 1.2: client and server in one process, reused certificates, cookie exchange included, until both are connected.</summary>
     [Benchmark]
     public DtlsState FullHandshake()
     {
-        var (client, server) = Connect(new DtlsOptions { Certificate = _serverCert, RemoteFingerprint = _clientCert.Sha256Fingerprint });
+        var (client, server) = Connect(new DtlsOptions { Certificate = _serverCert, RemoteFingerprint = _clientCert.Sha256Fingerprint, MaxVersion = DtlsVersion.Dtls12 });
         client.Dispose();
         server.Dispose();
         return client.State;

@@ -109,8 +109,8 @@ public static class TurnRelayThroughputRun
         DtlsConnection? da = null, db = null;
         if (certificates.A is not null)
         {
-            da = DtlsConnection.CreateClient(new DtlsOptions { Certificate = certificates.A, RemoteFingerprint = certificates.B.Sha256Fingerprint, DeliverApplicationDataAsEvents = false });
-            db = DtlsConnection.CreateServer(new DtlsOptions { Certificate = certificates.B, RemoteFingerprint = certificates.A.Sha256Fingerprint, DeliverApplicationDataAsEvents = false },
+            da = DtlsConnection.CreateClient(new DtlsOptions { Certificate = certificates.A, RemoteFingerprint = certificates.B.Sha256Fingerprint, DeliverApplicationDataAsEvents = false, MaxVersion = DtlsVersion.Dtls12 });
+            db = DtlsConnection.CreateServer(new DtlsOptions { Certificate = certificates.B, RemoteFingerprint = certificates.A.Sha256Fingerprint, DeliverApplicationDataAsEvents = false, MaxVersion = DtlsVersion.Dtls12 },
                 new DtlsCookieResponder(), [127, 0, 0, 1]);
         }
         var packet = new byte[2048];

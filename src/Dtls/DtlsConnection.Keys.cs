@@ -51,6 +51,10 @@ public sealed partial class DtlsConnection
         return new OutgoingMessage(DtlsContentType.Handshake, epoch, framed);
     }
 
+    /// <summary>Frames a handshake message with the next message_seq without the DTLS 1.2 transcript (DTLS 1.3 keeps its own).</summary>
+    internal OutgoingMessage FrameMessage(DtlsHandshakeType type, ReadOnlySpan<byte> body, ushort epoch) =>
+        new(DtlsContentType.Handshake, epoch, HandshakeHeader.Frame(type, _nextSendSequence++, body));
+
     internal static OutgoingMessage ChangeCipherSpec() => new(DtlsContentType.ChangeCipherSpec, 0, [1]);
 
     /// <summary>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using Transport.Dtls.Handshake;
 using Transport.Dtls.Records;
+using Transport.Dtls.Tls13;
 
 namespace Transport.Dtls;
 
@@ -29,6 +30,21 @@ public sealed partial class DtlsConnection
 
     private bool AcceptFirstClientHello(ReadOnlySpan<byte> datagram)
     {
+        if (_options.MaxVersion == DtlsVersion.Dtls13)
+        {
+            // DTLS 1.3 server: no stateless HelloVerifyRequest (RFC 9147 5.1 moves the cookie into HelloRetryRequest,
+            // sent only when asked); the ClientHello may span several records and datagrams, so the version is decided
+            // once it is reassembled.
+            if (!DtlsRecordHeader.TryRead(datagram, out var r, out _) || r.Type != DtlsContentType.Handshake || r.Epoch != 0
+                || !HandshakeHeader.TryRead(r.Fragment, out var h, out _) || h.Type != DtlsHandshakeType.ClientHello)
+            {
+                Counters.Drop(DtlsDropReason.Malformed);
+                return false;
+            }
+            BeginHandshake();
+            _role = new Server13Handshake(this);
+            return true;
+        }
         if (_cookies is not null)
         {
             Span<byte> reply = stackalloc byte[128];
@@ -68,6 +84,21 @@ public sealed partial class DtlsConnection
     {
         while (!datagram.IsEmpty)
         {
+            if (Dtls13RecordHeader.IsUnified(datagram[0]))
+            {
+                // RFC 9147 4: a unified-header (protected) record; only meaningful once we speak or offer 1.3.
+                if (!Uses13Handshake || !Dtls13RecordHeader.TryRead(datagram, out var r13, out var used))
+                {
+                    Counters.Drop(DtlsDropReason.Malformed);
+                    return;
+                }
+                datagram = datagram[used..];
+                Process13Record(r13);
+                Continue13();
+                RunPendingReplays();
+                if (State is DtlsState.Closed or DtlsState.Failed) return;
+                continue;
+            }
             if (!DtlsRecordHeader.TryRead(datagram, out var record, out var consumed))
             {
                 // RFC 6347 4.1.2.7: invalid records are silently discarded; a bad length poisons the rest.
@@ -75,6 +106,14 @@ public sealed partial class DtlsConnection
                 return;
             }
             datagram = datagram[consumed..];
+            if (Uses13Handshake)
+            {
+                ProcessPlaintext13(record);
+                Continue13();
+                RunPendingReplays();
+                if (State is DtlsState.Closed or DtlsState.Failed) return;
+                continue;
+            }
             ProcessRecord(record);
             // Handle complete messages before the next record: a flight's Finished (epoch 1) follows the
             // ClientKeyExchange that yields the keys to read it, often in the same datagram.
@@ -102,6 +141,30 @@ public sealed partial class DtlsConnection
     }
 
     private const int MaxEarlyRecords = 8;
+
+    /// <summary>DTLS 1.3 DTLSPlaintext (epoch 0): hellos and alerts before keys exist (RFC 9147 4).</summary>
+    private void ProcessPlaintext13(in DtlsRecordHeader record)
+    {
+        if (record.Epoch != 0) { Counters.Drop(DtlsDropReason.UnknownEpoch); return; }
+        var window = _windows[0];
+        if (window.IsReplay(record.Sequence)) { Counters.Drop(DtlsDropReason.Replayed); return; }
+        switch (record.Type)
+        {
+            case DtlsContentType.Handshake:
+                window.Mark(record.Sequence);
+                Counters.RecordsReceived++;
+                HandleHandshakeRecord13(record.Fragment, 0, record.Sequence);
+                break;
+            case DtlsContentType.Alert when State != DtlsState.Connected:
+                window.Mark(record.Sequence);
+                Counters.RecordsReceived++;
+                HandleAlert(record.Fragment);
+                break;
+            default:
+                Counters.Drop(DtlsDropReason.UnexpectedInState);
+                break;
+        }
+    }
     private List<byte[]>? _earlyRecords;
 
     private void ProcessRecord(in DtlsRecordHeader record)
@@ -149,16 +212,7 @@ public sealed partial class DtlsConnection
             case DtlsContentType.ApplicationData:
                 // Only after Finished verified (State Connected implies it) may data flow up.
                 if (State != DtlsState.Connected) { Counters.Drop(DtlsDropReason.UnexpectedInState); break; }
-                if (_options.DeliverApplicationDataAsEvents)
-                {
-                    _events.Enqueue(new DtlsApplicationData(content.ToArray()));
-                }
-                else
-                {
-                    var copy = ArrayPool<byte>.Shared.Rent(Math.Max(content.Length, 1));
-                    content.CopyTo(copy);
-                    _received.Enqueue((copy, content.Length));
-                }
+                DeliverApplicationData(content);
                 break;
         }
     }
@@ -246,6 +300,8 @@ public sealed partial class DtlsConnection
     {
         _flight = flight;
         _peerReadyUsed = false;
+        _flightTransmissions.Clear();
+        _awaitingAck = false;
         TransmitFlight();
         _currentRto = _options.FirstRetransmitTimeout;
         _retransmitAt = expectReply ? _now + _currentRto : null;
@@ -262,6 +318,12 @@ public sealed partial class DtlsConnection
     private void TransmitFlight()
     {
         if (_flight is null) return;
+        if (Uses13Handshake)
+        {
+            _lastFlightTransmit = _now;
+            _recordingTransmission = new();
+            _flightTransmissions.Add(_recordingTransmission);
+        }
         var mtu = _options.Mtu;
         var datagram = ArrayPool<byte>.Shared.Rent(mtu);
         var used = 0;
@@ -270,7 +332,8 @@ public sealed partial class DtlsConnection
         {
             foreach (var message in _flight)
             {
-                var overhead = DtlsRecordHeader.Length + (message.Epoch == 0 ? 0 : _writeCipher!.Overhead);
+                var overhead = message.Epoch == 0 ? DtlsRecordHeader.Length
+                    : Uses13Handshake ? Tls13.Dtls13RecordCipher.Overhead : DtlsRecordHeader.Length + _writeCipher!.Overhead;
                 if (message.Type == DtlsContentType.ChangeCipherSpec)
                 {
                     if (used + overhead + 1 > mtu) Flush(ref datagram, ref used, mtu);
@@ -304,6 +367,7 @@ public sealed partial class DtlsConnection
         {
             ArrayPool<byte>.Shared.Return(datagram);
             ArrayPool<byte>.Shared.Return(scratch);
+            _recordingTransmission = null;
         }
     }
 
@@ -316,6 +380,7 @@ public sealed partial class DtlsConnection
 
     private int WriteRecord(DtlsContentType type, ushort epoch, ReadOnlySpan<byte> plaintext, Span<byte> destination)
     {
+        if (epoch != 0 && Uses13Handshake) return Write13Record(type, epoch, plaintext, destination);
         var sequence = NextWriteSequence(epoch);
         if (epoch == 0)
         {

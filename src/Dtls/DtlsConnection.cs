@@ -96,7 +96,7 @@ public sealed partial class DtlsConnection : IDisposable
         if (State != DtlsState.New) throw new InvalidOperationException($"Start was already called (state {State}).");
         Advance(now);
         BeginHandshake();
-        _role = new ClientHandshake(this);
+        _role = _options.MaxVersion == DtlsVersion.Dtls13 ? new Tls13.Client13Handshake(this) : new ClientHandshake(this);
         _role.Start();
     }
 
@@ -121,9 +121,18 @@ public sealed partial class DtlsConnection : IDisposable
     public void HandleTimeout(TimeSpan now)
     {
         Advance(now);
-        if (State != DtlsState.Handshaking) return;
+        if (State != DtlsState.Handshaking && !(State == DtlsState.Connected && _awaitingAck)) return;
         if (_handshakeDeadline is { } deadline && _now >= deadline)
         {
+            if (State == DtlsState.Connected)
+            {
+                // DTLS 1.3 client: no ACK for the last flight in the whole handshake time; stop resending it.
+                _awaitingAck = false;
+                _keyUpdatePending = false;
+                _retransmitAt = null;
+                _handshakeDeadline = null;
+                return;
+            }
             Fail(DtlsFailureReason.HandshakeTimeout, null, $"Handshake not complete after {_options.HandshakeTimeout}.", sendAlert: false);
             return;
         }
@@ -161,7 +170,7 @@ public sealed partial class DtlsConnection : IDisposable
     /// <summary>The next deadline (retransmission or handshake timeout), or null when none is armed.</summary>
     public TimeSpan? PollTimeout()
     {
-        if (State != DtlsState.Handshaking) return null;
+        if (State != DtlsState.Handshaking && !(State == DtlsState.Connected && _awaitingAck)) return null;
         TimeSpan? t = _retransmitAt;
         if (_handshakeDeadline is { } d && (t is null || d < t)) t = d;
         return t;
@@ -212,6 +221,12 @@ public sealed partial class DtlsConnection : IDisposable
     {
         if (State != DtlsState.Connected) throw new DtlsNotConnectedException(State);
         if (data.Length > 16384) throw new ArgumentException("A record carries at most 16384 bytes.", nameof(data));
+        if (_currentWrite13 is { } w13)
+        {
+            var b13 = ArrayPool<byte>.Shared.Rent(Tls13.Dtls13RecordCipher.Overhead + data.Length);
+            _transmits.Enqueue((b13, w13.Seal(DtlsContentType.ApplicationData, w13.NextSequence++, data, b13)));
+            return;
+        }
         var buffer = ArrayPool<byte>.Shared.Rent(DtlsRecordHeader.Length + _writeCipher!.Overhead + data.Length);
         var n = _writeCipher.Seal(DtlsContentType.ApplicationData, 1, NextWriteSequence(1), data, buffer);
         _transmits.Enqueue((buffer, n));
@@ -233,6 +248,8 @@ public sealed partial class DtlsConnection : IDisposable
     public byte[] ExportKeyingMaterial(string label, int length, ReadOnlySpan<byte> context = default, bool useContext = false)
     {
         ArgumentNullException.ThrowIfNull(label);
+        if (State == DtlsState.Connected && Is13 && Schedule13 is { } schedule)
+            return schedule.Export(label, useContext ? context : default, length);
         if (State != DtlsState.Connected || _masterSecret is null) throw new DtlsNotConnectedException(State);
         var output = new byte[length];
         if (!useContext)
@@ -271,6 +288,7 @@ public sealed partial class DtlsConnection : IDisposable
         _remoteCertificate?.Dispose();
         _readCipher?.Dispose();
         _writeCipher?.Dispose();
+        Dispose13();
         while (_transmits.TryDequeue(out var t)) ArrayPool<byte>.Shared.Return(t.Buffer);
         while (_received.TryDequeue(out var r)) ArrayPool<byte>.Shared.Return(r.Buffer);
     }
@@ -288,7 +306,12 @@ public sealed partial class DtlsConnection : IDisposable
     {
         if (State == next) return;
         State = next;
-        if (next is DtlsState.Connected or DtlsState.Closed or DtlsState.Failed)
+        if (next is DtlsState.Connected && _awaitingAck)
+        {
+            // DTLS 1.3 client: the last flight is retransmitted until the server's ACK (RFC 9147 5.8.4), at most
+            // until the handshake deadline.
+        }
+        else if (next is DtlsState.Connected or DtlsState.Closed or DtlsState.Failed)
         {
             _retransmitAt = null;
             _handshakeDeadline = null;

@@ -7,6 +7,8 @@ public enum DtlsContentType : byte
     Alert = 21,
     Handshake = 22,
     ApplicationData = 23,
+    /// <summary>DTLS 1.3 ACK (RFC 9147 section 7).</summary>
+    Ack = 26,
 }
 
 /// <summary>Handshake message types (RFC 5246 section 7.4, RFC 6347 section 4.3.2).</summary>
@@ -23,6 +25,13 @@ public enum DtlsHandshakeType : byte
     CertificateVerify = 15,
     ClientKeyExchange = 16,
     Finished = 20,
+    /// <summary>TLS 1.3 (RFC 8446 4).</summary>
+    NewSessionTicket = 4,
+    EndOfEarlyData = 5,
+    EncryptedExtensions = 8,
+    KeyUpdate = 24,
+    /// <summary>The synthetic message replacing ClientHello1 in the transcript after a HelloRetryRequest (RFC 8446 4.4.1).</summary>
+    MessageHash = 254,
 }
 
 /// <summary>Alert descriptions (RFC 5246 section 7.2).</summary>
@@ -45,6 +54,7 @@ public enum DtlsAlertDescription : byte
     InternalError = 80,
     UserCanceled = 90,
     NoRenegotiation = 100,
+    MissingExtension = 109,
     UnsupportedExtension = 110,
 }
 
@@ -59,6 +69,10 @@ public enum DtlsCipherSuite : ushort
     EcdheRsaWithAes128GcmSha256 = 0xC02F,
     /// <summary>RFC 7905; offered only where <c>ChaCha20Poly1305.IsSupported</c>.</summary>
     EcdheEcdsaWithChaCha20Poly1305Sha256 = 0xCCA9,
+    /// <summary>TLS_AES_128_GCM_SHA256 (RFC 8446 B.4), DTLS 1.3 only.</summary>
+    TlsAes128GcmSha256 = 0x1301,
+    /// <summary>TLS_AES_256_GCM_SHA384 (RFC 8446 B.4), DTLS 1.3 only.</summary>
+    TlsAes256GcmSha384 = 0x1302,
 }
 
 /// <summary>Named groups for ECDHE (RFC 8422 section 5.1.1).</summary>
@@ -67,6 +81,17 @@ public enum DtlsNamedGroup : ushort
     Secp256r1 = 23,
     Secp384r1 = 24,
     X25519 = 29,
+    /// <summary>X25519MLKEM768 (draft-ietf-tls-ecdhe-mlkem): ML-KEM-768 + X25519 hybrid, DTLS 1.3 only.</summary>
+    X25519MLKEM768 = 0x11EC,
+}
+
+/// <summary>Protocol versions (on the wire DTLS 1.2 is 0xFEFD, DTLS 1.3 0xFEFC).</summary>
+public enum DtlsVersion : ushort
+{
+    /// <summary>DTLS 1.2 (RFC 6347).</summary>
+    Dtls12 = 0xFEFD,
+    /// <summary>DTLS 1.3 (RFC 9147).</summary>
+    Dtls13 = 0xFEFC,
 }
 
 /// <summary>Signature schemes (RFC 5246 SignatureAndHashAlgorithm, RFC 8446 code points).</summary>

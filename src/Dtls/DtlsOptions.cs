@@ -43,8 +43,35 @@ public sealed record DtlsOptions
     /// <summary>Cipher suites in order of preference.</summary>
     public IReadOnlyList<DtlsCipherSuite> CipherSuites { get; init; } = DefaultCipherSuites;
 
-    /// <summary>ECDHE groups in order of preference.</summary>
-    public IReadOnlyList<DtlsNamedGroup> Groups { get; init; } = [DtlsNamedGroup.X25519, DtlsNamedGroup.Secp256r1, DtlsNamedGroup.Secp384r1];
+    /// <summary>
+    /// Key exchange groups in order of preference. <see cref="DtlsNamedGroup.X25519MLKEM768"/> is used by DTLS 1.3
+    /// only (DTLS 1.2 skips it); the others serve both versions.
+    /// </summary>
+    public IReadOnlyList<DtlsNamedGroup> Groups { get; init; } =
+        [DtlsNamedGroup.X25519MLKEM768, DtlsNamedGroup.X25519, DtlsNamedGroup.Secp256r1, DtlsNamedGroup.Secp384r1];
+
+    /// <summary>Lowest version accepted (default DTLS 1.2).</summary>
+    public DtlsVersion MinVersion { get; init; } = DtlsVersion.Dtls12;
+
+    /// <summary>
+    /// Highest version offered (client) or accepted (server). DTLS 1.3 (default) offers 1.3 and, when
+    /// <see cref="MinVersion"/> allows it, 1.2 in the same ClientHello (supported_versions, RFC 9147 5.3), with
+    /// downgrade protection; a 1.2-only peer gets the DTLS 1.2 machine. DTLS 1.2 runs the DTLS 1.2 machine alone
+    /// (and lets a server use the stateless HelloVerifyRequest of <see cref="DtlsCookieResponder"/>).
+    /// </summary>
+    public DtlsVersion MaxVersion { get; init; } = DtlsVersion.Dtls13;
+
+    /// <summary>DTLS 1.3 cipher suites in order of preference.</summary>
+    public IReadOnlyList<DtlsCipherSuite> CipherSuites13 { get; init; } = [DtlsCipherSuite.TlsAes128GcmSha256, DtlsCipherSuite.TlsAes256GcmSha384];
+
+    /// <summary>
+    /// DTLS 1.3 client: key shares sent in the first ClientHello, for the first groups of <see cref="Groups"/>
+    /// (default 2: X25519MLKEM768 and x25519); a server wanting another group asks with a HelloRetryRequest.
+    /// </summary>
+    public int KeyShareCount { get; init; } = 2;
+
+    /// <summary>DTLS 1.3 server: put a cookie in every HelloRetryRequest (address validation; WebRTC leaves it to ICE).</summary>
+    public bool HelloRetryCookie { get; init; }
 
     /// <summary>SRTP profiles offered (client) or accepted (server) in order of preference; empty: no use_srtp.</summary>
     public IReadOnlyList<SrtpProtectionProfile> SrtpProfiles { get; init; } =
@@ -104,6 +131,12 @@ public sealed record DtlsOptions
         if (MaxHandshakeBuffer < 4096) throw new ArgumentOutOfRangeException(nameof(MaxHandshakeBuffer), "MaxHandshakeBuffer must be at least 4096 bytes.");
         if (CipherSuites.Count == 0) throw new ArgumentException("No cipher suite.", nameof(CipherSuites));
         if (Groups.Count == 0) throw new ArgumentException("No group.", nameof(Groups));
+        if (MinVersion is not (DtlsVersion.Dtls12 or DtlsVersion.Dtls13) || MaxVersion is not (DtlsVersion.Dtls12 or DtlsVersion.Dtls13))
+            throw new ArgumentOutOfRangeException(nameof(MaxVersion), "Versions are DTLS 1.2 and 1.3.");
+        // Versions count down on the wire: 1.3 (0xFEFC) < 1.2 (0xFEFD).
+        if ((ushort)MinVersion < (ushort)MaxVersion) throw new ArgumentException("MinVersion is above MaxVersion.", nameof(MinVersion));
+        if (KeyShareCount < 1) throw new ArgumentOutOfRangeException(nameof(KeyShareCount));
+        if (MaxVersion == DtlsVersion.Dtls13 && CipherSuites13.Count == 0) throw new ArgumentException("No DTLS 1.3 cipher suite.", nameof(CipherSuites13));
         foreach (var p in SrtpProfiles)
             if (!SrtpProfileInfo.IsKnown(p)) throw new ArgumentException($"Unknown SRTP profile {p}.", nameof(SrtpProfiles));
     }

@@ -37,6 +37,7 @@ public sealed class BouncyCastleInteropTests
         var bcServer = new BcSrtpServer(TestCertificates.Server, BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80, (int)group);
         var client = DtlsConnection.CreateClient(new DtlsOptions
         {
+            MaxVersion = DtlsVersion.Dtls12,
             Certificate = TestCertificates.Client,
             RemoteFingerprint = TestCertificates.Server.Sha256Fingerprint,
             SrtpProfiles = [Dtls.SrtpProtectionProfile.AeadAes128Gcm, Dtls.SrtpProtectionProfile.Aes128CmHmacSha1_80],
@@ -84,6 +85,7 @@ public sealed class BouncyCastleInteropTests
         var bcClient = new BcSrtpClient(TestCertificates.Client, [BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80, BcSrtp.SRTP_AES128_CM_HMAC_SHA1_32], (int)group);
         var server = DtlsConnection.CreateServer(new DtlsOptions
         {
+            MaxVersion = DtlsVersion.Dtls12,
             Certificate = TestCertificates.Server,
             RemoteFingerprint = TestCertificates.Client.Sha256Fingerprint,
             InitialRetransmitTimeout = TimeSpan.FromMilliseconds(200),
@@ -124,6 +126,7 @@ public sealed class BouncyCastleInteropTests
         var bcClient = new BcSrtpClient(TestCertificates.Client, [BcSrtp.SRTP_AES128_CM_HMAC_SHA1_80], NamedGroup.secp256r1, sendCertificate: false);
         var server = DtlsConnection.CreateServer(new DtlsOptions
         {
+            MaxVersion = DtlsVersion.Dtls12,
             Certificate = TestCertificates.Server,
             InitialRetransmitTimeout = TimeSpan.FromMilliseconds(200),
         }, new DtlsCookieResponder(), [127, 0, 0, 1, 0x30, 0x39]);

@@ -45,4 +45,25 @@ public sealed class FuzzTests
         }
         Assert.True(outcomes.GetValueOrDefault(DtlsState.Connected) > 0, string.Join(", ", outcomes));
     }
+
+    /// <summary>The same for DTLS 1.3 with the hybrid group (both roles parse mutated hellos, key shares, records and ACKs).</summary>
+    [Fact]
+    public void MutatedDtls13HandshakeDatagramsNeverThrow()
+    {
+        var outcomes = new Dictionary<DtlsState, int>();
+        for (var seed = 0; seed < 40; seed++)
+        {
+            var random = new Random(seed);
+            var client = new DtlsPeer(DtlsConnection.CreateClient(Pairs13.V13(Pairs.ClientOptions(o => o with { HandshakeTimeout = TimeSpan.FromSeconds(20) }))));
+            var server = new DtlsPeer(DtlsConnection.CreateServer(Pairs13.V13(Pairs.ServerOptions(o => o with { HandshakeTimeout = TimeSpan.FromSeconds(20) }))));
+            var driver = new TwoPeerDriver(new MutatingPeer(client, random), new MutatingPeer(server, random));
+            client.Connection.Start(driver.Now);
+            driver.RunUntil(() => client.Connection.State is DtlsState.Connected or DtlsState.Failed
+                && server.Connection.State is DtlsState.Connected or DtlsState.Failed or DtlsState.New, TimeSpan.FromSeconds(30));
+            outcomes[client.Connection.State] = outcomes.GetValueOrDefault(client.Connection.State) + 1;
+            if (client.Connection.State == DtlsState.Failed) Assert.NotNull(client.Event<DtlsFailed>());
+            Assert.NotEqual(DtlsState.Handshaking, client.Connection.State);
+        }
+        Assert.True(outcomes.GetValueOrDefault(DtlsState.Connected) > 0, string.Join(", ", outcomes));
+    }
 }

@@ -44,13 +44,14 @@ internal static class Pairs
 {
     public static DtlsOptions ClientOptions(Func<DtlsOptions, DtlsOptions>? tweak = null)
     {
-        var o = new DtlsOptions { Certificate = TestCertificates.Client, RemoteFingerprint = TestCertificates.Server.Sha256Fingerprint };
+        // The DTLS 1.2 tests pin 1.2 (DTLS 1.3 is the default; its tests say MaxVersion = Dtls13 themselves).
+        var o = new DtlsOptions { Certificate = TestCertificates.Client, RemoteFingerprint = TestCertificates.Server.Sha256Fingerprint, MaxVersion = DtlsVersion.Dtls12 };
         return tweak is null ? o : tweak(o);
     }
 
     public static DtlsOptions ServerOptions(Func<DtlsOptions, DtlsOptions>? tweak = null)
     {
-        var o = new DtlsOptions { Certificate = TestCertificates.Server, RemoteFingerprint = TestCertificates.Client.Sha256Fingerprint };
+        var o = new DtlsOptions { Certificate = TestCertificates.Server, RemoteFingerprint = TestCertificates.Client.Sha256Fingerprint, MaxVersion = DtlsVersion.Dtls12 };
         return tweak is null ? o : tweak(o);
     }
 

@@ -12,6 +12,13 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
     private enum Step { ServerHello, Certificate, ServerKeyExchange, CertificateRequestOrDone, ServerHelloDone, Finished, Done }
 
     private readonly byte[] _random = NewRandom();
+
+    /// <summary>
+    /// Continues a handshake whose ClientHello (offering DTLS 1.3 and 1.2) the 1.3 client sent, after the server
+    /// chose 1.2: the same random, the ClientHello already in the transcript; the next message is the ServerHello
+    /// (or a HelloVerifyRequest).
+    /// </summary>
+    public ClientHandshake(DtlsConnection connection, byte[] random) : this(connection) => _random = random;
     private byte[] _cookie = [];
     private Step _step = Step.ServerHello;
     private ServerHello? _serverHello;
@@ -144,6 +151,7 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
             Connection.SrtpProfile = hello.Extensions.SrtpProfiles[0];
         }
         _serverHello = hello;
+        Connection.Version = DtlsVersion.Dtls12;
         Connection.SetSuite(info);
         Connection.SetRandoms(_random, hello.Random);
         _step = Step.Certificate;

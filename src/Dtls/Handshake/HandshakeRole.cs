@@ -19,7 +19,7 @@ internal abstract class HandshakeRole(DtlsConnection connection) : IDisposable
     /// <summary>The next handshake message in message_seq order.</summary>
     public abstract void HandleMessage(ReceivedMessage message);
 
-    public void Dispose() => Ephemeral?.Dispose();
+    public virtual void Dispose() => Ephemeral?.Dispose();
 
     protected void Unexpected(ReceivedMessage message) =>
         Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.UnexpectedMessage,
@@ -64,6 +64,12 @@ internal abstract class HandshakeRole(DtlsConnection connection) : IDisposable
             return false;
         }
         if (!l.TryVector24(out var der) || der.IsEmpty) { DecodeError(message); return false; }
+        return AcceptCertificateDer(der);
+    }
+
+    /// <summary>The fingerprint check and key import of the peer's end-entity certificate; false after failing.</summary>
+    protected bool AcceptCertificateDer(ReadOnlySpan<byte> der)
+    {
         if (Options.RemoteFingerprint is { } expected && !DtlsFingerprint.Matches(der, Options.RemoteFingerprintAlgorithm, expected))
         {
             Connection.Fail(DtlsFailureReason.FingerprintMismatch, DtlsAlertDescription.BadCertificate,

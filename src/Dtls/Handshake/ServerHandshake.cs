@@ -93,6 +93,10 @@ internal sealed class ServerHandshake(DtlsConnection connection) : HandshakeRole
 
         _clientRandom = hello.Random;
         var serverRandom = NewRandom();
+        // RFC 8446 4.1.3 (RFC 9147 5.3): a server able to speak DTLS 1.3 that negotiates 1.2 says so in the last
+        // eight bytes of its random, so a 1.3 client detects a downgrade.
+        if (Options.MaxVersion == DtlsVersion.Dtls13) "DOWNGRD\u0001"u8.CopyTo(serverRandom.AsSpan(24));
+        Connection.Version = DtlsVersion.Dtls12;
         _extendedMasterSecret = ext.ExtendedMasterSecret;
         Connection.SetSuite(suite);
         Connection.SetRandoms(hello.Random, serverRandom);

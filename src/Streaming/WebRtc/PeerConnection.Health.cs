@@ -1,3 +1,4 @@
+using Transport.Dtls;
 using Transport.Ice;
 
 namespace Transport.Streaming.WebRtc;
@@ -34,6 +35,9 @@ namespace Transport.Streaming.WebRtc;
 /// <param name="PairNominated">True when <paramref name="SelectedCandidatePair"/> is a nominated (selected) pair, false
 /// when it is the valid pair data goes on before nomination.</param>
 /// <param name="SctpDataChunksSent">DATA chunks sent, retransmissions included (<see cref="Transport.Sctp.SctpCounters.DataChunksSent"/>).</param>
+/// <param name="DtlsVersion">The negotiated DTLS version (1.2 or 1.3), once the ServerHello was exchanged.</param>
+/// <param name="DtlsCipherSuite">The negotiated DTLS cipher suite.</param>
+/// <param name="DtlsGroup">The negotiated key exchange group (X25519MLKEM768, x25519, secp256r1, ...).</param>
 public sealed record PeerConnectionHealth(
     ConnectionState State,
     ConnectionReason? Reason,
@@ -55,7 +59,10 @@ public sealed record PeerConnectionHealth(
     double? MediaDeliveryRate = null,
     TimeSpan? SinceMediaFeedback = null,
     bool PairNominated = false,
-    long SctpDataChunksSent = 0)
+    long SctpDataChunksSent = 0,
+    DtlsVersion? DtlsVersion = null,
+    DtlsCipherSuite? DtlsCipherSuite = null,
+    DtlsNamedGroup? DtlsGroup = null)
 {
     /// <summary>
     /// The fraction of SCTP DATA transmissions that were retransmissions, in [0, 1]; null before any DATA was sent.
@@ -107,7 +114,10 @@ public sealed partial class PeerConnectionCore
             TransportCcSender?.DeliveryRate,
             TransportCcSender?.LastFeedbackAt is { } fb ? Max(now - fb) : null,
             ice.SelectedLocal is not null,
-            sctp?.Counters.DataChunksSent ?? 0);
+            sctp?.Counters.DataChunksSent ?? 0,
+            Dtls?.Version,
+            Dtls?.CipherSuite,
+            Dtls?.Group);
     }
 
     private static TimeSpan Max(TimeSpan t) => t < TimeSpan.Zero ? TimeSpan.Zero : t;

@@ -282,7 +282,10 @@ public sealed partial class PeerConnectionCore
             HandshakeTimeout = _options.DtlsHandshakeTimeout,
             MaxHandshakeBuffer = _options.DtlsMaxHandshakeBuffer,
             DeliverApplicationDataAsEvents = false,
+            MinVersion = _options.DtlsMinVersion,
+            MaxVersion = _options.DtlsMaxVersion,
         };
+        if (_options.DtlsGroups is { } groups) options = options with { Groups = groups };
         // ICE already proved the peer's address (RFC 8445), so the server needs no HelloVerifyRequest cookie round.
         _dtls = client ? DtlsConnection.CreateClient(options) : DtlsConnection.CreateServer(options);
         Reach(ConnectionMilestone.DtlsStarted, now, client ? "as client" : "as server");
@@ -295,7 +298,8 @@ public sealed partial class PeerConnectionCore
         switch (e)
         {
             case DtlsConnected c:
-                Reach(ConnectionMilestone.DtlsConnected, now, $"as {(_dtlsClient == true ? "client" : "server")}, {c.CipherSuite}" +
+                Reach(ConnectionMilestone.DtlsConnected, now, $"as {(_dtlsClient == true ? "client" : "server")}, {_dtls!.Version}, {c.CipherSuite}, {_dtls.Group}, " +
+                    $"{_dtls.Counters.Retransmissions} retransmissions, {_dtls.Counters.Dropped} records dropped" +
                     (c.SrtpProfile is { } srtp ? $", SRTP {srtp}" : ", no SRTP"));
                 if (c.SrtpKeys is { } keys && c.SrtpProfile is { } profile)
                     _srtp = SrtpSession.Create(MapProfile(profile), _dtls!.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 2 * (keys.LocalKey.Length + keys.LocalSalt.Length)), _dtlsClient == true, _options.Srtp);

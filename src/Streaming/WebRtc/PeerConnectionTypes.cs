@@ -51,6 +51,15 @@ public sealed record PeerConnectionOptions
     /// <summary>DTLS: bytes of handshake messages held in reassembly before the peer is authenticated (default 64 KiB, <see cref="Transport.Dtls.DtlsOptions.MaxHandshakeBuffer"/>).</summary>
     public int DtlsMaxHandshakeBuffer { get; init; } = Transport.Dtls.DtlsOptions.DefaultMaxHandshakeBuffer;
     /// <summary>
+    /// DTLS: the highest version offered or accepted (<see cref="Transport.Dtls.DtlsOptions.MaxVersion"/>). Default
+    /// DTLS 1.3 (with X25519MLKEM768 first; Firefox ESR 153 and Chromium 156 negotiate it with us); 1.2 peers get 1.2.
+    /// </summary>
+    public DtlsVersion DtlsMaxVersion { get; init; } = DtlsVersion.Dtls13;
+    /// <summary>DTLS: the lowest version accepted (<see cref="Transport.Dtls.DtlsOptions.MinVersion"/>; default 1.2).</summary>
+    public DtlsVersion DtlsMinVersion { get; init; } = DtlsVersion.Dtls12;
+    /// <summary>DTLS: key exchange groups in preference order; null: <see cref="Transport.Dtls.DtlsOptions.Groups"/>'s default (X25519MLKEM768 first for 1.3).</summary>
+    public IReadOnlyList<DtlsNamedGroup>? DtlsGroups { get; init; }
+    /// <summary>
     /// SCTP options (RTO, Max.Retrans, delayed SACK, buffer sizes); IsDtlsClient and MaxMessageSize are set by the
     /// connection. The default raises RTO.Min to 400 ms: browsers delay their SACKs by up to 200 ms, and with a
     /// minimum at or under that, a spurious T3-rtx on a quiet path abandons messages of partial-reliable channels

@@ -37,7 +37,7 @@ public sealed class HeadlessChromium : IAsyncDisposable
         return page;
     }
 
-    public static async Task<HeadlessChromium> LaunchAsync(NetworkNamespace ns, bool fakeMedia = false)
+    public static async Task<HeadlessChromium> LaunchAsync(NetworkNamespace ns, bool fakeMedia = false, params string[] extraArgs)
     {
         if (!File.Exists(ExecutablePath))
             throw new InvalidOperationException($"{ExecutablePath} is missing: ./test.sh installs Debian's chromium package.");
@@ -51,6 +51,7 @@ public sealed class HeadlessChromium : IAsyncDisposable
                 "--use-fake-ui-for-media-stream", "--disable-features=WebRtcHideLocalIpsWithMdns",
             };
             if (fakeMedia) args.Add("--use-fake-device-for-media-stream");
+            args.AddRange(extraArgs);
             var browser = await playwright.Chromium.LaunchAsync(new()
             {
                 ExecutablePath = ns.WrapperFor(ExecutablePath),

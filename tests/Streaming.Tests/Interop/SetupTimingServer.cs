@@ -135,7 +135,9 @@ internal sealed class SetupTimingServer : IAsyncDisposable
     {
         lock (_handles) if (_handles.Count >= MaxSessions) return null;
         var offer = SessionDescription.Parse(offerText);
-        var core = new PeerConnectionCore(_configure(new PeerConnectionOptions { Certificate = _certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } }));
+        // TRANSPORT_SETUP_DTLS=12 pins DTLS 1.2 (to compare set-up times with the DTLS 1.3 default).
+        var max = Environment.GetEnvironmentVariable("TRANSPORT_SETUP_DTLS") == "12" ? Transport.Dtls.DtlsVersion.Dtls12 : Transport.Dtls.DtlsVersion.Dtls13;
+        var core = new PeerConnectionCore(_configure(new PeerConnectionOptions { Certificate = _certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled }, DtlsMaxVersion = max }));
         core.AddHostCandidate(_udp);
         var handle = _driver.Register(new TimedEchoPeer(core));
         lock (_handles) _handles.Add(handle);
