@@ -65,8 +65,11 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
         var settings = new EchoServerSettings
         {
             Urls = "http://127.0.0.1:0",
-            UdpPort = 0,
-            WebRtc = new WebRtcTransportOptions { PeerConnection = new PeerConnectionOptions { DtlsMinVersion = min, DtlsMaxVersion = max } },
+            Sessions = new()
+            {
+                UdpPort = 0,
+                Transport = new WebRtcTransportOptions { PeerConnection = new PeerConnectionOptions { DtlsMinVersion = min, DtlsMaxVersion = max } },
+            },
         };
         var instance = ns.CreateInside(() => EchoServerApp.Build(settings, logging => logging.AddProvider(new CapturingLoggerProvider(logs))));
         instance.App.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.CreateBoundListenSocket =
