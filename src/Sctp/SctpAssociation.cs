@@ -62,6 +62,8 @@ public sealed partial class SctpAssociation
     public int ReceiveBuffered => _recvBuffered;
     /// <summary>Bytes queued or in flight that the peer has not acknowledged.</summary>
     public long OutboundBuffered => _outboundBuffered;
+    /// <summary>Our verification tag (packets to us carry it): the fuzz targets write it into injected packets.</summary>
+    internal uint LocalVerificationTag => _myTag;
     /// <summary>True when nothing is queued, in flight or waiting for acknowledgement.</summary>
     public bool IsIdle => _sendQueue.Count == 0 && _sending is null && _nextTsn - _cumAck == 1;
 

@@ -219,7 +219,7 @@ public sealed class WebSocketSessionTransport : ISessionTransport
     /// <summary>Client messages that were not understood (dropped).</summary>
     public int Malformed { get; private set; }
 
-    private static StreamInput? ParseText(ReadOnlySpan<byte> json)
+    internal static StreamInput? ParseText(ReadOnlySpan<byte> json)
     {
         try
         {
