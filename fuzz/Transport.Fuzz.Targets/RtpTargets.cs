@@ -97,7 +97,8 @@ public static class RtpTargets
 
     private static readonly SrtpProfile[] Profiles = [SrtpProfile.AesCm128HmacSha1_80, SrtpProfile.AesCm128HmacSha1_32, SrtpProfile.AeadAes128Gcm, SrtpProfile.AeadAes256Gcm];
 
-    internal static SrtpContext Context(SrtpProfile profile)
+    /// <summary>A context with the fixed test key of the SRTP targets.</summary>
+    public static SrtpContext Context(SrtpProfile profile)
     {
         var key = new byte[SrtpProfileInfo.MasterKeyLength(profile)];
         var salt = new byte[SrtpProfileInfo.MasterSaltLength(profile)];
