@@ -39,6 +39,10 @@ public static class CorpusBuilder
         // A full session: two peer connection cores, audio, video and a data channel, on virtual time.
         var session = CaptureSession();
         foreach (var d in session.Datagrams.Where(d => d[0] < 2).Take(12)) Add("stun", d);
+        Add("peer-connected", FuzzRecords.Join(session.Datagrams.Skip(session.Datagrams.Count / 2).Take(20)));
+        Add("peer-connected", FuzzRecords.Join(session.Datagrams.Where(d => d[0] < 2).Take(4)));
+        Add("peer-connected", FuzzRecords.Join(session.Datagrams.Where(d => d[0] is >= 20 and <= 63).Take(6)));
+        Add("peer-connected", FuzzRecords.Join(session.Datagrams.Where(d => d[0] >= 128).Take(8)));
         foreach (var d in session.Datagrams.Where(d => d[0] is >= 20 and <= 63).Take(10)) Add("dtls-connected", FuzzRecords.Join([d]));
         foreach (var d in session.Datagrams.Where(d => d[0] is >= 128 and <= 191).Take(6)) { Add("srtp", [0, .. d]); Add("srtcp", [0, .. d]); }
         foreach (var p in session.PlainRtp.Take(16)) { Add("rtp", p); Add("srtp", [4, .. p]); Add("srtp", [(byte)(4 | 2), .. p]); }

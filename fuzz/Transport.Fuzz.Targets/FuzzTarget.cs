@@ -29,6 +29,7 @@ public static class FuzzTargets
         .. SctpTargets.All,
         .. RtpTargets.All,
         .. SignalingTargets.All,
+        .. PeerTargets.All,
     ];
 
     /// <summary>The target of that name, or null.</summary>

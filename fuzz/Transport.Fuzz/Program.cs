@@ -51,6 +51,7 @@ internal static class Program
             .Where(f => !Path.GetFileName(f).StartsWith('.') && !f.EndsWith(".txt", StringComparison.Ordinal)).ToList();
         var failures = 0;
         var slowest = (Name: "", Ms: 0.0);
+        var times = new List<double>();
         foreach (var f in files)
         {
             var data = File.ReadAllBytes(f);
@@ -58,9 +59,12 @@ internal static class Program
             try { target.Run(data); }
             catch (Exception e) { failures++; Console.WriteLine($"CRASH {f}: {e.GetType().Name}: {e.Message}\n{e.StackTrace}"); }
             var ms = sw.Elapsed.TotalMilliseconds;
+            times.Add(ms);
             if (ms > slowest.Ms) slowest = (f, ms);
         }
-        Console.WriteLine($"{target.Name}: {files.Count} inputs, {failures} crashes, slowest {slowest.Ms:0.0} ms ({slowest.Name})");
+        times.Sort();
+        var median = times.Count == 0 ? 0 : times[times.Count / 2];
+        Console.WriteLine($"{target.Name}: {files.Count} inputs, {failures} crashes, median {median:0.00} ms, slowest {slowest.Ms:0.0} ms ({slowest.Name}; the first input includes the JIT)");
         return failures == 0 ? 0 : 1;
     }
 }
