@@ -46,7 +46,8 @@ mkdir -p "fuzz/crashes/$target"
 for f in "$findings"/default/crashes/id:* "$findings"/default/hangs/id:*; do
   [ -f "$f" ] || continue
   kind=$(basename "$(dirname "$f")"); sum=$(sha1sum "$f" | cut -c1-12)
-  cp "$f" "fuzz/crashes/$target/${kind%s}-$sum"
+  case $kind in crashes) kind=crash;; hangs) kind=hang;; esac
+  cp "$f" "fuzz/crashes/$target/$kind-$sum"
 done
 rmdir "fuzz/crashes/$target" 2>/dev/null || true
 echo "$target: $(get execs_done) inputs in $(get run_time) s, $(get execs_per_sec) inputs/s, paths $(get corpus_count), edges $(get edges_found) (map coverage $(get bitmap_cvg)), crashes $crashes, hangs $hangs"

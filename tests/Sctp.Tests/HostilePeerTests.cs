@@ -26,6 +26,20 @@ public sealed class HostilePeerTests
             return p;
         }
 
+        /// <summary>A HEARTBEAT ACK echoing a Heartbeat Info (type 1) with the given send time in ticks.</summary>
+        public byte[] HeartbeatAck(long ticks)
+        {
+            var p = new byte[12 + 16];
+            _header.CopyTo(p, 0);
+            var c = p.AsSpan(12);
+            ChunkHeader.Write(c, ChunkType.HeartbeatAck, 0, 16);
+            BinaryPrimitives.WriteUInt16BigEndian(c[4..], 1);
+            BinaryPrimitives.WriteUInt16BigEndian(c[6..], 12);
+            BinaryPrimitives.WriteInt64BigEndian(c[8..], ticks);
+            CommonHeader.Seal(p, zeroChecksum: false);
+            return p;
+        }
+
         public byte[] Sack(uint cum, uint arwnd, params (ushort, ushort)[] gaps)
         {
             var p = new byte[12 + 16 + 4 * gaps.Length];
@@ -56,6 +70,24 @@ public sealed class HostilePeerTests
     }
 
     private static int Bound(SctpOptions o) => o.ReceiveBufferSize + 64 * 1024;
+
+    [Fact]
+    public void ForgedHeartbeatAckTimesAreDroppedNotThrown()
+    {
+        // Found by fuzzing (fuzz/crashes/sctp-fresh): a HEARTBEAT ACK whose echoed send time was far in the past
+        // overflowed the RTT arithmetic. The echoed time is the peer's to forge: out of range, it is counted and dropped;
+        // unsolicited, it is no RTT sample.
+        var (a, b, d) = Pair.Connected(a: new SctpOptions { OfferZeroChecksum = false }, b: new SctpOptions { OfferZeroChecksum = false });
+        var f = Capture(a.Association, d);
+        var rto = b.Association.Rto;
+        var malformed = b.Association.Counters.Malformed;
+        foreach (var ticks in new[] { long.MinValue, -1, long.MaxValue, d.Now.Ticks + 1 })
+            b.Association.HandlePacket(f.HeartbeatAck(ticks), d.Now);
+        b.Association.HandlePacket(f.HeartbeatAck(0), d.Now); // in range, but no heartbeat of B's is outstanding
+        Assert.Equal(malformed + 4, b.Association.Counters.Malformed);
+        Assert.Equal(rto, b.Association.Rto);
+        Assert.Equal(SctpState.Established, b.Association.State);
+    }
 
     [Fact]
     public void TsnFloodAcrossAndBeyondTheWindowKeepsMemoryBounded()
