@@ -50,4 +50,10 @@ for f in "$findings"/default/crashes/id:* "$findings"/default/hangs/id:*; do
   cp "$f" "fuzz/crashes/$target/$kind-$sum"
 done
 rmdir "fuzz/crashes/$target" 2>/dev/null || true
+# Inputs that found new coverage join the seed corpus (up to 40 a run, none over 16 KiB; tests/Fuzz.Tests replays them).
+n=0
+for f in "$findings"/default/queue/id:*+cov*; do
+  [ -f "$f" ] && [ "$(stat -c %s "$f")" -le 16384 ] && [ $n -lt 40 ] || continue
+  cp "$f" "fuzz/corpus/$target/afl-$(sha1sum "$f" | cut -c1-12)"; n=$((n + 1))
+done
 echo "$target: $(get execs_done) inputs in $(get run_time) s, $(get execs_per_sec) inputs/s, paths $(get corpus_count), edges $(get edges_found) (map coverage $(get bitmap_cvg)), crashes $crashes, hangs $hangs"
