@@ -104,12 +104,25 @@ public static class DtlsTargets
     /// <summary>A connected pair; the server receives the datagrams; then application data must flow both ways.</summary>
     public static void Connected(ReadOnlySpan<byte> data)
     {
+        var datagrams = new List<byte[]>();
+        foreach (var (offset, length) in FuzzRecords.Split(data)) datagrams.Add(data.Slice(offset, length).ToArray());
+        ConnectedWith(datagrams, stepEvery: int.MaxValue);
+    }
+
+    /// <summary>The connected target over any number of datagrams (the soak test sends 100,000); time advances 5 ms every <paramref name="stepEvery"/>.</summary>
+    public static void ConnectedWith(IEnumerable<byte[]> datagrams, int stepEvery)
+    {
         var (c, s, driver) = Pair();
         using var _c = c.Connection;
         using var _s = s.Connection;
         if (!driver.RunUntil(() => c.Connection.State == DtlsState.Connected && s.Connection.State == DtlsState.Connected, TimeSpan.FromSeconds(10)))
             throw new FuzzPropertyException("the pair did not connect before the input");
-        foreach (var (offset, length) in FuzzRecords.Split(data)) s.HandleDatagram(data.Slice(offset, length), driver.Now);
+        var n = 0;
+        foreach (var d in datagrams)
+        {
+            s.HandleDatagram(d, driver.Now);
+            if (++n % stepEvery == 0) driver.RunFor(TimeSpan.FromMilliseconds(5));
+        }
         driver.RunFor(TimeSpan.FromMilliseconds(200));
         if (c.Connection.State != DtlsState.Connected || s.Connection.State != DtlsState.Connected)
             throw new FuzzPropertyException($"garbage took the connection down: client {c.Connection.State}, server {s.Connection.State} ({string.Join(", ", s.Events.OfType<DtlsFailed>())})");

@@ -40,6 +40,14 @@ public static class PeerTargets
     /// <summary>A connected pair; B receives the datagrams; then data must flow both ways and both stay connected.</summary>
     public static void Connected(ReadOnlySpan<byte> data)
     {
+        var datagrams = new List<byte[]>();
+        foreach (var (offset, length) in FuzzRecords.Split(data)) datagrams.Add(data.Slice(offset, length).ToArray());
+        ConnectedWith(datagrams, stepEvery: 1);
+    }
+
+    /// <summary>The connected target over any number of datagrams (the soak test sends 100,000); time advances 2 ms every <paramref name="stepEvery"/>.</summary>
+    public static void ConnectedWith(IEnumerable<byte[]> datagrams, int stepEvery)
+    {
         var endA = StunIceTargets.RemoteEnd;
         var endB = StunIceTargets.LocalEnd;
         using var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = DtlsTargets.ClientCertificate, Ice = new IceAgentOptions { Role = IceRole.Controlling, Random = new Random(1) } });
@@ -57,10 +65,11 @@ public static class PeerTargets
         var driver = new TwoPeerDriver(pa, pb);
         if (!driver.RunUntil(() => pa.Opened.Count > 0 && pb.Opened.Count > 0, TimeSpan.FromSeconds(10)))
             throw new FuzzPropertyException($"the pair did not connect before the input: A {a.State}, B {b.State}");
-        foreach (var (offset, length) in FuzzRecords.Split(data))
+        var n = 0;
+        foreach (var d in datagrams)
         {
-            pb.HandleDatagram(data.Slice(offset, length), driver.Now);
-            driver.RunFor(TimeSpan.FromMilliseconds(2));
+            pb.HandleDatagram(d, driver.Now);
+            if (++n % stepEvery == 0) driver.RunFor(TimeSpan.FromMilliseconds(2));
         }
         driver.RunFor(TimeSpan.FromMilliseconds(500));
         if (a.State != ConnectionState.Connected || b.State != ConnectionState.Connected)

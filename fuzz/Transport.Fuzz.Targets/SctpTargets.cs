@@ -14,7 +14,7 @@ public static class SctpTargets
     public static IEnumerable<FuzzTarget> All =>
     [
         new("sctp-fresh", Fresh, "a new (listening) association receives the packets (byte 0 bit 0: fill in the CRC32c)"),
-        new("sctp-established", Established, "an established pair with an open channel; B receives the packets (bit 0: CRC32c, bit 1: B's verification tag); then a message must still cross both ways"),
+        new("sctp-established", Established, "an established pair with an open channel; B receives the packets (bit 0: CRC32c, bit 1: B's verification tag); then a message must still cross both ways (without the tag nothing may close it)"),
         new("dcep", DcepMessages, "Dcep.TryRead, and each record sent by A as a PPID 50 message on a new stream to B; then the open channel must still work"),
     ];
 
@@ -102,7 +102,7 @@ public static class SctpTargets
     /// When both associations are still established after the input, a message must cross each way; when one is not,
     /// it must have said so with an event (garbage with the right tag may legitimately abort an association).
     /// </summary>
-    private static void ExchangeStillWorks(Peer a, Peer b, TwoPeerDriver driver, DataChannel atA, DataChannel atB)
+    private static bool ExchangeStillWorks(Peer a, Peer b, TwoPeerDriver driver, DataChannel atA, DataChannel atB)
     {
         driver.RunFor(TimeSpan.FromSeconds(1));
         Bounded(a.Association);
@@ -112,9 +112,9 @@ public static class SctpTargets
             foreach (var p in new[] { a, b })
                 if (p.Association.State is SctpState.Closed or SctpState.Failed && !p.Kinds.Contains(SctpEventKind.Closed) && !p.Kinds.Contains(SctpEventKind.Failed))
                     throw new FuzzPropertyException($"association {p.Association.State} without a Closed or Failed event");
-            return;
+            return false;
         }
-        if (atA.State != DataChannelState.Open || atB.State != DataChannelState.Open) return; // the input reset the stream
+        if (atA.State != DataChannelState.Open || atB.State != DataChannelState.Open) return false; // the input reset the stream
         a.Messages.Clear();
         b.Messages.Clear();
         atA.Send("from a"u8, true, driver.Now);
@@ -122,25 +122,42 @@ public static class SctpTargets
         driver.RunUntil(() => b.Messages.Any(m => m.Data.AsSpan().SequenceEqual("from a"u8)) && a.Messages.Any(m => m.Data.AsSpan().SequenceEqual("from b"u8)), TimeSpan.FromSeconds(30));
         if (!b.Messages.Any(m => m.Data.AsSpan().SequenceEqual("from a"u8)) || !a.Messages.Any(m => m.Data.AsSpan().SequenceEqual("from b"u8)))
             throw new FuzzPropertyException($"messages no longer cross after the input: A {a.Association.State}, B {b.Association.State}");
+        return true;
     }
 
     /// <summary>An established pair; B receives the packets; then the exchange must still work.</summary>
     public static void Established(ReadOnlySpan<byte> data)
     {
         if (data.IsEmpty) return;
-        var flags = data[0];
         var body = data[1..];
+        var packets = new List<byte[]>();
+        foreach (var (offset, length) in FuzzRecords.Split(body)) packets.Add(body.Slice(offset, length).ToArray());
+        // Without B's verification tag (bit 1 clear) nothing may close the association or its channel.
+        if (!EstablishedWith(data[0], packets, stepEvery: 1, out var outcome) && (data[0] & 2) == 0)
+            throw new FuzzPropertyException("packets without the verification tag closed the association: " + outcome);
+    }
+
+    /// <summary>
+    /// The established target over any number of packets (the soak test sends 100,000): B receives them (fixed up
+    /// per <paramref name="flags"/>), time advances 5 ms every <paramref name="stepEvery"/> packets, then the exchange must still work.
+    /// </summary>
+    /// <returns>True when the pair was still established and the exchange was checked; false when the input closed it (with its event).</returns>
+    public static bool EstablishedWith(byte flags, IEnumerable<byte[]> packets, int stepEvery) => EstablishedWith(flags, packets, stepEvery, out _);
+
+    /// <summary>As <see cref="EstablishedWith(byte, IEnumerable{byte[]}, int)"/>, saying how the pair ended.</summary>
+    public static bool EstablishedWith(byte flags, IEnumerable<byte[]> packets, int stepEvery, out string outcome)
+    {
         var (a, b, driver, atA, atB) = Connected();
-        var packet = new byte[65536];
-        foreach (var (offset, length) in FuzzRecords.Split(body))
+        var n = 0;
+        foreach (var p in packets)
         {
-            var p = packet.AsSpan(0, length);
-            body.Slice(offset, length).CopyTo(p);
             Fix(p, flags, b.Association.LocalVerificationTag);
             b.HandleDatagram(p, driver.Now);
-            driver.RunFor(TimeSpan.FromMilliseconds(5));
+            if (++n % stepEvery == 0) driver.RunFor(TimeSpan.FromMilliseconds(5));
         }
-        ExchangeStillWorks(a, b, driver, atA, atB);
+        var worked = ExchangeStillWorks(a, b, driver, atA, atB);
+        outcome = $"A {a.Association.State} ({a.Association.CloseReason}), B {b.Association.State} ({b.Association.CloseReason}), channel at A {atA.State}, at B {atB.State}; B's counters: malformed {b.Association.Counters.Malformed}, bad tag {b.Association.Counters.BadVerificationTag}";
+        return worked;
     }
 
     /// <summary>DCEP parsing, and each record as a DATA_CHANNEL_OPEN-position message through a real association.</summary>
@@ -159,6 +176,6 @@ public static class SctpTargets
             stream += 2;
             driver.RunFor(TimeSpan.FromMilliseconds(20));
         }
-        ExchangeStillWorks(a, b, driver, atA, atB);
+        _ = ExchangeStillWorks(a, b, driver, atA, atB);
     }
 }

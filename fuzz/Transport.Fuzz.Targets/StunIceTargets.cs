@@ -150,7 +150,15 @@ public static class StunIceTargets
     public static void IceConnected(ReadOnlySpan<byte> data)
     {
         if (data.IsEmpty) return;
-        var flags = data[0];
+        var body = data[1..];
+        var datagrams = new List<byte[]>();
+        foreach (var (offset, length) in FuzzRecords.Split(body)) datagrams.Add(body.Slice(offset, length).ToArray());
+        IceConnectedWith(data[0], datagrams, stepEvery: 1);
+    }
+
+    /// <summary>The connected target over any number of datagrams (the soak test sends 100,000); time advances 5 ms every <paramref name="stepEvery"/>.</summary>
+    public static void IceConnectedWith(byte flags, IEnumerable<byte[]> datagrams, int stepEvery)
+    {
         using var a = NewAgent(IceRole.Controlling, RemoteCredentials);
         using var b = NewAgent(IceRole.Controlled, LocalCredentials);
         var pa = new AgentPeer(a, RemoteEnd, LocalEnd);
@@ -167,13 +175,13 @@ public static class StunIceTargets
         if (!driver.RunUntil(() => a.State == IceConnectionState.Connected && b.State == IceConnectionState.Connected && a.SelectedLocal is not null && b.SelectedLocal is not null, TimeSpan.FromSeconds(10)))
             throw new FuzzPropertyException("the pair did not connect before the input");
         var signed = new byte[4096];
-        var body = data[1..];
-        foreach (var (offset, length) in FuzzRecords.Split(body))
+        var n = 0;
+        foreach (var datagram in datagrams)
         {
-            var d = body.Slice(offset, length);
+            ReadOnlySpan<byte> d = datagram;
             if ((flags & 1) != 0) d = Resign(d, signed, LocalCredentials.Password, RemoteCredentials.Password);
             pb.HandleDatagram(d, driver.Now);
-            driver.RunFor(TimeSpan.FromMilliseconds(5));
+            if (++n % stepEvery == 0) driver.RunFor(TimeSpan.FromMilliseconds(5));
         }
         driver.RunFor(TimeSpan.FromSeconds(1));
         // Data both ways after the garbage.

@@ -40,6 +40,20 @@ public sealed class HostilePeerTests
             return p;
         }
 
+        /// <summary>A packet with <paramref name="tag"/>: a first chunk of <paramref name="firstType"/> (8 bytes of garbage value), then a SHUTDOWN.</summary>
+        public byte[] ShutdownBundledAfter(byte firstType, uint tag)
+        {
+            var p = new byte[12 + 12 + 8];
+            _header.CopyTo(p, 0);
+            BinaryPrimitives.WriteUInt32BigEndian(p.AsSpan(4), tag);
+            var c = p.AsSpan(12);
+            ChunkHeader.Write(c, firstType, 0, 12);
+            ChunkHeader.Write(c[12..], ChunkType.Shutdown, 0, 8);
+            BinaryPrimitives.WriteUInt32BigEndian(c[16..], FirstTsn);
+            CommonHeader.Seal(p, zeroChecksum: false);
+            return p;
+        }
+
         public byte[] Sack(uint cum, uint arwnd, params (ushort, ushort)[] gaps)
         {
             var p = new byte[12 + 16 + 4 * gaps.Length];
@@ -70,6 +84,21 @@ public sealed class HostilePeerTests
     }
 
     private static int Bound(SctpOptions o) => o.ReceiveBufferSize + 64 * 1024;
+
+    [Fact]
+    public void ChunksBundledAfterAChunkWithItsOwnTagRuleNeedOurTag()
+    {
+        // Found by fuzzing (the 100,000-packet soak of tests/Fuzz.Tests): INIT passes the tag check with tag 0 and
+        // COOKIE ECHO with the cookie's tag, so a SHUTDOWN bundled after a garbage one shut the association down
+        // without the verification tag. RFC 9260 section 6.10 bundles nothing with INIT; after COOKIE ECHO the tag is ours.
+        var (a, b, d) = Pair.Connected(a: new SctpOptions { OfferZeroChecksum = false }, b: new SctpOptions { OfferZeroChecksum = false });
+        var f = Capture(a.Association, d);
+        var badTag = b.Association.Counters.BadVerificationTag;
+        b.Association.HandlePacket(f.ShutdownBundledAfter(ChunkType.Init, 0), d.Now);
+        b.Association.HandlePacket(f.ShutdownBundledAfter(ChunkType.CookieEcho, 0x12345678), d.Now);
+        Assert.Equal(SctpState.Established, b.Association.State);
+        Assert.Equal(badTag + 2, b.Association.Counters.BadVerificationTag);
+    }
 
     [Fact]
     public void ForgedHeartbeatAckTimesAreDroppedNotThrown()
