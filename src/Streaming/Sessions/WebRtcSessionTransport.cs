@@ -253,12 +253,12 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
         {
             using var doc = JsonDocument.Parse(json);
             var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type)) return (ControlMessage.Malformed, 0);
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String) return (ControlMessage.Malformed, 0);
             if (type.ValueEquals("pong") && root.TryGetProperty("id", out var id) && id.TryGetInt64(out var n)) return (ControlMessage.Pong, n);
             if (type.ValueEquals("bye")) return (ControlMessage.Bye, 0);
             return (ControlMessage.Malformed, 0);
         }
-        catch (JsonException) { return (ControlMessage.Malformed, 0); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException) { return (ControlMessage.Malformed, 0); }
     }
 
     private void End(SessionEndReason reason)
