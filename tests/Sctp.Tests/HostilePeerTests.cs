@@ -54,6 +54,16 @@ public sealed class HostilePeerTests
             return p;
         }
 
+        public byte[] ForwardTsn(uint newCumulativeTsn)
+        {
+            var p = new byte[12 + 8];
+            _header.CopyTo(p, 0);
+            ChunkHeader.Write(p.AsSpan(12), ChunkType.ForwardTsn, 0, 8);
+            BinaryPrimitives.WriteUInt32BigEndian(p.AsSpan(16), newCumulativeTsn);
+            CommonHeader.Seal(p, zeroChecksum: false);
+            return p;
+        }
+
         public byte[] Sack(uint cum, uint arwnd, params (ushort, ushort)[] gaps)
         {
             var p = new byte[12 + 16 + 4 * gaps.Length];
@@ -98,6 +108,22 @@ public sealed class HostilePeerTests
         b.Association.HandlePacket(f.ShutdownBundledAfter(ChunkType.CookieEcho, 0x12345678), d.Now);
         Assert.Equal(SctpState.Established, b.Association.State);
         Assert.Equal(badTag + 2, b.Association.Counters.BadVerificationTag);
+    }
+
+    [Fact]
+    public void AForwardTsnBeyondTheReceiveWindowAbortsWithAReason()
+    {
+        // Found by fuzzing (sctp-established): a FORWARD TSN far ahead moved the cumulative TSN past everything the
+        // peer would send next, and the association stayed Established delivering nothing. Now a protocol violation.
+        var (a, b, d) = Pair.Connected(a: new SctpOptions { OfferZeroChecksum = false }, b: new SctpOptions { OfferZeroChecksum = false });
+        var f = Capture(a.Association, d);
+        b.Association.HandlePacket(f.ForwardTsn(f.FirstTsn + 100), d.Now); // within the window: taken
+        Assert.Equal(SctpState.Established, b.Association.State);
+        b.Association.HandlePacket(f.ForwardTsn(f.FirstTsn + 0x4000_0000), d.Now);
+        Assert.Equal(SctpState.Failed, b.Association.State);
+        Assert.Contains("FORWARD TSN", b.Association.CloseReason);
+        b.Drain();
+        Assert.True(b.Has(SctpEventKind.Failed));
     }
 
     [Fact]
