@@ -207,17 +207,6 @@ public static class CorpusBuilder
 
     private sealed record Session(List<byte[]> Datagrams, List<byte[]> PlainRtp, string Offer, string Answer, byte VideoPt);
 
-    private sealed class CorePeer(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : IVirtualPeer
-    {
-        public PeerConnectionCore Core { get; } = core;
-        public List<PeerConnectionEvent> Events { get; } = new();
-        public void HandleDatagram(ReadOnlySpan<byte> datagram, TimeSpan now) { Core.HandleDatagram(datagram, local, remote, now); Drain(); }
-        public void HandleTimeout(TimeSpan now) { Core.HandleTimeout(now); Drain(); }
-        public bool TryPollTransmit(Span<byte> destination, out int written) => Core.TryPollTransmit(destination, out written, out _, out _);
-        public TimeSpan? PollTimeout() => Core.PollTimeout();
-        public void Drain() { while (Core.TryPollEvent(out var e)) Events.Add(e); }
-    }
-
     private static Session CaptureSession()
     {
         var endA = StunIceTargets.RemoteEnd;
@@ -232,8 +221,8 @@ public static class CorpusBuilder
         var offer = a.CreateOffer(TimeSpan.Zero).ToString();
         var answer = b.CreateAnswer(SessionDescription.Parse(offer), TimeSpan.Zero).ToString();
         a.SetRemoteDescription(SessionDescription.Parse(answer), TimeSpan.Zero);
-        var pa = new CorePeer(a, endA, endB);
-        var pb = new CorePeer(b, endB, endA);
+        var pa = new PeerTargets.Peer(a, endA, endB);
+        var pb = new PeerTargets.Peer(b, endB, endA);
         var driver = new TwoPeerDriver(pa, pb);
         var datagrams = new List<byte[]>();
         driver.Link.AddFilter(null, m => { if (datagrams.Count < 2000) datagrams.Add(m.ToArray()); return false; }, _ => FilterAction.Pass);
@@ -259,26 +248,13 @@ public static class CorpusBuilder
         return new Session(datagrams, plain, offer, answer, videoPt);
     }
 
-    private sealed class AgentPeer(IceAgent agent, IPEndPoint local, IPEndPoint remote) : IVirtualPeer
-    {
-        public void HandleDatagram(ReadOnlySpan<byte> datagram, TimeSpan now) { agent.HandleDatagram(datagram, local, remote, now, out _); while (agent.TryPollEvent(out _)) { } }
-        public void HandleTimeout(TimeSpan now) { agent.HandleTimeout(now); while (agent.TryPollEvent(out _)) { } }
-        public bool TryPollTransmit(Span<byte> destination, out int written)
-        {
-            while (agent.TryPollTransmit(destination, out var t)) if (t.Local.Equals(local) && t.Remote.Equals(remote)) { written = t.Length; return true; }
-            written = 0;
-            return false;
-        }
-        public TimeSpan? PollTimeout() => agent.PollTimeout();
-    }
-
     private static List<byte[]> CaptureIce()
     {
         using var a = new IceAgent(new IceAgentOptions { Role = IceRole.Controlling, LocalCredentials = StunIceTargets.RemoteCredentials, TieBreaker = 2, Random = new Random(1) });
         using var b = new IceAgent(new IceAgentOptions { Role = IceRole.Controlled, LocalCredentials = StunIceTargets.LocalCredentials, TieBreaker = 1, Random = new Random(1) });
         a.AddHostCandidate(StunIceTargets.RemoteEnd);
         b.AddHostCandidate(StunIceTargets.LocalEnd);
-        var driver = new TwoPeerDriver(new AgentPeer(a, StunIceTargets.RemoteEnd, StunIceTargets.LocalEnd), new AgentPeer(b, StunIceTargets.LocalEnd, StunIceTargets.RemoteEnd));
+        var driver = new TwoPeerDriver(new StunIceTargets.AgentPeer(a, StunIceTargets.RemoteEnd, StunIceTargets.LocalEnd), new StunIceTargets.AgentPeer(b, StunIceTargets.LocalEnd, StunIceTargets.RemoteEnd));
         var captured = new List<byte[]>();
         driver.Link.AddFilter(LinkEnd.A, m => { if (captured.Count < 64) captured.Add(m.ToArray()); return false; }, _ => FilterAction.Pass);
         a.SetRemoteCredentials(StunIceTargets.LocalCredentials, driver.Now);

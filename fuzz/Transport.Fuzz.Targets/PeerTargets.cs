@@ -18,9 +18,11 @@ public static class PeerTargets
         new("peer-connected", Connected, "two connected peer connection cores (audio, video, a data channel); B receives the datagrams from A's address; then a message must still cross both ways"),
     ];
 
-    private sealed class Peer(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : IVirtualPeer
+    /// <summary>A core on the virtual link; its events are drained after every input (also the corpus builder's).</summary>
+    internal sealed class Peer(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : IVirtualPeer
     {
         public PeerConnectionCore Core { get; } = core;
+        public List<PeerConnectionEvent> Events { get; } = new();
         public List<DataChannel> Opened { get; } = new();
         public List<string> Messages { get; } = new();
         public void HandleDatagram(ReadOnlySpan<byte> datagram, TimeSpan now) { Core.HandleDatagram(datagram, local, remote, now); Drain(); }
@@ -31,6 +33,7 @@ public static class PeerTargets
         {
             for (var i = 0; i < 100_000 && Core.TryPollEvent(out var e); i++)
             {
+                if (Events.Count < 1000 && e is not DataChannelMessageReceived) Events.Add(e);
                 if (e is DataChannelOpened o) Opened.Add(o.Channel);
                 if (e is DataChannelMessageReceived m && Messages.Count < 1000) Messages.Add(Encoding.UTF8.GetString(m.Data));
             }

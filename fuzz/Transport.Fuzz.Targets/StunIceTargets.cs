@@ -118,7 +118,8 @@ public static class StunIceTargets
         if (agent.TryPollTransmit(buffer, out _)) throw new FuzzPropertyException("the agent produced more than 1000 datagrams for one input");
     }
 
-    private sealed class AgentPeer(IceAgent agent, IPEndPoint local, IPEndPoint remote) : IVirtualPeer
+    /// <summary>An agent on the virtual link (also the corpus builder's).</summary>
+    internal sealed class AgentPeer(IceAgent agent, IPEndPoint local, IPEndPoint remote) : IVirtualPeer
     {
         public IceAgent Agent { get; } = agent;
         public List<byte[]> Received { get; } = new();
