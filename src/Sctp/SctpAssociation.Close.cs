@@ -172,8 +172,12 @@ public sealed partial class SctpAssociation
     {
         var v = chunk.Value;
         if (v.Length < 12 || BinaryPrimitives.ReadUInt16BigEndian(v) != 1) return;
-        var sent = TimeSpan.FromTicks(BinaryPrimitives.ReadInt64BigEndian(v[4..]));
-        if (sent > _now) return;
+        // The echoed send time is the peer's to forge (found by fuzzing: a negative one overflowed the RTT
+        // arithmetic): only an answer to a heartbeat of ours, carrying a time we could have sent, is an RTT sample.
+        var ticks = BinaryPrimitives.ReadInt64BigEndian(v[4..]);
+        if (ticks < 0 || ticks > _now.Ticks) { Counters.Malformed++; return; }
+        if (!_heartbeatOutstanding) return;
+        var sent = TimeSpan.FromTicks(ticks);
         _heartbeatOutstanding = false;
         _errorCount = 0;
         MeasureRtt(_now - sent);

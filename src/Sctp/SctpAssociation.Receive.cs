@@ -321,6 +321,17 @@ public sealed partial class SctpAssociation
         _sackPending = _sackImmediate = true;
         var newCum = fwd.NewCumulativeTsn;
         if (Serial.Le(newCum, _cumTsn)) return;
+        // Beyond the TSNs we accept DATA for, the peer cannot have sent what it abandons: moving there would leave every
+        // later DATA of the peer behind our cumulative TSN, delivered never (found by fuzzing: the association stayed
+        // Established and carried nothing). A protocol violation, as usrsctp treats it: ABORT, with the reason.
+        if (Serial.Gt(newCum, _cumTsn + TsnWindow))
+        {
+            Counters.OutOfWindowTsn++;
+            _sendAbort = true;
+            _abortReason = $"FORWARD TSN to {newCum}, beyond the receive window (cumulative TSN {_cumTsn})";
+            Terminate(SctpState.Failed, "ABORT sent: " + _abortReason, SctpErrorCause.ProtocolViolation);
+            return;
+        }
         // RFC 3758 section 3.6: move the cumulative TSN, forget what lies below it.
         var jump = newCum - _cumTsn;
         if (jump >= TsnWindow) Array.Clear(_tsnSeen);

@@ -62,6 +62,8 @@ public sealed partial class SctpAssociation
     public int ReceiveBuffered => _recvBuffered;
     /// <summary>Bytes queued or in flight that the peer has not acknowledged.</summary>
     public long OutboundBuffered => _outboundBuffered;
+    /// <summary>Our verification tag (packets to us carry it): the fuzz targets write it into injected packets.</summary>
+    internal uint LocalVerificationTag => _myTag;
     /// <summary>True when nothing is queued, in flight or waiting for acknowledgement.</summary>
     public bool IsIdle => _sendQueue.Count == 0 && _sending is null && _nextTsn - _cumAck == 1;
 
@@ -136,8 +138,15 @@ public sealed partial class SctpAssociation
         }
         var chunks = header.Chunks;
         var hadData = false;
+        var firstChunk = true;
         while (!chunks.IsEmpty && State is not (SctpState.Terminated or SctpState.Failed))
         {
+            // VerifyTag checked the packet by its first chunk, whose own rules (INIT: tag 0; COOKIE ECHO: the cookie's
+            // tag; ABORT/SHUTDOWN COMPLETE with the T bit: the peer's) may admit a tag other than ours. The chunks
+            // bundled after it need our tag (found by fuzzing: a garbage COOKIE ECHO or INIT carried a SHUTDOWN past
+            // the check; RFC 9260 section 6.10: INIT is never bundled, and after a COOKIE ECHO the tag is ours).
+            if (!firstChunk && (State == SctpState.Closed || header.VerificationTag != _myTag)) { Counters.BadVerificationTag++; break; }
+            firstChunk = false;
             if (!ChunkHeader.TryReadNext(ref chunks, out var chunk)) { Counters.Malformed++; break; }
             switch (chunk.Type)
             {

@@ -26,6 +26,44 @@ public sealed class HostilePeerTests
             return p;
         }
 
+        /// <summary>A HEARTBEAT ACK echoing a Heartbeat Info (type 1) with the given send time in ticks.</summary>
+        public byte[] HeartbeatAck(long ticks)
+        {
+            var p = new byte[12 + 16];
+            _header.CopyTo(p, 0);
+            var c = p.AsSpan(12);
+            ChunkHeader.Write(c, ChunkType.HeartbeatAck, 0, 16);
+            BinaryPrimitives.WriteUInt16BigEndian(c[4..], 1);
+            BinaryPrimitives.WriteUInt16BigEndian(c[6..], 12);
+            BinaryPrimitives.WriteInt64BigEndian(c[8..], ticks);
+            CommonHeader.Seal(p, zeroChecksum: false);
+            return p;
+        }
+
+        /// <summary>A packet with <paramref name="tag"/>: a first chunk of <paramref name="firstType"/> (8 bytes of garbage value), then a SHUTDOWN.</summary>
+        public byte[] ShutdownBundledAfter(byte firstType, uint tag)
+        {
+            var p = new byte[12 + 12 + 8];
+            _header.CopyTo(p, 0);
+            BinaryPrimitives.WriteUInt32BigEndian(p.AsSpan(4), tag);
+            var c = p.AsSpan(12);
+            ChunkHeader.Write(c, firstType, 0, 12);
+            ChunkHeader.Write(c[12..], ChunkType.Shutdown, 0, 8);
+            BinaryPrimitives.WriteUInt32BigEndian(c[16..], FirstTsn);
+            CommonHeader.Seal(p, zeroChecksum: false);
+            return p;
+        }
+
+        public byte[] ForwardTsn(uint newCumulativeTsn)
+        {
+            var p = new byte[12 + 8];
+            _header.CopyTo(p, 0);
+            ChunkHeader.Write(p.AsSpan(12), ChunkType.ForwardTsn, 0, 8);
+            BinaryPrimitives.WriteUInt32BigEndian(p.AsSpan(16), newCumulativeTsn);
+            CommonHeader.Seal(p, zeroChecksum: false);
+            return p;
+        }
+
         public byte[] Sack(uint cum, uint arwnd, params (ushort, ushort)[] gaps)
         {
             var p = new byte[12 + 16 + 4 * gaps.Length];
@@ -56,6 +94,55 @@ public sealed class HostilePeerTests
     }
 
     private static int Bound(SctpOptions o) => o.ReceiveBufferSize + 64 * 1024;
+
+    [Fact]
+    public void ChunksBundledAfterAChunkWithItsOwnTagRuleNeedOurTag()
+    {
+        // Found by fuzzing (the 100,000-packet soak of tests/Fuzz.Tests): INIT passes the tag check with tag 0 and
+        // COOKIE ECHO with the cookie's tag, so a SHUTDOWN bundled after a garbage one shut the association down
+        // without the verification tag. RFC 9260 section 6.10 bundles nothing with INIT; after COOKIE ECHO the tag is ours.
+        var (a, b, d) = Pair.Connected(a: new SctpOptions { OfferZeroChecksum = false }, b: new SctpOptions { OfferZeroChecksum = false });
+        var f = Capture(a.Association, d);
+        var badTag = b.Association.Counters.BadVerificationTag;
+        b.Association.HandlePacket(f.ShutdownBundledAfter(ChunkType.Init, 0), d.Now);
+        b.Association.HandlePacket(f.ShutdownBundledAfter(ChunkType.CookieEcho, 0x12345678), d.Now);
+        Assert.Equal(SctpState.Established, b.Association.State);
+        Assert.Equal(badTag + 2, b.Association.Counters.BadVerificationTag);
+    }
+
+    [Fact]
+    public void AForwardTsnBeyondTheReceiveWindowAbortsWithAReason()
+    {
+        // Found by fuzzing (sctp-established): a FORWARD TSN far ahead moved the cumulative TSN past everything the
+        // peer would send next, and the association stayed Established delivering nothing. Now a protocol violation.
+        var (a, b, d) = Pair.Connected(a: new SctpOptions { OfferZeroChecksum = false }, b: new SctpOptions { OfferZeroChecksum = false });
+        var f = Capture(a.Association, d);
+        b.Association.HandlePacket(f.ForwardTsn(f.FirstTsn + 100), d.Now); // within the window: taken
+        Assert.Equal(SctpState.Established, b.Association.State);
+        b.Association.HandlePacket(f.ForwardTsn(f.FirstTsn + 0x4000_0000), d.Now);
+        Assert.Equal(SctpState.Failed, b.Association.State);
+        Assert.Contains("FORWARD TSN", b.Association.CloseReason);
+        b.Drain();
+        Assert.True(b.Has(SctpEventKind.Failed));
+    }
+
+    [Fact]
+    public void ForgedHeartbeatAckTimesAreDroppedNotThrown()
+    {
+        // Found by fuzzing (fuzz/crashes/sctp-fresh): a HEARTBEAT ACK whose echoed send time was far in the past
+        // overflowed the RTT arithmetic. The echoed time is the peer's to forge: out of range, it is counted and dropped;
+        // unsolicited, it is no RTT sample.
+        var (a, b, d) = Pair.Connected(a: new SctpOptions { OfferZeroChecksum = false }, b: new SctpOptions { OfferZeroChecksum = false });
+        var f = Capture(a.Association, d);
+        var rto = b.Association.Rto;
+        var malformed = b.Association.Counters.Malformed;
+        foreach (var ticks in new[] { long.MinValue, -1, long.MaxValue, d.Now.Ticks + 1 })
+            b.Association.HandlePacket(f.HeartbeatAck(ticks), d.Now);
+        b.Association.HandlePacket(f.HeartbeatAck(0), d.Now); // in range, but no heartbeat of B's is outstanding
+        Assert.Equal(malformed + 4, b.Association.Counters.Malformed);
+        Assert.Equal(rto, b.Association.Rto);
+        Assert.Equal(SctpState.Established, b.Association.State);
+    }
 
     [Fact]
     public void TsnFloodAcrossAndBeyondTheWindowKeepsMemoryBounded()

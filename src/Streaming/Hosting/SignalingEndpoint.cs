@@ -173,12 +173,13 @@ public static partial class SignalingEndpoint
             using (doc)
             {
                 var root = doc.RootElement;
-                var type = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("type", out var t) ? t.GetString() : null;
+                // A "type" that is no string is no message we know (GetString would throw on it).
+                var type = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
                 switch (type)
                 {
                     case "pong":
                         break;
-                    case "offer" when _session is null && root.TryGetProperty("sdp", out var sdp):
+                    case "offer" when _session is null && root.TryGetProperty("sdp", out var sdp) && sdp.ValueKind == JsonValueKind.String:
                         if (EdgeChecks.TakeOffer(host, client) is { } rate)
                         {
                             await SendRawAsync(rate.Json).ConfigureAwait(false);
@@ -202,7 +203,7 @@ public static partial class SignalingEndpoint
                         // Nothing in the offer can be accepted: say why; the slot was given back, so another offer may follow.
                         catch (Transport.Streaming.Jsep.OfferRejectedException e) { await SendAsync(new { type = "error", error = "offer_rejected", message = e.Message, reasons = e.Reasons }).ConfigureAwait(false); }
                         break;
-                    case "offer" when _session is not null && root.TryGetProperty("sdp", out var reoffer):
+                    case "offer" when _session is not null && root.TryGetProperty("sdp", out var reoffer) && reoffer.ValueKind == JsonValueKind.String:
                         // A subsequent offer on a running session: renegotiation, and with new credentials an ICE restart.
                         try
                         {

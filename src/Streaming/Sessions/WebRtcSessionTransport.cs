@@ -255,17 +255,27 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
 
     private void OnControl(byte[] json)
     {
+        var (kind, pongId) = ReadControl(json);
+        if (kind == ControlMessage.Pong) OnPong(pongId);
+        else if (kind == ControlMessage.Bye) End(new SessionEndReason(SessionEndKind.ClientClosed, "the client said bye on the control channel"));
+        else Interlocked.Increment(ref _malformedControl);
+    }
+
+    internal enum ControlMessage { Malformed, Pong, Bye }
+
+    /// <summary>Reads a control-channel message from the client: a pong with its id, a bye, or anything else (malformed).</summary>
+    internal static (ControlMessage Kind, long PongId) ReadControl(ReadOnlyMemory<byte> json)
+    {
         try
         {
             using var doc = JsonDocument.Parse(json);
             var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type)) { Interlocked.Increment(ref _malformedControl); return; }
-            if (type.ValueEquals("pong") && root.TryGetProperty("id", out var id) && id.TryGetInt64(out var n)) OnPong(n);
-            else if (type.ValueEquals("bye"))
-                End(new SessionEndReason(SessionEndKind.ClientClosed, "the client said bye on the control channel"));
-            else Interlocked.Increment(ref _malformedControl);
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String) return (ControlMessage.Malformed, 0);
+            if (type.ValueEquals("pong") && root.TryGetProperty("id", out var id) && id.TryGetInt64(out var n)) return (ControlMessage.Pong, n);
+            if (type.ValueEquals("bye")) return (ControlMessage.Bye, 0);
+            return (ControlMessage.Malformed, 0);
         }
-        catch (JsonException) { Interlocked.Increment(ref _malformedControl); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException) { return (ControlMessage.Malformed, 0); }
     }
 
     private void End(SessionEndReason reason)

@@ -219,19 +219,21 @@ public sealed class WebSocketSessionTransport : ISessionTransport
     /// <summary>Client messages that were not understood (dropped).</summary>
     public int Malformed { get; private set; }
 
-    private static StreamInput? ParseText(ReadOnlySpan<byte> json)
+    internal static StreamInput? ParseText(ReadOnlySpan<byte> json)
     {
         try
         {
             var reader = new Utf8JsonReader(json);
             using var doc = JsonDocument.ParseValue(ref reader);
             if (doc.RootElement.ValueKind == JsonValueKind.Object &&
-                doc.RootElement.TryGetProperty("type", out var type) && type.ValueEquals("data") &&
+                doc.RootElement.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.ValueEquals("data") &&
                 doc.RootElement.TryGetProperty("text", out var text) && text.ValueKind == JsonValueKind.String)
                 return new DataInput(Encoding.UTF8.GetBytes(text.GetString()!), true);
             return null;
         }
-        catch (JsonException) { return null; }
+        // Found by fuzzing: ValueEquals on a non-string "type" and GetString on an escaped lone surrogate throw
+        // InvalidOperationException, which ended the receive loop; such a message is malformed like any other.
+        catch (Exception e) when (e is JsonException or InvalidOperationException) { return null; }
     }
 
     private void End(SessionEndReason reason)

@@ -183,4 +183,15 @@ public sealed class WebSocketSessionTransportTests
         Assert.Equal("{\"type\":\"data\",\"text\":\"still here\"}", Encoding.UTF8.GetString((await ReceiveAsync(client)).Data));
         Assert.Equal(3, transport.Malformed);
     }
+
+    [Theory]
+    [InlineData("""{"type":{},"text":"x"}""")]          // found by fuzzing: ValueEquals threw on a non-string type
+    [InlineData("""{"type":7}""")]
+    [InlineData("""{"type":"data","text":"\ud800"}""")] // found by fuzzing: GetString threw on a lone surrogate
+    public void ClientJsonThatIsNoMessageIsMalformedNotAnException(string json)
+    {
+        Assert.Null(WebSocketSessionTransport.ParseText(Encoding.UTF8.GetBytes(json)));
+        Assert.Equal(WebRtcSessionTransport.ControlMessage.Malformed, WebRtcSessionTransport.ReadControl(Encoding.UTF8.GetBytes(json)).Kind);
+        Assert.NotNull(WebSocketSessionTransport.ParseText("""{"type":"data","text":"ok"}"""u8));
+    }
 }
