@@ -86,11 +86,27 @@ public static class HostAddresses
             IReadOnlyList<IPAddress> addresses;
             try { addresses = nic.GetIPProperties().UnicastAddresses.Select(u => u.Address).ToArray(); }
             catch (NetworkInformationException) { continue; }
-            // Linux reports "Unknown" for some virtual devices (veth, tun) that are up and carry traffic: only Down is taken as down.
-            list.Add(new Interface(nic.Name, nic.OperationalStatus != OperationalStatus.Down,
-                nic.NetworkInterfaceType == NetworkInterfaceType.Loopback, addresses));
+            // Linux reports "Unknown" for some virtual devices (veth, tun) that are up and carry traffic: only Down is taken as
+            // down, and not even Down when the interface was set up (IFF_UP): the kernel updates the operational state
+            // asynchronously (its link watch runs up to a second after the carrier comes), so an interface brought up
+            // just before the server starts can read Down while its address already works.
+            var up = nic.OperationalStatus != OperationalStatus.Down || AdministrativelyUp(nic.Name);
+            list.Add(new Interface(nic.Name, up, nic.NetworkInterfaceType == NetworkInterfaceType.Loopback, addresses));
         }
         return list;
+    }
+
+    // Linux: /sys/class/net/NAME/flags holds the interface flags in hex; IFF_UP is bit 0 (linux/if.h).
+    private static bool AdministrativelyUp(string name)
+    {
+        if (!OperatingSystem.IsLinux() || name.Contains('/', StringComparison.Ordinal) || name.Contains("..", StringComparison.Ordinal)) return false;
+        try
+        {
+            var text = File.ReadAllText($"/sys/class/net/{name}/flags").Trim();
+            if (text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)) text = text[2..];
+            return long.TryParse(text, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var flags) && (flags & 1) != 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
     /// <summary>The addresses <paramref name="options"/> takes from <paramref name="interfaces"/> (pure: tests feed it their own).</summary>
