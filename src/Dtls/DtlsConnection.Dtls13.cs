@@ -21,6 +21,22 @@ public sealed partial class DtlsConnection
     private readonly List<List<(ulong Epoch, ulong Sequence)>> _flightTransmissions = new();
     private List<(ulong Epoch, ulong Sequence)>? _recordingTransmission;
     private bool _awaitingAck;
+    // Per-record state of the current flight (RFC 9147 7.2): the fragment each record carried and whether the peer
+    // acknowledged it; record numbers of every transmission map to their fragment.
+    private sealed class Fragment13(int message, ushort epoch, int offset, int length)
+    {
+        public readonly int Message = message, Offset = offset, Length = length;
+        public readonly ushort Epoch = epoch;
+        public bool Acked;
+    }
+    private readonly List<Fragment13> _fragments13 = new();
+    private readonly Dictionary<(ulong Epoch, ulong Sequence), int> _recordFragment13 = new();
+    /// <summary>Most record numbers an ACK we send or accept may carry (bounds work per ACK).</summary>
+    internal const int MaxAckEntries = 64;
+    /// <summary>Records of ours acknowledged one by one, and ACKs sent because the peer's flight came incomplete.</summary>
+    internal int RecordsAcknowledged, PartialFlightAcksSent;
+    /// <summary>Handshake fragments sent again in a selective (unacknowledged-only) retransmission.</summary>
+    internal int SelectiveRetransmittedRecords;
 
     /// <summary>The negotiated protocol version (known once the ServerHello was sent or received).</summary>
     public DtlsVersion? Version { get; internal set; }
@@ -70,6 +86,8 @@ public sealed partial class DtlsConnection
     internal ulong CurrentWriteEpoch13 => _currentWrite13?.Epoch ?? 0;
 
     private bool _replay13Pending;
+    // A record after a gap in the peer's record numbers arrived during the handshake (RFC 9147 7.1).
+    private bool _gap13;
     private TimeSpan? _lastFlightTransmit;
 
     /// <summary>Processes kept early records once their keys exist (called between records).</summary>
@@ -117,6 +135,10 @@ public sealed partial class DtlsConnection
         }
         if (cipher.Window.IsReplay(sequence)) { Counters.Drop(DtlsDropReason.Replayed); return; }
         cipher.Window.Mark(sequence);
+        // A gap in the peer's record numbers after some of its flight came: acknowledge what came (RFC 9147 7.1). The
+        // first record of an epoch is no gap (a resent flight starts at a later number when the first copy was lost).
+        var gap = type == DtlsContentType.Handshake && State == DtlsState.Handshaking && cipher.Epoch != 0
+            && cipher.HighestReceived >= 0 && (long)sequence > cipher.HighestReceived + 1;
         if ((long)sequence > cipher.HighestReceived) cipher.HighestReceived = (long)sequence;
         Counters.RecordsReceived++;
         var content = _plaintext.AsSpan(0, n);
@@ -124,6 +146,7 @@ public sealed partial class DtlsConnection
         {
             case DtlsContentType.Handshake:
                 HandleHandshakeRecord13(content, cipher.Epoch, sequence);
+                _gap13 |= gap;
                 break;
             case DtlsContentType.Alert:
                 HandleAlert(content);
@@ -219,11 +242,19 @@ public sealed partial class DtlsConnection
         }
     }
 
+    /// <summary>After a datagram: acknowledge around a gap only if the peer's flight is still incomplete (RFC 9147 7.1).</summary>
+    private void AckAfterGap13()
+    {
+        if (!_gap13) return;
+        _gap13 = false;
+        if (State == DtlsState.Handshaking) SendPartialFlightAck13();
+    }
+
     /// <summary>Acknowledges the peer's handshake records received so far (RFC 9147 section 7) in the current epoch.</summary>
     internal void SendAck13()
     {
         if (_currentWrite13 is null || _ackable.Count == 0) return;
-        var count = Math.Min(_ackable.Count, 64);
+        var count = Math.Min(_ackable.Count, MaxAckEntries);
         var body = new byte[2 + 16 * count];
         BinaryPrimitives.WriteUInt16BigEndian(body, (ushort)(16 * count));
         for (var i = 0; i < count; i++)
@@ -232,24 +263,120 @@ public sealed partial class DtlsConnection
             BinaryPrimitives.WriteUInt64BigEndian(body.AsSpan(2 + 16 * i), e);
             BinaryPrimitives.WriteUInt64BigEndian(body.AsSpan(10 + 16 * i), s);
         }
+        SealAck13(body);
+    }
+
+    /// <summary>Sends an ACK record with the given body under the current write epoch (tests use it for bad bodies).</summary>
+    internal void SealAck13(ReadOnlySpan<byte> body)
+    {
+        if (_currentWrite13 is null) return;
         var buffer = ArrayPool<byte>.Shared.Rent(body.Length + Dtls13RecordCipher.Overhead);
         var n = _currentWrite13.Seal(DtlsContentType.Ack, _currentWrite13.NextSequence++, body, buffer);
         _transmits.Enqueue((buffer, n));
         AcksSent++;
     }
 
+    /// <summary>Record numbers of every transmission of our current flight (tests).</summary>
+    internal IReadOnlyCollection<(ulong Epoch, ulong Sequence)> FlightRecordNumbers13 => _recordFragment13.Keys;
+
+    /// <summary>Whether every record of our current flight is acknowledged (tests).</summary>
+    internal bool FlightAcknowledged13 => _fragments13.Count > 0 && _fragments13.TrueForAll(f => f.Acked);
+
     internal void ClearAckable() => _ackable.Clear();
+
+    /// <summary>
+    /// The peer's flight is incomplete (a gap in its records, or our timer fired meanwhile): ACK the records of it we
+    /// hold so the peer resends only the rest (RFC 9147 7.1). Nothing when none of its protected records came.
+    /// </summary>
+    private void SendPartialFlightAck13()
+    {
+        if (_ackable.Count == 0 || _currentWrite13 is null) return;
+        SendAck13();
+        PartialFlightAcksSent++;
+    }
+
+    /// <summary>Records which fragment a record of the current flight carried (first transmission) and its record number.</summary>
+    private void NoteFragment13(bool first, int index, int message, ushort epoch, int offset, int length)
+    {
+        if (first) _fragments13.Add(new Fragment13(message, epoch, offset, length));
+        if (index >= _fragments13.Count) return;
+        var sequence = epoch == 0 ? _writeSequence[0] - 1 : _write13[epoch].NextSequence - 1;
+        _recordFragment13[(epoch, sequence)] = index;
+    }
+
+    /// <summary>Resends the fragments of the current flight not yet acknowledged, in new records (RFC 9147 5.8.1, 7.2).</summary>
+    private void TransmitUnacknowledged13()
+    {
+        var mtu = _options.Mtu;
+        var datagram = ArrayPool<byte>.Shared.Rent(mtu);
+        var scratch = ArrayPool<byte>.Shared.Rent(mtu);
+        var used = 0;
+        try
+        {
+            for (var i = 0; i < _fragments13.Count; i++)
+            {
+                var f = _fragments13[i];
+                if (f.Acked) continue;
+                var message = _flight![f.Message];
+                var overhead = f.Epoch == 0 ? DtlsRecordHeader.Length : Dtls13RecordCipher.Overhead;
+                if (used > 0 && used + overhead + HandshakeHeader.Length + f.Length > mtu) Flush(ref datagram, ref used, mtu);
+                var bodyLength = message.Data.Length - HandshakeHeader.Length;
+                HandshakeHeader.Write(scratch, (DtlsHandshakeType)message.Data[0], bodyLength,
+                    (message.Data[4] << 8) | message.Data[5], f.Offset, f.Length);
+                message.Data.AsSpan(HandshakeHeader.Length + f.Offset, f.Length).CopyTo(scratch.AsSpan(HandshakeHeader.Length));
+                used += WriteRecord(DtlsContentType.Handshake, f.Epoch, scratch.AsSpan(0, HandshakeHeader.Length + f.Length), datagram.AsSpan(used));
+                NoteFragment13(false, i, f.Message, f.Epoch, f.Offset, f.Length);
+                SelectiveRetransmittedRecords++;
+            }
+            if (used > 0) Flush(ref datagram, ref used, mtu);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(datagram);
+            ArrayPool<byte>.Shared.Return(scratch);
+            _recordingTransmission = null;
+        }
+    }
+
+    /// <summary>
+    /// Marks the records an ACK names as acknowledged. A protected record acknowledged implies the peer read our
+    /// epoch-0 records of the flight (it could not decrypt otherwise), which are never ACKed themselves.
+    /// Returns whether the whole flight is now acknowledged.
+    /// </summary>
+    private bool MarkAcknowledged13(HashSet<(ulong, ulong)> acked)
+    {
+        if (_flight is null || _fragments13.Count == 0) return false;
+        var any = false;
+        foreach (var number in acked)
+        {
+            if (!_recordFragment13.TryGetValue(number, out var i) || _fragments13[i].Acked) continue;
+            _fragments13[i].Acked = true;
+            RecordsAcknowledged++;
+            any = true;
+        }
+        if (!any && !_fragments13.Exists(f => f.Acked)) return false;
+        foreach (var f in _fragments13)
+            if (f.Epoch == 0) f.Acked = true;
+        return _fragments13.TrueForAll(f => f.Acked);
+    }
 
     private void HandleAck(ReadOnlySpan<byte> content)
     {
         if (content.Length < 2) { Counters.Drop(DtlsDropReason.Malformed); return; }
         var length = BinaryPrimitives.ReadUInt16BigEndian(content);
-        if (length != content.Length - 2 || length % 16 != 0) { Counters.Drop(DtlsDropReason.Malformed); return; }
+        if (length != content.Length - 2 || length % 16 != 0 || length / 16 > MaxAckEntries) { Counters.Drop(DtlsDropReason.Malformed); return; }
         AcksReceived++;
-        if (!_awaitingAck) return;
         var acked = new HashSet<(ulong, ulong)>();
         for (var i = 2; i < content.Length; i += 16)
             acked.Add((BinaryPrimitives.ReadUInt64BigEndian(content[i..]), BinaryPrimitives.ReadUInt64BigEndian(content[(i + 8)..])));
+        var whole = MarkAcknowledged13(acked);
+        if (!_awaitingAck)
+        {
+            // During the handshake a flight acknowledged in full needs no more retransmission (RFC 9147 7.2); the
+            // handshake deadline still applies.
+            if (whole && State == DtlsState.Handshaking) _retransmitAt = null;
+            return;
+        }
         foreach (var copy in _flightTransmissions)
         {
             if (copy.Count == 0 || !copy.TrueForAll(acked.Contains)) continue;

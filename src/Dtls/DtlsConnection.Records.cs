@@ -82,6 +82,12 @@ public sealed partial class DtlsConnection
 
     private void ProcessRecords(ReadOnlySpan<byte> datagram)
     {
+        ProcessRecordsOfDatagram(datagram);
+        AckAfterGap13();
+    }
+
+    private void ProcessRecordsOfDatagram(ReadOnlySpan<byte> datagram)
+    {
         while (!datagram.IsEmpty)
         {
             if (Dtls13RecordHeader.IsUnified(datagram[0]))
@@ -301,6 +307,8 @@ public sealed partial class DtlsConnection
         _flight = flight;
         _peerReadyUsed = false;
         _flightTransmissions.Clear();
+        _fragments13.Clear();
+        _recordFragment13.Clear();
         _awaitingAck = false;
         TransmitFlight();
         _currentRto = _options.FirstRetransmitTimeout;
@@ -323,7 +331,15 @@ public sealed partial class DtlsConnection
             _lastFlightTransmit = _now;
             _recordingTransmission = new();
             _flightTransmissions.Add(_recordingTransmission);
+            // RFC 9147 7.2: once part of the flight is acknowledged, resend only the records not acknowledged.
+            if (_fragments13.Count > 0 && _fragments13.Exists(f => f.Acked))
+            {
+                TransmitUnacknowledged13();
+                return;
+            }
         }
+        var fragmentIndex = 0;
+        var firstTransmission = _fragments13.Count == 0;
         var mtu = _options.Mtu;
         var datagram = ArrayPool<byte>.Shared.Rent(mtu);
         var used = 0;
@@ -357,6 +373,7 @@ public sealed partial class DtlsConnection
                         (message.Data[4] << 8) | message.Data[5], offset, n);
                     body.Slice(offset, n).CopyTo(scratch.AsSpan(HandshakeHeader.Length));
                     used += WriteRecord(DtlsContentType.Handshake, message.Epoch, scratch.AsSpan(0, HandshakeHeader.Length + n), datagram.AsSpan(used));
+                    if (Uses13Handshake) NoteFragment13(firstTransmission, fragmentIndex++, _flight.IndexOf(message), message.Epoch, offset, n);
                     offset += n;
                 }
                 while (offset < body.Length);

@@ -140,7 +140,10 @@ public sealed partial class DtlsConnection : IDisposable
         {
             // RFC 6347 4.2.4.1: double the timer on each retransmission, up to the maximum.
             Counters.Retransmissions++;
-            TransmitFlight();
+            // Our timer fired while the peer's flight is incomplete: tell it what came (RFC 9147 7.1).
+            if (State == DtlsState.Handshaking && Uses13Handshake) SendPartialFlightAck13();
+            // DTLS 1.3: not twice in one instant (the peer's retransmission arriving now already made us resend).
+            if (!(Uses13Handshake && _lastFlightTransmit == _now)) TransmitFlight();
             var doubled = _currentRto + _currentRto;
             _currentRto = doubled > _options.MaxRetransmitTimeout ? _options.MaxRetransmitTimeout : doubled;
             _retransmitAt = _now + _currentRto;
