@@ -118,12 +118,7 @@ internal sealed class Server13Handshake(DtlsConnection connection) : Handshake13
         AppendTranscript(message);
 
         var flight = new List<OutgoingMessage>(6);
-        var sh = new WireWriter();
-        sh.U16(0xFEFD);
-        sh.Bytes(serverRandom);
-        sh.Vector8(hello.SessionId);
-        sh.U16((ushort)suite.Suite);
-        sh.U8(0);
+        var sh = ServerHelloStart(serverRandom, hello.SessionId, suite.Suite);
         var ext = sh.BeginBlock(2);
         Ext13.Write(sh, Ext13.SupportedVersions, x => x.U16((ushort)DtlsVersion.Dtls13));
         Ext13.Write(sh, Ext13.KeyShare, x =>
@@ -169,12 +164,7 @@ internal sealed class Server13Handshake(DtlsConnection connection) : Handshake13
         AppendTranscript(message);
         ReplaceTranscriptWithMessageHash(suite.Hash);
         var hello = ClientHello13.Parse(message.Body)!;
-        var w = new WireWriter();
-        w.U16(0xFEFD);
-        w.Bytes(HelloRetryRandom);
-        w.Vector8(hello.SessionId);
-        w.U16((ushort)suite.Suite);
-        w.U8(0);
+        var w = ServerHelloStart(HelloRetryRandom, hello.SessionId, suite.Suite);
         var ext = w.BeginBlock(2);
         Ext13.Write(w, Ext13.SupportedVersions, x => x.U16((ushort)DtlsVersion.Dtls13));
         Ext13.Write(w, Ext13.KeyShare, x => x.U16((ushort)group));
@@ -199,6 +189,20 @@ internal sealed class Server13Handshake(DtlsConnection connection) : Handshake13
         // RFC 9147 5.8.4 / 7: the client's last flight gets an explicit ACK (our epoch 3 is current now).
         Connection.SendAck13();
         Complete13();
+    }
+
+    // The fixed part of a ServerHello, which a HelloRetryRequest shares with its own random (RFC 8446 section 4.1.3,
+    // DTLS legacy_version 0xFEFD per RFC 9147 section 5.3): version, random, the client's session id echoed, the
+    // suite, no compression. The extensions follow.
+    private static WireWriter ServerHelloStart(ReadOnlySpan<byte> random, ReadOnlySpan<byte> sessionId, DtlsCipherSuite suite)
+    {
+        var w = new WireWriter();
+        w.U16(0xFEFD);
+        w.Bytes(random);
+        w.Vector8(sessionId);
+        w.U16((ushort)suite);
+        w.U8(0);
+        return w;
     }
 }
 
