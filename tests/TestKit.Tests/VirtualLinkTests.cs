@@ -93,4 +93,21 @@ public sealed class VirtualLinkTests
         Assert.Equal([0, 1, 2, 3, 5, 6, 7, 8, 9], DeliverAll(link, LinkEnd.B).Select(g => g.Id));
         Assert.Equal(10, DeliverAll(link, LinkEnd.A).Count);
     }
+
+    [Fact]
+    public void BottleneckSerializesAtItsRateAndDropsWhenItsQueueIsFull()
+    {
+        // 80 kbit/s: a 1000-byte datagram takes 100 ms to serialize; the queue holds 2500 bytes.
+        var link = new VirtualLink(aToB: new LinkConditions { Delay = TimeSpan.FromMilliseconds(10), RateBitsPerSecond = 80_000, QueueLimitBytes = 2500 });
+        byte[] Big(int i) { var b = new byte[1000]; b[0] = (byte)i; return b; }
+        for (var i = 0; i < 5; i++) link.Send(LinkEnd.A, Big(i), TimeSpan.Zero);
+        Assert.Equal(TimeSpan.FromMilliseconds(200), link.QueueDelay(LinkEnd.A, TimeSpan.Zero));
+        Assert.Equal(3, link.QueueDropped);
+        var got = DeliverAll(link, LinkEnd.B);
+        Assert.Equal([(TimeSpan.FromMilliseconds(110), 0), (TimeSpan.FromMilliseconds(210), 1)], got);
+        // Once the queue has drained, a new datagram goes through at once (plus its own serialization).
+        link.Send(LinkEnd.A, Big(7), TimeSpan.FromSeconds(1));
+        Assert.Equal([(TimeSpan.FromMilliseconds(1110), 7)], DeliverAll(link, LinkEnd.B));
+        Assert.Equal(TimeSpan.Zero, link.QueueDelay(LinkEnd.B, TimeSpan.Zero));
+    }
 }

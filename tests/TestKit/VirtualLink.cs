@@ -19,6 +19,15 @@ public sealed record LinkConditions
     /// <summary>Extra delay of a reordered datagram.</summary>
     public TimeSpan ReorderDelay { get; init; } = TimeSpan.FromMilliseconds(30);
 
+    /// <summary>
+    /// Bottleneck rate in bits per second (0: unlimited). Datagrams are serialized one after another at this
+    /// rate through a drop-tail queue of <see cref="QueueLimitBytes"/>; the time a datagram waits in that queue
+    /// comes before <see cref="Delay"/>.
+    /// </summary>
+    public long RateBitsPerSecond { get; init; }
+    /// <summary>Bytes the bottleneck queue holds (waiting, not yet serialized) before it drops arrivals. Only with <see cref="RateBitsPerSecond"/>.</summary>
+    public int QueueLimitBytes { get; init; } = 64 * 1024;
+
     /// <summary>A clean link with the given delay.</summary>
     public static LinkConditions Clean(TimeSpan delay) => new() { Delay = delay };
 }
@@ -68,6 +77,8 @@ public sealed class VirtualLink
 
     /// <summary>Datagrams the link dropped (loss, cut or filter).</summary>
     public int Dropped { get; private set; }
+    /// <summary>Datagrams the bottleneck queue dropped because it was full (also counted in <see cref="Dropped"/>).</summary>
+    public int QueueDropped { get; private set; }
     /// <summary>Datagrams delivered to their destination.</summary>
     public int Delivered { get; private set; }
 
@@ -112,11 +123,31 @@ public sealed class VirtualLink
         double jitter1 = _random.NextDouble(), jitter2 = _random.NextDouble();
         if (cut || loss < cond.Loss) { Dropped++; return; }
         var queue = from == LinkEnd.A ? _toB : _toA;
-        var due = now + cond.Delay + cond.Jitter * jitter1;
+        var leaves = now;
+        if (cond.RateBitsPerSecond > 0)
+        {
+            ref var busy = ref from == LinkEnd.A ? ref _busyAToB : ref _busyBToA;
+            if (busy < now) busy = now;
+            // Bytes still waiting in the queue: what the link has not serialized by now.
+            var backlog = (long)((busy - now).TotalSeconds * cond.RateBitsPerSecond / 8);
+            if (backlog + copy.Length > cond.QueueLimitBytes) { Dropped++; QueueDropped++; return; }
+            busy += TimeSpan.FromTicks((long)Math.Ceiling(copy.Length * 8.0 * TimeSpan.TicksPerSecond / cond.RateBitsPerSecond));
+            leaves = busy;
+        }
+        var due = leaves + cond.Delay + cond.Jitter * jitter1;
         if (reorder < cond.Reorder) due += cond.ReorderDelay;
         Enqueue(queue, from, copy, now, due);
         if (dup < cond.Duplicate)
-            Enqueue(queue, from, copy, now, now + cond.Delay + cond.Jitter * jitter2);
+            Enqueue(queue, from, copy, now, leaves + cond.Delay + cond.Jitter * jitter2);
+    }
+
+    private TimeSpan _busyAToB, _busyBToA;
+
+    /// <summary>How long a datagram sent now from <paramref name="from"/> would wait in the bottleneck queue.</summary>
+    public TimeSpan QueueDelay(LinkEnd from, TimeSpan now)
+    {
+        var busy = from == LinkEnd.A ? _busyAToB : _busyBToA;
+        return busy > now ? busy - now : TimeSpan.Zero;
     }
 
     private void Enqueue(PriorityQueue<LinkDatagram, (TimeSpan, long)> q, LinkEnd from, byte[] data, TimeSpan now, TimeSpan due)
