@@ -119,8 +119,7 @@ internal sealed class Dtls13RecordCipher : IDisposable
         }
         else
         {
-            try { _aes!.Decrypt(nonce, ciphertext[..n], ciphertext[n..], output, header); }
-            catch (AuthenticationTagMismatchException) { return false; }
+            if (!AeadOpen.TryDecrypt(_aes!, nonce, ciphertext[..n], ciphertext[n..], output, header)) return false;
         }
         // DTLSInnerPlaintext: content || type || zeros. The type is the last non-zero byte.
         var i = n - 1;
