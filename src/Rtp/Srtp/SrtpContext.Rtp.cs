@@ -117,7 +117,7 @@ public sealed partial class SrtpContext
         ulong index = stream?.EstimateIndex(sequence) ?? sequence;
         if (stream?.RtpReplay is { } replay)
         {
-            SrtpResult check = replay.Check(index);
+            SrtpResult check = ToResult(replay.Check(index));
             if (check != SrtpResult.Ok)
             {
                 return Counters.Count(check);
@@ -166,7 +166,7 @@ public sealed partial class SrtpContext
         }
 
         stream.RtpReplay ??= new ReplayWindow(_options.ReplayWindowSize);
-        stream.RtpReplay.Accept(index);
+        stream.RtpReplay.Mark(index);
         stream.AdvanceRtp(index);
         Counters.RtpUnprotected++;
         plainLength = bodyEnd;
