@@ -2,6 +2,7 @@ using System.Buffers;
 using Transport.Dtls.Handshake;
 using Transport.Dtls.Records;
 using Transport.Dtls.Tls13;
+using Transport.Crypto;
 
 namespace Transport.Dtls;
 

@@ -1,10 +1,15 @@
 using System.Buffers.Binary;
+using System.Runtime.Intrinsics;
+using ArmAes = System.Runtime.Intrinsics.Arm.Aes;
+using X86Aes = System.Runtime.Intrinsics.X86.Aes;
 
 namespace Transport.Crypto;
 
 /// <summary>
 /// FIPS-197 section 5.2 key expansion for AES-128 and AES-256, computed in software so the round keys can be fed
-/// to the AES-NI round instructions (which take the expanded key as 16-byte blocks in FIPS byte order).
+/// to the AES-NI round instructions (which take the expanded key as 16-byte blocks in FIPS byte order). The S-box
+/// of the key expansion is never a table indexed by key bytes (a cache-timing channel on the key): it is the CPU's
+/// AES instruction (AESKEYGENASSIST on x86, AESE on ARM), else a constant-time scan of the whole table.
 /// </summary>
 internal static class AesKeySchedule
 {
@@ -57,9 +62,40 @@ internal static class AesKeySchedule
         return roundKeys;
     }
 
-    private static uint SubWord(uint word) =>
-        ((uint)SBox[word >> 24] << 24) | ((uint)SBox[(word >> 16) & 0xFF] << 16) |
-        ((uint)SBox[(word >> 8) & 0xFF] << 8) | SBox[word & 0xFF];
+    /// <summary>The S-box applied to each byte of <paramref name="word"/> (byte positions kept).</summary>
+    internal static uint SubWord(uint word)
+    {
+        if (X86Aes.IsSupported)
+        {
+            // AESKEYGENASSIST puts SubWord(X1) in dword 0 (and rotations of it, XORed with the round constant, in
+            // the others); a byte-wise substitution keeps every byte where it was.
+            return X86Aes.KeygenAssist(Vector128.Create(0u, word, 0u, 0u).AsByte(), 0).AsUInt32().GetElement(0);
+        }
+
+        if (ArmAes.IsSupported)
+        {
+            // AESE = AddRoundKey (zero key), SubBytes, ShiftRows; with the word in every column ShiftRows moves
+            // equal bytes onto each other, so column 0 is SubWord(word).
+            return ArmAes.Encrypt(Vector128.Create(word).AsByte(), Vector128<byte>.Zero).AsUInt32().GetElement(0);
+        }
+
+        return ((uint)ConstantTimeSBox((byte)(word >> 24)) << 24) | ((uint)ConstantTimeSBox((byte)(word >> 16)) << 16) |
+            ((uint)ConstantTimeSBox((byte)(word >> 8)) << 8) | ConstantTimeSBox((byte)word);
+    }
+
+    /// <summary>SBox[x] read by touching every entry (no memory access depends on x).</summary>
+    internal static byte ConstantTimeSBox(byte x)
+    {
+        var result = 0;
+        for (var i = 0; i < 256; i++)
+        {
+            // mask = 0xFF when i == x, else 0, without a branch on x.
+            var mask = ((i ^ x) - 1) >> 8 & 0xFF;
+            result |= SBox[i] & mask;
+        }
+
+        return (byte)result;
+    }
 
     private static uint XTime(uint value) => ((value << 1) ^ ((value & 0x80) != 0 ? 0x1Bu : 0u)) & 0xFF;
 

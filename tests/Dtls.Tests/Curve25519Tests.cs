@@ -3,9 +3,32 @@ using BcX25519 = Org.BouncyCastle.Math.EC.Rfc7748.X25519;
 
 namespace Transport.Dtls.Tests;
 
-/// <summary>Our X25519 against RFC 7748 (sections 5.2 and 6.1) and against BouncyCastle's independent implementation.</summary>
+/// <summary>
+/// The X25519 the handshake uses (libcrypto's here, <see cref="Curve25519"/>) against RFC 7748 (sections 5.2 and 6.1)
+/// and against BouncyCastle's independent implementation.
+/// </summary>
 public sealed class Curve25519Tests
 {
+    [Fact]
+    public void LibCryptoComputesX25519OnThisMachineAndTheKeyExchangeAgreesWithBouncyCastle()
+    {
+        Assert.True(Curve25519.UsesLibCrypto, "Linux with OpenSSL 3: libcrypto's X25519 is loaded");
+        using var a = new X25519KeyExchange();
+        using var b = new X25519KeyExchange();
+        var ab = a.DeriveSecret(b.PublicKey);
+        var ba = b.DeriveSecret(a.PublicKey);
+        Assert.NotNull(ab);
+        Assert.Equal(ab, ba);
+        // A BouncyCastle key pair agrees with ours.
+        var k = new byte[32];
+        new Random(5).NextBytes(k);
+        var bcPublic = new byte[32];
+        BcX25519.ScalarMultBase(k, 0, bcPublic, 0);
+        var expected = new byte[32];
+        Assert.True(BcX25519.CalculateAgreement(k, 0, a.PublicKey, 0, expected, 0));
+        Assert.Equal(expected, a.DeriveSecret(bcPublic));
+    }
+
     private static byte[] Hex(string s) => Convert.FromHexString(s);
 
     private static byte[] X25519(byte[] k, byte[] u)

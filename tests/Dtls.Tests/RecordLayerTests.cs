@@ -62,7 +62,7 @@ public sealed class RecordLayerTests
     [Fact]
     public void ReplayWindowRejectsDuplicatesAndTooOldButAcceptsReordered()
     {
-        var w = new ReplayWindow();
+        var w = new Transport.Crypto.ReplayWindow();
         Assert.False(w.IsReplay(100));
         w.Mark(100);
         Assert.True(w.IsReplay(100));

@@ -8,7 +8,9 @@ namespace Transport.TestKit;
 /// <summary>
 /// A coturn process on 127.0.0.1 for one test (../shared/INTEROP.md): free ports, its own temp directory and
 /// pid file, output captured for failure messages, and killed by process id on Dispose whatever happened.
-/// Fails (never skips) when turnserver is missing: test.sh installs the Debian package coturn.
+/// Fails (never skips) when turnserver is missing: test.sh installs the Debian package coturn. The one coturn
+/// runner of the test projects: UDP only by default, TCP on the same port number with <c>tcp: true</c>, and any
+/// further turnserver arguments (<c>--max-allocate-lifetime=3</c>, <c>--alternate-server=...</c>).
 /// </summary>
 public sealed class CoturnServer : IDisposable
 {
@@ -30,6 +32,8 @@ public sealed class CoturnServer : IDisposable
     }
 
     public IPEndPoint EndPoint { get; }
+    /// <summary>The listening port (UDP, and TCP when started with <c>tcp: true</c>).</summary>
+    public int Port => EndPoint.Port;
     public int MinRelayPort { get; }
     public int MaxRelayPort { get; }
 
@@ -45,11 +49,17 @@ public sealed class CoturnServer : IDisposable
         throw new InvalidOperationException("turnserver (Debian package coturn) is not installed: run `apt-get install -y coturn` (test.sh does).");
     }
 
-    /// <summary>Starts coturn and waits (bounded) until it answers a Binding request.</summary>
-    public static CoturnServer Start()
+    /// <summary>Starts coturn (UDP only) and waits (bounded) until it answers a Binding request.</summary>
+    public static CoturnServer Start() => Start(tcp: false);
+
+    /// <summary>
+    /// Starts coturn, listening on TCP too when <paramref name="tcp"/> (same port number), with
+    /// <paramref name="extraArguments"/> appended, and waits (bounded) until it answers a Binding request.
+    /// </summary>
+    public static CoturnServer Start(bool tcp, params string[] extraArguments)
     {
         var exe = FindTurnServer();
-        var port = FreeUdpPort();
+        var port = tcp ? FreeUdpAndTcpPort() : FreeUdpPort();
         var (minRelay, maxRelay) = FreeUdpRange(16);
         var directory = Directory.CreateTempSubdirectory("coturn-").FullName;
         var psi = new ProcessStartInfo(exe)
@@ -62,11 +72,11 @@ public sealed class CoturnServer : IDisposable
         {
             "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", $"--listening-port={port}",
             $"--min-port={minRelay}", $"--max-port={maxRelay}", $"--user={User}:{Password}", $"--realm={Realm}",
-            "--lt-cred-mech", "--no-tls", "--no-dtls", "--no-tcp", "--no-cli", "--no-rfc5780", "--fingerprint",
+            "--lt-cred-mech", "--no-tls", "--no-dtls", "--no-cli", "--no-rfc5780", "--fingerprint",
             "--allow-loopback-peers", "--no-multicast-peers", "--log-file=stdout", "--simple-log",
             $"--pidfile={Path.Combine(directory, "turnserver.pid")}",
             $"--userdb={Path.Combine(directory, "turndb")}",
-        }) psi.ArgumentList.Add(a);
+        }.Concat(tcp ? [] : ["--no-tcp"]).Concat(extraArguments)) psi.ArgumentList.Add(a);
 
         var process = Process.Start(psi) ?? throw new InvalidOperationException("turnserver did not start.");
         var server = new CoturnServer(process, directory, port, minRelay, maxRelay);
@@ -113,6 +123,20 @@ public sealed class CoturnServer : IDisposable
         using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         return ((IPEndPoint)s.LocalEndPoint!).Port;
+    }
+
+    private static int FreeUdpAndTcpPort()
+    {
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            var port = ((IPEndPoint)udp.LocalEndPoint!).Port;
+            using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try { tcp.Bind(new IPEndPoint(IPAddress.Loopback, port)); return port; }
+            catch (SocketException) { /* taken on TCP: another */ }
+        }
+        throw new InvalidOperationException("No free UDP+TCP port for coturn.");
     }
 
     private static (int Min, int Max) FreeUdpRange(int count)

@@ -1,329 +1,279 @@
-using System.Buffers.Binary;
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using BcX25519 = Org.BouncyCastle.Math.EC.Rfc7748.X25519;
 
 namespace Transport.Dtls.Crypto;
 
 /// <summary>
-/// X25519 (RFC 7748 section 5): the Montgomery ladder over GF(2^255 - 19) with field elements in five 51-bit limbs
-/// and 64x64 -> 128-bit products (IMUL + MULX). Why our own: .NET has no X25519, and X25519 was the largest item
-/// of a DTLS handshake's CPU time (BouncyCastle's X25519Field Mul/Sqr alone were about 40 % of a profiled
-/// handshake). This ladder measured about 105 us per shared secret against BouncyCastle's 140-150 us in the same
-/// run; it is used for the shared secret, while key generation keeps BouncyCastle's fixed-base multiplication,
-/// which precomputed tables make faster than any ladder. Constant time: all 255 steps run, with a masked
-/// conditional swap, and no branch or memory index depends on secret data. Checked against the RFC 7748 vectors
-/// and against BouncyCastle on random inputs by the tests.
+/// X25519 (RFC 7748 section 5), which .NET's own API lacks: computed by the libcrypto .NET itself runs on (OpenSSL's
+/// EVP X25519, its constant-time assembly), else by BouncyCastle. There was a ladder of ours here (51-bit limbs,
+/// about 105 us per shared secret against BouncyCastle's 140-150 us); libcrypto's is faster than both (the figures
+/// in docs/dtls.md, <c>X25519Benchmarks</c> in one run), so secret-dependent arithmetic of our own is no longer
+/// kept. Checked against the RFC 7748 vectors and BouncyCastle by the tests.
 /// </summary>
 internal static class Curve25519
 {
     /// <summary>Bytes of a scalar, a u-coordinate and a shared secret.</summary>
     public const int Size = 32;
 
-    private const ulong Mask51 = (1UL << 51) - 1;
-    private const ulong A24 = 121665; // (486662 - 2) / 4, RFC 7748 section 5
+    /// <summary>True when libcrypto computes X25519 in this process (else BouncyCastle does).</summary>
+    public static bool UsesLibCrypto => LibCryptoX25519.IsAvailable;
 
     /// <summary>X25519(k, 9): the public key of private scalar <paramref name="scalar"/>.</summary>
     public static void ScalarMultBase(ReadOnlySpan<byte> scalar, Span<byte> publicKey)
     {
-        Span<byte> nine = stackalloc byte[Size];
-        nine.Clear();
-        nine[0] = 9;
-        ScalarMult(scalar, nine, publicKey);
+        if (scalar.Length != Size || publicKey.Length < Size) throw new ArgumentException("X25519 values are 32 bytes.");
+        if (LibCryptoX25519.IsAvailable && LibCryptoX25519.PublicKey(scalar, publicKey)) return;
+        var k = scalar.ToArray();
+        var p = new byte[Size];
+        BcX25519.ScalarMultBase(k, 0, p, 0);
+        p.CopyTo(publicKey);
+        CryptographicOperations.ZeroMemory(k);
     }
 
     /// <summary>
     /// X25519(k, u) into <paramref name="result"/> (RFC 7748 section 5). Returns false when the result is all
     /// zero (u of small order), which RFC 7748 section 6.1 lets a protocol reject and TLS does (RFC 8422 5.11).
     /// </summary>
-    [SkipLocalsInit]
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // field arithmetic: optimized from the first handshake
     public static bool ScalarMult(ReadOnlySpan<byte> scalar, ReadOnlySpan<byte> u, Span<byte> result)
     {
         if (scalar.Length != Size || u.Length != Size || result.Length < Size) throw new ArgumentException("X25519 values are 32 bytes.");
-
-        // decodeScalar25519: clear the 3 low bits, clear bit 255, set bit 254.
-        Span<byte> k = stackalloc byte[Size];
-        scalar.CopyTo(k);
-        k[0] &= 248;
-        k[31] &= 127;
-        k[31] |= 64;
-
-        Decode(u, out var x1);
-        Fe x2 = One, z2 = default, x3 = x1, z3 = One;
-        ulong swap = 0;
-        for (var t = 254; t >= 0; t--)
+        if (LibCryptoX25519.IsAvailable && LibCryptoX25519.Derive(scalar, u, result) is { } ok)
         {
-            ulong bit = (ulong)((k[t >> 3] >> (t & 7)) & 1);
-            swap ^= bit;
-            ConditionalSwap(ref x2, ref x3, swap);
-            ConditionalSwap(ref z2, ref z3, swap);
-            swap = bit;
-
-            Add(in x2, in z2, out var a);
-            Square(in a, out var aa);
-            Sub(in x2, in z2, out var b);
-            Square(in b, out var bb);
-            Sub(in aa, in bb, out var e);
-            Add(in x3, in z3, out var c);
-            Sub(in x3, in z3, out var d);
-            Mul(in d, in a, out var da);
-            Mul(in c, in b, out var cb);
-            Add(in da, in cb, out var sum);
-            Square(in sum, out x3);
-            Sub(in da, in cb, out var diff);
-            Square(in diff, out var diff2);
-            Mul(in x1, in diff2, out z3);
-            Mul(in aa, in bb, out x2);
-            MulA24(in e, out var a24e);
-            Add(in aa, in a24e, out var t2);
-            Mul(in e, in t2, out z2);
+            if (!ok) result[..Size].Clear();
+            return ok;
         }
 
-        ConditionalSwap(ref x2, ref x3, swap);
-        ConditionalSwap(ref z2, ref z3, swap);
-        k.Clear();
-
-        Invert(in z2, out var zInverse);
-        Mul(in x2, in zInverse, out var x);
-        Encode(in x, result);
-
-        // Constant-time all-zero check.
-        ulong acc = 0;
-        for (var i = 0; i < Size; i++) acc |= result[i];
-        return acc != 0;
-    }
-
-    private struct Fe
-    {
-        public ulong L0, L1, L2, L3, L4;
-    }
-
-    private static Fe One => new() { L0 = 1 };
-
-    private static void Decode(ReadOnlySpan<byte> u, out Fe h)
-    {
-        // Little-endian 255-bit value; the top bit is masked (RFC 7748 section 5). Values >= p are accepted and
-        // reduced by the arithmetic, as the RFC requires.
-        h.L0 = BinaryPrimitives.ReadUInt64LittleEndian(u) & Mask51;
-        h.L1 = (BinaryPrimitives.ReadUInt64LittleEndian(u[6..]) >> 3) & Mask51;
-        h.L2 = (BinaryPrimitives.ReadUInt64LittleEndian(u[12..]) >> 6) & Mask51;
-        h.L3 = (BinaryPrimitives.ReadUInt64LittleEndian(u[19..]) >> 1) & Mask51;
-        h.L4 = (BinaryPrimitives.ReadUInt64LittleEndian(u[24..]) >> 12) & Mask51;
-    }
-
-    private static void Encode(in Fe f, Span<byte> output)
-    {
-        // Carry twice so that every limb is below 2^51 (value below 2^255), then subtract p once if value >= p:
-        // q = 1 exactly when value + 19 reaches 2^255.
-        ulong h0 = f.L0, h1 = f.L1, h2 = f.L2, h3 = f.L3, h4 = f.L4;
-        for (var pass = 0; pass < 2; pass++)
+        var k = scalar.ToArray();
+        var r = new byte[Size];
+        try
         {
-            h1 += h0 >> 51; h0 &= Mask51;
-            h2 += h1 >> 51; h1 &= Mask51;
-            h3 += h2 >> 51; h2 &= Mask51;
-            h4 += h3 >> 51; h3 &= Mask51;
-            h0 += 19 * (h4 >> 51); h4 &= Mask51;
+            var nonZero = BcX25519.CalculateAgreement(k, 0, u.ToArray(), 0, r, 0);
+            r.CopyTo(result);
+            return nonZero;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(k);
+            CryptographicOperations.ZeroMemory(r);
+        }
+    }
+}
+
+/// <summary>
+/// X25519 through OpenSSL's EVP API in the libcrypto .NET uses on Linux (<c>EVP_PKEY_new_raw_private_key</c>,
+/// <c>EVP_PKEY_derive</c>), loaded the same way as <see cref="LibCryptoEcKey"/>: only that library, only when every
+/// symbol is there; otherwise <see cref="IsAvailable"/> is false and BouncyCastle computes.
+/// </summary>
+internal static unsafe class LibCryptoX25519
+{
+    private const int NidX25519 = 1034; // EVP_PKEY_X25519
+
+    private static readonly Functions s_functions = Load();
+
+    public static bool IsAvailable => s_functions.IsValid;
+
+    /// <summary>The public key of <paramref name="scalar"/>; false when libcrypto refused (the caller falls back).</summary>
+    public static bool PublicKey(ReadOnlySpan<byte> scalar, Span<byte> publicKey)
+    {
+        var f = s_functions;
+        fixed (byte* k = scalar)
+        fixed (byte* p = publicKey)
+        {
+            var key = f.NewRawPrivateKey(NidX25519, IntPtr.Zero, k, (nuint)Curve25519.Size);
+            if (key == IntPtr.Zero) { f.ErrClearError(); return false; }
+            try
+            {
+                nuint length = Curve25519.Size;
+                if (f.GetRawPublicKey(key, p, &length) == 1 && length == Curve25519.Size) return true;
+                f.ErrClearError();
+                return false;
+            }
+            finally
+            {
+                f.PKeyFree(key);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A libcrypto key for <paramref name="scalar"/> (its public key computed once, when it is made) for
+    /// <see cref="DeriveWithKey"/>; null when libcrypto refused. Dispose it.
+    /// </summary>
+    public static Key? NewKey(ReadOnlySpan<byte> scalar, Span<byte> publicKey)
+    {
+        var f = s_functions;
+        fixed (byte* k = scalar)
+        fixed (byte* p = publicKey)
+        {
+            var key = f.NewRawPrivateKey(NidX25519, IntPtr.Zero, k, (nuint)Curve25519.Size);
+            nuint length = Curve25519.Size;
+            if (key != IntPtr.Zero && f.GetRawPublicKey(key, p, &length) == 1 && length == Curve25519.Size) return new Key(key);
+            if (key != IntPtr.Zero) f.PKeyFree(key);
+            f.ErrClearError();
+            return null;
+        }
+    }
+
+    /// <summary>An EVP_PKEY of ours, freed when disposed (or finalized: a handshake abandoned undisposed leaks nothing).</summary>
+    internal sealed class Key : SafeHandle
+    {
+        public Key(IntPtr key) : base(IntPtr.Zero, ownsHandle: true) => SetHandle(key);
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        protected override bool ReleaseHandle()
+        {
+            s_functions.PKeyFree(handle);
+            return true;
+        }
+    }
+
+    /// <summary>The shared secret of a key of <see cref="NewKey"/> with <paramref name="u"/>; as <see cref="Derive"/>.</summary>
+    public static bool? DeriveWithKey(Key key, ReadOnlySpan<byte> u, Span<byte> result)
+    {
+        var f = s_functions;
+        IntPtr peer = IntPtr.Zero, ctx = IntPtr.Zero;
+        var added = false;
+        fixed (byte* pu = u)
+        fixed (byte* r = result)
+        {
+            try
+            {
+                peer = f.NewRawPublicKey(NidX25519, IntPtr.Zero, pu, (nuint)Curve25519.Size);
+                if (peer == IntPtr.Zero) return null;
+                key.DangerousAddRef(ref added);
+                ctx = f.CtxNew(key.DangerousGetHandle(), IntPtr.Zero);
+                if (ctx == IntPtr.Zero || f.DeriveInit(ctx) != 1 || f.DeriveSetPeer(ctx, peer) != 1) return null;
+                nuint length = Curve25519.Size;
+                if (f.Derive(ctx, r, &length) != 1) return false;
+                return length == Curve25519.Size ? true : null;
+            }
+            finally
+            {
+                if (ctx != IntPtr.Zero) f.CtxFree(ctx);
+                if (peer != IntPtr.Zero) f.PKeyFree(peer);
+                if (added) key.DangerousRelease();
+                f.ErrClearError();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The shared secret: true, false when it is all zero (libcrypto refuses a low-order u), null when libcrypto could
+    /// not be used for another reason (the caller falls back).
+    /// </summary>
+    public static bool? Derive(ReadOnlySpan<byte> scalar, ReadOnlySpan<byte> u, Span<byte> result) => DeriveWith(s_functions, scalar, u, result);
+
+    private static Functions Load()
+    {
+        if (!OperatingSystem.IsLinux()) return default;
+        long dotnetVersion;
+        try
+        {
+            dotnetVersion = SafeEvpPKeyHandle.OpenSslVersion;
+        }
+        catch (Exception e) when (e is PlatformNotSupportedException or DllNotFoundException or TypeInitializationException)
+        {
+            return default;
         }
 
-        ulong q = (h0 + 19) >> 51;
-        q = (h1 + q) >> 51;
-        q = (h2 + q) >> 51;
-        q = (h3 + q) >> 51;
-        q = (h4 + q) >> 51;
-        h0 += 19 * q;
-        h1 += h0 >> 51; h0 &= Mask51;
-        h2 += h1 >> 51; h1 &= Mask51;
-        h3 += h2 >> 51; h2 &= Mask51;
-        h4 += h3 >> 51; h3 &= Mask51;
-        h4 &= Mask51; // drops 2^255: together with the 19 added, p subtracted
+        var name = (dotnetVersion >> 28) switch
+        {
+            3 => "libcrypto.so.3",
+            1 => "libcrypto.so.1.1",
+            _ => null,
+        };
+        if (name is null || !NativeLibrary.TryLoad(name, out var library)) return default;
+        string[] names =
+        [
+            "EVP_PKEY_new_raw_private_key", "EVP_PKEY_new_raw_public_key", "EVP_PKEY_get_raw_public_key", "EVP_PKEY_free",
+            "EVP_PKEY_CTX_new", "EVP_PKEY_CTX_free", "EVP_PKEY_derive_init", "EVP_PKEY_derive_set_peer", "EVP_PKEY_derive",
+            "ERR_clear_error",
+        ];
+        var exports = new IntPtr[names.Length];
+        for (var i = 0; i < names.Length; i++)
+        {
+            if (!NativeLibrary.TryGetExport(library, names[i], out exports[i]))
+            {
+                NativeLibrary.Free(library);
+                return default;
+            }
+        }
 
-        BinaryPrimitives.WriteUInt64LittleEndian(output, h0 | (h1 << 51));
-        BinaryPrimitives.WriteUInt64LittleEndian(output[8..], (h1 >> 13) | (h2 << 38));
-        BinaryPrimitives.WriteUInt64LittleEndian(output[16..], (h2 >> 26) | (h3 << 25));
-        BinaryPrimitives.WriteUInt64LittleEndian(output[24..], (h3 >> 39) | (h4 << 12));
+        var functions = new Functions(exports);
+        // A self-test with the RFC 7748 section 6.1 values: any disagreement and libcrypto is not used.
+        try
+        {
+            ReadOnlySpan<byte> alice = Convert.FromHexString("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+            ReadOnlySpan<byte> bobPublic = Convert.FromHexString("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+            Span<byte> secret = stackalloc byte[Curve25519.Size];
+            var ok = DeriveWith(functions, alice, bobPublic, secret) == true &&
+                Convert.ToHexStringLower(secret) == "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
+            return ok ? functions : default;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or AccessViolationException or SEHException)
+        {
+            return default;
+        }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ConditionalSwap(ref Fe a, ref Fe b, ulong swap)
+    private static bool? DeriveWith(Functions f, ReadOnlySpan<byte> scalar, ReadOnlySpan<byte> u, Span<byte> result)
     {
-        ulong mask = 0UL - swap;
-        ulong t;
-        t = mask & (a.L0 ^ b.L0); a.L0 ^= t; b.L0 ^= t;
-        t = mask & (a.L1 ^ b.L1); a.L1 ^= t; b.L1 ^= t;
-        t = mask & (a.L2 ^ b.L2); a.L2 ^= t; b.L2 ^= t;
-        t = mask & (a.L3 ^ b.L3); a.L3 ^= t; b.L3 ^= t;
-        t = mask & (a.L4 ^ b.L4); a.L4 ^= t; b.L4 ^= t;
+        IntPtr key = IntPtr.Zero, peer = IntPtr.Zero, ctx = IntPtr.Zero;
+        fixed (byte* k = scalar)
+        fixed (byte* pu = u)
+        fixed (byte* r = result)
+        {
+            try
+            {
+                key = f.NewRawPrivateKey(NidX25519, IntPtr.Zero, k, (nuint)Curve25519.Size);
+                peer = f.NewRawPublicKey(NidX25519, IntPtr.Zero, pu, (nuint)Curve25519.Size);
+                if (key == IntPtr.Zero || peer == IntPtr.Zero) return null;
+                ctx = f.CtxNew(key, IntPtr.Zero);
+                if (ctx == IntPtr.Zero || f.DeriveInit(ctx) != 1 || f.DeriveSetPeer(ctx, peer) != 1) return null;
+                nuint length = Curve25519.Size;
+                // OpenSSL's X25519 derive fails exactly when the result is all zero (a point of small order).
+                if (f.Derive(ctx, r, &length) != 1) return false;
+                return length == Curve25519.Size ? true : null;
+            }
+            finally
+            {
+                if (ctx != IntPtr.Zero) f.CtxFree(ctx);
+                if (peer != IntPtr.Zero) f.PKeyFree(peer);
+                if (key != IntPtr.Zero) f.PKeyFree(key);
+                f.ErrClearError();
+            }
+        }
     }
 
-    // Limb bounds: Mul, Square and MulA24 return limbs below 2^51 + 2^13; Add of two such is below 2^53; Sub adds
-    // 2p (limbs 2^52 - 38 and 2^52 - 2) before subtracting one such, so it stays positive and below 2^53. Mul and
-    // Square take limbs below 2^53: products below 2^106, the column sums (terms scaled by 19 or 38 included)
-    // below 2^113, which fits 128 bits; the top carry is below 2^58, so 19 times it fits 64 bits.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Add(in Fe f, in Fe g, out Fe h)
+    private readonly struct Functions
     {
-        h.L0 = f.L0 + g.L0;
-        h.L1 = f.L1 + g.L1;
-        h.L2 = f.L2 + g.L2;
-        h.L3 = f.L3 + g.L3;
-        h.L4 = f.L4 + g.L4;
-    }
+        public readonly delegate* unmanaged[Cdecl]<int, IntPtr, byte*, nuint, IntPtr> NewRawPrivateKey;
+        public readonly delegate* unmanaged[Cdecl]<int, IntPtr, byte*, nuint, IntPtr> NewRawPublicKey;
+        public readonly delegate* unmanaged[Cdecl]<IntPtr, byte*, nuint*, int> GetRawPublicKey;
+        public readonly delegate* unmanaged[Cdecl]<IntPtr, void> PKeyFree;
+        public readonly delegate* unmanaged[Cdecl]<IntPtr, IntPtr, IntPtr> CtxNew;
+        public readonly delegate* unmanaged[Cdecl]<IntPtr, void> CtxFree;
+        public readonly delegate* unmanaged[Cdecl]<IntPtr, int> DeriveInit;
+        public readonly delegate* unmanaged[Cdecl]<IntPtr, IntPtr, int> DeriveSetPeer;
+        public readonly delegate* unmanaged[Cdecl]<IntPtr, byte*, nuint*, int> Derive;
+        public readonly delegate* unmanaged[Cdecl]<void> ErrClearError;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Sub(in Fe f, in Fe g, out Fe h)
-    {
-        h.L0 = f.L0 + 0xFFFFFFFFFFFDAUL - g.L0;
-        h.L1 = f.L1 + 0xFFFFFFFFFFFFEUL - g.L1;
-        h.L2 = f.L2 + 0xFFFFFFFFFFFFEUL - g.L2;
-        h.L3 = f.L3 + 0xFFFFFFFFFFFFEUL - g.L3;
-        h.L4 = f.L4 + 0xFFFFFFFFFFFFEUL - g.L4;
-    }
+        public Functions(IntPtr[] e)
+        {
+            NewRawPrivateKey = (delegate* unmanaged[Cdecl]<int, IntPtr, byte*, nuint, IntPtr>)e[0];
+            NewRawPublicKey = (delegate* unmanaged[Cdecl]<int, IntPtr, byte*, nuint, IntPtr>)e[1];
+            GetRawPublicKey = (delegate* unmanaged[Cdecl]<IntPtr, byte*, nuint*, int>)e[2];
+            PKeyFree = (delegate* unmanaged[Cdecl]<IntPtr, void>)e[3];
+            CtxNew = (delegate* unmanaged[Cdecl]<IntPtr, IntPtr, IntPtr>)e[4];
+            CtxFree = (delegate* unmanaged[Cdecl]<IntPtr, void>)e[5];
+            DeriveInit = (delegate* unmanaged[Cdecl]<IntPtr, int>)e[6];
+            DeriveSetPeer = (delegate* unmanaged[Cdecl]<IntPtr, IntPtr, int>)e[7];
+            Derive = (delegate* unmanaged[Cdecl]<IntPtr, byte*, nuint*, int>)e[8];
+            ErrClearError = (delegate* unmanaged[Cdecl]<void>)e[9];
+        }
 
-    // 128-bit column sums are kept as two ulongs (low product by IMUL, high by MULX) with a branch-free add-with-carry:
-    // UInt128 and Math.BigMul(..., out low) made the JIT spill every product and measured two to three times slower.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MulAdd(ref ulong lo, ref ulong hi, ulong a, ulong b)
-    {
-        ulong l = a * b;
-        ulong h = High(a, b);
-        lo += l;
-        hi += h + (lo < l ? 1UL : 0UL);
-    }
-
-    // The high half alone: MULX with no memory operand.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong High(ulong a, ulong b) => Bmi2.X64.IsSupported ? Bmi2.X64.MultiplyNoFlags(a, b) : Math.BigMul(a, b, out _);
-
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Low51(ulong lo) => lo & Mask51;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Shift51(ulong lo, ulong hi) => (lo >> 51) | (hi << 13);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddCarry(ref ulong lo, ref ulong hi, ulong carry)
-    {
-        lo += carry;
-        hi += lo < carry ? 1UL : 0UL;
-    }
-
-    // Columns are summed one at a time and carried into the next at once, so only one 128-bit accumulator and the
-    // carry are live (ten accumulators at once made the JIT spill them all).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // field arithmetic: optimized from the first handshake
-    private static void Mul(in Fe f, in Fe g, out Fe h)
-    {
-        ulong f0 = f.L0, f1 = f.L1, f2 = f.L2, f3 = f.L3, f4 = f.L4;
-        ulong g0 = g.L0, g1 = g.L1, g2 = g.L2, g3 = g.L3, g4 = g.L4;
-
-        // 2^255 = 19 (mod p): limb products that land at or above 2^255 wrap around multiplied by 19.
-        ulong lo = f0 * g0, hi = High(f0, g0);
-        MulAdd(ref lo, ref hi, f1, g4 * 19); MulAdd(ref lo, ref hi, f2, g3 * 19); MulAdd(ref lo, ref hi, f3, g2 * 19); MulAdd(ref lo, ref hi, f4, g1 * 19);
-        ulong r0 = lo & Mask51;
-        lo = Shift51(lo, hi); hi = 0;
-        MulAdd(ref lo, ref hi, f0, g1); MulAdd(ref lo, ref hi, f1, g0); MulAdd(ref lo, ref hi, f2, g4 * 19); MulAdd(ref lo, ref hi, f3, g3 * 19); MulAdd(ref lo, ref hi, f4, g2 * 19);
-        ulong r1 = lo & Mask51;
-        lo = Shift51(lo, hi); hi = 0;
-        MulAdd(ref lo, ref hi, f0, g2); MulAdd(ref lo, ref hi, f1, g1); MulAdd(ref lo, ref hi, f2, g0); MulAdd(ref lo, ref hi, f3, g4 * 19); MulAdd(ref lo, ref hi, f4, g3 * 19);
-        ulong r2 = lo & Mask51;
-        lo = Shift51(lo, hi); hi = 0;
-        MulAdd(ref lo, ref hi, f0, g3); MulAdd(ref lo, ref hi, f1, g2); MulAdd(ref lo, ref hi, f2, g1); MulAdd(ref lo, ref hi, f3, g0); MulAdd(ref lo, ref hi, f4, g4 * 19);
-        ulong r3 = lo & Mask51;
-        lo = Shift51(lo, hi); hi = 0;
-        MulAdd(ref lo, ref hi, f0, g4); MulAdd(ref lo, ref hi, f1, g3); MulAdd(ref lo, ref hi, f2, g2); MulAdd(ref lo, ref hi, f3, g1); MulAdd(ref lo, ref hi, f4, g0);
-        Finish(r0, r1, r2, r3, lo, hi, out h);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // field arithmetic: optimized from the first handshake
-    private static void Square(in Fe f, out Fe h)
-    {
-        ulong f0 = f.L0, f1 = f.L1, f2 = f.L2, f3 = f.L3, f4 = f.L4;
-        ulong lo = f0 * f0, hi = High(f0, f0);
-        MulAdd(ref lo, ref hi, f1, f4 * 38); MulAdd(ref lo, ref hi, f2, f3 * 38);
-        ulong r0 = lo & Mask51;
-        lo = Shift51(lo, hi); hi = 0;
-        MulAdd(ref lo, ref hi, 2 * f0, f1); MulAdd(ref lo, ref hi, f2, f4 * 38); MulAdd(ref lo, ref hi, f3, f3 * 19);
-        ulong r1 = lo & Mask51;
-        lo = Shift51(lo, hi); hi = 0;
-        MulAdd(ref lo, ref hi, 2 * f0, f2); MulAdd(ref lo, ref hi, f1, f1); MulAdd(ref lo, ref hi, f3, f4 * 38);
-        ulong r2 = lo & Mask51;
-        lo = Shift51(lo, hi); hi = 0;
-        MulAdd(ref lo, ref hi, 2 * f0, f3); MulAdd(ref lo, ref hi, 2 * f1, f2); MulAdd(ref lo, ref hi, f4, f4 * 19);
-        ulong r3 = lo & Mask51;
-        lo = Shift51(lo, hi); hi = 0;
-        MulAdd(ref lo, ref hi, 2 * f0, f4); MulAdd(ref lo, ref hi, 2 * f1, f3); MulAdd(ref lo, ref hi, f2, f2);
-        Finish(r0, r1, r2, r3, lo, hi, out h);
-    }
-
-    /// <summary>Last column: its carry wraps to limb 0 times 19, and limb 0's carry goes into limb 1.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Finish(ulong r0, ulong r1, ulong r2, ulong r3, ulong lo, ulong hi, out Fe h)
-    {
-        ulong r4 = lo & Mask51;
-        r0 += Shift51(lo, hi) * 19;
-        r1 += r0 >> 51;
-        h.L0 = r0 & Mask51;
-        h.L1 = r1;
-        h.L2 = r2;
-        h.L3 = r3;
-        h.L4 = r4;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Carry(ulong l0, ulong h0, ulong l1, ulong h1, ulong l2, ulong h2, ulong l3, ulong h3, ulong l4, ulong h4, out Fe h)
-    {
-        AddCarry(ref l1, ref h1, Shift51(l0, h0));
-        ulong r0 = Low51(l0);
-        AddCarry(ref l2, ref h2, Shift51(l1, h1));
-        ulong r1 = Low51(l1);
-        AddCarry(ref l3, ref h3, Shift51(l2, h2));
-        ulong r2 = Low51(l2);
-        AddCarry(ref l4, ref h4, Shift51(l3, h3));
-        ulong r3 = Low51(l3);
-        Finish(r0, r1, r2, r3, l4, h4, out h);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // field arithmetic: optimized from the first handshake
-    private static void MulA24(in Fe f, out Fe h)
-    {
-        ulong l0 = f.L0 * A24, h0 = High(f.L0, A24), l1 = f.L1 * A24, h1 = High(f.L1, A24);
-        ulong l2 = f.L2 * A24, h2 = High(f.L2, A24), l3 = f.L3 * A24, h3 = High(f.L3, A24);
-        ulong l4 = f.L4 * A24, h4 = High(f.L4, A24);
-        Carry(l0, h0, l1, h1, l2, h2, l3, h3, l4, h4, out h);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void SquareTimes(in Fe f, int times, out Fe h)
-    {
-        Square(in f, out h);
-        for (var i = 1; i < times; i++) Square(in h, out h);
-    }
-
-    /// <summary>z^(p-2) = z^(2^255 - 21) (Fermat), by the usual chain of 254 squarings and 11 multiplications.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // field arithmetic: optimized from the first handshake
-    private static void Invert(in Fe z, out Fe result)
-    {
-        Square(in z, out var z2);                 // z^2
-        SquareTimes(in z2, 2, out var t);         // z^8
-        Mul(in t, in z, out var z9);              // z^9
-        Mul(in z9, in z2, out var z11);           // z^11
-        Square(in z11, out t);                    // z^22
-        Mul(in t, in z9, out var z5);             // z^(2^5 - 1)
-        SquareTimes(in z5, 5, out t);
-        Mul(in t, in z5, out var z10);            // z^(2^10 - 1)
-        SquareTimes(in z10, 10, out t);
-        Mul(in t, in z10, out var z20);           // z^(2^20 - 1)
-        SquareTimes(in z20, 20, out t);
-        Mul(in t, in z20, out var z40);           // z^(2^40 - 1)
-        SquareTimes(in z40, 10, out t);
-        Mul(in t, in z10, out var z50);           // z^(2^50 - 1)
-        SquareTimes(in z50, 50, out t);
-        Mul(in t, in z50, out var z100);          // z^(2^100 - 1)
-        SquareTimes(in z100, 100, out t);
-        Mul(in t, in z100, out var z200);         // z^(2^200 - 1)
-        SquareTimes(in z200, 50, out t);
-        Mul(in t, in z50, out var z250);          // z^(2^250 - 1)
-        SquareTimes(in z250, 5, out t);           // z^(2^255 - 32)
-        Mul(in t, in z11, out result);            // z^(2^255 - 21)
+        public bool IsValid => NewRawPrivateKey != null;
     }
 }

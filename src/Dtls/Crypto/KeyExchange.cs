@@ -71,20 +71,23 @@ internal sealed class NistKeyExchange : KeyExchange
 }
 
 /// <summary>
-/// X25519 (RFC 7748), which .NET lacks. The public key comes from BouncyCastle's fixed-base multiplication (precomputed
-/// Edwards tables, about 55-65 us here); the shared secret from our <see cref="Curve25519"/> ladder on 51-bit limbs,
-/// about 105 us against BouncyCastle's 140-150 us on the same machine and run. The ladder is checked against the
-/// RFC 7748 vectors and against BouncyCastle by the tests.
+/// X25519 (RFC 7748), which .NET's API lacks: a key pair and one shared secret per handshake, computed by the
+/// libcrypto .NET runs on (one EVP key made from our random scalar: its public key computed once, then the secret
+/// derived from it), else by BouncyCastle (<see cref="Curve25519"/>). Measured per handshake in one run
+/// (<c>X25519ExchangeBenchmarks</c>, docs/dtls.md): libcrypto is faster than both BouncyCastle and the ladder of ours
+/// this replaced.
 /// </summary>
 internal sealed class X25519KeyExchange : KeyExchange
 {
-    private readonly byte[] _private = new byte[BcX25519.ScalarSize];
+    private readonly byte[] _private = new byte[Curve25519.Size];
+    private readonly LibCryptoX25519.Key? _libCryptoKey;
 
     public X25519KeyExchange()
     {
         RandomNumberGenerator.Fill(_private);
-        PublicKey = new byte[BcX25519.PointSize];
-        BcX25519.ScalarMultBase(_private, 0, PublicKey, 0);
+        PublicKey = new byte[Curve25519.Size];
+        if (LibCryptoX25519.IsAvailable) _libCryptoKey = LibCryptoX25519.NewKey(_private, PublicKey);
+        if (_libCryptoKey is null) BcX25519.ScalarMultBase(_private, 0, PublicKey, 0);
     }
 
     public override DtlsNamedGroup Group => DtlsNamedGroup.X25519;
@@ -95,9 +98,14 @@ internal sealed class X25519KeyExchange : KeyExchange
         if (peerPublic.Length != Curve25519.Size) return null;
         var secret = new byte[Curve25519.Size];
         // RFC 7748 section 6.1 / RFC 8422 section 5.11: an all-zero result means a low-order point; reject it.
-        if (!Curve25519.ScalarMult(_private, peerPublic, secret)) return null;
-        return secret;
+        var ok = _libCryptoKey is not null ? LibCryptoX25519.DeriveWithKey(_libCryptoKey, peerPublic, secret) : null;
+        ok ??= Curve25519.ScalarMult(_private, peerPublic, secret);
+        return ok == true ? secret : null;
     }
 
-    public override void Dispose() => CryptographicOperations.ZeroMemory(_private);
+    public override void Dispose()
+    {
+        CryptographicOperations.ZeroMemory(_private);
+        _libCryptoKey?.Dispose();
+    }
 }

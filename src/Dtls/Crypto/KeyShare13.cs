@@ -11,7 +11,7 @@ namespace Transport.Dtls.Crypto;
 /// secp256r1/384r1 both sides are ECDHE (<see cref="KeyExchange"/>). X25519MLKEM768 (draft-ietf-tls-ecdhe-mlkem,
 /// group 0x11EC) is a KEM: client share = ML-KEM-768 encapsulation key (1184 B) || X25519 public (32 B); server
 /// share = ML-KEM ciphertext (1088 B) || X25519 public (32 B); shared secret = ML-KEM secret (32 B) || X25519
-/// secret (32 B). ML-KEM from BouncyCastle, X25519 on our ladder.
+/// secret (32 B). ML-KEM from BouncyCastle, X25519 from libcrypto (<see cref="X25519KeyExchange"/>).
 /// </summary>
 internal static class KeyShare13
 {

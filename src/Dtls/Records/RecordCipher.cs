@@ -123,15 +123,8 @@ internal sealed class AesGcmRecordCipher : RecordCipher
         }
         else
         {
-            try
-            {
-                _aes!.Decrypt(nonce, ciphertext, fragment[^TagLength..], plaintext[..length], aad);
-            }
-            catch (AuthenticationTagMismatchException)
-            {
-                // Unauthenticated input is dropped and counted by the caller; it is not an error of ours.
-                return false;
-            }
+            // Unauthenticated input is dropped and counted by the caller; it is not an error of ours (no exception).
+            if (!AeadOpen.TryDecrypt(_aes!, nonce, ciphertext, fragment[^TagLength..], plaintext[..length], aad)) return false;
         }
         written = length;
         return true;
@@ -191,14 +184,7 @@ internal sealed class ChaChaRecordCipher : RecordCipher
         Nonce(nonce, record.Epoch, record.Sequence);
         Span<byte> aad = stackalloc byte[13];
         WriteAdditionalData(aad, record.Type, record.Epoch, record.Sequence, record.Version, length);
-        try
-        {
-            _aead.Decrypt(nonce, fragment[..length], fragment[^TagLength..], plaintext[..length], aad);
-        }
-        catch (AuthenticationTagMismatchException)
-        {
-            return false;
-        }
+        if (!AeadOpen.TryDecrypt(_aead, nonce, fragment[..length], fragment[^TagLength..], plaintext[..length], aad)) return false;
         written = length;
         return true;
     }

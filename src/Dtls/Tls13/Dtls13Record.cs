@@ -40,7 +40,7 @@ internal sealed class Dtls13RecordCipher : IDisposable
     /// <summary>Highest sequence number authenticated in this epoch (for reconstruction), -1 before any.</summary>
     public long HighestReceived { get; set; } = -1;
 
-    public readonly ReplayWindowLarge Window = new();
+    public readonly ReplayWindow Window = new();
 
     /// <summary>Next sequence number to write in this epoch (sequence numbers restart at 0 in each epoch).</summary>
     public ulong NextSequence;
@@ -119,8 +119,7 @@ internal sealed class Dtls13RecordCipher : IDisposable
         }
         else
         {
-            try { _aes!.Decrypt(nonce, ciphertext[..n], ciphertext[n..], output, header); }
-            catch (AuthenticationTagMismatchException) { return false; }
+            if (!AeadOpen.TryDecrypt(_aes!, nonce, ciphertext[..n], ciphertext[n..], output, header)) return false;
         }
         // DTLSInnerPlaintext: content || type || zeros. The type is the last non-zero byte.
         var i = n - 1;
@@ -191,34 +190,5 @@ internal readonly ref struct Dtls13RecordHeader
             SequenceLength = seqLength,
         };
         return true;
-    }
-}
-
-/// <summary>A 64-record anti-replay window over 64-bit sequence numbers (RFC 9147 section 4.5.1).</summary>
-internal sealed class ReplayWindowLarge
-{
-    private ulong _highest;
-    private ulong _bitmap;
-    private bool _any;
-
-    public bool IsReplay(ulong sequence)
-    {
-        if (!_any || sequence > _highest) return false;
-        var offset = _highest - sequence;
-        return offset >= 64 || (_bitmap & (1UL << (int)offset)) != 0;
-    }
-
-    public void Mark(ulong sequence)
-    {
-        if (!_any) { _any = true; _highest = sequence; _bitmap = 1; return; }
-        if (sequence > _highest)
-        {
-            var shift = sequence - _highest;
-            _bitmap = shift >= 64 ? 1 : (_bitmap << (int)shift) | 1;
-            _highest = sequence;
-            return;
-        }
-        var o = _highest - sequence;
-        if (o < 64) _bitmap |= 1UL << (int)o;
     }
 }

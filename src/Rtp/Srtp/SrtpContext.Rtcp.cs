@@ -139,7 +139,7 @@ public sealed partial class SrtpContext
         SrtpStream? stream = FindStream(ssrc);
         if (stream?.RtcpReplay is { } replay)
         {
-            SrtpResult check = replay.Check(index);
+            SrtpResult check = ToResult(replay.Check(index));
             if (check != SrtpResult.Ok)
             {
                 return Counters.Count(check);
@@ -206,7 +206,7 @@ public sealed partial class SrtpContext
         }
 
         stream.RtcpReplay ??= new ReplayWindow(_options.RtcpReplayWindowSize);
-        stream.RtcpReplay.Accept(index);
+        stream.RtcpReplay.Mark(index);
         Counters.RtcpUnprotected++;
         return SrtpResult.Ok;
     }

@@ -117,7 +117,7 @@ public sealed partial class SrtpContext
         ulong index = stream?.EstimateIndex(sequence) ?? sequence;
         if (stream?.RtpReplay is { } replay)
         {
-            SrtpResult check = replay.Check(index);
+            SrtpResult check = ToResult(replay.Check(index));
             if (check != SrtpResult.Ok)
             {
                 return Counters.Count(check);
@@ -166,7 +166,7 @@ public sealed partial class SrtpContext
         }
 
         stream.RtpReplay ??= new ReplayWindow(_options.ReplayWindowSize);
-        stream.RtpReplay.Accept(index);
+        stream.RtpReplay.Mark(index);
         stream.AdvanceRtp(index);
         Counters.RtpUnprotected++;
         plainLength = bodyEnd;
@@ -187,8 +187,8 @@ public sealed partial class SrtpContext
     }
 
     /// <summary>
-    /// Verifies and decrypts in place: our GHASH with a constant-time tag comparison when available, else
-    /// AesGcm, whose tag mismatch is an exception that is contained here.
+    /// Verifies and decrypts in place: our GHASH with a constant-time tag comparison when available, else the
+    /// platform AesGcm checked without its tag-mismatch exception (<see cref="AeadOpen"/>).
     /// </summary>
     private static bool GcmOpen(GcmCipher? decryptor, AesGcm gcm, ReadOnlySpan<byte> nonce, Span<byte> ciphertext, ReadOnlySpan<byte> tag, ReadOnlySpan<byte> aad)
     {
@@ -197,15 +197,7 @@ public sealed partial class SrtpContext
             return decryptor.TryDecrypt(nonce, ciphertext, tag, aad);
         }
 
-        try
-        {
-            gcm.Decrypt(nonce, ciphertext, tag, ciphertext, aad);
-            return true;
-        }
-        catch (CryptographicException)
-        {
-            return false;
-        }
+        return AeadOpen.TryDecrypt(gcm, nonce, ciphertext, tag, ciphertext, aad);
     }
 
     /// <summary>AES-CM counter block (RFC 3711 section 4.1.1): (salt * 2^16) XOR (SSRC * 2^64) XOR (index * 2^16).</summary>

@@ -288,4 +288,11 @@ public sealed partial class SrtpContext : IDisposable
             CryptographicOperations.ZeroMemory(AuthenticationKey);
         }
     }
+
+    private static SrtpResult ToResult(ReplayCheck check) => check switch
+    {
+        ReplayCheck.Replayed => SrtpResult.Replayed,
+        ReplayCheck.TooOld => SrtpResult.TooOld,
+        _ => SrtpResult.Ok,
+    };
 }

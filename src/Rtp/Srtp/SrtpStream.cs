@@ -1,3 +1,5 @@
+using Transport.Crypto;
+
 namespace Transport.Rtp.Srtp;
 
 /// <summary>Per-SSRC cryptographic state (RFC 3711 section 3.2.3): ROC, highest index, replay windows, SRTCP index.</summary>

@@ -1,3 +1,4 @@
+using Transport.TestKit;
 using System.Text;
 using Transport.Ice.Stun;
 using Transport.Ice.Tests.Turn;
@@ -7,21 +8,21 @@ namespace Transport.Ice.Tests.Interop;
 
 /// <summary>
 /// Two of our ICE agents with the relay-only policy connect through coturn 4.6 on 127.0.0.1 (Debian package
-/// <c>coturn</c>, started and killed by process id by <see cref="Coturn"/>), over UDP and over TCP to the server,
+/// <c>coturn</c>, started and killed by process id by <see cref="CoturnServer"/>), over UDP and over TCP to the server,
 /// and exchange data both ways; a wrong password and a short server lifetime are reported as relay events. The
 /// test does the socket I/O for the sans-IO agents (<see cref="AgentSocketDriver"/>).
 /// </summary>
-[Collection(nameof(CoturnInteropTests))] // one coturn at a time with the TURN client tests
+[Collection("coturn")] // one coturn at a time with the TURN client tests
 public sealed class IceAgentCoturnTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
 
-    private static IceAgentOptions RelayOnly(Coturn server, IceRole role, TurnTransport transport, string password = Coturn.Password,
+    private static IceAgentOptions RelayOnly(CoturnServer server, IceRole role, TurnTransport transport, string password = CoturnServer.Password,
         Func<TurnClientOptions, TurnClientOptions>? configure = null) => new()
     {
         Role = role,
         TransportPolicy = IceTransportPolicy.Relay,
-        TurnServers = [TurnServerConfig.Parse($"turn:127.0.0.1:{server.Port}?transport={(transport == TurnTransport.Tcp ? "tcp" : "udp")}", Coturn.User, password)],
+        TurnServers = [TurnServerConfig.Parse($"turn:127.0.0.1:{server.Port}?transport={(transport == TurnTransport.Tcp ? "tcp" : "udp")}", CoturnServer.User, password)],
         ConfigureTurnClient = configure,
     };
 
@@ -40,7 +41,7 @@ public sealed class IceAgentCoturnTests
     [InlineData(TurnTransport.Tcp)]
     public void TwoRelayOnlyAgentsConnectThroughCoturnAndExchangeDataBothWays(TurnTransport transport)
     {
-        using var server = new Coturn();
+        using var server = CoturnServer.Start(tcp: true);
         using var a = new AgentSocketDriver("A", RelayOnly(server, IceRole.Controlling, transport));
         using var b = new AgentSocketDriver("B", RelayOnly(server, IceRole.Controlled, transport));
         GatherAndConnect(a, b);
@@ -80,11 +81,11 @@ public sealed class IceAgentCoturnTests
     [Fact]
     public void WithTwoConfiguredServersEachAgentGathersTwoRelayedCandidatesAndConnectsThroughThePreferredOne()
     {
-        using var server = new Coturn();
+        using var server = CoturnServer.Start(tcp: true);
         IceAgentOptions Both(IceRole role) => RelayOnly(server, role, TurnTransport.Udp) with
         {
-            TurnServers = [TurnServerConfig.Parse($"turn:127.0.0.1:{server.Port}?transport=udp", Coturn.User, Coturn.Password),
-                           TurnServerConfig.Parse($"turn:127.0.0.1:{server.Port}?transport=tcp", Coturn.User, Coturn.Password)],
+            TurnServers = [TurnServerConfig.Parse($"turn:127.0.0.1:{server.Port}?transport=udp", CoturnServer.User, CoturnServer.Password),
+                           TurnServerConfig.Parse($"turn:127.0.0.1:{server.Port}?transport=tcp", CoturnServer.User, CoturnServer.Password)],
         };
         using var a = new AgentSocketDriver("A", Both(IceRole.Controlling));
         using var b = new AgentSocketDriver("B", Both(IceRole.Controlled));
@@ -112,7 +113,7 @@ public sealed class IceAgentCoturnTests
     [InlineData(TurnTransport.Tcp)]
     public void AWrongPasswordIsReportedAsAnAuthenticationErrorEvent(TurnTransport transport)
     {
-        using var server = new Coturn();
+        using var server = CoturnServer.Start(tcp: true);
         using var a = new AgentSocketDriver("A", RelayOnly(server, IceRole.Controlling, transport, password: "not-the-password"));
         a.Agent.StartGathering(a.Now);
         AgentSocketDriver.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any(), Wait, "gathering", a);
@@ -121,7 +122,7 @@ public sealed class IceAgentCoturnTests
         Assert.Equal(TurnFailureKind.Authentication, error.Kind);
         Assert.Equal(401, error.ErrorCode);
         Assert.Contains("authentication failed", error.Reason);
-        Assert.Contains(Coturn.Realm, error.Reason);
+        Assert.Contains(CoturnServer.Realm, error.Reason);
         Assert.Empty(a.Agent.LocalCandidates);
         Assert.Equal(IceConnectionState.New, a.Agent.State);
     }
@@ -129,7 +130,7 @@ public sealed class IceAgentCoturnTests
     [Fact]
     public void OnAShortServerLifetimeRefreshingAgentsStayConnectedAndAnAllocationWithoutRefreshIsReportedExpired()
     {
-        using var server = new Coturn("--max-allocate-lifetime=3");
+        using var server = CoturnServer.Start(true, "--max-allocate-lifetime=3");
         using var a = new AgentSocketDriver("A", RelayOnly(server, IceRole.Controlling, TurnTransport.Udp));
         using var b = new AgentSocketDriver("B", RelayOnly(server, IceRole.Controlled, TurnTransport.Udp));
         using var c = new AgentSocketDriver("C", RelayOnly(server, IceRole.Controlling, TurnTransport.Udp, configure: o => o with { RefreshAllocation = false }));

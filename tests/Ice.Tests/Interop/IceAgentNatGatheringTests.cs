@@ -1,3 +1,4 @@
+using Transport.TestKit;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -16,7 +17,7 @@ namespace Transport.Ice.Tests.Interop;
 /// 192.168.77.x), runs coturn in the public namespace (killed by process id) and our agent behind the NAT (its
 /// socket made inside the private namespace).
 /// </summary>
-[Collection(nameof(CoturnInteropTests))]
+[Collection("coturn")]
 [SupportedOSPlatform("linux")]
 public sealed class IceAgentNatGatheringTests
 {
@@ -28,7 +29,7 @@ public sealed class IceAgentNatGatheringTests
             using var agent = new AgentSocketDriver("behind NAT", new IceAgentOptions
             {
                 StunServers = [server],
-                TurnServers = [TurnServerConfig.Parse($"turn:{server}", Coturn.User, Coturn.Password)],
+                TurnServers = [TurnServerConfig.Parse($"turn:{server}", CoturnServer.User, CoturnServer.Password)],
             }, socket);
             agent.Agent.StartGathering(agent.Now);
             AgentSocketDriver.RunUntil(() => agent.EventsOf<IceGatheringCompleteEvent>().Any(), TimeSpan.FromSeconds(10), "gathering", agent);
@@ -88,10 +89,10 @@ public sealed class IceAgentNatGatheringTests
         try
         {
             var server = new IPEndPoint(topology.PublicAddress, 3478);
-            coturn = NatTopology.StartInside(topology.Public, Coturn.Binary,
+            coturn = NatTopology.StartInside(topology.Public, CoturnServer.FindTurnServer(),
             [
                 "-n", $"--listening-ip={topology.PublicAddress}", $"--relay-ip={topology.PublicAddress}", "--listening-port=3478",
-                "--min-port=49160", "--max-port=49175", $"--user={Coturn.User}:{Coturn.Password}", $"--realm={Coturn.Realm}", "--lt-cred-mech",
+                "--min-port=49160", "--max-port=49175", $"--user={CoturnServer.User}:{CoturnServer.Password}", $"--realm={CoturnServer.Realm}", "--lt-cred-mech",
                 "--no-tls", "--no-dtls", "--no-cli", "--fingerprint", "--no-multicast-peers", "--log-file=stdout", "--simple-log",
                 $"--pidfile={Path.Combine(directory, "turnserver.pid")}", $"--userdb={Path.Combine(directory, "turndb")}",
             ], log);

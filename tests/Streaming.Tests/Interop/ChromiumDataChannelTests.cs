@@ -156,7 +156,10 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         var took = closing.Elapsed;
         output.WriteLine($"browser pc.close() -> our side Closed in {took.TotalMilliseconds:0.0} ms ({core.Reason})");
         Assert.Equal(ConnectionState.Closed, core.State);
-        Assert.True(took < TimeSpan.FromMilliseconds(100), $"closed after {took.TotalMilliseconds} ms");
+        // At once means on the browser's SCTP ABORT, not on a consent or liveness timeout (seconds): a generous bound
+        // here, the milliseconds themselves are measured by the liveness bench (bench/liveness).
+        Assert.True(took < TimeSpan.FromSeconds(2), $"closed after {took.TotalMilliseconds} ms");
+        Assert.DoesNotContain("timeout", core.Reason?.ToString() ?? "", StringComparison.OrdinalIgnoreCase);
     }
 
     private const string AnswerScript = """

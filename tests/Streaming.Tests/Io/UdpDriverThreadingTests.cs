@@ -46,7 +46,9 @@ public sealed class UdpDriverThreadingTests
             var fired = peer.Timeouts.Single();
             Assert.Equal("Transport deadlines", peer.TimeoutThreads.Single());
             Assert.True(fired >= due, $"fired at {fired}, before its deadline {due}");
-            Assert.True(fired - due < TimeSpan.FromMilliseconds(100), $"fired {(fired - due).TotalMilliseconds:0.0} ms late with the pool saturated");
+            // The thread's name is the proof that no pool thread was needed; the lateness bound is generous (a loaded
+            // CI machine), the milliseconds themselves are a bench's claim, not this test's.
+            Assert.True(fired - due < TimeSpan.FromSeconds(1), $"fired {(fired - due).TotalMilliseconds:0.0} ms late with the pool saturated");
         }
         finally
         {

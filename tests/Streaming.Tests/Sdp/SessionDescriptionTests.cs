@@ -144,17 +144,33 @@ public sealed class SessionDescriptionTests
     {
         var valid = Fixture("chromium-offer.sdp");
         var random = new Random(7);
+        int parsed = 0, refused = 0;
         for (var i = 0; i < 2000; i++)
         {
             var chars = valid.ToCharArray();
             for (var k = 0; k < 5; k++) chars[random.Next(chars.Length)] = (char)random.Next(0, 128);
             var text = new string(chars, 0, random.Next(chars.Length));
+            SessionDescription sdp;
             try
             {
-                var sdp = SessionDescription.Parse(text);
-                SessionDescription.Parse(sdp.ToString());
+                sdp = SessionDescription.Parse(text);
             }
-            catch (SdpParseException) { }
+            catch (SdpParseException e)
+            {
+                Assert.False(string.IsNullOrWhiteSpace(e.Message));
+                refused++;
+                continue;
+            }
+
+            // What we accept, we print in a form we read back to the same description.
+            var printed = sdp.ToString();
+            Assert.Equal(printed, SessionDescription.Parse(printed).ToString());
+            parsed++;
         }
+
+        // Both outcomes happen: the mutations are neither all fatal nor all harmless.
+        Assert.Equal(2000, parsed + refused);
+        Assert.InRange(parsed, 50, 1950);
+        Assert.InRange(refused, 50, 1950);
     }
 }

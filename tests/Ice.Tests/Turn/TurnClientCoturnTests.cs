@@ -1,3 +1,4 @@
+using Transport.TestKit;
 using System.Text;
 using Transport.Ice.Stun;
 using Transport.Ice.Turn;
@@ -9,20 +10,20 @@ namespace Transport.Ice.Tests.Turn;
 /// permissions, channels and data both ways between two of our clients through the relay, over UDP and TCP to the
 /// server; authentication failure; short server lifetimes; 300 redirects. Each test starts and kills its own server.
 /// </summary>
-[Collection(nameof(CoturnInteropTests))] // one coturn at a time: the machine has two cores
-public sealed class CoturnInteropTests
+[Collection("coturn")] // one coturn at a time: the machine has two cores
+public sealed class TurnClientCoturnTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
 
-    private static TurnClientOptions Options(Coturn server, TurnTransport transport, string password = Coturn.Password) =>
-        new() { Server = server.Address, Transport = transport, Username = Coturn.User, Password = password };
+    private static TurnClientOptions Options(CoturnServer server, TurnTransport transport, string password = CoturnServer.Password) =>
+        new() { Server = StunAddress.FromEndPoint(server.EndPoint), Transport = transport, Username = CoturnServer.User, Password = password };
 
     [Theory]
     [InlineData(TurnTransport.Udp)]
     [InlineData(TurnTransport.Tcp)]
     public void RelaysDataBothWaysBetweenTwoClientsWithIndicationsThenChannels(TurnTransport transport)
     {
-        using var server = new Coturn();
+        using var server = CoturnServer.Start(tcp: true);
         using var a = new TurnSocketPeer("A", Options(server, transport));
         using var b = new TurnSocketPeer("B", Options(server, transport));
         a.Start();
@@ -32,7 +33,7 @@ public sealed class CoturnInteropTests
         Assert.Equal("127.0.0.1", allocatedA.RelayedAddress.ToIPAddress().ToString());
         Assert.Equal(a.LocalAddress, allocatedA.MappedAddress);
         Assert.Equal(TimeSpan.FromSeconds(600), allocatedA.Lifetime);
-        Assert.Equal(Coturn.Realm, a.Client.Realm);
+        Assert.Equal(CoturnServer.Realm, a.Client.Realm);
         var relayA = a.Client.RelayedAddress;
         var relayB = b.Client.RelayedAddress;
         Assert.NotEqual(relayA, relayB);
@@ -84,7 +85,7 @@ public sealed class CoturnInteropTests
     [InlineData(TurnTransport.Tcp)]
     public void AWrongPasswordIsReportedAsAnAuthenticationFailure(TurnTransport transport)
     {
-        using var server = new Coturn();
+        using var server = CoturnServer.Start(tcp: true);
         using var a = new TurnSocketPeer("A", Options(server, transport, password: "not-the-password"));
         a.Start();
         TurnSocketPeer.RunUntil(() => a.Client.State == TurnClientState.Failed, Wait, "the failure", a);
@@ -92,7 +93,7 @@ public sealed class CoturnInteropTests
         Assert.Equal(TurnFailureKind.Authentication, failed.Kind);
         Assert.Equal(401, failed.ErrorCode);
         Assert.Contains("authentication failed", failed.Reason);
-        Assert.Contains(Coturn.Realm, failed.Reason);
+        Assert.Contains(CoturnServer.Realm, failed.Reason);
     }
 
     [Theory]
@@ -100,7 +101,7 @@ public sealed class CoturnInteropTests
     [InlineData(TurnTransport.Tcp)]
     public void RefreshesAShortServerLifetimeAndAnUnrefreshedAllocationExpires(TurnTransport transport)
     {
-        using var server = new Coturn("--max-allocate-lifetime=3");
+        using var server = CoturnServer.Start(true, "--max-allocate-lifetime=3");
         using var a = new TurnSocketPeer("A", Options(server, transport));
         using var c = new TurnSocketPeer("C", Options(server, transport));
         using var b = new TurnSocketPeer("B", Options(server, transport) with { RefreshAllocation = false });
@@ -144,19 +145,19 @@ public sealed class CoturnInteropTests
     [InlineData(TurnTransport.Tcp)]
     public void FollowsTheAlternateServerOfA300Answer(TurnTransport transport)
     {
-        using var target = new Coturn();
-        using var redirecting = new Coturn($"--alternate-server=127.0.0.1:{target.Port}");
+        using var target = CoturnServer.Start(tcp: true);
+        using var redirecting = CoturnServer.Start(true, $"--alternate-server=127.0.0.1:{target.Port}");
         using var a = new TurnSocketPeer("A", Options(redirecting, transport));
         a.Start();
         TurnSocketPeer.RunUntil(() => a.Client.State is TurnClientState.Allocated or TurnClientState.Failed, Wait, "the allocation", a);
         Assert.Equal(TurnClientState.Allocated, a.Client.State);
-        Assert.Equal(target.Address, a.Client.ServerAddress);
+        Assert.Equal(StunAddress.FromEndPoint(target.EndPoint), a.Client.ServerAddress);
     }
 
     [Fact]
     public void RetriesWithTheNewNonceWhenCoturnSaysItIsStale()
     {
-        using var server = new Coturn("--stale-nonce=1", "--max-allocate-lifetime=2");
+        using var server = CoturnServer.Start(true, "--stale-nonce=1", "--max-allocate-lifetime=2");
         using var a = new TurnSocketPeer("A", Options(server, TurnTransport.Udp));
         a.Start();
         TurnSocketPeer.RunUntil(() => a.EventsOf<TurnAllocationRefreshed>().Count() >= 3, Wait, "refreshes across stale nonces", a);
@@ -167,7 +168,7 @@ public sealed class CoturnInteropTests
     [Fact]
     public void AllocatesIPv6RelayedAddressesAndRelaysBetweenThem()
     {
-        using var server = new Coturn("--relay-ip=::1");
+        using var server = CoturnServer.Start(true, "--relay-ip=::1");
         using var a = new TurnSocketPeer("A", Options(server, TurnTransport.Udp) with { RequestedAddressFamily = TurnAddressFamily.IPv6 });
         using var b = new TurnSocketPeer("B", Options(server, TurnTransport.Udp) with { AdditionalIPv6 = true });
         a.Start();
