@@ -158,12 +158,15 @@ public sealed record EchoServerInstance(WebApplication App, StreamServer Server,
 
     /// <summary>The UDP endpoint every WebRTC session uses.</summary>
     public IPEndPoint UdpEndPoint => Driver.LocalEndPoints[0];
+
+    /// <summary>What WHEP viewers at <c>/whep</c> get: the first WHIP publisher's media.</summary>
+    public MediaBroadcast? Broadcast { get; init; }
 }
 
 /// <summary>
 /// Builds the echo server on the hosting library: <c>AddWebRtcSessions</c> with the settings' options, the page at
-/// <c>/</c>, WHIP at <c>/whip</c>, WebSocket signaling at <c>/signal</c>, the WebSocket stream transport at <c>/ws</c>,
-/// <c>GET /sessions</c>.
+/// <c>/</c>, WHIP at <c>/whip</c>, WHEP playback of the first WHIP publisher's media at <c>/whep</c>, WebSocket
+/// signaling at <c>/signal</c>, the WebSocket stream transport at <c>/ws</c>, <c>GET /sessions</c>.
 /// </summary>
 public static class EchoServerApp
 {
@@ -179,14 +182,16 @@ public static class EchoServerApp
         if (logging is not null) logging(builder.Logging);
         else builder.Logging.AddSimpleConsole(o => o.SingleLine = true).AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         // The settings already hold the configuration and the command line (EchoServerSettings.Parse).
-        builder.Services.AddWebRtcSessions(settings.Sessions, _ => new EchoHandler());
+        var broadcast = new MediaBroadcast();
+        builder.Services.AddWebRtcSessions(settings.Sessions, _ => new EchoHandler(broadcast));
         var app = builder.Build();
         var host = app.Services.GetRequiredService<WebRtcSessionsHost>();
         app.MapEchoPage();
         app.MapWhip("/whip");
+        app.MapWhep(broadcast, "/whep");
         app.MapSignaling("/signal");
         app.MapStreamSessions("/ws");
         app.MapSessionAdmin("/sessions");
-        return new EchoServerInstance(app, host.Server, host.Driver, host.Sessions);
+        return new EchoServerInstance(app, host.Server, host.Driver, host.Sessions) { Broadcast = broadcast };
     }
 }

@@ -31,7 +31,23 @@ public static class WhipEndpoints
     /// Returns the group of the POST, GET, PATCH and DELETE endpoints (the CORS preflights are outside it, never behind
     /// a token), so conventions such as authorization can be added.
     /// </summary>
-    public static IEndpointConventionBuilder MapWhip(this IEndpointRouteBuilder endpoints, string pattern = "/whip")
+    public static IEndpointConventionBuilder MapWhip(this IEndpointRouteBuilder endpoints, string pattern = "/whip") =>
+        MapOfferResource(endpoints, pattern, handler: null, realm: "whip");
+
+    /// <summary>
+    /// Maps WHEP playback (draft-ietf-wish-whep) at <paramref name="pattern"/>: a viewer POSTs its offer (recvonly audio
+    /// and/or video) and gets what <paramref name="broadcast"/> publishes, on a session of its own with the resource
+    /// lifecycle of WHIP (201 with Location and an ETag, PATCH for trickle and ICE restart with If-Match, DELETE, Link
+    /// ICE servers, the bearer token of <see cref="WhipOptions.BearerToken"/>, the same limits). The viewer's key frame
+    /// requests reach the publisher through the broadcast. Needs <c>AddWebRtcSessions</c>.
+    /// </summary>
+    public static IEndpointConventionBuilder MapWhep(this IEndpointRouteBuilder endpoints, MediaBroadcast broadcast, string pattern = "/whep")
+    {
+        ArgumentNullException.ThrowIfNull(broadcast);
+        return MapOfferResource(endpoints, pattern, () => new BroadcastViewerHandler(broadcast), realm: "whep");
+    }
+
+    private static IEndpointConventionBuilder MapOfferResource(IEndpointRouteBuilder endpoints, string pattern, Func<IStreamHandler>? handler, string realm)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         ArgumentException.ThrowIfNullOrEmpty(pattern);
@@ -61,7 +77,7 @@ public static class WhipEndpoints
         {
             var expected = EdgeChecks.Digest(token);
             group.AddEndpointFilter(async (context, next) =>
-                EdgeChecks.HasBearer(context.HttpContext.Request, expected) ? await next(context).ConfigureAwait(false) : (object?)Unauthorized(context.HttpContext));
+                EdgeChecks.HasBearer(context.HttpContext.Request, expected) ? await next(context).ConfigureAwait(false) : (object?)Unauthorized(context.HttpContext, realm));
         }
 
         group.MapPost(path, async (HttpContext context) =>
@@ -77,7 +93,7 @@ public static class WhipEndpoints
             if (!server.TryReserve(client, out var slot, out var refusal)) return TooMany(context, refusal!.ToJson(), limits.RetryAfter);
             var arguments = context.Request.Query.ToDictionary(q => q.Key, q => q.Value.ToString());
             WebRtcOfferAccepted accepted;
-            try { accepted = await webRtc.AcceptOfferAsync(slot!, offer, arguments, context.RequestAborted).ConfigureAwait(false); }
+            try { accepted = await webRtc.AcceptOfferAsync(slot!, offer, arguments, handler?.Invoke(), context.RequestAborted).ConfigureAwait(false); }
             catch (SdpParseException e) { return Results.Text("malformed offer: " + e.Message, statusCode: StatusCodes.Status400BadRequest); }
             // A well-formed offer with nothing we can accept: 422 with the reasons, instead of a 201 whose answer rejects
             // every section (the client would fail in setRemoteDescription). AcceptOfferAsync already gave the slot back.
@@ -176,10 +192,10 @@ public static class WhipEndpoints
             : Results.Text($"the body was not read within {limits.RequestBodyTimeout.TotalSeconds:0.###} s", statusCode: status);
     }
 
-    private static IResult Unauthorized(HttpContext context)
+    private static IResult Unauthorized(HttpContext context, string realm)
     {
         var given = context.Request.Headers.Authorization.Count > 0;
-        context.Response.Headers.WWWAuthenticate = given ? "Bearer realm=\"whip\", error=\"invalid_token\"" : "Bearer realm=\"whip\"";
+        context.Response.Headers.WWWAuthenticate = given ? $"Bearer realm=\"{realm}\", error=\"invalid_token\"" : $"Bearer realm=\"{realm}\"";
         return Results.Text(given ? "the bearer token is not valid" : "a bearer token is required", statusCode: StatusCodes.Status401Unauthorized);
     }
 

@@ -37,6 +37,16 @@ public interface ISessionTransport : IAsyncDisposable
     TransportHealth GetHealth();
 }
 
+/// <summary>A transport that carries media (WebRTC): its outgoing track names, and key frame requests to the client.</summary>
+public interface IMediaSessionTransport
+{
+    /// <summary>The names of the tracks we can send on ("audio", "video").</summary>
+    IReadOnlySet<string> OutgoingTracks { get; }
+
+    /// <summary>Asks the client for a key frame of its <paramref name="track"/> (RTCP PLI); false when it sends no such track.</summary>
+    ValueTask<bool> RequestKeyFrameAsync(string track, CancellationToken cancellationToken);
+}
+
 /// <summary>
 /// The transport's liveness as the health check sees it. Durations are null where unknown. <see cref="LossFraction"/>
 /// is in [0, 1] (for WebRTC: retransmitted SCTP DATA chunks over all DATA chunks sent).

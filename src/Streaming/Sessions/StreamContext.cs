@@ -25,6 +25,18 @@ public sealed class StreamContext
     /// <summary>The client's data messages and media frames, in arrival order. Ends when the client can send no more.</summary>
     public IAsyncEnumerable<StreamInput> Inputs => ReadInputs(CancellationToken.None);
 
+    /// <summary>The names of the tracks the session can send media on ("audio", "video"; none for a data-only client).</summary>
+    public IReadOnlySet<string> OutgoingTracks => _session.Transport is IMediaSessionTransport media ? media.OutgoingTracks : EmptyTracks;
+
+    private static readonly IReadOnlySet<string> EmptyTracks = new HashSet<string>();
+
+    /// <summary>
+    /// Asks the client for a key frame of the media it sends on <paramref name="track"/> (RTCP PLI). False when the
+    /// session has no such incoming track (or no media at all).
+    /// </summary>
+    public ValueTask<bool> RequestKeyFrameAsync(string track = "video", CancellationToken cancellationToken = default) =>
+        _session.Transport is IMediaSessionTransport media ? media.RequestKeyFrameAsync(track, cancellationToken) : ValueTask.FromResult(false);
+
     /// <summary>The session's health now.</summary>
     public SessionHealth Health => _session.GetHealth();
 

@@ -23,6 +23,12 @@ public sealed record DataInput(ReadOnlyMemory<byte> Data, bool IsText, string Ch
 /// <summary>A media frame from the client.</summary>
 public sealed record MediaInput(MediaFrame Frame) : StreamInput;
 
+/// <summary>
+/// The client asked for a key frame of what we send on <paramref name="Track"/> (RTCP PLI or FIR) and no track of its
+/// own feeds that one (an echo's requests go straight to the client's own video instead).
+/// </summary>
+public sealed record KeyFrameRequest(string Track) : StreamInput;
+
 /// <summary>What a handler yields.</summary>
 public abstract record StreamOutput;
 

@@ -155,15 +155,22 @@ public sealed partial class StreamServer : IAsyncDisposable
     }
 
     /// <summary>Starts a session on a reserved place. The place is released the moment the session ends, for any reason.</summary>
-    public StreamSession Start(SessionSlot slot, ISessionTransport transport, IReadOnlyDictionary<string, string>? arguments = null, string? id = null)
+    public StreamSession Start(SessionSlot slot, ISessionTransport transport, IReadOnlyDictionary<string, string>? arguments = null, string? id = null) =>
+        Start(slot, transport, arguments, id, handler: null);
+
+    /// <summary>
+    /// As <see cref="Start(SessionSlot, ISessionTransport, IReadOnlyDictionary{string, string}?, string?)"/>, with the
+    /// session's own <paramref name="handler"/> instead of one from the server's factory (null: the factory's), e.g. a
+    /// WHEP viewer's <see cref="BroadcastViewerHandler"/>.
+    /// </summary>
+    public StreamSession Start(SessionSlot slot, ISessionTransport transport, IReadOnlyDictionary<string, string>? arguments, string? id, IStreamHandler? handler)
     {
         ArgumentNullException.ThrowIfNull(slot);
         ArgumentNullException.ThrowIfNull(transport);
         if (slot.Started) throw new InvalidOperationException("This slot already started a session.");
         slot.Started = true;
         id ??= Guid.NewGuid().ToString("N");
-        IStreamHandler handler;
-        try { handler = _factory(); }
+        try { handler ??= _factory(); }
         catch { slot.Dispose(); throw; }
         var session = new StreamSession(this, id, transport, handler, arguments ?? new Dictionary<string, string>(), _loggers.CreateLogger<StreamSession>());
         if (!_sessions.TryAdd(id, (session, slot)))

@@ -5,7 +5,7 @@ namespace Transport.Streaming.Sessions;
 
 /// <summary>
 /// One client's session: runs its handler over its transport until something ends it, then tears everything
-/// down and reports why. Created by <see cref="StreamServer.Start"/>.
+/// down and reports why. Created by <see cref="StreamServer.Start(SessionSlot, ISessionTransport, IReadOnlyDictionary{string, string}?, string?, IStreamHandler?)"/>.
 /// </summary>
 public sealed partial class StreamSession
 {

@@ -83,6 +83,14 @@ public sealed partial class WebRtcSessionTransport
         var frame = media.Frame;
         if (!_localTracks.TryGetValue(frame.Track, out var track))
             throw new ArgumentException($"The session has no outgoing '{frame.Track}' track (the client's offer had none); tracks: {string.Join(", ", _localTracks.Keys)}.", nameof(media));
+        // A frame of another codec than the one negotiated on the track (a broadcast whose publisher and viewer chose
+        // differently) cannot be packetized as it: counted as dropped, not sent as garbage.
+        if (track.Codec is { } negotiated && !string.IsNullOrEmpty(frame.Codec) && frame.Codec != "unknown" &&
+            !frame.Codec.Equals(negotiated.Codec.Name, StringComparison.OrdinalIgnoreCase))
+        {
+            Interlocked.Increment(ref _framesDropped);
+            return;
+        }
         var clockRate = track.Codec?.Codec.ClockRate ?? (track.Kind == MediaKind.Audio ? 48000 : 90000);
         var timestamp = _nextTimestamp.GetOrAdd(track, _ => (uint)Random.Shared.Next());
         _nextTimestamp[track] = unchecked(timestamp + (uint)Math.Round(frame.Duration.TotalSeconds * clockRate));
@@ -98,11 +106,29 @@ public sealed partial class WebRtcSessionTransport
         else Interlocked.Increment(ref _framesDropped); // QueueFull / Invalid: counted on the track as well
     }
 
-    /// <summary>The client asked for a key frame of what we send (PLI/FIR): pass the request on to its own video track (an echo's source).</summary>
-    private async Task OnKeyFrameRequestAsync()
+    /// <summary>
+    /// The client asked for a key frame of what we send (PLI/FIR): pass the request on to its own video track (an
+    /// echo's source); with no such track (a WHEP viewer), the handler gets a <see cref="KeyFrameRequest"/> input.
+    /// </summary>
+    private async Task OnKeyFrameRequestAsync(LocalTrack track)
     {
-        if (!_remoteTracks.TryGetValue("video", out var video)) return;
+        if (!_remoteTracks.TryGetValue("video", out var video))
+        {
+            _inputs.Writer.TryWrite(new KeyFrameRequest(TrackName(track.Kind)));
+            return;
+        }
         try { await _pc.RequestKeyFrameAsync(video, _stop.Token).ConfigureAwait(false); }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or TransportNotConnectedException) { }
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlySet<string> OutgoingTracks => _localTracks.Keys.ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+    /// <inheritdoc/>
+    public async ValueTask<bool> RequestKeyFrameAsync(string track, CancellationToken cancellationToken)
+    {
+        if (!_remoteTracks.TryGetValue(track, out var remote)) return false;
+        try { await _pc.RequestKeyFrameAsync(remote, cancellationToken).ConfigureAwait(false); return true; }
+        catch (Exception e) when (e is ObjectDisposedException or TransportNotConnectedException) { return false; }
     }
 }

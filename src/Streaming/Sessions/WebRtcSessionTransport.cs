@@ -16,7 +16,7 @@ namespace Transport.Streaming.Sessions;
 /// close_notify). The client ends the session by closing its peer connection (close_notify, ABORT or SHUTDOWN act
 /// at once) or with <c>{"type":"bye"}</c> on the control channel.
 /// </summary>
-public sealed partial class WebRtcSessionTransport : ISessionTransport
+public sealed partial class WebRtcSessionTransport : ISessionTransport, IMediaSessionTransport
 {
     private readonly PeerConnection _pc;
     private readonly WebRtcTransportOptions _options;
@@ -187,8 +187,8 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport
                     case DataChannelOpened o:
                         OnOpened(o.Channel);
                         break;
-                    case KeyFrameRequestReceived when _options.ForwardKeyFrameRequests:
-                        _ = OnKeyFrameRequestAsync();
+                    case KeyFrameRequestReceived k when _options.ForwardKeyFrameRequests:
+                        _ = OnKeyFrameRequestAsync(k.Track);
                         break;
                     case DataChannelMessageReceived m:
                         Interlocked.Add(ref _bytesIn, m.Data.Length);

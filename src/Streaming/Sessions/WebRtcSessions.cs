@@ -13,7 +13,7 @@ public sealed record WebRtcOfferAccepted(StreamSession Session, string Answer);
 /// <summary>
 /// Starts WebRTC sessions on one <see cref="UdpDriver"/> (one UDP port serves them all): the client offers, we
 /// answer as the ICE-controlled side with one certificate shared by every connection. Signaling (WHIP, WebSocket)
-/// lives in the hosting layer and calls <see cref="AcceptOfferAsync"/> and <see cref="AddRemoteCandidateAsync(string, string?, CancellationToken)"/>.
+/// lives in the hosting layer and calls <see cref="AcceptOfferAsync(SessionSlot, string, IReadOnlyDictionary{string, string}?, IStreamHandler?, CancellationToken)"/> and <see cref="AddRemoteCandidateAsync(string, string?, CancellationToken)"/>.
 /// </summary>
 public sealed class WebRtcSessions : IDisposable
 {
@@ -92,7 +92,14 @@ public sealed class WebRtcSessions : IDisposable
     /// <see cref="Sdp.SdpParseException"/>, one with nothing we can accept <see cref="OfferRejectedException"/> (naming
     /// why, per section); either gives the slot back at once. The connection logs its milestones under the session id.
     /// </summary>
-    public async Task<WebRtcOfferAccepted> AcceptOfferAsync(SessionSlot slot, string offer, IReadOnlyDictionary<string, string>? arguments = null, CancellationToken cancellationToken = default)
+    public Task<WebRtcOfferAccepted> AcceptOfferAsync(SessionSlot slot, string offer, IReadOnlyDictionary<string, string>? arguments = null, CancellationToken cancellationToken = default) =>
+        AcceptOfferAsync(slot, offer, arguments, handler: null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="AcceptOfferAsync(SessionSlot, string, IReadOnlyDictionary{string, string}?, CancellationToken)"/>,
+    /// with the session's own <paramref name="handler"/> (null: one from the server's factory), e.g. a WHEP viewer's.
+    /// </summary>
+    public async Task<WebRtcOfferAccepted> AcceptOfferAsync(SessionSlot slot, string offer, IReadOnlyDictionary<string, string>? arguments, IStreamHandler? handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(slot);
         ArgumentNullException.ThrowIfNull(offer);
@@ -125,7 +132,7 @@ public sealed class WebRtcSessions : IDisposable
             var transport = new WebRtcSessionTransport(pc, Options, _server.Time) { RemoteOffer = offer, LocalAnswer = answer };
             foreach (var track in tracks) transport.AddLocalTrack(track);
             pc = null; // the transport owns it now
-            return new WebRtcOfferAccepted(_server.Start(slot, transport, arguments, id), answer);
+            return new WebRtcOfferAccepted(_server.Start(slot, transport, arguments, id, handler), answer);
         }
         catch
         {
