@@ -37,6 +37,12 @@ public sealed record EchoServerSettings
     /// </summary>
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
 
+    /// <summary>
+    /// Whether clients may signal each other through the server over their control channels (the signaling relay,
+    /// docs/sessions.md). Default true; <c>--no-relay</c> turns it off.
+    /// </summary>
+    public bool Relay { get; init; } = true;
+
     /// <summary>Runs the in-process self-test instead of serving (<c>--self-test</c>).</summary>
     public bool SelfTest { get; init; }
 
@@ -126,6 +132,7 @@ public sealed record EchoServerSettings
                     };
                     break;
                 case "--self-test": s = s with { SelfTest = true }; break;
+                case "--no-relay": s = s with { Relay = false }; break;
                 case "--self-test-seconds": s = s with { SelfTestSeconds = double.Parse(Value(), CultureInfo.InvariantCulture) }; break;
                 default: throw new ArgumentException($"unknown option '{flags[i]}' (known: --urls, --udp-port, --udp-address, --public-address, --stun-server, --turn-server, --max-sessions, --max-sessions-per-client, --max-pending-sessions, --connect-timeout, --idle-limit, --session-time-limit, --offer-burst, --offers-per-second, --max-body-size, --max-message-size, --whip-token, --admin-token, --ice-server, --allow-origin, --log-level, --self-test, --self-test-seconds, --WebRtc:KEY=VALUE)");
             }
@@ -161,6 +168,9 @@ public sealed record EchoServerInstance(WebApplication App, StreamServer Server,
 
     /// <summary>What WHEP viewers at <c>/whep</c> get: the first WHIP publisher's media.</summary>
     public MediaBroadcast? Broadcast { get; init; }
+
+    /// <summary>The signaling relay between clients, or null (<c>--no-relay</c>).</summary>
+    public SignalingRelay? Relay => WebRtc.Relay;
 }
 
 /// <summary>
@@ -183,6 +193,7 @@ public static class EchoServerApp
         else builder.Logging.AddSimpleConsole(o => o.SingleLine = true).AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         // The settings already hold the configuration and the command line (EchoServerSettings.Parse).
         var broadcast = new MediaBroadcast();
+        if (settings.Relay) settings.Sessions.Relay.Enabled = true;
         builder.Services.AddWebRtcSessions(settings.Sessions, _ => new EchoHandler(broadcast));
         var app = builder.Build();
         var host = app.Services.GetRequiredService<WebRtcSessionsHost>();

@@ -33,7 +33,8 @@ public sealed class WebRtcSessionsHost : IAsyncDisposable
             Server.DisposeAsync().AsTask().GetAwaiter().GetResult();
             throw;
         }
-        Sessions = new WebRtcSessions(Server, Driver, options.Limits.ApplyTo(options.Transport));
+        Relay = options.Relay.Enabled ? new SignalingRelay(options.Relay, time) : null;
+        Sessions = new WebRtcSessions(Server, Driver, options.Limits.ApplyTo(options.Transport), Relay);
         RateLimiter = new OfferRateLimiter(options.Limits, time);
     }
 
@@ -48,6 +49,9 @@ public sealed class WebRtcSessionsHost : IAsyncDisposable
 
     /// <summary>The UDP driver every WebRTC session shares.</summary>
     public UdpDriver Driver { get; }
+
+    /// <summary>The signaling relay between clients (<see cref="WebRtcSessionsOptions.Relay"/>), or null when it is off.</summary>
+    public SignalingRelay? Relay { get; }
 
     /// <summary>Starts WebRTC sessions on <see cref="Driver"/>.</summary>
     public WebRtcSessions Sessions { get; }

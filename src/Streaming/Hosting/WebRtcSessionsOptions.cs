@@ -56,6 +56,12 @@ public sealed record WebRtcSessionsOptions
     /// <summary>WebSocket signaling (<c>/signal</c>): keepalive, whether a lost socket ends the session.</summary>
     public SignalingOptions Signaling { get; set; } = new();
 
+    /// <summary>
+    /// The signaling relay: clients of WebRTC sessions signal each other through the server over their control
+    /// channels (docs/sessions.md, "Signaling relay"). Off by default (<see cref="SignalingRelayOptions.Enabled"/>).
+    /// </summary>
+    public SignalingRelayOptions Relay { get; set; } = new();
+
     /// <summary>WebSocket stream sessions (<c>/ws</c>): keepalive and queues.</summary>
     public StreamSessionOptions Streams { get; set; } = new();
 
@@ -78,6 +84,8 @@ public sealed record WebRtcSessionsOptions
         ArgumentNullException.ThrowIfNull(UdpAddress);
         if (UdpAddress.Trim() != "*" && ParseUdpAddresses().Count == 0) throw new ArgumentException("WebRtc:UdpAddress names no address (give an IP address, or * for every address)", nameof(UdpAddress));
         if (HealthCheckInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HealthCheckInterval));
+        ArgumentNullException.ThrowIfNull(Relay);
+        Relay.Validate();
     }
 }
 

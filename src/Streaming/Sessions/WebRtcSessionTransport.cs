@@ -258,12 +258,16 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport, IMediaSe
         var (kind, pongId) = ReadControl(json);
         if (kind == ControlMessage.Pong) OnPong(pongId);
         else if (kind == ControlMessage.Bye) End(new SessionEndReason(SessionEndKind.ClientClosed, "the client said bye on the control channel"));
+        else if (kind == ControlMessage.Relay && Relay is { } relay) relay.Receive(json);
         else Interlocked.Increment(ref _malformedControl);
     }
 
-    internal enum ControlMessage { Malformed, Pong, Bye }
+    /// <summary>The session's place in the signaling relay (<see cref="SignalingRelay"/>), when the server has one.</summary>
+    public RelayConnection? Relay { get; internal set; }
 
-    /// <summary>Reads a control-channel message from the client: a pong with its id, a bye, or anything else (malformed).</summary>
+    internal enum ControlMessage { Malformed, Pong, Bye, Relay }
+
+    /// <summary>Reads a control-channel message from the client: a pong with its id, a bye, a relay message, or anything else (malformed).</summary>
     internal static (ControlMessage Kind, long PongId) ReadControl(ReadOnlyMemory<byte> json)
     {
         try
@@ -273,6 +277,7 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport, IMediaSe
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String) return (ControlMessage.Malformed, 0);
             if (type.ValueEquals("pong") && root.TryGetProperty("id", out var id) && id.TryGetInt64(out var n)) return (ControlMessage.Pong, n);
             if (type.ValueEquals("bye")) return (ControlMessage.Bye, 0);
+            if (SignalingRelay.IsRelayType(type)) return (ControlMessage.Relay, 0);
             return (ControlMessage.Malformed, 0);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException) { return (ControlMessage.Malformed, 0); }

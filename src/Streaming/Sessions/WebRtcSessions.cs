@@ -23,7 +23,14 @@ public sealed class WebRtcSessions : IDisposable
     private readonly PeerConnectionOptions _peerOptions;
 
     public WebRtcSessions(StreamServer server, UdpDriver driver, WebRtcTransportOptions? options = null)
+        : this(server, driver, options, relay: null)
     {
+    }
+
+    /// <summary>As the other constructor, with a signaling <paramref name="relay"/> every session's client may use over its control channel.</summary>
+    public WebRtcSessions(StreamServer server, UdpDriver driver, WebRtcTransportOptions? options, SignalingRelay? relay)
+    {
+        Relay = relay;
         _server = server ?? throw new ArgumentNullException(nameof(server));
         _driver = driver ?? throw new ArgumentNullException(nameof(driver));
         Options = options ?? new WebRtcTransportOptions();
@@ -42,6 +49,9 @@ public sealed class WebRtcSessions : IDisposable
 
     /// <summary>The options in force.</summary>
     public WebRtcTransportOptions Options { get; }
+
+    /// <summary>The signaling relay between clients (<c>join</c>, <c>signal</c>, <c>leave</c> on their control channels), or null.</summary>
+    public SignalingRelay? Relay { get; }
 
     private bool GathersFromServers => _peerOptions.Ice.StunServers.Count > 0 || _peerOptions.Ice.TurnServers.Count > 0;
 
@@ -131,6 +141,7 @@ public sealed class WebRtcSessions : IDisposable
             }
             var transport = new WebRtcSessionTransport(pc, Options, _server.Time) { RemoteOffer = offer, LocalAnswer = answer };
             foreach (var track in tracks) transport.AddLocalTrack(track);
+            if (Relay is { } relay) transport.Relay = relay.Attach(id, arguments, transport.SendControlAsync, transport.Ended);
             pc = null; // the transport owns it now
             return new WebRtcOfferAccepted(_server.Start(slot, transport, arguments, id, handler), answer);
         }
