@@ -33,6 +33,7 @@ public static class EchoPage
   body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; }
   h1 { font-size: 1.3em; margin: 0 0 .5em; }
   #status { font-weight: bold; } .connected { color: #070; } .failed, .closed { color: #b00; }
+  #health { font-weight: bold; } .healthy { color: #070; } .degraded { color: #b80; } .unhealthy { color: #d40; } .dead { color: #b00; }
   .charts { display: flex; gap: 1em; flex-wrap: wrap; margin: 1em 0; }
   .chart { border: 1px solid #ccc; padding: .4em; } .chart b { display: block; font-size: .9em; }
   canvas { display: block; background: #fafafa; }
@@ -43,6 +44,7 @@ public static class EchoPage
 <body>
 <h1>Echo server: WebRTC echo of camera, microphone and data channel</h1>
 <p>State: <span id="state">new</span> · session <code id="session">-</code> · attempt <span id="attempt">0</span> · <span id="note"></span></p>
+<p>Health: <span id="health" class="healthy">-</span> <span id="health-reasons"></span> <span id="health-advice"></span></p>
 <p><input id="text" placeholder="type a message" size="40"> <button id="send">Send</button> <button id="hangup">Hang up</button></p>
 <div class="videos">
   <figure><video id="local" autoplay muted playsinline width="240" height="180"></video><figcaption>camera (sent)</figcaption></figure>
@@ -120,6 +122,10 @@ async function connect() {
     if (m.type === 'ping') control.send(JSON.stringify({ type: 'pong', id: m.id }));
     else if (m.type === 'end_stream') { setState('ended', 'end_stream: ' + m.reason); app.stopped = true; }
     else if (m.type === 'error') setState('failed', 'error: ' + m.message);
+    // Graded health: the server tells us when our session changes level, and may ask us to send less or restart ICE.
+    else if (m.type === 'health') showHealth(m.level, m.reasons);
+    else if (m.type === 'lower_rate') $('health-advice').textContent = '(the server asks for a lower rate)';
+    else if (m.type === 'restart_ice') $('health-advice').textContent = '(the server asks for an ICE restart)';
   };
   // The server closing its side (SCTP ABORT, close_notify) closes the channels before any connection state change.
   control.onclose = () => { if (app.pc === pc && !app.stopped) scheduleReconnect('the server closed the connection'); };
@@ -157,6 +163,12 @@ async function connect() {
   }
 }
 
+function showHealth(level, reasons) {
+  const el = $('health');
+  el.textContent = level; el.className = level;
+  $('health-reasons').textContent = (reasons || []).map(r => r.text).join('; ');
+  if (level === 'healthy') $('health-advice').textContent = '';
+}
 async function pollHealth() {
   try {
     // Our own session's health, from our resource (GET /sessions needs the admin token).
@@ -169,6 +181,7 @@ async function pollHealth() {
       const stats = await app.pc.getStats();
       stats.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') { app.framesDecoded = s.framesDecoded || 0; $('decoded').textContent = app.framesDecoded; } });
     }
+    if (mine.health) showHealth(mine.health.level, mine.health.reasons);
     const point = { rtt: c.rttMs ?? 0, bitrate: ((c.bitrateIn ?? 0) + (c.bitrateOut ?? 0)) / 1000, consent: c.consentAgeSeconds ?? 0, state: c.state };
     app.health.push(point); if (app.health.length > 60) app.health.shift();
     $('rtt').textContent = point.rtt.toFixed(2); $('bitrate').textContent = point.bitrate.toFixed(1); $('consent').textContent = point.consent.toFixed(1);

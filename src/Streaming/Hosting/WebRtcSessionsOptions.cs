@@ -72,8 +72,14 @@ public sealed record WebRtcSessionsOptions
     /// </summary>
     public WebRtcTransportOptions Transport { get; set; } = new();
 
-    /// <summary>The session server's options: <see cref="Limits"/> and <see cref="HealthCheckInterval"/>.</summary>
-    public StreamServerOptions ToServerOptions() => Limits.ApplyTo(new StreamServerOptions { HealthCheckInterval = HealthCheckInterval });
+    /// <summary>
+    /// The graded health's thresholds and the action on entering each level (defaults in <see cref="HealthThresholds"/>;
+    /// configuration <c>WebRtc:Health:RoundTripDegraded=00:00:00.250</c>, <c>WebRtc:Health:OnUnhealthy=Notify,End</c>).
+    /// </summary>
+    public HealthThresholds Health { get; set; } = new();
+
+    /// <summary>The session server's options: <see cref="Limits"/>, <see cref="HealthCheckInterval"/> and <see cref="Health"/>.</summary>
+    public StreamServerOptions ToServerOptions() => Limits.ApplyTo(new StreamServerOptions { HealthCheckInterval = HealthCheckInterval, Health = Health });
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> or <see cref="ArgumentException"/> for an option out of range.</summary>
     public void Validate()

@@ -68,4 +68,16 @@ public sealed record TransportHealth(
 
     /// <summary>Why the transport is in <see cref="State"/> (for example the ICE timer that made it disconnected), or null.</summary>
     public string? StateReason { get; init; }
+
+    /// <summary>Interarrival jitter of the client's media, the worst of its tracks (RFC 3550 A.8), or null without media.</summary>
+    public TimeSpan? Jitter { get; init; }
+
+    /// <summary>Loss of our media from the client's transport-cc feedback (0-1), or null without it.</summary>
+    public double? MediaLossFraction { get; init; }
+
+    /// <summary>Bits per second of our media the client received (transport-cc feedback), or null without it.</summary>
+    public double? MediaDeliveryRate { get; init; }
+
+    /// <summary>Bytes queued to the client and not yet acknowledged (SCTP's outbound buffer; a WebSocket's send queue).</summary>
+    public long SendBacklogBytes { get; init; }
 }

@@ -44,6 +44,8 @@ public enum SessionEndKind
     ServerShutdown,
     /// <summary>The health policy found the session idle (no input, no output) for the idle limit.</summary>
     Idle,
+    /// <summary>The graded health policy ended it (<see cref="HealthAction.End"/> on its level), with the reasons.</summary>
+    Unhealthy,
 }
 
 /// <summary>Why a session ended, with a human-readable detail.</summary>

@@ -25,4 +25,7 @@ public sealed record SessionHealth(
     /// health check); null while connected or without a limit.
     /// </summary>
     public TimeSpan? ReleaseIn { get; init; }
+
+    /// <summary>The graded health: level and reasons (<see cref="HealthGrader"/> with <see cref="StreamServerOptions.Health"/>).</summary>
+    public HealthGrade Grade { get; init; } = HealthGrade.Healthy;
 }

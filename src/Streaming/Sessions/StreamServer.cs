@@ -68,8 +68,12 @@ public sealed partial class StreamServer : IAsyncDisposable
         _meter.CreateObservableGauge("transport.session.rtt", () => Measure(h => h.Connection.RoundTripTime), "s", "Round-trip time, per session");
         _meter.CreateObservableGauge("transport.session.consent_age", () => Measure(h => h.Connection.ConsentAge), "s", "Age of the last ICE consent, per session");
         _meter.CreateObservableGauge("transport.session.handler_idle", () => Measure(h => h.SinceHandlerTookInput < h.SinceHandlerProducedOutput ? h.SinceHandlerTookInput : h.SinceHandlerProducedOutput), "s", "Time since the handler last took input or produced output, per session");
+        _healthChanges = _meter.CreateCounter<long>("transport.session.health_changes", description: "Graded health level changes, by from and to level");
+        _meter.CreateObservableGauge("transport.sessions.health", CountLevels, description: "Sessions at each graded health level");
         _healthLoop = Task.Run(HealthLoopAsync);
     }
+
+    private readonly Counter<long> _healthChanges;
 
     /// <summary>The options in force.</summary>
     public StreamServerOptions Options { get; }
@@ -220,6 +224,15 @@ public sealed partial class StreamServer : IAsyncDisposable
                 bitrateIn = h.Connection.BitrateIn,
                 bitrateOut = h.Connection.BitrateOut,
                 disconnectedSeconds = h.Connection.DisconnectedFor?.TotalSeconds,
+                jitterMs = h.Connection.Jitter?.TotalMilliseconds,
+                mediaLoss = h.Connection.MediaLossFraction,
+                mediaDeliveryRate = h.Connection.MediaDeliveryRate,
+                sendBacklogBytes = h.Connection.SendBacklogBytes,
+            },
+            health = new
+            {
+                level = h.Grade.LevelName,
+                reasons = h.Grade.Reasons.Select(r => new { metric = r.Metric, level = HealthGrade.Name(r.Level), value = r.Value, threshold = r.Threshold, text = r.Text }),
             },
             releaseInSeconds = h.ReleaseIn?.TotalSeconds,
             handler = new
@@ -230,6 +243,12 @@ public sealed partial class StreamServer : IAsyncDisposable
             },
         }));
 
+    /// <summary>
+    /// A session's graded health changed level (<see cref="HealthGrader"/>), seen by the health check: raised on the
+    /// health loop, after the policy's actions for the new level were started. Keep handlers quick.
+    /// </summary>
+    public event Action<SessionHealthChange>? HealthChanged;
+
     /// <summary>Applies the health policy once (the loop calls it every <see cref="StreamServerOptions.HealthCheckInterval"/>).</summary>
     public void CheckHealth()
     {
@@ -237,6 +256,7 @@ public sealed partial class StreamServer : IAsyncDisposable
         {
             if (session.State != SessionState.Running) continue;
             var h = session.GetHealth();
+            if (session.NoteLevel(h.Grade.Level, out var from)) OnHealthChanged(session, from, h);
             if (Options.DisconnectedLimit is { } d && h.Connection.DisconnectedFor is { } gone && gone >= d)
                 session.RequestEnd(new SessionEndReason(SessionEndKind.Disconnected, $"transport disconnected for {gone.TotalSeconds:0.###} s (limit {d.TotalSeconds:0.###} s)"));
             else if (Options.HandlerStallLimit is { } stall && h.PendingInputs > 0 && h.SinceHandlerTookInput >= stall && h.SinceHandlerProducedOutput >= stall)
@@ -244,6 +264,56 @@ public sealed partial class StreamServer : IAsyncDisposable
             else if (Options.IdleLimit is { } idle && h.SinceHandlerTookInput >= idle && h.SinceHandlerProducedOutput >= idle)
                 session.RequestEnd(new SessionEndReason(SessionEndKind.Idle, $"no input and no output for {idle.TotalSeconds:0.###} s (idle limit)"));
         }
+    }
+
+    private void OnHealthChanged(StreamSession session, HealthLevel from, SessionHealth h)
+    {
+        var grade = h.Grade;
+        _healthChanges.Add(1, new KeyValuePair<string, object?>("from", HealthGrade.Name(from)), new KeyValuePair<string, object?>("to", grade.LevelName));
+        var reasons = string.Join("; ", grade.Reasons.Select(r => r.Text));
+        if (grade.Level > from) LogHealthWorse(session.Id, HealthGrade.Name(from), grade.LevelName, reasons);
+        else LogHealthBetter(session.Id, HealthGrade.Name(from), grade.LevelName);
+        var actions = Options.Health.ActionsFor(grade.Level);
+        if (actions.HasFlag(HealthAction.End))
+            session.RequestEnd(new SessionEndReason(SessionEndKind.Unhealthy, $"health {grade.LevelName}: {reasons}"));
+        else
+        {
+            if (actions.HasFlag(HealthAction.Notify)) TellClient(session, "health", grade);
+            if (actions.HasFlag(HealthAction.LowerRate)) TellClient(session, "lower_rate", grade);
+            if (actions.HasFlag(HealthAction.RestartIce)) TellClient(session, "restart_ice", grade);
+        }
+        HealthChanged?.Invoke(new SessionHealthChange(session.Id, from, grade, h.Age));
+    }
+
+    // A control message to the client about its health; a transport that cannot take it now is not waited for.
+    private static void TellClient(StreamSession session, string type, HealthGrade grade)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            type,
+            level = grade.LevelName,
+            reasons = grade.Reasons.Select(r => new { metric = r.Metric, level = HealthGrade.Name(r.Level), text = r.Text }),
+        });
+        _ = SendQuietlyAsync(session, json);
+    }
+
+    private static async Task SendQuietlyAsync(StreamSession session, byte[] json)
+    {
+        try
+        {
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await session.Transport.SendControlAsync(json, bound.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TransportNotConnectedException or OperationCanceledException or ObjectDisposedException or InvalidOperationException) { }
+    }
+
+    private IEnumerable<Measurement<int>> CountLevels()
+    {
+        Span<int> counts = stackalloc int[4];
+        foreach (var s in Sessions) counts[(int)s.HealthLevel]++;
+        var result = new Measurement<int>[4];
+        for (var i = 0; i < 4; i++) result[i] = new Measurement<int>(counts[i], new KeyValuePair<string, object?>("level", HealthGrade.Name((HealthLevel)i)));
+        return result;
     }
 
     private async Task HealthLoopAsync()
@@ -279,6 +349,12 @@ public sealed partial class StreamServer : IAsyncDisposable
         _meter.Dispose();
         _shutdown.Dispose();
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId} health {From} -> {To}: {Reasons}")]
+    private partial void LogHealthWorse(string sessionId, string from, string to, string reasons);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} health {From} -> {To}")]
+    private partial void LogHealthBetter(string sessionId, string from, string to);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The health check failed")]
     private partial void LogHealthFailed(Exception exception);

@@ -52,8 +52,16 @@ public sealed record StreamServerOptions
     /// </summary>
     public TimeSpan? IdleLimit { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// The thresholds of the graded health (<see cref="HealthGrader"/>: healthy, degraded, unhealthy, dead, with
+    /// reasons) and what the policy does on entering each level. See docs/sessions.md, "Graded health".
+    /// </summary>
+    public HealthThresholds Health { get; init; } = new();
+
     internal void Validate()
     {
+        ArgumentNullException.ThrowIfNull(Health);
+        Health.Validate();
         if (MaxSessionsPerClient < 0) throw new ArgumentOutOfRangeException(nameof(MaxSessionsPerClient));
         if (MaxPendingSessions < 0) throw new ArgumentOutOfRangeException(nameof(MaxPendingSessions));
         if (IdleLimit <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IdleLimit));

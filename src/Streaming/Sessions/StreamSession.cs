@@ -72,10 +72,22 @@ public sealed partial class StreamSession
         catch (ObjectDisposedException) { connection = new TransportHealth("closed"); }
         TimeSpan? releaseIn = _server.Options.DisconnectedLimit is { } limit && connection.DisconnectedFor is { } gone
             ? (limit > gone ? limit - gone : TimeSpan.Zero) : null;
-        return new SessionHealth(Id, _transport.Kind, State, time.GetElapsedTime(_startedAt), connection,
+        var health = new SessionHealth(Id, _transport.Kind, State, time.GetElapsedTime(_startedAt), connection,
             time.GetElapsedTime(Interlocked.Read(ref _lastInputTaken)), time.GetElapsedTime(Interlocked.Read(ref _lastOutput)),
             _transport.Inputs.CanCount ? _transport.Inputs.Count : 0,
             _ended.Task.IsCompleted ? _ended.Task.Result : null) { ReleaseIn = releaseIn };
+        return health with { Grade = HealthGrader.Grade(health, _server.Options.Health) };
+    }
+
+    /// <summary>The level the health policy last saw (it acts on changes).</summary>
+    public HealthLevel HealthLevel => (HealthLevel)Volatile.Read(ref _healthLevel);
+    private int _healthLevel;
+
+    // Records the level; true when it changed (the old one in from).
+    internal bool NoteLevel(HealthLevel level, out HealthLevel from)
+    {
+        from = (HealthLevel)Interlocked.Exchange(ref _healthLevel, (int)level);
+        return from != level;
     }
 
     internal async Task RunAsync()

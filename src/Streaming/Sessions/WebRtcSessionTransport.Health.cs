@@ -35,6 +35,10 @@ public sealed partial class WebRtcSessionTransport
         {
             PairNominated = h?.PairNominated ?? false,
             StateReason = _pc.Reason?.ToString(),
+            Jitter = WorstJitter(),
+            MediaLossFraction = h?.MediaLossFraction,
+            MediaDeliveryRate = h?.MediaDeliveryRate,
+            SendBacklogBytes = h?.SctpOutboundBuffered ?? 0,
         };
     }
 

@@ -72,6 +72,21 @@ public sealed partial class WebRtcSessionTransport
         catch (System.Threading.Channels.ChannelClosedException) { }
     }
 
+    // The worst interarrival jitter of the client's tracks, in time (each track's in RTP units over its clock rate).
+    private TimeSpan? WorstJitter()
+    {
+        TimeSpan? worst = null;
+        foreach (var track in _remoteTracks.Values)
+        {
+            if (Volatile.Read(ref track.PacketsReceived) == 0) continue;
+            var clockRate = track.Codecs.Count > 0 ? track.Codecs[0].Codec.ClockRate : track.Kind == MediaKind.Audio ? 48000 : 90000;
+            if (clockRate <= 0) continue;
+            var jitter = TimeSpan.FromSeconds(Volatile.Read(ref track.Jitter) / (double)clockRate);
+            if (worst is null || jitter > worst) worst = jitter;
+        }
+        return worst;
+    }
+
     private static NegotiatedCodec? CodecOf(RemoteTrack track, byte payloadType)
     {
         foreach (var c in track.Codecs) if (c.PayloadType == payloadType) return c;
