@@ -188,6 +188,21 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
         return done.Task;
     }
 
+    /// <summary>The server's graded-health notices (<c>health</c>, <c>lower_rate</c>, <c>restart_ice</c> JSON), in arrival order.</summary>
+    public IReadOnlyCollection<string> HealthNotices => _healthNotices;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _healthNotices = new();
+
+    private static bool IsHealthNotice(string json)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("type", out var t) &&
+                (t.ValueEquals("health") || t.ValueEquals("lower_rate") || t.ValueEquals("restart_ice"));
+        }
+        catch (JsonException) { return false; }
+    }
+
     /// <summary>Our audio track (with media), else null.</summary>
     public LocalTrack? Audio { get; private set; }
 
@@ -266,6 +281,13 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
                             Interlocked.Increment(ref _pings);
                             try { await _pc.SendAsync(Control, $"{{\"type\":\"pong\",\"id\":{id}}}").ConfigureAwait(false); }
                             catch (Exception ex) when (ex is TransportNotConnectedException or DataChannelNotOpenException or ObjectDisposedException) { }
+                            break;
+                        }
+                        if (IsHealthNotice(json))
+                        {
+                            // The server's graded-health notices (health, lower_rate, restart_ice) are kept apart:
+                            // they come whenever the session changes level, not in the stream's order.
+                            _healthNotices.Enqueue(json);
                             break;
                         }
                         _observations.Writer.TryWrite(new("control", json, m.Data.Length, _clock.Elapsed));
