@@ -79,8 +79,9 @@ public sealed class DelayedLink : IDisposable
 /// A userspace netem: TUN device <c>ta</c> in namespace A (10.99.0.1, peer 10.99.0.2) and <c>tb</c> in B (the
 /// reverse), and for each direction a reader thread that stamps every IP packet the kernel routes into one device
 /// and a writer thread that writes it to the other device when its delay has passed (order kept: the delay is
-/// fixed). Addresses are the same on both sides, so packets pass unchanged. Precision: the writer sleeps to 1 ms
-/// before the due time, then yields; a loaded machine adds its scheduling delay (reported by <see cref="MaxLateness"/>).
+/// fixed). Addresses are the same on both sides, so packets pass unchanged. Precision: the threads run SCHED_FIFO when
+/// permitted and the writer sleeps until the due time (about 1 ms late at most); otherwise a loaded machine adds its
+/// scheduling delay. The worst lateness is reported (<see cref="MaxLateness"/>).
 /// </summary>
 [SupportedOSPlatform("linux")]
 public sealed unsafe partial class TunDelayLine : IDisposable
@@ -104,6 +105,18 @@ public sealed unsafe partial class TunDelayLine : IDisposable
     private static partial int poll(PollFd* fds, nuint count, int timeoutMs);
     [LibraryImport("libc")]
     private static partial int close(int fd);
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int sched_setscheduler(int pid, int policy, int* param);
+
+    private const int SchedFifo = 1;
+
+    // The relay's threads mostly sleep; real-time priority keeps other processes' load (a loaded 2-core machine) from
+    // delaying them. Where that is not permitted they run at normal priority (lateness is reported either way).
+    private static void TryRealTime()
+    {
+        var priority = 10;
+        _ = sched_setscheduler(0, SchedFifo, &priority);
+    }
 
     private readonly int _fdA, _fdB;
     private readonly TimeSpan _delay;
@@ -171,6 +184,7 @@ public sealed unsafe partial class TunDelayLine : IDisposable
         var reader = new Thread(() =>
         {
             var buffer = new byte[65536];
+            TryRealTime();
             var pfd = new PollFd { Fd = from, Events = PollIn };
             while (!_stop)
             {
@@ -185,14 +199,11 @@ public sealed unsafe partial class TunDelayLine : IDisposable
         }) { IsBackground = true, Name = "tun read " + name, Priority = ThreadPriority.Highest };
         var writer = new Thread(() =>
         {
+            TryRealTime();
             foreach (var (due, packet) in queue.GetConsumingEnumerable())
             {
                 for (var wait = due - Stopwatch.GetTimestamp(); wait > 0; wait = due - Stopwatch.GetTimestamp())
-                {
-                    var ms = (int)(wait * 1000 / Stopwatch.Frequency);
-                    if (ms >= 2) Thread.Sleep(ms - 1);
-                    else Thread.Yield();
-                }
+                    Thread.Sleep(Math.Max(1, (int)(wait * 1000 / Stopwatch.Frequency)));
                 var late = Stopwatch.GetTimestamp() - due;
                 if (late > Interlocked.Read(ref _maxLatenessTicks)) Interlocked.Exchange(ref _maxLatenessTicks, late);
                 Interlocked.Increment(ref _packets);
