@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
@@ -10,8 +11,8 @@ namespace Transport.Bench;
 /// Two network namespaces, A (10.99.0.1) and B (10.99.0.2), joined by one link that delays every packet by a fixed
 /// time each way: a veth pair with <c>tc qdisc add dev ... root netem delay</c> on each end (INTEROP.md) when the
 /// kernel has netem; otherwise (this machine's kernel is built without CONFIG_NET_SCH_NETEM) a TUN device in each
-/// namespace and <see cref="TunDelayLine"/>, a relay in this process that holds each IP packet for the delay before
-/// writing it to the other side. Each namespace has a default route over the link (Chromium gathers its host
+/// namespace and <see cref="TunDelayLine"/>, a relay in a process of its own (so that the peers' garbage collections
+/// do not stall the link) that holds each IP packet for the delay before writing it to the other side. Each namespace has a default route over the link (Chromium gathers its host
 /// candidates from the interfaces a route goes through). Needs root. Disposing deletes both namespaces.
 /// </summary>
 [SupportedOSPlatform("linux")]
@@ -19,7 +20,7 @@ public sealed class DelayedLink : IDisposable
 {
     public const string AddressA = "10.99.0.1", AddressB = "10.99.0.2";
 
-    private TunDelayLine? _tun;
+    private Process? _relay;
 
     private DelayedLink(NetworkNamespace a, NetworkNamespace b, string how)
     {
@@ -28,8 +29,8 @@ public sealed class DelayedLink : IDisposable
         How = how;
     }
 
-    /// <summary>The TUN relay when it carries the delay (no netem), else null.</summary>
-    public TunDelayLine? Tun => _tun;
+    /// <summary>After <see cref="Dispose"/>, the TUN relay's counts ("packets, worst lateness"), or null (netem).</summary>
+    public string? RelayReport { get; private set; }
     public NetworkNamespace A { get; }
     public NetworkNamespace B { get; }
     /// <summary>What carries the delay (netem or the TUN relay), for the report.</summary>
@@ -53,8 +54,8 @@ public sealed class DelayedLink : IDisposable
             catch (InvalidOperationException e) when (e.Message.Contains("qdisc kind is unknown", StringComparison.Ordinal))
             {
                 a.Exec("ip", "link", "del", "va");   // takes vb with it
-                link._tun = TunDelayLine.Create(a, b, oneWay);
-                link.How = $"no netem in this kernel: TUN devices joined by a relay holding each packet {ms} ms";
+                link.StartRelay(ms);
+                link.How = $"no netem in this kernel: TUN devices joined by a relay process holding each packet {ms} ms";
             }
             a.AddDefaultRoute(AddressB);
             b.AddDefaultRoute(AddressA);
@@ -67,9 +68,29 @@ public sealed class DelayedLink : IDisposable
         }
     }
 
+    private void StartRelay(int ms)
+    {
+        var self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
+        var info = new ProcessStartInfo(self) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet") info.ArgumentList.Add(typeof(DelayedLink).Assembly.Location);
+        foreach (var arg in new[] { "setup-time-relay", A.Name, B.Name, ms.ToString(System.Globalization.CultureInfo.InvariantCulture) }) info.ArgumentList.Add(arg);
+        _relay = Process.Start(info) ?? throw new InvalidOperationException("could not start the relay");
+        var ready = _relay.StandardOutput.ReadLineAsync();
+        if (!ready.Wait(TimeSpan.FromSeconds(60)) || ready.Result != "ready")
+            throw new InvalidOperationException("the TUN relay did not start: " + (ready.IsCompletedSuccessfully ? ready.Result : "no answer in 60 s"));
+    }
+
     public void Dispose()
     {
-        _tun?.Dispose();
+        if (_relay is { } relay)
+        {
+            relay.StandardInput.Close();
+            var report = relay.StandardOutput.ReadLineAsync();
+            if (report.Wait(TimeSpan.FromSeconds(10)) && report.Result is { } r && r.Split(' ') is [var packets, var late, var worst])
+                RelayReport = $"delay line: {packets} packets, {late} of them written more than 5 ms after their due time, the worst {worst} ms";
+            if (!relay.WaitForExit(10_000)) relay.Kill();
+            relay.Dispose();
+        }
         A.Dispose();
         B.Dispose();
     }
@@ -122,7 +143,7 @@ public sealed unsafe partial class TunDelayLine : IDisposable
     private readonly TimeSpan _delay;
     private readonly List<Thread> _threads = new();
     private volatile bool _stop;
-    private long _maxLatenessTicks, _packets;
+    private long _maxLatenessTicks, _packets, _late;
 
     private TunDelayLine(int fdA, int fdB, TimeSpan delay)
     {
@@ -134,20 +155,36 @@ public sealed unsafe partial class TunDelayLine : IDisposable
     /// <summary>The latest a packet was written after its due time so far.</summary>
     public TimeSpan MaxLateness => TimeSpan.FromTicks(Interlocked.Read(ref _maxLatenessTicks) * TimeSpan.TicksPerSecond / Stopwatch.Frequency);
     public long Packets => Interlocked.Read(ref _packets);
+    /// <summary>Packets written more than 5 ms after their due time.</summary>
+    public long Late => Interlocked.Read(ref _late);
 
-    public static TunDelayLine Create(NetworkNamespace a, NetworkNamespace b, TimeSpan delay)
+    /// <summary>
+    /// The relay's own process (<c>Transport.Bench setup-time-relay NS-A NS-B DELAY-MS</c>, started by
+    /// <see cref="DelayedLink"/>): a garbage collection in the process that runs the peers would otherwise stall the
+    /// link too. Prints "ready" once the devices are up, runs until its stdin closes, then prints its counts.
+    /// </summary>
+    public static int RunRelayProcess(string[] args)
     {
-        var fdA = a.CreateInside(() => OpenTun("ta"));
+        using var line = Create(args[1], args[2], TimeSpan.FromMilliseconds(int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture)));
+        Console.WriteLine("ready");
+        while (Console.In.ReadLine() is not null) { }
+        Console.WriteLine(System.FormattableString.Invariant($"{line.Packets} {line.Late} {line.MaxLateness.TotalMilliseconds:0.0}"));
+        return 0;
+    }
+
+    public static TunDelayLine Create(string nsA, string nsB, TimeSpan delay)
+    {
+        var fdA = Inside(nsA, () => OpenTun("ta"));
         int fdB;
-        try { fdB = b.CreateInside(() => OpenTun("tb")); }
+        try { fdB = Inside(nsB, () => OpenTun("tb")); }
         catch { close(fdA); throw; }
         var line = new TunDelayLine(fdA, fdB, delay);
         try
         {
-            a.Exec("ip", "addr", "add", DelayedLink.AddressA, "peer", DelayedLink.AddressB, "dev", "ta");
-            b.Exec("ip", "addr", "add", DelayedLink.AddressB, "peer", DelayedLink.AddressA, "dev", "tb");
-            a.Exec("ip", "link", "set", "ta", "up");
-            b.Exec("ip", "link", "set", "tb", "up");
+            Ip($"-n {nsA} addr add {DelayedLink.AddressA} peer {DelayedLink.AddressB} dev ta");
+            Ip($"-n {nsB} addr add {DelayedLink.AddressB} peer {DelayedLink.AddressA} dev tb");
+            Ip($"-n {nsA} link set ta up");
+            Ip($"-n {nsB} link set tb up");
             line.Start(fdA, fdB, "A->B");
             line.Start(fdB, fdA, "B->A");
             return line;
@@ -157,6 +194,38 @@ public sealed unsafe partial class TunDelayLine : IDisposable
             line.Dispose();
             throw;
         }
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setns(int fd, int nstype);
+
+    private static T Inside<T>(string ns, Func<T> create)
+    {
+        T result = default!;
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                using var handle = File.OpenHandle($"/var/run/netns/{ns}");
+                if (setns((int)handle.DangerousGetHandle(), 0x40000000) != 0)
+                    throw new InvalidOperationException($"setns({ns}) failed with errno {Marshal.GetLastPInvokeError()}");
+                result = create();
+            }
+            catch (Exception e) { error = e; }
+        }) { IsBackground = true };
+        thread.Start();
+        if (!thread.Join(TimeSpan.FromSeconds(30))) throw new TimeoutException("opening the TUN device took over 30 s");
+        if (error is not null) throw new InvalidOperationException(error.Message, error);
+        return result;
+    }
+
+    private static void Ip(string args)
+    {
+        using var p = Process.Start(new ProcessStartInfo("ip", args) { RedirectStandardError = true, UseShellExecute = false })
+            ?? throw new InvalidOperationException("could not start ip");
+        if (!p.WaitForExit(10_000)) { p.Kill(); throw new InvalidOperationException($"ip {args} hung"); }
+        if (p.ExitCode != 0) throw new InvalidOperationException($"ip {args} failed: {p.StandardError.ReadToEnd()}");
     }
 
     // TUNSETIFF creates the device in the namespace of the thread that opened /dev/net/tun.
@@ -179,7 +248,7 @@ public sealed unsafe partial class TunDelayLine : IDisposable
 
     private void Start(int from, int to, string name)
     {
-        var queue = new BlockingCollection<(long Due, byte[] Packet)>(4096);
+        var queue = new BlockingCollection<(long Due, byte[] Packet, int Length)>(4096);
         var delayTicks = (long)(_delay.TotalSeconds * Stopwatch.Frequency);
         var reader = new Thread(() =>
         {
@@ -192,23 +261,27 @@ public sealed unsafe partial class TunDelayLine : IDisposable
                 nint n;
                 fixed (byte* p = buffer) n = read(from, p, buffer.Length);
                 if (n <= 0) continue;
-                // A full queue (4096 packets in flight) drops, like a router's.
-                queue.TryAdd((Stopwatch.GetTimestamp() + delayTicks, buffer.AsSpan(0, (int)n).ToArray()));
+                // A full queue (4096 packets in flight) drops, like a router's. Pooled copies: no garbage to collect.
+                var copy = ArrayPool<byte>.Shared.Rent((int)n);
+                buffer.AsSpan(0, (int)n).CopyTo(copy);
+                if (!queue.TryAdd((Stopwatch.GetTimestamp() + delayTicks, copy, (int)n))) ArrayPool<byte>.Shared.Return(copy);
             }
             queue.CompleteAdding();
         }) { IsBackground = true, Name = "tun read " + name, Priority = ThreadPriority.Highest };
         var writer = new Thread(() =>
         {
             TryRealTime();
-            foreach (var (due, packet) in queue.GetConsumingEnumerable())
+            foreach (var (due, packet, length) in queue.GetConsumingEnumerable())
             {
                 for (var wait = due - Stopwatch.GetTimestamp(); wait > 0; wait = due - Stopwatch.GetTimestamp())
                     Thread.Sleep(Math.Max(1, (int)(wait * 1000 / Stopwatch.Frequency)));
                 var late = Stopwatch.GetTimestamp() - due;
                 if (late > Interlocked.Read(ref _maxLatenessTicks)) Interlocked.Exchange(ref _maxLatenessTicks, late);
                 Interlocked.Increment(ref _packets);
-                if (_stop) break;
-                fixed (byte* p = packet) write(to, p, packet.Length);
+                if (late > Stopwatch.Frequency / 200) Interlocked.Increment(ref _late);
+                if (!_stop)
+                    fixed (byte* p = packet) write(to, p, length);
+                ArrayPool<byte>.Shared.Return(packet);
             }
         }) { IsBackground = true, Name = "tun write " + name, Priority = ThreadPriority.Highest };
         _threads.Add(reader);

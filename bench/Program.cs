@@ -22,6 +22,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "turn-throughput") return TurnRelayThroughputRun.Run(args);
         if (args.Length > 0 && args[0] == "backpressure") return await BackpressureRun.RunAsync(args).ConfigureAwait(false);
         if (args.Length > 0 && args[0] == "udp-floor") return UdpFloorRun.Run();
+        if (args.Length > 0 && args[0] == "setup-time-relay" && OperatingSystem.IsLinux()) return TunDelayLine.RunRelayProcess(args);
         if (args.Length > 0 && args[0] == "setup-time")
             return OperatingSystem.IsLinux() ? await SetupTimeRun.RunAsync(args).ConfigureAwait(false) : throw new PlatformNotSupportedException("setup-time needs Linux network namespaces");
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
