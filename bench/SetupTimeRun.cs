@@ -24,6 +24,8 @@ namespace Transport.Bench;
 /// <item>Chromium -> ours: headless Chromium 156 (Playwright) in B offers (with the variant's field trials), ours in A
 /// answers and echoes; the time is the page's (performance.now()) less the signaling hop through Playwright
 /// (between the page's local description and the answer applied), which ours <-> ours does not have either;</item>
+/// <item>ours -> Chromium: ours in A offers, Chromium answers and echoes; less the signaling hop (offer made -> answer
+/// back, Chromium's gathering wait included);</item>
 /// <item>node-datachannel <-> node-datachannel (libdatachannel 0.33.4, which has no SNAP) as the reference: one node
 /// process per namespace, signaling relayed through this process's pipes (about a millisecond).</item>
 /// </list>
@@ -102,6 +104,16 @@ public static class SetupTimeRun
                     Console.WriteLine($"Chromium, {v.Name}: {e.Message}");
                 }
                 Row($"Chromium 156 -> ours{(v.ChromiumFieldTrials is null ? "" : " (" + v.ChromiumFieldTrials.TrimEnd('/') + ")")}", v.Name, times);
+            }
+            foreach (var v in Variants)
+            {
+                var times = new List<double>();
+                try { times = await ChromiumAnswersRunsAsync(link, dA, certificate, v, runs); }
+                catch (Exception e) when (e is InvalidOperationException or TimeoutException or PlaywrightException or OperationCanceledException)
+                {
+                    Console.WriteLine($"ours -> Chromium, {v.Name}: {e.Message}");
+                }
+                Row($"ours -> Chromium 156{(v.ChromiumFieldTrials is null ? "" : " (" + v.ChromiumFieldTrials.TrimEnd('/') + ")")}", v.Name, times);
             }
         }
         if (!args.Contains("--no-node"))
@@ -199,6 +211,57 @@ public static class SetupTimeRun
             // Offer created -> echo, less the signaling hop (local description set -> answer being applied).
             if (i > 0) times.Add(t[3] - t[0] - (t[2] - t[1]));
         }
+        return times;
+    }
+
+    // Chromium in B answers and echoes on every channel (the in-band one it is given, or the negotiated one it makes).
+    private const string ChromiumAnswerScript = """
+        async ({ offer, negotiated, id }) => {
+          if (window.pc) window.pc.close();
+          const pc = new RTCPeerConnection({ iceServers: [] });
+          window.pc = pc;
+          const echo = ch => { ch.onmessage = m => ch.send(m.data); };
+          pc.ondatachannel = e => echo(e.channel);
+          if (negotiated) echo(pc.createDataChannel('setup', { negotiated: true, id }));
+          await pc.setRemoteDescription({ type: 'offer', sdp: offer });
+          await pc.setLocalDescription(await pc.createAnswer());
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          return pc.localDescription.sdp;
+        }
+        """;
+
+    // Ours in A offers; the time runs from before CreateOffer to the echo, less the signaling hop (offer made -> answer
+    // back from the page, which includes Chromium's gathering wait).
+    private static async Task<List<double>> ChromiumAnswersRunsAsync(DelayedLink link, UdpDriver dA, DtlsCertificate certificate, Variant v, int runs)
+    {
+        var trials = v.ChromiumFieldTrials is null ? Array.Empty<string>() : ["--force-fieldtrials=" + v.ChromiumFieldTrials];
+        await using var chromium = await HeadlessChromium.LaunchAsync(link.B, false, trials);
+        var page = await chromium.Browser.NewPageAsync();
+        var times = new List<double>();
+        for (var i = 0; i < runs + 1; i++)   // the first is a warm-up, not counted
+        {
+            await using var ours = new PeerConnection(dA, Options(certificate, IceRole.Controlling, v));
+            using var cts = new CancellationTokenSource(Patience);
+            var echoed = Task.Run(async () =>
+            {
+                await foreach (var e in ours.Events.ReadAllAsync(cts.Token))
+                    if (e is DataChannelMessageReceived) return;
+            }, cts.Token);
+            var channelOptions = v.Negotiated ? new DataChannelOptions { Negotiated = true, Id = NegotiatedId } : null;
+            var clock = Stopwatch.StartNew();
+            var opened = ours.CreateDataChannelAsync("setup", channelOptions, cts.Token);
+            var offer = await ours.CreateOfferAsync(cts.Token);
+            var offered = clock.Elapsed.TotalMilliseconds;
+            var answer = await page.EvaluateAsync<string>(ChromiumAnswerScript, new { offer, negotiated = v.Negotiated, id = NegotiatedId });
+            var answered = clock.Elapsed.TotalMilliseconds;
+            if (v.ChromiumFieldTrials?.Contains("Snap", StringComparison.Ordinal) == true && !answer.Contains("a=sctp-init:", StringComparison.Ordinal))
+                throw new InvalidOperationException("Chromium's answer has no a=sctp-init although the field trial is on");
+            await ours.SetRemoteDescriptionAsync(answer, cts.Token);
+            await ours.SendAsync(await opened, "ping", cts.Token);
+            await echoed;
+            if (i > 0) times.Add(clock.Elapsed.TotalMilliseconds - (answered - offered));
+        }
+        await page.EvaluateAsync("() => window.pc && window.pc.close()");
         return times;
     }
 
