@@ -30,13 +30,8 @@ public sealed partial class SctpAssociation
             throw new InvalidOperationException($"Cannot create a data channel: the association is {State}.");
         if (options.MaxRetransmits is not null && options.MaxPacketLifetime is not null)
             throw new ArgumentException("MaxRetransmits and MaxPacketLifetime are exclusive.", nameof(options));
-        ushort id;
-        if (options.Negotiated)
-        {
-            id = options.Id ?? throw new ArgumentException("A negotiated channel needs an Id.", nameof(options));
-            if (_channels.ContainsKey(id)) throw new ArgumentException($"Stream {id} already carries a data channel.", nameof(options));
-        }
-        else id = options.Id ?? NextStreamId();
+        ValidateChannelId(options);
+        var id = options.Id ?? NextStreamId();
         var type = options switch
         {
             { MaxRetransmits: not null } => options.Ordered ? DataChannelType.PartialReliableRexmit : DataChannelType.PartialReliableRexmitUnordered,
@@ -50,6 +45,28 @@ public sealed partial class SctpAssociation
         if (State == SctpState.Established) OpenLocal(ch);
         else _channelsAwaitingAssociation.Add(ch);
         return ch;
+    }
+
+    /// <summary>
+    /// The checks of an explicit stream id (W3C createDataChannel, RFC 8832 section 6): a negotiated channel needs one;
+    /// 65535 is reserved; the id must be under the streams we asked for (and, once established, those agreed); an id
+    /// already in use is a collision; and an in-band (DCEP) channel with an explicit id must use our parity (even for the
+    /// DTLS client, odd for the server), or it could collide with one the peer opens at the same moment. A negotiated
+    /// channel may use either parity: both sides agreed on it out of band.
+    /// </summary>
+    /// <exception cref="ArgumentException">Names the id and what is wrong with it.</exception>
+    public void ValidateChannelId(DataChannelOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Negotiated && options.Id is null)
+            throw new ArgumentException("A negotiated data channel needs an Id that both sides use (RFC 8832 section 6).", nameof(options));
+        if (options.Id is not { } id) return;
+        if (id == ushort.MaxValue) throw new ArgumentException("Stream id 65535 is reserved (W3C createDataChannel: ids run from 0 to 65534).", nameof(options));
+        var limit = State == SctpState.Established ? _outboundStreams : _o.Streams;
+        if (id >= limit) throw new ArgumentException($"Stream id {id} is beyond the {limit} outbound streams {(State == SctpState.Established ? "agreed with the peer" : "we ask for")}.", nameof(options));
+        if (_channels.ContainsKey(id)) throw new ArgumentException($"Stream id {id} already carries data channel '{_channels[id].Label}'.", nameof(options));
+        if (!options.Negotiated && (id % 2 == 0) != _o.IsDtlsClient)
+            throw new ArgumentException($"Stream id {id} is {(id % 2 == 0 ? "even" : "odd")}; as the DTLS {(_o.IsDtlsClient ? "client" : "server")} we open in-band channels on {(_o.IsDtlsClient ? "even" : "odd")} ids (RFC 8832 section 6). Leave Id unset, or use Negotiated with an id agreed with the peer.", nameof(options));
     }
 
     private ushort NextStreamId()

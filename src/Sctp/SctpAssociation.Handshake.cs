@@ -128,6 +128,42 @@ public sealed partial class SctpAssociation
         Establish("COOKIE ECHO accepted");
     }
 
+    /// <summary>
+    /// SNAP (draft-hancke-tsvwg-snap): starts the association from the two INITs the offer and answer carried
+    /// (<c>a=sctp-init</c>) instead of the four-way handshake, and is ESTABLISHED at once: call it when DTLS is up.
+    /// <paramref name="local"/> is the INIT we signalled (made by <see cref="SctpInitParameters.CreateLocal"/> with these
+    /// options), <paramref name="peer"/> the peer's. We then send with the peer's Initiate Tag, number our DATA from our
+    /// Initial TSN, expect the peer's DATA from its Initial TSN, and take its window, streams and extensions, as if the
+    /// two INITs had crossed on the wire (RFC 9260 section 5.1, whose cookie exchange protects against blind attackers
+    /// that DTLS already keeps out).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The association is not Closed, or Options.RemotePort is 0.</exception>
+    /// <exception cref="ArgumentException">The local INIT does not match our options (streams, zero checksum).</exception>
+    public void StartWithPeerInit(SctpInitParameters local, SctpInitParameters peer, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        ArgumentNullException.ThrowIfNull(peer);
+        Clock(now);
+        if (State != SctpState.Closed) throw new InvalidOperationException($"StartWithPeerInit needs the Closed state; the association is {State}.");
+        if (_remotePort == 0) throw new InvalidOperationException("StartWithPeerInit needs Options.RemotePort.");
+        if (local.OutboundStreams != _o.Streams || local.InboundStreams != _o.Streams || local.ZeroChecksum != _o.OfferZeroChecksum || local.InitiateTag == 0)
+            throw new ArgumentException("The local INIT was not made from these options (SctpInitParameters.CreateLocal with the same SctpOptions).", nameof(local));
+        if (peer.InitiateTag == 0 || peer.OutboundStreams == 0 || peer.InboundStreams == 0)
+            throw new ArgumentException("The peer's INIT has a zero Initiate Tag or stream count (read it with SctpInitParameters.TryParseBase64).", nameof(peer));
+        _myTag = local.InitiateTag;
+        _myInitialTsn = local.InitialTsn;
+        _peerTag = peer.InitiateTag;
+        _peerInitialTsn = peer.InitialTsn;
+        ApplyPeerInit(peer.AdvertisedWindow, peer.OutboundStreams, peer.InboundStreams, peer.ForwardTsn, peer.ReConfig, peer.ZeroChecksum);
+        _sendInit = _sendCookieEcho = false;
+        _t1Deadline = null;
+        StartedFromPeerInit = true;
+        Establish("SNAP: INIT parameters exchanged in SDP");
+    }
+
+    /// <summary>True when the association was started by <see cref="StartWithPeerInit"/> (SNAP), not by a handshake.</summary>
+    public bool StartedFromPeerInit { get; private set; }
+
     private void HandleCookieAck()
     {
         if (State != SctpState.CookieEchoed) return;

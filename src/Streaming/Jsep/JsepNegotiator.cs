@@ -228,6 +228,9 @@ public static class JsepNegotiator
         m.AddAttribute("setup", setup.ToSdp());
     }
 
+    /// <summary>The SNAP attribute (draft-hancke-tsvwg-snap): <c>a=sctp-init:&lt;base64 of an SCTP INIT chunk&gt;</c>.</summary>
+    public const string SctpInitAttribute = "sctp-init";
+
     // Our offers use the RFC 8841 form; an answer uses the offer's form and proto (RFC 8829 section 5.3.1).
     private static MediaDescription BuildDataSection(LocalSessionParameters local, string mid, SdpSetup setup, DataChannelSdpForm form, string profile)
     {
@@ -236,6 +239,7 @@ public static class JsepNegotiator
         m.AddAttribute("mid", mid);
         DataChannelSection.AddSctpAttributes(m, form, local.SctpPort, local.SctpStreams);
         m.AddAttribute("max-message-size", local.MaxMessageSize.ToString(CultureInfo.InvariantCulture));
+        if (local.SctpInit is { } init) m.AddAttribute(SctpInitAttribute, init);
         return m;
     }
 

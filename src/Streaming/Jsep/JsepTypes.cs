@@ -84,6 +84,12 @@ public sealed record LocalSessionParameters(IceParameters Ice, SdpFingerprint Fi
     public int SctpStreams { get; init; } = 65535;
     /// <summary>Largest data channel message we accept (RFC 8841 section 6). Default 256 KiB.</summary>
     public long MaxMessageSize { get; init; } = 256 * 1024;
+    /// <summary>
+    /// SNAP (draft-hancke-tsvwg-snap): the base64 of our SCTP INIT chunk, written as <c>a=sctp-init</c> in the data
+    /// channel section, or null for none. An answer carries it only when the offer carried a valid one, and it is always
+    /// our own INIT, never the offer's echoed back.
+    /// </summary>
+    public string? SctpInit { get; init; }
     /// <summary>Candidates known when the description is made (the rest trickle).</summary>
     public IReadOnlyList<SdpCandidate> Candidates { get; init; } = [];
     /// <summary>Whether gathering is complete (adds a=end-of-candidates).</summary>

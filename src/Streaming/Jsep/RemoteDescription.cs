@@ -69,6 +69,7 @@ public sealed record RemoteDescription(
         string? dataMid = null;
         int? sctpPort = null;
         long maxMessage = DefaultMaxMessageSize;
+        string? sctpInit = null;
         var media = new List<RemoteMedia>();
         foreach (var m in sdp.Media)
         {
@@ -79,6 +80,7 @@ public sealed record RemoteDescription(
                 dataMid = m.Mid;
                 sctpPort = port;
                 maxMessage = m.GetMaxMessageSize() ?? DefaultMaxMessageSize;
+                sctpInit = m.GetAttribute(JsepNegotiator.SctpInitAttribute);
                 continue;
             }
             var kind = m.Media switch
@@ -99,8 +101,15 @@ public sealed record RemoteDescription(
         {
             BundleTag = sdp.Media[tag].Mid,
             BundleTagIndex = tag,
+            SctpInit = sctpInit,
         };
     }
+
+    /// <summary>
+    /// The data channel section's <c>a=sctp-init</c> value as written (SNAP, draft-hancke-tsvwg-snap), or null; read it
+    /// with <c>SctpInitParameters.TryParseBase64</c>, which refuses an invalid one with a reason.
+    /// </summary>
+    public string? SctpInit { get; init; }
 
     /// <summary>
     /// The mid of the section whose transport the BUNDLE group uses (RFC 9143 section 7: the first mid of the group

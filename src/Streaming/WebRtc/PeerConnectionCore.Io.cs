@@ -312,7 +312,7 @@ public sealed partial class PeerConnectionCore
                         MaxUnreadBytes = _options.MaxUnreadBytes,
                         RemotePort = (ushort)_remote.SctpPort.Value,
                     });
-                    if (_dtlsClient == true) _sctp.Connect(now);
+                    StartSctp(_sctp, now);
                 }
                 else Transition(ConnectionState.Connected, new ConnectionReason(ConnectionLayer.Dtls, "handshake complete"));
                 break;
@@ -341,8 +341,6 @@ public sealed partial class PeerConnectionCore
             case SctpEventKind.Established:
                 Reach(ConnectionMilestone.SctpEstablished, now, $"port {_remote?.SctpPort}");
                 Transition(ConnectionState.Connected, new ConnectionReason(ConnectionLayer.Sctp, "association established"));
-                foreach (var (label, options) in _pendingChannels) _sctp!.CreateDataChannel(label, options, now);
-                _pendingChannels.Clear();
                 break;
             case SctpEventKind.ChannelOpen:
                 _events.Enqueue(new DataChannelOpened(now, e.Channel!));

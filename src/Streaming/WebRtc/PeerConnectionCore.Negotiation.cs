@@ -61,7 +61,7 @@ public sealed partial class PeerConnectionCore
         {
             _weOffered = true;
             StartGathering();
-            offer = JsepNegotiator.CreateOffer(LocalParameters(endOfCandidates: false));
+            offer = JsepNegotiator.CreateOffer(LocalParameters(endOfCandidates: false, SnapInitForOffer()));
             _offerRestartsIce = false;
         }
         else
@@ -99,7 +99,7 @@ public sealed partial class PeerConnectionCore
         }
         _weOffered = false;
         StartGathering();
-        var answer = JsepNegotiator.CreateAnswer(offer, LocalParameters(endOfCandidates: false));
+        var answer = JsepNegotiator.CreateAnswer(offer, LocalParameters(endOfCandidates: false, SnapInitForAnswer(remote)));
         Stamp(answer);
         if (answer.BundleGroup is [var tag, ..] && tag != remote.BundleTag) remote = remote.WithBundleTag(offer, tag);
         SetRemote(remote, now);
@@ -147,6 +147,7 @@ public sealed partial class PeerConnectionCore
             if (!_offerRestartsIce && CredentialsChanged(remote))
                 throw new InvalidOperationException("The answer changes the ICE credentials although our offer did not restart ICE (RFC 8839 section 4.4.1.1.2).");
         }
+        if (!_negotiated) OnSnapAnswer(remote);
         SetRemote(remote, now);
         if (_localOffer is not null) ApplyMedia(_localOffer, answer, answer, now);
         Complete(_localOffer!);
@@ -209,7 +210,7 @@ public sealed partial class PeerConnectionCore
 
     private void Complete(SessionDescription local)
     {
-        _currentLocal = local;
+        _currentLocal = WithoutUnusedSctpInit(local);
         _negotiated = true;
         _signaling = SignalingState.Stable;
         _offerRestartsIce = false;

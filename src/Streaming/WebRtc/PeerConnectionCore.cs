@@ -80,7 +80,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         return host;
     }
 
-    private LocalSessionParameters LocalParameters(bool endOfCandidates) =>
+    private LocalSessionParameters LocalParameters(bool endOfCandidates, string? sctpInit = null) =>
         new(new IceParameters(Ice.LocalCredentials.Ufrag, Ice.LocalCredentials.Password, Ice.IsLite), Fingerprint)
         {
             SessionId = _sessionId,
@@ -89,6 +89,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
             Candidates = Ice.LocalCandidates.Select(c => SdpCandidate.Parse(c.ToSdp())).ToList(),
             EndOfCandidates = endOfCandidates,
             MaxMessageSize = _options.MaxMessageSize,
+            SctpInit = sctpInit,
             SctpStreams = _options.Sctp.Streams,
             Media = LocalMediaSections(),
             UseRtx = _options.Media.UseRtx,
@@ -97,16 +98,44 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
 
     /// <summary>
     /// Creates a data channel. Before SCTP is up it is opened as soon as the association is established; the
-    /// returned channel is then null and a <see cref="DataChannelOpened"/> event reports it.
+    /// returned channel is then null and a <see cref="DataChannelOpened"/> event reports it. A negotiated channel
+    /// (<see cref="DataChannelOptions.Negotiated"/> with an <see cref="DataChannelOptions.Id"/> both sides use, RFC 8832
+    /// section 6) sends no DCEP OPEN and waits for no ACK: it is open on each side as soon as that side's association is
+    /// (with SNAP, when DTLS is up).
     /// </summary>
+    /// <exception cref="ArgumentException">A negotiated channel without an id, an id already used by another channel
+    /// (created or waiting), 65535, or an in-band channel's id of the other DTLS role's parity.</exception>
     public DataChannel? CreateDataChannel(string label, DataChannelOptions? options, TimeSpan now)
     {
         ArgumentNullException.ThrowIfNull(label);
         Advance(now);
         ThrowIfEnded();
         if (_sctp is { State: SctpState.Established }) return _sctp.CreateDataChannel(label, options, now);
+        CheckPendingChannelId(options);
+        if (_sctp is { State: SctpState.Closed or SctpState.CookieWait or SctpState.CookieEchoed })
+        {
+            _sctp.CreateDataChannel(label, options, now);   // opened by the association when it is established
+            return null;
+        }
         _pendingChannels.Add((label, options));
         return null;
+    }
+
+    // The checks SctpAssociation.ValidateChannelId makes, for a channel that waits for the association.
+    private void CheckPendingChannelId(DataChannelOptions? options)
+    {
+        if (options is null) return;
+        if (options.Negotiated && options.Id is null)
+            throw new ArgumentException("A negotiated data channel needs an Id that both sides use (RFC 8832 section 6).", nameof(options));
+        if (options.Id is not { } id) return;
+        if (id == ushort.MaxValue) throw new ArgumentException("Stream id 65535 is reserved (W3C createDataChannel: ids run from 0 to 65534).", nameof(options));
+        if (id >= _options.Sctp.Streams) throw new ArgumentException($"Stream id {id} is beyond the {_options.Sctp.Streams} outbound streams we ask for.", nameof(options));
+        foreach (var (other, o) in _pendingChannels)
+            if (o?.Id == id) throw new ArgumentException($"Stream id {id} is already taken by data channel '{other}'.", nameof(options));
+        if (_sctp?.Channels.TryGetValue(id, out var existing) == true)
+            throw new ArgumentException($"Stream id {id} already carries data channel '{existing.Label}'.", nameof(options));
+        if (!options.Negotiated && _dtlsClient is { } client && (id % 2 == 0) != client)
+            throw new ArgumentException($"Stream id {id} is {(id % 2 == 0 ? "even" : "odd")}; as the DTLS {(client ? "client" : "server")} we open in-band channels on {(client ? "even" : "odd")} ids (RFC 8832 section 6). Leave Id unset, or use Negotiated with an id agreed with the peer.", nameof(options));
     }
 
     private void StartGathering()

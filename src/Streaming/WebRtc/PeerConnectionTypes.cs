@@ -78,6 +78,14 @@ public sealed record PeerConnectionOptions
     /// reopens it. Nothing of a reliable channel is dropped. Default 4 MiB; 0 turns backpressure off (unbounded).
     /// </summary>
     public int MaxUnreadBytes { get; init; } = 4 << 20;
+    /// <summary>
+    /// SNAP (draft-hancke-tsvwg-snap): our offers carry <c>a=sctp-init</c> (our SCTP INIT chunk), and we answer an offer
+    /// that carries a valid one with our own; when both descriptions have one, the SCTP association is ESTABLISHED as soon
+    /// as DTLS is, without the INIT / INIT ACK / COOKIE ECHO / COOKIE ACK round trips. When the peer sent none or an
+    /// invalid one, the four-way handshake runs as before (<see cref="PeerConnectionCore.SnapRefusal"/> says why).
+    /// Default true (Chromium offers it with the WebRTC-Sctp-Snap field trial).
+    /// </summary>
+    public bool Snap { get; init; } = true;
     /// <summary>Largest data channel message we accept (advertised as a=max-message-size). Default 256 KiB.</summary>
     public int MaxMessageSize { get; init; } = 256 * 1024;
     /// <summary>SRTP options (replay window).</summary>

@@ -1,0 +1,323 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Runtime.Versioning;
+using System.Text.Json;
+using Microsoft.Playwright;
+using Transport.Dtls;
+using Transport.Ice;
+using Transport.Sctp;
+using Transport.Streaming.Io;
+using Transport.Streaming.Tests.Interop;
+using Transport.Streaming.WebRtc;
+
+namespace Transport.Bench;
+
+/// <summary>
+/// Set-up time over a real delay: two network namespaces joined by a link that delays each packet 25 ms each way
+/// (RTT 50 ms; <see cref="DelayedLink"/>: a veth pair with <c>tc netem</c>, or TUN devices and a delaying relay on a
+/// kernel without netem). Measured: offer created -> the offerer's first message echoed by the answerer, median and
+/// min/max over N runs, for each <see cref="Variants"/> entry, with
+/// <list type="bullet">
+/// <item>ours <-> ours: one of our peer connections in each namespace, each on its own UDP driver; signaling is
+/// in-process, so it adds nothing;</item>
+/// <item>Chromium -> ours: headless Chromium 156 (Playwright) in B offers (with the variant's field trials), ours in A
+/// answers and echoes; the time is the page's (performance.now()) less the signaling hop through Playwright
+/// (between the page's local description and the answer applied), which ours <-> ours does not have either;</item>
+/// <item>ours -> Chromium: ours in A offers, Chromium answers and echoes; less the signaling hop (offer made -> answer
+/// back, Chromium's gathering wait included);</item>
+/// <item>node-datachannel <-> node-datachannel (libdatachannel 0.33.4, which has no SNAP) as the reference: one node
+/// process per namespace, signaling relayed through this process's pipes (about a millisecond).</item>
+/// </list>
+/// Needs root. <c>dotnet run -c Release --project bench -- setup-time [runs=10] [delay-ms=25] [--no-chromium] [--no-node]</c>
+/// </summary>
+[SupportedOSPlatform("linux")]
+public static class SetupTimeRun
+{
+    /// <summary>
+    /// One way of setting up: the options both of our sides use, whether the channel is negotiated (no DCEP), and the
+    /// Chromium field trials that turn the same features on there. SPED (branch 'sped') is one more line here:
+    /// <c>new("SPED + SNAP + negotiated", o => o with { Sped = true, Snap = true }, true, "WebRTC-IceHandshakeDtls/Enabled/WebRTC-Sctp-Snap/Enabled/")</c>.
+    /// </summary>
+    public sealed record Variant(string Name, Func<PeerConnectionOptions, PeerConnectionOptions> Configure, bool Negotiated, string? ChromiumFieldTrials);
+
+    public static readonly Variant[] Variants =
+    [
+        new("normal (SCTP handshake, DCEP)", o => o with { Snap = false }, false, null),
+        new("SNAP, DCEP", o => o with { Snap = true }, false, "WebRTC-Sctp-Snap/Enabled/"),
+        new("SNAP + negotiated channel", o => o with { Snap = true }, true, "WebRTC-Sctp-Snap/Enabled/"),
+    ];
+
+    private const int NegotiatedId = 1;
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var numbers = args.Skip(1).Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
+        var runs = numbers.Length > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 10;
+        var delayMs = numbers.Length > 1 ? int.Parse(numbers[1], CultureInfo.InvariantCulture) : 25;
+        var link = DelayedLink.Create(TimeSpan.FromMilliseconds(delayMs));
+        try { return await MeasureAsync(link, runs, delayMs, args).ConfigureAwait(false); }
+        finally
+        {
+            link.Dispose();
+            if (link.RelayReport is { } report) Console.WriteLine(report);
+        }
+    }
+
+    private static async Task<int> MeasureAsync(DelayedLink link, int runs, int delayMs, string[] args)
+    {
+        var rtt = 2.0 * delayMs;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"set-up time, offer created -> first message echoed, {delayMs} ms each way (RTT {rtt} ms; {link.How}), {runs} runs each, {DateTime.UtcNow:yyyy-MM-dd}"));
+        Console.WriteLine("| peers | variant | median ms | min ms | max ms | median in RTT |");
+        Console.WriteLine("|---|---|---|---|---|---|");
+        void Row(string peers, string variant, List<double> times)
+        {
+            if (times.Count == 0) { Console.WriteLine($"| {peers} | {variant} | failed | | | |"); return; }
+            times.Sort();
+            var median = times[times.Count / 2];
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {peers} | {variant} | {median:0.0} | {times[0]:0.0} | {times[^1]:0.0} | {median / rtt:0.00} |"));
+        }
+
+        var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        await using var dA = new UdpDriver();
+        await using var dB = new UdpDriver();
+        link.A.CreateInside(() => dA.Bind(new IPEndPoint(IPAddress.Parse(DelayedLink.AddressA), 0)));
+        link.B.CreateInside(() => dB.Bind(new IPEndPoint(IPAddress.Parse(DelayedLink.AddressB), 0)));
+        foreach (var v in Variants)
+        {
+            await OursOnceAsync(dA, dB, certificate, v);   // warm-up, not counted
+            var times = new List<double>();
+            for (var i = 0; i < runs; i++) times.Add(await OursOnceAsync(dA, dB, certificate, v));
+            Row("ours <-> ours", v.Name, times);
+        }
+        if (!args.Contains("--no-chromium"))
+        {
+            foreach (var v in Variants)
+            {
+                var times = new List<double>();
+                try { times = await ChromiumRunsAsync(link, dA, certificate, v, runs); }
+                catch (Exception e) when (e is InvalidOperationException or TimeoutException or PlaywrightException)
+                {
+                    Console.WriteLine($"Chromium, {v.Name}: {e.Message}");
+                }
+                Row($"Chromium 156 -> ours{(v.ChromiumFieldTrials is null ? "" : " (" + v.ChromiumFieldTrials.TrimEnd('/') + ")")}", v.Name, times);
+            }
+            foreach (var v in Variants)
+            {
+                var times = new List<double>();
+                try { times = await ChromiumAnswersRunsAsync(link, dA, certificate, v, runs); }
+                catch (Exception e) when (e is InvalidOperationException or TimeoutException or PlaywrightException or OperationCanceledException)
+                {
+                    Console.WriteLine($"ours -> Chromium, {v.Name}: {e.Message}");
+                }
+                Row($"ours -> Chromium 156{(v.ChromiumFieldTrials is null ? "" : " (" + v.ChromiumFieldTrials.TrimEnd('/') + ")")}", v.Name, times);
+            }
+        }
+        if (!args.Contains("--no-node"))
+        {
+            var times = NodeRuns(link, runs, out var note);
+            if (note is not null) Console.WriteLine("node-datachannel: " + note);
+            Row("node-datachannel <-> node-datachannel", "normal (libdatachannel has no SNAP)", times);
+        }
+        return 0;
+    }
+
+    private static PeerConnectionOptions Options(DtlsCertificate certificate, IceRole role, Variant v) =>
+        v.Configure(new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = role } });
+
+    // The answerer's side: echoes every message on the channel it came on, once.
+    private static Task EchoOnceAsync(PeerConnection b, CancellationToken token) => Task.Run(async () =>
+    {
+        await foreach (var e in b.Events.ReadAllAsync(token))
+            if (e is DataChannelMessageReceived m) { await b.SendAsync(m.Channel, m.Data, m.IsBinary, token); return; }
+    }, token);
+
+    private static async Task<double> OursOnceAsync(UdpDriver d1, UdpDriver d2, DtlsCertificate certificate, Variant v)
+    {
+        await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling, v));
+        await using var b = new PeerConnection(d2, Options(certificate, IceRole.Controlled, v));
+        using var cts = new CancellationTokenSource(Patience);
+        var echo = EchoOnceAsync(b, cts.Token);
+        var echoed = Task.Run(async () =>
+        {
+            await foreach (var e in a.Events.ReadAllAsync(cts.Token))
+                if (e is DataChannelMessageReceived) return;
+        }, cts.Token);
+        var channelOptions = v.Negotiated ? new DataChannelOptions { Negotiated = true, Id = NegotiatedId } : null;
+        var clock = Stopwatch.StartNew();
+        var opened = a.CreateDataChannelAsync("setup", channelOptions, cts.Token);
+        var answererOpened = v.Negotiated ? b.CreateDataChannelAsync("setup", channelOptions, cts.Token) : Task.FromResult<DataChannel>(null!);
+        var offer = await a.CreateOfferAsync(cts.Token);
+        var answer = await b.CreateAnswerAsync(offer, cts.Token);
+        await a.SetRemoteDescriptionAsync(answer, cts.Token);
+        var channel = await opened;
+        await a.SendAsync(channel, "ping", cts.Token);
+        await echoed;
+        var ms = clock.Elapsed.TotalMilliseconds;
+        await answererOpened;
+        await echo;
+        return ms;
+    }
+
+    // Chromium in B offers (t0 just before createOffer), sends "ping" when its channel opens and records the echo.
+    private const string OfferScript = """
+        async ({ negotiated, id }) => {
+          const pc = new RTCPeerConnection({ iceServers: [] });
+          window.pc = pc;
+          const t0 = performance.now();
+          const ch = pc.createDataChannel('setup', negotiated ? { negotiated: true, id } : undefined);
+          window.echo = new Promise(r => { ch.onmessage = () => r(performance.now()); });
+          ch.onopen = () => ch.send('ping');
+          await pc.setLocalDescription(await pc.createOffer());
+          window.t0 = t0;
+          window.tLocal = performance.now();
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          return pc.localDescription.sdp;
+        }
+        """;
+
+    private const string AnswerScript = """
+        async (answer) => {
+          const tAnswer = performance.now();
+          await window.pc.setRemoteDescription({ type: 'answer', sdp: answer });
+          const tEcho = await Promise.race([window.echo, new Promise(r => setTimeout(() => r(-1), 15000))]);
+          window.pc.close();
+          return [window.t0, window.tLocal, tAnswer, tEcho];
+        }
+        """;
+
+    private static async Task<List<double>> ChromiumRunsAsync(DelayedLink link, UdpDriver dA, DtlsCertificate certificate, Variant v, int runs)
+    {
+        var trials = v.ChromiumFieldTrials is null ? Array.Empty<string>() : ["--force-fieldtrials=" + v.ChromiumFieldTrials];
+        await using var chromium = await HeadlessChromium.LaunchAsync(link.B, false, trials);
+        var page = await chromium.Browser.NewPageAsync();
+        var times = new List<double>();
+        for (var i = 0; i < runs + 1; i++)   // the first is a warm-up, not counted
+        {
+            await using var ours = new PeerConnection(dA, Options(certificate, IceRole.Controlled, v));
+            using var cts = new CancellationTokenSource(Patience);
+            var echo = EchoOnceAsync(ours, cts.Token);
+            if (v.Negotiated) _ = ours.CreateDataChannelAsync("setup", new DataChannelOptions { Negotiated = true, Id = NegotiatedId }, cts.Token);
+            var offer = await page.EvaluateAsync<string>(OfferScript, new { negotiated = v.Negotiated, id = NegotiatedId });
+            if (v.ChromiumFieldTrials?.Contains("Snap", StringComparison.Ordinal) == true && !offer.Contains("a=sctp-init:", StringComparison.Ordinal))
+                throw new InvalidOperationException("Chromium's offer has no a=sctp-init although the field trial is on");
+            var answer = await ours.CreateAnswerAsync(offer, cts.Token);
+            var t = await page.EvaluateAsync<double[]>(AnswerScript, answer);
+            if (t[3] < 0) throw new TimeoutException($"run {i}: no echo within 15 s");
+            await echo;
+            // Offer created -> echo, less the signaling hop (local description set -> answer being applied).
+            if (i > 0) times.Add(t[3] - t[0] - (t[2] - t[1]));
+        }
+        return times;
+    }
+
+    // Chromium in B answers and echoes on every channel (the in-band one it is given, or the negotiated one it makes).
+    private const string ChromiumAnswerScript = """
+        async ({ offer, negotiated, id }) => {
+          if (window.pc) window.pc.close();
+          const pc = new RTCPeerConnection({ iceServers: [] });
+          window.pc = pc;
+          const echo = ch => { ch.onmessage = m => ch.send(m.data); };
+          pc.ondatachannel = e => echo(e.channel);
+          if (negotiated) echo(pc.createDataChannel('setup', { negotiated: true, id }));
+          await pc.setRemoteDescription({ type: 'offer', sdp: offer });
+          await pc.setLocalDescription(await pc.createAnswer());
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          return pc.localDescription.sdp;
+        }
+        """;
+
+    // Ours in A offers; the time runs from before CreateOffer to the echo, less the signaling hop (offer made -> answer
+    // back from the page, which includes Chromium's gathering wait).
+    private static async Task<List<double>> ChromiumAnswersRunsAsync(DelayedLink link, UdpDriver dA, DtlsCertificate certificate, Variant v, int runs)
+    {
+        var trials = v.ChromiumFieldTrials is null ? Array.Empty<string>() : ["--force-fieldtrials=" + v.ChromiumFieldTrials];
+        await using var chromium = await HeadlessChromium.LaunchAsync(link.B, false, trials);
+        var page = await chromium.Browser.NewPageAsync();
+        var times = new List<double>();
+        for (var i = 0; i < runs + 1; i++)   // the first is a warm-up, not counted
+        {
+            await using var ours = new PeerConnection(dA, Options(certificate, IceRole.Controlling, v));
+            using var cts = new CancellationTokenSource(Patience);
+            var echoed = Task.Run(async () =>
+            {
+                await foreach (var e in ours.Events.ReadAllAsync(cts.Token))
+                    if (e is DataChannelMessageReceived) return;
+            }, cts.Token);
+            var channelOptions = v.Negotiated ? new DataChannelOptions { Negotiated = true, Id = NegotiatedId } : null;
+            var clock = Stopwatch.StartNew();
+            var opened = ours.CreateDataChannelAsync("setup", channelOptions, cts.Token);
+            var offer = await ours.CreateOfferAsync(cts.Token);
+            var offered = clock.Elapsed.TotalMilliseconds;
+            var answer = await page.EvaluateAsync<string>(ChromiumAnswerScript, new { offer, negotiated = v.Negotiated, id = NegotiatedId });
+            var answered = clock.Elapsed.TotalMilliseconds;
+            if (v.ChromiumFieldTrials?.Contains("Snap", StringComparison.Ordinal) == true && !answer.Contains("a=sctp-init:", StringComparison.Ordinal))
+                throw new InvalidOperationException("Chromium's answer has no a=sctp-init although the field trial is on");
+            await ours.SetRemoteDescriptionAsync(answer, cts.Token);
+            await ours.SendAsync(await opened, "ping", cts.Token);
+            await echoed;
+            if (i > 0) times.Add(clock.Elapsed.TotalMilliseconds - (answered - offered));
+        }
+        await page.EvaluateAsync("() => window.pc && window.pc.close()");
+        return times;
+    }
+
+    private static List<double> NodeRuns(DelayedLink link, int runs, out string? outNote)
+    {
+        string? note = null;
+        outNote = null;
+        var dir = Path.Combine(AppContext.BaseDirectory, "node");
+        if (!Directory.Exists(Path.Combine(dir, "node_modules", "node-datachannel")))
+        {
+            Console.WriteLine("node-datachannel: npm install (needs Node.js 20 and npm) ...");
+            using var npm = Process.Start(new ProcessStartInfo("npm", "install --no-audit --no-fund") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true })!;
+            if (!npm.WaitForExit(180_000)) { npm.Kill(true); outNote = "npm install took over 3 minutes"; return []; }
+        }
+        Process Start(NetworkNamespace ns, string args) =>
+            Process.Start(new ProcessStartInfo("ip", $"netns exec {ns.Name} node dc-setup.mjs {args}")
+            {
+                WorkingDirectory = dir, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            }) ?? throw new InvalidOperationException("could not start node");
+        using var offerer = Start(link.B, $"offer {DelayedLink.AddressB} {runs}");
+        using var answerer = Start(link.A, $"answer {DelayedLink.AddressA}");
+        List<double>? result = null;
+        // Relay each line to the other process; the offerer's result line ends the run.
+        var toAnswerer = Task.Run(() =>
+        {
+            while (offerer.StandardOutput.ReadLine() is { } line)
+            {
+                if (line.Contains("\"kind\":\"result\"", StringComparison.Ordinal))
+                {
+                    using var json = JsonDocument.Parse(line);
+                    result = json.RootElement.GetProperty("ms").EnumerateArray().Where(e => e.ValueKind == JsonValueKind.Number).Select(e => e.GetDouble()).ToList();
+                    var failed = json.RootElement.GetProperty("ms").GetArrayLength() - result.Count;
+                    if (failed > 0) note = $"{failed} runs got no echo within 15 s";
+                    return;
+                }
+                answerer.StandardInput.WriteLine(line);
+                answerer.StandardInput.Flush();
+            }
+        });
+        var toOfferer = Task.Run(() =>
+        {
+            while (answerer.StandardOutput.ReadLine() is { } line)
+            {
+                try { offerer.StandardInput.WriteLine(line); offerer.StandardInput.Flush(); }
+                catch (IOException) { return; }
+            }
+        });
+        if (!toAnswerer.Wait(TimeSpan.FromSeconds(20 * (runs + 1)))) note = "timed out";
+        foreach (var p in new[] { offerer, answerer })
+        {
+            try { p.StandardInput.Close(); } catch (IOException) { }
+            if (!p.WaitForExit(5000)) p.Kill(entireProcessTree: true);
+        }
+        toOfferer.Wait(TimeSpan.FromSeconds(5));
+        if (result is null) note ??= "no result: " + offerer.StandardError.ReadToEnd().Trim();
+        outNote = note;
+        return result ?? [];
+    }
+}
