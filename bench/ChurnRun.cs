@@ -22,7 +22,8 @@ namespace Transport.Bench;
 /// release every session, and its managed memory (after a full compacting GC), RSS, threads and the driver's peers,
 /// routes, fragments and timers are measured. The pass criteria are measured against the checkpoint after the first
 /// <c>--baseline</c> cycles; exit code 1 when one fails.
-/// <c>dotnet run -c Release --project bench -- churn [cycles=100000] [concurrency=32] [--checkpoint 5000] [--baseline 1000]</c>
+/// <c>dotnet run -c Release --project bench -- churn [cycles=100000] [concurrency=32] [--checkpoint 5000] [--baseline 1000] [--minutes M]</c>
+/// (<c>--minutes</c>: start no batch after M minutes, and judge what ran).
 /// </summary>
 public static class ChurnRun
 {
@@ -63,6 +64,8 @@ public static class ChurnRun
         var concurrency = numbers.Count > 1 ? int.Parse(numbers[1], CultureInfo.InvariantCulture) : 32;
         var checkpoint = Option(args, "--checkpoint", 5000);
         var baselineAt = Math.Min(Option(args, "--baseline", 1000), cycles);
+        // A time budget: no new batch starts after this many minutes (the criteria are then judged on what ran).
+        var minutes = Option(args, "--minutes", 0);
         if (cycles < 1 || concurrency < 1 || checkpoint < 1 || baselineAt < 1) throw new ArgumentException("cycles, concurrency, --checkpoint and --baseline must be positive");
 
         var server = new StreamServer(() => new EchoHandler(), ServerOptions);
@@ -89,6 +92,11 @@ public static class ChurnRun
         {
             while (done < cycles)
             {
+                if (minutes > 0 && done >= baselineAt && started.Elapsed > TimeSpan.FromMinutes(minutes))
+                {
+                    Console.WriteLine($"the time budget ({minutes} min) is spent: stopping after {done} of {cycles} cycles");
+                    break;
+                }
                 var next = done < baselineAt ? baselineAt : Math.Min(cycles, (done / checkpoint + 1) * checkpoint);
                 var batch = next - done;
                 var clock = Stopwatch.StartNew();
@@ -99,7 +107,12 @@ public static class ChurnRun
                 failed += result.Failed;
                 var drain = Stopwatch.StartNew();
                 var drained = await DrainAsync(server, driver).ConfigureAwait(false);
-                var row = Measure(done, batch / took.TotalSeconds, drain.Elapsed, driver, server, drained);
+                var drainTime = drain.Elapsed;
+                // The thread pool's workers retire after 20 s without work, and each holds thread-local caches
+                // (ArrayPool buckets): every checkpoint is measured once the pool is back to its idle size.
+                var settle = Stopwatch.StartNew();
+                while (Threads().Pool > Environment.ProcessorCount && settle.Elapsed < TimeSpan.FromSeconds(25)) await Task.Delay(250).ConfigureAwait(false);
+                var row = Measure(done, batch / took.TotalSeconds, drainTime, driver, server, drained);
                 rows.Add(row);
                 if (done == baselineAt) baseline = row;
                 Console.WriteLine(row.Line(baseline) + (result.Failed > 0 ? $"  ({result.Failed} cycles failed: {result.FirstFailure})" : ""));
@@ -199,8 +212,8 @@ public static class ChurnRun
         return (total, file, anonymous);
     }
 
-    // The process's threads, and those of them the thread pool runs (its workers come and go with load; the tiered
-    // compiler's background worker too): the rest (driver threads, finalizer, timers, sockets' event loop) must not grow.
+    // The process's threads, and those of them the thread pool and the runtime start and end on their own (the pool's
+    // workers with load): the rest (driver threads, finalizer, timers, sockets' event loop) must not grow.
     private static (int Threads, int Pool, string Names) Threads()
     {
         int threads = 0, pool = 0;
@@ -211,7 +224,9 @@ public static class ChurnRun
             try { name = File.ReadAllText(Path.Combine(dir, "comm")).Trim(); }
             catch (IOException) { continue; }
             threads++;
-            if (name.StartsWith(".NET TP", StringComparison.Ordinal) || name.StartsWith(".NET Tiered", StringComparison.Ordinal)) pool++;
+            // The runtime's lazily started helpers are not the server's: the background GC's thread starts with the
+            // first background collection and stays; the tiered compiler's worker comes and goes.
+            if (name.StartsWith(".NET TP", StringComparison.Ordinal) || name.StartsWith(".NET Tiered", StringComparison.Ordinal) || name == ".NET BGC") pool++;
             else names.Add(name);
         }
         names.Sort(StringComparer.Ordinal);

@@ -10,7 +10,7 @@ namespace Transport.Bench;
 /// <c>udp-floor</c> (<see cref="UdpFloorRun"/>), <c>backpressure [megabytes] [pause-seconds]</c>
 /// (<see cref="BackpressureRun"/>),
 /// <c>turn-throughput [messages] [size] [rounds]</c> (<see cref="TurnRelayThroughputRun"/>) and
-/// <c>churn [cycles] [concurrency] [--checkpoint N] [--baseline N]</c> (<see cref="ChurnRun"/>).
+/// <c>churn [cycles] [concurrency] [--checkpoint N] [--baseline N] [--minutes M]</c> (<see cref="ChurnRun"/>).
 /// </summary>
 public static class Program
 {
