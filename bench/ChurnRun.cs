@@ -176,6 +176,9 @@ public static class ChurnRun
             GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
             GC.WaitForPendingFinalizers();
         }
+        // Aggressive: the GC also gives the system back the memory it holds free (regions kept for the next
+        // allocations, sized by recent churn), so RSS measures what is live, not the GC's budget of the moment.
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         var managed = GC.GetTotalMemory(forceFullCollection: true);
         var (threads, pool, names) = Threads();
         var (rss, rssFile, rssAnonymous) = Rss();
