@@ -55,6 +55,12 @@ public sealed partial class UdpDriver : IAsyncDisposable
     /// <summary>Peers registered and not yet stopped (a leak check: every dispose takes one away).</summary>
     public int PeerCount => _actors.Count;
 
+    /// <summary>
+    /// Receive buffers held free for reuse (at most 1024, or the inbox capacity if lower): the largest backlog seen, given
+    /// back at full collections when unused since the previous one (diagnostics: a churn soak reads it).
+    /// </summary>
+    public int FreeReceiveBuffers => Buffers.Free;
+
     /// <summary>ICE username fragments that route first requests to a peer (a leak check: a stopped peer's go with it).</summary>
     public int UsernameFragmentCount => _byFragment.Count;
 
