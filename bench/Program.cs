@@ -8,8 +8,9 @@ namespace Transport.Bench;
 /// runs: <c>idle-agents [agents] [seconds]</c> (<see cref="IceIdleAgentsRun"/>),
 /// <c>peer-connection [setup-runs] [megabytes] [--no-node]</c> (<see cref="PeerConnectionRun"/>),
 /// <c>udp-floor</c> (<see cref="UdpFloorRun"/>), <c>setup-time [runs] [delay-ms]</c> (<see cref="SetupTimeRun"/>), <c>backpressure [megabytes] [pause-seconds]</c>
-/// (<see cref="BackpressureRun"/>) and
-/// <c>turn-throughput [messages] [size] [rounds]</c> (<see cref="TurnRelayThroughputRun"/>).
+/// (<see cref="BackpressureRun"/>),
+/// <c>turn-throughput [messages] [size] [rounds]</c> (<see cref="TurnRelayThroughputRun"/>) and
+/// <c>churn [cycles] [concurrency] [--checkpoint N] [--baseline N] [--minutes M]</c> (<see cref="ChurnRun"/>).
 /// </summary>
 public static class Program
 {
@@ -25,6 +26,8 @@ public static class Program
         if (args.Length > 0 && args[0] == "setup-time-relay" && OperatingSystem.IsLinux()) return TunDelayLine.RunRelayProcess(args);
         if (args.Length > 0 && args[0] == "setup-time")
             return OperatingSystem.IsLinux() ? await SetupTimeRun.RunAsync(args).ConfigureAwait(false) : throw new PlatformNotSupportedException("setup-time needs Linux network namespaces");
+        if (args.Length > 0 && args[0] == "churn") return await ChurnRun.RunAsync(args).ConfigureAwait(false);
+        if (args.Length > 0 && args[0] == ChurnRun.ClientsVerb) return await ChurnRun.RunClientsAsync(args).ConfigureAwait(false);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

@@ -15,10 +15,12 @@ internal sealed class ProviderActorTimer : IActorTimer
 {
     private readonly UdpDriver _driver;
     private readonly ITimer _timer;
+    private int _disposed;
 
     public ProviderActorTimer(UdpDriver driver, PeerActor actor)
     {
         _driver = driver;
+        driver.TimerCreated();
         _timer = driver.Time.CreateTimer(static s =>
         {
             var a = (PeerActor)s!;
@@ -34,7 +36,12 @@ internal sealed class ProviderActorTimer : IActorTimer
         _timer.Change(due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
-    public void Dispose() => _timer.Dispose();
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _timer.Dispose();
+        _driver.TimerDisposed();
+    }
 }
 
 /// <summary>
@@ -160,6 +167,7 @@ internal sealed class DeadlineThread : IDisposable
             _owner = owner;
             Actor = actor;
             lock (owner._lock) owner._live++;
+            owner._driver.TimerCreated();
         }
 
         /// <summary>The peer; null once disposed, so that the stale heap entries a disposed timer leaves behind (until
@@ -180,6 +188,7 @@ internal sealed class DeadlineThread : IDisposable
                 Version++;
                 _owner._live--;
             }
+            _owner._driver.TimerDisposed();
         }
     }
 }

@@ -320,9 +320,25 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             _remoteAddresses[(socket, remote)] = address;
             if (!UdpDriver.Learn(socket, address, remote, this)) _sharedRemotes.Add(address);
         }
-        if (_sharedRemotes.Count > 0 && _sharedRemotes.Contains(address)) _driver.NoteTransaction(datagram, this);
+        if (_sharedRemotes.Count > 0 && _sharedRemotes.Contains(address))
+        {
+            // The route is another peer's. It becomes ours when that peer has stopped meanwhile (the route is free),
+            // or when we answer an authenticated check from there (a Binding success response: the remote is our
+            // client now, and the other peer's is gone). Otherwise the remote is a server the peers share.
+            if (UdpDriver.Learn(socket, address, remote, this)) _sharedRemotes.Remove(address);
+            else if (IsBindingSuccess(datagram))
+            {
+                _driver.TakeOver(socket, address, remote, this);
+                _sharedRemotes.Remove(address);
+            }
+            else _driver.NoteTransaction(datagram, this);
+        }
         return true;
     }
+
+    // A STUN Binding success response (RFC 8489 section 5: type 0x0101, then the magic cookie 0x2112A442).
+    private static bool IsBindingSuccess(ReadOnlySpan<byte> d) =>
+        d.Length >= 20 && d[0] == 0x01 && d[1] == 0x01 && d[4] == 0x21 && d[5] == 0x12 && d[6] == 0xA4 && d[7] == 0x42;
 
     // ICE released the remote address: the routes this peer learnt for it (on every socket) go, and the cached socket
     // address with them, so a later send there learns the route again.

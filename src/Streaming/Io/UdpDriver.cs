@@ -55,6 +55,24 @@ public sealed partial class UdpDriver : IAsyncDisposable
     /// <summary>Peers registered and not yet stopped (a leak check: every dispose takes one away).</summary>
     public int PeerCount => _actors.Count;
 
+    /// <summary>
+    /// Receive buffers held free for reuse (at most 1024, or the inbox capacity if lower): the largest backlog seen, given
+    /// back at full collections when unused since the previous one (diagnostics: a churn soak reads it).
+    /// </summary>
+    public int FreeReceiveBuffers => Buffers.Free;
+
+    /// <summary>ICE username fragments that route first requests to a peer (a leak check: a stopped peer's go with it).</summary>
+    public int UsernameFragmentCount => _byFragment.Count;
+
+    /// <summary>Peer timers created and not yet disposed, one per running peer (a leak check: 0 once every peer stopped).</summary>
+    public int TimerCount => Volatile.Read(ref _liveTimers);
+
+    private int _liveTimers;
+
+    internal void TimerCreated() => Interlocked.Increment(ref _liveTimers);
+
+    internal void TimerDisposed() => Interlocked.Decrement(ref _liveTimers);
+
     /// <summary>Monotonic time since the driver started: the <c>now</c> handed to every peer.</summary>
     public TimeSpan Now => _time.GetElapsedTime(_start);
 
@@ -72,8 +90,11 @@ public sealed partial class UdpDriver : IAsyncDisposable
     /// <summary>Every socket receives with recvmmsg and GRO (tests: older kernels refuse UDP_GRO).</summary>
     internal bool ReceiveOffloadOn { get { lock (_sockets) return _sockets.All(s => s.NativeReceive && s.Gro); } }
 
-    /// <summary>Entries in the deadline thread's heap, stale ones included (diagnostics; 0 before the first timer).</summary>
-    internal int DeadlineHeapSize { get { lock (_deadlineLock) return _deadlines?.HeapSize ?? 0; } }
+    /// <summary>
+    /// Entries in the deadline thread's heap, stale ones included (diagnostics; 0 before the first timer): a disposed
+    /// timer's entries are skipped and dropped when they come due or at the next compaction.
+    /// </summary>
+    public int DeadlineHeapSize { get { lock (_deadlineLock) return _deadlines?.HeapSize ?? 0; } }
 
     /// <summary>
     /// A peer's timer: with the system clock, an entry on the driver's deadline thread; with any other provider
@@ -220,8 +241,11 @@ public sealed partial class UdpDriver : IAsyncDisposable
                 if (route.Actor == actor) socket.Routes.TryRemove(new KeyValuePair<SocketAddress, Route>(address, route));
     }
 
-    /// <summary>The routes (socket, remote address) known on all sockets: one per remote address a peer sent to.</summary>
-    internal int RouteCount
+    /// <summary>
+    /// The routes (socket, remote address) known on all sockets: one per remote address a peer sent to (a leak check:
+    /// a stopped peer's routes go with it, and those ICE released while it ran).
+    /// </summary>
+    public int RouteCount
     {
         get
         {
@@ -250,8 +274,8 @@ public sealed partial class UdpDriver : IAsyncDisposable
     /// <summary>Most requests awaiting an answer routed by transaction id (beyond: not noted, counted).</summary>
     internal const int MaxNotedTransactions = 4096;
 
-    /// <summary>Requests whose answers are routed by transaction id now (diagnostics).</summary>
-    internal int NotedTransactions => Volatile.Read(ref _transactionCount);
+    /// <summary>Requests whose answers are routed by transaction id now (diagnostics; a stopped peer's go with it).</summary>
+    public int NotedTransactions => Volatile.Read(ref _transactionCount);
 
     /// <summary>Notes the transaction id of <paramref name="datagram"/> when it is a STUN request, so its answer reaches <paramref name="actor"/>.</summary>
     internal void NoteTransaction(ReadOnlySpan<byte> datagram, PeerActor actor)
@@ -381,7 +405,20 @@ public sealed partial class UdpDriver : IAsyncDisposable
                 Interlocked.Increment(ref Counters._droppedInboxFull);
             return took;
         }
-        if (!bound.Routes.TryGetValue(address, out var route))
+        if (bound.Routes.TryGetValue(address, out var route))
+        {
+            // A check naming another peer's fragment from an address routed to a peer: the address now belongs to a new
+            // client (a port reused after its old owner vanished, or a NAT's mapping reused), and its old session may
+            // hold the route for seconds yet. That peer gets the check unrouted, as from an unknown address; its
+            // answer (sent only to an authenticated check) takes the route over (PeerActor -> TakeOver).
+            if (kind == DatagramKind.Stun && length > 1 && datagram[0] == 0x00 && datagram[1] == 0x01 &&
+                FragmentOwner(datagram) is { } named && named != route.Actor)
+            {
+                Interlocked.Increment(ref Counters._unroutedRequests);
+                route = new Route(named, route.RemoteEndPoint);
+            }
+        }
+        else
         {
             if (kind != DatagramKind.Stun || !StunUsername.TryGetLocalFragment(datagram, out var fragment) ||
                 !_byFragment.TryGetValue(StunUsername.Decode(fragment), out var owner))
@@ -398,6 +435,26 @@ public sealed partial class UdpDriver : IAsyncDisposable
         if (!route.Actor.Deliver(bound, buffer, length, route.RemoteEndPoint, kind == DatagramKind.Stun, out var taken))
             Interlocked.Increment(ref Counters._droppedInboxFull);
         return taken;
+    }
+
+    // The peer a Binding request's USERNAME names (the fragment before the colon), or null; no allocation.
+    private PeerActor? FragmentOwner(ReadOnlySpan<byte> datagram)
+    {
+        if (!StunUsername.TryGetLocalFragment(datagram, out var fragment) || fragment.Length > 256) return null;
+        Span<char> chars = stackalloc char[256];
+        if (!System.Text.Encoding.UTF8.TryGetChars(fragment, chars, out var n)) return null;
+        return _byFragment.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(chars[..n], out var owner) ? owner : null;
+    }
+
+    /// <summary>
+    /// Moves the route of <paramref name="remote"/> on <paramref name="socket"/> to <paramref name="actor"/>, which has
+    /// just answered an authenticated check from there while another peer held the route: the remote address is a new
+    /// client's (its old owner's client vanished and the port was reused, or a NAT reused its mapping). Counted.
+    /// </summary>
+    internal void TakeOver(BoundSocket socket, SocketAddress remote, IPEndPoint remoteEndPoint, PeerActor actor)
+    {
+        socket.Routes[remote] = new Route(actor, remoteEndPoint);
+        Interlocked.Increment(ref Counters._routesTakenOver);
     }
 
     /// <summary>Stops every peer, closes the sockets and waits for the loops to end.</summary>

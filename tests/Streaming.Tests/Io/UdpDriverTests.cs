@@ -251,4 +251,32 @@ public sealed class UdpDriverTests
         var again = driver.Register(new ToyPeer("alice2", "aaaa"));   // the fragment is free again
         await again.DisposeAsync();
     }
+
+    [Theory]
+    [InlineData(false)]   // the system clock: entries on the driver's deadline thread
+    [InlineData(true)]    // another provider: one of its timers per peer
+    public async Task EveryStoppedPeerGivesBackItsTimerFragmentsAndRoutes(bool virtualTime)
+    {
+        // The leak accessors of the churn soak: what a peer holds on the driver while it runs, and 0 once it stopped.
+        var clock = new ManualClock();
+        await using var driver = virtualTime ? new UdpDriver(clock) : new UdpDriver();
+        var port = driver.Bind(AnyLoopback);
+        var handles = new List<PeerHandle>();
+        var clients = new List<Socket>();
+        for (var i = 0; i < 8; i++)
+        {
+            var peer = new ToyPeer("p" + i, $"frag{i}a", $"frag{i}b") { Deadline = TimeSpan.FromSeconds(60) };
+            handles.Add(driver.Register(peer));
+            var client = Client();   // a client (address) per peer
+            clients.Add(client);
+            client.SendTo(ToyPeer.BindingRequest($"frag{i}a:client"), port);   // the peer answers: a route to its client
+            WaitFor(() => peer.Received.Count == 1, "peer " + i + " to get its request");
+        }
+        WaitFor(() => driver.RouteCount == 8, "a route per peer");
+        Assert.Equal((8, 16, 8), (driver.PeerCount, driver.UsernameFragmentCount, driver.TimerCount));
+
+        foreach (var h in handles) await h.DisposeAsync();
+        foreach (var c in clients) c.Dispose();
+        Assert.Equal((0, 0, 0, 0, 0), (driver.PeerCount, driver.RouteCount, driver.UsernameFragmentCount, driver.TimerCount, driver.NotedTransactions));
+    }
 }
