@@ -53,6 +53,8 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
 
     public IDatagramPeer Peer => _peer;
 
+    public UdpDriver Driver => _driver;
+
     /// <summary>Datagrams in the queue (each stamped with its arrival when it was queued).</summary>
     public int QueuedDatagrams => _datagrams.Count;
 
@@ -244,6 +246,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         {
             work.Run(now);
             Drain();
+            ReportConflicts(now);
             _peer.AfterInput(now);
             Drain();
             for (var i = 0; i < 4096 && _peer.TryPollReleasedRemote(out var released); i++) Forget(released);
@@ -276,6 +279,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
                 Drain();
             }
             Drain();
+            ReportConflicts(now);
             _peer.AfterInput(now);
             Drain();
             for (var i = 0; i < 4096 && _peer.TryPollReleasedRemote(out var released); i++) Forget(released);
@@ -320,8 +324,32 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             _remoteAddresses[(socket, remote)] = address;
             if (!UdpDriver.Learn(socket, address, remote, this)) _sharedRemotes.Add(address);
         }
-        if (_sharedRemotes.Count > 0 && _sharedRemotes.Contains(address)) _driver.NoteTransaction(datagram, this);
+        if (_sharedRemotes.Count > 0 && _sharedRemotes.Contains(address))
+        {
+            // Another peer owns this 5-tuple. A STUN or TURN server many peers use is fine (answers are routed by
+            // transaction id), but a connectivity check (a Binding request with USERNAME) there can never work: the
+            // remote's datagrams reach the other peer. Not sent; the peer is told and fails at once.
+            if (StunUsername.TryGetLocalFragment(datagram, out _) && UdpDriver.RouteOwner(socket, address) is { } owner && owner != this)
+            {
+                Interlocked.Increment(ref _driver.Counters._fiveTupleConflicts);
+                (_conflicts ??= new()).Add((socket.LocalEndPoint, remote));
+                return false;
+            }
+            _driver.NoteTransaction(datagram, this);
+        }
         return true;
+    }
+
+    private List<(IPEndPoint Local, IPEndPoint Remote)>? _conflicts;
+
+    // Conflicts found while draining are reported once the drain is over (not in the middle of the peer's transmits).
+    private void ReportConflicts(TimeSpan now)
+    {
+        if (_conflicts is not { Count: > 0 } conflicts) return;
+        var copy = conflicts.ToArray();
+        conflicts.Clear();
+        foreach (var (local, remote) in copy) _peer.OnFiveTupleInUse(local, remote, now);
+        Drain();
     }
 
     // ICE released the remote address: the routes this peer learnt for it (on every socket) go, and the cached socket

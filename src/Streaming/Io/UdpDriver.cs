@@ -242,6 +242,20 @@ public sealed partial class UdpDriver : IAsyncDisposable
     internal static bool Learn(BoundSocket socket, SocketAddress remote, IPEndPoint remoteEndPoint, PeerActor actor) =>
         socket.Routes.TryAdd(remote, new Route(actor, remoteEndPoint)) || socket.Routes.TryGetValue(remote, out var r) && r.Actor == actor;
 
+    /// <summary>The peer whose route <paramref name="remote"/> is on <paramref name="socket"/>, or null.</summary>
+    internal static PeerActor? RouteOwner(BoundSocket socket, SocketAddress remote) => socket.Routes.TryGetValue(remote, out var r) ? r.Actor : null;
+
+    /// <summary>
+    /// True when a peer other than <paramref name="actor"/> owns the 5-tuple (<paramref name="local"/>'s socket,
+    /// <paramref name="remote"/>): datagrams from there reach that peer.
+    /// </summary>
+    internal bool RouteTakenByOther(PeerActor actor, IPEndPoint local, IPEndPoint remote)
+    {
+        var socket = SocketFor(local, remote.AddressFamily);
+        if (socket is null || !socket.LocalEndPoint.Equals(local)) return false;
+        return RouteOwner(socket, remote.Serialize()) is { } owner && owner != actor;
+    }
+
     // Requests sent by a peer to a remote whose route belongs to another peer (many connections gathering from one STUN
     // server): the answer is routed by its transaction id. Bounded; an entry leaves with its answer or its peer.
     private readonly ConcurrentDictionary<(ulong, uint), PeerActor> _byTransaction = new();
