@@ -7,7 +7,7 @@ namespace Transport.Bench;
 /// (<c>--filter</c>, <c>--job short</c>, <c>--exporters json</c>, <c>--artifacts DIR</c>) work. Verbs for measured
 /// runs: <c>idle-agents [agents] [seconds]</c> (<see cref="IceIdleAgentsRun"/>),
 /// <c>peer-connection [setup-runs] [megabytes] [--no-node]</c> (<see cref="PeerConnectionRun"/>),
-/// <c>udp-floor</c> (<see cref="UdpFloorRun"/>), <c>backpressure [megabytes] [pause-seconds]</c>
+/// <c>udp-floor</c> (<see cref="UdpFloorRun"/>), <c>scale [connections] [idle-seconds] [--sockets S]</c> (<see cref="ScaleRun"/>), <c>backpressure [megabytes] [pause-seconds]</c>
 /// (<see cref="BackpressureRun"/>) and
 /// <c>turn-throughput [messages] [size] [rounds]</c> (<see cref="TurnRelayThroughputRun"/>).
 /// </summary>
@@ -22,6 +22,8 @@ public static class Program
         if (args.Length > 0 && args[0] == "turn-throughput") return TurnRelayThroughputRun.Run(args);
         if (args.Length > 0 && args[0] == "backpressure") return await BackpressureRun.RunAsync(args).ConfigureAwait(false);
         if (args.Length > 0 && args[0] == "udp-floor") return UdpFloorRun.Run();
+        if (args.Length > 0 && args[0] == "scale") return await ScaleRun.RunAsync(args).ConfigureAwait(false);
+        if (args.Length > 0 && args[0] == ScaleRun.ClientsVerb) return await ScaleRun.RunClientsAsync(args).ConfigureAwait(false);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

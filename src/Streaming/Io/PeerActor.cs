@@ -27,7 +27,10 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     private readonly ConcurrentQueue<Datagram> _datagrams = new();
     private readonly ConcurrentQueue<IWorkItem> _work = new();
     private readonly SemaphoreSlim _workSlots;
-    private readonly IActorTimer _timer;
+    private IActorTimer _timer;
+    // The member of a socket group (UdpDriverOptions.ReceiveSockets) this peer lives on: its timer is on that member's
+    // deadline thread and it sends through that member's socket. It follows the member its datagrams arrive on.
+    private int _home;
     private byte[]? _sendBuffer;   // only without batched sends (the batch is written in place otherwise)
     private readonly Dictionary<(UdpDriver.BoundSocket, IPEndPoint), SocketAddress> _remoteAddresses = new();
     // Remotes whose route belongs to another peer of the driver (a STUN or TURN server many connections use): answers
@@ -48,7 +51,8 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         _peer = peer;
         _inline = driver.Options.InlineProcessing && peer.RunsInline;
         _workSlots = new SemaphoreSlim(driver.Options.InboxCapacity, driver.Options.InboxCapacity);
-        _timer = driver.CreateTimer(this);
+        _home = driver.NextHome();
+        _timer = driver.CreateTimer(this, _home);
     }
 
     public IDatagramPeer Peer => _peer;
@@ -232,6 +236,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
 
     private void HandleDatagram(UdpDriver.BoundSocket socket, ReadOnlySpan<byte> datagram, IPEndPoint remote, TimeSpan now)
     {
+        if (socket.Member != _home) MoveHome(socket.Member);
         try
         {
             _peer.HandleDatagram(datagram, socket.LocalEndPoint, remote, now);
@@ -288,6 +293,18 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         Rearm(now);
     }
 
+    // The kernel delivers this peer's datagrams to another member of the group: its timer moves to that member's
+    // deadline thread (re-armed by the run's end) and its sends leave from that member's socket.
+    private void MoveHome(int member)
+    {
+        _home = member;
+        var old = _timer;
+        Volatile.Write(ref _timer, _driver.CreateTimer(this, member));
+        old.Dispose();
+        _armed = null;
+        if (Volatile.Read(ref _stopped) != 0) _timer.Dispose();   // stopped meanwhile: StopAsync may have seen the old one
+    }
+
     private void Drain()
     {
         for (var i = 0; i < 10_000; i++)
@@ -311,7 +328,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     // when no socket fits.
     private bool Resolve(IPEndPoint? local, IPEndPoint remote, ReadOnlySpan<byte> datagram, out UdpDriver.BoundSocket socket, out SocketAddress address)
     {
-        socket = _driver.SocketFor(local, remote.AddressFamily)!;
+        socket = _driver.SocketFor(local, remote.AddressFamily, _home)!;
         if (socket is null)
         {
             Interlocked.Increment(ref _driver.Counters._sendErrors);
@@ -419,7 +436,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     public async Task StopAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
-        _timer.Dispose();
+        Volatile.Read(ref _timer).Dispose();
         var quiesced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Volatile.Write(ref _quiesced, quiesced);
         if (TryEnter())
