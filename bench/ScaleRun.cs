@@ -82,6 +82,8 @@ public static class ScaleRun
                         Interlocked.CompareExchange(ref firstOffer, arrived, 0);
                         _ = Task.Run(async () =>
                         {
+                          try
+                          {
                             var pc = new PeerConnection(driver, serverOptions);
                             var served = new Served(pc, arrived);
                             connections[(client.Index, id)] = served;
@@ -93,10 +95,14 @@ public static class ScaleRun
                             });
                             try
                             {
+                                Trace($"server {id} offer in");
                                 var answer = await pc.CreateAnswerAsync(offer);
+                                Trace($"server {id} answered");
                                 await client.SendAsync($"A {id} {Convert.ToBase64String(Encoding.UTF8.GetBytes(answer))}");
                             }
                             catch (Exception e) { Console.Error.WriteLine($"answer {client.Index}/{id}: {e.Message}"); }
+                          }
+                          catch (Exception e) { Console.Error.WriteLine($"accept {client.Index}/{id}: {e}"); }
                         });
                         break;
                     }
@@ -207,7 +213,7 @@ public static class ScaleRun
                     else if (e is DataChannelMessageReceived m) await Connection.SendAsync(m.Channel, m.Data);
                 }
             }
-            catch (Exception e) when (e is TransportNotConnectedException or InvalidOperationException or ObjectDisposedException) { }
+            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException) { }   // not connected any more (TransportNotConnectedException is one)
         }
     }
 
@@ -265,7 +271,7 @@ public static class ScaleRun
         var output = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
         var writer = Task.Run(async () =>
         {
-            await foreach (var line in output.Reader.ReadAllAsync()) { await Console.Out.WriteLineAsync(line); if (output.Reader.Count == 0) await Console.Out.FlushAsync(); }
+            await foreach (var line in output.Reader.ReadAllAsync()) await Console.Out.WriteLineAsync(line);   // Console.Out flushes each line
             await Console.Out.FlushAsync();
         });
         var answers = new ConcurrentDictionary<int, TaskCompletionSource<string>>();
@@ -303,9 +309,14 @@ public static class ScaleRun
                     var client = clients[id] = new Client(driver, pc);
                     var answer = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
                     answers[id] = answer;
+                    Trace($"{id} created");
                     var offer = await pc.CreateOfferAsync();
+                    Trace($"{id} offer");
                     output.Writer.TryWrite($"O {id} {Convert.ToBase64String(Encoding.UTF8.GetBytes(offer))}");
-                    await pc.SetRemoteDescriptionAsync(await answer.Task.WaitAsync(Patience));
+                    var answerText = await answer.Task.WaitAsync(Patience);
+                    Trace($"{id} answer");
+                    await pc.SetRemoteDescriptionAsync(answerText);
+                    Trace($"{id} answer set");
                     client.Channel = await pc.CreateDataChannelAsync("scale").WaitAsync(Patience);
                     client.Loop = client.RunAsync();
                 }
@@ -336,6 +347,9 @@ public static class ScaleRun
         }
         return 0;
     }
+
+    private static readonly bool Tracing = Environment.GetEnvironmentVariable("SCALE_TRACE") == "1";
+    private static void Trace(string what) { if (Tracing) Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} client {what}"); }
 
     private sealed class Client(UdpDriver driver, PeerConnection connection)
     {
