@@ -13,7 +13,6 @@ public sealed partial class DtlsConnection
 {
     internal const byte AlertLevelWarning = 1, AlertLevelFatal = 2;
 
-    private readonly byte[] _plaintext;
     private readonly ReplayWindow[] _windows = [new(), new()];
     private readonly ulong[] _writeSequence = new ulong[2];
     private readonly HandshakeReassembler _reassembler = new();
@@ -173,7 +172,18 @@ public sealed partial class DtlsConnection
     }
     private List<byte[]>? _earlyRecords;
 
+    // The plaintext of a record lives in a buffer rented for the record's processing (everything that keeps any of it
+    // copies it): an idle connection holds no 18 KiB decryption buffer of its own (issue 19, memory per connection).
+    internal const int PlaintextCapacity = 16384 + 2048;
+
     private void ProcessRecord(in DtlsRecordHeader record)
+    {
+        var plaintext = System.Buffers.ArrayPool<byte>.Shared.Rent(PlaintextCapacity);
+        try { ProcessRecord(record, plaintext); }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(plaintext); }
+    }
+
+    private void ProcessRecord(in DtlsRecordHeader record, byte[] plaintext)
     {
         if (record.Epoch > 1) { Counters.Drop(DtlsDropReason.UnknownEpoch); return; }
         var window = _windows[record.Epoch];
@@ -198,8 +208,8 @@ public sealed partial class DtlsConnection
                     Counters.Drop(DtlsDropReason.UnknownEpoch);
                 return;
             }
-            if (!_readCipher.Open(record, _plaintext, out var n)) { Counters.Drop(DtlsDropReason.BadTag); return; }
-            content = _plaintext.AsSpan(0, n);
+            if (!_readCipher.Open(record, plaintext, out var n)) { Counters.Drop(DtlsDropReason.BadTag); return; }
+            content = plaintext.AsSpan(0, n);
         }
         window.Mark(record.Sequence);
         Counters.RecordsReceived++;
