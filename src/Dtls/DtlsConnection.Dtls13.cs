@@ -392,7 +392,7 @@ public sealed partial class DtlsConnection
             _retransmitAt = null;
             _handshakeDeadline = null;
             _flight = null;
-            _flightTransmissions.Clear();
+            ForgetFlightRecords();
             if (_keyUpdatePending && _role is Handshake13Role role)
             {
                 _keyUpdatePending = false;

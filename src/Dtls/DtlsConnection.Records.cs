@@ -329,7 +329,23 @@ public sealed partial class DtlsConnection
     internal void StopRetransmitting(bool forgetFlight)
     {
         _retransmitAt = null;
-        if (forgetFlight) _flight = null;
+        if (forgetFlight)
+        {
+            _flight = null;
+            ForgetFlightRecords();
+        }
+    }
+
+    // The last flight's bookkeeping (record numbers, fragments, transmissions) goes with the flight, capacity included:
+    // an idle connection keeps none of it (issue 19).
+    private void ForgetFlightRecords()
+    {
+        _flightTransmissions.Clear();
+        _flightTransmissions.TrimExcess();
+        _fragments13.Clear();
+        _fragments13.TrimExcess();
+        _recordFragment13.Clear();
+        _recordFragment13.TrimExcess();
     }
 
     /// <summary>Writes the current flight into datagrams of at most MTU bytes, fragmenting handshake messages.</summary>
