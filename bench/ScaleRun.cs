@@ -123,6 +123,7 @@ public static class ScaleRun
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"set-up: {times.Count} connections in {setupSeconds:0.00} s = {rate:0} connections/s accepted ({concurrency * children} in flight); " +
             $"offer received -> channel open on the server: p50 {Percentile(times, 0.5):0.0} ms, p99 {Percentile(times, 0.99):0.0} ms"));
+        Console.WriteLine(KernelDrops(port.Port, clients));
 
         // Every client reports its set-up done (its own channel open) before the idle part starts.
         foreach (var client in clients) await client.ExpectAsync("READY", TimeSpan.FromSeconds(120));
@@ -174,6 +175,7 @@ public static class ScaleRun
             connectedClients += int.Parse((await client.ExpectAsync("CONNECTED", TimeSpan.FromSeconds(60))).Split(' ')[1], CultureInfo.InvariantCulture);
         Console.WriteLine($"still Connected after the idle period: {connectedServer}/{count} on the server, {connectedClients}/{count} on the clients; " +
                           $"driver: {driver.Counters.DroppedInboxFull} inbox drops, {driver.Counters.PeerErrors} peer errors, {driver.Counters.FiveTupleConflicts} 5-tuple conflicts");
+        Console.WriteLine(KernelDrops(port.Port, clients));
 
         foreach (var client in clients) client.Process.StandardInput.Close();
         foreach (var client in clients)
@@ -394,6 +396,37 @@ public static class ScaleRun
     }
 
     private static int[] Split(int count, int parts) => Enumerable.Range(0, parts).Select(p => count / parts + (p < count % parts ? 1 : 0)).ToArray();
+
+    // Datagrams the kernel dropped because a socket's receive buffer was full (/proc/net/udp "drops"): the server's
+    // port (every member of a group), and the client processes' sockets (found by their descriptors' inodes).
+    private static string KernelDrops(int port, List<ClientProcess> clients)
+    {
+        if (!OperatingSystem.IsLinux()) return "kernel receive drops: not known on this system";
+        try
+        {
+            var inodes = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var c in clients)
+            {
+                var fds = $"/proc/{c.Process.Id}/fd";
+                if (!Directory.Exists(fds)) continue;
+                foreach (var fd in Directory.EnumerateFileSystemEntries(fds))
+                    if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith("socket:[", StringComparison.Ordinal))
+                        inodes.Add(target[8..^1]);
+            }
+            long server = 0, client = 0;
+            var hexPort = ":" + port.ToString("X4", CultureInfo.InvariantCulture);
+            foreach (var line in File.ReadLines("/proc/net/udp").Skip(1))
+            {
+                var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length < 13) continue;
+                var drops = long.Parse(f[^1], CultureInfo.InvariantCulture);
+                if (f[1].EndsWith(hexPort, StringComparison.Ordinal)) server += drops;
+                else if (inodes.Contains(f[9])) client += drops;
+            }
+            return $"kernel receive drops (buffer full): server port {server}, client sockets {client}";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return $"kernel receive drops: {e.Message}"; }
+    }
 
     private static string Load()
     {
