@@ -115,6 +115,13 @@ public sealed partial class DtlsConnection
 
     private void Process13Record(in Dtls13RecordHeader record)
     {
+        var plaintext = ArrayPool<byte>.Shared.Rent(PlaintextCapacity);
+        try { Process13Record(record, plaintext); }
+        finally { ArrayPool<byte>.Shared.Return(plaintext); }
+    }
+
+    private void Process13Record(in Dtls13RecordHeader record, byte[] plaintext)
+    {
         var cipher = _read13[record.EpochBits];
         if (cipher is null)
         {
@@ -128,7 +135,7 @@ public sealed partial class DtlsConnection
             else Counters.Drop(DtlsDropReason.UnknownEpoch);
             return;
         }
-        if (!cipher.Open(record, _plaintext, out var type, out var n, out var sequence))
+        if (!cipher.Open(record, plaintext, out var type, out var n, out var sequence))
         {
             Counters.Drop(DtlsDropReason.BadTag);
             return;
@@ -141,7 +148,7 @@ public sealed partial class DtlsConnection
             && cipher.HighestReceived >= 0 && (long)sequence > cipher.HighestReceived + 1;
         if ((long)sequence > cipher.HighestReceived) cipher.HighestReceived = (long)sequence;
         Counters.RecordsReceived++;
-        var content = _plaintext.AsSpan(0, n);
+        var content = plaintext.AsSpan(0, n);
         switch (type)
         {
             case DtlsContentType.Handshake:
@@ -385,7 +392,7 @@ public sealed partial class DtlsConnection
             _retransmitAt = null;
             _handshakeDeadline = null;
             _flight = null;
-            _flightTransmissions.Clear();
+            ForgetFlightRecords();
             if (_keyUpdatePending && _role is Handshake13Role role)
             {
                 _keyUpdatePending = false;

@@ -14,7 +14,6 @@ public sealed partial class DtlsConnection
 {
     internal const byte AlertLevelWarning = 1, AlertLevelFatal = 2;
 
-    private readonly byte[] _plaintext;
     private readonly ReplayWindow[] _windows = [new(), new()];
     private readonly ulong[] _writeSequence = new ulong[2];
     private readonly HandshakeReassembler _reassembler = new();
@@ -174,7 +173,18 @@ public sealed partial class DtlsConnection
     }
     private List<byte[]>? _earlyRecords;
 
+    // The plaintext of a record lives in a buffer rented for the record's processing (everything that keeps any of it
+    // copies it): an idle connection holds no 18 KiB decryption buffer of its own (issue 19, memory per connection).
+    internal const int PlaintextCapacity = 16384 + 2048;
+
     private void ProcessRecord(in DtlsRecordHeader record)
+    {
+        var plaintext = System.Buffers.ArrayPool<byte>.Shared.Rent(PlaintextCapacity);
+        try { ProcessRecord(record, plaintext); }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(plaintext); }
+    }
+
+    private void ProcessRecord(in DtlsRecordHeader record, byte[] plaintext)
     {
         if (record.Epoch > 1) { Counters.Drop(DtlsDropReason.UnknownEpoch); return; }
         var window = _windows[record.Epoch];
@@ -199,8 +209,8 @@ public sealed partial class DtlsConnection
                     Counters.Drop(DtlsDropReason.UnknownEpoch);
                 return;
             }
-            if (!_readCipher.Open(record, _plaintext, out var n)) { Counters.Drop(DtlsDropReason.BadTag); return; }
-            content = _plaintext.AsSpan(0, n);
+            if (!_readCipher.Open(record, plaintext, out var n)) { Counters.Drop(DtlsDropReason.BadTag); return; }
+            content = plaintext.AsSpan(0, n);
         }
         window.Mark(record.Sequence);
         Counters.RecordsReceived++;
@@ -320,7 +330,23 @@ public sealed partial class DtlsConnection
     internal void StopRetransmitting(bool forgetFlight)
     {
         _retransmitAt = null;
-        if (forgetFlight) _flight = null;
+        if (forgetFlight)
+        {
+            _flight = null;
+            ForgetFlightRecords();
+        }
+    }
+
+    // The last flight's bookkeeping (record numbers, fragments, transmissions) goes with the flight, capacity included:
+    // an idle connection keeps none of it (issue 19).
+    private void ForgetFlightRecords()
+    {
+        _flightTransmissions.Clear();
+        _flightTransmissions.TrimExcess();
+        _fragments13.Clear();
+        _fragments13.TrimExcess();
+        _recordFragment13.Clear();
+        _recordFragment13.TrimExcess();
     }
 
     /// <summary>Writes the current flight into datagrams of at most MTU bytes, fragmenting handshake messages.</summary>

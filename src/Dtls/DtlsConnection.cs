@@ -32,7 +32,6 @@ public sealed partial class DtlsConnection : IDisposable
         IsClient = isClient;
         _cookies = cookies;
         _remoteAddress = remoteAddress.ToArray();
-        _plaintext = new byte[16384 + 2048];
     }
 
     /// <summary>Creates the client side; call <see cref="Start"/> to send the first ClientHello.</summary>

@@ -9,23 +9,17 @@ namespace Transport.Sctp;
 internal sealed class BufferPool(long maxRetained)
 {
     private const int MinClass = 6; // 64 bytes
-    private readonly Stack<byte[]>[] _classes = CreateClasses();
+    // A size class's stack is made when an array of that class is first returned: an association uses a few classes.
+    private readonly Stack<byte[]>?[] _classes = new Stack<byte[]>?[31];
     private readonly long _maxRetained = maxRetained;
     private long _retained;
-
-    private static Stack<byte[]>[] CreateClasses()
-    {
-        var c = new Stack<byte[]>[31];
-        for (var i = 0; i < c.Length; i++) c[i] = new Stack<byte[]>();
-        return c;
-    }
 
     private static int ClassOf(int size) => Math.Max(MinClass, 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)Math.Max(1, size - 1)));
 
     public byte[] Rent(int size)
     {
         var k = ClassOf(size);
-        if (_classes[k].TryPop(out var a)) { _retained -= a.Length; return a; }
+        if (_classes[k] is { } stack && stack.TryPop(out var a)) { _retained -= a.Length; return a; }
         return new byte[1 << k];
     }
 
@@ -36,6 +30,14 @@ internal sealed class BufferPool(long maxRetained)
         var k = System.Numerics.BitOperations.Log2((uint)array.Length);
         if (k < MinClass) return;
         _retained += array.Length;
-        _classes[k].Push(array);
+        (_classes[k] ??= new Stack<byte[]>()).Push(array);
+    }
+
+    /// <summary>Drops every retained array (an idle association keeps none); the next rents allocate or come from <see cref="System.Buffers.ArrayPool{T}.Shared"/>'s callers.</summary>
+    public void Trim()
+    {
+        if (_retained == 0) return;
+        for (var k = 0; k < _classes.Length; k++) _classes[k] = null;
+        _retained = 0;
     }
 }

@@ -14,7 +14,17 @@ public sealed partial class SctpAssociation
     internal const int TsnWindow = 1 << 14;
     private const int MaxDuplicatesReported = 16;
 
-    private bool[] _tsnSeen = [];
+    // One bit per TSN of the window (2 KiB; it was a bool each, 16 KiB per association).
+    private ulong[] _tsnSeenBits = [];
+
+    private bool Seen(long tsn) { var i = (uint)tsn & (TsnWindow - 1); return (_tsnSeenBits[i >> 6] & (1UL << (int)(i & 63))) != 0; }
+
+    private void SetSeen(long tsn, bool value)
+    {
+        var i = (uint)tsn & (TsnWindow - 1);
+        if (value) _tsnSeenBits[i >> 6] |= 1UL << (int)(i & 63);
+        else _tsnSeenBits[i >> 6] &= ~(1UL << (int)(i & 63));
+    }
     private uint _cumTsn, _highestTsn;
     private int _recvBuffered;
     private bool _sackPending, _sackImmediate, _windowWasClosed;
@@ -56,7 +66,7 @@ public sealed partial class SctpAssociation
 
     private void StartReceive(uint peerInitialTsn)
     {
-        _tsnSeen = new bool[TsnWindow];
+        _tsnSeenBits = new ulong[TsnWindow / 64];
         _cumTsn = peerInitialTsn - 1;
         _highestTsn = _cumTsn;
         _lastAdvertised = WindowCapacity;
@@ -87,7 +97,7 @@ public sealed partial class SctpAssociation
         if (!DataChunk.TryRead(chunk, out var data)) { Counters.Malformed++; return; }
         _sackPending = true;
         var tsn = data.Tsn;
-        if (Serial.Le(tsn, _cumTsn) || _tsnSeen[tsn & (TsnWindow - 1)] && Serial.Le(tsn, _cumTsn + TsnWindow))
+        if (Serial.Le(tsn, _cumTsn) || Seen(tsn) && Serial.Le(tsn, _cumTsn + TsnWindow))
         {
             Counters.DuplicateTsn++;
             if (_duplicateCount < MaxDuplicatesReported) _duplicates[_duplicateCount++] = tsn;
@@ -106,13 +116,13 @@ public sealed partial class SctpAssociation
             _sackImmediate = true;
             return;
         }
-        _tsnSeen[tsn & (TsnWindow - 1)] = true;
+        SetSeen(tsn, true);
         if (Serial.Gt(tsn, _highestTsn)) _highestTsn = tsn;
         var inSequence = tsn == _cumTsn + 1;
-        while (_tsnSeen[(_cumTsn + 1) & (TsnWindow - 1)] && Serial.Le(_cumTsn + 1, _highestTsn))
+        while (Seen((_cumTsn + 1)) && Serial.Le(_cumTsn + 1, _highestTsn))
         {
             _cumTsn++;
-            _tsnSeen[_cumTsn & (TsnWindow - 1)] = false;
+            SetSeen(_cumTsn, false);
         }
         if (!inSequence || _highestTsn != _cumTsn) _sackImmediate = true; // a gap: SACK at once (section 6.7)
         if ((data.Flags & DataChunk.FlagImmediate) != 0) _sackImmediate = true;
@@ -287,10 +297,10 @@ public sealed partial class SctpAssociation
             uint off = 2;
             while (off <= end && blocks < maxBlocks)
             {
-                while (off <= end && !_tsnSeen[(_cumTsn + off) & (TsnWindow - 1)]) off++;
+                while (off <= end && !Seen((_cumTsn + off))) off++;
                 if (off > end) break;
                 var start = off;
-                while (off <= end && _tsnSeen[(_cumTsn + off) & (TsnWindow - 1)]) off++;
+                while (off <= end && Seen((_cumTsn + off))) off++;
                 BinaryPrimitives.WriteUInt16BigEndian(d[p..], (ushort)start);
                 BinaryPrimitives.WriteUInt16BigEndian(d[(p + 2)..], (ushort)(off - 1));
                 p += 4;
@@ -334,14 +344,14 @@ public sealed partial class SctpAssociation
         }
         // RFC 3758 section 3.6: move the cumulative TSN, forget what lies below it.
         var jump = newCum - _cumTsn;
-        if (jump >= TsnWindow) Array.Clear(_tsnSeen);
-        else for (var t = _cumTsn + 1; Serial.Le(t, newCum); t++) _tsnSeen[t & (TsnWindow - 1)] = false;
+        if (jump >= TsnWindow) Array.Clear(_tsnSeenBits);
+        else for (var t = _cumTsn + 1; Serial.Le(t, newCum); t++) SetSeen(t, false);
         _cumTsn = newCum;
         if (Serial.Lt(_highestTsn, _cumTsn)) _highestTsn = _cumTsn;
-        while (Serial.Le(_cumTsn + 1, _highestTsn) && _tsnSeen[(_cumTsn + 1) & (TsnWindow - 1)])
+        while (Serial.Le(_cumTsn + 1, _highestTsn) && Seen((_cumTsn + 1)))
         {
             _cumTsn++;
-            _tsnSeen[_cumTsn & (TsnWindow - 1)] = false;
+            SetSeen(_cumTsn, false);
         }
         foreach (var s in _activeStreams)
         {

@@ -11,7 +11,8 @@ public sealed partial class SctpAssociation
     private readonly Queue<OutboundMessage> _sendQueue = new();
     private readonly Stack<OutboundMessage> _messagePool = new();
     private OutboundMessage? _sending;
-    private OutChunk[] _ring = new OutChunk[256];
+    // Grows by doubling with the data in flight (GrowRing); 16 entries while idle rather than 256 (8 KiB) per association.
+    private OutChunk[] _ring = new OutChunk[16];
     private uint _nextTsn;
     private uint _cumAck = uint.MaxValue; // highest TSN the peer acknowledged cumulatively (none yet: TSN -1)
     private int _retransmitCount;

@@ -288,7 +288,18 @@ public sealed partial class SctpAssociation
         if (_t3Deadline is { } t3 && t3 <= _now) OnT3Expired();
         if (_delayedAckDeadline is { } da && da <= _now) { _delayedAckDeadline = null; if (_sackPending) _sackImmediate = true; }
         if (_reconfigDeadline is { } rc && rc <= _now) OnReconfigExpired();
-        if (_heartbeatDeadline is { } hb && hb <= _now) OnHeartbeatDue();
+        if (_heartbeatDeadline is { } hb && hb <= _now)
+        {
+            OnHeartbeatDue();
+            // A heartbeat is due only after a quiet interval: with nothing in flight, queued or held for the application,
+            // the buffers kept for traffic go back (to the GC; the shared ArrayPool keeps what it can use), so an idle
+            // association holds none (issue 19). Traffic rents them again.
+            if (_flightSize == 0 && _sendQueue.Count == 0 && _sending is null && _recvBuffered == 0)
+            {
+                _pool.Trim();
+                _messagePool.Clear();
+            }
+        }
     }
 
     private void Clock(TimeSpan now)

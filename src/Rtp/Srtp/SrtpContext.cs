@@ -32,7 +32,7 @@ public sealed partial class SrtpContext : IDisposable
     private readonly AuthenticationMac? _rtpMac;
     private readonly AuthenticationMac? _rtcpMac;
 
-    // AEAD transforms (RFC 7714); one AesGcm per key.
+    // AEAD transforms (RFC 7714); one AesGcm per key when our kernel below cannot run.
     private readonly AesGcm? _rtpGcm;
     private readonly AesGcm? _rtcpGcm;
 
@@ -57,12 +57,17 @@ public sealed partial class SrtpContext : IDisposable
         _rtcpSalt = rtcp.Salt;
         if (_aead)
         {
-            _rtpGcm = new AesGcm(rtp.EncryptionKey, GcmTagLength);
-            _rtcpGcm = new AesGcm(rtcp.EncryptionKey, GcmTagLength);
+            // Either our kernel or AesGcm, not both: an AesGcm holds a native OpenSSL context, and a session made for every
+            // connection (use_srtp is negotiated even with data channels only) would keep four of them idle (issue 19).
             if (allowIntrinsics && GcmCipher.IsSupported)
             {
                 _rtpGcmCipher = new GcmCipher(rtp.EncryptionKey);
                 _rtcpGcmCipher = new GcmCipher(rtcp.EncryptionKey);
+            }
+            else
+            {
+                _rtpGcm = new AesGcm(rtp.EncryptionKey, GcmTagLength);
+                _rtcpGcm = new AesGcm(rtcp.EncryptionKey, GcmTagLength);
             }
         }
         else

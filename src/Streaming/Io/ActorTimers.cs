@@ -60,10 +60,10 @@ internal sealed class DeadlineThread : IDisposable
     private int _live;
     private bool _stopping;
 
-    public DeadlineThread(UdpDriver driver)
+    public DeadlineThread(UdpDriver driver, string name = "Transport deadlines")
     {
         _driver = driver;
-        _thread = new Thread(Run) { IsBackground = true, Name = "Transport deadlines" };
+        _thread = new Thread(Run) { IsBackground = true, Name = name };
         _thread.Start();
     }
 

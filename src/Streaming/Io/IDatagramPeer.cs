@@ -47,4 +47,11 @@ public interface IDatagramPeer
         remote = null!;
         return false;
     }
+
+    /// <summary>
+    /// A connectivity check from <paramref name="local"/> to <paramref name="remote"/> was not sent: another peer on
+    /// that socket owns the 5-tuple (datagrams from there go to it), so the pair cannot work for this peer. Default:
+    /// nothing (the check is lost, as on the network).
+    /// </summary>
+    void OnFiveTupleInUse(IPEndPoint local, IPEndPoint remote, TimeSpan now) { }
 }

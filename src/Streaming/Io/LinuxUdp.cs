@@ -13,6 +13,7 @@ namespace Transport.Streaming.Io;
 internal static unsafe partial class LinuxUdp
 {
     public const int SolUdp = 17, UdpSegment = 103, UdpGro = 104;
+    public const int SolSocket = 1, SoReusePort = 15;
     public const int MsgTrunc = 0x20, MsgWaitForOne = 0x10000;
     public const int EIntr = 4, EIo = 5, EAgain = 11, EInval = 22, ENoProtoOpt = 92, EOpNotSupp = 95;
 

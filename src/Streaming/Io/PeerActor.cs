@@ -27,7 +27,10 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     private readonly ConcurrentQueue<Datagram> _datagrams = new();
     private readonly ConcurrentQueue<IWorkItem> _work = new();
     private readonly SemaphoreSlim _workSlots;
-    private readonly IActorTimer _timer;
+    private IActorTimer _timer;
+    // The member of a socket group (UdpDriverOptions.ReceiveSockets) this peer lives on: its timer is on that member's
+    // deadline thread and it sends through that member's socket. It follows the member its datagrams arrive on.
+    private int _home;
     private byte[]? _sendBuffer;   // only without batched sends (the batch is written in place otherwise)
     private readonly Dictionary<(UdpDriver.BoundSocket, IPEndPoint), SocketAddress> _remoteAddresses = new();
     // Remotes whose route belongs to another peer of the driver (a STUN or TURN server many connections use): answers
@@ -48,10 +51,13 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         _peer = peer;
         _inline = driver.Options.InlineProcessing && peer.RunsInline;
         _workSlots = new SemaphoreSlim(driver.Options.InboxCapacity, driver.Options.InboxCapacity);
-        _timer = driver.CreateTimer(this);
+        _home = driver.NextHome();
+        _timer = driver.CreateTimer(this, _home);
     }
 
     public IDatagramPeer Peer => _peer;
+
+    public UdpDriver Driver => _driver;
 
     /// <summary>Datagrams in the queue (each stamped with its arrival when it was queued).</summary>
     public int QueuedDatagrams => _datagrams.Count;
@@ -230,6 +236,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
 
     private void HandleDatagram(UdpDriver.BoundSocket socket, ReadOnlySpan<byte> datagram, IPEndPoint remote, TimeSpan now)
     {
+        if (socket.Member != _home) MoveHome(socket.Member);
         try
         {
             _peer.HandleDatagram(datagram, socket.LocalEndPoint, remote, now);
@@ -244,6 +251,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         {
             work.Run(now);
             Drain();
+            ReportConflicts(now);
             _peer.AfterInput(now);
             Drain();
             for (var i = 0; i < 4096 && _peer.TryPollReleasedRemote(out var released); i++) Forget(released);
@@ -276,12 +284,25 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
                 Drain();
             }
             Drain();
+            ReportConflicts(now);
             _peer.AfterInput(now);
             Drain();
             for (var i = 0; i < 4096 && _peer.TryPollReleasedRemote(out var released); i++) Forget(released);
         }
         catch (Exception e) { PeerError(e); }
         Rearm(now);
+    }
+
+    // The kernel delivers this peer's datagrams to another member of the group: its timer moves to that member's
+    // deadline thread (re-armed by the run's end) and its sends leave from that member's socket.
+    private void MoveHome(int member)
+    {
+        _home = member;
+        var old = _timer;
+        Volatile.Write(ref _timer, _driver.CreateTimer(this, member));
+        old.Dispose();
+        _armed = null;
+        if (Volatile.Read(ref _stopped) != 0) _timer.Dispose();   // stopped meanwhile: StopAsync may have seen the old one
     }
 
     private void Drain()
@@ -307,7 +328,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     // when no socket fits.
     private bool Resolve(IPEndPoint? local, IPEndPoint remote, ReadOnlySpan<byte> datagram, out UdpDriver.BoundSocket socket, out SocketAddress address)
     {
-        socket = _driver.SocketFor(local, remote.AddressFamily)!;
+        socket = _driver.SocketFor(local, remote.AddressFamily, _home)!;
         if (socket is null)
         {
             Interlocked.Increment(ref _driver.Counters._sendErrors);
@@ -322,23 +343,31 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         }
         if (_sharedRemotes.Count > 0 && _sharedRemotes.Contains(address))
         {
-            // The route is another peer's. It becomes ours when that peer has stopped meanwhile (the route is free),
-            // or when we answer an authenticated check from there (a Binding success response: the remote is our
-            // client now, and the other peer's is gone). Otherwise the remote is a server the peers share.
-            if (UdpDriver.Learn(socket, address, remote, this)) _sharedRemotes.Remove(address);
-            else if (IsBindingSuccess(datagram))
+            // Another peer owns this 5-tuple. A STUN or TURN server many peers use is fine (answers are routed by
+            // transaction id), but a connectivity check (a Binding request with USERNAME) there can never work: the
+            // remote's datagrams reach the other peer. Not sent; the peer is told and fails at once.
+            if (StunUsername.TryGetLocalFragment(datagram, out _) && UdpDriver.RouteOwner(socket, address) is { } owner && owner != this)
             {
-                _driver.TakeOver(socket, address, remote, this);
-                _sharedRemotes.Remove(address);
+                Interlocked.Increment(ref _driver.Counters._fiveTupleConflicts);
+                (_conflicts ??= new()).Add((socket.LocalEndPoint, remote));
+                return false;
             }
-            else _driver.NoteTransaction(datagram, this);
+            _driver.NoteTransaction(datagram, this);
         }
         return true;
     }
 
-    // A STUN Binding success response (RFC 8489 section 5: type 0x0101, then the magic cookie 0x2112A442).
-    private static bool IsBindingSuccess(ReadOnlySpan<byte> d) =>
-        d.Length >= 20 && d[0] == 0x01 && d[1] == 0x01 && d[4] == 0x21 && d[5] == 0x12 && d[6] == 0xA4 && d[7] == 0x42;
+    private List<(IPEndPoint Local, IPEndPoint Remote)>? _conflicts;
+
+    // Conflicts found while draining are reported once the drain is over (not in the middle of the peer's transmits).
+    private void ReportConflicts(TimeSpan now)
+    {
+        if (_conflicts is not { Count: > 0 } conflicts) return;
+        var copy = conflicts.ToArray();
+        conflicts.Clear();
+        foreach (var (local, remote) in copy) _peer.OnFiveTupleInUse(local, remote, now);
+        Drain();
+    }
 
     // ICE released the remote address: the routes this peer learnt for it (on every socket) go, and the cached socket
     // address with them, so a later send there learns the route again.
@@ -407,7 +436,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     public async Task StopAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
-        _timer.Dispose();
+        Volatile.Read(ref _timer).Dispose();
         var quiesced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Volatile.Write(ref _quiesced, quiesced);
         if (TryEnter())

@@ -1,3 +1,5 @@
+using System.Net;
+
 namespace Transport.Streaming.Io;
 
 /// <summary>A peer running on a <see cref="UdpDriver"/>. Disposing it stops the peer and forgets its routes.</summary>
@@ -36,6 +38,9 @@ public sealed class PeerHandle : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(work);
         return InvokeAsync(now => { work(now); return true; }, cancellationToken);
     }
+
+    /// <summary>True when another peer of the driver owns the 5-tuple (<paramref name="local"/>'s socket, <paramref name="remote"/>).</summary>
+    internal bool FiveTupleTakenByOther(IPEndPoint local, IPEndPoint remote) => _actor.Driver.RouteTakenByOther(_actor, local, remote);
 
     /// <summary>Adds a local username fragment that routes first requests to this peer (after an ICE restart).</summary>
     public void AddUsernameFragment(string fragment) => _actor.AddFragment(fragment);

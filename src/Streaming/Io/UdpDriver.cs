@@ -30,7 +30,8 @@ public sealed partial class UdpDriver : IAsyncDisposable
     private readonly ConcurrentDictionary<string, PeerActor> _byFragment = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<PeerActor, byte> _actors = new();
     private readonly object _deadlineLock = new();
-    private DeadlineThread? _deadlines;
+    private readonly DeadlineThread?[] _deadlines;
+    private int _nextHome;
     private int _disposed;
 
     public UdpDriver(TimeProvider? time = null, UdpDriverOptions? options = null, ILogger? logger = null)
@@ -41,6 +42,10 @@ public sealed partial class UdpDriver : IAsyncDisposable
         if (Options.MaxDatagramSize < 576 || Options.MaxDatagramSize > 65535)
             throw new ArgumentOutOfRangeException(nameof(options), "MaxDatagramSize must be between 576 and 65535.");
         if (Options.InboxCapacity < 1) throw new ArgumentOutOfRangeException(nameof(options), "InboxCapacity must be at least 1.");
+        if (Options.ReceiveSockets is < 1 or > 1024) throw new ArgumentOutOfRangeException(nameof(options), "ReceiveSockets must be between 1 and 1024.");
+        // SO_REUSEPORT groups are a Linux feature here (elsewhere the option means other things, or nothing).
+        Members = OperatingSystem.IsLinux() ? Options.ReceiveSockets : 1;
+        _deadlines = new DeadlineThread?[Members];
         _logger = logger ?? NullLogger.Instance;
         BatchedSends = Options.BatchedIo && LinuxUdp.IsSupported;
         Buffers = new DatagramBuffers(Options.MaxDatagramSize, Math.Min(Options.InboxCapacity, 1024));
@@ -91,30 +96,35 @@ public sealed partial class UdpDriver : IAsyncDisposable
     internal bool ReceiveOffloadOn { get { lock (_sockets) return _sockets.All(s => s.NativeReceive && s.Gro); } }
 
     /// <summary>
-    /// Entries in the deadline thread's heap, stale ones included (diagnostics; 0 before the first timer): a disposed
+    /// Entries in the deadline threads' heaps, stale ones included (diagnostics; 0 before the first timer): a disposed
     /// timer's entries are skipped and dropped when they come due or at the next compaction.
     /// </summary>
-    public int DeadlineHeapSize { get { lock (_deadlineLock) return _deadlines?.HeapSize ?? 0; } }
+    public int DeadlineHeapSize { get { lock (_deadlineLock) return _deadlines.Sum(d => d?.HeapSize ?? 0); } }
+
+    /// <summary>Sockets in each address's group (<see cref="UdpDriverOptions.ReceiveSockets"/>; 1 where the system has no SO_REUSEPORT).</summary>
+    internal int Members { get; }
+
+    /// <summary>The group member a new peer starts on (round robin); it moves to the member its datagrams arrive on.</summary>
+    internal int NextHome() => Members == 1 ? 0 : (int)((uint)Interlocked.Increment(ref _nextHome) % (uint)Members);
 
     /// <summary>
     /// A peer's timer: with the system clock, an entry on the driver's deadline thread; with any other provider
     /// (virtual time), a timer of that provider.
     /// </summary>
-    internal IActorTimer CreateTimer(PeerActor actor)
+    internal IActorTimer CreateTimer(PeerActor actor, int member)
     {
         if (!ReferenceEquals(_time, TimeProvider.System)) return new ProviderActorTimer(this, actor);
         lock (_deadlineLock)
         {
             ObjectDisposedException.ThrowIf(_disposed != 0, this);
-            _deadlines ??= new DeadlineThread(this);
-            return _deadlines.Create(actor);
+            return (_deadlines[member] ??= new DeadlineThread(this, Members == 1 ? "Transport deadlines" : $"Transport deadlines {member}")).Create(actor);
         }
     }
 
     /// <summary>The local endpoints bound so far (with the ports the system chose for port 0).</summary>
     public IReadOnlyList<IPEndPoint> LocalEndPoints
     {
-        get { lock (_sockets) return _sockets.Select(s => s.LocalEndPoint).ToArray(); }
+        get { lock (_sockets) return _sockets.Where(s => s.Member == 0).Select(s => s.LocalEndPoint).ToArray(); }
     }
 
     /// <summary>
@@ -129,28 +139,65 @@ public sealed partial class UdpDriver : IAsyncDisposable
         if (local.Address.Equals(IPAddress.Any) || local.Address.Equals(IPAddress.IPv6Any))
             throw new ArgumentException($"Cannot bind the wildcard {local}: a host candidate must be a real address, and the ICE agent must know which " +
                 "address each datagram came to. Use BindAll(port) for every address of the host (one socket each).", nameof(local));
+        var members = new List<BoundSocket>(Members);
+        try
+        {
+            // A group (ReceiveSockets > 1): every member binds the same address and port with SO_REUSEPORT, the first
+            // one choosing the port when asked for 0; the kernel then spreads the remote 5-tuples over the members.
+            var routes = new ConcurrentDictionary<SocketAddress, Route>();
+            var endPoint = local;
+            for (var m = 0; m < Members; m++)
+            {
+                var socket = OpenSocket(endPoint, reusePort: Members > 1);
+                var bound = new BoundSocket(socket, (IPEndPoint)socket.LocalEndPoint!, Counters, routes, m);
+                members.Add(bound);
+                endPoint = bound.LocalEndPoint;
+            }
+        }
+        catch
+        {
+            foreach (var m in members) m.Socket.Dispose();
+            throw;
+        }
+        lock (_sockets)
+        {
+            _sockets.AddRange(members);
+            Volatile.Write(ref _socketSnapshot, _sockets.ToArray());
+        }
+        foreach (var bound in members) StartReceiving(bound);
+        return members[0].LocalEndPoint;
+    }
+
+    private Socket OpenSocket(IPEndPoint local, bool reusePort)
+    {
         var socket = new Socket(local.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {
             if (local.AddressFamily == AddressFamily.InterNetworkV6) socket.DualMode = false;
             if (Options.SocketReceiveBufferSize > 0) socket.ReceiveBufferSize = Options.SocketReceiveBufferSize;
             if (Options.SocketSendBufferSize > 0) socket.SendBufferSize = Options.SocketSendBufferSize;
+            if (reusePort && !LinuxUdp.TrySetOption(socket.SafeHandle, LinuxUdp.SolSocket, LinuxUdp.SoReusePort, 1))
+                throw new SocketException((int)SocketError.OperationNotSupported);
             socket.Bind(local);
+            return socket;
         }
         catch
         {
             socket.Dispose();
             throw;
         }
-        var bound = new BoundSocket(socket, (IPEndPoint)socket.LocalEndPoint!, Counters);
-        lock (_sockets) _sockets.Add(bound);
+    }
+
+    private void StartReceiving(BoundSocket bound)
+    {
+        var socket = bound.Socket;
         if (Options.DedicatedReceiveThreads)
         {
             bound.NativeReceive = Options.BatchedIo && LinuxUdp.IsSupported;
             // Before the first datagram can arrive: a GSO train is then always delivered whole.
             bound.Gro = bound.NativeReceive && LinuxUdp.TrySetOption(socket.SafeHandle, LinuxUdp.SolUdp, LinuxUdp.UdpGro, 1);
             var thread = new Thread(() => { if (bound.NativeReceive) BatchedReceiveThread(bound); else ReceiveThread(bound); })
-            { IsBackground = true, Name = $"Transport UDP {bound.LocalEndPoint}" };
+            { IsBackground = true, Name = Members == 1 ? $"Transport UDP {bound.LocalEndPoint}" : $"Transport UDP {bound.LocalEndPoint} #{bound.Member}" };
             bound.ReceiveThread = thread;
             thread.Start();
         }
@@ -158,7 +205,6 @@ public sealed partial class UdpDriver : IAsyncDisposable
         {
             bound.ReceiveTask = Task.Run(() => ReceiveLoopAsync(bound));
         }
-        return bound.LocalEndPoint;
     }
 
     /// <summary>
@@ -235,7 +281,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
         foreach (var (fragment, owner) in _byFragment)
             if (owner == actor) _byFragment.TryRemove(new KeyValuePair<string, PeerActor>(fragment, owner));
         BoundSocket[] sockets;
-        lock (_sockets) sockets = _sockets.ToArray();
+        lock (_sockets) sockets = _sockets.Where(s => s.Member == 0).ToArray();   // a group's members share one table
         foreach (var socket in sockets)
             foreach (var (address, route) in socket.Routes)
                 if (route.Actor == actor) socket.Routes.TryRemove(new KeyValuePair<SocketAddress, Route>(address, route));
@@ -252,7 +298,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
             lock (_sockets)
             {
                 var n = 0;
-                foreach (var s in _sockets) n += s.Routes.Count;
+                foreach (var s in _sockets) if (s.Member == 0) n += s.Routes.Count;
                 return n;
             }
         }
@@ -265,6 +311,20 @@ public sealed partial class UdpDriver : IAsyncDisposable
     /// <returns>False when the remote's route already belongs to another peer (a STUN or TURN server they share).</returns>
     internal static bool Learn(BoundSocket socket, SocketAddress remote, IPEndPoint remoteEndPoint, PeerActor actor) =>
         socket.Routes.TryAdd(remote, new Route(actor, remoteEndPoint)) || socket.Routes.TryGetValue(remote, out var r) && r.Actor == actor;
+
+    /// <summary>The peer whose route <paramref name="remote"/> is on <paramref name="socket"/>, or null.</summary>
+    internal static PeerActor? RouteOwner(BoundSocket socket, SocketAddress remote) => socket.Routes.TryGetValue(remote, out var r) ? r.Actor : null;
+
+    /// <summary>
+    /// True when a peer other than <paramref name="actor"/> owns the 5-tuple (<paramref name="local"/>'s socket,
+    /// <paramref name="remote"/>): datagrams from there reach that peer.
+    /// </summary>
+    internal bool RouteTakenByOther(PeerActor actor, IPEndPoint local, IPEndPoint remote)
+    {
+        var socket = SocketFor(local, remote.AddressFamily);
+        if (socket is null || !socket.LocalEndPoint.Equals(local)) return false;
+        return RouteOwner(socket, remote.Serialize()) is { } owner && owner != actor;
+    }
 
     // Requests sent by a peer to a remote whose route belongs to another peer (many connections gathering from one STUN
     // server): the answer is routed by its transaction id. Bounded; an entry leaves with its answer or its peer.
@@ -303,19 +363,20 @@ public sealed partial class UdpDriver : IAsyncDisposable
         return true;
     }
 
-    internal BoundSocket? SocketFor(IPEndPoint? local, AddressFamily family)
+    internal BoundSocket? SocketFor(IPEndPoint? local, AddressFamily family, int member = 0)
     {
-        lock (_sockets)
+        // Every send asks: a snapshot read without a lock (the list changes only when an address is bound).
+        BoundSocket? fallback = null;
+        foreach (var s in Volatile.Read(ref _socketSnapshot))
         {
-            BoundSocket? fallback = null;
-            foreach (var s in _sockets)
-            {
-                if (local is not null && s.LocalEndPoint.Equals(local)) return s;
-                if (fallback is null && s.LocalEndPoint.AddressFamily == family) fallback = s;
-            }
-            return fallback;
+            if (s.Member != member) continue;
+            if (local is not null && s.LocalEndPoint.Equals(local)) return s;
+            if (fallback is null && s.LocalEndPoint.AddressFamily == family) fallback = s;
         }
+        return fallback;
     }
+
+    private BoundSocket[] _socketSnapshot = [];
 
     // Blocking receives on a thread of the socket's own: no thread-pool hand-off before the datagram is routed, and
     // the buffer is reused whenever the datagram was handled inline or dropped.
@@ -409,8 +470,8 @@ public sealed partial class UdpDriver : IAsyncDisposable
         {
             // A check naming another peer's fragment from an address routed to a peer: the address now belongs to a new
             // client (a port reused after its old owner vanished, or a NAT's mapping reused), and its old session may
-            // hold the route for seconds yet. That peer gets the check unrouted, as from an unknown address; its
-            // answer (sent only to an authenticated check) takes the route over (PeerActor -> TakeOver).
+            // hold the route for seconds yet. That peer gets the check unrouted, as from an unknown address; its own
+            // checks to a 5-tuple another peer holds are refused (FiveTupleInUse), so it fails at once with the reason.
             if (kind == DatagramKind.Stun && length > 1 && datagram[0] == 0x00 && datagram[1] == 0x01 &&
                 FragmentOwner(datagram) is { } named && named != route.Actor)
             {
@@ -446,17 +507,6 @@ public sealed partial class UdpDriver : IAsyncDisposable
         return _byFragment.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(chars[..n], out var owner) ? owner : null;
     }
 
-    /// <summary>
-    /// Moves the route of <paramref name="remote"/> on <paramref name="socket"/> to <paramref name="actor"/>, which has
-    /// just answered an authenticated check from there while another peer held the route: the remote address is a new
-    /// client's (its old owner's client vanished and the port was reused, or a NAT reused its mapping). Counted.
-    /// </summary>
-    internal void TakeOver(BoundSocket socket, SocketAddress remote, IPEndPoint remoteEndPoint, PeerActor actor)
-    {
-        socket.Routes[remote] = new Route(actor, remoteEndPoint);
-        Interlocked.Increment(ref Counters._routesTakenOver);
-    }
-
     /// <summary>Stops every peer, closes the sockets and waits for the loops to end.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -481,15 +531,17 @@ public sealed partial class UdpDriver : IAsyncDisposable
             if (s.ReceiveThread is { } thread && thread != Thread.CurrentThread) thread.Join(TimeSpan.FromSeconds(2));
         }
         foreach (var actor in _actors.Keys) await actor.StopAsync().ConfigureAwait(false);
-        lock (_deadlineLock) _deadlines?.Dispose();
+        lock (_deadlineLock) foreach (var d in _deadlines) d?.Dispose();
         _stop.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "UDP receive error on {Local}: {Error}")]
     private partial void LogReceiveError(IPEndPoint local, SocketError error);
 
-    internal sealed class BoundSocket(Socket socket, IPEndPoint localEndPoint, UdpDriverCounters counters)
+    internal sealed class BoundSocket(Socket socket, IPEndPoint localEndPoint, UdpDriverCounters counters, ConcurrentDictionary<SocketAddress, Route> routes, int member = 0)
     {
+        /// <summary>Which member of its address's group (0 for the first, the only one without a group).</summary>
+        public int Member { get; } = member;
         public Socket Socket { get; } = socket;
         public IPEndPoint LocalEndPoint { get; } = localEndPoint;
         public UdpDriverCounters Counters { get; } = counters;
@@ -500,8 +552,8 @@ public sealed partial class UdpDriver : IAsyncDisposable
         public bool Gro { get; set; }
         public Task? ReceiveTask { get; set; }
         public Thread? ReceiveThread { get; set; }
-        /// <summary>Remote address to peer, for datagrams arriving on this socket.</summary>
-        public ConcurrentDictionary<SocketAddress, Route> Routes { get; } = new();
+        /// <summary>Remote address to peer, for datagrams arriving on this socket (one table for a whole group: the kernel picks the member).</summary>
+        public ConcurrentDictionary<SocketAddress, Route> Routes { get; } = routes;
     }
 
     internal sealed record Route(PeerActor Actor, IPEndPoint RemoteEndPoint);

@@ -3,7 +3,7 @@ namespace Transport.Streaming.Io;
 /// <summary>What the <see cref="UdpDriver"/> counted, read at any time from any thread.</summary>
 public sealed class UdpDriverCounters
 {
-    internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups, _inline, _handoffs, _sendCalls, _receiveCalls, _droppedOversize, _unroutedRequests, _transactionsNotNoted, _routesForgotten, _routesTakenOver;
+    internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups, _inline, _handoffs, _sendCalls, _receiveCalls, _droppedOversize, _unroutedRequests, _transactionsNotNoted, _routesForgotten, _fiveTupleConflicts;
 
     /// <summary>Datagrams received on all sockets.</summary>
     public long Received => Interlocked.Read(ref _received);
@@ -34,10 +34,11 @@ public sealed class UdpDriverCounters
     /// <summary>Routes forgotten because ICE released their remote address while the peer went on (its pairs there failed, or an ICE restart dropped it).</summary>
     public long RoutesForgotten => Interlocked.Read(ref _routesForgotten);
     /// <summary>
-    /// Routes moved from one peer to another: a peer answered an authenticated check from a remote address whose route
-    /// another peer held (a new client on a port its vanished predecessor used, or on a NAT mapping reused).
+    /// ICE connectivity checks not sent because another peer on the same socket already owns the route to their remote
+    /// address and port (the same 5-tuple twice: the answer would reach that peer); the peer is told
+    /// (<see cref="IDatagramPeer.OnFiveTupleInUse"/>) and a peer connection fails with the reason.
     /// </summary>
-    public long RoutesTakenOver => Interlocked.Read(ref _routesTakenOver);
+    public long FiveTupleConflicts => Interlocked.Read(ref _fiveTupleConflicts);
     /// <summary>Datagrams whose first byte is in no RFC 7983 range used by WebRTC.</summary>
     public long DroppedUnknownKind => Interlocked.Read(ref _droppedUnknownKind);
     /// <summary>Datagrams dropped because their peer's inbox was full.</summary>

@@ -41,6 +41,17 @@ public sealed record UdpDriverOptions
     /// </summary>
     public bool BatchedIo { get; init; } = true;
 
+    /// <summary>
+    /// Sockets serving each bound address and port: a group bound with <c>SO_REUSEPORT</c> (Linux), each with a receive
+    /// thread and a deadline thread of its own; the kernel spreads the remote 5-tuples over the group by its hash, and a
+    /// connection lives on the member its datagrams arrive on (its timer and its sends follow it there), so connections
+    /// are served on as many cores as there are members and share no lock on the hot path (routes are one lock-free
+    /// read). Default 1: one socket and one receive thread per address, which is what a client, a test or a small
+    /// server wants (a member costs two threads and kernel buffers); a server with many connections sets it to
+    /// <see cref="Environment.ProcessorCount"/> (docs/driver.md: measured 1 against 2 on 2 cores). Other systems use 1.
+    /// </summary>
+    public int ReceiveSockets { get; init; } = 1;
+
     /// <summary>Deadlines that are already due are handled at once, at most this many times in a row, before the driver re-arms the timer. Default 64.</summary>
     public int MaxImmediateTimeouts { get; init; } = 64;
 }

@@ -105,7 +105,19 @@ public sealed partial class PeerConnection : IAsyncDisposable
     public Task<string> CreateAnswerAsync(string offer, CancellationToken cancellationToken = default)
     {
         var parsed = SessionDescription.Parse(offer);
-        return _handle.InvokeAsync(now => RegisterFragments(_core.CreateAnswer(parsed, now).ToString()), cancellationToken);
+        return _handle.InvokeAsync(now =>
+        {
+            var answer = RegisterFragments(_core.CreateAnswer(parsed, now).ToString());
+            ThrowIfFiveTupleInUse(now);
+            return answer;
+        }, cancellationToken);
+    }
+
+    // A remote candidate whose 5-tuple another connection on our socket already uses can never work (its datagrams
+    // reach that connection): when every pair is such, the connection fails now, not after ICE's timeout.
+    private void ThrowIfFiveTupleInUse(TimeSpan now)
+    {
+        if (_core.CheckFiveTuples(_handle.FiveTupleTakenByOther, now) is { } conflict) throw new FiveTupleInUseException(conflict);
     }
 
     /// <summary>
@@ -120,7 +132,11 @@ public sealed partial class PeerConnection : IAsyncDisposable
     public Task SetRemoteDescriptionAsync(string answer, CancellationToken cancellationToken = default)
     {
         var parsed = SessionDescription.Parse(answer);
-        return _handle.InvokeAsync(now => _core.SetRemoteDescription(parsed, now), cancellationToken);
+        return _handle.InvokeAsync(now =>
+        {
+            _core.SetRemoteDescription(parsed, now);
+            ThrowIfFiveTupleInUse(now);
+        }, cancellationToken);
     }
 
     /// <summary>The selected ICE pair with its generation's username fragments (read on the connection's thread), or null.</summary>
@@ -173,7 +189,11 @@ public sealed partial class PeerConnection : IAsyncDisposable
     public Task AddRemoteCandidateAsync(string? candidate, string? sdpMid, int? sdpMLineIndex, CancellationToken cancellationToken = default)
     {
         var parsed = candidate is null ? null : SdpCandidate.Parse(candidate);
-        return _handle.InvokeAsync(now => _core.AddRemoteCandidate(parsed, now, sdpMid, sdpMLineIndex), cancellationToken);
+        return _handle.InvokeAsync(now =>
+        {
+            _core.AddRemoteCandidate(parsed, now, sdpMid, sdpMLineIndex);
+            ThrowIfFiveTupleInUse(now);
+        }, cancellationToken);
     }
 
     /// <summary>
@@ -341,6 +361,8 @@ public sealed partial class PeerConnection : IAsyncDisposable
         public TimeSpan? PollTimeout() => Core.PollTimeout();
 
         public bool TryPollReleasedRemote(out IPEndPoint remote) => Core.TryPollReleasedRemote(out remote);
+
+        public void OnFiveTupleInUse(IPEndPoint local, IPEndPoint remote, TimeSpan now) => Core.OnFiveTupleInUse(local, remote, now);
 
         /// <summary>The core is sans-IO and events go to unbounded channels and completion sources (continuations run asynchronously): it never blocks.</summary>
         public bool RunsInline => true;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using Transport.Dtls;
 using Transport.Ice;
@@ -9,8 +10,10 @@ namespace Transport.Streaming.WebRtc;
 
 public sealed partial class PeerConnectionCore
 {
-    // SCTP packets are at most MaxPacketSize (1163) bytes; one scratch buffer serves every hop.
-    private readonly byte[] _scratch = new byte[2048];
+    // SCTP packets are at most MaxPacketSize (1163) bytes; one scratch buffer serves every hop of a call. It is rented
+    // from ArrayPool.Shared for the call and returned at its end, so an idle connection holds none (issue 19: three
+    // 2 KiB arrays per connection before).
+    private const int ScratchSize = 2048;
 
     /// <summary>
     /// Every local ICE username fragment this connection answered to: the first, and one more per ICE restart (the
@@ -169,8 +172,6 @@ public sealed partial class PeerConnectionCore
     // A layer's datagram in destination[..written] goes on the pair ICE sends on: as it is on a direct pair (no copy),
     // wrapped for the TURN server (ChannelData or a Send indication) on a relayed one. False when it cannot go (ICE
     // failed or closed, or a relay over TCP, which this driver does not carry): counted.
-    private readonly byte[] _routeScratch = new byte[2048];
-
     private bool Route(Span<byte> destination, ref int written, out IPEndPoint? local, out IPEndPoint remote)
     {
         var send = Ice.TrySend(_now);
@@ -182,8 +183,14 @@ public sealed partial class PeerConnectionCore
         }
         if (send.CanSend)
         {
-            destination[..written].CopyTo(_routeScratch);
-            send = Ice.TrySend(_routeScratch.AsSpan(0, written), destination, _now, out var transmit);
+            var routeScratch = ArrayPool<byte>.Shared.Rent(Math.Max(written, 1));
+            IceTransmit transmit;
+            try
+            {
+                destination[..written].CopyTo(routeScratch);
+                send = Ice.TrySend(routeScratch.AsSpan(0, written), destination, _now, out transmit);
+            }
+            finally { ArrayPool<byte>.Shared.Return(routeScratch); }
             if (send.CanSend && !transmit.Tcp)
             {
                 written = transmit.Length;
@@ -207,7 +214,12 @@ public sealed partial class PeerConnectionCore
         if (_dtls is not null)
         {
             while (_dtls.TryPollEvent(out var d)) OnDtlsEvent(d, now);
-            while (_sctp is not null && _dtls.TryReceive(_scratch, out var n)) _sctp.HandlePacket(_scratch.AsSpan(0, n), now);
+            if (_sctp is not null)
+            {
+                var scratch = ArrayPool<byte>.Shared.Rent(ScratchSize);
+                try { while (_sctp is not null && _dtls.TryReceive(scratch, out var n)) _sctp.HandlePacket(scratch.AsSpan(0, n), now); }
+                finally { ArrayPool<byte>.Shared.Return(scratch); }
+            }
         }
         PumpSctpToDtls(now);
         while (_sctp is not null && _sctp.TryPollEvent(out var s)) OnSctpEvent(s, now);
@@ -217,7 +229,9 @@ public sealed partial class PeerConnectionCore
     private void PumpSctpToDtls(TimeSpan now)
     {
         if (_sctp is null || _dtls is not { State: DtlsState.Connected }) return;
-        while (_sctp.TryPollTransmit(_scratch, now, out var n)) _dtls.Send(_scratch.AsSpan(0, n));
+        var scratch = ArrayPool<byte>.Shared.Rent(ScratchSize);
+        try { while (_sctp.TryPollTransmit(scratch, now, out var n)) _dtls.Send(scratch.AsSpan(0, n)); }
+        finally { ArrayPool<byte>.Shared.Return(scratch); }
     }
 
     private void OnIceEvent(IceEvent e, TimeSpan now)

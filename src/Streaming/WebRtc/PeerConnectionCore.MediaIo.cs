@@ -11,23 +11,30 @@ namespace Transport.Streaming.WebRtc;
 
 // The per-packet media path. Allocation per received RTP packet: one MediaPacket object (its bytes in a pooled
 // array); per completed frame: one MediaFrame object (pooled array). Nothing else allocates per packet: SRTP works
-// in place in the connection's scratch buffer, RTX is unwrapped into a second scratch buffer, the frame assembler
+// in place in a scratch buffer rented for the packet, RTX is unwrapped into a second scratch buffer, the frame assembler
 // and the send history use preallocated or pooled storage, and sent packets are written and protected in place in
 // the send queue's preallocated slots. RTCP events (NACK, PLI, BYE, reports) allocate their event records.
 public sealed partial class PeerConnectionCore
 {
-    private readonly byte[] _rtxScratch = new byte[2048];
+    private byte[]? _rtxScratch;   // made at the first RTX packet: connections without media or RTX hold none
 
     private bool MediaRunning => _rtp is not null && _srtp is not null && _state is ConnectionState.Connected or ConnectionState.Disconnected;
 
     private void HandleMedia(ReadOnlySpan<byte> datagram, TimeSpan now)
     {
-        if (_srtp is null || datagram.Length > _scratch.Length) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
-        var copy = _scratch.AsSpan(0, datagram.Length);
+        if (_srtp is null || datagram.Length > ScratchSize) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
+        var scratch = ArrayPool<byte>.Shared.Rent(ScratchSize);
+        try { HandleMedia(datagram, scratch, now); }
+        finally { ArrayPool<byte>.Shared.Return(scratch); }
+    }
+
+    private void HandleMedia(ReadOnlySpan<byte> datagram, byte[] scratch, TimeSpan now)
+    {
+        var copy = scratch.AsSpan(0, datagram.Length);
         datagram.CopyTo(copy);
         if (RtpDemux.IsRtcp(copy))
         {
-            if (_srtp.UnprotectRtcp(copy, out var rtcpLength) != SrtpResult.Ok) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
+            if (_srtp!.UnprotectRtcp(copy, out var rtcpLength) != SrtpResult.Ok) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
             MediaCounters.RtcpPacketsReceived++;
             if (_rtp is null) { _events.Enqueue(new MediaPacketReceived(now, true, copy[..rtcpLength].ToArray())); return; }
             _rtp.HandleRtcp(copy[..rtcpLength], now);
@@ -35,7 +42,7 @@ public sealed partial class PeerConnectionCore
             ProcessRtpEvents(now);
             return;
         }
-        if (_srtp.UnprotectRtp(copy, out var n) != SrtpResult.Ok) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
+        if (_srtp!.UnprotectRtp(copy, out var n) != SrtpResult.Ok) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
         MediaCounters.RtpPacketsReceived++;
         ReadOnlySpan<byte> plain = copy[..n];
         if (!RtpPacket.TryRead(plain, out var rtp)) { DroppedMedia++; return; }
@@ -54,7 +61,7 @@ public sealed partial class PeerConnectionCore
             // RFC 4588 section 4: the original sequence number leads the payload; without it the packet is padding
             // (bandwidth probing).
             if (rtp.Payload.Length < 2 || AssociatedPayloadType(track, rtp.PayloadType) is not { } apt) { MediaCounters.RtxPadding++; return; }
-            var k = RetransmissionCache.UnwrapRtx(plain, (byte)apt, track.Ssrc, _rtxScratch);
+            var k = RetransmissionCache.UnwrapRtx(plain, (byte)apt, track.Ssrc, _rtxScratch ??= new byte[ScratchSize]);
             if (k <= 0) { DroppedMedia++; return; }
             plain = _rtxScratch.AsSpan(0, k);
             if (!RtpPacket.TryRead(plain, out rtp)) { DroppedMedia++; return; }

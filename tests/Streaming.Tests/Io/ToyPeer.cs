@@ -67,6 +67,11 @@ internal sealed class ToyPeer(string name, params string[] fragments) : IDatagra
 
     public void AfterInput(TimeSpan now) { }
 
+    /// <summary>Checks the driver refused because another peer owns their 5-tuple.</summary>
+    public ConcurrentQueue<(IPEndPoint Local, IPEndPoint Remote)> FiveTuplesInUse { get; } = new();
+
+    public void OnFiveTupleInUse(IPEndPoint local, IPEndPoint remote, TimeSpan now) => FiveTuplesInUse.Enqueue((local, remote));
+
     private static void InterlockedMax(ref int target, int value)
     {
         int seen;

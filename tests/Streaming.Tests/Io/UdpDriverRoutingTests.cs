@@ -146,4 +146,36 @@ public sealed class UdpDriverRoutingTests
         Assert.True(ReceivedSuccess(socket), "no answer to the check after the release");
         Assert.Equal(1, driver.RouteCount);
     }
+
+    [Fact]
+    public async Task ACheckToAFiveTupleAnotherPeerOwnsIsNotSentAndThePeerIsToldWhileAServerRequestStillGoes()
+    {
+        await using var driver = new UdpDriver();
+        var local = driver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        using var remote = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        remote.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        remote.ReceiveTimeout = (int)Patience.TotalMilliseconds;
+        var remoteEnd = (IPEndPoint)remote.LocalEndPoint!;
+        var a = new ToyPeer("a", "ufragA");
+        var b = new ToyPeer("b", "ufragB");
+        await using var ha = driver.Register(a);
+        await using var hb = driver.Register(b);
+
+        var first = ToyPeer.BindingRequest("them:ufragA");
+        await ha.InvokeAsync(_ => a.Send(first, remoteEnd));   // a owns the 5-tuple from here on
+        var buffer = new byte[512];
+        Assert.Equal(first.Length, remote.Receive(buffer));
+
+        var conflicting = ToyPeer.BindingRequest("them:ufragB");
+        var gathering = ToyPeer.BindingRequest("x")[..20];   // a bare Binding request, as to a STUN server
+        gathering[3] = 0;   // no attributes
+        await hb.InvokeAsync(_ => { b.Send(conflicting, remoteEnd); b.Send(gathering, remoteEnd); });
+        // What arrives next is the bare request: the check before it was never sent.
+        var n = remote.Receive(buffer);
+        Assert.Equal(gathering, buffer[..n]);
+        Assert.Equal(1, driver.Counters.FiveTupleConflicts);
+        Assert.True(b.FiveTuplesInUse.TryDequeue(out var told));
+        Assert.Equal((local, remoteEnd), told);
+        Assert.Empty(a.FiveTuplesInUse);
+    }
 }

@@ -1,0 +1,466 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Threading.Channels;
+using Transport.Dtls;
+using Transport.Sctp;
+using Transport.Streaming.Io;
+using Transport.Streaming.WebRtc;
+
+namespace Transport.Bench;
+
+/// <summary>
+/// A measured run (not BenchmarkDotNet) of what a server holds (issue 19): N full peer connections (ICE, DTLS, SCTP with
+/// a data channel each) on one UDP port of 127.0.0.1, served by this process with the real driver and default options
+/// (<c>--sockets K</c> sets <see cref="UdpDriverOptions.ReceiveSockets"/>). The clients run in child processes, each
+/// client connection on a socket (and driver) of its own, as browsers are, so the figures are the server's own. The
+/// clients offer, the server answers (signaling over the children's standard input and output) with at most
+/// <c>--concurrency C</c> set-ups in flight per child. Reported: set-up rate (connections per second the server
+/// accepted, first offer to last channel open on the server), p50/p99 set-up time (offer received to the server's
+/// channel open), managed memory and RSS per idle connection above the baseline before the first connection,
+/// the idle CPU of the whole process per 1000 connections (scheduler's exact clock) next to the kernel floor for the
+/// same datagram rate (<see cref="UdpFloorRun"/>, measured in the same run), the round trip of one message on every
+/// connection at once (the children send, the server echoes), and the connections still Connected after the idle period.
+/// <c>dotnet run -c Release --project bench -- scale [connections=1000] [idle-seconds=60] [--children K] [--concurrency C] [--sockets S]</c>
+/// </summary>
+public static class ScaleRun
+{
+    public const string ClientsVerb = "scale-clients";
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var numbers = new List<string>();
+        for (var i = 1; i < args.Length; i++)
+        {
+            if (args[i].StartsWith("--", StringComparison.Ordinal)) { i++; continue; }   // an option and its value
+            numbers.Add(args[i]);
+        }
+        var count = numbers.Count > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 1000;
+        var idle = TimeSpan.FromSeconds(numbers.Count > 1 ? double.Parse(numbers[1], CultureInfo.InvariantCulture) : 60);
+        var children = Option(args, "--children", Math.Max(1, (count + 9_999) / 10_000));
+        var concurrency = Option(args, "--concurrency", 32);
+        var sockets = Option(args, "--sockets", 0);
+
+        var options = sockets > 0 ? new UdpDriverOptions { ReceiveSockets = sockets } : new UdpDriverOptions();
+        await using var driver = new UdpDriver(options: options);
+        var port = driver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        var serverOptions = new PeerConnectionOptions { Certificate = certificate };
+        Console.WriteLine($"scale: {count} connections on {port} ({options.ReceiveSockets} receive socket(s)), {children} client process(es), " +
+                          $"{concurrency} set-ups in flight per process, idle {idle.TotalSeconds:0} s; {Environment.ProcessorCount} cores, load {Load()}");
+
+        // Warm-up (not counted): a few connections set up and closed, so the JIT has compiled the paths once.
+        await WarmUpAsync(driver, serverOptions, certificate);
+        var (heap0, rss0) = Footprint();
+
+        var connections = new ConcurrentDictionary<(int Child, int Id), Served>();
+        var setupTimes = new ConcurrentBag<double>();
+        var opened = 0;
+        var allOpen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstOffer = 0L;
+        var lastOpen = 0L;
+        var clients = new List<ClientProcess>();
+        var perChild = Split(count, children);
+        for (var c = 0; c < children; c++) clients.Add(ClientProcess.Start(c, perChild[c], concurrency));
+
+        var readers = clients.Select(client => Task.Run(async () =>
+        {
+            string? line;
+            while ((line = await client.Process.StandardOutput.ReadLineAsync()) is not null)
+            {
+                var parts = line.Split(' ');
+                switch (parts[0])
+                {
+                    case "O":   // an offer: answer it (concurrently with the next lines)
+                    {
+                        var id = int.Parse(parts[1], CultureInfo.InvariantCulture);
+                        var offer = Encoding.UTF8.GetString(Convert.FromBase64String(parts[2]));
+                        var arrived = Stopwatch.GetTimestamp();
+                        Interlocked.CompareExchange(ref firstOffer, arrived, 0);
+                        _ = Task.Run(async () =>
+                        {
+                          try
+                          {
+                            var pc = new PeerConnection(driver, serverOptions);
+                            var served = new Served(pc, arrived);
+                            connections[(client.Index, id)] = served;
+                            served.Loop = served.RunAsync(() =>
+                            {
+                                setupTimes.Add(Stopwatch.GetElapsedTime(arrived).TotalMilliseconds);
+                                Volatile.Write(ref lastOpen, Stopwatch.GetTimestamp());
+                                if (Interlocked.Increment(ref opened) == count) allOpen.TrySetResult();
+                            });
+                            try
+                            {
+                                Trace($"server {id} offer in");
+                                var answer = await pc.CreateAnswerAsync(offer);
+                                Trace($"server {id} answered");
+                                await client.SendAsync($"A {id} {Convert.ToBase64String(Encoding.UTF8.GetBytes(answer))}");
+                            }
+                            catch (Exception e) { Console.Error.WriteLine($"answer {client.Index}/{id}: {e.Message}"); }
+                          }
+                          catch (Exception e) { Console.Error.WriteLine($"accept {client.Index}/{id}: {e}"); }
+                        });
+                        break;
+                    }
+                    default:
+                        client.Replies.Writer.TryWrite(line);
+                        break;
+                }
+            }
+            client.Replies.Writer.TryComplete();
+        })).ToArray();
+
+        var setupLimit = TimeSpan.FromSeconds(Math.Max(120, count / 20.0));
+        if (await Task.WhenAny(allOpen.Task, Task.Delay(setupLimit)) != allOpen.Task)
+            Console.WriteLine($"set-up: only {Volatile.Read(ref opened)}/{count} channels open after {setupLimit.TotalSeconds:0} s");
+        var setupSeconds = Stopwatch.GetElapsedTime(firstOffer, Volatile.Read(ref lastOpen)).TotalSeconds;
+        var times = setupTimes.OrderBy(t => t).ToList();
+        var rate = times.Count / setupSeconds;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"set-up: {times.Count} connections in {setupSeconds:0.00} s = {rate:0} connections/s accepted ({concurrency * children} in flight); " +
+            $"offer received -> channel open on the server: p50 {Percentile(times, 0.5):0.0} ms, p99 {Percentile(times, 0.99):0.0} ms"));
+        Console.WriteLine(KernelDrops(port.Port, clients));
+
+        // Every client reports its set-up done (its own channel open) before the idle part starts.
+        foreach (var client in clients) await client.ExpectAsync("READY", TimeSpan.FromSeconds(120));
+        await Task.Delay(TimeSpan.FromSeconds(5));   // the last handshakes' retransmission timers and SACKs settle
+        var (heap1, rss1) = Footprint();
+        var n = Math.Max(1, connections.Count);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"memory per idle connection above the baseline: managed {(heap1 - heap0) / 1024.0 / n:0.0} KiB, RSS {(rss1 - rss0) / 1024.0 / n:0.0} KiB " +
+            $"(baseline managed {heap0 / 1048576.0:0.0} MiB, RSS {rss0 / 1048576.0:0.0} MiB; now {heap1 / 1048576.0:0.0} MiB, {rss1 / 1048576.0:0.0} MiB) (goal: RSS 32 KiB)"));
+
+        // Round trip under load: every client connection sends one message at once, the server echoes.
+        foreach (var client in clients) await client.SendAsync("PING");
+        var rtts = new List<double>();
+        foreach (var client in clients)
+        {
+            var line = await client.ExpectAsync("RTT", TimeSpan.FromSeconds(120));
+            rtts.AddRange(line.Split(' ').Skip(1).Select(s => double.Parse(s, CultureInfo.InvariantCulture)));
+        }
+        rtts.Sort();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"round trip of one message on each of the {rtts.Count} connections at once: p50 {Percentile(rtts, 0.5):0.0} ms, p99 {Percentile(rtts, 0.99):0.0} ms, max {rtts.LastOrDefault():0.0} ms"));
+
+        // Idle: 10 s to let the echo's traffic and the JIT settle, then the measured period.
+        await Task.Delay(TimeSpan.FromSeconds(10));
+        var c0 = driver.Counters;
+        var (sent0, received0, calls0) = (c0.Sent, c0.Received, c0.ReceiveCalls);
+        var cpu0 = PreciseProcessCpu();
+        var wall = Stopwatch.StartNew();
+        await Task.Delay(idle);
+        var cpu = PreciseProcessCpu() - cpu0;
+        var seconds = wall.Elapsed.TotalSeconds;
+        var (sent, received, calls) = ((driver.Counters.Sent - sent0) / seconds, (driver.Counters.Received - received0) / seconds, (driver.Counters.ReceiveCalls - calls0) / seconds);
+        var percent = cpu.TotalMilliseconds / wall.Elapsed.TotalMilliseconds * 100;
+        var per1000 = percent / n * 1000;
+        var connectedServer = connections.Values.Count(s => s.Connection.State == ConnectionState.Connected);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"idle {seconds:0} s: process CPU {percent:0.00} % of one core = {per1000:0.00} % per 1000 connections; per second {received:0} datagrams received in {calls:0} receive calls, {sent:0} sent"));
+        if (OperatingSystem.IsLinux() && IntPtr.Size == 8)
+        {
+            var floor = UdpFloorRun.Measure();
+            var loopbackUs = floor.MicrosecondsPerSecondOnLoopback(sent, calls, received);
+            var floorPer1000 = loopbackUs / 10_000 / n * 1000;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"udp-floor for the same datagrams and calls (same run): {floorPer1000:0.00} % per 1000 connections; measured / floor = {per1000 / Math.Max(1e-9, floorPer1000):0.00} (goal 1.5)"));
+        }
+        foreach (var client in clients) await client.SendAsync("STATE");
+        var connectedClients = 0;
+        foreach (var client in clients)
+            connectedClients += int.Parse((await client.ExpectAsync("CONNECTED", TimeSpan.FromSeconds(60))).Split(' ')[1], CultureInfo.InvariantCulture);
+        Console.WriteLine($"still Connected after the idle period: {connectedServer}/{count} on the server, {connectedClients}/{count} on the clients; " +
+                          $"driver: {driver.Counters.DroppedInboxFull} inbox drops, {driver.Counters.PeerErrors} peer errors, {driver.Counters.FiveTupleConflicts} 5-tuple conflicts");
+        Console.WriteLine(KernelDrops(port.Port, clients));
+
+        foreach (var client in clients) client.Process.StandardInput.Close();
+        foreach (var client in clients)
+            if (!client.Process.WaitForExit(60_000)) client.Process.Kill(entireProcessTree: true);
+        await Task.WhenAll(readers).WaitAsync(TimeSpan.FromSeconds(10));
+        foreach (var s in connections.Values) await s.Connection.DisposeAsync();
+        return connectedServer == count && connectedClients == count ? 0 : 1;
+    }
+
+    private static async Task WarmUpAsync(UdpDriver server, PeerConnectionOptions serverOptions, DtlsCertificate certificate)
+    {
+        await using var clientDriver = new UdpDriver();
+        clientDriver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        for (var i = 0; i < 20; i++)
+        {
+            await using var c = new PeerConnection(clientDriver, new PeerConnectionOptions { Certificate = certificate });
+            await using var s = new PeerConnection(server, serverOptions);
+            await c.SetRemoteDescriptionAsync(await s.CreateAnswerAsync(await c.CreateOfferAsync()));
+            await c.CreateDataChannelAsync("warm-up").WaitAsync(Patience);
+        }
+    }
+
+    /// <summary>A server connection and its event loop: the channel open is the set-up's end; messages are echoed.</summary>
+    private sealed class Served(PeerConnection connection, long arrived)
+    {
+        public PeerConnection Connection { get; } = connection;
+        public long Arrived { get; } = arrived;
+        public Task? Loop { get; set; }
+
+        public async Task RunAsync(Action opened)
+        {
+            try
+            {
+                await foreach (var e in Connection.Events.ReadAllAsync())
+                {
+                    if (e is DataChannelOpened) opened();
+                    else if (e is DataChannelMessageReceived m) await Connection.SendAsync(m.Channel, m.Data);
+                }
+            }
+            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException) { }   // not connected any more (TransportNotConnectedException is one)
+        }
+    }
+
+    private sealed class ClientProcess
+    {
+        private readonly SemaphoreSlim _write = new(1, 1);
+        public required int Index { get; init; }
+        public required Process Process { get; init; }
+        public Channel<string> Replies { get; } = Channel.CreateUnbounded<string>();
+
+        public static ClientProcess Start(int index, int count, int concurrency)
+        {
+            var self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
+            var info = new ProcessStartInfo(self) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+            if (Path.GetFileNameWithoutExtension(self) == "dotnet") info.ArgumentList.Add(typeof(ScaleRun).Assembly.Location);
+            foreach (var a in new[] { ClientsVerb, count.ToString(CultureInfo.InvariantCulture), concurrency.ToString(CultureInfo.InvariantCulture) }) info.ArgumentList.Add(a);
+            var process = Process.Start(info) ?? throw new InvalidOperationException("could not start the client process");
+            return new ClientProcess { Index = index, Process = process };
+        }
+
+        public async Task SendAsync(string line)
+        {
+            await _write.WaitAsync();
+            try
+            {
+                await Process.StandardInput.WriteLineAsync(line);
+                await Process.StandardInput.FlushAsync();
+            }
+            finally { _write.Release(); }
+        }
+
+        public async Task<string> ExpectAsync(string verb, TimeSpan limit)
+        {
+            using var cts = new CancellationTokenSource(limit);
+            while (true)
+            {
+                var line = await Replies.Reader.ReadAsync(cts.Token);
+                if (line.StartsWith(verb, StringComparison.Ordinal)) return line;
+                Console.WriteLine($"client {Index}: {line}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// The child: <c>count</c> client connections, each on a driver and socket of its own (asynchronous receives and
+    /// pool timers, so ten thousand of them need no thread each), at most <c>concurrency</c> set-ups in flight.
+    /// </summary>
+    public static async Task<int> RunClientsAsync(string[] args)
+    {
+        var count = int.Parse(args[1], CultureInfo.InvariantCulture);
+        var concurrency = int.Parse(args[2], CultureInfo.InvariantCulture);
+        var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        var time = new PoolTimers();
+        var driverOptions = new UdpDriverOptions { DedicatedReceiveThreads = false, SocketReceiveBufferSize = 0, SocketSendBufferSize = 0 };
+        var output = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+        var writer = Task.Run(async () =>
+        {
+            await foreach (var line in output.Reader.ReadAllAsync()) await Console.Out.WriteLineAsync(line);   // Console.Out flushes each line
+            await Console.Out.FlushAsync();
+        });
+        var answers = new ConcurrentDictionary<int, TaskCompletionSource<string>>();
+        var commands = Channel.CreateUnbounded<string>();
+        var reader = Task.Run(async () =>
+        {
+            string? line;
+            while ((line = await Console.In.ReadLineAsync()) is not null)
+            {
+                if (line.StartsWith("A ", StringComparison.Ordinal))
+                {
+                    var parts = line.Split(' ');
+                    if (answers.TryRemove(int.Parse(parts[1], CultureInfo.InvariantCulture), out var tcs))
+                        tcs.TrySetResult(Encoding.UTF8.GetString(Convert.FromBase64String(parts[2])));
+                }
+                else commands.Writer.TryWrite(line);
+            }
+            commands.Writer.TryComplete();
+        });
+
+        var clients = new Client[count];
+        using var slots = new SemaphoreSlim(concurrency);
+        var setups = new List<Task>();
+        for (var i = 0; i < count; i++)
+        {
+            await slots.WaitAsync();
+            var id = i;
+            setups.Add(Task.Run(async () =>
+            {
+                try
+                {
+                    var driver = new UdpDriver(time, driverOptions);
+                    driver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                    var pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate });
+                    var client = clients[id] = new Client(driver, pc);
+                    var answer = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    answers[id] = answer;
+                    Trace($"{id} created");
+                    var offer = await pc.CreateOfferAsync();
+                    Trace($"{id} offer");
+                    output.Writer.TryWrite($"O {id} {Convert.ToBase64String(Encoding.UTF8.GetBytes(offer))}");
+                    var answerText = await answer.Task.WaitAsync(Patience);
+                    Trace($"{id} answer");
+                    await pc.SetRemoteDescriptionAsync(answerText);
+                    Trace($"{id} answer set");
+                    client.Channel = await pc.CreateDataChannelAsync("scale").WaitAsync(Patience);
+                    client.Loop = client.RunAsync();
+                }
+                catch (Exception e) { output.Writer.TryWrite($"ERROR {id} {e.GetType().Name}: {e.Message}"); }
+                finally { slots.Release(); }
+            }));
+        }
+        await Task.WhenAll(setups);
+        output.Writer.TryWrite("READY");
+
+        await foreach (var command in commands.Reader.ReadAllAsync())
+        {
+            if (command == "PING")
+            {
+                var live = clients.Where(c => c?.Channel is not null).ToArray();
+                var rtts = await Task.WhenAll(live.Select(c => c.PingAsync()));
+                output.Writer.TryWrite("RTT " + string.Join(' ', rtts.Where(r => r >= 0).Select(r => r.ToString("0.###", CultureInfo.InvariantCulture))));
+            }
+            else if (command == "STATE")
+                output.Writer.TryWrite($"CONNECTED {clients.Count(c => c?.Connection.State == ConnectionState.Connected)}");
+        }
+        output.Writer.TryComplete();
+        await writer;
+        foreach (var c in clients.Where(c => c is not null))
+        {
+            await c.Connection.DisposeAsync();
+            await c.Driver.DisposeAsync();
+        }
+        return 0;
+    }
+
+    private static readonly bool Tracing = Environment.GetEnvironmentVariable("SCALE_TRACE") == "1";
+    private static void Trace(string what) { if (Tracing) Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} client {what}"); }
+
+    private sealed class Client(UdpDriver driver, PeerConnection connection)
+    {
+        private TaskCompletionSource? _echo;
+        public UdpDriver Driver { get; } = driver;
+        public PeerConnection Connection { get; } = connection;
+        public DataChannel? Channel { get; set; }
+        public Task? Loop { get; set; }
+
+        public async Task RunAsync()
+        {
+            try
+            {
+                await foreach (var e in Connection.Events.ReadAllAsync())
+                    if (e is DataChannelMessageReceived) Volatile.Read(ref _echo)?.TrySetResult();
+            }
+            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException) { }
+        }
+
+        public async Task<double> PingAsync()
+        {
+            var echo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _echo, echo);
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                await Connection.SendAsync(Channel!, new byte[64]);
+                await echo.Task.WaitAsync(Patience);
+                return clock.Elapsed.TotalMilliseconds;
+            }
+            catch (Exception e) when (e is TimeoutException or InvalidOperationException) { return -1; }
+        }
+    }
+
+    /// <summary>The system clock, but not the system provider itself: the driver then gives each peer a pool timer instead of a deadline thread per driver.</summary>
+    private sealed class PoolTimers : TimeProvider;
+
+    private static int Option(string[] args, string name, int fallback)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+
+    private static int[] Split(int count, int parts) => Enumerable.Range(0, parts).Select(p => count / parts + (p < count % parts ? 1 : 0)).ToArray();
+
+    // Datagrams the kernel dropped because a socket's receive buffer was full (/proc/net/udp "drops"): the server's
+    // port (every member of a group), and the client processes' sockets (found by their descriptors' inodes).
+    private static string KernelDrops(int port, List<ClientProcess> clients)
+    {
+        if (!OperatingSystem.IsLinux()) return "kernel receive drops: not known on this system";
+        try
+        {
+            var inodes = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var c in clients)
+            {
+                var fds = $"/proc/{c.Process.Id}/fd";
+                if (!Directory.Exists(fds)) continue;
+                foreach (var fd in Directory.EnumerateFileSystemEntries(fds))
+                    if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith("socket:[", StringComparison.Ordinal))
+                        inodes.Add(target[8..^1]);
+            }
+            long server = 0, client = 0;
+            var hexPort = ":" + port.ToString("X4", CultureInfo.InvariantCulture);
+            foreach (var line in File.ReadLines("/proc/net/udp").Skip(1))
+            {
+                var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length < 13) continue;
+                var drops = long.Parse(f[^1], CultureInfo.InvariantCulture);
+                if (f[1].EndsWith(hexPort, StringComparison.Ordinal)) server += drops;
+                else if (inodes.Contains(f[9])) client += drops;
+            }
+            return $"kernel receive drops (buffer full): server port {server}, client sockets {client}";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return $"kernel receive drops: {e.Message}"; }
+    }
+
+    private static string Load()
+    {
+        try { return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
+        catch (IOException) { return "?"; }
+    }
+
+    // Managed heap after a full, compacting, decommitting collection, and the resident set (VmRSS).
+    private static (long Heap, long Rss) Footprint()
+    {
+        for (var i = 0; i < 2; i++)
+        {
+            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+        }
+        long rss = 0;
+        if (OperatingSystem.IsLinux())
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                    rss = long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+        return (GC.GetTotalMemory(false), rss);
+    }
+
+    private static unsafe TimeSpan PreciseProcessCpu()
+    {
+        if (!OperatingSystem.IsLinux() || IntPtr.Size != 8) return Process.GetCurrentProcess().TotalProcessorTime;
+        var ts = stackalloc long[2];
+        if (ClockGetTime(2, ts) != 0) return TimeSpan.Zero;
+        return TimeSpan.FromTicks(ts[0] * TimeSpan.TicksPerSecond + ts[1] / 100);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern unsafe int ClockGetTime(int clock, long* timespec);
+
+    private static double Percentile(List<double> sorted, double p) =>
+        sorted.Count == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
+}
