@@ -20,5 +20,7 @@ catch (Exception e) when (e is ArgumentException or FormatException or OverflowE
 if (settings.SelfTest) return await SelfTest.RunAsync(settings, Console.Out);
 var instance = EchoServerApp.Build(settings);
 Console.WriteLine($"EchoServer: open {settings.Urls}/ in a browser; WebRTC media on UDP {string.Join(", ", instance.Driver.LocalEndPoints)}");
+if (instance.Driver.IceTcpEndPoints.Count > 0)
+    Console.WriteLine($"EchoServer: ICE-TCP (RFC 6544, passive) on TCP {string.Join(", ", instance.Driver.IceTcpEndPoints)}");
 await instance.App.RunAsync();
 return 0;

@@ -24,6 +24,8 @@ public sealed partial class IceAgent
         public bool Nominating { get; init; }
         public IceCandidate? Host { get; init; }
         public IceRole RoleAtSend { get; init; }
+        /// <summary>Sent on an ICE-TCP connection (the pair's).</summary>
+        public bool IceTcp { get; init; }
     }
 
     // ---------------- gathering ----------------
@@ -61,7 +63,7 @@ public sealed partial class IceAgent
         }
         // Server-reflexive candidates given before gathering (AddServerReflexiveCandidate: a 1:1 NAT's address).
         foreach (var c in _localCandidates.ToArray())
-            if (c.Type == IceCandidateType.ServerReflexive) Emit(new IceCandidateGatheredEvent(now, c));
+            if (c.Type == IceCandidateType.ServerReflexive || c.IsTcp) Emit(new IceCandidateGatheredEvent(now, c));
         DrainTransactions();
         CompleteGatheringIfDone(now);
     }
@@ -162,11 +164,21 @@ public sealed partial class IceAgent
         foreach (var o in _outgoing)
             if (o.Kind == OutgoingKind.Check && o.Pair == pair && !o.Transaction.IsCompleted) o.Transaction.Cancel(now);
         pair.State = IceCandidatePairState.InProgress;
-        var t = new StunClientTransaction(WriteCheck(g, pair, nominating, out var length).AsSpan(0, length), Options.CheckRetransmission);
-        _outgoing.Add(new Outgoing(OutgoingKind.Check, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, Nominating = nominating, RoleAtSend = Role.Role });
+        var t = new StunClientTransaction(WriteCheck(g, pair, nominating, out var length).AsSpan(0, length), RetransmissionFor(pair));
+        _outgoing.Add(new Outgoing(OutgoingKind.Check, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, Nominating = nominating, RoleAtSend = Role.Role, IceTcp = pair.IceTcp });
         t.Start(now);
         DrainTransactions();
     }
+
+    // Over a stream a request is sent once and waits ReliableTimeout for its answer (RFC 8489 section 6.2.2,
+    // RFC 6544 section 7.1): a retransmission would only queue behind the first on the same connection.
+    private StunRetransmissionOptions RetransmissionFor(IcePair pair) =>
+        !pair.IceTcp ? Options.CheckRetransmission : _reliableRetransmission ??= Options.CheckRetransmission with { Reliable = true, ReliableTimeout = IceTcpCheckTimeout };
+
+    private StunRetransmissionOptions? _reliableRetransmission;
+
+    /// <summary>How long a check or consent check on an ICE-TCP pair waits for its answer (it is not retransmitted): 5 s, inside consent's 30 s.</summary>
+    internal static readonly TimeSpan IceTcpCheckTimeout = TimeSpan.FromSeconds(5);
 
     private byte[] WriteCheck(IceGeneration g, IcePair pair, bool useCandidate, out int length)
     {
@@ -196,7 +208,7 @@ public sealed partial class IceAgent
             {
                 var span = RentTransmit(out var buffer);
                 if (!o.Transaction.TryPollTransmit(span, out var n)) { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); break; }
-                QueueTransmit(buffer, n, o.Local, o.Remote);
+                QueueTransmit(buffer, n, o.Local, o.Remote, o.IceTcp);
             }
         }
     }
@@ -231,7 +243,7 @@ public sealed partial class IceAgent
         }
     }
 
-    private IceReceiveResult HandleResponse(in StunMessage response, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    private IceReceiveResult HandleResponse(in StunMessage response, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now)
     {
         Outgoing? match = null;
         foreach (var o in _outgoing)
@@ -249,7 +261,7 @@ public sealed partial class IceAgent
 
         // Checks and consent: authenticated with the remote password, and symmetric (RFC 8445 section 7.2.5.2.1).
         var key = match.Pair?.Generation.RemoteKey;
-        if (key is null || !response.CheckMessageIntegrity(key) || !local.Equals(match.Local) || !remote.Equals(match.Remote))
+        if (key is null || !response.CheckMessageIntegrity(key) || !local.Equals(match.Local) || !remote.Equals(match.Remote) || iceTcp != match.IceTcp)
         {
             Drop(IceDropReason.BadResponse);
             return IceReceiveResult.Dropped;

@@ -251,8 +251,8 @@ public sealed partial class IceAgent
         var g = pair.Generation;
         if (g.RemoteKey is null) return;
         var request = WriteCheck(g, pair, useCandidate: false, out var length);
-        var t = new StunClientTransaction(request.AsSpan(0, length), Options.CheckRetransmission);
-        _outgoing.Add(new Outgoing(OutgoingKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair });
+        var t = new StunClientTransaction(request.AsSpan(0, length), RetransmissionFor(pair));
+        _outgoing.Add(new Outgoing(OutgoingKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, IceTcp = pair.IceTcp });
         t.Start(now);
         DrainTransactions();
     }
@@ -264,6 +264,6 @@ public sealed partial class IceAgent
         StunTransactionId.NewRandom().WriteTo(tid);
         var w = new StunMessageWriter(span, StunMessageType.BindingIndication, tid);
         w.AddFingerprint();
-        QueueTransmit(buffer, w.Length, pair.LocalEndPoint, pair.RemoteEndPoint);
+        QueueTransmit(buffer, w.Length, pair.LocalEndPoint, pair.RemoteEndPoint, pair.IceTcp);
     }
 }

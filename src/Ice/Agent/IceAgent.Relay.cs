@@ -258,7 +258,7 @@ public sealed partial class IceAgent
         }
         if (relay.Candidate is not { } candidate) { Drop(IceDropReason.TurnDropped); return IceReceiveResult.Dropped; }
         // Relayed from 'peer': handled as if it had arrived on the relayed address (RFC 8445 section 5.1.1.2).
-        var result = HandleDirect(payload, candidate.Address, RemoteEndPointOf(peer), now);
+        var result = HandleDirect(payload, candidate.Address, RemoteEndPointOf(peer), false, now);
         if (result == IceReceiveResult.ApplicationData) applicationData = payload;
         return result;
     }

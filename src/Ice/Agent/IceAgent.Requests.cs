@@ -36,8 +36,27 @@ public sealed partial class IceAgent
         // same server may answer our server-reflexive Binding requests on that socket too: those stay here.
         if (_relays.Count > 0 && FindRelayByServer(local, remote, tcp: false) is { } relay && !IsResponseToOurRequest(datagram))
             return HandleFromRelay(relay, datagram, now, out applicationData);
-        var result = HandleDirect(datagram, local, remote, now);
+        var result = HandleDirect(datagram, local, remote, false, now);
         if (result == IceReceiveResult.ApplicationData) applicationData = datagram;
+        return result;
+    }
+
+    /// <summary>
+    /// One RFC 4571 frame (the bytes after the 2-byte length, split with <see cref="IceTcpFraming"/>) read from an
+    /// ICE-TCP connection (RFC 6544) that a peer opened to our passive TCP candidate <paramref name="local"/> from
+    /// <paramref name="remote"/>. Like a datagram otherwise: checks are answered on the same connection
+    /// (<see cref="IceTransmit.IceTcp"/>), the first authenticated one makes a peer-reflexive TCP pair, and non-STUN
+    /// from a valid pair is application data (<paramref name="applicationData"/> is then the frame).
+    /// </summary>
+    public IceReceiveResult HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now, out ReadOnlySpan<byte> applicationData)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        ArgumentNullException.ThrowIfNull(remote);
+        applicationData = default;
+        now = Clamp(now);
+        if (_disposed || State is IceConnectionState.Failed or IceConnectionState.Closed) { Drop(IceDropReason.NotRunning); return IceReceiveResult.Dropped; }
+        var result = HandleDirect(frame, local, remote, true, now);
+        if (result == IceReceiveResult.ApplicationData) applicationData = frame;
         return result;
     }
 
@@ -52,25 +71,25 @@ public sealed partial class IceAgent
     }
 
     // A datagram as it arrived on 'local' (a host socket, or the relayed address for what a TURN server relayed).
-    private IceReceiveResult HandleDirect(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    private IceReceiveResult HandleDirect(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now)
     {
 
         // RFC 7983: a first byte of 0..3 is STUN.
-        if (datagram.IsEmpty || datagram[0] > 3) return HandleApplicationData(local, remote, now);
+        if (datagram.IsEmpty || datagram[0] > 3) return HandleApplicationData(local, remote, iceTcp, now);
         if (!StunMessage.TryRead(datagram, out var message)) { Drop(IceDropReason.Malformed); return IceReceiveResult.Dropped; }
         var result = message.Class switch
         {
-            StunClass.Request => HandleRequest(message, local, remote, now),
-            StunClass.Indication => HandleIndication(message, local, remote, now),
-            _ => HandleResponse(message, local, remote, now),
+            StunClass.Request => HandleRequest(message, local, remote, iceTcp, now),
+            StunClass.Indication => HandleIndication(message, local, remote, iceTcp, now),
+            _ => HandleResponse(message, local, remote, iceTcp, now),
         };
         AfterInput(now);
         return result;
     }
 
-    private IceReceiveResult HandleApplicationData(IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    private IceReceiveResult HandleApplicationData(IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now)
     {
-        if (Selected is { } s && s.Matches(local, remote))
+        if (Selected is { } s && s.Matches(local, remote, iceTcp))
         {
             OnApplicationDataReceived(now);
             return IceReceiveResult.ApplicationData;
@@ -79,10 +98,10 @@ public sealed partial class IceAgent
         // valid pair, and on a pair the peer has checked with our password, even while our own check on it is still
         // in flight (else the peer's first DTLS flight is lost and costs it a retransmission timeout).
         // One lookup in the pair index, not a walk of the check list per datagram.
-        if (FindPair(_current, local, remote) is { } p && (p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked))
+        if (FindPair(_current, local, remote, iceTcp) is { } p && (p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked))
             return EarlyData(p, now);
         // Restarted before any nomination: the previous generation's valid pairs still carry the data (see Restart).
-        if (Selected is null && _previous is { } previous && FindPair(previous, local, remote) is { } old
+        if (Selected is null && _previous is { } previous && FindPair(previous, local, remote, iceTcp) is { } old
             && (old.Valid || old.State == IceCandidatePairState.Succeeded || old.PeerChecked))
             return EarlyData(old, now);
         Drop(IceDropReason.UnknownPeer);
@@ -95,7 +114,7 @@ public sealed partial class IceAgent
         return IceReceiveResult.ApplicationData;
     }
 
-    private IceReceiveResult HandleIndication(in StunMessage message, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    private IceReceiveResult HandleIndication(in StunMessage message, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now)
     {
         // Keepalives (RFC 8445 section 11) are Binding indications; they prove the path is alive.
         if (message.Method != StunMethod.Binding || (message.HasFingerprint && !message.CheckFingerprint()))
@@ -103,11 +122,11 @@ public sealed partial class IceAgent
             Drop(IceDropReason.Malformed);
             return IceReceiveResult.Dropped;
         }
-        if (CountsForLiveness(Selected is { } s ? (s.Matches(local, remote) ? s : null) : FindPair(_current, local, remote))) OnTrafficReceived(now);
+        if (CountsForLiveness(Selected is { } s ? (s.Matches(local, remote, iceTcp) ? s : null) : FindPair(_current, local, remote, iceTcp))) OnTrafficReceived(now);
         return IceReceiveResult.Stun;
     }
 
-    private IceReceiveResult HandleRequest(in StunMessage request, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    private IceReceiveResult HandleRequest(in StunMessage request, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now)
     {
         if (request.Method != StunMethod.Binding) { Drop(IceDropReason.BadRequest); return IceReceiveResult.Dropped; }
         // ICE requires FINGERPRINT on checks (RFC 8445 section 7.2.2).
@@ -130,13 +149,13 @@ public sealed partial class IceAgent
         var unknownCount = request.GetUnknownComprehensionRequired(unknown);
         if (unknownCount > 0)
         {
-            SendError(request, g, local, remote, StunErrorCode.UnknownAttribute, unknown.Slice(0, Math.Min(unknownCount, unknown.Length)));
+            SendError(request, g, local, remote, iceTcp, StunErrorCode.UnknownAttribute, unknown.Slice(0, Math.Min(unknownCount, unknown.Length)));
             return IceReceiveResult.Stun;
         }
 
         IceCandidate? localCandidate = null;
         foreach (var c in _localCandidates)
-            if ((c.Type is IceCandidateType.Host or IceCandidateType.Relayed) && c.Address.Equals(local)) { localCandidate = c; break; }
+            if ((c.Type is IceCandidateType.Host or IceCandidateType.Relayed) && c.IsTcp == iceTcp && c.Address.Equals(local)) { localCandidate = c; break; }
         if (localCandidate is null) { Drop(IceDropReason.UnknownLocalAddress); return IceReceiveResult.Dropped; }
 
         if (checkList == _current)
@@ -144,7 +163,7 @@ public sealed partial class IceAgent
             switch (Role.ResolveConflict(request, TieBreaker))
             {
                 case RoleConflictOutcome.Respond487:
-                    SendError(request, g, local, remote, StunErrorCode.RoleConflict, default);
+                    SendError(request, g, local, remote, iceTcp, StunErrorCode.RoleConflict, default);
                     return IceReceiveResult.Stun;
                 case RoleConflictOutcome.Switch:
                     SwitchRole(now);
@@ -152,9 +171,9 @@ public sealed partial class IceAgent
             }
         }
 
-        SendSuccess(request, g, local, remote);
+        SendSuccess(request, g, local, remote, iceTcp);
 
-        var pair = FindPair(checkList, local, remote);
+        var pair = FindPair(checkList, local, remote, iceTcp);
         if (pair is null)
         {
             if (checkList != _current) return IceReceiveResult.Stun;
@@ -163,7 +182,12 @@ public sealed partial class IceAgent
             // no candidate and no pair behind (counted).
             if (!AdmitRemoteCandidate(g, remote)) return IceReceiveResult.Stun;
             // RFC 8445 section 7.3.1.3: a peer-reflexive remote candidate with the request's PRIORITY.
-            var candidate = new IceCandidate(IceCandidateType.PeerReflexive, remote, priority, "prflx" + (g.RemoteCandidates.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            // Over ICE-TCP the source is the peer's end of the connection it opened: an active TCP candidate (RFC 6544 section 7.2).
+            var candidate = new IceCandidate(IceCandidateType.PeerReflexive, remote, priority, "prflx" + (g.RemoteCandidates.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture))
+            {
+                Protocol = iceTcp ? IceProtocol.Tcp : IceProtocol.Udp,
+                TcpType = iceTcp ? IceTcpType.Active : IceTcpType.None,
+            };
             pair = FindOrAddPair(g, localCandidate, candidate);
             if (pair is null) return IceReceiveResult.Stun;
             g.RemoteCandidates.Add(candidate);
@@ -187,23 +211,23 @@ public sealed partial class IceAgent
         return IceReceiveResult.Stun;
     }
 
-    private static IcePair? FindPair(IceGeneration g, IPEndPoint local, IPEndPoint remote)
+    private static IcePair? FindPair(IceGeneration g, IPEndPoint local, IPEndPoint remote, bool iceTcp = false)
     {
-        return g.PairIndex.GetValueOrDefault((local, remote));
+        return g.PairIndex.GetValueOrDefault((local, remote, iceTcp));
     }
 
     /// <summary>Success response: XOR-MAPPED-ADDRESS of the source, integrity with our password, FINGERPRINT (RFC 8445 section 7.3.1.2).</summary>
-    private void SendSuccess(in StunMessage request, IceGeneration g, IPEndPoint local, IPEndPoint remote)
+    private void SendSuccess(in StunMessage request, IceGeneration g, IPEndPoint local, IPEndPoint remote, bool iceTcp)
     {
         var span = RentTransmit(out var buffer);
         var w = new StunMessageWriter(span, StunMessageType.BindingSuccess, request.TransactionId);
         w.AddXorAddress(StunAttributeType.XorMappedAddress, remote);
         w.AddMessageIntegrity(g.LocalKey);
         w.AddFingerprint();
-        QueueTransmit(buffer, w.Length, local, remote);
+        QueueTransmit(buffer, w.Length, local, remote, iceTcp);
     }
 
-    private void SendError(in StunMessage request, IceGeneration g, IPEndPoint local, IPEndPoint remote, int code, ReadOnlySpan<ushort> unknown)
+    private void SendError(in StunMessage request, IceGeneration g, IPEndPoint local, IPEndPoint remote, bool iceTcp, int code, ReadOnlySpan<ushort> unknown)
     {
         var span = RentTransmit(out var buffer);
         var w = new StunMessageWriter(span, StunMessageType.BindingError, request.TransactionId);
@@ -211,6 +235,6 @@ public sealed partial class IceAgent
         if (!unknown.IsEmpty) w.AddUnknownAttributes(unknown);
         w.AddMessageIntegrity(g.LocalKey);
         w.AddFingerprint();
-        QueueTransmit(buffer, w.Length, local, remote);
+        QueueTransmit(buffer, w.Length, local, remote, iceTcp);
     }
 }

@@ -119,6 +119,29 @@ public sealed partial class IceAgent : IDisposable
     // ---------------- candidates and credentials (signaling side) ----------------
 
     /// <summary>
+    /// Adds a listening TCP socket of the driver as a passive TCP host candidate (ICE-TCP, RFC 6544): peers' active
+    /// candidates connect to it and send their checks over RFC 4571 framing (<see cref="HandleIceTcpFrame"/>). Its
+    /// priority is below every UDP candidate's (<see cref="IceCandidate.TcpHostTypePreference"/>), so UDP wins
+    /// whenever it works. Reported by <see cref="StartGathering"/> (or at once, when gathering already started).
+    /// </summary>
+    public IceCandidate AddTcpHostCandidate(IPEndPoint address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        ThrowIfTerminal();
+        foreach (var c in _localCandidates)
+            if (c.IsTcp && c.Address.Equals(address)) return c;
+        var count = 0;
+        foreach (var c in _localCandidates) if (c.IsTcp) count++;
+        var candidate = new IceCandidate(IceCandidateType.Host, address, IceCandidate.ComputeTcpHostPriority(IceTcpType.Passive, 8191 - count),
+            Foundation(IceCandidateType.Host, address.Address, "tcp")) { Protocol = IceProtocol.Tcp, TcpType = IceTcpType.Passive };
+        // Relay-only (iceTransportPolicy "relay"): never signalled nor answered on.
+        if (Options.TransportPolicy == IceTransportPolicy.Relay) return candidate;
+        _localCandidates.Add(candidate);
+        if (_gatheringStarted) Emit(new IceCandidateGatheredEvent(_now, candidate));
+        return candidate;
+    }
+
+    /// <summary>
     /// Adds a local address (a socket the driver owns) as a host candidate. Addresses added first are preferred
     /// (local preference 65535, 65534, ...). The candidate is reported by <see cref="StartGathering"/>.
     /// </summary>
@@ -215,7 +238,7 @@ public sealed partial class IceAgent : IDisposable
         for (var i = 0; i < _current.RemoteCandidates.Count; i++)
         {
             var existing = _current.RemoteCandidates[i];
-            if (!existing.Address.Equals(candidate.Address)) continue;
+            if (!existing.Address.Equals(candidate.Address) || existing.Protocol != candidate.Protocol) continue;
             // A candidate learnt as peer-reflexive from a check arrives later by signaling: keep the signalled
             // one (its type, priority and foundation) on the same pairs (RFC 8838 section 11.4).
             if (existing.Type == IceCandidateType.PeerReflexive && candidate.Type != IceCandidateType.PeerReflexive)
@@ -227,8 +250,12 @@ public sealed partial class IceAgent : IDisposable
         }
         if (!AdmitRemoteCandidate(_current, candidate.Address)) return;
         _current.RemoteCandidates.Add(candidate);
-        foreach (var local in _localCandidates)
-            if (local.Type is IceCandidateType.Host or IceCandidateType.Relayed) AddPair(_current, local, candidate);
+        // A signalled TCP candidate forms no pair here: an active one (port 9) opens its connection to our passive
+        // candidate, and that connection's first check makes a peer-reflexive pair (RFC 6544 section 7.2); we open
+        // no connections (no active candidates), so passive and simultaneous-open ones pair with nothing of ours.
+        if (!candidate.IsTcp)
+            foreach (var local in _localCandidates)
+                if (local.Type is IceCandidateType.Host or IceCandidateType.Relayed) AddPair(_current, local, candidate);
         StartChecksIfReady(now);
     }
 
@@ -274,11 +301,12 @@ public sealed partial class IceAgent : IDisposable
     private IcePair? TryAddPair(IceGeneration g, IceCandidate local, IceCandidate remote)
     {
         if (local.Address.AddressFamily != remote.Address.AddressFamily) return null;
-        if (g.PairIndex.TryGetValue((local.Base, remote.Address), out var existing)) return existing;
+        if (!IceTcpPairing.MayPair(local, remote)) return null;
+        if (g.PairIndex.TryGetValue((local.Base, remote.Address, local.IsTcp), out var existing)) return existing;
         if (g.Pairs.Count >= Options.Limits.MaxPairs) { PairsDropped++; return null; }
         var pair = new IcePair(g, local, remote) { State = IceCandidatePairState.Frozen };
         g.Pairs.Add(pair);
-        g.PairIndex[(local.Base, remote.Address)] = pair;
+        g.PairIndex[(local.Base, remote.Address, local.IsTcp)] = pair;
         // RFC 8656 section 9: the relay forwards only from and to IPs with a permission; ask before the first check.
         if (local.Type == IceCandidateType.Relayed) RequestPermission(local, remote.Address);
         // RFC 8445 section 6.1.2.6: the first pair of each foundation starts Waiting.
@@ -325,7 +353,7 @@ public sealed partial class IceAgent : IDisposable
         _transmits.Dequeue();
         t.Buffer.AsSpan(0, t.Length).CopyTo(destination);
         ArrayPool<byte>.Shared.Return(t.Buffer);
-        transmit = new IceTransmit(t.Length, t.Local, t.Remote) { Tcp = t.Tcp };
+        transmit = new IceTransmit(t.Length, t.Local, t.Remote) { Tcp = t.Tcp, IceTcp = t.IceTcp };
         return true;
     }
 
@@ -348,7 +376,7 @@ public sealed partial class IceAgent : IDisposable
         if ((Selected ?? EarlyPair()) is not { } pair) return new(IceSendStatus.NotConnected, State, null, null);
         if (Selected is null && pair != _dataPair) UseEarlyPair(pair, now);
         _lastSent = now;
-        return new(IceSendStatus.Send, State, pair.LocalEndPoint, pair.RemoteEndPoint) { Relayed = pair.Local.Type == IceCandidateType.Relayed };
+        return new(IceSendStatus.Send, State, pair.LocalEndPoint, pair.RemoteEndPoint) { Relayed = pair.Local.Type == IceCandidateType.Relayed, IceTcp = pair.IceTcp };
     }
 
     /// <summary>
@@ -369,7 +397,7 @@ public sealed partial class IceAgent : IDisposable
         {
             if (destination.Length < payload.Length) throw new ArgumentException("The destination cannot hold the payload.", nameof(destination));
             payload.CopyTo(destination);
-            transmit = new IceTransmit(payload.Length, pair.LocalEndPoint, pair.RemoteEndPoint);
+            transmit = new IceTransmit(payload.Length, pair.LocalEndPoint, pair.RemoteEndPoint) { IceTcp = pair.IceTcp };
             return result;
         }
         var relay = FindRelayByRelayed(pair.LocalEndPoint);
@@ -439,12 +467,12 @@ public sealed partial class IceAgent : IDisposable
         return buffer.AsSpan(0, MaxDatagram);
     }
 
-    private void QueueTransmit(byte[] buffer, int length, IPEndPoint local, IPEndPoint remote)
+    private void QueueTransmit(byte[] buffer, int length, IPEndPoint local, IPEndPoint remote, bool iceTcp = false)
     {
-        if (LivenessPair is { } s && s.Matches(local, remote)) _lastSent = _now;
+        if (LivenessPair is { } s && s.Matches(local, remote, iceTcp)) _lastSent = _now;
         // A datagram from a relayed candidate goes to its TURN server, wrapped (RFC 8656 sections 11 and 12).
-        if (_relays.Count > 0 && FindRelayByRelayed(local) is { } relay) { SendThroughRelay(relay, buffer, length, remote); return; }
-        _transmits.Enqueue(new PendingTransmit(buffer, length, local, remote, false));
+        if (!iceTcp && _relays.Count > 0 && FindRelayByRelayed(local) is { } relay) { SendThroughRelay(relay, buffer, length, remote); return; }
+        _transmits.Enqueue(new PendingTransmit(buffer, length, local, remote, false) { IceTcp = iceTcp });
     }
 
     private void StopEverything()
@@ -467,5 +495,8 @@ public sealed partial class IceAgent : IDisposable
         DisposeRelays();
     }
 
-    private readonly record struct PendingTransmit(byte[] Buffer, int Length, IPEndPoint Local, IPEndPoint Remote, bool Tcp);
+    private readonly record struct PendingTransmit(byte[] Buffer, int Length, IPEndPoint Local, IPEndPoint Remote, bool Tcp)
+    {
+        public bool IceTcp { get; init; }
+    }
 }

@@ -16,9 +16,31 @@ public enum IceCandidateType
     Relayed,
 }
 
+/// <summary>The transport of a candidate: UDP, or TCP (ICE-TCP, RFC 6544).</summary>
+public enum IceProtocol
+{
+    /// <summary>UDP (RFC 8445).</summary>
+    Udp,
+    /// <summary>TCP with RFC 4571 framing (RFC 6544).</summary>
+    Tcp,
+}
+
+/// <summary>The direction of a TCP candidate (RFC 6544 section 4.5, the tcptype attribute).</summary>
+public enum IceTcpType
+{
+    /// <summary>Not a TCP candidate.</summary>
+    None,
+    /// <summary>Opens connections, accepts none (signalled with port 9).</summary>
+    Active,
+    /// <summary>Accepts connections, opens none.</summary>
+    Passive,
+    /// <summary>Simultaneous open.</summary>
+    SimultaneousOpen,
+}
+
 /// <summary>
 /// One ICE candidate (RFC 8445 section 5.1): transport address, type, priority, foundation, and the base it is
-/// sent from. Component 1 only (RTP and RTCP are multiplexed, RFC 8843/5761), UDP only.
+/// sent from. Component 1 only (RTP and RTCP are multiplexed, RFC 8843/5761); UDP, or TCP with a tcptype (RFC 6544).
 /// </summary>
 public sealed record IceCandidate
 {
@@ -59,6 +81,39 @@ public sealed record IceCandidate
     /// </summary>
     public IPEndPoint? RelatedAddress { get; init; }
 
+    /// <summary>UDP or TCP (RFC 6544).</summary>
+    public IceProtocol Protocol { get; init; }
+
+    /// <summary>The TCP candidate's direction (RFC 6544 section 4.5); <see cref="IceTcpType.None"/> for UDP.</summary>
+    public IceTcpType TcpType { get; init; }
+
+    /// <summary>A TCP candidate.</summary>
+    public bool IsTcp => Protocol == IceProtocol.Tcp;
+
+    /// <summary>
+    /// The type preference of a TCP host candidate: below every UDP host, server-reflexive and peer-reflexive one, so
+    /// that a UDP pair is preferred whenever one works (RFC 6544 section 4.2 leaves the choice to the agent; libwebrtc
+    /// uses the same value, 90).
+    /// </summary>
+    public const int TcpHostTypePreference = 90;
+
+    /// <summary>
+    /// The RFC 6544 section 4.2 local preference: 2^13 * direction-pref + other-pref, with direction-pref 6 for active,
+    /// 4 for passive and 2 for simultaneous-open host candidates; other-pref (0..8191) orders the addresses.
+    /// </summary>
+    public static ushort TcpLocalPreference(IceTcpType tcpType, int otherPreference)
+    {
+        var direction = tcpType switch { IceTcpType.Active => 6, IceTcpType.Passive => 4, IceTcpType.SimultaneousOpen => 2, _ => 0 };
+        return (ushort)((direction << 13) + Math.Clamp(otherPreference, 0, 8191));
+    }
+
+    /// <summary>The priority of a TCP host candidate: <see cref="TcpHostTypePreference"/> and <see cref="TcpLocalPreference"/>.</summary>
+    public static uint ComputeTcpHostPriority(IceTcpType tcpType, int otherPreference, int component = 1) =>
+        (uint)((TcpHostTypePreference << 24) + (TcpLocalPreference(tcpType, otherPreference) << 8) + (256 - component));
+
+    /// <summary>The tcptype token of the SDP form.</summary>
+    public static string TcpTypeToken(IceTcpType t) => t switch { IceTcpType.Active => "active", IceTcpType.Passive => "passive", IceTcpType.SimultaneousOpen => "so", _ => "" };
+
     /// <summary>The recommended type preference of section 5.1.2.2.</summary>
     public static int TypePreference(IceCandidateType type) => type switch
     {
@@ -75,7 +130,11 @@ public sealed record IceCandidate
     /// <summary>The local preference a priority carries.</summary>
     public static ushort LocalPreferenceOf(uint priority) => (ushort)((priority >> 8) & 0xFFFF);
 
-    /// <summary>The SDP form without the "a=" (RFC 8839 section 5.1), e.g. "candidate:1 1 udp 2130706431 10.0.0.1 5000 typ host".</summary>
+    /// <summary>
+    /// The SDP form without the "a=" (RFC 8839 section 5.1), e.g. "candidate:1 1 udp 2130706431 10.0.0.1 5000 typ host",
+    /// or for TCP (RFC 6544 section 4.5) "candidate:2 1 tcp 1518283007 10.0.0.1 5000 typ host tcptype passive" (an
+    /// active candidate says port 9).
+    /// </summary>
     public string ToSdp()
     {
         var type = Type switch
@@ -85,11 +144,16 @@ public sealed record IceCandidate
             IceCandidateType.PeerReflexive => "prflx",
             _ => "relay",
         };
-        var text = string.Create(CultureInfo.InvariantCulture, $"candidate:{Foundation} {Component} udp {Priority} {Address.Address} {Address.Port} typ {type}");
-        return Type == IceCandidateType.Host ? text : string.Create(CultureInfo.InvariantCulture, $"{text} raddr {(RelatedAddress ?? Base).Address} rport {(RelatedAddress ?? Base).Port}");
+        var port = IsTcp && TcpType == IceTcpType.Active ? 9 : Address.Port;
+        var text = string.Create(CultureInfo.InvariantCulture, $"candidate:{Foundation} {Component} {(IsTcp ? "tcp" : "udp")} {Priority} {Address.Address} {port} typ {type}");
+        if (Type != IceCandidateType.Host) text = string.Create(CultureInfo.InvariantCulture, $"{text} raddr {(RelatedAddress ?? Base).Address} rport {(RelatedAddress ?? Base).Port}");
+        return IsTcp ? text + " tcptype " + TcpTypeToken(TcpType) : text;
     }
 
-    /// <summary>Parses the SDP form (with or without "a="); false for anything but UDP component candidates it understands.</summary>
+    /// <summary>
+    /// Parses the SDP form (with or without "a="): UDP candidates, and TCP candidates with a tcptype (RFC 6544 section
+    /// 4.5; one without is refused). False for anything else.
+    /// </summary>
     public static bool TryParse(string text, out IceCandidate candidate)
     {
         candidate = null!;
@@ -97,7 +161,9 @@ public sealed record IceCandidate
         if (text.StartsWith("a=", StringComparison.Ordinal)) text = text.Substring(2);
         if (!text.StartsWith("candidate:", StringComparison.Ordinal)) return false;
         var parts = text.Substring(10).Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length < 8 || !parts[2].Equals("udp", StringComparison.OrdinalIgnoreCase) || parts[6] != "typ") return false;
+        if (parts.Length < 8 || parts[6] != "typ") return false;
+        var tcp = parts[2].Equals("tcp", StringComparison.OrdinalIgnoreCase);
+        if (!tcp && !parts[2].Equals("udp", StringComparison.OrdinalIgnoreCase)) return false;
         if (!int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var component)
             || !uint.TryParse(parts[3], NumberStyles.None, CultureInfo.InvariantCulture, out var priority)
             || !IPAddress.TryParse(parts[4], out var ip)
@@ -112,12 +178,21 @@ public sealed record IceCandidate
             default: return false;
         }
         IPEndPoint? related = null;
+        var tcpType = IceTcpType.None;
         for (var i = 8; i + 1 < parts.Length; i += 2)
         {
             if (parts[i] == "raddr" && IPAddress.TryParse(parts[i + 1], out var raddr)) related = new IPEndPoint(raddr, related?.Port ?? 0);
             else if (parts[i] == "rport" && ushort.TryParse(parts[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var rport) && related is not null) related = new IPEndPoint(related.Address, rport);
+            else if (parts[i] == "tcptype" && tcp)
+                tcpType = parts[i + 1].ToLowerInvariant() switch { "active" => IceTcpType.Active, "passive" => IceTcpType.Passive, "so" => IceTcpType.SimultaneousOpen, _ => IceTcpType.None };
         }
-        candidate = new IceCandidate(type, new IPEndPoint(ip, port), priority, parts[0], related, component) { RelatedAddress = related };
+        if (tcp && tcpType == IceTcpType.None) return false;
+        candidate = new IceCandidate(type, new IPEndPoint(ip, port), priority, parts[0], related, component)
+        {
+            RelatedAddress = related,
+            Protocol = tcp ? IceProtocol.Tcp : IceProtocol.Udp,
+            TcpType = tcpType,
+        };
         return true;
     }
 }

@@ -199,6 +199,12 @@ public readonly record struct IceSendResult(IceSendStatus Status, IceConnectionS
     /// payload for the TURN server.
     /// </summary>
     public bool Relayed { get; init; }
+
+    /// <summary>
+    /// True when the selected pair is an ICE-TCP pair (RFC 6544): send on the TCP connection between
+    /// <see cref="Local"/> and <see cref="Remote"/>, each payload behind its RFC 4571 2-byte length.
+    /// </summary>
+    public bool IceTcp { get; init; }
 }
 
 /// <summary>One datagram the agent wants sent: <see cref="Length"/> bytes of the caller's buffer from <see cref="Local"/> to <see cref="Remote"/>.</summary>
@@ -211,6 +217,13 @@ public readonly record struct IceTransmit(int Length, IPEndPoint Local, IPEndPoi
     /// <see cref="IceAgent.HandleStreamFrame"/> with the same two endpoints.
     /// </summary>
     public bool Tcp { get; init; }
+
+    /// <summary>
+    /// True when the bytes go on an ICE-TCP connection (RFC 6544) between <see cref="Local"/> (our passive TCP
+    /// candidate) and <see cref="Remote"/> (the peer's end of the connection it opened), as one RFC 4571 frame
+    /// (<see cref="IceTcpFraming"/>). Frames read from that connection go to <see cref="IceAgent.HandleIceTcpFrame"/>.
+    /// </summary>
+    public bool IceTcp { get; init; }
 }
 
 /// <summary>Which timer <see cref="IceAgent.PollTimeout(out IceTimer)"/> returned.</summary>

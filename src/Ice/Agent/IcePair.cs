@@ -22,6 +22,8 @@ internal sealed class IcePair
     public IceCandidate Remote { get; set; }
     public IPEndPoint LocalEndPoint => Local.Base;
     public IPEndPoint RemoteEndPoint => Remote.Address;
+    /// <summary>An ICE-TCP pair (RFC 6544): its checks and data go over the RFC 4571 connection between the two endpoints.</summary>
+    public bool IceTcp => Local.IsTcp;
     public string Foundation => Local.Foundation + "/" + Remote.Foundation;
     public IceCandidatePairState State { get; set; }
     public bool Nominated { get; set; }
@@ -72,7 +74,7 @@ internal sealed class IcePair
         return (Math.Min(g, d) << 32) + 2 * Math.Max(g, d) + (g > d ? 1UL : 0UL);
     }
 
-    public bool Matches(IPEndPoint local, IPEndPoint remote) => LocalEndPoint.Equals(local) && RemoteEndPoint.Equals(remote);
+    public bool Matches(IPEndPoint local, IPEndPoint remote, bool iceTcp = false) => iceTcp == IceTcp && LocalEndPoint.Equals(local) && RemoteEndPoint.Equals(remote);
 }
 
 /// <summary>
@@ -99,7 +101,7 @@ internal sealed class IceGeneration : IDisposable
     public List<IceCandidate> RemoteCandidates { get; } = new();
     public List<IcePair> Pairs { get; } = new();
     /// <summary>The pairs by (local base, remote address): finding the pair of a check is O(1) (no quadratic pairing).</summary>
-    public Dictionary<(IPEndPoint Local, IPEndPoint Remote), IcePair> PairIndex { get; } = new();
+    public Dictionary<(IPEndPoint Local, IPEndPoint Remote, bool IceTcp), IcePair> PairIndex { get; } = new();
     /// <summary>The pairs by foundation, for the initial states of RFC 8445 section 6.1.2.6.</summary>
     public Dictionary<string, List<IcePair>> PairsByFoundation { get; } = new();
     public TriggeredCheckQueue Triggered { get; } = new();

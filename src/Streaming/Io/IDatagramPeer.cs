@@ -17,6 +17,23 @@ public interface IDatagramPeer
     /// <summary>A datagram arrived on <paramref name="local"/> from <paramref name="remote"/>. The span is valid only during the call.</summary>
     void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now);
 
+    /// <summary>
+    /// One RFC 4571 frame read from an ICE-TCP connection (RFC 6544) that a peer opened to the driver's listening
+    /// socket <paramref name="local"/> from <paramref name="remote"/>. Default: ignored (a peer without ICE-TCP).
+    /// </summary>
+    void HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now) { }
+
+    /// <summary>
+    /// Like <see cref="TryPollTransmit(Span{byte}, out int, out IPEndPoint?, out IPEndPoint)"/>; <paramref name="iceTcp"/>
+    /// true sends the bytes as one RFC 4571 frame on the ICE-TCP connection between the two endpoints instead of a
+    /// UDP datagram. Default: the UDP form.
+    /// </summary>
+    bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out bool iceTcp)
+    {
+        iceTcp = false;
+        return TryPollTransmit(destination, out written, out local, out remote);
+    }
+
     /// <summary>The deadline from <see cref="PollTimeout"/> passed.</summary>
     void HandleTimeout(TimeSpan now);
 

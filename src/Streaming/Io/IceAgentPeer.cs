@@ -17,7 +17,7 @@ public sealed class IceAgentPeer : IDatagramPeer
 
     private readonly ApplicationDataHandler? _onData;
     private readonly Channel<IceEvent> _events = Channel.CreateUnbounded<IceEvent>(new UnboundedChannelOptions { SingleWriter = true });
-    private readonly Queue<(byte[] Buffer, int Length, IPEndPoint Local, IPEndPoint Remote)> _outgoing = new();
+    private readonly Queue<(byte[] Buffer, int Length, IPEndPoint Local, IPEndPoint Remote, bool IceTcp)> _outgoing = new();
     private readonly Queue<IPEndPoint> _released = new();
 
     public IceAgentPeer(IceAgent agent, ApplicationDataHandler? onApplicationData = null)
@@ -41,15 +41,27 @@ public sealed class IceAgentPeer : IDatagramPeer
             _onData?.Invoke(datagram, now);
     }
 
+    public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    {
+        if (Agent.HandleIceTcpFrame(frame, local, remote, now, out var data) == IceReceiveResult.ApplicationData)
+            _onData?.Invoke(data, now);
+    }
+
     public void HandleTimeout(TimeSpan now) => Agent.HandleTimeout(now);
 
-    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
+    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote) =>
+        TryPollTransmit(destination, out written, out local, out remote, out _);
+
+    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out bool iceTcp)
     {
-        if (Agent.TryPollTransmit(destination, out var t))
+        iceTcp = false;
+        while (Agent.TryPollTransmit(destination, out var t))
         {
+            if (t.Tcp) continue;   // to a TURN server over TCP: this driver does not carry it
             written = t.Length;
             local = t.Local;
             remote = t.Remote;
+            iceTcp = t.IceTcp;
             return true;
         }
         if (_outgoing.TryDequeue(out var o))
@@ -59,6 +71,7 @@ public sealed class IceAgentPeer : IDatagramPeer
             written = o.Length;
             local = o.Local;
             remote = o.Remote;
+            iceTcp = o.IceTcp;
             return true;
         }
         written = 0;
@@ -95,7 +108,7 @@ public sealed class IceAgentPeer : IDatagramPeer
         if (!result.CanSend) return result;
         var buffer = ArrayPool<byte>.Shared.Rent(datagram.Length);
         datagram.CopyTo(buffer);
-        _outgoing.Enqueue((buffer, datagram.Length, result.Local!, result.Remote!));
+        _outgoing.Enqueue((buffer, datagram.Length, result.Local!, result.Remote!, result.IceTcp));
         return result;
     }
 }

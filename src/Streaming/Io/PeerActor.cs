@@ -97,6 +97,27 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         return true;
     }
 
+    /// <summary>Hands a frame of an ICE-TCP connection to the peer; like <see cref="Deliver"/>.</summary>
+    public bool DeliverFrame(UdpDriver.IceTcpConnection connection, byte[] buffer, int length, bool isStun, out bool bufferTaken)
+    {
+        bufferTaken = false;
+        if (Volatile.Read(ref _stopped) != 0) return false;
+        if (_inline && isStun && TryEnter())
+        {
+            RunInline(new Datagram(null!, buffer, length, connection.Remote, isStun, default) { Tcp = connection });
+            return true;
+        }
+        if (Interlocked.Increment(ref _queuedDatagrams) > _driver.Options.InboxCapacity)
+        {
+            Interlocked.Decrement(ref _queuedDatagrams);
+            return false;
+        }
+        _datagrams.Enqueue(new Datagram(null!, buffer, length, connection.Remote, isStun, _driver.Now) { Tcp = connection });
+        bufferTaken = true;
+        Schedule();
+        return true;
+    }
+
     /// <summary>The timer reached the armed deadline (called on the timer's thread).</summary>
     public void OnTimer()
     {
@@ -124,7 +145,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         t_current = this;
         try
         {
-            if (datagram.Buffer is not null) HandleDatagram(datagram.Socket, datagram.Buffer.AsSpan(0, datagram.Length), datagram.Remote, now);
+            if (datagram.Buffer is not null) HandleDatagram(datagram, now);
             Volatile.Write(ref _timerFired, 0);
             Finish(now);
         }
@@ -211,7 +232,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
                 if (_datagrams.TryDequeue(out var d))
                 {
                     Interlocked.Decrement(ref _queuedDatagrams);
-                    try { HandleDatagram(d.Socket, d.Buffer.AsSpan(0, d.Length), d.Remote, Monotonic(d.ReceivedAt)); }
+                    try { HandleDatagram(d, Monotonic(d.ReceivedAt)); }
                     finally { _driver.Buffers.Return(d.Buffer); }
                 }
                 else if (_work.TryDequeue(out var w))
@@ -234,12 +255,14 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         Leave(handOff: true);
     }
 
-    private void HandleDatagram(UdpDriver.BoundSocket socket, ReadOnlySpan<byte> datagram, IPEndPoint remote, TimeSpan now)
+    private void HandleDatagram(in Datagram d, TimeSpan now)
     {
         if (socket.Member != _home) MoveHome(socket.Member);
         try
         {
-            _peer.HandleDatagram(datagram, socket.LocalEndPoint, remote, now);
+            var data = d.Buffer.AsSpan(0, d.Length);
+            if (d.Tcp is { } tcp) _peer.HandleIceTcpFrame(data, tcp.Local, tcp.Remote, now);
+            else _peer.HandleDatagram(data, d.Socket.LocalEndPoint, d.Remote, now);
             Drain();
         }
         catch (Exception e) { PeerError(e); }
@@ -314,12 +337,14 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
                 // The peer writes straight into the thread's batch: no copy between its transmit and the send.
                 var batch = SendBatch.ForThread;
                 var reserved = batch.Reserve(_driver.Options.MaxDatagramSize);
-                if (!_peer.TryPollTransmit(reserved, out var length, out var from, out var to)) return;
+                if (!_peer.TryPollTransmit(reserved, out var length, out var from, out var to, out var tcp)) return;
+                if (tcp) { _driver.SendIceTcp(this, from, to, reserved[..length]); continue; }
                 if (Resolve(from, to, reserved[..length], out var socket, out var address)) batch.Commit(socket, address, length);
                 continue;
             }
             _sendBuffer ??= new byte[_driver.Options.MaxDatagramSize];
-            if (!_peer.TryPollTransmit(_sendBuffer, out var written, out var local, out var remote)) return;
+            if (!_peer.TryPollTransmit(_sendBuffer, out var written, out var local, out var remote, out var iceTcp)) return;
+            if (iceTcp) { _driver.SendIceTcp(this, local, remote, _sendBuffer.AsSpan(0, written)); continue; }
             if (Resolve(local, remote, _sendBuffer.AsSpan(0, written), out var s, out var a)) SendNow(s, a, _sendBuffer.AsSpan(0, written));
         }
     }
@@ -462,7 +487,11 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     [LoggerMessage(Level = LogLevel.Error, Message = "A peer threw while handling an input; the input is lost, the peer goes on")]
     private static partial void LogPeerError(ILogger logger, Exception exception);
 
-    private readonly record struct Datagram(UdpDriver.BoundSocket Socket, byte[] Buffer, int Length, IPEndPoint Remote, bool IsStun, TimeSpan ReceivedAt);
+    private readonly record struct Datagram(UdpDriver.BoundSocket Socket, byte[] Buffer, int Length, IPEndPoint Remote, bool IsStun, TimeSpan ReceivedAt)
+    {
+        /// <summary>The ICE-TCP connection the frame came on (Socket is then null).</summary>
+        public UdpDriver.IceTcpConnection? Tcp { get; init; }
+    }
 
     // The time the peer is given never goes back: a datagram stamped before a deadline the peer already ran at is
     // handed that deadline's time. Only touched while the actor runs (one thread at a time).

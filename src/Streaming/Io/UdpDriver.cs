@@ -165,6 +165,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
             Volatile.Write(ref _socketSnapshot, _sockets.ToArray());
         }
         foreach (var bound in members) StartReceiving(bound);
+        ListenIceTcp(members[0].LocalEndPoint);
         return members[0].LocalEndPoint;
     }
 
@@ -275,6 +276,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
     internal void Unregister(PeerActor actor)
     {
         _actors.TryRemove(actor, out _);
+        CloseIceTcpOf(actor);
         if (Volatile.Read(ref _transactionCount) > 0)
             foreach (var (key, owner) in _byTransaction)
                 if (owner == actor && _byTransaction.TryRemove(new KeyValuePair<(ulong, uint), PeerActor>(key, owner))) Interlocked.Decrement(ref _transactionCount);
@@ -512,6 +514,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _stop.CancelAsync().ConfigureAwait(false);
+        await StopIceTcpAsync().ConfigureAwait(false);
         BoundSocket[] sockets;
         lock (_sockets) sockets = _sockets.ToArray();
         foreach (var s in sockets)

@@ -4,6 +4,7 @@ namespace Transport.Streaming.Io;
 public sealed class UdpDriverCounters
 {
     internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups, _inline, _handoffs, _sendCalls, _receiveCalls, _droppedOversize, _unroutedRequests, _transactionsNotNoted, _routesForgotten, _fiveTupleConflicts;
+    internal long _tcpAccepted, _tcpRefused, _tcpClosedBadLength, _tcpClosedGarbage, _tcpClosedSlow, _tcpFramesReceived, _tcpFramesSent, _tcpDroppedMedia, _tcpDroppedQueueFull, _tcpSendNoConnection, _tcpClosed;
 
     /// <summary>Datagrams received on all sockets.</summary>
     public long Received => Interlocked.Read(ref _received);
@@ -53,4 +54,27 @@ public sealed class UdpDriverCounters
     public long Handoffs => Interlocked.Read(ref _handoffs);
     /// <summary>Exceptions thrown by a peer while handling an input (a bug in the peer: logged, never fatal to the driver).</summary>
     public long PeerErrors => Interlocked.Read(ref _peerErrors);
+
+    /// <summary>ICE-TCP connections accepted (within the bounds).</summary>
+    public long IceTcpAccepted => Interlocked.Read(ref _tcpAccepted);
+    /// <summary>ICE-TCP connections refused at accept: over <see cref="IceTcpOptions.MaxConnections"/> or <see cref="IceTcpOptions.MaxConnectionsPerAddress"/>.</summary>
+    public long IceTcpRefused => Interlocked.Read(ref _tcpRefused);
+    /// <summary>ICE-TCP connections closed for a length prefix of zero or above the frame limit.</summary>
+    public long IceTcpClosedBadLength => Interlocked.Read(ref _tcpClosedBadLength);
+    /// <summary>ICE-TCP connections closed for garbage: a first frame that is no STUN request naming a registered peer, or a frame of no WebRTC kind.</summary>
+    public long IceTcpClosedGarbage => Interlocked.Read(ref _tcpClosedGarbage);
+    /// <summary>ICE-TCP connections closed because the peer had not answered on them within <see cref="IceTcpOptions.FirstFrameTimeout"/> (slow loris).</summary>
+    public long IceTcpClosedSlow => Interlocked.Read(ref _tcpClosedSlow);
+    /// <summary>ICE-TCP connections closed, for any reason (the peer closed, an error, a bound, the driver or the peer stopped).</summary>
+    public long IceTcpClosed => Interlocked.Read(ref _tcpClosed);
+    /// <summary>Frames read from ICE-TCP connections and handed to peers.</summary>
+    public long IceTcpFramesReceived => Interlocked.Read(ref _tcpFramesReceived);
+    /// <summary>Frames queued to ICE-TCP connections.</summary>
+    public long IceTcpFramesSent => Interlocked.Read(ref _tcpFramesSent);
+    /// <summary>Media frames (RTP/RTCP) dropped because the connection's queue held <see cref="IceTcpOptions.SendQueueBytes"/>.</summary>
+    public long IceTcpDroppedMedia => Interlocked.Read(ref _tcpDroppedMedia);
+    /// <summary>Frames of any kind dropped because the connection's queue held <see cref="IceTcpOptions.MaxSendQueueBytes"/>.</summary>
+    public long IceTcpDroppedQueueFull => Interlocked.Read(ref _tcpDroppedQueueFull);
+    /// <summary>Frames a peer sent to an ICE-TCP connection that is gone (or not its own).</summary>
+    public long IceTcpSendNoConnection => Interlocked.Read(ref _tcpSendNoConnection);
 }

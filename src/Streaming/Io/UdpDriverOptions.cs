@@ -52,6 +52,51 @@ public sealed record UdpDriverOptions
     /// </summary>
     public int ReceiveSockets { get; init; } = 1;
 
+    /// <summary>ICE-TCP (RFC 6544) listening sockets and their bounds; see <see cref="IceTcpOptions"/>.</summary>
+    public IceTcpOptions IceTcp { get; init; } = new();
+
     /// <summary>Deadlines that are already due are handled at once, at most this many times in a row, before the driver re-arms the timer. Default 64.</summary>
     public int MaxImmediateTimeouts { get; init; } = 64;
+}
+
+/// <summary>
+/// ICE-TCP (RFC 6544) on the <see cref="UdpDriver"/>: a listening TCP socket next to each bound UDP socket, whose
+/// accepted connections carry RFC 4571 frames (2-byte length) to the peer whose ICE username fragment the first
+/// frame's STUN Binding request names. Every resource is bounded: connections per remote address and in all, the
+/// time a connection may take before the peer answers on it (slow loris), the frame size, and the bytes queued to
+/// send on a slow connection.
+/// </summary>
+public sealed record IceTcpOptions
+{
+    /// <summary>Listen for ICE-TCP connections. Default true; peer connections then signal passive TCP host candidates.</summary>
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>The TCP port; null (default) takes the UDP socket's port number (a port already taken is skipped and logged).</summary>
+    public int? Port { get; init; }
+
+    /// <summary>Connections open at once over all listeners; more are refused (closed at accept, counted). Default 1024.</summary>
+    public int MaxConnections { get; init; } = 1024;
+
+    /// <summary>Connections open at once from one remote IP address; more are refused (counted). Default 16.</summary>
+    public int MaxConnectionsPerAddress { get; init; } = 16;
+
+    /// <summary>
+    /// How long an accepted connection may stay before its peer answered on it (an authenticated check was answered):
+    /// a connection that sends nothing, an incomplete frame, or only checks nobody can authenticate is closed then
+    /// (counted as slow). Default 10 s.
+    /// </summary>
+    public TimeSpan FirstFrameTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Bytes queued to send on one connection above which media (RTP/RTCP) frames are dropped (counted); the socket
+    /// is slower than the stream. Default 256 KiB.
+    /// </summary>
+    public int SendQueueBytes { get; init; } = 256 * 1024;
+
+    /// <summary>
+    /// Bytes queued above which every frame, DTLS and STUN included, is dropped (counted): to DTLS and SCTP that is a
+    /// loss, which SCTP's retransmission and congestion control answer as on UDP (it slows down); nothing grows
+    /// without bound. Default 1 MiB.
+    /// </summary>
+    public int MaxSendQueueBytes { get; init; } = 1024 * 1024;
 }

@@ -43,6 +43,8 @@ public sealed partial class PeerConnection : IAsyncDisposable
         _eventReader = new EventReader(this, _events.Reader);
         _release = new ReleaseWork(this);
         foreach (var local in driver.LocalEndPoints) _core.AddHostCandidate(local);
+        // ICE-TCP (RFC 6544): a passive TCP host candidate per listening socket of the driver (UdpDriverOptions.IceTcp).
+        foreach (var local in driver.IceTcpEndPoints) _core.Ice.AddTcpHostCandidate(local);
         _time = driver.Time;
         _handle = driver.Register(new Runner(this));
     }
@@ -347,6 +349,19 @@ public sealed partial class PeerConnection : IAsyncDisposable
         {
             owner.CountReceived(datagram.Length);
             Core.HandleDatagram(datagram, local, remote, now);
+        }
+
+        public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+        {
+            owner.CountReceived(frame.Length);
+            Core.HandleIceTcpFrame(frame, local, remote, now);
+        }
+
+        public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out bool iceTcp)
+        {
+            if (!Core.TryPollTransmit(destination, out written, out local, out remote, out iceTcp)) return false;
+            owner.CountSent(written);
+            return true;
         }
 
         public void HandleTimeout(TimeSpan now) => Core.HandleTimeout(now);

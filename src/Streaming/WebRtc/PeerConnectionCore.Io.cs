@@ -30,18 +30,28 @@ public sealed partial class PeerConnectionCore
     private readonly List<string> _localUsernameFragments = new(2);
 
     /// <summary>A datagram from the 5-tuple: STUN to ICE; DTLS (20-63) and SRTP (128-191) only from a valid pair.</summary>
-    public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
+        HandleInput(datagram, local, remote, iceTcp: false, now);
+
+    /// <summary>
+    /// A frame from an ICE-TCP connection (RFC 6544) the peer opened to our passive TCP candidate: handled like a
+    /// datagram; DTLS, SCTP and SRTP run over it unchanged.
+    /// </summary>
+    public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
+        HandleInput(frame, local, remote, iceTcp: true, now);
+
+    private void HandleInput(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now)
     {
         Advance(now);
         // What a TURN server relayed arrives unwrapped (a slice of the datagram) in `data`.
-        var iceResult = Ice.HandleDatagram(datagram, local, remote, now, out var data);
+        var iceResult = iceTcp ? Ice.HandleIceTcpFrame(datagram, local, remote, now, out var data) : Ice.HandleDatagram(datagram, local, remote, now, out data);
         if (iceResult == IceReceiveResult.Stun && ConnectionProgress.IsBindingRequest(datagram))
         {
             if (!_progress.Has(ConnectionMilestone.FirstCheckReceived)) Reach(ConnectionMilestone.FirstCheckReceived, now, ConnectionProgress.Pair(remote, local));
             OnPeerCheck(now);
         }
         if (iceResult == IceReceiveResult.Dropped && _dtls is null && !_closing && DatagramClassifier.Classify(datagram) == DatagramKind.Dtls)
-            KeepEarlyDtls(datagram, local, remote);
+            KeepEarlyDtls(datagram, local, remote, iceTcp);
         else if (iceResult == IceReceiveResult.ApplicationData)
         {
             switch (DatagramClassifier.Classify(data))
@@ -51,7 +61,7 @@ public sealed partial class PeerConnectionCore
                     // before we even have its answer, keep it for when we do.
                     if (_dtls is null && _dtlsClient == false && _remote is not null && !_closing) StartDtls(false, now);
                     if (_dtls is not null) _dtls.HandleDatagram(data, now);
-                    else if (!_closing) KeepEarlyDtls(datagram, local, remote);   // kept as it came: replayed through ICE
+                    else if (!_closing) KeepEarlyDtls(datagram, local, remote, iceTcp);   // kept as it came: replayed through ICE
                     else DroppedDatagrams++;
                     break;
                 case DatagramKind.Rtp:
@@ -87,19 +97,20 @@ public sealed partial class PeerConnectionCore
     // the datagrams wait here, bounded, and go through ICE again when DTLS starts: without this the peer would
     // wait a whole retransmission timeout (1 s by default).
     private const int EarlyDtlsLimit = 4;
-    private readonly List<(byte[] Data, IPEndPoint Local, IPEndPoint Remote)> _earlyDtls = new();
+    private readonly List<(byte[] Data, IPEndPoint Local, IPEndPoint Remote, bool IceTcp)> _earlyDtls = new();
 
-    private void KeepEarlyDtls(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote)
+    private void KeepEarlyDtls(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp)
     {
         if (_earlyDtls.Count >= EarlyDtlsLimit) { DroppedDatagrams++; return; }
-        _earlyDtls.Add((datagram.ToArray(), local, remote));
+        _earlyDtls.Add((datagram.ToArray(), local, remote, iceTcp));
     }
 
     private void ReplayEarlyDtls(TimeSpan now)
     {
-        foreach (var (data, local, remote) in _earlyDtls)
+        foreach (var (data, local, remote, iceTcp) in _earlyDtls)
         {
-            if (Ice.HandleDatagram(data, local, remote, now, out var payload) == IceReceiveResult.ApplicationData) _dtls?.HandleDatagram(payload, now);
+            var result = iceTcp ? Ice.HandleIceTcpFrame(data, local, remote, now, out var payload) : Ice.HandleDatagram(data, local, remote, now, out payload);
+            if (result == IceReceiveResult.ApplicationData) _dtls?.HandleDatagram(payload, now);
             else DroppedDatagrams++;
         }
         _earlyDtls.Clear();
@@ -142,8 +153,13 @@ public sealed partial class PeerConnectionCore
     }
 
     /// <summary>ICE's own packets first, then queued SRTP, DTLS records, then RTCP and retransmissions on the selected pair.</summary>
-    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
+    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote) =>
+        TryPollTransmit(destination, out written, out local, out remote, out _);
+
+    /// <summary>Like the UDP form; <paramref name="iceTcp"/> says the bytes go as one RFC 4571 frame on the ICE-TCP connection between the endpoints.</summary>
+    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out bool iceTcp)
     {
+        iceTcp = false;
         while (Ice.TryPollTransmit(destination, out var t))
         {
             if (t.Tcp) { DroppedDatagrams++; continue; }   // TCP to a TURN server: the UDP driver does not carry it
@@ -152,17 +168,18 @@ public sealed partial class PeerConnectionCore
             written = t.Length;
             local = t.Local;
             remote = t.Remote;
+            iceTcp = t.IceTcp;
             return true;
         }
         while (TryPollQueuedMedia(destination, out written))
-            if (Route(destination, ref written, out local, out remote)) return true;
+            if (Route(destination, ref written, out local, out remote, out iceTcp)) return true;
         // While ICE has no pair to send on yet (checks still running), DTLS keeps its datagrams: a server flight
         // answering an early ClientHello waits for our first valid pair instead of being lost.
         while (_dtls is not null && (Ice.CanSendData || Ice.State is IceConnectionState.Failed or IceConnectionState.Closed)
                && _dtls.TryPollTransmit(destination, out written))
-            if (Route(destination, ref written, out local, out remote)) return true;
+            if (Route(destination, ref written, out local, out remote, out iceTcp)) return true;
         while (TryPollMediaTransmit(destination, out written))
-            if (Route(destination, ref written, out local, out remote)) return true;
+            if (Route(destination, ref written, out local, out remote, out iceTcp)) return true;
         written = 0;
         local = null;
         remote = null!;
@@ -172,15 +189,17 @@ public sealed partial class PeerConnectionCore
     // A layer's datagram in destination[..written] goes on the pair ICE sends on: as it is on a direct pair (no copy),
     // wrapped for the TURN server (ChannelData or a Send indication) on a relayed one. False when it cannot go (ICE
     // failed or closed, or a relay over TCP, which this driver does not carry): counted.
-    private bool Route(Span<byte> destination, ref int written, out IPEndPoint? local, out IPEndPoint remote)
+    private bool Route(Span<byte> destination, ref int written, out IPEndPoint? local, out IPEndPoint remote, out bool iceTcp)
     {
         var send = Ice.TrySend(_now);
+        iceTcp = send.IceTcp;
         if (send.CanSend && !send.Relayed)
         {
             local = send.Local;
             remote = send.Remote!;
             return true;
         }
+        iceTcp = false;
         if (send.CanSend)
         {
             var routeScratch = ArrayPool<byte>.Shared.Rent(Math.Max(written, 1));
