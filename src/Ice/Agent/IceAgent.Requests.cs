@@ -152,6 +152,8 @@ public sealed partial class IceAgent
             }
         }
 
+        // SPED: the DTLS datagram the peer carried reaches DTLS first, so the answer can carry our reply to it.
+        ReadSped(request, null);
         SendSuccess(request, g, local, remote);
 
         var pair = FindPair(checkList, local, remote);
@@ -198,6 +200,7 @@ public sealed partial class IceAgent
         var span = RentTransmit(out var buffer);
         var w = new StunMessageWriter(span, StunMessageType.BindingSuccess, request.TransactionId);
         w.AddXorAddress(StunAttributeType.XorMappedAddress, remote);
+        WriteSped(ref w, out _);
         w.AddMessageIntegrity(g.LocalKey);
         w.AddFingerprint();
         QueueTransmit(buffer, w.Length, local, remote);

@@ -99,8 +99,15 @@ public sealed record RemoteDescription(
         {
             BundleTag = sdp.Media[tag].Mid,
             BundleTagIndex = tag,
+            IceOptions = ReadIceOptions(sdp.Media[tag].GetAttribute("ice-options") ?? sdp.GetAttribute("ice-options")),
         };
     }
+
+    /// <summary>The a=ice-options tokens of the transport (RFC 8839 section 5.6: the BUNDLE-tag section's, else the session's).</summary>
+    public IReadOnlyList<string> IceOptions { get; init; } = [];
+
+    private static string[] ReadIceOptions(string? value) =>
+        value is null ? [] : value.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>
     /// The mid of the section whose transport the BUNDLE group uses (RFC 9143 section 7: the first mid of the group
