@@ -44,8 +44,9 @@ public sealed class PeerConnectionSetupTests
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
         var ice = new IceAgentOptions { SendBeforeNomination = sendBeforeNomination };
-        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = ice with { Role = IceRole.Controlling } });
-        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = ice with { Role = IceRole.Controlled } });
+        // The normal path (SPED saves a round trip more: SpedSetupTests).
+        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Sped = false, Ice = ice with { Role = IceRole.Controlling } });
+        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Sped = false, Ice = ice with { Role = IceRole.Controlled } });
         a.AddHostCandidate(endA);
         b.AddHostCandidate(endB);
         var offer = SessionDescription.Parse(a.CreateOffer(TimeSpan.Zero).ToString());
