@@ -81,11 +81,13 @@ public sealed class SpedChromiumTests(ITestOutputHelper output)
         """;
 
     [Theory]
-    [InlineData(true, true)]
-    [InlineData(true, false)]
-    [InlineData(false, true)]
-    [InlineData(false, false)]
-    public async Task ChromiumWithAndWithoutTheFieldTrialEchoes(bool chromiumOffers, bool trial)
+    [InlineData(true, true, DtlsVersion.Dtls13)]
+    [InlineData(true, false, DtlsVersion.Dtls13)]
+    [InlineData(false, true, DtlsVersion.Dtls13)]
+    [InlineData(false, false, DtlsVersion.Dtls13)]
+    [InlineData(true, true, DtlsVersion.Dtls12)]
+    [InlineData(false, true, DtlsVersion.Dtls12)]
+    public async Task ChromiumWithAndWithoutTheFieldTrialEchoes(bool chromiumOffers, bool trial, DtlsVersion ourMax)
     {
         using var ns = NetworkNamespace.Create(chromiumOffers ? "rtc-spo" : "rtc-spa");
         await using var driver = new UdpDriver();
@@ -94,6 +96,7 @@ public sealed class SpedChromiumTests(ITestOutputHelper output)
         var core = new PeerConnectionCore(new PeerConnectionOptions
         {
             Certificate = certificate,
+            DtlsMaxVersion = ourMax,
             Ice = new IceAgentOptions { Role = chromiumOffers ? IceRole.Controlled : IceRole.Controlling },
         });
         core.AddHostCandidate(local);
@@ -119,7 +122,7 @@ public sealed class SpedChromiumTests(ITestOutputHelper output)
             await handle.InvokeAsync(now => core.SetRemoteDescription(SessionDescription.Parse(chromiumSdp), now));
         }
         string IceOptions(string sdp) => string.Join(" | ", sdp.Split("\r\n").Where(l => l.StartsWith("a=ice-options", StringComparison.Ordinal)).Distinct());
-        output.WriteLine($"sped: chromium {(chromiumOffers ? "offers" : "answers")}, trial {trial}: chromium {IceOptions(chromiumSdp)}; ours {IceOptions(ourSdp)}");
+        output.WriteLine($"sped: chromium {(chromiumOffers ? "offers" : "answers")}, trial {trial}, our max {ourMax}: chromium {IceOptions(chromiumSdp)}; ours {IceOptions(ourSdp)}");
 
         var end = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (await page.EvaluateAsync<int>("() => window.echoes.length") < 5 && DateTime.UtcNow < end) await Task.Delay(20);
@@ -131,6 +134,7 @@ public sealed class SpedChromiumTests(ITestOutputHelper output)
         var echoes = await page.EvaluateAsync<string[]>("() => window.echoes");
         output.WriteLine($"sped: echoes {string.Join(",", echoes)}");
         Assert.Equal(["m0", "m1", "m2", "m3", "m4"], echoes);
+        Assert.Equal(ourMax, await handle.InvokeAsync(_ => core.Dtls?.Version));
         if (trial)
         {
             Assert.Contains("sped", chromiumSdp, StringComparison.Ordinal);
