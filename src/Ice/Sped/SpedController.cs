@@ -118,13 +118,15 @@ public sealed class SpedController
     }
 
     /// <summary>
-    /// Our side of the DTLS handshake is complete (we can send protected data). A DTLS 1.2 client has nothing more to
-    /// carry then (its last flight was answered by the server's Finished); it still acknowledges until the end.
+    /// Our side of the DTLS handshake is complete (we can send protected data). The side that sent the last flight
+    /// (the server in DTLS 1.2, the client in DTLS 1.3) keeps it until the peer acknowledges it; the other side (a 1.2
+    /// client got the server's Finished, a 1.3 server got the client's Finished) has nothing more to carry and only
+    /// acknowledges until the end.
     /// </summary>
     public void OnHandshakeComplete(bool isClient, bool isDtls13)
     {
         if (!IsActive) return;
-        if (isClient && !isDtls13) { _pending.Clear(); _next = 0; }
+        if (isClient != isDtls13) { _pending.Clear(); _next = 0; }
         State = SpedState.Pending;
     }
 

@@ -196,4 +196,25 @@ public sealed class SpedTests
             Assert.True(a.CompletedBySped);
         }
     }
+
+    [Theory]
+    [InlineData(true, false, false)]    // DTLS 1.2 client: the server's Finished ended it, nothing more to carry
+    [InlineData(false, false, true)]    // DTLS 1.2 server: keeps its CCS/Finished until acknowledged
+    [InlineData(true, true, true)]      // DTLS 1.3 client: keeps its Finished until acknowledged
+    [InlineData(false, true, false)]    // DTLS 1.3 server: the client's Finished ended it
+    public void OnlyTheSideThatSentTheLastFlightKeepsItAfterCompletion(bool isClient, bool isDtls13, bool keeps)
+    {
+        var a = new SpedController();
+        var b = new SpedController();
+        a.CaptureFlight([Dtls(100, 9)]);
+        Deliver(Message(b, out _), a);   // a confirmed (b carries an ACK attribute)
+        Assert.Equal(SpedState.Confirmed, a.State);
+        a.OnHandshakeComplete(isClient, isDtls13);
+        Assert.Equal(SpedState.Pending, a.State);
+        Assert.Equal(keeps ? 1 : 0, a.PendingDatagrams.Count);
+        Assert.True(StunMessage.TryRead(Message(a, out var crc), out var m));
+        Assert.Equal(keeps, crc is not null);
+        Assert.Equal(keeps, m.TryGetAttribute(SpedAttributes.DtlsInStun, out _));
+        Assert.True(m.TryGetAttribute(SpedAttributes.DtlsInStunAck, out _));   // still acknowledges
+    }
 }

@@ -26,19 +26,19 @@ public sealed class SpedSetupTests(ITestOutputHelper output)
         public double Rtts(TimeSpan t) => t / Rtt;
     }
 
-    private static Setup Run(bool spedA, bool spedB, DtlsVersion version, Action<VirtualLink>? configure = null)
+    private static Setup Run(bool spedA, bool spedB, DtlsVersion version, Action<VirtualLink>? configure = null, bool liteB = false)
     {
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
-        PeerConnectionOptions Options(bool sped, IceRole role) => new()
+        PeerConnectionOptions Options(bool sped, IceRole role, bool lite) => new()
         {
             Certificate = Certificate,
             Sped = sped,
             DtlsMaxVersion = version,
-            Ice = new IceAgentOptions { Role = role },
+            Ice = new IceAgentOptions { Role = role, Lite = lite },
         };
-        var a = new PeerConnectionCore(Options(spedA, IceRole.Controlling));
-        var b = new PeerConnectionCore(Options(spedB, IceRole.Controlled));
+        var a = new PeerConnectionCore(Options(spedA, IceRole.Controlling, false));
+        var b = new PeerConnectionCore(Options(spedB, IceRole.Controlled, liteB));
         a.AddHostCandidate(endA);
         b.AddHostCandidate(endB);
         var pa = new CorePeer(a, endA, endB);
@@ -106,6 +106,26 @@ public sealed class SpedSetupTests(ITestOutputHelper output)
         Assert.Equal(1, s.Link.Dropped);
         Assert.True(s.A.Dtls!.State == DtlsState.Connected && s.B.Dtls!.State == DtlsState.Connected);
         Assert.True(s.FirstMessage < TimeSpan.FromSeconds(2), $"first message at {s.FirstMessage}");
+    }
+
+    [Theory]
+    [InlineData(DtlsVersion.Dtls13)]
+    [InlineData(DtlsVersion.Dtls12)]
+    public void AnIceLiteAnswererCarriesItsFlightsInItsResponses(DtlsVersion version)
+    {
+        // B is ICE-lite (it never sends a check): every flight of its DTLS server goes in a Binding response.
+        var normal = Run(false, false, version, liteB: true);
+        var sped = Run(true, true, version, liteB: true);
+        Report($"{version} lite answerer, normal", normal);
+        Report($"{version} lite answerer, SPED", sped);
+        Assert.True(sped.B.Ice.IsLite);
+        Assert.Equal(version, sped.B.Dtls!.Version);
+        Assert.True(sped.A.Sped!.Counters.DatagramsReceived > 0, "A received nothing in STUN");
+        Assert.True(sped.B.Sped!.Counters.DatagramsReceived > 0, "B received nothing in STUN");
+        Assert.True(sped.A.DtlsCompletedBySped && sped.B.DtlsCompletedBySped);
+        Assert.True(sped.DtlsA + Rtt <= normal.DtlsA, $"A: SPED {sped.DtlsA} vs normal {normal.DtlsA}");
+        Assert.True(sped.DtlsB + Rtt <= normal.DtlsB, $"B: SPED {sped.DtlsB} vs normal {normal.DtlsB}");
+        Assert.True(sped.FirstMessage + Rtt <= normal.FirstMessage, $"message: SPED {sped.FirstMessage} vs normal {normal.FirstMessage}");
     }
 
     [Theory]
