@@ -173,7 +173,7 @@ public sealed partial class IceAgent
         DrainTransactions();
     }
 
-    private byte[] WriteCheck(IceGeneration g, IcePair pair, bool useCandidate, out int length, out bool spedSent, out uint? spedCrc)
+    private byte[] WriteCheck(IceGeneration g, IcePair pair, bool useCandidate, out int length, out bool spedSent, out uint? spedCrc, bool spedData = true)
     {
         var buffer = new byte[256 + (Options.Software?.Length ?? 0) * 3 + (Sped is { IsActive: true } ? SpedAttributes.MaxStunBody : 0)];
         Span<byte> tid = stackalloc byte[StunHeader.TransactionIdSize];
@@ -186,7 +186,7 @@ public sealed partial class IceAgent
             IceCandidate.ComputePriority(IceCandidateType.PeerReflexive, IceCandidate.LocalPreferenceOf(pair.Local.Priority)));
         Role.WriteRoleAttribute(ref w, TieBreaker);
         if (useCandidate) w.AddFlag(StunAttributeType.UseCandidate);
-        spedCrc = WriteSped(ref w, out spedSent);
+        spedCrc = WriteSped(ref w, out spedSent, spedData);
         w.AddMessageIntegrity(g.RemoteKey!);
         w.AddFingerprint();
         length = w.Length;

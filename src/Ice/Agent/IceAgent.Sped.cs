@@ -12,10 +12,10 @@ public sealed partial class IceAgent
     /// </summary>
     public SpedController? Sped { get; set; }
 
-    private uint? WriteSped(ref StunMessageWriter w, out bool wroteAny)
+    private uint? WriteSped(ref StunMessageWriter w, out bool wroteAny, bool carryData = true)
     {
         wroteAny = false;
-        return Sped is { IsActive: true } sped ? sped.Write(ref w, out wroteAny) : null;
+        return Sped is { IsActive: true } sped ? sped.Write(ref w, out wroteAny, carryData) : null;
     }
 
     private void ReadSped(in StunMessage message, uint? requestCrc)
@@ -32,6 +32,14 @@ public sealed partial class IceAgent
         for (var i = 0; i < SpedController.MaxPendingDatagrams && sped.Uncarried > 0; i++)
         {
             var request = WriteCheck(g, pair, useCandidate: false, out var length, out var spedSent, out var spedCrc);
+            var t = new StunClientTransaction(request.AsSpan(0, length), Options.CheckRetransmission);
+            _outgoing.Add(new Outgoing(OutgoingKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, SpedSent = spedSent, SpedCrc = spedCrc });
+            t.Start(now);
+        }
+        // A lite peer answers only: requests that carry just our acknowledgement give its flight responses to ride in.
+        for (var n = sped.TakeExtraRequests(); n > 0; n--)
+        {
+            var request = WriteCheck(g, pair, useCandidate: false, out var length, out var spedSent, out var spedCrc, spedData: false);
             var t = new StunClientTransaction(request.AsSpan(0, length), Options.CheckRetransmission);
             _outgoing.Add(new Outgoing(OutgoingKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, SpedSent = spedSent, SpedCrc = spedCrc });
             t.Start(now);

@@ -78,6 +78,24 @@ public sealed class SpedController
     /// <summary>Counters.</summary>
     public SpedCounters Counters { get; } = new();
 
+    /// <summary>
+    /// For a peer that only answers (ICE-lite): each of its responses carries one datagram, so with our first carrying
+    /// check we also send this many requests that carry only the acknowledgement, and the peer's whole reply to our
+    /// first flight (a DTLS 1.3 server flight with a post-quantum key share is two or three datagrams at the SPED MTU)
+    /// comes back in one round trip. 0 (the default) for a full peer, which sends requests of its own.
+    /// </summary>
+    public int ExtraRequestsForLitePeer { get; set; }
+
+    private bool _extraRequestsSent;
+
+    // How many ack-only requests to send now (once).
+    internal int TakeExtraRequests()
+    {
+        if (_extraRequestsSent || !IsActive || ExtraRequestsForLitePeer <= 0) return 0;
+        _extraRequestsSent = true;
+        return Math.Min(ExtraRequestsForLitePeer, MaxPendingDatagrams);
+    }
+
     /// <summary>Called with each DTLS datagram the peer carried (before the answer to its request is written).</summary>
     public SpedDatagramHandler? DatagramReceived { get; set; }
 
@@ -159,7 +177,7 @@ public sealed class SpedController
     /// Adds the SPED attributes to a Binding request or response being written (before MESSAGE-INTEGRITY), within the
     /// size cap. Returns the CRC-32 of the datagram carried, if any (a response to it acknowledges it implicitly).
     /// </summary>
-    internal uint? Write(ref StunMessageWriter w, out bool wroteAny)
+    internal uint? Write(ref StunMessageWriter w, out bool wroteAny, bool carryData = true)
     {
         wroteAny = false;
         if (!IsActive) return null;
@@ -178,6 +196,7 @@ public sealed class SpedController
             wroteAny = true;
         }
         else return null;
+        if (!carryData) return null;
         body = w.Length - StunHeader.Size;
         if (_pending.Count > 0)
         {

@@ -22,6 +22,7 @@ public sealed partial class PeerConnectionCore
     private readonly List<byte[]> _spedEarly = new();
     private const int MaxSpedEarly = 4;
     private bool _spedFlushed, _spedEnded;
+    private const int LitePeerExtraRequests = 3;
 
     /// <summary>SPED's state and counters when it was offered or answered (null: not in use on this connection).</summary>
     public SpedController? Sped => _sped;
@@ -56,6 +57,8 @@ public sealed partial class PeerConnectionCore
             _sped.TurnOff();
             return;
         }
+        // An ICE-lite peer answers only: a few extra requests give its first flight responses to ride in.
+        _sped.ExtraRequestsForLitePeer = remote.Ice.Lite ? LitePeerExtraRequests : 0;
         if (_sped.IsActive && _dtlsClient == true && _dtls is null && !_closing) StartDtls(true, now);
         FeedEarlySped();
     }

@@ -217,4 +217,25 @@ public sealed class SpedTests
         Assert.Equal(keeps, m.TryGetAttribute(SpedAttributes.DtlsInStun, out _));
         Assert.True(m.TryGetAttribute(SpedAttributes.DtlsInStunAck, out _));   // still acknowledges
     }
+
+    [Fact]
+    public void ForALitePeerTheExtraRequestsAreTakenOnceAndCarryOnlyTheAck()
+    {
+        var sped = new SpedController { ExtraRequestsForLitePeer = 3 };
+        sped.CaptureFlight([Dtls(100, 1)]);
+        sped.ReportDtlsDatagram(Dtls(60, 2));
+        Assert.Equal(3, sped.TakeExtraRequests());
+        Assert.Equal(0, sped.TakeExtraRequests());
+        var buffer = new byte[1500];
+        var w = new StunMessageWriter(buffer, StunMessageType.BindingRequest, Tid);
+        Assert.Null(sped.Write(ref w, out var wrote, carryData: false));
+        Assert.True(wrote);
+        w.AddFingerprint();
+        Assert.True(StunMessage.TryRead(buffer.AsSpan(0, w.Length), out var m));
+        Assert.False(m.TryGetAttribute(SpedAttributes.DtlsInStun, out _));
+        Assert.True(m.TryGetAttribute(SpedAttributes.DtlsInStunAck, out var ack));
+        Assert.Equal(4, ack.Length);
+        Assert.Equal(0, sped.Counters.DatagramsSent);
+        Assert.Equal(0, new SpedController().TakeExtraRequests());   // a full peer: none
+    }
 }
