@@ -186,6 +186,7 @@ public sealed partial class IceAgent
         }
         if (CountsForLiveness(pair)) OnTrafficReceived(now);
         if (checkList == _current) Mode.OnRequest(this, pair, request.HasUseCandidate, now);
+        if (checkList == _current) SpedRecheck(pair, now);
         return IceReceiveResult.Stun;
     }
 

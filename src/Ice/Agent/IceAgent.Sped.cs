@@ -23,6 +23,20 @@ public sealed partial class IceAgent
         if (Sped is { IsActive: true } sped) sped.OnMessage(message, requestCrc);
     }
 
+    private HashSet<IcePair>? _spedRechecked;
+
+    // RFC 8445 section 7.3.1.4 asks for a new check when the peer checks a pair whose own check of ours is still in
+    // progress; the agent normally lets the check in flight be (it will be retransmitted). While SPED carries the
+    // handshake, a lost check of ours would leave our flight, and every datagram of the pair, waiting for that
+    // retransmission (500 ms): so then, once per pair, a new check goes at once (it carries the flight too).
+    private void SpedRecheck(IcePair pair, TimeSpan now)
+    {
+        if (Sped is not { IsActive: true } || CanSendData || !Mode.SendsChecks || pair.State != IceCandidatePairState.InProgress) return;
+        _spedRechecked ??= new HashSet<IcePair>();
+        if (!_spedRechecked.Add(pair)) return;
+        SendCheck(pair, now);
+    }
+
     // A flight larger than one Binding message (a post-quantum ClientHello takes two datagrams): before any pair can
     // carry data, the rest goes at once in extra Binding requests on the pair just checked, not one per Ta. They are
     // answered like consent requests (their responses carry SPED attributes too; their loss or timeout changes nothing).

@@ -72,6 +72,7 @@ public sealed partial class PeerConnectionCore
             if (_remote is null || _dtlsClient is null || _dtlsClient == true)
             {
                 if (_spedEarly.Count < MaxSpedEarly) _spedEarly.Add(datagram.ToArray());
+                else DroppedDatagrams++;
                 return;
             }
             StartDtls(false, _now, replayEarly: false);

@@ -26,7 +26,7 @@ public sealed class SpedSetupTests(ITestOutputHelper output)
         public double Rtts(TimeSpan t) => t / Rtt;
     }
 
-    private static Setup Run(bool spedA, bool spedB, DtlsVersion version, Action<VirtualLink>? configure = null, bool liteB = false)
+    private static Setup Run(bool spedA, bool spedB, DtlsVersion version, Action<VirtualLink>? configure = null, bool liteB = false, List<string>? trace = null)
     {
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
@@ -44,8 +44,12 @@ public sealed class SpedSetupTests(ITestOutputHelper output)
         var pa = new CorePeer(a, endA, endB);
         var pb = new CorePeer(b, endB, endA);
         var link = new VirtualLink(7, LinkConditions.Clean(OneWay), LinkConditions.Clean(OneWay));
+        TwoPeerDriver? driver = null;
+        if (trace is not null)
+            foreach (var end in new[] { LinkEnd.A, LinkEnd.B })
+                link.AddFilter(end, d => { trace.Add($"{driver?.Now.TotalMilliseconds,5} ms {end}->: {Describe(d.Span)}"); return false; }, _ => FilterAction.Pass);
         configure?.Invoke(link);
-        var driver = new TwoPeerDriver(pa, pb, link);
+        driver = new TwoPeerDriver(pa, pb, link);
         var offer = SessionDescription.Parse(a.CreateOffer(driver.Now).ToString());
         var answer = SessionDescription.Parse(b.CreateAnswer(offer, driver.Now).ToString());
         pb.Drain();
@@ -93,6 +97,28 @@ public sealed class SpedSetupTests(ITestOutputHelper output)
         Assert.Equal(0, sped.B.Dtls!.Counters.Retransmissions);
     }
 
+    // One line of the trace: a STUN message's class and SPED attributes, else the DTLS record type or SCTP.
+    private static string Describe(ReadOnlySpan<byte> d)
+    {
+        if (d.Length >= 20 && d[0] < 2)
+        {
+            var kind = d[0] == 0 && d[1] == 1 ? "request" : d[0] == 1 && d[1] == 1 ? "response" : $"stun {d[0]:x2}{d[1]:x2}";
+            var at = 20;
+            var parts = new List<string>();
+            while (at + 4 <= d.Length)
+            {
+                var type = (d[at] << 8) | d[at + 1];
+                var length = (d[at + 2] << 8) | d[at + 3];
+                if (type == SpedAttributes.DtlsInStun) parts.Add($"data {length}");
+                if (type == SpedAttributes.DtlsInStunAck) parts.Add($"ack {length / 4}");
+                if (type == 0x0025) parts.Add("use-candidate");
+                at += 4 + ((length + 3) & ~3);
+            }
+            return $"{kind} {d.Length} B {string.Join(", ", parts)}";
+        }
+        return d.Length > 0 && d[0] is > 19 and < 64 ? $"dtls {d.Length} B, first record type {d[0]}" : $"other {d.Length} B";
+    }
+
     [Theory]
     [InlineData(DtlsVersion.Dtls13, LinkEnd.A)]
     [InlineData(DtlsVersion.Dtls13, LinkEnd.B)]
@@ -101,11 +127,14 @@ public sealed class SpedSetupTests(ITestOutputHelper output)
     public void LosingTheFirstCarryingPacketStillCompletes(DtlsVersion version, LinkEnd from)
     {
         // The first STUN message from that end that carries a DTLS datagram (META-DTLS-IN-STUN, 0xC070) is lost.
-        var s = Run(true, true, version, link => link.DropNth(from, 1, d => d.Length > 20 && d.Span[0] < 2 && Carries(d.Span)));
+        var trace = new List<string>();
+        var s = Run(true, true, version, link => link.DropNth(from, 1, d => d.Length > 20 && d.Span[0] < 2 && Carries(d.Span)), trace: trace);
         Report($"{version} SPED, first carrying packet from {from} lost", s);
+        foreach (var line in trace.Take(60)) output.WriteLine(line);
         Assert.Equal(1, s.Link.Dropped);
         Assert.True(s.A.Dtls!.State == DtlsState.Connected && s.B.Dtls!.State == DtlsState.Connected);
-        Assert.True(s.FirstMessage < TimeSpan.FromSeconds(2), $"first message at {s.FirstMessage}");
+        // Not after ICE's 500 ms check retransmission: the peer's check on the pair brings a new check of ours at once.
+        Assert.True(s.FirstMessage <= 8 * Rtt, $"first message at {s.FirstMessage}");
     }
 
     [Theory]
