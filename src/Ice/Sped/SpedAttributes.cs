@@ -40,13 +40,14 @@ public static class SpedAttributes
     }
 
     /// <summary>
-    /// Reads an ACK value into <paramref name="crcs"/>; false (malformed) when its length is not a multiple of four.
-    /// Entries past the destination's length are ignored (Chromium sends at most four).
+    /// Reads an ACK value into <paramref name="crcs"/>; false (malformed, the draft says discard it) when its length is
+    /// not a multiple of four or exceeds <see cref="MaxAcks"/> CRC-32s (16 bytes). Entries past the destination's length
+    /// are ignored.
     /// </summary>
     public static bool TryReadAck(ReadOnlySpan<byte> value, Span<uint> crcs, out int count)
     {
         count = 0;
-        if (value.Length % 4 != 0) return false;
+        if (value.Length % 4 != 0 || value.Length > 4 * MaxAcks) return false;
         var n = Math.Min(value.Length / 4, crcs.Length);
         for (var i = 0; i < n; i++) crcs[i] = BinaryPrimitives.ReadUInt32BigEndian(value.Slice(4 * i));
         count = n;

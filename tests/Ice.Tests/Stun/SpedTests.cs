@@ -54,6 +54,9 @@ public sealed class SpedTests
         Assert.Equal(2, n);
         Assert.Equal(0xCBF43926u, read[1]);
         Assert.False(SpedAttributes.TryReadAck(value[..5], read, out _));
+        Assert.False(SpedAttributes.TryReadAck(new byte[20], read, out _));   // more than four CRC-32s
+        Assert.True(SpedAttributes.TryReadAck(new byte[16], read, out var four));
+        Assert.Equal(4, four);
         Assert.True(SpedAttributes.IsIceOption("sped") && SpedAttributes.IsIceOption("goog-sped-v1") && SpedAttributes.IsIceOption("googspedv1"));
         Assert.False(SpedAttributes.IsIceOption("trickle"));
     }
