@@ -135,7 +135,7 @@ public sealed partial class DtlsConnection : IDisposable
             Fail(DtlsFailureReason.HandshakeTimeout, null, $"Handshake not complete after {_options.HandshakeTimeout}.", sendAlert: false);
             return;
         }
-        if (_retransmitAt is { } at && _now >= at)
+        if (_retransmitAt is { } at && _now >= at && !RetransmissionPaused)
         {
             // RFC 6347 4.2.4.1: double the timer on each retransmission, up to the maximum.
             Counters.Retransmissions++;
@@ -173,7 +173,7 @@ public sealed partial class DtlsConnection : IDisposable
     public TimeSpan? PollTimeout()
     {
         if (State != DtlsState.Handshaking && !(State == DtlsState.Connected && _awaitingAck)) return null;
-        TimeSpan? t = _retransmitAt;
+        TimeSpan? t = RetransmissionPaused ? null : _retransmitAt;
         if (_handshakeDeadline is { } d && (t is null || d < t)) t = d;
         return t;
     }

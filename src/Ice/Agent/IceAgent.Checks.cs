@@ -26,6 +26,9 @@ public sealed partial class IceAgent
         public IceRole RoleAtSend { get; init; }
         /// <summary>Sent on an ICE-TCP connection (the pair's).</summary>
         public bool IceTcp { get; init; }
+        // SPED: whether the request carried SPED attributes, and the CRC-32 of the DTLS datagram it carried.
+        public bool SpedSent { get; init; }
+        public uint? SpedCrc { get; init; }
     }
 
     // ---------------- gathering ----------------
@@ -164,9 +167,11 @@ public sealed partial class IceAgent
         foreach (var o in _outgoing)
             if (o.Kind == OutgoingKind.Check && o.Pair == pair && !o.Transaction.IsCompleted) o.Transaction.Cancel(now);
         pair.State = IceCandidatePairState.InProgress;
-        var t = new StunClientTransaction(WriteCheck(g, pair, nominating, out var length).AsSpan(0, length), RetransmissionFor(pair));
-        _outgoing.Add(new Outgoing(OutgoingKind.Check, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, Nominating = nominating, RoleAtSend = Role.Role, IceTcp = pair.IceTcp });
+        var t = new StunClientTransaction(WriteCheck(g, pair, nominating, out var length, out var spedSent, out var spedCrc).AsSpan(0, length), RetransmissionFor(pair));
+        _outgoing.Add(new Outgoing(OutgoingKind.Check, t, pair.LocalEndPoint, pair.RemoteEndPoint)
+            { Pair = pair, Nominating = nominating, RoleAtSend = Role.Role, IceTcp = pair.IceTcp, SpedSent = spedSent, SpedCrc = spedCrc });
         t.Start(now);
+        SendSpedCarriers(g, pair, now);
         DrainTransactions();
     }
 
@@ -180,9 +185,9 @@ public sealed partial class IceAgent
     /// <summary>How long a check or consent check on an ICE-TCP pair waits for its answer (it is not retransmitted): 5 s, inside consent's 30 s.</summary>
     internal static readonly TimeSpan IceTcpCheckTimeout = TimeSpan.FromSeconds(5);
 
-    private byte[] WriteCheck(IceGeneration g, IcePair pair, bool useCandidate, out int length)
+    private byte[] WriteCheck(IceGeneration g, IcePair pair, bool useCandidate, out int length, out bool spedSent, out uint? spedCrc, bool spedData = true)
     {
-        var buffer = new byte[256 + (Options.Software?.Length ?? 0) * 3];
+        var buffer = new byte[256 + (Options.Software?.Length ?? 0) * 3 + (Sped is { IsActive: true } ? SpedAttributes.MaxStunBody : 0)];
         Span<byte> tid = stackalloc byte[StunHeader.TransactionIdSize];
         StunTransactionId.NewRandom().WriteTo(tid);
         var w = new StunMessageWriter(buffer, StunMessageType.BindingRequest, tid);
@@ -193,6 +198,7 @@ public sealed partial class IceAgent
             IceCandidate.ComputePriority(IceCandidateType.PeerReflexive, IceCandidate.LocalPreferenceOf(pair.Local.Priority)));
         Role.WriteRoleAttribute(ref w, TieBreaker);
         if (useCandidate) w.AddFlag(StunAttributeType.UseCandidate);
+        spedCrc = WriteSped(ref w, out spedSent, spedData);
         w.AddMessageIntegrity(g.RemoteKey!);
         w.AddFingerprint();
         length = w.Length;
@@ -295,6 +301,8 @@ public sealed partial class IceAgent
         // RFC 7675 section 5.1: any authenticated response on the pair we send on refreshes consent (selected or not).
         pair.LastResponseAt = now;
         if (pair == LivenessPair) _lastConsent = now;
+        // SPED: what the peer carried in its answer reaches DTLS before the pair's events do.
+        if (match.SpedSent) ReadSped(response, match.SpedCrc);
         if (match.Kind == OutgoingKind.Check)
         {
             if (response.TryGetXorMappedAddress(out var mapped)) LearnLocalPeerReflexive(pair, mapped);

@@ -250,9 +250,9 @@ public sealed partial class IceAgent
     {
         var g = pair.Generation;
         if (g.RemoteKey is null) return;
-        var request = WriteCheck(g, pair, useCandidate: false, out var length);
+        var request = WriteCheck(g, pair, useCandidate: false, out var length, out var spedSent, out var spedCrc);
         var t = new StunClientTransaction(request.AsSpan(0, length), RetransmissionFor(pair));
-        _outgoing.Add(new Outgoing(OutgoingKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, IceTcp = pair.IceTcp });
+        _outgoing.Add(new Outgoing(OutgoingKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, IceTcp = pair.IceTcp, SpedSent = spedSent, SpedCrc = spedCrc });
         t.Start(now);
         DrainTransactions();
     }

@@ -171,6 +171,8 @@ public sealed partial class IceAgent
             }
         }
 
+        // SPED: the DTLS datagram the peer carried reaches DTLS first, so the answer can carry our reply to it.
+        ReadSped(request, null);
         SendSuccess(request, g, local, remote, iceTcp);
 
         var pair = FindPair(checkList, local, remote, iceTcp);
@@ -208,6 +210,7 @@ public sealed partial class IceAgent
         }
         if (CountsForLiveness(pair)) OnTrafficReceived(now);
         if (checkList == _current) Mode.OnRequest(this, pair, request.HasUseCandidate, now);
+        if (checkList == _current) SpedRecheck(pair, now);
         return IceReceiveResult.Stun;
     }
 
@@ -222,6 +225,7 @@ public sealed partial class IceAgent
         var span = RentTransmit(out var buffer);
         var w = new StunMessageWriter(span, StunMessageType.BindingSuccess, request.TransactionId);
         w.AddXorAddress(StunAttributeType.XorMappedAddress, remote);
+        WriteSped(ref w, out _);
         w.AddMessageIntegrity(g.LocalKey);
         w.AddFingerprint();
         QueueTransmit(buffer, w.Length, local, remote, iceTcp);

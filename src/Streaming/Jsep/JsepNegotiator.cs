@@ -223,7 +223,7 @@ public static class JsepNegotiator
         if (local.EndOfCandidates) m.AddAttribute("end-of-candidates");
         m.AddAttribute("ice-ufrag", local.Ice.UsernameFragment);
         m.AddAttribute("ice-pwd", local.Ice.Password);
-        m.AddAttribute("ice-options", "trickle");
+        m.AddAttribute("ice-options", local.ExtraIceOptions.Count == 0 ? "trickle" : "trickle " + string.Join(' ', local.ExtraIceOptions));
         m.AddAttribute("fingerprint", local.Fingerprint.ToString());
         m.AddAttribute("setup", setup.ToSdp());
     }

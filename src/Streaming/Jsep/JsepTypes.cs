@@ -112,6 +112,8 @@ public sealed record LocalSessionParameters(IceParameters Ice, SdpFingerprint Fi
     /// <see cref="DtlsRole.Client"/> (a=setup:active). See <see cref="JsepNegotiator.RoleFor"/> for why passive.
     /// </summary>
     public DtlsRole AnswerRole { get; init; } = DtlsRole.Server;
+    /// <summary>ice-options tokens after <c>trickle</c> (SPED's, when offered or answered).</summary>
+    public IReadOnlyList<string> ExtraIceOptions { get; init; } = [];
     /// <summary>Session id for the o= line.</summary>
     public ulong SessionId { get; init; } = (ulong)Random.Shared.NextInt64(1, long.MaxValue) >> 1;
 }

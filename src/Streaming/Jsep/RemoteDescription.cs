@@ -102,8 +102,15 @@ public sealed record RemoteDescription(
             BundleTag = sdp.Media[tag].Mid,
             BundleTagIndex = tag,
             SctpInit = sctpInit,
+            IceOptions = ReadIceOptions(sdp.Media[tag].GetAttribute("ice-options") ?? sdp.GetAttribute("ice-options")),
         };
     }
+
+    /// <summary>The a=ice-options tokens of the transport (RFC 8839 section 5.6: the BUNDLE-tag section's, else the session's).</summary>
+    public IReadOnlyList<string> IceOptions { get; init; } = [];
+
+    private static string[] ReadIceOptions(string? value) =>
+        value is null ? [] : value.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>
     /// The data channel section's <c>a=sctp-init</c> value as written (SNAP, draft-hancke-tsvwg-snap), or null; read it

@@ -60,7 +60,7 @@ public sealed partial class PeerConnectionCore
                     // The peer's first flight may come before our own check on the pair succeeded: be ready for it;
                     // before we even have its answer, keep it for when we do.
                     if (_dtls is null && _dtlsClient == false && _remote is not null && !_closing) StartDtls(false, now);
-                    if (_dtls is not null) _dtls.HandleDatagram(data, now);
+                    if (_dtls is not null) { _dtls.HandleDatagram(data, now); SpedAfterDirectDtls(data); }
                     else if (!_closing) KeepEarlyDtls(datagram, local, remote, iceTcp);   // kept as it came: replayed through ICE
                     else DroppedDatagrams++;
                     break;
@@ -84,7 +84,7 @@ public sealed partial class PeerConnectionCore
     // that dropped it; its first check tells us it is ready now, so the flight goes again at once, not after a timer.
     private void OnPeerCheck(TimeSpan now)
     {
-        if (_dtls is { IsClient: true } dtls && !_peerCheckedBeforeDtls && !_peerReadySignalled)
+        if (_dtls is { IsClient: true } dtls && _sped is not { IsActive: true } && !_peerCheckedBeforeDtls && !_peerReadySignalled)
         {
             _peerReadySignalled = true;
             dtls.HandlePeerReady(now);
@@ -126,7 +126,7 @@ public sealed partial class PeerConnectionCore
     {
         Advance(now);
         if (Ice.PollTimeout() is { } i && i <= now) Ice.HandleTimeout(now);
-        if (_dtls?.PollTimeout() is { } d && d <= now) _dtls.HandleTimeout(now);
+        if (_dtls?.PollTimeout() is { } d && d <= now) { _dtls.HandleTimeout(now); CaptureSpedFlight(); }
         if (_sctp?.PollTimeout() is { } s && s <= now) _sctp.HandleTimeout(now);
         HandleMediaTimeout(now);
         Pump(now);
@@ -171,6 +171,8 @@ public sealed partial class PeerConnectionCore
             iceTcp = t.IceTcp;
             return true;
         }
+        while (TryPollSpedDirect(destination, out written))
+            if (Route(destination, ref written, out local, out remote)) return true;
         while (TryPollQueuedMedia(destination, out written))
             if (Route(destination, ref written, out local, out remote, out iceTcp)) return true;
         // While ICE has no pair to send on yet (checks still running), DTLS keeps its datagrams: a server flight
@@ -243,6 +245,7 @@ public sealed partial class PeerConnectionCore
         PumpSctpToDtls(now);
         while (_sctp is not null && _sctp.TryPollEvent(out var s)) OnSctpEvent(s, now);
         PumpSctpToDtls(now);
+        SpedAfterInput(now);
     }
 
     private void PumpSctpToDtls(TimeSpan now)
@@ -300,7 +303,7 @@ public sealed partial class PeerConnectionCore
 
     // rtt: the round trip of the check that validated the pair, when known; it scales DTLS's first retransmission
     // timeout (DtlsOptions.RoundTripTime) instead of RFC 6347's 1 s.
-    private void StartDtls(bool client, TimeSpan now, TimeSpan? rtt = null)
+    private void StartDtls(bool client, TimeSpan now, TimeSpan? rtt = null, bool replayEarly = true)
     {
         _peerCheckedBeforeDtls = _peerChecked;
         var fingerprint = _remote!.Fingerprints[0];
@@ -319,11 +322,15 @@ public sealed partial class PeerConnectionCore
             MaxVersion = _options.DtlsMaxVersion,
         };
         if (_options.DtlsGroups is { } groups) options = options with { Groups = groups };
+        // SPED: datagrams small enough for a Binding message; the checks resend the flight while they carry it.
+        if (_sped is { IsActive: true }) options = options with { Mtu = SpedAttributes.DtlsMtu };
         // ICE already proved the peer's address (RFC 8445), so the server needs no HelloVerifyRequest cookie round.
         _dtls = client ? DtlsConnection.CreateClient(options) : DtlsConnection.CreateServer(options);
         Reach(ConnectionMilestone.DtlsStarted, now, client ? "as client" : "as server");
+        if (_sped is { IsActive: true } && !Ice.CanSendData) _dtls.PauseRetransmission();
         if (client) _dtls.Start(now);
-        else ReplayEarlyDtls(now);
+        else if (replayEarly) ReplayEarlyDtls(now);
+        CaptureSpedFlight();
     }
 
     private void OnDtlsEvent(DtlsEvent e, TimeSpan now)
@@ -331,8 +338,9 @@ public sealed partial class PeerConnectionCore
         switch (e)
         {
             case DtlsConnected c:
+                _sped?.OnHandshakeComplete(_dtlsClient == true, _dtls!.Version == DtlsVersion.Dtls13);
                 Reach(ConnectionMilestone.DtlsConnected, now, $"as {(_dtlsClient == true ? "client" : "server")}, {_dtls!.Version}, {c.CipherSuite}, {_dtls.Group}, " +
-                    $"{_dtls.Counters.Retransmissions} retransmissions, {_dtls.Counters.Dropped} records dropped" +
+                    $"{_dtls.Counters.Retransmissions} retransmissions, {_dtls.Counters.Dropped} records dropped" + SpedMilestoneDetail() +
                     (c.SrtpProfile is { } srtp ? $", SRTP {srtp}" : ", no SRTP"));
                 if (c.SrtpKeys is { } keys && c.SrtpProfile is { } profile)
                     _srtp = SrtpSession.Create(MapProfile(profile), _dtls!.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 2 * (keys.LocalKey.Length + keys.LocalSalt.Length)), _dtlsClient == true, _options.Srtp);
@@ -353,6 +361,7 @@ public sealed partial class PeerConnectionCore
                 Transition(ConnectionState.Closed, new ConnectionReason(ConnectionLayer.Dtls, "close_notify from the peer"));
                 break;
             case DtlsFailed f:
+                _sped?.OnDtlsFailed();
                 Transition(ConnectionState.Failed, new ConnectionReason(ConnectionLayer.Dtls, f.Message));
                 break;
         }

@@ -61,6 +61,7 @@ public sealed partial class PeerConnectionCore
         {
             _weOffered = true;
             StartGathering();
+            PrepareSped(null);
             offer = JsepNegotiator.CreateOffer(LocalParameters(endOfCandidates: false, SnapInitForOffer()));
             _offerRestartsIce = false;
         }
@@ -99,6 +100,7 @@ public sealed partial class PeerConnectionCore
         }
         _weOffered = false;
         StartGathering();
+        if (!_negotiated) PrepareSped(remote);
         var answer = JsepNegotiator.CreateAnswer(offer, LocalParameters(endOfCandidates: false, SnapInitForAnswer(remote)));
         Stamp(answer);
         if (answer.BundleGroup is [var tag, ..] && tag != remote.BundleTag) remote = remote.WithBundleTag(offer, tag);
@@ -205,6 +207,7 @@ public sealed partial class PeerConnectionCore
         }
         if (remote.EndOfCandidates) Ice.AddRemoteEndOfCandidates(now);
         if (_state == ConnectionState.New) Transition(ConnectionState.Connecting, new ConnectionReason(ConnectionLayer.Ice, "checks started"));
+        if (previous is null) StartSped(remote, now);
         Pump(now);
     }
 

@@ -94,6 +94,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
             Media = LocalMediaSections(),
             UseRtx = _options.Media.UseRtx,
             TransportCc = _options.Media.TransportCc,
+            ExtraIceOptions = _spedIceOptions,
         };
 
     /// <summary>

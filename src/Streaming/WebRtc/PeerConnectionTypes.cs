@@ -57,6 +57,12 @@ public sealed record PeerConnectionOptions
     public DtlsVersion DtlsMaxVersion { get; init; } = DtlsVersion.Dtls13;
     /// <summary>DTLS: the lowest version accepted (<see cref="Transport.Dtls.DtlsOptions.MinVersion"/>; default 1.2).</summary>
     public DtlsVersion DtlsMinVersion { get; init; } = DtlsVersion.Dtls12;
+    /// <summary>
+    /// SPED (draft-hancke-webrtc-sped): offer the ice-option (<c>sped goog-sped-v1 googspedv1</c>) and, when the peer
+    /// offers or answers it, carry the DTLS handshake in the ICE checks (one round trip less to DTLS connected);
+    /// without it on the peer's side, or when the peer stops carrying it, DTLS goes the normal path. Default true.
+    /// </summary>
+    public bool Sped { get; init; } = true;
     /// <summary>DTLS: key exchange groups in preference order; null: <see cref="Transport.Dtls.DtlsOptions.Groups"/>'s default (X25519MLKEM768 first for 1.3).</summary>
     public IReadOnlyList<DtlsNamedGroup>? DtlsGroups { get; init; }
     /// <summary>

@@ -25,8 +25,9 @@ public sealed class ConnectionMilestoneTests
     {
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
-        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        // The normal path: DTLS starts on a valid pair (with SPED the client starts before the first check).
+        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Sped = false, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
+        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Sped = false, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
         a.AddHostCandidate(endA);
         b.AddHostCandidate(endB);
         var pa = new Adapter(a, endA, endB);

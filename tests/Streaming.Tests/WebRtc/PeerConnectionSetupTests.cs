@@ -44,9 +44,9 @@ public sealed class PeerConnectionSetupTests
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
         var ice = new IceAgentOptions { SendBeforeNomination = sendBeforeNomination };
-        // The four-way SCTP handshake path (SNAP off; SetupRoundTripTests counts what SNAP saves).
-        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Snap = false, Ice = ice with { Role = IceRole.Controlling } });
-        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Snap = false, Ice = ice with { Role = IceRole.Controlled } });
+        // The four-way SCTP handshake path (SNAP and SPED off; SetupRoundTripTests and SpedSetupTests count what they save).
+        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Snap = false, Sped = false, Ice = ice with { Role = IceRole.Controlling } });
+        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Snap = false, Sped = false, Ice = ice with { Role = IceRole.Controlled } });
         a.AddHostCandidate(endA);
         b.AddHostCandidate(endB);
         var offer = SessionDescription.Parse(a.CreateOffer(TimeSpan.Zero).ToString());

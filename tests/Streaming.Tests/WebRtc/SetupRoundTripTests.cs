@@ -104,8 +104,8 @@ public sealed class SetupRoundTripTests(ITestOutputHelper output)
     {
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
-        var a = new PeerConnectionCore(c.Configure(new PeerConnectionOptions { Certificate = CertificateA, Ice = new IceAgentOptions { Role = IceRole.Controlling } }));
-        var b = new PeerConnectionCore((c.ConfigureAnswerer ?? c.Configure)(new PeerConnectionOptions { Certificate = CertificateB, Ice = new IceAgentOptions { Role = IceRole.Controlled } }));
+        var a = new PeerConnectionCore(c.Configure(new PeerConnectionOptions { Certificate = CertificateA, Sped = false, Ice = new IceAgentOptions { Role = IceRole.Controlling } }));
+        var b = new PeerConnectionCore((c.ConfigureAnswerer ?? c.Configure)(new PeerConnectionOptions { Certificate = CertificateB, Sped = false, Ice = new IceAgentOptions { Role = IceRole.Controlled } }));
         a.AddHostCandidate(endA);
         b.AddHostCandidate(endB);
         var pa = new Peer(a, endA, endB, sendsOnOpen: true);
