@@ -257,7 +257,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
 
     private void HandleDatagram(in Datagram d, TimeSpan now)
     {
-        if (socket.Member != _home) MoveHome(socket.Member);
+        if (d.Socket is { } socket && socket.Member != _home) MoveHome(socket.Member);   // an ICE-TCP frame has no UDP socket
         try
         {
             var data = d.Buffer.AsSpan(0, d.Length);

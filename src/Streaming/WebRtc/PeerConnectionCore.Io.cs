@@ -172,7 +172,7 @@ public sealed partial class PeerConnectionCore
             return true;
         }
         while (TryPollSpedDirect(destination, out written))
-            if (Route(destination, ref written, out local, out remote)) return true;
+            if (Route(destination, ref written, out local, out remote, out iceTcp)) return true;
         while (TryPollQueuedMedia(destination, out written))
             if (Route(destination, ref written, out local, out remote, out iceTcp)) return true;
         // While ICE has no pair to send on yet (checks still running), DTLS keeps its datagrams: a server flight
