@@ -53,6 +53,9 @@ public sealed class RetransmissionCache
         _sequences[slot] = sequence;
     }
 
+    /// <summary>Takes the next RTX sequence number for a packet of our own on the RTX stream (padding for probes).</summary>
+    public ushort TakeRtxSequence() => _rtxSequence++;
+
     /// <summary>True when <paramref name="sequence"/> is still cached.</summary>
     public bool Contains(ushort sequence) => _sequences[sequence % Capacity] == sequence;
 

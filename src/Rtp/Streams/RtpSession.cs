@@ -73,6 +73,20 @@ public sealed partial class RtpSession
         _send[ssrc] = new SendStream(ssrc, clockRate, cache);
     }
 
+    /// <summary>
+    /// The RTX stream of send stream <paramref name="mediaSsrc"/> and its next sequence number, for a padding packet
+    /// (bandwidth probing, RFC 4588 streams carry them in libwebrtc); false without RTX.
+    /// </summary>
+    public bool TryTakeRtxSequence(uint mediaSsrc, out RtxParameters rtx, out ushort sequence)
+    {
+        sequence = 0;
+        rtx = null!;
+        if (!_send.TryGetValue(mediaSsrc, out SendStream? stream) || stream.Cache.Rtx is not { } r) return false;
+        rtx = r;
+        sequence = stream.Cache.TakeRtxSequence();
+        return true;
+    }
+
     /// <summary>Declares a stream we receive, with its RTP clock rate.</summary>
     public void AddReceiveStream(uint ssrc, int clockRate)
     {

@@ -322,6 +322,12 @@ public sealed record MediaOptions
     /// message at once for the first packet after a silence). Default 100 ms.
     /// </summary>
     public TimeSpan TransportCcFeedbackInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+    /// <summary>
+    /// Send-side congestion control (issue 21): with transport-cc negotiated, a bandwidth estimator reads the peer's
+    /// feedback and a pacer lets our media out at a multiple of its target (start, minimum and maximum rates, pacing,
+    /// data channel share; see docs/rtp.md). Null: no estimate, media leaves as the application sends it.
+    /// </summary>
+    public Transport.Rtp.Congestion.CongestionControlOptions? Congestion { get; init; } = new();
     /// <summary>Mean RTCP report interval (RFC 3550 6.2; randomized 0.5-1.5x). Default 1 s.</summary>
     public TimeSpan ReportInterval { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>RTCP CNAME (RFC 7022); null makes a random one.</summary>

@@ -217,7 +217,12 @@ public sealed partial class PeerConnectionCore
     private void PumpSctpToDtls(TimeSpan now)
     {
         if (_sctp is null || _dtls is not { State: DtlsState.Connected }) return;
-        while (_sctp.TryPollTransmit(_scratch, now, out var n)) _dtls.Send(_scratch.AsSpan(0, n));
+        // While media waits in the pacer, data channels get their share of the estimate (MediaPacer.DataMayGo).
+        while ((_pacer is null || _pacer.DataMayGo(now)) && _sctp.TryPollTransmit(_scratch, now, out var n))
+        {
+            _dtls.Send(_scratch.AsSpan(0, n));
+            _pacer?.OnDataSent(n);
+        }
     }
 
     private void OnIceEvent(IceEvent e, TimeSpan now)
