@@ -24,6 +24,13 @@ public sealed record CongestionControlOptions
     /// </summary>
     public double DataChannelShare { get; init; } = 0.2;
 
+    /// <summary>
+    /// A new video frame is refused (<c>MediaSendResult.Congested</c>) while the pacer holds more than the target
+    /// bitrate sends in this time: after a step down of the path, what the application sent at the old rate would
+    /// otherwise keep the bottleneck's queue full for seconds. Default 100 ms.
+    /// </summary>
+    public TimeSpan MaxPacerQueueTime { get; init; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Probe at start (bursts at 3x and 6x the start rate, then doubling while probes succeed). Default true.</summary>
     public bool ProbeAtStart { get; init; } = true;
 
@@ -38,6 +45,7 @@ public sealed record CongestionControlOptions
         if (StartBitrate < MinBitrate || StartBitrate > MaxBitrate) throw new ArgumentOutOfRangeException(nameof(StartBitrate), "The start bitrate is outside [min, max].");
         if (PacingFactor is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(PacingFactor), "The pacing factor is 1-100.");
         if (PacingInterval < TimeSpan.FromMilliseconds(1) || PacingInterval > TimeSpan.FromMilliseconds(100)) throw new ArgumentOutOfRangeException(nameof(PacingInterval), "The pacing interval is 1-100 ms.");
+        if (MaxPacerQueueTime <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaxPacerQueueTime), "The pacer queue time must be positive.");
         if (DataChannelShare is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(DataChannelShare), "The data channel share is 0-1.");
     }
 }

@@ -66,6 +66,9 @@ internal sealed class MediaPacer
     /// <summary>Retransmissions dropped because their ring was full.</summary>
     public long RetransmissionsDropped { get; private set; }
 
+    /// <summary>Retransmissions not queued because the same packet already waited here (a repeated NACK).</summary>
+    public long RetransmissionsCoalesced { get; private set; }
+
     /// <summary>Padding packets sent for probes.</summary>
     public long PaddingPackets { get; private set; }
 
@@ -96,6 +99,12 @@ internal sealed class MediaPacer
     /// <summary>Keeps a retransmission (plain RTP) until the budget lets it go; false (counted) when its ring is full.</summary>
     public bool TryQueueRetransmission(ReadOnlySpan<byte> packet)
     {
+        // The receiver repeats its NACK while our answer waits here (congested): the copy already waiting will do.
+        if (_retransmissions.HoldsSameExceptSequence(packet))
+        {
+            RetransmissionsCoalesced++;
+            return true;
+        }
         if (!_retransmissions.TryReserve(out var slot) || packet.Length > slot.Length)
         {
             RetransmissionsDropped++;

@@ -36,6 +36,13 @@ public enum MediaSendResult
     QueueFull,
     /// <summary>The input could not be packetized (empty frame, packet too large, malformed RTP).</summary>
     Invalid,
+    /// <summary>
+    /// Video only: the pacer already holds more than the target bitrate lets out in
+    /// <see cref="Transport.Rtp.Congestion.CongestionControlOptions.MaxPacerQueueTime"/>, so the frame was not sent (as
+    /// an encoder drops a frame when the path cannot carry it; counted in <see cref="MediaCounters.FramesDroppedCongested"/>).
+    /// Send the next one, at the lower <see cref="PeerConnectionCore.TargetBitrate"/>.
+    /// </summary>
+    Congested,
 }
 
 /// <summary>

@@ -243,6 +243,7 @@ public sealed partial class PeerConnectionCore
         var check = CanSendMedia(track);
         if (check != MediaSendResult.Sent) return check;
         if (frame.IsEmpty) return MediaSendResult.Invalid;
+        if (track.Kind == MediaKind.Video && PacerHoldsTooMuch()) { MediaCounters.FramesDroppedCongested++; return MediaSendResult.Congested; }
         var max = _options.Media.MaxPayloadSize;
         var result = MediaSendResult.Sent;
         switch (track.Payload)
@@ -422,6 +423,8 @@ public sealed class MediaCounters
     public long SendQueueFull;
     /// <summary>Packets SRTP could not protect (key exhausted).</summary>
     public long ProtectFailures;
+    /// <summary>Video frames refused with <see cref="MediaSendResult.Congested"/> (the pacer held too much).</summary>
+    public long FramesDroppedCongested;
     /// <summary>Padding packets sent for bandwidth probes (RTX padding, see <see cref="PeerConnectionCore.BandwidthEstimator"/>).</summary>
     public long PaddingPacketsSent;
 }

@@ -261,6 +261,7 @@ public sealed partial class PeerConnectionCore
             }
             else
             {
+                _rtp!.OnRetransmissionSent(destination[..written], _now);
                 if (!TryFinishRtp(destination, written, -1, out n)) { written = 0; return false; }
                 _pacer?.OnSent(n);
                 CountRetransmission(destination);
@@ -350,6 +351,23 @@ internal sealed class MediaSendQueue(int capacity, int slotSize)
     {
         _lengths[(_head + Count) % capacity] = length;
         Count++;
+    }
+
+    /// <summary>
+    /// Whether a waiting packet equals <paramref name="packet"/> but for its sequence number (bytes 2-3): the same
+    /// retransmission asked for again (an RTX copy differs from the last only in its RTX sequence number).
+    /// </summary>
+    public bool HoldsSameExceptSequence(ReadOnlySpan<byte> packet)
+    {
+        if (packet.Length < 12) return false;
+        for (var i = 0; i < Count; i++)
+        {
+            var index = (_head + i) % capacity;
+            if (_lengths[index] != packet.Length) continue;
+            var held = _slab.AsSpan(index * slotSize, packet.Length);
+            if (held[..2].SequenceEqual(packet[..2]) && held[4..].SequenceEqual(packet[4..])) return true;
+        }
+        return false;
     }
 
     /// <summary>The length of the packet <see cref="Dequeue"/> gives next.</summary>

@@ -14,6 +14,7 @@ public sealed partial class PeerConnectionCore
 {
     private MediaPacer? _pacer;
     private long? _reportedTarget;
+    private TimeSpan _resendInterval;
 
     /// <summary>
     /// The send-side bandwidth estimator, once an exchange negotiated transport-cc in the one-byte form and
@@ -23,15 +24,27 @@ public sealed partial class PeerConnectionCore
 
     /// <summary>
     /// What our media should be sent at now, in bits per second (set the encoder from it; <see cref="TargetBitrateChanged"/>
-    /// tells its changes), or null without an estimator.
+    /// tells its changes), or null without an estimator: the estimate, less the rate it takes to send what waits in the
+    /// pacer within a second (libwebrtc's encoder pushback: after a step down of the path the backlog drains instead of
+    /// the encoder adding to it), never below the minimum.
     /// </summary>
-    public long? TargetBitrate => BandwidthEstimator?.TargetBitrate;
+    public long? TargetBitrate => BandwidthEstimator is { } e ? ApplicationTarget(e) : null;
+
+    private long ApplicationTarget(SendSideBandwidthEstimator e) =>
+        Math.Max(e.Options.MinBitrate, e.TargetBitrate - (_pacer?.QueuedBytes ?? 0) * 8);
+
+    /// <summary>The pacer (diagnostics: its counters), once media was sent.</summary>
+    internal MediaPacer? Pacer_ => _pacer;
 
     /// <summary>Media packets waiting in the pacer.</summary>
     public int PacedPackets => _pacer?.Count ?? 0;
 
     private MediaPacer Pacer() => _pacer ??= new MediaPacer(_options.Media.Congestion ?? new CongestionControlOptions(),
         _options.Media.SendQueuePackets, _options.Media.MaxPayloadSize + 128);
+
+    /// <summary>Whether the pacer holds more than the target lets out in MaxPacerQueueTime (a new video frame is then refused).</summary>
+    private bool PacerHoldsTooMuch() =>
+        BandwidthEstimator is { } e && _pacer is { } p && p.QueuedBytes * 8 > e.TargetBitrate * e.Options.MaxPacerQueueTime.TotalSeconds;
 
     /// <summary>Called where the transport-cc sender is made: the estimator reads its feedback, the pacer follows it.</summary>
     private void AttachEstimator()
@@ -48,7 +61,13 @@ public sealed partial class PeerConnectionCore
     /// <summary>After feedback: a target that moved is an event.</summary>
     private void ReportTargetBitrate(TimeSpan now)
     {
-        if (BandwidthEstimator is { } e && e.TryTakeTargetChange(out var bitrate) && bitrate != _reportedTarget)
+        if (BandwidthEstimator is not { } e) return;
+        // A packet is resent at most once per round trip; the round trip swings with the queue, so the interval
+        // follows it up at once and down slowly (10 % a feedback).
+        _resendInterval = TimeSpan.FromTicks(Math.Max((long)(e.RoundTripTime.Ticks * 1.5), (long)(_resendInterval.Ticks * 0.9)));
+        if (_rtp is not null) _rtp.MinRetransmitInterval = _resendInterval;
+        var bitrate = ApplicationTarget(e);
+        if (_reportedTarget is not { } last || Math.Abs(bitrate - last) > last / 50 || bitrate != last && (bitrate == e.Options.MinBitrate || bitrate == e.Options.MaxBitrate))
         {
             _reportedTarget = bitrate;
             _events.Enqueue(new TargetBitrateChanged(now, bitrate));
@@ -69,6 +88,7 @@ public sealed partial class PeerConnectionCore
                 if (length <= 0) { pacer.AbandonProbe(); continue; }
             }
             var cluster = pacer.ProbeCluster;
+            if (kind == PacedKind.Retransmission) _rtp?.OnRetransmissionSent(destination[..length], _now);   // read before SRTP
             if (!TryFinishRtp(destination, length, cluster, out written)) continue;
             pacer.OnSent(written);
             if (kind == PacedKind.Retransmission) CountRetransmission(destination);
