@@ -112,6 +112,7 @@ public sealed class AimdRateController
     private double MultiplicativeIncrease(long nowMicros)
     {
         double seconds = _lastChange < 0 ? 0 : Math.Min((nowMicros - _lastChange) / 1e6, 1.0);
+        if (seconds <= 0) return 0;   // no time, no growth (two updates at one instant)
         return Math.Max(Bitrate * (Math.Pow(1.08, seconds) - 1), 1000);
     }
 

@@ -31,6 +31,14 @@ public sealed record CongestionControlOptions
     /// </summary>
     public TimeSpan MaxPacerQueueTime { get; init; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// The congestion window (bytes sent and not yet reported by feedback) is the target over the path's lowest round
+    /// trip plus this much: beyond it only audio (and a packet every 250 ms) leaves the pacer, which bounds the queue
+    /// we can build at the bottleneck while the delay signal lags (a step down of the path). libwebrtc's experiment
+    /// runs 350 ms; 200 ms keeps the queue under 100 ms after a 4x step down. Default 200 ms.
+    /// </summary>
+    public TimeSpan CongestionWindowQueueTime { get; init; } = TimeSpan.FromMilliseconds(200);
+
     /// <summary>Probe at start (bursts at 3x and 6x the start rate, then doubling while probes succeed). Default true.</summary>
     public bool ProbeAtStart { get; init; } = true;
 
@@ -46,6 +54,7 @@ public sealed record CongestionControlOptions
         if (PacingFactor is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(PacingFactor), "The pacing factor is 1-100.");
         if (PacingInterval < TimeSpan.FromMilliseconds(1) || PacingInterval > TimeSpan.FromMilliseconds(100)) throw new ArgumentOutOfRangeException(nameof(PacingInterval), "The pacing interval is 1-100 ms.");
         if (MaxPacerQueueTime <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaxPacerQueueTime), "The pacer queue time must be positive.");
+        if (CongestionWindowQueueTime < TimeSpan.FromMilliseconds(50) || CongestionWindowQueueTime > TimeSpan.FromSeconds(5)) throw new ArgumentOutOfRangeException(nameof(CongestionWindowQueueTime), "The congestion window queue time is 50 ms - 5 s.");
         if (DataChannelShare is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(DataChannelShare), "The data channel share is 0-1.");
     }
 }

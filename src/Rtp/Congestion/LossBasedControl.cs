@@ -41,6 +41,7 @@ public sealed class LossBasedControl
     {
         _received += received;
         _lost += lost;
+        Forget(nowMicros);   // "the lowest rate of the last second" must not see older ones
         int total = _received + _lost;
         if (total >= MinPackets)
         {
@@ -80,11 +81,7 @@ public sealed class LossBasedControl
 
     private void Remember(long nowMicros, double bitrate)
     {
-        while (_historyCount > 0 && _history[_historyStart].At < nowMicros - 1_000_000)
-        {
-            _historyStart = (_historyStart + 1) % _history.Length;
-            _historyCount--;
-        }
+        Forget(nowMicros);
         if (_historyCount == _history.Length)
         {
             _historyStart = (_historyStart + 1) % _history.Length;
@@ -92,5 +89,14 @@ public sealed class LossBasedControl
         }
         _history[(_historyStart + _historyCount) % _history.Length] = (nowMicros, bitrate);
         _historyCount++;
+    }
+
+    private void Forget(long nowMicros)
+    {
+        while (_historyCount > 0 && _history[_historyStart].At < nowMicros - 1_000_000)
+        {
+            _historyStart = (_historyStart + 1) % _history.Length;
+            _historyCount--;
+        }
     }
 }

@@ -77,10 +77,11 @@ public sealed class SendSideBandwidthEstimator
 
     /// <summary>
     /// Bytes the pacer lets be in flight (sent and not yet reported by feedback): the target over the path's round
-    /// trip plus 350 ms (libwebrtc's congestion window experiment, as Chromium runs it). Beyond it only audio leaves,
-    /// so a queue that the delay signal reacts to too late (a step down of the path) cannot keep growing.
+    /// trip plus <see cref="CongestionControlOptions.CongestionWindowQueueTime"/> (libwebrtc's congestion window
+    /// experiment). Beyond it only audio leaves, so a queue that the delay signal reacts to too late (a step down of
+    /// the path) cannot keep growing.
     /// </summary>
-    public long CongestionWindowBytes => (long)(TargetBitrate * ((MinRoundTripTime ?? TimeSpan.FromMilliseconds(100)).TotalSeconds + 0.35) / 8);
+    public long CongestionWindowBytes => (long)(TargetBitrate * ((MinRoundTripTime ?? TimeSpan.FromMilliseconds(100)) + _options.CongestionWindowQueueTime).TotalSeconds / 8);
 
     /// <summary>Feedback reports read (packets).</summary>
     public long PacketsReported { get; private set; }
