@@ -36,12 +36,14 @@ public sealed class AimdRateController
     public bool NearCapacity => _capacityKbps is not null;
 
     /// <summary>
-    /// Whether a new overuse signal should lower the rate again: not more than once a round trip (10-200 ms), unless
-    /// the acknowledged rate fell below half the estimate.
+    /// Whether a new overuse signal should lower the rate again: not before the last decrease can show in the feedback
+    /// (a round trip plus the receiver's 100 ms feedback interval, 10-300 ms), unless the acknowledged rate fell below
+    /// half the estimate. libwebrtc waits one round trip (10-200 ms); with feedback every 100 ms that let the flow that
+    /// saw a queue first cut two or three times in one episode while a flow sharing the bottleneck did not cut at all.
     /// </summary>
     public bool TimeToReduceFurther(long nowMicros, double? acked)
     {
-        long interval = Math.Clamp((long)RoundTripTime.TotalMicroseconds, 10_000, 200_000);
+        long interval = Math.Clamp((long)RoundTripTime.TotalMicroseconds + 100_000, 10_000, 300_000);
         if (_lastDecrease < 0 || nowMicros - _lastDecrease >= interval) return true;
         return acked is { } a && a < 0.5 * Bitrate;
     }
@@ -94,8 +96,11 @@ public sealed class AimdRateController
             case Phase.Decrease:
             {
                 if (acked is not { } a) { _phase = Phase.Hold; break; }
-                double decreased = a * Beta;
-                if (decreased > Bitrate && _capacityKbps is { } c) decreased = Beta * c * 1000;
+                // 0.85 of what arrived, and never no decrease at all: when the acknowledged rate is above the
+                // estimate (a probe's padding, a backlog that left at the pacing rate) libwebrtc falls back on the
+                // capacity estimate and often does not decrease, so a flow that probed kept its rate while the one
+                // sharing the bottleneck with it backed off. Here the lower of the two is the basis.
+                double decreased = Math.Min(a, Bitrate) * Beta;
                 if (decreased < Bitrate) next = decreased;
                 UpdateCapacity(a / 1000, 0.05);
                 _phase = Phase.Hold;

@@ -121,7 +121,8 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
         var e = c.BandwidthEstimator!;
         return $"app {c.TargetBitrate / 1000} delay {e.DelayBasedBitrate / 1000} loss {e.LossBasedBitrate / 1000} acked {e.AckedBitrate / 1000:0} rtt {e.RoundTripTime.TotalMilliseconds:0} " +
             $"sent {c.MediaCounters.RtpPacketsSent} rtx {c.MediaCounters.Retransmissions} coalesced {c.Pacer_?.RetransmissionsCoalesced} pad {c.MediaCounters.PaddingPacketsSent} refused {c.MediaCounters.FramesDroppedCongested} " +
-            $"paced {c.PacedPackets} inflight {c.TransportCcSender!.BytesInFlight} cwnd {e.CongestionWindowBytes} state {e.DelayState}";
+            $"paced {c.PacedPackets} inflight {c.TransportCcSender!.BytesInFlight} cwnd {e.CongestionWindowBytes} state {e.DelayState} " +
+            $"threshold {e.Detector.Threshold:0.0} overuses {e.Overuses}";
     }
 
     private sealed class Scenario
@@ -141,7 +142,7 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
                 foreach (var f in Flows) f.Tick(Driver.Now);
                 if (Driver.Now >= _nextSample)
                 {
-                    Samples.Add(new Sample(Driver.Now, Flows.Select(f => f.Estimate).ToArray(), Link.QueueDelay(LinkEnd.A, Driver.Now), Link.QueueDropped, Link.SentFrom(LinkEnd.A), Detail(Flows[0])));
+                    Samples.Add(new Sample(Driver.Now, Flows.Select(f => f.Estimate).ToArray(), Link.QueueDelay(LinkEnd.A, Driver.Now), Link.QueueDropped, Link.SentFrom(LinkEnd.A), string.Join(" | ", Flows.Select(Detail))));
                     _nextSample = Driver.Now + TimeSpan.FromMilliseconds(100);
                 }
                 var next = Flows.Min(f => f.Next);
