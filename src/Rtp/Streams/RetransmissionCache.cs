@@ -51,7 +51,39 @@ public sealed class RetransmissionCache
         rtpPacket.CopyTo(_slab.AsSpan(slot * _slotSize));
         _lengths[slot] = rtpPacket.Length;
         _sequences[slot] = sequence;
+        if (_resentAt is not null) _resentAt[slot] = 0;
     }
+
+    private long[]? _resentAt;   // ticks of the last retransmission per slot (0: never), on first use
+
+    /// <summary>
+    /// Whether <paramref name="sequence"/> may be resent at <paramref name="now"/>: not when it was resent less than
+    /// <paramref name="minInterval"/> ago (a NACK repeated before our first answer could arrive); records the time when it may.
+    /// </summary>
+    public bool TryMarkResent(ushort sequence, TimeSpan now, TimeSpan minInterval)
+    {
+        if (minInterval <= TimeSpan.Zero) return true;
+        _resentAt ??= new long[Capacity];
+        int slot = sequence % Capacity;
+        long last = _resentAt[slot];
+        if (last != 0 && now.Ticks - last < minInterval.Ticks) return false;
+        _resentAt[slot] = Math.Max(1, now.Ticks);
+        return true;
+    }
+
+    /// <summary>
+    /// Records that the retransmission of <paramref name="sequence"/> left at <paramref name="now"/> (after waiting in
+    /// a pacer): <see cref="TryMarkResent"/> counts its interval from here, so NACKs repeated while the copy was still
+    /// on its way are not answered again.
+    /// </summary>
+    public void MarkResent(ushort sequence, TimeSpan now)
+    {
+        if (_resentAt is null || !Contains(sequence)) return;
+        _resentAt[sequence % Capacity] = Math.Max(1, now.Ticks);
+    }
+
+    /// <summary>Takes the next RTX sequence number for a packet of our own on the RTX stream (padding for probes).</summary>
+    public ushort TakeRtxSequence() => _rtxSequence++;
 
     /// <summary>True when <paramref name="sequence"/> is still cached.</summary>
     public bool Contains(ushort sequence) => _sequences[sequence % Capacity] == sequence;

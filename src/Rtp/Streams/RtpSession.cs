@@ -63,6 +63,16 @@ public sealed partial class RtpSession
     /// </summary>
     public TransportCcSender? TransportCcSender { get; set; }
 
+    /// <summary>
+    /// A packet is not resent again sooner than this after its last retransmission (libwebrtc: one round trip), so a
+    /// receiver repeating its NACKs while our answer sits in a queue does not multiply the load. Default zero (off);
+    /// the peer connection sets it from the bandwidth estimator's round-trip time.
+    /// </summary>
+    public TimeSpan MinRetransmitInterval { get; set; }
+
+    /// <summary>NACKed packets not resent because they were resent less than <see cref="MinRetransmitInterval"/> before.</summary>
+    public long RepeatedNacksIgnored { get; private set; }
+
     /// <summary>Transport-cc feedback messages that could not be decoded (dropped).</summary>
     public long MalformedTransportCcFeedback { get; private set; }
 
@@ -71,6 +81,45 @@ public sealed partial class RtpSession
     {
         var cache = new RetransmissionCache(_options.RetransmissionCacheSize) { Rtx = rtx };
         _send[ssrc] = new SendStream(ssrc, clockRate, cache);
+    }
+
+    /// <summary>
+    /// The RTX stream of send stream <paramref name="mediaSsrc"/> and its next sequence number, for a padding packet
+    /// (bandwidth probing, RFC 4588 streams carry them in libwebrtc); false without RTX.
+    /// </summary>
+    public bool TryTakeRtxSequence(uint mediaSsrc, out RtxParameters rtx, out ushort sequence)
+    {
+        sequence = 0;
+        rtx = null!;
+        if (!_send.TryGetValue(mediaSsrc, out SendStream? stream) || stream.Cache.Rtx is not { } r) return false;
+        rtx = r;
+        sequence = stream.Cache.TakeRtxSequence();
+        return true;
+    }
+
+    /// <summary>
+    /// A retransmission that came from this session (<see cref="TryPollTransmit"/>) actually left at
+    /// <paramref name="now"/>, plain or on its RTX stream: the <see cref="MinRetransmitInterval"/> of its packet runs
+    /// from here. Unknown or malformed packets are ignored.
+    /// </summary>
+    public void OnRetransmissionSent(ReadOnlySpan<byte> rtpPacket, TimeSpan now)
+    {
+        if (MinRetransmitInterval <= TimeSpan.Zero || !RtpPacket.TryRead(rtpPacket, out RtpPacket packet)) return;
+        if (_send.TryGetValue(packet.Ssrc, out SendStream? plain))
+        {
+            plain.Cache.MarkResent(packet.SequenceNumber, now);
+            return;
+        }
+
+        if (packet.Payload.Length < 2) return;
+        foreach (SendStream stream in _send.Values)
+        {
+            if (stream.Cache.Rtx is { } rtx && rtx.Ssrc == packet.Ssrc)
+            {
+                stream.Cache.MarkResent(BinaryPrimitives.ReadUInt16BigEndian(packet.Payload), now);
+                return;
+            }
+        }
     }
 
     /// <summary>Declares a stream we receive, with its RTP clock rate.</summary>

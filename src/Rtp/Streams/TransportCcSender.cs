@@ -1,3 +1,4 @@
+using Transport.Rtp.Congestion;
 using Transport.Rtp.Rtcp;
 
 namespace Transport.Rtp.Streams;
@@ -6,8 +7,8 @@ namespace Transport.Rtp.Streams;
 /// The sending side of transport-wide congestion control (draft-holmer-rmcat-transport-wide-cc-extensions-01): numbers
 /// every packet we send on the transport (media and retransmissions) and reads the peer's feedback into what the
 /// network did with them: which packets arrived and which were lost, how fast they were delivered, and how late the
-/// feedback came. Sans-IO. It estimates no bandwidth of its own: it reports what was measured, for the application
-/// (a camera source picking its bitrate, a health check) to act on.
+/// feedback came. Sans-IO. With an <see cref="Estimator"/> set, every packet the feedback resolves (send time, arrival
+/// time, size, probe cluster) goes on to the send-side bandwidth estimator.
 /// </summary>
 /// <remarks>
 /// A packet reported lost and later reported received (the receiver saw it late) counts as received. The figures over
@@ -24,6 +25,11 @@ public sealed class TransportCcSender
     private readonly byte[] _states = new byte[Capacity];
     private readonly long[] _numbers = new long[Capacity];       // which extended number a slot holds
     private readonly long[] _outcomeIndex = new long[Capacity];  // where a slot's first report sits in the outcomes
+    private readonly int[] _clusters = new int[Capacity];        // probe cluster of a slot (-1: none)
+    private readonly long[] _cumulative = new long[Capacity];    // bytes numbered up to and including a slot
+    private long _bytesNumbered, _highestReported = -1;
+    private readonly PacketResult[] _results = new PacketResult[256];
+    private int _resultCount;
     private readonly Queue<(long ArrivalMicros, int Size)> _arrivals = new();
     private readonly (long ReportedMicros, bool Received)[] _outcomes = new (long, bool)[Capacity];
     private long _outcomeStart, _outcomeEnd;                     // the window's first reports, by global index
@@ -42,6 +48,23 @@ public sealed class TransportCcSender
 
     /// <summary>How far back the rates and the loss fraction look. Default 1 s.</summary>
     public TimeSpan Window { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Where the resolved packets of every feedback go (null: nowhere); it also hears of every numbered packet.</summary>
+    public SendSideBandwidthEstimator? Estimator { get; set; }
+
+    /// <summary>
+    /// Bytes numbered after the newest packet any feedback reported on (received or lost): what is in flight or not yet
+    /// reported, which the pacer's congestion window bounds.
+    /// </summary>
+    public long BytesInFlight
+    {
+        get
+        {
+            if (_highestReported < 0) return _bytesNumbered;
+            long slot = _highestReported & Mask;
+            return _numbers[slot] == _highestReported ? _bytesNumbered - _cumulative[slot] : 0;
+        }
+    }
 
     /// <summary>Packets numbered.</summary>
     public long PacketsSent { get; private set; }
@@ -83,7 +106,10 @@ public sealed class TransportCcSender
     public TimeSpan? LastFeedbackAt { get; private set; }
 
     /// <summary>Numbers a packet of <paramref name="size"/> bytes sent at <paramref name="now"/>; returns its 16-bit number.</summary>
-    public ushort Number(int size, TimeSpan now)
+    public ushort Number(int size, TimeSpan now) => Number(size, now, -1);
+
+    /// <summary>Numbers a packet that belongs to probe cluster <paramref name="probeCluster"/> (-1: none).</summary>
+    public ushort Number(int size, TimeSpan now, int probeCluster)
     {
         long n = _next++;
         long slot = n & Mask;
@@ -91,7 +117,11 @@ public sealed class TransportCcSender
         _sentAt[slot] = ToMicros(now);
         _sizes[slot] = size;
         _states[slot] = Unknown;
+        _clusters[slot] = probeCluster;
+        _bytesNumbered += size;
+        _cumulative[slot] = _bytesNumbered;
         PacketsSent++;
+        Estimator?.OnPacketSent(size, now);
         return (ushort)n;
     }
 
@@ -122,6 +152,7 @@ public sealed class TransportCcSender
             }
 
             byte state = _states[slot];
+            if (n > _highestReported) _highestReported = n;
             if (s.Received)
             {
                 if (state == Received) continue;
@@ -143,17 +174,36 @@ public sealed class TransportCcSender
                 _arrivalBytes += _sizes[slot];
                 _newestArrival = Math.Max(_newestArrival, s.ArrivalMicroseconds);
                 newestSent = Math.Max(newestSent, _sentAt[slot]);
+                AddResult(slot, Math.Max(s.ArrivalMicroseconds, 0), now);
             }
             else if (state == Unknown)
             {
                 PacketsLost++;
                 _states[slot] = Lost;
                 AddOutcome(slot, nowMicros, received: false);
+                AddResult(slot, -1, now);
             }
         }
 
+        FlushResults(now);
+
         if (newestSent != long.MinValue) FeedbackDelay = TimeSpan.FromMicroseconds(nowMicros - newestSent);
         Trim(nowMicros);
+    }
+
+    private void AddResult(long slot, long arrivalMicros, TimeSpan now)
+    {
+        if (Estimator is null) return;
+        // A received packet's arrival is clamped at 0 by the caller (a negative one would read as lost); lost is -1.
+        _results[_resultCount++] = new PacketResult(_sentAt[slot], arrivalMicros, _sizes[slot], _clusters[slot]);
+        if (_resultCount == _results.Length) FlushResults(now);
+    }
+
+    private void FlushResults(TimeSpan now)
+    {
+        if (_resultCount == 0 || Estimator is null) return;
+        Estimator.OnFeedback(_results.AsSpan(0, _resultCount), now);
+        _resultCount = 0;
     }
 
     private void AddOutcome(long slot, long nowMicros, bool received)

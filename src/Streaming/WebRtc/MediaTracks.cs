@@ -36,6 +36,13 @@ public enum MediaSendResult
     QueueFull,
     /// <summary>The input could not be packetized (empty frame, packet too large, malformed RTP).</summary>
     Invalid,
+    /// <summary>
+    /// Video only: the pacer already holds more than the target bitrate lets out in
+    /// <see cref="Transport.Rtp.Congestion.CongestionControlOptions.MaxPacerQueueTime"/>, so the frame was not sent (as
+    /// an encoder drops a frame when the path cannot carry it; counted in <see cref="MediaCounters.FramesDroppedCongested"/>).
+    /// Send the next one, at the lower <see cref="PeerConnectionCore.TargetBitrate"/>.
+    /// </summary>
+    Congested,
 }
 
 /// <summary>
@@ -322,6 +329,12 @@ public sealed record MediaOptions
     /// message at once for the first packet after a silence). Default 100 ms.
     /// </summary>
     public TimeSpan TransportCcFeedbackInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+    /// <summary>
+    /// Send-side congestion control (issue 21): with transport-cc negotiated, a bandwidth estimator reads the peer's
+    /// feedback and a pacer lets our media out at a multiple of its target (start, minimum and maximum rates, pacing,
+    /// data channel share; see docs/rtp.md). Null: no estimate, media leaves as the application sends it.
+    /// </summary>
+    public Transport.Rtp.Congestion.CongestionControlOptions? Congestion { get; init; } = new();
     /// <summary>Mean RTCP report interval (RFC 3550 6.2; randomized 0.5-1.5x). Default 1 s.</summary>
     public TimeSpan ReportInterval { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>RTCP CNAME (RFC 7022); null makes a random one.</summary>

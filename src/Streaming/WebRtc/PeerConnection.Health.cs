@@ -38,6 +38,8 @@ namespace Transport.Streaming.WebRtc;
 /// <param name="DtlsVersion">The negotiated DTLS version (1.2 or 1.3), once the ServerHello was exchanged.</param>
 /// <param name="DtlsCipherSuite">The negotiated DTLS cipher suite.</param>
 /// <param name="DtlsGroup">The negotiated key exchange group (X25519MLKEM768, x25519, secp256r1, ...).</param>
+/// <param name="TargetBitrate">The send-side bandwidth estimate: what our media should be sent at, in bits per second
+/// (<see cref="PeerConnectionCore.TargetBitrate"/>), or null without transport-cc.</param>
 public sealed record PeerConnectionHealth(
     ConnectionState State,
     ConnectionReason? Reason,
@@ -62,7 +64,8 @@ public sealed record PeerConnectionHealth(
     long SctpDataChunksSent = 0,
     DtlsVersion? DtlsVersion = null,
     DtlsCipherSuite? DtlsCipherSuite = null,
-    DtlsNamedGroup? DtlsGroup = null)
+    DtlsNamedGroup? DtlsGroup = null,
+    long? TargetBitrate = null)
 {
     /// <summary>
     /// The fraction of SCTP DATA transmissions that were retransmissions, in [0, 1]; null before any DATA was sent.
@@ -117,7 +120,8 @@ public sealed partial class PeerConnectionCore
             sctp?.Counters.DataChunksSent ?? 0,
             Dtls?.Version,
             Dtls?.CipherSuite,
-            Dtls?.Group);
+            Dtls?.Group,
+            TargetBitrate);
     }
 
     private static TimeSpan Max(TimeSpan t) => t < TimeSpan.Zero ? TimeSpan.Zero : t;

@@ -251,8 +251,16 @@ public sealed partial class PeerConnectionCore
     private void PumpSctpToDtls(TimeSpan now)
     {
         if (_sctp is null || _dtls is not { State: DtlsState.Connected }) return;
+        // While media waits in the pacer, data channels get their share of the estimate (MediaPacer.DataMayGo).
         var scratch = ArrayPool<byte>.Shared.Rent(ScratchSize);
-        try { while (_sctp.TryPollTransmit(scratch, now, out var n)) _dtls.Send(scratch.AsSpan(0, n)); }
+        try
+        {
+            while ((_pacer is null || _pacer.DataMayGo(now)) && _sctp.TryPollTransmit(scratch, now, out var n))
+            {
+                _dtls.Send(scratch.AsSpan(0, n));
+                _pacer?.OnDataSent(n);
+            }
+        }
         finally { ArrayPool<byte>.Shared.Return(scratch); }
     }
 

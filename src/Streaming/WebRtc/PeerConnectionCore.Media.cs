@@ -134,6 +134,7 @@ public sealed partial class PeerConnectionCore
         {
             TransportCcSender ??= new TransportCcSender((ushort)Random.Shared.Next(1, 0x10000));
             if (_rtp is not null) _rtp.TransportCcSender = TransportCcSender;   // else RtpState() hands it over
+            AttachEstimator();
         }
         foreach (var m in answer.Media)
         {
@@ -242,6 +243,7 @@ public sealed partial class PeerConnectionCore
         var check = CanSendMedia(track);
         if (check != MediaSendResult.Sent) return check;
         if (frame.IsEmpty) return MediaSendResult.Invalid;
+        if (track.Kind == MediaKind.Video && PacerHoldsTooMuch()) { MediaCounters.FramesDroppedCongested++; return MediaSendResult.Congested; }
         var max = _options.Media.MaxPayloadSize;
         var result = MediaSendResult.Sent;
         switch (track.Payload)
@@ -329,9 +331,8 @@ public sealed partial class PeerConnectionCore
     /// <summary>Reserves a send-queue slot and computes the header length (12 + the mid extension block).</summary>
     private bool TryBeginPacket(LocalTrack track, out Span<byte> slot, out int headerLength)
     {
-        _sendQueue ??= new MediaSendQueue(_options.Media.SendQueuePackets, _options.Media.MaxPayloadSize + 128);
         headerLength = RtpPacket.FixedHeaderLength + ExtensionBlockLength(track);
-        if (!_sendQueue.TryReserve(out slot))
+        if (!Pacer().TryReserve(track.Kind, out slot))
         {
             track.PacketsDropped++;
             MediaCounters.SendQueueFull++;
@@ -354,7 +355,7 @@ public sealed partial class PeerConnectionCore
 
     /// <summary>
     /// Writes the header (RFC 3550 5.1; RFC 8285 one-byte transport-wide sequence number and mid elements), records
-    /// the packet for NACKs, protects it.
+    /// the packet for NACKs, queues it in the pacer.
     /// </summary>
     private void CommitPacket(LocalTrack track, Span<byte> slot, int header, int payloadLength, uint timestamp, bool marker, TimeSpan now)
     {
@@ -375,8 +376,7 @@ public sealed partial class PeerConnectionCore
             var at = 4;
             if (NumberingId is { } cc)
             {
-                block[at] = (byte)((cc << 4) | 1);
-                System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(block[(at + 1)..], TransportCcSender!.Number(length, now));
+                block[at] = (byte)((cc << 4) | 1);   // the number is written when the packet leaves the pacer
                 at += 3;
             }
             if (track.MidExtensionId is { } id)
@@ -387,12 +387,7 @@ public sealed partial class PeerConnectionCore
             }
         }
         _rtp!.OnRtpSent(slot[..length], now);
-        if (_srtp!.ProtectRtp(slot, length, out var protectedLength) != Transport.Rtp.Srtp.SrtpResult.Ok)
-        {
-            MediaCounters.ProtectFailures++;
-            return;
-        }
-        _sendQueue!.Commit(protectedLength);
+        _pacer!.Commit(track.Kind, length);   // numbered and protected when it leaves (PeerConnectionCore.Pacing.cs)
         track.PacketsSent++;
         track.BytesSent += payloadLength;
         MediaCounters.RtpPacketsSent++;
@@ -428,4 +423,8 @@ public sealed class MediaCounters
     public long SendQueueFull;
     /// <summary>Packets SRTP could not protect (key exhausted).</summary>
     public long ProtectFailures;
+    /// <summary>Video frames refused with <see cref="MediaSendResult.Congested"/> (the pacer held too much).</summary>
+    public long FramesDroppedCongested;
+    /// <summary>Padding packets sent for bandwidth probes (RTX padding, see <see cref="PeerConnectionCore.BandwidthEstimator"/>).</summary>
+    public long PaddingPacketsSent;
 }

@@ -171,6 +171,7 @@ public sealed partial class PeerConnectionCore
     private void ProcessRtpEvents(TimeSpan now)
     {
         if (_rtp is null) return;
+        ReportTargetBitrate(now);
         while (_rtp.TryPollEvent(out var e))
         {
             switch (e)
@@ -238,7 +239,7 @@ public sealed partial class PeerConnectionCore
             written = _sendQueue.Dequeue(destination);
             if (written > 0) return true;
         }
-        return false;
+        return TryPollPaced(destination, out written);
     }
 
     /// <summary>Media transmits produced on demand after DTLS: retransmissions and RTCP, then PLIs.</summary>
@@ -247,19 +248,30 @@ public sealed partial class PeerConnectionCore
         written = 0;
         if (!MediaRunning) return false;
         var room = destination[..Math.Min(destination.Length - 64, 1400)];
-        if (_rtp!.TryPollTransmit(room, out written, out var kind))
+        var kind = RtpTransmitKind.Rtcp;
+        var polled = false;
+        // A retransmission the pacer holds back waits there (plain); RTCP goes at once.
+        for (var i = 0; i < 256 && _rtp!.TryPollTransmit(room, out written, out kind); i++)
+        {
+            if (kind != RtpTransmitKind.Rtcp && HoldRetransmission(destination[..written])) continue;
+            polled = true;
+            break;
+        }
+        if (polled)
         {
             // A retransmission is a packet of its own on the wire: it gets a transport-wide number of its own.
-            if (kind != RtpTransmitKind.Rtcp && NumberingId is { } numbering && HasOurTransportCcElement(destination[..written], numbering))
-                BinaryPrimitives.WriteUInt16BigEndian(destination[TransportCcOffset..], TransportCcSender!.Number(written, _now));
-            var r = kind == RtpTransmitKind.Rtcp ? _srtp!.ProtectRtcp(destination, written, out var n) : _srtp!.ProtectRtp(destination, written, out n);
-            if (r != SrtpResult.Ok) { MediaCounters.ProtectFailures++; written = 0; return false; }
-            if (kind == RtpTransmitKind.Rtcp) MediaCounters.RtcpPacketsSent++;
+            int n;
+            if (kind == RtpTransmitKind.Rtcp)
+            {
+                if (_srtp!.ProtectRtcp(destination, written, out n) != SrtpResult.Ok) { MediaCounters.ProtectFailures++; written = 0; return false; }
+                MediaCounters.RtcpPacketsSent++;
+            }
             else
             {
-                MediaCounters.Retransmissions++;
-                var ssrc = BinaryPrimitives.ReadUInt32BigEndian(destination[8..]);
-                if (_localBySsrc.TryGetValue(ssrc, out var local)) local.Retransmissions++;
+                _rtp!.OnRetransmissionSent(destination[..written], _now);
+                if (!TryFinishRtp(destination, written, -1, out n)) { written = 0; return false; }
+                _pacer?.OnSent(n);
+                CountRetransmission(destination);
             }
             written = n;
             return true;
@@ -303,11 +315,13 @@ public sealed partial class PeerConnectionCore
     private TimeSpan? MediaTimeout()
     {
         if (_sendQueue is { Count: > 0 }) return _now;
-        if (!MediaRunning) return null;
+        var paced = _srtp is not null ? _pacer?.NextSendTime(_now) : null;
+        if (!MediaRunning) return paced;
         foreach (var t in _remoteTracks)
             if (t.PliPending) return _now;
         var due = _rtp!.PollTimeout();
         if (TransportCc?.PollTimeout() is { } feedback && (due is null || feedback < due)) due = feedback < _now ? _now : feedback;
+        if (paced is { } p && (due is null || p < due)) due = p;
         return due;
     }
 
@@ -345,6 +359,26 @@ internal sealed class MediaSendQueue(int capacity, int slotSize)
         _lengths[(_head + Count) % capacity] = length;
         Count++;
     }
+
+    /// <summary>
+    /// Whether a waiting packet equals <paramref name="packet"/> but for its sequence number (bytes 2-3): the same
+    /// retransmission asked for again (an RTX copy differs from the last only in its RTX sequence number).
+    /// </summary>
+    public bool HoldsSameExceptSequence(ReadOnlySpan<byte> packet)
+    {
+        if (packet.Length < 12) return false;
+        for (var i = 0; i < Count; i++)
+        {
+            var index = (_head + i) % capacity;
+            if (_lengths[index] != packet.Length) continue;
+            var held = _slab.AsSpan(index * slotSize, packet.Length);
+            if (held[..2].SequenceEqual(packet[..2]) && held[4..].SequenceEqual(packet[4..])) return true;
+        }
+        return false;
+    }
+
+    /// <summary>The length of the packet <see cref="Dequeue"/> gives next.</summary>
+    public int PeekLength() => Count == 0 ? 0 : _lengths[_head];
 
     public int Dequeue(Span<byte> destination)
     {

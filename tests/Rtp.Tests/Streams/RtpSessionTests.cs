@@ -137,6 +137,37 @@ public class RtpSessionTests
         Assert.DoesNotContain(Transmit(receiver), t => t.Data.Length > 0 && HasNack(t.Data));
     }
 
+    [Fact]
+    public void ARepeatedNackIsNotAnsweredAgainWithinTheIntervalFromWhenTheRetransmissionLeft()
+    {
+        var sender = new RtpSession(new RtpSessionOptions { LocalSsrc = 1 }) { MinRetransmitInterval = TimeSpan.FromMilliseconds(100) };
+        var receiver = new RtpSession(new RtpSessionOptions { LocalSsrc = 2 });
+        sender.AddSendStream(0xAAAA, 90_000, new RtxParameters(0xBBBB, 97));
+        TimeSpan t0 = TimeSpan.FromMilliseconds(10);
+        for (ushort seq = 1; seq <= 10; seq++)
+        {
+            byte[] packet = Rtp(seq, seq * 10u, 0xAAAA);
+            sender.OnRtpSent(packet, t0);
+            if (seq != 5) receiver.HandleRtp(packet, t0);
+        }
+
+        byte[] nack = Assert.Single(Transmit(receiver)).Data;
+        int Answered(TimeSpan at)
+        {
+            sender.HandleRtcp(nack, at);
+            return Assert.Single(Drain(sender).OfType<NackReceived>()).Retransmitting;
+        }
+
+        Assert.Equal(1, Answered(t0));
+        byte[] rtx = Assert.Single(Transmit(sender), t => t.Kind == RtpTransmitKind.RtpRetransmission).Data;
+        sender.OnRetransmissionSent(rtx, t0 + TimeSpan.FromMilliseconds(80));   // it waited 80 ms in a pacer
+        Assert.Equal(0, Answered(t0 + TimeSpan.FromMilliseconds(150)));          // 70 ms after it left: on its way
+        Assert.Equal(1, sender.RepeatedNacksIgnored);
+        Assert.DoesNotContain(Transmit(sender), t => t.Kind == RtpTransmitKind.RtpRetransmission);
+        Assert.Equal(1, Answered(t0 + TimeSpan.FromMilliseconds(190)));          // 110 ms: lost again, resent
+        sender.OnRetransmissionSent([1, 2, 3], t0);                              // malformed: ignored
+    }
+
     private static bool HasNack(byte[] compound)
     {
         foreach (RtcpPacket p in RtcpCompound.Enumerate(compound))
