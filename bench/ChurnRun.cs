@@ -12,7 +12,7 @@ using Transport.Streaming.WebRtc;
 namespace Transport.Bench;
 
 /// <summary>
-/// The churn soak (issue 16): a server as a library user runs it (one <see cref="UdpDriver"/> on one 127.0.0.1
+/// The churn soak: a server as a library user runs it (one <see cref="UdpDriver"/> on one 127.0.0.1
 /// port, <see cref="StreamServer"/> and <see cref="WebRtcSessions"/> with an echo handler) and clients in a child
 /// process (so the server's memory, RSS and threads are its own) that run full peer connections against it, N at a
 /// time: offer, answer (over the child's pipes: signaling), ICE, DTLS, SCTP, a <c>control</c> and a <c>data</c>

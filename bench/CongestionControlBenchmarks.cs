@@ -8,7 +8,7 @@ using Transport.Streaming.WebRtc;
 namespace Transport.Bench;
 
 /// <summary>
-/// Send-side congestion control per packet (issue 21): the estimator (numbering a packet, then its share of reading a
+/// Send-side congestion control per packet: the estimator (numbering a packet, then its share of reading a
 /// 30-packet transport-cc feedback through the trendline detector, the AIMD and loss controllers, the acknowledged
 /// rate and the probe and ALR bookkeeping), against the same work without an estimator; and the pacer (queue a
 /// 1100-byte video packet, let it out on the budget, charge it). Each benchmark is 30 packets (one feedback's worth,

@@ -7,8 +7,8 @@ namespace Transport.Bench;
 
 /// <summary>
 /// DTLS record protection (AES-128-GCM, 1200-byte payload; our AES-NI/PCLMULQDQ engine, and the platform AesGcm
-/// fallback for reference) and a full in-process handshake (issue 4): fresh ephemeral X25519 keys, ECDSA P-256
-/// signatures made and verified, peer certificates parsed and fingerprint-checked on every run. DTLS 1.3 (issue 17):
+/// fallback for reference) and a full in-process handshake: fresh ephemeral X25519 keys, ECDSA P-256
+/// signatures made and verified, peer certificates parsed and fingerprint-checked on every run. DTLS 1.3:
 /// the same record and handshake figures with the unified header, x25519 and X25519MLKEM768.
 /// Run: dotnet run -c Release --project bench -- --filter '*DtlsBenchmarks*' --job short
 /// </summary>

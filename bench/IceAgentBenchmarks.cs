@@ -6,7 +6,7 @@ using Transport.Ice.Stun;
 namespace Transport.Bench;
 
 /// <summary>
-/// Issue 3 section 4: processing one authenticated Binding request (a consent check from the peer on the
+/// Processing one authenticated Binding request (a consent check from the peer on the
 /// selected pair) and producing its response. Goal: 0 B allocated.
 /// </summary>
 [MemoryDiagnoser, MinColumn, MedianColumn]

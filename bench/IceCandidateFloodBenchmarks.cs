@@ -6,7 +6,7 @@ using Transport.Ice.Stun;
 namespace Transport.Bench;
 
 /// <summary>
-/// Issue 15: ICE work per remote candidate. <see cref="CheckFromANewAddress"/> is one authenticated check from an address the agent has not seen, with the limits raised so the check list holds
+/// ICE work per remote candidate. <see cref="CheckFromANewAddress"/> is one authenticated check from an address the agent has not seen, with the limits raised so the check list holds
 /// <see cref="Pairs"/> pairs: it forms one more pair, so its cost shows whether pairing grows with the list.
 /// </summary>
 [MemoryDiagnoser, MinColumn, MedianColumn, InvocationCount(1000)]
@@ -77,7 +77,7 @@ public class IceCandidateFloodBenchmarks
     }
 }
 
-/// <summary>Issue 15: a PATCH of 20,000 candidates into a fresh agent with the default limits (100 kept, the rest counted).</summary>
+/// <summary>A PATCH of 20,000 candidates into a fresh agent with the default limits (100 kept, the rest counted).</summary>
 [MemoryDiagnoser, MinColumn, MedianColumn]
 public class IceCandidateTrickleBenchmarks
 {

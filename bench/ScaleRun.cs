@@ -12,7 +12,7 @@ using Transport.Streaming.WebRtc;
 namespace Transport.Bench;
 
 /// <summary>
-/// A measured run (not BenchmarkDotNet) of what a server holds (issue 19): N full peer connections (ICE, DTLS, SCTP with
+/// A measured run (not BenchmarkDotNet) of what a server holds: N full peer connections (ICE, DTLS, SCTP with
 /// a data channel each) on one UDP port of 127.0.0.1, served by this process with the real driver and default options
 /// (<c>--sockets K</c> sets <see cref="UdpDriverOptions.ReceiveSockets"/>). The clients run in child processes, each
 /// client connection on a socket (and driver) of its own, as browsers are, so the figures are the server's own. The

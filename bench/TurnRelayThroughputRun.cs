@@ -13,7 +13,7 @@ using Transport.Sctp;
 namespace Transport.Bench;
 
 /// <summary>
-/// A measured run (not BenchmarkDotNet), issue 9 section 4: the throughput of a data channel (our SCTP association,
+/// A measured run (not BenchmarkDotNet): the throughput of a data channel (our SCTP association,
 /// stream 1, binary messages, ordered and reliable) over our DTLS connection (AES-GCM records; stack "dtls") or
 /// directly (stack "sctp") over our ICE agent on real UDP sockets on 127.0.0.1, relayed through coturn (both
 /// agents relay-only; over UDP and over TCP to the server) compared with the direct path (host candidates), in the

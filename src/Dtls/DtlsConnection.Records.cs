@@ -174,7 +174,7 @@ public sealed partial class DtlsConnection
     private List<byte[]>? _earlyRecords;
 
     // The plaintext of a record lives in a buffer rented for the record's processing (everything that keeps any of it
-    // copies it): an idle connection holds no 18 KiB decryption buffer of its own (issue 19, memory per connection).
+    // copies it): an idle connection holds no 18 KiB decryption buffer of its own (memory per connection).
     internal const int PlaintextCapacity = 16384 + 2048;
 
     private void ProcessRecord(in DtlsRecordHeader record)
@@ -338,7 +338,7 @@ public sealed partial class DtlsConnection
     }
 
     // The last flight's bookkeeping (record numbers, fragments, transmissions) goes with the flight, capacity included:
-    // an idle connection keeps none of it (issue 19).
+    // an idle connection keeps none of it.
     private void ForgetFlightRecords()
     {
         _flightTransmissions.Clear();

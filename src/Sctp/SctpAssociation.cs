@@ -293,7 +293,7 @@ public sealed partial class SctpAssociation
             OnHeartbeatDue();
             // A heartbeat is due only after a quiet interval: with nothing in flight, queued or held for the application,
             // the buffers kept for traffic go back (to the GC; the shared ArrayPool keeps what it can use), so an idle
-            // association holds none (issue 19). Traffic rents them again.
+            // association holds none. Traffic rents them again.
             if (_flightSize == 0 && _sendQueue.Count == 0 && _sending is null && _recvBuffered == 0)
             {
                 _pool.Trim();

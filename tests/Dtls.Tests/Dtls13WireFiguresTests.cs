@@ -4,7 +4,7 @@ using Xunit.Abstractions;
 namespace Transport.Dtls.Tests;
 
 /// <summary>
-/// Handshake bytes on the wire and flights for DTLS 1.2 and 1.3 (issue 17 figures), ours with ours over a clean
+/// Handshake bytes on the wire and flights for DTLS 1.2 and 1.3, ours with ours over a clean
 /// virtual link, MTU 1200, mutual authentication with ECDSA P-256, use_srtp. Lines start with "dtls-wire:".
 /// </summary>
 public sealed class Dtls13WireFiguresTests(ITestOutputHelper output)

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Transport.Fuzz.Tests;
 
 /// <summary>
-/// Stateful cores stay usable (issue 16): a connected pair takes 100,000 garbage datagrams (mutated copies of its
+/// Stateful cores stay usable: a connected pair takes 100,000 garbage datagrams (mutated copies of its
 /// target's seeds and of the inputs the fuzzer kept, plus random bytes), seeded and reproducible, and then still
 /// carries data both ways (the targets' own checks, which throw when it does not).
 /// </summary>

@@ -48,7 +48,7 @@ internal abstract class HandshakeRole(DtlsConnection connection) : IDisposable
 
     /// <summary>
     /// Reads the peer's Certificate and checks its fingerprint against the expected one before anything else
-    /// (issue 4: a mismatch is a fatal bad_certificate). Returns false after failing the connection.
+    /// (a mismatch is a fatal bad_certificate). Returns false after failing the connection.
     /// </summary>
     protected bool AcceptPeerCertificate(ReceivedMessage message, bool allowEmpty, out bool empty)
     {

@@ -58,7 +58,7 @@ public sealed partial class SrtpContext : IDisposable
         if (_aead)
         {
             // Either our kernel or AesGcm, not both: an AesGcm holds a native OpenSSL context, and a session made for every
-            // connection (use_srtp is negotiated even with data channels only) would keep four of them idle (issue 19).
+            // connection (use_srtp is negotiated even with data channels only) would keep four of them idle.
             if (allowIntrinsics && GcmCipher.IsSupported)
             {
                 _rtpGcmCipher = new GcmCipher(rtp.EncryptionKey);

@@ -10,7 +10,7 @@ namespace Transport.Streaming.Io;
 /// allocations; this pool is one lock-free queue per driver, holding at most <see cref="Retained"/> buffers when idle.
 /// The pool grows to the largest backlog seen (a burst, or a loaded machine where peers run late); at each full (gen 2)
 /// collection it gives back the buffers that stayed free since the previous one, so a server does not keep a burst's
-/// buffers for good (the churn soak, issue 16, saw its managed memory step up by a load peak's backlog).
+/// buffers for good (the churn soak saw its managed memory step up by a load peak's backlog).
 /// </summary>
 internal sealed class DatagramBuffers
 {

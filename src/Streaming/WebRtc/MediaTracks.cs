@@ -330,7 +330,7 @@ public sealed record MediaOptions
     /// </summary>
     public TimeSpan TransportCcFeedbackInterval { get; init; } = TimeSpan.FromMilliseconds(100);
     /// <summary>
-    /// Send-side congestion control (issue 21): with transport-cc negotiated, a bandwidth estimator reads the peer's
+    /// Send-side congestion control: with transport-cc negotiated, a bandwidth estimator reads the peer's
     /// feedback and a pacer lets our media out at a multiple of its target (start, minimum and maximum rates, pacing,
     /// data channel share; see docs/rtp.md). Null: no estimate, media leaves as the application sends it.
     /// </summary>
@@ -341,7 +341,7 @@ public sealed record MediaOptions
     public string? Cname { get; init; }
     /// <summary>NTP time (64-bit) at the connection's time zero, for sender reports; the host supplies it so the core reads no clock.</summary>
     public ulong NtpOrigin { get; init; }
-    /// <summary>When a remote BYE ended every incoming track, the connection goes Closed (issue 7 section 3). Default true.</summary>
+    /// <summary>When a remote BYE ended every incoming track, the connection goes Closed. Default true.</summary>
     public bool CloseWhenEveryTrackSaidBye { get; init; } = true;
 }
 

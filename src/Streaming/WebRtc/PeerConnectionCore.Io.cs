@@ -11,7 +11,7 @@ namespace Transport.Streaming.WebRtc;
 public sealed partial class PeerConnectionCore
 {
     // SCTP packets are at most MaxPacketSize (1163) bytes; one scratch buffer serves every hop of a call. It is rented
-    // from ArrayPool.Shared for the call and returned at its end, so an idle connection holds none (issue 19: three
+    // from ArrayPool.Shared for the call and returned at its end, so an idle connection holds none (three
     // 2 KiB arrays per connection before).
     private const int ScratchSize = 2048;
 

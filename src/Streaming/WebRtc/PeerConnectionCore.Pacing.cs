@@ -6,7 +6,7 @@ using Transport.Streaming.Jsep;
 
 namespace Transport.Streaming.WebRtc;
 
-// Send-side congestion control (issue 21): the bandwidth estimator (src/Rtp/Congestion) reads the peer's transport-cc
+// Send-side congestion control: the bandwidth estimator (src/Rtp/Congestion) reads the peer's transport-cc
 // feedback through the TransportCcSender, and MediaPacer lets our media out at a multiple of its target. Packets are
 // queued plain and numbered (transport-wide sequence number) and protected when they leave, so the numbers and the
 // send times the estimator works on are those of the wire.

@@ -4,7 +4,7 @@ using Xunit.Abstractions;
 namespace Transport.Ice.Tests.Agent;
 
 /// <summary>
-/// Memory of connected, idle agents (issue 3 section 4 asks at most 16 KiB per agent; the driver's share is
+/// Memory of connected, idle agents (the goal is at most 16 KiB per agent; the driver's share is
 /// measured by the coordinator with real sockets). Agents are connected in memory, without a link.
 /// </summary>
 public sealed class IceAgentFootprintTests(ITestOutputHelper output)

@@ -21,7 +21,7 @@ public sealed class IceEarlyDataTests
 
         var send = a.Agent.TrySend(d.Now);
         Assert.Equal(IceSendStatus.Send, send.Status);
-        // Data on the valid pair makes it the pair in use: Connected, with consent and liveness on it (issue 14).
+        // Data on the valid pair makes it the pair in use: Connected, with consent and liveness on it.
         Assert.Equal(IceConnectionState.Connected, send.State);
         a.DrainEvents();
         Assert.Equal(IceStateReason.ValidPairInUse, a.StateChanges.Last().Reason);

@@ -3,7 +3,7 @@ using Transport.TestKit;
 namespace Transport.Ice.Tests.Agent;
 
 /// <summary>
-/// Issue 14 item 6: while data flows, a peer that vanishes is noticed after <see cref="IceAgentOptions.ReceiveSilenceTimeout"/>
+/// While data flows, a peer that vanishes is noticed after <see cref="IceAgentOptions.ReceiveSilenceTimeout"/>
 /// (default 2.5 s) instead of <see cref="IceAgentOptions.DisconnectedTimeout"/> (5 s); an idle connection or a slow
 /// stream keeps the Disconnected timeout, and a peer that only stops its data (but stays alive) is never Disconnected.
 /// Defaults everywhere except where a test says otherwise.

@@ -4,7 +4,7 @@ using Transport.TestKit;
 namespace Transport.Ice.Tests.Agent;
 
 /// <summary>
-/// Issue 14 item 1: data may flow on a valid pair before nomination (RFC 8445 section 12.1). A controlled agent whose
+/// Data may flow on a valid pair before nomination (RFC 8445 section 12.1). A controlled agent whose
 /// controlling peer never nominates (aiortc sends no USE-CANDIDATE) must still run consent (RFC 7675), keepalives and
 /// the Disconnected/Failed timers on the pair it sends on. A is the peer here: its nominating checks are dropped on
 /// the link, and its data is put on the link directly, so only B, the agent under test, decides anything.

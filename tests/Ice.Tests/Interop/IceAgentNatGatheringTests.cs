@@ -11,7 +11,7 @@ using Transport.Ice.Turn;
 namespace Transport.Ice.Tests.Interop;
 
 /// <summary>
-/// Issue 3, "gathering a server-reflexive candidate from coturn" that differs from the host candidate: on
+/// "Gathering a server-reflexive candidate from coturn" that differs from the host candidate: on
 /// 127.0.0.1 coturn maps us to our own address and RFC 8445 section 5.1.3 removes it, so this test builds a NAT
 /// with network namespaces (<see cref="NatTopology"/>: private 10.77.1.2 -> nftables masquerade -> public
 /// 192.168.77.x), runs coturn in the public namespace (killed by process id) and our agent behind the NAT (its

@@ -16,7 +16,7 @@ using Xunit.Abstractions;
 namespace Transport.Streaming.Tests.Floods;
 
 /// <summary>
-/// Issue 15, floods as tests: the in-process echo server on 127.0.0.1 is flooded from other loopback addresses while a
+/// Floods as tests: the in-process echo server on 127.0.0.1 is flooded from other loopback addresses while a
 /// legitimate client (our own peer connection over WHIP) echoes data-channel messages and media through it; nothing of
 /// the client's is lost, and afterwards the process's heap is back near its baseline. Each flood is bounded in count
 /// and time, and paced to the server (the sender waits whenever the server is a socket buffer behind) so the kernel

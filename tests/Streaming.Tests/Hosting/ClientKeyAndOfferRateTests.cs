@@ -8,7 +8,7 @@ using static Transport.Streaming.Tests.Hosting.EdgeTestSupport;
 namespace Transport.Streaming.Tests.Hosting;
 
 /// <summary>
-/// Issue 15: the per-client key (IPv4 address, IPv6 /64, IPv4-mapped as IPv4) and the offer rate limit per client
+/// The per-client key (IPv4 address, IPv6 /64, IPv4-mapped as IPv4) and the offer rate limit per client
 /// (token bucket on virtual time, bounded table; 429 with the JSON body and Retry-After on WHIP, the refusal and a
 /// close on signaling).
 /// </summary>

@@ -8,7 +8,7 @@ using static Transport.Streaming.Tests.Hosting.EdgeTestSupport;
 namespace Transport.Streaming.Tests.Hosting;
 
 /// <summary>
-/// Issue 15, authenticated control: every operation on an existing session needs a secret only its creator got; the
+/// Authenticated control: every operation on an existing session needs a secret only its creator got; the
 /// session list needs the admin token; WebSocket endpoints check Origin.
 /// </summary>
 public sealed class EdgeAuthTests

@@ -10,7 +10,7 @@ using static Transport.Streaming.Tests.Hosting.EdgeTestSupport;
 namespace Transport.Streaming.Tests.Hosting;
 
 /// <summary>
-/// Issue 15, the hosting limits: message and body sizes, sessions per client and not yet connected (429 with the JSON
+/// The hosting limits: message and body sizes, sessions per client and not yet connected (429 with the JSON
 /// body and Retry-After), a WHIP place taken only after the body was read, idle sessions ended.
 /// </summary>
 public sealed class EdgeLimitsTests

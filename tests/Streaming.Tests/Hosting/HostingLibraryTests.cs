@@ -15,7 +15,7 @@ using static Transport.Streaming.Tests.Hosting.EdgeTestSupport;
 namespace Transport.Streaming.Tests.Hosting;
 
 /// <summary>
-/// Issue 15: the hosting library on its own. A minimal application with only <c>AddWebRtcSessions</c> and the Map*
+/// The hosting library on its own. A minimal application with only <c>AddWebRtcSessions</c> and the Map*
 /// calls serves WHIP and signaling; options and limits bind from configuration (in-memory, environment-style keys,
 /// the echo server's command line), times as hh:mm:ss or seconds, and reach the session server and every peer connection.
 /// </summary>

@@ -9,7 +9,7 @@ using Transport.Streaming.Sessions;
 namespace Transport.Streaming.Tests.Hosting;
 
 /// <summary>
-/// The offers of issue 15 that used to escape as untyped exceptions (HTTP 500 on WHIP, a dropped TCP connection on
+/// The malformed offers that used to escape as untyped exceptions (HTTP 500 on WHIP, a dropped TCP connection on
 /// /signal) are refused with the reason: 400 on WHIP, an error message on a signaling socket that stays open; no slot
 /// is held afterwards.
 /// </summary>

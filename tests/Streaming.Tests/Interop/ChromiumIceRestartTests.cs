@@ -12,7 +12,7 @@ using Xunit.Abstractions;
 namespace Transport.Streaming.Tests.Interop;
 
 /// <summary>
-/// Issue 7 section 4 item 5: ICE restart against headless Chromium, started by either side, while the page keeps an
+/// ICE restart against headless Chromium, started by either side, while the page keeps an
 /// ordered channel busy with numbered messages that we echo. Afterwards every echo came back in order, the browser's
 /// getStats shows it connected on a new selected pair of the new ICE generation, and so does our side. Every measured
 /// time is printed on a line starting with "restart:".

@@ -12,7 +12,7 @@ using Xunit.Abstractions;
 namespace Transport.Streaming.Tests.Interop;
 
 /// <summary>
-/// Issue 7 section 4 item 4, the lifecycle against headless Chromium: the browser closes, the browser dies, we close.
+/// The lifecycle against headless Chromium: the browser closes, the browser dies, we close.
 /// Every measured time is printed on a line starting with "lifecycle:".
 /// </summary>
 [SupportedOSPlatform("linux")]
@@ -64,7 +64,7 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
     private static DtlsCertificate NewCertificate() =>
         DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
 
-    // Item 4 (a) through the public async API: the existing ChromiumDataChannelTests assert the core is Closed within
+    // The browser closes, through the public async API: the existing ChromiumDataChannelTests assert the core is Closed within
     // 100 ms; this checks what the application sees: the event, the end of the event stream and the send guard.
     [Fact]
     public async Task BrowserCloseEndsOurAsyncConnectionWithinAHundredMillisecondsAndLaterSendsThrowNotConnected()
@@ -108,7 +108,7 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
         finally { await session.StopAsync(); }
     }
 
-    // Item 4 (b): the browser process tree is SIGKILLed; nothing says goodbye, so only our liveness timers can tell.
+    // The browser process tree is SIGKILLed; nothing says goodbye, so only our liveness timers can tell.
     [Fact]
     public async Task KilledBrowserMakesUsDisconnectedThenFailedAtTheConfiguredTimeouts()
     {
@@ -182,7 +182,7 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
         }
     }
 
-    // Item 4 (b) as the application sees it: the state events carry the times, the event stream completes at Failed,
+    // The browser dies, as the application sees it: the state events carry the times, the event stream completes at Failed,
     // and sends are refused naming the state.
     [Fact]
     public async Task KilledBrowserEndsOurAsyncConnectionFailedAndLaterSendsThrowFailed()
@@ -243,7 +243,7 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
         return session.Events.OfType<DataChannelOpened>().Single().Channel;
     }
 
-    // Issue 7 section 3 with a real outage: "While Disconnected (temporary) reliable data is buffered up to a bound and
+    // Buffering while Disconnected, with a real outage: "While Disconnected (temporary) reliable data is buffered up to a bound and
     // delivered when connectivity returns". The browser is frozen (SIGSTOP on every Chromium process), not killed:
     // we go Disconnected, buffer, and when it is thawed (SIGCONT) we are Connected again and the page gets every message.
     [Fact]
@@ -308,7 +308,7 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
         Assert.True(error <= 0.10, $"{what}: {measured.TotalMilliseconds:0.0} ms for a configured {expected.TotalMilliseconds:0} ms ({error:P1} off)");
     }
 
-    // Item 4 (c): we close; the browser learns it from our SCTP ABORT and DTLS close_notify. Report how long it took.
+    // We close; the browser learns it from our SCTP ABORT and DTLS close_notify. Report how long it took.
     [Fact]
     public async Task OurCloseIsNoticedByTheBrowserWithinTenSeconds()
     {

@@ -12,7 +12,7 @@ using Xunit.Abstractions;
 namespace Transport.Streaming.Tests.Interop;
 
 /// <summary>
-/// Issue 7 section 4 item 6 (the data part): three browser pages, each in its own browser context of one headless
+/// Several peers at once (the data part): three browser pages, each in its own browser context of one headless
 /// Chromium, connect at the same time to one UDP port of ours (one <see cref="UdpDriver"/> bound once, three
 /// <see cref="PeerConnection"/>s on it). Measured times are printed on lines starting with "several peers:".
 /// </summary>

@@ -24,7 +24,7 @@ using Xunit.Abstractions;
 namespace Transport.Streaming.Tests.Interop;
 
 /// <summary>
-/// Issue 17: DTLS 1.3 (RFC 9147) with the X25519MLKEM768 hybrid group against real browsers. The echo server runs in
+/// DTLS 1.3 (RFC 9147) with the X25519MLKEM768 hybrid group against real browsers. The echo server runs in
 /// this process inside a namespace with only loopback, with DTLS 1.3 allowed (1.2 still accepted); the browser opens
 /// a data channel over WHIP, gets 10 echoes, and reports its getStats transport entry. Asserted from our side: the
 /// negotiated version, suite and group (the peer connection's health). Lines start with "dtls13:".

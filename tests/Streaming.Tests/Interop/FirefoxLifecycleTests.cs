@@ -19,7 +19,7 @@ using Xunit.Abstractions;
 namespace Transport.Streaming.Tests.Interop;
 
 /// <summary>
-/// Issue 14 item 6 with Firefox ESR (Mozilla's nICEr, NSS, usrsctp): the echo server, every liveness default
+/// A vanished client with Firefox ESR (Mozilla's nICEr, NSS, usrsctp): the echo server, every liveness default
 /// (ICE receive silence 2.5 s while data flows, <c>DisconnectedLimit</c> 5 s checked every second), runs in this process
 /// inside a namespace with only loopback; headless Firefox connects over WHIP, streams a message every 50 ms, and is
 /// SIGKILLed (its whole process group: no SCTP ABORT, no close_notify, no packet at all). Measured on our side: last
@@ -118,7 +118,7 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
             Assert.False(firefox.IsRunning);
 
             // Poll our connection's state, the slot and GET /sessions until the session is released; bounded by 25 s,
-            // beyond the bounds asserted below, so that a slow release (20-21 s before issue 14) is still measured.
+            // beyond the bounds asserted below, so that a slow release (20-21 s before the liveness timers were tightened) is still measured.
             TimeSpan? disconnectedAt = null, slotFreedAt = null, listEmptyAt = null, lastReceived = null, lastReceivedError = null;
             ConnectionReason? disconnectedReason = null;
             var lastGet = TimeSpan.Zero;
@@ -164,7 +164,7 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
             Assert.InRange(disconnectedAt.Value - lastReceived!.Value, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5.5));
             Assert.InRange(disconnectedAt.Value - killAt, TimeSpan.Zero, TimeSpan.FromSeconds(5.5));
             Assert.Equal(SessionEndKind.Disconnected, reason!.Kind);
-            // Before issue 14: 20.0-21.0 s; now 7.5-8.5 s expected; generous for a loaded machine.
+            // Before the liveness timers were tightened: 20.0-21.0 s; now 7.5-8.5 s expected; generous for a loaded machine.
             Assert.InRange(releasedAt!.Value - killAt, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15));
             Assert.InRange(slotFreedAt.Value - killAt, TimeSpan.Zero, TimeSpan.FromSeconds(15));
             Assert.InRange(listEmptyAt.Value - killAt, TimeSpan.Zero, TimeSpan.FromSeconds(15));

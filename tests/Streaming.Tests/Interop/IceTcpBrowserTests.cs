@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 namespace Transport.Streaming.Tests.Interop;
 
 /// <summary>
-/// Issue 20's first test: Chromium behind a network that drops all UDP reaches our echo server over ICE-TCP (RFC
+/// Chromium behind a network that drops all UDP reaches our echo server over ICE-TCP (RFC
 /// 6544). Two namespaces joined by a veth pair (10.79.N.1 the server, 10.79.N.2 the browser); nftables in the
 /// browser's namespace drops every UDP packet in and out. The answer carries the server's passive TCP host
 /// candidate next to the UDP one; Chromium's active TCP candidate connects to it, the data channel echoes, and

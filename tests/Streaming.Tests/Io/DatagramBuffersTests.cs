@@ -3,7 +3,7 @@ using Transport.Streaming.Io;
 namespace Transport.Streaming.Tests.Io;
 
 /// <summary>
-/// Found by the churn soak (issue 16): the driver's receive-buffer pool kept the largest backlog it had seen for good,
+/// Found by the churn soak: the driver's receive-buffer pool kept the largest backlog it had seen for good,
 /// so a server's managed memory stepped up with each load peak (+160 KiB, +7 % of its 2.2 MiB, after a peak at 45,000
 /// cycles). Now the buffers that stayed free between two full collections are let go.
 /// </summary>

@@ -10,7 +10,7 @@ using Rig = Transport.Streaming.Tests.Sessions.WebRtcSessionTransportTests.Rig;
 namespace Transport.Streaming.Tests.Sessions;
 
 /// <summary>
-/// Issue 16, the churn soak in small (the full one is <c>bench -- churn</c>): 200 full peer connections against one
+/// The churn soak in small (the full one is <c>bench -- churn</c>): 200 full peer connections against one
 /// server port, 8 at a time, each with a data channel message echoed; half close politely, half vanish (their socket
 /// closes, nothing is sent, the server's shortened liveness timers find out). Afterwards the server's driver holds no
 /// peer, route, username fragment, noted transaction or timer, and the server no session. Real UDP on 127.0.0.1.

@@ -6,7 +6,7 @@ using Transport.TestKit;
 namespace Transport.Streaming.Tests.Sessions;
 
 /// <summary>
-/// Graded health (issue 23 item 2): each metric driven across its thresholds gives its level and a reason; the
+/// Graded health: each metric driven across its thresholds gives its level and a reason; the
 /// server's health check (called by the test, on virtual time) raises the change, tells the client, and acts.
 /// </summary>
 public sealed class HealthGradingTests

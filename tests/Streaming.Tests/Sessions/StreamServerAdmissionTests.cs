@@ -5,7 +5,7 @@ using Transport.TestKit;
 namespace Transport.Streaming.Tests.Sessions;
 
 /// <summary>
-/// Admission limits of <see cref="StreamServer"/> (issue 15: per client address, not yet connected) and the idle limit
+/// Admission limits of <see cref="StreamServer"/> (per client address, not yet connected) and the idle limit
 /// of its health policy, on virtual time: the health policy is applied by calling CheckHealth, not by waiting.
 /// </summary>
 public sealed class StreamServerAdmissionTests

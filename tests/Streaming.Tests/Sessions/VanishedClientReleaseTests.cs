@@ -7,7 +7,7 @@ using Rig = Transport.Streaming.Tests.Sessions.WebRtcSessionTransportTests.Rig;
 namespace Transport.Streaming.Tests.Sessions;
 
 /// <summary>
-/// Issue 14 item 6: with every default, a client that vanishes mid-stream (no close, no packet) is noticed by ICE's
+/// With every default, a client that vanishes mid-stream (no close, no packet) is noticed by ICE's
 /// receive-silence timer (2.5 s) and released by the health policy (DisconnectedLimit 4 s, checked every second)
 /// within 10 s of its last packet; the countdown is in the health snapshot. Real UDP on 127.0.0.1, real time.
 /// </summary>

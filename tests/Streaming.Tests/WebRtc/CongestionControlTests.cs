@@ -10,7 +10,7 @@ using Transport.TestKit;
 namespace Transport.Streaming.Tests.WebRtc;
 
 /// <summary>
-/// Send-side congestion control end to end (issue 21): our peer connection sends media sized from its own target
+/// Send-side congestion control end to end: our peer connection sends media sized from its own target
 /// bitrate through the test kit's virtual link with a bottleneck (a rate-limited drop-tail queue), on virtual time;
 /// the peer's transport-cc feedback drives the estimate. Each scenario is reproducible from its seed.
 /// </summary>

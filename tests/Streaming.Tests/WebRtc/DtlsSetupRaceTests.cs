@@ -9,7 +9,7 @@ using Transport.TestKit;
 namespace Transport.Streaming.Tests.WebRtc;
 
 /// <summary>
-/// The race of issue 14 item 2, on virtual time: the offerer (a browser) answers our ICE checks before our answer
+/// The DTLS set-up race, on virtual time: the offerer (a browser) answers our ICE checks before our answer
 /// reaches it (it needs only its own password), but its DTLS layer is set up only once it has the answer and drops
 /// any DTLS datagram that comes earlier. The link here drops such datagrams the same way.
 /// </summary>

@@ -10,7 +10,7 @@ using static RealPeerKit;
 
 /// <summary>
 /// The same 5-tuple twice: a second connection to a remote address and port that another connection on the same local
-/// socket already uses fails at once with a typed reason (issue 19), where it used to time out after 30 s.
+/// socket already uses fails at once with a typed reason, where it used to time out after 30 s.
 /// </summary>
 public sealed class FiveTupleInUseTests
 {

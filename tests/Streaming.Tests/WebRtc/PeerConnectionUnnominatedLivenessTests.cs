@@ -10,7 +10,7 @@ using Transport.TestKit;
 namespace Transport.Streaming.Tests.WebRtc;
 
 /// <summary>
-/// Issue 14 item 1 at the peer-connection level, on virtual time: the remote (the offerer, controlling) never sends
+/// Liveness before nomination at the peer-connection level, on virtual time: the remote (the offerer, controlling) never sends
 /// USE-CANDIDATE, as aiortc does, so our answerer never selects a pair while DTLS and SCTP run on the first valid one
 /// (RFC 8445 section 12.1). Its health must show that pair and its consent age, and a remote that then goes silent
 /// must be reported Disconnected and Failed at the configured times instead of staying Connected until SCTP gives up.

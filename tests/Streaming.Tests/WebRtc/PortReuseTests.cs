@@ -10,10 +10,10 @@ using Xunit.Abstractions;
 namespace Transport.Streaming.Tests.WebRtc;
 
 /// <summary>
-/// Found by the churn soak (issue 16; about one cycle in 800 failed): a client vanished, and the next client got its
+/// Found by the churn soak (about one cycle in 800 failed): a client vanished, and the next client got its
 /// port from the system while the server's old connection still held the route of that address. The new connection
 /// used to time out connecting (30 s), even after the old one ended. The same 5-tuple held by a live connection is
-/// the case of issue 19, which the server cannot tell apart from this one when the offer comes: the new connection
+/// the "same 5-tuple twice" case, which the server cannot tell apart from this one when the offer comes: the new connection
 /// fails at once with the typed reason (<see cref="FiveTupleInUseException"/>), the client can try again, and once
 /// the old connection is released (its liveness timers) the address is free and the next attempt connects.
 /// Real UDP on 127.0.0.1.
