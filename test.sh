@@ -36,6 +36,14 @@ if ! dotnet build Transport.sln -c Release -nologo -v q -clp:ErrorsOnly; then
 fi
 
 status=0
+# The style (.editorconfig): whitespace as `dotnet format whitespace` writes it. Run it to fix what this reports.
+echo "== format"
+if ! dotnet format whitespace Transport.sln --verify-no-changes -v q; then
+  echo "test.sh: formatting differs from .editorconfig (fix: dotnet format whitespace Transport.sln)"
+  status=1
+  failed_format=1
+fi
+
 for proj in tests/*.Tests/*.csproj; do
   name=$(basename "$proj" .csproj)
   echo "== $name"
@@ -56,6 +64,7 @@ done < <(cat "$results"/*.trx 2>/dev/null | grep -o '<Counters [^>]*>')
 ntrx=$(ls "$results"/*.trx 2>/dev/null | wc -l); nproj=$(ls tests/*.Tests/*.csproj | wc -l)
 [ "$ntrx" -lt "$nproj" ] && { echo "test.sh: $((nproj - ntrx)) test project(s) wrote no results"; failed=$((failed + nproj - ntrx)); }
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then status=1; failed=1; echo "test.sh: no test ran"; fi
+[ -n "${failed_format:-}" ] && failed=$((failed + 1))
 [ "$failed" -gt 0 ] && status=1
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

@@ -213,7 +213,8 @@ public sealed unsafe partial class TunDelayLine : IDisposable
                 result = create();
             }
             catch (Exception e) { error = e; }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         thread.Start();
         if (!thread.Join(TimeSpan.FromSeconds(30))) throw new TimeoutException("opening the TUN device took over 30 s");
         if (error is not null) throw new InvalidOperationException(error.Message, error);
@@ -267,7 +268,8 @@ public sealed unsafe partial class TunDelayLine : IDisposable
                 if (!queue.TryAdd((Stopwatch.GetTimestamp() + delayTicks, copy, (int)n))) ArrayPool<byte>.Shared.Return(copy);
             }
             queue.CompleteAdding();
-        }) { IsBackground = true, Name = "tun read " + name, Priority = ThreadPriority.Highest };
+        })
+        { IsBackground = true, Name = "tun read " + name, Priority = ThreadPriority.Highest };
         var writer = new Thread(() =>
         {
             TryRealTime();
@@ -283,7 +285,8 @@ public sealed unsafe partial class TunDelayLine : IDisposable
                     fixed (byte* p = packet) write(to, p, length);
                 ArrayPool<byte>.Shared.Return(packet);
             }
-        }) { IsBackground = true, Name = "tun write " + name, Priority = ThreadPriority.Highest };
+        })
+        { IsBackground = true, Name = "tun write " + name, Priority = ThreadPriority.Highest };
         _threads.Add(reader);
         _threads.Add(writer);
         reader.Start();

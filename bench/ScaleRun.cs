@@ -82,27 +82,27 @@ public static class ScaleRun
                         Interlocked.CompareExchange(ref firstOffer, arrived, 0);
                         _ = Task.Run(async () =>
                         {
-                          try
-                          {
-                            var pc = new PeerConnection(driver, serverOptions);
-                            var served = new Served(pc, arrived);
-                            connections[(client.Index, id)] = served;
-                            served.Loop = served.RunAsync(() =>
-                            {
-                                setupTimes.Add(Stopwatch.GetElapsedTime(arrived).TotalMilliseconds);
-                                Volatile.Write(ref lastOpen, Stopwatch.GetTimestamp());
-                                if (Interlocked.Increment(ref opened) == count) allOpen.TrySetResult();
-                            });
                             try
                             {
-                                Trace($"server {id} offer in");
-                                var answer = await pc.CreateAnswerAsync(offer);
-                                Trace($"server {id} answered");
-                                await client.SendAsync($"A {id} {Convert.ToBase64String(Encoding.UTF8.GetBytes(answer))}");
+                                var pc = new PeerConnection(driver, serverOptions);
+                                var served = new Served(pc, arrived);
+                                connections[(client.Index, id)] = served;
+                                served.Loop = served.RunAsync(() =>
+                                {
+                                    setupTimes.Add(Stopwatch.GetElapsedTime(arrived).TotalMilliseconds);
+                                    Volatile.Write(ref lastOpen, Stopwatch.GetTimestamp());
+                                    if (Interlocked.Increment(ref opened) == count) allOpen.TrySetResult();
+                                });
+                                try
+                                {
+                                    Trace($"server {id} offer in");
+                                    var answer = await pc.CreateAnswerAsync(offer);
+                                    Trace($"server {id} answered");
+                                    await client.SendAsync($"A {id} {Convert.ToBase64String(Encoding.UTF8.GetBytes(answer))}");
+                                }
+                                catch (Exception e) { Console.Error.WriteLine($"answer {client.Index}/{id}: {e.Message}"); }
                             }
-                            catch (Exception e) { Console.Error.WriteLine($"answer {client.Index}/{id}: {e.Message}"); }
-                          }
-                          catch (Exception e) { Console.Error.WriteLine($"accept {client.Index}/{id}: {e}"); }
+                            catch (Exception e) { Console.Error.WriteLine($"accept {client.Index}/{id}: {e}"); }
                         });
                         break;
                     }

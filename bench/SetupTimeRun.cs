@@ -279,7 +279,11 @@ public static class SetupTimeRun
         Process Start(NetworkNamespace ns, string args) =>
             Process.Start(new ProcessStartInfo("ip", $"netns exec {ns.Name} node dc-setup.mjs {args}")
             {
-                WorkingDirectory = dir, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+                WorkingDirectory = dir,
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
             }) ?? throw new InvalidOperationException("could not start node");
         using var offerer = Start(link.B, $"offer {DelayedLink.AddressB} {runs}");
         using var answerer = Start(link.A, $"answer {DelayedLink.AddressA}");

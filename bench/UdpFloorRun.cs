@@ -156,7 +156,8 @@ public static unsafe class UdpFloorRun
                 }
                 cpu = ThreadCpuNs() - t0;
             }
-        }) { IsBackground = true, Name = "udp-floor receiver" };
+        })
+        { IsBackground = true, Name = "udp-floor receiver" };
         thread.Start();
         Thread.Sleep(20);
         var payload = new byte[100];

@@ -182,11 +182,12 @@ public sealed partial class SctpAssociation
             var empty = ppid is Ppid.StringEmpty or Ppid.BinaryEmpty;
             var binary = ppid is not (Ppid.String or Ppid.StringEmpty);
             _events.Enqueue(new SctpEvent(SctpEventKind.ChannelMessage, ch, new ReadOnlyMemory<byte>(buffer, 0, empty ? 0 : length),
-                binary, streamId, ppid) { Accounted = length });
+                binary, streamId, ppid)
+            { Accounted = length });
             return;
         }
         _events.Enqueue(new SctpEvent(SctpEventKind.StreamMessage, null, new ReadOnlyMemory<byte>(buffer, 0, length), true, streamId, ppid)
-            { Accounted = length });
+        { Accounted = length });
     }
 
     private void HandleDcep(ushort streamId, ReadOnlySpan<byte> message)

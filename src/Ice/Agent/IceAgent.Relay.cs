@@ -149,7 +149,8 @@ public sealed partial class IceAgent
         // RFC 8445 section 5.1.1.2: the base of a relayed candidate is the relayed address itself; raddr is the mapped address.
         var candidate = new IceCandidate(IceCandidateType.Relayed, relayed,
             IceCandidate.ComputePriority(IceCandidateType.Relayed, relay.LocalPreference),
-            Foundation(IceCandidateType.Relayed, host.Base.Address, serverKey), relayed) { RelatedAddress = mapped };
+            Foundation(IceCandidateType.Relayed, host.Base.Address, serverKey), relayed)
+        { RelatedAddress = mapped };
         relay.Candidate = candidate;
         _localCandidates.Add(candidate);
         Emit(new IceCandidateGatheredEvent(now, candidate));

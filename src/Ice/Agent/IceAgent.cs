@@ -133,7 +133,8 @@ public sealed partial class IceAgent : IDisposable
         var count = 0;
         foreach (var c in _localCandidates) if (c.IsTcp) count++;
         var candidate = new IceCandidate(IceCandidateType.Host, address, IceCandidate.ComputeTcpHostPriority(IceTcpType.Passive, 8191 - count),
-            Foundation(IceCandidateType.Host, address.Address, "tcp")) { Protocol = IceProtocol.Tcp, TcpType = IceTcpType.Passive };
+            Foundation(IceCandidateType.Host, address.Address, "tcp"))
+        { Protocol = IceProtocol.Tcp, TcpType = IceTcpType.Passive };
         // Relay-only (iceTransportPolicy "relay"): never signalled nor answered on.
         if (Options.TransportPolicy == IceTransportPolicy.Relay) return candidate;
         _localCandidates.Add(candidate);

@@ -75,7 +75,8 @@ public sealed partial class StreamSession
         var health = new SessionHealth(Id, _transport.Kind, State, time.GetElapsedTime(_startedAt), connection,
             time.GetElapsedTime(Interlocked.Read(ref _lastInputTaken)), time.GetElapsedTime(Interlocked.Read(ref _lastOutput)),
             _transport.Inputs.CanCount ? _transport.Inputs.Count : 0,
-            _ended.Task.IsCompleted ? _ended.Task.Result : null) { ReleaseIn = releaseIn };
+            _ended.Task.IsCompleted ? _ended.Task.Result : null)
+        { ReleaseIn = releaseIn };
         return health with { Grade = HealthGrader.Grade(health, _server.Options.Health) };
     }
 

@@ -179,8 +179,12 @@ public sealed class IceAgentLivenessTests
     {
         IceAgentOptions NoTimers(IceRole role, int seed) => new()
         {
-            Role = role, TieBreaker = (ulong)seed, Random = new Random(seed),
-            DisconnectedTimeout = TimeSpan.Zero, FailedTimeout = TimeSpan.Zero, ConsentTimeout = TimeSpan.Zero,
+            Role = role,
+            TieBreaker = (ulong)seed,
+            Random = new Random(seed),
+            DisconnectedTimeout = TimeSpan.Zero,
+            FailedTimeout = TimeSpan.Zero,
+            ConsentTimeout = TimeSpan.Zero,
         };
         var (a, b, d) = Connected(NoTimers(IceRole.Controlling, 2), NoTimers(IceRole.Controlled, 1));
         d.Link.Cut = true;
@@ -194,9 +198,14 @@ public sealed class IceAgentLivenessTests
     {
         IceAgentOptions Tight(IceRole role, int seed) => new()
         {
-            Role = role, TieBreaker = (ulong)seed, Random = new Random(seed),
-            KeepaliveInterval = TimeSpan.FromMilliseconds(100), DisconnectedTimeout = TimeSpan.FromMilliseconds(100),
-            FailedTimeout = TimeSpan.FromMilliseconds(100), ConsentInterval = TimeSpan.FromMilliseconds(100), ConsentTimeout = S(1),
+            Role = role,
+            TieBreaker = (ulong)seed,
+            Random = new Random(seed),
+            KeepaliveInterval = TimeSpan.FromMilliseconds(100),
+            DisconnectedTimeout = TimeSpan.FromMilliseconds(100),
+            FailedTimeout = TimeSpan.FromMilliseconds(100),
+            ConsentInterval = TimeSpan.FromMilliseconds(100),
+            ConsentTimeout = S(1),
         };
         var (a, _, d) = Connected(Tight(IceRole.Controlling, 2), Tight(IceRole.Controlled, 1));
         d.RunFor(S(2));

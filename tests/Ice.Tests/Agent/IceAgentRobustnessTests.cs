@@ -16,8 +16,12 @@ public sealed class IceAgentRobustnessTests
     {
         var bad = new LinkConditions
         {
-            Delay = TimeSpan.FromMilliseconds(40), Jitter = TimeSpan.FromMilliseconds(30),
-            Loss = 0.2, Duplicate = 0.1, Reorder = 0.1, ReorderDelay = TimeSpan.FromMilliseconds(60),
+            Delay = TimeSpan.FromMilliseconds(40),
+            Jitter = TimeSpan.FromMilliseconds(30),
+            Loss = 0.2,
+            Duplicate = 0.1,
+            Reorder = 0.1,
+            ReorderDelay = TimeSpan.FromMilliseconds(60),
         };
         var link = new VirtualLink(seed, bad, bad);
         var (a, b, d) = AgentPeer.Pair(new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 9, Random = new Random(seed) },

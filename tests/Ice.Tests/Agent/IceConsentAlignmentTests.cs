@@ -45,8 +45,12 @@ public sealed class IceConsentAlignmentTests
         // 150 ms +-20 % is [120, 180] ms: no multiple of 1 s inside, so the random time stands.
         var sent = ConsentRequestsSentByA(new IceAgentOptions
         {
-            Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(5), ConsentInterval = TimeSpan.FromMilliseconds(150),
-            ConsentAlignment = TimeSpan.FromSeconds(1), KeepaliveInterval = TimeSpan.Zero,
+            Role = IceRole.Controlling,
+            TieBreaker = 2,
+            Random = new Random(5),
+            ConsentInterval = TimeSpan.FromMilliseconds(150),
+            ConsentAlignment = TimeSpan.FromSeconds(1),
+            KeepaliveInterval = TimeSpan.Zero,
         }, new IceAgentOptions { Role = IceRole.Controlled, TieBreaker = 1, Random = new Random(6) }, TimeSpan.FromSeconds(10));
         var intervals = sent.Zip(sent.Skip(1), (x, y) => y - x).ToList();
         Assert.InRange(intervals.Count, 50, 85);

@@ -19,12 +19,12 @@ public sealed class IceAgentCoturnTests
 
     private static IceAgentOptions RelayOnly(CoturnServer server, IceRole role, TurnTransport transport, string password = CoturnServer.Password,
         Func<TurnClientOptions, TurnClientOptions>? configure = null) => new()
-    {
-        Role = role,
-        TransportPolicy = IceTransportPolicy.Relay,
-        TurnServers = [TurnServerConfig.Parse($"turn:127.0.0.1:{server.Port}?transport={(transport == TurnTransport.Tcp ? "tcp" : "udp")}", CoturnServer.User, password)],
-        ConfigureTurnClient = configure,
-    };
+        {
+            Role = role,
+            TransportPolicy = IceTransportPolicy.Relay,
+            TurnServers = [TurnServerConfig.Parse($"turn:127.0.0.1:{server.Port}?transport={(transport == TurnTransport.Tcp ? "tcp" : "udp")}", CoturnServer.User, password)],
+            ConfigureTurnClient = configure,
+        };
 
     private static void GatherAndConnect(AgentSocketDriver a, AgentSocketDriver b)
     {

@@ -71,8 +71,11 @@ public sealed class IceAgentLoopbackTests(ITestOutputHelper output) : IDisposabl
         var failedTimeout = TimeSpan.FromMilliseconds(500);
         IceAgentOptions Options(IceRole role) => new()
         {
-            Role = role, KeepaliveInterval = TimeSpan.FromMilliseconds(100), ConsentInterval = TimeSpan.FromMilliseconds(250),
-            DisconnectedTimeout = disconnectedTimeout, FailedTimeout = failedTimeout,
+            Role = role,
+            KeepaliveInterval = TimeSpan.FromMilliseconds(100),
+            ConsentInterval = TimeSpan.FromMilliseconds(250),
+            DisconnectedTimeout = disconnectedTimeout,
+            FailedTimeout = failedTimeout,
         };
         var a = NewNode(Options(IceRole.Controlling));
         var b = NewNode(Options(IceRole.Controlled));

@@ -60,7 +60,11 @@ public sealed partial class IceAgentNodeDataChannelTests(ITestOutputHelper outpu
         var weOffer = ourRole == IceRole.Controlling;
         var psi = new ProcessStartInfo(Find("node"), weOffer ? "peer.mjs answerer" : "peer.mjs offerer")
         {
-            WorkingDirectory = dir, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            WorkingDirectory = dir,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
         };
         _node = Process.Start(psi)!;
         _node.OutputDataReceived += (_, e) => { if (e.Data is not null) _lines.Add(e.Data); };

@@ -87,7 +87,8 @@ internal sealed partial class NatTopology : IDisposable
                 result = create();
             }
             catch (Exception e) { error = e; }
-        }) { IsBackground = true, Name = "netns " + ns };
+        })
+        { IsBackground = true, Name = "netns " + ns };
         thread.Start();
         if (!thread.Join(TimeSpan.FromSeconds(30))) throw new TimeoutException("Creating inside the namespace took over 30 s.");
         if (error is not null) throw new InvalidOperationException("Creating inside the namespace failed: " + error.Message, error);

@@ -318,7 +318,8 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
                 throw;
             }
         },
-    }) { Timeout = TimeSpan.FromSeconds(10) };
+    })
+    { Timeout = TimeSpan.FromSeconds(10) };
 
     /// <summary>
     /// Media echo over DTLS 1.3: the browser's fake camera and microphone go to the echo server, which echoes every

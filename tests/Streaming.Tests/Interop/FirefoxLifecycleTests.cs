@@ -210,5 +210,6 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
                 throw;
             }
         },
-    }) { Timeout = TimeSpan.FromSeconds(10) };
+    })
+    { Timeout = TimeSpan.FromSeconds(10) };
 }

@@ -54,7 +54,8 @@ public sealed partial class NetworkNamespace : IDisposable
                 result = create();
             }
             catch (Exception e) { error = e; }
-        }) { IsBackground = true, Name = "netns " + Name };
+        })
+        { IsBackground = true, Name = "netns " + Name };
         thread.Start();
         if (!thread.Join(TimeSpan.FromSeconds(30))) throw new TimeoutException("Creating inside the namespace took over 30 s.");
         if (error is not null) throw new InvalidOperationException("Creating inside the namespace failed: " + error.Message, error);

@@ -35,7 +35,7 @@ public sealed class PeerConnectionBackpressureTests
         var sending = Task.Run(async () =>
         {
             var buffer = new byte[MessageSize];
-            for (long sent = 0; sent < Total; )
+            for (long sent = 0; sent < Total;)
             {
                 for (var i = 0; i < MessageSize; i++) buffer[i] = Pattern(sent + i);
                 try

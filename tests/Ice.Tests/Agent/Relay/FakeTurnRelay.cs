@@ -80,8 +80,12 @@ internal sealed class FakeTurnRelay
         Assert.Equal(StunClass.Request, m.Class);
         var method = m.Method switch
         {
-            StunMethod.Allocate => "Allocate", StunMethod.Refresh => "Refresh", StunMethod.CreatePermission => "CreatePermission",
-            StunMethod.ChannelBind => "ChannelBind", StunMethod.Binding => "Binding", _ => "Other",
+            StunMethod.Allocate => "Allocate",
+            StunMethod.Refresh => "Refresh",
+            StunMethod.CreatePermission => "CreatePermission",
+            StunMethod.ChannelBind => "ChannelBind",
+            StunMethod.Binding => "Binding",
+            _ => "Other",
         };
         Log.Add((now, client, method));
         var buffer = new byte[1500];

@@ -19,14 +19,14 @@ public sealed class IceAgentRelayTests
 
     private static IceAgentOptions Options(IceRole role, IceTransportPolicy policy = IceTransportPolicy.Relay, bool tcp = false, string password = FakeTurnRelay.Pass,
         Func<TurnClientOptions, TurnClientOptions>? configure = null) => new()
-    {
-        Role = role,
-        TransportPolicy = policy,
-        TurnServers = [RelayNetwork.Config(tcp, password)],
-        ConfigureTurnClient = configure,
-        Random = new Random(3),
-        TieBreaker = role == IceRole.Controlling ? 2UL : 1UL,
-    };
+        {
+            Role = role,
+            TransportPolicy = policy,
+            TurnServers = [RelayNetwork.Config(tcp, password)],
+            ConfigureTurnClient = configure,
+            Random = new Random(3),
+            TieBreaker = role == IceRole.Controlling ? 2UL : 1UL,
+        };
 
     private static (RelayNetwork Net, RelayNode A, RelayNode B) Connected(IceTransportPolicy policy = IceTransportPolicy.Relay, bool tcp = false,
         Func<TurnClientOptions, TurnClientOptions>? configure = null, Action<FakeTurnRelay>? server = null)
