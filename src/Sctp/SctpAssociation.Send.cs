@@ -229,6 +229,13 @@ public sealed partial class SctpAssociation
                 if (_now >= m.Expiry) { AbandonUnsent(m); continue; }
                 _sending = m;
             }
+            else if (_now >= m.Expiry && _peerForwardTsn)
+            {
+                // RFC 3758 section 3.5: a message past its lifetime is abandoned, also in the middle of its
+                // fragmentation (sending the rest would deliver it after its lifetime; found by the chaos suite).
+                Abandon(m);
+                continue;
+            }
             var room = ((d.Length - p) & ~3) - DataChunk.HeaderLength; // keep the padding inside the packet
             var remaining = m.Length - m.Fragmented;
             // Do not cut a tiny fragment at the end of a packet; start a fresh packet instead.

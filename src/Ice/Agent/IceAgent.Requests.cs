@@ -80,7 +80,15 @@ public sealed partial class IceAgent
         // in flight (else the peer's first DTLS flight is lost and costs it a retransmission timeout).
         // One lookup in the pair index, not a walk of the check list per datagram.
         if (FindPair(_current, local, remote) is { } p && (p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked))
+        {
+            if (PeerMoved(p, now))
+            {
+                Select(p, now, IceStateReason.PeerMoved);
+                OnApplicationDataReceived(now);
+                return IceReceiveResult.ApplicationData;
+            }
             return EarlyData(p, now);
+        }
         // Restarted before any nomination: the previous generation's valid pairs still carry the data (see Restart).
         if (Selected is null && _previous is { } previous && FindPair(previous, local, remote) is { } old
             && (old.Valid || old.State == IceCandidatePairState.Succeeded || old.PeerChecked))
@@ -88,6 +96,13 @@ public sealed partial class IceAgent
         Drop(IceDropReason.UnknownPeer);
         return IceReceiveResult.Dropped;
     }
+
+    // NAT rebinding (IceAgentOptions.PeerMoveSilence): the peer's data comes on a valid pair of the current generation
+    // other than the selected one, and the selected pair has been silent for a while. Valid: our own check on it was
+    // answered with the peer's password, so the new address is the peer's and not a replay from elsewhere.
+    private bool PeerMoved(IcePair pair, TimeSpan now) =>
+        Options.PeerMoveSilence > TimeSpan.Zero && Selected is { } s && s != pair && s.Generation == _current && pair.Generation == _current
+        && pair.Valid && pair.State == IceCandidatePairState.Succeeded && now - _lastReceived >= Options.PeerMoveSilence;
 
     private IceReceiveResult EarlyData(IcePair pair, TimeSpan now)
     {
