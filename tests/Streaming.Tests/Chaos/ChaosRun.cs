@@ -18,13 +18,26 @@ namespace Transport.Streaming.Tests.Chaos;
 /// </summary>
 internal sealed class ChaosRun
 {
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    // One certificate per thread: the suite runs two test classes side by side.
+    private static readonly ThreadLocal<DtlsCertificate> Certificates =
+        new(() => DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80)));
 
+    /// <summary>
+    /// Connected with every channel open within this, through the lossy link (before any fault). At 30 % loss SCTP's
+    /// INIT and COOKIE ECHO back off from RTO.Initial (1 s) by doubling; five losses in a row take half a minute.
+    /// </summary>
+    public static readonly TimeSpan ConnectBound = TimeSpan.FromSeconds(60);
     /// <summary>Reliable data still in flight at the end of the traffic must arrive within this.</summary>
-    public static readonly TimeSpan DrainBound = TimeSpan.FromSeconds(30);
+    /// <remarks>
+    /// Generous on purpose: at 30 % loss each way a retransmission and its SACK both get through about half the time,
+    /// and after a partition SCTP's retransmission timeout has backed off to RTO.Max (10 s); a few unlucky rounds in a
+    /// row then take tens of seconds. The drain costs little: only the reliable data and timers are left.
+    /// </remarks>
+    public static readonly TimeSpan DrainBound = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan SendInterval = TimeSpan.FromMilliseconds(500);
-    private static readonly TimeSpan AudioInterval = TimeSpan.FromMilliseconds(20);
-    private static readonly TimeSpan VideoInterval = TimeSpan.FromMilliseconds(66);
+    // Opus packets of 60 ms and 10 frames/s of video: media keeps flowing through every fault at a modest event rate.
+    private static readonly TimeSpan AudioInterval = TimeSpan.FromMilliseconds(60);
+    private static readonly TimeSpan VideoInterval = TimeSpan.FromMilliseconds(100);
 
     // The four kinds of channel, in this order on both sides.
     internal enum Kind { ReliableOrdered, ReliableUnordered, PartialRetransmits, PartialLifetime }
@@ -48,8 +61,9 @@ internal sealed class ChaosRun
         // What it received on each channel: sequence number, payload, time.
         public List<(int Seq, byte[] Data, TimeSpan At)>[] Received { get; } = [new(), new(), new(), new()];
         public List<ConnectionStateChanged> States { get; } = new();
-        public Dictionary<uint, (MediaKind Kind, byte[] Frame)> SentFrames { get; } = new();
-        public List<(MediaKind Kind, TimeSpan At)> FramesReceived { get; } = new();
+        public Dictionary<uint, (MediaKind Kind, byte[] Frame, TimeSpan At)> SentFrames { get; } = new();
+        // Complete frames received intact: kind, when the peer sent it, when it completed here.
+        public List<(MediaKind Kind, TimeSpan SentAt, TimeSpan At)> FramesReceived { get; } = new();
         public int BadFrames;
         public int UnknownChannelMessages;
     }
@@ -82,7 +96,7 @@ internal sealed class ChaosRun
     private void Run()
     {
         var ice = new IceAgentOptions();
-        var options = new PeerConnectionOptions { Certificate = Certificate };
+        var options = new PeerConnectionOptions { Certificate = Certificates.Value };
         var a = new PeerConnectionCore(options with { Ice = ice with { Role = IceRole.Controlling, Random = new Random(_s.Seed) } });
         var b = new PeerConnectionCore(options with { Ice = ice with { Role = IceRole.Controlled, Random = new Random(~_s.Seed) } });
         _a = new Side("A", a);
@@ -111,9 +125,11 @@ internal sealed class ChaosRun
         Drain();
 
         // Connecting through the lossy link (no faults yet).
-        if (!_net.RunUntil(() => OpenEverywhere(), TimeSpan.FromSeconds(30)))
+        // Every channel open on both sides and acknowledged (RFC 8832 section 6: until its DATA_CHANNEL_ACK arrives a
+        // channel sends ordered, and an ordered lifetime-limited message may wait for an earlier one's FORWARD TSN).
+        if (!_net.RunUntil(() => OpenEverywhere(), ConnectBound))
         {
-            Fail($"not connected with every channel open after 30 s: A {a.State} {a.DescribeIce()}; B {b.State} {b.DescribeIce()}");
+            Fail($"not connected with every channel open after {Ms(ConnectBound)}: A {a.State} dtls {a.Dtls?.State} {DescribeSctp(_a)} {a.DescribeIce()}; B {b.State} dtls {b.Dtls?.State} {DescribeSctp(_b)} {b.DescribeIce()}");
             return;
         }
         _t0 = _net.Now;
@@ -124,7 +140,7 @@ internal sealed class ChaosRun
 
     private bool OpenEverywhere() =>
         _a.Core.State == ConnectionState.Connected && _b.Core.State == ConnectionState.Connected
-        && _a.Channels.All(c => c is { State: DataChannelState.Open }) && _b.Channels.All(c => c is { State: DataChannelState.Open });
+        && _a.Channels.All(c => c is { State: DataChannelState.Open, AcknowledgedByPeer: true }) && _b.Channels.All(c => c is { State: DataChannelState.Open });
 
     // Takes every event and every received frame, as an application would, after each step.
     private void Drain()
@@ -162,10 +178,10 @@ internal sealed class ChaosRun
                 {
                     var peer = side == _a ? _b : _a;
                     if (!f.IsComplete) continue;
-                    side.FramesReceived.Add((track.Kind, f.CompletedAt));
                     if (!peer.SentFrames.TryGetValue(f.Timestamp ^ (track.Kind == MediaKind.Audio ? 0u : 0x8000_0000u), out var sent)
                         || sent.Kind != track.Kind || !sent.Frame.AsSpan().SequenceEqual(f.Data.Span))
                         side.BadFrames++;
+                    else side.FramesReceived.Add((track.Kind, sent.At, f.CompletedAt));
                 }
             }
         }
@@ -187,21 +203,28 @@ internal sealed class ChaosRun
             if (now >= nextData) { SendMessages(_a); SendMessages(_b); nextData += SendInterval; }
             if (now >= nextAudio)
             {
-                SendFrame(_a, _audioA, (uint)(audioIndex * 960), AudioFrame(audioIndex));
-                SendFrame(_b, _audioB, (uint)(audioIndex * 960), AudioFrame(audioIndex + 1_000_000));
+                SendFrame(_a, _audioA, (uint)(audioIndex * 2880), AudioFrame(audioIndex));
+                SendFrame(_b, _audioB, (uint)(audioIndex * 2880), AudioFrame(audioIndex + 1_000_000));
                 audioIndex++;
                 nextAudio += AudioInterval;
             }
             if (now >= nextVideo)
             {
-                SendFrame(_a, _videoA, (uint)(videoIndex * 6000), VideoFrame(videoIndex));
+                SendFrame(_a, _videoA, (uint)(videoIndex * 9000), VideoFrame(videoIndex));
                 videoIndex++;
                 nextVideo += VideoInterval;
+            }
+            if (Trace && now >= _nextTrace)
+            {
+                _nextTrace = now + TimeSpan.FromMilliseconds(250);
+                _violations.Add($"info: {Ms(now)} A {_a.Core.State} {_a.Core.Ice.State} last {_a.Core.Ice.LastReceivedAt} | B {_b.Core.State} {_b.Core.Ice.State} last {_b.Core.Ice.LastReceivedAt} {_b.Core.DescribeIce()}");
             }
             var next = new[] { nextData, nextAudio, nextVideo, end, nextFault < faults.Count ? faults[nextFault].At : end }.Min();
             _net.RunTo(next);
             CheckNoEnd("during the traffic");
         }
+        foreach (var side in new[] { _a, _b })
+            if (side.Core.State != ConnectionState.Connected) Fail($"{side.Name} is {side.Core.State} ({side.Core.Reason}) at the end of the traffic, {Ms(ChaosScenario.AfterLastHeal)} after the last reconnection bound");
         // The reconnection bound after each heal, from the state changes seen.
         foreach (var f in _s.Faults.Where(f => f is Partition or OneWayOutage or NatRebinding))
         {
@@ -214,12 +237,15 @@ internal sealed class ChaosRun
                     Fail($"{side.Name} is {last.State} ({last.Reason}) {Ms(bound)} after the {f} healed (since {Ms(last.At)})");
                 else if (last is not null && last.At > healed) ReconnectTimes.Add((f, last.At - healed));
             }
-            // Media after the heal: frames that left after it arrived.
-            if (!_b.FramesReceived.Any(x => x.Kind == MediaKind.Video && x.At > healed)) Fail($"B received no video frame after the {f} healed");
-            if (!_b.FramesReceived.Any(x => x.Kind == MediaKind.Audio && x.At > healed)) Fail($"B received no audio frame after the {f} healed");
-            if (!_a.FramesReceived.Any(x => x.Kind == MediaKind.Audio && x.At > healed)) Fail($"A received no audio frame after the {f} healed");
+            // Media after the heal: frames sent after it arrived, intact.
+            if (!_b.FramesReceived.Any(x => x.Kind == MediaKind.Video && x.SentAt > healed)) Fail($"B received no video frame sent after the {f} healed");
+            if (!_b.FramesReceived.Any(x => x.Kind == MediaKind.Audio && x.SentAt > healed)) Fail($"B received no audio frame sent after the {f} healed");
+            if (!_a.FramesReceived.Any(x => x.Kind == MediaKind.Audio && x.SentAt > healed)) Fail($"A received no audio frame sent after the {f} healed");
         }
     }
+
+    private static readonly bool Trace = Environment.GetEnvironmentVariable("CHAOS_TRACE") == "1";
+    private TimeSpan _nextTrace;
 
     private void CheckNoEnd(string when)
     {
@@ -268,7 +294,7 @@ internal sealed class ChaosRun
     {
         var now = _net.Now;
         if (side.Core.State != ConnectionState.Connected && side.Core.State != ConnectionState.Disconnected) return;
-        side.SentFrames[timestamp ^ (track.Kind == MediaKind.Audio ? 0u : 0x8000_0000u)] = (track.Kind, frame);
+        side.SentFrames[timestamp ^ (track.Kind == MediaKind.Audio ? 0u : 0x8000_0000u)] = (track.Kind, frame, now);
         var result = side.Core.SendFrame(track, frame, timestamp, now);
         if (result is not (MediaSendResult.Sent or MediaSendResult.NotConnected)) Fail($"{side.Name} SendFrame {track.Kind}: {result}");
     }
