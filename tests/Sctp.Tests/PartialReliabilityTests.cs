@@ -93,10 +93,11 @@ public sealed class PartialReliabilityTests
         Assert.Equal(0, b.Association.HeldFragments);
     }
     /// <summary>
-    /// Found by the chaos suite (docs/chaos.md): a FORWARD TSN's new cumulative TSN (the sender's advanced ack point)
-    /// moves over acknowledged TSNs as well as abandoned ones, so it may cover the first fragments of a reliable
-    /// message still being sent. The receiver used to drop every held fragment at or below it, and the reliable message
-    /// was lost for good. Large reliable messages on one stream, small abandoned ones on another, under loss.
+    /// FORWARD TSN on a receiver that holds part of a reliable message: large reliable messages on one stream, small
+    /// abandoned ones (max-retransmits 0) around each of them on another, under loss and a bottleneck. Every reliable
+    /// message must arrive, whole, in order, while FORWARD TSNs move the cumulative TSN over the abandoned ones
+    /// (docs/sctp.md: the receiver drops only a message that misses a fragment at or below the new cumulative TSN or
+    /// whose continuation is already behind it).
     /// </summary>
     [Fact]
     public void ForwardTsnNeverDropsAReliableMessageBeingFragmented()
