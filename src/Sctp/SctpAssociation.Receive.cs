@@ -87,6 +87,7 @@ public sealed partial class SctpAssociation
         if (!DataChunk.TryRead(chunk, out var data)) { Counters.Malformed++; return; }
         _sackPending = true;
         var tsn = data.Tsn;
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} data {tsn} s{data.StreamId} f{data.Flags} len {data.Payload.Length} (cum {_cumTsn} high {_highestTsn} seen {_tsnSeen[tsn & (TsnWindow - 1)]})");
         if (Serial.Le(tsn, _cumTsn) || _tsnSeen[tsn & (TsnWindow - 1)] && Serial.Le(tsn, _cumTsn + TsnWindow))
         {
             Counters.DuplicateTsn++;
@@ -320,6 +321,7 @@ public sealed partial class SctpAssociation
         Counters.ForwardTsnReceived++;
         _sackPending = _sackImmediate = true;
         var newCum = fwd.NewCumulativeTsn;
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} fwd-recv {newCum} (cum {_cumTsn} high {_highestTsn})");
         if (Serial.Le(newCum, _cumTsn)) return;
         // Beyond the TSNs we accept DATA for, the peer cannot have sent what it abandons: moving there would leave every
         // later DATA of the peer behind our cumulative TSN, delivered never (found by fuzzing: the association stayed
@@ -380,7 +382,7 @@ public sealed partial class SctpAssociation
             while (j + 1 < frags.Length && SameMessage(frags[j], frags[j + 1], unordered)) j++;
             var missesEarlier = (frags[i].Flags & DataChunk.FlagBegin) == 0 && Serial.Le(frags[i].Tsn - 1, newCum);
             var cutShort = (frags[j].Flags & DataChunk.FlagEnd) == 0 && Serial.Le(frags[j].Tsn + 1, _cumTsn);
-            if (missesEarlier || cutShort) RemoveFragments(s, i, j - i + 1);
+            if (missesEarlier || cutShort) { DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} drop-frags s{s.Id} {frags[i].Tsn}-{frags[j].Tsn} misses {missesEarlier} cut {cutShort}"); RemoveFragments(s, i, j - i + 1); }
             else i = j + 1;
         }
     }

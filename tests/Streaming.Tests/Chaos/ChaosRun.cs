@@ -220,6 +220,7 @@ internal sealed class ChaosRun
                 _violations.Add($"info: {Ms(now)} A {_a.Core.State} {_a.Core.Ice.State} last {_a.Core.Ice.LastReceivedAt} | B {_b.Core.State} {_b.Core.Ice.State} last {_b.Core.Ice.LastReceivedAt} {_b.Core.DescribeIce()}");
             }
             var next = new[] { nextData, nextAudio, nextVideo, end, nextFault < faults.Count ? faults[nextFault].At : end }.Min();
+            AttachSctpTrace();
             _net.RunTo(next);
             CheckNoEnd("during the traffic");
         }
@@ -320,6 +321,35 @@ internal sealed class ChaosRun
 
     private bool NothingBuffered() => _a.Channels.Concat(_b.Channels).All(c => c is { BufferedAmount: 0 });
 
+    // Diagnostics: CHAOS_SCTP_TRACE=dir writes every SCTP event of both ends to dir/chaos-<seed>-<A|B>-<pid>.log.
+    private static readonly string? SctpTraceDir = Environment.GetEnvironmentVariable("CHAOS_SCTP_TRACE");
+    private readonly HashSet<string> _traced = new();
+
+    private void AttachSctpTrace()
+    {
+        if (SctpTraceDir is null) return;
+        foreach (var side in new[] { _a, _b })
+        {
+            if (side.Core.Sctp is not { } sctp || !_traced.Add(side.Name)) continue;
+            var w = new StreamWriter(Path.Combine(SctpTraceDir, $"chaos-{_s.Seed}-{side.Name}-{Environment.ProcessId}.log")) { AutoFlush = true };
+            var f = typeof(SctpAssociation).GetField("DebugTrace", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+            f.SetValue(sctp, new Action<string>(w.WriteLine));
+            var ice = side.Core.Ice;
+            string? last = null;
+            var drain = _net.AfterStep;
+            _net.AfterStep = () =>
+            {
+                drain?.Invoke();
+                var now = $"{ice.SelectedRemote?.Address} {ice.State}";
+                if (now != last) { last = now; w.WriteLine($"{_net.Now.TotalMilliseconds:0} ice {now}"); }
+            };
+        }
+    }
+
+    private static string Ring(Side side) => side.Core.Sctp is { } s
+        ? (string)typeof(SctpAssociation).GetMethod("DebugRing", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.Invoke(s, null)!
+        : "";
+
     private void DrainAndCheck()
     {
         var drainStart = _net.Now;
@@ -327,7 +357,7 @@ internal sealed class ChaosRun
             Fail($"reliable data not all delivered {Ms(DrainBound)} after the traffic stopped: A->B {_b.Received[0].Count}/{_a.Sent[0].Count} ordered, "
                 + $"{_b.Received[1].Count}/{_a.Sent[1].Count} unordered; B->A {_a.Received[0].Count}/{_b.Sent[0].Count}, {_a.Received[1].Count}/{_b.Sent[1].Count}; "
                 + $"buffered A [{string.Join(",", _a.Channels.Select(c => c?.BufferedAmount))}] B [{string.Join(",", _b.Channels.Select(c => c?.BufferedAmount))}]; "
-                + $"A {_a.Core.State} {DescribeSctp(_a)} {_a.Core.DescribeIce()}; B {_b.Core.State} {DescribeSctp(_b)} {_b.Core.DescribeIce()}");
+                + $"A {_a.Core.State} {DescribeSctp(_a)} {_a.Core.DescribeIce()}; B {_b.Core.State} {DescribeSctp(_b)} {_b.Core.DescribeIce()}; A ring {Ring(_a)}; B ring {Ring(_b)}");
         CheckNoEnd("while the reliable data drained");
         foreach (var (from, to, path) in new[] { (_a, _b, _s.AToB), (_b, _a, _s.BToA) })
         {
