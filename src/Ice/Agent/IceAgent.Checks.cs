@@ -162,6 +162,7 @@ public sealed partial class IceAgent
         foreach (var o in _outgoing)
             if (o.Kind == OutgoingKind.Check && o.Pair == pair && !o.Transaction.IsCompleted) o.Transaction.Cancel(now);
         pair.State = IceCandidatePairState.InProgress;
+        pair.LastCheckSentAt = now;
         var t = new StunClientTransaction(WriteCheck(g, pair, nominating, out var length).AsSpan(0, length), Options.CheckRetransmission);
         _outgoing.Add(new Outgoing(OutgoingKind.Check, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, Nominating = nominating, RoleAtSend = Role.Role });
         t.Start(now);
