@@ -55,6 +55,30 @@ public sealed class IceNatRebindingTests
         Assert.Contains(b.ApplicationData, x => x.At > moved[0].At + S(1) && x.Data[2] == 1);
     }
 
+    /// <summary>
+    /// Chaos seeds 10 and 54 (docs/chaos.md): at 30 % loss each way B's triggered check on the new pair, or A's answer,
+    /// was lost and its retransmissions backed off (0.5, 1, 1.6 s), so following took 8-9 s. Now A's data arriving on
+    /// that pair triggers a new check at most every initial RTO (500 ms): with B's first three checks to the new port
+    /// lost, the fourth goes 1.5 s after the first instead of 3.1 s.
+    /// </summary>
+    [Fact]
+    public void ThePeersDataOnTheNewPairTriggersANewCheckWhenTheFirstIsLost()
+    {
+        var (a, b, d) = Connected(S(1));
+        Stream(a, b, d, S(5));
+        var rebound = d.Now;
+        // B's Binding requests (type 0x0001) that reach the link go to A's new port: drop the first three.
+        d.Link.AddFilter(LinkEnd.B, x => x.Length >= 20 && x.Span[0] == 0 && x.Span[1] == 1, n => n <= 3 ? FilterAction.Drop : FilterAction.Pass);
+        b.Remote = ANewPort;
+        Stream(a, b, d, rebound + S(15));
+
+        var learned = b.Events.OfType<IceRemoteCandidateLearnedEvent>().First(e => e.At > rebound && e.Candidate.Address.Equals(ANewPort)).At;
+        var moved = b.StateChanges.Single(e => e.Reason == IceStateReason.PeerMoved).At;
+        Assert.True(moved - learned <= S(2), $"B followed A {moved - learned} after A's first check from its new port (rebound {rebound}, learned {learned})");
+        Assert.Equal(ANewPort, b.Agent.SelectedRemote!.Address);
+        Assert.Equal(IceConnectionState.Connected, b.State);
+    }
+
     [Fact]
     public void WithPeerMoveSilenceZeroTheConnectionDoesNotFollowAndFails()
     {
