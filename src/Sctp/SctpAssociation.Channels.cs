@@ -164,6 +164,7 @@ public sealed partial class SctpAssociation
     private void Deliver(ushort streamId, uint ppid, byte[] buffer, int length)
     {
         Counters.MessagesDelivered++;
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} deliver s{streamId} len {length} seq {(length >= 4 ? System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(buffer) : -1)}");
         if (ppid == Ppid.Dcep)
         {
             HandleDcep(streamId, buffer.AsSpan(0, length));

@@ -29,6 +29,12 @@ public sealed partial class SctpAssociation
         // RFC 9260 section 6.2.1 (D i): an older cumulative ack is stale; one beyond what we sent is bogus.
         if (Serial.Lt(cum, _cumAck)) return;
         if (Serial.Ge(cum, _nextTsn)) { Counters.BogusSack++; return; }
+        if (DebugTrace is { } tr)
+        {
+            var gaps = new System.Text.StringBuilder();
+            for (var i = 0; i < sack.GapBlockCount; i++) { var (gs, ge) = sack.GapBlock(i); gaps.Append($"{cum + gs}-{cum + ge} "); }
+            tr($"{_now.TotalMilliseconds:0} sack cum {cum} (mine {_cumAck}) gaps {gaps}rwnd {sack.AdvertisedWindow}");
+        }
         var flightBefore = _flightSize;
         long newlyAcked = 0;
         var cumAdvanced = cum != _cumAck;
@@ -148,6 +154,7 @@ public sealed partial class SctpAssociation
         _t3Deadline = null;
         if (_cumAck + 1 == _nextTsn) return;
         Counters.T3Expirations++;
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} T3 cum {_cumAck} err {_errorCount} rto {_rto.TotalMilliseconds:0} {DebugRing()}");
         // RFC 9260 section 6.1 (A): while the peer's window is closed and it keeps answering with SACKs, unanswered
         // zero window probes do not count towards the error counter: a slow reader is not an unreachable peer.
         var probing = _peerRwnd == 0 && _sackSinceT3;
@@ -163,7 +170,7 @@ public sealed partial class SctpAssociation
         _cwnd = _mtu;
         _partialBytesAcked = 0;
         _inFastRecovery = false;
-        _rto = _rto * 2 > _o.RtoMax ? _o.RtoMax : _rto * 2;
+        _rto = BackedOff(_rto);
         _rttMeasuring = false;
         for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++)
         {
@@ -173,6 +180,15 @@ public sealed partial class SctpAssociation
         AdvancePeerAckPoint();
         if (Serial.Gt(_advancedPeerAck, _cumAck)) _sendForwardTsn = true;
         _t3Deadline = _now + _rto;
+    }
+
+    // RFC 9260 section 6.3.3 E2: RTO = RTO x 2, at most RTO.Max, and at most SctpOptions.MaxTimerBackoff when set (but
+    // never below the RTO as it stands: a path whose measured RTO exceeds the cap keeps it).
+    private TimeSpan BackedOff(TimeSpan rto)
+    {
+        var cap = _o.MaxTimerBackoff is { } b && b < _o.RtoMax ? b : _o.RtoMax;
+        if (cap < rto) cap = rto;
+        return rto * 2 > cap ? cap : rto * 2;
     }
 
     private void MarkForRetransmit(uint tsn, ref OutChunk c)
@@ -193,6 +209,7 @@ public sealed partial class SctpAssociation
     {
         if (m.Abandoned) return;
         m.Abandoned = true;
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} abandon s{m.Stream} r{m.MaxRetransmits} exp {m.Expiry.TotalMilliseconds:0} len {m.Length}");
         Counters.AbandonedMessages++;
         for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++)
         {
@@ -262,6 +279,7 @@ public sealed partial class SctpAssociation
             BinaryPrimitives.WriteUInt16BigEndian(d[(10 + 4 * i)..], _fwdSsns[i]);
         }
         Counters.ForwardTsnSent++;
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} fwd-send {_advancedPeerAck} (cum {_cumAck})");
         return len;
     }
 }

@@ -97,6 +97,7 @@ public sealed partial class SctpAssociation
         if (!DataChunk.TryRead(chunk, out var data)) { Counters.Malformed++; return; }
         _sackPending = true;
         var tsn = data.Tsn;
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} data {tsn} s{data.StreamId} f{data.Flags} len {data.Payload.Length} (cum {_cumTsn} high {_highestTsn} seen {Seen(tsn)})");
         if (Serial.Le(tsn, _cumTsn) || Seen(tsn) && Serial.Le(tsn, _cumTsn + TsnWindow))
         {
             Counters.DuplicateTsn++;
@@ -330,6 +331,7 @@ public sealed partial class SctpAssociation
         Counters.ForwardTsnReceived++;
         _sackPending = _sackImmediate = true;
         var newCum = fwd.NewCumulativeTsn;
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} fwd-recv {newCum} (cum {_cumTsn} high {_highestTsn})");
         if (Serial.Le(newCum, _cumTsn)) return;
         // Beyond the TSNs we accept DATA for, the peer cannot have sent what it abandons: moving there would leave every
         // later DATA of the peer behind our cumulative TSN, delivered never (found by fuzzing: the association stayed
@@ -353,12 +355,7 @@ public sealed partial class SctpAssociation
             _cumTsn++;
             SetSeen(_cumTsn, false);
         }
-        foreach (var s in _activeStreams)
-        {
-            var n = 0;
-            while (n < s.Fragments.Count && Serial.Le(s.Fragments[n].Tsn, newCum)) n++;
-            if (n > 0) RemoveFragments(s, 0, n);
-        }
+        foreach (var s in _activeStreams) RemoveDeadFragments(s, newCum);
         for (var i = 0; i < fwd.StreamCount; i++)
         {
             var (id, ssn) = fwd.Stream(i);
@@ -375,6 +372,28 @@ public sealed partial class SctpAssociation
                 }
             }
             DrainPending(s);
+        }
+    }
+
+    // RFC 3758 section 3.6: after a FORWARD TSN, a partly reassembled message goes when it misses a TSN at or below the
+    // new cumulative TSN (its earlier fragments were abandoned), or when the TSN that would continue it is already
+    // behind the cumulative TSN and not part of it (the sender abandoned the rest before sending it). A message whose
+    // fragments up to the new cumulative TSN all arrived and whose next fragment is still to come stays: the peer's
+    // advanced ack point moves over acknowledged TSNs as well as abandoned ones, so such a message may be a reliable
+    // one in the middle of its transmission (removing it lost a reliable message for good; found by the chaos suite).
+    private void RemoveDeadFragments(InboundStream s, uint newCum)
+    {
+        var i = 0;
+        while (i < s.Fragments.Count)
+        {
+            var frags = CollectionsMarshal.AsSpan(s.Fragments);
+            var unordered = (frags[i].Flags & DataChunk.FlagUnordered) != 0;
+            var j = i;
+            while (j + 1 < frags.Length && SameMessage(frags[j], frags[j + 1], unordered)) j++;
+            var missesEarlier = (frags[i].Flags & DataChunk.FlagBegin) == 0 && Serial.Le(frags[i].Tsn - 1, newCum);
+            var cutShort = (frags[j].Flags & DataChunk.FlagEnd) == 0 && Serial.Le(frags[j].Tsn + 1, _cumTsn);
+            if (missesEarlier || cutShort) { DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} drop-frags s{s.Id} {frags[i].Tsn}-{frags[j].Tsn} misses {missesEarlier} cut {cutShort}"); RemoveFragments(s, i, j - i + 1); }
+            else i = j + 1;
         }
     }
 

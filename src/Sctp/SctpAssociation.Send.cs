@@ -74,6 +74,20 @@ public sealed partial class SctpAssociation
         _rto = _o.RtoInitial;
     }
 
+    /// <summary>Diagnostics only (the chaos suite sets it by reflection): one line per protocol event. Null: nothing.</summary>
+    internal Action<string>? DebugTrace;
+
+    internal string DebugRing()
+    {
+        var sb = new System.Text.StringBuilder();
+        for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++)
+        {
+            ref var c = ref At(tsn);
+            sb.Append($"{tsn - _cumAck}:{c.State}/tx{c.Transmits}/s{c.Message?.Stream}/f{c.Flags}/r{c.Message?.MaxRetransmits}/ab{c.Message?.Abandoned} ");
+        }
+        return sb.ToString();
+    }
+
     internal string DebugChunk(uint tsn) { ref var c = ref At(tsn); return $"{c.State} tx {c.Transmits} len {c.Length} rtxCount {_retransmitCount} hint {_retransmitHint} cum {_cumAck} next {_nextTsn} flight {_flightSize} cwnd {_cwnd} rwnd {_peerRwnd} t3 {_t3Deadline} state {State} err {_errorCount}"; }
 
     private ref OutChunk At(uint tsn) => ref _ring[tsn & (uint)(_ring.Length - 1)];
@@ -210,6 +224,7 @@ public sealed partial class SctpAssociation
                     c.Message.Buffer.AsSpan(c.Offset, c.Length));
                 c.State = ChunkState.InFlight;
                 c.Transmits++;
+                DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} rtx {tsn} s{c.Message.Stream} f{c.Flags} tx{c.Transmits} flight {_flightSize} cwnd {_cwnd}");
                 c.Misses = 0;
                 _retransmitCount--;
                 _flightSize += c.Length;
@@ -230,6 +245,13 @@ public sealed partial class SctpAssociation
                 if (_now >= m.Expiry) { AbandonUnsent(m); continue; }
                 _sending = m;
             }
+            else if (_now >= m.Expiry && _peerForwardTsn)
+            {
+                // RFC 3758 section 3.5: a message past its lifetime is abandoned, also in the middle of its
+                // fragmentation (sending the rest would deliver it after its lifetime; found by the chaos suite).
+                Abandon(m);
+                continue;
+            }
             var room = ((d.Length - p) & ~3) - DataChunk.HeaderLength; // keep the padding inside the packet
             var remaining = m.Length - m.Fragmented;
             // Do not cut a tiny fragment at the end of a packet; start a fresh packet instead.
@@ -248,6 +270,7 @@ public sealed partial class SctpAssociation
             if (take == remaining) flags |= DataChunk.FlagEnd;
             if (m.Unordered) flags |= DataChunk.FlagUnordered;
             var tsn = _nextTsn++;
+            DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} new {tsn} s{m.Stream} len {take} off {m.Fragmented}/{m.Length} r{m.MaxRetransmits}");
             p += DataChunk.Write(d[p..], flags, tsn, m.Stream, m.Ssn, m.Ppid, m.Buffer.AsSpan(m.Fragmented, take));
             At(tsn) = new OutChunk { Message = m, Offset = m.Fragmented, Length = take, Flags = flags, State = ChunkState.InFlight, Transmits = 1 };
             Counters.DataChunksSent++;

@@ -38,6 +38,14 @@ public sealed record SctpOptions
     public TimeSpan RtoMin { get; init; } = TimeSpan.FromMilliseconds(200);
     /// <summary>RTO.Max. 10 s instead of 60 s, so that a dead path fails in about a minute.</summary>
     public TimeSpan RtoMax { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// Cap on the backed-off RTO (RFC 9260 section 6.3.3 E2 doubles it at each T3-rtx expiry up to RTO.Max); null: RTO.Max.
+    /// After a long outage or a run of losses the doubled timer otherwise keeps the next retransmission up to RTO.Max
+    /// away once the path works again, and with no new RTT sample (Karn's rule) it stays there: at 30 % loss each way
+    /// the chaos suite saw 10 s between retransmissions for minutes. libwebrtc caps it at 3 s for the same reason. A
+    /// measured RTO above the cap is kept (the cap never shortens the timer below the path's own RTO).
+    /// </summary>
+    public TimeSpan? MaxTimerBackoff { get; init; }
     /// <summary>Association.Max.Retrans (RFC 9260 section 16): consecutive T3-rtx / heartbeat failures before Failed.</summary>
     public int MaxRetransmissions { get; init; } = 10;
     /// <summary>Max.Init.Retransmits (RFC 9260 section 16).</summary>
@@ -78,6 +86,8 @@ public sealed record SctpOptions
         if (MaxMessageSize < 1) throw new ArgumentOutOfRangeException(nameof(MaxMessageSize));
         if (RtoMin <= TimeSpan.Zero || RtoMax < RtoMin || RtoInitial < RtoMin || RtoInitial > RtoMax)
             throw new ArgumentOutOfRangeException(nameof(RtoInitial), "Need 0 < RtoMin <= RtoInitial <= RtoMax.");
+        if (MaxTimerBackoff is { } cap && cap < RtoMin)
+            throw new ArgumentOutOfRangeException(nameof(MaxTimerBackoff), "The backoff cap must not be below RtoMin.");
         if (Streams == 0) throw new ArgumentOutOfRangeException(nameof(Streams));
         ArgumentNullException.ThrowIfNull(Limits);
         Limits.Validate();

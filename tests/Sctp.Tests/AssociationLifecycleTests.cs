@@ -31,6 +31,44 @@ public sealed class AssociationLifecycleTests
         Assert.Null(a.Association.PollTimeout());
     }
 
+    /// <summary>
+    /// The chaos suite's seed 12 (docs/chaos.md): after an outage the doubled T3-rtx kept the next retransmission up to
+    /// RTO.Max (10 s) away once the path worked again, and without a fresh RTT sample (Karn's rule) it stayed there; at
+    /// 30 % loss each way the reliable data took minutes. With SctpOptions.MaxTimerBackoff (3 s, as in the peer
+    /// connection) the data that waited through the outage arrives within the cap after the link heals.
+    /// </summary>
+    [Theory]
+    [InlineData(null, 10.0)]
+    [InlineData(3.0, 3.0)]
+    public void AfterAnOutageTheNextRetransmissionIsAtMostTheBackoffCapAway(double? capSeconds, double expectedWaitSeconds)
+    {
+        var o = new SctpOptions { MaxTimerBackoff = capSeconds is { } c ? TimeSpan.FromSeconds(c) : null, MaxRetransmissions = 30 };
+        var (a, b, d) = Pair.Connected(a: o, b: o);
+        for (var i = 0; i < 20; i++) a.Association.SendMessage(1, Ppid.Binary, new byte[500]);
+        Assert.True(d.RunUntil(() => a.Association.IsIdle, TimeSpan.FromSeconds(10)));
+        var delivered = b.Association.Counters.MessagesDelivered;
+        // A 40 s outage: T3-rtx backs off from 200 ms to the cap (RTO.Max without one).
+        d.Link.Cut = true;
+        a.Association.SendMessage(1, Ppid.Binary, new byte[500]);
+        d.Flush();
+        d.RunFor(TimeSpan.FromSeconds(40));
+        Assert.Equal(SctpState.Established, a.Association.State);
+        Assert.Equal(TimeSpan.FromSeconds(expectedWaitSeconds), a.Association.Rto);
+        var next = a.Association.PollTimeout(out var timer);
+        Assert.Equal(SctpTimer.T3Rtx, timer);
+        Assert.True(next - d.Now <= TimeSpan.FromSeconds(expectedWaitSeconds));
+        d.Link.Cut = false;
+        var healed = d.Now;
+        Assert.True(d.RunUntil(() => b.Association.Counters.MessagesDelivered > delivered, TimeSpan.FromSeconds(30)));
+        var wait = d.Now - healed;
+        Assert.True(wait <= TimeSpan.FromSeconds(expectedWaitSeconds) + TimeSpan.FromMilliseconds(50), $"delivered {wait} after the link healed");
+        if (capSeconds is not null) Assert.True(wait < TimeSpan.FromSeconds(3.1));
+    }
+
+    [Fact]
+    public void ABackoffCapBelowRtoMinIsRefused() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SctpAssociation(new SctpOptions { MaxTimerBackoff = TimeSpan.FromMilliseconds(100) }));
+
     [Fact]
     public void TheSmoothedRoundTripIsTheLinksOnceDataWasAcknowledged()
     {

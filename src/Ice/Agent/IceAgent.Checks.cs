@@ -167,6 +167,7 @@ public sealed partial class IceAgent
         foreach (var o in _outgoing)
             if (o.Kind == OutgoingKind.Check && o.Pair == pair && !o.Transaction.IsCompleted) o.Transaction.Cancel(now);
         pair.State = IceCandidatePairState.InProgress;
+        pair.LastCheckSentAt = now;
         var t = new StunClientTransaction(WriteCheck(g, pair, nominating, out var length, out var spedSent, out var spedCrc).AsSpan(0, length), RetransmissionFor(pair));
         _outgoing.Add(new Outgoing(OutgoingKind.Check, t, pair.LocalEndPoint, pair.RemoteEndPoint)
         { Pair = pair, Nominating = nominating, RoleAtSend = Role.Role, IceTcp = pair.IceTcp, SpedSent = spedSent, SpedCrc = spedCrc });

@@ -110,7 +110,7 @@ public sealed partial class IceAgent
         _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
     }
 
-    private void Select(IcePair pair, TimeSpan now)
+    private void Select(IcePair pair, TimeSpan now, IceStateReason reason = IceStateReason.PairSelected)
     {
         var first = Selected is null;
         Selected = pair;
@@ -129,7 +129,7 @@ public sealed partial class IceAgent
         Emit(new IceSelectedPairChangedEvent(now, pair.Local, pair.Remote));
         // 4 bytes of overhead instead of a 36-byte Send indication for the data (RFC 8656 section 12).
         if (pair.Local.Type == IceCandidateType.Relayed) BindRelayChannel(pair, now);
-        Transition(IceConnectionState.Connected, IceStateReason.PairSelected, now);
+        Transition(IceConnectionState.Connected, reason, now);
     }
 
     private void ResetLiveness(TimeSpan now)
@@ -217,11 +217,13 @@ public sealed partial class IceAgent
         {
             _disconnectedAt = now;
             Transition(IceConnectionState.Disconnected, IceStateReason.ReceiveSilence, now);
+            ProbeAtOnce(now);
         }
         if (State == IceConnectionState.Connected && o.DisconnectedTimeout > TimeSpan.Zero && now >= _lastReceived + o.DisconnectedTimeout)
         {
             _disconnectedAt = now;
             Transition(IceConnectionState.Disconnected, IceStateReason.NoTraffic, now);
+            ProbeAtOnce(now);
         }
         if (State == IceConnectionState.Disconnected && o.FailedTimeout > TimeSpan.Zero && now >= _disconnectedAt + o.FailedTimeout)
         {
@@ -232,9 +234,18 @@ public sealed partial class IceAgent
         if (Mode.SendsChecks && o.ConsentInterval > TimeSpan.Zero && now >= _nextConsentAt)
         {
             SendConsentCheck(pair, now);
-            _nextConsentAt = NextConsentAt(now);
+            _nextConsentAt = State == IceConnectionState.Disconnected && o.PeerMoveSilence > TimeSpan.Zero
+                ? now + o.ConsentInterval * 0.4 : NextConsentAt(now);
         }
         if (o.KeepaliveInterval > TimeSpan.Zero && now >= KeepaliveDue()) SendKeepalive(pair);
+    }
+
+    // Disconnected: a consent check goes at once (below, in the same HandleLiveness). If the peer's NAT rebound, the
+    // check reaches it from its new address; its answer and its triggered check make that pair valid, and its data
+    // then moves us there (PeerMoved) within a round trip instead of at the next regular consent check.
+    private void ProbeAtOnce(TimeSpan now)
+    {
+        if (Options.PeerMoveSilence > TimeSpan.Zero && _nextConsentAt > now) _nextConsentAt = now;
     }
 
     // RFC 8445 section 11: a keepalive when nothing was sent for KeepaliveInterval; then on the next multiple of

@@ -99,13 +99,46 @@ public sealed partial class IceAgent
         // in flight (else the peer's first DTLS flight is lost and costs it a retransmission timeout).
         // One lookup in the pair index, not a walk of the check list per datagram.
         if (FindPair(_current, local, remote, iceTcp) is { } p && (p.Valid || p.State == IceCandidatePairState.Succeeded || p.PeerChecked))
+        {
+            if (PeerMoved(p, now))
+            {
+                Select(p, now, IceStateReason.PeerMoved);
+                OnApplicationDataReceived(now);
+                return IceReceiveResult.ApplicationData;
+            }
+            RecheckMovedPeer(p, now);
             return EarlyData(p, now);
+        }
         // Restarted before any nomination: the previous generation's valid pairs still carry the data (see Restart).
         if (Selected is null && _previous is { } previous && FindPair(previous, local, remote, iceTcp) is { } old
             && (old.Valid || old.State == IceCandidatePairState.Succeeded || old.PeerChecked))
             return EarlyData(old, now);
         Drop(IceDropReason.UnknownPeer);
         return IceReceiveResult.Dropped;
+    }
+
+    // NAT rebinding (IceAgentOptions.PeerMoveSilence): the peer's data comes on a valid pair of the current generation
+    // other than the selected one, and the selected pair has been silent for a while. Valid: our own check on it was
+    // answered with the peer's password, so the new address is the peer's and not a replay from elsewhere.
+    private bool PeerMoved(IcePair pair, TimeSpan now) =>
+        Options.PeerMoveSilence > TimeSpan.Zero && Selected is { } s && s != pair && s.Generation == _current && pair.Generation == _current
+        && pair.Valid && pair.State == IceCandidatePairState.Succeeded && now - _lastReceived >= Options.PeerMoveSilence;
+
+    // NAT rebinding, the step before PeerMoved: the peer's data arrives on a pair its authenticated check made, our own
+    // check on that pair has not succeeded yet, and the selected pair has been silent for PeerMoveSilence. Our check's
+    // retransmissions back off (0.5, 1, 1.6 s, ...): at 30 % loss each way a lost check or answer cost seconds (found by
+    // the chaos suite: 8-9 s to follow). So the peer's data on the pair triggers a new check on it at most once per
+    // initial RTO, replacing the one in progress (RFC 8445 section 7.3.1.4). Consent (RFC 7675) is unchanged: we send
+    // data there only once our own check on the pair is answered.
+    private void RecheckMovedPeer(IcePair pair, TimeSpan now)
+    {
+        if (Options.PeerMoveSilence <= TimeSpan.Zero || !Mode.SendsChecks || Selected is not { } s || s == pair
+            || pair.Generation != _current || s.Generation != _current || pair.Valid || !pair.PeerChecked
+            || pair.State == IceCandidatePairState.Succeeded || now - _lastReceived < Options.PeerMoveSilence) return;
+        if (pair.LastCheckSentAt is { } last && now - last < Options.CheckRetransmission.InitialRto) return;
+        if (pair.InTriggeredQueue && pair.State == IceCandidatePairState.Waiting) return;
+        pair.State = IceCandidatePairState.Waiting;
+        EnqueueTriggered(pair, front: true);
     }
 
     private IceReceiveResult EarlyData(IcePair pair, TimeSpan now)

@@ -105,6 +105,18 @@ public sealed record IceAgentOptions
     /// </summary>
     public int ReceiveSilencePackets { get; init; } = 4;
 
+    /// <summary>
+    /// NAT rebinding (the peer's public port changes mid-session; nothing changes on the peer's side, so no ICE restart
+    /// comes): when the peer's application data arrives on another valid pair of the current generation (the peer's
+    /// check from its new address made it a peer-reflexive pair, our triggered check on it succeeded) while nothing has
+    /// arrived on the selected pair for this long, that pair is selected (reason <see cref="IceStateReason.PeerMoved"/>)
+    /// and our data follows the peer. The silence keeps data still in flight on a pair the peer left, just after a
+    /// nomination, from moving us back. Default 1 s; 0 disables it. While Disconnected, consent checks also go out at
+    /// once and then every <see cref="ConsentInterval"/> x 0.4 (a peer behind a rebound NAT is reached by our next
+    /// check from its new address, not 5 s later).
+    /// </summary>
+    public TimeSpan PeerMoveSilence { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Disconnected becomes Failed after this long (default 25 s).</summary>
     public TimeSpan FailedTimeout { get; init; } = TimeSpan.FromSeconds(25);
 

@@ -53,6 +53,11 @@ public enum IceStateReason
     ValidPairInUse,
     /// <summary>Application data was flowing and then nothing at all arrived for <see cref="IceAgentOptions.ReceiveSilenceTimeout"/>.</summary>
     ReceiveSilence,
+    /// <summary>
+    /// The peer's data now arrives on another valid pair (its NAT gave it a new address) while the selected pair went
+    /// silent: that pair is selected (<see cref="IceAgentOptions.PeerMoveSilence"/>).
+    /// </summary>
+    PeerMoved,
 }
 
 /// <summary>The role of the agent (RFC 8445 section 6.1.1).</summary>

@@ -36,6 +36,8 @@ internal sealed class IcePair
     public int TriggeredTicket { get; set; }
     /// <summary>The peer sent an authenticated check on this pair: it holds our password and sends from this address.</summary>
     public bool PeerChecked { get; set; }
+    /// <summary>When our latest check on this pair was sent (null: never).</summary>
+    public TimeSpan? LastCheckSentAt { get; set; }
     /// <summary>
     /// USERNAME of our checks on a pair the peer checks with our previous generation's credentials from its new
     /// generation's candidate (see IceAgent.HandleRequest): "theirNewUfrag:ourPreviousUfrag"; null for ordinary pairs.

@@ -87,13 +87,14 @@ public sealed record HealthThresholds
     public TimeSpan? JitterUnhealthy { get; init; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
-    /// Delivery: the bit rate of our media the client received (transport-cc feedback) over the bit rate we sent,
-    /// graded only while we send at least <see cref="DeliveryMinimumBitrate"/>: degraded below 0.8.
+    /// Delivery: the bit rate of our media the client received (transport-cc feedback) over the bit rate of media we
+    /// sent (<see cref="TransportHealth.MediaBitrateOut"/>), graded only while we send at least
+    /// <see cref="DeliveryMinimumBitrate"/>: degraded below 0.8.
     /// </summary>
     public double? DeliveryDegraded { get; init; } = 0.8;
     /// <summary>Unhealthy below 0.5.</summary>
     public double? DeliveryUnhealthy { get; init; } = 0.5;
-    /// <summary>Delivery is graded only above this outgoing bit rate (bits/s). Default 64,000.</summary>
+    /// <summary>Delivery is graded only above this outgoing media bit rate (bits/s). Default 64,000.</summary>
     public long DeliveryMinimumBitrate { get; init; } = 64_000;
 
     /// <summary>Send backlog (bytes queued in SCTP, not yet acknowledged): degraded at 256 KiB.</summary>
@@ -189,8 +190,10 @@ public static class HealthGrader
         var loss = Max(c.LossFraction, c.MediaLossFraction);
         Number("loss", loss, t.LossDegraded, t.LossUnhealthy, "loss", Percent);
         Time("jitter", c.Jitter, t.JitterDegraded, t.JitterUnhealthy, null, "jitter");
-        if (c.MediaDeliveryRate is { } delivered && c.BitrateOut >= t.DeliveryMinimumBitrate && c.BitrateOut > 0)
-            Number("delivery", Math.Min(1, delivered / c.BitrateOut), t.DeliveryDegraded, t.DeliveryUnhealthy, "delivered", Percent, lowerIsWorse: true);
+        // Our media only (data channels are not in transport-cc); the delivered rate counts RTP headers too, so a
+        // loss-free path reads at or above 100 % here.
+        if (c.MediaDeliveryRate is { } delivered && c.MediaBitrateOut >= t.DeliveryMinimumBitrate && c.MediaBitrateOut > 0)
+            Number("delivery", Math.Min(1, delivered / c.MediaBitrateOut), t.DeliveryDegraded, t.DeliveryUnhealthy, "delivered", Percent, lowerIsWorse: true);
         Number("send_backlog", c.SendBacklogBytes, t.SendBacklogDegraded, t.SendBacklogUnhealthy, "send backlog",
             v => string.Create(CultureInfo.InvariantCulture, $"{v / 1024:0.#} KiB"));
         if (health.PendingInputs > 0)

@@ -78,6 +78,9 @@ public sealed record TransportHealth(
     /// <summary>Bits per second of our media the client received (transport-cc feedback), or null without it.</summary>
     public double? MediaDeliveryRate { get; init; }
 
+    /// <summary>Bits per second of media payload we sent (the frames, without RTP headers; 0 without media).</summary>
+    public long MediaBitrateOut { get; init; }
+
     /// <summary>Bytes queued to the client and not yet acknowledged (SCTP's outbound buffer; a WebSocket's send queue).</summary>
     public long SendBacklogBytes { get; init; }
 }

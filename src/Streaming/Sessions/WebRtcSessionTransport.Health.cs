@@ -8,6 +8,7 @@ public sealed partial class WebRtcSessionTransport
 {
     private readonly long _created;
     private long _lastSent, _bytesIn, _bytesOut, _disconnectedSince;
+    private long _mediaBytesOut, _mediaBitrateOut, _rateMediaBytesOut;
     private PeerConnectionHealth? _lastHealth;
     private long _rateAt, _rateBytesIn, _rateBytesOut, _bitrateIn, _bitrateOut;
     private long _pingId, _pingSentAt, _rttTicks = -1;
@@ -38,6 +39,7 @@ public sealed partial class WebRtcSessionTransport
             Jitter = WorstJitter(),
             MediaLossFraction = h?.MediaLossFraction,
             MediaDeliveryRate = h?.MediaDeliveryRate,
+            MediaBitrateOut = Interlocked.Read(ref _mediaBitrateOut),
             SendBacklogBytes = h?.SctpOutboundBuffered ?? 0,
         };
     }
@@ -54,6 +56,8 @@ public sealed partial class WebRtcSessionTransport
         var bytesOut = Interlocked.Read(ref _bytesOut);
         Interlocked.Exchange(ref _bitrateIn, (long)((bytesIn - Interlocked.Exchange(ref _rateBytesIn, bytesIn)) * 8 / seconds));
         Interlocked.Exchange(ref _bitrateOut, (long)((bytesOut - Interlocked.Exchange(ref _rateBytesOut, bytesOut)) * 8 / seconds));
+        var mediaOut = Interlocked.Read(ref _mediaBytesOut);
+        Interlocked.Exchange(ref _mediaBitrateOut, (long)((mediaOut - Interlocked.Exchange(ref _rateMediaBytesOut, mediaOut)) * 8 / seconds));
         Interlocked.Exchange(ref _rateAt, now);
     }
 

@@ -116,6 +116,7 @@ public sealed partial class WebRtcSessionTransport
         {
             Interlocked.Increment(ref _framesOut);
             Interlocked.Add(ref _bytesOut, frame.Payload.Length);
+            Interlocked.Add(ref _mediaBytesOut, frame.Payload.Length);
             Interlocked.Exchange(ref _lastSent, _time.GetTimestamp());
         }
         else Interlocked.Increment(ref _framesDropped); // QueueFull / Invalid: counted on the track as well

@@ -182,6 +182,9 @@ public sealed partial class PeerConnectionCore
             if (Route(destination, ref written, out local, out remote, out iceTcp)) return true;
         while (TryPollMediaTransmit(destination, out written))
             if (Route(destination, ref written, out local, out remote, out iceTcp)) return true;
+        // Closed or failed, and the last words (RTCP BYE, SCTP ABORT, close_notify) are out: ICE stops too, so no
+        // consent check, keepalive or retransmission timer outlives the connection.
+        if (_closing && Ice.State is not (IceConnectionState.Closed or IceConnectionState.Failed)) Ice.Close(_now);
         written = 0;
         local = null;
         remote = null!;
@@ -295,6 +298,7 @@ public sealed partial class PeerConnectionCore
                     {
                         IceStateReason.TrafficResumed => "traffic resumed",
                         IceStateReason.ValidPairInUse => "a valid pair carries data",
+                        IceStateReason.PeerMoved => "the peer's data arrives from a new address (NAT rebinding)",
                         _ => "ICE restart selected a new pair",
                     }));
                 break;

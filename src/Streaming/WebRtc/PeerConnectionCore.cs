@@ -183,6 +183,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         _state = next;
         _reason = reason;
         _events.Enqueue(new ConnectionStateChanged(_now, previous, next, reason));
+        if (next is ConnectionState.Closed or ConnectionState.Failed) _closing = true;
         if (next is ConnectionState.Closed or ConnectionState.Failed) EndAllRemoteTracks($"connection {next.ToString().ToLowerInvariant()} ({reason})");
     }
 

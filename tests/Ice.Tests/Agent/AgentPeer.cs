@@ -25,7 +25,8 @@ internal sealed class AgentPeer : IVirtualPeer
     public string Name { get; }
     public IceAgent Agent { get; }
     public IPEndPoint Local { get; }
-    public IPEndPoint Remote { get; }
+    /// <summary>The address the link's datagrams come from and the one transmits must go to (settable: a NAT rebinding of the peer).</summary>
+    public IPEndPoint Remote { get; set; }
     public List<IceEvent> Events { get; } = new();
     public List<(TimeSpan At, byte[] Data)> ApplicationData { get; } = new();
     public List<(TimeSpan At, ushort Type)> ReceivedStun { get; } = new();
@@ -91,6 +92,16 @@ internal sealed class AgentPeer : IVirtualPeer
             _outgoingData.Enqueue(data);
         }
         return result;
+    }
+
+    /// <summary>Like <see cref="SendData"/>, but data for a selected pair that is not the link's is lost (counted) instead of an error.</summary>
+    public bool TrySendData(byte[] data, TimeSpan now)
+    {
+        var result = Agent.TrySend(now);
+        if (!result.CanSend) return false;
+        if (!result.Remote!.Equals(Remote)) { SwallowedTransmits++; return false; }
+        _outgoingData.Enqueue(data);
+        return true;
     }
 
     public void DrainEvents()

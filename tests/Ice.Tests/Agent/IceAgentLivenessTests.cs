@@ -221,7 +221,8 @@ public sealed class IceAgentLivenessTests
     [Fact]
     public void PollTimeoutNamesTheTimerThatIsDue()
     {
-        var (a, _, d) = Connected(new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(1), KeepaliveInterval = S(1), ConsentInterval = S(10), DisconnectedTimeout = S(3) },
+        // PeerMoveSilence 0: no consent check at once on Disconnected (its retransmission would be the next timer).
+        var (a, _, d) = Connected(new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(1), KeepaliveInterval = S(1), ConsentInterval = S(10), DisconnectedTimeout = S(3), PeerMoveSilence = TimeSpan.Zero },
                                   new IceAgentOptions { Role = IceRole.Controlled, TieBreaker = 1, Random = new Random(2), KeepaliveInterval = S(1) });
         d.RunFor(S(1));
         Assert.NotNull(a.Agent.PollTimeout(out var timer));

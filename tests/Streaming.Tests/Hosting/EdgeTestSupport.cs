@@ -9,7 +9,15 @@ internal static class EdgeTestSupport
 {
     public static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
 
-    public static string Offer => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "aiortc-1.4-datachannel-offer.sdp"));
+    /// <summary>
+    /// The captured offer, each time with a candidate port of its own: two sessions offering the same client 5-tuple
+    /// are the "same 5-tuple twice" case, and the second would fail at once (FiveTupleInUse), as it should.
+    /// </summary>
+    public static string Offer =>
+        File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "aiortc-1.4-datachannel-offer.sdp"))
+            .Replace(" 127.0.0.1 53988 typ host", $" 127.0.0.1 {Interlocked.Increment(ref _port)} typ host", StringComparison.Ordinal);
+
+    private static int _port = 40000;
 
     public static HttpRequestMessage WhipPost(Uri whip, HttpContent? content = null)
     {

@@ -63,7 +63,9 @@ public sealed class WhepLifecycleTests(ITestOutputHelper output)
             await using var viewer = await WebRtcStreamClient.ConnectAsync(WebRtcStreamClient.WhipAsync(http, whep), withMedia: true).WaitAsync(Patience);
             Assert.StartsWith("/whep/", viewer.Resource!.AbsolutePath, StringComparison.Ordinal);
             var id = viewer.Resource.Segments[^1];
-            Assert.Equal(1, broadcast.Viewers);
+            // The viewer's handler subscribes once its session runs (the transport connected), which may come a moment
+            // after the client saw its channels open.
+            await WaitForAsync(() => broadcast.Viewers == 1, $"viewers: {broadcast.Viewers}");
             // Video from a key frame on (the viewer's arrival asked the publisher for one), audio at once.
             await WaitForAsync(() => viewer.VideoFramesReceived >= 10 && viewer.AudioFramesReceived >= 10,
                 $"the viewer got {viewer.VideoFramesReceived} video and {viewer.AudioFramesReceived} audio frames");

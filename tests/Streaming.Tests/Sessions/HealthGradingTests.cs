@@ -61,13 +61,13 @@ public sealed class HealthGradingTests
     public void DeliveryIsGradedAsAFractionOfWhatWeSendAndOnlyAboveTheMinimumRate()
     {
         var t = new HealthThresholds();
-        Assert.Equal(HealthLevel.Healthy, HealthGrader.Grade(Session(Good with { BitrateOut = 1_000_000, MediaDeliveryRate = 900_000 }), t).Level);
-        var d = HealthGrader.Grade(Session(Good with { BitrateOut = 1_000_000, MediaDeliveryRate = 700_000 }), t);
+        Assert.Equal(HealthLevel.Healthy, HealthGrader.Grade(Session(Good with { MediaBitrateOut = 1_000_000, MediaDeliveryRate = 900_000 }), t).Level);
+        var d = HealthGrader.Grade(Session(Good with { MediaBitrateOut = 1_000_000, MediaDeliveryRate = 700_000 }), t);
         Assert.Equal(("delivery", HealthLevel.Degraded), (d.Reasons[0].Metric, d.Level));
         Assert.Contains("70 %", d.Reasons[0].Text, StringComparison.Ordinal);
-        Assert.Equal(HealthLevel.Unhealthy, HealthGrader.Grade(Session(Good with { BitrateOut = 1_000_000, MediaDeliveryRate = 300_000 }), t).Level);
+        Assert.Equal(HealthLevel.Unhealthy, HealthGrader.Grade(Session(Good with { MediaBitrateOut = 1_000_000, MediaDeliveryRate = 300_000 }), t).Level);
         // Sending little (below 64 kbit/s): not graded (feedback on a trickle is noise).
-        Assert.Equal(HealthLevel.Healthy, HealthGrader.Grade(Session(Good with { BitrateOut = 30_000, MediaDeliveryRate = 1_000 }), t).Level);
+        Assert.Equal(HealthLevel.Healthy, HealthGrader.Grade(Session(Good with { MediaBitrateOut = 30_000, BitrateOut = 5_000_000, MediaDeliveryRate = 1_000 }), t).Level);
     }
 
     [Fact]

@@ -153,7 +153,9 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
     public void EveryPacketIsNumberedForTransportCcAndTheFeedbackTellsTheSenderExactlyWhatTheLinkLost()
     {
         var link = new VirtualLink(3);
-        var p = Connect(link);
+        // Without the congestion controller: its probes (padding, numbered too) would be part of the delivery rate,
+        // and this test is about the numbering and the feedback (CongestionControlTests has the controller).
+        var p = Connect(link, media: new MediaOptions { Congestion = null });
         var ssrc = p.Video.Ssrc;
         // SRTP leaves the RTP header in clear: the test reads every number on the wire.
         var numbers = new List<ushort>();

@@ -77,12 +77,13 @@ public sealed class PeerConnectionSendTests
     {
         // A runs on virtual time: its disconnected timer fires when the test moves its clock, while B stays silent
         // (no keepalives, consent checks far apart), so A stays Disconnected until its own traffic gets answers.
+        // PeerMoveSilence 0: A sends no consent check at once on Disconnected (B's answer would end it before the send).
         var clock = new ManualClock();
         await using var d1 = new UdpDriver(clock);
         await using var d2 = new UdpDriver();
         d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         d2.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        await using var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling, DisconnectedTimeout = TimeSpan.FromSeconds(2), FailedTimeout = TimeSpan.FromSeconds(60) } });
+        await using var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling, DisconnectedTimeout = TimeSpan.FromSeconds(2), FailedTimeout = TimeSpan.FromSeconds(60), PeerMoveSilence = TimeSpan.Zero } });
         await using var b = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled, KeepaliveInterval = TimeSpan.Zero, ConsentInterval = TimeSpan.FromSeconds(60), ConsentTimeout = TimeSpan.Zero, DisconnectedTimeout = TimeSpan.Zero } });
 
         var phase = "connecting";

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using System.Globalization;
+using Xunit.Abstractions;
+
+namespace Transport.Streaming.Tests.Chaos;
+
+/// <summary>
+/// The chaos suite (issue 16): seeded scenarios of two of our peer connections on the virtual network with loss,
+/// reordering, duplication, jitter, a bottleneck, partitions, a one-way outage and a NAT rebinding (docs/chaos.md).
+/// A failing seed is reported with the command that replays it alone.
+/// </summary>
+public sealed class ChaosTests(ITestOutputHelper output)
+{
+    /// <summary>Scenarios in the suite.</summary>
+    public const int Scenarios = 200;
+
+    /// <summary>
+    /// Seeds that failed before the fixes (docs/chaos.md, "Found and fixed"), run first: 1, a NAT rebinding ICE did not
+    /// follow (B Disconnected, then Failed); 4, an ICE timer (consent check) left after close; 60, 91 and 199, a
+    /// lifetime-limited message delivered after its lifetime (abandoned only before its fragmentation began).
+    /// </summary>
+    public static readonly int[] RegressionSeeds = [1, 4, 60, 91, 199];
+
+    /// <summary>The regression seeds and the odd seeds up to <see cref="Scenarios"/> (the even ones run in <see cref="ChaosEvenSeedTests"/>, in parallel).</summary>
+    public static IEnumerable<object[]> Seeds() => SeedsOf(1);
+
+    internal static IEnumerable<object[]> SeedsOf(int parity)
+    {
+        if (parity == 1) foreach (var s in RegressionSeeds) yield return [s];
+        for (var s = 1; s <= Scenarios; s++) if (s % 2 == parity && !RegressionSeeds.Contains(s)) yield return [s];
+    }
+
+    internal static string ReplayCommand(int seed) =>
+        $"CHAOS_SEED={seed} dotnet test tests/Streaming.Tests -c Release --filter FullyQualifiedName~ChaosTests.ReplaysOneSeed";
+
+    internal void Run(int seed) => RunSeed(seed);
+
+    private void RunSeed(int seed)
+    {
+        var scenario = ChaosScenario.FromSeed(seed);
+        var clock = Stopwatch.StartNew();
+        var report = ChaosRun.Execute(scenario);
+        var violations = report.Where(v => !v.StartsWith("info:", StringComparison.Ordinal)).ToList();
+        output.WriteLine($"{scenario} -> {(violations.Count == 0 ? "passed" : $"{violations.Count} violations")} in {clock.ElapsedMilliseconds} ms");
+        foreach (var info in report.Where(v => v.StartsWith("info:", StringComparison.Ordinal))) output.WriteLine(info);
+        Assert.True(violations.Count == 0,
+            $"chaos {scenario}\n  {string.Join("\n  ", violations)}\nreplay: {ReplayCommand(seed)}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void EveryChannelKeepsItsPromiseAndTheConnectionComesBackUnderChaos(int seed) => RunSeed(seed);
+
+    /// <summary>Replays the seed in the CHAOS_SEED environment variable (skipped in effect when unset: it runs seed 1).</summary>
+    [Fact]
+    public void ReplaysOneSeed()
+    {
+        var text = Environment.GetEnvironmentVariable("CHAOS_SEED");
+        RunSeed(text is null ? 1 : int.Parse(text, CultureInfo.InvariantCulture));
+    }
+}
+
+/// <summary>The even seeds of the chaos suite: a test class of their own, so that xunit runs them beside the odd ones.</summary>
+public sealed class ChaosEvenSeedTests(ITestOutputHelper output)
+{
+    public static IEnumerable<object[]> Seeds() => ChaosTests.SeedsOf(0);
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void EveryChannelKeepsItsPromiseAndTheConnectionComesBackUnderChaos(int seed) => new ChaosTests(output).Run(seed);
+}
