@@ -226,14 +226,20 @@ internal sealed class MediaPacer
         if (_audio.Count > 0) media = now;
         else if (_retransmissions.Count > 0 || _video.Count > 0 || _probing || Estimator?.Probes.HasPending == true)
         {
-            if (Congested) media = _lastMediaSent + CongestedKeepAlive;
-            else if (Estimator is null || !_refilled || _budget > 0) media = now;
-            else
+            // The debt is repaid at the rate; no sooner than the next interval (TryPoll sends nothing before: a time
+            // that ignored the budget would be polled again and again at the same instant).
+            TimeSpan? repaid = null;
+            if (Estimator is not null && _refilled && _budget <= 0)
             {
-                // The debt is repaid at the rate; no sooner than the next interval.
                 var repay = TimeSpan.FromSeconds(-_budget * 8 / Rate()) + TimeSpan.FromTicks(1);
-                media = _lastRefill + (repay > _interval ? repay : _interval);
+                repaid = _lastRefill + (repay > _interval ? repay : _interval);
             }
+            if (Congested)
+            {
+                var keepAlive = _lastMediaSent + CongestedKeepAlive;
+                media = repaid is { } r && r > keepAlive ? r : keepAlive;
+            }
+            else media = repaid ?? now;
         }
         if (DataHeld && Estimator is not null)
         {

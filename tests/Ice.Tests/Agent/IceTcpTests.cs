@@ -197,6 +197,7 @@ public sealed class IceTcpTests
         var now = TimeSpan.Zero;
         var connected = false;
         var serverRequests = 0;
+        var transactions = new HashSet<string>();
         for (var step = 0; step < 10_000; step++)
         {
             now += TimeSpan.FromMilliseconds(10);
@@ -208,14 +209,20 @@ public sealed class IceTcpTests
                 if (!connected) server.HandleIceTcpFrame(buffer.AsSpan(0, t.Length), ServerTcp, ClientEnd, now, out _);
             while (server.TryPollTransmit(buffer, out var t))
             {
-                if (connected && buffer[0] == 0 && buffer[1] == 1) serverRequests++;
+                if (connected && buffer[0] == 0 && buffer[1] == 1)
+                {
+                    serverRequests++;
+                    transactions.Add(Convert.ToHexString(buffer, 8, 12));   // the transaction id: a retransmission repeats it
+                }
                 client.HandleDatagram(buffer.AsSpan(0, t.Length), ClientEnd, ServerTcp, now);
             }
             if (server.State == IceConnectionState.Failed) break;
         }
         Assert.True(connected);
         Assert.Equal(IceConnectionState.Failed, server.State);
-        // Consent expires 30 s after the last answer; checks go every ~5 s, each sent once: a handful, not 7 each.
-        Assert.InRange(serverRequests, 1, 12);
+        // Consent expires 30 s after the last answer; checks go every ~5 s (every 2 s once Disconnected), each sent
+        // once: no transaction repeated (over UDP each would be retransmitted up to 7 times).
+        Assert.Equal(serverRequests, transactions.Count);
+        Assert.InRange(serverRequests, 1, 20);
     }
 }

@@ -62,6 +62,8 @@ internal sealed class ChaosRun
         public List<(int Seq, byte[] Data, TimeSpan At)>[] Received { get; } = [new(), new(), new(), new()];
         public List<ConnectionStateChanged> States { get; } = new();
         public Dictionary<uint, (MediaKind Kind, byte[] Frame, TimeSpan At)> SentFrames { get; } = new();
+        // Video frames congestion control refused (MediaSendResult.Congested): not sent.
+        public int CongestedFrames { get; set; }
         // Complete frames received intact: kind, when the peer sent it, when it completed here.
         public List<(MediaKind Kind, TimeSpan SentAt, TimeSpan At)> FramesReceived { get; } = new();
         public int BadFrames;
@@ -295,8 +297,17 @@ internal sealed class ChaosRun
     {
         var now = _net.Now;
         if (side.Core.State != ConnectionState.Connected && side.Core.State != ConnectionState.Disconnected) return;
-        side.SentFrames[timestamp ^ (track.Kind == MediaKind.Audio ? 0u : 0x8000_0000u)] = (track.Kind, frame, now);
+        var key = timestamp ^ (track.Kind == MediaKind.Audio ? 0u : 0x8000_0000u);
+        side.SentFrames[key] = (track.Kind, frame, now);
         var result = side.Core.SendFrame(track, frame, timestamp, now);
+        // A video frame refused by congestion control (its estimate fell with the loss, or has not grown back after a
+        // fault) was not sent: an encoder would drop it. Counted, not expected at the other end.
+        if (result == MediaSendResult.Congested && track.Kind == MediaKind.Video)
+        {
+            side.SentFrames.Remove(key);
+            side.CongestedFrames++;
+            return;
+        }
         if (result is not (MediaSendResult.Sent or MediaSendResult.NotConnected)) Fail($"{side.Name} SendFrame {track.Kind}: {result}");
     }
 

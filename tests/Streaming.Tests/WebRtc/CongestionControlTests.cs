@@ -57,7 +57,7 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
     {
         var endA = new IPEndPoint(IPAddress.Parse($"10.0.{index}.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse($"10.0.{index}.2"), 2000);
-        var options = new PeerConnectionOptions { Certificate = Certificate };
+        var options = new PeerConnectionOptions { Certificate = Certificate, Media = new MediaOptions { Congestion = new CongestionControlOptions() } };   // congestion control is opt-in
         var a = new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlling } });
         var b = new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlled } });
         a.AddHostCandidate(endA);
