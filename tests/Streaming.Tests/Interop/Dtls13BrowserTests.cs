@@ -104,9 +104,7 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
                 Transport = new WebRtcTransportOptions { PeerConnection = new PeerConnectionOptions { DtlsMinVersion = min, DtlsMaxVersion = max } },
             },
         };
-        var instance = ns.CreateInside(() => EchoServerApp.Build(settings, logging => logging.AddProvider(new CapturingLoggerProvider(logs))));
-        instance.App.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.CreateBoundListenSocket =
-            endpoint => ns.CreateInside(() => SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint));
+        var instance = EchoServerInNamespace.Build(ns, settings, logging => logging.AddProvider(new CapturingLoggerProvider(logs)));
         instance.App.MapGet("/dtls13", context =>
         {
             context.Response.ContentType = "text/html; charset=utf-8";

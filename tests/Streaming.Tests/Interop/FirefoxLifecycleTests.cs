@@ -63,11 +63,8 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
         var logs = new ConcurrentQueue<(LogLevel, string)>();
         var reported = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         // Every default of the echo server but its ports (and an admin token for GET /sessions); its UDP socket is bound inside the namespace by Build.
-        var instance = ns.CreateInside(() => EchoServerApp.Build(new EchoServerSettings { Urls = "http://127.0.0.1:0", Sessions = new() { UdpPort = 0, AdminToken = "adm1n" } },
-            logging => logging.AddProvider(new CapturingLoggerProvider(logs))));
-        // Kestrel's listening socket is made inside the namespace too (a socket stays in the namespace it was made in).
-        instance.App.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.CreateBoundListenSocket =
-            endpoint => ns.CreateInside(() => SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint));
+        var instance = EchoServerInNamespace.Build(ns, new EchoServerSettings { Urls = "http://127.0.0.1:0", Sessions = new() { UdpPort = 0, AdminToken = "adm1n" } },
+            logging => logging.AddProvider(new CapturingLoggerProvider(logs)));
         instance.App.MapGet("/firefox-kill", context =>
         {
             context.Response.ContentType = "text/html; charset=utf-8";

@@ -74,9 +74,7 @@ public sealed class WhepBrowserTests(ITestOutputHelper output)
     {
         using var ns = NetworkNamespace.Create("rtc-whep");
         var settings = new EchoServerSettings { Urls = "http://127.0.0.1:0", Sessions = new() { UdpPort = 0 } };
-        var instance = ns.CreateInside(() => EchoServerApp.Build(settings, logging => { }));
-        instance.App.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.CreateBoundListenSocket =
-            endpoint => ns.CreateInside(() => SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint));
+        var instance = EchoServerInNamespace.Build(ns, settings);
         var broadcast = instance.Broadcast!;
         HeadlessChromium? chromium = null;
         try
