@@ -1,10 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.Versioning;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 using Transport.Samples.EchoServer;
 using Transport.Streaming.Sessions;
 using Xunit.Abstractions;
