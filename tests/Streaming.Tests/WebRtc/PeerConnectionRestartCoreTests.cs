@@ -128,7 +128,9 @@ public sealed class PeerConnectionRestartCoreTests
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
         var endB2 = new IPEndPoint(IPAddress.Parse("10.0.9.2"), 2002);   // b's address on its new network
-        var ice = new IceAgentOptions { DisconnectedTimeout = TimeSpan.FromSeconds(1) };
+        // Not following the peer to its new address by itself (PeerMoveSilence 0): this test is about the restart
+        // (IceNatRebindingTests has the following).
+        var ice = new IceAgentOptions { DisconnectedTimeout = TimeSpan.FromSeconds(1), PeerMoveSilence = TimeSpan.Zero };
         var options = new PeerConnectionOptions { Certificate = Certificate };
         var a = new MovableAdapter(new PeerConnectionCore(options with { Ice = ice with { Role = IceRole.Controlling } }), endA, endB);
         var b = new MovableAdapter(new PeerConnectionCore(options with { Ice = ice with { Role = IceRole.Controlled } }), endB, endA);
