@@ -167,24 +167,7 @@ internal static unsafe class LibCryptoX25519
 
     private static Functions Load()
     {
-        if (!OperatingSystem.IsLinux()) return default;
-        long dotnetVersion;
-        try
-        {
-            dotnetVersion = SafeEvpPKeyHandle.OpenSslVersion;
-        }
-        catch (Exception e) when (e is PlatformNotSupportedException or DllNotFoundException or TypeInitializationException)
-        {
-            return default;
-        }
-
-        var name = (dotnetVersion >> 28) switch
-        {
-            3 => "libcrypto.so.3",
-            1 => "libcrypto.so.1.1",
-            _ => null,
-        };
-        if (name is null || !NativeLibrary.TryLoad(name, out var library)) return default;
+        if (!RuntimeLibCrypto.TryLoad(out var library, out _)) return default;
         string[] names =
         [
             "EVP_PKEY_new_raw_private_key", "EVP_PKEY_new_raw_public_key", "EVP_PKEY_get_raw_public_key", "EVP_PKEY_free",

@@ -89,25 +89,7 @@ internal static unsafe class LibCryptoEcKey
 
     private static Functions Load()
     {
-        if (!OperatingSystem.IsLinux()) return default;
-        long dotnetVersion;
-        try
-        {
-            dotnetVersion = SafeEvpPKeyHandle.OpenSslVersion;
-        }
-        catch (Exception e) when (e is PlatformNotSupportedException or DllNotFoundException or TypeInitializationException)
-        {
-            return default;
-        }
-
-        // OPENSSL_VERSION_NUMBER 0xMNN00PP0L: major in the top nibble (3 -> libcrypto.so.3, 1 -> libcrypto.so.1.1).
-        var name = (dotnetVersion >> 28) switch
-        {
-            3 => "libcrypto.so.3",
-            1 => "libcrypto.so.1.1",
-            _ => null,
-        };
-        if (name is null || !NativeLibrary.TryLoad(name, out var library)) return default;
+        if (!RuntimeLibCrypto.TryLoad(out var library, out var dotnetVersion)) return default;
         if (NativeLibrary.TryGetExport(library, "OpenSSL_version_num", out var versionNum) &&
             NativeLibrary.TryGetExport(library, "EC_KEY_new_by_curve_name", out var newByCurve) &&
             NativeLibrary.TryGetExport(library, "o2i_ECPublicKey", out var o2i) &&
