@@ -166,8 +166,15 @@ internal sealed class TurnStreamConnection
         var tls = _driver.Options.TurnTcp.Tls;
         if (tls.RemoteCertificateValidation is { } callback)
         {
-            if (callback(sender, certificate, chain, errors)) return true;
-            _refusal = $"the validation callback said no; {errors}";
+            // The application's code: what it throws refuses the certificate with the reason, it does not escape.
+            try
+            {
+                if (callback(sender, certificate, chain, errors)) return true;
+                _refusal = $"the validation callback said no; {errors}";
+            }
+#pragma warning disable CA1031 // the application's callback: any exception is a refusal with its reason
+            catch (Exception e) { _refusal = $"the validation callback threw {e.GetType().Name}: {e.Message}"; }
+#pragma warning restore CA1031
             return false;
         }
         if (certificate is null) { _refusal = "no certificate"; return false; }

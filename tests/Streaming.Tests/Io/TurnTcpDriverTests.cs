@@ -178,6 +178,11 @@ public sealed class TurnTcpDriverTests
         Assert.Equal(IceCandidateType.Relayed, Assert.IsType<IceCandidateGatheredEvent>(e4).Candidate.Type);
         var (e5, _) = await GatherAsync(turns, new TurnTlsOptions { PinnedCertificateSha256 = [new string('0', 64)] });
         Assert.Contains("is not pinned", Assert.IsType<IceRelayErrorEvent>(e5).Reason, StringComparison.Ordinal);
+
+        // An application callback that throws refuses the certificate with the reason; nothing escapes.
+        var (e6, d6) = await GatherAsync(turns, new TurnTlsOptions { RemoteCertificateValidation = (_, _, _, _) => throw new InvalidOperationException("boom") });
+        Assert.Contains("the validation callback threw InvalidOperationException: boom", Assert.IsType<IceRelayErrorEvent>(e6).Reason, StringComparison.Ordinal);
+        Assert.Equal(1, d6.TurnTlsCertificateRefused);
     }
 
     // Relay-only gathering over turns: the relayed candidate or the relay's error, whichever comes first.
