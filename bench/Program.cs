@@ -9,7 +9,8 @@ namespace Transport.Bench;
 /// <c>peer-connection [setup-runs] [megabytes] [--no-node]</c> (<see cref="PeerConnectionRun"/>),
 /// <c>udp-floor</c> (<see cref="UdpFloorRun"/>), <c>scale [connections] [idle-seconds] [--sockets S]</c> (<see cref="ScaleRun"/>), <c>setup-time [runs] [delay-ms]</c> (<see cref="SetupTimeRun"/>), <c>backpressure [megabytes] [pause-seconds]</c>
 /// (<see cref="BackpressureRun"/>),
-/// <c>turn-throughput [messages] [size] [rounds]</c> (<see cref="TurnRelayThroughputRun"/>) and
+/// <c>turn-throughput [messages] [size] [rounds]</c> (<see cref="TurnRelayThroughputRun"/>),
+/// <c>turn-driver [setup-runs] [megabytes]</c> (<see cref="TurnDriverRun"/>) and
 /// <c>churn [cycles] [concurrency] [--checkpoint N] [--baseline N] [--minutes M]</c> (<see cref="ChurnRun"/>).
 /// </summary>
 public static class Program
@@ -21,6 +22,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "peer-connection") return await PeerConnectionRun.RunAsync(args).ConfigureAwait(false);
         if (args.Length > 0 && args[0] == IceIdleAgentsRun.ClientsVerb) return await IceIdleAgentsRun.RunClientsAsync(args).ConfigureAwait(false);
         if (args.Length > 0 && args[0] == "turn-throughput") return TurnRelayThroughputRun.Run(args);
+        if (args.Length > 0 && args[0] == "turn-driver") return await TurnDriverRun.RunAsync(args).ConfigureAwait(false);
         if (args.Length > 0 && args[0] == "backpressure") return await BackpressureRun.RunAsync(args).ConfigureAwait(false);
         if (args.Length > 0 && args[0] == "udp-floor") return UdpFloorRun.Run();
         if (args.Length > 0 && args[0] == "setup-time-relay" && OperatingSystem.IsLinux()) return TunDelayLine.RunRelayProcess(args);

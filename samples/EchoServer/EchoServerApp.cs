@@ -56,7 +56,7 @@ public sealed record EchoServerSettings
     /// <c>--urls URL</c>, <c>--udp-port N</c>, <c>--max-sessions N</c>, <c>--whip-token TOKEN</c>,
     /// <c>--udp-address ADDR</c> (repeatable; default the address <c>--urls</c> names, else every address),
     /// <c>--public-address IP[/LOCAL]</c> (repeatable; 1:1 NAT),
-    /// <c>--stun-server stun:HOST[:PORT]</c>, <c>--turn-server turn:HOST[:PORT][?transport=udp|tcp][|user|pass]</c>
+    /// <c>--stun-server stun:HOST[:PORT]</c>, <c>--turn-server turn:HOST[:PORT][?transport=udp|tcp][|user|pass]</c> (or <c>turns:HOST[:PORT]</c>, TLS)
     /// (repeatable; the server's own candidates),
     /// <c>--ice-server URL[|username|credential]</c> (repeatable; given to WHIP clients as Link headers),
     /// <c>--allow-origin ORIGIN</c> (repeatable; pages of that origin may use WHIP and open the WebSockets, <c>*</c> any),

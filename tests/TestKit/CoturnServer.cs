@@ -9,8 +9,9 @@ namespace Transport.TestKit;
 /// A coturn process on 127.0.0.1 for one test (../shared/INTEROP.md): free ports, its own temp directory and
 /// pid file, output captured for failure messages, and killed by process id on Dispose whatever happened.
 /// Fails (never skips) when turnserver is missing: test.sh installs the Debian package coturn. The one coturn
-/// runner of the test projects: UDP only by default, TCP on the same port number with <c>tcp: true</c>, and any
-/// further turnserver arguments (<c>--max-allocate-lifetime=3</c>, <c>--alternate-server=...</c>).
+/// runner of the test projects: UDP only by default, TCP on the same port number with <c>tcp: true</c>, TLS on a port
+/// of its own with <see cref="StartTls"/>, a restart on the same ports (<see cref="Restart"/>), and any further
+/// turnserver arguments (<c>--max-allocate-lifetime=3</c>, <c>--alternate-server=...</c>).
 /// </summary>
 public sealed class CoturnServer : IDisposable
 {
@@ -22,8 +23,10 @@ public sealed class CoturnServer : IDisposable
     private readonly StringBuilder _output = new();
     private readonly string _directory;
 
-    private CoturnServer(Process process, string directory, int port, int minRelayPort, int maxRelayPort)
+    private CoturnServer(Process process, string directory, int port, int minRelayPort, int maxRelayPort, (string, string)? tls = null, bool tcp = false)
     {
+        _tls = tls;
+        _tcp = tcp;
         _process = process;
         _directory = directory;
         EndPoint = new IPEndPoint(IPAddress.Loopback, port);
@@ -56,10 +59,43 @@ public sealed class CoturnServer : IDisposable
     /// Starts coturn, listening on TCP too when <paramref name="tcp"/> (same port number), with
     /// <paramref name="extraArguments"/> appended, and waits (bounded) until it answers a Binding request.
     /// </summary>
-    public static CoturnServer Start(bool tcp, params string[] extraArguments)
+    public static CoturnServer Start(bool tcp, params string[] extraArguments) => Start(tcp, tls: null, port: null, extraArguments);
+
+    /// <summary>
+    /// Starts coturn with TLS (<c>turns:</c>) on <see cref="TlsPort"/> with the PEM certificate and key given (UDP and
+    /// TCP on <see cref="Port"/> as well), and waits (bounded) until it answers a Binding request.
+    /// </summary>
+    public static CoturnServer StartTls(string certificatePem, string keyPem, params string[] extraArguments) =>
+        Start(tcp: true, tls: (certificatePem, keyPem), port: null, extraArguments);
+
+    /// <summary>
+    /// Starts coturn again on the ports of <paramref name="previous"/> (disposed first: a server restart), with the same
+    /// listeners it had (TCP, TLS).
+    /// </summary>
+    public static CoturnServer Restart(CoturnServer previous, params string[] extraArguments)
+    {
+        ArgumentNullException.ThrowIfNull(previous);
+        var tls = previous._tls;
+        var tcp = previous._tcp;
+        var ports = (previous.Port, previous.TlsPort);
+        previous.Dispose();
+        return Start(tcp, tls, ports, extraArguments);
+    }
+
+    private readonly (string Certificate, string Key)? _tls;
+    private readonly bool _tcp;
+
+    /// <summary>The TLS listening port (<see cref="StartTls"/>), or 0.</summary>
+    public int TlsPort { get; private init; }
+
+    /// <summary>The TLS endpoint on 127.0.0.1 (<see cref="StartTls"/>).</summary>
+    public IPEndPoint TlsEndPoint => new(IPAddress.Loopback, TlsPort);
+
+    private static CoturnServer Start(bool tcp, (string Certificate, string Key)? tls, (int Port, int TlsPort)? port, string[] extraArguments)
     {
         var exe = FindTurnServer();
-        var port = tcp ? FreeUdpAndTcpPort() : FreeUdpPort();
+        var listening = port?.Port ?? (tcp ? FreeUdpAndTcpPort() : FreeUdpPort());
+        var tlsPort = tls is null ? 0 : port?.TlsPort ?? FreeTcpPort(listening);
         var (minRelay, maxRelay) = FreeUdpRange(16);
         var directory = Directory.CreateTempSubdirectory("coturn-").FullName;
         var psi = new ProcessStartInfo(exe)
@@ -70,16 +106,18 @@ public sealed class CoturnServer : IDisposable
         };
         foreach (var a in new[]
         {
-            "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", $"--listening-port={port}",
+            "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", $"--listening-port={listening}",
             $"--min-port={minRelay}", $"--max-port={maxRelay}", $"--user={User}:{Password}", $"--realm={Realm}",
-            "--lt-cred-mech", "--no-tls", "--no-dtls", "--no-cli", "--no-rfc5780", "--fingerprint",
+            "--lt-cred-mech", "--no-dtls", "--no-cli", "--no-rfc5780", "--fingerprint",
             "--allow-loopback-peers", "--no-multicast-peers", "--log-file=stdout", "--simple-log",
             $"--pidfile={Path.Combine(directory, "turnserver.pid")}",
             $"--userdb={Path.Combine(directory, "turndb")}",
-        }.Concat(tcp ? [] : ["--no-tcp"]).Concat(extraArguments)) psi.ArgumentList.Add(a);
+        }.Concat(tcp ? [] : ["--no-tcp"])
+         .Concat(tls is { } t ? [$"--tls-listening-port={tlsPort}", $"--cert={t.Certificate}", $"--pkey={t.Key}"] : ["--no-tls"])
+         .Concat(extraArguments)) psi.ArgumentList.Add(a);
 
         var process = Process.Start(psi) ?? throw new InvalidOperationException("turnserver did not start.");
-        var server = new CoturnServer(process, directory, port, minRelay, maxRelay);
+        var server = new CoturnServer(process, directory, listening, minRelay, maxRelay, tls, tcp) { TlsPort = tlsPort };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (server._output) server._output.AppendLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (server._output) server._output.AppendLine(e.Data); };
         process.BeginOutputReadLine();
@@ -137,6 +175,18 @@ public sealed class CoturnServer : IDisposable
             catch (SocketException) { /* taken on TCP: another */ }
         }
         throw new InvalidOperationException("No free UDP+TCP port for coturn.");
+    }
+
+    private static int FreeTcpPort(int not)
+    {
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            tcp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            var port = ((IPEndPoint)tcp.LocalEndPoint!).Port;
+            if (port != not) return port;
+        }
+        throw new InvalidOperationException("No free TCP port for coturn's TLS listener.");
     }
 
     private static (int Min, int Max) FreeUdpRange(int count)

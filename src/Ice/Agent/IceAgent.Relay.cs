@@ -70,14 +70,34 @@ public sealed partial class IceAgent
     /// server deletes the allocation with it (RFC 8656 section 3.1), so its relayed candidate is removed with an
     /// <see cref="IceRelayErrorEvent"/>.
     /// </summary>
-    public void TurnConnectionClosed(IPEndPoint local, IPEndPoint server, TimeSpan now)
+    public void TurnConnectionClosed(IPEndPoint local, IPEndPoint server, TimeSpan now) =>
+        TurnConnectionClosed(local, server, now, "the TCP connection to the server closed");
+
+    /// <summary>
+    /// Like <see cref="TurnConnectionClosed(IPEndPoint, IPEndPoint, TimeSpan)"/>, with what closed it (a reset, a
+    /// refused TLS certificate, a connect timeout): the <see cref="IceRelayErrorEvent.Reason"/>.
+    /// </summary>
+    public void TurnConnectionClosed(IPEndPoint local, IPEndPoint server, TimeSpan now, string reason)
     {
         ArgumentNullException.ThrowIfNull(local);
         ArgumentNullException.ThrowIfNull(server);
+        ArgumentNullException.ThrowIfNull(reason);
         now = Clamp(now);
         if (_disposed || FindRelayByServer(local, server, tcp: true) is not { } relay) return;
-        relay.Client.ConnectionClosed(now);
+        relay.Client.ConnectionClosed(now, reason);
         PumpRelay(relay, now);
+    }
+
+    /// <summary>
+    /// The configured server of the relay whose transmits go from <paramref name="local"/> to
+    /// <paramref name="server"/> over TCP (the driver opening that connection reads <see cref="TurnServerConfig.Secure"/>
+    /// and <see cref="TurnServerConfig.TlsServerName"/> from it); null when no relay of this agent matches.
+    /// </summary>
+    public TurnServerConfig? FindTurnServer(IPEndPoint local, IPEndPoint server)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        ArgumentNullException.ThrowIfNull(server);
+        return FindRelayByServer(local, server, tcp: true)?.Config;
     }
 
     private void StartRelays(IceCandidate host, TimeSpan now)

@@ -127,8 +127,9 @@ public sealed record IceAgentOptions
     /// TURN servers for relayed candidates (RFC 8445 section 5.1.1.2), e.g.
     /// <c>TurnServerConfig.Parse("turn:192.0.2.1:3478?transport=udp", "user", "password")</c>. The agent allocates
     /// one relay per host candidate and server of the same address family, over UDP or TCP to the server as the
-    /// URI says. The host must be an address literal (the driver resolves names); <c>turns:</c> (TLS) is not
-    /// supported yet and makes the constructor throw <see cref="NotSupportedException"/>.
+    /// URI says, or TLS over TCP for <c>turns:</c> (the driver runs TLS, checking the certificate against
+    /// <see cref="TurnServerConfig.TlsServerName"/>). The host must be an address literal (the driver resolves names);
+    /// <c>turns:</c> over UDP (DTLS) is not supported and makes the constructor throw <see cref="NotSupportedException"/>.
     /// </summary>
     public IReadOnlyList<TurnServerConfig> TurnServers { get; init; } = [];
 
@@ -174,8 +175,8 @@ public sealed record IceAgentOptions
         foreach (var server in TurnServers)
         {
             ArgumentNullException.ThrowIfNull(server, nameof(TurnServers));
-            if (server.Secure)
-                throw new NotSupportedException($"{server}: turns: (TLS or DTLS to the TURN server) is not supported yet; use turn: over UDP or TCP.");
+            if (server.Secure && server.Transport != TurnTransport.Tcp)
+                throw new NotSupportedException($"{server}: turns: over UDP (DTLS to the TURN server) is not supported; use turns: over TCP (TLS).");
             if (server.TryGetEndPoint() is null)
                 throw new ArgumentException($"{server}: the TURN server host must be an IP address literal (resolve the name first).", nameof(TurnServers));
         }

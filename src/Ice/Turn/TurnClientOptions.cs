@@ -79,11 +79,14 @@ public sealed record TurnClientOptions
     /// <summary>SOFTWARE sent in Allocate; null for none.</summary>
     public string? Software { get; init; } = "Transport.Ice";
 
-    /// <summary>Builds options from a parsed URI whose host is an address literal.</summary>
+    /// <summary>
+    /// Builds options from a parsed URI whose host is an address literal. <c>turns:</c> gives the TCP client: TLS is
+    /// the I/O driver's, below the stream framing.
+    /// </summary>
     public static TurnClientOptions FromConfig(TurnServerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        if (config.Secure) throw new NotSupportedException("turns: (TLS to the TURN server) is not supported yet.");
+        if (config.Secure && config.Transport != TurnTransport.Tcp) throw new NotSupportedException("turns: over UDP (DTLS to the TURN server) is not supported; TLS over TCP is.");
         var endPoint = config.TryGetEndPoint() ?? throw new ArgumentException($"'{config.Host}' is a name: resolve it and set Server.", nameof(config));
         return new TurnClientOptions { Server = StunAddress.FromEndPoint(endPoint), Transport = config.Transport, Username = config.Username, Password = config.Password };
     }

@@ -15,8 +15,9 @@ public enum TurnTransport
 /// <summary>
 /// One configured TURN server, as parsed from a <c>turn:</c> or <c>turns:</c> URI (RFC 7065) plus the long-term
 /// credentials (RFC 8489 section 9.2) that WebRTC configurations carry beside the URI.
-/// <para><c>turns:</c> (TLS to the server) is parsed but not supported yet by the client: see
-/// <see cref="Secure"/>.</para>
+/// <para><c>turns:</c> is TLS over TCP to the server (RFC 8656 section 3.1): the TURN client is the same as over
+/// TCP, and the I/O driver runs TLS on the connection (server name <see cref="ServerName"/>). DTLS to the server
+/// (<c>turns:...?transport=udp</c>) is not supported.</para>
 /// </summary>
 public sealed record TurnServerConfig
 {
@@ -35,8 +36,17 @@ public sealed record TurnServerConfig
     /// <summary>Transport to the server.</summary>
     public TurnTransport Transport { get; init; } = TurnTransport.Udp;
 
-    /// <summary>True for <c>turns:</c> (TLS or DTLS to the server). Not supported yet: the client runs over plain UDP or TCP only.</summary>
+    /// <summary>True for <c>turns:</c>: TLS over the TCP connection to the server (DTLS over UDP is not supported).</summary>
     public bool Secure { get; init; }
+
+    /// <summary>
+    /// The name the server's TLS certificate is checked against (and sent as SNI) for <c>turns:</c>: the URI's host as
+    /// written. It stays the name when <see cref="Host"/> is replaced by the address it resolves to. Null: <see cref="Host"/>.
+    /// </summary>
+    public string? ServerName { get; init; }
+
+    /// <summary>The TLS server name in force: <see cref="ServerName"/>, or <see cref="Host"/>.</summary>
+    public string TlsServerName => ServerName ?? Host;
 
     /// <summary>Long-term credential user name.</summary>
     public string Username { get; init; } = "";

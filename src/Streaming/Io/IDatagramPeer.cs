@@ -34,6 +34,40 @@ public interface IDatagramPeer
         return TryPollTransmit(destination, out written, out local, out remote);
     }
 
+    /// <summary>
+    /// Like the forms above, with the path the bytes take: a UDP datagram, an RFC 4571 frame on an ICE-TCP connection,
+    /// or bytes written as they are to the TCP (or TLS) connection to a TURN server, which the driver opens on the first
+    /// such transmit from <paramref name="local"/> to <paramref name="remote"/> (<see cref="TransmitKind.TurnStream"/>).
+    /// The driver calls this form. Default: the ICE-TCP form.
+    /// </summary>
+    bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out TransmitKind kind)
+    {
+        var sent = TryPollTransmit(destination, out written, out local, out remote, out bool iceTcp);
+        kind = iceTcp ? TransmitKind.IceTcp : TransmitKind.Udp;
+        return sent;
+    }
+
+    /// <summary>
+    /// One whole frame (a STUN message or a padded ChannelData message, RFC 8656 section 12.5) read from the TCP or TLS
+    /// connection the driver opened from <paramref name="local"/> to the TURN server <paramref name="server"/> for this
+    /// peer's <see cref="TransmitKind.TurnStream"/> transmits. Default: ignored.
+    /// </summary>
+    void HandleTurnStreamFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint server, TimeSpan now) { }
+
+    /// <summary>
+    /// The connection to the TURN server <paramref name="server"/> closed, or could not be opened (<paramref name="reason"/>
+    /// says why: refused, reset, a TLS certificate refused, a timeout). The server deletes the allocation with its
+    /// connection (RFC 8656 section 3.1), so the peer learns its relay is gone. Default: nothing.
+    /// </summary>
+    void OnTurnConnectionClosed(IPEndPoint local, IPEndPoint server, string reason, TimeSpan now) { }
+
+    /// <summary>
+    /// The configured TURN server the peer's stream transmits from <paramref name="local"/> to <paramref name="server"/>
+    /// are for: the driver reads <c>turns:</c> (TLS) and the TLS server name from it when it opens the connection.
+    /// Default null: plain TCP.
+    /// </summary>
+    Transport.Ice.Turn.TurnServerConfig? FindTurnServer(IPEndPoint local, IPEndPoint server) => null;
+
     /// <summary>The deadline from <see cref="PollTimeout"/> passed.</summary>
     void HandleTimeout(TimeSpan now);
 
@@ -71,4 +105,18 @@ public interface IDatagramPeer
     /// nothing (the check is lost, as on the network).
     /// </summary>
     void OnFiveTupleInUse(IPEndPoint local, IPEndPoint remote, TimeSpan now) { }
+}
+
+/// <summary>The path a transmit of an <see cref="IDatagramPeer"/> takes.</summary>
+public enum TransmitKind
+{
+    /// <summary>A UDP datagram from the bound socket of the local endpoint.</summary>
+    Udp,
+    /// <summary>One RFC 4571 frame on the ICE-TCP connection between the two endpoints (RFC 6544).</summary>
+    IceTcp,
+    /// <summary>
+    /// Bytes for the TCP or TLS connection to a TURN server (RFC 8656 section 3.1), written as they are (they are
+    /// already framed: STUN, or ChannelData padded to four bytes); opened by the driver on the first one.
+    /// </summary>
+    TurnStream,
 }

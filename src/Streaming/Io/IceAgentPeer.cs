@@ -17,7 +17,7 @@ public sealed class IceAgentPeer : IDatagramPeer
 
     private readonly ApplicationDataHandler? _onData;
     private readonly Channel<IceEvent> _events = Channel.CreateUnbounded<IceEvent>(new UnboundedChannelOptions { SingleWriter = true });
-    private readonly Queue<(byte[] Buffer, int Length, IPEndPoint Local, IPEndPoint Remote, bool IceTcp)> _outgoing = new();
+    private readonly Queue<(byte[] Buffer, int Length, IPEndPoint Local, IPEndPoint Remote, TransmitKind Kind)> _outgoing = new();
     private readonly Queue<IPEndPoint> _released = new();
 
     public IceAgentPeer(IceAgent agent, ApplicationDataHandler? onApplicationData = null)
@@ -50,18 +50,29 @@ public sealed class IceAgentPeer : IDatagramPeer
     public void HandleTimeout(TimeSpan now) => Agent.HandleTimeout(now);
 
     public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote) =>
-        TryPollTransmit(destination, out written, out local, out remote, out _);
+        TryPollTransmit(destination, out written, out local, out remote, out bool _);
 
     public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out bool iceTcp)
     {
-        iceTcp = false;
-        while (Agent.TryPollTransmit(destination, out var t))
+        // The ICE-TCP form cannot say "to a TURN server over TCP": those transmits are skipped here (the driver uses the kind form).
+        while (TryPollTransmit(destination, out written, out local, out remote, out TransmitKind kind))
         {
-            if (t.Tcp) continue;   // to a TURN server over TCP: this driver does not carry it
+            if (kind == TransmitKind.TurnStream) continue;
+            iceTcp = kind == TransmitKind.IceTcp;
+            return true;
+        }
+        iceTcp = false;
+        return false;
+    }
+
+    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out TransmitKind kind)
+    {
+        if (Agent.TryPollTransmit(destination, out var t))
+        {
             written = t.Length;
             local = t.Local;
             remote = t.Remote;
-            iceTcp = t.IceTcp;
+            kind = t.Tcp ? TransmitKind.TurnStream : t.IceTcp ? TransmitKind.IceTcp : TransmitKind.Udp;
             return true;
         }
         if (_outgoing.TryDequeue(out var o))
@@ -71,14 +82,26 @@ public sealed class IceAgentPeer : IDatagramPeer
             written = o.Length;
             local = o.Local;
             remote = o.Remote;
-            iceTcp = o.IceTcp;
+            kind = o.Kind;
             return true;
         }
         written = 0;
         local = null;
         remote = null!;
+        kind = TransmitKind.Udp;
         return false;
     }
+
+    public void HandleTurnStreamFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint server, TimeSpan now)
+    {
+        if (Agent.HandleStreamFrame(frame, local, server, now, out var data) == IceReceiveResult.ApplicationData)
+            _onData?.Invoke(data, now);
+    }
+
+    public void OnTurnConnectionClosed(IPEndPoint local, IPEndPoint server, string reason, TimeSpan now) =>
+        Agent.TurnConnectionClosed(local, server, now, reason);
+
+    public Transport.Ice.Turn.TurnServerConfig? FindTurnServer(IPEndPoint local, IPEndPoint server) => Agent.FindTurnServer(local, server);
 
     public TimeSpan? PollTimeout() => Agent.PollTimeout();
 
@@ -106,9 +129,18 @@ public sealed class IceAgentPeer : IDatagramPeer
     {
         var result = Agent.TrySend(now);
         if (!result.CanSend) return result;
+        if (result.Relayed)
+        {
+            // Wrapped for the TURN server (ChannelData or a Send indication), to it over UDP or its TCP/TLS connection.
+            var wrapped = ArrayPool<byte>.Shared.Rent(Transport.Ice.Turn.TurnClient.GetMaxWrappedSize(datagram.Length));
+            result = Agent.TrySend(datagram, wrapped, now, out var transmit);
+            if (!result.CanSend) { ArrayPool<byte>.Shared.Return(wrapped); return result; }
+            _outgoing.Enqueue((wrapped, transmit.Length, transmit.Local, transmit.Remote, transmit.Tcp ? TransmitKind.TurnStream : TransmitKind.Udp));
+            return result;
+        }
         var buffer = ArrayPool<byte>.Shared.Rent(datagram.Length);
         datagram.CopyTo(buffer);
-        _outgoing.Enqueue((buffer, datagram.Length, result.Local!, result.Remote!, result.IceTcp));
+        _outgoing.Enqueue((buffer, datagram.Length, result.Local!, result.Remote!, result.IceTcp ? TransmitKind.IceTcp : TransmitKind.Udp));
         return result;
     }
 }

@@ -118,6 +118,27 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         return true;
     }
 
+    /// <summary>Hands a frame read from a connection to a TURN server to the peer; like <see cref="DeliverFrame"/>.</summary>
+    public bool DeliverTurnFrame(TurnStreamConnection connection, byte[] buffer, int length, bool isStun, out bool bufferTaken)
+    {
+        bufferTaken = false;
+        if (Volatile.Read(ref _stopped) != 0) return false;
+        if (_inline && isStun && TryEnter())
+        {
+            RunInline(new Datagram(null!, buffer, length, connection.Server, isStun, default) { Turn = connection });
+            return true;
+        }
+        if (Interlocked.Increment(ref _queuedDatagrams) > _driver.Options.InboxCapacity)
+        {
+            Interlocked.Decrement(ref _queuedDatagrams);
+            return false;
+        }
+        _datagrams.Enqueue(new Datagram(null!, buffer, length, connection.Server, isStun, _driver.Now) { Turn = connection });
+        bufferTaken = true;
+        Schedule();
+        return true;
+    }
+
     /// <summary>The timer reached the armed deadline (called on the timer's thread).</summary>
     public void OnTimer()
     {
@@ -262,6 +283,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         {
             var data = d.Buffer.AsSpan(0, d.Length);
             if (d.Tcp is { } tcp) _peer.HandleIceTcpFrame(data, tcp.Local, tcp.Remote, now);
+            else if (d.Turn is { } turn) _peer.HandleTurnStreamFrame(data, turn.Local, turn.Server, now);
             else _peer.HandleDatagram(data, d.Socket.LocalEndPoint, d.Remote, now);
             Drain();
         }
@@ -337,14 +359,16 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
                 // The peer writes straight into the thread's batch: no copy between its transmit and the send.
                 var batch = SendBatch.ForThread;
                 var reserved = batch.Reserve(_driver.Options.MaxDatagramSize);
-                if (!_peer.TryPollTransmit(reserved, out var length, out var from, out var to, out var tcp)) return;
-                if (tcp) { _driver.SendIceTcp(this, from, to, reserved[..length]); continue; }
+                if (!_peer.TryPollTransmit(reserved, out var length, out var from, out var to, out TransmitKind kind)) return;
+                if (kind == TransmitKind.IceTcp) { _driver.SendIceTcp(this, from, to, reserved[..length]); continue; }
+                if (kind == TransmitKind.TurnStream) { _driver.SendTurnStream(this, from, to, reserved[..length]); continue; }
                 if (Resolve(from, to, reserved[..length], out var socket, out var address)) batch.Commit(socket, address, length);
                 continue;
             }
             _sendBuffer ??= new byte[_driver.Options.MaxDatagramSize];
-            if (!_peer.TryPollTransmit(_sendBuffer, out var written, out var local, out var remote, out var iceTcp)) return;
-            if (iceTcp) { _driver.SendIceTcp(this, local, remote, _sendBuffer.AsSpan(0, written)); continue; }
+            if (!_peer.TryPollTransmit(_sendBuffer, out var written, out var local, out var remote, out TransmitKind path)) return;
+            if (path == TransmitKind.IceTcp) { _driver.SendIceTcp(this, local, remote, _sendBuffer.AsSpan(0, written)); continue; }
+            if (path == TransmitKind.TurnStream) { _driver.SendTurnStream(this, local, remote, _sendBuffer.AsSpan(0, written)); continue; }
             if (Resolve(local, remote, _sendBuffer.AsSpan(0, written), out var s, out var a)) SendNow(s, a, _sendBuffer.AsSpan(0, written));
         }
     }
@@ -491,6 +515,8 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     {
         /// <summary>The ICE-TCP connection the frame came on (Socket is then null).</summary>
         public UdpDriver.IceTcpConnection? Tcp { get; init; }
+        /// <summary>The connection to a TURN server the frame came on (Socket is then null).</summary>
+        public TurnStreamConnection? Turn { get; init; }
     }
 
     // The time the peer is given never goes back: a datagram stamped before a deadline the peer already ran at is

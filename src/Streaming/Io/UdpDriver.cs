@@ -277,6 +277,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
     {
         _actors.TryRemove(actor, out _);
         CloseIceTcpOf(actor);
+        CloseTurnConnectionsOf(actor);
         if (Volatile.Read(ref _transactionCount) > 0)
             foreach (var (key, owner) in _byTransaction)
                 if (owner == actor && _byTransaction.TryRemove(new KeyValuePair<(ulong, uint), PeerActor>(key, owner))) Interlocked.Decrement(ref _transactionCount);
@@ -515,6 +516,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _stop.CancelAsync().ConfigureAwait(false);
         await StopIceTcpAsync().ConfigureAwait(false);
+        CloseAllTurnConnections();
         BoundSocket[] sockets;
         lock (_sockets) sockets = _sockets.ToArray();
         foreach (var s in sockets)

@@ -5,6 +5,7 @@ public sealed class UdpDriverCounters
 {
     internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups, _inline, _handoffs, _sendCalls, _receiveCalls, _droppedOversize, _unroutedRequests, _transactionsNotNoted, _routesForgotten, _fiveTupleConflicts;
     internal long _tcpAccepted, _tcpRefused, _tcpClosedBadLength, _tcpClosedGarbage, _tcpClosedSlow, _tcpFramesReceived, _tcpFramesSent, _tcpDroppedMedia, _tcpDroppedQueueFull, _tcpSendNoConnection, _tcpClosed;
+    internal long _turnTcpOpened, _turnTcpConnectFailed, _turnTlsRefused, _turnTcpClosed, _turnTcpFramesSent, _turnTcpFramesReceived, _turnTcpDroppedQueueFull, _turnTcpDroppedClosed, _turnTcpClosedInvalid, _turnTcpDroppedOversize, _turnTcpRefused;
 
     /// <summary>Datagrams received on all sockets.</summary>
     public long Received => Interlocked.Read(ref _received);
@@ -77,4 +78,27 @@ public sealed class UdpDriverCounters
     public long IceTcpDroppedQueueFull => Interlocked.Read(ref _tcpDroppedQueueFull);
     /// <summary>Frames a peer sent to an ICE-TCP connection that is gone (or not its own).</summary>
     public long IceTcpSendNoConnection => Interlocked.Read(ref _tcpSendNoConnection);
+
+    /// <summary>Connections to TURN servers opened (TCP connected, TLS handshake done for <c>turns:</c>).</summary>
+    public long TurnTcpOpened => Interlocked.Read(ref _turnTcpOpened);
+    /// <summary>Connections to TURN servers that could not be opened: refused, unreachable, timed out, or the TLS handshake failed.</summary>
+    public long TurnTcpConnectFailed => Interlocked.Read(ref _turnTcpConnectFailed);
+    /// <summary>Of those, TLS handshakes given up because the server's certificate was refused (<see cref="TurnTlsOptions"/>).</summary>
+    public long TurnTlsCertificateRefused => Interlocked.Read(ref _turnTlsRefused);
+    /// <summary>Connections to TURN servers closed (by either side, or failed to open); each one's peer was told (its relay is gone).</summary>
+    public long TurnTcpClosed => Interlocked.Read(ref _turnTcpClosed);
+    /// <summary>Frames (STUN or ChannelData) written to TURN connections.</summary>
+    public long TurnTcpFramesSent => Interlocked.Read(ref _turnTcpFramesSent);
+    /// <summary>Frames read from TURN connections and handed to their peer.</summary>
+    public long TurnTcpFramesReceived => Interlocked.Read(ref _turnTcpFramesReceived);
+    /// <summary>Transmits dropped because their connection held <see cref="TurnTcpOptions.MaxSendQueueBytes"/> (backpressure).</summary>
+    public long TurnTcpDroppedQueueFull => Interlocked.Read(ref _turnTcpDroppedQueueFull);
+    /// <summary>Transmits to a TURN connection that had closed (before its peer learnt it).</summary>
+    public long TurnTcpDroppedClosed => Interlocked.Read(ref _turnTcpDroppedClosed);
+    /// <summary>Transmits that would have opened a connection past <see cref="TurnTcpOptions.MaxConnections"/>.</summary>
+    public long TurnTcpRefused => Interlocked.Read(ref _turnTcpRefused);
+    /// <summary>Connections closed because the server sent bytes that are neither STUN nor ChannelData.</summary>
+    public long TurnTcpClosedInvalid => Interlocked.Read(ref _turnTcpClosedInvalid);
+    /// <summary>Frames from a TURN server larger than <see cref="UdpDriverOptions.MaxDatagramSize"/>: skipped, the stream goes on.</summary>
+    public long TurnTcpDroppedOversize => Interlocked.Read(ref _turnTcpDroppedOversize);
 }

@@ -29,8 +29,8 @@ public static class IceServerUris
     }
 
     /// <summary>
-    /// <c>URL</c> or <c>URL|username|password</c> (<c>turn:HOST[:PORT][?transport=udp|tcp]</c>) with the host resolved to
-    /// an address literal. <see cref="FormatException"/> names what is wrong.
+    /// <c>URL</c> or <c>URL|username|password</c> (<c>turn:HOST[:PORT][?transport=udp|tcp]</c>, or <c>turns:HOST[:PORT]</c>
+    /// for TLS over TCP) with the host resolved to an address literal; the name stays the TLS server name. <see cref="FormatException"/> names what is wrong.
     /// </summary>
     public static TurnServerConfig ParseTurn(string text)
     {
@@ -38,8 +38,9 @@ public static class IceServerUris
         var parts = text.Split('|');
         if (parts.Length is not (1 or 3)) throw new FormatException($"'{text}' is not URL or URL|username|password");
         var config = parts.Length == 3 ? TurnServerConfig.Parse(parts[0], parts[1], parts[2]) : TurnServerConfig.Parse(parts[0]);
-        if (config.Secure) throw new FormatException($"'{parts[0]}': turns: (TLS) is not supported yet");
-        return config with { Host = Resolve(config.Host).ToString() };
+        if (config.Secure && config.Transport != TurnTransport.Tcp) throw new FormatException($"'{parts[0]}': turns: over UDP (DTLS) is not supported; turns: is TLS over TCP");
+        // turns: checks the certificate against the name as written, not the address it resolves to.
+        return config with { Host = Resolve(config.Host).ToString(), ServerName = config.ServerName ?? config.Host };
     }
 
     private static IPAddress Resolve(string host)

@@ -364,6 +364,23 @@ public sealed partial class PeerConnection : IAsyncDisposable
             return true;
         }
 
+        public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out TransmitKind kind)
+        {
+            if (!Core.TryPollTransmit(destination, out written, out local, out remote, out kind)) return false;
+            owner.CountSent(written);
+            return true;
+        }
+
+        public void HandleTurnStreamFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint server, TimeSpan now)
+        {
+            owner.CountReceived(frame.Length);
+            Core.HandleTurnStreamFrame(frame, local, server, now);
+        }
+
+        public void OnTurnConnectionClosed(IPEndPoint local, IPEndPoint server, string reason, TimeSpan now) => Core.OnTurnConnectionClosed(local, server, reason, now);
+
+        public Transport.Ice.Turn.TurnServerConfig? FindTurnServer(IPEndPoint local, IPEndPoint server) => Core.FindTurnServer(local, server);
+
         public void HandleTimeout(TimeSpan now) => Core.HandleTimeout(now);
 
         public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)

@@ -40,18 +40,37 @@ public sealed partial class PeerConnectionCore
     public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
         HandleInput(frame, local, remote, iceTcp: true, now);
 
-    private void HandleInput(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now)
+    /// <summary>
+    /// A frame read from the TCP or TLS connection to a TURN server (<paramref name="server"/>) that our transmits from
+    /// <paramref name="local"/> opened: what the server relays is handled as if it had come on the relayed address.
+    /// </summary>
+    public void HandleTurnStreamFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint server, TimeSpan now) =>
+        HandleInput(frame, local, server, iceTcp: false, now, turnStream: true);
+
+    /// <summary>The connection to a TURN server closed (<paramref name="reason"/>): its allocation is gone, ICE drops the relayed candidate.</summary>
+    public void OnTurnConnectionClosed(IPEndPoint local, IPEndPoint server, string reason, TimeSpan now)
+    {
+        Advance(now);
+        Ice.TurnConnectionClosed(local, server, now, reason);
+        Pump(now);
+    }
+
+    /// <summary>The configured TURN server of the stream transmits from <paramref name="local"/> to <paramref name="server"/> (TLS and its server name).</summary>
+    public Transport.Ice.Turn.TurnServerConfig? FindTurnServer(IPEndPoint local, IPEndPoint server) => Ice.FindTurnServer(local, server);
+
+    private void HandleInput(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now, bool turnStream = false)
     {
         Advance(now);
         // What a TURN server relayed arrives unwrapped (a slice of the datagram) in `data`.
-        var iceResult = iceTcp ? Ice.HandleIceTcpFrame(datagram, local, remote, now, out var data) : Ice.HandleDatagram(datagram, local, remote, now, out data);
+        var iceResult = turnStream ? Ice.HandleStreamFrame(datagram, local, remote, now, out var data)
+            : iceTcp ? Ice.HandleIceTcpFrame(datagram, local, remote, now, out data) : Ice.HandleDatagram(datagram, local, remote, now, out data);
         if (iceResult == IceReceiveResult.Stun && ConnectionProgress.IsBindingRequest(datagram))
         {
             if (!_progress.Has(ConnectionMilestone.FirstCheckReceived)) Reach(ConnectionMilestone.FirstCheckReceived, now, ConnectionProgress.Pair(remote, local));
             OnPeerCheck(now);
         }
         if (iceResult == IceReceiveResult.Dropped && _dtls is null && !_closing && DatagramClassifier.Classify(datagram) == DatagramKind.Dtls)
-            KeepEarlyDtls(datagram, local, remote, iceTcp);
+            KeepEarlyDtls(datagram, local, remote, PathOf(iceTcp, turnStream));
         else if (iceResult == IceReceiveResult.ApplicationData)
         {
             switch (DatagramClassifier.Classify(data))
@@ -61,7 +80,7 @@ public sealed partial class PeerConnectionCore
                     // before we even have its answer, keep it for when we do.
                     if (_dtls is null && _dtlsClient == false && _remote is not null && !_closing) StartDtls(false, now);
                     if (_dtls is not null) { _dtls.HandleDatagram(data, now); SpedAfterDirectDtls(data); }
-                    else if (!_closing) KeepEarlyDtls(datagram, local, remote, iceTcp);   // kept as it came: replayed through ICE
+                    else if (!_closing) KeepEarlyDtls(datagram, local, remote, PathOf(iceTcp, turnStream));   // kept as it came: replayed through ICE
                     else DroppedDatagrams++;
                     break;
                 case DatagramKind.Rtp:
@@ -97,19 +116,25 @@ public sealed partial class PeerConnectionCore
     // the datagrams wait here, bounded, and go through ICE again when DTLS starts: without this the peer would
     // wait a whole retransmission timeout (1 s by default).
     private const int EarlyDtlsLimit = 4;
-    private readonly List<(byte[] Data, IPEndPoint Local, IPEndPoint Remote, bool IceTcp)> _earlyDtls = new();
+    private readonly List<(byte[] Data, IPEndPoint Local, IPEndPoint Remote, TransmitKind Path)> _earlyDtls = new();
 
-    private void KeepEarlyDtls(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp)
+    private static TransmitKind PathOf(bool iceTcp, bool turnStream) => turnStream ? TransmitKind.TurnStream : iceTcp ? TransmitKind.IceTcp : TransmitKind.Udp;
+
+    private void KeepEarlyDtls(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TransmitKind path)
     {
         if (_earlyDtls.Count >= EarlyDtlsLimit) { DroppedDatagrams++; return; }
-        _earlyDtls.Add((datagram.ToArray(), local, remote, iceTcp));
+        _earlyDtls.Add((datagram.ToArray(), local, remote, path));
     }
 
     private void ReplayEarlyDtls(TimeSpan now)
     {
-        foreach (var (data, local, remote, iceTcp) in _earlyDtls)
+        foreach (var (data, local, remote, path) in _earlyDtls)
         {
-            var result = iceTcp ? Ice.HandleIceTcpFrame(data, local, remote, now, out var payload) : Ice.HandleDatagram(data, local, remote, now, out payload);
+            ReadOnlySpan<byte> payload;
+            IceReceiveResult result;
+            if (path == TransmitKind.TurnStream) result = Ice.HandleStreamFrame(data, local, remote, now, out payload);
+            else if (path == TransmitKind.IceTcp) result = Ice.HandleIceTcpFrame(data, local, remote, now, out payload);
+            else result = Ice.HandleDatagram(data, local, remote, now, out payload);
             if (result == IceReceiveResult.ApplicationData) _dtls?.HandleDatagram(payload, now);
             else DroppedDatagrams++;
         }
@@ -154,34 +179,54 @@ public sealed partial class PeerConnectionCore
 
     /// <summary>ICE's own packets first, then queued SRTP, DTLS records, then RTCP and retransmissions on the selected pair.</summary>
     public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote) =>
-        TryPollTransmit(destination, out written, out local, out remote, out _);
+        TryPollTransmit(destination, out written, out local, out remote, out bool _);
 
-    /// <summary>Like the UDP form; <paramref name="iceTcp"/> says the bytes go as one RFC 4571 frame on the ICE-TCP connection between the endpoints.</summary>
+    /// <summary>
+    /// Like the UDP form; <paramref name="iceTcp"/> says the bytes go as one RFC 4571 frame on the ICE-TCP connection
+    /// between the endpoints. Transmits to a TURN server over TCP or TLS cannot be told here: they are skipped and
+    /// counted (the driver uses the <see cref="TransmitKind"/> form).
+    /// </summary>
     public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out bool iceTcp)
     {
+        while (TryPollTransmit(destination, out written, out local, out remote, out TransmitKind kind))
+        {
+            if (kind == TransmitKind.TurnStream) { DroppedDatagrams++; continue; }
+            iceTcp = kind == TransmitKind.IceTcp;
+            return true;
+        }
         iceTcp = false;
+        return false;
+    }
+
+    /// <summary>
+    /// Like the UDP form, with the path: a datagram, an RFC 4571 frame on an ICE-TCP connection, or bytes for the TCP or
+    /// TLS connection to a TURN server (<see cref="TransmitKind.TurnStream"/>: the checks and data of a relayed pair
+    /// over <c>turn:...?transport=tcp</c> or <c>turns:</c>, and the TURN client's own requests).
+    /// </summary>
+    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out TransmitKind kind)
+    {
+        kind = TransmitKind.Udp;
         while (Ice.TryPollTransmit(destination, out var t))
         {
-            if (t.Tcp) { DroppedDatagrams++; continue; }   // TCP to a TURN server: the UDP driver does not carry it
             if (!_progress.Has(ConnectionMilestone.FirstCheckSent) && ConnectionProgress.IsBindingRequest(destination[..t.Length]))
                 Reach(ConnectionMilestone.FirstCheckSent, _now, ConnectionProgress.Pair(t.Local, t.Remote));
             written = t.Length;
             local = t.Local;
             remote = t.Remote;
-            iceTcp = t.IceTcp;
+            kind = t.Tcp ? TransmitKind.TurnStream : t.IceTcp ? TransmitKind.IceTcp : TransmitKind.Udp;
             return true;
         }
         while (TryPollSpedDirect(destination, out written))
-            if (Route(destination, ref written, out local, out remote, out iceTcp)) return true;
+            if (Route(destination, ref written, out local, out remote, out kind)) return true;
         while (TryPollQueuedMedia(destination, out written))
-            if (Route(destination, ref written, out local, out remote, out iceTcp)) return true;
+            if (Route(destination, ref written, out local, out remote, out kind)) return true;
         // While ICE has no pair to send on yet (checks still running), DTLS keeps its datagrams: a server flight
         // answering an early ClientHello waits for our first valid pair instead of being lost.
         while (_dtls is not null && (Ice.CanSendData || Ice.State is IceConnectionState.Failed or IceConnectionState.Closed)
                && _dtls.TryPollTransmit(destination, out written))
-            if (Route(destination, ref written, out local, out remote, out iceTcp)) return true;
+            if (Route(destination, ref written, out local, out remote, out kind)) return true;
         while (TryPollMediaTransmit(destination, out written))
-            if (Route(destination, ref written, out local, out remote, out iceTcp)) return true;
+            if (Route(destination, ref written, out local, out remote, out kind)) return true;
         // Closed or failed, and the last words (RTCP BYE, SCTP ABORT, close_notify) are out: ICE stops too, so no
         // consent check, keepalive or retransmission timer outlives the connection.
         if (_closing && Ice.State is not (IceConnectionState.Closed or IceConnectionState.Failed)) Ice.Close(_now);
@@ -192,19 +237,19 @@ public sealed partial class PeerConnectionCore
     }
 
     // A layer's datagram in destination[..written] goes on the pair ICE sends on: as it is on a direct pair (no copy),
-    // wrapped for the TURN server (ChannelData or a Send indication) on a relayed one. False when it cannot go (ICE
-    // failed or closed, or a relay over TCP, which this driver does not carry): counted.
-    private bool Route(Span<byte> destination, ref int written, out IPEndPoint? local, out IPEndPoint remote, out bool iceTcp)
+    // wrapped for the TURN server (ChannelData or a Send indication) on a relayed one, to it over UDP or its TCP or TLS
+    // connection. False when it cannot go (ICE failed or closed): counted.
+    private bool Route(Span<byte> destination, ref int written, out IPEndPoint? local, out IPEndPoint remote, out TransmitKind kind)
     {
         var send = Ice.TrySend(_now);
-        iceTcp = send.IceTcp;
+        kind = send.IceTcp ? TransmitKind.IceTcp : TransmitKind.Udp;
         if (send.CanSend && !send.Relayed)
         {
             local = send.Local;
             remote = send.Remote!;
             return true;
         }
-        iceTcp = false;
+        kind = TransmitKind.Udp;
         if (send.CanSend)
         {
             var routeScratch = ArrayPool<byte>.Shared.Rent(Math.Max(written, 1));
@@ -215,8 +260,9 @@ public sealed partial class PeerConnectionCore
                 send = Ice.TrySend(routeScratch.AsSpan(0, written), destination, _now, out transmit);
             }
             finally { ArrayPool<byte>.Shared.Return(routeScratch); }
-            if (send.CanSend && !transmit.Tcp)
+            if (send.CanSend)
             {
+                kind = transmit.Tcp ? TransmitKind.TurnStream : TransmitKind.Udp;
                 written = transmit.Length;
                 local = transmit.Local;
                 remote = transmit.Remote;
@@ -284,6 +330,9 @@ public sealed partial class PeerConnectionCore
                 break;
             case IceGatheringCompleteEvent:
                 _events.Enqueue(new LocalCandidatesComplete(now));
+                break;
+            case IceRelayErrorEvent r:
+                _events.Enqueue(new LocalCandidateError(now, r.Server.ToString(), r.ErrorCode, $"{r.Error}: {r.Reason}"));
                 break;
             // DTLS starts on the first valid pair (RFC 8445 section 12.1 lets data go there before nomination), or at
             // the latest once a pair is selected.

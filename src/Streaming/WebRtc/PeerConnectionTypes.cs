@@ -151,6 +151,17 @@ public sealed record ConnectionStateChanged(TimeSpan At, ConnectionState Previou
 public sealed record LocalCandidateGathered(TimeSpan At, IceCandidate Candidate) : PeerConnectionEvent(At);
 
 /// <summary>
+/// A TURN relay failed or was lost (W3C WebRTC's <c>icecandidateerror</c>): its allocation was refused, expired, or its
+/// TCP or TLS connection closed (a refused certificate, a reset, a server restart); <see cref="Reason"/> says which.
+/// The connection goes on with its other candidates; a relay that carried the selected pair takes ICE to Failed.
+/// </summary>
+/// <param name="At">When.</param>
+/// <param name="Server">The configured server (<c>turn:</c> or <c>turns:</c> URI).</param>
+/// <param name="ErrorCode">The STUN error code the server gave, or 0.</param>
+/// <param name="Reason">What happened.</param>
+public sealed record LocalCandidateError(TimeSpan At, string Server, int ErrorCode, string Reason) : PeerConnectionEvent(At);
+
+/// <summary>
 /// Gathering ended: every local candidate (host, server-reflexive, relayed) was reported by <see cref="LocalCandidateGathered"/>
 /// (end-of-candidates to signal).
 /// </summary>

@@ -57,8 +57,18 @@ public sealed class TurnServerConfigTests
     }
 
     [Fact]
-    public void TurnsIsParsedButNotSupportedYet() =>
-        Assert.Throws<NotSupportedException>(() => TurnClientOptions.FromConfig(TurnServerConfig.Parse("turns:127.0.0.1")));
+    public void TurnsGivesTheTcpClientAndKeepsTheNameForTls()
+    {
+        // TLS is the driver's, below the stream framing: the client is the TCP one.
+        var config = TurnServerConfig.Parse("turns:127.0.0.1") with { ServerName = "turn.example.org" };
+        Assert.Equal(TurnTransport.Tcp, TurnClientOptions.FromConfig(config).Transport);
+        Assert.Equal("turn.example.org", config.TlsServerName);
+        Assert.Equal("127.0.0.1", TurnServerConfig.Parse("turns:127.0.0.1").TlsServerName);
+    }
+
+    [Fact]
+    public void TurnsOverUdpIsRefused() =>
+        Assert.Throws<NotSupportedException>(() => TurnClientOptions.FromConfig(TurnServerConfig.Parse("turns:127.0.0.1?transport=udp")));
 
     [Fact]
     public void ANameNeedsResolvingFirst() =>

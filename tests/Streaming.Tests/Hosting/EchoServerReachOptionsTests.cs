@@ -36,7 +36,7 @@ public sealed class EchoServerReachOptionsTests
     [InlineData("--udp-address", "example.test")]
     [InlineData("--public-address", "0.0.0.0")]
     [InlineData("--stun-server", "turn:192.0.2.1")]
-    [InlineData("--turn-server", "turns:192.0.2.1|u|p")]
+    [InlineData("--turn-server", "turns:192.0.2.1?transport=udp|u|p")]
     [InlineData("--turn-server", "turn:192.0.2.1|only-a-user")]
     public void BadValuesAreRefusedWithTheirReason(string option, string value)
     {
