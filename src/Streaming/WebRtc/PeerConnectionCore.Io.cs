@@ -31,30 +31,44 @@ public sealed partial class PeerConnectionCore
 
     /// <summary>A datagram from the 5-tuple: STUN to ICE; DTLS (20-63) and SRTP (128-191) only from a valid pair.</summary>
     public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
-        HandleInput(datagram, local, remote, iceTcp: false, now);
+        HandleInput(datagram, local, remote, iceTcp: false, now, DatagramClassifier.Classify(datagram));
+
+    /// <summary>
+    /// A datagram the driver already classified (RFC 7983, <paramref name="kind"/>): the class is read once per
+    /// datagram, by the driver, and handed down to ICE and to the layer the data goes to.
+    /// </summary>
+    public void HandleDatagram(ReadOnlySpan<byte> datagram, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
+        HandleInput(datagram, local, remote, iceTcp: false, now, kind);
 
     /// <summary>
     /// A frame from an ICE-TCP connection (RFC 6544) the peer opened to our passive TCP candidate: handled like a
     /// datagram; DTLS, SCTP and SRTP run over it unchanged.
     /// </summary>
     public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
-        HandleInput(frame, local, remote, iceTcp: true, now);
+        HandleInput(frame, local, remote, iceTcp: true, now, DatagramClassifier.Classify(frame));
 
-    private void HandleInput(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now)
+    /// <summary>An ICE-TCP frame the driver already classified (see <see cref="HandleDatagram(ReadOnlySpan{byte}, DatagramKind, IPEndPoint, IPEndPoint, TimeSpan)"/>).</summary>
+    public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
+        HandleInput(frame, local, remote, iceTcp: true, now, kind);
+
+    // `kind` is the datagram's RFC 7983 class, read once (by the driver, or by the public entry without it).
+    private void HandleInput(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now, DatagramKind kind)
     {
         Advance(now);
         // What a TURN server relayed arrives unwrapped (a slice of the datagram) in `data`.
-        var iceResult = iceTcp ? Ice.HandleIceTcpFrame(datagram, local, remote, now, out var data) : Ice.HandleDatagram(datagram, local, remote, now, out data);
+        var iceKind = kind == DatagramKind.Stun ? IceInputKind.Stun : IceInputKind.NotStun;
+        var iceResult = iceTcp ? Ice.HandleIceTcpFrame(datagram, local, remote, now, out var data, iceKind) : Ice.HandleDatagram(datagram, local, remote, now, out data, iceKind);
         if (iceResult == IceReceiveResult.Stun && ConnectionProgress.IsBindingRequest(datagram))
         {
             if (!_progress.Has(ConnectionMilestone.FirstCheckReceived)) Reach(ConnectionMilestone.FirstCheckReceived, now, ConnectionProgress.Pair(remote, local));
             OnPeerCheck(now);
         }
-        if (iceResult == IceReceiveResult.Dropped && _dtls is null && !_closing && DatagramClassifier.Classify(datagram) == DatagramKind.Dtls)
+        if (iceResult == IceReceiveResult.Dropped && _dtls is null && !_closing && kind == DatagramKind.Dtls)
             KeepEarlyDtls(datagram, local, remote, iceTcp);
         else if (iceResult == IceReceiveResult.ApplicationData)
         {
-            switch (DatagramClassifier.Classify(data))
+            // The datagram itself, or a TURN server's payload inside it (which has a class of its own).
+            switch (data == datagram ? kind : DatagramClassifier.Classify(data))
             {
                 case DatagramKind.Dtls:
                     // The peer's first flight may come before our own check on the pair succeeded: be ready for it;
