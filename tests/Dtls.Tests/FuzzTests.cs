@@ -29,6 +29,7 @@ public sealed class FuzzTests
     public void MutatedHandshakeDatagramsNeverThrow()
     {
         var outcomes = new Dictionary<DtlsState, int>();
+        long dropped = 0;
         for (var seed = 0; seed < 60; seed++)
         {
             var random = new Random(seed);
@@ -39,11 +40,14 @@ public sealed class FuzzTests
             driver.RunUntil(() => client.Connection.State is DtlsState.Connected or DtlsState.Failed
                 && server.Connection.State is DtlsState.Connected or DtlsState.Failed or DtlsState.New, TimeSpan.FromSeconds(30));
             outcomes[client.Connection.State] = outcomes.GetValueOrDefault(client.Connection.State) + 1;
+            dropped += client.Connection.Counters.Dropped + server.Connection.Counters.Dropped;
             // A failure is always reported with a reason, never silent.
             if (client.Connection.State == DtlsState.Failed) Assert.NotNull(client.Event<DtlsFailed>());
             Assert.NotEqual(DtlsState.Handshaking, client.Connection.State);
         }
         Assert.True(outcomes.GetValueOrDefault(DtlsState.Connected) > 0, string.Join(", ", outcomes));
+        // What was refused without ending a handshake was counted as a drop, not swallowed.
+        Assert.True(dropped > 0, $"no mutated datagram was counted as dropped ({string.Join(", ", outcomes)})");
     }
 
     /// <summary>The same for DTLS 1.3 with the hybrid group (both roles parse mutated hellos, key shares, records and ACKs).</summary>
@@ -51,6 +55,7 @@ public sealed class FuzzTests
     public void MutatedDtls13HandshakeDatagramsNeverThrow()
     {
         var outcomes = new Dictionary<DtlsState, int>();
+        long dropped = 0;
         for (var seed = 0; seed < 40; seed++)
         {
             var random = new Random(seed);
@@ -61,9 +66,12 @@ public sealed class FuzzTests
             driver.RunUntil(() => client.Connection.State is DtlsState.Connected or DtlsState.Failed
                 && server.Connection.State is DtlsState.Connected or DtlsState.Failed or DtlsState.New, TimeSpan.FromSeconds(30));
             outcomes[client.Connection.State] = outcomes.GetValueOrDefault(client.Connection.State) + 1;
+            dropped += client.Connection.Counters.Dropped + server.Connection.Counters.Dropped;
             if (client.Connection.State == DtlsState.Failed) Assert.NotNull(client.Event<DtlsFailed>());
             Assert.NotEqual(DtlsState.Handshaking, client.Connection.State);
         }
         Assert.True(outcomes.GetValueOrDefault(DtlsState.Connected) > 0, string.Join(", ", outcomes));
+        // What was refused without ending a handshake was counted as a drop, not swallowed.
+        Assert.True(dropped > 0, $"no mutated datagram was counted as dropped ({string.Join(", ", outcomes)})");
     }
 }

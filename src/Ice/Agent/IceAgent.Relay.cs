@@ -51,7 +51,7 @@ public sealed partial class IceAgent
     /// A whole frame (STUN or ChannelData, split with <see cref="TurnStreamFraming"/>) read from the TCP connection
     /// to a TURN server: <paramref name="local"/> and <paramref name="server"/> are the endpoints of the
     /// <see cref="IceTransmit"/> (with <see cref="IceTransmit.Tcp"/>) that opened it. Like
-    /// <see cref="HandleDatagram(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan, out ReadOnlySpan{byte})"/>
+    /// <see cref="HandleDatagram(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan, out ReadOnlySpan{byte}, IceInputKind)"/>
     /// otherwise.
     /// </summary>
     public IceReceiveResult HandleStreamFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint server, TimeSpan now, out ReadOnlySpan<byte> applicationData)

@@ -25,7 +25,17 @@ public sealed partial class IceAgent
     /// above: the datagram itself, or the payload a TURN server relayed (a slice of the datagram, copy-free, valid
     /// during the call).
     /// </summary>
-    public IceReceiveResult HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now, out ReadOnlySpan<byte> applicationData)
+    /// <param name="datagram">The datagram as it arrived.</param>
+    /// <param name="local">The local address it arrived on.</param>
+    /// <param name="remote">The address it came from.</param>
+    /// <param name="now">The current time.</param>
+    /// <param name="applicationData">On <see cref="IceReceiveResult.ApplicationData"/>, the bytes for the layer above.</param>
+    /// <param name="kind">
+    /// Whether the datagram is STUN, when the caller already read its first byte (RFC 7983: a driver demultiplexing
+    /// one port does); <see cref="IceInputKind.Unclassified"/>, the default, makes the agent read it.
+    /// </param>
+    public IceReceiveResult HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now, out ReadOnlySpan<byte> applicationData,
+        IceInputKind kind = IceInputKind.Unclassified)
     {
         ArgumentNullException.ThrowIfNull(local);
         ArgumentNullException.ThrowIfNull(remote);
@@ -36,7 +46,7 @@ public sealed partial class IceAgent
         // same server may answer our server-reflexive Binding requests on that socket too: those stay here.
         if (_relays.Count > 0 && FindRelayByServer(local, remote, tcp: false) is { } relay && !IsResponseToOurRequest(datagram))
             return HandleFromRelay(relay, datagram, now, out applicationData);
-        var result = HandleDirect(datagram, local, remote, false, now);
+        var result = HandleDirect(datagram, local, remote, false, now, kind);
         if (result == IceReceiveResult.ApplicationData) applicationData = datagram;
         return result;
     }
@@ -48,14 +58,15 @@ public sealed partial class IceAgent
     /// (<see cref="IceTransmit.IceTcp"/>), the first authenticated one makes a peer-reflexive TCP pair, and non-STUN
     /// from a valid pair is application data (<paramref name="applicationData"/> is then the frame).
     /// </summary>
-    public IceReceiveResult HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now, out ReadOnlySpan<byte> applicationData)
+    public IceReceiveResult HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now, out ReadOnlySpan<byte> applicationData,
+        IceInputKind kind = IceInputKind.Unclassified)
     {
         ArgumentNullException.ThrowIfNull(local);
         ArgumentNullException.ThrowIfNull(remote);
         applicationData = default;
         now = Clamp(now);
         if (_disposed || State is IceConnectionState.Failed or IceConnectionState.Closed) { Drop(IceDropReason.NotRunning); return IceReceiveResult.Dropped; }
-        var result = HandleDirect(frame, local, remote, true, now);
+        var result = HandleDirect(frame, local, remote, true, now, kind);
         if (result == IceReceiveResult.ApplicationData) applicationData = frame;
         return result;
     }
@@ -71,11 +82,14 @@ public sealed partial class IceAgent
     }
 
     // A datagram as it arrived on 'local' (a host socket, or the relayed address for what a TURN server relayed).
-    private IceReceiveResult HandleDirect(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now)
+    private IceReceiveResult HandleDirect(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now,
+        IceInputKind kind = IceInputKind.Unclassified)
     {
 
         // RFC 7983: a first byte of 0..3 is STUN.
-        if (datagram.IsEmpty || datagram[0] > 3) return HandleApplicationData(local, remote, iceTcp, now);
+        // (read here only when the caller did not classify it: entered without a driver, or a TURN payload).
+        var stun = kind == IceInputKind.Unclassified ? !datagram.IsEmpty && datagram[0] <= 3 : kind == IceInputKind.Stun;
+        if (!stun) return HandleApplicationData(local, remote, iceTcp, now);
         if (!StunMessage.TryRead(datagram, out var message)) { Drop(IceDropReason.Malformed); return IceReceiveResult.Dropped; }
         var result = message.Class switch
         {

@@ -135,7 +135,10 @@ public sealed record IceCandidate
     /// or for TCP (RFC 6544 section 4.5) "candidate:2 1 tcp 1518283007 10.0.0.1 5000 typ host tcptype passive" (an
     /// active candidate says port 9).
     /// </summary>
-    public string ToSdp()
+    public string ToSdp() => "candidate:" + ToFields().ToAttributeValue();
+
+    /// <summary>The fields of the candidate attribute this candidate is signalled as (what <see cref="ToSdp"/> writes).</summary>
+    public IceCandidateFields ToFields()
     {
         var type = Type switch
         {
@@ -145,31 +148,38 @@ public sealed record IceCandidate
             _ => "relay",
         };
         var port = IsTcp && TcpType == IceTcpType.Active ? 9 : Address.Port;
-        var text = string.Create(CultureInfo.InvariantCulture, $"candidate:{Foundation} {Component} {(IsTcp ? "tcp" : "udp")} {Priority} {Address.Address} {port} typ {type}");
-        if (Type != IceCandidateType.Host) text = string.Create(CultureInfo.InvariantCulture, $"{text} raddr {(RelatedAddress ?? Base).Address} rport {(RelatedAddress ?? Base).Port}");
-        return IsTcp ? text + " tcptype " + TcpTypeToken(TcpType) : text;
+        var related = Type == IceCandidateType.Host ? null : RelatedAddress ?? Base;
+        return new IceCandidateFields(Foundation, Component, IsTcp ? "tcp" : "udp", Priority, Address.Address.ToString(), port, type,
+            related?.Address.ToString(), related?.Port, IsTcp ? [new("tcptype", TcpTypeToken(TcpType))] : null);
     }
 
     /// <summary>
-    /// Parses the SDP form (with or without "a="): UDP candidates, and TCP candidates with a tcptype (RFC 6544 section
-    /// 4.5; one without is refused). False for anything else.
+    /// Parses the SDP form (with or without "a=", with "candidate:"): UDP candidates, and TCP candidates with a tcptype
+    /// (RFC 6544 section 4.5; one without is refused). False for anything else. The grammar is read by
+    /// <see cref="IceCandidateFields.TryRead"/>, the meaning given by <see cref="TryCreate"/>.
     /// </summary>
     public static bool TryParse(string text, out IceCandidate candidate)
     {
         candidate = null!;
         if (text is null) return false;
-        if (text.StartsWith("a=", StringComparison.Ordinal)) text = text.Substring(2);
-        if (!text.StartsWith("candidate:", StringComparison.Ordinal)) return false;
-        var parts = text.Substring(10).Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length < 8 || parts[6] != "typ") return false;
-        var tcp = parts[2].Equals("tcp", StringComparison.OrdinalIgnoreCase);
-        if (!tcp && !parts[2].Equals("udp", StringComparison.OrdinalIgnoreCase)) return false;
-        if (!int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var component)
-            || !uint.TryParse(parts[3], NumberStyles.None, CultureInfo.InvariantCulture, out var priority)
-            || !IPAddress.TryParse(parts[4], out var ip)
-            || !ushort.TryParse(parts[5], NumberStyles.None, CultureInfo.InvariantCulture, out var port)) return false;
+        var value = text.StartsWith("a=", StringComparison.Ordinal) ? text.AsSpan(2) : text.AsSpan();
+        if (!value.StartsWith("candidate:", StringComparison.Ordinal)) return false;
+        return IceCandidateFields.TryRead(text, out var fields, out _) && TryCreate(fields, out candidate);
+    }
+
+    /// <summary>
+    /// The candidate the fields of an attribute describe, without text in between: false when ICE cannot use it (a
+    /// transport other than UDP or TCP, an address that is not an IP address such as an mDNS name, an unknown type, a
+    /// TCP candidate without a known tcptype). A related address that is not an IP address is left out.
+    /// </summary>
+    public static bool TryCreate(in IceCandidateFields fields, out IceCandidate candidate)
+    {
+        candidate = null!;
+        var tcp = fields.Transport.Equals("tcp", StringComparison.OrdinalIgnoreCase);
+        if (!tcp && !fields.Transport.Equals("udp", StringComparison.OrdinalIgnoreCase)) return false;
+        if (fields.Port is < 0 or > 65535 || !IPAddress.TryParse(fields.Address, out var ip)) return false;
         IceCandidateType type;
-        switch (parts[7])
+        switch (fields.Type)
         {
             case "host": type = IceCandidateType.Host; break;
             case "srflx": type = IceCandidateType.ServerReflexive; break;
@@ -178,21 +188,114 @@ public sealed record IceCandidate
             default: return false;
         }
         IPEndPoint? related = null;
+        if (fields.RelatedAddress is { } raddr && IPAddress.TryParse(raddr, out var relatedIp))
+            related = new IPEndPoint(relatedIp, fields.RelatedPort is { } rport and >= 0 and <= 65535 ? rport : 0);
         var tcpType = IceTcpType.None;
-        for (var i = 8; i + 1 < parts.Length; i += 2)
-        {
-            if (parts[i] == "raddr" && IPAddress.TryParse(parts[i + 1], out var raddr)) related = new IPEndPoint(raddr, related?.Port ?? 0);
-            else if (parts[i] == "rport" && ushort.TryParse(parts[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var rport) && related is not null) related = new IPEndPoint(related.Address, rport);
-            else if (parts[i] == "tcptype" && tcp)
-                tcpType = parts[i + 1].ToLowerInvariant() switch { "active" => IceTcpType.Active, "passive" => IceTcpType.Passive, "so" => IceTcpType.SimultaneousOpen, _ => IceTcpType.None };
-        }
+        if (tcp)
+            tcpType = fields.GetExtension("tcptype")?.ToLowerInvariant() switch { "active" => IceTcpType.Active, "passive" => IceTcpType.Passive, "so" => IceTcpType.SimultaneousOpen, _ => IceTcpType.None };
         if (tcp && tcpType == IceTcpType.None) return false;
-        candidate = new IceCandidate(type, new IPEndPoint(ip, port), priority, parts[0], related, component)
+        candidate = new IceCandidate(type, new IPEndPoint(ip, fields.Port), fields.Priority, fields.Foundation, related, fields.Component)
         {
             RelatedAddress = related,
             Protocol = tcp ? IceProtocol.Tcp : IceProtocol.Udp,
             TcpType = tcpType,
         };
+        return true;
+    }
+}
+
+/// <summary>
+/// The fields of a candidate attribute as written (RFC 8839 section 5.1):
+/// <c>candidate:foundation component transport priority address port typ type [raddr a] [rport p] *(name value)</c>,
+/// before ICE gives them a meaning. <see cref="TryRead"/> is the one reader of this grammar: both
+/// <see cref="IceCandidate.TryParse"/> and the SDP layer's candidate use it, and <see cref="ToAttributeValue"/> the
+/// one writer.
+/// </summary>
+/// <param name="Foundation">1 to 32 characters.</param>
+/// <param name="Component">1 to 256.</param>
+/// <param name="Transport">Lower case, e.g. <c>udp</c>, <c>tcp</c>.</param>
+/// <param name="Priority">1 to 2^32-1.</param>
+/// <param name="Address">An IP address or a name (mDNS), as written.</param>
+/// <param name="Port">0 to 65535.</param>
+/// <param name="Type"><c>host</c>, <c>srflx</c>, <c>prflx</c>, <c>relay</c> or another token, as written.</param>
+/// <param name="RelatedAddress">The <c>raddr</c>, as written.</param>
+/// <param name="RelatedPort">The <c>rport</c>.</param>
+/// <param name="Extensions">Every other name and value in order (<c>tcptype</c>, <c>generation</c>, <c>ufrag</c>, ...).</param>
+public readonly record struct IceCandidateFields(
+    string Foundation,
+    int Component,
+    string Transport,
+    uint Priority,
+    string Address,
+    int Port,
+    string Type,
+    string? RelatedAddress = null,
+    int? RelatedPort = null,
+    IReadOnlyList<KeyValuePair<string, string>>? Extensions = null)
+{
+    /// <summary>The value of extension <paramref name="name"/> (e.g. <c>generation</c>, <c>ufrag</c>, <c>tcptype</c>), or null.</summary>
+    public string? GetExtension(string name)
+    {
+        if (Extensions is null) return null;
+        foreach (var (k, v) in Extensions) if (k == name) return v;
+        return null;
+    }
+
+    /// <summary>The attribute value, without the leading <c>candidate:</c>.</summary>
+    public string ToAttributeValue()
+    {
+        var sb = new System.Text.StringBuilder(96);
+        sb.Append(Foundation).Append(' ').Append(Component.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(Transport).Append(' ')
+          .Append(Priority.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(Address).Append(' ')
+          .Append(Port.ToString(CultureInfo.InvariantCulture)).Append(" typ ").Append(Type);
+        if (RelatedAddress is not null) sb.Append(" raddr ").Append(RelatedAddress);
+        if (RelatedPort is not null) sb.Append(" rport ").Append(RelatedPort.Value.ToString(CultureInfo.InvariantCulture));
+        if (Extensions is not null)
+            foreach (var (k, v) in Extensions) sb.Append(' ').Append(k).Append(' ').Append(v);
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// Reads a candidate, with or without the <c>a=</c> and <c>candidate:</c> prefixes. False with the reason in
+    /// <paramref name="error"/> when the text does not follow the grammar; never throws.
+    /// </summary>
+    public static bool TryRead(string text, out IceCandidateFields fields, out string? error)
+    {
+        fields = default;
+        error = null;
+        if (text is null) { error = "no text"; return false; }
+        var value = text;
+        if (value.StartsWith("a=", StringComparison.Ordinal)) value = value[2..];
+        if (value.StartsWith("candidate:", StringComparison.Ordinal)) value = value[10..];
+        var f = value.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        bool Fail(string why, out string? reason) { reason = why; return false; }
+        if (f.Length < 8) return Fail("needs foundation, component, transport, priority, address, port, 'typ' and type", out error);
+        if (f[0].Length is 0 or > 32) return Fail("foundation must be 1 to 32 characters", out error);
+        if (!int.TryParse(f[1], NumberStyles.None, CultureInfo.InvariantCulture, out var component) || component is < 1 or > 256)
+            return Fail("component is not a number from 1 to 256", out error);
+        if (!uint.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out var priority) || priority == 0)
+            return Fail("priority is not a number from 1 to 2^31-1", out error);
+        if (!int.TryParse(f[5], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
+            return Fail("port is not a number from 0 to 65535", out error);
+        if (f[6] != "typ") return Fail("'typ' expected after the port", out error);
+        string? raddr = null;
+        int? rport = null;
+        List<KeyValuePair<string, string>>? ext = null;
+        for (var i = 8; i < f.Length; i += 2)
+        {
+            if (i + 1 >= f.Length) return Fail($"extension '{f[i]}' has no value", out error);
+            switch (f[i])
+            {
+                case "raddr": raddr = f[i + 1]; break;
+                case "rport":
+                    if (!int.TryParse(f[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var rp) || rp > 65535)
+                        return Fail("rport is not a port number", out error);
+                    rport = rp;
+                    break;
+                default: (ext ??= new()).Add(new(f[i], f[i + 1])); break;
+            }
+        }
+        fields = new IceCandidateFields(f[0], component, f[2].ToLowerInvariant(), priority, f[4], port, f[7], raddr, rport, ext);
         return true;
     }
 }

@@ -153,6 +153,17 @@ public enum IceReceiveResult
     Dropped,
 }
 
+/// <summary>What the caller already knows of a datagram it hands to the agent (RFC 7983 section 7: its first byte).</summary>
+public enum IceInputKind
+{
+    /// <summary>Not classified: the agent reads the first byte (0-3 is STUN).</summary>
+    Unclassified,
+    /// <summary>STUN (first byte 0-3).</summary>
+    Stun,
+    /// <summary>Anything else (DTLS, RTP/RTCP): application data when it comes from a valid pair.</summary>
+    NotStun,
+}
+
 /// <summary>Why a datagram was dropped.</summary>
 public enum IceDropReason
 {

@@ -100,7 +100,7 @@ public static class WhipEndpoints
             catch (OfferRejectedException e) { return Results.Text(RejectionJson(e), "application/json", System.Text.Encoding.UTF8, StatusCodes.Status422UnprocessableEntity); }
             // The secret rides in the resource URL (RFC 9725 leaves the URL to the server; clients use Location as given).
             var location = $"{path}/{accepted.Session.Id}?{SecretParameter}={secrets.Issue(accepted.Session)}";
-            context.Response.Headers.ETag = EntityTag(accepted.Session.Id, IceSdpFragment.Parse(accepted.Answer).Ufrag);
+            context.Response.Headers.ETag = EntityTag(accepted.Session.Id, webRtc.LocalIceUfrag(accepted.Session.Id) ?? IceSdpFragment.Parse(accepted.Answer).Ufrag);
             // RFC 9725 section 4.4: the ICE servers the client may use, one Link header each.
             if (links.Length > 0) context.Response.Headers.Link = links;
             return new CreatedSdp(location, accepted.Answer);
@@ -153,8 +153,7 @@ public static class WhipEndpoints
             if (fragment.EndOfCandidates) await webRtc.AddRemoteCandidateAsync(id, null, context.RequestAborted).ConfigureAwait(false);
             if (answer is null) return Results.NoContent();
             // 200 with our new credentials and candidates, and the new ICE session's entity tag.
-            var ours = IceSdpFragment.Parse(answer);
-            context.Response.Headers.ETag = EntityTag(id, ours.Ufrag);
+            context.Response.Headers.ETag = EntityTag(id, webRtc.LocalIceUfrag(id));   // read once when the answer was made
             return Results.Text(IceSdpFragment.FromDescription(answer), TrickleType, System.Text.Encoding.UTF8, StatusCodes.Status200OK);
         });
 

@@ -24,6 +24,17 @@ public interface IDatagramPeer
     void HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now) { }
 
     /// <summary>
+    /// A datagram the driver already classified by its first byte (RFC 7983, <paramref name="kind"/>): what the driver
+    /// calls, so that the class is read once per datagram. Default: <see cref="HandleDatagram(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan)"/>.
+    /// </summary>
+    void HandleDatagram(ReadOnlySpan<byte> datagram, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
+        HandleDatagram(datagram, local, remote, now);
+
+    /// <summary>An ICE-TCP frame the driver already classified; default: <see cref="HandleIceTcpFrame(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan)"/>.</summary>
+    void HandleIceTcpFrame(ReadOnlySpan<byte> frame, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
+        HandleIceTcpFrame(frame, local, remote, now);
+
+    /// <summary>
     /// Like <see cref="TryPollTransmit(Span{byte}, out int, out IPEndPoint?, out IPEndPoint)"/>; <paramref name="iceTcp"/>
     /// true sends the bytes as one RFC 4571 frame on the ICE-TCP connection between the two endpoints instead of a
     /// UDP datagram. Default: the UDP form.

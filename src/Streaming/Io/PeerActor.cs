@@ -76,12 +76,12 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     /// on the calling I/O thread and <paramref name="buffer"/> stays the caller's. Otherwise the buffer is queued
     /// (and then owned by the actor). False when the queue was full (the caller keeps the buffer and counts the drop).
     /// </summary>
-    public bool Deliver(UdpDriver.BoundSocket socket, byte[] buffer, int length, IPEndPoint remote, bool isStun, out bool bufferTaken)
+    public bool Deliver(UdpDriver.BoundSocket socket, byte[] buffer, int length, IPEndPoint remote, DatagramKind kind, out bool bufferTaken)
     {
         bufferTaken = false;
-        if (_inline && isStun && Volatile.Read(ref _stopped) == 0 && TryEnter())
+        if (_inline && kind == DatagramKind.Stun && Volatile.Read(ref _stopped) == 0 && TryEnter())
         {
-            RunInline(new Datagram(socket, buffer, length, remote, isStun, default));
+            RunInline(new Datagram(socket, buffer, length, remote, kind, default));
             return true;
         }
         if (Interlocked.Increment(ref _queuedDatagrams) > _driver.Options.InboxCapacity)
@@ -91,20 +91,20 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         }
         // Stamped on arrival: the peer sees the time the datagram came in, not when a pool thread got to it, so
         // arrival times (transport-cc feedback, jitter) do not carry the queueing delay.
-        _datagrams.Enqueue(new Datagram(socket, buffer, length, remote, isStun, _driver.Now));
+        _datagrams.Enqueue(new Datagram(socket, buffer, length, remote, kind, _driver.Now));
         bufferTaken = true;
         Schedule();
         return true;
     }
 
     /// <summary>Hands a frame of an ICE-TCP connection to the peer; like <see cref="Deliver"/>.</summary>
-    public bool DeliverFrame(UdpDriver.IceTcpConnection connection, byte[] buffer, int length, bool isStun, out bool bufferTaken)
+    public bool DeliverFrame(UdpDriver.IceTcpConnection connection, byte[] buffer, int length, DatagramKind kind, out bool bufferTaken)
     {
         bufferTaken = false;
         if (Volatile.Read(ref _stopped) != 0) return false;
-        if (_inline && isStun && TryEnter())
+        if (_inline && kind == DatagramKind.Stun && TryEnter())
         {
-            RunInline(new Datagram(null!, buffer, length, connection.Remote, isStun, default) { Tcp = connection });
+            RunInline(new Datagram(null!, buffer, length, connection.Remote, kind, default) { Tcp = connection });
             return true;
         }
         if (Interlocked.Increment(ref _queuedDatagrams) > _driver.Options.InboxCapacity)
@@ -112,7 +112,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             Interlocked.Decrement(ref _queuedDatagrams);
             return false;
         }
-        _datagrams.Enqueue(new Datagram(null!, buffer, length, connection.Remote, isStun, _driver.Now) { Tcp = connection });
+        _datagrams.Enqueue(new Datagram(null!, buffer, length, connection.Remote, kind, _driver.Now) { Tcp = connection });
         bufferTaken = true;
         Schedule();
         return true;
@@ -125,7 +125,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         if (Volatile.Read(ref _stopped) != 0) return false;
         if (_inline && isStun && TryEnter())
         {
-            RunInline(new Datagram(null!, buffer, length, connection.Server, isStun, default) { Turn = connection });
+            RunInline(new Datagram(null!, buffer, length, connection.Server, isStun ? DatagramKind.Stun : DatagramKind.TurnChannel, default) { Turn = connection });
             return true;
         }
         if (Interlocked.Increment(ref _queuedDatagrams) > _driver.Options.InboxCapacity)
@@ -133,7 +133,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             Interlocked.Decrement(ref _queuedDatagrams);
             return false;
         }
-        _datagrams.Enqueue(new Datagram(null!, buffer, length, connection.Server, isStun, _driver.Now) { Turn = connection });
+        _datagrams.Enqueue(new Datagram(null!, buffer, length, connection.Server, isStun ? DatagramKind.Stun : DatagramKind.TurnChannel, _driver.Now) { Turn = connection });
         bufferTaken = true;
         Schedule();
         return true;
@@ -282,9 +282,10 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         try
         {
             var data = d.Buffer.AsSpan(0, d.Length);
-            if (d.Tcp is { } tcp) _peer.HandleIceTcpFrame(data, tcp.Local, tcp.Remote, now);
+            // The driver classified it (RFC 7983) once: the peer is told the class instead of reading it again.
+            if (d.Tcp is { } tcp) _peer.HandleIceTcpFrame(data, d.Kind, tcp.Local, tcp.Remote, now);
             else if (d.Turn is { } turn) _peer.HandleTurnStreamFrame(data, turn.Local, turn.Server, now);
-            else _peer.HandleDatagram(data, d.Socket.LocalEndPoint, d.Remote, now);
+            else _peer.HandleDatagram(data, d.Kind, d.Socket.LocalEndPoint, d.Remote, now);
             Drain();
         }
         catch (Exception e) { PeerError(e); }
@@ -511,8 +512,10 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     [LoggerMessage(Level = LogLevel.Error, Message = "A peer threw while handling an input; the input is lost, the peer goes on")]
     private static partial void LogPeerError(ILogger logger, Exception exception);
 
-    private readonly record struct Datagram(UdpDriver.BoundSocket Socket, byte[] Buffer, int Length, IPEndPoint Remote, bool IsStun, TimeSpan ReceivedAt)
+    private readonly record struct Datagram(UdpDriver.BoundSocket Socket, byte[] Buffer, int Length, IPEndPoint Remote, DatagramKind Kind, TimeSpan ReceivedAt)
     {
+        public bool IsStun => Kind == DatagramKind.Stun;
+
         /// <summary>The ICE-TCP connection the frame came on (Socket is then null).</summary>
         public UdpDriver.IceTcpConnection? Tcp { get; init; }
         /// <summary>The connection to a TURN server the frame came on (Socket is then null).</summary>

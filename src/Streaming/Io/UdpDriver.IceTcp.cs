@@ -266,7 +266,7 @@ public sealed partial class UdpDriver
                 return false;
             }
             Interlocked.Increment(ref _driver.Counters._tcpFramesReceived);
-            if (!actor.DeliverFrame(this, buffer, length, kind == DatagramKind.Stun, out var taken))
+            if (!actor.DeliverFrame(this, buffer, length, kind, out var taken))
                 Interlocked.Increment(ref _driver.Counters._droppedInboxFull);
             if (!taken) _driver.Buffers.Return(buffer);
             return true;

@@ -465,7 +465,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
         if (kind == DatagramKind.Stun && TakeTransaction(datagram) is { } asked)
         {
             // The answer to a request a peer sent to a server other peers use too (its route is theirs).
-            if (!asked.Deliver(bound, buffer, length, (IPEndPoint)bound.LocalEndPoint.Create(address), true, out var took))
+            if (!asked.Deliver(bound, buffer, length, (IPEndPoint)bound.LocalEndPoint.Create(address), DatagramKind.Stun, out var took))
                 Interlocked.Increment(ref Counters._droppedInboxFull);
             return took;
         }
@@ -496,7 +496,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
             Interlocked.Increment(ref Counters._unroutedRequests);
             route = new Route(owner, (IPEndPoint)bound.LocalEndPoint.Create(address));
         }
-        if (!route.Actor.Deliver(bound, buffer, length, route.RemoteEndPoint, kind == DatagramKind.Stun, out var taken))
+        if (!route.Actor.Deliver(bound, buffer, length, route.RemoteEndPoint, kind, out var taken))
             Interlocked.Increment(ref Counters._droppedInboxFull);
         return taken;
     }

@@ -1,4 +1,5 @@
 using System.Text;
+using Transport.Streaming.Sdp;
 
 namespace Transport.Streaming.Jsep;
 
@@ -104,6 +105,42 @@ public sealed record IceSdpFragment(string? Ufrag, string? Password, IReadOnlyLi
             b.Append(line).Append("\r\n");
         }
         return b.ToString();
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="sdp"/> (no text in between) with every a=ice-ufrag and a=ice-pwd set to the given
+    /// credentials and no candidate or end-of-candidates attribute: as <see cref="WithCredentials(string, string, string)"/>,
+    /// on a description parsed once.
+    /// </summary>
+    /// <exception cref="ArgumentException">The credentials break RFC 8839 section 5.4.</exception>
+    public static SessionDescription WithCredentials(SessionDescription sdp, string ufrag, string password)
+    {
+        ArgumentNullException.ThrowIfNull(sdp);
+        Validate(ufrag, password);
+        var copy = sdp.Clone();
+        Rewrite(copy);
+        foreach (var m in copy.Media) Rewrite(m);
+        return copy;
+
+        void Rewrite(SdpSection section)
+        {
+            section.Attributes.RemoveAll(a => a.Name is "candidate" or "end-of-candidates");
+            for (var i = 0; i < section.Attributes.Count; i++)
+            {
+                if (section.Attributes[i].Name == "ice-ufrag") section.Attributes[i] = new SdpAttribute("ice-ufrag", ufrag);
+                else if (section.Attributes[i].Name == "ice-pwd") section.Attributes[i] = new SdpAttribute("ice-pwd", password);
+            }
+        }
+    }
+
+    /// <summary>The first a=ice-ufrag of a description (session level, then the media sections in order), as <see cref="Parse"/> finds it; or null.</summary>
+    public static string? UfragOf(SessionDescription sdp)
+    {
+        ArgumentNullException.ThrowIfNull(sdp);
+        if (sdp.GetAttribute("ice-ufrag") is { } u) return u.Trim();
+        foreach (var m in sdp.Media)
+            if (m.GetAttribute("ice-ufrag") is { } mu) return mu.Trim();
+        return null;
     }
 
     /// <summary>Checks ICE credentials against RFC 8839 section 5.4: ufrag 4 to 256 and password 22 to 256 characters, each ALPHA, DIGIT, '+' or '/'.</summary>

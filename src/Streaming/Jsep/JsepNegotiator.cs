@@ -75,7 +75,7 @@ public static class JsepNegotiator
         ArgumentNullException.ThrowIfNull(previous);
         ArgumentNullException.ThrowIfNull(local);
         if (local.EstablishedRole is null) throw new ArgumentException("A subsequent offer needs the established DTLS role.", nameof(local));
-        var sdp = SessionDescription.Parse(previous.ToString());   // a deep copy through our own writer and parser
+        var sdp = previous.Clone();
         sdp.Origin = previous.Origin with { SessionVersion = previous.Origin.SessionVersion + 1 };
         foreach (var name in TransportAttributes) sdp.RemoveAttributes(name);
         var setup = OfferSetup(local.EstablishedRole);

@@ -39,6 +39,14 @@ public sealed class MediaDescription : SdpSection
     /// <summary>Whether the section was rejected (port 0 without <c>a=bundle-only</c>).</summary>
     public bool IsRejected => Port == 0 && !HasAttribute("bundle-only");
 
+    /// <summary>A deep copy: changing it (attributes, formats, port) leaves this section as it is.</summary>
+    public MediaDescription Clone()
+    {
+        var copy = new MediaDescription(Media, Port, Protocol, Formats) { PortCount = PortCount, Information = Information };
+        CopyTo(copy);
+        return copy;
+    }
+
     internal void Write(StringBuilder sb)
     {
         sb.Append("m=").Append(Media).Append(' ').Append(Port);

@@ -44,6 +44,14 @@ public abstract class SdpSection
     /// <summary>Removes every attribute named <paramref name="name"/>.</summary>
     public void RemoveAttributes(string name) => Attributes.RemoveAll(a => a.Name == name);
 
+    /// <summary>Copies this section's connection, bandwidths and attributes into <paramref name="copy"/> (every one immutable).</summary>
+    private protected void CopyTo(SdpSection copy)
+    {
+        copy.Connection = Connection;
+        copy.Bandwidths.AddRange(Bandwidths);
+        copy.Attributes.AddRange(Attributes);
+    }
+
     internal void WriteCommon(System.Text.StringBuilder sb)
     {
         if (Connection is not null) sb.Append("c=").Append(Connection).Append("\r\n");

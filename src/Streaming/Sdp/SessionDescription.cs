@@ -40,6 +40,21 @@ public sealed class SessionDescription : SdpSection
         }
     }
 
+    /// <summary>
+    /// A deep copy (no text in between): changing the copy's lines, attributes or media sections leaves this
+    /// description as it is. Attributes, origin and connection are immutable records and are shared.
+    /// </summary>
+    public SessionDescription Clone()
+    {
+        var copy = new SessionDescription(Origin, SessionName);
+        copy.OtherLines.AddRange(OtherLines);
+        copy.Timings.Clear();
+        copy.Timings.AddRange(Timings);
+        CopyTo(copy);
+        foreach (var m in Media) copy.Media.Add(m.Clone());
+        return copy;
+    }
+
     /// <summary>Writes the description with CRLF line ends.</summary>
     public override string ToString()
     {

@@ -53,11 +53,22 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport, IMediaSe
     /// <summary>The peer connection (to add trickled candidates; do not close it directly).</summary>
     public PeerConnection PeerConnection => _pc;
 
-    /// <summary>The client's last offer this transport's connection answered (the template of a restart by fragment).</summary>
-    internal string? RemoteOffer { get; set; }
+    /// <summary>The client's last offer this transport's connection answered, parsed once (the template of a restart by fragment; never changed).</summary>
+    internal Sdp.SessionDescription? RemoteOffer { get; private set; }
 
-    /// <summary>Our answer to it.</summary>
-    internal string? LocalAnswer { get; set; }
+    /// <summary>The ICE username fragment of <see cref="RemoteOffer"/>, read once when it was answered.</summary>
+    internal string? RemoteIceUfrag { get; private set; }
+
+    /// <summary>The ICE username fragment of our answer to it, read once.</summary>
+    internal string? LocalIceUfrag { get; private set; }
+
+    /// <summary>Records an offer and our answer to it (a WHIP PATCH reads these and parses nothing again).</summary>
+    internal void SetNegotiated(Sdp.SessionDescription offer, string answer)
+    {
+        RemoteOffer = offer;
+        RemoteIceUfrag = Jsep.IceSdpFragment.UfragOf(offer);
+        LocalIceUfrag = Jsep.IceSdpFragment.Parse(answer).Ufrag;
+    }
 
     public string Kind => "webrtc";
     public ChannelReader<StreamInput> Inputs => _inputReader;

@@ -131,7 +131,7 @@ public sealed class WebRtcSessions : IDisposable
                     else if (kind == "video") tracks.Add(await pc.AddTrackAsync(MediaKind.Video, null, cancellationToken).ConfigureAwait(false));
                 }
             }
-            var answer = await pc.CreateAnswerAsync(offer, cancellationToken).ConfigureAwait(false);
+            var answer = await pc.CreateAnswerAsync(parsed, cancellationToken).ConfigureAwait(false);
             if (GathersFromServers && Options.GatheringTimeout > TimeSpan.Zero)
             {
                 // Server-reflexive and relayed candidates come after the answer: WHIP and most clients take none
@@ -139,7 +139,8 @@ public sealed class WebRtcSessions : IDisposable
                 var (candidates, _) = await pc.GatherCandidatesAsync(Options.GatheringTimeout, cancellationToken).ConfigureAwait(false);
                 answer = WithCandidates(answer, candidates);
             }
-            var transport = new WebRtcSessionTransport(pc, Options, _server.Time) { RemoteOffer = offer, LocalAnswer = answer };
+            var transport = new WebRtcSessionTransport(pc, Options, _server.Time);
+            transport.SetNegotiated(parsed, answer);
             foreach (var track in tracks) transport.AddLocalTrack(track);
             if (Relay is { } relay) transport.Relay = relay.Attach(id, arguments, transport.SendControlAsync, transport.Ended);
             pc = null; // the transport owns it now
@@ -185,12 +186,17 @@ public sealed class WebRtcSessions : IDisposable
     public async Task<string?> AnswerSubsequentOfferAsync(string sessionId, string offer, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(offer);
+        if (_server.Find(sessionId)?.Transport is not WebRtcSessionTransport) return null;
+        return await AnswerParsedOfferAsync(sessionId, Sdp.SessionDescription.Parse(offer), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<string?> AnswerParsedOfferAsync(string sessionId, Sdp.SessionDescription offer, CancellationToken cancellationToken)
+    {
         if (_server.Find(sessionId)?.Transport is not WebRtcSessionTransport transport) return null;
         string answer;
         try { answer = await transport.PeerConnection.CreateAnswerAsync(offer, cancellationToken).ConfigureAwait(false); }
         catch (ObjectDisposedException) { return null; }
-        transport.RemoteOffer = offer;
-        transport.LocalAnswer = answer;
+        transport.SetNegotiated(offer, answer);
         return answer;
     }
 
@@ -199,14 +205,14 @@ public sealed class WebRtcSessions : IDisposable
     /// WebRTC session has that id. A fragment with other credentials asks for an ICE restart.
     /// </summary>
     public string? RemoteIceUfrag(string sessionId) =>
-        _server.Find(sessionId)?.Transport is WebRtcSessionTransport { RemoteOffer: { } offer } ? IceSdpFragment.Parse(offer).Ufrag : null;
+        _server.Find(sessionId)?.Transport is WebRtcSessionTransport { RemoteOffer: not null } t ? t.RemoteIceUfrag : null;
 
     /// <summary>
     /// The ICE username fragment of our last answer in session <paramref name="sessionId"/> (it changes with each ICE
     /// restart: WHIP names the ICE session's entity tag after it), or null when no WebRTC session has that id.
     /// </summary>
     public string? LocalIceUfrag(string sessionId) =>
-        _server.Find(sessionId)?.Transport is WebRtcSessionTransport { LocalAnswer: { } answer } ? IceSdpFragment.Parse(answer).Ufrag : null;
+        _server.Find(sessionId)?.Transport is WebRtcSessionTransport { RemoteOffer: not null } t ? t.LocalIceUfrag : null;
 
     /// <summary>
     /// An ICE restart signalled by fragment rather than by a whole offer, as WHIP does (RFC 9725 section 4.3.2: a
@@ -221,7 +227,7 @@ public sealed class WebRtcSessions : IDisposable
     {
         IceSdpFragment.Validate(ufrag, password);
         if (_server.Find(sessionId)?.Transport is not WebRtcSessionTransport { RemoteOffer: { } last }) return null;
-        return await AnswerSubsequentOfferAsync(sessionId, IceSdpFragment.WithCredentials(last, ufrag, password), cancellationToken).ConfigureAwait(false);
+        return await AnswerParsedOfferAsync(sessionId, IceSdpFragment.WithCredentials(last, ufrag, password), cancellationToken).ConfigureAwait(false);
     }
 
     public void Dispose() => _ownCertificate?.Dispose();

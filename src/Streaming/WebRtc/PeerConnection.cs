@@ -104,12 +104,19 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// credentials we restart ICE and answer with new ones. Throws <see cref="InvalidOperationException"/> when our own
     /// offer waits for its answer (rollback is not supported) or the offer would change the DTLS fingerprint or role.
     /// </summary>
-    public Task<string> CreateAnswerAsync(string offer, CancellationToken cancellationToken = default)
+    public Task<string> CreateAnswerAsync(string offer, CancellationToken cancellationToken = default) =>
+        CreateAnswerAsync(SessionDescription.Parse(offer), cancellationToken);
+
+    /// <summary>
+    /// As <see cref="CreateAnswerAsync(string, CancellationToken)"/>, for an offer already parsed (the caller does not
+    /// change it afterwards: the connection reads it on its own thread).
+    /// </summary>
+    public Task<string> CreateAnswerAsync(SessionDescription offer, CancellationToken cancellationToken = default)
     {
-        var parsed = SessionDescription.Parse(offer);
+        ArgumentNullException.ThrowIfNull(offer);
         return _handle.InvokeAsync(now =>
         {
-            var answer = RegisterFragments(_core.CreateAnswer(parsed, now).ToString());
+            var answer = RegisterFragments(_core.CreateAnswer(offer, now).ToString());
             ThrowIfFiveTupleInUse(now);
             return answer;
         }, cancellationToken);
@@ -246,7 +253,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
 
     /// <summary>
     /// Adds an outgoing audio or video track; call before <see cref="CreateOfferAsync(CancellationToken)"/> or
-    /// <see cref="CreateAnswerAsync"/> so the description carries it.
+    /// <see cref="CreateAnswerAsync(string, CancellationToken)"/> so the description carries it.
     /// </summary>
     public Task<LocalTrack> AddTrackAsync(Jsep.MediaKind kind, LocalTrackOptions? options = null, CancellationToken cancellationToken = default) =>
         _handle.InvokeAsync(now => _core.AddTrack(kind, options, now), cancellationToken);
@@ -355,6 +362,18 @@ public sealed partial class PeerConnection : IAsyncDisposable
         {
             owner.CountReceived(frame.Length);
             Core.HandleIceTcpFrame(frame, local, remote, now);
+        }
+
+        public void HandleDatagram(ReadOnlySpan<byte> datagram, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+        {
+            owner.CountReceived(datagram.Length);
+            Core.HandleDatagram(datagram, kind, local, remote, now);
+        }
+
+        public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+        {
+            owner.CountReceived(frame.Length);
+            Core.HandleIceTcpFrame(frame, kind, local, remote, now);
         }
 
         public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out bool iceTcp)

@@ -77,7 +77,7 @@ public sealed record FiveTupleInUse(TimeSpan At, IPEndPoint Local, IPEndPoint Re
 }
 
 /// <summary>
-/// Thrown by the call that starts a connection (<see cref="PeerConnection.CreateAnswerAsync"/>,
+/// Thrown by the call that starts a connection (<see cref="PeerConnection.CreateAnswerAsync(string, CancellationToken)"/>,
 /// <see cref="PeerConnection.SetRemoteDescriptionAsync"/>, <see cref="PeerConnection.AddRemoteCandidateAsync(string?, CancellationToken)"/>)
 /// when it failed because every candidate pair's 5-tuple is already used by another connection on the same local
 /// socket (<see cref="FiveTupleInUse"/>). The connection is Failed.

@@ -31,21 +31,32 @@ public sealed partial class PeerConnectionCore
 
     /// <summary>A datagram from the 5-tuple: STUN to ICE; DTLS (20-63) and SRTP (128-191) only from a valid pair.</summary>
     public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
-        HandleInput(datagram, local, remote, iceTcp: false, now);
+        HandleInput(datagram, local, remote, iceTcp: false, now, DatagramClassifier.Classify(datagram));
+
+    /// <summary>
+    /// A datagram the driver already classified (RFC 7983, <paramref name="kind"/>): the class is read once per
+    /// datagram, by the driver, and handed down to ICE and to the layer the data goes to.
+    /// </summary>
+    public void HandleDatagram(ReadOnlySpan<byte> datagram, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
+        HandleInput(datagram, local, remote, iceTcp: false, now, kind);
 
     /// <summary>
     /// A frame from an ICE-TCP connection (RFC 6544) the peer opened to our passive TCP candidate: handled like a
     /// datagram; DTLS, SCTP and SRTP run over it unchanged.
     /// </summary>
     public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
-        HandleInput(frame, local, remote, iceTcp: true, now);
+        HandleInput(frame, local, remote, iceTcp: true, now, DatagramClassifier.Classify(frame));
+
+    /// <summary>An ICE-TCP frame the driver already classified (see <see cref="HandleDatagram(ReadOnlySpan{byte}, DatagramKind, IPEndPoint, IPEndPoint, TimeSpan)"/>).</summary>
+    public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
+        HandleInput(frame, local, remote, iceTcp: true, now, kind);
 
     /// <summary>
     /// A frame read from the TCP or TLS connection to a TURN server (<paramref name="server"/>) that our transmits from
     /// <paramref name="local"/> opened: what the server relays is handled as if it had come on the relayed address.
     /// </summary>
     public void HandleTurnStreamFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint server, TimeSpan now) =>
-        HandleInput(frame, local, server, iceTcp: false, now, turnStream: true);
+        HandleInput(frame, local, server, iceTcp: false, now, DatagramClassifier.Classify(frame), turnStream: true);
 
     /// <summary>The connection to a TURN server closed (<paramref name="reason"/>): its allocation is gone, ICE drops the relayed candidate.</summary>
     public void OnTurnConnectionClosed(IPEndPoint local, IPEndPoint server, string reason, TimeSpan now)
@@ -58,22 +69,25 @@ public sealed partial class PeerConnectionCore
     /// <summary>The configured TURN server of the stream transmits from <paramref name="local"/> to <paramref name="server"/> (TLS and its server name).</summary>
     public Transport.Ice.Turn.TurnServerConfig? FindTurnServer(IPEndPoint local, IPEndPoint server) => Ice.FindTurnServer(local, server);
 
-    private void HandleInput(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now, bool turnStream = false)
+    // `kind` is the datagram's RFC 7983 class, read once (by the driver, or by the public entry without it).
+    private void HandleInput(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now, DatagramKind kind, bool turnStream = false)
     {
         Advance(now);
         // What a TURN server relayed arrives unwrapped (a slice of the datagram) in `data`.
+        var iceKind = kind == DatagramKind.Stun ? IceInputKind.Stun : IceInputKind.NotStun;
         var iceResult = turnStream ? Ice.HandleStreamFrame(datagram, local, remote, now, out var data)
-            : iceTcp ? Ice.HandleIceTcpFrame(datagram, local, remote, now, out data) : Ice.HandleDatagram(datagram, local, remote, now, out data);
+            : iceTcp ? Ice.HandleIceTcpFrame(datagram, local, remote, now, out data, iceKind) : Ice.HandleDatagram(datagram, local, remote, now, out data, iceKind);
         if (iceResult == IceReceiveResult.Stun && ConnectionProgress.IsBindingRequest(datagram))
         {
             if (!_progress.Has(ConnectionMilestone.FirstCheckReceived)) Reach(ConnectionMilestone.FirstCheckReceived, now, ConnectionProgress.Pair(remote, local));
             OnPeerCheck(now);
         }
-        if (iceResult == IceReceiveResult.Dropped && _dtls is null && !_closing && DatagramClassifier.Classify(datagram) == DatagramKind.Dtls)
+        if (iceResult == IceReceiveResult.Dropped && _dtls is null && !_closing && kind == DatagramKind.Dtls)
             KeepEarlyDtls(datagram, local, remote, PathOf(iceTcp, turnStream));
         else if (iceResult == IceReceiveResult.ApplicationData)
         {
-            switch (DatagramClassifier.Classify(data))
+            // The datagram itself, or a TURN server's payload inside it (which has a class of its own).
+            switch (data == datagram ? kind : DatagramClassifier.Classify(data))
             {
                 case DatagramKind.Dtls:
                     // The peer's first flight may come before our own check on the pair succeeded: be ready for it;

@@ -178,7 +178,7 @@ public sealed partial class PeerConnectionCore
             else if (_earlyCandidates.Count < MaxEarlyCandidates) _earlyCandidates.Add(candidate);
             return;
         }
-        if (IceCandidate.TryParse(candidate.ToString(), out var ice)) Ice.AddRemoteCandidate(ice, now);
+        if (candidate.TryToIceCandidate(out var ice)) Ice.AddRemoteCandidate(ice, now);   // typed: no text in between
     }
 
     private static bool NamesOtherSection(RemoteDescription remote, string? sdpMid, int? sdpMLineIndex) =>

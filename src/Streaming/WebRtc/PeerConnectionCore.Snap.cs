@@ -70,7 +70,7 @@ public sealed partial class PeerConnectionCore
     private static SessionDescription WithoutUnusedSctpInit(SessionDescription local, bool snapInUse)
     {
         if (snapInUse || !local.Media.Exists(m => m.HasAttribute(JsepNegotiator.SctpInitAttribute))) return local;
-        var copy = SessionDescription.Parse(local.ToString());
+        var copy = local.Clone();
         foreach (var m in copy.Media) m.RemoveAttributes(JsepNegotiator.SctpInitAttribute);
         return copy;
     }

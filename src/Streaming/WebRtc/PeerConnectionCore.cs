@@ -86,7 +86,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
             SessionId = _sessionId,
             EstablishedRole = !_negotiated ? null : _dtlsClient switch { true => DtlsRole.Client, false => DtlsRole.Server, null => null },
             AnswerRole = _options.DtlsAnswerRole,
-            Candidates = Ice.LocalCandidates.Select(c => SdpCandidate.Parse(c.ToSdp())).ToList(),
+            Candidates = Ice.LocalCandidates.Select(SdpCandidate.From).ToList(),
             EndOfCandidates = endOfCandidates,
             MaxMessageSize = _options.MaxMessageSize,
             SctpInit = sctpInit,

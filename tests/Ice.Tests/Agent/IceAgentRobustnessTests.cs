@@ -46,17 +46,30 @@ public sealed class IceAgentRobustnessTests
         var stranger = new IPEndPoint(IPAddress.Parse("10.9.9.9"), 666);
         var buffer = new byte[1500];
         var answered = 0;
+        long dropped = 0, fromStranger = 0, applicationData = 0;
         for (var round = 0; round < 200; round++)
         {
             d.RunFor(TimeSpan.FromMilliseconds(50));
+            var droppedBefore = a.Agent.DroppedTotal;
+            var droppedNow = 0;
             for (var i = 0; i < 20; i++)
             {
                 var g = new byte[random.Next(0, 300)];
                 random.NextBytes(g);
                 if (g.Length > 0 && random.Next(2) == 0) g[0] &= 0x03; // half of them look like STUN
-                var from = random.Next(3) == 0 ? b.Local : stranger;
-                a.Agent.HandleDatagram(g, a.Local, from, d.Now);
+                var fromPeer = random.Next(3) == 0;
+                var result = a.Agent.HandleDatagram(g, a.Local, fromPeer ? b.Local : stranger, d.Now);
+                // From the stranger: always dropped. From the peer's valid pair: random non-STUN bytes are application
+                // data for the layer above; random STUN-looking bytes fail to parse or authenticate and are dropped.
+                if (!fromPeer) { fromStranger++; Assert.Equal(IceReceiveResult.Dropped, result); }
+                else if (g.Length == 0 || g[0] > 3) Assert.Equal(IceReceiveResult.ApplicationData, result);
+                else Assert.Equal(IceReceiveResult.Dropped, result);
+                if (result == IceReceiveResult.Dropped) droppedNow++;
+                if (result == IceReceiveResult.ApplicationData) applicationData++;
             }
+            // Every drop reported is a drop counted (the agent's own timers ran before, not during, these 20).
+            Assert.Equal(droppedNow, a.Agent.DroppedTotal - droppedBefore);
+            dropped += droppedNow;
             // Nothing may be sent to the stranger.
             while (a.Agent.TryPollTransmit(buffer, out var t))
             {
@@ -64,7 +77,8 @@ public sealed class IceAgentRobustnessTests
                 answered++;
             }
         }
-        Assert.True(a.Agent.DroppedTotal > 0);
+        Assert.True(dropped >= fromStranger && fromStranger > 1000, $"dropped {dropped}, from the stranger {fromStranger}");
+        Assert.True(applicationData > 0);
         Assert.Equal(IceConnectionState.Connected, a.State);
         Assert.Equal(IceConnectionState.Connected, b.State);
     }

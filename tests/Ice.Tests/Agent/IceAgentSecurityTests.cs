@@ -60,6 +60,27 @@ public sealed class IceAgentSecurityTests
         Assert.Equal(0, agent.DroppedTotal);
     }
 
+    /// <summary>
+    /// A caller that already classified the datagram (RFC 7983, the driver) says so and the agent does not read the
+    /// first byte again: what it is told is what it does. Unclassified, the default, reads it.
+    /// </summary>
+    [Fact]
+    public void ADatagramClassifiedByTheCallerIsTakenAsClassified()
+    {
+        using var agent = NewAgent(out var local, out _);
+        var request = Request("bbbb:aaaa", local.Password);
+        Assert.Equal(IceReceiveResult.Stun, agent.HandleDatagram(request, Local, Peer, TimeSpan.Zero, out _, IceInputKind.Stun));
+        Assert.True(Drain(agent) >= 1);   // answered
+        Assert.Equal(IceReceiveResult.Stun, agent.HandleDatagram(request, Local, Peer, TimeSpan.Zero, out _));
+        Assert.True(Drain(agent) >= 1);
+        // Told it is not STUN, the same bytes are application data, here from an address with no pair: dropped as such
+        // (as UnknownPeer, not parsed as STUN).
+        var stranger = new IPEndPoint(IPAddress.Parse("198.51.100.99"), 4444);
+        Assert.Equal(IceReceiveResult.Dropped, agent.HandleDatagram(request, Local, stranger, TimeSpan.Zero, out _, IceInputKind.NotStun));
+        Assert.Equal(1, agent.DroppedCount(IceDropReason.UnknownPeer));
+        Assert.Equal(0, agent.DroppedCount(IceDropReason.Malformed));
+    }
+
     [Fact]
     public void UnauthenticatedRequestsAreDroppedCountedAndNotAnswered()
     {
@@ -94,13 +115,19 @@ public sealed class IceAgentSecurityTests
         Assert.Equal(IceReceiveResult.Dropped, agent.HandleDatagram([0x17, 0xFE, 0xFD, 0, 0], Local, Peer, TimeSpan.Zero));
         Assert.Equal(1, agent.DroppedCount(IceDropReason.UnknownPeer));
         var random = new Random(7);
+        var droppedBefore = agent.DroppedTotal;
+        var results = new Dictionary<IceReceiveResult, int>();
         for (var i = 0; i < 5000; i++)
         {
             var b = new byte[random.Next(0, 200)];
             random.NextBytes(b);
             if (b.Length > 0) b[0] &= 0x03;
-            agent.HandleDatagram(b, Local, Peer, TimeSpan.Zero);
+            var result = agent.HandleDatagram(b, Local, Peer, TimeSpan.Zero);
+            results[result] = results.GetValueOrDefault(result) + 1;
         }
+        // Every one of them is dropped and counted (none is taken for STUN or application data), and nothing is answered.
+        Assert.Equal(5000, results.GetValueOrDefault(IceReceiveResult.Dropped));
+        Assert.Equal(5000, agent.DroppedTotal - droppedBefore);
         Assert.Equal(0, Drain(agent));
     }
 

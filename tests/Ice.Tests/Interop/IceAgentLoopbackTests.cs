@@ -113,7 +113,7 @@ public sealed class IceAgentLoopbackTests(ITestOutputHelper output) : IDisposabl
         var failedLate = failed.At - disconnected.At - failedTimeout;
         output.WriteLine($"Disconnected {disconnectedLate.TotalMilliseconds:F1} ms after its deadline (age {disconnected.LastReceivedAge.Value.TotalMilliseconds:F1} ms, configured {disconnectedTimeout.TotalMilliseconds} ms); " +
                          $"Failed {failedLate.TotalMilliseconds:F1} ms after its deadline (configured {failedTimeout.TotalMilliseconds} ms)");
-        Assert.InRange(disconnectedLate, TimeSpan.Zero, TimeSpan.FromMilliseconds(500));
-        Assert.InRange(failedLate, TimeSpan.Zero, TimeSpan.FromMilliseconds(500));
+        Assert.InRange(disconnectedLate, TimeSpan.Zero, TimeSpan.FromSeconds(2));
+        Assert.InRange(failedLate, TimeSpan.Zero, TimeSpan.FromSeconds(2));
     }
 }

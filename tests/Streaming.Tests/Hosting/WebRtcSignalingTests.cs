@@ -399,7 +399,7 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         output.WriteLine($"silent signaling peer closed after {took.TotalMilliseconds:0} ms (interval 200 + timeout 300): {last}");
         Assert.Equal((int)WebSocketCloseStatus.PolicyViolation, last.GetProperty("status").GetInt32());
         Assert.Equal("keepalive: no pong within 0.3 s", last.GetProperty("reason").GetString());
-        Assert.InRange(took, TimeSpan.FromMilliseconds(450), TimeSpan.FromMilliseconds(2000));
+        Assert.InRange(took, TimeSpan.FromMilliseconds(450), TimeSpan.FromSeconds(5));   // not early; late only on a loaded machine
         Assert.Contains(host.Logs, l => l.Message.Contains("closed normally by the client (1000", StringComparison.Ordinal) && l.Level == LogLevel.Information);
         Assert.DoesNotContain(host.Logs, l => l.Level >= LogLevel.Error);
     }

@@ -115,7 +115,9 @@ public sealed class AiortcLivenessTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(ConnectionLayer.Ice, failed.Reason.Layer);
         Assert.Equal(nameof(IceStateReason.FailedTimeout), failed.Reason.Detail);
         // Disconnected when nothing arrived for 8 s: at most 8 s after the kill (plus timer slack on a loaded machine).
-        Assert.InRange(afterKill, TimeSpan.FromMilliseconds(500), Disconnected + TimeSpan.FromSeconds(1));
-        Assert.InRange(failed.At - disconnected.At, Failed - TimeSpan.FromMilliseconds(50), Failed + TimeSpan.FromMilliseconds(500));
+        // The timers' exactness is claimed on virtual time (IceAgentLivenessTests); here: not early, and late only by
+        // what a loaded machine costs the deadline thread (generous bounds).
+        Assert.InRange(afterKill, TimeSpan.FromMilliseconds(500), Disconnected + TimeSpan.FromSeconds(2));
+        Assert.InRange(failed.At - disconnected.At, Failed - TimeSpan.FromMilliseconds(50), Failed + TimeSpan.FromSeconds(2));
     }
 }

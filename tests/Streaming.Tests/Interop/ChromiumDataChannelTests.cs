@@ -139,8 +139,10 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         for (var i = 0; i < 5; i++)
         {
             await page.EvaluateAsync("i => window.channels.partial.send('q' + i)", i);
-            var arrived = await page.WaitForFunctionAsync("i => window.results.messages.some(m => m.label === 'partial' && m.data === 'q' + i)", i, new() { Timeout = 1_000 })
-                .ContinueWith(t => t.IsCompletedSuccessfully);
+            // Polled with a generous bound (a lost one costs those seconds; a timeout is not swallowed as a pass).
+            var arrived = false;
+            for (var waited = Stopwatch.StartNew(); !arrived && waited.Elapsed < TimeSpan.FromSeconds(5); await Task.Delay(20))
+                arrived = await page.EvaluateAsync<bool>("i => window.results.messages.some(m => m.label === 'partial' && m.data === 'q' + i)", i);
             if (arrived) later++;
         }
         output.WriteLine($"partial reliable after the burst: {later}/5 single messages echoed");
@@ -154,12 +156,14 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         var end = DateTime.UtcNow + TimeSpan.FromSeconds(5);
         while (await handle.InvokeAsync(_ => core.State) != ConnectionState.Closed && DateTime.UtcNow < end) await Task.Delay(1);
         var took = closing.Elapsed;
-        output.WriteLine($"browser pc.close() -> our side Closed in {took.TotalMilliseconds:0.0} ms ({core.Reason})");
-        Assert.Equal(ConnectionState.Closed, core.State);
-        // At once means on the browser's SCTP ABORT, not on a consent or liveness timeout (seconds): a generous bound
-        // here, the milliseconds themselves are measured by the liveness bench (bench/liveness).
-        Assert.True(took < TimeSpan.FromSeconds(2), $"closed after {took.TotalMilliseconds} ms");
-        Assert.DoesNotContain("timeout", core.Reason?.ToString() ?? "", StringComparison.OrdinalIgnoreCase);
+        // The core's state is read on its actor (the driver's thread for it), never from the test's thread.
+        var (state, reason) = await handle.InvokeAsync(_ => (core.State, core.Reason?.ToString() ?? ""));
+        output.WriteLine($"browser pc.close() -> our side Closed in {took.TotalMilliseconds:0.0} ms ({reason})");
+        Assert.Equal(ConnectionState.Closed, state);
+        // At once means on the browser's SCTP ABORT, not on a consent or liveness timeout (seconds: the reason says
+        // which): the reason is the claim; the milliseconds are measured by the liveness bench (bench/liveness).
+        Assert.DoesNotContain("timeout", reason, StringComparison.OrdinalIgnoreCase);
+        Assert.True(took < TimeSpan.FromSeconds(5), $"closed after {took.TotalMilliseconds} ms");
     }
 
     private const string AnswerScript = """
@@ -223,15 +227,21 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
             for (var i = 0; i < 50; i++) channels["unordered"].Send("u" + i);
             for (var i = 0; i < 50; i++) channels["partial"].Send("p" + i);
         });
+        int Count(string label) => peer.Events.OfType<DataChannelMessageReceived>().Count(m => m.Channel.Label == label);
+        // What must all come (reliable channels) is waited for with the whole patience; the partial-reliable burst
+        // then gets a few seconds more, as its losses are allowed.
         end = DateTime.UtcNow + Patience;
-        bool Done() => peer.Events.OfType<DataChannelMessageReceived>().Count(m => m.Channel.Label == "ordered") == 1003
-                    && peer.Events.OfType<DataChannelMessageReceived>().Count(m => m.Channel.Label == "unordered") == 50
-                    && peer.Events.OfType<DataChannelMessageReceived>().Count(m => m.Channel.Label == "partial") == 50;
-        while (!Done() && DateTime.UtcNow < end) await Task.Delay(10);
+        while (!(Count("ordered") == 1003 && Count("unordered") == 50) && DateTime.UtcNow < end) await Task.Delay(10);
+        var partialEnd = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (Count("partial") < 50 && DateTime.UtcNow < partialEnd) await Task.Delay(10);
         var ordered = peer.Events.OfType<DataChannelMessageReceived>().Where(m => m.Channel.Label == "ordered").ToList();
         Assert.Equal(1003, ordered.Count);
         Assert.Equal(Enumerable.Range(0, 1000).Select(i => new string('y', 1023) + (i % 10)), ordered.Take(1000).Select(m => System.Text.Encoding.UTF8.GetString(m.Data)));
         Assert.Equal([(262144, true), (0, false), (0, true)], ordered.Skip(1000).Select(m => (m.Data.Length, m.IsBinary)));
+        // The unordered channel is reliable: every one of its 50 messages is echoed, once, in any order.
+        var unordered = peer.Events.OfType<DataChannelMessageReceived>().Where(m => m.Channel.Label == "unordered")
+            .Select(m => System.Text.Encoding.UTF8.GetString(m.Data)).ToList();
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => "u" + i).Order(StringComparer.Ordinal), unordered.Order(StringComparer.Ordinal));
         // The partial-reliable burst (max retransmits 0) may lose messages to a retransmission timeout on a CPU-starved
         // machine, by design (RFC 3758; the browser-offers test above says more): its count is reported; what must
         // hold is that the echoes are distinct and ours, and that the channel echoes single messages after the burst.
@@ -245,11 +255,11 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         {
             var text = "q" + i;
             await handle.InvokeAsync(_ => channels["partial"].Send(text));
+            // Waited for with a generous bound (a lost one costs those seconds, it is not counted as come).
+            bool Echoed() => peer.Events.OfType<DataChannelMessageReceived>().Any(m => m.Channel.Label == "partial" && System.Text.Encoding.UTF8.GetString(m.Data) == text);
             var waited = Stopwatch.StartNew();
-            while (waited.Elapsed < TimeSpan.FromSeconds(1)
-                   && !peer.Events.OfType<DataChannelMessageReceived>().Any(m => m.Channel.Label == "partial" && System.Text.Encoding.UTF8.GetString(m.Data) == text))
-                await Task.Delay(10);
-            if (waited.Elapsed < TimeSpan.FromSeconds(1)) singles++;
+            while (waited.Elapsed < TimeSpan.FromSeconds(5) && !Echoed()) await Task.Delay(10);
+            if (Echoed()) singles++;
         }
         output.WriteLine($"partial reliable after the burst: {singles}/5 single messages echoed");
         Assert.True(singles >= 3, $"the partial-reliable channel echoed only {singles} of 5 single messages after the burst");

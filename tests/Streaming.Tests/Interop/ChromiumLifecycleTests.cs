@@ -67,7 +67,7 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
     // The browser closes, through the public async API: the existing ChromiumDataChannelTests assert the core is Closed within
     // 100 ms; this checks what the application sees: the event, the end of the event stream and the send guard.
     [Fact]
-    public async Task BrowserCloseEndsOurAsyncConnectionWithinAHundredMillisecondsAndLaterSendsThrowNotConnected()
+    public async Task BrowserCloseEndsOurAsyncConnectionByItsCloseAndLaterSendsThrowNotConnected()
     {
         using var ns = NetworkNamespace.Create();
         await using var driver = new UdpDriver();
@@ -96,7 +96,10 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
             var closedAt = (wallAtStart + (last.At - driverAtStart) - DateTimeOffset.UnixEpoch).TotalMilliseconds;
             var took = closedAt - closeCalledAt;
             output.WriteLine($"lifecycle: browser pc.close() -> our Closed event in {took:0.0} ms ({pc.Reason}); seen by the test through Playwright after {polled.TotalMilliseconds:0.0} ms; event stream completed");
-            Assert.InRange(took, -5, 100);   // -5: the two clocks' reading error
+            // The claim is that the browser's close (its SCTP ABORT or DTLS close_notify: the reason's layer, below) ends
+            // our connection, not a liveness timeout (seconds); the milliseconds are reported above, not bounded tightly:
+            // two clocks and a loaded machine are in them. A generous bound only.
+            Assert.True(took < 2_000, $"the Closed event came {took:0.0} ms after pc.close()");
             Assert.Equal(ConnectionState.Closed, last.State);
             Assert.Contains(last.Reason.Layer, new[] { ConnectionLayer.Sctp, ConnectionLayer.Dtls });
             Assert.Empty(session.Errors);
@@ -168,8 +171,8 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
             output.WriteLine($"lifecycle: last packet received -> Disconnected in {toDisconnected.TotalMilliseconds:0.0} ms (configured {disconnectedTimeout.TotalMilliseconds:0} ms)");
             output.WriteLine($"lifecycle: Disconnected -> Failed in {toFailed.TotalMilliseconds:0.0} ms (configured {failedTimeout.TotalMilliseconds:0} ms)");
             output.WriteLine($"lifecycle: kill -> Failed in {(failed.At - killedAt).TotalMilliseconds:0.0} ms");
-            AssertWithinTenPercent(disconnectedTimeout, toDisconnected, "last packet -> Disconnected");
-            AssertWithinTenPercent(failedTimeout, toFailed, "Disconnected -> Failed");
+            AssertFiredAfter(disconnectedTimeout, toDisconnected, "last packet -> Disconnected");
+            AssertFiredAfter(failedTimeout, toFailed, "Disconnected -> Failed");
             // The ICE agent's own idea of the last packet is the same instant (it counts only the selected pair's traffic).
             var iceLast = await handle.InvokeAsync(_ => core.Ice.LastReceivedAt).WaitAsync(Patience);
             Assert.Equal(lastReceived, iceLast);
@@ -212,9 +215,9 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
             Assert.Equal([ConnectionState.Connecting, ConnectionState.Connected, ConnectionState.Disconnected, ConnectionState.Failed], changes.Select(c => c.State));
             var toFailed = changes[3].At - changes[2].At;
             output.WriteLine($"lifecycle: async API: kill -> Disconnected in {(changes[2].At - killedAt).TotalMilliseconds:0.0} ms ({changes[2].Reason}), Disconnected -> Failed in {toFailed.TotalMilliseconds:0.0} ms ({changes[3].Reason})");
-            AssertWithinTenPercent(failedTimeout, toFailed, "Disconnected -> Failed");
-            // The kill itself takes some tens of ms (the last packets may leave the browser meanwhile).
-            Assert.InRange((changes[2].At - killedAt).TotalMilliseconds, disconnectedTimeout.TotalMilliseconds * 0.9 - 50, disconnectedTimeout.TotalMilliseconds * 1.1 + 300);
+            AssertFiredAfter(failedTimeout, toFailed, "Disconnected -> Failed");
+            // The kill itself takes some tens of ms (the last packets may leave the browser meanwhile): measured from the kill.
+            AssertFiredAfter(disconnectedTimeout, changes[2].At - killedAt, "kill -> Disconnected", early: TimeSpan.FromMilliseconds(50));
 
             var refused = await Assert.ThrowsAsync<TransportNotConnectedException>(() => pc.SendAsync(channel, "after failure").WaitAsync(Patience));
             Assert.Equal("failed", refused.State);
@@ -302,10 +305,14 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
         }
     }
 
-    private static void AssertWithinTenPercent(TimeSpan expected, TimeSpan measured, string what)
+    // A liveness timer on the real clock: not before its configured time (less the 10 % the timers allow, and `early`
+    // more when the measurement starts before the last packet), and not seconds after it. How exact the timers are is
+    // claimed by the virtual-time tests (IceAgentLivenessTests, to the tick), not here: on a loaded 2-core machine a
+    // deadline thread may run hundreds of milliseconds late.
+    private static void AssertFiredAfter(TimeSpan expected, TimeSpan measured, string what, TimeSpan early = default)
     {
-        var error = Math.Abs((measured - expected).TotalMilliseconds) / expected.TotalMilliseconds;
-        Assert.True(error <= 0.10, $"{what}: {measured.TotalMilliseconds:0.0} ms for a configured {expected.TotalMilliseconds:0} ms ({error:P1} off)");
+        Assert.True(measured >= expected * 0.9 - early && measured <= expected + TimeSpan.FromSeconds(2),
+            $"{what}: {measured.TotalMilliseconds:0.0} ms for a configured {expected.TotalMilliseconds:0} ms");
     }
 
     // We close; the browser learns it from our SCTP ABORT and DTLS close_notify. Report how long it took.
@@ -331,8 +338,8 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
             const string noticed = "() => window.ch.readyState === 'closed' || ['closed', 'failed'].includes(window.pc.connectionState)";
             await page.WaitForFunctionAsync(noticed, null, new() { Timeout = 10_000, PollingInterval = 1 });
             var polled = closing.Elapsed;
-            // A little longer, for the later signals (DTLS transport closed) to be logged too.
-            await Task.Delay(300);
+            // The channel's own close is waited for (bounded), not assumed to have come after a fixed sleep.
+            await page.WaitForFunctionAsync("() => window.log.some(e => e.at >= window.closeAsked && e.what === 'channel:closed')", null, new() { Timeout = 10_000, PollingInterval = 10 });
             var log = (await page.EvaluateAsync<string[]>("() => window.log.filter(e => e.at >= window.closeAsked).map(e => e.what + '|' + e.at)"))
                 .Select(e => e.Split('|')).Select(p => new LogEntry(p[0], double.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture))).ToList();
             output.WriteLine($"lifecycle: we closed -> the browser noticed (polled from the test) after {polled.TotalMilliseconds:0.0} ms");

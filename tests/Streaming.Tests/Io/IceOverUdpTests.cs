@@ -145,9 +145,10 @@ public sealed class IceOverUdpTests(ITestOutputHelper output)
         output.WriteLine($"Failed {(failed.At - disconnected.At).TotalMilliseconds:0.0} ms after Disconnected (configured {options.FailedTimeout.TotalMilliseconds} ms, late by {lateFail.TotalMilliseconds:0.0} ms)");
         Assert.Equal(IceStateReason.NoTraffic, disconnected.Reason);
         Assert.Equal(IceStateReason.FailedTimeout, failed.Reason);
-        // Exact on virtual time (tests/Ice.Tests); over real sockets the system timer adds a few milliseconds.
-        Assert.InRange(lateDisconnect, TimeSpan.Zero, TimeSpan.FromMilliseconds(250));
-        Assert.InRange(lateFail, TimeSpan.Zero, TimeSpan.FromMilliseconds(250));
+        // Exact on virtual time (tests/Ice.Tests, to the tick): here never early, and late only by what a loaded 2-core
+        // machine costs the deadline thread (reported above; bounded generously, far below another timer's period).
+        Assert.InRange(lateDisconnect, TimeSpan.Zero, TimeSpan.FromSeconds(2));
+        Assert.InRange(lateFail, TimeSpan.Zero, TimeSpan.FromSeconds(2));
 
         var refused = await a.Handle.InvokeAsync(now => a.Peer.Send(Rtp("too late"), now));
         Assert.Equal(IceSendStatus.Failed, refused.Status);
@@ -204,7 +205,8 @@ public sealed class IceGatheringOverUdpTests
         }
         // coturn answered the Binding request: without an answer gathering ends only after the 9.9 s transaction timeout.
         Assert.NotNull(complete);
-        Assert.True(complete.At - started < TimeSpan.FromSeconds(2), $"gathering took {complete.At - started}");
+        // (A generous bound that still tells an answer from the 9.9 s timeout.)
+        Assert.True(complete.At - started < TimeSpan.FromSeconds(6), $"gathering took {complete.At - started}");
         // On 127.0.0.1 the server sees us at our host address, so the reflexive candidate is redundant with the
         // host candidate and pruned (RFC 8445 section 5.1.3): only the host candidate is signalled.
         Assert.Equal([IceCandidateType.Host], gathered.Select(c => c.Type));

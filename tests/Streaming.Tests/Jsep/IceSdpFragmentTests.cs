@@ -70,4 +70,20 @@ public sealed class IceSdpFragmentTests
         var e = Assert.Throws<ArgumentException>(() => IceSdpFragment.WithCredentials("v=0\r\n", ufrag, password));
         Assert.Equal(which, e.ParamName);
     }
+    /// <summary>On a description parsed once (the WHIP PATCH restart): the same description as the text form gives, the original untouched.</summary>
+    [Theory]
+    [InlineData("chromium-offer.sdp")]
+    [InlineData("chromium-datachannel-offer.sdp")]
+    public void NewCredentialsOnAParsedDescriptionGiveWhatTheTextFormGives(string name)
+    {
+        var offer = Fixture(name);
+        var parsed = SessionDescription.Parse(offer);
+        var before = parsed.ToString();
+        var restarted = IceSdpFragment.WithCredentials(parsed, "n3wU", "n3wPasswordn3wPassword+/");
+        Assert.Equal(SessionDescription.Parse(IceSdpFragment.WithCredentials(offer, "n3wU", "n3wPasswordn3wPassword+/")).ToString(), restarted.ToString());
+        Assert.Equal(before, parsed.ToString());
+        Assert.Equal(IceSdpFragment.Parse(offer).Ufrag, IceSdpFragment.UfragOf(parsed));
+        Assert.Equal("n3wU", IceSdpFragment.UfragOf(restarted));
+        Assert.Throws<ArgumentException>(() => IceSdpFragment.WithCredentials(parsed, "ab-d", "abcdefghijklmnopqrstuv"));
+    }
 }

@@ -173,4 +173,30 @@ public sealed class SessionDescriptionTests
         Assert.InRange(parsed, 50, 1950);
         Assert.InRange(refused, 50, 1950);
     }
+    /// <summary>A copy is made without text in between, writes the same, and is independent of the original.</summary>
+    [Theory]
+    [InlineData("chromium-offer.sdp")]
+    [InlineData("chromium-answer.sdp")]
+    [InlineData("aiortc-1.4-datachannel-offer.sdp")]
+    public void CloneIsADeepCopyThatWritesTheSame(string name)
+    {
+        var original = SessionDescription.Parse(Fixture(name));
+        var text = original.ToString();
+        var copy = original.Clone();
+        Assert.Equal(text, copy.ToString());
+        copy.Origin = copy.Origin with { SessionVersion = copy.Origin.SessionVersion + 1 };
+        copy.AddAttribute("x-copy");
+        copy.Timings.Add("1 2");
+        copy.Bandwidths.Add("AS:1");
+        foreach (var m in copy.Media)
+        {
+            m.RemoveAttributes("candidate");
+            m.AddAttribute("x-copy", "1");
+            m.Formats.Add("127");
+            m.Port = 0;
+        }
+        copy.Media.RemoveAt(0);
+        Assert.Equal(text, original.ToString());
+        Assert.NotEqual(text, copy.ToString());
+    }
 }

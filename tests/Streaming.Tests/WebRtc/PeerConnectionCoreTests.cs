@@ -61,6 +61,44 @@ public sealed class PeerConnectionCoreTests
         Assert.Equal(["from b"], a.Messages);
     }
 
+    // As the driver hands datagrams in: classified once (RFC 7983), unknown kinds dropped there, the class passed down.
+    private sealed class ClassifiedAdapter(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : CorePeer(core, local, remote), IVirtualPeer
+    {
+        private readonly IPEndPoint _local = local, _remote = remote;
+        public IEnumerable<string> Messages => Events.OfType<DataChannelMessageReceived>().Select(m => Encoding.UTF8.GetString(m.Data));
+
+        void IVirtualPeer.HandleDatagram(ReadOnlySpan<byte> datagram, TimeSpan now)
+        {
+            var kind = Transport.Streaming.Io.DatagramClassifier.Classify(datagram);
+            if (kind is Transport.Streaming.Io.DatagramKind.Unknown or Transport.Streaming.Io.DatagramKind.Zrtp) return;
+            Core.HandleDatagram(datagram, kind, _local, _remote, now);
+            Drain();
+        }
+    }
+
+    /// <summary>The driver's entry (the datagram's class given, not read again by ICE and the connection) connects and carries data as the plain one does.</summary>
+    [Fact]
+    public void DatagramsClassifiedOnceByTheCallerConnectAndCarryData()
+    {
+        var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
+        var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
+        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
+        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        a.AddHostCandidate(endA);
+        b.AddHostCandidate(endB);
+        a.SetRemoteDescription(b.CreateAnswer(a.CreateOffer(TimeSpan.Zero), TimeSpan.Zero), TimeSpan.Zero);
+        var pa = new ClassifiedAdapter(a, endA, endB);
+        var pb = new ClassifiedAdapter(b, endB, endA);
+        var driver = new TwoPeerDriver(pa, pb);
+        a.CreateDataChannel("chat", null, driver.Now);
+        Assert.True(driver.RunUntil(() => pa.Events.OfType<DataChannelOpened>().Any() && pb.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(10)));
+        var channel = pa.Events.OfType<DataChannelOpened>().Single().Channel;
+        for (var i = 0; i < 20; i++) channel.Send($"a{i}");
+        Assert.True(driver.RunUntil(() => pb.Messages.Count() == 20, TimeSpan.FromSeconds(10)));
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => $"a{i}"), pb.Messages);
+        Assert.Equal((0L, 0L), (a.DroppedDatagrams, b.DroppedDatagrams));
+    }
+
     [Fact]
     public void ConnectsAndDeliversEverythingUnderLossAndReordering()
     {
