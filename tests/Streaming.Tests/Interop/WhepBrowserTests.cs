@@ -128,4 +128,65 @@ public sealed class WhepBrowserTests(ITestOutputHelper output)
             await instance.App.DisposeAsync();
         }
     }
+    // Two pictures of the viewer's video, 600 ms apart, drawn on a canvas: how much they differ, and how many colours a
+    // row across the middle has (the bars).
+    private const string LookScript = """
+        async () => {
+          const v = document.querySelector('video');
+          const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
+          const g = c.getContext('2d');
+          const row = Math.floor(c.height / 4);
+          const grab = () => { g.drawImage(v, 0, 0); return Array.from(g.getImageData(0, row, c.width, 1).data); };
+          const a = grab();
+          await new Promise(ok => setTimeout(ok, 600));
+          const b = grab();
+          let diff = 0; for (let i = 0; i < a.length; i++) diff += Math.abs(a[i] - b[i]);
+          const colours = new Set(); for (let i = 0; i < a.length; i += 4 * 8) colours.add([a[i] >> 5, a[i + 1] >> 5, a[i + 2] >> 5].join(','));
+          return { diff, colours: colours.size, width: v.videoWidth, height: v.videoHeight };
+        }
+        """;
+
+    [Fact]
+    public async Task WithoutAPublisherChromiumViewerDecodesTheMovingTestPattern()
+    {
+        using var ns = NetworkNamespace.Create("rtc-whep");
+        var settings = new EchoServerSettings { Urls = "http://127.0.0.1:0", Sessions = new() { UdpPort = 0 } };
+        var instance = EchoServerInNamespace.Build(ns, settings);
+        var pattern = instance.TestPattern!;
+        HeadlessChromium? chromium = null;
+        try
+        {
+            await instance.App.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(0, pattern.VideoFramesPublished);   // nobody watches yet
+            chromium = await HeadlessChromium.LaunchAsync(ns);
+            var viewer = await chromium.Browser.NewPageAsync();
+            // A blank page of the server's origin (the echo page would start a session of its own).
+            await viewer.RouteAsync("**/blank", r => r.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<!doctype html><body></body>" }));
+            await viewer.GotoAsync(instance.App.Urls.First() + "/blank");
+            var result = await viewer.EvaluateAsync<JsonElement>(ViewScript);
+            output.WriteLine("whep pattern: " + JsonSerializer.Serialize(new { stats = result.TryGetProperty("stats", out var st) ? st : default, waited = result.TryGetProperty("waitedMs", out var w) ? w : default }));
+            Assert.False(result.TryGetProperty("error", out var error), error.ToString());
+            var video = result.GetProperty("stats").GetProperty("video");
+            Assert.True(video.GetProperty("decoded").GetInt32() >= 30, "video frames decoded: " + video);
+            Assert.Equal((pattern.Width, pattern.Height), (video.GetProperty("width").GetInt32(), video.GetProperty("height").GetInt32()));
+            Assert.True(result.GetProperty("stats").GetProperty("audio").GetProperty("packets").GetInt32() > 0, "no audio packets");
+            Assert.True(pattern.VideoFramesPublished >= 30);
+            var look = await viewer.EvaluateAsync<JsonElement>(LookScript);
+            output.WriteLine("picture: " + look);
+            Assert.True(look.GetProperty("colours").GetInt32() >= 4, "the bars are not there: " + look);
+            Assert.True(look.GetProperty("diff").GetInt64() > 0, "the picture does not move: " + look);
+            var status = await viewer.EvaluateAsync<int>("async l => (await fetch(l, { method: 'DELETE' })).status", result.GetProperty("location").GetString());
+            Assert.Equal(200, status);
+            var clock = Stopwatch.StartNew();
+            while (instance.Broadcast!.Viewers > 0 && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(50);
+            Assert.Equal(0, instance.Broadcast.Viewers);
+        }
+        finally
+        {
+            if (chromium is not null) await chromium.DisposeAsync();
+            try { await instance.App.StopAsync().WaitAsync(TimeSpan.FromSeconds(15)); }
+            catch (TimeoutException) { output.WriteLine("the echo server did not stop within 15 s"); }
+            await instance.App.DisposeAsync();
+        }
+    }
 }
