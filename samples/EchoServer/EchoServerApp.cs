@@ -216,7 +216,12 @@ public static class EchoServerApp
         app.MapSessionAdmin("/sessions");
         // WHEP viewers with no WHIP publisher get the test pattern; it pauses while a publisher sends.
         var pattern = settings.TestPattern ? new TestPatternSource(broadcast, paused: () => EchoHandler.HasPublisher) : null;
-        if (pattern is not null) app.Lifetime.ApplicationStopping.Register(() => pattern.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        if (pattern is not null)
+        {
+            // It runs while the application does (an instance built and never started runs nothing).
+            app.Lifetime.ApplicationStarted.Register(pattern.Start);
+            app.Lifetime.ApplicationStopping.Register(() => pattern.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        }
         return new EchoServerInstance(app, host.Server, host.Driver, host.Sessions) { Broadcast = broadcast, TestPattern = pattern };
     }
 }

@@ -6,7 +6,7 @@ namespace Transport.Streaming.Sessions;
 /// square bouncing across them (<see cref="Vp8FlatEncoder"/>, every frame a key frame, so a viewer starts at once and
 /// a lost frame costs one frame), and Opus silence on <c>audio</c> every 20 ms. Frames go out on the given
 /// <see cref="TimeProvider"/>'s clock; nothing is produced while there is no viewer or the <c>paused</c> callback says so.
-/// Dispose to stop.
+/// <see cref="Start"/> starts it, dispose stops it.
 /// </summary>
 public sealed class TestPatternSource : IAsyncDisposable
 {
@@ -19,11 +19,12 @@ public sealed class TestPatternSource : IAsyncDisposable
     private readonly Func<bool> _paused;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
-    private readonly PeriodicTimer _timer;
-    private readonly Task _loop;
+    private readonly Lock _gate = new();
+    private PeriodicTimer? _timer;
+    private Task? _loop;
     private long _videoFrames, _audioFrames, _ticks;
 
-    /// <summary>Starts the source: <paramref name="width"/> x <paramref name="height"/> at <paramref name="framesPerSecond"/> (1-50).</summary>
+    /// <summary>A source of <paramref name="width"/> x <paramref name="height"/> at <paramref name="framesPerSecond"/> (1-50); it runs once <see cref="Start"/> is called.</summary>
     public TestPatternSource(MediaBroadcast broadcast, Func<bool>? paused = null, int width = 320, int height = 240, int framesPerSecond = 25, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(broadcast);
@@ -37,9 +38,18 @@ public sealed class TestPatternSource : IAsyncDisposable
         _paused = paused ?? (() => false);
         _time = time ?? TimeProvider.System;
         (Width, Height, FramesPerSecond) = (width, height, framesPerSecond);
-        _start = _time.GetTimestamp();
-        _timer = new PeriodicTimer(AudioInterval, _time); // made here: its first tick counts from now
-        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>Starts publishing (its clock counts from now); idempotent. Nothing runs before, nor after <see cref="DisposeAsync"/>.</summary>
+    public void Start()
+    {
+        lock (_gate)
+        {
+            if (_loop is not null || _stop.IsCancellationRequested) return;
+            _start = _time.GetTimestamp();
+            _timer = new PeriodicTimer(AudioInterval, _time); // made here, not on the loop: its first tick counts from now
+            _loop = Task.Run(() => RunAsync(_timer));
+        }
     }
 
     public int Width { get; }
@@ -55,7 +65,7 @@ public sealed class TestPatternSource : IAsyncDisposable
     /// <summary>Ticks of its 20 ms timer the source has handled (published on, or not: no viewer, paused).</summary>
     public long Ticks => Interlocked.Read(ref _ticks);
 
-    private readonly long _start;
+    private long _start;
 
     /// <summary>The pattern's frame <paramref name="n"/> as a VP8 key frame.</summary>
     public static byte[] RenderFrame(int n, int width, int height) => Vp8FlatEncoder.Encode(width, height, (x, y) => Colour(n, x, y, width, height));
@@ -84,7 +94,7 @@ public sealed class TestPatternSource : IAsyncDisposable
         (84, 184, 198), (65, 100, 212), (35, 212, 114), (16, 128, 128),
     ];
 
-    private async Task RunAsync()
+    private async Task RunAsync(PeriodicTimer timer)
     {
         var token = _stop.Token;
         var frameInterval = TimeSpan.FromSeconds(1.0 / FramesPerSecond);
@@ -92,7 +102,7 @@ public sealed class TestPatternSource : IAsyncDisposable
         var n = 0;
         try
         {
-            while (await _timer.WaitForNextTickAsync(token).ConfigureAwait(false))
+            while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false))
             {
                 var now = _time.GetElapsedTime(_start);
                 if (_broadcast.Viewers == 0 || _paused()) nextVideo = now;
@@ -117,10 +127,15 @@ public sealed class TestPatternSource : IAsyncDisposable
     /// <summary>Stops publishing.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_stop.IsCancellationRequested) return;
-        await _stop.CancelAsync().ConfigureAwait(false);
-        await _loop.ConfigureAwait(false);
-        _timer.Dispose();
+        Task? loop;
+        lock (_gate)
+        {
+            if (_stop.IsCancellationRequested) return;
+            _stop.Cancel();
+            loop = _loop;
+        }
+        if (loop is not null) await loop.ConfigureAwait(false);
+        _timer?.Dispose();
         _stop.Dispose();
     }
 }

@@ -69,6 +69,9 @@ public sealed partial class TestPatternTests
         var broadcast = new MediaBroadcast();
         var paused = false;
         await using var source = new TestPatternSource(broadcast, () => Volatile.Read(ref paused), framesPerSecond: 25, time: clock);
+        clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(0, source.Ticks);                          // not started: nothing runs
+        source.Start();
         async Task Step(int ticks)
         {
             for (var i = 0; i < ticks; i++)
