@@ -15,11 +15,9 @@ public sealed partial class WebRtcSessionTransport
     // The last pings' ids and send times (slot id % length): a pong answers any of them, so a round trip longer than
     // the probe interval (a queue on the path) is still measured instead of every late pong being ignored.
     private readonly long[] _pingIds = new long[8], _pingSentAts = new long[8];
-    // SCTP loss over the last LossWindow (snapshots of DATA chunks sent and retransmitted; the health loop's only).
-    private readonly Queue<(long At, long Sent, long Retransmitted)> _lossSamples = new();
+    // SCTP loss over the last 10 s (the health loop's only), published for GetHealth as the double's bits (-1: none).
+    private readonly SlidingLoss _sctpLoss = new(TimeSpan.FromSeconds(10), minimumSent: 10);
     private long _sctpLossBits = -1;
-    private static readonly TimeSpan LossWindow = TimeSpan.FromSeconds(10);
-    private const long LossMinimumChunks = 10;
 
     /// <summary>The last snapshot read from the peer connection (refreshed every <see cref="WebRtcTransportOptions.HealthRefreshInterval"/>).</summary>
     public PeerConnectionHealth? PeerConnectionHealth => Volatile.Read(ref _lastHealth);
@@ -52,9 +50,7 @@ public sealed partial class WebRtcSessionTransport
         };
     }
 
-    // Retransmitted SCTP DATA chunks over DATA chunks sent in the last LossWindow, or null when fewer than
-    // LossMinimumChunks were sent in it (a lost ping or two is no loss rate). Windowed, so that the grade comes back
-    // once the path does: a fraction since the start would keep a past loss for the rest of the session.
+    // Retransmitted SCTP DATA chunks over DATA chunks sent in the last 10 s (SlidingLoss), or null.
     private double? SctpLoss()
     {
         var bits = Interlocked.Read(ref _sctpLossBits);
@@ -63,12 +59,8 @@ public sealed partial class WebRtcSessionTransport
 
     private void SampleLoss(PeerConnectionHealth health, long now)
     {
-        _lossSamples.Enqueue((now, health.SctpDataChunksSent, health.SctpRetransmissions));
-        while (_lossSamples.Count > 1 && _time.GetElapsedTime(_lossSamples.Peek().At, now) > LossWindow) _lossSamples.Dequeue();
-        var (_, sent0, retransmitted0) = _lossSamples.Peek();
-        var sent = health.SctpDataChunksSent - sent0;
-        var fraction = sent >= LossMinimumChunks ? Math.Clamp((double)(health.SctpRetransmissions - retransmitted0) / sent, 0, 1) : -1;
-        Interlocked.Exchange(ref _sctpLossBits, fraction < 0 ? -1 : BitConverter.DoubleToInt64Bits(fraction));
+        var fraction = _sctpLoss.Add(_time.GetElapsedTime(_created, now), health.SctpDataChunksSent, health.SctpRetransmissions);
+        Interlocked.Exchange(ref _sctpLossBits, fraction is { } f ? BitConverter.DoubleToInt64Bits(f) : -1);
     }
 
     private void Publish(PeerConnectionHealth health)
@@ -125,5 +117,26 @@ public sealed partial class WebRtcSessionTransport
             }
         }
         catch (OperationCanceledException) { }
+    }
+}
+
+/// <summary>
+/// A loss fraction over a sliding window from cumulative counters (sent, of which retransmitted): the retransmitted
+/// over the sent between the oldest sample still in the window and the newest; null when fewer than the minimum were
+/// sent in it (a lost ping or two is no loss rate). Windowed so that a grade comes back once the path does: a
+/// fraction since the start keeps a past loss for the rest of the session. Not thread-safe.
+/// </summary>
+internal sealed class SlidingLoss(TimeSpan window, long minimumSent)
+{
+    private readonly Queue<(TimeSpan At, long Sent, long Retransmitted)> _samples = new();
+
+    /// <summary>Adds the counters at <paramref name="at"/> (non-decreasing) and returns the fraction over the window, or null.</summary>
+    public double? Add(TimeSpan at, long sent, long retransmitted)
+    {
+        _samples.Enqueue((at, sent, retransmitted));
+        while (_samples.Count > 1 && at - _samples.Peek().At > window) _samples.Dequeue();
+        var (_, sent0, retransmitted0) = _samples.Peek();
+        var delta = sent - sent0;
+        return delta >= minimumSent && delta > 0 ? Math.Clamp((double)(retransmitted - retransmitted0) / delta, 0, 1) : null;
     }
 }

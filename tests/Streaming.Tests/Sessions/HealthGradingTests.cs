@@ -348,3 +348,24 @@ public sealed class HandlerHealthInputTests
         Assert.Equal(["data one"], seen);
     }
 }
+
+/// <summary>The SCTP loss the grade reads is over the last 10 s, not since the start: it comes back once the path does.</summary>
+public sealed class SlidingLossTests
+{
+    [Fact]
+    public void TheFractionIsOverTheWindowAndNoneWithTooFewSent()
+    {
+        var loss = new SlidingLoss(TimeSpan.FromSeconds(10), minimumSent: 10);
+        static TimeSpan S(double s) => TimeSpan.FromSeconds(s);
+        Assert.Null(loss.Add(S(0), 0, 0));
+        Assert.Null(loss.Add(S(1), 5, 2));              // 5 sent: too few for a rate
+        Assert.Equal(0.2, loss.Add(S(2), 100, 20)!.Value, 6);
+        // Ten seconds of clean traffic later the lossy start has left the window.
+        for (var t = 3; t <= 12; t++) loss.Add(S(t), 100 + (t - 2) * 50, 20);
+        Assert.Equal(0, loss.Add(S(13), 650, 20)!.Value, 6);
+        // Loss again: seen at once, as a share of the window's traffic.
+        Assert.Equal(50.0 / 500, loss.Add(S(14), 700, 70)!.Value, 6);   // from the sample at 4 s: 200 sent, 20 retransmitted
+        // Silence: the counters do not move, the window empties of traffic: no rate.
+        Assert.Null(loss.Add(S(30), 700, 70));
+    }
+}
