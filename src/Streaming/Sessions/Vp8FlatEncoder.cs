@@ -6,7 +6,7 @@ namespace Transport.Streaming.Sessions;
 /// carries only the DC of its residual: the luma through the second-order (Y2) block, the chroma through the DC of
 /// each 4x4 block, all at quantizer index 0, where a coefficient of 8 d (luma) or 2 d (chroma) reconstructs a
 /// difference of exactly d (sections 14.3 and 14.4), so the decoded frame is the colours asked for. No loop filter, no
-/// probability updates, one DCT partition. Small and exact, not efficient: about 0.5-2 KiB a frame at 320x240.
+/// probability updates, one DCT partition. Small and exact, not efficient: every frame is a key frame.
 /// </summary>
 public static class Vp8FlatEncoder
 {
