@@ -57,6 +57,12 @@ public sealed class EchoHandler(MediaBroadcast? broadcast = null) : IStreamHandl
         }
     }
 
+    /// <summary>True while a session publishes into the broadcast (the test pattern stays quiet then).</summary>
+    public static bool HasPublisher
+    {
+        get { lock (PublisherGate) return s_publisher is not null; }
+    }
+
     private bool TryBecomePublisher()
     {
         lock (PublisherGate)

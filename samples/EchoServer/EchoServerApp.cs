@@ -43,6 +43,12 @@ public sealed record EchoServerSettings
     /// </summary>
     public bool Relay { get; init; } = true;
 
+    /// <summary>
+    /// Whether WHEP viewers get a test pattern (VP8 colour bars and a moving square, Opus silence) while no WHIP
+    /// publisher sends media. Default true; <c>--no-test-pattern</c> turns it off.
+    /// </summary>
+    public bool TestPattern { get; init; } = true;
+
     /// <summary>Runs the in-process self-test instead of serving (<c>--self-test</c>).</summary>
     public bool SelfTest { get; init; }
 
@@ -133,8 +139,9 @@ public sealed record EchoServerSettings
                     break;
                 case "--self-test": s = s with { SelfTest = true }; break;
                 case "--no-relay": s = s with { Relay = false }; break;
+                case "--no-test-pattern": s = s with { TestPattern = false }; break;
                 case "--self-test-seconds": s = s with { SelfTestSeconds = double.Parse(Value(), CultureInfo.InvariantCulture) }; break;
-                default: throw new ArgumentException($"unknown option '{flags[i]}' (known: --urls, --udp-port, --udp-address, --public-address, --stun-server, --turn-server, --max-sessions, --max-sessions-per-client, --max-pending-sessions, --connect-timeout, --idle-limit, --session-time-limit, --offer-burst, --offers-per-second, --max-body-size, --max-message-size, --whip-token, --admin-token, --ice-server, --allow-origin, --log-level, --self-test, --self-test-seconds, --WebRtc:KEY=VALUE)");
+                default: throw new ArgumentException($"unknown option '{flags[i]}' (known: --urls, --udp-port, --udp-address, --public-address, --stun-server, --turn-server, --max-sessions, --max-sessions-per-client, --max-pending-sessions, --connect-timeout, --idle-limit, --session-time-limit, --offer-burst, --offers-per-second, --max-body-size, --max-message-size, --whip-token, --admin-token, --ice-server, --allow-origin, --log-level, --no-relay, --no-test-pattern, --self-test, --self-test-seconds, --WebRtc:KEY=VALUE)");
             }
         }
         // --udp-address, else the address --urls names, else every address of the host (WebRtc:UdpAddress "*"); a
@@ -171,11 +178,15 @@ public sealed record EchoServerInstance(WebApplication App, StreamServer Server,
 
     /// <summary>The signaling relay between clients, or null (<c>--no-relay</c>).</summary>
     public SignalingRelay? Relay => WebRtc.Relay;
+
+    /// <summary>The test pattern WHEP viewers get while nobody publishes, or null (<c>--no-test-pattern</c>).</summary>
+    public TestPatternSource? TestPattern { get; init; }
 }
 
 /// <summary>
 /// Builds the echo server on the hosting library: <c>AddWebRtcSessions</c> with the settings' options, the page at
-/// <c>/</c>, WHIP at <c>/whip</c>, WHEP playback of the first WHIP publisher's media at <c>/whep</c>, WebSocket
+/// <c>/</c>, WHIP at <c>/whip</c>, WHEP playback of the first WHIP publisher's media (or of a test pattern while
+/// nobody publishes) at <c>/whep</c>, WebSocket
 /// signaling at <c>/signal</c>, the WebSocket stream transport at <c>/ws</c>, <c>GET /sessions</c>.
 /// </summary>
 public static class EchoServerApp
@@ -203,6 +214,14 @@ public static class EchoServerApp
         app.MapSignaling("/signal");
         app.MapStreamSessions("/ws");
         app.MapSessionAdmin("/sessions");
-        return new EchoServerInstance(app, host.Server, host.Driver, host.Sessions) { Broadcast = broadcast };
+        // WHEP viewers with no WHIP publisher get the test pattern; it pauses while a publisher sends.
+        var pattern = settings.TestPattern ? new TestPatternSource(broadcast, paused: () => EchoHandler.HasPublisher) : null;
+        if (pattern is not null)
+        {
+            // It runs while the application does (an instance built and never started runs nothing).
+            app.Lifetime.ApplicationStarted.Register(pattern.Start);
+            app.Lifetime.ApplicationStopping.Register(() => pattern.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        }
+        return new EchoServerInstance(app, host.Server, host.Driver, host.Sessions) { Broadcast = broadcast, TestPattern = pattern };
     }
 }

@@ -78,8 +78,11 @@ public sealed record WebRtcSessionsOptions
     /// </summary>
     public HealthThresholds Health { get; set; } = new();
 
-    /// <summary>The session server's options: <see cref="Limits"/>, <see cref="HealthCheckInterval"/> and <see cref="Health"/>.</summary>
-    public StreamServerOptions ToServerOptions() => Limits.ApplyTo(new StreamServerOptions { HealthCheckInterval = HealthCheckInterval, Health = Health });
+    /// <summary>Whether handlers get their health level changes as inputs (<see cref="StreamServerOptions.HealthInputs"/>). Default false.</summary>
+    public bool HealthInputs { get; set; }
+
+    /// <summary>The session server's options: <see cref="Limits"/>, <see cref="HealthCheckInterval"/>, <see cref="Health"/> and <see cref="HealthInputs"/>.</summary>
+    public StreamServerOptions ToServerOptions() => Limits.ApplyTo(new StreamServerOptions { HealthCheckInterval = HealthCheckInterval, Health = Health, HealthInputs = HealthInputs });
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> or <see cref="ArgumentException"/> for an option out of range.</summary>
     public void Validate()

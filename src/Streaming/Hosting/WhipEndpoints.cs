@@ -32,22 +32,25 @@ public static class WhipEndpoints
     /// a token), so conventions such as authorization can be added.
     /// </summary>
     public static IEndpointConventionBuilder MapWhip(this IEndpointRouteBuilder endpoints, string pattern = "/whip") =>
-        MapOfferResource(endpoints, pattern, handler: null, realm: "whip");
+        MapOfferResource(endpoints, pattern, handler: null, realm: "whip", serverOffer: false);
 
     /// <summary>
     /// Maps WHEP playback (draft-ietf-wish-whep) at <paramref name="pattern"/>: a viewer POSTs its offer (recvonly audio
     /// and/or video) and gets what <paramref name="broadcast"/> publishes, on a session of its own with the resource
     /// lifecycle of WHIP (201 with Location and an ETag, PATCH for trickle and ICE restart with If-Match, DELETE, Link
     /// ICE servers, the bearer token of <see cref="WhipOptions.BearerToken"/>, the same limits). The viewer's key frame
-    /// requests reach the publisher through the broadcast. Needs <c>AddWebRtcSessions</c>.
+    /// requests reach the publisher through the broadcast. The server-offer variant too: a POST without a body (no
+    /// <c>Content-Type</c>) gets 201 with our offer (audio and video, sendrecv, and a data channel section), and the
+    /// client sends its answer by PATCH with <c>application/sdp</c> (204; 409 when the session expects none). Needs
+    /// <c>AddWebRtcSessions</c>.
     /// </summary>
     public static IEndpointConventionBuilder MapWhep(this IEndpointRouteBuilder endpoints, MediaBroadcast broadcast, string pattern = "/whep")
     {
         ArgumentNullException.ThrowIfNull(broadcast);
-        return MapOfferResource(endpoints, pattern, () => new BroadcastViewerHandler(broadcast), realm: "whep");
+        return MapOfferResource(endpoints, pattern, () => new BroadcastViewerHandler(broadcast), realm: "whep", serverOffer: true);
     }
 
-    private static IEndpointConventionBuilder MapOfferResource(IEndpointRouteBuilder endpoints, string pattern, Func<IStreamHandler>? handler, string realm)
+    private static IEndpointConventionBuilder MapOfferResource(IEndpointRouteBuilder endpoints, string pattern, Func<IStreamHandler>? handler, string realm, bool serverOffer)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         ArgumentException.ThrowIfNullOrEmpty(pattern);
@@ -82,6 +85,9 @@ public static class WhipEndpoints
 
         group.MapPost(path, async (HttpContext context) =>
         {
+            // The server-offer variant (WHEP): a POST without a body gets our offer; the client PATCHes its answer.
+            if (serverOffer && context.Request.ContentLength is null or 0 && string.IsNullOrEmpty(context.Request.ContentType))
+                return await OfferAsync(context).ConfigureAwait(false);
             if (!IsType(context.Request, SdpType))
                 return Results.Text($"the offer must be sent as {SdpType}", statusCode: StatusCodes.Status415UnsupportedMediaType);
             // The body first, within its size and time limits, and only then a place: a slow or huge body holds none.
@@ -106,6 +112,19 @@ public static class WhipEndpoints
             return new CreatedSdp(location, accepted.Answer);
         });
 
+        async Task<IResult> OfferAsync(HttpContext context)
+        {
+            var client = ClientKey.For(context);
+            if (EdgeChecks.TakeOffer(host, client) is { } rate) return TooMany(context, rate.Json, rate.RetryAfter);
+            if (!server.TryReserve(client, out var slot, out var refusal)) return TooMany(context, refusal!.ToJson(), limits.RetryAfter);
+            var arguments = context.Request.Query.ToDictionary(q => q.Key, q => q.Value.ToString());
+            var offered = await webRtc.OfferAsync(slot!, [MediaKind.Audio, MediaKind.Video], arguments, handler?.Invoke(), context.RequestAborted).ConfigureAwait(false);
+            var location = $"{path}/{offered.Session.Id}?{SecretParameter}={secrets.Issue(offered.Session)}";
+            context.Response.Headers.ETag = EntityTag(offered.Session.Id, IceSdpFragment.Parse(offered.Answer).Ufrag);
+            if (links.Length > 0) context.Response.Headers.Link = links;
+            return new CreatedSdp(location, offered.Answer);
+        }
+
         // A resource named without its secret, or with another, is answered as no resource: nothing tells whether the
         // session exists, and another client's session cannot be ended, restarted or read.
         bool Owns(HttpContext context, string id) => secrets.Verify(id, context.Request.Query[SecretParameter].ToString());
@@ -123,6 +142,16 @@ public static class WhipEndpoints
         group.MapMethods(path + "/{id}", ["PATCH"], async (HttpContext context, string id) =>
         {
             if (!Owns(context, id) || server.Find(id) is null) return Results.NotFound();
+            if (serverOffer && IsType(context.Request, SdpType))
+            {
+                // The client's answer to our offer (server-offer variant).
+                var (sdp, sdpStatus) = await EdgeChecks.ReadBodyAsync(context, limits).ConfigureAwait(false);
+                if (sdp is null) return BodyRefused(context, sdpStatus, limits);
+                try { return await webRtc.AcceptAnswerAsync(id, sdp, context.RequestAborted).ConfigureAwait(false) ? Results.NoContent() : Results.NotFound(); }
+                catch (SdpParseException e) { return Results.Text("malformed answer: " + e.Message, statusCode: StatusCodes.Status400BadRequest); }
+                catch (InvalidOperationException e) { return Results.Text("no answer expected: " + e.Message, statusCode: StatusCodes.Status409Conflict); }
+                catch (ArgumentException e) { return Results.Text("answer refused: " + e.Message, statusCode: StatusCodes.Status400BadRequest); }
+            }
             if (!IsType(context.Request, TrickleType))
                 return Results.Text($"trickle ICE is sent as {TrickleType}", statusCode: StatusCodes.Status415UnsupportedMediaType);
             // RFC 9725 section 4.3.1: If-Match names the ICE session the request is for ("*" for a restart): another -> 412.

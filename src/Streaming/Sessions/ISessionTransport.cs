@@ -49,7 +49,8 @@ public interface IMediaSessionTransport
 
 /// <summary>
 /// The transport's liveness as the health check sees it. Durations are null where unknown. <see cref="LossFraction"/>
-/// is in [0, 1] (for WebRTC: retransmitted SCTP DATA chunks over all DATA chunks sent).
+/// is in [0, 1] (for WebRTC: retransmitted SCTP DATA chunks over DATA chunks sent in the last 10 s, null when fewer
+/// than 10 were sent in them).
 /// </summary>
 public sealed record TransportHealth(
     string State,

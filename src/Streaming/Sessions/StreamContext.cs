@@ -40,22 +40,52 @@ public sealed class StreamContext
     /// <summary>The session's health now.</summary>
     public SessionHealth Health => _session.GetHealth();
 
+    /// <summary>
+    /// The graded health as the server's health check last saw it (every
+    /// <see cref="StreamServerOptions.HealthCheckInterval"/>): level and reasons. Healthy until the first check.
+    /// </summary>
+    public HealthGrade HealthGrade => _session.HealthGrade;
+
+    /// <summary>
+    /// Completes with the new grade at the next change of level the health check sees (e.g. to lower what the handler
+    /// sends when it becomes degraded, and raise it again when healthy); cancelled by <paramref name="cancellationToken"/>.
+    /// With <see cref="StreamServerOptions.HealthInputs"/> the same changes also come as <see cref="HealthInput"/> items.
+    /// </summary>
+    public Task<HealthGrade> WaitForHealthChangeAsync(CancellationToken cancellationToken = default) =>
+        _session.NextHealthChange.WaitAsync(cancellationToken);
+
     private async IAsyncEnumerable<StreamInput> ReadInputs([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _session.Stopping);
         var token = linked.Token;
+        var healthInputs = _session.Server.Options.HealthInputs;
+        Task<bool>? waiting = null; // one wait on the channel at a time, kept across health items
         while (true)
         {
-            StreamInput item;
+            // A health change first (the signal is taken before looking, so none is missed), then the client's inputs.
+            var signal = healthInputs ? _session.HealthSignal : null;
+            if (healthInputs && _session.TakeHealthInput() is { } health)
+            {
+                yield return health;
+                continue;
+            }
+            if (_inputs.TryRead(out var item))
+            {
+                _session.MarkInputTaken();
+                yield return item;
+                continue;
+            }
+            bool more;
             try
             {
-                if (!await _inputs.WaitToReadAsync(token).ConfigureAwait(false)) yield break;
-                if (!_inputs.TryRead(out item!)) continue;
+                waiting ??= _inputs.WaitToReadAsync(token).AsTask();
+                if (signal is not null && await Task.WhenAny(waiting, signal).ConfigureAwait(false) != waiting) continue;
+                more = await waiting.ConfigureAwait(false);
+                waiting = null;
             }
             catch (OperationCanceledException) { yield break; }
             catch (ChannelClosedException) { yield break; }
-            _session.MarkInputTaken();
-            yield return item;
+            if (!more) yield break;
         }
     }
 }

@@ -29,6 +29,22 @@ public sealed record MediaInput(MediaFrame Frame) : StreamInput;
 /// </summary>
 public sealed record KeyFrameRequest(string Track) : StreamInput;
 
+/// <summary>
+/// The session's graded health changed level (<see cref="HealthGrader"/>): in the handler's inputs only with
+/// <see cref="StreamServerOptions.HealthInputs"/> (off by default, so handlers that expect only the client's data and
+/// media see nothing new). Raised by the server's health check, before the client is told. A handler that has not read
+/// its inputs for a while gets one item for all the changes meanwhile: <paramref name="From"/> is the level it was last
+/// told (healthy at the start), <paramref name="Grade"/> the latest; changes that came back to the level it was last
+/// told give no item. Not counted in <see cref="SessionHealth.PendingInputs"/>, and taking it is not taking client input.
+/// </summary>
+/// <param name="From">The level the handler last saw.</param>
+/// <param name="Grade">The new level and the reasons for it.</param>
+public sealed record HealthInput(HealthLevel From, HealthGrade Grade) : StreamInput
+{
+    /// <summary>The new level.</summary>
+    public HealthLevel Level => Grade.Level;
+}
+
 /// <summary>What a handler yields.</summary>
 public abstract record StreamOutput;
 

@@ -256,7 +256,7 @@ public sealed partial class StreamServer : IAsyncDisposable
         {
             if (session.State != SessionState.Running) continue;
             var h = session.GetHealth();
-            if (session.NoteLevel(h.Grade.Level, out var from)) OnHealthChanged(session, from, h);
+            if (session.NoteGrade(h.Grade, out var from)) OnHealthChanged(session, from, h);
             if (Options.DisconnectedLimit is { } d && h.Connection.DisconnectedFor is { } gone && gone >= d)
                 session.RequestEnd(new SessionEndReason(SessionEndKind.Disconnected, $"transport disconnected for {gone.TotalSeconds:0.###} s (limit {d.TotalSeconds:0.###} s)"));
             else if (Options.HandlerStallLimit is { } stall && h.PendingInputs > 0 && h.SinceHandlerTookInput >= stall && h.SinceHandlerProducedOutput >= stall)

@@ -58,6 +58,14 @@ public sealed record StreamServerOptions
     /// </summary>
     public HealthThresholds Health { get; init; } = new();
 
+    /// <summary>
+    /// Whether each session's handler is told its graded health as an input: a <see cref="HealthInput"/> in
+    /// <see cref="StreamContext.Inputs"/> when the level changes (ahead of client inputs still queued). Default false:
+    /// handlers that expect only the client's data and media are not disturbed. Either way the handler can read
+    /// <see cref="StreamContext.HealthGrade"/> and await <see cref="StreamContext.WaitForHealthChangeAsync"/>.
+    /// </summary>
+    public bool HealthInputs { get; init; }
+
     internal void Validate()
     {
         ArgumentNullException.ThrowIfNull(Health);

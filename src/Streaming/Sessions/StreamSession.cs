@@ -51,6 +51,8 @@ public sealed partial class StreamSession
 
     internal CancellationToken Stopping => _stop.Token;
 
+    internal StreamServer Server => _server;
+
     internal void MarkInputTaken() => Interlocked.Exchange(ref _lastInputTaken, _server.Time.GetTimestamp());
 
     /// <summary>Asks the session to end (health policy, time limit, server shutdown, WHIP DELETE). Idempotent.</summary>
@@ -81,14 +83,63 @@ public sealed partial class StreamSession
     }
 
     /// <summary>The level the health policy last saw (it acts on changes).</summary>
-    public HealthLevel HealthLevel => (HealthLevel)Volatile.Read(ref _healthLevel);
-    private int _healthLevel;
+    public HealthLevel HealthLevel => HealthGrade.Level;
 
-    // Records the level; true when it changed (the old one in from).
-    internal bool NoteLevel(HealthLevel level, out HealthLevel from)
+    /// <summary>The grade the health policy last saw (every <see cref="StreamServerOptions.HealthCheckInterval"/>).</summary>
+    public HealthGrade HealthGrade
     {
-        from = (HealthLevel)Interlocked.Exchange(ref _healthLevel, (int)level);
-        return from != level;
+        get { lock (_healthGate) return _grade; }
+    }
+
+    private readonly Lock _healthGate = new();
+    private HealthGrade _grade = HealthGrade.Healthy;
+    private HealthInput? _pendingHealth;
+    private TaskCompletionSource _healthSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource<HealthGrade> _healthChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Records the grade of a health check; true when its level changed (the old one in from). A change wakes whoever
+    // awaits one and, with HealthInputs, leaves the handler a HealthInput (merged with one it has not taken yet).
+    internal bool NoteGrade(HealthGrade grade, out HealthLevel from)
+    {
+        TaskCompletionSource signal;
+        TaskCompletionSource<HealthGrade> changed;
+        lock (_healthGate)
+        {
+            from = _grade.Level;
+            _grade = grade;
+            if (from == grade.Level) return false;
+            if (_server.Options.HealthInputs)
+            {
+                var told = _pendingHealth?.From ?? from;
+                _pendingHealth = told == grade.Level ? null : new HealthInput(told, grade);
+            }
+            (signal, _healthSignal) = (_healthSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            (changed, _healthChanged) = (_healthChanged, new TaskCompletionSource<HealthGrade>(TaskCreationOptions.RunContinuationsAsynchronously));
+        }
+        signal.TrySetResult();
+        changed.TrySetResult(grade);
+        return true;
+    }
+
+    // Completes at the next level change (take it before looking for a pending HealthInput: no change is missed).
+    internal Task HealthSignal
+    {
+        get { lock (_healthGate) return _healthSignal.Task; }
+    }
+
+    internal Task<HealthGrade> NextHealthChange
+    {
+        get { lock (_healthGate) return _healthChanged.Task; }
+    }
+
+    internal HealthInput? TakeHealthInput()
+    {
+        lock (_healthGate)
+        {
+            var pending = _pendingHealth;
+            _pendingHealth = null;
+            return pending;
+        }
     }
 
     internal async Task RunAsync()

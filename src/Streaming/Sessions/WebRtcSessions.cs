@@ -155,6 +155,61 @@ public sealed class WebRtcSessions : IDisposable
     }
 
     /// <summary>
+    /// Starts a session from our offer (the server-offer variant of WHEP: the client POSTs no offer and answers ours):
+    /// one outgoing track of each kind in <paramref name="kinds"/> and a data channel section, our candidates in the
+    /// offer. The session connects once <see cref="AcceptAnswerAsync"/> gives it the client's answer, within the
+    /// connect timeout. The returned record's <see cref="WebRtcOfferAccepted.Answer"/> is our offer. Gives the slot
+    /// back when it fails.
+    /// </summary>
+    public async Task<WebRtcOfferAccepted> OfferAsync(SessionSlot slot, IReadOnlyList<MediaKind> kinds, IReadOnlyDictionary<string, string>? arguments, IStreamHandler? handler, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(slot);
+        ArgumentNullException.ThrowIfNull(kinds);
+        PeerConnection? pc = null;
+        try
+        {
+            var id = Guid.NewGuid().ToString("N");
+            pc = new PeerConnection(_driver, _peerOptions, _server.Loggers.CreateLogger<PeerConnection>()) { Name = id };
+            var tracks = new List<LocalTrack>();
+            foreach (var kind in kinds.Distinct()) tracks.Add(await pc.AddTrackAsync(kind, null, cancellationToken).ConfigureAwait(false));
+            var offer = await pc.CreateOfferAsync(cancellationToken).ConfigureAwait(false);
+            if (GathersFromServers && Options.GatheringTimeout > TimeSpan.Zero)
+            {
+                var (candidates, _) = await pc.GatherCandidatesAsync(Options.GatheringTimeout, cancellationToken).ConfigureAwait(false);
+                offer = WithCandidates(offer, candidates);
+            }
+            // The local description's ufrag is the resource's entity tag; the remote one comes with the answer.
+            var transport = new WebRtcSessionTransport(pc, Options, _server.Time) { LocalAnswer = offer };
+            foreach (var track in tracks) transport.AddLocalTrack(track);
+            pc = null; // the transport owns it now
+            return new WebRtcOfferAccepted(_server.Start(slot, transport, arguments, id, handler), offer);
+        }
+        catch
+        {
+            if (pc is not null) await pc.DisposeAsync().ConfigureAwait(false);
+            slot.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The client's answer to our offer of <see cref="OfferAsync"/>. False when no WebRTC session has that id; throws
+    /// <see cref="InvalidOperationException"/> when the session was not started by our offer or has its answer
+    /// already, <see cref="Sdp.SdpParseException"/> for a malformed answer.
+    /// </summary>
+    public async Task<bool> AcceptAnswerAsync(string sessionId, string answer, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+        if (_server.Find(sessionId)?.Transport is not WebRtcSessionTransport transport) return false;
+        if (transport.RemoteOffer is not null) throw new InvalidOperationException("The session has its remote description already.");
+        Sdp.SessionDescription.Parse(answer); // malformed: SdpParseException before anything changes
+        try { await transport.PeerConnection.SetRemoteDescriptionAsync(answer, cancellationToken).ConfigureAwait(false); }
+        catch (ObjectDisposedException) { return false; }
+        transport.RemoteOffer = answer;
+        return true;
+    }
+
+    /// <summary>
     /// A trickled candidate of the client (<c>candidate:...</c>, with or without <c>a=</c>), or null for
     /// end-of-candidates. Returns false when no WebRTC session has that id.
     /// </summary>

@@ -23,6 +23,21 @@ public sealed class EchoServerReachOptionsTests
         Assert.Equal(("192.0.2.11", 3478, Transport.Ice.Turn.TurnTransport.Tcp, "u", "p"), (turn.Host, turn.Port, turn.Transport, turn.Username, turn.Password));
     }
 
+    [Fact]
+    public void TheTestPatternIsOnByDefaultAndOffWithItsFlagAndABuiltServerThatNeverStartsRunsNone()
+    {
+        Assert.True(EchoServerSettings.Parse([]).TestPattern);
+        var off = EchoServerSettings.Parse(["--no-test-pattern"]);
+        Assert.False(off.TestPattern);
+        var instance = EchoServerApp.Build(off with { Urls = "http://127.0.0.1:0", Sessions = new() { UdpPort = 0 } });
+        Assert.Null(instance.TestPattern);
+        instance.App.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        var on = EchoServerApp.Build(new EchoServerSettings { Urls = "http://127.0.0.1:0", Sessions = new() { UdpPort = 0 } });
+        Assert.NotNull(on.TestPattern);
+        Assert.Equal(0, on.TestPattern!.Ticks);                 // not started: no timer
+        on.App.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
+
     [Theory]
     [InlineData("http://127.0.0.1:8080", "127.0.0.1")]
     [InlineData("http://0.0.0.0:8080", "*")]

@@ -203,3 +203,169 @@ public sealed class HealthGradingTests
         yield break;
     }
 }
+
+/// <summary>
+/// The handler is told its health: with <see cref="StreamServerOptions.HealthInputs"/> each level change is a
+/// <see cref="HealthInput"/> among its inputs (ahead of the client's, merged while it does not read); without, only
+/// <see cref="StreamContext.HealthGrade"/> and <see cref="StreamContext.WaitForHealthChangeAsync"/>. Health checks
+/// are called by the test on a manual clock.
+/// </summary>
+public sealed class HandlerHealthInputTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    private static readonly TransportHealth Good = new("connected", "127.0.0.1:1 -> 127.0.0.1:2", TimeSpan.FromMilliseconds(20),
+        TimeSpan.FromSeconds(1), TimeSpan.Zero, TimeSpan.Zero, 0, 100_000, 100_000);
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        var end = DateTime.UtcNow + Patience;
+        while (!condition() && DateTime.UtcNow < end) await Task.Delay(5);
+        Assert.True(condition());
+    }
+
+    private static string Describe(StreamInput input) => input switch
+    {
+        HealthInput h => $"health {HealthGrade.Name(h.From)}->{h.Grade.LevelName} {string.Join(",", h.Grade.Reasons.Select(r => r.Metric))}",
+        DataInput d => "data " + d.Text,
+        _ => "other",
+    };
+
+    [Fact]
+    public async Task EachLevelChangeReachesTheHandlerAsAnInputAheadOfTheClientsAndChangesItMissedAreMerged()
+    {
+        var clock = new ManualClock();
+        var seen = new List<string>();
+        var reading = new SemaphoreSlim(0);
+        var gate = new SemaphoreSlim(0);
+        async IAsyncEnumerable<StreamOutput> Run(StreamContext context, [EnumeratorCancellation] CancellationToken ct)
+        {
+            await foreach (var input in context.Inputs.WithCancellation(ct))
+            {
+                lock (seen) seen.Add(Describe(input));
+                // On "hold" the handler stops reading until the test lets it go on.
+                if (input is DataInput { Text: "hold" }) await gate.WaitAsync(ct);
+                if (input is HealthInput { Level: >= HealthLevel.Unhealthy }) yield return DataOutput.FromText("lowering my rate");
+            }
+        }
+        await using var server = new StreamServer(() => new LambdaHandler(Run), new StreamServerOptions { HealthCheckInterval = TimeSpan.FromHours(1), HealthInputs = true }, clock);
+        server.TryReserve(out var slot, out _);
+        var transport = new FakeTransport { Health = Good };
+        var session = server.Start(slot!, transport);
+        transport.Connect();
+        await WaitUntil(() => session.State == SessionState.Running);
+        string[] Seen() { lock (seen) return seen.ToArray(); }
+
+        server.CheckHealth();                               // healthy: nothing for the handler
+        transport.ClientSends("one");
+        await WaitUntil(() => Seen().Length == 1);
+        transport.Health = Good with { RoundTripTime = TimeSpan.FromMilliseconds(450) };
+        server.CheckHealth();
+        await WaitUntil(() => Seen().Length == 2);
+        transport.Health = Good with { LossFraction = 0.3 };
+        server.CheckHealth();
+        await WaitUntil(() => Seen().Length == 3);
+        Assert.Equal(["data one", "health healthy->degraded rtt", "health degraded->unhealthy loss"], Seen());
+        await WaitUntil(() => transport.Log.Contains("data:lowering my rate"));
+
+        // The handler holds on to an input: meanwhile the client sends two more and the level moves twice; when it
+        // reads again it gets one health item (unhealthy -> degraded: the healthy in between is merged) before them.
+        transport.ClientSends("hold");
+        await WaitUntil(() => Seen().Length == 4);
+        transport.ClientSends("two");
+        transport.ClientSends("three");
+        transport.Health = Good;
+        server.CheckHealth();
+        transport.Health = Good with { Jitter = TimeSpan.FromMilliseconds(50) };
+        server.CheckHealth();
+        // A change that comes back to the level the handler was last told gives it nothing.
+        transport.Health = Good with { LossFraction = 0.3 };
+        server.CheckHealth();
+        transport.Health = Good with { Jitter = TimeSpan.FromMilliseconds(50) };
+        server.CheckHealth();
+        Assert.Equal(HealthLevel.Degraded, session.HealthLevel);
+        Assert.Equal(2, session.GetHealth().PendingInputs); // the health item is not a client input waiting
+        gate.Release();
+        await WaitUntil(() => Seen().Length == 7);
+        Assert.Equal(["health unhealthy->degraded jitter", "data two", "data three"], Seen()[4..]);
+        transport.Health = Good;
+        server.CheckHealth();
+        await WaitUntil(() => Seen().Length == 8);
+        Assert.Equal("health degraded->healthy ", Seen()[7]);
+        Assert.Equal(HealthLevel.Healthy, session.HealthGrade.Level);
+        transport.ClientLeaves("done");
+        Assert.Equal(SessionEndKind.ClientClosed, (await session.Completion.WaitAsync(Patience)).Kind);
+    }
+
+    [Fact]
+    public async Task WithoutHealthInputsTheHandlerReadsItsGradeAndAwaitsTheNextChangeAndItsInputsAreTheClientsOnly()
+    {
+        var clock = new ManualClock();
+        var seen = new List<string>();
+        var grades = new List<string>();
+        async IAsyncEnumerable<StreamOutput> Run(StreamContext context, [EnumeratorCancellation] CancellationToken ct)
+        {
+            // One task follows the health (what a handler adapting its rate does), the loop reads the client.
+            var follow = Task.Run(async () =>
+            {
+                while (!ct.IsCancellationRequested)
+                {
+                    var grade = await context.WaitForHealthChangeAsync(ct);
+                    lock (grades) grades.Add(grade.LevelName + " " + string.Join(",", grade.Reasons.Select(r => r.Metric)) + " / " + context.HealthGrade.LevelName);
+                }
+            }, CancellationToken.None);
+            await foreach (var input in context.Inputs.WithCancellation(ct))
+                lock (seen) seen.Add(Describe(input));
+            try { await follow; } catch (OperationCanceledException) { }
+            yield break;
+        }
+        await using var server = new StreamServer(() => new LambdaHandler(Run), new StreamServerOptions { HealthCheckInterval = TimeSpan.FromHours(1) }, clock);
+        server.TryReserve(out var slot, out _);
+        var transport = new FakeTransport { Health = Good };
+        var session = server.Start(slot!, transport);
+        transport.Connect();
+        await WaitUntil(() => session.State == SessionState.Running);
+        Assert.Equal(HealthLevel.Healthy, session.Context.HealthGrade.Level);
+        string[] Grades() { lock (grades) return grades.ToArray(); }
+
+        // Consent ages on the clock: 10 s without an answered check is degraded, 30 s dead.
+        transport.Health = Good with { ConsentAge = TimeSpan.FromSeconds(12) };
+        clock.Advance(TimeSpan.FromSeconds(12));
+        server.CheckHealth();
+        await WaitUntil(() => Grades().Length == 1);
+        transport.Health = Good with { ConsentAge = TimeSpan.FromSeconds(31) };
+        clock.Advance(TimeSpan.FromSeconds(19));
+        server.CheckHealth();
+        await WaitUntil(() => Grades().Length == 2);
+        server.CheckHealth();                               // the same level again: no change
+        transport.Health = Good;
+        server.CheckHealth();
+        await WaitUntil(() => Grades().Length == 3);
+        Assert.Equal(["degraded consent_age / degraded", "dead consent_age / dead", "healthy  / healthy"], Grades());
+        transport.ClientSends("one");
+        transport.ClientLeaves("done");
+        await session.Completion.WaitAsync(Patience);
+        Assert.Equal(["data one"], seen);
+    }
+}
+
+/// <summary>The SCTP loss the grade reads is over the last 10 s, not since the start: it comes back once the path does.</summary>
+public sealed class SlidingLossTests
+{
+    [Fact]
+    public void TheFractionIsOverTheWindowAndNoneWithTooFewSent()
+    {
+        var loss = new SlidingLoss(TimeSpan.FromSeconds(10), minimumSent: 10);
+        static TimeSpan S(double s) => TimeSpan.FromSeconds(s);
+        Assert.Null(loss.Add(S(0), 0, 0));
+        Assert.Null(loss.Add(S(1), 5, 2));              // 5 sent: too few for a rate
+        Assert.Equal(0.2, loss.Add(S(2), 100, 20)!.Value, 6);
+        // Ten seconds of clean traffic later the lossy start has left the window.
+        for (var t = 3; t <= 12; t++) loss.Add(S(t), 100 + (t - 2) * 50, 20);
+        Assert.Equal(0, loss.Add(S(13), 650, 20)!.Value, 6);
+        // Loss again: seen at once, as a share of the window's traffic.
+        Assert.Equal(50.0 / 500, loss.Add(S(14), 700, 70)!.Value, 6);   // from the sample at 4 s: 200 sent, 20 retransmitted
+        // Silence: the counters do not move, the window empties of traffic: no rate.
+        Assert.Null(loss.Add(S(30), 700, 70));
+    }
+}
