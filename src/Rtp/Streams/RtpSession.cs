@@ -98,6 +98,28 @@ public sealed partial class RtpSession
     }
 
     /// <summary>
+    /// Gives a retransmission on one of our RTX streams, about to leave after waiting in a pacer, the next sequence
+    /// number of that stream (in place), as libwebrtc numbers packets when the pacer sends them: padding and the
+    /// retransmissions that went meanwhile took newer numbers, and a packet that left far behind them would fall out
+    /// of the receiver's SRTP replay window and be dropped there (after a partition, hundreds of them). A plain
+    /// retransmission (no RTX) or an unknown packet is left as it is.
+    /// </summary>
+    public void RenumberRtx(Span<byte> rtpPacket)
+    {
+        if (rtpPacket.Length < RtpPacket.FixedHeaderLength) return;
+        uint ssrc = BinaryPrimitives.ReadUInt32BigEndian(rtpPacket.Slice(8));
+        if (_send.ContainsKey(ssrc)) return;
+        foreach (SendStream stream in _send.Values)
+        {
+            if (stream.Cache.Rtx is { } rtx && rtx.Ssrc == ssrc)
+            {
+                BinaryPrimitives.WriteUInt16BigEndian(rtpPacket.Slice(2), stream.Cache.TakeRtxSequence());
+                return;
+            }
+        }
+    }
+
+    /// <summary>
     /// A retransmission that came from this session (<see cref="TryPollTransmit"/>) actually left at
     /// <paramref name="now"/>, plain or on its RTX stream: the <see cref="MinRetransmitInterval"/> of its packet runs
     /// from here. Unknown or malformed packets are ignored.

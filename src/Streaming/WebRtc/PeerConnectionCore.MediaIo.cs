@@ -315,7 +315,7 @@ public sealed partial class PeerConnectionCore
     private TimeSpan? MediaTimeout()
     {
         if (_sendQueue is { Count: > 0 }) return _now;
-        var paced = _srtp is not null ? _pacer?.NextSendTime(_now) : null;
+        var paced = _srtp is not null ? _pacer?.NextSendTime(_now, _sctp is not null && _dtls is { State: Transport.Dtls.DtlsState.Connected }) : null;
         if (!MediaRunning) return paced;
         foreach (var t in _remoteTracks)
             if (t.PliPending) return _now;
