@@ -35,6 +35,7 @@ public sealed partial class RtpSession
         public TimeSpan LastSendTime;
         public bool Sent;
         public int LastFirSequence = -1;
+        public ushort LastSequence;
     }
 
     private sealed class ReceiveStream(ReceiveStatistics statistics, NackGenerator nack)
@@ -53,6 +54,17 @@ public sealed partial class RtpSession
 
     /// <summary>Retransmission requests dropped because the queue was full.</summary>
     public long DroppedRetransmissions { get; private set; }
+
+    /// <summary>
+    /// NACKed packets not resent because, without RTX, their sequence number lies <see cref="PlainResendWindow"/> or
+    /// more behind the newest sent: the receiver's SRTP replay window (RFC 3711 section 3.3.2: 64 packets at least, and
+    /// by default) would drop them, and their transport-wide numbers would read as losses to our bandwidth estimate
+    /// (after a partition the receiver asks for hundreds of them).
+    /// </summary>
+    public long TooOldToResend { get; private set; }
+
+    /// <summary>How far behind the newest packet sent a plain (non-RTX) retransmission may lie.</summary>
+    public const int PlainResendWindow = 64;
 
     /// <summary>RTCP datagrams dropped as malformed.</summary>
     public long DroppedRtcp { get; private set; }
@@ -187,6 +199,7 @@ public sealed partial class RtpSession
         stream.LastRtpTimestamp = rtp.Timestamp;
         stream.LastSendTime = now;
         stream.Sent = true;
+        stream.LastSequence = rtp.SequenceNumber;
         stream.Cache.Store(rtpPacket);
     }
 

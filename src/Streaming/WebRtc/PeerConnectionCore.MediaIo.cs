@@ -268,6 +268,9 @@ public sealed partial class PeerConnectionCore
             }
             else
             {
+                // Numbered on its RTX stream as it leaves: the session built it when the NACK came, and the
+                // retransmissions and padding the pacer let out since took newer numbers (SRTP replay window).
+                _rtp!.RenumberRtx(destination[..written]);
                 _rtp!.OnRetransmissionSent(destination[..written], _now);
                 if (!TryFinishRtp(destination, written, -1, out n)) { written = 0; return false; }
                 _pacer?.OnSent(n);
