@@ -64,6 +64,16 @@ public sealed class ProbeController
             _furtherTarget = Schedule(2 * estimate, nowMicros);
     }
 
+    /// <summary>
+    /// An outage ended (feedback again after none for a second or more): probe at twice the estimate, then further
+    /// while probes succeed, so the estimate finds the path again instead of creeping back from where the outage's
+    /// losses left it.
+    /// </summary>
+    public void OnOutageEnded(double estimate, long nowMicros)
+    {
+        if (_pending.Count == 0 && estimate < _options.MaxBitrate) _furtherTarget = Schedule(2 * estimate, nowMicros);
+    }
+
     /// <summary>The rate controller lost its capacity estimate while growing: probe at twice the estimate (at most every 5 s).</summary>
     public void OnCapacityUnknown(double estimate, long nowMicros)
     {

@@ -26,6 +26,9 @@ public sealed class SendSideBandwidthEstimator
     private int _ackedStart, _ackedCount;
     private long _ackedBytes, _firstArrival = -1;
     private long _lastReportedTarget;
+    private long _lastFeedbackMicros = -1, _lastSentMicros = -1;
+    private bool _recovering;   // an outage ended and no feedback since reported a packet sent during it that arrived
+    private long _outageFrom;   // the last feedback before the outage
 
     /// <summary>Creates an estimator with <paramref name="options"/> (validated).</summary>
     public SendSideBandwidthEstimator(CongestionControlOptions? options = null)
@@ -81,7 +84,26 @@ public sealed class SendSideBandwidthEstimator
     /// experiment). Beyond it only audio leaves, so a queue that the delay signal reacts to too late (a step down of
     /// the path) cannot keep growing.
     /// </summary>
-    public long CongestionWindowBytes => (long)(TargetBitrate * ((MinRoundTripTime ?? TimeSpan.FromMilliseconds(100)) + _options.CongestionWindowQueueTime).TotalSeconds / 8);
+    public long CongestionWindowBytes => Math.Max(MinCongestionWindowBytes,
+        (long)(TargetBitrate * ((MinRoundTripTime ?? TimeSpan.FromMilliseconds(100)) + _options.CongestionWindowQueueTime).TotalSeconds / 8));
+
+    /// <summary>The congestion window is never below two full packets (libwebrtc's minimum), so a low target still lets a frame out.</summary>
+    public const long MinCongestionWindowBytes = 2 * 1500;
+
+    /// <summary>
+    /// Feedback that came after none for a second or more while we sent: an outage (a partition, the path or only the
+    /// feedback cut) ended. Losses it reports of packets sent before its first reception were the outage's, not the
+    /// path's capacity's, and a probe follows to find the capacity again.
+    /// </summary>
+    public long Outages { get; private set; }
+
+    /// <summary>Loss reports left out of the loss-based control: packets sent during an outage, or reported more than a second (two round trips) late.</summary>
+    public long StaleLosses { get; private set; }
+
+    private const long OutageMicros = 1_000_000;
+
+    /// <summary>Loss reports the loss-based control counted.</summary>
+    public long LossesCounted { get; private set; }
 
     /// <summary>Feedback reports read (packets).</summary>
     public long PacketsReported { get; private set; }
@@ -96,6 +118,7 @@ public sealed class SendSideBandwidthEstimator
     public void OnPacketSent(int size, TimeSpan now)
     {
         long micros = ToMicros(now);
+        _lastSentMicros = micros;
         _probes.OnStart(TargetBitrate, micros);
         bool wasAlr = _alr.InAlr;
         _alr.OnBytesSent(size, TargetBitrate, micros);
@@ -115,13 +138,39 @@ public sealed class SendSideBandwidthEstimator
         int received = 0, lost = 0;
         long newestSend = long.MinValue;
         double? probeResult = null;
+        // An outage ends: nothing came back for a second or more although we sent. What we sent into it was lost to
+        // the outage; the reports of that begin the message, before its first packet that arrived.
+        // The receiver may report the outage's losses in several messages before the first arrival after it.
+        bool outageEnded = _lastFeedbackMicros >= 0 && micros - _lastFeedbackMicros >= OutageMicros && _lastSentMicros > _lastFeedbackMicros;
+        long previousFeedback = _lastFeedbackMicros;
+        _lastFeedbackMicros = micros;
+        if (outageEnded)
+        {
+            _recovering = true;
+            _outageFrom = previousFeedback;
+        }
+        // The first packet sent after the last feedback before the outage that arrived: the outage was over when it
+        // left. (Packets sent before that feedback and reported only now arrived before the outage.)
+        long firstReceivedSend = long.MaxValue;
+        bool arrivedSince = false;
+        if (_recovering)
+            foreach (ref readonly PacketResult p in packets)
+                if (p.Received && p.SendMicros > _outageFrom && p.SendMicros < firstReceivedSend)
+                {
+                    firstReceivedSend = p.SendMicros;
+                    arrivedSince = true;
+                }
+        // A loss reported long after the packet left (the feedback carrying it was held up by an outage) says nothing of
+        // the path now: at least a second, and twice the round trip.
+        long staleBefore = micros - Math.Max(OutageMicros, 2 * (long)_aimd.RoundTripTime.TotalMicroseconds);
         foreach (ref readonly PacketResult p in packets)
         {
             PacketsReported++;
             if (p.ProbeCluster >= 0 && _probes.OnPacket(p, micros) is { } r) probeResult = Math.Max(probeResult ?? 0, r);
             if (!p.Received)
             {
-                lost++;
+                if (p.SendMicros < staleBefore || _recovering && p.SendMicros < firstReceivedSend) StaleLosses++;
+                else lost++;
                 continue;
             }
 
@@ -129,6 +178,19 @@ public sealed class SendSideBandwidthEstimator
             if (p.SendMicros > newestSend) newestSend = p.SendMicros;
             AddAcked(p.ArrivalMicros, p.Size);
             _detector.Add(p.SendMicros, p.ArrivalMicros);
+        }
+
+        if (arrivedSince) _recovering = false;
+        LossesCounted += lost;
+        if (outageEnded)
+        {
+            Outages++;
+            // What arrived before the outage is no measure of the rate now, and the capacity is unknown: probe it.
+            _ackedStart = _ackedCount = 0;
+            _ackedBytes = 0;
+            _firstArrival = -1;
+            AckedBitrate = null;
+            _probes.OnOutageEnded(TargetBitrate, micros);
         }
 
         if (newestSend != long.MinValue && micros - newestSend is var rtt and > 0)
@@ -145,6 +207,9 @@ public sealed class SendSideBandwidthEstimator
                 _aimd.SetEstimate(probe, micros);
                 _loss.SetEstimate(probe);
             }
+            // A probe that carried more than a loss-based decrease left: that decrease is over (libwebrtc sets its
+            // loss-based estimate from a probe result too).
+            else if (_loss.Limiting && probe > _loss.Bitrate) _loss.SetEstimate(probe);
         }
 
         if (received > 0)

@@ -78,6 +78,12 @@ public sealed partial class RtpSession
             {
                 if (stream.Cache.Contains(scratch[i]))
                 {
+                    if (stream.Cache.Rtx is null && (ushort)(stream.LastSequence - scratch[i]) >= PlainResendWindow)
+                    {
+                        TooOldToResend++;
+                        continue;
+                    }
+
                     if (!stream.Cache.TryMarkResent(scratch[i], _now, MinRetransmitInterval))
                     {
                         RepeatedNacksIgnored++;

@@ -35,6 +35,7 @@ public sealed partial class RtpSession
         public TimeSpan LastSendTime;
         public bool Sent;
         public int LastFirSequence = -1;
+        public ushort LastSequence;
     }
 
     private sealed class ReceiveStream(ReceiveStatistics statistics, NackGenerator nack)
@@ -53,6 +54,17 @@ public sealed partial class RtpSession
 
     /// <summary>Retransmission requests dropped because the queue was full.</summary>
     public long DroppedRetransmissions { get; private set; }
+
+    /// <summary>
+    /// NACKed packets not resent because, without RTX, their sequence number lies <see cref="PlainResendWindow"/> or
+    /// more behind the newest sent: the receiver's SRTP replay window (RFC 3711 section 3.3.2: 64 packets at least, and
+    /// by default) would drop them, and their transport-wide numbers would read as losses to our bandwidth estimate
+    /// (after a partition the receiver asks for hundreds of them).
+    /// </summary>
+    public long TooOldToResend { get; private set; }
+
+    /// <summary>How far behind the newest packet sent a plain (non-RTX) retransmission may lie.</summary>
+    public const int PlainResendWindow = 64;
 
     /// <summary>RTCP datagrams dropped as malformed.</summary>
     public long DroppedRtcp { get; private set; }
@@ -95,6 +107,28 @@ public sealed partial class RtpSession
         rtx = r;
         sequence = stream.Cache.TakeRtxSequence();
         return true;
+    }
+
+    /// <summary>
+    /// Gives a retransmission on one of our RTX streams, about to leave after waiting in a pacer, the next sequence
+    /// number of that stream (in place), as libwebrtc numbers packets when the pacer sends them: padding and the
+    /// retransmissions that went meanwhile took newer numbers, and a packet that left far behind them would fall out
+    /// of the receiver's SRTP replay window and be dropped there (after a partition, hundreds of them). A plain
+    /// retransmission (no RTX) or an unknown packet is left as it is.
+    /// </summary>
+    public void RenumberRtx(Span<byte> rtpPacket)
+    {
+        if (rtpPacket.Length < RtpPacket.FixedHeaderLength) return;
+        uint ssrc = BinaryPrimitives.ReadUInt32BigEndian(rtpPacket.Slice(8));
+        if (_send.ContainsKey(ssrc)) return;
+        foreach (SendStream stream in _send.Values)
+        {
+            if (stream.Cache.Rtx is { } rtx && rtx.Ssrc == ssrc)
+            {
+                BinaryPrimitives.WriteUInt16BigEndian(rtpPacket.Slice(2), stream.Cache.TakeRtxSequence());
+                return;
+            }
+        }
     }
 
     /// <summary>
@@ -165,6 +199,7 @@ public sealed partial class RtpSession
         stream.LastRtpTimestamp = rtp.Timestamp;
         stream.LastSendTime = now;
         stream.Sent = true;
+        stream.LastSequence = rtp.SequenceNumber;
         stream.Cache.Store(rtpPacket);
     }
 

@@ -16,7 +16,7 @@ namespace Transport.Rtp.Streams;
 /// </remarks>
 public sealed class TransportCcSender
 {
-    private const byte Unknown = 0, Received = 1, Lost = 2;
+    private const byte Unknown = 0, Received = 1, Lost = 2, Unreported = 3;
     private const int Capacity = 8192;
     private const long Mask = Capacity - 1;
 
@@ -28,6 +28,8 @@ public sealed class TransportCcSender
     private readonly int[] _clusters = new int[Capacity];        // probe cluster of a slot (-1: none)
     private readonly long[] _cumulative = new long[Capacity];    // bytes numbered up to and including a slot
     private long _bytesNumbered, _highestReported = -1;
+    private long _expiredThrough = -1;                           // packets up to this number left the in-flight count unreported
+    private readonly long _firstNumber;
     private readonly PacketResult[] _results = new PacketResult[256];
     private int _resultCount;
     private readonly Queue<(long ArrivalMicros, int Size)> _arrivals = new();
@@ -42,7 +44,7 @@ public sealed class TransportCcSender
     /// <summary>Creates a sender whose first packet gets <paramref name="firstSequence"/>.</summary>
     public TransportCcSender(ushort firstSequence = 1)
     {
-        _next = firstSequence;
+        _next = _firstNumber = firstSequence;
         Array.Fill(_numbers, -1);
     }
 
@@ -53,17 +55,63 @@ public sealed class TransportCcSender
     public SendSideBandwidthEstimator? Estimator { get; set; }
 
     /// <summary>
-    /// Bytes numbered after the newest packet any feedback reported on (received or lost): what is in flight or not yet
-    /// reported, which the pacer's congestion window bounds.
+    /// Bytes numbered after the newest packet any feedback reported on (received or lost) and after the packets that
+    /// left the count unreported (<see cref="BytesInFlightAt"/>): what is in flight or not yet reported, which the
+    /// pacer's congestion window bounds. Without a time: as of the last call of <see cref="BytesInFlightAt"/>.
     /// </summary>
     public long BytesInFlight
     {
         get
         {
-            if (_highestReported < 0) return _bytesNumbered;
-            long slot = _highestReported & Mask;
-            return _numbers[slot] == _highestReported ? _bytesNumbered - _cumulative[slot] : 0;
+            long through = Math.Max(_highestReported, _expiredThrough);
+            if (through < _firstNumber) return _bytesNumbered;
+            long slot = through & Mask;
+            return _numbers[slot] == through ? _bytesNumbered - _cumulative[slot] : 0;
         }
+    }
+
+    /// <summary>
+    /// <see cref="BytesInFlight"/> at <paramref name="now"/>: a packet no feedback reported within
+    /// <see cref="InFlightTimeout"/> of its sending leaves the count (as libwebrtc's feedback adapter forgets what it
+    /// sent into a network that went away), so bytes sent into a partition or an outage of the feedback do not hold
+    /// the congestion window closed for good. A report that comes later still counts.
+    /// </summary>
+    public long BytesInFlightAt(TimeSpan now)
+    {
+        Expire(ToMicros(now));
+        return BytesInFlight;
+    }
+
+    /// <summary>
+    /// How long a packet counts as in flight without a report: twice the last <see cref="FeedbackDelay"/> (a round
+    /// trip and the receiver's wait), at least 1 s and at most 5 s.
+    /// </summary>
+    public TimeSpan InFlightTimeout => TimeSpan.FromTicks(Math.Clamp(2 * (FeedbackDelay?.Ticks ?? 0), TimeSpan.TicksPerSecond, 5 * TimeSpan.TicksPerSecond));
+
+    /// <summary>Packets that left the in-flight count because no feedback reported them within <see cref="InFlightTimeout"/>.</summary>
+    public long PacketsTimedOut { get; private set; }
+
+    /// <summary>
+    /// Packets no feedback reported although a later one reported newer packets: the message that covered them was
+    /// lost (our receiver, like libwebrtc's, reports a number once). They leave the in-flight count and are not counted
+    /// as lost media (a lost feedback message is not a lost packet); a late report of them still counts.
+    /// </summary>
+    public long PacketsUnreported { get; private set; }
+
+    private void Expire(long nowMicros)
+    {
+        long limit = nowMicros - InFlightTimeout.Ticks / 10;
+        long n = Math.Max(Math.Max(_highestReported, _expiredThrough) + 1, _firstNumber);
+        long start = n;
+        // Send times only grow with the number: the first packet young enough ends the walk (bounded by the ring).
+        for (int guard = 0; n < _next && guard < Capacity; n++, guard++)
+        {
+            long slot = n & Mask;
+            if (_numbers[slot] != n) continue;   // overwritten: long gone
+            if (_sentAt[slot] > limit) break;
+            if (_states[slot] == Unknown) PacketsTimedOut++;
+        }
+        if (n > start) _expiredThrough = n - 1;
     }
 
     /// <summary>Packets numbered.</summary>
@@ -140,6 +188,7 @@ public sealed class TransportCcSender
         FeedbackReceived++;
         LastFeedbackAt = now;
         long newestSent = long.MinValue;
+        long highestBefore = _highestReported;
         foreach (TransportCcPacketStatus s in statuses)
         {
             // The extended number closest below the next one to give.
@@ -153,6 +202,12 @@ public sealed class TransportCcSender
 
             byte state = _states[slot];
             if (n > _highestReported) _highestReported = n;
+            if (state == Unreported)
+            {
+                // Its report came after all (a feedback out of order): as if never skipped.
+                PacketsUnreported--;
+                state = _states[slot] = Unknown;
+            }
             if (s.Received)
             {
                 if (state == Received) continue;
@@ -186,9 +241,23 @@ public sealed class TransportCcSender
         }
 
         FlushResults(now);
+        MarkUnreported(highestBefore);
 
         if (newestSent != long.MinValue) FeedbackDelay = TimeSpan.FromMicroseconds(nowMicros - newestSent);
         Trim(nowMicros);
+    }
+
+    // Numbers below the newest reported that no feedback has reported: their message was lost.
+    private void MarkUnreported(long highestBefore)
+    {
+        long from = Math.Max(Math.Max(highestBefore + 1, _firstNumber), _highestReported - Capacity + 1);
+        for (long n = from; n < _highestReported; n++)
+        {
+            long slot = n & Mask;
+            if (_numbers[slot] != n || _states[slot] != Unknown) continue;
+            _states[slot] = Unreported;
+            PacketsUnreported++;
+        }
     }
 
     private void AddResult(long slot, long arrivalMicros, TimeSpan now)

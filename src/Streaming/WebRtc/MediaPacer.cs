@@ -18,13 +18,16 @@ internal enum PacedKind { Audio, Retransmission, Video, Padding }
 /// </summary>
 internal sealed class MediaPacer
 {
+    /// <summary>Retransmissions waiting beyond what the pacing rate sends in this time are dropped (counted).</summary>
+    private static readonly TimeSpan MaxRetransmissionQueueTime = TimeSpan.FromMilliseconds(250);
+
     /// <summary>The longest media may wait: beyond it the pacer drains faster than the pacing rate (libwebrtc: 2 s).</summary>
     private static readonly TimeSpan MaxQueueTime = TimeSpan.FromSeconds(2);
 
     private readonly MediaSendQueue _audio, _retransmissions, _video;
     private readonly TimeSpan _interval;
     private readonly double _dataShare;
-    private long _queuedBytes;
+    private long _queuedBytes, _retransmissionBytes;
     private double _budget, _dataBudget;               // bytes; may go one packet negative
     private TimeSpan _lastRefill, _lastDataRefill;
     private bool _refilled, _dataRefilled;
@@ -51,11 +54,20 @@ internal sealed class MediaPacer
     private static readonly TimeSpan CongestedKeepAlive = TimeSpan.FromMilliseconds(250);
     private TimeSpan _lastMediaSent;
 
-    /// <summary>Whether more is in flight than the estimator's congestion window: only audio leaves then.</summary>
-    public bool Congested => Estimator is { } e && Feedback is { } f && f.BytesInFlight > e.CongestionWindowBytes;
+    /// <summary>
+    /// Whether more is in flight at <paramref name="now"/> than the estimator's congestion window: only audio (and a
+    /// packet per <see cref="CongestedKeepAlive"/>) leaves then. What no feedback reported within the feedback's
+    /// timeout no longer counts (<see cref="Transport.Rtp.Streams.TransportCcSender.BytesInFlightAt"/>), so the window
+    /// cannot stay closed after an outage.
+    /// </summary>
+    public bool Congested(TimeSpan now) => Estimator is { } e && Feedback is { } f && f.BytesInFlightAt(now) > e.CongestionWindowBytes;
 
     /// <summary>Times a packet waited because the congestion window was full (counted once per poll that found it so).</summary>
     public long CongestedPolls { get; private set; }
+
+    /// <summary>The pacer's state in a line (diagnostics).</summary>
+    internal string Describe() =>
+        $"budget {_budget:0} probing {_probing} audio {_audio.Count} rtx {_retransmissions.Count} ({_retransmissionBytes} B) video {_video.Count} inflight {Feedback?.BytesInFlight} dropped-rtx {RetransmissionsDropped}";
 
     /// <summary>Packets waiting.</summary>
     public int Count => _audio.Count + _retransmissions.Count + _video.Count;
@@ -96,7 +108,12 @@ internal sealed class MediaPacer
         return _retransmissions.Count == 0 && _budget > 0;
     }
 
-    /// <summary>Keeps a retransmission (plain RTP) until the budget lets it go; false (counted) when its ring is full.</summary>
+    /// <summary>
+    /// Keeps a retransmission (plain RTP) until the budget lets it go; false (counted) when its ring is full or holds
+    /// what the pacing rate sends in <see cref="MaxRetransmissionQueueTime"/>: retransmissions go ahead of video, and
+    /// a backlog of them (after a partition the receiver asks for everything it missed) would hold new video back for
+    /// seconds to repair frames long past (libwebrtc keeps packets for resending about a second).
+    /// </summary>
     public bool TryQueueRetransmission(ReadOnlySpan<byte> packet)
     {
         // The receiver repeats its NACK while our answer waits here (congested): the copy already waiting will do.
@@ -105,7 +122,8 @@ internal sealed class MediaPacer
             RetransmissionsCoalesced++;
             return true;
         }
-        if (!_retransmissions.TryReserve(out var slot) || packet.Length > slot.Length)
+        if (Estimator is { } e && _retransmissions.Count > 0 && _retransmissionBytes * 8 > e.PacingBitrate * MaxRetransmissionQueueTime.TotalSeconds
+            || !_retransmissions.TryReserve(out var slot) || packet.Length > slot.Length)
         {
             RetransmissionsDropped++;
             return false;
@@ -113,6 +131,7 @@ internal sealed class MediaPacer
         packet.CopyTo(slot);
         _retransmissions.Commit(packet.Length);
         _queuedBytes += packet.Length;
+        _retransmissionBytes += packet.Length;
         return true;
     }
 
@@ -142,13 +161,17 @@ internal sealed class MediaPacer
         // and it counts against the budget.
         if (TryDequeue(_audio, destination, ref written)) return true;
         if (_budget <= 0) return false;
-        if (Congested && now - _lastMediaSent < CongestedKeepAlive)
+        if (Congested(now) && now - _lastMediaSent < CongestedKeepAlive)
         {
             CongestedPolls++;
             return false;
         }
         _lastMediaSent = now;
-        if (TryDequeue(_retransmissions, destination, ref written, PacedKind.Retransmission, ref kind)) return true;
+        if (TryDequeue(_retransmissions, destination, ref written, PacedKind.Retransmission, ref kind))
+        {
+            _retransmissionBytes = _retransmissions.Count == 0 ? 0 : Math.Max(0, _retransmissionBytes - written);
+            return true;
+        }
         if (TryDequeue(_video, destination, ref written, PacedKind.Video, ref kind)) return true;
         if (!_probing) return false;
         kind = PacedKind.Padding;
@@ -184,7 +207,9 @@ internal sealed class MediaPacer
     public void OnSent(int bytes)
     {
         if (Estimator is null) return;
-        _budget -= bytes;
+        // A debt of at most half a second at the rate (libwebrtc's interval budget): audio, which goes whatever the
+        // budget, cannot hold the pacer closed for longer.
+        _budget = Math.Max(_budget - bytes, -Rate() * 0.5 / 8);
         if (!_probing) return;
         _probeBytes += bytes;
         _probePackets++;
@@ -219,8 +244,12 @@ internal sealed class MediaPacer
         _lastRefill = now;
     }
 
-    /// <summary>When the pacer next has something to let out (null: nothing waits).</summary>
-    public TimeSpan? NextSendTime(TimeSpan now)
+    /// <summary>
+    /// When the pacer next has something to let out (null: nothing waits). <paramref name="dataCanGo"/>: whether the
+    /// owner can pump SCTP now (its association and DTLS are up); a data budget held back counts only then, or the
+    /// owner, which no longer asks <see cref="DataMayGo"/> after a close, would be woken at one instant for ever.
+    /// </summary>
+    public TimeSpan? NextSendTime(TimeSpan now, bool dataCanGo = true)
     {
         TimeSpan? media = null;
         if (_audio.Count > 0) media = now;
@@ -234,14 +263,14 @@ internal sealed class MediaPacer
                 var repay = TimeSpan.FromSeconds(-_budget * 8 / Rate()) + TimeSpan.FromTicks(1);
                 repaid = _lastRefill + (repay > _interval ? repay : _interval);
             }
-            if (Congested)
+            if (Congested(now))
             {
                 var keepAlive = _lastMediaSent + CongestedKeepAlive;
                 media = repaid is { } r && r > keepAlive ? r : keepAlive;
             }
             else media = repaid ?? now;
         }
-        if (DataHeld && Estimator is not null)
+        if (DataHeld && Estimator is not null && dataCanGo)
         {
             var data = _lastDataRefill + _interval;
             if (media is null || data < media) media = data;

@@ -332,11 +332,10 @@ public sealed record MediaOptions
     /// <summary>
     /// Send-side congestion control: with transport-cc negotiated, a bandwidth estimator reads the peer's
     /// feedback and a pacer lets our media out at a multiple of its target (start, minimum and maximum rates, pacing,
-    /// data channel share; see docs/rtp.md). Null (the default for now): no estimate, media leaves as the application
-    /// sends it. Opt-in until a problem the chaos suite found is fixed: after a partition the controller can refuse
-    /// every video frame for the rest of a session (README, "Not done yet").
+    /// data channel share; see docs/rtp.md). On by default (a default <c>CongestionControlOptions</c>); null turns it
+    /// off: no estimate, no pacing, media leaves as the application sends it.
     /// </summary>
-    public Transport.Rtp.Congestion.CongestionControlOptions? Congestion { get; init; }
+    public Transport.Rtp.Congestion.CongestionControlOptions? Congestion { get; init; } = new();
     /// <summary>Mean RTCP report interval (RFC 3550 6.2; randomized 0.5-1.5x). Default 1 s.</summary>
     public TimeSpan ReportInterval { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>RTCP CNAME (RFC 7022); null makes a random one.</summary>

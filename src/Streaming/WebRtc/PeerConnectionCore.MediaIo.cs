@@ -268,6 +268,9 @@ public sealed partial class PeerConnectionCore
             }
             else
             {
+                // Numbered on its RTX stream as it leaves: the session built it when the NACK came, and the
+                // retransmissions and padding the pacer let out since took newer numbers (SRTP replay window).
+                _rtp!.RenumberRtx(destination[..written]);
                 _rtp!.OnRetransmissionSent(destination[..written], _now);
                 if (!TryFinishRtp(destination, written, -1, out n)) { written = 0; return false; }
                 _pacer?.OnSent(n);
@@ -315,7 +318,7 @@ public sealed partial class PeerConnectionCore
     private TimeSpan? MediaTimeout()
     {
         if (_sendQueue is { Count: > 0 }) return _now;
-        var paced = _srtp is not null ? _pacer?.NextSendTime(_now) : null;
+        var paced = _srtp is not null ? _pacer?.NextSendTime(_now, _sctp is not null && _dtls is { State: Transport.Dtls.DtlsState.Connected }) : null;
         if (!MediaRunning) return paced;
         foreach (var t in _remoteTracks)
             if (t.PliPending) return _now;

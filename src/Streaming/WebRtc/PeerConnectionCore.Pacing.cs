@@ -88,7 +88,11 @@ public sealed partial class PeerConnectionCore
                 if (length <= 0) { pacer.AbandonProbe(); continue; }
             }
             var cluster = pacer.ProbeCluster;
-            if (kind == PacedKind.Retransmission) _rtp?.OnRetransmissionSent(destination[..length], _now);   // read before SRTP
+            if (kind == PacedKind.Retransmission)
+            {
+                _rtp?.RenumberRtx(destination[..length]);   // in the order it leaves, after the padding and retransmissions that went before it
+                _rtp?.OnRetransmissionSent(destination[..length], _now);   // read before SRTP
+            }
             if (!TryFinishRtp(destination, length, cluster, out written)) continue;
             pacer.OnSent(written);
             if (kind == PacedKind.Retransmission) CountRetransmission(destination);
@@ -115,9 +119,18 @@ public sealed partial class PeerConnectionCore
         if (_localBySsrc.TryGetValue(ssrc, out var local)) local.Retransmissions++;
     }
 
-    /// <summary>A retransmission that came out of the RTP session while the pacer holds it back: queued (plain).</summary>
-    private bool HoldRetransmission(ReadOnlySpan<byte> plain) =>
-        _pacer is { Estimator: not null } pacer && !pacer.RetransmissionMayGo(_now) && pacer.TryQueueRetransmission(plain);
+    /// <summary>
+    /// A retransmission that came out of the RTP session while the pacer holds it back: queued (plain), or dropped
+    /// (counted in <see cref="MediaPacer.RetransmissionsDropped"/>) when the pacer holds enough of them already. It
+    /// never goes around the pacer: after a partition the receiver asks for everything it missed at once, and what
+    /// did not fit used to leave unpaced, a debt that held the pacer closed for seconds.
+    /// </summary>
+    private bool HoldRetransmission(ReadOnlySpan<byte> plain)
+    {
+        if (_pacer is not { Estimator: not null } pacer || pacer.RetransmissionMayGo(_now)) return false;
+        pacer.TryQueueRetransmission(plain);
+        return true;
+    }
 
     // Padding for a probe (RFC 3550 5.1 P bit, on the RTX stream of a video track as libwebrtc sends it, RFC 4588):
     // 255 bytes of padding after our header, numbered like media so the feedback reports it.

@@ -34,6 +34,43 @@ public class TransportCcSenderTests
     }
 
     [Fact]
+    public void PacketsNoFeedbackReportsLeaveTheInFlightCountAfterTheTimeout()
+    {
+        var s = new TransportCcSender(firstSequence: 1);
+        for (int i = 0; i < 10; i++) s.Number(1000, Ms(10 * i));      // 1-10, sent at 0-90 ms
+        Assert.Equal(10_000, s.BytesInFlightAt(Ms(100)));
+        s.OnFeedback([Got(1, 20_000), Got(2, 30_000)], 0, Ms(100));
+        Assert.Equal(TimeSpan.FromSeconds(1), s.InFlightTimeout);     // twice a 90 ms feedback delay, at least 1 s
+        Assert.Equal(8_000, s.BytesInFlightAt(Ms(100)));
+        // A partition: no feedback any more. Each packet leaves the count 1 s after it was sent, not never.
+        Assert.Equal(8_000, s.BytesInFlightAt(Ms(1019)));            // 3 left at 20 ms
+        Assert.Equal(4_000, s.BytesInFlightAt(Ms(1050)));            // 3-6 (20-50 ms) timed out
+        Assert.Equal(0, s.BytesInFlightAt(Ms(2000)));
+        Assert.Equal(8, s.PacketsTimedOut);
+        // A late report still counts.
+        s.OnFeedback([Got(10, 2_000_000)], 1, Ms(2100));
+        Assert.Equal(3, s.PacketsReceived);
+        Assert.Equal(0, s.BytesInFlightAt(Ms(2100)));
+    }
+
+    [Fact]
+    public void PacketsALostFeedbackCoveredAreUnreportedNotLostAndAReportLaterStillCounts()
+    {
+        var s = new TransportCcSender(firstSequence: 1);
+        for (int i = 0; i < 5; i++) s.Number(1000, Ms(10 * i));
+        s.OnFeedback([Got(1, 1_000)], 0, Ms(60));
+        s.OnFeedback([Got(4, 31_000), Got(5, 41_000)], 2, Ms(100));  // feedback 1, on 2 and 3, was lost
+        Assert.Equal(2, s.PacketsUnreported);
+        Assert.Equal(0, s.PacketsLost);
+        Assert.Equal(0, s.LossFraction);
+        Assert.Equal(0, s.BytesInFlight);
+        s.OnFeedback([Got(2, 11_000), Lost(3)], 1, Ms(110));          // it came after all, out of order
+        Assert.Equal(0, s.PacketsUnreported);
+        Assert.Equal(4, s.PacketsReceived);
+        Assert.Equal(1, s.PacketsLost);
+    }
+
+    [Fact]
     public void APacketReportedLostThenReceivedCountsAsReceived()
     {
         var s = new TransportCcSender(firstSequence: 10);
