@@ -66,8 +66,12 @@ public static class SetupTimeRun
     private const int NegotiatedId = 1;
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
+    // --only=TEXT: the variants whose name contains TEXT; --milestones: print our side's milestones of each Chromium run.
+    private static bool _milestones;
+
     public static async Task<int> RunAsync(string[] args)
     {
+        _milestones = args.Contains("--milestones");
         var numbers = args.Skip(1).Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
         var runs = numbers.Length > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 10;
         var delayMs = numbers.Length > 1 ? int.Parse(numbers[1], CultureInfo.InvariantCulture) : 25;
@@ -101,7 +105,9 @@ public static class SetupTimeRun
         await using var dB = new UdpDriver();
         link.A.CreateInside(() => dA.Bind(new IPEndPoint(IPAddress.Parse(DelayedLink.AddressA), 0)));
         link.B.CreateInside(() => dB.Bind(new IPEndPoint(IPAddress.Parse(DelayedLink.AddressB), 0)));
-        foreach (var v in Variants)
+        var only = args.FirstOrDefault(a => a.StartsWith("--only=", StringComparison.Ordinal))?["--only=".Length..];
+        var variants = only is null ? Variants : Variants.Where(v => v.Name.Contains(only, StringComparison.Ordinal)).ToArray();
+        foreach (var v in variants)
         {
             await OursOnceAsync(dA, dB, certificate, v);   // warm-up, not counted
             var times = new List<double>();
@@ -117,7 +123,7 @@ public static class SetupTimeRun
         }
         if (!args.Contains("--no-chromium"))
         {
-            foreach (var v in Variants)
+            foreach (var v in variants)
             {
                 var times = new List<double>();
                 try { times = await ChromiumRunsAsync(link, dA, certificate, v, runs); }
@@ -127,7 +133,7 @@ public static class SetupTimeRun
                 }
                 Row($"Chromium 156 -> ours{(v.ChromiumFieldTrials is null ? "" : " (" + v.ChromiumFieldTrials.TrimEnd('/') + ")")}", v.Name, times);
             }
-            foreach (var v in Variants)
+            foreach (var v in variants)
             {
                 var times = new List<double>();
                 try { times = await ChromiumAnswersRunsAsync(link, dA, certificate, v, runs); }
@@ -155,9 +161,19 @@ public static class SetupTimeRun
     private static Task<bool> EchoOnceAsync(PeerConnection b, CancellationToken token) => Task.Run(async () =>
     {
         var sped = false;
+        var log = new List<string>();
+        TimeSpan? offerAt = null;
         await foreach (var e in b.Events.ReadAllAsync(token))
         {
             sped |= CompletedBySped(e);
+            if (_milestones && e is ConnectionMilestoneReached milestone)
+            {
+                offerAt ??= milestone.At - milestone.SinceOffer;
+                log.Add(string.Create(CultureInfo.InvariantCulture, $"{milestone.Milestone} {milestone.SinceOffer.TotalMilliseconds:0.0}"));
+                if (milestone.Milestone == ConnectionMilestone.DtlsConnected) log.Add("(" + milestone.Detail + ")");
+            }
+            if (_milestones && e is DataChannelMessageReceived received && offerAt is { } o)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ours (ms after the offer reached us): {string.Join(", ", log)}, message {(received.At - o).TotalMilliseconds:0.0}"));
             if (e is DataChannelMessageReceived m) { await b.SendAsync(m.Channel, m.Data, m.IsBinary, token); return sped; }
         }
         return sped;

@@ -303,4 +303,24 @@ public sealed class WarpRoundTripTests(ITestOutputHelper output)
             }
         }
     }
+
+    [Fact]
+    public void TheFirstDataThatOvertakesTheClientsFinishedWaitsForItNotForSctp()
+    {
+        // Every copy of the offerer's DTLS 1.3 Finished that leaves with its first DATA (in a response, in the
+        // nominating check, and directly) is lost: the DATA reaches the answerer before any Finished. The DTLS server
+        // keeps it until the Finished's retransmission completes the handshake, and delivers it then: 4.5 RTT. Before,
+        // the server dropped it and the message waited for SCTP's T3-rtx, and the client's Finished itself waited for
+        // ICE's check retransmission (500 ms) since DTLS's timer resumed without a round trip: 11.5 RTT.
+        var v = ByName("sped+snap+negotiated");
+        var r = Run(v, DtlsVersion.Dtls13, (link, a, _) => link.AddFilter(LinkEnd.A,
+            d => a.Core.Dtls is { State: DtlsState.Connected } && d.Length > 400 && (d.Span[0] < 2 || (d.Span[0] & 0xE0) == 0x20),
+            n => n <= 3 ? FilterAction.Drop : FilterAction.Pass));
+        Report("every copy of the client's Finished lost once", r);
+        Assert.Equal(3, r.Link.Dropped);
+        Assert.Equal(0, r.B.Dtls!.Counters.DroppedFor(DtlsDropReason.UnexpectedInState));
+        Assert.Equal(0, r.A.Sctp!.Counters.T3Expirations);
+        Assert.Equal(1, r.A.Dtls!.Counters.Retransmissions);
+        Assert.True(r.DeliveredRtt <= 4.5, $"message at {r.DeliveredRtt} RTT");
+    }
 }
