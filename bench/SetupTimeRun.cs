@@ -29,7 +29,7 @@ namespace Transport.Bench;
 /// <item>node-datachannel <-> node-datachannel (libdatachannel 0.33.4, which has neither SNAP nor SPED) as the reference: one node
 /// process per namespace, signaling relayed through this process's pipes (about a millisecond).</item>
 /// </list>
-/// Needs root. <c>dotnet run -c Release --project bench -- setup-time [runs=10] [delay-ms=25] [--no-chromium] [--no-node]</c>
+/// Needs root. <c>dotnet run -c Release --project bench -- setup-time [runs=10] [delay-ms=25] [--no-chromium] [--no-node] [--only=TEXT] [--milestones]</c>
 /// </summary>
 [SupportedOSPlatform("linux")]
 public static class SetupTimeRun
