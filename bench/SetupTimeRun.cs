@@ -26,33 +26,52 @@ namespace Transport.Bench;
 /// (between the page's local description and the answer applied), which ours <-> ours does not have either;</item>
 /// <item>ours -> Chromium: ours in A offers, Chromium answers and echoes; less the signaling hop (offer made -> answer
 /// back, Chromium's gathering wait included);</item>
-/// <item>node-datachannel <-> node-datachannel (libdatachannel 0.33.4, which has no SNAP) as the reference: one node
+/// <item>node-datachannel <-> node-datachannel (libdatachannel 0.33.4, which has neither SNAP nor SPED) as the reference: one node
 /// process per namespace, signaling relayed through this process's pipes (about a millisecond).</item>
 /// </list>
-/// Needs root. <c>dotnet run -c Release --project bench -- setup-time [runs=10] [delay-ms=25] [--no-chromium] [--no-node]</c>
+/// Needs root. <c>dotnet run -c Release --project bench -- setup-time [runs=10] [delay-ms=25] [--no-chromium] [--no-node] [--only=TEXT] [--milestones]</c>
 /// </summary>
 [SupportedOSPlatform("linux")]
 public static class SetupTimeRun
 {
     /// <summary>
-    /// One way of setting up: the options both of our sides use, whether the channel is negotiated (no DCEP), and the
-    /// Chromium field trials that turn the same features on there. SPED (branch 'sped') is one more line here:
-    /// <c>new("SPED + SNAP + negotiated", o => o with { Sped = true, Snap = true }, true, "WebRTC-IceHandshakeDtls/Enabled/WebRTC-Sctp-Snap/Enabled/")</c>.
+    /// One way of setting up: SPED and SNAP on our sides (both are on by default, so each variant says both), whether
+    /// the channel is negotiated (no DCEP), and the Chromium field trials that turn the same features on there.
     /// </summary>
-    public sealed record Variant(string Name, Func<PeerConnectionOptions, PeerConnectionOptions> Configure, bool Negotiated, string? ChromiumFieldTrials);
+    public sealed record Variant(string Name, bool Sped, bool Snap, bool Negotiated, string? ChromiumFieldTrials)
+    {
+        public PeerConnectionOptions Configure(PeerConnectionOptions o) => o with { Sped = Sped, Snap = Snap };
+    }
+
+    private const string SnapTrial = "WebRTC-Sctp-Snap/Enabled/";
+    private const string SpedSnapTrials = "WebRTC-IceHandshakeDtls/Enabled/WebRTC-Sctp-Snap/Enabled/";
 
     public static readonly Variant[] Variants =
     [
-        new("normal (SCTP handshake, DCEP)", o => o with { Snap = false }, false, null),
-        new("SNAP, DCEP", o => o with { Snap = true }, false, "WebRTC-Sctp-Snap/Enabled/"),
-        new("SNAP + negotiated channel", o => o with { Snap = true }, true, "WebRTC-Sctp-Snap/Enabled/"),
+        new("normal (SCTP handshake, DCEP)", false, false, false, null),
+        new("SNAP, DCEP", false, true, false, SnapTrial),
+        new("SNAP + negotiated channel", false, true, true, SnapTrial),
+        new("SPED + SNAP, DCEP", true, true, false, SpedSnapTrials),
+        new("SPED + SNAP + negotiated channel", true, true, true, SpedSnapTrials),
     ];
+
+    // Whether our side's DTLS completed in the checks (the DtlsConnected milestone names SPED's state then).
+    private static bool CompletedBySped(PeerConnectionEvent e) =>
+        e is ConnectionMilestoneReached { Milestone: ConnectionMilestone.DtlsConnected } m
+        && (m.Detail.Contains("SPED pending", StringComparison.Ordinal) || m.Detail.Contains("SPED complete", StringComparison.Ordinal));
+
+    // Per row: in how many counted runs our side's handshake came in the checks (SPED variants only).
+    private static readonly List<string> SpedNotes = new();
 
     private const int NegotiatedId = 1;
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
+    // --only=TEXT: the variants whose name contains TEXT; --milestones: print our side's milestones of each Chromium run.
+    private static bool _milestones;
+
     public static async Task<int> RunAsync(string[] args)
     {
+        _milestones = args.Contains("--milestones");
         var numbers = args.Skip(1).Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
         var runs = numbers.Length > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 10;
         var delayMs = numbers.Length > 1 ? int.Parse(numbers[1], CultureInfo.InvariantCulture) : 25;
@@ -86,16 +105,25 @@ public static class SetupTimeRun
         await using var dB = new UdpDriver();
         link.A.CreateInside(() => dA.Bind(new IPEndPoint(IPAddress.Parse(DelayedLink.AddressA), 0)));
         link.B.CreateInside(() => dB.Bind(new IPEndPoint(IPAddress.Parse(DelayedLink.AddressB), 0)));
-        foreach (var v in Variants)
+        var only = args.FirstOrDefault(a => a.StartsWith("--only=", StringComparison.Ordinal))?["--only=".Length..];
+        var variants = only is null ? Variants : Variants.Where(v => v.Name.Contains(only, StringComparison.Ordinal)).ToArray();
+        foreach (var v in variants)
         {
             await OursOnceAsync(dA, dB, certificate, v);   // warm-up, not counted
             var times = new List<double>();
-            for (var i = 0; i < runs; i++) times.Add(await OursOnceAsync(dA, dB, certificate, v));
+            var sped = 0;
+            for (var i = 0; i < runs; i++)
+            {
+                var (ms, bySped) = await OursOnceAsync(dA, dB, certificate, v);
+                times.Add(ms);
+                if (bySped) sped++;
+            }
             Row("ours <-> ours", v.Name, times);
+            if (v.Sped) SpedNotes.Add($"ours <-> ours, {v.Name}: DTLS completed in the checks (SPED) in {sped} of {runs} runs");
         }
         if (!args.Contains("--no-chromium"))
         {
-            foreach (var v in Variants)
+            foreach (var v in variants)
             {
                 var times = new List<double>();
                 try { times = await ChromiumRunsAsync(link, dA, certificate, v, runs); }
@@ -105,7 +133,7 @@ public static class SetupTimeRun
                 }
                 Row($"Chromium 156 -> ours{(v.ChromiumFieldTrials is null ? "" : " (" + v.ChromiumFieldTrials.TrimEnd('/') + ")")}", v.Name, times);
             }
-            foreach (var v in Variants)
+            foreach (var v in variants)
             {
                 var times = new List<double>();
                 try { times = await ChromiumAnswersRunsAsync(link, dA, certificate, v, runs); }
@@ -120,22 +148,39 @@ public static class SetupTimeRun
         {
             var times = NodeRuns(link, runs, out var note);
             if (note is not null) Console.WriteLine("node-datachannel: " + note);
-            Row("node-datachannel <-> node-datachannel", "normal (libdatachannel has no SNAP)", times);
+            Row("node-datachannel <-> node-datachannel", "normal (libdatachannel has no SNAP nor SPED)", times);
         }
+        foreach (var note in SpedNotes) Console.WriteLine(note);
         return 0;
     }
 
     private static PeerConnectionOptions Options(DtlsCertificate certificate, IceRole role, Variant v) =>
         v.Configure(new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = role } });
 
-    // The answerer's side: echoes every message on the channel it came on, once.
-    private static Task EchoOnceAsync(PeerConnection b, CancellationToken token) => Task.Run(async () =>
+    // The answerer's side: echoes every message on the channel it came on, once; true when its DTLS completed by SPED.
+    private static Task<bool> EchoOnceAsync(PeerConnection b, CancellationToken token) => Task.Run(async () =>
     {
+        var sped = false;
+        var log = new List<string>();
+        TimeSpan? offerAt = null;
         await foreach (var e in b.Events.ReadAllAsync(token))
-            if (e is DataChannelMessageReceived m) { await b.SendAsync(m.Channel, m.Data, m.IsBinary, token); return; }
+        {
+            sped |= CompletedBySped(e);
+            if (_milestones && e is ConnectionMilestoneReached milestone)
+            {
+                offerAt ??= milestone.At - milestone.SinceOffer;
+                log.Add(string.Create(CultureInfo.InvariantCulture, $"{milestone.Milestone} {milestone.SinceOffer.TotalMilliseconds:0.0}"));
+                if (milestone.Milestone == ConnectionMilestone.DtlsConnected) log.Add("(" + milestone.Detail + ")");
+            }
+            if (_milestones && e is DataChannelMessageReceived received && offerAt is { } o)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ours (ms after the offer reached us): {string.Join(", ", log)}, message {(received.At - o).TotalMilliseconds:0.0}"));
+            if (e is DataChannelMessageReceived m) { await b.SendAsync(m.Channel, m.Data, m.IsBinary, token); return sped; }
+        }
+        return sped;
     }, token);
 
-    private static async Task<double> OursOnceAsync(UdpDriver d1, UdpDriver d2, DtlsCertificate certificate, Variant v)
+    // Ms from the offer to the echo, and whether both sides' DTLS completed by SPED.
+    private static async Task<(double Ms, bool Sped)> OursOnceAsync(UdpDriver d1, UdpDriver d2, DtlsCertificate certificate, Variant v)
     {
         await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling, v));
         await using var b = new PeerConnection(d2, Options(certificate, IceRole.Controlled, v));
@@ -143,8 +188,13 @@ public static class SetupTimeRun
         var echo = EchoOnceAsync(b, cts.Token);
         var echoed = Task.Run(async () =>
         {
+            var sped = false;
             await foreach (var e in a.Events.ReadAllAsync(cts.Token))
-                if (e is DataChannelMessageReceived) return;
+            {
+                sped |= CompletedBySped(e);
+                if (e is DataChannelMessageReceived) return sped;
+            }
+            return sped;
         }, cts.Token);
         var channelOptions = v.Negotiated ? new DataChannelOptions { Negotiated = true, Id = NegotiatedId } : null;
         var clock = Stopwatch.StartNew();
@@ -155,11 +205,11 @@ public static class SetupTimeRun
         await a.SetRemoteDescriptionAsync(answer, cts.Token);
         var channel = await opened;
         await a.SendAsync(channel, "ping", cts.Token);
-        await echoed;
+        var spedA = await echoed;
         var ms = clock.Elapsed.TotalMilliseconds;
         await answererOpened;
-        await echo;
-        return ms;
+        var spedB = await echo;
+        return (ms, spedA && spedB);
     }
 
     // Chromium in B offers (t0 just before createOffer), sends "ping" when its channel opens and records the echo.
@@ -195,6 +245,7 @@ public static class SetupTimeRun
         await using var chromium = await HeadlessChromium.LaunchAsync(link.B, false, trials);
         var page = await chromium.Browser.NewPageAsync();
         var times = new List<double>();
+        var sped = 0;
         for (var i = 0; i < runs + 1; i++)   // the first is a warm-up, not counted
         {
             await using var ours = new PeerConnection(dA, Options(certificate, IceRole.Controlled, v));
@@ -204,13 +255,20 @@ public static class SetupTimeRun
             var offer = await page.EvaluateAsync<string>(OfferScript, new { negotiated = v.Negotiated, id = NegotiatedId });
             if (v.ChromiumFieldTrials?.Contains("Snap", StringComparison.Ordinal) == true && !offer.Contains("a=sctp-init:", StringComparison.Ordinal))
                 throw new InvalidOperationException("Chromium's offer has no a=sctp-init although the field trial is on");
+            if (v.Sped && !offer.Contains("sped", StringComparison.Ordinal))
+                throw new InvalidOperationException("Chromium's offer has no SPED ice-option although the field trial is on");
             var answer = await ours.CreateAnswerAsync(offer, cts.Token);
             var t = await page.EvaluateAsync<double[]>(AnswerScript, answer);
             if (t[3] < 0) throw new TimeoutException($"run {i}: no echo within 15 s");
-            await echo;
+            var bySped = await echo;
             // Offer created -> echo, less the signaling hop (local description set -> answer being applied).
-            if (i > 0) times.Add(t[3] - t[0] - (t[2] - t[1]));
+            if (i > 0)
+            {
+                times.Add(t[3] - t[0] - (t[2] - t[1]));
+                if (bySped) sped++;
+            }
         }
+        if (v.Sped) SpedNotes.Add($"Chromium -> ours, {v.Name}: our DTLS completed in the checks (SPED) in {sped} of {runs} runs");
         return times;
     }
 
@@ -238,14 +296,20 @@ public static class SetupTimeRun
         await using var chromium = await HeadlessChromium.LaunchAsync(link.B, false, trials);
         var page = await chromium.Browser.NewPageAsync();
         var times = new List<double>();
+        var sped = 0;
         for (var i = 0; i < runs + 1; i++)   // the first is a warm-up, not counted
         {
             await using var ours = new PeerConnection(dA, Options(certificate, IceRole.Controlling, v));
             using var cts = new CancellationTokenSource(Patience);
             var echoed = Task.Run(async () =>
             {
+                var bySped = false;
                 await foreach (var e in ours.Events.ReadAllAsync(cts.Token))
-                    if (e is DataChannelMessageReceived) return;
+                {
+                    bySped |= CompletedBySped(e);
+                    if (e is DataChannelMessageReceived) return bySped;
+                }
+                return bySped;
             }, cts.Token);
             var channelOptions = v.Negotiated ? new DataChannelOptions { Negotiated = true, Id = NegotiatedId } : null;
             var clock = Stopwatch.StartNew();
@@ -256,11 +320,18 @@ public static class SetupTimeRun
             var answered = clock.Elapsed.TotalMilliseconds;
             if (v.ChromiumFieldTrials?.Contains("Snap", StringComparison.Ordinal) == true && !answer.Contains("a=sctp-init:", StringComparison.Ordinal))
                 throw new InvalidOperationException("Chromium's answer has no a=sctp-init although the field trial is on");
+            if (v.Sped && !answer.Contains("sped", StringComparison.Ordinal))
+                throw new InvalidOperationException("Chromium's answer has no SPED ice-option although the field trial is on");
             await ours.SetRemoteDescriptionAsync(answer, cts.Token);
             await ours.SendAsync(await opened, "ping", cts.Token);
-            await echoed;
-            if (i > 0) times.Add(clock.Elapsed.TotalMilliseconds - (answered - offered));
+            var bySpedRun = await echoed;
+            if (i > 0)
+            {
+                times.Add(clock.Elapsed.TotalMilliseconds - (answered - offered));
+                if (bySpedRun) sped++;
+            }
         }
+        if (v.Sped) SpedNotes.Add($"ours -> Chromium, {v.Name}: our DTLS completed in the checks (SPED) in {sped} of {runs} runs");
         await page.EvaluateAsync("() => window.pc && window.pc.close()");
         return times;
     }

@@ -15,6 +15,16 @@ public sealed partial class DtlsConnection
     private readonly List<Dtls13RecordCipher> _retired13 = new();
     private Dtls13RecordCipher? _currentWrite13;
     private List<byte[]>? _early13;
+    // DTLS 1.3 server: the client's application data that came before its Finished (delivered once connected).
+    private List<byte[]>? _earlyApplicationData;
+
+    /// <summary>Delivers the application data kept while the handshake completed (after the DtlsConnected event).</summary>
+    private void DeliverEarlyApplicationData()
+    {
+        if (_earlyApplicationData is not { } early) return;
+        _earlyApplicationData = null;
+        foreach (var content in early) DeliverApplicationData(content);
+    }
     // Record numbers (epoch, sequence) of the peer's handshake records not yet acknowledged.
     private readonly List<(ulong Epoch, ulong Sequence)> _ackable = new();
     // Record numbers of each transmission of our current flight (RFC 9147 7: an ACK naming all of one copy ends it).
@@ -162,8 +172,18 @@ public sealed partial class DtlsConnection
                 HandleAck(content);
                 break;
             case DtlsContentType.ApplicationData:
-                // Application data only in epoch 3 and later, and only once connected.
-                if (State != DtlsState.Connected || cipher.Epoch < 3) { Counters.Drop(DtlsDropReason.UnexpectedInState); break; }
+                // Application data only in epoch 3 and later, and only once connected. A server may get the client's
+                // first data before the client's Finished (reordered, or the Finished's copy was lost: WebRTC with SNAP
+                // sends both in the same instant): a few such records are kept, bounded, and delivered when the
+                // Finished completes the handshake, never before (the Finished authenticates it).
+                if (cipher.Epoch < 3) { Counters.Drop(DtlsDropReason.UnexpectedInState); break; }
+                if (State != DtlsState.Connected)
+                {
+                    if (State == DtlsState.Handshaking && !IsClient && (_earlyApplicationData?.Count ?? 0) < MaxEarlyRecords)
+                        (_earlyApplicationData ??= new()).Add(content.ToArray());
+                    else Counters.Drop(DtlsDropReason.UnexpectedInState);
+                    break;
+                }
                 DeliverApplicationData(content);
                 break;
             default:

@@ -319,6 +319,8 @@ public sealed partial class DtlsConnection : IDisposable
             _handshakeDeadline = null;
         }
         if (evt is not null) _events.Enqueue(evt);
+        if (next is DtlsState.Connected) DeliverEarlyApplicationData();
+        else if (next is DtlsState.Closed or DtlsState.Failed) _earlyApplicationData = null;
     }
 
     private void BeginHandshake()

@@ -67,6 +67,31 @@ public sealed partial class SctpAssociation
     /// <summary>True when nothing is queued, in flight or waiting for acknowledgement.</summary>
     public bool IsIdle => _sendQueue.Count == 0 && _sending is null && _nextTsn - _cumAck == 1;
 
+    private TimeSpan? _pathRtt;
+
+    /// <summary>
+    /// A round trip measured on the same path before the association could measure one (the ICE check's, under DTLS):
+    /// until its own first measurement the association's RTO (T1-init and T3-rtx) is computed from it as from a first
+    /// measurement (RFC 9260 section 6.3.1 C2: SRTT + 4 RTTVAR with RTTVAR = R/2, so 3 R, within RTO.Min and RTO.Max)
+    /// instead of RTO.Initial (1 s). What it saves: a lost INIT, or a lost first DATA when SNAP skipped the handshake,
+    /// goes again after 3 R (at least RTO.Min, 200 ms), not 1 s. Ignored when not positive, or once the association
+    /// measured a round trip itself; <see cref="SmoothedRoundTripTime"/> stays the association's own.
+    /// </summary>
+    public void SeedRoundTripTime(TimeSpan rtt)
+    {
+        if (rtt <= TimeSpan.Zero || _srtt is not null) return;
+        _pathRtt = rtt;
+        if (State != SctpState.Closed && _t3Deadline is null && _rto == _o.RtoInitial) _rto = FirstRto();
+    }
+
+    // RTO before the association's own first measurement: RTO.Initial, or from the path's round trip when seeded.
+    private TimeSpan FirstRto()
+    {
+        if (_pathRtt is not { } r) return _o.RtoInitial;
+        var rto = r + 4 * (r / 2);
+        return rto < _o.RtoMin ? _o.RtoMin : rto > _o.RtoMax ? _o.RtoMax : rto;
+    }
+
     private bool IsEstablishedLike => State is SctpState.Established or SctpState.ShutdownPending or SctpState.ShutdownReceived;
 
     /// <summary>Starts the association actively: sends INIT (RFC 9260 section 5.1).</summary>
@@ -78,7 +103,7 @@ public sealed partial class SctpAssociation
         _myTag = RandomNonZero();
         _myInitialTsn = RandomUInt();
         _initRetransmits = 0;
-        _t1Rto = _o.RtoInitial;
+        _t1Rto = FirstRto();
         _sendInit = true;
         _t1Deadline = _now + _t1Rto;
         Transition(SctpState.CookieWait, "INIT sent");

@@ -327,9 +327,17 @@ public sealed partial class PeerConnectionCore
         finally { ArrayPool<byte>.Shared.Return(scratch); }
     }
 
+    // The round trip of the last check that validated a pair: the path's round trip before a pair is selected (ICE's
+    // RoundTripTime is the selected pair's), for SCTP's first retransmission timeout (StartSctp).
+    private TimeSpan? _validPairRtt;
+
     private void OnIceEvent(IceEvent e, TimeSpan now)
     {
-        if (e is IceValidPairEvent v) Reach(ConnectionMilestone.PairValid, now, ConnectionProgress.Pair(v.Local.Address, v.Remote.Address));
+        if (e is IceValidPairEvent v)
+        {
+            Reach(ConnectionMilestone.PairValid, now, ConnectionProgress.Pair(v.Local.Address, v.Remote.Address));
+            if (v.RoundTripTime is { } rtt) _validPairRtt = rtt;
+        }
         switch (e)
         {
             case IceSelectedPairChangedEvent p:

@@ -59,10 +59,14 @@ public sealed partial class PeerConnectionCore
 
     // When DTLS is up: with both INITs the association is ESTABLISHED at once, and channels created before it open now
     // (a negotiated one, with no DCEP, before the peer's first DATA can arrive); without, the DTLS client sends INIT.
+    // Either way its first retransmission timeout comes from ICE's round trip (SctpAssociation.SeedRoundTripTime).
     private void StartSctp(SctpAssociation sctp, TimeSpan now)
     {
         foreach (var (label, options) in _pendingChannels) sctp.CreateDataChannel(label, options, now);
         _pendingChannels.Clear();
+        // The checks measured the path's round trip: a lost first DATA (SNAP) or INIT goes again after about 3 RTT
+        // (RTO.Min 200 ms at least), not after RTO.Initial (1 s), which the association would wait without it.
+        if ((Ice.RoundTripTime ?? _validPairRtt) is { } rtt) sctp.SeedRoundTripTime(rtt);
         if (SnapInUse) sctp.StartWithPeerInit(_snapLocal!, _snapRemote!, now);
         else if (_dtlsClient == true) sctp.Connect(now);
     }

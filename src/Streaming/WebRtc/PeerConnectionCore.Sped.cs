@@ -123,16 +123,18 @@ public sealed partial class PeerConnectionCore
         {
             FeedEarlySped();
             if (_spedFlushed || !Ice.CanSendData) return;
-            // ICE can send: what SPED carries goes the normal path too, and DTLS's own timer takes over the resends.
+            // ICE can send: what SPED carries goes the normal path too, and DTLS's own timer takes over the resends,
+            // scaled by the round trip of the check that validated the pair (the selected pair's comes later): a lost
+            // client Finished goes again after 2 RTT, not after the 1 s of an unknown round trip, nor ICE's 500 ms.
             _spedFlushed = true;
             EnqueueSpedDirect(_sped.PendingDatagrams);
-            _dtls?.ResumeRetransmission(now, Ice.RoundTripTime);
+            _dtls?.ResumeRetransmission(now, Ice.RoundTripTime ?? _validPairRtt);
             return;
         }
         // Complete, or off (the peer lacks SPED or stopped carrying it): the normal path alone from now on.
         _spedEnded = true;
         if (_sped.State == SpedState.Off && !_spedFlushed) EnqueueSpedDirect(_sped.PendingDatagrams);
-        _dtls?.ResumeRetransmission(now, Ice.RoundTripTime);
+        _dtls?.ResumeRetransmission(now, Ice.RoundTripTime ?? _validPairRtt);
     }
 
     private bool TryPollSpedDirect(Span<byte> destination, out int written)
