@@ -12,7 +12,7 @@ namespace Transport.Streaming.WebRtc;
 /// A peer connection running on a <see cref="UdpDriver"/>: the async face of <see cref="PeerConnectionCore"/>.
 /// Every call runs on the connection's own logical thread; events arrive in order on <see cref="Events"/>.
 /// Sending when the connection is not connected throws <see cref="TransportNotConnectedException"/> naming the
-/// state and its reason (or <see cref="TrySend"/> returns it): never a silent drop. While Disconnected, messages
+/// state and its reason (or <see cref="TrySend(DataChannel, ReadOnlySpan{byte}, bool)"/> returns it): never a silent drop. While Disconnected, messages
 /// are queued (up to <see cref="PeerConnectionOptions.MaxBufferedAmount"/> per channel) and SCTP delivers them
 /// when connectivity returns.
 /// </summary>
@@ -42,6 +42,8 @@ public sealed partial class PeerConnection : IAsyncDisposable
         _core = new PeerConnectionCore(_options) { DefersReceiveRelease = true };
         _eventReader = new EventReader(this, _events.Reader);
         _release = new ReleaseWork(this);
+        // A disposed lease gives the connection a turn, which moves its buffer back into SCTP's pool and reopens the window.
+        if (_options.LeasedMessages) _core.LeaseReturned = WakeForLeases;
         foreach (var local in driver.LocalEndPoints) _core.AddHostCandidate(local);
         // ICE-TCP (RFC 6544): a passive TCP host candidate per listening socket of the driver (UdpDriverOptions.IceTcp).
         foreach (var local in driver.IceTcpEndPoints) _core.Ice.AddTcpHostCandidate(local);

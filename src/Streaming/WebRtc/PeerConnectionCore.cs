@@ -213,6 +213,19 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     /// <summary>The application read <paramref name="bytes"/> of data channel messages: the SCTP window reopens by as much.</summary>
     internal void ReleaseReceived(int bytes) => _sctp?.ReleaseReceived(bytes);
 
+    // Where leases (PeerConnectionOptions.LeasedMessages) give their buffers back from any thread; drained on every turn.
+    private readonly ReceiveBufferReturns _leaseReturns = new();
+
+    /// <summary>
+    /// Called from the thread that disposes the first <see cref="DataChannelMessageLease"/> after a turn of the core (any
+    /// thread): the owner should give the core a turn soon (<see cref="AfterInput"/>), which moves the returned buffers
+    /// into SCTP's pool and reopens the window by their bytes. Without it they are picked up on the next call anyway.
+    /// </summary>
+    public Action? LeaseReturned { get => _leaseReturns.Wake; set => _leaseReturns.Wake = value; }
+
+    /// <summary>Leases handed out by this connection and not yet disposed.</summary>
+    public long OutstandingLeases => _leaseReturns.Outstanding;
+
     /// <summary>Bytes of delivered data channel messages not yet read (0 before SCTP starts).</summary>
     public int UnreadBytes => _sctp?.UnreadBytes ?? 0;
 
