@@ -70,12 +70,17 @@ public static class PeerConnectionRun
         // Each measured transfer starts from a clean heap (as BenchmarkDotNet does before each iteration): the garbage
         // of the set-up runs (about 127 KB per handshake) is not collected on the throughput's time.
         // Warm-up, not counted: the send and receive paths reach their final (tier-1) code before the measured runs.
-        foreach (var size in new[] { 1024, 65536 }) await ThroughputAsync(d1, d2, certificate, size, Math.Min(megabytes, 16), quiet: true);
+        // Two ways to use the API: "pooled" is TrySend (one copy into a pooled buffer) and received messages as leases
+        // (PeerConnectionOptions.LeasedMessages, disposed by the reader); "copying" is SendAsync (a task per message) and
+        // DataChannelMessageReceived (a new array per message), the convenience API.
+        foreach (var pooled in new[] { true, false })
+        foreach (var size in new[] { 1024, 65536 }) await ThroughputAsync(d1, d2, certificate, size, Math.Min(megabytes, 16), pooled, quiet: true);
+        foreach (var pooled in new[] { true, false })
         foreach (var size in new[] { 1024, 65536 })
         {
-            var (mbps, allocated, messages) = await ThroughputAsync(d1, d2, certificate, size, megabytes);
+            var (mbps, allocated, messages) = await ThroughputAsync(d1, d2, certificate, size, megabytes, pooled);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"ours: {size} B messages, {messages} of them: {mbps:0.0} MB/s, {allocated:0} B allocated per message (both sides)"));
+                $"ours ({(pooled ? "TrySend + leases" : "SendAsync + copies")}): {size} B messages, {messages} of them: {mbps:0.0} MB/s, {allocated:0.0} B allocated per message (both sides)"));
         }
     }
 
@@ -95,7 +100,8 @@ public static class PeerConnectionRun
         return child.ExitCode == 0;
     }
 
-    private static PeerConnectionOptions Options(DtlsCertificate certificate, IceRole role) => new() { Certificate = certificate, Ice = new IceAgentOptions { Role = role } };
+    private static PeerConnectionOptions Options(DtlsCertificate certificate, IceRole role, bool leased = false) =>
+        new() { Certificate = certificate, Ice = new IceAgentOptions { Role = role }, LeasedMessages = leased };
 
     private static async Task<double> SetUpOnceAsync(UdpDriver d1, UdpDriver d2, DtlsCertificate certificate)
     {
@@ -141,10 +147,10 @@ public static class PeerConnectionRun
     }
 
     private static async Task<(double MegabytesPerSecond, double AllocatedPerMessage, int Messages)> ThroughputAsync(
-        UdpDriver d1, UdpDriver d2, DtlsCertificate certificate, int size, int megabytes, bool quiet = false)
+        UdpDriver d1, UdpDriver d2, DtlsCertificate certificate, int size, int megabytes, bool pooled, bool quiet = false)
     {
-        await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling));
-        await using var b = new PeerConnection(d2, Options(certificate, IceRole.Controlled));
+        await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling, pooled));
+        await using var b = new PeerConnection(d2, Options(certificate, IceRole.Controlled, pooled));
         var offer = await a.CreateOfferAsync();
         await a.SetRemoteDescriptionAsync(await b.CreateAnswerAsync(offer));
         var channel = await a.CreateDataChannelAsync("bulk").WaitAsync(Patience);
@@ -158,7 +164,16 @@ public static class PeerConnectionRun
             var count = 0;
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
             await foreach (var e in b.Events.ReadAllAsync(cts.Token))
+            {
                 if (e is DataChannelMessageReceived m && ++count > 0 && (bytes += m.Data.Length) >= (long)total * size) return bytes;
+                if (e is DataChannelMessageLease lease)
+                {
+                    bytes += lease.Length;
+                    count++;
+                    lease.Dispose();
+                    if (bytes >= (long)total * size) return bytes;
+                }
+            }
             throw new InvalidOperationException($"the events ended after {bytes} bytes");
         });
 
@@ -169,7 +184,15 @@ public static class PeerConnectionRun
         var (h1, h2) = (d1.Counters.Handoffs, d2.Counters.Handoffs);
         var clock = Stopwatch.StartNew();
         var pending = new Queue<Task>();
-        for (var i = 0; i < total; i++)
+        for (var i = 0; pooled && i < total; i++)
+        {
+            // The same flow control without a task per message: what waits in the channel and what is on its way to
+            // the connection's thread (under the driver's inbox of 1024 work items, so TrySend never waits for a slot).
+            while (channel.BufferedAmount + a.PendingSendBytes > 4 << 20 || a.PendingSends >= 768) await Task.Delay(1);
+            var result = a.TrySend(channel, payload);
+            if (!result.Accepted) throw result.ToException();
+        }
+        for (var i = 0; !pooled && i < total; i++)
         {
             // Flow control like a browser application's: at most 4 MiB waiting in the channel, and at most 4 MiB (or
             // 256 sends) queued on the connection's thread.
