@@ -186,9 +186,9 @@ public static class PeerConnectionRun
         var pending = new Queue<Task>();
         for (var i = 0; pooled && i < total; i++)
         {
-            // The same flow control without a task per message: what waits in the channel and what is on its way to
-            // the connection's thread (under the driver's inbox of 1024 work items, so TrySend never waits for a slot).
-            while (channel.BufferedAmount + a.PendingSendBytes > 4 << 20 || a.PendingSends >= 768) await Task.Delay(1);
+            // The same flow control without a task per message: what waits in the channel and what is on its way to the
+            // connection's thread (TrySend's messages go there in one work item however many they are).
+            while (channel.BufferedAmount + a.PendingSendBytes > 4 << 20) await Task.Delay(1);
             var result = a.TrySend(channel, payload);
             if (!result.Accepted) throw result.ToException();
         }

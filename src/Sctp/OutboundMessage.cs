@@ -29,12 +29,16 @@ internal sealed class OutboundMessage
     public bool Abandoned;
     public DataChannel? Channel;
 
+    // As many as a full send buffer of small messages (16 MiB of 1 KiB, PeerConnectionOptions.MaxBufferedAmount's
+    // default): beyond 1024 a bulk sender of small messages allocated one per message. The pool is dropped when idle.
+    private const int MaxPooled = 16384;
+
     public void Release(Stack<OutboundMessage> pool, BufferPool buffers, SctpCounters counters)
     {
         if (--References > 0) return;
         DropData(buffers, counters);
         Channel = null;
-        if (pool.Count < 1024) pool.Push(this);
+        if (pool.Count < MaxPooled) pool.Push(this);
     }
 
     /// <summary>Gives the bytes back: the pool's copy to the pool, the caller's memory to its owner (once).</summary>

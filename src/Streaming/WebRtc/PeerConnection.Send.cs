@@ -119,25 +119,56 @@ public sealed partial class PeerConnection
     // Bytes accepted by TrySend and not yet handed to their channel on the connection's thread, and how many messages.
     private long _pendingSendBytes;
     private int _pendingSends;
+    // TrySend's messages wait here for the connection's thread, which takes them all in one work item (SendDrain): one
+    // work slot however many messages are on their way, and no task or work item per message.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<PooledSend> _pooledSends = new();
+    private int _drainScheduled;
+    private SendDrain? _sendDrain;
 
     /// <summary>Bytes accepted by <see cref="TrySend(DataChannel, ReadOnlySpan{byte}, bool)"/> not yet queued on their channel (a snapshot).</summary>
     public long PendingSendBytes => Interlocked.Read(ref _pendingSendBytes);
 
-    /// <summary>Messages accepted by TrySend not yet queued on their channel (a snapshot): keep it under the driver's
-    /// <see cref="Io.UdpDriverOptions.InboxCapacity"/> and TrySend never waits for a work slot (waiting allocates).</summary>
+    /// <summary>Messages accepted by TrySend not yet queued on their channel (a snapshot).</summary>
     public int PendingSends => Volatile.Read(ref _pendingSends);
 
     private void PostPooled(PooledSend work)
     {
         Interlocked.Add(ref _pendingSendBytes, work.Length);
         Interlocked.Increment(ref _pendingSends);
-        var posted = _handle.PostAsync(work, CancellationToken.None);
-        if (!posted.IsCompleted) _ = AwaitPost(posted, work);
-        else if (!posted.Result) work.Abandon();
+        _pooledSends.Enqueue(work);
+        if (Interlocked.Exchange(ref _drainScheduled, 1) != 0) return;   // a drain is on its way and will take it
+        var drain = _sendDrain ??= new SendDrain(this);
+        var posted = _handle.PostAsync(drain, CancellationToken.None);
+        if (!posted.IsCompleted) _ = AwaitPost(posted, drain);
+        else if (!posted.Result) drain.Abandon();
 
-        static async Task AwaitPost(ValueTask<bool> posted, PooledSend work)
+        static async Task AwaitPost(ValueTask<bool> posted, SendDrain drain)
         {
-            if (!await posted.ConfigureAwait(false)) work.Abandon();
+            if (!await posted.ConfigureAwait(false)) drain.Abandon();
+        }
+    }
+
+    /// <summary>The connection's turn for every message TrySend queued.</summary>
+    private sealed class SendDrain(PeerConnection owner) : Io.IWorkItem
+    {
+        public void Run(TimeSpan now)
+        {
+            // Cleared first: a message queued from now on schedules another drain, one queued before is taken below.
+            Volatile.Write(ref owner._drainScheduled, 0);
+            while (owner._pooledSends.TryDequeue(out var work))
+            {
+                owner.RunPooledSend(work, now);
+                work.Complete();   // the queue's reference; SCTP holds its own until the peer acknowledged the message
+            }
+        }
+
+        public void Complete() { }
+
+        public void Abandon()
+        {
+            // The connection stopped: nothing queued will be sent (its state change says why).
+            Volatile.Write(ref owner._drainScheduled, 0);
+            while (owner._pooledSends.TryDequeue(out var work)) work.Abandon();
         }
     }
 

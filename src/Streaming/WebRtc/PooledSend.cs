@@ -1,16 +1,15 @@
 using System.Buffers;
 using Transport.Sctp;
-using Transport.Streaming.Io;
 
 namespace Transport.Streaming.WebRtc;
 
 /// <summary>
 /// One message of <see cref="PeerConnection.TrySend(DataChannel, ReadOnlySpan{byte}, bool)"/> on its way: the work item
-/// the connection's thread runs and then the owner of the bytes SCTP sends from (<see cref="IDisposable"/>), pooled with
-/// its buffer, so a steady stream allocates nothing. Two references: the actor's (until <see cref="Complete"/> or
+/// the connection's thread takes and then the owner of the bytes SCTP sends from (<see cref="IDisposable"/>), pooled with
+/// its buffer, so a steady stream allocates nothing. Two references: the send queue's (until <see cref="Complete"/> or
 /// <see cref="Abandon"/>) and SCTP's (until it disposes the owner, or the run gives it back when SCTP did not take it).
 /// </summary>
-internal sealed class PooledSend : IWorkItem, IDisposable
+internal sealed class PooledSend : IDisposable
 {
     private PeerConnection? _owner;
     private byte[]? _buffer;              // our pooled copy, or
@@ -48,8 +47,6 @@ internal sealed class PooledSend : IWorkItem, IDisposable
         Data = data;
         Volatile.Write(ref _references, 2);
     }
-
-    public void Run(TimeSpan now) => _owner!.RunPooledSend(this, now);
 
     public void Complete() => Release();
 
@@ -99,13 +96,13 @@ internal sealed class PooledSend : IWorkItem, IDisposable
 
 /// <summary>
 /// Thread-safe pool of send buffers in power-of-two size classes, shared by every connection (a message is copied on
-/// the caller's thread and freed on the connection's). Each class keeps at most 4 MiB (and at least 4 arrays), so the
+/// the caller's thread and freed on the connection's). Each class keeps at most 8 MiB (and at least 4 arrays), so the
 /// pool holds a bounded amount whatever the traffic was.
 /// </summary>
 internal static class SendBuffers
 {
     private const int MinClass = 6;             // 64 bytes
-    private const long BytesPerClass = 4 << 20;
+    private const long BytesPerClass = 8 << 20;
     private static readonly Stack<byte[]>[] Classes = Enumerable.Range(0, 31).Select(_ => new Stack<byte[]>()).ToArray();
 
     private static int ClassOf(int size) => Math.Max(MinClass, 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)Math.Max(1, size - 1)));
