@@ -169,7 +169,7 @@ public class DataChannelAllocationBenchmarks
         return 0;
     }
 
-    private sealed class AllocationTicks : System.Diagnostics.Tracing.EventListener
+    internal sealed class AllocationTicks : System.Diagnostics.Tracing.EventListener
     {
         private readonly Dictionary<string, long> _bytes = new();
 
@@ -192,7 +192,7 @@ public class DataChannelAllocationBenchmarks
             lock (_bytes)
             {
                 foreach (var (type, bytes) in _bytes.OrderByDescending(p => p.Value).Take(12))
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {mode} ticks: {bytes / 1024,8} KiB {type}"));
+                    if (mode != "warm-up") Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {mode} ticks: {bytes / 1024,8} KiB {type}"));
                 _bytes.Clear();
             }
         }

@@ -75,12 +75,16 @@ public static class PeerConnectionRun
         // DataChannelMessageReceived (a new array per message), the convenience API.
         foreach (var pooled in new[] { true, false })
         foreach (var size in new[] { 1024, 65536 }) await ThroughputAsync(d1, d2, certificate, size, Math.Min(megabytes, 16), pooled, quiet: true);
+        // --ticks: where the bytes go (the runtime's allocation ticks by type, per measured transfer).
+        using var ticks = Environment.GetCommandLineArgs().Contains("--ticks") ? new DataChannelAllocationBenchmarks.AllocationTicks() : null;
         foreach (var pooled in new[] { true, false })
         foreach (var size in new[] { 1024, 65536 })
         {
-            var (mbps, allocated, messages) = await ThroughputAsync(d1, d2, certificate, size, megabytes, pooled);
+            ticks?.Print("warm-up");
+            var (mbps, allocated, steady, messages) = await ThroughputAsync(d1, d2, certificate, size, megabytes, pooled);
+            ticks?.Print($"{size} B {(pooled ? "pooled" : "copying")}");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"ours ({(pooled ? "TrySend + leases" : "SendAsync + copies")}): {size} B messages, {messages} of them: {mbps:0.0} MB/s, {allocated:0.0} B allocated per message (both sides)"));
+                $"ours ({(pooled ? "TrySend + leases" : "SendAsync + copies")}): {size} B messages, {messages} of them: {mbps:0.0} MB/s, {allocated:0.0} B allocated per message (both sides; {steady:0.0} B in the last three quarters)"));
         }
     }
 
@@ -146,7 +150,7 @@ public static class PeerConnectionRun
         foreach (var line in log.OrderBy(l => l, StringComparer.Ordinal)) Console.WriteLine(line);
     }
 
-    private static async Task<(double MegabytesPerSecond, double AllocatedPerMessage, int Messages)> ThroughputAsync(
+    private static async Task<(double MegabytesPerSecond, double AllocatedPerMessage, double SteadyAllocatedPerMessage, int Messages)> ThroughputAsync(
         UdpDriver d1, UdpDriver d2, DtlsCertificate certificate, int size, int megabytes, bool pooled, bool quiet = false)
     {
         await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling, pooled));
@@ -158,6 +162,9 @@ public static class PeerConnectionRun
         var payload = new byte[size];
         Random.Shared.NextBytes(payload);
 
+        // The allocation of the last three quarters alone (steady state): the first quarter includes the warm-up of this new
+        // connection's pools (SCTP's receive buffers and message objects fill up to the window once per connection).
+        long quarterAllocated = 0, quarterCount = 0;
         var receiving = Task.Run(async () =>
         {
             long bytes = 0;
@@ -165,14 +172,16 @@ public static class PeerConnectionRun
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
             await foreach (var e in b.Events.ReadAllAsync(cts.Token))
             {
-                if (e is DataChannelMessageReceived m && ++count > 0 && (bytes += m.Data.Length) >= (long)total * size) return bytes;
-                if (e is DataChannelMessageLease lease)
+                if (e is DataChannelMessageReceived m) { count++; bytes += m.Data.Length; }
+                else if (e is DataChannelMessageLease lease)
                 {
                     bytes += lease.Length;
                     count++;
                     lease.Dispose();
-                    if (bytes >= (long)total * size) return bytes;
                 }
+                else continue;
+                if (count == total / 4) { quarterAllocated = GC.GetTotalAllocatedBytes(precise: true); quarterCount = count; }
+                if (bytes >= (long)total * size) return bytes;
             }
             throw new InvalidOperationException($"the events ended after {bytes} bytes");
         });
@@ -203,11 +212,13 @@ public static class PeerConnectionRun
         while (pending.Count > 0) await pending.Dequeue();
         var received = await receiving.WaitAsync(TimeSpan.FromSeconds(120));
         var seconds = clock.Elapsed.TotalSeconds;
-        var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated0;
+        var end = GC.GetTotalAllocatedBytes(precise: true);
+        var allocated = end - allocated0;
+        var steady = quarterCount > 0 ? (end - quarterAllocated) / (double)(total - quarterCount) : double.NaN;
         if (!quiet) Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {size} B: sender {d1.Counters.Sent - sent1} datagrams in {d1.Counters.SendCalls - calls1} send calls; receiver {d2.Counters.Received - received2} datagrams in {d2.Counters.ReceiveCalls - rcalls2} receive calls, " +
             $"{d2.Counters.Sent - sent2} datagrams back (SACKs) in {d2.Counters.SendCalls - calls2} send calls; pool hand-offs {d1.Counters.Handoffs - h1} sender, {d2.Counters.Handoffs - h2} receiver"));
-        return (received / seconds / 1e6, allocated / (double)total, total);
+        return (received / seconds / 1e6, allocated / (double)total, steady, total);
     }
 
     private static void RunNode(int runs, int megabytes)

@@ -320,13 +320,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
                 UpdateDrops();
                 break;
             case DataChannelOpened o:
-                TaskCompletionSource<DataChannel>? match = null;
-                lock (_waiting)
-                {
-                    var i = _waiting.FindIndex(w => w.Label == o.Channel.Label);
-                    if (i >= 0) { match = _waiting[i].Opened; _waiting.RemoveAt(i); }
-                }
-                match?.TrySetResult(o.Channel);
+                OnChannelOpened(o.Channel);
                 break;
             case RemoteTrackAdded t:
                 _remoteTracks.Writer.TryWrite(t.Track);
@@ -338,6 +332,19 @@ public sealed partial class PeerConnection : IAsyncDisposable
         LogProgress(e);
         _events.Writer.TryWrite(e);
         if (e is ConnectionStateChanged { State: ConnectionState.Closed or ConnectionState.Failed }) Complete();
+    }
+
+    // Its own method: a lambda capturing a variable of OnEvent's switch made the closure at every event's entry (one
+    // allocation per data channel message).
+    private void OnChannelOpened(DataChannel channel)
+    {
+        TaskCompletionSource<DataChannel>? match = null;
+        lock (_waiting)
+        {
+            var i = _waiting.FindIndex(w => w.Label == channel.Label);
+            if (i >= 0) { match = _waiting[i].Opened; _waiting.RemoveAt(i); }
+        }
+        match?.TrySetResult(channel);
     }
 
     /// <summary>Adapts the core to the driver and publishes its events after every input.</summary>
