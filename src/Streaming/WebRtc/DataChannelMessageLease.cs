@@ -133,7 +133,10 @@ public sealed record DataChannelMessageLease : PeerConnectionEvent, IMemoryOwner
 
 /// <summary>
 /// Where the leases of one connection give their buffers back, from any thread: the connection's thread moves them into
-/// SCTP's pool (and releases their unread bytes) on its next turn; the first return after a turn wakes it.
+/// SCTP's pool (and releases their unread bytes) on its next turn, which every datagram gives it. Only when the unread
+/// bytes returned since the last turn reach <see cref="WakeThreshold"/> (a quarter of the unread bound: less would not
+/// reopen the window enough for SCTP to advertise it) is the connection woken for them; a wake per lease cost a turn of
+/// the connection per message.
 /// </summary>
 internal sealed class ReceiveBufferReturns
 {
@@ -142,11 +145,14 @@ internal sealed class ReceiveBufferReturns
     private readonly Lock _gate = new();
     private readonly Stack<byte[]> _arrays = new();
     private long _unread;
-    private bool _signalled;
+    private bool _woken;
     private long _outstanding;
 
-    /// <summary>Called (outside the lock) by the first return after a drain: the owner schedules a turn of the connection.</summary>
+    /// <summary>Called (outside the lock) when the returned unread bytes reach <see cref="WakeThreshold"/>: the owner schedules a turn of the connection.</summary>
     public Action? Wake { get; set; }
+
+    /// <summary>Returned unread bytes that wake the connection (long.MaxValue: never, without backpressure).</summary>
+    public long WakeThreshold { get; set; } = long.MaxValue;
 
     /// <summary>Leases handed out and not yet disposed.</summary>
     public long Outstanding => Interlocked.Read(ref _outstanding);
@@ -161,8 +167,8 @@ internal sealed class ReceiveBufferReturns
         {
             if (_arrays.Count < MaxHeld) _arrays.Push(buffer);
             _unread += unread;
-            wake = !_signalled;
-            _signalled = true;
+            wake = !_woken && _unread >= WakeThreshold;
+            _woken |= wake;
         }
         if (wake) Wake?.Invoke();
     }
@@ -173,8 +179,7 @@ internal sealed class ReceiveBufferReturns
         long unread;
         lock (_gate)
         {
-            if (!_signalled) return;
-            _signalled = false;
+            _woken = false;
             unread = _unread;
             _unread = 0;
             while (_arrays.TryPop(out var a)) sctp?.ReturnReceiveBuffer(a);

@@ -238,7 +238,7 @@ public sealed partial class PeerConnectionCore
     /// <summary>Moves everything between the layers after any input (the house rule of DESIGN.md).</summary>
     private void Pump(TimeSpan now)
     {
-        _leaseReturns.Drain(_sctp);
+        _leaseReturnsField?.Drain(_sctp);
         while (Ice.TryPollEvent(out var e)) OnIceEvent(e, now);
         if (_dtls is not null)
         {
