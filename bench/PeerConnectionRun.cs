@@ -74,18 +74,18 @@ public static class PeerConnectionRun
         // (PeerConnectionOptions.LeasedMessages, disposed by the reader); "copying" is SendAsync (a task per message) and
         // DataChannelMessageReceived (a new array per message), the convenience API.
         foreach (var pooled in new[] { true, false })
-        foreach (var size in new[] { 1024, 65536 }) await ThroughputAsync(d1, d2, certificate, size, Math.Min(megabytes, 16), pooled, quiet: true);
+            foreach (var size in new[] { 1024, 65536 }) await ThroughputAsync(d1, d2, certificate, size, Math.Min(megabytes, 16), pooled, quiet: true);
         // --ticks: where the bytes go (the runtime's allocation ticks by type, per measured transfer).
         using var ticks = Environment.GetCommandLineArgs().Contains("--ticks") ? new DataChannelAllocationBenchmarks.AllocationTicks() : null;
         foreach (var pooled in new[] { true, false })
-        foreach (var size in new[] { 1024, 65536 })
-        {
-            ticks?.Print("warm-up");
-            var (mbps, allocated, steady, messages) = await ThroughputAsync(d1, d2, certificate, size, megabytes, pooled);
-            ticks?.Print($"{size} B {(pooled ? "pooled" : "copying")}");
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"ours ({(pooled ? "TrySend + leases" : "SendAsync + copies")}): {size} B messages, {messages} of them: {mbps:0.0} MB/s, {allocated:0.0} B allocated per message (both sides; {steady:0.0} B in the last three quarters)"));
-        }
+            foreach (var size in new[] { 1024, 65536 })
+            {
+                ticks?.Print("warm-up");
+                var (mbps, allocated, steady, messages) = await ThroughputAsync(d1, d2, certificate, size, megabytes, pooled);
+                ticks?.Print($"{size} B {(pooled ? "pooled" : "copying")}");
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"ours ({(pooled ? "TrySend + leases" : "SendAsync + copies")}): {size} B messages, {messages} of them: {mbps:0.0} MB/s, {allocated:0.0} B allocated per message (both sides; {steady:0.0} B in the last three quarters)"));
+            }
     }
 
     // Runs this verb again in a child process for one part (set-up or throughput) and relays its output.
