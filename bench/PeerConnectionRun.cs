@@ -153,8 +153,12 @@ public static class PeerConnectionRun
     private static async Task<(double MegabytesPerSecond, double AllocatedPerMessage, double SteadyAllocatedPerMessage, int Messages)> ThroughputAsync(
         UdpDriver d1, UdpDriver d2, DtlsCertificate certificate, int size, int megabytes, bool pooled, bool quiet = false)
     {
-        await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling, pooled));
-        await using var b = new PeerConnection(d2, Options(certificate, IceRole.Controlled, pooled));
+        // PC_SPLIT=send|receive (diagnostics): only that side of the pooled mode is pooled, the other copies.
+        var split = Environment.GetEnvironmentVariable("PC_SPLIT");
+        var pooledSend = pooled && split != "receive";
+        var pooledReceive = pooled && split != "send";
+        await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling, pooledReceive));
+        await using var b = new PeerConnection(d2, Options(certificate, IceRole.Controlled, pooledReceive));
         var offer = await a.CreateOfferAsync();
         await a.SetRemoteDescriptionAsync(await b.CreateAnswerAsync(offer));
         var channel = await a.CreateDataChannelAsync("bulk").WaitAsync(Patience);
@@ -193,7 +197,7 @@ public static class PeerConnectionRun
         var (h1, h2) = (d1.Counters.Handoffs, d2.Counters.Handoffs);
         var clock = Stopwatch.StartNew();
         var pending = new Queue<Task>();
-        for (var i = 0; pooled && i < total; i++)
+        for (var i = 0; pooledSend && i < total; i++)
         {
             // The same flow control without a task per message: what waits in the channel and what is on its way to the
             // connection's thread (TrySend's messages go there in one work item however many they are).
@@ -201,7 +205,7 @@ public static class PeerConnectionRun
             var result = a.TrySend(channel, payload);
             if (!result.Accepted) throw result.ToException();
         }
-        for (var i = 0; !pooled && i < total; i++)
+        for (var i = 0; !pooledSend && i < total; i++)
         {
             // Flow control like a browser application's: at most 4 MiB waiting in the channel, and at most 4 MiB (or
             // 256 sends) queued on the connection's thread.

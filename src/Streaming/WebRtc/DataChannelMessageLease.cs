@@ -98,33 +98,33 @@ public sealed record DataChannelMessageLease : PeerConnectionEvent, IMemoryOwner
 
     /// <summary>
     /// The lease objects, shared by every connection: FIFO (a disposed object is reused as late as possible, so a stale
-    /// reference most likely throws) and bounded (what is beyond the bound is left to the collector).
+    /// reference most likely throws), lock-free (the reader's thread returns while the connection's rents; a lock there
+    /// convoyed on a loaded machine) and bounded (what is beyond the bound is left to the collector).
     /// </summary>
     private static class LeasePool
     {
         private const int MaxRetained = 16384;
-        private static readonly Queue<DataChannelMessageLease> Free = new();
-        private static readonly Lock Gate = new();
+        private static readonly System.Collections.Concurrent.ConcurrentQueue<DataChannelMessageLease> Free = new();
+        private static int _count;
 
         public static DataChannelMessageLease Rent()
         {
-            lock (Gate)
+            // Keep a few in the pool before reusing any, so a reference kept just after Dispose still throws.
+            if (Volatile.Read(ref _count) > 16 && Free.TryDequeue(out var lease))
             {
-                // Keep a few in the pool before reusing any, so a reference kept just after Dispose still throws.
-                if (Free.Count > 16) return Free.Dequeue();
+                Interlocked.Decrement(ref _count);
+                return lease;
             }
             return new DataChannelMessageLease();
         }
 
         public static void Return(DataChannelMessageLease lease)
         {
-            lock (Gate)
-            {
-                if (Free.Count < MaxRetained) Free.Enqueue(lease);
-            }
+            if (Interlocked.Increment(ref _count) > MaxRetained) { Interlocked.Decrement(ref _count); return; }
+            Free.Enqueue(lease);
         }
 
-        public static int Count { get { lock (Gate) return Free.Count; } }
+        public static int Count => Volatile.Read(ref _count);
     }
 
     /// <summary>Lease objects waiting in the shared pool (for tests).</summary>
@@ -142,13 +142,14 @@ internal sealed class ReceiveBufferReturns
 {
     // What a connection keeps of returned buffers between two turns; beyond it they go to the collector.
     private const int MaxHeld = 8192;
-    private readonly Lock _gate = new();
-    private readonly Stack<byte[]> _arrays = new();
+    // Lock-free: the reader's thread returns while the connection's thread drains.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<byte[]> _arrays = new();
+    private int _held;
     private long _unread;
-    private bool _woken;
+    private int _woken;
     private long _outstanding;
 
-    /// <summary>Called (outside the lock) when the returned unread bytes reach <see cref="WakeThreshold"/>: the owner schedules a turn of the connection.</summary>
+    /// <summary>Called when the returned unread bytes reach <see cref="WakeThreshold"/>: the owner schedules a turn of the connection.</summary>
     public Action? Wake { get; set; }
 
     /// <summary>Returned unread bytes that wake the connection (long.MaxValue: never, without backpressure).</summary>
@@ -162,27 +163,21 @@ internal sealed class ReceiveBufferReturns
     public void Return(byte[] buffer, int unread)
     {
         Interlocked.Decrement(ref _outstanding);
-        bool wake;
-        lock (_gate)
-        {
-            if (_arrays.Count < MaxHeld) _arrays.Push(buffer);
-            _unread += unread;
-            wake = !_woken && _unread >= WakeThreshold;
-            _woken |= wake;
-        }
-        if (wake) Wake?.Invoke();
+        if (Interlocked.Increment(ref _held) <= MaxHeld) _arrays.Enqueue(buffer);
+        else Interlocked.Decrement(ref _held);
+        var pending = unread > 0 ? Interlocked.Add(ref _unread, unread) : Interlocked.Read(ref _unread);
+        if (pending >= WakeThreshold && Interlocked.Exchange(ref _woken, 1) == 0) Wake?.Invoke();
     }
 
     /// <summary>On the connection's thread: the returned buffers go to SCTP's pool and their unread bytes are released.</summary>
     public void Drain(SctpAssociation? sctp)
     {
-        long unread;
-        lock (_gate)
+        Volatile.Write(ref _woken, 0);
+        var unread = Interlocked.Exchange(ref _unread, 0);
+        while (_arrays.TryDequeue(out var a))
         {
-            _woken = false;
-            unread = _unread;
-            _unread = 0;
-            while (_arrays.TryPop(out var a)) sctp?.ReturnReceiveBuffer(a);
+            Interlocked.Decrement(ref _held);
+            sctp?.ReturnReceiveBuffer(a);
         }
         if (unread > 0) sctp?.ReleaseReceived((int)Math.Min(unread, int.MaxValue));
     }
