@@ -108,7 +108,8 @@ public sealed record PeerConnectionOptions
     /// copy; pooled, so a steady stream allocates nothing) instead of <see cref="DataChannelMessageReceived"/> (a new
     /// array per message). The application must <see cref="DataChannelMessageLease.Dispose"/> each lease: with
     /// <see cref="MaxUnreadBytes"/> its bytes count as unread until then, so leases never returned stop the flow at
-    /// that bound instead of growing memory. Default false (the copying event).
+    /// that bound instead of growing memory. Default false (the copying event). The sessions layer
+    /// (<c>WebRtcSessions</c>) always turns it off: it queues the copying events itself.
     /// </summary>
     public bool LeasedMessages { get; init; }
     /// <summary>SRTP options (replay window).</summary>
