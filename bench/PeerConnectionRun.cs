@@ -70,13 +70,22 @@ public static class PeerConnectionRun
         // Each measured transfer starts from a clean heap (as BenchmarkDotNet does before each iteration): the garbage
         // of the set-up runs (about 127 KB per handshake) is not collected on the throughput's time.
         // Warm-up, not counted: the send and receive paths reach their final (tier-1) code before the measured runs.
-        foreach (var size in new[] { 1024, 65536 }) await ThroughputAsync(d1, d2, certificate, size, Math.Min(megabytes, 16), quiet: true);
-        foreach (var size in new[] { 1024, 65536 })
-        {
-            var (mbps, allocated, messages) = await ThroughputAsync(d1, d2, certificate, size, megabytes);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"ours: {size} B messages, {messages} of them: {mbps:0.0} MB/s, {allocated:0} B allocated per message (both sides)"));
-        }
+        // Two ways to use the API: "pooled" is TrySend (one copy into a pooled buffer) and received messages as leases
+        // (PeerConnectionOptions.LeasedMessages, disposed by the reader); "copying" is SendAsync (a task per message) and
+        // DataChannelMessageReceived (a new array per message), the convenience API.
+        foreach (var pooled in new[] { true, false })
+            foreach (var size in new[] { 1024, 65536 }) await ThroughputAsync(d1, d2, certificate, size, Math.Min(megabytes, 16), pooled, quiet: true);
+        // --ticks: where the bytes go (the runtime's allocation ticks by type, per measured transfer).
+        using var ticks = Environment.GetCommandLineArgs().Contains("--ticks") ? new DataChannelAllocationBenchmarks.AllocationTicks() : null;
+        foreach (var pooled in new[] { true, false })
+            foreach (var size in new[] { 1024, 65536 })
+            {
+                ticks?.Print("warm-up");
+                var (mbps, allocated, steady, messages) = await ThroughputAsync(d1, d2, certificate, size, megabytes, pooled);
+                ticks?.Print($"{size} B {(pooled ? "pooled" : "copying")}");
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"ours ({(pooled ? "TrySend + leases" : "SendAsync + copies")}): {size} B messages, {messages} of them: {mbps:0.0} MB/s, {allocated:0.0} B allocated per message (both sides; {steady:0.0} B in the last three quarters)"));
+            }
     }
 
     // Runs this verb again in a child process for one part (set-up or throughput) and relays its output.
@@ -95,7 +104,8 @@ public static class PeerConnectionRun
         return child.ExitCode == 0;
     }
 
-    private static PeerConnectionOptions Options(DtlsCertificate certificate, IceRole role) => new() { Certificate = certificate, Ice = new IceAgentOptions { Role = role } };
+    private static PeerConnectionOptions Options(DtlsCertificate certificate, IceRole role, bool leased = false) =>
+        new() { Certificate = certificate, Ice = new IceAgentOptions { Role = role }, LeasedMessages = leased };
 
     private static async Task<double> SetUpOnceAsync(UdpDriver d1, UdpDriver d2, DtlsCertificate certificate)
     {
@@ -140,11 +150,15 @@ public static class PeerConnectionRun
         foreach (var line in log.OrderBy(l => l, StringComparer.Ordinal)) Console.WriteLine(line);
     }
 
-    private static async Task<(double MegabytesPerSecond, double AllocatedPerMessage, int Messages)> ThroughputAsync(
-        UdpDriver d1, UdpDriver d2, DtlsCertificate certificate, int size, int megabytes, bool quiet = false)
+    private static async Task<(double MegabytesPerSecond, double AllocatedPerMessage, double SteadyAllocatedPerMessage, int Messages)> ThroughputAsync(
+        UdpDriver d1, UdpDriver d2, DtlsCertificate certificate, int size, int megabytes, bool pooled, bool quiet = false)
     {
-        await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling));
-        await using var b = new PeerConnection(d2, Options(certificate, IceRole.Controlled));
+        // PC_SPLIT=send|receive (diagnostics): only that side of the pooled mode is pooled, the other copies.
+        var split = Environment.GetEnvironmentVariable("PC_SPLIT");
+        var pooledSend = pooled && split != "receive";
+        var pooledReceive = pooled && split != "send";
+        await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling, pooledReceive));
+        await using var b = new PeerConnection(d2, Options(certificate, IceRole.Controlled, pooledReceive));
         var offer = await a.CreateOfferAsync();
         await a.SetRemoteDescriptionAsync(await b.CreateAnswerAsync(offer));
         var channel = await a.CreateDataChannelAsync("bulk").WaitAsync(Patience);
@@ -152,13 +166,27 @@ public static class PeerConnectionRun
         var payload = new byte[size];
         Random.Shared.NextBytes(payload);
 
+        // The allocation of the last three quarters alone (steady state): the first quarter includes the warm-up of this new
+        // connection's pools (SCTP's receive buffers and message objects fill up to the window once per connection).
+        long quarterAllocated = 0, quarterCount = 0;
         var receiving = Task.Run(async () =>
         {
             long bytes = 0;
             var count = 0;
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
             await foreach (var e in b.Events.ReadAllAsync(cts.Token))
-                if (e is DataChannelMessageReceived m && ++count > 0 && (bytes += m.Data.Length) >= (long)total * size) return bytes;
+            {
+                if (e is DataChannelMessageReceived m) { count++; bytes += m.Data.Length; }
+                else if (e is DataChannelMessageLease lease)
+                {
+                    bytes += lease.Length;
+                    count++;
+                    lease.Dispose();
+                }
+                else continue;
+                if (count == total / 4) { quarterAllocated = GC.GetTotalAllocatedBytes(precise: true); quarterCount = count; }
+                if (bytes >= (long)total * size) return bytes;
+            }
             throw new InvalidOperationException($"the events ended after {bytes} bytes");
         });
 
@@ -169,7 +197,15 @@ public static class PeerConnectionRun
         var (h1, h2) = (d1.Counters.Handoffs, d2.Counters.Handoffs);
         var clock = Stopwatch.StartNew();
         var pending = new Queue<Task>();
-        for (var i = 0; i < total; i++)
+        for (var i = 0; pooledSend && i < total; i++)
+        {
+            // The same flow control without a task per message: what waits in the channel and what is on its way to the
+            // connection's thread (TrySend's messages go there in one work item however many they are).
+            while (channel.BufferedAmount + a.PendingSendBytes > 4 << 20) await Task.Delay(1);
+            var result = a.TrySend(channel, payload);
+            if (!result.Accepted) throw result.ToException();
+        }
+        for (var i = 0; !pooledSend && i < total; i++)
         {
             // Flow control like a browser application's: at most 4 MiB waiting in the channel, and at most 4 MiB (or
             // 256 sends) queued on the connection's thread.
@@ -180,11 +216,13 @@ public static class PeerConnectionRun
         while (pending.Count > 0) await pending.Dequeue();
         var received = await receiving.WaitAsync(TimeSpan.FromSeconds(120));
         var seconds = clock.Elapsed.TotalSeconds;
-        var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated0;
+        var end = GC.GetTotalAllocatedBytes(precise: true);
+        var allocated = end - allocated0;
+        var steady = quarterCount > 0 ? (end - quarterAllocated) / (double)(total - quarterCount) : double.NaN;
         if (!quiet) Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {size} B: sender {d1.Counters.Sent - sent1} datagrams in {d1.Counters.SendCalls - calls1} send calls; receiver {d2.Counters.Received - received2} datagrams in {d2.Counters.ReceiveCalls - rcalls2} receive calls, " +
             $"{d2.Counters.Sent - sent2} datagrams back (SACKs) in {d2.Counters.SendCalls - calls2} send calls; pool hand-offs {d1.Counters.Handoffs - h1} sender, {d2.Counters.Handoffs - h2} receiver"));
-        return (received / seconds / 1e6, allocated / (double)total, total);
+        return (received / seconds / 1e6, allocated / (double)total, steady, total);
     }
 
     private static void RunNode(int runs, int megabytes)

@@ -234,6 +234,30 @@ public sealed partial class DtlsConnection : IDisposable
         _transmits.Enqueue((buffer, n));
     }
 
+    /// <summary>
+    /// Protects <paramref name="data"/> as one application_data record written straight into
+    /// <paramref name="destination"/> (no queue, no copy): for a caller that sends the datagram at once. Returns its
+    /// length. Records are independent, so one sealed here may leave before datagrams still queued for
+    /// <see cref="TryPollTransmit"/>; poll those first when their order matters.
+    /// </summary>
+    /// <exception cref="DtlsNotConnectedException">The connection is not <see cref="DtlsState.Connected"/>.</exception>
+    /// <exception cref="ArgumentException">More than 16384 bytes, or a destination too small for the record.</exception>
+    public int SealApplicationData(ReadOnlySpan<byte> data, Span<byte> destination)
+    {
+        if (State != DtlsState.Connected) throw new DtlsNotConnectedException(State);
+        if (data.Length > 16384) throw new ArgumentException("A record carries at most 16384 bytes.", nameof(data));
+        if (destination.Length < ApplicationDataOverhead + data.Length)
+            throw new ArgumentException($"Destination holds {destination.Length} bytes; the record needs {ApplicationDataOverhead + data.Length}.", nameof(destination));
+        var n = _currentWrite13 is { } w13
+            ? w13.Seal(DtlsContentType.ApplicationData, w13.NextSequence++, data, destination)
+            : _writeCipher!.Seal(DtlsContentType.ApplicationData, 1, NextWriteSequence(1), data, destination);
+        Counters.DatagramsSent++;
+        return n;
+    }
+
+    /// <summary>Bytes a record adds to its application data (header and tag): what <see cref="SealApplicationData"/> needs beyond the data.</summary>
+    public int ApplicationDataOverhead => _currentWrite13 is not null ? Tls13.Dtls13RecordCipher.Overhead : DtlsRecordHeader.Length + (_writeCipher?.Overhead ?? 0);
+
     /// <summary>Sends close_notify (RFC 5246 section 7.2.1) and moves to <see cref="DtlsState.Closed"/>.</summary>
     public void Close(TimeSpan now)
     {

@@ -126,6 +126,40 @@ public sealed class DataChannel
         _bufferedAmount += payload.Length;
     }
 
+    /// <summary>
+    /// Sends <paramref name="data"/> without copying it: the association keeps the caller's memory until no chunk of the
+    /// message can be sent again (the peer acknowledged it, partial reliability abandoned it, or the association ended)
+    /// and then disposes <paramref name="owner"/>. Until then the memory must not change. An empty message is sent as the
+    /// "empty" PPID's one byte (the owner is disposed at once). When this throws (not open, too large) nothing was queued
+    /// and the owner stays the caller's.
+    /// </summary>
+    public void Send(ReadOnlyMemory<byte> data, IDisposable owner, bool binary, TimeSpan? now)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        if (data.IsEmpty)
+        {
+            Send(ReadOnlySpan<byte>.Empty, binary, now);
+            owner.Dispose();
+            return;
+        }
+        if (State != DataChannelState.Open) throw new DataChannelNotOpenException(Label, Id, State);
+        var max = _association.Options.MaxMessageSize;
+        if (data.Length > max)
+            throw new ArgumentException($"The message is {data.Length} bytes; the maximum message size is {max} bytes.", nameof(data));
+        var (ppid, unordered, maxRtx, lifetime) = Framing(binary);
+        _association.Enqueue(Id, ppid, data, owner, unordered, maxRtx, lifetime, this, now);
+        _bufferedAmount += data.Length;
+    }
+
+    private (uint Ppid, bool Unordered, int MaxRetransmits, TimeSpan? Lifetime) Framing(bool binary)
+    {
+        var maxRtx = Type is DataChannelType.PartialReliableRexmit or DataChannelType.PartialReliableRexmitUnordered ? (int)ReliabilityParameter : -1;
+        TimeSpan? lifetime = Type is DataChannelType.PartialReliableTimed or DataChannelType.PartialReliableTimedUnordered
+            ? TimeSpan.FromMilliseconds(ReliabilityParameter) : null;
+        // RFC 8832 section 6: until the ACK arrives, messages go ordered so they cannot overtake the OPEN.
+        return (binary ? Ppid.Binary : Ppid.String, !Ordered && AcknowledgedByPeer, maxRtx, lifetime);
+    }
+
     /// <summary>Sends a string message (PPID 51, or 56 when empty).</summary>
     public void Send(string text) => Send(text, null);
 

@@ -71,7 +71,7 @@ public sealed partial class SctpAssociation
             ref var c = ref At(tsn);
             if (c.State == ChunkState.InFlight) _flightSize -= c.Length;
             else if (c.State == ChunkState.Retransmit) _retransmitCount--;
-            c.Message.Release(_messagePool, _pool);
+            c.Message.Release(_messagePool, _pool, Counters);
             c = default;
         }
         _cumAck = cum;

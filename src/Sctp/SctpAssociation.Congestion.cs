@@ -47,7 +47,7 @@ public sealed partial class SctpAssociation
                 case ChunkState.Retransmit: _retransmitCount--; newlyAcked += c.Length; break;
             }
             if (_rttMeasuring && tsn == _rttTsn) MeasureRtt(_now - _rttSentAt);
-            c.Message.Release(_messagePool, _pool);
+            c.Message.Release(_messagePool, _pool, Counters);
             c = default;
         }
         _cumAck = cum;
@@ -226,7 +226,7 @@ public sealed partial class SctpAssociation
             _outboundBuffered -= unsent;
             m.Channel?.OnBytesSent(unsent);
             _sending = null;
-            m.Release(_messagePool, _pool);
+            m.Release(_messagePool, _pool, Counters);
         }
         AdvancePeerAckPoint();
     }

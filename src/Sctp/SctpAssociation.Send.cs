@@ -33,20 +33,56 @@ public sealed partial class SctpAssociation
         int maxRetransmits = -1, TimeSpan? lifetime = null, TimeSpan? now = null) =>
         Enqueue(streamId, ppid, data, unordered, maxRetransmits, lifetime, null, now);
 
+    /// <summary>
+    /// As <see cref="SendMessage(ushort, uint, ReadOnlySpan{byte}, bool, int, TimeSpan?, TimeSpan?)"/> without a copy: the
+    /// association keeps <paramref name="data"/> until no chunk of it can be sent again (acknowledged by the peer,
+    /// abandoned by partial reliability, or the association ended) and then disposes <paramref name="owner"/>; until then
+    /// the caller must not change or reuse the memory. When this throws, nothing was queued and the owner stays the
+    /// caller's.
+    /// </summary>
+    public void SendMessage(ushort streamId, uint ppid, ReadOnlyMemory<byte> data, IDisposable owner, bool unordered = false,
+        int maxRetransmits = -1, TimeSpan? lifetime = null, TimeSpan? now = null)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        Enqueue(streamId, ppid, data, owner, unordered, maxRetransmits, lifetime, null, now);
+    }
+
     internal void Enqueue(ushort streamId, uint ppid, ReadOnlySpan<byte> data, bool unordered, int maxRetransmits,
         TimeSpan? lifetime, DataChannel? channel, TimeSpan? now = null)
+    {
+        CheckEnqueue(streamId, data.Length, now);
+        var buffer = _pool.Rent(data.Length);
+        data.CopyTo(buffer);
+        Queue(buffer, new ReadOnlyMemory<byte>(buffer, 0, data.Length), null, streamId, ppid, unordered, maxRetransmits, lifetime, channel);
+    }
+
+    /// <summary>Queues the caller's memory without a copy; <paramref name="owner"/> is disposed when the association is done with it.</summary>
+    internal void Enqueue(ushort streamId, uint ppid, ReadOnlyMemory<byte> data, IDisposable owner, bool unordered, int maxRetransmits,
+        TimeSpan? lifetime, DataChannel? channel, TimeSpan? now = null)
+    {
+        CheckEnqueue(streamId, data.Length, now);
+        Queue([], data, owner, streamId, ppid, unordered, maxRetransmits, lifetime, channel);
+    }
+
+    private void CheckEnqueue(ushort streamId, int length, TimeSpan? now)
     {
         if (now is { } t) Clock(t);
         if (State is not (SctpState.Established or SctpState.CookieWait or SctpState.CookieEchoed or SctpState.Closed))
             throw new InvalidOperationException($"Cannot send: the association is {State}.");
-        if (data.Length > _o.MaxMessageSize)
-            throw new ArgumentException($"The message is {data.Length} bytes; the maximum message size is {_o.MaxMessageSize} bytes.", nameof(data));
-        if (data.IsEmpty) throw new ArgumentException("SCTP cannot send an empty message (RFC 9260 section 6.2); use the empty PPIDs.", nameof(data));
+        if (length > _o.MaxMessageSize)
+            throw new ArgumentException($"The message is {length} bytes; the maximum message size is {_o.MaxMessageSize} bytes.", "data");
+        if (length == 0) throw new ArgumentException("SCTP cannot send an empty message (RFC 9260 section 6.2); use the empty PPIDs.", "data");
         if (State == SctpState.Established && streamId >= _outboundStreams)
             throw new ArgumentOutOfRangeException(nameof(streamId), $"Stream {streamId} is beyond the {_outboundStreams} negotiated outbound streams.");
+    }
+
+    private void Queue(byte[] buffer, ReadOnlyMemory<byte> data, IDisposable? owner, ushort streamId, uint ppid, bool unordered,
+        int maxRetransmits, TimeSpan? lifetime, DataChannel? channel)
+    {
         var m = _messagePool.Count > 0 ? _messagePool.Pop() : new OutboundMessage();
-        m.Buffer = _pool.Rent(data.Length);
-        data.CopyTo(m.Buffer);
+        m.Buffer = buffer;
+        m.Data = data;
+        m.Owner = owner;
         m.Length = data.Length;
         m.Stream = streamId;
         m.Ppid = ppid;
@@ -221,7 +257,7 @@ public sealed partial class SctpAssociation
                 var size = ChunkHeader.Padded(DataChunk.HeaderLength + c.Length);
                 if (p + size > d.Length) break;
                 p += DataChunk.Write(d[p..], c.Flags, tsn, c.Message.Stream, c.Message.Ssn, c.Message.Ppid,
-                    c.Message.Buffer.AsSpan(c.Offset, c.Length));
+                    c.Message.Data.Span.Slice(c.Offset, c.Length));
                 c.State = ChunkState.InFlight;
                 c.Transmits++;
                 DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} rtx {tsn} s{c.Message.Stream} f{c.Flags} tx{c.Transmits} flight {_flightSize} cwnd {_cwnd}");
@@ -271,7 +307,7 @@ public sealed partial class SctpAssociation
             if (m.Unordered) flags |= DataChunk.FlagUnordered;
             var tsn = _nextTsn++;
             DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} new {tsn} s{m.Stream} len {take} off {m.Fragmented}/{m.Length} r{m.MaxRetransmits}");
-            p += DataChunk.Write(d[p..], flags, tsn, m.Stream, m.Ssn, m.Ppid, m.Buffer.AsSpan(m.Fragmented, take));
+            p += DataChunk.Write(d[p..], flags, tsn, m.Stream, m.Ssn, m.Ppid, m.Data.Span.Slice(m.Fragmented, take));
             At(tsn) = new OutChunk { Message = m, Offset = m.Fragmented, Length = take, Flags = flags, State = ChunkState.InFlight, Transmits = 1 };
             Counters.DataChunksSent++;
             m.References++;
@@ -285,7 +321,7 @@ public sealed partial class SctpAssociation
             if (m.Fragmented == m.Length)
             {
                 _sending = null;
-                m.Release(_messagePool, _pool);
+                m.Release(_messagePool, _pool, Counters);
             }
         }
         if (sentAny) StartT3IfIdle();
@@ -303,7 +339,7 @@ public sealed partial class SctpAssociation
         Counters.AbandonedMessages++;
         _outboundBuffered -= m.Length;
         m.Channel?.OnBytesSent(m.Length);
-        m.Release(_messagePool, _pool);
+        m.Release(_messagePool, _pool, Counters);
     }
 
     private void ReleaseSendState()
@@ -323,10 +359,6 @@ public sealed partial class SctpAssociation
         _outboundBuffered = 0;
 
         // The association is over: buffers go back to the pool, the message objects to the collector.
-        void Drop(OutboundMessage m)
-        {
-            if (m.Buffer.Length > 0) _pool.Return(m.Buffer);
-            m.Buffer = [];
-        }
+        void Drop(OutboundMessage m) => m.DropData(_pool, Counters);
     }
 }

@@ -251,6 +251,31 @@ public sealed partial class SctpAssociation
 
     private int _lastEventUnread;
 
+    /// <summary>
+    /// Takes the array behind the Data of the message event <see cref="TryPollEvent"/> just returned (ChannelMessage or
+    /// StreamMessage): the bytes are then the caller's, valid after the next poll, and the association no longer counts
+    /// them in its receive buffer. With <see cref="SctpOptions.MaxUnreadBytes"/> they stay counted as unread until
+    /// <see cref="ReleaseReceived"/>. Give the array back with <see cref="ReturnReceiveBuffer"/> (or drop it) when done.
+    /// Null when the last event carried no pooled data (another kind, or it was already taken).
+    /// </summary>
+    public byte[]? TakeEventBuffer()
+    {
+        if (_lastEventBuffer is not { } array) return null;
+        _recvBuffered -= _lastEventBufferSize;
+        _unread += _lastEventUnread;
+        _lastEventBuffer = null;
+        _lastEventBufferSize = _lastEventUnread = 0;
+        WindowOpened();
+        return array;
+    }
+
+    /// <summary>Gives back an array taken with <see cref="TakeEventBuffer"/>, for the next messages to reuse (the pool keeps a bounded amount).</summary>
+    public void ReturnReceiveBuffer(byte[] array)
+    {
+        ArgumentNullException.ThrowIfNull(array);
+        _pool.Return(array);
+    }
+
     /// <summary>Bytes of delivered messages the application has not released yet (<see cref="SctpOptions.MaxUnreadBytes"/>).</summary>
     public int UnreadBytes => _unread;
 

@@ -53,4 +53,6 @@ public sealed class SctpCounters
     public long RefusedChannels { get; internal set; }
     /// <summary>Messages delivered to the application.</summary>
     public long MessagesDelivered { get; internal set; }
+    /// <summary>Memory owners of messages queued without a copy whose Dispose threw (counted; the association goes on).</summary>
+    public long OwnerDisposeFailures { get; internal set; }
 }

@@ -38,6 +38,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     private readonly HashSet<SocketAddress> _sharedRemotes = new();
     private int _state;
     private int _queuedDatagrams;
+    private int _queuedNonStun;   // of those, not STUN (Leave runs a STUN head inline only when none is)
     private int _timerFired;
     private int _stopped;
     private TimeSpan? _armed;
@@ -91,6 +92,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         }
         // Stamped on arrival: the peer sees the time the datagram came in, not when a pool thread got to it, so
         // arrival times (transport-cc feedback, jitter) do not carry the queueing delay.
+        if (kind != DatagramKind.Stun) Interlocked.Increment(ref _queuedNonStun);
         _datagrams.Enqueue(new Datagram(socket, buffer, length, remote, kind, _driver.Now));
         bufferTaken = true;
         Schedule();
@@ -112,6 +114,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             Interlocked.Decrement(ref _queuedDatagrams);
             return false;
         }
+        if (kind != DatagramKind.Stun) Interlocked.Increment(ref _queuedNonStun);
         _datagrams.Enqueue(new Datagram(null!, buffer, length, connection.Remote, kind, _driver.Now) { Tcp = connection });
         bufferTaken = true;
         Schedule();
@@ -133,6 +136,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             Interlocked.Decrement(ref _queuedDatagrams);
             return false;
         }
+        if (!isStun) Interlocked.Increment(ref _queuedNonStun);
         _datagrams.Enqueue(new Datagram(null!, buffer, length, connection.Server, isStun ? DatagramKind.Stun : DatagramKind.TurnChannel, _driver.Now) { Turn = connection });
         bufferTaken = true;
         Schedule();
@@ -223,9 +227,12 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             if (!HasPending()) return;
             if (!TryEnter()) return;   // another thread took it and will see the inputs
             if (!handOff) { Execute(); return; }
-            if (_inline && extra < 8 && _work.IsEmpty && _datagrams.TryPeek(out var head) && head.IsStun && _datagrams.TryDequeue(out var d))
+            // Only STUN waiting (counted, not peeked: ConcurrentQueue.TryPeek freezes the segment, and the next enqueue
+            // then allocates a new one; that was most of the driver's allocation per datagram under load).
+            if (_inline && extra < 8 && _work.IsEmpty && Volatile.Read(ref _queuedNonStun) == 0 && _datagrams.TryDequeue(out var d))
             {
                 Interlocked.Decrement(ref _queuedDatagrams);
+                if (!d.IsStun) Interlocked.Decrement(ref _queuedNonStun);   // enqueued between the check and the dequeue
                 try { RunInlineOnce(d); }
                 finally { _driver.Buffers.Return(d.Buffer); }
                 continue;   // loop to leave again (no recursion: a burst is taken iteratively)
@@ -253,6 +260,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
                 if (_datagrams.TryDequeue(out var d))
                 {
                     Interlocked.Decrement(ref _queuedDatagrams);
+                    if (!d.IsStun) Interlocked.Decrement(ref _queuedNonStun);
                     try { HandleDatagram(d, Monotonic(d.ReceivedAt)); }
                     finally { _driver.Buffers.Return(d.Buffer); }
                 }
@@ -473,6 +481,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         while (_datagrams.TryDequeue(out var d))
         {
             Interlocked.Decrement(ref _queuedDatagrams);
+            if (!d.IsStun) Interlocked.Decrement(ref _queuedNonStun);
             _driver.Buffers.Return(d.Buffer);
         }
         while (_work.TryDequeue(out var w))

@@ -44,6 +44,8 @@ public sealed class WebRtcSessions : IDisposable
         {
             Certificate = pc.Certificate ?? _ownCertificate,
             Ice = pc.Ice with { Role = IceRole.Controlled }, // the client offers, so it controls (RFC 8829 section 5.2.1)
+            // The sessions layer reads DataChannelMessageReceived into its own bounded queue: leases are not for it.
+            LeasedMessages = false,
         };
     }
 

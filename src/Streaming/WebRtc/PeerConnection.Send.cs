@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using Transport.Sctp;
@@ -39,7 +40,7 @@ public readonly record struct SendResult(SendStatus Status, ConnectionState Stat
     };
 }
 
-/// <summary>A message accepted by <see cref="PeerConnection.TrySend"/> that could not be queued after all (the connection or channel ended in between).</summary>
+/// <summary>A message accepted by <see cref="PeerConnection.TrySend(DataChannel, ReadOnlySpan{byte}, bool)"/> that could not be queued after all (the connection or channel ended in between).</summary>
 public sealed record DataChannelSendFailed(TimeSpan At, DataChannel Channel, SendResult Result) : PeerConnectionEvent(At);
 
 /// <summary>Totals of one peer connection at the datagram boundary, and what it dropped, by reason.</summary>
@@ -76,15 +77,130 @@ public sealed partial class PeerConnection
     /// the connection can no longer queue when its turn comes is reported as a <see cref="DataChannelSendFailed"/>
     /// event. Never a silent drop; no task is left unobserved.
     /// </summary>
+    /// <remarks>
+    /// The bytes are copied once, into a pooled buffer that SCTP sends from and that goes back to the pool when the peer
+    /// acknowledged the message: nothing is allocated per message in a steady stream. The check of
+    /// <see cref="PeerConnectionOptions.MaxBufferedAmount"/> counts the channel's buffered amount and what was accepted
+    /// here and has not reached the channel yet (<see cref="PendingSendBytes"/>).
+    /// </remarks>
     public SendResult TrySend(DataChannel channel, ReadOnlySpan<byte> data, bool binary = true)
     {
         ArgumentNullException.ThrowIfNull(channel);
-        var check = Check(channel, data.Length, _state, ReasonText(Reason));
+        var check = Check(channel, data.Length, _state, ReasonText(Reason), Interlocked.Read(ref _pendingSendBytes));
         if (!check.Accepted) return check;
         // A failure when its turn comes is reported as an event, never as a task nobody awaits; a connection disposed
         // in between reports its state change instead.
-        _ = Post(new SendWork(this, channel, data.ToArray(), binary, reportAsEvent: true), CancellationToken.None);
+        PostPooled(PooledSend.Copy(this, channel, data, binary));
         return check;
+    }
+
+    /// <summary>
+    /// Sends <paramref name="message"/>'s memory without a copy, as <see cref="TrySend(DataChannel, ReadOnlySpan{byte}, bool)"/>
+    /// otherwise. Ownership of <paramref name="message"/> passes to the connection in every case: it is disposed when
+    /// no chunk of the message can be sent again (the peer acknowledged it, partial reliability abandoned it, or the
+    /// connection ended), or at once when the message was not accepted. The application must not change the memory
+    /// after the call; it may dispose nothing itself.
+    /// </summary>
+    public SendResult TrySend(DataChannel channel, IMemoryOwner<byte> message, bool binary = true)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        ArgumentNullException.ThrowIfNull(message);
+        var length = message.Memory.Length;
+        var check = Check(channel, length, _state, ReasonText(Reason), Interlocked.Read(ref _pendingSendBytes));
+        if (!check.Accepted)
+        {
+            message.Dispose();
+            return check;
+        }
+        PostPooled(PooledSend.Lend(this, channel, message, binary));
+        return check;
+    }
+
+    // Bytes accepted by TrySend and not yet handed to their channel on the connection's thread, and how many messages.
+    private long _pendingSendBytes;
+    private int _pendingSends;
+    // TrySend's messages wait here for the connection's thread, which takes them all in one work item (SendDrain): one
+    // work slot however many messages are on their way, and no task or work item per message.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<PooledSend> _pooledSends = new();
+    private int _drainScheduled;
+    private SendDrain? _sendDrain;
+
+    /// <summary>Bytes accepted by <see cref="TrySend(DataChannel, ReadOnlySpan{byte}, bool)"/> not yet queued on their channel (a snapshot).</summary>
+    public long PendingSendBytes => Interlocked.Read(ref _pendingSendBytes);
+
+    /// <summary>Messages accepted by TrySend not yet queued on their channel (a snapshot).</summary>
+    public int PendingSends => Volatile.Read(ref _pendingSends);
+
+    private void PostPooled(PooledSend work)
+    {
+        Interlocked.Add(ref _pendingSendBytes, work.Length);
+        Interlocked.Increment(ref _pendingSends);
+        _pooledSends.Enqueue(work);
+        if (Interlocked.Exchange(ref _drainScheduled, 1) != 0) return;   // a drain is on its way and will take it
+        var drain = _sendDrain ??= new SendDrain(this);
+        var posted = _handle.PostAsync(drain, CancellationToken.None);
+        if (!posted.IsCompleted) _ = AwaitPost(posted, drain);
+        else if (!posted.Result) drain.Abandon();
+
+        static async Task AwaitPost(ValueTask<bool> posted, SendDrain drain)
+        {
+            if (!await posted.ConfigureAwait(false)) drain.Abandon();
+        }
+    }
+
+    /// <summary>The connection's turn for every message TrySend queued.</summary>
+    private sealed class SendDrain(PeerConnection owner) : Io.IWorkItem
+    {
+        public void Run(TimeSpan now)
+        {
+            // Cleared first: a message queued from now on schedules another drain, one queued before is taken below.
+            Volatile.Write(ref owner._drainScheduled, 0);
+            while (owner._pooledSends.TryDequeue(out var work))
+            {
+                owner.RunPooledSend(work, now);
+                work.Complete();   // the queue's reference; SCTP holds its own until the peer acknowledged the message
+            }
+        }
+
+        public void Complete() { }
+
+        public void Abandon()
+        {
+            // The connection stopped: nothing queued will be sent (its state change says why).
+            Volatile.Write(ref owner._drainScheduled, 0);
+            while (owner._pooledSends.TryDequeue(out var work)) work.Abandon();
+        }
+    }
+
+    /// <summary>A pooled send the connection stopped before running.</summary>
+    internal void ForgetPendingSend(int length)
+    {
+        Interlocked.Add(ref _pendingSendBytes, -length);
+        Interlocked.Decrement(ref _pendingSends);
+    }
+
+    /// <summary>Runs on the connection's thread: the checks on the current state, then the message goes to SCTP without another copy.</summary>
+    internal void RunPooledSend(PooledSend work, TimeSpan now)
+    {
+        Interlocked.Add(ref _pendingSendBytes, -work.Length);
+        Interlocked.Decrement(ref _pendingSends);
+        SendResult result;
+        try
+        {
+            result = Check(work.Channel, work.Length, _core.State, ReasonText(_core.Reason));
+            if (result.Accepted)
+            {
+                work.Channel.Send(work.Data, work, work.Binary, now);   // SCTP holds the work's reference until acknowledged
+                return;
+            }
+        }
+        catch (Exception e)
+        {
+            // The channel refused it after all (closed in between): reported as a refused send, never thrown at nobody.
+            result = new SendResult(SendStatus.ChannelNotOpen, _core.State, e.Message);
+        }
+        work.Dispose();   // SCTP did not take it
+        _events.Writer.TryWrite(new DataChannelSendFailed(now, work.Channel, result));
     }
 
     private Task Post(SendWork work, CancellationToken cancellationToken)
@@ -145,7 +261,7 @@ public sealed partial class PeerConnection
     private ReasonTextCache? _reasonTextBox;
     private sealed record ReasonTextCache(ConnectionReason Reason, string Text);
 
-    private SendResult Check(DataChannel channel, int length, ConnectionState state, string? reason)
+    private SendResult Check(DataChannel channel, int length, ConnectionState state, string? reason, long pending = 0)
     {
         if (state is not (ConnectionState.Connected or ConnectionState.Disconnected))
             return new SendResult(SendStatus.NotConnected, state, reason ?? (state == ConnectionState.New ? "not connected yet" : "not connected"));
@@ -153,9 +269,9 @@ public sealed partial class PeerConnection
             return new SendResult(SendStatus.TooLarge, state, $"The message is {length} bytes; the maximum message size is {_options.MaxMessageSize} bytes.");
         if (channel.State != DataChannelState.Open)
             return new SendResult(SendStatus.ChannelNotOpen, state, $"The data channel '{channel.Label}' is {channel.State.ToString().ToLowerInvariant()}.");
-        if (channel.BufferedAmount + length > _options.MaxBufferedAmount)
+        if (channel.BufferedAmount + pending + length > _options.MaxBufferedAmount)
             return new SendResult(SendStatus.BufferFull, state,
-                $"The data channel '{channel.Label}' holds {channel.BufferedAmount} bytes not yet sent; MaxBufferedAmount is {_options.MaxBufferedAmount}.");
+                $"The data channel '{channel.Label}' holds {channel.BufferedAmount + pending} bytes not yet sent; MaxBufferedAmount is {_options.MaxBufferedAmount}.");
         return new SendResult(state == ConnectionState.Connected ? SendStatus.Sent : SendStatus.Buffered, state, reason ?? "");
     }
 

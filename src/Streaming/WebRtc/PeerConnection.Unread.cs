@@ -24,6 +24,13 @@ public sealed partial class PeerConnection
         if (!posted.IsCompleted) _ = posted.AsTask(); // waits for a work slot; the result (stopped) needs no action
     }
 
+    private void WakeForLeases()
+    {
+        // ReleaseWork with nothing pending is a turn of the connection: its AfterInput drains the returned leases.
+        var posted = _handle.PostAsync(_release, CancellationToken.None);
+        if (!posted.IsCompleted) _ = posted.AsTask();
+    }
+
     /// <summary>Runs on the connection's thread.</summary>
     private sealed class ReleaseWork(PeerConnection owner) : IWorkItem
     {

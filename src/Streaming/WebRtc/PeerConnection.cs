@@ -12,7 +12,7 @@ namespace Transport.Streaming.WebRtc;
 /// A peer connection running on a <see cref="UdpDriver"/>: the async face of <see cref="PeerConnectionCore"/>.
 /// Every call runs on the connection's own logical thread; events arrive in order on <see cref="Events"/>.
 /// Sending when the connection is not connected throws <see cref="TransportNotConnectedException"/> naming the
-/// state and its reason (or <see cref="TrySend"/> returns it): never a silent drop. While Disconnected, messages
+/// state and its reason (or <see cref="TrySend(DataChannel, ReadOnlySpan{byte}, bool)"/> returns it): never a silent drop. While Disconnected, messages
 /// are queued (up to <see cref="PeerConnectionOptions.MaxBufferedAmount"/> per channel) and SCTP delivers them
 /// when connectivity returns.
 /// </summary>
@@ -42,6 +42,8 @@ public sealed partial class PeerConnection : IAsyncDisposable
         _core = new PeerConnectionCore(_options) { DefersReceiveRelease = true };
         _eventReader = new EventReader(this, _events.Reader);
         _release = new ReleaseWork(this);
+        // A disposed lease gives the connection a turn, which moves its buffer back into SCTP's pool and reopens the window.
+        if (_options.LeasedMessages) _core.LeaseReturned = WakeForLeases;
         foreach (var local in driver.LocalEndPoints) _core.AddHostCandidate(local);
         // ICE-TCP (RFC 6544): a passive TCP host candidate per listening socket of the driver (UdpDriverOptions.IceTcp).
         foreach (var local in driver.IceTcpEndPoints) _core.Ice.AddTcpHostCandidate(local);
@@ -325,13 +327,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
                 UpdateDrops();
                 break;
             case DataChannelOpened o:
-                TaskCompletionSource<DataChannel>? match = null;
-                lock (_waiting)
-                {
-                    var i = _waiting.FindIndex(w => w.Label == o.Channel.Label);
-                    if (i >= 0) { match = _waiting[i].Opened; _waiting.RemoveAt(i); }
-                }
-                match?.TrySetResult(o.Channel);
+                OnChannelOpened(o.Channel);
                 break;
             case RemoteTrackAdded t:
                 _remoteTracks.Writer.TryWrite(t.Track);
@@ -343,6 +339,19 @@ public sealed partial class PeerConnection : IAsyncDisposable
         LogProgress(e);
         _events.Writer.TryWrite(e);
         if (e is ConnectionStateChanged { State: ConnectionState.Closed or ConnectionState.Failed }) Complete();
+    }
+
+    // Its own method: a lambda capturing a variable of OnEvent's switch made the closure at every event's entry (one
+    // allocation per data channel message).
+    private void OnChannelOpened(DataChannel channel)
+    {
+        TaskCompletionSource<DataChannel>? match = null;
+        lock (_waiting)
+        {
+            var i = _waiting.FindIndex(w => w.Label == channel.Label);
+            if (i >= 0) { match = _waiting[i].Opened; _waiting.RemoveAt(i); }
+        }
+        match?.TrySetResult(channel);
     }
 
     /// <summary>Adapts the core to the driver and publishes its events after every input.</summary>

@@ -239,6 +239,10 @@ public sealed partial class PeerConnectionCore
         while (_dtls is not null && (Ice.CanSendData || Ice.State is IceConnectionState.Failed or IceConnectionState.Closed)
                && _dtls.TryPollTransmit(destination, out written))
             if (Route(destination, ref written, out local, out remote, out kind)) return true;
+        // SCTP's packets are sealed straight into the datagram as they are sent (no queue in DTLS, no copy, no buffer
+        // per packet); while ICE cannot send they stay in SCTP, whose timers run from when they leave.
+        while (TryPollSctpDirect(destination, out written))
+            if (Route(destination, ref written, out local, out remote, out kind)) return true;
         while (TryPollMediaTransmit(destination, out written))
             if (Route(destination, ref written, out local, out remote, out kind)) return true;
         // Closed or failed, and the last words (RTCP BYE, SCTP ABORT, close_notify) are out: ICE stops too, so no
@@ -294,6 +298,7 @@ public sealed partial class PeerConnectionCore
     /// <summary>Moves everything between the layers after any input (the house rule of DESIGN.md).</summary>
     private void Pump(TimeSpan now)
     {
+        _leaseReturnsField?.Drain(_sctp);
         while (Ice.TryPollEvent(out var e)) OnIceEvent(e, now);
         if (_dtls is not null)
         {
@@ -305,10 +310,26 @@ public sealed partial class PeerConnectionCore
                 finally { ArrayPool<byte>.Shared.Return(scratch); }
             }
         }
-        PumpSctpToDtls(now);
         while (_sctp is not null && _sctp.TryPollEvent(out var s)) OnSctpEvent(s, now);
-        PumpSctpToDtls(now);
         SpedAfterInput(now);
+    }
+
+    private bool TryPollSctpDirect(Span<byte> destination, out int written)
+    {
+        written = 0;
+        if (_sctp is null || _dtls is not { State: DtlsState.Connected } dtls || !Ice.CanSendData) return false;
+        if (_pacer is not null && !_pacer.DataMayGo(_now)) return false;
+        var overhead = dtls.ApplicationDataOverhead;
+        if (destination.Length <= overhead + 64) return false;
+        var scratch = ArrayPool<byte>.Shared.Rent(ScratchSize);
+        try
+        {
+            if (!_sctp.TryPollTransmit(scratch.AsSpan(0, Math.Min(ScratchSize, destination.Length - overhead)), _now, out var n)) return false;
+            written = dtls.SealApplicationData(scratch.AsSpan(0, n), destination);
+            _pacer?.OnDataSent(n);
+            return true;
+        }
+        finally { ArrayPool<byte>.Shared.Return(scratch); }
     }
 
     private void PumpSctpToDtls(TimeSpan now)
@@ -471,7 +492,15 @@ public sealed partial class PeerConnectionCore
                 _events.Enqueue(new DataChannelOpened(now, e.Channel!));
                 break;
             case SctpEventKind.ChannelMessage:
-                _events.Enqueue(new DataChannelMessageReceived(now, e.Channel!, e.Data.ToArray(), e.IsBinary));
+                if (_options.LeasedMessages && _sctp!.TakeEventBuffer() is { } buffer)
+                {
+                    // The reassembly buffer itself goes to the application; with backpressure its bytes stay unread
+                    // until the lease is disposed (ReceiveBufferReturns.Drain releases them).
+                    _leaseReturns.Lent();
+                    _events.Enqueue(DataChannelMessageLease.Rent(now, e.Channel!, e.IsBinary, buffer, e.Data.Length,
+                        _options.MaxUnreadBytes > 0 ? e.Data.Length : 0, _leaseReturns));
+                }
+                else _events.Enqueue(new DataChannelMessageReceived(now, e.Channel!, e.Data.ToArray(), e.IsBinary));
                 break;
             case SctpEventKind.ChannelClosed:
                 _events.Enqueue(new DataChannelClosed(now, e.Channel!));

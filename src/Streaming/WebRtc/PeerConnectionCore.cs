@@ -213,6 +213,24 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     /// <summary>The application read <paramref name="bytes"/> of data channel messages: the SCTP window reopens by as much.</summary>
     internal void ReleaseReceived(int bytes) => _sctp?.ReleaseReceived(bytes);
 
+    // Where leases (PeerConnectionOptions.LeasedMessages) give their buffers back from any thread; drained on every turn.
+    private ReceiveBufferReturns _leaseReturns => _leaseReturnsField ??= new ReceiveBufferReturns
+    {
+        WakeThreshold = _options.MaxUnreadBytes > 0 ? Math.Max(1, _options.MaxUnreadBytes / 4) : long.MaxValue,
+    };
+    private ReceiveBufferReturns? _leaseReturnsField;
+
+    /// <summary>
+    /// Called from a thread that disposes a <see cref="DataChannelMessageLease"/> once the leases returned since the core's
+    /// last turn hold a quarter of <see cref="PeerConnectionOptions.MaxUnreadBytes"/>: the owner should give the core a
+    /// turn soon (<see cref="AfterInput"/>), which moves the returned buffers into SCTP's pool and reopens the window by
+    /// their bytes. Smaller returns are picked up on the next call into the core (every datagram is one).
+    /// </summary>
+    public Action? LeaseReturned { get => _leaseReturns.Wake; set => _leaseReturns.Wake = value; }
+
+    /// <summary>Leases handed out by this connection and not yet disposed.</summary>
+    public long OutstandingLeases => _leaseReturnsField?.Outstanding ?? 0;
+
     /// <summary>Bytes of delivered data channel messages not yet read (0 before SCTP starts).</summary>
     public int UnreadBytes => _sctp?.UnreadBytes ?? 0;
 

@@ -82,7 +82,7 @@ public sealed record PeerConnectionOptions
         MaxRetransmissions = 20,
     };
     /// <summary>
-    /// Most bytes a data channel holds queued and not yet sent before <see cref="PeerConnection.TrySend"/> answers
+    /// Most bytes a data channel holds queued and not yet sent before <see cref="PeerConnection.TrySend(DataChannel, ReadOnlySpan{byte}, bool)"/> answers
     /// BufferFull and SendAsync throws (the bound on what is kept while Disconnected, too). Default 16 MiB.
     /// </summary>
     public long MaxBufferedAmount { get; init; } = 16L << 20;
@@ -103,6 +103,15 @@ public sealed record PeerConnectionOptions
     public bool Snap { get; init; } = true;
     /// <summary>Largest data channel message we accept (advertised as a=max-message-size). Default 256 KiB.</summary>
     public int MaxMessageSize { get; init; } = 256 * 1024;
+    /// <summary>
+    /// Received data channel messages come as <see cref="DataChannelMessageLease"/> (SCTP's reassembly buffer, lent, no
+    /// copy; pooled, so a steady stream allocates nothing) instead of <see cref="DataChannelMessageReceived"/> (a new
+    /// array per message). The application must <see cref="DataChannelMessageLease.Dispose"/> each lease: with
+    /// <see cref="MaxUnreadBytes"/> its bytes count as unread until then, so leases never returned stop the flow at
+    /// that bound instead of growing memory. Default false (the copying event). The sessions layer
+    /// (<c>WebRtcSessions</c>) always turns it off: it queues the copying events itself.
+    /// </summary>
+    public bool LeasedMessages { get; init; }
     /// <summary>SRTP options (replay window).</summary>
     public SrtpOptions? Srtp { get; init; }
     /// <summary>Media: packetization size, send queue and history bounds, track reader capacities, RTCP interval.</summary>
@@ -142,7 +151,15 @@ public sealed record PublicAddress(System.Net.IPAddress Public, System.Net.IPAdd
 }
 
 /// <summary>An output of a <see cref="PeerConnectionCore"/>.</summary>
-public abstract record PeerConnectionEvent(TimeSpan At);
+public abstract record PeerConnectionEvent
+{
+    /// <summary>An event of time <paramref name="At"/>.</summary>
+    protected PeerConnectionEvent(TimeSpan At) => this.At = At;
+
+    /// <summary>When it happened (the core's time).</summary>
+    // Settable inside the assembly for the pooled DataChannelMessageLease, which is reused for later messages.
+    public TimeSpan At { get; private protected set; }
+}
 
 /// <summary>The aggregated state changed.</summary>
 public sealed record ConnectionStateChanged(TimeSpan At, ConnectionState Previous, ConnectionState State, ConnectionReason Reason) : PeerConnectionEvent(At);
