@@ -62,6 +62,9 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport, IMediaSe
     /// <summary>The ICE username fragment of our answer to it, read once.</summary>
     internal string? LocalIceUfrag { get; private set; }
 
+    /// <summary>Our offer when the server offered (WHEP's server-offer variant): the session waits for the client's answer.</summary>
+    internal string? LocalOffer { get; init; }
+
     /// <summary>Records an offer and our answer to it (a WHIP PATCH reads these and parses nothing again).</summary>
     internal void SetNegotiated(Sdp.SessionDescription offer, string answer)
     {

@@ -181,7 +181,7 @@ public sealed class WebRtcSessions : IDisposable
                 offer = WithCandidates(offer, candidates);
             }
             // The local description's ufrag is the resource's entity tag; the remote one comes with the answer.
-            var transport = new WebRtcSessionTransport(pc, Options, _server.Time) { LocalAnswer = offer };
+            var transport = new WebRtcSessionTransport(pc, Options, _server.Time) { LocalOffer = offer };
             foreach (var track in tracks) transport.AddLocalTrack(track);
             pc = null; // the transport owns it now
             return new WebRtcOfferAccepted(_server.Start(slot, transport, arguments, id, handler), offer);
@@ -203,11 +203,13 @@ public sealed class WebRtcSessions : IDisposable
     {
         ArgumentNullException.ThrowIfNull(answer);
         if (_server.Find(sessionId)?.Transport is not WebRtcSessionTransport transport) return false;
+        if (transport.LocalOffer is not { } localOffer) throw new InvalidOperationException("The session was not started by our offer.");
         if (transport.RemoteOffer is not null) throw new InvalidOperationException("The session has its remote description already.");
-        Sdp.SessionDescription.Parse(answer); // malformed: SdpParseException before anything changes
+        var parsed = Sdp.SessionDescription.Parse(answer); // malformed: SdpParseException before anything changes
         try { await transport.PeerConnection.SetRemoteDescriptionAsync(answer, cancellationToken).ConfigureAwait(false); }
         catch (ObjectDisposedException) { return false; }
-        transport.RemoteOffer = answer;
+        // The remote description (here the client's answer) and our local one (our offer), read once as for a WHIP answer.
+        transport.SetNegotiated(parsed, localOffer);
         return true;
     }
 
