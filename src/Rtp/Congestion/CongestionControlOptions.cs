@@ -27,7 +27,8 @@ public sealed record CongestionControlOptions
     /// <summary>
     /// A new video frame is refused (<c>MediaSendResult.Congested</c>) while the pacer holds more than the target
     /// bitrate sends in this time: after a step down of the path, what the application sent at the old rate would
-    /// otherwise keep the bottleneck's queue full for seconds. Default 100 ms.
+    /// otherwise keep the bottleneck's queue full for seconds. Not before the first feedback measured the path (the start
+    /// rate is a guess: frames are paced at it, never refused for it). Default 100 ms.
     /// </summary>
     public TimeSpan MaxPacerQueueTime { get; init; } = TimeSpan.FromMilliseconds(100);
 

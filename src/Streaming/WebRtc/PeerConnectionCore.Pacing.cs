@@ -42,9 +42,15 @@ public sealed partial class PeerConnectionCore
     private MediaPacer Pacer() => _pacer ??= new MediaPacer(_options.Media.Congestion ?? new CongestionControlOptions(),
         _options.Media.SendQueuePackets, _options.Media.MaxPayloadSize + 128);
 
-    /// <summary>Whether the pacer holds more than the target lets out in MaxPacerQueueTime (a new video frame is then refused).</summary>
+    /// <summary>
+    /// Whether the pacer holds more than the target lets out in MaxPacerQueueTime (a new video frame is then refused).
+    /// Not before the receiver's feedback measured the path (<see cref="SendSideBandwidthEstimator.AckedBitrate"/>): until
+    /// then the target is only the configured start rate, a guess, so frames are paced at it but never refused for it
+    /// (a sender starting above it, e.g. 1 Mbit/s against the 300 kbit/s default, loses no frame while probing finds the
+    /// path's rate).
+    /// </summary>
     private bool PacerHoldsTooMuch() =>
-        BandwidthEstimator is { } e && _pacer is { } p && p.QueuedBytes * 8 > e.TargetBitrate * e.Options.MaxPacerQueueTime.TotalSeconds;
+        BandwidthEstimator is { AckedBitrate: not null } e && _pacer is { } p && p.QueuedBytes * 8 > e.TargetBitrate * e.Options.MaxPacerQueueTime.TotalSeconds;
 
     /// <summary>Called where the transport-cc sender is made: the estimator reads its feedback, the pacer follows it.</summary>
     private void AttachEstimator()

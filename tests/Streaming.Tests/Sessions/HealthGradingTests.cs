@@ -303,14 +303,18 @@ public sealed class HandlerHealthInputTests
         var clock = new ManualClock();
         var seen = new List<string>();
         var grades = new List<string>();
+        var waiting = new SemaphoreSlim(0);   // released by the follower each time it waits (no handle: nothing to dispose)
         async IAsyncEnumerable<StreamOutput> Run(StreamContext context, [EnumeratorCancellation] CancellationToken ct)
         {
-            // One task follows the health (what a handler adapting its rate does), the loop reads the client.
+            // One task follows the health (what a handler adapting its rate does), the loop reads the client. The wait
+            // is taken before the test is told it may change the health, so no change falls between two waits.
             var follow = Task.Run(async () =>
             {
                 while (!ct.IsCancellationRequested)
                 {
-                    var grade = await context.WaitForHealthChangeAsync(ct);
+                    var next = context.WaitForHealthChangeAsync(ct);
+                    waiting.Release();
+                    var grade = await next;
                     lock (grades) grades.Add(grade.LevelName + " " + string.Join(",", grade.Reasons.Select(r => r.Metric)) + " / " + context.HealthGrade.LevelName);
                 }
             }, CancellationToken.None);
@@ -329,14 +333,17 @@ public sealed class HandlerHealthInputTests
         string[] Grades() { lock (grades) return grades.ToArray(); }
 
         // Consent ages on the clock: 10 s without an answered check is degraded, 30 s dead.
+        Assert.True(await waiting.WaitAsync(Patience));
         transport.Health = Good with { ConsentAge = TimeSpan.FromSeconds(12) };
         clock.Advance(TimeSpan.FromSeconds(12));
         server.CheckHealth();
         await WaitUntil(() => Grades().Length == 1);
+        Assert.True(await waiting.WaitAsync(Patience));
         transport.Health = Good with { ConsentAge = TimeSpan.FromSeconds(31) };
         clock.Advance(TimeSpan.FromSeconds(19));
         server.CheckHealth();
         await WaitUntil(() => Grades().Length == 2);
+        Assert.True(await waiting.WaitAsync(Patience));
         server.CheckHealth();                               // the same level again: no change
         transport.Health = Good;
         server.CheckHealth();
