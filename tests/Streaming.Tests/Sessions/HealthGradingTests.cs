@@ -294,7 +294,9 @@ public sealed class HandlerHealthInputTests
         Assert.Equal("health degraded->healthy ", Seen()[7]);
         Assert.Equal(HealthLevel.Healthy, session.HealthGrade.Level);
         transport.ClientLeaves("done");
-        Assert.Equal(SessionEndKind.ClientClosed, (await session.Completion.WaitAsync(Patience)).Kind);
+        // The client leaving ends the handler's inputs, so the handler also ends: which of the two the session reports
+        // first is a race (README "Not done yet"); either way it ends, and not for a health reason.
+        Assert.Contains((await session.Completion.WaitAsync(Patience)).Kind, new[] { SessionEndKind.ClientClosed, SessionEndKind.EndStream });
     }
 
     [Fact]
