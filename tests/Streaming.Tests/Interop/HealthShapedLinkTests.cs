@@ -57,6 +57,10 @@ public sealed class HealthShapedLinkTests(ITestOutputHelper output)
             },
         };
         sessions.Limits.DisconnectedLimit = null; // kept while disconnected, so that it can be seen dead
+        // The grade of a sender that does not adapt: with congestion control (on by default) our echo follows the shaped
+        // rate (71 kbit/s under 150 kbit/s) and its delivery stays near 100 %, so the rate phase would see nothing.
+        var peer = sessions.Transport.PeerConnection;
+        sessions.Transport = sessions.Transport with { PeerConnection = peer with { Media = peer.Media with { Congestion = null } } };
         var settings = new EchoServerSettings { Urls = $"http://{serverAddress}:0", Sessions = sessions, Relay = false };
         var instance = EchoServerInNamespace.Build(serverNs, settings);
         var changes = Channel.CreateUnbounded<SessionHealthChange>();
