@@ -179,6 +179,18 @@ public static class SetupTimeRun
         return sped;
     }, token);
 
+    // Completes at the first message `pc` receives (the echo), with whether its DTLS completed by SPED on the way.
+    private static Task<bool> EchoedAsync(PeerConnection pc, CancellationToken token) => Task.Run(async () =>
+    {
+        var sped = false;
+        await foreach (var e in pc.Events.ReadAllAsync(token))
+        {
+            sped |= CompletedBySped(e);
+            if (e is DataChannelMessageReceived) return sped;
+        }
+        return sped;
+    }, token);
+
     // Ms from the offer to the echo, and whether both sides' DTLS completed by SPED.
     private static async Task<(double Ms, bool Sped)> OursOnceAsync(UdpDriver d1, UdpDriver d2, DtlsCertificate certificate, Variant v)
     {
@@ -186,16 +198,7 @@ public static class SetupTimeRun
         await using var b = new PeerConnection(d2, Options(certificate, IceRole.Controlled, v));
         using var cts = new CancellationTokenSource(Patience);
         var echo = EchoOnceAsync(b, cts.Token);
-        var echoed = Task.Run(async () =>
-        {
-            var sped = false;
-            await foreach (var e in a.Events.ReadAllAsync(cts.Token))
-            {
-                sped |= CompletedBySped(e);
-                if (e is DataChannelMessageReceived) return sped;
-            }
-            return sped;
-        }, cts.Token);
+        var echoed = EchoedAsync(a, cts.Token);
         var channelOptions = v.Negotiated ? new DataChannelOptions { Negotiated = true, Id = NegotiatedId } : null;
         var clock = Stopwatch.StartNew();
         var opened = a.CreateDataChannelAsync("setup", channelOptions, cts.Token);
@@ -301,16 +304,7 @@ public static class SetupTimeRun
         {
             await using var ours = new PeerConnection(dA, Options(certificate, IceRole.Controlling, v));
             using var cts = new CancellationTokenSource(Patience);
-            var echoed = Task.Run(async () =>
-            {
-                var bySped = false;
-                await foreach (var e in ours.Events.ReadAllAsync(cts.Token))
-                {
-                    bySped |= CompletedBySped(e);
-                    if (e is DataChannelMessageReceived) return bySped;
-                }
-                return bySped;
-            }, cts.Token);
+            var echoed = EchoedAsync(ours, cts.Token);
             var channelOptions = v.Negotiated ? new DataChannelOptions { Negotiated = true, Id = NegotiatedId } : null;
             var clock = Stopwatch.StartNew();
             var opened = ours.CreateDataChannelAsync("setup", channelOptions, cts.Token);

@@ -77,12 +77,33 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     /// on the calling I/O thread and <paramref name="buffer"/> stays the caller's. Otherwise the buffer is queued
     /// (and then owned by the actor). False when the queue was full (the caller keeps the buffer and counts the drop).
     /// </summary>
-    public bool Deliver(UdpDriver.BoundSocket socket, byte[] buffer, int length, IPEndPoint remote, DatagramKind kind, out bool bufferTaken)
+    public bool Deliver(UdpDriver.BoundSocket socket, byte[] buffer, int length, IPEndPoint remote, DatagramKind kind, out bool bufferTaken) =>
+        Accept(new Datagram(socket, buffer, length, remote, kind, default), out bufferTaken);
+
+    /// <summary>Hands a frame of an ICE-TCP connection to the peer; like <see cref="Deliver"/>.</summary>
+    public bool DeliverFrame(UdpDriver.IceTcpConnection connection, byte[] buffer, int length, DatagramKind kind, out bool bufferTaken)
     {
         bufferTaken = false;
-        if (_inline && kind == DatagramKind.Stun && Volatile.Read(ref _stopped) == 0 && TryEnter())
+        return Volatile.Read(ref _stopped) == 0
+            && Accept(new Datagram(null!, buffer, length, connection.Remote, kind, default) { Tcp = connection }, out bufferTaken);
+    }
+
+    /// <summary>Hands a frame read from a connection to a TURN server to the peer; like <see cref="DeliverFrame"/>.</summary>
+    public bool DeliverTurnFrame(TurnStreamConnection connection, byte[] buffer, int length, bool isStun, out bool bufferTaken)
+    {
+        bufferTaken = false;
+        return Volatile.Read(ref _stopped) == 0
+            && Accept(new Datagram(null!, buffer, length, connection.Server, isStun ? DatagramKind.Stun : DatagramKind.TurnChannel, default) { Turn = connection }, out bufferTaken);
+    }
+
+    // Runs a STUN input inline when the peer runs inline and is idle (the buffer stays the caller's), else queues it
+    // (the actor owns the buffer then); false when the inbox is full.
+    private bool Accept(Datagram d, out bool bufferTaken)
+    {
+        bufferTaken = false;
+        if (_inline && d.IsStun && Volatile.Read(ref _stopped) == 0 && TryEnter())
         {
-            RunInline(new Datagram(socket, buffer, length, remote, kind, default));
+            RunInline(d);
             return true;
         }
         if (Interlocked.Increment(ref _queuedDatagrams) > _driver.Options.InboxCapacity)
@@ -92,52 +113,8 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         }
         // Stamped on arrival: the peer sees the time the datagram came in, not when a pool thread got to it, so
         // arrival times (transport-cc feedback, jitter) do not carry the queueing delay.
-        if (kind != DatagramKind.Stun) Interlocked.Increment(ref _queuedNonStun);
-        _datagrams.Enqueue(new Datagram(socket, buffer, length, remote, kind, _driver.Now));
-        bufferTaken = true;
-        Schedule();
-        return true;
-    }
-
-    /// <summary>Hands a frame of an ICE-TCP connection to the peer; like <see cref="Deliver"/>.</summary>
-    public bool DeliverFrame(UdpDriver.IceTcpConnection connection, byte[] buffer, int length, DatagramKind kind, out bool bufferTaken)
-    {
-        bufferTaken = false;
-        if (Volatile.Read(ref _stopped) != 0) return false;
-        if (_inline && kind == DatagramKind.Stun && TryEnter())
-        {
-            RunInline(new Datagram(null!, buffer, length, connection.Remote, kind, default) { Tcp = connection });
-            return true;
-        }
-        if (Interlocked.Increment(ref _queuedDatagrams) > _driver.Options.InboxCapacity)
-        {
-            Interlocked.Decrement(ref _queuedDatagrams);
-            return false;
-        }
-        if (kind != DatagramKind.Stun) Interlocked.Increment(ref _queuedNonStun);
-        _datagrams.Enqueue(new Datagram(null!, buffer, length, connection.Remote, kind, _driver.Now) { Tcp = connection });
-        bufferTaken = true;
-        Schedule();
-        return true;
-    }
-
-    /// <summary>Hands a frame read from a connection to a TURN server to the peer; like <see cref="DeliverFrame"/>.</summary>
-    public bool DeliverTurnFrame(TurnStreamConnection connection, byte[] buffer, int length, bool isStun, out bool bufferTaken)
-    {
-        bufferTaken = false;
-        if (Volatile.Read(ref _stopped) != 0) return false;
-        if (_inline && isStun && TryEnter())
-        {
-            RunInline(new Datagram(null!, buffer, length, connection.Server, isStun ? DatagramKind.Stun : DatagramKind.TurnChannel, default) { Turn = connection });
-            return true;
-        }
-        if (Interlocked.Increment(ref _queuedDatagrams) > _driver.Options.InboxCapacity)
-        {
-            Interlocked.Decrement(ref _queuedDatagrams);
-            return false;
-        }
-        if (!isStun) Interlocked.Increment(ref _queuedNonStun);
-        _datagrams.Enqueue(new Datagram(null!, buffer, length, connection.Server, isStun ? DatagramKind.Stun : DatagramKind.TurnChannel, _driver.Now) { Turn = connection });
+        if (!d.IsStun) Interlocked.Increment(ref _queuedNonStun);
+        _datagrams.Enqueue(d with { ReceivedAt = _driver.Now });
         bufferTaken = true;
         Schedule();
         return true;

@@ -174,9 +174,7 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
                 firefox.Dispose();
             }
             if (chromium is not null) await chromium.DisposeAsync();
-            try { await server.Instance.App.StopAsync().WaitAsync(TimeSpan.FromSeconds(15)); }
-            catch (TimeoutException) { output.WriteLine("the echo server did not stop within 15 s"); }
-            await server.Instance.App.DisposeAsync();
+            await EchoServerInNamespace.StopAsync(server.Instance, output);
         }
     }
 
@@ -290,9 +288,7 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
         finally
         {
             await driver.DisposeAsync();
-            try { await server.Instance.App.StopAsync().WaitAsync(TimeSpan.FromSeconds(15)); }
-            catch (TimeoutException) { output.WriteLine("the echo server did not stop within 15 s"); }
-            await server.Instance.App.DisposeAsync();
+            await EchoServerInNamespace.StopAsync(server.Instance, output);
         }
     }
 

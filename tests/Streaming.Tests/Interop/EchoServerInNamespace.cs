@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Transport.Samples.EchoServer;
+using Xunit.Abstractions;
 
 namespace Transport.Streaming.Tests.Interop;
 
@@ -22,5 +23,13 @@ internal static class EchoServerInNamespace
         instance.App.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.CreateBoundListenSocket =
             endpoint => ns.CreateInside(() => SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint));
         return instance;
+    }
+
+    /// <summary>Stops the echo server (at most 15 s, a longer stop is written to <paramref name="output"/>) and disposes it.</summary>
+    public static async Task StopAsync(EchoServerInstance instance, ITestOutputHelper output)
+    {
+        try { await instance.App.StopAsync().WaitAsync(TimeSpan.FromSeconds(15)); }
+        catch (TimeoutException) { output.WriteLine("the echo server did not stop within 15 s"); }
+        await instance.App.DisposeAsync();
     }
 }

@@ -172,9 +172,7 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
                 foreach (var line in firefox.Output.Take(40)) output.WriteLine("firefox: " + line);
                 firefox.Dispose();
             }
-            try { await instance.App.StopAsync().WaitAsync(TimeSpan.FromSeconds(15)); }
-            catch (TimeoutException) { output.WriteLine("the echo server did not stop within 15 s"); }
-            await instance.App.DisposeAsync();
+            await EchoServerInNamespace.StopAsync(instance, output);
         }
     }
 

@@ -140,9 +140,7 @@ public sealed class HealthShapedLinkTests(ITestOutputHelper output)
         {
             foreach (var c in seen) output.WriteLine($"{c.At.TotalSeconds,7:0.0} s {c.SessionId[..6]} {HealthGrade.Name(c.From)} -> {c.Grade.LevelName}: {string.Join("; ", c.Grade.Reasons.Select(r => r.Text))}");
             if (chromium is not null) await chromium.DisposeAsync();
-            try { await instance.App.StopAsync().WaitAsync(TimeSpan.FromSeconds(15)); }
-            catch (TimeoutException) { output.WriteLine("the echo server did not stop within 15 s"); }
-            await instance.App.DisposeAsync();
+            await EchoServerInNamespace.StopAsync(instance, output);
         }
     }
 

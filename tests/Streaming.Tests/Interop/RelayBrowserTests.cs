@@ -207,9 +207,7 @@ public sealed class RelayBrowserTests(ITestOutputHelper output)
         finally
         {
             if (chromium is not null) await chromium.DisposeAsync();
-            try { await instance.App.StopAsync().WaitAsync(TimeSpan.FromSeconds(15)); }
-            catch (TimeoutException) { output.WriteLine("the echo server did not stop within 15 s"); }
-            await instance.App.DisposeAsync();
+            await EchoServerInNamespace.StopAsync(instance, output);
         }
     }
 }

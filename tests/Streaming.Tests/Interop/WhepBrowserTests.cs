@@ -123,9 +123,7 @@ public sealed class WhepBrowserTests(ITestOutputHelper output)
         finally
         {
             if (chromium is not null) await chromium.DisposeAsync();
-            try { await instance.App.StopAsync().WaitAsync(TimeSpan.FromSeconds(15)); }
-            catch (TimeoutException) { output.WriteLine("the echo server did not stop within 15 s"); }
-            await instance.App.DisposeAsync();
+            await EchoServerInNamespace.StopAsync(instance, output);
         }
     }
     // Two pictures of the viewer's video, 600 ms apart, drawn on a canvas: how much they differ, and how many colours a
@@ -184,9 +182,7 @@ public sealed class WhepBrowserTests(ITestOutputHelper output)
         finally
         {
             if (chromium is not null) await chromium.DisposeAsync();
-            try { await instance.App.StopAsync().WaitAsync(TimeSpan.FromSeconds(15)); }
-            catch (TimeoutException) { output.WriteLine("the echo server did not stop within 15 s"); }
-            await instance.App.DisposeAsync();
+            await EchoServerInNamespace.StopAsync(instance, output);
         }
     }
     // The server-offer variant: POST without a body, our offer in the 201, the browser's answer by PATCH; then up to
@@ -258,9 +254,7 @@ public sealed class WhepBrowserTests(ITestOutputHelper output)
         finally
         {
             if (chromium is not null) await chromium.DisposeAsync();
-            try { await instance.App.StopAsync().WaitAsync(TimeSpan.FromSeconds(15)); }
-            catch (TimeoutException) { output.WriteLine("the echo server did not stop within 15 s"); }
-            await instance.App.DisposeAsync();
+            await EchoServerInNamespace.StopAsync(instance, output);
         }
     }
 }
