@@ -280,12 +280,21 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
 
             // pagehide: the page DELETEs its resource and closes; the server frees the session at once.
             Assert.Single(JsonDocument.Parse(await watcher.EvaluateAsync<string>("() => fetch('/sessions', { headers: { Authorization: 'Bearer adm1n' } }).then(r => r.text())")).RootElement.EnumerateArray());
+            var secondSession = await page.EvaluateAsync<string>("() => window.app.sessionId");
             var leaving = Stopwatch.StartNew();
             await page.GotoAsync("about:blank");
-            await watcher.WaitForFunctionAsync("() => fetch('/sessions', { headers: { Authorization: 'Bearer adm1n' } }).then(r => r.json()).then(s => s.length === 0)", null, new() { Timeout = 5_000, PollingInterval = 10 });
+            await watcher.WaitForFunctionAsync("() => fetch('/sessions', { headers: { Authorization: 'Bearer adm1n' } }).then(r => r.json()).then(s => s.length === 0)", null, new() { Timeout = 30_000, PollingInterval = 10 });
             output.WriteLine($"the session was gone {leaving.ElapsedMilliseconds} ms after the page was left (pagehide)");
-            // At once means by the DELETE, not by the liveness timers (about 7 s, bench/liveness): a generous bound below that.
-            Assert.InRange(leaving.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(4));
+            // At once means by the page's DELETE, not by the liveness timers (about 7 s, bench/liveness, reason
+            // Disconnected): the session's end reason says which ended it. The milliseconds are the liveness bench's
+            // claim; on a machine at load 75 the DELETE itself took 9.9 s to be served, so no wall-clock bound here.
+            var ended = $"Session {secondSession} ended (";
+            var deadline = Stopwatch.StartNew();
+            while (!server.Output.Any(l => l.Contains(ended)) && deadline.Elapsed < TimeSpan.FromSeconds(10))
+                await Task.Delay(50);
+            var line = server.Output.FirstOrDefault(l => l.Contains(ended));
+            Assert.True(line is not null, $"no end logged for session {secondSession}");
+            Assert.Contains("ClientClosed: WHIP DELETE", line);
         }
         finally { output.WriteLine(string.Join("\n", server.Output.TakeLast(30))); }
     }
