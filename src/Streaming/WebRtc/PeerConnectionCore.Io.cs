@@ -66,6 +66,17 @@ public sealed partial class PeerConnectionCore
         Pump(now);
     }
 
+    /// <summary>
+    /// The ICE-TCP connection between our passive candidate <paramref name="local"/> and <paramref name="remote"/>
+    /// closed: its pairs fail at once (ICE moves to another valid pair, or goes Disconnected).
+    /// </summary>
+    public void OnIceTcpConnectionClosed(IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    {
+        Advance(now);
+        Ice.IceTcpConnectionClosed(local, remote, now);
+        Pump(now);
+    }
+
     /// <summary>The configured TURN server of the stream transmits from <paramref name="local"/> to <paramref name="server"/> (TLS and its server name).</summary>
     public Transport.Ice.Turn.TurnServerConfig? FindTurnServer(IPEndPoint local, IPEndPoint server) => Ice.FindTurnServer(local, server);
 
