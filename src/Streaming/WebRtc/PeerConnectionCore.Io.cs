@@ -406,9 +406,12 @@ public sealed partial class PeerConnectionCore
                     }));
                 break;
             case IceStateChangedEvent { State: IceConnectionState.Disconnected } s:
-                Transition(ConnectionState.Disconnected, new ConnectionReason(ConnectionLayer.Ice, s.Reason == IceStateReason.ReceiveSilence
-                    ? $"data stopped: nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s"
-                    : $"nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s"));
+                Transition(ConnectionState.Disconnected, new ConnectionReason(ConnectionLayer.Ice, s.Reason switch
+                {
+                    IceStateReason.ReceiveSilence => $"data stopped: nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s",
+                    IceStateReason.TransportClosed => "the ICE-TCP connection under the selected pair closed",
+                    _ => $"nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s",
+                }));
                 break;
             case IceStateChangedEvent { State: IceConnectionState.Failed } s:
                 Transition(ConnectionState.Failed, new ConnectionReason(ConnectionLayer.Ice, s.Reason.ToString()));
