@@ -10,6 +10,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 need=()
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+[ -x /usr/bin/certutil ] || need+=(libnss3-tools)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ -x /usr/sbin/nft ] || need+=(nftables)
 ldconfig -p 2>/dev/null | grep -q 'libsrtp2\.so\.1' || need+=(libsrtp2-1)

@@ -23,13 +23,14 @@ public sealed class CoturnServer : IDisposable
     private readonly StringBuilder _output = new();
     private readonly string _directory;
 
-    private CoturnServer(Process process, string directory, int port, int minRelayPort, int maxRelayPort, (string, string)? tls = null, bool tcp = false)
+    private CoturnServer(Process process, string directory, int port, int minRelayPort, int maxRelayPort, (string, string)? tls = null, bool tcp = false, Placement? placement = null)
     {
         _tls = tls;
         _tcp = tcp;
+        _placement = placement;
         _process = process;
         _directory = directory;
-        EndPoint = new IPEndPoint(IPAddress.Loopback, port);
+        EndPoint = new IPEndPoint(placement?.Address ?? IPAddress.Loopback, port);
         MinRelayPort = minRelayPort;
         MaxRelayPort = maxRelayPort;
     }
@@ -78,35 +79,58 @@ public sealed class CoturnServer : IDisposable
         var tls = previous._tls;
         var tcp = previous._tcp;
         var ports = (previous.Port, previous.TlsPort);
+        var placement = previous._placement;
         previous.Dispose();
-        return Start(tcp, tls, ports, extraArguments);
+        return Start(tcp, tls, ports, extraArguments, placement);
     }
 
     private readonly (string Certificate, string Key)? _tls;
     private readonly bool _tcp;
+    private readonly Placement? _placement;
+
+    /// <summary>
+    /// Where a coturn runs that is not on the test process's loopback: inside the network namespace
+    /// <paramref name="Namespace"/> (started with <c>ip netns exec</c>), listening and relaying on
+    /// <paramref name="Address"/>; <paramref name="NewUdpSocketInside"/> makes a UDP socket inside that namespace for
+    /// the readiness probe. The namespace is fresh, so the ports are fixed: 3478, TLS 5349, relays 49160-49175.
+    /// </summary>
+    public sealed record Placement(string Namespace, IPAddress Address, Func<Socket> NewUdpSocketInside);
+
+    /// <summary>
+    /// Starts coturn with TLS (<c>turns:</c>) inside a network namespace (<see cref="Placement"/>): TCP and UDP on
+    /// port 3478 and TLS on 5349 of <see cref="Placement.Address"/>, relayed addresses on it too, with the PEM
+    /// certificate and key given; waits (bounded) until it answers a Binding request there.
+    /// </summary>
+    public static CoturnServer StartTlsIn(Placement placement, string certificatePem, string keyPem, params string[] extraArguments)
+    {
+        ArgumentNullException.ThrowIfNull(placement);
+        return Start(tcp: true, tls: (certificatePem, keyPem), port: (3478, 5349), extraArguments, placement);
+    }
 
     /// <summary>The TLS listening port (<see cref="StartTls"/>), or 0.</summary>
     public int TlsPort { get; private init; }
 
     /// <summary>The TLS endpoint on 127.0.0.1 (<see cref="StartTls"/>).</summary>
-    public IPEndPoint TlsEndPoint => new(IPAddress.Loopback, TlsPort);
+    public IPEndPoint TlsEndPoint => new(EndPoint.Address, TlsPort);
 
-    private static CoturnServer Start(bool tcp, (string Certificate, string Key)? tls, (int Port, int TlsPort)? port, string[] extraArguments)
+    private static CoturnServer Start(bool tcp, (string Certificate, string Key)? tls, (int Port, int TlsPort)? port, string[] extraArguments, Placement? placement = null)
     {
         var exe = FindTurnServer();
         var listening = port?.Port ?? (tcp ? FreeUdpAndTcpPort() : FreeUdpPort());
         var tlsPort = tls is null ? 0 : port?.TlsPort ?? FreeTcpPort(listening);
-        var (minRelay, maxRelay) = FreeUdpRange(16);
+        var (minRelay, maxRelay) = placement is null ? FreeUdpRange(16) : (49160, 49175);
+        var ip = (placement?.Address ?? IPAddress.Loopback).ToString();
         var directory = Directory.CreateTempSubdirectory("coturn-").FullName;
-        var psi = new ProcessStartInfo(exe)
+        var psi = new ProcessStartInfo(placement is null ? exe : "ip")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (placement is not null) foreach (var a in new[] { "netns", "exec", placement.Namespace, exe }) psi.ArgumentList.Add(a);
         foreach (var a in new[]
         {
-            "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", $"--listening-port={listening}",
+            "-n", $"--listening-ip={ip}", $"--relay-ip={ip}", $"--listening-port={listening}",
             $"--min-port={minRelay}", $"--max-port={maxRelay}", $"--user={User}:{Password}", $"--realm={Realm}",
             "--lt-cred-mech", "--no-dtls", "--no-cli", "--no-rfc5780", "--fingerprint",
             "--allow-loopback-peers", "--no-multicast-peers", "--log-file=stdout", "--simple-log",
@@ -117,7 +141,7 @@ public sealed class CoturnServer : IDisposable
          .Concat(extraArguments)) psi.ArgumentList.Add(a);
 
         var process = Process.Start(psi) ?? throw new InvalidOperationException("turnserver did not start.");
-        var server = new CoturnServer(process, directory, listening, minRelay, maxRelay, tls, tcp) { TlsPort = tlsPort };
+        var server = new CoturnServer(process, directory, listening, minRelay, maxRelay, tls, tcp, placement) { TlsPort = tlsPort };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (server._output) server._output.AppendLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (server._output) server._output.AppendLine(e.Data); };
         process.BeginOutputReadLine();
@@ -136,8 +160,8 @@ public sealed class CoturnServer : IDisposable
 
     private void WaitUntilAnswering(TimeSpan limit)
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        using var socket = _placement?.NewUdpSocketInside() ?? new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(_placement?.Address ?? IPAddress.Loopback, 0));
         socket.ReceiveTimeout = 200;
         var probe = new byte[] { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
         var buffer = new byte[1500];

@@ -58,6 +58,12 @@ public enum IceStateReason
     /// silent: that pair is selected (<see cref="IceAgentOptions.PeerMoveSilence"/>).
     /// </summary>
     PeerMoved,
+    /// <summary>
+    /// The ICE-TCP connection (RFC 6544) under the selected pair closed or failed (<see cref="IceAgent.IceTcpConnectionClosed"/>):
+    /// another valid pair took over, or none was left and the agent went Disconnected at once instead of waiting for
+    /// consent to expire.
+    /// </summary>
+    TransportClosed,
 }
 
 /// <summary>The role of the agent (RFC 8445 section 6.1.1).</summary>

@@ -73,6 +73,14 @@ public interface IDatagramPeer
     void OnTurnConnectionClosed(IPEndPoint local, IPEndPoint server, string reason, TimeSpan now) { }
 
     /// <summary>
+    /// The ICE-TCP connection (RFC 6544) between the driver's listening endpoint <paramref name="local"/> and
+    /// <paramref name="remote"/>, whose frames went to this peer, closed (the remote end closed or reset it, a write
+    /// failed, or a bad frame closed it): nothing more can go on it, so its pairs can fail at once instead of when
+    /// consent expires. Not called when the peer itself stopped or the driver stops. Default: nothing.
+    /// </summary>
+    void OnIceTcpConnectionClosed(IPEndPoint local, IPEndPoint remote, TimeSpan now) { }
+
+    /// <summary>
     /// The configured TURN server the peer's stream transmits from <paramref name="local"/> to <paramref name="server"/>
     /// are for: the driver reads <c>turns:</c> (TLS) and the TLS server name from it when it opens the connection.
     /// Default null: plain TCP.

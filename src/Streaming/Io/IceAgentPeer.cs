@@ -114,6 +114,9 @@ public sealed class IceAgentPeer : IDatagramPeer
     public void OnTurnConnectionClosed(IPEndPoint local, IPEndPoint server, string reason, TimeSpan now) =>
         Agent.TurnConnectionClosed(local, server, now, reason);
 
+    public void OnIceTcpConnectionClosed(IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
+        Agent.IceTcpConnectionClosed(local, remote, now);
+
     public Transport.Ice.Turn.TurnServerConfig? FindTurnServer(IPEndPoint local, IPEndPoint server) => Agent.FindTurnServer(local, server);
 
     public TimeSpan? PollTimeout() => Agent.PollTimeout();

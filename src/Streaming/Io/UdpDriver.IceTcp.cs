@@ -130,11 +130,46 @@ public sealed partial class UdpDriver
         connection.Send(frame);
     }
 
-    /// <summary>The peer stopped: its connections close.</summary>
+    /// <summary>The peer stopped: its connections close (the peer is not told: it is gone).</summary>
     private void CloseIceTcpOf(PeerActor actor)
     {
         foreach (var c in _tcpConnections.Values)
-            if (c.Actor == actor) c.Close();
+            if (c.Actor == actor) c.Close(notifyPeer: false);
+    }
+
+    /// <summary>
+    /// A connection whose frames went to a peer closed for another reason than the peer or the driver stopping (the
+    /// remote end closed or reset it, a write failed, a bad frame): the peer is told on its own thread
+    /// (<see cref="IDatagramPeer.OnIceTcpConnectionClosed"/>), so ICE fails its pairs at once rather than by consent.
+    /// </summary>
+    private void OnIceTcpClosed(IceTcpConnection connection, PeerActor actor)
+    {
+        if (_stop.IsCancellationRequested) return;
+        Interlocked.Increment(ref Counters._tcpClosedNotified);
+        _ = NotifyIceTcpClosedAsync(connection, actor);
+    }
+
+    private static async Task NotifyIceTcpClosedAsync(IceTcpConnection connection, PeerActor actor)
+    {
+        var work = new IceTcpClosedWork(actor, connection.Local, connection.Remote);
+        bool posted;
+        try { posted = await actor.PostAsync(work, CancellationToken.None).ConfigureAwait(false); }
+        catch (ObjectDisposedException) { posted = false; }
+        if (!posted) work.Abandon();
+    }
+
+    /// <summary>Tells the peer on its own thread that its ICE-TCP connection closed.</summary>
+    private sealed class IceTcpClosedWork(PeerActor actor, IPEndPoint local, IPEndPoint remote) : IWorkItem
+    {
+        public void Run(TimeSpan now)
+        {
+            try { actor.Peer.OnIceTcpConnectionClosed(local, remote, now); }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException) { }
+        }
+
+        public void Complete() { }
+
+        public void Abandon() { }
     }
 
     private async Task StopIceTcpAsync()
@@ -144,7 +179,7 @@ public sealed partial class UdpDriver
         foreach (var l in listeners) l.Socket.Dispose();
         foreach (var l in listeners)
             if (l.AcceptTask is { } t) await t.ConfigureAwait(false);
-        foreach (var c in _tcpConnections.Values) c.Close();
+        foreach (var c in _tcpConnections.Values) c.Close(notifyPeer: false);
     }
 
     private sealed class TcpListenerState(Socket socket, IPEndPoint localEndPoint)
@@ -334,8 +369,12 @@ public sealed partial class UdpDriver
             }
         }
 
-        /// <summary>Closes the connection (idempotent, any thread): both loops end, the bounds are released.</summary>
-        public void Close()
+        /// <summary>
+        /// Closes the connection (idempotent, any thread): both loops end, the bounds are released, and the peer its
+        /// frames went to is told (<see cref="IDatagramPeer.OnIceTcpConnectionClosed"/>) unless <paramref name="notifyPeer"/>
+        /// is false (the peer or the driver stopping).
+        /// </summary>
+        public void Close(bool notifyPeer = true)
         {
             if (Interlocked.Exchange(ref _closing, 1) != 0) return;
             _slowTimer?.Dispose();
@@ -346,6 +385,7 @@ public sealed partial class UdpDriver
             catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
             _socket.Dispose();
             _driver.ReleaseConnection(this);
+            if (notifyPeer && _actor is { } actor) _driver.OnIceTcpClosed(this, actor);
         }
     }
 }

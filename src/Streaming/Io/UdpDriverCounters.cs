@@ -4,7 +4,7 @@ namespace Transport.Streaming.Io;
 public sealed class UdpDriverCounters
 {
     internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups, _inline, _handoffs, _sendCalls, _receiveCalls, _droppedOversize, _unroutedRequests, _transactionsNotNoted, _routesForgotten, _fiveTupleConflicts;
-    internal long _tcpAccepted, _tcpRefused, _tcpClosedBadLength, _tcpClosedGarbage, _tcpClosedSlow, _tcpFramesReceived, _tcpFramesSent, _tcpDroppedMedia, _tcpDroppedQueueFull, _tcpSendNoConnection, _tcpClosed;
+    internal long _tcpAccepted, _tcpRefused, _tcpClosedBadLength, _tcpClosedGarbage, _tcpClosedSlow, _tcpFramesReceived, _tcpFramesSent, _tcpDroppedMedia, _tcpDroppedQueueFull, _tcpSendNoConnection, _tcpClosed, _tcpClosedNotified;
     internal long _turnTcpOpened, _turnTcpConnectFailed, _turnTlsRefused, _turnTcpClosed, _turnTcpFramesSent, _turnTcpFramesReceived, _turnTcpDroppedQueueFull, _turnTcpDroppedClosed, _turnTcpClosedInvalid, _turnTcpDroppedOversize, _turnTcpRefused;
 
     /// <summary>Datagrams received on all sockets.</summary>
@@ -68,6 +68,8 @@ public sealed class UdpDriverCounters
     public long IceTcpClosedSlow => Interlocked.Read(ref _tcpClosedSlow);
     /// <summary>ICE-TCP connections closed, for any reason (the peer closed, an error, a bound, the driver or the peer stopped).</summary>
     public long IceTcpClosed => Interlocked.Read(ref _tcpClosed);
+    /// <summary>ICE-TCP connections closed under a peer (by the remote end, an error or a bad frame) whose peer was told at once (<see cref="IDatagramPeer.OnIceTcpConnectionClosed"/>).</summary>
+    public long IceTcpClosedNotified => Interlocked.Read(ref _tcpClosedNotified);
     /// <summary>Frames read from ICE-TCP connections and handed to peers.</summary>
     public long IceTcpFramesReceived => Interlocked.Read(ref _tcpFramesReceived);
     /// <summary>Frames queued to ICE-TCP connections.</summary>

@@ -407,6 +407,8 @@ public sealed partial class PeerConnection : IAsyncDisposable
 
         public void OnTurnConnectionClosed(IPEndPoint local, IPEndPoint server, string reason, TimeSpan now) => Core.OnTurnConnectionClosed(local, server, reason, now);
 
+        public void OnIceTcpConnectionClosed(IPEndPoint local, IPEndPoint remote, TimeSpan now) => Core.OnIceTcpConnectionClosed(local, remote, now);
+
         public Transport.Ice.Turn.TurnServerConfig? FindTurnServer(IPEndPoint local, IPEndPoint server) => Core.FindTurnServer(local, server);
 
         public void HandleTimeout(TimeSpan now) => Core.HandleTimeout(now);

@@ -66,6 +66,17 @@ public sealed partial class PeerConnectionCore
         Pump(now);
     }
 
+    /// <summary>
+    /// The ICE-TCP connection between our passive candidate <paramref name="local"/> and <paramref name="remote"/>
+    /// closed: its pairs fail at once (ICE moves to another valid pair, or goes Disconnected).
+    /// </summary>
+    public void OnIceTcpConnectionClosed(IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    {
+        Advance(now);
+        Ice.IceTcpConnectionClosed(local, remote, now);
+        Pump(now);
+    }
+
     /// <summary>The configured TURN server of the stream transmits from <paramref name="local"/> to <paramref name="server"/> (TLS and its server name).</summary>
     public Transport.Ice.Turn.TurnServerConfig? FindTurnServer(IPEndPoint local, IPEndPoint server) => Ice.FindTurnServer(local, server);
 
@@ -395,9 +406,12 @@ public sealed partial class PeerConnectionCore
                     }));
                 break;
             case IceStateChangedEvent { State: IceConnectionState.Disconnected } s:
-                Transition(ConnectionState.Disconnected, new ConnectionReason(ConnectionLayer.Ice, s.Reason == IceStateReason.ReceiveSilence
-                    ? $"data stopped: nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s"
-                    : $"nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s"));
+                Transition(ConnectionState.Disconnected, new ConnectionReason(ConnectionLayer.Ice, s.Reason switch
+                {
+                    IceStateReason.ReceiveSilence => $"data stopped: nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s",
+                    IceStateReason.TransportClosed => "the ICE-TCP connection under the selected pair closed",
+                    _ => $"nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s",
+                }));
                 break;
             case IceStateChangedEvent { State: IceConnectionState.Failed } s:
                 Transition(ConnectionState.Failed, new ConnectionReason(ConnectionLayer.Ice, s.Reason.ToString()));

@@ -225,4 +225,124 @@ public sealed class IceTcpTests
         Assert.Equal(serverRequests, transactions.Count);
         Assert.InRange(serverRequests, 1, 20);
     }
+    // A TCP port of its own here, so that the test tells the client's transmits apart by their destination.
+    private static readonly IPEndPoint TcpEnd = new(IPAddress.Parse("10.0.0.1"), 4443);
+
+    // The server (controlled) with a UDP and a passive TCP candidate, the client (controlling) reaching both from
+    // ClientEnd: frames to TcpEnd go as ICE-TCP frames, datagrams to ServerUdp as UDP. The client's remote TCP
+    // candidate gets the priority given, so with a high one the client nominates the TCP pair although UDP is valid too.
+    private static (IceAgent Server, IceAgent Client) ConnectBoth(bool udpToo, uint clientTcpPriority, ref TimeSpan now, List<IceEvent> serverEvents)
+    {
+        var server = new IceAgent(new IceAgentOptions { Role = IceRole.Controlled, Random = new Random(2), TieBreaker = 5 });
+        var client = new IceAgent(new IceAgentOptions { Role = IceRole.Controlling, Random = new Random(1), TieBreaker = 9 });
+        server.AddHostCandidate(ServerUdp);
+        server.AddTcpHostCandidate(TcpEnd);
+        client.AddHostCandidate(ClientEnd);
+        server.SetRemoteCredentials(client.LocalCredentials, TimeSpan.Zero);
+        client.SetRemoteCredentials(server.LocalCredentials, TimeSpan.Zero);
+        client.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, TcpEnd, clientTcpPriority, "1"), TimeSpan.Zero);
+        if (udpToo)
+        {
+            client.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, ServerUdp, IceCandidate.ComputePriority(IceCandidateType.Host, 65535), "2"), TimeSpan.Zero);
+            server.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, ClientEnd, IceCandidate.ComputePriority(IceCandidateType.Host, 65535), "3"), TimeSpan.Zero);
+        }
+        server.StartGathering(TimeSpan.Zero);
+        client.StartGathering(TimeSpan.Zero);
+        // Run until both are connected and, with UDP, the server's own UDP pair is valid too (its check answered). With
+        // UDP the client's frames on the connection are held for 300 ms: its UDP check goes meanwhile and the server's
+        // triggered check makes that pair valid on the server's side, before the client nominates the TCP pair.
+        var held = new List<byte[]>();
+        for (var step = 0; step < 1000; step++)
+        {
+            Step(server, client, ref now, serverEvents, hold: udpToo && step < 30 ? held : null);
+            if (!(udpToo && step < 30))
+            {
+                foreach (var f in held) server.HandleIceTcpFrame(f, TcpEnd, ClientEnd, now, out _);
+                held.Clear();
+            }
+            var udpValid = !udpToo || server.CandidatePairs.Any(p => !p.Local.IsTcp && p.State == IceCandidatePairState.Succeeded);
+            if (server.State == IceConnectionState.Connected && client.State == IceConnectionState.Connected && udpValid && step > 50) break;
+        }
+        return (server, client);
+    }
+
+    private static void Step(IceAgent server, IceAgent client, ref TimeSpan now, List<IceEvent> serverEvents, bool tcpOpen = true, List<byte[]>? hold = null)
+    {
+        var buffer = new byte[2048];
+        now += TimeSpan.FromMilliseconds(10);
+        if (client.PollTimeout() is { } c && c <= now) client.HandleTimeout(now);
+        if (server.PollTimeout() is { } s && s <= now) server.HandleTimeout(now);
+        while (client.TryPollTransmit(buffer, out var t))
+        {
+            if (t.Remote.Equals(TcpEnd))
+            {
+                if (hold is not null) hold.Add(buffer.AsSpan(0, t.Length).ToArray());
+                else if (tcpOpen) server.HandleIceTcpFrame(buffer.AsSpan(0, t.Length), TcpEnd, ClientEnd, now, out _);
+            }
+            else server.HandleDatagram(buffer.AsSpan(0, t.Length), ServerUdp, ClientEnd, now);
+        }
+        while (server.TryPollTransmit(buffer, out var t))
+        {
+            if (t.IceTcp && !tcpOpen) continue;
+            client.HandleDatagram(buffer.AsSpan(0, t.Length), ClientEnd, t.IceTcp ? TcpEnd : ServerUdp, now);
+        }
+        while (server.TryPollEvent(out var e)) serverEvents.Add(e);
+        while (client.TryPollEvent(out _)) { }
+    }
+
+    [Fact]
+    public void AClosedTcpConnectionUnderTheSelectedPairDisconnectsAtOnceWithoutAnotherPair()
+    {
+        var events = new List<IceEvent>();
+        var now = TimeSpan.Zero;
+        var (server, client) = ConnectBoth(udpToo: false, 1518283007, ref now, events);
+        using var _s = server;
+        using var _c = client;
+        Assert.Equal(IceConnectionState.Connected, server.State);
+        Assert.True(server.SelectedLocal!.IsTcp);
+        events.Clear();
+
+        // The connection closes (the driver tells the agent): Disconnected now, not 30 s later by consent.
+        var closedAt = now;
+        server.IceTcpConnectionClosed(TcpEnd, ClientEnd, now);
+        while (server.TryPollEvent(out var e)) events.Add(e);
+        var change = Assert.Single(events.OfType<IceStateChangedEvent>());
+        Assert.Equal((IceConnectionState.Disconnected, IceStateReason.TransportClosed, closedAt), (change.State, change.Reason, change.At));
+        Assert.Equal(IceCandidatePairState.Failed, Assert.Single(server.CandidatePairs, p => p.Local.IsTcp).State);
+        // An unknown connection changes nothing.
+        server.IceTcpConnectionClosed(TcpEnd, new IPEndPoint(ClientEnd.Address, 1), now);
+        Assert.False(server.TryPollEvent(out _));
+
+        // Nothing comes back: Failed by FailedTimeout (25 s after the close) or by consent, whichever is first.
+        for (var step = 0; step < 3000 && server.State != IceConnectionState.Failed; step++) Step(server, client, ref now, events, tcpOpen: false);
+        var failed = events.OfType<IceStateChangedEvent>().Last();
+        Assert.Equal(IceConnectionState.Failed, failed.State);
+        Assert.Contains(failed.Reason, new[] { IceStateReason.FailedTimeout, IceStateReason.ConsentExpired });
+        Assert.True(failed.At <= closedAt + new IceAgentOptions().FailedTimeout + TimeSpan.FromMilliseconds(20), $"failed at {failed.At}, closed at {closedAt}");
+    }
+
+    [Fact]
+    public void AClosedTcpConnectionUnderTheSelectedPairMovesToTheValidUdpPairAtOnce()
+    {
+        var events = new List<IceEvent>();
+        var now = TimeSpan.Zero;
+        // The client prefers our TCP candidate (a priority above the UDP one's), so the TCP pair is nominated while the UDP pair is valid too.
+        var (server, client) = ConnectBoth(udpToo: true, uint.MaxValue - 1, ref now, events);
+        using var _s = server;
+        using var _c = client;
+        Assert.Equal(IceConnectionState.Connected, server.State);
+        Assert.True(server.SelectedLocal!.IsTcp, "the TCP pair is selected");
+        Assert.True(server.CandidatePairs.Any(p => !p.Local.IsTcp && p.State == IceCandidatePairState.Succeeded), string.Join("; ", server.CandidatePairs.Select(p => $"{p.Local.ToSdp()} -> {p.Remote.ToSdp()} {p.State}")) + " / client: " + string.Join("; ", client.CandidatePairs.Select(p => $"{p.Local.ToSdp()} -> {p.Remote.ToSdp()} {p.State} {p.Nominated}")));
+        events.Clear();
+
+        server.IceTcpConnectionClosed(TcpEnd, ClientEnd, now);
+        while (server.TryPollEvent(out var e)) events.Add(e);
+        Assert.Equal(IceConnectionState.Connected, server.State);
+        Assert.False(server.SelectedLocal!.IsTcp);
+        Assert.Equal(ServerUdp, server.SelectedLocal.Address);
+        Assert.Contains(events, e => e is IceSelectedPairChangedEvent sp && !sp.Local.IsTcp);
+        var send = server.TrySend(now);
+        Assert.True(send.CanSend);
+        Assert.False(send.IceTcp);
+    }
 }

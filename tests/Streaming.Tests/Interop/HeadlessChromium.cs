@@ -37,7 +37,11 @@ public sealed class HeadlessChromium : IAsyncDisposable
         return page;
     }
 
-    public static async Task<HeadlessChromium> LaunchAsync(NetworkNamespace ns, bool fakeMedia = false, params string[] extraArgs)
+    public static Task<HeadlessChromium> LaunchAsync(NetworkNamespace ns, bool fakeMedia = false, params string[] extraArgs) =>
+        LaunchAsync(ns, environment: null, fakeMedia, extraArgs);
+
+    /// <summary>As above, with environment variables for the browser (HOME, whose .pki/nssdb holds the certificates it trusts).</summary>
+    public static async Task<HeadlessChromium> LaunchAsync(NetworkNamespace ns, IEnumerable<KeyValuePair<string, string>>? environment, bool fakeMedia, params string[] extraArgs)
     {
         if (!File.Exists(ExecutablePath))
             throw new InvalidOperationException($"{ExecutablePath} is missing: ./test.sh installs Debian's chromium package.");
@@ -58,6 +62,7 @@ public sealed class HeadlessChromium : IAsyncDisposable
                 Headless = true,
                 Args = args,
                 Timeout = 60_000,
+                Env = environment,
             });
             return new HeadlessChromium(playwright, browser, ns);
         }

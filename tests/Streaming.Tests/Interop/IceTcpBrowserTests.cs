@@ -9,7 +9,8 @@ namespace Transport.Streaming.Tests.Interop;
 /// 6544). Two namespaces joined by a veth pair (10.79.N.1 the server, 10.79.N.2 the browser); nftables in the
 /// browser's namespace drops every UDP packet in and out. The answer carries the server's passive TCP host
 /// candidate next to the UDP one; Chromium's active TCP candidate connects to it, the data channel echoes, and
-/// getStats' selected pair is TCP on both ends.
+/// getStats' selected pair is TCP on both ends. With the main program's page and Chromium's fake devices, video and
+/// audio echo over the same TCP pair and Chromium decodes the video.
 /// </summary>
 [SupportedOSPlatform("linux")]
 [Collection(BrowserCollection.Name)]
@@ -56,28 +57,108 @@ public sealed class IceTcpBrowserTests(ITestOutputHelper output)
     [Fact]
     public Task ChromiumWithUdpOpenSelectsTheUdpPairThoughTheAnswerOffersTcpToo() => RunAsync(dropUdp: false);
 
-    private async Task RunAsync(bool dropUdp)
+    // The main program's own page (camera and microphone from Chromium's fake devices, echoed back by the server):
+    // once it decoded frames, the selected pair and the inbound video of its connection.
+    private const string MediaStatsScript = """
+        async () => {
+          const out = {};
+          const stats = await window.app.pc.getStats(); let pairId = null;
+          stats.forEach(s => {
+            if (s.type === 'transport') pairId = s.selectedCandidatePairId;
+            if (s.type === 'inbound-rtp' && s.kind === 'video') { out.framesDecoded = s.framesDecoded || 0; out.packetsReceived = s.packetsReceived || 0; out.packetsLost = s.packetsLost || 0; out.width = s.frameWidth || 0; }
+            if (s.type === 'inbound-rtp' && s.kind === 'audio') out.audioPackets = s.packetsReceived || 0;
+          });
+          const pair = pairId ? stats.get(pairId) : null;
+          if (pair) {
+            const l = stats.get(pair.localCandidateId), rc = stats.get(pair.remoteCandidateId);
+            out.localProtocol = l.protocol; out.localTcpType = l.tcpType || null;
+            out.remoteProtocol = rc.protocol; out.remote = rc.address; out.remotePort = rc.port;
+          }
+          return JSON.stringify(out);
+        }
+        """;
+
+    /// <summary>
+    /// Media over ICE-TCP: the main program's page with Chromium's fake camera and microphone, on a network that drops
+    /// all UDP. Its video goes to the server over the TCP pair, comes back echoed (depacketized, re-packetized) on the
+    /// same connection, and Chromium decodes it.
+    /// </summary>
+    [Fact]
+    public async Task ChromiumWhoseNetworkDropsUdpGetsItsVideoEchoedOverIceTcpAndDecodesIt()
+    {
+        var (serverNs, browserNs, serverAddress) = MakeNetwork(dropUdp: true);
+        using var _s = serverNs;
+        using var _b = browserNs;
+        using var server = await EchoServerProcess.StartAtAsync(serverNs, $"http://{serverAddress}:8080", []);
+        try
+        {
+            // An http:// page of a 10.x address is no secure context, and getUserMedia needs one: Chromium's flag for a test origin.
+            await using var chromium = await HeadlessChromium.LaunchAsync(browserNs, fakeMedia: true, "--unsafely-treat-insecure-origin-as-secure=" + server.Url);
+            var page = await chromium.Browser.NewPageAsync();
+            page.Console += (_, m) => output.WriteLine("browser: " + m.Text);
+            await page.GotoAsync(server.Url + "/");
+            await page.WaitForFunctionAsync("() => document.getElementById('state').textContent === 'connected'", null, new() { Timeout = 45_000 });
+            await page.WaitForFunctionAsync("() => window.app.framesDecoded >= 20", null, new() { Timeout = 45_000 });
+            var json = await page.EvaluateAsync<string>(MediaStatsScript);
+            output.WriteLine(json);
+            var r = JsonDocument.Parse(json).RootElement;
+            Assert.True(r.GetProperty("framesDecoded").GetInt32() >= 20, json);
+            Assert.True(r.GetProperty("width").GetInt32() > 0, json);
+            Assert.True(r.GetProperty("audioPackets").GetInt32() > 0, json);
+            Assert.Equal("tcp", r.GetProperty("localProtocol").GetString());
+            Assert.Equal("active", r.GetProperty("localTcpType").GetString());
+            Assert.Equal("tcp", r.GetProperty("remoteProtocol").GetString());
+            Assert.Equal(serverAddress, r.GetProperty("remote").GetString());
+            Assert.Equal(50000, r.GetProperty("remotePort").GetInt32());
+        }
+        catch
+        {
+            output.WriteLine(string.Join("\n", server.Output));
+            throw;
+        }
+    }
+
+    // Two namespaces on a veth pair (the server's and the browser's), nftables dropping all UDP in the browser's when asked.
+    private static (NetworkNamespace Server, NetworkNamespace Browser, string ServerAddress) MakeNetwork(bool dropUdp)
     {
         const string nft = "/usr/sbin/nft";
         if (!File.Exists(nft)) throw new InvalidOperationException($"{nft} is missing: install the Debian package 'nftables'.");
         var subnet = $"10.79.{Random.Shared.Next(1, 250)}";
         string serverAddress = subnet + ".1", browserAddress = subnet + ".2";
-        using var serverNs = NetworkNamespace.Create("rtc-srv");
-        using var browserNs = NetworkNamespace.Create("rtc-brw");
-        serverNs.ConnectVeth(browserNs, serverAddress, browserAddress);
-        browserNs.AddDefaultRoute(serverAddress);
-        if (dropUdp)
+        var serverNs = NetworkNamespace.Create("rtc-srv");
+        NetworkNamespace? browserNs = null;
+        try
         {
-            var rules = Path.Combine(Path.GetTempPath(), $"{browserNs.Name}.nft");
-            File.WriteAllText(rules, """
-                table inet noudp {
-                  chain out { type filter hook output priority 0; policy accept; meta l4proto udp counter drop; }
-                  chain in { type filter hook input priority 0; policy accept; meta l4proto udp counter drop; }
-                }
-                """);
-            try { browserNs.Exec(nft, "-f", rules); }
-            finally { File.Delete(rules); }
+            browserNs = NetworkNamespace.Create("rtc-brw");
+            serverNs.ConnectVeth(browserNs, serverAddress, browserAddress);
+            browserNs.AddDefaultRoute(serverAddress);
+            if (dropUdp)
+            {
+                var rules = Path.Combine(Path.GetTempPath(), $"{browserNs.Name}.nft");
+                File.WriteAllText(rules, """
+                    table inet noudp {
+                      chain out { type filter hook output priority 0; policy accept; meta l4proto udp counter drop; }
+                      chain in { type filter hook input priority 0; policy accept; meta l4proto udp counter drop; }
+                    }
+                    """);
+                try { browserNs.Exec(nft, "-f", rules); }
+                finally { File.Delete(rules); }
+            }
+            return (serverNs, browserNs, serverAddress);
         }
+        catch
+        {
+            browserNs?.Dispose();
+            serverNs.Dispose();
+            throw;
+        }
+    }
+
+    private async Task RunAsync(bool dropUdp)
+    {
+        var (serverNsMade, browserNsMade, serverAddress) = MakeNetwork(dropUdp);
+        using var serverNs = serverNsMade;
+        using var browserNs = browserNsMade;
 
         using var server = await EchoServerProcess.StartAtAsync(serverNs, $"http://{serverAddress}:8080", []);
         try

@@ -198,6 +198,40 @@ public sealed class IceTcpDriverTests
         await WaitForAsync(() => server.Driver.IceTcpConnectionCount == 0, "the connection was not released");
     }
 
+    [Fact]
+    public async Task TheClientClosingItsConnectionDisconnectsTheServersAgentAtOnceNotByConsent()
+    {
+        var clientCredentials = IceCredentials.Generate();
+        await using var server = StartServer(clientCredentials);
+        using var client = new Client(await ConnectAsync(server.Tcp), server.Tcp, server.Agent.LocalCredentials, clientCredentials);
+        var sw = Stopwatch.StartNew();
+        var serverState = IceConnectionState.New;
+        while (sw.Elapsed < Limit && !(client.Agent.State == IceConnectionState.Connected && serverState == IceConnectionState.Connected))
+        {
+            client.Step();
+            serverState = await server.Handle.InvokeAsync(_ => server.Agent.State);
+        }
+        Assert.Equal(IceConnectionState.Connected, serverState);
+        Assert.True(await server.Handle.InvokeAsync(_ => server.Agent.SelectedLocal!.IsTcp));
+
+        // The client goes away (its socket closed, as a browser's tab closing or a NAT dropping it would).
+        client.Socket.Close();
+        var closed = Stopwatch.StartNew();
+        IceStateChangedEvent? change = null;
+        using (var cts = new CancellationTokenSource(Limit))
+        {
+            await foreach (var e in server.Peer.Events.ReadAllAsync(cts.Token))
+                if (e is IceStateChangedEvent { State: IceConnectionState.Disconnected or IceConnectionState.Failed } s) { change = s; break; }
+        }
+        var after = closed.Elapsed;
+        Assert.NotNull(change);
+        // At once with the transport's reason: not NoTraffic (5 s) nor ConsentExpired (30 s).
+        Assert.Equal((IceConnectionState.Disconnected, IceStateReason.TransportClosed), (change.State, change.Reason));
+        Assert.True(after < Limit, $"noticed after {after.TotalMilliseconds:F0} ms");
+        Assert.Equal(1, server.Driver.Counters.IceTcpClosedNotified);
+        await WaitForAsync(() => server.Driver.IceTcpConnectionCount == 0, "the connection was not released");
+    }
+
     [Theory]
     [InlineData(new byte[] { 0, 0 })]                 // a zero length
     [InlineData(new byte[] { 0xFF, 0xFF, 0, 1 })]     // above the frame limit (the driver's datagram size)
