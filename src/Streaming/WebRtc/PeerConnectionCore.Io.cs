@@ -391,13 +391,17 @@ public sealed partial class PeerConnectionCore
                         IceStateReason.TrafficResumed => "traffic resumed",
                         IceStateReason.ValidPairInUse => "a valid pair carries data",
                         IceStateReason.PeerMoved => "the peer's data arrives from a new address (NAT rebinding)",
+                        IceStateReason.RelayRecovered => "the lost TURN relay was allocated again (or another pair took over)",
                         _ => "ICE restart selected a new pair",
                     }));
                 break;
             case IceStateChangedEvent { State: IceConnectionState.Disconnected } s:
-                Transition(ConnectionState.Disconnected, new ConnectionReason(ConnectionLayer.Ice, s.Reason == IceStateReason.ReceiveSilence
-                    ? $"data stopped: nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s"
-                    : $"nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s"));
+                Transition(ConnectionState.Disconnected, new ConnectionReason(ConnectionLayer.Ice, s.Reason switch
+                {
+                    IceStateReason.ReceiveSilence => $"data stopped: nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s",
+                    IceStateReason.RelayLost => "the TURN relay under the selected pair was lost: allocating it again",
+                    _ => $"nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s",
+                }));
                 break;
             case IceStateChangedEvent { State: IceConnectionState.Failed } s:
                 Transition(ConnectionState.Failed, new ConnectionReason(ConnectionLayer.Ice, s.Reason.ToString()));
