@@ -346,9 +346,15 @@ public sealed partial class IceAgent
     {
         pair.Nominated = true;
         if (pair.Generation != _current) return;
-        if (Selected is { } s && s.Generation == _current && PriorityOf(s) >= PriorityOf(pair)) return;
+        if (Selected is { } s && s.Generation == _current && PriorityOf(s) >= PriorityOf(pair) && !PeerLeftSelected(s, pair, now)) return;
         Select(pair, now);
     }
+
+    // A controlled agent follows a later nomination of a lower pair when nothing arrived on its selected pair for
+    // PeerMoveSilence: the controlling peer lost the relay under that pair and nominated another (IceAgent.Relay).
+    // Without the silence it keeps the better pair it selected (RFC 8445 section 8.1.1: one nomination per session).
+    private bool PeerLeftSelected(IcePair selected, IcePair nominated, TimeSpan now) =>
+        Role.Role == IceRole.Controlled && selected != nominated && Options.PeerMoveSilence > TimeSpan.Zero && now - _lastReceived >= Options.PeerMoveSilence;
 
     private void SwitchRole(TimeSpan now) => SetRole(Role.Opposite, now);
 
@@ -361,7 +367,7 @@ public sealed partial class IceAgent
 
     private void CheckAllFailed(TimeSpan now)
     {
-        if (Selected is not null || State is IceConnectionState.Failed or IceConnectionState.Closed) return;
+        if (Selected is not null || State is IceConnectionState.Failed or IceConnectionState.Closed || RelaysRecovering) return;
         var g = _current;
         if (!g.RemoteEndOfCandidates || g.Pairs.Count == 0 || (_gatheringStarted && !_gatheringComplete)) return;
         foreach (var p in g.Pairs) if (p.State != IceCandidatePairState.Failed) return;

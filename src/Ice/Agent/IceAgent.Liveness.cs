@@ -67,7 +67,12 @@ public sealed partial class IceAgent
         Consider(ref next, ref timer, NextCheckDue(), IceTimer.Check);
         foreach (var o in _outgoing) Consider(ref next, ref timer, o.Transaction.PollTimeout(), IceTimer.Retransmission);
         if (Role.NominationDeadline(this) is { } nomination && nomination > _now) Consider(ref next, ref timer, nomination, IceTimer.Nomination);
-        foreach (var relay in _relays) if (relay.Live) Consider(ref next, ref timer, relay.Client.PollTimeout(), IceTimer.Relay);
+        foreach (var relay in _relays)
+        {
+            if (relay.Live) Consider(ref next, ref timer, relay.Client.PollTimeout(), IceTimer.Relay);
+            Consider(ref next, ref timer, relay.RetryAt, IceTimer.RelayReallocation);
+        }
+        if (_relayOutageSince is { } outage && LivenessPair is null && Options.FailedTimeout > TimeSpan.Zero) Consider(ref next, ref timer, outage + Options.FailedTimeout, IceTimer.Failed);
         if (LivenessPair is not null)
         {
             var o = Options;
@@ -112,6 +117,11 @@ public sealed partial class IceAgent
 
     private void Select(IcePair pair, TimeSpan now, IceStateReason reason = IceStateReason.PairSelected)
     {
+        if (_relayOutageSince is not null)
+        {
+            _relayOutageSince = null;
+            if (reason == IceStateReason.PairSelected) reason = IceStateReason.RelayRecovered;
+        }
         var first = Selected is null;
         Selected = pair;
         // A bridged pair (IceAgent.HandleRequest) is checked by the peer with our previous credentials: they stay valid.
@@ -151,6 +161,14 @@ public sealed partial class IceAgent
         if (first) ResetLiveness(now);
         _lastConsent = pair.LastResponseAt ?? now;
         if (State == IceConnectionState.Checking) Transition(IceConnectionState.Connected, IceStateReason.ValidPairInUse, now);
+        else if (_relayOutageSince is not null)
+        {
+            // A pair of a lost relay's new allocation (or another one) carries data again; without a nomination from a
+            // controlling peer that stays on the pair it selected, the relayed pair still gets its channel.
+            _relayOutageSince = null;
+            if (State == IceConnectionState.Disconnected) Transition(IceConnectionState.Connected, IceStateReason.RelayRecovered, now);
+            if (pair.Local.Type == IceCandidateType.Relayed) BindRelayChannel(pair, now);
+        }
     }
 
     // RFC 7675 section 5.1: uniformly in [0.8, 1.2] x the interval. Then, when the window allows it, moved to the next
@@ -218,12 +236,14 @@ public sealed partial class IceAgent
             _disconnectedAt = now;
             Transition(IceConnectionState.Disconnected, IceStateReason.ReceiveSilence, now);
             ProbeAtOnce(now);
+            ProbeRelayOf(pair, now);
         }
         if (State == IceConnectionState.Connected && o.DisconnectedTimeout > TimeSpan.Zero && now >= _lastReceived + o.DisconnectedTimeout)
         {
             _disconnectedAt = now;
             Transition(IceConnectionState.Disconnected, IceStateReason.NoTraffic, now);
             ProbeAtOnce(now);
+            ProbeRelayOf(pair, now);
         }
         if (State == IceConnectionState.Disconnected && o.FailedTimeout > TimeSpan.Zero && now >= _disconnectedAt + o.FailedTimeout)
         {

@@ -19,11 +19,20 @@ public sealed partial class IceAgent
 
     private sealed class IceRelay(TurnServerConfig config, IceCandidate host, TurnClient client, IPEndPoint server)
     {
+        /// <summary>The configured server's address (a re-allocation starts there again, not at a redirect's alternate).</summary>
+        public IPEndPoint ConfiguredEndPoint { get; } = server;
         public TurnServerConfig Config { get; } = config;
         /// <summary>Unique among the relayed candidates (RFC 8445 section 5.1.2.1): the host's, minus 1024 per earlier relay of that host.</summary>
         public ushort LocalPreference { get; init; }
         public IceCandidate Host { get; } = host;
-        public TurnClient Client { get; } = client;
+        /// <summary>The TURN client of the current allocation (a new one for each re-allocation).</summary>
+        public TurnClient Client { get; set; } = client;
+        /// <summary>Lost and being allocated again: an attempt is due at <see cref="RetryAt"/> or in flight.</summary>
+        public bool Recovering { get; set; }
+        /// <summary>Re-allocation attempts made since the loss.</summary>
+        public int Attempts { get; set; }
+        /// <summary>When the next re-allocation attempt is due, or null.</summary>
+        public TimeSpan? RetryAt { get; set; }
         /// <summary>Where the transmits go: the configured server, or the alternate after a 300 redirect.</summary>
         public IPEndPoint ServerEndPoint { get; set; } = server;
         public bool Tcp => Client.Options.Transport == TurnTransport.Tcp;
@@ -107,8 +116,7 @@ public sealed partial class IceAgent
         {
             var endPoint = server.TryGetEndPoint()!;
             if (endPoint.AddressFamily != host.Address.AddressFamily) continue;
-            var options = TurnClientOptions.FromConfig(server);
-            if (Options.ConfigureTurnClient is { } configure) options = configure(options);
+            var options = TurnClientOptionsFor(server);
             // Servers listed first are preferred; host preferences count down by 1 per host, so 1024 per relay keeps them unique.
             var localPreference = (ushort)Math.Max(0, IceCandidate.LocalPreferenceOf(host.Priority) - 1024 * index++);
             var relay = new IceRelay(server, host, new TurnClient(options), endPoint) { LocalPreference = localPreference };
@@ -117,6 +125,12 @@ public sealed partial class IceAgent
             relay.Client.Start(now);
             PumpRelay(relay, now);
         }
+    }
+
+    private TurnClientOptions TurnClientOptionsFor(TurnServerConfig server)
+    {
+        var options = TurnClientOptions.FromConfig(server);
+        return Options.ConfigureTurnClient is { } configure ? configure(options) : options;
     }
 
     /// <summary>Moves the TURN client's transmits to the agent's queue and acts on its events, until both are empty.</summary>
@@ -147,12 +161,24 @@ public sealed partial class IceAgent
                 Emit(new IceRelayErrorEvent(now, relay.Config, relay.Host.Base, IceRelayError.AllocationFailed, failed.Kind, failed.ErrorCode, failed.Reason, null));
                 ReleaseHeld(relay, null);
                 FinishRelayGathering(relay, now);
+                // A re-allocation attempt failed (the server still down, the connection refused): the next one, or give up.
+                if (relay.Recovering)
+                {
+                    ScheduleReallocation(relay, now);
+                    if (!relay.Recovering) OnRelayRecoveryOver(now);
+                }
                 break;
             case TurnAllocationExpired expired:
                 LoseRelay(relay, expired.ErrorCode, expired.Reason, now);
                 break;
             case TurnPermissionCreated created:
                 FlushHeld(relay, created.Peer.ToIPAddress());
+                break;
+            case TurnPermissionFailed { ErrorCode: 437 }:
+            case TurnChannelBindFailed { ErrorCode: 437 }:
+                // 437 Allocation Mismatch: the server no longer knows the allocation (it restarted). A Refresh confirms it
+                // (its 437 ends the allocation, and the relay is allocated again) rather than failing the pairs one by one.
+                relay.Client.RefreshNow(now);
                 break;
             case TurnPermissionFailed refused:
                 OnPermissionRefused(relay, refused, now);
@@ -182,6 +208,12 @@ public sealed partial class IceAgent
                 Foundation(IceCandidateType.ServerReflexive, host.Base.Address, relay.Config.TryGetEndPoint()), host.Base);
             _localCandidates.Add(srflx);
             Emit(new IceCandidateGatheredEvent(now, srflx));
+        }
+        if (relay.Recovering)
+        {
+            Emit(new IceRelayRecoveredEvent(now, relay.Config, relay.Host.Base, candidate, relay.Attempts));
+            relay.Recovering = false;
+            relay.Attempts = 0;
         }
         foreach (var remote in _current.RemoteCandidates) AddPair(_current, candidate, remote);
         FinishRelayGathering(relay, now);
@@ -223,32 +255,146 @@ public sealed partial class IceAgent
         CompleteGatheringIfDone(now);
     }
 
-    /// <summary>The allocation is gone: its candidate is removed and its pairs fail; the agent fails if the selected pair was on it.</summary>
+    /// <summary>
+    /// The allocation is gone: its candidate and its pairs are removed (<see cref="IceCandidatePairsRemovedEvent"/>) and
+    /// the relay is allocated again after a back-off (<see cref="IceAgentOptions.RelayReallocationAttempts"/>). When the
+    /// pair in use was on it, another valid pair takes the data at once (the controlling agent nominates it); without
+    /// one the agent is Disconnected until a pair of the new allocation succeeds. With re-allocation off it fails.
+    /// </summary>
     private void LoseRelay(IceRelay relay, int errorCode, string reason, TimeSpan now)
     {
         ReleaseHeld(relay, null);
         var candidate = relay.Candidate;
         Emit(new IceRelayErrorEvent(now, relay.Config, relay.Host.Base, IceRelayError.AllocationExpired, null, errorCode, reason, candidate));
         FinishRelayGathering(relay, now);
+        var recover = Options.RelayReallocationAttempts > 0 && State is not (IceConnectionState.Failed or IceConnectionState.Closed);
+        if (recover)
+        {
+            relay.Attempts = 0;
+            ScheduleReallocation(relay, now);
+        }
         if (candidate is null) return;
         _localCandidates.Remove(candidate);
+        var inUse = LivenessPair is { } live && live.Local == candidate;
+        RemovePairsOf(candidate, reason, now);
+        if (State is IceConnectionState.Failed or IceConnectionState.Closed) return;
+        if (inUse) OnPairInUseLost(recover, now);
+        if (State is IceConnectionState.Failed) return;
+        CheckAllFailed(now);
+    }
+
+    /// <summary>The pairs of a lost relayed candidate leave both check lists; their transactions and queued checks are cancelled.</summary>
+    private void RemovePairsOf(IceCandidate candidate, string reason, TimeSpan now)
+    {
         foreach (var o in _outgoing)
             if (o.Pair is { } p && p.Local == candidate && !o.Transaction.IsCompleted) o.Transaction.Cancel(now);
         _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
+        var removed = 0;
         foreach (var g in new[] { _current, _previous })
-            if (g is not null)
-                foreach (var p in g.Pairs)
-                    if (p.Local == candidate) p.State = IceCandidatePairState.Failed;
-        if (State is IceConnectionState.Failed or IceConnectionState.Closed) return;
-        // Before nomination another valid pair may take over the data; without one the agent fails as for a selected pair.
-        if (Selected is null && _dataPair?.Local == candidate && EarlyPair() is { } other) UseEarlyPair(other, now);
-        else if (LivenessPair is { } s && s.Local == candidate)
+        {
+            if (g is null) continue;
+            for (var i = g.Pairs.Count - 1; i >= 0; i--)
+            {
+                var p = g.Pairs[i];
+                if (p.Local != candidate) continue;
+                g.Pairs.RemoveAt(i);
+                g.PairIndex.Remove((p.Local.Base, p.Remote.Address, p.Local.IsTcp));
+                if (g.PairsByFoundation.TryGetValue(p.Foundation, out var same) && same.Remove(p) && same.Count == 0) g.PairsByFoundation.Remove(p.Foundation);
+                p.InTriggeredQueue = false; // its queued entry turns stale and is skipped
+                p.NominationPending = false;
+                p.State = IceCandidatePairState.Failed;
+                removed++;
+            }
+        }
+        if (removed > 0) Emit(new IceCandidatePairsRemovedEvent(now, candidate, removed, reason));
+    }
+
+    // When the relayed pair in use is gone and recovery may run, since when nothing has carried data: the agent fails
+    // FailedTimeout later unless a pair carries data again (Select, UseEarlyPair).
+    private TimeSpan? _relayOutageSince;
+
+    private void OnPairInUseLost(bool recover, TimeSpan now)
+    {
+        Selected = null;
+        _dataPair = null;
+        if (EarlyPair() is { } other)
+        {
+            // Another valid pair takes the data at once; its last answer may be old, so consent is asked there now.
+            _dataPair = other;
+            ResetLiveness(now);
+            _nextConsentAt = now;
+            if (State == IceConnectionState.Disconnected) Transition(IceConnectionState.Connected, IceStateReason.RelayRecovered, now);
+            // The controlling agent nominates it (or a better valid pair), so that the peer moves too.
+            Role.ConsiderNomination(this, now);
+            return;
+        }
+        if (!recover)
         {
             Transition(IceConnectionState.Failed, IceStateReason.RelayLost, now);
             StopEverything();
             return;
         }
-        CheckAllFailed(now);
+        _relayOutageSince = now;
+        _disconnectedAt = now;
+        Transition(IceConnectionState.Disconnected, IceStateReason.RelayLost, now);
+    }
+
+    /// <summary>The next attempt after <see cref="IceAgentOptions.RelayReallocationDelay"/>, doubled per attempt made; none once the attempts ran out.</summary>
+    private void ScheduleReallocation(IceRelay relay, TimeSpan now)
+    {
+        if (relay.Attempts >= Options.RelayReallocationAttempts)
+        {
+            relay.Recovering = false;
+            relay.RetryAt = null;
+            return;
+        }
+        var delay = Options.RelayReallocationDelay;
+        for (var i = 0; i < relay.Attempts && delay < Options.RelayReallocationMaxDelay; i++) delay += delay;
+        if (delay > Options.RelayReallocationMaxDelay) delay = Options.RelayReallocationMaxDelay;
+        relay.Recovering = true;
+        relay.RetryAt = now + delay;
+    }
+
+    /// <summary>A new TURN client on the same server and host socket allocates again (a new connection over TCP: the driver opens it on the first transmit).</summary>
+    private void Reallocate(IceRelay relay, TimeSpan now)
+    {
+        relay.RetryAt = null;
+        relay.Attempts++;
+        ReleaseHeld(relay, null);
+        relay.Refused.Clear();
+        relay.Client.Dispose();
+        relay.Client = new TurnClient(TurnClientOptionsFor(relay.Config));
+        relay.ServerEndPoint = relay.ConfiguredEndPoint;
+        relay.Client.Start(now);
+        PumpRelay(relay, now);
+    }
+
+    /// <summary>A relay's attempts ran out: the agent fails when nothing is left that could carry data.</summary>
+    private void OnRelayRecoveryOver(TimeSpan now)
+    {
+        if (State is IceConnectionState.Failed or IceConnectionState.Closed || LivenessPair is not null || _relayOutageSince is null) { CheckAllFailed(now); return; }
+        foreach (var r in _relays) if (r.Recovering) return;
+        foreach (var p in _current.Pairs) if (p.State != IceCandidatePairState.Failed) return;
+        Transition(IceConnectionState.Failed, IceStateReason.RelayLost, now);
+        StopEverything();
+    }
+
+    /// <summary>True while a lost relay is being allocated again: the check list is not final (no AllPairsFailed).</summary>
+    private bool RelaysRecovering
+    {
+        get
+        {
+            foreach (var r in _relays) if (r.Recovering) return true;
+            return false;
+        }
+    }
+
+    /// <summary>The pair in use went silent: if it is relayed, a Refresh asks the server whether it still holds the allocation (a restarted one answers 437).</summary>
+    private void ProbeRelayOf(IcePair pair, TimeSpan now)
+    {
+        if (pair.Local.Type != IceCandidateType.Relayed || FindRelayByRelayed(pair.LocalEndPoint) is not { } relay) return;
+        relay.Client.RefreshNow(now);
+        PumpRelay(relay, now);
     }
 
     private IceRelay? FindRelayByRelayed(IPEndPoint local)
@@ -362,6 +508,15 @@ public sealed partial class IceAgent
 
     private void HandleRelayTimeouts(TimeSpan now)
     {
+        for (var i = 0; i < _relays.Count && State is not (IceConnectionState.Failed or IceConnectionState.Closed); i++)
+            if (_relays[i].RetryAt is { } retry && retry <= now) Reallocate(_relays[i], now);
+        if (_relayOutageSince is { } since && LivenessPair is null && Options.FailedTimeout > TimeSpan.Zero && now >= since + Options.FailedTimeout
+            && State is not (IceConnectionState.Failed or IceConnectionState.Closed))
+        {
+            Transition(IceConnectionState.Failed, IceStateReason.RelayLost, now);
+            StopEverything();
+            return;
+        }
         for (var i = 0; i < _relays.Count && State is not (IceConnectionState.Failed or IceConnectionState.Closed); i++)
         {
             var relay = _relays[i];

@@ -140,6 +140,22 @@ public sealed record IceAgentOptions
     public Func<TurnClientOptions, TurnClientOptions>? ConfigureTurnClient { get; init; }
 
     /// <summary>
+    /// How many times the agent allocates again on the same TURN server after a relay's allocation was lost (a Refresh
+    /// refused with 437 or unanswered past the lifetime, the lifetime ran out, the TCP or TLS connection to the server
+    /// closed: a server restart). The first attempt goes <see cref="RelayReallocationDelay"/> after the loss, each next
+    /// one twice as late (at most <see cref="RelayReallocationMaxDelay"/>); a new allocation is a new relayed
+    /// candidate (<see cref="IceCandidateGatheredEvent"/>, to signal) paired with the remote candidates. Default 5;
+    /// 0 turns recovery off (the relay stays lost, and the agent fails when its pair in use was on it).
+    /// </summary>
+    public int RelayReallocationAttempts { get; init; } = 5;
+
+    /// <summary>The wait before the first re-allocation of a lost relay (default 500 ms; doubled after each failed attempt).</summary>
+    public TimeSpan RelayReallocationDelay { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The longest wait between two re-allocation attempts (default 8 s).</summary>
+    public TimeSpan RelayReallocationMaxDelay { get; init; } = TimeSpan.FromSeconds(8);
+
+    /// <summary>
     /// Which local candidates are gathered and used (the <c>iceTransportPolicy</c> of W3C WebRTC). With
     /// <see cref="IceTransportPolicy.Relay"/> only relayed candidates are signalled, paired and checked: host
     /// addresses serve only as the sockets that talk to the TURN servers. Default <see cref="IceTransportPolicy.All"/>.
@@ -166,6 +182,9 @@ public sealed record IceAgentOptions
             (nameof(ReceiveSilenceTimeout), ReceiveSilenceTimeout),
         })
             if (value < TimeSpan.Zero) throw new ArgumentOutOfRangeException(name, "A timer is positive, or 0 to disable it.");
+        if (RelayReallocationAttempts < 0) throw new ArgumentOutOfRangeException(nameof(RelayReallocationAttempts), "0 turns re-allocation off.");
+        if (RelayReallocationDelay < TimeSpan.Zero || RelayReallocationMaxDelay < RelayReallocationDelay)
+            throw new ArgumentOutOfRangeException(nameof(RelayReallocationDelay), "The delays are positive and the maximum is at least the first.");
         if (ReceiveSilencePackets < 1) throw new ArgumentOutOfRangeException(nameof(ReceiveSilencePackets), "At least one datagram per window.");
         ArgumentNullException.ThrowIfNull(Limits);
         Limits.Validate();

@@ -44,7 +44,12 @@ public enum IceStateReason
     AllPairsFailed,
     /// <summary>The application closed the agent.</summary>
     Closed,
-    /// <summary>The TURN allocation under the selected pair's relayed candidate expired or was lost (see the <see cref="IceRelayErrorEvent"/> before it).</summary>
+    /// <summary>
+    /// The TURN allocation under the relayed candidate of the pair in use expired or was lost (see the
+    /// <see cref="IceRelayErrorEvent"/> before it): Disconnected while the relay is allocated again (or no other pair
+    /// can take over), Failed when re-allocation is off, its attempts ran out, or nothing carried data again within
+    /// <see cref="IceAgentOptions.FailedTimeout"/>.
+    /// </summary>
     RelayLost,
     /// <summary>
     /// Application data went out on a valid pair before any pair was selected (RFC 8445 section 12.1): that pair is in
@@ -64,6 +69,11 @@ public enum IceStateReason
     /// consent to expire.
     /// </summary>
     TransportClosed,
+    /// <summary>
+    /// The relay under the pair in use was lost (see <see cref="RelayLost"/>) and another pair carries the data now: a
+    /// valid pair that was already there, or a pair of the relay's new allocation (see <see cref="IceRelayRecoveredEvent"/>).
+    /// </summary>
+    RelayRecovered,
 }
 
 /// <summary>The role of the agent (RFC 8445 section 6.1.1).</summary>
@@ -126,9 +136,9 @@ public sealed record IceRemoteCandidateLearnedEvent(TimeSpan At, IceCandidate Ca
 /// <summary>What went wrong with a TURN relay of the agent.</summary>
 public enum IceRelayError
 {
-    /// <summary>The Allocate failed (wrong credentials, an error code such as 486, a timeout): no relayed candidate from this server.</summary>
+    /// <summary>The Allocate failed (wrong credentials, an error code such as 486, a timeout): no relayed candidate from this server (a re-allocation attempt after a loss: another follows while attempts remain).</summary>
     AllocationFailed,
-    /// <summary>The allocation expired, a Refresh was refused or the TCP connection closed: the relayed candidate is removed and its pairs failed.</summary>
+    /// <summary>The allocation expired, a Refresh was refused or the TCP connection closed: the relayed candidate and its pairs are removed, and the relay is allocated again (<see cref="IceAgentOptions.RelayReallocationAttempts"/>).</summary>
     AllocationExpired,
     /// <summary>A CreatePermission was refused or timed out: the pairs towards that IP will fail.</summary>
     PermissionFailed,
@@ -147,6 +157,20 @@ public enum IceRelayError
 /// <param name="Candidate">The relayed candidate that was removed (expiry), or null.</param>
 public sealed record IceRelayErrorEvent(TimeSpan At, Turn.TurnServerConfig Server, IPEndPoint HostBase, IceRelayError Error, Turn.TurnFailureKind? Kind, int ErrorCode,
     string Reason, IceCandidate? Candidate) : IceEvent(At);
+
+/// <summary>
+/// The pairs of a local candidate left the check lists (its relay's allocation was lost): <paramref name="Count"/> pairs,
+/// for <paramref name="Reason"/>. No check or datagram goes on them any more; a trickle-capable peer may be told the
+/// candidate is gone, though nothing requires it (its checks to the candidate simply go unanswered).
+/// </summary>
+public sealed record IceCandidatePairsRemovedEvent(TimeSpan At, IceCandidate Local, int Count, string Reason) : IceEvent(At);
+
+/// <summary>
+/// A lost relay was allocated again on the same server (<see cref="IceAgentOptions.RelayReallocationAttempts"/>): its
+/// new relayed candidate <paramref name="Candidate"/> (also reported by an <see cref="IceCandidateGatheredEvent"/>, to
+/// signal) is paired with the remote candidates, after <paramref name="Attempts"/> Allocate attempts.
+/// </summary>
+public sealed record IceRelayRecoveredEvent(TimeSpan At, Turn.TurnServerConfig Server, IPEndPoint HostBase, IceCandidate Candidate, int Attempts) : IceEvent(At);
 
 /// <summary>What <see cref="IceAgent.HandleDatagram(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan)"/> did with a datagram.</summary>
 public enum IceReceiveResult
@@ -267,12 +291,14 @@ public enum IceTimer
     Keepalive,
     /// <summary>The Disconnected timeout.</summary>
     Disconnected,
-    /// <summary>The Failed timeout.</summary>
+    /// <summary>The Failed timeout (also: the deadline of a relay's recovery while no pair carries data).</summary>
     Failed,
     /// <summary>A TURN client's timer: a retransmission, a refresh of the allocation, a permission or a channel, or an expiry.</summary>
     Relay,
     /// <summary>The receive-silence timer (<see cref="IceAgentOptions.ReceiveSilenceTimeout"/>).</summary>
     ReceiveSilence,
+    /// <summary>The next re-allocation attempt of a lost relay (<see cref="IceAgentOptions.RelayReallocationAttempts"/>).</summary>
+    RelayReallocation,
 }
 
 /// <summary>

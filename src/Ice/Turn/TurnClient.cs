@@ -157,6 +157,19 @@ public sealed partial class TurnClient : IDisposable
     }
 
     /// <summary>
+    /// Refreshes the allocation now rather than at <see cref="RefreshAt"/>: a probe of whether the server still holds it
+    /// (the ICE agent sends one when the relayed pair in use goes silent). A server that restarted answers 437 and the
+    /// allocation ends as expired (<see cref="TurnAllocationExpired"/>); a success renews the lifetime. Nothing happens
+    /// unless the client is Allocated with no Refresh in flight.
+    /// </summary>
+    public void RefreshNow(TimeSpan now)
+    {
+        Advance(now);
+        if (State != TurnClientState.Allocated || HasPending(RequestKind.Refresh) || !_options.RefreshAllocation) return;
+        SendRefresh(LifetimeSeconds());
+    }
+
+    /// <summary>
     /// Tells the client that its TCP connection to the server closed. The server deletes the allocation with the
     /// connection (RFC 8656 section 3.1), so an allocation ends as expired and an Allocate in progress fails.
     /// </summary>

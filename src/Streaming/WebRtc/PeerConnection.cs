@@ -335,6 +335,9 @@ public sealed partial class PeerConnection : IAsyncDisposable
             case LocalCandidatesComplete:
                 _gathered.TrySetResult();
                 break;
+            case IceRestartNeeded:
+                RestartIce(); // the next offer restarts ICE (PeerConnectionOptions.IceRestartOnDirectPathLoss)
+                break;
         }
         LogProgress(e);
         _events.Writer.TryWrite(e);

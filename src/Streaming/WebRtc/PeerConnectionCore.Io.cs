@@ -396,12 +396,14 @@ public sealed partial class PeerConnectionCore
             // Back from Disconnected: traffic came back on the selected pair, or an ICE restart selected a new one
             // (after a network change the old pair stays silent; RFC 8445 section 9).
             case IceStateChangedEvent { State: IceConnectionState.Connected } c:
+                _restartNeededAsked = false;
                 if (_state == ConnectionState.Disconnected)
                     Transition(ConnectionState.Connected, new ConnectionReason(ConnectionLayer.Ice, c.Reason switch
                     {
                         IceStateReason.TrafficResumed => "traffic resumed",
                         IceStateReason.ValidPairInUse => "a valid pair carries data",
                         IceStateReason.PeerMoved => "the peer's data arrives from a new address (NAT rebinding)",
+                        IceStateReason.RelayRecovered => "the lost TURN relay was allocated again (or another pair took over)",
                         _ => "ICE restart selected a new pair",
                     }));
                 break;
@@ -410,13 +412,26 @@ public sealed partial class PeerConnectionCore
                 {
                     IceStateReason.ReceiveSilence => $"data stopped: nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s",
                     IceStateReason.TransportClosed => "the ICE-TCP connection under the selected pair closed",
+                    IceStateReason.RelayLost => "the TURN relay under the selected pair was lost: allocating it again",
                     _ => $"nothing received for {s.LastReceivedAge?.TotalSeconds:0.###} s",
                 }));
+                AskRestartOntoRelay(s, now);
                 break;
             case IceStateChangedEvent { State: IceConnectionState.Failed } s:
                 Transition(ConnectionState.Failed, new ConnectionReason(ConnectionLayer.Ice, s.Reason.ToString()));
                 break;
         }
+    }
+
+    // PeerConnectionOptions.IceRestartOnDirectPathLoss: once per disconnection of a direct pair, with relays configured.
+    private bool _restartNeededAsked;
+
+    private void AskRestartOntoRelay(IceStateChangedEvent s, TimeSpan now)
+    {
+        if (!_options.IceRestartOnDirectPathLoss || _restartNeededAsked || _options.Ice.TurnServers.Count == 0 || _closing) return;
+        if (s.Reason is not (IceStateReason.NoTraffic or IceStateReason.ReceiveSilence) || Ice.ActiveLocal is not { } local || local.Type == IceCandidateType.Relayed) return;
+        _restartNeededAsked = true;
+        _events.Enqueue(new IceRestartNeeded(now, $"the direct pair {local.Address} -> {Ice.ActiveRemote?.Address} received nothing for {s.LastReceivedAge?.TotalSeconds:0.###} s; relays are configured"));
     }
 
     // rtt: the round trip of the check that validated the pair, when known; it scales DTLS's first retransmission

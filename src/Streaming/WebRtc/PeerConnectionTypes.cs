@@ -112,6 +112,15 @@ public sealed record PeerConnectionOptions
     /// (<c>WebRtcSessions</c>) always turns it off: it queues the copying events itself.
     /// </summary>
     public bool LeasedMessages { get; init; }
+    /// <summary>
+    /// Ask for an ICE restart onto a relay when the direct path dies (issue 20): when the pair in use is not relayed,
+    /// goes Disconnected (nothing received), and TURN servers are configured (<c>Ice.TurnServers</c>), the connection
+    /// emits <see cref="IceRestartNeeded"/> once per disconnection and the next <see cref="PeerConnection.CreateOfferAsync(System.Threading.CancellationToken)"/>
+    /// restarts ICE (as after <see cref="PeerConnection.RestartIce"/>): new credentials, a new check list that includes
+    /// the relayed candidates. A restart needs signaling (RFC 8445 section 9), so the application sends that offer and
+    /// applies the answer, as for any renegotiation; usually the side that made the first offer. Default false.
+    /// </summary>
+    public bool IceRestartOnDirectPathLoss { get; init; }
     /// <summary>SRTP options (replay window).</summary>
     public SrtpOptions? Srtp { get; init; }
     /// <summary>Media: packetization size, send queue and history bounds, track reader capacities, RTCP interval.</summary>
@@ -222,6 +231,14 @@ public sealed record OfferOptions
     /// </summary>
     public bool IceRestart { get; init; }
 }
+
+/// <summary>
+/// The direct pair in use went Disconnected and relays are configured
+/// (<see cref="PeerConnectionOptions.IceRestartOnDirectPathLoss"/>): negotiation is needed. The next
+/// <see cref="PeerConnection.CreateOfferAsync(System.Threading.CancellationToken)"/> restarts ICE; signal that offer and apply the answer.
+/// <paramref name="Reason"/> says what was lost.
+/// </summary>
+public sealed record IceRestartNeeded(TimeSpan At, string Reason) : PeerConnectionEvent(At);
 
 /// <summary>
 /// An ICE restart began: we offered it (<paramref name="ByUs"/>), or the peer's offer carried new credentials and we

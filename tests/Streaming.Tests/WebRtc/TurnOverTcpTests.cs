@@ -73,7 +73,8 @@ public sealed class TurnOverTcpTests
         await using var client = new PeerConnection(d1, new PeerConnectionOptions
         {
             Certificate = Certificate,
-            Ice = new IceAgentOptions { Role = IceRole.Controlling, TurnServers = [turn], TransportPolicy = IceTransportPolicy.Relay },
+            // Re-allocation off: this test is about learning that the relay is gone (TurnRelayRestartTests covers recovery).
+            Ice = new IceAgentOptions { Role = IceRole.Controlling, TurnServers = [turn], TransportPolicy = IceTransportPolicy.Relay, RelayReallocationAttempts = 0 },
         });
         await using var server = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
 

@@ -186,6 +186,19 @@ internal sealed class FakeTurnRelay
 
     public bool HasAllocation(IPEndPoint client, bool tcp = false) => _allocations.ContainsKey((client, tcp));
 
+    /// <summary>A restart: every allocation is forgotten (relayed ports are handed out anew, from where they were).</summary>
+    public void Restart(TimeSpan now)
+    {
+        Log.Add((now, Address, "restart"));
+        _allocations.Clear();
+    }
+
+    /// <summary>The allocation of <paramref name="client"/> ends (its TCP connection closed, RFC 8656 section 3.1).</summary>
+    public void DropAllocation(IPEndPoint client, bool tcp, TimeSpan now)
+    {
+        if (_allocations.Remove((client, tcp))) Log.Add((now, client, "dropped"));
+    }
+
     private static byte[] Error(byte[] buffer, in StunMessage request, int code, string reason, StunKey? key)
     {
         var w = new StunMessageWriter(buffer, new StunMessageType(request.Method, StunClass.ErrorResponse), request.TransactionId);

@@ -18,8 +18,9 @@ public sealed class IceAgentRelayTests
     private static readonly TimeSpan Ms10 = TimeSpan.FromMilliseconds(10);
 
     private static IceAgentOptions Options(IceRole role, IceTransportPolicy policy = IceTransportPolicy.Relay, bool tcp = false, string password = FakeTurnRelay.Pass,
-        Func<TurnClientOptions, TurnClientOptions>? configure = null) => new()
+        Func<TurnClientOptions, TurnClientOptions>? configure = null, int reallocation = 5) => new()
         {
+            RelayReallocationAttempts = reallocation,
             Role = role,
             TransportPolicy = policy,
             TurnServers = [RelayNetwork.Config(tcp, password)],
@@ -29,12 +30,12 @@ public sealed class IceAgentRelayTests
         };
 
     private static (RelayNetwork Net, RelayNode A, RelayNode B) Connected(IceTransportPolicy policy = IceTransportPolicy.Relay, bool tcp = false,
-        Func<TurnClientOptions, TurnClientOptions>? configure = null, Action<FakeTurnRelay>? server = null)
+        Func<TurnClientOptions, TurnClientOptions>? configure = null, Action<FakeTurnRelay>? server = null, int reallocation = 5)
     {
         var net = new RelayNetwork();
         server?.Invoke(net.Server);
-        var a = net.Add("A", Options(IceRole.Controlling, policy, tcp, configure: configure), HostA);
-        var b = net.Add("B", Options(IceRole.Controlled, policy, tcp, configure: configure), HostB);
+        var a = net.Add("A", Options(IceRole.Controlling, policy, tcp, configure: configure, reallocation: reallocation), HostA);
+        var b = net.Add("B", Options(IceRole.Controlled, policy, tcp, configure: configure, reallocation: reallocation), HostB);
         a.Agent.StartGathering(net.Now);
         b.Agent.StartGathering(net.Now);
         Assert.True(net.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(), TimeSpan.FromSeconds(60)));
@@ -222,11 +223,11 @@ public sealed class IceAgentRelayTests
     }
 
     [Fact]
-    public void ARefusedRefreshRemovesTheRelayedCandidateAndFailsTheAgentOnItWithRelayLost()
+    public void WithReallocationOffARefusedRefreshRemovesTheRelayedCandidateAndFailsTheAgentOnItWithRelayLost()
     {
         // Granted 100 s (less than twice the 60 s margin): the Refresh goes at half the lifetime, 50 s after the
         // allocation at 40 ms; its 437 comes back 20 ms later.
-        var (net, a, b) = Connected(server: s => { s.GrantedLifetime = 100; s.RefuseRefresh = true; });
+        var (net, a, b) = Connected(server: s => { s.GrantedLifetime = 100; s.RefuseRefresh = true; }, reallocation: 0);
         var candidate = a.Agent.SelectedLocal!;
         net.RunFor(TimeSpan.FromSeconds(60) - net.Now);
         var refresh = net.Server.LogOf(HostA, "Refresh").First();
@@ -243,7 +244,7 @@ public sealed class IceAgentRelayTests
     [Fact]
     public void AnAllocationThatIsNotRefreshedExpiresAtExactlyItsLifetime()
     {
-        var (net, a, _) = Connected(configure: o => o with { RefreshAllocation = false }, server: s => s.GrantedLifetime = 30);
+        var (net, a, _) = Connected(configure: o => o with { RefreshAllocation = false }, server: s => s.GrantedLifetime = 30, reallocation: 0);
         net.RunFor(TimeSpan.FromSeconds(40) - net.Now);
         var error = Assert.Single(a.EventsOf<IceRelayErrorEvent>());
         // Allocated at 40 ms with 30 s.
@@ -324,9 +325,9 @@ public sealed class IceAgentRelayTests
     }
 
     [Fact]
-    public void ALostTcpConnectionToTheServerRemovesTheRelayAndFailsTheAgentOnIt()
+    public void WithReallocationOffALostTcpConnectionToTheServerRemovesTheRelayAndFailsTheAgentOnIt()
     {
-        var (net, a, _) = Connected(tcp: true);
+        var (net, a, _) = Connected(tcp: true, reallocation: 0);
         var candidate = a.Agent.SelectedLocal!;
         a.Agent.TurnConnectionClosed(HostA, FakeTurnRelay.Address, net.Now);
         a.DrainEvents();

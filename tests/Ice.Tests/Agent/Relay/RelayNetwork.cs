@@ -23,6 +23,8 @@ internal sealed class RelayNode
     /// <summary>End A is the agent, end B the TURN server.</summary>
     public VirtualLink Link { get; }
     public bool Tcp { get; }
+    /// <summary>Talks to the server over both UDP and TCP (a TURN server listed twice).</summary>
+    public bool Mixed { get; init; }
     public List<IceEvent> Events { get; } = new();
     public List<(TimeSpan At, byte[] Data)> ApplicationData { get; } = new();
     public List<IceTransmit> Transmits { get; } = new();
@@ -64,7 +66,8 @@ internal sealed class RelayNetwork
     {
         var d = delay ?? TimeSpan.FromMilliseconds(10);
         var tcp = options.TurnServers.Count > 0 && options.TurnServers[0].Transport == TurnTransport.Tcp;
-        var node = new RelayNode(name, new IceAgent(options), host, new VirtualLink(seed: _nodes.Count + 1, LinkConditions.Clean(d), LinkConditions.Clean(d)), tcp);
+        var mixed = options.TurnServers.Select(s => s.Transport).Distinct().Count() > 1;
+        var node = new RelayNode(name, new IceAgent(options), host, new VirtualLink(seed: _nodes.Count + 1, LinkConditions.Clean(d), LinkConditions.Clean(d)), tcp) { Mixed = mixed };
         _nodes.Add(node);
         return node;
     }
@@ -77,8 +80,9 @@ internal sealed class RelayNetwork
             {
                 n.Transmits.Add(t);
                 if (!t.Remote.Equals(FakeTurnRelay.Address) || !t.Local.Equals(n.Host)) { n.Swallowed++; continue; }
-                Assert.Equal(n.Tcp, t.Tcp);
-                n.Link.Send(LinkEnd.A, _buffer.AsSpan(0, t.Length), Now);
+                if (!n.Mixed) Assert.Equal(n.Tcp, t.Tcp);
+                if (t.Tcp) ClosedTcp.Remove(n.Host); // the first transmit after a close opens a new connection
+                n.Link.Send(LinkEnd.A, Frame(t.Tcp, _buffer.AsSpan(0, t.Length)), Now);
             }
             n.DrainEvents();
         }
@@ -91,7 +95,7 @@ internal sealed class RelayNetwork
         if (!result.CanSend) return result;
         node.Transmits.Add(t);
         Assert.Equal(FakeTurnRelay.Address, t.Remote);
-        node.Link.Send(LinkEnd.A, _buffer.AsSpan(0, t.Length), Now);
+        node.Link.Send(LinkEnd.A, Frame(t.Tcp, _buffer.AsSpan(0, t.Length)), Now);
         return result;
     }
 
@@ -108,18 +112,23 @@ internal sealed class RelayNetwork
         if (next > Now) Now = next.Value;
         foreach (var n in _nodes)
             while (n.Link.TryReceive(LinkEnd.B, Now, out var d))
-                foreach (var (to, tcp, data) in Server.Handle(d.Data, n.Host, n.Tcp, Now))
+            {
+                var overTcp = d.Data[0] == 1;
+                // A frame of a TCP connection the server no longer has (closed) is lost with it.
+                if (overTcp && ClosedTcp.Contains(n.Host)) continue;
+                foreach (var (to, tcp, data) in Server.Handle(d.Data.AsSpan(1), n.Host, overTcp, Now))
                 {
                     var target = _nodes.Single(x => x.Host.Equals(to));
-                    Assert.Equal(target.Tcp, tcp);
-                    target.Link.Send(LinkEnd.B, data, Now);
+                    if (!target.Mixed) Assert.Equal(target.Tcp, tcp);
+                    target.Link.Send(LinkEnd.B, Frame(tcp, data), Now);
                 }
+            }
         foreach (var n in _nodes)
             while (n.Link.TryReceive(LinkEnd.A, Now, out var d))
             {
-                var result = n.Tcp
-                    ? n.Agent.HandleStreamFrame(d.Data, n.Host, FakeTurnRelay.Address, Now, out var app)
-                    : n.Agent.HandleDatagram(d.Data, n.Host, FakeTurnRelay.Address, Now, out app);
+                var result = d.Data[0] == 1
+                    ? n.Agent.HandleStreamFrame(d.Data.AsSpan(1), n.Host, FakeTurnRelay.Address, Now, out var app)
+                    : n.Agent.HandleDatagram(d.Data.AsSpan(1), n.Host, FakeTurnRelay.Address, Now, out app);
                 if (result == IceReceiveResult.ApplicationData) n.ApplicationData.Add((Now, app.ToArray()));
             }
         foreach (var n in _nodes)
@@ -143,6 +152,38 @@ internal sealed class RelayNetwork
     {
         var deadline = Now + duration;
         RunUntil(() => Now >= deadline, duration);
+    }
+
+    /// <summary>Nodes whose TCP connection to the server is closed until their next TCP transmit (a new connection).</summary>
+    private HashSet<IPEndPoint> ClosedTcp { get; } = new();
+
+    /// <summary>
+    /// The server restarts: every allocation is forgotten; each TCP connection closes (its node's agent is told, as a
+    /// driver tells it), and frames of the old connections still on the way are lost.
+    /// </summary>
+    public void RestartServer()
+    {
+        Server.Restart(Now);
+        foreach (var n in _nodes)
+            if (n.Tcp || n.Mixed) CloseTcp(n);
+    }
+
+    /// <summary>The TCP connection of <paramref name="node"/> to the server closes: the server drops that allocation, the agent is told.</summary>
+    public void CloseTcp(RelayNode node)
+    {
+        Server.DropAllocation(node.Host, tcp: true, Now);
+        ClosedTcp.Add(node.Host);
+        node.Agent.TurnConnectionClosed(node.Host, FakeTurnRelay.Address, Now, "the server closed the connection");
+        Flush();
+    }
+
+    // One marker byte ahead of each message on the links: 1 over TCP to the server, 0 over UDP (a node may use both).
+    private static byte[] Frame(bool tcp, ReadOnlySpan<byte> data)
+    {
+        var framed = new byte[data.Length + 1];
+        framed[0] = tcp ? (byte)1 : (byte)0;
+        data.CopyTo(framed.AsSpan(1));
+        return framed;
     }
 
     private static TimeSpan? Earliest(TimeSpan? x, TimeSpan? y) => x is null ? y : y is null ? x : (x < y ? x : y);
