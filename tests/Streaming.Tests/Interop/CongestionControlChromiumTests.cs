@@ -22,10 +22,10 @@ namespace Transport.Streaming.Tests.Interop;
 /// netem, and the round trip is the veth's (well under a millisecond) plus the tbf queue's own delay. We send VP8
 /// video at 30 frames a second, each frame sized from our current target bitrate (the <see cref="TargetBitrateChanged"/>
 /// events: target / 8 / 30 bytes): a key frame of the test pattern (<see cref="TestPatternSource.RenderFrame"/>,
-/// a few hundred bytes) followed by zeros up to that size, which VP8's last token partition carries and libvpx never
+/// 160x120, 1.3-1.6 KB) followed by zeros up to that size, which VP8's last token partition carries and libvpx never
 /// reads, so every frame decodes. Chromium's getStats (sampled in the page every 200 ms) shows what it received and
 /// decoded. The test prints the estimate and the receive rate over time, and asserts with generous bounds (a loaded
-/// 2-core machine): the target settles between 40 % and 110 % of each shaped rate, the browser receives about what
+/// 2-core machine): the target settles (its median) between 40 % and 110 % of each shaped rate, the browser receives about what
 /// we target, frames keep being decoded (the jitter buffer does not starve), little is lost, and after the step
 /// down the target follows.
 /// </summary>
