@@ -29,7 +29,8 @@ namespace Transport.Bench;
 /// <item>node-datachannel <-> node-datachannel (libdatachannel 0.33.4, which has neither SNAP nor SPED) as the reference: one node
 /// process per namespace, signaling relayed through this process's pipes (about a millisecond).</item>
 /// </list>
-/// Needs root. <c>dotnet run -c Release --project bench -- setup-time [runs=10] [delay-ms=25] [--no-chromium] [--no-node] [--only=TEXT] [--milestones]</c>
+/// Needs root. <c>dotnet run -c Release --project bench -- setup-time [runs=10] [delay-ms=25] [--no-chromium] [--no-node] [--only=TEXT] [--peers=LIST] [--milestones]</c>
+/// (<c>--peers=</c> a comma list of <c>ours</c>, <c>chromium-offers</c>, <c>chromium-answers</c>, <c>node</c>: the rows to run; all by default).
 /// </summary>
 [SupportedOSPlatform("linux")]
 public static class SetupTimeRun
@@ -76,12 +77,63 @@ public static class SetupTimeRun
         var runs = numbers.Length > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 10;
         var delayMs = numbers.Length > 1 ? int.Parse(numbers[1], CultureInfo.InvariantCulture) : 25;
         var link = DelayedLink.Create(TimeSpan.FromMilliseconds(delayMs));
+        var captures = StartCaptures(link);
         try { return await MeasureAsync(link, runs, delayMs, args).ConfigureAwait(false); }
         finally
         {
+            foreach (var c in captures) StopCapture(c);
             link.Dispose();
             if (link.RelayReport is { } report) Console.WriteLine(report);
         }
+    }
+
+    // SETUP_TIME_PCAP=DIR: tcpdump on each namespace's end of the link (a.pcap: ours, b.pcap: the other peer's), so
+    // every datagram has its send and arrival time on both sides (tools/sped-trace.py reads them).
+    private static List<Process> StartCaptures(DelayedLink link)
+    {
+        var list = new List<Process>();
+        if (Environment.GetEnvironmentVariable("SETUP_TIME_PCAP") is not { Length: > 0 } dir) return list;
+        Directory.CreateDirectory(dir);
+        foreach (var (ns, side) in new[] { (link.A, "a"), (link.B, "b") })
+        {
+            var device = link.How.Contains("TUN", StringComparison.Ordinal) ? "t" + side : "v" + side;
+            var info = new ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardError = true };
+            foreach (var arg in new[] { "netns", "exec", ns.Name, "tcpdump", "-i", device, "-U", "-s", "2048", "-w", Path.Combine(dir, side + ".pcap"), "udp" })
+                info.ArgumentList.Add(arg);
+            if (Process.Start(info) is { } p) list.Add(p);
+        }
+        Thread.Sleep(1000);   // tcpdump opens the device
+        return list;
+    }
+
+    private static void StopCapture(Process p)
+    {
+        try
+        {
+            // SIGINT to tcpdump (our own child; `ip netns exec` execs it, so the pid is tcpdump's) flushes the file.
+            using var kill = Process.Start("kill", ["-INT", p.Id.ToString(CultureInfo.InvariantCulture)]);
+            kill?.WaitForExit(5000);
+            if (!p.WaitForExit(5000)) p.Kill();
+        }
+        catch (InvalidOperationException) { }
+        p.Dispose();
+    }
+
+    // SETUP_TIME_CHROMIUM_LOG=FILE: Chromium logs (ICE, DTLS, SPED, SCTP) to FILE, with microsecond timestamps (the
+    // renderer's WebRTC logs go to stderr only: HeadlessChromium appends it to FILE).
+    private static string[] ChromiumArgs(Variant v)
+    {
+        var args = new List<string>();
+        if (v.ChromiumFieldTrials is { } trials) args.Add("--force-fieldtrials=" + trials);
+        if (Environment.GetEnvironmentVariable("SETUP_TIME_CHROMIUM_LOG") is { Length: > 0 } log)
+        {
+            args.Add("--enable-logging=stderr");
+            Environment.SetEnvironmentVariable("CHROMIUM_STDERR", log);
+            args.Add("--v=0");
+            args.Add("--vmodule=" + (Environment.GetEnvironmentVariable("SETUP_TIME_CHROMIUM_VMODULE")
+                ?? "*dtls_stun_piggyback*=3,*dtls_transport*=3,*p2p_transport_channel*=2,*connection*=2,*sctp*=2,*dcsctp*=2,*stun_port*=1"));
+        }
+        return args.ToArray();
     }
 
     private static async Task<int> MeasureAsync(DelayedLink link, int runs, int delayMs, string[] args)
@@ -107,7 +159,9 @@ public static class SetupTimeRun
         link.B.CreateInside(() => dB.Bind(new IPEndPoint(IPAddress.Parse(DelayedLink.AddressB), 0)));
         var only = args.FirstOrDefault(a => a.StartsWith("--only=", StringComparison.Ordinal))?["--only=".Length..];
         var variants = only is null ? Variants : Variants.Where(v => v.Name.Contains(only, StringComparison.Ordinal)).ToArray();
-        foreach (var v in variants)
+        var peers = args.FirstOrDefault(a => a.StartsWith("--peers=", StringComparison.Ordinal))?["--peers=".Length..].Split(',');
+        bool Runs(string row) => peers is null || peers.Contains(row, StringComparer.Ordinal);
+        foreach (var v in Runs("ours") ? variants : [])
         {
             await OursOnceAsync(dA, dB, certificate, v);   // warm-up, not counted
             var times = new List<double>();
@@ -123,7 +177,7 @@ public static class SetupTimeRun
         }
         if (!args.Contains("--no-chromium"))
         {
-            foreach (var v in variants)
+            foreach (var v in Runs("chromium-offers") ? variants : [])
             {
                 var times = new List<double>();
                 try { times = await ChromiumRunsAsync(link, dA, certificate, v, runs); }
@@ -133,7 +187,7 @@ public static class SetupTimeRun
                 }
                 Row($"Chromium 156 -> ours{(v.ChromiumFieldTrials is null ? "" : " (" + v.ChromiumFieldTrials.TrimEnd('/') + ")")}", v.Name, times);
             }
-            foreach (var v in variants)
+            foreach (var v in Runs("chromium-answers") ? variants : [])
             {
                 var times = new List<double>();
                 try { times = await ChromiumAnswersRunsAsync(link, dA, certificate, v, runs); }
@@ -144,7 +198,7 @@ public static class SetupTimeRun
                 Row($"ours -> Chromium 156{(v.ChromiumFieldTrials is null ? "" : " (" + v.ChromiumFieldTrials.TrimEnd('/') + ")")}", v.Name, times);
             }
         }
-        if (!args.Contains("--no-node"))
+        if (!args.Contains("--no-node") && Runs("node"))
         {
             var times = NodeRuns(link, runs, out var note);
             if (note is not null) Console.WriteLine("node-datachannel: " + note);
@@ -158,7 +212,7 @@ public static class SetupTimeRun
         v.Configure(new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = role } });
 
     // The answerer's side: echoes every message on the channel it came on, once; true when its DTLS completed by SPED.
-    private static Task<bool> EchoOnceAsync(PeerConnection b, CancellationToken token) => Task.Run(async () =>
+    private static Task<bool> EchoOnceAsync(PeerConnection b, UdpDriver driver, CancellationToken token) => Task.Run(async () =>
     {
         var sped = false;
         var log = new List<string>();
@@ -173,7 +227,7 @@ public static class SetupTimeRun
                 if (milestone.Milestone == ConnectionMilestone.DtlsConnected) log.Add("(" + milestone.Detail + ")");
             }
             if (_milestones && e is DataChannelMessageReceived received && offerAt is { } o)
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ours (ms after the offer reached us): {string.Join(", ", log)}, message {(received.At - o).TotalMilliseconds:0.0}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ours (ms after the offer reached us at {DateTime.UtcNow - (driver.Now - o):HH:mm:ss.ffffff} UTC): {string.Join(", ", log)}, message {(received.At - o).TotalMilliseconds:0.0}"));
             if (e is DataChannelMessageReceived m) { await b.SendAsync(m.Channel, m.Data, m.IsBinary, token); return sped; }
         }
         return sped;
@@ -197,7 +251,7 @@ public static class SetupTimeRun
         await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling, v));
         await using var b = new PeerConnection(d2, Options(certificate, IceRole.Controlled, v));
         using var cts = new CancellationTokenSource(Patience);
-        var echo = EchoOnceAsync(b, cts.Token);
+        var echo = EchoOnceAsync(b, d2, cts.Token);
         var echoed = EchoedAsync(a, cts.Token);
         var channelOptions = v.Negotiated ? new DataChannelOptions { Negotiated = true, Id = NegotiatedId } : null;
         var clock = Stopwatch.StartNew();
@@ -238,14 +292,13 @@ public static class SetupTimeRun
           await window.pc.setRemoteDescription({ type: 'answer', sdp: answer });
           const tEcho = await Promise.race([window.echo, new Promise(r => setTimeout(() => r(-1), 15000))]);
           window.pc.close();
-          return [window.t0, window.tLocal, tAnswer, tEcho];
+          return [window.t0, window.tLocal, tAnswer, tEcho, performance.timeOrigin];
         }
         """;
 
     private static async Task<List<double>> ChromiumRunsAsync(DelayedLink link, UdpDriver dA, DtlsCertificate certificate, Variant v, int runs)
     {
-        var trials = v.ChromiumFieldTrials is null ? Array.Empty<string>() : ["--force-fieldtrials=" + v.ChromiumFieldTrials];
-        await using var chromium = await HeadlessChromium.LaunchAsync(link.B, false, trials);
+        await using var chromium = await HeadlessChromium.LaunchAsync(link.B, false, ChromiumArgs(v));
         var page = await chromium.Browser.NewPageAsync();
         var times = new List<double>();
         var sped = 0;
@@ -253,7 +306,7 @@ public static class SetupTimeRun
         {
             await using var ours = new PeerConnection(dA, Options(certificate, IceRole.Controlled, v));
             using var cts = new CancellationTokenSource(Patience);
-            var echo = EchoOnceAsync(ours, cts.Token);
+            var echo = EchoOnceAsync(ours, dA, cts.Token);
             if (v.Negotiated) _ = ours.CreateDataChannelAsync("setup", new DataChannelOptions { Negotiated = true, Id = NegotiatedId }, cts.Token);
             var offer = await page.EvaluateAsync<string>(OfferScript, new { negotiated = v.Negotiated, id = NegotiatedId });
             if (v.ChromiumFieldTrials?.Contains("Snap", StringComparison.Ordinal) == true && !offer.Contains("a=sctp-init:", StringComparison.Ordinal))
@@ -264,6 +317,12 @@ public static class SetupTimeRun
             var t = await page.EvaluateAsync<double[]>(AnswerScript, answer);
             if (t[3] < 0) throw new TimeoutException($"run {i}: no echo within 15 s");
             var bySped = await echo;
+            if (_milestones)
+            {
+                static string Utc(double epochMs) => DateTimeOffset.FromUnixTimeMilliseconds(0).AddMilliseconds(epochMs).UtcDateTime.ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  Chromium run {i}: answer applied at {Utc(t[4] + t[2])} UTC, echo at {Utc(t[4] + t[3])} UTC ({t[3] - t[2]:0.0} ms after; counted {t[3] - t[0] - (t[2] - t[1]):0.0} ms)"));
+            }
             // Offer created -> echo, less the signaling hop (local description set -> answer being applied).
             if (i > 0)
             {
@@ -295,8 +354,7 @@ public static class SetupTimeRun
     // back from the page, which includes Chromium's gathering wait).
     private static async Task<List<double>> ChromiumAnswersRunsAsync(DelayedLink link, UdpDriver dA, DtlsCertificate certificate, Variant v, int runs)
     {
-        var trials = v.ChromiumFieldTrials is null ? Array.Empty<string>() : ["--force-fieldtrials=" + v.ChromiumFieldTrials];
-        await using var chromium = await HeadlessChromium.LaunchAsync(link.B, false, trials);
+        await using var chromium = await HeadlessChromium.LaunchAsync(link.B, false, ChromiumArgs(v));
         var page = await chromium.Browser.NewPageAsync();
         var times = new List<double>();
         var sped = 0;

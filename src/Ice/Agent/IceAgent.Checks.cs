@@ -142,7 +142,10 @@ public sealed partial class IceAgent
         // The controlled agent (the answerer) may hold its ordinary checks until the offerer's first check shows that
         // the offerer has our answer: some stacks (libjuice) call ICE connected on our checks alone and start DTLS
         // before they have the answer's fingerprint, which then fails. Triggered checks are never held.
-        if (Options.ControlledCheckHold > TimeSpan.Zero && Role.Role == IceRole.Controlled && !_current.PeerCheckSeen
+        // Not while SPED carries the handshake: the offerer (the DTLS client, which starts from our answer) sends its
+        // flight one datagram a STUN message (Chromium), so our early check's response brings the part its first
+        // check could not carry, a round trip before its next check would; and a SPED peer's DTLS needs our messages.
+        if (Options.ControlledCheckHold > TimeSpan.Zero && Role.Role == IceRole.Controlled && !_current.PeerCheckSeen && Sped is not { IsActive: true }
             && _current.Triggered.Count == 0 && _current.RemoteSetAt is { } set && due < set + Options.ControlledCheckHold)
             due = set + Options.ControlledCheckHold;
         return due;
@@ -163,9 +166,11 @@ public sealed partial class IceAgent
         if (g.RemoteKey is null || g.OutgoingUsername is null) return;
         var nominating = pair.NominationPending;
         pair.NominationPending = false;
-        // A new check replaces one in progress on the same pair (RFC 8445 section 7.3.1.4).
+        // A new check replaces one in progress on the same pair (RFC 8445 section 7.3.1.4): the old one is no longer
+        // retransmitted, but its success response still counts when it comes (it may already be on its way; under
+        // SPED it may carry the peer's DTLS datagram).
         foreach (var o in _outgoing)
-            if (o.Kind == OutgoingKind.Check && o.Pair == pair && !o.Transaction.IsCompleted) o.Transaction.Cancel(now);
+            if (o.Kind == OutgoingKind.Check && o.Pair == pair && !o.Transaction.IsCompleted) o.Transaction.StopRetransmitting(now);
         pair.State = IceCandidatePairState.InProgress;
         pair.LastCheckSentAt = now;
         var t = new StunClientTransaction(WriteCheck(g, pair, nominating, out var length, out var spedSent, out var spedCrc).AsSpan(0, length), RetransmissionFor(pair));
@@ -280,6 +285,8 @@ public sealed partial class IceAgent
 
         if (match.Transaction.State == StunTransactionState.ErrorResponse)
         {
+            // A replaced check's error (a role conflict, say) is stale: the check that replaced it gets its own answer.
+            if (match.Transaction.RetransmissionStopped) return IceReceiveResult.Stun;
             if (response.TryGetErrorCode(out var code, out _) && code == StunErrorCode.RoleConflict && match.Kind == OutgoingKind.Check)
             {
                 // RFC 8445 section 7.2.5.1: take the role opposite to the one the request carried, and check the pair again.
@@ -309,6 +316,9 @@ public sealed partial class IceAgent
             if (response.TryGetXorMappedAddress(out var mapped)) LearnLocalPeerReflexive(pair, mapped);
             OnCheckSucceeded(pair, match.Nominating, now);
         }
+        // The response completed the peer's flight (it carries one datagram a message, as Chromium does) and no pair
+        // can carry our reply yet: the reply goes at once in requests of its own.
+        if (match.SpedSent && pair.Generation == _current && Mode.SendsChecks) SendSpedCarriers(pair.Generation, pair, now);
         return IceReceiveResult.Stun;
     }
 

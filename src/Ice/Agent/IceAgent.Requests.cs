@@ -257,7 +257,12 @@ public sealed partial class IceAgent
         }
         if (CountsForLiveness(pair)) OnTrafficReceived(now);
         if (checkList == _current) Mode.OnRequest(this, pair, request.HasUseCandidate, now);
-        if (checkList == _current) SpedRecheck(pair, now);
+        if (checkList == _current)
+        {
+            SpedRecheck(pair, now);
+            // The request completed the peer's flight and our reply is larger than the response could carry.
+            if (Mode.SendsChecks) SendSpedCarriers(checkList, pair, now);
+        }
         return IceReceiveResult.Stun;
     }
 

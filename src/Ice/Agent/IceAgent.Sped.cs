@@ -37,13 +37,16 @@ public sealed partial class IceAgent
         SendCheck(pair, now);
     }
 
-    // A flight larger than one Binding message (a post-quantum ClientHello takes two datagrams): before any pair can
-    // carry data, the rest goes at once in extra Binding requests on the pair just checked, not one per Ta. They are
-    // answered like consent requests (their responses carry SPED attributes too; their loss or timeout changes nothing).
+    // A flight larger than one Binding message (a post-quantum ClientHello takes two datagrams, a DTLS 1.3 server
+    // flight two or three): before any pair can carry data, the rest goes at once in extra Binding requests on the pair
+    // just checked, or on the pair whose request or response brought the message that completed the peer's flight (our
+    // answer to it carried the first datagram of our reply), not one per Ta. They are answered like consent requests
+    // (their responses carry SPED attributes too; their loss or timeout changes nothing).
     private void SendSpedCarriers(IceGeneration g, IcePair pair, TimeSpan now)
     {
-        if (Sped is not { IsActive: true } sped || CanSendData) return;
-        for (var i = 0; i < SpedController.MaxPendingDatagrams && sped.Uncarried > 0; i++)
+        if (Sped is not { IsActive: true } sped || CanSendData || (sped.Uncarried == 0 && sped.ExtraRequestsForLitePeer == 0)) return;
+        if (g.RemoteKey is null || g.OutgoingUsername is null) return;
+        for (var i = 0; sped.CarriesFlightAtOnce && i < SpedController.MaxPendingDatagrams && sped.Uncarried > 0; i++)
         {
             var request = WriteCheck(g, pair, useCandidate: false, out var length, out var spedSent, out var spedCrc);
             var t = new StunClientTransaction(request.AsSpan(0, length), Options.CheckRetransmission);
@@ -58,5 +61,6 @@ public sealed partial class IceAgent
             _outgoing.Add(new Outgoing(OutgoingKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, SpedSent = spedSent, SpedCrc = spedCrc });
             t.Start(now);
         }
+        DrainTransactions();
     }
 }

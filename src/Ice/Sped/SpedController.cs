@@ -86,6 +86,14 @@ public sealed class SpedController
     /// </summary>
     public int ExtraRequestsForLitePeer { get; set; }
 
+    /// <summary>
+    /// True (the default): a flight larger than one STUN message goes at once in extra Binding requests with the check
+    /// that carries its first datagram. False: one datagram per message, the rest waiting for the next check or
+    /// response, as Chromium 156 does (its post-quantum ClientHello is two datagrams: the second leaves with its next
+    /// check, about 50 ms later, or in its response to one of ours). Tests use it to stand for such a peer.
+    /// </summary>
+    public bool CarriesFlightAtOnce { get; set; } = true;
+
     private bool _extraRequestsSent;
 
     // How many ack-only requests to send now (once).

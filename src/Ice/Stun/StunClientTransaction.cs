@@ -174,6 +174,11 @@ public sealed class StunClientTransaction
     public void HandleTimeout(TimeSpan now)
     {
         if (State != StunTransactionState.Pending || _deadline is not { } deadline || now < deadline) return;
+        if (RetransmissionStopped)
+        {
+            Complete(StunTransactionState.Cancelled, now);
+            return;
+        }
         if (_options.Reliable || RequestsSent >= _options.MaxRequests)
         {
             Complete(StunTransactionState.TimedOut, now);
@@ -198,6 +203,24 @@ public sealed class StunClientTransaction
         Complete(state, now);
         return StunResponseMatch.Completed;
     }
+
+    /// <summary>
+    /// Stops retransmitting but still takes a response until the wait after a last request (Rm x the initial RTO, or
+    /// the reliable timeout) has passed, then ends <see cref="StunTransactionState.Cancelled"/>, never
+    /// <see cref="StunTransactionState.TimedOut"/>: RFC 8445 section 7.3.1.4's cancellation of a check in progress
+    /// ("will not retransmit ... will not treat the lack of response to be a failure, but will wait the duration of the
+    /// transaction timeout for a response").
+    /// </summary>
+    public void StopRetransmitting(TimeSpan now)
+    {
+        if (State != StunTransactionState.Pending || RetransmissionStopped) return;
+        RetransmissionStopped = true;
+        _transmitDue = false;
+        _deadline = now + (_options.Reliable ? _options.ReliableTimeout : _options.InitialRto * _options.LastRequestWaitMultiplier);
+    }
+
+    /// <summary>True after <see cref="StopRetransmitting"/>: no more sends; the transaction only waits for a response.</summary>
+    public bool RetransmissionStopped { get; private set; }
 
     /// <summary>Abandons the transaction: no more sends, no timeout.</summary>
     public void Cancel(TimeSpan now)

@@ -189,6 +189,48 @@ public sealed class StunClientTransactionTests
     }
 
     [Fact]
+    public void AStoppedTransactionSendsNoMoreButStillTakesItsResponseAndNeverTimesOut()
+    {
+        // RFC 8445 section 7.3.1.4: a check replaced by a new one on the same pair is no longer retransmitted, its lack
+        // of response is no failure, and its response, when it comes within the transaction's wait, still counts.
+        var answered = new StunClientTransaction(BindingRequest(out var id));
+        answered.Start(TimeSpan.Zero);
+        Assert.True(answered.TryPollTransmit(new byte[100], out _));
+        answered.StopRetransmitting(S(0.1));
+        Assert.True(answered.RetransmissionStopped);
+        // Rm x the initial RTO after the stop (defaults: 16 x 500 ms), not the next retransmission at 0.5 s.
+        Assert.Equal(S(8.1), answered.PollTimeout());
+        answered.HandleTimeout(S(0.5));
+        Assert.False(answered.TryPollTransmit(new byte[100], out _));
+        Span<byte> tid = stackalloc byte[12];
+        id.WriteTo(tid);
+        Assert.True(StunMessage.TryRead(Response(tid), out var m));
+        Assert.Equal(StunResponseMatch.Completed, answered.HandleResponse(m, S(0.6)));
+        Assert.Equal(StunTransactionState.Succeeded, answered.State);
+        Assert.Equal(1, answered.RequestsSent);
+        Assert.Equal(S(0.6), answered.RoundTripTime);
+
+        var unanswered = new StunClientTransaction(BindingRequest(out _));
+        var clock = new ManualClock();
+        unanswered.Start(clock.Now);
+        Assert.True(unanswered.TryPollTransmit(new byte[100], out _));
+        unanswered.StopRetransmitting(clock.Now);
+        var sends = 0;
+        while (unanswered.PollTimeout() is { } due && sends < 100)
+        {
+            clock.AdvanceTo(due);
+            unanswered.HandleTimeout(clock.Now);
+            while (unanswered.TryPollTransmit(new byte[100], out _)) sends++;
+        }
+        Assert.Equal(0, sends);
+        Assert.Equal(StunTransactionState.Cancelled, unanswered.State);
+        Assert.Equal(S(8), unanswered.CompletedAt);
+        // Stopping again, or a completed transaction, changes nothing.
+        unanswered.StopRetransmitting(clock.Now);
+        Assert.Equal(StunTransactionState.Cancelled, unanswered.State);
+    }
+
+    [Fact]
     public void InvalidOptionsAndRequestsAreRefused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new StunClientTransaction(BindingRequest(out _), new StunRetransmissionOptions { MaxRequests = 0 }));

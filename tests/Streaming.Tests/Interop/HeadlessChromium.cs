@@ -15,6 +15,8 @@ public sealed class HeadlessChromium : IAsyncDisposable
 
     private readonly IPlaywright _playwright;
 
+    private string? _stderrWrapper;
+
     private HeadlessChromium(IPlaywright playwright, IBrowser browser, NetworkNamespace ns)
     {
         _playwright = playwright;
@@ -56,15 +58,26 @@ public sealed class HeadlessChromium : IAsyncDisposable
             };
             if (fakeMedia) args.Add("--use-fake-device-for-media-stream");
             args.AddRange(extraArgs);
+            var executable = ns.WrapperFor(ExecutablePath);
+            string? stderrWrapper = null;
+            // CHROMIUM_STDERR=FILE (diagnostics): the browser's and its renderers' stderr (with --enable-logging=stderr,
+            // their logs; WebRTC's included) appended to FILE.
+            if (Environment.GetEnvironmentVariable("CHROMIUM_STDERR") is { Length: > 0 } stderrFile)
+            {
+                var wrapper = executable + ".stderr.sh";
+                File.WriteAllText(wrapper, $"#!/bin/sh\nexec {executable} \"$@\" 2>>{stderrFile}\n");
+                File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                executable = stderrWrapper = wrapper;
+            }
             var browser = await playwright.Chromium.LaunchAsync(new()
             {
-                ExecutablePath = ns.WrapperFor(ExecutablePath),
+                ExecutablePath = executable,
                 Headless = true,
                 Args = args,
                 Timeout = 60_000,
                 Env = environment,
             });
-            return new HeadlessChromium(playwright, browser, ns);
+            return new HeadlessChromium(playwright, browser, ns) { _stderrWrapper = stderrWrapper };
         }
         catch
         {
@@ -77,5 +90,6 @@ public sealed class HeadlessChromium : IAsyncDisposable
     {
         await Browser.DisposeAsync();
         _playwright.Dispose();
+        if (_stderrWrapper is not null) File.Delete(_stderrWrapper);
     }
 }
