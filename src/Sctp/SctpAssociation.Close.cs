@@ -36,7 +36,7 @@ public sealed partial class SctpAssociation
     private int WriteShutdown(Span<byte> d)
     {
         ChunkHeader.Write(d, ChunkType.Shutdown, 0, 8);
-        BinaryPrimitives.WriteUInt32BigEndian(d[4..], _cumTsn);
+        BinaryPrimitives.WriteUInt32BigEndian(d[4..], _tsns.CumulativeTsn);
         return 8;
     }
 

@@ -11,27 +11,12 @@ namespace Transport.Sctp;
 public sealed partial class SctpAssociation
 {
     /// <summary>How many TSNs beyond the cumulative TSN we track; later ones are out of window.</summary>
-    internal const int TsnWindow = 1 << 14;
-    private const int MaxDuplicatesReported = 16;
+    internal const int TsnWindow = DataTracker.Window;
 
-    // One bit per TSN of the window (2 KiB; it was a bool each, 16 KiB per association).
-    private ulong[] _tsnSeenBits = [];
-
-    private bool Seen(long tsn) { var i = (uint)tsn & (TsnWindow - 1); return (_tsnSeenBits[i >> 6] & (1UL << (int)(i & 63))) != 0; }
-
-    private void SetSeen(long tsn, bool value)
-    {
-        var i = (uint)tsn & (TsnWindow - 1);
-        if (value) _tsnSeenBits[i >> 6] |= 1UL << (int)(i & 63);
-        else _tsnSeenBits[i >> 6] &= ~(1UL << (int)(i & 63));
-    }
-    private uint _cumTsn, _highestTsn;
+    // Received TSNs, duplicates and the SACK schedule.
+    private readonly DataTracker _tsns = new();
     private int _recvBuffered;
-    private bool _sackPending, _sackImmediate, _windowWasClosed;
-    private int _packetsSinceSack;
-    private TimeSpan? _delayedAckDeadline;
-    private readonly uint[] _duplicates = new uint[MaxDuplicatesReported];
-    private int _duplicateCount;
+    private bool _windowWasClosed;
     private InboundStream?[] _inStreams = [];
     private readonly List<InboundStream> _activeStreams = new();
 
@@ -48,7 +33,7 @@ public sealed partial class SctpAssociation
     private int WindowCapacity => _o.MaxUnreadBytes > 0 ? Math.Min(_o.ReceiveBufferSize, _o.MaxUnreadBytes) : _o.ReceiveBufferSize;
 
     /// <summary>The cumulative TSN we have received (for tests and diagnostics).</summary>
-    internal uint CumulativeTsnReceived => _cumTsn;
+    internal uint CumulativeTsnReceived => _tsns.CumulativeTsn;
     /// <summary>The highest TSN the peer has acknowledged cumulatively.</summary>
     internal uint CumulativeTsnAcked => _cumAck;
     /// <summary>Bytes held by fragments and waiting ordered messages.</summary>
@@ -66,9 +51,7 @@ public sealed partial class SctpAssociation
 
     private void StartReceive(uint peerInitialTsn)
     {
-        _tsnSeenBits = new ulong[TsnWindow / 64];
-        _cumTsn = peerInitialTsn - 1;
-        _highestTsn = _cumTsn;
+        _tsns.Start(peerInitialTsn);
         _lastAdvertised = WindowCapacity;
         _inStreams = new InboundStream?[Math.Min((int)_inboundStreams, 16)];
     }
@@ -95,38 +78,24 @@ public sealed partial class SctpAssociation
     {
         if (!IsEstablishedLike && State != SctpState.ShutdownSent) return;
         if (!DataChunk.TryRead(chunk, out var data)) { Counters.Malformed++; return; }
-        _sackPending = true;
+        _tsns.SackPending = true;
         var tsn = data.Tsn;
-        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} data {tsn} s{data.StreamId} f{data.Flags} len {data.Payload.Length} (cum {_cumTsn} high {_highestTsn} seen {Seen(tsn)})");
-        if (Serial.Le(tsn, _cumTsn) || Seen(tsn) && Serial.Le(tsn, _cumTsn + TsnWindow))
-        {
-            Counters.DuplicateTsn++;
-            if (_duplicateCount < MaxDuplicatesReported) _duplicates[_duplicateCount++] = tsn;
-            _sackImmediate = true; // RFC 9260 section 6.2: report duplicates at once
-            return;
-        }
-        if (Serial.Gt(tsn, _cumTsn + TsnWindow)) { Counters.OutOfWindowTsn++; _sackImmediate = true; return; }
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} data {tsn} s{data.StreamId} f{data.Flags} len {data.Payload.Length} (cum {_tsns.CumulativeTsn} high {_tsns.HighestTsn} seen {_tsns.Seen(tsn)})");
+        if (_tsns.IsDuplicate(tsn)) { Counters.DuplicateTsn++; return; } // reported in the next SACK, sent at once (section 6.2)
+        if (_tsns.IsBeyondWindow(tsn)) { Counters.OutOfWindowTsn++; _tsns.SackImmediate = true; return; }
         var len = data.Payload.Length;
         // RFC 9260 section 6.2: with no room, drop new data. One in-sequence chunk may use a small reserve so that
         // a full buffer of out-of-order data can still be completed and drained.
         var room = ReceiveRoom;
-        if (len > room && !(tsn == _cumTsn + 1 && len <= room + ReceiveReserve))
+        if (len > room && !(tsn == _tsns.CumulativeTsn + 1 && len <= room + ReceiveReserve))
         {
             Counters.ReceiveBufferFull++;
             _windowWasClosed = true;
-            _sackImmediate = true;
+            _tsns.SackImmediate = true;
             return;
         }
-        SetSeen(tsn, true);
-        if (Serial.Gt(tsn, _highestTsn)) _highestTsn = tsn;
-        var inSequence = tsn == _cumTsn + 1;
-        while (Seen((_cumTsn + 1)) && Serial.Le(_cumTsn + 1, _highestTsn))
-        {
-            _cumTsn++;
-            SetSeen(_cumTsn, false);
-        }
-        if (!inSequence || _highestTsn != _cumTsn) _sackImmediate = true; // a gap: SACK at once (section 6.7)
-        if ((data.Flags & DataChunk.FlagImmediate) != 0) _sackImmediate = true;
+        _tsns.Accept(tsn); // a gap: SACK at once (section 6.7)
+        if ((data.Flags & DataChunk.FlagImmediate) != 0) _tsns.SackImmediate = true;
         if (data.StreamId >= _inboundStreams) { Counters.InvalidStream++; return; }
 
         var stream = Stream(data.StreamId);
@@ -276,51 +245,14 @@ public sealed partial class SctpAssociation
         }
     }
 
-    private void AfterDataPacket()
-    {
-        // RFC 9260 section 6.2: SACK at least every second packet with DATA, else within the delayed-ack time.
-        if (++_packetsSinceSack >= 2) _sackImmediate = true;
-        if (State != SctpState.Established) _sackImmediate = true;
-        if (!_sackImmediate) _delayedAckDeadline ??= _now + _o.DelayedAckTimeout;
-    }
+    // RFC 9260 section 6.2: SACK at least every second packet with DATA, else within the delayed-ack time.
+    private void AfterDataPacket() => _tsns.OnDataPacket(_now, _o.DelayedAckTimeout, State != SctpState.Established);
 
     private int WriteSack(Span<byte> d)
     {
-        // Leave room for the control chunks that follow in the same packet (heartbeat, shutdown, FORWARD TSN,
-        // RE-CONFIG): a peer that provokes many gaps must not be able to crowd them out or overflow the packet.
-        var maxBlocks = Math.Max(0, (d.Length - ControlReserve - SackChunk.FixedLength - 4 * _duplicateCount) / 4);
-        var p = SackChunk.FixedLength;
-        var blocks = 0;
-        if (Serial.Gt(_highestTsn, _cumTsn))
-        {
-            // Gap ack blocks as offsets from the cumulative TSN (RFC 9260 section 3.3.4).
-            var end = _highestTsn - _cumTsn;
-            uint off = 2;
-            while (off <= end && blocks < maxBlocks)
-            {
-                while (off <= end && !Seen((_cumTsn + off))) off++;
-                if (off > end) break;
-                var start = off;
-                while (off <= end && Seen((_cumTsn + off))) off++;
-                BinaryPrimitives.WriteUInt16BigEndian(d[p..], (ushort)start);
-                BinaryPrimitives.WriteUInt16BigEndian(d[(p + 2)..], (ushort)(off - 1));
-                p += 4;
-                blocks++;
-            }
-        }
-        var dups = Math.Min(_duplicateCount, (d.Length - p) / 4);
-        for (var i = 0; i < dups; i++) { BinaryPrimitives.WriteUInt32BigEndian(d[p..], _duplicates[i]); p += 4; }
-        ChunkHeader.Write(d, ChunkType.Sack, 0, p);
-        BinaryPrimitives.WriteUInt32BigEndian(d[4..], _cumTsn);
-        BinaryPrimitives.WriteUInt32BigEndian(d[8..], (uint)AdvertisedWindow);
-        BinaryPrimitives.WriteUInt16BigEndian(d[12..], (ushort)blocks);
-        BinaryPrimitives.WriteUInt16BigEndian(d[14..], (ushort)dups);
+        var p = _tsns.WriteSack(d, ControlReserve, (uint)AdvertisedWindow);
         _lastAdvertised = AdvertisedWindow;
         if (_lastAdvertised < _mtu) _windowWasClosed = true;
-        _duplicateCount = 0;
-        _sackPending = _sackImmediate = false;
-        _packetsSinceSack = 0;
-        _delayedAckDeadline = null;
         return p;
     }
 
@@ -329,32 +261,23 @@ public sealed partial class SctpAssociation
         if (!IsEstablishedLike && State != SctpState.ShutdownSent) return;
         if (!ForwardTsnChunk.TryRead(chunk, out var fwd)) { Counters.Malformed++; return; }
         Counters.ForwardTsnReceived++;
-        _sackPending = _sackImmediate = true;
+        _tsns.SackPending = _tsns.SackImmediate = true;
         var newCum = fwd.NewCumulativeTsn;
-        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} fwd-recv {newCum} (cum {_cumTsn} high {_highestTsn})");
-        if (Serial.Le(newCum, _cumTsn)) return;
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} fwd-recv {newCum} (cum {_tsns.CumulativeTsn} high {_tsns.HighestTsn})");
+        if (Serial.Le(newCum, _tsns.CumulativeTsn)) return;
         // Beyond the TSNs we accept DATA for, the peer cannot have sent what it abandons: moving there would leave every
         // later DATA of the peer behind our cumulative TSN, delivered never (found by fuzzing: the association stayed
         // Established and carried nothing). A protocol violation, as usrsctp treats it: ABORT, with the reason.
-        if (Serial.Gt(newCum, _cumTsn + TsnWindow))
+        if (_tsns.IsBeyondWindow(newCum))
         {
             Counters.OutOfWindowTsn++;
             _sendAbort = true;
-            _abortReason = $"FORWARD TSN to {newCum}, beyond the receive window (cumulative TSN {_cumTsn})";
+            _abortReason = $"FORWARD TSN to {newCum}, beyond the receive window (cumulative TSN {_tsns.CumulativeTsn})";
             Terminate(SctpState.Failed, "ABORT sent: " + _abortReason, SctpErrorCause.ProtocolViolation);
             return;
         }
         // RFC 3758 section 3.6: move the cumulative TSN, forget what lies below it.
-        var jump = newCum - _cumTsn;
-        if (jump >= TsnWindow) Array.Clear(_tsnSeenBits);
-        else for (var t = _cumTsn + 1; Serial.Le(t, newCum); t++) SetSeen(t, false);
-        _cumTsn = newCum;
-        if (Serial.Lt(_highestTsn, _cumTsn)) _highestTsn = _cumTsn;
-        while (Serial.Le(_cumTsn + 1, _highestTsn) && Seen((_cumTsn + 1)))
-        {
-            _cumTsn++;
-            SetSeen(_cumTsn, false);
-        }
+        _tsns.ForwardTo(newCum);
         foreach (var s in _activeStreams) RemoveDeadFragments(s, newCum);
         for (var i = 0; i < fwd.StreamCount; i++)
         {
@@ -391,7 +314,7 @@ public sealed partial class SctpAssociation
             var j = i;
             while (j + 1 < frags.Length && SameMessage(frags[j], frags[j + 1], unordered)) j++;
             var missesEarlier = (frags[i].Flags & DataChunk.FlagBegin) == 0 && Serial.Le(frags[i].Tsn - 1, newCum);
-            var cutShort = (frags[j].Flags & DataChunk.FlagEnd) == 0 && Serial.Le(frags[j].Tsn + 1, _cumTsn);
+            var cutShort = (frags[j].Flags & DataChunk.FlagEnd) == 0 && Serial.Le(frags[j].Tsn + 1, _tsns.CumulativeTsn);
             if (missesEarlier || cutShort) { DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} drop-frags s{s.Id} {frags[i].Tsn}-{frags[j].Tsn} misses {missesEarlier} cut {cutShort}"); RemoveFragments(s, i, j - i + 1); }
             else i = j + 1;
         }

@@ -132,7 +132,7 @@ public sealed partial class SctpAssociation
         if (seq == _peerReconfigSeq - 1) { Respond(seq, _lastPeerRequestResult); return; }
         if (seq != _peerReconfigSeq) { Respond(seq, ReConfigChunk.ResultBadSequence); return; }
         // Section 5.2.2: reset only once every TSN up to the sender's last assigned one has arrived.
-        if (Serial.Gt(lastTsn, _cumTsn)) { Respond(seq, ReConfigChunk.ResultInProgress); return; }
+        if (Serial.Gt(lastTsn, _tsns.CumulativeTsn)) { Respond(seq, ReConfigChunk.ResultInProgress); return; }
         _peerReconfigSeq++;
         _lastPeerRequestResult = ReConfigChunk.ResultPerformed;
         Respond(seq, ReConfigChunk.ResultPerformed);

@@ -192,7 +192,7 @@ public sealed partial class SctpAssociation
         if (State is SctpState.Terminated or SctpState.Failed) return p > CommonHeader.Length && Finish(d, p, ZeroChecksumInUse, out written);
 
         var dataReady = IsEstablishedLike && HasDataToSend();
-        if (_sackPending && (_sackImmediate || dataReady || State != SctpState.Established)) p += WriteSack(d[p..]);
+        if (_tsns.SackPending && (_tsns.SackImmediate || dataReady || State != SctpState.Established)) p += WriteSack(d[p..]);
         if (_heartbeatAckLength > 0 && p + 4 + _heartbeatAckLength <= d.Length) p += WriteHeartbeatAck(d[p..]);
         if (_sendHeartbeat && p + 16 <= d.Length) p += WriteHeartbeat(d[p..]);
         if (_sendShutdown && p + 8 <= d.Length) { _sendShutdown = false; p += WriteShutdown(d[p..]); }

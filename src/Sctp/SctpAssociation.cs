@@ -302,8 +302,8 @@ public sealed partial class SctpAssociation
         if ((_windowWasClosed && w >= _mtu) || (_o.MaxUnreadBytes > 0 && w - _lastAdvertised >= WindowCapacity / 2))
         {
             _windowWasClosed = false;
-            _sackPending = true;
-            _sackImmediate = true;
+            _tsns.SackPending = true;
+            _tsns.SackImmediate = true;
         }
     }
 
@@ -318,7 +318,7 @@ public sealed partial class SctpAssociation
         Min(ref t, ref timer, _t1Deadline, SctpTimer.T1Init);
         Min(ref t, ref timer, _t2Deadline, SctpTimer.T2Shutdown);
         Min(ref t, ref timer, _t3Deadline, SctpTimer.T3Rtx);
-        Min(ref t, ref timer, _delayedAckDeadline, SctpTimer.DelayedAck);
+        Min(ref t, ref timer, _tsns.DelayedAckDeadline, SctpTimer.DelayedAck);
         Min(ref t, ref timer, _reconfigDeadline, SctpTimer.Reconfig);
         Min(ref t, ref timer, _heartbeatDeadline, SctpTimer.Heartbeat);
         return t;
@@ -336,7 +336,7 @@ public sealed partial class SctpAssociation
         if (_t1Deadline is { } t1 && t1 <= _now) OnT1Expired();
         if (_t2Deadline is { } t2 && t2 <= _now) OnT2Expired();
         if (_t3Deadline is { } t3 && t3 <= _now) OnT3Expired();
-        if (_delayedAckDeadline is { } da && da <= _now) { _delayedAckDeadline = null; if (_sackPending) _sackImmediate = true; }
+        if (_tsns.DelayedAckDeadline is { } da && da <= _now) _tsns.OnDelayedAckTimeout();
         if (_reconfigDeadline is { } rc && rc <= _now) OnReconfigExpired();
         if (_heartbeatDeadline is { } hb && hb <= _now)
         {
@@ -385,9 +385,9 @@ public sealed partial class SctpAssociation
         if (State is SctpState.Terminated or SctpState.Failed) return;
         CloseReason = reason;
         _closeCause = cause;
-        _t1Deadline = _t2Deadline = _t3Deadline = _delayedAckDeadline = _reconfigDeadline = _heartbeatDeadline = null;
+        _t1Deadline = _t2Deadline = _t3Deadline = _reconfigDeadline = _heartbeatDeadline = null;
         _sendInit = _sendCookieEcho = false;
-        _sackPending = _sackImmediate = false;
+        _tsns.Stop();
         CloseAllChannels();
         ReleaseSendState();
         ReleaseReceiveState();
