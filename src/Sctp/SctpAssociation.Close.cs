@@ -22,13 +22,13 @@ public sealed partial class SctpAssociation
         if (State == SctpState.ShutdownPending)
         {
             _sendShutdown = true;
-            _t2Deadline = _now + _rto;
+            _t2Deadline = _now + _rto.Value;
             Transition(SctpState.ShutdownSent, "SHUTDOWN sent");
         }
         else if (State == SctpState.ShutdownReceived)
         {
             _sendShutdownAck = true;
-            _t2Deadline = _now + _rto;
+            _t2Deadline = _now + _rto.Value;
             Transition(SctpState.ShutdownAckSent, "SHUTDOWN ACK sent");
         }
     }
@@ -55,7 +55,7 @@ public sealed partial class SctpAssociation
             case SctpState.ShutdownSent:
                 // Both sides shut down at once (section 9.2): answer with SHUTDOWN ACK.
                 _sendShutdownAck = true;
-                _t2Deadline = _now + _rto;
+                _t2Deadline = _now + _rto.Value;
                 Transition(SctpState.ShutdownAckSent, "SHUTDOWN ACK sent");
                 break;
             case SctpState.ShutdownAckSent:
@@ -95,11 +95,11 @@ public sealed partial class SctpAssociation
     {
         _t2Deadline = null;
         if (++_errorCount > _o.MaxRetransmissions) { Fail($"shutdown failed: T2-shutdown expired {_errorCount} times"); return; }
-        _rto = _rto * 2 > _o.RtoMax ? _o.RtoMax : _rto * 2;
+        _rto.DoubleUpToMax();
         if (State == SctpState.ShutdownSent) _sendShutdown = true;
         else if (State == SctpState.ShutdownAckSent) _sendShutdownAck = true;
         else return;
-        _t2Deadline = _now + _rto;
+        _t2Deadline = _now + _rto.Value;
     }
 
     private void HandleAbort(ChunkHeader chunk)
@@ -120,7 +120,7 @@ public sealed partial class SctpAssociation
 
     private void ArmHeartbeat()
     {
-        if (_o.HeartbeatInterval is { } hb) _heartbeatDeadline = _now + hb + _rto;
+        if (_o.HeartbeatInterval is { } hb) _heartbeatDeadline = _now + hb + _rto.Value;
     }
 
     private void OnHeartbeatDue()

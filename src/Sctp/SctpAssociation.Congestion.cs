@@ -10,8 +10,6 @@ public sealed partial class SctpAssociation
     private int _cwnd, _ssthresh, _partialBytesAcked, _flightSize, _peerRwnd;
     private bool _inFastRecovery, _fastRetransmitBurst;
     private uint _fastRecoveryExit;
-    private TimeSpan _rto;
-    private TimeSpan? _srtt, _rttvar;
     private bool _rttMeasuring;
     private uint _rttTsn;
     private TimeSpan _rttSentAt;
@@ -118,7 +116,7 @@ public sealed partial class SctpAssociation
         if (cumAdvanced) _errorCount = 0;
         _sackSinceT3 = true;
         if (_cumAck + 1 == _nextTsn) _t3Deadline = null;
-        else if (cumAdvanced) _t3Deadline = _now + _rto;
+        else if (cumAdvanced) _t3Deadline = _now + _rto.Value;
 
         AdvancePeerAckPoint();
         if (State is SctpState.ShutdownPending or SctpState.ShutdownReceived) TryProgressShutdown();
@@ -128,25 +126,12 @@ public sealed partial class SctpAssociation
     private void MeasureRtt(TimeSpan r)
     {
         _rttMeasuring = false;
-        // RFC 9260 section 6.3.1 C2 and C3 with RTO.Alpha = 1/8 and RTO.Beta = 1/4.
-        if (_srtt is not { } srtt || _rttvar is not { } rttvar)
-        {
-            _srtt = r;
-            _rttvar = r / 2;
-        }
-        else
-        {
-            var diff = srtt - r;
-            _rttvar = rttvar * 0.75 + (diff < TimeSpan.Zero ? -diff : diff) * 0.25;
-            _srtt = srtt * 0.875 + r * 0.125;
-        }
-        var rto = _srtt.Value + 4 * _rttvar.Value;
-        _rto = rto < _o.RtoMin ? _o.RtoMin : rto > _o.RtoMax ? _o.RtoMax : rto;
+        _rto.Measure(r);
     }
 
     private void StartT3IfIdle()
     {
-        _t3Deadline ??= _now + _rto;
+        _t3Deadline ??= _now + _rto.Value;
     }
 
     private void OnT3Expired()
@@ -154,7 +139,7 @@ public sealed partial class SctpAssociation
         _t3Deadline = null;
         if (_cumAck + 1 == _nextTsn) return;
         Counters.T3Expirations++;
-        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} T3 cum {_cumAck} err {_errorCount} rto {_rto.TotalMilliseconds:0} {DebugRing()}");
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} T3 cum {_cumAck} err {_errorCount} rto {_rto.Value.TotalMilliseconds:0} {DebugRing()}");
         // RFC 9260 section 6.1 (A): while the peer's window is closed and it keeps answering with SACKs, unanswered
         // zero window probes do not count towards the error counter: a slow reader is not an unreachable peer.
         var probing = _peerRwnd == 0 && _sackSinceT3;
@@ -170,7 +155,7 @@ public sealed partial class SctpAssociation
         _cwnd = _mtu;
         _partialBytesAcked = 0;
         _inFastRecovery = false;
-        _rto = BackedOff(_rto);
+        _rto.BackOff(); // RFC 9260 section 6.3.3 E2, capped by SctpOptions.MaxTimerBackoff
         _rttMeasuring = false;
         for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++)
         {
@@ -179,16 +164,7 @@ public sealed partial class SctpAssociation
         }
         AdvancePeerAckPoint();
         if (Serial.Gt(_advancedPeerAck, _cumAck)) _sendForwardTsn = true;
-        _t3Deadline = _now + _rto;
-    }
-
-    // RFC 9260 section 6.3.3 E2: RTO = RTO x 2, at most RTO.Max, and at most SctpOptions.MaxTimerBackoff when set (but
-    // never below the RTO as it stands: a path whose measured RTO exceeds the cap keeps it).
-    private TimeSpan BackedOff(TimeSpan rto)
-    {
-        var cap = _o.MaxTimerBackoff is { } b && b < _o.RtoMax ? b : _o.RtoMax;
-        if (cap < rto) cap = rto;
-        return rto * 2 > cap ? cap : rto * 2;
+        _t3Deadline = _now + _rto.Value;
     }
 
     private void MarkForRetransmit(uint tsn, ref OutChunk c)
@@ -239,7 +215,7 @@ public sealed partial class SctpAssociation
         if (Serial.Gt(_advancedPeerAck, _cumAck))
         {
             _sendForwardTsn = true;
-            _t3Deadline ??= _now + _rto;
+            _t3Deadline ??= _now + _rto.Value;
         }
         else _sendForwardTsn = false;
     }

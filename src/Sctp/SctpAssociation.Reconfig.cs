@@ -51,7 +51,7 @@ public sealed partial class SctpAssociation
         _reconfigRequestSeq = _myReconfigSeq++;
         _reconfigLastTsn = _nextTsn - 1;
         _sendReconfigRequest = true;
-        _reconfigDeadline = _now + _rto;
+        _reconfigDeadline = _now + _rto.Value;
     }
 
     private bool HasUnsentData(ushort stream)
@@ -67,7 +67,7 @@ public sealed partial class SctpAssociation
         if (!_reconfigInFlight) return;
         if (++_errorCount > _o.MaxRetransmissions) { Fail($"peer unreachable: stream reset unanswered {_errorCount} times"); return; }
         _sendReconfigRequest = true;
-        _reconfigDeadline = _now + _rto;
+        _reconfigDeadline = _now + _rto.Value;
     }
 
     private int WriteReConfig(Span<byte> d)
@@ -173,7 +173,7 @@ public sealed partial class SctpAssociation
     {
         if (!_reconfigInFlight || seq != _reconfigRequestSeq) return;
         _errorCount = 0; // the peer answered: it is reachable (RFC 9260 section 8.1 counts only unanswered timers)
-        if (result == ReConfigChunk.ResultInProgress) { _reconfigDeadline = _now + _rto; return; }
+        if (result == ReConfigChunk.ResultInProgress) { _reconfigDeadline = _now + _rto.Value; return; }
         _reconfigInFlight = false;
         _reconfigDeadline = null;
         _errorCount = 0;

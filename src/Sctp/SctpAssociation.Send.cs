@@ -107,7 +107,7 @@ public sealed partial class SctpAssociation
         _cwnd = Math.Min(4 * _mtu, Math.Max(2 * _mtu, 4380)); // RFC 9260 section 7.2.1
         _ssthresh = (int)Math.Min(peerWindow, int.MaxValue);
         _peerRwnd = _ssthresh;
-        _rto = FirstRto();
+        _rto.Restart();
     }
 
     /// <summary>Diagnostics only (the chaos suite sets it by reflection): one line per protocol event. Null: nothing.</summary>

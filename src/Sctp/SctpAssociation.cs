@@ -31,7 +31,7 @@ public sealed partial class SctpAssociation
         _o = options ?? new SctpOptions();
         _o.Validate();
         _cookieSecret = _o.CookieSecret ?? RandomNumberGenerator.GetBytes(32);
-        _rto = _o.RtoInitial;
+        _rto = new RetransmissionTimeout(_o);
         _mtu = _o.MaxPacketSize;
         _remotePort = _o.RemotePort;
         _pool = new BufferPool(2L * _o.ReceiveBufferSize + 8 * 1024 * 1024);
@@ -47,13 +47,13 @@ public sealed partial class SctpAssociation
     /// <summary>Drop and activity counters.</summary>
     public SctpCounters Counters { get; } = new();
     /// <summary>The current retransmission timeout (RFC 9260 section 6.3).</summary>
-    public TimeSpan Rto => _rto;
+    public TimeSpan Rto => _rto.Value;
     /// <summary>
     /// The smoothed round-trip time SRTT (RFC 9260 section 6.3.1) from DATA acknowledged without retransmission, or
     /// null before the first measurement. A sample runs to the SACK, so it includes the peer's SACK delay when the
     /// peer held its acknowledgement back.
     /// </summary>
-    public TimeSpan? SmoothedRoundTripTime => _srtt;
+    public TimeSpan? SmoothedRoundTripTime => _rto.Srtt;
     /// <summary>The congestion window in bytes (RFC 9260 section 7.2).</summary>
     public int CongestionWindow => _cwnd;
     /// <summary>True when both sides agreed on RFC 9653 zero checksum, so our packets carry none.</summary>
@@ -67,7 +67,8 @@ public sealed partial class SctpAssociation
     /// <summary>True when nothing is queued, in flight or waiting for acknowledgement.</summary>
     public bool IsIdle => _sendQueue.Count == 0 && _sending is null && _nextTsn - _cumAck == 1;
 
-    private TimeSpan? _pathRtt;
+    // RTO, SRTT and RTTVAR (RFC 9260 section 6.3).
+    private readonly RetransmissionTimeout _rto;
 
     /// <summary>
     /// A round trip measured on the same path before the association could measure one (the ICE check's, under DTLS):
@@ -79,17 +80,8 @@ public sealed partial class SctpAssociation
     /// </summary>
     public void SeedRoundTripTime(TimeSpan rtt)
     {
-        if (rtt <= TimeSpan.Zero || _srtt is not null) return;
-        _pathRtt = rtt;
-        if (State != SctpState.Closed && _t3Deadline is null && _rto == _o.RtoInitial) _rto = FirstRto();
-    }
-
-    // RTO before the association's own first measurement: RTO.Initial, or from the path's round trip when seeded.
-    private TimeSpan FirstRto()
-    {
-        if (_pathRtt is not { } r) return _o.RtoInitial;
-        var rto = r + 4 * (r / 2);
-        return rto < _o.RtoMin ? _o.RtoMin : rto > _o.RtoMax ? _o.RtoMax : rto;
+        if (!_rto.SeedPathRtt(rtt)) return;
+        if (State != SctpState.Closed && _t3Deadline is null && _rto.Value == _o.RtoInitial) _rto.Restart();
     }
 
     private bool IsEstablishedLike => State is SctpState.Established or SctpState.ShutdownPending or SctpState.ShutdownReceived;
@@ -103,7 +95,7 @@ public sealed partial class SctpAssociation
         _myTag = RandomNonZero();
         _myInitialTsn = RandomUInt();
         _initRetransmits = 0;
-        _t1Rto = FirstRto();
+        _t1Rto = _rto.FirstRto();
         _sendInit = true;
         _t1Deadline = _now + _t1Rto;
         Transition(SctpState.CookieWait, "INIT sent");
