@@ -7,9 +7,8 @@ namespace Transport.Sctp;
 // partial reliability on the sending side (RFC 3758 sections 3.5 and 3.6).
 public sealed partial class SctpAssociation
 {
-    private int _cwnd, _ssthresh, _partialBytesAcked, _flightSize, _peerRwnd;
-    private bool _inFastRecovery, _fastRetransmitBurst;
-    private uint _fastRecoveryExit;
+    private int _flightSize, _peerRwnd;
+    private bool _fastRetransmitBurst;
     private bool _rttMeasuring;
     private uint _rttTsn;
     private TimeSpan _rttSentAt;
@@ -80,35 +79,16 @@ public sealed partial class SctpAssociation
                 if (c.State != ChunkState.InFlight || c.FastRetransmitted) continue;
                 if (++c.Misses < 3) continue;
                 c.FastRetransmitted = true;
-                if (!_inFastRecovery)
-                {
-                    // RFC 9260 section 7.2.4 (2)-(3): halve once per recovery, then send at once.
-                    _inFastRecovery = true;
-                    _fastRecoveryExit = _nextTsn - 1;
-                    _ssthresh = Math.Max(_cwnd / 2, 4 * _mtu);
-                    _cwnd = _ssthresh;
-                    _partialBytesAcked = 0;
-                    Counters.FastRetransmits++;
-                }
+                // RFC 9260 section 7.2.4 (2)-(3): halve once per recovery, then send at once.
+                if (_cc.OnFastRetransmit(_nextTsn - 1)) Counters.FastRetransmits++;
                 MarkForRetransmit(tsn, ref c);
                 _fastRetransmitBurst = true;
             }
         }
 
-        if (_inFastRecovery && Serial.Ge(cum, _fastRecoveryExit)) _inFastRecovery = false;
-
         // Congestion window (RFC 9260 sections 7.2.1 and 7.2.2): grow only when the cumulative ack advanced
-        // and the window was in use.
-        if (cumAdvanced && !_inFastRecovery && flightBefore + _mtu >= _cwnd)
-        {
-            if (_cwnd <= _ssthresh) _cwnd += (int)Math.Min(newlyAcked, _mtu);
-            else
-            {
-                _partialBytesAcked += (int)newlyAcked;
-                if (_partialBytesAcked >= _cwnd) { _partialBytesAcked -= _cwnd; _cwnd += _mtu; }
-            }
-        }
-        if (_flightSize == 0) _partialBytesAcked = 0;
+        // and the window was in use; fast recovery ends at its exit point.
+        _cc.OnSack(cum, cumAdvanced, flightBefore, newlyAcked, _flightSize);
 
         // Peer's window (RFC 9260 section 6.2.1): a_rwnd less what is still outstanding.
         _peerRwnd = (int)Math.Max(0L, Math.Min(sack.AdvertisedWindow, int.MaxValue) - _flightSize);
@@ -151,10 +131,7 @@ public sealed partial class SctpAssociation
             return;
         }
         // RFC 9260 section 7.2.3 and 6.3.3 (E1-E3).
-        _ssthresh = Math.Max(_cwnd / 2, 4 * _mtu);
-        _cwnd = _mtu;
-        _partialBytesAcked = 0;
-        _inFastRecovery = false;
+        _cc.OnRetransmissionTimeout();
         _rto.BackOff(); // RFC 9260 section 6.3.3 E2, capped by SctpOptions.MaxTimerBackoff
         _rttMeasuring = false;
         for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++)

@@ -104,9 +104,8 @@ public sealed partial class SctpAssociation
         _cumAck = initialTsn - 1;
         _advancedPeerAck = _cumAck;
         _retransmitHint = initialTsn;
-        _cwnd = Math.Min(4 * _mtu, Math.Max(2 * _mtu, 4380)); // RFC 9260 section 7.2.1
-        _ssthresh = (int)Math.Min(peerWindow, int.MaxValue);
-        _peerRwnd = _ssthresh;
+        _cc.Start(peerWindow); // RFC 9260 section 7.2.1
+        _peerRwnd = _cc.Ssthresh;
         _rto.Restart();
     }
 
@@ -124,7 +123,7 @@ public sealed partial class SctpAssociation
         return sb.ToString();
     }
 
-    internal string DebugChunk(uint tsn) { ref var c = ref At(tsn); return $"{c.State} tx {c.Transmits} len {c.Length} rtxCount {_retransmitCount} hint {_retransmitHint} cum {_cumAck} next {_nextTsn} flight {_flightSize} cwnd {_cwnd} rwnd {_peerRwnd} t3 {_t3Deadline} state {State} err {_errorCount}"; }
+    internal string DebugChunk(uint tsn) { ref var c = ref At(tsn); return $"{c.State} tx {c.Transmits} len {c.Length} rtxCount {_retransmitCount} hint {_retransmitHint} cum {_cumAck} next {_nextTsn} flight {_flightSize} cwnd {_cc.Cwnd} rwnd {_peerRwnd} t3 {_t3Deadline} state {State} err {_errorCount}"; }
 
     private ref OutChunk At(uint tsn) => ref _ring[tsn & (uint)(_ring.Length - 1)];
 
@@ -232,9 +231,9 @@ public sealed partial class SctpAssociation
 
     private bool HasDataToSend()
     {
-        if (_retransmitCount > 0) return _flightSize < _cwnd || _fastRetransmitBurst;
+        if (_retransmitCount > 0) return _flightSize < _cc.Cwnd || _fastRetransmitBurst;
         if (_sending is null && _sendQueue.Count == 0) return false;
-        if (_flightSize >= _cwnd) return false;
+        if (_flightSize >= _cc.Cwnd) return false;
         // RFC 9260 section 6.1 (A): with a zero window, one chunk may probe when nothing is in flight.
         return _peerRwnd > 0 || _flightSize == 0;
     }
@@ -253,14 +252,14 @@ public sealed partial class SctpAssociation
                 if (c.State != ChunkState.Retransmit) continue;
                 _retransmitHint = tsn;
                 if (_now >= c.Message.Expiry) { Abandon(c.Message); continue; }
-                if (!_fastRetransmitBurst && _flightSize >= _cwnd) break;
+                if (!_fastRetransmitBurst && _flightSize >= _cc.Cwnd) break;
                 var size = ChunkHeader.Padded(DataChunk.HeaderLength + c.Length);
                 if (p + size > d.Length) break;
                 p += DataChunk.Write(d[p..], c.Flags, tsn, c.Message.Stream, c.Message.Ssn, c.Message.Ppid,
                     c.Message.Data.Span.Slice(c.Offset, c.Length));
                 c.State = ChunkState.InFlight;
                 c.Transmits++;
-                DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} rtx {tsn} s{c.Message.Stream} f{c.Flags} tx{c.Transmits} flight {_flightSize} cwnd {_cwnd}");
+                DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} rtx {tsn} s{c.Message.Stream} f{c.Flags} tx{c.Transmits} flight {_flightSize} cwnd {_cc.Cwnd}");
                 c.Misses = 0;
                 _retransmitCount--;
                 _flightSize += c.Length;
@@ -272,7 +271,7 @@ public sealed partial class SctpAssociation
             _fastRetransmitBurst = false;
             if (_retransmitCount > 0) { if (sentAny) StartT3IfIdle(); return p; }
         }
-        while (_flightSize < _cwnd && (_peerRwnd > 0 || _flightSize == 0))
+        while (_flightSize < _cc.Cwnd && (_peerRwnd > 0 || _flightSize == 0))
         {
             var m = _sending;
             if (m is null)

@@ -33,6 +33,7 @@ public sealed partial class SctpAssociation
         _cookieSecret = _o.CookieSecret ?? RandomNumberGenerator.GetBytes(32);
         _rto = new RetransmissionTimeout(_o);
         _mtu = _o.MaxPacketSize;
+        _cc = new CongestionControl(_mtu);
         _remotePort = _o.RemotePort;
         _pool = new BufferPool(2L * _o.ReceiveBufferSize + 8 * 1024 * 1024);
         InitReceiveState();
@@ -55,7 +56,7 @@ public sealed partial class SctpAssociation
     /// </summary>
     public TimeSpan? SmoothedRoundTripTime => _rto.Srtt;
     /// <summary>The congestion window in bytes (RFC 9260 section 7.2).</summary>
-    public int CongestionWindow => _cwnd;
+    public int CongestionWindow => _cc.Cwnd;
     /// <summary>True when both sides agreed on RFC 9653 zero checksum, so our packets carry none.</summary>
     public bool ZeroChecksumInUse => _o.OfferZeroChecksum && _peerAcceptsZeroChecksum;
     /// <summary>Bytes held for the application (reassembly, ordering, undelivered events): bounded by the receive buffer.</summary>
@@ -69,6 +70,8 @@ public sealed partial class SctpAssociation
 
     // RTO, SRTT and RTTVAR (RFC 9260 section 6.3).
     private readonly RetransmissionTimeout _rto;
+    // cwnd, ssthresh, partial_bytes_acked, fast recovery (RFC 9260 section 7.2).
+    private readonly CongestionControl _cc;
 
     /// <summary>
     /// A round trip measured on the same path before the association could measure one (the ICE check's, under DTLS):
