@@ -139,7 +139,7 @@ public sealed partial class SctpAssociation
         var streams = param[16..];
         if (streams.Length < 2)
         {
-            foreach (var s in _activeStreams) ResetInbound(s.Id);
+            for (var i = 0; i < _reassembly.ActiveStreamCount; i++) ResetInbound(_reassembly.ActiveStreamId(i));
             return;
         }
         for (var i = 0; i + 1 < streams.Length; i += 2) ResetInbound(BinaryPrimitives.ReadUInt16BigEndian(streams[i..]));
@@ -147,12 +147,7 @@ public sealed partial class SctpAssociation
 
     private void ResetInbound(ushort id)
     {
-        if (id < _inStreams.Length && _inStreams[id] is { } s)
-        {
-            s.NextSsn = 0;
-            foreach (var m in s.Pending) { _recvBuffered -= m.Length; _pool.Return(m.Buffer); }
-            s.Pending.Clear();
-        }
+        _reassembly.ResetStream(id);
         OnIncomingStreamReset(id);
     }
 

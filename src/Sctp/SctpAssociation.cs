@@ -36,7 +36,7 @@ public sealed partial class SctpAssociation
         _cc = new CongestionControl(_mtu);
         _remotePort = _o.RemotePort;
         _pool = new BufferPool(2L * _o.ReceiveBufferSize + 8 * 1024 * 1024);
-        InitReceiveState();
+        _reassembly = new ReassemblyQueue(_pool, Counters, _o.MaxMessageSize, Deliver, OnOversizeMessage);
     }
 
     /// <summary>The options in force.</summary>
@@ -60,7 +60,7 @@ public sealed partial class SctpAssociation
     /// <summary>True when both sides agreed on RFC 9653 zero checksum, so our packets carry none.</summary>
     public bool ZeroChecksumInUse => _o.OfferZeroChecksum && _peerAcceptsZeroChecksum;
     /// <summary>Bytes held for the application (reassembly, ordering, undelivered events): bounded by the receive buffer.</summary>
-    public int ReceiveBuffered => _recvBuffered;
+    public int ReceiveBuffered => _reassembly.HeldBytes + _deliveredHeld;
     /// <summary>Bytes queued or in flight that the peer has not acknowledged.</summary>
     public long OutboundBuffered => _outboundBuffered;
     /// <summary>Our verification tag (packets to us carry it): the fuzz targets write it into injected packets.</summary>
@@ -236,7 +236,7 @@ public sealed partial class SctpAssociation
     private void ReleaseLastEventBuffer()
     {
         if (_lastEventBuffer is null) return;
-        _recvBuffered -= _lastEventBufferSize;
+        _deliveredHeld -= _lastEventBufferSize;
         _unread += _lastEventUnread;
         _pool.Return(_lastEventBuffer);
         _lastEventBuffer = null;
@@ -256,7 +256,7 @@ public sealed partial class SctpAssociation
     public byte[]? TakeEventBuffer()
     {
         if (_lastEventBuffer is not { } array) return null;
-        _recvBuffered -= _lastEventBufferSize;
+        _deliveredHeld -= _lastEventBufferSize;
         _unread += _lastEventUnread;
         _lastEventBuffer = null;
         _lastEventBufferSize = _lastEventUnread = 0;
@@ -339,7 +339,7 @@ public sealed partial class SctpAssociation
             // A heartbeat is due only after a quiet interval: with nothing in flight, queued or held for the application,
             // the buffers kept for traffic go back (to the GC; the shared ArrayPool keeps what it can use), so an idle
             // association holds none. Traffic rents them again.
-            if (_flightSize == 0 && _sendQueue.Count == 0 && _sending is null && _recvBuffered == 0)
+            if (_flightSize == 0 && _sendQueue.Count == 0 && _sending is null && ReceiveBuffered == 0)
             {
                 _pool.Trim();
                 _messagePool.Clear();
