@@ -82,13 +82,13 @@ public sealed partial class SctpAssociation
     {
         if (State is not (SctpState.ShutdownSent or SctpState.ShutdownAckSent)) return;
         _sendShutdownComplete = true;
-        Terminate(SctpState.Terminated, "shutdown complete", SctpErrorCause.None);
+        Terminate(SctpState.Terminated, SctpCloseKind.ShutdownComplete, "shutdown complete", SctpErrorCause.None);
     }
 
     private void HandleShutdownComplete()
     {
         if (State != SctpState.ShutdownAckSent) return;
-        Terminate(SctpState.Terminated, "shutdown complete", SctpErrorCause.None);
+        Terminate(SctpState.Terminated, SctpCloseKind.ShutdownComplete, "shutdown complete", SctpErrorCause.None);
     }
 
     private void OnT2Expired()
@@ -115,7 +115,7 @@ public sealed partial class SctpAssociation
             if (cause == SctpErrorCause.UserInitiatedAbort && len > 4 && len <= v.Length)
                 detail = ": " + Encoding.UTF8.GetString(v[4..len]);
         }
-        Terminate(SctpState.Terminated, $"ABORT received (cause {cause}){detail}", cause);
+        Terminate(SctpState.Terminated, SctpCloseKind.AbortReceived, $"ABORT received (cause {cause}){detail}", cause);
     }
 
     private void ArmHeartbeat()

@@ -100,7 +100,7 @@ public sealed partial class SctpAssociation
             Counters.OutOfWindowTsn++;
             _sendAbort = true;
             _abortReason = $"FORWARD TSN to {newCum}, beyond the receive window (cumulative TSN {_tsns.CumulativeTsn})";
-            Terminate(SctpState.Failed, "ABORT sent: " + _abortReason, SctpErrorCause.ProtocolViolation);
+            Terminate(SctpState.Failed, SctpCloseKind.AbortSent, "ABORT sent: " + _abortReason, SctpErrorCause.ProtocolViolation);
             return;
         }
         // RFC 3758 section 3.6: move the cumulative TSN, forget what lies below it.

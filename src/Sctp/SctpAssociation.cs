@@ -43,8 +43,10 @@ public sealed partial class SctpAssociation
     public SctpOptions Options => _o;
     /// <summary>The current state.</summary>
     public SctpState State { get; private set; } = SctpState.Closed;
-    /// <summary>Why the association closed or failed, once it has.</summary>
+    /// <summary>Why the association closed or failed, once it has: text for display and logs (decide on <see cref="CloseKind"/>).</summary>
     public string? CloseReason { get; private set; }
+    /// <summary>How the association ended (None while it has not).</summary>
+    public SctpCloseKind CloseKind { get; private set; }
     /// <summary>Drop and activity counters.</summary>
     public SctpCounters Counters { get; } = new();
     /// <summary>The current retransmission timeout (RFC 9260 section 6.3).</summary>
@@ -117,7 +119,7 @@ public sealed partial class SctpAssociation
                 TryProgressShutdown();
                 break;
             case SctpState.Closed or SctpState.CookieWait or SctpState.CookieEchoed:
-                Terminate(SctpState.Terminated, "shut down before established", SctpErrorCause.None);
+                Terminate(SctpState.Terminated, SctpCloseKind.ShutdownBeforeEstablished, "shut down before established", SctpErrorCause.None);
                 break;
         }
     }
@@ -128,7 +130,7 @@ public sealed partial class SctpAssociation
         Clock(now);
         if (State is SctpState.Terminated or SctpState.Failed) return;
         if (State != SctpState.Closed) { _sendAbort = true; _abortReason = reason; }
-        Terminate(SctpState.Terminated, "ABORT sent: " + reason, SctpErrorCause.UserInitiatedAbort);
+        Terminate(SctpState.Terminated, SctpCloseKind.AbortSent, "ABORT sent: " + reason, SctpErrorCause.UserInitiatedAbort);
     }
 
     /// <summary>Same as <see cref="HandlePacket"/>: the verb every core shares.</summary>
@@ -150,7 +152,7 @@ public sealed partial class SctpAssociation
         _packetSourcePort = header.SourcePort;
         if (!VerifyTag(header)) { Counters.BadVerificationTag++; return; }
         Counters.PacketsReceived++;
-        if (State == SctpState.Terminated && first == ChunkType.ShutdownAck && CloseReason == "shutdown complete")
+        if (State == SctpState.Terminated && first == ChunkType.ShutdownAck && CloseKind == SctpCloseKind.ShutdownComplete)
         {
             // RFC 9260 section 9.2: our SHUTDOWN COMPLETE was lost and the peer repeats its SHUTDOWN ACK.
             _sendShutdownComplete = true;
@@ -375,9 +377,10 @@ public sealed partial class SctpAssociation
     private SctpErrorCause _closeCause;
 
     /// <summary>Ends the association: stops every timer, frees the queues, closes every channel.</summary>
-    private void Terminate(SctpState final, string reason, SctpErrorCause cause)
+    private void Terminate(SctpState final, SctpCloseKind kind, string reason, SctpErrorCause cause)
     {
         if (State is SctpState.Terminated or SctpState.Failed) return;
+        CloseKind = kind;
         CloseReason = reason;
         _closeCause = cause;
         _t1Deadline = _t2Deadline = _t3Deadline = _reconfigDeadline = _heartbeatDeadline = null;
@@ -389,7 +392,7 @@ public sealed partial class SctpAssociation
         Transition(final, reason);
     }
 
-    private void Fail(string reason) => Terminate(SctpState.Failed, reason, SctpErrorCause.None);
+    private void Fail(string reason) => Terminate(SctpState.Failed, SctpCloseKind.Failed, reason, SctpErrorCause.None);
 
     private static uint RandomUInt()
     {
