@@ -109,22 +109,6 @@ public sealed partial class SctpAssociation
         _rto.Restart();
     }
 
-    /// <summary>Diagnostics only (the chaos suite sets it by reflection): one line per protocol event. Null: nothing.</summary>
-    internal Action<string>? DebugTrace;
-
-    internal string DebugRing()
-    {
-        var sb = new System.Text.StringBuilder();
-        for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++)
-        {
-            ref var c = ref At(tsn);
-            sb.Append($"{tsn - _cumAck}:{c.State}/tx{c.Transmits}/s{c.Message?.Stream}/f{c.Flags}/r{c.Message?.MaxRetransmits}/ab{c.Message?.Abandoned} ");
-        }
-        return sb.ToString();
-    }
-
-    internal string DebugChunk(uint tsn) { ref var c = ref At(tsn); return $"{c.State} tx {c.Transmits} len {c.Length} rtxCount {_retransmitCount} hint {_retransmitHint} cum {_cumAck} next {_nextTsn} flight {_flightSize} cwnd {_cc.Cwnd} rwnd {_peerRwnd} t3 {_t3Deadline} state {State} err {_errorCount}"; }
-
     private ref OutChunk At(uint tsn) => ref _ring[tsn & (uint)(_ring.Length - 1)];
 
     private void GrowRing()
