@@ -14,7 +14,7 @@ public sealed partial class SctpAssociation
     private readonly byte[] _heartbeatAck = new byte[64];
     private int _heartbeatAckLength;
 
-    private bool AllAcked => _sendQueue.Count == 0 && _sending is null && _cumAck + 1 == _nextTsn;
+    private bool AllAcked => _sendQueue.Count == 0 && _sending is null && _out.CumulativeAck + 1 == _out.NextTsn;
 
     private void TryProgressShutdown()
     {
@@ -45,7 +45,7 @@ public sealed partial class SctpAssociation
         if (chunk.Chunk.Length < 8) { Counters.Malformed++; return; }
         // The cumulative TSN ack in SHUTDOWN acknowledges like a SACK (RFC 9260 section 6.2, 9.2).
         var cum = BinaryPrimitives.ReadUInt32BigEndian(chunk.Chunk[4..]);
-        if (Serial.Ge(cum, _cumAck) && Serial.Lt(cum, _nextTsn)) AckCumulative(cum);
+        if (Serial.Ge(cum, _out.CumulativeAck) && Serial.Lt(cum, _out.NextTsn)) AckCumulative(cum);
         switch (State)
         {
             case SctpState.Established or SctpState.ShutdownPending:
@@ -66,16 +66,8 @@ public sealed partial class SctpAssociation
 
     private void AckCumulative(uint cum)
     {
-        for (var tsn = _cumAck + 1; Serial.Le(tsn, cum); tsn++)
-        {
-            ref var c = ref At(tsn);
-            if (c.State == ChunkState.InFlight) _flightSize -= c.Length;
-            else if (c.State == ChunkState.Retransmit) _retransmitCount--;
-            c.Message.Release(_messagePool, _pool, Counters);
-            c = default;
-        }
-        _cumAck = cum;
-        if (_cumAck + 1 == _nextTsn) _t3Deadline = null;
+        _out.AckCumulative(cum, null, out _);
+        if (_out.AllAcked) _t3Deadline = null;
     }
 
     private void HandleShutdownAck()

@@ -18,12 +18,12 @@ public sealed partial class SctpAssociation
     /// <summary>The chunks sent and not yet acknowledged cumulatively, oldest first.</summary>
     internal OutstandingChunk[] OutstandingChunks()
     {
-        var list = new OutstandingChunk[_nextTsn - _cumAck - 1];
+        var list = new OutstandingChunk[_out.NextTsn - _out.CumulativeAck - 1];
         var i = 0;
-        for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++)
+        for (var tsn = _out.CumulativeAck + 1; tsn != _out.NextTsn; tsn++)
         {
-            ref var c = ref At(tsn);
-            list[i++] = new OutstandingChunk(tsn, tsn - _cumAck, c.State, c.Transmits, c.Message?.Stream, c.Flags, c.Message?.MaxRetransmits,
+            ref var c = ref _out.At(tsn);
+            list[i++] = new OutstandingChunk(tsn, tsn - _out.CumulativeAck, c.State, c.Transmits, c.Message?.Stream, c.Flags, c.Message?.MaxRetransmits,
                 c.Message?.Abandoned);
         }
         return list;

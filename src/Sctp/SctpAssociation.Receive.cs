@@ -33,7 +33,7 @@ public sealed partial class SctpAssociation
     /// <summary>The cumulative TSN we have received (for tests and diagnostics).</summary>
     internal uint CumulativeTsnReceived => _tsns.CumulativeTsn;
     /// <summary>The highest TSN the peer has acknowledged cumulatively.</summary>
-    internal uint CumulativeTsnAcked => _cumAck;
+    internal uint CumulativeTsnAcked => _out.CumulativeAck;
     /// <summary>Bytes held by fragments and waiting ordered messages.</summary>
     internal int HeldFragments => _reassembly.HeldCount;
 

@@ -49,7 +49,7 @@ public sealed partial class SctpAssociation
         if (_resetStreamCount == 0) return;
         _reconfigInFlight = true;
         _reconfigRequestSeq = _myReconfigSeq++;
-        _reconfigLastTsn = _nextTsn - 1;
+        _reconfigLastTsn = _out.NextTsn - 1;
         _sendReconfigRequest = true;
         _reconfigDeadline = _now + _rto.Value;
     }

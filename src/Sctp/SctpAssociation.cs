@@ -36,6 +36,7 @@ public sealed partial class SctpAssociation
         _cc = new CongestionControl(_mtu);
         _remotePort = _o.RemotePort;
         _pool = new BufferPool(2L * _o.ReceiveBufferSize + 8 * 1024 * 1024);
+        _out = new OutstandingData(_messagePool, _pool, Counters);
         _reassembly = new ReassemblyQueue(_pool, Counters, _o.MaxMessageSize, Deliver, OnOversizeMessage);
     }
 
@@ -68,7 +69,7 @@ public sealed partial class SctpAssociation
     /// <summary>Our verification tag (packets to us carry it): the fuzz targets write it into injected packets.</summary>
     internal uint LocalVerificationTag => _myTag;
     /// <summary>True when nothing is queued, in flight or waiting for acknowledgement.</summary>
-    public bool IsIdle => _sendQueue.Count == 0 && _sending is null && _nextTsn - _cumAck == 1;
+    public bool IsIdle => _sendQueue.Count == 0 && _sending is null && _out.NextTsn - _out.CumulativeAck == 1;
 
     // RTO, SRTT and RTTVAR (RFC 9260 section 6.3).
     private readonly RetransmissionTimeout _rto;
@@ -341,7 +342,7 @@ public sealed partial class SctpAssociation
             // A heartbeat is due only after a quiet interval: with nothing in flight, queued or held for the application,
             // the buffers kept for traffic go back (to the GC; the shared ArrayPool keeps what it can use), so an idle
             // association holds none. Traffic rents them again.
-            if (_flightSize == 0 && _sendQueue.Count == 0 && _sending is null && ReceiveBuffered == 0)
+            if (_out.FlightSize == 0 && _sendQueue.Count == 0 && _sending is null && ReceiveBuffered == 0)
             {
                 _pool.Trim();
                 _messagePool.Clear();
