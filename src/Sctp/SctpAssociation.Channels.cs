@@ -168,7 +168,6 @@ public sealed partial class SctpAssociation
         if (ppid == Ppid.Dcep)
         {
             HandleDcep(streamId, buffer.AsSpan(0, length));
-            _recvBuffered -= length;
             _pool.Return(buffer);
             return;
         }
@@ -176,10 +175,10 @@ public sealed partial class SctpAssociation
         {
             if (ch.State == DataChannelState.Closed)
             {
-                _recvBuffered -= length;
                 _pool.Return(buffer);
                 return;
             }
+            _deliveredHeld += length; // until the event is polled past or its buffer taken
             var empty = ppid is Ppid.StringEmpty or Ppid.BinaryEmpty;
             var binary = ppid is not (Ppid.String or Ppid.StringEmpty);
             _events.Enqueue(new SctpEvent(SctpEventKind.ChannelMessage, ch, new ReadOnlyMemory<byte>(buffer, 0, empty ? 0 : length),
@@ -187,6 +186,7 @@ public sealed partial class SctpAssociation
             { Accounted = length });
             return;
         }
+        _deliveredHeld += length;
         _events.Enqueue(new SctpEvent(SctpEventKind.StreamMessage, null, new ReadOnlyMemory<byte>(buffer, 0, length), true, streamId, ppid)
         { Accounted = length });
     }

@@ -14,7 +14,7 @@ public sealed partial class SctpAssociation
     private readonly byte[] _heartbeatAck = new byte[64];
     private int _heartbeatAckLength;
 
-    private bool AllAcked => _sendQueue.Count == 0 && _sending is null && _cumAck + 1 == _nextTsn;
+    private bool AllAcked => _sendQueue.Count == 0 && _sending is null && _out.CumulativeAck + 1 == _out.NextTsn;
 
     private void TryProgressShutdown()
     {
@@ -22,13 +22,13 @@ public sealed partial class SctpAssociation
         if (State == SctpState.ShutdownPending)
         {
             _sendShutdown = true;
-            _t2Deadline = _now + _rto;
+            _t2Deadline = _now + _rto.Value;
             Transition(SctpState.ShutdownSent, "SHUTDOWN sent");
         }
         else if (State == SctpState.ShutdownReceived)
         {
             _sendShutdownAck = true;
-            _t2Deadline = _now + _rto;
+            _t2Deadline = _now + _rto.Value;
             Transition(SctpState.ShutdownAckSent, "SHUTDOWN ACK sent");
         }
     }
@@ -36,7 +36,7 @@ public sealed partial class SctpAssociation
     private int WriteShutdown(Span<byte> d)
     {
         ChunkHeader.Write(d, ChunkType.Shutdown, 0, 8);
-        BinaryPrimitives.WriteUInt32BigEndian(d[4..], _cumTsn);
+        BinaryPrimitives.WriteUInt32BigEndian(d[4..], _tsns.CumulativeTsn);
         return 8;
     }
 
@@ -45,7 +45,7 @@ public sealed partial class SctpAssociation
         if (chunk.Chunk.Length < 8) { Counters.Malformed++; return; }
         // The cumulative TSN ack in SHUTDOWN acknowledges like a SACK (RFC 9260 section 6.2, 9.2).
         var cum = BinaryPrimitives.ReadUInt32BigEndian(chunk.Chunk[4..]);
-        if (Serial.Ge(cum, _cumAck) && Serial.Lt(cum, _nextTsn)) AckCumulative(cum);
+        if (Serial.Ge(cum, _out.CumulativeAck) && Serial.Lt(cum, _out.NextTsn)) AckCumulative(cum);
         switch (State)
         {
             case SctpState.Established or SctpState.ShutdownPending:
@@ -55,7 +55,7 @@ public sealed partial class SctpAssociation
             case SctpState.ShutdownSent:
                 // Both sides shut down at once (section 9.2): answer with SHUTDOWN ACK.
                 _sendShutdownAck = true;
-                _t2Deadline = _now + _rto;
+                _t2Deadline = _now + _rto.Value;
                 Transition(SctpState.ShutdownAckSent, "SHUTDOWN ACK sent");
                 break;
             case SctpState.ShutdownAckSent:
@@ -66,40 +66,32 @@ public sealed partial class SctpAssociation
 
     private void AckCumulative(uint cum)
     {
-        for (var tsn = _cumAck + 1; Serial.Le(tsn, cum); tsn++)
-        {
-            ref var c = ref At(tsn);
-            if (c.State == ChunkState.InFlight) _flightSize -= c.Length;
-            else if (c.State == ChunkState.Retransmit) _retransmitCount--;
-            c.Message.Release(_messagePool, _pool, Counters);
-            c = default;
-        }
-        _cumAck = cum;
-        if (_cumAck + 1 == _nextTsn) _t3Deadline = null;
+        _out.AckCumulative(cum, null, out _);
+        if (_out.AllAcked) _t3Deadline = null;
     }
 
     private void HandleShutdownAck()
     {
         if (State is not (SctpState.ShutdownSent or SctpState.ShutdownAckSent)) return;
         _sendShutdownComplete = true;
-        Terminate(SctpState.Terminated, "shutdown complete", SctpErrorCause.None);
+        Terminate(SctpState.Terminated, SctpCloseKind.ShutdownComplete, "shutdown complete", SctpErrorCause.None);
     }
 
     private void HandleShutdownComplete()
     {
         if (State != SctpState.ShutdownAckSent) return;
-        Terminate(SctpState.Terminated, "shutdown complete", SctpErrorCause.None);
+        Terminate(SctpState.Terminated, SctpCloseKind.ShutdownComplete, "shutdown complete", SctpErrorCause.None);
     }
 
     private void OnT2Expired()
     {
         _t2Deadline = null;
         if (++_errorCount > _o.MaxRetransmissions) { Fail($"shutdown failed: T2-shutdown expired {_errorCount} times"); return; }
-        _rto = _rto * 2 > _o.RtoMax ? _o.RtoMax : _rto * 2;
+        _rto.DoubleUpToMax();
         if (State == SctpState.ShutdownSent) _sendShutdown = true;
         else if (State == SctpState.ShutdownAckSent) _sendShutdownAck = true;
         else return;
-        _t2Deadline = _now + _rto;
+        _t2Deadline = _now + _rto.Value;
     }
 
     private void HandleAbort(ChunkHeader chunk)
@@ -115,12 +107,12 @@ public sealed partial class SctpAssociation
             if (cause == SctpErrorCause.UserInitiatedAbort && len > 4 && len <= v.Length)
                 detail = ": " + Encoding.UTF8.GetString(v[4..len]);
         }
-        Terminate(SctpState.Terminated, $"ABORT received (cause {cause}){detail}", cause);
+        Terminate(SctpState.Terminated, SctpCloseKind.AbortReceived, $"ABORT received (cause {cause}){detail}", cause);
     }
 
     private void ArmHeartbeat()
     {
-        if (_o.HeartbeatInterval is { } hb) _heartbeatDeadline = _now + hb + _rto;
+        if (_o.HeartbeatInterval is { } hb) _heartbeatDeadline = _now + hb + _rto.Value;
     }
 
     private void OnHeartbeatDue()

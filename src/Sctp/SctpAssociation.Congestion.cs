@@ -7,18 +7,14 @@ namespace Transport.Sctp;
 // partial reliability on the sending side (RFC 3758 sections 3.5 and 3.6).
 public sealed partial class SctpAssociation
 {
-    private int _cwnd, _ssthresh, _partialBytesAcked, _flightSize, _peerRwnd;
-    private bool _inFastRecovery, _fastRetransmitBurst;
-    private uint _fastRecoveryExit;
-    private TimeSpan _rto;
-    private TimeSpan? _srtt, _rttvar;
+    private int _peerRwnd;
+    private bool _fastRetransmitBurst;
     private bool _rttMeasuring;
     private uint _rttTsn;
     private TimeSpan _rttSentAt;
     private TimeSpan? _t3Deadline;
     private int _errorCount;
     private bool _sackSinceT3;
-    private uint _advancedPeerAck;
     private bool _sendForwardTsn;
 
     private void HandleSack(ChunkHeader chunk)
@@ -27,31 +23,18 @@ public sealed partial class SctpAssociation
         if (!SackChunk.TryRead(chunk, out var sack)) { Counters.Malformed++; return; }
         var cum = sack.CumulativeTsnAck;
         // RFC 9260 section 6.2.1 (D i): an older cumulative ack is stale; one beyond what we sent is bogus.
-        if (Serial.Lt(cum, _cumAck)) return;
-        if (Serial.Ge(cum, _nextTsn)) { Counters.BogusSack++; return; }
+        if (Serial.Lt(cum, _out.CumulativeAck)) return;
+        if (Serial.Ge(cum, _out.NextTsn)) { Counters.BogusSack++; return; }
         if (DebugTrace is { } tr)
         {
             var gaps = new System.Text.StringBuilder();
             for (var i = 0; i < sack.GapBlockCount; i++) { var (gs, ge) = sack.GapBlock(i); gaps.Append($"{cum + gs}-{cum + ge} "); }
-            tr($"{_now.TotalMilliseconds:0} sack cum {cum} (mine {_cumAck}) gaps {gaps}rwnd {sack.AdvertisedWindow}");
+            tr($"{_now.TotalMilliseconds:0} sack cum {cum} (mine {_out.CumulativeAck}) gaps {gaps}rwnd {sack.AdvertisedWindow}");
         }
-        var flightBefore = _flightSize;
-        long newlyAcked = 0;
-        var cumAdvanced = cum != _cumAck;
-        for (var tsn = _cumAck + 1; Serial.Le(tsn, cum); tsn++)
-        {
-            ref var c = ref At(tsn);
-            switch (c.State)
-            {
-                case ChunkState.InFlight: _flightSize -= c.Length; newlyAcked += c.Length; break;
-                case ChunkState.Retransmit: _retransmitCount--; newlyAcked += c.Length; break;
-            }
-            if (_rttMeasuring && tsn == _rttTsn) MeasureRtt(_now - _rttSentAt);
-            c.Message.Release(_messagePool, _pool, Counters);
-            c = default;
-        }
-        _cumAck = cum;
-        if (Serial.Lt(_advancedPeerAck, cum)) _advancedPeerAck = cum;
+        var flightBefore = _out.FlightSize;
+        var cumAdvanced = cum != _out.CumulativeAck;
+        uint? timed = _rttMeasuring ? _rttTsn : null;
+        var newlyAcked = _out.AckCumulative(cum, timed, out var timedAcked);
 
         // Gap ack blocks (RFC 9260 section 3.3.4), ignoring blocks that point beyond what we sent.
         var highestNewlyAcked = cum;
@@ -59,66 +42,38 @@ public sealed partial class SctpAssociation
         {
             var (start, end) = sack.GapBlock(i);
             if (start == 0 || end < start) { Counters.BogusSack++; continue; }
-            if (Serial.Ge(cum + end, _nextTsn)) { Counters.BogusSack++; break; }
-            for (var tsn = cum + start; Serial.Le(tsn, cum + end); tsn++)
-            {
-                ref var c = ref At(tsn);
-                if (c.State == ChunkState.InFlight) { _flightSize -= c.Length; }
-                else if (c.State == ChunkState.Retransmit) { _retransmitCount--; }
-                else continue;
-                c.State = ChunkState.GapAcked;
-                newlyAcked += c.Length;
-                if (Serial.Gt(tsn, highestNewlyAcked)) highestNewlyAcked = tsn;
-                if (_rttMeasuring && tsn == _rttTsn) MeasureRtt(_now - _rttSentAt);
-            }
+            if (Serial.Ge(cum + end, _out.NextTsn)) { Counters.BogusSack++; break; }
+            newlyAcked += _out.AckGapBlock(cum + start, cum + end, timed, ref highestNewlyAcked, ref timedAcked);
         }
+        if (timedAcked) MeasureRtt(_now - _rttSentAt); // Karn's rule kept retransmitted chunks out (section 6.3.1 C5)
 
         // Miss indications (RFC 9260 section 7.2.4, the HTNA rule).
         if (sack.GapBlockCount > 0 && Serial.Gt(highestNewlyAcked, cum))
         {
             for (var tsn = cum + 1; Serial.Lt(tsn, highestNewlyAcked); tsn++)
             {
-                ref var c = ref At(tsn);
+                ref var c = ref _out.At(tsn);
                 if (c.State != ChunkState.InFlight || c.FastRetransmitted) continue;
                 if (++c.Misses < 3) continue;
                 c.FastRetransmitted = true;
-                if (!_inFastRecovery)
-                {
-                    // RFC 9260 section 7.2.4 (2)-(3): halve once per recovery, then send at once.
-                    _inFastRecovery = true;
-                    _fastRecoveryExit = _nextTsn - 1;
-                    _ssthresh = Math.Max(_cwnd / 2, 4 * _mtu);
-                    _cwnd = _ssthresh;
-                    _partialBytesAcked = 0;
-                    Counters.FastRetransmits++;
-                }
+                // RFC 9260 section 7.2.4 (2)-(3): halve once per recovery, then send at once.
+                if (_cc.OnFastRetransmit(_out.NextTsn - 1)) Counters.FastRetransmits++;
                 MarkForRetransmit(tsn, ref c);
                 _fastRetransmitBurst = true;
             }
         }
 
-        if (_inFastRecovery && Serial.Ge(cum, _fastRecoveryExit)) _inFastRecovery = false;
-
         // Congestion window (RFC 9260 sections 7.2.1 and 7.2.2): grow only when the cumulative ack advanced
-        // and the window was in use.
-        if (cumAdvanced && !_inFastRecovery && flightBefore + _mtu >= _cwnd)
-        {
-            if (_cwnd <= _ssthresh) _cwnd += (int)Math.Min(newlyAcked, _mtu);
-            else
-            {
-                _partialBytesAcked += (int)newlyAcked;
-                if (_partialBytesAcked >= _cwnd) { _partialBytesAcked -= _cwnd; _cwnd += _mtu; }
-            }
-        }
-        if (_flightSize == 0) _partialBytesAcked = 0;
+        // and the window was in use; fast recovery ends at its exit point.
+        _cc.OnSack(cum, cumAdvanced, flightBefore, newlyAcked, _out.FlightSize);
 
         // Peer's window (RFC 9260 section 6.2.1): a_rwnd less what is still outstanding.
-        _peerRwnd = (int)Math.Max(0L, Math.Min(sack.AdvertisedWindow, int.MaxValue) - _flightSize);
+        _peerRwnd = (int)Math.Max(0L, Math.Min(sack.AdvertisedWindow, int.MaxValue) - _out.FlightSize);
 
         if (cumAdvanced) _errorCount = 0;
         _sackSinceT3 = true;
-        if (_cumAck + 1 == _nextTsn) _t3Deadline = null;
-        else if (cumAdvanced) _t3Deadline = _now + _rto;
+        if (_out.AllAcked) _t3Deadline = null;
+        else if (cumAdvanced) _t3Deadline = _now + _rto.Value;
 
         AdvancePeerAckPoint();
         if (State is SctpState.ShutdownPending or SctpState.ShutdownReceived) TryProgressShutdown();
@@ -128,33 +83,20 @@ public sealed partial class SctpAssociation
     private void MeasureRtt(TimeSpan r)
     {
         _rttMeasuring = false;
-        // RFC 9260 section 6.3.1 C2 and C3 with RTO.Alpha = 1/8 and RTO.Beta = 1/4.
-        if (_srtt is not { } srtt || _rttvar is not { } rttvar)
-        {
-            _srtt = r;
-            _rttvar = r / 2;
-        }
-        else
-        {
-            var diff = srtt - r;
-            _rttvar = rttvar * 0.75 + (diff < TimeSpan.Zero ? -diff : diff) * 0.25;
-            _srtt = srtt * 0.875 + r * 0.125;
-        }
-        var rto = _srtt.Value + 4 * _rttvar.Value;
-        _rto = rto < _o.RtoMin ? _o.RtoMin : rto > _o.RtoMax ? _o.RtoMax : rto;
+        _rto.Measure(r);
     }
 
     private void StartT3IfIdle()
     {
-        _t3Deadline ??= _now + _rto;
+        _t3Deadline ??= _now + _rto.Value;
     }
 
     private void OnT3Expired()
     {
         _t3Deadline = null;
-        if (_cumAck + 1 == _nextTsn) return;
+        if (_out.AllAcked) return;
         Counters.T3Expirations++;
-        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} T3 cum {_cumAck} err {_errorCount} rto {_rto.TotalMilliseconds:0} {DebugRing()}");
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} T3 cum {_out.CumulativeAck} err {_errorCount} rto {_rto.Value.TotalMilliseconds:0} {string.Join(' ', OutstandingChunks())}");
         // RFC 9260 section 6.1 (A): while the peer's window is closed and it keeps answering with SACKs, unanswered
         // zero window probes do not count towards the error counter: a slow reader is not an unreachable peer.
         var probing = _peerRwnd == 0 && _sackSinceT3;
@@ -166,29 +108,17 @@ public sealed partial class SctpAssociation
             return;
         }
         // RFC 9260 section 7.2.3 and 6.3.3 (E1-E3).
-        _ssthresh = Math.Max(_cwnd / 2, 4 * _mtu);
-        _cwnd = _mtu;
-        _partialBytesAcked = 0;
-        _inFastRecovery = false;
-        _rto = BackedOff(_rto);
+        _cc.OnRetransmissionTimeout();
+        _rto.BackOff(); // RFC 9260 section 6.3.3 E2, capped by SctpOptions.MaxTimerBackoff
         _rttMeasuring = false;
-        for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++)
+        for (var tsn = _out.CumulativeAck + 1; tsn != _out.NextTsn; tsn++)
         {
-            ref var c = ref At(tsn);
+            ref var c = ref _out.At(tsn);
             if (c.State == ChunkState.InFlight) MarkForRetransmit(tsn, ref c);
         }
         AdvancePeerAckPoint();
-        if (Serial.Gt(_advancedPeerAck, _cumAck)) _sendForwardTsn = true;
-        _t3Deadline = _now + _rto;
-    }
-
-    // RFC 9260 section 6.3.3 E2: RTO = RTO x 2, at most RTO.Max, and at most SctpOptions.MaxTimerBackoff when set (but
-    // never below the RTO as it stands: a path whose measured RTO exceeds the cap keeps it).
-    private TimeSpan BackedOff(TimeSpan rto)
-    {
-        var cap = _o.MaxTimerBackoff is { } b && b < _o.RtoMax ? b : _o.RtoMax;
-        if (cap < rto) cap = rto;
-        return rto * 2 > cap ? cap : rto * 2;
+        if (Serial.Gt(_out.AdvancedPeerAck, _out.CumulativeAck)) _sendForwardTsn = true;
+        _t3Deadline = _now + _rto.Value;
     }
 
     private void MarkForRetransmit(uint tsn, ref OutChunk c)
@@ -199,10 +129,7 @@ public sealed partial class SctpAssociation
         {
             if (_peerForwardTsn) { Abandon(m); return; }
         }
-        _flightSize -= c.Length;
-        c.State = ChunkState.Retransmit;
-        _retransmitCount++;
-        if (Serial.Lt(tsn, _retransmitHint) || Serial.Le(_retransmitHint, _cumAck)) _retransmitHint = tsn;
+        _out.MarkForRetransmit(tsn, ref c);
     }
 
     private void Abandon(OutboundMessage m)
@@ -211,14 +138,7 @@ public sealed partial class SctpAssociation
         m.Abandoned = true;
         DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} abandon s{m.Stream} r{m.MaxRetransmits} exp {m.Expiry.TotalMilliseconds:0} len {m.Length}");
         Counters.AbandonedMessages++;
-        for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++)
-        {
-            ref var c = ref At(tsn);
-            if (!ReferenceEquals(c.Message, m)) continue;
-            if (c.State == ChunkState.InFlight) _flightSize -= c.Length;
-            else if (c.State == ChunkState.Retransmit) _retransmitCount--;
-            c.State = ChunkState.Abandoned;
-        }
+        _out.AbandonChunksOf(m);
         if (ReferenceEquals(_sending, m))
         {
             // The rest of the message is never sent (RFC 3758 section 3.5: all its fragments are abandoned).
@@ -234,12 +154,10 @@ public sealed partial class SctpAssociation
     private void AdvancePeerAckPoint()
     {
         if (!_peerForwardTsn) return;
-        if (Serial.Lt(_advancedPeerAck, _cumAck)) _advancedPeerAck = _cumAck;
-        while (_advancedPeerAck + 1 != _nextTsn && At(_advancedPeerAck + 1).State == ChunkState.Abandoned) _advancedPeerAck++;
-        if (Serial.Gt(_advancedPeerAck, _cumAck))
+        if (_out.AdvancePeerAckPoint())
         {
             _sendForwardTsn = true;
-            _t3Deadline ??= _now + _rto;
+            _t3Deadline ??= _now + _rto.Value;
         }
         else _sendForwardTsn = false;
     }
@@ -250,13 +168,13 @@ public sealed partial class SctpAssociation
     private int WriteForwardTsn(Span<byte> d)
     {
         _sendForwardTsn = false;
-        if (!Serial.Gt(_advancedPeerAck, _cumAck)) return 0;
+        if (!Serial.Gt(_out.AdvancedPeerAck, _out.CumulativeAck)) return 0;
         // RFC 3758 section 3.2: one entry per ordered stream with the highest SSN skipped.
         var n = 0;
         var max = Math.Min(_fwdStreams.Length, (d.Length - 8) / 4);
-        for (var tsn = _cumAck + 1; Serial.Le(tsn, _advancedPeerAck); tsn++)
+        for (var tsn = _out.CumulativeAck + 1; Serial.Le(tsn, _out.AdvancedPeerAck); tsn++)
         {
-            ref var c = ref At(tsn);
+            ref var c = ref _out.At(tsn);
             var m = c.Message;
             if (m.Unordered) continue;
             var i = 0;
@@ -272,14 +190,14 @@ public sealed partial class SctpAssociation
         }
         var len = 8 + 4 * n;
         ChunkHeader.Write(d, ChunkType.ForwardTsn, 0, len);
-        BinaryPrimitives.WriteUInt32BigEndian(d[4..], _advancedPeerAck);
+        BinaryPrimitives.WriteUInt32BigEndian(d[4..], _out.AdvancedPeerAck);
         for (var i = 0; i < n; i++)
         {
             BinaryPrimitives.WriteUInt16BigEndian(d[(8 + 4 * i)..], _fwdStreams[i]);
             BinaryPrimitives.WriteUInt16BigEndian(d[(10 + 4 * i)..], _fwdSsns[i]);
         }
         Counters.ForwardTsnSent++;
-        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} fwd-send {_advancedPeerAck} (cum {_cumAck})");
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} fwd-send {_out.AdvancedPeerAck} (cum {_out.CumulativeAck})");
         return len;
     }
 }

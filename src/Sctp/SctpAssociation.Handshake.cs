@@ -202,7 +202,7 @@ public sealed partial class SctpAssociation
             Fail($"handshake failed: no answer after {_o.MaxInitRetransmits} retransmissions of {(State == SctpState.CookieWait ? "INIT" : "COOKIE ECHO")}");
             return;
         }
-        _t1Rto = _t1Rto * 2 > _o.RtoMax ? _o.RtoMax : _t1Rto * 2;
+        _t1Rto = RetransmissionTimeout.Doubled(_t1Rto, _o.RtoMax);
         _t1Deadline = _now + _t1Rto;
         if (State == SctpState.CookieWait) _sendInit = true;
         else if (State == SctpState.CookieEchoed) _sendCookieEcho = true;

@@ -49,9 +49,9 @@ public sealed partial class SctpAssociation
         if (_resetStreamCount == 0) return;
         _reconfigInFlight = true;
         _reconfigRequestSeq = _myReconfigSeq++;
-        _reconfigLastTsn = _nextTsn - 1;
+        _reconfigLastTsn = _out.NextTsn - 1;
         _sendReconfigRequest = true;
-        _reconfigDeadline = _now + _rto;
+        _reconfigDeadline = _now + _rto.Value;
     }
 
     private bool HasUnsentData(ushort stream)
@@ -67,7 +67,7 @@ public sealed partial class SctpAssociation
         if (!_reconfigInFlight) return;
         if (++_errorCount > _o.MaxRetransmissions) { Fail($"peer unreachable: stream reset unanswered {_errorCount} times"); return; }
         _sendReconfigRequest = true;
-        _reconfigDeadline = _now + _rto;
+        _reconfigDeadline = _now + _rto.Value;
     }
 
     private int WriteReConfig(Span<byte> d)
@@ -132,14 +132,14 @@ public sealed partial class SctpAssociation
         if (seq == _peerReconfigSeq - 1) { Respond(seq, _lastPeerRequestResult); return; }
         if (seq != _peerReconfigSeq) { Respond(seq, ReConfigChunk.ResultBadSequence); return; }
         // Section 5.2.2: reset only once every TSN up to the sender's last assigned one has arrived.
-        if (Serial.Gt(lastTsn, _cumTsn)) { Respond(seq, ReConfigChunk.ResultInProgress); return; }
+        if (Serial.Gt(lastTsn, _tsns.CumulativeTsn)) { Respond(seq, ReConfigChunk.ResultInProgress); return; }
         _peerReconfigSeq++;
         _lastPeerRequestResult = ReConfigChunk.ResultPerformed;
         Respond(seq, ReConfigChunk.ResultPerformed);
         var streams = param[16..];
         if (streams.Length < 2)
         {
-            foreach (var s in _activeStreams) ResetInbound(s.Id);
+            for (var i = 0; i < _reassembly.ActiveStreamCount; i++) ResetInbound(_reassembly.ActiveStreamId(i));
             return;
         }
         for (var i = 0; i + 1 < streams.Length; i += 2) ResetInbound(BinaryPrimitives.ReadUInt16BigEndian(streams[i..]));
@@ -147,12 +147,7 @@ public sealed partial class SctpAssociation
 
     private void ResetInbound(ushort id)
     {
-        if (id < _inStreams.Length && _inStreams[id] is { } s)
-        {
-            s.NextSsn = 0;
-            foreach (var m in s.Pending) { _recvBuffered -= m.Length; _pool.Return(m.Buffer); }
-            s.Pending.Clear();
-        }
+        _reassembly.ResetStream(id);
         OnIncomingStreamReset(id);
     }
 
@@ -173,7 +168,7 @@ public sealed partial class SctpAssociation
     {
         if (!_reconfigInFlight || seq != _reconfigRequestSeq) return;
         _errorCount = 0; // the peer answered: it is reachable (RFC 9260 section 8.1 counts only unanswered timers)
-        if (result == ReConfigChunk.ResultInProgress) { _reconfigDeadline = _now + _rto; return; }
+        if (result == ReConfigChunk.ResultInProgress) { _reconfigDeadline = _now + _rto.Value; return; }
         _reconfigInFlight = false;
         _reconfigDeadline = null;
         _errorCount = 0;

@@ -11,12 +11,8 @@ public sealed partial class SctpAssociation
     private readonly Queue<OutboundMessage> _sendQueue = new();
     private readonly Stack<OutboundMessage> _messagePool = new();
     private OutboundMessage? _sending;
-    // Grows by doubling with the data in flight (GrowRing); 16 entries while idle rather than 256 (8 KiB) per association.
-    private OutChunk[] _ring = new OutChunk[16];
-    private uint _nextTsn;
-    private uint _cumAck = uint.MaxValue; // highest TSN the peer acknowledged cumulatively (none yet: TSN -1)
-    private int _retransmitCount;
-    private uint _retransmitHint;
+    // The retransmission ring: chunks sent and not yet acknowledged cumulatively, flight size, advanced peer ack point.
+    private readonly OutstandingData _out;
     private long _outboundBuffered;
     private ushort[] _outSsn = new ushort[16];
     private bool _sendAbort;
@@ -100,39 +96,10 @@ public sealed partial class SctpAssociation
 
     private void InitSendState(uint initialTsn, uint peerWindow)
     {
-        _nextTsn = initialTsn;
-        _cumAck = initialTsn - 1;
-        _advancedPeerAck = _cumAck;
-        _retransmitHint = initialTsn;
-        _cwnd = Math.Min(4 * _mtu, Math.Max(2 * _mtu, 4380)); // RFC 9260 section 7.2.1
-        _ssthresh = (int)Math.Min(peerWindow, int.MaxValue);
-        _peerRwnd = _ssthresh;
-        _rto = FirstRto();
-    }
-
-    /// <summary>Diagnostics only (the chaos suite sets it by reflection): one line per protocol event. Null: nothing.</summary>
-    internal Action<string>? DebugTrace;
-
-    internal string DebugRing()
-    {
-        var sb = new System.Text.StringBuilder();
-        for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++)
-        {
-            ref var c = ref At(tsn);
-            sb.Append($"{tsn - _cumAck}:{c.State}/tx{c.Transmits}/s{c.Message?.Stream}/f{c.Flags}/r{c.Message?.MaxRetransmits}/ab{c.Message?.Abandoned} ");
-        }
-        return sb.ToString();
-    }
-
-    internal string DebugChunk(uint tsn) { ref var c = ref At(tsn); return $"{c.State} tx {c.Transmits} len {c.Length} rtxCount {_retransmitCount} hint {_retransmitHint} cum {_cumAck} next {_nextTsn} flight {_flightSize} cwnd {_cwnd} rwnd {_peerRwnd} t3 {_t3Deadline} state {State} err {_errorCount}"; }
-
-    private ref OutChunk At(uint tsn) => ref _ring[tsn & (uint)(_ring.Length - 1)];
-
-    private void GrowRing()
-    {
-        var bigger = new OutChunk[_ring.Length * 2];
-        for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++) bigger[tsn & (uint)(bigger.Length - 1)] = At(tsn);
-        _ring = bigger;
+        _out.Start(initialTsn);
+        _cc.Start(peerWindow); // RFC 9260 section 7.2.1
+        _peerRwnd = _cc.Ssthresh;
+        _rto.Restart();
     }
 
     /// <summary>
@@ -192,7 +159,7 @@ public sealed partial class SctpAssociation
         if (State is SctpState.Terminated or SctpState.Failed) return p > CommonHeader.Length && Finish(d, p, ZeroChecksumInUse, out written);
 
         var dataReady = IsEstablishedLike && HasDataToSend();
-        if (_sackPending && (_sackImmediate || dataReady || State != SctpState.Established)) p += WriteSack(d[p..]);
+        if (_tsns.SackPending && (_tsns.SackImmediate || dataReady || State != SctpState.Established)) p += WriteSack(d[p..]);
         if (_heartbeatAckLength > 0 && p + 4 + _heartbeatAckLength <= d.Length) p += WriteHeartbeatAck(d[p..]);
         if (_sendHeartbeat && p + 16 <= d.Length) p += WriteHeartbeat(d[p..]);
         if (_sendShutdown && p + 8 <= d.Length) { _sendShutdown = false; p += WriteShutdown(d[p..]); }
@@ -232,11 +199,11 @@ public sealed partial class SctpAssociation
 
     private bool HasDataToSend()
     {
-        if (_retransmitCount > 0) return _flightSize < _cwnd || _fastRetransmitBurst;
+        if (_out.RetransmitCount > 0) return _out.FlightSize < _cc.Cwnd || _fastRetransmitBurst;
         if (_sending is null && _sendQueue.Count == 0) return false;
-        if (_flightSize >= _cwnd) return false;
+        if (_out.FlightSize >= _cc.Cwnd) return false;
         // RFC 9260 section 6.1 (A): with a zero window, one chunk may probe when nothing is in flight.
-        return _peerRwnd > 0 || _flightSize == 0;
+        return _peerRwnd > 0 || _out.FlightSize == 0;
     }
 
     private int WriteData(Span<byte> d)
@@ -244,35 +211,31 @@ public sealed partial class SctpAssociation
         var p = 0;
         var sentAny = false;
         // Retransmissions first (RFC 9260 section 6.1 and 7.2.4).
-        if (_retransmitCount > 0)
+        if (_out.RetransmitCount > 0)
         {
-            for (var tsn = Serial.Gt(_retransmitHint, _cumAck) ? _retransmitHint : _cumAck + 1;
-                 tsn != _nextTsn && _retransmitCount > 0; tsn++)
+            for (var tsn = Serial.Gt(_out.RetransmitHint, _out.CumulativeAck) ? _out.RetransmitHint : _out.CumulativeAck + 1;
+                 tsn != _out.NextTsn && _out.RetransmitCount > 0; tsn++)
             {
-                ref var c = ref At(tsn);
+                ref var c = ref _out.At(tsn);
                 if (c.State != ChunkState.Retransmit) continue;
-                _retransmitHint = tsn;
+                _out.RetransmitHint = tsn;
                 if (_now >= c.Message.Expiry) { Abandon(c.Message); continue; }
-                if (!_fastRetransmitBurst && _flightSize >= _cwnd) break;
+                if (!_fastRetransmitBurst && _out.FlightSize >= _cc.Cwnd) break;
                 var size = ChunkHeader.Padded(DataChunk.HeaderLength + c.Length);
                 if (p + size > d.Length) break;
                 p += DataChunk.Write(d[p..], c.Flags, tsn, c.Message.Stream, c.Message.Ssn, c.Message.Ppid,
                     c.Message.Data.Span.Slice(c.Offset, c.Length));
-                c.State = ChunkState.InFlight;
-                c.Transmits++;
-                DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} rtx {tsn} s{c.Message.Stream} f{c.Flags} tx{c.Transmits} flight {_flightSize} cwnd {_cwnd}");
-                c.Misses = 0;
-                _retransmitCount--;
-                _flightSize += c.Length;
+                _out.Retransmitted(ref c);
+                DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} rtx {tsn} s{c.Message.Stream} f{c.Flags} tx{c.Transmits} flight {_out.FlightSize} cwnd {_cc.Cwnd}");
                 Counters.Retransmissions++;
                 Counters.DataChunksSent++;
                 if (tsn == _rttTsn) _rttMeasuring = false; // Karn's rule (RFC 9260 section 6.3.1 C5)
                 sentAny = true;
             }
             _fastRetransmitBurst = false;
-            if (_retransmitCount > 0) { if (sentAny) StartT3IfIdle(); return p; }
+            if (_out.RetransmitCount > 0) { if (sentAny) StartT3IfIdle(); return p; }
         }
-        while (_flightSize < _cwnd && (_peerRwnd > 0 || _flightSize == 0))
+        while (_out.FlightSize < _cc.Cwnd && (_peerRwnd > 0 || _out.FlightSize == 0))
         {
             var m = _sending;
             if (m is null)
@@ -293,7 +256,6 @@ public sealed partial class SctpAssociation
             // Do not cut a tiny fragment at the end of a packet; start a fresh packet instead.
             if (room < Math.Min(remaining, 64)) break;
             var take = Math.Min(room, remaining);
-            if (_nextTsn - _cumAck - 1 >= _ring.Length) GrowRing();
             if (!m.SsnAssigned)
             {
                 m.SsnAssigned = true;
@@ -305,14 +267,11 @@ public sealed partial class SctpAssociation
             if (m.Fragmented == 0) flags |= DataChunk.FlagBegin;
             if (take == remaining) flags |= DataChunk.FlagEnd;
             if (m.Unordered) flags |= DataChunk.FlagUnordered;
-            var tsn = _nextTsn++;
+            var tsn = _out.Add(m, m.Fragmented, take, flags);
             DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} new {tsn} s{m.Stream} len {take} off {m.Fragmented}/{m.Length} r{m.MaxRetransmits}");
             p += DataChunk.Write(d[p..], flags, tsn, m.Stream, m.Ssn, m.Ppid, m.Data.Span.Slice(m.Fragmented, take));
-            At(tsn) = new OutChunk { Message = m, Offset = m.Fragmented, Length = take, Flags = flags, State = ChunkState.InFlight, Transmits = 1 };
             Counters.DataChunksSent++;
-            m.References++;
             m.Fragmented += take;
-            _flightSize += take;
             _peerRwnd = Math.Max(0, _peerRwnd - take);
             _outboundBuffered -= take;
             m.Channel?.OnBytesSent(take);
@@ -346,16 +305,7 @@ public sealed partial class SctpAssociation
     {
         while (_sendQueue.TryDequeue(out var m)) Drop(m);
         if (_sending is { } s) { _sending = null; Drop(s); }
-        // Before set-up the TSNs are not initialised: nothing is in the ring.
-        for (var tsn = _cumAck + 1; tsn != _nextTsn; tsn++)
-        {
-            ref var c = ref At(tsn);
-            if (c.Message is { } m) Drop(m);
-            c = default;
-        }
-        _cumAck = _nextTsn - 1;
-        _flightSize = 0;
-        _retransmitCount = 0;
+        _out.Clear(Drop);
         _outboundBuffered = 0;
 
         // The association is over: buffers go back to the pool, the message objects to the collector.

@@ -31,43 +31,50 @@ public sealed partial class SctpAssociation
         _o = options ?? new SctpOptions();
         _o.Validate();
         _cookieSecret = _o.CookieSecret ?? RandomNumberGenerator.GetBytes(32);
-        _rto = _o.RtoInitial;
+        _rto = new RetransmissionTimeout(_o);
         _mtu = _o.MaxPacketSize;
+        _cc = new CongestionControl(_mtu);
         _remotePort = _o.RemotePort;
         _pool = new BufferPool(2L * _o.ReceiveBufferSize + 8 * 1024 * 1024);
-        InitReceiveState();
+        _out = new OutstandingData(_messagePool, _pool, Counters);
+        _reassembly = new ReassemblyQueue(_pool, Counters, _o.MaxMessageSize, Deliver, OnOversizeMessage);
     }
 
     /// <summary>The options in force.</summary>
     public SctpOptions Options => _o;
     /// <summary>The current state.</summary>
     public SctpState State { get; private set; } = SctpState.Closed;
-    /// <summary>Why the association closed or failed, once it has.</summary>
+    /// <summary>Why the association closed or failed, once it has: text for display and logs (decide on <see cref="CloseKind"/>).</summary>
     public string? CloseReason { get; private set; }
+    /// <summary>How the association ended (None while it has not).</summary>
+    public SctpCloseKind CloseKind { get; private set; }
     /// <summary>Drop and activity counters.</summary>
     public SctpCounters Counters { get; } = new();
     /// <summary>The current retransmission timeout (RFC 9260 section 6.3).</summary>
-    public TimeSpan Rto => _rto;
+    public TimeSpan Rto => _rto.Value;
     /// <summary>
     /// The smoothed round-trip time SRTT (RFC 9260 section 6.3.1) from DATA acknowledged without retransmission, or
     /// null before the first measurement. A sample runs to the SACK, so it includes the peer's SACK delay when the
     /// peer held its acknowledgement back.
     /// </summary>
-    public TimeSpan? SmoothedRoundTripTime => _srtt;
+    public TimeSpan? SmoothedRoundTripTime => _rto.Srtt;
     /// <summary>The congestion window in bytes (RFC 9260 section 7.2).</summary>
-    public int CongestionWindow => _cwnd;
+    public int CongestionWindow => _cc.Cwnd;
     /// <summary>True when both sides agreed on RFC 9653 zero checksum, so our packets carry none.</summary>
     public bool ZeroChecksumInUse => _o.OfferZeroChecksum && _peerAcceptsZeroChecksum;
     /// <summary>Bytes held for the application (reassembly, ordering, undelivered events): bounded by the receive buffer.</summary>
-    public int ReceiveBuffered => _recvBuffered;
+    public int ReceiveBuffered => _reassembly.HeldBytes + _deliveredHeld;
     /// <summary>Bytes queued or in flight that the peer has not acknowledged.</summary>
     public long OutboundBuffered => _outboundBuffered;
     /// <summary>Our verification tag (packets to us carry it): the fuzz targets write it into injected packets.</summary>
     internal uint LocalVerificationTag => _myTag;
     /// <summary>True when nothing is queued, in flight or waiting for acknowledgement.</summary>
-    public bool IsIdle => _sendQueue.Count == 0 && _sending is null && _nextTsn - _cumAck == 1;
+    public bool IsIdle => _sendQueue.Count == 0 && _sending is null && _out.NextTsn - _out.CumulativeAck == 1;
 
-    private TimeSpan? _pathRtt;
+    // RTO, SRTT and RTTVAR (RFC 9260 section 6.3).
+    private readonly RetransmissionTimeout _rto;
+    // cwnd, ssthresh, partial_bytes_acked, fast recovery (RFC 9260 section 7.2).
+    private readonly CongestionControl _cc;
 
     /// <summary>
     /// A round trip measured on the same path before the association could measure one (the ICE check's, under DTLS):
@@ -79,17 +86,8 @@ public sealed partial class SctpAssociation
     /// </summary>
     public void SeedRoundTripTime(TimeSpan rtt)
     {
-        if (rtt <= TimeSpan.Zero || _srtt is not null) return;
-        _pathRtt = rtt;
-        if (State != SctpState.Closed && _t3Deadline is null && _rto == _o.RtoInitial) _rto = FirstRto();
-    }
-
-    // RTO before the association's own first measurement: RTO.Initial, or from the path's round trip when seeded.
-    private TimeSpan FirstRto()
-    {
-        if (_pathRtt is not { } r) return _o.RtoInitial;
-        var rto = r + 4 * (r / 2);
-        return rto < _o.RtoMin ? _o.RtoMin : rto > _o.RtoMax ? _o.RtoMax : rto;
+        if (!_rto.SeedPathRtt(rtt)) return;
+        if (State != SctpState.Closed && _t3Deadline is null && _rto.Value == _o.RtoInitial) _rto.Restart();
     }
 
     private bool IsEstablishedLike => State is SctpState.Established or SctpState.ShutdownPending or SctpState.ShutdownReceived;
@@ -103,7 +101,7 @@ public sealed partial class SctpAssociation
         _myTag = RandomNonZero();
         _myInitialTsn = RandomUInt();
         _initRetransmits = 0;
-        _t1Rto = FirstRto();
+        _t1Rto = _rto.FirstRto();
         _sendInit = true;
         _t1Deadline = _now + _t1Rto;
         Transition(SctpState.CookieWait, "INIT sent");
@@ -122,7 +120,7 @@ public sealed partial class SctpAssociation
                 TryProgressShutdown();
                 break;
             case SctpState.Closed or SctpState.CookieWait or SctpState.CookieEchoed:
-                Terminate(SctpState.Terminated, "shut down before established", SctpErrorCause.None);
+                Terminate(SctpState.Terminated, SctpCloseKind.ShutdownBeforeEstablished, "shut down before established", SctpErrorCause.None);
                 break;
         }
     }
@@ -133,7 +131,7 @@ public sealed partial class SctpAssociation
         Clock(now);
         if (State is SctpState.Terminated or SctpState.Failed) return;
         if (State != SctpState.Closed) { _sendAbort = true; _abortReason = reason; }
-        Terminate(SctpState.Terminated, "ABORT sent: " + reason, SctpErrorCause.UserInitiatedAbort);
+        Terminate(SctpState.Terminated, SctpCloseKind.AbortSent, "ABORT sent: " + reason, SctpErrorCause.UserInitiatedAbort);
     }
 
     /// <summary>Same as <see cref="HandlePacket"/>: the verb every core shares.</summary>
@@ -155,7 +153,7 @@ public sealed partial class SctpAssociation
         _packetSourcePort = header.SourcePort;
         if (!VerifyTag(header)) { Counters.BadVerificationTag++; return; }
         Counters.PacketsReceived++;
-        if (State == SctpState.Terminated && first == ChunkType.ShutdownAck && CloseReason == "shutdown complete")
+        if (State == SctpState.Terminated && first == ChunkType.ShutdownAck && CloseKind == SctpCloseKind.ShutdownComplete)
         {
             // RFC 9260 section 9.2: our SHUTDOWN COMPLETE was lost and the peer repeats its SHUTDOWN ACK.
             _sendShutdownComplete = true;
@@ -241,7 +239,7 @@ public sealed partial class SctpAssociation
     private void ReleaseLastEventBuffer()
     {
         if (_lastEventBuffer is null) return;
-        _recvBuffered -= _lastEventBufferSize;
+        _deliveredHeld -= _lastEventBufferSize;
         _unread += _lastEventUnread;
         _pool.Return(_lastEventBuffer);
         _lastEventBuffer = null;
@@ -261,7 +259,7 @@ public sealed partial class SctpAssociation
     public byte[]? TakeEventBuffer()
     {
         if (_lastEventBuffer is not { } array) return null;
-        _recvBuffered -= _lastEventBufferSize;
+        _deliveredHeld -= _lastEventBufferSize;
         _unread += _lastEventUnread;
         _lastEventBuffer = null;
         _lastEventBufferSize = _lastEventUnread = 0;
@@ -302,8 +300,8 @@ public sealed partial class SctpAssociation
         if ((_windowWasClosed && w >= _mtu) || (_o.MaxUnreadBytes > 0 && w - _lastAdvertised >= WindowCapacity / 2))
         {
             _windowWasClosed = false;
-            _sackPending = true;
-            _sackImmediate = true;
+            _tsns.SackPending = true;
+            _tsns.SackImmediate = true;
         }
     }
 
@@ -318,7 +316,7 @@ public sealed partial class SctpAssociation
         Min(ref t, ref timer, _t1Deadline, SctpTimer.T1Init);
         Min(ref t, ref timer, _t2Deadline, SctpTimer.T2Shutdown);
         Min(ref t, ref timer, _t3Deadline, SctpTimer.T3Rtx);
-        Min(ref t, ref timer, _delayedAckDeadline, SctpTimer.DelayedAck);
+        Min(ref t, ref timer, _tsns.DelayedAckDeadline, SctpTimer.DelayedAck);
         Min(ref t, ref timer, _reconfigDeadline, SctpTimer.Reconfig);
         Min(ref t, ref timer, _heartbeatDeadline, SctpTimer.Heartbeat);
         return t;
@@ -336,7 +334,7 @@ public sealed partial class SctpAssociation
         if (_t1Deadline is { } t1 && t1 <= _now) OnT1Expired();
         if (_t2Deadline is { } t2 && t2 <= _now) OnT2Expired();
         if (_t3Deadline is { } t3 && t3 <= _now) OnT3Expired();
-        if (_delayedAckDeadline is { } da && da <= _now) { _delayedAckDeadline = null; if (_sackPending) _sackImmediate = true; }
+        if (_tsns.DelayedAckDeadline is { } da && da <= _now) _tsns.OnDelayedAckTimeout();
         if (_reconfigDeadline is { } rc && rc <= _now) OnReconfigExpired();
         if (_heartbeatDeadline is { } hb && hb <= _now)
         {
@@ -344,7 +342,7 @@ public sealed partial class SctpAssociation
             // A heartbeat is due only after a quiet interval: with nothing in flight, queued or held for the application,
             // the buffers kept for traffic go back (to the GC; the shared ArrayPool keeps what it can use), so an idle
             // association holds none. Traffic rents them again.
-            if (_flightSize == 0 && _sendQueue.Count == 0 && _sending is null && _recvBuffered == 0)
+            if (_out.FlightSize == 0 && _sendQueue.Count == 0 && _sending is null && ReceiveBuffered == 0)
             {
                 _pool.Trim();
                 _messagePool.Clear();
@@ -380,21 +378,22 @@ public sealed partial class SctpAssociation
     private SctpErrorCause _closeCause;
 
     /// <summary>Ends the association: stops every timer, frees the queues, closes every channel.</summary>
-    private void Terminate(SctpState final, string reason, SctpErrorCause cause)
+    private void Terminate(SctpState final, SctpCloseKind kind, string reason, SctpErrorCause cause)
     {
         if (State is SctpState.Terminated or SctpState.Failed) return;
+        CloseKind = kind;
         CloseReason = reason;
         _closeCause = cause;
-        _t1Deadline = _t2Deadline = _t3Deadline = _delayedAckDeadline = _reconfigDeadline = _heartbeatDeadline = null;
+        _t1Deadline = _t2Deadline = _t3Deadline = _reconfigDeadline = _heartbeatDeadline = null;
         _sendInit = _sendCookieEcho = false;
-        _sackPending = _sackImmediate = false;
+        _tsns.Stop();
         CloseAllChannels();
         ReleaseSendState();
         ReleaseReceiveState();
         Transition(final, reason);
     }
 
-    private void Fail(string reason) => Terminate(SctpState.Failed, reason, SctpErrorCause.None);
+    private void Fail(string reason) => Terminate(SctpState.Failed, SctpCloseKind.Failed, reason, SctpErrorCause.None);
 
     private static uint RandomUInt()
     {

@@ -27,6 +27,7 @@ public sealed class AssociationLifecycleTests
         for (var k = 0; k <= 10; k++) { expected += r; r = r * 2 > TimeSpan.FromSeconds(10) ? TimeSpan.FromSeconds(10) : r * 2; }
         Assert.Equal(cutAt + expected, a.FailedAt);
         Assert.Contains("Max.Retrans", a.Association.CloseReason);
+        Assert.Equal(SctpCloseKind.Failed, a.Association.CloseKind);
         Assert.Contains(a.Events, e => e.Kind == SctpEventKind.Failed && e.Reason!.Contains("T3-rtx"));
         Assert.Null(a.Association.PollTimeout());
     }
@@ -106,6 +107,8 @@ public sealed class AssociationLifecycleTests
         b.Association.Abort(d.Now);
         d.RunUntil(() => a.Association.State == SctpState.Terminated, TimeSpan.FromSeconds(5));
         Assert.Equal(SctpErrorCause.UserInitiatedAbort, a.Events.Single(e => e.Kind == SctpEventKind.Closed).Cause);
+        Assert.Equal(SctpCloseKind.AbortReceived, a.Association.CloseKind);
+        Assert.Equal(SctpCloseKind.AbortSent, b.Association.CloseKind);
         Assert.Equal(DataChannelState.Closed, ch.State);
         Assert.Contains(a.Events, e => e.Kind == SctpEventKind.ChannelClosed && e.Channel == ch);
         var ex = Assert.Throws<DataChannelNotOpenException>(() => ch.Send(new byte[1]));
@@ -142,6 +145,8 @@ public sealed class AssociationLifecycleTests
         Assert.Equal(200 * 3000, received);
         Assert.Equal("shutdown complete", a.Association.CloseReason);
         Assert.Equal("shutdown complete", b.Association.CloseReason);
+        Assert.Equal(SctpCloseKind.ShutdownComplete, a.Association.CloseKind);
+        Assert.Equal(SctpCloseKind.ShutdownComplete, b.Association.CloseKind);
         Assert.Null(a.Association.PollTimeout());
         Assert.Null(b.Association.PollTimeout());
     }
@@ -169,5 +174,7 @@ public sealed class AssociationLifecycleTests
         d.RunUntil(() => a.Association.State == SctpState.Terminated && b.Association.State == SctpState.Terminated, TimeSpan.FromSeconds(30));
         Assert.Equal("shutdown complete", a.Association.CloseReason);
         Assert.Equal("shutdown complete", b.Association.CloseReason);
+        Assert.Equal(SctpCloseKind.ShutdownComplete, a.Association.CloseKind);
+        Assert.Equal(SctpCloseKind.ShutdownComplete, b.Association.CloseKind);
     }
 }

@@ -343,8 +343,7 @@ internal sealed class ChaosRun
         {
             if (side.Core.Sctp is not { } sctp || !_traced.Add(side.Name)) continue;
             var w = new StreamWriter(Path.Combine(SctpTraceDir, $"chaos-{_s.Seed}-{side.Name}-{Environment.ProcessId}.log")) { AutoFlush = true };
-            var f = typeof(SctpAssociation).GetField("DebugTrace", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
-            f.SetValue(sctp, new Action<string>(w.WriteLine));
+            sctp.DebugTrace = w.WriteLine;
             var ice = side.Core.Ice;
             string? last = null;
             var drain = _net.AfterStep;
@@ -357,8 +356,9 @@ internal sealed class ChaosRun
         }
     }
 
+    // The sender's retransmission ring: offset from the cumulative ack, chunk state, transmissions, stream, flags, PR limit, abandoned.
     private static string Ring(Side side) => side.Core.Sctp is { } s
-        ? (string)typeof(SctpAssociation).GetMethod("DebugRing", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.Invoke(s, null)!
+        ? string.Concat(s.OutstandingChunks().Select(c => $"{c.Offset}:{c.State}/tx{c.Transmits}/s{c.Stream}/f{c.Flags}/r{c.MaxRetransmits}/ab{c.Abandoned} "))
         : "";
 
     private void DrainAndCheck()
