@@ -36,17 +36,28 @@ public sealed class AimdRateController
     public bool NearCapacity => _capacityKbps is not null;
 
     /// <summary>
-    /// Whether a new overuse signal should lower the rate again: not before the last decrease can show in the feedback
-    /// (a round trip plus the receiver's 100 ms feedback interval, 10-300 ms), unless the acknowledged rate fell below
-    /// half the estimate. libwebrtc waits one round trip (10-200 ms); with feedback every 100 ms that let the flow that
-    /// saw a queue first cut two or three times in one episode while a flow sharing the bottleneck did not cut at all.
+    /// Whether a new overuse signal should lower the rate again. At once when the acknowledged rate fell below half the
+    /// estimate (libwebrtc's rule: the path dropped far below us). Otherwise not before the last decrease can show in
+    /// the feedback (a round trip plus the receiver's 100 ms feedback interval, 10-300 ms), and then only once the
+    /// trend can see it: <paramref name="groupsSinceDecrease"/>, the packet groups sent after it that the trend took in,
+    /// fill the trend's window (<see cref="DelayTrendDetector.WindowSize"/>), or a second passed, or the queue is long
+    /// (<paramref name="queueDelay"/>, the round trip over the lowest, 100 ms or more: a drop-tail queue that filled
+    /// shows no trend once full, so the chance to cut again must not be waited out). libwebrtc waits one round trip;
+    /// the trend's slope over 20 groups (a quarter to a third of a second of video) still carries the growth that led
+    /// to the decrease for that long, so the flow that saw a shared queue first cut two or three times in one episode
+    /// while the other cut once, and two flows settled at up to (1 - 0.85) / (1 - 0.85²) = 1.85 times each other.
     /// </summary>
-    public bool TimeToReduceFurther(long nowMicros, double? acked)
+    public bool TimeToReduceFurther(long nowMicros, double? acked, int groupsSinceDecrease, TimeSpan queueDelay)
     {
-        long interval = Math.Clamp((long)RoundTripTime.TotalMicroseconds + 100_000, 10_000, 300_000);
-        if (_lastDecrease < 0 || nowMicros - _lastDecrease >= interval) return true;
-        return acked is { } a && a < 0.5 * Bitrate;
+        if (_lastDecrease < 0) return true;
+        if (acked is { } a && a < 0.5 * Bitrate) return true;
+        long elapsed = nowMicros - _lastDecrease;
+        if (elapsed < Math.Clamp((long)RoundTripTime.TotalMicroseconds + 100_000, 10_000, 300_000)) return false;
+        return groupsSinceDecrease >= DelayTrendDetector.WindowSize || elapsed >= 1_000_000 || queueDelay >= LongQueue;
     }
+
+    /// <summary>A queue this long lets an overuse cut again without waiting for the trend to take in the last cut.</summary>
+    public static readonly TimeSpan LongQueue = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Sets the estimate (a probe measured the path).</summary>
     public void SetEstimate(double bitrate, long nowMicros)
@@ -102,6 +113,8 @@ public sealed class AimdRateController
                 // sharing the bottleneck with it backed off. Here the lower of the two is the basis.
                 double decreased = Math.Min(a, Bitrate) * Beta;
                 if (decreased < Bitrate) next = decreased;
+                // Far below the capacity estimate (the path or our share of it dropped): start it again from this sample.
+                if (_capacityKbps is { } c && a / 1000 < c - 3 * Math.Sqrt(c * _deviationKbps)) _capacityKbps = null;
                 UpdateCapacity(a / 1000, 0.05);
                 _phase = Phase.Hold;
                 _lastChange = nowMicros;

@@ -27,6 +27,8 @@ public sealed class SendSideBandwidthEstimator
     private long _ackedBytes, _firstArrival = -1;
     private long _lastReportedTarget;
     private long _lastFeedbackMicros = -1, _lastSentMicros = -1;
+    private long _lastDecreaseMicros = -1;   // when an overuse last lowered the delay-based estimate (our clock)
+    private int _groupsSinceDecrease;        // delay groups the trend took in that began after it
     private bool _recovering;   // an outage ended and no feedback since reported a packet sent during it that arrived
     private long _outageFrom;   // the last feedback before the outage
 
@@ -177,7 +179,7 @@ public sealed class SendSideBandwidthEstimator
             received++;
             if (p.SendMicros > newestSend) newestSend = p.SendMicros;
             AddAcked(p.ArrivalMicros, p.Size);
-            _detector.Add(p.SendMicros, p.ArrivalMicros);
+            if (_detector.Add(p.SendMicros, p.ArrivalMicros) && p.SendMicros > _lastDecreaseMicros) _groupsSinceDecrease++;
         }
 
         if (arrivedSince) _recovering = false;
@@ -215,9 +217,14 @@ public sealed class SendSideBandwidthEstimator
         if (received > 0)
         {
             BandwidthUsage usage = _detector.State;
-            if (usage != BandwidthUsage.Overusing || _aimd.TimeToReduceFurther(micros, AckedBitrate))
+            if (usage != BandwidthUsage.Overusing || _aimd.TimeToReduceFurther(micros, AckedBitrate, _groupsSinceDecrease, RoundTripTime - (MinRoundTripTime ?? RoundTripTime)))
             {
-                if (usage == BandwidthUsage.Overusing) Overuses++;
+                if (usage == BandwidthUsage.Overusing && AckedBitrate is not null)
+                {
+                    Overuses++;
+                    _lastDecreaseMicros = micros;
+                    _groupsSinceDecrease = 0;
+                }
                 bool hadCapacity = _aimd.NearCapacity;
                 _aimd.Update(usage, AckedBitrate, _alr.InAlr, micros);
                 if (hadCapacity && !_aimd.NearCapacity && !_alr.InAlr) _probes.OnCapacityUnknown(_aimd.Bitrate, micros);

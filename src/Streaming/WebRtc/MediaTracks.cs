@@ -85,8 +85,8 @@ public sealed class LocalTrack
 
     internal int? MidExtensionId;
     internal PayloadFormat Payload;
-    internal ushort NextSequence = (ushort)Random.Shared.Next(0, 0x8000);
-    internal ushort PictureId = (ushort)Random.Shared.Next(0, 0x8000);
+    internal ushort NextSequence;   // random, set by the peer connection that makes the track
+    internal ushort PictureId;
 
     /// <summary>RTP packets sent (first transmissions).</summary>
     public long PacketsSent;
@@ -336,6 +336,13 @@ public sealed record MediaOptions
     /// off: no estimate, no pacing, media leaves as the application sends it.
     /// </summary>
     public Transport.Rtp.Congestion.CongestionControlOptions? Congestion { get; init; } = new();
+    /// <summary>
+    /// Seeds what the media part draws at random (our SSRCs, first sequence numbers and picture ids, the first
+    /// transport-wide number, and through the SSRC the RTCP report timing), so that a run on virtual time repeats
+    /// exactly (tests). Null (the default) draws them from <see cref="Random.Shared"/>; set it only in tests, as SSRCs
+    /// should not be predictable.
+    /// </summary>
+    public int? RandomSeed { get; init; }
     /// <summary>Mean RTCP report interval (RFC 3550 6.2; randomized 0.5-1.5x). Default 1 s.</summary>
     public TimeSpan ReportInterval { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>RTCP CNAME (RFC 7022); null makes a random one.</summary>

@@ -36,7 +36,11 @@ public sealed partial class PeerConnectionCore
     /// </summary>
     public TransportCcSender? TransportCcSender { get; private set; }
     private readonly string _cname = "rtc-" + Guid.NewGuid().ToString("N")[..12];
-    private readonly uint _localSsrc = (uint)Random.Shared.Next(1, int.MaxValue);
+    private readonly uint _localSsrc;
+    private Random? _mediaRandom;
+
+    // What the media part draws at random: seeded by MediaOptions.RandomSeed (tests repeat exactly), else shared.
+    private Random MediaRandom => _mediaRandom ??= _options.Media.RandomSeed is { } seed ? new Random(seed) : Random.Shared;
     private SessionDescription? _localOffer;
     private RtpSession? _rtp;
     private MediaSendQueue? _sendQueue;
@@ -68,7 +72,11 @@ public sealed partial class PeerConnectionCore
         if (codecs.Count == 0) throw new ArgumentException("At least one codec is needed.", nameof(options));
         var ssrc = options.Ssrc ?? NewSsrc();
         uint? rtx = kind == MediaKind.Video ? options.RtxSsrc ?? NewSsrc() : null;
-        var track = new LocalTrack(kind, ssrc, rtx, options.StreamId ?? "stream-" + _cname[4..], options.TrackId ?? Guid.NewGuid().ToString("N")[..16], codecs);
+        var track = new LocalTrack(kind, ssrc, rtx, options.StreamId ?? "stream-" + _cname[4..], options.TrackId ?? Guid.NewGuid().ToString("N")[..16], codecs)
+        {
+            NextSequence = (ushort)MediaRandom.Next(0, 0x8000),
+            PictureId = (ushort)MediaRandom.Next(0, 0x8000),
+        };
         _localTracks.Add(track);
         _localBySsrc[ssrc] = track;
         if (rtx is { } r) _localBySsrc[r] = track;
@@ -79,7 +87,7 @@ public sealed partial class PeerConnectionCore
     {
         while (true)
         {
-            var s = (uint)Random.Shared.NextInt64(1, uint.MaxValue);
+            var s = (uint)MediaRandom.NextInt64(1, uint.MaxValue);
             if (!_localBySsrc.ContainsKey(s) && s != _localSsrc) return s;
         }
     }
@@ -132,7 +140,7 @@ public sealed partial class PeerConnectionCore
         // Our own packets carry the number in the one-byte form (ids 1-14), so the peer reports on them too.
         if (_transportCcExtensionId is >= 1 and <= 14)
         {
-            TransportCcSender ??= new TransportCcSender((ushort)Random.Shared.Next(1, 0x10000));
+            TransportCcSender ??= new TransportCcSender((ushort)MediaRandom.Next(1, 0x10000));
             if (_rtp is not null) _rtp.TransportCcSender = TransportCcSender;   // else RtpState() hands it over
             AttachEstimator();
         }

@@ -42,6 +42,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         _ownsCertificate = _options.Certificate is null;
         _certificate = _options.Certificate ?? DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
         Ice = new IceAgent(_options.Ice);
+        _localSsrc = (uint)MediaRandom.Next(1, int.MaxValue);
         _localUsernameFragments.Add(Ice.LocalCredentials.Ufrag);
     }
 

@@ -71,8 +71,16 @@ public class BandwidthEstimatorTests
         aimd.Update(BandwidthUsage.Overusing, acked: 1_100_000, applicationLimited: false, nowMicros: 0);   // capacity ~1.1 Mbit/s
         Assert.Equal(850_000, aimd.Bitrate, 1);
         aimd.RoundTripTime = TimeSpan.FromMilliseconds(50);
-        Assert.False(aimd.TimeToReduceFurther(100_000, 1_000_000));   // a round trip plus 100 ms not yet passed
-        Assert.True(aimd.TimeToReduceFurther(150_000, 1_000_000));
+        var shortQueue = TimeSpan.FromMilliseconds(20);
+        Assert.False(aimd.TimeToReduceFurther(100_000, 1_000_000, DelayTrendDetector.WindowSize, shortQueue));   // a round trip plus 100 ms not yet passed
+        // Then only once the trend took in a window of groups sent after the cut (it still carries the growth that led
+        // to it before), or a second passed, or the queue is long; at once when the acknowledged rate fell below half
+        // the estimate.
+        Assert.False(aimd.TimeToReduceFurther(150_000, 1_000_000, DelayTrendDetector.WindowSize - 1, shortQueue));
+        Assert.True(aimd.TimeToReduceFurther(150_000, 1_000_000, DelayTrendDetector.WindowSize, shortQueue));
+        Assert.True(aimd.TimeToReduceFurther(150_000, 1_000_000, 0, AimdRateController.LongQueue));
+        Assert.True(aimd.TimeToReduceFurther(1_000_000, 1_000_000, 0, shortQueue));
+        Assert.True(aimd.TimeToReduceFurther(50_000, 400_000, 0, shortQueue));
         // A probe's padding made the acknowledged rate 1.5 Mbit/s: the estimate still drops (0.85 x 850k).
         Assert.Equal(722_500, aimd.Update(BandwidthUsage.Overusing, 1_500_000, false, 150_000), 1);
     }
@@ -152,8 +160,9 @@ public class BandwidthEstimatorTests
             }
             e.OnFeedback(batch, TimeSpan.FromMicroseconds(send + 40_000));
         }
-        // The sender here never follows the target, so the queue grows for 4 s and every overuse (one per round trip
-        // plus 100 ms) cuts again: first to 0.85 of the acknowledged 1 Mbit/s, then 0.85 of the estimate.
+        // The sender here never follows the target, so the queue grows for 4 s and overuse cuts again and again (once
+        // the trend took in a window of groups sent after the last cut): first to 0.85 of the acknowledged 1 Mbit/s,
+        // then 0.85 of the estimate.
         Assert.True(e.Overuses > 1, $"{e.Overuses}");
         Assert.InRange(e.TargetBitrate, 30_000, 850_000);
         Assert.True(e.TryTakeTargetChange(out var changed));

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Transport.Dtls;
 using Transport.Ice;
 using Transport.Rtp.Congestion;
@@ -16,7 +18,24 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// </summary>
 public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate Certificate = FixedLengthCertificate();
+
+    // The handshake's datagrams have the same lengths in every run, so every time after it repeats too: an RSA key
+    // (PKCS#1 v1.5 signatures have the modulus's length; ECDSA's DER ones are 70-72 bytes) and a fixed serial number
+    // (a random one is 8 or 9 bytes in DER).
+    private static DtlsCertificate FixedLengthCertificate()
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest("CN=WebRTC", key,
+            HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        using var signed = request.Create(request.SubjectName,
+            X509SignatureGenerator.CreateForRSA(key, RSASignaturePadding.Pkcs1),
+            DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80), [0x21, 0x21, 0x21, 0x21, 0x21, 0x21, 0x21, 0x21]);
+        using var withKey = signed.CopyWithPrivateKey(key);
+        return new DtlsCertificate(X509CertificateLoader.LoadPkcs12(
+            withKey.Export(X509ContentType.Pkcs12), null,
+            X509KeyStorageFlags.Exportable));
+    }
     private static readonly TimeSpan OneWay = TimeSpan.FromMilliseconds(20);
 
     /// <summary>One sending peer connection (A) and its receiver (B), and the application that sizes frames from the target.</summary>
@@ -67,13 +86,23 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
         }
     }
 
-    private static Flow Negotiate(int index)
+    // The peer connections draw their SSRCs, sequence numbers, RTCP and ICE consent timing from the scenario's seed, so
+    // a scenario repeats exactly from it.
+    private static Flow Negotiate(int index, int seed)
     {
         var endA = new IPEndPoint(IPAddress.Parse($"10.0.{index}.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse($"10.0.{index}.2"), 2000);
-        var options = new PeerConnectionOptions { Certificate = Certificate, Media = new MediaOptions { Congestion = new CongestionControlOptions() } };   // congestion control is opt-in
-        var a = new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlling } });
-        var b = new PeerConnectionCore(options with { Ice = options.Ice with { Role = IceRole.Controlled } });
+        var options = new PeerConnectionOptions { Certificate = Certificate, Media = new MediaOptions { Congestion = new CongestionControlOptions() } };
+        var a = new PeerConnectionCore(options with
+        {
+            Ice = options.Ice with { Role = IceRole.Controlling, Random = new Random(seed * 16 + index * 2) },   // consent timing
+            Media = options.Media with { RandomSeed = seed * 16 + index * 2 },
+        });
+        var b = new PeerConnectionCore(options with
+        {
+            Ice = options.Ice with { Role = IceRole.Controlled, Random = new Random(seed * 16 + index * 2 + 1) },
+            Media = options.Media with { RandomSeed = seed * 16 + index * 2 + 1 },
+        });
         a.AddHostCandidate(endA);
         b.AddHostCandidate(endB);
         var audio = a.AddTrack(MediaKind.Audio);
@@ -173,7 +202,7 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
         var link = new VirtualLink(seed,
             new LinkConditions { Delay = OneWay, RateBitsPerSecond = rate, QueueLimitBytes = queueBytes },
             new LinkConditions { Delay = OneWay });
-        var list = Enumerable.Range(0, flows).Select(Negotiate).ToArray();
+        var list = Enumerable.Range(0, flows).Select(i => Negotiate(i, seed)).ToArray();
         var driver = new TwoPeerDriver(new Side(list, senders: true), new Side(list, senders: false), link);
         Assert.True(driver.RunUntil(() => list.All(f => f.A.Core.State == ConnectionState.Connected && f.B.Core.State == ConnectionState.Connected), TimeSpan.FromSeconds(10)));
         foreach (var f in list)
@@ -262,25 +291,33 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
         Assert.True(loss < 0.05, $"loss {loss:P2}");
     }
 
-    [Fact]
-    // The issue asks for a factor of 1.5: met in about four runs of five (ratios 1.00-1.44), not always (1.52-1.79:
-    // a flow's mid-stream probe can take share from the other for tens of seconds; README "Not done yet"). The peer
-    // connections draw RTCP timing from Random.Shared, so runs differ; the bound asserted is what holds in every run
-    // measured (at most 1.79 in about 25), so the test stays green while the 1.5 goal is reported as not yet met.
-    public void TwoFlowsThroughOneBottleneckShareItWithinAFactorOfTwo()
+    /// <summary>The seeds of the two-flow scenario: each fixes the peers' random draws and which flow starts first, and by how much.</summary>
+    public static TheoryData<int> FairnessSeeds => new() { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+
+    [Theory]
+    [MemberData(nameof(FairnessSeeds))]
+    // Two of our flows through one bottleneck (2 Mbit/s, 40 KB drop-tail queue), one starting up to a second after the
+    // other: over the last 15 s of 45 s each gets its share within a factor of 1.5, and together they use the link.
+    public void TwoFlowsThroughOneBottleneckShareItWithinAFactorOfOneAndAHalf(int seed)
     {
-        var s = Start(seed: 25, 2_000_000, flows: 2, queueBytes: 40_000);
+        const long Rate = 2_000_000;
+        var s = Start(seed, Rate, flows: 2, queueBytes: 40_000);
         var start = s.Driver.Now;
+        var random = new Random(seed);
+        var late = s.Flows[random.Next(2)];
+        var offset = TimeSpan.FromMilliseconds(random.Next(0, 1000));
+        late.NextAudio = late.NextVideo = start + offset;
         s.Run(TimeSpan.FromSeconds(45));
         Report(s, start);
-        var late = s.Samples.Where(x => x.At >= start + TimeSpan.FromSeconds(30)).ToList();
-        var first = late.Average(x => x.Targets[0]);
-        var second = late.Average(x => x.Targets[1]);
-        output.WriteLine($"last 15 s: {first / 1000:0} and {second / 1000:0} kbit/s (sum {(first + second) / 2_000_000:P0} of the bottleneck)");
+        var steady = s.Samples.Where(x => x.At >= start + TimeSpan.FromSeconds(30)).ToList();
+        var first = steady.Average(x => x.Targets[0]);
+        var second = steady.Average(x => x.Targets[1]);
+        var queue = steady.Average(x => x.QueueDelay.TotalMilliseconds);
         var ratio = Math.Max(first, second) / Math.Min(first, second);
-        output.WriteLine($"ratio {ratio:0.00} (goal 1.5)");
-        Assert.True(ratio <= 2.0, $"{first:0} vs {second:0}");
-        Assert.InRange(first + second, 0.6 * 2_000_000, 1.2 * 2_000_000);
+        output.WriteLine($"seed {seed}: flow {Array.IndexOf(s.Flows, late)} started {offset.TotalSeconds:0.000} s late; " +
+            $"last 15 s: {first / 1000:0} and {second / 1000:0} kbit/s, ratio {ratio:0.00}, together {(first + second) / Rate:P0} of the bottleneck, queue delay {queue:0} ms mean");
+        Assert.True(ratio <= 1.5, $"seed {seed}: {first:0} vs {second:0} (ratio {ratio:0.00})");
+        Assert.InRange(first + second, 0.6 * Rate, 1.2 * Rate);
     }
 
     [Theory]
