@@ -134,6 +134,8 @@ public static class ScaleRun
             $"memory per idle connection above the baseline: managed {(heap1 - heap0) / 1024.0 / n:0.0} KiB, RSS {(rss1 - rss0) / 1024.0 / n:0.0} KiB " +
             $"(baseline managed {heap0 / 1048576.0:0.0} MiB, RSS {rss0 / 1048576.0:0.0} MiB; now {heap1 / 1048576.0:0.0} MiB, {rss1 / 1048576.0:0.0} MiB) (goal: RSS 32 KiB)"));
 
+        if (args.Contains("--breakdown")) PrintBreakdown(connections.Values.Select(s => s.Connection).Take(3).ToList());
+
         // Round trip under load: every client connection sends one message at once, the server echoes.
         foreach (var client in clients) await client.SendAsync("PING");
         var rtts = new List<double>();
@@ -183,6 +185,23 @@ public static class ScaleRun
         await Task.WhenAll(readers).WaitAsync(TimeSpan.FromSeconds(10));
         foreach (var s in connections.Values) await s.Connection.DisposeAsync();
         return connectedServer == count && connectedClients == count ? 0 : 1;
+    }
+
+    // Where one idle connection's managed bytes go (ObjectFootprint): the first connection's graph, less what the next
+    // two share with it (options, certificate, the driver's and the runtime's objects).
+    private static void PrintBreakdown(List<PeerConnection> sample)
+    {
+        if (sample.Count < 3) return;
+        var r = ObjectFootprint.Measure(sample[0], sample.Skip(1), t =>
+            t.Assembly == typeof(ScaleRun).Assembly || t == typeof(UdpDriver) || t.DeclaringType == typeof(UdpDriver) || t == typeof(Thread)
+            || t.Name.StartsWith("DeadlineThread", StringComparison.Ordinal) || typeof(TimeProvider).IsAssignableFrom(t));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"breakdown of one idle connection: {r.Bytes} B in {r.Objects} objects{(r.Truncated ? " (walk truncated)" : "")}; by field path (first reached):"));
+        foreach (var (path, bytes, objects) in r.ByPath.Where(x => x.Bytes >= 96).Take(60))
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {bytes,7} B {objects,4} objects  {path}"));
+        Console.WriteLine("by type:");
+        foreach (var (type, bytes, objects) in r.ByType.Take(40))
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {bytes,7} B {objects,4} objects  {type}"));
     }
 
     private static async Task WarmUpAsync(UdpDriver server, PeerConnectionOptions serverOptions, DtlsCertificate certificate)

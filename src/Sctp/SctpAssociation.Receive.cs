@@ -14,13 +14,20 @@ public sealed partial class SctpAssociation
     internal const int TsnWindow = 1 << 14;
     private const int MaxDuplicatesReported = 16;
 
-    // One bit per TSN of the window (2 KiB; it was a bool each, 16 KiB per association).
+    // One bit per TSN of the window (2 KiB; it was a bool each, 16 KiB per association), made at the first TSN that
+    // arrives out of order: in-order data needs no bit, so an association that never saw a gap holds none. Every bit
+    // is clear again once the cumulative TSN reaches the highest; the idle trim then lets it go.
     private ulong[] _tsnSeenBits = [];
 
-    private bool Seen(long tsn) { var i = (uint)tsn & (TsnWindow - 1); return (_tsnSeenBits[i >> 6] & (1UL << (int)(i & 63))) != 0; }
+    private bool Seen(long tsn) { if (_tsnSeenBits.Length == 0) return false; var i = (uint)tsn & (TsnWindow - 1); return (_tsnSeenBits[i >> 6] & (1UL << (int)(i & 63))) != 0; }
 
     private void SetSeen(long tsn, bool value)
     {
+        if (_tsnSeenBits.Length == 0)
+        {
+            if (!value) return;
+            _tsnSeenBits = new ulong[TsnWindow / 64];
+        }
         var i = (uint)tsn & (TsnWindow - 1);
         if (value) _tsnSeenBits[i >> 6] |= 1UL << (int)(i & 63);
         else _tsnSeenBits[i >> 6] &= ~(1UL << (int)(i & 63));
@@ -66,7 +73,7 @@ public sealed partial class SctpAssociation
 
     private void StartReceive(uint peerInitialTsn)
     {
-        _tsnSeenBits = new ulong[TsnWindow / 64];
+        _tsnSeenBits = [];
         _cumTsn = peerInitialTsn - 1;
         _highestTsn = _cumTsn;
         _lastAdvertised = WindowCapacity;
@@ -117,13 +124,17 @@ public sealed partial class SctpAssociation
             _sackImmediate = true;
             return;
         }
-        SetSeen(tsn, true);
-        if (Serial.Gt(tsn, _highestTsn)) _highestTsn = tsn;
         var inSequence = tsn == _cumTsn + 1;
-        while (Seen((_cumTsn + 1)) && Serial.Le(_cumTsn + 1, _highestTsn))
+        if (inSequence && _highestTsn == _cumTsn) _cumTsn = _highestTsn = tsn;   // in order with no gap: no bit needed
+        else
         {
-            _cumTsn++;
-            SetSeen(_cumTsn, false);
+            SetSeen(tsn, true);
+            if (Serial.Gt(tsn, _highestTsn)) _highestTsn = tsn;
+            while (Seen((_cumTsn + 1)) && Serial.Le(_cumTsn + 1, _highestTsn))
+            {
+                _cumTsn++;
+                SetSeen(_cumTsn, false);
+            }
         }
         if (!inSequence || _highestTsn != _cumTsn) _sackImmediate = true; // a gap: SACK at once (section 6.7)
         if ((data.Flags & DataChunk.FlagImmediate) != 0) _sackImmediate = true;

@@ -348,6 +348,7 @@ public sealed partial class SctpAssociation
             {
                 _pool.Trim();
                 _messagePool.Clear();
+                if (_cumTsn == _highestTsn) _tsnSeenBits = [];   // no gap: every bit is clear
             }
         }
     }

@@ -447,7 +447,7 @@ public sealed partial class PeerConnectionCore
                     $"{_dtls.Counters.Retransmissions} retransmissions, {_dtls.Counters.Dropped} records dropped" + SpedMilestoneDetail() +
                     (c.SrtpProfile is { } srtp ? $", SRTP {srtp}" : ", no SRTP"));
                 if (c.SrtpKeys is { } keys && c.SrtpProfile is { } profile)
-                    _srtp = SrtpSession.Create(MapProfile(profile), _dtls!.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 2 * (keys.LocalKey.Length + keys.LocalSalt.Length)), _dtlsClient == true, _options.Srtp);
+                    _srtpKeys = (MapProfile(profile), _dtls!.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 2 * (keys.LocalKey.Length + keys.LocalSalt.Length)), _dtlsClient == true);
                 if (_remote!.SctpPort is not null)
                 {
                     _sctp = new SctpAssociation(_options.Sctp with
