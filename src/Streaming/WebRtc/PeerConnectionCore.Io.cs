@@ -167,6 +167,9 @@ public sealed partial class PeerConnectionCore
         if (Ice.PollTimeout() is { } i && i <= now) Ice.HandleTimeout(now);
         if (_dtls?.PollTimeout() is { } d && d <= now) { _dtls.HandleTimeout(now); CaptureSpedFlight(); }
         if (_sctp?.PollTimeout() is { } s && s <= now) _sctp.HandleTimeout(now);
+        // SCTP heartbeats are off (ICE consent watches the path), so an idle association's buffers go back at the
+        // timer runs it has no deadline in (consent checks, keepalives: every few seconds while idle).
+        else if (_sctp is { } quiet && quiet.PollTimeout() is null) quiet.TrimIdle();
         HandleMediaTimeout(now);
         Pump(now);
     }
