@@ -142,7 +142,19 @@ public sealed partial class DtlsConnection
                 record.Ciphertext.CopyTo(whole.AsSpan(record.Header.Length));
                 (_early13 ??= new()).Add(whole);
             }
-            else Counters.Drop(DtlsDropReason.UnknownEpoch);
+            else
+            {
+                Counters.Drop(DtlsDropReason.UnknownEpoch);
+                // Server: a record of the handshake epoch after its keys went is the client's last flight resent, as
+                // our ACK of it was lost. Acknowledge again from the record numbers kept (the record itself cannot be
+                // read any more); a bounded number of times, so unauthenticated records cannot make us send more.
+                if (record.EpochBits == 2 && HandshakeEpochDropped && !IsClient && State == DtlsState.Connected && _reAcks13 < MaxReAcks13 && _reAckedAt != _now)
+                {
+                    _reAcks13++;
+                    _reAckedAt = _now;   // once per instant: a resent flight's records come in one datagram
+                    SendAck13();
+                }
+            }
             return;
         }
         if (!cipher.Open(record, plaintext, out var type, out var n, out var sequence))
@@ -418,6 +430,7 @@ public sealed partial class DtlsConnection
                 _keyUpdatePending = false;
                 role.FinishKeyUpdate();
             }
+            else if (State == DtlsState.Connected && IsClient) DropHandshakeEpoch13();   // our Finished is acknowledged
             return;
         }
     }
@@ -471,6 +484,31 @@ public sealed partial class DtlsConnection
         var sequence = cipher.NextSequence++;
         _recordingTransmission?.Add((epoch, sequence));
         return cipher.Seal(type, sequence, plaintext, destination);
+    }
+
+    /// <summary>Most ACKs sent again for records of a dropped handshake epoch (see <see cref="DropHandshakeEpoch13"/>).</summary>
+    internal const int MaxReAcks13 = 16;
+    private int _reAcks13;
+    private TimeSpan? _reAckedAt;
+
+    /// <summary>True once the handshake epoch's (2) ciphers were dropped after the handshake.</summary>
+    internal bool HandshakeEpochDropped { get; private set; }
+
+    /// <summary>
+    /// The handshake epoch (2) is over: its read and write ciphers (AES key schedules, record-number ciphers, replay
+    /// windows: about 1.5 KiB) go. The server calls it at the client's Finished (its own flight is acknowledged by
+    /// it and its ACK goes in epoch 3); the client once the server acknowledged its last flight, or at the handshake
+    /// deadline when no ACK came.
+    /// </summary>
+    internal void DropHandshakeEpoch13()
+    {
+        if (_read13[2] is { Epoch: 2 } read)
+        {
+            read.Dispose();
+            _read13[2] = null;
+        }
+        if (_write13.Remove(2, out var write)) write.Dispose();
+        HandshakeEpochDropped = true;
     }
 
     private void Dispose13()

@@ -126,6 +126,7 @@ public sealed partial class DtlsConnection : IDisposable
             if (State == DtlsState.Connected)
             {
                 // DTLS 1.3 client: no ACK for the last flight in the whole handshake time; stop resending it.
+                if (!_keyUpdatePending && Is13) DropHandshakeEpoch13();
                 _awaitingAck = false;
                 _keyUpdatePending = false;
                 _retransmitAt = null;

@@ -16,7 +16,9 @@ internal sealed class DataTracker
     /// <summary>At most this many duplicate TSNs are reported in one SACK.</summary>
     public const int MaxDuplicatesReported = 16;
 
-    // One bit per TSN of the window (2 KiB), allocated when the association starts.
+    // One bit per TSN of the window (2 KiB; it was a bool each, 16 KiB), made at the first TSN that arrives out of
+    // order: in-order data needs no bit, so an association that never saw a gap holds none. Every bit is clear again
+    // once the cumulative TSN reaches the highest; TrimIdle then lets the array go.
     private ulong[] _seen = [];
     private uint _cum, _highest;
     private readonly uint[] _duplicates = new uint[MaxDuplicatesReported];
@@ -39,7 +41,7 @@ internal sealed class DataTracker
     /// <summary>Starts tracking from the peer's Initial TSN (the cumulative TSN is one below it).</summary>
     public void Start(uint peerInitialTsn)
     {
-        _seen = new ulong[Window / 64];
+        _seen = [];
         _cum = peerInitialTsn - 1;
         _highest = _cum;
         _duplicateCount = 0;
@@ -47,10 +49,21 @@ internal sealed class DataTracker
     }
 
     /// <summary>True when <paramref name="tsn"/> is beyond the cumulative TSN and was received.</summary>
-    public bool Seen(uint tsn) { var i = tsn & (Window - 1); return (_seen[i >> 6] & (1UL << (int)(i & 63))) != 0; }
+    public bool Seen(uint tsn) { if (_seen.Length == 0) return false; var i = tsn & (Window - 1); return (_seen[i >> 6] & (1UL << (int)(i & 63))) != 0; }
+
+    /// <summary>Whether the TSN bits are held (made at the first out-of-order TSN, let go by <see cref="TrimIdle"/>).</summary>
+    public bool BitsHeld => _seen.Length != 0;
+
+    /// <summary>Lets the TSN bits go when no gap is open (every bit is then clear); the next gap makes them again.</summary>
+    public void TrimIdle() { if (_cum == _highest) _seen = []; }
 
     private void SetSeen(uint tsn, bool value)
     {
+        if (_seen.Length == 0)
+        {
+            if (!value) return;
+            _seen = new ulong[Window / 64];
+        }
         var i = tsn & (Window - 1);
         if (value) _seen[i >> 6] |= 1UL << (int)(i & 63);
         else _seen[i >> 6] &= ~(1UL << (int)(i & 63));
@@ -77,6 +90,11 @@ internal sealed class DataTracker
     /// </summary>
     public void Accept(uint tsn)
     {
+        if (tsn == _cum + 1 && _highest == _cum)
+        {
+            _cum = _highest = tsn;   // in order with no gap: no bit needed, no immediate SACK
+            return;
+        }
         SetSeen(tsn, true);
         if (Serial.Gt(tsn, _highest)) _highest = tsn;
         var inSequence = tsn == _cum + 1;
@@ -101,7 +119,7 @@ internal sealed class DataTracker
     public void ForwardTo(uint newCumulative)
     {
         var jump = newCumulative - _cum;
-        if (jump >= Window) Array.Clear(_seen);
+        if (jump >= Window) { if (_seen.Length != 0) Array.Clear(_seen); }
         else for (var t = _cum + 1; Serial.Le(t, newCumulative); t++) SetSeen(t, false);
         _cum = newCumulative;
         if (Serial.Lt(_highest, _cum)) _highest = _cum;

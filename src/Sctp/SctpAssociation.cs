@@ -339,16 +339,26 @@ public sealed partial class SctpAssociation
         if (_heartbeatDeadline is { } hb && hb <= _now)
         {
             OnHeartbeatDue();
-            // A heartbeat is due only after a quiet interval: with nothing in flight, queued or held for the application,
-            // the buffers kept for traffic go back (to the GC; the shared ArrayPool keeps what it can use), so an idle
-            // association holds none. Traffic rents them again.
-            if (_out.FlightSize == 0 && _sendQueue.Count == 0 && _sending is null && ReceiveBuffered == 0)
-            {
-                _pool.Trim();
-                _messagePool.Clear();
-            }
+            TrimIdle();   // a heartbeat is due only after a quiet interval
         }
     }
+
+    /// <summary>
+    /// With nothing in flight, queued or held for the application, the buffers kept for traffic go back (to the GC; the
+    /// shared ArrayPool keeps what it can use), and the TSN bits when no gap is open, so an idle association holds
+    /// none; traffic rents them again. Called at a heartbeat, and by an owner that watches the path otherwise (WebRTC,
+    /// where heartbeats are off: at its timer runs while this association has no deadline of its own).
+    /// </summary>
+    public void TrimIdle()
+    {
+        if (_out.FlightSize != 0 || _sendQueue.Count != 0 || _sending is not null || ReceiveBuffered != 0) return;
+        _pool.Trim();
+        _messagePool.Clear();
+        _tsns.TrimIdle();
+    }
+
+    /// <summary>Whether the receive side holds its TSN bits (made at the first out-of-order TSN; tests).</summary>
+    internal bool TsnBitsHeld => _tsns.BitsHeld;
 
     private void Clock(TimeSpan now)
     {

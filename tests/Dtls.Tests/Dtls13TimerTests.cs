@@ -90,6 +90,36 @@ public sealed class Dtls13TimerTests
         Assert.Equal([30, 80], b.Skip(b.Count - 2));
         Assert.Equal(2, s.Connection.AcksSent);
         Assert.Equal(1, c.Connection.Counters.Retransmissions);
+        // The server had dropped the handshake epoch's keys at the client's Finished: the resent flight (epoch 2) could
+        // not be read and was acknowledged again from the record numbers kept. The client dropped them at the ACK.
+        Assert.True(s.Connection.HandshakeEpochDropped);
+        Assert.True(c.Connection.HandshakeEpochDropped);
+        Assert.True(s.Connection.Counters.DroppedFor(DtlsDropReason.UnknownEpoch) >= 1);
+    }
+
+    [Fact]
+    public void HandshakeEpochKeysGoOnceTheLastFlightIsAcknowledgedAndUnreadableRecordsAreReAckedBoundedly()
+    {
+        var (c, s, d, _, b) = Run((_, _, _) => false);
+        Assert.True(s.Connection.HandshakeEpochDropped);
+        Assert.True(c.Connection.HandshakeEpochDropped);
+        // Records that claim the handshake epoch (bits 2) are not readable any more: each is counted as dropped and
+        // answered by the kept ACK, once per instant and at most MaxReAcks13 times however many come.
+        var acks = s.Connection.AcksSent;
+        var bogus = new byte[40];
+        bogus[0] = 0x2C | 2;   // unified header, 16-bit sequence, length present, epoch bits 2
+        bogus[3] = 0;
+        bogus[4] = 35;
+        s.Connection.HandleDatagram(bogus, d.Now);
+        s.Connection.HandleDatagram(bogus, d.Now);
+        Assert.Equal(acks + 1, s.Connection.AcksSent);
+        for (var i = 1; i < DtlsConnection.MaxReAcks13 + 10; i++) s.Connection.HandleDatagram(bogus, d.Now + TimeSpan.FromMilliseconds(i));
+        Assert.Equal(acks + DtlsConnection.MaxReAcks13, s.Connection.AcksSent);
+        Assert.Equal(DtlsState.Connected, s.Connection.State);
+        // Data still flows in epoch 3 both ways.
+        c.Connection.Send("after"u8);
+        s.Connection.Send("after"u8);
+        Assert.True(d.RunUntil(() => c.Received.Count == 1 && s.Received.Count == 1, TimeSpan.FromSeconds(1)));
     }
 
     [Fact]

@@ -255,6 +255,13 @@ internal abstract class Handshake13Role(DtlsConnection connection) : HandshakeRo
             keys = SrtpKeyingMaterial.Split(profile, Schedule!.Export("EXTRACTOR-dtls_srtp", default, length), Connection.IsClient);
         }
         Connection.Transition(DtlsState.Connected, new DtlsConnected(Suite.Suite, Connection.SrtpProfile, fingerprint, keys));
+        // Nothing after the handshake hashes the transcript (KeyUpdate derives from the application secrets; tickets
+        // are ignored): its buffer (the whole handshake, certificates included, 4-8 KiB) goes.
+        _transcript.SetLength(0);
+        _transcript.Capacity = 0;
+        // The server's flight ended with the client's Finished and its ACK went in epoch 3: the handshake epoch's
+        // keys go (a client Finished resent because our ACK was lost is answered from the record numbers kept).
+        if (!Connection.IsClient) Connection.DropHandshakeEpoch13();
     }
 
     /// <summary>Messages after the handshake (RFC 8446 4.6): KeyUpdate moves the read epoch; NewSessionTicket is ignored.</summary>

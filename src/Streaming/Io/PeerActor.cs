@@ -24,8 +24,9 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     private readonly UdpDriver _driver;
     private readonly IDatagramPeer _peer;
     private readonly bool _inline;
-    private readonly ConcurrentQueue<Datagram> _datagrams = new();
-    private readonly ConcurrentQueue<IWorkItem> _work = new();
+    // Lean queues: no storage while empty (a ConcurrentQueue keeps a 32-slot segment: 2 KiB for the datagrams).
+    private readonly LeanQueue<Datagram> _datagrams = new();
+    private readonly LeanQueue<IWorkItem> _work = new();
     private readonly SemaphoreSlim _workSlots;
     private IActorTimer _timer;
     // The member of a socket group (UdpDriverOptions.ReceiveSockets) this peer lives on: its timer is on that member's
@@ -201,11 +202,16 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
                 _quiesced?.TrySetResult();
                 return;
             }
-            if (!HasPending()) return;
+            if (!HasPending())
+            {
+                // Idle: the queues' rings go back to the shared pool (a producer racing with this rents again).
+                _datagrams.ReleaseIfEmpty();
+                _work.ReleaseIfEmpty();
+                return;
+            }
             if (!TryEnter()) return;   // another thread took it and will see the inputs
             if (!handOff) { Execute(); return; }
-            // Only STUN waiting (counted, not peeked: ConcurrentQueue.TryPeek freezes the segment, and the next enqueue
-            // then allocates a new one; that was most of the driver's allocation per datagram under load).
+            // Only STUN waiting (counted, not peeked).
             if (_inline && extra < 8 && _work.IsEmpty && Volatile.Read(ref _queuedNonStun) == 0 && _datagrams.TryDequeue(out var d))
             {
                 Interlocked.Decrement(ref _queuedDatagrams);
@@ -466,6 +472,8 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             _workSlots.Release();
             w.Abandon();
         }
+        _datagrams.ReleaseIfEmpty();
+        _work.ReleaseIfEmpty();
     }
 
     /// <summary>Stops the actor: no input is handled after this completes; queued inputs are released.</summary>

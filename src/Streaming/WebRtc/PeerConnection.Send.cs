@@ -121,7 +121,7 @@ public sealed partial class PeerConnection
     private int _pendingSends;
     // TrySend's messages wait here for the connection's thread, which takes them all in one work item (SendDrain): one
     // work slot however many messages are on their way, and no task or work item per message.
-    private readonly System.Collections.Concurrent.ConcurrentQueue<PooledSend> _pooledSends = new();
+    private readonly Io.LeanQueue<PooledSend> _pooledSends = new();   // no storage while empty
     private int _drainScheduled;
     private SendDrain? _sendDrain;
 
@@ -160,6 +160,7 @@ public sealed partial class PeerConnection
                 owner.RunPooledSend(work, now);
                 work.Complete();   // the queue's reference; SCTP holds its own until the peer acknowledged the message
             }
+            owner._pooledSends.ReleaseIfEmpty();
         }
 
         public void Complete() { }
@@ -169,6 +170,7 @@ public sealed partial class PeerConnection
             // The connection stopped: nothing queued will be sent (its state change says why).
             Volatile.Write(ref owner._drainScheduled, 0);
             while (owner._pooledSends.TryDequeue(out var work)) work.Abandon();
+            owner._pooledSends.ReleaseIfEmpty();
         }
     }
 

@@ -23,7 +23,10 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly PeerHandle _handle;
     private readonly Channel<PeerConnectionEvent> _events = Channel.CreateUnbounded<PeerConnectionEvent>(new UnboundedChannelOptions { SingleWriter = true });
-    private readonly Channel<RemoteTrack> _remoteTracks = Channel.CreateUnbounded<RemoteTrack>(new UnboundedChannelOptions { SingleWriter = true });
+    // Made when a remote track arrives or the application asks for the reader: a connection without media holds
+    // none (an unbounded channel keeps a 32-slot queue segment). Guarded by _waiting's lock.
+    private Channel<RemoteTrack>? _remoteTracks;
+    private bool _remoteTracksDone;
     private volatile ConnectionState _state = ConnectionState.New;
     private ConnectionReason? _reason;
     private int _disposed;
@@ -251,7 +254,22 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// The peer's tracks, as each negotiated section it sends on is applied (also reported as
     /// <see cref="RemoteTrackAdded"/> on <see cref="Events"/>); completes when the connection ends.
     /// </summary>
-    public ChannelReader<RemoteTrack> RemoteTracks => _remoteTracks.Reader;
+    public ChannelReader<RemoteTrack> RemoteTracks => RemoteTrackChannel().Reader;
+
+    private Channel<RemoteTrack> RemoteTrackChannel()
+    {
+        if (Volatile.Read(ref _remoteTracks) is { } made) return made;
+        lock (_waiting)
+        {
+            if (_remoteTracks is null)
+            {
+                var channel = Channel.CreateUnbounded<RemoteTrack>(new UnboundedChannelOptions { SingleWriter = true });
+                if (_remoteTracksDone) channel.Writer.TryComplete();
+                Volatile.Write(ref _remoteTracks, channel);
+            }
+            return _remoteTracks;
+        }
+    }
 
     /// <summary>
     /// Adds an outgoing audio or video track; call before <see cref="CreateOfferAsync(CancellationToken)"/> or
@@ -310,9 +328,14 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private void Complete()
     {
         _events.Writer.TryComplete();
-        _remoteTracks.Writer.TryComplete();
         List<(string, TaskCompletionSource<DataChannel>)> waiting;
-        lock (_waiting) { waiting = [.. _waiting]; _waiting.Clear(); }
+        lock (_waiting)
+        {
+            _remoteTracksDone = true;
+            _remoteTracks?.Writer.TryComplete();
+            waiting = [.. _waiting];
+            _waiting.Clear();
+        }
         var error = new TransportNotConnectedException(_state.ToString().ToLowerInvariant(), Reason?.ToString() ?? "closed");
         foreach (var (_, tcs) in waiting) tcs.TrySetException(error);
     }
@@ -330,7 +353,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
                 OnChannelOpened(o.Channel);
                 break;
             case RemoteTrackAdded t:
-                _remoteTracks.Writer.TryWrite(t.Track);
+                RemoteTrackChannel().Writer.TryWrite(t.Track);
                 break;
             case LocalCandidatesComplete:
                 _gathered.TrySetResult();

@@ -178,6 +178,9 @@ public sealed partial class PeerConnectionCore
         if (Ice.PollTimeout() is { } i && i <= now) Ice.HandleTimeout(now);
         if (_dtls?.PollTimeout() is { } d && d <= now) { _dtls.HandleTimeout(now); CaptureSpedFlight(); }
         if (_sctp?.PollTimeout() is { } s && s <= now) _sctp.HandleTimeout(now);
+        // SCTP heartbeats are off (ICE consent watches the path), so an idle association's buffers go back at the
+        // timer runs it has no deadline in (consent checks, keepalives: every few seconds while idle).
+        else if (_sctp is { } quiet && quiet.PollTimeout() is null) quiet.TrimIdle();
         HandleMediaTimeout(now);
         Pump(now);
     }
@@ -476,7 +479,7 @@ public sealed partial class PeerConnectionCore
                     $"{_dtls.Counters.Retransmissions} retransmissions, {_dtls.Counters.Dropped} records dropped" + SpedMilestoneDetail() +
                     (c.SrtpProfile is { } srtp ? $", SRTP {srtp}" : ", no SRTP"));
                 if (c.SrtpKeys is { } keys && c.SrtpProfile is { } profile)
-                    _srtp = SrtpSession.Create(MapProfile(profile), _dtls!.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 2 * (keys.LocalKey.Length + keys.LocalSalt.Length)), _dtlsClient == true, _options.Srtp);
+                    _srtpKeys = (MapProfile(profile), _dtls!.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 2 * (keys.LocalKey.Length + keys.LocalSalt.Length)), _dtlsClient == true);
                 if (_remote!.SctpPort is not null)
                 {
                     _sctp = new SctpAssociation(_options.Sctp with

@@ -322,7 +322,7 @@ public sealed partial class PeerConnectionCore
         // Media needs SRTP keys (DTLS done) and a pair to send on, not the data channels: with a data channel in the
         // session the aggregated state turns Connected only once SCTP is up, a round trip or two after the first
         // media may already arrive from the peer.
-        if (_state is ConnectionState.Closed or ConnectionState.Failed || _srtp is null || !Ice.CanSendData) return MediaSendResult.NotConnected;
+        if (_state is ConnectionState.Closed or ConnectionState.Failed || !HasSrtp || !Ice.CanSendData) return MediaSendResult.NotConnected;
         if (!track.IsNegotiated || !_localTracks.Contains(track)) return MediaSendResult.NotNegotiated;
         return MediaSendResult.Sent;
     }

@@ -18,11 +18,11 @@ public sealed partial class PeerConnectionCore
 {
     private byte[]? _rtxScratch;   // made at the first RTX packet: connections without media or RTX hold none
 
-    private bool MediaRunning => _rtp is not null && _srtp is not null && _state is ConnectionState.Connected or ConnectionState.Disconnected;
+    private bool MediaRunning => _rtp is not null && HasSrtp && _state is ConnectionState.Connected or ConnectionState.Disconnected;
 
     private void HandleMedia(ReadOnlySpan<byte> datagram, TimeSpan now)
     {
-        if (_srtp is null || datagram.Length > ScratchSize) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
+        if (!HasSrtp || datagram.Length > ScratchSize) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
         var scratch = ArrayPool<byte>.Shared.Rent(ScratchSize);
         try { HandleMedia(datagram, scratch, now); }
         finally { ArrayPool<byte>.Shared.Return(scratch); }
@@ -34,7 +34,7 @@ public sealed partial class PeerConnectionCore
         datagram.CopyTo(copy);
         if (RtpDemux.IsRtcp(copy))
         {
-            if (_srtp!.UnprotectRtcp(copy, out var rtcpLength) != SrtpResult.Ok) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
+            if (Srtp!.UnprotectRtcp(copy, out var rtcpLength) != SrtpResult.Ok) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
             MediaCounters.RtcpPacketsReceived++;
             if (_rtp is null) { _events.Enqueue(new MediaPacketReceived(now, true, copy[..rtcpLength].ToArray())); return; }
             _rtp.HandleRtcp(copy[..rtcpLength], now);
@@ -42,7 +42,7 @@ public sealed partial class PeerConnectionCore
             ProcessRtpEvents(now);
             return;
         }
-        if (_srtp!.UnprotectRtp(copy, out var n) != SrtpResult.Ok) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
+        if (Srtp!.UnprotectRtp(copy, out var n) != SrtpResult.Ok) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
         MediaCounters.RtpPacketsReceived++;
         ReadOnlySpan<byte> plain = copy[..n];
         if (!RtpPacket.TryRead(plain, out var rtp)) { DroppedMedia++; return; }
@@ -219,12 +219,12 @@ public sealed partial class PeerConnectionCore
     /// <summary>Queues RTCP BYE for our streams (RFC 3550 section 6.6) ahead of the DTLS close_notify.</summary>
     private void SendByeNow(string reason)
     {
-        if (_rtp is null || _srtp is null || !_localTracks.Any(t => t.IsNegotiated) && _remoteTracks.Count == 0) return;
+        if (_rtp is null || !HasSrtp || !_localTracks.Any(t => t.IsNegotiated) && _remoteTracks.Count == 0) return;
         _rtp.SendBye(reason.Length > 255 ? reason[..255] : reason);
         _sendQueue ??= new MediaSendQueue(_options.Media.SendQueuePackets, _options.Media.MaxPayloadSize + 128);
         while (_sendQueue.TryReserve(out var slot) && _rtp.TryPollTransmit(slot[..^64], out var written, out var kind))
         {
-            var r = kind == RtpTransmitKind.Rtcp ? _srtp.ProtectRtcp(slot, written, out var n) : _srtp.ProtectRtp(slot, written, out n);
+            var r = kind == RtpTransmitKind.Rtcp ? Srtp!.ProtectRtcp(slot, written, out var n) : Srtp!.ProtectRtp(slot, written, out n);
             if (r == SrtpResult.Ok) _sendQueue.Commit(n);
             if (kind == RtpTransmitKind.Rtcp) break; // the BYE compound
         }
@@ -234,7 +234,7 @@ public sealed partial class PeerConnectionCore
     private bool TryPollQueuedMedia(Span<byte> destination, out int written)
     {
         written = 0;
-        while (_sendQueue is { Count: > 0 } && _srtp is not null)
+        while (_sendQueue is { Count: > 0 } && HasSrtp)
         {
             written = _sendQueue.Dequeue(destination);
             if (written > 0) return true;
@@ -263,7 +263,7 @@ public sealed partial class PeerConnectionCore
             int n;
             if (kind == RtpTransmitKind.Rtcp)
             {
-                if (_srtp!.ProtectRtcp(destination, written, out n) != SrtpResult.Ok) { MediaCounters.ProtectFailures++; written = 0; return false; }
+                if (Srtp!.ProtectRtcp(destination, written, out n) != SrtpResult.Ok) { MediaCounters.ProtectFailures++; written = 0; return false; }
                 MediaCounters.RtcpPacketsSent++;
             }
             else
@@ -281,7 +281,7 @@ public sealed partial class PeerConnectionCore
         }
         if (TransportCc is { } cc && cc.TryWriteFeedback(room, ReportSsrc(), _now, out var feedback))
         {
-            if (_srtp!.ProtectRtcp(destination, feedback, out var n) != SrtpResult.Ok) { MediaCounters.ProtectFailures++; return false; }
+            if (Srtp!.ProtectRtcp(destination, feedback, out var n) != SrtpResult.Ok) { MediaCounters.ProtectFailures++; return false; }
             MediaCounters.TransportCcFeedbackSent++;
             MediaCounters.RtcpPacketsSent++;
             written = n;
@@ -293,7 +293,7 @@ public sealed partial class PeerConnectionCore
             track.PliPending = false;
             // Reduced-size RTCP (RFC 5506; a=rtcp-rsize is in every description we make).
             var length = RtcpFeedback.WritePli(destination, ReportSsrc(), track.Ssrc);
-            if (length <= 0 || _srtp!.ProtectRtcp(destination, length, out var n) != SrtpResult.Ok) continue;
+            if (length <= 0 || Srtp!.ProtectRtcp(destination, length, out var n) != SrtpResult.Ok) continue;
             track.PlisSent++;
             MediaCounters.PlisSent++;
             MediaCounters.RtcpPacketsSent++;
@@ -318,7 +318,7 @@ public sealed partial class PeerConnectionCore
     private TimeSpan? MediaTimeout()
     {
         if (_sendQueue is { Count: > 0 }) return _now;
-        var paced = _srtp is not null ? _pacer?.NextSendTime(_now, _sctp is not null && _dtls is { State: Transport.Dtls.DtlsState.Connected }) : null;
+        var paced = HasSrtp ? _pacer?.NextSendTime(_now, _sctp is not null && _dtls is { State: Transport.Dtls.DtlsState.Connected }) : null;
         if (!MediaRunning) return paced;
         foreach (var t in _remoteTracks)
             if (t.PliPending) return _now;

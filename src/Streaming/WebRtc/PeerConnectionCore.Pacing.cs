@@ -84,7 +84,7 @@ public sealed partial class PeerConnectionCore
     private bool TryPollPaced(Span<byte> destination, out int written)
     {
         written = 0;
-        if (_pacer is not { } pacer || _srtp is null) return false;
+        if (_pacer is not { } pacer || !HasSrtp) return false;
         for (var attempt = 0; attempt < 64; attempt++)
         {
             if (!pacer.TryPoll(_now, destination, out var length, out var kind)) return false;
@@ -113,7 +113,7 @@ public sealed partial class PeerConnectionCore
         written = 0;
         if (NumberingId is { } numbering && HasOurTransportCcElement(destination[..length], numbering))
             BinaryPrimitives.WriteUInt16BigEndian(destination[TransportCcOffset..], TransportCcSender!.Number(length, _now, probeCluster));
-        if (_srtp!.ProtectRtp(destination, length, out var n) != SrtpResult.Ok) { MediaCounters.ProtectFailures++; return false; }
+        if (Srtp!.ProtectRtp(destination, length, out var n) != SrtpResult.Ok) { MediaCounters.ProtectFailures++; return false; }
         written = n;
         return true;
     }

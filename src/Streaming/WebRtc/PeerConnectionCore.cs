@@ -26,7 +26,10 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     private readonly List<(string Label, DataChannelOptions? Options)> _pendingChannels = new();
     private DtlsConnection? _dtls;
     private SctpAssociation? _sctp;
-    private SrtpSession? _srtp;
+    // The SRTP session is made from the exported keys when media first needs it (a packet to protect or unprotect):
+    // a data-only connection never makes one (its four contexts' key schedules and counters are about 2.3 KiB).
+    private SrtpSession? _srtpSession;
+    private (SrtpProfile Profile, byte[] Material, bool Client)? _srtpKeys;
     private RemoteDescription? _remote;
     private bool _weOffered;
     private bool? _dtlsClient;
@@ -55,8 +58,23 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     /// <summary>The SCTP association once DTLS connected (when a data channel was negotiated), else null.</summary>
     public SctpAssociation? Sctp => _sctp;
 
-    /// <summary>The SRTP session once DTLS connected with use_srtp, else null.</summary>
-    public SrtpSession? Srtp => _srtp;
+    /// <summary>The SRTP session once DTLS connected with use_srtp, else null (made on first use).</summary>
+    public SrtpSession? Srtp => _srtpSession ?? CreateSrtp();
+
+    /// <summary>True once DTLS connected with use_srtp (whether or not the session was made yet).</summary>
+    private bool HasSrtp => _srtpSession is not null || _srtpKeys is not null;
+
+    /// <summary>True when the SRTP session exists (media used it); false for a data-only connection.</summary>
+    internal bool SrtpSessionMade => _srtpSession is not null;
+
+    private SrtpSession? CreateSrtp()
+    {
+        if (_srtpKeys is not { } keys) return null;
+        _srtpSession = SrtpSession.Create(keys.Profile, keys.Material, keys.Client, _options.Srtp);
+        System.Security.Cryptography.CryptographicOperations.ZeroMemory(keys.Material);
+        _srtpKeys = null;
+        return _srtpSession;
+    }
 
     /// <summary>The aggregated state.</summary>
     public ConnectionState State => _state;
@@ -238,7 +256,9 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     public void Dispose()
     {
         _dtls?.Dispose();
-        _srtp?.Dispose();
+        _srtpSession?.Dispose();
+        if (_srtpKeys is { } keys) System.Security.Cryptography.CryptographicOperations.ZeroMemory(keys.Material);
+        _srtpKeys = null;
         Ice.Dispose();
         if (_ownsCertificate) _certificate.Dispose();
     }

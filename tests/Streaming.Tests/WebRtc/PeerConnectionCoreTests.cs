@@ -47,7 +47,12 @@ public sealed class PeerConnectionCoreTests
         Assert.Equal(ConnectionState.Connected, a.Core.State);
         Assert.Equal(ConnectionState.Connected, b.Core.State);
         Assert.True(a.Core.IsDtlsClient == true && b.Core.IsDtlsClient == false, "the answerer (passive) is the DTLS server");
+        // Data only: the exported SRTP keys are kept, the session (four contexts' key schedules) is made only when media
+        // needs it, or when asked for.
+        Assert.False(a.Core.SrtpSessionMade);
+        Assert.False(b.Core.SrtpSessionMade);
         Assert.NotNull(a.Core.Srtp);
+        Assert.True(a.Core.SrtpSessionMade);
         var connectedAt = a.Events.OfType<ConnectionStateChanged>().Single(e => e.State == ConnectionState.Connected).At;
         Assert.True(connectedAt < TimeSpan.FromMilliseconds(500), $"connected at {connectedAt}");
 
