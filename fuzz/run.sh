@@ -32,11 +32,12 @@ corpus=fuzz/corpus/$target
 [ -d "$corpus" ] && [ -n "$(ls -A "$corpus")" ] || { mkdir -p "$out/seed-$target"; printf 'x' > "$out/seed-$target/x"; corpus=$out/seed-$target; }
 findings=$out/findings-$target
 rm -rf "$findings"
-# Per-input timeout: 2 s (AFL's hang limit; the 100 ms bound is checked by the replay test); no memory limit
-# (the .NET runtime reserves address space).
+# Per-input timeout: 2 s (AFL's hang limit; the 100 ms bound is checked by the replay test), or FUZZ_TIMEOUT_MS: at
+# nice 19 on a machine with a load of 60-80 the stateful targets' first inputs (JIT, the connected pair) take longer
+# and AFL gives up in its dry run; no memory limit (the .NET runtime reserves address space).
 AFL_SKIP_BIN_CHECK=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
 AFL_AUTORESUME=0 AFL_FAST_CAL=1 \
-  afl-fuzz -i "$corpus" -o "$findings" -t 2000 -m none "${limit[@]}" -- dotnet "$bin/Transport.Fuzz.dll" afl "$target" \
+  afl-fuzz -i "$corpus" -o "$findings" -t "${FUZZ_TIMEOUT_MS:-2000}" -m none "${limit[@]}" -- dotnet "$bin/Transport.Fuzz.dll" afl "$target" \
   > "$out/afl-$target.log" 2>&1 || { echo "afl-fuzz failed, see $out/afl-$target.log"; tail -20 "$out/afl-$target.log"; exit 1; }
 
 stats=$findings/default/fuzzer_stats

@@ -156,6 +156,13 @@ public sealed partial class DtlsConnection
         if (window.IsReplay(record.Sequence)) { Counters.Drop(DtlsDropReason.Replayed); return; }
         switch (record.Type)
         {
+            // Once connected no plaintext handshake message is due (the post-handshake messages are protected; a
+            // retransmitted server flight is answered on its protected Finished): an unauthenticated hello with the
+            // next message sequence would reach the post-handshake handler and fail the connection (found by the
+            // dtls-connected fuzz target, fuzz/crashes/dtls-connected). Dropped and counted.
+            case DtlsContentType.Handshake when State == DtlsState.Connected:
+                Counters.Drop(DtlsDropReason.UnexpectedInState);
+                break;
             case DtlsContentType.Handshake:
                 window.Mark(record.Sequence);
                 Counters.RecordsReceived++;

@@ -54,6 +54,48 @@ public sealed class Dtls13HandshakeTests
         Assert.Null(client.Connection.PollTimeout());
         Assert.Null(server.Connection.PollTimeout());
     }
+
+    /// <summary>
+    /// Once connected, a plaintext (epoch 0, unauthenticated) hello of any message sequence is dropped and counted: one
+    /// with the next sequence used to reach the post-handshake handler and fail the connection (found by the
+    /// dtls-connected fuzz target; its input is fuzz/crashes/dtls-connected).
+    /// </summary>
+    [Fact]
+    public void APlaintextHelloAfterTheHandshakeIsDroppedNotFatal()
+    {
+        var (client, server, driver) = Pairs13.Create();
+        Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(5)), Pairs13.Describe(client, server));
+        var dropped = server.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState) + client.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState);
+        for (ushort sequence = 0; sequence < 8; sequence++)
+        {
+            foreach (var (peer, type) in new[] { (server, (byte)1), (client, (byte)2) })   // ClientHello to the server, ServerHello to the client
+            {
+                // Record header: handshake, DTLS 1.2 version, epoch 0, a fresh record sequence; then the handshake header.
+                var body = new byte[40];
+                var record = new byte[13 + 12 + body.Length];
+                record[0] = 22;
+                record[1] = 0xFE;
+                record[2] = 0xFD;
+                record[10] = (byte)(100 + sequence);
+                record[11] = 0;
+                record[12] = (byte)(12 + body.Length);
+                record[13] = type;
+                record[16] = (byte)body.Length;
+                record[17] = (byte)(sequence >> 8);
+                record[18] = (byte)sequence;
+                record[24] = (byte)body.Length;
+                peer.HandleDatagram(record, driver.Now);
+            }
+        }
+        driver.RunUntil(() => false, TimeSpan.FromMilliseconds(200));
+        Assert.Equal(DtlsState.Connected, client.Connection.State);
+        Assert.Equal(DtlsState.Connected, server.Connection.State);
+        Assert.DoesNotContain(client.Events.Concat(server.Events), e => e is DtlsFailed);
+        Assert.Equal(dropped + 16, server.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState) + client.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState));
+        client.Connection.Send("still here"u8);
+        server.Connection.Send("so am I"u8);
+        Assert.True(driver.RunUntil(() => client.Received.Count == 1 && server.Received.Count == 1, TimeSpan.FromSeconds(1)));
+    }
 }
 
 /// <summary>Version ranges, groups, suites, HelloRetryRequest, fallback and downgrade (RFC 9147 5.3, RFC 8446 4.1).</summary>

@@ -246,6 +246,15 @@ public sealed partial class IceAgent
                 _gathersPending--;
                 CompleteGatheringIfDone(now);
                 break;
+            case OutgoingKind.Check when o.Pair is { } pair && KeepsOnlyUsablePair(pair):
+                // A check on the valid pair data goes on before any nomination (the controlling agent's nominating
+                // check, or a triggered one) timed out: at 27 % loss each way all seven requests or their answers may
+                // be lost. Failing the pair would leave the agent Connected with no pair to send on until a check of
+                // the peer came (chaos seed 75: seconds without media or data). It stays valid; consent (RFC 7675)
+                // ends it if the path is really gone, and the nomination is tried again.
+                pair.State = IceCandidatePairState.Succeeded;
+                Role.ConsiderNomination(this, now);
+                break;
             case OutgoingKind.Check when o.Pair is { } pair:
                 pair.State = IceCandidatePairState.Failed;
                 ReleaseRemoteIfUnused(pair, now);
@@ -253,6 +262,16 @@ public sealed partial class IceAgent
                 Role.ConsiderNomination(this, now);
                 break;
         }
+    }
+
+    // Whether failing this valid pair would leave nothing to send on: no pair is selected and no other valid pair of
+    // the current generation is usable.
+    private bool KeepsOnlyUsablePair(IcePair pair)
+    {
+        if (!pair.Valid || Selected is not null || pair.Generation != _current) return false;
+        foreach (var p in _current.Pairs)
+            if (p != pair && p.Valid && p.State != IceCandidatePairState.Failed) return false;
+        return true;
     }
 
     private IceReceiveResult HandleResponse(in StunMessage response, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now)

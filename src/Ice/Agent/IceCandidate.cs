@@ -255,6 +255,13 @@ public readonly record struct IceCandidateFields(
         return sb.ToString();
     }
 
+    private static bool IsIceChars(string s)
+    {
+        foreach (var c in s)
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '+' or '/')) return false;
+        return true;
+    }
+
     /// <summary>
     /// Reads a candidate, with or without the <c>a=</c> and <c>candidate:</c> prefixes. False with the reason in
     /// <paramref name="error"/> when the text does not follow the grammar; never throws.
@@ -270,7 +277,9 @@ public readonly record struct IceCandidateFields(
         var f = value.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         bool Fail(string why, out string? reason) { reason = why; return false; }
         if (f.Length < 8) return Fail("needs foundation, component, transport, priority, address, port, 'typ' and type", out error);
-        if (f[0].Length is 0 or > 32) return Fail("foundation must be 1 to 32 characters", out error);
+        // RFC 8839 section 5.1: foundation = 1*32ice-char. Anything else (a second "candidate:" prefix, found by the
+        // candidate fuzz target) would be written back as text that no longer reads as the same candidate.
+        if (f[0].Length is 0 or > 32 || !IsIceChars(f[0])) return Fail("foundation must be 1 to 32 ice-chars (letters, digits, '+', '/')", out error);
         if (!int.TryParse(f[1], NumberStyles.None, CultureInfo.InvariantCulture, out var component) || component is < 1 or > 256)
             return Fail("component is not a number from 1 to 256", out error);
         if (!uint.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out var priority) || priority == 0)

@@ -318,7 +318,10 @@ public sealed partial class PeerConnectionCore
     private TimeSpan? MediaTimeout()
     {
         if (_sendQueue is { Count: > 0 }) return _now;
-        var paced = HasSrtp ? _pacer?.NextSendTime(_now, _sctp is not null && _dtls is { State: Transport.Dtls.DtlsState.Connected }) : null;
+        // SCTP can be pumped (and so its held data budget refilled, MediaPacer.DataMayGo) only when TryPollSctpDirect
+        // runs: with DTLS up and a pair ICE can send on. Without the pair, a held budget woke the owner at one instant
+        // for ever (chaos seed 75: 2,000,000 steps at 10.0 s after ICE lost its only pair).
+        var paced = HasSrtp ? _pacer?.NextSendTime(_now, _sctp is not null && _dtls is { State: Transport.Dtls.DtlsState.Connected } && Ice.CanSendData) : null;
         if (!MediaRunning) return paced;
         foreach (var t in _remoteTracks)
             if (t.PliPending) return _now;

@@ -130,6 +130,43 @@ public sealed class IceUnnominatedLivenessTests
         Assert.Single(b.Events.OfType<IceSelectedPairChangedEvent>());
         Assert.Equal(consentBefore, b.Agent.LastConsentAt);   // consent carried on, not restarted by the selection
     }
+
+    /// <summary>
+    /// Chaos seed 75 (docs/chaos.md): at 27 % loss each way every request of the controlling agent's nominating check
+    /// (or its answer) was lost; the transaction timed out about 10 s later and failed the pair, the only valid one,
+    /// while the peer's traffic still came on it. The agent stayed Connected but had no pair to send on (CanSendData
+    /// false) until the peer's next consent check gave it a triggered check: seconds without media or data. A valid
+    /// pair that is the only one data can go on stays valid when a check on it times out, and the nomination is tried again.
+    /// </summary>
+    [Fact]
+    public void ANominatingCheckThatTimesOutLeavesTheOnlyValidPairUsableAndNominationIsTriedAgain()
+    {
+        var (a, b, d) = AgentPeer.Pair(
+            new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(1), NominationTimeout = S(0.5) },
+            new IceAgentOptions { Role = IceRole.Controlled, TieBreaker = 1, Random = new Random(2) });
+        // Every USE-CANDIDATE request of A is lost for the first 14 s: the first nominating transaction times out.
+        d.Link.AddFilter(LinkEnd.A, m => d.Now < S(14) && StunMessage.TryRead(m.Span, out var s) && s.HasUseCandidate, _ => FilterAction.Drop);
+        TimeSpan? usableAt = null, unusableAt = null;
+        while (d.Now < S(14))
+        {
+            // Data both ways on the valid pair (RFC 8445 section 12.1), as a peer connection sends DTLS and media.
+            if (a.Agent.CanSendData)
+            {
+                usableAt ??= d.Now;
+                a.SendData([0x80, 0x60, 1], d.Now);
+            }
+            else if (usableAt is not null) unusableAt ??= d.Now;
+            if (b.Agent.CanSendData) b.SendData([0x80, 0x60, 2], d.Now);
+            d.RunFor(Tick);
+        }
+        Assert.NotNull(usableAt);
+        Assert.True(unusableAt is null, $"A had no pair to send on from {unusableAt} (usable since {usableAt})");
+        Assert.Equal(IceConnectionState.Connected, a.State);
+        Assert.Null(a.Agent.SelectedLocal);   // not nominated yet: every nominating check was lost
+        // The nomination goes on once its checks get through.
+        Assert.True(d.RunUntil(() => a.Agent.SelectedLocal is not null && b.Agent.SelectedLocal is not null, S(10)));
+        Assert.True(a.Agent.CanSendData);
+    }
 }
 
 internal static class LivenessPairExtensions

@@ -64,6 +64,8 @@ internal sealed class ChaosRun
         public Dictionary<uint, (MediaKind Kind, byte[] Frame, TimeSpan At)> SentFrames { get; } = new();
         // Video frames congestion control refused (MediaSendResult.Congested): not sent.
         public int CongestedFrames { get; set; }
+        // SendFrame's results, counted (diagnostics).
+        public SortedDictionary<MediaSendResult, int> Results { get; } = new();
         // Complete frames received intact: kind, when the peer sent it, when it completed here.
         public List<(MediaKind Kind, TimeSpan SentAt, TimeSpan At)> FramesReceived { get; } = new();
         public int BadFrames;
@@ -219,16 +221,22 @@ internal sealed class ChaosRun
             if (Trace && now >= _nextTrace)
             {
                 _nextTrace = now + TimeSpan.FromMilliseconds(250);
-                _violations.Add($"info: {Ms(now)} A {_a.Core.State} {_a.Core.Ice.State} last {_a.Core.Ice.LastReceivedAt} | B {_b.Core.State} {_b.Core.Ice.State} last {_b.Core.Ice.LastReceivedAt} {_b.Core.DescribeIce()}");
+                _violations.Add($"info: {Ms(now)} A {_a.Core.State} {_a.Core.Ice.State} can-send {_a.Core.Ice.CanSendData} last {_a.Core.Ice.LastReceivedAt} {_a.Core.DescribeIce()} | B {_b.Core.State} {_b.Core.Ice.State} can-send {_b.Core.Ice.CanSendData} last {_b.Core.Ice.LastReceivedAt} {_b.Core.DescribeIce()}");
             }
             var next = new[] { nextData, nextAudio, nextVideo, end, nextFault < faults.Count ? faults[nextFault].At : end }.Min();
             AttachSctpTrace();
             _net.RunTo(next);
             CheckNoEnd("during the traffic");
+            if (_net.Now >= _nextSample)
+            {
+                _nextSample = _net.Now + TimeSpan.FromMilliseconds(250);
+                _timeline.Add(Sample());
+            }
         }
         foreach (var side in new[] { _a, _b })
             if (side.Core.State != ConnectionState.Connected) Fail($"{side.Name} is {side.Core.State} ({side.Core.Reason}) at the end of the traffic, {Ms(ChaosScenario.AfterLastHeal)} after the last reconnection bound");
         // The reconnection bound after each heal, from the state changes seen.
+        var mediaFailed = false;
         foreach (var f in _s.Faults.Where(f => f is Partition or OneWayOutage or NatRebinding))
         {
             var healed = _t0 + f.End;
@@ -241,10 +249,43 @@ internal sealed class ChaosRun
                 else if (last is not null && last.At > healed) ReconnectTimes.Add((f, last.At - healed));
             }
             // Media after the heal: frames sent after it arrived, intact.
+            var before = _violations.Count;
             if (!_b.FramesReceived.Any(x => x.Kind == MediaKind.Video && x.SentAt > healed)) Fail($"B received no video frame sent after the {f} healed");
             if (!_b.FramesReceived.Any(x => x.Kind == MediaKind.Audio && x.SentAt > healed)) Fail($"B received no audio frame sent after the {f} healed");
             if (!_a.FramesReceived.Any(x => x.Kind == MediaKind.Audio && x.SentAt > healed)) Fail($"A received no audio frame sent after the {f} healed");
+            mediaFailed |= _violations.Count > before;
         }
+        // The media path every 250 ms (sender's results, pacer, congestion window; receiver's SRTP and frames), when media failed.
+        if (mediaFailed) _violations.AddRange(_timeline.Select(line => "media: " + line));
+    }
+
+    // Diagnostics of the media path, printed when a media check fails.
+    private readonly List<string> _timeline = new();
+    private TimeSpan _nextSample;
+
+    private string Sample()
+    {
+        static string Send(Side s)
+        {
+            var c = s.Core;
+            var m = c.MediaCounters;
+            var p = c.Pacer_;
+            var e = c.BandwidthEstimator;
+            var cc = c.TransportCcSender;
+            return $"{s.Name} {c.State}/{c.Ice.State} send {(c.Ice.CanSendData ? "yes" : "NO")} rtp {m.RtpPacketsSent} rtx {m.Retransmissions} pad {m.PaddingPacketsSent} "
+                + $"results [{string.Join(",", s.Results.Select(r => $"{r.Key}:{r.Value}"))}] congested-frames {s.CongestedFrames} queue-full {m.SendQueueFull} "
+                + $"pacer [{p?.Describe()} polls-congested {p?.CongestedPolls}] target {e?.TargetBitrate} cwnd {e?.CongestionWindowBytes} inflight {cc?.BytesInFlight} "
+                + $"fb {cc?.FeedbackReceived} timed-out {cc?.PacketsTimedOut} srtp-out {c.Srtp?.Outbound.Counters.RtpProtected}";
+        }
+        static string Receive(Side s)
+        {
+            var c = s.Core;
+            var srtp = c.Srtp?.Inbound.Counters;
+            return $"{s.Name} rtp-in {c.MediaCounters.RtpPacketsReceived} unprotect-fail {c.MediaCounters.UnprotectFailures} (auth {srtp?.AuthenticationFailures} replay {srtp?.Replays} malformed {srtp?.Malformed}) "
+                + $"unknown-ssrc {c.MediaCounters.UnknownSsrc} dropped {c.DroppedMedia} tracks [{string.Join("; ", c.RemoteTracks.Select(t => $"{t.Kind} pkts {t.PacketsReceived} frames {t.FramesReceived} incomplete {t.IncompleteFrames} dropped {t.PacketsDropped}/{t.FramesDropped} ended {t.IsEnded}"))}] "
+                + $"frames-ok {s.FramesReceived.Count}";
+        }
+        return $"{Ms(_net.Now - _t0)} | {Send(_a)} | {Receive(_b)} | {Send(_b)} | {Receive(_a)}";
     }
 
     private static readonly bool Trace = Environment.GetEnvironmentVariable("CHAOS_TRACE") == "1";
@@ -300,6 +341,7 @@ internal sealed class ChaosRun
         var key = timestamp ^ (track.Kind == MediaKind.Audio ? 0u : 0x8000_0000u);
         side.SentFrames[key] = (track.Kind, frame, now);
         var result = side.Core.SendFrame(track, frame, timestamp, now);
+        side.Results[result] = side.Results.GetValueOrDefault(result) + 1;
         // A video frame refused by congestion control (its estimate fell with the loss, or has not grown back after a
         // fault) was not sent: an encoder would drop it. Counted, not expected at the other end.
         if (result == MediaSendResult.Congested && track.Kind == MediaKind.Video)
