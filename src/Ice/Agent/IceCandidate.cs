@@ -255,12 +255,6 @@ public readonly record struct IceCandidateFields(
         return sb.ToString();
     }
 
-    private static bool IsIceChars(string s)
-    {
-        foreach (var c in s)
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '+' or '/')) return false;
-        return true;
-    }
 
     /// <summary>
     /// Reads a candidate, with or without the <c>a=</c> and <c>candidate:</c> prefixes. False with the reason in
@@ -279,7 +273,7 @@ public readonly record struct IceCandidateFields(
         if (f.Length < 8) return Fail("needs foundation, component, transport, priority, address, port, 'typ' and type", out error);
         // RFC 8839 section 5.1: foundation = 1*32ice-char. Anything else (a second "candidate:" prefix, found by the
         // candidate fuzz target) would be written back as text that no longer reads as the same candidate.
-        if (f[0].Length is 0 or > 32 || !IsIceChars(f[0])) return Fail("foundation must be 1 to 32 ice-chars (letters, digits, '+', '/')", out error);
+        if (f[0].Length is 0 or > 32 || !f[0].All(IceCredentials.IsIceChar)) return Fail("foundation must be 1 to 32 ice-chars (letters, digits, '+', '/')", out error);
         if (!int.TryParse(f[1], NumberStyles.None, CultureInfo.InvariantCulture, out var component) || component is < 1 or > 256)
             return Fail("component is not a number from 1 to 256", out error);
         if (!uint.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out var priority) || priority == 0)
@@ -313,6 +307,9 @@ public readonly record struct IceCandidateFields(
 public sealed record IceCredentials(string Ufrag, string Password)
 {
     private const string IceChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    /// <summary>An ice-char of RFC 8839 section 5.1 (ALPHA, DIGIT, '+' or '/'): what ufrags, passwords and foundations are made of.</summary>
+    public static bool IsIceChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '+' or '/';
 
     /// <summary>Random credentials: 8-character ufrag and 24-character password from a cryptographic source.</summary>
     public static IceCredentials Generate() => new(RandomString(8), RandomString(24));

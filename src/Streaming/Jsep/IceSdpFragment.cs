@@ -149,11 +149,10 @@ public sealed record IceSdpFragment(string? Ufrag, string? Password, IReadOnlyLi
     {
         ArgumentNullException.ThrowIfNull(ufrag);
         ArgumentNullException.ThrowIfNull(password);
-        if (ufrag.Length is < 4 or > 256 || !ufrag.All(IsIceChar))
+        if (ufrag.Length is < 4 or > 256 || !ufrag.All(Transport.Ice.IceCredentials.IsIceChar))
             throw new ArgumentException($"ice-ufrag must be 4 to 256 characters of A-Z, a-z, 0-9, '+' and '/' (got {ufrag.Length})", nameof(ufrag));
-        if (password.Length is < 22 or > 256 || !password.All(IsIceChar))
+        if (password.Length is < 22 or > 256 || !password.All(Transport.Ice.IceCredentials.IsIceChar))
             throw new ArgumentException($"ice-pwd must be 22 to 256 characters of A-Z, a-z, 0-9, '+' and '/' (got {password.Length})", nameof(password));
     }
 
-    private static bool IsIceChar(char c) => c is (>= 'A' and <= 'Z') or (>= 'a' and <= 'z') or (>= '0' and <= '9') or '+' or '/';
 }
