@@ -71,16 +71,18 @@ public class SctpBenchmarks
         while (!_done())
         {
             var any = false;
-            while (_a.TryPollTransmit(_packet, _now, out var n))
+            _a.HandleTimeout(_now);
+            while (_a.TryPollTransmit(_packet, out var n))
             {
                 any = true;
-                if (Loss == 0 || _random.NextDouble() >= Loss) _b.HandlePacket(_packet.AsSpan(0, n), _now);
+                if (Loss == 0 || _random.NextDouble() >= Loss) _b.HandleDatagram(_packet.AsSpan(0, n), _now);
                 Drain(_b);
             }
-            while (_b.TryPollTransmit(_packet, _now, out var n))
+            _b.HandleTimeout(_now);
+            while (_b.TryPollTransmit(_packet, out var n))
             {
                 any = true;
-                if (Loss == 0 || _random.NextDouble() >= Loss) _a.HandlePacket(_packet.AsSpan(0, n), _now);
+                if (Loss == 0 || _random.NextDouble() >= Loss) _a.HandleDatagram(_packet.AsSpan(0, n), _now);
                 Drain(_a);
             }
             if (any) continue;

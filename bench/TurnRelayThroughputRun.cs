@@ -120,9 +120,9 @@ public static class TurnRelayThroughputRun
         b.OnData = (data, now) => Up(db, sb, data, now);
         void Up(DtlsConnection? dtlsConnection, SctpAssociation s, ReadOnlySpan<byte> data, TimeSpan now)
         {
-            if (dtlsConnection is null) { s.HandlePacket(data, now); return; }
+            if (dtlsConnection is null) { s.HandleDatagram(data, now); return; }
             dtlsConnection.HandleDatagram(data, now);
-            while (dtlsConnection.TryReceive(plain, out var m)) s.HandlePacket(plain.AsSpan(0, m), now);
+            while (dtlsConnection.TryReceive(plain, out var m)) s.HandleDatagram(plain.AsSpan(0, m), now);
         }
         long received = 0;
         void Pump()
@@ -138,7 +138,8 @@ public static class TurnRelayThroughputRun
                 if (t is null || t.State == DtlsState.Connected)
                 {
                     if (s.PollTimeout() is { } due && due <= d.Now) s.HandleTimeout(d.Now);
-                    while (s.TryPollTransmit(packet, d.Now, out var n))
+                    s.HandleTimeout(d.Now);
+                    while (s.TryPollTransmit(packet, out var n))
                     {
                         if (t is null) { Send(d, packet.AsSpan(0, n)); continue; }
                         t.Send(packet.AsSpan(0, n));

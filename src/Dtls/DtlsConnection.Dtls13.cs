@@ -208,7 +208,7 @@ public sealed partial class DtlsConnection
     {
         if (_options.DeliverApplicationDataAsEvents)
         {
-            _events.Enqueue(new DtlsApplicationData(content.ToArray()));
+            EnqueueEvent(new DtlsApplicationData(content.ToArray()));
         }
         else
         {

@@ -249,11 +249,11 @@ public sealed partial class DtlsConnection
         {
             // RFC 5246 7.2.1: answer close_notify with close_notify and close at once.
             SendAlert(AlertLevelWarning, DtlsAlertDescription.CloseNotify);
-            Transition(DtlsState.Closed, new DtlsClosed(DtlsCloseReason.PeerClosed));
+            Transition(DtlsState.Closed, new DtlsClosed(DtlsStateReason.PeerClosed));
             return;
         }
         if (content[0] == AlertLevelFatal)
-            Transition(DtlsState.Failed, new DtlsFailed(DtlsFailureReason.PeerAlert, description, $"Peer sent fatal alert {description} ({(byte)description})."));
+            Transition(DtlsState.Failed, new DtlsFailed(DtlsStateReason.PeerAlert, description, $"Peer sent fatal alert {description} ({(byte)description})."));
         // Warning alerts other than close_notify (e.g. no_renegotiation) need no action.
     }
 

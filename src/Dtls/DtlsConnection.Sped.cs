@@ -10,7 +10,7 @@ public sealed partial class DtlsConnection
     public bool RetransmissionPaused { get; private set; }
 
     /// <summary>
-    /// Holds the flight retransmission timer: <see cref="PollTimeout"/> gives only the handshake deadline and
+    /// Holds the flight retransmission timer: <see cref="PollTimeout()"/> gives only the handshake deadline and
     /// <see cref="HandleTimeout"/> resends nothing until <see cref="ResumeRetransmission"/>. For a layer below that
     /// resends our flight itself (SPED carries it in every ICE check and answer).
     /// </summary>

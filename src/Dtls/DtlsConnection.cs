@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography.X509Certificates;
 using Transport.Dtls.Crypto;
 using Transport.Dtls.Handshake;
@@ -9,7 +10,7 @@ namespace Transport.Dtls;
 /// <summary>
 /// One DTLS 1.2 association (RFC 6347) as a sans-IO state machine: datagrams in through <see cref="HandleDatagram"/>,
 /// datagrams out through <see cref="TryPollTransmit"/>, state changes and data through <see cref="TryPollEvent"/>,
-/// deadlines through <see cref="PollTimeout"/> / <see cref="HandleTimeout"/>. It never reads a clock: every input
+/// deadlines through <see cref="PollTimeout()"/> / <see cref="HandleTimeout"/>. It never reads a clock: every input
 /// carries <c>now</c>. Not thread-safe: one logical thread drives it at a time.
 /// </summary>
 public sealed partial class DtlsConnection : IDisposable
@@ -116,7 +117,7 @@ public sealed partial class DtlsConnection : IDisposable
         ProcessRecords(datagram);
     }
 
-    /// <summary>Call when <see cref="PollTimeout"/> has passed: retransmits the flight or fails the handshake.</summary>
+    /// <summary>Call when <see cref="PollTimeout()"/> has passed: retransmits the flight or fails the handshake.</summary>
     public void HandleTimeout(TimeSpan now)
     {
         Advance(now);
@@ -133,7 +134,7 @@ public sealed partial class DtlsConnection : IDisposable
                 _handshakeDeadline = null;
                 return;
             }
-            Fail(DtlsFailureReason.HandshakeTimeout, null, $"Handshake not complete after {_options.HandshakeTimeout}.", sendAlert: false);
+            Fail(DtlsStateReason.HandshakeTimeout, null, $"Handshake not complete after {_options.HandshakeTimeout}.", sendAlert: false);
             return;
         }
         if (_retransmitAt is { } at && _now >= at && !RetransmissionPaused)
@@ -171,11 +172,16 @@ public sealed partial class DtlsConnection : IDisposable
     }
 
     /// <summary>The next deadline (retransmission or handshake timeout), or null when none is armed.</summary>
-    public TimeSpan? PollTimeout()
+    public TimeSpan? PollTimeout() => PollTimeout(out _);
+
+    /// <summary>The next deadline and which timer it is (<see cref="DtlsTimer"/>), or null (and None) when none is armed.</summary>
+    public TimeSpan? PollTimeout(out DtlsTimer timer)
     {
+        timer = DtlsTimer.None;
         if (State != DtlsState.Handshaking && !(State == DtlsState.Connected && _awaitingAck)) return null;
         TimeSpan? t = RetransmissionPaused ? null : _retransmitAt;
-        if (_handshakeDeadline is { } d && (t is null || d < t)) t = d;
+        if (t is not null) timer = DtlsTimer.Retransmission;
+        if (_handshakeDeadline is { } d && (t is null || d < t)) { t = d; timer = DtlsTimer.HandshakeTimeout; }
         return t;
     }
 
@@ -212,8 +218,8 @@ public sealed partial class DtlsConnection : IDisposable
         return true;
     }
 
-    /// <summary>Takes the next event.</summary>
-    public bool TryPollEvent(out DtlsEvent evt) => _events.TryDequeue(out evt!);
+    /// <summary>Takes the next event (<see cref="DtlsEvent.Kind"/>: a state change or, in that mode, application data).</summary>
+    public bool TryPollEvent([MaybeNullWhen(false)] out DtlsEvent evt) => _events.TryDequeue(out evt);
 
     /// <summary>
     /// Protects <paramref name="data"/> as one application_data record and queues it.
@@ -265,7 +271,7 @@ public sealed partial class DtlsConnection : IDisposable
         Advance(now);
         if (State is DtlsState.Closed or DtlsState.Failed) return;
         if (State != DtlsState.New) SendAlert(AlertLevelWarning, DtlsAlertDescription.CloseNotify);
-        Transition(DtlsState.Closed, new DtlsClosed(DtlsCloseReason.LocalClose));
+        Transition(DtlsState.Closed, new DtlsClosed(DtlsStateReason.LocalClose));
     }
 
     /// <summary>
@@ -329,9 +335,10 @@ public sealed partial class DtlsConnection : IDisposable
     internal TimeSpan Now => _now;
 
     /// <summary>The one place the state changes; queues the event that tells about it.</summary>
-    internal void Transition(DtlsState next, DtlsEvent? evt)
+    internal void Transition(DtlsState next, DtlsStateChanged? evt)
     {
         if (State == next) return;
+        var previous = State;
         State = next;
         if (next is DtlsState.Connected && _awaitingAck)
         {
@@ -343,7 +350,8 @@ public sealed partial class DtlsConnection : IDisposable
             _retransmitAt = null;
             _handshakeDeadline = null;
         }
-        if (evt is not null) _events.Enqueue(evt);
+        if (evt is DtlsStateChanged changed) changed.Previous = previous;
+        if (evt is not null) EnqueueEvent(evt);
         if (next is DtlsState.Connected) DeliverEarlyApplicationData();
         else if (next is DtlsState.Closed or DtlsState.Failed) _earlyApplicationData = null;
     }
@@ -355,12 +363,17 @@ public sealed partial class DtlsConnection : IDisposable
     }
 
     /// <summary>Fails the connection, sending a fatal alert first when asked (RFC 5246 section 7.2.2).</summary>
-    internal void Fail(DtlsFailureReason reason, DtlsAlertDescription? alert, string message, bool sendAlert = true)
+    internal void Fail(DtlsStateReason reason, DtlsAlertDescription? alert, string message, bool sendAlert = true)
     {
         if (State is DtlsState.Closed or DtlsState.Failed) return;
         if (sendAlert && alert is { } a) SendAlert(AlertLevelFatal, a);
         Transition(DtlsState.Failed, new DtlsFailed(reason, alert, message));
     }
 
-    internal void EnqueueEvent(DtlsEvent evt) => _events.Enqueue(evt);
+    /// <summary>Queues an event stamped with the time of the call that caused it.</summary>
+    internal void EnqueueEvent(DtlsEvent evt)
+    {
+        evt.At = _now;
+        _events.Enqueue(evt);
+    }
 }

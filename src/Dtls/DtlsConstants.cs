@@ -128,18 +128,15 @@ public enum DtlsState
     Failed,
 }
 
-/// <summary>Why a connection closed.</summary>
-public enum DtlsCloseReason
+/// <summary>Why the state changed (<see cref="DtlsStateChanged.Reason"/>): to Connected, Closed, or Failed.</summary>
+public enum DtlsStateReason
 {
-    /// <summary>The application called Close.</summary>
+    /// <summary>Connected: both Finished messages verified.</summary>
+    HandshakeComplete,
+    /// <summary>Closed: the application called Close.</summary>
     LocalClose,
-    /// <summary>The peer sent close_notify.</summary>
+    /// <summary>Closed: the peer sent close_notify.</summary>
     PeerClosed,
-}
-
-/// <summary>Why a connection failed.</summary>
-public enum DtlsFailureReason
-{
     /// <summary>The total handshake timeout passed.</summary>
     HandshakeTimeout,
     /// <summary>The peer sent a fatal alert (see the alert code).</summary>

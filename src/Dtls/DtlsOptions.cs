@@ -34,7 +34,7 @@ public sealed record DtlsOptions
     /// <summary>Upper bound of the doubling retransmission timeout (RFC 6347: at least 60 s).</summary>
     public TimeSpan MaxRetransmitTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>The handshake fails with <see cref="DtlsFailureReason.HandshakeTimeout"/> this long after it started.</summary>
+    /// <summary>The handshake fails with <see cref="DtlsStateReason.HandshakeTimeout"/> this long after it started.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Largest datagram we send during the handshake; handshake messages are fragmented to fit (default 1200).</summary>

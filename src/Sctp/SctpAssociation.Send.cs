@@ -103,18 +103,9 @@ public sealed partial class SctpAssociation
     }
 
     /// <summary>
-    /// Writes the next packet into <paramref name="destination"/> at time <paramref name="now"/> (which stamps
-    /// the timers that sending starts); false when there is nothing to send.
-    /// </summary>
-    public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out int written)
-    {
-        Clock(now);
-        return TryPollTransmit(destination, out written);
-    }
-
-    /// <summary>
     /// Writes the next packet into <paramref name="destination"/>; false when there is nothing to send. Timers
-    /// started by this packet count from the latest time passed to any call; prefer the overload with now.
+    /// started by this packet count from the latest time passed to a Handle call (<see cref="HandleTimeout"/> moves it
+    /// without input).
     /// </summary>
     public bool TryPollTransmit(Span<byte> destination, out int written)
     {

@@ -6,14 +6,14 @@ namespace Transport.Sctp;
 
 /// <summary>
 /// One SCTP association (RFC 9260) as a sans-IO state machine. It takes SCTP packets (the payload of DTLS
-/// records, RFC 8261) with <see cref="HandlePacket"/>, produces packets with <see cref="TryPollTransmit(Span{byte}, TimeSpan, out int)"/>,
+/// records, RFC 8261) with <see cref="HandleDatagram"/>, produces packets with <see cref="TryPollTransmit"/>,
 /// reports what happened through <see cref="TryPollEvent"/>, and asks to be woken at <see cref="PollTimeout()"/>.
 /// Time is always passed in; the association never reads a clock. Not thread-safe: one caller at a time.
 /// </summary>
 public sealed partial class SctpAssociation
 {
     private readonly SctpOptions _o;
-    private readonly Queue<SctpEvent> _events = new();
+    private readonly EventQueue _events;
     private byte[]? _lastEventBuffer;
     private int _lastEventBufferSize;
     private TimeSpan _now;
@@ -28,6 +28,7 @@ public sealed partial class SctpAssociation
     /// <summary>Creates an association; call <see cref="Connect"/> to start it actively, or feed it the peer's INIT.</summary>
     public SctpAssociation(SctpOptions? options = null)
     {
+        _events = new EventQueue(this);
         _o = options ?? new SctpOptions();
         _o.Validate();
         _cookieSecret = _o.CookieSecret ?? RandomNumberGenerator.GetBytes(32);
@@ -134,11 +135,8 @@ public sealed partial class SctpAssociation
         Terminate(SctpState.Terminated, SctpCloseKind.AbortSent, "ABORT sent: " + reason, SctpErrorCause.UserInitiatedAbort);
     }
 
-    /// <summary>Same as <see cref="HandlePacket"/>: the verb every core shares.</summary>
-    public void HandleDatagram(ReadOnlySpan<byte> datagram, TimeSpan now) => HandlePacket(datagram, now);
-
-    /// <summary>Takes one SCTP packet. Malformed or unauthenticated packets are dropped and counted.</summary>
-    public void HandlePacket(ReadOnlySpan<byte> packet, TimeSpan now)
+    /// <summary>Takes one SCTP packet (a DTLS record's payload). Malformed or unauthenticated packets are dropped and counted.</summary>
+    public void HandleDatagram(ReadOnlySpan<byte> packet, TimeSpan now)
     {
         Clock(now);
         if (!CommonHeader.TryRead(packet, out var header)) { Counters.Malformed++; return; }
@@ -327,7 +325,11 @@ public sealed partial class SctpAssociation
         }
     }
 
-    /// <summary>Runs every timer that is due at <paramref name="now"/>.</summary>
+    /// <summary>
+    /// Runs every timer that is due at <paramref name="now"/>, and moves the association's time to it: call it before
+    /// <see cref="TryPollTransmit"/> after an application call without a time (a send), so that the timers the
+    /// packets start count from <paramref name="now"/> (nothing runs when nothing is due).
+    /// </summary>
     public void HandleTimeout(TimeSpan now)
     {
         Clock(now);
@@ -368,21 +370,40 @@ public sealed partial class SctpAssociation
     private void Transition(SctpState next, string reason)
     {
         if (State == next) return;
+        var previous = State;
         State = next;
         switch (next)
         {
             case SctpState.Established:
-                _events.Enqueue(new SctpEvent(SctpEventKind.Established, Reason: reason));
+                _events.Enqueue(StateChanged(previous, SctpStateReason.HandshakeComplete, reason));
                 OnEstablishedChannels();
                 ArmHeartbeat();
                 break;
-            case SctpState.Terminated:
-                _events.Enqueue(new SctpEvent(SctpEventKind.Closed, Reason: reason, Cause: _closeCause));
-                break;
-            case SctpState.Failed:
-                _events.Enqueue(new SctpEvent(SctpEventKind.Failed, Reason: reason, Cause: _closeCause));
+            case SctpState.Terminated or SctpState.Failed:
+                var why = CloseKind switch
+                {
+                    SctpCloseKind.ShutdownComplete => SctpStateReason.ShutdownComplete,
+                    SctpCloseKind.ShutdownBeforeEstablished => SctpStateReason.ShutdownBeforeEstablished,
+                    SctpCloseKind.AbortSent => SctpStateReason.AbortSent,
+                    SctpCloseKind.AbortReceived => SctpStateReason.AbortReceived,
+                    _ => SctpStateReason.RetransmissionLimit,
+                };
+                _events.Enqueue(StateChanged(previous, why, reason) with { Cause = _closeCause });
                 break;
         }
+    }
+
+    private SctpEvent StateChanged(SctpState previous, SctpStateReason why, string detail) =>
+        new(SctpEventKind.StateChanged, Detail: detail) { Previous = previous, State = State, Reason = why };
+
+    /// <summary>The association's events in order, each stamped with the time of the call that caused it.</summary>
+    private sealed class EventQueue(SctpAssociation owner)
+    {
+        private readonly Queue<SctpEvent> _queue = new();
+
+        public void Enqueue(in SctpEvent e) => _queue.Enqueue(e with { At = owner._now });
+
+        public bool TryDequeue(out SctpEvent e) => _queue.TryDequeue(out e);
     }
 
     private SctpErrorCause _closeCause;

@@ -47,12 +47,13 @@ public enum SctpTimer
 /// <summary>Kinds of <see cref="SctpEvent"/>.</summary>
 public enum SctpEventKind
 {
-    /// <summary>The association reached <see cref="SctpState.Established"/>.</summary>
-    Established,
-    /// <summary>The association closed (SHUTDOWN completed, or ABORT sent or received): see Reason and Cause.</summary>
-    Closed,
-    /// <summary>The association failed (retransmission limit, handshake limit): see Reason.</summary>
-    Failed,
+    /// <summary>
+    /// The state changed (Previous, State, Reason, Detail; Cause for an ABORT): to <see cref="SctpState.Established"/>,
+    /// <see cref="SctpState.Terminated"/> (SHUTDOWN completed, or ABORT sent or received) or <see cref="SctpState.Failed"/>
+    /// (a retransmission limit, or our ABORT after a protocol violation). The handshake and shutdown steps in between
+    /// show in <see cref="SctpAssociation.State"/> and are not reported.
+    /// </summary>
+    StateChanged,
     /// <summary>A data channel opened (Channel).</summary>
     ChannelOpen,
     /// <summary>A data channel message arrived (Channel, Data, IsBinary).</summary>
@@ -67,11 +68,38 @@ public enum SctpEventKind
     StreamReset,
 }
 
+/// <summary>Why the state changed (<see cref="SctpEvent.Reason"/> of a <see cref="SctpEventKind.StateChanged"/>).</summary>
+public enum SctpStateReason
+{
+    /// <summary>Not a state change.</summary>
+    None,
+    /// <summary>Established: the four-way handshake completed (or the association started from the peer's INIT, SNAP).</summary>
+    HandshakeComplete,
+    /// <summary>Terminated: the graceful shutdown completed (RFC 9260 section 9.2).</summary>
+    ShutdownComplete,
+    /// <summary>Terminated: <see cref="SctpAssociation.Shutdown"/> before the association was established.</summary>
+    ShutdownBeforeEstablished,
+    /// <summary>Terminated (<see cref="SctpAssociation.Abort"/>) or Failed (the peer broke the protocol): we sent ABORT.</summary>
+    AbortSent,
+    /// <summary>Terminated: the peer sent ABORT (<see cref="SctpEvent.Cause"/>).</summary>
+    AbortReceived,
+    /// <summary>Failed: a timer ran past its retransmission limit (T1-init, T2-shutdown, T3-rtx, heartbeat, stream reset; Detail names it).</summary>
+    RetransmissionLimit,
+}
+
 /// <summary>
-/// An output of the association. A value type so that delivering a message allocates nothing. The bytes in
-/// <see cref="Data"/> are valid until the next call to <see cref="SctpAssociation.TryPollEvent"/>: copy them
-/// to keep them.
+/// An output of the association: a union over <see cref="Kind"/>, a value type so that delivering a message
+/// allocates nothing. The bytes in <see cref="Data"/> are valid until the next call to
+/// <see cref="SctpAssociation.TryPollEvent"/>: copy them to keep them (or take them, <see cref="SctpAssociation.TakeEventBuffer"/>).
 /// </summary>
+/// <param name="Kind">Which event; it says which of the other members are set.</param>
+/// <param name="Channel">The data channel (ChannelOpen, ChannelMessage, ChannelClosed, BufferedAmountLow).</param>
+/// <param name="Data">The message (ChannelMessage, StreamMessage), valid until the next poll.</param>
+/// <param name="IsBinary">Binary or text message (ChannelMessage).</param>
+/// <param name="StreamId">The stream (channel events, StreamMessage, StreamReset).</param>
+/// <param name="Ppid">The payload protocol identifier (StreamMessage).</param>
+/// <param name="Detail">A sentence for logs (StateChanged): the chunk or timer behind the change; no logic reads it.</param>
+/// <param name="Cause">The SCTP error cause of an ABORT (StateChanged to Terminated or Failed).</param>
 public readonly record struct SctpEvent(
     SctpEventKind Kind,
     DataChannel? Channel = null,
@@ -79,9 +107,21 @@ public readonly record struct SctpEvent(
     bool IsBinary = true,
     ushort StreamId = 0,
     uint Ppid = 0,
-    string? Reason = null,
+    string? Detail = null,
     SctpErrorCause Cause = SctpErrorCause.None)
 {
+    /// <summary>When it happened: the <c>now</c> of the call that caused it.</summary>
+    public TimeSpan At { get; init; }
+
+    /// <summary>The state before (StateChanged).</summary>
+    public SctpState Previous { get; init; }
+
+    /// <summary>The state now (StateChanged).</summary>
+    public SctpState State { get; init; }
+
+    /// <summary>Why the state changed (StateChanged); None for the other kinds.</summary>
+    public SctpStateReason Reason { get; init; }
+
     /// <summary>Receive-buffer bytes this event holds (returned when the next event is polled).</summary>
     internal int Accounted { get; init; }
 }

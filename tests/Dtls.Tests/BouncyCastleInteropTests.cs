@@ -137,7 +137,7 @@ public sealed class BouncyCastleInteropTests
             Pump(server, bridge, () => server.State is DtlsState.Connected or DtlsState.Failed && bcThread.IsCompleted, events);
             Assert.Equal(DtlsState.Failed, server.State);
             var failed = events.OfType<DtlsFailed>().Single();
-            Assert.Equal(DtlsFailureReason.BadCertificate, failed.Reason);
+            Assert.Equal(DtlsStateReason.BadCertificate, failed.Reason);
             Assert.Equal(DtlsAlertDescription.HandshakeFailure, failed.Alert);
             // BouncyCastle 2.x reports an alert it received from the peer (ours) as TlsFatalAlertReceived with that code
             // (TlsFatalAlert is for one it raised itself), so this also shows the alert reached it.

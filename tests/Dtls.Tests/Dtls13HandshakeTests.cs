@@ -192,10 +192,10 @@ public sealed class Dtls13NegotiationTests
         var (client, server, driver) = Pairs13.Create(o => Pairs13.V13(o) with { Groups = [DtlsNamedGroup.X25519] },
             o => Pairs13.V13(o) with { Groups = [DtlsNamedGroup.Secp256r1] });
         driver.RunUntil(() => server.Connection.State == DtlsState.Failed, TimeSpan.FromSeconds(5));
-        Assert.Equal(DtlsFailureReason.NoCommonParameters, server.Event<DtlsFailed>()!.Reason);
+        Assert.Equal(DtlsStateReason.NoCommonParameters, server.Event<DtlsFailed>()!.Reason);
         Assert.Equal(DtlsAlertDescription.HandshakeFailure, server.Event<DtlsFailed>()!.Alert);
         driver.RunUntil(() => client.Connection.State == DtlsState.Failed, TimeSpan.FromSeconds(1));
-        Assert.Equal(DtlsFailureReason.PeerAlert, client.Event<DtlsFailed>()!.Reason);
+        Assert.Equal(DtlsStateReason.PeerAlert, client.Event<DtlsFailed>()!.Reason);
     }
 
     [Fact]
@@ -252,7 +252,7 @@ public sealed class Dtls13NegotiationTests
     {
         var (client, server, driver) = Pairs13.Create(o => Pairs13.V13(o) with { RemoteFingerprint = TestCertificates.Client.Sha256Fingerprint });
         driver.RunUntil(() => client.Connection.State == DtlsState.Failed && server.Connection.State == DtlsState.Failed, TimeSpan.FromSeconds(5));
-        Assert.Equal(DtlsFailureReason.FingerprintMismatch, client.Event<DtlsFailed>()!.Reason);
+        Assert.Equal(DtlsStateReason.FingerprintMismatch, client.Event<DtlsFailed>()!.Reason);
         Assert.Equal(DtlsAlertDescription.BadCertificate, server.Event<DtlsFailed>()!.Alert);
     }
 }

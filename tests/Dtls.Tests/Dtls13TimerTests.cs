@@ -135,7 +135,7 @@ public sealed class Dtls13TimerTests
         driver.RunFor(TimeSpan.FromSeconds(3));
         // Two datagrams per ClientHello: 0, 50, 150, 350, 750, 1150 ms; failed at exactly 1234 ms.
         Assert.Equal([0, 0, 50, 50, 150, 150, 350, 350, 750, 750, 1150, 1150], times);
-        Assert.Equal(DtlsFailureReason.HandshakeTimeout, client.Event<DtlsFailed>()!.Reason);
+        Assert.Equal(DtlsStateReason.HandshakeTimeout, client.Event<DtlsFailed>()!.Reason);
     }
 
     [Fact]
@@ -209,8 +209,8 @@ public sealed class Dtls13RecordLifecycleTests
         Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(5)));
         client.Connection.Close(driver.Now);
         Assert.True(driver.RunUntil(() => server.Connection.State == DtlsState.Closed, TimeSpan.FromSeconds(1)));
-        Assert.Equal(DtlsCloseReason.PeerClosed, server.Event<DtlsClosed>()!.Reason);
-        Assert.Equal(DtlsCloseReason.LocalClose, client.Event<DtlsClosed>()!.Reason);
+        Assert.Equal(DtlsStateReason.PeerClosed, server.Event<DtlsClosed>()!.Reason);
+        Assert.Equal(DtlsStateReason.LocalClose, client.Event<DtlsClosed>()!.Reason);
     }
 
     [Fact]

@@ -8,10 +8,10 @@ public sealed class LifecycleTests
         var (client, server, driver) = Pairs.Create(Pairs.ClientOptions(o => o with { RemoteFingerprint = TestCertificates.Client.Sha256Fingerprint }));
         driver.RunUntil(() => client.Connection.State == DtlsState.Failed && server.Connection.State == DtlsState.Failed, TimeSpan.FromSeconds(5));
         var failed = client.Event<DtlsFailed>()!;
-        Assert.Equal(DtlsFailureReason.FingerprintMismatch, failed.Reason);
+        Assert.Equal(DtlsStateReason.FingerprintMismatch, failed.Reason);
         Assert.Equal(DtlsAlertDescription.BadCertificate, failed.Alert);
         var peer = server.Event<DtlsFailed>()!;
-        Assert.Equal(DtlsFailureReason.PeerAlert, peer.Reason);
+        Assert.Equal(DtlsStateReason.PeerAlert, peer.Reason);
         Assert.Equal(DtlsAlertDescription.BadCertificate, peer.Alert);
         Assert.Null(client.Event<DtlsConnected>());
     }
@@ -25,7 +25,7 @@ public sealed class LifecycleTests
             RemoteFingerprintAlgorithm = DtlsFingerprint.Sha512,
         }));
         driver.RunUntil(() => client.Connection.State == DtlsState.Failed && server.Connection.State == DtlsState.Failed, TimeSpan.FromSeconds(5));
-        Assert.Equal(DtlsFailureReason.FingerprintMismatch, server.Event<DtlsFailed>()!.Reason);
+        Assert.Equal(DtlsStateReason.FingerprintMismatch, server.Event<DtlsFailed>()!.Reason);
         Assert.Equal(DtlsAlertDescription.BadCertificate, client.Event<DtlsFailed>()!.Alert);
         Assert.Null(server.Event<DtlsConnected>());
     }
@@ -48,10 +48,10 @@ public sealed class LifecycleTests
         Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(5)));
         client.Connection.Close(driver.Now);
         client.Drain();
-        Assert.Equal(DtlsCloseReason.LocalClose, client.Event<DtlsClosed>()!.Reason);
+        Assert.Equal(DtlsStateReason.LocalClose, client.Event<DtlsClosed>()!.Reason);
         var closedAt = driver.Now;
         driver.RunUntil(() => server.Connection.State == DtlsState.Closed, TimeSpan.FromSeconds(1));
-        Assert.Equal(DtlsCloseReason.PeerClosed, server.Event<DtlsClosed>()!.Reason);
+        Assert.Equal(DtlsStateReason.PeerClosed, server.Event<DtlsClosed>()!.Reason);
         Assert.Equal(closedAt + TimeSpan.FromMilliseconds(10), driver.Now); // one link delay, no timeout involved
         var e = Assert.Throws<DtlsNotConnectedException>(() => server.Connection.Send([1]));
         Assert.Equal(DtlsState.Closed, e.State);

@@ -51,7 +51,7 @@ public sealed class RetransmissionTests
         }), TimeSpan.FromSeconds(5), out var client);
         var failed = client.Event<DtlsFailed>();
         Assert.NotNull(failed);
-        Assert.Equal(DtlsFailureReason.HandshakeTimeout, failed.Reason);
+        Assert.Equal(DtlsStateReason.HandshakeTimeout, failed.Reason);
         Assert.Equal(DtlsState.Failed, client.Connection.State);
         Assert.Null(client.Connection.PollTimeout());
     }

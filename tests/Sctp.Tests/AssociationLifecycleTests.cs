@@ -28,7 +28,8 @@ public sealed class AssociationLifecycleTests
         Assert.Equal(cutAt + expected, a.FailedAt);
         Assert.Contains("Max.Retrans", a.Association.CloseReason);
         Assert.Equal(SctpCloseKind.Failed, a.Association.CloseKind);
-        Assert.Contains(a.Events, e => e.Kind == SctpEventKind.Failed && e.Reason!.Contains("T3-rtx"));
+        Assert.Contains(a.Events, e => e.Kind == SctpEventKind.StateChanged && e.State == SctpState.Failed
+            && e.Reason == SctpStateReason.RetransmissionLimit && e.Detail!.Contains("T3-rtx"));
         Assert.Null(a.Association.PollTimeout());
     }
 
@@ -92,9 +93,12 @@ public sealed class AssociationLifecycleTests
         d.RunUntil(() => b.Association.State == SctpState.Terminated, TimeSpan.FromSeconds(5));
         Assert.Equal(SctpState.Terminated, b.Association.State);
         Assert.Equal(abortSentAt + TimeSpan.FromMilliseconds(10), b.ClosedAt); // one link delay: no timeout involved
-        var closed = b.Events.Single(e => e.Kind == SctpEventKind.Closed);
+        var closed = b.Events.Single(e => e.Kind == SctpEventKind.StateChanged && e.State == SctpState.Terminated);
         Assert.Equal(SctpErrorCause.UserInitiatedAbort, closed.Cause);
-        Assert.Contains("going away", closed.Reason);
+        Assert.Contains("going away", closed.Detail);
+        Assert.Equal(SctpStateReason.AbortReceived, closed.Reason);
+        Assert.Equal(SctpState.Established, closed.Previous);
+        Assert.Equal(abortSentAt + TimeSpan.FromMilliseconds(10), closed.At); // stamped with the time of the packet that caused it
         Assert.Null(b.Association.PollTimeout());
     }
 
@@ -106,7 +110,7 @@ public sealed class AssociationLifecycleTests
         d.RunFor(TimeSpan.FromMilliseconds(100));
         b.Association.Abort(d.Now);
         d.RunUntil(() => a.Association.State == SctpState.Terminated, TimeSpan.FromSeconds(5));
-        Assert.Equal(SctpErrorCause.UserInitiatedAbort, a.Events.Single(e => e.Kind == SctpEventKind.Closed).Cause);
+        Assert.Equal(SctpErrorCause.UserInitiatedAbort, a.Events.Single(e => e.Kind == SctpEventKind.StateChanged && e.State == SctpState.Terminated).Cause);
         Assert.Equal(SctpCloseKind.AbortReceived, a.Association.CloseKind);
         Assert.Equal(SctpCloseKind.AbortSent, b.Association.CloseKind);
         Assert.Equal(DataChannelState.Closed, ch.State);
@@ -122,10 +126,11 @@ public sealed class AssociationLifecycleTests
         var buf = new byte[256];
         // Build an ABORT as B would, then corrupt the tag.
         b.Association.Abort(d.Now);
-        Assert.True(b.Association.TryPollTransmit(buf, d.Now, out var n));
+        b.Association.HandleTimeout(d.Now);
+        Assert.True(b.Association.TryPollTransmit(buf, out var n));
         buf[4] ^= 0xFF;
         Transport.Sctp.Wire.CommonHeader.Seal(buf.AsSpan(0, n), zeroChecksum: false);
-        a.Association.HandlePacket(buf.AsSpan(0, n), d.Now);
+        a.Association.HandleDatagram(buf.AsSpan(0, n), d.Now);
         Assert.Equal(SctpState.Established, a.Association.State);
         Assert.Equal(1, a.Association.Counters.BadVerificationTag);
     }

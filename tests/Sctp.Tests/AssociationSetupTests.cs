@@ -10,8 +10,8 @@ public sealed class AssociationSetupTests
     public void TwoAssociationsEstablishWithFourWayHandshake()
     {
         var (a, b, driver) = Pair.Connected();
-        Assert.True(a.Has(SctpEventKind.Established));
-        Assert.True(b.Has(SctpEventKind.Established));
+        Assert.True(a.Has(SctpState.Established));
+        Assert.True(b.Has(SctpState.Established));
         // INIT, COOKIE ECHO from A; INIT ACK, COOKIE ACK from B.
         Assert.Equal(2, driver.Link.SentFrom(LinkEnd.A));
         Assert.Equal(2, driver.Link.SentFrom(LinkEnd.B));
@@ -35,7 +35,7 @@ public sealed class AssociationSetupTests
         client.Connect(TimeSpan.Zero);
         var buf = new byte[2048];
         Assert.True(client.TryPollTransmit(buf, out var n));
-        server.HandlePacket(buf.AsSpan(0, n), TimeSpan.Zero);
+        server.HandleDatagram(buf.AsSpan(0, n), TimeSpan.Zero);
         Assert.True(server.TryPollTransmit(buf, out var m));
         Assert.Equal(ChunkType.InitAck, buf[12]);
         // Still Closed: the INIT ACK carried everything in the signed cookie.
@@ -51,14 +51,14 @@ public sealed class AssociationSetupTests
         client.Connect(TimeSpan.Zero);
         var buf = new byte[2048];
         client.TryPollTransmit(buf, out var n);
-        server.HandlePacket(buf.AsSpan(0, n), TimeSpan.Zero);
+        server.HandleDatagram(buf.AsSpan(0, n), TimeSpan.Zero);
         server.TryPollTransmit(buf, out n);
-        client.HandlePacket(buf.AsSpan(0, n), TimeSpan.Zero);
+        client.HandleDatagram(buf.AsSpan(0, n), TimeSpan.Zero);
         Assert.True(client.TryPollTransmit(buf, out n));
         Assert.Equal(ChunkType.CookieEcho, buf[12]);
         buf[12 + 4 + 10] ^= 0x01; // flip a bit in the cookie body
         CommonHeader.Seal(buf.AsSpan(0, n), false);
-        server.HandlePacket(buf.AsSpan(0, n), TimeSpan.Zero);
+        server.HandleDatagram(buf.AsSpan(0, n), TimeSpan.Zero);
         Assert.Equal(1, server.Counters.BadCookie);
         Assert.Equal(SctpState.Closed, server.State);
     }
@@ -72,7 +72,7 @@ public sealed class AssociationSetupTests
         Assert.True(a.Association.TryPollTransmit(buf, out var n));
         BinaryPrimitives.WriteUInt32BigEndian(buf.AsSpan(4), BinaryPrimitives.ReadUInt32BigEndian(buf.AsSpan(4)) + 1);
         var before = b.Association.Counters.PacketsReceived;
-        b.Association.HandlePacket(buf.AsSpan(0, n), driver.Now);
+        b.Association.HandleDatagram(buf.AsSpan(0, n), driver.Now);
         Assert.Equal(1, b.Association.Counters.BadVerificationTag);
         Assert.Equal(before, b.Association.Counters.PacketsReceived);
     }
@@ -88,11 +88,12 @@ public sealed class AssociationSetupTests
         Assert.True(a.Association.TryPollTransmit(buf, out var n));
         Assert.NotEqual(0u, BinaryPrimitives.ReadUInt32LittleEndian(buf.AsSpan(8)));
         buf[n - 1] ^= 0xFF;
-        b.Association.HandlePacket(buf.AsSpan(0, n), driver.Now);
+        b.Association.HandleDatagram(buf.AsSpan(0, n), driver.Now);
         Assert.Equal(1, b.Association.Counters.BadChecksum);
         // B offered zero checksum but A did not accept it: B's packets still carry a valid CRC32c.
         b.Association.SendMessage(1, 53, new byte[] { 4, 5 });
-        Assert.True(b.Association.TryPollTransmit(buf, driver.Now, out var m));
+        b.Association.HandleTimeout(driver.Now);
+        Assert.True(b.Association.TryPollTransmit(buf, out var m));
         var carried = BinaryPrimitives.ReadUInt32LittleEndian(buf.AsSpan(8));
         Assert.NotEqual(0u, carried);
         Assert.True(CommonHeader.ChecksumValid(buf.AsSpan(0, m), carried));

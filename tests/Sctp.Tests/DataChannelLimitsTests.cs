@@ -5,7 +5,7 @@ namespace Transport.Sctp.Tests;
 
 /// <summary>
 /// What a peer can make an association hold through DCEP is bounded (<see cref="SctpLimits"/>), and a
-/// DATA_CHANNEL_OPEN that cannot be answered is refused and counted, never thrown out of <c>HandlePacket</c>.
+/// DATA_CHANNEL_OPEN that cannot be answered is refused and counted, never thrown out of <c>HandleDatagram</c>.
 /// </summary>
 public sealed class DataChannelLimitsTests
 {
@@ -49,14 +49,16 @@ public sealed class DataChannelLimitsTests
         // A genuine DATA packet from A gives B's verification tag, the ports and A's next TSN; it is not delivered.
         a.Association.SendMessage(9, Ppid.Binary, new byte[] { 1 }, now: d.Now);
         var genuine = new byte[2048];
-        Assert.True(a.Association.TryPollTransmit(genuine, d.Now, out _));
+        a.Association.HandleTimeout(d.Now);
+        Assert.True(a.Association.TryPollTransmit(genuine, out _));
         Assert.Equal(ChunkType.Data, genuine[12]);
         var tsn = BinaryPrimitives.ReadUInt32BigEndian(genuine.AsSpan(16));
 
         // B has data in flight (sent, not delivered), so the SHUTDOWN leaves it in ShutdownReceived, where DATA is still
         // taken (RFC 9260 section 9.2).
         b.Association.SendMessage(11, Ppid.Binary, new byte[] { 2 }, now: d.Now);
-        Assert.True(b.Association.TryPollTransmit(new byte[2048], d.Now, out _));
+        b.Association.HandleTimeout(d.Now);
+        Assert.True(b.Association.TryPollTransmit(new byte[2048], out _));
 
         // One packet: SHUTDOWN, then a DATA_CHANNEL_OPEN, then a message on another stream.
         var packet = new byte[256];

@@ -28,11 +28,12 @@ public sealed class MalformedInputTests
             if (rng.Next(4) == 0 && p.Length > 16) p[rng.Next(2, 4) + 12] = 0xFF; // wild chunk length
             if (p.Length >= 12) CommonHeader.Seal(p, zeroChecksum: false);
             var target = rng.Next(2) == 0 ? a : b;
-            target.Association.HandlePacket(p, d.Now);
+            target.Association.HandleDatagram(p, d.Now);
             target.Drain();
             target.Association.HandleTimeout(d.Now);
             var buf = new byte[2048];
-            while (target.Association.TryPollTransmit(buf, d.Now, out _)) { }
+            target.Association.HandleTimeout(d.Now);
+            while (target.Association.TryPollTransmit(buf, out _)) { }
         }
         Assert.True(a.Association.Counters.Malformed + b.Association.Counters.Malformed > 0);
         Assert.True(a.Association.ReceiveBuffered <= a.Association.Options.ReceiveBufferSize + 64 * 1024);
@@ -43,9 +44,9 @@ public sealed class MalformedInputTests
     public void ShortAndEmptyInputsAreCountedAsMalformed()
     {
         var s = new SctpAssociation();
-        s.HandlePacket(ReadOnlySpan<byte>.Empty, TimeSpan.Zero);
-        s.HandlePacket(new byte[5], TimeSpan.Zero);
-        s.HandlePacket(new byte[15], TimeSpan.Zero);
+        s.HandleDatagram(ReadOnlySpan<byte>.Empty, TimeSpan.Zero);
+        s.HandleDatagram(new byte[5], TimeSpan.Zero);
+        s.HandleDatagram(new byte[15], TimeSpan.Zero);
         Assert.Equal(3, s.Counters.Malformed);
         Assert.Equal(SctpState.Closed, s.State);
     }

@@ -16,12 +16,13 @@ internal sealed class SctpPeer : IVirtualPeer
     public TimeSpan? ClosedAt { get; private set; }
     private TimeSpan _now;
 
-    public void HandleDatagram(ReadOnlySpan<byte> datagram, TimeSpan now) { _now = now; Association.HandlePacket(datagram, now); Drain(); }
+    public void HandleDatagram(ReadOnlySpan<byte> datagram, TimeSpan now) { _now = now; Association.HandleDatagram(datagram, now); Drain(); }
     public void HandleTimeout(TimeSpan now) { _now = now; Association.HandleTimeout(now); Drain(); }
     public bool TryPollTransmit(Span<byte> destination, out int written)
     {
         Drain();
-        return Clock is { } c ? Association.TryPollTransmit(destination, c(), out written) : Association.TryPollTransmit(destination, out written);
+        if (Clock is { } c) Association.HandleTimeout(c());
+        return Association.TryPollTransmit(destination, out written);
     }
 
     /// <summary>The driver's clock, so that sends are stamped with the current virtual time.</summary>
@@ -32,8 +33,8 @@ internal sealed class SctpPeer : IVirtualPeer
     {
         while (Association.TryPollEvent(out var e))
         {
-            if (e.Kind == SctpEventKind.Failed) FailedAt ??= _now;
-            if (e.Kind == SctpEventKind.Closed) ClosedAt ??= _now;
+            if (e is { Kind: SctpEventKind.StateChanged, State: SctpState.Failed }) FailedAt ??= _now;
+            if (e is { Kind: SctpEventKind.StateChanged, State: SctpState.Terminated }) ClosedAt ??= _now;
             OnEvent?.Invoke(e);
             if (e.Kind is SctpEventKind.ChannelMessage or SctpEventKind.StreamMessage)
                 Events.Add(e with { Data = Events.Count < 10_000 ? e.Data.ToArray() : default });
@@ -42,6 +43,9 @@ internal sealed class SctpPeer : IVirtualPeer
     }
 
     public bool Has(SctpEventKind kind) => Events.Exists(e => e.Kind == kind);
+
+    /// <summary>Whether a state change to <paramref name="state"/> was reported.</summary>
+    public bool Has(SctpState state) => Events.Exists(e => e.Kind == SctpEventKind.StateChanged && e.State == state);
 }
 
 internal static class Pair

@@ -45,7 +45,7 @@ public sealed class SnapTests
         Assert.Equal(SctpState.Established, a.Association.State);
         Assert.Equal(SctpState.Established, b.Association.State);
         Assert.True(a.Association.StartedFromPeerInit);
-        Assert.True(a.Has(SctpEventKind.Established) && b.Has(SctpEventKind.Established));
+        Assert.True(a.Has(SctpState.Established) && b.Has(SctpState.Established));
         Assert.True(a.Association.ZeroChecksumInUse && b.Association.ZeroChecksumInUse);
 
         var ca = a.Association.CreateDataChannel("warp", new DataChannelOptions { Negotiated = true, Id = 4 }, d.Now);

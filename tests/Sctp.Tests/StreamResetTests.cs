@@ -37,8 +37,9 @@ public sealed class StreamResetTests
         // A's first TSN is also its first re-configuration request sequence number (RFC 6525 section 5.1.1).
         a.Association.SendMessage(5, Ppid.Binary, new byte[] { 1 });
         var buf = new byte[2048];
-        Assert.True(a.Association.TryPollTransmit(buf, d.Now, out var n));
-        b.Association.HandlePacket(buf.AsSpan(0, n), d.Now); // deliver it: B's cumulative TSN covers it
+        a.Association.HandleTimeout(d.Now);
+        Assert.True(a.Association.TryPollTransmit(buf, out var n));
+        b.Association.HandleDatagram(buf.AsSpan(0, n), d.Now); // deliver it: B's cumulative TSN covers it
         var firstTsn = BinaryPrimitives.ReadUInt32BigEndian(buf.AsSpan(16));
         // Forge A's Incoming SSN Reset Request for stream 5 in A's packet header.
         var p = new byte[12 + 4 + 12];
@@ -47,9 +48,10 @@ public sealed class StreamResetTests
         ReConfigChunk.WriteIncomingRequest(p.AsSpan(16), firstTsn, [5]);
         CommonHeader.Seal(p, zeroChecksum: false);
         b.Association.SendMessage(5, Ppid.Binary, new byte[] { 2 }, now: d.Now); // B has used stream 5
-        b.Association.HandlePacket(p, d.Now);
+        b.Association.HandleDatagram(p, d.Now);
         var reconfig = new List<(ushort Type, uint Seq, ushort[] Streams)>();
-        while (b.Association.TryPollTransmit(buf, d.Now, out n)) reconfig.AddRange(ReConfigParams(buf.AsSpan(0, n)));
+        b.Association.HandleTimeout(d.Now);
+        while (b.Association.TryPollTransmit(buf, out n)) reconfig.AddRange(ReConfigParams(buf.AsSpan(0, n)));
         // B answers the request and asks to reset its own outgoing stream 5.
         Assert.Contains(reconfig, r => r.Type == ReConfigChunk.Response && r.Seq == firstTsn);
         Assert.Contains(reconfig, r => r.Type == ReConfigChunk.OutgoingResetRequest && r.Streams.SequenceEqual(new ushort[] { 5 }));

@@ -210,7 +210,7 @@ public sealed partial class UsrsctpInteropTests
                     try { n = _socket.ReceiveFrom(_rx, ref from); }
                     catch (SocketException) { continue; } // ICMP port unreachable while the peer starts
                     Remote ??= (IPEndPoint)from;
-                    if (!Drop()) Association.HandlePacket(_rx.AsSpan(0, n), Now);
+                    if (!Drop()) Association.HandleDatagram(_rx.AsSpan(0, n), Now);
                 }
                 if (Association.PollTimeout() is { } due && due <= Now) Association.HandleTimeout(Now);
             }
@@ -219,7 +219,8 @@ public sealed partial class UsrsctpInteropTests
         private void Flush()
         {
             while (Association.TryPollEvent(out var e)) OnEvent?.Invoke(e);
-            while (Association.TryPollTransmit(_tx, Now, out var n))
+            Association.HandleTimeout(Now);
+            while (Association.TryPollTransmit(_tx, out var n))
                 if (Remote is { } r && !Drop()) _socket.SendTo(_tx.AsSpan(0, n), SocketFlags.None, r);
             while (Association.TryPollEvent(out var e)) OnEvent?.Invoke(e);
         }

@@ -109,7 +109,7 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
         }
     }
 
-    private void BadCert() => Connection.Fail(DtlsFailureReason.BadCertificate, DtlsAlertDescription.UnsupportedCertificate,
+    private void BadCert() => Connection.Fail(DtlsStateReason.BadCertificate, DtlsAlertDescription.UnsupportedCertificate,
         "The server certificate's key does not fit the negotiated cipher suite.");
 
     private void OnHelloVerifyRequest(ReceivedMessage message)
@@ -132,12 +132,12 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
         var suite = (DtlsCipherSuite)hello.CipherSuite;
         if (!Options.CipherSuites.Contains(suite) || !CipherSuiteInfo.TryGet(suite, out var info))
         {
-            Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, $"Server chose a suite we did not offer: 0x{hello.CipherSuite:X4}.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, $"Server chose a suite we did not offer: 0x{hello.CipherSuite:X4}.");
             return;
         }
         if (hello.Extensions.RenegotiationNotEmpty)
         {
-            Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.HandshakeFailure, "Non-empty renegotiation_info in an initial handshake.");
+            Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.HandshakeFailure, "Non-empty renegotiation_info in an initial handshake.");
             return;
         }
         if (hello.Extensions.UseSrtp)
@@ -145,7 +145,7 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
             // RFC 5764 4.1.1: exactly one profile, one we offered.
             if (hello.Extensions.SrtpProfiles.Count != 1 || !Options.SrtpProfiles.Contains(hello.Extensions.SrtpProfiles[0]))
             {
-                Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, "Server chose an SRTP profile we did not offer.");
+                Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, "Server chose an SRTP profile we did not offer.");
                 return;
             }
             Connection.SrtpProfile = hello.Extensions.SrtpProfiles[0];
@@ -171,7 +171,7 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
         var named = (DtlsNamedGroup)group;
         if (!Options.Groups.Contains(named) || !KeyExchange.IsSupported(named))
         {
-            Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, $"Server chose a group we did not offer: {group}.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, $"Server chose a group we did not offer: {group}.");
             return;
         }
         // Signed: client_random + server_random + ServerECDHParams.
@@ -181,7 +181,7 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
         message.Body.AsSpan(0, paramsLength).CopyTo(signed.AsSpan(64));
         if (!IsVerifiable(scheme) || !Connection.RemoteKey!.Verify(scheme, signed, signature))
         {
-            Connection.Fail(DtlsFailureReason.VerificationFailed, DtlsAlertDescription.DecryptError, "ServerKeyExchange signature does not verify.");
+            Connection.Fail(DtlsStateReason.VerificationFailed, DtlsAlertDescription.DecryptError, "ServerKeyExchange signature does not verify.");
             return;
         }
         Connection.PeerSignatureScheme = scheme;
@@ -190,7 +190,7 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
         _premaster = Ephemeral.DeriveSecret(point);
         if (_premaster is null)
         {
-            Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "Invalid server ECDHE public value.");
+            Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "Invalid server ECDHE public value.");
             return;
         }
         _step = Step.CertificateRequestOrDone;
@@ -221,7 +221,7 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
         {
             if (Options.Certificate.ChooseScheme(_requestedSchemes) is not { } scheme)
             {
-                Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure, "No signature scheme the server accepts fits our certificate.");
+                Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure, "No signature scheme the server accepts fits our certificate.");
                 return;
             }
             var cv = new WireWriter();
@@ -243,7 +243,7 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
         var expected = Connection.ComputeVerifyData(ofClient: false);
         if (message.Body.Length != 12 || !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(expected, message.Body))
         {
-            Connection.Fail(DtlsFailureReason.VerificationFailed, DtlsAlertDescription.DecryptError, "Server Finished does not verify.");
+            Connection.Fail(DtlsStateReason.VerificationFailed, DtlsAlertDescription.DecryptError, "Server Finished does not verify.");
             return;
         }
         Connection.AppendTranscript(message.Framed());

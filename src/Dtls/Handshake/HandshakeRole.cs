@@ -22,11 +22,11 @@ internal abstract class HandshakeRole(DtlsConnection connection) : IDisposable
     public virtual void Dispose() => Ephemeral?.Dispose();
 
     protected void Unexpected(ReceivedMessage message) =>
-        Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.UnexpectedMessage,
+        Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.UnexpectedMessage,
             $"Unexpected handshake message {message.Type} (seq {message.Sequence}).");
 
     protected void DecodeError(ReceivedMessage message) =>
-        Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.DecodeError,
+        Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.DecodeError,
             $"Malformed {message.Type} message.");
 
     protected static byte[] NewRandom()
@@ -60,7 +60,7 @@ internal abstract class HandshakeRole(DtlsConnection connection) : IDisposable
         {
             empty = true;
             if (allowEmpty) return true;
-            Connection.Fail(DtlsFailureReason.BadCertificate, DtlsAlertDescription.HandshakeFailure, "The peer sent no certificate.");
+            Connection.Fail(DtlsStateReason.BadCertificate, DtlsAlertDescription.HandshakeFailure, "The peer sent no certificate.");
             return false;
         }
         if (!l.TryVector24(out var der) || der.IsEmpty) { DecodeError(message); return false; }
@@ -72,7 +72,7 @@ internal abstract class HandshakeRole(DtlsConnection connection) : IDisposable
     {
         if (Options.RemoteFingerprint is { } expected && !DtlsFingerprint.Matches(der, Options.RemoteFingerprintAlgorithm, expected))
         {
-            Connection.Fail(DtlsFailureReason.FingerprintMismatch, DtlsAlertDescription.BadCertificate,
+            Connection.Fail(DtlsStateReason.FingerprintMismatch, DtlsAlertDescription.BadCertificate,
                 $"Peer certificate fingerprint {DtlsFingerprint.Compute(der, Options.RemoteFingerprintAlgorithm)} is not the expected {expected}.");
             return false;
         }
@@ -80,7 +80,7 @@ internal abstract class HandshakeRole(DtlsConnection connection) : IDisposable
         Connection.RemoteKey = PeerPublicKey.TryRead(certificate);
         if (Connection.RemoteKey is null)
         {
-            Connection.Fail(DtlsFailureReason.BadCertificate, DtlsAlertDescription.UnsupportedCertificate, "The peer certificate has no usable EC or RSA key.");
+            Connection.Fail(DtlsStateReason.BadCertificate, DtlsAlertDescription.UnsupportedCertificate, "The peer certificate has no usable EC or RSA key.");
             return false;
         }
         Connection.RemoteCertificateDer = certificate;

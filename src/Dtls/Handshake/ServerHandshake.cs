@@ -54,13 +54,13 @@ internal sealed class ServerHandshake(DtlsConnection connection) : HandshakeRole
         if (hello.Version > 0xFEFD)
         {
             // Only DTLS 1.0 offered (RFC 6347 4.1: versions count down, 1.2 is {254, 253}).
-            Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.ProtocolVersion, "The client offers only DTLS 1.0.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.ProtocolVersion, "The client offers only DTLS 1.0.");
             return;
         }
         var ext = hello.Extensions;
         if (ext.RenegotiationNotEmpty)
         {
-            Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.HandshakeFailure, "Non-empty renegotiation_info in an initial handshake.");
+            Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.HandshakeFailure, "Non-empty renegotiation_info in an initial handshake.");
             return;
         }
         var cert = Options.Certificate;
@@ -82,7 +82,7 @@ internal sealed class ServerHandshake(DtlsConnection connection) : HandshakeRole
         var scheme = cert.ChooseScheme(peerSchemes);
         if (suite.KeyLength == 0 || group is null || scheme is null)
         {
-            Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure,
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure,
                 "No common cipher suite, group or signature scheme with the client.");
             return;
         }
@@ -160,7 +160,7 @@ internal sealed class ServerHandshake(DtlsConnection connection) : HandshakeRole
         var premaster = Ephemeral!.DeriveSecret(point);
         if (premaster is null)
         {
-            Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "Invalid client ECDHE public value.");
+            Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "Invalid client ECDHE public value.");
             return;
         }
         Connection.DeriveMasterSecret(premaster, _extendedMasterSecret);
@@ -174,7 +174,7 @@ internal sealed class ServerHandshake(DtlsConnection connection) : HandshakeRole
         if (!TryReadSignature(ref r, out var scheme, out var signature) || !r.IsEmpty) { DecodeError(message); return; }
         if (!IsVerifiable(scheme) || !Connection.RemoteKey!.Verify(scheme, Connection.Transcript, signature))
         {
-            Connection.Fail(DtlsFailureReason.VerificationFailed, DtlsAlertDescription.DecryptError, "CertificateVerify does not verify.");
+            Connection.Fail(DtlsStateReason.VerificationFailed, DtlsAlertDescription.DecryptError, "CertificateVerify does not verify.");
             return;
         }
         Connection.PeerSignatureScheme = scheme;
@@ -187,7 +187,7 @@ internal sealed class ServerHandshake(DtlsConnection connection) : HandshakeRole
         var expected = Connection.ComputeVerifyData(ofClient: true);
         if (message.Body.Length != 12 || !CryptographicOperations.FixedTimeEquals(expected, message.Body))
         {
-            Connection.Fail(DtlsFailureReason.VerificationFailed, DtlsAlertDescription.DecryptError, "Client Finished does not verify.");
+            Connection.Fail(DtlsStateReason.VerificationFailed, DtlsAlertDescription.DecryptError, "Client Finished does not verify.");
             return;
         }
         Connection.AppendTranscript(message.Framed());

@@ -142,23 +142,23 @@ internal sealed class Client13Handshake(DtlsConnection connection) : Handshake13
         if (!ext.TryGetValue(Ext13.SupportedVersions, out var sv))
         {
             if (Offers12 && !_retried) { CheckDowngradeThen12(message); return; }
-            Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.ProtocolVersion, "The server does not speak DTLS 1.3.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.ProtocolVersion, "The server does not speak DTLS 1.3.");
             return;
         }
         if (sv.Length != 2 || ((sv[0] << 8) | sv[1]) != (ushort)DtlsVersion.Dtls13 || compression != 0 || !sessionEcho.IsEmpty)
         {
-            Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "Bad ServerHello for DTLS 1.3.");
+            Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "Bad ServerHello for DTLS 1.3.");
             return;
         }
         var suite = (DtlsCipherSuite)suiteValue;
         if (!Options.CipherSuites13.Contains(suite) || !Suite13.TryGet(suite, out var info) || (_retried && Suite.Suite != suite))
         {
-            Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, $"Server chose a suite we did not offer: 0x{suiteValue:X4}.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, $"Server chose a suite we did not offer: 0x{suiteValue:X4}.");
             return;
         }
         if (!ext.TryGetValue(Ext13.KeyShare, out var ks))
         {
-            Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.MissingExtension, "ServerHello without key_share.");
+            Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.MissingExtension, "ServerHello without key_share.");
             return;
         }
         if (random.SequenceEqual(HelloRetryRandom))
@@ -171,13 +171,13 @@ internal sealed class Client13Handshake(DtlsConnection connection) : Handshake13
         var group = (DtlsNamedGroup)g;
         if (!_shares.TryGetValue(group, out var share))
         {
-            Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, $"Server chose a key share we did not send: {g}.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, $"Server chose a key share we did not send: {g}.");
             return;
         }
         var shared = share.DeriveSecret(serverShare);
         if (shared is null)
         {
-            Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "Invalid server key share.");
+            Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "Invalid server key share.");
             return;
         }
         SetSuite(info);
@@ -195,7 +195,7 @@ internal sealed class Client13Handshake(DtlsConnection connection) : Handshake13
         // removed 1.3 from our offer.
         if (message.Body.Length >= 34 && message.Body.AsSpan(2 + 24, 8).SequenceEqual(DowngradeSentinel))
         {
-            Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "Downgrade detected: the server can speak DTLS 1.3 but answered 1.2.");
+            Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "Downgrade detected: the server can speak DTLS 1.3 but answered 1.2.");
             return;
         }
         HandOverTo12(message);
@@ -205,14 +205,14 @@ internal sealed class Client13Handshake(DtlsConnection connection) : Handshake13
     {
         if (_retried)
         {
-            Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.UnexpectedMessage, "A second HelloRetryRequest.");
+            Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.UnexpectedMessage, "A second HelloRetryRequest.");
             return;
         }
         if (keyShare.Length != 2) { DecodeError(message); return; }
         var group = (DtlsNamedGroup)((keyShare[0] << 8) | keyShare[1]);
         if (!Groups13.Contains(group) || _shares.ContainsKey(group))
         {
-            Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, $"HelloRetryRequest for a group we cannot use: {group}.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, $"HelloRetryRequest for a group we cannot use: {group}.");
             return;
         }
         _retried = true;
@@ -244,7 +244,7 @@ internal sealed class Client13Handshake(DtlsConnection connection) : Handshake13
             var profiles = new List<SrtpProtectionProfile>();
             if (!TryReadSrtpProfiles(srtp, profiles) || profiles.Count != 1 || !Options.SrtpProfiles.Contains(profiles[0]))
             {
-                Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, "Server chose an SRTP profile we did not offer.");
+                Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, "Server chose an SRTP profile we did not offer.");
                 return;
             }
             Connection.SrtpProfile = profiles[0];
@@ -279,7 +279,7 @@ internal sealed class Client13Handshake(DtlsConnection connection) : Handshake13
             var allowed = _requestedSchemes.Where(s => Array.IndexOf(Schemes13, s) >= 0).ToList();
             if (Options.Certificate.ChooseScheme(allowed) is not { } scheme)
             {
-                Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure, "No signature scheme the server accepts fits our certificate.");
+                Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure, "No signature scheme the server accepts fits our certificate.");
                 return;
             }
             flight.Add(NewMessage13(DtlsHandshakeType.CertificateVerify, CertificateVerifyBody(scheme, ofServer: false), 2));

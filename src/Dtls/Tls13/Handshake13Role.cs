@@ -173,7 +173,7 @@ internal abstract class Handshake13Role(DtlsConnection connection) : HandshakeRo
         {
             empty = true;
             if (allowEmpty) return true;
-            Connection.Fail(DtlsFailureReason.BadCertificate, (DtlsAlertDescription)116, "The peer sent no certificate."); // certificate_required
+            Connection.Fail(DtlsStateReason.BadCertificate, (DtlsAlertDescription)116, "The peer sent no certificate."); // certificate_required
             return false;
         }
         if (!l.TryVector24(out var der) || der.IsEmpty || !l.TryVector16(out _)) { DecodeError(message); return false; }
@@ -195,7 +195,7 @@ internal abstract class Handshake13Role(DtlsConnection connection) : HandshakeRo
         if (!TryReadSignature(ref r, out var scheme, out var signature) || !r.IsEmpty) { DecodeError(message); return false; }
         if (Array.IndexOf(Schemes13, scheme) < 0 || !Connection.RemoteKey!.Verify(scheme, SignedContent(ofServer), signature))
         {
-            Connection.Fail(DtlsFailureReason.VerificationFailed, DtlsAlertDescription.DecryptError, "CertificateVerify does not verify.");
+            Connection.Fail(DtlsStateReason.VerificationFailed, DtlsAlertDescription.DecryptError, "CertificateVerify does not verify.");
             return false;
         }
         Connection.PeerSignatureScheme = scheme;
@@ -209,7 +209,7 @@ internal abstract class Handshake13Role(DtlsConnection connection) : HandshakeRo
         var expected = FinishedData(ofServer);
         if (!CryptographicOperations.FixedTimeEquals(expected, message.Body))
         {
-            Connection.Fail(DtlsFailureReason.VerificationFailed, DtlsAlertDescription.DecryptError, (ofServer ? "Server" : "Client") + " Finished does not verify.");
+            Connection.Fail(DtlsStateReason.VerificationFailed, DtlsAlertDescription.DecryptError, (ofServer ? "Server" : "Client") + " Finished does not verify.");
             return false;
         }
         AppendTranscript(message);
@@ -276,7 +276,7 @@ internal abstract class Handshake13Role(DtlsConnection connection) : HandshakeRo
             case DtlsHandshakeType.KeyUpdate:
                 if (message.Body.Length != 1 || message.Body[0] > 1) { DecodeError(message); return; }
                 // RFC 9147 8: the peer's next records use epoch + 1 with the next traffic secret; acknowledge it.
-                if (_readEpoch >= MaxKeyUpdates) { Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.UnexpectedMessage, "Too many key updates."); return; }
+                if (_readEpoch >= MaxKeyUpdates) { Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.UnexpectedMessage, "Too many key updates."); return; }
                 _readEpoch++;
                 if (Connection.IsClient) _serverAppSecret = Schedule!.NextTrafficSecret(_serverAppSecret!);
                 else _clientAppSecret = Schedule!.NextTrafficSecret(_clientAppSecret!);

@@ -60,7 +60,7 @@ internal sealed class Server13Handshake(DtlsConnection connection) : Handshake13
                 role.HandleMessage(message);
                 return;
             }
-            Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.ProtocolVersion, "The client does not offer DTLS 1.3.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.ProtocolVersion, "The client does not offer DTLS 1.3.");
             return;
         }
         Suite13 suite = default;
@@ -70,7 +70,7 @@ internal sealed class Server13Handshake(DtlsConnection connection) : Handshake13
         var scheme = Options.Certificate.ChooseScheme(allowed);
         if (suite.KeyLength == 0 || scheme is null)
         {
-            Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure, "No common DTLS 1.3 cipher suite or signature scheme with the client.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure, "No common DTLS 1.3 cipher suite or signature scheme with the client.");
             return;
         }
         if (_retryGroup is { } expectedGroup)
@@ -78,12 +78,12 @@ internal sealed class Server13Handshake(DtlsConnection connection) : Handshake13
             // RFC 8446 4.1.2: the second ClientHello carries exactly the share asked for, and our cookie.
             if (hello.Shares.Count != 1 || hello.Shares[0].Group != expectedGroup || suite.Suite != Suite.Suite)
             {
-                Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "The second ClientHello does not follow the HelloRetryRequest.");
+                Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "The second ClientHello does not follow the HelloRetryRequest.");
                 return;
             }
             if (_cookie is not null && (hello.Cookie is null || !CryptographicOperations.FixedTimeEquals(hello.Cookie, _cookie)))
             {
-                Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "The second ClientHello does not echo our cookie.");
+                Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "The second ClientHello does not echo our cookie.");
                 return;
             }
         }
@@ -97,12 +97,12 @@ internal sealed class Server13Handshake(DtlsConnection connection) : Handshake13
         {
             foreach (var g in Groups13)
                 if (hello.Groups.Contains(g) && _retryGroup is null) { SendHelloRetryRequest(message, suite, g); return; }
-            Connection.Fail(DtlsFailureReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure, "No common key exchange group with the client.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure, "No common key exchange group with the client.");
             return;
         }
         if (!KeyShare13.TryRespond(chosen.Value.Group, chosen.Value.Key, out var serverShare, out var shared))
         {
-            Connection.Fail(DtlsFailureReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "Invalid client key share.");
+            Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "Invalid client key share.");
             return;
         }
         SrtpProtectionProfile? profile = null;

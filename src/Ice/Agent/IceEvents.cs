@@ -100,23 +100,79 @@ public enum IceCandidatePairState
     Failed,
 }
 
-/// <summary>An output of the agent; drained with <see cref="IceAgent.TryPollEvent"/>.</summary>
-public abstract record IceEvent(TimeSpan At);
+/// <summary>
+/// An output of the agent; drained with <see cref="IceAgent.TryPollEvent"/>. A closed hierarchy (the sealed records
+/// below): <see cref="Kind"/> names which one, <see cref="At"/> is the time of the call that caused it, and a state
+/// change is one <see cref="IceStateChangedEvent"/> with its reason (docs/cores.md).
+/// </summary>
+public abstract record IceEvent
+{
+    private protected IceEvent(TimeSpan at) => At = at;
+
+    /// <summary>When it happened: the <c>now</c> of the call that caused it.</summary>
+    public TimeSpan At { get; init; }
+
+    /// <summary>Which event this is.</summary>
+    public abstract IceEventKind Kind { get; }
+}
+
+/// <summary>The kinds of <see cref="IceEvent"/>, one per sealed record.</summary>
+public enum IceEventKind
+{
+    /// <summary><see cref="IceStateChangedEvent"/>.</summary>
+    StateChanged,
+    /// <summary><see cref="IceCandidateGatheredEvent"/>.</summary>
+    CandidateGathered,
+    /// <summary><see cref="IceGatheringCompleteEvent"/>.</summary>
+    GatheringComplete,
+    /// <summary><see cref="IceSelectedPairChangedEvent"/>.</summary>
+    SelectedPairChanged,
+    /// <summary><see cref="IceValidPairEvent"/>.</summary>
+    ValidPair,
+    /// <summary><see cref="IceRoleChangedEvent"/>.</summary>
+    RoleChanged,
+    /// <summary><see cref="IceRemoteCandidateLearnedEvent"/>.</summary>
+    RemoteCandidateLearned,
+    /// <summary><see cref="IceRelayErrorEvent"/>.</summary>
+    RelayError,
+    /// <summary><see cref="IceCandidatePairsRemovedEvent"/>.</summary>
+    CandidatePairsRemoved,
+    /// <summary><see cref="IceRelayRecoveredEvent"/>.</summary>
+    RelayRecovered,
+    /// <summary><see cref="IceRemoteAddressReleasedEvent"/>.</summary>
+    RemoteAddressReleased,
+}
 
 /// <summary>The connection state changed. <paramref name="LastReceivedAge"/> is the age of the last packet received on the selected pair, when there is one.</summary>
-public sealed record IceStateChangedEvent(TimeSpan At, IceConnectionState Previous, IceConnectionState State, IceStateReason Reason, TimeSpan? LastReceivedAge) : IceEvent(At);
+public sealed record IceStateChangedEvent(TimeSpan At, IceConnectionState Previous, IceConnectionState State, IceStateReason Reason, TimeSpan? LastReceivedAge) : IceEvent(At)
+{
+    /// <inheritdoc/>
+    public override IceEventKind Kind => IceEventKind.StateChanged;
+}
 
 /// <summary>A local candidate is ready to be signalled (trickle ICE).</summary>
-public sealed record IceCandidateGatheredEvent(TimeSpan At, IceCandidate Candidate) : IceEvent(At);
+public sealed record IceCandidateGatheredEvent(TimeSpan At, IceCandidate Candidate) : IceEvent(At)
+{
+    /// <inheritdoc/>
+    public override IceEventKind Kind => IceEventKind.CandidateGathered;
+}
 
 /// <summary>Gathering finished: signal end-of-candidates.</summary>
-public sealed record IceGatheringCompleteEvent(TimeSpan At) : IceEvent(At);
+public sealed record IceGatheringCompleteEvent(TimeSpan At) : IceEvent(At)
+{
+    /// <inheritdoc/>
+    public override IceEventKind Kind => IceEventKind.GatheringComplete;
+}
 
 /// <summary>
 /// A pair was selected (nomination), or the selection moved (an ICE restart). The valid pair data goes on before any
 /// nomination is not announced here: see <see cref="IceAgent.ActiveLocal"/> and <see cref="IceStateReason.ValidPairInUse"/>.
 /// </summary>
-public sealed record IceSelectedPairChangedEvent(TimeSpan At, IceCandidate Local, IceCandidate Remote) : IceEvent(At);
+public sealed record IceSelectedPairChangedEvent(TimeSpan At, IceCandidate Local, IceCandidate Remote) : IceEvent(At)
+{
+    /// <inheritdoc/>
+    public override IceEventKind Kind => IceEventKind.SelectedPairChanged;
+}
 
 /// <summary>
 /// The first valid pair of the current generation (our check on it succeeded). With
@@ -125,13 +181,25 @@ public sealed record IceSelectedPairChangedEvent(TimeSpan At, IceCandidate Local
 /// <paramref name="RoundTripTime"/> is the check's round trip (null when unknown): the scale of the layer above's
 /// first retransmission timeout.
 /// </summary>
-public sealed record IceValidPairEvent(TimeSpan At, IceCandidate Local, IceCandidate Remote, TimeSpan? RoundTripTime = null) : IceEvent(At);
+public sealed record IceValidPairEvent(TimeSpan At, IceCandidate Local, IceCandidate Remote, TimeSpan? RoundTripTime = null) : IceEvent(At)
+{
+    /// <inheritdoc/>
+    public override IceEventKind Kind => IceEventKind.ValidPair;
+}
 
 /// <summary>The role changed to resolve a role conflict (RFC 8445 section 7.3.1.1).</summary>
-public sealed record IceRoleChangedEvent(TimeSpan At, IceRole Role) : IceEvent(At);
+public sealed record IceRoleChangedEvent(TimeSpan At, IceRole Role) : IceEvent(At)
+{
+    /// <inheritdoc/>
+    public override IceEventKind Kind => IceEventKind.RoleChanged;
+}
 
 /// <summary>A peer-reflexive remote candidate was learnt from a check (RFC 8445 section 7.3.1.3).</summary>
-public sealed record IceRemoteCandidateLearnedEvent(TimeSpan At, IceCandidate Candidate) : IceEvent(At);
+public sealed record IceRemoteCandidateLearnedEvent(TimeSpan At, IceCandidate Candidate) : IceEvent(At)
+{
+    /// <inheritdoc/>
+    public override IceEventKind Kind => IceEventKind.RemoteCandidateLearned;
+}
 
 /// <summary>What went wrong with a TURN relay of the agent.</summary>
 public enum IceRelayError
@@ -151,26 +219,38 @@ public enum IceRelayError
 /// <param name="Server">The configured server.</param>
 /// <param name="HostBase">The host candidate (socket) the relay was allocated from.</param>
 /// <param name="Error">What failed.</param>
-/// <param name="Kind">The TURN client's failure kind (Authentication, ErrorResponse, Timeout, ...), or null for an expiry.</param>
+/// <param name="FailureKind">The TURN client's failure kind (Authentication, ErrorResponse, Timeout, ...), or null for an expiry.</param>
 /// <param name="ErrorCode">The STUN error code (401, 437, 486, ...) or 0 when none was received.</param>
 /// <param name="Reason">The server's reason phrase or what happened.</param>
 /// <param name="Candidate">The relayed candidate that was removed (expiry), or null.</param>
-public sealed record IceRelayErrorEvent(TimeSpan At, Turn.TurnServerConfig Server, IPEndPoint HostBase, IceRelayError Error, Turn.TurnFailureKind? Kind, int ErrorCode,
-    string Reason, IceCandidate? Candidate) : IceEvent(At);
+public sealed record IceRelayErrorEvent(TimeSpan At, Turn.TurnServerConfig Server, IPEndPoint HostBase, IceRelayError Error, Turn.TurnFailureKind? FailureKind, int ErrorCode,
+    string Reason, IceCandidate? Candidate) : IceEvent(At)
+{
+    /// <inheritdoc/>
+    public override IceEventKind Kind => IceEventKind.RelayError;
+}
 
 /// <summary>
 /// The pairs of a local candidate left the check lists (its relay's allocation was lost): <paramref name="Count"/> pairs,
 /// for <paramref name="Reason"/>. No check or datagram goes on them any more; a trickle-capable peer may be told the
 /// candidate is gone, though nothing requires it (its checks to the candidate simply go unanswered).
 /// </summary>
-public sealed record IceCandidatePairsRemovedEvent(TimeSpan At, IceCandidate Local, int Count, string Reason) : IceEvent(At);
+public sealed record IceCandidatePairsRemovedEvent(TimeSpan At, IceCandidate Local, int Count, string Reason) : IceEvent(At)
+{
+    /// <inheritdoc/>
+    public override IceEventKind Kind => IceEventKind.CandidatePairsRemoved;
+}
 
 /// <summary>
 /// A lost relay was allocated again on the same server (<see cref="IceAgentOptions.RelayReallocationAttempts"/>): its
 /// new relayed candidate <paramref name="Candidate"/> (also reported by an <see cref="IceCandidateGatheredEvent"/>, to
 /// signal) is paired with the remote candidates, after <paramref name="Attempts"/> Allocate attempts.
 /// </summary>
-public sealed record IceRelayRecoveredEvent(TimeSpan At, Turn.TurnServerConfig Server, IPEndPoint HostBase, IceCandidate Candidate, int Attempts) : IceEvent(At);
+public sealed record IceRelayRecoveredEvent(TimeSpan At, Turn.TurnServerConfig Server, IPEndPoint HostBase, IceCandidate Candidate, int Attempts) : IceEvent(At)
+{
+    /// <inheritdoc/>
+    public override IceEventKind Kind => IceEventKind.RelayRecovered;
+}
 
 /// <summary>What <see cref="IceAgent.HandleDatagram(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan)"/> did with a datagram.</summary>
 public enum IceReceiveResult
@@ -307,4 +387,8 @@ public enum IceTimer
 /// learnt something per remote address (the UDP driver's routes) may forget it; should the address come back (a new
 /// check, a new candidate), the agent uses it again as it would a new one.
 /// </summary>
-public sealed record IceRemoteAddressReleasedEvent(TimeSpan At, IPEndPoint Address) : IceEvent(At);
+public sealed record IceRemoteAddressReleasedEvent(TimeSpan At, IPEndPoint Address) : IceEvent(At)
+{
+    /// <inheritdoc/>
+    public override IceEventKind Kind => IceEventKind.RemoteAddressReleased;
+}

@@ -8,7 +8,7 @@ public sealed partial class RtpSession
     private const int MaxQueuedRetransmissions = 512;
 
     /// <summary>Handles a received (already unprotected) compound or reduced-size RTCP packet.</summary>
-    public void HandleRtcp(ReadOnlySpan<byte> compound, TimeSpan now)
+    internal void HandleRtcp(ReadOnlySpan<byte> compound, TimeSpan now)
     {
         Advance(now);
         if (!RtcpCompound.IsValid(compound, out _))
@@ -33,7 +33,7 @@ public sealed partial class RtpSession
                                 source.Statistics.OnSenderReport(report.SenderInfo, _now);
                             }
 
-                            _events.Enqueue(new SenderReportReceived(report.Ssrc, report.SenderInfo));
+                            Emit(new SenderReportReceived(report.Ssrc, report.SenderInfo));
                         }
 
                         for (int i = 0; i < report.BlockCount; i++)
@@ -51,7 +51,7 @@ public sealed partial class RtpSession
                         {
                             uint ssrc = bye.GetSsrc(i);
                             _receive.Remove(ssrc);
-                            _events.Enqueue(new ByeReceived(ssrc, reason));
+                            Emit(new ByeReceived(ssrc, reason));
                         }
                     }
 
@@ -101,11 +101,11 @@ public sealed partial class RtpSession
                 }
             }
 
-            _events.Enqueue(new NackReceived(feedback.MediaSsrc, count, queued));
+            Emit(new NackReceived(feedback.MediaSsrc, count, queued));
         }
         else if (feedback.IsPli && _send.ContainsKey(feedback.MediaSsrc))
         {
-            _events.Enqueue(new KeyFrameRequested(feedback.MediaSsrc, false));
+            Emit(new KeyFrameRequested(feedback.MediaSsrc, false));
         }
         else if (feedback.IsFir)
         {
@@ -115,13 +115,13 @@ public sealed partial class RtpSession
                 if (_send.TryGetValue(ssrc, out SendStream? target) && target.LastFirSequence != sequence)
                 {
                     target.LastFirSequence = sequence;
-                    _events.Enqueue(new KeyFrameRequested(ssrc, true));
+                    Emit(new KeyFrameRequested(ssrc, true));
                 }
             }
         }
         else if (feedback.IsRemb && feedback.TryGetRemb(out ulong bitrate, out _))
         {
-            _events.Enqueue(new RembReceived(bitrate));
+            Emit(new RembReceived(bitrate));
         }
         else if (feedback.IsTransportCc && TransportCcSender is { } sender)
         {

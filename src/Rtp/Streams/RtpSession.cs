@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using Transport.Rtp.Rtcp;
 
 namespace Transport.Rtp.Streams;
@@ -203,8 +204,18 @@ public sealed partial class RtpSession
         stream.Cache.Store(rtpPacket);
     }
 
+    /// <summary>
+    /// Handles a received, already unprotected RTP packet or RTCP compound packet, told apart by its second byte (RFC
+    /// 5761 section 4). Malformed input is ignored.
+    /// </summary>
+    public void HandleDatagram(ReadOnlySpan<byte> packet, TimeSpan now)
+    {
+        if (RtpDemux.IsRtcp(packet)) HandleRtcp(packet, now);
+        else HandleRtp(packet, now);
+    }
+
     /// <summary>Handles a received (already unprotected) RTP packet.</summary>
-    public void HandleRtp(ReadOnlySpan<byte> rtpPacket, TimeSpan now)
+    internal void HandleRtp(ReadOnlySpan<byte> rtpPacket, TimeSpan now)
     {
         Advance(now);
         if (!RtpPacket.TryRead(rtpPacket, out RtpPacket rtp))
@@ -235,20 +246,26 @@ public sealed partial class RtpSession
     public void HandleTimeout(TimeSpan now) => Advance(now);
 
     /// <summary>The next deadline: the next report or the earliest due NACK.</summary>
-    public TimeSpan? PollTimeout()
+    public TimeSpan? PollTimeout() => PollTimeout(out _);
+
+    /// <summary>The next deadline and which timer it is (<see cref="RtpTimer"/>).</summary>
+    public TimeSpan? PollTimeout(out RtpTimer timer)
     {
         if (_byePending || _retransmissions.Count > 0)
         {
+            timer = RtpTimer.Transmit;
             return _now;
         }
 
         TimeSpan? next = _nextReport ?? (_now + ReportDelay());
         _nextReport = next;
+        timer = RtpTimer.Report;
         foreach (ReceiveStream stream in _receive.Values)
         {
             if (stream.Nack.NextDue() is { } due && due < next)
             {
                 next = due;
+                timer = RtpTimer.Nack;
             }
         }
 
@@ -256,7 +273,13 @@ public sealed partial class RtpSession
     }
 
     /// <summary>Takes the next event.</summary>
-    public bool TryPollEvent(out RtpSessionEvent? evt) => _events.TryDequeue(out evt);
+    public bool TryPollEvent([MaybeNullWhen(false)] out RtpSessionEvent evt) => _events.TryDequeue(out evt);
+
+    private void Emit(RtpSessionEvent evt)
+    {
+        evt.At = _now;
+        _events.Enqueue(evt);
+    }
 
     private void Advance(TimeSpan now)
     {
@@ -279,7 +302,7 @@ public sealed partial class RtpSession
             return;
         }
 
-        _events.Enqueue(new ReceptionReportReceived(reporter, block));
+        Emit(new ReceptionReportReceived(reporter, block));
         if (block.LastSenderReport == 0)
         {
             return;
@@ -290,7 +313,7 @@ public sealed partial class RtpSession
         if (rtt < 0x8000_0000)
         {
             TimeSpan value = NtpTime.FromCompactDuration(rtt);
-            _events.Enqueue(new RoundTripTimeMeasured(reporter, block.Ssrc, value));
+            Emit(new RoundTripTimeMeasured(reporter, block.Ssrc, value));
             TimeSpan retry = value < TimeSpan.FromMilliseconds(20) ? TimeSpan.FromMilliseconds(20) : value;
             foreach (ReceiveStream stream in _receive.Values)
             {

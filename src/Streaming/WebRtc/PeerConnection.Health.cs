@@ -40,6 +40,9 @@ namespace Transport.Streaming.WebRtc;
 /// <param name="DtlsGroup">The negotiated key exchange group (X25519MLKEM768, x25519, secp256r1, ...).</param>
 /// <param name="TargetBitrate">The send-side bandwidth estimate: what our media should be sent at, in bits per second
 /// (<see cref="PeerConnectionCore.TargetBitrate"/>), or null without transport-cc.</param>
+/// <param name="NextTimer">The soonest deadline's layer and that layer's timer (for example "Sctp.T3Rtx"), or null when none runs.</param>
+/// <param name="NextTimerIn">Time until <paramref name="NextTimer"/> (zero when due).</param>
+/// <param name="LastTimerFired">The layer and timer behind the last timer run (<see cref="PeerConnectionCore.LastTimerFired"/>), or null before any.</param>
 public sealed record PeerConnectionHealth(
     ConnectionState State,
     ConnectionReason? Reason,
@@ -65,7 +68,10 @@ public sealed record PeerConnectionHealth(
     DtlsVersion? DtlsVersion = null,
     DtlsCipherSuite? DtlsCipherSuite = null,
     DtlsNamedGroup? DtlsGroup = null,
-    long? TargetBitrate = null)
+    long? TargetBitrate = null,
+    PeerConnectionDeadline? NextTimer = null,
+    TimeSpan? NextTimerIn = null,
+    PeerConnectionDeadline? LastTimerFired = null)
 {
     /// <summary>
     /// The fraction of SCTP DATA transmissions that were retransmissions, in [0, 1]; null before any DATA was sent.
@@ -99,6 +105,7 @@ public sealed partial class PeerConnectionCore
         // The pair data goes on: the selected one, or before nomination the valid pair in use (RFC 8445 section 12.1).
         string? pair = ice.ActiveLocal is { } l && ice.ActiveRemote is { } r ? $"{l.Address} -> {r.Address}" : null;
         TimeSpan? consentAge = ice.LastConsentAt is { } consent ? Max(now - consent) : null;
+        var next = PollTimeout(out var nextTimer);
         return new PeerConnectionHealth(
             State, Reason, ice.State, pair,
             ice.LastReceivedAt is { } last ? Max(now - last) : null,
@@ -121,7 +128,10 @@ public sealed partial class PeerConnectionCore
             Dtls?.Version,
             Dtls?.CipherSuite,
             Dtls?.Group,
-            TargetBitrate);
+            TargetBitrate,
+            next is null ? null : nextTimer,
+            next is { } due ? Max(due - now) : null,
+            LastTimerFired.Layer == PeerConnectionLayer.None ? null : LastTimerFired);
     }
 
     private static TimeSpan Max(TimeSpan t) => t < TimeSpan.Zero ? TimeSpan.Zero : t;

@@ -31,6 +31,15 @@ public sealed partial class PeerConnection
         }
     }
 
+    // At Trace: which layer's which timer woke the connection ("Sctp.T3Rtx"); nothing is formatted when Trace is off.
+    private void LogTimerFired(PeerConnectionDeadline timer)
+    {
+        if (_logger.IsEnabled(LogLevel.Trace)) LogTimer(_logger, Name, timer.ToString());
+    }
+
+    [LoggerMessage(Level = LogLevel.Trace, Message = "Peer connection {Name}: timer {Timer} fired")]
+    private static partial void LogTimer(ILogger logger, string name, string timer);
+
     // Called on the connection's thread (from the runner's AfterInput), where the core may be read.
     private double SinceOffer(TimeSpan at) => _core.OfferAt is { } offer && at > offer ? (at - offer).TotalMilliseconds : 0;
 

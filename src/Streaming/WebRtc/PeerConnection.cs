@@ -437,7 +437,12 @@ public sealed partial class PeerConnection : IAsyncDisposable
 
         public Transport.Ice.Turn.TurnServerConfig? FindTurnServer(IPEndPoint local, IPEndPoint server) => Core.FindTurnServer(local, server);
 
-        public void HandleTimeout(TimeSpan now) => Core.HandleTimeout(now);
+        public void HandleTimeout(TimeSpan now)
+        {
+            var fired = Core.TimersFired;
+            Core.HandleTimeout(now);
+            if (Core.TimersFired != fired) owner.LogTimerFired(Core.LastTimerFired);
+        }
 
         public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
         {

@@ -175,33 +175,60 @@ public sealed partial class PeerConnectionCore
     public void HandleTimeout(TimeSpan now)
     {
         Advance(now);
-        if (Ice.PollTimeout() is { } i && i <= now) Ice.HandleTimeout(now);
-        if (_dtls?.PollTimeout() is { } d && d <= now) { _dtls.HandleTimeout(now); CaptureSpedFlight(); }
-        if (_sctp?.PollTimeout() is { } s && s <= now) _sctp.HandleTimeout(now);
+        // The earliest deadline that is due names the timer that fired (LastTimerFired); media's is read inside HandleMediaTimeout.
+        TimeSpan? firstDue = null;
+        var fired = default(PeerConnectionDeadline);
+        void Due(TimeSpan at, PeerConnectionDeadline which)
+        {
+            if (firstDue is null || at < firstDue) { firstDue = at; fired = which; }
+        }
+        if (Ice.PollTimeout(out var iceTimer) is { } i && i <= now) { Due(i, new(PeerConnectionLayer.Ice, Ice: iceTimer)); Ice.HandleTimeout(now); }
+        if (_dtls?.PollTimeout(out var dtlsTimer) is { } d && d <= now)
+        {
+            Due(d, new(PeerConnectionLayer.Dtls, Dtls: dtlsTimer));
+            _dtls.HandleTimeout(now);
+            CaptureSpedFlight();
+        }
+        if (_sctp?.PollTimeout(out var sctpTimer) is { } s && s <= now) { Due(s, new(PeerConnectionLayer.Sctp, Sctp: sctpTimer)); _sctp.HandleTimeout(now); }
         // SCTP heartbeats are off (ICE consent watches the path), so an idle association's buffers go back at the
         // timer runs it has no deadline in (consent checks, keepalives: every few seconds while idle).
         else if (_sctp is { } quiet && quiet.PollTimeout() is null) quiet.TrimIdle();
+        if (MediaTimeout(out var mediaTimer) is { } m && m <= now) Due(m, new(PeerConnectionLayer.Media, Media: mediaTimer));
+        if (firstDue is not null)
+        {
+            LastTimerFired = fired;
+            TimersFired++;
+        }
         HandleMediaTimeout(now);
         Pump(now);
     }
 
+    /// <summary>
+    /// The timer behind the last <see cref="HandleTimeout"/> that found one due: its layer and that layer's own timer
+    /// (the earliest one when several were due). <see cref="PeerConnectionLayer.None"/> before any.
+    /// </summary>
+    public PeerConnectionDeadline LastTimerFired { get; private set; }
+
+    /// <summary>Calls of <see cref="HandleTimeout"/> that found a timer due.</summary>
+    public long TimersFired { get; private set; }
+
     /// <summary>The soonest deadline of any layer.</summary>
     public TimeSpan? PollTimeout() => PollTimeout(out _);
 
-    /// <summary>The soonest deadline of any layer, and whose it is.</summary>
-    public TimeSpan? PollTimeout(out PeerConnectionTimer timer)
+    /// <summary>The soonest deadline of any layer, and whose it is: the layer and that layer's own timer.</summary>
+    public TimeSpan? PollTimeout(out PeerConnectionDeadline deadline)
     {
-        var which = PeerConnectionTimer.None;
+        var which = default(PeerConnectionDeadline);
         TimeSpan? best = null;
-        void Consider(TimeSpan? t, PeerConnectionTimer layer)
+        void Consider(TimeSpan? t, PeerConnectionDeadline owner)
         {
-            if (t is { } v && (best is null || v < best)) { best = v; which = layer; }
+            if (t is { } v && (best is null || v < best)) { best = v; which = owner; }
         }
-        Consider(Ice.PollTimeout(), PeerConnectionTimer.Ice);
-        Consider(_dtls?.PollTimeout(), PeerConnectionTimer.Dtls);
-        Consider(_sctp?.PollTimeout(), PeerConnectionTimer.Sctp);
-        Consider(MediaTimeout(), PeerConnectionTimer.Media);
-        timer = which;
+        Consider(Ice.PollTimeout(out var ice), new(PeerConnectionLayer.Ice, Ice: ice));
+        if (_dtls is not null) Consider(_dtls.PollTimeout(out var dtls), new(PeerConnectionLayer.Dtls, Dtls: dtls));
+        if (_sctp is not null) Consider(_sctp.PollTimeout(out var sctp), new(PeerConnectionLayer.Sctp, Sctp: sctp));
+        Consider(MediaTimeout(out var media), new(PeerConnectionLayer.Media, Media: media));
+        deadline = which;
         return best;
     }
 
@@ -320,7 +347,7 @@ public sealed partial class PeerConnectionCore
             if (_sctp is not null)
             {
                 var scratch = ArrayPool<byte>.Shared.Rent(ScratchSize);
-                try { while (_sctp is not null && _dtls.TryReceive(scratch, out var n)) _sctp.HandlePacket(scratch.AsSpan(0, n), now); }
+                try { while (_sctp is not null && _dtls.TryReceive(scratch, out var n)) _sctp.HandleDatagram(scratch.AsSpan(0, n), now); }
                 finally { ArrayPool<byte>.Shared.Return(scratch); }
             }
         }
@@ -338,7 +365,9 @@ public sealed partial class PeerConnectionCore
         var scratch = ArrayPool<byte>.Shared.Rent(ScratchSize);
         try
         {
-            if (!_sctp.TryPollTransmit(scratch.AsSpan(0, Math.Min(ScratchSize, destination.Length - overhead)), _now, out var n)) return false;
+            // Time reaches the association through its Handle verbs only: the timers this packet starts count from now.
+            _sctp.HandleTimeout(_now);
+            if (!_sctp.TryPollTransmit(scratch.AsSpan(0, Math.Min(ScratchSize, destination.Length - overhead)), out var n)) return false;
             written = dtls.SealApplicationData(scratch.AsSpan(0, n), destination);
             _pacer?.OnDataSent(n);
             return true;
@@ -353,7 +382,8 @@ public sealed partial class PeerConnectionCore
         var scratch = ArrayPool<byte>.Shared.Rent(ScratchSize);
         try
         {
-            while ((_pacer is null || _pacer.DataMayGo(now)) && _sctp.TryPollTransmit(scratch, now, out var n))
+            _sctp.HandleTimeout(now);   // the timers the packets start count from now
+            while ((_pacer is null || _pacer.DataMayGo(now)) && _sctp.TryPollTransmit(scratch, out var n))
             {
                 _dtls.Send(scratch.AsSpan(0, n));
                 _pacer?.OnDataSent(n);
@@ -516,9 +546,15 @@ public sealed partial class PeerConnectionCore
     {
         switch (e.Kind)
         {
-            case SctpEventKind.Established:
+            case SctpEventKind.StateChanged when e.State == SctpState.Established:
                 Reach(ConnectionMilestone.SctpEstablished, now, $"port {_remote?.SctpPort}");
                 Transition(ConnectionState.Connected, new ConnectionReason(ConnectionLayer.Sctp, "association established"));
+                break;
+            case SctpEventKind.StateChanged when e.State == SctpState.Terminated:
+                Transition(ConnectionState.Closed, new ConnectionReason(ConnectionLayer.Sctp, e.Detail ?? "association closed"));
+                break;
+            case SctpEventKind.StateChanged when e.State == SctpState.Failed:
+                Transition(ConnectionState.Failed, new ConnectionReason(ConnectionLayer.Sctp, e.Detail ?? "association failed"));
                 break;
             case SctpEventKind.ChannelOpen:
                 _events.Enqueue(new DataChannelOpened(now, e.Channel!));
@@ -539,12 +575,6 @@ public sealed partial class PeerConnectionCore
                 break;
             case SctpEventKind.BufferedAmountLow:
                 _events.Enqueue(new DataChannelBufferedAmountLow(now, e.Channel!));
-                break;
-            case SctpEventKind.Closed:
-                Transition(ConnectionState.Closed, new ConnectionReason(ConnectionLayer.Sctp, e.Reason ?? "association closed"));
-                break;
-            case SctpEventKind.Failed:
-                Transition(ConnectionState.Failed, new ConnectionReason(ConnectionLayer.Sctp, e.Reason ?? "association failed"));
                 break;
         }
     }

@@ -37,7 +37,7 @@ public sealed partial class PeerConnectionCore
             if (Srtp!.UnprotectRtcp(copy, out var rtcpLength) != SrtpResult.Ok) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
             MediaCounters.RtcpPacketsReceived++;
             if (_rtp is null) { _events.Enqueue(new MediaPacketReceived(now, true, copy[..rtcpLength].ToArray())); return; }
-            _rtp.HandleRtcp(copy[..rtcpLength], now);
+            _rtp.HandleDatagram(copy[..rtcpLength], now);
             MediaCounters.MalformedTransportCcFeedback = _rtp.MalformedTransportCcFeedback;
             ProcessRtpEvents(now);
             return;
@@ -68,7 +68,7 @@ public sealed partial class PeerConnectionCore
             track.RetransmissionsReceived++;
         }
         if (track.IsEnded) return;
-        _rtp!.HandleRtp(plain, now);
+        _rtp!.HandleDatagram(plain, now);
         track.PacketsReceived++;
         track.BytesReceived += rtp.Payload.Length;
         if (_rtp.GetReceiveStatistics(track.Ssrc) is { } stats)
@@ -315,19 +315,32 @@ public sealed partial class PeerConnectionCore
         return _localSsrc;
     }
 
-    private TimeSpan? MediaTimeout()
+    private TimeSpan? MediaTimeout(out MediaTimer which)
     {
-        if (_sendQueue is { Count: > 0 }) return _now;
+        which = MediaTimer.None;
+        if (_sendQueue is { Count: > 0 }) { which = MediaTimer.SendQueue; return _now; }
         // SCTP can be pumped (and so its held data budget refilled, MediaPacer.DataMayGo) only when TryPollSctpDirect
         // runs: with DTLS up and a pair ICE can send on. Without the pair, a held budget woke the owner at one instant
         // for ever (chaos seed 75: 2,000,000 steps at 10.0 s after ICE lost its only pair).
         var paced = HasSrtp ? _pacer?.NextSendTime(_now, _sctp is not null && _dtls is { State: Transport.Dtls.DtlsState.Connected } && Ice.CanSendData) : null;
+        if (paced is not null) which = MediaTimer.Pacer;
         if (!MediaRunning) return paced;
         foreach (var t in _remoteTracks)
-            if (t.PliPending) return _now;
-        var due = _rtp!.PollTimeout();
-        if (TransportCc?.PollTimeout() is { } feedback && (due is null || feedback < due)) due = feedback < _now ? _now : feedback;
-        if (paced is { } p && (due is null || p < due)) due = p;
+            if (t.PliPending) { which = MediaTimer.KeyFrameRequest; return _now; }
+        var due = _rtp!.PollTimeout(out var rtpTimer);
+        which = rtpTimer switch
+        {
+            RtpTimer.Transmit => MediaTimer.RtpTransmit,
+            RtpTimer.Report => MediaTimer.RtcpReport,
+            RtpTimer.Nack => MediaTimer.Nack,
+            _ => MediaTimer.None,
+        };
+        if (TransportCc?.PollTimeout() is { } feedback && (due is null || feedback < due))
+        {
+            due = feedback < _now ? _now : feedback;
+            which = MediaTimer.TransportCcFeedback;
+        }
+        if (paced is { } p && (due is null || p < due)) { due = p; which = MediaTimer.Pacer; }
         return due;
     }
 

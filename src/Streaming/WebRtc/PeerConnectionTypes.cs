@@ -18,8 +18,65 @@ public sealed record ConnectionReason(ConnectionLayer Layer, string Detail)
     public override string ToString() => $"{Layer}: {Detail}";
 }
 
-/// <summary>Which timer a deadline belongs to (the soonest one is reported with <see cref="PeerConnectionCore.PollTimeout(out PeerConnectionTimer)"/>).</summary>
-public enum PeerConnectionTimer { None, Ice, Dtls, Sctp, Media }
+/// <summary>The layer a deadline of the peer connection belongs to (<see cref="PeerConnectionDeadline.Layer"/>).</summary>
+public enum PeerConnectionLayer
+{
+    /// <summary>No deadline.</summary>
+    None,
+    /// <summary>The ICE agent (<see cref="Transport.Ice.IceTimer"/>).</summary>
+    Ice,
+    /// <summary>The DTLS connection (<see cref="Transport.Dtls.DtlsTimer"/>).</summary>
+    Dtls,
+    /// <summary>The SCTP association (<see cref="Transport.Sctp.SctpTimer"/>).</summary>
+    Sctp,
+    /// <summary>Media: the composition's send queue, pacer and key frame requests, the RTP session and transport-cc (<see cref="MediaTimer"/>).</summary>
+    Media,
+}
+
+/// <summary>The media layer's deadlines (<see cref="PeerConnectionDeadline.Media"/>).</summary>
+public enum MediaTimer
+{
+    /// <summary>No deadline.</summary>
+    None,
+    /// <summary>Protected packets wait in the send queue: due now.</summary>
+    SendQueue,
+    /// <summary>A key frame request (PLI) for a remote track waits to go: due now.</summary>
+    KeyFrameRequest,
+    /// <summary>The pacer's next send time (media, or the data channels' share of the estimate).</summary>
+    Pacer,
+    /// <summary>The RTP session has a BYE or retransmissions to send (<see cref="Transport.Rtp.Streams.RtpTimer.Transmit"/>).</summary>
+    RtpTransmit,
+    /// <summary>The next RTCP report (<see cref="Transport.Rtp.Streams.RtpTimer.Report"/>).</summary>
+    RtcpReport,
+    /// <summary>A NACK is due (<see cref="Transport.Rtp.Streams.RtpTimer.Nack"/>).</summary>
+    Nack,
+    /// <summary>The next transport-cc feedback packet.</summary>
+    TransportCcFeedback,
+}
+
+/// <summary>
+/// Which timer a deadline of the peer connection is: the <see cref="Layer"/> and that layer's own reason, in the
+/// member named after the layer (the others stay None). <see cref="PeerConnectionCore.PollTimeout(out PeerConnectionDeadline)"/>
+/// reports the soonest one, <see cref="PeerConnectionCore.LastTimerFired"/> the last one that fired; the text is
+/// "Layer.Timer" (for example "Sctp.T3Rtx") for logs and health.
+/// </summary>
+public readonly record struct PeerConnectionDeadline(
+    PeerConnectionLayer Layer,
+    Transport.Ice.IceTimer Ice = Transport.Ice.IceTimer.None,
+    Transport.Dtls.DtlsTimer Dtls = Transport.Dtls.DtlsTimer.None,
+    Transport.Sctp.SctpTimer Sctp = Transport.Sctp.SctpTimer.None,
+    MediaTimer Media = MediaTimer.None)
+{
+    /// <summary>"Layer.Timer", or "None".</summary>
+    public override string ToString() => Layer switch
+    {
+        PeerConnectionLayer.Ice => $"Ice.{Ice}",
+        PeerConnectionLayer.Dtls => $"Dtls.{Dtls}",
+        PeerConnectionLayer.Sctp => $"Sctp.{Sctp}",
+        PeerConnectionLayer.Media => $"Media.{Media}",
+        _ => "None",
+    };
+}
 
 /// <summary>Options of a peer connection; every timer of every layer is here with its documented default.</summary>
 public sealed record PeerConnectionOptions

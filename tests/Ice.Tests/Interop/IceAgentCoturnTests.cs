@@ -119,7 +119,7 @@ public sealed class IceAgentCoturnTests
         AgentSocketDriver.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any(), Wait, "gathering", a);
         var error = Assert.Single(a.EventsOf<IceRelayErrorEvent>());
         Assert.Equal(IceRelayError.AllocationFailed, error.Error);
-        Assert.Equal(TurnFailureKind.Authentication, error.Kind);
+        Assert.Equal(TurnFailureKind.Authentication, error.FailureKind);
         Assert.Equal(401, error.ErrorCode);
         Assert.Contains("authentication failed", error.Reason);
         Assert.Contains(CoturnServer.Realm, error.Reason);

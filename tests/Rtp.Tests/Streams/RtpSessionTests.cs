@@ -214,14 +214,61 @@ public class RtpSessionTests
         session.HandleRtcp(buffer.AsSpan(0, n), TimeSpan.FromMilliseconds(5));
         var events = Drain(session);
         Assert.Equal(2, events.OfType<KeyFrameRequested>().Count());
-        Assert.Contains(new KeyFrameRequested(0xAAAA, false), events);
-        Assert.Contains(new KeyFrameRequested(0xAAAA, true), events);
-        Assert.Contains(new RembReceived(1_000_000), events);
-        Assert.Contains(new ByeReceived(0xCCCC, "bye"), events);
+        // Each stamped with the time of the packet that carried it (the event's At is part of its equality).
+        var at = TimeSpan.FromMilliseconds(5);
+        Assert.Contains(new KeyFrameRequested(0xAAAA, false) { At = at }, events);
+        Assert.Contains(new KeyFrameRequested(0xAAAA, true) { At = at }, events);
+        Assert.Contains(new RembReceived(1_000_000) { At = at }, events);
+        Assert.Contains(new ByeReceived(0xCCCC, "bye") { At = at }, events);
+        Assert.All(events, e => Assert.Equal(at, e.At));
+        Assert.Equal(2, events.Count(e => e.Kind == RtpEventKind.KeyFrameRequested));
+        Assert.Single(events, e => e.Kind == RtpEventKind.ByeReceived);
         Assert.Null(session.GetReceiveStatistics(0xCCCC));
 
         session.HandleRtcp(new byte[] { 0x80, 201, 0, 9 }, TimeSpan.FromMilliseconds(6));
         Assert.Equal(1, session.DroppedRtcp);
+    }
+
+    [Fact]
+    public void EveryEventRecordIsSealedWithItsOwnKind()
+    {
+        var types = typeof(RtpSessionEvent).Assembly.GetTypes().Where(t => t.IsSubclassOf(typeof(RtpSessionEvent))).ToList();
+        Assert.All(types, t => Assert.True(t.IsSealed, t.Name));
+        var kinds = types.Select(t => ((RtpSessionEvent)System.Runtime.CompilerServices.RuntimeHelpers.GetUninitializedObject(t)).Kind).Order();
+        Assert.Equal(Enum.GetValues<RtpEventKind>().Order(), kinds);
+        Assert.Empty(typeof(RtpSessionEvent).GetConstructors());
+    }
+
+    [Fact]
+    public void HandleDatagramTellsRtpFromRtcpAndPollTimeoutNamesEachTimer()
+    {
+        var session = new RtpSession(new RtpSessionOptions { LocalSsrc = 2 });
+        session.AddSendStream(0xAAAA, 90_000);
+        Assert.NotNull(session.PollTimeout(out var timer));
+        Assert.Equal(RtpTimer.Report, timer);
+
+        // RTP through the one input verb: 0, 1, 3 of 0xCCCC; 2 is missing, so a NACK is due at once.
+        var now = TimeSpan.FromMilliseconds(30);
+        foreach (ushort seq in new ushort[] { 0, 1, 3 }) session.HandleDatagram(Rtp(seq, seq * 3000u, 0xCCCC), now);
+        Assert.NotNull(session.GetReceiveStatistics(0xCCCC));
+        Assert.Equal(now, session.PollTimeout(out timer));
+        Assert.Equal(RtpTimer.Nack, timer);
+        Assert.Contains(Transmit(session), t => t.Kind == RtpTransmitKind.Rtcp && HasNack(t.Data));
+        Assert.True(session.PollTimeout(out _) > now); // sent: its retry (or the report) comes later
+
+        // RTCP through the same verb: a PLI becomes an event stamped with its time.
+        byte[] buffer = new byte[100];
+        int n = RtcpReport.WriteReceiverReport(buffer, 0xCCCC, []);
+        n += RtcpFeedback.WritePli(buffer.AsSpan(n), 0xCCCC, 0xAAAA);
+        var later = TimeSpan.FromMilliseconds(40);
+        session.HandleDatagram(buffer.AsSpan(0, n), later);
+        var pli = Assert.IsType<KeyFrameRequested>(Assert.Single(Drain(session), e => e.Kind == RtpEventKind.KeyFrameRequested));
+        Assert.Equal((0xAAAAu, later), (pli.MediaSsrc, pli.At));
+
+        // A BYE waits to be sent: due now.
+        session.SendBye();
+        Assert.Equal(later, session.PollTimeout(out timer));
+        Assert.Equal(RtpTimer.Transmit, timer);
     }
 }
 

@@ -182,7 +182,7 @@ public sealed class IceAgentRelayTests
         var error = Assert.Single(a.EventsOf<IceRelayErrorEvent>());
         Assert.Equal(TimeSpan.FromMilliseconds(40), error.At);
         Assert.Equal(IceRelayError.AllocationFailed, error.Error);
-        Assert.Equal(TurnFailureKind.Authentication, error.Kind);
+        Assert.Equal(TurnFailureKind.Authentication, error.FailureKind);
         Assert.Equal(401, error.ErrorCode);
         Assert.Contains("relay.test", error.Reason);
         Assert.Equal(HostA, error.HostBase);
@@ -202,7 +202,7 @@ public sealed class IceAgentRelayTests
         a.Agent.StartGathering(TimeSpan.Zero);
         net.RunFor(TimeSpan.FromSeconds(5));
         var error = Assert.Single(a.EventsOf<IceRelayErrorEvent>());
-        Assert.Equal((TimeSpan.FromMilliseconds(40), IceRelayError.AllocationFailed, TurnFailureKind.ErrorResponse, 486), (error.At, error.Error, error.Kind, error.ErrorCode));
+        Assert.Equal((TimeSpan.FromMilliseconds(40), IceRelayError.AllocationFailed, TurnFailureKind.ErrorResponse, 486), (error.At, error.Error, error.FailureKind, error.ErrorCode));
         Assert.Contains("Allocation Quota Reached", error.Reason);
         Assert.Single(a.EventsOf<IceGatheringCompleteEvent>());
     }
@@ -216,7 +216,7 @@ public sealed class IceAgentRelayTests
         a.Agent.StartGathering(TimeSpan.Zero);
         net.RunFor(TimeSpan.FromSeconds(60));
         var error = Assert.Single(a.EventsOf<IceRelayErrorEvent>());
-        Assert.Equal((TimeSpan.FromSeconds(39.5), IceRelayError.AllocationFailed, TurnFailureKind.Timeout), (error.At, error.Error, error.Kind));
+        Assert.Equal((TimeSpan.FromSeconds(39.5), IceRelayError.AllocationFailed, TurnFailureKind.Timeout), (error.At, error.Error, error.FailureKind));
         Assert.Equal(TimeSpan.FromSeconds(39.5), a.EventsOf<IceGatheringCompleteEvent>().Single().At);
         // RFC 8489 section 6.2.1: sends at 0, 0.5, 1.5, 3.5, 7.5, 15.5 and 31.5 s.
         Assert.Equal([0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5], net.Server.Log.Select(l => (l.At - Ms10).TotalSeconds));
@@ -420,7 +420,7 @@ public sealed class IceAgentRelayTests
         net.RunFor(TimeSpan.FromSeconds(20));
         // Signalled at 40 ms; the 403 is back at 60 ms: reported once, the only pair failed, and the agent with it.
         var error = Assert.Single(a.EventsOf<IceRelayErrorEvent>());
-        Assert.Equal((TimeSpan.FromMilliseconds(60), IceRelayError.PermissionFailed, TurnFailureKind.ErrorResponse, 403), (error.At, error.Error, error.Kind, error.ErrorCode));
+        Assert.Equal((TimeSpan.FromMilliseconds(60), IceRelayError.PermissionFailed, TurnFailureKind.ErrorResponse, 403), (error.At, error.Error, error.FailureKind, error.ErrorCode));
         Assert.Contains("192.0.2.1", error.Reason);
         Assert.Equal(IceCandidatePairState.Failed, a.Agent.CandidatePairs.Single().State);
         var failed = a.EventsOf<IceStateChangedEvent>().Last();
