@@ -166,7 +166,8 @@ public sealed record IceRelayErrorEvent(TimeSpan At, Turn.TurnServerConfig Serve
 public sealed record IceCandidatePairsRemovedEvent(TimeSpan At, IceCandidate Local, int Count, string Reason) : IceEvent(At);
 
 /// <summary>
-/// A lost relay was allocated again on the same server (<see cref="IceAgentOptions.RelayReallocationAttempts"/>): its
+/// A lost relay was allocated again (<see cref="IceAgentOptions.RelayReallocationAttempts"/>), on <paramref name="Server"/>:
+/// the same server, or another after a fail-over (<see cref="IceAgentOptions.RelayFailoverAfter"/>). Its
 /// new relayed candidate <paramref name="Candidate"/> (also reported by an <see cref="IceCandidateGatheredEvent"/>, to
 /// signal) is paired with the remote candidates, after <paramref name="Attempts"/> Allocate attempts.
 /// </summary>
