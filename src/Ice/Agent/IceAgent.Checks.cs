@@ -111,26 +111,15 @@ public sealed partial class IceAgent
         if (State == IceConnectionState.New) Transition(IceConnectionState.Checking, IceStateReason.ChecksStarted, now);
     }
 
-    internal void EnqueueTriggered(IcePair pair, bool front) => pair.Generation.Triggered.Enqueue(pair, front, PriorityOf(pair));
+    internal void EnqueueTriggered(IcePair pair, bool front) => pair.Generation.CheckList.Trigger(pair, front, Role.Role);
 
     private bool ChecksAllowed =>
         Mode.SendsChecks && _current.Remote is not null && State is not (IceConnectionState.Failed or IceConnectionState.Closed);
 
     /// <summary>The next pair to check: triggered first, then the best Waiting, then the best Frozen (RFC 8445 section 6.1.4.2).</summary>
-    private IcePair? NextPairToCheck(bool take)
-    {
-        var g = _current;
-        if (g.Triggered.Next(take, SkipTriggered) is { } t) return t;
+    private IcePair? NextPairToCheck(bool take) =>
         // Once a pair of this generation is selected, ordinary checks stop (RFC 8445 section 8.1.2).
-        if (Selected is { } s && s.Generation == g) return null;
-        IcePair? best = null;
-        foreach (var p in g.Pairs)
-            if (p.State == IceCandidatePairState.Waiting && (best is null || PriorityOf(p) > PriorityOf(best))) best = p;
-        if (best is null)
-            foreach (var p in g.Pairs)
-                if (p.State == IceCandidatePairState.Frozen && (best is null || PriorityOf(p) > PriorityOf(best))) best = p;
-        return best;
-    }
+        _current.CheckList.Next(take, Role.Role, ordinaryChecksDone: Selected is { } s && s.Generation == _current, SkipTriggered);
 
     // A triggered pair whose check is already in flight needs no new one, unless it is to carry USE-CANDIDATE.
     private static readonly Func<IcePair, bool> SkipTriggered = t => t.State == IceCandidatePairState.InProgress && !t.NominationPending;
@@ -146,7 +135,7 @@ public sealed partial class IceAgent
         // flight one datagram a STUN message (Chromium), so our early check's response brings the part its first
         // check could not carry, a round trip before its next check would; and a SPED peer's DTLS needs our messages.
         if (Options.ControlledCheckHold > TimeSpan.Zero && Role.Role == IceRole.Controlled && !_current.PeerCheckSeen && Sped is not { IsActive: true }
-            && _current.Triggered.Count == 0 && _current.RemoteSetAt is { } set && due < set + Options.ControlledCheckHold)
+            && _current.CheckList.Triggered.Count == 0 && _current.RemoteSetAt is { } set && due < set + Options.ControlledCheckHold)
             due = set + Options.ControlledCheckHold;
         return due;
     }
@@ -327,7 +316,7 @@ public sealed partial class IceAgent
 
         // RFC 7675 section 5.1: any authenticated response on the pair we send on refreshes consent (selected or not).
         pair.LastResponseAt = now;
-        if (pair == LivenessPair) _lastConsent = now;
+        if (pair == LivenessPair) _liveness.ConsentRefreshed(now);
         // SPED: what the peer carried in its answer reaches DTLS before the pair's events do.
         if (match.SpedSent) ReadSped(response, match.SpedCrc);
         if (match.Kind == OutgoingKind.Check)
@@ -366,8 +355,7 @@ public sealed partial class IceAgent
             if (pair.Generation == _current) Emit(new IceValidPairEvent(now, pair.Local, pair.Remote, pair.RoundTripTime));
         }
         // RFC 8445 section 7.2.5.3.3: unfreeze the pairs of the same foundation.
-        foreach (var p in pair.Generation.Pairs)
-            if (p.State == IceCandidatePairState.Frozen && p.Foundation == pair.Foundation) p.State = IceCandidatePairState.Waiting;
+        pair.Generation.CheckList.Unfreeze(pair.Foundation);
         Role.OnCheckSucceeded(this, pair, nominating, now);
     }
 
@@ -383,7 +371,8 @@ public sealed partial class IceAgent
     // PeerMoveSilence: the controlling peer lost the relay under that pair and nominated another (IceAgent.Relay).
     // Without the silence it keeps the better pair it selected (RFC 8445 section 8.1.1: one nomination per session).
     private bool PeerLeftSelected(IcePair selected, IcePair nominated, TimeSpan now) =>
-        Role.Role == IceRole.Controlled && selected != nominated && Options.PeerMoveSilence > TimeSpan.Zero && now - _lastReceived >= Options.PeerMoveSilence;
+        Role.Role == IceRole.Controlled && selected != nominated && Options.PeerMoveSilence > TimeSpan.Zero
+        && now - _liveness.LastReceived >= Options.PeerMoveSilence;
 
     private void SwitchRole(TimeSpan now) => SetRole(Role.Opposite, now);
 
@@ -396,10 +385,9 @@ public sealed partial class IceAgent
 
     private void CheckAllFailed(TimeSpan now)
     {
-        if (Selected is not null || State is IceConnectionState.Failed or IceConnectionState.Closed || RelaysRecovering) return;
+        if (Selected is not null || State is IceConnectionState.Failed or IceConnectionState.Closed || RelaysRecovering || _outage is not null) return;
         var g = _current;
-        if (!g.RemoteEndOfCandidates || g.Pairs.Count == 0 || (_gatheringStarted && !_gatheringComplete)) return;
-        foreach (var p in g.Pairs) if (p.State != IceCandidatePairState.Failed) return;
+        if (!g.RemoteEndOfCandidates || !g.CheckList.AllFailed || (_gatheringStarted && !_gatheringComplete)) return;
         Transition(IceConnectionState.Failed, IceStateReason.AllPairsFailed, now);
         StopEverything();
     }

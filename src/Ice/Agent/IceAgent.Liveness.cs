@@ -10,15 +10,8 @@ namespace Transport.Ice;
 /// </summary>
 public sealed partial class IceAgent
 {
-    private TimeSpan _lastReceived;
-    private TimeSpan _lastSent;
-    private TimeSpan _lastConsent;
-    private TimeSpan _nextConsentAt;
-    private TimeSpan _disconnectedAt;
-    // Receive silence: when application data last arrived, and when its current run began (a run: no gap longer than
-    // ReceiveSilenceTimeout / ReceiveSilencePackets between two application datagrams).
-    private TimeSpan? _lastDataAt;
-    private TimeSpan _dataRunStart;
+    // The clocks and deadlines of the pair in use (consent, keepalive, Disconnected, receive silence, Failed).
+    private readonly IceLiveness _liveness;
     // Before nomination, the valid pair application data went on: consent and liveness run on it (RFC 7675 section 5.1
     // asks consent for every pair we send on, nominated or not).
     private IcePair? _dataPair;
@@ -36,13 +29,13 @@ public sealed partial class IceAgent
     public IceCandidate? ActiveRemote => LivenessPair?.Remote;
 
     /// <summary>When something was last received on the pair in use (selected, or before nomination the valid pair data went on).</summary>
-    public TimeSpan? LastReceivedAt => LivenessPair is null ? null : _lastReceived;
+    public TimeSpan? LastReceivedAt => LivenessPair is null ? null : _liveness.LastReceived;
 
     /// <summary>
     /// When consent was last refreshed on the pair in use (RFC 7675: the last authenticated response there, or the
     /// selection itself); null before a pair carries data. Consent expires ConsentTimeout after this.
     /// </summary>
-    public TimeSpan? LastConsentAt => LivenessPair is null ? null : _lastConsent;
+    public TimeSpan? LastConsentAt => LivenessPair is null ? null : _liveness.LastConsent;
 
     /// <summary>
     /// Round-trip time on the pair in use: from the last check or consent check there answered after a single
@@ -70,18 +63,18 @@ public sealed partial class IceAgent
         foreach (var relay in _relays)
         {
             if (relay.Live) Consider(ref next, ref timer, relay.Client.PollTimeout(), IceTimer.Relay);
-            Consider(ref next, ref timer, relay.RetryAt, IceTimer.RelayReallocation);
+            Consider(ref next, ref timer, relay.Recovery.RetryAt, IceTimer.RelayReallocation);
         }
-        if (_relayOutageSince is { } outage && LivenessPair is null && Options.FailedTimeout > TimeSpan.Zero) Consider(ref next, ref timer, outage + Options.FailedTimeout, IceTimer.Failed);
+        Consider(ref next, ref timer, OutageFailedAt(), IceTimer.Failed);
         if (LivenessPair is not null)
         {
-            var o = Options;
-            if (o.ConsentTimeout > TimeSpan.Zero && Mode.SendsChecks) Consider(ref next, ref timer, _lastConsent + o.ConsentTimeout, IceTimer.ConsentExpiry);
-            if (o.ConsentInterval > TimeSpan.Zero && Mode.SendsChecks) Consider(ref next, ref timer, _nextConsentAt, IceTimer.ConsentCheck);
-            if (o.KeepaliveInterval > TimeSpan.Zero) Consider(ref next, ref timer, KeepaliveDue(), IceTimer.Keepalive);
-            if (State == IceConnectionState.Connected && o.DisconnectedTimeout > TimeSpan.Zero) Consider(ref next, ref timer, _lastReceived + o.DisconnectedTimeout, IceTimer.Disconnected);
-            if (State == IceConnectionState.Connected && ReceiveSilenceDue() is { } silence) Consider(ref next, ref timer, silence, IceTimer.ReceiveSilence);
-            if (State == IceConnectionState.Disconnected && o.FailedTimeout > TimeSpan.Zero) Consider(ref next, ref timer, _disconnectedAt + o.FailedTimeout, IceTimer.Failed);
+            var l = _liveness;
+            if (Mode.SendsChecks) Consider(ref next, ref timer, l.ConsentExpiresAt, IceTimer.ConsentExpiry);
+            if (Mode.SendsChecks) Consider(ref next, ref timer, l.ConsentCheckAt, IceTimer.ConsentCheck);
+            Consider(ref next, ref timer, l.KeepaliveDue, IceTimer.Keepalive);
+            if (State == IceConnectionState.Connected) Consider(ref next, ref timer, l.DisconnectedDue, IceTimer.Disconnected);
+            if (State == IceConnectionState.Connected) Consider(ref next, ref timer, l.ReceiveSilenceDue, IceTimer.ReceiveSilence);
+            if (State == IceConnectionState.Disconnected) Consider(ref next, ref timer, l.FailedDue, IceTimer.Failed);
         }
         return next;
     }
@@ -90,8 +83,6 @@ public sealed partial class IceAgent
     {
         if (candidate is { } c && (next is null || c < next)) { next = c; timer = kind; }
     }
-
-    private static TimeSpan? Min(TimeSpan? a, TimeSpan? b) => a is null ? b : b is null ? a : (a < b ? a : b);
 
     /// <summary>Acts on every deadline that passed by <paramref name="now"/>.</summary>
     public void HandleTimeout(TimeSpan now)
@@ -117,10 +108,10 @@ public sealed partial class IceAgent
 
     private void Select(IcePair pair, TimeSpan now, IceStateReason reason = IceStateReason.PairSelected)
     {
-        if (_relayOutageSince is not null)
+        if (_outage is { } outage)
         {
-            _relayOutageSince = null;
-            if (reason == IceStateReason.PairSelected) reason = IceStateReason.RelayRecovered;
+            _outage = null;
+            if (reason == IceStateReason.PairSelected) reason = RecoveredReason(outage.Cause, reason);
         }
         var first = Selected is null;
         Selected = pair;
@@ -142,14 +133,7 @@ public sealed partial class IceAgent
         Transition(IceConnectionState.Connected, reason, now);
     }
 
-    private void ResetLiveness(TimeSpan now)
-    {
-        _lastReceived = now;
-        _lastSent = now;
-        _lastConsent = now;
-        _nextConsentAt = NextConsentAt(now);
-        _lastDataAt = null;
-    }
+    private void ResetLiveness(TimeSpan now) => _liveness.Reset(now);
 
     // RFC 8445 section 12.1: TrySend put data on a valid pair before any selection. From the first such send that pair
     // is watched like a selected one (consent, keepalive, receive silence, Disconnected, Failed) and the agent is
@@ -159,39 +143,23 @@ public sealed partial class IceAgent
         var first = _dataPair is null;
         _dataPair = pair;
         if (first) ResetLiveness(now);
-        _lastConsent = pair.LastResponseAt ?? now;
+        _liveness.ConsentRefreshed(pair.LastResponseAt ?? now);
         if (State == IceConnectionState.Checking) Transition(IceConnectionState.Connected, IceStateReason.ValidPairInUse, now);
-        else if (_relayOutageSince is not null)
+        else if (_outage is { } outage)
         {
-            // A pair of a lost relay's new allocation (or another one) carries data again; without a nomination from a
-            // controlling peer that stays on the pair it selected, the relayed pair still gets its channel.
-            _relayOutageSince = null;
-            if (State == IceConnectionState.Disconnected) Transition(IceConnectionState.Connected, IceStateReason.RelayRecovered, now);
+            // After the pair in use was lost with nothing to take over, a pair carries data again (one of a lost relay's
+            // new allocation, or another): without a nomination from a controlling peer that stays on the pair it
+            // selected, the relayed pair still gets its channel.
+            _outage = null;
+            if (State == IceConnectionState.Disconnected)
+                Transition(IceConnectionState.Connected, RecoveredReason(outage.Cause, IceStateReason.ValidPairInUse), now);
             if (pair.Local.Type == IceCandidateType.Relayed) BindRelayChannel(pair, now);
         }
     }
 
-    // RFC 7675 section 5.1: uniformly in [0.8, 1.2] x the interval. Then, when the window allows it, moved to the next
-    // multiple of ConsentAlignment on the agent's clock (or the previous one if the next leaves the window): the
-    // checks of many agents sharing a clock then fall on common instants, and a host with thousands of idle
-    // connections wakes a few times per alignment period instead of once per check. Still inside the window, still
-    // random among the multiples the window holds.
-    private TimeSpan NextConsentAt(TimeSpan now)
-    {
-        var interval = Options.ConsentInterval.Ticks;
-        var at = now.Ticks + (long)(interval * (0.8 + 0.4 * _random.NextDouble()));
-        var grid = Options.ConsentAlignment.Ticks;
-        if (grid <= 0) return TimeSpan.FromTicks(at);
-        long earliest = now.Ticks + interval * 8 / 10, latest = now.Ticks + interval * 12 / 10;
-        var up = (at + grid - 1) / grid * grid;
-        if (up <= latest) return TimeSpan.FromTicks(up);
-        var down = at / grid * grid;
-        return TimeSpan.FromTicks(down >= earliest ? down : at);
-    }
-
     private void OnTrafficReceived(TimeSpan now)
     {
-        _lastReceived = now;
+        _liveness.Received(now);
         if (State == IceConnectionState.Disconnected) Transition(IceConnectionState.Connected, IceStateReason.TrafficResumed, now);
     }
 
@@ -201,80 +169,47 @@ public sealed partial class IceAgent
 
     private void OnApplicationDataReceived(TimeSpan now)
     {
-        if (_lastDataAt is not { } last || now - last > ExpectedDataGap) _dataRunStart = now;
-        _lastDataAt = now;
+        _liveness.DataReceived(now);
         OnTrafficReceived(now);
-    }
-
-    private TimeSpan ExpectedDataGap => Options.ReceiveSilenceTimeout / Options.ReceiveSilencePackets;
-
-    // Receive silence: only while data flows (see IceAgentOptions.ReceiveSilenceTimeout): a run of application data
-    // that has lasted the timeout itself (a DTLS handshake's burst does not arm it), still going when the last
-    // datagram of any kind arrived. Counted from that last datagram, so STUN from a live peer that stopped its data
-    // defers it and then disarms it.
-    private TimeSpan? ReceiveSilenceDue()
-    {
-        var timeout = Options.ReceiveSilenceTimeout;
-        if (timeout <= TimeSpan.Zero || _lastDataAt is not { } data) return null;
-        if (data - _dataRunStart < timeout || _lastReceived - data > ExpectedDataGap) return null;
-        return _lastReceived + timeout;
     }
 
     private void HandleLiveness(TimeSpan now)
     {
         if (LivenessPair is not { } pair) return;
-        var o = Options;
-        if (Mode.SendsChecks && o.ConsentTimeout > TimeSpan.Zero && now >= _lastConsent + o.ConsentTimeout)
+        var l = _liveness;
+        if (Mode.SendsChecks && l.ConsentExpiresAt is { } expiry && now >= expiry)
         {
             // RFC 7675 section 5.1: consent lost; stop sending at once.
             Transition(IceConnectionState.Failed, IceStateReason.ConsentExpired, now);
             StopEverything();
             return;
         }
-        if (State == IceConnectionState.Connected && ReceiveSilenceDue() is { } silence && now >= silence)
+        if (State == IceConnectionState.Connected && l.ReceiveSilenceDue is { } silence && now >= silence)
         {
-            _disconnectedAt = now;
+            l.Disconnected(now);
             Transition(IceConnectionState.Disconnected, IceStateReason.ReceiveSilence, now);
-            ProbeAtOnce(now);
+            l.ProbeAtOnce(now);
             ProbeRelayOf(pair, now);
         }
-        if (State == IceConnectionState.Connected && o.DisconnectedTimeout > TimeSpan.Zero && now >= _lastReceived + o.DisconnectedTimeout)
+        if (State == IceConnectionState.Connected && l.DisconnectedDue is { } quiet && now >= quiet)
         {
-            _disconnectedAt = now;
+            l.Disconnected(now);
             Transition(IceConnectionState.Disconnected, IceStateReason.NoTraffic, now);
-            ProbeAtOnce(now);
+            l.ProbeAtOnce(now);
             ProbeRelayOf(pair, now);
         }
-        if (State == IceConnectionState.Disconnected && o.FailedTimeout > TimeSpan.Zero && now >= _disconnectedAt + o.FailedTimeout)
+        if (State == IceConnectionState.Disconnected && l.FailedDue is { } failed && now >= failed)
         {
             Transition(IceConnectionState.Failed, IceStateReason.FailedTimeout, now);
             StopEverything();
             return;
         }
-        if (Mode.SendsChecks && o.ConsentInterval > TimeSpan.Zero && now >= _nextConsentAt)
+        if (Mode.SendsChecks && l.ConsentCheckAt is { } check && now >= check)
         {
             SendConsentCheck(pair, now);
-            _nextConsentAt = State == IceConnectionState.Disconnected && o.PeerMoveSilence > TimeSpan.Zero
-                ? now + o.ConsentInterval * 0.4 : NextConsentAt(now);
+            l.ConsentSent(now, State == IceConnectionState.Disconnected);
         }
-        if (o.KeepaliveInterval > TimeSpan.Zero && now >= KeepaliveDue()) SendKeepalive(pair);
-    }
-
-    // Disconnected: a consent check goes at once (below, in the same HandleLiveness). If the peer's NAT rebound, the
-    // check reaches it from its new address; its answer and its triggered check make that pair valid, and its data
-    // then moves us there (PeerMoved) within a round trip instead of at the next regular consent check.
-    private void ProbeAtOnce(TimeSpan now)
-    {
-        if (Options.PeerMoveSilence > TimeSpan.Zero && _nextConsentAt > now) _nextConsentAt = now;
-    }
-
-    // RFC 8445 section 11: a keepalive when nothing was sent for KeepaliveInterval; then on the next multiple of
-    // KeepaliveAlignment (never before the interval passed), so idle agents' periodic sends share instants.
-    private TimeSpan KeepaliveDue()
-    {
-        var due = (_lastSent + Options.KeepaliveInterval).Ticks;
-        var grid = Options.KeepaliveAlignment.Ticks;
-        return TimeSpan.FromTicks(grid <= 0 ? due : (due + grid - 1) / grid * grid);
+        if (l.KeepaliveDue is { } keepalive && now >= keepalive) SendKeepalive(pair);
     }
 
     private void SendConsentCheck(IcePair pair, TimeSpan now)

@@ -13,37 +13,7 @@ namespace Transport.Ice;
 /// </summary>
 public sealed partial class IceAgent
 {
-    // Checks held while their permission is on its way (the server would drop them): bounded, oldest dropped.
-    private const int MaxHeldPerRelay = 64;
     private readonly List<IceRelay> _relays = new();
-
-    private sealed class IceRelay(TurnServerConfig config, IceCandidate host, TurnClient client, IPEndPoint server)
-    {
-        /// <summary>The configured server's address (a re-allocation starts there again, not at a redirect's alternate).</summary>
-        public IPEndPoint ConfiguredEndPoint { get; } = server;
-        public TurnServerConfig Config { get; } = config;
-        /// <summary>Unique among the relayed candidates (RFC 8445 section 5.1.2.1): the host's, minus 1024 per earlier relay of that host.</summary>
-        public ushort LocalPreference { get; init; }
-        public IceCandidate Host { get; } = host;
-        /// <summary>The TURN client of the current allocation (a new one for each re-allocation).</summary>
-        public TurnClient Client { get; set; } = client;
-        /// <summary>Lost and being allocated again: an attempt is due at <see cref="RetryAt"/> or in flight.</summary>
-        public bool Recovering { get; set; }
-        /// <summary>Re-allocation attempts made since the loss.</summary>
-        public int Attempts { get; set; }
-        /// <summary>When the next re-allocation attempt is due, or null.</summary>
-        public TimeSpan? RetryAt { get; set; }
-        /// <summary>Where the transmits go: the configured server, or the alternate after a 300 redirect.</summary>
-        public IPEndPoint ServerEndPoint { get; set; } = server;
-        public bool Tcp => Client.Options.Transport == TurnTransport.Tcp;
-        public IceCandidate? Candidate { get; set; }
-        /// <summary>Counted in the pending gathering requests until the allocation succeeds or fails.</summary>
-        public bool Gathering { get; set; } = true;
-        public bool Live => Client.State is TurnClientState.Allocating or TurnClientState.Allocated or TurnClientState.Closing;
-        public List<(byte[] Buffer, int Length, IPEndPoint Peer)> Held { get; } = new();
-        /// <summary>IPs whose permission the server refused: not asked again, their pairs failed.</summary>
-        public HashSet<IPAddress> Refused { get; } = new();
-    }
 
     /// <summary>The relayed candidates' TURN clients, for diagnostics and tests (state, counters, channels).</summary>
     public IReadOnlyList<TurnClient> TurnClients
@@ -119,7 +89,7 @@ public sealed partial class IceAgent
             var options = TurnClientOptionsFor(server);
             // Servers listed first are preferred; host preferences count down by 1 per host, so 1024 per relay keeps them unique.
             var localPreference = (ushort)Math.Max(0, IceCandidate.LocalPreferenceOf(host.Priority) - 1024 * index++);
-            var relay = new IceRelay(server, host, new TurnClient(options), endPoint) { LocalPreference = localPreference };
+            var relay = new IceRelay(server, host, new TurnClient(options), RelayRecovery.From(Options)) { LocalPreference = localPreference };
             _relays.Add(relay);
             _gathersPending++;
             relay.Client.Start(now);
@@ -159,13 +129,14 @@ public sealed partial class IceAgent
                 break;
             case TurnAllocationFailed failed:
                 Emit(new IceRelayErrorEvent(now, relay.Config, relay.Host.Base, IceRelayError.AllocationFailed, failed.Kind, failed.ErrorCode, failed.Reason, null));
-                ReleaseHeld(relay, null);
+                relay.ReleaseHeld(null);
                 FinishRelayGathering(relay, now);
-                // A re-allocation attempt failed (the server still down, the connection refused): the next one, or give up.
-                if (relay.Recovering)
+                // A re-allocation attempt failed (the server still down, the connection refused): the next one, on another
+                // server after RelayFailoverAfter failures in a row on this one, or give up.
+                if (relay.Recovery.Recovering)
                 {
-                    ScheduleReallocation(relay, now);
-                    if (!relay.Recovering) OnRelayRecoveryOver(now);
+                    if (relay.Recovery.AttemptFailed(now)) FailOver(relay);
+                    if (!relay.Recovery.Recovering) OnRelayRecoveryOver(now);
                 }
                 break;
             case TurnAllocationExpired expired:
@@ -209,11 +180,10 @@ public sealed partial class IceAgent
             _localCandidates.Add(srflx);
             Emit(new IceCandidateGatheredEvent(now, srflx));
         }
-        if (relay.Recovering)
+        if (relay.Recovery.Recovering)
         {
-            Emit(new IceRelayRecoveredEvent(now, relay.Config, relay.Host.Base, candidate, relay.Attempts));
-            relay.Recovering = false;
-            relay.Attempts = 0;
+            Emit(new IceRelayRecoveredEvent(now, relay.Config, relay.Host.Base, candidate, relay.Recovery.Attempts));
+            relay.Recovery.Succeeded();
         }
         foreach (var remote in _current.RemoteCandidates) AddPair(_current, candidate, remote);
         FinishRelayGathering(relay, now);
@@ -225,7 +195,7 @@ public sealed partial class IceAgent
     {
         var ip = refused.Peer.ToIPAddress();
         relay.Refused.Add(ip);
-        ReleaseHeld(relay, ip);
+        relay.ReleaseHeld(ip);
         Emit(new IceRelayErrorEvent(now, relay.Config, relay.Host.Base, IceRelayError.PermissionFailed, refused.Kind, refused.ErrorCode,
             $"permission for {ip}: {refused.Reason}", relay.Candidate));
         if (relay.Candidate is not { } candidate) return;
@@ -257,28 +227,23 @@ public sealed partial class IceAgent
 
     /// <summary>
     /// The allocation is gone: its candidate and its pairs are removed (<see cref="IceCandidatePairsRemovedEvent"/>) and
-    /// the relay is allocated again after a back-off (<see cref="IceAgentOptions.RelayReallocationAttempts"/>). When the
-    /// pair in use was on it, another valid pair takes the data at once (the controlling agent nominates it); without
-    /// one the agent is Disconnected until a pair of the new allocation succeeds. With re-allocation off it fails.
+    /// the relay is allocated again after a back-off (<see cref="IceAgentOptions.RelayReallocationAttempts"/>), on another
+    /// configured server after <see cref="IceAgentOptions.RelayFailoverAfter"/> failed attempts in a row. When the pair in
+    /// use was on it, the rule of <see cref="LosePairInUse"/> applies (with re-allocation off, no other pair: Failed).
     /// </summary>
     private void LoseRelay(IceRelay relay, int errorCode, string reason, TimeSpan now)
     {
-        ReleaseHeld(relay, null);
+        relay.ReleaseHeld(null);
         var candidate = relay.Candidate;
         Emit(new IceRelayErrorEvent(now, relay.Config, relay.Host.Base, IceRelayError.AllocationExpired, null, errorCode, reason, candidate));
         FinishRelayGathering(relay, now);
-        var recover = Options.RelayReallocationAttempts > 0 && State is not (IceConnectionState.Failed or IceConnectionState.Closed);
-        if (recover)
-        {
-            relay.Attempts = 0;
-            ScheduleReallocation(relay, now);
-        }
+        var recover = State is not (IceConnectionState.Failed or IceConnectionState.Closed) && relay.Recovery.Lost(now);
         if (candidate is null) return;
         _localCandidates.Remove(candidate);
         var inUse = LivenessPair is { } live && live.Local == candidate;
         RemovePairsOf(candidate, reason, now);
         if (State is IceConnectionState.Failed or IceConnectionState.Closed) return;
-        if (inUse) OnPairInUseLost(recover, now);
+        if (inUse) LosePairInUse(IceStateReason.RelayLost, recover, now);
         if (State is IceConnectionState.Failed) return;
         CheckAllFailed(now);
     }
@@ -289,91 +254,51 @@ public sealed partial class IceAgent
         foreach (var o in _outgoing)
             if (o.Pair is { } p && p.Local == candidate && !o.Transaction.IsCompleted) o.Transaction.Cancel(now);
         _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
-        var removed = 0;
-        foreach (var g in new[] { _current, _previous })
-        {
-            if (g is null) continue;
-            for (var i = g.Pairs.Count - 1; i >= 0; i--)
-            {
-                var p = g.Pairs[i];
-                if (p.Local != candidate) continue;
-                g.Pairs.RemoveAt(i);
-                g.PairIndex.Remove((p.Local.Base, p.Remote.Address, p.Local.IsTcp));
-                if (g.PairsByFoundation.TryGetValue(p.Foundation, out var same) && same.Remove(p) && same.Count == 0) g.PairsByFoundation.Remove(p.Foundation);
-                p.InTriggeredQueue = false; // its queued entry turns stale and is skipped
-                p.NominationPending = false;
-                p.State = IceCandidatePairState.Failed;
-                removed++;
-            }
-        }
+        var removed = _current.CheckList.RemoveLocal(candidate) + (_previous?.CheckList.RemoveLocal(candidate) ?? 0);
         if (removed > 0) Emit(new IceCandidatePairsRemovedEvent(now, candidate, removed, reason));
     }
 
-    // When the relayed pair in use is gone and recovery may run, since when nothing has carried data: the agent fails
-    // FailedTimeout later unless a pair carries data again (Select, UseEarlyPair).
-    private TimeSpan? _relayOutageSince;
-
-    private void OnPairInUseLost(bool recover, TimeSpan now)
-    {
-        Selected = null;
-        _dataPair = null;
-        if (EarlyPair() is { } other)
-        {
-            // Another valid pair takes the data at once; its last answer may be old, so consent is asked there now.
-            _dataPair = other;
-            ResetLiveness(now);
-            _nextConsentAt = now;
-            if (State == IceConnectionState.Disconnected) Transition(IceConnectionState.Connected, IceStateReason.RelayRecovered, now);
-            // The controlling agent nominates it (or a better valid pair), so that the peer moves too.
-            Role.ConsiderNomination(this, now);
-            return;
-        }
-        if (!recover)
-        {
-            Transition(IceConnectionState.Failed, IceStateReason.RelayLost, now);
-            StopEverything();
-            return;
-        }
-        _relayOutageSince = now;
-        _disconnectedAt = now;
-        Transition(IceConnectionState.Disconnected, IceStateReason.RelayLost, now);
-    }
-
-    /// <summary>The next attempt after <see cref="IceAgentOptions.RelayReallocationDelay"/>, doubled per attempt made; none once the attempts ran out.</summary>
-    private void ScheduleReallocation(IceRelay relay, TimeSpan now)
-    {
-        if (relay.Attempts >= Options.RelayReallocationAttempts)
-        {
-            relay.Recovering = false;
-            relay.RetryAt = null;
-            return;
-        }
-        var delay = Options.RelayReallocationDelay;
-        for (var i = 0; i < relay.Attempts && delay < Options.RelayReallocationMaxDelay; i++) delay += delay;
-        if (delay > Options.RelayReallocationMaxDelay) delay = Options.RelayReallocationMaxDelay;
-        relay.Recovering = true;
-        relay.RetryAt = now + delay;
-    }
-
-    /// <summary>A new TURN client on the same server and host socket allocates again (a new connection over TCP: the driver opens it on the first transmit).</summary>
+    /// <summary>
+    /// A new TURN client on the relay's server and host socket allocates again (a new connection over TCP: the driver
+    /// opens it on the first transmit).
+    /// </summary>
     private void Reallocate(IceRelay relay, TimeSpan now)
     {
-        relay.RetryAt = null;
-        relay.Attempts++;
-        ReleaseHeld(relay, null);
-        relay.Refused.Clear();
-        relay.Client.Dispose();
-        relay.Client = new TurnClient(TurnClientOptionsFor(relay.Config));
-        relay.ServerEndPoint = relay.ConfiguredEndPoint;
+        relay.Recovery.BeginAttempt();
+        relay.Renew(new TurnClient(TurnClientOptionsFor(relay.Config)));
         relay.Client.Start(now);
         PumpRelay(relay, now);
+    }
+
+    /// <summary>
+    /// The relay's server failed <see cref="IceAgentOptions.RelayFailoverAfter"/> attempts in a row: the next attempt goes
+    /// to another configured server of the host's family (of the relay's configured kind when one is free,
+    /// <see cref="RelayRecovery.NextServer"/>); it stays when there is none.
+    /// </summary>
+    private void FailOver(IceRelay relay)
+    {
+        var next = RelayRecovery.NextServer(Options.TurnServers, relay.Config, relay.Configured, relay.Family, server => OccupiedByAnother(relay, server));
+        if (next is null) return;
+        relay.MoveTo(next);
+        relay.Recovery.MovedServer();
+    }
+
+    // One allocation per host socket, server and transport: a server another relay of the host holds (or is recovering
+    // on) is not a fail-over target.
+    private bool OccupiedByAnother(IceRelay relay, TurnServerConfig server)
+    {
+        var endPoint = server.TryGetEndPoint();
+        foreach (var r in _relays)
+            if (r != relay && r.Occupies && r.Host == relay.Host && r.ConfiguredEndPoint.Equals(endPoint) && r.Config.Transport == server.Transport)
+                return true;
+        return false;
     }
 
     /// <summary>A relay's attempts ran out: the agent fails when nothing is left that could carry data.</summary>
     private void OnRelayRecoveryOver(TimeSpan now)
     {
-        if (State is IceConnectionState.Failed or IceConnectionState.Closed || LivenessPair is not null || _relayOutageSince is null) { CheckAllFailed(now); return; }
-        foreach (var r in _relays) if (r.Recovering) return;
+        if (State is IceConnectionState.Failed or IceConnectionState.Closed || LivenessPair is not null || _outage is null) { CheckAllFailed(now); return; }
+        foreach (var r in _relays) if (r.Recovery.Recovering) return;
         foreach (var p in _current.Pairs) if (p.State != IceCandidatePairState.Failed) return;
         Transition(IceConnectionState.Failed, IceStateReason.RelayLost, now);
         StopEverything();
@@ -384,7 +309,7 @@ public sealed partial class IceAgent
     {
         get
         {
-            foreach (var r in _relays) if (r.Recovering) return true;
+            foreach (var r in _relays) if (r.Recovery.Recovering) return true;
             return false;
         }
     }
@@ -404,11 +329,17 @@ public sealed partial class IceAgent
         return null;
     }
 
+    // After a fail-over a dead relay (failed at gathering) may name the same server as a live one: the live one answers.
     private IceRelay? FindRelayByServer(IPEndPoint local, IPEndPoint remote, bool tcp)
     {
+        IceRelay? found = null;
         foreach (var r in _relays)
-            if (r.Tcp == tcp && r.Host.Base.Equals(local) && r.ServerEndPoint.Equals(remote)) return r;
-        return null;
+            if (r.Tcp == tcp && r.Host.Base.Equals(local) && r.ServerEndPoint.Equals(remote))
+            {
+                if (r.Occupies) return r;
+                found ??= r;
+            }
+        return found;
     }
 
     private IceReceiveResult HandleFromRelay(IceRelay relay, ReadOnlySpan<byte> datagram, TimeSpan now, out ReadOnlySpan<byte> applicationData)
@@ -468,8 +399,7 @@ public sealed partial class IceAgent
         if (relay.Client.GetBoundChannel(peer) == 0 && !relay.Client.HasPermission(peer))
         {
             relay.Client.CreatePermission(peer, _now); // nothing new when it was asked already
-            if (relay.Held.Count >= MaxHeldPerRelay) { ArrayPool<byte>.Shared.Return(relay.Held[0].Buffer); relay.Held.RemoveAt(0); }
-            relay.Held.Add((buffer, length, remote));
+            relay.Hold(buffer, length, remote);
             PumpRelay(relay, _now);
             return;
         }
@@ -486,35 +416,20 @@ public sealed partial class IceAgent
 
     private void FlushHeld(IceRelay relay, IPAddress ip)
     {
-        for (var i = 0; i < relay.Held.Count; i++)
+        foreach (var (buffer, length, peer) in relay.TakeHeld(ip))
         {
-            var (buffer, length, peer) = relay.Held[i];
-            if (!peer.Address.Equals(ip)) continue;
-            relay.Held.RemoveAt(i--);
             if (relay.Client.State == TurnClientState.Allocated) WrapAndQueue(relay, buffer, length, StunAddress.FromEndPoint(peer));
             else ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    private static void ReleaseHeld(IceRelay relay, IPAddress? ip)
-    {
-        for (var i = 0; i < relay.Held.Count; i++)
-        {
-            if (ip is not null && !relay.Held[i].Peer.Address.Equals(ip)) continue;
-            ArrayPool<byte>.Shared.Return(relay.Held[i].Buffer);
-            relay.Held.RemoveAt(i--);
         }
     }
 
     private void HandleRelayTimeouts(TimeSpan now)
     {
         for (var i = 0; i < _relays.Count && State is not (IceConnectionState.Failed or IceConnectionState.Closed); i++)
-            if (_relays[i].RetryAt is { } retry && retry <= now) Reallocate(_relays[i], now);
-        if (_relayOutageSince is { } since && LivenessPair is null && Options.FailedTimeout > TimeSpan.Zero && now >= since + Options.FailedTimeout
-            && State is not (IceConnectionState.Failed or IceConnectionState.Closed))
+            if (_relays[i].Recovery.Due(now)) Reallocate(_relays[i], now);
+        if (OutageFailedAt() is { } failAt && now >= failAt && State is not (IceConnectionState.Failed or IceConnectionState.Closed))
         {
-            Transition(IceConnectionState.Failed, IceStateReason.RelayLost, now);
-            StopEverything();
+            FailOutage(now);
             return;
         }
         for (var i = 0; i < _relays.Count && State is not (IceConnectionState.Failed or IceConnectionState.Closed); i++)
@@ -530,7 +445,7 @@ public sealed partial class IceAgent
     {
         foreach (var relay in _relays)
         {
-            ReleaseHeld(relay, null);
+            relay.ReleaseHeld(null);
             if (relay.Client.State is not (TurnClientState.Allocating or TurnClientState.Allocated)) continue;
             relay.Client.Close(now);
             PumpRelay(relay, now);
@@ -541,7 +456,7 @@ public sealed partial class IceAgent
     {
         foreach (var relay in _relays)
         {
-            ReleaseHeld(relay, null);
+            relay.ReleaseHeld(null);
             relay.Client.Dispose();
         }
     }

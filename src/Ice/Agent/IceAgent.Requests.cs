@@ -136,7 +136,7 @@ public sealed partial class IceAgent
     // answered with the peer's password, so the new address is the peer's and not a replay from elsewhere.
     private bool PeerMoved(IcePair pair, TimeSpan now) =>
         Options.PeerMoveSilence > TimeSpan.Zero && Selected is { } s && s != pair && s.Generation == _current && pair.Generation == _current
-        && pair.Valid && pair.State == IceCandidatePairState.Succeeded && now - _lastReceived >= Options.PeerMoveSilence;
+        && pair.Valid && pair.State == IceCandidatePairState.Succeeded && now - _liveness.LastReceived >= Options.PeerMoveSilence;
 
     // NAT rebinding, the step before PeerMoved: the peer's data arrives on a pair its authenticated check made, our own
     // check on that pair has not succeeded yet, and the selected pair has been silent for PeerMoveSilence. Our check's
@@ -148,7 +148,7 @@ public sealed partial class IceAgent
     {
         if (Options.PeerMoveSilence <= TimeSpan.Zero || !Mode.SendsChecks || Selected is not { } s || s == pair
             || pair.Generation != _current || s.Generation != _current || pair.Valid || !pair.PeerChecked
-            || pair.State == IceCandidatePairState.Succeeded || now - _lastReceived < Options.PeerMoveSilence) return;
+            || pair.State == IceCandidatePairState.Succeeded || now - _liveness.LastReceived < Options.PeerMoveSilence) return;
         if (pair.LastCheckSentAt is { } last && now - last < Options.CheckRetransmission.InitialRto) return;
         if (pair.InTriggeredQueue && pair.State == IceCandidatePairState.Waiting) return;
         pair.State = IceCandidatePairState.Waiting;
@@ -268,7 +268,7 @@ public sealed partial class IceAgent
 
     private static IcePair? FindPair(IceGeneration g, IPEndPoint local, IPEndPoint remote, bool iceTcp = false)
     {
-        return g.PairIndex.GetValueOrDefault((local, remote, iceTcp));
+        return g.CheckList.Find(local, remote, iceTcp);
     }
 
     /// <summary>Success response: XOR-MAPPED-ADDRESS of the source, integrity with our password, FINGERPRINT (RFC 8445 section 7.3.1.2).</summary>

@@ -8,9 +8,10 @@ public sealed partial class IceAgent
     /// The ICE-TCP connection (RFC 6544) between <paramref name="local"/> (our passive TCP candidate) and
     /// <paramref name="remote"/> closed, was reset or failed: nothing more can go on it, so its pairs fail at once
     /// instead of when consent expires (30 s). When the pair in use was one of them, the best other valid pair takes
-    /// over (as when the peer moves, <see cref="IceStateReason.TransportClosed"/>); without one the agent goes
-    /// Disconnected at once with that reason, and the Failed timer runs from now (the peer may still come back on
-    /// another pair, or restart ICE). Unknown endpoints are ignored.
+    /// over (<see cref="IceStateReason.TransportClosed"/>; the controlling agent nominates it); without one the agent
+    /// goes Disconnected at once with that reason, and fails <see cref="IceAgentOptions.FailedTimeout"/> later unless
+    /// the peer comes back on another pair (a new connection, another candidate, an ICE restart). The same rule as a
+    /// lost relay's (IceAgent.PairInUse.cs). Unknown endpoints are ignored.
     /// </summary>
     public void IceTcpConnectionClosed(IPEndPoint local, IPEndPoint remote, TimeSpan now)
     {
@@ -33,29 +34,8 @@ public sealed partial class IceAgent
         }
         if (!any) return;
         _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
-        if (lostInUse)
-        {
-            if (Selected is null)
-            {
-                // Before nomination: the next valid pair carries the data, or none does until one becomes valid.
-                if (EarlyPair() is { } other) UseEarlyPair(other, now);
-                else
-                {
-                    _disconnectedAt = now;
-                    Transition(IceConnectionState.Disconnected, IceStateReason.TransportClosed, now);
-                }
-            }
-            else if (BestValid(_current) is { } other)
-            {
-                Select(other, now, IceStateReason.TransportClosed);
-            }
-            else
-            {
-                _disconnectedAt = now;
-                Transition(IceConnectionState.Disconnected, IceStateReason.TransportClosed, now);
-                ProbeAtOnce(now);
-            }
-        }
+        if (lostInUse) LosePairInUse(IceStateReason.TransportClosed, mayRecover: true, now);
+        if (State is IceConnectionState.Failed) return;
         CheckAllFailed(now);
     }
 }

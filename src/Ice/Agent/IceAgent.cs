@@ -36,6 +36,7 @@ public sealed partial class IceAgent : IDisposable
         Options = options ?? new IceAgentOptions();
         Options.Validate();
         _random = Options.Random ?? new Random();
+        _liveness = new IceLiveness(Options, _random);
         Mode = Options.Lite ? IceModeStrategy.Lite : IceModeStrategy.Full;
         Role = Options.Lite || Options.Role == IceRole.Controlled ? IceRoleStrategy.Controlled : IceRoleStrategy.Controlling;
         TieBreaker = Options.TieBreaker ?? RandomTieBreaker();
@@ -297,27 +298,14 @@ public sealed partial class IceAgent : IDisposable
 
     private void AddPair(IceGeneration g, IceCandidate local, IceCandidate remote) => TryAddPair(g, local, remote);
 
-    // O(1) in the pairs held (an index by addresses, a list per foundation): pairing a new remote candidate costs the
-    // local candidates of its family, not the check list (RFC 8445 section 6.1.2.5 bounds the list: Limits.MaxPairs).
+    // O(1) in the pairs held (IceCheckList): pairing a new remote candidate costs the local candidates of its family, not
+    // the check list (RFC 8445 section 6.1.2.5 bounds the list: Limits.MaxPairs).
     private IcePair? TryAddPair(IceGeneration g, IceCandidate local, IceCandidate remote)
     {
-        if (local.Address.AddressFamily != remote.Address.AddressFamily) return null;
-        if (!IceTcpPairing.MayPair(local, remote)) return null;
-        if (g.PairIndex.TryGetValue((local.Base, remote.Address, local.IsTcp), out var existing)) return existing;
-        if (g.Pairs.Count >= Options.Limits.MaxPairs) { PairsDropped++; return null; }
-        var pair = new IcePair(g, local, remote) { State = IceCandidatePairState.Frozen };
-        g.Pairs.Add(pair);
-        g.PairIndex[(local.Base, remote.Address, local.IsTcp)] = pair;
+        var pair = g.CheckList.GetOrAdd(local, remote, Options.Limits.MaxPairs, out var added, out var full);
+        if (full) PairsDropped++;
         // RFC 8656 section 9: the relay forwards only from and to IPs with a permission; ask before the first check.
-        if (local.Type == IceCandidateType.Relayed) RequestPermission(local, remote.Address);
-        // RFC 8445 section 6.1.2.6: the first pair of each foundation starts Waiting.
-        if (!g.PairsByFoundation.TryGetValue(pair.Foundation, out var sameFoundation))
-            g.PairsByFoundation[pair.Foundation] = sameFoundation = new List<IcePair>();
-        var foundationActive = false;
-        foreach (var p in sameFoundation)
-            if (p.State != IceCandidatePairState.Frozen) { foundationActive = true; break; }
-        sameFoundation.Add(pair);
-        if (!foundationActive) pair.State = IceCandidatePairState.Waiting;
+        if (added && local.Type == IceCandidateType.Relayed) RequestPermission(local, remote.Address);
         return pair;
     }
 
@@ -376,7 +364,7 @@ public sealed partial class IceAgent : IDisposable
         }
         if ((Selected ?? EarlyPair()) is not { } pair) return new(IceSendStatus.NotConnected, State, null, null);
         if (Selected is null && pair != _dataPair) UseEarlyPair(pair, now);
-        _lastSent = now;
+        _liveness.Sent(now);
         return new(IceSendStatus.Send, State, pair.LocalEndPoint, pair.RemoteEndPoint) { Relayed = pair.Local.Type == IceCandidateType.Relayed, IceTcp = pair.IceTcp };
     }
 
@@ -425,14 +413,7 @@ public sealed partial class IceAgent : IDisposable
         return BestValid(_current) ?? (Selected is null && _previous is { } previous ? BestValid(previous) : null);
     }
 
-    private IcePair? BestValid(IceGeneration g)
-    {
-        if (g.FirstValidAt is null) return null;
-        IcePair? best = null;
-        foreach (var p in g.Pairs)
-            if (p.Valid && p.State != IceCandidatePairState.Failed && (best is null || PriorityOf(p) > PriorityOf(best))) best = p;
-        return best;
-    }
+    private IcePair? BestValid(IceGeneration g) => g.FirstValidAt is null ? null : g.CheckList.BestValid(Role.Role);
 
     /// <summary>Closes the agent: no more transmits; state Closed.</summary>
     public void Close(TimeSpan now)
@@ -455,7 +436,7 @@ public sealed partial class IceAgent : IDisposable
         if (next == State) return;
         var previous = State;
         State = next;
-        TimeSpan? age = LivenessPair is null ? null : now - _lastReceived;
+        TimeSpan? age = LivenessPair is null ? null : now - _liveness.LastReceived;
         _events.Enqueue(new IceStateChangedEvent(now, previous, next, reason, age));
     }
 
@@ -470,7 +451,7 @@ public sealed partial class IceAgent : IDisposable
 
     private void QueueTransmit(byte[] buffer, int length, IPEndPoint local, IPEndPoint remote, bool iceTcp = false)
     {
-        if (LivenessPair is { } s && s.Matches(local, remote, iceTcp)) _lastSent = _now;
+        if (LivenessPair is { } s && s.Matches(local, remote, iceTcp)) _liveness.Sent(_now);
         // A datagram from a relayed candidate goes to its TURN server, wrapped (RFC 8656 sections 11 and 12).
         if (!iceTcp && _relays.Count > 0 && FindRelayByRelayed(local) is { } relay) { SendThroughRelay(relay, buffer, length, remote); return; }
         _transmits.Enqueue(new PendingTransmit(buffer, length, local, remote, false) { IceTcp = iceTcp });

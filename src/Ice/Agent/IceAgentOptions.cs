@@ -140,7 +140,8 @@ public sealed record IceAgentOptions
     public Func<TurnClientOptions, TurnClientOptions>? ConfigureTurnClient { get; init; }
 
     /// <summary>
-    /// How many times the agent allocates again on the same TURN server after a relay's allocation was lost (a Refresh
+    /// How many times the agent allocates again (on the same TURN server, or another after <see cref="RelayFailoverAfter"/>
+    /// failures in a row) after a relay's allocation was lost (a Refresh
     /// refused with 437 or unanswered past the lifetime, the lifetime ran out, the TCP or TLS connection to the server
     /// closed: a server restart). The first attempt goes <see cref="RelayReallocationDelay"/> after the loss, each next
     /// one twice as late (at most <see cref="RelayReallocationMaxDelay"/>); a new allocation is a new relayed
@@ -154,6 +155,15 @@ public sealed record IceAgentOptions
 
     /// <summary>The longest wait between two re-allocation attempts (default 8 s).</summary>
     public TimeSpan RelayReallocationMaxDelay { get; init; } = TimeSpan.FromSeconds(8);
+
+    /// <summary>
+    /// Fail-over of a lost relay: after this many failed re-allocation attempts in a row on one TURN server, the next
+    /// attempt goes to another configured server of the host's address family that no other relay of the host holds,
+    /// of the same kind (UDP, TCP or TLS) as the relay's configured server when one is free, else of another kind, in
+    /// the configured order (round the list on later fail-overs). The attempts count towards
+    /// <see cref="RelayReallocationAttempts"/>. Default 2; 0 keeps every attempt on the same server.
+    /// </summary>
+    public int RelayFailoverAfter { get; init; } = 2;
 
     /// <summary>
     /// Which local candidates are gathered and used (the <c>iceTransportPolicy</c> of W3C WebRTC). With
@@ -183,6 +193,7 @@ public sealed record IceAgentOptions
         })
             if (value < TimeSpan.Zero) throw new ArgumentOutOfRangeException(name, "A timer is positive, or 0 to disable it.");
         if (RelayReallocationAttempts < 0) throw new ArgumentOutOfRangeException(nameof(RelayReallocationAttempts), "0 turns re-allocation off.");
+        if (RelayFailoverAfter < 0) throw new ArgumentOutOfRangeException(nameof(RelayFailoverAfter), "0 turns fail-over off.");
         if (RelayReallocationDelay < TimeSpan.Zero || RelayReallocationMaxDelay < RelayReallocationDelay)
             throw new ArgumentOutOfRangeException(nameof(RelayReallocationDelay), "The delays are positive and the maximum is at least the first.");
         if (ReceiveSilencePackets < 1) throw new ArgumentOutOfRangeException(nameof(ReceiveSilencePackets), "At least one datagram per window.");

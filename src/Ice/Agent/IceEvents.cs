@@ -242,7 +242,8 @@ public sealed record IceCandidatePairsRemovedEvent(TimeSpan At, IceCandidate Loc
 }
 
 /// <summary>
-/// A lost relay was allocated again on the same server (<see cref="IceAgentOptions.RelayReallocationAttempts"/>): its
+/// A lost relay was allocated again (<see cref="IceAgentOptions.RelayReallocationAttempts"/>), on <paramref name="Server"/>:
+/// the same server, or another after a fail-over (<see cref="IceAgentOptions.RelayFailoverAfter"/>). Its
 /// new relayed candidate <paramref name="Candidate"/> (also reported by an <see cref="IceCandidateGatheredEvent"/>, to
 /// signal) is paired with the remote candidates, after <paramref name="Attempts"/> Allocate attempts.
 /// </summary>

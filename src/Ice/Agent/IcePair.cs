@@ -90,6 +90,7 @@ internal sealed class IceGeneration : IDisposable
         Local = local;
         LocalKey = StunKey.ShortTerm(local.Password);
         LocalUsernamePrefix = System.Text.Encoding.UTF8.GetBytes(local.Ufrag + ":");
+        CheckList = new IceCheckList(this);
     }
 
     public IceCredentials Local { get; }
@@ -101,12 +102,10 @@ internal sealed class IceGeneration : IDisposable
     /// <summary>"remoteUfrag:localUfrag" — USERNAME of our checks.</summary>
     public string? OutgoingUsername { get; private set; }
     public List<IceCandidate> RemoteCandidates { get; } = new();
-    public List<IcePair> Pairs { get; } = new();
-    /// <summary>The pairs by (local base, remote address): finding the pair of a check is O(1) (no quadratic pairing).</summary>
-    public Dictionary<(IPEndPoint Local, IPEndPoint Remote, bool IceTcp), IcePair> PairIndex { get; } = new();
-    /// <summary>The pairs by foundation, for the initial states of RFC 8445 section 6.1.2.6.</summary>
-    public Dictionary<string, List<IcePair>> PairsByFoundation { get; } = new();
-    public TriggeredCheckQueue Triggered { get; } = new();
+    /// <summary>The check list of this generation (its pairs, their states and the triggered queue).</summary>
+    public IceCheckList CheckList { get; }
+    /// <summary>The pairs of <see cref="CheckList"/>.</summary>
+    public IReadOnlyList<IcePair> Pairs => CheckList.Pairs;
     public bool RemoteEndOfCandidates { get; set; }
     public TimeSpan? FirstValidAt { get; set; }
     /// <summary>When the remote credentials of this generation were set (the hold of IceAgentOptions.ControlledCheckHold runs from here).</summary>

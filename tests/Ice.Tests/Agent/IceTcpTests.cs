@@ -345,4 +345,65 @@ public sealed class IceTcpTests
         Assert.True(send.CanSend);
         Assert.False(send.IceTcp);
     }
+
+    [Fact]
+    public void AClosedTcpConnectionWithoutAnotherPairLeavesNothingToSendOnAndFailsExactlyFailedTimeoutLater()
+    {
+        var events = new List<IceEvent>();
+        var now = TimeSpan.Zero;
+        var (server, client) = ConnectBoth(udpToo: false, 1518283007, ref now, events);
+        using var _s = server;
+        using var _c = client;
+        var closedAt = now;
+        server.IceTcpConnectionClosed(TcpEnd, ClientEnd, now);
+        // The rule of a lost pair in use (the same as a lost relay's): no pair in use, nothing to send on.
+        Assert.Equal(IceConnectionState.Disconnected, server.State);
+        Assert.False(server.CanSendData);
+        Assert.Equal(IceSendStatus.NotConnected, server.TrySend(now).Status);
+        Assert.Null(server.ActiveLocal);
+        var buffer = new byte[2048];
+        var sentOnTcp = 0;
+        for (var step = 0; step < 3000 && server.State != IceConnectionState.Failed; step++)
+        {
+            now += TimeSpan.FromMilliseconds(10);
+            if (server.PollTimeout() is { } s && s <= now) server.HandleTimeout(now);
+            if (client.PollTimeout() is { } c && c <= now) client.HandleTimeout(now);
+            while (server.TryPollTransmit(buffer, out var t)) if (t.IceTcp) sentOnTcp++;
+            while (client.TryPollTransmit(buffer, out _)) { }   // lost with the connection
+            while (server.TryPollEvent(out var e)) events.Add(e);
+        }
+        // No consent check or keepalive went to the closed connection, and no AllPairsFailed came before the timeout.
+        Assert.Equal(0, sentOnTcp);
+        var changes = events.OfType<IceStateChangedEvent>().Where(e => e.At >= closedAt).ToList();
+        Assert.Equal(2, changes.Count);
+        Assert.Equal((IceConnectionState.Disconnected, IceStateReason.TransportClosed, closedAt), (changes[0].State, changes[0].Reason, changes[0].At));
+        Assert.Equal((IceConnectionState.Failed, IceStateReason.FailedTimeout, closedAt + new IceAgentOptions().FailedTimeout),
+            (changes[1].State, changes[1].Reason, changes[1].At));
+    }
+
+    [Fact]
+    public void AfterAClosedTcpConnectionThePeerComingBackOnANewOneCarriesTheDataAgain()
+    {
+        var events = new List<IceEvent>();
+        var now = TimeSpan.Zero;
+        var (server, client) = ConnectBoth(udpToo: false, 1518283007, ref now, events);
+        using var _s = server;
+        using var _c = client;
+        var closedAt = now;
+        server.IceTcpConnectionClosed(TcpEnd, ClientEnd, now);
+        // The client opens a new connection: its next check arrives there, and the server's triggered check is answered.
+        for (var step = 0; step < 1000 && !server.CanSendData; step++) Step(server, client, ref now, events);
+        Assert.True(server.CanSendData);
+        Assert.InRange(now - closedAt, TimeSpan.Zero, TimeSpan.FromSeconds(7));
+        var send = server.TrySend(now);
+        Assert.True(send.CanSend);
+        Assert.True(send.IceTcp);
+        while (server.TryPollEvent(out var e)) events.Add(e);
+        var back = events.OfType<IceStateChangedEvent>().Last();
+        Assert.Equal((IceConnectionState.Connected, IceStateReason.ValidPairInUse, now), (back.State, back.Reason, back.At));
+        // It stays up: the outage's Failed timer is gone, liveness runs on the pair in use.
+        for (var step = 0; step < 4000; step++) Step(server, client, ref now, events);
+        Assert.Equal(IceConnectionState.Connected, server.State);
+        Assert.True(server.TrySend(now).CanSend);
+    }
 }

@@ -22,6 +22,12 @@ internal sealed class FakeTurnRelay
     public static readonly IPEndPoint Address = new(IPAddress.Parse("192.0.2.1"), 3478);
     public static readonly IPAddress RelayIp = IPAddress.Parse("192.0.2.1");
 
+    /// <summary>A server at <paramref name="address"/> (default <see cref="Address"/>); its relayed addresses are on that IP.</summary>
+    public FakeTurnRelay(IPEndPoint? address = null) => EndPoint = address ?? Address;
+
+    /// <summary>Where this server listens.</summary>
+    public IPEndPoint EndPoint { get; }
+
     private readonly Dictionary<(IPEndPoint Client, bool Tcp), Allocation> _allocations = new();
     private int _nextPort = 50000;
 
@@ -113,7 +119,7 @@ internal sealed class FakeTurnRelay
             case StunMethod.Allocate:
                 if (FailAllocate is { } f) { output.Add((client, tcp, Error(buffer, m, f.Code, f.Reason, key))); return output; }
                 if (allocation is not null) { output.Add((client, tcp, Error(buffer, m, 437, "Allocation Mismatch", key))); return output; }
-                allocation = new Allocation(client, tcp, new IPEndPoint(RelayIp, _nextPort++));
+                allocation = new Allocation(client, tcp, new IPEndPoint(EndPoint.Address, _nextPort++));
                 var requested = m.TryGetLifetime(out var l) ? l : 600;
                 allocation.ExpiresAt = now + TimeSpan.FromSeconds(Math.Min(requested, GrantedLifetime));
                 _allocations[(client, tcp)] = allocation;
@@ -189,7 +195,7 @@ internal sealed class FakeTurnRelay
     /// <summary>A restart: every allocation is forgotten (relayed ports are handed out anew, from where they were).</summary>
     public void Restart(TimeSpan now)
     {
-        Log.Add((now, Address, "restart"));
+        Log.Add((now, EndPoint, "restart"));
         _allocations.Clear();
     }
 

@@ -237,4 +237,79 @@ public sealed class IceAgentRelayRecoveryTests
         var failed = a.EventsOf<IceStateChangedEvent>().Last();
         Assert.Equal((IceConnectionState.Failed, IceStateReason.RelayLost, failures[^1].At), (failed.State, failed.Reason, failed.At));
     }
+
+    [Fact]
+    public void AfterTwoFailedAttemptsOnTheLostServerTheRelayFailsOverToTheOtherConfiguredServerAndTheAgentsComeBackThere()
+    {
+        var net = new RelayNetwork();
+        var second = net.AddServer(new IPEndPoint(IPAddress.Parse("192.0.2.2"), 3478));
+        var (s1, s2) = (RelayNetwork.Config(tcp: true), RelayNetwork.Config(tcp: true, server: second.EndPoint));
+        // The second server refuses allocations at first: each agent gathers one relay, on the first server.
+        second.FailAllocate = (508, "Insufficient Capacity");
+        var a = net.Add("A", Options(IceRole.Controlling, s1, s2), HostA);
+        var b = net.Add("B", Options(IceRole.Controlled, s1, s2), HostB);
+        Connect(net, a, b);
+        foreach (var node in new[] { a, b })
+        {
+            Assert.Equal(s2, Assert.Single(node.EventsOf<IceRelayErrorEvent>()).Server);
+            Assert.Equal(FakeTurnRelay.RelayIp, Assert.Single(node.Agent.LocalCandidates).Address.Address);
+        }
+        var sent = new Dictionary<RelayNode, int> { [a] = 0, [b] = 0 };
+        RunWithData(net, a, b, net.Now + TimeSpan.FromSeconds(2), sent);
+
+        // The first server goes down for good (it restarts and refuses every Allocate); the second now has room.
+        second.FailAllocate = null;
+        net.Server.FailAllocate = (508, "Insufficient Capacity");
+        var lostAt = net.Now;
+        net.RestartServer();
+        RunWithData(net, a, b, lostAt + TimeSpan.FromSeconds(10), sent);
+
+        foreach (var node in new[] { a, b })
+        {
+            // Two attempts on the first server (+0.5 s, then 1 s after the failure), then the third, 2 s later, on the
+            // second server: allocated 40 ms after it started (Allocate, 401, Allocate, success).
+            var failures = node.EventsOf<IceRelayErrorEvent>().Where(e => e.At >= lostAt && e.Error == IceRelayError.AllocationFailed).ToList();
+            Assert.Equal([0.54, 1.58], failures.Select(f => Math.Round((f.At - lostAt).TotalSeconds, 3)));
+            Assert.All(failures, f => Assert.Equal(s1, f.Server));
+            Assert.Equal(lostAt + TimeSpan.FromSeconds(3.59), second.LogOf(node.Host, "Allocate").Where(l => l.At > lostAt).First().At);
+            var recovered = Assert.Single(node.EventsOf<IceRelayRecoveredEvent>());
+            Assert.Equal((s2, 3, lostAt + TimeSpan.FromSeconds(3.62)), (recovered.Server, recovered.Attempts, recovered.At));
+            Assert.Equal(second.EndPoint.Address, recovered.Candidate.Address.Address);
+            Assert.Equal([recovered.Candidate], node.Agent.LocalCandidates);
+            Assert.DoesNotContain(node.EventsOf<IceStateChangedEvent>(), e => e.State == IceConnectionState.Failed);
+            Assert.Equal(IceConnectionState.Connected, node.Agent.State);
+            Assert.Equal(recovered.Candidate, node.Agent.ActiveLocal);
+            Assert.Equal(IceStateReason.RelayRecovered, node.EventsOf<IceStateChangedEvent>().Last().Reason);
+        }
+        Assert.True(second.Relayed > 0);
+        // Data flows again both ways through the second server: the last second of what each sent arrived, in order.
+        foreach (var (receiver, sender, name) in new[] { (b, a, "A"), (a, b, "B") })
+        {
+            var got = Numbers(receiver, name);
+            Assert.Equal(got.Distinct().Order(), got);
+            Assert.Equal(Enumerable.Range(sent[sender] - 10, 10), got.TakeLast(10));
+        }
+    }
+
+    [Fact]
+    public void WithFailoverOffEveryAttemptStaysOnTheLostServerAlthoughAnotherIsConfigured()
+    {
+        var net = new RelayNetwork();
+        var second = net.AddServer(new IPEndPoint(IPAddress.Parse("192.0.2.2"), 3478));
+        var (s1, s2) = (RelayNetwork.Config(tcp: true), RelayNetwork.Config(tcp: true, server: second.EndPoint));
+        second.FailAllocate = (508, "Insufficient Capacity");
+        var a = net.Add("A", Options(IceRole.Controlling, s1, s2) with { RelayFailoverAfter = 0, RelayReallocationAttempts = 3 }, HostA);
+        var b = net.Add("B", Options(IceRole.Controlled, s1, s2), HostB);
+        Connect(net, a, b);
+        second.FailAllocate = null;
+        net.Server.FailAllocate = (508, "Insufficient Capacity");
+        var lostAt = net.Now;
+        net.CloseTcp(a);
+        net.RunUntil(() => a.Agent.State == IceConnectionState.Failed, TimeSpan.FromSeconds(30));
+        var failures = a.EventsOf<IceRelayErrorEvent>().Where(e => e.At >= lostAt && e.Error == IceRelayError.AllocationFailed).ToList();
+        Assert.Equal(3, failures.Count);
+        Assert.All(failures, f => Assert.Equal(s1, f.Server));
+        Assert.DoesNotContain(second.LogOf(HostA, "Allocate"), l => l.At > lostAt);
+        Assert.Equal(IceStateReason.RelayLost, a.EventsOf<IceStateChangedEvent>().Last().Reason);
+    }
 }

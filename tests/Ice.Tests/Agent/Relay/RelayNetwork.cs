@@ -47,20 +47,36 @@ internal sealed class RelayNode
 }
 
 /// <summary>
-/// Agents that reach each other only through a <see cref="FakeTurnRelay"/>, each over its own TestKit
-/// <see cref="VirtualLink"/> to the server, on virtual time: every step advances to the earliest datagram due or
-/// agent deadline. Transmits to any other address are swallowed and counted (no direct path).
+/// Agents that reach each other only through <see cref="FakeTurnRelay"/> servers (one, or more with
+/// <see cref="AddServer"/>), each agent over its own TestKit <see cref="VirtualLink"/> to the servers, on virtual time:
+/// every step advances to the earliest datagram due or agent deadline. Transmits to any other address are swallowed
+/// and counted (no direct path). A server relays only between its own allocations.
 /// </summary>
 internal sealed class RelayNetwork
 {
     private readonly List<RelayNode> _nodes = new();
     private readonly byte[] _buffer = new byte[2048];
 
-    public FakeTurnRelay Server { get; } = new();
+    public List<FakeTurnRelay> Servers { get; } = [new FakeTurnRelay()];
+    /// <summary>The first server, at <see cref="FakeTurnRelay.Address"/>.</summary>
+    public FakeTurnRelay Server => Servers[0];
+
+    /// <summary>Another server at <paramref name="address"/>, reached over the same links.</summary>
+    public FakeTurnRelay AddServer(IPEndPoint address)
+    {
+        var server = new FakeTurnRelay(address);
+        Servers.Add(server);
+        return server;
+    }
+
+    private int ServerIndex(IPEndPoint address) => Servers.FindIndex(s => s.EndPoint.Equals(address));
     public TimeSpan Now { get; private set; }
 
-    public static TurnServerConfig Config(bool tcp = false, string password = FakeTurnRelay.Pass) =>
-        TurnServerConfig.Parse($"turn:{FakeTurnRelay.Address.Address}:{FakeTurnRelay.Address.Port}" + (tcp ? "?transport=tcp" : ""), FakeTurnRelay.User, password);
+    public static TurnServerConfig Config(bool tcp = false, string password = FakeTurnRelay.Pass, IPEndPoint? server = null)
+    {
+        var at = server ?? FakeTurnRelay.Address;
+        return TurnServerConfig.Parse($"turn:{at.Address}:{at.Port}" + (tcp ? "?transport=tcp" : ""), FakeTurnRelay.User, password);
+    }
 
     public RelayNode Add(string name, IceAgentOptions options, IPEndPoint host, TimeSpan? delay = null)
     {
@@ -79,10 +95,11 @@ internal sealed class RelayNetwork
             while (n.Agent.TryPollTransmit(_buffer, out var t))
             {
                 n.Transmits.Add(t);
-                if (!t.Remote.Equals(FakeTurnRelay.Address) || !t.Local.Equals(n.Host)) { n.Swallowed++; continue; }
+                var server = ServerIndex(t.Remote);
+                if (server < 0 || !t.Local.Equals(n.Host)) { n.Swallowed++; continue; }
                 if (!n.Mixed) Assert.Equal(n.Tcp, t.Tcp);
-                if (t.Tcp) ClosedTcp.Remove(n.Host); // the first transmit after a close opens a new connection
-                n.Link.Send(LinkEnd.A, Frame(t.Tcp, _buffer.AsSpan(0, t.Length)), Now);
+                if (t.Tcp) ClosedTcp.Remove((n.Host, server)); // the first transmit after a close opens a new connection
+                n.Link.Send(LinkEnd.A, Frame(t.Tcp, server, _buffer.AsSpan(0, t.Length)), Now);
             }
             n.DrainEvents();
         }
@@ -94,8 +111,9 @@ internal sealed class RelayNetwork
         var result = node.Agent.TrySend(payload, _buffer, Now, out var t);
         if (!result.CanSend) return result;
         node.Transmits.Add(t);
-        Assert.Equal(FakeTurnRelay.Address, t.Remote);
-        node.Link.Send(LinkEnd.A, Frame(t.Tcp, _buffer.AsSpan(0, t.Length)), Now);
+        var server = ServerIndex(t.Remote);
+        Assert.True(server >= 0, $"{t.Remote} is no server");
+        node.Link.Send(LinkEnd.A, Frame(t.Tcp, server, _buffer.AsSpan(0, t.Length)), Now);
         return result;
     }
 
@@ -114,21 +132,23 @@ internal sealed class RelayNetwork
             while (n.Link.TryReceive(LinkEnd.B, Now, out var d))
             {
                 var overTcp = d.Data[0] == 1;
+                int server = d.Data[1];
                 // A frame of a TCP connection the server no longer has (closed) is lost with it.
-                if (overTcp && ClosedTcp.Contains(n.Host)) continue;
-                foreach (var (to, tcp, data) in Server.Handle(d.Data.AsSpan(1), n.Host, overTcp, Now))
+                if (overTcp && ClosedTcp.Contains((n.Host, server))) continue;
+                foreach (var (to, tcp, data) in Servers[server].Handle(d.Data.AsSpan(2), n.Host, overTcp, Now))
                 {
                     var target = _nodes.Single(x => x.Host.Equals(to));
                     if (!target.Mixed) Assert.Equal(target.Tcp, tcp);
-                    target.Link.Send(LinkEnd.B, Frame(tcp, data), Now);
+                    target.Link.Send(LinkEnd.B, Frame(tcp, server, data), Now);
                 }
             }
         foreach (var n in _nodes)
             while (n.Link.TryReceive(LinkEnd.A, Now, out var d))
             {
+                var from = Servers[d.Data[1]].EndPoint;
                 var result = d.Data[0] == 1
-                    ? n.Agent.HandleStreamFrame(d.Data.AsSpan(1), n.Host, FakeTurnRelay.Address, Now, out var app)
-                    : n.Agent.HandleDatagram(d.Data.AsSpan(1), n.Host, FakeTurnRelay.Address, Now, out app);
+                    ? n.Agent.HandleStreamFrame(d.Data.AsSpan(2), n.Host, from, Now, out var app)
+                    : n.Agent.HandleDatagram(d.Data.AsSpan(2), n.Host, from, Now, out app);
                 if (result == IceReceiveResult.ApplicationData) n.ApplicationData.Add((Now, app.ToArray()));
             }
         foreach (var n in _nodes)
@@ -154,35 +174,37 @@ internal sealed class RelayNetwork
         RunUntil(() => Now >= deadline, duration);
     }
 
-    /// <summary>Nodes whose TCP connection to the server is closed until their next TCP transmit (a new connection).</summary>
-    private HashSet<IPEndPoint> ClosedTcp { get; } = new();
+    /// <summary>Nodes whose TCP connection to a server (by index) is closed until their next TCP transmit to it (a new connection).</summary>
+    private HashSet<(IPEndPoint Host, int Server)> ClosedTcp { get; } = new();
 
     /// <summary>
     /// The server restarts: every allocation is forgotten; each TCP connection closes (its node's agent is told, as a
     /// driver tells it), and frames of the old connections still on the way are lost.
     /// </summary>
-    public void RestartServer()
+    public void RestartServer(int server = 0)
     {
-        Server.Restart(Now);
+        Servers[server].Restart(Now);
         foreach (var n in _nodes)
-            if (n.Tcp || n.Mixed) CloseTcp(n);
+            if (n.Tcp || n.Mixed) CloseTcp(n, server);
     }
 
     /// <summary>The TCP connection of <paramref name="node"/> to the server closes: the server drops that allocation, the agent is told.</summary>
-    public void CloseTcp(RelayNode node)
+    public void CloseTcp(RelayNode node, int server = 0)
     {
-        Server.DropAllocation(node.Host, tcp: true, Now);
-        ClosedTcp.Add(node.Host);
-        node.Agent.TurnConnectionClosed(node.Host, FakeTurnRelay.Address, Now, "the server closed the connection");
+        Servers[server].DropAllocation(node.Host, tcp: true, Now);
+        ClosedTcp.Add((node.Host, server));
+        node.Agent.TurnConnectionClosed(node.Host, Servers[server].EndPoint, Now, "the server closed the connection");
         Flush();
     }
 
-    // One marker byte ahead of each message on the links: 1 over TCP to the server, 0 over UDP (a node may use both).
-    private static byte[] Frame(bool tcp, ReadOnlySpan<byte> data)
+    // Two marker bytes ahead of each message on the links: 1 over TCP to the server, 0 over UDP (a node may use both);
+    // then the server's index.
+    private static byte[] Frame(bool tcp, int server, ReadOnlySpan<byte> data)
     {
-        var framed = new byte[data.Length + 1];
+        var framed = new byte[data.Length + 2];
         framed[0] = tcp ? (byte)1 : (byte)0;
-        data.CopyTo(framed.AsSpan(1));
+        framed[1] = (byte)server;
+        data.CopyTo(framed.AsSpan(2));
         return framed;
     }
 
