@@ -132,6 +132,7 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
                 client._media = Task.Run(client.MediaLoopAsync, CancellationToken.None);
             }
             var offer = await pc.CreateOfferAsync(cancellationToken).ConfigureAwait(false);
+            client._lastOffer = offer;
             var answer = await signal(client, offer, cancellationToken).ConfigureAwait(false);
             await pc.SetRemoteDescriptionAsync(answer, cancellationToken).ConfigureAwait(false);
             var control = pc.CreateDataChannelAsync("control", null, cancellationToken);
@@ -238,6 +239,7 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
         foreach (var candidate in fragment.Candidates) await _pc.AddRemoteCandidateAsync(candidate, cancellationToken).ConfigureAwait(false);
         if (fragment.EndOfCandidates) await _pc.AddRemoteCandidateAsync(null, cancellationToken).ConfigureAwait(false);
         _whipAnswer = answer;
+        _lastOffer = offer;
         WhipEntityTag = response.Headers.ETag?.ToString() ?? WhipEntityTag;
         return done.Task;
     }
@@ -286,6 +288,50 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
             catch (Exception e) { Report(new(at, needed.Reason, WhipIceRestartOutcome.Failed, Error: e)); }
             finally { Volatile.Write(ref _restarting, 0); }
         }, CancellationToken.None);
+    }
+
+    // Candidates gathered after the offer (a relay allocated after it, a relay allocated again after a loss) go to the
+    // server as trickle PATCHes of the resource (RFC 9725 section 4.3.1: If-Match names the ICE session), one at a time.
+    private readonly SemaphoreSlim _trickleGate = new(1, 1);
+    private string? _lastOffer;
+    private int _trickled, _trickleFailures;
+
+    /// <summary>Candidates sent to the WHIP server by a trickle PATCH after the offer (answered 204).</summary>
+    public int CandidatesTrickled => Volatile.Read(ref _trickled);
+
+    /// <summary>Trickle PATCHes not answered 204 (412 after a restart changed the ICE session, a failed request).</summary>
+    public int TrickleFailures => Volatile.Read(ref _trickleFailures);
+
+    private void OnCandidateGathered(IceCandidate candidate)
+    {
+        if (!_options.TrickleOverWhip || Resource is null || _whipHttp is not { } http || _lastOffer is not { } offer) return;
+        var line = candidate.ToSdp();
+        if (offer.Contains(line, StringComparison.Ordinal)) return;   // in the offer already
+        _ = Task.Run(() => TrickleAsync(http, offer, line), CancellationToken.None);
+    }
+
+    private async Task TrickleAsync(HttpClient http, string offer, string candidate)
+    {
+        await _trickleGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            // The offer's credentials, m= line and mid (RFC 8840 section 4.4), with only the new candidate.
+            var fragment = new StringBuilder();
+            foreach (var line in IceSdpFragment.FromDescription(offer).Split("\r\n", StringSplitOptions.RemoveEmptyEntries))
+                if (!line.StartsWith("a=candidate:", StringComparison.Ordinal) && line != "a=end-of-candidates") fragment.Append(line).Append("\r\n");
+            fragment.Append("a=").Append(candidate).Append("\r\n");
+            using var patch = new HttpRequestMessage(HttpMethod.Patch, Resource) { Content = new StringContent(fragment.ToString(), Encoding.UTF8) };
+            Authorize(patch);
+            patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/trickle-ice-sdpfrag");
+            if (WhipEntityTag is { } tag) patch.Headers.TryAddWithoutValidation("If-Match", tag);
+            using var timeout = new CancellationTokenSource(_options.IceRestart.Timeout);
+            using var response = await http.SendAsync(patch, timeout.Token).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.NoContent) Interlocked.Increment(ref _trickled);
+            else Interlocked.Increment(ref _trickleFailures);
+        }
+        // Never escapes: a failed or timed-out request, a client disposed meanwhile.
+        catch (Exception) { Interlocked.Increment(ref _trickleFailures); }
+        finally { _trickleGate.Release(); }
     }
 
     private void Report(WhipIceRestartAttempt attempt)
@@ -418,8 +464,9 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
                     case IceRestartNeeded n:
                         OnRestartNeeded(n);
                         break;
-                    case LocalCandidateGathered g when _candidates.Count < 64:
-                        _candidates.Enqueue(g.Candidate);
+                    case LocalCandidateGathered g:
+                        if (_candidates.Count < 64) _candidates.Enqueue(g.Candidate);
+                        OnCandidateGathered(g.Candidate);
                         break;
                     case ConnectionStateChanged { State: ConnectionState.Closed or ConnectionState.Failed } s:
                         _observations.Writer.TryWrite(new("close", $"{s.State}: {s.Reason}", 0, _clock.Elapsed));

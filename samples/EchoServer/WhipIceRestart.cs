@@ -23,6 +23,13 @@ public sealed record WebRtcStreamClientOptions
     /// <summary>TURN servers of the client's ICE agent: relayed candidates besides the host one. Default none.</summary>
     public IReadOnlyList<TurnServerConfig> TurnServers { get; init; } = [];
 
+    /// <summary>
+    /// Candidates gathered after the offer (relayed ones, whose allocation takes a round trip or two to the TURN server,
+    /// and a relay allocated again after a loss) are sent to the WHIP server as trickle PATCHes (RFC 9725 section
+    /// 4.3.1). Default true.
+    /// </summary>
+    public bool TrickleOverWhip { get; init; } = true;
+
     /// <summary>ICE restarts over WHIP when the direct path dies. Default: automatic, at most 3 a minute.</summary>
     public WhipIceRestartOptions IceRestart { get; init; } = new();
 

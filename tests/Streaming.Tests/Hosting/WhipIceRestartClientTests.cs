@@ -1,6 +1,9 @@
+using System.Collections.Concurrent;
 using System.Net;
+using Transport.Ice.Turn;
 using Transport.Samples.EchoServer;
 using Transport.Streaming.Hosting;
+using Transport.TestKit;
 using Xunit.Abstractions;
 
 namespace Transport.Streaming.Tests.Hosting;
@@ -77,6 +80,48 @@ public sealed class WhipIceRestartClientTests(ITestOutputHelper output)
         Assert.Empty(client.IceRestartAttempts);   // none automatic: no TURN server, the direct pair never died
         output.WriteLine($"refused 401 and 404, then restarted: new pair selected {done.Elapsed.TotalMilliseconds:0} ms after the restart began " +
             "(the refused PATCHes included)");
+    }
+
+    [Fact]
+    public async Task ARelayGatheredAfterTheOfferIsTrickledToTheServerByPatch()
+    {
+        using var coturn = CoturnServer.Start();
+        await using var host = await EchoTestHost.StartAsync();
+        var seen = new ConcurrentQueue<(HttpMethod Method, HttpStatusCode Status, string Body, string? IfMatch)>();
+        using var http = new HttpClient(new Recorder(seen) { InnerHandler = new HttpClientHandler() });
+        var turn = TurnServerConfig.Parse($"turn:127.0.0.1:{coturn.Port}?transport=udp", CoturnServer.User, CoturnServer.Password);
+        await using var client = await WebRtcStreamClient.ConnectAsync(WebRtcStreamClient.WhipAsync(http, host.Whip),
+            new WebRtcStreamClientOptions { TurnServers = [turn] }).WaitAsync(Patience);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (client.CandidatesTrickled + client.TrickleFailures == 0 && clock.Elapsed < Patience) await Task.Delay(20);
+
+        // The offer had the host candidate only (the allocation takes round trips to coturn); the relayed one followed
+        // in a PATCH with the offer's credentials, its m= line and mid, and If-Match naming the ICE session: 204.
+        var post = Assert.Single(seen, s => s.Method == HttpMethod.Post);
+        Assert.DoesNotContain(" typ relay", post.Body, StringComparison.Ordinal);
+        var patch = Assert.Single(seen, s => s.Method == HttpMethod.Patch);
+        Assert.Equal(HttpStatusCode.NoContent, patch.Status);
+        Assert.Equal(client.WhipEntityTag, patch.IfMatch);
+        var fragment = Transport.Streaming.Jsep.IceSdpFragment.Parse(patch.Body);
+        Assert.Equal(Transport.Streaming.Jsep.IceSdpFragment.Parse(post.Body).Ufrag, fragment.Ufrag);
+        var candidate = Assert.Single(fragment.Candidates);
+        Assert.Contains(" typ relay", candidate, StringComparison.Ordinal);
+        Assert.NotNull(Assert.Single(fragment.CandidateMids));   // under its section's mid
+        Assert.Equal((1, 0), (client.CandidatesTrickled, client.TrickleFailures));
+        await client.SendTextAsync("still direct");
+        Assert.Equal("still direct", (await client.NextAsync(Patience)).Text);
+        output.WriteLine($"trickled {candidate}");
+    }
+
+    private sealed class Recorder(ConcurrentQueue<(HttpMethod, HttpStatusCode, string, string?)> seen) : DelegatingHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var body = request.Content is null ? "" : await request.Content.ReadAsStringAsync(cancellationToken);
+            var response = await base.SendAsync(request, cancellationToken);
+            seen.Enqueue((request.Method, response.StatusCode, body, request.Headers.IfMatch.ToString() is { Length: > 0 } m ? m : null));
+            return response;
+        }
     }
 
     private sealed class Tamper(Action<HttpRequestMessage> change) : DelegatingHandler
