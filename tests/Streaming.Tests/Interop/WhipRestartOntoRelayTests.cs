@@ -152,6 +152,11 @@ public sealed class WhipRestartOntoRelayTests(ITestOutputHelper output)
                 throw;
             }
             var resumed = echoes.First(e => e.At > cutAt + after).At - cutAt;
+            // The server's side of it: its pair in use goes to the client's relayed address (its health snapshot).
+            var relayedAddress = relayed.Address.ToString();
+            await WaitUntil(
+                () => instance.Server.Find(id)?.GetHealth().Connection.SelectedCandidatePair?.EndsWith(relayedAddress, StringComparison.Ordinal) == true,
+                TimeSpan.FromSeconds(30), "the server's pair to the client's relayed address");
             Volatile.Write(ref sending, false);
             await sender.WaitAsync(TimeSpan.FromSeconds(30));
             var total = Volatile.Read(ref sent);
@@ -169,6 +174,7 @@ public sealed class WhipRestartOntoRelayTests(ITestOutputHelper output)
             Assert.Equal(IceCandidateType.Relayed, (await client.PeerConnection.GetSelectedPairAsync())!.Local.Type);
             Assert.Equal(ConnectionState.Connected, client.PeerConnection.State);
             Assert.NotNull(instance.Server.Find(id));   // the session was kept through the outage
+            Assert.Equal((1, 0), (client.CandidatesTrickled, client.TrickleFailures));   // the relayed candidate, after the offer
             Assert.InRange(resumed, TimeSpan.Zero, TimeSpan.FromSeconds(30));
             output.WriteLine($"cut -> restart asked (Disconnected) {(attempt.At - cutAt).TotalSeconds:0.00} s; PATCH answered and applied " +
                 $"{attempt.Took!.Value.TotalMilliseconds:0} ms later; relayed pair selected {completed.Elapsed.TotalMilliseconds:0} ms after the restart " +
