@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
 using Transport.Dtls;
 using Transport.Ice;
 using Transport.Sctp;
@@ -24,24 +25,30 @@ public sealed record ClientObservation(string Kind, string Text, int Length, Tim
 /// <summary>
 /// An in-process WebRTC client of a stream session, over real UDP on its own driver: it offers with a
 /// <c>control</c> and a <c>data</c> channel, answers the server's RTT pings, and records everything it receives in
-/// order. The self-test and the tests use it; <see cref="WhipAsync"/> is its WHIP signaling.
+/// order. The self-test and the tests use it; <see cref="WhipAsync"/> is its WHIP signaling. Signalled over WHIP and
+/// with TURN servers (<see cref="WebRtcStreamClientOptions"/>), it restarts ICE by itself when its direct path dies,
+/// onto its relayed candidates (<see cref="WhipIceRestartOptions"/>).
 /// </summary>
 public sealed class WebRtcStreamClient : IAsyncDisposable
 {
     private readonly UdpDriver _driver;
     private readonly PeerConnection _pc;
     private readonly DtlsCertificate _certificate;
+    private readonly WebRtcStreamClientOptions _options;
+    private readonly IceRestartBudget _restartBudget;
     private readonly Channel<ClientObservation> _observations = Channel.CreateUnbounded<ClientObservation>();
     private readonly TaskCompletionSource<ConnectionStateChanged> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private Task _events = Task.CompletedTask;
     private int _vanished;
 
-    private WebRtcStreamClient(UdpDriver driver, PeerConnection pc, DtlsCertificate certificate)
+    private WebRtcStreamClient(UdpDriver driver, PeerConnection pc, DtlsCertificate certificate, WebRtcStreamClientOptions options)
     {
         _driver = driver;
         _pc = pc;
         _certificate = certificate;
+        _options = options;
+        _restartBudget = new IceRestartBudget(options.IceRestart.MaxPerMinute, TimeSpan.FromMinutes(1));
     }
 
     /// <summary>The client's peer connection.</summary>
@@ -80,18 +87,43 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
         await ConnectAsync(signal, withMedia: false, cancellationToken).ConfigureAwait(false);
 
     /// <summary>As <see cref="ConnectAsync(Func{WebRtcStreamClient, string, CancellationToken, Task{string}}, CancellationToken)"/>, with an audio (Opus) and a video (VP8) track when <paramref name="withMedia"/>.</summary>
-    public static async Task<WebRtcStreamClient> ConnectAsync(Func<WebRtcStreamClient, string, CancellationToken, Task<string>> signal, bool withMedia, CancellationToken cancellationToken = default)
+    public static async Task<WebRtcStreamClient> ConnectAsync(
+        Func<WebRtcStreamClient, string, CancellationToken, Task<string>> signal, bool withMedia, CancellationToken cancellationToken = default) =>
+        await ConnectAsync(signal, new WebRtcStreamClientOptions { WithMedia = withMedia }, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// As <see cref="ConnectAsync(Func{WebRtcStreamClient, string, CancellationToken, Task{string}}, CancellationToken)"/>
+    /// with <paramref name="options"/>: where the socket is, TURN servers, media, and the automatic ICE restart over
+    /// WHIP when the direct path dies (<see cref="WhipIceRestartOptions"/>; on by default, it acts only with TURN servers).
+    /// </summary>
+    public static async Task<WebRtcStreamClient> ConnectAsync(
+        Func<WebRtcStreamClient, string, CancellationToken, Task<string>> signal, WebRtcStreamClientOptions options,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(signal);
-        var driver = new UdpDriver();
+        ArgumentNullException.ThrowIfNull(options);
+        var withMedia = options.WithMedia;
+        UdpDriver driver;
+        if (options.CreateDriver is { } create) driver = create();
+        else
+        {
+            driver = new UdpDriver();
+            try { driver.Bind(options.Bind); }
+            catch { await driver.DisposeAsync().ConfigureAwait(false); throw; }
+        }
         var now = DateTimeOffset.UtcNow;
         var certificate = DtlsCertificate.CreateSelfSigned(now.AddDays(-1), now.AddDays(1));
         WebRtcStreamClient? client = null;
         try
         {
-            driver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            var pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-            client = new WebRtcStreamClient(driver, pc, certificate);
+            var pc = new PeerConnection(driver, new PeerConnectionOptions
+            {
+                Certificate = certificate,
+                // The connection asks for a restart (IceRestartNeeded) when its direct pair dies and relays are configured.
+                IceRestartOnDirectPathLoss = options.IceRestart.Automatic,
+                Ice = new IceAgentOptions { Role = IceRole.Controlling, TurnServers = options.TurnServers },
+            });
+            client = new WebRtcStreamClient(driver, pc, certificate, options);
             var started = client._clock.Elapsed;
             if (withMedia)
             {
@@ -100,6 +132,7 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
                 client._media = Task.Run(client.MediaLoopAsync, CancellationToken.None);
             }
             var offer = await pc.CreateOfferAsync(cancellationToken).ConfigureAwait(false);
+            client._lastOffer = offer;
             var answer = await signal(client, offer, cancellationToken).ConfigureAwait(false);
             await pc.SetRemoteDescriptionAsync(answer, cancellationToken).ConfigureAwait(false);
             var control = pc.CreateDataChannelAsync("control", null, cancellationToken);
@@ -127,6 +160,7 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
         content.Headers.ContentType = new MediaTypeHeaderValue("application/sdp");
         using var post = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = content };
         client._whipToken = bearerToken;
+        client._whipHttp = http;
         client.Authorize(post);
         using var response = await http.SendAsync(post, ct).ConfigureAwait(false);
         var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
@@ -140,6 +174,7 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
     };
 
     private string? _whipToken;
+    private HttpClient? _whipHttp;
 
     private void Authorize(HttpRequestMessage request)
     {
@@ -159,17 +194,36 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
     /// Restarts ICE over WHIP (RFC 9725 section 4.3.2), as a client does when its network changed: an offer with new
     /// credentials, whose credentials and candidates go as a fragment in a <c>PATCH</c> with <c>If-Match: *</c>; the
     /// server's 200 fragment (its new credentials and candidates) becomes the answer. Returns when the answer is
-    /// applied; the task it gives completes when the new generation's pair is selected.
+    /// applied; the task it gives completes when the new generation's pair is selected. After a refusal or a failed
+    /// request the restart offer stays pending (an offer that restarted ICE cannot be rolled back): the next call
+    /// sends the same credentials again.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The client was not signalled over WHIP.</exception>
-    /// <exception cref="WhipRefusedException">The server did not answer 200 with a fragment.</exception>
+    /// <exception cref="InvalidOperationException">The client was not signalled over WHIP, or another restart is running.</exception>
+    /// <exception cref="WhipIceRestartRefusedException">The server did not answer 200 with a fragment carrying its credentials.</exception>
     public async Task<Task<IceRestartCompleted>> RestartIceOverWhipAsync(HttpClient http, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(http);
         if (Resource is null || _whipAnswer is null) throw new InvalidOperationException("not signalled over WHIP");
-        var done = new TaskCompletionSource<IceRestartCompleted>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _restart, done);
-        var offer = await _pc.CreateOfferAsync(new OfferOptions { IceRestart = true }, cancellationToken).ConfigureAwait(false);
+        if (Interlocked.CompareExchange(ref _restarting, 1, 0) != 0) throw new InvalidOperationException("another ICE restart is running");
+        try { return await RestartCoreAsync(http, cancellationToken).ConfigureAwait(false); }
+        finally { Volatile.Write(ref _restarting, 0); }
+    }
+
+    private int _restarting;
+    private string? _pendingRestartOffer;
+
+    private async Task<Task<IceRestartCompleted>> RestartCoreAsync(HttpClient http, CancellationToken cancellationToken)
+    {
+        var offer = _pendingRestartOffer;
+        TaskCompletionSource<IceRestartCompleted> done;
+        if (offer is not null && Volatile.Read(ref _restart) is { } waiting) done = waiting;
+        else
+        {
+            done = new TaskCompletionSource<IceRestartCompleted>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _restart, done);
+            offer = await _pc.CreateOfferAsync(new OfferOptions { IceRestart = true }, cancellationToken).ConfigureAwait(false);
+            _pendingRestartOffer = offer;
+        }
         using var patch = new HttpRequestMessage(HttpMethod.Patch, Resource) { Content = new StringContent(IceSdpFragment.FromDescription(offer), Encoding.UTF8) };
         Authorize(patch);
         patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/trickle-ice-sdpfrag");
@@ -178,14 +232,121 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
         var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
         var fragment = IceSdpFragment.Parse(body);
         if (response.StatusCode != HttpStatusCode.OK || fragment is not { Ufrag: { } ufrag, Password: { } password })
-            throw new WhipRefusedException(response.StatusCode, body);
-        var answer = IceSdpFragment.WithCredentials(_whipAnswer, ufrag, password);
+            throw new WhipIceRestartRefusedException(response.StatusCode, body);
+        var answer = IceSdpFragment.WithCredentials(_whipAnswer!, ufrag, password);
         await _pc.SetRemoteDescriptionAsync(answer, cancellationToken).ConfigureAwait(false);
+        _pendingRestartOffer = null;
         foreach (var candidate in fragment.Candidates) await _pc.AddRemoteCandidateAsync(candidate, cancellationToken).ConfigureAwait(false);
         if (fragment.EndOfCandidates) await _pc.AddRemoteCandidateAsync(null, cancellationToken).ConfigureAwait(false);
         _whipAnswer = answer;
+        _lastOffer = offer;
         WhipEntityTag = response.Headers.ETag?.ToString() ?? WhipEntityTag;
         return done.Task;
+    }
+
+    /// <summary>Each automatic ICE restart, as it ends (or is not sent), on the thread that ended it.</summary>
+    public event Action<WhipIceRestartAttempt>? IceRestartAttempted;
+
+    /// <summary>The automatic ICE restarts so far (the last 64), oldest first.</summary>
+    public IReadOnlyList<WhipIceRestartAttempt> IceRestartAttempts => [.. _attempts];
+    private readonly System.Collections.Concurrent.ConcurrentQueue<WhipIceRestartAttempt> _attempts = new();
+
+    /// <summary>The ICE restarts that completed (a new generation's pair selected), the last 64, oldest first.</summary>
+    public IReadOnlyList<IceRestartCompleted> IceRestartsCompleted => [.. _completed];
+    private readonly System.Collections.Concurrent.ConcurrentQueue<IceRestartCompleted> _completed = new();
+
+    /// <summary>Our candidates as gathered (host, then relayed ones as their allocations succeed), the first 64.</summary>
+    public IReadOnlyList<IceCandidate> LocalCandidates => [.. _candidates];
+    private readonly System.Collections.Concurrent.ConcurrentQueue<IceCandidate> _candidates = new();
+
+    // The peer connection asked for an ICE restart (its direct pair died, relays are configured): sent over WHIP on
+    // its own task (the event loop goes on reading), at most one at a time and MaxPerMinute a minute.
+    private void OnRestartNeeded(IceRestartNeeded needed)
+    {
+        var at = _clock.Elapsed;
+        if (!_options.IceRestart.Automatic) return;
+        if (Resource is null || _whipAnswer is null || _whipHttp is not { } http) { Report(new(at, needed.Reason, WhipIceRestartOutcome.NoSignaling)); return; }
+        if (Interlocked.CompareExchange(ref _restarting, 1, 0) != 0) { Report(new(at, needed.Reason, WhipIceRestartOutcome.Busy)); return; }
+        bool allowed;
+        lock (_restartBudget) allowed = _restartBudget.TryTake(at);
+        if (!allowed)
+        {
+            Volatile.Write(ref _restarting, 0);
+            Report(new(at, needed.Reason, WhipIceRestartOutcome.OverBudget));
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(_options.IceRestart.Timeout);
+                await RestartCoreAsync(http, timeout.Token).ConfigureAwait(false);
+                Report(new(at, needed.Reason, WhipIceRestartOutcome.Restarted, _clock.Elapsed - at));
+            }
+            catch (WhipIceRestartRefusedException e) { Report(new(at, needed.Reason, WhipIceRestartOutcome.Refused, Error: e)); }
+            // Never escapes: a request that failed or timed out, a connection that closed meanwhile, a bad answer.
+            catch (Exception e) { Report(new(at, needed.Reason, WhipIceRestartOutcome.Failed, Error: e)); }
+            finally { Volatile.Write(ref _restarting, 0); }
+        }, CancellationToken.None);
+    }
+
+    // Candidates gathered after the offer (a relay allocated after it, a relay allocated again after a loss) go to the
+    // server as trickle PATCHes of the resource (RFC 9725 section 4.3.1: If-Match names the ICE session), one at a time.
+    private readonly SemaphoreSlim _trickleGate = new(1, 1);
+    private string? _lastOffer;
+    private int _trickled, _trickleFailures;
+
+    /// <summary>Candidates sent to the WHIP server by a trickle PATCH after the offer (answered 204).</summary>
+    public int CandidatesTrickled => Volatile.Read(ref _trickled);
+
+    /// <summary>Trickle PATCHes not answered 204 (412 after a restart changed the ICE session, a failed request).</summary>
+    public int TrickleFailures => Volatile.Read(ref _trickleFailures);
+
+    private void OnCandidateGathered(IceCandidate candidate)
+    {
+        if (!_options.TrickleOverWhip || Resource is null || _whipHttp is not { } http || _lastOffer is not { } offer) return;
+        var line = candidate.ToSdp();
+        if (offer.Contains(line, StringComparison.Ordinal)) return;   // in the offer already
+        _ = Task.Run(() => TrickleAsync(http, offer, line), CancellationToken.None);
+    }
+
+    private async Task TrickleAsync(HttpClient http, string offer, string candidate)
+    {
+        await _trickleGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            // The offer's credentials, m= line and mid (RFC 8840 section 4.4), with only the new candidate.
+            var fragment = new StringBuilder();
+            foreach (var line in IceSdpFragment.FromDescription(offer).Split("\r\n", StringSplitOptions.RemoveEmptyEntries))
+                if (!line.StartsWith("a=candidate:", StringComparison.Ordinal) && line != "a=end-of-candidates") fragment.Append(line).Append("\r\n");
+            fragment.Append("a=").Append(candidate).Append("\r\n");
+            using var patch = new HttpRequestMessage(HttpMethod.Patch, Resource) { Content = new StringContent(fragment.ToString(), Encoding.UTF8) };
+            Authorize(patch);
+            patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/trickle-ice-sdpfrag");
+            if (WhipEntityTag is { } tag) patch.Headers.TryAddWithoutValidation("If-Match", tag);
+            using var timeout = new CancellationTokenSource(_options.IceRestart.Timeout);
+            using var response = await http.SendAsync(patch, timeout.Token).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.NoContent) Interlocked.Increment(ref _trickled);
+            else Interlocked.Increment(ref _trickleFailures);
+        }
+        // Never escapes: a failed or timed-out request, a client disposed meanwhile.
+        catch (Exception) { Interlocked.Increment(ref _trickleFailures); }
+        finally { _trickleGate.Release(); }
+    }
+
+    private void Report(WhipIceRestartAttempt attempt)
+    {
+        _attempts.Enqueue(attempt);
+        while (_attempts.Count > 64) _attempts.TryDequeue(out _);
+        if (_options.Logger is { } log)
+        {
+            if (attempt.Outcome == WhipIceRestartOutcome.Restarted)
+                log.LogInformation("ICE restart over WHIP ({Reason}): answered and applied in {Milliseconds:0.0} ms",
+                    attempt.Reason, attempt.Took!.Value.TotalMilliseconds);
+            else
+                log.LogWarning("ICE restart over WHIP ({Reason}): {Outcome} {Error}", attempt.Reason, attempt.Outcome, attempt.Error?.Message);
+        }
+        IceRestartAttempted?.Invoke(attempt);
     }
 
     /// <summary>The server's graded-health notices (<c>health</c>, <c>lower_rate</c>, <c>restart_ice</c> JSON), in arrival order.</summary>
@@ -296,7 +457,16 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
                         _observations.Writer.TryWrite(new("data", m.IsBinary ? "" : Encoding.UTF8.GetString(m.Data), m.Data.Length, _clock.Elapsed));
                         break;
                     case IceRestartCompleted r:
+                        _completed.Enqueue(r);
+                        while (_completed.Count > 64) _completed.TryDequeue(out _);
                         Volatile.Read(ref _restart)?.TrySetResult(r);
+                        break;
+                    case IceRestartNeeded n:
+                        OnRestartNeeded(n);
+                        break;
+                    case LocalCandidateGathered g:
+                        if (_candidates.Count < 64) _candidates.Enqueue(g.Candidate);
+                        OnCandidateGathered(g.Candidate);
                         break;
                     case ConnectionStateChanged { State: ConnectionState.Closed or ConnectionState.Failed } s:
                         _observations.Writer.TryWrite(new("close", $"{s.State}: {s.Reason}", 0, _clock.Elapsed));

@@ -107,6 +107,17 @@ public sealed class CoturnServer : IDisposable
         return Start(tcp: true, tls: (certificatePem, keyPem), port: (3478, 5349), extraArguments, placement);
     }
 
+    /// <summary>
+    /// Starts coturn inside a network namespace (<see cref="Placement"/>), UDP only, on port 3478 of
+    /// <see cref="Placement.Address"/> with its relayed addresses there too; waits (bounded) until it answers a Binding
+    /// request there.
+    /// </summary>
+    public static CoturnServer StartIn(Placement placement, params string[] extraArguments)
+    {
+        ArgumentNullException.ThrowIfNull(placement);
+        return Start(tcp: false, tls: null, port: (3478, 0), extraArguments, placement);
+    }
+
     /// <summary>The TLS listening port (<see cref="StartTls"/>), or 0.</summary>
     public int TlsPort { get; private init; }
 

@@ -48,7 +48,8 @@ public sealed record WebRtcServerLimits
 
     /// <summary>
     /// A session whose transport has been disconnected this long ends (Disconnected); it is also the grace a client has
-    /// for an ICE restart after a network change. null: never (ICE's own failed timeout still applies). Default 4 s.
+    /// for an ICE restart after a network change. A restart the client starts while disconnected gives the grace again
+    /// (at most 3 times per disconnection). null: never (ICE's own failed timeout still applies). Default 4 s.
     /// </summary>
     public TimeSpan? DisconnectedLimit { get; set; } = TimeSpan.FromSeconds(4);
 

@@ -36,7 +36,9 @@ public sealed record StreamServerOptions
     /// own failed timeout still applies). Default 4 s: with ICE's receive-silence timer (2.5 s while data flows) and
     /// the 1 s <see cref="HealthCheckInterval"/>, a client that vanishes mid-stream is released 6.5-7.5 s after its
     /// last packet; an idle one, disconnected after ICE's 5 s, 9-10 s after. This is also the grace a client has to
-    /// come back with an ICE restart after a network change: raise it (15-30 s) where clients roam between networks.
+    /// come back with an ICE restart after a network change: raise it (15-30 s) where clients roam between networks. A
+    /// restart the client starts while disconnected (WHIP PATCH, a signaled offer with new credentials) starts the
+    /// countdown again, at most 3 times per disconnection.
     /// </summary>
     public TimeSpan? DisconnectedLimit { get; init; } = TimeSpan.FromSeconds(4);
 

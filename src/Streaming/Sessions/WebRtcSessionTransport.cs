@@ -198,6 +198,9 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport, IMediaSe
                     case ConnectionStateChanged s:
                         OnStateChanged(s);
                         break;
+                    case IceRestartStarted { ByUs: false }:
+                        RenewDisconnectedGrace();
+                        break;
                     case DataChannelOpened o:
                         OnOpened(o.Channel);
                         break;
@@ -231,6 +234,7 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport, IMediaSe
         {
             case ConnectionState.Connected:
                 Interlocked.Exchange(ref _disconnectedSince, 0);
+                _graceRenewals = 0;
                 if (_connected.TrySetResult()) _ = OpenControlIfMissingAsync();
                 break;
             case ConnectionState.Disconnected:
@@ -243,6 +247,19 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport, IMediaSe
                 End(new SessionEndReason(SessionEndKind.TransportFailed, s.Reason.ToString()));
                 break;
         }
+    }
+
+    // A client that restarts ICE while disconnected (onto a relay, or from a new network) is alive and coming back: its
+    // session's StreamServerOptions.DisconnectedLimit counts again from the restart, at most MaxGraceRenewals times per
+    // disconnection (a client that restarts again and again without ever connecting is still released).
+    private const int MaxGraceRenewals = 3;
+    private int _graceRenewals;
+
+    private void RenewDisconnectedGrace()
+    {
+        if (Interlocked.Read(ref _disconnectedSince) == 0 || _graceRenewals >= MaxGraceRenewals) return;
+        _graceRenewals++;
+        Interlocked.Exchange(ref _disconnectedSince, _time.GetTimestamp());
     }
 
     private async Task OpenControlIfMissingAsync()
