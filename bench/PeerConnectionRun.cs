@@ -70,14 +70,16 @@ public static class PeerConnectionRun
         // Each measured transfer starts from a clean heap (as BenchmarkDotNet does before each iteration): the garbage
         // of the set-up runs (about 127 KB per handshake) is not collected on the throughput's time.
         // Warm-up, not counted: the send and receive paths reach their final (tier-1) code before the measured runs.
+        // PC_ONLY=pooled|copying (diagnostics, profiling): measure that mode alone.
+        var only = Environment.GetEnvironmentVariable("PC_ONLY");
         // Two ways to use the API: "pooled" is TrySend (one copy into a pooled buffer) and received messages as leases
         // (PeerConnectionOptions.LeasedMessages, disposed by the reader); "copying" is SendAsync (a task per message) and
         // DataChannelMessageReceived (a new array per message), the convenience API.
-        foreach (var pooled in new[] { true, false })
+        foreach (var pooled in new[] { true, false }.Where(p => only is null || (only == "pooled") == p))
             foreach (var size in new[] { 1024, 65536 }) await ThroughputAsync(d1, d2, certificate, size, Math.Min(megabytes, 16), pooled, quiet: true);
         // --ticks: where the bytes go (the runtime's allocation ticks by type, per measured transfer).
         using var ticks = Environment.GetCommandLineArgs().Contains("--ticks") ? new DataChannelAllocationBenchmarks.AllocationTicks() : null;
-        foreach (var pooled in new[] { true, false })
+        foreach (var pooled in new[] { true, false }.Where(p => only is null || (only == "pooled") == p))
             foreach (var size in new[] { 1024, 65536 })
             {
                 ticks?.Print("warm-up");
@@ -155,6 +157,7 @@ public static class PeerConnectionRun
     {
         // PC_SPLIT=send|receive (diagnostics): only that side of the pooled mode is pooled, the other copies.
         var split = Environment.GetEnvironmentVariable("PC_SPLIT");
+        var poll = Environment.GetEnvironmentVariable("PC_POLL") == "1";
         var pooledSend = pooled && split != "receive";
         var pooledReceive = pooled && split != "send";
         await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling, pooledReceive));
@@ -200,8 +203,14 @@ public static class PeerConnectionRun
         for (var i = 0; pooledSend && i < total; i++)
         {
             // The same flow control without a task per message: what waits in the channel and what is on its way to the
-            // connection's thread (TrySend's messages go there in one work item however many they are).
-            while (channel.BufferedAmount + a.PendingSendBytes > 4 << 20) await Task.Delay(1);
+            // connection's thread (TrySend's messages go there in one work item however many they are). Above 4 MiB the
+            // sender waits (no polling, no allocation) until 2 MiB are left, and refills in one burst.
+            // PC_POLL=1 (diagnostics): poll with Task.Delay(1) as before WaitForSendSpaceAsync.
+            if (channel.BufferedAmount + a.PendingSendBytes > 4 << 20)
+            {
+                if (poll) while (channel.BufferedAmount + a.PendingSendBytes > 4 << 20) await Task.Delay(1);
+                else await a.WaitForSendSpaceAsync(channel, 2 << 20);
+            }
             var result = a.TrySend(channel, payload);
             if (!result.Accepted) throw result.ToException();
         }
