@@ -198,6 +198,7 @@ public static class PeerConnectionRun
         var allocated0 = GC.GetTotalAllocatedBytes(precise: true);
         var (sent1, calls1, received2, rcalls2, sent2, calls2) = (d1.Counters.Sent, d1.Counters.SendCalls, d2.Counters.Received, d2.Counters.ReceiveCalls, d2.Counters.Sent, d2.Counters.SendCalls);
         var (h1, h2) = (d1.Counters.Handoffs, d2.Counters.Handoffs);
+        var (contentions, workItems) = (Monitor.LockContentionCount, ThreadPool.CompletedWorkItemCount);
         var clock = Stopwatch.StartNew();
         var pending = new Queue<Task>();
         for (var i = 0; pooledSend && i < total; i++)
@@ -228,9 +229,17 @@ public static class PeerConnectionRun
         var end = GC.GetTotalAllocatedBytes(precise: true);
         var allocated = end - allocated0;
         var steady = quarterCount > 0 ? (end - quarterAllocated) / (double)(total - quarterCount) : double.NaN;
+        if (!quiet)
+        {
+            var drops = (await b.GetStatisticsAsync()).Drops.Concat((await a.GetStatisticsAsync()).Drops)
+                .Where(d => d.Value > 0).Select(d => $"{d.Key} {d.Value}");
+            Console.WriteLine("  drops (both sides): " + (string.Join(", ", drops) is { Length: > 0 } text ? text : "none"));
+        }
         if (!quiet) Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {size} B: sender {d1.Counters.Sent - sent1} datagrams in {d1.Counters.SendCalls - calls1} send calls; receiver {d2.Counters.Received - received2} datagrams in {d2.Counters.ReceiveCalls - rcalls2} receive calls, " +
-            $"{d2.Counters.Sent - sent2} datagrams back (SACKs) in {d2.Counters.SendCalls - calls2} send calls; pool hand-offs {d1.Counters.Handoffs - h1} sender, {d2.Counters.Handoffs - h2} receiver"));
+            $"{d2.Counters.Sent - sent2} datagrams back (SACKs) in {d2.Counters.SendCalls - calls2} send calls; " +
+            $"pool hand-offs {d1.Counters.Handoffs - h1} sender, {d2.Counters.Handoffs - h2} receiver; " +
+            $"lock contentions {Monitor.LockContentionCount - contentions}, thread-pool work items {ThreadPool.CompletedWorkItemCount - workItems}"));
         return (received / seconds / 1e6, allocated / (double)total, steady, total);
     }
 

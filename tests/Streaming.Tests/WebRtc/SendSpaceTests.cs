@@ -107,23 +107,27 @@ public sealed class SendSpaceTests
     public async Task AWakeUpIsNeverLostWhileTheConditionChangesOnAnotherThread()
     {
         // The connection's thread lowers the amount and checks, the waiter raises it and waits, over and over: each
-        // wait must complete (a lost wake-up leaves one waiting for good, caught by the time bound).
+        // wait must complete (a lost wake-up leaves one waiting for good, caught by the 10 s bound on each wait while the
+        // other thread still runs). At most 20,000 rounds or 15 s, whichever comes first (each round is a thread-pool
+        // continuation: a loaded machine runs few).
         var buffered = new Buffered();
         var signal = new SendSpaceSignal<Buffered>(Ready);
         var stop = 0;
         var connection = Task.Run(() =>
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (Volatile.Read(ref stop) == 0 && clock.Elapsed < TimeSpan.FromSeconds(60))
+            while (Volatile.Read(ref stop) == 0 && clock.Elapsed < TimeSpan.FromSeconds(120))
             {
                 Interlocked.Exchange(ref buffered.Amount, 0);
                 signal.Check();
                 Thread.SpinWait(20);
             }
         });
+        var rounds = 0;
         try
         {
-            for (var i = 0; i < 20_000; i++)
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            for (; rounds < 20_000 && clock.Elapsed < TimeSpan.FromSeconds(15); rounds++)
             {
                 Interlocked.Exchange(ref buffered.Amount, 1000);
                 await signal.WaitAsync(buffered, 10, default).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
@@ -134,6 +138,7 @@ public sealed class SendSpaceTests
             Volatile.Write(ref stop, 1);
             await connection;
         }
+        Assert.True(rounds >= 100, $"{rounds} rounds");
     }
 
     [Fact]
