@@ -70,14 +70,16 @@ public static class PeerConnectionRun
         // Each measured transfer starts from a clean heap (as BenchmarkDotNet does before each iteration): the garbage
         // of the set-up runs (about 127 KB per handshake) is not collected on the throughput's time.
         // Warm-up, not counted: the send and receive paths reach their final (tier-1) code before the measured runs.
+        // PC_ONLY=pooled|copying (diagnostics, profiling): measure that mode alone.
+        var only = Environment.GetEnvironmentVariable("PC_ONLY");
         // Two ways to use the API: "pooled" is TrySend (one copy into a pooled buffer) and received messages as leases
         // (PeerConnectionOptions.LeasedMessages, disposed by the reader); "copying" is SendAsync (a task per message) and
         // DataChannelMessageReceived (a new array per message), the convenience API.
-        foreach (var pooled in new[] { true, false })
+        foreach (var pooled in new[] { true, false }.Where(p => only is null || (only == "pooled") == p))
             foreach (var size in new[] { 1024, 65536 }) await ThroughputAsync(d1, d2, certificate, size, Math.Min(megabytes, 16), pooled, quiet: true);
         // --ticks: where the bytes go (the runtime's allocation ticks by type, per measured transfer).
         using var ticks = Environment.GetCommandLineArgs().Contains("--ticks") ? new DataChannelAllocationBenchmarks.AllocationTicks() : null;
-        foreach (var pooled in new[] { true, false })
+        foreach (var pooled in new[] { true, false }.Where(p => only is null || (only == "pooled") == p))
             foreach (var size in new[] { 1024, 65536 })
             {
                 ticks?.Print("warm-up");
@@ -155,6 +157,7 @@ public static class PeerConnectionRun
     {
         // PC_SPLIT=send|receive (diagnostics): only that side of the pooled mode is pooled, the other copies.
         var split = Environment.GetEnvironmentVariable("PC_SPLIT");
+        var poll = Environment.GetEnvironmentVariable("PC_POLL") == "1";
         var pooledSend = pooled && split != "receive";
         var pooledReceive = pooled && split != "send";
         await using var a = new PeerConnection(d1, Options(certificate, IceRole.Controlling, pooledReceive));
@@ -195,13 +198,20 @@ public static class PeerConnectionRun
         var allocated0 = GC.GetTotalAllocatedBytes(precise: true);
         var (sent1, calls1, received2, rcalls2, sent2, calls2) = (d1.Counters.Sent, d1.Counters.SendCalls, d2.Counters.Received, d2.Counters.ReceiveCalls, d2.Counters.Sent, d2.Counters.SendCalls);
         var (h1, h2) = (d1.Counters.Handoffs, d2.Counters.Handoffs);
+        var (contentions, workItems) = (Monitor.LockContentionCount, ThreadPool.CompletedWorkItemCount);
         var clock = Stopwatch.StartNew();
         var pending = new Queue<Task>();
         for (var i = 0; pooledSend && i < total; i++)
         {
             // The same flow control without a task per message: what waits in the channel and what is on its way to the
-            // connection's thread (TrySend's messages go there in one work item however many they are).
-            while (channel.BufferedAmount + a.PendingSendBytes > 4 << 20) await Task.Delay(1);
+            // connection's thread (TrySend's messages go there in one work item however many they are). Above 4 MiB the
+            // sender waits (no polling, no allocation) until 2 MiB are left, and refills in one burst.
+            // PC_POLL=1 (diagnostics): poll with Task.Delay(1) as before WaitForSendSpaceAsync.
+            if (channel.BufferedAmount + a.PendingSendBytes > 4 << 20)
+            {
+                if (poll) while (channel.BufferedAmount + a.PendingSendBytes > 4 << 20) await Task.Delay(1);
+                else await a.WaitForSendSpaceAsync(channel, 2 << 20);
+            }
             var result = a.TrySend(channel, payload);
             if (!result.Accepted) throw result.ToException();
         }
@@ -219,9 +229,17 @@ public static class PeerConnectionRun
         var end = GC.GetTotalAllocatedBytes(precise: true);
         var allocated = end - allocated0;
         var steady = quarterCount > 0 ? (end - quarterAllocated) / (double)(total - quarterCount) : double.NaN;
+        if (!quiet)
+        {
+            var drops = (await b.GetStatisticsAsync()).Drops.Concat((await a.GetStatisticsAsync()).Drops)
+                .Where(d => d.Value > 0).Select(d => $"{d.Key} {d.Value}");
+            Console.WriteLine("  drops (both sides): " + (string.Join(", ", drops) is { Length: > 0 } text ? text : "none"));
+        }
         if (!quiet) Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {size} B: sender {d1.Counters.Sent - sent1} datagrams in {d1.Counters.SendCalls - calls1} send calls; receiver {d2.Counters.Received - received2} datagrams in {d2.Counters.ReceiveCalls - rcalls2} receive calls, " +
-            $"{d2.Counters.Sent - sent2} datagrams back (SACKs) in {d2.Counters.SendCalls - calls2} send calls; pool hand-offs {d1.Counters.Handoffs - h1} sender, {d2.Counters.Handoffs - h2} receiver"));
+            $"{d2.Counters.Sent - sent2} datagrams back (SACKs) in {d2.Counters.SendCalls - calls2} send calls; " +
+            $"pool hand-offs {d1.Counters.Handoffs - h1} sender, {d2.Counters.Handoffs - h2} receiver; " +
+            $"lock contentions {Monitor.LockContentionCount - contentions}, thread-pool work items {ThreadPool.CompletedWorkItemCount - workItems}"));
         return (received / seconds / 1e6, allocated / (double)total, steady, total);
     }
 

@@ -116,6 +116,43 @@ public sealed partial class PeerConnection
         return check;
     }
 
+    /// <summary>
+    /// Completes when <paramref name="channel"/> has room again for <see cref="TrySend(DataChannel, ReadOnlySpan{byte}, bool)"/>:
+    /// its <see cref="DataChannel.BufferedAmount"/> plus <see cref="PendingSendBytes"/> at or below
+    /// <paramref name="threshold"/>. It also completes when waiting makes no sense any more (the channel is no longer open,
+    /// the connection is not Connected or Disconnected, or it was disposed): the next TrySend says why. Completes at once
+    /// when the condition already holds; a cancelled token ends the wait with <see cref="OperationCanceledException"/>.
+    /// </summary>
+    /// <remarks>
+    /// The awaitable "buffered amount low" of a TrySend sender, without an event to read: the connection checks the wait
+    /// after each of its turns (every SACK that lets SCTP send more is one) and the continuation runs on the thread pool.
+    /// One wait per connection at a time (a second concurrent one throws <see cref="InvalidOperationException"/>); the
+    /// waiter is reused, so a sender that waits again and again allocates nothing (the first wait makes it; a cancellable
+    /// token registers a callback per wait). Typical use: send while <c>BufferedAmount + PendingSendBytes</c> is under a
+    /// high mark, then wait for a low mark (half of it, say) so that each wake-up refills in one burst.
+    /// </remarks>
+    public ValueTask WaitForSendSpaceAsync(DataChannel channel, long threshold, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        ArgumentOutOfRangeException.ThrowIfNegative(threshold);
+        var signal = Volatile.Read(ref _sendSpace);
+        if (signal is null)
+        {
+            if (SendSpaceReady(channel, threshold)) return default;
+            signal = Interlocked.CompareExchange(ref _sendSpace, new SendSpaceSignal<DataChannel>(SendSpaceReady), null) ?? _sendSpace!;
+        }
+        return signal.WaitAsync(channel, threshold, cancellationToken);
+    }
+
+    // Made by the first wait that has to wait (most connections never wait: nothing is held for them).
+    private SendSpaceSignal<DataChannel>? _sendSpace;
+
+    private bool SendSpaceReady(DataChannel channel, long threshold) =>
+        channel.State != DataChannelState.Open
+        || _state is not (ConnectionState.Connected or ConnectionState.Disconnected)
+        || Volatile.Read(ref _disposed) != 0
+        || channel.BufferedAmount + Interlocked.Read(ref _pendingSendBytes) <= threshold;
+
     // Bytes accepted by TrySend and not yet handed to their channel on the connection's thread, and how many messages.
     private long _pendingSendBytes;
     private int _pendingSends;

@@ -328,6 +328,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private void Complete()
     {
         _events.Writer.TryComplete();
+        Volatile.Read(ref _sendSpace)?.Release();
         List<(string, TaskCompletionSource<DataChannel>)> waiting;
         lock (_waiting)
         {
@@ -464,6 +465,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
         {
             Core.AfterInput(now);
             while (Core.TryPollEvent(out var e)) owner.OnEvent(e);
+            Volatile.Read(ref owner._sendSpace)?.Check();   // a TrySend sender waiting for room (WaitForSendSpaceAsync)
             if (++_inputs % 256 == 0) owner.UpdateDrops();
         }
     }

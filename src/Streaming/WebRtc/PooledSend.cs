@@ -75,21 +75,25 @@ internal sealed class PooledSend : IDisposable
         lent?.Dispose();   // the application's; SCTP counts a throw (SctpCounters.OwnerDisposeFailures)
     }
 
+    // Lock-free (the sender's thread rents while the connection's thread returns: a lock there convoys when the holder is
+    // preempted, as the lease pool's did on a loaded machine) and bounded; a ConcurrentQueue reuses its ring once grown.
     private static class Pool
     {
         private const int MaxRetained = 8192;
-        private static readonly Stack<PooledSend> Free = new();
-        private static readonly Lock Gate = new();
+        private static readonly System.Collections.Concurrent.ConcurrentQueue<PooledSend> Free = new();
+        private static int _count;
 
         public static PooledSend Rent()
         {
-            lock (Gate) if (Free.TryPop(out var w)) return w;
-            return new PooledSend();
+            if (!Free.TryDequeue(out var w)) return new PooledSend();
+            Interlocked.Decrement(ref _count);
+            return w;
         }
 
         public static void Return(PooledSend work)
         {
-            lock (Gate) if (Free.Count < MaxRetained) Free.Push(work);
+            if (Interlocked.Increment(ref _count) > MaxRetained) { Interlocked.Decrement(ref _count); return; }
+            Free.Enqueue(work);
         }
     }
 }
@@ -97,30 +101,32 @@ internal sealed class PooledSend : IDisposable
 /// <summary>
 /// Thread-safe pool of send buffers in power-of-two size classes, shared by every connection (a message is copied on
 /// the caller's thread and freed on the connection's). Each class keeps at most 8 MiB (and at least 4 arrays), so the
-/// pool holds a bounded amount whatever the traffic was.
+/// pool holds a bounded amount whatever the traffic was. Lock-free, as <see cref="PooledSend"/>'s own pool.
 /// </summary>
 internal static class SendBuffers
 {
     private const int MinClass = 6;             // 64 bytes
     private const long BytesPerClass = 8 << 20;
-    private static readonly Stack<byte[]>[] Classes = Enumerable.Range(0, 31).Select(_ => new Stack<byte[]>()).ToArray();
+    private static readonly System.Collections.Concurrent.ConcurrentQueue<byte[]>[] Classes =
+        Enumerable.Range(0, 31).Select(_ => new System.Collections.Concurrent.ConcurrentQueue<byte[]>()).ToArray();
+    private static readonly int[] Counts = new int[31];
 
     private static int ClassOf(int size) => Math.Max(MinClass, 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)Math.Max(1, size - 1)));
 
     public static byte[] Rent(int size)
     {
         var k = ClassOf(size);
-        var stack = Classes[k];
-        lock (stack) if (stack.TryPop(out var a)) return a;
-        return new byte[1 << k];
+        if (!Classes[k].TryDequeue(out var a)) return new byte[1 << k];
+        Interlocked.Decrement(ref Counts[k]);
+        return a;
     }
 
     public static void Return(byte[] array)
     {
         if (!System.Numerics.BitOperations.IsPow2(array.Length) || array.Length < 1 << MinClass) return;
         var k = System.Numerics.BitOperations.Log2((uint)array.Length);
-        var stack = Classes[k];
-        var max = Math.Max(4, BytesPerClass >> k);
-        lock (stack) if (stack.Count < max) stack.Push(array);
+        var max = (int)Math.Max(4, BytesPerClass >> k);
+        if (Interlocked.Increment(ref Counts[k]) > max) { Interlocked.Decrement(ref Counts[k]); return; }
+        Classes[k].Enqueue(array);
     }
 }

@@ -172,6 +172,19 @@ public sealed class SpedSetupTests(ITestOutputHelper output)
         Assert.True(s.FirstMessage < TimeSpan.FromSeconds(1), $"first message at {s.FirstMessage}");
     }
 
+    // After the handshake SPED acknowledges only what a flight can be: a datagram starting with application data is not
+    // CRC'd (RFC 9147 section 4 unified header 001CSLEE, as our writer makes it: 0x2C | epoch & 3; DTLS 1.2 type 23).
+    [Theory]
+    [InlineData(new byte[] { 23, 0xFE, 0xFD, 0, 1 }, true)]    // DTLS 1.2 application data
+    [InlineData(new byte[] { 22, 0xFE, 0xFD, 0, 1 }, false)]   // a handshake record (plaintext, or 1.2's encrypted Finished)
+    [InlineData(new byte[] { 20, 0xFE, 0xFD }, false)]         // change_cipher_spec
+    [InlineData(new byte[] { 0x2C | 3, 0, 1 }, true)]          // DTLS 1.3, epoch 3: the first application epoch
+    [InlineData(new byte[] { 0x2C | 2, 0, 1 }, false)]         // DTLS 1.3, epoch 2: the encrypted handshake flights
+    [InlineData(new byte[] { 0x20 | 3, 0 }, true)]             // epoch 3 with a one-byte sequence number and no length
+    [InlineData(new byte[] { }, false)]
+    public void ApplicationDataIsToldApartFromHandshakeFlights(byte[] datagram, bool applicationData) =>
+        Assert.Equal(applicationData, PeerConnectionCore.IsApplicationData(datagram));
+
     [Fact]
     public void TheOfferAndAnswerCarryTheIceOptionOnlyWhenBothSidesHaveIt()
     {
