@@ -44,6 +44,15 @@ public sealed class ProbeController
     /// <summary>The last probe result in bits per second, or null.</summary>
     public double? LastResult { get; private set; }
 
+    /// <summary>The send and receive rates of the last cluster that had enough packets (diagnostics).</summary>
+    public double LastSendRate { get; private set; }
+
+    /// <summary>See <see cref="LastSendRate"/>.</summary>
+    public double LastReceiveRate { get; private set; }
+
+    /// <summary>Times a cluster's packets arrived more than twice as fast as they left (no result from them yet).</summary>
+    public long Implausible { get; private set; }
+
     /// <summary>Whether a probe waits for the pacer.</summary>
     public bool HasPending => _pending.Count > 0;
 
@@ -125,7 +134,13 @@ public sealed class ProbeController
         if (sendInterval <= 0 || sendInterval > 1_000_000 || receiveInterval <= 0 || receiveInterval > 1_000_000) return null;
         double sendRate = (c.SentBytesAll - c.LastSendSize) * 8e6 / sendInterval;
         double receiveRate = (c.ReceivedBytes - c.FirstArrivalSize) * 8e6 / receiveInterval;
-        if (receiveRate > 2 * sendRate) return null;
+        LastSendRate = sendRate;
+        LastReceiveRate = receiveRate;
+        if (receiveRate > 2 * sendRate)
+        {
+            Implausible++;
+            return null;
+        }
         c.Reported = true;
         double result = Math.Min(sendRate, receiveRate);
         // The receiver saw the packets spread out: a queue built up, the path is saturated below the send rate.

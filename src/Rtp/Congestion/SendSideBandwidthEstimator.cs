@@ -114,6 +114,22 @@ public sealed class SendSideBandwidthEstimator
     public long Overuses { get; private set; }
 
     /// <summary>
+    /// A queue this long (one-way delay over the lowest of the last 5-10 s), still growing (a positive trend), is an
+    /// overuse even while the trend is under the threshold. Two flows through one bottleneck see the same queue but
+    /// not the same trend: the one whose feedback crossed the threshold first cut, its cut drained the queue, and the
+    /// other never crossed it, so one flow cut in an episode while the other did not and the share moved by 0.85 each
+    /// time (seeds of the two-flow scenario settled at 1.5-1.75). The level is seen alike by both: both cut.
+    /// </summary>
+    public const long SharedQueueLevelMicros = 30_000;
+
+    /// <summary>Groups on which a queue of <see cref="SharedQueueLevelMicros"/> or more, growing, signalled an overuse the trend had not.</summary>
+    public long OverusesOnLevel { get; private set; }
+
+    // The lowest one-way delay (receiver's arrival less our send time: the clocks' offset plus the path without queues)
+    // in the current and the previous 5 s, so a change of the path or a drift of the clocks is followed within 10 s.
+    private long _owdMinCurrent = long.MaxValue, _owdMinPrevious = long.MaxValue, _owdMinSince;
+
+    /// <summary>
     /// Records a packet of <paramref name="size"/> bytes leaving at <paramref name="now"/> (media, retransmission or
     /// padding): the application-limited detector counts it, and the first one starts the start probes.
     /// </summary>
@@ -140,6 +156,9 @@ public sealed class SendSideBandwidthEstimator
         int received = 0, lost = 0;
         long newestSend = long.MinValue;
         double? probeResult = null;
+        // An overuse the detector concluded on any group of this message, or a queue above SharedQueueLevel still
+        // growing: see OverusesOnLevel.
+        bool overuseSeen = false;
         // An outage ends: nothing came back for a second or more although we sent. What we sent into it was lost to
         // the outage; the reports of that begin the message, before its first packet that arrived.
         // The receiver may report the outage's losses in several messages before the first arrival after it.
@@ -179,9 +198,26 @@ public sealed class SendSideBandwidthEstimator
             received++;
             if (p.SendMicros > newestSend) newestSend = p.SendMicros;
             AddAcked(p.ArrivalMicros, p.Size);
-            if (_detector.Add(p.SendMicros, p.ArrivalMicros) && p.SendMicros > _lastDecreaseMicros) _groupsSinceDecrease++;
+            long owd = p.ArrivalMicros - p.SendMicros;
+            if (owd < _owdMinCurrent) _owdMinCurrent = owd;
+            if (_detector.Add(p.SendMicros, p.ArrivalMicros))
+            {
+                if (p.SendMicros > _lastDecreaseMicros) _groupsSinceDecrease++;
+                if (_detector.State == BandwidthUsage.Overusing) overuseSeen = true;
+                else if (_detector.ModifiedTrend > 0 && owd - Math.Min(_owdMinCurrent, _owdMinPrevious) >= SharedQueueLevelMicros)
+                {
+                    overuseSeen = true;
+                    OverusesOnLevel++;
+                }
+            }
         }
 
+        if (micros - _owdMinSince >= 5_000_000)
+        {
+            _owdMinPrevious = _owdMinCurrent;
+            _owdMinCurrent = long.MaxValue;
+            _owdMinSince = micros;
+        }
         if (arrivedSince) _recovering = false;
         LossesCounted += lost;
         if (outageEnded)
@@ -216,7 +252,7 @@ public sealed class SendSideBandwidthEstimator
 
         if (received > 0)
         {
-            BandwidthUsage usage = _detector.State;
+            BandwidthUsage usage = overuseSeen ? BandwidthUsage.Overusing : _detector.State;
             if (usage != BandwidthUsage.Overusing || _aimd.TimeToReduceFurther(micros, AckedBitrate, _groupsSinceDecrease, RoundTripTime - (MinRoundTripTime ?? RoundTripTime)))
             {
                 if (usage == BandwidthUsage.Overusing && AckedBitrate is not null)

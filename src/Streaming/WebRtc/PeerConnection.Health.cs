@@ -93,6 +93,10 @@ public sealed partial class PeerConnection
             return Task.FromResult(new PeerConnectionHealth(_state, Reason, IceConnectionState.Closed, null, null, null, null, 0, true, 0, 0, 0, 0, 0));
         return _handle.InvokeAsync(now => _core.GetHealth(now), cancellationToken);
     }
+
+    /// <summary>Runs <paramref name="read"/> on the connection's thread with its core (diagnostics for tests and benches).</summary>
+    internal Task<T> InspectAsync<T>(Func<PeerConnectionCore, TimeSpan, T> read, CancellationToken cancellationToken = default) =>
+        _handle.InvokeAsync(now => read(_core, now), cancellationToken);
 }
 
 public sealed partial class PeerConnectionCore

@@ -171,6 +171,42 @@ public class BandwidthEstimatorTests
     }
 
     [Fact]
+    public void AQueueAboveThirtyMillisecondsThatKeepsGrowingIsAnOveruseEvenUnderTheTrendThreshold()
+    {
+        var e = new SendSideBandwidthEstimator(new CongestionControlOptions { StartBitrate = 1_000_000, ProbeAtStart = false });
+        var batch = new PacketResult[10];
+        long send = 0, arrival = 20_000;
+        // 1000-byte packets every 10 ms; each arrives 0.1 ms later than the one before (a queue growing 10 ms a second):
+        // the trend (0.01, times 4 and 60: 2.4) stays under the threshold (6 at the least), only the level can tell.
+        void Run(int feedbacks, double extraMs)
+        {
+            for (var f = 0; f < feedbacks; f++)
+            {
+                for (var i = 0; i < batch.Length; i++)
+                {
+                    e.OnPacketSent(1000, TimeSpan.FromMicroseconds(send));
+                    batch[i] = new PacketResult(send, arrival, 1000, -1);
+                    send += 10_000;
+                    arrival += 10_000 + (long)(extraMs * 1000);
+                }
+                e.OnFeedback(batch, TimeSpan.FromMicroseconds(send + 40_000));
+            }
+        }
+
+        Run(25, 0.1);   // 2.5 s: the queue reaches 25 ms
+        Assert.Equal(BandwidthUsage.Normal, e.DelayState);
+        Assert.Equal(0, e.Overuses);
+        Run(10, 0.1);   // 3.5 s: 35 ms, still growing
+        Assert.True(e.OverusesOnLevel > 0 && e.Overuses >= 1, $"{e.OverusesOnLevel} on the level, {e.Overuses} acted on");
+        Assert.True(e.DelayBasedBitrate < 1_000_000);
+        // A queue that shrinks is no overuse, however long it still is.
+        Run(5, -0.1);
+        var onLevel = e.OverusesOnLevel;
+        Run(10, -0.1);
+        Assert.Equal(onLevel, e.OverusesOnLevel);
+    }
+
+    [Fact]
     public void NonsenseOptionsAreRefused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new SendSideBandwidthEstimator(new CongestionControlOptions { MinBitrate = 2_000_000, MaxBitrate = 1_000_000 }));

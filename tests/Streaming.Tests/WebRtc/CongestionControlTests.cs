@@ -165,6 +165,7 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
         return $"app {c.TargetBitrate / 1000} delay {e.DelayBasedBitrate / 1000} loss {e.LossBasedBitrate / 1000} acked {e.AckedBitrate / 1000:0} rtt {e.RoundTripTime.TotalMilliseconds:0} " +
             $"sent {c.MediaCounters.RtpPacketsSent} rtx {c.MediaCounters.Retransmissions} coalesced {c.Pacer_?.RetransmissionsCoalesced} pad {c.MediaCounters.PaddingPacketsSent} refused {c.MediaCounters.FramesDroppedCongested} " +
             $"paced {c.PacedPackets} inflight {c.TransportCcSender!.BytesInFlight} cwnd {e.CongestionWindowBytes} state {e.DelayState} " +
+            $"probes {e.Probes.ProbesStarted} last {e.Probes.LastResult / 1000:0} (sent {e.Probes.LastSendRate / 1000:0} received {e.Probes.LastReceiveRate / 1000:0} implausible {e.Probes.Implausible}) " +
             $"threshold {e.Detector.Threshold:0.0} overuses {e.Overuses} lost {e.LossesCounted} stale {e.StaleLosses} pacer [{c.Pacer_?.Describe()}]";
     }
 
@@ -174,7 +175,9 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
         public required VirtualLink Link { get; init; }
         public required Flow[] Flows { get; init; }
         public List<Sample> Samples { get; } = new();
+        public List<string> Cuts { get; } = new();
         private TimeSpan _nextSample;
+        private long[]? _overuses;
 
         /// <summary>Runs the applications and the link for <paramref name="duration"/>, sampling every 100 ms.</summary>
         public void Run(TimeSpan duration)
@@ -187,6 +190,15 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
                 {
                     Samples.Add(new Sample(Driver.Now, Flows.Select(f => f.Estimate).ToArray(), Link.QueueDelay(LinkEnd.A, Driver.Now), Link.QueueDropped, Link.SentFrom(LinkEnd.A), string.Join(" | ", Flows.Select(Detail))));
                     _nextSample = Driver.Now + TimeSpan.FromMilliseconds(100);
+                }
+                _overuses ??= new long[Flows.Length];
+                for (var i = 0; i < Flows.Length; i++)
+                {
+                    var e = Flows[i].A.Core.BandwidthEstimator!;
+                    if (e.Overuses == _overuses[i]) continue;
+                    _overuses[i] = e.Overuses;
+                    var others = string.Join(" ", Flows.Where((_, j) => j != i).Select(f => f.A.Core.BandwidthEstimator!).Select(o => $"[{o.DelayState} m {o.Detector.ModifiedTrend:0.0} thr {o.Detector.Threshold:0.0} rate {o.DelayBasedBitrate / 1000}]"));
+                    Cuts.Add($"{Driver.Now.TotalSeconds,7:0.000} flow {i} cut to {e.DelayBasedBitrate / 1000} acked {e.AckedBitrate / 1000:0} queue {Link.QueueDelay(LinkEnd.A, Driver.Now).TotalMilliseconds:0} ms others {others}");
                 }
                 var next = Flows.Min(f => f.Next);
                 if (_nextSample < next) next = _nextSample;
@@ -291,8 +303,20 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
         Assert.True(loss < 0.05, $"loss {loss:P2}");
     }
 
-    /// <summary>The seeds of the two-flow scenario: each fixes the peers' random draws and which flow starts first, and by how much.</summary>
-    public static TheoryData<int> FairnessSeeds => new() { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+    /// <summary>
+    /// The seeds of the two-flow scenario: each fixes the peers' random draws and which flow starts first, and by how much.
+    /// 1-12; FAIRNESS_SEEDS=FROM-TO runs others (README "Measured figures": 13-40 were run once as a check).
+    /// </summary>
+    public static TheoryData<int> FairnessSeeds
+    {
+        get
+        {
+            var data = new TheoryData<int>();
+            var range = Environment.GetEnvironmentVariable("FAIRNESS_SEEDS") is { Length: > 0 } r ? r.Split('-').Select(int.Parse).ToArray() : [1, 12];
+            for (var i = range[0]; i <= range[^1]; i++) data.Add(i);
+            return data;
+        }
+    }
 
     [Theory]
     [MemberData(nameof(FairnessSeeds))]
@@ -309,6 +333,8 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
         late.NextAudio = late.NextVideo = start + offset;
         s.Run(TimeSpan.FromSeconds(45));
         Report(s, start);
+        // Every cut, with the other flow's detector at that moment: an episode one flow alone notices shows here.
+        foreach (var c in s.Cuts) output.WriteLine(c);
         var steady = s.Samples.Where(x => x.At >= start + TimeSpan.FromSeconds(30)).ToList();
         var first = steady.Average(x => x.Targets[0]);
         var second = steady.Average(x => x.Targets[1]);
@@ -316,11 +342,7 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
         var ratio = Math.Max(first, second) / Math.Min(first, second);
         output.WriteLine($"seed {seed}: flow {Array.IndexOf(s.Flows, late)} started {offset.TotalSeconds:0.000} s late; " +
             $"last 15 s: {first / 1000:0} and {second / 1000:0} kbit/s, ratio {ratio:0.00}, together {(first + second) / Rate:P0} of the bottleneck, queue delay {queue:0} ms mean");
-        // Seed 3 shares at 1.75 since the merge of this round's other changes (ICE check timing, the pacer while ICE
-        // cannot send, lazy SRTP): an episode only one flow notices still moves share (README "Not done yet"). It is
-        // held to 2 so that it cannot get worse unseen; every other seed is held to the 1.5.
-        var bound = seed == 3 ? 2.0 : 1.5;
-        Assert.True(ratio <= bound, $"seed {seed}: {first:0} vs {second:0} (ratio {ratio:0.00}, bound {bound})");
+        Assert.True(ratio <= 1.5, $"seed {seed}: {first:0} vs {second:0} (ratio {ratio:0.00})");
         Assert.InRange(first + second, 0.6 * Rate, 1.2 * Rate);
     }
 
