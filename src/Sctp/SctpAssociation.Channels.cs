@@ -210,7 +210,7 @@ public sealed partial class SctpAssociation
             Counters.RefusedChannels++;
             // Closing the stream (RFC 8831 section 6.7) tells the peer; the queue of resets is bounded too, so a flood of
             // refused OPENs costs only the counter.
-            if (_pendingResets.Count < MaxQueuedResets) QueueReset(streamId);
+            if (_resets.Pending.Count < MaxQueuedResets) QueueReset(streamId);
             return;
         }
         var ch = new DataChannel(this, streamId, Encoding.UTF8.GetString(open.Label), Encoding.UTF8.GetString(open.Protocol),

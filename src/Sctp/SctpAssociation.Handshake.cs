@@ -189,8 +189,7 @@ public sealed partial class SctpAssociation
     {
         InitSendState(_myInitialTsn, _peerInitialWindow);
         StartReceive(_peerInitialTsn);
-        _myReconfigSeq = _myInitialTsn;
-        _peerReconfigSeq = _peerInitialTsn;
+        _resets.Start(_myInitialTsn, _peerInitialTsn);
         Transition(SctpState.Established, reason);
     }
 

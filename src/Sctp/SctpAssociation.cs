@@ -39,6 +39,7 @@ public sealed partial class SctpAssociation
         _pool = new BufferPool(2L * _o.ReceiveBufferSize + 8 * 1024 * 1024);
         _out = new OutstandingData(_messagePool, _pool, Counters);
         _reassembly = new ReassemblyQueue(_pool, Counters, _o.MaxMessageSize, Deliver, OnOversizeMessage);
+        _resets = new StreamResetHandler(this, Counters);
     }
 
     /// <summary>The options in force.</summary>
