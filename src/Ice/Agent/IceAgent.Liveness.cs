@@ -12,6 +12,8 @@ public sealed partial class IceAgent
 {
     private TimeSpan _lastReceived;
     private TimeSpan _lastSent;
+    // When application data (TrySend) was last sent: see KeepaliveDue.
+    private TimeSpan? _lastDataSent;
     private TimeSpan _lastConsent;
     private TimeSpan _nextConsentAt;
     private TimeSpan _disconnectedAt;
@@ -269,10 +271,19 @@ public sealed partial class IceAgent
     }
 
     // RFC 8445 section 11: a keepalive when nothing was sent for KeepaliveInterval; then on the next multiple of
-    // KeepaliveAlignment (never before the interval passed), so idle agents' periodic sends share instants.
+    // KeepaliveAlignment (never before the interval passed), so idle agents' periodic sends share instants. Right after
+    // application data stopped, the next one goes sooner: by 4/5 of ReceiveSilenceTimeout (2 s by default). A peer that
+    // saw our data flowing goes Disconnected (ReceiveSilence) that long after our last datagram while that datagram came
+    // within ReceiveSilenceTimeout / ReceiveSilencePackets of our last data (its rule, with our options standing for its
+    // own); a datagram later than that disarms its timer, and from then on only its DisconnectedTimeout matters, which
+    // the longer interval serves.
     private TimeSpan KeepaliveDue()
     {
-        var due = (_lastSent + Options.KeepaliveInterval).Ticks;
+        var interval = Options.KeepaliveInterval;
+        var silence = Options.ReceiveSilenceTimeout;
+        if (_lastDataSent is { } data && silence > TimeSpan.Zero && silence * 0.8 < interval && _lastSent - data <= ExpectedDataGap)
+            interval = silence * 0.8;
+        var due = (_lastSent + interval).Ticks;
         var grid = Options.KeepaliveAlignment.Ticks;
         return TimeSpan.FromTicks(grid <= 0 ? due : (due + grid - 1) / grid * grid);
     }

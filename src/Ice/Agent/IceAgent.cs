@@ -377,6 +377,7 @@ public sealed partial class IceAgent : IDisposable
         if ((Selected ?? EarlyPair()) is not { } pair) return new(IceSendStatus.NotConnected, State, null, null);
         if (Selected is null && pair != _dataPair) UseEarlyPair(pair, now);
         _lastSent = now;
+        _lastDataSent = now;
         return new(IceSendStatus.Send, State, pair.LocalEndPoint, pair.RemoteEndPoint) { Relayed = pair.Local.Type == IceCandidateType.Relayed, IceTcp = pair.IceTcp };
     }
 
