@@ -586,10 +586,12 @@ public static class ScaleRun
             var n = Math.Max(1, setups);
             var wall = Stopwatch.GetElapsedTime(from.Timestamp, Timestamp).TotalSeconds;
             var cpu = (Cpu - from.Cpu).TotalMilliseconds;
+            // The runtime ends an idle background JIT thread and starts another later: its CPU is then not known.
             var jit = (JitThread - from.JitThread).TotalMilliseconds;
+            var jitShare = jit >= 0 ? string.Create(CultureInfo.InvariantCulture, $"of which the background JIT thread {jit / n:0.00} ms")
+                                    : "the background JIT thread was replaced meanwhile (its share not known)";
             return string.Create(CultureInfo.InvariantCulture,
-                $"CPU {cpu / n:0.00} ms per set-up ({cpu / 1000 / Math.Max(1e-9, wall) * 100:0} % of a core over {wall:0.0} s), " +
-                $"of which the background JIT thread {jit / n:0.00} ms; " +
+                $"CPU {cpu / n:0.00} ms per set-up ({cpu / 1000 / Math.Max(1e-9, wall) * 100:0} % of a core over {wall:0.0} s), {jitShare}; " +
                 $"allocated {(Allocated - from.Allocated) / 1024.0 / n:0.0} KiB per set-up, " +
                 $"collections gen0 {Gen0 - from.Gen0} / gen1 {Gen1 - from.Gen1} / gen2 {Gen2 - from.Gen2}; " +
                 $"{JitMethods - from.JitMethods} methods compiled meanwhile");
