@@ -24,8 +24,10 @@ namespace Transport.Bench;
 /// the idle CPU of the whole process per 1000 connections (scheduler's exact clock) next to the kernel floor for the
 /// same datagram rate (<see cref="UdpFloorRun"/>, measured in the same run), the round trip of one message on every
 /// connection at once (the children send, the server echoes), and the connections still Connected after the idle period.
+/// Each process also reports what a set-up cost it (from the tenth connection open to the last: CPU time per set-up,
+/// allocated bytes per set-up, collections), so the server's share and the clients' share can be told apart.
 /// <c>--breakdown</c> prints where one idle connection's managed bytes go (<see cref="ObjectFootprint"/>); <c>--keepalive S</c>
-/// sets the server's ICE keepalive interval.
+/// sets the ICE keepalive interval of both sides.
 /// <c>dotnet run -c Release --project bench -- scale [connections=1000] [idle-seconds=60] [--children K] [--concurrency C] [--sockets S] [--breakdown] [--keepalive S]</c>
 /// </summary>
 public static class ScaleRun
@@ -53,9 +55,10 @@ public static class ScaleRun
         var port = driver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         var serverOptions = new PeerConnectionOptions { Certificate = certificate };
-        // --keepalive S: the server's ICE keepalive interval (default 2 s), to see what the keepalives cost idle.
-        if (Option(args, "--keepalive", 0) is > 0 and var keepalive)
-            serverOptions = serverOptions with { Ice = serverOptions.Ice with { KeepaliveInterval = TimeSpan.FromSeconds(keepalive) } };
+        // --keepalive S: the ICE keepalive interval of the server and the clients (default: the option's default), to
+        // compare the idle cost of two intervals in one sitting.
+        var keepalive = Option(args, "--keepalive", 0);
+        if (keepalive > 0) serverOptions = serverOptions with { Ice = serverOptions.Ice with { KeepaliveInterval = TimeSpan.FromSeconds(keepalive) } };
         Console.WriteLine($"scale: {count} connections on {port} ({options.ReceiveSockets} receive socket(s)), {children} client process(es), " +
                           $"{concurrency} set-ups in flight per process, idle {idle.TotalSeconds:0} s; {Environment.ProcessorCount} cores, load {Load()}");
 
@@ -69,9 +72,12 @@ public static class ScaleRun
         var allOpen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var firstOffer = 0L;
         var lastOpen = 0L;
+        // CPU per set-up: from the tenth of the connections open (JIT and first-use costs behind) to the last.
+        var tenth = Math.Max(1, count / 10);
+        CpuMark? fromTenth = null;
         var clients = new List<ClientProcess>();
         var perChild = Split(count, children);
-        for (var c = 0; c < children; c++) clients.Add(ClientProcess.Start(c, perChild[c], concurrency));
+        for (var c = 0; c < children; c++) clients.Add(ClientProcess.Start(c, perChild[c], concurrency, keepalive));
 
         var readers = clients.Select(client => Task.Run(async () =>
         {
@@ -98,7 +104,9 @@ public static class ScaleRun
                                 {
                                     setupTimes.Add(Stopwatch.GetElapsedTime(arrived).TotalMilliseconds);
                                     Volatile.Write(ref lastOpen, Stopwatch.GetTimestamp());
-                                    if (Interlocked.Increment(ref opened) == count) allOpen.TrySetResult();
+                                    var now = Interlocked.Increment(ref opened);
+                                    if (now == tenth) fromTenth = CpuMark.Take();
+                                    if (now == count) allOpen.TrySetResult();
                                 });
                                 try
                                 {
@@ -124,6 +132,7 @@ public static class ScaleRun
         var setupLimit = TimeSpan.FromSeconds(Math.Max(120, count / 20.0));
         if (await Task.WhenAny(allOpen.Task, Task.Delay(setupLimit)) != allOpen.Task)
             Console.WriteLine($"set-up: only {Volatile.Read(ref opened)}/{count} channels open after {setupLimit.TotalSeconds:0} s");
+        var toLast = CpuMark.Take();
         var setupSeconds = Stopwatch.GetElapsedTime(firstOffer, Volatile.Read(ref lastOpen)).TotalSeconds;
         var times = setupTimes.OrderBy(t => t).ToList();
         var rate = times.Count / setupSeconds;
@@ -132,8 +141,15 @@ public static class ScaleRun
             $"offer received -> channel open on the server: p50 {Percentile(times, 0.5):0.0} ms, p99 {Percentile(times, 0.99):0.0} ms"));
         Console.WriteLine(KernelDrops(port.Port, clients));
 
-        // Every client reports its set-up done (its own channel open) before the idle part starts.
-        foreach (var client in clients) await client.ExpectAsync("READY", TimeSpan.FromSeconds(120));
+        if (fromTenth is { } from)
+            Console.WriteLine("set-up cost, server process (connections " + tenth + " to " + Volatile.Read(ref opened) + " open): " +
+                              toLast.PerSetUp(from, Volatile.Read(ref opened) - tenth) + $" (load {Load()})");
+        // Every client reports its set-up done (its own channel open) before the idle part starts, with its own cost.
+        foreach (var client in clients)
+        {
+            var ready = await client.ExpectAsync("READY", TimeSpan.FromSeconds(120));
+            if (ready.Length > 6) Console.WriteLine($"set-up cost, client process {client.Index}: {ready[6..]}");
+        }
         await Task.Delay(TimeSpan.FromSeconds(5));   // the last handshakes' retransmission timers and SACKs settle
         var (heap1, rss1) = Footprint();
         var n = Math.Max(1, connections.Count);
@@ -211,24 +227,51 @@ public static class ScaleRun
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {bytes,7} B {objects,4} objects  {type}"));
     }
 
-    private static async Task WarmUpAsync(UdpDriver server, PeerConnectionOptions serverOptions, DtlsCertificate certificate)
+    // Warm-up (not counted): three rounds of 96 connections set up and closed, 16 at a time, each client on a driver of
+    // its own as in the child, each round followed by a pause until the tiered JIT is quiet: a method goes tier 0 ->
+    // instrumented -> tier 1, each step after 30 calls and in the background, so the per-connection paths need rounds,
+    // not one burst. With 20 connections the JIT ran through the measured set-ups: 40-50 % of each process's CPU
+    // samples during them (perf, 2026-12-07; about 4.5 s of JIT per process in all), which a long-running server never
+    // pays; the set-up rate measured the JIT more than the stack.
+    private static async Task WarmUpAsync(UdpDriver server, PeerConnectionOptions serverOptions, DtlsCertificate certificate,
+                                          UdpDriverOptions? clientDriverOptions = null, TimeProvider? clientTime = null)
     {
-        await using var clientDriver = new UdpDriver();
-        clientDriver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        const int Rounds = 3, PerRound = 96, Parallel = 16;
         var failed = 0;
-        for (var i = 0; i < 20; i++)
+        for (var batch = 0; batch < Rounds * PerRound / Parallel; batch++)
         {
-            await using var c = new PeerConnection(clientDriver, new PeerConnectionOptions { Certificate = certificate });
-            await using var s = new PeerConnection(server, serverOptions);
-            try
+            await Task.WhenAll(Enumerable.Range(0, Parallel).Select(_ => Task.Run(async () =>
             {
-                await c.SetRemoteDescriptionAsync(await s.CreateAnswerAsync(await c.CreateOfferAsync()));
-                await c.CreateDataChannelAsync("warm-up").WaitAsync(Patience);
-            }
-            // On a saturated machine a warm-up handshake can time out; the warm-up only has to run the paths once.
-            catch (Exception e) when (e is TransportNotConnectedException or TimeoutException) { failed++; }
+                await using var clientDriver = new UdpDriver(clientTime, clientDriverOptions);
+                clientDriver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                await using var c = new PeerConnection(clientDriver, new PeerConnectionOptions { Certificate = certificate });
+                await using var s = new PeerConnection(server, serverOptions);
+                try
+                {
+                    await c.SetRemoteDescriptionAsync(await s.CreateAnswerAsync(await c.CreateOfferAsync()));
+                    await c.CreateDataChannelAsync("warm-up").WaitAsync(Patience);
+                }
+                // On a saturated machine a warm-up handshake can time out; the warm-up only has to run the paths.
+                catch (Exception e) when (e is TransportNotConnectedException or TimeoutException) { Interlocked.Increment(ref failed); }
+            })));
+            if ((batch + 1) % (PerRound / Parallel) == 0) await JitQuietAsync();
         }
-        if (failed > 0) Console.WriteLine($"warm-up: {failed} of 20 connections failed (the machine's load)");
+        if (failed > 0) Console.Error.WriteLine($"warm-up: {failed} of {Rounds * PerRound} connections failed (the machine's load)");
+    }
+
+    // The tiered JIT's background compilations go on for seconds after the paths ran, longer on a loaded machine: waits
+    // until no method was compiled for 1 s (at most 30 s).
+    private static async Task JitQuietAsync()
+    {
+        var quietSince = Stopwatch.StartNew();
+        var total = Stopwatch.StartNew();
+        var compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
+        while (quietSince.Elapsed < TimeSpan.FromSeconds(1) && total.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(100);
+            var now = System.Runtime.JitInfo.GetCompiledMethodCount();
+            if (now != compiled) { compiled = now; quietSince.Restart(); }
+        }
     }
 
     /// <summary>A server connection and its event loop: the channel open is the set-up's end; messages are echoed.</summary>
@@ -259,12 +302,13 @@ public static class ScaleRun
         public required Process Process { get; init; }
         public Channel<string> Replies { get; } = Channel.CreateUnbounded<string>();
 
-        public static ClientProcess Start(int index, int count, int concurrency)
+        public static ClientProcess Start(int index, int count, int concurrency, int keepalive)
         {
             var self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
             var info = new ProcessStartInfo(self) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
             if (Path.GetFileNameWithoutExtension(self) == "dotnet") info.ArgumentList.Add(typeof(ScaleRun).Assembly.Location);
-            foreach (var a in new[] { ClientsVerb, count.ToString(CultureInfo.InvariantCulture), concurrency.ToString(CultureInfo.InvariantCulture) }) info.ArgumentList.Add(a);
+            foreach (var n in new[] { count, concurrency, keepalive }.Select(v => v.ToString(CultureInfo.InvariantCulture)).Prepend(ClientsVerb))
+                info.ArgumentList.Add(n);
             var process = Process.Start(info) ?? throw new InvalidOperationException("could not start the client process");
             return new ClientProcess { Index = index, Process = process };
         }
@@ -300,6 +344,7 @@ public static class ScaleRun
     {
         var count = int.Parse(args[1], CultureInfo.InvariantCulture);
         var concurrency = int.Parse(args[2], CultureInfo.InvariantCulture);
+        var keepalive = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 0;
         var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         var time = new PoolTimers();
         var driverOptions = new UdpDriverOptions { DedicatedReceiveThreads = false, SocketReceiveBufferSize = 0, SocketSendBufferSize = 0 };
@@ -327,8 +372,20 @@ public static class ScaleRun
             commands.Writer.TryComplete();
         });
 
+        // The same warm-up as the server's, against a server driver of this process, so the measured set-ups run warm code.
+        await using (var warmServer = new UdpDriver())
+        {
+            warmServer.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            await WarmUpAsync(warmServer, new PeerConnectionOptions { Certificate = certificate }, certificate, driverOptions, time);
+        }
+
+        var clientOptions = new PeerConnectionOptions { Certificate = certificate };
+        if (keepalive > 0) clientOptions = clientOptions with { Ice = clientOptions.Ice with { KeepaliveInterval = TimeSpan.FromSeconds(keepalive) } };
         var clients = new Client[count];
         using var slots = new SemaphoreSlim(concurrency);
+        var tenth = Math.Max(1, count / 10);
+        var done = 0;
+        CpuMark? fromTenth = null;
         var setups = new List<Task>();
         for (var i = 0; i < count; i++)
         {
@@ -340,7 +397,7 @@ public static class ScaleRun
                 {
                     var driver = new UdpDriver(time, driverOptions);
                     driver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-                    var pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate });
+                    var pc = new PeerConnection(driver, clientOptions);
                     var client = clients[id] = new Client(driver, pc);
                     var answer = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
                     answers[id] = answer;
@@ -356,11 +413,16 @@ public static class ScaleRun
                     client.Loop = client.RunAsync();
                 }
                 catch (Exception e) { output.Writer.TryWrite($"ERROR {id} {e.GetType().Name}: {e.Message}"); }
-                finally { slots.Release(); }
+                finally
+                {
+                    if (Interlocked.Increment(ref done) == tenth) fromTenth = CpuMark.Take();
+                    slots.Release();
+                }
             }));
         }
         await Task.WhenAll(setups);
-        output.Writer.TryWrite("READY");
+        var toLast = CpuMark.Take();
+        output.Writer.TryWrite(fromTenth is { } from ? $"READY {toLast.PerSetUp(from, count - tenth)} (set-ups {tenth} to {count})" : "READY");
 
         await foreach (var command in commands.Reader.ReadAllAsync())
         {
@@ -493,6 +555,48 @@ public static class ScaleRun
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
     private static extern unsafe int ClockGetTime(int clock, long* timespec);
+
+    /// <summary>The process's CPU time, allocated bytes and collections at one moment: what the set-ups between two marks cost.</summary>
+    private readonly record struct CpuMark(TimeSpan Cpu, long Allocated, int Gen0, int Gen1, int Gen2, long Timestamp, TimeSpan JitThread, long JitMethods)
+    {
+        public static CpuMark Take() => new(PreciseProcessCpu(), GC.GetTotalAllocatedBytes(precise: false),
+            GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), Stopwatch.GetTimestamp(),
+            TieredCompilationThreadCpu(), System.Runtime.JitInfo.GetCompiledMethodCount());
+
+        // CPU time of the runtime's background JIT thread (".NET Tiered Com"; /proc, in clock ticks of 10 ms).
+        private static TimeSpan TieredCompilationThreadCpu()
+        {
+            if (!OperatingSystem.IsLinux()) return TimeSpan.Zero;
+            try
+            {
+                foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+                {
+                    if (!File.ReadAllText(Path.Combine(task, "comm")).StartsWith(".NET Tiered", StringComparison.Ordinal)) continue;
+                    var stat = File.ReadAllText(Path.Combine(task, "stat"));
+                    var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    return TimeSpan.FromMilliseconds((long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture)) * 10);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { }
+            return TimeSpan.Zero;
+        }
+
+        public string PerSetUp(CpuMark from, int setups)
+        {
+            var n = Math.Max(1, setups);
+            var wall = Stopwatch.GetElapsedTime(from.Timestamp, Timestamp).TotalSeconds;
+            var cpu = (Cpu - from.Cpu).TotalMilliseconds;
+            // The runtime ends an idle background JIT thread and starts another later: its CPU is then not known.
+            var jit = (JitThread - from.JitThread).TotalMilliseconds;
+            var jitShare = jit >= 0 ? string.Create(CultureInfo.InvariantCulture, $"of which the background JIT thread {jit / n:0.00} ms")
+                                    : "the background JIT thread was replaced meanwhile (its share not known)";
+            return string.Create(CultureInfo.InvariantCulture,
+                $"CPU {cpu / n:0.00} ms per set-up ({cpu / 1000 / Math.Max(1e-9, wall) * 100:0} % of a core over {wall:0.0} s), {jitShare}; " +
+                $"allocated {(Allocated - from.Allocated) / 1024.0 / n:0.0} KiB per set-up, " +
+                $"collections gen0 {Gen0 - from.Gen0} / gen1 {Gen1 - from.Gen1} / gen2 {Gen2 - from.Gen2}; " +
+                $"{JitMethods - from.JitMethods} methods compiled meanwhile");
+        }
+    }
 
     private static double Percentile(List<double> sorted, double p) =>
         sorted.Count == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];

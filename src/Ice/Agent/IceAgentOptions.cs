@@ -54,9 +54,17 @@ public sealed record IceAgentOptions
 
     /// <summary>
     /// A Binding indication is sent on the pair in use (the selected pair, or before nomination the valid pair data
-    /// goes on) when nothing was sent for this long (RFC 8445 section 11; default 2 s).
+    /// goes on) when nothing was sent for this long (RFC 8445 section 11; default 3 s). Anything sent counts: consent
+    /// checks and answers to the peer's checks (every 4-6 s each way while idle) too. Shorter than RFC 8445's Tr of
+    /// 15 s on purpose: the peer's liveness timer needs it, not the NAT. A peer of this stack goes Disconnected after
+    /// <see cref="DisconnectedTimeout"/> (5 s) without a datagram; consent traffic alone leaves such silences now and
+    /// then, so an idle connection would flap to Disconnected and back. With 3 s it hears from us at least every 3.1 s
+    /// (1.9 s to spare for delay variation), and a browser peer, which checks every 2.5 s and gets our answers, never
+    /// sees a keepalive. Right after our application data stopped the first keepalive goes sooner, after 4/5 of
+    /// <see cref="ReceiveSilenceTimeout"/> (2 s): a peer that saw the data flowing goes Disconnected after that timeout
+    /// without a datagram. 2 s always before: an idle connection then sent 0.7 datagrams a second, 0.55 now.
     /// </summary>
-    public TimeSpan KeepaliveInterval { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan KeepaliveInterval { get; init; } = TimeSpan.FromSeconds(3);
 
     /// <summary>
     /// A keepalive that is due goes out at the first multiple of this period of the agent's clock at or after the

@@ -69,6 +69,11 @@ public sealed class IceConsentAlignmentTests
         return pb.ReceivedStun.Skip(from).Select(s => (s.At - LinkDelay, s.Type)).ToList();
     }
 
+    private static readonly TimeSpan DefaultKeepalive = new IceAgentOptions().KeepaliveInterval;
+
+    [Fact]
+    public void TheDefaultKeepaliveIntervalIsThreeSeconds() => Assert.Equal(TimeSpan.FromSeconds(3), DefaultKeepalive);
+
     [Fact]
     public void ByDefaultKeepalivesGoOnTheNextMultipleOfOneHundredMillisecondsNeverBeforeTheInterval()
     {
@@ -80,9 +85,11 @@ public sealed class IceConsentAlignmentTests
             keepalives++;
             Assert.Equal(0, sent[i].Sent.Ticks % TimeSpan.FromMilliseconds(100).Ticks);
             var silence = sent[i].Sent - sent[i - 1].Sent;   // since A's previous datagram
-            Assert.InRange(silence, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2) + TimeSpan.FromMilliseconds(100) - TimeSpan.FromTicks(1));
+            Assert.InRange(silence, DefaultKeepalive, DefaultKeepalive + TimeSpan.FromMilliseconds(100) - TimeSpan.FromTicks(1));
         }
-        Assert.InRange(keepalives, 20, 60);   // 120 s, consent every 4-6 s, a keepalive after each 2 s of silence
+        // 120 s, consent every 4-6 s each way (a check and an answer each time), a keepalive after each 3 s of silence:
+        // about 0.16 a second (0.3 with the earlier 2 s).
+        Assert.InRange(keepalives, 8, 35);
     }
 
     [Fact]
@@ -91,7 +98,59 @@ public sealed class IceConsentAlignmentTests
         var sent = StunSentByA(new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(7), KeepaliveAlignment = TimeSpan.Zero }, TimeSpan.FromSeconds(60));
         var gaps = Enumerable.Range(1, sent.Count - 1).Where(i => sent[i].Type == 0x0011).Select(i => sent[i].Sent - sent[i - 1].Sent).ToList();
         Assert.NotEmpty(gaps);
-        Assert.All(gaps, g => Assert.Equal(TimeSpan.FromSeconds(2), g));
+        Assert.All(gaps, g => Assert.Equal(DefaultKeepalive, g));
+    }
+
+    // Two idle agents with every liveness option at its default, for half an hour of virtual time: neither goes
+    // Disconnected (DisconnectedTimeout 5 s), and each hears from the other at least every keepalive interval +
+    // alignment: consent checks and their answers (every 4-6 s each way) and the keepalives in the silences between them.
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void TwoIdleAgentsWithTheDefaultsNeverGoDisconnected(int seed)
+    {
+        var (gapA, gapB, disconnected, _) = IdleAgents(seed, keepalive: null, TimeSpan.FromMinutes(30));
+        Assert.Equal(0, disconnected);
+        var bound = DefaultKeepalive + TimeSpan.FromMilliseconds(100);
+        Assert.InRange(gapA, TimeSpan.FromSeconds(2), bound);
+        Assert.InRange(gapB, TimeSpan.FromSeconds(2), bound);
+        Assert.True(new IceAgentOptions().DisconnectedTimeout - bound >= TimeSpan.FromSeconds(1.5), "room for delay variation before Disconnected");
+    }
+
+    // Why the keepalive cannot be RFC 8445's 15 s here: consent alone (a check and an answer every 4-6 s each way)
+    // leaves silences over 5 s now and then, and the peer flaps to Disconnected and back.
+    [Fact]
+    public void WithKeepalivesOnlyAfterFifteenSecondsIdleAgentsFlapToDisconnected()
+    {
+        var (gapA, gapB, disconnected, resumed) = IdleAgents(1, keepalive: TimeSpan.FromSeconds(15), TimeSpan.FromMinutes(30));
+        Assert.True(disconnected > 0, "consent traffic alone leaves gaps over the 5 s Disconnected timeout");
+        Assert.InRange(resumed, disconnected - 2, disconnected);   // back at the next datagram (the run may end in one)
+        Assert.True(gapA > TimeSpan.FromSeconds(5) || gapB > TimeSpan.FromSeconds(5));
+    }
+
+    // The longest silence each agent saw from the other after the set-up, and the Disconnected and TrafficResumed
+    // transitions of both.
+    private static (TimeSpan GapA, TimeSpan GapB, int Disconnected, int Resumed) IdleAgents(int seed, TimeSpan? keepalive, TimeSpan run)
+    {
+        var a = new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(seed) };
+        var b = new IceAgentOptions { Role = IceRole.Controlled, TieBreaker = 1, Random = new Random(seed + 100) };
+        if (keepalive is { } k) (a, b) = (a with { KeepaliveInterval = k }, b with { KeepaliveInterval = k });
+        var (pa, pb, d) = AgentPeer.Pair(a, b);
+        Assert.True(d.RunUntil(() => pa.State == IceConnectionState.Connected && pb.State == IceConnectionState.Connected, TimeSpan.FromSeconds(5)));
+        d.RunFor(TimeSpan.FromSeconds(5));   // past the checks and nomination
+        var fromA = pa.ReceivedStun.Count;
+        var fromB = pb.ReceivedStun.Count;
+        var eventsA = pa.Events.Count;
+        var eventsB = pb.Events.Count;
+        d.RunFor(run);
+        static TimeSpan LongestGap(List<(TimeSpan At, ushort Type)> received, int from) =>
+            received.Skip(from).Zip(received.Skip(from + 1), (x, y) => y.At - x.At).DefaultIfEmpty().Max();
+        var changes = pa.Events.Skip(eventsA).Concat(pb.Events.Skip(eventsB)).OfType<IceStateChangedEvent>().ToList();
+        Assert.DoesNotContain(changes, c => c.State is IceConnectionState.Failed or IceConnectionState.Closed);
+        return (LongestGap(pa.ReceivedStun, fromA), LongestGap(pb.ReceivedStun, fromB),
+                changes.Count(c => c.State == IceConnectionState.Disconnected), changes.Count(c => c.Reason == IceStateReason.TrafficResumed));
     }
 
     [Fact]

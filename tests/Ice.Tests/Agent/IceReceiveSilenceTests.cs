@@ -79,8 +79,8 @@ public sealed class IceReceiveSilenceTests
     {
         var (a, b, d) = Connected();
         Stream(a, b, d, TimeSpan.FromMilliseconds(20), S(10));
-        // A stops its media; B goes on. A's keepalive (2 s after its last send, on the 100 ms grid) and its consent
-        // checks arrive well within 2.5 s of each other.
+        // A stops its media; B goes on. A's keepalive (2 s after its last data, on the 100 ms grid, though the idle
+        // interval is 3 s) and its consent checks arrive well within 2.5 s of each other.
         while (d.Now < S(40))
         {
             b.SendData([0x80, 0x60], d.Now);
