@@ -52,13 +52,27 @@ public sealed class IceLivenessTests
         var l = New();
         l.Reset(TimeSpan.Zero);
         l.Sent(Ms(1234));
-        Assert.Equal(Ms(3300), l.KeepaliveDue);   // 1234 + 2000 = 3234, up to the 100 ms grid
+        Assert.Equal(Ms(4300), l.KeepaliveDue);   // 1234 + 3000 (the default) = 4234, up to the 100 ms grid
         l.Sent(Ms(1300));
-        Assert.Equal(Ms(3300), l.KeepaliveDue);   // on the grid already: never later than needed
+        Assert.Equal(Ms(4300), l.KeepaliveDue);   // on the grid already: never later than needed
         var exact = New(new IceAgentOptions { KeepaliveAlignment = TimeSpan.Zero });
         exact.Sent(Ms(1234));
-        Assert.Equal(Ms(3234), exact.KeepaliveDue);
+        Assert.Equal(Ms(4234), exact.KeepaliveDue);
         Assert.Null(New(new IceAgentOptions { KeepaliveInterval = TimeSpan.Zero }).KeepaliveDue);
+    }
+
+    [Fact]
+    public void RightAfterOurDataStopsTheKeepaliveComesSoonerThenTheIntervalAgain()
+    {
+        var l = New(new IceAgentOptions { KeepaliveAlignment = TimeSpan.Zero });
+        l.Reset(TimeSpan.Zero);
+        l.DataSent(Ms(1000));
+        Assert.Equal(Ms(3000), l.KeepaliveDue);   // 4/5 of ReceiveSilenceTimeout (2.5 s): 2 s after the last data
+        l.Sent(Ms(3000));                         // that keepalive came 2 s after the data: later than a data gap
+        Assert.Equal(Ms(6000), l.KeepaliveDue);   // so the plain interval (3 s) again
+        var noSilence = New(new IceAgentOptions { KeepaliveAlignment = TimeSpan.Zero, ReceiveSilenceTimeout = TimeSpan.Zero });
+        noSilence.DataSent(Ms(1000));
+        Assert.Equal(Ms(4000), noSilence.KeepaliveDue);
     }
 
     [Fact]
