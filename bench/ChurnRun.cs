@@ -22,13 +22,21 @@ namespace Transport.Bench;
 /// release every session, and its managed memory (after a full compacting GC), RSS, threads and the driver's peers,
 /// routes, fragments and timers are measured. The pass criteria are measured against the checkpoint after the first
 /// <c>--baseline</c> cycles; exit code 1 when one fails.
-/// <c>dotnet run -c Release --project bench -- churn [cycles=100000] [concurrency=32] [--checkpoint 5000] [--baseline 1000] [--minutes M]</c>
-/// (<c>--minutes</c>: start no batch after M minutes, and judge what ran).
+/// <c>dotnet run -c Release --project bench -- churn [cycles=100000] [concurrency=32] [--checkpoint 5000] [--baseline 1000] [--minutes M]
+/// [--warmup 64] [--smaps DIR]</c>
+/// (<c>--minutes</c>: start no batch after M minutes, and judge what ran; <c>--warmup</c>: cycles before the counted
+/// ones, in waves of 1, 4 and then <c>concurrency</c> at a time, whose failures are printed but not counted: a cold
+/// start on a loaded machine; <c>--smaps</c>: the server's /proc/self/smaps at each checkpoint, to attribute RSS).
 /// </summary>
 public static class ChurnRun
 {
     public const string ClientsVerb = "churn-clients";
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    // A client does not take the port of a client that ended less than this before: the server may still hold that
+    // client's session (a vanished one until its liveness limits, about 3.5 s), and a new connection on a 5-tuple a
+    // live session holds is refused by design (docs/driver.md, "A reused remote address"). Skips are counted.
+    private static readonly TimeSpan PortQuarantine = TimeSpan.FromSeconds(15);
 
     // The server's options: the defaults, except the liveness timers that release a vanished client (defaults: ICE
     // Disconnected after 5 s of silence, Failed 25 s later, consent expiry 30 s; the session's DisconnectedLimit 4 s
@@ -66,7 +74,12 @@ public static class ChurnRun
         var baselineAt = Math.Min(Option(args, "--baseline", 1000), cycles);
         // A time budget: no new batch starts after this many minutes (the criteria are then judged on what ran).
         var minutes = Option(args, "--minutes", 0);
-        if (cycles < 1 || concurrency < 1 || checkpoint < 1 || baselineAt < 1) throw new ArgumentException("cycles, concurrency, --checkpoint and --baseline must be positive");
+        var warmup = Option(args, "--warmup", 64);
+        var smapsIndex = Array.IndexOf(args, "--smaps");
+        var smapsDirectory = smapsIndex >= 0 && smapsIndex + 1 < args.Length ? args[smapsIndex + 1] : null;
+        if (smapsDirectory is not null) Directory.CreateDirectory(smapsDirectory);
+        if (cycles < 1 || concurrency < 1 || checkpoint < 1 || baselineAt < 1 || warmup < 0)
+            throw new ArgumentException("cycles, concurrency, --checkpoint and --baseline must be positive, --warmup not negative");
 
         var server = new StreamServer(() => new EchoHandler(), ServerOptions);
         var driver = new UdpDriver();
@@ -80,10 +93,33 @@ public static class ChurnRun
         Console.WriteLine($"client process pid {child.Id}");
         var host = new Host(server, sessions, child);
         var reading = Task.Run(host.ReadChildAsync);
-        Console.WriteLine("|  cycles | cyc./s | drain s | managed (vs baseline) | GC committed | RSS before trim (vs baseline) | anonymous before trim | RSS (vs baseline) | RSS files | RSS anonymous | threads + pool | peers/routes/ufrags/transactions/timers (heap entries) | free receive buffers | sessions/reserved | load |");
-        Console.WriteLine("|--------:|-------:|--------:|-----------------------|-------------:|-------------------|----------:|-------------------|----------:|--------------:|----------------|----------------------------------|-----:|------------------:|------|");
+        if (warmup > 0)
+        {
+            // Not counted: both processes start cold (every code path JIT-compiled on first use), and on a loaded
+            // machine a first wave of `concurrency` clients at once can starve past the liveness limits. One client
+            // first, then four, then the rest at full concurrency; then every session is left to end.
+            var clock = Stopwatch.StartNew();
+            int warmOk = 0, warmFailed = 0, warmRebinds = 0;
+            string? warmFailure = null;
+            foreach (var (count, at) in new[] { (1, 1), (Math.Min(4, warmup - 1), 4), (warmup - 5, concurrency) })
+            {
+                if (count <= 0) continue;
+                var result = await host.RunBatchAsync(count, at).ConfigureAwait(false);
+                warmOk += result.Ok;
+                warmFailed += result.Failed;
+                warmRebinds += result.Rebinds;
+                if (result.Failed > 0) warmFailure ??= result.FirstFailure;
+            }
+            var warmDrained = await DrainAsync(server, driver).ConfigureAwait(false);
+            Console.WriteLine($"warm-up (not counted): {warmOk + warmFailed} cycles in waves of 1, 4 and {concurrency} at a time in " +
+                $"{clock.Elapsed.TotalSeconds:0.0} s, {warmFailed} failed" + (warmFailure is null ? "" : $" (first: {warmFailure})") +
+                $"; {warmRebinds} client ports skipped; drained: {warmDrained}; load average {LoadAverage()}");
+        }
+        Console.WriteLine("|  cycles | cyc./s | drain s | managed (vs baseline) | GC committed | RSS before trim (vs baseline) | anonymous before trim | RSS (vs baseline) | RSS files | RSS anonymous | threads + pool | peers/routes/ufrags/transactions/timers (heap entries) | free receive buffers | sessions/reserved | JIT-compiled methods (time) | load |");
+        Console.WriteLine("|--------:|-------:|--------:|-----------------------|-------------:|-------------------|----------:|-------------------|----------:|--------------:|----------------|----------------------------------|-----:|------------------:|------:|------|");
         var rows = new List<Row>();
         var failed = 0;
+        var rebinds = 0;
         var started = Stopwatch.StartNew();
         var churnTime = TimeSpan.Zero;
         var done = 0;
@@ -100,11 +136,12 @@ public static class ChurnRun
                 var next = done < baselineAt ? baselineAt : Math.Min(cycles, (done / checkpoint + 1) * checkpoint);
                 var batch = next - done;
                 var clock = Stopwatch.StartNew();
-                var result = await host.RunBatchAsync(batch).ConfigureAwait(false);
+                var result = await host.RunBatchAsync(batch, concurrency).ConfigureAwait(false);
                 var took = clock.Elapsed;
                 churnTime += took;
                 done = next;
                 failed += result.Failed;
+                rebinds += result.Rebinds;
                 var drain = Stopwatch.StartNew();
                 var drained = await DrainAsync(server, driver).ConfigureAwait(false);
                 var drainTime = drain.Elapsed;
@@ -112,7 +149,7 @@ public static class ChurnRun
                 // (ArrayPool buckets): every checkpoint is measured once the pool is back to its idle size.
                 var settle = Stopwatch.StartNew();
                 while (Threads().Pool > Environment.ProcessorCount && settle.Elapsed < TimeSpan.FromSeconds(25)) await Task.Delay(250).ConfigureAwait(false);
-                var row = Measure(done, batch / took.TotalSeconds, drainTime, driver, server, drained);
+                var row = Measure(done, batch / took.TotalSeconds, drainTime, driver, server, drained, smapsDirectory);
                 rows.Add(row);
                 if (done == baselineAt) baseline = row;
                 Console.WriteLine(row.Line(baseline) + (result.Failed > 0 ? $"  ({result.Failed} cycles failed: {result.FirstFailure})" : ""));
@@ -130,9 +167,10 @@ public static class ChurnRun
         Console.WriteLine();
         Console.WriteLine($"threads besides the pool's at the baseline: {b.ThreadNames}");
         if (last.ThreadNames != b.ThreadNames) Console.WriteLine($"threads besides the pool's at the end: {last.ThreadNames}");
-        Console.WriteLine($"{done} cycles in {churnTime.TotalSeconds:0} s of churn ({started.Elapsed.TotalSeconds:0} s with the checkpoints' drains): {done / churnTime.TotalSeconds:0.0} cycles/s; {failed} failed");
+        Console.WriteLine($"{done} cycles in {churnTime.TotalSeconds:0} s of churn ({started.Elapsed.TotalSeconds:0} s with the checkpoints' drains): {done / churnTime.TotalSeconds:0.0} cycles/s; {failed} failed; " +
+            $"{rebinds} cycles skipped a client port (a client that ended used it less than {PortQuarantine.TotalSeconds:0} s before)");
         Console.WriteLine($"server: {driver.Counters.Received} datagrams received, {driver.Counters.Sent} sent, {driver.Counters.DroppedUnknownPeer} dropped as from no known peer, {driver.Counters.PeerErrors} peer errors");
-        Console.WriteLine($"sessions ended, by reason: {string.Join(", ", host.EndReasons.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"))}");
+        Console.WriteLine($"sessions ended (warm-up included), by reason: {string.Join(", ", host.EndReasons.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"))}");
         var checks = new List<(string, bool)>
         {
             ($"managed memory {Mb(last.Managed)} within 5 % of the baseline {Mb(b.Managed)} ({Percent(last.Managed, b.Managed)})", last.Managed <= b.Managed * 1.05),
@@ -171,7 +209,7 @@ public static class ChurnRun
         return false;
     }
 
-    private static Row Measure(int cycles, double rate, TimeSpan drain, UdpDriver driver, StreamServer server, bool drained)
+    private static Row Measure(int cycles, double rate, TimeSpan drain, UdpDriver driver, StreamServer server, bool drained, string? smapsDirectory)
     {
         for (var i = 0; i < 3; i++)
         {
@@ -189,16 +227,18 @@ public static class ChurnRun
         var (untrimmed, _, untrimmedAnonymous) = Rss();
         var trimmed = MallocTrim();
         var (rss, rssFile, rssAnonymous) = Rss();
+        if (smapsDirectory is not null) File.WriteAllText(Path.Combine(smapsDirectory, $"server-{cycles:D6}.smaps"), File.ReadAllText("/proc/self/smaps"));
         return new Row(cycles, rate, drain, drained, managed, GC.GetGCMemoryInfo().TotalCommittedBytes, untrimmed, untrimmedAnonymous, trimmed, rss, rssFile, rssAnonymous, names, threads - pool, pool, driver.PeerCount, driver.RouteCount, driver.UsernameFragmentCount,
-            driver.NotedTransactions, driver.TimerCount, driver.DeadlineHeapSize, driver.FreeReceiveBuffers, server.Sessions.Count, server.Reserved, LoadAverage());
+            driver.NotedTransactions, driver.TimerCount, driver.DeadlineHeapSize, driver.FreeReceiveBuffers, server.Sessions.Count, server.Reserved, LoadAverage(),
+            System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
     }
 
     private sealed record Row(int Cycles, double Rate, TimeSpan Drain, bool Drained, long Managed, long Committed, long Untrimmed, long UntrimmedAnonymous, bool Trimmed, long Rss, long RssFile, long RssAnonymous, string ThreadNames, int FixedThreads, int PoolThreads, int Peers, int Routes,
-        int Fragments, int Transactions, int Timers, int HeapEntries, int FreeBuffers, int Sessions, int Reserved, string Load)
+        int Fragments, int Transactions, int Timers, int HeapEntries, int FreeBuffers, int Sessions, int Reserved, string Load, long JitMethods, TimeSpan JitTime)
     {
         public string Line(Row? baseline) => string.Create(CultureInfo.InvariantCulture,
             $"| {Cycles,7} | {Rate,6:0.0} | {Drain.TotalSeconds,5:0.0}{(Drained ? "" : "!")} | {Mb(Managed)}{(baseline is null ? "" : " " + Percent(Managed, baseline.Managed)),-9} | {Mb(Committed)} | {Mb(Untrimmed)}{(baseline is null ? "" : " " + Percent(Untrimmed, baseline.Untrimmed)),-9} | {Mb(UntrimmedAnonymous)} | {(Trimmed ? "" : "(no trim) ")}{Mb(Rss)}{(baseline is null ? "" : " " + Percent(Rss, baseline.Rss)),-9} | {Mb(RssFile)} | {Mb(RssAnonymous)} | " +
-            $"{FixedThreads} + {PoolThreads} | {Peers}/{Routes}/{Fragments}/{Transactions}/{Timers} ({HeapEntries}) | {FreeBuffers} | {Sessions}/{Reserved} | {Load} |");
+            $"{FixedThreads} + {PoolThreads} | {Peers}/{Routes}/{Fragments}/{Transactions}/{Timers} ({HeapEntries}) | {FreeBuffers} | {Sessions}/{Reserved} | {JitMethods} ({JitTime.TotalSeconds:0.0} s) | {Load} |");
     }
 
     private static string Mb(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576.0:0.00} MiB");
@@ -274,7 +314,7 @@ public static class ChurnRun
 
     private static string Decode(string text) => Encoding.UTF8.GetString(Convert.FromBase64String(text));
 
-    private sealed record BatchResult(int Ok, int Failed, string FirstFailure);
+    private sealed record BatchResult(int Ok, int Failed, int Rebinds, string FirstFailure);
 
     /// <summary>The server side of the pipes: answers the child's offers, runs batches of cycles.</summary>
     private sealed class Host(StreamServer server, WebRtcSessions sessions, Process child)
@@ -283,11 +323,11 @@ public static class ChurnRun
         private TaskCompletionSource<BatchResult>? _batch;
         public System.Collections.Concurrent.ConcurrentDictionary<string, int> EndReasons { get; } = new(StringComparer.Ordinal);
 
-        public async Task<BatchResult> RunBatchAsync(int cycles)
+        public async Task<BatchResult> RunBatchAsync(int cycles, int concurrency)
         {
             var batch = new TaskCompletionSource<BatchResult>(TaskCreationOptions.RunContinuationsAsynchronously);
             Volatile.Write(ref _batch, batch);
-            await WriteAsync($"run {cycles}").ConfigureAwait(false);
+            await WriteAsync(string.Create(CultureInfo.InvariantCulture, $"run {cycles} {concurrency}")).ConfigureAwait(false);
             return await batch.Task.ConfigureAwait(false);
         }
 
@@ -302,7 +342,7 @@ public static class ChurnRun
             string? line;
             while ((line = await child.StandardOutput.ReadLineAsync().ConfigureAwait(false)) is not null)
             {
-                var parts = line.Split(' ', 4);
+                var parts = line.Split(' ', 5);
                 switch (parts[0])
                 {
                     case "offer":
@@ -311,7 +351,8 @@ public static class ChurnRun
                         _ = Task.Run(() => AnswerAsync(id, offer));
                         break;
                     case "ran":
-                        Volatile.Read(ref _batch)?.TrySetResult(new BatchResult(int.Parse(parts[1], CultureInfo.InvariantCulture), int.Parse(parts[2], CultureInfo.InvariantCulture), parts.Length > 3 ? Decode(parts[3]) : ""));
+                        Volatile.Read(ref _batch)?.TrySetResult(new BatchResult(int.Parse(parts[1], CultureInfo.InvariantCulture), int.Parse(parts[2], CultureInfo.InvariantCulture),
+                            int.Parse(parts[3], CultureInfo.InvariantCulture), parts.Length > 4 ? Decode(parts[4]) : ""));
                         break;
                     default:
                         Console.WriteLine("client: " + line);
@@ -371,7 +412,8 @@ public static class ChurnRun
         using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         var output = new SemaphoreSlim(1, 1);
         var waiting = new System.Collections.Concurrent.ConcurrentDictionary<long, TaskCompletionSource<string>>();
-        var runs = System.Threading.Channels.Channel.CreateUnbounded<int>();
+        var runs = System.Threading.Channels.Channel.CreateUnbounded<(int Count, int Concurrency)>();
+        var quarantine = new System.Collections.Concurrent.ConcurrentDictionary<int, long>();
         long nextId = 0, nextCycle = 0;
 
         async Task Write(string line)
@@ -400,7 +442,8 @@ public static class ChurnRun
             while ((line = await Console.In.ReadLineAsync().ConfigureAwait(false)) is not null)
             {
                 var parts = line.Split(' ', 3);
-                if (parts[0] == "run") runs.Writer.TryWrite(int.Parse(parts[1], CultureInfo.InvariantCulture));
+                if (parts[0] == "run")
+                    runs.Writer.TryWrite((int.Parse(parts[1], CultureInfo.InvariantCulture), int.Parse(parts[2], CultureInfo.InvariantCulture)));
                 else if (waiting.TryRemove(long.Parse(parts[1], CultureInfo.InvariantCulture), out var answer))
                 {
                     if (parts[0] == "answer") answer.TrySetResult(Decode(parts[2]));
@@ -410,19 +453,20 @@ public static class ChurnRun
             runs.Writer.TryComplete();
         });
 
-        await foreach (var count in runs.Reader.ReadAllAsync().ConfigureAwait(false))
+        await foreach (var (count, at) in runs.Reader.ReadAllAsync().ConfigureAwait(false))
         {
             var remaining = count;
-            int ok = 0, failed = 0;
+            int ok = 0, failed = 0, rebinds = 0;
             string? firstFailure = null;
-            var workers = Enumerable.Range(0, Math.Min(concurrency, count)).Select(_ => Task.Run(async () =>
+            var workers = Enumerable.Range(0, Math.Min(Math.Min(concurrency, at), count)).Select(_ => Task.Run(async () =>
             {
                 while (Interlocked.Decrement(ref remaining) >= 0)
                 {
                     var cycle = Interlocked.Increment(ref nextCycle);
                     try
                     {
-                        await CycleAsync(cycle, polite: cycle % 2 == 0, certificate, Signal).ConfigureAwait(false);
+                        var firstPort = await CycleAsync(cycle, polite: cycle % 2 == 0, certificate, Signal, quarantine).ConfigureAwait(false);
+                        if (!firstPort) Interlocked.Increment(ref rebinds);
                         Interlocked.Increment(ref ok);
                     }
                     catch (Exception e)
@@ -433,23 +477,37 @@ public static class ChurnRun
                 }
             })).ToArray();
             await Task.WhenAll(workers).ConfigureAwait(false);
-            await Write($"ran {ok} {failed} {Encode(firstFailure ?? "")}").ConfigureAwait(false);
+            await Write(string.Create(CultureInfo.InvariantCulture, $"ran {ok} {failed} {rebinds} {Encode(firstFailure ?? "")}")).ConfigureAwait(false);
         }
         await reader.ConfigureAwait(false);
         return 0;
     }
 
-    // One client: connect, one message echoed on the data channel, then a polite close or a vanishing.
-    private static async Task CycleAsync(long cycle, bool polite, DtlsCertificate certificate, Func<string, Task<string>> signal)
+    // One client: connect, one message echoed on the data channel, then a polite close or a vanishing. False when
+    // the first port the system gave was quarantined (another was taken).
+    private static async Task<bool> CycleAsync(long cycle, bool polite, DtlsCertificate certificate, Func<string, Task<string>> signal,
+        System.Collections.Concurrent.ConcurrentDictionary<int, long> quarantine)
     {
         // Many short-lived sockets: their receives run as async loops on the pool rather than a thread each.
         var driver = new UdpDriver(options: new UdpDriverOptions { DedicatedReceiveThreads = false });
         PeerConnection? pc = null;
         var vanished = false;
         var stage = "bind";
+        var port = 0;
+        var firstPort = true;
         try
         {
-            driver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            for (var attempt = 0; ; attempt++)
+            {
+                port = driver.Bind(new IPEndPoint(IPAddress.Loopback, 0)).Port;
+                if (attempt == 20 || !quarantine.TryGetValue(port, out var ended) || Stopwatch.GetElapsedTime(ended) > PortQuarantine) break;
+                firstPort = false;
+                await driver.DisposeAsync().ConfigureAwait(false);
+                driver = new UdpDriver(options: new UdpDriverOptions { DedicatedReceiveThreads = false });
+            }
+            // Quarantined from before the socket closes (the system may hand the port out again at once) until the
+            // time stamp of the end replaces this mark below.
+            quarantine[port] = long.MaxValue;
             pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
             using var cts = new CancellationTokenSource(Patience);
             stage = "offer";
@@ -495,6 +553,16 @@ public static class ChurnRun
             {
                 await pc.DisposeAsync().ConfigureAwait(false);   // its actor already stopped with the driver: nothing is sent
             }
+            if (port != 0)
+            {
+                quarantine[port] = Stopwatch.GetTimestamp();
+                if (quarantine.Count > 8192)
+                {
+                    foreach (var (p, t) in quarantine)
+                        if (Stopwatch.GetElapsedTime(t) > PortQuarantine) quarantine.TryRemove(p, out _);
+                }
+            }
         }
+        return firstPort;
     }
 }
