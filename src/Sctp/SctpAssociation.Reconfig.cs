@@ -7,21 +7,6 @@ public sealed partial class SctpAssociation : IStreamResetHost
 {
     private readonly StreamResetHandler _resets;
 
-    // The names the send path (SctpAssociation.Send.cs) and the timer code (PollTimeout, HandleTimeout, Terminate)
-    // read; they are the handler's state.
-    private IReadOnlyList<ushort> _pendingResets => _resets.Pending;
-    private int _reconfigResponseCount => _resets.ResponseCount;
-    private bool _sendReconfigRequest => _resets.RequestDue;
-    private TimeSpan? _reconfigDeadline
-    {
-        get => _resets.Deadline;
-        set
-        {
-            System.Diagnostics.Debug.Assert(value is null, "only the handler starts the reconfiguration timer");
-            _resets.StopTimer();
-        }
-    }
-
     /// <summary>Asks the peer to reset our outgoing stream <paramref name="streamId"/> (RFC 6525 section 5.1.2).</summary>
     public void ResetStream(ushort streamId, TimeSpan now)
     {

@@ -156,7 +156,7 @@ public sealed partial class SctpAssociation
         if (_sendShutdown && p + 8 <= d.Length) { _sendShutdown = false; p += WriteShutdown(d[p..]); }
         if (_sendShutdownAck && p + 4 <= d.Length) { _sendShutdownAck = false; p += ChunkHeader.Write(d[p..], ChunkType.ShutdownAck, 0, 4); }
         if (_sendForwardTsn && _peerForwardTsn && p + 8 <= d.Length) p += WriteForwardTsn(d[p..]);
-        if (_peerReConfig && (_reconfigResponseCount > 0 || _sendReconfigRequest) && p + 16 <= d.Length) p += WriteReConfig(d[p..]);
+        if (_peerReConfig && (_resets.ResponseCount > 0 || _resets.RequestDue) && p + 16 <= d.Length) p += WriteReConfig(d[p..]);
         if (dataReady) p += WriteData(d[p..]);
         if (p == CommonHeader.Length) return false;
         return Finish(d, p, ZeroChecksumInUse, out written);
@@ -276,7 +276,7 @@ public sealed partial class SctpAssociation
         }
         if (sentAny) StartT3IfIdle();
         // A reset waiting for this stream's data to get its TSNs can go now (RFC 6525 section 5.1.2).
-        if (sentAny && _pendingResets.Count > 0) TryStartReconfig();
+        if (sentAny && _resets.Pending.Count > 0) TryStartReconfig();
         if (_state_shutdownCheck) TryProgressShutdown();
         return p;
     }

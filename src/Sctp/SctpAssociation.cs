@@ -316,7 +316,7 @@ public sealed partial class SctpAssociation
         Min(ref t, ref timer, _t2Deadline, SctpTimer.T2Shutdown);
         Min(ref t, ref timer, _t3Deadline, SctpTimer.T3Rtx);
         Min(ref t, ref timer, _tsns.DelayedAckDeadline, SctpTimer.DelayedAck);
-        Min(ref t, ref timer, _reconfigDeadline, SctpTimer.Reconfig);
+        Min(ref t, ref timer, _resets.Deadline, SctpTimer.Reconfig);
         Min(ref t, ref timer, _heartbeatDeadline, SctpTimer.Heartbeat);
         return t;
 
@@ -338,7 +338,7 @@ public sealed partial class SctpAssociation
         if (_t2Deadline is { } t2 && t2 <= _now) OnT2Expired();
         if (_t3Deadline is { } t3 && t3 <= _now) OnT3Expired();
         if (_tsns.DelayedAckDeadline is { } da && da <= _now) _tsns.OnDelayedAckTimeout();
-        if (_reconfigDeadline is { } rc && rc <= _now) OnReconfigExpired();
+        if (_resets.Deadline is { } rc && rc <= _now) OnReconfigExpired();
         if (_heartbeatDeadline is { } hb && hb <= _now)
         {
             OnHeartbeatDue();
@@ -416,7 +416,8 @@ public sealed partial class SctpAssociation
         CloseKind = kind;
         CloseReason = reason;
         _closeCause = cause;
-        _t1Deadline = _t2Deadline = _t3Deadline = _reconfigDeadline = _heartbeatDeadline = null;
+        _t1Deadline = _t2Deadline = _t3Deadline = _heartbeatDeadline = null;
+        _resets.StopTimer();
         _sendInit = _sendCookieEcho = false;
         _tsns.Stop();
         CloseAllChannels();
