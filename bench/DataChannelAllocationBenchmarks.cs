@@ -1,10 +1,6 @@
 using System.Globalization;
-using System.Net;
 using BenchmarkDotNet.Attributes;
-using Transport.Dtls;
-using Transport.Ice;
 using Transport.Sctp;
-using Transport.Streaming.Sdp;
 using Transport.Streaming.WebRtc;
 
 namespace Transport.Bench;
@@ -24,15 +20,10 @@ namespace Transport.Bench;
 public class DataChannelAllocationBenchmarks
 {
     private const int BytesPerInvoke = 4 * 1024 * 1024;
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
-    private static readonly IPEndPoint EndA = new(IPAddress.Parse("10.0.0.1"), 1000), EndB = new(IPAddress.Parse("10.0.0.2"), 2000);
-
-    private PeerConnectionCore _a = null!, _b = null!;
+    private InMemoryCorePair _pair = null!;
     private DataChannel? _channel;
-    private readonly byte[] _packet = new byte[2048];
     private readonly byte[] _message = new byte[65536];
     private readonly NoOwner _owner = new();
-    private TimeSpan _now;
     private long _received;
     private int _messagesReceived;
 
@@ -42,28 +33,17 @@ public class DataChannelAllocationBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var leased = Mode != "Copy";
-        PeerConnectionOptions Options(IceRole role) => new() { Certificate = Certificate, Ice = new IceAgentOptions { Role = role }, LeasedMessages = leased };
-        _a = new PeerConnectionCore(Options(IceRole.Controlling));
-        _b = new PeerConnectionCore(Options(IceRole.Controlled));
-        _a.AddHostCandidate(EndA);
-        _b.AddHostCandidate(EndB);
-        var offer = SessionDescription.Parse(_a.CreateOffer(_now).ToString());
-        var answer = SessionDescription.Parse(_b.CreateAnswer(offer, _now).ToString());
-        _a.SetRemoteDescription(answer, _now);
-        _a.CreateDataChannel("bulk", null, _now);
-        for (var i = 0; i < 100_000 && _channel is null; i++) Step();
+        _pair = new InMemoryCorePair(leasedMessages: Mode != "Copy", Drain);
+        _pair.Negotiate();
+        _pair.A.CreateDataChannel("bulk", null, _pair.Now);
+        for (var i = 0; i < 100_000 && _channel is null; i++) _pair.Step();
         if (_channel is null) throw new InvalidOperationException("the data channel did not open");
         // Warm the windows and the pools.
         for (var i = 0; i < 3; i++) { Transfer(1024); Transfer(65536); }
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        _a.Dispose();
-        _b.Dispose();
-    }
+    public void Cleanup() => _pair.Dispose();
 
     /// <summary>4096 messages of 1 KiB per invocation.</summary>
     [Benchmark(OperationsPerInvoke = BytesPerInvoke / 1024)]
@@ -85,28 +65,13 @@ public class DataChannelAllocationBenchmarks
             if (guard > 10_000_000) throw new InvalidOperationException($"stuck after {_received} of {(long)count * size} bytes");
             while (sent < count && _channel!.BufferedAmount < 1024 * 1024)
             {
-                if (Mode == "ZeroCopy") _channel.Send(_message.AsMemory(0, size), _owner, true, _now);
-                else _channel.Send(_message.AsSpan(0, size), true, _now);
+                if (Mode == "ZeroCopy") _channel.Send(_message.AsMemory(0, size), _owner, true, _pair.Now);
+                else _channel.Send(_message.AsSpan(0, size), true, _pair.Now);
                 sent++;
             }
-            Step();
+            _pair.Step();
         }
         return _messagesReceived;
-    }
-
-    // One round: every datagram each way, then the events, then virtual time to the next deadline when nothing moved.
-    private void Step()
-    {
-        var any = false;
-        while (_a.TryPollTransmit(_packet, out var n, out _, out _)) { any = true; _b.HandleDatagram(_packet.AsSpan(0, n), EndB, EndA, _now); Drain(_b); }
-        while (_b.TryPollTransmit(_packet, out var n, out _, out _)) { any = true; _a.HandleDatagram(_packet.AsSpan(0, n), EndA, EndB, _now); Drain(_a); }
-        Drain(_a);
-        Drain(_b);
-        if (any) return;
-        var next = Min(_a.PollTimeout(), _b.PollTimeout()) ?? _now + TimeSpan.FromMilliseconds(10);
-        if (next > _now) _now = next;
-        _a.HandleTimeout(_now);
-        _b.HandleTimeout(_now);
     }
 
     private void Drain(PeerConnectionCore core)
@@ -115,7 +80,7 @@ public class DataChannelAllocationBenchmarks
         {
             switch (e)
             {
-                case DataChannelOpened o when ReferenceEquals(core, _a):
+                case DataChannelOpened o when ReferenceEquals(core, _pair.A):
                     _channel = o.Channel;
                     break;
                 case DataChannelMessageReceived m:
@@ -130,8 +95,6 @@ public class DataChannelAllocationBenchmarks
             }
         }
     }
-
-    private static TimeSpan? Min(TimeSpan? x, TimeSpan? y) => x is null ? y : y is null ? x : x < y ? x : y;
 
     private sealed class NoOwner : IDisposable
     {

@@ -1,11 +1,7 @@
 using System.Globalization;
-using System.Net;
 using BenchmarkDotNet.Attributes;
-using Transport.Dtls;
-using Transport.Ice;
 using Transport.Sctp;
 using Transport.Streaming.Jsep;
-using Transport.Streaming.Sdp;
 using Transport.Streaming.WebRtc;
 
 namespace Transport.Bench;
@@ -35,39 +31,26 @@ public class DatagramPathBenchmarks
     private const int BytesPerInvoke = 4 * 1024 * 1024;
     private const int FramesPerInvoke = 64;
     private static readonly TimeSpan FrameInterval = TimeSpan.FromMilliseconds(40);
-    private static readonly DtlsCertificate Certificate =
-        DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
-    private static readonly IPEndPoint EndA = new(IPAddress.Parse("10.0.0.1"), 1000), EndB = new(IPAddress.Parse("10.0.0.2"), 2000);
-
-    private PeerConnectionCore _a = null!, _b = null!;
+    private InMemoryCorePair _pair = null!;
     private DataChannel? _channel;
     private LocalTrack _video = null!;
     private RemoteTrack? _remoteVideo;
-    private readonly byte[] _packet = new byte[2048];
     private readonly byte[] _message = new byte[65536];
     private readonly byte[] _frame = new byte[1000];
-    private TimeSpan _now;
     private uint _rtpTimestamp;
-    private long _received, _framesReceived, _datagrams;
+    private long _received, _framesReceived;
 
     [GlobalSetup]
     public void Setup()
     {
-        static PeerConnectionOptions Options(IceRole role) =>
-            new() { Certificate = Certificate, Ice = new IceAgentOptions { Role = role }, LeasedMessages = true };
-        _a = new PeerConnectionCore(Options(IceRole.Controlling));
-        _b = new PeerConnectionCore(Options(IceRole.Controlled));
-        _a.AddHostCandidate(EndA);
-        _b.AddHostCandidate(EndB);
-        _video = _a.AddTrack(MediaKind.Video, new LocalTrackOptions { Codecs = [CodecSpec.Vp8] });
-        var offer = SessionDescription.Parse(_a.CreateOffer(_now).ToString());
-        var answer = SessionDescription.Parse(_b.CreateAnswer(offer, _now).ToString());
-        _a.SetRemoteDescription(answer, _now);
-        _a.CreateDataChannel("bulk", null, _now);
-        for (var i = 0; i < 100_000 && _channel is null; i++) Step();
+        _pair = new InMemoryCorePair(leasedMessages: true, Drain);
+        _video = _pair.A.AddTrack(MediaKind.Video, new LocalTrackOptions { Codecs = [CodecSpec.Vp8] });
+        _pair.Negotiate();
+        _pair.A.CreateDataChannel("bulk", null, _pair.Now);
+        for (var i = 0; i < 100_000 && _channel is null; i++) _pair.Step();
         if (_channel is null) throw new InvalidOperationException("the data channel did not open");
         _frame[0] = 0x10;   // RFC 6386 frame tag: P bit 0, a key frame first
-        for (var i = 0; i < 100 && _remoteVideo is null; i++) { SendFrame(); RunFor(FrameInterval); }
+        for (var i = 0; i < 100 && _remoteVideo is null; i++) { SendFrame(); _pair.RunFor(FrameInterval); }
         if (_remoteVideo is null) throw new InvalidOperationException("the video track did not arrive");
         new Random(7).NextBytes(_frame.AsSpan(1));
         _frame[0] = 0x11;   // then inter frames (P bit 1)
@@ -76,11 +59,7 @@ public class DatagramPathBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        _a.Dispose();
-        _b.Dispose();
-    }
+    public void Cleanup() => _pair.Dispose();
 
     /// <summary>4096 messages of 1 KiB per invocation.</summary>
     [Benchmark(OperationsPerInvoke = BytesPerInvoke / 1024)]
@@ -98,7 +77,7 @@ public class DatagramPathBenchmarks
         for (var i = 0; i < FramesPerInvoke; i++)
         {
             SendFrame();
-            RunFor(FrameInterval);
+            _pair.RunFor(FrameInterval);
         }
         if (_framesReceived - before != FramesPerInvoke)
             throw new InvalidOperationException($"{_framesReceived - before} of {FramesPerInvoke} frames arrived");
@@ -107,7 +86,7 @@ public class DatagramPathBenchmarks
     private void SendFrame()
     {
         _rtpTimestamp += 3600;
-        var result = _a.SendFrame(_video, _frame, _rtpTimestamp, _now);
+        var result = _pair.A.SendFrame(_video, _frame, _rtpTimestamp, _pair.Now);
         if (result != MediaSendResult.Sent && _remoteVideo is not null) throw new InvalidOperationException($"frame not sent: {result}");
     }
 
@@ -122,63 +101,11 @@ public class DatagramPathBenchmarks
             if (guard > 10_000_000) throw new InvalidOperationException($"stuck after {_received} of {(long)count * size} bytes");
             while (sent < count && _channel!.BufferedAmount < 1024 * 1024)
             {
-                _channel.Send(_message.AsSpan(0, size), true, _now);
+                _channel.Send(_message.AsSpan(0, size), true, _pair.Now);
                 sent++;
             }
-            Step();
+            _pair.Step();
         }
-    }
-
-    // Runs every datagram and every timer due up to now + duration, then sets the clock there.
-    private void RunFor(TimeSpan duration)
-    {
-        var until = _now + duration;
-        for (var guard = 0; ; guard++)
-        {
-            if (guard > 100_000) throw new InvalidOperationException($"no quiet moment before {until}");
-            if (Exchange()) continue;
-            var next = Min(_a.PollTimeout(), _b.PollTimeout());
-            if (next is null || next.Value > until) break;
-            if (next.Value > _now) _now = next.Value;
-            _a.HandleTimeout(_now);
-            _b.HandleTimeout(_now);
-        }
-        _now = until;
-        _a.HandleTimeout(_now);
-        _b.HandleTimeout(_now);
-        Exchange();
-    }
-
-    // One round: every datagram each way, then virtual time to the next deadline when nothing moved.
-    private void Step()
-    {
-        if (Exchange()) return;
-        var next = Min(_a.PollTimeout(), _b.PollTimeout()) ?? _now + TimeSpan.FromMilliseconds(10);
-        if (next > _now) _now = next;
-        _a.HandleTimeout(_now);
-        _b.HandleTimeout(_now);
-    }
-
-    private bool Exchange()
-    {
-        var any = false;
-        while (_a.TryPollTransmit(_packet, out var n, out _, out _))
-        {
-            any = true;
-            _datagrams++;
-            _b.HandleDatagram(_packet.AsSpan(0, n), EndB, EndA, _now);
-            Drain(_b);
-        }
-        while (_b.TryPollTransmit(_packet, out var n, out _, out _))
-        {
-            any = true;
-            _datagrams++;
-            _a.HandleDatagram(_packet.AsSpan(0, n), EndA, EndB, _now);
-            Drain(_a);
-        }
-        Drain(_a);
-        Drain(_b);
-        return any;
     }
 
     private void Drain(PeerConnectionCore core)
@@ -187,10 +114,10 @@ public class DatagramPathBenchmarks
         {
             switch (e)
             {
-                case DataChannelOpened o when ReferenceEquals(core, _a):
+                case DataChannelOpened o when ReferenceEquals(core, _pair.A):
                     _channel = o.Channel;
                     break;
-                case RemoteTrackAdded t when ReferenceEquals(core, _b) && t.Track.Kind == MediaKind.Video:
+                case RemoteTrackAdded t when ReferenceEquals(core, _pair.B) && t.Track.Kind == MediaKind.Video:
                     _remoteVideo = t.Track;
                     break;
                 case DataChannelMessageLease lease:
@@ -199,7 +126,7 @@ public class DatagramPathBenchmarks
                     break;
             }
         }
-        if (_remoteVideo is null || !ReferenceEquals(core, _b)) return;
+        if (_remoteVideo is null || !ReferenceEquals(core, _pair.B)) return;
         while (_remoteVideo.Packets.TryRead(out var packet)) packet.Dispose();
         while (_remoteVideo.Frames.TryRead(out var frame))
         {
@@ -207,8 +134,6 @@ public class DatagramPathBenchmarks
             frame.Dispose();
         }
     }
-
-    private static TimeSpan? Min(TimeSpan? x, TimeSpan? y) => x is null ? y : y is null ? x : x < y ? x : y;
 
     /// <summary>
     /// The form for a shared machine (verb <c>datagram-path [rounds=20]</c>): this thread's CPU time
@@ -240,7 +165,7 @@ public class DatagramPathBenchmarks
             var cpu = new List<double>(rounds);
             var wall = new List<double>(rounds);
             long allocated = 0;
-            var datagrams = bench._datagrams;
+            var datagrams = bench._pair.Datagrams;
             for (var r = 0; r < rounds; r++)
             {
                 var bytes = GC.GetAllocatedBytesForCurrentThread();
@@ -253,7 +178,7 @@ public class DatagramPathBenchmarks
             }
             cpu.Sort();
             wall.Sort();
-            var perOp = (bench._datagrams - datagrams) / (double)(rounds * operations);
+            var perOp = (bench._pair.Datagrams - datagrams) / (double)(rounds * operations);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{name,-17} CPU {cpu[cpu.Count / 2],8:0} ns/op median ({cpu[0]:0}-{cpu[^1]:0} over {rounds} rounds; wall median {wall[wall.Count / 2]:0}), " +
                 $"{allocated / (double)(rounds * operations):0.0} B/op, {perOp:0.00} datagrams/op"));
