@@ -104,8 +104,8 @@ internal sealed class IceGeneration : IDisposable
     public List<IceCandidate> RemoteCandidates { get; } = new();
     /// <summary>The check list of this generation (its pairs, their states and the triggered queue).</summary>
     public IceCheckList CheckList { get; }
-    /// <summary>The pairs of <see cref="CheckList"/>.</summary>
-    public IReadOnlyList<IcePair> Pairs => CheckList.Pairs;
+    /// <summary>The pairs of <see cref="CheckList"/> (to read only; see <see cref="IceCheckList.Pairs"/>).</summary>
+    public List<IcePair> Pairs => CheckList.Pairs;
     public bool RemoteEndOfCandidates { get; set; }
     public TimeSpan? FirstValidAt { get; set; }
     /// <summary>When the remote credentials of this generation were set (the hold of IceAgentOptions.ControlledCheckHold runs from here).</summary>
