@@ -175,6 +175,9 @@ public static class ScaleRun
         await Task.Delay(TimeSpan.FromSeconds(10));
         var c0 = driver.Counters;
         var (sent0, received0, calls0) = (c0.Sent, c0.Received, c0.ReceiveCalls);
+        var (sendCalls0, wakeups0, timeouts0) = (c0.SendCalls, c0.Wakeups, c0.Timeouts);
+        var (inline0, handoffs0, deadlineWakeups0) = (c0.Inline, c0.Handoffs, c0.DeadlineWakeups);
+        var gcs0 = GC.CollectionCount(0);
         var cpu0 = PreciseProcessCpu();
         var wall = Stopwatch.StartNew();
         await Task.Delay(idle);
@@ -186,6 +189,12 @@ public static class ScaleRun
         var connectedServer = connections.Values.Count(s => s.Connection.State == ConnectionState.Connected);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"idle {seconds:0} s: process CPU {percent:0.00} % of one core = {per1000:0.00} % per 1000 connections; per second {received:0} datagrams received in {calls:0} receive calls, {sent:0} sent"));
+        var c1 = driver.Counters;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"idle, driver per second: {(c1.SendCalls - sendCalls0) / seconds:0} send calls, " +
+            $"{(c1.DeadlineWakeups - deadlineWakeups0) / seconds:0} deadline-thread wake-ups, {(c1.Wakeups - wakeups0) / seconds:0} peer timer runs, " +
+            $"{(c1.Timeouts - timeouts0) / seconds:0} timeouts handled, {(c1.Inline - inline0) / seconds:0} inline runs, " +
+            $"{(c1.Handoffs - handoffs0) / seconds:0} pool hand-offs; {GC.CollectionCount(0) - gcs0} gen0 collections in the period"));
         if (OperatingSystem.IsLinux() && IntPtr.Size == 8)
         {
             var floor = UdpFloorRun.Measure();

@@ -111,6 +111,7 @@ internal sealed class DeadlineThread : IDisposable
                     {
                         // Whole milliseconds, rounded up: never early. Pulsed when a sooner deadline is armed.
                         Monitor.Wait(_lock, (int)Math.Min(int.MaxValue, Math.Ceiling(wait.TotalMilliseconds)));
+                        Interlocked.Increment(ref _driver.Counters._deadlineWakeups);
                         continue;
                     }
                     var now = _driver.Now;

@@ -73,6 +73,30 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
 
     public void AddFragment(string fragment) => _driver.AddFragment(this, fragment);
 
+    // The fragments the driver routes to this peer, in UTF-8 (copied on write: read by receive threads without a lock).
+    private byte[][] _fragments = [];
+
+    /// <summary>The driver registered <paramref name="fragment"/> for this peer.</summary>
+    internal void NoteFragment(string fragment)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(fragment);
+        while (true)
+        {
+            var current = Volatile.Read(ref _fragments);
+            foreach (var f in current) if (f.AsSpan().SequenceEqual(bytes)) return;
+            if (Interlocked.CompareExchange(ref _fragments, [.. current, bytes], current) == current) return;
+        }
+    }
+
+    /// <summary>True when <paramref name="fragment"/> (UTF-8) is one the driver routes to this running peer.</summary>
+    internal bool OwnsFragment(ReadOnlySpan<byte> fragment)
+    {
+        if (Volatile.Read(ref _stopped) != 0) return false;
+        foreach (var f in Volatile.Read(ref _fragments))
+            if (fragment.SequenceEqual(f)) return true;
+        return false;
+    }
+
     /// <summary>
     /// Hands a datagram to the peer. When the peer runs inline, is idle and the datagram is STUN, it is handled now
     /// on the calling I/O thread and <paramref name="buffer"/> stays the caller's. Otherwise the buffer is queued
@@ -320,7 +344,9 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
                 _peer.HandleTimeout(now);
                 Drain();
             }
-            Drain();
+            // No Drain here: every input of the run (a datagram, application work, each timeout above) was drained
+            // right after it, and PollTimeout changes nothing, so a poll now would walk every layer for nothing (one
+            // empty TryPollTransmit per run: the bulk of an idle connection's runs, consent and keepalive).
             ReportConflicts(now);
             _peer.AfterInput(now);
             Drain();

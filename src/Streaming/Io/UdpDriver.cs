@@ -259,8 +259,11 @@ public sealed partial class UdpDriver : IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var actor = new PeerActor(this, peer);
         foreach (var fragment in peer.LocalUsernameFragments)
+        {
             if (!_byFragment.TryAdd(fragment, actor))
                 throw new InvalidOperationException($"The ICE username fragment '{fragment}' is already registered on this driver.");
+            actor.NoteFragment(fragment);
+        }
         _actors.TryAdd(actor, 0);
         actor.Start();
         return new PeerHandle(actor);
@@ -271,6 +274,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
     {
         if (!_byFragment.TryAdd(fragment, actor) && _byFragment[fragment] != actor)
             throw new InvalidOperationException($"The ICE username fragment '{fragment}' is already registered on this driver.");
+        actor.NoteFragment(fragment);
     }
 
     internal void Unregister(PeerActor actor)
@@ -476,7 +480,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
             // hold the route for seconds yet. That peer gets the check unrouted, as from an unknown address; its own
             // checks to a 5-tuple another peer holds are refused (FiveTupleInUse), so it fails at once with the reason.
             if (kind == DatagramKind.Stun && length > 1 && datagram[0] == 0x00 && datagram[1] == 0x01 &&
-                FragmentOwner(datagram) is { } named && named != route.Actor)
+                FragmentOwner(datagram, route.Actor) is { } named && named != route.Actor)
             {
                 Interlocked.Increment(ref Counters._unroutedRequests);
                 route = new Route(named, route.RemoteEndPoint);
@@ -501,10 +505,13 @@ public sealed partial class UdpDriver : IAsyncDisposable
         return taken;
     }
 
-    // The peer a Binding request's USERNAME names (the fragment before the colon), or null; no allocation.
-    private PeerActor? FragmentOwner(ReadOnlySpan<byte> datagram)
+    // The peer a Binding request's USERNAME names (the fragment before the colon), or null; no allocation. Nearly
+    // always the routed peer itself (every consent check of a connection): its own fragments are compared first, as
+    // bytes, before a transcoding and a lookup in the table of every connection's fragments.
+    private PeerActor? FragmentOwner(ReadOnlySpan<byte> datagram, PeerActor routed)
     {
         if (!StunUsername.TryGetLocalFragment(datagram, out var fragment) || fragment.Length > 256) return null;
+        if (routed.OwnsFragment(fragment)) return routed;
         Span<char> chars = stackalloc char[256];
         if (!System.Text.Encoding.UTF8.TryGetChars(fragment, chars, out var n)) return null;
         return _byFragment.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(chars[..n], out var owner) ? owner : null;

@@ -4,6 +4,7 @@ namespace Transport.Streaming.Io;
 public sealed class UdpDriverCounters
 {
     internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups, _inline, _handoffs, _sendCalls, _receiveCalls, _droppedOversize, _unroutedRequests, _transactionsNotNoted, _routesForgotten, _fiveTupleConflicts;
+    internal long _deadlineWakeups;
     internal long _tcpAccepted, _tcpRefused, _tcpClosedBadLength, _tcpClosedGarbage, _tcpClosedSlow, _tcpFramesReceived, _tcpFramesSent, _tcpDroppedMedia, _tcpDroppedQueueFull, _tcpSendNoConnection, _tcpClosed, _tcpClosedNotified;
     internal long _turnTcpOpened, _turnTcpConnectFailed, _turnTlsRefused, _turnTcpClosed, _turnTcpFramesSent, _turnTcpFramesReceived, _turnTcpDroppedQueueFull, _turnTcpDroppedClosed, _turnTcpClosedInvalid, _turnTcpDroppedOversize, _turnTcpRefused;
 
@@ -49,6 +50,11 @@ public sealed class UdpDriverCounters
     public long Timeouts => Interlocked.Read(ref _timeouts);
     /// <summary>Timer wake-ups of peer actors (some find their deadline moved and handle nothing).</summary>
     public long Wakeups => Interlocked.Read(ref _wakeups);
+    /// <summary>
+    /// Times a deadline thread woke (its sleep ended by time or by a sooner deadline armed) with the system clock: each
+    /// costs a thread wake-up on top of the work of the deadlines it serves.
+    /// </summary>
+    public long DeadlineWakeups => Interlocked.Read(ref _deadlineWakeups);
     /// <summary>Inputs (STUN datagrams, timer expiries) an idle peer handled right on the driver's I/O thread.</summary>
     public long Inline => Interlocked.Read(ref _inline);
     /// <summary>Runs of a peer handed to the thread pool (queued inputs, or inputs that found the peer busy).</summary>

@@ -59,6 +59,37 @@ public sealed class UdpDriverTests
     }
 
     [Fact]
+    public async Task ARequestFromARoutedAddressGoesToThePeerItsUsernameNames()
+    {
+        await using var driver = new UdpDriver();
+        var port = driver.Bind(AnyLoopback);
+        var alice = new ToyPeer("alice", "aaaa");
+        var bob = new ToyPeer("bob", "bbbb");
+        await using var ha = driver.Register(alice);
+        await using var hb = driver.Register(bob);
+        using var client = Client();
+
+        client.SendTo(ToyPeer.BindingRequest("bbbb:cccc"), port);   // bob answers: the address is his now
+        Assert.StartsWith("bob", ReceiveText(client));
+        var unrouted = driver.Counters.UnroutedRequests;
+
+        // His own fragment, and one he added later (an ICE restart), from his address: his, by the route.
+        hb.AddUsernameFragment("bbb2");
+        client.SendTo(ToyPeer.BindingRequest("bbbb:cccc"), port);
+        Assert.StartsWith("bob", ReceiveText(client));
+        client.SendTo(ToyPeer.BindingRequest("bbb2:cccc"), port);
+        Assert.StartsWith("bob", ReceiveText(client));
+        Assert.Equal(unrouted, driver.Counters.UnroutedRequests);
+
+        // Alice's fragment from bob's address (a new client on a reused port): alice gets it, unrouted.
+        client.SendTo(ToyPeer.BindingRequest("aaaa:dddd"), port);
+        Assert.StartsWith("alice", ReceiveText(client));
+        Assert.Equal(unrouted + 1, driver.Counters.UnroutedRequests);
+        Assert.Equal(3, bob.Received.Count);
+        Assert.Single(alice.Received);
+    }
+
+    [Fact]
     public async Task DropsAndCountsDatagramsFromUnknownPeersAndOfUnknownKinds()
     {
         await using var driver = new UdpDriver();
