@@ -504,7 +504,7 @@ public sealed partial class PeerConnectionCore
         switch (e)
         {
             case DtlsConnected c:
-                _sped?.OnHandshakeComplete(_dtlsClient == true, _dtls!.Version == DtlsVersion.Dtls13);
+                _sped?.Controller.OnHandshakeComplete(_dtlsClient == true, _dtls!.Version == DtlsVersion.Dtls13);
                 Reach(ConnectionMilestone.DtlsConnected, now, $"as {(_dtlsClient == true ? "client" : "server")}, {_dtls!.Version}, {c.CipherSuite}, {_dtls.Group}, " +
                     $"{_dtls.Counters.Retransmissions} retransmissions, {_dtls.Counters.Dropped} records dropped" + SpedMilestoneDetail() +
                     (c.SrtpProfile is { } srtp ? $", SRTP {srtp}" : ", no SRTP"));
@@ -527,7 +527,7 @@ public sealed partial class PeerConnectionCore
                 Transition(ConnectionState.Closed, new ConnectionReason(ConnectionLayer.Dtls, "close_notify from the peer"));
                 break;
             case DtlsFailed f:
-                _sped?.OnDtlsFailed();
+                _sped?.Controller.OnDtlsFailed();
                 Transition(ConnectionState.Failed, new ConnectionReason(ConnectionLayer.Dtls, f.Message));
                 break;
         }

@@ -15,9 +15,7 @@ namespace Transport.Streaming.WebRtc;
 public sealed partial class PeerConnectionCore
 {
     private readonly List<LocalTrack> _localTracks = new();
-    private readonly List<RemoteTrack> _remoteTracks = new();
-    private readonly Dictionary<uint, RemoteTrack> _remoteBySsrc = new();
-    private readonly Dictionary<uint, RemoteTrack> _remoteByRtxSsrc = new();
+    private readonly RemoteTrackSet _remoteTracks;
     private readonly Dictionary<uint, LocalTrack> _localBySsrc = new();
     private readonly Dictionary<LocalTrack, string> _offeredMids = new();
     private int? _transportCcExtensionId;
@@ -49,7 +47,7 @@ public sealed partial class PeerConnectionCore
     public IReadOnlyList<LocalTrack> LocalTracks => _localTracks;
 
     /// <summary>The peer's tracks known from the negotiated descriptions.</summary>
-    public IReadOnlyList<RemoteTrack> RemoteTracks => _remoteTracks;
+    public IReadOnlyList<RemoteTrack> RemoteTracks => _remoteTracks.Tracks;
 
     /// <summary>The RTP/RTCP session (statistics, NACK, reports) once media was negotiated, else null.</summary>
     public RtpSession? Rtp => _rtp;
@@ -177,7 +175,7 @@ public sealed partial class PeerConnectionCore
                 }
             }
 
-            if (theySend && theirSection is not null && _remoteTracks.All(r => r.Mid != mid))
+            if (theySend && theirSection is not null && !_remoteTracks.HasMid(mid))
             {
                 var codecs = RemoteDescription.Intersect(m, DefaultCodecs(kind.Value), useRtx: true);
                 if (codecs.Count == 0) continue;
@@ -189,10 +187,8 @@ public sealed partial class PeerConnectionCore
                     MidBytes = Encoding.ASCII.GetBytes(mid),
                 };
                 var (media, rtx) = SsrcsOf(theirSection);
-                _remoteTracks.Add(track);
-                if (media is { } s) BindRemoteSsrc(track, s);
-                if (rtx is { } r) BindRemoteRtxSsrc(track, r);
-                _events.Enqueue(new RemoteTrackAdded(now, track));
+                _remoteTracks.Add(track, media, rtx, now);
+                if (media is { } s) AddReceiveStream(track, s);
             }
         }
     }
@@ -212,18 +208,8 @@ public sealed partial class PeerConnectionCore
         return (first, null);
     }
 
-    private void BindRemoteSsrc(RemoteTrack track, uint ssrc)
-    {
-        track.Ssrc = ssrc;
-        _remoteBySsrc[ssrc] = track;
-        RtpState().AddReceiveStream(ssrc, track.Codecs[0].Codec.ClockRate);
-    }
-
-    private void BindRemoteRtxSsrc(RemoteTrack track, uint ssrc)
-    {
-        track.RtxSsrc = ssrc;
-        _remoteByRtxSsrc[ssrc] = track;
-    }
+    // A media SSRC bound to a remote track (signalled, or learned from its first packet) gets its receive statistics.
+    private void AddReceiveStream(RemoteTrack track, uint ssrc) => RtpState().AddReceiveStream(ssrc, track.Codecs[0].Codec.ClockRate);
 
     private RtpSession RtpState() => _rtp ??= new RtpSession(new RtpSessionOptions
     {

@@ -49,7 +49,8 @@ public sealed partial class PeerConnectionCore
         // Every numbered packet counts for congestion control, whatever its SSRC: media, RTX and padding probes.
         if (_transportCcExtensionId is { } cc && rtp.TryGetExtension(cc, out var twcc) && twcc.Length >= 2)
             TransportCc!.OnPacket(BinaryPrimitives.ReadUInt16BigEndian(twcc), rtp.Ssrc, now);
-        var track = FindRemoteTrack(rtp, out var isRtx);
+        var track = _remoteTracks.Find(rtp, out var isRtx, out var learnedSsrc);
+        if (learnedSsrc) AddReceiveStream(track!, track!.Ssrc);
         if (track is null)
         {
             MediaCounters.UnknownSsrc++;
@@ -60,7 +61,7 @@ public sealed partial class PeerConnectionCore
         {
             // RFC 4588 section 4: the original sequence number leads the payload; without it the packet is padding
             // (bandwidth probing).
-            if (rtp.Payload.Length < 2 || AssociatedPayloadType(track, rtp.PayloadType) is not { } apt) { MediaCounters.RtxPadding++; return; }
+            if (rtp.Payload.Length < 2 || RemoteTrackSet.AssociatedPayloadType(track, rtp.PayloadType) is not { } apt) { MediaCounters.RtxPadding++; return; }
             var k = RetransmissionCache.UnwrapRtx(plain, (byte)apt, track.Ssrc, _rtxScratch ??= new byte[ScratchSize]);
             if (k <= 0) { DroppedMedia++; return; }
             plain = _rtxScratch.AsSpan(0, k);
@@ -97,54 +98,6 @@ public sealed partial class PeerConnectionCore
             else track.IncompleteFrames++;
             track.Deliver(new MediaFrame(frameBuffer, info.Length, info, rtp.PayloadType, now));
         }
-    }
-
-    private static int? AssociatedPayloadType(RemoteTrack track, int rtxPayloadType)
-    {
-        foreach (var c in track.Codecs)
-            if (c.RtxPayloadType == rtxPayloadType) return c.PayloadType;
-        return null;
-    }
-
-    /// <summary>
-    /// BUNDLE demultiplexing (RFC 9143 section 9.2): by the SSRCs the description signalled, else by the mid header
-    /// extension (the SSRC is then learned, as RTX when the payload type is an RTX one), else by a payload type only one
-    /// section uses.
-    /// </summary>
-    private RemoteTrack? FindRemoteTrack(in RtpPacket rtp, out bool isRtx)
-    {
-        isRtx = false;
-        if (_remoteBySsrc.TryGetValue(rtp.Ssrc, out var track)) return track;
-        if (_remoteByRtxSsrc.TryGetValue(rtp.Ssrc, out track)) { isRtx = true; return track; }
-        RemoteTrack? match = null;
-        foreach (var t in _remoteTracks)
-        {
-            if (t.MidExtensionId is { } id && rtp.TryGetExtension(id, out var value) && value.SequenceEqual(t.MidBytes)) { match = t; break; }
-        }
-        if (match is null)
-        {
-            foreach (var t in _remoteTracks)
-            {
-                if (t.Ssrc != 0 && t.RtxSsrc is not null) continue;
-                foreach (var c in t.Codecs)
-                {
-                    if (c.PayloadType != rtp.PayloadType && c.RtxPayloadType != rtp.PayloadType) continue;
-                    if (match is not null && match != t) return null; // ambiguous
-                    match = t;
-                }
-            }
-        }
-        if (match is null) return null;
-        if (AssociatedPayloadType(match, rtp.PayloadType) is not null)
-        {
-            if (match.RtxSsrc is not null) return null;
-            BindRemoteRtxSsrc(match, rtp.Ssrc);
-            isRtx = true;
-            return match;
-        }
-        if (match.Ssrc != 0) return null;
-        BindRemoteSsrc(match, rtp.Ssrc);
-        return match;
     }
 
     private static RtpFrameAssembler? AssemblerFor(RemoteTrack track, int payloadType)
@@ -192,9 +145,9 @@ public sealed partial class PeerConnectionCore
                 case RoundTripTimeMeasured rtt:
                     MediaRoundTripTime = rtt.RoundTripTime;
                     break;
-                case ByeReceived bye when _remoteBySsrc.TryGetValue(bye.Ssrc, out var remote):
-                    EndRemoteTrack(remote, "RTCP BYE" + (bye.Reason is null ? "" : ": " + bye.Reason), now);
-                    if (_options.Media.CloseWhenEveryTrackSaidBye && _remoteTracks.All(t => t.IsEnded))
+                case ByeReceived bye when _remoteTracks.TryGetBySsrc(bye.Ssrc, out var remote):
+                    _remoteTracks.End(remote, "RTCP BYE" + (bye.Reason is null ? "" : ": " + bye.Reason), now);
+                    if (_options.Media.CloseWhenEveryTrackSaidBye && _remoteTracks.AllEnded)
                         Transition(ConnectionState.Closed, new ConnectionReason(ConnectionLayer.Srtp, "RTCP BYE on every track"));
                     break;
             }
@@ -203,18 +156,6 @@ public sealed partial class PeerConnectionCore
 
     /// <summary>The last round-trip time measured from RTCP LSR/DLSR (RFC 3550 section 6.4.1), if any.</summary>
     public TimeSpan? MediaRoundTripTime { get; private set; }
-
-    private void EndRemoteTrack(RemoteTrack track, string reason, TimeSpan now)
-    {
-        if (track.IsEnded) return;
-        track.End(reason);
-        _events.Enqueue(new RemoteTrackEnded(now, track, reason));
-    }
-
-    private void EndAllRemoteTracks(string reason)
-    {
-        foreach (var t in _remoteTracks) EndRemoteTrack(t, reason, _now);
-    }
 
     /// <summary>Queues RTCP BYE for our streams (RFC 3550 section 6.6) ahead of the DTLS close_notify.</summary>
     private void SendByeNow(string reason)
@@ -287,10 +228,8 @@ public sealed partial class PeerConnectionCore
             written = n;
             return true;
         }
-        foreach (var track in _remoteTracks)
+        while (_remoteTracks.TakePendingPli() is { } track)
         {
-            if (!track.PliPending) continue;
-            track.PliPending = false;
             // Reduced-size RTCP (RFC 5506; a=rtcp-rsize is in every description we make).
             var length = RtcpFeedback.WritePli(destination, ReportSsrc(), track.Ssrc);
             if (length <= 0 || Srtp!.ProtectRtcp(destination, length, out var n) != SrtpResult.Ok) continue;
@@ -325,8 +264,7 @@ public sealed partial class PeerConnectionCore
         var paced = HasSrtp ? _pacer?.NextSendTime(_now, _sctp is not null && _dtls is { State: Transport.Dtls.DtlsState.Connected } && Ice.CanSendData) : null;
         if (paced is not null) which = MediaTimer.Pacer;
         if (!MediaRunning) return paced;
-        foreach (var t in _remoteTracks)
-            if (t.PliPending) { which = MediaTimer.KeyFrameRequest; return _now; }
+        if (_remoteTracks.AnyPliPending) { which = MediaTimer.KeyFrameRequest; return _now; }
         var due = _rtp!.PollTimeout(out var rtpTimer);
         which = rtpTimer switch
         {

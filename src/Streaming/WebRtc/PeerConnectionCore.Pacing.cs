@@ -13,8 +13,8 @@ namespace Transport.Streaming.WebRtc;
 public sealed partial class PeerConnectionCore
 {
     private MediaPacer? _pacer;
-    private long? _reportedTarget;
-    private TimeSpan _resendInterval;
+    // Made with the estimator: the target the application was told, and the NACK resend interval.
+    private TargetBitrateReport? _targetReport;
 
     /// <summary>
     /// The send-side bandwidth estimator, once an exchange negotiated transport-cc in the one-byte form and
@@ -28,10 +28,7 @@ public sealed partial class PeerConnectionCore
     /// pacer within a second (libwebrtc's encoder pushback: after a step down of the path the backlog drains instead of
     /// the encoder adding to it), never below the minimum.
     /// </summary>
-    public long? TargetBitrate => BandwidthEstimator is { } e ? ApplicationTarget(e) : null;
-
-    private long ApplicationTarget(SendSideBandwidthEstimator e) =>
-        Math.Max(e.Options.MinBitrate, e.TargetBitrate - (_pacer?.QueuedBytes ?? 0) * 8);
+    public long? TargetBitrate => BandwidthEstimator is { } e && _targetReport is { } report ? report.Target(e.TargetBitrate, _pacer?.QueuedBytes ?? 0) : null;
 
     /// <summary>The pacer (diagnostics: its counters), once media was sent.</summary>
     internal MediaPacer? Pacer_ => _pacer;
@@ -60,24 +57,18 @@ public sealed partial class PeerConnectionCore
         sender.Estimator = BandwidthEstimator;
         Pacer().Estimator = BandwidthEstimator;
         _pacer!.Feedback = sender;
-        _reportedTarget = BandwidthEstimator.TargetBitrate;
-        _events.Enqueue(new TargetBitrateChanged(_now, BandwidthEstimator.TargetBitrate));
+        _targetReport = new TargetBitrateReport(options.MinBitrate, options.MaxBitrate);
+        _events.Enqueue(new TargetBitrateChanged(_now, _targetReport.Start(BandwidthEstimator.TargetBitrate)));
     }
 
     /// <summary>After feedback: a target that moved is an event.</summary>
     private void ReportTargetBitrate(TimeSpan now)
     {
-        if (BandwidthEstimator is not { } e) return;
-        // A packet is resent at most once per round trip; the round trip swings with the queue, so the interval
-        // follows it up at once and down slowly (10 % a feedback).
-        _resendInterval = TimeSpan.FromTicks(Math.Max((long)(e.RoundTripTime.Ticks * 1.5), (long)(_resendInterval.Ticks * 0.9)));
-        if (_rtp is not null) _rtp.MinRetransmitInterval = _resendInterval;
-        var bitrate = ApplicationTarget(e);
-        if (_reportedTarget is not { } last || Math.Abs(bitrate - last) > last / 50 || bitrate != last && (bitrate == e.Options.MinBitrate || bitrate == e.Options.MaxBitrate))
-        {
-            _reportedTarget = bitrate;
-            _events.Enqueue(new TargetBitrateChanged(now, bitrate));
-        }
+        if (BandwidthEstimator is not { } e || _targetReport is not { } report) return;
+        // A packet is resent at most once per round trip (TargetBitrateReport.ResendInterval).
+        var changed = report.OnFeedback(e.TargetBitrate, e.RoundTripTime, _pacer?.QueuedBytes ?? 0, out var bitrate);
+        if (_rtp is not null) _rtp.MinRetransmitInterval = report.ResendInterval;
+        if (changed) _events.Enqueue(new TargetBitrateChanged(now, bitrate));
     }
 
     /// <summary>The next paced packet, numbered and protected into <paramref name="destination"/>.</summary>

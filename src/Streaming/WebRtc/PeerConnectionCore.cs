@@ -45,6 +45,8 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         _ownsCertificate = _options.Certificate is null;
         _certificate = _options.Certificate ?? DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
         Ice = new IceAgent(_options.Ice);
+        _snap = new SnapInitExchange(_options.Snap, _options.Sctp);
+        _remoteTracks = new RemoteTrackSet(_events);
         _localSsrc = (uint)MediaRandom.Next(1, int.MaxValue);
         _localUsernameFragments.Add(Ice.LocalCredentials.Ufrag);
     }
@@ -113,7 +115,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
             Media = LocalMediaSections(),
             UseRtx = _options.Media.UseRtx,
             TransportCc = _options.Media.TransportCc,
-            ExtraIceOptions = _spedIceOptions,
+            ExtraIceOptions = _sped?.IceOptions ?? Array.Empty<string>(),
         };
 
     /// <summary>
@@ -203,7 +205,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         _reason = reason;
         _events.Enqueue(new ConnectionStateChanged(_now, previous, next, reason));
         if (next is ConnectionState.Closed or ConnectionState.Failed) _closing = true;
-        if (next is ConnectionState.Closed or ConnectionState.Failed) EndAllRemoteTracks($"connection {next.ToString().ToLowerInvariant()} ({reason})");
+        if (next is ConnectionState.Closed or ConnectionState.Failed) _remoteTracks.EndAll($"connection {next.ToString().ToLowerInvariant()} ({reason})", _now);
     }
 
     // A milestone is queued the first time it is reached (ConnectionProgress.Reach), with its time since the offer.

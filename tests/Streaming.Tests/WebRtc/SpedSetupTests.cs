@@ -183,7 +183,7 @@ public sealed class SpedSetupTests(ITestOutputHelper output)
     [InlineData(new byte[] { 0x20 | 3, 0 }, true)]             // epoch 3 with a one-byte sequence number and no length
     [InlineData(new byte[] { }, false)]
     public void ApplicationDataIsToldApartFromHandshakeFlights(byte[] datagram, bool applicationData) =>
-        Assert.Equal(applicationData, PeerConnectionCore.IsApplicationData(datagram));
+        Assert.Equal(applicationData, SpedCarriage.IsApplicationData(datagram));
 
     [Fact]
     public void TheOfferAndAnswerCarryTheIceOptionOnlyWhenBothSidesHaveIt()
