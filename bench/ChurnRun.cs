@@ -23,10 +23,11 @@ namespace Transport.Bench;
 /// routes, fragments and timers are measured. The pass criteria are measured against the checkpoint after the first
 /// <c>--baseline</c> cycles; exit code 1 when one fails.
 /// <c>dotnet run -c Release --project bench -- churn [cycles=100000] [concurrency=32] [--checkpoint 5000] [--baseline 1000] [--minutes M]
-/// [--warmup 64] [--smaps DIR]</c>
+/// [--warmup 64] [--smaps DIR] [--gcdump DIR]</c>
 /// (<c>--minutes</c>: start no batch after M minutes, and judge what ran; <c>--warmup</c>: cycles before the counted
 /// ones, in waves of 1, 4 and then <c>concurrency</c> at a time, whose failures are printed but not counted: a cold
-/// start on a loaded machine; <c>--smaps</c>: the server's /proc/self/smaps at each checkpoint, to attribute RSS).
+/// start on a loaded machine; <c>--smaps</c>: the server's /proc/self/smaps at each checkpoint, to attribute RSS;
+/// <c>--gcdump</c>: the server's managed heap at each checkpoint, by dotnet-gcdump, to attribute managed memory by type).
 /// </summary>
 public static class ChurnRun
 {
@@ -78,6 +79,9 @@ public static class ChurnRun
         var smapsIndex = Array.IndexOf(args, "--smaps");
         var smapsDirectory = smapsIndex >= 0 && smapsIndex + 1 < args.Length ? args[smapsIndex + 1] : null;
         if (smapsDirectory is not null) Directory.CreateDirectory(smapsDirectory);
+        var gcdumpIndex = Array.IndexOf(args, "--gcdump");
+        var gcdumpDirectory = gcdumpIndex >= 0 && gcdumpIndex + 1 < args.Length ? Path.GetFullPath(args[gcdumpIndex + 1]) : null;
+        if (gcdumpDirectory is not null) Directory.CreateDirectory(gcdumpDirectory);
         if (cycles < 1 || concurrency < 1 || checkpoint < 1 || baselineAt < 1 || warmup < 0)
             throw new ArgumentException("cycles, concurrency, --checkpoint and --baseline must be positive, --warmup not negative");
 
@@ -124,6 +128,7 @@ public static class ChurnRun
         var churnTime = TimeSpan.Zero;
         var done = 0;
         Row? baseline = null;
+        int peakToBaseline = 0, peakAfter = 0;
         try
         {
             while (done < cycles)
@@ -152,7 +157,12 @@ public static class ChurnRun
                 var row = Measure(done, batch / took.TotalSeconds, drainTime, driver, server, drained, smapsDirectory);
                 rows.Add(row);
                 if (done == baselineAt) baseline = row;
-                Console.WriteLine(row.Line(baseline) + (result.Failed > 0 ? $"  ({result.Failed} cycles failed: {result.FirstFailure})" : ""));
+                var peak = host.TakePeak();
+                if (done <= baselineAt) peakToBaseline = Math.Max(peakToBaseline, peak);
+                else peakAfter = Math.Max(peakAfter, peak);
+                Console.WriteLine(row.Line(baseline) + $"  (at most {peak} sessions at once since the last checkpoint)" +
+                    (result.Failed > 0 ? $"  ({result.Failed} cycles failed: {result.FirstFailure})" : ""));
+                if (gcdumpDirectory is not null) await GcDumpAsync(gcdumpDirectory, done).ConfigureAwait(false);
             }
         }
         finally
@@ -182,6 +192,16 @@ public static class ChurnRun
             ($"every cycle echoed its message ({failed} failed of {done})", failed == 0),
         };
         foreach (var (text, ok) in checks) Console.WriteLine((ok ? "PASS " : "FAIL ") + text);
+        // Not a criterion: the server's tables sized by the sessions it held at once keep their high-water capacity (the
+        // deadline heap, bounded to 64 + 4 entries per live timer, of 24 B; the driver's and the server's concurrent
+        // dictionaries' bucket arrays; at most about 300 B per session at once in all, an estimate from their element
+        // sizes and doubling): more sessions at once after the baseline than before it raise managed memory by up to
+        // that much, once (seen as the types that grow in --gcdump's dumps). Then take the baseline later.
+        Console.WriteLine($"INFO at most {peakToBaseline} sessions at once up to the baseline, {peakAfter} after it" +
+            (peakAfter > peakToBaseline
+                ? $": the tables sized by it may hold up to about {(peakAfter - peakToBaseline) * 300 / 1024} KiB more than at the baseline" +
+                    " (take the baseline later: --baseline)"
+                : ""));
         // Not a criterion (the native heap's free pages are not a leak), shown so that nobody has to take the trim on trust.
         Console.WriteLine($"INFO RSS before malloc_trim(0) {Mb(last.Untrimmed)} vs the baseline's {Mb(b.Untrimmed)} ({Percent(last.Untrimmed, b.Untrimmed)}; within 5 %: {(last.Untrimmed <= b.Untrimmed * 1.05 ? "yes" : "no")}); anonymous {Mb(last.UntrimmedAnonymous)} vs {Mb(b.UntrimmedAnonymous)}");
 
@@ -195,6 +215,32 @@ public static class ChurnRun
     {
         var i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+
+    // The server's managed heap by type at a checkpoint (the clients are paused): dotnet-gcdump (a global dotnet tool) on
+    // this process, written to DIR/server-CYCLES.gcdump; `dotnet-gcdump report FILE` lists the types.
+    private static async Task GcDumpAsync(string directory, int cycles)
+    {
+        var file = Path.Combine(directory, string.Create(CultureInfo.InvariantCulture, $"server-{cycles:D6}.gcdump"));
+        var tool = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet", "tools", "dotnet-gcdump");
+        var info = new ProcessStartInfo(File.Exists(tool) ? tool : "dotnet-gcdump")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[] { "collect", "-p", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), "-o", file }) info.ArgumentList.Add(a);
+        try
+        {
+            using var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet-gcdump did not start");
+            var text = await process.StandardOutput.ReadToEndAsync().ConfigureAwait(false) + await process.StandardError.ReadToEndAsync().ConfigureAwait(false);
+            await process.WaitForExitAsync().ConfigureAwait(false);
+            Console.WriteLine(process.ExitCode == 0 ? $"gcdump: {file}" : $"gcdump failed ({process.ExitCode}): {text.Trim()}");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            Console.WriteLine($"gcdump: dotnet-gcdump not found ({e.Message}); `dotnet tool install --global dotnet-gcdump`");
+        }
     }
 
     // Until every session ended and its peer connection left the driver (bounded: abandoned sessions take about 3.5 s).
@@ -322,6 +368,10 @@ public static class ChurnRun
         private readonly SemaphoreSlim _write = new(1, 1);
         private TaskCompletionSource<BatchResult>? _batch;
         public System.Collections.Concurrent.ConcurrentDictionary<string, int> EndReasons { get; } = new(StringComparer.Ordinal);
+        private int _live, _peak;
+
+        /// <summary>The most sessions the server held at once since the previous call (the checkpoints read it).</summary>
+        public int TakePeak() => Interlocked.Exchange(ref _peak, Volatile.Read(ref _live));
 
         public async Task<BatchResult> RunBatchAsync(int cycles, int concurrency)
         {
@@ -368,7 +418,14 @@ public static class ChurnRun
             {
                 if (!server.TryReserve(out var slot, out var refusal)) throw new InvalidOperationException("refused: " + Encoding.UTF8.GetString(refusal!.ToJson()));
                 var accepted = await sessions.AcceptOfferAsync(slot!, offer).ConfigureAwait(false);
-                _ = accepted.Session.Completion.ContinueWith(t => { if (t.IsCompletedSuccessfully) EndReasons.AddOrUpdate(t.Result.Kind.ToString(), 1, (_, n) => n + 1); }, TaskScheduler.Default);
+                var live = Interlocked.Increment(ref _live);
+                for (var peak = Volatile.Read(ref _peak); live > peak; peak = Volatile.Read(ref _peak))
+                    if (Interlocked.CompareExchange(ref _peak, live, peak) == peak) break;
+                _ = accepted.Session.Completion.ContinueWith(t =>
+                {
+                    Interlocked.Decrement(ref _live);
+                    if (t.IsCompletedSuccessfully) EndReasons.AddOrUpdate(t.Result.Kind.ToString(), 1, (_, n) => n + 1);
+                }, TaskScheduler.Default);
                 await WriteAsync($"answer {id} {Encode(accepted.Answer)}").ConfigureAwait(false);
             }
             catch (Exception e)

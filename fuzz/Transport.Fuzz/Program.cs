@@ -9,6 +9,7 @@ namespace Transport.Fuzz;
 ///   Transport.Fuzz afl TARGET               the AFL++ out-of-process loop (under afl-fuzz, instrumented assemblies)
 ///   Transport.Fuzz replay TARGET PATH...    runs files (or every file of folders) once, prints the slowest
 ///   Transport.Fuzz corpus DIR               writes the seed corpus (RFC vectors and traffic captured from our stack)
+///   Transport.Fuzz alloc CORPUS [TARGET...]  managed bytes allocated per input at 64 B to 64 KiB, against each target's bound
 /// </summary>
 internal static class Program
 {
@@ -36,14 +37,35 @@ internal static class Program
             case "corpus" when args.Length == 2:
                 foreach (var (name, count) in CorpusBuilder.Write(args[1])) Console.WriteLine($"{name,-20} {count} seeds");
                 return 0;
+            case "alloc" when args.Length >= 2:
+                return Alloc(args[1], args.Skip(2).Select(Find).ToList());
             default:
-                Console.Error.WriteLine("usage: Transport.Fuzz list | afl TARGET | replay TARGET PATH... | corpus DIR");
+                Console.Error.WriteLine("usage: Transport.Fuzz list | afl TARGET | replay TARGET PATH... | corpus DIR | alloc CORPUS [TARGET...]");
                 return 2;
         }
     }
 
     private static FuzzTarget Find(string name) =>
         FuzzTargets.Find(name) ?? throw new ArgumentException($"no target '{name}'; see 'list'");
+
+    // The allocation growth table (docs/fuzzing.md, "Allocation growth"); exit 1 when a target is over its bound.
+    private static int Alloc(string corpus, List<FuzzTarget> targets)
+    {
+        if (targets.Count == 0) targets = [.. FuzzTargets.All];
+        Console.WriteLine(AllocationGrowth.Header);
+        var over = 0;
+        foreach (var t in targets)
+        {
+            var row = AllocationGrowth.Measure(t, Path.Combine(corpus, t.Name));
+            Console.WriteLine(row.Line());
+            foreach (var p in row.Over)
+            {
+                over++;
+                Console.WriteLine($"  OVER {t.Name} {p.Kind} {p.Length} B: {p.Bytes} B allocated, bound {row.Limit(p.Length)} B");
+            }
+        }
+        return over == 0 ? 0 : 1;
+    }
 
     private static int Replay(FuzzTarget target, IEnumerable<string> paths)
     {

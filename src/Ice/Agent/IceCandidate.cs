@@ -233,6 +233,14 @@ public readonly record struct IceCandidateFields(
     int? RelatedPort = null,
     IReadOnlyList<KeyValuePair<string, string>>? Extensions = null)
 {
+    /// <summary>
+    /// The longest candidate text read, in characters. A browser's or ours is under 300 (an mDNS name or an IPv6
+    /// address, a related address and a few extensions; RFC 8839 section 5.1); a longer one is refused before it is cut
+    /// into tokens, which for a 64 KiB line from a remote party (a WHIP PATCH body, a signaling message) cost some 30
+    /// bytes of allocations per character: the tokens, the extension list, the text written back and read again.
+    /// </summary>
+    public const int MaxLength = 1024;
+
     /// <summary>The value of extension <paramref name="name"/> (e.g. <c>generation</c>, <c>ufrag</c>, <c>tcptype</c>), or null.</summary>
     public string? GetExtension(string name)
     {
@@ -265,6 +273,7 @@ public readonly record struct IceCandidateFields(
         fields = default;
         error = null;
         if (text is null) { error = "no text"; return false; }
+        if (text.Length > MaxLength) { error = $"longer than {MaxLength} characters"; return false; }
         var value = text;
         if (value.StartsWith("a=", StringComparison.Ordinal)) value = value[2..];
         if (value.StartsWith("candidate:", StringComparison.Ordinal)) value = value[10..];

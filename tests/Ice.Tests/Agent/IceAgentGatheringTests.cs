@@ -157,4 +157,23 @@ public sealed class IceAgentGatheringTests
         // Not signalled: peer-reflexive candidates never are.
         while (agent.TryPollEvent(out var e)) Assert.IsNotType<IceCandidateGatheredEvent>(e);
     }
+
+    [Fact]
+    public void ACandidateLongerThanTheLimitIsRefusedBeforeItIsCutIntoTokens()
+    {
+        const string line = "candidate:1 1 udp 2130706431 10.0.0.1 5000 typ host ufrag ";
+        var longest = line + new string('u', IceCandidateFields.MaxLength - line.Length);
+        Assert.True(IceCandidateFields.TryRead(longest, out var fields, out _));
+        Assert.Equal(IceCandidateFields.MaxLength - line.Length, fields.GetExtension("ufrag")!.Length);
+        Assert.True(IceCandidate.TryParse(longest, out _));
+        Assert.False(IceCandidateFields.TryRead(longest + "u", out _, out var error));
+        Assert.Contains("longer than 1024", error);
+        Assert.False(IceCandidate.TryParse(longest + "u", out _));
+        // A 64 KiB line from a remote party costs a short error text, not its tokens (some 30 B per character before).
+        var huge = line + new string('u', 65536);
+        IceCandidateFields.TryRead(huge, out _, out _);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.False(IceCandidateFields.TryRead(huge, out _, out _));
+        Assert.InRange(GC.GetAllocatedBytesForCurrentThread() - before, 0, 512);
+    }
 }
