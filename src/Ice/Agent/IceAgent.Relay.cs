@@ -29,7 +29,7 @@ public sealed partial class IceAgent
     /// <summary>
     /// A whole frame (STUN or ChannelData, split with <see cref="TurnStreamFraming"/>) read from the TCP connection
     /// to a TURN server: <paramref name="local"/> and <paramref name="server"/> are the endpoints of the
-    /// <see cref="IceTransmit"/> (with <see cref="IceTransmit.Tcp"/>) that opened it. Like
+    /// <see cref="IceTransmitPath"/> (with <see cref="IceTransmitPath.Tcp"/>) that opened it. Like
     /// <see cref="HandleDatagram(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan, out ReadOnlySpan{byte}, IceInputKind)"/>
     /// otherwise.
     /// </summary>

@@ -55,7 +55,7 @@ public sealed partial class IceAgent
     /// One RFC 4571 frame (the bytes after the 2-byte length, split with <see cref="IceTcpFraming"/>) read from an
     /// ICE-TCP connection (RFC 6544) that a peer opened to our passive TCP candidate <paramref name="local"/> from
     /// <paramref name="remote"/>. Like a datagram otherwise: checks are answered on the same connection
-    /// (<see cref="IceTransmit.IceTcp"/>), the first authenticated one makes a peer-reflexive TCP pair, and non-STUN
+    /// (<see cref="IceTransmitPath.IceTcp"/>), the first authenticated one makes a peer-reflexive TCP pair, and non-STUN
     /// from a valid pair is application data (<paramref name="applicationData"/> is then the frame).
     /// </summary>
     public IceReceiveResult HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now, out ReadOnlySpan<byte> applicationData,

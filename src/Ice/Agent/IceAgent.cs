@@ -332,17 +332,21 @@ public sealed partial class IceAgent : IDisposable
 
     // ---------------- outputs ----------------
 
-    /// <summary>Writes the next datagram to send into <paramref name="destination"/> (at least 1500 bytes) with its endpoints.</summary>
-    public bool TryPollTransmit(Span<byte> destination, out IceTransmit transmit)
+    /// <summary>
+    /// Writes the next datagram to send into <paramref name="destination"/> (at least 1500 bytes): its length in
+    /// <paramref name="written"/>, as in every core, and where it goes in <paramref name="path"/>.
+    /// </summary>
+    public bool TryPollTransmit(Span<byte> destination, out int written, out IceTransmitPath path)
     {
-        if (!_transmits.TryPeek(out var t)) { transmit = default; return false; }
+        if (!_transmits.TryPeek(out var t)) { written = 0; path = default; return false; }
         // Misuse: the datagram stays queued for a call with a large enough buffer.
         if (destination.Length < t.Length)
             throw new ArgumentException("The destination cannot hold the datagram (give at least 1500 bytes).", nameof(destination));
         _transmits.Dequeue();
         t.Buffer.AsSpan(0, t.Length).CopyTo(destination);
         ArrayPool<byte>.Shared.Return(t.Buffer);
-        transmit = new IceTransmit(t.Length, t.Local, t.Remote) { Tcp = t.Tcp, IceTcp = t.IceTcp };
+        written = t.Length;
+        path = new IceTransmitPath(t.Local, t.Remote) { Tcp = t.Tcp, IceTcp = t.IceTcp };
         return true;
     }
 
@@ -370,15 +374,16 @@ public sealed partial class IceAgent : IDisposable
 
     /// <summary>
     /// Writes the datagram that carries <paramref name="payload"/> on the selected pair into
-    /// <paramref name="destination"/> and gives its endpoints in <paramref name="transmit"/>: the payload itself on
+    /// <paramref name="destination"/> (its length in <paramref name="written"/>) and gives its endpoints in <paramref name="path"/>: the payload itself on
     /// a direct pair, or wrapped for the TURN server (ChannelData once the channel is bound, a Send indication
     /// before; RFC 8656 sections 11 and 12) when the local candidate is relayed. <paramref name="destination"/>
     /// needs <see cref="Turn.TurnClient.GetMaxWrappedSize"/> bytes of the payload. Allocates nothing. When the
     /// answer cannot send, nothing is written and the status names why.
     /// </summary>
-    public IceSendResult TrySend(ReadOnlySpan<byte> payload, Span<byte> destination, TimeSpan now, out IceTransmit transmit)
+    public IceSendResult TrySend(ReadOnlySpan<byte> payload, Span<byte> destination, TimeSpan now, out int written, out IceTransmitPath path)
     {
-        transmit = default;
+        written = 0;
+        path = default;
         var result = TrySend(now);
         if (!result.CanSend) return result;
         var pair = (Selected ?? EarlyPair())!;
@@ -386,13 +391,14 @@ public sealed partial class IceAgent : IDisposable
         {
             if (destination.Length < payload.Length) throw new ArgumentException("The destination cannot hold the payload.", nameof(destination));
             payload.CopyTo(destination);
-            transmit = new IceTransmit(payload.Length, pair.LocalEndPoint, pair.RemoteEndPoint) { IceTcp = pair.IceTcp };
+            written = payload.Length;
+            path = new IceTransmitPath(pair.LocalEndPoint, pair.RemoteEndPoint) { IceTcp = pair.IceTcp };
             return result;
         }
         var relay = FindRelayByRelayed(pair.LocalEndPoint);
         if (relay is null || relay.Client.State != Turn.TurnClientState.Allocated) return new(IceSendStatus.Failed, State, null, null) { Relayed = true };
-        var n = relay.Client.WrapSend(StunAddress.FromEndPoint(pair.RemoteEndPoint), payload, destination);
-        transmit = new IceTransmit(n, relay.Host.Base, relay.ServerEndPoint) { Tcp = relay.Tcp };
+        written = relay.Client.WrapSend(StunAddress.FromEndPoint(pair.RemoteEndPoint), payload, destination);
+        path = new IceTransmitPath(relay.Host.Base, relay.ServerEndPoint) { Tcp = relay.Tcp };
         return result;
     }
 
