@@ -76,9 +76,7 @@ public sealed partial class IceAgent
         // A STUN response (class bit C1 set, RFC 8489 section 5) whose transaction ID is one of the agent's.
         if (datagram.Length < StunHeader.Size || datagram[0] > 3 || (datagram[0] & 0x01) == 0) return false;
         var id = datagram.Slice(8, StunHeader.TransactionIdSize);
-        foreach (var o in _outgoing)
-            if (!o.Transaction.IsCompleted && o.Transaction.Id.Matches(id)) return true;
-        return false;
+        return _transactions.Find(id) is not null;
     }
 
     // A datagram as it arrived on 'local' (a host socket, or the relayed address for what a TURN server relayed).

@@ -37,6 +37,7 @@ public sealed partial class IceAgent : IDisposable
         Options.Validate();
         _random = Options.Random ?? new Random();
         _liveness = new IceLiveness(Options, _random);
+        _transactions = new IceTransactions(Options.Limits.MaxPendingTransactions);
         Mode = Options.Lite ? IceModeStrategy.Lite : IceModeStrategy.Full;
         Role = Options.Lite || Options.Role == IceRole.Controlled ? IceRoleStrategy.Controlled : IceRoleStrategy.Controlling;
         TieBreaker = Options.TieBreaker ?? RandomTieBreaker();
@@ -88,6 +89,9 @@ public sealed partial class IceAgent : IDisposable
 
     /// <summary>Pairs not formed because the check list held <see cref="IceLimits.MaxPairs"/>.</summary>
     public long PairsDropped { get; private set; }
+
+    /// <summary>Consent checks and gathering requests not sent because <see cref="IceLimits.MaxPendingTransactions"/> were pending.</summary>
+    public long TransactionsRefused => _transactions.Refused;
 
     /// <summary>All dropped datagrams.</summary>
     public long DroppedTotal { get { long n = 0; foreach (var d in _dropped) n += d; return n; } }
@@ -281,9 +285,7 @@ public sealed partial class IceAgent : IDisposable
         var old = _current;
         IceGeneration? droppedPrevious = null;
         if (_previous is not null && _previous != LivenessPair?.Generation) { droppedPrevious = _previous; _previous.Dispose(); _previous = null; }
-        foreach (var t in _outgoing)
-            if (t.Kind == OutgoingKind.Check && t.Pair?.Generation == old) t.Transaction.Cancel(now);
-        _outgoing.RemoveAll(t => t.Transaction.IsCompleted);
+        _transactions.Cancel(old, static (t, g) => t.Kind == IceTransactionKind.Check && t.Pair?.Generation == g, now);
         _current = new IceGeneration(newLocal ?? IceCredentials.Generate());
         // Data keeps its path: the selected pair, or, before nomination, the valid pair it already uses (section 12.1).
         if (Selected?.Generation == old || (Selected is null && old.FirstValidAt is not null)) _previous = old;
@@ -465,8 +467,7 @@ public sealed partial class IceAgent : IDisposable
 
     private void StopEverything()
     {
-        foreach (var t in _outgoing) t.Transaction.Cancel(_now);
-        _outgoing.Clear();
+        _transactions.CancelAll(_now);
         while (_transmits.TryDequeue(out var t)) ArrayPool<byte>.Shared.Return(t.Buffer);
         // Delete the allocations (a Refresh with LIFETIME 0, RFC 8656 section 8), sent once: no timer runs any more.
         if (!_disposed) CloseRelays(_now);
