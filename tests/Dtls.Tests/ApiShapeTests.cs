@@ -103,16 +103,22 @@ public class HandshakingEventTests
 
         var c = Changes(client);
         Assert.Equal(
-            [(DtlsState.New, DtlsState.Handshaking, DtlsStateReason.HandshakeStarted), (DtlsState.Handshaking, DtlsState.Connected, DtlsStateReason.HandshakeComplete),
-             (DtlsState.Connected, DtlsState.Closed, DtlsStateReason.LocalClose)],
+            [
+                (DtlsState.New, DtlsState.Handshaking, DtlsStateReason.HandshakeStarted),
+                (DtlsState.Handshaking, DtlsState.Connected, DtlsStateReason.HandshakeComplete),
+                (DtlsState.Connected, DtlsState.Closed, DtlsStateReason.LocalClose),
+            ],
             c.Select(e => (e.Previous, e.State, e.Reason)));
         Assert.IsType<DtlsHandshaking>(c[0]);
         Assert.Equal(TimeSpan.Zero, c[0].At); // Start(driver.Now) at 0: the first flight leaves then
 
         var s = Changes(server);
         Assert.Equal(
-            [(DtlsState.New, DtlsState.Handshaking, DtlsStateReason.ClientHelloReceived), (DtlsState.Handshaking, DtlsState.Connected, DtlsStateReason.HandshakeComplete),
-             (DtlsState.Connected, DtlsState.Closed, DtlsStateReason.PeerClosed)],
+            [
+                (DtlsState.New, DtlsState.Handshaking, DtlsStateReason.ClientHelloReceived),
+                (DtlsState.Handshaking, DtlsState.Connected, DtlsStateReason.HandshakeComplete),
+                (DtlsState.Connected, DtlsState.Closed, DtlsStateReason.PeerClosed),
+            ],
             s.Select(e => (e.Previous, e.State, e.Reason)));
         Assert.IsType<DtlsHandshaking>(s[0]);
         // DTLS 1.2 with a cookie responder: the first ClientHello is answered statelessly, the second one (a round trip
