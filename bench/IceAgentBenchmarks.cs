@@ -40,7 +40,7 @@ public class IceAgentBenchmarks
 
         // Warm up: the first request creates the pair and a triggered check; drain everything once.
         _agent.HandleDatagram(_request.AsSpan(0, _length), LocalEndPoint, PeerEndPoint, TimeSpan.Zero);
-        while (_agent.TryPollTransmit(_response, out _)) { }
+        while (_agent.TryPollTransmit(_response, out _, out _)) { }
         while (_agent.TryPollEvent(out _)) { }
         if (ProcessRequest() == 0) throw new InvalidOperationException("The agent did not answer.");
     }
@@ -54,7 +54,7 @@ public class IceAgentBenchmarks
     {
         _agent.HandleDatagram(_request.AsSpan(0, _length), LocalEndPoint, PeerEndPoint, TimeSpan.Zero);
         var total = 0;
-        while (_agent.TryPollTransmit(_response, out var t)) total += t.Length;
+        while (_agent.TryPollTransmit(_response, out var written, out _)) total += written;
         return total;
     }
 }

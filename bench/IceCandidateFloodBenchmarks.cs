@@ -71,7 +71,7 @@ public class IceCandidateFloodBenchmarks
         var agent = _agent!;
         agent.HandleDatagram(_request.AsSpan(0, _length), LocalEndPoint, Address(_next++), TimeSpan.Zero);
         var total = 0;
-        while (agent.TryPollTransmit(_response, out var t)) total += t.Length;
+        while (agent.TryPollTransmit(_response, out var written, out _)) total += written;
         while (agent.TryPollEvent(out _)) { }
         return total;
     }

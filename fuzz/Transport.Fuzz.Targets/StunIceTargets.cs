@@ -113,9 +113,9 @@ public static class StunIceTargets
 
     private static void Pump(IceAgent agent, byte[] buffer, TimeSpan now)
     {
-        for (var i = 0; i < 1000 && agent.TryPollTransmit(buffer, out _); i++) { }
+        for (var i = 0; i < 1000 && agent.TryPollTransmit(buffer, out _, out _); i++) { }
         for (var i = 0; i < 1000 && agent.TryPollEvent(out _); i++) { }
-        if (agent.TryPollTransmit(buffer, out _)) throw new FuzzPropertyException("the agent produced more than 1000 datagrams for one input");
+        if (agent.TryPollTransmit(buffer, out _, out _)) throw new FuzzPropertyException("the agent produced more than 1000 datagrams for one input");
     }
 
     /// <summary>An agent on the virtual link (also the corpus builder's).</summary>
@@ -131,10 +131,9 @@ public static class StunIceTargets
         public void HandleTimeout(TimeSpan now) { Agent.HandleTimeout(now); while (Agent.TryPollEvent(out _)) { } }
         public bool TryPollTransmit(Span<byte> destination, out int written)
         {
-            while (Agent.TryPollTransmit(destination, out var t))
+            while (Agent.TryPollTransmit(destination, out written, out var t))
             {
                 if (!t.Local.Equals(local) || !t.Remote.Equals(remote)) continue;
-                written = t.Length;
                 return true;
             }
             written = 0;
@@ -198,9 +197,9 @@ public static class StunIceTargets
 
     private static void Send(IceAgent agent, ReadOnlySpan<byte> payload, byte[] buffer, TwoPeerDriver driver, LinkEnd end, TimeSpan now)
     {
-        if (!agent.TrySend(payload, buffer, now, out var t).CanSend)
+        if (!agent.TrySend(payload, buffer, now, out var sent, out var t).CanSend)
             throw new FuzzPropertyException($"agent cannot send after the input: {agent.State}");
-        driver.Link.Send(end, buffer.AsSpan(0, t.Length), now);
+        driver.Link.Send(end, buffer.AsSpan(0, sent), now);
     }
 
     private static readonly TurnServerConfig TurnServer = TurnServerConfig.Parse("turn:10.0.0.9:3478", "user", "pass");

@@ -41,7 +41,7 @@ public sealed partial class DtlsConnection
                 Counters.Drop(DtlsDropReason.Malformed);
                 return false;
             }
-            BeginHandshake();
+            BeginHandshake(DtlsStateReason.ClientHelloReceived);
             _role = new Server13Handshake(this);
             return true;
         }
@@ -75,7 +75,7 @@ public sealed partial class DtlsConnection
         _writeSequence[0] = first.Sequence;
         _reassembler.NextSequence = hello.MessageSequence;
         _nextSendSequence = hello.MessageSequence;
-        BeginHandshake();
+        BeginHandshake(DtlsStateReason.ClientHelloReceived);
         _role = new ServerHandshake(this);
         return true;
     }

@@ -95,7 +95,7 @@ public sealed partial class DtlsConnection : IDisposable
         if (!IsClient) throw new InvalidOperationException("Only the client starts; the server waits for a ClientHello.");
         if (State != DtlsState.New) throw new InvalidOperationException($"Start was already called (state {State}).");
         Advance(now);
-        BeginHandshake();
+        BeginHandshake(DtlsStateReason.HandshakeStarted);
         _role = _options.MaxVersion == DtlsVersion.Dtls13 ? new Tls13.Client13Handshake(this) : new ClientHandshake(this);
         _role.Start();
     }
@@ -335,7 +335,7 @@ public sealed partial class DtlsConnection : IDisposable
     internal TimeSpan Now => _now;
 
     /// <summary>The one place the state changes; queues the event that tells about it.</summary>
-    internal void Transition(DtlsState next, DtlsStateChanged? evt)
+    internal void Transition(DtlsState next, DtlsStateChanged evt)
     {
         if (State == next) return;
         var previous = State;
@@ -350,16 +350,16 @@ public sealed partial class DtlsConnection : IDisposable
             _retransmitAt = null;
             _handshakeDeadline = null;
         }
-        if (evt is DtlsStateChanged changed) changed.Previous = previous;
-        if (evt is not null) EnqueueEvent(evt);
+        evt.Previous = previous;
+        EnqueueEvent(evt);
         if (next is DtlsState.Connected) DeliverEarlyApplicationData();
         else if (next is DtlsState.Closed or DtlsState.Failed) _earlyApplicationData = null;
     }
 
-    private void BeginHandshake()
+    private void BeginHandshake(DtlsStateReason reason)
     {
         _handshakeDeadline = _now + _options.HandshakeTimeout;
-        Transition(DtlsState.Handshaking, null);
+        Transition(DtlsState.Handshaking, new DtlsHandshaking(reason));
     }
 
     /// <summary>Fails the connection, sending a fatal alert first when asked (RFC 5246 section 7.2.2).</summary>

@@ -128,7 +128,7 @@ public enum DtlsState
     Failed,
 }
 
-/// <summary>Why the state changed (<see cref="DtlsStateChanged.Reason"/>): to Connected, Closed, or Failed.</summary>
+/// <summary>Why the state changed (<see cref="DtlsStateChanged.Reason"/>): to Handshaking, Connected, Closed, or Failed.</summary>
 public enum DtlsStateReason
 {
     /// <summary>Connected: both Finished messages verified.</summary>
@@ -151,6 +151,10 @@ public enum DtlsStateReason
     VerificationFailed,
     /// <summary>The peer broke the protocol (unexpected or malformed handshake message).</summary>
     ProtocolViolation,
+    /// <summary>Handshaking: the client sent its first flight (<see cref="DtlsConnection.Start"/>).</summary>
+    HandshakeStarted,
+    /// <summary>Handshaking: the server accepted a ClientHello (with a valid cookie when it asks for one).</summary>
+    ClientHelloReceived,
 }
 
 /// <summary>Why an incoming record or datagram was dropped.</summary>

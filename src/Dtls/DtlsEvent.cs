@@ -19,16 +19,19 @@ public abstract record DtlsEvent
 /// <summary>The kinds of <see cref="DtlsEvent"/>.</summary>
 public enum DtlsEventKind
 {
-    /// <summary>A <see cref="DtlsStateChanged"/>: <see cref="DtlsConnected"/>, <see cref="DtlsClosed"/> or <see cref="DtlsFailed"/>.</summary>
+    /// <summary>
+    /// A <see cref="DtlsStateChanged"/>: <see cref="DtlsHandshaking"/>, <see cref="DtlsConnected"/>, <see cref="DtlsClosed"/>
+    /// or <see cref="DtlsFailed"/>.
+    /// </summary>
     StateChanged,
     /// <summary>A <see cref="DtlsApplicationData"/> (only with <see cref="DtlsOptions.DeliverApplicationDataAsEvents"/>).</summary>
     ApplicationData,
 }
 
 /// <summary>
-/// The connection's state changed: <see cref="Previous"/> to <see cref="State"/> for <see cref="Reason"/>. The three
-/// states the application acts on are reported, each by a sealed form that carries what that state brings
-/// (Handshaking, entered by <see cref="DtlsConnection.Start"/> or the first ClientHello, is not reported).
+/// The connection's state changed: <see cref="Previous"/> to <see cref="State"/> for <see cref="Reason"/>. Every state
+/// after New is reported when entered, each by a sealed form that carries what that state brings: New, Handshaking,
+/// Connected, then Closed or Failed (Failed may come from New or Handshaking too).
 /// </summary>
 public abstract record DtlsStateChanged : DtlsEvent
 {
@@ -49,6 +52,21 @@ public abstract record DtlsStateChanged : DtlsEvent
 
     /// <inheritdoc/>
     public override DtlsEventKind Kind => DtlsEventKind.StateChanged;
+}
+
+/// <summary>
+/// The handshake started (<see cref="DtlsState.Handshaking"/>): the client sent its first flight
+/// (<see cref="DtlsStateReason.HandshakeStarted"/>, by <see cref="DtlsConnection.Start"/>), or the server accepted a
+/// ClientHello (<see cref="DtlsStateReason.ClientHelloReceived"/>; after the cookie exchange when there is one, RFC 6347
+/// section 4.2.1: a ClientHello answered by a stateless HelloVerifyRequest starts nothing).
+/// </summary>
+public sealed record DtlsHandshaking : DtlsStateChanged
+{
+    /// <summary>
+    /// Handshaking for <paramref name="reason"/> (<see cref="DtlsStateReason.HandshakeStarted"/> or
+    /// <see cref="DtlsStateReason.ClientHelloReceived"/>).
+    /// </summary>
+    public DtlsHandshaking(DtlsStateReason reason) : base(DtlsState.Handshaking, reason) { }
 }
 
 /// <summary>

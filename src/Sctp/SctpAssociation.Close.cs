@@ -23,13 +23,13 @@ public sealed partial class SctpAssociation
         {
             _sendShutdown = true;
             _t2Deadline = _now + _rto.Value;
-            Transition(SctpState.ShutdownSent, "SHUTDOWN sent");
+            Transition(SctpState.ShutdownSent, SctpStateReason.ShutdownSent, "SHUTDOWN sent");
         }
         else if (State == SctpState.ShutdownReceived)
         {
             _sendShutdownAck = true;
             _t2Deadline = _now + _rto.Value;
-            Transition(SctpState.ShutdownAckSent, "SHUTDOWN ACK sent");
+            Transition(SctpState.ShutdownAckSent, SctpStateReason.ShutdownAckSent, "SHUTDOWN ACK sent");
         }
     }
 
@@ -49,14 +49,14 @@ public sealed partial class SctpAssociation
         switch (State)
         {
             case SctpState.Established or SctpState.ShutdownPending:
-                Transition(SctpState.ShutdownReceived, "SHUTDOWN received");
+                Transition(SctpState.ShutdownReceived, SctpStateReason.ShutdownReceived, "SHUTDOWN received");
                 TryProgressShutdown();
                 break;
             case SctpState.ShutdownSent:
                 // Both sides shut down at once (section 9.2): answer with SHUTDOWN ACK.
                 _sendShutdownAck = true;
                 _t2Deadline = _now + _rto.Value;
-                Transition(SctpState.ShutdownAckSent, "SHUTDOWN ACK sent");
+                Transition(SctpState.ShutdownAckSent, SctpStateReason.ShutdownAckSent, "SHUTDOWN crossed ours: SHUTDOWN ACK sent");
                 break;
             case SctpState.ShutdownAckSent:
                 _sendShutdownAck = true;

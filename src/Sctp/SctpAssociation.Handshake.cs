@@ -85,7 +85,7 @@ public sealed partial class SctpAssociation
         _sendCookieEcho = true;
         _initRetransmits = 0;
         _t1Deadline = _now + _t1Rto;
-        Transition(SctpState.CookieEchoed, "COOKIE ECHO sent");
+        Transition(SctpState.CookieEchoed, SctpStateReason.InitAckReceived, "INIT ACK received, COOKIE ECHO sent");
     }
 
     private void HandleCookieEcho(ChunkHeader chunk, uint packetTag)
@@ -190,7 +190,7 @@ public sealed partial class SctpAssociation
         InitSendState(_myInitialTsn, _peerInitialWindow);
         StartReceive(_peerInitialTsn);
         _resets.Start(_myInitialTsn, _peerInitialTsn);
-        Transition(SctpState.Established, reason);
+        Transition(SctpState.Established, SctpStateReason.HandshakeComplete, reason);
     }
 
     private void OnT1Expired()

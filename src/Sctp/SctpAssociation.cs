@@ -106,7 +106,7 @@ public sealed partial class SctpAssociation
         _t1Rto = _rto.FirstRto();
         _sendInit = true;
         _t1Deadline = _now + _t1Rto;
-        Transition(SctpState.CookieWait, "INIT sent");
+        Transition(SctpState.CookieWait, SctpStateReason.InitSent, "INIT sent");
     }
 
     /// <summary>
@@ -118,7 +118,7 @@ public sealed partial class SctpAssociation
         switch (State)
         {
             case SctpState.Established:
-                Transition(SctpState.ShutdownPending, "shutdown requested");
+                Transition(SctpState.ShutdownPending, SctpStateReason.ShutdownRequested, "shutdown requested");
                 TryProgressShutdown();
                 break;
             case SctpState.Closed or SctpState.CookieWait or SctpState.CookieEchoed:
@@ -368,34 +368,20 @@ public sealed partial class SctpAssociation
         if (now > _now) _now = now;
     }
 
-    private void Transition(SctpState next, string reason)
+    /// <summary>The one place the state changes: every change is queued as a StateChanged event (RFC 9260 section 4).</summary>
+    private void Transition(SctpState next, SctpStateReason why, string detail)
     {
         if (State == next) return;
         var previous = State;
         State = next;
-        switch (next)
+        _events.Enqueue(new SctpEvent(SctpEventKind.StateChanged, Detail: detail, Cause: _closeCause)
+        { Previous = previous, State = State, Reason = why });
+        if (next == SctpState.Established)
         {
-            case SctpState.Established:
-                _events.Enqueue(StateChanged(previous, SctpStateReason.HandshakeComplete, reason));
-                OnEstablishedChannels();
-                ArmHeartbeat();
-                break;
-            case SctpState.Terminated or SctpState.Failed:
-                var why = CloseKind switch
-                {
-                    SctpCloseKind.ShutdownComplete => SctpStateReason.ShutdownComplete,
-                    SctpCloseKind.ShutdownBeforeEstablished => SctpStateReason.ShutdownBeforeEstablished,
-                    SctpCloseKind.AbortSent => SctpStateReason.AbortSent,
-                    SctpCloseKind.AbortReceived => SctpStateReason.AbortReceived,
-                    _ => SctpStateReason.RetransmissionLimit,
-                };
-                _events.Enqueue(StateChanged(previous, why, reason) with { Cause = _closeCause });
-                break;
+            OnEstablishedChannels();
+            ArmHeartbeat();
         }
     }
-
-    private SctpEvent StateChanged(SctpState previous, SctpStateReason why, string detail) =>
-        new(SctpEventKind.StateChanged, Detail: detail) { Previous = previous, State = State, Reason = why };
 
     /// <summary>The association's events in order, each stamped with the time of the call that caused it.</summary>
     private sealed class EventQueue(SctpAssociation owner)
@@ -423,7 +409,15 @@ public sealed partial class SctpAssociation
         CloseAllChannels();
         ReleaseSendState();
         ReleaseReceiveState();
-        Transition(final, reason);
+        var why = kind switch
+        {
+            SctpCloseKind.ShutdownComplete => SctpStateReason.ShutdownComplete,
+            SctpCloseKind.ShutdownBeforeEstablished => SctpStateReason.ShutdownBeforeEstablished,
+            SctpCloseKind.AbortSent => SctpStateReason.AbortSent,
+            SctpCloseKind.AbortReceived => SctpStateReason.AbortReceived,
+            _ => SctpStateReason.RetransmissionLimit,
+        };
+        Transition(final, why, reason);
     }
 
     private void Fail(string reason) => Terminate(SctpState.Failed, SctpCloseKind.Failed, reason, SctpErrorCause.None);

@@ -48,10 +48,12 @@ public enum SctpTimer
 public enum SctpEventKind
 {
     /// <summary>
-    /// The state changed (Previous, State, Reason, Detail; Cause for an ABORT): to <see cref="SctpState.Established"/>,
+    /// The state changed (Previous, State, Reason, Detail; Cause for an ABORT): every state of RFC 9260 section 4 is
+    /// reported when entered, the handshake's (CookieWait, CookieEchoed), <see cref="SctpState.Established"/>, the
+    /// shutdown's (ShutdownPending, ShutdownSent, ShutdownReceived, ShutdownAckSent), and the end:
     /// <see cref="SctpState.Terminated"/> (SHUTDOWN completed, or ABORT sent or received) or <see cref="SctpState.Failed"/>
-    /// (a retransmission limit, or our ABORT after a protocol violation). The handshake and shutdown steps in between
-    /// show in <see cref="SctpAssociation.State"/> and are not reported.
+    /// (a retransmission limit, or our ABORT after a protocol violation). The side that answers an INIT holds no state
+    /// until the COOKIE ECHO (section 5.1), so it goes from Closed to Established; so does SNAP.
     /// </summary>
     StateChanged,
     /// <summary>A data channel opened (Channel).</summary>
@@ -85,6 +87,21 @@ public enum SctpStateReason
     AbortReceived,
     /// <summary>Failed: a timer ran past its retransmission limit (T1-init, T2-shutdown, T3-rtx, heartbeat, stream reset; Detail names it).</summary>
     RetransmissionLimit,
+    /// <summary>CookieWait: <see cref="SctpAssociation.Connect"/> sent INIT (RFC 9260 section 5.1 A).</summary>
+    InitSent,
+    /// <summary>CookieEchoed: the INIT ACK came and COOKIE ECHO was sent (section 5.1 C).</summary>
+    InitAckReceived,
+    /// <summary>ShutdownPending: the application called <see cref="SctpAssociation.Shutdown"/> (section 9.2).</summary>
+    ShutdownRequested,
+    /// <summary>ShutdownSent: all outstanding data was acknowledged and SHUTDOWN was sent (section 9.2).</summary>
+    ShutdownSent,
+    /// <summary>ShutdownReceived: the peer sent SHUTDOWN (section 9.2).</summary>
+    ShutdownReceived,
+    /// <summary>
+    /// ShutdownAckSent: SHUTDOWN ACK was sent, after the peer's SHUTDOWN once all our outstanding data was acknowledged,
+    /// or at once when the peer's SHUTDOWN crossed ours (section 9.2).
+    /// </summary>
+    ShutdownAckSent,
 }
 
 /// <summary>

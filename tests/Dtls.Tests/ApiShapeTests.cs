@@ -19,6 +19,8 @@ public class ApiShapeTests
 
         var start = TimeSpan.FromSeconds(10);
         client.Start(start);
+        Assert.True(client.TryPollEvent(out var handshaking));
+        Assert.IsType<DtlsHandshaking>(handshaking);
         Assert.Equal(start + TimeSpan.FromSeconds(1), client.PollTimeout(out timer));
         Assert.Equal(DtlsTimer.Retransmission, timer);
 
@@ -45,7 +47,11 @@ public class ApiShapeTests
         Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(10)));
         foreach (var peer in new[] { client, server })
         {
-            var connected = Assert.IsType<DtlsConnected>(Assert.Single(peer.Events, e => e.Kind == DtlsEventKind.StateChanged));
+            var changes = peer.Events.Where(e => e.Kind == DtlsEventKind.StateChanged).Cast<DtlsStateChanged>().ToList();
+            Assert.Equal(2, changes.Count);
+            Assert.IsType<DtlsHandshaking>(changes[0]);
+            Assert.Equal(DtlsState.New, changes[0].Previous);
+            var connected = Assert.IsType<DtlsConnected>(changes[1]);
             Assert.Equal((DtlsState.Handshaking, DtlsState.Connected, DtlsStateReason.HandshakeComplete),
                 (connected.Previous, connected.State, connected.Reason));
             Assert.InRange(connected.At, TimeSpan.FromTicks(1), driver.Now);
@@ -72,5 +78,67 @@ public class ApiShapeTests
         Assert.Equal(Enum.GetValues<DtlsEventKind>().Order(), kinds);
         Assert.Empty(typeof(DtlsEvent).GetConstructors());
         Assert.Empty(typeof(DtlsStateChanged).GetConstructors());
+    }
+}
+
+/// <summary>
+/// Handshaking is reported like every other state (docs/cores.md: New, Handshaking, Connected, then Closed or Failed),
+/// for the client when it sends its first flight and for the server when it accepts a ClientHello, in DTLS 1.2 (after
+/// the cookie exchange: the ClientHello answered by HelloVerifyRequest starts nothing) and DTLS 1.3.
+/// </summary>
+public class HandshakingEventTests
+{
+    private static List<DtlsStateChanged> Changes(DtlsPeer peer) => peer.Events.OfType<DtlsStateChanged>().ToList();
+
+    [Theory]
+    [InlineData(DtlsVersion.Dtls12)]
+    [InlineData(DtlsVersion.Dtls13)]
+    public void ClientAndServerReportNewHandshakingConnectedClosedInOrder(DtlsVersion version)
+    {
+        var (client, server, driver) = version == DtlsVersion.Dtls13 ? Pairs13.Create() : Pairs.Create();
+        Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(10)));
+        client.Connection.Close(driver.Now);
+        client.Drain();
+        Assert.True(driver.RunUntil(() => server.Connection.State == DtlsState.Closed, TimeSpan.FromSeconds(5)));
+
+        var c = Changes(client);
+        Assert.Equal(
+            [
+                (DtlsState.New, DtlsState.Handshaking, DtlsStateReason.HandshakeStarted),
+                (DtlsState.Handshaking, DtlsState.Connected, DtlsStateReason.HandshakeComplete),
+                (DtlsState.Connected, DtlsState.Closed, DtlsStateReason.LocalClose),
+            ],
+            c.Select(e => (e.Previous, e.State, e.Reason)));
+        Assert.IsType<DtlsHandshaking>(c[0]);
+        Assert.Equal(TimeSpan.Zero, c[0].At); // Start(driver.Now) at 0: the first flight leaves then
+
+        var s = Changes(server);
+        Assert.Equal(
+            [
+                (DtlsState.New, DtlsState.Handshaking, DtlsStateReason.ClientHelloReceived),
+                (DtlsState.Handshaking, DtlsState.Connected, DtlsStateReason.HandshakeComplete),
+                (DtlsState.Connected, DtlsState.Closed, DtlsStateReason.PeerClosed),
+            ],
+            s.Select(e => (e.Previous, e.State, e.Reason)));
+        Assert.IsType<DtlsHandshaking>(s[0]);
+        // DTLS 1.2 with a cookie responder: the first ClientHello is answered statelessly, the second one (a round trip
+        // later) starts the handshake; DTLS 1.3 starts on the first. The link delays each datagram by 10 ms.
+        Assert.Equal(TimeSpan.FromMilliseconds(version == DtlsVersion.Dtls13 ? 10 : 30), s[0].At);
+        Assert.True(s[0].At < s[1].At);
+    }
+
+    [Fact]
+    public void AServerThatNeverGetsAValidClientHelloStaysNewAndReportsNothing()
+    {
+        var server = DtlsConnection.CreateServer(Pairs.ServerOptions(), new DtlsCookieResponder(), [127, 0, 0, 1, 0x13, 0x88]);
+        var client = DtlsConnection.CreateClient(Pairs.ClientOptions());
+        client.Start(TimeSpan.Zero);
+        var buffer = new byte[2048];
+        Assert.True(client.TryPollTransmit(buffer, out var n));
+        // The first ClientHello has no cookie: the server answers with HelloVerifyRequest and keeps no state.
+        server.HandleDatagram(buffer.AsSpan(0, n), TimeSpan.FromMilliseconds(5));
+        Assert.Equal(DtlsState.New, server.State);
+        Assert.False(server.TryPollEvent(out _));
+        Assert.True(server.TryPollTransmit(buffer, out _));
     }
 }

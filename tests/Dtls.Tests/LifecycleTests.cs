@@ -117,6 +117,8 @@ public sealed class VersionTests
         server.HandleDatagram(buffer.AsSpan(0, n), TimeSpan.Zero);
         Assert.Equal(DtlsState.Failed, server.State);
         Assert.True(server.TryPollEvent(out var e));
+        Assert.Equal((DtlsState.New, DtlsStateReason.ClientHelloReceived), (Assert.IsType<DtlsHandshaking>(e).Previous, ((DtlsStateChanged)e).Reason));
+        Assert.True(server.TryPollEvent(out e));
         Assert.Equal(DtlsAlertDescription.ProtocolVersion, Assert.IsType<DtlsFailed>(e).Alert);
         Assert.True(server.TryPollTransmit(buffer, out n));
         Assert.Equal([(byte)DtlsContentType.Alert], buffer[..1]);

@@ -6,30 +6,12 @@ namespace Transport.Ice;
 /// <summary>Outgoing checks, their responses, pacing (Ta), nomination and server-reflexive gathering.</summary>
 public sealed partial class IceAgent
 {
-    private readonly List<Outgoing> _outgoing = new();
+    // The outgoing requests (checks, consent checks, gathering) and their retransmissions: IceTransactions.cs.
+    private readonly IceTransactions _transactions;
     private TimeSpan? _lastCheckAt;
     private int _gathersPending;
     private bool _gatheringStarted;
     private bool _gatheringComplete;
-
-    private enum OutgoingKind { Check, Consent, Gather }
-
-    private sealed class Outgoing(OutgoingKind kind, StunClientTransaction transaction, IPEndPoint local, IPEndPoint remote)
-    {
-        public OutgoingKind Kind { get; } = kind;
-        public StunClientTransaction Transaction { get; } = transaction;
-        public IPEndPoint Local { get; } = local;
-        public IPEndPoint Remote { get; } = remote;
-        public IcePair? Pair { get; init; }
-        public bool Nominating { get; init; }
-        public IceCandidate? Host { get; init; }
-        public IceRole RoleAtSend { get; init; }
-        /// <summary>Sent on an ICE-TCP connection (the pair's).</summary>
-        public bool IceTcp { get; init; }
-        // SPED: whether the request carried SPED attributes, and the CRC-32 of the DTLS datagram it carried.
-        public bool SpedSent { get; init; }
-        public uint? SpedCrc { get; init; }
-    }
 
     // ---------------- gathering ----------------
 
@@ -59,9 +41,7 @@ public sealed partial class IceAgent
                 var w = new StunMessageWriter(buffer, StunMessageType.BindingRequest, tid);
                 w.AddFingerprint();
                 var t = new StunClientTransaction(buffer.AsSpan(0, w.Length), Options.CheckRetransmission);
-                _outgoing.Add(new Outgoing(OutgoingKind.Gather, t, c.Base, server) { Host = c });
-                t.Start(now);
-                _gathersPending++;
+                if (_transactions.TryStart(new IceTransaction(IceTransactionKind.Gather, t, c.Base, server) { Host = c }, now)) _gathersPending++;
             }
         }
         // Server-reflexive candidates given before gathering (AddServerReflexiveCandidate: a 1:1 NAT's address).
@@ -82,7 +62,7 @@ public sealed partial class IceAgent
         CheckAllFailed(now);
     }
 
-    private void OnGatherCompleted(Outgoing o, in StunMessage response, TimeSpan now)
+    private void OnGatherCompleted(IceTransaction o, in StunMessage response, TimeSpan now)
     {
         _gathersPending--;
         if (o.Transaction.State == StunTransactionState.Succeeded && response.TryGetXorMappedAddress(out var mapped) && o.Host is { } host)
@@ -126,7 +106,8 @@ public sealed partial class IceAgent
 
     private TimeSpan? NextCheckDue()
     {
-        if (!ChecksAllowed || NextPairToCheck(take: false) is null) return null;
+        // At the bound on pending transactions the next check waits until one ends (IceLimits.MaxPendingTransactions).
+        if (!ChecksAllowed || !_transactions.HasRoom || NextPairToCheck(take: false) is null) return null;
         var due = _lastCheckAt is { } last && last + Options.Ta > _now ? last + Options.Ta : _now;
         // The controlled agent (the answerer) may hold its ordinary checks until the offerer's first check shows that
         // the offerer has our answer: some stacks (libjuice) call ICE connected on our checks alone and start DTLS
@@ -152,20 +133,20 @@ public sealed partial class IceAgent
     private void SendCheck(IcePair pair, TimeSpan now)
     {
         var g = pair.Generation;
-        if (g.RemoteKey is null || g.OutgoingUsername is null) return;
+        // At the bound on pending transactions no check starts (the paced ones wait in NextCheckDue; a SPED re-check
+        // leaves the check in flight be).
+        if (g.RemoteKey is null || g.OutgoingUsername is null || !_transactions.HasRoom) return;
         var nominating = pair.NominationPending;
         pair.NominationPending = false;
         // A new check replaces one in progress on the same pair (RFC 8445 section 7.3.1.4): the old one is no longer
         // retransmitted, but its success response still counts when it comes (it may already be on its way; under
         // SPED it may carry the peer's DTLS datagram).
-        foreach (var o in _outgoing)
-            if (o.Kind == OutgoingKind.Check && o.Pair == pair && !o.Transaction.IsCompleted) o.Transaction.StopRetransmitting(now);
+        _transactions.StopRetransmittingChecksOn(pair, now);
         pair.State = IceCandidatePairState.InProgress;
         pair.LastCheckSentAt = now;
         var t = new StunClientTransaction(WriteCheck(g, pair, nominating, out var length, out var spedSent, out var spedCrc).AsSpan(0, length), RetransmissionFor(pair));
-        _outgoing.Add(new Outgoing(OutgoingKind.Check, t, pair.LocalEndPoint, pair.RemoteEndPoint)
-        { Pair = pair, Nominating = nominating, RoleAtSend = Role.Role, IceTcp = pair.IceTcp, SpedSent = spedSent, SpedCrc = spedCrc });
-        t.Start(now);
+        _transactions.TryStart(new IceTransaction(IceTransactionKind.Check, t, pair.LocalEndPoint, pair.RemoteEndPoint)
+        { Pair = pair, Nominating = nominating, RoleAtSend = Role.Role, IceTcp = pair.IceTcp, SpedSent = spedSent, SpedCrc = spedCrc }, now);
         SendSpedCarriers(g, pair, now);
         DrainTransactions();
     }
@@ -200,42 +181,35 @@ public sealed partial class IceAgent
         return buffer;
     }
 
-    /// <summary>Moves the due sends of every transaction to the transmit queue and forgets finished ones.</summary>
+    /// <summary>Moves the due sends of every transaction to the transmit queue.</summary>
     private void DrainTransactions()
     {
-        foreach (var o in _outgoing)
+        while (true)
         {
-            while (true)
-            {
-                var span = RentTransmit(out var buffer);
-                if (!o.Transaction.TryPollTransmit(span, out var n)) { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); break; }
-                QueueTransmit(buffer, n, o.Local, o.Remote, o.IceTcp);
-            }
+            var span = RentTransmit(out var buffer);
+            if (!_transactions.TryPollTransmit(span, out var n, out var o)) { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); break; }
+            QueueTransmit(buffer, n, o!.Local, o.Remote, o.IceTcp);
         }
     }
 
     private void HandleTransactionTimeouts(TimeSpan now)
     {
-        for (var i = 0; i < _outgoing.Count; i++)
-        {
-            var o = _outgoing[i];
-            if (o.Transaction.PollTimeout() is not { } due || due > now) continue;
-            o.Transaction.HandleTimeout(now);
-            if (o.Transaction.State == StunTransactionState.TimedOut) OnTransactionFailed(o, now);
-        }
+        _transactions.HandleTimeout(now);
+        // A failure may end the agent (all pairs failed): that cancels the rest, timed-out ones included.
+        while (_transactions.TryPollTimedOut(out var o)) OnTransactionFailed(o, now);
         DrainTransactions();
-        _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
+        _transactions.RemoveCompleted();
     }
 
-    private void OnTransactionFailed(Outgoing o, TimeSpan now)
+    private void OnTransactionFailed(IceTransaction o, TimeSpan now)
     {
         switch (o.Kind)
         {
-            case OutgoingKind.Gather:
+            case IceTransactionKind.Gather:
                 _gathersPending--;
                 CompleteGatheringIfDone(now);
                 break;
-            case OutgoingKind.Check when o.Pair is { } pair && KeepsOnlyUsablePair(pair):
+            case IceTransactionKind.Check when o.Pair is { } pair && KeepsOnlyUsablePair(pair):
                 // A check on the valid pair data goes on before any nomination (the controlling agent's nominating
                 // check, or a triggered one) timed out: at 27 % loss each way all seven requests or their answers may
                 // be lost. Failing the pair would leave the agent Connected with no pair to send on until a check of
@@ -244,7 +218,7 @@ public sealed partial class IceAgent
                 pair.State = IceCandidatePairState.Succeeded;
                 Role.ConsiderNomination(this, now);
                 break;
-            case OutgoingKind.Check when o.Pair is { } pair:
+            case IceTransactionKind.Check when o.Pair is { } pair:
                 pair.State = IceCandidatePairState.Failed;
                 ReleaseRemoteIfUnused(pair, now);
                 CheckAllFailed(now);
@@ -265,17 +239,15 @@ public sealed partial class IceAgent
 
     private IceReceiveResult HandleResponse(in StunMessage response, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now)
     {
-        Outgoing? match = null;
-        foreach (var o in _outgoing)
-            if (!o.Transaction.IsCompleted && o.Transaction.Id.Matches(response.TransactionId)) { match = o; break; }
+        var match = _transactions.Find(response.TransactionId);
         if (match is null) { Drop(IceDropReason.UnknownTransaction); return IceReceiveResult.Dropped; }
 
-        if (match.Kind == OutgoingKind.Gather)
+        if (match.Kind == IceTransactionKind.Gather)
         {
             if (!remote.Equals(match.Remote)) { Drop(IceDropReason.BadResponse); return IceReceiveResult.Dropped; }
             if (match.Transaction.HandleResponse(response, now) != StunResponseMatch.Completed) { Drop(IceDropReason.UnknownTransaction); return IceReceiveResult.Dropped; }
             OnGatherCompleted(match, response, now);
-            _outgoing.Remove(match);
+            _transactions.Remove(match);
             return IceReceiveResult.Stun;
         }
 
@@ -287,7 +259,7 @@ public sealed partial class IceAgent
             return IceReceiveResult.Dropped;
         }
         match.Transaction.HandleResponse(response, now);
-        _outgoing.Remove(match);
+        _transactions.Remove(match);
         var pair = match.Pair!;
         if (CountsForLiveness(pair)) OnTrafficReceived(now);
 
@@ -295,7 +267,7 @@ public sealed partial class IceAgent
         {
             // A replaced check's error (a role conflict, say) is stale: the check that replaced it gets its own answer.
             if (match.Transaction.RetransmissionStopped) return IceReceiveResult.Stun;
-            if (response.TryGetErrorCode(out var code, out _) && code == StunErrorCode.RoleConflict && match.Kind == OutgoingKind.Check)
+            if (response.TryGetErrorCode(out var code, out _) && code == StunErrorCode.RoleConflict && match.Kind == IceTransactionKind.Check)
             {
                 // RFC 8445 section 7.2.5.1: take the role opposite to the one the request carried, and check the pair again.
                 SetRole(match.RoleAtSend == IceRole.Controlling ? IceRoleStrategy.Controlled : IceRoleStrategy.Controlling, now);
@@ -303,7 +275,7 @@ public sealed partial class IceAgent
                 pair.State = IceCandidatePairState.Waiting;
                 EnqueueTriggered(pair, front: false);
             }
-            else if (match.Kind == OutgoingKind.Check)
+            else if (match.Kind == IceTransactionKind.Check)
             {
                 pair.State = IceCandidatePairState.Failed;
                 ReleaseRemoteIfUnused(pair, now);
@@ -319,7 +291,7 @@ public sealed partial class IceAgent
         if (pair == LivenessPair) _liveness.ConsentRefreshed(now);
         // SPED: what the peer carried in its answer reaches DTLS before the pair's events do.
         if (match.SpedSent) ReadSped(response, match.SpedCrc);
-        if (match.Kind == OutgoingKind.Check)
+        if (match.Kind == IceTransactionKind.Check)
         {
             if (response.TryGetXorMappedAddress(out var mapped)) LearnLocalPeerReflexive(pair, mapped);
             OnCheckSucceeded(pair, match.Nominating, now);

@@ -58,7 +58,7 @@ public sealed partial class IceAgent
         if (_disposed || State is IceConnectionState.Failed or IceConnectionState.Closed) return null;
         TimeSpan? next = null;
         Consider(ref next, ref timer, NextCheckDue(), IceTimer.Check);
-        foreach (var o in _outgoing) Consider(ref next, ref timer, o.Transaction.PollTimeout(), IceTimer.Retransmission);
+        Consider(ref next, ref timer, _transactions.PollTimeout(), IceTimer.Retransmission);
         if (Role.NominationDeadline(this) is { } nomination && nomination > _now) Consider(ref next, ref timer, nomination, IceTimer.Nomination);
         foreach (var relay in _relays)
         {
@@ -96,14 +96,14 @@ public sealed partial class IceAgent
         if (Role.NominationDeadline(this) is { } nomination && nomination <= now) Role.ConsiderNomination(this, now);
         RunPacedCheck(now);
         HandleLiveness(now);
-        _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
+        _transactions.RemoveCompleted();
     }
 
     private void AfterInput(TimeSpan now)
     {
         if (State is IceConnectionState.Failed or IceConnectionState.Closed) return;
         DrainTransactions();
-        _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
+        _transactions.RemoveCompleted();
     }
 
     private void Select(IcePair pair, TimeSpan now, IceStateReason reason = IceStateReason.PairSelected)
@@ -218,8 +218,8 @@ public sealed partial class IceAgent
         if (g.RemoteKey is null) return;
         var request = WriteCheck(g, pair, useCandidate: false, out var length, out var spedSent, out var spedCrc);
         var t = new StunClientTransaction(request.AsSpan(0, length), RetransmissionFor(pair));
-        _outgoing.Add(new Outgoing(OutgoingKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, IceTcp = pair.IceTcp, SpedSent = spedSent, SpedCrc = spedCrc });
-        t.Start(now);
+        _transactions.TryStart(new IceTransaction(IceTransactionKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint)
+        { Pair = pair, IceTcp = pair.IceTcp, SpedSent = spedSent, SpedCrc = spedCrc }, now);
         DrainTransactions();
     }
 

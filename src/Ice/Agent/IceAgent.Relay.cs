@@ -29,7 +29,7 @@ public sealed partial class IceAgent
     /// <summary>
     /// A whole frame (STUN or ChannelData, split with <see cref="TurnStreamFraming"/>) read from the TCP connection
     /// to a TURN server: <paramref name="local"/> and <paramref name="server"/> are the endpoints of the
-    /// <see cref="IceTransmit"/> (with <see cref="IceTransmit.Tcp"/>) that opened it. Like
+    /// <see cref="IceTransmitPath"/> (with <see cref="IceTransmitPath.Tcp"/>) that opened it. Like
     /// <see cref="HandleDatagram(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan, out ReadOnlySpan{byte}, IceInputKind)"/>
     /// otherwise.
     /// </summary>
@@ -199,10 +199,8 @@ public sealed partial class IceAgent
         Emit(new IceRelayErrorEvent(now, relay.Config, relay.Host.Base, IceRelayError.PermissionFailed, refused.Kind, refused.ErrorCode,
             $"permission for {ip}: {refused.Reason}", relay.Candidate));
         if (relay.Candidate is not { } candidate) return;
-        foreach (var o in _outgoing)
-            if (o.Kind == OutgoingKind.Check && o.Pair is { } p && p.Local == candidate && p.Remote.Address.Address.Equals(ip) && !o.Transaction.IsCompleted)
-                o.Transaction.Cancel(now);
-        _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
+        _transactions.Cancel((candidate, ip),
+            static (t, s) => t.Kind == IceTransactionKind.Check && t.Pair is { } p && p.Local == s.candidate && p.Remote.Address.Address.Equals(s.ip), now);
         foreach (var g in new[] { _current, _previous })
             if (g is not null)
                 foreach (var p in g.Pairs)
@@ -251,9 +249,7 @@ public sealed partial class IceAgent
     /// <summary>The pairs of a lost relayed candidate leave both check lists; their transactions and queued checks are cancelled.</summary>
     private void RemovePairsOf(IceCandidate candidate, string reason, TimeSpan now)
     {
-        foreach (var o in _outgoing)
-            if (o.Pair is { } p && p.Local == candidate && !o.Transaction.IsCompleted) o.Transaction.Cancel(now);
-        _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
+        _transactions.Cancel(candidate, static (t, c) => t.Pair is { } p && p.Local == c, now);
         var removed = _current.CheckList.RemoveLocal(candidate) + (_previous?.CheckList.RemoveLocal(candidate) ?? 0);
         if (removed > 0) Emit(new IceCandidatePairsRemovedEvent(now, candidate, removed, reason));
     }

@@ -55,7 +55,7 @@ public sealed partial class IceAgent
     /// One RFC 4571 frame (the bytes after the 2-byte length, split with <see cref="IceTcpFraming"/>) read from an
     /// ICE-TCP connection (RFC 6544) that a peer opened to our passive TCP candidate <paramref name="local"/> from
     /// <paramref name="remote"/>. Like a datagram otherwise: checks are answered on the same connection
-    /// (<see cref="IceTransmit.IceTcp"/>), the first authenticated one makes a peer-reflexive TCP pair, and non-STUN
+    /// (<see cref="IceTransmitPath.IceTcp"/>), the first authenticated one makes a peer-reflexive TCP pair, and non-STUN
     /// from a valid pair is application data (<paramref name="applicationData"/> is then the frame).
     /// </summary>
     public IceReceiveResult HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now, out ReadOnlySpan<byte> applicationData,
@@ -76,9 +76,7 @@ public sealed partial class IceAgent
         // A STUN response (class bit C1 set, RFC 8489 section 5) whose transaction ID is one of the agent's.
         if (datagram.Length < StunHeader.Size || datagram[0] > 3 || (datagram[0] & 0x01) == 0) return false;
         var id = datagram.Slice(8, StunHeader.TransactionIdSize);
-        foreach (var o in _outgoing)
-            if (!o.Transaction.IsCompleted && o.Transaction.Id.Matches(id)) return true;
-        return false;
+        return _transactions.Find(id) is not null;
     }
 
     // A datagram as it arrived on 'local' (a host socket, or the relayed address for what a TURN server relayed).

@@ -50,16 +50,16 @@ public sealed partial class IceAgent
         {
             var request = WriteCheck(g, pair, useCandidate: false, out var length, out var spedSent, out var spedCrc);
             var t = new StunClientTransaction(request.AsSpan(0, length), Options.CheckRetransmission);
-            _outgoing.Add(new Outgoing(OutgoingKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, SpedSent = spedSent, SpedCrc = spedCrc });
-            t.Start(now);
+            _transactions.TryStart(new IceTransaction(IceTransactionKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint)
+            { Pair = pair, SpedSent = spedSent, SpedCrc = spedCrc }, now);
         }
         // A lite peer answers only: requests that carry just our acknowledgement give its flight responses to ride in.
         for (var n = sped.TakeExtraRequests(); n > 0; n--)
         {
             var request = WriteCheck(g, pair, useCandidate: false, out var length, out var spedSent, out var spedCrc, spedData: false);
             var t = new StunClientTransaction(request.AsSpan(0, length), Options.CheckRetransmission);
-            _outgoing.Add(new Outgoing(OutgoingKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint) { Pair = pair, SpedSent = spedSent, SpedCrc = spedCrc });
-            t.Start(now);
+            _transactions.TryStart(new IceTransaction(IceTransactionKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint)
+            { Pair = pair, SpedSent = spedSent, SpedCrc = spedCrc }, now);
         }
         DrainTransactions();
     }

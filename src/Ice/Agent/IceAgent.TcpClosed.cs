@@ -28,12 +28,10 @@ public sealed partial class IceAgent
             any = true;
             pair.State = IceCandidatePairState.Failed;
             pair.NominationPending = false;
-            foreach (var o in _outgoing)
-                if (o.Pair == pair && !o.Transaction.IsCompleted) o.Transaction.Cancel(now);
+            _transactions.Cancel(pair, static (t, p) => t.Pair == p, now);
             if (pair == liveness) lostInUse = true;
         }
         if (!any) return;
-        _outgoing.RemoveAll(o => o.Transaction.IsCompleted);
         if (lostInUse) LosePairInUse(IceStateReason.TransportClosed, mayRecover: true, now);
         if (State is IceConnectionState.Failed) return;
         CheckAllFailed(now);

@@ -37,6 +37,7 @@ public sealed partial class IceAgent : IDisposable
         Options.Validate();
         _random = Options.Random ?? new Random();
         _liveness = new IceLiveness(Options, _random);
+        _transactions = new IceTransactions(Options.Limits.MaxPendingTransactions);
         Mode = Options.Lite ? IceModeStrategy.Lite : IceModeStrategy.Full;
         Role = Options.Lite || Options.Role == IceRole.Controlled ? IceRoleStrategy.Controlled : IceRoleStrategy.Controlling;
         TieBreaker = Options.TieBreaker ?? RandomTieBreaker();
@@ -88,6 +89,9 @@ public sealed partial class IceAgent : IDisposable
 
     /// <summary>Pairs not formed because the check list held <see cref="IceLimits.MaxPairs"/>.</summary>
     public long PairsDropped { get; private set; }
+
+    /// <summary>Consent checks and gathering requests not sent because <see cref="IceLimits.MaxPendingTransactions"/> were pending.</summary>
+    public long TransactionsRefused => _transactions.Refused;
 
     /// <summary>All dropped datagrams.</summary>
     public long DroppedTotal { get { long n = 0; foreach (var d in _dropped) n += d; return n; } }
@@ -281,9 +285,7 @@ public sealed partial class IceAgent : IDisposable
         var old = _current;
         IceGeneration? droppedPrevious = null;
         if (_previous is not null && _previous != LivenessPair?.Generation) { droppedPrevious = _previous; _previous.Dispose(); _previous = null; }
-        foreach (var t in _outgoing)
-            if (t.Kind == OutgoingKind.Check && t.Pair?.Generation == old) t.Transaction.Cancel(now);
-        _outgoing.RemoveAll(t => t.Transaction.IsCompleted);
+        _transactions.Cancel(old, static (t, g) => t.Kind == IceTransactionKind.Check && t.Pair?.Generation == g, now);
         _current = new IceGeneration(newLocal ?? IceCredentials.Generate());
         // Data keeps its path: the selected pair, or, before nomination, the valid pair it already uses (section 12.1).
         if (Selected?.Generation == old || (Selected is null && old.FirstValidAt is not null)) _previous = old;
@@ -332,17 +334,21 @@ public sealed partial class IceAgent : IDisposable
 
     // ---------------- outputs ----------------
 
-    /// <summary>Writes the next datagram to send into <paramref name="destination"/> (at least 1500 bytes) with its endpoints.</summary>
-    public bool TryPollTransmit(Span<byte> destination, out IceTransmit transmit)
+    /// <summary>
+    /// Writes the next datagram to send into <paramref name="destination"/> (at least 1500 bytes): its length in
+    /// <paramref name="written"/>, as in every core, and where it goes in <paramref name="path"/>.
+    /// </summary>
+    public bool TryPollTransmit(Span<byte> destination, out int written, out IceTransmitPath path)
     {
-        if (!_transmits.TryPeek(out var t)) { transmit = default; return false; }
+        if (!_transmits.TryPeek(out var t)) { written = 0; path = default; return false; }
         // Misuse: the datagram stays queued for a call with a large enough buffer.
         if (destination.Length < t.Length)
             throw new ArgumentException("The destination cannot hold the datagram (give at least 1500 bytes).", nameof(destination));
         _transmits.Dequeue();
         t.Buffer.AsSpan(0, t.Length).CopyTo(destination);
         ArrayPool<byte>.Shared.Return(t.Buffer);
-        transmit = new IceTransmit(t.Length, t.Local, t.Remote) { Tcp = t.Tcp, IceTcp = t.IceTcp };
+        written = t.Length;
+        path = new IceTransmitPath(t.Local, t.Remote) { Tcp = t.Tcp, IceTcp = t.IceTcp };
         return true;
     }
 
@@ -370,15 +376,16 @@ public sealed partial class IceAgent : IDisposable
 
     /// <summary>
     /// Writes the datagram that carries <paramref name="payload"/> on the selected pair into
-    /// <paramref name="destination"/> and gives its endpoints in <paramref name="transmit"/>: the payload itself on
+    /// <paramref name="destination"/> (its length in <paramref name="written"/>) and gives its endpoints in <paramref name="path"/>: the payload itself on
     /// a direct pair, or wrapped for the TURN server (ChannelData once the channel is bound, a Send indication
     /// before; RFC 8656 sections 11 and 12) when the local candidate is relayed. <paramref name="destination"/>
     /// needs <see cref="Turn.TurnClient.GetMaxWrappedSize"/> bytes of the payload. Allocates nothing. When the
     /// answer cannot send, nothing is written and the status names why.
     /// </summary>
-    public IceSendResult TrySend(ReadOnlySpan<byte> payload, Span<byte> destination, TimeSpan now, out IceTransmit transmit)
+    public IceSendResult TrySend(ReadOnlySpan<byte> payload, Span<byte> destination, TimeSpan now, out int written, out IceTransmitPath path)
     {
-        transmit = default;
+        written = 0;
+        path = default;
         var result = TrySend(now);
         if (!result.CanSend) return result;
         var pair = (Selected ?? EarlyPair())!;
@@ -386,13 +393,14 @@ public sealed partial class IceAgent : IDisposable
         {
             if (destination.Length < payload.Length) throw new ArgumentException("The destination cannot hold the payload.", nameof(destination));
             payload.CopyTo(destination);
-            transmit = new IceTransmit(payload.Length, pair.LocalEndPoint, pair.RemoteEndPoint) { IceTcp = pair.IceTcp };
+            written = payload.Length;
+            path = new IceTransmitPath(pair.LocalEndPoint, pair.RemoteEndPoint) { IceTcp = pair.IceTcp };
             return result;
         }
         var relay = FindRelayByRelayed(pair.LocalEndPoint);
         if (relay is null || relay.Client.State != Turn.TurnClientState.Allocated) return new(IceSendStatus.Failed, State, null, null) { Relayed = true };
-        var n = relay.Client.WrapSend(StunAddress.FromEndPoint(pair.RemoteEndPoint), payload, destination);
-        transmit = new IceTransmit(n, relay.Host.Base, relay.ServerEndPoint) { Tcp = relay.Tcp };
+        written = relay.Client.WrapSend(StunAddress.FromEndPoint(pair.RemoteEndPoint), payload, destination);
+        path = new IceTransmitPath(relay.Host.Base, relay.ServerEndPoint) { Tcp = relay.Tcp };
         return result;
     }
 
@@ -459,8 +467,7 @@ public sealed partial class IceAgent : IDisposable
 
     private void StopEverything()
     {
-        foreach (var t in _outgoing) t.Transaction.Cancel(_now);
-        _outgoing.Clear();
+        _transactions.CancelAll(_now);
         while (_transmits.TryDequeue(out var t)) ArrayPool<byte>.Shared.Return(t.Buffer);
         // Delete the allocations (a Refresh with LIFETIME 0, RFC 8656 section 8), sent once: no timer runs any more.
         if (!_disposed) CloseRelays(_now);

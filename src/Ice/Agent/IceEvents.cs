@@ -322,7 +322,7 @@ public readonly record struct IceSendResult(IceSendStatus Status, IceConnectionS
     /// <summary>
     /// True when the selected pair's local candidate is relayed: <see cref="Local"/> is then the relayed address,
     /// no socket of the driver. Send with
-    /// <see cref="IceAgent.TrySend(ReadOnlySpan{byte}, Span{byte}, TimeSpan, out IceTransmit)"/>, which wraps the
+    /// <see cref="IceAgent.TrySend(ReadOnlySpan{byte}, Span{byte}, TimeSpan, out int, out IceTransmitPath)"/>, which wraps the
     /// payload for the TURN server.
     /// </summary>
     public bool Relayed { get; init; }
@@ -334,8 +334,13 @@ public readonly record struct IceSendResult(IceSendStatus Status, IceConnectionS
     public bool IceTcp { get; init; }
 }
 
-/// <summary>One datagram the agent wants sent: <see cref="Length"/> bytes of the caller's buffer from <see cref="Local"/> to <see cref="Remote"/>.</summary>
-public readonly record struct IceTransmit(int Length, IPEndPoint Local, IPEndPoint Remote)
+/// <summary>
+/// Where the datagram that <see cref="IceAgent.TryPollTransmit"/> (or
+/// <see cref="IceAgent.TrySend(ReadOnlySpan{byte}, Span{byte}, TimeSpan, out int, out IceTransmitPath)"/>) wrote goes: from
+/// <see cref="Local"/> to <see cref="Remote"/>, over UDP unless <see cref="Tcp"/> or <see cref="IceTcp"/> says otherwise.
+/// The output every core has (the bytes and their count) plus what only ICE must say: the path (docs/cores.md).
+/// </summary>
+public readonly record struct IceTransmitPath(IPEndPoint Local, IPEndPoint Remote)
 {
     /// <summary>
     /// True when the bytes go to a TURN server over TCP (RFC 8656 section 12.5): write them as they are to the

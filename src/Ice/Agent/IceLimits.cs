@@ -21,6 +21,14 @@ public sealed record IceLimits
     public int MaxPairs { get; init; } = 500;
 
     /// <summary>
+    /// Outgoing STUN transactions held at once: checks, consent checks, gathering requests (default 500). Pacing by Ta
+    /// (50 ms) and a check's life (about 10 s with the default retransmissions) keep about 200 in flight at most, so the
+    /// bound only matters with other options. At the bound the next check waits for one to end; a consent check or a
+    /// gathering request is not sent, and counted (<see cref="IceAgent.TransactionsRefused"/>).
+    /// </summary>
+    public int MaxPendingTransactions { get; init; } = 500;
+
+    /// <summary>
     /// Remote candidates in private ranges (RFC 1918 10/8, 172.16/12, 192.168/16; RFC 6598 100.64/10; link-local
     /// 169.254/16 and fe80::/10; RFC 4193 fc00::/7) are used (default true: a LAN peer needs them). A public server may
     /// deny them so a peer cannot make it check addresses inside its own network.
@@ -37,6 +45,7 @@ public sealed record IceLimits
     {
         if (MaxRemoteCandidates < 1) throw new ArgumentOutOfRangeException(nameof(MaxRemoteCandidates), "MaxRemoteCandidates must be at least 1.");
         if (MaxPairs < 1) throw new ArgumentOutOfRangeException(nameof(MaxPairs), "MaxPairs must be at least 1.");
+        if (MaxPendingTransactions < 1) throw new ArgumentOutOfRangeException(nameof(MaxPendingTransactions), "MaxPendingTransactions must be at least 1.");
     }
 
     /// <summary>

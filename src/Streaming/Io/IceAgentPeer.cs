@@ -80,9 +80,8 @@ public sealed class IceAgentPeer : IDatagramPeer
 
     public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out TransmitKind kind)
     {
-        if (Agent.TryPollTransmit(destination, out var t))
+        if (Agent.TryPollTransmit(destination, out written, out var t))
         {
-            written = t.Length;
             local = t.Local;
             remote = t.Remote;
             kind = t.Tcp ? TransmitKind.TurnStream : t.IceTcp ? TransmitKind.IceTcp : TransmitKind.Udp;
@@ -149,9 +148,9 @@ public sealed class IceAgentPeer : IDatagramPeer
         {
             // Wrapped for the TURN server (ChannelData or a Send indication), to it over UDP or its TCP/TLS connection.
             var wrapped = ArrayPool<byte>.Shared.Rent(Transport.Ice.Turn.TurnClient.GetMaxWrappedSize(datagram.Length));
-            result = Agent.TrySend(datagram, wrapped, now, out var transmit);
+            result = Agent.TrySend(datagram, wrapped, now, out var length, out var transmit);
             if (!result.CanSend) { ArrayPool<byte>.Shared.Return(wrapped); return result; }
-            _outgoing.Enqueue((wrapped, transmit.Length, transmit.Local, transmit.Remote, transmit.Tcp ? TransmitKind.TurnStream : TransmitKind.Udp));
+            _outgoing.Enqueue((wrapped, length, transmit.Local, transmit.Remote, transmit.Tcp ? TransmitKind.TurnStream : TransmitKind.Udp));
             return result;
         }
         var buffer = ArrayPool<byte>.Shared.Rent(datagram.Length);

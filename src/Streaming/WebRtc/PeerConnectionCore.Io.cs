@@ -261,11 +261,10 @@ public sealed partial class PeerConnectionCore
     public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out TransmitKind kind)
     {
         kind = TransmitKind.Udp;
-        while (Ice.TryPollTransmit(destination, out var t))
+        while (Ice.TryPollTransmit(destination, out written, out var t))
         {
-            if (!_progress.Has(ConnectionMilestone.FirstCheckSent) && ConnectionProgress.IsBindingRequest(destination[..t.Length]))
+            if (!_progress.Has(ConnectionMilestone.FirstCheckSent) && ConnectionProgress.IsBindingRequest(destination[..written]))
                 Reach(ConnectionMilestone.FirstCheckSent, _now, ConnectionProgress.Pair(t.Local, t.Remote));
-            written = t.Length;
             local = t.Local;
             remote = t.Remote;
             kind = t.Tcp ? TransmitKind.TurnStream : t.IceTcp ? TransmitKind.IceTcp : TransmitKind.Udp;
@@ -312,17 +311,17 @@ public sealed partial class PeerConnectionCore
         if (send.CanSend)
         {
             var routeScratch = ArrayPool<byte>.Shared.Rent(Math.Max(written, 1));
-            IceTransmit transmit;
+            IceTransmitPath transmit;
             try
             {
                 destination[..written].CopyTo(routeScratch);
-                send = Ice.TrySend(routeScratch.AsSpan(0, written), destination, _now, out transmit);
+                send = Ice.TrySend(routeScratch.AsSpan(0, written), destination, _now, out var wrapped, out transmit);
+                written = wrapped;
             }
             finally { ArrayPool<byte>.Shared.Return(routeScratch); }
             if (send.CanSend)
             {
                 kind = transmit.Tcp ? TransmitKind.TurnStream : TransmitKind.Udp;
-                written = transmit.Length;
                 local = transmit.Local;
                 remote = transmit.Remote;
                 return true;

@@ -68,11 +68,10 @@ internal sealed class AgentPeer : IVirtualPeer
             written = data.Length;
             return true;
         }
-        while (Agent.TryPollTransmit(destination, out var t))
+        while (Agent.TryPollTransmit(destination, out written, out var t))
         {
             // Another local address or another remote address is not on this link: lost.
             if (!t.Local.Equals(Local) || !t.Remote.Equals(Remote)) { SwallowedTransmits++; continue; }
-            written = t.Length;
             return true;
         }
         DrainEvents();

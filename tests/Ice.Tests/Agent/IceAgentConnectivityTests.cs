@@ -133,7 +133,7 @@ public sealed class IceAgentConnectivityTests
         while (now < Ms(120))
         {
             agent.HandleTimeout(now);
-            while (agent.TryPollTransmit(buffer, out var t)) firstSends.TryAdd(t.Remote, now);
+            while (agent.TryPollTransmit(buffer, out var length, out var t)) firstSends.TryAdd(t.Remote, now);
             now = agent.PollTimeout() ?? Ms(1000);
         }
         Assert.Equal(new[] { Ms(0), Ms(50), Ms(100) }, firstSends.Values.OrderBy(t => t).ToArray());
@@ -158,7 +158,7 @@ public sealed class IceAgentConnectivityTests
         for (var step = 0; step < 10_000 && now < S(60); step++)
         {
             agent.HandleTimeout(now);
-            while (agent.TryPollTransmit(buffer, out _)) { }
+            while (agent.TryPollTransmit(buffer, out _, out _)) { }
             while (agent.TryPollEvent(out var e))
                 if (e is IceRemoteAddressReleasedEvent r)
                 {
@@ -317,8 +317,8 @@ public sealed class IceAgentConnectivityTests
     {
         var (a, _, _) = AgentPeer.Pair(Controlling(), Controlled());
         a.Agent.HandleTimeout(TimeSpan.Zero);
-        Assert.Throws<ArgumentException>(() => a.Agent.TryPollTransmit(new byte[10], out _));
-        Assert.True(a.Agent.TryPollTransmit(new byte[1500], out var t));
-        Assert.True(t.Length > 10);
+        Assert.Throws<ArgumentException>(() => a.Agent.TryPollTransmit(new byte[10], out _, out _));
+        Assert.True(a.Agent.TryPollTransmit(new byte[1500], out var length, out var t));
+        Assert.True(length > 10);
     }
 }

@@ -34,7 +34,7 @@ public sealed class IceAgentFootprintTests(ITestOutputHelper output)
                 foreach (var (from, to, toLocal, toRemote) in new[] { (a, b, eb, ea), (b, a, ea, eb) })
                 {
                     if (from.PollTimeout() is { } due && due <= now) from.HandleTimeout(now);
-                    while (from.TryPollTransmit(buffer, out var t)) to.HandleDatagram(buffer.AsSpan(0, t.Length), toLocal, toRemote, now);
+                    while (from.TryPollTransmit(buffer, out var length, out var t)) to.HandleDatagram(buffer.AsSpan(0, length), toLocal, toRemote, now);
                 }
                 now += TimeSpan.FromMilliseconds(10);
             }

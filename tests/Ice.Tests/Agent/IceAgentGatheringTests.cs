@@ -62,9 +62,9 @@ public sealed class IceAgentGatheringTests
         agent.AddHostCandidate(Host);
         agent.StartGathering(TimeSpan.Zero);
         var buffer = new byte[1500];
-        Assert.True(agent.TryPollTransmit(buffer, out var t));
+        Assert.True(agent.TryPollTransmit(buffer, out var length, out var t));
         Assert.Equal((Host, Server), (t.Local, t.Remote));
-        Assert.True(StunMessage.TryRead(buffer.AsSpan(0, t.Length), out var request));
+        Assert.True(StunMessage.TryRead(buffer.AsSpan(0, length), out var request));
         Assert.Equal(StunMessageType.BindingRequest, request.Type);
 
         var mapped = new IPEndPoint(IPAddress.Parse("203.0.113.7"), 40000);
@@ -100,7 +100,7 @@ public sealed class IceAgentGatheringTests
         IceGatheringCompleteEvent? complete = null;
         while (complete is null && now < TimeSpan.FromSeconds(60))
         {
-            while (agent.TryPollTransmit(buffer, out _)) sends++;
+            while (agent.TryPollTransmit(buffer, out _, out _)) sends++;
             while (agent.TryPollEvent(out var e)) if (e is IceGatheringCompleteEvent c) complete = c;
             if (complete is not null || agent.PollTimeout() is not { } due) break;
             now = due;
@@ -135,8 +135,8 @@ public sealed class IceAgentGatheringTests
         agent.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, peer, 2130706431, "r"), TimeSpan.Zero);
         agent.HandleTimeout(TimeSpan.Zero);
         var buffer = new byte[1500];
-        Assert.True(agent.TryPollTransmit(buffer, out var t));
-        Assert.True(StunMessage.TryRead(buffer.AsSpan(0, t.Length), out var check));
+        Assert.True(agent.TryPollTransmit(buffer, out var length, out var t));
+        Assert.True(StunMessage.TryRead(buffer.AsSpan(0, length), out var check));
         Assert.True(check.TryGetPriority(out var sentPriority));
 
         // The peer saw us behind a NAT.

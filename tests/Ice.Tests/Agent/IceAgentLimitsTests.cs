@@ -108,7 +108,7 @@ public sealed class IceAgentLimitsTests
 
         // A check from there is still answered (the peer holds our password) but leaves no candidate or pair.
         closed.HandleDatagram(Check("bbbb:aaaa", "bbbbbbbbbbbbbbbbbbbbbbbb", 100), Local, candidate.Address, TimeSpan.Zero);
-        Assert.True(closed.TryPollTransmit(new byte[1500], out var answer));
+        Assert.True(closed.TryPollTransmit(new byte[1500], out var answerLength, out var answer));
         Assert.Equal(candidate.Address, answer.Remote);
         Assert.Empty(closed.CandidatePairs);
         Assert.Equal(2, closed.RemoteCandidatesFiltered);
@@ -124,8 +124,8 @@ public sealed class IceAgentLimitsTests
         {
             var from = Public(i);
             Assert.Equal(IceReceiveResult.Stun, agent.HandleDatagram(Check("bbbb:aaaa", "bbbbbbbbbbbbbbbbbbbbbbbb", 1000), Local, from, TimeSpan.Zero));
-            while (agent.TryPollTransmit(buffer, out var t))
-                if (t.Remote.Equals(from) && StunMessage.TryRead(buffer.AsSpan(0, t.Length), out var m) && m.Type == StunMessageType.BindingSuccess) answers++;
+            while (agent.TryPollTransmit(buffer, out var length, out var t))
+                if (t.Remote.Equals(from) && StunMessage.TryRead(buffer.AsSpan(0, length), out var m) && m.Type == StunMessageType.BindingSuccess) answers++;
         }
         Assert.Equal(2_000, answers);
         Assert.Equal(100, agent.CandidatePairs.Count);

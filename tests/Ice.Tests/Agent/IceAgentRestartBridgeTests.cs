@@ -49,9 +49,9 @@ public sealed class IceAgentRestartBridgeTests
         agent.HandleTimeout(now);
         var list = new List<(IPEndPoint, StunMessageType, string?, byte[])>();
         var buffer = new byte[1500];
-        while (agent.TryPollTransmit(buffer, out var t))
+        while (agent.TryPollTransmit(buffer, out var length, out var t))
         {
-            var bytes = buffer.AsSpan(0, t.Length).ToArray();
+            var bytes = buffer.AsSpan(0, length).ToArray();
             Assert.True(StunMessage.TryRead(bytes, out var m));
             list.Add((t.Remote, m.Type, m.TryGetUsername(out var u) ? Encoding.UTF8.GetString(u) : null, bytes));
         }

@@ -71,7 +71,7 @@ public sealed class IceAgentRobustnessTests
             Assert.Equal(droppedNow, a.Agent.DroppedTotal - droppedBefore);
             dropped += droppedNow;
             // Nothing may be sent to the stranger.
-            while (a.Agent.TryPollTransmit(buffer, out var t))
+            while (a.Agent.TryPollTransmit(buffer, out var length, out var t))
             {
                 Assert.NotEqual(stranger, t.Remote);
                 answered++;

@@ -38,7 +38,7 @@ public sealed class IceAgentSecurityTests
     {
         var n = 0;
         var buffer = new byte[1500];
-        while (agent.TryPollTransmit(buffer, out _)) n++;
+        while (agent.TryPollTransmit(buffer, out _, out _)) n++;
         return n;
     }
 
@@ -48,9 +48,9 @@ public sealed class IceAgentSecurityTests
         using var agent = NewAgent(out var local, out var remote);
         Assert.Equal(IceReceiveResult.Stun, agent.HandleDatagram(Request("bbbb:aaaa", local.Password), Local, Peer, TimeSpan.Zero));
         var buffer = new byte[1500];
-        Assert.True(agent.TryPollTransmit(buffer, out var t));
+        Assert.True(agent.TryPollTransmit(buffer, out var length, out var t));
         Assert.Equal((Local, Peer), (t.Local, t.Remote));
-        Assert.True(StunMessage.TryRead(buffer.AsSpan(0, t.Length), out var response));
+        Assert.True(StunMessage.TryRead(buffer.AsSpan(0, length), out var response));
         Assert.Equal(StunMessageType.BindingSuccess, response.Type);
         using var key = StunKey.ShortTerm(local.Password);
         Assert.True(response.CheckMessageIntegrity(key));
@@ -138,8 +138,8 @@ public sealed class IceAgentSecurityTests
         var request = Request("bbbb:aaaa", local.Password, extra: (ref StunMessageWriter w) => w.AddUInt32(0x7F7F, 1));
         Assert.Equal(IceReceiveResult.Stun, agent.HandleDatagram(request, Local, Peer, TimeSpan.Zero));
         var buffer = new byte[1500];
-        Assert.True(agent.TryPollTransmit(buffer, out var t));
-        Assert.True(StunMessage.TryRead(buffer.AsSpan(0, t.Length), out var response));
+        Assert.True(agent.TryPollTransmit(buffer, out var length, out var t));
+        Assert.True(StunMessage.TryRead(buffer.AsSpan(0, length), out var response));
         Assert.True(response.TryGetErrorCode(out var code, out _));
         Assert.Equal(420, code);
         Span<ushort> unknown = stackalloc ushort[4];

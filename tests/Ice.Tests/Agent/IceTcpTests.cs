@@ -123,7 +123,7 @@ public sealed class IceTcpTests
         server.StartGathering(TimeSpan.Zero);
         client.StartGathering(TimeSpan.Zero);
 
-        var serverTransmits = new List<IceTransmit>();
+        var serverTransmits = new List<IceTransmitPath>();
         var buffer = new byte[2048];
         var now = TimeSpan.Zero;
         for (var step = 0; step < 500 && !(server.State == IceConnectionState.Connected && client.State == IceConnectionState.Connected); step++)
@@ -131,17 +131,17 @@ public sealed class IceTcpTests
             now += TimeSpan.FromMilliseconds(10);
             if (client.PollTimeout() is { } c && c <= now) client.HandleTimeout(now);
             if (server.PollTimeout() is { } s && s <= now) server.HandleTimeout(now);
-            while (client.TryPollTransmit(buffer, out var t))
+            while (client.TryPollTransmit(buffer, out var length, out var t))
             {
                 Assert.False(t.IceTcp);
-                Assert.Equal(IceReceiveResult.Stun, server.HandleIceTcpFrame(buffer.AsSpan(0, t.Length), ServerTcp, ClientEnd, now, out _));
+                Assert.Equal(IceReceiveResult.Stun, server.HandleIceTcpFrame(buffer.AsSpan(0, length), ServerTcp, ClientEnd, now, out _));
             }
-            while (server.TryPollTransmit(buffer, out var t))
+            while (server.TryPollTransmit(buffer, out var length, out var t))
             {
                 serverTransmits.Add(t);
                 Assert.True(t.IceTcp, "the server answered and checked on the connection");
                 Assert.Equal((ServerTcp, ClientEnd), (t.Local, t.Remote));
-                client.HandleDatagram(buffer.AsSpan(0, t.Length), ClientEnd, ServerTcp, now);
+                client.HandleDatagram(buffer.AsSpan(0, length), ClientEnd, ServerTcp, now);
             }
             while (server.TryPollEvent(out _)) { }
             while (client.TryPollEvent(out _)) { }
@@ -154,7 +154,7 @@ public sealed class IceTcpTests
             (server.SelectedRemote!.Type, server.SelectedRemote.Protocol, server.SelectedRemote.TcpType, server.SelectedRemote.Address));
 
         // Data: the server's sends go on the connection, and the client's frames are application data.
-        var send = server.TrySend([0x17, 0xFE, 0xFD, 1], buffer, now, out var transmit);
+        var send = server.TrySend([0x17, 0xFE, 0xFD, 1], buffer, now, out _, out var transmit);
         Assert.True(send.CanSend);
         Assert.True(send.IceTcp);
         Assert.True(transmit.IceTcp);
@@ -171,11 +171,11 @@ public sealed class IceTcpTests
             now += TimeSpan.FromMilliseconds(10);
             if (client.PollTimeout() is { } c && c <= now) client.HandleTimeout(now);
             if (server.PollTimeout() is { } s && s <= now) server.HandleTimeout(now);
-            while (client.TryPollTransmit(buffer, out var t)) server.HandleIceTcpFrame(buffer.AsSpan(0, t.Length), ServerTcp, ClientEnd, now, out _);
-            while (server.TryPollTransmit(buffer, out var t))
+            while (client.TryPollTransmit(buffer, out var length, out var t)) server.HandleIceTcpFrame(buffer.AsSpan(0, length), ServerTcp, ClientEnd, now, out _);
+            while (server.TryPollTransmit(buffer, out var length, out var t))
             {
                 serverTransmits.Add(t);
-                client.HandleDatagram(buffer.AsSpan(0, t.Length), ClientEnd, ServerTcp, now);
+                client.HandleDatagram(buffer.AsSpan(0, length), ClientEnd, ServerTcp, now);
             }
         }
         Assert.Equal(IceConnectionState.Connected, server.State);
@@ -205,16 +205,16 @@ public sealed class IceTcpTests
             if (server.PollTimeout() is { } s && s <= now) server.HandleTimeout(now);
             if (server.State == IceConnectionState.Connected) connected = true;
             // Once connected the client goes silent (its connection hangs): nothing reaches the server any more.
-            while (client.TryPollTransmit(buffer, out var t))
-                if (!connected) server.HandleIceTcpFrame(buffer.AsSpan(0, t.Length), ServerTcp, ClientEnd, now, out _);
-            while (server.TryPollTransmit(buffer, out var t))
+            while (client.TryPollTransmit(buffer, out var length, out var t))
+                if (!connected) server.HandleIceTcpFrame(buffer.AsSpan(0, length), ServerTcp, ClientEnd, now, out _);
+            while (server.TryPollTransmit(buffer, out var length, out var t))
             {
                 if (connected && buffer[0] == 0 && buffer[1] == 1)
                 {
                     serverRequests++;
                     transactions.Add(Convert.ToHexString(buffer, 8, 12));   // the transaction id: a retransmission repeats it
                 }
-                client.HandleDatagram(buffer.AsSpan(0, t.Length), ClientEnd, ServerTcp, now);
+                client.HandleDatagram(buffer.AsSpan(0, length), ClientEnd, ServerTcp, now);
             }
             if (server.State == IceConnectionState.Failed) break;
         }
@@ -272,19 +272,19 @@ public sealed class IceTcpTests
         now += TimeSpan.FromMilliseconds(10);
         if (client.PollTimeout() is { } c && c <= now) client.HandleTimeout(now);
         if (server.PollTimeout() is { } s && s <= now) server.HandleTimeout(now);
-        while (client.TryPollTransmit(buffer, out var t))
+        while (client.TryPollTransmit(buffer, out var length, out var t))
         {
             if (t.Remote.Equals(TcpEnd))
             {
-                if (hold is not null) hold.Add(buffer.AsSpan(0, t.Length).ToArray());
-                else if (tcpOpen) server.HandleIceTcpFrame(buffer.AsSpan(0, t.Length), TcpEnd, ClientEnd, now, out _);
+                if (hold is not null) hold.Add(buffer.AsSpan(0, length).ToArray());
+                else if (tcpOpen) server.HandleIceTcpFrame(buffer.AsSpan(0, length), TcpEnd, ClientEnd, now, out _);
             }
-            else server.HandleDatagram(buffer.AsSpan(0, t.Length), ServerUdp, ClientEnd, now);
+            else server.HandleDatagram(buffer.AsSpan(0, length), ServerUdp, ClientEnd, now);
         }
-        while (server.TryPollTransmit(buffer, out var t))
+        while (server.TryPollTransmit(buffer, out var length, out var t))
         {
             if (t.IceTcp && !tcpOpen) continue;
-            client.HandleDatagram(buffer.AsSpan(0, t.Length), ClientEnd, t.IceTcp ? TcpEnd : ServerUdp, now);
+            client.HandleDatagram(buffer.AsSpan(0, length), ClientEnd, t.IceTcp ? TcpEnd : ServerUdp, now);
         }
         while (server.TryPollEvent(out var e)) serverEvents.Add(e);
         while (client.TryPollEvent(out _)) { }
@@ -368,8 +368,8 @@ public sealed class IceTcpTests
             now += TimeSpan.FromMilliseconds(10);
             if (server.PollTimeout() is { } s && s <= now) server.HandleTimeout(now);
             if (client.PollTimeout() is { } c && c <= now) client.HandleTimeout(now);
-            while (server.TryPollTransmit(buffer, out var t)) if (t.IceTcp) sentOnTcp++;
-            while (client.TryPollTransmit(buffer, out _)) { }   // lost with the connection
+            while (server.TryPollTransmit(buffer, out var length, out var t)) if (t.IceTcp) sentOnTcp++;
+            while (client.TryPollTransmit(buffer, out _, out _)) { }   // lost with the connection
             while (server.TryPollEvent(out var e)) events.Add(e);
         }
         // No consent check or keepalive went to the closed connection, and no AllPairsFailed came before the timeout.

@@ -13,7 +13,7 @@ public delegate void AgentDataHandler(ReadOnlySpan<byte> data, TimeSpan now);
 
 /// <summary>
 /// Test and benchmark I/O for one sans-IO <see cref="IceAgent"/> on real sockets: one UDP socket as its host
-/// candidate, and the TCP connections to TURN servers that its <see cref="IceTransmit.Tcp"/> transmits ask for
+/// candidate, and the TCP connections to TURN servers that its <see cref="IceTransmitPath.Tcp"/> transmits ask for
 /// (opened on demand, read with System.IO.Pipelines and split with <see cref="TurnStreamFraming"/>, frames handed
 /// to <see cref="IceAgent.HandleStreamFrame"/>). Real time comes from a <see cref="Stopwatch"/> here, outside the
 /// core. The agent is touched only by the thread that calls <see cref="Step"/>; reader tasks only queue frames.
@@ -107,17 +107,17 @@ public sealed class AgentSocketDriver : IDisposable
     /// <summary>Sends application data on the selected pair (wrapped for the TURN server on a relayed pair).</summary>
     public IceSendResult Send(ReadOnlySpan<byte> payload)
     {
-        var result = Agent.TrySend(payload, _sendBuffer, Now, out var t);
-        if (result.CanSend) Transmit(_sendBuffer.AsSpan(0, t.Length), t);
+        var result = Agent.TrySend(payload, _sendBuffer, Now, out var length, out var t);
+        if (result.CanSend) Transmit(_sendBuffer.AsSpan(0, length), t);
         return result;
     }
 
     private void Flush()
     {
-        while (Agent.TryPollTransmit(_sendBuffer, out var t)) Transmit(_sendBuffer.AsSpan(0, t.Length), t);
+        while (Agent.TryPollTransmit(_sendBuffer, out var length, out var t)) Transmit(_sendBuffer.AsSpan(0, length), t);
     }
 
-    private void Transmit(ReadOnlySpan<byte> bytes, IceTransmit t)
+    private void Transmit(ReadOnlySpan<byte> bytes, IceTransmitPath t)
     {
         if (!t.Tcp)
         {

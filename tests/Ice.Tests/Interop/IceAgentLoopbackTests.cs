@@ -46,7 +46,7 @@ public sealed class IceAgentLoopbackTests(ITestOutputHelper output) : IDisposabl
             foreach (var n in nodes.Where(n => n.Running))
             {
                 if (n.Agent.PollTimeout() is { } due && due <= now) n.Agent.HandleTimeout(now);
-                while (n.Agent.TryPollTransmit(buffer, out var t)) n.Socket.SendTo(buffer.AsSpan(0, t.Length), SocketFlags.None, t.Remote);
+                while (n.Agent.TryPollTransmit(buffer, out var size, out var t)) n.Socket.SendTo(buffer.AsSpan(0, size), SocketFlags.None, t.Remote);
                 while (n.Agent.TryPollEvent(out var e)) n.Events.Add(e);
             }
             var readable = nodes.Where(n => n.Running).Select(n => n.Socket).ToList();

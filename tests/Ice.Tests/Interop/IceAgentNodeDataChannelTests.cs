@@ -126,7 +126,7 @@ public sealed partial class IceAgentNodeDataChannelTests(ITestOutputHelper outpu
                 if (until()) return true;
                 var now = clock.Elapsed;
                 if (agent.PollTimeout() is { } due && due <= now) agent.HandleTimeout(now);
-                while (agent.TryPollTransmit(buffer, out var t)) _socket.SendTo(buffer.AsSpan(0, t.Length), SocketFlags.None, t.Remote);
+                while (agent.TryPollTransmit(buffer, out var length, out var t)) _socket.SendTo(buffer.AsSpan(0, length), SocketFlags.None, t.Remote);
                 if (_socket.Poll(2000, SelectMode.SelectRead))
                 {
                     while (_socket.Available > 0)

@@ -91,7 +91,7 @@ public sealed class IceTcpDriverTests
             var now = Now;
             if (Agent.PollTimeout() is { } due && due <= now) Agent.HandleTimeout(now);
             var buffer = new byte[2048];
-            while (Agent.TryPollTransmit(buffer, out var t)) Socket.Send(Frame(buffer.AsSpan(0, t.Length)));
+            while (Agent.TryPollTransmit(buffer, out var sent, out var t)) Socket.Send(Frame(buffer.AsSpan(0, sent)));
             while (Socket.Poll(TimeSpan.FromMilliseconds(5), SelectMode.SelectRead))
             {
                 var n = Socket.Receive(_in.AsSpan(_inLength));
@@ -173,8 +173,8 @@ public sealed class IceTcpDriverTests
 
         // Client to server: a DTLS-looking frame is application data of the TCP pair.
         var buffer = new byte[2048];
-        Assert.True(client.Agent.TrySend([0x17, 0xFE, 0xFD, 7, 7], buffer, client.Now, out var t).CanSend);
-        client.Socket.Send(Client.Frame(buffer.AsSpan(0, t.Length)));
+        Assert.True(client.Agent.TrySend([0x17, 0xFE, 0xFD, 7, 7], buffer, client.Now, out var sent, out _).CanSend);
+        client.Socket.Send(Client.Frame(buffer.AsSpan(0, sent)));
         await WaitForAsync(() => !server.Received.IsEmpty, "the server's peer got no data");
         Assert.Equal(new byte[] { 0x17, 0xFE, 0xFD, 7, 7 }, Assert.Single(server.Received));
 

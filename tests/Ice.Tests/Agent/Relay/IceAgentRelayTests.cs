@@ -144,7 +144,7 @@ public sealed class IceAgentRelayTests
         void OnePacket()
         {
             // No assertion inside the measured loop: only plain comparisons.
-            if (!a.Agent.TrySend(payload, wrapped, now, out var t).CanSend || t.Length != ChannelData.HeaderSize + payload.Length) return;
+            if (!a.Agent.TrySend(payload, wrapped, now, out var size, out var t).CanSend || size != ChannelData.HeaderSize + payload.Length) return;
             if (b.Agent.HandleDatagram(relayedToB.AsSpan(0, relayedLength), HostB, FakeTurnRelay.Address, now, out var data) == IceReceiveResult.ApplicationData
                 && data.Length == payload.Length) received++;
         }

@@ -27,7 +27,7 @@ internal sealed class RelayNode
     public bool Mixed { get; init; }
     public List<IceEvent> Events { get; } = new();
     public List<(TimeSpan At, byte[] Data)> ApplicationData { get; } = new();
-    public List<IceTransmit> Transmits { get; } = new();
+    public List<IceTransmitPath> Transmits { get; } = new();
     /// <summary>Transmits to anything but the TURN server: the test network has no direct path between the hosts.</summary>
     public int Swallowed { get; set; }
 
@@ -92,14 +92,14 @@ internal sealed class RelayNetwork
     {
         foreach (var n in _nodes)
         {
-            while (n.Agent.TryPollTransmit(_buffer, out var t))
+            while (n.Agent.TryPollTransmit(_buffer, out var length, out var t))
             {
                 n.Transmits.Add(t);
                 var server = ServerIndex(t.Remote);
                 if (server < 0 || !t.Local.Equals(n.Host)) { n.Swallowed++; continue; }
                 if (!n.Mixed) Assert.Equal(n.Tcp, t.Tcp);
                 if (t.Tcp) ClosedTcp.Remove((n.Host, server)); // the first transmit after a close opens a new connection
-                n.Link.Send(LinkEnd.A, Frame(t.Tcp, server, _buffer.AsSpan(0, t.Length)), Now);
+                n.Link.Send(LinkEnd.A, Frame(t.Tcp, server, _buffer.AsSpan(0, length)), Now);
             }
             n.DrainEvents();
         }
@@ -108,12 +108,12 @@ internal sealed class RelayNetwork
     /// <summary>Sends application data on the selected pair (wrapped by the agent when it is relayed).</summary>
     public IceSendResult Send(RelayNode node, byte[] payload)
     {
-        var result = node.Agent.TrySend(payload, _buffer, Now, out var t);
+        var result = node.Agent.TrySend(payload, _buffer, Now, out var length, out var t);
         if (!result.CanSend) return result;
         node.Transmits.Add(t);
         var server = ServerIndex(t.Remote);
         Assert.True(server >= 0, $"{t.Remote} is no server");
-        node.Link.Send(LinkEnd.A, Frame(t.Tcp, server, _buffer.AsSpan(0, t.Length)), Now);
+        node.Link.Send(LinkEnd.A, Frame(t.Tcp, server, _buffer.AsSpan(0, length)), Now);
         return result;
     }
 
