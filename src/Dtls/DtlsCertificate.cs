@@ -35,7 +35,13 @@ public sealed class DtlsCertificate : IDisposable
     public bool IsRsa => _rsa is not null;
 
     /// <summary>The SDP fingerprint (RFC 8122) with SHA-256: <c>AB:CD:...</c>.</summary>
-    public string Sha256Fingerprint => DtlsFingerprint.Compute(Der.Span, DtlsFingerprint.Sha256);
+    /// <remarks>
+    /// Computed once: every offer and answer carries it (RFC 8842 section 5), and the certificate of this object never
+    /// changes (a new certificate is a new <see cref="DtlsCertificate"/>).
+    /// </remarks>
+    public string Sha256Fingerprint => _sha256Fingerprint ??= DtlsFingerprint.Compute(Der.Span, DtlsFingerprint.Sha256);
+
+    private string? _sha256Fingerprint;
 
     /// <summary>
     /// Generates a self-signed ECDSA P-256 certificate (WebRTC style). The validity is passed in because the core

@@ -95,7 +95,7 @@ public sealed partial class DtlsConnection
     /// <summary>Both Finished verified: report the connection.</summary>
     internal void Complete()
     {
-        var fingerprint = RemoteCertificateDer.IsEmpty ? "" : DtlsFingerprint.Compute(RemoteCertificateDer.Span, DtlsFingerprint.Sha256);
+        var fingerprint = RemoteSha256Fingerprint;
         SrtpKeyingMaterial? keys = null;
         if (SrtpProfile is { } profile)
         {

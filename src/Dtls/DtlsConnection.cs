@@ -84,6 +84,9 @@ public sealed partial class DtlsConnection : IDisposable
 
     internal Crypto.PeerPublicKey? RemoteKey { get; set; }
 
+    /// <summary>The SHA-256 fingerprint of <see cref="RemoteCertificateDer"/> (SDP form), set with it; "" before.</summary>
+    internal string RemoteSha256Fingerprint { get; set; } = "";
+
     /// <summary>True once handshake state exists (for the server: after a ClientHello with a valid cookie).</summary>
     internal bool HasHandshakeState => _role is not null;
 

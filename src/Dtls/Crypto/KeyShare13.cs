@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Org.BouncyCastle.Crypto.Generators;
 using Org.BouncyCastle.Crypto.Kems;
 using Org.BouncyCastle.Crypto.Parameters;
+using Org.BouncyCastle.Crypto.Prng;
 using Org.BouncyCastle.Security;
 
 namespace Transport.Dtls.Crypto;
@@ -16,6 +17,13 @@ namespace Transport.Dtls.Crypto;
 internal static class KeyShare13
 {
     public const int MlKemEncapsulationKeyLength = 1184, MlKemCiphertextLength = 1088, MlKemSecretLength = 32;
+
+    /// <summary>
+    /// The randomness of ML-KEM key generation and encapsulation (FIPS 203 sections 7.1 and 7.2: 64 and 32 fresh bytes):
+    /// the operating system's generator, shared (it keeps no state). BouncyCastle's <c>new SecureRandom()</c> would
+    /// seed a SHA-256 generator of its own from that same source on every handshake.
+    /// </summary>
+    internal static readonly SecureRandom Random = new(new CryptoApiRandomGenerator());
 
     public static bool IsSupported(DtlsNamedGroup group) =>
         group is DtlsNamedGroup.X25519MLKEM768 or DtlsNamedGroup.X25519 or DtlsNamedGroup.Secp256r1 or DtlsNamedGroup.Secp384r1;
@@ -38,7 +46,7 @@ internal static class KeyShare13
             {
                 var ek = MLKemPublicKeyParameters.FromEncoding(MLKemParameters.ml_kem_768, clientShare[..MlKemEncapsulationKeyLength].ToArray());
                 var encapsulator = new MLKemEncapsulator(MLKemParameters.ml_kem_768);
-                encapsulator.Init(new Org.BouncyCastle.Crypto.Parameters.ParametersWithRandom(ek, new SecureRandom()));
+                encapsulator.Init(new ParametersWithRandom(ek, Random));
                 kemSecret = new byte[MlKemSecretLength];
                 encapsulator.Encapsulate(ciphertext, kemSecret);
             }
@@ -73,7 +81,7 @@ internal sealed class HybridClientShare : KeyExchange
     public HybridClientShare()
     {
         var generator = new MLKemKeyPairGenerator();
-        generator.Init(new MLKemKeyGenerationParameters(new SecureRandom(), MLKemParameters.ml_kem_768));
+        generator.Init(new MLKemKeyGenerationParameters(KeyShare13.Random, MLKemParameters.ml_kem_768));
         var pair = generator.GenerateKeyPair();
         _decapsulationKey = (MLKemPrivateKeyParameters)pair.Private;
         var ek = ((MLKemPublicKeyParameters)pair.Public).GetEncoded();

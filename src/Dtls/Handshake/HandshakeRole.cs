@@ -70,11 +70,18 @@ internal abstract class HandshakeRole(DtlsConnection connection) : IDisposable
     /// <summary>The fingerprint check and key import of the peer's end-entity certificate; false after failing.</summary>
     protected bool AcceptCertificateDer(ReadOnlySpan<byte> der)
     {
-        if (Options.RemoteFingerprint is { } expected && !DtlsFingerprint.Matches(der, Options.RemoteFingerprintAlgorithm, expected))
+        // The fingerprint is computed once: DtlsConnected reports the SHA-256 one, the default algorithm (RFC 8122 5).
+        string? sha256 = null;
+        if (Options.RemoteFingerprint is { } expected)
         {
-            Connection.Fail(DtlsStateReason.FingerprintMismatch, DtlsAlertDescription.BadCertificate,
-                $"Peer certificate fingerprint {DtlsFingerprint.Compute(der, Options.RemoteFingerprintAlgorithm)} is not the expected {expected}.");
-            return false;
+            var actual = DtlsFingerprint.Compute(der, Options.RemoteFingerprintAlgorithm);
+            if (!string.Equals(actual, expected.Trim(), StringComparison.OrdinalIgnoreCase))
+            {
+                Connection.Fail(DtlsStateReason.FingerprintMismatch, DtlsAlertDescription.BadCertificate,
+                    $"Peer certificate fingerprint {actual} is not the expected {expected}.");
+                return false;
+            }
+            if (string.Equals(Options.RemoteFingerprintAlgorithm, DtlsFingerprint.Sha256, StringComparison.OrdinalIgnoreCase)) sha256 = actual;
         }
         var certificate = der.ToArray();
         Connection.RemoteKey = PeerPublicKey.TryRead(certificate);
@@ -84,6 +91,7 @@ internal abstract class HandshakeRole(DtlsConnection connection) : IDisposable
             return false;
         }
         Connection.RemoteCertificateDer = certificate;
+        Connection.RemoteSha256Fingerprint = sha256 ?? DtlsFingerprint.Compute(certificate, DtlsFingerprint.Sha256);
         return true;
     }
 

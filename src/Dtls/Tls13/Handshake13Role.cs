@@ -247,7 +247,7 @@ internal abstract class Handshake13Role(DtlsConnection connection) : HandshakeRo
     /// <summary>Both Finished verified (server) or ours sent (client): report the connection with the SRTP keys.</summary>
     protected void Complete13()
     {
-        var fingerprint = Connection.RemoteCertificateDer.IsEmpty ? "" : DtlsFingerprint.Compute(Connection.RemoteCertificateDer.Span, DtlsFingerprint.Sha256);
+        var fingerprint = Connection.RemoteSha256Fingerprint;
         SrtpKeyingMaterial? keys = null;
         if (Connection.SrtpProfile is { } profile)
         {
