@@ -75,12 +75,14 @@ public static class PeerConnectionRun
         // Two ways to use the API: "pooled" is TrySend (one copy into a pooled buffer) and received messages as leases
         // (PeerConnectionOptions.LeasedMessages, disposed by the reader); "copying" is SendAsync (a task per message) and
         // DataChannelMessageReceived (a new array per message), the convenience API.
+        // PC_SIZE=1024|65536 (diagnostics, profiling): that message size alone.
+        var sizes = Environment.GetEnvironmentVariable("PC_SIZE") is { } sizeText ? [int.Parse(sizeText, CultureInfo.InvariantCulture)] : new[] { 1024, 65536 };
         foreach (var pooled in new[] { true, false }.Where(p => only is null || (only == "pooled") == p))
-            foreach (var size in new[] { 1024, 65536 }) await ThroughputAsync(d1, d2, certificate, size, Math.Min(megabytes, 16), pooled, quiet: true);
+            foreach (var size in sizes) await ThroughputAsync(d1, d2, certificate, size, Math.Min(megabytes, 16), pooled, quiet: true);
         // --ticks: where the bytes go (the runtime's allocation ticks by type, per measured transfer).
         using var ticks = Environment.GetCommandLineArgs().Contains("--ticks") ? new DataChannelAllocationBenchmarks.AllocationTicks() : null;
         foreach (var pooled in new[] { true, false }.Where(p => only is null || (only == "pooled") == p))
-            foreach (var size in new[] { 1024, 65536 })
+            foreach (var size in sizes)
             {
                 ticks?.Print("warm-up");
                 var (mbps, allocated, steady, messages) = await ThroughputAsync(d1, d2, certificate, size, megabytes, pooled);
@@ -199,6 +201,14 @@ public static class PeerConnectionRun
         var (sent1, calls1, received2, rcalls2, sent2, calls2) = (d1.Counters.Sent, d1.Counters.SendCalls, d2.Counters.Received, d2.Counters.ReceiveCalls, d2.Counters.Sent, d2.Counters.SendCalls);
         var (h1, h2) = (d1.Counters.Handoffs, d2.Counters.Handoffs);
         var (contentions, workItems) = (Monitor.LockContentionCount, ThreadPool.CompletedWorkItemCount);
+        var (retransmits1, retransmits2) = (Retransmissions(a), Retransmissions(b));
+        var kernelDrops = UdpReceiveBufferErrors();
+        var inboxDrops = d1.Counters.DroppedInboxFull + d2.Counters.DroppedInboxFull;
+        var threads = quiet ? null : ThreadCpu.Snapshot();
+        // PC_FLOW=1 (diagnostics): sample both associations' flow state every 200 us during the transfer.
+        using var flowStop = new CancellationTokenSource();
+        var flow = !quiet && Environment.GetEnvironmentVariable("PC_FLOW") == "1"
+            ? Task.Run(() => SampleFlow(a, b, d1.LocalEndPoints[0].Port, d2.LocalEndPoints[0].Port, flowStop.Token)) : null;
         var clock = Stopwatch.StartNew();
         var pending = new Queue<Task>();
         for (var i = 0; pooledSend && i < total; i++)
@@ -227,6 +237,9 @@ public static class PeerConnectionRun
         var received = await receiving.WaitAsync(TimeSpan.FromSeconds(120));
         var seconds = clock.Elapsed.TotalSeconds;
         var end = GC.GetTotalAllocatedBytes(precise: true);
+        var threadsAfter = quiet ? null : ThreadCpu.Snapshot();   // after the count: its reads allocate
+        flowStop.Cancel();
+        if (flow is not null) Console.WriteLine(await flow);
         var allocated = end - allocated0;
         var steady = quarterCount > 0 ? (end - quarterAllocated) / (double)(total - quarterCount) : double.NaN;
         if (!quiet)
@@ -239,8 +252,111 @@ public static class PeerConnectionRun
             $"  {size} B: sender {d1.Counters.Sent - sent1} datagrams in {d1.Counters.SendCalls - calls1} send calls; receiver {d2.Counters.Received - received2} datagrams in {d2.Counters.ReceiveCalls - rcalls2} receive calls, " +
             $"{d2.Counters.Sent - sent2} datagrams back (SACKs) in {d2.Counters.SendCalls - calls2} send calls; " +
             $"pool hand-offs {d1.Counters.Handoffs - h1} sender, {d2.Counters.Handoffs - h2} receiver; " +
-            $"lock contentions {Monitor.LockContentionCount - contentions}, thread-pool work items {ThreadPool.CompletedWorkItemCount - workItems}"));
+            $"lock contentions {Monitor.LockContentionCount - contentions}, thread-pool work items {ThreadPool.CompletedWorkItemCount - workItems}; " +
+            $"SCTP retransmissions {Retransmissions(a) - retransmits1} sender, {Retransmissions(b) - retransmits2} receiver; " +
+            $"inbox-full drops {d1.Counters.DroppedInboxFull + d2.Counters.DroppedInboxFull - inboxDrops}, " +
+            $"UDP receive buffer errors (whole machine) {UdpReceiveBufferErrors() - kernelDrops}"));
+        if (threadsAfter is not null) Console.WriteLine(threadsAfter.Since(threads!, seconds, total, "message"));
         return (received / seconds / 1e6, allocated / (double)total, steady, total);
+    }
+
+    // What limits the sender, sampled racily: the congestion window (flight within an MTU of cwnd), the peer's window
+    // (under an MTU), nothing queued (the application), or none of them (the connection's thread is behind).
+    private static string SampleFlow(PeerConnection sender, PeerConnection receiver, int senderPort, int receiverPort, CancellationToken stop)
+    {
+        long samples = 0, cwndLimited = 0, rwndLimited = 0, empty = 0, flightSum = 0, cwndSum = 0, heldSum = 0, unreadSum = 0;
+        long inboxSamples = 0, receiverInbox = 0, senderInbox = 0, socketSamples = 0, receiverSocket = 0, senderSocket = 0;
+        var lastSocketRead = 0.0;
+        var timeline = new System.Text.StringBuilder();
+        var clock = Stopwatch.StartNew();
+        var next = 0.0;
+        while (!stop.IsCancellationRequested)
+        {
+            if (sender.SctpForDiagnostics is { } s && receiver.SctpForDiagnostics is { } r)
+            {
+                var (flight, cwnd, peerWindow, queued, _, _) = s.FlowSnapshot;
+                var (_, _, _, _, held, unread) = r.FlowSnapshot;
+                samples++;
+                flightSum += flight;
+                cwndSum += cwnd;
+                heldSum += held;
+                unreadSum += unread;
+                if (queued == 0) empty++;
+                else if (flight + 1200 >= cwnd) cwndLimited++;
+                else if (peerWindow < 1200) rwndLimited++;
+                inboxSamples++;
+                receiverInbox += receiver.QueuedDatagrams;
+                senderInbox += sender.QueuedDatagrams;
+                if (clock.Elapsed.TotalMilliseconds - lastSocketRead >= 5)
+                {
+                    lastSocketRead = clock.Elapsed.TotalMilliseconds;
+                    var queues = SocketReceiveQueues(senderPort, receiverPort);
+                    socketSamples++;
+                    senderSocket += queues.Sender;
+                    receiverSocket += queues.Receiver;
+                }
+                if (clock.Elapsed.TotalMilliseconds >= next)
+                {
+                    timeline.Append(string.Create(CultureInfo.InvariantCulture,
+                        $" {clock.Elapsed.TotalMilliseconds:0}ms:f{flight / 1024}k/c{cwnd / 1024}k/w{peerWindow / 1024}k/q{queued / 1024}k" +
+                        $"/h{held / 1024}k/u{unread / 1024}k"));
+                    next += 250;
+                }
+            }
+            var until = clock.Elapsed.TotalMilliseconds + 0.2;
+            while (clock.Elapsed.TotalMilliseconds < until) Thread.SpinWait(20);
+        }
+        if (samples == 0) return "  flow: no samples";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"  flow ({samples} samples): cwnd-limited {100.0 * cwndLimited / samples:0} %, peer-window-limited {100.0 * rwndLimited / samples:0} %, " +
+            $"nothing queued {100.0 * empty / samples:0} %, other {100.0 * (samples - cwndLimited - rwndLimited - empty) / samples:0} %; " +
+            $"mean flight {flightSum / samples / 1024} KiB, cwnd {cwndSum / samples / 1024} KiB; " +
+            $"receiver holds {heldSum / samples / 1024} KiB, unread {unreadSum / samples / 1024} KiB; " +
+            $"mean datagrams queued for the receiver's connection {receiverInbox / (double)inboxSamples:0}, " +
+            $"the sender's {senderInbox / (double)inboxSamples:0}; " +
+            $"mean bytes in the socket receive queues: receiver {receiverSocket / Math.Max(1, socketSamples) / 1024} KiB, " +
+            $"sender {senderSocket / Math.Max(1, socketSamples) / 1024} KiB\n   {timeline}");
+    }
+
+    // The kernel's receive queue (bytes, with overhead) of the two UDP sockets, from /proc/net/udp (ports in hex).
+    private static (long Sender, long Receiver) SocketReceiveQueues(int senderPort, int receiverPort)
+    {
+        long s = 0, r = 0;
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/net/udp"))
+            {
+                var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length < 5 || !f[1].Contains(':')) continue;
+                var port = Convert.ToInt32(f[1][(f[1].IndexOf(':') + 1)..], 16);
+                var queues = f[4].Split(':');
+                if (queues.Length != 2) continue;
+                var rx = Convert.ToInt64(queues[1], 16);
+                if (port == senderPort) s = rx;
+                else if (port == receiverPort) r = rx;
+            }
+        }
+        catch (IOException) { }
+        return (s, r);
+    }
+
+    // DATA chunks the connection's SCTP association sent again (read after the transfer; a diagnostic figure).
+    private static long Retransmissions(PeerConnection pc) => pc.SctpForDiagnostics?.Counters.Retransmissions ?? 0;
+
+    // The kernel's count of UDP datagrams dropped for a full socket receive buffer (/proc/net/snmp, every socket of the
+    // machine): a loss SCTP has to recover from.
+    private static long UdpReceiveBufferErrors()
+    {
+        try
+        {
+            var lines = File.ReadAllLines("/proc/net/snmp").Where(l => l.StartsWith("Udp:", StringComparison.Ordinal)).ToArray();
+            if (lines.Length < 2) return 0;
+            var names = lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var values = lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var i = Array.IndexOf(names, "RcvbufErrors");
+            return i > 0 ? long.Parse(values[i], CultureInfo.InvariantCulture) : 0;
+        }
+        catch (IOException) { return 0; }
     }
 
     private static void RunNode(int runs, int megabytes)

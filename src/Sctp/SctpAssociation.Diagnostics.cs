@@ -29,3 +29,15 @@ public sealed partial class SctpAssociation
         return list;
     }
 }
+
+public sealed partial class SctpAssociation
+{
+    /// <summary>
+    /// The sender's and receiver's flow state, read without synchronization from another thread by diagnostics (the
+    /// peer-connection bench samples it during a transfer to tell a congestion-window, receive-window or
+    /// application limit apart): bytes in flight, cwnd, the peer's window as last computed, bytes queued and not yet
+    /// sent, bytes held for our application and bytes it has not released.
+    /// </summary>
+    internal (int Flight, int Cwnd, int PeerWindow, long Queued, int ReceiveHeld, int Unread) FlowSnapshot =>
+        (_out.FlightSize, _cc.Cwnd, _peerRwnd, _outboundBuffered, ReceiveBuffered, _unread);
+}

@@ -15,6 +15,12 @@ public sealed partial class PeerConnection
     /// <summary>Bytes of received messages not yet read plus what SCTP holds for them (a snapshot, for tests and runs).</summary>
     internal int UnreadBytes => _core.UnreadBytes;
 
+    /// <summary>The SCTP association once it exists, for diagnostics only (benchmarks read its counters and flow state; not synchronized).</summary>
+    internal Transport.Sctp.SctpAssociation? SctpForDiagnostics => _core.Sctp;
+
+    /// <summary>Datagrams waiting in this connection's queue on the driver (diagnostics).</summary>
+    internal int QueuedDatagrams => _handle.QueuedDatagrams;
+
     private void Consumed(int bytes)
     {
         if (bytes <= 0) return;
