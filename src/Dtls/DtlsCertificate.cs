@@ -138,6 +138,8 @@ public static class DtlsFingerprint
     }
 
     /// <summary>True when <paramref name="der"/> has the fingerprint <paramref name="expected"/> (case-insensitive hex).</summary>
-    public static bool Matches(ReadOnlySpan<byte> der, string algorithm, string expected) =>
-        string.Equals(Compute(der, algorithm), expected.Trim(), StringComparison.OrdinalIgnoreCase);
+    public static bool Matches(ReadOnlySpan<byte> der, string algorithm, string expected) => Matches(Compute(der, algorithm), expected);
+
+    /// <summary>True when the computed fingerprint <paramref name="actual"/> is <paramref name="expected"/> (case-insensitive hex).</summary>
+    public static bool Matches(string actual, string expected) => string.Equals(actual, expected.Trim(), StringComparison.OrdinalIgnoreCase);
 }

@@ -75,7 +75,7 @@ internal abstract class HandshakeRole(DtlsConnection connection) : IDisposable
         if (Options.RemoteFingerprint is { } expected)
         {
             var actual = DtlsFingerprint.Compute(der, Options.RemoteFingerprintAlgorithm);
-            if (!string.Equals(actual, expected.Trim(), StringComparison.OrdinalIgnoreCase))
+            if (!DtlsFingerprint.Matches(actual, expected))
             {
                 Connection.Fail(DtlsStateReason.FingerprintMismatch, DtlsAlertDescription.BadCertificate,
                     $"Peer certificate fingerprint {actual} is not the expected {expected}.");
