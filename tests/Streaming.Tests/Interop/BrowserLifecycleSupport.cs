@@ -9,11 +9,16 @@ using Transport.Streaming.WebRtc;
 namespace Transport.Streaming.Tests.Interop;
 
 /// <summary>
-/// Runs a <see cref="PeerConnectionCore"/> on the driver, echoes every data channel message back, keeps every event
-/// and remembers (on the driver's clock) when the last datagram from the browser arrived: the lifecycle tests measure
-/// the liveness timers from that instant.
+/// Runs a <see cref="PeerConnectionCore"/> on the driver for the browser tests, keeps every event, optionally echoes
+/// every data channel message back on the channel it came on (binary as binary, text as text), and remembers (on the
+/// driver's clock) when the last datagram from the browser arrived: the lifecycle tests measure the liveness timers
+/// from that instant.
 /// </summary>
-internal sealed class TimedEchoPeer(PeerConnectionCore core) : IDatagramPeer
+/// <param name="core">Our connection's core.</param>
+/// <param name="echo">Whether received messages are sent back.</param>
+/// <param name="echoOnlyWhenConnected">Echo only while the connection is <see cref="ConnectionState.Connected"/>
+/// (the lifecycle tests stop echoing once it is not).</param>
+internal sealed class TimedEchoPeer(PeerConnectionCore core, bool echo = true, bool echoOnlyWhenConnected = true) : IDatagramPeer
 {
     private long _lastDatagramTicks = -1;
 
@@ -44,7 +49,8 @@ internal sealed class TimedEchoPeer(PeerConnectionCore core) : IDatagramPeer
         while (Core.TryPollEvent(out var e))
         {
             Events.Enqueue(e);
-            if (e is DataChannelMessageReceived m && m.Channel.State == DataChannelState.Open && Core.State == ConnectionState.Connected)
+            if (echo && e is DataChannelMessageReceived m && m.Channel.State == DataChannelState.Open
+                && (!echoOnlyWhenConnected || Core.State == ConnectionState.Connected))
             {
                 if (m.IsBinary) m.Channel.Send(m.Data, binary: true, now);
                 else m.Channel.Send(System.Text.Encoding.UTF8.GetString(m.Data));

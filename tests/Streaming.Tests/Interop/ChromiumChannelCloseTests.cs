@@ -22,26 +22,6 @@ public sealed class ChromiumChannelCloseTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    private sealed class Peer(PeerConnectionCore core) : IDatagramPeer
-    {
-        public PeerConnectionCore Core { get; } = core;
-        public ConcurrentQueue<PeerConnectionEvent> Events { get; } = new();
-        public IReadOnlyCollection<string> LocalUsernameFragments => Core.LocalUsernameFragments;
-        public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
-            Core.HandleDatagram(datagram, local, remote, now);
-        public void HandleTimeout(TimeSpan now) => Core.HandleTimeout(now);
-        public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote) =>
-            Core.TryPollTransmit(destination, out written, out local, out remote);
-        public TimeSpan? PollTimeout() => Core.PollTimeout();
-        public bool RunsInline => true;
-
-        public void AfterInput(TimeSpan now)
-        {
-            Core.AfterInput(now);
-            while (Core.TryPollEvent(out var e)) Events.Enqueue(e);
-        }
-    }
-
     // The browser answers, keeps every channel by label, echoes text, and records which channels closed.
     private const string AnswerScript = """
         async (offer) => {
@@ -74,7 +54,7 @@ public sealed class ChromiumChannelCloseTests(ITestOutputHelper output)
         using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         var core = new PeerConnectionCore(new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
         core.AddHostCandidate(local);
-        var peer = new Peer(core);
+        var peer = new TimedEchoPeer(core, echo: false);
         await using var handle = driver.Register(peer);
         await using var chromium = await HeadlessChromium.LaunchAsync(ns);
         var page = await chromium.Browser.NewPageAsync();

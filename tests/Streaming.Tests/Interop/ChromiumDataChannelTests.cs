@@ -19,36 +19,6 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    /// <summary>Runs our peer connection on the driver and echoes every data channel message back.</summary>
-    private sealed class EchoPeer(PeerConnectionCore core, bool echo = true) : IDatagramPeer
-    {
-        public PeerConnectionCore Core { get; } = core;
-        public ConcurrentQueue<PeerConnectionEvent> Events { get; } = new();
-        public IReadOnlyCollection<string> LocalUsernameFragments => Core.LocalUsernameFragments;
-        public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now) => Core.HandleDatagram(datagram, local, remote, now);
-        public void HandleTimeout(TimeSpan now) => Core.HandleTimeout(now);
-        public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote) =>
-            Core.TryPollTransmit(destination, out written, out local, out remote);
-        public TimeSpan? PollTimeout() => Core.PollTimeout();
-        /// <summary>Sans-IO core and concurrent queues only: never blocks, so the driver runs it on its own threads (timers stay punctual however busy the pool is).</summary>
-        public bool RunsInline => true;
-
-        public void AfterInput(TimeSpan now)
-        {
-            Core.AfterInput(now);
-            while (Core.TryPollEvent(out var e))
-            {
-                Events.Enqueue(e);
-                if (echo && e is DataChannelMessageReceived m && m.Channel.State == DataChannelState.Open)
-                {
-                    if (m.IsBinary) m.Channel.Send(m.Data, binary: true, now);
-                    else m.Channel.Send(System.Text.Encoding.UTF8.GetString(m.Data));
-                }
-            }
-            Core.AfterInput(now); // send what the echo queued
-        }
-    }
-
     private const string OfferScript = """
         async () => {
           const pc = new RTCPeerConnection({ iceServers: [] });
@@ -81,7 +51,7 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         var core = new PeerConnectionCore(new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
         core.AddHostCandidate(local);
-        var peer = new EchoPeer(core);
+        var peer = new TimedEchoPeer(core, echoOnlyWhenConnected: false);
         await using var handle = driver.Register(peer);
 
         await using var chromium = await HeadlessChromium.LaunchAsync(ns);
@@ -193,7 +163,7 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         var core = new PeerConnectionCore(new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
         core.AddHostCandidate(local);
-        var peer = new EchoPeer(core, echo: false);
+        var peer = new TimedEchoPeer(core, echo: false);
         await using var handle = driver.Register(peer);
 
         await using var chromium = await HeadlessChromium.LaunchAsync(ns);

@@ -27,32 +27,6 @@ public sealed class ChromiumSnapTests(ITestOutputHelper output)
     private const int NegotiatedId = 7;
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
-    /// <summary>Our core on the driver, echoing every message on the channel it came on.</summary>
-    private sealed class EchoPeer(PeerConnectionCore core, bool echo) : IDatagramPeer
-    {
-        public PeerConnectionCore Core { get; } = core;
-        public ConcurrentQueue<PeerConnectionEvent> Events { get; } = new();
-        public IReadOnlyCollection<string> LocalUsernameFragments => Core.LocalUsernameFragments;
-        public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now) => Core.HandleDatagram(datagram, local, remote, now);
-        public void HandleTimeout(TimeSpan now) => Core.HandleTimeout(now);
-        public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote) =>
-            Core.TryPollTransmit(destination, out written, out local, out remote);
-        public TimeSpan? PollTimeout() => Core.PollTimeout();
-        public bool RunsInline => true;
-
-        public void AfterInput(TimeSpan now)
-        {
-            Core.AfterInput(now);
-            while (Core.TryPollEvent(out var e))
-            {
-                Events.Enqueue(e);
-                if (echo && e is DataChannelMessageReceived m && m.Channel.State == DataChannelState.Open)
-                    m.Channel.Send(System.Text.Encoding.UTF8.GetString(m.Data));
-            }
-            Core.AfterInput(now);
-        }
-    }
-
     private static string? SctpInitLine(string sdp) =>
         sdp.Split("\r\n").FirstOrDefault(l => l.StartsWith("a=sctp-init:", StringComparison.Ordinal));
 
@@ -85,7 +59,7 @@ public sealed class ChromiumSnapTests(ITestOutputHelper output)
         using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         var core = new PeerConnectionCore(new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
         core.AddHostCandidate(local);
-        var peer = new EchoPeer(core, echo: true);
+        var peer = new TimedEchoPeer(core, echoOnlyWhenConnected: false);
         await using var handle = driver.Register(peer);
 
         await using var chromium = await HeadlessChromium.LaunchAsync(ns, false, fieldTrial ? [SnapTrial] : []);
@@ -145,7 +119,7 @@ public sealed class ChromiumSnapTests(ITestOutputHelper output)
         using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         var core = new PeerConnectionCore(new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
         core.AddHostCandidate(local);
-        var peer = new EchoPeer(core, echo: false);
+        var peer = new TimedEchoPeer(core, echo: false);
         await using var handle = driver.Register(peer);
 
         await using var chromium = await HeadlessChromium.LaunchAsync(ns, false, fieldTrial ? [SnapTrial] : []);

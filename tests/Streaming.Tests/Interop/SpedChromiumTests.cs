@@ -23,31 +23,6 @@ public sealed class SpedChromiumTests(ITestOutputHelper output)
 {
     private const string Trial = "--force-fieldtrials=WebRTC-IceHandshakeDtls/Enabled/";
 
-    private sealed class EchoPeer(PeerConnectionCore core) : IDatagramPeer
-    {
-        public PeerConnectionCore Core { get; } = core;
-        public ConcurrentQueue<PeerConnectionEvent> Events { get; } = new();
-        public IReadOnlyCollection<string> LocalUsernameFragments => Core.LocalUsernameFragments;
-        public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now) => Core.HandleDatagram(datagram, local, remote, now);
-        public void HandleTimeout(TimeSpan now) => Core.HandleTimeout(now);
-        public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote) =>
-            Core.TryPollTransmit(destination, out written, out local, out remote);
-        public TimeSpan? PollTimeout() => Core.PollTimeout();
-        public bool RunsInline => true;
-
-        public void AfterInput(TimeSpan now)
-        {
-            Core.AfterInput(now);
-            while (Core.TryPollEvent(out var e))
-            {
-                Events.Enqueue(e);
-                if (e is DataChannelMessageReceived m && m.Channel.State == DataChannelState.Open)
-                    m.Channel.Send(System.Text.Encoding.UTF8.GetString(m.Data));
-            }
-            Core.AfterInput(now);
-        }
-    }
-
     // The page's side: one channel, 5 messages sent once open, the echoes collected.
     private const string Setup = """
         () => {
@@ -100,7 +75,7 @@ public sealed class SpedChromiumTests(ITestOutputHelper output)
             Ice = new IceAgentOptions { Role = chromiumOffers ? IceRole.Controlled : IceRole.Controlling },
         });
         core.AddHostCandidate(local);
-        var peer = new EchoPeer(core);
+        var peer = new TimedEchoPeer(core, echoOnlyWhenConnected: false);
         await using var handle = driver.Register(peer);
         await using var chromium = trial ? await HeadlessChromium.LaunchAsync(ns, false, Trial) : await HeadlessChromium.LaunchAsync(ns);
         var page = await chromium.Browser.NewPageAsync();
