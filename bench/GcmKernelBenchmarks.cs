@@ -1,5 +1,6 @@
 extern alias rtp;
 using BenchmarkDotNet.Attributes;
+using System.Globalization;
 using System.Security.Cryptography;
 using GcmCipher = rtp::Transport.Crypto.GcmCipher;
 using GcmKernel = rtp::Transport.Crypto.GcmKernel;
@@ -10,7 +11,8 @@ namespace Transport.Bench;
 /// AES-128-GCM seal and open of one message on each GHASH kernel of the shared <c>GcmCipher</c> (VPCLMULQDQ on
 /// 512-bit and 256-bit vectors, PCLMULQDQ on 128-bit vectors) and on the platform <see cref="AesGcm"/>, at 1 KiB,
 /// 1200 B (a multiple of 16), 1201 B (not) and 64 KiB, with a 13-byte AAD as DTLS 1.2 records have.
-/// Run: dotnet run -c Release --project bench -- --filter '*GcmKernel*' --job short
+/// Run: dotnet run -c Release --project bench -- --filter '*GcmKernel*' --job short; on a loaded machine the verb
+/// <c>gcm-kernels [rounds]</c> (<see cref="Run"/>) is the steadier figure (thread CPU time, engines interleaved).
 /// </summary>
 [MemoryDiagnoser]
 public class GcmKernelBenchmarks
@@ -54,6 +56,50 @@ public class GcmKernelBenchmarks
     {
         _ours?.Dispose();
         _platform?.Dispose();
+    }
+
+    /// <summary>
+    /// Thread CPU time (CLOCK_THREAD_CPUTIME_ID) per seal and per open for every engine and length, the engines taking
+    /// turns round by round so that a change of load falls on all of them alike; prints the median over the rounds.
+    /// </summary>
+    public static int Run(string[] args)
+    {
+        var rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 15;
+        string[] engines = ["Platform", "Vector128", "Vector256", "Vector512"];
+        foreach (var length in new[] { 1024, 1200, 1201, 65536 })
+        {
+            var operations = Math.Max(20, 2_000_000 / length);
+            var benches = engines.Select(e => new GcmKernelBenchmarks { Engine = e, Length = length }).ToArray();
+            foreach (var b in benches) b.Setup();
+            var seal = engines.Select(_ => new List<double>()).ToArray();
+            var open = engines.Select(_ => new List<double>()).ToArray();
+            for (var r = -3; r < rounds; r++) // three warm-up rounds
+            {
+                for (var e = 0; e < benches.Length; e++)
+                {
+                    var start = DatagramPathBenchmarks.ThreadCpuNs();
+                    for (var i = 0; i < operations; i++) benches[e].Seal();
+                    var middle = DatagramPathBenchmarks.ThreadCpuNs();
+                    for (var i = 0; i < operations; i++) benches[e].Open();
+                    var end = DatagramPathBenchmarks.ThreadCpuNs();
+                    if (r < 0) continue;
+                    seal[e].Add((middle - start) / (double)operations);
+                    open[e].Add((end - middle) / (double)operations);
+                }
+            }
+
+            for (var e = 0; e < benches.Length; e++)
+            {
+                seal[e].Sort();
+                open[e].Sort();
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{length,6} B {engines[e],-10} seal CPU {seal[e][rounds / 2],9:0} ns (range {seal[e][0]:0}-{seal[e][^1]:0}), " +
+                    $"open CPU {open[e][rounds / 2],9:0} ns (range {open[e][0]:0}-{open[e][^1]:0})"));
+                benches[e].Cleanup();
+            }
+        }
+
+        return 0;
     }
 
     /// <summary>Encrypt and tag one message.</summary>

@@ -79,7 +79,8 @@ public class GcmKernelTests
 
     [Theory]
     [MemberData(nameof(KnownAnswers))]
-    public void MatchesTheKnownAnswerTestsOfTheGcmSpecification(string kernel, string keyHex, string ivHex, string plainHex, string aadHex, string cipherHex, string tagHex)
+    public void MatchesTheKnownAnswerTestsOfTheGcmSpecification(
+        string kernel, string keyHex, string ivHex, string plainHex, string aadHex, string cipherHex, string tagHex)
     {
         byte[] key = Convert.FromHexString(keyHex), iv = Convert.FromHexString(ivHex), plain = Convert.FromHexString(plainHex);
         byte[] aad = Convert.FromHexString(aadHex), expectedCipher = Convert.FromHexString(cipherHex), expectedTag = Convert.FromHexString(tagHex);
