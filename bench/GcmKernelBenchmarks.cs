@@ -1,6 +1,9 @@
 extern alias rtp;
 using BenchmarkDotNet.Attributes;
 using System.Globalization;
+using System.Reflection;
+using System.Reflection.Emit;
+using System.Runtime.Loader;
 using System.Security.Cryptography;
 using GcmCipher = rtp::Transport.Crypto.GcmCipher;
 using GcmKernel = rtp::Transport.Crypto.GcmKernel;
@@ -13,12 +16,22 @@ namespace Transport.Bench;
 /// 1200 B (a multiple of 16), 1201 B (not) and 64 KiB, with a 13-byte AAD as DTLS 1.2 records have.
 /// Run: dotnet run -c Release --project bench -- --filter '*GcmKernel*' --job short; on a loaded machine the verb
 /// <c>gcm-kernels [rounds]</c> (<see cref="Run"/>) is the steadier figure (thread CPU time, engines interleaved).
+/// With <c>GCM_BASELINE=/path/to/Transport.Rtp.dll</c> (another build, e.g. main's bench output) its <c>GcmCipher</c>
+/// runs as engine "Baseline" in the same process, loaded into its own <see cref="AssemblyLoadContext"/>.
 /// </summary>
 [MemoryDiagnoser]
 public class GcmKernelBenchmarks
 {
     private GcmCipher? _ours;
     private AesGcm? _platform;
+    private SealFn? _baselineSeal;
+    private OpenFn? _baselineOpen;
+
+    private delegate void SealFn(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag, ReadOnlySpan<byte> aad);
+
+    private delegate bool OpenFn(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext, ReadOnlySpan<byte> aad);
+
+    private static Type? s_baseline;
     private byte[] _plain = null!;
     private byte[] _cipher = null!;
     private byte[] _output = null!;
@@ -46,6 +59,7 @@ public class GcmKernelBenchmarks
         _cipher = new byte[Length];
         _output = new byte[Length];
         if (Engine == "Platform") _platform = new AesGcm(key, 16);
+        else if (Engine == "Baseline") CreateBaseline(key);
         else _ours = new GcmCipher(key, Enum.Parse<GcmKernel>(Engine));
         Seal();
         if (!Open()) throw new InvalidOperationException("the sealed message did not open");
@@ -65,7 +79,9 @@ public class GcmKernelBenchmarks
     public static int Run(string[] args)
     {
         var rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 15;
-        string[] engines = ["Platform", "Vector128", "Vector256", "Vector512"];
+        string[] engines = Environment.GetEnvironmentVariable("GCM_BASELINE") is { Length: > 0 }
+            ? ["Platform", "Baseline", "Vector128", "Vector256", "Vector512"]
+            : ["Platform", "Vector128", "Vector256", "Vector512"];
         foreach (var length in new[] { 1024, 1200, 1201, 65536 })
         {
             var operations = Math.Max(20, 2_000_000 / length);
@@ -102,11 +118,32 @@ public class GcmKernelBenchmarks
         return 0;
     }
 
+    // The other build's GcmCipher: its constructor takes a span (no reflection Invoke), so a dynamic method makes it.
+    private void CreateBaseline(byte[] key)
+    {
+        s_baseline ??= new AssemblyLoadContext("gcm-baseline").LoadFromAssemblyPath(Path.GetFullPath(Environment.GetEnvironmentVariable("GCM_BASELINE")!))
+            .GetType("Transport.Crypto.GcmCipher", throwOnError: true)!;
+        var ctor = s_baseline.GetConstructor(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance, [typeof(ReadOnlySpan<byte>)])!;
+        var make = new DynamicMethod("MakeBaseline", typeof(object), [typeof(byte[])], s_baseline.Module, skipVisibility: true);
+        var il = make.GetILGenerator();
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Call, typeof(ReadOnlySpan<byte>).GetMethod("op_Implicit", [typeof(byte[])])!);
+        il.Emit(OpCodes.Newobj, ctor);
+        il.Emit(OpCodes.Ret);
+        var instance = make.Invoke(null, [key])!;
+        Type rs = typeof(ReadOnlySpan<byte>), ws = typeof(Span<byte>);
+        var seal = s_baseline.GetMethod("Encrypt", [rs, rs, ws, ws, rs])!;
+        var open = s_baseline.GetMethod("TryDecrypt", [rs, rs, rs, ws, rs])!;
+        _baselineSeal = seal.CreateDelegate<SealFn>(instance);
+        _baselineOpen = open.CreateDelegate<OpenFn>(instance);
+    }
+
     /// <summary>Encrypt and tag one message.</summary>
     [Benchmark]
     public void Seal()
     {
         if (_ours is not null) _ours.Encrypt(_nonce, _plain, _cipher, _tag, _aad);
+        else if (_baselineSeal is not null) _baselineSeal(_nonce, _plain, _cipher, _tag, _aad);
         else _platform!.Encrypt(_nonce, _plain, _cipher, _tag, _aad);
     }
 
@@ -115,6 +152,7 @@ public class GcmKernelBenchmarks
     public bool Open()
     {
         if (_ours is not null) return _ours.TryDecrypt(_nonce, _cipher, _tag, _output, _aad);
+        if (_baselineOpen is not null) return _baselineOpen(_nonce, _cipher, _tag, _output, _aad);
         _platform!.Decrypt(_nonce, _cipher, _tag, _output, _aad);
         return true;
     }
