@@ -194,7 +194,7 @@ public class DatagramPathBenchmarks
     }
 
     // CLOCK_THREAD_CPUTIME_ID (3) on Linux: this thread's run time in nanoseconds.
-    private static long ThreadCpuNs() =>
+    internal static long ThreadCpuNs() =>
         ClockGetTime(3, out var ts) == 0 ? ts.Seconds * 1_000_000_000 + ts.Nanoseconds : throw new PlatformNotSupportedException("clock_gettime");
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]

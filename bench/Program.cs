@@ -10,6 +10,7 @@ namespace Transport.Bench;
 /// <c>udp-floor</c> (<see cref="UdpFloorRun"/>), <c>datachannel-alloc [rounds]</c> (<see cref="DataChannelAllocationBenchmarks.Run"/>), <c>scale [connections] [idle-seconds] [--sockets S]</c> (<see cref="ScaleRun"/>), <c>setup-time [runs] [delay-ms]</c> (<see cref="SetupTimeRun"/>), <c>setup-cost [set-ups] [primitive-runs]</c> (<see cref="SetupCostRun"/>), <c>cc-chromium [delay-ms] [runs]</c> (<see cref="CongestionChromiumDelayRun"/>), <c>backpressure [megabytes] [pause-seconds]</c>
 /// (<see cref="BackpressureRun"/>),
 /// <c>datagram-path [rounds]</c> (<see cref="DatagramPathBenchmarks.Run"/>),
+/// <c>gcm-kernels [rounds]</c> (<see cref="GcmKernelBenchmarks.Run"/>),
 /// <c>turn-throughput [messages] [size] [rounds]</c> (<see cref="TurnRelayThroughputRun"/>),
 /// <c>turn-driver [setup-runs] [megabytes]</c> (<see cref="TurnDriverRun"/>) and
 /// <c>churn [cycles] [concurrency] [--checkpoint N] [--baseline N] [--minutes M]</c> (<see cref="ChurnRun"/>).
@@ -27,6 +28,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "backpressure") return await BackpressureRun.RunAsync(args).ConfigureAwait(false);
         if (args.Length > 0 && args[0] == "datachannel-alloc") return DataChannelAllocationBenchmarks.Run(args);
         if (args.Length > 0 && args[0] == "datagram-path") return DatagramPathBenchmarks.Run(args);
+        if (args.Length > 0 && args[0] == "gcm-kernels") return GcmKernelBenchmarks.Run(args);
         if (args.Length > 0 && args[0] == "udp-floor") return UdpFloorRun.Run();
         if (args.Length > 0 && args[0] == "setup-time-relay" && OperatingSystem.IsLinux()) return TunDelayLine.RunRelayProcess(args);
         if (args.Length > 0 && args[0] == "setup-time")
