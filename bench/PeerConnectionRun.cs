@@ -15,7 +15,8 @@ namespace Transport.Bench;
 /// (as two processes would be), with node-datachannel (libdatachannel) measured the same way in the same run:
 /// set-up time (offer created -> data channel open, median and p99 over N runs; certificates generated once, as
 /// browsers reuse theirs) and data channel throughput with 1 KiB and 64 KiB messages (at most 4 MiB buffered),
-/// with the bytes allocated per message by both of our sides together, after a warm-up transfer of each size.
+/// with the bytes allocated per message by both of our sides together, after three warm-up rounds of every transfer
+/// (each followed by a wait for the tiered JIT to be quiet).
 /// Set-up and throughput run in child processes of their own (BenchmarkDotNet-style isolation).
 /// <c>dotnet run -c Release --project bench -- peer-connection [setup-runs=200] [megabytes=64] [--no-node]</c>
 /// </summary>
@@ -77,8 +78,25 @@ public static class PeerConnectionRun
         // DataChannelMessageReceived (a new array per message), the convenience API.
         // PC_SIZE=1024|65536 (diagnostics, profiling): that message size alone.
         var sizes = Environment.GetEnvironmentVariable("PC_SIZE") is { } sizeText ? [int.Parse(sizeText, CultureInfo.InvariantCulture)] : new[] { 1024, 65536 };
-        foreach (var pooled in new[] { true, false }.Where(p => only is null || (only == "pooled") == p))
-            foreach (var size in sizes) await ThroughputAsync(d1, d2, certificate, size, Math.Min(megabytes, 16), pooled, quiet: true);
+        // Warm-up, not counted, in rounds of every measured transfer, each round followed by a wait until the tiered JIT is
+        // quiet: the transfers' paths start in tier-0 code, are recompiled instrumented (dynamic PGO) and then optimized, on
+        // the JIT's background thread, seconds after they ran. With one round and no wait (before), the recompilation of the
+        // whole data path ran during the first measured transfers: 264, 554 and 1,173 methods (0.9, 1.3 and 3.2 s of JIT at
+        // load 80) were compiled during pooled 1 KiB, pooled 64 KiB and copying 1 KiB, and the pooled path, measured first,
+        // paid the most (docs/driver.md "Throughput"). PC_WARMUP_ROUNDS=n: n rounds.
+        var rounds = Environment.GetEnvironmentVariable("PC_WARMUP_ROUNDS") is { } roundsText ? int.Parse(roundsText, CultureInfo.InvariantCulture) : 3;
+        var perRound = new List<long>();
+        for (var round = 0; round < rounds; round++)
+        {
+            var before = System.Runtime.JitInfo.GetCompiledMethodCount();
+            foreach (var pooled in new[] { true, false }.Where(p => only is null || (only == "pooled") == p))
+                foreach (var size in sizes) await ThroughputAsync(d1, d2, certificate, size, Math.Min(megabytes, 16), pooled, quiet: true);
+            await JitQuietAsync();
+            perRound.Add(System.Runtime.JitInfo.GetCompiledMethodCount() - before);
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  warm-up: {rounds} rounds (methods compiled in each: {string.Join(", ", perRound)}), " +
+            $"JIT time {System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds:0} ms in all"));
         // --ticks: where the bytes go (the runtime's allocation ticks by type, per measured transfer).
         using var ticks = Environment.GetCommandLineArgs().Contains("--ticks") ? new DataChannelAllocationBenchmarks.AllocationTicks() : null;
         foreach (var pooled in new[] { true, false }.Where(p => only is null || (only == "pooled") == p))
@@ -90,6 +108,21 @@ public static class PeerConnectionRun
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"ours ({(pooled ? "TrySend + leases" : "SendAsync + copies")}): {size} B messages, {messages} of them: {mbps:0.0} MB/s, {allocated:0.0} B allocated per message (both sides; {steady:0.0} B in the last three quarters)"));
             }
+    }
+
+    // The tiered JIT's background compilations go on after the paths ran: waits until no method was compiled for 500 ms
+    // (at most 10 s).
+    private static async Task JitQuietAsync()
+    {
+        var quietSince = Stopwatch.StartNew();
+        var total = Stopwatch.StartNew();
+        var compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
+        while (quietSince.Elapsed < TimeSpan.FromMilliseconds(500) && total.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(50);
+            var now = System.Runtime.JitInfo.GetCompiledMethodCount();
+            if (now != compiled) { compiled = now; quietSince.Restart(); }
+        }
     }
 
     // Runs this verb again in a child process for one part (set-up or throughput) and relays its output.
@@ -195,6 +228,8 @@ public static class PeerConnectionRun
             throw new InvalidOperationException($"the events ended after {bytes} bytes");
         });
 
+        // The set-up of this connection pair moved the handshake's methods up a tier: their recompilation is not measured.
+        if (!quiet) await JitQuietAsync();
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
         var allocated0 = GC.GetTotalAllocatedBytes(precise: true);
@@ -205,6 +240,10 @@ public static class PeerConnectionRun
         var kernelDrops = UdpReceiveBufferErrors();
         var inboxDrops = d1.Counters.DroppedInboxFull + d2.Counters.DroppedInboxFull;
         var threads = quiet ? null : ThreadCpu.Snapshot();
+        var (jitMethods, jitTime) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
+        // PC_JIT=1 (diagnostics, with DOTNET_PerfMapEnabled=1): the methods compiled during the transfer, from the perf map.
+        var perfMap = !quiet && Environment.GetEnvironmentVariable("PC_JIT") == "1" ? $"/tmp/perf-{Environment.ProcessId}.map" : null;
+        var mapLines = perfMap is not null && File.Exists(perfMap) ? File.ReadLines(perfMap).Count() : 0;
         // PC_FLOW=1 (diagnostics): sample both associations' flow state every 200 us during the transfer.
         using var flowStop = new CancellationTokenSource();
         var flow = !quiet && Environment.GetEnvironmentVariable("PC_FLOW") == "1"
@@ -237,7 +276,10 @@ public static class PeerConnectionRun
         var received = await receiving.WaitAsync(TimeSpan.FromSeconds(120));
         var seconds = clock.Elapsed.TotalSeconds;
         var end = GC.GetTotalAllocatedBytes(precise: true);
+        var (jitMethodsAfter, jitTimeAfter) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
         var threadsAfter = quiet ? null : ThreadCpu.Snapshot();   // after the count: its reads allocate
+        if (perfMap is not null && File.Exists(perfMap))
+            foreach (var l in File.ReadLines(perfMap).Skip(mapLines)) Console.WriteLine("    compiled: " + l[(l.IndexOf(' ', l.IndexOf(' ') + 1) + 1)..]);
         flowStop.Cancel();
         if (flow is not null) Console.WriteLine(await flow);
         var allocated = end - allocated0;
@@ -255,7 +297,8 @@ public static class PeerConnectionRun
             $"lock contentions {Monitor.LockContentionCount - contentions}, thread-pool work items {ThreadPool.CompletedWorkItemCount - workItems}; " +
             $"SCTP retransmissions {Retransmissions(a) - retransmits1} sender, {Retransmissions(b) - retransmits2} receiver; " +
             $"inbox-full drops {d1.Counters.DroppedInboxFull + d2.Counters.DroppedInboxFull - inboxDrops}, " +
-            $"UDP receive buffer errors (whole machine) {UdpReceiveBufferErrors() - kernelDrops}"));
+            $"UDP receive buffer errors (whole machine) {UdpReceiveBufferErrors() - kernelDrops}; " +
+            $"methods compiled during the transfer {jitMethodsAfter - jitMethods} ({(jitTimeAfter - jitTime).TotalMilliseconds:0} ms of JIT)"));
         if (threadsAfter is not null) Console.WriteLine(threadsAfter.Since(threads!, seconds, total, "message"));
         return (received / seconds / 1e6, allocated / (double)total, steady, total);
     }
