@@ -94,11 +94,13 @@ public static class BackpressureRun
         await sampler;
         const double MiB = 1 << 20;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"backpressure: {megabytes} MiB, reader paused {pause.TotalSeconds:0} s, MaxUnreadBytes {options.MaxUnreadBytes / MiB:0.#} MiB, MaxBufferedAmount {options.MaxBufferedAmount / MiB:0.#} MiB"));
+            $"backpressure: {megabytes} MiB, reader paused {pause.TotalSeconds:0} s, MaxUnreadBytes {options.MaxUnreadBytes / MiB:0.#} MiB, " +
+            $"MaxBufferedAmount {options.MaxBufferedAmount / MiB:0.#} MiB"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  after the pause: B unread {unreadAfterPause / MiB:0.00} MiB, {queuedAfterPause} messages queued for the reader"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  received {received / MiB:0} MiB in {elapsed.TotalSeconds:0.0} s, first mismatch {(mismatch < 0 ? "none" : mismatch.ToString(CultureInfo.InvariantCulture))}"));
+            $"  received {received / MiB:0} MiB in {elapsed.TotalSeconds:0.0} s, first mismatch " +
+            $"{(mismatch < 0 ? "none" : mismatch.ToString(CultureInfo.InvariantCulture))}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  peak above baseline: managed heap {peakHeap / MiB:0.0} MiB, RSS {peakRss / MiB:0.0} MiB, B unread {peakUnread / MiB:0.00} MiB"));
         var ok = received == total && mismatch < 0;

@@ -19,7 +19,8 @@ public class CongestionControlBenchmarks
 {
     private const int Packets = 30;
     private readonly TransportCcSender _plain = new();
-    private readonly TransportCcSender _withEstimator = new() { Estimator = new SendSideBandwidthEstimator(new CongestionControlOptions { ProbeAtStart = false }) };
+    private readonly TransportCcSender _withEstimator =
+        new() { Estimator = new SendSideBandwidthEstimator(new CongestionControlOptions { ProbeAtStart = false }) };
     private readonly TransportCcPacketStatus[] _reported = new TransportCcPacketStatus[Packets];
     private MediaPacer _pacer = null!;
     private readonly byte[] _packet = new byte[1100];

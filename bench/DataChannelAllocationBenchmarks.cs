@@ -124,7 +124,8 @@ public class DataChannelAllocationBenchmarks
                 var seconds = clock.Elapsed.TotalSeconds;
                 var perMessage = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)messages;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{mode,-8} {size,6} B: {perMessage,8:0.0} B allocated per message (both cores), {messages * size / seconds / 1e6:0.0} MB/s on one thread (both cores' work)"));
+                    $"{mode,-8} {size,6} B: {perMessage,8:0.0} B allocated per message (both cores), {messages * size / seconds / 1e6:0.0} MB/s " +
+                    $"on one thread (both cores' work)"));
             }
             bench.Cleanup();
             ticks?.Print(mode);

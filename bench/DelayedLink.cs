@@ -12,8 +12,8 @@ namespace Transport.Bench;
 /// time each way: a veth pair with <c>tc qdisc add dev ... root netem delay</c> on each end (INTEROP.md) when the
 /// kernel has netem; otherwise (this machine's kernel is built without CONFIG_NET_SCH_NETEM) a TUN device in each
 /// namespace and <see cref="TunDelayLine"/>, a relay in a process of its own (so that the peers' garbage collections
-/// do not stall the link) that holds each IP packet for the delay before writing it to the other side. Each namespace has a default route over the link (Chromium gathers its host
-/// candidates from the interfaces a route goes through). Needs root. Disposing deletes both namespaces.
+/// do not stall the link) that holds each IP packet for the delay before writing it to the other side. Each namespace has a default route over the link
+/// (Chromium gathers its host candidates from the interfaces a route goes through). Needs root. Disposing deletes both namespaces.
 /// </summary>
 [SupportedOSPlatform("linux")]
 public sealed class DelayedLink : IDisposable
@@ -73,7 +73,8 @@ public sealed class DelayedLink : IDisposable
         var self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
         var info = new ProcessStartInfo(self) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") info.ArgumentList.Add(typeof(DelayedLink).Assembly.Location);
-        foreach (var arg in new[] { "setup-time-relay", A.Name, B.Name, ms.ToString(System.Globalization.CultureInfo.InvariantCulture) }) info.ArgumentList.Add(arg);
+        foreach (var arg in new[] { "setup-time-relay", A.Name, B.Name, ms.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+            info.ArgumentList.Add(arg);
         _relay = Process.Start(info) ?? throw new InvalidOperationException("could not start the relay");
         var ready = _relay.StandardOutput.ReadLineAsync();
         if (!ready.Wait(TimeSpan.FromSeconds(60)) || ready.Result != "ready")

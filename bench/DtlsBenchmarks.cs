@@ -44,9 +44,16 @@ public class DtlsBenchmarks
         _serverCert = DtlsCertificate.CreateSelfSigned(notBefore, notBefore.AddYears(1));
         _cookies = new DtlsCookieResponder();
         _raw = new System.Security.Cryptography.AesGcm(key, 16);
-        (_sender, _receiver) = Connect(new DtlsOptions { Certificate = _serverCert, RemoteFingerprint = _clientCert.Sha256Fingerprint, DeliverApplicationDataAsEvents = false, MaxVersion = DtlsVersion.Dtls12 },
+        (_sender, _receiver) = Connect(new DtlsOptions
+        {
+            Certificate = _serverCert,
+            RemoteFingerprint = _clientCert.Sha256Fingerprint,
+            DeliverApplicationDataAsEvents = false,
+            MaxVersion = DtlsVersion.Dtls12
+        },
             DtlsVersion.Dtls12);
-        (_sender13, _receiver13) = Connect(new DtlsOptions { Certificate = _serverCert, RemoteFingerprint = _clientCert.Sha256Fingerprint, DeliverApplicationDataAsEvents = false },
+        (_sender13, _receiver13) =
+            Connect(new DtlsOptions { Certificate = _serverCert, RemoteFingerprint = _clientCert.Sha256Fingerprint, DeliverApplicationDataAsEvents = false },
             DtlsVersion.Dtls13, DtlsNamedGroup.X25519);
         if (_sender13.Version != DtlsVersion.Dtls13) throw new InvalidOperationException("expected DTLS 1.3");
         var iv = new byte[12];
@@ -99,7 +106,9 @@ public class DtlsBenchmarks
 
     private DtlsState Handshake(DtlsVersion version, DtlsNamedGroup group)
     {
-        var (client, server) = Connect(new DtlsOptions { Certificate = _serverCert, RemoteFingerprint = _clientCert.Sha256Fingerprint, MaxVersion = version, Groups = [group] }, version, group);
+        var (client, server) =
+            Connect(new DtlsOptions { Certificate = _serverCert, RemoteFingerprint = _clientCert.Sha256Fingerprint, MaxVersion = version, Groups = [group] },
+            version, group);
         client.Dispose();
         server.Dispose();
         return client.State;
@@ -119,9 +128,16 @@ public class DtlsBenchmarks
         return m;
     }
 
-    private (DtlsConnection Client, DtlsConnection Server) Connect(DtlsOptions serverOptions, DtlsVersion version = DtlsVersion.Dtls12, DtlsNamedGroup group = DtlsNamedGroup.X25519)
+    private (DtlsConnection Client, DtlsConnection Server) Connect(DtlsOptions serverOptions, DtlsVersion version = DtlsVersion.Dtls12,
+        DtlsNamedGroup group = DtlsNamedGroup.X25519)
     {
-        var client = DtlsConnection.CreateClient(new DtlsOptions { Certificate = _clientCert, RemoteFingerprint = _serverCert.Sha256Fingerprint, MaxVersion = version, Groups = [group] });
+        var client = DtlsConnection.CreateClient(new DtlsOptions
+        {
+            Certificate = _clientCert,
+            RemoteFingerprint = _serverCert.Sha256Fingerprint,
+            MaxVersion = version,
+            Groups = [group]
+        });
         var server = DtlsConnection.CreateServer(serverOptions, _cookies, [127, 0, 0, 1]);
         client.Start(TimeSpan.Zero);
         for (var round = 0; round < 20 && (client.State != DtlsState.Connected || server.State != DtlsState.Connected); round++)
@@ -150,7 +166,8 @@ public class DtlsBenchmarks
 
     /// <summary>Reference, not a goal: the same record sealed through the platform AesGcm (the fallback engine).</summary>
     [Benchmark]
-    public int ProtectRecord1200PlatformAesGcm() => _platformSeal.Seal(DtlsContentType.ApplicationData, 1, _sequence++ & DtlsRecordHeader.MaxSequence, _payload, _record);
+    public int ProtectRecord1200PlatformAesGcm() => _platformSeal.Seal(DtlsContentType.ApplicationData, 1,
+        _sequence++ & DtlsRecordHeader.MaxSequence, _payload, _record);
 
     /// <summary>Parse and open one 1200-byte record.</summary>
     [Benchmark]
@@ -165,7 +182,8 @@ public class DtlsBenchmarks
     [Benchmark]
     public DtlsState FullHandshake()
     {
-        var (client, server) = Connect(new DtlsOptions { Certificate = _serverCert, RemoteFingerprint = _clientCert.Sha256Fingerprint, MaxVersion = DtlsVersion.Dtls12 });
+        var (client, server) =
+            Connect(new DtlsOptions { Certificate = _serverCert, RemoteFingerprint = _clientCert.Sha256Fingerprint, MaxVersion = DtlsVersion.Dtls12 });
         client.Dispose();
         server.Dispose();
         return client.State;

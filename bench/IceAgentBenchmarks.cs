@@ -27,7 +27,8 @@ public class IceAgentBenchmarks
         _agent = new IceAgent(new IceAgentOptions { Role = IceRole.Controlled, LocalCredentials = local, Random = new Random(1) });
         _agent.AddHostCandidate(LocalEndPoint);
         _agent.SetRemoteCredentials(remote, TimeSpan.Zero);
-        _agent.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, PeerEndPoint, IceCandidate.ComputePriority(IceCandidateType.Host, 65535), "1"), TimeSpan.Zero);
+        _agent.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, PeerEndPoint,
+            IceCandidate.ComputePriority(IceCandidateType.Host, 65535), "1"), TimeSpan.Zero);
 
         using var key = StunKey.ShortTerm(local.Password);
         var w = new StunMessageWriter(_request, StunMessageType.BindingRequest, Convert.FromHexString("0102030405060708090a0b0c"));
@@ -48,7 +49,10 @@ public class IceAgentBenchmarks
     [GlobalCleanup]
     public void Cleanup() => _agent.Dispose();
 
-    /// <summary>HandleDatagram (parse, FINGERPRINT, USERNAME, MESSAGE-INTEGRITY, role, pair lookup, response with XOR-MAPPED-ADDRESS, integrity and fingerprint) and TryPollTransmit.</summary>
+    /// <summary>
+    /// HandleDatagram (parse, FINGERPRINT, USERNAME, MESSAGE-INTEGRITY, role, pair lookup, response with XOR-MAPPED-ADDRESS, integrity and fingerprint) and
+    /// TryPollTransmit.
+    /// </summary>
     [Benchmark]
     public int ProcessRequest()
     {

@@ -6,8 +6,8 @@ using Transport.Ice.Stun;
 namespace Transport.Bench;
 
 /// <summary>
-/// ICE work per remote candidate. <see cref="CheckFromANewAddress"/> is one authenticated check from an address the agent has not seen, with the limits raised so the check list holds
-/// <see cref="Pairs"/> pairs: it forms one more pair, so its cost shows whether pairing grows with the list.
+/// ICE work per remote candidate. <see cref="CheckFromANewAddress"/> is one authenticated check from an address the agent has not seen, with the limits raised
+/// so the check list holds <see cref="Pairs"/> pairs: it forms one more pair, so its cost shows whether pairing grows with the list.
 /// </summary>
 [MemoryDiagnoser, MinColumn, MedianColumn, InvocationCount(1000)]
 public class IceCandidateFloodBenchmarks

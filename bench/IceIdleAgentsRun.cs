@@ -76,7 +76,8 @@ public static class IceIdleAgentsRun
         var precise0 = PreciseProcessCpu();
         var threads0 = ThreadRuntimes();
         var wall = Stopwatch.StartNew();
-        var (sent0, received0, timeouts0, wakeups0, inline0, handoffs0) = (driver.Counters.Sent, driver.Counters.Received, driver.Counters.Timeouts, driver.Counters.Wakeups, driver.Counters.Inline, driver.Counters.Handoffs);
+        var (sent0, received0, timeouts0, wakeups0, inline0, handoffs0) = (driver.Counters.Sent, driver.Counters.Received, driver.Counters.Timeouts,
+            driver.Counters.Wakeups, driver.Counters.Inline, driver.Counters.Handoffs);
         var (sendCalls0, receiveCalls0) = (driver.Counters.SendCalls, driver.Counters.ReceiveCalls);
         await Task.Delay(idle);
         process.Refresh();
@@ -102,15 +103,20 @@ public static class IceIdleAgentsRun
         Console.WriteLine($"idle {seconds:0.0} s: process CPU {cpu.TotalMilliseconds:0} ms = {percent:0.00} % of one core for {count} agents, " +
                           $"{percent / count * 1000:0.00} % per 1000 agents");
         Console.WriteLine($"per second: {received / seconds:0} datagrams received, {sent / seconds:0} sent, {timeouts / seconds:0} deadlines, " +
-                          $"{wakeups / seconds:0} timer wake-ups, {handoffs / seconds:0} thread-pool hand-offs, {inlined * 100.0 / Math.Max(1, received + wakeups):0}% of inputs handled inline; " +
+                          $"{wakeups / seconds:0} timer wake-ups, {handoffs / seconds:0} thread-pool hand-offs, " +
+                          $"{inlined * 100.0 / Math.Max(1, received + wakeups):0}% of inputs handled inline; " +
                           $"CPU per datagram or deadline {cpu.TotalMilliseconds * 1000 / Math.Max(1, received + sent + wakeups):0.0} us");
-        Console.WriteLine($"CPU split: {user.TotalMilliseconds * 100 / wall.Elapsed.TotalMilliseconds:0.00} % user, {(cpu - user).TotalMilliseconds * 100 / wall.Elapsed.TotalMilliseconds:0.00} % kernel; " +
-                          $"per second: {sendCalls / seconds:0} send calls, {receiveCalls / seconds:0} receive calls, {switches / seconds:0} thread wake-ups (context switches of the whole process)");
+        Console.WriteLine($"CPU split: {user.TotalMilliseconds * 100 / wall.Elapsed.TotalMilliseconds:0.00} % user, " +
+                          $"{(cpu - user).TotalMilliseconds * 100 / wall.Elapsed.TotalMilliseconds:0.00} % kernel; " +
+                          $"per second: {sendCalls / seconds:0} send calls, {receiveCalls / seconds:0} receive calls, {switches / seconds:0} thread wake-ups " +
+                          $"(context switches of the whole process)");
         if (precise > TimeSpan.Zero)
         {
             var precisePercent = precise.TotalMilliseconds / wall.Elapsed.TotalMilliseconds * 100;
-            Console.WriteLine($"scheduler's exact CPU clock: {precise.TotalMilliseconds:0} ms = {precisePercent / count * 1000:0.00} % of one core per 1000 agents; by thread (ms/s): " +
-                              string.Join(", ", threads1.Where(t => threads0.ContainsKey(t.Key)).Select(t => (t.Value.Name, Ms: (t.Value.Ms - threads0[t.Key].Ms) / seconds))
+            Console.WriteLine($"scheduler's exact CPU clock: {precise.TotalMilliseconds:0} ms = {precisePercent / count * 1000:0.00} % of one core per " +
+                              $"1000 agents; by thread (ms/s): " +
+                              string.Join(", ", threads1.Where(t => threads0.ContainsKey(t.Key)).Select(t =>
+                                  (t.Value.Name, Ms: (t.Value.Ms - threads0[t.Key].Ms) / seconds))
                                   .Where(t => t.Ms >= 0.05).OrderByDescending(t => t.Ms).Select(t => $"{t.Name} {t.Ms:0.00}")));
         }
         if (OperatingSystem.IsLinux() && IntPtr.Size == 8)
@@ -123,8 +129,10 @@ public static class IceIdleAgentsRun
             var loopbackUs = floor.MicrosecondsPerSecondOnLoopback(sent / seconds, receiveCalls / seconds, received / seconds);
             var measuredUs = (precise > TimeSpan.Zero ? precise : cpu).TotalMilliseconds * 1000 / seconds;
             Console.WriteLine($"kernel floor for this traffic: {floorUs / 10_000 / count * 1000:0.00} % of one core per 1000 agents, " +
-                              $"{loopbackUs / 10_000 / count * 1000:0.00} % with the loopback delivery to peers that wait ({floor.SendPerDatagramUs:0.0} us a datagram sent, " +
-                              $"{floor.SendToWaitingPeersUs:0.0} us to a waiting peer, {floor.WakePerCallUs:0.0} us a receive call that waits, {floor.ReceivePerDatagramUs:0.0} us a further datagram received; `udp-floor`); " +
+                              $"{loopbackUs / 10_000 / count * 1000:0.00} % with the loopback delivery to peers that wait " +
+                              $"({floor.SendPerDatagramUs:0.0} us a datagram sent, " +
+                              $"{floor.SendToWaitingPeersUs:0.0} us to a waiting peer, {floor.WakePerCallUs:0.0} us a receive call that waits, " +
+                              $"{floor.ReceivePerDatagramUs:0.0} us a further datagram received; `udp-floor`); " +
                               $"above that floor (ICE, driver, scheduling): {(measuredUs - loopbackUs) / 10_000 / count * 1000:0.00} %");
         }
         Console.WriteLine($"agents still connected after the idle period: {connected}/{count}");
@@ -230,7 +238,8 @@ public static class IceIdleAgentsRun
     }
 
     private static string Line(int index, IceCredentials credentials, IceCandidate[] candidates) =>
-        string.Join('\t', new[] { index.ToString(CultureInfo.InvariantCulture), credentials.Ufrag, credentials.Password }.Concat(candidates.Select(c => c.ToSdp())));
+        string.Join('\t', new[] { index.ToString(CultureInfo.InvariantCulture), credentials.Ufrag, credentials.Password }.Concat(candidates.Select(c =>
+            c.ToSdp())));
 
     private static (int Index, IceCredentials Credentials, IceCandidate[] Candidates) Parse(string line)
     {

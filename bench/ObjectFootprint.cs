@@ -16,7 +16,8 @@ internal static class ObjectFootprint
     public const int PathDepth = 3;
     private const int MaxObjects = 200_000;
 
-    public sealed record Result(long Bytes, int Objects, List<(string Path, long Bytes, int Objects)> ByPath, List<(string Type, long Bytes, int Objects)> ByType, bool Truncated);
+    public sealed record Result(long Bytes, int Objects, List<(string Path, long Bytes, int Objects)> ByPath,
+        List<(string Type, long Bytes, int Objects)> ByType, bool Truncated);
 
     public static Result Measure(object root, IEnumerable<object> others, Func<Type, bool> boundary)
     {
@@ -126,7 +127,8 @@ internal static class ObjectFootprint
         }
     }
 
-    private static string Clean(string name) => name.StartsWith('<') && name.Contains(">k__BackingField", StringComparison.Ordinal) ? name[1..name.IndexOf('>')] : name;
+    private static string Clean(string name) => name.StartsWith('<') && name.Contains(">k__BackingField", StringComparison.Ordinal)
+        ? name[1..name.IndexOf('>')] : name;
 
     private static string TypeName(Type t)
     {

@@ -221,16 +221,20 @@ internal static class OldCurve25519Ladder
         MulAdd(ref lo, ref hi, f1, g4 * 19); MulAdd(ref lo, ref hi, f2, g3 * 19); MulAdd(ref lo, ref hi, f3, g2 * 19); MulAdd(ref lo, ref hi, f4, g1 * 19);
         ulong r0 = lo & Mask51;
         lo = Shift51(lo, hi); hi = 0;
-        MulAdd(ref lo, ref hi, f0, g1); MulAdd(ref lo, ref hi, f1, g0); MulAdd(ref lo, ref hi, f2, g4 * 19); MulAdd(ref lo, ref hi, f3, g3 * 19); MulAdd(ref lo, ref hi, f4, g2 * 19);
+        MulAdd(ref lo, ref hi, f0, g1); MulAdd(ref lo, ref hi, f1, g0); MulAdd(ref lo, ref hi, f2, g4 * 19); MulAdd(ref lo, ref hi, f3, g3 * 19);
+        MulAdd(ref lo, ref hi, f4, g2 * 19);
         ulong r1 = lo & Mask51;
         lo = Shift51(lo, hi); hi = 0;
-        MulAdd(ref lo, ref hi, f0, g2); MulAdd(ref lo, ref hi, f1, g1); MulAdd(ref lo, ref hi, f2, g0); MulAdd(ref lo, ref hi, f3, g4 * 19); MulAdd(ref lo, ref hi, f4, g3 * 19);
+        MulAdd(ref lo, ref hi, f0, g2); MulAdd(ref lo, ref hi, f1, g1); MulAdd(ref lo, ref hi, f2, g0); MulAdd(ref lo, ref hi, f3, g4 * 19);
+        MulAdd(ref lo, ref hi, f4, g3 * 19);
         ulong r2 = lo & Mask51;
         lo = Shift51(lo, hi); hi = 0;
-        MulAdd(ref lo, ref hi, f0, g3); MulAdd(ref lo, ref hi, f1, g2); MulAdd(ref lo, ref hi, f2, g1); MulAdd(ref lo, ref hi, f3, g0); MulAdd(ref lo, ref hi, f4, g4 * 19);
+        MulAdd(ref lo, ref hi, f0, g3); MulAdd(ref lo, ref hi, f1, g2); MulAdd(ref lo, ref hi, f2, g1); MulAdd(ref lo, ref hi, f3, g0);
+        MulAdd(ref lo, ref hi, f4, g4 * 19);
         ulong r3 = lo & Mask51;
         lo = Shift51(lo, hi); hi = 0;
-        MulAdd(ref lo, ref hi, f0, g4); MulAdd(ref lo, ref hi, f1, g3); MulAdd(ref lo, ref hi, f2, g2); MulAdd(ref lo, ref hi, f3, g1); MulAdd(ref lo, ref hi, f4, g0);
+        MulAdd(ref lo, ref hi, f0, g4); MulAdd(ref lo, ref hi, f1, g3); MulAdd(ref lo, ref hi, f2, g2); MulAdd(ref lo, ref hi, f3, g1);
+        MulAdd(ref lo, ref hi, f4, g0);
         Finish(r0, r1, r2, r3, lo, hi, out h);
     }
 

@@ -7,7 +7,10 @@ namespace Transport.Bench;
 /// (<c>--filter</c>, <c>--job short</c>, <c>--exporters json</c>, <c>--artifacts DIR</c>) work. Verbs for measured
 /// runs: <c>idle-agents [agents] [seconds]</c> (<see cref="IceIdleAgentsRun"/>),
 /// <c>peer-connection [setup-runs] [megabytes] [--no-node]</c> (<see cref="PeerConnectionRun"/>),
-/// <c>udp-floor</c> (<see cref="UdpFloorRun"/>), <c>datachannel-alloc [rounds]</c> (<see cref="DataChannelAllocationBenchmarks.Run"/>), <c>scale [connections] [idle-seconds] [--sockets S]</c> (<see cref="ScaleRun"/>), <c>setup-time [runs] [delay-ms]</c> (<see cref="SetupTimeRun"/>), <c>setup-cost [set-ups] [primitive-runs]</c> (<see cref="SetupCostRun"/>), <c>cc-chromium [delay-ms] [runs]</c> (<see cref="CongestionChromiumDelayRun"/>), <c>backpressure [megabytes] [pause-seconds]</c>
+/// <c>udp-floor</c> (<see cref="UdpFloorRun"/>), <c>datachannel-alloc [rounds]</c> (<see cref="DataChannelAllocationBenchmarks.Run"/>), <c>scale [connections]
+/// [idle-seconds] [--sockets S]</c> (<see cref="ScaleRun"/>), <c>setup-time [runs] [delay-ms]</c> (<see cref="SetupTimeRun"/>), <c>setup-cost [set-ups]
+/// [primitive-runs]</c> (<see cref="SetupCostRun"/>), <c>cc-chromium [delay-ms] [runs]</c> (<see cref="CongestionChromiumDelayRun"/>), <c>backpressure
+/// [megabytes] [pause-seconds]</c>
 /// (<see cref="BackpressureRun"/>),
 /// <c>datagram-path [rounds]</c> (<see cref="DatagramPathBenchmarks.Run"/>),
 /// <c>gcm-kernels [rounds]</c> (<see cref="GcmKernelBenchmarks.Run"/>),
@@ -32,9 +35,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "udp-floor") return UdpFloorRun.Run();
         if (args.Length > 0 && args[0] == "setup-time-relay" && OperatingSystem.IsLinux()) return TunDelayLine.RunRelayProcess(args);
         if (args.Length > 0 && args[0] == "setup-time")
-            return OperatingSystem.IsLinux() ? await SetupTimeRun.RunAsync(args).ConfigureAwait(false) : throw new PlatformNotSupportedException("setup-time needs Linux network namespaces");
+            return OperatingSystem.IsLinux() ? await SetupTimeRun.RunAsync(args).ConfigureAwait(false)
+                : throw new PlatformNotSupportedException("setup-time needs Linux network namespaces");
         if (args.Length > 0 && args[0] == "cc-chromium")
-            return OperatingSystem.IsLinux() ? await CongestionChromiumDelayRun.RunAsync(args).ConfigureAwait(false) : throw new PlatformNotSupportedException("cc-chromium needs Linux network namespaces");
+            return OperatingSystem.IsLinux() ? await CongestionChromiumDelayRun.RunAsync(args).ConfigureAwait(false)
+                : throw new PlatformNotSupportedException("cc-chromium needs Linux network namespaces");
         if (args.Length > 0 && args[0] == "churn") return await ChurnRun.RunAsync(args).ConfigureAwait(false);
         if (args.Length > 0 && args[0] == ChurnRun.ClientsVerb) return await ChurnRun.RunClientsAsync(args).ConfigureAwait(false);
         if (args.Length > 0 && args[0] == "setup-cost") return SetupCostRun.Run(args);

@@ -38,13 +38,17 @@ public static class TurnDriverRun
         using var certificate = OpenSslCertificate.Create("turn.test", "DNS:turn.test", "IP:127.0.0.1");
         using var coturn = CoturnServer.StartTls(certificate.CertificatePath, certificate.KeyPath);
         var dtls = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-        Console.WriteLine($"coturn 127.0.0.1:{coturn.Port} (UDP, TCP), TLS :{coturn.TlsPort}; {runs} set-ups and {megabytes} MiB of 1 KiB messages per path; load average {LoadAverage()}");
+        Console.WriteLine($"coturn 127.0.0.1:{coturn.Port} (UDP, TCP), TLS :{coturn.TlsPort}; {runs} set-ups and {megabytes} MiB of 1 KiB messages per " +
+            $"path; load average {LoadAverage()}");
         Console.WriteLine();
         Console.WriteLine("| Path | Set-up median ms | Set-up p90 ms | Throughput MB/s | Client datagrams / TURN frames sent / server ICE-TCP frames in |");
         Console.WriteLine("|---|---:|---:|---:|---|");
         foreach (var path in paths)
         {
-            var clientOptions = new UdpDriverOptions { TurnTcp = new TurnTcpOptions { Tls = new TurnTlsOptions { TrustedRoots = new X509Certificate2Collection(certificate.Certificate) } } };
+            var clientOptions = new UdpDriverOptions
+            {
+                TurnTcp = new TurnTcpOptions { Tls = new TurnTlsOptions { TrustedRoots = new X509Certificate2Collection(certificate.Certificate) } }
+            };
             // A client driver (a UDP port) per connection, as a client is: over UDP the server knows an allocation by
             // its 5-tuple, and the one of a closed connection may still be there (437 Allocation Mismatch).
             async Task<UdpDriver> NewClient()
@@ -68,7 +72,8 @@ public static class TurnDriverRun
             await using var d1 = await NewClient();
             var mbps = await ThroughputAsync(d1, d2, dtls, ice, megabytes, serverTcp);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {path} | {Percentile(times, 0.5):0.0} | {Percentile(times, 0.9):0.0} | {mbps:0.0} | {d1.Counters.Sent} / {d1.Counters.TurnTcpFramesSent} (dropped {d1.Counters.TurnTcpDroppedQueueFull}) / {d2.Counters.IceTcpFramesReceived} |"));
+                $"| {path} | {Percentile(times, 0.5):0.0} | {Percentile(times, 0.9):0.0} | {mbps:0.0} | {d1.Counters.Sent} / {d1.Counters.TurnTcpFramesSent} " +
+                $"(dropped {d1.Counters.TurnTcpDroppedQueueFull}) / {d2.Counters.IceTcpFramesReceived} |"));
         }
         return 0;
     }
@@ -122,8 +127,10 @@ public static class TurnDriverRun
         try { channel = await client.CreateDataChannelAsync("bench").WaitAsync(Patience); }
         catch (TimeoutException)
         {
-            throw new TimeoutException($"no data channel within {Patience.TotalSeconds} s: client {client.State}, server {server.State}; client driver: UDP sent {d1.Counters.Sent}, " +
-                $"received {d1.Counters.Received}, TURN frames {d1.Counters.TurnTcpFramesSent}/{d1.Counters.TurnTcpFramesReceived}; server received {d2.Counters.Received}");
+            throw new TimeoutException($"no data channel within {Patience.TotalSeconds} s: client {client.State}, server {server.State}; client " +
+                $"driver: UDP sent {d1.Counters.Sent}, " +
+                $"received {d1.Counters.Received}, TURN frames {d1.Counters.TurnTcpFramesSent}/{d1.Counters.TurnTcpFramesReceived}; server " +
+                $"received {d2.Counters.Received}");
         }
         var ms = clock.Elapsed.TotalMilliseconds;
         await cts.CancelAsync();
@@ -143,7 +150,8 @@ public static class TurnDriverRun
         return ms;
     }
 
-    private static async Task<double> ThroughputAsync(UdpDriver d1, UdpDriver d2, DtlsCertificate certificate, IceAgentOptions ice, int megabytes, IPEndPoint? serverTcp)
+    private static async Task<double> ThroughputAsync(UdpDriver d1, UdpDriver d2, DtlsCertificate certificate, IceAgentOptions ice,
+        int megabytes, IPEndPoint? serverTcp)
     {
         var (client, server, channel, _, bridge) = await ConnectAsync(d1, d2, certificate, ice, serverTcp);
         await using var _bridge = bridge;
@@ -185,7 +193,8 @@ public static class TurnDriverRun
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
         public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
-        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state,
+            Exception? exception, Func<TState, Exception?, string> formatter) =>
             Console.WriteLine($"{name} {logLevel}: {formatter(state, exception)}");
     }
 
@@ -196,8 +205,10 @@ public static class TurnDriverRun
     /// </summary>
     private sealed class TcpBridge : IAsyncDisposable
     {
-        private readonly System.Net.Sockets.Socket _udp = new(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
-        private readonly System.Net.Sockets.Socket _tcp = new(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+        private readonly System.Net.Sockets.Socket _udp = new(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram,
+            System.Net.Sockets.ProtocolType.Udp);
+        private readonly System.Net.Sockets.Socket _tcp =
+            new(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
         private readonly CancellationTokenSource _stop = new();
         private readonly IPEndPoint _server;
         private Task _up = Task.CompletedTask, _down = Task.CompletedTask;

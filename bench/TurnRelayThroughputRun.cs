@@ -32,9 +32,11 @@ public static class TurnRelayThroughputRun
         var rounds = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 3;
         var dtls = args.Length <= 4 || args[4] == "dtls";
         using var coturn = new BenchCoturn();
-        Console.WriteLine($"coturn on 127.0.0.1:{coturn.Port}; stack {(dtls ? "SCTP over DTLS over ICE" : "SCTP over ICE (no DTLS)")}; {messages} messages of {size} bytes per run; {rounds} rounds; load average {LoadAverage()}");
+        Console.WriteLine($"coturn on 127.0.0.1:{coturn.Port}; stack {(dtls ? "SCTP over DTLS over ICE" : "SCTP over ICE (no DTLS)")}; {messages} messages " +
+            $"of {size} bytes per run; {rounds} rounds; load average {LoadAverage()}");
         var notBefore = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-        var certificates = dtls ? (DtlsCertificate.CreateSelfSigned(notBefore, notBefore.AddYears(1)), DtlsCertificate.CreateSelfSigned(notBefore, notBefore.AddYears(1))) : default;
+        var certificates = dtls ? (DtlsCertificate.CreateSelfSigned(notBefore, notBefore.AddYears(1)),
+            DtlsCertificate.CreateSelfSigned(notBefore, notBefore.AddYears(1))) : default;
         double Measure(string path, BenchCoturn coturn, int messages, int size) => MeasureOne(path, coturn, messages, size, certificates);
 
         // Warm-up (JIT, pools) on every path, not counted.
@@ -55,7 +57,8 @@ public static class TurnRelayThroughputRun
         foreach (var path in Paths)
         {
             var median = Median(results[path]);
-            Console.WriteLine($"| {path} | {median:0.0} | {string.Join(", ", results[path].Select(r => r.ToString("0.0", CultureInfo.InvariantCulture)))} | {median / direct:0.00} |");
+            Console.WriteLine($"| {path} | {median:0.0} | " +
+                $"{string.Join(", ", results[path].Select(r => r.ToString("0.0", CultureInfo.InvariantCulture)))} | {median / direct:0.00} |");
         }
         return 0;
     }
@@ -78,7 +81,8 @@ public static class TurnRelayThroughputRun
         {
             Role = role,
             TransportPolicy = IceTransportPolicy.Relay,
-            TurnServers = [TurnServerConfig.Parse($"turn:127.0.0.1:{coturn.Port}?transport={(path == "relay-tcp" ? "tcp" : "udp")}", BenchCoturn.User, BenchCoturn.Password)],
+            TurnServers = [TurnServerConfig.Parse($"turn:127.0.0.1:{coturn.Port}?transport={(path == "relay-tcp" ? "tcp" : "udp")}",
+                BenchCoturn.User, BenchCoturn.Password)],
         },
     };
 
@@ -92,10 +96,12 @@ public static class TurnRelayThroughputRun
         var drivers = new[] { a, b };
         a.Agent.StartGathering(a.Now);
         b.Agent.StartGathering(b.Now);
-        AgentSocketDriver.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(), TimeSpan.FromSeconds(10), "gathering", drivers);
+        AgentSocketDriver.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(),
+            TimeSpan.FromSeconds(10), "gathering", drivers);
         a.SignalTo(b);
         b.SignalTo(a);
-        AgentSocketDriver.RunUntil(() => a.Agent.State == IceConnectionState.Connected && b.Agent.State == IceConnectionState.Connected, TimeSpan.FromSeconds(10), "ICE", drivers);
+        AgentSocketDriver.RunUntil(() => a.Agent.State == IceConnectionState.Connected && b.Agent.State == IceConnectionState.Connected,
+            TimeSpan.FromSeconds(10), "ICE", drivers);
         if (path != "direct")
         {
             // The data goes as ChannelData once the selected pair's channel is bound.
@@ -109,8 +115,20 @@ public static class TurnRelayThroughputRun
         DtlsConnection? da = null, db = null;
         if (certificates.A is not null)
         {
-            da = DtlsConnection.CreateClient(new DtlsOptions { Certificate = certificates.A, RemoteFingerprint = certificates.B.Sha256Fingerprint, DeliverApplicationDataAsEvents = false, MaxVersion = DtlsVersion.Dtls12 });
-            db = DtlsConnection.CreateServer(new DtlsOptions { Certificate = certificates.B, RemoteFingerprint = certificates.A.Sha256Fingerprint, DeliverApplicationDataAsEvents = false, MaxVersion = DtlsVersion.Dtls12 },
+            da = DtlsConnection.CreateClient(new DtlsOptions
+            {
+                Certificate = certificates.A,
+                RemoteFingerprint = certificates.B.Sha256Fingerprint,
+                DeliverApplicationDataAsEvents = false,
+                MaxVersion = DtlsVersion.Dtls12
+            });
+            db = DtlsConnection.CreateServer(new DtlsOptions
+            {
+                Certificate = certificates.B,
+                RemoteFingerprint = certificates.A.Sha256Fingerprint,
+                DeliverApplicationDataAsEvents = false,
+                MaxVersion = DtlsVersion.Dtls12
+            },
                 new DtlsCookieResponder(), [127, 0, 0, 1]);
         }
         var packet = new byte[2048];
@@ -191,7 +209,8 @@ public static class TurnRelayThroughputRun
         var seconds = timer.Elapsed.TotalSeconds;
         // Losses (socket buffers overflowing) show up as SCTP retransmissions: printed so a figure can be explained.
         Console.WriteLine($"  {path}: {seconds:0.000} s, SCTP packets sent {sa.Counters.PacketsSent}, retransmissions {sa.Counters.Retransmissions} " +
-                          $"(fast {sa.Counters.FastRetransmits}, T3 expiries {sa.Counters.T3Expirations}), ICE drops {a.Agent.DroppedTotal + b.Agent.DroppedTotal}");
+                          $"(fast {sa.Counters.FastRetransmits}, T3 expiries {sa.Counters.T3Expirations}), ICE drops " +
+                          $"{a.Agent.DroppedTotal + b.Agent.DroppedTotal}");
         return total * 8 / seconds / 1e6;
     }
 
@@ -217,7 +236,8 @@ public static class TurnRelayThroughputRun
             var info = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             foreach (var a in new[]
             {
-                "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", $"--listening-port={Port}", $"--min-port={min}", $"--max-port={Math.Min(65535, min + 15)}",
+                "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", $"--listening-port={Port}", $"--min-port={min}",
+                    $"--max-port={Math.Min(65535, min + 15)}",
                 $"--user={User}:{Password}", "--realm=bench.test", "--lt-cred-mech", "--no-tls", "--no-dtls", "--no-cli", "--fingerprint",
                 "--allow-loopback-peers", "--no-multicast-peers", "--log-file=stdout", "--simple-log",
                 $"--pidfile={Path.Combine(_directory, "turnserver.pid")}", $"--userdb={Path.Combine(_directory, "turndb")}",

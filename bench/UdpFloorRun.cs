@@ -23,11 +23,13 @@ public static unsafe class UdpFloorRun
         /// also runs their receive path and wakes their threads).
         /// </summary>
         public double MicrosecondsPerSecondOnLoopback(double sentPerSecond, double receiveCallsPerSecond, double receivedPerSecond) =>
-            MicrosecondsPerSecond(sentPerSecond, receiveCallsPerSecond, receivedPerSecond) + sentPerSecond * Math.Max(0, SendToWaitingPeersUs - SendPerDatagramUs);
+            MicrosecondsPerSecond(sentPerSecond, receiveCallsPerSecond, receivedPerSecond)
+            + sentPerSecond * Math.Max(0, SendToWaitingPeersUs - SendPerDatagramUs);
 
         /// <summary>CPU microseconds per second for a traffic of so many datagrams and calls per second.</summary>
         public double MicrosecondsPerSecond(double sentPerSecond, double receiveCallsPerSecond, double receivedPerSecond) =>
-            sentPerSecond * SendPerDatagramUs + receiveCallsPerSecond * WakePerCallUs + Math.Max(0, receivedPerSecond - receiveCallsPerSecond) * ReceivePerDatagramUs;
+            sentPerSecond * SendPerDatagramUs + receiveCallsPerSecond * WakePerCallUs
+            + Math.Max(0, receivedPerSecond - receiveCallsPerSecond) * ReceivePerDatagramUs;
     }
 
     public static int Run()
@@ -39,7 +41,9 @@ public static unsafe class UdpFloorRun
         }
         var f = Measure();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"kernel CPU per datagram sent (sendmmsg, 49 destinations a call): {f.SendPerDatagramUs:0.00} us, {f.SendToWaitingPeersUs:0.00} us when each destination has a receive waiting in this machine (loopback delivery and wake-up); per blocking recvmmsg woken by one datagram: {f.WakePerCallUs:0.00} us; per further datagram of a recvmmsg: {f.ReceivePerDatagramUs:0.00} us"));
+            $"kernel CPU per datagram sent (sendmmsg, 49 destinations a call): {f.SendPerDatagramUs:0.00} us, {f.SendToWaitingPeersUs:0.00} us when each " +
+            $"destination has a receive waiting in this machine (loopback delivery and wake-up); per blocking recvmmsg woken by one datagram: " +
+            $"{f.WakePerCallUs:0.00} us; per further datagram of a recvmmsg: {f.ReceivePerDatagramUs:0.00} us"));
         return 0;
     }
 

@@ -57,7 +57,11 @@ public static class CorpusBuilder
         Add("whip-offer", Encoding.UTF8.GetBytes(session.Offer));
         Add("ice-sdp", Encoding.UTF8.GetBytes(IceSdpFragment.FromDescription(session.Offer)));
         Add("whip-patch", Encoding.UTF8.GetBytes(IceSdpFragment.FromDescription(session.Offer)));
-        Add("whip-patch", Encoding.UTF8.GetBytes("a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\na=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=candidate:1387637174 1 udp 2122260223 192.0.2.1 61764 typ host generation 0 ufrag EsAw network-id 1\r\na=candidate:3471623853 1 udp 2122194687 198.51.100.2 61765 typ host generation 0 ufrag EsAw network-id 2\r\na=candidate:473322822 1 tcp 1518280447 192.0.2.1 9 typ host tcptype active generation 0 ufrag EsAw network-id 1\r\na=candidate:2154773085 1 udp 1686052607 203.0.113.3 41693 typ srflx raddr 192.0.2.1 rport 61764 generation 0 ufrag EsAw\r\na=end-of-candidates\r\n"));
+        Add("whip-patch", Encoding.UTF8.GetBytes("a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\na=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF " +
+            "111\r\na=mid:0\r\na=candidate:1387637174 1 udp 2122260223 192.0.2.1 61764 typ host generation 0 ufrag EsAw network-id " +
+            "1\r\na=candidate:3471623853 1 udp 2122194687 198.51.100.2 61765 typ host generation 0 ufrag EsAw network-id 2\r\na=candidate:473322822 1 tcp " +
+            "1518280447 192.0.2.1 9 typ host tcptype active generation 0 ufrag EsAw network-id 1\r\na=candidate:2154773085 1 udp 1686052607 203.0.113.3 " +
+            "41693 typ srflx raddr 192.0.2.1 rport 61764 generation 0 ufrag EsAw\r\na=end-of-candidates\r\n"));
         foreach (var line in session.Offer.Split("\r\n").Where(l => l.StartsWith("a=candidate:", StringComparison.Ordinal)))
             Add("candidate", Encoding.UTF8.GetBytes(line));
         foreach (var c in new[]
@@ -114,7 +118,8 @@ public static class CorpusBuilder
         // DCEP.
         var opens = new List<byte[]>();
         foreach (var type in Enum.GetValues<DataChannelType>())
-            opens.Add(DcepOpen.Write(type, 256, type is DataChannelType.Reliable or DataChannelType.ReliableUnordered ? 0u : 3000u, "label-" + type, type == DataChannelType.Reliable ? "" : "proto"));
+            opens.Add(DcepOpen.Write(type, 256, type is DataChannelType.Reliable or DataChannelType.ReliableUnordered ? 0u : 3000u, "label-" + type,
+                type == DataChannelType.Reliable ? "" : "proto"));
         Add("dcep", FuzzRecords.Join(opens));
         Add("dcep", FuzzRecords.Join([opens[0], [0x02]]));
         foreach (var o in opens) Add("dcep", FuzzRecords.Join([o]));
@@ -146,7 +151,8 @@ public static class CorpusBuilder
         }
 
         // Payloads of every packetizer, and frames for the assembler.
-        byte[] annexB = [0, 0, 0, 1, 0x67, 0x42, 0xC0, 0x1F, 0xDA, 0, 0, 0, 1, 0x68, 0xCE, 0x3C, 0x80, 0, 0, 0, 1, 0x65, .. Enumerable.Range(0, 3000).Select(i => (byte)(i * 7 + 1))];
+        byte[] annexB = [0, 0, 0, 1, 0x67, 0x42, 0xC0, 0x1F, 0xDA, 0, 0, 0, 1, 0x68, 0xCE, 0x3C, 0x80, 0, 0, 0, 1, 0x65,
+            .. Enumerable.Range(0, 3000).Select(i => (byte)(i * 7 + 1))];
         var h264 = new List<byte[]>();
         var h264Packets = new List<byte[]>();
         var packetizer = new H264Packetizer(annexB, 1100);
@@ -178,7 +184,8 @@ public static class CorpusBuilder
             buffer[..RtcpApp.Write(buffer, 1, 9, "TEST"u8, [1, 2, 3, 4])],
             buffer[..RtcpSdes.WriteCname(buffer, RtpTargets.ReceiveSsrc, "cname@example")],
         };
-        var statuses = Enumerable.Range(0, 40).Select(i => new TransportCcPacketStatus((ushort)(i + 1), i % 7 != 3, 1_000_000 + i * (i % 5 == 0 ? 30_000 : 250))).ToArray();
+        var statuses = Enumerable.Range(0, 40).Select(i => new TransportCcPacketStatus((ushort)(i + 1), i % 7 != 3,
+            1_000_000 + i * (i % 5 == 0 ? 30_000 : 250))).ToArray();
         single.Add(buffer[..TransportCcFeedback.Write(buffer, 1, RtpTargets.SendSsrc, 0, statuses)]);
         single.Add(buffer[..TransportCcFeedback.Write(buffer, 1, RtpTargets.SendSsrc, 1, statuses.Where(s => s.Received).Take(3).ToArray())]);
         foreach (var s in single) Add("rtcp", s);
@@ -189,7 +196,8 @@ public static class CorpusBuilder
         foreach (var json in new[]
         {
             """{"type":"data","text":"hello"}""", """{"type":"pong","id":12345}""", """{"type":"bye"}""",
-            """{"type":"offer","sdp":"v=0\r\n"}""", """{"type":"candidate","candidate":"candidate:1 1 udp 1 192.0.2.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}""",
+            """{"type":"offer","sdp":"v=0\r\n"}""",
+                """{"type":"candidate","candidate":"candidate:1 1 udp 1 192.0.2.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}""",
             """{"type":"data","text":"\u00e9\ud83d\ude00","extra":[1,2.5e10,null,true,{"a":{}}]}""",
         }) Add("signaling-json", Encoding.UTF8.GetBytes(json));
         Add("signaling-json", [0x01, .. "binary"u8]);
@@ -211,8 +219,16 @@ public static class CorpusBuilder
     {
         var endA = StunIceTargets.RemoteEnd;
         var endB = StunIceTargets.LocalEnd;
-        using var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = DtlsTargets.ClientCertificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-        using var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = DtlsTargets.ServerCertificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        using var a = new PeerConnectionCore(new PeerConnectionOptions
+        {
+            Certificate = DtlsTargets.ClientCertificate,
+            Ice = new IceAgentOptions { Role = IceRole.Controlling }
+        });
+        using var b = new PeerConnectionCore(new PeerConnectionOptions
+        {
+            Certificate = DtlsTargets.ServerCertificate,
+            Ice = new IceAgentOptions { Role = IceRole.Controlled }
+        });
         a.AddHostCandidate(endA);
         b.AddHostCandidate(endB);
         var audio = a.AddTrack(MediaKind.Audio);
@@ -250,11 +266,24 @@ public static class CorpusBuilder
 
     private static List<byte[]> CaptureIce()
     {
-        using var a = new IceAgent(new IceAgentOptions { Role = IceRole.Controlling, LocalCredentials = StunIceTargets.RemoteCredentials, TieBreaker = 2, Random = new Random(1) });
-        using var b = new IceAgent(new IceAgentOptions { Role = IceRole.Controlled, LocalCredentials = StunIceTargets.LocalCredentials, TieBreaker = 1, Random = new Random(1) });
+        using var a = new IceAgent(new IceAgentOptions
+        {
+            Role = IceRole.Controlling,
+            LocalCredentials = StunIceTargets.RemoteCredentials,
+            TieBreaker = 2,
+            Random = new Random(1)
+        });
+        using var b = new IceAgent(new IceAgentOptions
+        {
+            Role = IceRole.Controlled,
+            LocalCredentials = StunIceTargets.LocalCredentials,
+            TieBreaker = 1,
+            Random = new Random(1)
+        });
         a.AddHostCandidate(StunIceTargets.RemoteEnd);
         b.AddHostCandidate(StunIceTargets.LocalEnd);
-        var driver = new TwoPeerDriver(new StunIceTargets.AgentPeer(a, StunIceTargets.RemoteEnd, StunIceTargets.LocalEnd), new StunIceTargets.AgentPeer(b, StunIceTargets.LocalEnd, StunIceTargets.RemoteEnd));
+        var driver = new TwoPeerDriver(new StunIceTargets.AgentPeer(a, StunIceTargets.RemoteEnd, StunIceTargets.LocalEnd),
+            new StunIceTargets.AgentPeer(b, StunIceTargets.LocalEnd, StunIceTargets.RemoteEnd));
         var captured = new List<byte[]>();
         driver.Link.AddFilter(LinkEnd.A, m => { if (captured.Count < 64) captured.Add(m.ToArray()); return false; }, _ => FilterAction.Pass);
         a.SetRemoteCredentials(StunIceTargets.LocalCredentials, driver.Now);
@@ -308,7 +337,9 @@ public static class CorpusBuilder
         var b = new SctpTargets.Peer(new SctpAssociation(new SctpOptions { IsDtlsClient = false, OfferZeroChecksum = false, CookieSecret = new byte[32] }));
         var driver = new TwoPeerDriver(a, b);
         a.Clock = b.Clock = () => driver.Now;
-        driver.Link.AddFilter(LinkEnd.A, m => { (b.Association.State == SctpState.Established && handshake.Count >= 2 ? established : handshake).Add(m.ToArray()); return false; }, _ => FilterAction.Pass);
+        driver.Link.AddFilter(LinkEnd.A,
+            m => { (b.Association.State == SctpState.Established && handshake.Count >= 2 ? established : handshake).Add(m.ToArray()); return false; },
+            _ => FilterAction.Pass);
         a.Association.Connect(driver.Now);
         var ch = a.Association.CreateDataChannel("fuzz", now: driver.Now);
         var unordered = a.Association.CreateDataChannel("u", new DataChannelOptions { Ordered = false, MaxRetransmits = 0 }, driver.Now);

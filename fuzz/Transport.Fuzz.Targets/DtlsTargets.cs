@@ -16,12 +16,16 @@ public static class DtlsTargets
     public static IEnumerable<FuzzTarget> All =>
     [
         new("dtls-server-fresh", ServerFresh, "the stateless cookie responder, then a new server connection, receive the datagrams"),
-        new("dtls-handshake", MidHandshake, "a real handshake interrupted after N steps (byte 0 & 15) with the datagrams injected into the client (byte 0 bit 7 clear) or the server; it must end Connected or Failed with an event, never hang"),
+        new("dtls-handshake", MidHandshake,
+            "a real handshake interrupted after N steps (byte 0 & 15) with the datagrams injected into the client (byte 0 bit 7 clear) or the server; it " +
+            "must end Connected or Failed with an event, never hang"),
         new("dtls-connected", Connected, "a connected pair; the server receives the datagrams; then application data must still flow both ways"),
     ];
 
-    internal static DtlsOptions ClientOptions => new() { Certificate = ClientCertificate, RemoteFingerprint = ServerCertificate.Sha256Fingerprint, HandshakeTimeout = TimeSpan.FromSeconds(20) };
-    internal static DtlsOptions ServerOptions => new() { Certificate = ServerCertificate, RemoteFingerprint = ClientCertificate.Sha256Fingerprint, HandshakeTimeout = TimeSpan.FromSeconds(20) };
+    internal static DtlsOptions ClientOptions =>
+        new() { Certificate = ClientCertificate, RemoteFingerprint = ServerCertificate.Sha256Fingerprint, HandshakeTimeout = TimeSpan.FromSeconds(20) };
+    internal static DtlsOptions ServerOptions =>
+        new() { Certificate = ServerCertificate, RemoteFingerprint = ClientCertificate.Sha256Fingerprint, HandshakeTimeout = TimeSpan.FromSeconds(20) };
 
     internal sealed class Peer(DtlsConnection connection) : IVirtualPeer
     {
@@ -109,7 +113,9 @@ public static class DtlsTargets
         ConnectedWith(datagrams, stepEvery: int.MaxValue);
     }
 
-    /// <summary>The connected target over any number of datagrams (the soak test sends 100,000); time advances 5 ms every <paramref name="stepEvery"/>.</summary>
+    /// <summary>
+    /// The connected target over any number of datagrams (the soak test sends 100,000); time advances 5 ms every <paramref name="stepEvery"/>.
+    /// </summary>
     public static void ConnectedWith(IEnumerable<byte[]> datagrams, int stepEvery)
     {
         var (c, s, driver) = Pair();
@@ -125,7 +131,8 @@ public static class DtlsTargets
         }
         driver.RunFor(TimeSpan.FromMilliseconds(200));
         if (c.Connection.State != DtlsState.Connected || s.Connection.State != DtlsState.Connected)
-            throw new FuzzPropertyException($"garbage took the connection down: client {c.Connection.State}, server {s.Connection.State} ({string.Join(", ", s.Events.OfType<DtlsFailed>())})");
+            throw new FuzzPropertyException($"garbage took the connection down: client {c.Connection.State}, server {s.Connection.State} " +
+                $"({string.Join(", ", s.Events.OfType<DtlsFailed>())})");
         c.Received.Clear();
         s.Received.Clear();
         c.Connection.Send("ping"u8);

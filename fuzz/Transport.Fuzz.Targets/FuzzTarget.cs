@@ -4,7 +4,8 @@ namespace Transport.Fuzz;
 
 /// <summary>One fuzz target: bytes from the network into one entry point.</summary>
 /// <param name="Name">The name used by fuzz/run.sh and as the folder under fuzz/corpus and fuzz/crashes.</param>
-/// <param name="Run">Feeds one input. Any exception escaping it is a crash (bad input is refused by the code under test without one, or with the documented exception type, which the target catches).</param>
+/// <param name="Run">Feeds one input. Any exception escaping it is a crash (bad input is refused by the code under test without one, or with the documented
+/// exception type, which the target catches).</param>
 /// <param name="Description">What the target drives.</param>
 public sealed record FuzzTarget(string Name, FuzzTarget.Input Run, string Description)
 {

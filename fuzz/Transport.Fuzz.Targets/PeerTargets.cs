@@ -15,7 +15,9 @@ public static class PeerTargets
     /// <summary>The targets.</summary>
     public static IEnumerable<FuzzTarget> All =>
     [
-        new("peer-connected", Connected, "two connected peer connection cores (audio, video, a data channel); B receives the datagrams from A's address; then a message must still cross both ways"),
+        new("peer-connected", Connected,
+            "two connected peer connection cores (audio, video, a data channel); B receives the datagrams from A's address; then a " +
+            "message must still cross both ways"),
     ];
 
     /// <summary>A core on the virtual link; its events are drained after every input (also the corpus builder's).</summary>
@@ -48,13 +50,23 @@ public static class PeerTargets
         ConnectedWith(datagrams, stepEvery: 1);
     }
 
-    /// <summary>The connected target over any number of datagrams (the soak test sends 100,000); time advances 2 ms every <paramref name="stepEvery"/>.</summary>
+    /// <summary>
+    /// The connected target over any number of datagrams (the soak test sends 100,000); time advances 2 ms every <paramref name="stepEvery"/>.
+    /// </summary>
     public static void ConnectedWith(IEnumerable<byte[]> datagrams, int stepEvery)
     {
         var endA = StunIceTargets.RemoteEnd;
         var endB = StunIceTargets.LocalEnd;
-        using var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = DtlsTargets.ClientCertificate, Ice = new IceAgentOptions { Role = IceRole.Controlling, Random = new Random(1) } });
-        using var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = DtlsTargets.ServerCertificate, Ice = new IceAgentOptions { Role = IceRole.Controlled, Random = new Random(2) } });
+        using var a = new PeerConnectionCore(new PeerConnectionOptions
+        {
+            Certificate = DtlsTargets.ClientCertificate,
+            Ice = new IceAgentOptions { Role = IceRole.Controlling, Random = new Random(1) }
+        });
+        using var b = new PeerConnectionCore(new PeerConnectionOptions
+        {
+            Certificate = DtlsTargets.ServerCertificate,
+            Ice = new IceAgentOptions { Role = IceRole.Controlled, Random = new Random(2) }
+        });
         a.AddHostCandidate(endA);
         b.AddHostCandidate(endB);
         a.AddTrack(MediaKind.Audio);

@@ -15,8 +15,10 @@ public static class RtpTargets
     public static IEnumerable<FuzzTarget> All =>
     [
         new("rtp", Rtp, "RtpPacket.TryRead, every header field and extension, and an RtpSession receiving it (with RTX unwrapping)"),
-        new("rtcp", Rtcp, "a compound RTCP packet: every packet type and feedback (NACK, PLI, FIR, REMB, transport-cc) read, then an RtpSession and a TransportCcSender handle it"),
-        new("srtp", Srtp, "SRTP unprotect with a real key (byte 0: profile; bit 2: protect the rest first and check the round trip, bit 3: then flip one byte, which must fail)"),
+        new("rtcp", Rtcp, "a compound RTCP packet: every packet type and feedback (NACK, PLI, FIR, REMB, transport-cc) read, then an RtpSession " +
+            "and a TransportCcSender handle it"),
+        new("srtp", Srtp, "SRTP unprotect with a real key (byte 0: profile; bit 2: protect the rest first and check the round trip, bit 3: then " +
+            "flip one byte, which must fail)"),
         new("srtcp", Srtcp, "SRTCP unprotect with a real key, as srtp"),
         new("h264", data => Depacketize(new H264Depacketizer(), data), "the H.264 depacketizer (RFC 6184: single NAL, STAP-A, FU-A)"),
         new("vp8", data => Depacketize(new Vp8Depacketizer(), data), "the VP8 depacketizer (RFC 7741 payload descriptor)"),
@@ -36,7 +38,12 @@ public static class RtpTargets
             // Every element takes at least two bytes of the header (RFC 8285: one-byte form id/length and a byte of
             // data, two-byte form id and length): more than that means the enumeration does not end. (A bound of 1,000
             // was wrong: a 4.9 KB two-byte block of empty elements holds 2,468, found by the rtp target.)
-            foreach (var e in rtp.GetExtensions()) { _ = e.Id; _ = e.Value.Length; if (++n > rtp.HeaderLength / 2) throw new FuzzPropertyException("extension enumeration does not end"); }
+            foreach (var e in rtp.GetExtensions())
+            {
+                _ = e.Id;
+                _ = e.Value.Length;
+                if (++n > rtp.HeaderLength / 2) throw new FuzzPropertyException("extension enumeration does not end");
+            }
             for (var id = 0; id < 16; id++) rtp.TryGetExtension(id, out _);
         }
         var session = new RtpSession();
@@ -98,7 +105,8 @@ public static class RtpTargets
         for (var i = 0; i < 1000 && session.TryPollEvent(out _); i++) { }
     }
 
-    private static readonly SrtpProfile[] Profiles = [SrtpProfile.AesCm128HmacSha1_80, SrtpProfile.AesCm128HmacSha1_32, SrtpProfile.AeadAes128Gcm, SrtpProfile.AeadAes256Gcm];
+    private static readonly SrtpProfile[] Profiles = [SrtpProfile.AesCm128HmacSha1_80, SrtpProfile.AesCm128HmacSha1_32, SrtpProfile.AeadAes128Gcm,
+        SrtpProfile.AeadAes256Gcm];
 
     /// <summary>A context with the fixed test key of the SRTP targets.</summary>
     public static SrtpContext Context(SrtpProfile profile)
@@ -137,7 +145,8 @@ public static class RtpTargets
         var tamper = (flags & 8) != 0 && protectedLength > 0;
         var at = tamper ? (flags >> 4) * 7 % protectedLength : 0;
         if (tamper) buffer[at] ^= 0x01;
-        var u = rtcp ? receiver.UnprotectRtcp(buffer.AsSpan(0, protectedLength), out var plain) : receiver.UnprotectRtp(buffer.AsSpan(0, protectedLength), out plain);
+        var u = rtcp ? receiver.UnprotectRtcp(buffer.AsSpan(0, protectedLength), out var plain)
+            : receiver.UnprotectRtp(buffer.AsSpan(0, protectedLength), out plain);
         if (tamper)
         {
             if (u == SrtpResult.Ok) throw new FuzzPropertyException($"a flipped bit at {at} of {protectedLength} passed authentication");
@@ -176,7 +185,8 @@ public static class RtpTargets
                 var peek = assembler.PeekLength();
                 if (peek < 0) break;
                 var destination = new byte[peek];
-                if (!assembler.TryPollFrame(destination, out var frame)) throw new FuzzPropertyException("PeekLength announced a frame TryPollFrame did not give");
+                if (!assembler.TryPollFrame(destination, out var frame))
+                    throw new FuzzPropertyException("PeekLength announced a frame TryPollFrame did not give");
                 if (frame.Length != peek) throw new FuzzPropertyException($"frame of {frame.Length} bytes, {peek} announced");
                 total += frame.Length;
             }

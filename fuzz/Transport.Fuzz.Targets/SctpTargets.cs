@@ -14,7 +14,9 @@ public static class SctpTargets
     public static IEnumerable<FuzzTarget> All =>
     [
         new("sctp-fresh", Fresh, "a new (listening) association receives the packets (byte 0 bit 0: fill in the CRC32c)"),
-        new("sctp-established", Established, "an established pair with an open channel; B receives the packets (bit 0: CRC32c, bit 1: B's verification tag); then a message must still cross both ways (without the tag nothing may close it)"),
+        new("sctp-established", Established,
+            "an established pair with an open channel; B receives the packets (bit 0: CRC32c, bit 1: B's verification tag); then a message must still cross " +
+            "both ways (without the tag nothing may close it)"),
         new("dcep", DcepMessages, "Dcep.TryRead, and each record sent by A as a PPID 50 message on a new stream to B; then the open channel must still work"),
     ];
 
@@ -127,7 +129,8 @@ public static class SctpTargets
         b.Messages.Clear();
         atA.Send("from a"u8, true, driver.Now);
         atB.Send("from b"u8, true, driver.Now);
-        driver.RunUntil(() => b.Messages.Any(m => m.Data.AsSpan().SequenceEqual("from a"u8)) && a.Messages.Any(m => m.Data.AsSpan().SequenceEqual("from b"u8)), TimeSpan.FromSeconds(30));
+        driver.RunUntil(() => b.Messages.Any(m => m.Data.AsSpan().SequenceEqual("from a"u8)) && a.Messages.Any(m => m.Data.AsSpan().SequenceEqual("from b"u8)),
+            TimeSpan.FromSeconds(30));
         if (!b.Messages.Any(m => m.Data.AsSpan().SequenceEqual("from a"u8)) || !a.Messages.Any(m => m.Data.AsSpan().SequenceEqual("from b"u8)))
             throw new FuzzPropertyException($"messages no longer cross after the input: A {a.Association.State}, B {b.Association.State}");
         return true;
@@ -164,7 +167,8 @@ public static class SctpTargets
             if (++n % stepEvery == 0) driver.RunFor(TimeSpan.FromMilliseconds(5));
         }
         var worked = ExchangeStillWorks(a, b, driver, atA, atB);
-        outcome = $"A {a.Association.State} ({a.Association.CloseReason}), B {b.Association.State} ({b.Association.CloseReason}), channel at A {atA.State}, at B {atB.State}; B's counters: malformed {b.Association.Counters.Malformed}, bad tag {b.Association.Counters.BadVerificationTag}";
+        outcome = $"A {a.Association.State} ({a.Association.CloseReason}), B {b.Association.State} ({b.Association.CloseReason}), channel at A {atA.State}, " +
+            $"at B {atB.State}; B's counters: malformed {b.Association.Counters.Malformed}, bad tag {b.Association.Counters.BadVerificationTag}";
         return worked;
     }
 

@@ -32,12 +32,15 @@ public static class SignalingTargets
     /// <summary>The targets.</summary>
     public static IEnumerable<FuzzTarget> All =>
     [
-        new("sdp", Sdp, "SessionDescription.Parse (SdpParseException is the refusal), ToString must parse again to the same text, RemoteDescription.Read and every attribute value parser"),
+        new("sdp", Sdp, "SessionDescription.Parse (SdpParseException is the refusal), ToString must parse again to the same text, RemoteDescription.Read " +
+            "and every attribute value parser"),
         new("ice-sdp", IceSdp, "IceSdpFragment.Parse and each candidate through SdpCandidate.Parse and IceCandidate.TryParse"),
         new("candidate", Candidate, "one candidate line: SdpCandidate.Parse (round trip through ToString) and IceCandidate.TryParse"),
         new("signaling-json", SignalingJson, "the client JSON of the sessions: the WebSocket stream's text and binary frames, the WebRTC control channel"),
-        new("whip-offer", WhipOffer, "a WHIP POST body: parse, a track per offered kind, CreateAnswer on a fresh core (OfferRejectedException is the refusal); our answer must parse"),
-        new("whip-patch", WhipPatch, "a WHIP PATCH body (RFC 8840 fragment) on a negotiated core: credentials check, each candidate with its mid, end-of-candidates"),
+        new("whip-offer", WhipOffer,
+            "a WHIP POST body: parse, a track per offered kind, CreateAnswer on a fresh core (OfferRejectedException is the refusal); our answer must parse"),
+        new("whip-patch", WhipPatch,
+            "a WHIP PATCH body (RFC 8840 fragment) on a negotiated core: credentials check, each candidate with its mid, end-of-candidates"),
     ];
 
     private static string Text(ReadOnlySpan<byte> data) => Encoding.UTF8.GetString(data);

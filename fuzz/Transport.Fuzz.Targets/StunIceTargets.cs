@@ -156,7 +156,9 @@ public static class StunIceTargets
         IceConnectedWith(data[0], datagrams, stepEvery: 1);
     }
 
-    /// <summary>The connected target over any number of datagrams (the soak test sends 100,000); time advances 5 ms every <paramref name="stepEvery"/>.</summary>
+    /// <summary>
+    /// The connected target over any number of datagrams (the soak test sends 100,000); time advances 5 ms every <paramref name="stepEvery"/>.
+    /// </summary>
     public static void IceConnectedWith(byte flags, IEnumerable<byte[]> datagrams, int stepEvery)
     {
         using var a = NewAgent(IceRole.Controlling, RemoteCredentials);
@@ -172,7 +174,8 @@ public static class StunIceTargets
         IceCandidate.TryParse($"candidate:1 1 udp 2130706431 {RemoteEnd.Address} {RemoteEnd.Port} typ host", out var ca);
         a.AddRemoteCandidate(cb, driver.Now);
         b.AddRemoteCandidate(ca, driver.Now);
-        if (!driver.RunUntil(() => a.State == IceConnectionState.Connected && b.State == IceConnectionState.Connected && a.SelectedLocal is not null && b.SelectedLocal is not null, TimeSpan.FromSeconds(10)))
+        if (!driver.RunUntil(() => a.State == IceConnectionState.Connected && b.State == IceConnectionState.Connected && a.SelectedLocal is not null
+            && b.SelectedLocal is not null, TimeSpan.FromSeconds(10)))
             throw new FuzzPropertyException("the pair did not connect before the input");
         var signed = new byte[4096];
         var n = 0;

@@ -86,7 +86,8 @@ internal static class Program
         }
         times.Sort();
         var median = times.Count == 0 ? 0 : times[times.Count / 2];
-        Console.WriteLine($"{target.Name}: {files.Count} inputs, {failures} crashes, median {median:0.00} ms, slowest {slowest.Ms:0.0} ms ({slowest.Name}; the first input includes the JIT)");
+        Console.WriteLine($"{target.Name}: {files.Count} inputs, {failures} crashes, median {median:0.00} ms, slowest {slowest.Ms:0.0} ms ({slowest.Name}; " +
+            $"the first input includes the JIT)");
         return failures == 0 ? 0 : 1;
     }
 }

@@ -48,7 +48,8 @@ public static class EchoPage
 <p><input id="text" placeholder="type a message" size="40"> <button id="send">Send</button> <button id="hangup">Hang up</button></p>
 <div class="videos">
   <figure><video id="local" autoplay muted playsinline width="240" height="180"></video><figcaption>camera (sent)</figcaption></figure>
-  <figure><video id="remote" autoplay playsinline width="240" height="180"></video><figcaption>echo (received) · <span id="decoded">0</span> frames decoded</figcaption></figure>
+  <figure><video id="remote" autoplay playsinline
+    width="240" height="180"></video><figcaption>echo (received) · <span id="decoded">0</span> frames decoded</figcaption></figure>
 </div>
 <div class="charts">
   <div class="chart"><b>RTT <span id="rtt">-</span> ms</b><canvas id="chart-rtt" width="220" height="70"></canvas></div>
@@ -59,7 +60,8 @@ public static class EchoPage
 <ul id="echoes"></ul>
 <script>
 'use strict';
-const app = window.app = { pc: null, resource: null, sessionId: null, echoes: [], health: [], attempt: 0, stopped: false, timers: [], media: undefined, framesDecoded: 0 };
+const app = window.app = {
+  pc: null, resource: null, sessionId: null, echoes: [], health: [], attempt: 0, stopped: false, timers: [], media: undefined, framesDecoded: 0 };
 const $ = id => document.getElementById(id);
 const BACKOFF_BASE_MS = 500, BACKOFF_CAP_MS = 15000;
 // The WHIP bearer token, from the fragment (#token=...) or from earlier in this tab; sent only to our own origin.
@@ -112,7 +114,8 @@ async function connect() {
   const control = pc.createDataChannel('control');
   const data = app.data = pc.createDataChannel('data');
   const pending = []; let resource = null;
-  const patch = lines => fetch(resource, { method: 'PATCH', headers: auth({ 'Content-Type': 'application/trickle-ice-sdpfrag' }), body: lines.join('\r\n') + '\r\n' });
+  const patch = lines => fetch(resource, {
+    method: 'PATCH', headers: auth({ 'Content-Type': 'application/trickle-ice-sdpfrag' }), body: lines.join('\r\n') + '\r\n' });
   pc.onicecandidate = e => {
     const line = e.candidate && e.candidate.candidate ? 'a=' + e.candidate.candidate : 'a=end-of-candidates';
     if (resource) patch([line]).catch(() => {}); else pending.push(line);
@@ -150,7 +153,8 @@ async function connect() {
     await pc.setLocalDescription(await pc.createOffer());
     const r = await fetch('/whip', { method: 'POST', headers: auth({ 'Content-Type': 'application/sdp' }), body: pc.localDescription.sdp });
     if (r.status === 429) { const body = await r.json(); return scheduleReconnect(`server full (${body.meta.error}, limit ${body.meta.limit})`); }
-    if (r.status === 401) { app.stopped = true; teardown(false); return setState('failed', TOKEN ? 'the token was refused' : 'this server needs a token: open the page as /#token=TOKEN'); }
+    if (r.status === 401) { app.stopped = true; teardown(false);
+      return setState('failed', TOKEN ? 'the token was refused' : 'this server needs a token: open the page as /#token=TOKEN'); }
     if (r.status !== 201) return scheduleReconnect('WHIP answered ' + r.status);
     resource = app.resource = new URL(r.headers.get('Location'), location.href).href;
     // The resource is /whip/{session}?secret=...: show the session, never the secret.
@@ -179,7 +183,8 @@ async function pollHealth() {
     const c = mine.connection;
     if (app.pc) {
       const stats = await app.pc.getStats();
-      stats.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') { app.framesDecoded = s.framesDecoded || 0; $('decoded').textContent = app.framesDecoded; } });
+      stats.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') { app.framesDecoded = s.framesDecoded || 0;
+        $('decoded').textContent = app.framesDecoded; } });
     }
     if (mine.health) showHealth(mine.health.level, mine.health.reasons);
     const point = { rtt: c.rttMs ?? 0, bitrate: ((c.bitrateIn ?? 0) + (c.bitrateOut ?? 0)) / 1000, consent: c.consentAgeSeconds ?? 0, state: c.state };

@@ -127,28 +127,38 @@ public sealed record EchoServerSettings
                 case "--ice-server": o.Whip = o.Whip with { IceServers = [.. o.Whip.IceServers, WhipIceServer.Parse(Value())] }; break;
                 case "--udp-address": s = s with { UdpAddresses = [.. s.UdpAddresses, IPAddress.Parse(Value())] }; break;
                 case "--public-address": WithPeer(o, p => p with { PublicAddresses = [.. p.PublicAddresses, PublicAddress.Parse(Value())] }); break;
-                case "--stun-server": WithPeer(o, p => p with { Ice = p.Ice with { StunServers = [.. p.Ice.StunServers, IceServerUris.ParseStun(Value())] } }); break;
-                case "--turn-server": WithPeer(o, p => p with { Ice = p.Ice with { TurnServers = [.. p.Ice.TurnServers, IceServerUris.ParseTurn(Value())] } }); break;
+                case "--stun-server":
+                    WithPeer(o, p => p with { Ice = p.Ice with { StunServers = [.. p.Ice.StunServers, IceServerUris.ParseStun(Value())] } });
+                    break;
+                case "--turn-server":
+                    WithPeer(o, p => p with { Ice = p.Ice with { TurnServers = [.. p.Ice.TurnServers, IceServerUris.ParseTurn(Value())] } });
+                    break;
                 case "--log-level":
                     var level = Value();
                     s = s with
                     {
                         LogLevel = Enum.TryParse<LogLevel>(level, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && level.All(char.IsLetter)
-                            ? parsed : throw new ArgumentException($"--log-level '{level}' is not one of Trace, Debug, Information, Warning, Error, Critical, None"),
+                            ? parsed : throw new ArgumentException($"--log-level '{level}' is not one of Trace, Debug, Information, " +
+                                $"Warning, Error, Critical, None"),
                     };
                     break;
                 case "--self-test": s = s with { SelfTest = true }; break;
                 case "--no-relay": s = s with { Relay = false }; break;
                 case "--no-test-pattern": s = s with { TestPattern = false }; break;
                 case "--self-test-seconds": s = s with { SelfTestSeconds = double.Parse(Value(), CultureInfo.InvariantCulture) }; break;
-                default: throw new ArgumentException($"unknown option '{flags[i]}' (known: --urls, --udp-port, --udp-address, --public-address, --stun-server, --turn-server, --max-sessions, --max-sessions-per-client, --max-pending-sessions, --connect-timeout, --idle-limit, --session-time-limit, --offer-burst, --offers-per-second, --max-body-size, --max-message-size, --whip-token, --admin-token, --ice-server, --allow-origin, --log-level, --no-relay, --no-test-pattern, --self-test, --self-test-seconds, --WebRtc:KEY=VALUE)");
+                default:
+                    throw new ArgumentException($"unknown option '{flags[i]}' (known: --urls, --udp-port, --udp-address, --public-address, " +
+                    $"--stun-server, --turn-server, --max-sessions, --max-sessions-per-client, --max-pending-sessions, --connect-timeout, --idle-limit, " +
+                    $"--session-time-limit, --offer-burst, --offers-per-second, --max-body-size, --max-message-size, --whip-token, --admin-token, " +
+                    $"--ice-server, --allow-origin, --log-level, --no-relay, --no-test-pattern, --self-test, --self-test-seconds, --WebRtc:KEY=VALUE)");
             }
         }
         // --udp-address, else the address --urls names, else every address of the host (WebRtc:UdpAddress "*"); a
         // configured WebRtc:UdpAddress stays when neither flag says otherwise.
         var urlAddresses = HostAddresses.NamedByUrls(s.Urls);
         if (s.UdpAddresses.Count > 0) o.UdpAddress = string.Join(",", s.UdpAddresses);
-        else if (!keys.ContainsKey(WebRtcSessionsOptions.SectionName + ":UdpAddress") && configuration?[WebRtcSessionsOptions.SectionName + ":UdpAddress"] is null)
+        else if (!keys.ContainsKey(WebRtcSessionsOptions.SectionName + ":UdpAddress")
+            && configuration?[WebRtcSessionsOptions.SectionName + ":UdpAddress"] is null)
             o.UdpAddress = urlAddresses.Count > 0 ? string.Join(",", urlAddresses) : "*";
         o.Validate();
         return s;

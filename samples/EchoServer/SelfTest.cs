@@ -44,7 +44,8 @@ public static class SelfTest
                 return answer;
             }, withMedia: true).WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
             var setupTime = setup.Elapsed;
-            output.WriteLine($"connected: set-up {setupTime.TotalMilliseconds:0.0} ms (offer -> both channels open {client.SetupTime.TotalMilliseconds:0.0} ms), session {session?.Id}");
+            output.WriteLine($"connected: set-up {setupTime.TotalMilliseconds:0.0} ms (offer -> both channels open " +
+                $"{client.SetupTime.TotalMilliseconds:0.0} ms), session {session?.Id}");
 
             // Stream: a sender paced by the channel's buffered amount, the echoes counted as they come back.
             var payload = new byte[1024];
@@ -72,13 +73,17 @@ public static class SelfTest
                 {
                     if (clock.Elapsed >= nextAudio)
                     {
-                        if (await client.SendFrameAsync(client.Audio!, audio, (uint)(audioSent * 960)).ConfigureAwait(false) == Transport.Streaming.WebRtc.MediaSendResult.Sent) audioSent++;
+                        if (await client.SendFrameAsync(client.Audio!, audio, (uint)(audioSent * 960)).ConfigureAwait(false)
+                            == Transport.Streaming.WebRtc.MediaSendResult.Sent)
+                            audioSent++;
                         nextAudio += TimeSpan.FromMilliseconds(20);
                     }
                     if (clock.Elapsed >= nextVideo)
                     {
                         video[0] = (byte)(videoSent % 30 == 0 ? 0x10 : 0x11); // VP8: bit 0 clear on a key frame
-                        if (await client.SendFrameAsync(client.Video!, video, (uint)(videoSent * 3000)).ConfigureAwait(false) == Transport.Streaming.WebRtc.MediaSendResult.Sent) videoSent++;
+                        if (await client.SendFrameAsync(client.Video!, video, (uint)(videoSent * 3000)).ConfigureAwait(false)
+                            == Transport.Streaming.WebRtc.MediaSendResult.Sent)
+                            videoSent++;
                         nextVideo += TimeSpan.FromMilliseconds(33);
                     }
                     await Task.Delay(2).ConfigureAwait(false);
@@ -92,17 +97,21 @@ public static class SelfTest
                 if (streaming.Elapsed >= nextProgress)
                 {
                     nextProgress += TimeSpan.FromMilliseconds(500);
-                    output.Write(string.Create(CultureInfo.InvariantCulture, $"\r  {streaming.Elapsed.TotalSeconds,4:0.0} s  sent {sent / 1e6,7:0.00} MB  echoed {Interlocked.Read(ref echoed) / 1e6,7:0.00} MB  media frames echoed {client.AudioFramesReceived} audio {client.VideoFramesReceived} video"));
+                    output.Write(string.Create(CultureInfo.InvariantCulture,
+                        $"\r  {streaming.Elapsed.TotalSeconds,4:0.0} s  sent {sent / 1e6,7:0.00} MB  echoed {Interlocked.Read(ref echoed) / 1e6,7:0.00} MB  " +
+                        $"media frames echoed {client.AudioFramesReceived} audio {client.VideoFramesReceived} video"));
                 }
             }
             await receiver.WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
             await media.WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
             var mediaWait = Stopwatch.StartNew();
-            while ((client.AudioFramesReceived < audioSent || client.VideoFramesReceived < videoSent) && mediaWait.Elapsed < TimeSpan.FromSeconds(3)) await Task.Delay(10).ConfigureAwait(false);
+            while ((client.AudioFramesReceived < audioSent || client.VideoFramesReceived < videoSent) && mediaWait.Elapsed < TimeSpan.FromSeconds(3))
+                await Task.Delay(10).ConfigureAwait(false);
             var seconds = streaming.Elapsed.TotalSeconds;
             output.WriteLine();
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"throughput: {sent / 1e6:0.00} MB sent and {echoed / 1e6:0.00} MB echoed in {seconds:0.00} s = {echoed / seconds / 1e6:0.00} MB/s echoed ({echoed * 8 / seconds / 1e6:0.0} Mbit/s)"));
+                $"throughput: {sent / 1e6:0.00} MB sent and {echoed / 1e6:0.00} MB echoed in {seconds:0.00} s = {echoed / seconds / 1e6:0.00} MB/s echoed " +
+                $"({echoed * 8 / seconds / 1e6:0.0} Mbit/s)"));
             if (echoed != sent) failures.Add($"echoed {echoed} of {sent} bytes");
 
             // End: the handler says goodbye and ends the stream; the client must see exactly that order.
@@ -121,7 +130,8 @@ public static class SelfTest
                 var reason = await session.Completion.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
                 var teardown = session.TeardownDuration!.Value;
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"teardown: {teardown.TotalMilliseconds:0.0} ms on the server (end decided -> everything released); bye -> client saw the close {closedAfter.TotalMilliseconds:0.0} ms; reason {reason}"));
+                    $"teardown: {teardown.TotalMilliseconds:0.0} ms on the server (end decided -> everything released); bye -> client saw the close " +
+                    $"{closedAfter.TotalMilliseconds:0.0} ms; reason {reason}"));
                 if (reason.Kind != SessionEndKind.EndStream) failures.Add("the session ended with " + reason);
                 // The goal is 100 ms (the tests assert it on warm code). This one session runs the teardown path for the
                 // first time in the process (JIT) on a machine that may be loaded: over the goal is reported, over 1 s fails.
@@ -133,9 +143,11 @@ public static class SelfTest
             // The echo's own sending is under congestion control: a video frame the server's pacer could not take
             // (MediaSendResult.Congested: the estimate was still ramping up) is refused and counted there, not lost.
             var refused = session?.Transport is WebRtcSessionTransport t ? t.MediaFramesDropped : 0;
-            output.WriteLine($"media: {audioSent} audio and {videoSent} video frames sent, {client.AudioFramesReceived} and {client.VideoFramesReceived} echoed back ({client.MediaBytesReceived / 1e3:0} kB), {refused} refused by the server's congestion control (counted)");
+            output.WriteLine($"media: {audioSent} audio and {videoSent} video frames sent, {client.AudioFramesReceived} and {client.VideoFramesReceived} " +
+                $"echoed back ({client.MediaBytesReceived / 1e3:0} kB), {refused} refused by the server's congestion control (counted)");
             if (audioSent == 0 || videoSent == 0 || client.AudioFramesReceived + client.VideoFramesReceived + refused < audioSent + videoSent)
-                failures.Add($"media: {client.AudioFramesReceived}/{audioSent} audio and {client.VideoFramesReceived}/{videoSent} video frames echoed, {refused} refused and counted");
+                failures.Add($"media: {client.AudioFramesReceived}/{audioSent} audio and {client.VideoFramesReceived}/{videoSent} video frames " +
+                    $"echoed, {refused} refused and counted");
         }
         catch (Exception e)
         {

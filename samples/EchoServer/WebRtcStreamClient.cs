@@ -83,10 +83,14 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
     /// Connects: binds 127.0.0.1:0, offers, hands the offer to <paramref name="signal"/> (which returns the answer),
     /// and waits until both channels are open.
     /// </summary>
-    public static async Task<WebRtcStreamClient> ConnectAsync(Func<WebRtcStreamClient, string, CancellationToken, Task<string>> signal, CancellationToken cancellationToken = default) =>
+    public static async Task<WebRtcStreamClient> ConnectAsync(Func<WebRtcStreamClient, string, CancellationToken, Task<string>> signal,
+        CancellationToken cancellationToken = default) =>
         await ConnectAsync(signal, withMedia: false, cancellationToken).ConfigureAwait(false);
 
-    /// <summary>As <see cref="ConnectAsync(Func{WebRtcStreamClient, string, CancellationToken, Task{string}}, CancellationToken)"/>, with an audio (Opus) and a video (VP8) track when <paramref name="withMedia"/>.</summary>
+    /// <summary>
+    /// As <see cref="ConnectAsync(Func{WebRtcStreamClient, string, CancellationToken, Task{string}}, CancellationToken)"/>, with an audio (Opus) and a video
+    /// (VP8) track when <paramref name="withMedia"/>.
+    /// </summary>
     public static async Task<WebRtcStreamClient> ConnectAsync(
         Func<WebRtcStreamClient, string, CancellationToken, Task<string>> signal, bool withMedia, CancellationToken cancellationToken = default) =>
         await ConnectAsync(signal, new WebRtcStreamClientOptions { WithMedia = withMedia }, cancellationToken).ConfigureAwait(false);
@@ -128,7 +132,8 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
             if (withMedia)
             {
                 client.Audio = await pc.AddTrackAsync(MediaKind.Audio, null, cancellationToken).ConfigureAwait(false);
-                client.Video = await pc.AddTrackAsync(MediaKind.Video, new LocalTrackOptions { Codecs = [CodecSpec.Vp8] }, cancellationToken).ConfigureAwait(false);
+                client.Video = await pc.AddTrackAsync(MediaKind.Video, new LocalTrackOptions { Codecs = [CodecSpec.Vp8] },
+                    cancellationToken).ConfigureAwait(false);
                 client._media = Task.Run(client.MediaLoopAsync, CancellationToken.None);
             }
             var offer = await pc.CreateOfferAsync(cancellationToken).ConfigureAwait(false);
@@ -154,7 +159,8 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
     /// <summary>WHIP signaling (RFC 9725 section 4.2): POST the offer as application/sdp, expect 201, an answer and a Location.</summary>
     /// <param name="bearerToken">Sent as <c>Authorization: Bearer</c> on the POST and on every later request to the
     /// resource (RFC 9725 section 4.5), when not null.</param>
-    public static Func<WebRtcStreamClient, string, CancellationToken, Task<string>> WhipAsync(HttpClient http, Uri endpoint, string? bearerToken = null) => async (client, offer, ct) =>
+    public static Func<WebRtcStreamClient, string, CancellationToken, Task<string>> WhipAsync(HttpClient http, Uri endpoint, string? bearerToken = null) =>
+        async (client, offer, ct) =>
     {
         using var content = new StringContent(offer, Encoding.UTF8);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/sdp");
@@ -169,7 +175,8 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
         client.Resource = response.Headers.Location is { } l ? new Uri(endpoint, l) : throw new InvalidOperationException("201 without a Location");
         client._whipAnswer = body;
         client.WhipEntityTag = response.Headers.ETag?.ToString();
-        client.WhipIceServers = response.Headers.TryGetValues("Link", out var links) ? links.Where(l => l.Contains("rel=\"ice-server\"", StringComparison.Ordinal)).ToList() : [];
+        client.WhipIceServers = response.Headers.TryGetValues("Link", out var links)
+            ? links.Where(l => l.Contains("rel=\"ice-server\"", StringComparison.Ordinal)).ToList() : [];
         return body;
     };
 
@@ -224,7 +231,10 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
             offer = await _pc.CreateOfferAsync(new OfferOptions { IceRestart = true }, cancellationToken).ConfigureAwait(false);
             _pendingRestartOffer = offer;
         }
-        using var patch = new HttpRequestMessage(HttpMethod.Patch, Resource) { Content = new StringContent(IceSdpFragment.FromDescription(offer), Encoding.UTF8) };
+        using var patch = new HttpRequestMessage(HttpMethod.Patch, Resource)
+        {
+            Content = new StringContent(IceSdpFragment.FromDescription(offer), Encoding.UTF8)
+        };
         Authorize(patch);
         patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/trickle-ice-sdpfrag");
         patch.Headers.TryAddWithoutValidation("If-Match", "*");
@@ -378,7 +388,8 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
     private Task _media = Task.CompletedTask;
 
     /// <summary>Sends one encoded frame on <paramref name="track"/> with an RTP timestamp.</summary>
-    public Task<MediaSendResult> SendFrameAsync(LocalTrack track, ReadOnlyMemory<byte> frame, uint rtpTimestamp, CancellationToken cancellationToken = default) =>
+    public Task<MediaSendResult> SendFrameAsync(LocalTrack track, ReadOnlyMemory<byte> frame, uint rtpTimestamp,
+        CancellationToken cancellationToken = default) =>
         _pc.SendFrameAsync(track, frame, rtpTimestamp, cancellationToken);
 
     private async Task MediaLoopAsync()
@@ -406,7 +417,8 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
     public Task SendTextAsync(string text, CancellationToken cancellationToken = default) => _pc.SendAsync(Data, text, cancellationToken);
 
     /// <summary>Sends bytes on the data channel.</summary>
-    public Task SendBinaryAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) => _pc.SendAsync(Data, data, binary: true, cancellationToken);
+    public Task SendBinaryAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+        _pc.SendAsync(Data, data, binary: true, cancellationToken);
 
     /// <summary>Bytes queued on the data channel and not yet sent (for pacing a sender).</summary>
     public long DataBufferedAmount => Data.BufferedAmount;
@@ -478,7 +490,8 @@ public sealed class WebRtcStreamClient : IAsyncDisposable
         finally
         {
             _observations.Writer.TryComplete();
-            _closed.TrySetResult(new ConnectionStateChanged(TimeSpan.Zero, _pc.State, _pc.State, _pc.Reason ?? new ConnectionReason(ConnectionLayer.Application, "events ended")));
+            _closed.TrySetResult(new ConnectionStateChanged(TimeSpan.Zero, _pc.State, _pc.State,
+                _pc.Reason ?? new ConnectionReason(ConnectionLayer.Application, "events ended")));
         }
     }
 

@@ -148,7 +148,8 @@ public sealed partial class DtlsConnection
                 // Server: a record of the handshake epoch after its keys went is the client's last flight resent, as
                 // our ACK of it was lost. Acknowledge again from the record numbers kept (the record itself cannot be
                 // read any more); a bounded number of times, so unauthenticated records cannot make us send more.
-                if (record.EpochBits == 2 && HandshakeEpochDropped && !IsClient && State == DtlsState.Connected && _reAcks13 < MaxReAcks13 && _reAckedAt != _now)
+                if (record.EpochBits == 2 && HandshakeEpochDropped && !IsClient && State == DtlsState.Connected
+                    && _reAcks13 < MaxReAcks13 && _reAckedAt != _now)
                 {
                     _reAcks13++;
                     _reAckedAt = _now;   // once per instant: a resent flight's records come in one datagram

@@ -257,7 +257,8 @@ public sealed partial class DtlsConnection : IDisposable
         if (State != DtlsState.Connected) throw new DtlsNotConnectedException(State);
         if (data.Length > 16384) throw new ArgumentException("A record carries at most 16384 bytes.", nameof(data));
         if (destination.Length < ApplicationDataOverhead + data.Length)
-            throw new ArgumentException($"Destination holds {destination.Length} bytes; the record needs {ApplicationDataOverhead + data.Length}.", nameof(destination));
+            throw new ArgumentException($"Destination holds {destination.Length} bytes; the record needs {ApplicationDataOverhead + data.Length}.",
+                nameof(destination));
         var n = _currentWrite13 is { } w13
             ? w13.Seal(DtlsContentType.ApplicationData, w13.NextSequence++, data, destination)
             : _writeCipher!.Seal(DtlsContentType.ApplicationData, 1, NextWriteSequence(1), data, destination);
@@ -266,7 +267,8 @@ public sealed partial class DtlsConnection : IDisposable
     }
 
     /// <summary>Bytes a record adds to its application data (header and tag): what <see cref="SealApplicationData"/> needs beyond the data.</summary>
-    public int ApplicationDataOverhead => _currentWrite13 is not null ? Tls13.Dtls13RecordCipher.Overhead : DtlsRecordHeader.Length + (_writeCipher?.Overhead ?? 0);
+    public int ApplicationDataOverhead => _currentWrite13 is not null ? Tls13.Dtls13RecordCipher.Overhead
+        : DtlsRecordHeader.Length + (_writeCipher?.Overhead ?? 0);
 
     /// <summary>Sends close_notify (RFC 5246 section 7.2.1) and moves to <see cref="DtlsState.Closed"/>.</summary>
     public void Close(TimeSpan now)

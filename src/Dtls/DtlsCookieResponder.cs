@@ -69,7 +69,8 @@ public sealed class DtlsCookieResponder
         // RFC 6347 4.2.1: HelloVerifyRequest with version DTLS 1.0 is accepted by all; the record sequence number
         // copies the ClientHello's so that no per-client counter is needed.
         const int bodyLength = 3 + CookieLength;
-        var o = DtlsRecordHeader.Write(destination, DtlsContentType.Handshake, 0, record.Sequence, HandshakeHeader.Length + bodyLength, DtlsRecordHeader.Version10);
+        var o = DtlsRecordHeader.Write(destination, DtlsContentType.Handshake, 0, record.Sequence, HandshakeHeader.Length + bodyLength,
+            DtlsRecordHeader.Version10);
         // message_seq echoes the ClientHello's, so a client that needs a second cookie (secret rotated) still
         // accepts it as its next message.
         HandshakeHeader.Write(destination[o..], DtlsHandshakeType.HelloVerifyRequest, bodyLength, hs.MessageSequence, 0, bodyLength);

@@ -50,8 +50,10 @@ public sealed class Dtls13AckTests(ITestOutputHelper output)
         var (c, s, d) = Pairs13.Create(o => Fast(o, 1200), o => Fast(o, serverMtu), link);
         var a = new List<Sent>();
         var b = new List<Sent>();
-        d.Link.AddFilter(LinkEnd.A, m => { var x = new Sent(d.Now.TotalMilliseconds, m.ToArray()); a.Add(x); return drop(LinkEnd.A, x); }, _ => FilterAction.Drop);
-        d.Link.AddFilter(LinkEnd.B, m => { var x = new Sent(d.Now.TotalMilliseconds, m.ToArray()); b.Add(x); return drop(LinkEnd.B, x); }, _ => FilterAction.Drop);
+        d.Link.AddFilter(LinkEnd.A,
+            m => { var x = new Sent(d.Now.TotalMilliseconds, m.ToArray()); a.Add(x); return drop(LinkEnd.A, x); }, _ => FilterAction.Drop);
+        d.Link.AddFilter(LinkEnd.B,
+            m => { var x = new Sent(d.Now.TotalMilliseconds, m.ToArray()); b.Add(x); return drop(LinkEnd.B, x); }, _ => FilterAction.Drop);
         return (c, s, d, a, b);
     }
 

@@ -65,7 +65,8 @@ public sealed class Dtls13HandshakeTests
     {
         var (client, server, driver) = Pairs13.Create();
         Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(5)), Pairs13.Describe(client, server));
-        var dropped = server.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState) + client.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState);
+        var dropped = server.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState)
+            + client.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState);
         for (ushort sequence = 0; sequence < 8; sequence++)
         {
             foreach (var (peer, type) in new[] { (server, (byte)1), (client, (byte)2) })   // ClientHello to the server, ServerHello to the client
@@ -91,7 +92,8 @@ public sealed class Dtls13HandshakeTests
         Assert.Equal(DtlsState.Connected, client.Connection.State);
         Assert.Equal(DtlsState.Connected, server.Connection.State);
         Assert.DoesNotContain(client.Events.Concat(server.Events), e => e is DtlsFailed);
-        Assert.Equal(dropped + 16, server.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState) + client.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState));
+        Assert.Equal(dropped + 16,
+            server.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState) + client.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState));
         client.Connection.Send("still here"u8);
         server.Connection.Send("so am I"u8);
         Assert.True(driver.RunUntil(() => client.Received.Count == 1 && server.Received.Count == 1, TimeSpan.FromSeconds(1)));
@@ -111,7 +113,8 @@ public sealed class Dtls13NegotiationTests
     [InlineData(DtlsVersion.Dtls13, DtlsVersion.Dtls13, DtlsVersion.Dtls12, DtlsVersion.Dtls13, DtlsVersion.Dtls13)]
     [InlineData(DtlsVersion.Dtls12, DtlsVersion.Dtls13, DtlsVersion.Dtls13, DtlsVersion.Dtls13, DtlsVersion.Dtls13)]
     [InlineData(DtlsVersion.Dtls13, DtlsVersion.Dtls13, DtlsVersion.Dtls13, DtlsVersion.Dtls13, DtlsVersion.Dtls13)]
-    public void EveryVersionRangePairNegotiatesTheHighestCommonVersion(DtlsVersion cMin, DtlsVersion cMax, DtlsVersion sMin, DtlsVersion sMax, DtlsVersion expected)
+    public void EveryVersionRangePairNegotiatesTheHighestCommonVersion(DtlsVersion cMin, DtlsVersion cMax, DtlsVersion sMin,
+        DtlsVersion sMax, DtlsVersion expected)
     {
         var (client, server, driver) = Pairs13.Create(Range(cMin, cMax), Range(sMin, sMax));
         Assert.True(driver.RunUntil(() => Pairs.BothConnected(client, server), TimeSpan.FromSeconds(5)), Pairs13.Describe(client, server));
@@ -142,12 +145,17 @@ public sealed class Dtls13NegotiationTests
     {
         // The stateless cookie responder reads a ClientHello in one record: offer x25519 first so it fits (a hybrid
         // share makes it span two datagrams, which the responder drops: DTLS 1.3 servers skip it).
-        var c = new DtlsPeer(DtlsConnection.CreateClient(Pairs13.V13(Pairs.ClientOptions()) with { Groups = [DtlsNamedGroup.X25519, DtlsNamedGroup.Secp256r1] }));
+        var c = new DtlsPeer(DtlsConnection.CreateClient(Pairs13.V13(Pairs.ClientOptions()) with
+        {
+            Groups = [DtlsNamedGroup.X25519, DtlsNamedGroup.Secp256r1]
+        }));
         var s = new DtlsPeer(DtlsConnection.CreateServer(Pairs.ServerOptions(), new DtlsCookieResponder(), [127, 0, 0, 1]));
         var driver = new TwoPeerDriver(c, s);
         c.Connection.Start(driver.Now);
         Assert.True(driver.RunUntil(() => Pairs.BothConnected(c, s), TimeSpan.FromSeconds(5)), Pairs13.Describe(c, s)
-            + $" hvr {s.Connection.Counters.HelloVerifyRequestsSent} drops s {s.Connection.Counters.Dropped} c {c.Connection.Counters.Dropped} {c.Connection.Counters.DroppedFor(DtlsDropReason.BadHandshake)} {c.Connection.Counters.DroppedFor(DtlsDropReason.Malformed)} {c.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState)}");
+            + $" hvr {s.Connection.Counters.HelloVerifyRequestsSent} drops s {s.Connection.Counters.Dropped} c {c.Connection.Counters.Dropped} "
+            + $"{c.Connection.Counters.DroppedFor(DtlsDropReason.BadHandshake)} {c.Connection.Counters.DroppedFor(DtlsDropReason.Malformed)} "
+            + $"{c.Connection.Counters.DroppedFor(DtlsDropReason.UnexpectedInState)}");
         Assert.Equal(DtlsVersion.Dtls12, c.Connection.Version);
         Assert.True(s.Connection.Counters.HelloVerifyRequestsSent >= 1);
     }

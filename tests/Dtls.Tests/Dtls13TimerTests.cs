@@ -16,13 +16,16 @@ public sealed class Dtls13TimerTests
     private static (DtlsPeer C, DtlsPeer S, TwoPeerDriver D, List<double> A, List<double> B) Run(Func<LinkEnd, double, byte[], bool> drop)
     {
         // 10 ms each way.
-        var (c, s, d) = Pairs13.Create(Fast, Fast, new VirtualLink(1, LinkConditions.Clean(TimeSpan.FromMilliseconds(10)), LinkConditions.Clean(TimeSpan.FromMilliseconds(10))));
+        var (c, s, d) = Pairs13.Create(Fast, Fast,
+            new VirtualLink(1, LinkConditions.Clean(TimeSpan.FromMilliseconds(10)), LinkConditions.Clean(TimeSpan.FromMilliseconds(10))));
         var a = new List<double>();
         var b = new List<double>();
         d.Link.AddFilter(null, _ => true, _ => FilterAction.Pass);
         d.Link.ClearFilters();
-        d.Link.AddFilter(LinkEnd.A, m => { a.Add(d.Now.TotalMilliseconds); return drop(LinkEnd.A, d.Now.TotalMilliseconds, m.ToArray()); }, _ => FilterAction.Drop);
-        d.Link.AddFilter(LinkEnd.B, m => { b.Add(d.Now.TotalMilliseconds); return drop(LinkEnd.B, d.Now.TotalMilliseconds, m.ToArray()); }, _ => FilterAction.Drop);
+        d.Link.AddFilter(LinkEnd.A,
+            m => { a.Add(d.Now.TotalMilliseconds); return drop(LinkEnd.A, d.Now.TotalMilliseconds, m.ToArray()); }, _ => FilterAction.Drop);
+        d.Link.AddFilter(LinkEnd.B,
+            m => { b.Add(d.Now.TotalMilliseconds); return drop(LinkEnd.B, d.Now.TotalMilliseconds, m.ToArray()); }, _ => FilterAction.Drop);
         Assert.True(d.RunUntil(() => Pairs.BothConnected(c, s) && !c.Connection.AwaitingAck, TimeSpan.FromSeconds(5)), Pairs13.Describe(c, s));
         d.RunFor(TimeSpan.FromSeconds(2));
         Assert.Null(c.Connection.PollTimeout());

@@ -15,7 +15,8 @@ public sealed class Dtls13WireFiguresTests(ITestOutputHelper output)
     [InlineData(DtlsVersion.Dtls13, DtlsNamedGroup.X25519MLKEM768, 3000, 4500)]
     public void HandshakeBytesAndFlights(DtlsVersion version, DtlsNamedGroup group, int min, int max)
     {
-        var (client, server, driver) = Pairs13.Create(o => o with { MaxVersion = version, Groups = [group] }, o => o with { MaxVersion = version, Groups = [group] });
+        var (client, server, driver) = Pairs13.Create(o => o with { MaxVersion = version, Groups = [group] },
+            o => o with { MaxVersion = version, Groups = [group] });
         var bytes = new[] { 0, 0 };
         var datagrams = new[] { 0, 0 };
         var flights = new List<(LinkEnd, TimeSpan)>();

@@ -116,7 +116,9 @@ public sealed class EarlyRetransmissionTests
     [Fact]
     public void ANegativeRoundTripTimeOrAZeroFloorIsRefused()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => DtlsConnection.CreateClient(Pairs.ClientOptions(o => o with { RoundTripTime = TimeSpan.FromMilliseconds(-1) })));
-        Assert.Throws<ArgumentOutOfRangeException>(() => DtlsConnection.CreateClient(Pairs.ClientOptions(o => o with { MinRetransmitTimeout = TimeSpan.Zero })));
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            DtlsConnection.CreateClient(Pairs.ClientOptions(o => o with { RoundTripTime = TimeSpan.FromMilliseconds(-1) })));
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            DtlsConnection.CreateClient(Pairs.ClientOptions(o => o with { MinRetransmitTimeout = TimeSpan.Zero })));
     }
 }

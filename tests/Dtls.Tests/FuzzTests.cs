@@ -34,7 +34,8 @@ public sealed class FuzzTests
         {
             var random = new Random(seed);
             var client = new DtlsPeer(DtlsConnection.CreateClient(Pairs.ClientOptions(o => o with { HandshakeTimeout = TimeSpan.FromSeconds(20) })));
-            var server = new DtlsPeer(DtlsConnection.CreateServer(Pairs.ServerOptions(o => o with { HandshakeTimeout = TimeSpan.FromSeconds(20) }), new DtlsCookieResponder()));
+            var server = new DtlsPeer(DtlsConnection.CreateServer(Pairs.ServerOptions(o => o with { HandshakeTimeout = TimeSpan.FromSeconds(20) }),
+                new DtlsCookieResponder()));
             var driver = new TwoPeerDriver(new MutatingPeer(client, random), new MutatingPeer(server, random));
             client.Connection.Start(driver.Now);
             driver.RunUntil(() => client.Connection.State is DtlsState.Connected or DtlsState.Failed
@@ -59,8 +60,10 @@ public sealed class FuzzTests
         for (var seed = 0; seed < 40; seed++)
         {
             var random = new Random(seed);
-            var client = new DtlsPeer(DtlsConnection.CreateClient(Pairs13.V13(Pairs.ClientOptions(o => o with { HandshakeTimeout = TimeSpan.FromSeconds(20) }))));
-            var server = new DtlsPeer(DtlsConnection.CreateServer(Pairs13.V13(Pairs.ServerOptions(o => o with { HandshakeTimeout = TimeSpan.FromSeconds(20) }))));
+            var client = new DtlsPeer(DtlsConnection.CreateClient(Pairs13.V13(Pairs.ClientOptions(o =>
+                o with { HandshakeTimeout = TimeSpan.FromSeconds(20) }))));
+            var server = new DtlsPeer(DtlsConnection.CreateServer(Pairs13.V13(Pairs.ServerOptions(o =>
+                o with { HandshakeTimeout = TimeSpan.FromSeconds(20) }))));
             var driver = new TwoPeerDriver(new MutatingPeer(client, random), new MutatingPeer(server, random));
             client.Connection.Start(driver.Now);
             driver.RunUntil(() => client.Connection.State is DtlsState.Connected or DtlsState.Failed

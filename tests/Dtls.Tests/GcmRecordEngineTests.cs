@@ -19,7 +19,8 @@ public sealed class GcmRecordEngineTests
         Assert.True(fast.UsesIntrinsics);
         Assert.False(fallback.UsesIntrinsics);
         Assert.True(((AesGcmRecordCipher)RecordCipher.Create(DtlsCipherSuite.EcdheEcdsaWithAes128GcmSha256, new byte[16], new byte[4])).UsesIntrinsics);
-        Assert.False(((AesGcmRecordCipher)RecordCipher.Create(DtlsCipherSuite.EcdheEcdsaWithAes256GcmSha384, new byte[32], new byte[4], allowIntrinsics: false)).UsesIntrinsics);
+        Assert.False(((AesGcmRecordCipher)RecordCipher.Create(DtlsCipherSuite.EcdheEcdsaWithAes256GcmSha384, new byte[32], new byte[4],
+            allowIntrinsics: false)).UsesIntrinsics);
     }
 
     [Theory]

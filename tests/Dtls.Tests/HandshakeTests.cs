@@ -88,7 +88,14 @@ public sealed class HandshakeTests
     [InlineData(3)]
     public void HandshakeCompletesOverLinkWithLossDuplicationAndReordering(int seed)
     {
-        var bad = new LinkConditions { Delay = TimeSpan.FromMilliseconds(20), Loss = 0.3, Duplicate = 0.3, Reorder = 0.3, Jitter = TimeSpan.FromMilliseconds(15) };
+        var bad = new LinkConditions
+        {
+            Delay = TimeSpan.FromMilliseconds(20),
+            Loss = 0.3,
+            Duplicate = 0.3,
+            Reorder = 0.3,
+            Jitter = TimeSpan.FromMilliseconds(15)
+        };
         var link = new VirtualLink(seed, bad, bad);
         // Small MTU: more fragments to lose, duplicate and reorder.
         var (client, server, driver) = Pairs.Create(Pairs.ClientOptions(o => o with { Mtu = 300, HandshakeTimeout = TimeSpan.FromMinutes(5) }),

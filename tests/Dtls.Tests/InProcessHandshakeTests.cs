@@ -15,13 +15,23 @@ public sealed class InProcessHandshakeTests
             var log = new List<string>();
             for (var round = 0; round < 20 && (client.State != DtlsState.Connected || server.State != DtlsState.Connected); round++)
             {
-                while (client.TryPollTransmit(datagram, out var n)) { log.Add($"C->S {n} {Convert.ToHexString(datagram, 0, Math.Min(n, 30))}"); server.HandleDatagram(datagram.AsSpan(0, n), TimeSpan.Zero); }
-                while (server.TryPollTransmit(datagram, out var n)) { log.Add($"S->C {n} {Convert.ToHexString(datagram, 0, Math.Min(n, 30))}"); client.HandleDatagram(datagram.AsSpan(0, n), TimeSpan.Zero); }
+                while (client.TryPollTransmit(datagram, out var n))
+                {
+                    log.Add($"C->S {n} {Convert.ToHexString(datagram, 0, Math.Min(n, 30))}");
+                    server.HandleDatagram(datagram.AsSpan(0, n), TimeSpan.Zero);
+                }
+                while (server.TryPollTransmit(datagram, out var n))
+                {
+                    log.Add($"S->C {n} {Convert.ToHexString(datagram, 0, Math.Min(n, 30))}");
+                    client.HandleDatagram(datagram.AsSpan(0, n), TimeSpan.Zero);
+                }
             }
             var events = new List<DtlsEvent>();
             while (client.TryPollEvent(out var e)) events.Add(e);
             while (server.TryPollEvent(out var e)) events.Add(e);
-            Assert.True(client.State == DtlsState.Connected && server.State == DtlsState.Connected, $"round {i}: {client.State}/{server.State} {string.Join(", ", events)} client drops {client.Counters.Dropped} server drops {server.Counters.Dropped}\n{string.Join("\n", log)}");
+            Assert.True(client.State == DtlsState.Connected && server.State == DtlsState.Connected,
+                $"round {i}: {client.State}/{server.State} {string.Join(", ", events)} client drops {client.Counters.Dropped} server drops " +
+                $"{server.Counters.Dropped}\n{string.Join("\n", log)}");
         }
     }
 }

@@ -78,8 +78,10 @@ public sealed class OpenSslSuiteTests
         { "ecdsa", "ECDHE-ECDSA-AES256-GCM-SHA384", DtlsCipherSuite.EcdheEcdsaWithAes256GcmSha384, "", DtlsSignatureScheme.EcdsaSecp256r1Sha256 },
         { "ecdsa", "ECDHE-ECDSA-CHACHA20-POLY1305", DtlsCipherSuite.EcdheEcdsaWithChaCha20Poly1305Sha256, "", DtlsSignatureScheme.EcdsaSecp256r1Sha256 },
         { "rsa", "ECDHE-RSA-AES128-GCM-SHA256", DtlsCipherSuite.EcdheRsaWithAes128GcmSha256, "", DtlsSignatureScheme.RsaPssRsaeSha256 },
-        { "rsa", "ECDHE-RSA-AES128-GCM-SHA256", DtlsCipherSuite.EcdheRsaWithAes128GcmSha256, "-sigalgs RSA+SHA256:ECDSA+SHA256", DtlsSignatureScheme.RsaPkcs1Sha256 },
-        { "p384", "ECDHE-ECDSA-AES128-GCM-SHA256", DtlsCipherSuite.EcdheEcdsaWithAes128GcmSha256, "-sigalgs ECDSA+SHA384", DtlsSignatureScheme.EcdsaSecp384r1Sha384 },
+        { "rsa", "ECDHE-RSA-AES128-GCM-SHA256", DtlsCipherSuite.EcdheRsaWithAes128GcmSha256, "-sigalgs RSA+SHA256:ECDSA+SHA256",
+            DtlsSignatureScheme.RsaPkcs1Sha256 },
+        { "p384", "ECDHE-ECDSA-AES128-GCM-SHA256", DtlsCipherSuite.EcdheEcdsaWithAes128GcmSha256, "-sigalgs ECDSA+SHA384",
+            DtlsSignatureScheme.EcdsaSecp384r1Sha384 },
     };
 
     private static DtlsCertificate Cert(string kind) => kind switch
@@ -92,7 +94,8 @@ public sealed class OpenSslSuiteTests
     /// <summary>OpenSSL signs RSA ServerKeyExchange with rsa_pss_rsae_sha256 when offered, so this also checks PSS verification.</summary>
     [Theory]
     [MemberData(nameof(Suites))]
-    public void OurClientNegotiatesTheSuiteOpenSslServerIsLimitedTo(string certificate, string cipher, DtlsCipherSuite expected, string sigalgs, DtlsSignatureScheme scheme)
+    public void OurClientNegotiatesTheSuiteOpenSslServerIsLimitedTo(string certificate, string cipher, DtlsCipherSuite expected, string sigalgs,
+        DtlsSignatureScheme scheme)
     {
         OpenSslPeer.RequireOpenSsl();
         var cert = Cert(certificate);

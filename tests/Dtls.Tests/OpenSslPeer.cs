@@ -78,7 +78,12 @@ internal sealed partial class OpenSslPeer : IDisposable
     /// <summary>Runs openssl to completion and returns what it printed (bounded wait).</summary>
     public static string Run(string arguments)
     {
-        using var p = Process.Start(new ProcessStartInfo(OpenSsl, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!;
+        using var p = Process.Start(new ProcessStartInfo(OpenSsl, arguments)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false
+        })!;
         try
         {
             var output = p.StandardOutput.ReadToEndAsync();
@@ -109,8 +114,10 @@ internal sealed partial class OpenSslPeer : IDisposable
         EndPoint from = new IPEndPoint(IPAddress.Any, 0);
         while (!done())
         {
-            Assert.False(_process.HasExited && !socket.Poll(0, SelectMode.SelectRead) && !done(), $"openssl exited early; our state {ours.State}; openssl said:\n{Output}");
-            Assert.True(clock.Elapsed < limit, $"No result within {limit}; our state {ours.State}; events {string.Join(", ", events)}; openssl said:\n{Output}");
+            Assert.False(_process.HasExited && !socket.Poll(0, SelectMode.SelectRead) && !done(),
+                $"openssl exited early; our state {ours.State}; openssl said:\n{Output}");
+            Assert.True(clock.Elapsed < limit,
+                $"No result within {limit}; our state {ours.State}; events {string.Join(", ", events)}; openssl said:\n{Output}");
             if (socket.Poll(5_000, SelectMode.SelectRead))
             {
                 var n = socket.ReceiveFrom(buffer, ref from);

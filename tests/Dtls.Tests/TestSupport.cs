@@ -45,18 +45,29 @@ internal static class Pairs
     public static DtlsOptions ClientOptions(Func<DtlsOptions, DtlsOptions>? tweak = null)
     {
         // The DTLS 1.2 tests pin 1.2 (DTLS 1.3 is the default; its tests say MaxVersion = Dtls13 themselves).
-        var o = new DtlsOptions { Certificate = TestCertificates.Client, RemoteFingerprint = TestCertificates.Server.Sha256Fingerprint, MaxVersion = DtlsVersion.Dtls12 };
+        var o = new DtlsOptions
+        {
+            Certificate = TestCertificates.Client,
+            RemoteFingerprint = TestCertificates.Server.Sha256Fingerprint,
+            MaxVersion = DtlsVersion.Dtls12
+        };
         return tweak is null ? o : tweak(o);
     }
 
     public static DtlsOptions ServerOptions(Func<DtlsOptions, DtlsOptions>? tweak = null)
     {
-        var o = new DtlsOptions { Certificate = TestCertificates.Server, RemoteFingerprint = TestCertificates.Client.Sha256Fingerprint, MaxVersion = DtlsVersion.Dtls12 };
+        var o = new DtlsOptions
+        {
+            Certificate = TestCertificates.Server,
+            RemoteFingerprint = TestCertificates.Client.Sha256Fingerprint,
+            MaxVersion = DtlsVersion.Dtls12
+        };
         return tweak is null ? o : tweak(o);
     }
 
     /// <summary>Client is A, server is B (with a cookie responder).</summary>
-    public static (DtlsPeer Client, DtlsPeer Server, TwoPeerDriver Driver) Create(DtlsOptions? client = null, DtlsOptions? server = null, VirtualLink? link = null)
+    public static (DtlsPeer Client, DtlsPeer Server, TwoPeerDriver Driver) Create(DtlsOptions? client = null, DtlsOptions? server = null,
+        VirtualLink? link = null)
     {
         var c = new DtlsPeer(DtlsConnection.CreateClient(client ?? ClientOptions()));
         var s = new DtlsPeer(DtlsConnection.CreateServer(server ?? ServerOptions(), new DtlsCookieResponder(), [127, 0, 0, 1, 0x13, 0x88]));

@@ -41,7 +41,8 @@ public sealed class CorpusReplayTests(Xunit.Abstractions.ITestOutputHelper outpu
     }
 
     private static List<string> Inputs(string folder) =>
-        Directory.Exists(folder) ? Directory.EnumerateFiles(folder).Where(f => !Path.GetFileName(f).StartsWith('.')).Order(StringComparer.Ordinal).ToList() : [];
+        Directory.Exists(folder)
+            ? Directory.EnumerateFiles(folder).Where(f => !Path.GetFileName(f).StartsWith('.')).Order(StringComparer.Ordinal).ToList() : [];
 
     [Theory]
     [MemberData(nameof(Targets))]
@@ -78,9 +79,12 @@ public sealed class CorpusReplayTests(Xunit.Abstractions.ITestOutputHelper outpu
                 time = TimeSpan.FromTicks(Math.Min(time.Ticks, (ThreadCpuNow() - start).Ticks));
             }
             if (time > slowest.Time) slowest = (file, time);
-            Assert.True(time <= bound, $"{name}: {Path.GetRelativePath(root, file)} took {time.TotalMilliseconds:0} ms of CPU (bound {SlowInput.TotalMilliseconds:0} ms over the target's own {baseline.TotalMilliseconds:0.0} ms)");
+            Assert.True(time <= bound,
+                $"{name}: {Path.GetRelativePath(root, file)} took {time.TotalMilliseconds:0} ms of CPU (bound {SlowInput.TotalMilliseconds:0} ms over the " +
+                $"target's own {baseline.TotalMilliseconds:0.0} ms)");
         }
-        output.WriteLine($"{name}: {seeds.Count} seeds, {crashes.Count} crash inputs, target set-up {baseline.TotalMilliseconds:0.0} ms, slowest {slowest.Time.TotalMilliseconds:0.0} ms ({Path.GetFileName(slowest.File)})");
+        output.WriteLine($"{name}: {seeds.Count} seeds, {crashes.Count} crash inputs, target set-up {baseline.TotalMilliseconds:0.0} ms, slowest " +
+            $"{slowest.Time.TotalMilliseconds:0.0} ms ({Path.GetFileName(slowest.File)})");
     }
 
     [Fact]

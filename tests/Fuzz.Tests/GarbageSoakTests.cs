@@ -54,7 +54,8 @@ public sealed class GarbageSoakTests(Xunit.Abstractions.ITestOutputHelper output
     [Fact]
     public void SctpAssociationWorksAfter100000GarbagePackets() =>
         // Flags 1: the CRC32c is filled in, so every packet with the right tag (the seeds') reaches the chunk handlers.
-        Timed("sctp", () => Assert.True(SctpTargets.EstablishedWith(1, Garbage(Pool("sctp-established", flagsByte: true), 16), stepEvery: 100, out var outcome), outcome));
+        Timed("sctp", () => Assert.True(SctpTargets.EstablishedWith(1, Garbage(Pool("sctp-established", flagsByte: true), 16), stepEvery: 100,
+            out var outcome), outcome));
 
     [Fact]
     public void SctpAssociationWithTheRightTagSurvives100000GarbagePacketsOrSaysWhy() =>

@@ -15,7 +15,8 @@ namespace Transport.Fuzz.Tests;
 public sealed class RoundTripPropertyTests
 {
     [Property(MaxTest = 300)]
-    public void StunMessagesRoundTripWithIntegrityAndFingerprint(byte[] transactionSeed, uint priority, ulong tieBreaker, uint ipv4, ushort port, byte[] usernameBytes, bool useCandidate)
+    public void StunMessagesRoundTripWithIntegrityAndFingerprint(byte[] transactionSeed, uint priority, ulong tieBreaker, uint ipv4, ushort port,
+        byte[] usernameBytes, bool useCandidate)
     {
         var transactionId = new byte[12];
         (transactionSeed ?? []).AsSpan(0, Math.Min(12, transactionSeed?.Length ?? 0)).CopyTo(transactionId);
@@ -44,7 +45,8 @@ public sealed class RoundTripPropertyTests
     }
 
     [Property(MaxTest = 300)]
-    public void RtpPacketsRoundTrip(byte payloadType, ushort sequence, uint timestamp, uint ssrc, bool marker, uint[] csrcs, byte[] extensionIds, byte[] payload, bool twoByte)
+    public void RtpPacketsRoundTrip(byte payloadType, ushort sequence, uint timestamp, uint ssrc, bool marker, uint[] csrcs, byte[] extensionIds,
+        byte[] payload, bool twoByte)
     {
         payloadType &= 0x7F;
         csrcs = (csrcs ?? []).Take(15).ToArray();
@@ -77,7 +79,8 @@ public sealed class RoundTripPropertyTests
     [Property(MaxTest = 200)]
     public void SenderReportsRoundTrip(uint ssrc, ulong ntp, uint rtpTimestamp, uint packets, uint octets, uint[] blockSeeds)
     {
-        var blocks = (blockSeeds ?? []).Take(31).Select(s => new ReportBlock(s, (byte)(s >> 3), (int)(s & 0x7FFFFF) - 0x400000, s * 7, s >> 5, s * 3, s ^ 0x5555)).ToArray();
+        var blocks = (blockSeeds ?? []).Take(31).Select(s => new ReportBlock(s, (byte)(s >> 3), (int)(s & 0x7FFFFF) - 0x400000, s * 7, s >> 5,
+            s * 3, s ^ 0x5555)).ToArray();
         var info = new SenderInfo(ntp, rtpTimestamp, packets, octets);
         var buffer = new byte[2048];
         var n = RtcpReport.WriteSenderReport(buffer, ssrc, info, blocks);

@@ -14,7 +14,8 @@ public sealed class BackpressureTests
     [Fact]
     public void AReaderThatDoesNotReadClosesTheWindowAndStopsTheSenderThenEverythingArrivesInOrder()
     {
-        var link = new VirtualLink(3, new LinkConditions { Delay = TimeSpan.FromMilliseconds(10) }, new LinkConditions { Delay = TimeSpan.FromMilliseconds(10) });
+        var link = new VirtualLink(3, new LinkConditions { Delay = TimeSpan.FromMilliseconds(10) },
+            new LinkConditions { Delay = TimeSpan.FromMilliseconds(10) });
         var (a, b, d) = Pair.Connected(link, b: new SctpOptions { MaxUnreadBytes = MaxUnread });
         var ch = a.Association.CreateDataChannel("bulk", now: d.Now);
         Assert.True(d.RunUntil(() => ch.AcknowledgedByPeer, TimeSpan.FromSeconds(5)));

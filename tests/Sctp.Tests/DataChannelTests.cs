@@ -215,7 +215,8 @@ public sealed class DataChannelTests
         var ch = a.Association.CreateDataChannel("lossy", now: d.Now);
         for (var i = 0; i < 50; i++) ch.Send(new byte[2000]);
         ch.Close(d.Now);
-        d.RunUntil(() => ch.State == DataChannelState.Closed && b.Association.Channels.Count == 0 && b.Has(SctpEventKind.ChannelClosed), TimeSpan.FromMinutes(2));
+        d.RunUntil(() => ch.State == DataChannelState.Closed && b.Association.Channels.Count == 0 && b.Has(SctpEventKind.ChannelClosed),
+            TimeSpan.FromMinutes(2));
         Assert.Equal(DataChannelState.Closed, ch.State);
         Assert.Equal(50, b.Events.Count(e => e.Kind == SctpEventKind.ChannelMessage));
         Assert.Equal(SctpState.Established, a.Association.State);

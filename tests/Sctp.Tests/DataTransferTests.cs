@@ -59,7 +59,9 @@ public sealed class DataTransferTests
         var (a, b, d) = TransferOrdered(0, TenMegabytes, 16 * 1024);
         Assert.False(b.Association.TsnBitsHeld, "in-order data needs no TSN bits");
         var c = a.Association.Counters;
-        Assert.True(c.Retransmissions == 0, $"rtx {c.Retransmissions} t3 {c.T3Expirations} fast {c.FastRetransmits} dupB {b.Association.Counters.DuplicateTsn} full {b.Association.Counters.ReceiveBufferFull} oow {b.Association.Counters.OutOfWindowTsn} time {d.Now}");
+        Assert.True(c.Retransmissions == 0,
+            $"rtx {c.Retransmissions} t3 {c.T3Expirations} fast {c.FastRetransmits} dupB {b.Association.Counters.DuplicateTsn} full " +
+            $"{b.Association.Counters.ReceiveBufferFull} oow {b.Association.Counters.OutOfWindowTsn} time {d.Now}");
         Assert.True(d.Now < TimeSpan.FromSeconds(60), $"took {d.Now} of virtual time");
     }
 
@@ -133,7 +135,8 @@ public sealed class DataTransferTests
     [Fact]
     public void DelayedSackIsSentAfterTheDelayedAckTimeout()
     {
-        var (a, b, d) = Pair.Connected(new VirtualLink(1, LinkConditions.Clean(TimeSpan.FromMilliseconds(10)), LinkConditions.Clean(TimeSpan.FromMilliseconds(10))));
+        var (a, b, d) = Pair.Connected(new VirtualLink(1, LinkConditions.Clean(TimeSpan.FromMilliseconds(10)),
+            LinkConditions.Clean(TimeSpan.FromMilliseconds(10))));
         d.RunFor(TimeSpan.FromSeconds(1));
         var start = d.Now;
         var bSent = d.Link.SentFrom(LinkEnd.B);
@@ -158,7 +161,9 @@ public sealed class DataTransferTests
         d.Link.AddFilter(LinkEnd.B, m =>
         {
             var s = m.Span;
-            if (s[12] == 3) sacks.Add((d.Now, System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(s[(12 + 12)..]), System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(s[(12 + 4)..])));
+            if (s[12] == 3)
+                sacks.Add((d.Now, System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(s[(12 + 12)..]),
+                    System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(s[(12 + 4)..])));
             return false;
         }, _ => FilterAction.Pass);
         // Drop the first DATA packet: the second arrives with a gap.

@@ -135,7 +135,8 @@ public sealed class PartialReliabilityTests
                 }
                 return sent == count && reliable.Count == count;
             }, TimeSpan.FromMinutes(5));
-            Assert.True(done, $"seed {seed}: {reliable.Count} of {count} reliable messages after {d.Now} (abandoned {a.Association.Counters.AbandonedMessages}, FORWARD TSN {a.Association.Counters.ForwardTsnSent})");
+            Assert.True(done, $"seed {seed}: {reliable.Count} of {count} reliable messages after {d.Now} (abandoned " +
+                $"{a.Association.Counters.AbandonedMessages}, FORWARD TSN {a.Association.Counters.ForwardTsnSent})");
             Assert.Equal(Enumerable.Range(0, count), reliable);
             Assert.Equal(0, corrupt);
             Assert.True(a.Association.Counters.ForwardTsnSent > 0, $"seed {seed}: no FORWARD TSN, nothing tested");

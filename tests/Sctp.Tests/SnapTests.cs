@@ -165,7 +165,8 @@ public sealed class SnapTests
         Assert.Contains("even", serverParity.Message, StringComparison.Ordinal);
         // A negotiated channel may take either parity, but needs an id, and not one in use.
         a.Association.CreateDataChannel("n", new DataChannelOptions { Negotiated = true, Id = 3 }, d.Now);
-        var collision = Assert.Throws<ArgumentException>(() => a.Association.CreateDataChannel("m", new DataChannelOptions { Negotiated = true, Id = 3 }, d.Now));
+        var collision = Assert.Throws<ArgumentException>(() => a.Association.CreateDataChannel("m",
+            new DataChannelOptions { Negotiated = true, Id = 3 }, d.Now));
         Assert.Contains("already carries data channel 'n'", collision.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => a.Association.CreateDataChannel("m", new DataChannelOptions { Negotiated = true }, d.Now));
         Assert.Contains("reserved", Assert.Throws<ArgumentException>(() =>

@@ -60,7 +60,8 @@ public sealed class StreamResetTests
     [Fact]
     public void OutgoingResetWaitsUntilTheLastTsnHasArrived()
     {
-        var link = new Transport.TestKit.VirtualLink(9, new Transport.TestKit.LinkConditions { Loss = 0.2 }, new Transport.TestKit.LinkConditions { Loss = 0.2 });
+        var link = new Transport.TestKit.VirtualLink(9, new Transport.TestKit.LinkConditions { Loss = 0.2 },
+            new Transport.TestKit.LinkConditions { Loss = 0.2 });
         var (a, b, d) = Pair.Connected(link);
         var got = 0;
         var afterReset = false;

@@ -45,7 +45,8 @@ public sealed partial class UsrsctpInteropTests
         var c = loop.Association.Counters;
         Assert.True(done, $"association is {loop.Association.State} after 60 s; received {messages} messages " +
             $"({c.PacketsReceived} packets in, {c.PacketsSent} out, {c.DuplicateTsn} duplicate TSNs, {c.OutOfWindowTsn} out of window, " +
-            $"{c.ReceiveBufferFull} refused for a full buffer, {c.BadChecksum} bad checksums, {c.Malformed} malformed, {loop.DroppedDatagrams} dropped); tsctp: {tsctp.Tail()}");
+            $"{c.ReceiveBufferFull} refused for a full buffer, {c.BadChecksum} bad checksums, {c.Malformed} malformed, {loop.DroppedDatagrams} " +
+            $"dropped); tsctp: {tsctp.Tail()}");
         Assert.Equal(SctpState.Terminated, loop.Association.State);
         Assert.Equal("shutdown complete", loop.Association.CloseReason);
         Assert.Equal(count, messages);
@@ -95,7 +96,8 @@ public sealed partial class UsrsctpInteropTests
         // tsctp prints "length, messages, ..., bytes, seconds, rate, ..." when the association ends.
         Match m = Match.Empty;
         var sw = Stopwatch.StartNew();
-        while (sw.Elapsed < TimeSpan.FromSeconds(10) && !(m = ServerSummary().Match(tsctp.Output)).Success) loop.Run(() => false, TimeSpan.FromMilliseconds(100));
+        while (sw.Elapsed < TimeSpan.FromSeconds(10) && !(m = ServerSummary().Match(tsctp.Output)).Success)
+            loop.Run(() => false, TimeSpan.FromMilliseconds(100));
         Assert.True(m.Success, "tsctp printed no summary: " + tsctp.Tail());
         Assert.Equal(count, int.Parse(m.Groups[2].Value));
         Assert.Equal((long)count * length, long.Parse(m.Groups[4].Value));
@@ -126,7 +128,11 @@ public sealed partial class UsrsctpInteropTests
             };
             var p = new Process { StartInfo = psi };
             var t = new TsctpProcess(p);
-            p.OutputDataReceived += (_, e) => { if (e.Data is { } d && !d.StartsWith("[S]", StringComparison.Ordinal)) lock (t._output) t._output.AppendLine(d); else if (e.Data is { } x) t.Collect(x); };
+            p.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data is { } d && !d.StartsWith("[S]", StringComparison.Ordinal)) lock (t._output) t._output.AppendLine(d);
+                else if (e.Data is { } x) t.Collect(x);
+            };
             p.ErrorDataReceived += (_, e) => { if (e.Data is { } d) t.Collect(d); };
             p.Start();
             p.BeginOutputReadLine();

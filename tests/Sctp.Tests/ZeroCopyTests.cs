@@ -43,7 +43,8 @@ public sealed class ZeroCopyTests
     [Fact]
     public void AnAbortDisposesTheOwnersOfEverythingQueuedOrInFlightOnceAndCountsAThrowingOwner()
     {
-        var (a, _, d) = Pair.Connected(new VirtualLink(1, LinkConditions.Clean(TimeSpan.FromMilliseconds(50)), LinkConditions.Clean(TimeSpan.FromMilliseconds(50))));
+        var (a, _, d) = Pair.Connected(new VirtualLink(1, LinkConditions.Clean(TimeSpan.FromMilliseconds(50)),
+            LinkConditions.Clean(TimeSpan.FromMilliseconds(50))));
         var owners = Enumerable.Range(0, 50).Select(i => new Owner { Throw = i == 3 }).ToList();
         var bytes = new byte[20_000];
         foreach (var o in owners) a.Association.SendMessage(1, Ppid.Binary, bytes.AsMemory(), o, now: d.Now);
@@ -58,7 +59,8 @@ public sealed class ZeroCopyTests
     {
         var (a, _, d) = Pair.Connected();
         var owner = new Owner();
-        Assert.Throws<ArgumentException>(() => a.Association.SendMessage(1, Ppid.Binary, new byte[a.Association.Options.MaxMessageSize + 1].AsMemory(), owner, now: d.Now));
+        Assert.Throws<ArgumentException>(() => a.Association.SendMessage(1, Ppid.Binary,
+            new byte[a.Association.Options.MaxMessageSize + 1].AsMemory(), owner, now: d.Now));
         Assert.Throws<ArgumentException>(() => a.Association.SendMessage(1, Ppid.Binary, ReadOnlyMemory<byte>.Empty, owner, now: d.Now));
         Assert.Equal(0, owner.Disposals);
     }

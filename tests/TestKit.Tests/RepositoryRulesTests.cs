@@ -11,7 +11,8 @@ public sealed partial class RepositoryRulesTests
     // src/Shared holds sources linked into the cores (shared crypto kernels): the same rules apply.
     private static readonly string[] Cores = ["src/Ice", "src/Dtls", "src/Sctp", "src/Rtp", "src/Shared"];
 
-    [GeneratedRegex(@"\bDateTime(Offset)?\s*\.\s*(Now|UtcNow|Today)\b|\bStopwatch\b|\bEnvironment\s*\.\s*TickCount(64)?\b|\bTimer\b|\bPeriodicTimer\b|\bTask\s*\.\s*Delay\b|\bThread\b|\bThreadPool\b|\bSocket\b|\bUdpClient\b|\bTcpClient\b|\bTcpListener\b|\bTimeProvider\b")]
+    [GeneratedRegex(@"\bDateTime(Offset)?\s*\.\s*(Now|UtcNow|Today)\b|\bStopwatch\b|\bEnvironment\s*\.\s*TickCount(64)?\b|\bTimer\b|" +
+        @"\bPeriodicTimer\b|\bTask\s*\.\s*Delay\b|\bThread\b|\bThreadPool\b|\bSocket\b|\bUdpClient\b|\bTcpClient\b|\bTcpListener\b|\bTimeProvider\b")]
     private static partial Regex ForbiddenInCore();
 
     [GeneratedRegex(@"//.*?$|/\*.*?\*/|""(?:\\.|[^""\\])*""", RegexOptions.Multiline | RegexOptions.Singleline)]

@@ -37,7 +37,8 @@ public sealed class TwoPeerDriverTests
     {
         var a = new PingPeer(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1));
         var b = new PingPeer(null, TimeSpan.Zero);
-        var driver = new TwoPeerDriver(a, b, new VirtualLink(1, LinkConditions.Clean(TimeSpan.FromMilliseconds(20)), LinkConditions.Clean(TimeSpan.FromMilliseconds(30))));
+        var driver = new TwoPeerDriver(a, b,
+            new VirtualLink(1, LinkConditions.Clean(TimeSpan.FromMilliseconds(20)), LinkConditions.Clean(TimeSpan.FromMilliseconds(30))));
 
         Assert.True(driver.Progress());
         Assert.Equal(TimeSpan.FromMilliseconds(100), driver.Now);          // A's deadline

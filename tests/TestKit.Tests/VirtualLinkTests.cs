@@ -29,7 +29,14 @@ public sealed class VirtualLinkTests
     [Fact]
     public void SameSeedGivesSameDeliveries()
     {
-        var cond = new LinkConditions { Delay = TimeSpan.FromMilliseconds(5), Jitter = TimeSpan.FromMilliseconds(20), Loss = 0.2, Duplicate = 0.1, Reorder = 0.1 };
+        var cond = new LinkConditions
+        {
+            Delay = TimeSpan.FromMilliseconds(5),
+            Jitter = TimeSpan.FromMilliseconds(20),
+            Loss = 0.2,
+            Duplicate = 0.1,
+            Reorder = 0.1
+        };
         List<(TimeSpan, int)> Run(int seed)
         {
             var link = new VirtualLink(seed, cond, cond);
@@ -43,7 +50,14 @@ public sealed class VirtualLinkTests
     [Fact]
     public void LossDuplicationAndReorderingHappenAtRoughlyTheConfiguredRates()
     {
-        var link = new VirtualLink(7, new LinkConditions { Delay = TimeSpan.FromMilliseconds(10), Loss = 0.1, Duplicate = 0.05, Reorder = 0.1, ReorderDelay = TimeSpan.FromMilliseconds(50) });
+        var link = new VirtualLink(7, new LinkConditions
+        {
+            Delay = TimeSpan.FromMilliseconds(10),
+            Loss = 0.1,
+            Duplicate = 0.05,
+            Reorder = 0.1,
+            ReorderDelay = TimeSpan.FromMilliseconds(50)
+        });
         const int n = 10_000;
         for (var i = 0; i < n; i++) link.Send(LinkEnd.A, Packet(i), TimeSpan.FromMilliseconds(i));
         var got = DeliverAll(link, LinkEnd.B);

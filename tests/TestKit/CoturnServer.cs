@@ -23,7 +23,8 @@ public sealed class CoturnServer : IDisposable
     private readonly StringBuilder _output = new();
     private readonly string _directory;
 
-    private CoturnServer(Process process, string directory, int port, int minRelayPort, int maxRelayPort, (string, string)? tls = null, bool tcp = false, Placement? placement = null)
+    private CoturnServer(Process process, string directory, int port, int minRelayPort, int maxRelayPort, (string, string)? tls = null, bool tcp = false,
+        Placement? placement = null)
     {
         _tls = tls;
         _tcp = tcp;
@@ -124,7 +125,8 @@ public sealed class CoturnServer : IDisposable
     /// <summary>The TLS endpoint on 127.0.0.1 (<see cref="StartTls"/>).</summary>
     public IPEndPoint TlsEndPoint => new(EndPoint.Address, TlsPort);
 
-    private static CoturnServer Start(bool tcp, (string Certificate, string Key)? tls, (int Port, int TlsPort)? port, string[] extraArguments, Placement? placement = null)
+    private static CoturnServer Start(bool tcp, (string Certificate, string Key)? tls, (int Port, int TlsPort)? port, string[] extraArguments,
+        Placement? placement = null)
     {
         var exe = FindTurnServer();
         var listening = port?.Port ?? (tcp ? FreeUdpAndTcpPort() : FreeUdpPort());

@@ -27,7 +27,8 @@ public static class NodePackages
     /// <paramref name="scripts"/> copied from <paramref name="sourceDirectory"/>, and runs <c>npm install</c> unless
     /// <paramref name="requiredPackage"/> is installed there already. Returns the directory.
     /// </summary>
-    public static string Prepare(string directoryName, string packageJson, string sourceDirectory, IEnumerable<string> scripts, string requiredPackage = "node-datachannel")
+    public static string Prepare(string directoryName, string packageJson, string sourceDirectory, IEnumerable<string> scripts,
+        string requiredPackage = "node-datachannel")
     {
         var dir = Path.Combine(Path.GetTempPath(), directoryName);
         Directory.CreateDirectory(dir);
@@ -35,7 +36,12 @@ public static class NodePackages
         foreach (var script in scripts) File.Copy(Path.Combine(sourceDirectory, script), Path.Combine(dir, script), overwrite: true);
         if (!File.Exists(Path.Combine(dir, "node_modules", requiredPackage, "package.json")))
         {
-            var npm = new ProcessStartInfo(Find("npm"), "install --no-audit --no-fund") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
+            var npm = new ProcessStartInfo(Find("npm"), "install --no-audit --no-fund")
+            {
+                WorkingDirectory = dir,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true
+            };
             using var p = Process.Start(npm)!;
             var stdout = p.StandardOutput.ReadToEndAsync();
             var stderr = p.StandardError.ReadToEndAsync();

@@ -132,7 +132,8 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
         var suite = (DtlsCipherSuite)hello.CipherSuite;
         if (!Options.CipherSuites.Contains(suite) || !CipherSuiteInfo.TryGet(suite, out var info))
         {
-            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, $"Server chose a suite we did not offer: 0x{hello.CipherSuite:X4}.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter,
+                $"Server chose a suite we did not offer: 0x{hello.CipherSuite:X4}.");
             return;
         }
         if (hello.Extensions.RenegotiationNotEmpty)
@@ -221,7 +222,8 @@ internal sealed class ClientHandshake(DtlsConnection connection) : HandshakeRole
         {
             if (Options.Certificate.ChooseScheme(_requestedSchemes) is not { } scheme)
             {
-                Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure, "No signature scheme the server accepts fits our certificate.");
+                Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure,
+                    "No signature scheme the server accepts fits our certificate.");
                 return;
             }
             var cv = new WireWriter();

@@ -153,7 +153,8 @@ internal sealed class Client13Handshake(DtlsConnection connection) : Handshake13
         var suite = (DtlsCipherSuite)suiteValue;
         if (!Options.CipherSuites13.Contains(suite) || !Suite13.TryGet(suite, out var info) || (_retried && Suite.Suite != suite))
         {
-            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, $"Server chose a suite we did not offer: 0x{suiteValue:X4}.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter,
+                $"Server chose a suite we did not offer: 0x{suiteValue:X4}.");
             return;
         }
         if (!ext.TryGetValue(Ext13.KeyShare, out var ks))
@@ -195,7 +196,8 @@ internal sealed class Client13Handshake(DtlsConnection connection) : Handshake13
         // removed 1.3 from our offer.
         if (message.Body.Length >= 34 && message.Body.AsSpan(2 + 24, 8).SequenceEqual(DowngradeSentinel))
         {
-            Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "Downgrade detected: the server can speak DTLS 1.3 but answered 1.2.");
+            Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter,
+                "Downgrade detected: the server can speak DTLS 1.3 but answered 1.2.");
             return;
         }
         HandOverTo12(message);
@@ -212,7 +214,8 @@ internal sealed class Client13Handshake(DtlsConnection connection) : Handshake13
         var group = (DtlsNamedGroup)((keyShare[0] << 8) | keyShare[1]);
         if (!Groups13.Contains(group) || _shares.ContainsKey(group))
         {
-            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter, $"HelloRetryRequest for a group we cannot use: {group}.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.IllegalParameter,
+                $"HelloRetryRequest for a group we cannot use: {group}.");
             return;
         }
         _retried = true;
@@ -279,7 +282,8 @@ internal sealed class Client13Handshake(DtlsConnection connection) : Handshake13
             var allowed = _requestedSchemes.Where(s => Array.IndexOf(Schemes13, s) >= 0).ToList();
             if (Options.Certificate.ChooseScheme(allowed) is not { } scheme)
             {
-                Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure, "No signature scheme the server accepts fits our certificate.");
+                Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure,
+                    "No signature scheme the server accepts fits our certificate.");
                 return;
             }
             flight.Add(NewMessage13(DtlsHandshakeType.CertificateVerify, CertificateVerifyBody(scheme, ofServer: false), 2));

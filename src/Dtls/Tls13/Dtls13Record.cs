@@ -24,7 +24,8 @@ internal sealed class Dtls13RecordCipher : IDisposable
     private readonly AesCounterMode _sn;
     private readonly byte[] _iv;
 
-    public Dtls13RecordCipher(DtlsCipherSuite suite, ulong epoch, ReadOnlySpan<byte> key, ReadOnlySpan<byte> iv, ReadOnlySpan<byte> snKey, bool allowIntrinsics = true)
+    public Dtls13RecordCipher(DtlsCipherSuite suite, ulong epoch, ReadOnlySpan<byte> key, ReadOnlySpan<byte> iv, ReadOnlySpan<byte> snKey,
+        bool allowIntrinsics = true)
     {
         Suite = suite;
         Epoch = epoch;

@@ -209,7 +209,8 @@ internal abstract class Handshake13Role(DtlsConnection connection) : HandshakeRo
         var expected = FinishedData(ofServer);
         if (!CryptographicOperations.FixedTimeEquals(expected, message.Body))
         {
-            Connection.Fail(DtlsStateReason.VerificationFailed, DtlsAlertDescription.DecryptError, (ofServer ? "Server" : "Client") + " Finished does not verify.");
+            Connection.Fail(DtlsStateReason.VerificationFailed, DtlsAlertDescription.DecryptError,
+                (ofServer ? "Server" : "Client") + " Finished does not verify.");
             return false;
         }
         AppendTranscript(message);
@@ -276,7 +277,11 @@ internal abstract class Handshake13Role(DtlsConnection connection) : HandshakeRo
             case DtlsHandshakeType.KeyUpdate:
                 if (message.Body.Length != 1 || message.Body[0] > 1) { DecodeError(message); return; }
                 // RFC 9147 8: the peer's next records use epoch + 1 with the next traffic secret; acknowledge it.
-                if (_readEpoch >= MaxKeyUpdates) { Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.UnexpectedMessage, "Too many key updates."); return; }
+                if (_readEpoch >= MaxKeyUpdates)
+                {
+                    Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.UnexpectedMessage, "Too many key updates.");
+                    return;
+                }
                 _readEpoch++;
                 if (Connection.IsClient) _serverAppSecret = Schedule!.NextTrafficSecret(_serverAppSecret!);
                 else _clientAppSecret = Schedule!.NextTrafficSecret(_clientAppSecret!);

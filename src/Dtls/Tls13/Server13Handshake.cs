@@ -70,7 +70,8 @@ internal sealed class Server13Handshake(DtlsConnection connection) : Handshake13
         var scheme = Options.Certificate.ChooseScheme(allowed);
         if (suite.KeyLength == 0 || scheme is null)
         {
-            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure, "No common DTLS 1.3 cipher suite or signature scheme with the client.");
+            Connection.Fail(DtlsStateReason.NoCommonParameters, DtlsAlertDescription.HandshakeFailure,
+                "No common DTLS 1.3 cipher suite or signature scheme with the client.");
             return;
         }
         if (_retryGroup is { } expectedGroup)
@@ -78,7 +79,8 @@ internal sealed class Server13Handshake(DtlsConnection connection) : Handshake13
             // RFC 8446 4.1.2: the second ClientHello carries exactly the share asked for, and our cookie.
             if (hello.Shares.Count != 1 || hello.Shares[0].Group != expectedGroup || suite.Suite != Suite.Suite)
             {
-                Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter, "The second ClientHello does not follow the HelloRetryRequest.");
+                Connection.Fail(DtlsStateReason.ProtocolViolation, DtlsAlertDescription.IllegalParameter,
+                    "The second ClientHello does not follow the HelloRetryRequest.");
                 return;
             }
             if (_cookie is not null && (hello.Cookie is null || !CryptographicOperations.FixedTimeEquals(hello.Cookie, _cookie)))

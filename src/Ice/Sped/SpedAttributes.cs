@@ -58,6 +58,8 @@ public static class SpedAttributes
     public static bool IsIceOption(string token) =>
         token is "sped" or "goog-sped-v1" or "googspedv1";
 
-    /// <summary>The ice-options tokens we offer for SPED: every spelling in use (Chromium 156 offers <c>sped googspedv1</c>, later libwebrtc <c>goog-sped-v1</c>).</summary>
+    /// <summary>
+    /// The ice-options tokens we offer for SPED: every spelling in use (Chromium 156 offers <c>sped googspedv1</c>, later libwebrtc <c>goog-sped-v1</c>).
+    /// </summary>
     public static readonly IReadOnlyList<string> IceOptions = ["sped", "goog-sped-v1", "googspedv1"];
 }

@@ -26,7 +26,9 @@ public sealed class StunKey : IDisposable
     /// <summary>Uses <paramref name="key"/> as it is (copied).</summary>
     public static StunKey FromBytes(ReadOnlySpan<byte> key) => new(key.ToArray());
 
-    /// <summary>Short-term credential key (RFC 8489 section 9.1.1): the SASLprep'ed password in UTF-8. ICE uses this with the remote or local ice-pwd.</summary>
+    /// <summary>
+    /// Short-term credential key (RFC 8489 section 9.1.1): the SASLprep'ed password in UTF-8. ICE uses this with the remote or local ice-pwd.
+    /// </summary>
     public static StunKey ShortTerm(string password) => new(Encoding.UTF8.GetBytes(SaslPrep.Prepare(password)));
 
     /// <summary>

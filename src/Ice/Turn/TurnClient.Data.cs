@@ -5,7 +5,9 @@ namespace Transport.Ice.Turn;
 /// <summary>The data path: Send indications and ChannelData out, Data indications and ChannelData in (RFC 8656 sections 11 and 12).</summary>
 public sealed partial class TurnClient
 {
-    /// <summary>Size of the largest message <see cref="WrapSend"/> writes for <paramref name="payloadLength"/> bytes (a Send indication to an IPv6 peer).</summary>
+    /// <summary>
+    /// Size of the largest message <see cref="WrapSend"/> writes for <paramref name="payloadLength"/> bytes (a Send indication to an IPv6 peer).
+    /// </summary>
     public static int GetMaxWrappedSize(int payloadLength) => StunHeader.Size + 4 + 20 + 4 + ((payloadLength + 3) & ~3) + 8;
 
     /// <summary>
@@ -45,7 +47,8 @@ public sealed partial class TurnClient
     /// true with the peer and a slice of <paramref name="datagram"/> holding the payload (valid during the call)
     /// and queues no event; otherwise processes it as a control message (or drops it) and returns false.
     /// </summary>
-    public bool TryReceive(ReadOnlySpan<byte> datagram, StunAddress from, TimeSpan now, out StunAddress peer, out ReadOnlySpan<byte> payload, out ushort channelNumber)
+    public bool TryReceive(ReadOnlySpan<byte> datagram, StunAddress from, TimeSpan now, out StunAddress peer, out ReadOnlySpan<byte> payload,
+        out ushort channelNumber)
     {
         Advance(now);
         peer = default;

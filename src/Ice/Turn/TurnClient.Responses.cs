@@ -96,7 +96,8 @@ public sealed partial class TurnClient
             SendRefresh(p.Lifetime);
             return;
         }
-        var seconds = (_retransmission.Reliable ? _retransmission.ReliableTimeout : p.Transaction.CompletedAt - p.Transaction.StartedAt ?? TimeSpan.Zero).TotalSeconds;
+        var seconds = (_retransmission.Reliable ? _retransmission.ReliableTimeout : p.Transaction.CompletedAt - p.Transaction.StartedAt
+            ?? TimeSpan.Zero).TotalSeconds;
         Fail(p, TurnFailureKind.Timeout, 0, $"no response from {ServerAddress} within {seconds:0.#} s");
     }
 

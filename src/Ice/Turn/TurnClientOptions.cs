@@ -86,9 +86,16 @@ public sealed record TurnClientOptions
     public static TurnClientOptions FromConfig(TurnServerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        if (config.Secure && config.Transport != TurnTransport.Tcp) throw new NotSupportedException("turns: over UDP (DTLS to the TURN server) is not supported; TLS over TCP is.");
+        if (config.Secure && config.Transport != TurnTransport.Tcp)
+            throw new NotSupportedException("turns: over UDP (DTLS to the TURN server) is not supported; TLS over TCP is.");
         var endPoint = config.TryGetEndPoint() ?? throw new ArgumentException($"'{config.Host}' is a name: resolve it and set Server.", nameof(config));
-        return new TurnClientOptions { Server = StunAddress.FromEndPoint(endPoint), Transport = config.Transport, Username = config.Username, Password = config.Password };
+        return new TurnClientOptions
+        {
+            Server = StunAddress.FromEndPoint(endPoint),
+            Transport = config.Transport,
+            Username = config.Username,
+            Password = config.Password
+        };
     }
 
     internal void Validate()
@@ -99,8 +106,10 @@ public sealed record TurnClientOptions
             throw new ArgumentOutOfRangeException(nameof(PermissionRefreshInterval), "Permissions last 300 s (RFC 8656 section 9).");
         if (ChannelRefreshInterval <= TimeSpan.Zero || ChannelRefreshInterval >= TimeSpan.FromSeconds(600))
             throw new ArgumentOutOfRangeException(nameof(ChannelRefreshInterval), "Channel bindings last 600 s (RFC 8656 section 12).");
-        if (RequestedLifetime is { } l && (l < TimeSpan.FromSeconds(1) || l.TotalSeconds > uint.MaxValue)) throw new ArgumentOutOfRangeException(nameof(RequestedLifetime));
-        if (AdditionalIPv6 && RequestedAddressFamily != TurnAddressFamily.IPv4) throw new ArgumentException("ADDITIONAL-ADDRESS-FAMILY goes with an IPv4 request.", nameof(AdditionalIPv6));
+        if (RequestedLifetime is { } l && (l < TimeSpan.FromSeconds(1) || l.TotalSeconds > uint.MaxValue))
+            throw new ArgumentOutOfRangeException(nameof(RequestedLifetime));
+        if (AdditionalIPv6 && RequestedAddressFamily != TurnAddressFamily.IPv4)
+            throw new ArgumentException("ADDITIONAL-ADDRESS-FAMILY goes with an IPv4 request.", nameof(AdditionalIPv6));
         if (MaxRedirects < 0 || MaxStaleNonceRetries < 0) throw new ArgumentOutOfRangeException(nameof(MaxRedirects));
     }
 }

@@ -97,7 +97,11 @@ public sealed record TurnServerConfig
             var close = rest.IndexOf(']', StringComparison.Ordinal);
             if (close < 0) { error = "Unclosed '[' of an IPv6 literal."; return false; }
             host = rest.Substring(1, close - 1);
-            if (!IPAddress.TryParse(host, out var v6) || v6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6) { error = $"'{host}' is not an IPv6 address."; return false; }
+            if (!IPAddress.TryParse(host, out var v6) || v6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+            {
+                error = $"'{host}' is not an IPv6 address.";
+                return false;
+            }
             var after = rest.Substring(close + 1);
             if (after.Length > 0)
             {
@@ -125,7 +129,15 @@ public sealed record TurnServerConfig
             return false;
         }
 
-        config = new TurnServerConfig { Host = host, Port = port, Transport = transport, Secure = secure, Username = username ?? "", Password = password ?? "" };
+        config = new TurnServerConfig
+        {
+            Host = host,
+            Port = port,
+            Transport = transport,
+            Secure = secure,
+            Username = username ?? "",
+            Password = password ?? ""
+        };
         error = "";
         return true;
     }
@@ -141,5 +153,6 @@ public sealed record TurnServerConfig
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"{(Secure ? "turns" : "turn")}:{(Host.Contains(':', StringComparison.Ordinal) ? "[" + Host + "]" : Host)}:{Port}?transport={(Transport == TurnTransport.Tcp ? "tcp" : "udp")}";
+        $"{(Secure ? "turns" : "turn")}:{(Host.Contains(':', StringComparison.Ordinal) ? "[" + Host + "]" : Host)}:" +
+        $"{Port}?transport={(Transport == TurnTransport.Tcp ? "tcp" : "udp")}";
 }

@@ -51,11 +51,14 @@ public sealed record CongestionControlOptions
     {
         if (MinBitrate < 1000) throw new ArgumentOutOfRangeException(nameof(MinBitrate), "The minimum bitrate is at least 1000 bit/s.");
         if (MaxBitrate < MinBitrate) throw new ArgumentOutOfRangeException(nameof(MaxBitrate), "The maximum bitrate is below the minimum.");
-        if (StartBitrate < MinBitrate || StartBitrate > MaxBitrate) throw new ArgumentOutOfRangeException(nameof(StartBitrate), "The start bitrate is outside [min, max].");
+        if (StartBitrate < MinBitrate || StartBitrate > MaxBitrate)
+            throw new ArgumentOutOfRangeException(nameof(StartBitrate), "The start bitrate is outside [min, max].");
         if (PacingFactor is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(PacingFactor), "The pacing factor is 1-100.");
-        if (PacingInterval < TimeSpan.FromMilliseconds(1) || PacingInterval > TimeSpan.FromMilliseconds(100)) throw new ArgumentOutOfRangeException(nameof(PacingInterval), "The pacing interval is 1-100 ms.");
+        if (PacingInterval < TimeSpan.FromMilliseconds(1) || PacingInterval > TimeSpan.FromMilliseconds(100))
+            throw new ArgumentOutOfRangeException(nameof(PacingInterval), "The pacing interval is 1-100 ms.");
         if (MaxPacerQueueTime <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaxPacerQueueTime), "The pacer queue time must be positive.");
-        if (CongestionWindowQueueTime < TimeSpan.FromMilliseconds(50) || CongestionWindowQueueTime > TimeSpan.FromSeconds(5)) throw new ArgumentOutOfRangeException(nameof(CongestionWindowQueueTime), "The congestion window queue time is 50 ms - 5 s.");
+        if (CongestionWindowQueueTime < TimeSpan.FromMilliseconds(50) || CongestionWindowQueueTime > TimeSpan.FromSeconds(5))
+            throw new ArgumentOutOfRangeException(nameof(CongestionWindowQueueTime), "The congestion window queue time is 50 ms - 5 s.");
         if (DataChannelShare is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(DataChannelShare), "The data channel share is 0-1.");
     }
 }
@@ -82,5 +85,7 @@ public readonly record struct PacketResult(long SendMicros, long ArrivalMicros, 
     public bool Received => ArrivalMicros >= 0;
 }
 
-/// <summary>A burst the pacer sends at <see cref="Bitrate"/> to measure what the path carries (at least <see cref="MinBytes"/> and <see cref="MinPackets"/>).</summary>
+/// <summary>
+/// A burst the pacer sends at <see cref="Bitrate"/> to measure what the path carries (at least <see cref="MinBytes"/> and <see cref="MinPackets"/>).
+/// </summary>
 public readonly record struct ProbeCluster(int Id, long Bitrate, int MinBytes, int MinPackets);

@@ -99,7 +99,9 @@ public sealed class SendSideBandwidthEstimator
     /// </summary>
     public long Outages { get; private set; }
 
-    /// <summary>Loss reports left out of the loss-based control: packets sent during an outage, or reported more than a second (two round trips) late.</summary>
+    /// <summary>
+    /// Loss reports left out of the loss-based control: packets sent during an outage, or reported more than a second (two round trips) late.
+    /// </summary>
     public long StaleLosses { get; private set; }
 
     private const long OutageMicros = 1_000_000;
@@ -253,7 +255,8 @@ public sealed class SendSideBandwidthEstimator
         if (received > 0)
         {
             BandwidthUsage usage = overuseSeen ? BandwidthUsage.Overusing : _detector.State;
-            if (usage != BandwidthUsage.Overusing || _aimd.TimeToReduceFurther(micros, AckedBitrate, _groupsSinceDecrease, RoundTripTime - (MinRoundTripTime ?? RoundTripTime)))
+            if (usage != BandwidthUsage.Overusing || _aimd.TimeToReduceFurther(micros, AckedBitrate, _groupsSinceDecrease,
+                RoundTripTime - (MinRoundTripTime ?? RoundTripTime)))
             {
                 if (usage == BandwidthUsage.Overusing && AckedBitrate is not null)
                 {

@@ -13,7 +13,8 @@ public static class RtpPacketWriter
     /// payload and optional padding (RFC 3550 section 5.1, P bit). Returns the packet length, or -1 when
     /// <paramref name="destination"/> is too small.
     /// </summary>
-    public static int Write(in RtpHeader header, ReadOnlySpan<uint> csrcs, ReadOnlySpan<byte> extensionBlock, ReadOnlySpan<byte> payload, Span<byte> destination, int paddingLength = 0)
+    public static int Write(in RtpHeader header, ReadOnlySpan<uint> csrcs, ReadOnlySpan<byte> extensionBlock, ReadOnlySpan<byte> payload,
+        Span<byte> destination, int paddingLength = 0)
     {
         if (csrcs.Length > 15 || paddingLength is < 0 or > 255 || header.PayloadType > 127)
         {

@@ -190,7 +190,8 @@ public sealed partial class SrtpContext
     /// Verifies and decrypts in place: our GHASH with a constant-time tag comparison when available, else the
     /// platform AesGcm checked without its tag-mismatch exception (<see cref="AeadOpen"/>).
     /// </summary>
-    private static bool GcmOpen(GcmCipher? decryptor, AesGcm gcm, ReadOnlySpan<byte> nonce, Span<byte> ciphertext, ReadOnlySpan<byte> tag, ReadOnlySpan<byte> aad)
+    private static bool GcmOpen(GcmCipher? decryptor, AesGcm gcm, ReadOnlySpan<byte> nonce, Span<byte> ciphertext,
+        ReadOnlySpan<byte> tag, ReadOnlySpan<byte> aad)
     {
         if (decryptor is not null)
         {
@@ -225,6 +226,7 @@ public sealed partial class SrtpContext
     private static void XorSalt(Span<byte> nonce, ReadOnlySpan<byte> salt)
     {
         BinaryPrimitives.WriteUInt64LittleEndian(nonce, BinaryPrimitives.ReadUInt64LittleEndian(nonce) ^ BinaryPrimitives.ReadUInt64LittleEndian(salt));
-        BinaryPrimitives.WriteUInt32LittleEndian(nonce.Slice(8), BinaryPrimitives.ReadUInt32LittleEndian(nonce.Slice(8)) ^ BinaryPrimitives.ReadUInt32LittleEndian(salt.Slice(8)));
+        BinaryPrimitives.WriteUInt32LittleEndian(nonce.Slice(8),
+            BinaryPrimitives.ReadUInt32LittleEndian(nonce.Slice(8)) ^ BinaryPrimitives.ReadUInt32LittleEndian(salt.Slice(8)));
     }
 }

@@ -110,7 +110,8 @@ public sealed partial class SrtpContext : IDisposable
     public static SrtpContext Create(SrtpProfile profile, ReadOnlySpan<byte> masterKey, ReadOnlySpan<byte> masterSalt, SrtpOptions? options = null) =>
         Create(profile, masterKey, masterSalt, options, allowIntrinsics: true);
 
-    internal static SrtpContext Create(SrtpProfile profile, ReadOnlySpan<byte> masterKey, ReadOnlySpan<byte> masterSalt, SrtpOptions? options, bool allowIntrinsics)
+    internal static SrtpContext Create(SrtpProfile profile, ReadOnlySpan<byte> masterKey, ReadOnlySpan<byte> masterSalt,
+        SrtpOptions? options, bool allowIntrinsics)
     {
         if (masterKey.Length != SrtpProfileInfo.MasterKeyLength(profile))
         {
@@ -124,12 +125,15 @@ public sealed partial class SrtpContext : IDisposable
 
         bool aead = SrtpProfileInfo.IsAead(profile);
         using var prf = new AesCounterMode(masterKey, allowIntrinsics);
-        SessionKeys rtp = DeriveSessionKeys(prf, masterKey.Length, masterSalt, aead, SrtpKeyDerivation.LabelRtpEncryption, SrtpKeyDerivation.LabelRtpAuthentication, SrtpKeyDerivation.LabelRtpSalt);
-        SessionKeys rtcp = DeriveSessionKeys(prf, masterKey.Length, masterSalt, aead, SrtpKeyDerivation.LabelRtcpEncryption, SrtpKeyDerivation.LabelRtcpAuthentication, SrtpKeyDerivation.LabelRtcpSalt);
+        SessionKeys rtp = DeriveSessionKeys(prf, masterKey.Length, masterSalt, aead, SrtpKeyDerivation.LabelRtpEncryption,
+            SrtpKeyDerivation.LabelRtpAuthentication, SrtpKeyDerivation.LabelRtpSalt);
+        SessionKeys rtcp = DeriveSessionKeys(prf, masterKey.Length, masterSalt, aead, SrtpKeyDerivation.LabelRtcpEncryption,
+            SrtpKeyDerivation.LabelRtcpAuthentication, SrtpKeyDerivation.LabelRtcpSalt);
         return new SrtpContext(profile, options ?? SrtpOptions.Default, rtp, rtcp, allowIntrinsics);
     }
 
-    private static SessionKeys DeriveSessionKeys(AesCounterMode prf, int keyLength, ReadOnlySpan<byte> masterSalt, bool aead, byte encryptionLabel, byte authenticationLabel, byte saltLabel)
+    private static SessionKeys DeriveSessionKeys(AesCounterMode prf, int keyLength, ReadOnlySpan<byte> masterSalt, bool aead, byte encryptionLabel,
+        byte authenticationLabel, byte saltLabel)
     {
         var keys = new SessionKeys(new byte[keyLength], new byte[masterSalt.Length], new byte[aead ? 0 : HmacSha1Length]);
         SrtpKeyDerivation.Derive(prf, masterSalt, encryptionLabel, keys.EncryptionKey);
@@ -143,7 +147,8 @@ public sealed partial class SrtpContext : IDisposable
     }
 
     /// <summary>Creates a context from session keys directly (the form the RFC 7714 test vectors take).</summary>
-    internal static SrtpContext CreateFromSessionKeys(SrtpProfile profile, SessionKeys rtp, SessionKeys rtcp, SrtpOptions? options = null, bool allowIntrinsics = true) =>
+    internal static SrtpContext CreateFromSessionKeys(SrtpProfile profile, SessionKeys rtp, SessionKeys rtcp, SrtpOptions? options = null,
+        bool allowIntrinsics = true) =>
         new(profile, options ?? SrtpOptions.Default, rtp, rtcp, allowIntrinsics);
 
     /// <summary>Sets the next SRTCP index sent for <paramref name="ssrc"/> (tests and key-continuity cases).</summary>

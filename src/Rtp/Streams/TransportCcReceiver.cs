@@ -63,7 +63,8 @@ public sealed class TransportCcReceiver
         _options = options ?? new TransportCcReceiverOptions();
         if (_options.Interval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(options), "The feedback interval must be positive.");
         if (_options.MaxPacketsPerFeedback is < 1 or > 0xFFFF) throw new ArgumentOutOfRangeException(nameof(options), "MaxPacketsPerFeedback must be 1-65535.");
-        if (_options.History < 16 || (_options.History & (_options.History - 1)) != 0) throw new ArgumentOutOfRangeException(nameof(options), "History must be a power of two, 16 or more.");
+        if (_options.History < 16 || (_options.History & (_options.History - 1)) != 0)
+            throw new ArgumentOutOfRangeException(nameof(options), "History must be a power of two, 16 or more.");
         _arrivals = new long[_options.History];
         Array.Fill(_arrivals, NotReceived);
         _mask = _options.History - 1;

@@ -30,7 +30,8 @@ public sealed record SignalingOptions
 /// WebSocket signaling at <c>/signal</c>: JSON messages <c>offer</c> -> <c>answer</c> (with the session id),
 /// <c>candidate</c> (trickle, null for end-of-candidates), <c>bye</c> either way, <c>reconnect</c> to a running session
 /// by id and the resume token that only its creator got in the <c>answer</c>, and <c>ping</c>/<c>pong</c> keepalive.
-/// A message over <see cref="WebRtcServerLimits.MaxSignalingMessageSize"/> closes the socket with 1009. A close with 1000 is a normal end, logged as information.
+/// A message over <see cref="WebRtcServerLimits.MaxSignalingMessageSize"/> closes the socket with 1009. A close with 1000 is a normal end, logged as
+/// information.
 /// An offer that would create a session is counted against the client's offer rate
 /// (<see cref="WebRtcServerLimits.OffersPerSecond"/>) and the session limits: over either, the refusal's JSON
 /// (<c>rate_limit_reached</c> with <c>retryAfterSeconds</c>, <c>concurrency_limit_reached</c>, ...) and a close with 1008.
@@ -58,7 +59,8 @@ public static partial class SignalingEndpoint
                 await context.Response.WriteAsync("a WebSocket upgrade is expected here", context.RequestAborted).ConfigureAwait(false);
                 return;
             }
-            var logger = context.RequestServices.GetService(typeof(ILoggerFactory)) is ILoggerFactory f ? f.CreateLogger("Signaling") : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+            var logger = context.RequestServices.GetService(typeof(ILoggerFactory)) is ILoggerFactory f ? f.CreateLogger("Signaling")
+                : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
             // Signaling sockets per client: counted before the upgrade, released when the socket ends.
             var client = ClientKey.For(context);
             var max = host.Limits.MaxSignalingSocketsPerClient;
@@ -156,7 +158,8 @@ public static partial class SignalingEndpoint
                 if (r.MessageType == WebSocketMessageType.Close)
                 {
                     var status = socket.CloseStatus ?? WebSocketCloseStatus.Empty;
-                    if (status is WebSocketCloseStatus.NormalClosure or WebSocketCloseStatus.EndpointUnavailable) LogNormalClose((int)status, socket.CloseStatusDescription);
+                    if (status is WebSocketCloseStatus.NormalClosure or WebSocketCloseStatus.EndpointUnavailable)
+                        LogNormalClose((int)status, socket.CloseStatusDescription);
                     else LogAbnormalClose((int)status, socket.CloseStatusDescription);
                     await CloseAsync(WebSocketCloseStatus.NormalClosure, "bye").ConfigureAwait(false);
                     return $"closed by the client with {(int)status}";
@@ -174,7 +177,8 @@ public static partial class SignalingEndpoint
             {
                 var root = doc.RootElement;
                 // A "type" that is no string is no message we know (GetString would throw on it).
-                var type = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+                var type = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("type", out var t)
+                    && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
                 switch (type)
                 {
                     case "pong":
@@ -197,11 +201,23 @@ public static partial class SignalingEndpoint
                             var accepted = await webRtc.AcceptOfferAsync(slot!, sdp.GetString() ?? "", null, _stop.Token).ConfigureAwait(false);
                             Attach(accepted.Session);
                             // The resume token: only this client gets it, and a reconnect must show it.
-                            await SendAsync(new { type = "answer", sdp = accepted.Answer, session = accepted.Session.Id, resume = resumeTokens.Issue(accepted.Session) }).ConfigureAwait(false);
+                            await SendAsync(new
+                            {
+                                type = "answer",
+                                sdp = accepted.Answer,
+                                session = accepted.Session.Id,
+                                resume = resumeTokens.Issue(accepted.Session)
+                            }).ConfigureAwait(false);
                         }
-                        catch (SdpParseException e) { await SendAsync(new { type = "error", error = "malformed_offer", message = e.Message }).ConfigureAwait(false); }
+                        catch (SdpParseException e)
+                        {
+                            await SendAsync(new { type = "error", error = "malformed_offer", message = e.Message }).ConfigureAwait(false);
+                        }
                         // Nothing in the offer can be accepted: say why; the slot was given back, so another offer may follow.
-                        catch (Transport.Streaming.Jsep.OfferRejectedException e) { await SendAsync(new { type = "error", error = "offer_rejected", message = e.Message, reasons = e.Reasons }).ConfigureAwait(false); }
+                        catch (Transport.Streaming.Jsep.OfferRejectedException e)
+                        {
+                            await SendAsync(new { type = "error", error = "offer_rejected", message = e.Message, reasons = e.Reasons }).ConfigureAwait(false);
+                        }
                         break;
                     case "offer" when _session is not null && root.TryGetProperty("sdp", out var reoffer) && reoffer.ValueKind == JsonValueKind.String:
                         // A subsequent offer on a running session: renegotiation, and with new credentials an ICE restart.
@@ -211,16 +227,30 @@ public static partial class SignalingEndpoint
                             if (answer is null) await SendAsync(new { type = "error", error = "unknown_session" }).ConfigureAwait(false);
                             else await SendAsync(new { type = "answer", sdp = answer, session = _session.Id }).ConfigureAwait(false);
                         }
-                        catch (SdpParseException e) { await SendAsync(new { type = "error", error = "malformed_offer", message = e.Message }).ConfigureAwait(false); }
-                        catch (InvalidOperationException e) { await SendAsync(new { type = "error", error = "offer_refused", message = e.Message }).ConfigureAwait(false); }
+                        catch (SdpParseException e)
+                        {
+                            await SendAsync(new { type = "error", error = "malformed_offer", message = e.Message }).ConfigureAwait(false);
+                        }
+                        catch (InvalidOperationException e)
+                        {
+                            await SendAsync(new { type = "error", error = "offer_refused", message = e.Message }).ConfigureAwait(false);
+                        }
                         break;
                     case "candidate" when _session is not null:
                         var candidate = root.TryGetProperty("candidate", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
                         // sdpMid / sdpMLineIndex say which section the candidate is for: only the BUNDLE tag's is used.
                         var sdpMid = root.TryGetProperty("sdpMid", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
-                        int? sdpMLineIndex = root.TryGetProperty("sdpMLineIndex", out var ix) && ix.ValueKind == JsonValueKind.Number && ix.TryGetInt32(out var i) ? i : null;
-                        try { await webRtc.AddRemoteCandidateAsync(_session.Id, string.IsNullOrEmpty(candidate) ? null : candidate, sdpMid, sdpMLineIndex, _stop.Token).ConfigureAwait(false); }
-                        catch (SdpParseException e) { await SendAsync(new { type = "error", error = "malformed_candidate", message = e.Message }).ConfigureAwait(false); }
+                        int? sdpMLineIndex = root.TryGetProperty("sdpMLineIndex", out var ix) && ix.ValueKind == JsonValueKind.Number
+                            && ix.TryGetInt32(out var i) ? i : null;
+                        try
+                        {
+                            await webRtc.AddRemoteCandidateAsync(_session.Id, string.IsNullOrEmpty(candidate) ? null : candidate, sdpMid,
+                                sdpMLineIndex, _stop.Token).ConfigureAwait(false);
+                        }
+                        catch (SdpParseException e)
+                        {
+                            await SendAsync(new { type = "error", error = "malformed_candidate", message = e.Message }).ConfigureAwait(false);
+                        }
                         break;
                     case "reconnect" when _session is null && root.TryGetProperty("session", out var id):
                         // A wrong or missing resume token is answered as an unknown session: nothing tells whether the id exists.

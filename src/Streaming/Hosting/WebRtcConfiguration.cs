@@ -50,7 +50,8 @@ public static class WebRtcConfiguration
         if (optional && (text.Length == 0 || text.Equals("none", StringComparison.OrdinalIgnoreCase))) return "";
         if (!text.Contains(':', StringComparison.Ordinal))
         {
-            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || !double.IsFinite(seconds) || seconds < 0 || seconds > 1e9)
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || !double.IsFinite(seconds)
+                || seconds < 0 || seconds > 1e9)
                 throw new InvalidOperationException($"{WebRtcSessionsOptions.SectionName}:{key} '{value}' is not a time (seconds, or hh:mm:ss)");
             if (optional && seconds == 0) return "";
             return TimeSpan.FromSeconds(seconds).ToString("c", CultureInfo.InvariantCulture);

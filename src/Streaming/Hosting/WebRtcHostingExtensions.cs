@@ -33,8 +33,12 @@ public static class WebRtcHostingExtensions
         where THandler : class, IStreamHandler =>
         services.AddWebRtcSessions(HandlerFactory<THandler>(), configure);
 
-    /// <summary>As <see cref="AddWebRtcSessions{THandler}(IServiceCollection, Action{WebRtcSessionsOptions}?)"/>, options from <paramref name="configuration"/> (the section itself).</summary>
-    public static IServiceCollection AddWebRtcSessions<THandler>(this IServiceCollection services, IConfiguration configuration, Action<WebRtcSessionsOptions>? configure = null)
+    /// <summary>
+    /// As <see cref="AddWebRtcSessions{THandler}(IServiceCollection, Action{WebRtcSessionsOptions}?)"/>, options from <paramref name="configuration"/> (the
+    /// section itself).
+    /// </summary>
+    public static IServiceCollection AddWebRtcSessions<THandler>(this IServiceCollection services, IConfiguration configuration,
+        Action<WebRtcSessionsOptions>? configure = null)
         where THandler : class, IStreamHandler =>
         services.AddWebRtcSessions(configuration, HandlerFactory<THandler>(), configure);
 
@@ -42,7 +46,8 @@ public static class WebRtcHostingExtensions
     /// Sessions run the handler <paramref name="handlerFactory"/> makes for each; options from the application's
     /// <c>WebRtc</c> configuration section (when an <see cref="IConfiguration"/> is registered), then <paramref name="configure"/>.
     /// </summary>
-    public static IServiceCollection AddWebRtcSessions(this IServiceCollection services, Func<IServiceProvider, IStreamHandler> handlerFactory, Action<WebRtcSessionsOptions>? configure = null)
+    public static IServiceCollection AddWebRtcSessions(this IServiceCollection services, Func<IServiceProvider, IStreamHandler> handlerFactory,
+        Action<WebRtcSessionsOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         services.AddOptions<WebRtcSessionsOptions>().Configure<IServiceProvider>((options, provider) =>
@@ -53,8 +58,12 @@ public static class WebRtcHostingExtensions
         return services.AddCore(handlerFactory, configure);
     }
 
-    /// <summary>As <see cref="AddWebRtcSessions(IServiceCollection, Func{IServiceProvider, IStreamHandler}, Action{WebRtcSessionsOptions}?)"/>, options from <paramref name="configuration"/> (the section itself).</summary>
-    public static IServiceCollection AddWebRtcSessions(this IServiceCollection services, IConfiguration configuration, Func<IServiceProvider, IStreamHandler> handlerFactory, Action<WebRtcSessionsOptions>? configure = null)
+    /// <summary>
+    /// As <see cref="AddWebRtcSessions(IServiceCollection, Func{IServiceProvider, IStreamHandler}, Action{WebRtcSessionsOptions}?)"/>, options from
+    /// <paramref name="configuration"/> (the section itself).
+    /// </summary>
+    public static IServiceCollection AddWebRtcSessions(this IServiceCollection services, IConfiguration configuration,
+        Func<IServiceProvider, IStreamHandler> handlerFactory, Action<WebRtcSessionsOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
@@ -63,7 +72,8 @@ public static class WebRtcHostingExtensions
     }
 
     /// <summary>Exactly these options, bound from no configuration (the caller has already read its own).</summary>
-    public static IServiceCollection AddWebRtcSessions(this IServiceCollection services, WebRtcSessionsOptions options, Func<IServiceProvider, IStreamHandler> handlerFactory)
+    public static IServiceCollection AddWebRtcSessions(this IServiceCollection services, WebRtcSessionsOptions options,
+        Func<IServiceProvider, IStreamHandler> handlerFactory)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(options);
@@ -71,7 +81,8 @@ public static class WebRtcHostingExtensions
         return services.AddCore(handlerFactory, null);
     }
 
-    private static IServiceCollection AddCore(this IServiceCollection services, Func<IServiceProvider, IStreamHandler> handlerFactory, Action<WebRtcSessionsOptions>? configure)
+    private static IServiceCollection AddCore(this IServiceCollection services, Func<IServiceProvider, IStreamHandler> handlerFactory,
+        Action<WebRtcSessionsOptions>? configure)
     {
         ArgumentNullException.ThrowIfNull(handlerFactory);
         if (configure is not null) services.Configure(configure);
@@ -95,7 +106,8 @@ public static class WebRtcHostingExtensions
 
     internal static WebRtcSessionsHost GetHost(IServiceProvider services) =>
         services.GetService<WebRtcSessionsHost>()
-        ?? throw new InvalidOperationException("WebRTC sessions are not registered: call builder.Services.AddWebRtcSessions(...) before mapping their endpoints.");
+        ?? throw new InvalidOperationException("WebRTC sessions are not registered: call builder.Services.AddWebRtcSessions(...) " +
+            "before mapping their endpoints.");
 
     /// <summary>Makes the sessions (binding the UDP port) when the application starts; ends them when it stops.</summary>
     private sealed class WebRtcSessionsLifetime(WebRtcSessionsHost host) : IHostedService

@@ -53,7 +53,9 @@ public sealed record WebRtcServerLimits
     /// </summary>
     public TimeSpan? DisconnectedLimit { get; set; } = TimeSpan.FromSeconds(4);
 
-    /// <summary>A session whose handler has inputs waiting but took none and produced nothing this long ends (HandlerStalled). null: never. Default 30 s.</summary>
+    /// <summary>
+    /// A session whose handler has inputs waiting but took none and produced nothing this long ends (HandlerStalled). null: never. Default 30 s.
+    /// </summary>
     public TimeSpan? HandlerStallLimit { get; set; } = TimeSpan.FromSeconds(30);
 
     // ---- Offer rate (token bucket per client) ----
@@ -88,7 +90,9 @@ public sealed record WebRtcServerLimits
     /// <summary>The time to read a whole WHIP body; past it 408. No session place is held while a body is read. Default 10 s.</summary>
     public TimeSpan RequestBodyTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>The largest message on the signaling socket (<c>/signal</c>); a larger one closes it with 1009 (RFC 6455 section 7.4.1). Default 64 KiB.</summary>
+    /// <summary>
+    /// The largest message on the signaling socket (<c>/signal</c>); a larger one closes it with 1009 (RFC 6455 section 7.4.1). Default 64 KiB.
+    /// </summary>
     public int MaxSignalingMessageSize { get; set; } = 64 * 1024;
 
     /// <summary>The largest message on a WebSocket stream session (<c>/ws</c>); a larger one closes it with 1009 and ends the session. Default 1 MiB.</summary>
@@ -114,7 +118,9 @@ public sealed record WebRtcServerLimits
 
     // ---- Protocol limits of every peer connection ----
 
-    /// <summary>Remote ICE candidates per check list, signalled and peer-reflexive together; more are dropped and counted (RFC 8445 section 6.1.2.5). Default 100.</summary>
+    /// <summary>
+    /// Remote ICE candidates per check list, signalled and peer-reflexive together; more are dropped and counted (RFC 8445 section 6.1.2.5). Default 100.
+    /// </summary>
     public int MaxRemoteCandidates { get; set; } = 100;
 
     /// <summary>ICE candidate pairs per check list; more are not formed, and counted. Default 500.</summary>
@@ -209,11 +215,27 @@ public sealed record WebRtcServerLimits
         {
             PeerConnection = pc with
             {
-                Ice = pc.Ice with { Limits = pc.Ice.Limits with { MaxRemoteCandidates = MaxRemoteCandidates, MaxPairs = MaxCandidatePairs, AllowPrivateAddresses = AllowPrivateAddresses } },
+                Ice = pc.Ice with
+                {
+                    Limits = pc.Ice.Limits with
+                    {
+                        MaxRemoteCandidates = MaxRemoteCandidates,
+                        MaxPairs = MaxCandidatePairs,
+                        AllowPrivateAddresses = AllowPrivateAddresses
+                    }
+                },
                 DtlsMaxHandshakeBuffer = DtlsMaxHandshakeBuffer,
                 MaxUnreadBytes = MaxUnreadBytes,
                 MaxMessageSize = MaxDataChannelMessageSize,
-                Sctp = pc.Sctp with { Limits = pc.Sctp.Limits with { MaxChannels = MaxDataChannels, MaxLabelLength = MaxChannelLabelLength, MaxProtocolLength = MaxChannelProtocolLength } },
+                Sctp = pc.Sctp with
+                {
+                    Limits = pc.Sctp.Limits with
+                    {
+                        MaxChannels = MaxDataChannels,
+                        MaxLabelLength = MaxChannelLabelLength,
+                        MaxProtocolLength = MaxChannelProtocolLength
+                    }
+                },
             },
         };
     }

@@ -28,7 +28,8 @@ public sealed record WebRtcSessionsOptions
     public IReadOnlyList<System.Net.IPAddress> ParseUdpAddresses() =>
         UdpAddress.Trim() == "*" ? [] :
         [.. UdpAddress.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(a =>
-            System.Net.IPAddress.TryParse(a, out var ip) ? ip : throw new ArgumentException($"WebRtc:UdpAddress '{a}' is not an IP address (or * for every address)", nameof(UdpAddress)))];
+            System.Net.IPAddress.TryParse(a, out var ip) ? ip
+                : throw new ArgumentException($"WebRtc:UdpAddress '{a}' is not an IP address (or * for every address)", nameof(UdpAddress)))];
 
     /// <summary>The UDP port every WebRTC session shares (0: any free port). Default 50000.</summary>
     public int UdpPort { get; set; } = 50000;
@@ -81,8 +82,11 @@ public sealed record WebRtcSessionsOptions
     /// <summary>Whether handlers get their health level changes as inputs (<see cref="StreamServerOptions.HealthInputs"/>). Default false.</summary>
     public bool HealthInputs { get; set; }
 
-    /// <summary>The session server's options: <see cref="Limits"/>, <see cref="HealthCheckInterval"/>, <see cref="Health"/> and <see cref="HealthInputs"/>.</summary>
-    public StreamServerOptions ToServerOptions() => Limits.ApplyTo(new StreamServerOptions { HealthCheckInterval = HealthCheckInterval, Health = Health, HealthInputs = HealthInputs });
+    /// <summary>
+    /// The session server's options: <see cref="Limits"/>, <see cref="HealthCheckInterval"/>, <see cref="Health"/> and <see cref="HealthInputs"/>.
+    /// </summary>
+    public StreamServerOptions ToServerOptions() =>
+        Limits.ApplyTo(new StreamServerOptions { HealthCheckInterval = HealthCheckInterval, Health = Health, HealthInputs = HealthInputs });
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> or <see cref="ArgumentException"/> for an option out of range.</summary>
     public void Validate()
@@ -91,7 +95,8 @@ public sealed record WebRtcSessionsOptions
         Limits.Validate();
         if (UdpPort is < 0 or > 65535) throw new ArgumentOutOfRangeException(nameof(UdpPort), "WebRtc:UdpPort is not a port");
         ArgumentNullException.ThrowIfNull(UdpAddress);
-        if (UdpAddress.Trim() != "*" && ParseUdpAddresses().Count == 0) throw new ArgumentException("WebRtc:UdpAddress names no address (give an IP address, or * for every address)", nameof(UdpAddress));
+        if (UdpAddress.Trim() != "*" && ParseUdpAddresses().Count == 0)
+            throw new ArgumentException("WebRtc:UdpAddress names no address (give an IP address, or * for every address)", nameof(UdpAddress));
         if (HealthCheckInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HealthCheckInterval));
         ArgumentNullException.ThrowIfNull(Relay);
         Relay.Validate();

@@ -50,7 +50,8 @@ public static class WhipEndpoints
         return MapOfferResource(endpoints, pattern, () => new BroadcastViewerHandler(broadcast), realm: "whep", serverOffer: true);
     }
 
-    private static IEndpointConventionBuilder MapOfferResource(IEndpointRouteBuilder endpoints, string pattern, Func<IStreamHandler>? handler, string realm, bool serverOffer)
+    private static IEndpointConventionBuilder MapOfferResource(IEndpointRouteBuilder endpoints, string pattern, Func<IStreamHandler>? handler,
+        string realm, bool serverOffer)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         ArgumentException.ThrowIfNullOrEmpty(pattern);
@@ -80,7 +81,8 @@ public static class WhipEndpoints
         {
             var expected = EdgeChecks.Digest(token);
             group.AddEndpointFilter(async (context, next) =>
-                EdgeChecks.HasBearer(context.HttpContext.Request, expected) ? await next(context).ConfigureAwait(false) : (object?)Unauthorized(context.HttpContext, realm));
+                EdgeChecks.HasBearer(context.HttpContext.Request, expected) ? await next(context).ConfigureAwait(false)
+                    : (object?)Unauthorized(context.HttpContext, realm));
         }
 
         group.MapPost(path, async (HttpContext context) =>
@@ -103,10 +105,14 @@ public static class WhipEndpoints
             catch (SdpParseException e) { return Results.Text("malformed offer: " + e.Message, statusCode: StatusCodes.Status400BadRequest); }
             // A well-formed offer with nothing we can accept: 422 with the reasons, instead of a 201 whose answer rejects
             // every section (the client would fail in setRemoteDescription). AcceptOfferAsync already gave the slot back.
-            catch (OfferRejectedException e) { return Results.Text(RejectionJson(e), "application/json", System.Text.Encoding.UTF8, StatusCodes.Status422UnprocessableEntity); }
+            catch (OfferRejectedException e)
+            {
+                return Results.Text(RejectionJson(e), "application/json", System.Text.Encoding.UTF8, StatusCodes.Status422UnprocessableEntity);
+            }
             // The secret rides in the resource URL (RFC 9725 leaves the URL to the server; clients use Location as given).
             var location = $"{path}/{accepted.Session.Id}?{SecretParameter}={secrets.Issue(accepted.Session)}";
-            context.Response.Headers.ETag = EntityTag(accepted.Session.Id, webRtc.LocalIceUfrag(accepted.Session.Id) ?? IceSdpFragment.Parse(accepted.Answer).Ufrag);
+            context.Response.Headers.ETag = EntityTag(accepted.Session.Id, webRtc.LocalIceUfrag(accepted.Session.Id)
+                ?? IceSdpFragment.Parse(accepted.Answer).Ufrag);
             // RFC 9725 section 4.4: the ICE servers the client may use, one Link header each.
             if (links.Length > 0) context.Response.Headers.Link = links;
             return new CreatedSdp(location, accepted.Answer);
@@ -118,7 +124,8 @@ public static class WhipEndpoints
             if (EdgeChecks.TakeOffer(host, client) is { } rate) return TooMany(context, rate.Json, rate.RetryAfter);
             if (!server.TryReserve(client, out var slot, out var refusal)) return TooMany(context, refusal!.ToJson(), limits.RetryAfter);
             var arguments = context.Request.Query.ToDictionary(q => q.Key, q => q.Value.ToString());
-            var offered = await webRtc.OfferAsync(slot!, [MediaKind.Audio, MediaKind.Video], arguments, handler?.Invoke(), context.RequestAborted).ConfigureAwait(false);
+            var offered = await webRtc.OfferAsync(slot!, [MediaKind.Audio, MediaKind.Video], arguments, handler?.Invoke(),
+                context.RequestAborted).ConfigureAwait(false);
             var location = $"{path}/{offered.Session.Id}?{SecretParameter}={secrets.Issue(offered.Session)}";
             context.Response.Headers.ETag = EntityTag(offered.Session.Id, IceSdpFragment.Parse(offered.Answer).Ufrag);
             if (links.Length > 0) context.Response.Headers.Link = links;

@@ -58,7 +58,8 @@ public static class JsepNegotiator
         if (established is not { } role) return RoleFor(weOffered: false, offered, answerRole) == DtlsRole.Client ? SdpSetup.Active : SdpSetup.Passive;
         if (offered == SdpSetup.HoldConn) throw new SdpParseException(0, "a=setup:holdconn", "holdconn is not supported");
         if ((role == DtlsRole.Client && offered == SdpSetup.Active) || (role == DtlsRole.Server && offered == SdpSetup.Passive))
-            throw new InvalidOperationException($"The offer's a=setup:{offered.ToSdp()} would make us the DTLS {(role == DtlsRole.Client ? "server" : "client")}, " +
+            throw new InvalidOperationException($"The offer's a=setup:{offered.ToSdp()} would make us the DTLS " +
+                $"{(role == DtlsRole.Client ? "server" : "client")}, " +
                 $"but the existing DTLS association has us as the {(role == DtlsRole.Client ? "client" : "server")}; a new DTLS association is not supported.");
         return role == DtlsRole.Client ? SdpSetup.Active : SdpSetup.Passive;
     }
@@ -167,7 +168,8 @@ public static class JsepNegotiator
                 Reject(m, "no codec in common (we take " + string.Join(", ", (ours?.Codecs ?? Defaults(kind.Value)).Select(c => c.Name)) + ")");
                 continue;
             }
-            var direction = AnswerDirection(RemoteDescription.DirectionOf(m), weSend: ours is not null && ours.Direction is MediaDirection.SendRecv or MediaDirection.SendOnly);
+            var direction = AnswerDirection(RemoteDescription.DirectionOf(m),
+                weSend: ours is not null && ours.Direction is MediaDirection.SendRecv or MediaDirection.SendOnly);
             var midExt = m.GetExtMaps().FirstOrDefault(e => e.Uri == RemoteDescription.MidExtensionUri)?.Id;
             var ccExt = local.TransportCc ? m.GetExtMaps().FirstOrDefault(e => e.Uri == RemoteDescription.TransportCcExtensionUri)?.Id : null;
             sdp.Media.Add(BuildRtpSection(local, kind.Value, mid, direction, codecs, ours, midExt, ccExt, setup));

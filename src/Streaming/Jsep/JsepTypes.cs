@@ -27,7 +27,8 @@ public sealed record CodecSpec(string Name, int ClockRate, int? Channels, int Pr
     /// <summary>VP8 (RFC 7741).</summary>
     public static CodecSpec Vp8 { get; } = new("VP8", 90000, null, 96, null, ["transport-cc", "nack", "nack pli", "ccm fir"]);
     /// <summary>H.264 constrained baseline, packetization mode 1 (RFC 6184).</summary>
-    public static CodecSpec H264 { get; } = new("H264", 90000, null, 102, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", ["transport-cc", "nack", "nack pli", "ccm fir"]);
+    public static CodecSpec H264 { get; } = new("H264", 90000, null, 102, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+        ["transport-cc", "nack", "nack pli", "ccm fir"]);
 
     /// <summary>Whether an offered rtpmap/fmtp describes this codec in a form we can use.</summary>
     public bool Matches(SdpRtpMap map, SdpFmtp? fmtp)

@@ -194,7 +194,8 @@ public sealed record RemoteDescription(
                 if (useRtx)
                     foreach (var r in maps)
                         if (string.Equals(r.Encoding, "rtx", StringComparison.OrdinalIgnoreCase) &&
-                            fmtps.GetValueOrDefault(r.PayloadType)?.ToDictionary().GetValueOrDefault("apt") == map.PayloadType.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                            fmtps.GetValueOrDefault(r.PayloadType)?.ToDictionary().GetValueOrDefault("apt")
+                                == map.PayloadType.ToString(System.Globalization.CultureInfo.InvariantCulture))
                             rtx = r.PayloadType;
                 result.Add(new NegotiatedCodec(codec, map.PayloadType, fmtp?.Parameters, rtx));
                 break; // the first matching payload type of the remote's preference order

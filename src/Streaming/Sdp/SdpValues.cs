@@ -34,7 +34,8 @@ public sealed record SdpRtpMap(int PayloadType, string Encoding, int ClockRate, 
         int? channels = null;
         if (parts.Length == 3)
         {
-            if (!int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var ch)) throw new SdpParseException(0, value, "rtpmap channels is not a number");
+            if (!int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var ch))
+                throw new SdpParseException(0, value, "rtpmap channels is not a number");
             channels = ch;
         }
         return new SdpRtpMap(pt, parts[0], clock, channels);

@@ -126,7 +126,8 @@ internal sealed class AgentPeer : IVirtualPeer
             pa.Signal(pb, TimeSpan.Zero);
             pb.Signal(pa, TimeSpan.Zero);
         }
-        var driver = new TwoPeerDriver(pa, pb, link ?? new VirtualLink(seed: 7, LinkConditions.Clean(TimeSpan.FromMilliseconds(10)), LinkConditions.Clean(TimeSpan.FromMilliseconds(10))));
+        var driver = new TwoPeerDriver(pa, pb,
+            link ?? new VirtualLink(seed: 7, LinkConditions.Clean(TimeSpan.FromMilliseconds(10)), LinkConditions.Clean(TimeSpan.FromMilliseconds(10))));
         return (pa, pb, driver);
     }
 }

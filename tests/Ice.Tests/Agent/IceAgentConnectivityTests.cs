@@ -126,7 +126,8 @@ public sealed class IceAgentConnectivityTests
         agent.AddHostCandidate(local);
         agent.SetRemoteCredentials(IceCredentials.Generate(), TimeSpan.Zero);
         for (var i = 0; i < 3; i++)
-            agent.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, new IPEndPoint(IPAddress.Parse("10.0.1." + (i + 1)), 5000), (uint)(2130706431 - i), "r" + i), TimeSpan.Zero);
+            agent.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, new IPEndPoint(IPAddress.Parse("10.0.1." + (i + 1)), 5000),
+                (uint)(2130706431 - i), "r" + i), TimeSpan.Zero);
         var firstSends = new Dictionary<IPEndPoint, TimeSpan>();
         var buffer = new byte[1500];
         var now = TimeSpan.Zero;
@@ -182,7 +183,8 @@ public sealed class IceAgentConnectivityTests
         a.Agent.SetRemoteCredentials(newB, driver.Now);
         foreach (var c in b.Agent.LocalCandidates) a.Agent.AddRemoteCandidate(c, driver.Now);
         foreach (var c in a.Agent.LocalCandidates) b.Agent.AddRemoteCandidate(c, driver.Now);
-        Assert.True(driver.RunUntil(() => a.Events.OfType<IceSelectedPairChangedEvent>().Count() == 2 && b.Events.OfType<IceSelectedPairChangedEvent>().Count() == 2, S(5)));
+        Assert.True(driver.RunUntil(() => a.Events.OfType<IceSelectedPairChangedEvent>().Count() == 2
+            && b.Events.OfType<IceSelectedPairChangedEvent>().Count() == 2, S(5)));
         driver.RunFor(S(5));
         // The old check list was dropped, but its address is the new selected pair's: nothing to forget.
         Assert.Empty(a.Events.OfType<IceRemoteAddressReleasedEvent>());

@@ -151,8 +151,22 @@ public sealed class IceAgentLivenessTests
     [Fact]
     public void KeepalivesGoOutWhenNothingElseWasSentForTheInterval()
     {
-        var (a, b, d) = Connected(new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(1), ConsentInterval = TimeSpan.Zero, ConsentTimeout = TimeSpan.Zero },
-                                  new IceAgentOptions { Role = IceRole.Controlled, TieBreaker = 1, Random = new Random(2), ConsentInterval = TimeSpan.Zero, ConsentTimeout = TimeSpan.Zero });
+        var (a, b, d) = Connected(new IceAgentOptions
+        {
+            Role = IceRole.Controlling,
+            TieBreaker = 2,
+            Random = new Random(1),
+            ConsentInterval = TimeSpan.Zero,
+            ConsentTimeout = TimeSpan.Zero
+        },
+                                  new IceAgentOptions
+                                  {
+                                      Role = IceRole.Controlled,
+                                      TieBreaker = 1,
+                                      Random = new Random(2),
+                                      ConsentInterval = TimeSpan.Zero,
+                                      ConsentTimeout = TimeSpan.Zero
+                                  });
         b.ReceivedStun.Clear();
         var from = d.Now;
         d.RunFor(S(10));
@@ -222,7 +236,16 @@ public sealed class IceAgentLivenessTests
     public void PollTimeoutNamesTheTimerThatIsDue()
     {
         // PeerMoveSilence 0: no consent check at once on Disconnected (its retransmission would be the next timer).
-        var (a, _, d) = Connected(new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(1), KeepaliveInterval = S(1), ConsentInterval = S(10), DisconnectedTimeout = S(3), PeerMoveSilence = TimeSpan.Zero },
+        var (a, _, d) = Connected(new IceAgentOptions
+        {
+            Role = IceRole.Controlling,
+            TieBreaker = 2,
+            Random = new Random(1),
+            KeepaliveInterval = S(1),
+            ConsentInterval = S(10),
+            DisconnectedTimeout = S(3),
+            PeerMoveSilence = TimeSpan.Zero
+        },
                                   new IceAgentOptions { Role = IceRole.Controlled, TieBreaker = 1, Random = new Random(2), KeepaliveInterval = S(1) });
         d.RunFor(S(1));
         Assert.NotNull(a.Agent.PollTimeout(out var timer));

@@ -34,7 +34,13 @@ public sealed class IceConsentAlignmentTests
     [Fact]
     public void ZeroAlignmentKeepsThePlainRandomTimes()
     {
-        var sent = ConsentRequestsSentByA(new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(3), ConsentAlignment = TimeSpan.Zero },
+        var sent = ConsentRequestsSentByA(new IceAgentOptions
+        {
+            Role = IceRole.Controlling,
+            TieBreaker = 2,
+            Random = new Random(3),
+            ConsentAlignment = TimeSpan.Zero
+        },
                                           new IceAgentOptions { Role = IceRole.Controlled, TieBreaker = 1, Random = new Random(4) }, TimeSpan.FromSeconds(100));
         Assert.True(sent.Count(t => t.Ticks % TimeSpan.FromMilliseconds(100).Ticks != 0) > sent.Count / 2);
     }
@@ -95,7 +101,8 @@ public sealed class IceConsentAlignmentTests
     [Fact]
     public void ZeroKeepaliveAlignmentSendsExactlyAtTheInterval()
     {
-        var sent = StunSentByA(new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(7), KeepaliveAlignment = TimeSpan.Zero }, TimeSpan.FromSeconds(60));
+        var sent = StunSentByA(new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(7), KeepaliveAlignment = TimeSpan.Zero },
+            TimeSpan.FromSeconds(60));
         var gaps = Enumerable.Range(1, sent.Count - 1).Where(i => sent[i].Type == 0x0011).Select(i => sent[i].Sent - sent[i - 1].Sent).ToList();
         Assert.NotEmpty(gaps);
         Assert.All(gaps, g => Assert.Equal(DefaultKeepalive, g));

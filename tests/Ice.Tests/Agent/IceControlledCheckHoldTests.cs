@@ -24,8 +24,10 @@ public sealed class IceControlledCheckHoldTests
         var sentA = new List<double>();
         var sentB = new List<double>();
         // RFC 5389 section 6: message type 0x0001 is a Binding request.
-        d.Link.AddFilter(LinkEnd.A, m => m.Span.Length >= 20 && m.Span[0] == 0 && m.Span[1] == 1, _ => { sentA.Add(d.Now.TotalMilliseconds); return FilterAction.Pass; });
-        d.Link.AddFilter(LinkEnd.B, m => m.Span.Length >= 20 && m.Span[0] == 0 && m.Span[1] == 1, _ => { sentB.Add(d.Now.TotalMilliseconds); return FilterAction.Pass; });
+        d.Link.AddFilter(LinkEnd.A, m => m.Span.Length >= 20 && m.Span[0] == 0 && m.Span[1] == 1,
+            _ => { sentA.Add(d.Now.TotalMilliseconds); return FilterAction.Pass; });
+        d.Link.AddFilter(LinkEnd.B, m => m.Span.Length >= 20 && m.Span[0] == 0 && m.Span[1] == 1,
+            _ => { sentB.Add(d.Now.TotalMilliseconds); return FilterAction.Pass; });
         b.Signal(a, TimeSpan.Zero);
         if (answerAt is { } at)
         {
@@ -85,7 +87,8 @@ public sealed class IceControlledCheckHoldTests
         a.Agent.Sped = new SpedController();
         b.Agent.Sped = new SpedController();
         var sentB = new List<double>();
-        d.Link.AddFilter(LinkEnd.B, m => m.Span.Length >= 20 && m.Span[0] == 0 && m.Span[1] == 1, _ => { sentB.Add(d.Now.TotalMilliseconds); return FilterAction.Pass; });
+        d.Link.AddFilter(LinkEnd.B, m => m.Span.Length >= 20 && m.Span[0] == 0 && m.Span[1] == 1,
+            _ => { sentB.Add(d.Now.TotalMilliseconds); return FilterAction.Pass; });
         a.Signal(b, TimeSpan.Zero);
         b.Signal(a, TimeSpan.Zero);
         d.RunFor(TimeSpan.FromMilliseconds(100));

@@ -111,8 +111,20 @@ public sealed class IceReceiveSilenceTests
     [Fact]
     public void ZeroDisablesTheTimer()
     {
-        var (a, b, d) = AgentPeer.Pair(new IceAgentOptions { Role = IceRole.Controlling, TieBreaker = 2, Random = new Random(1), ReceiveSilenceTimeout = TimeSpan.Zero },
-                                       new IceAgentOptions { Role = IceRole.Controlled, TieBreaker = 1, Random = new Random(2), ReceiveSilenceTimeout = TimeSpan.Zero });
+        var (a, b, d) = AgentPeer.Pair(new IceAgentOptions
+        {
+            Role = IceRole.Controlling,
+            TieBreaker = 2,
+            Random = new Random(1),
+            ReceiveSilenceTimeout = TimeSpan.Zero
+        },
+                                       new IceAgentOptions
+                                       {
+                                           Role = IceRole.Controlled,
+                                           TieBreaker = 1,
+                                           Random = new Random(2),
+                                           ReceiveSilenceTimeout = TimeSpan.Zero
+                                       });
         Assert.True(d.RunUntil(() => a.Agent.SelectedLocal is not null && b.Agent.SelectedLocal is not null, S(5)));
         Stream(a, b, d, TimeSpan.FromMilliseconds(20), S(10));
         d.Link.Cut = true;

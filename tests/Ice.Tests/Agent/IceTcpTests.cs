@@ -96,7 +96,11 @@ public sealed class IceTcpTests
         var agent = new IceAgent(new IceAgentOptions { Role = IceRole.Controlled });
         var c = agent.AddTcpHostCandidate(ServerTcp);
         Assert.Matches(@"^candidate:\d+ 1 tcp \d+ 10\.0\.0\.1 4000 typ host tcptype passive$", c.ToSdp());
-        var active = new IceCandidate(IceCandidateType.Host, new IPEndPoint(IPAddress.Parse("10.0.0.2"), 50123), 1, "7") { Protocol = IceProtocol.Tcp, TcpType = IceTcpType.Active };
+        var active = new IceCandidate(IceCandidateType.Host, new IPEndPoint(IPAddress.Parse("10.0.0.2"), 50123), 1, "7")
+        {
+            Protocol = IceProtocol.Tcp,
+            TcpType = IceTcpType.Active
+        };
         Assert.EndsWith(" 10.0.0.2 9 typ host tcptype active", active.ToSdp(), StringComparison.Ordinal);
         agent.StartGathering(TimeSpan.Zero);
         var gathered = new List<IceCandidate>();
@@ -118,7 +122,11 @@ public sealed class IceTcpTests
         server.SetRemoteCredentials(client.LocalCredentials, TimeSpan.Zero);
         client.SetRemoteCredentials(server.LocalCredentials, TimeSpan.Zero);
         // The client's active candidate as signalled (port 9): no pair on the server's side.
-        server.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, new IPEndPoint(ClientEnd.Address, 9), 1518280447, "9") { Protocol = IceProtocol.Tcp, TcpType = IceTcpType.Active }, TimeSpan.Zero);
+        server.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, new IPEndPoint(ClientEnd.Address, 9), 1518280447, "9")
+        {
+            Protocol = IceProtocol.Tcp,
+            TcpType = IceTcpType.Active
+        }, TimeSpan.Zero);
         client.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, ServerTcp, tcp.Priority, "1"), TimeSpan.Zero);
         server.StartGathering(TimeSpan.Zero);
         client.StartGathering(TimeSpan.Zero);
@@ -171,7 +179,8 @@ public sealed class IceTcpTests
             now += TimeSpan.FromMilliseconds(10);
             if (client.PollTimeout() is { } c && c <= now) client.HandleTimeout(now);
             if (server.PollTimeout() is { } s && s <= now) server.HandleTimeout(now);
-            while (client.TryPollTransmit(buffer, out var length, out var t)) server.HandleIceTcpFrame(buffer.AsSpan(0, length), ServerTcp, ClientEnd, now, out _);
+            while (client.TryPollTransmit(buffer, out var length, out var t))
+                server.HandleIceTcpFrame(buffer.AsSpan(0, length), ServerTcp, ClientEnd, now, out _);
             while (server.TryPollTransmit(buffer, out var length, out var t))
             {
                 serverTransmits.Add(t);
@@ -243,8 +252,10 @@ public sealed class IceTcpTests
         client.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, TcpEnd, clientTcpPriority, "1"), TimeSpan.Zero);
         if (udpToo)
         {
-            client.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, ServerUdp, IceCandidate.ComputePriority(IceCandidateType.Host, 65535), "2"), TimeSpan.Zero);
-            server.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, ClientEnd, IceCandidate.ComputePriority(IceCandidateType.Host, 65535), "3"), TimeSpan.Zero);
+            client.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, ServerUdp,
+                IceCandidate.ComputePriority(IceCandidateType.Host, 65535), "2"), TimeSpan.Zero);
+            server.AddRemoteCandidate(new IceCandidate(IceCandidateType.Host, ClientEnd,
+                IceCandidate.ComputePriority(IceCandidateType.Host, 65535), "3"), TimeSpan.Zero);
         }
         server.StartGathering(TimeSpan.Zero);
         client.StartGathering(TimeSpan.Zero);
@@ -318,7 +329,8 @@ public sealed class IceTcpTests
         var failed = events.OfType<IceStateChangedEvent>().Last();
         Assert.Equal(IceConnectionState.Failed, failed.State);
         Assert.Contains(failed.Reason, new[] { IceStateReason.FailedTimeout, IceStateReason.ConsentExpired });
-        Assert.True(failed.At <= closedAt + new IceAgentOptions().FailedTimeout + TimeSpan.FromMilliseconds(20), $"failed at {failed.At}, closed at {closedAt}");
+        Assert.True(failed.At <= closedAt + new IceAgentOptions().FailedTimeout + TimeSpan.FromMilliseconds(20),
+            $"failed at {failed.At}, closed at {closedAt}");
     }
 
     [Fact]
@@ -332,7 +344,9 @@ public sealed class IceTcpTests
         using var _c = client;
         Assert.Equal(IceConnectionState.Connected, server.State);
         Assert.True(server.SelectedLocal!.IsTcp, "the TCP pair is selected");
-        Assert.True(server.CandidatePairs.Any(p => !p.Local.IsTcp && p.State == IceCandidatePairState.Succeeded), string.Join("; ", server.CandidatePairs.Select(p => $"{p.Local.ToSdp()} -> {p.Remote.ToSdp()} {p.State}")) + " / client: " + string.Join("; ", client.CandidatePairs.Select(p => $"{p.Local.ToSdp()} -> {p.Remote.ToSdp()} {p.State} {p.Nominated}")));
+        Assert.True(server.CandidatePairs.Any(p => !p.Local.IsTcp && p.State == IceCandidatePairState.Succeeded),
+            string.Join("; ", server.CandidatePairs.Select(p => $"{p.Local.ToSdp()} -> {p.Remote.ToSdp()} {p.State}")) + " / client: " + string.Join("; ",
+            client.CandidatePairs.Select(p => $"{p.Local.ToSdp()} -> {p.Remote.ToSdp()} {p.State} {p.Nominated}")));
         events.Clear();
 
         server.IceTcpConnectionClosed(TcpEnd, ClientEnd, now);

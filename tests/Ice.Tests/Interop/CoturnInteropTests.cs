@@ -29,7 +29,8 @@ public sealed class CoturnInteropTests : IDisposable
     /// <summary>Runs one transaction over the socket in real time (test code may read the clock); returns the response bytes.</summary>
     private byte[] Exchange(ReadOnlySpan<byte> request)
     {
-        var transaction = new StunClientTransaction(request, new StunRetransmissionOptions { InitialRto = TimeSpan.FromMilliseconds(250), MaxRequests = 5, LastRequestWaitMultiplier = 8 });
+        var transaction = new StunClientTransaction(request,
+            new StunRetransmissionOptions { InitialRto = TimeSpan.FromMilliseconds(250), MaxRequests = 5, LastRequestWaitMultiplier = 8 });
         var clock = Stopwatch.StartNew();
         var buffer = new byte[2048];
         transaction.Start(clock.Elapsed);

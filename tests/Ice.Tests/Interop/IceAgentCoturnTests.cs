@@ -22,7 +22,8 @@ public sealed class IceAgentCoturnTests
         {
             Role = role,
             TransportPolicy = IceTransportPolicy.Relay,
-            TurnServers = [TurnServerConfig.Parse($"turn:127.0.0.1:{server.Port}?transport={(transport == TurnTransport.Tcp ? "tcp" : "udp")}", CoturnServer.User, password)],
+            TurnServers = [TurnServerConfig.Parse($"turn:127.0.0.1:{server.Port}?transport={(transport == TurnTransport.Tcp ? "tcp" : "udp")}",
+                CoturnServer.User, password)],
             ConfigureTurnClient = configure,
         };
 
@@ -30,10 +31,12 @@ public sealed class IceAgentCoturnTests
     {
         a.Agent.StartGathering(a.Now);
         b.Agent.StartGathering(b.Now);
-        AgentSocketDriver.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(), Wait, "gathering", a, b);
+        AgentSocketDriver.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(),
+            Wait, "gathering", a, b);
         a.SignalTo(b);
         b.SignalTo(a);
-        AgentSocketDriver.RunUntil(() => a.Agent.State == IceConnectionState.Connected && b.Agent.State == IceConnectionState.Connected, Wait, "both agents connected", a, b);
+        AgentSocketDriver.RunUntil(() => a.Agent.State == IceConnectionState.Connected && b.Agent.State == IceConnectionState.Connected, Wait,
+            "both agents connected", a, b);
     }
 
     [Theory]
@@ -59,7 +62,8 @@ public sealed class IceAgentCoturnTests
 
         // The selected pair's channel, then data both ways as ChannelData.
         AgentSocketDriver.RunUntil(() => a.Agent.TurnClients[0].GetBoundChannel(StunAddress.FromEndPoint(a.Agent.SelectedRemote!.Address)) != 0
-                                         && b.Agent.TurnClients[0].GetBoundChannel(StunAddress.FromEndPoint(b.Agent.SelectedRemote!.Address)) != 0, Wait, "channels", a, b);
+                                         && b.Agent.TurnClients[0].GetBoundChannel(StunAddress.FromEndPoint(b.Agent.SelectedRemote!.Address))
+                                             != 0, Wait, "channels", a, b);
         const int Count = 20;
         for (var i = 0; i < Count; i++)
         {
@@ -133,7 +137,8 @@ public sealed class IceAgentCoturnTests
         using var server = CoturnServer.Start(true, "--max-allocate-lifetime=3");
         using var a = new AgentSocketDriver("A", RelayOnly(server, IceRole.Controlling, TurnTransport.Udp));
         using var b = new AgentSocketDriver("B", RelayOnly(server, IceRole.Controlled, TurnTransport.Udp));
-        using var c = new AgentSocketDriver("C", RelayOnly(server, IceRole.Controlling, TurnTransport.Udp, configure: o => o with { RefreshAllocation = false }));
+        using var c = new AgentSocketDriver("C",
+            RelayOnly(server, IceRole.Controlling, TurnTransport.Udp, configure: o => o with { RefreshAllocation = false }));
         c.Agent.StartGathering(c.Now);
         GatherAndConnect(a, b);
         AgentSocketDriver.RunUntil(() => c.EventsOf<IceGatheringCompleteEvent>().Any(), Wait, "C's relay", c);

@@ -111,7 +111,8 @@ public sealed class IceAgentLoopbackTests(ITestOutputHelper output) : IDisposabl
         // difference is the loop's lateness on a real, loaded machine: reported, and bounded loosely.
         var disconnectedLate = disconnected.LastReceivedAge!.Value - disconnectedTimeout;
         var failedLate = failed.At - disconnected.At - failedTimeout;
-        output.WriteLine($"Disconnected {disconnectedLate.TotalMilliseconds:F1} ms after its deadline (age {disconnected.LastReceivedAge.Value.TotalMilliseconds:F1} ms, configured {disconnectedTimeout.TotalMilliseconds} ms); " +
+        output.WriteLine($"Disconnected {disconnectedLate.TotalMilliseconds:F1} ms after its deadline (age " +
+                         $"{disconnected.LastReceivedAge.Value.TotalMilliseconds:F1} ms, configured {disconnectedTimeout.TotalMilliseconds} ms); " +
                          $"Failed {failedLate.TotalMilliseconds:F1} ms after its deadline (configured {failedTimeout.TotalMilliseconds} ms)");
         Assert.InRange(disconnectedLate, TimeSpan.Zero, TimeSpan.FromSeconds(2));
         Assert.InRange(failedLate, TimeSpan.Zero, TimeSpan.FromSeconds(2));

@@ -62,11 +62,13 @@ public sealed class IceAgentNatGatheringTests
             using var b = new AgentSocketDriver("public", new IceAgentOptions { Role = IceRole.Controlled }, outside);
             a.Agent.StartGathering(a.Now);
             b.Agent.StartGathering(b.Now);
-            AgentSocketDriver.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(), TimeSpan.FromSeconds(10), "gathering", a, b);
+            AgentSocketDriver.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(),
+                TimeSpan.FromSeconds(10), "gathering", a, b);
             var srflx = a.Agent.LocalCandidates.Single(c => c.Type == IceCandidateType.ServerReflexive);
             a.SignalTo(b);
             b.SignalTo(a);
-            AgentSocketDriver.RunUntil(() => a.Agent.State == IceConnectionState.Connected && b.Agent.State == IceConnectionState.Connected, TimeSpan.FromSeconds(15), "connection across the NAT", a, b);
+            AgentSocketDriver.RunUntil(() => a.Agent.State == IceConnectionState.Connected && b.Agent.State == IceConnectionState.Connected,
+                TimeSpan.FromSeconds(15), "connection across the NAT", a, b);
             // A sends from its private host address; the public agent sees it at the NAT's address, which is the srflx candidate.
             Assert.Equal(topology.PrivateAddress, a.Agent.SelectedLocal!.Base.Address);
             Assert.Equal(topology.PublicAddress, a.Agent.SelectedRemote!.Address.Address);
@@ -92,7 +94,8 @@ public sealed class IceAgentNatGatheringTests
             coturn = NatTopology.StartInside(topology.Public, CoturnServer.FindTurnServer(),
             [
                 "-n", $"--listening-ip={topology.PublicAddress}", $"--relay-ip={topology.PublicAddress}", "--listening-port=3478",
-                "--min-port=49160", "--max-port=49175", $"--user={CoturnServer.User}:{CoturnServer.Password}", $"--realm={CoturnServer.Realm}", "--lt-cred-mech",
+                "--min-port=49160", "--max-port=49175", $"--user={CoturnServer.User}:{CoturnServer.Password}",
+                    $"--realm={CoturnServer.Realm}", "--lt-cred-mech",
                 "--no-tls", "--no-dtls", "--no-cli", "--fingerprint", "--no-multicast-peers", "--log-file=stdout", "--simple-log",
                 $"--pidfile={Path.Combine(directory, "turnserver.pid")}", $"--userdb={Path.Combine(directory, "turndb")}",
             ], log);

@@ -37,7 +37,8 @@ public sealed partial class IceAgentNodeDataChannelTests(ITestOutputHelper outpu
     private static string PrepareNodeDirectory()
     {
         var source = NodePackages.RepositoryPath("tests", "Ice.Tests", "Interop", "node");
-        return NodePackages.Prepare("transport-ice-node-datachannel-" + PackageVersion, File.ReadAllText(Path.Combine(source, "package.json")), source, ["peer.mjs"]);
+        return NodePackages.Prepare("transport-ice-node-datachannel-" + PackageVersion,
+            File.ReadAllText(Path.Combine(source, "package.json")), source, ["peer.mjs"]);
     }
 
     private static string OurDescription(IceAgent agent, IceCandidate candidate, string setup) => string.Join("\r\n",
@@ -103,7 +104,8 @@ public sealed partial class IceAgentNodeDataChannelTests(ITestOutputHelper outpu
                     _node.StandardInput.Flush();
                     break;
                 case "candidate":
-                    if (IceCandidate.TryParse(json.RootElement.GetProperty("candidate").GetString()!, out var trickled)) agent.AddRemoteCandidate(trickled, clock.Elapsed);
+                    if (IceCandidate.TryParse(json.RootElement.GetProperty("candidate").GetString()!, out var trickled))
+                        agent.AddRemoteCandidate(trickled, clock.Elapsed);
                     break;
                 case "ice":
                     nodeIce.Add(json.RootElement.GetProperty("state").GetString()!);
@@ -143,7 +145,8 @@ public sealed partial class IceAgentNodeDataChannelTests(ITestOutputHelper outpu
 
         var connected = Pump(() => agent.State == IceConnectionState.Connected && nodeIce.Any(s => s is "connected" or "completed"), TimeSpan.FromSeconds(20));
         Assert.True(connected, $"agent {agent.State}, libjuice ICE states [{string.Join(", ", nodeIce)}]; node stderr:\n{_stderr}");
-        output.WriteLine($"connected after {clock.Elapsed.TotalMilliseconds:F0} ms; libjuice: {string.Join(" -> ", nodeIce)}; selected remote {agent.SelectedRemote}");
+        output.WriteLine($"connected after {clock.Elapsed.TotalMilliseconds:F0} ms; libjuice: {string.Join(" -> ", nodeIce)}; " +
+            $"selected remote {agent.SelectedRemote}");
         Assert.Equal(IPAddress.Loopback, agent.SelectedRemote!.Address.Address);
 
         // ConsentTimeout is 3 s: staying up for 5 s proves libjuice answers our consent checks with valid integrity.

@@ -95,7 +95,9 @@ internal sealed partial class NatTopology : IDisposable
         return result;
     }
 
-    /// <summary>Starts <paramref name="executable"/> inside namespace <paramref name="ns"/> (ip netns exec replaces itself with it: the process id is the program's).</summary>
+    /// <summary>
+    /// Starts <paramref name="executable"/> inside namespace <paramref name="ns"/> (ip netns exec replaces itself with it: the process id is the program's).
+    /// </summary>
     public static Process StartInside(string ns, string executable, IEnumerable<string> arguments, StringBuilder output)
     {
         var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

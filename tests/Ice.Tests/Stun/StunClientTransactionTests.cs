@@ -234,7 +234,8 @@ public sealed class StunClientTransactionTests
     public void InvalidOptionsAndRequestsAreRefused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new StunClientTransaction(BindingRequest(out _), new StunRetransmissionOptions { MaxRequests = 0 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new StunClientTransaction(BindingRequest(out _), new StunRetransmissionOptions { InitialRto = TimeSpan.Zero }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new StunClientTransaction(BindingRequest(out _),
+            new StunRetransmissionOptions { InitialRto = TimeSpan.Zero }));
         Assert.Throws<ArgumentException>(() => new StunClientTransaction(new byte[] { 1, 2, 3 }));
         Assert.Throws<ArgumentException>(() => new StunClientTransaction(Rfc5769Vectors.ResponseIPv4));
     }

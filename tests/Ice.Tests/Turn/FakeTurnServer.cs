@@ -68,7 +68,8 @@ internal sealed class FakeTurnServer
         if (!Answer) return null;
         var buffer = new byte[1024];
         if (m.Method == StunMethod.Allocate && RedirectTo is { } alternate)
-            return Error(buffer, m, StunErrorCode.TryAlternate, "Try Alternate", (ref StunMessageWriter w) => w.AddAddress(StunAttributeType.AlternateServer, alternate));
+            return Error(buffer, m, StunErrorCode.TryAlternate, "Try Alternate",
+                (ref StunMessageWriter w) => w.AddAddress(StunAttributeType.AlternateServer, alternate));
         if (!authenticated)
             return Error(buffer, m, StunErrorCode.Unauthenticated, "Unauthorized", Challenge);
         Assert.True(m.TryGetUsername(out var user));

@@ -28,7 +28,8 @@ public sealed class TurnClientCoturnTests
         using var b = new TurnSocketPeer("B", Options(server, transport));
         a.Start();
         b.Start();
-        TurnSocketPeer.RunUntil(() => a.Client.State == TurnClientState.Allocated && b.Client.State == TurnClientState.Allocated, Wait, "both allocations", a, b);
+        TurnSocketPeer.RunUntil(() => a.Client.State == TurnClientState.Allocated && b.Client.State == TurnClientState.Allocated, Wait,
+            "both allocations", a, b);
         var allocatedA = a.EventsOf<TurnAllocated>().Single();
         Assert.Equal("127.0.0.1", allocatedA.RelayedAddress.ToIPAddress().ToString());
         Assert.Equal(a.LocalAddress, allocatedA.MappedAddress);
@@ -66,10 +67,12 @@ public sealed class TurnClientCoturnTests
             a.Step();
             b.Step();
         }
-        TurnSocketPeer.RunUntil(() => a.EventsOf<TurnPeerData>().Count() == Count + 1 && b.EventsOf<TurnPeerData>().Count() == Count + 1, Wait, "channel data both ways", a, b);
+        TurnSocketPeer.RunUntil(() => a.EventsOf<TurnPeerData>().Count() == Count + 1 && b.EventsOf<TurnPeerData>().Count() == Count + 1, Wait,
+            "channel data both ways", a, b);
         var overChannelAtB = b.EventsOf<TurnPeerData>().Skip(1).ToList();
         Assert.All(overChannelAtB, d => { Assert.Equal(channelB, d.Channel); Assert.Equal(relayA, d.Peer); });
-        Assert.Equal(Enumerable.Range(0, Count).Select(i => $"A{i}"), overChannelAtB.Select(d => Encoding.UTF8.GetString(d.Data)).Order().OrderBy(s => int.Parse(s[1..])));
+        Assert.Equal(Enumerable.Range(0, Count).Select(i => $"A{i}"),
+            overChannelAtB.Select(d => Encoding.UTF8.GetString(d.Data)).Order().OrderBy(s => int.Parse(s[1..])));
         Assert.All(a.EventsOf<TurnPeerData>().Skip(1), d => Assert.Equal(channelA, d.Channel));
         Assert.Equal(0, a.Client.Dropped.Total);
         Assert.Equal(0, b.Client.Dropped.Total);
@@ -115,7 +118,8 @@ public sealed class TurnClientCoturnTests
         a.Client.CreatePermission(b.Client.RelayedAddress, a.Now); // one IP: covers B and C
         b.Client.CreatePermission(a.Client.RelayedAddress, b.Now);
         c.Client.CreatePermission(a.Client.RelayedAddress, c.Now);
-        TurnSocketPeer.RunUntil(() => a.Client.HasPermission(b.Client.RelayedAddress) && b.Client.HasPermission(a.Client.RelayedAddress) && c.Client.HasPermission(a.Client.RelayedAddress), Wait, "permissions", peers);
+        TurnSocketPeer.RunUntil(() => a.Client.HasPermission(b.Client.RelayedAddress) && b.Client.HasPermission(a.Client.RelayedAddress)
+            && c.Client.HasPermission(a.Client.RelayedAddress), Wait, "permissions", peers);
         a.SendToPeer(b.Client.RelayedAddress, "before expiry"u8);
         TurnSocketPeer.RunUntil(() => b.EventsOf<TurnPeerData>().Any(), Wait, "data to B before expiry", peers);
 
@@ -126,7 +130,8 @@ public sealed class TurnClientCoturnTests
         Assert.InRange(expiredAt - allocatedAt, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(3.5));
 
         // A and C refresh every 1.5 s (half the lifetime, as it is shorter than twice the margin) and live on.
-        TurnSocketPeer.RunUntil(() => a.EventsOf<TurnAllocationRefreshed>().Count() >= 4 && c.EventsOf<TurnAllocationRefreshed>().Count() >= 4, Wait, "refreshes", peers);
+        TurnSocketPeer.RunUntil(() => a.EventsOf<TurnAllocationRefreshed>().Count() >= 4 && c.EventsOf<TurnAllocationRefreshed>().Count() >= 4,
+            Wait, "refreshes", peers);
         Assert.Equal(TurnClientState.Allocated, a.Client.State);
         Assert.All(a.EventsOf<TurnAllocationRefreshed>(), r => Assert.Equal(TimeSpan.FromSeconds(3), r.Lifetime));
         a.SendToPeer(c.Client.RelayedAddress, "after B expired"u8);
@@ -184,7 +189,8 @@ public sealed class TurnClientCoturnTests
         a.Client.CreatePermission(relayB6, a.Now);
         b.Client.CreatePermission(a.Client.RelayedAddress, b.Now);
         a.Client.BindChannel(relayB6, a.Now);
-        TurnSocketPeer.RunUntil(() => a.EventsOf<TurnChannelBound>().Any() && b.Client.HasPermission(a.Client.RelayedAddress), Wait, "permission and channel", a, b);
+        TurnSocketPeer.RunUntil(() => a.EventsOf<TurnChannelBound>().Any() && b.Client.HasPermission(a.Client.RelayedAddress), Wait,
+            "permission and channel", a, b);
         a.SendToPeer(relayB6, "over IPv6"u8);
         b.SendToPeer(a.Client.RelayedAddress, "back over IPv6"u8);
         TurnSocketPeer.RunUntil(() => a.EventsOf<TurnPeerData>().Any() && b.EventsOf<TurnPeerData>().Any(), Wait, "data both ways over IPv6 relays", a, b);

@@ -209,7 +209,8 @@ public class BandwidthEstimatorTests
     [Fact]
     public void NonsenseOptionsAreRefused()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => new SendSideBandwidthEstimator(new CongestionControlOptions { MinBitrate = 2_000_000, MaxBitrate = 1_000_000 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            new SendSideBandwidthEstimator(new CongestionControlOptions { MinBitrate = 2_000_000, MaxBitrate = 1_000_000 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => new SendSideBandwidthEstimator(new CongestionControlOptions { StartBitrate = 10 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => new SendSideBandwidthEstimator(new CongestionControlOptions { PacingFactor = 0.5 }));
     }

@@ -114,13 +114,17 @@ public class SrtpVectorTests
 
     [Theory]
     [InlineData(SrtpProfile.AeadAes128Gcm, GcmKey128, true,
-        "81c8000d 4d617273 63e94885 dcdab67c a727d766 2f6b7e99 7ff5c0f7 6c06f32d c676a5f1 730d6fda 4ce09b46 86303ded 0bb9275b c84aa458 96cf4d2f c5abf872 45d9eade 800005d4")]
+        "81c8000d 4d617273 63e94885 dcdab67c a727d766 2f6b7e99 7ff5c0f7 6c06f32d c676a5f1 730d6fda 4ce09b46 86303ded 0bb9275b c84aa458 " +
+        "96cf4d2f c5abf872 45d9eade 800005d4")]
     [InlineData(SrtpProfile.AeadAes256Gcm, GcmKey256, true,
-        "81c8000d 4d617273 d50ae4d1 f5ce5d30 4ba297e4 7d470c28 2c3ece5d bffe0a50 a2eaa5c1 110555be 8415f658 c61de047 6f1b6fad 1d1eb30c 4446839f 57ff6f6c b26ac3be 800005d4")]
+        "81c8000d 4d617273 d50ae4d1 f5ce5d30 4ba297e4 7d470c28 2c3ece5d bffe0a50 a2eaa5c1 110555be 8415f658 c61de047 6f1b6fad 1d1eb30c " +
+        "4446839f 57ff6f6c b26ac3be 800005d4")]
     [InlineData(SrtpProfile.AeadAes128Gcm, GcmKey128, false,
-        "81c8000d 4d617273 4e545031 4e545032 52545020 0000042a 0000e930 4c756e61 deadbeef deadbeef deadbeef deadbeef deadbeef 841dd968 3dd78ec9 2ae58790 125f62b3 000005d4")]
+        "81c8000d 4d617273 4e545031 4e545032 52545020 0000042a 0000e930 4c756e61 deadbeef deadbeef deadbeef deadbeef deadbeef 841dd968 " +
+        "3dd78ec9 2ae58790 125f62b3 000005d4")]
     [InlineData(SrtpProfile.AeadAes256Gcm, GcmKey256, false,
-        "81c8000d 4d617273 4e545031 4e545032 52545020 0000042a 0000e930 4c756e61 deadbeef deadbeef deadbeef deadbeef deadbeef 91db4afb feee5a97 8fab4393 ed2615fe 000005d4")]
+        "81c8000d 4d617273 4e545031 4e545032 52545020 0000042a 0000e930 4c756e61 deadbeef deadbeef deadbeef deadbeef deadbeef 91db4afb " +
+        "feee5a97 8fab4393 ed2615fe 000005d4")]
     public void GcmRtcpMatchesRfc7714Section17(SrtpProfile profile, string key, bool encrypt, string expected)
     {
         using var sender = GcmContext(profile, key, new SrtpOptions { EncryptRtcp = encrypt });

@@ -164,7 +164,8 @@ public class MediaOverVirtualLinkTests
 
         Assert.True(link.Dropped > 10, $"the link should have lost packets, lost {link.Dropped}");
         Assert.Equal(0, sender.FramesLeft);
-        Assert.True(receiver.Assembler.CompleteFrames >= 148, $"complete {receiver.Assembler.CompleteFrames}, incomplete {receiver.Assembler.IncompleteFrames}");
+        Assert.True(receiver.Assembler.CompleteFrames >= 148,
+            $"complete {receiver.Assembler.CompleteFrames}, incomplete {receiver.Assembler.IncompleteFrames}");
         Assert.Contains(sender.Events, e => e is NackReceived { Retransmitting: > 0 });
         Assert.True(receiver.Rtx > 0);
         Assert.Contains(sender.Events, e => e is RoundTripTimeMeasured { RoundTripTime.TotalMilliseconds: > 35 and < 60 });

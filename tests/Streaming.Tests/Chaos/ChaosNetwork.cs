@@ -89,13 +89,16 @@ internal sealed class ChaosNetwork
     {
         for (var i = 0; i < 2_000_000; i++)
             if (!Progress(time)) return;
-        throw new InvalidOperationException($"More than 2000000 steps before {time} (now {Now}): a timer that does not move on? A {Stuck(A)}; B {Stuck(B)}; link next {Link.NextDelivery}");
+        throw new InvalidOperationException($"More than 2000000 steps before {time} (now {Now}): a timer that does not move on? A {Stuck(A)}; B " +
+            $"{Stuck(B)}; link next {Link.NextDelivery}");
     }
 
     // Which layer's timer is due, and the pacer's state (a timer that does not move on).
     private string Stuck(PeerConnectionCore c) =>
-        $"timer {c.PollTimeout(out var which)} ({which}), state {c.State}, ice {c.Ice.State} can-send {c.Ice.CanSendData}, dtls {c.Dtls?.State}, sctp {c.Sctp?.State} polls {c.Sctp?.PollTimeout()}, "
-        + $"pacer [{c.Pacer_?.Describe()} data-held {c.Pacer_?.DataHeld} next {c.Pacer_?.NextSendTime(Now)} congested-polls {c.Pacer_?.CongestedPolls} probes {c.BandwidthEstimator?.Probes.HasPending}]";
+        $"timer {c.PollTimeout(out var which)} ({which}), state {c.State}, ice {c.Ice.State} can-send {c.Ice.CanSendData}, dtls {c.Dtls?.State}, sctp "
+        + $"{c.Sctp?.State} polls {c.Sctp?.PollTimeout()}, "
+        + $"pacer [{c.Pacer_?.Describe()} data-held {c.Pacer_?.DataHeld} next {c.Pacer_?.NextSendTime(Now)} congested-polls {c.Pacer_?.CongestedPolls} "
+        + $"probes {c.BandwidthEstimator?.Probes.HasPending}]";
 
     /// <summary>Runs until <paramref name="condition"/> holds or <paramref name="limit"/> passes; true when it held.</summary>
     public bool RunUntil(Func<bool> condition, TimeSpan limit)

@@ -133,7 +133,8 @@ internal sealed class ChaosRun
         // channel sends ordered, and an ordered lifetime-limited message may wait for an earlier one's FORWARD TSN).
         if (!_net.RunUntil(() => OpenEverywhere(), ConnectBound))
         {
-            Fail($"not connected with every channel open after {Ms(ConnectBound)}: A {a.State} dtls {a.Dtls?.State} {DescribeSctp(_a)} {a.DescribeIce()}; B {b.State} dtls {b.Dtls?.State} {DescribeSctp(_b)} {b.DescribeIce()}");
+            Fail($"not connected with every channel open after {Ms(ConnectBound)}: A {a.State} dtls {a.Dtls?.State} {DescribeSctp(_a)} {a.DescribeIce()}; B " +
+                $"{b.State} dtls {b.Dtls?.State} {DescribeSctp(_b)} {b.DescribeIce()}");
             return;
         }
         _t0 = _net.Now;
@@ -221,7 +222,9 @@ internal sealed class ChaosRun
             if (Trace && now >= _nextTrace)
             {
                 _nextTrace = now + TimeSpan.FromMilliseconds(250);
-                _violations.Add($"info: {Ms(now)} A {_a.Core.State} {_a.Core.Ice.State} can-send {_a.Core.Ice.CanSendData} last {_a.Core.Ice.LastReceivedAt} {_a.Core.DescribeIce()} | B {_b.Core.State} {_b.Core.Ice.State} can-send {_b.Core.Ice.CanSendData} last {_b.Core.Ice.LastReceivedAt} {_b.Core.DescribeIce()}");
+                _violations.Add($"info: {Ms(now)} A {_a.Core.State} {_a.Core.Ice.State} can-send {_a.Core.Ice.CanSendData} last {_a.Core.Ice.LastReceivedAt} " +
+                    $"{_a.Core.DescribeIce()} | B {_b.Core.State} {_b.Core.Ice.State} can-send {_b.Core.Ice.CanSendData} last " +
+                    $"{_b.Core.Ice.LastReceivedAt} {_b.Core.DescribeIce()}");
             }
             var next = new[] { nextData, nextAudio, nextVideo, end, nextFault < faults.Count ? faults[nextFault].At : end }.Min();
             AttachSctpTrace();
@@ -234,7 +237,9 @@ internal sealed class ChaosRun
             }
         }
         foreach (var side in new[] { _a, _b })
-            if (side.Core.State != ConnectionState.Connected) Fail($"{side.Name} is {side.Core.State} ({side.Core.Reason}) at the end of the traffic, {Ms(ChaosScenario.AfterLastHeal)} after the last reconnection bound");
+            if (side.Core.State != ConnectionState.Connected)
+                Fail($"{side.Name} is {side.Core.State} ({side.Core.Reason}) at the end of the traffic, {Ms(ChaosScenario.AfterLastHeal)} " +
+                    $"after the last reconnection bound");
         // The reconnection bound after each heal, from the state changes seen.
         var mediaFailed = false;
         foreach (var f in _s.Faults.Where(f => f is Partition or OneWayOutage or NatRebinding))
@@ -272,17 +277,23 @@ internal sealed class ChaosRun
             var p = c.Pacer_;
             var e = c.BandwidthEstimator;
             var cc = c.TransportCcSender;
-            return $"{s.Name} {c.State}/{c.Ice.State} send {(c.Ice.CanSendData ? "yes" : "NO")} rtp {m.RtpPacketsSent} rtx {m.Retransmissions} pad {m.PaddingPacketsSent} "
-                + $"results [{string.Join(",", s.Results.Select(r => $"{r.Key}:{r.Value}"))}] congested-frames {s.CongestedFrames} queue-full {m.SendQueueFull} "
-                + $"pacer [{p?.Describe()} polls-congested {p?.CongestedPolls}] target {e?.TargetBitrate} cwnd {e?.CongestionWindowBytes} inflight {cc?.BytesInFlight} "
+            return $"{s.Name} {c.State}/{c.Ice.State} send {(c.Ice.CanSendData ? "yes" : "NO")} rtp {m.RtpPacketsSent} rtx "
+                + $"{m.Retransmissions} pad {m.PaddingPacketsSent} "
+                + $"results [{string.Join(",", s.Results.Select(r => $"{r.Key}:{r.Value}"))}] congested-frames "
+                + $"{s.CongestedFrames} queue-full {m.SendQueueFull} "
+                + $"pacer [{p?.Describe()} polls-congested {p?.CongestedPolls}] target {e?.TargetBitrate} cwnd "
+                + $"{e?.CongestionWindowBytes} inflight {cc?.BytesInFlight} "
                 + $"fb {cc?.FeedbackReceived} timed-out {cc?.PacketsTimedOut} srtp-out {c.Srtp?.Outbound.Counters.RtpProtected}";
         }
         static string Receive(Side s)
         {
             var c = s.Core;
             var srtp = c.Srtp?.Inbound.Counters;
-            return $"{s.Name} rtp-in {c.MediaCounters.RtpPacketsReceived} unprotect-fail {c.MediaCounters.UnprotectFailures} (auth {srtp?.AuthenticationFailures} replay {srtp?.Replays} malformed {srtp?.Malformed}) "
-                + $"unknown-ssrc {c.MediaCounters.UnknownSsrc} dropped {c.DroppedMedia} tracks [{string.Join("; ", c.RemoteTracks.Select(t => $"{t.Kind} pkts {t.PacketsReceived} frames {t.FramesReceived} incomplete {t.IncompleteFrames} dropped {t.PacketsDropped}/{t.FramesDropped} ended {t.IsEnded}"))}] "
+            return $"{s.Name} rtp-in {c.MediaCounters.RtpPacketsReceived} unprotect-fail {c.MediaCounters.UnprotectFailures} (auth "
+                + $"{srtp?.AuthenticationFailures} replay {srtp?.Replays} malformed {srtp?.Malformed}) "
+                + $"unknown-ssrc {c.MediaCounters.UnknownSsrc} dropped {c.DroppedMedia} tracks [{string.Join("; ", c.RemoteTracks.Select(t =>
+                    $"{t.Kind} pkts {t.PacketsReceived} frames {t.FramesReceived} incomplete {t.IncompleteFrames} " +
+                    $"dropped {t.PacketsDropped}/{t.FramesDropped} ended {t.IsEnded}"))}] "
                 + $"frames-ok {s.FramesReceived.Count}";
         }
         return $"{Ms(_net.Now - _t0)} | {Send(_a)} | {Receive(_b)} | {Send(_b)} | {Receive(_a)}";
@@ -408,9 +419,12 @@ internal sealed class ChaosRun
         var drainStart = _net.Now;
         if (!_net.RunUntil(() => ReliableDelivered() && NothingBuffered(), DrainBound))
             Fail($"reliable data not all delivered {Ms(DrainBound)} after the traffic stopped: A->B {_b.Received[0].Count}/{_a.Sent[0].Count} ordered, "
-                + $"{_b.Received[1].Count}/{_a.Sent[1].Count} unordered; B->A {_a.Received[0].Count}/{_b.Sent[0].Count}, {_a.Received[1].Count}/{_b.Sent[1].Count}; "
-                + $"buffered A [{string.Join(",", _a.Channels.Select(c => c?.BufferedAmount))}] B [{string.Join(",", _b.Channels.Select(c => c?.BufferedAmount))}]; "
-                + $"A {_a.Core.State} {DescribeSctp(_a)} {_a.Core.DescribeIce()}; B {_b.Core.State} {DescribeSctp(_b)} {_b.Core.DescribeIce()}; A ring {Ring(_a)}; B ring {Ring(_b)}");
+                + $"{_b.Received[1].Count}/{_a.Sent[1].Count} unordered; B->A {_a.Received[0].Count}/{_b.Sent[0].Count}, "
+                + $"{_a.Received[1].Count}/{_b.Sent[1].Count}; "
+                + $"buffered A [{string.Join(",", _a.Channels.Select(c => c?.BufferedAmount))}] B "
+                + $"[{string.Join(",", _b.Channels.Select(c => c?.BufferedAmount))}]; "
+                + $"A {_a.Core.State} {DescribeSctp(_a)} {_a.Core.DescribeIce()}; B {_b.Core.State} {DescribeSctp(_b)} {_b.Core.DescribeIce()}; A "
+                + $"ring {Ring(_a)}; B ring {Ring(_b)}");
         CheckNoEnd("while the reliable data drained");
         foreach (var (from, to, path) in new[] { (_a, _b, _s.AToB), (_b, _a, _s.BToA) })
         {
@@ -426,7 +440,11 @@ internal sealed class ChaosRun
             foreach (var m in unordered)
             {
                 if (!seen.Add(m.Seq)) { Fail($"{dir} reliable unordered: #{m.Seq} delivered twice"); break; }
-                if (m.Seq >= from.Sent[1].Count || !m.Data.AsSpan().SequenceEqual(from.Sent[1][m.Seq].Data)) { Fail($"{dir} reliable unordered: #{m.Seq} differs from what was sent"); break; }
+                if (m.Seq >= from.Sent[1].Count || !m.Data.AsSpan().SequenceEqual(from.Sent[1][m.Seq].Data))
+                {
+                    Fail($"{dir} reliable unordered: #{m.Seq} differs from what was sent");
+                    break;
+                }
             }
             if (seen.Count != from.Sent[1].Count) Fail($"{dir} reliable unordered: {seen.Count} of {from.Sent[1].Count} messages");
             // Partial reliability by retransmissions (ordered): never twice, never out of order, never altered.
@@ -434,7 +452,11 @@ internal sealed class ChaosRun
             foreach (var m in to.Received[(int)Kind.PartialRetransmits])
             {
                 if (m.Seq <= previous) { Fail($"{dir} max-retransmits: #{m.Seq} after #{previous} (twice or out of order)"); break; }
-                if (m.Seq >= from.Sent[2].Count || !m.Data.AsSpan().SequenceEqual(from.Sent[2][m.Seq].Data)) { Fail($"{dir} max-retransmits: #{m.Seq} differs from what was sent"); break; }
+                if (m.Seq >= from.Sent[2].Count || !m.Data.AsSpan().SequenceEqual(from.Sent[2][m.Seq].Data))
+                {
+                    Fail($"{dir} max-retransmits: #{m.Seq} differs from what was sent");
+                    break;
+                }
                 previous = m.Seq;
             }
             // Partial reliability by lifetime (unordered): never twice, never later than the lifetime plus the path's transit.
@@ -443,9 +465,18 @@ internal sealed class ChaosRun
             foreach (var m in to.Received[(int)Kind.PartialLifetime])
             {
                 if (!timed.Add(m.Seq)) { Fail($"{dir} lifetime: #{m.Seq} delivered twice"); break; }
-                if (m.Seq >= from.Sent[3].Count || !m.Data.AsSpan().SequenceEqual(from.Sent[3][m.Seq].Data)) { Fail($"{dir} lifetime: #{m.Seq} differs from what was sent"); break; }
+                if (m.Seq >= from.Sent[3].Count || !m.Data.AsSpan().SequenceEqual(from.Sent[3][m.Seq].Data))
+                {
+                    Fail($"{dir} lifetime: #{m.Seq} differs from what was sent");
+                    break;
+                }
                 var age = m.At - from.Sent[3][m.Seq].At;
-                if (age > bound) { Fail($"{dir} lifetime: #{m.Seq} delivered {Ms(age)} after it was sent (lifetime {Ms(_s.Lifetime)}, transit at most {Ms(bound - _s.Lifetime)})"); break; }
+                if (age > bound)
+                {
+                    Fail($"{dir} lifetime: #{m.Seq} delivered {Ms(age)} after it was sent (lifetime {Ms(_s.Lifetime)}, transit at " +
+                        $"most {Ms(bound - _s.Lifetime)})");
+                    break;
+                }
             }
             if (to.UnknownChannelMessages > 0) Fail($"{to.Name} got {to.UnknownChannelMessages} messages on no known channel");
             if (to.BadFrames > 0) Fail($"{to.Name} got {to.BadFrames} complete frames that differ from what was sent");
@@ -457,14 +488,19 @@ internal sealed class ChaosRun
     {
         if (side.Core.Sctp is not { } s) return "no SCTP";
         var c = s.Counters;
-        return $"[sctp {s.State} cwnd {s.CongestionWindow} rto {s.Rto.TotalMilliseconds:0} ms outbound {s.OutboundBuffered} recv {s.ReceiveBuffered} unread {s.UnreadBytes} idle {s.IsIdle}; "
-            + $"sent {c.PacketsSent} rcvd {c.PacketsReceived} rtx {c.Retransmissions} fast {c.FastRetransmits} t3 {c.T3Expirations} abandoned {c.AbandonedMessages} "
-            + $"fwd-tsn {c.ForwardTsnSent}/{c.ForwardTsnReceived} out-of-window {c.OutOfWindowTsn} dup {c.DuplicateTsn} full {c.ReceiveBufferFull} bogus-sack {c.BogusSack} malformed {c.Malformed}; "
+        return $"[sctp {s.State} cwnd {s.CongestionWindow} rto {s.Rto.TotalMilliseconds:0} ms outbound {s.OutboundBuffered} recv {s.ReceiveBuffered} unread "
+            + $"{s.UnreadBytes} idle {s.IsIdle}; "
+            + $"sent {c.PacketsSent} rcvd {c.PacketsReceived} rtx {c.Retransmissions} fast {c.FastRetransmits} t3 {c.T3Expirations} "
+            + $"abandoned {c.AbandonedMessages} "
+            + $"fwd-tsn {c.ForwardTsnSent}/{c.ForwardTsnReceived} out-of-window {c.OutOfWindowTsn} dup {c.DuplicateTsn} full {c.ReceiveBufferFull} "
+            + $"bogus-sack {c.BogusSack} malformed {c.Malformed}; "
             + $"dtls {side.Core.Dtls?.State}; " + Fields(s) + "]";
     }
 
-    private static string Fields(object o) => string.Join(" ", o.GetType().GetFields(System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)
-        .Where(f => f.FieldType == typeof(int) || f.FieldType == typeof(uint) || f.FieldType == typeof(bool) || f.FieldType == typeof(TimeSpan?) || f.FieldType == typeof(long))
+    private static string Fields(object o) =>
+        string.Join(" ", o.GetType().GetFields(System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)
+        .Where(f => f.FieldType == typeof(int) || f.FieldType == typeof(uint) || f.FieldType == typeof(bool) || f.FieldType == typeof(TimeSpan?)
+            || f.FieldType == typeof(long))
         .Select(f => $"{f.Name}={f.GetValue(o)}"));
 
     private void CloseAndCheck()

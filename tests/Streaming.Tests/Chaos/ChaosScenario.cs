@@ -128,12 +128,16 @@ internal sealed record ChaosScenario(int Seed, LinkConditions AToB, LinkConditio
     public override string ToString()
     {
         static string Link(LinkConditions c) =>
-            string.Create(CultureInfo.InvariantCulture, $"delay {c.Delay.TotalMilliseconds:0} ms, jitter {c.Jitter.TotalMilliseconds:0} ms, loss {c.Loss * 100:0.0} %, dup {c.Duplicate * 100:0.0} %, reorder {c.Reorder * 100:0.0} %/{c.ReorderDelay.TotalMilliseconds:0} ms")
-            + (c.RateBitsPerSecond > 0 ? string.Create(CultureInfo.InvariantCulture, $", bottleneck {c.RateBitsPerSecond / 1000} kbit/s queue {c.QueueLimitBytes / 1024} KiB") : "");
+            string.Create(CultureInfo.InvariantCulture,
+                $"delay {c.Delay.TotalMilliseconds:0} ms, jitter {c.Jitter.TotalMilliseconds:0} ms, loss {c.Loss * 100:0.0} %, dup {c.Duplicate * 100:0.0} " +
+                $"%, reorder {c.Reorder * 100:0.0} %/{c.ReorderDelay.TotalMilliseconds:0} ms")
+            + (c.RateBitsPerSecond > 0 ? string.Create(CultureInfo.InvariantCulture,
+                $", bottleneck {c.RateBitsPerSecond / 1000} kbit/s queue {c.QueueLimitBytes / 1024} KiB") : "");
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"seed {Seed}: A->B [{Link(AToB)}]; B->A [{Link(BToA)}]; ");
         sb.Append(string.Join("; ", Faults));
-        sb.Append(CultureInfo.InvariantCulture, $"; traffic {TrafficDuration.TotalSeconds:0.0} s; max-retransmits {MaxRetransmits}, lifetime {Lifetime.TotalMilliseconds:0} ms");
+        sb.Append(CultureInfo.InvariantCulture,
+            $"; traffic {TrafficDuration.TotalSeconds:0.0} s; max-retransmits {MaxRetransmits}, lifetime {Lifetime.TotalMilliseconds:0} ms");
         return sb.ToString();
     }
 }

@@ -21,7 +21,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
     /// </summary>
     public static readonly int[] RegressionSeeds = [1, 4, 60, 91, 199];
 
-    /// <summary>The regression seeds and the odd seeds up to <see cref="Scenarios"/> (the even ones run in <see cref="ChaosEvenSeedTests"/>, in parallel).</summary>
+    /// <summary>
+    /// The regression seeds and the odd seeds up to <see cref="Scenarios"/> (the even ones run in <see cref="ChaosEvenSeedTests"/>, in parallel).
+    /// </summary>
     public static IEnumerable<object[]> Seeds() => SeedsOf(1);
 
     internal static IEnumerable<object[]> SeedsOf(int parity)

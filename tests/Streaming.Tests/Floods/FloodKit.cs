@@ -14,7 +14,9 @@ internal static class FloodKit
     /// <summary>127.0.(1 + i / 250).(1 + i % 250): a loopback source address of its own for each i below 62,500.</summary>
     public static IPAddress Source(int i) => new([127, 0, (byte)(1 + i / 250), (byte)(1 + i % 250)]);
 
-    /// <summary>An HTTP handler whose connections come from <paramref name="source"/> (a loopback address of its own, so the per-address limits see another client).</summary>
+    /// <summary>
+    /// An HTTP handler whose connections come from <paramref name="source"/> (a loopback address of its own, so the per-address limits see another client).
+    /// </summary>
     public static SocketsHttpHandler HandlerFrom(IPAddress source) => new()
     {
         ConnectCallback = async (context, ct) =>
@@ -158,11 +160,13 @@ internal sealed class LegitimateClient : IAsyncDisposable
             {
                 await _client.SendTextAsync("m" + i, _stop.Token);
                 Interlocked.Increment(ref _sent);
-                if (await _client.SendFrameAsync(_client.Audio!, audio, (uint)(i * 960), _stop.Token) == MediaSendResult.Sent) Interlocked.Increment(ref _audioSent);
+                if (await _client.SendFrameAsync(_client.Audio!, audio, (uint)(i * 960), _stop.Token) == MediaSendResult.Sent)
+                    Interlocked.Increment(ref _audioSent);
                 if (i % 2 == 0)
                 {
                     video[0] = (byte)(i % 100 == 0 ? 0x10 : 0x11);   // VP8 payload header: a key frame every 50 frames
-                    if (await _client.SendFrameAsync(_client.Video!, video, (uint)(i / 2 * 3600), _stop.Token) == MediaSendResult.Sent) Interlocked.Increment(ref _videoSent);
+                    if (await _client.SendFrameAsync(_client.Video!, video, (uint)(i / 2 * 3600), _stop.Token) == MediaSendResult.Sent)
+                        Interlocked.Increment(ref _videoSent);
                 }
                 await Task.Delay(20, _stop.Token);
             }
@@ -196,11 +200,13 @@ internal sealed class LegitimateClient : IAsyncDisposable
         await _stop.CancelAsync();
         await _sending;
         var watch = Stopwatch.StartNew();
-        while ((Echoed < Sent || _client.AudioFramesReceived < Interlocked.Read(ref _audioSent) || _client.VideoFramesReceived < Interlocked.Read(ref _videoSent))
+        while ((Echoed < Sent || _client.AudioFramesReceived < Interlocked.Read(ref _audioSent)
+            || _client.VideoFramesReceived < Interlocked.Read(ref _videoSent))
                && watch.Elapsed < patience)
             await Task.Delay(20);
         var report = $"legitimate client: {Sent} messages sent, {Echoed} echoed, {Interlocked.Read(ref _outOfOrder)} out of order; " +
-                     $"audio {_client.AudioFramesReceived}/{Interlocked.Read(ref _audioSent)}, video {_client.VideoFramesReceived}/{Interlocked.Read(ref _videoSent)} frames back; " +
+                     $"audio {_client.AudioFramesReceived}/{Interlocked.Read(ref _audioSent)}, video " +
+                     $"{_client.VideoFramesReceived}/{Interlocked.Read(ref _videoSent)} frames back; " +
                      $"state {_client.PeerConnection.State}" + (SendError is null ? "" : "; sending failed: " + SendError);
         output.WriteLine(report);
         Assert.Null(SendError);

@@ -37,7 +37,8 @@ public sealed class FloodTests(ITestOutputHelper output)
     /// Starts the host and the legitimate client, takes the baseline, runs <paramref name="flood"/> while sampling the
     /// peak, runs <paramref name="settle"/> (the limits' timeouts), checks the client and the memory, prints the figures.
     /// </summary>
-    private async Task RunAsync(string name, EchoServerSettings settings, Func<EchoTestHost, Task<string>> flood, Func<EchoTestHost, Task<string>>? settle = null, long heapSlack = HeapSlack)
+    private async Task RunAsync(string name, EchoServerSettings settings, Func<EchoTestHost, Task<string>> flood,
+        Func<EchoTestHost, Task<string>>? settle = null, long heapSlack = HeapSlack)
     {
         await using var host = await EchoTestHost.StartAsync(settings);
         await using var legit = await LegitimateClient.ConnectAsync(host, Patience);
@@ -62,9 +63,11 @@ public sealed class FloodTests(ITestOutputHelper output)
         host.Logs.Clear();
         var after = MemoryFigures.AfterFullCollect();
         output.WriteLine($"flood {name}: {figures}; flood {took.TotalSeconds:0.0} s{settled}; {logLines} log lines");
-        output.WriteLine($"flood {name} memory: baseline {baseline}; peak {peak}; after {after}; heap after - baseline {MemoryFigures.MiB(after.Heap - baseline.Heap)} MiB");
+        output.WriteLine($"flood {name} memory: baseline {baseline}; peak {peak}; after {after}; heap after - baseline " +
+            $"{MemoryFigures.MiB(after.Heap - baseline.Heap)} MiB");
         Assert.True(after.Heap - baseline.Heap < heapSlack, $"heap {MemoryFigures.MiB(after.Heap - baseline.Heap)} MiB above the baseline after the flood");
-        Assert.True(after.WorkingSet - baseline.WorkingSet < WorkingSetSlack, $"working set {MemoryFigures.MiB(after.WorkingSet - baseline.WorkingSet)} MiB above the baseline after the flood");
+        Assert.True(after.WorkingSet - baseline.WorkingSet < WorkingSetSlack,
+            $"working set {MemoryFigures.MiB(after.WorkingSet - baseline.WorkingSet)} MiB above the baseline after the flood");
         Assert.Single(host.Server.Sessions);   // the legitimate one, untouched
         _ = client;
     }
@@ -75,7 +78,10 @@ public sealed class FloodTests(ITestOutputHelper output)
         return c.DroppedUnknownKind + c.DroppedUnknownPeer + c.UnroutedRequests + c.DroppedOversize;
     }
 
-    /// <summary>Sends <paramref name="count"/> datagrams from <paramref name="sockets"/> in turn, paced to the server's count of datagrams it handled from unknown sources.</summary>
+    /// <summary>
+    /// Sends <paramref name="count"/> datagrams from <paramref name="sockets"/> in turn, paced to the server's count of datagrams it handled from unknown
+    /// sources.
+    /// </summary>
     private static async Task<TimeSpan> SendPacedAsync(EchoTestHost host, Socket[] sockets, IReadOnlyList<byte[]> datagrams, int count)
     {
         var target = host.Instance.UdpEndPoint;
@@ -140,7 +146,8 @@ public sealed class FloodTests(ITestOutputHelper output)
                 Assert.Equal(0, unrouted);
                 Assert.Equal(errors0, c.PeerErrors);
                 Assert.Equal(routes0, host.Instance.Driver.RouteCount);
-                return $"{Count} datagrams from 8 sources in {took.TotalSeconds:0.0} s ({Count / took.TotalSeconds:0} per s): {kind} dropped as no WebRTC kind, {peer} as no known peer; routes {host.Instance.Driver.RouteCount}";
+                return $"{Count} datagrams from 8 sources in {took.TotalSeconds:0.0} s ({Count / took.TotalSeconds:0} per s): {kind} dropped as no WebRTC " +
+                    $"kind, {peer} as no known peer; routes {host.Instance.Driver.RouteCount}";
             }
             finally { foreach (var s in sockets) s.Dispose(); }
         });
@@ -181,7 +188,8 @@ public sealed class FloodTests(ITestOutputHelper output)
             for (var i = 0; i < 2000; i++)
             {
                 var key = StunKey.ShortTerm(RandomIceString(random, 24));
-                var username = i % LiveEvery == 0 ? liveUfrag + ":" + RandomIceString(random, 4) : RandomIceString(random, 8) + ":" + RandomIceString(random, 4);
+                var username = i % LiveEvery == 0 ? liveUfrag + ":" + RandomIceString(random, 4) : RandomIceString(random, 8) + ":"
+                    + RandomIceString(random, 4);
                 datagrams.Add(BindingRequest(username, key, random));
             }
             var driver = host.Instance.Driver;
@@ -198,7 +206,8 @@ public sealed class FloodTests(ITestOutputHelper output)
                 Assert.Equal(Count - Count / LiveEvery, peer);                // no peer of that ufrag: dropped at once
                 Assert.Equal(routes0, driver.RouteCount);                     // and not one route learnt
                 Assert.Equal(errors0, c.PeerErrors);
-                return $"{Count} Binding requests from {Sources} sources in {took.TotalSeconds:0.0} s ({Count / took.TotalSeconds:0} per s): {peer} with an unknown ufrag dropped, " +
+                return $"{Count} Binding requests from {Sources} sources in {took.TotalSeconds:0.0} s ({Count / took.TotalSeconds:0} per s): {peer} " +
+                       $"with an unknown ufrag dropped, " +
                        $"{unrouted} with the live ufrag and a wrong integrity handed to its agent unrouted; routes {routes0} before, {driver.RouteCount} after";
             }
             finally { foreach (var s in sockets) s.Dispose(); }
@@ -248,7 +257,8 @@ public sealed class FloodTests(ITestOutputHelper output)
                 Assert.Equal(Count, c.DroppedUnknownPeer - peer0);
                 Assert.Equal(errors0, c.PeerErrors);
                 Assert.Equal(routes0, driver.RouteCount);
-                return $"{Count} ClientHellos ({datagrams[0].Length} B) from {Ports} ports in {took.TotalSeconds:0.0} s ({Count / took.TotalSeconds:0} per s): {c.DroppedUnknownPeer - peer0} dropped as no known peer; routes {driver.RouteCount}";
+                return $"{Count} ClientHellos ({datagrams[0].Length} B) from {Ports} ports in {took.TotalSeconds:0.0} s ({Count / took.TotalSeconds:0} per " +
+                    $"s): {c.DroppedUnknownPeer - peer0} dropped as no known peer; routes {driver.RouteCount}";
             }
             finally { foreach (var s in sockets) s.Dispose(); }
         });
@@ -271,7 +281,8 @@ public sealed class FloodTests(ITestOutputHelper output)
         var connectTimeout = TimeSpan.FromSeconds(3);
         var settings = new EchoServerSettings();
         settings.Sessions.HealthCheckInterval = TimeSpan.FromMilliseconds(100);
-        settings.Sessions.Limits = settings.Sessions.Limits with { MaxSessions = 100, MaxSessionsPerClient = PerClient, MaxPendingSessions = 20, ConnectTimeout = connectTimeout };
+        settings.Sessions.Limits =
+            settings.Sessions.Limits with { MaxSessions = 100, MaxSessionsPerClient = PerClient, MaxPendingSessions = 20, ConnectTimeout = connectTimeout };
         var lastPost = Stopwatch.StartNew();
         using var handler = FloodKit.HandlerFrom(FloodKit.Source(2000));
         using var http = new HttpClient(handler);
@@ -314,7 +325,8 @@ public sealed class FloodTests(ITestOutputHelper output)
             Assert.All(statuses.Keys, status => Assert.Contains(status, new[] { 201, 429 }));
             Assert.True(host.Server.Reserved <= 1 + PerClient, $"{host.Server.Reserved} places held");
             return $"{Count} offers from one address in {took.TotalSeconds:0.0} s ({sent / took.TotalSeconds:0} per s) after the first 20: " +
-                   string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Value} x {s.Key}")) + " (the first 20 one at a time: 10 x 201, then 429 client_limit_reached)";
+                   string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Value} x {s.Key}"))
+                       + " (the first 20 one at a time: 10 x 201, then 429 client_limit_reached)";
         }, async host =>
         {
             // The connect timeout gives the places back: only the legitimate session holds one.
@@ -326,7 +338,8 @@ public sealed class FloodTests(ITestOutputHelper output)
             Assert.Equal(HttpStatusCode.Created, again.StatusCode);
             while (host.Server.Reserved > 1 && until.Elapsed < 2 * Patience) await Task.Delay(10);
             Assert.Equal(1, host.Server.Reserved);
-            return $"every place back {back.TotalMilliseconds:0} ms after the last offer (connect timeout {connectTimeout.TotalSeconds:0} s); a new offer from the address then 201";
+            return $"every place back {back.TotalMilliseconds:0} ms after the last offer (connect timeout {connectTimeout.TotalSeconds:0} s); a new " +
+                $"offer from the address then 201";
         });
     }
 
@@ -338,9 +351,18 @@ public sealed class FloodTests(ITestOutputHelper output)
         settings.Sessions.HealthCheckInterval = TimeSpan.FromMilliseconds(100);
         // Signaling sockets per client: all 1000 from one address are let in here (the per-client cap has its own
         // test), so the idle ones are shown to go by the keepalive.
-        settings.Sessions.Limits = settings.Sessions.Limits with { MaxSessions = 100, MaxSessionsPerClient = PerClient, MaxPendingSessions = 20, IdleLimit = TimeSpan.FromSeconds(2), MaxSignalingSocketsPerClient = 0 };
-        settings.Sessions.Signaling = settings.Sessions.Signaling with { KeepAliveInterval = TimeSpan.FromSeconds(1), KeepAliveTimeout = TimeSpan.FromSeconds(1) };
-        settings.Sessions.Streams = settings.Sessions.Streams with { WebSocketKeepAliveInterval = TimeSpan.FromMilliseconds(500), WebSocketKeepAliveTimeout = TimeSpan.FromSeconds(1) };
+        settings.Sessions.Limits = settings.Sessions.Limits with
+        {
+            MaxSessions = 100,
+            MaxSessionsPerClient = PerClient,
+            MaxPendingSessions = 20,
+            IdleLimit = TimeSpan.FromSeconds(2),
+            MaxSignalingSocketsPerClient = 0
+        };
+        settings.Sessions.Signaling =
+            settings.Sessions.Signaling with { KeepAliveInterval = TimeSpan.FromSeconds(1), KeepAliveTimeout = TimeSpan.FromSeconds(1) };
+        settings.Sessions.Streams =
+            settings.Sessions.Streams with { WebSocketKeepAliveInterval = TimeSpan.FromMilliseconds(500), WebSocketKeepAliveTimeout = TimeSpan.FromSeconds(1) };
         using var signalHandler = FloodKit.HandlerFrom(FloodKit.Source(3000));
         using var wsHandler = FloodKit.HandlerFrom(FloodKit.Source(3001));
         using var signalInvoker = new HttpMessageInvoker(signalHandler);
@@ -416,8 +438,10 @@ public sealed class FloodTests(ITestOutputHelper output)
                 output.WriteLine("closes: " + summary);
                 // /signal: 1008 at the keepalive. /ws: 1008 at the idle limit, or, should a reader be late to answer the
                 // server's ping on a loaded machine, the connection aborted at the keepalive timeout.
-                Assert.True(sockets.Count(s => s.Endpoint == "/signal") == closes.Where(c => c.Key.StartsWith("/signal 1008 ", StringComparison.Ordinal)).Sum(c => c.Value), summary);
-                Assert.True(sockets.Count(s => s.Endpoint == "/ws") == closes.Where(c => c.Key.StartsWith("/ws 1008 ", StringComparison.Ordinal) || c.Key == "/ws WebSocketException ConnectionClosedPrematurely").Sum(c => c.Value), summary);
+                Assert.True(sockets.Count(s => s.Endpoint == "/signal") == closes.Where(c => c.Key.StartsWith("/signal 1008 ", StringComparison.Ordinal))
+                    .Sum(c => c.Value), summary);
+                Assert.True(sockets.Count(s => s.Endpoint == "/ws") == closes.Where(c => c.Key.StartsWith("/ws 1008 ", StringComparison.Ordinal)
+                    || c.Key == "/ws WebSocketException ConnectionClosedPrematurely").Sum(c => c.Value), summary);
                 return $"{2 * PerEndpoint} WebSockets opened in {opened.TotalSeconds:0.0} s: /signal {signalOpen} open, /ws {wsOpen} open and " +
                        string.Join(", ", refused.Select(r => $"{r.Value} x {r.Key}")) + $"; all closed by {closed.TotalSeconds:0.0} s: {summary}";
             }, async host =>
@@ -502,7 +526,8 @@ public sealed class FloodTests(ITestOutputHelper output)
                 var until = Stopwatch.StartNew();   // the last /ws session's teardown may still be running
                 while (host.Server.Reserved > 1 && until.Elapsed < Patience) await Task.Delay(10);
                 Assert.Equal(1, host.Server.Reserved);
-                return $"{Bodies} WHIP bodies of 1 MiB: {tooLarge} x 413 ({closedAfter} with Connection: close); {Messages} messages of 1 MiB on /signal and of 2 MiB on /ws: " +
+                return $"{Bodies} WHIP bodies of 1 MiB: {tooLarge} x 413 ({closedAfter} with Connection: close); {Messages} messages of 1 MiB " +
+                       $"on /signal and of 2 MiB on /ws: " +
                        string.Join(", ", closes.Select(c => $"{c.Value} x {c.Key}"));
             }
 
@@ -511,8 +536,11 @@ public sealed class FloodTests(ITestOutputHelper output)
             var afterFirst = MemoryFigures.AfterFullCollect();
             await RoundAsync();
             var afterSecond = MemoryFigures.AfterFullCollect();
-            Assert.True(afterSecond.Heap - afterFirst.Heap < 8L << 20, $"the second round added {MemoryFigures.MiB(afterSecond.Heap - afterFirst.Heap)} MiB to the heap");
-            return $"two rounds, each {first}; in {clock.Elapsed.TotalSeconds:0.0} s; heap after the first round {MemoryFigures.MiB(afterFirst.Heap)} MiB, after the second {MemoryFigures.MiB(afterSecond.Heap)} MiB";
-        }, heapSlack: 48L << 20);   // the buffer pools (ArrayPool, Kestrel's) keep about 20 MiB of the first round's megabyte buffers; the second round reuses them
+            Assert.True(afterSecond.Heap - afterFirst.Heap < 8L << 20,
+                $"the second round added {MemoryFigures.MiB(afterSecond.Heap - afterFirst.Heap)} MiB to the heap");
+            return $"two rounds, each {first}; in {clock.Elapsed.TotalSeconds:0.0} s; heap after the first round {MemoryFigures.MiB(afterFirst.Heap)} MiB, " +
+                $"after the second {MemoryFigures.MiB(afterSecond.Heap)} MiB";
+        }, heapSlack: 48L << 20);   // the buffer pools (ArrayPool, Kestrel's) keep about 20 MiB of the first round's megabyte
+                                    // buffers; the second round reuses them
     }
 }

@@ -30,12 +30,14 @@ public sealed class ConnectionLoggingTests(ITestOutputHelper output)
         string[] expected = ["DtlsConnected", "SctpEstablished", "DataChannelOpened"];
         var waiting = Stopwatch.StartNew();
         List<string> lines;
-        while (!((lines = Lines()).Any(l => l.Contains("DataChannelOpened", StringComparison.Ordinal)) && lines.Any(l => l.Contains("PairSelected", StringComparison.Ordinal)))
+        while (!((lines = Lines()).Any(l => l.Contains("DataChannelOpened", StringComparison.Ordinal))
+            && lines.Any(l => l.Contains("PairSelected", StringComparison.Ordinal)))
                && waiting.Elapsed < Patience)
             await Task.Delay(10);
         foreach (var line in lines) output.WriteLine(line);
 
-        List<string> Lines() => host.Logs.Where(l => l.Level == LogLevel.Information && l.Message.StartsWith($"Peer connection {id}: ", StringComparison.Ordinal))
+        List<string> Lines() =>
+            host.Logs.Where(l => l.Level == LogLevel.Information && l.Message.StartsWith($"Peer connection {id}: ", StringComparison.Ordinal))
             .Select(l => l.Message).ToList();
         var positions = expected.Select(m => lines.FindIndex(l => l.Contains($": {m} at ", StringComparison.Ordinal))).ToList();
         Assert.All(positions.Zip(expected), p => Assert.True(p.First >= 0, $"{p.Second} was not logged"));

@@ -17,10 +17,12 @@ public sealed class EchoServerReachOptionsTests
         Assert.Equal([IPAddress.Loopback, IPAddress.IPv6Loopback], s.UdpAddresses);
         Assert.Equal("127.0.0.1,::1", s.Sessions.UdpAddress);
         var pc = s.Sessions.Transport.PeerConnection;
-        Assert.Equal([new PublicAddress(IPAddress.Parse("203.0.113.7")), new PublicAddress(IPAddress.Parse("198.51.100.2"), IPAddress.Parse("10.0.0.5"))], pc.PublicAddresses);
+        Assert.Equal([new PublicAddress(IPAddress.Parse("203.0.113.7")), new PublicAddress(IPAddress.Parse("198.51.100.2"), IPAddress.Parse("10.0.0.5"))],
+            pc.PublicAddresses);
         Assert.Equal([IPEndPoint.Parse("192.0.2.10:3478"), IPEndPoint.Parse("[2001:db8::1]:3479")], pc.Ice.StunServers);
         var turn = Assert.Single(pc.Ice.TurnServers);
-        Assert.Equal(("192.0.2.11", 3478, Transport.Ice.Turn.TurnTransport.Tcp, "u", "p"), (turn.Host, turn.Port, turn.Transport, turn.Username, turn.Password));
+        Assert.Equal(("192.0.2.11", 3478, Transport.Ice.Turn.TurnTransport.Tcp, "u", "p"),
+            (turn.Host, turn.Port, turn.Transport, turn.Username, turn.Password));
     }
 
     [Fact]

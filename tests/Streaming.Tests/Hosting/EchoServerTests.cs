@@ -73,7 +73,14 @@ public sealed class EchoServerTests
     {
         await using var host = await EchoTestHost.StartAsync(new EchoServerSettings
         {
-            Sessions = new() { Streams = new() { WebSocketKeepAliveInterval = TimeSpan.FromMilliseconds(200), WebSocketKeepAliveTimeout = TimeSpan.FromMilliseconds(300) } },
+            Sessions = new()
+            {
+                Streams = new()
+                {
+                    WebSocketKeepAliveInterval = TimeSpan.FromMilliseconds(200),
+                    WebSocketKeepAliveTimeout = TimeSpan.FromMilliseconds(300)
+                }
+            },
         });
         using var silent = new ClientWebSocket();
         silent.Options.KeepAliveInterval = TimeSpan.Zero;
@@ -85,7 +92,8 @@ public sealed class EchoServerTests
         var end = DateTime.UtcNow + Patience;
         while (host.Server.Sessions.Count > 0 && DateTime.UtcNow < end) await Task.Delay(10);
         Assert.Empty(host.Server.Sessions);
-        Assert.Contains(host.Logs, l => l.Message.Contains("ended (ClientClosed: WebSocket closed by the client with 1000", StringComparison.Ordinal) && l.Level == LogLevel.Information);
+        Assert.Contains(host.Logs, l => l.Message.Contains("ended (ClientClosed: WebSocket closed by the client with 1000", StringComparison.Ordinal)
+            && l.Level == LogLevel.Information);
         Assert.Contains(host.Logs, l => l.Message.Contains("ended (TransportFailed", StringComparison.Ordinal));
         Assert.DoesNotContain(host.Logs, l => l.Level >= LogLevel.Error);
     }

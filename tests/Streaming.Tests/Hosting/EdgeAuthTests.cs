@@ -61,7 +61,8 @@ public sealed class EdgeAuthTests
         Assert.Contains("secret=", resource.Query, StringComparison.Ordinal);
 
         var secretOfTheOther = System.Web.HttpUtility.ParseQueryString(otherResource.Query)["secret"];
-        foreach (var guess in new[] { new Uri(host.Whip, "/whip/" + id), new Uri(host.Whip, $"/whip/{id}?secret=wrong"), new Uri(host.Whip, $"/whip/{id}?secret={secretOfTheOther}") })
+        foreach (var guess in new[] { new Uri(host.Whip, "/whip/" + id), new Uri(host.Whip, $"/whip/{id}?secret=wrong"),
+            new Uri(host.Whip, $"/whip/{id}?secret={secretOfTheOther}") })
         {
             using (var delete = await http.DeleteAsync(guess)) Assert.Equal(HttpStatusCode.NotFound, delete.StatusCode);
             using (var patch = new HttpRequestMessage(HttpMethod.Patch, guess) { Content = new StringContent("a=end-of-candidates\r\n") })
@@ -99,7 +100,8 @@ public sealed class EdgeAuthTests
 
         using var intruder = new ClientWebSocket();
         await intruder.ConnectAsync(host.Signal, default);
-        foreach (object attempt in new object[] { new { type = "reconnect", session = id }, new { type = "reconnect", session = id, resume = "wrong" }, new { type = "reconnect", session = id, resume = resume[..^1] } })
+        foreach (object attempt in new object[] { new { type = "reconnect", session = id }, new { type = "reconnect", session = id, resume = "wrong" },
+            new { type = "reconnect", session = id, resume = resume[..^1] } })
         {
             await SendJsonAsync(intruder, attempt);
             var refused = await ReceiveJsonAsync(intruder);

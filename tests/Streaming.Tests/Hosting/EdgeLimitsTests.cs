@@ -42,7 +42,8 @@ public sealed class EdgeLimitsTests
     [Fact]
     public async Task AClientOverItsSessionLimitGets429WithTheJsonBodyAndRetryAfterOnEveryEndpoint()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSessions = 100, MaxSessionsPerClient = 1 } } });
+        await using var host =
+            await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSessions = 100, MaxSessionsPerClient = 1 } } });
         using var http = new HttpClient();
         using var first = await http.SendAsync(WhipPost(host.Whip));
         Assert.Equal(HttpStatusCode.Created, first.StatusCode);
@@ -71,7 +72,8 @@ public sealed class EdgeLimitsTests
     [Fact]
     public async Task OffersThatNeverConnectAreLimitedByThePendingLimit()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSessions = 100, MaxPendingSessions = 2 } } });
+        await using var host =
+            await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSessions = 100, MaxPendingSessions = 2 } } });
         using var http = new HttpClient();
         for (var i = 0; i < 2; i++)
         {
@@ -195,7 +197,8 @@ public sealed class EdgeLimitsTests
     [Fact]
     public async Task AClientOverItsSignalingSocketLimitGets429BeforeTheUpgradeAndAClosedOneFreesItsPlace()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSignalingSocketsPerClient = 2 } } });
+        await using var host =
+            await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { Limits = new() { MaxSignalingSocketsPerClient = 2 } } });
         using var a = new ClientWebSocket();
         await a.ConnectAsync(host.Signal, default);
         using var b = new ClientWebSocket();
@@ -240,7 +243,8 @@ public sealed class EdgeLimitsTests
         Assert.Equal(2000, limits.MaxSignalingMessageSize);
         Assert.Equal(100, limits.MaxSessions); // the defaults stay
         var defaults = EchoServerSettings.Parse([]).Sessions.Limits;
-        Assert.Equal((10, 20, 64 * 1024, 64 * 1024), (defaults.MaxSessionsPerClient, defaults.MaxPendingSessions, defaults.MaxRequestBodySize, defaults.MaxSignalingMessageSize));
+        Assert.Equal((10, 20, 64 * 1024, 64 * 1024),
+            (defaults.MaxSessionsPerClient, defaults.MaxPendingSessions, defaults.MaxRequestBodySize, defaults.MaxSignalingMessageSize));
         Assert.Null(EchoServerSettings.Parse([]).Sessions.AdminToken);
         Assert.Throws<ArgumentException>(() => EchoServerSettings.Parse(["--connect-timeout", "0"]));
         Assert.Throws<ArgumentException>(() => EchoServerSettings.Parse(["--max-sessions-per-client", "-1"]));

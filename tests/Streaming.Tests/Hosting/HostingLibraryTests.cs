@@ -130,7 +130,8 @@ public sealed class HostingLibraryTests
 
             var host = provider.GetRequiredService<WebRtcSessionsHost>();
             var server = host.Server.Options;
-            Assert.Equal((7, 3, TimeSpan.FromSeconds(7), TimeSpan.FromSeconds(90)), (server.MaxConcurrentSessions, server.MaxSessionsPerClient, server.ConnectTimeout, server.IdleLimit));
+            Assert.Equal((7, 3, TimeSpan.FromSeconds(7), TimeSpan.FromSeconds(90)),
+                (server.MaxConcurrentSessions, server.MaxSessionsPerClient, server.ConnectTimeout, server.IdleLimit));
             Assert.Null(server.DisconnectedLimit);
             var pc = provider.GetRequiredService<WebRtcSessions>().Options.PeerConnection;
             Assert.Equal(12, pc.Ice.Limits.MaxRemoteCandidates);
@@ -153,14 +154,17 @@ public sealed class HostingLibraryTests
     {
         static WebRtcSessionsHost Resolve(string key, string value)
         {
-            var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["WebRtc:UdpPort"] = "0", [key] = value }).Build();
+            var configuration = new ConfigurationBuilder()
+                .AddInMemoryCollection(new Dictionary<string, string?> { ["WebRtc:UdpPort"] = "0", [key] = value }).Build();
             var services = new ServiceCollection().AddLogging();
             services.AddWebRtcSessions(configuration.GetSection("WebRtc"), _ => new Echo());
             using var provider = services.BuildServiceProvider();
             return provider.GetRequiredService<WebRtcSessionsHost>();
         }
-        Assert.Contains("MaxSesions", Assert.Throws<InvalidOperationException>(() => Resolve("WebRtc:Limits:MaxSesions", "5")).Message, StringComparison.Ordinal);
-        Assert.Contains("ConnectTimeout", Assert.Throws<InvalidOperationException>(() => Resolve("WebRtc:Limits:ConnectTimeout", "soon")).Message, StringComparison.Ordinal);
+        Assert.Contains("MaxSesions", Assert.Throws<InvalidOperationException>(() => Resolve("WebRtc:Limits:MaxSesions", "5")).Message,
+            StringComparison.Ordinal);
+        Assert.Contains("ConnectTimeout", Assert.Throws<InvalidOperationException>(() => Resolve("WebRtc:Limits:ConnectTimeout", "soon")).Message,
+            StringComparison.Ordinal);
         Assert.Equal("MaxSessions", Assert.Throws<ArgumentOutOfRangeException>(() => Resolve("WebRtc:Limits:MaxSessions", "-1")).ParamName);
     }
 
@@ -173,7 +177,8 @@ public sealed class HostingLibraryTests
             ["WebRtc:Limits:OfferBurst"] = "3",
             ["WebRtc:Limits:ConnectTimeout"] = "8",
         }).Build();
-        var s = EchoServerSettings.Parse(["--WebRtc:Limits:OfferBurst=9", "--WebRtc:Limits:ConnectTimeout", "3", "--max-sessions", "4", "--offers-per-second", "0.25", "--session-time-limit", "60"], configuration);
+        var s = EchoServerSettings.Parse(["--WebRtc:Limits:OfferBurst=9", "--WebRtc:Limits:ConnectTimeout", "3", "--max-sessions", "4", "--offers-per-second",
+            "0.25", "--session-time-limit", "60"], configuration);
         var limits = s.Sessions.Limits;
         Assert.Equal(4, limits.MaxSessions);                        // the flag over the configuration
         Assert.Equal(9, limits.OfferBurst);                         // the command-line key over the configuration
@@ -190,7 +195,8 @@ public sealed class HostingLibraryTests
     {
         var limits = new WebRtcServerLimits();
         var server = limits.ApplyTo(new StreamServerOptions());
-        Assert.Equal((100, 10, 20, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(5)), (server.MaxConcurrentSessions, server.MaxSessionsPerClient, server.MaxPendingSessions, server.ConnectTimeout, server.IdleLimit));
+        Assert.Equal((100, 10, 20, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(5)),
+            (server.MaxConcurrentSessions, server.MaxSessionsPerClient, server.MaxPendingSessions, server.ConnectTimeout, server.IdleLimit));
         var pc = limits.ApplyTo(new WebRtcTransportOptions()).PeerConnection;
         Assert.Equal((100, 500, true), (pc.Ice.Limits.MaxRemoteCandidates, pc.Ice.Limits.MaxPairs, pc.Ice.Limits.AllowPrivateAddresses));
         Assert.Equal((64 * 1024, 4 << 20, 256 * 1024), (pc.DtlsMaxHandshakeBuffer, pc.MaxUnreadBytes, pc.MaxMessageSize));

@@ -28,7 +28,11 @@ public sealed class MalformedOfferHostingTests
 
     private static async Task<(EchoServerInstance Instance, Uri Http)> StartAsync()
     {
-        var instance = EchoServerApp.Build(new EchoServerSettings { Urls = "http://127.0.0.1:0", Sessions = new() { UdpPort = 0, Limits = new() { MaxSessions = 1, OffersPerSecond = 0 } } });
+        var instance = EchoServerApp.Build(new EchoServerSettings
+        {
+            Urls = "http://127.0.0.1:0",
+            Sessions = new() { UdpPort = 0, Limits = new() { MaxSessions = 1, OffersPerSecond = 0 } }
+        });
         await instance.App.StartAsync();
         return (instance, new Uri(instance.App.Urls.First()));
     }
@@ -57,7 +61,8 @@ public sealed class MalformedOfferHostingTests
         using var cts = new CancellationTokenSource(Patience);
         await ws.ConnectAsync(new Uri($"ws://{http.Authority}/signal"), cts.Token);
         var buffer = new byte[64 * 1024];
-        foreach (var (find, replace, _) in new[] { ("a=fmtp:97 apt=96\r\n", "a=fmtp:97 apt=96\r\na=fmtp:97 apt=102\r\n", ""), ("a=ice-ufrag:clZf", "a=ice-ufrag:clZf\t", ""), ("a=mid:1\r\n", "a=mid:1\rx\r\n", "") })
+        foreach (var (find, replace, _) in new[] { ("a=fmtp:97 apt=96\r\n", "a=fmtp:97 apt=96\r\na=fmtp:97 apt=102\r\n", ""),
+            ("a=ice-ufrag:clZf", "a=ice-ufrag:clZf\t", ""), ("a=mid:1\r\n", "a=mid:1\rx\r\n", "") })
         {
             var offer = JsonSerializer.SerializeToUtf8Bytes(new { type = "offer", sdp = Offer().Replace(find, replace, StringComparison.Ordinal) });
             await ws.SendAsync(offer, WebSocketMessageType.Text, true, cts.Token);

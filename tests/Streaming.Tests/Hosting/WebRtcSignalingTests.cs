@@ -121,7 +121,10 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
 
         // The resource too: PATCH and DELETE without the token are refused and change nothing; with it, DELETE ends the session.
         var id = client.Resource!.Segments[^1];
-        using (var patch = new HttpRequestMessage(HttpMethod.Patch, client.Resource) { Content = new StringContent("a=end-of-candidates\r\n", Encoding.UTF8, "application/trickle-ice-sdpfrag") })
+        using (var patch = new HttpRequestMessage(HttpMethod.Patch, client.Resource)
+        {
+            Content = new StringContent("a=end-of-candidates\r\n", Encoding.UTF8, "application/trickle-ice-sdpfrag")
+        })
             Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(patch)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.DeleteAsync(client.Resource)).StatusCode);
         Assert.NotNull(host.Server.Find(id));
@@ -179,7 +182,8 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         var selected = await client.RestartIceOverWhipAsync(http).WaitAsync(Patience);
         var answered = clock.Elapsed;
         var done = await selected.WaitAsync(Patience);
-        output.WriteLine($"WHIP ICE restart: PATCH answered and applied after {answered.TotalMilliseconds:0.0} ms, new pair selected {clock.Elapsed.TotalMilliseconds:0.0} ms after the PATCH");
+        output.WriteLine($"WHIP ICE restart: PATCH answered and applied after {answered.TotalMilliseconds:0.0} ms, new pair selected " +
+            $"{clock.Elapsed.TotalMilliseconds:0.0} ms after the PATCH");
         var after = await client.PeerConnection.GetSelectedPairAsync();
         Assert.NotNull(after);
         Assert.NotEqual(before.LocalUsernameFragment, after!.LocalUsernameFragment);
@@ -201,7 +205,10 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
             Assert.Contains("ice-ufrag", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
-        using (var patch = new HttpRequestMessage(HttpMethod.Patch, new Uri(host.Whip, "/whip/nope")) { Content = new StringContent("a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n") })
+        using (var patch = new HttpRequestMessage(HttpMethod.Patch, new Uri(host.Whip, "/whip/nope"))
+        {
+            Content = new StringContent("a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n")
+        })
         {
             patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/trickle-ice-sdpfrag");
             patch.Headers.TryAddWithoutValidation("If-Match", "*");
@@ -228,7 +235,8 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         for (var round = 0; round < 4; round++)
         {
             await using var first = await WebRtcStreamClient.ConnectAsync(WebRtcStreamClient.WhipAsync(http, host.Whip)).WaitAsync(Patience);
-            var refused = await Assert.ThrowsAsync<WhipRefusedException>(() => WebRtcStreamClient.ConnectAsync(WebRtcStreamClient.WhipAsync(http, host.Whip)).WaitAsync(Patience));
+            var refused = await Assert.ThrowsAsync<WhipRefusedException>(() =>
+                WebRtcStreamClient.ConnectAsync(WebRtcStreamClient.WhipAsync(http, host.Whip)).WaitAsync(Patience));
             Assert.Equal(HttpStatusCode.TooManyRequests, refused.Status);
             Assert.Equal("{\"status\":\"failed\",\"meta\":{\"error\":\"concurrency_limit_reached\",\"limit\":1}}", refused.Body);
             await first.SendTextAsync("bye");
@@ -272,7 +280,8 @@ public sealed class WebRtcSignalingTests(ITestOutputHelper output)
         }
     }
 
-    private static Func<WebRtcStreamClient, string, CancellationToken, Task<string>> OverWebSocket(ClientWebSocket ws, Action<string> sessionId, Action<string>? resume = null) => async (_, offer, _) =>
+    private static Func<WebRtcStreamClient, string, CancellationToken, Task<string>> OverWebSocket(ClientWebSocket ws, Action<string> sessionId,
+        Action<string>? resume = null) => async (_, offer, _) =>
     {
         await SendJsonAsync(ws, new { type = "offer", sdp = offer });
         var answer = await ReceiveJsonAsync(ws);

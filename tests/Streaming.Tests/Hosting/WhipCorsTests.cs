@@ -32,7 +32,8 @@ public sealed class WhipCorsTests
     [Fact]
     public async Task APreflightFromAnAllowedOriginIsAnsweredWithoutTheTokenAndWithTheCorsHeaders()
     {
-        await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { AllowedOrigins = [App], Whip = new() { BearerToken = "t0ken" } } });
+        await using var host =
+            await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { AllowedOrigins = [App], Whip = new() { BearerToken = "t0ken" } } });
         using var http = new HttpClient();
 
         using var endpoint = await http.SendAsync(Preflight(host.Whip, App, "POST"));
@@ -112,7 +113,8 @@ public sealed class WhipCorsTests
     public async Task AStarAllowsEveryOriginAndTheOptionIsOnTheCommandLine()
     {
         Assert.Equal(["*"], EchoServerSettings.Parse(["--allow-origin", "*"]).Sessions.AllowedOrigins);
-        Assert.Equal([App, "https://b.example"], EchoServerSettings.Parse(["--allow-origin", App, "--allow-origin", "https://b.example"]).Sessions.AllowedOrigins);
+        Assert.Equal([App, "https://b.example"],
+            EchoServerSettings.Parse(["--allow-origin", App, "--allow-origin", "https://b.example"]).Sessions.AllowedOrigins);
         await using var host = await EchoTestHost.StartAsync(new EchoServerSettings { Sessions = new() { AllowedOrigins = ["*"] } });
         using var http = new HttpClient();
         using var preflight = await http.SendAsync(Preflight(host.Whip, "https://anyone.example", "POST"));

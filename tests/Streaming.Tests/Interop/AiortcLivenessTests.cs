@@ -41,7 +41,8 @@ public sealed class AiortcLivenessTests(ITestOutputHelper output) : IDisposable
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Transport.sln"))) dir = dir.Parent;
-        return Path.Combine(dir?.FullName ?? throw new InvalidOperationException("Transport.sln not found."), "tests", "Streaming.Tests", "Interop", "aiortc", "offerer.py");
+        return Path.Combine(dir?.FullName ?? throw new InvalidOperationException("Transport.sln not found."), "tests", "Streaming.Tests",
+            "Interop", "aiortc", "offerer.py");
     }
 
     private JsonElement NextLine(string property, TimeSpan within)
@@ -83,7 +84,8 @@ public sealed class AiortcLivenessTests(ITestOutputHelper output) : IDisposable
             Ice = new IceAgentOptions { Role = IceRole.Controlled, DisconnectedTimeout = Disconnected, FailedTimeout = Failed },
         });
         var offer = NextLine("sdp", TimeSpan.FromSeconds(30)).GetString()!;
-        Assert.DoesNotContain("typ host", offer.Split('\n').Where(l => l.StartsWith("a=candidate", StringComparison.Ordinal) && !l.Contains(" 127.0.0.1 ", StringComparison.Ordinal)));
+        Assert.DoesNotContain("typ host",
+            offer.Split('\n').Where(l => l.StartsWith("a=candidate", StringComparison.Ordinal) && !l.Contains(" 127.0.0.1 ", StringComparison.Ordinal)));
         var answer = await pc.CreateAnswerAsync(offer);
         await _python.StandardInput.WriteLineAsync(JsonSerializer.Serialize(new { sdp = answer }));
         await _python.StandardInput.FlushAsync();
@@ -94,7 +96,8 @@ public sealed class AiortcLivenessTests(ITestOutputHelper output) : IDisposable
             Assert.Equal("connecting", state);
         await Task.Delay(1000);
         var health = await pc.GetHealthAsync();
-        output.WriteLine($"health before the kill: pair {health.SelectedCandidatePair}, nominated {health.PairNominated}, consent age {health.ConsentAge}, ice {health.IceState}");
+        output.WriteLine($"health before the kill: pair {health.SelectedCandidatePair}, nominated {health.PairNominated}, consent age " +
+            $"{health.ConsentAge}, ice {health.IceState}");
         Assert.NotNull(health.SelectedCandidatePair);   // the pair in use, nominated or not
         Assert.Equal(!neverNominates, health.PairNominated);
         Assert.NotNull(health.ConsentAge);
@@ -108,8 +111,10 @@ public sealed class AiortcLivenessTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(ConnectionState.Disconnected, disconnected.State);
         var failed = await RealPeerKit.NextAsync<ConnectionStateChanged>(pc, s => s.State != ConnectionState.Disconnected);
         var failedAfterKill = kill.Elapsed;
-        output.WriteLine($"kill -> Disconnected {afterKill.TotalMilliseconds:0} ms ({disconnected.Reason}; last packet {sinceLast.TotalMilliseconds:0} ms before the health read before the kill); " +
-                         $"Disconnected -> Failed {(failed.At - disconnected.At).TotalMilliseconds:0} ms ({failed.Reason}); kill -> Failed {failedAfterKill.TotalMilliseconds:0} ms");
+        output.WriteLine($"kill -> Disconnected {afterKill.TotalMilliseconds:0} ms ({disconnected.Reason}; last packet {sinceLast.TotalMilliseconds:0} ms " +
+                         $"before the health read before the kill); " +
+                         $"Disconnected -> Failed {(failed.At - disconnected.At).TotalMilliseconds:0} ms ({failed.Reason}); kill -> Failed " +
+                         $"{failedAfterKill.TotalMilliseconds:0} ms");
         Assert.Equal(ConnectionState.Failed, failed.State);
         Assert.Equal(ConnectionLayer.Ice, disconnected.Reason.Layer);
         Assert.Equal(ConnectionLayer.Ice, failed.Reason.Layer);

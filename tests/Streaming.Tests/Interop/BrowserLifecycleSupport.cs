@@ -40,7 +40,9 @@ internal sealed class TimedEchoPeer(PeerConnectionCore core, bool echo = true, b
     public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote) =>
         Core.TryPollTransmit(destination, out written, out local, out remote);
     public TimeSpan? PollTimeout() => Core.PollTimeout();
-    /// <summary>Sans-IO core and concurrent queues only: never blocks, so the driver runs it on its own threads (timers stay punctual however busy the pool is).</summary>
+    /// <summary>
+    /// Sans-IO core and concurrent queues only: never blocks, so the driver runs it on its own threads (timers stay punctual however busy the pool is).
+    /// </summary>
     public bool RunsInline => true;
 
     public void AfterInput(TimeSpan now)
@@ -171,7 +173,11 @@ internal static class ChromiumProcesses
     {
         var pids = In(ns).ToArray();
         if (pids.Length == 0) return pids;
-        using var p = Process.Start(new ProcessStartInfo("kill", $"-{signal} {string.Join(' ', pids)}") { RedirectStandardError = true, UseShellExecute = false })
+        using var p = Process.Start(new ProcessStartInfo("kill", $"-{signal} {string.Join(' ', pids)}")
+        {
+            RedirectStandardError = true,
+            UseShellExecute = false
+        })
             ?? throw new InvalidOperationException("could not start kill");
         if (!p.WaitForExit(10_000)) { p.Kill(); throw new InvalidOperationException("kill hung"); }
         return pids;

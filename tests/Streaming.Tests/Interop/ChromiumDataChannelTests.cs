@@ -37,7 +37,8 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
             partial: make('partial', { ordered: false, maxRetransmits: 0 }),
           };
           await pc.setLocalDescription(await pc.createOffer());
-          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r();
+            else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
           return pc.localDescription.sdp;
         }
         """;
@@ -66,9 +67,13 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         catch (TimeoutException)
         {
             // Say where the set-up stopped before failing: our layers, the driver, the browser.
-            output.WriteLine("not open after 20 s; ours: " + await handle.InvokeAsync(_ => $"{core.State} ({core.Reason}); dtls {core.Dtls?.State}; sctp {core.Sctp?.State}; early dtls dropped {core.DroppedDatagrams}; {core.DescribeIce()}"));
-            output.WriteLine($"driver: received {driver.Counters.Received}, sent {driver.Counters.Sent}, send errors {driver.Counters.SendErrors}, unknown peer {driver.Counters.DroppedUnknownPeer}, unknown kind {driver.Counters.DroppedUnknownKind}, inbox full {driver.Counters.DroppedInboxFull}, peer errors {driver.Counters.PeerErrors}");
-            output.WriteLine("browser: " + await page.EvaluateAsync<string>("() => JSON.stringify({ ice: window.pc.iceConnectionState, conn: window.pc.connectionState, channels: Object.values(window.channels).map(c => c.readyState) })"));
+            output.WriteLine("not open after 20 s; ours: " + await handle.InvokeAsync(_ => $"{core.State} ({core.Reason}); dtls {core.Dtls?.State}; sctp " +
+                $"{core.Sctp?.State}; early dtls dropped {core.DroppedDatagrams}; {core.DescribeIce()}"));
+            output.WriteLine($"driver: received {driver.Counters.Received}, sent {driver.Counters.Sent}, send errors {driver.Counters.SendErrors}, unknown " +
+                $"peer {driver.Counters.DroppedUnknownPeer}, unknown kind {driver.Counters.DroppedUnknownKind}, inbox full " +
+                $"{driver.Counters.DroppedInboxFull}, peer errors {driver.Counters.PeerErrors}");
+            output.WriteLine("browser: " + await page.EvaluateAsync<string>("() => JSON.stringify({ ice: window.pc.iceConnectionState, conn: " +
+                "window.pc.connectionState, channels: Object.values(window.channels).map(c => c.readyState) })"));
             throw;
         }
         output.WriteLine($"offer answered -> every channel open in {started.Elapsed.TotalMilliseconds:0} ms");
@@ -85,7 +90,8 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
               for (let i = 0; i < 50; i++) c.partial.send('p' + i);
             }
             """);
-        await page.WaitForFunctionAsync("() => window.results.messages.filter(m => m.label === 'ordered').length === 1003 && window.results.messages.filter(m => m.label === 'unordered').length === 50", null, new() { Timeout = 30_000 });
+        await page.WaitForFunctionAsync("() => window.results.messages.filter(m => m.label === 'ordered').length === 1003 && " +
+            "window.results.messages.filter(m => m.label === 'unordered').length === 50", null, new() { Timeout = 30_000 });
         var ordered = await page.EvaluateAsync<string[]>("() => window.results.messages.filter(m => m.label === 'ordered').map(m => m.data)");
         Assert.Equal(Enumerable.Range(0, 1000).Select(i => new string('x', 1023) + (i % 10)), ordered.Take(1000));
         Assert.Equal(["bin:262144", "", "bin:0"], ordered.Skip(1000));
@@ -94,7 +100,8 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         // Up to 5 s for the whole burst; what came by then is reported (see below), not required.
         string[] partialEchoes = [];
         for (var waited = Stopwatch.StartNew(); waited.Elapsed < TimeSpan.FromSeconds(5); await Task.Delay(50))
-            if ((partialEchoes = await page.EvaluateAsync<string[]>("() => window.results.messages.filter(m => m.label === 'partial').map(m => m.data)")).Length == 50)
+            if ((partialEchoes = await page.EvaluateAsync<string[]>("() => window.results.messages.filter(m => m.label " +
+                "=== 'partial').map(m => m.data)")).Length == 50)
                 break;
         var partial = partialEchoes.Length;
         output.WriteLine($"partial reliable (max retransmits 0): {partial}/50 echoed");
@@ -149,7 +156,8 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
           };
           await pc.setRemoteDescription({ type: 'offer', sdp: offer });
           await pc.setLocalDescription(await pc.createAnswer());
-          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r();
+            else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
           return pc.localDescription.sdp;
         }
         """;
@@ -180,8 +188,11 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
 
         var end = DateTime.UtcNow + Patience;
         while (peer.Events.OfType<DataChannelOpened>().Count() < 3 && DateTime.UtcNow < end) await Task.Delay(10);
-        var layers = await handle.InvokeAsync(_ => $"state {core.State} ({core.Reason}), ICE {core.Ice.State} dropped {string.Join(",", Enum.GetValues<IceDropReason>().Where(r => core.Ice.DroppedCount(r) > 0).Select(r => r + "=" + core.Ice.DroppedCount(r)))}, DTLS {core.Dtls?.State}, SCTP {core.Sctp?.State}, dropped datagrams {core.DroppedDatagrams}");
-        output.WriteLine("after waiting for the channels: " + layers + "; browser: " + await page.EvaluateAsync<string>("() => window.pc.connectionState + '/' + window.pc.iceConnectionState + '/' + (window.pc.sctp ? window.pc.sctp.state : '-')"));
+        var layers = await handle.InvokeAsync(_ => $"state {core.State} ({core.Reason}), ICE {core.Ice.State} dropped " +
+            $"{string.Join(",", Enum.GetValues<IceDropReason>().Where(r => core.Ice.DroppedCount(r) > 0).Select(r => r + "=" + core.Ice.DroppedCount(r)))}, " +
+            $"DTLS {core.Dtls?.State}, SCTP {core.Sctp?.State}, dropped datagrams {core.DroppedDatagrams}");
+        output.WriteLine("after waiting for the channels: " + layers + "; browser: " + await page.EvaluateAsync<string>("() => window.pc.connectionState + " +
+            "'/' + window.pc.iceConnectionState + '/' + (window.pc.sctp ? window.pc.sctp.state : '-')"));
         // Chromium starts DTLS as soon as it selects; its first flight must not be lost to our ICE (no UnknownPeer).
         Assert.Equal(0, await handle.InvokeAsync(_ => core.Ice.DroppedCount(IceDropReason.UnknownPeer)));
         var channels = peer.Events.OfType<DataChannelOpened>().Select(o => o.Channel).ToDictionary(c => c.Label);
@@ -206,7 +217,8 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         while (Count("partial") < 50 && DateTime.UtcNow < partialEnd) await Task.Delay(10);
         var ordered = peer.Events.OfType<DataChannelMessageReceived>().Where(m => m.Channel.Label == "ordered").ToList();
         Assert.Equal(1003, ordered.Count);
-        Assert.Equal(Enumerable.Range(0, 1000).Select(i => new string('y', 1023) + (i % 10)), ordered.Take(1000).Select(m => System.Text.Encoding.UTF8.GetString(m.Data)));
+        Assert.Equal(Enumerable.Range(0, 1000).Select(i => new string('y', 1023) + (i % 10)),
+            ordered.Take(1000).Select(m => System.Text.Encoding.UTF8.GetString(m.Data)));
         Assert.Equal([(262144, true), (0, false), (0, true)], ordered.Skip(1000).Select(m => (m.Data.Length, m.IsBinary)));
         // The unordered channel is reliable: every one of its 50 messages is echoed, once, in any order.
         var unordered = peer.Events.OfType<DataChannelMessageReceived>().Where(m => m.Channel.Label == "unordered")
@@ -226,7 +238,8 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
             var text = "q" + i;
             await handle.InvokeAsync(_ => channels["partial"].Send(text));
             // Waited for with a generous bound (a lost one costs those seconds, it is not counted as come).
-            bool Echoed() => peer.Events.OfType<DataChannelMessageReceived>().Any(m => m.Channel.Label == "partial" && System.Text.Encoding.UTF8.GetString(m.Data) == text);
+            bool Echoed() => peer.Events.OfType<DataChannelMessageReceived>().Any(m => m.Channel.Label == "partial"
+                && System.Text.Encoding.UTF8.GetString(m.Data) == text);
             var waited = Stopwatch.StartNew();
             while (waited.Elapsed < TimeSpan.FromSeconds(5) && !Echoed()) await Task.Delay(10);
             if (Echoed()) singles++;
@@ -237,7 +250,8 @@ public sealed class ChromiumDataChannelTests(ITestOutputHelper output)
         // We close: the browser must see it.
         var closing = Stopwatch.StartNew();
         await handle.InvokeAsync(now => core.Close(now, "test done"));
-        await page.WaitForFunctionAsync("() => window.pc.connectionState === 'closed' || window.pc.connectionState === 'failed' || (window.pc.sctp && window.pc.sctp.state === 'closed')", null, new() { Timeout = 20_000 });
+        await page.WaitForFunctionAsync("() => window.pc.connectionState === 'closed' || window.pc.connectionState === 'failed' || (window.pc.sctp && " +
+            "window.pc.sctp.state === 'closed')", null, new() { Timeout = 20_000 });
         output.WriteLine($"we closed -> the browser reported its SCTP transport or connection closed after {closing.Elapsed.TotalMilliseconds:0} ms");
     }
 }

@@ -140,7 +140,8 @@ public sealed class ChromiumIceRestartTests(ITestOutputHelper output)
               window.pc.restartIce();
               if (trickle) {
                 window.trickled = []; window.trickleDone = false;
-                window.pc.onicecandidate = e => { if (e.candidate && e.candidate.candidate) window.trickled.push(e.candidate.candidate); else window.trickleDone = true; };
+                window.pc.onicecandidate = e => { if (e.candidate && e.candidate.candidate) window.trickled.push(e.candidate.candidate);
+                  else window.trickleDone = true; };
                 await window.pc.setLocalDescription();
                 return window.pc.localDescription.sdp;
               }
@@ -185,7 +186,8 @@ public sealed class ChromiumIceRestartTests(ITestOutputHelper output)
     }
 
     // We restart: our offer with new credentials, the browser's answer.
-    private async Task<(double BrowserMs, IceRestartCompleted Ours, TimeSpan FromAnswer)> WeRestartAsync(IPage page, PeerConnection pc, AsyncEchoSession session, UdpDriver driver)
+    private async Task<(double BrowserMs, IceRestartCompleted Ours, TimeSpan FromAnswer)> WeRestartAsync(IPage page, PeerConnection pc,
+        AsyncEchoSession session, UdpDriver driver)
     {
         var before = (await StatsAsync(page)).GetProperty("changes").GetInt32();
         var done = session.Events.OfType<IceRestartCompleted>().Count();
@@ -219,7 +221,8 @@ public sealed class ChromiumIceRestartTests(ITestOutputHelper output)
             if (find() is { } found) return found;
             await Task.Delay(2);
         }
-        throw new TimeoutException($"no {typeof(T).Name} within {Patience}; our state {session.Connection.State}; {await session.Connection.DescribeIceAsync()}");
+        throw new TimeoutException($"no {typeof(T).Name} within {Patience}; our state {session.Connection.State}; " +
+            $"{await session.Connection.DescribeIceAsync()}");
     }
 
     // After a restart: the browser is connected on a pair whose ends are the pair we selected for the new generation.
@@ -274,7 +277,8 @@ public sealed class ChromiumIceRestartTests(ITestOutputHelper output)
         var first = await StatsAsync(page);
 
         // Renegotiation without changes, each side offering once: same credentials, no restart, echo unaffected.
-        var reoffer = await page.EvaluateAsync<string>("async () => { await window.pc.setLocalDescription(await window.pc.createOffer()); return window.pc.localDescription.sdp; }");
+        var reoffer = await page.EvaluateAsync<string>("async () => { await window.pc.setLocalDescription(await window.pc.createOffer()); return " +
+            "window.pc.localDescription.sdp; }");
         var reanswer = await pc.CreateAnswerAsync(reoffer).WaitAsync(Patience);
         Assert.Equal(UfragOf(answer), UfragOf(reanswer));
         Assert.Contains("a=setup:passive", reanswer, StringComparison.Ordinal);   // we answered passive: we stay the DTLS server
@@ -283,7 +287,8 @@ public sealed class ChromiumIceRestartTests(ITestOutputHelper output)
         Assert.Equal(UfragOf(answer), UfragOf(ourReoffer));
         Assert.Contains("a=setup:passive", ourReoffer, StringComparison.Ordinal); // RFC 8842: the server offers passive
         var browserReanswer = await page.EvaluateAsync<string>("""
-            async sdp => { await window.pc.setRemoteDescription({ type: 'offer', sdp }); await window.pc.setLocalDescription(); return window.pc.localDescription.sdp; }
+            async sdp => { await window.pc.setRemoteDescription({ type: 'offer', sdp }); await window.pc.setLocalDescription();
+              return window.pc.localDescription.sdp; }
             """, ourReoffer);
         await pc.SetRemoteDescriptionAsync(browserReanswer).WaitAsync(Patience);
         Assert.Equal(UfragOf(offer), UfragOf(browserReanswer));
@@ -294,14 +299,17 @@ public sealed class ChromiumIceRestartTests(ITestOutputHelper output)
         output.WriteLine("restart: re-offers without changes by the browser and by us: same credentials and DTLS roles, echo goes on");
 
         var (browserMs, ours) = await BrowserRestartsAsync(page, pc, session, trickle: false);
-        output.WriteLine($"restart: browser restartIce() -> new pair selected: {browserMs:0.0} ms on the browser's getStats (5 ms polling), {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our answer");
+        output.WriteLine($"restart: browser restartIce() -> new pair selected: {browserMs:0.0} ms on the browser's getStats (5 ms polling), " +
+            $"{ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our answer");
         Assert.InRange(browserMs, 0, 15_000);
         await AssertOnTheNewPairAsync(page, pc, ours, "after the browser's restart");
         var afterBrowser = await StatsAsync(page);
         Assert.NotEqual(first.GetProperty("ufrag").GetString(), afterBrowser.GetProperty("ufrag").GetString());
 
         (browserMs, ours, var fromAnswer) = await WeRestartAsync(page, pc, session, driver);
-        output.WriteLine($"restart: our restart offer -> new pair selected: {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our offer ({fromAnswer.TotalMilliseconds:0.0} ms from the browser's answer; the rest is the page gathering before answering), {browserMs:0.0} ms on the browser's getStats from its setRemoteDescription");
+        output.WriteLine($"restart: our restart offer -> new pair selected: {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our offer " +
+            $"({fromAnswer.TotalMilliseconds:0.0} ms from the browser's answer; the rest is the page gathering before answering), {browserMs:0.0} ms on the " +
+            $"browser's getStats from its setRemoteDescription");
         Assert.InRange(browserMs, 0, 15_000);
         await AssertOnTheNewPairAsync(page, pc, ours, "after our restart");
         Assert.NotEqual(afterBrowser.GetProperty("ufrag").GetString(), (await StatsAsync(page)).GetProperty("ufrag").GetString());
@@ -332,12 +340,14 @@ public sealed class ChromiumIceRestartTests(ITestOutputHelper output)
         await page.WaitForFunctionAsync("() => window.got.length >= 20", null, new() { Timeout = 10_000 });
 
         var (browserMs, ours, fromAnswer) = await WeRestartAsync(page, pc, session, driver);
-        output.WriteLine($"restart: (we offered first) our restart offer -> new pair selected: {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our offer ({fromAnswer.TotalMilliseconds:0.0} ms from the browser's answer), {browserMs:0.0} ms on the browser's getStats");
+        output.WriteLine($"restart: (we offered first) our restart offer -> new pair selected: {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our " +
+            $"offer ({fromAnswer.TotalMilliseconds:0.0} ms from the browser's answer), {browserMs:0.0} ms on the browser's getStats");
         Assert.InRange(browserMs, 0, 15_000);
         await AssertOnTheNewPairAsync(page, pc, ours, "after our restart");
 
         (browserMs, ours) = await BrowserRestartsAsync(page, pc, session, trickle: true);
-        output.WriteLine($"restart: (we offered first) browser restartIce() with trickled candidates -> new pair selected: {browserMs:0.0} ms on the browser's getStats, {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our answer");
+        output.WriteLine($"restart: (we offered first) browser restartIce() with trickled candidates -> new pair selected: {browserMs:0.0} ms on the " +
+            $"browser's getStats, {ours.Elapsed.TotalMilliseconds:0.0} ms on our side from our answer");
         Assert.InRange(browserMs, 0, 15_000);
         await AssertOnTheNewPairAsync(page, pc, ours, "after the browser's restart");
 

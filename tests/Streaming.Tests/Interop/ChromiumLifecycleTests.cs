@@ -43,7 +43,8 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
           };
           ch.onclose = () => mark('channel:closed');
           await pc.setLocalDescription(await pc.createOffer());
-          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r();
+            else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
           return pc.localDescription.sdp;
         }
         """;
@@ -73,7 +74,8 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
         await using var driver = new UdpDriver();
         ns.CreateInside(() => driver.Bind(new IPEndPoint(IPAddress.Loopback, 0)));
         using var certificate = NewCertificate();
-        await using var pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        await using var pc = new PeerConnection(driver,
+            new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
         var session = new AsyncEchoSession(pc);
         try
         {
@@ -87,7 +89,8 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
             // (tens of ms when the machine is busy) is then not counted, only the browser's and our reaction.
             var (wallAtStart, driverAtStart) = (DateTimeOffset.UtcNow, driver.Now);
             var closing = Stopwatch.StartNew();
-            var closeCalledAt = await page.EvaluateAsync<double>("() => { const t = performance.timeOrigin + performance.now(); window.pc.close(); return t; }");
+            var closeCalledAt = await page.EvaluateAsync<double>("() => { const t = performance.timeOrigin + performance.now(); " +
+                "window.pc.close(); return t; }");
             Assert.True(await session.WaitForStateAsync(ConnectionState.Closed, TimeSpan.FromSeconds(5)), $"still {pc.State} 5 s after the browser closed");
             var polled = closing.Elapsed;
             // The event stream completes once the connection is closed: the echo loop ends by itself.
@@ -95,7 +98,8 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
             var last = session.Events.OfType<ConnectionStateChanged>().Last();
             var closedAt = (wallAtStart + (last.At - driverAtStart) - DateTimeOffset.UnixEpoch).TotalMilliseconds;
             var took = closedAt - closeCalledAt;
-            output.WriteLine($"lifecycle: browser pc.close() -> our Closed event in {took:0.0} ms ({pc.Reason}); seen by the test through Playwright after {polled.TotalMilliseconds:0.0} ms; event stream completed");
+            output.WriteLine($"lifecycle: browser pc.close() -> our Closed event in {took:0.0} ms ({pc.Reason}); seen by the test through Playwright after " +
+                $"{polled.TotalMilliseconds:0.0} ms; event stream completed");
             // The claim is that the browser's close (its SCTP ABORT or DTLS close_notify: the reason's layer, below) ends
             // our connection, not a liveness timeout (seconds); the milliseconds are reported above, not bounded tightly:
             // two clocks and a loaded machine are in them. A generous bound only.
@@ -149,15 +153,18 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
             Assert.NotEmpty(chromiumPids);
             var killedAt = driver.Now;
             var killed = ChromiumProcesses.KillAll(ns, TimeSpan.FromSeconds(5));
-            output.WriteLine($"lifecycle: SIGKILLed {killed} chromium processes ({string.Join(",", chromiumPids)}) in {(driver.Now - killedAt).TotalMilliseconds:0} ms");
+            output.WriteLine($"lifecycle: SIGKILLed {killed} chromium processes ({string.Join(",", chromiumPids)}) in " +
+                $"{(driver.Now - killedAt).TotalMilliseconds:0} ms");
             Assert.Empty(ChromiumProcesses.In(ns));
 
             var clock = Stopwatch.StartNew();
-            while (!peer.StateChanges.Any(s => s.State == ConnectionState.Failed) && clock.Elapsed < disconnectedTimeout + failedTimeout + TimeSpan.FromSeconds(10))
+            while (!peer.StateChanges.Any(s => s.State == ConnectionState.Failed)
+                && clock.Elapsed < disconnectedTimeout + failedTimeout + TimeSpan.FromSeconds(10))
                 await Task.Delay(5);
             var changes = peer.StateChanges.ToList();
             output.WriteLine("after the kill: " + string.Join(" -> ", changes.Select(c => $"{c.State}@{c.At.TotalMilliseconds:0}ms ({c.Reason})")));
-            Assert.Equal([ConnectionState.Connecting, ConnectionState.Connected, ConnectionState.Disconnected, ConnectionState.Failed], changes.Select(c => c.State));
+            Assert.Equal([ConnectionState.Connecting, ConnectionState.Connected, ConnectionState.Disconnected, ConnectionState.Failed],
+                changes.Select(c => c.State));
             var lastReceived = peer.LastDatagramAt ?? throw new InvalidOperationException("nothing was ever received");
             var disconnected = changes[2];
             var failed = changes[3];
@@ -168,7 +175,8 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
             var toDisconnected = disconnected.At - lastReceived;
             var toFailed = failed.At - disconnected.At;
             output.WriteLine($"lifecycle: browser killed; last packet from it {(lastReceived - killedAt).TotalMilliseconds:0} ms after the kill began");
-            output.WriteLine($"lifecycle: last packet received -> Disconnected in {toDisconnected.TotalMilliseconds:0.0} ms (configured {disconnectedTimeout.TotalMilliseconds:0} ms)");
+            output.WriteLine($"lifecycle: last packet received -> Disconnected in {toDisconnected.TotalMilliseconds:0.0} ms (configured " +
+                $"{disconnectedTimeout.TotalMilliseconds:0} ms)");
             output.WriteLine($"lifecycle: Disconnected -> Failed in {toFailed.TotalMilliseconds:0.0} ms (configured {failedTimeout.TotalMilliseconds:0} ms)");
             output.WriteLine($"lifecycle: kill -> Failed in {(failed.At - killedAt).TotalMilliseconds:0.0} ms");
             AssertFiredAfter(disconnectedTimeout, toDisconnected, "last packet -> Disconnected");
@@ -181,7 +189,10 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
         {
             ChromiumProcesses.KillAll(ns, TimeSpan.FromSeconds(5));
             try { await chromium.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)); }
-            catch (Exception e) when (e is TimeoutException or Microsoft.Playwright.PlaywrightException) { output.WriteLine("closing the killed browser: " + e.Message); }
+            catch (Exception e) when (e is TimeoutException or Microsoft.Playwright.PlaywrightException)
+            {
+                output.WriteLine("closing the killed browser: " + e.Message);
+            }
         }
     }
 
@@ -209,12 +220,15 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
 
             var killedAt = driver.Now;
             ChromiumProcesses.KillAll(ns, TimeSpan.FromSeconds(5));
-            Assert.True(await session.WaitForStateAsync(ConnectionState.Failed, disconnectedTimeout + failedTimeout + TimeSpan.FromSeconds(10)), $"still {pc.State} long after the kill");
+            Assert.True(await session.WaitForStateAsync(ConnectionState.Failed, disconnectedTimeout + failedTimeout + TimeSpan.FromSeconds(10)),
+                $"still {pc.State} long after the kill");
             await session.Loop.WaitAsync(TimeSpan.FromSeconds(5)); // the event stream completed by itself
             var changes = session.Events.OfType<ConnectionStateChanged>().ToList();
-            Assert.Equal([ConnectionState.Connecting, ConnectionState.Connected, ConnectionState.Disconnected, ConnectionState.Failed], changes.Select(c => c.State));
+            Assert.Equal([ConnectionState.Connecting, ConnectionState.Connected, ConnectionState.Disconnected, ConnectionState.Failed],
+                changes.Select(c => c.State));
             var toFailed = changes[3].At - changes[2].At;
-            output.WriteLine($"lifecycle: async API: kill -> Disconnected in {(changes[2].At - killedAt).TotalMilliseconds:0.0} ms ({changes[2].Reason}), Disconnected -> Failed in {toFailed.TotalMilliseconds:0.0} ms ({changes[3].Reason})");
+            output.WriteLine($"lifecycle: async API: kill -> Disconnected in {(changes[2].At - killedAt).TotalMilliseconds:0.0} ms ({changes[2].Reason}), " +
+                $"Disconnected -> Failed in {toFailed.TotalMilliseconds:0.0} ms ({changes[3].Reason})");
             AssertFiredAfter(failedTimeout, toFailed, "Disconnected -> Failed");
             // The kill itself takes some tens of ms (the last packets may leave the browser meanwhile): measured from the kill.
             AssertFiredAfter(disconnectedTimeout, changes[2].At - killedAt, "kill -> Disconnected", early: TimeSpan.FromMilliseconds(50));
@@ -229,7 +243,10 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
             await session.StopAsync();
             ChromiumProcesses.KillAll(ns, TimeSpan.FromSeconds(5));
             try { await chromium.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)); }
-            catch (Exception e) when (e is TimeoutException or Microsoft.Playwright.PlaywrightException) { output.WriteLine("closing the killed browser: " + e.Message); }
+            catch (Exception e) when (e is TimeoutException or Microsoft.Playwright.PlaywrightException)
+            {
+                output.WriteLine("closing the killed browser: " + e.Message);
+            }
         }
     }
 
@@ -271,12 +288,15 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
             var page = chromium.Browser.Contexts[0].Pages[0];
             // The echoes of ticks already sent may still arrive (seen once in CI: "tick23" after the ticker stopped):
             // they are the page's own messages coming back, not what we send while Disconnected, so they are left out.
-            await page.EvaluateAsync("() => { clearInterval(window.ticker); window.got = []; window.ch.onmessage = e => { if (!String(e.data).startsWith('tick')) window.got.push(e.data); }; }");
+            await page.EvaluateAsync("() => { clearInterval(window.ticker); window.got = []; window.ch.onmessage = e => { if " +
+                "(!String(e.data).startsWith('tick')) window.got.push(e.data); }; }");
 
             var frozenAt = driver.Now;
             frozen = ChromiumProcesses.Signal(ns, "STOP");
-            Assert.True(await session.WaitForStateAsync(ConnectionState.Disconnected, TimeSpan.FromSeconds(5)), $"still {pc.State} 5 s after freezing the browser");
-            output.WriteLine($"lifecycle: browser frozen (SIGSTOP, {frozen.Length} processes) -> Disconnected after {(driver.Now - frozenAt).TotalMilliseconds:0} ms");
+            Assert.True(await session.WaitForStateAsync(ConnectionState.Disconnected, TimeSpan.FromSeconds(5)),
+                $"still {pc.State} 5 s after freezing the browser");
+            output.WriteLine($"lifecycle: browser frozen (SIGSTOP, {frozen.Length} processes) -> Disconnected after " +
+                $"{(driver.Now - frozenAt).TotalMilliseconds:0} ms");
 
             var results = Enumerable.Range(0, 20).Select(i => pc.TrySend(channel, System.Text.Encoding.UTF8.GetBytes("buffered" + i), binary: false)).ToList();
             Assert.All(results, r => Assert.Equal(SendStatus.Buffered, r.Status));
@@ -286,11 +306,13 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
             var thawedAt = driver.Now;
             ChromiumProcesses.Signal(ns, "CONT");
             frozen = [];
-            Assert.True(await session.WaitForStateAsync(ConnectionState.Connected, TimeSpan.FromSeconds(10)), $"still {pc.State} 10 s after thawing the browser");
+            Assert.True(await session.WaitForStateAsync(ConnectionState.Connected, TimeSpan.FromSeconds(10)),
+                $"still {pc.State} 10 s after thawing the browser");
             output.WriteLine($"lifecycle: browser thawed (SIGCONT) -> Connected again after {(driver.Now - thawedAt).TotalMilliseconds:0} ms ({pc.Reason})");
             await page.WaitForFunctionAsync("() => window.got.length >= 21", null, new() { Timeout = 15_000 });
             Assert.Equal(Enumerable.Range(0, 21).Select(i => "buffered" + i), await page.EvaluateAsync<string[]>("() => window.got"));
-            output.WriteLine($"lifecycle: the 21 messages sent while Disconnected reached the page {(driver.Now - thawedAt).TotalMilliseconds:0} ms after the thaw");
+            output.WriteLine($"lifecycle: the 21 messages sent while Disconnected reached the page " +
+                $"{(driver.Now - thawedAt).TotalMilliseconds:0} ms after the thaw");
             Assert.Equal([ConnectionState.Connecting, ConnectionState.Connected, ConnectionState.Disconnected, ConnectionState.Connected], session.States);
             Assert.Empty(session.Errors);
             Assert.Empty(session.Events.OfType<DataChannelSendFailed>());
@@ -300,7 +322,10 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
             if (frozen.Length > 0) ChromiumProcesses.Signal(ns, "CONT");
             await session.StopAsync();
             try { await chromium.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)); }
-            catch (Exception e) when (e is TimeoutException or Microsoft.Playwright.PlaywrightException) { output.WriteLine("closing the browser: " + e.Message); }
+            catch (Exception e) when (e is TimeoutException or Microsoft.Playwright.PlaywrightException)
+            {
+                output.WriteLine("closing the browser: " + e.Message);
+            }
             ChromiumProcesses.KillAll(ns, TimeSpan.FromSeconds(5));
         }
     }
@@ -323,7 +348,8 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
         await using var driver = new UdpDriver();
         ns.CreateInside(() => driver.Bind(new IPEndPoint(IPAddress.Loopback, 0)));
         using var certificate = NewCertificate();
-        await using var pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        await using var pc = new PeerConnection(driver,
+            new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
         var session = new AsyncEchoSession(pc);
         try
         {
@@ -339,7 +365,8 @@ public sealed class ChromiumLifecycleTests(ITestOutputHelper output)
             await page.WaitForFunctionAsync(noticed, null, new() { Timeout = 10_000, PollingInterval = 1 });
             var polled = closing.Elapsed;
             // The channel's own close is waited for (bounded), not assumed to have come after a fixed sleep.
-            await page.WaitForFunctionAsync("() => window.log.some(e => e.at >= window.closeAsked && e.what === 'channel:closed')", null, new() { Timeout = 10_000, PollingInterval = 10 });
+            await page.WaitForFunctionAsync("() => window.log.some(e => e.at >= window.closeAsked && e.what === 'channel:closed')", null,
+                new() { Timeout = 10_000, PollingInterval = 10 });
             var log = (await page.EvaluateAsync<string[]>("() => window.log.filter(e => e.at >= window.closeAsked).map(e => e.what + '|' + e.at)"))
                 .Select(e => e.Split('|')).Select(p => new LogEntry(p[0], double.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture))).ToList();
             output.WriteLine($"lifecycle: we closed -> the browser noticed (polled from the test) after {polled.TotalMilliseconds:0.0} ms");

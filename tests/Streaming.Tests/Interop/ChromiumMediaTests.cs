@@ -51,7 +51,9 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
 
         public void HandleTimeout(TimeSpan now) => Core.HandleTimeout(now);
         public TimeSpan? PollTimeout() => Core.PollTimeout();
-        /// <summary>Sans-IO core and concurrent queues only: never blocks, so the driver runs it on its own threads (timers stay punctual however busy the pool is).</summary>
+        /// <summary>
+        /// Sans-IO core and concurrent queues only: never blocks, so the driver runs it on its own threads (timers stay punctual however busy the pool is).
+        /// </summary>
         public bool RunsInline => true;
 
         public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote)
@@ -147,7 +149,8 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
           };
           for (const t of stream.getTracks()) pc.addTrack(t, stream);
           await pc.setLocalDescription(await pc.createOffer());
-          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r();
+            else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
           return pc.localDescription.sdp;
         }
         """;
@@ -176,7 +179,8 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
             t.direction = 'sendrecv';
           }
           await pc.setLocalDescription(await pc.createAnswer());
-          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r();
+            else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
           return pc.localDescription.sdp;
         }
         """;
@@ -202,7 +206,8 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         long NackCount, long PliCount, long PacketsSent, long RetransmittedPacketsSent, long FramesEncoded, long RetransmittedPacketsReceived);
 
     private static async Task<List<RtpStats>> StatsAsync(Microsoft.Playwright.IPage page) =>
-        JsonSerializer.Deserialize<List<RtpStats>>(await page.EvaluateAsync<string>(StatsScript), new JsonSerializerOptions { PropertyNameCaseInsensitive = true })!;
+        JsonSerializer.Deserialize<List<RtpStats>>(await page.EvaluateAsync<string>(StatsScript),
+            new JsonSerializerOptions { PropertyNameCaseInsensitive = true })!;
 
     private static RtpStats Find(List<RtpStats> stats, string type, string kind) =>
         stats.SingleOrDefault(s => s.Type == type && s.Kind == kind) ?? new RtpStats(type, kind, "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -231,8 +236,10 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
             var page = await chromium.NewSecurePageAsync();
             var capabilities = await VideoCapabilitiesAsync(page);
             output.WriteLine("Chromium video send codecs: " + string.Join(" | ", capabilities));
-            Assert.True(capabilities.Any(c => c.StartsWith("video/H264", StringComparison.OrdinalIgnoreCase) && c.Contains("packetization-mode=1", StringComparison.Ordinal)),
-                "this Chromium offers no H.264 with packetization-mode 1 (a build without OpenH264 / proprietary codecs), so H.264 cannot be tested against it: " +
+            Assert.True(capabilities.Any(c => c.StartsWith("video/H264", StringComparison.OrdinalIgnoreCase)
+                && c.Contains("packetization-mode=1", StringComparison.Ordinal)),
+                "this Chromium offers no H.264 with packetization-mode 1 (a build without OpenH264 / proprietary codecs), so " +
+                "H.264 cannot be tested against it: " +
                 string.Join(" | ", capabilities));
         }
         await RunEchoAsync(CodecSpec.H264);
@@ -244,7 +251,11 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         await using var driver = new UdpDriver();
         var local = ns.CreateInside(() => driver.Bind(new IPEndPoint(IPAddress.Loopback, 0)));
         using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-        var core = new PeerConnectionCore(new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = weOffer ? IceRole.Controlling : IceRole.Controlled } });
+        var core = new PeerConnectionCore(new PeerConnectionOptions
+        {
+            Certificate = certificate,
+            Ice = new IceAgentOptions { Role = weOffer ? IceRole.Controlling : IceRole.Controlled }
+        });
         core.AddHostCandidate(local);
         var peer = new MediaEchoPeer(core)
         {
@@ -296,11 +307,13 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         var outVideo = Find(stats, "outbound-rtp", "video");
         Assert.Equal("video/" + videoCodec.Name, inVideo.Codec, StringComparer.OrdinalIgnoreCase);
         Assert.True(inVideo.FramesDecoded >= 200, $"the browser decoded {inVideo.FramesDecoded} of our echoed frames");
-        Assert.True(inVideo.PacketsLost * 100 < inVideo.PacketsReceived, $"browser: video packetsLost {inVideo.PacketsLost} of {inVideo.PacketsReceived} received (at most 1 %)");
+        Assert.True(inVideo.PacketsLost * 100 < inVideo.PacketsReceived,
+            $"browser: video packetsLost {inVideo.PacketsLost} of {inVideo.PacketsReceived} received (at most 1 %)");
         Assert.True(inAudio.PacketsReceived > 100, $"browser: {inAudio.PacketsReceived} audio packets received");
 
         // What we received from the browser: decrypted, depacketized frames with key frames and sane sizes.
-        var (videoFrames, keyFrames, audioFrames, minFrame, maxKey, echoed) = await handle.InvokeAsync(_ => (peer.VideoFrames, peer.KeyFrames, peer.AudioFrames, peer.MinVideoFrame, peer.MaxKeyFrame, peer.Echoed));
+        var (videoFrames, keyFrames, audioFrames, minFrame, maxKey, echoed) = await handle.InvokeAsync(_ => (peer.VideoFrames, peer.KeyFrames, peer.AudioFrames,
+            peer.MinVideoFrame, peer.MaxKeyFrame, peer.Echoed));
         var refused = await handle.InvokeAsync(_ => peer.EchoRefused);
         Assert.True(videoFrames >= 200, $"{videoFrames} video frames");
         Assert.True(keyFrames >= 1, "a key frame arrived");
@@ -315,9 +328,12 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         // NACK both ways: the browser NACKed what we dropped on purpose and we retransmitted it (RTX);
         // we NACKed what we dropped of its video and it retransmitted.
         var (nacks, retransmissions, rtxIn, droppedOut, droppedIn, lostAtUs) = await handle.InvokeAsync(_ =>
-            (peer.Video.NacksReceived, peer.Video.Retransmissions, peer.RemoteVideo!.RetransmissionsReceived, peer.DroppedOut, peer.DroppedIn, peer.RemoteVideo.PacketsLost));
-        output.WriteLine($"we dropped {droppedOut} of our video packets: the browser sent {outVideo.NackCount}/{inVideo.NackCount} NACKs (stats), we received {nacks} and retransmitted {retransmissions}");
-        output.WriteLine($"we dropped {droppedIn} of the browser's video packets: {rtxIn} came back as RTX; cumulative lost at our side {lostAtUs}; browser retransmittedPacketsSent {outVideo.RetransmittedPacketsSent}");
+            (peer.Video.NacksReceived, peer.Video.Retransmissions, peer.RemoteVideo!.RetransmissionsReceived, peer.DroppedOut, peer.DroppedIn,
+                peer.RemoteVideo.PacketsLost));
+        output.WriteLine($"we dropped {droppedOut} of our video packets: the browser sent {outVideo.NackCount}/{inVideo.NackCount} NACKs (stats), we " +
+            $"received {nacks} and retransmitted {retransmissions}");
+        output.WriteLine($"we dropped {droppedIn} of the browser's video packets: {rtxIn} came back as RTX; cumulative lost at our side {lostAtUs}; browser " +
+            $"retransmittedPacketsSent {outVideo.RetransmittedPacketsSent}");
         Assert.True(droppedOut > 0 && nacks > 0 && retransmissions > 0, "the browser's NACKs were answered");
         Assert.True(inVideo.NackCount > 0, "the browser reports NACKs sent");
         Assert.True(droppedIn > 0 && rtxIn > 0, "our NACKs were answered by the browser");
@@ -327,7 +343,8 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         // (The browser may already have sent PLIs while starting; only the increase counts.)
         var pliBefore = inVideo.PliCount;
         var pliOutBefore = outVideo.PliCount;
-        var (plisInBefore, forwardedBefore, plisSentBefore) = await handle.InvokeAsync(_ => (peer.Video.PlisReceived + peer.Video.FirsReceived, peer.PlisForwarded, peer.RemoteVideo!.PlisSent));
+        var (plisInBefore, forwardedBefore, plisSentBefore) = await handle.InvokeAsync(_ => (peer.Video.PlisReceived + peer.Video.FirsReceived,
+            peer.PlisForwarded, peer.RemoteVideo!.PlisSent));
         await handle.InvokeAsync(_ => peer.Blackout = peer.DropRtx = true);
         await Task.Delay(1500);
         await handle.InvokeAsync(_ => peer.Blackout = false);
@@ -338,10 +355,14 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
             stats = await StatsAsync(page);
         } while (Find(stats, "outbound-rtp", "video").PliCount <= pliOutBefore && DateTime.UtcNow < deadline);
         await handle.InvokeAsync(_ => peer.DropRtx = false);
-        var (plisIn, forwarded, plisSent) = await handle.InvokeAsync(_ => (peer.Video.PlisReceived + peer.Video.FirsReceived, peer.PlisForwarded, peer.RemoteVideo!.PlisSent));
-        output.WriteLine($"PLI: browser inbound pliCount {pliBefore} -> {Find(stats, "inbound-rtp", "video").PliCount}, we received {plisInBefore} -> {plisIn}, forwarded {forwardedBefore} -> {forwarded}, sent {plisSentBefore} -> {plisSent}; browser outbound pliCount {pliOutBefore} -> {Find(stats, "outbound-rtp", "video").PliCount}");
+        var (plisIn, forwarded, plisSent) = await handle.InvokeAsync(_ => (peer.Video.PlisReceived + peer.Video.FirsReceived, peer.PlisForwarded,
+            peer.RemoteVideo!.PlisSent));
+        output.WriteLine($"PLI: browser inbound pliCount {pliBefore} -> {Find(stats, "inbound-rtp", "video").PliCount}, we received {plisInBefore} -> " +
+            $"{plisIn}, forwarded {forwardedBefore} -> {forwarded}, sent {plisSentBefore} -> {plisSent}; browser outbound pliCount {pliOutBefore} -> " +
+            $"{Find(stats, "outbound-rtp", "video").PliCount}");
         Assert.True(Find(stats, "inbound-rtp", "video").PliCount > pliBefore, "the browser asked for a key frame after the blackout");
-        Assert.True(plisIn > plisInBefore && forwarded > forwardedBefore && plisSent > plisSentBefore, "the key frame request reached us and was forwarded upstream");
+        Assert.True(plisIn > plisInBefore && forwarded > forwardedBefore && plisSent > plisSentBefore,
+            "the key frame request reached us and was forwarded upstream");
         Assert.True(Find(stats, "outbound-rtp", "video").PliCount > pliOutBefore, "the browser's sender received our forwarded PLI");
         Assert.True(await page.EvaluateAsync<int>("() => window.received.length") == 2, "the browser got our two tracks");
 
@@ -349,9 +370,11 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         // purpose, and received only packets we let through, most of them. (It forgets numbers after 500 ms, so long
         // runs of drops, in the blackout, may go unreported: from all of them to well under half, run by run.)
         var (twccSent, twccReceived, twccLost, twccFeedback, twccUnknown, twccMalformed, dropped, ourFeedback) = await handle.InvokeAsync(_ =>
-            (core.TransportCcSender!.PacketsSent, core.TransportCcSender.PacketsReceived, core.TransportCcSender.PacketsLost, core.TransportCcSender.FeedbackReceived,
+            (core.TransportCcSender!.PacketsSent, core.TransportCcSender.PacketsReceived, core.TransportCcSender.PacketsLost,
+                core.TransportCcSender.FeedbackReceived,
              core.TransportCcSender.UnknownReports, core.MediaCounters.MalformedTransportCcFeedback, peer.DroppedOut, core.TransportCc!.FeedbackSent));
-        output.WriteLine($"transport-cc: we numbered {twccSent} packets; Chromium's {twccFeedback} feedback messages reported {twccReceived} received and {twccLost} lost " +
+        output.WriteLine($"transport-cc: we numbered {twccSent} packets; Chromium's {twccFeedback} feedback messages reported " +
+            $"{twccReceived} received and {twccLost} lost " +
             $"(we dropped {dropped}); unknown {twccUnknown}, malformed {twccMalformed}; we sent {ourFeedback} feedback messages");
         Assert.True(twccFeedback > 10 && ourFeedback > 10, "transport-cc feedback flowed both ways");
         Assert.Equal(0, twccUnknown + twccMalformed);
@@ -364,7 +387,9 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
         await page.EvaluateAsync("() => window.pc.close()");
         var end = DateTime.UtcNow + TimeSpan.FromSeconds(5);
         while (await handle.InvokeAsync(_ => core.State) != ConnectionState.Closed && DateTime.UtcNow < end) await Task.Delay(1);
-        output.WriteLine($"browser pc.close() -> our side Closed in {closing.Elapsed.TotalMilliseconds:0.0} ms ({await handle.InvokeAsync(_ => peer.ClosedReason)}); tracks ended: {await handle.InvokeAsync(_ => string.Join(", ", core.RemoteTracks.Select(t => t.Kind + " " + (t.Ended.IsCompleted ? t.Ended.Result : "no"))))}");
+        output.WriteLine($"browser pc.close() -> our side Closed in {closing.Elapsed.TotalMilliseconds:0.0} ms " +
+            $"({await handle.InvokeAsync(_ => peer.ClosedReason)}); tracks ended: " +
+            $"{await handle.InvokeAsync(_ => string.Join(", ", core.RemoteTracks.Select(t => t.Kind + " " + (t.Ended.IsCompleted ? t.Ended.Result : "no"))))}");
         // Read on the core's actor, not from the test's thread.
         var (closedState, tracksEnded) = await handle.InvokeAsync(_ => (core.State, core.RemoteTracks.Select(t => t.IsEnded).ToArray()));
         Assert.Equal(ConnectionState.Closed, closedState);
@@ -372,7 +397,10 @@ public sealed class ChromiumMediaTests(ITestOutputHelper output)
     }
 
     private static string Describe(MediaEchoPeer p) =>
-        $"in: video frames {p.VideoFrames} (key {p.KeyFrames}, incomplete {p.IncompleteFrames}, sizes {p.MinVideoFrame}-{p.MaxVideoFrame}, largest key {p.MaxKeyFrame}), audio frames {p.AudioFrames}, packets read {p.PacketsRead}; " +
+        $"in: video frames {p.VideoFrames} (key {p.KeyFrames}, incomplete {p.IncompleteFrames}, sizes {p.MinVideoFrame}-{p.MaxVideoFrame}, largest key " +
+        $"{p.MaxKeyFrame}), audio frames {p.AudioFrames}, packets read {p.PacketsRead}; " +
         $"echoed {p.Echoed} (refused {p.EchoRefused}); out: video packets {p.Video.PacketsSent}, audio packets {p.Audio.PacketsSent}; " +
-        $"media counters: rtcp in {p.Core.MediaCounters.RtcpPacketsReceived} out {p.Core.MediaCounters.RtcpPacketsSent}, unknown ssrc {p.Core.MediaCounters.UnknownSsrc}, rtx padding {p.Core.MediaCounters.RtxPadding}, unprotect failures {p.Core.MediaCounters.UnprotectFailures}, RTT {p.Core.MediaRoundTripTime?.TotalMilliseconds:0.0} ms";
+        $"media counters: rtcp in {p.Core.MediaCounters.RtcpPacketsReceived} out {p.Core.MediaCounters.RtcpPacketsSent}, unknown ssrc " +
+        $"{p.Core.MediaCounters.UnknownSsrc}, rtx padding {p.Core.MediaCounters.RtxPadding}, unprotect failures {p.Core.MediaCounters.UnprotectFailures}, " +
+        $"RTT {p.Core.MediaRoundTripTime?.TotalMilliseconds:0.0} ms";
 }

@@ -71,7 +71,8 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
             }, interval);
           });
           await pc.setLocalDescription(await pc.createOffer());
-          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r();
+            else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
           return pc.localDescription.sdp;
         }
         """;
@@ -99,13 +100,21 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
     private void Report(string phase, string tag, PingResult r)
     {
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"several peers: {phase} {tag}: {r.Rtts.Length} echoes, round trip p50 {Percentiles.Of(r.Rtts, 50):0.00} ms, p99 {Percentiles.Of(r.Rtts, 99):0.00} ms, max {(r.Rtts.Length == 0 ? double.NaN : r.Rtts.Max()):0.00} ms (message #{r.SlowestMessage}); wrong {r.Wrong.Length}, lost {r.Lost}"));
+            $"several peers: {phase} {tag}: {r.Rtts.Length} echoes, round trip p50 {Percentiles.Of(r.Rtts, 50):0.00} ms, p99 " +
+            $"{Percentiles.Of(r.Rtts, 99):0.00} ms, max {(r.Rtts.Length == 0 ? double.NaN : r.Rtts.Max()):0.00} ms (message #{r.SlowestMessage}); wrong " +
+            $"{r.Wrong.Length}, lost {r.Lost}"));
     }
 
-    /// <summary>The namespace's kernel UDP counters (InErrors, RcvbufErrors...): a round-trip spike with drops here is the socket buffer, not our stack.</summary>
+    /// <summary>
+    /// The namespace's kernel UDP counters (InErrors, RcvbufErrors...): a round-trip spike with drops here is the socket buffer, not our stack.
+    /// </summary>
     private static string UdpKernelCounters(NetworkNamespace ns)
     {
-        using var p = Process.Start(new ProcessStartInfo("ip", $"netns exec {ns.Name} cat /proc/net/snmp") { RedirectStandardOutput = true, UseShellExecute = false })
+        using var p = Process.Start(new ProcessStartInfo("ip", $"netns exec {ns.Name} cat /proc/net/snmp")
+        {
+            RedirectStandardOutput = true,
+            UseShellExecute = false
+        })
             ?? throw new InvalidOperationException("could not start ip");
         var lines = p.StandardOutput.ReadToEnd().Split('\n').Where(l => l.StartsWith("Udp:", StringComparison.Ordinal)).ToArray();
         if (!p.WaitForExit(10_000)) { p.Kill(); return "(ip netns exec hung)"; }
@@ -116,7 +125,8 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
     }
 
     private static async Task<long> FramesDecodedAsync(IPage page) => await page.EvaluateAsync<long>("""
-        async () => { let n = 0; (await window.pc.getStats()).forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') n += s.framesDecoded || 0; }); return n; }
+        async () => { let n = 0;
+          (await window.pc.getStats()).forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') n += s.framesDecoded || 0; }); return n; }
         """);
 
     /// <summary>Echoes every complete frame of the peer's video track on our own track, through the async API.</summary>
@@ -151,7 +161,8 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
                             Interlocked.Increment(ref _received);
                             try
                             {
-                                if (await pc.SendFrameAsync(track, frame.Data, frame.Timestamp, _stop.Token) == MediaSendResult.Sent) Interlocked.Increment(ref _echoed);
+                                if (await pc.SendFrameAsync(track, frame.Data, frame.Timestamp, _stop.Token) == MediaSendResult.Sent)
+                                    Interlocked.Increment(ref _echoed);
                             }
                             catch (TransportNotConnectedException x) { Errors.Enqueue(x); }
                         }
@@ -189,13 +200,15 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
         {
             for (var i = 0; i < Pages; i++)
             {
-                var pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+                var pc = new PeerConnection(driver,
+                    new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
                 connections.Add(pc);
                 // Our video track goes into the answer: each page's camera comes back to it, frame by frame.
                 var echo = camera ? new VideoEcho(pc, await pc.AddTrackAsync(Transport.Streaming.Jsep.MediaKind.Video).WaitAsync(Patience)) : null;
                 if (echo is not null) media.Add(echo);
                 // An echo has no encoder: a PLI from the page for our track goes on to the page's own sender.
-                sessions.Add(new AsyncEchoSession(pc, e => e is KeyFrameRequestReceived && pc.State == ConnectionState.Connected && echo?.Remote is { } remote ? pc.RequestKeyFrameAsync(remote) : Task.CompletedTask));
+                sessions.Add(new AsyncEchoSession(pc, e => e is KeyFrameRequestReceived && pc.State == ConnectionState.Connected
+                    && echo?.Remote is { } remote ? pc.RequestKeyFrameAsync(remote) : Task.CompletedTask));
             }
             Assert.Single(driver.LocalEndPoints);
 
@@ -218,9 +231,11 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
                 await page.EvaluateAsync("sdp => window.pc.setRemoteDescription({ type: 'answer', sdp })", answer);
                 await page.WaitForFunctionAsync("() => window.ch.readyState === 'open'", null, new() { Timeout = 20_000 });
                 // The browser may see its channel open a moment before our side has the COOKIE ACK (SCTP established).
-                Assert.True(await sessions[i].WaitForStateAsync(ConnectionState.Connected, TimeSpan.FromSeconds(5)), $"connection {i} is {connections[i].State}");
+                Assert.True(await sessions[i].WaitForStateAsync(ConnectionState.Connected, TimeSpan.FromSeconds(5)),
+                    $"connection {i} is {connections[i].State}");
             }));
-            output.WriteLine($"several peers{(camera ? " with camera" : "")}: {Pages} pages connected at once to 127.0.0.1:{port.Port}, every channel open after {setUp.Elapsed.TotalMilliseconds:0} ms");
+            output.WriteLine($"several peers{(camera ? " with camera" : "")}: {Pages} pages connected at once to 127.0.0.1:{port.Port}, every channel open " +
+                $"after {setUp.Elapsed.TotalMilliseconds:0} ms");
             Assert.All(connections, c => Assert.Equal(ConnectionState.Connected, c.State));
 
             var tags = Enumerable.Range(0, Pages).Select(i => "page" + i).ToArray();
@@ -249,8 +264,10 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
                 for (var i = 0; i < Pages; i++)
                 {
                     var decoded = await FramesDecodedAsync(pages[i]);
-                    output.WriteLine($"several peers with camera: page{i}: we received {media[i].FramesReceived} frames, echoed {media[i].FramesEchoed} ({media[i].FramesEchoed - framesBefore[i]} during the echo phase); the page decoded {decoded} of our echo");
-                    Assert.True(media[i].FramesEchoed - framesBefore[i] >= 10, $"page{i}: only {media[i].FramesEchoed - framesBefore[i]} frames echoed in the 2 s phase");
+                    output.WriteLine($"several peers with camera: page{i}: we received {media[i].FramesReceived} frames, echoed {media[i].FramesEchoed} " +
+                        $"({media[i].FramesEchoed - framesBefore[i]} during the echo phase); the page decoded {decoded} of our echo");
+                    Assert.True(media[i].FramesEchoed - framesBefore[i] >= 10,
+                        $"page{i}: only {media[i].FramesEchoed - framesBefore[i]} frames echoed in the 2 s phase");
                     Assert.True(decoded > 0, $"page{i} decoded none of our echoed frames");
                 }
             }
@@ -259,7 +276,8 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
             var closing = Stopwatch.StartNew();
             await pages[0].EvaluateAsync("() => window.pc.close()");
             Assert.True(await sessions[0].WaitForStateAsync(ConnectionState.Closed, TimeSpan.FromSeconds(5)), $"connection 0 still {connections[0].State}");
-            output.WriteLine($"several peers: page0 pc.close() -> its connection Closed in {closing.Elapsed.TotalMilliseconds:0.0} ms ({connections[0].Reason})");
+            output.WriteLine($"several peers: page0 pc.close() -> its connection Closed in " +
+                $"{closing.Elapsed.TotalMilliseconds:0.0} ms ({connections[0].Reason})");
 
             // Phase 2: the remaining two keep echoing for 3 s.
             var framesAfterClose = media.Select(m => m.FramesEchoed).ToArray();
@@ -287,7 +305,8 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
                 for (var i = 1; i < Pages; i++)
                 {
                     var decoded = await FramesDecodedAsync(pages[i]);
-                    output.WriteLine($"several peers with camera: after page0 closed, page{i}: {media[i].FramesEchoed - framesAfterClose[i]} more frames echoed, {decoded - decodedAfterClose[i - 1]} more decoded by the page");
+                    output.WriteLine($"several peers with camera: after page0 closed, page{i}: {media[i].FramesEchoed - framesAfterClose[i]} more frames " +
+                        $"echoed, {decoded - decodedAfterClose[i - 1]} more decoded by the page");
                     Assert.True(media[i].FramesEchoed - framesAfterClose[i] >= 15, $"page{i}: video stalled after page0 closed");
                     Assert.True(decoded > decodedAfterClose[i - 1], $"page{i} decoded nothing more after page0 closed");
                     Assert.Empty(media[i].Errors);
@@ -298,7 +317,8 @@ public sealed class ChromiumSeveralPeersTests(ITestOutputHelper output)
             Assert.Equal(300, sessions[0].Events.OfType<DataChannelMessageReceived>().Count());
             Assert.Empty(sessions[0].Errors);
             var n = driver.Counters;
-            output.WriteLine($"several peers: driver received {n.Received}, sent {n.Sent}, send errors {n.SendErrors}, dropped unknown peer {n.DroppedUnknownPeer}, inbox full {n.DroppedInboxFull}, peer errors {n.PeerErrors}");
+            output.WriteLine($"several peers: driver received {n.Received}, sent {n.Sent}, send errors {n.SendErrors}, dropped unknown peer " +
+                $"{n.DroppedUnknownPeer}, inbox full {n.DroppedInboxFull}, peer errors {n.PeerErrors}");
             output.WriteLine("several peers: kernel UDP counters in the namespace: " + UdpKernelCounters(ns));
             Assert.Equal(0, n.PeerErrors);
             Assert.Equal(0, n.DroppedInboxFull);

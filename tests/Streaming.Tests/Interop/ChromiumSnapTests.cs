@@ -43,7 +43,8 @@ public sealed class ChromiumSnapTests(ITestOutputHelper output)
           };
           window.channels = [make('echo', undefined, 'ping'), make('neg', { negotiated: true, id }, 'n-ping')];
           await pc.setLocalDescription(await pc.createOffer());
-          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r();
+            else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
           return pc.localDescription.sdp;
         }
         """;
@@ -80,8 +81,10 @@ public sealed class ChromiumSnapTests(ITestOutputHelper output)
         try { await page.WaitForFunctionAsync("() => window.echoes.length === 2", null, new() { Timeout = (int)Patience.TotalMilliseconds }); }
         catch (TimeoutException)
         {
-            output.WriteLine("no echoes; ours: " + await handle.InvokeAsync(_ => $"{core.State} ({core.Reason}); dtls {core.Dtls?.State}; sctp {core.Sctp?.State}; {core.DescribeIce()}"));
-            output.WriteLine("browser: " + await page.EvaluateAsync<string>("() => JSON.stringify({ conn: window.pc.connectionState, sctp: window.pc.sctp && window.pc.sctp.state, channels: window.channels.map(c => c.readyState), echoes: window.echoes })"));
+            output.WriteLine("no echoes; ours: " + await handle.InvokeAsync(_ => $"{core.State} ({core.Reason}); dtls {core.Dtls?.State}; sctp " +
+                $"{core.Sctp?.State}; {core.DescribeIce()}"));
+            output.WriteLine("browser: " + await page.EvaluateAsync<string>("() => JSON.stringify({ conn: window.pc.connectionState, sctp: window.pc.sctp && " +
+                "window.pc.sctp.state, channels: window.channels.map(c => c.readyState), echoes: window.echoes })"));
             throw;
         }
         output.WriteLine($"answer applied -> both echoes back in {started.Elapsed.TotalMilliseconds:0} ms");
@@ -103,7 +106,8 @@ public sealed class ChromiumSnapTests(ITestOutputHelper output)
           echo(pc.createDataChannel('neg', { negotiated: true, id }));
           await pc.setRemoteDescription({ type: 'offer', sdp: offer });
           await pc.setLocalDescription(await pc.createAnswer());
-          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r();
+            else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
           return pc.localDescription.sdp;
         }
         """;
@@ -150,11 +154,14 @@ public sealed class ChromiumSnapTests(ITestOutputHelper output)
         });
         end = DateTime.UtcNow + Patience;
         while (peer.Events.OfType<DataChannelMessageReceived>().Count() < 2 && DateTime.UtcNow < end) await Task.Delay(5);
-        output.WriteLine($"answer applied -> both echoes back in {started.Elapsed.TotalMilliseconds:0} ms; SNAP refusal: {await handle.InvokeAsync(_ => core.SnapRefusal)}");
+        output.WriteLine($"answer applied -> both echoes back in {started.Elapsed.TotalMilliseconds:0} ms; SNAP refusal: " +
+            $"{await handle.InvokeAsync(_ => core.SnapRefusal)}");
         var applied = peer.Events.OfType<ConnectionMilestoneReached>().FirstOrDefault()?.At ?? TimeSpan.Zero;
         foreach (var e in peer.Events.Where(e => e is ConnectionMilestoneReached or DataChannelOpened or DataChannelMessageReceived))
             output.WriteLine($"  {(e.At - applied).TotalMilliseconds,7:0.0} ms {e}");
-        output.WriteLine("  ours: " + await handle.InvokeAsync(_ => $"dtls {core.Dtls?.Version} retransmissions {core.Dtls?.Counters.Retransmissions}; sctp sent {core.Sctp?.Counters.PacketsSent} received {core.Sctp?.Counters.PacketsReceived} data chunks {core.Sctp?.Counters.DataChunksSent} retransmitted {core.Sctp?.Counters.Retransmissions} bad tag {core.Sctp?.Counters.BadVerificationTag}"));
+        output.WriteLine("  ours: " + await handle.InvokeAsync(_ => $"dtls {core.Dtls?.Version} retransmissions {core.Dtls?.Counters.Retransmissions}; sctp " +
+            $"sent {core.Sctp?.Counters.PacketsSent} received {core.Sctp?.Counters.PacketsReceived} data chunks {core.Sctp?.Counters.DataChunksSent} " +
+            $"retransmitted {core.Sctp?.Counters.Retransmissions} bad tag {core.Sctp?.Counters.BadVerificationTag}"));
         var echoes = peer.Events.OfType<DataChannelMessageReceived>().Select(m => m.Channel.Label + ":" + System.Text.Encoding.UTF8.GetString(m.Data)).Order();
         Assert.Equal(["echo:hello", "neg:n-hello"], echoes);
         Assert.Equal(fieldTrial, answerLine is not null);

@@ -43,7 +43,8 @@ public sealed class ChromiumTransportCcTests(ITestOutputHelper output)
           window.pc = pc;
           for (const t of stream.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [stream] });
           await pc.setLocalDescription(await pc.createOffer());
-          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          await new Promise(r => { if (pc.iceGatheringState === 'complete') r();
+            else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
           return pc.localDescription.sdp;
         }
         """;
@@ -105,10 +106,12 @@ public sealed class ChromiumTransportCcTests(ITestOutputHelper output)
                     while (t.Frames.TryRead(out var f)) f.Dispose();
                 }
             });
-            var s = JsonSerializer.Deserialize<Stats>(await page.EvaluateAsync<string>(StatsScript), new JsonSerializerOptions { PropertyNameCaseInsensitive = true })!;
+            var s = JsonSerializer.Deserialize<Stats>(await page.EvaluateAsync<string>(StatsScript),
+                new JsonSerializerOptions { PropertyNameCaseInsensitive = true })!;
             if (first is null && s.BytesSent > 0 && clock.Elapsed > duration / 2) { first = s; firstAt = clock.Elapsed; }
             last = s;
-            output.WriteLine($"{clock.Elapsed.TotalSeconds,5:0.0} s: available {s.Available / 1000,7:0} kbit/s, target {s.Target / 1000,7:0} kbit/s, sent {s.BytesSent} bytes");
+            output.WriteLine($"{clock.Elapsed.TotalSeconds,5:0.0} s: available {s.Available / 1000,7:0} kbit/s, target {s.Target / 1000,7:0} " +
+                $"kbit/s, sent {s.BytesSent} bytes");
         }
         Assert.Equal(ConnectionState.Connected, await handle.InvokeAsync(_ => core.State));
         var sentKbps = first is null ? 0 : (last!.BytesSent - first.BytesSent) * 8 / 1000.0 / (clock.Elapsed - firstAt).TotalSeconds;

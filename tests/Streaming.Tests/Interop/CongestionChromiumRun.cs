@@ -65,7 +65,8 @@ public sealed class CongestionChromiumRun
           };
           window.sampler = setInterval(() => { sample().catch(() => {}); }, 200);
           await pc.setLocalDescription(await pc.createOffer());
-          await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
+          await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok();
+            else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
           return pc.localDescription.sdp;
         }
         """;
@@ -116,7 +117,8 @@ public sealed class CongestionChromiumRun
     /// <paramref name="device"/> the caller shaped to <see cref="HighRate"/>), Chromium in <paramref name="browser"/>.
     /// Writes the table of the run to <paramref name="log"/> whatever happens.
     /// </summary>
-    public static async Task<CongestionChromiumRun> RunAsync(NetworkNamespace ours, NetworkNamespace browser, string ourAddress, string device, Action<string> log)
+    public static async Task<CongestionChromiumRun> RunAsync(NetworkNamespace ours, NetworkNamespace browser, string ourAddress,
+        string device, Action<string> log)
     {
         ArgumentNullException.ThrowIfNull(ours);
         ArgumentNullException.ThrowIfNull(log);
@@ -125,7 +127,8 @@ public sealed class CongestionChromiumRun
         ours.CreateInside(() => driver.Bind(new IPEndPoint(IPAddress.Parse(ourAddress), 0)));
         using var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         // Congestion control is on by default (start 300 kbit/s, probes at start).
-        await using var pc = new PeerConnection(driver, new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        await using var pc = new PeerConnection(driver,
+            new PeerConnectionOptions { Certificate = certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
         try { await run.RunPhasesAsync(pc, browser, log); }
         finally { log(run.Table()); }
         return run;
@@ -165,7 +168,8 @@ public sealed class CongestionChromiumRun
             // pattern is small (160x120: its key frames are the floor of what we send, which must stay well below the
             // lowest target: at 320x240 they alone make about 700 kbit/s at 30 frames a second).
             var pattern = Enumerable.Range(0, 64).Select(n => TestPatternSource.RenderFrame(n, Width, Height)).ToArray();
-            log($"pattern key frames: {pattern.Min(f => f.Length)}-{pattern.Max(f => f.Length)} bytes ({pattern.Max(f => f.Length) * 8 * FramesPerSecond / 1000} kbit/s at {FramesPerSecond} frames/s)");
+            log($"pattern key frames: {pattern.Min(f => f.Length)}-{pattern.Max(f => f.Length)} bytes " +
+                $"({pattern.Max(f => f.Length) * 8 * FramesPerSecond / 1000} kbit/s at {FramesPerSecond} frames/s)");
             // On a thread of its own (a camera's): the thread pool's timers come late on this loaded machine, and a
             // frame that leaves late shows in Chromium as a freeze that the link did not cause.
             var sending = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -209,8 +213,10 @@ public sealed class CongestionChromiumRun
                     if (ReadQueue() is { } q) Queue.Add(q);
                     var detail = await pc.InspectAsync((c, _) => Describe(c));
                     var at = WallMs() - T0;
-                    if (at < 3000 || Ours.Count % 8 == 0) log(FormattableString.Invariant($"{at / 1000,6:0.00} s  target {h.TargetBitrate / 1000} kbit/s  {detail}"));
-                    Ours.Add(new OurSample(WallMs(), h.TargetBitrate ?? 0, h.MediaDeliveryRate, h.MediaLossFraction, Interlocked.Read(ref video.BytesSent), Interlocked.Read(ref video.FramesSent), Interlocked.Read(ref FramesRefused)));
+                    if (at < 3000 || Ours.Count % 8 == 0)
+                        log(FormattableString.Invariant($"{at / 1000,6:0.00} s  target {h.TargetBitrate / 1000} kbit/s  {detail}"));
+                    Ours.Add(new OurSample(WallMs(), h.TargetBitrate ?? 0, h.MediaDeliveryRate, h.MediaLossFraction, Interlocked.Read(ref video.BytesSent),
+                        Interlocked.Read(ref video.FramesSent), Interlocked.Read(ref FramesRefused)));
                     if (phase.Elapsed - lastRead > TimeSpan.FromSeconds(2))
                     {
                         Page.AddRange(await ReadSamples(page));
@@ -244,10 +250,12 @@ public sealed class CongestionChromiumRun
     {
         if (c.BandwidthEstimator is not { } e) return "no estimator";
         return FormattableString.Invariant($"delay {e.DelayBasedBitrate / 1000} loss {e.LossBasedBitrate / 1000} acked {e.AckedBitrate / 1000:0} ") +
-            FormattableString.Invariant($"probes {e.Probes.ProbesStarted} last probe {e.Probes.LastResult / 1000:0} (sent {e.Probes.LastSendRate / 1000:0} received {e.Probes.LastReceiveRate / 1000:0} ") +
+            FormattableString.Invariant($"probes {e.Probes.ProbesStarted} last probe {e.Probes.LastResult / 1000:0} (sent {e.Probes.LastSendRate / 1000:0} ") +
+            FormattableString.Invariant($"received {e.Probes.LastReceiveRate / 1000:0} ") +
             FormattableString.Invariant($"implausible {e.Probes.Implausible}) padding {c.MediaCounters.PaddingPacketsSent} ") +
             FormattableString.Invariant($"overuses {e.Overuses} state {e.DelayState} threshold {e.Detector.Threshold:0.0} ") +
-            FormattableString.Invariant($"rtt {e.RoundTripTime.TotalMilliseconds:0} (min {e.MinRoundTripTime?.TotalMilliseconds:0}) alr {e.InApplicationLimitedRegion} lost {e.LossesCounted}");
+            FormattableString.Invariant($"rtt {e.RoundTripTime.TotalMilliseconds:0} (min {e.MinRoundTripTime?.TotalMilliseconds:0}) alr ") +
+            FormattableString.Invariant($"{e.InApplicationLimitedRegion} lost {e.LossesCounted}");
     }
 
     /// <summary>The figures of a run, graded from <see cref="SettleHigh"/> after the start and <see cref="SettleLow"/> after the step.</summary>
@@ -256,11 +264,18 @@ public sealed class CongestionChromiumRun
         PageSample First, PageSample Last, bool Decoded, double DecodeGapMs, double LossFraction, double JitterBufferMs)
     {
         public override string ToString() =>
-            FormattableString.Invariant(
-                $"summary: 1.5 Mbit/s: target within 40-110 % after {Converged / 1000:0.0} s, mean target {HighTarget / 1000:0} kbit/s ({HighTarget / HighRate:P0}), median {HighMedian / HighRate:P0}, Chromium received {HighReceived / 1000:0} kbit/s ({HighReceived / HighTarget:P0} of the target), tbf queue {HighQueueMs:0} ms mean; ") +
-            FormattableString.Invariant($"step to 600 kbit/s: target <= 110 % after {Followed / 1000:0.0} s, mean {LowTarget / 1000:0} kbit/s ({LowTarget / LowRate:P0}), median {LowMedian / LowRate:P0}, received {LowReceived / 1000:0} kbit/s ({LowReceived / LowTarget:P0}), queue {LowQueueMs:0} ms mean; tbf dropped {QueueDrops} packets; ") +
-            FormattableString.Invariant($"decoded {Last.Decoded} frames, longest gap without a decoded frame {DecodeGapMs / 1000:0.00} s, freezes {Last.Freezes} ({Last.FreezeSeconds:0.00} s), ") +
-            FormattableString.Invariant($"lost {Last.Lost} of {Last.Packets + Last.Lost} packets ({LossFraction:P2}), NACKs {Last.Nacks}, PLIs {Last.Plis}, mean jitter buffer delay {JitterBufferMs:0} ms");
+            FormattableString.Invariant($"summary: 1.5 Mbit/s: target within 40-110 % after {Converged / 1000:0.0} s, ") +
+            FormattableString.Invariant($"mean target {HighTarget / 1000:0} kbit/s ") +
+            FormattableString.Invariant($"({HighTarget / HighRate:P0}), median {HighMedian / HighRate:P0}, Chromium received {HighReceived / 1000:0} kbit/s ") +
+            FormattableString.Invariant($"({HighReceived / HighTarget:P0} of the target), tbf queue {HighQueueMs:0} ms mean; ") +
+            FormattableString.Invariant($"step to 600 kbit/s: target <= 110 % after {Followed / 1000:0.0} s, mean {LowTarget / 1000:0} kbit/s ") +
+            FormattableString.Invariant($"({LowTarget / LowRate:P0}), median {LowMedian / LowRate:P0}, received {LowReceived / 1000:0} kbit/s ") +
+            FormattableString.Invariant($"({LowReceived / LowTarget:P0}), queue ") +
+            FormattableString.Invariant($"{LowQueueMs:0} ms mean; tbf dropped {QueueDrops} packets; ") +
+            FormattableString.Invariant($"decoded {Last.Decoded} frames, longest gap without a decoded frame {DecodeGapMs / 1000:0.00} s, freezes ") +
+            FormattableString.Invariant($"{Last.Freezes} ({Last.FreezeSeconds:0.00} s), ") +
+            FormattableString.Invariant($"lost {Last.Lost} of {Last.Packets + Last.Lost} packets ({LossFraction:P2}), NACKs {Last.Nacks}, PLIs {Last.Plis}, ") +
+            FormattableString.Invariant($"mean jitter buffer delay {JitterBufferMs:0} ms");
     }
 
     public Result Grade()
@@ -284,7 +299,12 @@ public sealed class CongestionChromiumRun
     // `tc -s qdisc show` of the shaped end: "backlog 1234b 2p" and "(dropped N, ...)". Null when it cannot be read.
     private QueueSample? ReadQueue()
     {
-        var info = new ProcessStartInfo("ip", $"netns exec {_ours.Name} {Tc} -s qdisc show dev {_device}") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo("ip", $"netns exec {_ours.Name} {Tc} -s qdisc show dev {_device}")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false
+        };
         using var p = Process.Start(info);
         if (p is null) return null;
         var text = p.StandardOutput.ReadToEnd();
@@ -292,7 +312,8 @@ public sealed class CongestionChromiumRun
         var backlog = System.Text.RegularExpressions.Regex.Match(text, @"backlog (\d+)b");
         var dropped = System.Text.RegularExpressions.Regex.Match(text, @"dropped (\d+)");
         if (!backlog.Success || !dropped.Success) return null;
-        return new QueueSample(WallMs(), long.Parse(backlog.Groups[1].Value, CultureInfo.InvariantCulture), long.Parse(dropped.Groups[1].Value, CultureInfo.InvariantCulture));
+        return new QueueSample(WallMs(), long.Parse(backlog.Groups[1].Value, CultureInfo.InvariantCulture),
+            long.Parse(dropped.Groups[1].Value, CultureInfo.InvariantCulture));
     }
 
     // The mean time the bytes in the tbf queue take to leave at the shaped rate, over the window's samples.
@@ -348,7 +369,8 @@ public sealed class CongestionChromiumRun
     // Every 2 s: our target and the delivery rate our feedback measured, what Chromium received and decoded.
     public string Table()
     {
-        var text = new StringBuilder("    t  shaped  target (min-max)  feedback  received  queue  refused  decoded/s  lost  nacks  freezes  jitter buffer   (s, kbit/s, ms; 2 s windows)\n");
+        var text = new StringBuilder("    t  shaped  target (min-max)  feedback  received  queue  refused  decoded/s  lost  nacks  freezes  jitter buffer   " +
+            "(s, kbit/s, ms; 2 s windows)\n");
         if (T0 == 0 || Ours.Count == 0) return text.ToString();
         var end = Ours[^1].T;
         for (var from = T0; from < end; from += 2000)
@@ -368,13 +390,16 @@ public sealed class CongestionChromiumRun
                 lost = (b.Lost - a.Lost).ToString(CultureInfo.InvariantCulture);
                 nacks = (b.Nacks - a.Nacks).ToString(CultureInfo.InvariantCulture);
                 freezes = b.Freezes.ToString(CultureInfo.InvariantCulture);
-                buffer = b.JbCount > a.JbCount ? ((b.JbDelay - a.JbDelay) / (b.JbCount - a.JbCount) * 1000).ToString("0", CultureInfo.InvariantCulture) + " ms" : "-";
+                buffer = b.JbCount > a.JbCount ? ((b.JbDelay - a.JbDelay) / (b.JbCount - a.JbCount) * 1000).ToString("0",
+                    CultureInfo.InvariantCulture) + " ms" : "-";
             }
             var shaped = StepAt > 0 && from >= StepAt ? LowRate : HighRate;
             var range = $"({o.Min(s => s.Target) / 1000}-{o.Max(s => s.Target) / 1000})";
             var queued = QueueDelayMs(from, to, shaped).ToString("0", CultureInfo.InvariantCulture);
             var refused = o[^1].Refused - (Ours.LastOrDefault(s => s.T < from)?.Refused ?? 0);
-            text.Append(CultureInfo.InvariantCulture, $"{(from - T0) / 1000,5:0}  {shaped / 1000,6}  {o.Average(s => s.Target) / 1000,6:0} {range,-11}  {delivery / 1000,8:0}  {received,8}  {queued,5}  {refused,7}  {decoded,9}  {lost,4}  {nacks,5}  {freezes,7}  {buffer,13}\n");
+            text.Append(CultureInfo.InvariantCulture,
+                $"{(from - T0) / 1000,5:0}  {shaped / 1000,6}  {o.Average(s => s.Target) / 1000,6:0} {range,-11}  {delivery / 1000,8:0}  {received,8}  " +
+                $"{queued,5}  {refused,7}  {decoded,9}  {lost,4}  {nacks,5}  {freezes,7}  {buffer,13}\n");
         }
         return text.ToString();
     }

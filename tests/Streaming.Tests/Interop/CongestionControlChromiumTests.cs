@@ -50,7 +50,8 @@ public sealed class CongestionControlChromiumTests(ITestOutputHelper output)
         Assert.InRange(r.LowReceived / r.LowTarget, 0.6, 1.25);
         // The jitter buffer does not starve: frames keep coming out of it, every second, at the step too.
         Assert.True(r.DecodeGapMs < 2_500, $"{r.DecodeGapMs / 1000:0.00} s without a decoded frame");
-        Assert.True(r.Last.Decoded - r.First.Decoded >= 0.6 * FramesPerSecond * (r.Last.T - r.First.T) / 1000, $"{r.Last.Decoded - r.First.Decoded} frames decoded in {(r.Last.T - r.First.T) / 1000:0.0} s");
+        Assert.True(r.Last.Decoded - r.First.Decoded >= 0.6 * FramesPerSecond * (r.Last.T - r.First.T) / 1000,
+            $"{r.Last.Decoded - r.First.Decoded} frames decoded in {(r.Last.T - r.First.T) / 1000:0.0} s");
         // Chromium counts a freeze when a frame comes 150 ms or more later than usual: on this loaded machine its own stalls
         // and ours count too (one run at load 60-70 saw 26 freezes, 7.9 s of 70, with the tbf queue empty and nothing
         // lost). Frozen less than a fifth of the time.

@@ -40,14 +40,18 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
         const report = body => { if (reported) return; reported = true; fetch('/dtls13/report', { method: 'POST', body: JSON.stringify(body) }); };
         const media = new URLSearchParams(location.search).get('media') === '1';
         const transportsOf = stats => { const t = []; stats.forEach(s => { if (s.type === 'transport') t.push(JSON.parse(JSON.stringify(s))); }); return t; };
-        const rtpOf = stats => { const r = []; stats.forEach(s => { if (s.type === 'inbound-rtp' || s.type === 'outbound-rtp') r.push({ type: s.type, kind: s.kind, packetsReceived: s.packetsReceived || 0, packetsSent: s.packetsSent || 0, framesDecoded: s.framesDecoded || 0, packetsLost: s.packetsLost || 0 }); }); return r; };
+        const rtpOf = stats => { const r = [];
+          stats.forEach(s => { if (s.type === 'inbound-rtp' || s.type === 'outbound-rtp') r.push({
+          type: s.type, kind: s.kind, packetsReceived: s.packetsReceived || 0, packetsSent: s.packetsSent || 0, framesDecoded: s.framesDecoded || 0,
+          packetsLost: s.packetsLost || 0 }); }); return r; };
         (async () => {
           const pc = new RTCPeerConnection({ iceServers: [] });
           const control = pc.createDataChannel('control');
           const data = pc.createDataChannel('data');
           control.onmessage = e => { const m = JSON.parse(e.data); if (m.type === 'ping') control.send(JSON.stringify({ type: 'pong', id: m.id })); };
           pc.onconnectionstatechange = async () => {
-            if (pc.connectionState === 'failed') report({ failed: true, state: pc.connectionState, transports: transportsOf(await pc.getStats()), client: navigator.userAgent });
+            if (pc.connectionState === 'failed') report({
+              failed: true, state: pc.connectionState, transports: transportsOf(await pc.getStats()), client: navigator.userAgent });
           };
           let echoes = 0;
           data.onmessage = async () => {
@@ -59,7 +63,8 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
                 && r.some(s => s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0);
               for (let i = 0; i < 80 && !ok(rtpOf(stats)); i++) { await new Promise(r => setTimeout(r, 250)); stats = await pc.getStats(); }
             }
-            report({ echoes, transports: transportsOf(stats), rtp: rtpOf(stats), mediaWaitedMs: Math.round(performance.now() - started), client: navigator.userAgent });
+            report({ echoes, transports: transportsOf(stats), rtp: rtpOf(stats), mediaWaitedMs: Math.round(performance.now() - started),
+              client: navigator.userAgent });
           };
           const timer = setTimeout(() => report({ error: 'not open within 20 s: ' + pc.connectionState }), 20000);
           data.onopen = () => { clearTimeout(timer); for (let i = 0; i < 10; i++) data.send('m' + i); };
@@ -77,7 +82,8 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
               };
             }
             await pc.setLocalDescription(await pc.createOffer());
-            await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
+            await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok();
+              else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
             const r = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
             if (r.status !== 201) { report({ error: 'WHIP POST answered ' + r.status + ': ' + await r.text() }); return; }
             await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
@@ -125,7 +131,8 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
         var pc = ((WebRtcSessionTransport)session.Transport).PeerConnection;
         var health = await pc.GetHealthAsync();
         output.WriteLine($"dtls13: ours: {health.DtlsVersion}, {health.DtlsCipherSuite}, {health.DtlsGroup}");
-        foreach (var (_, line) in server.Logs.Where(l => l.Item2.Contains(" since the offer", StringComparison.Ordinal)).Take(20)) output.WriteLine("server: " + line);
+        foreach (var (_, line) in server.Logs.Where(l => l.Item2.Contains(" since the offer", StringComparison.Ordinal)).Take(20))
+            output.WriteLine("server: " + line);
         return health;
     }
 
@@ -263,7 +270,11 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
                 try
                 {
                     await foreach (var e in pc.Events.ReadAllAsync(cts.Token))
-                        if (e is ConnectionStateChanged { State: ConnectionState.Failed or ConnectionState.Closed or ConnectionState.Connected } c) { ours = c; break; }
+                        if (e is ConnectionStateChanged { State: ConnectionState.Failed or ConnectionState.Closed or ConnectionState.Connected } c)
+                        {
+                            ours = c;
+                            break;
+                        }
                 }
                 catch (OperationCanceledException) { }
             }
@@ -274,9 +285,11 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
                 ended = server.Logs.Select(l => l.Item2).FirstOrDefault(l => l.Contains(" ended (", StringComparison.Ordinal));
                 if (ended is null) await Task.Delay(100);
             }
-            foreach (var (level, line) in server.Logs.Where(l => l.Item2.Contains("ended", StringComparison.Ordinal) || l.Item2.Contains("Dtls", StringComparison.Ordinal)).Take(30))
+            foreach (var (level, line) in server.Logs.Where(l => l.Item2.Contains("ended", StringComparison.Ordinal)
+                || l.Item2.Contains("Dtls", StringComparison.Ordinal)).Take(30))
                 output.WriteLine($"server ({level}): {line}");
-            output.WriteLine($"dtls13: 1.3-only peer vs 1.2-pinned server: the peer {ours?.State} after {clientMs} ms ({ours?.Reason}); server: {ended} after {clock.ElapsedMilliseconds} ms");
+            output.WriteLine($"dtls13: 1.3-only peer vs 1.2-pinned server: the peer {ours?.State} after {clientMs} ms ({ours?.Reason}); server: {ended} " +
+                $"after {clock.ElapsedMilliseconds} ms");
             Assert.NotNull(ours);
             Assert.Equal(ConnectionState.Failed, ours.State);
             Assert.Equal(ConnectionLayer.Dtls, ours.Reason.Layer);
@@ -328,7 +341,8 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
             Assert.Equal(DtlsNamedGroup.X25519MLKEM768, health.DtlsGroup);
             var rtp = JsonDocument.Parse(report).RootElement.GetProperty("rtp").EnumerateArray().ToArray();
             long Sum(string type, string kind, string field) =>
-                rtp.Where(s => s.GetProperty("type").GetString() == type && s.GetProperty("kind").GetString() == kind).Sum(s => s.GetProperty(field).GetInt64());
+                rtp.Where(s => s.GetProperty("type").GetString() == type && s.GetProperty("kind").GetString() == kind).Sum(s =>
+                    s.GetProperty(field).GetInt64());
             foreach (var kind in (string[])["audio", "video"])
             {
                 Assert.True(Sum("outbound-rtp", kind, "packetsSent") > 0, $"{browser} sent no {kind}: {report}");
@@ -337,8 +351,10 @@ public sealed class Dtls13BrowserTests(ITestOutputHelper output)
             Assert.True(Sum("inbound-rtp", "video", "framesDecoded") > 0, $"{browser} decoded no echoed video: {report}");
             var transport = (WebRtcSessionTransport)Assert.Single(server.Instance.Server.Sessions).Transport;
             output.WriteLine($"dtls13: {browser} media: ours {transport.MediaFramesReceived} frames in, {transport.MediaFramesSent} out, "
-                + $"{health.DroppedMedia} SRTP packets dropped, delivery {health.MediaDeliveryRate?.ToString("0", System.Globalization.CultureInfo.InvariantCulture) ?? "-"} bit/s; "
-                + $"browser received audio {Sum("inbound-rtp", "audio", "packetsReceived")} / video {Sum("inbound-rtp", "video", "packetsReceived")} packets, {Sum("inbound-rtp", "video", "framesDecoded")} frames decoded");
+                + $"{health.DroppedMedia} SRTP packets dropped, delivery "
+                + $"{health.MediaDeliveryRate?.ToString("0", System.Globalization.CultureInfo.InvariantCulture) ?? "-"} bit/s; "
+                + $"browser received audio {Sum("inbound-rtp", "audio", "packetsReceived")} / video {Sum("inbound-rtp", "video", "packetsReceived")} "
+                + $"packets, {Sum("inbound-rtp", "video", "framesDecoded")} frames decoded");
             Assert.True(transport.MediaFramesReceived > 0, "our side received no media");
             Assert.True(transport.MediaFramesSent > 0, "our side echoed no media");
         });

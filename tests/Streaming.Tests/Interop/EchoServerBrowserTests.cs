@@ -20,10 +20,12 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
           const pc = new RTCPeerConnection({ iceServers: [] });
           const control = pc.createDataChannel('control');
           const data = pc.createDataChannel('data');
-          control.onmessage = e => { const m = JSON.parse(e.data); if (m.type === 'ping') { out.pings++; control.send(JSON.stringify({ type: 'pong', id: m.id })); } };
+          control.onmessage = e => { const m = JSON.parse(e.data);
+            if (m.type === 'ping') { out.pings++; control.send(JSON.stringify({ type: 'pong', id: m.id })); } };
           data.onmessage = e => out.echoes.push(e.data);
           let resource = null; const pending = []; const patching = [];
-          const patch = lines => fetch(resource, { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag' }, body: lines.join('\r\n') + '\r\n' })
+          const patch = lines => fetch(resource, {
+            method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag' }, body: lines.join('\r\n') + '\r\n' })
             .then(r => out.patches.push(r.status));
           pc.onicecandidate = e => {
             const line = e.candidate && e.candidate.candidate ? 'a=' + e.candidate.candidate : 'a=end-of-candidates';
@@ -35,13 +37,15 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
           out.postStatus = r.status; out.postType = r.headers.get('Content-Type'); out.location = resource = r.headers.get('Location');
           await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
           if (pending.length) patching.push(patch(pending.splice(0)));
-          await new Promise((ok, fail) => { data.onopen = ok; setTimeout(() => fail(new Error('the data channel did not open: ' + pc.connectionState)), 20000); });
+          await new Promise((ok, fail) => { data.onopen = ok;
+            setTimeout(() => fail(new Error('the data channel did not open: ' + pc.connectionState)), 20000); });
 
           const full = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
           out.fullStatus = full.status; out.fullBody = await full.text();
 
           for (let i = 0; i < 20; i++) data.send('m' + i);
-          await new Promise((ok, fail) => { const t = setInterval(() => { if (out.echoes.length >= 20) { clearInterval(t); ok(); } }, 20); setTimeout(() => fail(new Error('echoes: ' + out.echoes.length)), 10000); });
+          await new Promise((ok, fail) => { const t = setInterval(() => { if (out.echoes.length >= 20) { clearInterval(t); ok(); } }, 20);
+            setTimeout(() => fail(new Error('echoes: ' + out.echoes.length)), 10000); });
           await Promise.all(patching);
           out.sessionsBefore = await (await fetch('/sessions', { headers: { Authorization: 'Bearer adm1n' } })).json();
 
@@ -69,9 +73,12 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
           const data = pc.createDataChannel('data');
           control.onmessage = e => { const m = JSON.parse(e.data); if (m.type === 'ping') control.send(JSON.stringify({ type: 'pong', id: m.id })); };
           data.onmessage = e => out.echoes.push(e.data);
-          const gathered = () => new Promise(ok => { if (pc.iceGatheringState === 'complete') ok(); else pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') ok(); }; });
-          const line = (sdp, name) => { const l = sdp.split('\r\n').find(x => x.startsWith('a=' + name + ':')); return l ? l.substring(name.length + 3) : null; };
-          const pairId = async () => { let id = null; (await pc.getStats()).forEach(s => { if (s.type === 'transport') id = s.selectedCandidatePairId; }); return id; };
+          const gathered = () => new Promise(ok => { if (pc.iceGatheringState === 'complete') ok();
+            else pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') ok(); }; });
+          const line = (sdp, name) => { const l = sdp.split('\r\n').find(x => x.startsWith('a=' + name + ':'));
+            return l ? l.substring(name.length + 3) : null; };
+          const pairId = async () => { let id = null;
+            (await pc.getStats()).forEach(s => { if (s.type === 'transport') id = s.selectedCandidatePairId; }); return id; };
           const echo = async text => { const n = out.echoes.length; data.send(text); const t0 = performance.now();
             while (out.echoes.length <= n && performance.now() - t0 < 10000) await new Promise(ok => setTimeout(ok, 10));
             return out.echoes[n]; };
@@ -82,7 +89,8 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
           out.postStatus = r.status; const resource = r.headers.get('Location'); out.etagBefore = r.headers.get('ETag');
           let answer = await r.text();
           await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-          await new Promise((ok, fail) => { data.onopen = ok; setTimeout(() => fail(new Error('the data channel did not open: ' + pc.connectionState)), 20000); });
+          await new Promise((ok, fail) => { data.onopen = ok;
+            setTimeout(() => fail(new Error('the data channel did not open: ' + pc.connectionState)), 20000); });
           out.echoBefore = await echo('before');
           for (let i = 0; i < 100 && !(await pairId()); i++) await new Promise(ok => setTimeout(ok, 20));
           out.pairBefore = await pairId();
@@ -99,7 +107,8 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
           const fragment = ['a=ice-ufrag:' + line(offer, 'ice-ufrag'), 'a=ice-pwd:' + line(offer, 'ice-pwd'), lines[m],
                             section.find(x => x.startsWith('a=mid:')), ...section.filter(x => x.startsWith('a=candidate:')), 'a=end-of-candidates'];
           const t0 = performance.now();
-          const p = await fetch(resource, { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': '*' }, body: fragment.join('\r\n') + '\r\n' });
+          const p = await fetch(resource, {
+            method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': '*' }, body: fragment.join('\r\n') + '\r\n' });
           out.patchStatus = p.status; out.patchType = p.headers.get('Content-Type'); out.etagAfter = p.headers.get('ETag');
           const reply = await p.text();
           out.reply = reply;
@@ -110,7 +119,8 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
           const mid = (reply.split('\r\n').find(x => x.startsWith('a=mid:')) || 'a=mid:0').substring(6);
           for (const c of reply.split('\r\n').filter(x => x.startsWith('a=candidate:'))) await pc.addIceCandidate({ candidate: c.substring(2), sdpMid: mid });
           out.ufragAfter = line(pc.localDescription.sdp, 'ice-ufrag');
-          for (let i = 0; i < 250; i++) { const id = await pairId(); if (id && id !== out.pairBefore) { out.pairAfter = id; break; } await new Promise(ok => setTimeout(ok, 20)); }
+          for (let i = 0; i < 250; i++) { const id = await pairId(); if (id && id !== out.pairBefore) { out.pairAfter = id; break;
+            } await new Promise(ok => setTimeout(ok, 20)); }
           out.newPairMs = performance.now() - t0;
           out.state = pc.connectionState;
           out.echoAfter = await echo('after');
@@ -182,7 +192,8 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
             Assert.Equal("data channel closed", r.GetProperty("browserSaw").GetString());
             Assert.Empty(r.GetProperty("sessionsAfter").EnumerateArray());
             Assert.Equal(404, r.GetProperty("deleteAgain").GetInt32());
-            output.WriteLine($"DELETE answered in {r.GetProperty("deleteMs").GetDouble():0.0} ms; the browser saw its data channel closed {r.GetProperty("closeSeenMs").GetDouble():0.0} ms after sending it");
+            output.WriteLine($"DELETE answered in {r.GetProperty("deleteMs").GetDouble():0.0} ms; the browser saw its data channel closed " +
+                $"{r.GetProperty("closeSeenMs").GetDouble():0.0} ms after sending it");
         }
         finally { output.WriteLine(string.Join("\n", server.Output.TakeLast(30))); }
     }
@@ -202,7 +213,8 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
 
             var page = await chromium.Browser.NewPageAsync();
             await page.GotoAsync(server.Url + "/#token=t0ken");
-            await page.WaitForFunctionAsync("() => document.getElementById('state').textContent === 'connected' && window.app.echoes.length >= 1", null, new() { Timeout = 30_000 });
+            await page.WaitForFunctionAsync("() => document.getElementById('state').textContent === 'connected' && window.app.echoes.length >= 1", null,
+                new() { Timeout = 30_000 });
             Assert.Equal("", await page.EvaluateAsync<string>("() => location.hash")); // the token left the address bar
             // Its health comes from its own resource, which needs the bearer too.
             await page.WaitForFunctionAsync("() => +document.getElementById('chart-rtt').dataset.points >= 2", null, new() { Timeout = 30_000 });
@@ -225,20 +237,26 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
             await page.GotoAsync(server.Url + "/");
             await page.WaitForFunctionAsync("() => document.getElementById('state').textContent === 'connected'", null, new() { Timeout = 30_000 });
             output.WriteLine($"the page connected {opened.ElapsedMilliseconds} ms after loading");
-            await page.WaitForFunctionAsync("() => window.app.echoes.length >= 3 && +document.getElementById('chart-rtt').dataset.points >= 3", null, new() { Timeout = 30_000 });
+            await page.WaitForFunctionAsync("() => window.app.echoes.length >= 3 && +document.getElementById('chart-rtt').dataset.points >= 3", null,
+                new() { Timeout = 30_000 });
             // The fake camera's frames come back through our depacketizer, the handler and our packetizer, and the browser decodes them.
-            await page.WaitForFunctionAsync("() => window.app.framesDecoded >= 20 && document.getElementById('remote').videoWidth > 0", null, new() { Timeout = 30_000 });
+            await page.WaitForFunctionAsync("() => window.app.framesDecoded >= 20 && document.getElementById('remote').videoWidth > 0", null,
+                new() { Timeout = 30_000 });
             var (decoded, width, height) = (await page.EvaluateAsync<int>("() => window.app.framesDecoded"),
-                await page.EvaluateAsync<int>("() => document.getElementById('remote').videoWidth"), await page.EvaluateAsync<int>("() => document.getElementById('remote').videoHeight"));
+                await page.EvaluateAsync<int>("() => document.getElementById('remote').videoWidth"),
+                    await page.EvaluateAsync<int>("() => document.getElementById('remote').videoHeight"));
             output.WriteLine($"echoed video: {decoded} frames decoded by the browser, {width}x{height}");
             Assert.True(width > 0 && height > 0);
-            var audio = await page.EvaluateAsync<string>("() => window.app.pc.getStats().then(r => { let a = null; r.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'audio') a = s; }); return a ? a.packetsReceived + ' audio packets, ' + (a.totalSamplesReceived || 0) + ' samples' : 'none'; })");
+            var audio = await page.EvaluateAsync<string>("() => window.app.pc.getStats().then(r => { let a = null; r.forEach(s => { if (s.type === " +
+                "'inbound-rtp' && s.kind === 'audio') a = s; }); return a ? a.packetsReceived + ' audio packets, ' + (a.totalSamplesReceived " +
+                "|| 0) + ' samples' : 'none'; })");
             output.WriteLine("echoed audio: " + audio);
             Assert.NotEqual("none", audio);
             var echoes = await page.EvaluateAsync<string[]>("() => window.app.echoes");
             Assert.Equal("hello from the page", echoes[0]);
             Assert.StartsWith("tick 1 at ", echoes[1], StringComparison.Ordinal);
-            Assert.True(int.Parse(await page.TextContentAsync("#count") ?? "0", System.Globalization.CultureInfo.InvariantCulture) >= echoes.Length); // shown on the page
+            // Shown on the page.
+            Assert.True(int.Parse(await page.TextContentAsync("#count") ?? "0", System.Globalization.CultureInfo.InvariantCulture) >= echoes.Length);
 
             // Health drawn from GET /sessions: an RTT measured by the control-channel ping, a bitrate, a consent age.
             var health = JsonDocument.Parse(await page.EvaluateAsync<string>("() => JSON.stringify(window.app.health)")).RootElement;
@@ -275,15 +293,19 @@ public sealed class EchoServerBrowserTests(ITestOutputHelper output)
             Assert.Equal(404, await watcher.EvaluateAsync<int>($"() => fetch('/whip/{firstSession}', {{ method: 'DELETE' }}).then(r => r.status)"));
             var reconnecting = Stopwatch.StartNew();
             Assert.Equal(200, await watcher.EvaluateAsync<int>($"() => fetch('{firstResource}', {{ method: 'DELETE' }}).then(r => r.status)"));
-            await page.WaitForFunctionAsync($"() => window.app.sessionId && window.app.sessionId !== '{firstSession}' && document.getElementById('state').textContent === 'connected'", null, new() { Timeout = 30_000 });
-            output.WriteLine($"the page reconnected {reconnecting.ElapsedMilliseconds} ms after the server closed its session; note: {await page.TextContentAsync("#note")}");
+            await page.WaitForFunctionAsync($"() => window.app.sessionId && window.app.sessionId !== '{firstSession}' && " +
+                $"document.getElementById('state').textContent === 'connected'", null, new() { Timeout = 30_000 });
+            output.WriteLine($"the page reconnected {reconnecting.ElapsedMilliseconds} ms after the server closed its session; note: " +
+                $"{await page.TextContentAsync("#note")}");
 
             // pagehide: the page DELETEs its resource and closes; the server frees the session at once.
-            Assert.Single(JsonDocument.Parse(await watcher.EvaluateAsync<string>("() => fetch('/sessions', { headers: { Authorization: 'Bearer adm1n' } }).then(r => r.text())")).RootElement.EnumerateArray());
+            Assert.Single(JsonDocument.Parse(await watcher.EvaluateAsync<string>("() => fetch('/sessions', { headers: { Authorization: 'Bearer " +
+                "adm1n' } }).then(r => r.text())")).RootElement.EnumerateArray());
             var secondSession = await page.EvaluateAsync<string>("() => window.app.sessionId");
             var leaving = Stopwatch.StartNew();
             await page.GotoAsync("about:blank");
-            await watcher.WaitForFunctionAsync("() => fetch('/sessions', { headers: { Authorization: 'Bearer adm1n' } }).then(r => r.json()).then(s => s.length === 0)", null, new() { Timeout = 30_000, PollingInterval = 10 });
+            await watcher.WaitForFunctionAsync("() => fetch('/sessions', { headers: { Authorization: 'Bearer adm1n' } }).then(r => " +
+                "r.json()).then(s => s.length === 0)", null, new() { Timeout = 30_000, PollingInterval = 10 });
             output.WriteLine($"the session was gone {leaving.ElapsedMilliseconds} ms after the page was left (pagehide)");
             // At once means by the page's DELETE or close, not by the liveness timers (about 7 s, bench/liveness, reason
             // Disconnected): the session's end reason says which ended it. The milliseconds are the liveness bench's

@@ -44,7 +44,8 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
           data.onopen = () => { clearTimeout(timer); setInterval(() => data.send('m' + sent++), 50); };
           try {
             await pc.setLocalDescription(await pc.createOffer());
-            await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
+            await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok();
+              else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
             const r = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
             if (r.status !== 201) { report({ error: 'WHIP POST answered ' + r.status + ': ' + await r.text() }); return; }
             await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
@@ -60,7 +61,8 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
         var logs = new ConcurrentQueue<(LogLevel, string)>();
         var reported = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         // Every default of the echo server but its ports (and an admin token for GET /sessions); its UDP socket is bound inside the namespace by Build.
-        var instance = EchoServerInNamespace.Build(ns, new EchoServerSettings { Urls = "http://127.0.0.1:0", Sessions = new() { UdpPort = 0, AdminToken = "adm1n" } },
+        var instance = EchoServerInNamespace.Build(ns,
+            new EchoServerSettings { Urls = "http://127.0.0.1:0", Sessions = new() { UdpPort = 0, AdminToken = "adm1n" } },
             logging => logging.AddProvider(new CapturingLoggerProvider(logs)));
         instance.App.MapGet("/firefox-kill", context =>
         {
@@ -81,7 +83,8 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
             await instance.App.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
             var url = instance.App.Urls.First();
             var driver = instance.Driver;
-            output.WriteLine($"firefox-kill: defaults: DisconnectedLimit {instance.Server.Options.DisconnectedLimit?.TotalSeconds} s, health check every {instance.Server.Options.HealthCheckInterval.TotalSeconds} s");
+            output.WriteLine($"firefox-kill: defaults: DisconnectedLimit {instance.Server.Options.DisconnectedLimit?.TotalSeconds} s, health check every " +
+                $"{instance.Server.Options.HealthCheckInterval.TotalSeconds} s");
 
             firefox = HeadlessFirefox.Launch(ns, url + "/firefox-kill");
             var report = await WaitForReportAsync(reported.Task, firefox, TimeSpan.FromSeconds(60));
@@ -96,9 +99,11 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
             while (!(await pc.GetHealthAsync()).PairNominated && nominated.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(20);
             await Task.Delay(TimeSpan.FromSeconds(1));
             var before = await pc.GetHealthAsync();
-            output.WriteLine($"before the kill: {before.State}, pair {before.SelectedCandidatePair} (nominated {before.PairNominated}), last packet {before.SinceLastReceived?.TotalMilliseconds:0} ms ago, {before.SctpPacketsReceived} SCTP packets received");
+            output.WriteLine($"before the kill: {before.State}, pair {before.SelectedCandidatePair} (nominated {before.PairNominated}), last packet " +
+                $"{before.SinceLastReceived?.TotalMilliseconds:0} ms ago, {before.SctpPacketsReceived} SCTP packets received");
             Assert.Equal(ConnectionState.Connected, before.State);
-            Assert.InRange(before.SinceLastReceived ?? TimeSpan.MaxValue, TimeSpan.Zero, TimeSpan.FromSeconds(2)); // data flows (a message every 50 ms; generous for a loaded machine)
+            // Data flows (a message every 50 ms; generous for a loaded machine).
+            Assert.InRange(before.SinceLastReceived ?? TimeSpan.MaxValue, TimeSpan.Zero, TimeSpan.FromSeconds(2));
             Assert.Equal(1, instance.Server.Reserved);
             Assert.Single(JsonDocument.Parse(await http.GetStringAsync(url + "/sessions")).RootElement.EnumerateArray());
 
@@ -107,7 +112,8 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
             Assert.Contains(firefox.ProcessId, running);
             var killAt = driver.Now;
             firefox.KillProcessGroup(ns, TimeSpan.FromSeconds(5));
-            output.WriteLine($"firefox-kill: SIGKILLed the process group of {firefox.ProcessId} ({running.Count} Firefox processes: {string.Join(",", running)}); all gone {(driver.Now - killAt).TotalMilliseconds:0.0} ms later");
+            output.WriteLine($"firefox-kill: SIGKILLed the process group of {firefox.ProcessId} ({running.Count} Firefox processes: " +
+                $"{string.Join(",", running)}); all gone {(driver.Now - killAt).TotalMilliseconds:0.0} ms later");
             Assert.Empty(HeadlessFirefox.ProcessesIn(ns));
             Assert.False(firefox.IsRunning);
 
@@ -134,7 +140,8 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
                 }
                 await Task.Delay(5);
             }
-            foreach (var (_, line) in logs.Where(l => l.Item2.Contains("->", StringComparison.Ordinal) || l.Item2.Contains("ended", StringComparison.OrdinalIgnoreCase)).TakeLast(10))
+            foreach (var (_, line) in logs.Where(l => l.Item2.Contains("->", StringComparison.Ordinal)
+                || l.Item2.Contains("ended", StringComparison.OrdinalIgnoreCase)).TakeLast(10))
                 output.WriteLine("server: " + line);
 
             // The figures first (also those of a failing run), then the bounds.
@@ -142,10 +149,14 @@ public sealed class FirefoxLifecycleTests(ITestOutputHelper output)
             TimeSpan? releasedAt = null;
             SessionEndReason? reason = null;
             if (released.IsCompleted) (releasedAt, reason) = await released;
-            output.WriteLine($"firefox-kill: last datagram from Firefox {Ms(lastReceived - killAt)} after the kill began (±{lastReceivedError?.TotalMilliseconds:0.0} ms)");
-            output.WriteLine($"firefox-kill: last datagram -> ICE Disconnected {Ms(disconnectedAt - lastReceived)}; kill -> Disconnected {Ms(disconnectedAt - killAt)} ({disconnectedReason})");
-            output.WriteLine($"firefox-kill: last datagram -> session released {Ms(releasedAt - lastReceived)}; kill -> released {Ms(releasedAt - killAt)} ({reason?.Kind}: {reason?.Detail})");
-            output.WriteLine($"firefox-kill: kill -> slot freed {Ms(slotFreedAt - killAt)}; kill -> GET /sessions empty {Ms(listEmptyAt - killAt)} (polled every 50 ms)");
+            output.WriteLine($"firefox-kill: last datagram from Firefox {Ms(lastReceived - killAt)} after the kill began " +
+                $"(±{lastReceivedError?.TotalMilliseconds:0.0} ms)");
+            output.WriteLine($"firefox-kill: last datagram -> ICE Disconnected {Ms(disconnectedAt - lastReceived)}; kill -> Disconnected " +
+                $"{Ms(disconnectedAt - killAt)} ({disconnectedReason})");
+            output.WriteLine($"firefox-kill: last datagram -> session released {Ms(releasedAt - lastReceived)}; kill -> released {Ms(releasedAt - killAt)} " +
+                $"({reason?.Kind}: {reason?.Detail})");
+            output.WriteLine($"firefox-kill: kill -> slot freed {Ms(slotFreedAt - killAt)}; kill -> GET /sessions empty " +
+                $"{Ms(listEmptyAt - killAt)} (polled every 50 ms)");
 
             Assert.NotNull(disconnectedAt);
             Assert.NotNull(lastReceived);

@@ -34,7 +34,8 @@ public sealed class HeadlessChromium : IAsyncDisposable
     public async Task<IPage> NewSecurePageAsync(IBrowserContext? context = null)
     {
         var page = context is null ? await Browser.NewPageAsync() : await context.NewPageAsync();
-        await page.RouteAsync("http://localhost/**", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<!doctype html><html><body></body></html>" }));
+        await page.RouteAsync("http://localhost/**",
+            route => route.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<!doctype html><html><body></body></html>" }));
         await page.GotoAsync("http://localhost/");
         return page;
     }
@@ -43,7 +44,8 @@ public sealed class HeadlessChromium : IAsyncDisposable
         LaunchAsync(ns, environment: null, fakeMedia, extraArgs);
 
     /// <summary>As above, with environment variables for the browser (HOME, whose .pki/nssdb holds the certificates it trusts).</summary>
-    public static async Task<HeadlessChromium> LaunchAsync(NetworkNamespace ns, IEnumerable<KeyValuePair<string, string>>? environment, bool fakeMedia, params string[] extraArgs)
+    public static async Task<HeadlessChromium> LaunchAsync(NetworkNamespace ns, IEnumerable<KeyValuePair<string, string>>? environment, bool fakeMedia,
+        params string[] extraArgs)
     {
         if (!File.Exists(ExecutablePath))
             throw new InvalidOperationException($"{ExecutablePath} is missing: ./test.sh installs Debian's chromium package.");

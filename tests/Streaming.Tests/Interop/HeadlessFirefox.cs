@@ -75,7 +75,8 @@ public sealed partial class HeadlessFirefox : IDisposable
         var start = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         // ip netns exec and setsid both exec (the child of Process.Start is no group leader, so setsid does not fork): the
         // pid we hold is Firefox's, and the group it leads holds all its children.
-        foreach (var a in (string[])["netns", "exec", ns.Name, "setsid", ExecutablePath, "--headless", "--no-remote", "--new-instance", "--profile", profile, url])
+        foreach (var a in (string[])["netns", "exec", ns.Name, "setsid", ExecutablePath, "--headless", "--no-remote", "--new-instance",
+            "--profile", profile, url])
             start.ArgumentList.Add(a);
         start.Environment["MOZ_HEADLESS"] = "1";
         start.Environment["HOME"] = profile;   // keeps Firefox's caches away from the user's home

@@ -14,9 +14,9 @@ namespace Transport.Streaming.Tests.Interop;
 /// namespace) and headless Chromium (its echo page with the fake camera, in another) joined by a veth pair. The link is
 /// then shaped from outside the stack, by the kernel: nftables drops 20 % of the UDP the browser receives, then a
 /// token bucket (<c>tc qdisc tbf</c>, 150 kbit/s, 1 s of queue) holds what the server sends, then the link is cut
-/// (everything dropped both ways: with UDP alone dropped, ICE moves to our ICE-TCP candidate and recovers). The session's level must follow (seen through <see cref="StreamServer.HealthChanged"/> and
-/// the grade the health check keeps): degraded or worse for loss with the reason <c>loss</c>, for the rate limit with
-/// <c>delivery</c> or <c>rtt</c>, healthy again each time the shaping is removed, and dead (consent age) when nothing
+/// (everything dropped both ways: with UDP alone dropped, ICE moves to our ICE-TCP candidate and recovers). The session's level must follow (seen through
+/// <see cref="StreamServer.HealthChanged"/> and the grade the health check keeps): degraded or worse for loss with the reason <c>loss</c>, for the rate limit
+/// with <c>delivery</c> or <c>rtt</c>, healthy again each time the shaping is removed, and dead (consent age) when nothing
 /// passes. This kernel has no netem; loss and the rate limit are what nftables and tbf give.
 /// </summary>
 [SupportedOSPlatform("linux")]
@@ -78,7 +78,8 @@ public sealed class HealthShapedLinkTests(ITestOutputHelper output)
             await page.GotoAsync(origin + "/");
             await page.WaitForFunctionAsync("() => window.app && app.sessionId", null, new() { Timeout = 60_000 });
             var id = await page.EvaluateAsync<string>("() => app.sessionId");
-            Assert.True(await page.EvaluateAsync<bool>("() => !!app.media"), "no camera: " + await page.EvaluateAsync<string>("() => document.getElementById('note').textContent"));
+            Assert.True(await page.EvaluateAsync<bool>("() => !!app.media"),
+                "no camera: " + await page.EvaluateAsync<string>("() => document.getElementById('note').textContent"));
             var session = instance.Server.Find(id) ?? throw new InvalidOperationException($"no session {id}");
 
             // Connected and echoing video, with the browser's transport-cc feedback on it, and healthy.
@@ -104,7 +105,8 @@ public sealed class HealthShapedLinkTests(ITestOutputHelper output)
             Assert.Contains(seen, c => c.SessionId == id && c.To >= HealthLevel.Degraded);
             Assert.True(lossy.Reasons.First(r => r.Metric == "loss").Value >= 0.05);
             // The page was told (the control channel's health message, and its own poll of the resource).
-            await page.WaitForFunctionAsync("() => ['degraded', 'unhealthy'].includes(document.getElementById('health').textContent)", null, new() { Timeout = 30_000 });
+            await page.WaitForFunctionAsync("() => ['degraded', 'unhealthy'].includes(document.getElementById('health').textContent)", null,
+                new() { Timeout = 30_000 });
             browserNs.Exec(Nft, "delete", "table", "inet", "shape");
             await WaitForGrade(session, changes, seen, g => g.Level == HealthLevel.Healthy, "loss removed");
             Assert.Equal(HealthLevel.Healthy, seen.Last(c => c.SessionId == id).To);
@@ -138,7 +140,9 @@ public sealed class HealthShapedLinkTests(ITestOutputHelper output)
         }
         finally
         {
-            foreach (var c in seen) output.WriteLine($"{c.At.TotalSeconds,7:0.0} s {c.SessionId[..6]} {HealthGrade.Name(c.From)} -> {c.Grade.LevelName}: {string.Join("; ", c.Grade.Reasons.Select(r => r.Text))}");
+            foreach (var c in seen)
+                output.WriteLine($"{c.At.TotalSeconds,7:0.0} s {c.SessionId[..6]} {HealthGrade.Name(c.From)} -> {c.Grade.LevelName}: " +
+                    $"{string.Join("; ", c.Grade.Reasons.Select(r => r.Text))}");
             if (chromium is not null) await chromium.DisposeAsync();
             await EchoServerInNamespace.StopAsync(instance, output);
         }
@@ -148,7 +152,8 @@ public sealed class HealthShapedLinkTests(ITestOutputHelper output)
 
     // Waits (at most Phase) until the grade the health check keeps for the session matches: looked at on each level
     // change the server raises, and at least every 250 ms (a new reason at the same level raises no change).
-    private async Task<HealthGrade> WaitForGrade(StreamSession session, Channel<SessionHealthChange> changes, List<SessionHealthChange> seen, Func<HealthGrade, bool> match, string what)
+    private async Task<HealthGrade> WaitForGrade(StreamSession session, Channel<SessionHealthChange> changes, List<SessionHealthChange> seen,
+        Func<HealthGrade, bool> match, string what)
     {
         var clock = Stopwatch.StartNew();
         while (true)
@@ -165,12 +170,14 @@ public sealed class HealthShapedLinkTests(ITestOutputHelper output)
                     try { if (await changes.Reader.WaitToReadAsync(wait.Token)) while (changes.Reader.TryRead(out var c)) seen.Add(c); }
                     catch (OperationCanceledException) { }
                 }
-                output.WriteLine($"{what}: {grade.LevelName} after {clock.Elapsed.TotalSeconds:0.0} s ({string.Join("; ", grade.Reasons.Select(r => r.Text))})");
+                output.WriteLine($"{what}: {grade.LevelName} after {clock.Elapsed.TotalSeconds:0.0} s " +
+                    $"({string.Join("; ", grade.Reasons.Select(r => r.Text))})");
                 Log(what, session);
                 return grade;
             }
             if (clock.Elapsed > Phase)
-                throw new Xunit.Sdk.XunitException($"{what}: the grade did not match within {Phase.TotalSeconds} s; now {grade.LevelName} ({string.Join("; ", grade.Reasons.Select(r => r.Text))}); {Json(session)}");
+                throw new Xunit.Sdk.XunitException($"{what}: the grade did not match within {Phase.TotalSeconds} s; now {grade.LevelName} " +
+                    $"({string.Join("; ", grade.Reasons.Select(r => r.Text))}); {Json(session)}");
             using var tick = new CancellationTokenSource(TimeSpan.FromMilliseconds(250));
             try { await changes.Reader.WaitToReadAsync(tick.Token); }
             catch (OperationCanceledException) { }

@@ -24,7 +24,8 @@ public sealed class IceTcpBrowserTests(ITestOutputHelper output)
           const data = pc.createDataChannel('data');
           control.onmessage = e => { const m = JSON.parse(e.data); if (m.type === 'ping') control.send(JSON.stringify({ type: 'pong', id: m.id })); };
           data.onmessage = e => out.echoes.push(e.data);
-          const gathered = new Promise(ok => { pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') ok(); }; setTimeout(ok, 5000); });
+          const gathered = new Promise(ok => { pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') ok(); };
+            setTimeout(ok, 5000); });
           const started = performance.now();
           await pc.setLocalDescription(await pc.createOffer());
           await gathered;
@@ -33,10 +34,12 @@ public sealed class IceTcpBrowserTests(ITestOutputHelper output)
           out.status = r.status;
           out.answer = await r.text();
           await pc.setRemoteDescription({ type: 'answer', sdp: out.answer });
-          await new Promise((ok, fail) => { data.onopen = ok; setTimeout(() => fail(new Error('the data channel did not open: ' + pc.connectionState + ' / ' + pc.iceConnectionState)), 30000); });
+          await new Promise((ok, fail) => { data.onopen = ok;
+            setTimeout(() => fail(new Error('the data channel did not open: ' + pc.connectionState + ' / ' + pc.iceConnectionState)), 30000); });
           out.openMs = performance.now() - started;
           for (let i = 0; i < 50; i++) data.send('m' + i);
-          await new Promise((ok, fail) => { const t = setInterval(() => { if (out.echoes.length >= 50) { clearInterval(t); ok(); } }, 20); setTimeout(() => fail(new Error('echoes: ' + out.echoes.length)), 15000); });
+          await new Promise((ok, fail) => { const t = setInterval(() => { if (out.echoes.length >= 50) { clearInterval(t); ok(); } }, 20);
+            setTimeout(() => fail(new Error('echoes: ' + out.echoes.length)), 15000); });
           const stats = await pc.getStats(); let pairId = null;
           stats.forEach(s => { if (s.type === 'transport') pairId = s.selectedCandidatePairId; });
           const pair = pairId ? stats.get(pairId) : null;
@@ -65,7 +68,8 @@ public sealed class IceTcpBrowserTests(ITestOutputHelper output)
           const stats = await window.app.pc.getStats(); let pairId = null;
           stats.forEach(s => {
             if (s.type === 'transport') pairId = s.selectedCandidatePairId;
-            if (s.type === 'inbound-rtp' && s.kind === 'video') { out.framesDecoded = s.framesDecoded || 0; out.packetsReceived = s.packetsReceived || 0; out.packetsLost = s.packetsLost || 0; out.width = s.frameWidth || 0; }
+            if (s.type === 'inbound-rtp' && s.kind === 'video') { out.framesDecoded = s.framesDecoded || 0; out.packetsReceived = s.packetsReceived || 0;
+              out.packetsLost = s.packetsLost || 0; out.width = s.frameWidth || 0; }
             if (s.type === 'inbound-rtp' && s.kind === 'audio') out.audioPackets = s.packetsReceived || 0;
           });
           const pair = pairId ? stats.get(pairId) : null;
@@ -93,7 +97,8 @@ public sealed class IceTcpBrowserTests(ITestOutputHelper output)
         try
         {
             // An http:// page of a 10.x address is no secure context, and getUserMedia needs one: Chromium's flag for a test origin.
-            await using var chromium = await HeadlessChromium.LaunchAsync(browserNs, fakeMedia: true, "--unsafely-treat-insecure-origin-as-secure=" + server.Url);
+            await using var chromium = await HeadlessChromium.LaunchAsync(browserNs, fakeMedia: true,
+                "--unsafely-treat-insecure-origin-as-secure=" + server.Url);
             var page = await chromium.Browser.NewPageAsync();
             page.Console += (_, m) => output.WriteLine("browser: " + m.Text);
             await page.GotoAsync(server.Url + "/");

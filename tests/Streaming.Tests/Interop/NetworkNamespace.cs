@@ -30,7 +30,8 @@ public sealed partial class NetworkNamespace : IDisposable
         try { Run("ip", $"netns add {name}"); }
         catch (InvalidOperationException e)
         {
-            throw new InvalidOperationException("Cannot create a network namespace (the network tests need root or CAP_NET_ADMIN, and iproute2): " + e.Message, e);
+            throw new InvalidOperationException("Cannot create a network namespace (the network tests need root or " +
+                "CAP_NET_ADMIN, and iproute2): " + e.Message, e);
         }
         var ns = new NetworkNamespace(name);
         try { Run("ip", $"-n {name} link set lo up"); }
@@ -103,10 +104,15 @@ public sealed partial class NetworkNamespace : IDisposable
         Run("ip", $"-n {other.Name} link set {otherName} up");
     }
 
-    /// <summary>Runs <paramref name="file"/> with <paramref name="args"/> inside the namespace (<c>ip netns exec</c>); throws with its stderr when it fails.</summary>
+    /// <summary>
+    /// Runs <paramref name="file"/> with <paramref name="args"/> inside the namespace (<c>ip netns exec</c>); throws with its stderr when it fails.
+    /// </summary>
     public void Exec(string file, params string[] args) => Run("ip", $"netns exec {Name} {file} {string.Join(' ', args)}");
 
-    /// <summary>A default route through <paramref name="gateway"/> (on a veth link): as a machine on a network has one. Chromium gathers its host candidates from the interfaces a route goes through.</summary>
+    /// <summary>
+    /// A default route through <paramref name="gateway"/> (on a veth link): as a machine on a network has one. Chromium gathers its host candidates from the
+    /// interfaces a route goes through.
+    /// </summary>
     public void AddDefaultRoute(string gateway) => Run("ip", $"-n {Name} route add default via {gateway}");
 
     public void Dispose()

@@ -24,7 +24,8 @@ public sealed class ReachabilityNamespaceTests(ITestOutputHelper output)
           const data = pc.createDataChannel('data');
           control.onmessage = e => { const m = JSON.parse(e.data); if (m.type === 'ping') control.send(JSON.stringify({ type: 'pong', id: m.id })); };
           data.onmessage = e => out.echoes.push(e.data);
-          const gathered = new Promise(ok => { pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') ok(); }; setTimeout(ok, 5000); });
+          const gathered = new Promise(ok => { pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') ok(); };
+            setTimeout(ok, 5000); });
           await pc.setLocalDescription(await pc.createOffer());
           await gathered; // the offer carries the browser's candidates: no trickle needed either way
           out.offer = pc.localDescription.sdp;
@@ -41,9 +42,11 @@ public sealed class ReachabilityNamespaceTests(ITestOutputHelper output)
           }
           out.answer = answer;
           await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-          await new Promise((ok, fail) => { data.onopen = ok; setTimeout(() => fail(new Error('the data channel did not open: ' + pc.connectionState + ' / ' + pc.iceConnectionState)), 20000); });
+          await new Promise((ok, fail) => { data.onopen = ok;
+            setTimeout(() => fail(new Error('the data channel did not open: ' + pc.connectionState + ' / ' + pc.iceConnectionState)), 20000); });
           for (let i = 0; i < 20; i++) data.send('m' + i);
-          await new Promise((ok, fail) => { const t = setInterval(() => { if (out.echoes.length >= 20) { clearInterval(t); ok(); } }, 20); setTimeout(() => fail(new Error('echoes: ' + out.echoes.length)), 10000); });
+          await new Promise((ok, fail) => { const t = setInterval(() => { if (out.echoes.length >= 20) { clearInterval(t); ok(); } }, 20);
+            setTimeout(() => fail(new Error('echoes: ' + out.echoes.length)), 10000); });
           const stats = await pc.getStats(); let pairId = null;
           stats.forEach(s => { if (s.type === 'transport') pairId = s.selectedCandidatePairId; });
           const pair = pairId ? stats.get(pairId) : null;
@@ -97,7 +100,8 @@ public sealed class ReachabilityNamespaceTests(ITestOutputHelper output)
         try { routerNs.Exec(nft, "-f", rules); }
         finally { File.Delete(rules); }
 
-        using var process = await EchoServerProcess.StartAtAsync(serverNs, $"http://{publicAddress}:8080", ["--public-address", publicAddress], "http://0.0.0.0:8080");
+        using var process = await EchoServerProcess.StartAtAsync(serverNs, $"http://{publicAddress}:8080",
+            ["--public-address", publicAddress], "http://0.0.0.0:8080");
         try
         {
             await using var chromium = await HeadlessChromium.LaunchAsync(browserNs);
@@ -134,7 +138,8 @@ public sealed class ReachabilityNamespaceTests(ITestOutputHelper output)
         try
         {
             // Every address of the server's namespace but loopback is the veth one: the UDP port is bound there only.
-            Assert.Contains(server.Output, l => l.Contains($"WebRTC media on UDP {serverAddress}:50000", StringComparison.Ordinal) && !l.Contains("127.0.0.1", StringComparison.Ordinal));
+            Assert.Contains(server.Output, l => l.Contains($"WebRTC media on UDP {serverAddress}:50000", StringComparison.Ordinal)
+                && !l.Contains("127.0.0.1", StringComparison.Ordinal));
             await using var chromium = await HeadlessChromium.LaunchAsync(browserNs);
             var page = await chromium.Browser.NewPageAsync();
             await page.GotoAsync(server.Url + "/");

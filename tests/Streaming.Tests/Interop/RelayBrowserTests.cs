@@ -26,11 +26,13 @@ public sealed class RelayBrowserTests(ITestOutputHelper output)
           const control = server.createDataChannel('control');
           server.createDataChannel('data');
           await server.setLocalDescription(await server.createOffer());
-          await new Promise(ok => { if (server.iceGatheringState === 'complete') ok(); else server.onicegatheringstatechange = () => server.iceGatheringState === 'complete' && ok(); });
+          await new Promise(ok => { if (server.iceGatheringState === 'complete') ok();
+            else server.onicegatheringstatechange = () => server.iceGatheringState === 'complete' && ok(); });
           const r = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: server.localDescription.sdp });
           if (r.status !== 201) return 'error: WHIP answered ' + r.status;
           await server.setRemoteDescription({ type: 'answer', sdp: await r.text() });
-          await new Promise((ok, fail) => { if (control.readyState === 'open') ok(); else control.onopen = ok; setTimeout(() => fail(new Error('the control channel did not open')), 20000); });
+          await new Promise((ok, fail) => { if (control.readyState === 'open') ok(); else control.onopen = ok;
+            setTimeout(() => fail(new Error('the control channel did not open')), 20000); });
           R.server = server;
           R.send = m => control.send(JSON.stringify(m));
           R.next = (type, ms = 20000) => new Promise((ok, fail) => {
@@ -84,7 +86,8 @@ public sealed class RelayBrowserTests(ITestOutputHelper output)
           chat.onmessage = m => R.p2pMessages.push(m.data);
           await p.setLocalDescription(await p.createOffer());
           R.send({ type: 'signal', to: target, data: { sdp: p.localDescription.toJSON() } });
-          await new Promise((ok, fail) => { chat.onopen = ok; setTimeout(() => fail(new Error('chat did not open: ' + p.connectionState + ' ' + JSON.stringify(R.inbox))), 20000); });
+          await new Promise((ok, fail) => { chat.onopen = ok;
+            setTimeout(() => fail(new Error('chat did not open: ' + p.connectionState + ' ' + JSON.stringify(R.inbox))), 20000); });
           chat.send('hello from the caller');
           return 'open';
         }
@@ -110,7 +113,8 @@ public sealed class RelayBrowserTests(ITestOutputHelper output)
           s.forEach(r => { if (r.type === 'transport' && r.selectedCandidatePairId) pair = s.get(r.selectedCandidatePairId); });
           if (!pair) return { error: 'no selected pair' };
           const l = s.get(pair.localCandidateId), rm = s.get(pair.remoteCandidateId);
-          return { local: l.address + ':' + l.port, remote: rm.address + ':' + rm.port, localPort: l.port, remotePort: rm.port, ufrag: l.usernameFragment || '', protocol: l.protocol };
+          return { local: l.address + ':' + l.port, remote: rm.address + ':' + rm.port, localPort: l.port, remotePort: rm.port, ufrag: l.usernameFragment || '',
+            protocol: l.protocol };
         }
         """;
 
@@ -124,7 +128,8 @@ public sealed class RelayBrowserTests(ITestOutputHelper output)
           const after = ufrag(p.localDescription.sdp);
           R.send({ type: 'signal', to: R.other, data: { sdp: p.localDescription.toJSON() } });
           const t0 = performance.now();
-          while (!(p.signalingState === 'stable' && p.connectionState === 'connected') && performance.now() - t0 < 20000) await new Promise(ok => setTimeout(ok, 20));
+          while (!(p.signalingState === 'stable' && p.connectionState === 'connected') && performance.now() - t0 < 20000)
+            await new Promise(ok => setTimeout(ok, 20));
           return { before, after, state: p.connectionState, signaling: p.signalingState };
         }
         """;
@@ -149,7 +154,8 @@ public sealed class RelayBrowserTests(ITestOutputHelper output)
             foreach (var page in new[] { a, b })
             {
                 // An empty page served by the browser itself at the server's origin (so fetch('/whip') is same-origin).
-                await page.RouteAsync("**/relay-test", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<!doctype html><title>relay</title>" }));
+                await page.RouteAsync("**/relay-test",
+                    route => route.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<!doctype html><title>relay</title>" }));
                 await page.GotoAsync(url);
             }
             var aId = await a.EvaluateAsync<string>(JoinScript, "room-1");

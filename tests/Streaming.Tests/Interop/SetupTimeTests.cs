@@ -36,7 +36,8 @@ public sealed class SetupTimeTests(ITestOutputHelper output)
           dc.onmessage = () => { result.echoMs = performance.now() - t0; clearTimeout(timer); pc.close(); resolve(result); };
           try {
             await pc.setLocalDescription(await pc.createOffer());
-            await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
+            await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok();
+              else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
             const r = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
             const answer = await r.text();
             result.answerMs = performance.now() - t0;
@@ -112,7 +113,9 @@ public sealed class SetupTimeTests(ITestOutputHelper output)
             .Select(r => r.GetProperty("openMs").GetDouble() - r.GetProperty("answerMs").GetDouble()).Order().ToList();
         if (open.Count > 0)
             output.WriteLine(FormattableString.Invariant(
-                $"{client}: {open.Count} set-ups, offer created -> channel open: median {Median(open):0.0} ms, min {open[0]:0.0} ms, max {open[^1]:0.0} ms; over 500 ms: {open.Count(x => x > 500)}; answer received -> channel open: median {Median(afterAnswer):0.0} ms, max {afterAnswer[^1]:0.0} ms"));
+                $"{client}: {open.Count} set-ups, offer created -> channel open: median {Median(open):0.0} ms, min {open[0]:0.0} ms, max {open[^1]:0.0} ms; ") +
+                FormattableString.Invariant($"over 500 ms: {open.Count(x => x > 500)}; ") +
+                FormattableString.Invariant($"answer received -> channel open: median {Median(afterAnswer):0.0} ms, max {afterAnswer[^1]:0.0} ms"));
         Assert.Empty(errors);
         Assert.Equal(runs, results.Count);
         Assert.All(results, r => Assert.True(r.TryGetProperty("echoMs", out _), "a run without its echo: " + r));
@@ -126,6 +129,7 @@ public sealed class SetupTimeTests(ITestOutputHelper output)
 
     // npm install of node-datachannel into a temp directory once per version.
     private static string PrepareNodeDirectory() => NodePackages.Prepare("transport-setup-node-datachannel-" + NodeVersion,
-        $$"""{ "name": "transport-setup-client", "private": true, "version": "1.0.0", "type": "module", "dependencies": { "node-datachannel": "{{NodeVersion}}" } }""",
+        """{ "name": "transport-setup-client", "private": true, "version": "1.0.0", "type": "module", "dependencies": """ +
+        $$"""{ "node-datachannel": "{{NodeVersion}}" } }""",
         NodePackages.RepositoryPath("tests", "Streaming.Tests", "Interop", "node"), ["setup-client.mjs"]);
 }

@@ -137,7 +137,12 @@ internal sealed class SetupTimingServer : IAsyncDisposable
         var offer = SessionDescription.Parse(offerText);
         // TRANSPORT_SETUP_DTLS=12 pins DTLS 1.2 (to compare set-up times with the DTLS 1.3 default).
         var max = Environment.GetEnvironmentVariable("TRANSPORT_SETUP_DTLS") == "12" ? Transport.Dtls.DtlsVersion.Dtls12 : Transport.Dtls.DtlsVersion.Dtls13;
-        var core = new PeerConnectionCore(_configure(new PeerConnectionOptions { Certificate = _certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled }, DtlsMaxVersion = max }));
+        var core = new PeerConnectionCore(_configure(new PeerConnectionOptions
+        {
+            Certificate = _certificate,
+            Ice = new IceAgentOptions { Role = IceRole.Controlled },
+            DtlsMaxVersion = max
+        }));
         core.AddHostCandidate(_udp);
         var handle = _driver.Register(new TimedEchoPeer(core));
         lock (_handles) _handles.Add(handle);

@@ -41,7 +41,8 @@ public sealed class SpedChromiumTests(ITestOutputHelper output)
         async () => {
           window.wire(window.pc.createDataChannel('chat'));
           await window.pc.setLocalDescription(await window.pc.createOffer());
-          await new Promise(r => { if (window.pc.iceGatheringState === 'complete') r(); else window.pc.onicegatheringstatechange = () => window.pc.iceGatheringState === 'complete' && r(); });
+          await new Promise(r => { if (window.pc.iceGatheringState === 'complete') r();
+            else window.pc.onicegatheringstatechange = () => window.pc.iceGatheringState === 'complete' && r(); });
           return window.pc.localDescription.sdp;
         }
         """;
@@ -50,7 +51,8 @@ public sealed class SpedChromiumTests(ITestOutputHelper output)
           window.pc.ondatachannel = e => window.wire(e.channel);
           await window.pc.setRemoteDescription({ type: 'offer', sdp: offer });
           await window.pc.setLocalDescription(await window.pc.createAnswer());
-          await new Promise(r => { if (window.pc.iceGatheringState === 'complete') r(); else window.pc.onicegatheringstatechange = () => window.pc.iceGatheringState === 'complete' && r(); });
+          await new Promise(r => { if (window.pc.iceGatheringState === 'complete') r();
+            else window.pc.onicegatheringstatechange = () => window.pc.iceGatheringState === 'complete' && r(); });
           return window.pc.localDescription.sdp;
         }
         """;
@@ -97,13 +99,16 @@ public sealed class SpedChromiumTests(ITestOutputHelper output)
             await handle.InvokeAsync(now => core.SetRemoteDescription(SessionDescription.Parse(chromiumSdp), now));
         }
         string IceOptions(string sdp) => string.Join(" | ", sdp.Split("\r\n").Where(l => l.StartsWith("a=ice-options", StringComparison.Ordinal)).Distinct());
-        output.WriteLine($"sped: chromium {(chromiumOffers ? "offers" : "answers")}, trial {trial}, our max {ourMax}: chromium {IceOptions(chromiumSdp)}; ours {IceOptions(ourSdp)}");
+        output.WriteLine($"sped: chromium {(chromiumOffers ? "offers" : "answers")}, trial {trial}, our max {ourMax}: chromium " +
+            $"{IceOptions(chromiumSdp)}; ours {IceOptions(ourSdp)}");
 
         var end = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (await page.EvaluateAsync<int>("() => window.echoes.length") < 5 && DateTime.UtcNow < end) await Task.Delay(20);
         var echoMs = clock.ElapsedMilliseconds;
         var state = await handle.InvokeAsync(_ =>
-            $"{core.State}; DTLS {core.Dtls?.State} {core.Dtls?.Version}, retransmissions {core.Dtls?.Counters.Retransmissions}; SPED {(core.Sped is { } s ? $"{s.State}, received in STUN {s.Counters.DatagramsReceived}, sent {s.Counters.DatagramsSent}, acked {s.Counters.DatagramsAcknowledged}, malformed acks {s.Counters.MalformedAcks}, not DTLS {s.Counters.NotDtls}" : "not negotiated")}");
+            $"{core.State}; DTLS {core.Dtls?.State} {core.Dtls?.Version}, retransmissions {core.Dtls?.Counters.Retransmissions}; SPED " +
+            $"{(core.Sped is { } s ? $"{s.State}, received in STUN {s.Counters.DatagramsReceived}, sent {s.Counters.DatagramsSent}, " +
+                $"acked {s.Counters.DatagramsAcknowledged}, malformed acks {s.Counters.MalformedAcks}, not DTLS {s.Counters.NotDtls}" : "not negotiated")}");
         var milestones = peer.Events.OfType<ConnectionMilestoneReached>().Select(m => $"{m.Milestone} {m.SinceOffer.TotalMilliseconds:0.0} ms").ToList();
         output.WriteLine($"sped: ours {state}; 5 echoes after {echoMs} ms; milestones: {string.Join(", ", milestones)}");
         var echoes = await page.EvaluateAsync<string[]>("() => window.echoes");

@@ -33,18 +33,21 @@ public sealed class TurnsBrowserTests(ITestOutputHelper output)
           data.onmessage = e => out.echoes.push(e.data);
           out.candidateErrors = [];
           pc.onicecandidateerror = e => out.candidateErrors.push(e.errorCode + ' ' + e.errorText + ' ' + e.url);
-          const gathered = new Promise(ok => { pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') ok(); }; setTimeout(ok, 15000); });
+          const gathered = new Promise(ok => { pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') ok(); };
+            setTimeout(ok, 15000); });
           const started = performance.now();
           await pc.setLocalDescription(await pc.createOffer());
           await gathered;
           out.offer = pc.localDescription.sdp;
-          if (!/ typ relay/.test(out.offer)) { out.error = 'no relayed candidate gathered: ' + JSON.stringify(out.candidateErrors); pc.close(); return JSON.stringify(out); }
+          if (!/ typ relay/.test(out.offer)) { out.error = 'no relayed candidate gathered: ' + JSON.stringify(out.candidateErrors); pc.close();
+            return JSON.stringify(out); }
           const r = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
           out.status = r.status;
           out.answer = await r.text();
           await pc.setRemoteDescription({ type: 'answer', sdp: out.answer });
           try {
-            await new Promise((ok, fail) => { data.onopen = ok; setTimeout(() => fail(new Error('the data channel did not open: ' + pc.connectionState + ' / ' + pc.iceConnectionState)), 30000); });
+            await new Promise((ok, fail) => { data.onopen = ok;
+              setTimeout(() => fail(new Error('the data channel did not open: ' + pc.connectionState + ' / ' + pc.iceConnectionState)), 30000); });
           } catch (e) { out.error = String(e); pc.close(); return JSON.stringify(out); }
           out.openMs = performance.now() - started;
           for (let i = 0; i < 50; i++) data.send('m' + i);
@@ -104,8 +107,10 @@ public sealed class TurnsBrowserTests(ITestOutputHelper output)
         var rules = Path.Combine(Path.GetTempPath(), $"{browserNs.Name}.nft");
         File.WriteAllText(rules, $$"""
             table inet turnsonly {
-              chain out { type filter hook output priority 0; policy accept; oifname "lo" accept; ip daddr {{serverAddress}} tcp dport { 8080, 5349 } accept; meta l4proto udp counter drop; meta l4proto tcp counter drop; }
-              chain in { type filter hook input priority 0; policy accept; iifname "lo" accept; ip saddr {{serverAddress}} tcp sport { 8080, 5349 } accept; meta l4proto udp counter drop; meta l4proto tcp counter drop; }
+              chain out { type filter hook output priority 0; policy accept; oifname "lo" accept; ip daddr {{serverAddress}} tcp dport { 8080, 5349 } accept;
+                meta l4proto udp counter drop; meta l4proto tcp counter drop; }
+              chain in { type filter hook input priority 0; policy accept; iifname "lo" accept; ip saddr {{serverAddress}} tcp sport { 8080, 5349 } accept;
+                meta l4proto udp counter drop; meta l4proto tcp counter drop; }
             }
             """);
         try { browserNs.Exec(nft, "-f", rules); }
@@ -118,7 +123,8 @@ public sealed class TurnsBrowserTests(ITestOutputHelper output)
             if (trust == Trust.NssDatabase) TrustInNssDatabase(home, certificate.CertificatePath);
             var address = IPAddress.Parse(serverAddress);
             using var coturn = CoturnServer.StartTlsIn(
-                new CoturnServer.Placement(serverNs.Name, address, () => serverNs.CreateInside(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))),
+                new CoturnServer.Placement(serverNs.Name, address,
+                    () => serverNs.CreateInside(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))),
                 certificate.CertificatePath, certificate.KeyPath);
             using var server = await EchoServerProcess.StartAtAsync(serverNs, $"http://{serverAddress}:8080", []);
             try
@@ -170,7 +176,10 @@ public sealed class TurnsBrowserTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>An NSS database in <paramref name="home"/>/.pki/nssdb (where Chromium on Linux reads the certificates its user added) trusting <paramref name="certificatePem"/>.</summary>
+    /// <summary>
+    /// An NSS database in <paramref name="home"/>/.pki/nssdb (where Chromium on Linux reads the certificates its user added) trusting
+    /// <paramref name="certificatePem"/>.
+    /// </summary>
     private static void TrustInNssDatabase(string home, string certificatePem)
     {
         const string certutil = "/usr/bin/certutil";

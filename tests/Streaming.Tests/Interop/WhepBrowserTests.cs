@@ -25,7 +25,8 @@ public sealed class WhepBrowserTests(ITestOutputHelper output)
           const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
           for (const t of stream.getTracks()) pc.addTrack(t, stream);
           await pc.setLocalDescription(await pc.createOffer());
-          await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
+          await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok();
+            else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
           const r = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
           if (r.status !== 201) return 'WHIP POST answered ' + r.status + ': ' + await r.text();
           await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
@@ -48,13 +49,18 @@ public sealed class WhepBrowserTests(ITestOutputHelper output)
             el.play().catch(() => {});
           };
           await pc.setLocalDescription(await pc.createOffer());
-          await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
+          await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok();
+            else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
           const r = await fetch('/whep', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
           if (r.status !== 201) return { error: 'WHEP POST answered ' + r.status + ': ' + await r.text() };
           const location = r.headers.get('Location');
           const answer = await r.text();
           await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-          const inbound = async () => { const out = {}; (await pc.getStats()).forEach(s => { if (s.type === 'inbound-rtp') out[s.kind] = { packets: s.packetsReceived || 0, decoded: s.framesDecoded || 0, width: s.frameWidth || 0, height: s.frameHeight || 0, keyFrames: s.keyFramesDecoded || 0 }; }); return out; };
+          const inbound = async () => { const out = {};
+            (await pc.getStats()).forEach(s => {
+            if (s.type === 'inbound-rtp') out[s.kind] = {
+            packets: s.packetsReceived || 0, decoded: s.framesDecoded || 0, width: s.frameWidth || 0, height: s.frameHeight || 0,
+            keyFrames: s.keyFramesDecoded || 0 }; }); return out; };
           let stats = await inbound();
           const started = performance.now();
           while (performance.now() - started < 30000 && !(stats.video && stats.video.decoded >= 30 && stats.audio && stats.audio.packets > 0)) {
@@ -91,7 +97,12 @@ public sealed class WhepBrowserTests(ITestOutputHelper output)
             var viewer = await chromium.Browser.NewPageAsync();
             await viewer.GotoAsync(url);
             var result = await viewer.EvaluateAsync<JsonElement>(ViewScript);
-            output.WriteLine("whep: " + JsonSerializer.Serialize(new { stats = result.TryGetProperty("stats", out var st) ? st : default, waited = result.TryGetProperty("waitedMs", out var w) ? w : default, state = result.TryGetProperty("state", out var s) ? s : default }));
+            output.WriteLine("whep: " + JsonSerializer.Serialize(new
+            {
+                stats = result.TryGetProperty("stats", out var st) ? st : default,
+                waited = result.TryGetProperty("waitedMs", out var w) ? w : default,
+                state = result.TryGetProperty("state", out var s) ? s : default
+            }));
             Assert.False(result.TryGetProperty("error", out var error), error.ToString());
             var answer = result.GetProperty("answer").GetString()!;
             // Our answer sends and does not receive: the viewer's sections are recvonly.
@@ -162,7 +173,11 @@ public sealed class WhepBrowserTests(ITestOutputHelper output)
             await viewer.RouteAsync("**/blank", r => r.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<!doctype html><body></body>" }));
             await viewer.GotoAsync(instance.App.Urls.First() + "/blank");
             var result = await viewer.EvaluateAsync<JsonElement>(ViewScript);
-            output.WriteLine("whep pattern: " + JsonSerializer.Serialize(new { stats = result.TryGetProperty("stats", out var st) ? st : default, waited = result.TryGetProperty("waitedMs", out var w) ? w : default }));
+            output.WriteLine("whep pattern: " + JsonSerializer.Serialize(new
+            {
+                stats = result.TryGetProperty("stats", out var st) ? st : default,
+                waited = result.TryGetProperty("waitedMs", out var w) ? w : default
+            }));
             Assert.False(result.TryGetProperty("error", out var error), error.ToString());
             var video = result.GetProperty("stats").GetProperty("video");
             Assert.True(video.GetProperty("decoded").GetInt32() >= 30, "video frames decoded: " + video);
@@ -173,7 +188,8 @@ public sealed class WhepBrowserTests(ITestOutputHelper output)
             output.WriteLine("picture: " + look);
             Assert.True(look.GetProperty("colours").GetInt32() >= 4, "the bars are not there: " + look);
             Assert.True(look.GetProperty("diff").GetInt64() > 0, "the picture does not move: " + look);
-            var status = await viewer.EvaluateAsync<int>("async l => (await fetch(l, { method: 'DELETE' })).status", result.GetProperty("location").GetString());
+            var status = await viewer.EvaluateAsync<int>("async l => (await fetch(l, { method: 'DELETE' })).status",
+                result.GetProperty("location").GetString());
             Assert.Equal(200, status);
             var clock = Stopwatch.StartNew();
             while (instance.Broadcast!.Viewers > 0 && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(50);
@@ -203,10 +219,14 @@ public sealed class WhepBrowserTests(ITestOutputHelper output)
           };
           await pc.setRemoteDescription({ type: 'offer', sdp: offer });
           await pc.setLocalDescription(await pc.createAnswer());
-          await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
+          await new Promise(ok => { if (pc.iceGatheringState === 'complete') ok();
+            else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
           const p = await fetch(location, { method: 'PATCH', headers: { 'Content-Type': 'application/sdp', 'If-Match': etag }, body: pc.localDescription.sdp });
           const again = await fetch(location, { method: 'PATCH', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
-          const inbound = async () => { const out = {}; (await pc.getStats()).forEach(s => { if (s.type === 'inbound-rtp') out[s.kind] = { packets: s.packetsReceived || 0, decoded: s.framesDecoded || 0, width: s.frameWidth || 0, height: s.frameHeight || 0 }; }); return out; };
+          const inbound = async () => { const out = {};
+            (await pc.getStats()).forEach(s => {
+            if (s.type === 'inbound-rtp') out[s.kind] = {
+            packets: s.packetsReceived || 0, decoded: s.framesDecoded || 0, width: s.frameWidth || 0, height: s.frameHeight || 0 }; }); return out; };
           let stats = await inbound();
           const started = performance.now();
           while (performance.now() - started < 30000 && !(stats.video && stats.video.decoded >= 30)) {
@@ -232,7 +252,12 @@ public sealed class WhepBrowserTests(ITestOutputHelper output)
             await viewer.RouteAsync("**/blank", r => r.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<!doctype html><body></body>" }));
             await viewer.GotoAsync(instance.App.Urls.First() + "/blank");
             var result = await viewer.EvaluateAsync<JsonElement>(ServerOfferScript);
-            output.WriteLine("server offer: " + JsonSerializer.Serialize(new { stats = result.TryGetProperty("stats", out var st) ? st : default, patch = result.TryGetProperty("patch", out var p) ? p : default, state = result.TryGetProperty("state", out var s) ? s : default }));
+            output.WriteLine("server offer: " + JsonSerializer.Serialize(new
+            {
+                stats = result.TryGetProperty("stats", out var st) ? st : default,
+                patch = result.TryGetProperty("patch", out var p) ? p : default,
+                state = result.TryGetProperty("state", out var s) ? s : default
+            }));
             Assert.False(result.TryGetProperty("error", out var error), error.ToString());
             var offer = result.GetProperty("offer").GetString()!;
             Assert.Contains("m=video", offer, StringComparison.Ordinal);
@@ -245,7 +270,8 @@ public sealed class WhepBrowserTests(ITestOutputHelper output)
             Assert.True(video.GetProperty("decoded").GetInt32() >= 30, "video frames decoded: " + video);
             Assert.Equal(320, video.GetProperty("width").GetInt32());
             Assert.Equal(1, instance.Broadcast!.Viewers);
-            var status = await viewer.EvaluateAsync<int>("async l => (await fetch(l, { method: 'DELETE' })).status", result.GetProperty("location").GetString());
+            var status = await viewer.EvaluateAsync<int>("async l => (await fetch(l, { method: 'DELETE' })).status",
+                result.GetProperty("location").GetString());
             Assert.Equal(200, status);
             var clock = Stopwatch.StartNew();
             while (instance.Broadcast.Viewers > 0 && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(50);

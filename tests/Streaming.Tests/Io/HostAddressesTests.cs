@@ -39,7 +39,8 @@ public sealed class HostAddressesTests
         Assert.Equal(["192.0.2.2", "10.77.0.1"], Take(new HostAddressOptions { IncludeIPv6 = false }));
         Assert.Equal(["2001:db8::2"], Take(new HostAddressOptions { IncludeIPv4 = false }));
         // Named addresses are taken as they are (loopback too), only when the host has them on an interface that is up.
-        Assert.Equal(["10.77.0.1", "127.0.0.1"], Take(new HostAddressOptions { Addresses = [IPAddress.Parse("10.77.0.1"), IPAddress.Loopback, IPAddress.Parse("192.168.1.9")] }));
+        Assert.Equal(["10.77.0.1", "127.0.0.1"],
+            Take(new HostAddressOptions { Addresses = [IPAddress.Parse("10.77.0.1"), IPAddress.Loopback, IPAddress.Parse("192.168.1.9")] }));
         Assert.Equal(["192.0.2.2", "10.77.0.1"], Take(new HostAddressOptions { Addresses = [IPAddress.Any] }));
         Assert.Equal(["2001:db8::2"], Take(new HostAddressOptions { Addresses = [IPAddress.IPv6Any] }));
         Assert.Empty(Take(new HostAddressOptions { Addresses = [IPAddress.Parse("203.0.113.1")] }));
@@ -76,7 +77,8 @@ public sealed class HostAddressesTests
     {
         var all = Enumerate();
         Assert.NotEmpty(all); // loopback at least
-        Assert.All(all, a => Assert.False(a.Equals(IPAddress.Any) || a.IsIPv6Multicast || a.IsIPv6LinkLocal || a.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)));
+        Assert.All(all, a => Assert.False(a.Equals(IPAddress.Any) || a.IsIPv6Multicast || a.IsIPv6LinkLocal
+            || a.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)));
     }
 
     [Fact]

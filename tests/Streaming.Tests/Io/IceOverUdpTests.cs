@@ -138,11 +138,14 @@ public sealed class IceOverUdpTests(ITestOutputHelper output)
         var disconnected = await a.WaitForStateAsync(IceConnectionState.Disconnected);
         var failed = await a.WaitForStateAsync(IceConnectionState.Failed);
 
-        output.WriteLine($"driver: {d1.Counters.Wakeups} timer wake-ups, {d1.Counters.Timeouts} deadlines, {d1.Counters.Received} received, {d1.Counters.Sent} sent");
+        output.WriteLine($"driver: {d1.Counters.Wakeups} timer wake-ups, {d1.Counters.Timeouts} deadlines, {d1.Counters.Received} " +
+            $"received, {d1.Counters.Sent} sent");
         var lateDisconnect = disconnected.LastReceivedAge!.Value - options.DisconnectedTimeout;
         var lateFail = failed.At - disconnected.At - options.FailedTimeout;
-        output.WriteLine($"Disconnected {disconnected.LastReceivedAge.Value.TotalMilliseconds:0.0} ms after the last packet (configured {options.DisconnectedTimeout.TotalMilliseconds} ms, late by {lateDisconnect.TotalMilliseconds:0.0} ms)");
-        output.WriteLine($"Failed {(failed.At - disconnected.At).TotalMilliseconds:0.0} ms after Disconnected (configured {options.FailedTimeout.TotalMilliseconds} ms, late by {lateFail.TotalMilliseconds:0.0} ms)");
+        output.WriteLine($"Disconnected {disconnected.LastReceivedAge.Value.TotalMilliseconds:0.0} ms after the last packet (configured " +
+            $"{options.DisconnectedTimeout.TotalMilliseconds} ms, late by {lateDisconnect.TotalMilliseconds:0.0} ms)");
+        output.WriteLine($"Failed {(failed.At - disconnected.At).TotalMilliseconds:0.0} ms after Disconnected (configured " +
+            $"{options.FailedTimeout.TotalMilliseconds} ms, late by {lateFail.TotalMilliseconds:0.0} ms)");
         Assert.Equal(IceStateReason.NoTraffic, disconnected.Reason);
         Assert.Equal(IceStateReason.FailedTimeout, failed.Reason);
         // Exact on virtual time (tests/Ice.Tests, to the tick): here never early, and late only by what a loaded 2-core

@@ -180,8 +180,10 @@ public sealed class TurnTcpDriverTests
         Assert.Contains("is not pinned", Assert.IsType<IceRelayErrorEvent>(e5).Reason, StringComparison.Ordinal);
 
         // An application callback that throws refuses the certificate with the reason; nothing escapes.
-        var (e6, d6) = await GatherAsync(turns, new TurnTlsOptions { RemoteCertificateValidation = (_, _, _, _) => throw new InvalidOperationException("boom") });
-        Assert.Contains("the validation callback threw InvalidOperationException: boom", Assert.IsType<IceRelayErrorEvent>(e6).Reason, StringComparison.Ordinal);
+        var (e6, d6) = await GatherAsync(turns,
+            new TurnTlsOptions { RemoteCertificateValidation = (_, _, _, _) => throw new InvalidOperationException("boom") });
+        Assert.Contains("the validation callback threw InvalidOperationException: boom", Assert.IsType<IceRelayErrorEvent>(e6).Reason,
+            StringComparison.Ordinal);
         Assert.Equal(1, d6.TurnTlsCertificateRefused);
     }
 

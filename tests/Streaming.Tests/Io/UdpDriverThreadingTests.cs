@@ -85,8 +85,18 @@ public sealed class UdpDriverThreadingTests
         var pb = new IceAgentPeer(b);
         await using var ha = d1.Register(pa);
         await using var hb = d2.Register(pb);
-        await ha.InvokeAsync(now => { a.StartGathering(now); a.SetRemoteCredentials(b.LocalCredentials, now); foreach (var c in b.LocalCandidates) a.AddRemoteCandidate(c, now); });
-        await hb.InvokeAsync(now => { b.StartGathering(now); b.SetRemoteCredentials(a.LocalCredentials, now); foreach (var c in a.LocalCandidates) b.AddRemoteCandidate(c, now); });
+        await ha.InvokeAsync(now =>
+        {
+            a.StartGathering(now);
+            a.SetRemoteCredentials(b.LocalCredentials, now);
+            foreach (var c in b.LocalCandidates) a.AddRemoteCandidate(c, now);
+        });
+        await hb.InvokeAsync(now =>
+        {
+            b.StartGathering(now);
+            b.SetRemoteCredentials(a.LocalCredentials, now);
+            foreach (var c in a.LocalCandidates) b.AddRemoteCandidate(c, now);
+        });
         WaitFor(() => a.State == IceConnectionState.Connected && b.State == IceConnectionState.Connected, "both connected");
 
         var (inline0, handoffs0, received0) = (d1.Counters.Inline, d1.Counters.Handoffs, d1.Counters.Received);
@@ -111,7 +121,8 @@ public sealed class UdpDriverThreadingTests
         await using var driver = new UdpDriver();
         driver.Bind(AnyLoopback);
         var start = driver.Now;
-        var peers = Enumerable.Range(0, 20).Select(i => new ToyPeer($"p{i}", $"f{i:D2}") { RunsInline = true, Deadline = start + TimeSpan.FromMilliseconds(50 + 10 * (19 - i)) }).ToArray();
+        var peers = Enumerable.Range(0, 20).Select(i =>
+            new ToyPeer($"p{i}", $"f{i:D2}") { RunsInline = true, Deadline = start + TimeSpan.FromMilliseconds(50 + 10 * (19 - i)) }).ToArray();
         var handles = peers.Select(driver.Register).ToArray();
         try
         {

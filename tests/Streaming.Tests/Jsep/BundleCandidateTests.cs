@@ -16,7 +16,8 @@ namespace Transport.Streaming.Tests.Jsep;
 public sealed class BundleCandidateTests
 {
     private const int TagPort = 47039, VideoPort = 60103, DataPort = 59998;
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
 
     private static SessionDescription Offer() =>
         SessionDescription.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "chromium-offer.sdp")));

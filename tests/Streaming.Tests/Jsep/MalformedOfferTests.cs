@@ -38,7 +38,8 @@ public sealed class MalformedOfferTests
     [Fact]
     public void ANonHexH264ProfileLevelIdOnlyMakesThatPayloadTypeUnusable()
     {
-        var text = Fixture("chromium-offer.sdp").Replace("packetization-mode=1;profile-level-id=42001f", "packetization-mode=1;profile-level-id=42zz1f", StringComparison.Ordinal);
+        var text = Fixture("chromium-offer.sdp").Replace("packetization-mode=1;profile-level-id=42001f", "packetization-mode=1;profile-level-id=42zz1f",
+            StringComparison.Ordinal);
         var (remote, answer) = Answer(text);
         var h264 = remote.Media[1].Codecs.Single(c => c.Codec.Name == "H264");
         Assert.NotEqual(102, h264.PayloadType); // the broken one is skipped, the next usable H.264 is taken

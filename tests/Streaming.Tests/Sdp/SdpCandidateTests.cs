@@ -9,7 +9,8 @@ public sealed class SdpCandidateTests
     public void ParsesAHostCandidateWithExtensions()
     {
         var c = SdpCandidate.Parse("candidate:629795806 1 udp 2122260223 127.0.0.1 47039 typ host generation 0 network-id 1 network-cost 50");
-        Assert.Equal(("629795806", 1, "udp", 2122260223u, "127.0.0.1", 47039, "host"), (c.Foundation, c.Component, c.Transport, c.Priority, c.Address, c.Port, c.Type));
+        Assert.Equal(("629795806", 1, "udp", 2122260223u, "127.0.0.1", 47039, "host"),
+            (c.Foundation, c.Component, c.Transport, c.Priority, c.Address, c.Port, c.Type));
         Assert.Equal("50", c.GetExtension("network-cost"));
         Assert.Null(c.GetExtension("ufrag"));
         Assert.Equal("candidate:629795806 1 udp 2122260223 127.0.0.1 47039 typ host generation 0 network-id 1 network-cost 50", c.ToString());

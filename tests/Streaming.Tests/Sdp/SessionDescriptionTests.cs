@@ -91,7 +91,8 @@ public sealed class SessionDescriptionTests
         m.AddAttribute("sctp-port", "5000");
         sdp.Media.Add(m);
         var text = sdp.ToString();
-        Assert.StartsWith("v=0\r\no=- 123456789 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n", text);
+        Assert.StartsWith("v=0\r\no=- 123456789 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=application 9 " +
+            "UDP/DTLS/SCTP webrtc-datachannel\r\n", text);
         var back = SessionDescription.Parse(text);
         Assert.Equal(text, back.ToString());
         Assert.Equal(SdpSetup.Passive, back.Media[0].GetSetup());

@@ -26,7 +26,13 @@ public sealed class ChurnTests(ITestOutputHelper output)
         const int Cycles = 200, Concurrency = 8;
         // The vanished half is released within about 3.5 s (defaults: 9-10 s), so the test ends in seconds.
         var serverOptions = new StreamServerOptions { DisconnectedLimit = TimeSpan.FromSeconds(1), HealthCheckInterval = TimeSpan.FromMilliseconds(250) };
-        var ice = new IceAgentOptions { DisconnectedTimeout = TimeSpan.FromSeconds(2), FailedTimeout = TimeSpan.FromSeconds(3), ConsentInterval = TimeSpan.FromSeconds(1), ConsentTimeout = TimeSpan.FromSeconds(4) };
+        var ice = new IceAgentOptions
+        {
+            DisconnectedTimeout = TimeSpan.FromSeconds(2),
+            FailedTimeout = TimeSpan.FromSeconds(3),
+            ConsentInterval = TimeSpan.FromSeconds(1),
+            ConsentTimeout = TimeSpan.FromSeconds(4)
+        };
         await using var rig = Rig.Start(() => new LambdaHandler(WebRtcSessionTransportTests.EchoUntilBye), serverOptions,
             new WebRtcTransportOptions { PeerConnection = new PeerConnectionOptions { Ice = ice } });
         var reasons = new System.Collections.Concurrent.ConcurrentDictionary<SessionEndKind, int>();
@@ -67,13 +73,15 @@ public sealed class ChurnTests(ITestOutputHelper output)
         while ((rig.Server.Reserved > 0 || rig.Driver.PeerCount > 0) && clock.Elapsed - churned < Patience) await Task.Delay(50);
         var driver = rig.Driver;
         output.WriteLine($"{echoed} of {Cycles} cycles echoed in {churned.TotalSeconds:0.0} s, drained {(clock.Elapsed - churned).TotalSeconds:0.0} s later; " +
-                         $"sessions ended: {string.Join(", ", reasons.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"))}; failures: {string.Join("; ", failures)}");
+                         $"sessions ended: {string.Join(", ", reasons.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"))}; " +
+                         $"failures: {string.Join("; ", failures)}");
         Assert.Equal(0, rig.Server.Reserved);
         Assert.Empty(rig.Server.Sessions);
         Assert.Equal((0, 0, 0, 0, 0), (driver.PeerCount, driver.RouteCount, driver.UsernameFragmentCount, driver.NotedTransactions, driver.TimerCount));
         // Nearly all echoed (a starved machine may time a few out); both halves ran and ended as they should.
         Assert.True(echoed >= ran * 0.95, $"only {echoed} of {ran} cycles echoed: {string.Join("; ", failures)}");
         Assert.True(reasons.GetValueOrDefault(SessionEndKind.ClientClosed) > 0, "no polite close was seen as one");
-        Assert.True(reasons.GetValueOrDefault(SessionEndKind.Disconnected) + reasons.GetValueOrDefault(SessionEndKind.TransportFailed) > 0, "no abandoned session was released");
+        Assert.True(reasons.GetValueOrDefault(SessionEndKind.Disconnected) + reasons.GetValueOrDefault(SessionEndKind.TransportFailed) > 0,
+            "no abandoned session was released");
     }
 }

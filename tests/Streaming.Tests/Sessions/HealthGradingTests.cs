@@ -32,7 +32,8 @@ public sealed class HealthGradingTests
 
     [Theory]
     [MemberData(nameof(Metrics))]
-    public void EachMetricAcrossItsThresholdsGivesItsLevelAndAReason(string metric, Func<double, TransportHealth> with, double healthy, double degraded, double unhealthy)
+    public void EachMetricAcrossItsThresholdsGivesItsLevelAndAReason(string metric, Func<double, TransportHealth> with, double healthy,
+        double degraded, double unhealthy)
     {
         var t = new HealthThresholds();
         Assert.Equal(HealthGrade.Healthy, HealthGrader.Grade(Session(with(healthy)), t));
@@ -67,7 +68,8 @@ public sealed class HealthGradingTests
         Assert.Contains("70 %", d.Reasons[0].Text, StringComparison.Ordinal);
         Assert.Equal(HealthLevel.Unhealthy, HealthGrader.Grade(Session(Good with { MediaBitrateOut = 1_000_000, MediaDeliveryRate = 300_000 }), t).Level);
         // Sending little (below 64 kbit/s): not graded (feedback on a trickle is noise).
-        Assert.Equal(HealthLevel.Healthy, HealthGrader.Grade(Session(Good with { MediaBitrateOut = 30_000, BitrateOut = 5_000_000, MediaDeliveryRate = 1_000 }), t).Level);
+        Assert.Equal(HealthLevel.Healthy,
+            HealthGrader.Grade(Session(Good with { MediaBitrateOut = 30_000, BitrateOut = 5_000_000, MediaDeliveryRate = 1_000 }), t).Level);
     }
 
     [Fact]
@@ -85,7 +87,12 @@ public sealed class HealthGradingTests
         Assert.Equal(("handler_stall", HealthLevel.Degraded), (stalled.Reasons[0].Metric, stalled.Level));
         Assert.Contains("3 inputs", stalled.Reasons[0].Text, StringComparison.Ordinal);
         // Several at once: every one is a reason, the worst first and deciding.
-        var many = HealthGrader.Grade(Session(Good with { RoundTripTime = TimeSpan.FromMilliseconds(400), LossFraction = 0.3, Jitter = TimeSpan.FromMilliseconds(40) }), t);
+        var many = HealthGrader.Grade(Session(Good with
+        {
+            RoundTripTime = TimeSpan.FromMilliseconds(400),
+            LossFraction = 0.3,
+            Jitter = TimeSpan.FromMilliseconds(40)
+        }), t);
         Assert.Equal(HealthLevel.Unhealthy, many.Level);
         Assert.Equal(3, many.Reasons.Count);
         Assert.Equal("loss", many.Reasons[0].Metric);
@@ -98,7 +105,8 @@ public sealed class HealthGradingTests
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new HealthThresholds { RoundTripDegraded = TimeSpan.FromSeconds(2) }.Validate());
         Assert.Throws<ArgumentOutOfRangeException>(() => new HealthThresholds { DeliveryUnhealthy = 0.9 }.Validate());
-        Assert.Throws<ArgumentOutOfRangeException>(() => new StreamServer(() => new LambdaHandler(Waits), new StreamServerOptions { Health = new() { LossUnhealthy = 0.01 } }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new StreamServer(() => new LambdaHandler(Waits),
+            new StreamServerOptions { Health = new() { LossUnhealthy = 0.01 } }));
     }
 
     private static async IAsyncEnumerable<StreamOutput> Waits(StreamContext context, [EnumeratorCancellation] CancellationToken ct)
@@ -115,13 +123,15 @@ public sealed class HealthGradingTests
     }
 
     private static List<JsonElement> Controls(FakeTransport t) =>
-        t.Log.Where(l => l.StartsWith("control:", StringComparison.Ordinal)).Select(l => JsonDocument.Parse(l["control:".Length..]).RootElement.Clone()).ToList();
+        t.Log.Where(l => l.StartsWith("control:", StringComparison.Ordinal)).Select(l =>
+            JsonDocument.Parse(l["control:".Length..]).RootElement.Clone()).ToList();
 
     [Fact]
     public async Task TheHealthCheckRaisesEachChangeTellsTheClientAndAsksItToLowerItsRate()
     {
         var clock = new ManualClock();
-        await using var server = new StreamServer(() => new LambdaHandler(Waits), new StreamServerOptions { HealthCheckInterval = TimeSpan.FromHours(1) }, clock);
+        await using var server = new StreamServer(() => new LambdaHandler(Waits),
+            new StreamServerOptions { HealthCheckInterval = TimeSpan.FromHours(1) }, clock);
         var changes = new List<SessionHealthChange>();
         server.HealthChanged += c => { lock (changes) changes.Add(c); };
         server.TryReserve(out var slot, out _);
@@ -248,7 +258,8 @@ public sealed class HandlerHealthInputTests
                 if (input is HealthInput { Level: >= HealthLevel.Unhealthy }) yield return DataOutput.FromText("lowering my rate");
             }
         }
-        await using var server = new StreamServer(() => new LambdaHandler(Run), new StreamServerOptions { HealthCheckInterval = TimeSpan.FromHours(1), HealthInputs = true }, clock);
+        await using var server = new StreamServer(() => new LambdaHandler(Run),
+            new StreamServerOptions { HealthCheckInterval = TimeSpan.FromHours(1), HealthInputs = true }, clock);
         server.TryReserve(out var slot, out _);
         var transport = new FakeTransport { Health = Good };
         var session = server.Start(slot!, transport);
@@ -317,7 +328,8 @@ public sealed class HandlerHealthInputTests
                     var next = context.WaitForHealthChangeAsync(ct);
                     waiting.Release();
                     var grade = await next;
-                    lock (grades) grades.Add(grade.LevelName + " " + string.Join(",", grade.Reasons.Select(r => r.Metric)) + " / " + context.HealthGrade.LevelName);
+                    lock (grades)
+                        grades.Add(grade.LevelName + " " + string.Join(",", grade.Reasons.Select(r => r.Metric)) + " / " + context.HealthGrade.LevelName);
                 }
             }, CancellationToken.None);
             await foreach (var input in context.Inputs.WithCancellation(ct))

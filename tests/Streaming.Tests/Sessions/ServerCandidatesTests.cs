@@ -135,7 +135,8 @@ public sealed class ServerCandidatesTests(ITestOutputHelper output)
             await using (second)
             {
                 var took = DateTime.UtcNow - started;
-                output.WriteLine($"first: {string.Join(" | ", Candidates(firstAnswer))}\nsecond ({took.TotalMilliseconds:0} ms): {string.Join(" | ", Candidates(secondAnswer))}");
+                output.WriteLine($"first: {string.Join(" | ", Candidates(firstAnswer))}\nsecond ({took.TotalMilliseconds:0} ms): " +
+                    $"{string.Join(" | ", Candidates(secondAnswer))}");
                 Assert.Contains(Candidates(firstAnswer), c => c.Contains(" typ relay ", StringComparison.Ordinal));
                 Assert.DoesNotContain(Candidates(secondAnswer), c => c.Contains(" typ relay ", StringComparison.Ordinal));
                 Assert.True(took < TimeSpan.FromSeconds(10), $"the second answer took {took.TotalMilliseconds:0} ms");

@@ -79,7 +79,13 @@ public sealed class SignalingRelayTests
 
         // An offer and three candidates: passed on in order, with "from", the data untouched.
         a.Send(new { type = "signal", to = bId, data = new { sdp = new { type = "offer", sdp = "v=0\r\n..." } } });
-        for (var i = 0; i < 3; i++) a.Send(new { type = "signal", to = bId, data = new { candidate = new { candidate = $"candidate:{i} 1 udp 1 127.0.0.1 {5000 + i} typ host", sdpMid = "0" } } });
+        for (var i = 0; i < 3; i++)
+            a.Send(new
+            {
+                type = "signal",
+                to = bId,
+                data = new { candidate = new { candidate = $"candidate:{i} 1 udp 1 127.0.0.1 {5000 + i} typ host", sdpMid = "0" } }
+            });
         var offer = await b.NextAsync();
         Assert.Equal("signal", Type(offer));
         Assert.Equal(aId, offer.GetProperty("from").GetString());
@@ -190,7 +196,8 @@ public sealed class SignalingRelayTests
     public async Task RoomsAreBoundedAndSignalsRateLimitedOnVirtualTime()
     {
         var clock = new ManualClock();
-        var relay = new SignalingRelay(new SignalingRelayOptions { Enabled = true, MaxPeersPerRoom = 2, MaxRooms = 2, SignalBurst = 5, SignalsPerSecond = 10 }, clock);
+        var relay = new SignalingRelay(new SignalingRelayOptions { Enabled = true, MaxPeersPerRoom = 2, MaxRooms = 2, SignalBurst = 5, SignalsPerSecond = 10 },
+            clock);
         var a = new Client(relay, "a");
         var b = new Client(relay, "b");
         _ = await a.JoinAsync("r");

@@ -91,7 +91,8 @@ public sealed class StreamSessionTests
         {
             Assert.True(server.TryReserve(out var slot, out _), $"round {round}: a new session was refused after the old one ended");
             Assert.False(server.TryReserve(out _, out var refusal));
-            Assert.Equal("{\"status\":\"failed\",\"meta\":{\"error\":\"concurrency_limit_reached\",\"limit\":1}}", System.Text.Encoding.UTF8.GetString(refusal!.ToJson()));
+            Assert.Equal("{\"status\":\"failed\",\"meta\":{\"error\":\"concurrency_limit_reached\",\"limit\":1}}",
+                System.Text.Encoding.UTF8.GetString(refusal!.ToJson()));
             var t = new FakeTransport();
             var s = server.Start(slot!, t);
             t.Connect();
@@ -116,7 +117,8 @@ public sealed class StreamSessionTests
     {
         var clock = new ManualClock();
         await using var server = new StreamServer(() => new LambdaHandler(GoodbyeThenEnd),
-            new StreamServerOptions { MaxConcurrentSessions = 1, ConnectTimeout = TimeSpan.FromSeconds(30), HealthCheckInterval = TimeSpan.FromHours(1) }, clock);
+            new StreamServerOptions { MaxConcurrentSessions = 1, ConnectTimeout = TimeSpan.FromSeconds(30), HealthCheckInterval = TimeSpan.FromHours(1) },
+                clock);
         server.TryReserve(out var slot, out _);
         var transport = new FakeTransport();
         var session = server.Start(slot!, transport);
@@ -173,7 +175,8 @@ public sealed class StreamSessionTests
     {
         var clock = new ManualClock();
         await using var server = new StreamServer(() => new LambdaHandler(Waits),
-            new StreamServerOptions { HandlerStallLimit = TimeSpan.FromSeconds(5), HealthCheckInterval = TimeSpan.FromHours(1), DisconnectedLimit = null }, clock);
+            new StreamServerOptions { HandlerStallLimit = TimeSpan.FromSeconds(5), HealthCheckInterval = TimeSpan.FromHours(1), DisconnectedLimit = null },
+                clock);
         server.TryReserve(out var slot, out _);
         var transport = new FakeTransport();
         var session = server.Start(slot!, transport);

@@ -41,7 +41,8 @@ public sealed class VanishedClientReleaseTests(ITestOutputHelper output)
                 disconnectedAt = vanished.Elapsed;
                 firstReleaseIn = releaseIn;
                 json = System.Text.Encoding.UTF8.GetString(rig.Server.SessionsJson());
-                output.WriteLine($"disconnected {disconnectedAt.Value.TotalMilliseconds:0} ms after the client vanished ({health.Connection.StateReason}); {json}");
+                output.WriteLine($"disconnected {disconnectedAt.Value.TotalMilliseconds:0} ms after the client vanished " +
+                    $"({health.Connection.StateReason}); {json}");
             }
             await Task.Delay(20);
         }

@@ -31,7 +31,8 @@ public sealed class WebRtcSessionInputBoundTests(ITestOutputHelper output)
             await foreach (var input in context.Inputs.WithCancellation(ct))
             {
                 var data = ((DataInput)input).Data.Span;
-                if (data.Length != MessageSize || data[0] != Pattern(n, 0) || data[^1] != Pattern(n, MessageSize - 1) || data[MessageSize / 2] != Pattern(n, MessageSize / 2))
+                if (data.Length != MessageSize || data[0] != Pattern(n, 0) || data[^1] != Pattern(n, MessageSize - 1)
+                    || data[MessageSize / 2] != Pattern(n, MessageSize / 2))
                     bad = bad < 0 ? n : bad;
                 if (++n == Messages) break;
             }
@@ -66,11 +67,13 @@ public sealed class WebRtcSessionInputBoundTests(ITestOutputHelper output)
         }
         var waiting = client.DataBufferedAmount;
         output.WriteLine($"handler not reading: queued {transport.QueuedInputBytes} B (peak {transport.PeakQueuedInputBytes}, bound {Bound}), " +
-                         $"connection unread {transport.PeerConnection.UnreadBytes} B (max seen {maxUnread}), client still buffers {waiting} B, after {watch.ElapsedMilliseconds} ms");
+                         $"connection unread {transport.PeerConnection.UnreadBytes} B (max seen {maxUnread}), client still buffers {waiting} B, after " +
+                         $"{watch.ElapsedMilliseconds} ms");
         Assert.InRange(transport.QueuedInputBytes, Bound - MessageSize, Bound);
         Assert.True(transport.PeakQueuedInputBytes <= Bound, $"peak queued {transport.PeakQueuedInputBytes}");
         Assert.True(maxUnread <= (4 << 20) + 64 * 1024, $"connection unread {maxUnread}");
-        Assert.True(waiting >= (long)Messages * MessageSize - Bound - (4 << 20) - (2 << 20), $"the client's buffer holds only {waiting} B: the server took more than its bounds");
+        Assert.True(waiting >= (long)Messages * MessageSize - Bound - (4 << 20) - (2 << 20),
+            $"the client's buffer holds only {waiting} B: the server took more than its bounds");
 
         // Reading resumes: every message, in order, none lost.
         gate.SetResult();

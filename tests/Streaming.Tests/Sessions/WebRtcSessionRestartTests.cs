@@ -19,7 +19,8 @@ public sealed class WebRtcSessionRestartTests
         await using var rig = WebRtcSessionTransportTests.Rig.Start(() => new LambdaHandler(WebRtcSessionTransportTests.EchoUntilBye));
         await using var clientDriver = new UdpDriver();
         clientDriver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        await using var client = new PeerConnection(clientDriver, new PeerConnectionOptions { Certificate = RealPeerKit.Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
+        await using var client = new PeerConnection(clientDriver,
+            new PeerConnectionOptions { Certificate = RealPeerKit.Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
         var offer = await client.CreateOfferAsync();
         Assert.True(rig.Server.TryReserve(out var slot, out _));
         var accepted = await rig.Sessions.AcceptOfferAsync(slot!, offer);

@@ -34,7 +34,8 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         /// <summary>Signaling in process: reserve, accept the offer, return the answer (or throw when full).</summary>
         public Func<WebRtcStreamClient, string, CancellationToken, Task<string>> Signal(Action<StreamSession>? started = null) => async (_, offer, ct) =>
         {
-            if (!Server.TryReserve(out var slot, out var refusal)) throw new InvalidOperationException("refused: " + System.Text.Encoding.UTF8.GetString(refusal!.ToJson()));
+            if (!Server.TryReserve(out var slot, out var refusal))
+                throw new InvalidOperationException("refused: " + System.Text.Encoding.UTF8.GetString(refusal!.ToJson()));
             var accepted = await Sessions.AcceptOfferAsync(slot!, offer, null, ct);
             started?.Invoke(accepted.Session);
             return accepted.Answer;
@@ -97,7 +98,8 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         var seen = await ReadUntilCloseAsync(client);
 
         Assert.Equal(
-            ["data:hello", .. Enumerable.Range(0, 50).Select(i => "data:m" + i), "data:goodbye", "control:{\"type\":\"end_stream\",\"reason\":\"said goodbye\"}", "close"],
+            ["data:hello", .. Enumerable.Range(0, 50).Select(i => "data:m" + i), "data:goodbye",
+                "control:{\"type\":\"end_stream\",\"reason\":\"said goodbye\"}", "close"],
             seen.Select(Show));
         Assert.Contains("Sctp", seen[^1].Text, StringComparison.Ordinal); // the ABORT, not a timeout
         var reason = await session!.Completion.WaitAsync(Patience);
@@ -117,7 +119,8 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
             try
             {
                 Assert.False(rig.Server.TryReserve(out _, out var refusal));
-                Assert.Equal("{\"status\":\"failed\",\"meta\":{\"error\":\"concurrency_limit_reached\",\"limit\":1}}", System.Text.Encoding.UTF8.GetString(refusal!.ToJson()));
+                Assert.Equal("{\"status\":\"failed\",\"meta\":{\"error\":\"concurrency_limit_reached\",\"limit\":1}}",
+                    System.Text.Encoding.UTF8.GetString(refusal!.ToJson()));
                 await client.SendTextAsync(round % 2 == 0 ? "bye" : "x");
                 if (round % 2 == 1) await client.PeerConnection.CloseAsync("client stops"); // stop from the client side every other round
                 var closed = await client.Closed.WaitAsync(Patience);
@@ -160,7 +163,8 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
             HealthCheckInterval = TimeSpan.FromMilliseconds(50),
             DisconnectedLimit = which == "policy" ? TimeSpan.FromMilliseconds(600) : null,
         };
-        await using var rig = Rig.Start(() => new LambdaHandler(EchoUntilBye), options, new WebRtcTransportOptions { PeerConnection = new PeerConnectionOptions { Ice = ice } });
+        await using var rig = Rig.Start(() => new LambdaHandler(EchoUntilBye), options,
+            new WebRtcTransportOptions { PeerConnection = new PeerConnectionOptions { Ice = ice } });
         StreamSession? session = null;
         await using var client = await WebRtcStreamClient.ConnectAsync(rig.Signal(s => session = s)).WaitAsync(Patience);
         await client.SendTextAsync("hi");
@@ -173,7 +177,8 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         await client.VanishAsync();
         var reason = await session!.Completion.WaitAsync(Patience);
         var took = vanished.Elapsed;
-        output.WriteLine($"{which}: slot free {took.TotalMilliseconds:0} ms after the client vanished (configured {expected.TotalMilliseconds:0} ms): {reason}");
+        output.WriteLine($"{which}: slot free {took.TotalMilliseconds:0} ms after the client vanished (configured " +
+            $"{expected.TotalMilliseconds:0} ms): {reason}");
         Assert.Equal(which == "ice" ? SessionEndKind.TransportFailed : SessionEndKind.Disconnected, reason.Kind);
         // Not before the configured time (the reason says which timer), not seconds after it on a loaded 2-core machine;
         // the timers' exactness is the virtual-time tests' claim.
@@ -187,7 +192,8 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
     public async Task AHandlerExceptionSendsErrorClosesAndTheServerKeepsServingOthers()
     {
         var calls = 0;
-        await using var rig = Rig.Start(() => Interlocked.Increment(ref calls) == 1 ? new LambdaHandler(ThrowsOnSecondMessage) : new LambdaHandler(EchoUntilBye));
+        await using var rig = Rig.Start(() => Interlocked.Increment(ref calls) == 1 ? new LambdaHandler(ThrowsOnSecondMessage)
+            : new LambdaHandler(EchoUntilBye));
         await using var broken = await WebRtcStreamClient.ConnectAsync(rig.Signal()).WaitAsync(Patience);   // first handler: throws
         await using var healthy = await WebRtcStreamClient.ConnectAsync(rig.Signal()).WaitAsync(Patience);
         await broken.SendTextAsync("one");
@@ -294,7 +300,8 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
             var teardown = session.TeardownDuration!.Value;
             await client.Closed.WaitAsync(Patience); // the client was told (ABORT / close_notify), not left to time out
             output.WriteLine($"{how}: {reason}; teardown (end decided -> all released) {teardown.TotalMilliseconds:0.0} ms" +
-                (how is "client_close" or "server_request" or "server_shutdown" ? $"; from the action to all released {endToEnd.TotalMilliseconds:0.0} ms" : ""));
+                (how is "client_close" or "server_request" or "server_shutdown"
+                    ? $"; from the action to all released {endToEnd.TotalMilliseconds:0.0} ms" : ""));
 
             // The claim is that every end is told to the client (above) and releases everything (below), not that it takes
             // under some milliseconds: the durations are reported, and bounded only generously (a liveness timeout would
@@ -326,7 +333,8 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
 
         var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, double>();
         using var listener = new System.Diagnostics.Metrics.MeterListener();
-        listener.InstrumentPublished = (instrument, l) => { if (instrument.Meter.Name == "Transport.Streaming.Sessions") l.EnableMeasurementEvents(instrument); };
+        listener.InstrumentPublished =
+            (instrument, l) => { if (instrument.Meter.Name == "Transport.Streaming.Sessions") l.EnableMeasurementEvents(instrument); };
         listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
         {
             foreach (var tag in tags)
@@ -343,7 +351,8 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
     [Fact]
     public async Task AnOfferAcceptedButNeverConnectedFreesItsSlotAtTheConnectTimeout()
     {
-        await using var rig = Rig.Start(() => new LambdaHandler(EchoUntilBye), new StreamServerOptions { MaxConcurrentSessions = 1, ConnectTimeout = TimeSpan.FromMilliseconds(500) });
+        await using var rig = Rig.Start(() => new LambdaHandler(EchoUntilBye),
+            new StreamServerOptions { MaxConcurrentSessions = 1, ConnectTimeout = TimeSpan.FromMilliseconds(500) });
         await using var clientDriver = new UdpDriver();
         clientDriver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         await using var client = new PeerConnection(clientDriver, new PeerConnectionOptions { Ice = new IceAgentOptions { Role = IceRole.Controlling } });
@@ -354,7 +363,8 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
         var reason = await accepted.Session.Completion.WaitAsync(Patience);
         output.WriteLine($"{reason} after {started.ElapsedMilliseconds} ms");
         Assert.Equal(SessionEndKind.ConnectTimeout, reason.Kind);
-        Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromMilliseconds(500) + TimeSpan.FromSeconds(2));   // not early; late only on a loaded machine
+        // Not early; late only on a loaded machine.
+        Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromMilliseconds(500) + TimeSpan.FromSeconds(2));
         Assert.Equal(0, rig.Server.Reserved);
         Assert.Equal(0, rig.RegisteredPeers);
     }
@@ -386,10 +396,12 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
             await Task.Delay(10);
         }
         var until = Stopwatch.StartNew();
-        while ((client.AudioFramesReceived < audioFrames || client.VideoFramesReceived < videoFrames) && until.Elapsed < TimeSpan.FromSeconds(5)) await Task.Delay(20);
+        while ((client.AudioFramesReceived < audioFrames || client.VideoFramesReceived < videoFrames) && until.Elapsed < TimeSpan.FromSeconds(5))
+            await Task.Delay(20);
         var transport = (WebRtcSessionTransport)session!.Transport;
         output.WriteLine($"handler got {received.Count(f => f.Track == "audio")} audio and {received.Count(f => f.Track == "video")} video frames; " +
-                         $"client got back {client.AudioFramesReceived} audio and {client.VideoFramesReceived} video frames; dropped {transport.MediaFramesDropped}");
+                         $"client got back {client.AudioFramesReceived} audio and {client.VideoFramesReceived} video frames; dropped " +
+                         $"{transport.MediaFramesDropped}");
         Assert.Equal(audioFrames, received.Count(f => f.Track == "audio"));
         Assert.Equal(videoFrames, received.Count(f => f.Track == "video"));
         Assert.All(received.Where(f => f.Track == "audio"), f => Assert.Equal("opus", f.Codec));
@@ -431,7 +443,8 @@ public sealed class WebRtcSessionTransportTests(ITestOutputHelper output)
             }
         }
         output.WriteLine(string.Join(" | ", seen));
-        Assert.Equal(["data:welcome", "control:{\"type\":\"end_stream\",\"reason\":\"said welcome\"}", "close"], seen.Where(x => !x.StartsWith("opened:", StringComparison.Ordinal)));
+        Assert.Equal(["data:welcome", "control:{\"type\":\"end_stream\",\"reason\":\"said welcome\"}", "close"],
+            seen.Where(x => !x.StartsWith("opened:", StringComparison.Ordinal)));
         Assert.True(seen.IndexOf("opened:data") is >= 0 and var d && d < seen.IndexOf("data:welcome"));
         Assert.True(seen.IndexOf("opened:control") is >= 0 and var c && c < seen.FindIndex(x => x.StartsWith("control:", StringComparison.Ordinal)));
         Assert.Equal(new SessionEndReason(SessionEndKind.EndStream, "said welcome"), await accepted.Session.Completion.WaitAsync(Patience));

@@ -13,7 +13,8 @@ public sealed class WebSocketSessionTransportTests
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
     /// <summary>A WebSocket pair over a real TCP connection on 127.0.0.1 (framing only; the HTTP upgrade is the host's job).</summary>
-    private static async Task<(WebSocket Server, WebSocket Client, IDisposable Sockets)> PairAsync(TimeSpan? keepAlive = null, TimeSpan? keepAliveTimeout = null)
+    private static async Task<(WebSocket Server, WebSocket Client, IDisposable Sockets)> PairAsync(TimeSpan? keepAlive = null,
+        TimeSpan? keepAliveTimeout = null)
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

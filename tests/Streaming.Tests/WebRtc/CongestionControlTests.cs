@@ -162,10 +162,13 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
     {
         var c = f.A.Core;
         var e = c.BandwidthEstimator!;
-        return $"app {c.TargetBitrate / 1000} delay {e.DelayBasedBitrate / 1000} loss {e.LossBasedBitrate / 1000} acked {e.AckedBitrate / 1000:0} rtt {e.RoundTripTime.TotalMilliseconds:0} " +
-            $"sent {c.MediaCounters.RtpPacketsSent} rtx {c.MediaCounters.Retransmissions} coalesced {c.Pacer_?.RetransmissionsCoalesced} pad {c.MediaCounters.PaddingPacketsSent} refused {c.MediaCounters.FramesDroppedCongested} " +
+        return $"app {c.TargetBitrate / 1000} delay {e.DelayBasedBitrate / 1000} loss {e.LossBasedBitrate / 1000} acked {e.AckedBitrate / 1000:0} rtt " +
+            $"{e.RoundTripTime.TotalMilliseconds:0} " +
+            $"sent {c.MediaCounters.RtpPacketsSent} rtx {c.MediaCounters.Retransmissions} coalesced {c.Pacer_?.RetransmissionsCoalesced} pad " +
+            $"{c.MediaCounters.PaddingPacketsSent} refused {c.MediaCounters.FramesDroppedCongested} " +
             $"paced {c.PacedPackets} inflight {c.TransportCcSender!.BytesInFlight} cwnd {e.CongestionWindowBytes} state {e.DelayState} " +
-            $"probes {e.Probes.ProbesStarted} last {e.Probes.LastResult / 1000:0} (sent {e.Probes.LastSendRate / 1000:0} received {e.Probes.LastReceiveRate / 1000:0} implausible {e.Probes.Implausible}) " +
+            $"probes {e.Probes.ProbesStarted} last {e.Probes.LastResult / 1000:0} (sent {e.Probes.LastSendRate / 1000:0} received " +
+            $"{e.Probes.LastReceiveRate / 1000:0} implausible {e.Probes.Implausible}) " +
             $"threshold {e.Detector.Threshold:0.0} overuses {e.Overuses} lost {e.LossesCounted} stale {e.StaleLosses} pacer [{c.Pacer_?.Describe()}]";
     }
 
@@ -188,7 +191,8 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
                 foreach (var f in Flows) { f.Tick(Driver.Now); f.ReadReceived(); }
                 if (Driver.Now >= _nextSample)
                 {
-                    Samples.Add(new Sample(Driver.Now, Flows.Select(f => f.Estimate).ToArray(), Link.QueueDelay(LinkEnd.A, Driver.Now), Link.QueueDropped, Link.SentFrom(LinkEnd.A), string.Join(" | ", Flows.Select(Detail))));
+                    Samples.Add(new Sample(Driver.Now, Flows.Select(f => f.Estimate).ToArray(), Link.QueueDelay(LinkEnd.A, Driver.Now), Link.QueueDropped,
+                        Link.SentFrom(LinkEnd.A), string.Join(" | ", Flows.Select(Detail))));
                     _nextSample = Driver.Now + TimeSpan.FromMilliseconds(100);
                 }
                 _overuses ??= new long[Flows.Length];
@@ -197,8 +201,10 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
                     var e = Flows[i].A.Core.BandwidthEstimator!;
                     if (e.Overuses == _overuses[i]) continue;
                     _overuses[i] = e.Overuses;
-                    var others = string.Join(" ", Flows.Where((_, j) => j != i).Select(f => f.A.Core.BandwidthEstimator!).Select(o => $"[{o.DelayState} m {o.Detector.ModifiedTrend:0.0} thr {o.Detector.Threshold:0.0} rate {o.DelayBasedBitrate / 1000}]"));
-                    Cuts.Add($"{Driver.Now.TotalSeconds,7:0.000} flow {i} cut to {e.DelayBasedBitrate / 1000} acked {e.AckedBitrate / 1000:0} queue {Link.QueueDelay(LinkEnd.A, Driver.Now).TotalMilliseconds:0} ms others {others}");
+                    var others = string.Join(" ", Flows.Where((_, j) => j != i).Select(f => f.A.Core.BandwidthEstimator!).Select(o => $"[{o.DelayState} m " +
+                        $"{o.Detector.ModifiedTrend:0.0} thr {o.Detector.Threshold:0.0} rate {o.DelayBasedBitrate / 1000}]"));
+                    Cuts.Add($"{Driver.Now.TotalSeconds,7:0.000} flow {i} cut to {e.DelayBasedBitrate / 1000} acked {e.AckedBitrate / 1000:0} queue " +
+                        $"{Link.QueueDelay(LinkEnd.A, Driver.Now).TotalMilliseconds:0} ms others {others}");
                 }
                 var next = Flows.Min(f => f.Next);
                 if (_nextSample < next) next = _nextSample;
@@ -216,7 +222,8 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
             new LinkConditions { Delay = OneWay });
         var list = Enumerable.Range(0, flows).Select(i => Negotiate(i, seed)).ToArray();
         var driver = new TwoPeerDriver(new Side(list, senders: true), new Side(list, senders: false), link);
-        Assert.True(driver.RunUntil(() => list.All(f => f.A.Core.State == ConnectionState.Connected && f.B.Core.State == ConnectionState.Connected), TimeSpan.FromSeconds(10)));
+        Assert.True(driver.RunUntil(() => list.All(f => f.A.Core.State == ConnectionState.Connected && f.B.Core.State == ConnectionState.Connected),
+            TimeSpan.FromSeconds(10)));
         foreach (var f in list)
         {
             Assert.NotNull(f.A.Core.BandwidthEstimator);
@@ -227,8 +234,10 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
 
     private void Report(Scenario s, TimeSpan from)
     {
-        foreach (var x in s.Samples.Where(x => x.At >= from && (x.At - from).Ticks % TimeSpan.FromMilliseconds(500).Ticks < TimeSpan.FromMilliseconds(100).Ticks))
-            output.WriteLine($"{(x.At - from).TotalSeconds,5:0.0} s  target {string.Join(" / ", x.Targets.Select(t => $"{t / 1000,5} kbit/s"))}  queue {x.QueueDelay.TotalMilliseconds,4:0} ms  dropped {x.QueueDropped}  {x.Detail}");
+        foreach (var x in s.Samples.Where(x => x.At >= from
+            && (x.At - from).Ticks % TimeSpan.FromMilliseconds(500).Ticks < TimeSpan.FromMilliseconds(100).Ticks))
+            output.WriteLine($"{(x.At - from).TotalSeconds,5:0.0} s  target {string.Join(" / ", x.Targets.Select(t => $"{t / 1000,5} kbit/s"))}  queue " +
+                $"{x.QueueDelay.TotalMilliseconds,4:0} ms  dropped {x.QueueDropped}  {x.Detail}");
     }
 
     // The first time after `from` that the target is within 15 % of `rate`.
@@ -298,7 +307,8 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
         var loss = (double)(to.QueueDropped - from.QueueDropped) / Math.Max(1, to.SentFromA - from.SentFromA);
         var mean = s.Samples.Where(x => x.At >= from.At).Average(x => x.Targets[0]);
         var queue = s.Samples.Where(x => x.At >= from.At).Average(x => x.QueueDelay.TotalMilliseconds);
-        output.WriteLine($"loss {loss:P2} over {to.SentFromA - from.SentFromA} datagrams; target {mean / 1_000_000:P0} of the bottleneck; queue delay {queue:0} ms mean");
+        output.WriteLine($"loss {loss:P2} over {to.SentFromA - from.SentFromA} datagrams; target {mean / 1_000_000:P0} of the " +
+            $"bottleneck; queue delay {queue:0} ms mean");
         Assert.True(to.SentFromA - from.SentFromA > 500);
         Assert.True(loss < 0.05, $"loss {loss:P2}");
     }
@@ -341,7 +351,8 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
         var queue = steady.Average(x => x.QueueDelay.TotalMilliseconds);
         var ratio = Math.Max(first, second) / Math.Min(first, second);
         output.WriteLine($"seed {seed}: flow {Array.IndexOf(s.Flows, late)} started {offset.TotalSeconds:0.000} s late; " +
-            $"last 15 s: {first / 1000:0} and {second / 1000:0} kbit/s, ratio {ratio:0.00}, together {(first + second) / Rate:P0} of the bottleneck, queue delay {queue:0} ms mean");
+            $"last 15 s: {first / 1000:0} and {second / 1000:0} kbit/s, ratio {ratio:0.00}, together {(first + second) / Rate:P0} of the " +
+            $"bottleneck, queue delay {queue:0} ms mean");
         Assert.True(ratio <= 1.5, $"seed {seed}: {first:0} vs {second:0} (ratio {ratio:0.00})");
         Assert.InRange(first + second, 0.6 * Rate, 1.2 * Rate);
     }
@@ -370,9 +381,14 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
         Report(s, cut - TimeSpan.FromSeconds(1));
         var e = flow.A.Core.BandwidthEstimator!;
         var sender = flow.A.Core.TransportCcSender!;
-        output.WriteLine($"before the cut {before / 1000:0} kbit/s; outages {e.Outages}, stale losses {e.StaleLosses}, timed out {sender.PacketsTimedOut}, unreported {sender.PacketsUnreported}, probes {e.Probes.ProbesStarted}");
+        output.WriteLine($"before the cut {before / 1000:0} kbit/s; outages {e.Outages}, stale losses {e.StaleLosses}, timed out {sender.PacketsTimedOut}, " +
+            $"unreported {sender.PacketsUnreported}, probes {e.Probes.ProbesStarted}");
         var rx = flow.B.Core.TransportCc!;
-        output.WriteLine($"A dropped {flow.A.Core.DroppedDatagrams} protect failures {flow.A.Core.MediaCounters.ProtectFailures}; link dropped {s.Link.Dropped} queue {s.Link.QueueDropped}; sender lost {sender.PacketsLost} received {sender.PacketsReceived} sent {sender.PacketsSent} unknown {sender.UnknownReports}; B unprotect failures {flow.B.Core.MediaCounters.UnprotectFailures} rtp received {flow.B.Core.MediaCounters.RtpPacketsReceived}; receiver recorded {rx.PacketsRecorded} again {rx.ReportedAgain} skipped {rx.Skipped} late {rx.TooLate} dup {rx.Duplicates}; counted losses {e.LossesCounted}");
+        output.WriteLine($"A dropped {flow.A.Core.DroppedDatagrams} protect failures {flow.A.Core.MediaCounters.ProtectFailures}; link dropped " +
+            $"{s.Link.Dropped} queue {s.Link.QueueDropped}; sender lost {sender.PacketsLost} received {sender.PacketsReceived} sent {sender.PacketsSent} " +
+            $"unknown {sender.UnknownReports}; B unprotect failures {flow.B.Core.MediaCounters.UnprotectFailures} rtp received " +
+            $"{flow.B.Core.MediaCounters.RtpPacketsReceived}; receiver recorded {rx.PacketsRecorded} again {rx.ReportedAgain} skipped {rx.Skipped} late " +
+            $"{rx.TooLate} dup {rx.Duplicates}; counted losses {e.LossesCounted}");
 
         // Video resumes: the first frame completes at B within 2 s of the heal (ICE consent notices the path first).
         var first = flow.VideoReceived.FirstOrDefault(t => t > healed);
@@ -388,7 +404,8 @@ public sealed class CongestionControlTests(Xunit.Abstractions.ITestOutputHelper 
         var from = healed + TimeSpan.FromSeconds(3);
         var received = flow.VideoReceived.Count(t => t >= from);
         var expected = (s.Driver.Now - from).TotalSeconds * 30;
-        output.WriteLine($"from 3 s after the heal: {received} frames received of about {expected:0} made; {flow.A.Core.MediaCounters.FramesDroppedCongested} refused in all");
+        output.WriteLine($"from 3 s after the heal: {received} frames received of about {expected:0} made; " +
+            $"{flow.A.Core.MediaCounters.FramesDroppedCongested} refused in all");
         Assert.True(received >= 0.8 * expected, $"{received} frames of {expected:0}");
         // The estimate returns toward the bottleneck: over the last 5 s it averages at least 70 % of it.
         var late = s.Samples.Where(x => x.At >= healed + TimeSpan.FromSeconds(5)).Average(x => x.Targets[0]);

@@ -13,7 +13,8 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// </summary>
 public sealed class ConnectionMilestoneTests
 {
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
 
     private sealed class Adapter(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : CorePeer(core, local, remote)
     {
@@ -26,8 +27,18 @@ public sealed class ConnectionMilestoneTests
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
         // The normal path: DTLS starts on a valid pair (with SPED the client starts before the first check).
-        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Sped = false, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Sped = false, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        var a = new PeerConnectionCore(new PeerConnectionOptions
+        {
+            Certificate = Certificate,
+            Sped = false,
+            Ice = new IceAgentOptions { Role = IceRole.Controlling }
+        });
+        var b = new PeerConnectionCore(new PeerConnectionOptions
+        {
+            Certificate = Certificate,
+            Sped = false,
+            Ice = new IceAgentOptions { Role = IceRole.Controlled }
+        });
         a.AddHostCandidate(endA);
         b.AddHostCandidate(endB);
         var pa = new Adapter(a, endA, endB);
@@ -44,7 +55,8 @@ public sealed class ConnectionMilestoneTests
         a.SetRemoteDescription(answer, driver.Now);
         pa.Drain();
         a.CreateDataChannel("chat", null, driver.Now);
-        Assert.True(driver.RunUntil(() => pb.Events.OfType<DataChannelOpened>().Any() && pa.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(10)));
+        Assert.True(driver.RunUntil(() => pb.Events.OfType<DataChannelOpened>().Any() && pa.Events.OfType<DataChannelOpened>().Any(),
+            TimeSpan.FromSeconds(10)));
         driver.RunFor(TimeSpan.FromSeconds(2));   // consent checks and re-selections must not report anything again
 
         ConnectionMilestone[] all = [.. Enum.GetValues<ConnectionMilestone>()];

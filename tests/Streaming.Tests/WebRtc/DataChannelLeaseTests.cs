@@ -19,7 +19,8 @@ using static RealPeerKit;
 /// </summary>
 public sealed class DataChannelLeaseTests
 {
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
 
     /// <summary>Keeps the leases it receives (the test decides when to dispose them).</summary>
     private sealed class Peer(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : CorePeer(core, local, remote)
@@ -44,7 +45,8 @@ public sealed class DataChannelLeaseTests
         var pa = new Peer(a, endA, endB);
         var pb = new Peer(b, endB, endA);
         var driver = new TwoPeerDriver(pa, pb, link);
-        Assert.True(driver.RunUntil(() => pa.Events.OfType<DataChannelOpened>().Any() && pb.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(10)));
+        Assert.True(driver.RunUntil(() => pa.Events.OfType<DataChannelOpened>().Any() && pb.Events.OfType<DataChannelOpened>().Any(),
+            TimeSpan.FromSeconds(10)));
         return (driver, pa, pb, pa.Events.OfType<DataChannelOpened>().Single().Channel);
     }
 
@@ -124,7 +126,8 @@ public sealed class DataChannelLeaseTests
             expected.Add(message);
             channel.Send(message, binary: true, driver.Now);
         }
-        Assert.True(driver.RunUntil(() => b.Leases.Count() == sizes.Length, TimeSpan.FromSeconds(120)), $"{b.Leases.Count()} of {sizes.Length} by {driver.Now}");
+        Assert.True(driver.RunUntil(() => b.Leases.Count() == sizes.Length, TimeSpan.FromSeconds(120)),
+            $"{b.Leases.Count()} of {sizes.Length} by {driver.Now}");
         var leases = b.Leases.ToList();
         for (var i = 0; i < sizes.Length; i++)
         {
@@ -150,7 +153,8 @@ public sealed class DataChannelLeaseTests
         var held = b.LeasedBytes;
         Assert.True(held > 0, "nothing arrived");
         // (SCTP's 64 KiB reserve for the next in-sequence chunk may be used on top, as for the copying events.)
-        Assert.True(held + b.Core.Sctp!.ReceiveBuffered <= unreadBound + 64 * 1024, $"{held} bytes leased and {b.Core.Sctp.ReceiveBuffered} held by SCTP, bound {unreadBound} + 64 KiB");
+        Assert.True(held + b.Core.Sctp!.ReceiveBuffered <= unreadBound + 64 * 1024,
+            $"{held} bytes leased and {b.Core.Sctp.ReceiveBuffered} held by SCTP, bound {unreadBound} + 64 KiB");
         Assert.True(b.Core.OutstandingLeases < total);
 
         // Returning them (as the application reads) lets the rest come, every byte once.
@@ -167,7 +171,8 @@ public sealed class DataChannelLeaseTests
     [Fact]
     public void SendingFromTheCallersMemoryDisposesTheOwnerOnlyOnceAcknowledged()
     {
-        var (driver, _, b, channel) = Open(link: new VirtualLink(1, LinkConditions.Clean(TimeSpan.FromMilliseconds(20)), LinkConditions.Clean(TimeSpan.FromMilliseconds(20))));
+        var (driver, _, b, channel) = Open(link: new VirtualLink(1, LinkConditions.Clean(TimeSpan.FromMilliseconds(20)),
+            LinkConditions.Clean(TimeSpan.FromMilliseconds(20))));
         var owners = Enumerable.Range(0, 10).Select(i => new CountingOwner(Enumerable.Repeat((byte)i, 3000).ToArray())).ToList();
         foreach (var owner in owners) channel.Send(owner.Memory, owner, binary: true, driver.Now);
         // Nothing acknowledged yet: the association still needs every byte for a retransmission.
@@ -183,7 +188,8 @@ public sealed class DataChannelLeaseTests
     public async Task OverRealSocketsPooledTrySendAndLeasesDeliverEveryMessageInOrder()
     {
         // A small unread bound: the run only completes if disposing leases reopens the window (the connection wakes).
-        await using var pair = LoopbackPair.Create(new PeerConnectionOptions { LeasedMessages = true, MaxMessageSize = 64 * 1024, MaxUnreadBytes = 256 * 1024 });
+        await using var pair =
+            LoopbackPair.Create(new PeerConnectionOptions { LeasedMessages = true, MaxMessageSize = 64 * 1024, MaxUnreadBytes = 256 * 1024 });
         var (a, b) = (pair.A, pair.B);
         var offer = await a.CreateOfferAsync();
         await a.SetRemoteDescriptionAsync(await b.CreateAnswerAsync(offer));
@@ -198,7 +204,8 @@ public sealed class DataChannelLeaseTests
                 if (e is not DataChannelMessageLease lease) continue;
                 using (lease)
                 {
-                    if (lease.Length != 2000 || BitConverter.ToInt32(lease.Span) != next) throw new InvalidOperationException($"message {next}: length {lease.Length}");
+                    if (lease.Length != 2000 || BitConverter.ToInt32(lease.Span) != next)
+                        throw new InvalidOperationException($"message {next}: length {lease.Length}");
                     if (++next == count) return next;
                 }
             }

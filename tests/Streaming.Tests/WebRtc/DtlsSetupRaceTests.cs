@@ -15,7 +15,8 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// </summary>
 public sealed class DtlsSetupRaceTests
 {
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
     private static readonly TimeSpan OneWay = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan AnswerDelay = TimeSpan.FromMilliseconds(200);
 
@@ -32,8 +33,20 @@ public sealed class DtlsSetupRaceTests
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
         // Without SNAP and SPED (a browser without their field trials): the timings below include the SCTP handshake
         // (SPED, which carries the handshake in the checks instead, has SpedSetupTests).
-        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Snap = false, Sped = false, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-        var b = new PeerConnectionCore(answerer with { Certificate = Certificate, Snap = false, Sped = false, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        var a = new PeerConnectionCore(new PeerConnectionOptions
+        {
+            Certificate = Certificate,
+            Snap = false,
+            Sped = false,
+            Ice = new IceAgentOptions { Role = IceRole.Controlling }
+        });
+        var b = new PeerConnectionCore(answerer with
+        {
+            Certificate = Certificate,
+            Snap = false,
+            Sped = false,
+            Ice = new IceAgentOptions { Role = IceRole.Controlled }
+        });
         a.AddHostCandidate(endA);
         b.AddHostCandidate(endB);
         var offer = SessionDescription.Parse(a.CreateOffer(TimeSpan.Zero).ToString());

@@ -16,7 +16,8 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// </summary>
 public sealed class IceRestartOntoRelayCoreTests
 {
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
     private static readonly IPEndPoint EndA = new(IPAddress.Parse("10.0.0.1"), 1000);
     private static readonly IPEndPoint EndB = new(IPAddress.Parse("10.0.0.2"), 2000);
 

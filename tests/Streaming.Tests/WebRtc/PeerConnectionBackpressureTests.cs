@@ -53,7 +53,9 @@ public sealed class PeerConnectionBackpressureTests
 
         // The receiver reads nothing: the sender's buffer fills (its sends wait) and B's window closes at the bound.
         await Task.WhenAny(blocked.Task, sending, Task.Delay(Patience, cts.Token));
-        Assert.True(blocked.Task.IsCompleted, $"the sender never waited: accepted {Interlocked.Read(ref accepted)}, buffered {channel.BufferedAmount}, B unread {b.UnreadBytes}, B events {b.Events.Count}, sender {sending.Status} {sending.Exception?.InnerException?.Message}");
+        Assert.True(blocked.Task.IsCompleted,
+            $"the sender never waited: accepted {Interlocked.Read(ref accepted)}, buffered {channel.BufferedAmount}, B unread {b.UnreadBytes}, B events " +
+            $"{b.Events.Count}, sender {sending.Status} {sending.Exception?.InnerException?.Message}");
         for (var i = 0; i < 2000 && b.UnreadBytes < MaxUnread - 4 * MessageSize; i++) await Task.Delay(10, cts.Token);
         var unread = b.UnreadBytes;
         Assert.True(unread >= MaxUnread - 4 * MessageSize, $"B's unread bytes {unread} never reached the bound {MaxUnread}");

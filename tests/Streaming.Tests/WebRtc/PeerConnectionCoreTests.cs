@@ -12,7 +12,8 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// <summary>Two of our peer connections over the test kit's virtual link, on virtual time.</summary>
 public sealed class PeerConnectionCoreTests
 {
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
 
     private sealed class Adapter(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : CorePeer(core, local, remote)
     {
@@ -81,7 +82,9 @@ public sealed class PeerConnectionCoreTests
         }
     }
 
-    /// <summary>The driver's entry (the datagram's class given, not read again by ICE and the connection) connects and carries data as the plain one does.</summary>
+    /// <summary>
+    /// The driver's entry (the datagram's class given, not read again by ICE and the connection) connects and carries data as the plain one does.
+    /// </summary>
     [Fact]
     public void DatagramsClassifiedOnceByTheCallerConnectAndCarryData()
     {
@@ -96,7 +99,8 @@ public sealed class PeerConnectionCoreTests
         var pb = new ClassifiedAdapter(b, endB, endA);
         var driver = new TwoPeerDriver(pa, pb);
         a.CreateDataChannel("chat", null, driver.Now);
-        Assert.True(driver.RunUntil(() => pa.Events.OfType<DataChannelOpened>().Any() && pb.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(10)));
+        Assert.True(driver.RunUntil(() => pa.Events.OfType<DataChannelOpened>().Any() && pb.Events.OfType<DataChannelOpened>().Any(),
+            TimeSpan.FromSeconds(10)));
         var channel = pa.Events.OfType<DataChannelOpened>().Single().Channel;
         for (var i = 0; i < 20; i++) channel.Send($"a{i}");
         Assert.True(driver.RunUntil(() => pb.Messages.Count() == 20, TimeSpan.FromSeconds(10)));
@@ -107,8 +111,16 @@ public sealed class PeerConnectionCoreTests
     [Fact]
     public void ConnectsAndDeliversEverythingUnderLossAndReordering()
     {
-        var lossy = new LinkConditions { Delay = TimeSpan.FromMilliseconds(20), Jitter = TimeSpan.FromMilliseconds(10), Loss = 0.1, Duplicate = 0.02, Reorder = 0.05 };
-        var (driver, a, b) = Connect(new VirtualLink(11, lossy, lossy), new PeerConnectionOptions { DtlsInitialRetransmitTimeout = TimeSpan.FromMilliseconds(200) });
+        var lossy = new LinkConditions
+        {
+            Delay = TimeSpan.FromMilliseconds(20),
+            Jitter = TimeSpan.FromMilliseconds(10),
+            Loss = 0.1,
+            Duplicate = 0.02,
+            Reorder = 0.05
+        };
+        var (driver, a, b) = Connect(new VirtualLink(11, lossy, lossy),
+            new PeerConnectionOptions { DtlsInitialRetransmitTimeout = TimeSpan.FromMilliseconds(200) });
         a.Core.CreateDataChannel("bulk", null, driver.Now);
         Assert.True(driver.RunUntil(() => b.Events.OfType<DataChannelOpened>().Any() && a.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(60)));
         var channel = a.Events.OfType<DataChannelOpened>().Single().Channel;
@@ -138,7 +150,12 @@ public sealed class PeerConnectionCoreTests
     [Fact]
     public void APeerThatVanishesIsDisconnectedThenFailedAtTheIceTimes()
     {
-        var ice = new IceAgentOptions { KeepaliveInterval = TimeSpan.FromSeconds(1), DisconnectedTimeout = TimeSpan.FromSeconds(2), FailedTimeout = TimeSpan.FromSeconds(5) };
+        var ice = new IceAgentOptions
+        {
+            KeepaliveInterval = TimeSpan.FromSeconds(1),
+            DisconnectedTimeout = TimeSpan.FromSeconds(2),
+            FailedTimeout = TimeSpan.FromSeconds(5)
+        };
         var (driver, a, b) = Connect(options: new PeerConnectionOptions { Ice = ice });
         a.Core.CreateDataChannel("chat", null, driver.Now);
         Assert.True(driver.RunUntil(() => a.Core.State == ConnectionState.Connected && b.Core.State == ConnectionState.Connected, TimeSpan.FromSeconds(10)));

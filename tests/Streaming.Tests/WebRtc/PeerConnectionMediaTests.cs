@@ -11,7 +11,8 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// <summary>The media path of two of our peer connections over the test kit's virtual link, on virtual time.</summary>
 public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
 
     private sealed class Adapter(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : CorePeer(core, local, remote)
     {
@@ -21,7 +22,8 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
     private sealed record Pair(TwoPeerDriver Driver, Adapter A, Adapter B, LocalTrack Video, LocalTrack Audio, LocalTrack BackVideo);
 
     /// <summary>A offers audio and video; B answers with a video track of its own. Runs until both are connected.</summary>
-    private static Pair Connect(VirtualLink? link = null, IReadOnlyList<CodecSpec>? videoCodecs = null, MediaOptions? media = null, bool offerWithoutSsrcs = false)
+    private static Pair Connect(VirtualLink? link = null, IReadOnlyList<CodecSpec>? videoCodecs = null, MediaOptions? media = null,
+        bool offerWithoutSsrcs = false)
     {
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
@@ -211,7 +213,8 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
         // A re-offers; B's answer comes back without the transport-wide extension.
         var offer = SessionDescription.Parse(p.A.Core.CreateOffer(p.Driver.Now).ToString());
         var answer = WithoutTransportCc(p.B.Core.CreateAnswer(offer, p.Driver.Now).ToString());
-        static string WithoutTransportCc(string sdp) => string.Join("\r\n", sdp.Split("\r\n").Where(l => !l.Contains(RemoteDescription.TransportCcExtensionUri, StringComparison.Ordinal)));
+        static string WithoutTransportCc(string sdp) =>
+            string.Join("\r\n", sdp.Split("\r\n").Where(l => !l.Contains(RemoteDescription.TransportCcExtensionUri, StringComparison.Ordinal)));
         p.A.Core.SetRemoteDescription(SessionDescription.Parse(answer), p.Driver.Now);
 
         var unnumbered = 0;
@@ -264,7 +267,8 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
         var video = p.B.Remote(MediaKind.Video);
         Assert.Equal(0u, video.Ssrc);                                   // unknown until the first packet
         var ssrc = p.Video.Ssrc;
-        link.AddFilter(LinkEnd.A, d => d.Length > 12 && d.Span[1] is < 192 or > 223 && System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(d.Span[8..]) == ssrc,
+        link.AddFilter(LinkEnd.A, d => d.Length > 12 && d.Span[1] is < 192 or > 223
+            && System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(d.Span[8..]) == ssrc,
             n => n == 8 ? FilterAction.Drop : FilterAction.Pass);
         for (var i = 0; i < 10; i++)
         {
@@ -290,7 +294,8 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
         Assert.Null(p.B.Remote(MediaKind.Video).RtxSsrc);
         var ssrc = p.Video.Ssrc;
         var sequences = new List<ushort>();
-        link.AddFilter(LinkEnd.A, d => d.Length > 12 && d.Span[1] is < 192 or > 223 && System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(d.Span[8..]) == ssrc,
+        link.AddFilter(LinkEnd.A, d => d.Length > 12 && d.Span[1] is < 192 or > 223
+            && System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(d.Span[8..]) == ssrc,
             n => n == 5 ? FilterAction.Drop : FilterAction.Pass);
         for (var i = 0; i < 10; i++)
         {
@@ -343,7 +348,12 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
         var end = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var local = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
         var video = p.B.Remote(MediaKind.Video);
-        void Drain() { while (video.Packets.TryRead(out var x)) x.Dispose(); while (video.Frames.TryRead(out var f)) f.Dispose(); while (p.B.Core.TryPollEvent(out _)) { } }
+        void Drain()
+        {
+            while (video.Packets.TryRead(out var x)) x.Dispose();
+            while (video.Frames.TryRead(out var f)) f.Dispose();
+            while (p.B.Core.TryPollEvent(out _)) { }
+        }
         foreach (var d in captured.Take(40)) { p.B.Core.HandleDatagram(d, local, end, p.Driver.Now); Drain(); }
         var receiveAllocated = long.MaxValue;
         const int packets = 30;
@@ -353,8 +363,10 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
             for (var i = 40 + round * packets; i < 40 + (round + 1) * packets; i++) { p.B.Core.HandleDatagram(captured[i], local, end, p.Driver.Now); Drain(); }
             receiveAllocated = Math.Min(receiveAllocated, GC.GetAllocatedBytesForCurrentThread() - before);
         }
-        output.WriteLine($"receive: {receiveAllocated} B for {packets} packets = {(double)receiveAllocated / packets:0.0} B per packet (VP8, 5 packets per frame)");
-        Assert.True(receiveAllocated <= packets * 160, $"{receiveAllocated} B for {packets} packets ({receiveAllocated / packets} B each): one MediaPacket per packet, one MediaFrame per frame");
+        output.WriteLine($"receive: {receiveAllocated} B for {packets} packets = {(double)receiveAllocated / packets:0.0} B per " +
+            $"packet (VP8, 5 packets per frame)");
+        Assert.True(receiveAllocated <= packets * 160,
+            $"{receiveAllocated} B for {packets} packets ({receiveAllocated / packets} B each): one MediaPacket per packet, one MediaFrame per frame");
     }
 
     [Fact]

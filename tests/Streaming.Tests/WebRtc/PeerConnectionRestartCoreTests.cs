@@ -15,7 +15,8 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// </summary>
 public sealed class PeerConnectionRestartCoreTests
 {
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
 
     private sealed class Adapter(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : CorePeer(core, local, remote)
     {
@@ -37,12 +38,15 @@ public sealed class PeerConnectionRestartCoreTests
 
     private static (TwoPeerDriver Driver, Adapter A, Adapter B, DataChannel ChannelA, DataChannel ChannelB) Connect(VirtualLink? link = null)
     {
-        var (adapterA, adapterB) = Peers(new PeerConnectionOptions { Certificate = Certificate, DtlsInitialRetransmitTimeout = TimeSpan.FromMilliseconds(200) });
+        var (adapterA, adapterB) =
+            Peers(new PeerConnectionOptions { Certificate = Certificate, DtlsInitialRetransmitTimeout = TimeSpan.FromMilliseconds(200) });
         Exchange(adapterA, adapterB, TimeSpan.Zero, restart: false);
         var driver = new TwoPeerDriver(adapterA, adapterB, link);
         adapterA.Core.CreateDataChannel("chat", null, driver.Now);
-        Assert.True(driver.RunUntil(() => adapterA.Events.OfType<DataChannelOpened>().Any() && adapterB.Events.OfType<DataChannelOpened>().Any(), TimeSpan.FromSeconds(20)));
-        return (driver, adapterA, adapterB, adapterA.Events.OfType<DataChannelOpened>().Single().Channel, adapterB.Events.OfType<DataChannelOpened>().Single().Channel);
+        Assert.True(driver.RunUntil(() => adapterA.Events.OfType<DataChannelOpened>().Any() && adapterB.Events.OfType<DataChannelOpened>().Any(),
+            TimeSpan.FromSeconds(20)));
+        return (driver, adapterA, adapterB, adapterA.Events.OfType<DataChannelOpened>().Single().Channel,
+            adapterB.Events.OfType<DataChannelOpened>().Single().Channel);
     }
 
     // One offer/answer round through SDP text, as signaling would carry it.
@@ -84,7 +88,8 @@ public sealed class PeerConnectionRestartCoreTests
             if (doneAt is null && a.Events.OfType<IceRestartCompleted>().Any() && b.Events.OfType<IceRestartCompleted>().Any()) doneAt = driver.Now;
             Assert.True(driver.Now < TimeSpan.FromSeconds(30), "the restart did not complete");
         }
-        Assert.True(driver.RunUntil(() => a.Messages.Count == sent && b.Messages.Count == sent, TimeSpan.FromSeconds(20)), $"a got {a.Messages.Count}, b got {b.Messages.Count} of {sent}");
+        Assert.True(driver.RunUntil(() => a.Messages.Count == sent && b.Messages.Count == sent, TimeSpan.FromSeconds(20)),
+            $"a got {a.Messages.Count}, b got {b.Messages.Count} of {sent}");
         Assert.Equal(Enumerable.Range(0, sent).Select(i => $"a{i}"), b.Messages);
         Assert.Equal(Enumerable.Range(0, sent).Select(i => $"b{i}"), a.Messages);
 
@@ -148,7 +153,8 @@ public sealed class PeerConnectionRestartCoreTests
         a.Remote = endB2;
         b.Local = endB2;
         channelA.Send("lost in the move");
-        Assert.True(driver.RunUntil(() => a.Core.State == ConnectionState.Disconnected && b.Core.State == ConnectionState.Disconnected, TimeSpan.FromSeconds(5)));
+        Assert.True(driver.RunUntil(() => a.Core.State == ConnectionState.Disconnected && b.Core.State == ConnectionState.Disconnected,
+            TimeSpan.FromSeconds(5)));
 
         // b restarts ICE with its new candidate; both come back on the new path, nothing delivered twice or lost.
         var restartOffer = SessionDescription.Parse(b.Core.CreateOffer(driver.Now, new OfferOptions { IceRestart = true }).ToString());
@@ -171,7 +177,8 @@ public sealed class PeerConnectionRestartCoreTests
         var (a, b) = Peers(new PeerConnectionOptions { Certificate = Certificate });
         var track = a.Core.AddTrack(Transport.Streaming.Jsep.MediaKind.Audio);
         Exchange(a, b, TimeSpan.Zero, restart: false);
-        var driver = new TwoPeerDriver(a, b, new VirtualLink(3, new LinkConditions { Delay = TimeSpan.FromMilliseconds(5) }, new LinkConditions { Delay = TimeSpan.FromMilliseconds(5) }));
+        var driver = new TwoPeerDriver(a, b,
+            new VirtualLink(3, new LinkConditions { Delay = TimeSpan.FromMilliseconds(5) }, new LinkConditions { Delay = TimeSpan.FromMilliseconds(5) }));
         Assert.True(driver.RunUntil(() => a.Core.State == ConnectionState.Connected && b.Core.State == ConnectionState.Connected, TimeSpan.FromSeconds(10)));
         var remote = b.Events.OfType<RemoteTrackAdded>().Single().Track;
         var srtp = a.Core.Srtp;

@@ -82,7 +82,8 @@ public sealed class PeerConnectionRestartTests(ITestOutputHelper output)
         await a.SetRemoteDescriptionAsync(restartAnswer);
         var doneA = await ea.WaitForAsync<IceRestartCompleted>();
         var doneB = await eb.WaitForAsync<IceRestartCompleted>();
-        output.WriteLine($"restart: by A over UDP 127.0.0.1: new pair selected after {doneA.Elapsed.TotalMilliseconds:0.0} ms on A, {doneB.Elapsed.TotalMilliseconds:0.0} ms on B");
+        output.WriteLine($"restart: by A over UDP 127.0.0.1: new pair selected after {doneA.Elapsed.TotalMilliseconds:0.0} ms on A, " +
+            $"{doneB.Elapsed.TotalMilliseconds:0.0} ms on B");
         Assert.Equal((UfragOf(restartOffer), UfragOf(restartAnswer)), (doneA.LocalUsernameFragment, doneA.RemoteUsernameFragment));
         Assert.NotEqual(UfragOf(offer), UfragOf(restartOffer));
         var pairA = await a.GetSelectedPairAsync();
@@ -108,7 +109,8 @@ public sealed class PeerConnectionRestartTests(ITestOutputHelper output)
         foreach (var c in candidates) await a.AddRemoteCandidateAsync($"{c} ufrag {ufragB}");
         var secondB = await eb.WaitForAsync<IceRestartCompleted>(e => e.LocalUsernameFragment == ufragB);
         var secondA = await ea.WaitForAsync<IceRestartCompleted>(e => e.LocalUsernameFragment == UfragOf(answerA));
-        output.WriteLine($"restart: by B over UDP 127.0.0.1: new pair selected after {secondB.Elapsed.TotalMilliseconds:0.0} ms on B, {secondA.Elapsed.TotalMilliseconds:0.0} ms on A");
+        output.WriteLine($"restart: by B over UDP 127.0.0.1: new pair selected after {secondB.Elapsed.TotalMilliseconds:0.0} ms on B, " +
+            $"{secondA.Elapsed.TotalMilliseconds:0.0} ms on A");
         Assert.NotEqual(9, secondA.Remote.Address.Port);
         Assert.Equal(ufragB, (await b.GetSelectedPairAsync())!.LocalUsernameFragment);
         Assert.Equal(ufragB, (await a.GetSelectedPairAsync())!.RemoteUsernameFragment);

@@ -83,8 +83,29 @@ public sealed class PeerConnectionSendTests
         await using var d2 = new UdpDriver();
         d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         d2.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        await using var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling, DisconnectedTimeout = TimeSpan.FromSeconds(2), FailedTimeout = TimeSpan.FromSeconds(60), PeerMoveSilence = TimeSpan.Zero } });
-        await using var b = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled, KeepaliveInterval = TimeSpan.Zero, ConsentInterval = TimeSpan.FromSeconds(60), ConsentTimeout = TimeSpan.Zero, DisconnectedTimeout = TimeSpan.Zero } });
+        await using var a = new PeerConnection(d1, new PeerConnectionOptions
+        {
+            Certificate = Certificate,
+            Ice = new IceAgentOptions
+            {
+                Role = IceRole.Controlling,
+                DisconnectedTimeout = TimeSpan.FromSeconds(2),
+                FailedTimeout = TimeSpan.FromSeconds(60),
+                PeerMoveSilence = TimeSpan.Zero
+            }
+        });
+        await using var b = new PeerConnection(d2, new PeerConnectionOptions
+        {
+            Certificate = Certificate,
+            Ice = new IceAgentOptions
+            {
+                Role = IceRole.Controlled,
+                KeepaliveInterval = TimeSpan.Zero,
+                ConsentInterval = TimeSpan.FromSeconds(60),
+                ConsentTimeout = TimeSpan.Zero,
+                DisconnectedTimeout = TimeSpan.Zero
+            }
+        });
 
         var phase = "connecting";
         try
@@ -123,7 +144,8 @@ public sealed class PeerConnectionSendTests
         }
         catch (OperationCanceledException e)
         {
-            throw new TimeoutException($"Timed out while {phase}: A {a.State} ({a.Reason}), B {b.State} ({b.Reason}), A's clock {clock.GetUtcNow():HH:mm:ss.fff}", e);
+            throw new TimeoutException($"Timed out while {phase}: A {a.State} ({a.Reason}), B {b.State} ({b.Reason}), A's clock " +
+                $"{clock.GetUtcNow():HH:mm:ss.fff}", e);
         }
     }
 
@@ -133,15 +155,20 @@ public sealed class PeerConnectionSendTests
         var measured = new Dictionary<string, long>();
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) => { if (instrument.Meter == PeerConnection.Meter) l.EnableMeasurementEvents(instrument); };
-        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => { lock (measured) measured[instrument.Name] = measured.GetValueOrDefault(instrument.Name) + value; });
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+        {
+            lock (measured) measured[instrument.Name] = measured.GetValueOrDefault(instrument.Name) + value;
+        });
         listener.Start();
 
         await using var d1 = new UdpDriver();
         await using var d2 = new UdpDriver();
         d1.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         d2.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        await using var a = new PeerConnection(d1, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
-        await using var b = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        await using var a = new PeerConnection(d1,
+            new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling } });
+        await using var b = new PeerConnection(d2,
+            new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
         var (channel, _) = await ConnectAsync(a, b);
         await a.SendAsync(channel, new byte[5000]);
         await NextAsync<DataChannelMessageReceived>(b);

@@ -14,7 +14,8 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// </summary>
 public sealed class PeerConnectionSetupTests
 {
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
 
     private sealed class Peer(PeerConnectionCore core, IPEndPoint local, IPEndPoint remote) : IVirtualPeer
     {
@@ -45,8 +46,20 @@ public sealed class PeerConnectionSetupTests
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
         var ice = new IceAgentOptions { SendBeforeNomination = sendBeforeNomination };
         // The four-way SCTP handshake path (SNAP and SPED off; SetupRoundTripTests and SpedSetupTests count what they save).
-        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Snap = false, Sped = false, Ice = ice with { Role = IceRole.Controlling } });
-        var b = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Snap = false, Sped = false, Ice = ice with { Role = IceRole.Controlled } });
+        var a = new PeerConnectionCore(new PeerConnectionOptions
+        {
+            Certificate = Certificate,
+            Snap = false,
+            Sped = false,
+            Ice = ice with { Role = IceRole.Controlling }
+        });
+        var b = new PeerConnectionCore(new PeerConnectionOptions
+        {
+            Certificate = Certificate,
+            Snap = false,
+            Sped = false,
+            Ice = ice with { Role = IceRole.Controlled }
+        });
         a.AddHostCandidate(endA);
         b.AddHostCandidate(endB);
         var offer = SessionDescription.Parse(a.CreateOffer(TimeSpan.Zero).ToString());

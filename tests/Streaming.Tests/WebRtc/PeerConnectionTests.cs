@@ -62,7 +62,8 @@ public sealed class PeerConnectionTests
         // Wait until everything sent was acknowledged (then SCTP has timed DATA) and ICE selected its pair.
         var until = System.Diagnostics.Stopwatch.StartNew();
         PeerConnectionHealth h;
-        while (!((h = await a.GetHealthAsync()) is { SendIdle: true, SctpRoundTripTime: not null, IceRoundTripTime: not null, ConsentAge: not null }) && until.Elapsed < Patience)
+        while (!((h = await a.GetHealthAsync()) is { SendIdle: true, SctpRoundTripTime: not null, IceRoundTripTime: not null, ConsentAge: not null })
+            && until.Elapsed < Patience)
             await Task.Delay(20);
         Assert.Equal(ConnectionState.Connected, h.State);
         Assert.Equal(IceConnectionState.Connected, h.IceState);

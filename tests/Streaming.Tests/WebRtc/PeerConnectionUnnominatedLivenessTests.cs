@@ -17,7 +17,8 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// </summary>
 public sealed class PeerConnectionUnnominatedLivenessTests
 {
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
 
     private static TimeSpan S(double s) => TimeSpan.FromSeconds(s);
 
@@ -26,13 +27,23 @@ public sealed class PeerConnectionUnnominatedLivenessTests
         public IEnumerable<ConnectionStateChanged> States => Events.OfType<ConnectionStateChanged>();
     }
 
-    /// <summary>A offers and controls (keepalive after 0.5 s without sending) but its USE-CANDIDATE never arrives; B answers with the given ICE timers.</summary>
+    /// <summary>
+    /// A offers and controls (keepalive after 0.5 s without sending) but its USE-CANDIDATE never arrives; B answers with the given ICE timers.
+    /// </summary>
     private static (TwoPeerDriver Driver, Peer A, Peer B) NeverNominated(IceAgentOptions b)
     {
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
-        var a = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlling, Random = new Random(1), KeepaliveInterval = S(0.5) } });
-        var core = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate, Ice = b with { Role = IceRole.Controlled, Random = new Random(2) } });
+        var a = new PeerConnectionCore(new PeerConnectionOptions
+        {
+            Certificate = Certificate,
+            Ice = new IceAgentOptions { Role = IceRole.Controlling, Random = new Random(1), KeepaliveInterval = S(0.5) }
+        });
+        var core = new PeerConnectionCore(new PeerConnectionOptions
+        {
+            Certificate = Certificate,
+            Ice = b with { Role = IceRole.Controlled, Random = new Random(2) }
+        });
         a.AddHostCandidate(endA);
         core.AddHostCandidate(endB);
         var offer = SessionDescription.Parse(a.CreateOffer(TimeSpan.Zero).ToString());

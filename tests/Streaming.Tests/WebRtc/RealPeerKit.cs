@@ -13,7 +13,8 @@ internal static class RealPeerKit
     public static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
     /// <summary>One certificate for every connection (as browsers reuse theirs): generating one per test costs time.</summary>
-    public static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(365));
+    public static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1),
+        DateTimeOffset.UtcNow.AddDays(365));
 
     /// <summary>The next event of type <typeparamref name="T"/> (matching <paramref name="match"/>), within <see cref="Patience"/>.</summary>
     public static async Task<T> NextAsync<T>(PeerConnection pc, Func<T, bool>? match = null) where T : PeerConnectionEvent

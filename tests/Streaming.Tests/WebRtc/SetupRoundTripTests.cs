@@ -19,8 +19,10 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// </summary>
 public sealed class SetupRoundTripTests(ITestOutputHelper output)
 {
-    private static readonly DtlsCertificate CertificateA = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
-    private static readonly DtlsCertificate CertificateB = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate CertificateA = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate CertificateB = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
     private static readonly TimeSpan OneWay = TimeSpan.FromMilliseconds(25);
     private static readonly TimeSpan Rtt = 2 * OneWay;
 
@@ -104,8 +106,14 @@ public sealed class SetupRoundTripTests(ITestOutputHelper output)
     {
         var endA = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 1000);
         var endB = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 2000);
-        var a = new PeerConnectionCore(c.Configure(new PeerConnectionOptions { Certificate = CertificateA, Sped = false, Ice = new IceAgentOptions { Role = IceRole.Controlling } }));
-        var b = new PeerConnectionCore((c.ConfigureAnswerer ?? c.Configure)(new PeerConnectionOptions { Certificate = CertificateB, Sped = false, Ice = new IceAgentOptions { Role = IceRole.Controlled } }));
+        var a = new PeerConnectionCore(c.Configure(new PeerConnectionOptions
+        {
+            Certificate = CertificateA,
+            Sped = false,
+            Ice = new IceAgentOptions { Role = IceRole.Controlling }
+        }));
+        var b = new PeerConnectionCore((c.ConfigureAnswerer
+            ?? c.Configure)(new PeerConnectionOptions { Certificate = CertificateB, Sped = false, Ice = new IceAgentOptions { Role = IceRole.Controlled } }));
         a.AddHostCandidate(endA);
         b.AddHostCandidate(endB);
         var pa = new Peer(a, endA, endB, sendsOnOpen: true);
@@ -138,7 +146,8 @@ public sealed class SetupRoundTripTests(ITestOutputHelper output)
     {
         var c = ByName(name);
         var r = Run(c);
-        output.WriteLine($"{name}: first message delivered {r.Delivered.TotalMilliseconds} ms = {r.RoundTrips} RTT; offerer's channel open {r.OffererOpened.TotalMilliseconds} ms, answerer's {r.AnswererOpened.TotalMilliseconds} ms");
+        output.WriteLine($"{name}: first message delivered {r.Delivered.TotalMilliseconds} ms = {r.RoundTrips} RTT; offerer's channel open " +
+            $"{r.OffererOpened.TotalMilliseconds} ms, answerer's {r.AnswererOpened.TotalMilliseconds} ms");
         var offered = c.Configure(new PeerConnectionOptions()).Snap;
         var snap = offered && (c.ConfigureAnswerer ?? c.Configure)(new PeerConnectionOptions()).Snap;
         Assert.Equal(snap, r.SnapA);
@@ -168,7 +177,8 @@ public sealed class SetupRoundTripTests(ITestOutputHelper output)
         // more when the answerer's next check shows it is ready (HandlePeerReady): both copies are lost, the first
         // retransmission by the timer gets through.
         var r = Run(ByName(name), (link, a) => link.AddFilter(LinkEnd.A,
-            d => d.Length > 0 && d.Span[0] == 22 && a.Core.Dtls is { State: DtlsState.Handshaking } dtls && dtls.Counters.Retransmissions == dtls.Counters.PeerReadyRetransmissions,
+            d => d.Length > 0 && d.Span[0] == 22 && a.Core.Dtls is { State: DtlsState.Handshaking } dtls
+                && dtls.Counters.Retransmissions == dtls.Counters.PeerReadyRetransmissions,
             _ => FilterAction.Drop));
         output.WriteLine($"{name}, first ClientHello flight lost: {r.Delivered.TotalMilliseconds} ms = {r.RoundTrips} RTT");
         // The DTLS client's first retransmission timeout is max(50 ms, 2 x the check's RTT) = 100 ms: 2 RTT more.

@@ -14,7 +14,8 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// </summary>
 public sealed class SnapNegotiationTests
 {
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
 
     // Chromium's answer example of the draft; Q29va2llTW9uc3Rlcg== ("CookieMonster") is libwebrtc's own invalid value.
     private const string ChromiumInit = "AQAAHl+zdHQAUAAA/////6Gq3HTAAAAEgAgABoLA";

@@ -32,7 +32,8 @@ public sealed class SocketGroupTests
             {
                 var answer = await s.CreateAnswerAsync(await c.CreateOfferAsync());
                 // One UDP host candidate for the whole group (the ICE-TCP listener adds its own TCP one).
-                Assert.Single(answer.Split('\n'), l => l.StartsWith("a=candidate:", StringComparison.Ordinal) && l.Contains(" udp ", StringComparison.OrdinalIgnoreCase));
+                Assert.Single(answer.Split('\n'), l => l.StartsWith("a=candidate:", StringComparison.Ordinal)
+                    && l.Contains(" udp ", StringComparison.OrdinalIgnoreCase));
                 await c.SetRemoteDescriptionAsync(answer);
             }
             var i2 = 0;

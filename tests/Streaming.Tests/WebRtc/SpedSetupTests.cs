@@ -17,7 +17,8 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// </summary>
 public sealed class SpedSetupTests(ITestOutputHelper output)
 {
-    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate Certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
     private static readonly TimeSpan OneWay = TimeSpan.FromMilliseconds(25);
     private static readonly TimeSpan Rtt = OneWay + OneWay;
 
@@ -48,7 +49,8 @@ public sealed class SpedSetupTests(ITestOutputHelper output)
         TwoPeerDriver? driver = null;
         if (trace is not null)
             foreach (var end in new[] { LinkEnd.A, LinkEnd.B })
-                link.AddFilter(end, d => { trace.Add($"{driver?.Now.TotalMilliseconds,5} ms {end}->: {Describe(d.Span)}"); return false; }, _ => FilterAction.Pass);
+                link.AddFilter(end, d => { trace.Add($"{driver?.Now.TotalMilliseconds,5} ms {end}->: {Describe(d.Span)}"); return false; },
+                    _ => FilterAction.Pass);
         configure?.Invoke(link);
         driver = new TwoPeerDriver(pa, pb, link);
         var offer = SessionDescription.Parse(a.CreateOffer(driver.Now).ToString());
@@ -69,9 +71,12 @@ public sealed class SpedSetupTests(ITestOutputHelper output)
     }
 
     private void Report(string name, Setup s) =>
-        output.WriteLine($"{name}: DTLS connected A {s.DtlsA.TotalMilliseconds} ms ({s.Rtts(s.DtlsA):0.##} RTT), B {s.DtlsB.TotalMilliseconds} ms ({s.Rtts(s.DtlsB):0.##} RTT); " +
-                         $"first message {s.FirstMessage.TotalMilliseconds} ms ({s.Rtts(s.FirstMessage):0.##} RTT); datagrams A->B {s.Link.SentFrom(LinkEnd.A)}, B->A {s.Link.SentFrom(LinkEnd.B)}; " +
-                         $"SPED A {s.A.Sped?.State} recv {s.A.Sped?.Counters.DatagramsReceived}, B {s.B.Sped?.State} recv {s.B.Sped?.Counters.DatagramsReceived}");
+        output.WriteLine($"{name}: DTLS connected A {s.DtlsA.TotalMilliseconds} ms ({s.Rtts(s.DtlsA):0.##} RTT), B {s.DtlsB.TotalMilliseconds} ms " +
+                         $"({s.Rtts(s.DtlsB):0.##} RTT); " +
+                         $"first message {s.FirstMessage.TotalMilliseconds} ms ({s.Rtts(s.FirstMessage):0.##} RTT); datagrams A->B " +
+                         $"{s.Link.SentFrom(LinkEnd.A)}, B->A {s.Link.SentFrom(LinkEnd.B)}; " +
+                         $"SPED A {s.A.Sped?.State} recv {s.A.Sped?.Counters.DatagramsReceived}, B {s.B.Sped?.State} recv " +
+                         $"{s.B.Sped?.Counters.DatagramsReceived}");
 
     [Theory]
     [InlineData(DtlsVersion.Dtls13)]
@@ -201,7 +206,8 @@ public sealed class SpedSetupTests(ITestOutputHelper output)
         // Chromium 156's spelling is answered in kind.
         using var c = new PeerConnectionCore(new PeerConnectionOptions { Certificate = Certificate });
         c.AddHostCandidate(new IPEndPoint(IPAddress.Loopback, 3000));
-        var chromiumStyle = SessionDescription.Parse(offer.ToString().Replace("trickle sped goog-sped-v1 googspedv1", "trickle sped googspedv1", StringComparison.Ordinal));
+        var chromiumStyle = SessionDescription.Parse(offer.ToString().Replace("trickle sped goog-sped-v1 googspedv1", "trickle sped googspedv1",
+            StringComparison.Ordinal));
         var answer2 = c.CreateAnswer(chromiumStyle, TimeSpan.Zero);
         Assert.Contains("a=ice-options:trickle sped googspedv1\r\n", answer2.ToString(), StringComparison.Ordinal);
         Assert.NotNull(c.Sped);

@@ -74,9 +74,16 @@ public sealed class TurnOverTcpTests
         {
             Certificate = Certificate,
             // Re-allocation off: this test is about learning that the relay is gone (TurnRelayRestartTests covers recovery).
-            Ice = new IceAgentOptions { Role = IceRole.Controlling, TurnServers = [turn], TransportPolicy = IceTransportPolicy.Relay, RelayReallocationAttempts = 0 },
+            Ice = new IceAgentOptions
+            {
+                Role = IceRole.Controlling,
+                TurnServers = [turn],
+                TransportPolicy = IceTransportPolicy.Relay,
+                RelayReallocationAttempts = 0
+            },
         });
-        await using var server = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+        await using var server = new PeerConnection(d2,
+            new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
 
         var offer = await client.CreateOfferAsync();
         var answer = await server.CreateAnswerAsync(offer);

@@ -41,7 +41,8 @@ public sealed class TurnRelayRestartTests(Xunit.Abstractions.ITestOutputHelper o
                 Certificate = Certificate,
                 Ice = new IceAgentOptions { Role = IceRole.Controlling, TurnServers = [turn], TransportPolicy = IceTransportPolicy.Relay },
             });
-            await using var server = new PeerConnection(d2, new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
+            await using var server = new PeerConnection(d2,
+                new PeerConnectionOptions { Certificate = Certificate, Ice = new IceAgentOptions { Role = IceRole.Controlled } });
 
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
             var clientStates = new ConcurrentQueue<ConnectionState>();

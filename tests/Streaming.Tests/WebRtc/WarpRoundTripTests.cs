@@ -19,8 +19,10 @@ namespace Transport.Streaming.Tests.WebRtc;
 /// </summary>
 public sealed class WarpRoundTripTests(ITestOutputHelper output)
 {
-    private static readonly DtlsCertificate CertificateA = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
-    private static readonly DtlsCertificate CertificateB = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate CertificateA = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
+    private static readonly DtlsCertificate CertificateB = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50),
+        DateTimeOffset.UnixEpoch.AddYears(80));
     private static readonly TimeSpan OneWay = TimeSpan.FromMilliseconds(25);
     private static readonly TimeSpan Rtt = OneWay + OneWay;
 
@@ -92,7 +94,8 @@ public sealed class WarpRoundTripTests(ITestOutputHelper output)
         }
     }
 
-    private sealed record Result(TimeSpan Delivered, TimeSpan Echoed, TimeSpan OffererOpened, TimeSpan AnswererOpened, PeerConnectionCore A, PeerConnectionCore B, VirtualLink Link, List<string> Trace)
+    private sealed record Result(TimeSpan Delivered, TimeSpan Echoed, TimeSpan OffererOpened, TimeSpan AnswererOpened, PeerConnectionCore A,
+        PeerConnectionCore B, VirtualLink Link, List<string> Trace)
     {
         public double DeliveredRtt => Delivered / Rtt;
         public double EchoedRtt => Echoed / Rtt;
@@ -120,7 +123,11 @@ public sealed class WarpRoundTripTests(ITestOutputHelper output)
         var trace = new List<string>();
         TwoPeerDriver? driver = null;
         foreach (var end in new[] { LinkEnd.A, LinkEnd.B })
-            link.AddFilter(end, d => { trace.Add($"{driver?.Now.TotalMilliseconds,5} ms {(end == LinkEnd.A ? "A->B" : "B->A")} {Describe(d.Span)}"); return false; }, _ => FilterAction.Pass);
+            link.AddFilter(end, d =>
+            {
+                trace.Add($"{driver?.Now.TotalMilliseconds,5} ms {(end == LinkEnd.A ? "A->B" : "B->A")} {Describe(d.Span)}");
+                return false;
+            }, _ => FilterAction.Pass);
         impair?.Invoke(link, pa, pb);
         driver = new TwoPeerDriver(pa, pb, link);
         var channel = v.Negotiated ? new DataChannelOptions { Negotiated = true, Id = 1 } : null;
@@ -209,10 +216,12 @@ public sealed class WarpRoundTripTests(ITestOutputHelper output)
 
     private void Report(string what, Result r, bool trace = true)
     {
-        output.WriteLine($"{what}: delivered {r.Delivered.TotalMilliseconds} ms = {r.DeliveredRtt} RTT, echoed {r.Echoed.TotalMilliseconds} ms = {r.EchoedRtt} RTT; " +
+        output.WriteLine($"{what}: delivered {r.Delivered.TotalMilliseconds} ms = {r.DeliveredRtt} RTT, echoed " +
+                         $"{r.Echoed.TotalMilliseconds} ms = {r.EchoedRtt} RTT; " +
                          $"datagrams A->B {r.Link.SentFrom(LinkEnd.A)}, B->A {r.Link.SentFrom(LinkEnd.B)}, dropped {r.Link.Dropped}; " +
                          $"DTLS retransmissions A {r.A.Dtls!.Counters.Retransmissions} B {r.B.Dtls!.Counters.Retransmissions}; " +
-                         $"SCTP RTO A {r.A.Sctp!.Rto.TotalMilliseconds} ms, B {r.B.Sctp!.Rto.TotalMilliseconds} ms, T3 expirations A {r.A.Sctp.Counters.T3Expirations} B {r.B.Sctp.Counters.T3Expirations}");
+                         $"SCTP RTO A {r.A.Sctp!.Rto.TotalMilliseconds} ms, B {r.B.Sctp!.Rto.TotalMilliseconds} ms, T3 expirations A " +
+                         $"{r.A.Sctp.Counters.T3Expirations} B {r.B.Sctp.Counters.T3Expirations}");
         if (trace)
             foreach (var line in r.Trace.Take(60)) output.WriteLine(line);
     }
@@ -314,7 +323,8 @@ public sealed class WarpRoundTripTests(ITestOutputHelper output)
                 var r = Run(v, version, (link, _, _) => link.DropNth(end, n, _ => true));
                 var extra = r.EchoedRtt - clean.EchoedRtt;
                 var t3 = r.A.Sctp!.Counters.T3Expirations + r.B.Sctp!.Counters.T3Expirations;
-                output.WriteLine($"lost: {lines[n - 1].Trim()} -> delivered {r.DeliveredRtt} RTT, echoed {r.EchoedRtt} RTT (+{extra}), SCTP T3 expirations {t3}");
+                output.WriteLine($"lost: {lines[n - 1].Trim()} -> delivered {r.DeliveredRtt} RTT, echoed {r.EchoedRtt} RTT " +
+                    $"(+{extra}), SCTP T3 expirations {t3}");
                 Assert.Equal(1, r.Link.Dropped);
                 // A handshake packet (STUN carrying DTLS, DTLS flights): its copies in the other checks and
                 // responses, or the peer's next check, bring it again within a round trip; with DTLS 1.2 a lost

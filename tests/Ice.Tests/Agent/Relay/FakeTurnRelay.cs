@@ -47,7 +47,8 @@ internal sealed class FakeTurnRelay
     public int Relayed { get; private set; }
     public int DroppedWithoutPermission { get; private set; }
 
-    public IEnumerable<(TimeSpan At, IPEndPoint Client, string What)> LogOf(IPEndPoint client, string what) => Log.Where(l => l.Client.Equals(client) && l.What == what);
+    public IEnumerable<(TimeSpan At, IPEndPoint Client, string What)> LogOf(IPEndPoint client, string what) =>
+        Log.Where(l => l.Client.Equals(client) && l.What == what);
 
     private sealed class Allocation(IPEndPoint client, bool tcp, IPEndPoint relayed)
     {
@@ -129,13 +130,21 @@ internal sealed class FakeTurnRelay
                 break;
             case StunMethod.Refresh:
                 m.TryGetLifetime(out var lifetime);
-                if (allocation is null || (RefuseRefresh && lifetime != 0)) { output.Add((client, tcp, Error(buffer, m, 437, "Allocation Mismatch", key))); return output; }
+                if (allocation is null || (RefuseRefresh && lifetime != 0))
+                {
+                    output.Add((client, tcp, Error(buffer, m, 437, "Allocation Mismatch", key)));
+                    return output;
+                }
                 if (lifetime == 0) _allocations.Remove((client, tcp));
                 else allocation.ExpiresAt = now + TimeSpan.FromSeconds(Math.Min(lifetime, GrantedLifetime));
                 w.AddLifetime(lifetime == 0 ? 0 : Math.Min(lifetime, GrantedLifetime));
                 break;
             case StunMethod.CreatePermission:
-                if (client.Equals(RefusePermissionsOf)) { output.Add((client, tcp, Error(buffer, m, StunErrorCode.Forbidden, "Forbidden", key))); return output; }
+                if (client.Equals(RefusePermissionsOf))
+                {
+                    output.Add((client, tcp, Error(buffer, m, StunErrorCode.Forbidden, "Forbidden", key)));
+                    return output;
+                }
                 if (allocation is null) { output.Add((client, tcp, Error(buffer, m, 437, "Allocation Mismatch", key))); return output; }
                 Assert.True(m.TryGetXorPeerAddress(out var permitted));
                 allocation.Permissions[permitted.ToIPAddress()] = now + TurnClient.PermissionLifetime;

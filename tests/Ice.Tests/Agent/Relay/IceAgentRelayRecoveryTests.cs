@@ -29,7 +29,8 @@ public sealed class IceAgentRelayRecoveryTests
     {
         a.Agent.StartGathering(net.Now);
         b.Agent.StartGathering(net.Now);
-        Assert.True(net.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(), TimeSpan.FromSeconds(60)));
+        Assert.True(net.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(),
+            TimeSpan.FromSeconds(60)));
         a.Signal(b, net.Now);
         b.Signal(a, net.Now);
         Assert.True(net.RunUntil(() => a.Agent.State == IceConnectionState.Connected && b.Agent.State == IceConnectionState.Connected

@@ -17,7 +17,8 @@ public sealed class IceAgentRelayTests
     private static readonly IPEndPoint HostB = new(IPAddress.Parse("10.0.0.2"), 2000);
     private static readonly TimeSpan Ms10 = TimeSpan.FromMilliseconds(10);
 
-    private static IceAgentOptions Options(IceRole role, IceTransportPolicy policy = IceTransportPolicy.Relay, bool tcp = false, string password = FakeTurnRelay.Pass,
+    private static IceAgentOptions Options(IceRole role, IceTransportPolicy policy = IceTransportPolicy.Relay, bool tcp = false,
+        string password = FakeTurnRelay.Pass,
         Func<TurnClientOptions, TurnClientOptions>? configure = null, int reallocation = 5) => new()
         {
             RelayReallocationAttempts = reallocation,
@@ -38,10 +39,12 @@ public sealed class IceAgentRelayTests
         var b = net.Add("B", Options(IceRole.Controlled, policy, tcp, configure: configure, reallocation: reallocation), HostB);
         a.Agent.StartGathering(net.Now);
         b.Agent.StartGathering(net.Now);
-        Assert.True(net.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(), TimeSpan.FromSeconds(60)));
+        Assert.True(net.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(),
+            TimeSpan.FromSeconds(60)));
         a.Signal(b, net.Now);
         b.Signal(a, net.Now);
-        Assert.True(net.RunUntil(() => a.Agent.State == IceConnectionState.Connected && b.Agent.State == IceConnectionState.Connected, TimeSpan.FromSeconds(30)),
+        Assert.True(net.RunUntil(() => a.Agent.State == IceConnectionState.Connected && b.Agent.State == IceConnectionState.Connected,
+            TimeSpan.FromSeconds(30)),
             $"A {a.Agent.State}, B {b.Agent.State}");
         return (net, a, b);
     }
@@ -202,7 +205,8 @@ public sealed class IceAgentRelayTests
         a.Agent.StartGathering(TimeSpan.Zero);
         net.RunFor(TimeSpan.FromSeconds(5));
         var error = Assert.Single(a.EventsOf<IceRelayErrorEvent>());
-        Assert.Equal((TimeSpan.FromMilliseconds(40), IceRelayError.AllocationFailed, TurnFailureKind.ErrorResponse, 486), (error.At, error.Error, error.FailureKind, error.ErrorCode));
+        Assert.Equal((TimeSpan.FromMilliseconds(40), IceRelayError.AllocationFailed, TurnFailureKind.ErrorResponse, 486),
+            (error.At, error.Error, error.FailureKind, error.ErrorCode));
         Assert.Contains("Allocation Quota Reached", error.Reason);
         Assert.Single(a.EventsOf<IceGatheringCompleteEvent>());
     }
@@ -317,7 +321,8 @@ public sealed class IceAgentRelayTests
         net.RunFor(TimeSpan.FromSeconds(1));
         // The Binding response (at 20 ms) went to the agent's own transaction, not to the TURN client on that socket.
         Assert.Equal([IceCandidateType.Host, IceCandidateType.ServerReflexive, IceCandidateType.Relayed], a.Agent.LocalCandidates.Select(c => c.Type));
-        Assert.Equal(TimeSpan.FromMilliseconds(20), a.EventsOf<IceCandidateGatheredEvent>().Single(e => e.Candidate.Type == IceCandidateType.ServerReflexive).At);
+        Assert.Equal(TimeSpan.FromMilliseconds(20),
+            a.EventsOf<IceCandidateGatheredEvent>().Single(e => e.Candidate.Type == IceCandidateType.ServerReflexive).At);
         Assert.Equal(nat, a.Agent.LocalCandidates[1].Address);
         Assert.Equal(TimeSpan.FromMilliseconds(40), a.EventsOf<IceGatheringCompleteEvent>().Single().At);
         Assert.Equal(0, a.Agent.DroppedTotal);
@@ -413,14 +418,16 @@ public sealed class IceAgentRelayTests
         var b = net.Add("B", Options(IceRole.Controlled), HostB);
         a.Agent.StartGathering(net.Now);
         b.Agent.StartGathering(net.Now);
-        Assert.True(net.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(), TimeSpan.FromSeconds(1)));
+        Assert.True(net.RunUntil(() => a.EventsOf<IceGatheringCompleteEvent>().Any() && b.EventsOf<IceGatheringCompleteEvent>().Any(),
+            TimeSpan.FromSeconds(1)));
         a.Signal(b, net.Now);
         a.Agent.AddRemoteEndOfCandidates(net.Now);
         b.Signal(a, net.Now);
         net.RunFor(TimeSpan.FromSeconds(20));
         // Signalled at 40 ms; the 403 is back at 60 ms: reported once, the only pair failed, and the agent with it.
         var error = Assert.Single(a.EventsOf<IceRelayErrorEvent>());
-        Assert.Equal((TimeSpan.FromMilliseconds(60), IceRelayError.PermissionFailed, TurnFailureKind.ErrorResponse, 403), (error.At, error.Error, error.FailureKind, error.ErrorCode));
+        Assert.Equal((TimeSpan.FromMilliseconds(60), IceRelayError.PermissionFailed, TurnFailureKind.ErrorResponse, 403),
+            (error.At, error.Error, error.FailureKind, error.ErrorCode));
         Assert.Contains("192.0.2.1", error.Reason);
         Assert.Equal(IceCandidatePairState.Failed, a.Agent.CandidatePairs.Single().State);
         var failed = a.EventsOf<IceStateChangedEvent>().Last();
@@ -441,11 +448,13 @@ public sealed class IceAgentRelayTests
     [Fact]
     public void TurnsOverUdpAndServerNamesAreRefusedWithAClearError()
     {
-        var secure = Assert.Throws<NotSupportedException>(() => new IceAgent(new IceAgentOptions { TurnServers = [TurnServerConfig.Parse("turns:192.0.2.1?transport=udp", "u", "p")] }));
+        var secure = Assert.Throws<NotSupportedException>(() =>
+            new IceAgent(new IceAgentOptions { TurnServers = [TurnServerConfig.Parse("turns:192.0.2.1?transport=udp", "u", "p")] }));
         Assert.Contains("turns: over UDP (DTLS to the TURN server) is not supported", secure.Message);
         // turns: over TCP (TLS, run by the driver) is accepted.
         using var tls = new IceAgent(new IceAgentOptions { TurnServers = [TurnServerConfig.Parse("turns:192.0.2.1", "u", "p")] });
-        var named = Assert.Throws<ArgumentException>(() => new IceAgent(new IceAgentOptions { TurnServers = [TurnServerConfig.Parse("turn:turn.example.org", "u", "p")] }));
+        var named = Assert.Throws<ArgumentException>(() =>
+            new IceAgent(new IceAgentOptions { TurnServers = [TurnServerConfig.Parse("turn:turn.example.org", "u", "p")] }));
         Assert.Contains("IP address literal", named.Message);
     }
 }

@@ -83,7 +83,11 @@ internal sealed class RelayNetwork
         var d = delay ?? TimeSpan.FromMilliseconds(10);
         var tcp = options.TurnServers.Count > 0 && options.TurnServers[0].Transport == TurnTransport.Tcp;
         var mixed = options.TurnServers.Select(s => s.Transport).Distinct().Count() > 1;
-        var node = new RelayNode(name, new IceAgent(options), host, new VirtualLink(seed: _nodes.Count + 1, LinkConditions.Clean(d), LinkConditions.Clean(d)), tcp) { Mixed = mixed };
+        var node = new RelayNode(name, new IceAgent(options), host,
+            new VirtualLink(seed: _nodes.Count + 1, LinkConditions.Clean(d), LinkConditions.Clean(d)), tcp)
+        {
+            Mixed = mixed
+        };
         _nodes.Add(node);
         return node;
     }
