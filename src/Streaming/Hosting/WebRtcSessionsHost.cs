@@ -1,13 +1,14 @@
 using System.Net;
-using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 using Transport.Streaming.Io;
 using Transport.Streaming.Sessions;
 
 namespace Transport.Streaming.Hosting;
 
 /// <summary>
-/// What <see cref="WebRtcHostingExtensions.AddWebRtcSessions(Microsoft.Extensions.DependencyInjection.IServiceCollection, Func{IServiceProvider, IStreamHandler}, Action{WebRtcSessionsOptions}?)"/>
+/// What <see cref="WebRtcHostingExtensions.AddWebRtcSessions(IServiceCollection, Func{IServiceProvider, IStreamHandler}, Action{WebRtcSessionsOptions}?)"/>
 /// registers and the endpoint mappings use: the session server, the UDP driver of every WebRTC session, the WebRTC
 /// session starter, the offer rate limiter, with the options in force. Disposed when the application stops.
 /// </summary>

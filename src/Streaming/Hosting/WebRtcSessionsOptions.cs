@@ -1,10 +1,12 @@
+using Microsoft.Extensions.DependencyInjection;
 using Transport.Streaming.Io;
 using Transport.Streaming.Sessions;
 
 namespace Transport.Streaming.Hosting;
 
 /// <summary>
-/// Options of <see cref="WebRtcHostingExtensions.AddWebRtcSessions(Microsoft.Extensions.DependencyInjection.IServiceCollection, Func{IServiceProvider, IStreamHandler}, Action{WebRtcSessionsOptions}?)"/>,
+/// Options of
+/// <see cref="WebRtcHostingExtensions.AddWebRtcSessions(IServiceCollection, Func{IServiceProvider, IStreamHandler}, Action{WebRtcSessionsOptions}?)"/>,
 /// bound from the configuration section <c>WebRtc</c> (appsettings.json, environment <c>WebRtc__Limits__MaxSessions=50</c>,
 /// command line <c>--WebRtc:Limits:MaxSessions=50</c>). Times are <c>00:00:10</c> or seconds (<c>10</c>).
 /// </summary>
