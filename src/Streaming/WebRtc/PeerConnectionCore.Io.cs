@@ -358,7 +358,7 @@ public sealed partial class PeerConnectionCore
     {
         written = 0;
         if (_sctp is null || _dtls is not { State: DtlsState.Connected } dtls || !Ice.CanSendData) return false;
-        if (_pacer is not null && !_pacer.DataMayGo(_now)) return false;
+        if (_media.Pacer is { } pacer && !pacer.DataMayGo(_now)) return false;
         var overhead = dtls.ApplicationDataOverhead;
         if (destination.Length <= overhead + 64) return false;
         var scratch = ArrayPool<byte>.Shared.Rent(ScratchSize);
@@ -368,7 +368,7 @@ public sealed partial class PeerConnectionCore
             _sctp.HandleTimeout(_now);
             if (!_sctp.TryPollTransmit(scratch.AsSpan(0, Math.Min(ScratchSize, destination.Length - overhead)), out var n)) return false;
             written = dtls.SealApplicationData(scratch.AsSpan(0, n), destination);
-            _pacer?.OnDataSent(n);
+            _media.Pacer?.OnDataSent(n);
             return true;
         }
         finally { ArrayPool<byte>.Shared.Return(scratch); }
@@ -382,10 +382,10 @@ public sealed partial class PeerConnectionCore
         try
         {
             _sctp.HandleTimeout(now);   // the timers the packets start count from now
-            while ((_pacer is null || _pacer.DataMayGo(now)) && _sctp.TryPollTransmit(scratch, out var n))
+            while ((_media.Pacer is not { } pacer || pacer.DataMayGo(now)) && _sctp.TryPollTransmit(scratch, out var n))
             {
                 _dtls.Send(scratch.AsSpan(0, n));
-                _pacer?.OnDataSent(n);
+                _media.Pacer?.OnDataSent(n);
             }
         }
         finally { ArrayPool<byte>.Shared.Return(scratch); }
@@ -508,7 +508,7 @@ public sealed partial class PeerConnectionCore
                     $"{_dtls.Counters.Retransmissions} retransmissions, {_dtls.Counters.Dropped} records dropped" + SpedMilestoneDetail() +
                     (c.SrtpProfile is { } srtp ? $", SRTP {srtp}" : ", no SRTP"));
                 if (c.SrtpKeys is { } keys && c.SrtpProfile is { } profile)
-                    _srtpKeys = (MapProfile(profile), _dtls!.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 2 * (keys.LocalKey.Length + keys.LocalSalt.Length)), _dtlsClient == true);
+                    _srtp.SetKeys(MapProfile(profile), _dtls!.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 2 * (keys.LocalKey.Length + keys.LocalSalt.Length)), _dtlsClient == true);
                 if (_remote!.SctpPort is not null)
                 {
                     _sctp = new SctpAssociation(_options.Sctp with

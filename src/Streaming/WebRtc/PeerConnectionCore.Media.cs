@@ -8,15 +8,15 @@ using Transport.Streaming.Sdp;
 
 namespace Transport.Streaming.WebRtc;
 
-// Media: outgoing tracks (AddTrack, SendFrame/SendRtp), incoming tracks (RemoteTrackAdded), and the RTP session
-// (src/Rtp RtpSession) that keeps statistics, answers NACKs from a bounded send history, surfaces PLI/FIR and BYE,
-// and produces RTCP reports and NACKs. Negotiation reads the final answer: it holds the agreed codecs and payload types
-// of every section (RFC 8829 section 5.3.1) whichever side offered.
+// Media: outgoing tracks (AddTrack, SendFrame/SendRtp: MediaSendPath), incoming tracks (RemoteTrackAdded:
+// RemoteTrackSet), and the RTP session (src/Rtp RtpSession, made by MediaSendPath) that keeps statistics, answers NACKs
+// from a bounded send history, surfaces PLI/FIR and BYE, and produces RTCP reports and NACKs. Negotiation reads the
+// final answer: it holds the agreed codecs and payload types of every section (RFC 8829 section 5.3.1) whichever side
+// offered.
+
 public sealed partial class PeerConnectionCore
 {
-    private readonly List<LocalTrack> _localTracks = new();
     private readonly RemoteTrackSet _remoteTracks;
-    private readonly Dictionary<uint, LocalTrack> _localBySsrc = new();
     private readonly Dictionary<LocalTrack, string> _offeredMids = new();
     private int? _transportCcExtensionId;
 
@@ -32,25 +32,17 @@ public sealed partial class PeerConnectionCore
     /// once an exchange negotiated transport-cc with an extension id of the one-byte form: every packet we send,
     /// retransmissions included, is then numbered.
     /// </summary>
-    public TransportCcSender? TransportCcSender { get; private set; }
-    private readonly string _cname = "rtc-" + Guid.NewGuid().ToString("N")[..12];
-    private readonly uint _localSsrc;
-    private Random? _mediaRandom;
-
-    // What the media part draws at random: seeded by MediaOptions.RandomSeed (tests repeat exactly), else shared.
-    private Random MediaRandom => _mediaRandom ??= _options.Media.RandomSeed is { } seed ? new Random(seed) : Random.Shared;
+    public TransportCcSender? TransportCcSender => _media.TransportCcSender;
     private SessionDescription? _localOffer;
-    private RtpSession? _rtp;
-    private MediaSendQueue? _sendQueue;
 
     /// <summary>Our outgoing tracks, in the order they were added.</summary>
-    public IReadOnlyList<LocalTrack> LocalTracks => _localTracks;
+    public IReadOnlyList<LocalTrack> LocalTracks => _media.Tracks;
 
     /// <summary>The peer's tracks known from the negotiated descriptions.</summary>
     public IReadOnlyList<RemoteTrack> RemoteTracks => _remoteTracks.Tracks;
 
     /// <summary>The RTP/RTCP session (statistics, NACK, reports) once media was negotiated, else null.</summary>
-    public RtpSession? Rtp => _rtp;
+    public RtpSession? Rtp => _media.Rtp;
 
     /// <summary>Media counters of the connection (SRTP drops included).</summary>
     public MediaCounters MediaCounters { get; } = new();
@@ -65,29 +57,7 @@ public sealed partial class PeerConnectionCore
         if (kind == MediaKind.Application) throw new ArgumentException("A track is audio or video.", nameof(kind));
         Advance(now);
         ThrowIfEnded();
-        options ??= new LocalTrackOptions();
-        var codecs = options.Codecs ?? DefaultCodecs(kind);
-        if (codecs.Count == 0) throw new ArgumentException("At least one codec is needed.", nameof(options));
-        var ssrc = options.Ssrc ?? NewSsrc();
-        uint? rtx = kind == MediaKind.Video ? options.RtxSsrc ?? NewSsrc() : null;
-        var track = new LocalTrack(kind, ssrc, rtx, options.StreamId ?? "stream-" + _cname[4..], options.TrackId ?? Guid.NewGuid().ToString("N")[..16], codecs)
-        {
-            NextSequence = (ushort)MediaRandom.Next(0, 0x8000),
-            PictureId = (ushort)MediaRandom.Next(0, 0x8000),
-        };
-        _localTracks.Add(track);
-        _localBySsrc[ssrc] = track;
-        if (rtx is { } r) _localBySsrc[r] = track;
-        return track;
-    }
-
-    private uint NewSsrc()
-    {
-        while (true)
-        {
-            var s = (uint)MediaRandom.NextInt64(1, uint.MaxValue);
-            if (!_localBySsrc.ContainsKey(s) && s != _localSsrc) return s;
-        }
+        return _media.AddTrack(kind, options);
     }
 
     internal static PayloadFormat FormatOf(CodecSpec codec) => codec.Name.ToUpperInvariant() switch
@@ -98,22 +68,23 @@ public sealed partial class PeerConnectionCore
         _ => PayloadFormat.Other,
     };
 
-    private static IReadOnlyList<CodecSpec> DefaultCodecs(MediaKind kind) =>
+    internal static IReadOnlyList<CodecSpec> DefaultCodecs(MediaKind kind) =>
         kind == MediaKind.Audio ? [CodecSpec.Opus] : [CodecSpec.Vp8, CodecSpec.H264];
 
     private IReadOnlyList<LocalMedia> LocalMediaSections()
     {
         var list = new List<LocalMedia>();
-        for (var i = 0; i < _localTracks.Count; i++)
+        var tracks = _media.Tracks;
+        for (var i = 0; i < tracks.Count; i++)
         {
-            var t = _localTracks[i];
+            var t = tracks[i];
             var mid = i.ToString(CultureInfo.InvariantCulture);
             if (_weOffered) _offeredMids[t] = mid;
             list.Add(new LocalMedia(t.Kind, mid, MediaDirection.SendRecv, t.Codecs)
             {
                 Ssrc = t.Ssrc,
                 RtxSsrc = t.RtxSsrc,
-                Cname = _cname,
+                Cname = _media.Cname,
                 StreamId = t.StreamId,
                 TrackId = t.TrackId,
             });
@@ -136,12 +107,7 @@ public sealed partial class PeerConnectionCore
         if (_transportCcExtensionId is not null)
             TransportCc ??= new TransportCcReceiver(new TransportCcReceiverOptions { Interval = _options.Media.TransportCcFeedbackInterval });
         // Our own packets carry the number in the one-byte form (ids 1-14), so the peer reports on them too.
-        if (_transportCcExtensionId is >= 1 and <= 14)
-        {
-            TransportCcSender ??= new TransportCcSender((ushort)MediaRandom.Next(1, 0x10000));
-            if (_rtp is not null) _rtp.TransportCcSender = TransportCcSender;   // else RtpState() hands it over
-            AttachEstimator();
-        }
+        _media.OnTransportCcNegotiated(_transportCcExtensionId, _now);
         foreach (var m in answer.Media)
         {
             if (m.IsRejected || m.Mid is not { } mid) continue;
@@ -159,22 +125,11 @@ public sealed partial class PeerConnectionCore
             if (weSend && ourSection is not null)
             {
                 var ourSsrcs = ourSection.GetSsrcs().Select(s => s.Ssrc).ToHashSet();
-                var track = _localTracks.FirstOrDefault(t => !t.IsNegotiated && t.Kind == kind &&
+                var track = _media.Tracks.FirstOrDefault(t => !t.IsNegotiated && t.Kind == kind &&
                     (_weOffered ? _offeredMids.GetValueOrDefault(t) == mid : ourSsrcs.Contains(t.Ssrc)));
                 var codecs = track is null ? [] : RemoteDescription.Intersect(m, track.Codecs, useRtx: true);
-                if (track is not null && codecs.Count > 0)
-                {
-                    var codec = codecs[0];
-                    track.Mid = mid;
-                    track.Codec = codec;
-                    track.Payload = FormatOf(codec.Codec);
-                    track.MidExtensionId = midExtension is >= 1 and <= 14 && mid.Length <= 16 ? midExtension : null;
-                    track.UsesRtx = codec.RtxPayloadType is not null && track.RtxSsrc is not null;
-                    RtpState().AddSendStream(track.Ssrc, codec.Codec.ClockRate,
-                        track.UsesRtx ? new RtxParameters(track.RtxSsrc!.Value, (byte)codec.RtxPayloadType!.Value) : null);
-                }
+                if (track is not null && codecs.Count > 0) _media.Negotiate(track, mid, codecs[0], midExtension);
             }
-
             if (theySend && theirSection is not null && !_remoteTracks.HasMid(mid))
             {
                 var codecs = RemoteDescription.Intersect(m, DefaultCodecs(kind.Value), useRtx: true);
@@ -209,20 +164,7 @@ public sealed partial class PeerConnectionCore
     }
 
     // A media SSRC bound to a remote track (signalled, or learned from its first packet) gets its receive statistics.
-    private void AddReceiveStream(RemoteTrack track, uint ssrc) => RtpState().AddReceiveStream(ssrc, track.Codecs[0].Codec.ClockRate);
-
-    private RtpSession RtpState() => _rtp ??= new RtpSession(new RtpSessionOptions
-    {
-        LocalSsrc = _localSsrc,
-        Cname = _cname,
-        NtpOrigin = _options.Media.NtpOrigin,
-        ReportInterval = _options.Media.ReportInterval,
-        RetransmissionCacheSize = _options.Media.SendHistoryPackets,
-        RandomSeed = (int)_localSsrc,
-    })
-    {
-        TransportCcSender = TransportCcSender,   // the peer's transport-cc feedback on our packets is read there
-    };
+    private void AddReceiveStream(RemoteTrack track, uint ssrc) => _media.Session().AddReceiveStream(ssrc, track.Codecs[0].Codec.ClockRate);
 
     /// <summary>
     /// Sends one frame on <paramref name="track"/>: an Opus packet, a VP8 frame, or an H.264 access unit in Annex B
@@ -234,44 +176,8 @@ public sealed partial class PeerConnectionCore
     {
         ArgumentNullException.ThrowIfNull(track);
         Advance(now);
-        var check = CanSendMedia(track);
-        if (check != MediaSendResult.Sent) return check;
-        if (frame.IsEmpty) return MediaSendResult.Invalid;
-        if (track.Kind == MediaKind.Video && PacerHoldsTooMuch()) { MediaCounters.FramesDroppedCongested++; return MediaSendResult.Congested; }
-        var max = _options.Media.MaxPayloadSize;
-        var result = MediaSendResult.Sent;
-        switch (track.Payload)
-        {
-            case PayloadFormat.Vp8:
-            {
-                var packetizer = new Vp8Packetizer(frame, max, track.PictureId);
-                track.PictureId = (ushort)((track.PictureId + 1) & 0x7FFF);
-                while (result == MediaSendResult.Sent)
-                {
-                    if (!TryBeginPacket(track, out var slot, out var header)) { result = MediaSendResult.QueueFull; break; }
-                    if (!packetizer.TryWriteNext(slot.Slice(header, max), out var written, out var marker)) break;
-                    CommitPacket(track, slot, header, written, rtpTimestamp, marker, now);
-                }
-                break;
-            }
-            case PayloadFormat.H264:
-            {
-                var packetizer = new H264Packetizer(frame, max);
-                while (result == MediaSendResult.Sent)
-                {
-                    if (!TryBeginPacket(track, out var slot, out var header)) { result = MediaSendResult.QueueFull; break; }
-                    if (!packetizer.TryWriteNext(slot.Slice(header, max), out var written, out var marker)) break;
-                    CommitPacket(track, slot, header, written, rtpTimestamp, marker, now);
-                }
-                break;
-            }
-            default: // Opus: the packet is the payload (RFC 7587 section 4.2); the marker only follows DTX.
-                if (frame.Length > max) return MediaSendResult.Invalid;
-                result = SendPayload(track, frame, rtpTimestamp, marker: false, now);
-                break;
-        }
-        if (result == MediaSendResult.Sent) track.FramesSent++;
-        return result;
+        if (!CanSendMedia) return MediaSendResult.NotConnected;
+        return _media.SendFrame(track, frame, rtpTimestamp, now);
     }
 
     /// <summary>Sends one RTP payload on <paramref name="track"/> with our header (SSRC, payload type, sequence number, mid extension).</summary>
@@ -279,10 +185,8 @@ public sealed partial class PeerConnectionCore
     {
         ArgumentNullException.ThrowIfNull(track);
         Advance(now);
-        var check = CanSendMedia(track);
-        if (check != MediaSendResult.Sent) return check;
-        if (payload.Length > _options.Media.MaxPayloadSize + 200) return MediaSendResult.Invalid;
-        return SendPayload(track, payload, rtpTimestamp, marker, now);
+        if (!CanSendMedia) return MediaSendResult.NotConnected;
+        return _media.SendRtp(track, payload, rtpTimestamp, marker, now);
     }
 
     /// <summary>
@@ -303,89 +207,10 @@ public sealed partial class PeerConnectionCore
         if (track.Ssrc != 0 && !track.IsEnded) track.PliPending = true;
     }
 
-    private MediaSendResult CanSendMedia(LocalTrack track)
-    {
-        // Media needs SRTP keys (DTLS done) and a pair to send on, not the data channels: with a data channel in the
-        // session the aggregated state turns Connected only once SCTP is up, a round trip or two after the first
-        // media may already arrive from the peer.
-        if (_state is ConnectionState.Closed or ConnectionState.Failed || !HasSrtp || !Ice.CanSendData) return MediaSendResult.NotConnected;
-        if (!track.IsNegotiated || !_localTracks.Contains(track)) return MediaSendResult.NotNegotiated;
-        return MediaSendResult.Sent;
-    }
-
-    private MediaSendResult SendPayload(LocalTrack track, ReadOnlySpan<byte> payload, uint timestamp, bool marker, TimeSpan now)
-    {
-        if (!TryBeginPacket(track, out var slot, out var header)) return MediaSendResult.QueueFull;
-        if (header + payload.Length + 32 > slot.Length) return MediaSendResult.Invalid;
-        payload.CopyTo(slot.Slice(header));
-        CommitPacket(track, slot, header, payload.Length, timestamp, marker, now);
-        return MediaSendResult.Sent;
-    }
-
-    /// <summary>Reserves a send-queue slot and computes the header length (12 + the mid extension block).</summary>
-    private bool TryBeginPacket(LocalTrack track, out Span<byte> slot, out int headerLength)
-    {
-        headerLength = RtpPacket.FixedHeaderLength + ExtensionBlockLength(track);
-        if (!Pacer().TryReserve(track.Kind, out slot))
-        {
-            track.PacketsDropped++;
-            MediaCounters.SendQueueFull++;
-            return false;
-        }
-        return true;
-    }
-
-    // The RFC 8285 one-byte block: the transport-wide sequence number first (its value sits at a fixed offset, 17, where a
-    // retransmission's copy of the header is renumbered), then the mid.
-    private const int TransportCcOffset = RtpPacket.FixedHeaderLength + 5;
-    // A later exchange may drop the extension (or move it out of the one-byte range): numbering stops, the figures stay.
-    private int? NumberingId => TransportCcSender is not null && _transportCcExtensionId is >= 1 and <= 14 ? _transportCcExtensionId : null;
-
-    private int ExtensionBlockLength(LocalTrack track)
-    {
-        var elements = (NumberingId is null ? 0 : 3) + (track.MidExtensionId is null ? 0 : 1 + track.Mid!.Length);
-        return elements == 0 ? 0 : 4 + ((elements + 3) & ~3);
-    }
-
-    /// <summary>
-    /// Writes the header (RFC 3550 5.1; RFC 8285 one-byte transport-wide sequence number and mid elements), records
-    /// the packet for NACKs, queues it in the pacer.
-    /// </summary>
-    private void CommitPacket(LocalTrack track, Span<byte> slot, int header, int payloadLength, uint timestamp, bool marker, TimeSpan now)
-    {
-        var ext = header > RtpPacket.FixedHeaderLength;
-        slot[0] = (byte)(0x80 | (ext ? 0x10 : 0));
-        slot[1] = (byte)((marker ? 0x80 : 0) | track.Codec!.PayloadType);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(slot[2..], track.NextSequence++);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(slot[4..], timestamp);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(slot[8..], track.Ssrc);
-        var length = header + payloadLength;
-        if (ext)
-        {
-            var block = slot[RtpPacket.FixedHeaderLength..header];
-            block.Clear();
-            block[0] = 0xBE;
-            block[1] = 0xDE;
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(block[2..], (ushort)((block.Length - 4) / 4));
-            var at = 4;
-            if (NumberingId is { } cc)
-            {
-                block[at] = (byte)((cc << 4) | 1);   // the number is written when the packet leaves the pacer
-                at += 3;
-            }
-            if (track.MidExtensionId is { } id)
-            {
-                var mid = track.Mid!;
-                block[at] = (byte)((id << 4) | (mid.Length - 1));
-                for (var i = 0; i < mid.Length; i++) block[at + 1 + i] = (byte)mid[i];
-            }
-        }
-        _rtp!.OnRtpSent(slot[..length], now);
-        _pacer!.Commit(track.Kind, length);   // numbered and protected when it leaves (PeerConnectionCore.Pacing.cs)
-        track.PacketsSent++;
-        track.BytesSent += payloadLength;
-        MediaCounters.RtpPacketsSent++;
-    }
+    // Media needs SRTP keys (DTLS done; MediaSendPath checks them, and the track) and a pair to send on, not the data
+    // channels: with a data channel in the session the aggregated state turns Connected only once SCTP is up, a round
+    // trip or two after the first media may already arrive from the peer.
+    private bool CanSendMedia => _state is not (ConnectionState.Closed or ConnectionState.Failed) && Ice.CanSendData;
 }
 
 /// <summary>Counters of the media path of one connection (written on its thread; read as a snapshot).</summary>

@@ -18,7 +18,7 @@ public sealed partial class PeerConnectionCore
 {
     private byte[]? _rtxScratch;   // made at the first RTX packet: connections without media or RTX hold none
 
-    private bool MediaRunning => _rtp is not null && HasSrtp && _state is ConnectionState.Connected or ConnectionState.Disconnected;
+    private bool MediaRunning => _media.Rtp is not null && HasSrtp && _state is ConnectionState.Connected or ConnectionState.Disconnected;
 
     private void HandleMedia(ReadOnlySpan<byte> datagram, TimeSpan now)
     {
@@ -36,9 +36,9 @@ public sealed partial class PeerConnectionCore
         {
             if (Srtp!.UnprotectRtcp(copy, out var rtcpLength) != SrtpResult.Ok) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
             MediaCounters.RtcpPacketsReceived++;
-            if (_rtp is null) { _events.Enqueue(new MediaPacketReceived(now, true, copy[..rtcpLength].ToArray())); return; }
-            _rtp.HandleDatagram(copy[..rtcpLength], now);
-            MediaCounters.MalformedTransportCcFeedback = _rtp.MalformedTransportCcFeedback;
+            if (_media.Rtp is not { } session) { _events.Enqueue(new MediaPacketReceived(now, true, copy[..rtcpLength].ToArray())); return; }
+            session.HandleDatagram(copy[..rtcpLength], now);
+            MediaCounters.MalformedTransportCcFeedback = session.MalformedTransportCcFeedback;
             ProcessRtpEvents(now);
             return;
         }
@@ -69,10 +69,11 @@ public sealed partial class PeerConnectionCore
             track.RetransmissionsReceived++;
         }
         if (track.IsEnded) return;
-        _rtp!.HandleDatagram(plain, now);
+        var rtpSession = _media.Rtp!;
+        rtpSession.HandleDatagram(plain, now);
         track.PacketsReceived++;
         track.BytesReceived += rtp.Payload.Length;
-        if (_rtp.GetReceiveStatistics(track.Ssrc) is { } stats)
+        if (rtpSession.GetReceiveStatistics(track.Ssrc) is { } stats)
         {
             track.PacketsLost = stats.CumulativeLost;
             track.Jitter = stats.Jitter;
@@ -120,28 +121,16 @@ public sealed partial class PeerConnectionCore
         return assembler;
     }
 
-    /// <summary>Turns the RTP session's events into connection events and track counters.</summary>
+    /// <summary>Turns the RTP session's events into connection events and track counters (our tracks': MediaSendPath).</summary>
     private void ProcessRtpEvents(TimeSpan now)
     {
-        if (_rtp is null) return;
-        ReportTargetBitrate(now);
-        while (_rtp.TryPollEvent(out var e))
+        if (_media.Rtp is not { } rtp) return;
+        _media.ReportTargetBitrate(now);
+        while (rtp.TryPollEvent(out var e))
         {
+            if (_media.OnRtpEvent(e, now)) continue;
             switch (e)
             {
-                case KeyFrameRequested k when _localBySsrc.TryGetValue(k.MediaSsrc, out var local):
-                    if (k.FullIntraRequest) local.FirsReceived++; else local.PlisReceived++;
-                    _events.Enqueue(new KeyFrameRequestReceived(now, local, k.FullIntraRequest));
-                    break;
-                case NackReceived nack when _localBySsrc.TryGetValue(nack.MediaSsrc, out var local):
-                    local.NacksReceived++;
-                    local.PacketsNacked += nack.Requested;
-                    _events.Enqueue(new NackReceivedEvent(now, local, nack.Requested, nack.Retransmitting));
-                    break;
-                case ReceptionReportReceived report when _localBySsrc.TryGetValue(report.Block.Ssrc, out var local):
-                    local.LastFractionLost = report.Block.FractionLost;
-                    local.LastCumulativeLost = report.Block.CumulativeLost;
-                    break;
                 case RoundTripTimeMeasured rtt:
                     MediaRoundTripTime = rtt.RoundTripTime;
                     break;
@@ -158,69 +147,20 @@ public sealed partial class PeerConnectionCore
     public TimeSpan? MediaRoundTripTime { get; private set; }
 
     /// <summary>Queues RTCP BYE for our streams (RFC 3550 section 6.6) ahead of the DTLS close_notify.</summary>
-    private void SendByeNow(string reason)
-    {
-        if (_rtp is null || !HasSrtp || !_localTracks.Any(t => t.IsNegotiated) && _remoteTracks.Count == 0) return;
-        _rtp.SendBye(reason.Length > 255 ? reason[..255] : reason);
-        _sendQueue ??= new MediaSendQueue(_options.Media.SendQueuePackets, _options.Media.MaxPayloadSize + 128);
-        while (_sendQueue.TryReserve(out var slot) && _rtp.TryPollTransmit(slot[..^64], out var written, out var kind))
-        {
-            var r = kind == RtpTransmitKind.Rtcp ? Srtp!.ProtectRtcp(slot, written, out var n) : Srtp!.ProtectRtp(slot, written, out n);
-            if (r == SrtpResult.Ok) _sendQueue.Commit(n);
-            if (kind == RtpTransmitKind.Rtcp) break; // the BYE compound
-        }
-    }
+    private void SendByeNow(string reason) => _media.SendBye(reason, anyRemoteTrack: _remoteTracks.Count > 0);
 
-    /// <summary>Queued SRTP packets (media, and the BYE of a close, which thus precedes the DTLS close_notify).</summary>
-    private bool TryPollQueuedMedia(Span<byte> destination, out int written)
-    {
-        written = 0;
-        while (_sendQueue is { Count: > 0 } && HasSrtp)
-        {
-            written = _sendQueue.Dequeue(destination);
-            if (written > 0) return true;
-        }
-        return TryPollPaced(destination, out written);
-    }
+    /// <summary>Queued SRTP packets (the BYE of a close, which thus precedes the DTLS close_notify), then paced media.</summary>
+    private bool TryPollQueuedMedia(Span<byte> destination, out int written) => _media.TryPollQueued(destination, _now, out written);
 
-    /// <summary>Media transmits produced on demand after DTLS: retransmissions and RTCP, then PLIs.</summary>
+    /// <summary>Media transmits produced on demand after DTLS: retransmissions and RTCP, then transport-cc feedback, then PLIs.</summary>
     private bool TryPollMediaTransmit(Span<byte> destination, out int written)
     {
         written = 0;
         if (!MediaRunning) return false;
+        if (_media.TryPollRtpTransmit(destination, _now, out written, out var taken)) return true;
+        if (taken) return false;   // SRTP could not protect it (counted)
         var room = destination[..Math.Min(destination.Length - 64, 1400)];
-        var kind = RtpTransmitKind.Rtcp;
-        var polled = false;
-        // A retransmission the pacer holds back waits there (plain); RTCP goes at once.
-        for (var i = 0; i < 256 && _rtp!.TryPollTransmit(room, out written, out kind); i++)
-        {
-            if (kind != RtpTransmitKind.Rtcp && HoldRetransmission(destination[..written])) continue;
-            polled = true;
-            break;
-        }
-        if (polled)
-        {
-            // A retransmission is a packet of its own on the wire: it gets a transport-wide number of its own.
-            int n;
-            if (kind == RtpTransmitKind.Rtcp)
-            {
-                if (Srtp!.ProtectRtcp(destination, written, out n) != SrtpResult.Ok) { MediaCounters.ProtectFailures++; written = 0; return false; }
-                MediaCounters.RtcpPacketsSent++;
-            }
-            else
-            {
-                // Numbered on its RTX stream as it leaves: the session built it when the NACK came, and the
-                // retransmissions and padding the pacer let out since took newer numbers (SRTP replay window).
-                _rtp!.RenumberRtx(destination[..written]);
-                _rtp!.OnRetransmissionSent(destination[..written], _now);
-                if (!TryFinishRtp(destination, written, -1, out n)) { written = 0; return false; }
-                _pacer?.OnSent(n);
-                CountRetransmission(destination);
-            }
-            written = n;
-            return true;
-        }
-        if (TransportCc is { } cc && cc.TryWriteFeedback(room, ReportSsrc(), _now, out var feedback))
+        if (TransportCc is { } cc && cc.TryWriteFeedback(room, _media.ReportSsrc(), _now, out var feedback))
         {
             if (Srtp!.ProtectRtcp(destination, feedback, out var n) != SrtpResult.Ok) { MediaCounters.ProtectFailures++; return false; }
             MediaCounters.TransportCcFeedbackSent++;
@@ -231,7 +171,7 @@ public sealed partial class PeerConnectionCore
         while (_remoteTracks.TakePendingPli() is { } track)
         {
             // Reduced-size RTCP (RFC 5506; a=rtcp-rsize is in every description we make).
-            var length = RtcpFeedback.WritePli(destination, ReportSsrc(), track.Ssrc);
+            var length = RtcpFeedback.WritePli(destination, _media.ReportSsrc(), track.Ssrc);
             if (length <= 0 || Srtp!.ProtectRtcp(destination, length, out var n) != SrtpResult.Ok) continue;
             track.PlisSent++;
             MediaCounters.PlisSent++;
@@ -242,30 +182,18 @@ public sealed partial class PeerConnectionCore
         return false;
     }
 
-    /// <summary>Whether an RTP packet of ours has the transport-wide number where <see cref="CommitPacket"/> puts it.</summary>
-    private static bool HasOurTransportCcElement(ReadOnlySpan<byte> rtp, int id) =>
-        rtp.Length > TransportCcOffset + 2 && (rtp[0] & 0x1F) == 0x10 && rtp[12] == 0xBE && rtp[13] == 0xDE &&
-        rtp[16] == (byte)((id << 4) | 1);
-
-    private uint ReportSsrc()
-    {
-        foreach (var t in _localTracks)
-            if (t.IsNegotiated) return t.Ssrc;
-        return _localSsrc;
-    }
-
     private TimeSpan? MediaTimeout(out MediaTimer which)
     {
         which = MediaTimer.None;
-        if (_sendQueue is { Count: > 0 }) { which = MediaTimer.SendQueue; return _now; }
+        if (_media.HasQueuedBye) { which = MediaTimer.SendQueue; return _now; }
         // SCTP can be pumped (and so its held data budget refilled, MediaPacer.DataMayGo) only when TryPollSctpDirect
         // runs: with DTLS up and a pair ICE can send on. Without the pair, a held budget woke the owner at one instant
         // for ever (chaos seed 75: 2,000,000 steps at 10.0 s after ICE lost its only pair).
-        var paced = HasSrtp ? _pacer?.NextSendTime(_now, _sctp is not null && _dtls is { State: Transport.Dtls.DtlsState.Connected } && Ice.CanSendData) : null;
+        var paced = HasSrtp ? _media.Pacer?.NextSendTime(_now, _sctp is not null && _dtls is { State: Transport.Dtls.DtlsState.Connected } && Ice.CanSendData) : null;
         if (paced is not null) which = MediaTimer.Pacer;
         if (!MediaRunning) return paced;
         if (_remoteTracks.AnyPliPending) { which = MediaTimer.KeyFrameRequest; return _now; }
-        var due = _rtp!.PollTimeout(out var rtpTimer);
+        var due = _media.Rtp!.PollTimeout(out var rtpTimer);
         which = rtpTimer switch
         {
             RtpTimer.Transmit => MediaTimer.RtpTransmit,
@@ -285,7 +213,8 @@ public sealed partial class PeerConnectionCore
     private void HandleMediaTimeout(TimeSpan now)
     {
         if (!MediaRunning) return;
-        if (_rtp!.PollTimeout() is { } due && due <= now) _rtp.HandleTimeout(now);
+        var rtp = _media.Rtp!;
+        if (rtp.PollTimeout() is { } due && due <= now) rtp.HandleTimeout(now);
         ProcessRtpEvents(now);
     }
 }

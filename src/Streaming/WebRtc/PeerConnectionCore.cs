@@ -26,10 +26,10 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     private readonly List<(string Label, DataChannelOptions? Options)> _pendingChannels = new();
     private DtlsConnection? _dtls;
     private SctpAssociation? _sctp;
-    // The SRTP session is made from the exported keys when media first needs it (a packet to protect or unprotect):
-    // a data-only connection never makes one (its four contexts' key schedules and counters are about 2.3 KiB).
-    private SrtpSession? _srtpSession;
-    private (SrtpProfile Profile, byte[] Material, bool Client)? _srtpKeys;
+    // The SRTP keys and the session made from them when media first needs it (a data-only connection never makes one).
+    private readonly SrtpKeying _srtp;
+    // The media send side: our tracks, the RTP session, the pacer, numbering and protecting what leaves.
+    private readonly MediaSendPath _media;
     private RemoteDescription? _remote;
     private bool _weOffered;
     private bool? _dtlsClient;
@@ -47,7 +47,8 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         Ice = new IceAgent(_options.Ice);
         _snap = new SnapInitExchange(_options.Snap, _options.Sctp);
         _remoteTracks = new RemoteTrackSet(_events);
-        _localSsrc = (uint)MediaRandom.Next(1, int.MaxValue);
+        _srtp = new SrtpKeying(_options.Srtp);
+        _media = new MediaSendPath(_options.Media, _srtp, _events, MediaCounters);
         _localUsernameFragments.Add(Ice.LocalCredentials.Ufrag);
     }
 
@@ -61,22 +62,13 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     public SctpAssociation? Sctp => _sctp;
 
     /// <summary>The SRTP session once DTLS connected with use_srtp, else null (made on first use).</summary>
-    public SrtpSession? Srtp => _srtpSession ?? CreateSrtp();
+    public SrtpSession? Srtp => _srtp.Session;
 
     /// <summary>True once DTLS connected with use_srtp (whether or not the session was made yet).</summary>
-    private bool HasSrtp => _srtpSession is not null || _srtpKeys is not null;
+    private bool HasSrtp => _srtp.HasKeys;
 
     /// <summary>True when the SRTP session exists (media used it); false for a data-only connection.</summary>
-    internal bool SrtpSessionMade => _srtpSession is not null;
-
-    private SrtpSession? CreateSrtp()
-    {
-        if (_srtpKeys is not { } keys) return null;
-        _srtpSession = SrtpSession.Create(keys.Profile, keys.Material, keys.Client, _options.Srtp);
-        System.Security.Cryptography.CryptographicOperations.ZeroMemory(keys.Material);
-        _srtpKeys = null;
-        return _srtpSession;
-    }
+    internal bool SrtpSessionMade => _srtp.SessionMade;
 
     /// <summary>The aggregated state.</summary>
     public ConnectionState State => _state;
@@ -258,9 +250,7 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     public void Dispose()
     {
         _dtls?.Dispose();
-        _srtpSession?.Dispose();
-        if (_srtpKeys is { } keys) System.Security.Cryptography.CryptographicOperations.ZeroMemory(keys.Material);
-        _srtpKeys = null;
+        _srtp.Dispose();
         Ice.Dispose();
         if (_ownsCertificate) _certificate.Dispose();
     }
