@@ -163,7 +163,8 @@ public sealed class WarpRoundTripTests(ITestOutputHelper output)
         Assert.Equal(v.Sped, b.DtlsCompletedBySped);
         Assert.Equal(echoedAt, pa.ReceivedAt);
         return new Result(pb.ReceivedAt!.Value - start, pa.ReceivedAt!.Value - start, pa.OpenedAt!.Value - start,
-            (pb.OpenedAt ?? pb.ReceivedAt!.Value) - start, a, b, link, trace) { AnswerApplied = answerApplied };
+            (pb.OpenedAt ?? pb.ReceivedAt!.Value) - start, a, b, link, trace)
+        { AnswerApplied = answerApplied };
     }
 
     // One line of the trace: a STUN message's class and SPED attributes, a DTLS record's type, else its size.
