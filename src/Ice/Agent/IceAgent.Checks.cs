@@ -298,7 +298,12 @@ public sealed partial class IceAgent
         }
         // The response completed the peer's flight (it carries one datagram a message, as Chromium does) and no pair
         // can carry our reply yet: the reply goes at once in requests of its own.
-        if (match.SpedSent && pair.Generation == _current && Mode.SendsChecks) SendSpedCarriers(pair.Generation, pair, now);
+        if (match.SpedSent && pair.Generation == _current && Mode.SendsChecks)
+        {
+            SendSpedCarriers(pair.Generation, pair, now);
+            // The answer carried no DTLS and the peer has sent none: ask again at once (SendSpedProbe).
+            SendSpedProbe(pair.Generation, pair, now);
+        }
         return IceReceiveResult.Stun;
     }
 

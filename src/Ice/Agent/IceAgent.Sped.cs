@@ -37,6 +37,23 @@ public sealed partial class IceAgent
         SendCheck(pair, now);
     }
 
+    // The answer to a SPED request of ours carried no DTLS datagram and the peer has sent none: its DTLS had not started
+    // when it answered (our check reached it before our answer did, so it does not know its role yet). Its first flight
+    // then waits for its own next message; a peer that carries one datagram a message (Chromium) brings the second half
+    // of a two-datagram ClientHello only with its next check (about 50 ms) or once our answer to its first check made
+    // its pair writable (one round trip). A request sent now reaches it after it may have started, and its answer carries
+    // what it has. At most SpedController.MaxProbes, one a round trip; answered like consent requests.
+    private void SendSpedProbe(IceGeneration g, IcePair pair, TimeSpan now)
+    {
+        if (Sped is not { IsActive: true } sped || g.RemoteKey is null || g.OutgoingUsername is null || !_transactions.HasRoom) return;
+        if (!sped.TakeProbe()) return;
+        var request = WriteCheck(g, pair, useCandidate: false, out var length, out var spedSent, out var spedCrc);
+        var t = new StunClientTransaction(request.AsSpan(0, length), Options.CheckRetransmission);
+        _transactions.TryStart(new IceTransaction(IceTransactionKind.Consent, t, pair.LocalEndPoint, pair.RemoteEndPoint)
+        { Pair = pair, SpedSent = spedSent, SpedCrc = spedCrc }, now);
+        DrainTransactions();
+    }
+
     // A flight larger than one Binding message (a post-quantum ClientHello takes two datagrams, a DTLS 1.3 server
     // flight two or three): before any pair can carry data, the rest goes at once in extra Binding requests on the pair
     // just checked, or on the pair whose request or response brought the message that completed the peer's flight (our

@@ -39,6 +39,8 @@ public sealed class SpedCounters
     public long PendingOverflow { get; internal set; }
     /// <summary>Datagrams that did not fit the size cap of the message they were to go in (left for the next one).</summary>
     public long TooLarge { get; internal set; }
+    /// <summary>Requests sent because the peer's answer to ours carried no DTLS yet (<see cref="SpedController.MaxProbes"/>).</summary>
+    public long ProbesSent { get; internal set; }
 }
 
 /// <summary>
@@ -54,6 +56,19 @@ public sealed class SpedController
 {
     /// <summary>At most this many datagrams of one flight wait to be carried.</summary>
     public const int MaxPendingDatagrams = 8;
+
+    /// <summary>
+    /// At most this many probes: requests sent at once when the answer to a SPED request of ours carried no DTLS datagram,
+    /// the peer has sent none yet and we have none to send (we are the DTLS server and its DTLS client had not started:
+    /// our check reached it before our answer did). The
+    /// peer's answer to the next one carries its first flight as soon as it has one, instead of waiting for its own next
+    /// check (a peer that carries one datagram a message, as Chromium does, sends the rest of a two-datagram ClientHello
+    /// only in its next message). One a round trip (each on the answer to the last), so four cover an answer up to four
+    /// round trips behind our first check.
+    /// </summary>
+    public const int MaxProbes = 4;
+
+    private int _probesSent;
 
     private sealed class Pending(byte[] datagram, uint crc)
     {
@@ -95,6 +110,18 @@ public sealed class SpedController
     public bool CarriesFlightAtOnce { get; set; } = true;
 
     private bool _extraRequestsSent;
+
+    // Whether to send a probe now: SPED is active, we wait for the peer to speak first (we have carried no datagram of
+    // our own: the DTLS server before the ClientHello), nothing came from the peer's DTLS yet (in STUN or directly), and
+    // the bound is not reached. Counted when taken.
+    internal bool TakeProbe()
+    {
+        if (!IsActive || Counters.DatagramsSent > 0 || _pending.Count > 0 || _received.Count > 0 || Counters.DatagramsReceived > 0
+            || _probesSent >= MaxProbes) return false;
+        _probesSent++;
+        Counters.ProbesSent++;
+        return true;
+    }
 
     // How many ack-only requests to send now (once).
     internal int TakeExtraRequests()

@@ -241,4 +241,38 @@ public sealed class SpedTests
         Assert.Equal(0, sped.Counters.DatagramsSent);
         Assert.Equal(0, new SpedController().TakeExtraRequests());   // a full peer: none
     }
+
+    [Fact]
+    public void ProbesAreTakenOnlyWhileThePeerHasSentNothingAndWeHaveNothingAndAreBounded()
+    {
+        // The DTLS server before the ClientHello: nothing sent, nothing received.
+        var server = new SpedController();
+        for (var i = 0; i < SpedController.MaxProbes; i++) Assert.True(server.TakeProbe());
+        Assert.False(server.TakeProbe());
+        Assert.Equal(SpedController.MaxProbes, server.Counters.ProbesSent);
+
+        // Once the peer carried a datagram (its ClientHello's first half), none.
+        var heard = new SpedController();
+        var peer = new SpedController();
+        peer.CaptureFlight([Dtls(100, 1)]);
+        Deliver(Message(peer, out _), heard);
+        Assert.Equal(1, heard.Counters.DatagramsReceived);
+        Assert.False(heard.TakeProbe());
+
+        // A datagram that came the normal path counts too.
+        var direct = new SpedController();
+        direct.ReportDtlsDatagram(Dtls(60, 2));
+        Assert.False(direct.TakeProbe());
+
+        // The DTLS client, whose flight waits or was carried: none (its own requests carry it).
+        var client = new SpedController();
+        client.CaptureFlight([Dtls(100, 3)]);
+        Assert.False(client.TakeProbe());
+
+        // Not once SPED is off.
+        var off = new SpedController();
+        off.TurnOff();
+        Assert.False(off.TakeProbe());
+        Assert.Equal(0, heard.Counters.ProbesSent + direct.Counters.ProbesSent + client.Counters.ProbesSent + off.Counters.ProbesSent);
+    }
 }
