@@ -66,6 +66,13 @@ public interface IDatagramPeer
     void HandleTurnStreamFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint server, TimeSpan now) { }
 
     /// <summary>
+    /// A TURN server's frame the driver already classified (RFC 7983); default:
+    /// <see cref="HandleTurnStreamFrame(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan)"/>.
+    /// </summary>
+    void HandleTurnStreamFrame(ReadOnlySpan<byte> frame, DatagramKind kind, IPEndPoint local, IPEndPoint server, TimeSpan now) =>
+        HandleTurnStreamFrame(frame, local, server, now);
+
+    /// <summary>
     /// The connection to the TURN server <paramref name="server"/> closed, or could not be opened (<paramref name="reason"/>
     /// says why: refused, reset, a TLS certificate refused, a timeout). The server deletes the allocation with its
     /// connection (RFC 8656 section 3.1), so the peer learns its relay is gone. Default: nothing.

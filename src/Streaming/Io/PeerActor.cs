@@ -114,11 +114,11 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     }
 
     /// <summary>Hands a frame read from a connection to a TURN server to the peer; like <see cref="DeliverFrame"/>.</summary>
-    public bool DeliverTurnFrame(TurnStreamConnection connection, byte[] buffer, int length, bool isStun, out bool bufferTaken)
+    public bool DeliverTurnFrame(TurnStreamConnection connection, byte[] buffer, int length, DatagramKind kind, out bool bufferTaken)
     {
         bufferTaken = false;
         return Volatile.Read(ref _stopped) == 0
-            && Accept(new Datagram(null!, buffer, length, connection.Server, isStun ? DatagramKind.Stun : DatagramKind.TurnChannel, default) { Turn = connection }, out bufferTaken);
+            && Accept(new Datagram(null!, buffer, length, connection.Server, kind, default) { Turn = connection }, out bufferTaken);
     }
 
     // Runs a STUN input inline when the peer runs inline and is idle (the buffer stays the caller's), else queues it
@@ -299,7 +299,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             var data = d.Buffer.AsSpan(0, d.Length);
             // The driver classified it (RFC 7983) once: the peer is told the class instead of reading it again.
             if (d.Tcp is { } tcp) _peer.HandleIceTcpFrame(data, d.Kind, tcp.Local, tcp.Remote, now);
-            else if (d.Turn is { } turn) _peer.HandleTurnStreamFrame(data, turn.Local, turn.Server, now);
+            else if (d.Turn is { } turn) _peer.HandleTurnStreamFrame(data, d.Kind, turn.Local, turn.Server, now);
             else _peer.HandleDatagram(data, d.Kind, d.Socket.LocalEndPoint, d.Remote, now);
             Drain();
         }

@@ -259,8 +259,9 @@ internal sealed class TurnStreamConnection
         var buffer = _driver.Buffers.Rent();
         frame.CopyTo(buffer);
         Interlocked.Increment(ref _driver.Counters._turnTcpFramesReceived);
-        // STUN (first two bits 00) may run inline on this thread; ChannelData (data) goes through the inbox.
-        if (!Actor.DeliverTurnFrame(this, buffer, length, buffer[0] < 0x40, out var taken))
+        // Classified once here (RFC 7983), the class handed down: STUN may run inline on this thread; ChannelData (data)
+        // goes through the inbox.
+        if (!Actor.DeliverTurnFrame(this, buffer, length, DatagramClassifier.Classify(buffer[0]), out var taken))
             Interlocked.Increment(ref _driver.Counters._droppedInboxFull);
         if (!taken) _driver.Buffers.Return(buffer);
     }

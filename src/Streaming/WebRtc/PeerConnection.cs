@@ -432,6 +432,12 @@ public sealed partial class PeerConnection : IAsyncDisposable
             Core.HandleTurnStreamFrame(frame, local, server, now);
         }
 
+        public void HandleTurnStreamFrame(ReadOnlySpan<byte> frame, DatagramKind kind, IPEndPoint local, IPEndPoint server, TimeSpan now)
+        {
+            owner.CountReceived(frame.Length);
+            Core.HandleTurnStreamFrame(frame, kind, local, server, now);
+        }
+
         public void OnTurnConnectionClosed(IPEndPoint local, IPEndPoint server, string reason, TimeSpan now) => Core.OnTurnConnectionClosed(local, server, reason, now);
 
         public void OnIceTcpConnectionClosed(IPEndPoint local, IPEndPoint remote, TimeSpan now) => Core.OnIceTcpConnectionClosed(local, remote, now);

@@ -8,8 +8,12 @@ using Transport.Streaming.Io;
 
 namespace Transport.Streaming.WebRtc;
 
-public sealed partial class PeerConnectionCore
+public sealed partial class PeerConnectionCore : ITransmitSources
 {
+    // RFC 7983 demultiplexing of what comes in, and the order of what goes out: types of their own, with their own state.
+    private readonly InputDemultiplexer _input = new();
+    private readonly TransmitScheduler _transmit = new();
+
     // SCTP packets are at most MaxPacketSize (1163) bytes; one scratch buffer serves every hop of a call. It is rented
     // from ArrayPool.Shared for the call and returned at its end, so an idle connection holds none (three
     // 2 KiB arrays per connection before).
@@ -31,7 +35,7 @@ public sealed partial class PeerConnectionCore
 
     /// <summary>A datagram from the 5-tuple: STUN to ICE; DTLS (20-63) and SRTP (128-191) only from a valid pair.</summary>
     public void HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
-        HandleInput(datagram, local, remote, iceTcp: false, now, DatagramClassifier.Classify(datagram));
+        HandleInput(datagram, local, remote, iceTcp: false, now, _input.Classify(datagram));
 
     /// <summary>
     /// A datagram the driver already classified (RFC 7983, <paramref name="kind"/>): the class is read once per
@@ -45,7 +49,7 @@ public sealed partial class PeerConnectionCore
     /// datagram; DTLS, SCTP and SRTP run over it unchanged.
     /// </summary>
     public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
-        HandleInput(frame, local, remote, iceTcp: true, now, DatagramClassifier.Classify(frame));
+        HandleInput(frame, local, remote, iceTcp: true, now, _input.Classify(frame));
 
     /// <summary>An ICE-TCP frame the driver already classified (see <see cref="HandleDatagram(ReadOnlySpan{byte}, DatagramKind, IPEndPoint, IPEndPoint, TimeSpan)"/>).</summary>
     public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
@@ -56,7 +60,14 @@ public sealed partial class PeerConnectionCore
     /// <paramref name="local"/> opened: what the server relays is handled as if it had come on the relayed address.
     /// </summary>
     public void HandleTurnStreamFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint server, TimeSpan now) =>
-        HandleInput(frame, local, server, iceTcp: false, now, DatagramClassifier.Classify(frame), turnStream: true);
+        HandleInput(frame, local, server, iceTcp: false, now, _input.Classify(frame), turnStream: true);
+
+    /// <summary>
+    /// A frame from a TURN server's connection that the driver already classified (see
+    /// <see cref="HandleDatagram(ReadOnlySpan{byte}, DatagramKind, IPEndPoint, IPEndPoint, TimeSpan)"/>).
+    /// </summary>
+    public void HandleTurnStreamFrame(ReadOnlySpan<byte> frame, DatagramKind kind, IPEndPoint local, IPEndPoint server, TimeSpan now) =>
+        HandleInput(frame, local, server, iceTcp: false, now, kind, turnStream: true);
 
     /// <summary>The connection to a TURN server closed (<paramref name="reason"/>): its allocation is gone, ICE drops the relayed candidate.</summary>
     public void OnTurnConnectionClosed(IPEndPoint local, IPEndPoint server, string reason, TimeSpan now)
@@ -93,28 +104,25 @@ public sealed partial class PeerConnectionCore
             if (!_progress.Has(ConnectionMilestone.FirstCheckReceived)) Reach(ConnectionMilestone.FirstCheckReceived, now, ConnectionProgress.Pair(remote, local));
             OnPeerCheck(now);
         }
-        if (iceResult == IceReceiveResult.Dropped && _dtls is null && !_closing && kind == DatagramKind.Dtls)
-            KeepEarlyDtls(datagram, local, remote, PathOf(iceTcp, turnStream));
-        else if (iceResult == IceReceiveResult.ApplicationData)
+        var layers = new InputLayers(_dtls is not null, _dtls is null && _dtlsClient == false && _remote is not null && !_closing, _closing, HasSrtp);
+        switch (_input.Route(iceResult, kind, data, data == datagram, layers))
         {
-            // The datagram itself, or a TURN server's payload inside it (which has a class of its own).
-            switch (data == datagram ? kind : DatagramClassifier.Classify(data))
-            {
-                case DatagramKind.Dtls:
-                    // The peer's first flight may come before our own check on the pair succeeded: be ready for it;
-                    // before we even have its answer, keep it for when we do.
-                    if (_dtls is null && _dtlsClient == false && _remote is not null && !_closing) StartDtls(false, now);
-                    if (_dtls is not null) { _dtls.HandleDatagram(data, now); SpedAfterDirectDtls(data); }
-                    else if (!_closing) KeepEarlyDtls(datagram, local, remote, PathOf(iceTcp, turnStream));   // kept as it came: replayed through ICE
-                    else DroppedDatagrams++;
-                    break;
-                case DatagramKind.Rtp:
-                    HandleMedia(data, now);
-                    break;
-                default:
-                    DroppedDatagrams++;
-                    break;
-            }
+            case InputRoute.Dtls:
+                // The peer's first flight may come before our own check on the pair succeeded: be ready for it.
+                if (_dtls is null) StartDtls(false, now);
+                _dtls!.HandleDatagram(data, now);
+                SpedAfterDirectDtls(data);
+                break;
+            case InputRoute.EarlyDtls:
+                _input.KeepEarlyDtls(datagram, local, remote, PathOf(iceTcp, turnStream));   // kept as it came: replayed through ICE
+                break;
+            case InputRoute.Media:
+                HandleMedia(data, now);
+                break;
+            case InputRoute.MediaBeforeKeys:
+                DroppedMedia++;
+                MediaCounters.UnprotectFailures++;
+                break;
         }
         Pump(now);
     }
@@ -138,36 +146,35 @@ public sealed partial class PeerConnectionCore
 
     // The answerer's first DTLS flight can arrive before we have its answer (its checks reach us first, it finds
     // a valid pair and, per RFC 8445 section 12.1, starts DTLS at once). ICE cannot vouch for the sender yet, so
-    // the datagrams wait here, bounded, and go through ICE again when DTLS starts: without this the peer would
-    // wait a whole retransmission timeout (1 s by default).
-    private const int EarlyDtlsLimit = 4;
-    private readonly List<(byte[] Data, IPEndPoint Local, IPEndPoint Remote, TransmitKind Path)> _earlyDtls = new();
-
+    // the datagrams wait in the demultiplexer, bounded, and go through ICE again when DTLS starts: without this the peer
+    // would wait a whole retransmission timeout (1 s by default).
     private static TransmitKind PathOf(bool iceTcp, bool turnStream) => turnStream ? TransmitKind.TurnStream : iceTcp ? TransmitKind.IceTcp : TransmitKind.Udp;
-
-    private void KeepEarlyDtls(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TransmitKind path)
-    {
-        if (_earlyDtls.Count >= EarlyDtlsLimit) { DroppedDatagrams++; return; }
-        _earlyDtls.Add((datagram.ToArray(), local, remote, path));
-    }
 
     private void ReplayEarlyDtls(TimeSpan now)
     {
-        foreach (var (data, local, remote, path) in _earlyDtls)
+        var early = _input.EarlyDtls;
+        for (var i = 0; i < early.Count; i++)
         {
+            var (data, local, remote, path) = early[i];
             ReadOnlySpan<byte> payload;
             IceReceiveResult result;
             if (path == TransmitKind.TurnStream) result = Ice.HandleStreamFrame(data, local, remote, now, out payload);
             else if (path == TransmitKind.IceTcp) result = Ice.HandleIceTcpFrame(data, local, remote, now, out payload);
             else result = Ice.HandleDatagram(data, local, remote, now, out payload);
             if (result == IceReceiveResult.ApplicationData) _dtls?.HandleDatagram(payload, now);
-            else DroppedDatagrams++;
+            else _input.OnEarlyDtlsReplayRefused();
         }
-        _earlyDtls.Clear();
+        _input.ClearEarlyDtls();
     }
 
     /// <summary>Application datagrams that fit no layer (counted, dropped).</summary>
-    public long DroppedDatagrams { get; private set; }
+    public long DroppedDatagrams => _input.Dropped + _transmit.Dropped + _spedDropped;
+
+    /// <summary>The input side's counters: datagrams routed, first bytes read in the core, drops by class (RFC 7983).</summary>
+    internal InputDemultiplexer Input => _input;
+
+    /// <summary>The transmit side's counters: what each layer sent, what could not go.</summary>
+    internal TransmitScheduler Transmits => _transmit;
 
     /// <summary>SRTP/SRTCP packets that failed authentication or replay checks (counted, dropped).</summary>
     public long DroppedMedia { get; private set; }
@@ -241,62 +248,74 @@ public sealed partial class PeerConnectionCore
     /// between the endpoints. Transmits to a TURN server over TCP or TLS cannot be told here: they are skipped and
     /// counted (the driver uses the <see cref="TransmitKind"/> form).
     /// </summary>
-    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out bool iceTcp)
-    {
-        while (TryPollTransmit(destination, out written, out local, out remote, out TransmitKind kind))
-        {
-            if (kind == TransmitKind.TurnStream) { DroppedDatagrams++; continue; }
-            iceTcp = kind == TransmitKind.IceTcp;
-            return true;
-        }
-        iceTcp = false;
-        return false;
-    }
+    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out bool iceTcp) =>
+        _transmit.TryPoll(this, destination, out written, out local, out remote, out iceTcp);
 
     /// <summary>
     /// Like the UDP form, with the path: a datagram, an RFC 4571 frame on an ICE-TCP connection, or bytes for the TCP or
     /// TLS connection to a TURN server (<see cref="TransmitKind.TurnStream"/>: the checks and data of a relayed pair
     /// over <c>turn:...?transport=tcp</c> or <c>turns:</c>, and the TURN client's own requests).
     /// </summary>
-    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out TransmitKind kind)
+    public bool TryPollTransmit(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out TransmitKind kind) =>
+        _transmit.TryPoll(this, destination, out written, out local, out remote, out kind);
+
+    // The sources TransmitScheduler takes from, in its order.
+    bool ITransmitSources.TryPollIce(Span<byte> destination, out int written, out IPEndPoint? local, out IPEndPoint remote, out TransmitKind kind)
     {
-        kind = TransmitKind.Udp;
-        while (Ice.TryPollTransmit(destination, out written, out var t))
+        if (!Ice.TryPollTransmit(destination, out written, out var t))
         {
-            if (!_progress.Has(ConnectionMilestone.FirstCheckSent) && ConnectionProgress.IsBindingRequest(destination[..written]))
-                Reach(ConnectionMilestone.FirstCheckSent, _now, ConnectionProgress.Pair(t.Local, t.Remote));
-            local = t.Local;
-            remote = t.Remote;
-            kind = t.Tcp ? TransmitKind.TurnStream : t.IceTcp ? TransmitKind.IceTcp : TransmitKind.Udp;
-            return true;
+            local = null;
+            remote = null!;
+            kind = TransmitKind.Udp;
+            return false;
         }
-        while (TryPollSpedDirect(destination, out written))
-            if (Route(destination, ref written, out local, out remote, out kind)) return true;
-        while (TryPollQueuedMedia(destination, out written))
-            if (Route(destination, ref written, out local, out remote, out kind)) return true;
-        // While ICE has no pair to send on yet (checks still running), DTLS keeps its datagrams: a server flight
-        // answering an early ClientHello waits for our first valid pair instead of being lost.
-        while (_dtls is not null && (Ice.CanSendData || Ice.State is IceConnectionState.Failed or IceConnectionState.Closed)
-               && _dtls.TryPollTransmit(destination, out written))
-            if (Route(destination, ref written, out local, out remote, out kind)) return true;
-        // SCTP's packets are sealed straight into the datagram as they are sent (no queue in DTLS, no copy, no buffer
-        // per packet); while ICE cannot send they stay in SCTP, whose timers run from when they leave.
-        while (TryPollSctpDirect(destination, out written))
-            if (Route(destination, ref written, out local, out remote, out kind)) return true;
-        while (TryPollMediaTransmit(destination, out written))
-            if (Route(destination, ref written, out local, out remote, out kind)) return true;
-        // Closed or failed, and the last words (RTCP BYE, SCTP ABORT, close_notify) are out: ICE stops too, so no
-        // consent check, keepalive or retransmission timer outlives the connection.
-        if (_closing && Ice.State is not (IceConnectionState.Closed or IceConnectionState.Failed)) Ice.Close(_now);
+        if (!_progress.Has(ConnectionMilestone.FirstCheckSent) && ConnectionProgress.IsBindingRequest(destination[..written]))
+            Reach(ConnectionMilestone.FirstCheckSent, _now, ConnectionProgress.Pair(t.Local, t.Remote));
+        local = t.Local;
+        remote = t.Remote;
+        kind = t.Tcp ? TransmitKind.TurnStream : t.IceTcp ? TransmitKind.IceTcp : TransmitKind.Udp;
+        return true;
+    }
+
+    bool ITransmitSources.TryPoll(TransmitSource source, Span<byte> destination, out int written)
+    {
+        switch (source)
+        {
+            case TransmitSource.SpedDirect: return TryPollSpedDirect(destination, out written);
+            case TransmitSource.QueuedMedia: return TryPollQueuedMedia(destination, out written);
+            case TransmitSource.Dtls: return TryPollDtls(destination, out written);
+            // SCTP's packets are sealed straight into the datagram as they are sent (no queue in DTLS, no copy, no buffer
+            // per packet); while ICE cannot send they stay in SCTP, whose timers run from when they leave.
+            case TransmitSource.Sctp: return TryPollSctpDirect(destination, out written);
+            case TransmitSource.Media: return TryPollMediaTransmit(destination, out written);
+            default:
+                written = 0;
+                return false;
+        }
+    }
+
+    // While ICE has no pair to send on yet (checks still running), DTLS keeps its datagrams: a server flight
+    // answering an early ClientHello waits for our first valid pair instead of being lost.
+    private bool TryPollDtls(Span<byte> destination, out int written)
+    {
         written = 0;
-        local = null;
-        remote = null!;
-        return false;
+        return _dtls is not null && (Ice.CanSendData || Ice.State is IceConnectionState.Failed or IceConnectionState.Closed)
+            && _dtls.TryPollTransmit(destination, out written);
+    }
+
+    bool ITransmitSources.Route(Span<byte> destination, ref int written, out IPEndPoint? local, out IPEndPoint remote, out TransmitKind kind) =>
+        Route(destination, ref written, out local, out remote, out kind);
+
+    // Closed or failed, and the last words (RTCP BYE, SCTP ABORT, close_notify) are out: ICE stops too, so no
+    // consent check, keepalive or retransmission timer outlives the connection.
+    void ITransmitSources.OnDrained()
+    {
+        if (_closing && Ice.State is not (IceConnectionState.Closed or IceConnectionState.Failed)) Ice.Close(_now);
     }
 
     // A layer's datagram in destination[..written] goes on the pair ICE sends on: as it is on a direct pair (no copy),
     // wrapped for the TURN server (ChannelData or a Send indication) on a relayed one, to it over UDP or its TCP or TLS
-    // connection. False when it cannot go (ICE failed or closed): counted.
+    // connection. False when it cannot go (ICE failed or closed): counted by the scheduler.
     private bool Route(Span<byte> destination, ref int written, out IPEndPoint? local, out IPEndPoint remote, out TransmitKind kind)
     {
         var send = Ice.TrySend(_now);
@@ -327,7 +346,6 @@ public sealed partial class PeerConnectionCore
                 return true;
             }
         }
-        DroppedDatagrams++; // ICE failed or closed: the connection is over anyway
         local = null;
         remote = null!;
         return false;

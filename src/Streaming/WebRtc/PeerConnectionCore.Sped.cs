@@ -48,7 +48,7 @@ public sealed partial class PeerConnectionCore
             // Not before the descriptions say who the server is and give the peer's fingerprint.
             if (_remote is null || _dtlsClient is null || _dtlsClient == true)
             {
-                if (_sped?.KeepEarly(datagram) != true) DroppedDatagrams++;
+                if (_sped?.KeepEarly(datagram) != true) _spedDropped++;
                 return;
             }
             StartDtls(false, _now, replayEarly: false);
@@ -70,7 +70,7 @@ public sealed partial class PeerConnectionCore
         // Application data (SCTP) is never carried: only what the handshake wrote before SCTP started.
         if (_sctp is not null) return;
         _dtls.TakeTransmits(sped.NewFlight());
-        DroppedDatagrams += sped.CarryFlight(Ice.CanSendData);
+        _spedDropped += sped.CarryFlight(Ice.CanSendData);
     }
 
     // A DTLS datagram that came the normal path: acknowledged in our next checks, and our reply is a flight.
@@ -90,7 +90,7 @@ public sealed partial class PeerConnectionCore
         // trip of the check that validated the pair (the selected pair's comes later): a lost client Finished goes again
         // after 2 RTT, not after the 1 s of an unknown round trip, nor ICE's 500 ms.
         var takeOver = sped.AfterInput(active, Ice.CanSendData, out var refused);
-        DroppedDatagrams += refused;
+        _spedDropped += refused;
         if (takeOver) _dtls?.ResumeRetransmission(now, Ice.RoundTripTime ?? _validPairRtt);
     }
 
@@ -99,6 +99,9 @@ public sealed partial class PeerConnectionCore
         written = 0;
         return _sped is { DirectCount: > 0 } sped && Ice.CanSendData && sped.TryPollDirect(destination, out written);
     }
+
+    // SPED's datagrams over its bounds (SpedCarriage.MaxDirect, MaxEarly): part of DroppedDatagrams.
+    private long _spedDropped;
 
     private string SpedMilestoneDetail() => _sped?.MilestoneDetail ?? "";
 }
