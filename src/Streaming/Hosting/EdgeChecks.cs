@@ -1,9 +1,9 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Http;
+using Transport.Streaming.Io;
 using Transport.Streaming.Sessions;
 
 namespace Transport.Streaming.Hosting;
@@ -131,7 +131,8 @@ internal static class EdgeChecks
 /// </summary>
 internal sealed class SessionSecrets
 {
-    private readonly ConcurrentDictionary<string, byte[]> _digests = new(StringComparer.Ordinal);
+    // Sized by the sessions held at once: gives its storage back once drained (ShrinkingDictionary).
+    private readonly ShrinkingDictionary<string, byte[]> _digests = new(StringComparer.Ordinal);
 
     /// <summary>A new secret for <paramref name="session"/>; it is forgotten when the session ends.</summary>
     public string Issue(StreamSession session)

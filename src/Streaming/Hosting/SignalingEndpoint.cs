@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
+using Transport.Streaming.Io;
 using Transport.Streaming.Sdp;
 using Transport.Streaming.Sessions;
 
@@ -45,7 +46,8 @@ public static partial class SignalingEndpoint
         var host = WebRtcHostingExtensions.GetHost(endpoints.ServiceProvider);
         var options = host.Options;
         var resumeTokens = new SessionSecrets();
-        var socketsPerClient = new System.Collections.Concurrent.ConcurrentDictionary<string, int>(StringComparer.Ordinal);
+        // Sized by the clients connected at once: gives its storage back once drained (ShrinkingDictionary).
+        var socketsPerClient = new ShrinkingDictionary<string, int>(StringComparer.Ordinal);
         return endpoints.Map(pattern, StreamEndpoints.WebSocketPipeline(endpoints, async context =>
         {
             if (!EdgeChecks.OriginAllowed(context.Request, options.AllowedOrigins))
@@ -90,7 +92,7 @@ public static partial class SignalingEndpoint
         message = $"this client has {max} signaling sockets open already (WebRtc:Limits:MaxSignalingSocketsPerClient)",
     });
 
-    private static void Release(System.Collections.Concurrent.ConcurrentDictionary<string, int> counts, string client)
+    private static void Release(ShrinkingDictionary<string, int> counts, string client)
     {
         while (counts.TryGetValue(client, out var n))
         {

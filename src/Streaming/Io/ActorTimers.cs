@@ -52,12 +52,18 @@ internal sealed class ProviderActorTimer : IActorTimer
 /// </summary>
 internal sealed class DeadlineThread : IDisposable
 {
+    // The storage the heap and the due list grew to at the busiest moment is given back once drained
+    // (ShrinkRule.Target: halved while under a quarter full, down to these floors).
+    internal const int HeapFloor = 256;
+    internal const int DueFloor = 64;
+
     private readonly UdpDriver _driver;
-    private readonly PriorityQueue<Entry, TimeSpan> _heap = new();
+    private PriorityQueue<Entry, TimeSpan> _heap = new();   // replaced by a smaller one when drained; under _lock
     private readonly object _lock = new();
     private readonly Thread _thread;
-    private readonly List<PeerActor> _due = new();
+    private readonly List<PeerActor> _due = new();   // the deadline thread's own
     private int _live;
+    private int _heapShrinks;
     private bool _stopping;
 
     public DeadlineThread(UdpDriver driver, string name = "Transport deadlines")
@@ -69,6 +75,12 @@ internal sealed class DeadlineThread : IDisposable
 
     /// <summary>Entries in the heap, stale ones included (for tests and diagnostics).</summary>
     public int HeapSize { get { lock (_lock) return _heap.Count; } }
+
+    /// <summary>Slots of the heap's array (tests and diagnostics: it follows the timers held at once, and shrinks when drained).</summary>
+    public int HeapCapacity { get { lock (_lock) return _heap.EnsureCapacity(0); } }
+
+    /// <summary>Times the heap's array was replaced by a smaller one.</summary>
+    public int HeapShrinks { get { lock (_lock) return _heapShrinks; } }
 
     public IActorTimer Create(PeerActor actor) => new Timer(this, actor);
 
@@ -93,6 +105,26 @@ internal sealed class DeadlineThread : IDisposable
         while (_heap.TryDequeue(out var e, out var at))
             if (e.Version == e.Timer.Version && !e.Timer.Disposed) keep.Add((e, at));
         _heap.EnqueueRange(keep);
+        ShrinkHeap();
+    }
+
+    // Under _lock: the heap's array halves while under a quarter full (ShrinkRule), e.g. once a burst of peers has gone.
+    // Never below twice 32 + 2 per live timer, i.e. above the compaction bound (64 + 4 per live timer): stale entries
+    // of re-armed timers fill the heap up to that bound between compactions, and a heap shrunk below it would grow
+    // again every time (thrash).
+    private void ShrinkHeap()
+    {
+        if (ShrinkRule.Shrink(ref _heap, HeapFloor, needed: 32 + 2 * _live)) _heapShrinks++;
+    }
+
+    // Under _lock, on the deadline thread when it is about to wait (a quiet moment): the heap, and the due list, which
+    // only this thread touches and which no burst can fill beyond the heap's entries (sized by them: hysteresis, a
+    // burst after a quiet moment does not find it shrunk below what the heap could hand it).
+    private void ShrinkIfDrained()
+    {
+        ShrinkHeap();
+        var due = ShrinkRule.Target(_due.Capacity, Math.Max(_heap.Count, _live), DueFloor);
+        if (due != _due.Capacity) _due.Capacity = due;
     }
 
     private void Run()
@@ -104,11 +136,17 @@ internal sealed class DeadlineThread : IDisposable
                 while (true)
                 {
                     if (_stopping) return;
-                    if (!_heap.TryPeek(out var next, out var at)) { Monitor.Wait(_lock); continue; }
+                    if (!_heap.TryPeek(out var next, out var at))
+                    {
+                        ShrinkIfDrained();
+                        Monitor.Wait(_lock);
+                        continue;
+                    }
                     if (next.Version != next.Timer.Version || next.Timer.Disposed) { _heap.Dequeue(); continue; }
                     var wait = at - _driver.Now;
                     if (wait > TimeSpan.Zero)
                     {
+                        ShrinkIfDrained();
                         // Whole milliseconds, rounded up: never early. Pulsed when a sooner deadline is armed.
                         Monitor.Wait(_lock, (int)Math.Min(int.MaxValue, Math.Ceiling(wait.TotalMilliseconds)));
                         Interlocked.Increment(ref _driver.Counters._deadlineWakeups);
@@ -188,6 +226,10 @@ internal sealed class DeadlineThread : IDisposable
                 Actor = null;
                 Version++;
                 _owner._live--;
+                // Stale entries beyond the bound go now, not when they come due (a drained server's heap would hold a
+                // burst's far deadlines, e.g. 30 s consent expiries, and its array stay large until then): compaction
+                // is O(heap) once the live timers fell to a quarter, amortised O(1) per dispose.
+                if (_owner._heap.Count > 64 + 4 * _owner._live) _owner.Compact();
             }
             _owner._driver.TimerDisposed();
         }

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -18,7 +17,7 @@ namespace Transport.Streaming.Io;
 public sealed partial class UdpDriver
 {
     private readonly List<TcpListenerState> _tcpListeners = new();
-    private readonly ConcurrentDictionary<(IPEndPoint Local, IPEndPoint Remote), IceTcpConnection> _tcpConnections = new();
+    private readonly ShrinkingDictionary<(IPEndPoint Local, IPEndPoint Remote), IceTcpConnection> _tcpConnections = new();
     private readonly Dictionary<IPAddress, int> _tcpPerAddress = new();
     private readonly object _tcpLock = new();
     private int _tcpOpen;

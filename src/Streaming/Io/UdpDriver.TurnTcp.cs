@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.Extensions.Logging;
 
@@ -12,7 +11,7 @@ namespace Transport.Streaming.Io;
 /// </summary>
 public sealed partial class UdpDriver
 {
-    private readonly ConcurrentDictionary<(PeerActor Actor, IPEndPoint Local, IPEndPoint Server), TurnStreamConnection> _turnConnections = new();
+    private readonly ShrinkingDictionary<(PeerActor Actor, IPEndPoint Local, IPEndPoint Server), TurnStreamConnection> _turnConnections = new();
     private int _turnOpen;
 
     /// <summary>Connections to TURN servers open now or opening (a leak check: 0 once their peers stopped).</summary>

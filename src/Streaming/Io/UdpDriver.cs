@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
@@ -27,8 +26,9 @@ public sealed partial class UdpDriver : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<BoundSocket> _sockets = new();
-    private readonly ConcurrentDictionary<string, PeerActor> _byFragment = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<PeerActor, byte> _actors = new();
+    // Tables sized by the peers held at once: they give their storage back once drained (ShrinkingDictionary).
+    private readonly ShrinkingDictionary<string, PeerActor> _byFragment = new(StringComparer.Ordinal);
+    private readonly ShrinkingDictionary<PeerActor, byte> _actors = new();
     private readonly object _deadlineLock = new();
     private readonly DeadlineThread?[] _deadlines;
     private int _nextHome;
@@ -101,6 +101,13 @@ public sealed partial class UdpDriver : IAsyncDisposable
     /// </summary>
     public int DeadlineHeapSize { get { lock (_deadlineLock) return _deadlines.Sum(d => d?.HeapSize ?? 0); } }
 
+    /// <summary>Slots of the deadline threads' heap arrays (tests and diagnostics: shrinks once the timers are gone).</summary>
+    internal int DeadlineHeapCapacity { get { lock (_deadlineLock) return _deadlines.Sum(d => d?.HeapCapacity ?? 0); } }
+
+    /// <summary>The driver's tables sized by the peers held at once (tests: each gives its storage back once drained).</summary>
+    internal (ShrinkingDictionary<string, PeerActor> Fragments, ShrinkingDictionary<PeerActor, byte> Actors,
+        ShrinkingDictionary<(ulong, uint), PeerActor> Transactions) Tables => (_byFragment, _actors, _byTransaction);
+
     /// <summary>Sockets in each address's group (<see cref="UdpDriverOptions.ReceiveSockets"/>; 1 where the system has no SO_REUSEPORT).</summary>
     internal int Members { get; }
 
@@ -144,7 +151,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
         {
             // A group (ReceiveSockets > 1): every member binds the same address and port with SO_REUSEPORT, the first
             // one choosing the port when asked for 0; the kernel then spreads the remote 5-tuples over the members.
-            var routes = new ConcurrentDictionary<SocketAddress, Route>();
+            var routes = new ShrinkingDictionary<SocketAddress, Route>();
             var endPoint = local;
             for (var m = 0; m < Members; m++)
             {
@@ -335,7 +342,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
 
     // Requests sent by a peer to a remote whose route belongs to another peer (many connections gathering from one STUN
     // server): the answer is routed by its transaction id. Bounded; an entry leaves with its answer or its peer.
-    private readonly ConcurrentDictionary<(ulong, uint), PeerActor> _byTransaction = new();
+    private readonly ShrinkingDictionary<(ulong, uint), PeerActor> _byTransaction = new();
     private int _transactionCount;
 
     /// <summary>Most requests awaiting an answer routed by transaction id (beyond: not noted, counted).</summary>
@@ -550,7 +557,8 @@ public sealed partial class UdpDriver : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Debug, Message = "UDP receive error on {Local}: {Error}")]
     private partial void LogReceiveError(IPEndPoint local, SocketError error);
 
-    internal sealed class BoundSocket(Socket socket, IPEndPoint localEndPoint, UdpDriverCounters counters, ConcurrentDictionary<SocketAddress, Route> routes, int member = 0)
+    internal sealed class BoundSocket(
+        Socket socket, IPEndPoint localEndPoint, UdpDriverCounters counters, ShrinkingDictionary<SocketAddress, Route> routes, int member = 0)
     {
         /// <summary>Which member of its address's group (0 for the first, the only one without a group).</summary>
         public int Member { get; } = member;
@@ -565,7 +573,7 @@ public sealed partial class UdpDriver : IAsyncDisposable
         public Task? ReceiveTask { get; set; }
         public Thread? ReceiveThread { get; set; }
         /// <summary>Remote address to peer, for datagrams arriving on this socket (one table for a whole group: the kernel picks the member).</summary>
-        public ConcurrentDictionary<SocketAddress, Route> Routes { get; } = routes;
+        public ShrinkingDictionary<SocketAddress, Route> Routes { get; } = routes;
     }
 
     internal sealed record Route(PeerActor Actor, IPEndPoint RemoteEndPoint);

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Threading.Channels;
+using Transport.Streaming.Io;
 
 namespace Transport.Streaming.Sessions;
 
@@ -76,6 +77,9 @@ public sealed class SignalingRelay
     private readonly Queue<string> _departedOrder = new();
     private readonly HashSet<string> _departed = new(StringComparer.Ordinal);
     private const int DepartedRemembered = 4096;
+    // The most members and rooms held since their tables were last trimmed (under _gate): both are trimmed once drained
+    // to an eighth of that (ShrinkRule), so a relay gives back what its busiest moment took.
+    private int _membersHighWater, _roomsHighWater;
     private readonly TimeProvider _time;
     private long _relayed, _refused, _dropped, _errors;
 
@@ -191,6 +195,8 @@ public sealed class SignalingRelay
             others = [.. members.Values];
             members[id] = joined;
             _members[id] = joined;
+            _membersHighWater = Math.Max(_membersHighWater, _members.Count);
+            _roomsHighWater = Math.Max(_roomsHighWater, _rooms.Count);
             from.Member = joined;
         }
         from.Enqueue(Write(w =>
@@ -277,9 +283,24 @@ public sealed class SignalingRelay
                 if (members.Count == 0) _rooms.Remove(member.Peer.Room);
                 else others = [.. members.Values];
             }
+            TrimIfDrained(_members, ref _membersHighWater);
+            TrimIfDrained(_rooms, ref _roomsHighWater);
         }
         var note = Write(w => { w.WriteString("type", "peer_left"); w.WriteString("id", member.Peer.Id); w.WriteString("reason", reason); });
         foreach (var o in others) o.Connection.Enqueue(note);
+    }
+
+    private static void TrimIfDrained<TValue>(Dictionary<string, TValue> table, ref int highWater)
+    {
+        if (!ShrinkRule.Drained(table.Count, highWater, ShrinkingDictionary<string, TValue>.DefaultFloor)) return;
+        table.TrimExcess();
+        highWater = table.Count;
+    }
+
+    /// <summary>Slots of the members' and the rooms' tables (tests: trimmed once drained).</summary>
+    internal (int Members, int Rooms) TableCapacity
+    {
+        get { lock (_gate) return (_members.EnsureCapacity(0), _rooms.EnsureCapacity(0)); }
     }
 
     private bool ValidRoom(string room)

@@ -1,8 +1,8 @@
-using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Transport.Streaming.Io;
 
 namespace Transport.Streaming.Sessions;
 
@@ -43,7 +43,8 @@ public sealed partial class StreamServer : IAsyncDisposable
     private readonly Func<IStreamHandler> _factory;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, (StreamSession Session, SessionSlot Slot)> _sessions = new();
+    // Sized by the sessions held at once: gives its storage back once drained (ShrinkingDictionary; docs/driver.md).
+    private readonly ShrinkingDictionary<string, (StreamSession Session, SessionSlot Slot)> _sessions = new();
     private readonly CancellationTokenSource _shutdown = new();
     private readonly Task _healthLoop;
     private readonly Meter _meter;
@@ -51,6 +52,7 @@ public sealed partial class StreamServer : IAsyncDisposable
     private readonly Dictionary<string, int> _perClient = new(StringComparer.Ordinal);
     private readonly Lock _admission = new();
     private int _reserved, _pending;
+    private int _perClientHighWater;   // the most clients _perClient held since its last trim (under _admission)
 
     public StreamServer(Func<IStreamHandler> handlerFactory, StreamServerOptions? options = null, TimeProvider? time = null, ILoggerFactory? loggers = null)
     {
@@ -117,7 +119,11 @@ public sealed partial class StreamServer : IAsyncDisposable
             }
             _reserved++;
             _pending++;
-            if (client is not null) _perClient[client] = held + 1;
+            if (client is not null)
+            {
+                _perClient[client] = held + 1;
+                _perClientHighWater = Math.Max(_perClientHighWater, _perClient.Count);
+            }
         }
         slot = new SessionSlot(this, client);
         return true;
@@ -131,8 +137,17 @@ public sealed partial class StreamServer : IAsyncDisposable
             if (pending) _pending--;
             if (slot.Client is { } c && _perClient.TryGetValue(c, out var n))
             {
-                // Forget a client with no place left: the table holds only clients with sessions.
-                if (n <= 1) _perClient.Remove(c);
+                // Forget a client with no place left: the table holds only clients with sessions. Once drained to an
+                // eighth of the most clients it held, its arrays are trimmed to the clients left (ShrinkRule, O(count)).
+                if (n <= 1)
+                {
+                    _perClient.Remove(c);
+                    if (ShrinkRule.Drained(_perClient.Count, _perClientHighWater, ShrinkingDictionary<string, int>.DefaultFloor))
+                    {
+                        _perClient.TrimExcess();
+                        _perClientHighWater = _perClient.Count;
+                    }
+                }
                 else _perClient[c] = n - 1;
             }
         }
@@ -147,6 +162,15 @@ public sealed partial class StreamServer : IAsyncDisposable
     public int Pending
     {
         get { lock (_admission) return _pending; }
+    }
+
+    /// <summary>The running sessions' table (tests: it gives its storage back once drained).</summary>
+    internal ShrinkingDictionary<string, (StreamSession Session, SessionSlot Slot)> SessionTable => _sessions;
+
+    /// <summary>Slots of the per-client counts' table (tests: trimmed once drained).</summary>
+    internal int PerClientCapacity
+    {
+        get { lock (_admission) return _perClient.EnsureCapacity(0); }
     }
 
     /// <summary>The loggers of the server's sessions (and of their connections).</summary>
