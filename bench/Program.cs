@@ -44,7 +44,7 @@ public static class Program
         if (args.Length > 0 && args[0] == ChurnRun.ClientsVerb) return await ChurnRun.RunClientsAsync(args).ConfigureAwait(false);
         if (args.Length > 0 && args[0] == "setup-cost") return SetupCostRun.Run(args);
         if (args.Length > 0 && args[0] == "scale") return await ScaleRun.RunAsync(args).ConfigureAwait(false);
-        if (args.Length > 0 && args[0] == ScaleRun.ClientsVerb) return await ScaleRun.RunClientsAsync(args).ConfigureAwait(false);
+        if (args.Length > 0 && args[0] == ScaleRun.ClientsVerb) return await ScaleClients.RunAsync(args).ConfigureAwait(false);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

@@ -28,27 +28,49 @@ namespace Transport.Bench;
 /// allocated bytes per set-up, collections), so the server's share and the clients' share can be told apart.
 /// <c>--breakdown</c> prints where one idle connection's managed bytes go (<see cref="ObjectFootprint"/>); <c>--keepalive S</c>
 /// sets the ICE keepalive interval of both sides.
-/// <c>dotnet run -c Release --project bench -- scale [connections=1000] [idle-seconds=60] [--children K] [--concurrency C] [--sockets S] [--breakdown] [--keepalive S]</c>
+/// <para>
+/// The load generator (<see cref="ScaleClients"/>), never the server: each client connection holds one UDP socket (no
+/// ICE-TCP listener; <c>--client-ice-tcp</c> keeps it, two descriptors per connection as before); each child binds its
+/// sockets to a loopback address of its own (127.0.1.x), so its ports do not use up 127.0.0.1's ephemeral range; the
+/// children needed to stay under the descriptor limit are computed and a split that would not fit is refused with the
+/// numbers (<see cref="ScaleLimits"/>); <c>--rate R</c> paces the offers (R set-ups per second in all, spread over the
+/// children); <c>--client-keepalive S</c> and <c>--client-consent S</c> lengthen the clients' own ICE keepalive and
+/// consent intervals, cutting the load generator's idle traffic (the server still hears from each client at least
+/// every keepalive interval plus 0.1 s, and its options stay the defaults; the output says so); <c>--lean-client-runtime</c>
+/// runs the children's socket completions inline and without thread-pool spinning (their runtime only).
+/// </para>
+/// <c>dotnet run -c Release --project bench -- scale [connections=1000] [idle-seconds=60] [--children K] [--concurrency C] [--sockets S] [--breakdown]
+/// [--keepalive S] [--rate R] [--client-keepalive S] [--client-consent S] [--client-ice-tcp]</c>
 /// </summary>
 public static class ScaleRun
 {
     public const string ClientsVerb = "scale-clients";
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    internal static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
     public static async Task<int> RunAsync(string[] args)
     {
         var numbers = new List<string>();
         for (var i = 1; i < args.Length; i++)
         {
-            if (args[i] == "--breakdown") continue;   // a flag
+            if (args[i] is "--breakdown" or "--client-ice-tcp" or "--lean-client-runtime") continue;   // a flag
             if (args[i].StartsWith("--", StringComparison.Ordinal)) { i++; continue; }   // an option and its value
             numbers.Add(args[i]);
         }
         var count = numbers.Count > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 1000;
         var idle = TimeSpan.FromSeconds(numbers.Count > 1 ? double.Parse(numbers[1], CultureInfo.InvariantCulture) : 60);
-        var children = Option(args, "--children", Math.Max(1, (count + 9_999) / 10_000));
         var concurrency = Option(args, "--concurrency", 32);
         var sockets = Option(args, "--sockets", 0);
+        var paced = Option(args, "--rate", 0);
+        var clientIceTcp = args.Contains("--client-ice-tcp");
+        var leanClientRuntime = args.Contains("--lean-client-runtime");
+        var descriptorLimit = ScaleLimits.DescriptorLimit();
+        var (children, refusal) = ScaleLimits.Children(count, args.Contains("--children") ? Option(args, "--children", 1) : null,
+                                                       clientIceTcp ? 2 : 1, descriptorLimit, ScaleLimits.EphemeralPorts());
+        if (refusal is not null)
+        {
+            Console.Error.WriteLine($"scale: not started: {refusal}");
+            return 2;
+        }
 
         var options = sockets > 0 ? new UdpDriverOptions { ReceiveSockets = sockets } : new UdpDriverOptions();
         await using var driver = new UdpDriver(options: options);
@@ -61,6 +83,17 @@ public static class ScaleRun
         if (keepalive > 0) serverOptions = serverOptions with { Ice = serverOptions.Ice with { KeepaliveInterval = TimeSpan.FromSeconds(keepalive) } };
         Console.WriteLine($"scale: {count} connections on {port} ({options.ReceiveSockets} receive socket(s)), {children} client process(es), " +
                           $"{concurrency} set-ups in flight per process, idle {idle.TotalSeconds:0} s; {Environment.ProcessorCount} cores, load {Load()}");
+        var clientKeepalive = Option(args, "--client-keepalive", 0);
+        var clientConsent = Option(args, "--client-consent", 0);
+        Console.WriteLine($"clients (the load generator; the server's options are the defaults{(keepalive > 0 ? $" but its keepalive {keepalive} s" : "")}): " +
+                          (clientIceTcp ? "two descriptors per connection (UDP socket, ICE-TCP listener), "
+                                        : "one UDP socket per connection (no ICE-TCP listener), ") +
+                          $"descriptor limit {descriptorLimit?.ToString(CultureInfo.InvariantCulture) ?? "?"} per process; " +
+                          $"keepalive {(clientKeepalive > 0 ? $"{clientKeepalive} s (client only)" : keepalive > 0 ? $"{keepalive} s" : "default")}, " +
+                          (clientConsent > 0 ? $"consent every {clientConsent} s, timeout {Math.Max(30, 3 * clientConsent)} s (client only); "
+                                             : "consent default; ") +
+                          $"set-ups {(paced > 0 ? $"paced at {paced}/s in all" : "unpaced")}" +
+                          (leanClientRuntime ? "; client runtime: socket completions inline on the epoll thread, no thread-pool spinning" : ""));
 
         // Warm-up (not counted): a few connections set up and closed, so the JIT has compiled the paths once.
         await WarmUpAsync(driver, serverOptions, certificate);
@@ -75,9 +108,15 @@ public static class ScaleRun
         // CPU per set-up: from the tenth of the connections open (JIT and first-use costs behind) to the last.
         var tenth = Math.Max(1, count / 10);
         CpuMark? fromTenth = null;
+        ThreadCpu? threadsFromTenth = null;
         var clients = new List<ClientProcess>();
         var perChild = Split(count, children);
-        for (var c = 0; c < children; c++) clients.Add(ClientProcess.Start(c, perChild[c], concurrency, keepalive));
+        for (var c = 0; c < children; c++)
+        {
+            var settings = new ScaleClientSettings(perChild[c], concurrency, keepalive, paced > 0 ? paced * (double)perChild[c] / count : 0,
+                                                   clientKeepalive, clientConsent, clientIceTcp, ChildAddress(c));
+            clients.Add(ClientProcess.Start(c, leanClientRuntime, settings));
+        }
 
         var readers = clients.Select(client => Task.Run(async () =>
         {
@@ -105,7 +144,7 @@ public static class ScaleRun
                                     setupTimes.Add(Stopwatch.GetElapsedTime(arrived).TotalMilliseconds);
                                     Volatile.Write(ref lastOpen, Stopwatch.GetTimestamp());
                                     var now = Interlocked.Increment(ref opened);
-                                    if (now == tenth) fromTenth = CpuMark.Take();
+                                    if (now == tenth) (fromTenth, threadsFromTenth) = (CpuMark.Take(), ThreadCpu.Snapshot());
                                     if (now == count) allOpen.TrySetResult();
                                 });
                                 try
@@ -133,10 +172,11 @@ public static class ScaleRun
         // load average of 100 (every set-up then fell outside the window, 0/N open).
         var warmUpLimit = Stopwatch.StartNew();
         while (Volatile.Read(ref firstOffer) == 0 && warmUpLimit.Elapsed < TimeSpan.FromMinutes(10)) await Task.Delay(100);
-        var setupLimit = TimeSpan.FromSeconds(Math.Max(120, count / 20.0));
+        var setupLimit = TimeSpan.FromSeconds(Math.Max(Math.Max(120, count / 20.0), paced > 0 ? 2.0 * count / paced : 0));
         if (await Task.WhenAny(allOpen.Task, Task.Delay(setupLimit)) != allOpen.Task)
             Console.WriteLine($"set-up: only {Volatile.Read(ref opened)}/{count} channels open after {setupLimit.TotalSeconds:0} s");
         var toLast = CpuMark.Take();
+        var threadsToLast = ThreadCpu.Snapshot();
         var setupSeconds = Stopwatch.GetElapsedTime(firstOffer, Volatile.Read(ref lastOpen)).TotalSeconds;
         var times = setupTimes.OrderBy(t => t).ToList();
         var rate = times.Count / setupSeconds;
@@ -148,6 +188,14 @@ public static class ScaleRun
         if (fromTenth is { } from)
             Console.WriteLine("set-up cost, server process (connections " + tenth + " to " + Volatile.Read(ref opened) + " open): " +
                               toLast.PerSetUp(from, Volatile.Read(ref opened) - tenth) + $" (load {Load()})");
+        if (fromTenth is { } mark && threadsFromTenth is { } threads)
+        {
+            // By thread: the driver's receive and deadline threads, the pool (the actors' set-up work, the bench's signaling),
+            // the runtime's. The window on CLOCK_MONOTONIC (Stopwatch's clock) is for `perf record -k CLOCK_MONOTONIC`.
+            var window = (Start: mark.Timestamp / (double)Stopwatch.Frequency, End: toLast.Timestamp / (double)Stopwatch.Frequency);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"set-up window on CLOCK_MONOTONIC: {window.Start:0.000}-{window.End:0.000} s") +
+                              threadsToLast.Since(threads, window.End - window.Start, Math.Max(1, Volatile.Read(ref opened) - tenth), "set-up"));
+        }
         // Every client reports its set-up done (its own channel open) before the idle part starts, with its own cost.
         foreach (var client in clients)
         {
@@ -182,10 +230,12 @@ public static class ScaleRun
         var (sendCalls0, wakeups0, timeouts0) = (c0.SendCalls, c0.Wakeups, c0.Timeouts);
         var (inline0, handoffs0, deadlineWakeups0) = (c0.Inline, c0.Handoffs, c0.DeadlineWakeups);
         var gcs0 = GC.CollectionCount(0);
+        var clientsCpu0 = await ClientsCpuAsync(clients);
         var cpu0 = PreciseProcessCpu();
         var wall = Stopwatch.StartNew();
         await Task.Delay(idle);
         var cpu = PreciseProcessCpu() - cpu0;
+        var clientsCpu = await ClientsCpuAsync(clients) - clientsCpu0;
         var seconds = wall.Elapsed.TotalSeconds;
         var (sent, received, calls) = ((driver.Counters.Sent - sent0) / seconds, (driver.Counters.Received - received0) / seconds, (driver.Counters.ReceiveCalls - calls0) / seconds);
         var percent = cpu.TotalMilliseconds / wall.Elapsed.TotalMilliseconds * 100;
@@ -199,6 +249,8 @@ public static class ScaleRun
             $"{(c1.DeadlineWakeups - deadlineWakeups0) / seconds:0} deadline-thread wake-ups, {(c1.Wakeups - wakeups0) / seconds:0} peer timer runs, " +
             $"{(c1.Timeouts - timeouts0) / seconds:0} timeouts handled, {(c1.Inline - inline0) / seconds:0} inline runs, " +
             $"{(c1.Handoffs - handoffs0) / seconds:0} pool hand-offs; {GC.CollectionCount(0) - gcs0} gen0 collections in the period"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"idle, the client processes (the load generator) together: {clientsCpu / wall.Elapsed.TotalMilliseconds * 100:0.00} % of one core"));
         if (OperatingSystem.IsLinux() && IntPtr.Size == 8)
         {
             var floor = UdpFloorRun.Measure();
@@ -246,7 +298,7 @@ public static class ScaleRun
     // not one burst. With 20 connections the JIT ran through the measured set-ups: 40-50 % of each process's CPU
     // samples during them (perf, 2026-12-07; about 4.5 s of JIT per process in all), which a long-running server never
     // pays; the set-up rate measured the JIT more than the stack.
-    private static async Task WarmUpAsync(UdpDriver server, PeerConnectionOptions serverOptions, DtlsCertificate certificate,
+    internal static async Task WarmUpAsync(UdpDriver server, PeerConnectionOptions serverOptions, DtlsCertificate certificate,
                                           UdpDriverOptions? clientDriverOptions = null, TimeProvider? clientTime = null)
     {
         const int Rounds = 3, PerRound = 96, Parallel = 16;
@@ -315,13 +367,20 @@ public static class ScaleRun
         public required Process Process { get; init; }
         public Channel<string> Replies { get; } = Channel.CreateUnbounded<string>();
 
-        public static ClientProcess Start(int index, int count, int concurrency, int keepalive)
+        public static ClientProcess Start(int index, bool leanRuntime, ScaleClientSettings settings)
         {
             var self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
             var info = new ProcessStartInfo(self) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
             if (Path.GetFileNameWithoutExtension(self) == "dotnet") info.ArgumentList.Add(typeof(ScaleRun).Assembly.Location);
-            foreach (var n in new[] { count, concurrency, keepalive }.Select(v => v.ToString(CultureInfo.InvariantCulture)).Prepend(ClientsVerb))
-                info.ArgumentList.Add(n);
+            foreach (var a in settings.ToArgs().Prepend(ClientsVerb)) info.ArgumentList.Add(a);
+            if (leanRuntime)
+            {
+                // The load generator's runtime only: each client socket's receive completes on the runtime's epoll thread
+                // (the driver's receive loop does not block: STUN runs inline, the rest is queued to the peer's actor)
+                // instead of a thread-pool hand-off per datagram, and idle pool threads sleep at once instead of spinning.
+                info.Environment["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1";
+                info.Environment["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0";
+            }
             var process = Process.Start(info) ?? throw new InvalidOperationException("could not start the client process");
             return new ClientProcess { Index = index, Process = process };
         }
@@ -349,153 +408,23 @@ public static class ScaleRun
         }
     }
 
-    /// <summary>
-    /// The child: <c>count</c> client connections, each on a driver and socket of its own (asynchronous receives and
-    /// pool timers, so ten thousand of them need no thread each), at most <c>concurrency</c> set-ups in flight.
-    /// </summary>
-    public static async Task<int> RunClientsAsync(string[] args)
+
+    // The client processes' CPU time so far, in milliseconds, added up.
+    private static async Task<double> ClientsCpuAsync(List<ClientProcess> clients)
     {
-        var count = int.Parse(args[1], CultureInfo.InvariantCulture);
-        var concurrency = int.Parse(args[2], CultureInfo.InvariantCulture);
-        var keepalive = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 0;
-        var certificate = DtlsCertificate.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-        var time = new PoolTimers();
-        var driverOptions = new UdpDriverOptions { DedicatedReceiveThreads = false, SocketReceiveBufferSize = 0, SocketSendBufferSize = 0 };
-        var output = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
-        var writer = Task.Run(async () =>
-        {
-            await foreach (var line in output.Reader.ReadAllAsync()) await Console.Out.WriteLineAsync(line);   // Console.Out flushes each line
-            await Console.Out.FlushAsync();
-        });
-        var answers = new ConcurrentDictionary<int, TaskCompletionSource<string>>();
-        var commands = Channel.CreateUnbounded<string>();
-        var reader = Task.Run(async () =>
-        {
-            string? line;
-            while ((line = await Console.In.ReadLineAsync()) is not null)
-            {
-                if (line.StartsWith("A ", StringComparison.Ordinal))
-                {
-                    var parts = line.Split(' ');
-                    if (answers.TryRemove(int.Parse(parts[1], CultureInfo.InvariantCulture), out var tcs))
-                        tcs.TrySetResult(Encoding.UTF8.GetString(Convert.FromBase64String(parts[2])));
-                }
-                else commands.Writer.TryWrite(line);
-            }
-            commands.Writer.TryComplete();
-        });
-
-        // The same warm-up as the server's, against a server driver of this process, so the measured set-ups run warm code.
-        await using (var warmServer = new UdpDriver())
-        {
-            warmServer.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            await WarmUpAsync(warmServer, new PeerConnectionOptions { Certificate = certificate }, certificate, driverOptions, time);
-        }
-
-        var clientOptions = new PeerConnectionOptions { Certificate = certificate };
-        if (keepalive > 0) clientOptions = clientOptions with { Ice = clientOptions.Ice with { KeepaliveInterval = TimeSpan.FromSeconds(keepalive) } };
-        var clients = new Client[count];
-        using var slots = new SemaphoreSlim(concurrency);
-        var tenth = Math.Max(1, count / 10);
-        var done = 0;
-        CpuMark? fromTenth = null;
-        var setups = new List<Task>();
-        for (var i = 0; i < count; i++)
-        {
-            await slots.WaitAsync();
-            var id = i;
-            setups.Add(Task.Run(async () =>
-            {
-                try
-                {
-                    var driver = new UdpDriver(time, driverOptions);
-                    driver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-                    var pc = new PeerConnection(driver, clientOptions);
-                    var client = clients[id] = new Client(driver, pc);
-                    var answer = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-                    answers[id] = answer;
-                    Trace($"{id} created");
-                    var offer = await pc.CreateOfferAsync();
-                    Trace($"{id} offer");
-                    output.Writer.TryWrite($"O {id} {Convert.ToBase64String(Encoding.UTF8.GetBytes(offer))}");
-                    var answerText = await answer.Task.WaitAsync(Patience);
-                    Trace($"{id} answer");
-                    await pc.SetRemoteDescriptionAsync(answerText);
-                    Trace($"{id} answer set");
-                    client.Channel = await pc.CreateDataChannelAsync("scale").WaitAsync(Patience);
-                    client.Loop = client.RunAsync();
-                }
-                catch (Exception e) { output.Writer.TryWrite($"ERROR {id} {e.GetType().Name}: {e.Message}"); }
-                finally
-                {
-                    if (Interlocked.Increment(ref done) == tenth) fromTenth = CpuMark.Take();
-                    slots.Release();
-                }
-            }));
-        }
-        await Task.WhenAll(setups);
-        var toLast = CpuMark.Take();
-        output.Writer.TryWrite(fromTenth is { } from ? $"READY {toLast.PerSetUp(from, count - tenth)} (set-ups {tenth} to {count})" : "READY");
-
-        await foreach (var command in commands.Reader.ReadAllAsync())
-        {
-            if (command == "PING")
-            {
-                var live = clients.Where(c => c?.Channel is not null).ToArray();
-                var rtts = await Task.WhenAll(live.Select(c => c.PingAsync()));
-                output.Writer.TryWrite("RTT " + string.Join(' ', rtts.Where(r => r >= 0).Select(r => r.ToString("0.###", CultureInfo.InvariantCulture))));
-            }
-            else if (command == "STATE")
-                output.Writer.TryWrite($"CONNECTED {clients.Count(c => c?.Connection.State == ConnectionState.Connected)}");
-        }
-        output.Writer.TryComplete();
-        await writer;
-        foreach (var c in clients.Where(c => c is not null))
-        {
-            await c.Connection.DisposeAsync();
-            await c.Driver.DisposeAsync();
-        }
-        return 0;
+        foreach (var client in clients) await client.SendAsync("CPU");
+        double total = 0;
+        foreach (var client in clients)
+            total += double.Parse((await client.ExpectAsync("CPU", TimeSpan.FromSeconds(60))).Split(' ')[1], CultureInfo.InvariantCulture);
+        return total;
     }
 
-    private static readonly bool Tracing = Environment.GetEnvironmentVariable("SCALE_TRACE") == "1";
-    private static void Trace(string what) { if (Tracing) Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} client {what}"); }
+    // Child c binds to 127.0.1.(c+1): its sockets' ports come from that address's ephemeral range, not 127.0.0.1's,
+    // which other programs on the machine (coturn's relay ports, tests) need while a large run holds tens of thousands.
+    private static string ChildAddress(int child) => $"127.0.{1 + child / 250}.{1 + child % 250}";
 
-    private sealed class Client(UdpDriver driver, PeerConnection connection)
-    {
-        private TaskCompletionSource? _echo;
-        public UdpDriver Driver { get; } = driver;
-        public PeerConnection Connection { get; } = connection;
-        public DataChannel? Channel { get; set; }
-        public Task? Loop { get; set; }
-
-        public async Task RunAsync()
-        {
-            try
-            {
-                await foreach (var e in Connection.Events.ReadAllAsync())
-                    if (e is DataChannelMessageReceived) Volatile.Read(ref _echo)?.TrySetResult();
-            }
-            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException) { }
-        }
-
-        public async Task<double> PingAsync()
-        {
-            var echo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            Volatile.Write(ref _echo, echo);
-            var clock = Stopwatch.StartNew();
-            try
-            {
-                await Connection.SendAsync(Channel!, new byte[64]);
-                await echo.Task.WaitAsync(Patience);
-                return clock.Elapsed.TotalMilliseconds;
-            }
-            catch (Exception e) when (e is TimeoutException or InvalidOperationException) { return -1; }
-        }
-    }
-
-    /// <summary>The system clock, but not the system provider itself: the driver then gives each peer a pool timer instead of a deadline thread per driver.</summary>
-    private sealed class PoolTimers : TimeProvider;
+    internal static readonly bool Tracing = Environment.GetEnvironmentVariable("SCALE_TRACE") == "1";
+    internal static void Trace(string what) { if (Tracing) Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {what}"); }
 
     private static int Option(string[] args, string name, int fallback)
     {
@@ -558,7 +487,7 @@ public static class ScaleRun
         return (GC.GetTotalMemory(false), rss);
     }
 
-    private static unsafe TimeSpan PreciseProcessCpu()
+    internal static unsafe TimeSpan PreciseProcessCpu()
     {
         if (!OperatingSystem.IsLinux() || IntPtr.Size != 8) return Process.GetCurrentProcess().TotalProcessorTime;
         var ts = stackalloc long[2];
@@ -570,7 +499,7 @@ public static class ScaleRun
     private static extern unsafe int ClockGetTime(int clock, long* timespec);
 
     /// <summary>The process's CPU time, allocated bytes and collections at one moment: what the set-ups between two marks cost.</summary>
-    private readonly record struct CpuMark(TimeSpan Cpu, long Allocated, int Gen0, int Gen1, int Gen2, long Timestamp, TimeSpan JitThread, long JitMethods)
+    internal readonly record struct CpuMark(TimeSpan Cpu, long Allocated, int Gen0, int Gen1, int Gen2, long Timestamp, TimeSpan JitThread, long JitMethods)
     {
         public static CpuMark Take() => new(PreciseProcessCpu(), GC.GetTotalAllocatedBytes(precise: false),
             GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), Stopwatch.GetTimestamp(),

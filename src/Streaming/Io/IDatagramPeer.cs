@@ -115,6 +115,15 @@ public interface IDatagramPeer
     bool RunsInline => false;
 
     /// <summary>
+    /// For a peer that <see cref="RunsInline"/>: whether its inputs may run inline right now. Read by the driver's
+    /// threads before each inline run, without the peer's thread, so it must be safe to read from any thread. A peer
+    /// returns false while an input can mean heavy work, so that work goes to the pool and never holds the receive or
+    /// deadline thread that serves every other peer of the socket: a peer connection during its set-up, whose STUN
+    /// checks carry its DTLS handshake (SPED), i.e. a signature and a key exchange per connection. Default true.
+    /// </summary>
+    bool InlineNow => true;
+
+    /// <summary>
     /// A remote address the peer no longer uses (ICE released it: its pairs failed or its check list was dropped).
     /// The driver polls these after every input and forgets the routes it learnt for them on this peer, so datagrams
     /// from there are routed again only by an authenticated check's answer. Default: none.

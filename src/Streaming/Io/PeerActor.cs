@@ -67,14 +67,15 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     public void Start()
     {
         Volatile.Write(ref _timerFired, 1); // the first run arms the first deadline
-        if (_inline && TryEnter()) RunInline(default);
+        if (_inline && _peer.InlineNow && TryEnter()) RunInline(default);
         else Schedule();
     }
 
     public void AddFragment(string fragment) => _driver.AddFragment(this, fragment);
 
-    // The fragments the driver routes to this peer, in UTF-8 (copied on write: read by receive threads without a lock).
-    private byte[][] _fragments = [];
+    // The fragments the driver routes to this peer, as registered and in UTF-8 (copied on write: read by receive threads
+    // without a lock).
+    private (string Name, byte[] Utf8)[] _fragments = [];
 
     /// <summary>The driver registered <paramref name="fragment"/> for this peer.</summary>
     internal void NoteFragment(string fragment)
@@ -83,8 +84,8 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
         while (true)
         {
             var current = Volatile.Read(ref _fragments);
-            foreach (var f in current) if (f.AsSpan().SequenceEqual(bytes)) return;
-            if (Interlocked.CompareExchange(ref _fragments, [.. current, bytes], current) == current) return;
+            foreach (var f in current) if (f.Name == fragment) return;
+            if (Interlocked.CompareExchange(ref _fragments, [.. current, (fragment, bytes)], current) == current) return;
         }
     }
 
@@ -93,9 +94,20 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     {
         if (Volatile.Read(ref _stopped) != 0) return false;
         foreach (var f in Volatile.Read(ref _fragments))
-            if (fragment.SequenceEqual(f)) return true;
+            if (fragment.SequenceEqual(f.Utf8)) return true;
         return false;
     }
+
+    /// <summary>Every fragment the driver was asked to route to this peer (what <see cref="UdpDriver.Unregister"/> removes).</summary>
+    internal IEnumerable<string> FragmentNames => Volatile.Read(ref _fragments).Select(f => f.Name);
+
+    /// <summary>
+    /// The (socket, remote address) pairs this peer sent to and so may have a route for: every route of a peer is
+    /// learnt by its own send (<see cref="Resolve"/>) and forgotten with its entry here (<see cref="Forget"/>). Read once
+    /// the actor has stopped (no run changes it any more).
+    /// </summary>
+    internal IEnumerable<(UdpDriver.BoundSocket Socket, SocketAddress Address)> LearntRemotes =>
+        _remoteAddresses.Select(kv => (kv.Key.Item1, kv.Value));
 
     /// <summary>
     /// Hands a datagram to the peer. When the peer runs inline, is idle and the datagram is STUN, it is handled now
@@ -126,7 +138,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     private bool Accept(Datagram d, out bool bufferTaken)
     {
         bufferTaken = false;
-        if (_inline && d.IsStun && Volatile.Read(ref _stopped) == 0 && TryEnter())
+        if (_inline && d.IsStun && Volatile.Read(ref _stopped) == 0 && _peer.InlineNow && TryEnter())
         {
             RunInline(d);
             return true;
@@ -150,7 +162,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
     {
         Interlocked.Increment(ref _driver.Counters._wakeups);
         Volatile.Write(ref _timerFired, 1);
-        if (_inline && Volatile.Read(ref _stopped) == 0 && TryEnter()) RunInline(default);
+        if (_inline && Volatile.Read(ref _stopped) == 0 && _peer.InlineNow && TryEnter()) RunInline(default);
         else Schedule();
     }
 
@@ -236,7 +248,7 @@ internal sealed partial class PeerActor : IThreadPoolWorkItem
             if (!TryEnter()) return;   // another thread took it and will see the inputs
             if (!handOff) { Execute(); return; }
             // Only STUN waiting (counted, not peeked).
-            if (_inline && extra < 8 && _work.IsEmpty && Volatile.Read(ref _queuedNonStun) == 0 && _datagrams.TryDequeue(out var d))
+            if (_inline && extra < 8 && _work.IsEmpty && Volatile.Read(ref _queuedNonStun) == 0 && _peer.InlineNow && _datagrams.TryDequeue(out var d))
             {
                 Interlocked.Decrement(ref _queuedDatagrams);
                 if (!d.IsStun) Interlocked.Decrement(ref _queuedNonStun);   // enqueued between the check and the dequeue

@@ -60,6 +60,9 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// </summary>
     public string Name { get; init; } = Guid.NewGuid().ToString("N")[..8];
 
+    /// <summary>What the driver runs (tests read its <see cref="IDatagramPeer.InlineNow"/>).</summary>
+    internal IDatagramPeer DriverPeer => _handle.Peer;
+
     /// <summary>The aggregated state (a snapshot; changes arrive as <see cref="ConnectionStateChanged"/> events).</summary>
     public ConnectionState State => _state;
 
@@ -466,6 +469,13 @@ public sealed partial class PeerConnection : IAsyncDisposable
 
         /// <summary>The core is sans-IO and events go to unbounded channels and completion sources (continuations run asynchronously): it never blocks.</summary>
         public bool RunsInline => true;
+
+        // Not while setting up: with SPED the peer's STUN checks carry the DTLS handshake (a ClientHello means an ML-KEM
+        // encapsulation, a key exchange and a signature, about 0.5 ms), which on the driver's receive thread held every
+        // other connection's datagrams meanwhile (the server's one receive thread did most handshakes' crypto: 0.78 ms of
+        // its CPU per set-up in `scale 1000`, and its port dropped datagrams). Once Connected, or Disconnected after it,
+        // the inputs are consent and keepalives again. Read from the driver's threads: _state is volatile.
+        public bool InlineNow => owner._state is not (ConnectionState.New or ConnectionState.Connecting);
 
         public void AfterInput(TimeSpan now)
         {

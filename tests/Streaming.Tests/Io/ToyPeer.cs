@@ -19,6 +19,11 @@ internal sealed class ToyPeer(string name, params string[] fragments) : IDatagra
     public TimeSpan? Deadline { get; set; }
     /// <summary>Declares the peer non-blocking, so the driver may run it on its own I/O threads.</summary>
     public bool RunsInline { get; init; }
+    /// <summary>What <see cref="IDatagramPeer.InlineNow"/> answers (a peer in the middle of heavy work says false).</summary>
+    public bool InlineNow { get => Volatile.Read(ref _inlineNow); set => Volatile.Write(ref _inlineNow, value); }
+    private bool _inlineNow = true;
+    /// <summary>Whether each datagram was handled on a thread-pool thread (false: a driver thread), in order.</summary>
+    public ConcurrentQueue<bool> DatagramOnPool { get; } = new();
     /// <summary>The threads HandleTimeout ran on, by name.</summary>
     public ConcurrentQueue<string?> TimeoutThreads { get; } = new();
     public ManualResetEventSlim? Gate { get; set; }
@@ -34,6 +39,7 @@ internal sealed class ToyPeer(string name, params string[] fragments) : IDatagra
         try
         {
             Gate?.Wait(TimeSpan.FromSeconds(10));
+            DatagramOnPool.Enqueue(Thread.CurrentThread.IsThreadPoolThread);
             var copy = datagram.ToArray();
             Received.Enqueue((copy, remote, now));
             var reply = new byte[1 + Name.Length + copy.Length];

@@ -310,4 +310,46 @@ public sealed class UdpDriverTests
         foreach (var c in clients) c.Dispose();
         Assert.Equal((0, 0, 0, 0, 0), (driver.PeerCount, driver.RouteCount, driver.UsernameFragmentCount, driver.TimerCount, driver.NotedTransactions));
     }
+
+    [Fact]
+    public async Task AStoppedPeerTakesItsOwnFragmentsAndRoutesAndLeavesTheOthers()
+    {
+        // A stopped peer's entries are removed by what it registered and learnt, not by a walk of every peer's: the
+        // fragment added after registration (an ICE restart's) goes too, and the other peers keep theirs and their routes.
+        await using var driver = new UdpDriver();
+        var port = driver.Bind(AnyLoopback);
+        var peers = new List<ToyPeer>();
+        var handles = new List<PeerHandle>();
+        var clients = new List<Socket>();
+        for (var i = 0; i < 4; i++)
+        {
+            var peer = new ToyPeer("p" + i, $"frag{i}a");
+            peers.Add(peer);
+            handles.Add(driver.Register(peer));
+            var client = Client();
+            clients.Add(client);
+            client.SendTo(ToyPeer.BindingRequest($"frag{i}a:client"), port);
+            WaitFor(() => peer.Received.Count == 1, "peer " + i + " to get its request");
+            ReceiveText(client);   // the answer went out: the route to the client is learnt
+        }
+        handles[1].AddUsernameFragment("frag1restart");
+        Assert.Equal((4, 5, 4), (driver.PeerCount, driver.UsernameFragmentCount, driver.RouteCount));
+
+        await handles[1].DisposeAsync();
+        Assert.Equal((3, 3, 3), (driver.PeerCount, driver.UsernameFragmentCount, driver.RouteCount));
+        // The others are still reached by address (a non-STUN datagram is routed by the 5-tuple alone) and by fragment.
+        clients[2].SendTo([0x80, 7], port);
+        WaitFor(() => peers[2].Received.Count == 2, "peer 2 to get a datagram routed by its address");
+        Assert.StartsWith("p2", ReceiveText(clients[2]));
+        clients[3].SendTo(ToyPeer.BindingRequest("frag3a:other"), port);
+        WaitFor(() => peers[3].Received.Count == 2, "peer 3 to get a request routed by its fragment");
+        // The stopped peer's address and fragments lead nowhere, and its fragments are free again.
+        clients[1].SendTo([0x80, 7], port);
+        WaitFor(() => driver.Counters.DroppedUnknownPeer == 1, "the stopped peer's datagram to be dropped");
+        Assert.Single(peers[1].Received);
+        await driver.Register(new ToyPeer("again", "frag1a", "frag1restart")).DisposeAsync();
+        foreach (var h in handles) await h.DisposeAsync();
+        foreach (var c in clients) c.Dispose();
+        Assert.Equal((0, 0, 0), (driver.PeerCount, driver.UsernameFragmentCount, driver.RouteCount));
+    }
 }

@@ -70,6 +70,37 @@ public sealed class UdpDriverThreadingTests
     }
 
     [Fact]
+    public async Task AnInlinePeerThatSaysNotNowHasItsStunAndDeadlinesRunOnThePool()
+    {
+        // A peer connection setting up says InlineNow false: its checks carry the DTLS handshake (SPED), which must not
+        // run on the receive thread that serves every other peer. Once it says true, STUN runs inline again.
+        await using var driver = new UdpDriver();
+        var port = driver.Bind(AnyLoopback);
+        var peer = new ToyPeer("busy", "bbbb") { RunsInline = true, InlineNow = false, Deadline = driver.Now + TimeSpan.FromMilliseconds(20) };
+        await using var handle = driver.Register(peer);
+        WaitFor(() => !peer.TimeoutThreads.IsEmpty, "the deadline");
+        Assert.NotEqual("Transport deadlines", peer.TimeoutThreads.Single());
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.Bind(AnyLoopback);
+        client.SendTo(ToyPeer.BindingRequest("bbbb:c"), port);
+        WaitFor(() => peer.DatagramOnPool.Count == 1, "the first request");
+        Assert.True(peer.DatagramOnPool.Single(), "handled on a pool thread");
+        Assert.Equal(0, driver.Counters.Inline);
+
+        peer.InlineNow = true;
+        // A request that finds the peer still finishing its previous run is queued and may be taken on that run's
+        // thread: send until one finds it idle (the first, unless the machine is very loaded).
+        for (var i = 2; i < 22 && peer.DatagramOnPool.Skip(1).All(onPool => onPool); i++)
+        {
+            client.SendTo(ToyPeer.BindingRequest("bbbb:c"), port);
+            WaitFor(() => peer.DatagramOnPool.Count == i, "request " + i);
+            Thread.Sleep(10);
+        }
+        Assert.Contains(false, peer.DatagramOnPool);   // one was handled on the receive thread
+        Assert.True(driver.Counters.Inline >= 1);
+    }
+
+    [Fact]
     public async Task ConnectedAgentsAnswerTheirChecksInlineWithoutThreadPoolHandOffs()
     {
         await using var d1 = new UdpDriver();

@@ -49,6 +49,23 @@ public sealed class PeerConnectionTests
     }
 
     [Fact]
+    public async Task ItsInputsRunOnThePoolWhileItSetsUpAndInlineOnceConnected()
+    {
+        // With SPED the STUN checks carry the DTLS handshake: until Connected the driver must not run them on its receive
+        // thread, which serves every other connection of the socket; afterwards they are consent and keepalives again.
+        await using var pair = LoopbackPair.Create();
+        var (a, b) = (pair.A, pair.B);
+        Assert.True(a.DriverPeer.RunsInline && b.DriverPeer.RunsInline);
+        Assert.False(a.DriverPeer.InlineNow);
+        Assert.False(b.DriverPeer.InlineNow);
+        await a.SetRemoteDescriptionAsync(await b.CreateAnswerAsync(await a.CreateOfferAsync()));
+        await a.CreateDataChannelAsync("x").WaitAsync(Patience);
+        await NextAsync<ConnectionStateChanged>(b, s => s.State == ConnectionState.Connected);
+        Assert.True(a.DriverPeer.InlineNow);
+        Assert.True(b.DriverPeer.InlineNow);
+    }
+
+    [Fact]
     public async Task HealthShowsThePairConsentAndTheRoundTripsOfIceAndSctp()
     {
         await using var pair = LoopbackPair.Create();
