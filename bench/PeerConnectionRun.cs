@@ -57,10 +57,12 @@ public static class PeerConnectionRun
         if (args.Contains("--trace")) await TraceOnceAsync(d1, d2, certificate);
         var times = new List<double>(runs);
         for (var i = 0; i < runs; i++) times.Add(await SetUpOnceAsync(d1, d2, certificate));
-        if (args.Contains("--trace")) Console.WriteLine("runs in order (ms): " + string.Join(" ", times.Select(t => t.ToString("0.0", CultureInfo.InvariantCulture))));
+        if (args.Contains("--trace"))
+            Console.WriteLine("runs in order (ms): " + string.Join(" ", times.Select(t => t.ToString("0.0", CultureInfo.InvariantCulture))));
         times.Sort();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"ours: set-up (offer created -> data channel open), {runs} runs: median {Percentile(times, 0.5):0.00} ms, p99 {Percentile(times, 0.99):0.00} ms (goals: 5 ms, 20 ms)"));
+            $"ours: set-up (offer created -> data channel open), {runs} runs: median {Percentile(times, 0.5):0.00} ms, p99 " +
+            $"{Percentile(times, 0.99):0.00} ms (goals: 5 ms, 20 ms)"));
 
         Console.WriteLine($"  after the set-ups: {d1.PeerCount} + {d2.PeerCount} peers still registered on the drivers (expected 0)");
         return 0;
@@ -106,7 +108,8 @@ public static class PeerConnectionRun
                 var (mbps, allocated, steady, messages) = await ThroughputAsync(d1, d2, certificate, size, megabytes, pooled);
                 ticks?.Print($"{size} B {(pooled ? "pooled" : "copying")}");
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"ours ({(pooled ? "TrySend + leases" : "SendAsync + copies")}): {size} B messages, {messages} of them: {mbps:0.0} MB/s, {allocated:0.0} B allocated per message (both sides; {steady:0.0} B in the last three quarters)"));
+                    $"ours ({(pooled ? "TrySend + leases" : "SendAsync + copies")}): {size} B messages, {messages} of them: {mbps:0.0} MB/s, {allocated:0.0} " +
+                    $"B allocated per message (both sides; {steady:0.0} B in the last three quarters)"));
             }
     }
 
@@ -233,7 +236,8 @@ public static class PeerConnectionRun
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
         var allocated0 = GC.GetTotalAllocatedBytes(precise: true);
-        var (sent1, calls1, received2, rcalls2, sent2, calls2) = (d1.Counters.Sent, d1.Counters.SendCalls, d2.Counters.Received, d2.Counters.ReceiveCalls, d2.Counters.Sent, d2.Counters.SendCalls);
+        var (sent1, calls1, received2, rcalls2, sent2, calls2) = (d1.Counters.Sent, d1.Counters.SendCalls, d2.Counters.Received, d2.Counters.ReceiveCalls,
+            d2.Counters.Sent, d2.Counters.SendCalls);
         var (h1, h2) = (d1.Counters.Handoffs, d2.Counters.Handoffs);
         var (contentions, workItems) = (Monitor.LockContentionCount, ThreadPool.CompletedWorkItemCount);
         var (retransmits1, retransmits2) = (Retransmissions(a), Retransmissions(b));
@@ -291,7 +295,8 @@ public static class PeerConnectionRun
             Console.WriteLine("  drops (both sides): " + (string.Join(", ", drops) is { Length: > 0 } text ? text : "none"));
         }
         if (!quiet) Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  {size} B: sender {d1.Counters.Sent - sent1} datagrams in {d1.Counters.SendCalls - calls1} send calls; receiver {d2.Counters.Received - received2} datagrams in {d2.Counters.ReceiveCalls - rcalls2} receive calls, " +
+            $"  {size} B: sender {d1.Counters.Sent - sent1} datagrams in {d1.Counters.SendCalls - calls1} send calls; receiver " +
+            $"{d2.Counters.Received - received2} datagrams in {d2.Counters.ReceiveCalls - rcalls2} receive calls, " +
             $"{d2.Counters.Sent - sent2} datagrams back (SACKs) in {d2.Counters.SendCalls - calls2} send calls; " +
             $"pool hand-offs {d1.Counters.Handoffs - h1} sender, {d2.Counters.Handoffs - h2} receiver; " +
             $"lock contentions {Monitor.LockContentionCount - contentions}, thread-pool work items {ThreadPool.CompletedWorkItemCount - workItems}; " +
@@ -415,7 +420,8 @@ public static class PeerConnectionRun
             Console.WriteLine("node-datachannel: npm install (needs Node.js 20 and npm) ...");
             Run("npm", ["install", "--no-audit", "--no-fund"], dir, TimeSpan.FromMinutes(3), out _);
         }
-        var ok = Run("node", ["dc-bench.mjs", runs.ToString(CultureInfo.InvariantCulture), megabytes.ToString(CultureInfo.InvariantCulture)], dir, TimeSpan.FromMinutes(10), out var output);
+        var ok = Run("node", ["dc-bench.mjs", runs.ToString(CultureInfo.InvariantCulture), megabytes.ToString(CultureInfo.InvariantCulture)], dir,
+            TimeSpan.FromMinutes(10), out var output);
         foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!line.StartsWith('{')) continue;
@@ -423,7 +429,8 @@ public static class PeerConnectionRun
             var r = json.RootElement;
             if (r.GetProperty("kind").GetString() == "setup")
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"node-datachannel: set-up, {r.GetProperty("runs").GetInt32()} runs: median {r.GetProperty("medianMs").GetDouble():0.00} ms, p99 {r.GetProperty("p99Ms").GetDouble():0.00} ms"));
+                    $"node-datachannel: set-up, {r.GetProperty("runs").GetInt32()} runs: median {r.GetProperty("medianMs").GetDouble():0.00} ms, p99 " +
+                    $"{r.GetProperty("p99Ms").GetDouble():0.00} ms"));
             else if (r.TryGetProperty("megabytesPerSecond", out var mbps))
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"node-datachannel: {r.GetProperty("size").GetInt32()} B messages: {mbps.GetDouble():0.0} MB/s"));
@@ -435,7 +442,13 @@ public static class PeerConnectionRun
 
     private static bool Run(string file, string[] arguments, string directory, TimeSpan limit, out string output)
     {
-        var info = new ProcessStartInfo(file) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(file)
+        {
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false
+        };
         foreach (var a in arguments) info.ArgumentList.Add(a);
         using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {file}");
         var stdout = process.StandardOutput.ReadToEndAsync();

@@ -29,7 +29,8 @@ namespace Transport.Bench;
 /// <item>node-datachannel <-> node-datachannel (libdatachannel 0.33.4, which has neither SNAP nor SPED) as the reference: one node
 /// process per namespace, signaling relayed through this process's pipes (about a millisecond).</item>
 /// </list>
-/// Needs root. <c>dotnet run -c Release --project bench -- setup-time [runs=10] [delay-ms=25] [--no-chromium] [--no-node] [--only=TEXT] [--peers=LIST] [--milestones]</c>
+/// Needs root. <c>dotnet run -c Release --project bench -- setup-time [runs=10] [delay-ms=25] [--no-chromium] [--no-node] [--only=TEXT] [--peers=LIST]
+/// [--milestones]</c>
 /// (<c>--peers=</c> a comma list of <c>ours</c>, <c>chromium-offers</c>, <c>chromium-answers</c>, <c>node</c>: the rows to run; all by default).
 /// </summary>
 [SupportedOSPlatform("linux")]
@@ -140,7 +141,8 @@ public static class SetupTimeRun
     {
         var rtt = 2.0 * delayMs;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"set-up time, offer created -> first message echoed, {delayMs} ms each way (RTT {rtt} ms; {link.How}), {runs} runs each, {DateTime.UtcNow:yyyy-MM-dd}"));
+            $"set-up time, offer created -> first message echoed, {delayMs} ms each way (RTT {rtt} ms; {link.How}), {runs} runs " +
+            $"each, {DateTime.UtcNow:yyyy-MM-dd}"));
         Console.WriteLine("| peers | variant | median ms | min ms | max ms | median in RTT |");
         Console.WriteLine("|---|---|---|---|---|---|");
         void Row(string peers, string variant, List<double> times)
@@ -227,7 +229,9 @@ public static class SetupTimeRun
                 if (milestone.Milestone == ConnectionMilestone.DtlsConnected) log.Add("(" + milestone.Detail + ")");
             }
             if (_milestones && e is DataChannelMessageReceived received && offerAt is { } o)
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ours (ms after the offer reached us at {DateTime.UtcNow - (driver.Now - o):HH:mm:ss.ffffff} UTC): {string.Join(", ", log)}, message {(received.At - o).TotalMilliseconds:0.0}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  ours (ms after the offer reached us at {DateTime.UtcNow - (driver.Now - o):HH:mm:ss.ffffff} UTC): {string.Join(", ", log)}, message " +
+                    $"{(received.At - o).TotalMilliseconds:0.0}"));
             if (e is DataChannelMessageReceived m) { await b.SendAsync(m.Channel, m.Data, m.IsBinary, token); return sped; }
         }
         return sped;
@@ -281,7 +285,9 @@ public static class SetupTimeRun
           await pc.setLocalDescription(await pc.createOffer());
           window.t0 = t0;
           window.tLocal = performance.now();
-          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          await new Promise(r => {
+            if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+          });
           return pc.localDescription.sdp;
         }
         """;
@@ -319,9 +325,11 @@ public static class SetupTimeRun
             var bySped = await echo;
             if (_milestones)
             {
-                static string Utc(double epochMs) => DateTimeOffset.FromUnixTimeMilliseconds(0).AddMilliseconds(epochMs).UtcDateTime.ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
+                static string Utc(double epochMs) => DateTimeOffset.FromUnixTimeMilliseconds(0).AddMilliseconds(epochMs).UtcDateTime.ToString("HH:mm:ss.ffffff",
+                    CultureInfo.InvariantCulture);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  Chromium run {i}: answer applied at {Utc(t[4] + t[2])} UTC, echo at {Utc(t[4] + t[3])} UTC ({t[3] - t[2]:0.0} ms after; counted {t[3] - t[0] - (t[2] - t[1]):0.0} ms)"));
+                    $"  Chromium run {i}: answer applied at {Utc(t[4] + t[2])} UTC, echo at {Utc(t[4] + t[3])} UTC ({t[3] - t[2]:0.0} ms after; counted " +
+                    $"{t[3] - t[0] - (t[2] - t[1]):0.0} ms)"));
             }
             // Offer created -> echo, less the signaling hop (local description set -> answer being applied).
             if (i > 0)
@@ -345,7 +353,9 @@ public static class SetupTimeRun
           if (negotiated) echo(pc.createDataChannel('setup', { negotiated: true, id }));
           await pc.setRemoteDescription({ type: 'offer', sdp: offer });
           await pc.setLocalDescription(await pc.createAnswer());
-          await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+          await new Promise(r => {
+            if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+          });
           return pc.localDescription.sdp;
         }
         """;
@@ -396,7 +406,12 @@ public static class SetupTimeRun
         if (!Directory.Exists(Path.Combine(dir, "node_modules", "node-datachannel")))
         {
             Console.WriteLine("node-datachannel: npm install (needs Node.js 20 and npm) ...");
-            using var npm = Process.Start(new ProcessStartInfo("npm", "install --no-audit --no-fund") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true })!;
+            using var npm = Process.Start(new ProcessStartInfo("npm", "install --no-audit --no-fund")
+            {
+                WorkingDirectory = dir,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true
+            })!;
             if (!npm.WaitForExit(180_000)) { npm.Kill(true); outNote = "npm install took over 3 minutes"; return []; }
         }
         Process Start(NetworkNamespace ns, string args) =>
@@ -419,7 +434,8 @@ public static class SetupTimeRun
                 if (line.Contains("\"kind\":\"result\"", StringComparison.Ordinal))
                 {
                     using var json = JsonDocument.Parse(line);
-                    result = json.RootElement.GetProperty("ms").EnumerateArray().Where(e => e.ValueKind == JsonValueKind.Number).Select(e => e.GetDouble()).ToList();
+                    result = json.RootElement.GetProperty("ms").EnumerateArray().Where(e => e.ValueKind == JsonValueKind.Number)
+                        .Select(e => e.GetDouble()).ToList();
                     var failed = json.RootElement.GetProperty("ms").GetArrayLength() - result.Count;
                     if (failed > 0) note = $"{failed} runs got no echo within 15 s";
                     return;

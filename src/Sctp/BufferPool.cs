@@ -33,7 +33,10 @@ internal sealed class BufferPool(long maxRetained)
         (_classes[k] ??= new Stack<byte[]>()).Push(array);
     }
 
-    /// <summary>Drops every retained array (an idle association keeps none); the next rents allocate or come from <see cref="System.Buffers.ArrayPool{T}.Shared"/>'s callers.</summary>
+    /// <summary>
+    /// Drops every retained array (an idle association keeps none); the next rents allocate or come from <see cref="System.Buffers.ArrayPool{T}.Shared"/>'s
+    /// callers.
+    /// </summary>
     public void Trim()
     {
         if (_retained == 0) return;

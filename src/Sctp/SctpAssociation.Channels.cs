@@ -61,12 +61,17 @@ public sealed partial class SctpAssociation
         if (options.Negotiated && options.Id is null)
             throw new ArgumentException("A negotiated data channel needs an Id that both sides use (RFC 8832 section 6).", nameof(options));
         if (options.Id is not { } id) return;
-        if (id == ushort.MaxValue) throw new ArgumentException("Stream id 65535 is reserved (W3C createDataChannel: ids run from 0 to 65534).", nameof(options));
+        if (id == ushort.MaxValue)
+            throw new ArgumentException("Stream id 65535 is reserved (W3C createDataChannel: ids run from 0 to 65534).", nameof(options));
         var limit = State == SctpState.Established ? _outboundStreams : _o.Streams;
-        if (id >= limit) throw new ArgumentException($"Stream id {id} is beyond the {limit} outbound streams {(State == SctpState.Established ? "agreed with the peer" : "we ask for")}.", nameof(options));
+        if (id >= limit)
+            throw new ArgumentException($"Stream id {id} is beyond the {limit} outbound streams " +
+                $"{(State == SctpState.Established ? "agreed with the peer" : "we ask for")}.", nameof(options));
         if (_channels.ContainsKey(id)) throw new ArgumentException($"Stream id {id} already carries data channel '{_channels[id].Label}'.", nameof(options));
         if (!options.Negotiated && (id % 2 == 0) != _o.IsDtlsClient)
-            throw new ArgumentException($"Stream id {id} is {(id % 2 == 0 ? "even" : "odd")}; as the DTLS {(_o.IsDtlsClient ? "client" : "server")} we open in-band channels on {(_o.IsDtlsClient ? "even" : "odd")} ids (RFC 8832 section 6). Leave Id unset, or use Negotiated with an id agreed with the peer.", nameof(options));
+            throw new ArgumentException($"Stream id {id} is {(id % 2 == 0 ? "even" : "odd")}; as the DTLS {(_o.IsDtlsClient ? "client" : "server")} we open " +
+                $"in-band channels on {(_o.IsDtlsClient ? "even" : "odd")} ids (RFC 8832 section 6). Leave Id unset, or use Negotiated " +
+                "with an id agreed with the peer.", nameof(options));
     }
 
     private ushort NextStreamId()
@@ -164,7 +169,8 @@ public sealed partial class SctpAssociation
     private void Deliver(ushort streamId, uint ppid, byte[] buffer, int length)
     {
         Counters.MessagesDelivered++;
-        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} deliver s{streamId} len {length} seq {(length >= 4 ? System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(buffer) : -1)}");
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} deliver s{streamId} len {length} seq " +
+            $"{(length >= 4 ? System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(buffer) : -1)}");
         if (ppid == Ppid.Dcep)
         {
             HandleDcep(streamId, buffer.AsSpan(0, length));

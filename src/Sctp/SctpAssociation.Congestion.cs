@@ -96,7 +96,8 @@ public sealed partial class SctpAssociation
         _t3Deadline = null;
         if (_out.AllAcked) return;
         Counters.T3Expirations++;
-        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} T3 cum {_out.CumulativeAck} err {_errorCount} rto {_rto.Value.TotalMilliseconds:0} {string.Join(' ', OutstandingChunks())}");
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} T3 cum {_out.CumulativeAck} err {_errorCount} rto {_rto.Value.TotalMilliseconds:0} " +
+            $"{string.Join(' ', OutstandingChunks())}");
         // RFC 9260 section 6.1 (A): while the peer's window is closed and it keeps answering with SACKs, unanswered
         // zero window probes do not count towards the error counter: a slow reader is not an unreachable peer.
         var probing = _peerRwnd == 0 && _sackSinceT3;

@@ -147,9 +147,11 @@ public sealed partial class SctpAssociation
         if (State != SctpState.Closed) throw new InvalidOperationException($"StartWithPeerInit needs the Closed state; the association is {State}.");
         if (_remotePort == 0) throw new InvalidOperationException("StartWithPeerInit needs Options.RemotePort.");
         if (local.OutboundStreams != _o.Streams || local.InboundStreams != _o.Streams || local.ZeroChecksum != _o.OfferZeroChecksum || local.InitiateTag == 0)
-            throw new ArgumentException("The local INIT was not made from these options (SctpInitParameters.CreateLocal with the same SctpOptions).", nameof(local));
+            throw new ArgumentException("The local INIT was not made from these options " +
+                "(SctpInitParameters.CreateLocal with the same SctpOptions).", nameof(local));
         if (peer.InitiateTag == 0 || peer.OutboundStreams == 0 || peer.InboundStreams == 0)
-            throw new ArgumentException("The peer's INIT has a zero Initiate Tag or stream count (read it with SctpInitParameters.TryParseBase64).", nameof(peer));
+            throw new ArgumentException("The peer's INIT has a zero Initiate Tag or stream count (read it with " +
+                "SctpInitParameters.TryParseBase64).", nameof(peer));
         _myTag = local.InitiateTag;
         _myInitialTsn = local.InitialTsn;
         _peerTag = peer.InitiateTag;

@@ -50,7 +50,8 @@ public sealed partial class SctpAssociation
         if (!DataChunk.TryRead(chunk, out var data)) { Counters.Malformed++; return; }
         _tsns.SackPending = true;
         var tsn = data.Tsn;
-        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} data {tsn} s{data.StreamId} f{data.Flags} len {data.Payload.Length} (cum {_tsns.CumulativeTsn} high {_tsns.HighestTsn} seen {_tsns.Seen(tsn)})");
+        DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} data {tsn} s{data.StreamId} f{data.Flags} len {data.Payload.Length} (cum {_tsns.CumulativeTsn} high " +
+            $"{_tsns.HighestTsn} seen {_tsns.Seen(tsn)})");
         if (_tsns.IsDuplicate(tsn)) { Counters.DuplicateTsn++; return; } // reported in the next SACK, sent at once (section 6.2)
         if (_tsns.IsBeyondWindow(tsn)) { Counters.OutOfWindowTsn++; _tsns.SackImmediate = true; return; }
         var len = data.Payload.Length;

@@ -217,7 +217,8 @@ public sealed partial class SctpAssociation
                 p += DataChunk.Write(d[p..], c.Flags, tsn, c.Message.Stream, c.Message.Ssn, c.Message.Ppid,
                     c.Message.Data.Span.Slice(c.Offset, c.Length));
                 _out.Retransmitted(ref c);
-                DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} rtx {tsn} s{c.Message.Stream} f{c.Flags} tx{c.Transmits} flight {_out.FlightSize} cwnd {_cc.Cwnd}");
+                DebugTrace?.Invoke($"{_now.TotalMilliseconds:0} rtx {tsn} s{c.Message.Stream} f{c.Flags} tx{c.Transmits} flight " +
+                    $"{_out.FlightSize} cwnd {_cc.Cwnd}");
                 Counters.Retransmissions++;
                 Counters.DataChunksSent++;
                 if (tsn == _rttTsn) _rttMeasuring = false; // Karn's rule (RFC 9260 section 6.3.1 C5)

@@ -105,7 +105,11 @@ public sealed record SctpInitParameters
     {
         init = null;
         const int header = ChunkHeader.Length;
-        if (chunk.Length < header + InitChunk.FixedLength) { error = $"the INIT is {chunk.Length} bytes, shorter than the {header + InitChunk.FixedLength} of its fixed part"; return false; }
+        if (chunk.Length < header + InitChunk.FixedLength)
+        {
+            error = $"the INIT is {chunk.Length} bytes, shorter than the {header + InitChunk.FixedLength} of its fixed part";
+            return false;
+        }
         if (chunk[0] != ChunkType.Init) { error = $"the chunk type is {chunk[0]}, not INIT (1)"; return false; }
         var length = BinaryPrimitives.ReadUInt16BigEndian(chunk[2..]);
         if (length < header + InitChunk.FixedLength || length > chunk.Length || ChunkHeader.Padded(length) < chunk.Length)

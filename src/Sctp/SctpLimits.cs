@@ -24,6 +24,7 @@ public sealed record SctpLimits
     {
         if (MaxChannels < 1) throw new ArgumentOutOfRangeException(nameof(MaxChannels), "MaxChannels must be at least 1.");
         if (MaxLabelLength is < 0 or > ushort.MaxValue) throw new ArgumentOutOfRangeException(nameof(MaxLabelLength), "MaxLabelLength must be in [0, 65535].");
-        if (MaxProtocolLength is < 0 or > ushort.MaxValue) throw new ArgumentOutOfRangeException(nameof(MaxProtocolLength), "MaxProtocolLength must be in [0, 65535].");
+        if (MaxProtocolLength is < 0 or > ushort.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(MaxProtocolLength), "MaxProtocolLength must be in [0, 65535].");
     }
 }

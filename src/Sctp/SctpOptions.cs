@@ -79,8 +79,10 @@ public sealed record SctpOptions
 
     internal void Validate()
     {
-        if (MaxPacketSize < 512 || MaxPacketSize > 65535) throw new ArgumentOutOfRangeException(nameof(MaxPacketSize), "MaxPacketSize must be in [512, 65535].");
-        if (ReceiveBufferSize < 4 * MaxPacketSize) throw new ArgumentOutOfRangeException(nameof(ReceiveBufferSize), "ReceiveBufferSize must hold at least four packets.");
+        if (MaxPacketSize < 512 || MaxPacketSize > 65535)
+            throw new ArgumentOutOfRangeException(nameof(MaxPacketSize), "MaxPacketSize must be in [512, 65535].");
+        if (ReceiveBufferSize < 4 * MaxPacketSize)
+            throw new ArgumentOutOfRangeException(nameof(ReceiveBufferSize), "ReceiveBufferSize must hold at least four packets.");
         if (MaxUnreadBytes != 0 && (MaxUnreadBytes < 4 * MaxPacketSize || MaxUnreadBytes < MaxMessageSize))
             throw new ArgumentOutOfRangeException(nameof(MaxUnreadBytes), "MaxUnreadBytes must be 0 or hold four packets and one message of MaxMessageSize.");
         if (MaxMessageSize < 1) throw new ArgumentOutOfRangeException(nameof(MaxMessageSize));

@@ -22,11 +22,13 @@ internal static class AeadOpen
     /// Opens <paramref name="ciphertext"/> into <paramref name="plaintext"/> (the same memory or not overlapping;
     /// at least as long). False when the tag does not verify; then <paramref name="plaintext"/> is cleared.
     /// </summary>
-    public static bool TryDecrypt(AesGcm aead, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext, ReadOnlySpan<byte> aad) =>
+    public static bool TryDecrypt(AesGcm aead, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext,
+        ReadOnlySpan<byte> aad) =>
         TryDecrypt(new Gcm(aead), nonce, ciphertext, tag, plaintext, aad);
 
     /// <inheritdoc cref="TryDecrypt(AesGcm, ReadOnlySpan{byte}, ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte}, ReadOnlySpan{byte})"/>
-    public static bool TryDecrypt(ChaCha20Poly1305 aead, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext, ReadOnlySpan<byte> aad) =>
+    public static bool TryDecrypt(ChaCha20Poly1305 aead, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext,
+        ReadOnlySpan<byte> aad) =>
         TryDecrypt(new ChaCha(aead), nonce, ciphertext, tag, plaintext, aad);
 
     // The two platform AEADs share no interface: a struct per cipher keeps the one body generic without a delegate.
@@ -47,7 +49,8 @@ internal static class AeadOpen
             aead.Encrypt(nonce, input, output, tag, aad);
     }
 
-    private static bool TryDecrypt<T>(T aead, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext, ReadOnlySpan<byte> aad)
+    private static bool TryDecrypt<T>(T aead, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag,
+        Span<byte> plaintext, ReadOnlySpan<byte> aad)
         where T : struct, IEncrypt
     {
         Span<byte> expected = stackalloc byte[16];

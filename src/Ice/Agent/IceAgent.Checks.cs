@@ -144,7 +144,8 @@ public sealed partial class IceAgent
         _transactions.StopRetransmittingChecksOn(pair, now);
         pair.State = IceCandidatePairState.InProgress;
         pair.LastCheckSentAt = now;
-        var t = new StunClientTransaction(WriteCheck(g, pair, nominating, out var length, out var spedSent, out var spedCrc).AsSpan(0, length), RetransmissionFor(pair));
+        var t = new StunClientTransaction(WriteCheck(g, pair, nominating, out var length, out var spedSent, out var spedCrc).AsSpan(0, length),
+            RetransmissionFor(pair));
         _transactions.TryStart(new IceTransaction(IceTransactionKind.Check, t, pair.LocalEndPoint, pair.RemoteEndPoint)
         { Pair = pair, Nominating = nominating, RoleAtSend = Role.Role, IceTcp = pair.IceTcp, SpedSent = spedSent, SpedCrc = spedCrc }, now);
         SendSpedCarriers(g, pair, now);
@@ -154,7 +155,8 @@ public sealed partial class IceAgent
     // Over a stream a request is sent once and waits ReliableTimeout for its answer (RFC 8489 section 6.2.2,
     // RFC 6544 section 7.1): a retransmission would only queue behind the first on the same connection.
     private StunRetransmissionOptions RetransmissionFor(IcePair pair) =>
-        !pair.IceTcp ? Options.CheckRetransmission : _reliableRetransmission ??= Options.CheckRetransmission with { Reliable = true, ReliableTimeout = IceTcpCheckTimeout };
+        !pair.IceTcp ? Options.CheckRetransmission
+            : _reliableRetransmission ??= Options.CheckRetransmission with { Reliable = true, ReliableTimeout = IceTcpCheckTimeout };
 
     private StunRetransmissionOptions? _reliableRetransmission;
 
@@ -245,7 +247,11 @@ public sealed partial class IceAgent
         if (match.Kind == IceTransactionKind.Gather)
         {
             if (!remote.Equals(match.Remote)) { Drop(IceDropReason.BadResponse); return IceReceiveResult.Dropped; }
-            if (match.Transaction.HandleResponse(response, now) != StunResponseMatch.Completed) { Drop(IceDropReason.UnknownTransaction); return IceReceiveResult.Dropped; }
+            if (match.Transaction.HandleResponse(response, now) != StunResponseMatch.Completed)
+            {
+                Drop(IceDropReason.UnknownTransaction);
+                return IceReceiveResult.Dropped;
+            }
             OnGatherCompleted(match, response, now);
             _transactions.Remove(match);
             return IceReceiveResult.Stun;

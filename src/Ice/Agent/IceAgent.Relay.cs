@@ -33,7 +33,8 @@ public sealed partial class IceAgent
     /// <see cref="HandleDatagram(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan, out ReadOnlySpan{byte}, IceInputKind)"/>
     /// otherwise.
     /// </summary>
-    public IceReceiveResult HandleStreamFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint server, TimeSpan now, out ReadOnlySpan<byte> applicationData)
+    public IceReceiveResult HandleStreamFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint server, TimeSpan now,
+        out ReadOnlySpan<byte> applicationData)
     {
         ArgumentNullException.ThrowIfNull(local);
         ArgumentNullException.ThrowIfNull(server);
@@ -128,7 +129,8 @@ public sealed partial class IceAgent
                 OnRelayAllocated(relay, allocated, now);
                 break;
             case TurnAllocationFailed failed:
-                Emit(new IceRelayErrorEvent(now, relay.Config, relay.Host.Base, IceRelayError.AllocationFailed, failed.Kind, failed.ErrorCode, failed.Reason, null));
+                Emit(new IceRelayErrorEvent(now, relay.Config, relay.Host.Base, IceRelayError.AllocationFailed, failed.Kind,
+                    failed.ErrorCode, failed.Reason, null));
                 relay.ReleaseHeld(null);
                 FinishRelayGathering(relay, now);
                 // A re-allocation attempt failed (the server still down, the connection refused): the next one, on another
@@ -310,7 +312,9 @@ public sealed partial class IceAgent
         }
     }
 
-    /// <summary>The pair in use went silent: if it is relayed, a Refresh asks the server whether it still holds the allocation (a restarted one answers 437).</summary>
+    /// <summary>
+    /// The pair in use went silent: if it is relayed, a Refresh asks the server whether it still holds the allocation (a restarted one answers 437).
+    /// </summary>
     private void ProbeRelayOf(IcePair pair, TimeSpan now)
     {
         if (pair.Local.Type != IceCandidateType.Relayed || FindRelayByRelayed(pair.LocalEndPoint) is not { } relay) return;
@@ -368,7 +372,8 @@ public sealed partial class IceAgent
 
     private void RequestPermission(IceCandidate local, IPEndPoint remote)
     {
-        if (FindRelayByRelayed(local.Address) is not { } relay || relay.Client.State != TurnClientState.Allocated || relay.Refused.Contains(remote.Address)) return;
+        if (FindRelayByRelayed(local.Address) is not { } relay || relay.Client.State != TurnClientState.Allocated || relay.Refused.Contains(remote.Address))
+            return;
         relay.Client.CreatePermission(StunAddress.FromEndPoint(remote), _now);
         PumpRelay(relay, _now);
     }

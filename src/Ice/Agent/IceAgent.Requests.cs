@@ -34,7 +34,8 @@ public sealed partial class IceAgent
     /// Whether the datagram is STUN, when the caller already read its first byte (RFC 7983: a driver demultiplexing
     /// one port does); <see cref="IceInputKind.Unclassified"/>, the default, makes the agent read it.
     /// </param>
-    public IceReceiveResult HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now, out ReadOnlySpan<byte> applicationData,
+    public IceReceiveResult HandleDatagram(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now,
+        out ReadOnlySpan<byte> applicationData,
         IceInputKind kind = IceInputKind.Unclassified)
     {
         ArgumentNullException.ThrowIfNull(local);
@@ -58,7 +59,8 @@ public sealed partial class IceAgent
     /// (<see cref="IceTransmitPath.IceTcp"/>), the first authenticated one makes a peer-reflexive TCP pair, and non-STUN
     /// from a valid pair is application data (<paramref name="applicationData"/> is then the frame).
     /// </summary>
-    public IceReceiveResult HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now, out ReadOnlySpan<byte> applicationData,
+    public IceReceiveResult HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now,
+        out ReadOnlySpan<byte> applicationData,
         IceInputKind kind = IceInputKind.Unclassified)
     {
         ArgumentNullException.ThrowIfNull(local);
@@ -167,7 +169,8 @@ public sealed partial class IceAgent
             Drop(IceDropReason.Malformed);
             return IceReceiveResult.Dropped;
         }
-        if (CountsForLiveness(Selected is { } s ? (s.Matches(local, remote, iceTcp) ? s : null) : FindPair(_current, local, remote, iceTcp))) OnTrafficReceived(now);
+        if (CountsForLiveness(Selected is { } s ? (s.Matches(local, remote, iceTcp) ? s : null) : FindPair(_current, local, remote, iceTcp)))
+            OnTrafficReceived(now);
         return IceReceiveResult.Stun;
     }
 
@@ -230,7 +233,8 @@ public sealed partial class IceAgent
             if (!AdmitRemoteCandidate(g, remote)) return IceReceiveResult.Stun;
             // RFC 8445 section 7.3.1.3: a peer-reflexive remote candidate with the request's PRIORITY.
             // Over ICE-TCP the source is the peer's end of the connection it opened: an active TCP candidate (RFC 6544 section 7.2).
-            var candidate = new IceCandidate(IceCandidateType.PeerReflexive, remote, priority, "prflx" + (g.RemoteCandidates.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture))
+            var candidate = new IceCandidate(IceCandidateType.PeerReflexive, remote, priority,
+                "prflx" + (g.RemoteCandidates.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture))
             {
                 Protocol = iceTcp ? IceProtocol.Tcp : IceProtocol.Udp,
                 TcpType = iceTcp ? IceTcpType.Active : IceTcpType.None,

@@ -371,7 +371,11 @@ public sealed partial class IceAgent : IDisposable
         if ((Selected ?? EarlyPair()) is not { } pair) return new(IceSendStatus.NotConnected, State, null, null);
         if (Selected is null && pair != _dataPair) UseEarlyPair(pair, now);
         _liveness.DataSent(now);
-        return new(IceSendStatus.Send, State, pair.LocalEndPoint, pair.RemoteEndPoint) { Relayed = pair.Local.Type == IceCandidateType.Relayed, IceTcp = pair.IceTcp };
+        return new(IceSendStatus.Send, State, pair.LocalEndPoint, pair.RemoteEndPoint)
+        {
+            Relayed = pair.Local.Type == IceCandidateType.Relayed,
+            IceTcp = pair.IceTcp
+        };
     }
 
     /// <summary>

@@ -191,7 +191,8 @@ public sealed record IceAgentOptions
     internal void Validate()
     {
         if (Ta <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Ta), "Ta must be positive.");
-        if (ControlledCheckHold < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ControlledCheckHold), "ControlledCheckHold must not be negative.");
+        if (ControlledCheckHold < TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(ControlledCheckHold), "ControlledCheckHold must not be negative.");
         foreach (var (name, value) in new[]
         {
             (nameof(KeepaliveInterval), KeepaliveInterval), (nameof(ConsentInterval), ConsentInterval), (nameof(ConsentTimeout), ConsentTimeout),

@@ -112,7 +112,8 @@ public sealed record IceCandidate
         (uint)((TcpHostTypePreference << 24) + (TcpLocalPreference(tcpType, otherPreference) << 8) + (256 - component));
 
     /// <summary>The tcptype token of the SDP form.</summary>
-    public static string TcpTypeToken(IceTcpType t) => t switch { IceTcpType.Active => "active", IceTcpType.Passive => "passive", IceTcpType.SimultaneousOpen => "so", _ => "" };
+    public static string TcpTypeToken(IceTcpType t) =>
+        t switch { IceTcpType.Active => "active", IceTcpType.Passive => "passive", IceTcpType.SimultaneousOpen => "so", _ => "" };
 
     /// <summary>The recommended type preference of section 5.1.2.2.</summary>
     public static int TypePreference(IceCandidateType type) => type switch
@@ -192,7 +193,13 @@ public sealed record IceCandidate
             related = new IPEndPoint(relatedIp, fields.RelatedPort is { } rport and >= 0 and <= 65535 ? rport : 0);
         var tcpType = IceTcpType.None;
         if (tcp)
-            tcpType = fields.GetExtension("tcptype")?.ToLowerInvariant() switch { "active" => IceTcpType.Active, "passive" => IceTcpType.Passive, "so" => IceTcpType.SimultaneousOpen, _ => IceTcpType.None };
+            tcpType = fields.GetExtension("tcptype")?.ToLowerInvariant() switch
+            {
+                "active" => IceTcpType.Active,
+                "passive" => IceTcpType.Passive,
+                "so" => IceTcpType.SimultaneousOpen,
+                _ => IceTcpType.None
+            };
         if (tcp && tcpType == IceTcpType.None) return false;
         candidate = new IceCandidate(type, new IPEndPoint(ip, fields.Port), fields.Priority, fields.Foundation, related, fields.Component)
         {
@@ -282,7 +289,8 @@ public readonly record struct IceCandidateFields(
         if (f.Length < 8) return Fail("needs foundation, component, transport, priority, address, port, 'typ' and type", out error);
         // RFC 8839 section 5.1: foundation = 1*32ice-char. Anything else (a second "candidate:" prefix, found by the
         // candidate fuzz target) would be written back as text that no longer reads as the same candidate.
-        if (f[0].Length is 0 or > 32 || !f[0].All(IceCredentials.IsIceChar)) return Fail("foundation must be 1 to 32 ice-chars (letters, digits, '+', '/')", out error);
+        if (f[0].Length is 0 or > 32 || !f[0].All(IceCredentials.IsIceChar))
+            return Fail("foundation must be 1 to 32 ice-chars (letters, digits, '+', '/')", out error);
         if (!int.TryParse(f[1], NumberStyles.None, CultureInfo.InvariantCulture, out var component) || component is < 1 or > 256)
             return Fail("component is not a number from 1 to 256", out error);
         if (!uint.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out var priority) || priority == 0)

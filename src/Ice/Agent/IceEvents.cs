@@ -143,8 +143,11 @@ public enum IceEventKind
     RemoteAddressReleased,
 }
 
-/// <summary>The connection state changed. <paramref name="LastReceivedAge"/> is the age of the last packet received on the selected pair, when there is one.</summary>
-public sealed record IceStateChangedEvent(TimeSpan At, IceConnectionState Previous, IceConnectionState State, IceStateReason Reason, TimeSpan? LastReceivedAge) : IceEvent(At)
+/// <summary>
+/// The connection state changed. <paramref name="LastReceivedAge"/> is the age of the last packet received on the selected pair, when there is one.
+/// </summary>
+public sealed record IceStateChangedEvent(TimeSpan At, IceConnectionState Previous, IceConnectionState State, IceStateReason Reason,
+    TimeSpan? LastReceivedAge) : IceEvent(At)
 {
     /// <inheritdoc/>
     public override IceEventKind Kind => IceEventKind.StateChanged;
@@ -204,9 +207,15 @@ public sealed record IceRemoteCandidateLearnedEvent(TimeSpan At, IceCandidate Ca
 /// <summary>What went wrong with a TURN relay of the agent.</summary>
 public enum IceRelayError
 {
-    /// <summary>The Allocate failed (wrong credentials, an error code such as 486, a timeout): no relayed candidate from this server (a re-allocation attempt after a loss: another follows while attempts remain).</summary>
+    /// <summary>
+    /// The Allocate failed (wrong credentials, an error code such as 486, a timeout): no relayed candidate from this server (a re-allocation attempt after a
+    /// loss: another follows while attempts remain).
+    /// </summary>
     AllocationFailed,
-    /// <summary>The allocation expired, a Refresh was refused or the TCP connection closed: the relayed candidate and its pairs are removed, and the relay is allocated again (<see cref="IceAgentOptions.RelayReallocationAttempts"/>).</summary>
+    /// <summary>
+    /// The allocation expired, a Refresh was refused or the TCP connection closed: the relayed candidate and its pairs are removed, and the relay is allocated
+    /// again (<see cref="IceAgentOptions.RelayReallocationAttempts"/>).
+    /// </summary>
     AllocationExpired,
     /// <summary>A CreatePermission was refused or timed out: the pairs towards that IP will fail.</summary>
     PermissionFailed,
@@ -223,7 +232,8 @@ public enum IceRelayError
 /// <param name="ErrorCode">The STUN error code (401, 437, 486, ...) or 0 when none was received.</param>
 /// <param name="Reason">The server's reason phrase or what happened.</param>
 /// <param name="Candidate">The relayed candidate that was removed (expiry), or null.</param>
-public sealed record IceRelayErrorEvent(TimeSpan At, Turn.TurnServerConfig Server, IPEndPoint HostBase, IceRelayError Error, Turn.TurnFailureKind? FailureKind, int ErrorCode,
+public sealed record IceRelayErrorEvent(TimeSpan At, Turn.TurnServerConfig Server, IPEndPoint HostBase, IceRelayError Error,
+    Turn.TurnFailureKind? FailureKind, int ErrorCode,
     string Reason, IceCandidate? Candidate) : IceEvent(At)
 {
     /// <inheritdoc/>
@@ -296,7 +306,9 @@ public enum IceDropReason
     NotRunning,
     /// <summary>A datagram to a local address the agent does not have.</summary>
     UnknownLocalAddress,
-    /// <summary>A datagram from a TURN server that the agent's TURN client dropped (malformed, unknown channel or transaction, no permission; see its counters).</summary>
+    /// <summary>
+    /// A datagram from a TURN server that the agent's TURN client dropped (malformed, unknown channel or transaction, no permission; see its counters).
+    /// </summary>
     TurnDropped,
 }
 

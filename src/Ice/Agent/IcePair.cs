@@ -43,11 +43,16 @@ internal sealed class IcePair
     /// generation's candidate (see IceAgent.HandleRequest): "theirNewUfrag:ourPreviousUfrag"; null for ordinary pairs.
     /// </summary>
     public string? BridgeUsername { get; set; }
-    /// <summary>The peer's ufrag in its last request on this pair when it was not this generation's remote ufrag (a restart under way on its side), else null.</summary>
+    /// <summary>
+    /// The peer's ufrag in its last request on this pair when it was not this generation's remote ufrag (a restart under way on its side), else null.
+    /// </summary>
     public string? ForeignPeerUfrag { get; set; }
     /// <summary>That request carried USE-CANDIDATE.</summary>
     public bool ForeignPeerNominated { get; set; }
-    /// <summary>Our check on the pair succeeded once (RFC 8445 section 7.2.5.3.2: it is in the valid list), even while a later check, such as the nominating one, is in flight.</summary>
+    /// <summary>
+    /// Our check on the pair succeeded once (RFC 8445 section 7.2.5.3.2: it is in the valid list), even while a later check, such as the nominating one, is in
+    /// flight.
+    /// </summary>
     public bool Valid { get; set; }
 
     /// <summary>
@@ -76,7 +81,8 @@ internal sealed class IcePair
         return (Math.Min(g, d) << 32) + 2 * Math.Max(g, d) + (g > d ? 1UL : 0UL);
     }
 
-    public bool Matches(IPEndPoint local, IPEndPoint remote, bool iceTcp = false) => iceTcp == IceTcp && LocalEndPoint.Equals(local) && RemoteEndPoint.Equals(remote);
+    public bool Matches(IPEndPoint local, IPEndPoint remote, bool iceTcp = false) => iceTcp == IceTcp && LocalEndPoint.Equals(local)
+        && RemoteEndPoint.Equals(remote);
 }
 
 /// <summary>

@@ -64,9 +64,11 @@ public sealed record DataChannelMessageLease : PeerConnectionEvent, IMemoryOwner
         LeasePool.Return(this);
     }
 
-    private ObjectDisposedException Gone() => new(nameof(DataChannelMessageLease), "The lease was disposed: its buffer went back to the connection (copy the bytes to keep them).");
+    private ObjectDisposedException Gone() => new(nameof(DataChannelMessageLease),
+        "The lease was disposed: its buffer went back to the connection (copy the bytes to keep them).");
 
-    internal static DataChannelMessageLease Rent(TimeSpan at, DataChannel channel, bool binary, byte[] buffer, int length, int unread, ReceiveBufferReturns returns)
+    internal static DataChannelMessageLease Rent(TimeSpan at, DataChannel channel, bool binary, byte[] buffer, int length, int unread,
+        ReceiveBufferReturns returns)
     {
         var lease = LeasePool.Rent();
         lease.At = at;
@@ -91,7 +93,8 @@ public sealed record DataChannelMessageLease : PeerConnectionEvent, IMemoryOwner
     protected override bool PrintMembers(System.Text.StringBuilder builder)
     {
         if (base.PrintMembers(builder)) builder.Append(", ");
-        if (Volatile.Read(ref _state) == Live) builder.Append("Channel = ").Append(_channel?.Label).Append(", Length = ").Append(_length).Append(", IsBinary = ").Append(IsBinary);
+        if (Volatile.Read(ref _state) == Live)
+            builder.Append("Channel = ").Append(_channel?.Label).Append(", Length = ").Append(_length).Append(", IsBinary = ").Append(IsBinary);
         else builder.Append("disposed");
         return true;
     }

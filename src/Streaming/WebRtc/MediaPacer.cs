@@ -67,7 +67,8 @@ internal sealed class MediaPacer
 
     /// <summary>The pacer's state in a line (diagnostics).</summary>
     internal string Describe() =>
-        $"budget {_budget:0} probing {_probing} audio {_audio.Count} rtx {_retransmissions.Count} ({_retransmissionBytes} B) video {_video.Count} inflight {Feedback?.BytesInFlight} dropped-rtx {RetransmissionsDropped}";
+        $"budget {_budget:0} probing {_probing} audio {_audio.Count} rtx {_retransmissions.Count} ({_retransmissionBytes} B) video {_video.Count} inflight " +
+        $"{Feedback?.BytesInFlight} dropped-rtx {RetransmissionsDropped}";
 
     /// <summary>Packets waiting.</summary>
     public int Count => _audio.Count + _retransmissions.Count + _video.Count;

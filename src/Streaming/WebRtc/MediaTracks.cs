@@ -124,16 +124,19 @@ public sealed class RemoteTrack
     private readonly Channel<MediaFrame> _frames;
     private readonly TaskCompletionSource<string> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    internal RemoteTrack(MediaKind kind, string mid, IReadOnlyList<NegotiatedCodec> codecs, string? streamId, string? trackId, int packetCapacity, int frameCapacity)
+    internal RemoteTrack(MediaKind kind, string mid, IReadOnlyList<NegotiatedCodec> codecs, string? streamId, string? trackId,
+        int packetCapacity, int frameCapacity)
     {
         Kind = kind;
         Mid = mid;
         Codecs = codecs;
         StreamId = streamId;
         TrackId = trackId;
-        _packets = Channel.CreateBounded<MediaPacket>(new BoundedChannelOptions(packetCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleWriter = true },
+        _packets = Channel.CreateBounded<MediaPacket>(
+            new BoundedChannelOptions(packetCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleWriter = true },
             p => { Interlocked.Increment(ref PacketsDropped); p.Dispose(); });
-        _frames = Channel.CreateBounded<MediaFrame>(new BoundedChannelOptions(frameCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleWriter = true },
+        _frames = Channel.CreateBounded<MediaFrame>(
+            new BoundedChannelOptions(frameCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleWriter = true },
             f => { Interlocked.Increment(ref FramesDropped); f.Dispose(); });
     }
 
@@ -211,7 +214,8 @@ public sealed class MediaPacket : IDisposable
     private readonly int _payloadOffset;
     private readonly int _payloadLength;
 
-    internal MediaPacket(byte[] buffer, int length, int payloadOffset, int payloadLength, byte payloadType, ushort sequence, uint timestamp, uint ssrc, bool marker, bool retransmission, TimeSpan arrival)
+    internal MediaPacket(byte[] buffer, int length, int payloadOffset, int payloadLength, byte payloadType, ushort sequence, uint timestamp, uint ssrc,
+        bool marker, bool retransmission, TimeSpan arrival)
     {
         _buffer = buffer;
         _length = length;

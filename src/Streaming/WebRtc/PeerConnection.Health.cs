@@ -101,7 +101,9 @@ public sealed partial class PeerConnection
 
 public sealed partial class PeerConnectionCore
 {
-    /// <summary>The connection's health at <paramref name="now"/> (see <see cref="PeerConnection.GetHealthAsync"/>); call it on the connection's thread.</summary>
+    /// <summary>
+    /// The connection's health at <paramref name="now"/> (see <see cref="PeerConnection.GetHealthAsync"/>); call it on the connection's thread.
+    /// </summary>
     public PeerConnectionHealth GetHealth(TimeSpan now)
     {
         var ice = Ice;

@@ -52,9 +52,11 @@ public sealed partial class PeerConnection
     [LoggerMessage(Level = LogLevel.Information, Message = "Peer connection {Name}: {Milestone} at {SinceOfferMs:0.0} ms since the offer: {Detail}")]
     private static partial void LogMilestone(ILogger logger, string name, ConnectionMilestone milestone, double sinceOfferMs, string detail);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Peer connection {Name}: DataChannelOpened at {SinceOfferMs:0.0} ms since the offer: '{Label}' on stream {StreamId}")]
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Peer connection {Name}: DataChannelOpened at {SinceOfferMs:0.0} ms since the offer: '{Label}' on stream {StreamId}")]
     private static partial void LogChannelOpened(ILogger logger, string name, string label, ushort streamId, double sinceOfferMs);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Peer connection {Name}: RemoteTrackAdded at {SinceOfferMs:0.0} ms since the offer: {Kind} on mid {Mid}")]
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Peer connection {Name}: RemoteTrackAdded at {SinceOfferMs:0.0} ms since the offer: {Kind} on mid {Mid}")]
     private static partial void LogTrackAdded(ILogger logger, string name, Jsep.MediaKind kind, string mid, double sinceOfferMs);
 }

@@ -29,7 +29,9 @@ public readonly record struct SendResult(SendStatus Status, ConnectionState Stat
     /// <summary>True when the message was queued (<see cref="SendStatus.Sent"/> or <see cref="SendStatus.Buffered"/>).</summary>
     public bool Accepted => Status is SendStatus.Sent or SendStatus.Buffered;
 
-    /// <summary>The exception <see cref="PeerConnection.SendAsync(DataChannel, ReadOnlyMemory{byte}, bool, CancellationToken)"/> throws for this result.</summary>
+    /// <summary>
+    /// The exception <see cref="PeerConnection.SendAsync(DataChannel, ReadOnlyMemory{byte}, bool, CancellationToken)"/> throws for this result.
+    /// </summary>
     public Exception ToException() => Status switch
     {
         SendStatus.NotConnected => new TransportNotConnectedException(State.ToString().ToLowerInvariant(), Reason),
@@ -40,21 +42,30 @@ public readonly record struct SendResult(SendStatus Status, ConnectionState Stat
     };
 }
 
-/// <summary>A message accepted by <see cref="PeerConnection.TrySend(DataChannel, ReadOnlySpan{byte}, bool)"/> that could not be queued after all (the connection or channel ended in between).</summary>
+/// <summary>
+/// A message accepted by <see cref="PeerConnection.TrySend(DataChannel, ReadOnlySpan{byte}, bool)"/> that could not be queued after all (the connection or
+/// channel ended in between).
+/// </summary>
 public sealed record DataChannelSendFailed(TimeSpan At, DataChannel Channel, SendResult Result) : PeerConnectionEvent(At);
 
 /// <summary>Totals of one peer connection at the datagram boundary, and what it dropped, by reason.</summary>
-public sealed record PeerConnectionStatistics(long DatagramsSent, long BytesSent, long DatagramsReceived, long BytesReceived, IReadOnlyDictionary<string, long> Drops);
+public sealed record PeerConnectionStatistics(long DatagramsSent, long BytesSent, long DatagramsReceived, long BytesReceived,
+    IReadOnlyDictionary<string, long> Drops);
 
 public sealed partial class PeerConnection
 {
     /// <summary>The meter of every peer connection: <c>transport.webrtc.*</c> counters (datagrams, bytes, drops by reason).</summary>
     public static readonly Meter Meter = new("Transport.WebRtc");
-    private static readonly Counter<long> DatagramsSentCounter = Meter.CreateCounter<long>("transport.webrtc.datagrams_sent", "{datagram}", "UDP datagrams sent by peer connections");
-    private static readonly Counter<long> BytesSentCounter = Meter.CreateCounter<long>("transport.webrtc.bytes_sent", "By", "UDP payload bytes sent by peer connections");
-    private static readonly Counter<long> DatagramsReceivedCounter = Meter.CreateCounter<long>("transport.webrtc.datagrams_received", "{datagram}", "UDP datagrams received by peer connections");
-    private static readonly Counter<long> BytesReceivedCounter = Meter.CreateCounter<long>("transport.webrtc.bytes_received", "By", "UDP payload bytes received by peer connections");
-    private static readonly Counter<long> DropsCounter = Meter.CreateCounter<long>("transport.webrtc.drops", "{datagram}", "Datagrams or messages dropped by peer connections, tagged with the reason");
+    private static readonly Counter<long> DatagramsSentCounter = Meter.CreateCounter<long>("transport.webrtc.datagrams_sent", "{datagram}",
+        "UDP datagrams sent by peer connections");
+    private static readonly Counter<long> BytesSentCounter = Meter.CreateCounter<long>("transport.webrtc.bytes_sent", "By",
+        "UDP payload bytes sent by peer connections");
+    private static readonly Counter<long> DatagramsReceivedCounter = Meter.CreateCounter<long>("transport.webrtc.datagrams_received", "{datagram}",
+        "UDP datagrams received by peer connections");
+    private static readonly Counter<long> BytesReceivedCounter = Meter.CreateCounter<long>("transport.webrtc.bytes_received", "By",
+        "UDP payload bytes received by peer connections");
+    private static readonly Counter<long> DropsCounter = Meter.CreateCounter<long>("transport.webrtc.drops", "{datagram}",
+        "Datagrams or messages dropped by peer connections, tagged with the reason");
 
     private long _datagramsSent, _bytesSent, _datagramsReceived, _bytesReceived;
     private readonly Dictionary<string, long> _dropsSeen = new(StringComparer.Ordinal);
@@ -310,7 +321,8 @@ public sealed partial class PeerConnection
             return new SendResult(SendStatus.ChannelNotOpen, state, $"The data channel '{channel.Label}' is {channel.State.ToString().ToLowerInvariant()}.");
         if (channel.BufferedAmount + pending + length > _options.MaxBufferedAmount)
             return new SendResult(SendStatus.BufferFull, state,
-                $"The data channel '{channel.Label}' holds {channel.BufferedAmount + pending} bytes not yet sent; MaxBufferedAmount is {_options.MaxBufferedAmount}.");
+                $"The data channel '{channel.Label}' holds {channel.BufferedAmount + pending} bytes not yet sent; MaxBufferedAmount " +
+                $"is {_options.MaxBufferedAmount}.");
         return new SendResult(state == ConnectionState.Connected ? SendStatus.Sent : SendStatus.Buffered, state, reason ?? "");
     }
 

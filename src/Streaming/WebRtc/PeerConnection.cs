@@ -190,7 +190,8 @@ public sealed partial class PeerConnection : IAsyncDisposable
         var complete = true;
         try { await _gathered.Task.WaitAsync(timeout, _time, cancellationToken).ConfigureAwait(false); }
         catch (TimeoutException) { complete = false; }
-        var candidates = await _handle.InvokeAsync(_ => (IReadOnlyList<string>)_core.Ice.LocalCandidates.Select(c => c.ToSdp()).ToArray(), cancellationToken).ConfigureAwait(false);
+        var candidates = await _handle.InvokeAsync(_ => (IReadOnlyList<string>)_core.Ice.LocalCandidates.Select(c => c.ToSdp()).ToArray(),
+            cancellationToken).ConfigureAwait(false);
         return (candidates, complete);
     }
 
@@ -288,11 +289,13 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// negotiated; otherwise returns what happened (<see cref="MediaSendResult.QueueFull"/> is counted on the track).
     /// Allocates the work item of one call per frame, nothing per packet.
     /// </summary>
-    public Task<MediaSendResult> SendFrameAsync(LocalTrack track, ReadOnlyMemory<byte> frame, uint rtpTimestamp, CancellationToken cancellationToken = default) =>
+    public Task<MediaSendResult> SendFrameAsync(LocalTrack track, ReadOnlyMemory<byte> frame, uint rtpTimestamp,
+        CancellationToken cancellationToken = default) =>
         _handle.InvokeAsync(now => Guard(_core.SendFrame(track, frame.Span, rtpTimestamp, now)), cancellationToken);
 
     /// <summary>Sends one RTP payload on <paramref name="track"/> under our header; errors as <see cref="SendFrameAsync"/>.</summary>
-    public Task<MediaSendResult> SendRtpAsync(LocalTrack track, ReadOnlyMemory<byte> payload, uint rtpTimestamp, bool marker, CancellationToken cancellationToken = default) =>
+    public Task<MediaSendResult> SendRtpAsync(LocalTrack track, ReadOnlyMemory<byte> payload, uint rtpTimestamp, bool marker,
+        CancellationToken cancellationToken = default) =>
         _handle.InvokeAsync(now => Guard(_core.SendRtp(track, payload.Span, rtpTimestamp, marker, now)), cancellationToken);
 
     /// <summary>Re-sends a whole RTP packet's payload, timestamp and marker on <paramref name="track"/> (echo, forwarding).</summary>
@@ -305,7 +308,8 @@ public sealed partial class PeerConnection : IAsyncDisposable
 
     private MediaSendResult Guard(MediaSendResult result) => result switch
     {
-        MediaSendResult.NotConnected => throw new TransportNotConnectedException(_core.State.ToString().ToLowerInvariant(), _core.Reason?.ToString() ?? "not connected yet"),
+        MediaSendResult.NotConnected => throw new TransportNotConnectedException(_core.State.ToString().ToLowerInvariant(),
+            _core.Reason?.ToString() ?? "not connected yet"),
         MediaSendResult.NotNegotiated => throw new InvalidOperationException("The track is not in a negotiated sending media section."),
         _ => result,
     };
@@ -441,7 +445,8 @@ public sealed partial class PeerConnection : IAsyncDisposable
             Core.HandleTurnStreamFrame(frame, kind, local, server, now);
         }
 
-        public void OnTurnConnectionClosed(IPEndPoint local, IPEndPoint server, string reason, TimeSpan now) => Core.OnTurnConnectionClosed(local, server, reason, now);
+        public void OnTurnConnectionClosed(IPEndPoint local, IPEndPoint server, string reason, TimeSpan now) =>
+            Core.OnTurnConnectionClosed(local, server, reason, now);
 
         public void OnIceTcpConnectionClosed(IPEndPoint local, IPEndPoint remote, TimeSpan now) => Core.OnIceTcpConnectionClosed(local, remote, now);
 
@@ -467,7 +472,9 @@ public sealed partial class PeerConnection : IAsyncDisposable
 
         public void OnFiveTupleInUse(IPEndPoint local, IPEndPoint remote, TimeSpan now) => Core.OnFiveTupleInUse(local, remote, now);
 
-        /// <summary>The core is sans-IO and events go to unbounded channels and completion sources (continuations run asynchronously): it never blocks.</summary>
+        /// <summary>
+        /// The core is sans-IO and events go to unbounded channels and completion sources (continuations run asynchronously): it never blocks.
+        /// </summary>
         public bool RunsInline => true;
 
         // Not while setting up: with SPED the peer's STUN checks carry the DTLS handshake (a ClientHello means an ML-KEM

@@ -51,7 +51,9 @@ public sealed partial class PeerConnectionCore : ITransmitSources
     public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
         HandleInput(frame, local, remote, iceTcp: true, now, _input.Classify(frame));
 
-    /// <summary>An ICE-TCP frame the driver already classified (see <see cref="HandleDatagram(ReadOnlySpan{byte}, DatagramKind, IPEndPoint, IPEndPoint, TimeSpan)"/>).</summary>
+    /// <summary>
+    /// An ICE-TCP frame the driver already classified (see <see cref="HandleDatagram(ReadOnlySpan{byte}, DatagramKind, IPEndPoint, IPEndPoint, TimeSpan)"/>).
+    /// </summary>
     public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
         HandleInput(frame, local, remote, iceTcp: true, now, kind);
 
@@ -88,20 +90,25 @@ public sealed partial class PeerConnectionCore : ITransmitSources
         Pump(now);
     }
 
-    /// <summary>The configured TURN server of the stream transmits from <paramref name="local"/> to <paramref name="server"/> (TLS and its server name).</summary>
+    /// <summary>
+    /// The configured TURN server of the stream transmits from <paramref name="local"/> to <paramref name="server"/> (TLS and its server name).
+    /// </summary>
     public Transport.Ice.Turn.TurnServerConfig? FindTurnServer(IPEndPoint local, IPEndPoint server) => Ice.FindTurnServer(local, server);
 
     // `kind` is the datagram's RFC 7983 class, read once (by the driver, or by the public entry without it).
-    private void HandleInput(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now, DatagramKind kind, bool turnStream = false)
+    private void HandleInput(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, bool iceTcp, TimeSpan now,
+        DatagramKind kind, bool turnStream = false)
     {
         Advance(now);
         // What a TURN server relayed arrives unwrapped (a slice of the datagram) in `data`.
         var iceKind = kind == DatagramKind.Stun ? IceInputKind.Stun : IceInputKind.NotStun;
         var iceResult = turnStream ? Ice.HandleStreamFrame(datagram, local, remote, now, out var data)
-            : iceTcp ? Ice.HandleIceTcpFrame(datagram, local, remote, now, out data, iceKind) : Ice.HandleDatagram(datagram, local, remote, now, out data, iceKind);
+            : iceTcp ? Ice.HandleIceTcpFrame(datagram, local, remote, now, out data, iceKind)
+            : Ice.HandleDatagram(datagram, local, remote, now, out data, iceKind);
         if (iceResult == IceReceiveResult.Stun && ConnectionProgress.IsBindingRequest(datagram))
         {
-            if (!_progress.Has(ConnectionMilestone.FirstCheckReceived)) Reach(ConnectionMilestone.FirstCheckReceived, now, ConnectionProgress.Pair(remote, local));
+            if (!_progress.Has(ConnectionMilestone.FirstCheckReceived))
+                Reach(ConnectionMilestone.FirstCheckReceived, now, ConnectionProgress.Pair(remote, local));
             OnPeerCheck(now);
         }
         var layers = new InputLayers(_dtls is not null, _dtls is null && _dtlsClient == false && _remote is not null && !_closing, _closing, HasSrtp);
@@ -423,7 +430,8 @@ public sealed partial class PeerConnectionCore : ITransmitSources
         switch (e)
         {
             case IceSelectedPairChangedEvent p:
-                Reach(ConnectionMilestone.PairSelected, now, $"{ConnectionProgress.Pair(p.Local.Address, p.Remote.Address)} ({p.Local.Type} -> {p.Remote.Type})");
+                Reach(ConnectionMilestone.PairSelected, now,
+                    $"{ConnectionProgress.Pair(p.Local.Address, p.Remote.Address)} ({p.Local.Type} -> {p.Remote.Type})");
                 OnSelectedPairChanged(p, now);
                 break;
             case IceRemoteAddressReleasedEvent r:
@@ -479,9 +487,13 @@ public sealed partial class PeerConnectionCore : ITransmitSources
     private void AskRestartOntoRelay(IceStateChangedEvent s, TimeSpan now)
     {
         if (!_options.IceRestartOnDirectPathLoss || _restartNeededAsked || _options.Ice.TurnServers.Count == 0 || _closing) return;
-        if (s.Reason is not (IceStateReason.NoTraffic or IceStateReason.ReceiveSilence) || Ice.ActiveLocal is not { } local || local.Type == IceCandidateType.Relayed) return;
+        if (s.Reason is not (IceStateReason.NoTraffic or IceStateReason.ReceiveSilence) || Ice.ActiveLocal is not { } local
+            || local.Type == IceCandidateType.Relayed)
+            return;
         _restartNeededAsked = true;
-        _events.Enqueue(new IceRestartNeeded(now, $"the direct pair {local.Address} -> {Ice.ActiveRemote?.Address} received nothing for {s.LastReceivedAge?.TotalSeconds:0.###} s; relays are configured"));
+        _events.Enqueue(new IceRestartNeeded(now,
+            $"the direct pair {local.Address} -> {Ice.ActiveRemote?.Address} received nothing for " +
+            $"{s.LastReceivedAge?.TotalSeconds:0.###} s; relays are configured"));
     }
 
     // rtt: the round trip of the check that validated the pair, when known; it scales DTLS's first retransmission
@@ -522,11 +534,13 @@ public sealed partial class PeerConnectionCore : ITransmitSources
         {
             case DtlsConnected c:
                 _sped?.Controller.OnHandshakeComplete(_dtlsClient == true, _dtls!.Version == DtlsVersion.Dtls13);
-                Reach(ConnectionMilestone.DtlsConnected, now, $"as {(_dtlsClient == true ? "client" : "server")}, {_dtls!.Version}, {c.CipherSuite}, {_dtls.Group}, " +
+                Reach(ConnectionMilestone.DtlsConnected, now,
+                    $"as {(_dtlsClient == true ? "client" : "server")}, {_dtls!.Version}, {c.CipherSuite}, {_dtls.Group}, " +
                     $"{_dtls.Counters.Retransmissions} retransmissions, {_dtls.Counters.Dropped} records dropped" + SpedMilestoneDetail() +
                     (c.SrtpProfile is { } srtp ? $", SRTP {srtp}" : ", no SRTP"));
                 if (c.SrtpKeys is { } keys && c.SrtpProfile is { } profile)
-                    _srtp.SetKeys(MapProfile(profile), _dtls!.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 2 * (keys.LocalKey.Length + keys.LocalSalt.Length)), _dtlsClient == true);
+                    _srtp.SetKeys(MapProfile(profile),
+                        _dtls!.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", 2 * (keys.LocalKey.Length + keys.LocalSalt.Length)), _dtlsClient == true);
                 if (_remote!.SctpPort is not null)
                 {
                     _sctp = new SctpAssociation(_options.Sctp with

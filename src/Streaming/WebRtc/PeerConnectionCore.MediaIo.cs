@@ -81,7 +81,8 @@ public sealed partial class PeerConnectionCore
 
         var buffer = ArrayPool<byte>.Shared.Rent(plain.Length);
         plain.CopyTo(buffer);
-        track.Deliver(new MediaPacket(buffer, plain.Length, rtp.HeaderLength, rtp.Payload.Length, rtp.PayloadType, rtp.SequenceNumber, rtp.Timestamp, rtp.Ssrc, rtp.Marker, isRtx, now));
+        track.Deliver(new MediaPacket(buffer, plain.Length, rtp.HeaderLength, rtp.Payload.Length, rtp.PayloadType, rtp.SequenceNumber, rtp.Timestamp, rtp.Ssrc,
+            rtp.Marker, isRtx, now));
 
         if (rtp.Payload.IsEmpty) return; // padding only
         var assembler = AssemblerFor(track, rtp.PayloadType);
@@ -189,7 +190,9 @@ public sealed partial class PeerConnectionCore
         // SCTP can be pumped (and so its held data budget refilled, MediaPacer.DataMayGo) only when TryPollSctpDirect
         // runs: with DTLS up and a pair ICE can send on. Without the pair, a held budget woke the owner at one instant
         // for ever (chaos seed 75: 2,000,000 steps at 10.0 s after ICE lost its only pair).
-        var paced = HasSrtp ? _media.Pacer?.NextSendTime(_now, _sctp is not null && _dtls is { State: Transport.Dtls.DtlsState.Connected } && Ice.CanSendData) : null;
+        var paced = HasSrtp
+            ? _media.Pacer?.NextSendTime(_now, _sctp is not null && _dtls is { State: Transport.Dtls.DtlsState.Connected } && Ice.CanSendData)
+            : null;
         if (paced is not null) which = MediaTimer.Pacer;
         if (!MediaRunning) return paced;
         if (_remoteTracks.AnyPliPending) { which = MediaTimer.KeyFrameRequest; return _now; }

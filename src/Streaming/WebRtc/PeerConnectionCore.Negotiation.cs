@@ -53,7 +53,8 @@ public sealed partial class PeerConnectionCore
         Advance(now);
         ThrowIfEnded();
         if (_signaling != SignalingState.Stable)
-            throw new InvalidOperationException($"Cannot create an offer in signaling state {_signaling}: our previous offer waits for its answer (SetRemoteDescription).");
+            throw new InvalidOperationException($"Cannot create an offer in signaling state {_signaling}: our previous offer waits for its " +
+                "answer (SetRemoteDescription).");
         SessionDescription offer;
         _progress.OfferExchanged(now);
         _weOfferedBefore = _weOffered;
@@ -83,14 +84,16 @@ public sealed partial class PeerConnectionCore
     /// connection the answer keeps our DTLS role; when the offer carries new ICE credentials (the peer restarts ICE),
     /// we restart too and answer with new credentials of our own (RFC 8829 section 5.3.1).
     /// </summary>
-    /// <exception cref="InvalidOperationException">Our own offer waits for its answer (glare: <see cref="Rollback"/> it first), or the offer changes the DTLS fingerprint or role.</exception>
+    /// <exception cref="InvalidOperationException">Our own offer waits for its answer (glare: <see cref="Rollback"/> it first), or the offer changes the DTLS
+    /// fingerprint or role.</exception>
     public SessionDescription CreateAnswer(SessionDescription offer, TimeSpan now)
     {
         ArgumentNullException.ThrowIfNull(offer);
         Advance(now);
         ThrowIfEnded();
         if (_signaling != SignalingState.Stable)
-            throw new InvalidOperationException($"Cannot answer a remote offer in signaling state {_signaling}: our own offer waits for its answer (glare: roll it back first).");
+            throw new InvalidOperationException($"Cannot answer a remote offer in signaling state {_signaling}: our own offer waits for its " +
+                "answer (glare: roll it back first).");
         var remote = RemoteDescription.Read(offer);
         _progress.OfferExchanged(now);
         if (_negotiated)
@@ -124,9 +127,11 @@ public sealed partial class PeerConnectionCore
         Advance(now);
         ThrowIfEnded();
         if (_signaling != SignalingState.HaveLocalOffer)
-            throw new InvalidOperationException($"Nothing to roll back in signaling state {_signaling}: rollback withdraws an offer of ours that waits for its answer.");
+            throw new InvalidOperationException($"Nothing to roll back in signaling state {_signaling}: rollback withdraws an offer of " +
+                "ours that waits for its answer.");
         if (_offerRestartsIce)
-            throw new InvalidOperationException("Our pending offer restarted ICE and its new ICE generation is already running: it cannot be rolled back; complete the exchange with the peer's answer.");
+            throw new InvalidOperationException("Our pending offer restarted ICE and its new ICE generation is already running: it cannot be rolled back; " +
+                "complete the exchange with the peer's answer.");
         _localOffer = null;
         _weOffered = _negotiated && _weOfferedBefore;
         if (!_negotiated) _offeredMids.Clear();
@@ -134,20 +139,23 @@ public sealed partial class PeerConnectionCore
     }
 
     /// <summary>Applies the remote answer to our offer; the exchange completes.</summary>
-    /// <exception cref="InvalidOperationException">No offer of ours waits for an answer, or the answer changes the DTLS fingerprint or role, or changes the ICE credentials although our offer did not restart ICE.</exception>
+    /// <exception cref="InvalidOperationException">No offer of ours waits for an answer, or the answer changes the DTLS fingerprint or role, or changes the ICE
+    /// credentials although our offer did not restart ICE.</exception>
     public void SetRemoteDescription(SessionDescription answer, TimeSpan now)
     {
         ArgumentNullException.ThrowIfNull(answer);
         Advance(now);
         ThrowIfEnded();
         if (_signaling != SignalingState.HaveLocalOffer)
-            throw new InvalidOperationException($"SetRemoteDescription takes the answer to our offer, and no offer of ours is pending (signaling state {_signaling}); use CreateAnswer for a remote offer.");
+            throw new InvalidOperationException("SetRemoteDescription takes the answer to our offer, and no offer of ours is pending (signaling state " +
+                $"{_signaling}); use CreateAnswer for a remote offer.");
         var remote = RemoteDescription.Read(answer);
         if (_negotiated)
         {
             CheckSameDtlsAssociation(remote);
             if (!_offerRestartsIce && CredentialsChanged(remote))
-                throw new InvalidOperationException("The answer changes the ICE credentials although our offer did not restart ICE (RFC 8839 section 4.4.1.1.2).");
+                throw new InvalidOperationException("The answer changes the ICE credentials although our offer did not restart " +
+                    "ICE (RFC 8839 section 4.4.1.1.2).");
         }
         if (!_negotiated) OnSnapAnswer(remote);
         SetRemote(remote, now);
@@ -235,15 +243,20 @@ public sealed partial class PeerConnectionCore
         var same = false;
         foreach (var f in remote.Fingerprints)
             foreach (var k in known)
-                if (string.Equals(f.Algorithm, k.Algorithm, StringComparison.OrdinalIgnoreCase) && string.Equals(f.Value, k.Value, StringComparison.OrdinalIgnoreCase)) same = true;
-        if (!same) throw new InvalidOperationException("The remote description changes the DTLS fingerprint: a new DTLS association is not supported on an existing connection.");
+                if (string.Equals(f.Algorithm, k.Algorithm, StringComparison.OrdinalIgnoreCase)
+                    && string.Equals(f.Value, k.Value, StringComparison.OrdinalIgnoreCase))
+                    same = true;
+        if (!same)
+            throw new InvalidOperationException("The remote description changes the DTLS fingerprint: a new DTLS association is not " +
+                "supported on an existing connection.");
         if (_dtlsClient is not { } client) return;
         var offered = remote.Setup;
         var conflict = _signaling == SignalingState.HaveLocalOffer
             ? (JsepNegotiator.RoleFor(weOffered: true, offered) == DtlsRole.Client) != client
             : (client && offered == SdpSetup.Active) || (!client && offered == SdpSetup.Passive);
         if (conflict)
-            throw new InvalidOperationException($"The remote a=setup:{offered.ToSdp()} would change our DTLS role (we are the {(client ? "client" : "server")}); a new DTLS association is not supported.");
+            throw new InvalidOperationException($"The remote a=setup:{offered.ToSdp()} would change our DTLS role (we are the " +
+                $"{(client ? "client" : "server")}); a new DTLS association is not supported.");
     }
 
     private void BeginIceRestart(bool byUs, TimeSpan now)
@@ -269,10 +282,12 @@ public sealed partial class PeerConnectionCore
     public string DescribeIce()
     {
         var sb = new System.Text.StringBuilder();
-        sb.Append($"ice {Ice.State} {Ice.CurrentRole}, local ufrag {Ice.LocalCredentials.Ufrag}, remote ufrag {_remote?.Ice.UsernameFragment}, signaling {_signaling}, restarts {IceRestarts}");
+        sb.Append($"ice {Ice.State} {Ice.CurrentRole}, local ufrag {Ice.LocalCredentials.Ufrag}, remote ufrag {_remote?.Ice.UsernameFragment}, signaling " +
+            $"{_signaling}, restarts {IceRestarts}");
         if (_restart is { } r) sb.Append($", restart to {r.Ufrag} running since {r.Started.TotalMilliseconds:0} ms");
         sb.Append($"; selected {SelectedPair?.Local.Address}->{SelectedPair?.Remote.Address} ({SelectedPair?.LocalUsernameFragment})");
-        foreach (var p in Ice.CandidatePairs) sb.Append($"; pair {p.Local.Address}->{p.Remote.Address} {p.Remote.Type} {p.State}{(p.Nominated ? " nominated" : "")}");
+        foreach (var p in Ice.CandidatePairs)
+            sb.Append($"; pair {p.Local.Address}->{p.Remote.Address} {p.Remote.Type} {p.State}{(p.Nominated ? " nominated" : "")}");
         foreach (var reason in Enum.GetValues<IceDropReason>())
             if (Ice.DroppedCount(reason) is > 0 and var n) sb.Append($"; dropped {reason} {n}");
         return sb.ToString();

@@ -41,7 +41,8 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
     {
         _options = options ?? new PeerConnectionOptions();
         // Checked here, not when DTLS starts in the middle of the traffic (DtlsOptions.Validate would throw there).
-        if (_options.DtlsMinRetransmitTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(options), "DtlsMinRetransmitTimeout must be positive.");
+        if (_options.DtlsMinRetransmitTimeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(options), "DtlsMinRetransmitTimeout must be positive.");
         _ownsCertificate = _options.Certificate is null;
         _certificate = _options.Certificate ?? DtlsCertificate.CreateSelfSigned(DateTimeOffset.UnixEpoch.AddYears(50), DateTimeOffset.UnixEpoch.AddYears(80));
         Ice = new IceAgent(_options.Ice);
@@ -142,14 +143,18 @@ public sealed partial class PeerConnectionCore : IDatagramPeer, IDisposable
         if (options.Negotiated && options.Id is null)
             throw new ArgumentException("A negotiated data channel needs an Id that both sides use (RFC 8832 section 6).", nameof(options));
         if (options.Id is not { } id) return;
-        if (id == ushort.MaxValue) throw new ArgumentException("Stream id 65535 is reserved (W3C createDataChannel: ids run from 0 to 65534).", nameof(options));
-        if (id >= _options.Sctp.Streams) throw new ArgumentException($"Stream id {id} is beyond the {_options.Sctp.Streams} outbound streams we ask for.", nameof(options));
+        if (id == ushort.MaxValue)
+            throw new ArgumentException("Stream id 65535 is reserved (W3C createDataChannel: ids run from 0 to 65534).", nameof(options));
+        if (id >= _options.Sctp.Streams)
+            throw new ArgumentException($"Stream id {id} is beyond the {_options.Sctp.Streams} outbound streams we ask for.", nameof(options));
         foreach (var (other, o) in _pendingChannels)
             if (o?.Id == id) throw new ArgumentException($"Stream id {id} is already taken by data channel '{other}'.", nameof(options));
         if (_sctp?.Channels.TryGetValue(id, out var existing) == true)
             throw new ArgumentException($"Stream id {id} already carries data channel '{existing.Label}'.", nameof(options));
         if (!options.Negotiated && _dtlsClient is { } client && (id % 2 == 0) != client)
-            throw new ArgumentException($"Stream id {id} is {(id % 2 == 0 ? "even" : "odd")}; as the DTLS {(client ? "client" : "server")} we open in-band channels on {(client ? "even" : "odd")} ids (RFC 8832 section 6). Leave Id unset, or use Negotiated with an id agreed with the peer.", nameof(options));
+            throw new ArgumentException($"Stream id {id} is {(id % 2 == 0 ? "even" : "odd")}; as the DTLS {(client ? "client" : "server")} we open in-band " +
+                $"channels on {(client ? "even" : "odd")} ids (RFC 8832 section 6). Leave Id unset, or use Negotiated with an id agreed with the peer.",
+                nameof(options));
     }
 
     private void StartGathering()

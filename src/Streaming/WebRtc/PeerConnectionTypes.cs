@@ -105,7 +105,10 @@ public sealed record PeerConnectionOptions
     public DtlsRole DtlsAnswerRole { get; init; } = DtlsRole.Server;
     /// <summary>DTLS handshake gives up after this (Failed, reason HandshakeTimeout).</summary>
     public TimeSpan DtlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
-    /// <summary>DTLS: bytes of handshake messages held in reassembly before the peer is authenticated (default 64 KiB, <see cref="Transport.Dtls.DtlsOptions.MaxHandshakeBuffer"/>).</summary>
+    /// <summary>
+    /// DTLS: bytes of handshake messages held in reassembly before the peer is authenticated (default 64 KiB,
+    /// <see cref="Transport.Dtls.DtlsOptions.MaxHandshakeBuffer"/>).
+    /// </summary>
     public int DtlsMaxHandshakeBuffer { get; init; } = Transport.Dtls.DtlsOptions.DefaultMaxHandshakeBuffer;
     /// <summary>
     /// DTLS: the highest version offered or accepted (<see cref="Transport.Dtls.DtlsOptions.MaxVersion"/>). Default
@@ -120,7 +123,9 @@ public sealed record PeerConnectionOptions
     /// without it on the peer's side, or when the peer stops carrying it, DTLS goes the normal path. Default true.
     /// </summary>
     public bool Sped { get; init; } = true;
-    /// <summary>DTLS: key exchange groups in preference order; null: <see cref="Transport.Dtls.DtlsOptions.Groups"/>'s default (X25519MLKEM768 first for 1.3).</summary>
+    /// <summary>
+    /// DTLS: key exchange groups in preference order; null: <see cref="Transport.Dtls.DtlsOptions.Groups"/>'s default (X25519MLKEM768 first for 1.3).
+    /// </summary>
     public IReadOnlyList<DtlsNamedGroup>? DtlsGroups { get; init; }
     /// <summary>
     /// SCTP options (RTO, Max.Retrans, delayed SACK, buffer sizes); IsDtlsClient and MaxMessageSize are set by the
@@ -172,10 +177,10 @@ public sealed record PeerConnectionOptions
     /// <summary>
     /// Ask for an ICE restart onto a relay when the direct path dies (issue 20): when the pair in use is not relayed,
     /// goes Disconnected (nothing received), and TURN servers are configured (<c>Ice.TurnServers</c>), the connection
-    /// emits <see cref="IceRestartNeeded"/> once per disconnection and the next <see cref="PeerConnection.CreateOfferAsync(System.Threading.CancellationToken)"/>
-    /// restarts ICE (as after <see cref="PeerConnection.RestartIce"/>): new credentials, a new check list that includes
-    /// the relayed candidates. A restart needs signaling (RFC 8445 section 9), so the application sends that offer and
-    /// applies the answer, as for any renegotiation; usually the side that made the first offer. Default false.
+    /// emits <see cref="IceRestartNeeded"/> once per disconnection and the next
+    /// <see cref="PeerConnection.CreateOfferAsync(System.Threading.CancellationToken)"/> restarts ICE (as after <see cref="PeerConnection.RestartIce"/>): new
+    /// credentials, a new check list that includes the relayed candidates. A restart needs signaling (RFC 8445 section 9), so the application sends that offer
+    /// and applies the answer, as for any renegotiation; usually the side that made the first offer. Default false.
     /// </summary>
     public bool IceRestartOnDirectPathLoss { get; init; }
     /// <summary>SRTP options (replay window).</summary>
@@ -310,7 +315,8 @@ public sealed record IceRestartStarted(TimeSpan At, bool ByUs, string LocalUsern
 /// generation's credentials; <paramref name="Elapsed"/> runs from the restart's start (our offer, or our answer to the
 /// peer's restart offer) to the selection.
 /// </summary>
-public sealed record IceRestartCompleted(TimeSpan At, string LocalUsernameFragment, string RemoteUsernameFragment, IceCandidate Local, IceCandidate Remote, TimeSpan Elapsed)
+public sealed record IceRestartCompleted(TimeSpan At, string LocalUsernameFragment, string RemoteUsernameFragment, IceCandidate Local,
+    IceCandidate Remote, TimeSpan Elapsed)
     : PeerConnectionEvent(At);
 
 /// <summary>
