@@ -45,6 +45,12 @@ if ! dotnet format whitespace Transport.sln --verify-no-changes -v q; then
   status=1
   failed_format=1
 fi
+# Lines at most 160 characters (.editorconfig max_line_length, which dotnet format does not enforce).
+if ! bash .ci/long-lines.sh; then
+  echo "test.sh: C# lines over 160 characters (listed above)"
+  status=1
+  failed_format=1
+fi
 
 for proj in tests/*.Tests/*.csproj; do
   name=$(basename "$proj" .csproj)

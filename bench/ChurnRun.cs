@@ -89,9 +89,11 @@ public static class ChurnRun
         var driver = new UdpDriver();
         var port = driver.Bind(new IPEndPoint(IPAddress.Loopback, 0)).Port;
         var sessions = new WebRtcSessions(server, driver, new WebRtcTransportOptions { PeerConnection = new PeerConnectionOptions { Ice = ServerIce } });
-        Console.WriteLine($"churn: {cycles} cycles, {concurrency} at a time, against one server port (127.0.0.1:{port}); half closed politely, half abandoned (socket closed, nothing sent)");
+        Console.WriteLine($"churn: {cycles} cycles, {concurrency} at a time, against one server port (127.0.0.1:{port}); half closed politely, half " +
+            $"abandoned (socket closed, nothing sent)");
         Console.WriteLine(ServerOptionsText);
-        Console.WriteLine($"clients: a child process (pid below), each client a peer connection on a UDP driver and socket of its own; machine: {Environment.ProcessorCount} cores, load average {LoadAverage()}");
+        Console.WriteLine($"clients: a child process (pid below), each client a peer connection on a UDP driver and socket of its own; machine: " +
+            $"{Environment.ProcessorCount} cores, load average {LoadAverage()}");
 
         using var child = StartClients(concurrency);
         Console.WriteLine($"client process pid {child.Id}");
@@ -119,8 +121,11 @@ public static class ChurnRun
                 $"{clock.Elapsed.TotalSeconds:0.0} s, {warmFailed} failed" + (warmFailure is null ? "" : $" (first: {warmFailure})") +
                 $"; {warmRebinds} client ports skipped; drained: {warmDrained}; load average {LoadAverage()}");
         }
-        Console.WriteLine("|  cycles | cyc./s | drain s | managed (vs baseline) | GC committed | RSS before trim (vs baseline) | anonymous before trim | RSS (vs baseline) | RSS files | RSS anonymous | threads + pool | peers/routes/ufrags/transactions/timers (heap entries) | free receive buffers | sessions/reserved | JIT-compiled methods (time) | load |");
-        Console.WriteLine("|--------:|-------:|--------:|-----------------------|-------------:|-------------------|----------:|-------------------|----------:|--------------:|----------------|----------------------------------|-----:|------------------:|------:|------|");
+        Console.WriteLine("|  cycles | cyc./s | drain s | managed (vs baseline) | GC committed | RSS before trim (vs baseline) | anonymous before trim | RSS " +
+            "(vs baseline) | RSS files | RSS anonymous | threads + pool | peers/routes/ufrags/transactions/timers (heap entries) | free receive buffers | " +
+            "sessions/reserved | JIT-compiled methods (time) | load |");
+        Console.WriteLine("|--------:|-------:|--------:|-----------------------|-------------:|-------------------|----------:|" +
+            "-------------------|----------:|--------------:|----------------|----------------------------------|-----:|------------------:|------:|------|");
         var rows = new List<Row>();
         var failed = 0;
         var rebinds = 0;
@@ -177,18 +182,25 @@ public static class ChurnRun
         Console.WriteLine();
         Console.WriteLine($"threads besides the pool's at the baseline: {b.ThreadNames}");
         if (last.ThreadNames != b.ThreadNames) Console.WriteLine($"threads besides the pool's at the end: {last.ThreadNames}");
-        Console.WriteLine($"{done} cycles in {churnTime.TotalSeconds:0} s of churn ({started.Elapsed.TotalSeconds:0} s with the checkpoints' drains): {done / churnTime.TotalSeconds:0.0} cycles/s; {failed} failed; " +
+        Console.WriteLine($"{done} cycles in {churnTime.TotalSeconds:0} s of churn ({started.Elapsed.TotalSeconds:0} s with the checkpoints' drains): " +
+            $"{done / churnTime.TotalSeconds:0.0} cycles/s; {failed} failed; " +
             $"{rebinds} cycles skipped a client port (a client that ended used it less than {PortQuarantine.TotalSeconds:0} s before)");
-        Console.WriteLine($"server: {driver.Counters.Received} datagrams received, {driver.Counters.Sent} sent, {driver.Counters.DroppedUnknownPeer} dropped as from no known peer, {driver.Counters.PeerErrors} peer errors");
-        Console.WriteLine($"sessions ended (warm-up included), by reason: {string.Join(", ", host.EndReasons.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"))}");
+        Console.WriteLine($"server: {driver.Counters.Received} datagrams received, {driver.Counters.Sent} sent, {driver.Counters.DroppedUnknownPeer} dropped " +
+            $"as from no known peer, {driver.Counters.PeerErrors} peer errors");
+        Console.WriteLine($"sessions ended (warm-up included), by reason: " +
+            $"{string.Join(", ", host.EndReasons.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"))}");
         var checks = new List<(string, bool)>
         {
-            ($"managed memory {Mb(last.Managed)} within 5 % of the baseline {Mb(b.Managed)} ({Percent(last.Managed, b.Managed)})", last.Managed <= b.Managed * 1.05),
-            ($"RSS {Mb(last.Rss)} within 5 % of the baseline {Mb(b.Rss)} ({Percent(last.Rss, b.Rss)}; both after malloc_trim(0){(last.Trimmed ? "" : ": not available here")})", last.Rss <= b.Rss * 1.05),
-            ($"the driver holds no peers, routes, username fragments, noted transactions or timers ({last.Peers}, {last.Routes}, {last.Fragments}, {last.Transactions}, {last.Timers})",
+            ($"managed memory {Mb(last.Managed)} within 5 % of the baseline {Mb(b.Managed)} ({Percent(last.Managed, b.Managed)})",
+                last.Managed <= b.Managed * 1.05),
+            ($"RSS {Mb(last.Rss)} within 5 % of the baseline {Mb(b.Rss)} ({Percent(last.Rss, b.Rss)}; both after " +
+                $"malloc_trim(0){(last.Trimmed ? "" : ": not available here")})", last.Rss <= b.Rss * 1.05),
+            ($"the driver holds no peers, routes, username fragments, noted transactions or timers ({last.Peers}, {last.Routes}, {last.Fragments}, " +
+                $"{last.Transactions}, {last.Timers})",
                 last.Peers == 0 && last.Routes == 0 && last.Fragments == 0 && last.Transactions == 0 && last.Timers == 0),
             ($"no session left on the server ({last.Sessions} running, {last.Reserved} places reserved)", last.Sessions == 0 && last.Reserved == 0),
-            ($"threads besides the thread pool's unchanged ({last.FixedThreads}, baseline {b.FixedThreads}; pool threads {last.PoolThreads}, baseline {b.PoolThreads})", last.FixedThreads == b.FixedThreads),
+            ($"threads besides the thread pool's unchanged ({last.FixedThreads}, baseline {b.FixedThreads}; pool threads " +
+                $"{last.PoolThreads}, baseline {b.PoolThreads})", last.FixedThreads == b.FixedThreads),
             ($"every cycle echoed its message ({failed} failed of {done})", failed == 0),
         };
         foreach (var (text, ok) in checks) Console.WriteLine((ok ? "PASS " : "FAIL ") + text);
@@ -201,7 +213,8 @@ public static class ChurnRun
             $"peers {actorTable.HighWater}, sessions {server.SessionTable.HighWater}; " +
             $"rebuilds: fragments {fragmentTable.Rebuilds}, peers {actorTable.Rebuilds}, sessions {server.SessionTable.Rebuilds}");
         // Not a criterion (the native heap's free pages are not a leak), shown so that nobody has to take the trim on trust.
-        Console.WriteLine($"INFO RSS before malloc_trim(0) {Mb(last.Untrimmed)} vs the baseline's {Mb(b.Untrimmed)} ({Percent(last.Untrimmed, b.Untrimmed)}; within 5 %: {(last.Untrimmed <= b.Untrimmed * 1.05 ? "yes" : "no")}); anonymous {Mb(last.UntrimmedAnonymous)} vs {Mb(b.UntrimmedAnonymous)}");
+        Console.WriteLine($"INFO RSS before malloc_trim(0) {Mb(last.Untrimmed)} vs the baseline's {Mb(b.Untrimmed)} ({Percent(last.Untrimmed, b.Untrimmed)}; " +
+            $"within 5 %: {(last.Untrimmed <= b.Untrimmed * 1.05 ? "yes" : "no")}); anonymous {Mb(last.UntrimmedAnonymous)} vs {Mb(b.UntrimmedAnonymous)}");
 
         await server.DisposeAsync().ConfigureAwait(false);
         await driver.DisposeAsync().ConfigureAwait(false);
@@ -272,22 +285,31 @@ public static class ChurnRun
         var trimmed = MallocTrim();
         var (rss, rssFile, rssAnonymous) = Rss();
         if (smapsDirectory is not null) File.WriteAllText(Path.Combine(smapsDirectory, $"server-{cycles:D6}.smaps"), File.ReadAllText("/proc/self/smaps"));
-        return new Row(cycles, rate, drain, drained, managed, GC.GetGCMemoryInfo().TotalCommittedBytes, untrimmed, untrimmedAnonymous, trimmed, rss, rssFile, rssAnonymous, names, threads - pool, pool, driver.PeerCount, driver.RouteCount, driver.UsernameFragmentCount,
-            driver.NotedTransactions, driver.TimerCount, driver.DeadlineHeapSize, driver.FreeReceiveBuffers, server.Sessions.Count, server.Reserved, LoadAverage(),
+        return new Row(cycles, rate, drain, drained, managed, GC.GetGCMemoryInfo().TotalCommittedBytes, untrimmed, untrimmedAnonymous, trimmed, rss, rssFile,
+            rssAnonymous, names, threads - pool, pool, driver.PeerCount, driver.RouteCount, driver.UsernameFragmentCount,
+            driver.NotedTransactions, driver.TimerCount, driver.DeadlineHeapSize, driver.FreeReceiveBuffers, server.Sessions.Count,
+                server.Reserved, LoadAverage(),
             System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
     }
 
-    private sealed record Row(int Cycles, double Rate, TimeSpan Drain, bool Drained, long Managed, long Committed, long Untrimmed, long UntrimmedAnonymous, bool Trimmed, long Rss, long RssFile, long RssAnonymous, string ThreadNames, int FixedThreads, int PoolThreads, int Peers, int Routes,
-        int Fragments, int Transactions, int Timers, int HeapEntries, int FreeBuffers, int Sessions, int Reserved, string Load, long JitMethods, TimeSpan JitTime)
+    private sealed record Row(int Cycles, double Rate, TimeSpan Drain, bool Drained, long Managed, long Committed, long Untrimmed, long UntrimmedAnonymous,
+        bool Trimmed, long Rss, long RssFile, long RssAnonymous, string ThreadNames, int FixedThreads, int PoolThreads, int Peers, int Routes,
+        int Fragments, int Transactions, int Timers, int HeapEntries, int FreeBuffers, int Sessions, int Reserved, string Load,
+            long JitMethods, TimeSpan JitTime)
     {
         public string Line(Row? baseline) => string.Create(CultureInfo.InvariantCulture,
-            $"| {Cycles,7} | {Rate,6:0.0} | {Drain.TotalSeconds,5:0.0}{(Drained ? "" : "!")} | {Mb(Managed)}{(baseline is null ? "" : " " + Percent(Managed, baseline.Managed)),-9} | {Mb(Committed)} | {Mb(Untrimmed)}{(baseline is null ? "" : " " + Percent(Untrimmed, baseline.Untrimmed)),-9} | {Mb(UntrimmedAnonymous)} | {(Trimmed ? "" : "(no trim) ")}{Mb(Rss)}{(baseline is null ? "" : " " + Percent(Rss, baseline.Rss)),-9} | {Mb(RssFile)} | {Mb(RssAnonymous)} | " +
-            $"{FixedThreads} + {PoolThreads} | {Peers}/{Routes}/{Fragments}/{Transactions}/{Timers} ({HeapEntries}) | {FreeBuffers} | {Sessions}/{Reserved} | {JitMethods} ({JitTime.TotalSeconds:0.0} s) | {Load} |");
+            $"| {Cycles,7} | {Rate,6:0.0} | {Drain.TotalSeconds,5:0.0}{(Drained ? "" : "!")} | " +
+            $"{Mb(Managed)}{(baseline is null ? "" : " " + Percent(Managed, baseline.Managed)),-9} | {Mb(Committed)} | " +
+            $"{Mb(Untrimmed)}{(baseline is null ? "" : " " + Percent(Untrimmed, baseline.Untrimmed)),-9} | {Mb(UntrimmedAnonymous)} | " +
+            $"{(Trimmed ? "" : "(no trim) ")}{Mb(Rss)}{(baseline is null ? "" : " " + Percent(Rss, baseline.Rss)),-9} | {Mb(RssFile)} | {Mb(RssAnonymous)} | " +
+            $"{FixedThreads} + {PoolThreads} | {Peers}/{Routes}/{Fragments}/{Transactions}/{Timers} ({HeapEntries}) | {FreeBuffers} | {Sessions}/{Reserved} " +
+            $"| {JitMethods} ({JitTime.TotalSeconds:0.0} s) | {Load} |");
     }
 
     private static string Mb(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576.0:0.00} MiB");
 
-    private static string Percent(long value, long baseline) => string.Create(CultureInfo.InvariantCulture, $"{(value - baseline) * 100.0 / baseline:+0.0;-0.0;0.0} %");
+    private static string Percent(long value, long baseline) => string.Create(CultureInfo.InvariantCulture,
+        $"{(value - baseline) * 100.0 / baseline:+0.0;-0.0;0.0} %");
 
     // Resident set size, and its part backed by files (code and data of the runtime's and our assemblies, touched as
     // code paths run for the first time) and anonymous (heaps, stacks, JIT'd code): from /proc/self/status.
@@ -399,7 +421,8 @@ public static class ChurnRun
                         _ = Task.Run(() => AnswerAsync(id, offer));
                         break;
                     case "ran":
-                        Volatile.Read(ref _batch)?.TrySetResult(new BatchResult(int.Parse(parts[1], CultureInfo.InvariantCulture), int.Parse(parts[2], CultureInfo.InvariantCulture),
+                        Volatile.Read(ref _batch)?.TrySetResult(new BatchResult(int.Parse(parts[1], CultureInfo.InvariantCulture),
+                            int.Parse(parts[2], CultureInfo.InvariantCulture),
                             int.Parse(parts[3], CultureInfo.InvariantCulture), parts.Length > 4 ? Decode(parts[4]) : ""));
                         break;
                     default:
@@ -414,7 +437,8 @@ public static class ChurnRun
         {
             try
             {
-                if (!server.TryReserve(out var slot, out var refusal)) throw new InvalidOperationException("refused: " + Encoding.UTF8.GetString(refusal!.ToJson()));
+                if (!server.TryReserve(out var slot, out var refusal))
+                    throw new InvalidOperationException("refused: " + Encoding.UTF8.GetString(refusal!.ToJson()));
                 var accepted = await sessions.AcceptOfferAsync(slot!, offer).ConfigureAwait(false);
                 var live = Interlocked.Increment(ref _live);
                 for (var peak = Volatile.Read(ref _peak); live > peak; peak = Volatile.Read(ref _peak))
@@ -583,7 +607,8 @@ public static class ChurnRun
             await foreach (var e in pc.Events.ReadAllAsync(cts.Token).ConfigureAwait(false))
             {
                 if (e is DataChannelMessageReceived m && m.Channel.Label == "data" && Encoding.UTF8.GetString(m.Data) == text) { echoed = true; break; }
-                if (e is ConnectionStateChanged { State: ConnectionState.Closed or ConnectionState.Failed } s) throw new InvalidOperationException($"closed before the echo: {s.Reason}");
+                if (e is ConnectionStateChanged { State: ConnectionState.Closed or ConnectionState.Failed } s)
+                    throw new InvalidOperationException($"closed before the echo: {s.Reason}");
             }
             if (!echoed) throw new InvalidOperationException("the events ended before the echo");
             if (!polite)

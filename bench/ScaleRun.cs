@@ -207,7 +207,8 @@ public static class ScaleRun
         var n = Math.Max(1, connections.Count);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"memory per idle connection above the baseline: managed {(heap1 - heap0) / 1024.0 / n:0.0} KiB, RSS {(rss1 - rss0) / 1024.0 / n:0.0} KiB " +
-            $"(baseline managed {heap0 / 1048576.0:0.0} MiB, RSS {rss0 / 1048576.0:0.0} MiB; now {heap1 / 1048576.0:0.0} MiB, {rss1 / 1048576.0:0.0} MiB) (goal: RSS 32 KiB)"));
+            $"(baseline managed {heap0 / 1048576.0:0.0} MiB, RSS {rss0 / 1048576.0:0.0} MiB; now {heap1 / 1048576.0:0.0} MiB, " +
+            $"{rss1 / 1048576.0:0.0} MiB) (goal: RSS 32 KiB)"));
 
         if (args.Contains("--breakdown")) PrintBreakdown(connections.Values.Select(s => s.Connection).Take(3).ToList());
 
@@ -221,7 +222,8 @@ public static class ScaleRun
         }
         rtts.Sort();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"round trip of one message on each of the {rtts.Count} connections at once: p50 {Percentile(rtts, 0.5):0.0} ms, p99 {Percentile(rtts, 0.99):0.0} ms, max {rtts.LastOrDefault():0.0} ms"));
+            $"round trip of one message on each of the {rtts.Count} connections at once: p50 {Percentile(rtts, 0.5):0.0} ms, p99 " +
+            $"{Percentile(rtts, 0.99):0.0} ms, max {rtts.LastOrDefault():0.0} ms"));
 
         // Idle: 10 s to let the echo's traffic and the JIT settle, then the measured period.
         await Task.Delay(TimeSpan.FromSeconds(10));
@@ -237,12 +239,14 @@ public static class ScaleRun
         var cpu = PreciseProcessCpu() - cpu0;
         var clientsCpu = await ClientsCpuAsync(clients) - clientsCpu0;
         var seconds = wall.Elapsed.TotalSeconds;
-        var (sent, received, calls) = ((driver.Counters.Sent - sent0) / seconds, (driver.Counters.Received - received0) / seconds, (driver.Counters.ReceiveCalls - calls0) / seconds);
+        var (sent, received, calls) = ((driver.Counters.Sent - sent0) / seconds, (driver.Counters.Received - received0) / seconds,
+            (driver.Counters.ReceiveCalls - calls0) / seconds);
         var percent = cpu.TotalMilliseconds / wall.Elapsed.TotalMilliseconds * 100;
         var per1000 = percent / n * 1000;
         var connectedServer = connections.Values.Count(s => s.Connection.State == ConnectionState.Connected);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"idle {seconds:0} s: process CPU {percent:0.00} % of one core = {per1000:0.00} % per 1000 connections; per second {received:0} datagrams received in {calls:0} receive calls, {sent:0} sent"));
+            $"idle {seconds:0} s: process CPU {percent:0.00} % of one core = {per1000:0.00} % per 1000 connections; per second {received:0} datagrams " +
+            $"received in {calls:0} receive calls, {sent:0} sent"));
         var c1 = driver.Counters;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"idle, driver per second: {(c1.SendCalls - sendCalls0) / seconds:0} send calls, " +
@@ -257,14 +261,16 @@ public static class ScaleRun
             var loopbackUs = floor.MicrosecondsPerSecondOnLoopback(sent, calls, received);
             var floorPer1000 = loopbackUs / 10_000 / n * 1000;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"udp-floor for the same datagrams and calls (same run): {floorPer1000:0.00} % per 1000 connections; measured / floor = {per1000 / Math.Max(1e-9, floorPer1000):0.00} (goal 1.5)"));
+                $"udp-floor for the same datagrams and calls (same run): {floorPer1000:0.00} % per 1000 connections; measured / floor = " +
+                $"{per1000 / Math.Max(1e-9, floorPer1000):0.00} (goal 1.5)"));
         }
         foreach (var client in clients) await client.SendAsync("STATE");
         var connectedClients = 0;
         foreach (var client in clients)
             connectedClients += int.Parse((await client.ExpectAsync("CONNECTED", TimeSpan.FromSeconds(60))).Split(' ')[1], CultureInfo.InvariantCulture);
         Console.WriteLine($"still Connected after the idle period: {connectedServer}/{count} on the server, {connectedClients}/{count} on the clients; " +
-                          $"driver: {driver.Counters.DroppedInboxFull} inbox drops, {driver.Counters.PeerErrors} peer errors, {driver.Counters.FiveTupleConflicts} 5-tuple conflicts");
+                          $"driver: {driver.Counters.DroppedInboxFull} inbox drops, {driver.Counters.PeerErrors} peer errors, " +
+                          $"{driver.Counters.FiveTupleConflicts} 5-tuple conflicts");
         Console.WriteLine(KernelDrops(port.Port, clients));
 
         foreach (var client in clients) client.Process.StandardInput.Close();
@@ -356,7 +362,8 @@ public static class ScaleRun
                     else if (e is DataChannelMessageReceived m) await Connection.SendAsync(m.Channel, m.Data);
                 }
             }
-            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException) { }   // not connected any more (TransportNotConnectedException is one)
+            // Not connected any more (TransportNotConnectedException is one).
+            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException) { }
         }
     }
 

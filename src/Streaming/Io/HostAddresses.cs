@@ -104,7 +104,8 @@ public static class HostAddresses
         {
             var text = File.ReadAllText($"/sys/class/net/{name}/flags").Trim();
             if (text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)) text = text[2..];
-            return long.TryParse(text, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var flags) && (flags & 1) != 0;
+            return long.TryParse(text, System.Globalization.NumberStyles.HexNumber,
+                System.Globalization.CultureInfo.InvariantCulture, out var flags) && (flags & 1) != 0;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }

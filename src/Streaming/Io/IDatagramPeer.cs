@@ -30,7 +30,9 @@ public interface IDatagramPeer
     void HandleDatagram(ReadOnlySpan<byte> datagram, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
         HandleDatagram(datagram, local, remote, now);
 
-    /// <summary>An ICE-TCP frame the driver already classified; default: <see cref="HandleIceTcpFrame(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan)"/>.</summary>
+    /// <summary>
+    /// An ICE-TCP frame the driver already classified; default: <see cref="HandleIceTcpFrame(ReadOnlySpan{byte}, IPEndPoint, IPEndPoint, TimeSpan)"/>.
+    /// </summary>
     void HandleIceTcpFrame(ReadOnlySpan<byte> frame, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now) =>
         HandleIceTcpFrame(frame, local, remote, now);
 

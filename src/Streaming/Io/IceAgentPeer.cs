@@ -50,13 +50,15 @@ public sealed class IceAgentPeer : IDatagramPeer
     // Classified by the driver (RFC 7983): the agent is told whether it is STUN instead of reading it again.
     public void HandleDatagram(ReadOnlySpan<byte> datagram, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now)
     {
-        if (Agent.HandleDatagram(datagram, local, remote, now, out var data, kind == DatagramKind.Stun ? IceInputKind.Stun : IceInputKind.NotStun) == IceReceiveResult.ApplicationData)
+        if (Agent.HandleDatagram(datagram, local, remote, now, out var data, kind == DatagramKind.Stun ? IceInputKind.Stun : IceInputKind.NotStun)
+            == IceReceiveResult.ApplicationData)
             _onData?.Invoke(data, now);
     }
 
     public void HandleIceTcpFrame(ReadOnlySpan<byte> frame, DatagramKind kind, IPEndPoint local, IPEndPoint remote, TimeSpan now)
     {
-        if (Agent.HandleIceTcpFrame(frame, local, remote, now, out var data, kind == DatagramKind.Stun ? IceInputKind.Stun : IceInputKind.NotStun) == IceReceiveResult.ApplicationData)
+        if (Agent.HandleIceTcpFrame(frame, local, remote, now, out var data, kind == DatagramKind.Stun ? IceInputKind.Stun : IceInputKind.NotStun)
+            == IceReceiveResult.ApplicationData)
             _onData?.Invoke(data, now);
     }
 

@@ -187,13 +187,18 @@ internal sealed class TurnStreamConnection
         }
         if (tls.TrustedRoots is { } roots)
         {
-            if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0) { _refusal = $"{errors}: not issued to '{_config?.TlsServerName}'"; return false; }
+            if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+            {
+                _refusal = $"{errors}: not issued to '{_config?.TlsServerName}'";
+                return false;
+            }
             using var custom = new X509Chain();
             custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
             custom.ChainPolicy.CustomTrustStore.AddRange(roots);
             custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
             if (chain is not null)
-                foreach (var element in chain.ChainElements) if (element.Certificate is { } c && !ReferenceEquals(c, certificate)) custom.ChainPolicy.ExtraStore.Add(c);
+                foreach (var element in chain.ChainElements)
+                    if (element.Certificate is { } c && !ReferenceEquals(c, certificate)) custom.ChainPolicy.ExtraStore.Add(c);
             using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
             if (custom.Build(leaf)) return true;
             _refusal = "not issued by a trusted root: " + ChainStatus(custom);
@@ -287,11 +292,15 @@ internal sealed class TurnStreamConnection
                 if (flush.IsCompleted || flush.IsCanceled) break;
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or ChannelClosedException or AuthenticationException) { }
+        catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException
+            or ChannelClosedException or AuthenticationException)
+        { }
         finally
         {
             try { await writer.CompleteAsync().ConfigureAwait(false); }
-            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException) { }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException
+                or AuthenticationException)
+            { }
             Close("the connection broke while sending");
         }
     }

@@ -142,7 +142,8 @@ public sealed partial class UdpDriver
         }
     }
 
-    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Error, Message = "A datagram on {Local} could not be dispatched; it is dropped and the receive loop goes on")]
+    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Error,
+        Message = "A datagram on {Local} could not be dispatched; it is dropped and the receive loop goes on")]
     private partial void LogDispatchError(IPEndPoint local, Exception exception);
 
     /// <summary>After the 16th receive error in a row, waits 1 ms more per error (at most 100 ms): never a busy loop.</summary>

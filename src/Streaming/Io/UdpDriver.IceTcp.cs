@@ -358,7 +358,9 @@ public sealed partial class UdpDriver
                     if (flush.IsCompleted || flush.IsCanceled) break;
                 }
             }
-            catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or ChannelClosedException) { }
+            catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException
+                or ChannelClosedException)
+            { }
             finally
             {
                 try { await writer.CompleteAsync().ConfigureAwait(false); }

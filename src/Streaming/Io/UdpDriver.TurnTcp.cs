@@ -71,7 +71,8 @@ public sealed partial class UdpDriver
 
     private void ForgetTurnConnection(TurnStreamConnection connection)
     {
-        if (_turnConnections.TryRemove(new KeyValuePair<(PeerActor, IPEndPoint, IPEndPoint), TurnStreamConnection>((connection.Actor, connection.Local, connection.Server), connection)))
+        if (_turnConnections.TryRemove(new KeyValuePair<(PeerActor, IPEndPoint, IPEndPoint), TurnStreamConnection>((connection.Actor, connection.Local,
+            connection.Server), connection)))
             Interlocked.Decrement(ref _turnOpen);
     }
 

@@ -291,7 +291,8 @@ public sealed partial class UdpDriver : IAsyncDisposable
         CloseTurnConnectionsOf(actor);
         if (Volatile.Read(ref _transactionCount) > 0)
             foreach (var (key, owner) in _byTransaction)
-                if (owner == actor && _byTransaction.TryRemove(new KeyValuePair<(ulong, uint), PeerActor>(key, owner))) Interlocked.Decrement(ref _transactionCount);
+                if (owner == actor && _byTransaction.TryRemove(new KeyValuePair<(ulong, uint), PeerActor>(key, owner)))
+                    Interlocked.Decrement(ref _transactionCount);
         // The peer's own fragments and the routes it learnt, not a walk of every peer's entries: with 20,000 connections a
         // walk of both tables was 40,000 entries per stopped peer, so stopping them all (a driver's disposal, a server's
         // churn) grew with the square of the connections.
@@ -443,7 +444,8 @@ public sealed partial class UdpDriver : IAsyncDisposable
                 int length;
                 try
                 {
-                    length = await bound.Socket.ReceiveFromAsync(buffer.AsMemory(0, Options.MaxDatagramSize), SocketFlags.None, address, token).ConfigureAwait(false);
+                    length = await bound.Socket.ReceiveFromAsync(buffer.AsMemory(0, Options.MaxDatagramSize), SocketFlags.None,
+                        address, token).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException || token.IsCancellationRequested)
                 {

@@ -3,10 +3,13 @@ namespace Transport.Streaming.Io;
 /// <summary>What the <see cref="UdpDriver"/> counted, read at any time from any thread.</summary>
 public sealed class UdpDriverCounters
 {
-    internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups, _inline, _handoffs, _sendCalls, _receiveCalls, _droppedOversize, _unroutedRequests, _transactionsNotNoted, _routesForgotten, _fiveTupleConflicts;
+    internal long _received, _sent, _sendErrors, _droppedUnknownPeer, _droppedUnknownKind, _droppedInboxFull, _peerErrors, _timeouts, _wakeups, _inline,
+        _handoffs, _sendCalls, _receiveCalls, _droppedOversize, _unroutedRequests, _transactionsNotNoted, _routesForgotten, _fiveTupleConflicts;
     internal long _deadlineWakeups;
-    internal long _tcpAccepted, _tcpRefused, _tcpClosedBadLength, _tcpClosedGarbage, _tcpClosedSlow, _tcpFramesReceived, _tcpFramesSent, _tcpDroppedMedia, _tcpDroppedQueueFull, _tcpSendNoConnection, _tcpClosed, _tcpClosedNotified;
-    internal long _turnTcpOpened, _turnTcpConnectFailed, _turnTlsRefused, _turnTcpClosed, _turnTcpFramesSent, _turnTcpFramesReceived, _turnTcpDroppedQueueFull, _turnTcpDroppedClosed, _turnTcpClosedInvalid, _turnTcpDroppedOversize, _turnTcpRefused;
+    internal long _tcpAccepted, _tcpRefused, _tcpClosedBadLength, _tcpClosedGarbage, _tcpClosedSlow, _tcpFramesReceived, _tcpFramesSent, _tcpDroppedMedia,
+        _tcpDroppedQueueFull, _tcpSendNoConnection, _tcpClosed, _tcpClosedNotified;
+    internal long _turnTcpOpened, _turnTcpConnectFailed, _turnTlsRefused, _turnTcpClosed, _turnTcpFramesSent, _turnTcpFramesReceived, _turnTcpDroppedQueueFull,
+        _turnTcpDroppedClosed, _turnTcpClosedInvalid, _turnTcpDroppedOversize, _turnTcpRefused;
 
     /// <summary>Datagrams received on all sockets.</summary>
     public long Received => Interlocked.Read(ref _received);
@@ -34,7 +37,9 @@ public sealed class UdpDriverCounters
     /// </summary>
     public long TransactionsNotNoted => Interlocked.Read(ref _transactionsNotNoted);
 
-    /// <summary>Routes forgotten because ICE released their remote address while the peer went on (its pairs there failed, or an ICE restart dropped it).</summary>
+    /// <summary>
+    /// Routes forgotten because ICE released their remote address while the peer went on (its pairs there failed, or an ICE restart dropped it).
+    /// </summary>
     public long RoutesForgotten => Interlocked.Read(ref _routesForgotten);
     /// <summary>
     /// ICE connectivity checks not sent because another peer on the same socket already owns the route to their remote
@@ -64,17 +69,24 @@ public sealed class UdpDriverCounters
 
     /// <summary>ICE-TCP connections accepted (within the bounds).</summary>
     public long IceTcpAccepted => Interlocked.Read(ref _tcpAccepted);
-    /// <summary>ICE-TCP connections refused at accept: over <see cref="IceTcpOptions.MaxConnections"/> or <see cref="IceTcpOptions.MaxConnectionsPerAddress"/>.</summary>
+    /// <summary>
+    /// ICE-TCP connections refused at accept: over <see cref="IceTcpOptions.MaxConnections"/> or <see cref="IceTcpOptions.MaxConnectionsPerAddress"/>.
+    /// </summary>
     public long IceTcpRefused => Interlocked.Read(ref _tcpRefused);
     /// <summary>ICE-TCP connections closed for a length prefix of zero or above the frame limit.</summary>
     public long IceTcpClosedBadLength => Interlocked.Read(ref _tcpClosedBadLength);
     /// <summary>ICE-TCP connections closed for garbage: a first frame that is no STUN request naming a registered peer, or a frame of no WebRTC kind.</summary>
     public long IceTcpClosedGarbage => Interlocked.Read(ref _tcpClosedGarbage);
-    /// <summary>ICE-TCP connections closed because the peer had not answered on them within <see cref="IceTcpOptions.FirstFrameTimeout"/> (slow loris).</summary>
+    /// <summary>
+    /// ICE-TCP connections closed because the peer had not answered on them within <see cref="IceTcpOptions.FirstFrameTimeout"/> (slow loris).
+    /// </summary>
     public long IceTcpClosedSlow => Interlocked.Read(ref _tcpClosedSlow);
     /// <summary>ICE-TCP connections closed, for any reason (the peer closed, an error, a bound, the driver or the peer stopped).</summary>
     public long IceTcpClosed => Interlocked.Read(ref _tcpClosed);
-    /// <summary>ICE-TCP connections closed under a peer (by the remote end, an error or a bad frame) whose peer was told at once (<see cref="IDatagramPeer.OnIceTcpConnectionClosed"/>).</summary>
+    /// <summary>
+    /// ICE-TCP connections closed under a peer (by the remote end, an error or a bad frame) whose peer was told at once
+    /// (<see cref="IDatagramPeer.OnIceTcpConnectionClosed"/>).
+    /// </summary>
     public long IceTcpClosedNotified => Interlocked.Read(ref _tcpClosedNotified);
     /// <summary>Frames read from ICE-TCP connections and handed to peers.</summary>
     public long IceTcpFramesReceived => Interlocked.Read(ref _tcpFramesReceived);

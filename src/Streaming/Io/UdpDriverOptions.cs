@@ -58,7 +58,9 @@ public sealed record UdpDriverOptions
     /// <summary>TCP and TLS connections to TURN servers (<c>turn:...?transport=tcp</c>, <c>turns:</c>); see <see cref="TurnTcpOptions"/>.</summary>
     public TurnTcpOptions TurnTcp { get; init; } = new();
 
-    /// <summary>Deadlines that are already due are handled at once, at most this many times in a row, before the driver re-arms the timer. Default 64.</summary>
+    /// <summary>
+    /// Deadlines that are already due are handled at once, at most this many times in a row, before the driver re-arms the timer. Default 64.
+    /// </summary>
     public int MaxImmediateTimeouts { get; init; } = 64;
 }
 

@@ -16,7 +16,8 @@ public enum HealthLevel
 }
 
 /// <summary>One metric past a threshold: its name, value, the threshold crossed, the level it gives, and a sentence.</summary>
-/// <param name="Metric">One of <c>transport</c>, <c>consent_age</c>, <c>rtt</c>, <c>loss</c>, <c>jitter</c>, <c>delivery</c>, <c>send_backlog</c>, <c>handler_stall</c>.</param>
+/// <param name="Metric">One of <c>transport</c>, <c>consent_age</c>, <c>rtt</c>, <c>loss</c>, <c>jitter</c>, <c>delivery</c>, <c>send_backlog</c>,
+/// <c>handler_stall</c>.</param>
 /// <param name="Value">Its value (seconds, a fraction, or bytes; 0 for <c>transport</c>).</param>
 /// <param name="Threshold">The threshold it crossed, in the same unit.</param>
 /// <param name="Level">The level this metric alone gives.</param>
@@ -107,7 +108,10 @@ public sealed record HealthThresholds
     /// <summary>Unhealthy at 10 s.</summary>
     public TimeSpan? HandlerStallUnhealthy { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>What the policy does on entering each level: degraded Notify, unhealthy Notify + LowerRate, dead Notify (the disconnected limit releases a dead session).</summary>
+    /// <summary>
+    /// What the policy does on entering each level: degraded Notify, unhealthy Notify + LowerRate, dead Notify (the disconnected limit releases a dead
+    /// session).
+    /// </summary>
     public HealthAction OnDegraded { get; init; } = HealthAction.Notify;
     /// <summary>See <see cref="OnDegraded"/>.</summary>
     public HealthAction OnUnhealthy { get; init; } = HealthAction.Notify | HealthAction.LowerRate;
@@ -145,7 +149,9 @@ public sealed record HealthThresholds
     }
 }
 
-/// <summary>Grades a <see cref="SessionHealth"/> against <see cref="HealthThresholds"/>: the worst metric decides; every metric past a threshold is a reason.</summary>
+/// <summary>
+/// Grades a <see cref="SessionHealth"/> against <see cref="HealthThresholds"/>: the worst metric decides; every metric past a threshold is a reason.
+/// </summary>
 public static class HealthGrader
 {
     public static HealthGrade Grade(SessionHealth health, HealthThresholds thresholds)
@@ -199,7 +205,8 @@ public static class HealthGrader
         if (health.PendingInputs > 0)
         {
             var stalled = health.SinceHandlerTookInput < health.SinceHandlerProducedOutput ? health.SinceHandlerTookInput : health.SinceHandlerProducedOutput;
-            Time("handler_stall", stalled, t.HandlerStallDegraded, t.HandlerStallUnhealthy, null, $"handler stalled with {health.PendingInputs} inputs waiting for");
+            Time("handler_stall", stalled, t.HandlerStallDegraded, t.HandlerStallUnhealthy, null,
+                $"handler stalled with {health.PendingInputs} inputs waiting for");
         }
         if (reasons.Count == 0) return HealthGrade.Healthy;
         reasons.Sort((a, b) => b.Level.CompareTo(a.Level));
@@ -211,7 +218,8 @@ public static class HealthGrader
     private static string Percent(double v) => string.Create(CultureInfo.InvariantCulture, $"{v * 100:0.#} %");
 
     private static string Ms(TimeSpan v) =>
-        v < TimeSpan.FromSeconds(10) ? string.Create(CultureInfo.InvariantCulture, $"{v.TotalMilliseconds:0} ms") : string.Create(CultureInfo.InvariantCulture, $"{v.TotalSeconds:0.#} s");
+        v < TimeSpan.FromSeconds(10) ? string.Create(CultureInfo.InvariantCulture, $"{v.TotalMilliseconds:0} ms") : string.Create(CultureInfo.InvariantCulture,
+            $"{v.TotalSeconds:0.#} s");
 }
 
 /// <summary>A session's change of <see cref="HealthLevel"/>, with the grade that caused it.</summary>

@@ -64,7 +64,9 @@ public sealed record TransportHealth(
     long BitrateOut = 0,
     TimeSpan? DisconnectedFor = null)
 {
-    /// <summary>True when <see cref="SelectedCandidatePair"/> is nominated; false for the valid pair data goes on before nomination (RFC 8445 section 12.1).</summary>
+    /// <summary>
+    /// True when <see cref="SelectedCandidatePair"/> is nominated; false for the valid pair data goes on before nomination (RFC 8445 section 12.1).
+    /// </summary>
     public bool PairNominated { get; init; }
 
     /// <summary>Why the transport is in <see cref="State"/> (for example the ICE timer that made it disconnected), or null.</summary>

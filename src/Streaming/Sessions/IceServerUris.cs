@@ -38,7 +38,8 @@ public static class IceServerUris
         var parts = text.Split('|');
         if (parts.Length is not (1 or 3)) throw new FormatException($"'{text}' is not URL or URL|username|password");
         var config = parts.Length == 3 ? TurnServerConfig.Parse(parts[0], parts[1], parts[2]) : TurnServerConfig.Parse(parts[0]);
-        if (config.Secure && config.Transport != TurnTransport.Tcp) throw new FormatException($"'{parts[0]}': turns: over UDP (DTLS) is not supported; turns: is TLS over TCP");
+        if (config.Secure && config.Transport != TurnTransport.Tcp)
+            throw new FormatException($"'{parts[0]}': turns: over UDP (DTLS) is not supported; turns: is TLS over TCP");
         // turns: checks the certificate against the name as written, not the address it resolves to.
         return config with { Host = Resolve(config.Host).ToString(), ServerName = config.ServerName ?? config.Host };
     }

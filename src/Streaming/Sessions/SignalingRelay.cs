@@ -115,13 +115,16 @@ public sealed class SignalingRelay
     /// Connects a session to the relay: <paramref name="send"/> carries JSON to its client (its control channel, in
     /// order); <paramref name="ended"/> completing (with the reason) takes it out of its room and tells the others.
     /// </summary>
-    public RelayConnection Attach(string sessionId, IReadOnlyDictionary<string, string>? arguments, Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> send, Task<SessionEndReason> ended)
+    public RelayConnection Attach(string sessionId, IReadOnlyDictionary<string, string>? arguments,
+        Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> send, Task<SessionEndReason> ended)
     {
         ArgumentNullException.ThrowIfNull(sessionId);
         ArgumentNullException.ThrowIfNull(send);
         ArgumentNullException.ThrowIfNull(ended);
-        var connection = new RelayConnection(this, sessionId, arguments ?? new Dictionary<string, string>(), send, Options.MaxQueuedPerPeer, Options.SignalBurst, _time);
-        _ = ended.ContinueWith(t => connection.Close(t.IsCompletedSuccessfully ? t.Result.ToString() : "session ended"), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        var connection = new RelayConnection(this, sessionId, arguments ?? new Dictionary<string, string>(), send, Options.MaxQueuedPerPeer,
+            Options.SignalBurst, _time);
+        _ = ended.ContinueWith(t => connection.Close(t.IsCompletedSuccessfully ? t.Result.ToString() : "session ended"), CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return connection;
     }
 
@@ -166,7 +169,8 @@ public sealed class SignalingRelay
 
     private void Join(RelayConnection from, JsonElement root)
     {
-        if (!root.TryGetProperty("room", out var roomElement) || roomElement.ValueKind != JsonValueKind.String || roomElement.GetString() is not { } room || !ValidRoom(room))
+        if (!root.TryGetProperty("room", out var roomElement) || roomElement.ValueKind != JsonValueKind.String
+            || roomElement.GetString() is not { } room || !ValidRoom(room))
         {
             Refuse(from, "bad_room", $"a room is 1-{Options.MaxRoomNameLength} letters, digits or -_.:", null);
             return;
@@ -361,7 +365,8 @@ public sealed class RelayConnection
     private long _refilledAt;
     private int _closed;
 
-    internal RelayConnection(SignalingRelay relay, string sessionId, IReadOnlyDictionary<string, string> arguments, Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> send, int queue, int burst, TimeProvider time)
+    internal RelayConnection(SignalingRelay relay, string sessionId, IReadOnlyDictionary<string, string> arguments,
+        Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> send, int queue, int burst, TimeProvider time)
     {
         _relay = relay;
         SessionId = sessionId;

@@ -65,11 +65,16 @@ public sealed partial class StreamServer : IAsyncDisposable
         _meter = new Meter("Transport.Streaming.Sessions");
         _meter.CreateObservableGauge("transport.sessions.active", () => _sessions.Count, description: "Sessions running now");
         _ended = _meter.CreateCounter<long>("transport.sessions.ended", description: "Sessions ended, by reason");
-        _meter.CreateObservableGauge("transport.session.since_last_received", () => Measure(h => h.Connection.SinceLastReceived), "s", "Time since the last packet from the client, per session");
-        _meter.CreateObservableGauge("transport.session.since_last_sent", () => Measure(h => h.Connection.SinceLastSent), "s", "Time since the last packet to the client, per session");
+        _meter.CreateObservableGauge("transport.session.since_last_received", () => Measure(h => h.Connection.SinceLastReceived), "s",
+            "Time since the last packet from the client, per session");
+        _meter.CreateObservableGauge("transport.session.since_last_sent", () => Measure(h => h.Connection.SinceLastSent), "s",
+            "Time since the last packet to the client, per session");
         _meter.CreateObservableGauge("transport.session.rtt", () => Measure(h => h.Connection.RoundTripTime), "s", "Round-trip time, per session");
-        _meter.CreateObservableGauge("transport.session.consent_age", () => Measure(h => h.Connection.ConsentAge), "s", "Age of the last ICE consent, per session");
-        _meter.CreateObservableGauge("transport.session.handler_idle", () => Measure(h => h.SinceHandlerTookInput < h.SinceHandlerProducedOutput ? h.SinceHandlerTookInput : h.SinceHandlerProducedOutput), "s", "Time since the handler last took input or produced output, per session");
+        _meter.CreateObservableGauge("transport.session.consent_age", () => Measure(h => h.Connection.ConsentAge), "s",
+            "Age of the last ICE consent, per session");
+        _meter.CreateObservableGauge("transport.session.handler_idle",
+            () => Measure(h => h.SinceHandlerTookInput < h.SinceHandlerProducedOutput ? h.SinceHandlerTookInput : h.SinceHandlerProducedOutput), "s",
+            "Time since the handler last took input or produced output, per session");
         _healthChanges = _meter.CreateCounter<long>("transport.session.health_changes", description: "Graded health level changes, by from and to level");
         _meter.CreateObservableGauge("transport.sessions.health", CountLevels, description: "Sessions at each graded health level");
         _healthLoop = Task.Run(HealthLoopAsync);
@@ -108,8 +113,10 @@ public sealed partial class StreamServer : IAsyncDisposable
             var held = client is not null && _perClient.TryGetValue(client, out var n) ? n : 0;
             refusal =
                 _shutdown.IsCancellationRequested ? new AdmissionRefusal("server_shutting_down", o.MaxConcurrentSessions)
-                : o.MaxConcurrentSessions > 0 && _reserved >= o.MaxConcurrentSessions ? new AdmissionRefusal("concurrency_limit_reached", o.MaxConcurrentSessions)
-                : client is not null && o.MaxSessionsPerClient > 0 && held >= o.MaxSessionsPerClient ? new AdmissionRefusal("client_limit_reached", o.MaxSessionsPerClient)
+                : o.MaxConcurrentSessions > 0 && _reserved >= o.MaxConcurrentSessions
+                    ? new AdmissionRefusal("concurrency_limit_reached", o.MaxConcurrentSessions)
+                : client is not null && o.MaxSessionsPerClient > 0 && held >= o.MaxSessionsPerClient
+                    ? new AdmissionRefusal("client_limit_reached", o.MaxSessionsPerClient)
                 : o.MaxPendingSessions > 0 && _pending >= o.MaxPendingSessions ? new AdmissionRefusal("pending_limit_reached", o.MaxPendingSessions)
                 : null;
             if (refusal is not null)
@@ -191,7 +198,8 @@ public sealed partial class StreamServer : IAsyncDisposable
     /// session's own <paramref name="handler"/> instead of one from the server's factory (null: the factory's), e.g. a
     /// WHEP viewer's <see cref="BroadcastViewerHandler"/>.
     /// </summary>
-    public StreamSession Start(SessionSlot slot, ISessionTransport transport, IReadOnlyDictionary<string, string>? arguments, string? id, IStreamHandler? handler)
+    public StreamSession Start(SessionSlot slot, ISessionTransport transport, IReadOnlyDictionary<string, string>? arguments,
+        string? id, IStreamHandler? handler)
     {
         ArgumentNullException.ThrowIfNull(slot);
         ArgumentNullException.ThrowIfNull(transport);
@@ -256,7 +264,8 @@ public sealed partial class StreamServer : IAsyncDisposable
             health = new
             {
                 level = h.Grade.LevelName,
-                reasons = h.Grade.Reasons.Select(r => new { metric = r.Metric, level = HealthGrade.Name(r.Level), value = r.Value, threshold = r.Threshold, text = r.Text }),
+                reasons = h.Grade.Reasons.Select(r =>
+                    new { metric = r.Metric, level = HealthGrade.Name(r.Level), value = r.Value, threshold = r.Threshold, text = r.Text }),
             },
             releaseInSeconds = h.ReleaseIn?.TotalSeconds,
             handler = new
@@ -282,9 +291,11 @@ public sealed partial class StreamServer : IAsyncDisposable
             var h = session.GetHealth();
             if (session.NoteGrade(h.Grade, out var from)) OnHealthChanged(session, from, h);
             if (Options.DisconnectedLimit is { } d && h.Connection.DisconnectedFor is { } gone && gone >= d)
-                session.RequestEnd(new SessionEndReason(SessionEndKind.Disconnected, $"transport disconnected for {gone.TotalSeconds:0.###} s (limit {d.TotalSeconds:0.###} s)"));
+                session.RequestEnd(new SessionEndReason(SessionEndKind.Disconnected,
+                    $"transport disconnected for {gone.TotalSeconds:0.###} s (limit {d.TotalSeconds:0.###} s)"));
             else if (Options.HandlerStallLimit is { } stall && h.PendingInputs > 0 && h.SinceHandlerTookInput >= stall && h.SinceHandlerProducedOutput >= stall)
-                session.RequestEnd(new SessionEndReason(SessionEndKind.HandlerStalled, $"handler took no input and produced no output for {stall.TotalSeconds:0.###} s with {h.PendingInputs} inputs waiting"));
+                session.RequestEnd(new SessionEndReason(SessionEndKind.HandlerStalled,
+                    $"handler took no input and produced no output for {stall.TotalSeconds:0.###} s with {h.PendingInputs} inputs waiting"));
             else if (Options.IdleLimit is { } idle && h.SinceHandlerTookInput >= idle && h.SinceHandlerProducedOutput >= idle)
                 session.RequestEnd(new SessionEndReason(SessionEndKind.Idle, $"no input and no output for {idle.TotalSeconds:0.###} s (idle limit)"));
         }

@@ -5,7 +5,8 @@ namespace Transport.Streaming.Sessions;
 
 /// <summary>
 /// One client's session: runs its handler over its transport until something ends it, then tears everything
-/// down and reports why. Created by <see cref="StreamServer.Start(SessionSlot, ISessionTransport, IReadOnlyDictionary{string, string}?, string?, IStreamHandler?)"/>.
+/// down and reports why. Created by
+/// <see cref="StreamServer.Start(SessionSlot, ISessionTransport, IReadOnlyDictionary{string, string}?, string?, IStreamHandler?)"/>.
 /// </summary>
 public sealed partial class StreamSession
 {
@@ -20,7 +21,8 @@ public sealed partial class StreamSession
     private SessionEndReason? _endRequest;
     private int _state;
 
-    internal StreamSession(StreamServer server, string id, ISessionTransport transport, IStreamHandler handler, IReadOnlyDictionary<string, string> arguments, ILogger logger)
+    internal StreamSession(StreamServer server, string id, ISessionTransport transport, IStreamHandler handler,
+        IReadOnlyDictionary<string, string> arguments, ILogger logger)
     {
         _server = server;
         Id = id;
@@ -178,7 +180,8 @@ public sealed partial class StreamSession
         Volatile.Write(ref _state, (int)SessionState.Ended);
         _server.OnSessionEnded(this, reason);
         _stop.Dispose();
-        LogEnded(Id, reason.Kind, reason.Detail, TeardownDuration.Value.TotalMilliseconds, closedAt.TotalMilliseconds, (disposedAt - closedAt).TotalMilliseconds);
+        LogEnded(Id, reason.Kind, reason.Detail, TeardownDuration.Value.TotalMilliseconds, closedAt.TotalMilliseconds,
+            (disposedAt - closedAt).TotalMilliseconds);
         _ended.TrySetResult(reason);
     }
 
@@ -244,7 +247,8 @@ public sealed partial class StreamSession
                         await _transport.FlushAsync(token).ConfigureAwait(false);
                         return new SessionEndReason(SessionEndKind.EndStream, end.Reason);
                     case AdditionalOutput additional:
-                        await _transport.SendControlAsync(JsonSerializer.SerializeToUtf8Bytes(new { type = "output", data = additional.Data }), token).ConfigureAwait(false);
+                        await _transport.SendControlAsync(JsonSerializer.SerializeToUtf8Bytes(new { type = "output", data = additional.Data }),
+                            token).ConfigureAwait(false);
                         break;
                     case null:
                         break;
@@ -265,7 +269,8 @@ public sealed partial class StreamSession
         }
         catch (TransportNotConnectedException e)
         {
-            return _transport.Ended.IsCompleted ? await _transport.Ended.ConfigureAwait(false) : new SessionEndReason(SessionEndKind.TransportFailed, e.Message);
+            return _transport.Ended.IsCompleted ? await _transport.Ended.ConfigureAwait(false)
+                : new SessionEndReason(SessionEndKind.TransportFailed, e.Message);
         }
         catch (Exception e)
         {
@@ -310,6 +315,7 @@ public sealed partial class StreamSession
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: a handler hook failed")]
     private partial void LogHookFailed(Exception exception, string sessionId);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} ended ({Kind}: {Detail}); teardown took {TeardownMs} ms (transport close {CloseMs} ms, release {ReleaseMs} ms)")]
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Session {SessionId} ended ({Kind}: {Detail}); teardown took {TeardownMs} ms (transport close {CloseMs} ms, release {ReleaseMs} ms)")]
     private partial void LogEnded(string sessionId, SessionEndKind kind, string detail, double teardownMs, double closeMs, double releaseMs);
 }

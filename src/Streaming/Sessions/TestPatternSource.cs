@@ -24,8 +24,12 @@ public sealed class TestPatternSource : IAsyncDisposable
     private Task? _loop;
     private long _videoFrames, _audioFrames, _ticks;
 
-    /// <summary>A source of <paramref name="width"/> x <paramref name="height"/> at <paramref name="framesPerSecond"/> (1-50); it runs once <see cref="Start"/> is called.</summary>
-    public TestPatternSource(MediaBroadcast broadcast, Func<bool>? paused = null, int width = 320, int height = 240, int framesPerSecond = 25, TimeProvider? time = null)
+    /// <summary>
+    /// A source of <paramref name="width"/> x <paramref name="height"/> at <paramref name="framesPerSecond"/> (1-50); it runs once <see cref="Start"/> is
+    /// called.
+    /// </summary>
+    public TestPatternSource(MediaBroadcast broadcast, Func<bool>? paused = null, int width = 320, int height = 240, int framesPerSecond = 25,
+        TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(broadcast);
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 16);

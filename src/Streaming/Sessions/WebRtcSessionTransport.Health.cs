@@ -111,7 +111,11 @@ public sealed partial class WebRtcSessionTransport
                     var slot = (int)(id % _pingIds.Length);
                     Interlocked.Exchange(ref _pingSentAts[slot], _time.GetTimestamp());
                     Interlocked.Exchange(ref _pingIds[slot], id);
-                    try { await _pc.SendAsync(_control.Task.Result, Encoding.UTF8.GetBytes($"{{\"type\":\"ping\",\"id\":{id}}}"), binary: false, token).ConfigureAwait(false); }
+                    try
+                    {
+                        await _pc.SendAsync(_control.Task.Result, Encoding.UTF8.GetBytes($"{{\"type\":\"ping\",\"id\":{id}}}"),
+                            binary: false, token).ConfigureAwait(false);
+                    }
                     catch (Exception e) when (e is TransportNotConnectedException or Transport.Sctp.DataChannelNotOpenException or ObjectDisposedException) { }
                 }
             }

@@ -64,7 +64,8 @@ public sealed partial class WebRtcSessionTransport
                     last = frame.Timestamp;
                     Interlocked.Add(ref _bytesIn, frame.Length);
                     Interlocked.Increment(ref _framesIn);
-                    await _inputs.Writer.WriteAsync(new MediaInput(new MediaFrame(name, codec?.Codec.Name ?? "unknown", frame.Data.ToArray(), duration, frame.IsKeyFrame)), _stop.Token).ConfigureAwait(false);
+                    await _inputs.Writer.WriteAsync(new MediaInput(new MediaFrame(name, codec?.Codec.Name ?? "unknown", frame.Data.ToArray(), duration,
+                        frame.IsKeyFrame)), _stop.Token).ConfigureAwait(false);
                 }
             }
         }
@@ -97,7 +98,8 @@ public sealed partial class WebRtcSessionTransport
     {
         var frame = media.Frame;
         if (!_localTracks.TryGetValue(frame.Track, out var track))
-            throw new ArgumentException($"The session has no outgoing '{frame.Track}' track (the client's offer had none); tracks: {string.Join(", ", _localTracks.Keys)}.", nameof(media));
+            throw new ArgumentException($"The session has no outgoing '{frame.Track}' track (the client's offer had none); tracks: " +
+                $"{string.Join(", ", _localTracks.Keys)}.", nameof(media));
         // A frame of another codec than the one negotiated on the track (a broadcast whose publisher and viewer chose
         // differently) cannot be packetized as it: counted as dropped, not sent as garbage.
         if (track.Codec is { } negotiated && !string.IsNullOrEmpty(frame.Codec) && frame.Codec != "unknown" &&

@@ -108,7 +108,9 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport, IMediaSe
         await SendOnAsync(control, json, binary: false, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Waits until SCTP has nothing queued, in flight or unacknowledged, the transport ended, or <see cref="WebRtcTransportOptions.FlushTimeout"/>.</summary>
+    /// <summary>
+    /// Waits until SCTP has nothing queued, in flight or unacknowledged, the transport ended, or <see cref="WebRtcTransportOptions.FlushTimeout"/>.
+    /// </summary>
     public async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
@@ -305,7 +307,8 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport, IMediaSe
         {
             using var doc = JsonDocument.Parse(json);
             var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String) return (ControlMessage.Malformed, 0);
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+                return (ControlMessage.Malformed, 0);
             if (type.ValueEquals("pong") && root.TryGetProperty("id", out var id) && id.TryGetInt64(out var n)) return (ControlMessage.Pong, n);
             if (type.ValueEquals("bye")) return (ControlMessage.Bye, 0);
             if (SignalingRelay.IsRelayType(type)) return (ControlMessage.Relay, 0);
@@ -320,7 +323,9 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport, IMediaSe
         SignalInputRoom();
     }
 
-    /// <summary>Bytes of data messages queued for the handler now (at most <see cref="WebRtcTransportOptions.InputQueueMaxBytes"/>, or one larger message).</summary>
+    /// <summary>
+    /// Bytes of data messages queued for the handler now (at most <see cref="WebRtcTransportOptions.InputQueueMaxBytes"/>, or one larger message).
+    /// </summary>
     public long QueuedInputBytes => Interlocked.Read(ref _queuedInputBytes);
 
     /// <summary>The most <see cref="QueuedInputBytes"/> ever was.</summary>
@@ -409,7 +414,8 @@ public sealed partial class WebRtcSessionTransport : ISessionTransport, IMediaSe
         get
         {
             lock (_trackReaders)
-                return Volatile.Read(ref _disposed) != 0 && _events.IsCompleted && _health.IsCompleted && _tracks.IsCompleted && _trackReaders.TrueForAll(t => t.IsCompleted);
+                return Volatile.Read(ref _disposed) != 0 && _events.IsCompleted && _health.IsCompleted && _tracks.IsCompleted
+                    && _trackReaders.TrueForAll(t => t.IsCompleted);
         }
     }
 }

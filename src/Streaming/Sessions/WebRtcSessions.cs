@@ -13,7 +13,9 @@ public sealed record WebRtcOfferAccepted(StreamSession Session, string Answer);
 /// <summary>
 /// Starts WebRTC sessions on one <see cref="UdpDriver"/> (one UDP port serves them all): the client offers, we
 /// answer as the ICE-controlled side with one certificate shared by every connection. Signaling (WHIP, WebSocket)
-/// lives in the hosting layer and calls <see cref="AcceptOfferAsync(SessionSlot, string, IReadOnlyDictionary{string, string}?, IStreamHandler?, CancellationToken)"/> and <see cref="AddRemoteCandidateAsync(string, string?, CancellationToken)"/>.
+/// lives in the hosting layer and calls
+/// <see cref="AcceptOfferAsync(SessionSlot, string, IReadOnlyDictionary{string, string}?, IStreamHandler?, CancellationToken)"/> and
+/// <see cref="AddRemoteCandidateAsync(string, string?, CancellationToken)"/>.
 /// </summary>
 public sealed class WebRtcSessions : IDisposable
 {
@@ -104,14 +106,16 @@ public sealed class WebRtcSessions : IDisposable
     /// <see cref="Sdp.SdpParseException"/>, one with nothing we can accept <see cref="OfferRejectedException"/> (naming
     /// why, per section); either gives the slot back at once. The connection logs its milestones under the session id.
     /// </summary>
-    public Task<WebRtcOfferAccepted> AcceptOfferAsync(SessionSlot slot, string offer, IReadOnlyDictionary<string, string>? arguments = null, CancellationToken cancellationToken = default) =>
+    public Task<WebRtcOfferAccepted> AcceptOfferAsync(SessionSlot slot, string offer, IReadOnlyDictionary<string, string>? arguments = null,
+        CancellationToken cancellationToken = default) =>
         AcceptOfferAsync(slot, offer, arguments, handler: null, cancellationToken);
 
     /// <summary>
     /// As <see cref="AcceptOfferAsync(SessionSlot, string, IReadOnlyDictionary{string, string}?, CancellationToken)"/>,
     /// with the session's own <paramref name="handler"/> (null: one from the server's factory), e.g. a WHEP viewer's.
     /// </summary>
-    public async Task<WebRtcOfferAccepted> AcceptOfferAsync(SessionSlot slot, string offer, IReadOnlyDictionary<string, string>? arguments, IStreamHandler? handler, CancellationToken cancellationToken = default)
+    public async Task<WebRtcOfferAccepted> AcceptOfferAsync(SessionSlot slot, string offer, IReadOnlyDictionary<string, string>? arguments,
+        IStreamHandler? handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(slot);
         ArgumentNullException.ThrowIfNull(offer);
@@ -163,7 +167,8 @@ public sealed class WebRtcSessions : IDisposable
     /// connect timeout. The returned record's <see cref="WebRtcOfferAccepted.Answer"/> is our offer. Gives the slot
     /// back when it fails.
     /// </summary>
-    public async Task<WebRtcOfferAccepted> OfferAsync(SessionSlot slot, IReadOnlyList<MediaKind> kinds, IReadOnlyDictionary<string, string>? arguments, IStreamHandler? handler, CancellationToken cancellationToken = default)
+    public async Task<WebRtcOfferAccepted> OfferAsync(SessionSlot slot, IReadOnlyList<MediaKind> kinds, IReadOnlyDictionary<string, string>? arguments,
+        IStreamHandler? handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(slot);
         ArgumentNullException.ThrowIfNull(kinds);
@@ -225,7 +230,8 @@ public sealed class WebRtcSessions : IDisposable
     /// section other than the BUNDLE tag's is ignored (that transport is dropped once BUNDLE is accepted).
     /// Returns false when no WebRTC session has that id.
     /// </summary>
-    public async Task<bool> AddRemoteCandidateAsync(string sessionId, string? candidate, string? sdpMid, int? sdpMLineIndex, CancellationToken cancellationToken = default)
+    public async Task<bool> AddRemoteCandidateAsync(string sessionId, string? candidate, string? sdpMid, int? sdpMLineIndex,
+        CancellationToken cancellationToken = default)
     {
         if (_server.Find(sessionId)?.Transport is not WebRtcSessionTransport transport) return false;
         if (candidate is not null && candidate.StartsWith("a=", StringComparison.Ordinal)) candidate = candidate[2..];

@@ -50,8 +50,10 @@ public sealed class WebSocketSessionTransport : ISessionTransport
         _options = options ?? new WebSocketTransportOptions();
         _time = time ?? TimeProvider.System;
         _created = _lastReceived = _lastSent = _time.GetTimestamp();
-        _inputs = Channel.CreateBounded<StreamInput>(new BoundedChannelOptions(_options.InputQueueCapacity) { SingleWriter = true, SingleReader = true });
-        _outputs = Channel.CreateBounded<(byte[], int, WebSocketMessageType, TaskCompletionSource?)>(new BoundedChannelOptions(_options.OutputQueueCapacity) { SingleReader = true });
+        _inputs = Channel.CreateBounded<StreamInput>(
+            new BoundedChannelOptions(_options.InputQueueCapacity) { SingleWriter = true, SingleReader = true });
+        _outputs = Channel.CreateBounded<(byte[], int, WebSocketMessageType, TaskCompletionSource?)>(
+            new BoundedChannelOptions(_options.OutputQueueCapacity) { SingleReader = true });
         _receive = Task.Run(ReceiveLoopAsync);
         _send = Task.Run(SendLoopAsync);
     }
@@ -109,7 +111,8 @@ public sealed class WebSocketSessionTransport : ISessionTransport
         return SendControlAsync(bytes, cancellationToken);
     }
 
-    private async ValueTask EnqueueAsync(byte[] buffer, int length, WebSocketMessageType type, TaskCompletionSource? flushed, CancellationToken cancellationToken)
+    private async ValueTask EnqueueAsync(byte[] buffer, int length, WebSocketMessageType type, TaskCompletionSource? flushed,
+        CancellationToken cancellationToken)
     {
         if (_ended.Task.IsCompleted || _socket.State != WebSocketState.Open)
         {
