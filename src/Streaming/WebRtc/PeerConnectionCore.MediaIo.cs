@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics;
 using Transport.Rtp;
 using Transport.Rtp.Payloads;
 using Transport.Rtp.Rtcp;
@@ -22,7 +23,9 @@ public sealed partial class PeerConnectionCore
 
     private void HandleMedia(ReadOnlySpan<byte> datagram, TimeSpan now)
     {
-        if (!HasSrtp || datagram.Length > ScratchSize) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
+        // SRTP before the keys never comes here: the input demultiplexer routes it to MediaBeforeKeys (counted there).
+        Debug.Assert(HasSrtp, "media is routed here only once the SRTP keys exist");
+        if (datagram.Length > ScratchSize) { DroppedMedia++; MediaCounters.UnprotectFailures++; return; }
         var scratch = ArrayPool<byte>.Shared.Rent(ScratchSize);
         try { HandleMedia(datagram, scratch, now); }
         finally { ArrayPool<byte>.Shared.Return(scratch); }
